@@ -1,0 +1,40 @@
+# osr-reconciler — everything a fresh machine needs, in two commands: `make demo`, `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Demo secrets: the passwords the demo store was seeded with (examples/demo-store.yaml).
+DEMO_ENV := OSR_ACME_NO_OSLO=demo-oslo-pw OSR_ACME_NO_BERGEN=demo-bergen-pw \
+            OSR_ACME_SE_STOCKHOLM=demo-stockholm-pw
+
+.PHONY: demo test lint schemas bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/reconciler store init
+	$(BIN)/reconciler store seed examples/demo-store.yaml
+	$(BIN)/reconciler validate
+	$(DEMO_ENV) $(BIN)/reconciler plan
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check reconciler tests
+	$(BIN)/mypy
+
+schemas: $(STAMP)
+	$(BIN)/python -m reconciler.schemas
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.bench
+
+clean:
+	rm -rf $(VENV) .reconciler .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,191 @@
+"""desired + live -> Plan. Pure: no I/O, no printing, no SQLAlchemy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from reconciler import errors, secrets, spec, state
+from reconciler import plan as p
+from reconciler.desired import DesiredConnection, DesiredTenant
+
+DEFAULT_MAX_DELETE = 10
+_KIND_ORDER = {kind: i for i, kind in enumerate(spec.DependentKind)}
+
+# Password fingerprints of resolved references; None where the value is not available here.
+PasswordFingerprints = Mapping[secrets.SecretRef, str | None]
+
+
+def _field_changes(before: spec.ConnectionSpec | None, after: spec.ConnectionSpec) -> list[p.Change]:
+    shown_after = after.shown()
+    if before is None:
+        return [p.Change(name, None, value) for name, value in shown_after.items()
+                if value not in (None, False, [])]
+    old, new = before.comparable(), after.comparable()
+    shown_before = before.shown()
+    return [p.Change(name, shown_before[name], shown_after[name])
+            for name in new if old[name] != new[name]]
+
+
+def _password_change(d: DesiredConnection, live_fp: str | None,
+                     fps: PasswordFingerprints) -> tuple[p.Change | None, str | None, str | None]:
+    """(change, note, the fingerprint the connection will have after apply)."""
+    if d.password is None:
+        return (p.Change("password", sensitive=True) if live_fp else None), None, None
+    fp = fps.get(d.password)
+    if fp is None:
+        note = f"password not compared ({d.password} not set)"
+        return None, note, live_fp
+    return (p.Change("password", sensitive=True) if fp != live_fp else None), None, fp
+
+
+def _cascade(companies: Sequence[state.LiveCompany]) -> tuple[p.Cascade, ...]:
+    items = [p.Cascade(dep.kind, dep.name, company.id)
+             for company in companies for dep in company.dependents]
+    return tuple(sorted(items, key=lambda c: (c.company.casefold(), _KIND_ORDER[c.kind], c.name)))
+
+
+def _kept(live: state.LiveTenant, connection_id: int) -> tuple[p.Kept, ...]:
+    return tuple(sorted(p.Kept("report_template", t.name) for t in live.report_templates
+                        if t.connection_id == connection_id))
+
+
+def _delete(live_tenant: state.LiveTenant, conn: state.LiveConnection,
+            reason: p.Reason) -> p.Action:
+    blocked = None
+    if not conn.managed:
+        blocked = ("unmanaged: the tool deletes only connections it created or adopted; "
+                   "declare it to adopt it first, or delete it in the portal")
+    elif conn.spec.protected:
+        blocked = "protected: set protected: false on the live connection first"
+    return p.Action(
+        p.ActionKind.DELETE, conn.spec.name, reason,
+        cascade=_cascade(conn.companies), kept=_kept(live_tenant, conn.id), blocked=blocked,
+        status=p.Status.DRIFT if conn.drifted else None,
+        live_id=conn.id, live_version=conn.version)
+
+
+def _match(d: DesiredConnection, by_name: Mapping[str, state.LiveConnection],
+           used: set[int]) -> tuple[state.LiveConnection | None, str | None]:
+    conn = by_name.get(spec.normalize_name(d.spec.name))
+    if conn is not None and conn.id not in used:
+        return conn, None
+    for old in d.previous_names:
+        conn = by_name.get(spec.normalize_name(old))
+        if conn is not None and conn.id not in used:
+            return conn, conn.spec.name
+    return None, None
+
+
+def _matched(d: DesiredConnection, conn: state.LiveConnection, renamed_from: str | None,
+             fps: PasswordFingerprints) -> tuple[p.Action | None, str | None]:
+    changes = _field_changes(conn.spec, d.spec)
+    password, note, new_fp = _password_change(d, conn.password_fp, fps)
+    if password:
+        changes.append(password)
+    if conn.spec.name != d.spec.name:
+        changes.append(p.Change("name", renamed_from or conn.spec.name, d.spec.name))
+    changes.sort(key=lambda c: spec.FIELD_RANK[c.field])
+    removed = {c.casefold() for c in conn.spec.companies} - {c.casefold() for c in d.spec.companies}
+    cascade = _cascade([c for c in conn.companies if c.id.casefold() in removed])
+    pending = conn.applied_fp is not None and spec.spec_fingerprint(d.spec, new_fp) != conn.applied_fp
+    status = p.Status.of(conn.drifted, pending)
+    needs = (str(d.password) if d.password and fps.get(d.password) is None
+             and conn.password_fp is None else None)
+    common = {"cascade": cascade, "status": status, "live_id": conn.id,
+              "live_version": conn.version, "desired": d, "needs_secret": needs}
+    if not conn.managed:
+        return p.Action(p.ActionKind.ADOPT, d.spec.name, p.Reason.ADOPT_UNMANAGED,
+                        changes=tuple(changes), **common), note  # type: ignore[arg-type]
+    if renamed_from is not None:
+        return p.Action(p.ActionKind.RENAME, d.spec.name, p.Reason.RENAME_PREVIOUS_NAME,
+                        previous_name=renamed_from, changes=tuple(changes), **common), note  # type: ignore[arg-type]
+    if changes:
+        return p.Action(p.ActionKind.UPDATE, d.spec.name, p.Reason.UPDATE_CHANGED,
+                        changes=tuple(changes), **common), note  # type: ignore[arg-type]
+    return None, note
+
+
+def diff_tenant(d: DesiredTenant, live: state.LiveTenant,
+                fps: PasswordFingerprints) -> p.TenantPlan:
+    by_name = {spec.normalize_name(c.spec.name): c for c in live.connections}
+    used: set[int] = set()
+    actions: list[p.Action] = []
+    notes: list[str] = []
+    for desired_conn in d.connections:
+        conn, renamed_from = _match(desired_conn, by_name, used)
+        if conn is None:
+            password, note, _ = _password_change(desired_conn, None, fps)
+            changes = _field_changes(None, desired_conn.spec)
+            if password:
+                changes.append(password)
+            changes.sort(key=lambda c: spec.FIELD_RANK[c.field])
+            actions.append(p.Action(
+                p.ActionKind.CREATE, desired_conn.spec.name, p.Reason.CREATE_DECLARED,
+                changes=tuple(changes), desired=desired_conn,
+                needs_secret=str(desired_conn.password) if note else None))
+        else:
+            used.add(conn.id)
+            action, note = _matched(desired_conn, conn, renamed_from, fps)
+            if action:
+                actions.append(action)
+        if note:
+            notes.append(f"{desired_conn.spec.name}: {note}")
+    for name in d.tombstones:
+        conn = by_name.get(spec.normalize_name(name))
+        if conn is not None and conn.id not in used:
+            used.add(conn.id)
+            actions.append(_delete(live, conn, p.Reason.DELETE_TOMBSTONE))
+    unmanaged = []
+    for conn in live.connections:
+        if conn.id in used:
+            continue
+        if not conn.managed:
+            unmanaged.append(conn.spec.name)
+        elif d.prune:
+            actions.append(_delete(live, conn, p.Reason.DELETE_PRUNED))
+    rank = {kind: i for i, kind in enumerate(p.ORDER)}
+    actions.sort(key=lambda a: (rank[a.action], a.connection.casefold()))
+    return p.TenantPlan(d.customer, d.tenant, tuple(actions), tuple(sorted(unmanaged, key=str.casefold)),
+                        tuple(notes), d.path, d.digest, live.object_fp())
+
+
+def unknown_tenants_named(keys: Sequence[str], live: state.LiveState,
+                          where: Sequence[str] | None = None) -> list[errors.Problem]:
+    """Tenants are created in the portal: naming one the store does not know is an error."""
+    problems = []
+    for i, key in enumerate(keys):
+        if key in live.tenants:
+            continue
+        customer = key.split("/", 1)[0]
+        known = live.known.get(customer, ())
+        hint = ("the store knows " + ", ".join(f"{customer}/{t}" for t in known)
+                if known else f"the store knows no tenants of customer {customer!r}")
+        problems.append(errors.Problem(where[i] if where else "--tenant", 0, 0,
+                                       f"tenant {key} does not exist in the store (tenants are "
+                                       f"created in the portal); {hint}"))
+    return problems
+
+
+def unknown_tenants(desired: Sequence[DesiredTenant], live: state.LiveState) -> list[errors.Problem]:
+    return unknown_tenants_named([d.key for d in desired], live, [d.path for d in desired])
+
+
+def diff(desired: Sequence[DesiredTenant], live: state.LiveState, fps: PasswordFingerprints, *,
+         max_delete: int = DEFAULT_MAX_DELETE) -> p.Plan:
+    """The plan that makes live equal desired, with every guard it needs marked."""
+    problems = unknown_tenants(desired, live)
+    if problems:
+        raise errors.InputError.of(problems)
+    tenants = tuple(diff_tenant(d, live.tenants[d.key], fps)
+                    for d in sorted(desired, key=lambda t: t.key))
+    mass: list[str] = []
+    deletes = sum(1 for t in tenants for a in t.actions
+                  if a.action is p.ActionKind.DELETE and not a.blocked)
+    if deletes > max_delete:
+        mass.append(f"{deletes} connections would be deleted, more than --max-delete {max_delete}")
+    for t in tenants:
+        live_count = len(live.tenants[t.key].connections)
+        gone = sum(1 for a in t.actions if a.action is p.ActionKind.DELETE and not a.blocked)
+        if live_count and gone == live_count:
+            mass.append(f"{t.key}: every connection of the tenant would be deleted ({gone})")
+    return p.Plan(tenants, max_delete, tuple(mass))

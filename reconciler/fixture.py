@@ -1,0 +1,227 @@
+"""Store fixtures: `store seed FIXTURE.yaml` and `store dump` (DESIGN §6).
+
+A fixture describes live portal state, including what only the portal creates (customers,
+tenants, dependents, report templates). Passwords may be literals here, never in dumps.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import Connection
+
+from reconciler import desired, errors, redaction, secrets, spec, state, store, strictyaml
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+class EnvOnly(_Model):
+    env: str
+
+
+class FixtureCompany(_Model):
+    id: desired.Text
+    data_access_filters: list[str] = Field(default_factory=list)
+    budget_flows: list[str] = Field(default_factory=list)
+    publisher_jobs: list[str] = Field(default_factory=list)
+    reports: list[str] = Field(default_factory=list)
+
+    def dependents(self) -> list[tuple[spec.DependentKind, str]]:
+        kinds = (
+            (spec.DependentKind.DATA_ACCESS_FILTER, self.data_access_filters),
+            (spec.DependentKind.BUDGET_FLOW, self.budget_flows),
+            (spec.DependentKind.PUBLISHER_JOB, self.publisher_jobs),
+            (spec.DependentKind.REPORT, self.reports),
+        )
+        return [(kind, name) for kind, names in kinds for name in names]
+
+
+class FixtureConnection(_Model):
+    name: desired.Name
+    managed: desired.Flag = False
+    protected: desired.Flag = False
+    integration: str
+    server: str
+    database: desired.Text
+    authentication: Literal["sql", "windows"]
+    login: str | None = None
+    password: str | EnvOnly | None = None
+    allow_others_to_edit: desired.Flag = False
+    private: desired.Flag = False
+    write_back: desired.Flag = False
+    voucher: desired.VoucherModel | None = None
+    companies: list[FixtureCompany] = Field(default_factory=list)
+
+    @field_validator("companies", mode="before")
+    @classmethod
+    def _plain_ids(cls, value: Any) -> Any:
+        # `- F0002` is shorthand for `- id: F0002` with no dependents.
+        if isinstance(value, list):
+            return [{"id": v} if isinstance(v, str | int) else v for v in value]
+        return value
+
+    def spec(self) -> spec.ConnectionSpec:
+        return spec.ConnectionSpec(
+            name=self.name, integration=self.integration, server=self.server,
+            database=self.database, authentication=spec.Authentication(self.authentication),
+            login=self.login, allow_others_to_edit=self.allow_others_to_edit, private=self.private,
+            companies=tuple(c.id for c in self.companies),
+            voucher=spec.Voucher(self.voucher.provider, self.voucher.document_center_path)
+            if self.voucher else None,
+            write_back=self.write_back, protected=self.protected)
+
+
+class FixtureTemplate(_Model):
+    name: desired.Name
+    connection: str | None = None
+
+
+class FixtureTenant(_Model):
+    name: str = Field(pattern=desired.SLUG)
+    connections: list[FixtureConnection] = Field(default_factory=list)
+    report_templates: list[FixtureTemplate] = Field(default_factory=list)
+
+
+class FixtureCustomer(_Model):
+    name: str = Field(pattern=desired.SLUG)
+    tenants: list[FixtureTenant] = Field(default_factory=list)
+
+
+class Fixture(_Model):
+    version: Literal[1]
+    customers: list[FixtureCustomer] = Field(default_factory=list)
+
+
+def load(path: Path) -> Fixture:
+    label = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise errors.InputError.of([errors.Problem(label, 0, 0, f"cannot read: {exc.strerror}")]) from None
+    doc = strictyaml.parse(label, raw)
+    try:
+        fixture = Fixture.model_validate(doc.data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False, include_context=False):
+            loc = tuple(err["loc"])
+            clean = tuple(p for p in loc if not (isinstance(p, str) and p in ("str", "EnvOnly")))
+            line, column = strictyaml.position(doc.root, clean[:-1] if err["type"] == "missing" else clean)
+            where = ".".join(str(p) for p in clean)
+            problems.append(errors.at(label, line, column, f"{where}: {err['msg']}"))
+        raise errors.InputError.of(problems) from None
+    problems = []
+    for ci, customer in enumerate(fixture.customers):
+        for ti, tenant in enumerate(customer.tenants):
+            names = {c.name.casefold() for c in tenant.connections}
+            for ri, template in enumerate(tenant.report_templates):
+                if template.connection is not None and template.connection.casefold() not in names:
+                    line, column = strictyaml.position(
+                        doc.root, ("customers", ci, "tenants", ti, "report_templates", ri, "connection"))
+                    problems.append(errors.at(label, line, column, f"report template "
+                                              f"{template.name!r} names unknown connection "
+                                              f"{template.connection!r}"))
+    if problems:
+        raise errors.InputError.of(problems)
+    return fixture
+
+
+def _password(value: str | EnvOnly | None, label: str) -> str | None:
+    if isinstance(value, EnvOnly):
+        resolved = os.environ.get(value.env)
+        if resolved is None:
+            raise errors.SecretError(f"{label}: environment variable {value.env} is not set")
+        value = resolved
+    if value:
+        redaction.register(value)
+    return value
+
+
+def seed(st: store.Store, fixture: Fixture) -> int:
+    """Load a fixture in one transaction, replacing what exists under the same names."""
+    assert st.keyring is not None
+    keyring = st.keyring
+    count = 0
+    with st.transaction() as conn:
+        for customer in fixture.customers:
+            for tenant in customer.tenants:
+                tenant_id = store.ensure_tenant(conn, customer.name, tenant.name)
+                ids = {}
+                for c in tenant.connections:
+                    ids[c.name.casefold()] = _seed_connection(
+                        conn, tenant_id, c, keyring, f"{customer.name}/{tenant.name}/{c.name}")
+                    count += 1
+                store.replace_templates(conn, tenant_id, [
+                    (t.name, ids[t.connection.casefold()] if t.connection else None)
+                    for t in tenant.report_templates])
+    return count
+
+
+def _seed_connection(conn: Connection, tenant_id: int, c: FixtureConnection,
+                     keyring: secrets.Keyring, label: str) -> int:
+    value = _password(c.password, label)
+    password = store.Password(keyring.encrypt(value), keyring.fingerprint(value)) if value else None
+    s = c.spec()
+    applied = spec.spec_fingerprint(s, password.fingerprint if password else None) if c.managed else None
+    existing = store.connection_id_by_name(conn, tenant_id, c.name)
+    if existing is None:
+        connection_id = store.create_connection(conn, tenant_id, s, password=password,
+                                                managed=c.managed, applied_fp=applied)
+    else:
+        connection_id, version = existing
+        store.set_companies(conn, connection_id, [])  # replace companies and their dependents
+        store.update_connection(conn, connection_id, version, s, password=password,
+                                clear_password=password is None, managed=c.managed,
+                                applied_fp=applied, label=label)
+    for company in c.companies:
+        store.add_dependents(conn, connection_id, company.id, company.dependents())
+    return connection_id
+
+
+def dump(live: state.LiveState) -> dict[str, Any]:
+    """The fixture format of live state, without passwords."""
+    by_customer: dict[str, list[dict[str, Any]]] = {}
+    for key in sorted(live.tenants):
+        t = live.tenants[key]
+        names = {c.id: c.spec.name for c in t.connections}
+        tenant: dict[str, Any] = {"name": t.tenant, "connections": [
+            _dump_connection(c) for c in t.connections]}
+        if t.report_templates:
+            tenant["report_templates"] = [
+                {"name": r.name, "connection": names.get(r.connection_id) if r.connection_id else None}
+                for r in t.report_templates]
+        by_customer.setdefault(t.customer, []).append(tenant)
+    return {"version": 1, "customers": [
+        {"name": name, "tenants": items} for name, items in by_customer.items()]}
+
+
+def _dump_connection(c: state.LiveConnection) -> dict[str, Any]:
+    s = c.spec
+    out: dict[str, Any] = {"name": s.name, "managed": c.managed, "protected": s.protected,
+                           "integration": s.integration, "server": s.server,
+                           "database": s.database, "authentication": s.authentication.value}
+    if s.login is not None:
+        out["login"] = s.login
+    out.update(allow_others_to_edit=s.allow_others_to_edit, private=s.private,
+               write_back=s.write_back)
+    if s.voucher:
+        out["voucher"] = {"provider": s.voucher.provider,
+                          "document_center_path": s.voucher.document_center_path}
+    companies: list[Any] = []
+    for company in c.companies:
+        entry: dict[str, Any] = {"id": company.id}
+        for kind, key in ((spec.DependentKind.DATA_ACCESS_FILTER, "data_access_filters"),
+                          (spec.DependentKind.BUDGET_FLOW, "budget_flows"),
+                          (spec.DependentKind.PUBLISHER_JOB, "publisher_jobs"),
+                          (spec.DependentKind.REPORT, "reports")):
+            names = [d.name for d in company.dependents if d.kind is kind]
+            if names:
+                entry[key] = names
+        companies.append(entry)
+    out["companies"] = companies
+    return out

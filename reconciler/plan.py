@@ -1,0 +1,155 @@
+"""The plan: actions with their reasons, field changes, cascades and guards. Data only."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from reconciler import desired as desired_mod
+from reconciler import spec
+
+
+class ActionKind(str, enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    RENAME = "rename"
+    ADOPT = "adopt"
+    DELETE = "delete"
+
+
+# DESIGN §5: per tenant, deletes first (they free names), creates last.
+ORDER = (ActionKind.DELETE, ActionKind.RENAME, ActionKind.UPDATE, ActionKind.ADOPT,
+         ActionKind.CREATE)
+
+
+class Reason(str, enum.Enum):
+    """Why an action is in the plan. Explains the plan to people; never drives apply."""
+
+    CREATE_DECLARED = "create_because_declared"
+    UPDATE_CHANGED = "update_because_fields_differ"
+    RENAME_PREVIOUS_NAME = "rename_because_previous_name"
+    ADOPT_UNMANAGED = "adopt_because_declared_and_unmanaged"
+    DELETE_TOMBSTONE = "delete_because_tombstone"
+    DELETE_PRUNED = "delete_because_pruned"
+
+
+class Status(str, enum.Enum):
+    """Where a difference comes from, where it can be known (DESIGN §5)."""
+
+    DRIFT = "drift"  # the live store changed outside the tool since the last apply
+    PENDING = "pending"  # git changed and was not applied yet
+    DRIFT_AND_PENDING = "drift_and_pending"
+
+    @classmethod
+    def of(cls, drift: bool, pending: bool) -> Status | None:
+        if drift and pending:
+            return cls.DRIFT_AND_PENDING
+        if drift:
+            return cls.DRIFT
+        return cls.PENDING if pending else None
+
+
+SENSITIVE_FIELDS = frozenset({"password"})
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    before: object = None
+    after: object = None
+    sensitive: bool = False
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Cascade:
+    kind: spec.DependentKind
+    name: str
+    company: str
+
+
+@dataclass(frozen=True)
+class Kept:
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Action:
+    action: ActionKind
+    connection: str
+    reason: Reason
+    previous_name: str | None = None
+    changes: tuple[Change, ...] = ()
+    cascade: tuple[Cascade, ...] = ()
+    kept: tuple[Kept, ...] = ()
+    blocked: str | None = None
+    status: Status | None = None
+    # What the applier needs; never rendered.
+    live_id: int | None = field(default=None, compare=False)
+    live_version: int | None = field(default=None, compare=False)
+    desired: desired_mod.DesiredConnection | None = field(default=None, compare=False, repr=False)
+    needs_secret: str | None = field(default=None, compare=False)  # reference not available here
+
+    @property
+    def changed_fields(self) -> tuple[str, ...]:
+        return tuple(c.field for c in self.changes)
+
+
+@dataclass(frozen=True)
+class TenantPlan:
+    customer: str
+    tenant: str
+    actions: tuple[Action, ...]
+    unmanaged: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    path: str = ""
+    digest: str = ""  # sha256 of the tenant file the plan was made from
+    live_fp: str = ""  # fingerprint of the live tenant as read
+
+    @property
+    def key(self) -> str:
+        return f"{self.customer}/{self.tenant}"
+
+
+@dataclass(frozen=True)
+class Summary:
+    create: int
+    update: int
+    rename: int
+    adopt: int
+    delete: int
+    cascade: int
+    blocked: int
+
+    @property
+    def changes(self) -> int:
+        return self.create + self.update + self.rename + self.adopt + self.delete
+
+
+@dataclass(frozen=True)
+class Plan:
+    tenants: tuple[TenantPlan, ...]
+    max_delete: int
+    mass_delete: tuple[str, ...] = ()  # why --allow-mass-delete is needed, if it is
+
+    def actions(self) -> list[tuple[TenantPlan, Action]]:
+        return [(t, a) for t in self.tenants for a in t.actions]
+
+    @property
+    def summary(self) -> Summary:
+        counts = {kind: 0 for kind in ActionKind}
+        cascade = blocked = 0
+        for _, action in self.actions():
+            if action.blocked:
+                blocked += 1
+                continue
+            counts[action.action] += 1
+            cascade += len(action.cascade)
+        return Summary(counts[ActionKind.CREATE], counts[ActionKind.UPDATE],
+                       counts[ActionKind.RENAME], counts[ActionKind.ADOPT],
+                       counts[ActionKind.DELETE], cascade, blocked)
+
+    @property
+    def has_changes(self) -> bool:
+        return self.summary.changes > 0

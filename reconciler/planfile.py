@@ -1,0 +1,102 @@
+"""Saved plans: `plan --out FILE` and `apply --plan FILE`.
+
+A saved plan holds the rendered plan, the digest of every tenant file and the fingerprint of
+every live tenant it read, the git commit, an expiry, the store's id, and a MAC made with the
+store key over all of it. It holds no secret and no unkeyed fingerprint of one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler import errors, render, secrets
+from reconciler import plan as p
+
+KIND = "osr-reconciler-saved-plan"
+DEFAULT_TTL_S = 24 * 3600
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def duration(text: str, *, flag: str) -> float:
+    """'90s', '15m', '24h', '2d' (bare numbers are seconds)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise errors.InputError(f"{flag} {text!r}: write a duration such as 30s, 15m, 24h or 2d")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+@dataclass(frozen=True)
+class Saved:
+    plan: dict[str, Any]
+    tenants: dict[str, dict[str, str]]  # key -> {path, file_digest, live_fp}
+    created_at: float
+    expires_at: float
+    git_commit: str | None
+    store_id: str
+    max_delete: int
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def write(path: Path, plan: p.Plan, *, keyring: secrets.Keyring, store_id: str,
+          git_commit: str | None, ttl_s: float) -> None:
+    now = time.time()
+    body = {
+        "kind": KIND,
+        "plan": render.plan_obj(plan),
+        "saved": {
+            "store_id": store_id,
+            "created_at": now,
+            "expires_at": now + ttl_s,
+            "git_commit": git_commit,
+            "max_delete": plan.max_delete,
+            "tenants": {t.key: {"path": t.path, "file_digest": t.digest, "live_fp": t.live_fp}
+                        for t in plan.tenants},
+        },
+    }
+    body["signature"] = keyring.sign(_canonical(body))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
+    """Read and authenticate a saved plan; refuse anything truncated, altered or foreign."""
+    label = str(path)
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise errors.InputError(f"{label}: cannot read the plan file ({exc.strerror})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise errors.InputError(f"{label}: not a saved plan (invalid JSON: {exc}); was it "
+                                "truncated? Make it again with `reconciler plan --out`") from None
+    if not isinstance(body, dict) or body.get("kind") != KIND or "signature" not in body:
+        raise errors.InputError(f"{label}: not a saved plan of osr-reconciler; make one with "
+                                "`reconciler plan --out FILE`")
+    signature = body.pop("signature")
+    if not isinstance(signature, str) or signature != keyring.sign(_canonical(body)):
+        raise errors.RefusedError(f"{label}: the plan file was altered, or made for another store "
+                                  "or store key; nothing was applied. Plan again")
+    saved = body["saved"]
+    if saved["store_id"] != store_id:
+        raise errors.RefusedError(f"{label}: the plan was made for another store; plan again")
+    result = Saved(body["plan"], saved["tenants"], saved["created_at"], saved["expires_at"],
+                   saved.get("git_commit"), saved["store_id"], saved["max_delete"])
+    if time.time() > result.expires_at:
+        made = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(result.created_at))
+        raise errors.RefusedError(f"{label}: the plan expired (made {made}; --plan-ttl); plan again")
+    return result
+
+
+def comparable(obj: dict[str, Any]) -> Any:
+    """What must be equal between a saved plan and the plan made again at apply time."""
+    return [{"customer": t["customer"], "tenant": t["tenant"], "actions": t["actions"]}
+            for t in obj["tenants"]]

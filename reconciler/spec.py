@@ -1,0 +1,118 @@
+"""The fields of a data connection as the portal knows them, shared by desired and live state.
+
+Comparison rules live here so that the differ, fingerprints and drift all agree: SQL Server
+compares server and database names case-insensitively, `host,1433` is `host`, companies are a set.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass
+
+
+class Authentication(str, enum.Enum):
+    SQL = "sql"
+    WINDOWS = "windows"
+
+
+class DependentKind(str, enum.Enum):
+    DATA_ACCESS_FILTER = "data_access_filter"
+    BUDGET_FLOW = "budget_flow"
+    PUBLISHER_JOB = "publisher_job"
+    REPORT = "report"
+
+
+DEFAULT_PORT = "1433"
+
+# The order fields are shown in, in plans and exports.
+FIELDS = ("name", "integration", "server", "database", "authentication", "login", "password",
+          "allow_others_to_edit", "private", "companies", "voucher.provider",
+          "voucher.document_center_path", "write_back", "protected")
+FIELD_RANK = {name: i for i, name in enumerate(FIELDS)}
+
+
+def normalize_server(server: str) -> str:
+    """Server as SQL Server compares it: case-insensitive, default port dropped."""
+    text = server.strip().casefold()
+    if text.startswith("tcp:"):
+        text = text[4:]
+    host, sep, port = text.partition(",")
+    if sep and port.strip() == DEFAULT_PORT:
+        return host.strip()
+    return f"{host.strip()},{port.strip()}" if sep else host
+
+
+def normalize_name(name: str) -> str:
+    """Connection names are unique per tenant compared case-insensitively."""
+    return name.casefold()
+
+
+@dataclass(frozen=True)
+class Voucher:
+    provider: str
+    document_center_path: str
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """Every field the portal stores for a connection, except secrets and identity."""
+
+    name: str
+    integration: str
+    server: str
+    database: str
+    authentication: Authentication
+    login: str | None
+    allow_others_to_edit: bool
+    private: bool
+    companies: tuple[str, ...]
+    voucher: Voucher | None
+    write_back: bool
+    protected: bool
+
+    def comparable(self) -> dict[str, object]:
+        """The normalised fields the differ compares (name excluded: it is the identity)."""
+        return {
+            "integration": self.integration,
+            "server": normalize_server(self.server),
+            "database": self.database.casefold(),
+            "authentication": self.authentication.value,
+            "login": self.login,
+            "allow_others_to_edit": self.allow_others_to_edit,
+            "private": self.private,
+            "companies": sorted({c.casefold() for c in self.companies}),
+            "voucher.provider": self.voucher.provider if self.voucher else None,
+            "voucher.document_center_path":
+                self.voucher.document_center_path.casefold() if self.voucher else None,
+            "write_back": self.write_back,
+            "protected": self.protected,
+        }
+
+    def shown(self) -> dict[str, object]:
+        """The same fields as written, for before/after in a plan."""
+        return {
+            "integration": self.integration,
+            "server": self.server,
+            "database": self.database,
+            "authentication": self.authentication.value,
+            "login": self.login,
+            "allow_others_to_edit": self.allow_others_to_edit,
+            "private": self.private,
+            "companies": sorted(self.companies),
+            "voucher.provider": self.voucher.provider if self.voucher else None,
+            "voucher.document_center_path":
+                self.voucher.document_center_path if self.voucher else None,
+            "write_back": self.write_back,
+            "protected": self.protected,
+        }
+
+
+def spec_fingerprint(spec: ConnectionSpec, password_fp: str | None) -> str:
+    """A digest of everything applied for a connection: drift and pending compare these.
+
+    password_fp is already a keyed HMAC, so this digest reveals nothing brute-forceable.
+    """
+    body = {"name": normalize_name(spec.name), **spec.comparable(), "password": password_fp}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,87 @@
+"""Live state as read from the store: frozen dataclasses, no SQLAlchemy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from reconciler import spec
+
+
+@dataclass(frozen=True)
+class Dependent:
+    kind: spec.DependentKind
+    name: str
+
+
+@dataclass(frozen=True)
+class LiveCompany:
+    id: str
+    dependents: tuple[Dependent, ...]
+
+
+@dataclass(frozen=True)
+class LiveConnection:
+    id: int
+    spec: spec.ConnectionSpec
+    companies: tuple[LiveCompany, ...]
+    password_fp: str | None  # keyed HMAC of the stored password
+    managed: bool
+    version: int
+    applied_fp: str | None  # spec_fingerprint of the spec last applied by the tool
+
+    @property
+    def live_fp(self) -> str:
+        return spec.spec_fingerprint(self.spec, self.password_fp)
+
+    @property
+    def drifted(self) -> bool:
+        """Changed outside the tool since it last applied this connection."""
+        return self.managed and self.applied_fp is not None and self.applied_fp != self.live_fp
+
+    def object_fp(self) -> str:
+        """Fingerprint of everything a plan read about this connection (incl. dependents)."""
+        body = {
+            "id": self.id,
+            "version": self.version,
+            "managed": self.managed,
+            "live": self.live_fp,
+            "applied": self.applied_fp,
+            "companies": [[c.id, [[d.kind.value, d.name] for d in c.dependents]]
+                          for c in self.companies],
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ReportTemplate:
+    name: str
+    connection_id: int | None
+
+
+@dataclass(frozen=True)
+class LiveTenant:
+    id: int
+    customer: str
+    tenant: str
+    connections: tuple[LiveConnection, ...]
+    report_templates: tuple[ReportTemplate, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.customer}/{self.tenant}"
+
+    def object_fp(self) -> str:
+        """Fingerprint of the tenant as a plan read it: which connections exist and templates."""
+        body = {
+            "connections": sorted([c.id, c.object_fp()] for c in self.connections),
+            "templates": sorted([t.name, t.connection_id or 0] for t in self.report_templates),
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LiveState:
+    tenants: dict[str, LiveTenant]  # by "customer/tenant"
+    known: dict[str, tuple[str, ...]]  # customer -> every tenant name the store knows

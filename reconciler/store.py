@@ -1,0 +1,648 @@
+"""The live store: the only SQLAlchemy code. Reads live state, writes changes, locks, audit.
+
+Portable across SQLite (embedded default), PostgreSQL, MariaDB/MySQL and SQL Server: Core
+only, explicit deletes instead of ON DELETE CASCADE, times as integer epoch milliseconds.
+Read-only commands open the store so that the database itself refuses writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Connection, Engine
+
+from reconciler import errors, redaction, secrets, spec, state
+
+SCHEMA_VERSION = "1"
+DEFAULT_DIR = Path(".reconciler")
+DEFAULT_DB = DEFAULT_DIR / "store.db"
+DEFAULT_KEY = DEFAULT_DIR / "store.key"
+
+metadata = sa.MetaData()
+NAME = 200
+
+store_meta = sa.Table(
+    "osr_meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(512), nullable=False),
+)
+customers = sa.Table(
+    "osr_customers", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(NAME), nullable=False, unique=True),
+)
+tenants = sa.Table(
+    "osr_tenants", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey("osr_customers.id"), nullable=False),
+    sa.Column("name", sa.String(NAME), nullable=False),
+    sa.UniqueConstraint("customer_id", "name", name="uq_osr_tenants_name"),
+)
+connections = sa.Table(
+    "osr_connections", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("osr_tenants.id"), nullable=False),
+    sa.Column("name", sa.String(NAME), nullable=False),
+    sa.Column("name_key", sa.String(NAME), nullable=False),  # casefolded: unique per tenant
+    sa.Column("integration", sa.String(NAME), nullable=False),
+    sa.Column("server", sa.String(NAME), nullable=False),
+    sa.Column("database_name", sa.String(NAME), nullable=False),
+    sa.Column("authentication", sa.String(16), nullable=False),
+    sa.Column("login", sa.String(NAME)),
+    sa.Column("password_ct", sa.Text),  # Fernet ciphertext
+    sa.Column("password_fp", sa.String(64)),  # keyed HMAC of the password
+    sa.Column("allow_others_to_edit", sa.Boolean, nullable=False, default=False),
+    sa.Column("private", sa.Boolean, nullable=False, default=False),
+    sa.Column("write_back", sa.Boolean, nullable=False, default=False),
+    sa.Column("protected", sa.Boolean, nullable=False, default=False),
+    sa.Column("managed", sa.Boolean, nullable=False, default=False),
+    sa.Column("voucher_provider", sa.String(NAME)),
+    sa.Column("document_center_path", sa.String(400)),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+    sa.Column("applied_fp", sa.String(64)),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False, default=0),
+    sa.UniqueConstraint("tenant_id", "name_key", name="uq_osr_connections_name"),
+)
+companies = sa.Table(
+    "osr_companies", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("connection_id", sa.Integer, sa.ForeignKey("osr_connections.id"), nullable=False,
+              index=True),
+    sa.Column("code", sa.String(NAME), nullable=False),
+    sa.UniqueConstraint("connection_id", "code", name="uq_osr_companies_code"),
+)
+dependents = sa.Table(
+    "osr_dependents", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("company_id", sa.Integer, sa.ForeignKey("osr_companies.id"), nullable=False,
+              index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(NAME), nullable=False),
+)
+report_templates = sa.Table(
+    "osr_report_templates", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("osr_tenants.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(NAME), nullable=False),
+    sa.Column("connection_id", sa.Integer, sa.ForeignKey("osr_connections.id"), nullable=True),
+)
+audit_log = sa.Table(
+    "osr_audit_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(NAME), nullable=False),
+    sa.Column("git_commit", sa.String(64)),
+    sa.Column("customer", sa.String(NAME), nullable=False),
+    sa.Column("tenant", sa.String(NAME), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("connection", sa.String(NAME), nullable=False),
+    sa.Column("connection_id", sa.Integer),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("fields", sa.Text, nullable=False),  # comma-separated changed field names
+    sa.Column("cascade_count", sa.Integer, nullable=False, default=0),
+)
+locks = sa.Table(
+    "osr_locks", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("scope", sa.String(2 * NAME + 1), nullable=False, unique=True),  # customer/tenant
+    sa.Column("actor", sa.String(NAME), nullable=False),
+    sa.Column("host", sa.String(NAME), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("ci_job", sa.String(400)),
+    sa.Column("acquired_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _scrub(error: BaseException) -> str:
+    return redaction.redact(str(getattr(error, "orig", None) or error).splitlines()[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the store is and where its key comes from."""
+
+    url: str
+    embedded: bool  # the default SQLite file, with its key file beside it
+    db_path: Path | None
+    key_path: Path | None
+
+    @classmethod
+    def resolve(cls, url: str | None, root: Path) -> Location:
+        if url:
+            sa_url = sa.make_url(url) if "://" in url else None
+            if sa_url is None:
+                raise errors.StoreError(f"--store {url!r} is not a SQLAlchemy URL; write e.g. "
+                                        "postgresql+psycopg://user@host/db or sqlite:///path/store.db")
+            path = Path(sa_url.database) if sa_url.get_backend_name() == "sqlite" and sa_url.database else None
+            return cls(url, False, path, None)
+        db = root / DEFAULT_DB
+        return cls(f"sqlite:///{db}", True, db, root / DEFAULT_KEY)
+
+    def describe(self) -> str:
+        return redaction.redact(self.url)
+
+
+def _key(location: Location, *, create: bool) -> bytes | None:
+    env = os.environ.get(secrets.STORE_KEY_VAR)
+    if env:
+        redaction.register(env)
+        return env.encode()
+    if location.key_path is None:
+        return None
+    if location.key_path.exists():
+        key = location.key_path.read_bytes().strip()
+        redaction.register(key.decode())
+        return key
+    if not create:
+        return None
+    location.key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = secrets.Keyring.generate()
+    fd = os.open(location.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key + b"\n")
+    redaction.register(key.decode())
+    return key
+
+
+def _engine(location: Location, *, readonly: bool) -> Engine:
+    url = sa.make_url(location.url)
+    backend = url.get_backend_name()
+    kwargs: dict[str, Any] = {}
+    if backend == "sqlite":
+        if location.db_path is not None and readonly:
+            kwargs["creator"] = _sqlite_readonly(location.db_path)
+        kwargs["connect_args"] = {"timeout": 30}
+        kwargs["poolclass"] = sa.pool.NullPool
+    elif backend == "postgresql" and readonly:
+        kwargs["connect_args"] = {"options": "-c default_transaction_read_only=on"}
+    engine = sa.create_engine(url, **kwargs)
+    if backend == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi: Any, _record: Any) -> None:
+            dbapi.isolation_level = None  # let SQLAlchemy emit BEGIN: real transactions
+            cursor = dbapi.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            if not readonly:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+    elif backend in ("mysql", "mariadb") and readonly:
+        @event.listens_for(engine, "connect")
+        def _mysql_connect(dbapi: Any, _record: Any) -> None:
+            cursor = dbapi.cursor()
+            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+            cursor.close()
+    return engine
+
+
+def _sqlite_readonly(path: Path) -> Any:
+    import sqlite3
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+
+    return connect
+
+
+class Store:
+    """An open store: a SQLAlchemy engine and the keyring for its passwords."""
+
+    def __init__(self, location: Location, engine: Engine, keyring: secrets.Keyring | None,
+                 readonly: bool) -> None:
+        self.location = location
+        self.engine = engine
+        self.keyring = keyring
+        self.readonly = readonly
+
+    @classmethod
+    def open(cls, location: Location, *, readonly: bool, create: bool = False) -> Store:
+        """Open an initialised store (or, with create, one that init will initialise)."""
+        if location.db_path is not None and not location.db_path.exists():
+            if not create:
+                raise errors.StoreError(f"no store at {location.db_path}; create it with "
+                                        "`reconciler store init` (or give --store URL)")
+            location.db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        raw_key = _key(location, create=create)
+        keyring = secrets.Keyring(raw_key) if raw_key else None
+        store = cls(location, _engine(location, readonly=readonly), keyring, readonly)
+        if location.db_path is not None and create:
+            location.db_path.touch(mode=0o600, exist_ok=True)
+        if not create:
+            store._check()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except exc.SQLAlchemyError as error:
+            raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
+
+    def _check(self) -> None:
+        with self._connect() as conn:
+            if not sa.inspect(conn).has_table(store_meta.name):
+                raise errors.StoreError(f"store {self.location.describe()} is not initialised; "
+                                        "run `reconciler store init`")
+            meta = dict(conn.execute(sa.select(store_meta.c.key, store_meta.c.value)).tuples().all())
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            raise errors.StoreError(f"store schema version {meta.get('schema_version')!r}; this "
+                                    f"reconciler needs {SCHEMA_VERSION}")
+        self.store_id = meta["store_id"]
+        check = meta.get("key_check")
+        if self.keyring is None:
+            raise errors.SecretError(f"{secrets.STORE_KEY_VAR} is not set; the store's passwords "
+                                     "and fingerprints need its key")
+        if check and check != self.keyring.check_value() and not self._finish_rotation(check):
+            raise errors.SecretError(f"{secrets.STORE_KEY_VAR} is not the key of this store "
+                                     f"({self.location.describe()}); use the key it was created with")
+
+    def _finish_rotation(self, check: str) -> bool:
+        """A rotate-key that committed but died before renaming store.key.new: finish it."""
+        key_path = self.location.key_path
+        if key_path is None or os.environ.get(secrets.STORE_KEY_VAR):
+            return False
+        pending = key_path.with_name(key_path.name + ".new")
+        if not pending.exists():
+            return False
+        keyring = secrets.Keyring(pending.read_bytes().strip())
+        if keyring.check_value() != check:
+            return False
+        os.replace(pending, key_path)
+        self.keyring = keyring
+        return True
+
+    def init(self) -> bool:
+        """Create the schema if missing; True when it was created now."""
+        if self.keyring is None:
+            raise errors.SecretError(f"set {secrets.STORE_KEY_VAR} to a key for this store "
+                                     "(a Fernet key: 32 url-safe base64 bytes)")
+        try:
+            with self.engine.begin() as conn:
+                existed = sa.inspect(conn).has_table(store_meta.name)
+                metadata.create_all(conn)
+                if not existed:
+                    conn.execute(store_meta.insert(), [
+                        {"key": "schema_version", "value": SCHEMA_VERSION},
+                        {"key": "store_id", "value": str(uuid.uuid4())},
+                        {"key": "key_check", "value": self.keyring.check_value()},
+                    ])
+        except exc.SQLAlchemyError as error:
+            raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
+        self._check()
+        return not existed
+
+    # -----------------------------------------------------------------------------------------
+    # Reading
+
+    def read(self, keys: Sequence[str] | None = None) -> state.LiveState:
+        """Live state of the given tenants ("customer/tenant"), or of all; one query per table."""
+        with self._connect() as conn:
+            return read(conn, keys)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back on any exception."""
+        if self.readonly:
+            raise errors.StoreError("internal: a read-only command asked to write")
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except exc.SQLAlchemyError as error:
+            raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
+
+
+def _tenant_rows(conn: Connection) -> list[sa.Row[Any]]:
+    query = (sa.select(tenants.c.id, customers.c.name.label("customer"), tenants.c.name)
+             .join(customers, tenants.c.customer_id == customers.c.id))
+    return list(conn.execute(query).all())
+
+
+def read(conn: Connection, keys: Sequence[str] | None) -> state.LiveState:
+    rows = _tenant_rows(conn)
+    known: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        known[row.customer].append(row.name)
+    wanted = {k for k in keys} if keys is not None else None
+    selected = {row.id: row for row in rows
+                if wanted is None or f"{row.customer}/{row.name}" in wanted}
+    ids = list(selected) if wanted is not None else None
+
+    def scoped(query: sa.Select[Any], column: sa.ColumnElement[Any]) -> sa.Select[Any]:
+        if ids is None:
+            return query
+        if len(ids) <= 500:
+            return query.where(column.in_(ids))
+        return query  # large scopes: one full read beats a huge IN list; filtered below
+
+    conn_rows = conn.execute(scoped(sa.select(connections), connections.c.tenant_id)).all()
+    company_rows = conn.execute(scoped(
+        sa.select(companies.c.id, companies.c.connection_id, companies.c.code)
+        .join(connections, companies.c.connection_id == connections.c.id),
+        connections.c.tenant_id)).all()
+    dep_rows = conn.execute(scoped(
+        sa.select(dependents.c.company_id, dependents.c.kind, dependents.c.name)
+        .join(companies, dependents.c.company_id == companies.c.id)
+        .join(connections, companies.c.connection_id == connections.c.id)
+        .order_by(dependents.c.id),
+        connections.c.tenant_id)).all()
+    template_rows = conn.execute(scoped(
+        sa.select(report_templates.c.tenant_id, report_templates.c.name,
+                  report_templates.c.connection_id).order_by(report_templates.c.name),
+        report_templates.c.tenant_id)).all()
+
+    kinds = {k.value: k for k in spec.DependentKind}
+    deps_by_company: dict[int, list[state.Dependent]] = defaultdict(list)
+    for company_id, kind, name in dep_rows:
+        deps_by_company[company_id].append(state.Dependent(kinds[kind], name))
+    companies_by_conn: dict[int, list[state.LiveCompany]] = defaultdict(list)
+    for company_id, connection_id, code in company_rows:
+        companies_by_conn[connection_id].append(
+            state.LiveCompany(code, tuple(deps_by_company.get(company_id, ()))))
+    conns_by_tenant: dict[int, list[state.LiveConnection]] = defaultdict(list)
+    for row in conn_rows:
+        if row.tenant_id not in selected:
+            continue
+        comps = tuple(sorted(companies_by_conn.get(row.id, ()), key=lambda c: c.id))
+        conns_by_tenant[row.tenant_id].append(_live_connection(row, comps))
+    templates_by_tenant: dict[int, list[state.ReportTemplate]] = defaultdict(list)
+    for tenant_id, name, connection_id in template_rows:
+        templates_by_tenant[tenant_id].append(state.ReportTemplate(name, connection_id))
+    live = {}
+    for tenant_id, row in selected.items():
+        key = f"{row.customer}/{row.name}"
+        live[key] = state.LiveTenant(
+            tenant_id, row.customer, row.name,
+            tuple(sorted(conns_by_tenant.get(tenant_id, ()), key=lambda c: c.spec.name.casefold())),
+            tuple(templates_by_tenant.get(tenant_id, ())))
+    return state.LiveState(live, {c: tuple(sorted(t)) for c, t in known.items()})
+
+
+def _live_connection(row: sa.Row[Any], comps: tuple[state.LiveCompany, ...]) -> state.LiveConnection:
+    voucher = (spec.Voucher(row.voucher_provider, row.document_center_path or "")
+               if row.voucher_provider else None)
+    return state.LiveConnection(
+        id=row.id,
+        spec=spec.ConnectionSpec(
+            name=row.name, integration=row.integration, server=row.server,
+            database=row.database_name, authentication=spec.Authentication(row.authentication),
+            login=row.login, allow_others_to_edit=bool(row.allow_others_to_edit),
+            private=bool(row.private), companies=tuple(c.id for c in comps), voucher=voucher,
+            write_back=bool(row.write_back), protected=bool(row.protected)),
+        companies=comps,
+        password_fp=row.password_fp,
+        managed=bool(row.managed),
+        version=row.version,
+        applied_fp=row.applied_fp,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing (inside Store.transaction())
+
+
+@dataclass(frozen=True)
+class Password:
+    ciphertext: str
+    fingerprint: str
+
+
+def _spec_values(s: spec.ConnectionSpec) -> dict[str, Any]:
+    return {
+        "name": s.name, "name_key": spec.normalize_name(s.name), "integration": s.integration,
+        "server": s.server, "database_name": s.database, "authentication": s.authentication.value,
+        "login": s.login, "allow_others_to_edit": s.allow_others_to_edit, "private": s.private,
+        "write_back": s.write_back, "protected": s.protected,
+        "voucher_provider": s.voucher.provider if s.voucher else None,
+        "document_center_path": s.voucher.document_center_path if s.voucher else None,
+    }
+
+
+def ensure_tenant(conn: Connection, customer: str, tenant: str) -> int:
+    """The id of customer/tenant, created if missing (store seed only: tenants come from the portal)."""
+    customer_id = conn.execute(sa.select(customers.c.id).where(customers.c.name == customer)).scalar()
+    if customer_id is None:
+        customer_id = conn.execute(customers.insert().values(name=customer)).inserted_primary_key[0]
+    tenant_id = conn.execute(sa.select(tenants.c.id).where(
+        tenants.c.customer_id == customer_id, tenants.c.name == tenant)).scalar()
+    if tenant_id is None:
+        tenant_id = conn.execute(tenants.insert().values(
+            customer_id=customer_id, name=tenant)).inserted_primary_key[0]
+    return int(tenant_id)
+
+
+def create_connection(conn: Connection, tenant_id: int, s: spec.ConnectionSpec, *,
+                      password: Password | None, managed: bool, applied_fp: str | None) -> int:
+    values = {**_spec_values(s), "tenant_id": tenant_id, "managed": managed, "version": 1,
+              "applied_fp": applied_fp, "updated_ms": now_ms(),
+              "password_ct": password.ciphertext if password else None,
+              "password_fp": password.fingerprint if password else None}
+    connection_id = int(conn.execute(connections.insert().values(**values)).inserted_primary_key[0])
+    set_companies(conn, connection_id, s.companies)
+    return connection_id
+
+
+def update_connection(conn: Connection, connection_id: int, version: int, s: spec.ConnectionSpec,
+                      *, password: Password | None, clear_password: bool, managed: bool,
+                      applied_fp: str | None, label: str) -> None:
+    """Update fields and companies; raise ConflictError if the version moved (someone else wrote)."""
+    values = {**_spec_values(s), "managed": managed, "applied_fp": applied_fp,
+              "version": version + 1, "updated_ms": now_ms()}
+    if password is not None:
+        values.update(password_ct=password.ciphertext, password_fp=password.fingerprint)
+    elif clear_password:
+        values.update(password_ct=None, password_fp=None)
+    result = conn.execute(connections.update().where(
+        connections.c.id == connection_id, connections.c.version == version).values(**values))
+    if result.rowcount != 1:
+        raise errors.ConflictError(f"{label}: the live connection changed while applying "
+                                   "(version mismatch); nothing was applied, plan again")
+    set_companies(conn, connection_id, s.companies)
+
+
+def set_companies(conn: Connection, connection_id: int, wanted: Iterable[str]) -> None:
+    current = dict(conn.execute(sa.select(companies.c.code, companies.c.id)
+                                .where(companies.c.connection_id == connection_id)).tuples().all())
+    by_key = {code.casefold(): code for code in current}
+    wanted_keys = {code.casefold(): code for code in wanted}
+    gone = [current[by_key[k]] for k in by_key.keys() - wanted_keys.keys()]
+    if gone:
+        conn.execute(dependents.delete().where(dependents.c.company_id.in_(gone)))
+        conn.execute(companies.delete().where(companies.c.id.in_(gone)))
+    new = [{"connection_id": connection_id, "code": wanted_keys[k]}
+           for k in sorted(wanted_keys.keys() - by_key.keys())]
+    if new:
+        conn.execute(companies.insert(), new)
+
+
+def delete_connection(conn: Connection, connection_id: int, version: int, *, label: str) -> None:
+    """Delete a connection and its dependents; detach (keep) its report templates."""
+    company_ids = sa.select(companies.c.id).where(companies.c.connection_id == connection_id)
+    conn.execute(dependents.delete().where(dependents.c.company_id.in_(company_ids.scalar_subquery())))
+    conn.execute(companies.delete().where(companies.c.connection_id == connection_id))
+    conn.execute(report_templates.update().where(report_templates.c.connection_id == connection_id)
+                 .values(connection_id=None))
+    result = conn.execute(connections.delete().where(
+        connections.c.id == connection_id, connections.c.version == version))
+    if result.rowcount != 1:
+        raise errors.ConflictError(f"{label}: the live connection changed while applying "
+                                   "(version mismatch); nothing was applied, plan again")
+
+
+def add_dependents(conn: Connection, connection_id: int, company: str,
+                   items: Iterable[tuple[spec.DependentKind, str]]) -> None:
+    company_id = conn.execute(sa.select(companies.c.id).where(
+        companies.c.connection_id == connection_id, companies.c.code == company)).scalar_one()
+    rows = [{"company_id": company_id, "kind": kind.value, "name": name} for kind, name in items]
+    if rows:
+        conn.execute(dependents.insert(), rows)
+
+
+def replace_templates(conn: Connection, tenant_id: int, items: Iterable[tuple[str, int | None]]) -> None:
+    items = list(items)
+    names = [name for name, _ in items]
+    if names:
+        conn.execute(report_templates.delete().where(report_templates.c.tenant_id == tenant_id,
+                                                     report_templates.c.name.in_(names)))
+        conn.execute(report_templates.insert(), [
+            {"tenant_id": tenant_id, "name": name, "connection_id": cid} for name, cid in items])
+
+
+def connection_id_by_name(conn: Connection, tenant_id: int, name: str) -> tuple[int, int] | None:
+    row = conn.execute(sa.select(connections.c.id, connections.c.version).where(
+        connections.c.tenant_id == tenant_id,
+        connections.c.name_key == spec.normalize_name(name))).first()
+    return (row.id, row.version) if row else None
+
+
+def write_audit(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(audit_log.insert(), [{"at_ms": now_ms(), **row} for row in rows])
+
+
+def read_audit(conn: Connection, keys: Sequence[str] | None, limit: int) -> list[sa.Row[Any]]:
+    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if keys:
+        pairs = [k.split("/", 1) for k in keys]
+        query = query.where(sa.or_(*[sa.and_(audit_log.c.customer == c, audit_log.c.tenant == t)
+                                     for c, t in pairs]))
+    return list(conn.execute(query).all())
+
+
+def password_rows(conn: Connection) -> list[tuple[int, str]]:
+    return [(row.id, row.password_ct) for row in conn.execute(
+        sa.select(connections.c.id, connections.c.password_ct)
+        .where(connections.c.password_ct.is_not(None)))]
+
+
+def set_password(conn: Connection, connection_id: int, password: Password) -> None:
+    conn.execute(connections.update().where(connections.c.id == connection_id).values(
+        password_ct=password.ciphertext, password_fp=password.fingerprint))
+
+
+def set_meta(conn: Connection, key: str, value: str) -> None:
+    conn.execute(store_meta.update().where(store_meta.c.key == key).values(value=value))
+
+
+# ---------------------------------------------------------------------------------------------
+# Locks: one lease per tenant, each taken in its own short transaction.
+
+
+@dataclass(frozen=True)
+class Holder:
+    actor: str
+    host: str
+    pid: int
+    ci_job: str | None
+
+
+@dataclass(frozen=True)
+class LockRow:
+    id: str
+    scope: str
+    holder: Holder
+    acquired_ms: int
+    expires_ms: int
+
+    def describe(self) -> str:
+        job = f", CI job {self.holder.ci_job}" if self.holder.ci_job else ""
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.acquired_ms / 1000))
+        return (f"lock {self.id} on {self.scope} held by {self.holder.actor} on {self.holder.host} "
+                f"(pid {self.holder.pid}{job}) since {since}")
+
+
+def _lock_row(row: sa.Row[Any]) -> LockRow:
+    return LockRow(row.id, row.scope, Holder(row.actor, row.host, row.pid, row.ci_job),
+                   row.acquired_ms, row.expires_ms)
+
+
+def try_lock(store: Store, scope: str, holder: Holder, lease_ms: int,
+             is_dead: Any = None) -> tuple[str | None, LockRow | None]:
+    """Take the lease on scope: (lock id, None), or (None, the current holder's row)."""
+    lock_id = str(uuid.uuid4())
+    now = now_ms()
+    values = {"id": lock_id, "scope": scope, "actor": holder.actor[:NAME], "host": holder.host[:NAME],
+              "pid": holder.pid, "ci_job": holder.ci_job, "acquired_ms": now,
+              "expires_ms": now + lease_ms}
+    try:
+        with store.engine.begin() as conn:
+            row = conn.execute(sa.select(locks).where(locks.c.scope == scope)).first()
+            if row is None:
+                conn.execute(locks.insert().values(**values))
+                return lock_id, None
+            current = _lock_row(row)
+            expired = current.expires_ms < now or (is_dead is not None and is_dead(current.holder))
+            if not expired:
+                return None, current
+            # Take over an expired lease (or one whose holder process is gone on this host).
+            result = conn.execute(locks.update().where(
+                locks.c.id == current.id, locks.c.expires_ms == current.expires_ms).values(**values))
+            return (lock_id, None) if result.rowcount == 1 else (None, current)
+    except exc.IntegrityError:
+        return None, None  # somebody inserted first; the caller retries
+    except exc.SQLAlchemyError as error:
+        raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
+
+
+def release_lock(store: Store, lock_id: str) -> bool:
+    try:
+        with store.engine.begin() as conn:
+            return bool(conn.execute(locks.delete().where(locks.c.id == lock_id)).rowcount)
+    except exc.SQLAlchemyError as error:
+        raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
+
+
+def list_locks(store: Store) -> list[LockRow]:
+    with store._connect() as conn:
+        return [_lock_row(r) for r in conn.execute(sa.select(locks).order_by(locks.c.scope))]
+
+
+def set_applied(conn: Connection, connection_id: int, applied_fp: str | None) -> None:
+    conn.execute(connections.update().where(connections.c.id == connection_id).values(
+        applied_fp=applied_fp))

@@ -1,0 +1,172 @@
+"""The stages commands share: find the repository, load desired state, open the store, plan.
+
+Like pyinfra's API layer: the CLI calls these; these never print or parse arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler import catalog, desired, differ, errors, secrets, spec, state, store
+from reconciler import plan as p
+
+TENANT_ARG = r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$"
+
+
+def repo_root(start: Path | None = None) -> Path:
+    """The git work tree containing start (default: cwd), else start itself."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return here
+
+
+def git_commit(root: Path) -> str | None:
+    for var in ("GITHUB_SHA", "CI_COMMIT_SHA", "BUILD_SOURCEVERSION"):
+        if os.environ.get(var):
+            return os.environ[var]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def parse_tenants(values: Sequence[str]) -> list[str]:
+    import re
+
+    problems = [errors.Problem("--tenant", 0, 0, f"{v!r} is not CUSTOMER/TENANT (e.g. acme/acme-norway)")
+                for v in values if not re.match(TENANT_ARG, v)]
+    if problems:
+        raise errors.InputError.of(problems)
+    return list(dict.fromkeys(values))
+
+
+@dataclass(frozen=True)
+class Context:
+    root: Path
+    store_url: str | None
+    settings: secrets.Settings
+
+    @classmethod
+    def make(cls, store_url: str | None) -> Context:
+        root = repo_root()
+        return cls(root, store_url or os.environ.get("RECONCILER_STORE") or None,
+                   secrets.Settings.from_env(root))
+
+    @property
+    def location(self) -> store.Location:
+        return store.Location.resolve(self.store_url, self.root)
+
+    def open_store(self, *, readonly: bool, create: bool = False) -> store.Store:
+        return store.Store.open(self.location, readonly=readonly, create=create)
+
+    def default_paths(self, paths: Sequence[str]) -> list[str]:
+        if paths:
+            return list(paths)
+        default = self.root / "tenants"
+        try:
+            return [str(default.relative_to(Path.cwd()))]
+        except ValueError:
+            return [str(default)]
+
+
+def load_desired(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (),
+                 only_files: Sequence[Path] | None = None) -> list[desired.DesiredTenant]:
+    """Validate every file in paths; keep those of the --tenant filter (unknown ones are errors)."""
+    files = desired.discover(ctx.default_paths(paths)) if only_files is None else list(only_files)
+    if tenants:
+        by_key = {f"{f.parent.name}/{f.stem}": f for f in files}
+        missing = [t for t in tenants if t not in by_key]
+        if missing:
+            raise errors.InputError.of([errors.Problem(
+                "--tenant", 0, 0, f"no tenant file declares {t} (expected tenants/{t}.yaml)")
+                for t in missing])
+        files = [by_key[t] for t in tenants]
+    return desired.load(files, cat=catalog.load(), settings=ctx.settings)
+
+
+def password_fingerprints(ctx: Context, keyring: secrets.Keyring,
+                          tenants: Sequence[desired.DesiredTenant]) -> differ.PasswordFingerprints:
+    fps: dict[secrets.SecretRef, str | None] = {}
+    for t in tenants:
+        for c in t.connections:
+            if c.password is not None and c.password not in fps:
+                value = ctx.settings.resolve(c.password)
+                fps[c.password] = keyring.fingerprint(value) if value is not None else None
+    return fps
+
+
+def make_plan(ctx: Context, st: store.Store, tenants: Sequence[desired.DesiredTenant], *,
+              max_delete: int) -> tuple[p.Plan, state.LiveState]:
+    assert st.keyring is not None
+    live = st.read([t.key for t in tenants])
+    fps = password_fingerprints(ctx, st.keyring, tenants)
+    return differ.diff(tenants, live, fps, max_delete=max_delete), live
+
+
+def changed_files(root: Path, ref: str, paths: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Tenant files changed since ref: (files to plan, lines about deleted/renamed ones)."""
+    try:
+        out = subprocess.run(["git", "diff", "--name-status", "-M", f"{ref}...HEAD", "--", *paths],
+                             cwd=root, capture_output=True, text=True, timeout=60, check=False)
+        untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "--", *paths],
+                                   cwd=root, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise errors.InputError(f"--changed-since {ref}: git failed ({exc})") from None
+    if out.returncode != 0:
+        raise errors.InputError(f"--changed-since {ref}: {out.stderr.strip() or 'git diff failed'}; "
+                                "give a commit, branch or tag that exists (fetch it first in CI)")
+    files: list[Path] = []
+    notes: list[str] = []
+    for line in out.stdout.splitlines():
+        parts = line.split("\t")
+        status = parts[0]
+        if not parts[-1].endswith((".yaml", ".yml")):
+            continue
+        if status.startswith("D"):
+            notes.append(f"{parts[1]}: deleted since {ref}; a missing tenant file deletes nothing")
+        elif status.startswith("R"):
+            notes.append(f"{parts[1]} renamed to {parts[2]} since {ref}; planned under the new name")
+            files.append(root / parts[2])
+        else:
+            files.append(root / parts[-1])
+    files += [root / name for name in untracked.stdout.splitlines() if name.endswith((".yaml", ".yml"))]
+    return sorted(set(files)), notes
+
+
+def export_env_name(customer: str, tenant: str, connection: str, prefix: str) -> str:
+    """The documented variable name `export` writes for a connection's password."""
+    import re
+
+    raw = f"{customer}_{tenant}_{connection}"
+    return prefix + re.sub(r"[^A-Z0-9]+", "_", raw.upper()).strip("_") + "_PASSWORD"
+
+
+def export_tenant(live: state.LiveTenant, prefix: str) -> dict[str, object]:
+    conns: list[dict[str, object]] = []
+    for c in live.connections:
+        s = c.spec
+        entry: dict[str, object] = {"name": s.name, "integration": s.integration,
+                                    "server": s.server, "database": s.database,
+                                    "authentication": s.authentication.value}
+        if s.authentication is spec.Authentication.SQL:
+            entry["login"] = s.login
+            entry["password"] = {"env": export_env_name(live.customer, live.tenant, s.name, prefix)}
+        entry.update(allow_others_to_edit=s.allow_others_to_edit, private=s.private,
+                     companies=list(s.companies))
+        if s.voucher:
+            entry["voucher"] = {"provider": s.voucher.provider,
+                                "document_center_path": s.voucher.document_center_path}
+        entry.update(write_back=s.write_back, protected=s.protected)
+        conns.append(entry)
+    return {"version": 1, "customer": live.customer, "tenant": live.tenant, "prune": False,
+            "connections": conns}
