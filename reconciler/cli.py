@@ -245,19 +245,24 @@ def apply(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tupl
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @tenant_option
 @format_option
+@click.option("--ignore-unmanaged", is_flag=True,
+              help="Report unmanaged connections but do not exit 2 for them alone.")
 @common
 def drift(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tuple[str, ...],
-          fmt: str) -> int:
-    """Compare live, last applied and git: exit 2 when anything differs. Read-only."""
+          fmt: str, ignore_unmanaged: bool) -> int:
+    """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only."""
     wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
     st = ctx.open_store(readonly=True)
     try:
         result, _ = workflow.make_plan(ctx, st, wanted, max_delete=10**9)
     finally:
         st.close()
-    out.result(_render(result, fmt, out))
-    differs = result.has_changes or any(t.unmanaged for t in result.tenants) or any(
-        a.status for _, a in result.actions())
+    if fmt == "json":
+        out.result(json.dumps(render.drift_obj(result), indent=2, ensure_ascii=False) + "\n")
+    else:
+        out.result(render.drift_text(result, color=out.color, markdown_out=fmt == "markdown"))
+    differs = bool(result.actions()) or (
+        not ignore_unmanaged and any(t.unmanaged for t in result.tenants))
     return EXIT_CHANGES if differs else EXIT_OK
 
 
@@ -434,9 +439,6 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.lines():
             click.echo(redaction.redact(f"error: {line}"), err=True)
         return EXIT_ERROR
-    except click.exceptions.NoArgsIsHelp as exc:  # pragma: no cover - click version specific
-        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
-        return EXIT_OK
     except click.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
         click.echo(redaction.redact(f"error: {exc.format_message()}{hint}"), err=True)

@@ -33,7 +33,8 @@ def _password_change(d: DesiredConnection, live_fp: str | None,
         return (p.Change("password", sensitive=True) if live_fp else None), None, None
     fp = fps.get(d.password)
     if fp is None:
-        note = f"password not compared ({d.password} not set)"
+        missing = "not set" if d.password.env else "not found"
+        note = f"password not compared ({d.password} {missing})"
         return None, note, live_fp
     return (p.Change("password", sensitive=True) if fp != live_fp else None), None, fp
 

@@ -80,7 +80,8 @@ def action_lines(a: p.Action, style: Style = plain) -> list[str]:
     else:
         lines = [style(head, colour)]
     create = a.action is p.ActionKind.CREATE
-    lines += [f"    {change_line(c, create=create)}" for c in a.changes if c.field != "name"]
+    shown = [c for c in a.changes if not (c.field == "name" and a.action is p.ActionKind.RENAME)]
+    lines += [f"    {change_line(c, create=create)}" for c in shown]
     if a.needs_secret:
         lines.append(f"    ! needs the password from {a.needs_secret} to apply")
     if a.cascade:
@@ -229,3 +230,54 @@ RENDERERS: dict[str, Callable[[p.Plan], str]] = {
     "json": json_text,
     "markdown": markdown,
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Drift report (reconciler drift)
+
+
+def drift_items(plan: p.Plan) -> list[dict[str, Any]]:
+    """Per tenant, each connection that differs and why: drift, pending, both, or unmanaged."""
+    tenants = []
+    for t in plan.tenants:
+        items: list[dict[str, Any]] = []
+        for a in t.actions:
+            status = a.status.value if a.status else p.Status.PENDING.value
+            items.append({"connection": a.connection, "status": status, "action": a.action.value,
+                          "fields": [c.field for c in a.changes if c.field != "name" or a.previous_name],
+                          **({"blocked": a.blocked} if a.blocked else {})})
+        items += [{"connection": name, "status": "unmanaged", "action": None, "fields": []}
+                  for name in t.unmanaged]
+        tenants.append({"customer": t.customer, "tenant": t.tenant, "connections": items})
+    return tenants
+
+
+def drift_obj(plan: p.Plan) -> dict[str, Any]:
+    tenants = drift_items(plan)
+    counts = {"drift": 0, "pending": 0, "drift_and_pending": 0, "unmanaged": 0}
+    for t in tenants:
+        for item in t["connections"]:
+            counts[item["status"]] += 1
+    return {"format_version": FORMAT_VERSION, "kind": "drift", "tenants": tenants, "summary": counts}
+
+
+def drift_text(plan: p.Plan, *, color: bool = False, markdown_out: bool = False) -> str:
+    style: Style = ansi if color and not markdown_out else plain
+    obj = drift_obj(plan)
+    lines = ["## osr-reconciler drift", ""] if markdown_out else []
+    for t in obj["tenants"]:
+        if not t["connections"]:
+            continue
+        lines.append(style(f"{t['customer']}/{t['tenant']}", "bold"))
+        for item in t["connections"]:
+            what = item["status"].replace("_", " ")
+            detail = f"  {item['action']}" if item["action"] else ""
+            fields = f": {', '.join(item['fields'])}" if item["fields"] else ""
+            colour = {"drift": "red", "drift and pending": "red", "pending": "yellow"}.get(what, "dim")
+            lines.append(("- " if markdown_out else "  ")
+                         + style(f"{what:<18}", colour) + f'"{item["connection"]}"{detail}{fields}')
+        lines.append("")
+    s = obj["summary"]
+    lines.append(f"Drift: {s['drift']} drifted, {s['pending']} pending, {s['drift_and_pending']} both, "
+                 f"{s['unmanaged']} unmanaged.")
+    return "\n".join(lines) + "\n"

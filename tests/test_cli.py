@@ -1,0 +1,339 @@
+"""The core loop through the installed console script, on every store of the matrix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import sqlalchemy as sa
+import yaml
+
+from reconciler import store
+
+from tests.conftest import CANARY, CANARY_ENV, Cli
+
+REPO = Path(__file__).resolve().parent.parent
+PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
+DEMO_ENV = {"OSR_ACME_NO_OSLO": "demo-oslo-pw", "OSR_ACME_NO_BERGEN": "demo-bergen-pw",
+            "OSR_ACME_SE_STOCKHOLM": "demo-stockholm-pw"}
+
+LIVE = """\
+version: 1
+customers:
+  - name: acme
+    tenants:
+      - name: acme-norway
+        connections:
+          - name: Visma Oslo
+            managed: true
+            integration: visma-business
+            server: SQL01\\VISMA
+            database: vbsys
+            authentication: sql
+            login: osr
+            password: {env: OSR_CANARY}
+            companies:
+              - id: F0001
+                reports: [P&L March]
+              - id: F0002
+                budget_flows: [Budget 2027]
+        report_templates:
+          - {name: P&L template, connection: Visma Oslo}
+      - name: acme-sweden
+        connections: []
+"""
+
+TENANT = """\
+version: 1
+customer: acme
+tenant: acme-norway
+connections:
+  - name: Visma Oslo
+    integration: visma-business
+    server: SQL01\\VISMA
+    database: vbsys
+    authentication: sql
+    login: osr
+    password: {env: OSR_CANARY}
+    companies: [F0001, F0002]
+"""
+
+
+def seeded(cli: Cli, tenant: str = TENANT, live: str = LIVE) -> None:
+    cli.write("live.yaml", live)
+    assert cli("store", "seed", "live.yaml").code == 0
+    cli.write("tenants/acme/acme-norway.yaml", tenant)
+
+
+def edit_by_hand(cli: Cli, name: str, **values: object) -> None:
+    """Change a live connection the way the portal's UI would: the tool does not know."""
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(store.connections.update()
+                         .where(store.connections.c.name == name).values(**values))
+    finally:
+        engine.dispose()
+
+
+def dump(cli: Cli) -> str:
+    result = cli("store", "dump")
+    assert result.code == 0, result.err
+    return result.out
+
+
+def plan_json(cli: Cli, *args: str, env: dict[str, str] | None = None) -> dict:
+    result = cli("plan", "--format", "json", *args, env=env)
+    assert result.code == 0, result.err
+    obj = json.loads(result.out)
+    jsonschema.validate(obj, PLAN_SCHEMA)
+    return obj
+
+
+def test_demo_plan_apply_converges(cli: Cli) -> None:
+    shutil.copytree(REPO / "tenants", cli.root / "tenants")
+    assert cli("store", "seed", str(REPO / "examples" / "demo-store.yaml")).code == 0
+    before = dump(cli)
+
+    refused = cli("apply", env=DEMO_ENV)  # not a terminal, no --auto-approve
+    assert refused.code == 1
+    assert "--allow-cascade" in refused.err
+    refused = cli("apply", "--allow-cascade", env=DEMO_ENV)
+    assert refused.code == 1 and "--auto-approve" in refused.err
+    assert dump(cli) == before  # nothing written by a run that exits 1
+
+    done = cli("apply", "--auto-approve", "--allow-cascade", env=DEMO_ENV)
+    assert done.code == 0, done.err
+    assert "Applied 5 action(s); 6 dependent(s) deleted." in done.err
+
+    again = cli("plan", "--detailed-exitcode", env=DEMO_ENV)
+    assert again.code == 0, again.out  # converged: the blocked delete is all that remains
+    assert "0 to create, 0 to update, 0 to rename, 0 to adopt, 0 to delete" in again.out
+    live = yaml.safe_load(dump(cli))
+    norway = live["customers"][0]["tenants"][0]
+    names = {c["name"]: c for c in norway["connections"]}
+    assert "Old NAV" not in names and "Oslo GP" not in names
+    assert names["Dynamics GP Oslo"]["companies"] == [{"id": "ACME1", "reports": ["GP trial balance"]}]
+    assert names["Hand-made AX"]["managed"] is True
+    assert names["Legacy SAP"]["protected"] is True  # blocked, never deleted
+    assert names["Consultant sandbox"]["managed"] is False  # unmanaged, never deleted
+    assert [c["id"] for c in names["Visma Business Oslo"]["companies"]] == ["F0001"]
+    templates = {t["name"]: t["connection"] for t in norway["report_templates"]}
+    assert templates["NAV P&L template"] is None  # kept, detached
+    assert templates["Group P&L template"] == "Visma Business Oslo"
+
+    history = cli("history", "--tenant", "acme/acme-norway", "--format", "json")
+    entries = json.loads(history.out)
+    assert sorted(e["action"] for e in entries) == ["adopt", "create", "delete", "rename", "update"]
+    assert all(e["actor"] == "tester" for e in entries)
+    delete = next(e for e in entries if e["action"] == "delete")
+    assert delete["connection"] == "Old NAV" and delete["cascade"] == 4
+
+
+def test_plan_detailed_exitcode_and_json_shape(cli: Cli) -> None:
+    seeded(cli, TENANT.replace("[F0001, F0002]", "[F0001]"))
+    result = cli("plan", "--detailed-exitcode")
+    assert result.code == 2
+    obj = plan_json(cli)
+    (action,) = obj["tenants"][0]["actions"]
+    assert action == {
+        "action": "update", "connection": "Visma Oslo", "reason": "update_because_fields_differ",
+        "status": "pending",
+        "changes": [{"field": "companies", "before": ["F0001", "F0002"], "after": ["F0001"]}],
+        "cascade": [{"kind": "budget_flow", "name": "Budget 2027", "company": "F0002"}],
+        "kept": [],
+    }
+    assert obj["summary"] == {"create": 0, "update": 1, "rename": 0, "adopt": 0, "delete": 0,
+                              "cascade": 1, "blocked": 0}
+
+
+def test_plan_without_changes_exits_zero(cli: Cli) -> None:
+    seeded(cli)
+    result = cli("plan", "--detailed-exitcode")
+    assert result.code == 0, result.err
+    assert "no changes" in result.out
+
+
+def test_tombstone_delete_cascades_and_keeps_templates(cli: Cli) -> None:
+    seeded(cli, "version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n"
+                "  - {name: visma oslo, absent: true}\n")
+    obj = plan_json(cli)
+    (action,) = obj["tenants"][0]["actions"]
+    assert action["action"] == "delete" and action["reason"] == "delete_because_tombstone"
+    assert action["cascade"] == [
+        {"kind": "report", "name": "P&L March", "company": "F0001"},
+        {"kind": "budget_flow", "name": "Budget 2027", "company": "F0002"},
+    ]
+    assert action["kept"] == [{"kind": "report_template", "name": "P&L template"}]
+    # Deleting every connection of the tenant trips the mass-delete breaker.
+    assert obj["guards"]["needs_allow_mass_delete"] is True
+    refused = cli("apply", "--auto-approve", "--allow-cascade")
+    assert refused.code == 1 and "--allow-mass-delete" in refused.err
+    done = cli("apply", "--auto-approve", "--allow-cascade", "--allow-mass-delete")
+    assert done.code == 0, done.err
+    assert "Visma Oslo" not in dump(cli)
+
+
+def test_max_delete_breaker(cli: Cli) -> None:
+    live = LIVE.replace("        report_templates:\n          - {name: P&L template, connection: Visma Oslo}\n", "")
+    extra = "".join(f"          - {{name: C{i}, managed: true, integration: dynamics-ax, server: ax, "
+                    f"database: AX, authentication: windows}}\n" for i in range(3))
+    live = live.replace("        connections:\n          - name: Visma Oslo",
+                        "        connections:\n" + extra + "          - name: Visma Oslo", 1)
+    tombstones = "".join(f"  - {{name: C{i}, absent: true}}\n" for i in range(3))
+    seeded(cli, TENANT + tombstones, live)
+    assert plan_json(cli)["guards"]["needs_allow_mass_delete"] is False
+    obj = plan_json(cli, "--max-delete", "2")
+    assert obj["guards"]["mass_delete"] == ["3 connections would be deleted, more than --max-delete 2"]
+    refused = cli("apply", "--auto-approve", "--max-delete", "2")
+    assert refused.code == 1 and "--allow-mass-delete" in refused.err
+    assert cli("apply", "--auto-approve", "--max-delete", "3").code == 0
+
+
+def test_unknown_tenant_file_names_known_tenants(cli: Cli) -> None:
+    seeded(cli)
+    cli.write("tenants/acme/acme-denmark.yaml",
+              "version: 1\ncustomer: acme\ntenant: acme-denmark\nconnections: []\n")
+    result = cli("plan")
+    assert result.code == 1
+    assert ("tenant acme/acme-denmark does not exist in the store (tenants are created in the "
+            "portal); the store knows acme/acme-norway, acme/acme-sweden") in result.err
+
+
+def test_tenant_filter_unknown_is_an_error(cli: Cli) -> None:
+    seeded(cli)
+    result = cli("plan", "--tenant", "acme/nope")
+    assert result.code == 1
+    assert "no tenant file declares acme/nope" in result.err
+    bad = cli("plan", "--tenant", "acme")
+    assert bad.code == 1 and "is not CUSTOMER/TENANT" in bad.err
+    assert cli("export", "--tenant", "acme/nope").code == 1
+
+
+def test_prune_deletes_only_managed(cli: Cli) -> None:
+    live = LIVE.replace("        report_templates:", """\
+          - {name: By hand, managed: false, integration: dynamics-ax, server: ax, database: AX, authentication: windows}
+        report_templates:""")
+    seeded(cli, "version: 1\ncustomer: acme\ntenant: acme-norway\nprune: true\nconnections:\n"
+                "  - {name: New, integration: dynamics-ax, server: ax, database: AX, "
+                "authentication: windows}\n", live)
+    obj = plan_json(cli)
+    tenant = obj["tenants"][0]
+    assert [(a["action"], a["connection"], a["reason"]) for a in tenant["actions"]] == [
+        ("delete", "Visma Oslo", "delete_because_pruned"), ("create", "New", "create_because_declared")]
+    assert tenant["unmanaged"] == ["By hand"]
+
+
+def test_missing_tenant_file_deletes_nothing(cli: Cli) -> None:
+    seeded(cli)
+    (cli.root / "tenants/acme/acme-norway.yaml").unlink()
+    cli.write("tenants/acme/acme-sweden.yaml",
+              "version: 1\ncustomer: acme\ntenant: acme-sweden\nprune: true\nconnections: []\n")
+    obj = plan_json(cli)
+    assert [t["tenant"] for t in obj["tenants"]] == ["acme-sweden"]
+    assert obj["summary"]["delete"] == 0
+
+
+def test_adopt_makes_managed(cli: Cli) -> None:
+    seeded(cli, live=LIVE.replace("managed: true", "managed: false"))
+    obj = plan_json(cli)
+    assert [a["action"] for a in obj["tenants"][0]["actions"]] == ["adopt"]
+    assert cli("apply", "--auto-approve").code == 0
+    assert "managed: true" in dump(cli)
+    assert plan_json(cli)["summary"]["adopt"] == 0
+
+
+def test_password_is_compared_by_fingerprint_never_shown(cli: Cli) -> None:
+    seeded(cli)
+    assert plan_json(cli)["summary"]["update"] == 0  # same password: no change
+    changed = plan_json(cli, env={CANARY_ENV: CANARY + "-rotated"})
+    (action,) = changed["tenants"][0]["actions"]
+    assert action["changes"] == [{"field": "password", "sensitive": True}]
+    text = cli("plan", env={CANARY_ENV: CANARY + "-rotated"})
+    assert "password: (sensitive value changed)" in text.out
+    assert cli("apply", "--auto-approve", env={CANARY_ENV: CANARY + "-rotated"}).code == 0
+    assert plan_json(cli, env={CANARY_ENV: CANARY + "-rotated"})["summary"]["update"] == 0
+    assert plan_json(cli)["summary"]["update"] == 1
+
+
+def test_missing_secret_plans_but_refuses_apply(cli: Cli) -> None:
+    seeded(cli, TENANT + "  - name: New SQL\n    integration: dynamics-nav\n    server: nav\n"
+                "    database: NAV\n    authentication: sql\n    login: l\n"
+                "    password: {env: OSR_NOT_SET}\n")
+    obj = plan_json(cli)
+    (create,) = obj["tenants"][0]["actions"]
+    assert create["needs_secret"] == "env OSR_NOT_SET"
+    assert "New SQL: password not compared (env OSR_NOT_SET not set)" in obj["tenants"][0]["notes"]
+    before = dump(cli)
+    refused = cli("apply", "--auto-approve")
+    assert refused.code == 1
+    assert "acme/acme-norway/New SQL needs the password from env OSR_NOT_SET, which is not set" in refused.err
+    assert dump(cli) == before
+
+
+def test_drift_tells_drift_from_pending(cli: Cli) -> None:
+    seeded(cli)
+    assert cli("drift").code == 0
+    # Someone edits the portal by hand: the live store no longer matches what was applied.
+    edit_by_hand(cli, "Visma Oslo", database_name="vbsys_copy")
+    drift = cli("drift", "--format", "json")
+    assert drift.code == 2
+    item = json.loads(drift.out)["tenants"][0]["connections"][0]
+    assert item == {"connection": "Visma Oslo", "status": "drift", "action": "update",
+                    "fields": ["database"]}
+    # git changes too, and differently: both.
+    cli.write("tenants/acme/acme-norway.yaml", TENANT.replace("[F0001, F0002]", "[F0001]"))
+    both = json.loads(cli("drift", "--format", "json").out)["tenants"][0]["connections"][0]
+    assert both["status"] == "drift_and_pending"
+    text = cli("plan")
+    assert '~ update "Visma Oslo"  (drift and pending)' in text.out
+
+
+def test_export_round_trip_plans_no_changes(cli: Cli) -> None:
+    seeded(cli)
+    exported = cli("export", "--tenant", "acme/acme-norway")
+    assert exported.code == 0, exported.err
+    assert "OSR_ACME_ACME_NORWAY_VISMA_OSLO_PASSWORD" in exported.out
+    cli.write("tenants/acme/acme-norway.yaml", exported.out)
+    env = {"OSR_ACME_ACME_NORWAY_VISMA_OSLO_PASSWORD": CANARY}
+    assert cli("validate").code == 0
+    result = cli("plan", "--detailed-exitcode", env=env)
+    assert result.code == 0, result.out
+
+
+def test_read_only_commands_write_nothing(cli: Cli) -> None:
+    seeded(cli, TENANT.replace("[F0001, F0002]", "[F0001]"))
+    before = dump(cli)
+    for args in (["plan"], ["drift"], ["validate"], ["export", "--tenant", "acme/acme-norway"],
+                 ["history"], ["store", "dump"]):
+        assert cli(*args).code in (0, 2)
+    assert dump(cli) == before
+    assert json.loads(cli("history", "--format", "json").out) == []
+
+
+def test_plan_on_missing_embedded_store_creates_nothing(embedded_cli: Cli) -> None:
+    embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)
+    result = embedded_cli("plan")
+    assert result.code == 1
+    assert "no store at" in result.err and "reconciler store init" in result.err
+    assert not (embedded_cli.root / ".reconciler").exists()
+
+
+def test_embedded_store_creates_key_file_0600(embedded_cli: Cli) -> None:
+    assert embedded_cli("store", "init").code == 0
+    key = embedded_cli.root / ".reconciler" / "store.key"
+    db = embedded_cli.root / ".reconciler" / "store.db"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert db.stat().st_mode & 0o077 == 0
+    embedded_cli.write("live.yaml", LIVE)
+    assert embedded_cli("store", "seed", "live.yaml").code == 0
+    embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)
+    assert embedded_cli("plan", "--detailed-exitcode").code == 0
+
+
+def test_usage_errors_exit_one(cli: Cli) -> None:
+    result = cli("plan", "--format", "yaml")
+    assert result.code == 1 and "error:" in result.err
+    assert cli("frobnicate").code == 1
