@@ -16,6 +16,8 @@ from reconciler import errors, secrets, spec, store
 from reconciler import plan as p
 
 DEFAULT_LEASE_S = 15 * 60
+# Testing knob: stretch the transaction so that kill -9 tests can land inside it.
+_DELAY_VAR = "RECONCILER_DEBUG_ACTION_DELAY_MS"
 DEFAULT_LOCK_TIMEOUT_S = 0.0
 
 
@@ -142,6 +144,7 @@ def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: 
     keyring = st.keyring
     scopes = [t.key for t in plan.tenants if any(not a.blocked for a in t.actions)]
     who = actor()
+    delay_s = int(os.environ.get(_DELAY_VAR) or 0) / 1000
     done = cascade = 0
     with leases(st, scopes, timeout_s=lock_timeout_s), st.transaction() as conn:
         live = store.read(conn, scopes)
@@ -177,6 +180,8 @@ def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: 
                                                 managed=True, applied_fp=applied, label=label)
                 done += 1
                 cascade += len(a.cascade)
+                if delay_s:
+                    time.sleep(delay_s)
                 audit.append({"actor": who[:store.NAME], "git_commit": commit,
                               "customer": t.customer, "tenant": t.tenant,
                               "action": a.action.value, "connection": a.connection,

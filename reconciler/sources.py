@@ -1,0 +1,752 @@
+"""The accounting servers behind data connections, reached over ODBC (DESIGN §3).
+
+Lists the companies an integration's catalog query finds on a server and checks that a login
+can reach the server and has the read (and, for write-back, write) rights a connection needs.
+pyodbc is imported only when a server is actually contacted, so a machine without unixODBC
+still runs everything else. A password leaves this module only inside the connection string
+handed to the driver: every message, the driver's included, is redacted on its way out.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import ipaddress
+import math
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing, suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+from reconciler import catalog, errors, redaction
+
+if TYPE_CHECKING:
+    import pyodbc
+
+DRIVER_ENV = "RECONCILER_ODBC_DRIVER"
+DEFAULT_DRIVER = "ODBC Driver 18 for SQL Server"
+APP_NAME = "osr-reconciler"
+# TDS 7.4 is SQL Server 2012 and later; FreeTDS cannot negotiate it down on every version.
+TDS_VERSION = "7.4"
+# How long past its own timeout a check may run before it is abandoned: drivers that honour
+# their timeouts report first (with a better message); the rest are cut off here.
+GRACE_SECONDS = 1.0
+_LISTED_IN_MESSAGES = 10
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One data connection's way to its accounting server."""
+
+    label: str  # "customer/tenant/connection name" used in messages
+    integration: str  # catalog key
+    server: str  # host, host\instance, host,port, IPv4, [IPv6]
+    database: str  # system database (for SQLite: the database file)
+    authentication: str  # "sql" | "windows"
+    login: str | None
+    password: str | None = field(repr=False)  # resolved secret value; never printed
+    encrypt: bool = True
+    trust_server_certificate: bool = False
+
+
+@dataclass(frozen=True)
+class Company:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    label: str
+    problems: tuple[str, ...]  # one line each: what failed and what to check
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class CheckRequest(NamedTuple):
+    """What check_many() checks for one connection; a plain 3-tuple works as well."""
+
+    spec: SourceSpec
+    companies: Sequence[str]
+    write_back: bool
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    host: str
+    instance: str | None = None
+    port: int | None = None
+
+
+class Family(enum.StrEnum):
+    """The dialects of connection string this module writes."""
+
+    MSSQL = "mssql"  # Microsoft ODBC Driver 17/18 for SQL Server
+    FREETDS = "freetds"
+    POSTGRESQL = "postgresql"  # test stand-in (odbc-postgresql)
+    MARIADB = "mariadb"  # test stand-in (odbc-mariadb)
+    SQLITE = "sqlite"  # test stand-in (libsqliteodbc)
+
+
+_FAMILY_MARKERS: tuple[tuple[str, Family], ...] = (
+    ("freetds", Family.FREETDS),
+    ("tdsodbc", Family.FREETDS),
+    ("sql server", Family.MSSQL),
+    ("msodbcsql", Family.MSSQL),
+    ("postgres", Family.POSTGRESQL),
+    ("psqlodbc", Family.POSTGRESQL),
+    ("mariadb", Family.MARIADB),
+    ("mysql", Family.MARIADB),
+    ("maodbc", Family.MARIADB),
+    ("sqlite", Family.SQLITE),
+)
+
+
+def default_driver() -> str:
+    """The ODBC driver to use: RECONCILER_ODBC_DRIVER, else Microsoft's driver 18."""
+    return os.environ.get(DRIVER_ENV) or DEFAULT_DRIVER
+
+
+def driver_family(driver: str) -> Family | None:
+    """Which connection-string dialect a driver name (or driver library path) speaks."""
+    lowered = driver.lower()
+    for marker, family in _FAMILY_MARKERS:
+        if marker in lowered:
+            return family
+    return None
+
+
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_INSTANCE = re.compile(r"[A-Za-z0-9_$#-]{1,16}")  # as reconciler.desired accepts them
+# Windows shorthands for the local default instance; a Linux driver reaches it over TCP.
+_LOCAL = frozenset({".", "(local)"})
+
+
+def parse_server(text: str) -> ServerAddress:
+    """Split a server as users write it: host, host\\instance, host,port, IPv4 or IPv6.
+
+    Raises ValueError with what to write instead.
+    """
+    rest = text.strip()
+    if rest.lower().startswith("tcp:"):
+        rest = rest[4:]
+    port: int | None = None
+    if rest.startswith("["):
+        close = rest.find("]")
+        if close < 0:
+            raise ValueError(f"{text!r}: an IPv6 address opened with '[' needs a closing ']'")
+        host, rest = rest[1:close], rest[close + 1 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{text!r}: {host!r} inside [...] is not an IPv6 address") from None
+    else:
+        host = ""
+    if "," in rest:
+        rest, _, port_text = rest.rpartition(",")
+        port_text = port_text.strip()
+        if not (port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536):
+            raise ValueError(f"{text!r}: the port after ',' must be a number from 1 to 65535")
+        port = int(port_text)
+    instance: str | None = None
+    if "\\" in rest:
+        rest, _, instance = rest.partition("\\")
+        if not _INSTANCE.fullmatch(instance):
+            raise ValueError(f"{text!r}: write a named instance as host\\INSTANCE")
+    if not host:
+        host = rest.strip()
+        if host.lower() in _LOCAL:
+            host = "localhost"
+        elif ":" in host:
+            try:
+                ipaddress.IPv6Address(host)
+            except ValueError:
+                raise ValueError(
+                    f"{text!r}: SQL Server takes a port after a comma (host,1433), not a colon"
+                ) from None
+        elif not _HOST.fullmatch(host):
+            raise ValueError(f"{text!r}: expected host, host\\instance or host,port")
+    elif rest:
+        raise ValueError(f"{text!r}: after [IPv6] only \\instance or ,port may follow")
+    return ServerAddress(host, instance, port)
+
+
+def _braced(value: str) -> str:
+    """An ODBC attribute value in braces: any character allowed, '}' doubled."""
+    return "{" + value.replace("}", "}}") + "}"
+
+
+def _value(value: str) -> str:
+    if value == "" or value != value.strip() or any(c in value for c in ";{}="):
+        return _braced(value)
+    return value
+
+
+def _join(pairs: Sequence[tuple[str, str]]) -> str:
+    return "".join(f"{key}={text};" for key, text in pairs)
+
+
+def connection_string(
+    spec: SourceSpec,
+    *,
+    driver: str | None = None,
+    login_timeout: int = 15,
+    query_timeout: int | None = None,
+) -> str:
+    """The ODBC connection string for a source. It holds the password: never print it.
+
+    The login timeout is also set as the ODBC attribute on connecting; it appears here only
+    for drivers that need their own keyword for it (MariaDB). Raises SourceError for a server,
+    authentication or driver this module cannot express.
+    """
+    try:
+        return _connection_string(spec, driver or default_driver(), login_timeout, query_timeout)
+    except errors.SourceError as exc:
+        problem = _scrub(spec, str(exc))
+    raise errors.SourceError(problem)  # outside the except: no __context__ to leak
+
+
+def _connection_string(
+    spec: SourceSpec, name: str, login_timeout: int, query_timeout: int | None
+) -> str:
+    family = driver_family(name)
+    if family is None:
+        raise errors.SourceError(
+            f"{spec.label}: ODBC driver {name!r} is not one this tool writes connection strings "
+            f"for: set {DRIVER_ENV} to '{DEFAULT_DRIVER}', 'ODBC Driver 17 for SQL Server' or "
+            "'FreeTDS'"
+        )
+    if spec.authentication not in ("sql", "windows"):
+        raise errors.SourceError(
+            f"{spec.label}: authentication {spec.authentication!r} is neither 'sql' nor 'windows'"
+        )
+    try:
+        address = parse_server(spec.server)
+    except ValueError as exc:
+        raise errors.SourceError(f"{spec.label}: server {exc}") from None
+    query_seconds = login_timeout if query_timeout is None else query_timeout
+    pairs: list[tuple[str, str]] = [("Driver", _braced(name))]
+    if family in (Family.MSSQL, Family.FREETDS):
+        pairs += _tds_pairs(spec, address, family)
+    else:
+        if spec.authentication == "windows":
+            raise errors.SourceError(
+                f"{spec.label}: Windows authentication needs a SQL Server driver, not {name!r}"
+            )
+        if address.instance is not None and family is not Family.SQLITE:
+            raise errors.SourceError(
+                f"{spec.label}: named instances ({spec.server}) are a SQL Server feature; "
+                f"driver {name!r} takes host or host,port"
+            )
+        pairs += _stand_in_pairs(spec, address, family, login_timeout, query_seconds)
+    return _join(pairs)
+
+
+def _plain(spec: SourceSpec, what: str, value: str) -> str:
+    """A value for drivers that keep braces as part of it (psqlODBC's UID, SQLite's file)."""
+    if ";" in value or value.startswith("{") or value != value.strip():
+        raise errors.SourceError(
+            f"{spec.label}: the {what} {value!r} cannot be passed to this ODBC driver "
+            "(';', a leading '{' or surrounding spaces): rename it"
+        )
+    return value
+
+
+def _credentials(spec: SourceSpec, *, braced_login: bool = True) -> list[tuple[str, str]]:
+    if spec.authentication == "windows":
+        # Kerberos on Linux (a ticket from kinit or a keytab); no UID/PWD.
+        return [("Trusted_Connection", "yes")]
+    if spec.login is None or spec.password is None:
+        raise errors.SourceError(
+            f"{spec.label}: SQL authentication needs a login and a resolved password"
+        )
+    login = _braced(spec.login) if braced_login else _plain(spec, "login", spec.login)
+    # Every driver here takes a braced PWD; psqlODBC would URL-decode an unbraced one.
+    return [("UID", login), ("PWD", _braced(spec.password))]
+
+
+def _tds_pairs(spec: SourceSpec, address: ServerAddress, family: Family) -> list[tuple[str, str]]:
+    if family is Family.MSSQL:
+        server = address.host
+        if address.instance:
+            server += "\\" + address.instance
+        if address.port:
+            server += f",{address.port}"
+        pairs = [("Server", _value("tcp:" + server)), ("Database", _value(spec.database))]
+        pairs.append(("Encrypt", "yes" if spec.encrypt else "no"))
+        if spec.trust_server_certificate:
+            pairs.append(("TrustServerCertificate", "yes"))
+    else:
+        # FreeTDS reads an instance from host\instance; it has no certificate-trust keyword
+        # (it verifies only with `ca file` in freetds.conf), and says Encryption, not Encrypt.
+        server = address.host + (f"\\{address.instance}" if address.instance else "")
+        pairs = [("Server", _value(server))]
+        if address.port:
+            pairs.append(("Port", str(address.port)))
+        pairs += [
+            ("Database", _value(spec.database)),
+            ("TDS_Version", TDS_VERSION),
+            ("ClientCharset", "UTF-8"),
+            ("Encryption", "require" if spec.encrypt else "request"),
+        ]
+    return [*pairs, *_credentials(spec), ("APP", APP_NAME)]
+
+
+def _stand_in_pairs(
+    spec: SourceSpec, address: ServerAddress, family: Family, login_timeout: int, query: int
+) -> list[tuple[str, str]]:
+    if family is Family.SQLITE:
+        # The database is a file; NoCreat keeps a mistyped path from creating an empty one.
+        database = _plain(spec, "database file", spec.database)
+        return [("Database", database), ("NoCreat", "1"), ("Timeout", "1000")]
+    pairs = [("Server", _plain(spec, "server", address.host))]
+    if address.port:
+        pairs.append(("Port", str(address.port)))
+    if family is Family.POSTGRESQL:
+        # psqlODBC strips braces from PWD and pqopt only.
+        pairs += [
+            ("Database", _plain(spec, "database", spec.database)),
+            *_credentials(spec, braced_login=False),
+        ]
+        mode = "prefer"
+        if spec.encrypt:
+            mode = "require" if spec.trust_server_certificate else "verify-full"
+        # psqlODBC refuses the ODBC query-timeout attribute; the server enforces this instead.
+        pairs += [
+            ("SSLmode", mode),
+            ("pqopt", _braced(f"options=-cstatement_timeout={query * 1000}")),
+        ]
+    else:
+        pairs += [("Database", _value(spec.database)), *_credentials(spec)]
+        # Without READ_TIMEOUT, Connector/ODBC waits forever for a silent server's greeting.
+        pairs += [
+            ("CONN_TIMEOUT", str(login_timeout)),
+            ("READ_TIMEOUT", str(max(login_timeout, query))),
+        ]
+        if spec.encrypt:
+            pairs.append(("FORCETLS", "1"))
+            if not spec.trust_server_certificate:
+                pairs.append(("SSLVERIFY", "1"))
+    return pairs
+
+
+# --- talking to a server -----------------------------------------------------------------
+
+
+def _pyodbc(label: str) -> Any:
+    try:
+        import pyodbc
+    except ImportError as exc:
+        raise errors.SourceError(
+            f"{label}: pyodbc cannot be loaded ({exc}): install unixODBC (apt-get install "
+            "unixodbc) and an ODBC driver for SQL Server to reach accounting servers"
+        ) from None
+    return pyodbc
+
+
+def _secrets(spec: SourceSpec) -> list[str]:
+    if not spec.password:
+        return []
+    return [spec.password, _braced(spec.password), spec.password.replace("}", "}}")]
+
+
+def _scrub(spec: SourceSpec, text: str) -> str:
+    """Every message leaves this module through here: a login that is the password, too."""
+    return redaction.redact(text, _secrets(spec))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _driver_text(exc: BaseException, spec: SourceSpec) -> str:
+    """A driver exception's message, on one line, with every secret masked."""
+    args = exc.args
+    text = args[1] if len(args) > 1 and isinstance(args[1], str) else str(exc)
+    return _one_line(redaction.redact(text, _secrets(spec)))
+
+
+def _sqlstate(exc: BaseException) -> str:
+    first = exc.args[0] if exc.args else ""
+    return first if isinstance(first, str) and len(first) == 5 else ""
+
+
+def _who(spec: SourceSpec) -> str:
+    return f"login {spec.login}" if spec.authentication == "sql" else "the Windows account"
+
+
+def _connect_problem(
+    spec: SourceSpec, driver: str, timeout: int, exc: BaseException, *, took: float
+) -> str:
+    state, detail = _sqlstate(exc), _driver_text(exc, spec)
+    lowered = detail.lower()
+    where = f"{spec.server} (database {spec.database})"
+    if state == "IM002" or "can't open lib" in lowered or "file not found" in lowered:
+        advice = f"ODBC driver {driver!r} cannot be loaded: install it or set {DRIVER_ENV}"
+    elif any(
+        phrase in lowered
+        for phrase in ("cannot open database", "unknown database", 'database "', "to database")
+    ):
+        advice = (
+            f"database {spec.database} cannot be opened on {spec.server} by {_who(spec)}: check "
+            "the system database name and that the login is a user in it"
+        )
+    elif state == "28000" or any(
+        phrase in lowered
+        for phrase in ("login failed", "authentication failed", "access denied", "role ")
+    ):
+        advice = (
+            f"{_who(spec)} was refused by {where}: check the login name and that its password "
+            "secret is current (for Windows authentication: a valid Kerberos ticket)"
+        )
+    elif state in ("HYT00", "HYT01") or "timeout" in lowered or took >= timeout * 0.9:
+        # Drivers word a login timeout differently (MariaDB: "lost connection ... handshake"),
+        # so the time the attempt took decides too.
+        advice = (
+            f"{spec.server} did not answer within {timeout} s: check the server name, instance "
+            "or port, and that SQL Server accepts TCP connections from this machine (firewall; "
+            "SQL Browser on UDP 1434 for a named instance)"
+        )
+    else:
+        advice = (
+            f"cannot connect to {where}: check the server name, instance or port, that SQL "
+            "Server accepts TCP connections from this machine, and encrypt / "
+            "trust_server_certificate"
+        )
+    return f"{spec.label}: {advice} (driver: {detail})"
+
+
+def _abandoned(spec: SourceSpec, timeout: int) -> str:
+    return (
+        f"{spec.label}: no result from {spec.server} within {timeout} s, so the check was "
+        "abandoned: check the server name, instance or port and firewalls; raise the timeout "
+        "for a slow server"
+    )
+
+
+class _Session:
+    """One open connection with a deadline that every query is held to."""
+
+    def __init__(self, spec: SourceSpec, integration: catalog.Integration, timeout: int) -> None:
+        self.spec = spec
+        self.integration = integration
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.driver = default_driver()
+        self._pyodbc = _pyodbc(spec.label)
+        self._conn: pyodbc.Connection | None = None
+
+    def __enter__(self) -> _Session:
+        redaction.register(self.spec.password)
+        name = self.driver
+        if "/" not in name and name not in self._pyodbc.drivers():
+            installed = ", ".join(self._pyodbc.drivers()) or "none"
+            raise errors.SourceError(
+                f"{self.spec.label}: ODBC driver {name!r} is not installed (installed: "
+                f"{installed}): install it or set {DRIVER_ENV}"
+            )
+        text = connection_string(
+            self.spec, driver=name, login_timeout=self.timeout, query_timeout=self.timeout
+        )
+        problem = None
+        started = time.monotonic()
+        try:
+            self._conn = self._pyodbc.connect(text, timeout=self.timeout, autocommit=True)
+        except self._pyodbc.Error as exc:
+            took = time.monotonic() - started
+            problem = _connect_problem(self.spec, name, self.timeout, exc, took=took)
+        if problem is not None:
+            # Raised outside the except block so that no __context__ carries the raw driver text.
+            raise errors.SourceError(problem)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._conn is not None:
+            # Closing a broken connection tells the user nothing new.
+            with suppress(self._pyodbc.Error):
+                self._conn.close()
+
+    def rows(self, sql: str, params: Sequence[object], what: str) -> tuple[list[str], list[Any]]:
+        """Run one query; its column names (lowercased) and rows. Raises SourceError."""
+        assert self._conn is not None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise errors.SourceError(_abandoned(self.spec, self.timeout))
+        # psqlODBC refuses this attribute; its connection string carries a statement timeout.
+        with suppress(self._pyodbc.Error):
+            self._conn.timeout = math.ceil(left)
+        problem = ""
+        try:
+            with closing(self._conn.cursor()) as cursor:
+                cursor.execute(sql, *params)
+                columns = [str(d[0]).lower() for d in cursor.description or ()]
+                return columns, list(cursor.fetchall())
+        except self._pyodbc.Error as exc:
+            problem = self._query_problem(what, exc)
+        raise errors.SourceError(problem)
+
+    def _query_problem(self, what: str, exc: BaseException) -> str:
+        spec, detail = self.spec, _driver_text(exc, self.spec)
+        if _sqlstate(exc) in ("HYT00", "HYT01", "57014") or "timeout" in detail.lower():
+            advice = f"{spec.server} did not finish the {what} within {self.timeout} s"
+        else:
+            advice = (
+                f"the {what} of integration {spec.integration} failed on {spec.server}: check "
+                f"that {spec.database} is the {self.integration.display_name} system database "
+                f"and that {_who(spec)} may read it"
+            )
+        return f"{spec.label}: {advice} (driver: {detail})"
+
+
+def _integration(spec: SourceSpec) -> catalog.Integration:
+    found = catalog.load().get(spec.integration)
+    if found is None:
+        known = ", ".join(catalog.load().keys())
+        raise errors.SourceError(
+            f"{spec.label}: integration {spec.integration!r} is not in the catalog (known: {known})"
+        )
+    return found
+
+
+def _companies(session: _Session) -> list[Company]:
+    query = session.integration.companies
+    columns, rows = session.rows(query.query, (), "companies query")
+    wanted = (query.id_column.lower(), query.name_column.lower())
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise errors.SourceError(
+            f"{session.spec.label}: the companies query of integration "
+            f"{session.spec.integration} returned no column {', '.join(missing)} "
+            f"(it returned: {', '.join(columns)}): fix the integration catalog"
+        )
+    id_at, name_at = columns.index(wanted[0]), columns.index(wanted[1])
+    # CHAR columns (Dynamics GP's INTERID) come back padded.
+    return [
+        Company(str(row[id_at]).strip(), "" if row[name_at] is None else str(row[name_at]).strip())
+        for row in rows
+        if row[id_at] is not None
+    ]
+
+
+def _matches(company: Company, needle: str) -> bool:
+    return needle in company.id.casefold() or needle in company.name.casefold()
+
+
+def list_companies(
+    spec: SourceSpec, *, search: str | None = None, timeout: int = 15
+) -> list[Company]:
+    """The companies on the server, as the portal's wizard lists them; raises SourceError.
+
+    search keeps companies whose id or name contains it, ignoring case.
+    """
+
+    def work() -> list[Company] | str:
+        try:
+            with _Session(spec, _integration(spec), timeout) as session:
+                return _companies(session)
+        except errors.SourceError as exc:
+            return str(exc)
+
+    found = _bounded(work, timeout + GRACE_SECONDS)
+    if found is None:
+        found = _abandoned(spec, timeout)
+    if isinstance(found, str):
+        raise errors.SourceError(_scrub(spec, found))
+    needle = (search or "").strip().casefold()
+    return [c for c in found if _matches(c, needle)] if needle else found
+
+
+# --- checks --------------------------------------------------------------------------------
+
+
+def _truth(value: object) -> bool | None:
+    """A permission check's answer: None when the database is unknown to the server."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "t", "true", "y", "yes")
+    return bool(value)
+
+
+def _right(session: _Session, sql: str, database: str, what: str) -> bool | None:
+    _, rows = session.rows(sql, [database] * sql.count("?"), what)
+    return _truth(rows[0][0]) if rows and len(rows[0]) else None
+
+
+def _preview(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:_LISTED_IN_MESSAGES])
+    more = len(ids) - _LISTED_IN_MESSAGES
+    return f"{shown}, and {more} more" if more > 0 else shown or "none"
+
+
+def _company_problems(
+    spec: SourceSpec, declared: Sequence[str], listed: list[Company]
+) -> tuple[list[str], list[str]]:
+    """(problem messages, declared companies found on the server)."""
+    exact = {c.id for c in listed}
+    folded = {c.id.casefold(): c.id for c in listed}
+    problems: list[str] = []
+    present: list[str] = []
+    for company in dict.fromkeys(declared):
+        if company in exact:
+            present.append(company)
+        elif company.casefold() in folded:
+            actual = folded[company.casefold()]
+            problems.append(
+                f"company {company} is named {actual} on {spec.server}: write it as {actual} "
+                "in the tenant file"
+            )
+        else:
+            problems.append(
+                f"company {company} is not on {spec.server} (the server lists "
+                f"{_preview([c.id for c in listed])}): remove it from the tenant file, or check "
+                f"that {spec.database} is the right system database"
+            )
+    return problems, present
+
+
+def _rights_problems(session: _Session, present: list[str], write_back: bool) -> list[str]:
+    spec, integration = session.spec, session.integration
+    company_dbs = [integration.company_database_for(c, spec.database) for c in present]
+    problems: list[str] = []
+    for database in dict.fromkeys([spec.database, *company_dbs]):
+        verdict = _right(session, integration.read_check, database, "read permission check")
+        if verdict is None:
+            problems.append(
+                f"database {database} does not exist on {spec.server} or {_who(spec)} cannot "
+                "see it: check the name and that the login is a user in it"
+            )
+        elif not verdict:
+            problems.append(
+                f"{_who(spec)} has no read rights on database {database}: grant it read access "
+                f"(on SQL Server: a user in {database} with db_datareader)"
+            )
+    if write_back:
+        for database in dict.fromkeys(company_dbs):
+            verdict = _right(session, integration.write_check, database, "write permission check")
+            if verdict is False:
+                problems.append(
+                    f"{_who(spec)} has no write rights on database {database}, which "
+                    "write_back: true needs: grant it write access (on SQL Server: "
+                    "db_datawriter) or set write_back: false"
+                )
+    return problems
+
+
+def _check(request: CheckRequest, timeout: int) -> CheckResult:
+    spec = request.spec
+    problems: list[str] = []
+    try:
+        with _Session(spec, _integration(spec), timeout) as session:
+            try:
+                listed = _companies(session)
+            except errors.SourceError as exc:
+                problems.append(str(exc))
+                listed = None
+            present: list[str] = []
+            if listed is not None:
+                found, present = _company_problems(spec, request.companies, listed)
+                problems += [f"{spec.label}: {p}" for p in found]
+            problems += [
+                f"{spec.label}: {p}" for p in _rights_problems(session, present, request.write_back)
+            ]
+    except errors.SourceError as exc:
+        problems.append(str(exc))
+    return CheckResult(spec.label, tuple(problems))
+
+
+def check(
+    spec: SourceSpec, *, companies: Sequence[str], write_back: bool, timeout: int = 15
+) -> CheckResult:
+    """Server answers, login works, companies exist, rights suffice; never raises for those."""
+    request = CheckRequest(spec, companies, write_back)
+    return check_many([request], max_workers=1, timeout=timeout)[0]
+
+
+def check_many(
+    specs_and_args: Iterable[CheckRequest | tuple[SourceSpec, Sequence[str], bool]],
+    *,
+    max_workers: int = 8,
+    timeout: int = 15,
+) -> list[CheckResult]:
+    """check() for many sources at once, results in input order.
+
+    At most max_workers checks run at a time; each is abandoned timeout + GRACE_SECONDS after
+    it started, so a silent server costs its own slot that long and no longer.
+    """
+    if max_workers < 1:
+        raise ValueError("max_workers must be at least 1")
+    requests = [CheckRequest(*item) for item in specs_and_args]
+    results: list[CheckResult | None] = [None] * len(requests)
+    done: queue.Queue[tuple[int, CheckResult | BaseException]] = queue.Queue()
+    waiting = list(reversed(range(len(requests))))
+    running: dict[int, float] = {}  # index -> when it is abandoned
+    while waiting or running:
+        while waiting and len(running) < max_workers:
+            index = waiting.pop()
+            running[index] = time.monotonic() + timeout + GRACE_SECONDS
+            _start(functools.partial(_check, requests[index], timeout), done, index)
+        try:
+            index, outcome = done.get(timeout=max(0.0, min(running.values()) - time.monotonic()))
+        except queue.Empty:
+            now = time.monotonic()
+            for index in [i for i, until in running.items() if until <= now]:
+                del running[index]
+                spec = requests[index].spec
+                results[index] = _scrubbed(spec, (_abandoned(spec, timeout),))
+            continue
+        if running.pop(index, None) is None:
+            continue  # already abandoned; its late answer is dropped
+        if isinstance(outcome, BaseException):
+            raise outcome
+        results[index] = _scrubbed(requests[index].spec, outcome.problems)
+    return [r for r in results if r is not None]
+
+
+def _scrubbed(spec: SourceSpec, problems: Iterable[str]) -> CheckResult:
+    return CheckResult(spec.label, tuple(_scrub(spec, p) for p in problems))
+
+
+def _start(
+    work: Callable[[], _T], done: queue.Queue[tuple[int, _T | BaseException]], key: int
+) -> None:
+    """Run work on a daemon thread: one stuck inside a driver call must not block exit."""
+
+    def run() -> None:
+        try:
+            done.put((key, work()))
+        except BaseException as exc:  # handed to the waiting caller, who re-raises it
+            done.put((key, exc))
+
+    threading.Thread(target=run, name=f"reconciler-source-{key}", daemon=True).start()
+
+
+def _bounded(work: Callable[[], _T], seconds: float) -> _T | None:
+    """work()'s result, or None when it did not finish within seconds (it is left behind)."""
+    done: queue.Queue[tuple[int, _T | BaseException]] = queue.Queue()
+    _start(work, done, 0)
+    try:
+        _, outcome = done.get(timeout=seconds)
+    except queue.Empty:
+        return None
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def failures(results: Iterable[CheckResult]) -> errors.SourceError | None:
+    """One SourceError listing every problem of the results, or None when all passed."""
+    lines = [line for result in results for line in result.problems]
+    if not lines:
+        return None
+    problems = tuple(errors.Problem("", 0, 0, line) for line in lines)
+    return errors.SourceError(f"{len(lines)} source check problem(s)", problems=problems)

@@ -1,0 +1,214 @@
+"""Safe operations through the CLI: saved plans, leases, atomicity under kill -9, history."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from reconciler import store
+from tests.conftest import RECONCILER, TEST_KEY, Cli
+from tests.test_cli import LIVE, TENANT, dump, edit_by_hand, seeded
+
+CHANGED = TENANT.replace("[F0001, F0002]", "[F0001, F0003]").replace("database: vbsys",
+                                                                   "database: vbsys2")
+
+
+def test_saved_plan_applies_when_nothing_changed(cli: Cli) -> None:
+    seeded(cli, CHANGED)
+    made = cli("plan", "--out", "plan.json")
+    assert made.code == 0 and "Saved the plan to plan.json" in made.err
+    saved = json.loads((cli.root / "plan.json").read_text())
+    assert saved["plan"]["summary"]["update"] == 1
+    done = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
+    assert done.code == 0, done.err
+    assert cli("plan", "--detailed-exitcode").code == 0
+
+
+def test_saved_plan_refused_when_tenant_file_changed(cli: Cli) -> None:
+    seeded(cli, CHANGED)
+    assert cli("plan", "--out", "plan.json").code == 0
+    cli.write("tenants/acme/acme-norway.yaml", CHANGED + "    private: true\n")
+    before = dump(cli)
+    refused = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
+    assert refused.code == 1
+    assert "acme/acme-norway: tenants/acme/acme-norway.yaml changed since the plan was made" in refused.err
+    assert dump(cli) == before
+
+
+def test_saved_plan_refused_when_live_changed(cli: Cli) -> None:
+    seeded(cli, CHANGED)
+    assert cli("plan", "--out", "plan.json").code == 0
+    edit_by_hand(cli, "Visma Oslo", login="someone_else")
+    before = dump(cli)
+    refused = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
+    assert refused.code == 1
+    assert "acme/acme-norway: the live store changed since the plan was made" in refused.err
+    assert dump(cli) == before
+
+
+def test_saved_plan_refused_when_expired(cli: Cli) -> None:
+    seeded(cli, CHANGED)
+    assert cli("plan", "--out", "plan.json", "--plan-ttl", "1s").code == 0
+    time.sleep(1.2)
+    refused = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
+    assert refused.code == 1 and "the plan expired" in refused.err
+
+
+@pytest.mark.parametrize("damage", ["truncate", "tamper"])
+def test_saved_plan_refused_when_damaged(cli: Cli, damage: str) -> None:
+    seeded(cli, CHANGED)
+    assert cli("plan", "--out", "plan.json").code == 0
+    path = cli.root / "plan.json"
+    text = path.read_text()
+    if damage == "truncate":
+        path.write_text(text[: len(text) // 2])
+        expected = "was it truncated?"
+    else:
+        path.write_text(text.replace('"update"', '"create"', 1))
+        expected = "the plan file was altered, or made for another store"
+    before = dump(cli)
+    refused = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
+    assert refused.code == 1 and expected in refused.err
+    assert dump(cli) == before
+
+
+def test_saved_plan_from_another_store_refused(cli: Cli, tmp_path: Path) -> None:
+    seeded(cli, CHANGED)
+    other = {"RECONCILER_STORE": f"sqlite:///{tmp_path / 'other.db'}"}
+    assert cli("store", "init", env=other).code == 0
+    assert cli("store", "seed", "live.yaml", env=other).code == 0
+    assert cli("plan", "--out", "plan.json", env=other).code == 0
+    refused = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
+    assert refused.code == 1 and "the plan was made for another store" in refused.err
+
+
+def _insert_lock(url: str, *, pid: int, host: str, expires_in_ms: int) -> str:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    now = store.now_ms()
+    try:
+        with engine.begin() as conn:
+            conn.execute(store.locks.insert().values(
+                id="11111111-2222-3333-4444-555555555555", scope="acme/acme-norway",
+                actor="alice", host=host, pid=pid, ci_job="https://ci.example/job/7",
+                acquired_ms=now, expires_ms=now + expires_in_ms))
+    finally:
+        engine.dispose()
+    return "11111111-2222-3333-4444-555555555555"
+
+
+def test_held_lock_refuses_then_unlock_releases(cli: Cli) -> None:
+    seeded(cli, CHANGED)
+    lock_id = _insert_lock(cli.env["RECONCILER_STORE"], pid=1, host="other-host",
+                           expires_in_ms=600_000)
+    started = time.monotonic()
+    refused = cli("apply", "--auto-approve", "--allow-cascade", "--lock-timeout", "1s")
+    assert time.monotonic() - started >= 1.0
+    assert refused.code == 1
+    assert (f"lock {lock_id} on acme/acme-norway held by alice on other-host (pid 1, CI job "
+            "https://ci.example/job/7)") in refused.err
+    assert f"reconciler unlock {lock_id}" in refused.err
+    released = cli("unlock", lock_id)
+    assert released.code == 0, released.err
+    assert cli("unlock", lock_id).code == 1
+    assert cli("apply", "--auto-approve", "--allow-cascade").code == 0
+
+
+def test_expired_lease_is_taken_over(cli: Cli) -> None:
+    seeded(cli, CHANGED)
+    _insert_lock(cli.env["RECONCILER_STORE"], pid=1, host="other-host", expires_in_ms=-1)
+    assert cli("apply", "--auto-approve", "--allow-cascade").code == 0
+
+
+def test_lease_of_dead_process_on_this_host_is_taken_over(cli: Cli) -> None:
+    seeded(cli, CHANGED)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    _insert_lock(cli.env["RECONCILER_STORE"], pid=dead.pid, host=socket.gethostname(),
+                 expires_in_ms=600_000)
+    assert cli("apply", "--auto-approve", "--allow-cascade").code == 0
+
+
+def _lock_rows(url: str) -> int:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return len(conn.execute(sa.select(store.locks)).all())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_releases_the_lease(cli: Cli, sig: signal.Signals) -> None:
+    seeded(cli, CHANGED)
+    # Another apply holds the lock, so ours waits inside the lease loop; then we signal it.
+    other = _insert_lock(cli.env["RECONCILER_STORE"], pid=1, host="other-host",
+                         expires_in_ms=600_000)
+    proc = subprocess.Popen([RECONCILER, "apply", "--auto-approve", "--allow-cascade",
+                             "--lock-timeout", "60s", "--tenant", "acme/acme-norway"],
+                            cwd=cli.root, env=cli.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and "Traceback" not in err
+    assert _lock_rows(cli.env["RECONCILER_STORE"]) == 1  # only the other holder's row remains
+    assert cli("unlock", other).code == 0
+
+
+def test_kill_9_at_any_moment_leaves_before_or_after(cli: Cli) -> None:
+    """SIGKILL applies at random moments: the store is exactly as before or as after, never between.
+
+    RECONCILER_DEBUG_ACTION_DELAY_MS stretches the transaction so that kills land inside it too.
+    """
+    new = "".join(f"  - {{name: New {i}, integration: dynamics-ax, server: ax{i}, database: AX, "
+                  f"authentication: windows, companies: [DAT, NOR]}}\n" for i in range(8))
+    forward = CHANGED + new
+    reverse = TENANT.replace("connections:\n", "prune: true\nconnections:\n", 1)
+    seeded(cli, forward)
+    before = dump(cli)
+
+    def reset() -> None:
+        cli.write("tenants/acme/acme-norway.yaml", reverse)
+        assert cli("apply", "--auto-approve", "--allow-cascade", "--allow-mass-delete").code == 0
+        assert cli("store", "seed", "live.yaml").code == 0
+        cli.write("tenants/acme/acme-norway.yaml", forward)
+        assert dump(cli) == before
+
+    assert cli("apply", "--auto-approve", "--allow-cascade").code == 0
+    after = dump(cli)
+    assert after != before
+    reset()
+
+    rng = random.Random(int(os.environ.get("KILL_SEED", "20261125")))
+    runs = int(os.environ.get("KILL_RUNS", "10"))
+    seen = {"before": 0, "after": 0}
+    slow = {**cli.env, "RECONCILER_DEBUG_ACTION_DELAY_MS": "60"}
+    for _ in range(runs):
+        proc = subprocess.Popen([RECONCILER, "apply", "--auto-approve", "--allow-cascade"],
+                                cwd=cli.root, env=slow, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 2.0))
+        proc.kill()
+        proc.wait()
+        now = dump(cli)
+        assert now in (before, after), "a killed apply left the store half-applied"
+        if now == after:
+            seen["after"] += 1
+            reset()
+        else:
+            seen["before"] += 1
+    # The next apply converges, taking over the dead process's lease.
+    final = cli("apply", "--auto-approve", "--allow-cascade")
+    assert final.code == 0, final.err
+    assert dump(cli) == after
+    assert cli("plan", "--detailed-exitcode").code == 0
+    assert seen["before"] + seen["after"] == runs
