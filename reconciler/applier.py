@@ -104,8 +104,13 @@ class Applied:
     cascade: int
 
 
-def check_guards(plan: p.Plan, *, allow_cascade: bool, allow_mass_delete: bool) -> None:
+def check_guards(plan: p.Plan, *, allow_cascade: bool, allow_mass_delete: bool,
+                 skip_source_checks: bool = False) -> None:
     problems = []
+    if not skip_source_checks:
+        problems += [errors.Problem("", 0, 0, f"refused: source check failed: {line}; fix it or "
+                                    "pass --skip-source-checks")
+                     for _, check in plan.failed_checks for line in check.problems]
     if plan.mass_delete and not allow_mass_delete:
         problems += [errors.Problem("", 0, 0, f"refused: {r}; review the plan and pass "
                                     "--allow-mass-delete if this is intended") for r in plan.mass_delete]

@@ -147,6 +147,8 @@ def plan(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tuple
         result, _ = workflow.make_plan(ctx, st, wanted, max_delete=max_delete)
     finally:
         st.close()
+    if check_sources:
+        result = workflow.check_sources(ctx, result, wanted)
     if out_file is not None:
         assert st.keyring is not None
         planfile.write(out_file, result, keyring=st.keyring, store_id=st.store_id,
@@ -190,14 +192,16 @@ def _confirm(result: p.Plan, auto_approve: bool, out: Out) -> None:
 @max_delete_option
 @click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION",
               help="How long to wait for another apply's lock on a tenant.")
+@click.option("--check-sources", is_flag=True,
+              help="Check each accounting server before applying (a saved plan keeps its checks).")
 @click.option("--skip-source-checks", is_flag=True,
-              help="Apply even if --check-sources found problems.")
+              help="Apply even if the source checks found problems.")
 @format_option
 @common
 def apply(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tuple[str, ...],
           plan_file: Path | None, auto_approve: bool, allow_cascade: bool,
-          allow_mass_delete: bool, max_delete: int, lock_timeout: str, skip_source_checks: bool,
-          fmt: str) -> int:
+          allow_mass_delete: bool, max_delete: int, lock_timeout: str, check_sources: bool,
+          skip_source_checks: bool, fmt: str) -> int:
     """Plan (or load a saved plan), show it, and apply it in one transaction."""
     timeout = planfile.duration(lock_timeout, flag="--lock-timeout")
     st = ctx.open_store(readonly=False)
@@ -219,15 +223,19 @@ def apply(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tupl
                 raise errors.RefusedError("stale plan", problems=tuple(
                     errors.Problem(str(plan_file), 0, 0, f"refused: {c}; nothing was applied, "
                                    "plan again") for c in changed))
+            result = planfile.with_saved_checks(result, saved)
         else:
             wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
             result, _ = workflow.make_plan(ctx, st, wanted, max_delete=max_delete)
+        if check_sources:
+            result = workflow.check_sources(ctx, result, wanted)
         out.result(_render(result, fmt, out))
         if not result.has_changes:
             out.info("No changes to apply.")
             return EXIT_OK
         applier.check_guards(result, allow_cascade=allow_cascade,
-                             allow_mass_delete=allow_mass_delete)
+                             allow_mass_delete=allow_mass_delete,
+                             skip_source_checks=skip_source_checks)
         _confirm(result, auto_approve, out)
         done = applier.apply(st, result, settings=ctx.settings,
                              commit=workflow.git_commit(ctx.root), lock_timeout_s=timeout)
@@ -287,6 +295,50 @@ def export(ctx: workflow.Context, out: Out, tenant: str) -> int:
     body = workflow.export_tenant(live.tenants[key], ctx.settings.env_prefix)
     header = "# yaml-language-server: $schema=../../schemas/tenant.schema.json\n"
     out.result(header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# companies
+
+
+@cli.command()
+@click.option("--tenant", "tenant", metavar="CUSTOMER/TENANT",
+              help="The tenant whose file declares --connection.")
+@click.option("--connection", "connection", metavar="NAME", help="A declared connection.")
+@click.option("--integration", help="For a connection not declared yet: the catalog key.")
+@click.option("--server", help="For a connection not declared yet: host, host\\instance, host,port.")
+@click.option("--database", help="For a connection not declared yet (default: the catalog's).")
+@click.option("--authentication", type=click.Choice(["sql", "windows"]), default=None)
+@click.option("--login", help="SQL login (with --authentication sql).")
+@click.option("--password-env", metavar="NAME",
+              help="Environment variable holding the password (never the password itself).")
+@click.option("--search", metavar="TEXT", help="Only companies whose id or name contains TEXT.")
+@click.option("--timeout", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Login and query timeout in seconds.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@common
+def companies(ctx: workflow.Context, out: Out, tenant: str | None, connection: str | None,
+              integration: str | None, server: str | None, database: str | None,
+              authentication: str | None, login: str | None, password_env: str | None,
+              search: str | None, timeout: int, fmt: str) -> int:
+    """List the companies on a connection's accounting server, like the portal's wizard."""
+    from reconciler import sources
+
+    spec_ = workflow.companies_spec(ctx, tenant=tenant, connection=connection,
+                                    integration=integration, server=server, database=database,
+                                    authentication=authentication, login=login,
+                                    password_env=password_env)
+    found = sources.list_companies(spec_, search=search, timeout=timeout)
+    if fmt == "json":
+        out.result(json.dumps([{"id": c.id, "name": c.name} for c in found], indent=2,
+                              ensure_ascii=False) + "\n")
+        return EXIT_OK
+    width = max([len("ID"), *(len(c.id) for c in found)])
+    out.result("".join(f"{c_id:<{width}}  {name}\n" for c_id, name in
+                       [("ID", "NAME"), *((c.id, c.name) for c in found)]))
+    out.info(f"{len(found)} compan{'y' if len(found) == 1 else 'ies'} on {spec_.label}.")
     return EXIT_OK
 
 

@@ -97,6 +97,18 @@ class Action:
 
 
 @dataclass(frozen=True)
+class SourceCheck:
+    """The result of --check-sources for one declared connection."""
+
+    connection: str
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
 class TenantPlan:
     customer: str
     tenant: str
@@ -106,6 +118,7 @@ class TenantPlan:
     path: str = ""
     digest: str = ""  # sha256 of the tenant file the plan was made from
     live_fp: str = ""  # fingerprint of the live tenant as read
+    checks: tuple[SourceCheck, ...] = ()  # empty unless sources were checked
 
     @property
     def key(self) -> str:
@@ -153,3 +166,7 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return self.summary.changes > 0
+
+    @property
+    def failed_checks(self) -> list[tuple[TenantPlan, SourceCheck]]:
+        return [(t, c) for t in self.tenants for c in t.checks if not c.ok]

@@ -7,6 +7,7 @@ store key over all of it. It holds no secret and no unkeyed fingerprint of one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -94,6 +95,15 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
         made = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(result.created_at))
         raise errors.RefusedError(f"{label}: the plan expired (made {made}; --plan-ttl); plan again")
     return result
+
+
+def with_saved_checks(plan: p.Plan, saved: Saved) -> p.Plan:
+    """The plan made again at apply time, with the source checks the saved plan recorded."""
+    checks = {f"{t['customer']}/{t['tenant']}": tuple(
+        p.SourceCheck(c["connection"], tuple(c["problems"])) for c in t.get("checks", ()))
+        for t in saved.plan["tenants"]}
+    return dataclasses.replace(plan, tenants=tuple(
+        dataclasses.replace(t, checks=checks.get(t.key, ())) for t in plan.tenants))
 
 
 def comparable(obj: dict[str, Any]) -> Any:

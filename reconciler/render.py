@@ -104,6 +104,11 @@ def tenant_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
         lines.append(f'  ? unmanaged "{name}" (not declared, not managed: never deleted)')
     for note in t.notes:
         lines.append(f"  note: {note}")
+    for check in t.checks:
+        if check.ok:
+            lines.append(f'  ✓ source "{check.connection}": server, login, companies and rights OK')
+        else:
+            lines += [style(f"  ✗ source {problem}", "red") for problem in check.problems]
     return lines
 
 
@@ -120,6 +125,10 @@ def text(plan: p.Plan, *, color: bool = False) -> str:
     if plan.summary.cascade:
         out.append(style(f"Needs --allow-cascade: {plan.summary.cascade} dependents would be deleted",
                          "red"))
+    failed = plan.failed_checks
+    if failed:
+        out.append(style(f"Source checks failed for {len(failed)} connection(s); apply refuses "
+                         "without --skip-source-checks", "red"))
     return "\n".join(out) + "\n"
 
 
@@ -164,12 +173,16 @@ def plan_obj(plan: p.Plan) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "tenants": [{"customer": t.customer, "tenant": t.tenant,
                      "actions": [action_obj(a) for a in t.actions],
-                     "unmanaged": list(t.unmanaged), "notes": list(t.notes)}
+                     "unmanaged": list(t.unmanaged), "notes": list(t.notes),
+                     **({"checks": [{"connection": c.connection, "ok": c.ok,
+                                     "problems": list(c.problems)} for c in t.checks]}
+                        if t.checks else {})}
                     for t in plan.tenants],
         "summary": summary_obj(plan),
         "guards": {"max_delete": plan.max_delete, "mass_delete": list(plan.mass_delete),
                    "needs_allow_cascade": plan.summary.cascade > 0,
-                   "needs_allow_mass_delete": bool(plan.mass_delete)},
+                   "needs_allow_mass_delete": bool(plan.mass_delete),
+                   "source_checks_failed": bool(plan.failed_checks)},
     }
 
 
@@ -194,6 +207,11 @@ def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
             "", f"**{summary_line(plan)}**", ""]
     for reason in plan.mass_delete:
         head.append(f"> [!CAUTION]\n> Needs `--allow-mass-delete`: {_md_escape(reason)}\n")
+    failed = plan.failed_checks
+    if failed:
+        head += ["### Source checks failed", ""]
+        head += [f"- `{t.key}`: {_md_escape(problem)}" for t, c in failed for problem in c.problems]
+        head.append("")
     destructive = [(t, a) for t, a in plan.actions()
                    if a.action is p.ActionKind.DELETE or a.cascade or a.blocked]
     if destructive:

@@ -77,7 +77,7 @@ def plan_schema() -> dict[str, Any]:
                                                           "delete", "cascade", "blocked")}},
             "guards": {"type": "object", "additionalProperties": False,
                        "required": ["max_delete", "mass_delete", "needs_allow_cascade",
-                                    "needs_allow_mass_delete"],
+                                    "needs_allow_mass_delete", "source_checks_failed"],
                        "properties": {"max_delete": count,
                                       "mass_delete": {"type": "array", "items": _STR},
                                       "needs_allow_cascade": {"type": "boolean"},

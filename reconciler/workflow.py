@@ -5,11 +5,13 @@ Like pyinfra's API layer: the CLI calls these; these never print or parse argume
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reconciler import catalog, desired, differ, errors, secrets, spec, state, store
 from reconciler import plan as p
@@ -113,6 +115,44 @@ def make_plan(ctx: Context, st: store.Store, tenants: Sequence[desired.DesiredTe
     return differ.diff(tenants, live, fps, max_delete=max_delete), live
 
 
+def source_specs(ctx: Context, tenant: desired.DesiredTenant) -> list[tuple[Any, list[str], bool]]:
+    """One check request per declared connection of a tenant (passwords resolved here)."""
+    from reconciler import sources
+
+    requests = []
+    for c in tenant.connections:
+        s = c.spec
+        spec_ = sources.SourceSpec(
+            label=f"{tenant.key}/{s.name}", integration=s.integration, server=s.server,
+            database=s.database, authentication=s.authentication.value, login=s.login,
+            password=ctx.settings.resolve(c.password) if c.password else None,
+            encrypt=c.encrypt, trust_server_certificate=c.trust_server_certificate)
+        requests.append((spec_, list(s.companies), s.write_back))
+    return requests
+
+
+def check_sources(ctx: Context, result: p.Plan, tenants: Sequence[desired.DesiredTenant],
+                  *, timeout: int = 15) -> p.Plan:
+    """The plan with the source checks of every declared connection attached."""
+    from reconciler import sources
+
+    by_tenant: dict[str, list[p.SourceCheck]] = {}
+    requests = []
+    for t in tenants:
+        for c, req in zip(t.connections, source_specs(ctx, t), strict=True):
+            if c.password is not None and req[0].password is None:
+                by_tenant.setdefault(t.key, []).append(p.SourceCheck(c.spec.name, (
+                    f"{req[0].label}: not checked: the password ({c.password}) is not available "
+                    "here; set it and check again",)))
+            else:
+                requests.append((t.key, c.spec.name, req))
+    results = sources.check_many([r for _, _, r in requests], timeout=timeout)
+    for (key, name, _), outcome in zip(requests, results, strict=True):
+        by_tenant.setdefault(key, []).append(p.SourceCheck(name, outcome.problems))
+    return dataclasses.replace(result, tenants=tuple(
+        dataclasses.replace(t, checks=tuple(by_tenant.get(t.key, ()))) for t in result.tenants))
+
+
 def changed_files(root: Path, ref: str, paths: Sequence[str]) -> tuple[list[Path], list[str]]:
     """Tenant files changed since ref: (files to plan, lines about deleted/renamed ones)."""
     try:
@@ -170,3 +210,52 @@ def export_tenant(live: state.LiveTenant, prefix: str) -> dict[str, object]:
         conns.append(entry)
     return {"version": 1, "customer": live.customer, "tenant": live.tenant, "prune": False,
             "connections": conns}
+
+
+def companies_spec(ctx: Context, *, tenant: str | None, connection: str | None,
+                   integration: str | None, server: str | None, database: str | None,
+                   authentication: str | None, login: str | None,
+                   password_env: str | None) -> Any:
+    """The source to list companies on: a declared connection, or one given by flags."""
+    from reconciler import sources
+
+    if tenant or connection:
+        if not (tenant and connection):
+            raise errors.InputError("give both --tenant CUSTOMER/TENANT and --connection NAME, "
+                                    "or --integration and --server for a connection not declared yet")
+        (key,) = parse_tenants([tenant])
+        (declared,) = load_desired(ctx, (), [key])
+        match = [c for c in declared.connections
+                 if spec.normalize_name(c.spec.name) == spec.normalize_name(connection)]
+        if not match:
+            names = ", ".join(c.spec.name for c in declared.connections) or "none"
+            raise errors.InputError(f"{declared.path}: no connection named {connection!r} "
+                                    f"(declared: {names})")
+        for c, request in zip(declared.connections, source_specs(ctx, declared), strict=True):
+            if c is match[0]:
+                if c.password is not None and request[0].password is None:
+                    raise errors.SecretError(f"{request[0].label}: the password ({c.password}) is "
+                                             "not available here; set it and try again")
+                return request[0]
+    if not (integration and server):
+        raise errors.InputError("give --tenant and --connection, or --integration and --server "
+                                "(with --database, --authentication, --login, --password-env)")
+    entry = catalog.load().get(integration)
+    if entry is None:
+        raise errors.InputError(f"--integration {integration!r} is not in the catalog; known: "
+                                + ", ".join(catalog.load().keys()))
+    auth = authentication or ("sql" if login else "windows")
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if password is None:
+            raise errors.SecretError(f"--password-env {password_env}: the variable is not set")
+        from reconciler import redaction
+
+        redaction.register(password)
+    if auth == "sql" and (login is None or password is None):
+        raise errors.InputError("--authentication sql needs --login and --password-env")
+    return sources.SourceSpec(label=f"{server}/{database or entry.default_database}",
+                              integration=integration, server=server,
+                              database=database or entry.default_database, authentication=auth,
+                              login=login, password=password)
