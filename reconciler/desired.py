@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     Strict,
     Tag,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -41,37 +42,66 @@ _SERVER = re.compile(
     (?:,(?P<port>[0-9]{1,5}))?$""",
     re.VERBOSE,
 )
-_DOC_PATH = re.compile(r'^(?:\\\\[^\\/:*?"<>|]+\\[^\\/:*?"<>|]+(?:\\[^\\/:*?"<>|]*)*|[A-Za-z]:\\[^/:*?"<>|]*)$')
+_DOC_PATH = re.compile(
+    r'^(?:\\\\[^\\/:*?"<>|]+\\[^\\/:*?"<>|]+(?:\\[^\\/:*?"<>|]*)*|[A-Za-z]:\\[^/:*?"<>|]*)$')
 
 
-def _fail(kind: str, message: str) -> PydanticCustomError:
-    return PydanticCustomError(kind, message)
+# The longest value the store's columns hold (reconciler.store), so that a file valid here is
+# valid on every database and not only on SQLite, which ignores column lengths.
+_MAX_SERVER = 200
+_MAX_SLUG = 200
+_MAX_DOC_PATH = 400
+
+
+def _fail(kind: str, message: str, **context: Any) -> PydanticCustomError:
+    """A validation error; context `at_key` points the message at that key of the mapping."""
+    return PydanticCustomError(kind, message, {k: v for k, v in context.items() if v} or None)
 
 
 def _check_name(value: str) -> str:
     if not value.isprintable() or value != value.strip():
-        raise _fail("name", "a name is 1-100 printable characters, without leading or trailing spaces")
+        raise _fail("name", "a name is 1-100 printable characters, without leading or trailing "
+                            "spaces, tabs or line breaks")
+    return value
+
+
+def _check_text(value: str) -> str:
+    if not value.isprintable():
+        raise _fail("text", "only printable characters: no tabs, line breaks or control "
+                            "characters (a double-quoted escape such as \\t?)")
+    return value
+
+
+def _check_slug(value: str) -> str:
+    if len(value) > _MAX_SLUG:
+        raise _fail("slug", f"is {len(value)} characters; the store holds at most {_MAX_SLUG}")
     return value
 
 
 def _check_server(value: str) -> str:
-    match = _SERVER.match(value)
+    match = _SERVER.fullmatch(value)
     if not match or (match["port"] and not 0 < int(match["port"]) < 65536):
-        raise _fail("server", "write the server as host, host\\instance, host,port or an IP address "
-                              "(e.g. SQL01\\VISMA or sql01.corp.local,1433)")
+        raise _fail("server", "write the server as host, host\\instance, host,port or an IP "
+                              "address (e.g. SQL01\\VISMA or sql01.corp.local,1433)")
+    if len(value) > _MAX_SERVER:
+        raise _fail("server", f"is {len(value)} characters; the store holds at most {_MAX_SERVER}")
     return value
 
 
 def _check_doc_path(value: str) -> str:
-    if not _DOC_PATH.match(value):
+    if not _DOC_PATH.fullmatch(value) or not value.isprintable():
         raise _fail("document_center_path", "write a UNC path like \\\\fs01\\vdc\\vouchers or a "
                                              "drive path like D:\\Vouchers")
+    if len(value) > _MAX_DOC_PATH:
+        raise _fail("document_center_path",
+                    f"is {len(value)} characters; the store holds at most {_MAX_DOC_PATH}")
     return value
 
 
 Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_name)]
-Text = Annotated[str, Field(min_length=1, max_length=128)]
+Text = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_check_text)]
 Flag = Annotated[bool, Strict()]
+Slug = Annotated[str, AfterValidator(_check_slug)]
 
 
 class _Model(BaseModel):
@@ -89,7 +119,9 @@ class SecretRefModel(_Model):
     @model_validator(mode="after")
     def _one(self) -> SecretRefModel:
         if (self.env is None) == (self.file is None):
-            raise _fail("secret_ref", "write exactly one of {env: OSR_NAME} or {file: PATH}")
+            raise _fail("secret_ref", "the password needs exactly one of {env: OSR_NAME} or "
+                                      "{file: PATH}",
+                        at_key="file" if self.env is not None else None)
         return self
 
 
@@ -117,9 +149,10 @@ class ConnectionModel(_Model):
                                   description="company ids as the accounting system names them")
     voucher: VoucherModel | None = None
     write_back: Flag = Field(False, description="budgeting writes back to the ERP")
-    protected: Flag = Field(False, description="never deleted while the live connection is protected")
-    previous_names: list[Name] = Field(default_factory=list,
-                                       description="earlier names: renaming keeps id and dependents")
+    protected: Flag = Field(False,
+                            description="never deleted while the live connection is protected")
+    previous_names: list[Name] = Field(
+        default_factory=list, description="earlier names: renaming keeps id and dependents")
     absent: Literal[False] = False
     encrypt: Flag = Field(True, description="ODBC Encrypt=yes when checking sources")
     trust_server_certificate: Flag = Field(False, description="ODBC TrustServerCertificate opt-in")
@@ -129,8 +162,9 @@ class ConnectionModel(_Model):
     def _no_literal(cls, value: Any) -> Any:
         if value is not None and not isinstance(value, dict):
             # Never echo the value: it may be a real password.
-            raise _fail("literal_password", "a password is never written in a tenant file; "
-                                            "write {env: OSR_NAME} or {file: PATH} instead")
+            raise _fail("literal_password", "a password is never written in a tenant file (the "
+                                            "value is not shown here); write {env: OSR_NAME} or "
+                                            "{file: PATH} instead")
         return value
 
     @field_validator("companies")
@@ -139,7 +173,8 @@ class ConnectionModel(_Model):
         seen: set[str] = set()
         for company in value:
             if company.casefold() in seen:
-                raise _fail("companies", f"company {company!r} is listed twice; list it once")
+                raise _fail("companies", f"company {company!r} is listed twice (ids are compared "
+                            "ignoring case); list it once")
             seen.add(company.casefold())
         return value
 
@@ -148,13 +183,18 @@ class ConnectionModel(_Model):
         if self.authentication == "sql":
             missing = [k for k in ("login", "password") if getattr(self, k) is None]
             if missing:
-                raise _fail("sql_auth", "authentication: sql needs " + " and ".join(missing)
-                            + " (password as {env: OSR_NAME} or {file: PATH})")
+                raise _fail("sql_auth", "authentication: sql needs a " + " and a ".join(missing)
+                            + "; add " + ("them" if len(missing) > 1 else "it")
+                            + (" (the password as {env: OSR_NAME} or {file: PATH})"
+                               if "password" in missing else "")
+                            + ", or write authentication: windows")
         else:
             given = [k for k in ("login", "password") if getattr(self, k) is not None]
             if given:
                 raise _fail("windows_auth", "authentication: windows takes no " + " or ".join(given)
-                            + "; remove it (the service account's Windows identity is used)")
+                            + "; remove " + ("them" if len(given) > 1 else "it")
+                            + " (the service account's Windows identity is used), or write "
+                            "authentication: sql", at_key=given[0])
         return self
 
 
@@ -168,15 +208,20 @@ class TombstoneModel(_Model):
     @classmethod
     def _only_name(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            extra = sorted(set(data) - {"name", "absent"})
+            extra = [k for k in data if k not in ("name", "absent")]
             if extra:
                 raise _fail("tombstone", "a tombstone (absent: true) takes only name; remove "
-                            + ", ".join(extra))
+                            + ", ".join(map(str, extra)) + " (or remove absent: true to keep "
+                            "the connection)", at_key=extra[0])
         return data
 
 
 def _connection_kind(value: Any) -> str:
-    return "tombstone" if isinstance(value, dict) and value.get("absent") is True else "connection"
+    # Any `absent` but false is meant as a tombstone (`absent: yes` is an error there, not a
+    # connection missing its server).
+    if isinstance(value, dict) and value.get("absent", False) is not False:
+        return "tombstone"
+    return "connection"
 
 
 Entry = Annotated[
@@ -191,9 +236,10 @@ class TenantFileModel(_Model):
     model_config = ConfigDict(title="osr-reconciler tenant file")
 
     version: Literal[1] = Field(description="file format version")
-    customer: str = Field(pattern=SLUG, description="must equal the folder name")
-    tenant: str = Field(pattern=SLUG, description="must equal the file name without .yaml")
-    prune: Flag = Field(False, description="true: managed live connections missing here are deleted")
+    customer: Slug = Field(pattern=SLUG, description="must equal the folder name")
+    tenant: Slug = Field(pattern=SLUG, description="must equal the file name without .yaml")
+    prune: Flag = Field(False,
+                        description="true: managed live connections missing here are deleted")
     connections: list[Entry] = Field(default_factory=list)
 
 
@@ -238,7 +284,8 @@ def discover(paths: Sequence[str]) -> list[Path]:
         if path.is_dir():
             for candidate in (*path.rglob("*.yaml"), *path.rglob("*.yml")):
                 depth = len(candidate.relative_to(path).parts)
-                expected = 2 if path.name in ("tenants", "") or path.resolve().name == "tenants" else 1
+                in_tenants = path.name in ("tenants", "") or path.resolve().name == "tenants"
+                expected = 2 if in_tenants else 1
                 if depth != expected:
                     problems.append(errors.at(str(candidate), 1, 1, "tenant files live at "
                                               "tenants/<customer>/<tenant>.yaml; move this file"))
@@ -255,26 +302,51 @@ def discover(paths: Sequence[str]) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation
+# Validation: pydantic's errors -> one located problem each, saying what to write instead
 
-
-def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: type[BaseModel] = TenantFileModel
-    parts = [p for p in loc[:-1] if not isinstance(p, int)]
-    for part in parts:
-        if part in ("connection",):
-            model = ConnectionModel
-        elif part == "tombstone":
-            model = TombstoneModel
-        elif part == "voucher":
-            model = VoucherModel
-        elif part == "password":
-            model = SecretRefModel
-    return list(model.model_fields)
-
-
-def _strip_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(p for p in loc if p not in ("connection", "tombstone"))
+# What to write, per key (and, in _ITEM_WANT, per item of a list): shown when a value is
+# missing, empty or of the wrong kind. Shared with reconciler.fixture.
+WANT: dict[str, str] = {
+    "version": "1",
+    "customer": "the customer slug, which is the folder name (e.g. acme)",
+    "tenant": "the tenant slug, which is the file name without .yaml (e.g. acme-norway)",
+    "connections": "a list of connections, each starting with `- name: ...`",
+    "name": "a name of 1-100 printable characters (e.g. Visma Business Oslo)",
+    "integration": "a key of the integration catalog (e.g. visma-business)",
+    "server": "host, host\\instance or host,port (e.g. SQL01\\VISMA)",
+    "database": "the system database of the accounting system (e.g. vbsys)",
+    "authentication": "sql or windows",
+    "login": "the SQL login (e.g. osr_reader)",
+    "password": "{env: OSR_NAME} or {file: PATH}",
+    "companies": "a list of company ids (e.g. [F0001, F0002])",
+    "voucher": "a mapping of provider and document_center_path",
+    "provider": "a voucher provider (e.g. visma-document-center)",
+    "document_center_path": "a UNC path like \\\\fs01\\vdc\\vouchers or a drive path like "
+                            "D:\\Vouchers",
+    "previous_names": "a list of earlier names (e.g. [Oslo VB])",
+    "env": "an environment variable name such as OSR_ACME_NO_SQL (letters, digits and _)",
+    "file": "a path inside the secrets directory (e.g. acme/no.txt)",
+    "absent": "`absent: true` to delete this connection, or no absent key",
+}
+_ITEM_WANT: dict[str, str] = {
+    "connections": "a connection: a mapping starting with `name: ...`",
+    "companies": "a company id (e.g. F0001)",
+    "previous_names": "an earlier name of this connection",
+}
+# Example values for "missing key" messages.
+EXAMPLE: dict[str, str] = {
+    "version": "1", "customer": "acme", "tenant": "acme-norway", "name": "Visma Business Oslo",
+    "integration": "visma-business", "server": "SQL01\\VISMA", "database": "vbsys",
+    "authentication": "sql", "provider": "visma-document-center",
+    "document_center_path": "\\\\fs01\\vdc\\vouchers", "absent": "true",
+}
+# Keys whose values are never echoed in a message (a literal there may be a real secret).
+SECRET_KEYS = frozenset({"password"})
+# YAML 1.1 booleans that this reader keeps as text (the "Norway problem").
+_YAML11_BOOLS = frozenset({"yes", "no", "y", "n", "on", "off"})
+_TYPE_ERRORS = frozenset({"string_type", "list_type", "dict_type", "model_type",
+                          "model_attributes_type", "int_type", "int_parsing", "float_type",
+                          "tuple_type", "set_type", "union_tag_invalid"})
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -284,104 +356,309 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
-_MESSAGES = {
-    "bool_type": "expected true or false",
-    "string_type": "expected a string; quote the value",
-    "list_type": "expected a list, e.g. [F0001, F0002]",
-    "dict_type": "expected a mapping of keys",
-    "model_type": "expected a mapping of keys",
-    "model_attributes_type": "expected a mapping of keys",
-    "int_type": "expected a whole number",
-    "int_parsing": "expected a whole number",
-    "missing": "",
-}
+def say(loc: tuple[Any, ...], message: str) -> str:
+    """`connections[0].server: message`, the form every problem of a file takes."""
+    if loc and loc[-1] in SECRET_KEYS:
+        # `password: text` would read as a password=value pair and be masked by redaction; the
+        # messages about a password name it themselves.
+        loc = loc[:-1]
+    where = _dotted(loc)
+    # One line per problem, whatever the file held.
+    return strictyaml.printable(f"{where}: {message}" if where else message)
 
 
-def _problems_from(label: str, doc: strictyaml.Document, exc: ValidationError) -> list[errors.Problem]:
-    problems = []
-    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+def _field(loc: tuple[Any, ...]) -> tuple[str | None, bool]:
+    """The key a location is about, and whether it is one item of that key's list."""
+    if loc and isinstance(loc[-1], int):
+        return next((str(p) for p in reversed(loc) if isinstance(p, str)), None), True
+    return (str(loc[-1]) if loc else None), False
+
+
+def _is_secret(loc: tuple[Any, ...]) -> bool:
+    return any(part in SECRET_KEYS for part in loc)
+
+
+def _describe(value: Any, *, secret: bool) -> str:
+    """What was written, for "expected X, not Y"; never the text of a possible secret."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, int) and not secret:
+        return f"the number {value}"
+    if isinstance(value, str) and not secret:
+        return f"the text {shown(value)}"
+    return "a number" if isinstance(value, int) else "text"
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """A value written in the file, quoted for a one-line message (long ones cut)."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def _flag_message(value: Any) -> str:
+    if isinstance(value, str):
+        low = value.lower()
+        if low in ("true", "false"):
+            return f"write {low} in lowercase (booleans are true or false)"
+        if low in _YAML11_BOOLS:
+            return (f"{value!r} is not a boolean here (yes/no/on/off are read as text); "
+                    "write true or false")
+    if value is None:
+        return "is empty; write true or false"
+    return f"expected true or false, not {_describe(value, secret=False)}"
+
+
+def _literal_message(key: str | None, value: Any, ctx: dict[str, Any]) -> str:
+    if value is None:
+        return f"is empty; write {'`version: 1`' if key == 'version' else ctx.get('expected')}"
+    if key == "version":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (f"version {value} is not a format this reconciler reads; write `version: 1`")
+        if value == "1":
+            return "write `version: 1` (the number, not quoted text)"
+        return f"write `version: 1`, not {_describe(value, secret=False)}"
+    if key == "authentication" and isinstance(value, str) and value.lower() in ("sql", "windows"):
+        return f"write {value.lower()} in lowercase"
+    if key == "absent":
+        written = (f"{value!r} is not a boolean here" if isinstance(value, str)
+                   else f"expected true, not {_describe(value, secret=False)}")
+        return f"{written}; write `absent: true` to delete this connection, or remove the key"
+    return f"expected {ctx.get('expected', 'another value')}, not {_describe(value, secret=False)}"
+
+
+def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str],
+             item_want: dict[str, str]) -> str:
+    kind: str = err["type"]
+    value = err.get("input")
+    ctx: dict[str, Any] = err.get("ctx") or {}
+    key, item = _field(loc)
+    secret = _is_secret(loc)
+    wanted = (item_want if item else want).get(key or "", "")
+    if not loc:
+        wanted = "a mapping starting with `version: 1`"
+    if kind in ("bool_type", "bool_parsing"):
+        return _flag_message(value)
+    if kind == "literal_error":
+        return _literal_message(key, value, ctx)
+    if kind in _TYPE_ERRORS or kind.endswith("_type"):
+        if key in SECRET_KEYS and not item:
+            return f"the password must be written as {wanted}, not {_describe(value, secret=True)}"
+        if value is None:
+            return f"is empty; write {wanted}" if wanted else "is empty; write a value"
+        written = _describe(value, secret=secret)
+        message = f"expected {wanted or 'another kind of value'}, not {written}"
+        if kind == "list_type" and not secret and (
+                isinstance(value, int) or isinstance(value, str) and value.isprintable()):
+            message += f"; write [{value}] for a list of one"
+        elif isinstance(value, bool) and kind == "string_type":
+            message += f"; quote it ('{str(value).lower()}') to keep the word"
+        return message
+    if kind == "string_too_short":
+        return f"is empty; write {wanted}" if wanted else "is empty; write a value"
+    if kind == "string_too_long":
+        size = len(value) if isinstance(value, str) else "too many"
+        return f"is {size} characters, over the limit of {ctx.get('max_length')}; shorten it"
+    if kind == "string_pattern_mismatch":
+        if key in ("customer", "tenant", "name"):
+            return ("expected a slug: lowercase letters, digits and '-', starting with a letter "
+                    f"or digit (e.g. {'acme' if key == 'customer' else 'acme-norway'})")
+        return f"expected {wanted}" if wanted else str(err["msg"])
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if kind in ("value_error", "assertion_error") or message[:1].isupper():
+        # pydantic's own wording ("Input should be ..."): say what to write instead.
+        return f"{message[:1].lower()}{message[1:]}" + (f"; write {wanted}" if wanted else "")
+    return message
+
+
+def _known_keys(loc: tuple[Any, ...], root: type[BaseModel],
+                models: dict[str, type[BaseModel]]) -> list[str]:
+    """The keys allowed in the mapping at loc (the model of the last key or tag on the way)."""
+    model = root
+    for part in loc:
+        if isinstance(part, str) and part in models:
+            model = models[part]
+    return list(model.model_fields)
+
+
+def _without_tags(loc: tuple[Any, ...], unions: dict[str, frozenset[str]]) -> tuple[Any, ...]:
+    """loc without the tag pydantic puts after a union's location (`connections[0].connection`)."""
+    out: list[Any] = []
+    stripped = -1
+    for part in loc:
+        prev = out[-1] if out else None
+        owner = out[-2] if isinstance(prev, int) and len(out) >= 2 else prev
+        if (stripped != len(out) and isinstance(owner, str)
+                and part in unions.get(owner, frozenset())):
+            stripped = len(out)
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def validation_problems(label: str, doc: strictyaml.Document, exc: ValidationError, *,
+                        root: type[BaseModel], models: dict[str, type[BaseModel]],
+                        unions: dict[str, frozenset[str]] | None = None,
+                        want: dict[str, str] | None = None,
+                        item_want: dict[str, str] | None = None) -> list[errors.Problem]:
+    """One located problem per pydantic error.
+
+    unions: per key holding a union, the member tags pydantic adds to locations under it.
+    """
+    unions = unions or {}
+    want = {**WANT, **(want or {})}
+    item_want = {**_ITEM_WANT, **(item_want or {})}
+    problems: list[errors.Problem] = []
+    seen: set[tuple[Any, ...]] = set()
+    for err in exc.errors(include_url=False, include_input=True, include_context=True):
         loc = tuple(err["loc"])
-        clean = _strip_tags(loc)
+        clean = _without_tags(loc, unions)
         kind = err["type"]
+        ctx = err.get("ctx") or {}
         if kind == "extra_forbidden":
-            key = str(clean[-1])
-            close = difflib.get_close_matches(key, _known_keys(loc), n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else (
-                "; allowed keys: " + ", ".join(_known_keys(loc)))
+            parent, key = clean[:-1], str(clean[-1])
+            allowed = [k for k in _known_keys(loc[:-1], root, models)]
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             line, column = strictyaml.position(doc.root, clean, key=True)
-            message = f"unknown key {key!r}{hint}"
-            clean = clean[:-1]
+            if _is_secret(parent):
+                message = ("the password reference has an unknown key (not shown: it may be the "
+                           f"secret itself); write {want['password']}")
+                message += f"; did you mean {close[0]!r}?" if close else ""
+            else:
+                hint = (f"did you mean {close[0]!r}?" if close
+                        else "allowed keys: " + ", ".join(allowed))
+                message = f"unknown key {shown(key)}; {hint}"
+            clean = parent
         elif kind == "missing":
-            line, column = strictyaml.position(doc.root, clean[:-1])
-            message = f"missing key {clean[-1]!r}"
-            clean = clean[:-1]
-        elif kind == "literal_error" and clean == ("version",):
-            line, column = strictyaml.position(doc.root, clean)
-            message = "expected `version: 1`"
+            parent, key = clean[:-1], str(clean[-1])
+            line, column = strictyaml.position(doc.root, parent)
+            example = EXAMPLE.get(key)
+            message = f"missing key {key!r}" + (f"; add `{key}: {example}`" if example else
+                                                 f"; add {key}: {want.get(key, '...')}")
+            clean = parent
         else:
-            line, column = strictyaml.position(doc.root, clean)
-            message = _MESSAGES.get(kind) or err["msg"].removeprefix("Value error, ")
-            if kind == "string_pattern_mismatch" and clean[-1] in ("customer", "tenant"):
-                message = "expected a slug: lowercase letters, digits and '-' (e.g. acme-norway)"
-        where = _dotted(clean)
-        problems.append(errors.at(label, line, column, f"{where}: {message}" if where else message))
+            at_key = ctx.get("at_key")
+            if at_key is not None:
+                line, column = strictyaml.position(doc.root, (*clean, at_key), key=True)
+            else:
+                line, column = strictyaml.position(doc.root, clean)
+            message = _message(err, clean, want, item_want)
+        text = say(clean, message)
+        # A union reports each member's complaint about the same value: keep the first.
+        if clean in seen and kind not in ("extra_forbidden", "missing"):
+            continue
+        if kind not in ("extra_forbidden", "missing"):
+            seen.add(clean)
+        problems.append(errors.at(label, line, column, text))
     return problems
 
 
-def _rules(label: str, doc: strictyaml.Document, model: TenantFileModel, customer: str,
-           tenant: str, cat: catalog_mod.Catalog, settings: secrets.Settings) -> list[errors.Problem]:
+_MODELS: dict[str, type[BaseModel]] = {
+    "connection": ConnectionModel, "tombstone": TombstoneModel, "voucher": VoucherModel,
+    "password": SecretRefModel,
+}
+_UNIONS = {"connections": frozenset({"connection", "tombstone"})}
+_ENTRY: TypeAdapter[ConnectionModel | TombstoneModel] = TypeAdapter(Entry)
+_SLUG = re.compile(SLUG)
+
+
+def _valid_parts(data: dict[Any, Any]) -> tuple[str | None, str | None, list[tuple[int, Any]]]:
+    """customer, tenant and the connections that validate on their own, in a file that does not.
+
+    So that one wrong value does not hide the path, catalog and secret problems of the rest.
+    """
+    def slug(key: str) -> str | None:
+        value = data.get(key)
+        valid = isinstance(value, str) and _SLUG.match(value) and len(value) <= _MAX_SLUG
+        return value if valid else None
+
+    entries: list[tuple[int, Any]] = []
+    raw = data.get("connections")
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        try:
+            entries.append((i, _ENTRY.validate_python(item)))
+        except ValidationError:
+            continue
+    return slug("customer"), slug("tenant"), entries
+
+
+def _rules(label: str, doc: strictyaml.Document, path: Path, customer: str | None,
+           tenant: str | None, entries: Sequence[tuple[int, Any]], cat: catalog_mod.Catalog,
+           settings: secrets.Settings) -> list[errors.Problem]:
     """Rules that need the path, the catalog or the whole file."""
     problems: list[errors.Problem] = []
 
     def add(loc: tuple[Any, ...], message: str) -> None:
         line, column = strictyaml.position(doc.root, loc)
-        problems.append(errors.at(label, line, column, f"{_dotted(loc)}: {message}"))
+        problems.append(errors.at(label, line, column, say(loc, message)))
 
-    if model.customer != customer:
-        add(("customer",), f"is {model.customer!r} but the file is in folder {customer!r}; "
-                           f"write customer: {customer}")
-    if model.tenant != tenant:
-        add(("tenant",), f"is {model.tenant!r} but the file is named {tenant}.yaml; "
-                         f"write tenant: {tenant}")
+    folder, stem, suffix = path.parent.name, path.stem, path.suffix
+    if customer is not None and customer != folder:
+        add(("customer",), f"is {shown(customer)} but the file is in folder {folder!r}; " + (
+            f"write customer: {folder}, or move the file to tenants/{customer}/"
+            if _SLUG.fullmatch(folder) else
+            "tenant files live at tenants/<customer>/<tenant>.yaml: move it to "
+            f"tenants/{customer}/"))
+    if tenant is not None and tenant != stem:
+        add(("tenant",), f"is {shown(tenant)} but the file is named {stem}{suffix}; " + (
+            f"write tenant: {stem}, or rename the file to {tenant}{suffix}"
+            if _SLUG.fullmatch(stem) else f"rename the file to {tenant}{suffix}"))
+
+    data = doc.data if isinstance(doc.data, dict) else {}
+    raw_entries = data.get("connections")
     names: dict[str, int] = {}
-    previous: dict[str, int] = {}
-    for i, entry in enumerate(model.connections):
-        key = spec.normalize_name(entry.name)
+    for i, item in enumerate(raw_entries if isinstance(raw_entries, list) else []):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            continue
+        key = spec.normalize_name(name)
         if key in names:
-            add(("connections", i, "name"), f"{entry.name!r} is already the name of "
+            add(("connections", i, "name"), f"{shown(name)} is already the name of "
                 f"connections[{names[key]}] (names are compared ignoring case); rename one")
         names.setdefault(key, i)
-        if isinstance(entry, ConnectionModel):
-            for j, old in enumerate(entry.previous_names):
-                if spec.normalize_name(old) in previous and previous[spec.normalize_name(old)] != i:
-                    add(("connections", i, "previous_names", j),
-                        f"{old!r} is also a previous name of connections[{previous[spec.normalize_name(old)]}]")
-                previous.setdefault(spec.normalize_name(old), i)
-    for i, entry in enumerate(model.connections):
-        for j, old in enumerate(getattr(entry, "previous_names", [])):
-            other = names.get(spec.normalize_name(old))
+    previous: dict[str, int] = {}
+    for i, entry in entries:
+        if not isinstance(entry, ConnectionModel):
+            continue
+        for j, old in enumerate(entry.previous_names):
+            key = spec.normalize_name(old)
+            if key in previous and previous[key] != i:
+                add(("connections", i, "previous_names", j),
+                    f"{old!r} is also a previous name of connections[{previous[key]}]; "
+                    "keep it on one connection")
+            previous.setdefault(key, i)
+            other = names.get(key)
             if other is not None and other != i:
                 add(("connections", i, "previous_names", j),
-                    f"{old!r} is the name of connections[{other}]; a previous name must not be in use")
+                    f"{old!r} is the name of connections[{other}]; a previous name must not be "
+                    "in use: remove it here")
+    for i, entry in entries:
         if not isinstance(entry, ConnectionModel):
             continue
         integration = cat.get(entry.integration)
         if integration is None:
             close = difflib.get_close_matches(entry.integration, cat.keys(), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(cat.keys())
-            add(("connections", i, "integration"), f"unknown integration {entry.integration!r}; {hint}")
+            hint = (f"did you mean {close[0]!r}?" if close
+                    else "write one of: " + ", ".join(cat.keys()))
+            add(("connections", i, "integration"),
+                f"unknown integration {shown(entry.integration)}; {hint}")
         elif entry.voucher is not None:
             if not integration.supports_vouchers:
                 add(("connections", i, "voucher"), f"{integration.display_name} has no voucher "
                     "step; remove the voucher block")
             elif entry.voucher.provider not in integration.voucher_providers:
                 add(("connections", i, "voucher", "provider"),
-                    f"unknown provider {entry.voucher.provider!r} for {integration.display_name}; "
+                    f"unknown provider {shown(entry.voucher.provider)} for "
+                    f"{integration.display_name}; "
                     "write one of: " + ", ".join(integration.voucher_providers))
         if entry.password is not None:
             message = settings.check_reference(entry.password.env, entry.password.file)
             if message:
-                add(("connections", i, "password"), message)
+                add(("connections", i, "password"), f"the password reference is refused: {message}")
     return problems
 
 
@@ -427,17 +704,29 @@ def load_file(path: Path, *, cat: catalog_mod.Catalog, settings: secrets.Setting
             with path.open("rb") as handle:
                 raw = handle.read(strictyaml.MAX_BYTES + 1)
         except OSError as exc:
-            raise errors.InputError.of([errors.Problem(label, 0, 0, f"cannot read: {exc.strerror}")]) from None
+            raise errors.InputError.of([
+                errors.Problem(label, 0, 0, f"cannot read: {exc.strerror}")]) from None
     doc = strictyaml.parse(label, raw)
     if not isinstance(doc.data, dict):
-        raise errors.InputError.of([errors.at(label, *strictyaml.position(doc.root, ()),
-                                              "expected a mapping starting with `version: 1`")])
+        written = "a list" if isinstance(doc.data, list) else "a single value"
+        raise errors.InputError.of([errors.at(
+            label, *strictyaml.position(doc.root, ()),
+            f"the file holds {written}; a tenant file is a mapping starting with `version: 1`")])
+    problems: list[errors.Problem] = []
+    model: TenantFileModel | None = None
+    customer: str | None
+    tenant: str | None
+    entries: list[tuple[int, Any]]
     try:
         model = TenantFileModel.model_validate(doc.data)
+        customer, tenant = model.customer, model.tenant
+        entries = list(enumerate(model.connections))
     except ValidationError as exc:
-        raise errors.InputError.of(_problems_from(label, doc, exc)) from None
-    problems = _rules(label, doc, model, path.parent.name, path.stem, cat, settings)
-    if problems:
+        problems = validation_problems(label, doc, exc, root=TenantFileModel, models=_MODELS,
+                                       unions=_UNIONS)
+        customer, tenant, entries = _valid_parts(doc.data)
+    problems += _rules(label, doc, path, customer, tenant, entries, cat, settings)
+    if problems or model is None:
         raise errors.InputError.of(problems)
     return _freeze(model, label, hashlib.sha256(raw).hexdigest())
 
@@ -463,7 +752,8 @@ def load(paths: Iterable[Path], *, cat: catalog_mod.Catalog,
         ordered = sorted(problems)
         if len(ordered) > MAX_PROBLEMS:
             rest = len(ordered) - MAX_PROBLEMS
-            ordered = [*ordered[:MAX_PROBLEMS], errors.Problem("", 0, 0, f"... and {rest} more problems")]
+            ordered = [*ordered[:MAX_PROBLEMS], errors.Problem(
+                "", 0, 0, f"... and {rest} more problems, not shown; fix these and run again")]
         raise errors.InputError(f"{len(problems)} problem(s)", problems=tuple(ordered))
     return tenants
 

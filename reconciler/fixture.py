@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import Connection
 
 from reconciler import desired, errors, redaction, secrets, spec, state, store, strictyaml
@@ -57,6 +58,17 @@ class FixtureConnection(_Model):
     voucher: desired.VoucherModel | None = None
     companies: list[FixtureCompany] = Field(default_factory=list)
 
+    @field_validator("password", mode="before")
+    @classmethod
+    def _password_shape(cls, value: Any) -> Any:
+        # One clear message instead of one per member of `str | EnvOnly`; never the value.
+        if value is None or (isinstance(value, str | int) and not isinstance(value, bool)):
+            return value
+        if isinstance(value, dict) and list(value) == ["env"] and isinstance(value["env"], str):
+            return value
+        raise PydanticCustomError("password", "the password is text or {env: NAME} (what is "
+                                              "written is not shown here)")
+
     @field_validator("companies", mode="before")
     @classmethod
     def _plain_ids(cls, value: Any) -> Any:
@@ -97,38 +109,97 @@ class Fixture(_Model):
     customers: list[FixtureCustomer] = Field(default_factory=list)
 
 
+# What to write in a fixture, where it differs from a tenant file (desired.WANT).
+_WANT = {
+    "customers": "a list of customers, each `- name: ...` with its tenants",
+    "tenants": "a list of tenants, each `- name: ...` with its connections",
+    "connections": "a list of connections, each starting with `- name: ...`",
+    "companies": "a list of companies: ids (F0001) or mappings with id and dependents",
+    "report_templates": "a list of report templates, each `- name: ...`",
+    "connection": "the name of one of this tenant's connections, or null",
+    "password": "text or {env: NAME}",
+    "server": "host, host\\instance or host,port (e.g. SQL01\\VISMA)",
+    "id": "a company id (e.g. F0001)",
+    "data_access_filters": "a list of names", "budget_flows": "a list of names",
+    "publisher_jobs": "a list of names", "reports": "a list of names",
+}
+_ITEM_WANT = {
+    "customers": "a customer: a mapping with name and tenants",
+    "tenants": "a tenant: a mapping with name and connections",
+    "connections": "a connection: a mapping starting with `name: ...`",
+    "companies": "a company: an id (F0001) or a mapping with id and its dependents",
+    "report_templates": "a report template: a mapping with name and connection",
+    "data_access_filters": "a name", "budget_flows": "a name", "publisher_jobs": "a name",
+    "reports": "a name",
+}
+_MODELS: dict[str, type[BaseModel]] = {
+    "customers": FixtureCustomer, "tenants": FixtureTenant, "connections": FixtureConnection,
+    "companies": FixtureCompany, "report_templates": FixtureTemplate,
+    "voucher": desired.VoucherModel, "EnvOnly": EnvOnly,
+}
+
+
 def load(path: Path) -> Fixture:
     label = str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(strictyaml.MAX_BYTES + 1)
     except OSError as exc:
-        raise errors.InputError.of([errors.Problem(label, 0, 0, f"cannot read: {exc.strerror}")]) from None
+        raise errors.InputError.of([
+            errors.Problem(label, 0, 0, f"cannot read: {exc.strerror}")]) from None
     doc = strictyaml.parse(label, raw)
     try:
         fixture = Fixture.model_validate(doc.data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False, include_input=False, include_context=False):
-            loc = tuple(err["loc"])
-            clean = tuple(p for p in loc if not (isinstance(p, str) and p in ("str", "EnvOnly")))
-            line, column = strictyaml.position(doc.root, clean[:-1] if err["type"] == "missing" else clean)
-            where = ".".join(str(p) for p in clean)
-            problems.append(errors.at(label, line, column, f"{where}: {err['msg']}"))
-        raise errors.InputError.of(problems) from None
-    problems = []
+        raise errors.InputError.of(desired.validation_problems(
+            label, doc, exc, root=Fixture, models=_MODELS,
+            unions={"password": frozenset({"str", "EnvOnly"})},
+            want=_WANT, item_want=_ITEM_WANT)) from None
+    problems = _duplicates(label, doc, fixture)
     for ci, customer in enumerate(fixture.customers):
         for ti, tenant in enumerate(customer.tenants):
             names = {c.name.casefold() for c in tenant.connections}
             for ri, template in enumerate(tenant.report_templates):
                 if template.connection is not None and template.connection.casefold() not in names:
-                    line, column = strictyaml.position(
-                        doc.root, ("customers", ci, "tenants", ti, "report_templates", ri, "connection"))
-                    problems.append(errors.at(label, line, column, f"report template "
-                                              f"{template.name!r} names unknown connection "
-                                              f"{template.connection!r}"))
+                    loc = ("customers", ci, "tenants", ti, "report_templates", ri, "connection")
+                    line, column = strictyaml.position(doc.root, loc)
+                    problems.append(errors.at(label, line, column, desired.say(
+                        loc, f"report template {desired.shown(template.name)} names unknown "
+                        f"connection {desired.shown(template.connection)}; write the name of "
+                        "one of this tenant's connections, or null")))
     if problems:
         raise errors.InputError.of(problems)
     return fixture
+
+
+def _duplicates(label: str, doc: strictyaml.Document, fixture: Fixture) -> list[errors.Problem]:
+    """Names a fixture lists twice: seeding would silently merge them."""
+    problems: list[errors.Problem] = []
+
+    def once(items: list[tuple[tuple[Any, ...], str]], what: str) -> None:
+        first: dict[str, tuple[Any, ...]] = {}
+        for loc, name in items:
+            if name.casefold() in first:
+                line, column = strictyaml.position(doc.root, loc)
+                problems.append(errors.at(label, line, column, desired.say(
+                    loc, f"{what} {desired.shown(name)} is listed twice (compared ignoring case; "
+                    f"first at {desired.say(first[name.casefold()], '')[:-2]}); "
+                    "list it once")))
+            first.setdefault(name.casefold(), loc)
+
+    once([(("customers", ci, "name"), c.name) for ci, c in enumerate(fixture.customers)],
+         "customer")
+    for ci, customer in enumerate(fixture.customers):
+        at = ("customers", ci, "tenants")
+        once([((*at, ti, "name"), t.name) for ti, t in enumerate(customer.tenants)], "tenant")
+        for ti, tenant in enumerate(customer.tenants):
+            at_c = (*at, ti, "connections")
+            once([((*at_c, i, "name"), c.name) for i, c in enumerate(tenant.connections)],
+                 "connection")
+            for i, conn in enumerate(tenant.connections):
+                once([((*at_c, i, "companies", k), c.id) for k, c in enumerate(conn.companies)],
+                     "company")
+    return problems
 
 
 def _password(value: str | EnvOnly | None, label: str) -> str | None:

@@ -23,18 +23,43 @@ MAX_NODES = 50_000
 MAX_DEPTH = 40
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVER = yaml.resolver.Resolver()
 _INT = re.compile(r"0|-?[1-9][0-9]{0,17}")
 _NULLS = frozenset({"", "~", "null"})
-_STD_TAGS = frozenset(
-    "tag:yaml.org,2002:" + t for t in ("str", "map", "seq", "bool", "int", "null", "float",
-                                       "timestamp", "binary", "merge", "omap", "pairs", "set")
+_TAG = "tag:yaml.org,2002:"
+# What YAML itself refuses inside a document (C0/C1 control characters other than tab and line
+# breaks, the non-characters U+FFFE/U+FFFF), and the line breaks editors do not show as such
+# (NEL, U+2028, U+2029: YAML counts them, so every line number after one would look wrong).
+# Checked before parsing so that the message can say which character and where.
+_BAD_CHAR = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd"
+                       "\U00010000-\U0010ffff]")
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+# libyaml's problem texts (they name no file and rarely the fix) -> what to do instead.
+_HINTS = (
+    ("found a tab character", "indent with spaces, not tabs"),
+    ("mapping values are not allowed", "check the indentation of this line, or quote a value "
+                                       "that contains ': '"),
+    ("did not find expected key", "check the indentation: keys of one mapping line up, and a "
+                                  "quoted value cannot continue after its closing quote"),
+    ("did not find expected '-' indicator", "check the indentation: items of one list line up "
+                                            "under each other"),
+    ("could not find expected ':'", "write `key: value`, or quote a value that spans lines"),
+    ("did not find expected ',' or", "close the bracket, or separate items with ', '"),
+    ("found unexpected end of stream", "close the quote or bracket that is still open"),
+    ("found undefined alias", "define the anchor (&name) before using it (*name), or quote a "
+                              "value that starts with *"),
+    ("did not find expected alphabetic or numeric character",
+     "quote a value that starts with * or &"),
+    ("found unknown escape character", "inside double quotes a backslash starts an escape: "
+                                       "write the value unquoted or in single quotes "
+                                       "('SQL01\\VISMA')"),
+    ("did not find expected node content", "quote the value"),
+    ("block sequence entries are not allowed", "start the list on the next line, indented "
+                                               "under its key"),
+    ("exceeded maximum nesting depth", f"flatten the document (at most {MAX_DEPTH} levels)"),
+    ("found incompatible YAML document", "remove the %YAML directive"),
+    ("second occurrence", "each anchor (&name) must be unique; rename one"),
 )
-_HINTS = {
-    "found character '\\t' that cannot start any token": "indent with spaces, not tabs",
-    "found character that cannot start any token": "indent with spaces, not tabs (and check stray characters)",
-    "mapping values are not allowed here": "check the indentation, or quote a value that contains ': '",
-    "found undefined alias": "define the anchor (&name) before using it (*name)",
-}
 
 
 @dataclass(frozen=True)
@@ -56,6 +81,19 @@ def _position(mark: yaml.Mark | None) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of a character index, counting line breaks as YAML does."""
+    line, start = 1, 0
+    for match in _LINE_BREAK.finditer(text, 0, index):
+        line, start = line + 1, match.end()
+    return line, index - start + 1
+
+
+def printable(text: str) -> str:
+    """text with anything that would break a one-line message escaped."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def _decode(label: str, raw: bytes) -> str:
     for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
                       (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
@@ -63,14 +101,35 @@ def _decode(label: str, raw: bytes) -> str:
             raise errors.InputError.of([errors.at(
                 label, 1, 1, f"the file is {name}; save it as UTF-8")])
     try:
-        return raw.decode("utf-8-sig")
+        # A UTF-8 byte-order mark is accepted: Windows editors write one.
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line = before.count(b"\n") + 1
-        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        start = exc.start + (3 if raw.startswith(codecs.BOM_UTF8) else 0)
+        line, column = _line_column(raw.decode("utf-8-sig", "replace"),
+                                    len(raw[:start].decode("utf-8-sig", "replace")))
         raise errors.InputError.of([errors.at(
             label, line, column,
-            f"byte 0x{raw[exc.start]:02x} is not valid UTF-8; save the file as UTF-8")]) from None
+            f"byte 0x{raw[start]:02x} is not valid UTF-8 (a Latin-1 or Windows-1252 file?); "
+            "save the file as UTF-8")]) from None
+    bad = _BAD_CHAR.search(text)
+    if bad is not None:
+        line, column = _line_column(text, bad.start())
+        char = ord(bad.group())
+        if char == 0:
+            what = ("control character U+0000 (a NUL byte) is not allowed; is the file UTF-16 "
+                    "without a byte-order mark? save it as UTF-8")
+        elif char in (0x85, 0x2028, 0x2029):
+            what = (f"U+{char:04X} is a line break that editors do not show; remove it or use "
+                    "an ordinary line break")
+        else:
+            what = (f"control character U+{char:04X} is not allowed; remove it (or write it as "
+                    "an escape inside double quotes)")
+        raise errors.InputError.of([errors.at(label, line, column, what)])
+    return text
+
+
+def _short_tag(tag: str) -> str:
+    return printable("!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag)
 
 
 class _Builder:
@@ -83,16 +142,42 @@ class _Builder:
             raise _Fail(node, f"the document expands to more than {MAX_NODES} values "
                               "(aliases expanding too far?); write the values out")
         if depth > MAX_DEPTH:
-            raise _Fail(node, f"nesting deeper than {MAX_DEPTH} levels (a recursive alias?)")
-        if node.tag not in _STD_TAGS:
-            raise _Fail(node, f"YAML tag {node.tag!r} is not allowed; remove it")
+            raise _Fail(node, f"nesting deeper than {MAX_DEPTH} levels (a recursive alias?); "
+                              "flatten the document")
         if isinstance(node, yaml.ScalarNode):
+            if self.explicit_str(node):
+                return node.value
             return self.scalar(node)
         if isinstance(node, yaml.SequenceNode):
+            self.check_tag(node, _TAG + "seq")
             return [self.build(child, depth + 1) for child in node.value]
         if isinstance(node, yaml.MappingNode):
+            self.check_tag(node, _TAG + "map")
             return self.mapping(node, depth)
         raise _Fail(node, "unsupported YAML node")  # pragma: no cover - yaml has no other kinds
+
+    @staticmethod
+    def check_tag(node: yaml.Node, implicit: str) -> None:
+        if node.tag != implicit:
+            raise _Fail(node, f"YAML tag {_short_tag(node.tag)} is not allowed; remove it "
+                              "(values are read as written: quote a value to keep it text)")
+
+    @classmethod
+    def explicit_str(cls, node: yaml.ScalarNode) -> bool:
+        """True for `!!str x` (the text as written); raises for any other explicit tag.
+
+        The composer resolves tags by YAML 1.1 rules (`NO` is a bool there); a tag differing
+        from that resolution was written in the file.
+        """
+        resolve: Any = _RESOLVER.resolve
+        implicit = (_TAG + "str" if node.style
+                    else resolve(yaml.ScalarNode, node.value, (True, False)))
+        if node.tag == implicit:
+            return False
+        if node.tag == _TAG + "str":
+            return True
+        cls.check_tag(node, implicit)
+        return False  # pragma: no cover - check_tag raised
 
     @staticmethod
     def scalar(node: yaml.ScalarNode) -> Any:
@@ -113,10 +198,12 @@ class _Builder:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise _Fail(key_node, "merge keys (<<) are not allowed; write the keys out")
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _Fail(key_node, "a key must be a plain word")
+                raise _Fail(key_node, "a key must be a single word, not a list or mapping; "
+                                      "check for a stray '?', '[' or '{'")
+            self.explicit_str(key_node)
             key = key_node.value
             if key in result:
-                first = next(k for k, _ in node.value if k.value == key)
+                first = next(k for k, _ in node.value if k.value == key and k is not key_node)
                 line, column = _position(first.start_mark)
                 raise _Fail(key_node, f"duplicate key {key!r} (first at line {line}, column "
                                       f"{column}); keep one")
@@ -124,34 +211,65 @@ class _Builder:
         return result
 
 
+def _only_comments(text: str) -> bool:
+    return any(line.strip().startswith("#") for line in text.splitlines())
+
+
+def _syntax(text: str, exc: yaml.MarkedYAMLError) -> tuple[yaml.Mark | None, str]:
+    """libyaml's problem, with where its context started and what to write instead."""
+    problem = exc.problem or "invalid YAML"
+    context = exc.context
+    if problem == "second occurrence" and context:  # duplicate anchor
+        problem, context = "an anchor is defined twice", context.removeprefix(
+            "found duplicate anchor; ").replace("first occurrence", "first")
+    message = f"YAML syntax: {problem}"
+    if context:
+        where = ""
+        if exc.context_mark is not None and exc.problem_mark is not None and (
+                exc.context_mark.line, exc.context_mark.column) != (
+                exc.problem_mark.line, exc.problem_mark.column):
+            line, column = _position(exc.context_mark)
+            where = f" at line {line}, column {column}"
+        message += f" ({context}{where})"
+    hint = next((h for p, h in _HINTS if (exc.problem or "").startswith(p)), None)
+    if problem.startswith("found character that cannot start any token") and exc.problem_mark:
+        char = text[exc.problem_mark.index:exc.problem_mark.index + 1]
+        hint = ("indent with spaces, not tabs" if char == "\t" else
+                f"quote a value that starts with {char!r}" if char.strip() else "quote the value")
+    return exc.problem_mark, message + (f"; {hint}" if hint else "")
+
+
 def parse(label: str, raw: bytes) -> Document:
     """Parse one YAML document strictly; raise InputError with file:line:col otherwise."""
     if len(raw) > MAX_BYTES:
         raise errors.InputError.of([errors.at(
-            label, 1, 1, f"the file is {len(raw)} bytes; the limit is {MAX_BYTES} bytes")])
+            label, 1, 1, f"the file is larger than the limit of {MAX_BYTES} bytes (1 MiB); "
+                         "is it the right file? Split it or remove what is not needed")])
     text = _decode(label, raw)
     try:
         documents = yaml.compose_all(text, Loader=_Loader)
         root = next(documents, None)
         if root is None:
-            raise _Fail(None, "the file is empty; it must start with `version: 1`")
+            what = "has only comments" if _only_comments(text) else "is empty"
+            raise _Fail(None, f"the file {what}; it must start with `version: 1`")
         extra = next(documents, None)
         if extra is not None:
             raise _Fail(extra, "only one YAML document per file; remove the `---` and what follows")
         return Document(_Builder().build(root, 0), root)
     except yaml.MarkedYAMLError as exc:
-        message = exc.problem or str(exc)
-        hint = next((h for p, h in _HINTS.items() if message.startswith(p)), None)
-        if exc.context:
-            message = f"{message} ({exc.context})"
-        line, column = _position(exc.problem_mark)
-        text_out = f"YAML syntax: {message}" + (f"; {hint}" if hint else "")
-        raise errors.InputError.of([errors.at(label, line, column, text_out)]) from None
+        mark, message = _syntax(text, exc)
+        line, column = _position(mark)
+        raise errors.InputError.of([errors.at(label, line, column, message)]) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - _decode refuses what the reader would
+        message = "YAML: " + " ".join(str(exc).split())
+        raise errors.InputError.of([errors.at(label, 1, 1, message)]) from None
     except _Fail as exc:
         line, column = _position(exc.mark)
         raise errors.InputError.of([errors.at(label, line, column, exc.message)]) from None
     except RecursionError:
-        raise errors.InputError.of([errors.at(label, 1, 1, "the document nests too deeply")]) from None
+        raise errors.InputError.of([errors.at(
+            label, 1, 1, f"the document nests too deeply; flatten it (at most {MAX_DEPTH} levels)")
+        ]) from None
 
 
 def node_at(root: yaml.Node, loc: tuple[str | int, ...]) -> tuple[yaml.Node, bool]:
@@ -182,7 +300,8 @@ def key_node_at(root: yaml.Node, loc: tuple[str | int, ...]) -> yaml.Node | None
     if found and isinstance(parent, yaml.MappingNode):
         for key, _ in parent.value:
             if key.value == loc[-1]:
-                return key
+                found_key: yaml.Node = key
+                return found_key
     return None
 
 
