@@ -1,0 +1,156 @@
+"""Secrets: references only, encrypted at rest, compared by fingerprint, never shown."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from reconciler import errors, redaction, secrets, store
+from tests.conftest import CANARY, CANARY_ENV, TEST_KEY, Cli
+from tests.test_cli import TENANT, dump, seeded
+
+OTHER_KEY = secrets.Keyring.generate().decode()
+
+
+def test_keyring_fingerprint_is_keyed_and_stable() -> None:
+    a = secrets.Keyring(TEST_KEY.encode())
+    b = secrets.Keyring(OTHER_KEY.encode())
+    assert a.fingerprint(CANARY) == a.fingerprint(CANARY)
+    assert a.fingerprint(CANARY) != a.fingerprint(CANARY + "x")
+    assert a.fingerprint(CANARY) != b.fingerprint(CANARY)
+    token = a.encrypt(CANARY)
+    assert CANARY not in token and a.decrypt(token) == CANARY
+    with pytest.raises(errors.SecretError, match="cannot be decrypted with this key"):
+        b.decrypt(token)
+
+
+def test_invalid_key_is_a_clear_error() -> None:
+    with pytest.raises(errors.SecretError, match="RECONCILER_STORE_KEY is not a valid key"):
+        secrets.Keyring(b"not-a-key")
+
+
+@pytest.mark.parametrize("text", [
+    f"DRIVER={{ODBC Driver 18}};SERVER=x;UID=u;PWD={{{CANARY}}};",
+    f"postgresql+psycopg://user:{CANARY}@db/x",
+    f"login failed: password={CANARY}",
+])
+def test_redact_removes_passwords_from_driver_text(text: str) -> None:
+    assert CANARY not in redaction.redact(text)
+
+
+def test_redact_removes_registered_values_anywhere() -> None:
+    redaction.register("s3cr3t-value")
+    assert redaction.redact("boom s3cr3t-value boom") == "boom *** boom"
+
+
+def test_password_stored_encrypted_with_fingerprint(cli: Cli) -> None:
+    seeded(cli)
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            ct, fp = conn.execute(sa.select(store.connections.c.password_ct,
+                                            store.connections.c.password_fp)).one()
+    finally:
+        engine.dispose()
+    assert CANARY not in ct and ct.startswith("gAAAA")  # Fernet token
+    assert fp == secrets.Keyring(TEST_KEY.encode()).fingerprint(CANARY)
+    assert "password" not in dump(cli)
+
+
+def test_wrong_store_key_is_an_error_not_a_change(cli: Cli) -> None:
+    seeded(cli)
+    result = cli("plan", env={"RECONCILER_STORE_KEY": OTHER_KEY})
+    assert result.code == 1
+    assert "RECONCILER_STORE_KEY is not the key of this store" in result.err
+    missing = cli("plan", env={"RECONCILER_STORE_KEY": ""})
+    assert missing.code == 1 and "RECONCILER_STORE_KEY is not set" in missing.err
+
+
+def test_rotate_key_reencrypts_and_keeps_plans_clean(cli: Cli) -> None:
+    seeded(cli)
+    before = dump(cli)
+    result = cli("store", "rotate-key", env={"RECONCILER_NEW_STORE_KEY": OTHER_KEY})
+    assert result.code == 0, result.err
+    assert "Re-encrypted 1 password(s)" in result.err
+    assert OTHER_KEY not in result.both
+    old = cli("plan", env={})
+    assert old.code == 1 and "not the key of this store" in old.err
+    new = cli("plan", "--detailed-exitcode", env={"RECONCILER_STORE_KEY": OTHER_KEY})
+    assert new.code == 0, new.out  # same password, new key: unchanged, no drift
+    drift = cli("drift", env={"RECONCILER_STORE_KEY": OTHER_KEY})
+    assert drift.code == 0, drift.out
+    assert cli("store", "dump", env={"RECONCILER_STORE_KEY": OTHER_KEY}).out == before
+
+
+def test_rotate_key_on_embedded_store_replaces_key_file(embedded_cli: Cli) -> None:
+    assert embedded_cli("store", "init").code == 0
+    embedded_cli.write("live.yaml", open(Path(__file__).parent / "cases/normalise/live.yaml").read())
+    assert embedded_cli("store", "seed", "live.yaml").code == 0
+    key_file = embedded_cli.root / ".reconciler" / "store.key"
+    old = key_file.read_bytes()
+    result = embedded_cli("store", "rotate-key")
+    assert result.code == 0, result.err
+    assert key_file.read_bytes() != old and key_file.stat().st_mode & 0o777 == 0o600
+    assert old.strip().decode() not in result.both
+    assert embedded_cli("store", "dump").code == 0
+
+
+def test_store_url_password_never_printed(embedded_cli: Cli) -> None:
+    url = f"postgresql+psycopg://someone:{CANARY}@127.0.0.1:1/nothing"
+    embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)
+    result = embedded_cli("plan", "--store", url, env={"RECONCILER_STORE_KEY": TEST_KEY})
+    assert result.code == 1
+    assert "someone:***@127.0.0.1:1" in result.err
+
+
+def test_secret_file_reference_resolves_inside_secrets_dir(cli: Cli) -> None:
+    seeded(cli, TENANT.replace("{env: OSR_CANARY}", "{file: acme/no.txt}"))
+    secret = cli.root / ".secrets" / "acme" / "no.txt"
+    secret.parent.mkdir(parents=True)
+    secret.write_text(CANARY + "\n")  # trailing newline stripped
+    assert cli("plan", "--detailed-exitcode").code == 0
+    secret.write_text(CANARY + "-changed\n")
+    obj = json.loads(cli("plan", "--format", "json").out)
+    assert obj["tenants"][0]["actions"][0]["changes"] == [{"field": "password", "sensitive": True}]
+
+
+def test_env_reference_must_use_the_tenant_prefix(cli: Cli) -> None:
+    seeded(cli, TENANT.replace("{env: OSR_CANARY}", "{env: RECONCILER_STORE_KEY}"))
+    result = cli("validate")
+    assert result.code == 1
+    assert "environment variable 'RECONCILER_STORE_KEY' is not a tenant secret" in result.err
+    assert TEST_KEY not in result.both
+
+
+def test_tool_prefix_cannot_be_the_secret_prefix(cli: Cli) -> None:
+    seeded(cli)
+    result = cli("validate", env={"RECONCILER_SECRET_ENV_PREFIX": "RECONCILER_"})
+    assert result.code == 1 and "would let tenant files read the tool's own settings" in result.err
+
+
+def test_plan_file_holds_no_secret_and_no_bare_fingerprint(cli: Cli) -> None:
+    seeded(cli)
+    assert cli("plan", "--out", "plan.json", env={CANARY_ENV: CANARY + "-new"}).code == 0
+    text = (cli.root / "plan.json").read_text()
+    keyring = secrets.Keyring(TEST_KEY.encode())
+    for value in (CANARY, CANARY + "-new"):
+        assert value not in text
+        assert keyring.fingerprint(value) not in text
+    plan = json.loads(text)["plan"]
+    assert plan["tenants"][0]["actions"][0]["changes"] == [{"field": "password", "sensitive": True}]
+
+
+def test_unexpected_error_report_is_redacted(tmp_path: Path) -> None:
+    from reconciler import cli as cli_mod
+
+    redaction.register(CANARY)
+    os.environ["TMPDIR"] = str(tmp_path)
+    try:
+        log = cli_mod._debug_log(RuntimeError(f"driver said PWD={CANARY};"))
+    finally:
+        del os.environ["TMPDIR"]
+    assert CANARY not in log.read_text()
