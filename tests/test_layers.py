@@ -1,0 +1,77 @@
+"""Dependencies run one way: a lower layer never imports a higher one (STYLE.md habit 9)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
+
+
+def _imports(module: str) -> set[str]:
+    """reconciler modules and top-level third-party packages a module imports (at any depth)."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "reconciler":
+                found |= {f"reconciler.{a.name}" for a in node.names}
+            else:
+                found.add(node.module if node.module.startswith("reconciler.")
+                          else node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {a.name if a.name.startswith("reconciler.") else a.name.split(".")[0]
+                      for a in node.names}
+    return found
+
+
+def _closure(module: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        current = todo.pop()
+        for name in _imports(current):
+            if name.startswith("reconciler."):
+                inner = name.split(".", 1)[1]
+                if inner not in seen and (PACKAGE / f"{inner}.py").exists():
+                    seen.add(inner)
+                    todo.append(inner)
+            else:
+                seen.add(name)
+    return seen
+
+
+# (module, what it must never reach, directly or through other modules)
+RULES = [
+    ("spec", {"sqlalchemy", "pydantic", "store", "desired", "state", "plan", "differ", "cli"}),
+    ("state", {"sqlalchemy", "store", "plan", "differ", "render", "applier", "cli"}),
+    ("desired", {"sqlalchemy", "store", "state", "plan", "differ", "render", "applier", "cli"}),
+    ("differ", {"sqlalchemy", "store", "render", "applier", "cli", "pyodbc", "sources"}),
+    ("plan", {"sqlalchemy", "store", "render", "applier", "cli"}),
+    ("render", {"sqlalchemy", "store", "applier", "cli", "differ", "desired_io"}),
+    ("store", {"plan", "differ", "render", "applier", "cli", "desired", "workflow"}),
+    ("sources", {"sqlalchemy", "store", "plan", "differ", "render", "applier", "cli"}),
+    ("secrets", {"sqlalchemy", "store", "plan", "cli"}),
+    ("applier", {"cli", "render"}),
+    ("workflow", {"cli", "render"}),
+]
+
+
+@pytest.mark.parametrize(("module", "forbidden"), RULES, ids=[r[0] for r in RULES])
+def test_layer_does_not_import_higher_layers(module: str, forbidden: set[str]) -> None:
+    reached = _closure(module)
+    assert not reached & forbidden, f"reconciler.{module} reaches {sorted(reached & forbidden)}"
+
+
+def test_only_the_entry_points_import_the_cli() -> None:
+    importers = [p.stem for p in PACKAGE.glob("*.py")
+                 if p.stem not in ("cli", "__main__") and "reconciler.cli" in _imports(p.stem)]
+    assert importers == []
+
+
+def test_checker_sees_imports() -> None:
+    """Guards the rules above against passing vacuously if the import scan broke."""
+    assert {"sqlalchemy", "secrets", "state", "spec"} <= _closure("store")
+    assert {"desired", "state", "spec", "plan", "secrets"} <= _closure("differ")
