@@ -1,0 +1,112 @@
+"""Renderers are pure: Plan -> text | markdown | json, checked with literal expectations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from markdown_it import MarkdownIt
+
+from reconciler import plan as p
+from reconciler import render, spec
+
+SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json").read_text())
+R = spec.DependentKind.REPORT
+
+
+def tenant(name: str, actions: tuple[p.Action, ...]) -> p.TenantPlan:
+    return p.TenantPlan("acme", name, actions, ("By hand",))
+
+
+DELETE = p.Action(p.ActionKind.DELETE, "Old NAV", p.Reason.DELETE_TOMBSTONE,
+                  cascade=(p.Cascade(R, "Sales <Q1> | draft", "F0001"),),
+                  kept=(p.Kept("report_template", "Tpl"),))
+UPDATE = p.Action(p.ActionKind.UPDATE, "Visma", p.Reason.UPDATE_CHANGED,
+                  changes=(p.Change("server", "a", "b"), p.Change("password", sensitive=True)),
+                  status=p.Status.DRIFT)
+PLAN = p.Plan((tenant("no", (DELETE, UPDATE)),), 10)
+
+
+@pytest.mark.parametrize(("change", "create", "line"), [
+    (p.Change("server", "a", "b"), False, 'server: "a" → "b"'),
+    (p.Change("companies", ["F1"], ["F1", "F2"]), False, "companies: [F1] → [F1, F2]"),
+    (p.Change("login", "x", None), False, 'login: "x" → (none)'),
+    (p.Change("private", False, True), False, "private: false → true"),
+    (p.Change("password", sensitive=True), False, "password: (sensitive value changed)"),
+    (p.Change("password", sensitive=True), True, "password: (sensitive value)"),
+    (p.Change("server", None, "s"), True, 'server: "s"'),
+])
+def test_change_line(change: p.Change, create: bool, line: str) -> None:
+    assert render.change_line(change, create=create) == line
+
+
+def test_text_plan() -> None:
+    assert render.text(PLAN) == """\
+acme/no
+  - delete "Old NAV"
+      cascade (1 deleted):
+        - report "Sales <Q1> | draft" (company F0001)
+      kept (detached from the connection):
+        = report_template "Tpl"
+  ~ update "Visma"  (drift)
+      server: "a" → "b"
+      password: (sensitive value changed)
+  ? unmanaged "By hand" (not declared, not managed: never deleted)
+
+Plan: 0 to create, 1 to update, 0 to rename, 0 to adopt, 1 to delete; 1 dependents cascade.
+Needs --allow-cascade: 1 dependents would be deleted
+"""
+
+
+def test_text_colour_only_when_asked() -> None:
+    assert "\033[" not in render.text(PLAN)
+    assert "\033[31m- delete" in render.text(PLAN, color=True)
+
+
+def test_json_plan_matches_schema_and_hides_secrets() -> None:
+    obj = render.plan_obj(PLAN)
+    jsonschema.validate(obj, SCHEMA)
+    assert obj["tenants"][0]["actions"][1]["changes"] == [
+        {"field": "server", "before": "a", "after": "b"}, {"field": "password", "sensitive": True}]
+    assert obj["summary"] == {"create": 0, "update": 1, "rename": 0, "adopt": 0, "delete": 1,
+                              "cascade": 1, "blocked": 0}
+
+
+def _tokens(markdown: str) -> list[str]:
+    return [t.type for t in MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(markdown)]
+
+
+def test_markdown_structure_summary_first_then_sections() -> None:
+    out = render.markdown(PLAN)
+    md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    tokens = md.parse(out)
+    types = [t.type for t in tokens]
+    assert types[0] == "heading_open" and tokens[1].content == "osr-reconciler plan"
+    assert "table_open" in types
+    first_table = types.index("table_open")
+    html = [t.content for t in tokens if t.type == "html_block"]
+    assert html and html[0].startswith("<details><summary><code>acme/no</code>: 1 delete, 1 update")
+    assert types.index("html_block") > first_table
+    # The destructive action and its cascade come before the per-tenant sections.
+    destructive = out.index("### Destructive actions")
+    assert destructive < out.index("<details>")
+    assert "deletes report *Sales &lt;Q1&gt; \\| draft* (company F0001)" in out
+    rendered = md.render(out)
+    assert "<table>" in rendered and "<script" not in rendered
+
+
+def test_markdown_is_cut_under_the_limit_with_a_note() -> None:
+    many = p.Plan(tuple(tenant(f"t{i:04d}", (UPDATE,) * 20) for i in range(400)), 10)
+    out = render.markdown(many)
+    assert len(out) < render.MARKDOWN_LIMIT
+    assert "tenants left out to stay under 65000 characters; the full plan is in the JSON artifact" in out
+    assert out.count("<details>") == out.count("</details>")
+    small = render.markdown(PLAN)
+    assert "left out" not in small
+
+
+def test_summary_line() -> None:
+    assert render.summary_line(PLAN) == ("Plan: 0 to create, 1 to update, 0 to rename, 0 to adopt, "
+                                         "1 to delete; 1 dependents cascade.")
