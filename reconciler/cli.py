@@ -29,6 +29,7 @@ from reconciler import (
     workflow,
 )
 from reconciler import plan as p
+from reconciler.progress import Progress
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,7 +100,9 @@ def cli(store_url: str | None, no_color: bool) -> None:
 @common
 def validate(ctx: workflow.Context, out: Out, paths: tuple[str, ...]) -> int:
     """Check tenant files offline: schema, catalog and path rules (default PATH: tenants/)."""
-    tenants = workflow.load_desired(ctx, paths)
+    with Progress() as progress:
+        progress.stage("Validating tenant files…")
+        tenants = workflow.load_desired(ctx, paths)
     count = sum(len(t.connections) + len(t.tombstones) for t in tenants)
     out.info(f"OK: {len(tenants)} tenant file(s), {count} connection(s) valid.")
     return EXIT_OK
@@ -141,14 +144,18 @@ def plan(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tuple
          check_sources: bool, changed_since: str | None, max_delete: int) -> int:
     """Show what apply would change, every cascading deletion by name. Writes nothing."""
     ttl = planfile.duration(plan_ttl, flag="--plan-ttl")
-    wanted = _desired_for(ctx, paths, tenants, changed_since, out)
-    st = ctx.open_store(readonly=True)
-    try:
-        result, _ = workflow.make_plan(ctx, st, wanted, max_delete=max_delete)
-    finally:
-        st.close()
-    if check_sources:
-        result = workflow.check_sources(ctx, result, wanted)
+    with Progress() as progress:
+        progress.stage("Reading tenant files…")
+        wanted = _desired_for(ctx, paths, tenants, changed_since, out)
+        progress.stage(f"Reading the live store and planning {len(wanted)} tenant(s)…")
+        st = ctx.open_store(readonly=True)
+        try:
+            result, _ = workflow.make_plan(ctx, st, wanted, max_delete=max_delete)
+        finally:
+            st.close()
+        if check_sources:
+            progress.stage("Checking the accounting servers…")
+            result = workflow.check_sources(ctx, result, wanted)
     if out_file is not None:
         assert st.keyring is not None
         planfile.write(out_file, result, keyring=st.keyring, store_id=st.store_id,
@@ -259,12 +266,15 @@ def apply(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tupl
 def drift(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tuple[str, ...],
           fmt: str, ignore_unmanaged: bool) -> int:
     """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only."""
-    wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
-    st = ctx.open_store(readonly=True)
-    try:
-        result, _ = workflow.make_plan(ctx, st, wanted, max_delete=10**9)
-    finally:
-        st.close()
+    with Progress() as progress:
+        progress.stage("Reading tenant files…")
+        wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
+        progress.stage("Reading the live store…")
+        st = ctx.open_store(readonly=True)
+        try:
+            result, _ = workflow.make_plan(ctx, st, wanted, max_delete=10**9)
+        finally:
+            st.close()
     if fmt == "json":
         out.result(json.dumps(render.drift_obj(result), indent=2, ensure_ascii=False) + "\n")
     else:
