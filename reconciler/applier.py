@@ -36,7 +36,8 @@ def actor() -> str:
 def ci_job() -> str | None:
     if os.environ.get("GITHUB_RUN_ID"):
         server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
-        return f"{server}/{os.environ.get('GITHUB_REPOSITORY', '')}/actions/runs/{os.environ['GITHUB_RUN_ID']}"
+        repository = os.environ.get("GITHUB_REPOSITORY", "")
+        return f"{server}/{repository}/actions/runs/{os.environ['GITHUB_RUN_ID']}"
     return os.environ.get("CI_JOB_URL") or os.environ.get("BUILD_BUILDURI") or None
 
 

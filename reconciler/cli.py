@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -57,12 +56,13 @@ def common(func: F) -> F:
                        "sqlite at .reconciler/store.db)")
     @click.option("--no-color", is_flag=True, default=False, help="No colour (also NO_COLOR).")
     @click.pass_context
-    @functools.wraps(func)
-    def wrapper(ctx: click.Context, store_url: str | None, no_color: bool, **kwargs: Any) -> int:
+    def wrapper(ctx: click.Context, /, store_url: str | None, no_color: bool, **kwargs: Any) -> int:
         parent = ctx.find_root().params
         url = store_url or parent.get("store_url")
         out = Out(no_color or bool(parent.get("no_color")))
         return int(func(workflow.Context.make(url), out, **kwargs))
+
+    wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__  # the command's name and help
     return wrapper  # type: ignore[return-value]
 
 
@@ -223,7 +223,8 @@ def apply(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tupl
             result, _ = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete)
             changed += [f"{t.key}: the live store changed since the plan was made"
                         for t in result.tenants if t.live_fp != saved.tenants[t.key]["live_fp"]]
-            if not changed and planfile.comparable(render.plan_obj(result)) != planfile.comparable(saved.plan):
+            now = planfile.comparable(render.plan_obj(result))
+            if not changed and now != planfile.comparable(saved.plan):
                 changed.append("the plan made now differs from the saved plan "
                                "(were secrets unavailable when it was saved?)")
             if changed:

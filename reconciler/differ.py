@@ -46,8 +46,8 @@ def _cascade(companies: Sequence[state.LiveCompany]) -> tuple[p.Cascade, ...]:
 
 
 def _kept(live: state.LiveTenant, connection_id: int) -> tuple[p.Kept, ...]:
-    return tuple(sorted(p.Kept("report_template", t.name) for t in live.report_templates
-                        if t.connection_id == connection_id))
+    names = sorted(t.name for t in live.report_templates if t.connection_id == connection_id)
+    return tuple(p.Kept("report_template", name) for name in names)
 
 
 def _delete(live_tenant: state.LiveTenant, conn: state.LiveConnection,

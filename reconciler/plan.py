@@ -9,7 +9,7 @@ from reconciler import desired as desired_mod
 from reconciler import spec
 
 
-class ActionKind(str, enum.Enum):
+class ActionKind(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"
     RENAME = "rename"
@@ -22,7 +22,7 @@ ORDER = (ActionKind.DELETE, ActionKind.RENAME, ActionKind.UPDATE, ActionKind.ADO
          ActionKind.CREATE)
 
 
-class Reason(str, enum.Enum):
+class Reason(enum.StrEnum):
     """Why an action is in the plan. Explains the plan to people; never drives apply."""
 
     CREATE_DECLARED = "create_because_declared"
@@ -33,7 +33,7 @@ class Reason(str, enum.Enum):
     DELETE_PRUNED = "delete_because_pruned"
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Where a difference comes from, where it can be known (DESIGN §5)."""
 
     DRIFT = "drift"  # the live store changed outside the tool since the last apply

@@ -75,10 +75,8 @@ def _headline(a: p.Action) -> str:
 def action_lines(a: p.Action, style: Style = plain) -> list[str]:
     _, colour = SYMBOLS[a.action]
     head = _headline(a)
-    if a.blocked:
-        lines = [style(f"! {head[2:]}  BLOCKED: {a.blocked}", "magenta")]
-    else:
-        lines = [style(head, colour)]
+    lines = ([style(f"! {head[2:]}  BLOCKED: {a.blocked}", "magenta")] if a.blocked
+             else [style(head, colour)])
     create = a.action is p.ActionKind.CREATE
     shown = [c for c in a.changes if not (c.field == "name" and a.action is p.ActionKind.RENAME)]
     lines += [f"    {change_line(c, create=create)}" for c in shown]
@@ -220,7 +218,8 @@ def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
             state = " — **blocked**: " + _md_escape(a.blocked) if a.blocked else ""
             head.append(f"- `{t.key}`: **{a.action.value}** {_md_escape(a.connection)}{state}")
             for c in a.cascade:
-                head.append(f"  - deletes {c.kind.value} *{_md_escape(c.name)}* (company {_md_escape(c.company)})")
+                head.append(f"  - deletes {c.kind.value} *{_md_escape(c.name)}* "
+                            f"(company {_md_escape(c.company)})")
             for k in a.kept:
                 head.append(f"  - keeps {k.kind} *{_md_escape(k.name)}*")
         head.append("")

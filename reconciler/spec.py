@@ -12,12 +12,12 @@ import json
 from dataclasses import dataclass
 
 
-class Authentication(str, enum.Enum):
+class Authentication(enum.StrEnum):
     SQL = "sql"
     WINDOWS = "windows"
 
 
-class DependentKind(str, enum.Enum):
+class DependentKind(enum.StrEnum):
     DATA_ACCESS_FILTER = "data_access_filter"
     BUDGET_FLOW = "budget_flow"
     PUBLISHER_JOB = "publisher_job"

@@ -152,7 +152,8 @@ class Location:
             if sa_url is None:
                 raise errors.StoreError(f"--store {url!r} is not a SQLAlchemy URL; write e.g. "
                                         "postgresql+psycopg://user@host/db or sqlite:///path/store.db")
-            path = Path(sa_url.database) if sa_url.get_backend_name() == "sqlite" and sa_url.database else None
+            sqlite = sa_url.get_backend_name() == "sqlite" and sa_url.database
+            path = Path(sa_url.database) if sqlite and sa_url.database else None
             return cls(url, False, path, None)
         db = root / DEFAULT_DB
         return cls(f"sqlite:///{db}", True, db, root / DEFAULT_KEY)
@@ -448,13 +449,19 @@ def ensure_tenant(conn: Connection, customer: str, tenant: str) -> int:
     """The id of customer/tenant, created if missing (store seed only: tenants come from the portal)."""
     customer_id = conn.execute(sa.select(customers.c.id).where(customers.c.name == customer)).scalar()
     if customer_id is None:
-        customer_id = conn.execute(customers.insert().values(name=customer)).inserted_primary_key[0]
+        customer_id = _inserted(conn.execute(customers.insert().values(name=customer)))
     tenant_id = conn.execute(sa.select(tenants.c.id).where(
         tenants.c.customer_id == customer_id, tenants.c.name == tenant)).scalar()
     if tenant_id is None:
-        tenant_id = conn.execute(tenants.insert().values(
-            customer_id=customer_id, name=tenant)).inserted_primary_key[0]
+        tenant_id = _inserted(conn.execute(tenants.insert().values(
+            customer_id=customer_id, name=tenant)))
     return int(tenant_id)
+
+
+def _inserted(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def create_connection(conn: Connection, tenant_id: int, s: spec.ConnectionSpec, *,
@@ -463,7 +470,7 @@ def create_connection(conn: Connection, tenant_id: int, s: spec.ConnectionSpec, 
               "applied_fp": applied_fp, "updated_ms": now_ms(),
               "password_ct": password.ciphertext if password else None,
               "password_fp": password.fingerprint if password else None}
-    connection_id = int(conn.execute(connections.insert().values(**values)).inserted_primary_key[0])
+    connection_id = _inserted(conn.execute(connections.insert().values(**values)))
     set_companies(conn, connection_id, s.companies)
     return connection_id
 

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 import yaml
 
 from reconciler import store
-
 from tests.conftest import CANARY, CANARY_ENV, Cli
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from markdown_it import MarkdownIt
 
 from reconciler.progress import Progress
 from tests.conftest import Cli, git
-from tests.test_cli import LIVE, PLAN_SCHEMA, TENANT, seeded
+from tests.test_cli import PLAN_SCHEMA, TENANT, seeded
 
 SWEDEN = "version: 1\ncustomer: acme\ntenant: acme-sweden\nconnections: []\n"
 

@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from reconciler import store
-from tests.conftest import RECONCILER, TEST_KEY, Cli
-from tests.test_cli import LIVE, TENANT, dump, edit_by_hand, seeded
+from tests.conftest import RECONCILER, Cli
+from tests.test_cli import TENANT, dump, edit_by_hand, seeded
 
 CHANGED = TENANT.replace("[F0001, F0002]", "[F0001, F0003]").replace("database: vbsys",
                                                                    "database: vbsys2")
