@@ -223,10 +223,10 @@ def apply(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tupl
             result, _ = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete)
             changed += [f"{t.key}: the live store changed since the plan was made"
                         for t in result.tenants if t.live_fp != saved.tenants[t.key]["live_fp"]]
-            now = planfile.comparable(render.plan_obj(result))
-            if not changed and now != planfile.comparable(saved.plan):
-                changed.append("the plan made now differs from the saved plan "
-                               "(were secrets unavailable when it was saved?)")
+            moved = planfile.differences(saved.plan, render.plan_obj(result))
+            if not changed and moved:
+                changed.append("the plan made now differs from the saved plan at "
+                               + ", ".join(moved) + " (were secrets unavailable when it was saved?)")
             if changed:
                 raise errors.RefusedError("stale plan", problems=tuple(
                     errors.Problem(str(plan_file), 0, 0, f"refused: {c}; nothing was applied, "

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deepdiff import DeepDiff
+
 from reconciler import errors, render, secrets
 from reconciler import plan as p
 
@@ -108,5 +110,13 @@ def with_saved_checks(plan: p.Plan, saved: Saved) -> p.Plan:
 
 def comparable(obj: dict[str, Any]) -> Any:
     """What must be equal between a saved plan and the plan made again at apply time."""
-    return [{"customer": t["customer"], "tenant": t["tenant"], "actions": t["actions"]}
-            for t in obj["tenants"]]
+    return {f"{t['customer']}/{t['tenant']}": t["actions"] for t in obj["tenants"]}
+
+
+def differences(saved: dict[str, Any], now: dict[str, Any], *, most: int = 5) -> list[str]:
+    """Where the plan made again differs from the saved one, as readable paths."""
+    paths = sorted(DeepDiff(comparable(saved), comparable(now)).affected_paths)
+    readable = [path.removeprefix("root") for path in paths[:most]]
+    if len(paths) > most:
+        readable.append(f"... and {len(paths) - most} more")
+    return readable

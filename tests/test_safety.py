@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reconciler import store
-from tests.conftest import RECONCILER, Cli
+from reconciler import errors, store
+from tests.conftest import RECONCILER, TEST_KEY, Cli
 from tests.test_cli import TENANT, dump, edit_by_hand, seeded
 
 CHANGED = TENANT.replace("[F0001, F0002]", "[F0001, F0003]").replace("database: vbsys",
@@ -212,3 +212,34 @@ def test_kill_9_at_any_moment_leaves_before_or_after(cli: Cli) -> None:
     assert dump(cli) == after
     assert cli("plan", "--detailed-exitcode").code == 0
     assert seen["before"] + seen["after"] == runs
+
+
+def test_saved_plan_refused_when_it_would_do_something_else(cli: Cli) -> None:
+    """Saved where a secret was missing (a fork's PR), applied where it is set: not the same plan."""
+    seeded(cli, CHANGED)
+    assert cli("plan", "--out", "plan.json", env={"OSR_CANARY": ""}).code == 0
+    refused = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade",
+                  env={"OSR_CANARY": "a-new-password"})
+    assert refused.code == 1
+    assert ("the plan made now differs from the saved plan at ['acme/acme-norway'][0]['changes']"
+            in refused.err)
+
+
+def test_optimistic_version_aborts_the_whole_transaction(cli: Cli) -> None:
+    seeded(cli)
+    os.environ["RECONCILER_STORE_KEY"] = TEST_KEY
+    try:
+        st = store.Store.open(store.Location.resolve(cli.env["RECONCILER_STORE"], cli.root),
+                              readonly=False)
+        live = st.read(["acme/acme-norway"])
+        conn = live.tenants["acme/acme-norway"].connections[0]
+        before = dump(cli)
+        with pytest.raises(errors.ConflictError, match="version mismatch"), st.transaction() as tx:
+            store.set_companies(tx, conn.id, ["F0001"])  # a first write, then a stale version:
+            store.update_connection(tx, conn.id, conn.version + 5, conn.spec, password=None,
+                                    clear_password=False, managed=True, applied_fp=None,
+                                    label="acme/acme-norway/Visma Oslo")
+        st.close()
+        assert dump(cli) == before  # the first write was rolled back too
+    finally:
+        del os.environ["RECONCILER_STORE_KEY"]
