@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
+	@mkdir -p -m 700 .secrets/nordlys && umask 077 && printf 'demo-tromso-pw\n' > .secrets/nordlys/tromso.txt
 	$(BIN)/reconciler store init
 	$(BIN)/reconciler store seed examples/demo-store.yaml
 	$(BIN)/reconciler validate
