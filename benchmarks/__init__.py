@@ -1,0 +1,1 @@
+"""Benchmarks: a synthetic fleet (fleet.py) and the measurements `make bench` runs (bench.py)."""

@@ -1,0 +1,598 @@
+"""`make bench`: the reconciler against a synthetic fleet, next to the floor of the same work.
+
+Every operation is a subprocess of the installed console script, timed wall-clock with its
+peak RSS taken from os.wait4 (see LAUNCH_CODE). The floor is what any implementation
+must at least do for a full plan: parse every tenant file with yaml.CSafeLoader and fetch every
+row of every osr_ table with the raw sqlite3 driver, also in a fresh interpreter.
+
+    python -m benchmarks.bench                  # 2,000 tenants, ~50k connections, ~1M dependents
+    python -m benchmarks.bench --scale 0.05     # a quick run
+    python -m benchmarks.bench --profile bench-out/   # also profile the full plan (pyinstrument)
+
+A benchmark, not a test: it exits 0 when a target fails (and says FAIL), unless --strict.
+A run whose results are wrong (a plan that should be empty is not) is an error: exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import fleet
+
+PYTHON = sys.executable
+EDIT_SHARE = 0.02  # of tenant files edited for "plan, ~2% changed"
+DRIFT_SHARE = 0.001  # of live connections changed by hand before drift
+MAX_TOMBSTONES = 5  # deletes in the apply set: stays under the default --max-delete 10
+ONE_TENANT_RUNS = 3  # the one-tenant plans are short: median of at least this many runs
+
+# Operation names: the rows of the table (tests/test_bench_smoke.py checks them).
+FLOOR = "floor: CSafeLoader + sqlite3"
+VALIDATE = "validate"
+PLAN_CLEAN = "plan, no changes"
+PLAN_EDITED = "plan, ~2% changed"
+PLAN_ONE = "plan --tenant (one tenant)"
+DRIFT = "drift"
+APPLY = "apply"  # the row says how many actions: "apply, 1000 actions"
+SMALL = " @1/10"
+
+TARGET_FLOOR_RATIO = 1.25
+TARGET_RSS_MIB = 1024.0
+TARGET_ONE_TENANT_RATIO = 1.5
+TARGET_APPLY_S = 2.0
+TARGET_APPLY_ACTIONS = 1000
+TARGET_GROWTH = 12.0
+
+# The floor, run as `python -c FLOOR_CODE TENANTS_DIR STORE_DB`. Results are kept alive to the
+# end, as the reconciler keeps desired and live state, so that peak RSS compares too.
+FLOOR_CODE = r"""
+import os, sqlite3, sys, yaml
+tenants, db = sys.argv[1], sys.argv[2]
+docs = []
+for folder, _dirs, files in os.walk(tenants):
+    for name in files:
+        if name.endswith((".yaml", ".yml")):
+            with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                docs.append(yaml.load(handle.read(), Loader=yaml.CSafeLoader))
+conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+          if name.startswith("osr_")]
+rows = {table: conn.execute(f'SELECT * FROM "{table}"').fetchall() for table in tables}
+print(len(docs), "files,", sum(len(r) for r in rows.values()), "rows")
+"""
+
+
+class BenchError(Exception):
+    """The benchmark could not measure what it claims to (a run failed or gave wrong results)."""
+
+
+@dataclass
+class Result:
+    op: str
+    seconds: float
+    rss_mib: float
+    cpu_s: float
+    runs: int
+    floor_s: float | None = None  # the floor of the same fleet, for the ratio
+    reconciler: bool = True
+
+    @property
+    def ratio(self) -> float | None:
+        return self.seconds / self.floor_s if self.floor_s else None
+
+
+@dataclass
+class Check:
+    name: str
+    value: float
+    limit: float
+    unit: str
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.value <= self.limit
+
+
+@dataclass
+class Report:
+    shape: fleet.Shape
+    small: fleet.Shape
+    results: list[Result] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # what the runs verified
+
+    def get(self, op: str) -> Result:
+        return next(r for r in self.results if r.op == op)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running one operation
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    seconds: float
+    rss_mib: float
+    cpu_s: float  # user + system
+    out: str
+    err: str
+
+
+# Children are started by a tiny launcher, not by this process: Linux carries a process's peak
+# RSS over exec (signal->maxrss), so a child forked straight from the benchmark, which holds a
+# fleet in memory, would report the benchmark's peak as its own. The launcher times the child.
+LAUNCH_CODE = r"""
+import json, os, subprocess, sys, time
+out, err, *argv = sys.argv[1:]
+with open(out, "wb") as o, open(err, "wb") as e:
+    started = time.perf_counter()
+    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=o, stderr=e)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+child.returncode = os.waitstatus_to_exitcode(status)
+print(json.dumps({"code": child.returncode, "seconds": seconds, "maxrss_kib": usage.ru_maxrss,
+                  "cpu": usage.ru_utime + usage.ru_stime}))
+"""
+
+
+def measure(argv: Sequence[str], *, cwd: Path, env: dict[str, str], log: Path,
+            expect: Sequence[int] = (0,)) -> Run:
+    """Run argv as a child: wall seconds, and its peak RSS from os.wait4 (ru_maxrss)."""
+    out_path, err_path = log.with_suffix(".out"), log.with_suffix(".err")
+    launcher = subprocess.run([PYTHON, "-I", "-S", "-c", LAUNCH_CODE, str(out_path), str(err_path),
+                               *argv], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if launcher.returncode != 0:
+        raise BenchError(f"the launcher failed: {launcher.stderr.strip()[-500:]}")
+    got = json.loads(launcher.stdout)
+    run = Run(got["code"], got["seconds"], got["maxrss_kib"] / 1024, got["cpu"],
+              out_path.read_text(encoding="utf-8", errors="replace"),
+              err_path.read_text(encoding="utf-8", errors="replace"))
+    if run.code not in expect:
+        tail = "\n".join((run.err or run.out).strip().splitlines()[-5:])
+        raise BenchError(f"`{' '.join(argv[:4])} ...` exited {run.code} (expected "
+                         f"{'/'.join(map(str, expect))}); log in {log.parent}:\n{tail}")
+    return run
+
+
+class Runner:
+    """Runs operations against one built fleet and records them in the report."""
+
+    def __init__(self, built: fleet.Built, report: Report, *, suffix: str = "",
+                 verbose: bool = True) -> None:
+        self.built = built
+        self.report = report
+        self.suffix = suffix
+        self.logs = built.root / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.floor_s: float | None = None
+        self.verbose = verbose
+        self.count = 0
+
+    def _log(self, op: str) -> Path:
+        self.count += 1
+        slug = "".join(ch if ch.isalnum() else "-" for ch in op).strip("-")
+        return self.logs / f"{self.count:02d}-{slug}"
+
+    def _record(self, op: str, runs: list[Run], *, reconciler: bool) -> Result:
+        result = Result(op + self.suffix, statistics.median(r.seconds for r in runs),
+                        max(r.rss_mib for r in runs), statistics.median(r.cpu_s for r in runs),
+                        len(runs), self.floor_s, reconciler)
+        self.report.results.append(result)
+        if self.verbose:
+            print(f"  {result.op:<34} {result.seconds:8.2f} s {result.rss_mib:8.0f} MiB "
+                  f"{result.cpu_s:8.2f} s CPU"
+                  + (f"  ({len(runs)} runs, median)" if len(runs) > 1 else ""),
+                  file=sys.stderr, flush=True)
+        return result
+
+    def floor(self, repeat: int) -> Result:
+        argv = [PYTHON, "-c", FLOOR_CODE, str(self.built.root / "tenants"), str(self.built.db)]
+        runs = [measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(FLOOR))
+                for _ in range(repeat)]
+        result = self._record(FLOOR, runs, reconciler=False)
+        self.floor_s = result.seconds
+        result.floor_s = result.seconds
+        return result
+
+    def reconciler(self, op: str, *args: str, repeat: int = 1,
+                   expect: Sequence[int] = (0,), record: bool = True) -> tuple[Result | None, Run]:
+        argv = [str(fleet.RECONCILER), *args, "--store", self.built.url]
+        runs = [measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(op),
+                        expect=expect) for _ in range(repeat)]
+        return (self._record(op, runs, reconciler=True) if record else None), runs[-1]
+
+
+def _plan_json(run: Run) -> dict[str, Any]:
+    try:
+        return json.loads(run.out)  # type: ignore[no-any-return]
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"the plan is not JSON ({exc}); first lines: {run.out[:200]!r}") from None
+
+
+def _changed(plan: dict[str, Any]) -> tuple[int, int]:
+    """(tenants with actions, actions) of a JSON plan."""
+    actions = [len(t["actions"]) for t in plan["tenants"]]
+    return sum(1 for n in actions if n), sum(actions)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which tenants each step touches (pure: the smoke test and the docs rely on it)
+
+
+@dataclass(frozen=True)
+class Sets:
+    edited: tuple[int, ...]  # tenant files edited for "plan, ~2% changed"
+    one: int  # the tenant of the one-tenant plan
+    drift: tuple[int, ...]  # tenants with one connection changed by hand in the store
+    apply: tuple[int, ...]  # tenant files edited for the apply
+
+
+def spread(count: int, start: int, stop: int) -> list[int]:
+    """count indices spread evenly over [start, stop)."""
+    span = stop - start
+    return [start + int((i + 0.5) * span / count) for i in range(min(count, span))]
+
+
+def choose(shape: fleet.Shape, apply_actions: int) -> Sets:
+    t = shape.tenants
+    edited = spread(max(1, round(t * EDIT_SHARE)), 0, t)
+    taken = set(edited)
+    one = next((i for i in range(t // 2, t) if i not in taken), t // 2)
+    taken.add(one)
+    drift_count = max(1, round(t * shape.connections * DRIFT_SHARE))
+    drift = [i for i in spread(drift_count + len(taken), 0, max(1, t // 2)) if i not in taken]
+    drift = drift[:drift_count]
+    taken.update(drift)
+    per_tenant = shape.connections + 1  # every connection changed, and one created
+    wanted = -(-apply_actions // per_tenant)
+    free = [i for i in range(t - 1, -1, -1) if i not in taken]
+    apply = free[:min(wanted, max(1, len(free) // 2))]
+    return Sets(tuple(edited), one, tuple(drift), tuple(sorted(apply)))
+
+
+def edit_for_plan(shape: fleet.Shape, t: int, n: int) -> tuple[list[fleet.Conn], str]:
+    """Edit n of the ~2%: one action each (a field change, a removed company, a new connection)."""
+    conns = fleet.connections(shape, t)
+    kind = n % 3
+    if kind == 1 and len(conns[0].companies) >= 2:
+        conns[0].companies = conns[0].companies[:-1]
+        return conns, "update (removed company, cascade)"
+    if kind == 2:
+        conns.append(_new_connection(t, "Added"))
+        return conns, "create"
+    target = conns[min(1, len(conns) - 1)]
+    target.allow_others_to_edit = not target.allow_others_to_edit
+    target.database = target.database + "_V2"
+    return conns, "update (fields)"
+
+
+def _new_connection(t: int, word: str) -> fleet.Conn:
+    return fleet.Conn(name=f"{word} Visma {t:05d}", integration="visma-business",
+                      server=f"sqlnew{t:05d}\\VISMA", database="vbsys", authentication="sql",
+                      login="osr_reader", password=0, allow_others_to_edit=False, private=False,
+                      companies=["F9001", "F9002"], voucher=None, write_back=False,
+                      protected=False)
+
+
+def edit_for_apply(shape: fleet.Shape, t: int, j: int, budget: int) -> tuple[list[fleet.Conn], int, int]:
+    """Up to budget actions on tenant t (the j-th apply tenant): (connections, actions, deletes)."""
+    conns = fleet.connections(shape, t)
+    actions = deletes = 0
+    if budget > 0:
+        conns.append(_new_connection(t, "Applied"))
+        actions += 1
+    last = shape.connections - 1
+    for c, item in enumerate(conns[:shape.connections]):
+        if actions >= budget:
+            break
+        if j < MAX_TOMBSTONES and c == last and last >= 1 and not item.protected:
+            item.absent = True
+            deletes += 1
+        elif c % 5 == 1 and len(item.companies) >= 2:
+            item.companies = item.companies[:-1]
+        elif c % 5 == 2:
+            item.server = f"sqlmoved{t:05d}\\ERP{c % 4}"
+        elif c % 5 == 3 and item.password is not None and shape.passwords > 1:
+            item.password = (item.password + 1) % shape.passwords
+        else:
+            item.private = not item.private
+        actions += 1
+    return conns, actions, deletes
+
+
+def hand_edit(built: fleet.Built, tenants: Sequence[int]) -> int:
+    """Change one connection per tenant in the store behind the tool's back (drift)."""
+    shape = built.shape
+    ids = [t * shape.connections + 1 for t in tenants]  # connection 0 of each tenant
+    with contextlib.closing(sqlite3.connect(built.db)) as conn, conn:
+        conn.executemany("UPDATE osr_connections SET allow_others_to_edit = "
+                         "1 - allow_others_to_edit, version = version + 1 WHERE id = ?",
+                         [(i,) for i in ids])
+    return len(ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def run_full(built: fleet.Built, report: Report, *, repeat: int, apply_actions: int,
+             profile: Path | None) -> None:
+    shape = built.shape
+    sets = choose(shape, apply_actions)
+    r = Runner(built, report)
+    r.floor(repeat)
+    r.reconciler(VALIDATE, "validate", repeat=repeat)
+
+    _, run = r.reconciler(PLAN_CLEAN, "plan", "--format", "json", repeat=repeat)
+    clean = _plan_json(run)
+    report.facts["plan_clean_tenants"] = len(clean["tenants"])
+    report.facts["plan_clean_changed_tenants"], report.facts["plan_clean_actions"] = _changed(clean)
+    if report.facts["plan_clean_actions"] or len(clean["tenants"]) != shape.tenants:
+        raise BenchError(f"the fleet is not in sync: the plan of the unedited fleet has "
+                         f"{report.facts['plan_clean_actions']} actions over "
+                         f"{len(clean['tenants'])} tenants (expected 0 over {shape.tenants})")
+    if profile is not None:
+        profile_plan(built, profile)
+
+    kinds: dict[str, int] = {}
+    for n, t in enumerate(sets.edited):
+        conns, kind = edit_for_plan(shape, t, n)
+        fleet.write_tenant(built.root, shape, t, conns)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    _, run = r.reconciler(PLAN_EDITED, "plan", "--format", "json", repeat=repeat)
+    changed_tenants, actions = _changed(_plan_json(run))
+    report.facts.update(edited_files=len(sets.edited), edit_kinds=kinds,
+                        plan_edited_changed_tenants=changed_tenants, plan_edited_actions=actions,
+                        plan_edited_share=changed_tenants / shape.tenants)
+    if (changed_tenants, actions) != (len(sets.edited), len(sets.edited)):
+        raise BenchError(f"editing {len(sets.edited)} tenant files (one action each) gave a plan "
+                         f"with {actions} actions over {changed_tenants} tenants")
+
+    key = shape.key(sets.one)
+    r.reconciler(PLAN_ONE, "plan", "--tenant", key, repeat=max(repeat, ONE_TENANT_RUNS))
+    report.facts["one_tenant"] = key
+
+    report.facts["drift_hand_edits"] = hand_edit(built, sets.drift)
+    _, run = r.reconciler(DRIFT, "drift", "--format", "json", repeat=repeat, expect=(2,))
+    # drift's JSON lists "connections" (older versions: the plan's "actions"), each with a status.
+    drifted = sum(1 for t in _plan_json(run)["tenants"]
+                  for a in t.get("connections", t.get("actions", []))
+                  if a.get("status") in ("drift", "drift_and_pending"))
+    report.facts["drift_reported"] = drifted
+    if drifted != len(sets.drift):
+        raise BenchError(f"{len(sets.drift)} connections were changed by hand but drift "
+                         f"reported {drifted}")
+
+    budget, deletes, files = apply_actions, 0, []
+    for j, t in enumerate(sets.apply):
+        conns, n, d = edit_for_apply(shape, t, j, budget)
+        if n == 0:
+            break
+        budget -= n
+        deletes += d
+        files.append(str(fleet.tenant_path(built.root, shape, t).relative_to(built.root)))
+        fleet.write_tenant(built.root, shape, t, conns)
+    planned = apply_actions - budget
+    _, run = r.reconciler(f"{APPLY}, {planned} actions", "apply", *files, "--auto-approve",
+                          "--allow-cascade")
+    applied = next((line for line in run.err.splitlines() if line.startswith("Applied ")), "")
+    report.facts.update(apply_files=len(files), apply_actions=planned, apply_deletes=deletes,
+                        apply_message=applied)
+    if not applied.startswith(f"Applied {planned} action(s)"):
+        raise BenchError(f"apply of {planned} planned actions said: {applied or run.err[-300:]!r}")
+    # Afterwards the applied files must plan clean: everything was done, in one transaction.
+    r.reconciler("plan after apply", "plan", *files, "--detailed-exitcode", record=False)
+
+
+def run_small(built: fleet.Built, report: Report, *, repeat: int) -> None:
+    shape = built.shape
+    r = Runner(built, report, suffix=SMALL)
+    r.floor(repeat)
+    _, run = r.reconciler(PLAN_CLEAN, "plan", "--format", "json", repeat=repeat)
+    report.facts["small_plan_clean_actions"] = _changed(_plan_json(run))[1]
+    one = next((i for i in range(shape.tenants // 2, shape.tenants)), 0)
+    r.reconciler(PLAN_ONE, "plan", "--tenant", shape.key(one),
+                 repeat=max(repeat, ONE_TENANT_RUNS))
+
+
+def profile_plan(built: fleet.Built, out: Path) -> None:
+    """The full plan under pyinstrument: a call tree and a flat list of self time."""
+    out.mkdir(parents=True, exist_ok=True)
+    session = out / "plan.pyisession"
+    argv = [PYTHON, "-m", "pyinstrument", "-r", "pyisession", "-o", str(session),
+            "-m", "reconciler", "plan", "--format", "json", "--store", built.url]
+    print("  profiling the full plan (pyinstrument) ...", file=sys.stderr, flush=True)
+    measure(argv, cwd=built.root, env=built.env, log=built.root / "logs" / "profile")
+    for name, options in (("plan-tree.txt", ["-p", "processor_options.filter_threshold=0.005"]),
+                          ("plan-flat.txt", ["-p", "flat=true"])):
+        text = subprocess.run([PYTHON, "-m", "pyinstrument", "--load", str(session), "-r", "text",
+                               "--no-color", "--show-all", *options],
+                              capture_output=True, text=True, check=True).stdout
+        (out / name).write_text(text, encoding="utf-8")
+    print(f"  profile: {out / 'plan-tree.txt'}, {out / 'plan-flat.txt'}", file=sys.stderr)
+
+
+def evaluate(report: Report) -> None:
+    full_clean = report.get(PLAN_CLEAN)
+    full_edited = report.get(PLAN_EDITED)
+    apply = next(r for r in report.results if r.op.startswith(APPLY))
+    small_clean = report.get(PLAN_CLEAN + SMALL)
+    one, small_one = report.get(PLAN_ONE), report.get(PLAN_ONE + SMALL)
+    rss = max((r for r in report.results if r.reconciler and not r.op.endswith(SMALL)),
+              key=lambda r: r.rss_mib)
+    actions = report.facts["apply_actions"]
+    report.checks = [
+        Check(f"full plan (no changes) ≤ {TARGET_FLOOR_RATIO}× floor", full_clean.ratio or 0,
+              TARGET_FLOOR_RATIO, "×"),
+        Check(f"full plan (~2% changed) ≤ {TARGET_FLOOR_RATIO}× floor", full_edited.ratio or 0,
+              TARGET_FLOOR_RATIO, "×"),
+        Check("peak RSS ≤ 1 GiB", rss.rss_mib, TARGET_RSS_MIB, " MiB", f"highest: {rss.op}"),
+        Check(f"one-tenant plan independent of fleet size (÷ @1/10) ≤ {TARGET_ONE_TENANT_RATIO}",
+              one.seconds / small_one.seconds, TARGET_ONE_TENANT_RATIO, "×"),
+        Check(f"apply of {TARGET_APPLY_ACTIONS:,} changes ≤ {TARGET_APPLY_S:g} s on SQLite",
+              apply.seconds, TARGET_APPLY_S, " s",
+              "" if actions >= TARGET_APPLY_ACTIONS else f"only {actions} actions at this size"),
+        Check(f"growth linear: full plan ÷ full plan @1/10 ≤ {TARGET_GROWTH:g}",
+              full_clean.seconds / small_clean.seconds, TARGET_GROWTH, "×"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem_gib,
+            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+            "platform": platform.platform()}
+
+
+def table(report: Report) -> str:
+    head = f"{'operation':<36} {'seconds':>8} {'peak RSS MiB':>13} {'× floor':>8} {'CPU s':>7}"
+    lines = [head, "-" * len(head)]
+    for r in report.results:
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
+        lines.append(f"{r.op:<36} {r.seconds:8.2f} {r.rss_mib:13.0f} {ratio:>8} {r.cpu_s:7.2f}")
+    return "\n".join(lines)
+
+
+def checks_text(report: Report) -> str:
+    lines = []
+    for c in report.checks:
+        verdict = "PASS" if c.passed else "FAIL"
+        note = f"  ({c.note})" if c.note else ""
+        lines.append(f"{verdict}  {c.name}: {c.value:.2f}{c.unit}{note}")
+    return "\n".join(lines)
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    return {
+        "machine": machine(),
+        "shape": {**dataclasses.asdict(report.shape), "totals": report.shape.totals()},
+        "small_shape": {**dataclasses.asdict(report.small), "totals": report.small.totals()},
+        "load_average": report.facts.get("load_average"),
+        "results": [{"op": r.op, "seconds": round(r.seconds, 3), "rss_mib": round(r.rss_mib, 1),
+                     "cpu_s": round(r.cpu_s, 3),
+                     "runs": r.runs, "ratio_to_floor": round(r.ratio, 3) if r.ratio else None}
+                    for r in report.results],
+        "checks": [{"name": c.name, "value": round(c.value, 3), "limit": c.limit,
+                    "pass": c.passed, "note": c.note} for c in report.checks],
+        "facts": report.facts,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    fleet.add_shape_arguments(parser)
+    parser.add_argument("--apply-changes", type=int, default=TARGET_APPLY_ACTIONS,
+                        help="actions in the apply run (fewer if the fleet is too small)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per operation, median reported (one-tenant plans: at least 3)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="also profile the full plan with pyinstrument into DIR")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--workdir", type=Path, help="where the temporary fleets go (default: TMPDIR)")
+    parser.add_argument("--keep", action="store_true", help="keep the fleets and logs afterwards")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    args = parser.parse_args(argv)
+    if not fleet.RECONCILER.exists():
+        parser.error(f"no console script at {fleet.RECONCILER}; run `make` (pip install -e .)")
+    if args.repeat < 1 or args.apply_changes < 1:
+        parser.error("--repeat and --apply-changes must be at least 1")
+    for name in ("profile", "json", "workdir"):
+        if getattr(args, name) is not None:  # the runs' working directory is the fleet's
+            setattr(args, name, getattr(args, name).resolve())
+    shape = fleet.shape_from(args)
+    small = shape.scaled(0.1)
+    report = Report(shape, small)
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="osr-bench-", dir=args.workdir))
+    load_start = os.getloadavg()[0]
+    try:
+        for label, size, runner in (("full", shape, "full"), ("1/10", small, "small")):
+            print(f"Fleet {label}: {size.describe()}", file=sys.stderr, flush=True)
+            built = fleet.build(work / runner, size)
+            report.facts[f"build_{runner}"] = {
+                "files_s": round(built.seconds_files, 2), "store_s": round(built.seconds_store, 2),
+                "file_mib": round(built.file_bytes / 2**20, 1),
+                "store_mib": round(built.db.stat().st_size / 2**20, 1)}
+            print(f"  built in {built.seconds_files:.1f} s (files, "
+                  f"{built.file_bytes / 2**20:.1f} MiB) + {built.seconds_store:.1f} s (store, "
+                  f"{built.db.stat().st_size / 2**20:.0f} MiB)", file=sys.stderr, flush=True)
+            if runner == "full":
+                run_full(built, report, repeat=args.repeat, apply_actions=args.apply_changes,
+                         profile=args.profile)
+            else:
+                run_small(built, report, repeat=args.repeat)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        args.keep = True
+        return 1
+    finally:
+        if args.keep:
+            print(f"Fleets and logs kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    report.facts["load_average"] = [round(load_start, 2), round(os.getloadavg()[0], 2)]
+    evaluate(report)
+    info = machine()
+    print(f"\nosr-reconciler benchmark: {shape.describe()}")
+    print(f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB; Python "
+          f"{info['python']}, SQLite {info['sqlite']}; load average {load_start:.2f} at the "
+          f"start, {os.getloadavg()[0]:.2f} at the end")
+    if max(load_start, os.getloadavg()[0]) > 0.5 * (os.cpu_count() or 1):
+        print("note: other work shared the CPUs; wall seconds are inflated (CPU s less so)")
+    print()
+    print(table(report))
+    f = report.facts
+    print(f"\nplan before edits: {f['plan_clean_actions']} actions; after editing "
+          f"{f['edited_files']} of {shape.tenants} tenant files: {f['plan_edited_actions']} actions "
+          f"in {f['plan_edited_changed_tenants']} tenants ({100 * f['plan_edited_share']:.1f}%)")
+    print(f"drift: {f['drift_reported']} hand-made changes found; apply: {f['apply_actions']} "
+          f"actions over {f['apply_files']} tenant files ({f['apply_deletes']} deletes)\n")
+    print(checks_text(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(to_json(report), indent=2) + "\n", encoding="utf-8")
+    failed = [c for c in report.checks if not c.passed]
+    if failed:
+        print(f"\n{len(failed)} of {len(report.checks)} targets FAILED"
+              + ("" if args.strict else " (exit 0: a benchmark, not a test; --strict to fail)"))
+    return 1 if failed and args.strict else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
