@@ -314,7 +314,7 @@ def seed(url: str, shape: Shape, keyring: secrets.Keyring) -> dict[str, int]:
                                                       "connection_id": connection_id, "code": code})
                         for kind, name in dependents(shape, code):
                             dependent_id += 1
-                            batches.add(store.dependents, {"id": dependent_id,
+                            batches.add(store.osr_dependents, {"id": dependent_id,
                                                            "company_id": company_id,
                                                            "kind": kind.value, "name": name})
                 for i in range(shape.templates):

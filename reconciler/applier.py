@@ -76,27 +76,27 @@ def leases(st: store.Store, scopes: Sequence[str], *, timeout_s: float,
     """Hold a lease on every scope (taken in sorted order) for the duration of the block."""
     me = holder()
     taken: list[str] = []
+    wanted = sorted(scopes)
+    deadline = time.monotonic() + timeout_s
     with _terminate_as_exit():
         try:
-            for scope in sorted(scopes):
-                deadline = time.monotonic() + timeout_s
-                while True:
-                    lock_id, current = store.try_lock(st, scope, me, int(lease_s * 1000),
-                                                      _holder_is_dead)
-                    if lock_id:
-                        taken.append(lock_id)
-                        break
-                    if time.monotonic() >= deadline:
-                        who = current.describe() if current else f"a lock on {scope}"
-                        raise errors.RefusedError(
-                            f"{scope}: {who}; waited {timeout_s:g}s (--lock-timeout). If that "
-                            f"apply is gone, run `reconciler unlock {current.id if current else 'LOCK_ID'}`")
-                    time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
+            while wanted:
+                taken, current = store.try_locks(st, wanted, me, int(lease_s * 1000), _holder_is_dead)
+                if taken:
+                    break
+                if time.monotonic() >= deadline:
+                    if current is None:
+                        raise errors.RefusedError(f"{', '.join(wanted)}: another apply is taking "
+                                                  f"the locks; waited {timeout_s:g}s (--lock-timeout)")
+                    raise errors.RefusedError(
+                        f"{current.scope}: {current.describe()}; waited {timeout_s:g}s "
+                        f"(--lock-timeout). If that apply is gone, run `reconciler unlock {current.id}`")
+                time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
             yield
         finally:
-            for lock_id in taken:
+            if taken:
                 with contextlib.suppress(errors.StoreError):
-                    store.release_lock(st, lock_id)
+                    store.release_locks(st, taken)
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,8 @@ def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: 
     done = cascade = 0
     with leases(st, scopes, timeout_s=lock_timeout_s), st.transaction() as conn:
         live = store.read(conn, scopes)
+        live = live.with_dependents(store.read_dependents(
+            conn, [k for t in plan.tenants if t.key in scopes for k in t.read_companies]))
         audit = []
         for t in plan.tenants:
             if t.key not in scopes:

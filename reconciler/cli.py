@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -150,7 +151,8 @@ def plan(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tuple
         progress.stage(f"Reading the live store and planning {len(wanted)} tenant(s)…")
         st = ctx.open_store(readonly=True)
         try:
-            result, _ = workflow.make_plan(ctx, st, wanted, max_delete=max_delete)
+            result = workflow.make_plan(ctx, st, wanted, max_delete=max_delete,
+                                        fingerprint=out_file is not None)
         finally:
             st.close()
         if check_sources:
@@ -220,7 +222,7 @@ def apply(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tupl
             wanted = workflow.load_desired(ctx, (), (), only_files=files)
             changed = [f"{t.key}: {t.path} changed since the plan was made"
                        for t in wanted if t.digest != saved.tenants[t.key]["file_digest"]]
-            result, _ = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete)
+            result = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete)
             changed += [f"{t.key}: the live store changed since the plan was made"
                         for t in result.tenants if t.live_fp != saved.tenants[t.key]["live_fp"]]
             moved = planfile.differences(saved.plan, render.plan_obj(result))
@@ -234,7 +236,7 @@ def apply(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tupl
             result = planfile.with_saved_checks(result, saved)
         else:
             wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
-            result, _ = workflow.make_plan(ctx, st, wanted, max_delete=max_delete)
+            result = workflow.make_plan(ctx, st, wanted, max_delete=max_delete)
         if check_sources:
             result = workflow.check_sources(ctx, result, wanted)
         out.result(_render(result, fmt, out))
@@ -273,7 +275,7 @@ def drift(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tupl
         progress.stage("Reading the live store…")
         st = ctx.open_store(readonly=True)
         try:
-            result, _ = workflow.make_plan(ctx, st, wanted, max_delete=10**9)
+            result = workflow.make_plan(ctx, st, wanted, max_delete=10**9, fingerprint=False)
         finally:
             st.close()
     if fmt == "json":
@@ -400,7 +402,7 @@ def store_dump(ctx: workflow.Context, out: Out, tenants: tuple[str, ...]) -> int
     keys = workflow.parse_tenants(tenants) or None
     st = ctx.open_store(readonly=True)
     try:
-        live = st.read(keys)
+        live = st.read(keys, dependents=True)
     finally:
         st.close()
     if keys:
@@ -475,7 +477,7 @@ def unlock(ctx: workflow.Context, out: Out, lock_id: str) -> int:
         if lock_id not in held:
             raise errors.InputError(f"no lock {lock_id!r}; current locks: "
                                     + (", ".join(held) or "none"))
-        store.release_lock(st, lock_id)
+        store.release_locks(st, [lock_id])
     finally:
         st.close()
     out.info(f"Released {held[lock_id].describe()}.")
@@ -495,6 +497,9 @@ def _debug_log(exc: BaseException) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A short-lived process over acyclic data: the cycle collector only costs time (about 40%
+    # of a large plan, measured by `make bench`). Reference counting still frees everything.
+    gc.disable()
     try:
         result = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
         return int(result or 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from reconciler import errors, secrets, spec, state
@@ -79,6 +80,10 @@ def _match(d: DesiredConnection, by_name: Mapping[str, state.LiveConnection],
 
 def _matched(d: DesiredConnection, conn: state.LiveConnection, renamed_from: str | None,
              fps: PasswordFingerprints) -> tuple[p.Action | None, str | None]:
+    if d.spec == conn.spec and conn.managed and (
+            (d.password is None and conn.password_fp is None)
+            or (d.password is not None and fps.get(d.password) == conn.password_fp)):
+        return None, None  # the common case in a large fleet: nothing to compare field by field
     changes = _field_changes(conn.spec, d.spec)
     password, note, new_fp = _password_change(d, conn.password_fp, fps)
     if password:
@@ -108,6 +113,7 @@ def _matched(d: DesiredConnection, conn: state.LiveConnection, renamed_from: str
 
 def diff_tenant(d: DesiredTenant, live: state.LiveTenant,
                 fps: PasswordFingerprints) -> p.TenantPlan:
+    """The plan of one tenant (without the live fingerprint: see fingerprinted)."""
     by_name = {spec.normalize_name(c.spec.name): c for c in live.connections}
     used: set[int] = set()
     actions: list[p.Action] = []
@@ -147,7 +153,7 @@ def diff_tenant(d: DesiredTenant, live: state.LiveTenant,
     rank = {kind: i for i, kind in enumerate(p.ORDER)}
     actions.sort(key=lambda a: (rank[a.action], a.connection.casefold()))
     return p.TenantPlan(d.customer, d.tenant, tuple(actions), tuple(sorted(unmanaged, key=str.casefold)),
-                        tuple(notes), d.path, d.digest, live.object_fp())
+                        tuple(notes), d.path, d.digest)
 
 
 def unknown_tenants_named(keys: Sequence[str], live: state.LiveState,
@@ -190,3 +196,42 @@ def diff(desired: Sequence[DesiredTenant], live: state.LiveState, fps: PasswordF
         if live_count and gone == live_count:
             mass.append(f"{t.key}: every connection of the tenant would be deleted ({gone})")
     return p.Plan(tenants, max_delete, tuple(mass))
+
+
+def cascade_companies(plan: p.Plan, live: state.LiveState) -> dict[str, set[int]]:
+    """Per tenant, the companies (row ids) whose dependents the plan's actions may delete."""
+    needed: dict[str, set[int]] = {}
+    for t in plan.tenants:
+        by_id = {c.id: c for c in live.tenants[t.key].connections}
+        for a in t.actions:
+            conn = by_id.get(a.live_id) if a.live_id is not None else None
+            if conn is None:
+                continue
+            if a.action is p.ActionKind.DELETE:
+                keys = {c.key for c in conn.companies}
+            else:
+                kept = {c.casefold() for c in a.desired.spec.companies} if a.desired else set()
+                keys = {c.key for c in conn.companies if c.id.casefold() not in kept}
+            if keys:
+                needed.setdefault(t.key, set()).update(keys)
+    return needed
+
+
+def with_cascades(plan: p.Plan, desired: Sequence[DesiredTenant], live: state.LiveState,
+                  fps: PasswordFingerprints) -> p.Plan:
+    """Plan again the tenants whose cascades can now be listed (live has their dependents)."""
+    affected = cascade_companies(plan, live)
+    if not affected:
+        return plan
+    by_key = {d.key: d for d in desired}
+    return dataclasses.replace(plan, tenants=tuple(
+        diff_tenant(by_key[t.key], live.tenants[t.key], fps) if t.key in affected else t
+        for t in plan.tenants))
+
+
+def fingerprinted(plan: p.Plan, live: state.LiveState, read: Mapping[str, set[int]]) -> p.Plan:
+    """The plan with a fingerprint of each live tenant as read, for saved plans and apply."""
+    return dataclasses.replace(plan, tenants=tuple(
+        dataclasses.replace(t, live_fp=live.tenants[t.key].object_fp(),
+                            read_companies=tuple(sorted(read.get(t.key, ()))))
+        for t in plan.tenants))

@@ -119,6 +119,7 @@ class TenantPlan:
     digest: str = ""  # sha256 of the tenant file the plan was made from
     live_fp: str = ""  # fingerprint of the live tenant as read
     checks: tuple[SourceCheck, ...] = ()  # empty unless sources were checked
+    read_companies: tuple[int, ...] = ()  # companies whose dependents were read (for live_fp)
 
     @property
     def key(self) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from reconciler import spec
 
@@ -18,7 +20,8 @@ class Dependent:
 @dataclass(frozen=True)
 class LiveCompany:
     id: str
-    dependents: tuple[Dependent, ...]
+    dependents: tuple[Dependent, ...]  # read only where a plan may cascade (see store.read)
+    key: int = field(default=0, compare=False)  # the store's row id
 
 
 @dataclass(frozen=True)
@@ -85,3 +88,23 @@ class LiveTenant:
 class LiveState:
     tenants: dict[str, LiveTenant]  # by "customer/tenant"
     known: dict[str, tuple[str, ...]]  # customer -> every tenant name the store knows
+
+    def with_dependents(self, dependents: Mapping[int, tuple[Dependent, ...]]) -> LiveState:
+        """The same state with the dependents of these companies (by row id) filled in."""
+        if not dependents:
+            return self
+
+        def company(c: LiveCompany) -> LiveCompany:
+            return dataclasses.replace(c, dependents=dependents[c.key]) if c.key in dependents else c
+
+        def connection(c: LiveConnection) -> LiveConnection:
+            if not any(x.key in dependents for x in c.companies):
+                return c
+            return dataclasses.replace(c, companies=tuple(company(x) for x in c.companies))
+
+        def tenant(t: LiveTenant) -> LiveTenant:
+            if not any(x.key in dependents for c in t.connections for x in c.companies):
+                return t
+            return dataclasses.replace(t, connections=tuple(connection(c) for c in t.connections))
+
+        return LiveState({k: tenant(t) for k, t in self.tenants.items()}, self.known)

@@ -81,7 +81,7 @@ companies = sa.Table(
     sa.Column("code", sa.String(NAME), nullable=False),
     sa.UniqueConstraint("connection_id", "code", name="uq_osr_companies_code"),
 )
-dependents = sa.Table(
+osr_dependents = sa.Table(
     "osr_dependents", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("company_id", sa.Integer, sa.ForeignKey("osr_companies.id"), nullable=False,
@@ -322,10 +322,16 @@ class Store:
     # -----------------------------------------------------------------------------------------
     # Reading
 
-    def read(self, keys: Sequence[str] | None = None) -> state.LiveState:
+    def read(self, keys: Sequence[str] | None = None, *, dependents: bool = False) -> state.LiveState:
         """Live state of the given tenants ("customer/tenant"), or of all; one query per table."""
         with self._connect() as conn:
-            return read(conn, keys)
+            return read(conn, keys, dependents=dependents)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """One connection for several reads that belong together (e.g. a plan's)."""
+        with self._connect() as conn, conn.begin():
+            yield conn
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -345,7 +351,12 @@ def _tenant_rows(conn: Connection) -> list[sa.Row[Any]]:
     return list(conn.execute(query).all())
 
 
-def read(conn: Connection, keys: Sequence[str] | None) -> state.LiveState:
+def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = False) -> state.LiveState:
+    """Live state; dependents of every company only with dependents=True (dump).
+
+    Plans read dependents only for the companies they may cascade to (read_dependents): a
+    fleet has far more dependents than anything else, and most are never looked at.
+    """
     rows = _tenant_rows(conn)
     known: dict[str, list[str]] = defaultdict(list)
     for row in rows:
@@ -368,24 +379,21 @@ def read(conn: Connection, keys: Sequence[str] | None) -> state.LiveState:
         .join(connections, companies.c.connection_id == connections.c.id),
         connections.c.tenant_id)).all()
     dep_rows = conn.execute(scoped(
-        sa.select(dependents.c.company_id, dependents.c.kind, dependents.c.name)
-        .join(companies, dependents.c.company_id == companies.c.id)
+        sa.select(osr_dependents.c.company_id, osr_dependents.c.kind, osr_dependents.c.name)
+        .join(companies, osr_dependents.c.company_id == companies.c.id)
         .join(connections, companies.c.connection_id == connections.c.id)
-        .order_by(dependents.c.id),
-        connections.c.tenant_id)).all()
+        .order_by(osr_dependents.c.id),
+        connections.c.tenant_id)).all() if dependents else []
     template_rows = conn.execute(scoped(
         sa.select(report_templates.c.tenant_id, report_templates.c.name,
                   report_templates.c.connection_id).order_by(report_templates.c.name),
         report_templates.c.tenant_id)).all()
 
-    kinds = {k.value: k for k in spec.DependentKind}
-    deps_by_company: dict[int, list[state.Dependent]] = defaultdict(list)
-    for company_id, kind, name in dep_rows:
-        deps_by_company[company_id].append(state.Dependent(kinds[kind], name))
+    deps_by_company = _group_dependents(dep_rows)
     companies_by_conn: dict[int, list[state.LiveCompany]] = defaultdict(list)
     for company_id, connection_id, code in company_rows:
         companies_by_conn[connection_id].append(
-            state.LiveCompany(code, tuple(deps_by_company.get(company_id, ()))))
+            state.LiveCompany(code, deps_by_company.get(company_id, ()), company_id))
     conns_by_tenant: dict[int, list[state.LiveConnection]] = defaultdict(list)
     for row in conn_rows:
         if row.tenant_id not in selected:
@@ -403,6 +411,30 @@ def read(conn: Connection, keys: Sequence[str] | None) -> state.LiveState:
             tuple(sorted(conns_by_tenant.get(tenant_id, ()), key=lambda c: c.spec.name.casefold())),
             tuple(templates_by_tenant.get(tenant_id, ())))
     return state.LiveState(live, {c: tuple(sorted(t)) for c, t in known.items()})
+
+
+_KINDS = {k.value: k for k in spec.DependentKind}
+
+
+def _group_dependents(rows: Iterable[Any]) -> dict[int, tuple[state.Dependent, ...]]:
+    grouped: dict[int, list[state.Dependent]] = defaultdict(list)
+    for company_id, kind, name in rows:
+        grouped[company_id].append(state.Dependent(_KINDS[kind], name))
+    return {k: tuple(v) for k, v in grouped.items()}
+
+
+def read_dependents(conn: Connection, company_keys: Iterable[int]) -> dict[int, tuple[state.Dependent, ...]]:
+    """Dependents of these companies (by row id); every requested company gets an entry."""
+    keys = sorted(set(company_keys))
+    found: dict[int, tuple[state.Dependent, ...]] = {k: () for k in keys}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        rows = conn.execute(sa.select(osr_dependents.c.company_id, osr_dependents.c.kind,
+                                      osr_dependents.c.name)
+                            .where(osr_dependents.c.company_id.in_(chunk))
+                            .order_by(osr_dependents.c.id)).all()
+        found.update(_group_dependents(rows))
+    return found
 
 
 def _live_connection(row: sa.Row[Any], comps: tuple[state.LiveCompany, ...]) -> state.LiveConnection:
@@ -500,7 +532,7 @@ def set_companies(conn: Connection, connection_id: int, wanted: Iterable[str]) -
     wanted_keys = {code.casefold(): code for code in wanted}
     gone = [current[by_key[k]] for k in by_key.keys() - wanted_keys.keys()]
     if gone:
-        conn.execute(dependents.delete().where(dependents.c.company_id.in_(gone)))
+        conn.execute(osr_dependents.delete().where(osr_dependents.c.company_id.in_(gone)))
         conn.execute(companies.delete().where(companies.c.id.in_(gone)))
     new = [{"connection_id": connection_id, "code": wanted_keys[k]}
            for k in sorted(wanted_keys.keys() - by_key.keys())]
@@ -511,7 +543,8 @@ def set_companies(conn: Connection, connection_id: int, wanted: Iterable[str]) -
 def delete_connection(conn: Connection, connection_id: int, version: int, *, label: str) -> None:
     """Delete a connection and its dependents; detach (keep) its report templates."""
     company_ids = sa.select(companies.c.id).where(companies.c.connection_id == connection_id)
-    conn.execute(dependents.delete().where(dependents.c.company_id.in_(company_ids.scalar_subquery())))
+    conn.execute(osr_dependents.delete().where(
+        osr_dependents.c.company_id.in_(company_ids.scalar_subquery())))
     conn.execute(companies.delete().where(companies.c.connection_id == connection_id))
     conn.execute(report_templates.update().where(report_templates.c.connection_id == connection_id)
                  .values(connection_id=None))
@@ -528,7 +561,7 @@ def add_dependents(conn: Connection, connection_id: int, company: str,
         companies.c.connection_id == connection_id, companies.c.code == company)).scalar_one()
     rows = [{"company_id": company_id, "kind": kind.value, "name": name} for kind, name in items]
     if rows:
-        conn.execute(dependents.insert(), rows)
+        conn.execute(osr_dependents.insert(), rows)
 
 
 def replace_templates(conn: Connection, tenant_id: int, items: Iterable[tuple[str, int | None]]) -> None:
@@ -609,38 +642,43 @@ def _lock_row(row: sa.Row[Any]) -> LockRow:
                    row.acquired_ms, row.expires_ms)
 
 
-def try_lock(store: Store, scope: str, holder: Holder, lease_ms: int,
-             is_dead: Any = None) -> tuple[str | None, LockRow | None]:
-    """Take the lease on scope: (lock id, None), or (None, the current holder's row)."""
-    lock_id = str(uuid.uuid4())
+def try_locks(store: Store, scopes: Sequence[str], holder: Holder, lease_ms: int,
+              is_dead: Any = None) -> tuple[list[str], LockRow | None]:
+    """Take the leases on all scopes in one transaction: (lock ids, None), or ([], a holder).
+
+    An expired lease, or one whose holder process is gone from this host, is taken over.
+    """
     now = now_ms()
-    values = {"id": lock_id, "scope": scope, "actor": holder.actor[:NAME], "host": holder.host[:NAME],
-              "pid": holder.pid, "ci_job": holder.ci_job, "acquired_ms": now,
-              "expires_ms": now + lease_ms}
+    base = {"actor": holder.actor[:NAME], "host": holder.host[:NAME], "pid": holder.pid,
+            "ci_job": holder.ci_job, "acquired_ms": now, "expires_ms": now + lease_ms}
     try:
         with store.engine.begin() as conn:
-            row = conn.execute(sa.select(locks).where(locks.c.scope == scope)).first()
-            if row is None:
-                conn.execute(locks.insert().values(**values))
-                return lock_id, None
-            current = _lock_row(row)
-            expired = current.expires_ms < now or (is_dead is not None and is_dead(current.holder))
-            if not expired:
-                return None, current
-            # Take over an expired lease (or one whose holder process is gone on this host).
-            result = conn.execute(locks.update().where(
-                locks.c.id == current.id, locks.c.expires_ms == current.expires_ms).values(**values))
-            return (lock_id, None) if result.rowcount == 1 else (None, current)
+            current = [_lock_row(r) for r in conn.execute(
+                sa.select(locks).where(locks.c.scope.in_(list(scopes))).order_by(locks.c.scope))]
+            for row in current:
+                if not (row.expires_ms < now or (is_dead is not None and is_dead(row.holder))):
+                    return [], row
+            for row in current:
+                taken = conn.execute(locks.delete().where(
+                    locks.c.id == row.id, locks.c.expires_ms == row.expires_ms))
+                if taken.rowcount != 1:
+                    raise exc.IntegrityError("lease taken over by another process", None,
+                                             Exception("race"))
+            ids = [str(uuid.uuid4()) for _ in scopes]
+            if ids:
+                conn.execute(locks.insert(), [{**base, "id": lock_id, "scope": scope}
+                                              for lock_id, scope in zip(ids, scopes, strict=True)])
+            return ids, None
     except exc.IntegrityError:
-        return None, None  # somebody inserted first; the caller retries
+        return [], None  # somebody was faster; the caller retries
     except exc.SQLAlchemyError as error:
         raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
 
 
-def release_lock(store: Store, lock_id: str) -> bool:
+def release_locks(store: Store, lock_ids: Sequence[str]) -> int:
     try:
         with store.engine.begin() as conn:
-            return bool(conn.execute(locks.delete().where(locks.c.id == lock_id)).rowcount)
+            return int(conn.execute(locks.delete().where(locks.c.id.in_(list(lock_ids)))).rowcount)
     except exc.SQLAlchemyError as error:
         raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
 

@@ -108,11 +108,22 @@ def password_fingerprints(ctx: Context, keyring: secrets.Keyring,
 
 
 def make_plan(ctx: Context, st: store.Store, tenants: Sequence[desired.DesiredTenant], *,
-              max_delete: int) -> tuple[p.Plan, state.LiveState]:
+              max_delete: int, fingerprint: bool = True) -> p.Plan:
+    """Read live state (dependents only where a plan may cascade) and diff it, in one read.
+
+    fingerprint: also fingerprint every live tenant read, for saved plans and apply.
+    """
     assert st.keyring is not None
-    live = st.read([t.key for t in tenants])
     fps = password_fingerprints(ctx, st.keyring, tenants)
-    return differ.diff(tenants, live, fps, max_delete=max_delete), live
+    with st.reading() as conn:
+        live = store.read(conn, [t.key for t in tenants])
+        result = differ.diff(tenants, live, fps, max_delete=max_delete)
+        needed = differ.cascade_companies(result, live)
+        if needed:
+            keys = set().union(*needed.values())
+            live = live.with_dependents(store.read_dependents(conn, keys))
+            result = differ.with_cascades(result, tenants, live, fps)
+    return differ.fingerprinted(result, live, needed) if fingerprint else result
 
 
 def source_specs(ctx: Context, tenant: desired.DesiredTenant) -> list[tuple[Any, list[str], bool]]:
