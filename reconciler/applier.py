@@ -169,12 +169,15 @@ def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: 
                 if a.blocked:
                     continue
                 label = f"{t.key}/{a.connection}"
+                live_conn = live_by_id.get(a.live_id) if a.live_id is not None else None
+                # Only the dependents read (and fingerprinted) in this transaction may go.
+                listed = {d.key for c in live_conn.companies for d in c.dependents} if live_conn else set()
                 if a.action is p.ActionKind.DELETE:
                     assert a.live_id is not None and a.live_version is not None
-                    store.delete_connection(conn, a.live_id, a.live_version, label=label)
+                    store.delete_connection(conn, a.live_id, a.live_version, label=label,
+                                            listed=listed)
                 else:
                     assert a.desired is not None
-                    live_conn = live_by_id.get(a.live_id) if a.live_id is not None else None
                     password, clear, fp = _password(a, settings, keyring,
                                                     live_conn.password_fp if live_conn else None)
                     applied = spec.spec_fingerprint(a.desired.spec, fp)
@@ -185,7 +188,8 @@ def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: 
                         assert a.live_id is not None and a.live_version is not None
                         store.update_connection(conn, a.live_id, a.live_version, a.desired.spec,
                                                 password=password, clear_password=clear,
-                                                managed=True, applied_fp=applied, label=label)
+                                                managed=True, applied_fp=applied, label=label,
+                                                listed=listed)
                 done += 1
                 cascade += len(a.cascade)
                 if delay_s:

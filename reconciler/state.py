@@ -15,6 +15,7 @@ from reconciler import spec
 class Dependent:
     kind: spec.DependentKind
     name: str
+    key: int = field(default=0, compare=False)  # the store's row id
 
 
 @dataclass(frozen=True)

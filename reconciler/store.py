@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -379,7 +379,8 @@ def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = Fal
         .join(connections, companies.c.connection_id == connections.c.id),
         connections.c.tenant_id)).all()
     dep_rows = conn.execute(scoped(
-        sa.select(osr_dependents.c.company_id, osr_dependents.c.kind, osr_dependents.c.name)
+        sa.select(osr_dependents.c.company_id, osr_dependents.c.kind, osr_dependents.c.name,
+                  osr_dependents.c.id)
         .join(companies, osr_dependents.c.company_id == companies.c.id)
         .join(connections, companies.c.connection_id == connections.c.id)
         .order_by(osr_dependents.c.id),
@@ -418,8 +419,8 @@ _KINDS = {k.value: k for k in spec.DependentKind}
 
 def _group_dependents(rows: Iterable[Any]) -> dict[int, tuple[state.Dependent, ...]]:
     grouped: dict[int, list[state.Dependent]] = defaultdict(list)
-    for company_id, kind, name in rows:
-        grouped[company_id].append(state.Dependent(_KINDS[kind], name))
+    for company_id, kind, name, key in rows:
+        grouped[company_id].append(state.Dependent(_KINDS[kind], name, key))
     return {k: tuple(v) for k, v in grouped.items()}
 
 
@@ -430,7 +431,7 @@ def read_dependents(conn: Connection, company_keys: Iterable[int]) -> dict[int, 
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
         rows = conn.execute(sa.select(osr_dependents.c.company_id, osr_dependents.c.kind,
-                                      osr_dependents.c.name)
+                                      osr_dependents.c.name, osr_dependents.c.id)
                             .where(osr_dependents.c.company_id.in_(chunk))
                             .order_by(osr_dependents.c.id)).all()
         found.update(_group_dependents(rows))
@@ -509,7 +510,7 @@ def create_connection(conn: Connection, tenant_id: int, s: spec.ConnectionSpec, 
 
 def update_connection(conn: Connection, connection_id: int, version: int, s: spec.ConnectionSpec,
                       *, password: Password | None, clear_password: bool, managed: bool,
-                      applied_fp: str | None, label: str) -> None:
+                      applied_fp: str | None, label: str, listed: Listed = None) -> None:
     """Update fields and companies; raise ConflictError if the version moved (someone else wrote)."""
     values = {**_spec_values(s), "managed": managed, "applied_fp": applied_fp,
               "version": version + 1, "updated_ms": now_ms()}
@@ -522,17 +523,41 @@ def update_connection(conn: Connection, connection_id: int, version: int, s: spe
     if result.rowcount != 1:
         raise errors.ConflictError(f"{label}: the live connection changed while applying "
                                    "(version mismatch); nothing was applied, plan again")
-    set_companies(conn, connection_id, s.companies)
+    set_companies(conn, connection_id, s.companies, listed=listed, label=label)
 
 
-def set_companies(conn: Connection, connection_id: int, wanted: Iterable[str]) -> None:
+Listed = Collection[int] | None  # dependent row ids a plan listed; None: all (store seed only)
+
+
+def _delete_dependents(conn: Connection, company_ids: Sequence[int], listed: Listed,
+                       label: str) -> None:
+    """Delete the dependents of these companies, refusing any the plan did not list."""
+    if not company_ids:
+        return
+    for start in range(0, len(company_ids), 500):
+        chunk = company_ids[start:start + 500]
+        query = osr_dependents.delete().where(osr_dependents.c.company_id.in_(chunk))
+        if listed is not None:
+            query = query.where(osr_dependents.c.id.in_(sorted(listed)))
+        conn.execute(query)
+        if listed is not None:
+            left = conn.execute(sa.select(sa.func.count()).select_from(osr_dependents)
+                                .where(osr_dependents.c.company_id.in_(chunk))).scalar_one()
+            if left:
+                raise errors.ConflictError(
+                    f"{label}: {left} dependent(s) appeared that the plan did not list; nothing "
+                    "was applied, plan again")
+
+
+def set_companies(conn: Connection, connection_id: int, wanted: Iterable[str], *,
+                  listed: Listed = None, label: str = "") -> None:
     current = dict(conn.execute(sa.select(companies.c.code, companies.c.id)
                                 .where(companies.c.connection_id == connection_id)).tuples().all())
     by_key = {code.casefold(): code for code in current}
     wanted_keys = {code.casefold(): code for code in wanted}
     gone = [current[by_key[k]] for k in by_key.keys() - wanted_keys.keys()]
     if gone:
-        conn.execute(osr_dependents.delete().where(osr_dependents.c.company_id.in_(gone)))
+        _delete_dependents(conn, gone, listed, label)
         conn.execute(companies.delete().where(companies.c.id.in_(gone)))
     new = [{"connection_id": connection_id, "code": wanted_keys[k]}
            for k in sorted(wanted_keys.keys() - by_key.keys())]
@@ -540,11 +565,12 @@ def set_companies(conn: Connection, connection_id: int, wanted: Iterable[str]) -
         conn.execute(companies.insert(), new)
 
 
-def delete_connection(conn: Connection, connection_id: int, version: int, *, label: str) -> None:
+def delete_connection(conn: Connection, connection_id: int, version: int, *, label: str,
+                      listed: Listed = None) -> None:
     """Delete a connection and its dependents; detach (keep) its report templates."""
-    company_ids = sa.select(companies.c.id).where(companies.c.connection_id == connection_id)
-    conn.execute(osr_dependents.delete().where(
-        osr_dependents.c.company_id.in_(company_ids.scalar_subquery())))
+    company_ids = list(conn.execute(sa.select(companies.c.id).where(
+        companies.c.connection_id == connection_id)).scalars())
+    _delete_dependents(conn, company_ids, listed, label)
     conn.execute(companies.delete().where(companies.c.connection_id == connection_id))
     conn.execute(report_templates.update().where(report_templates.c.connection_id == connection_id)
                  .values(connection_id=None))

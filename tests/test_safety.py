@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reconciler import errors, store
+from reconciler import errors, spec, store
 from tests.conftest import RECONCILER, TEST_KEY, Cli
 from tests.test_cli import TENANT, dump, edit_by_hand, seeded
 
@@ -243,3 +243,28 @@ def test_optimistic_version_aborts_the_whole_transaction(cli: Cli) -> None:
         assert dump(cli) == before  # the first write was rolled back too
     finally:
         del os.environ["RECONCILER_STORE_KEY"]
+
+
+def test_apply_never_deletes_a_dependent_the_plan_did_not_list(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dependent that appears between reading and deleting stops the whole transaction."""
+    seeded(cli)
+    monkeypatch.setenv("RECONCILER_STORE_KEY", TEST_KEY)
+    st = store.Store.open(store.Location.resolve(cli.env["RECONCILER_STORE"], cli.root),
+                          readonly=False)
+    try:
+        conn = st.read(["acme/acme-norway"], dependents=True).tenants["acme/acme-norway"].connections[0]
+        listed = {d.key for c in conn.companies for d in c.dependents}
+        assert len(listed) == 2
+        before = dump(cli)
+        with pytest.raises(errors.ConflictError, match="1 dependent\\(s\\) appeared that the plan "
+                                                       "did not list"), st.transaction() as tx:
+            store.add_dependents(tx, conn.id, "F0001", [(spec.DependentKind.REPORT, "New report")])
+            store.delete_connection(tx, conn.id, conn.version, label="acme/acme-norway/Visma Oslo",
+                                    listed=listed)
+        assert dump(cli) == before
+        with st.transaction() as tx:  # what was listed is deleted
+            store.delete_connection(tx, conn.id, conn.version, label="x", listed=listed)
+        assert "Visma Oslo" not in dump(cli)
+    finally:
+        st.close()
