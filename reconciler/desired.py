@@ -6,10 +6,11 @@ schemas/tenant.schema.json); everything after it works on the frozen dataclasses
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,7 +23,6 @@ from pydantic import (
     Field,
     Strict,
     Tag,
-    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -80,7 +80,12 @@ def _check_slug(value: str) -> str:
 
 def _check_server(value: str) -> str:
     match = _SERVER.fullmatch(value)
-    if not match or (match["port"] and not 0 < int(match["port"]) < 65536):
+    host, colon, port = value.rpartition(":")
+    if not match and colon and port.isdigit() and _SERVER.fullmatch(host):
+        raise _fail("server", f"write host,port with a comma, as SQL Server does: {host},{port}")
+    if match and match["port"] and not 0 < int(match["port"]) < 65536:
+        raise _fail("server", f"port {match['port']} is out of range; write a port from 1 to 65535")
+    if not match:
         raise _fail("server", "write the server as host, host\\instance, host,port or an IP "
                               "address (e.g. SQL01\\VISMA or sql01.corp.local,1433)")
     if len(value) > _MAX_SERVER:
@@ -453,7 +458,7 @@ def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str],
         written = _describe(value, secret=secret)
         message = f"expected {wanted or 'another kind of value'}, not {written}"
         if kind == "list_type" and not secret and (
-                isinstance(value, int) or isinstance(value, str) and value.isprintable()):
+                isinstance(value, int) or (isinstance(value, str) and value.isprintable())):
             message += f"; write [{value}] for a list of one"
         elif isinstance(value, bool) and kind == "string_type":
             message += f"; quote it ('{str(value).lower()}') to keep the word"
@@ -464,9 +469,10 @@ def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str],
         size = len(value) if isinstance(value, str) else "too many"
         return f"is {size} characters, over the limit of {ctx.get('max_length')}; shorten it"
     if kind == "string_pattern_mismatch":
+        owner = str(loc[-3]).removesuffix("s") if len(loc) >= 3 else None
         if key in ("customer", "tenant", "name"):
             return ("expected a slug: lowercase letters, digits and '-', starting with a letter "
-                    f"or digit (e.g. {'acme' if key == 'customer' else 'acme-norway'})")
+                    f"or digit (e.g. {'acme' if 'customer' in (key, owner) else 'acme-norway'})")
         return f"expected {wanted}" if wanted else str(err["msg"])
     message = str(err["msg"]).removeprefix("Value error, ")
     if kind in ("value_error", "assertion_error") or message[:1].isupper():
@@ -514,14 +520,20 @@ def validation_problems(label: str, doc: strictyaml.Document, exc: ValidationErr
     item_want = {**_ITEM_WANT, **(item_want or {})}
     problems: list[errors.Problem] = []
     seen: set[tuple[Any, ...]] = set()
-    for err in exc.errors(include_url=False, include_input=True, include_context=True):
+    found = exc.errors(include_url=False, include_input=True, include_context=True)
+    # A misspelt key is also a missing one: say it once, as the misspelling (did you mean).
+    misspelt = {(loc[:-1], close) for err in found if err["type"] == "extra_forbidden"
+                for loc in [_without_tags(tuple(err["loc"]), unions)]
+                for close in difflib.get_close_matches(
+                    str(loc[-1]), _known_keys(tuple(err["loc"])[:-1], root, models), 1, 0.6)}
+    for err in found:
         loc = tuple(err["loc"])
         clean = _without_tags(loc, unions)
         kind = err["type"]
         ctx = err.get("ctx") or {}
         if kind == "extra_forbidden":
             parent, key = clean[:-1], str(clean[-1])
-            allowed = [k for k in _known_keys(loc[:-1], root, models)]
+            allowed = _known_keys(loc[:-1], root, models)
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             line, column = strictyaml.position(doc.root, clean, key=True)
             if _is_secret(parent):
@@ -535,6 +547,8 @@ def validation_problems(label: str, doc: strictyaml.Document, exc: ValidationErr
             clean = parent
         elif kind == "missing":
             parent, key = clean[:-1], str(clean[-1])
+            if (parent, key) in misspelt:
+                continue
             line, column = strictyaml.position(doc.root, parent)
             example = EXAMPLE.get(key)
             message = f"missing key {key!r}" + (f"; add `{key}: {example}`" if example else
@@ -562,104 +576,155 @@ _MODELS: dict[str, type[BaseModel]] = {
     "password": SecretRefModel,
 }
 _UNIONS = {"connections": frozenset({"connection", "tombstone"})}
-_ENTRY: TypeAdapter[ConnectionModel | TombstoneModel] = TypeAdapter(Entry)
+
+
+def literal_passwords(data: Any) -> set[str]:
+    """Text written as a literal password in a file (through anchors it may appear elsewhere)."""
+    found: set[str] = set()
+
+    def collect(value: Any, top: bool) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not (top and k in ("env", "file") and isinstance(v, str)):  # a reference
+                    found.add(str(k))
+                    collect(v, False)
+        elif isinstance(value, list):
+            for v in value:
+                collect(v, False)
+        elif isinstance(value, str | int) and not isinstance(value, bool):
+            found.add(str(value))
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if k == "password":
+                    collect(v, True)
+                else:
+                    walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(data)
+    return {text for text in found if len(text) >= 3}
+
+
+def scrub(problems: list[errors.Problem], texts: set[str]) -> list[errors.Problem]:
+    """problems with every literal password masked, should a message have picked one up."""
+    # As written, and as shown() quotes and cuts a value.
+    variants = {form for text in texts
+                for form in (text, repr(text)[1:-1], text[:60], repr(text[:60])[1:-1])}
+    ordered = sorted((v for v in variants if len(v) >= 3), key=len, reverse=True)
+    out = []
+    for problem in problems:
+        message = problem.message
+        for text in ordered:
+            message = message.replace(text, "***")
+        out.append(dataclasses.replace(problem, message=message))
+    return out
+
+
 _SLUG = re.compile(SLUG)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _valid_parts(data: dict[Any, Any]) -> tuple[str | None, str | None, list[tuple[int, Any]]]:
-    """customer, tenant and the connections that validate on their own, in a file that does not.
-
-    So that one wrong value does not hide the path, catalog and secret problems of the rest.
-    """
-    def slug(key: str) -> str | None:
-        value = data.get(key)
-        valid = isinstance(value, str) and _SLUG.match(value) and len(value) <= _MAX_SLUG
-        return value if valid else None
-
-    entries: list[tuple[int, Any]] = []
-    raw = data.get("connections")
-    for i, item in enumerate(raw if isinstance(raw, list) else []):
-        try:
-            entries.append((i, _ENTRY.validate_python(item)))
-        except ValidationError:
-            continue
-    return slug("customer"), slug("tenant"), entries
+def _text_at(mapping: Any, key: str) -> str | None:
+    """mapping[key] when mapping is a mapping and that value is text (else validation says so)."""
+    value = mapping.get(key) if isinstance(mapping, dict) else None
+    return value if isinstance(value, str) else None
 
 
-def _rules(label: str, doc: strictyaml.Document, path: Path, customer: str | None,
-           tenant: str | None, entries: Sequence[tuple[int, Any]], cat: catalog_mod.Catalog,
+def _rules(label: str, doc: strictyaml.Document, path: Path, cat: catalog_mod.Catalog,
            settings: secrets.Settings) -> list[errors.Problem]:
-    """Rules that need the path, the catalog or the whole file."""
+    """Rules that need the path, the catalog or the whole file.
+
+    They read the document as written, wherever it holds the right kind of value, so that one
+    wrong value elsewhere does not hide the path, catalog and secret problems of the rest.
+    """
     problems: list[errors.Problem] = []
 
     def add(loc: tuple[Any, ...], message: str) -> None:
         line, column = strictyaml.position(doc.root, loc)
         problems.append(errors.at(label, line, column, say(loc, message)))
 
+    data = doc.data if isinstance(doc.data, dict) else {}
     folder, stem, suffix = path.parent.name, path.stem, path.suffix
-    if customer is not None and customer != folder:
+    customer, tenant = _text_at(data, "customer"), _text_at(data, "tenant")
+    if customer and _SLUG.fullmatch(customer) and len(customer) <= _MAX_SLUG and customer != folder:
         add(("customer",), f"is {shown(customer)} but the file is in folder {folder!r}; " + (
             f"write customer: {folder}, or move the file to tenants/{customer}/"
             if _SLUG.fullmatch(folder) else
             "tenant files live at tenants/<customer>/<tenant>.yaml: move it to "
             f"tenants/{customer}/"))
-    if tenant is not None and tenant != stem:
+    if tenant and _SLUG.fullmatch(tenant) and len(tenant) <= _MAX_SLUG and tenant != stem:
         add(("tenant",), f"is {shown(tenant)} but the file is named {stem}{suffix}; " + (
             f"write tenant: {stem}, or rename the file to {tenant}{suffix}"
             if _SLUG.fullmatch(stem) else f"rename the file to {tenant}{suffix}"))
 
-    data = doc.data if isinstance(doc.data, dict) else {}
-    raw_entries = data.get("connections")
+    raw = data.get("connections")
+    entries = [(i, item) for i, item in enumerate(raw if isinstance(raw, list) else [])
+               if isinstance(item, dict)]
     names: dict[str, int] = {}
-    for i, item in enumerate(raw_entries if isinstance(raw_entries, list) else []):
-        name = item.get("name") if isinstance(item, dict) else None
-        if not isinstance(name, str):
+    for i, item in entries:
+        name = _text_at(item, "name")
+        if name is None:
             continue
         key = spec.normalize_name(name)
         if key in names:
             add(("connections", i, "name"), f"{shown(name)} is already the name of "
                 f"connections[{names[key]}] (names are compared ignoring case); rename one")
         names.setdefault(key, i)
+    connections = [(i, item) for i, item in entries if _connection_kind(item) == "connection"]
     previous: dict[str, int] = {}
-    for i, entry in entries:
-        if not isinstance(entry, ConnectionModel):
-            continue
-        for j, old in enumerate(entry.previous_names):
+    for i, item in connections:
+        olds = item.get("previous_names")
+        for j, old in enumerate(olds if isinstance(olds, list) else []):
+            if not isinstance(old, str):
+                continue
             key = spec.normalize_name(old)
             if key in previous and previous[key] != i:
                 add(("connections", i, "previous_names", j),
-                    f"{old!r} is also a previous name of connections[{previous[key]}]; "
+                    f"{shown(old)} is also a previous name of connections[{previous[key]}]; "
                     "keep it on one connection")
             previous.setdefault(key, i)
             other = names.get(key)
             if other is not None and other != i:
                 add(("connections", i, "previous_names", j),
-                    f"{old!r} is the name of connections[{other}]; a previous name must not be "
-                    "in use: remove it here")
-    for i, entry in entries:
-        if not isinstance(entry, ConnectionModel):
-            continue
-        integration = cat.get(entry.integration)
-        if integration is None:
-            close = difflib.get_close_matches(entry.integration, cat.keys(), n=1)
-            hint = (f"did you mean {close[0]!r}?" if close
-                    else "write one of: " + ", ".join(cat.keys()))
-            add(("connections", i, "integration"),
-                f"unknown integration {shown(entry.integration)}; {hint}")
-        elif entry.voucher is not None:
-            if not integration.supports_vouchers:
-                add(("connections", i, "voucher"), f"{integration.display_name} has no voucher "
-                    "step; remove the voucher block")
-            elif entry.voucher.provider not in integration.voucher_providers:
-                add(("connections", i, "voucher", "provider"),
-                    f"unknown provider {shown(entry.voucher.provider)} for "
-                    f"{integration.display_name}; "
-                    "write one of: " + ", ".join(integration.voucher_providers))
-        if entry.password is not None:
-            message = settings.check_reference(entry.password.env, entry.password.file)
-            if message:
-                add(("connections", i, "password"), f"the password reference is refused: {message}")
+                    f"{shown(old)} is the name of connections[{other}]; a previous name must "
+                    "not be in use: remove it here")
+    for i, item in connections:
+        _entry_rules(item, ("connections", i), cat, settings, add)
     return problems
+
+
+def _entry_rules(item: dict[Any, Any], loc: tuple[Any, ...], cat: catalog_mod.Catalog,
+                 settings: secrets.Settings,
+                 add: Callable[[tuple[Any, ...], str], None]) -> None:
+    """The catalog and secret rules of one connection."""
+    key = _text_at(item, "integration")
+    integration = cat.get(key) if key is not None else None
+    if key is not None and integration is None:
+        close = difflib.get_close_matches(key, cat.keys(), n=1)
+        hint = (f"did you mean {close[0]!r}?" if close
+                else "write one of: " + ", ".join(cat.keys()))
+        add((*loc, "integration"), f"unknown integration {shown(key)}; {hint}")
+    voucher = item.get("voucher")
+    if integration is not None and voucher is not None:
+        provider = _text_at(voucher, "provider")
+        if not integration.supports_vouchers:
+            add((*loc, "voucher"), f"{integration.display_name} has no voucher step; remove "
+                "the voucher block")
+        elif provider is not None and provider not in integration.voucher_providers:
+            add((*loc, "voucher", "provider"),
+                f"unknown provider {shown(provider)} for {integration.display_name}; "
+                "write one of: " + ", ".join(integration.voucher_providers))
+    password = item.get("password")
+    if isinstance(password, dict) and len(password) == 1:
+        env, file = _text_at(password, "env"), _text_at(password, "file")
+        if (env is not None and _ENV_NAME.fullmatch(env)) or file:
+            message = settings.check_reference(env, file)
+            if message:
+                add((*loc, "password"), f"the password reference is refused: {message}")
 
 
 def _freeze(model: TenantFileModel, label: str, digest: str) -> DesiredTenant:
@@ -714,20 +779,14 @@ def load_file(path: Path, *, cat: catalog_mod.Catalog, settings: secrets.Setting
             f"the file holds {written}; a tenant file is a mapping starting with `version: 1`")])
     problems: list[errors.Problem] = []
     model: TenantFileModel | None = None
-    customer: str | None
-    tenant: str | None
-    entries: list[tuple[int, Any]]
     try:
         model = TenantFileModel.model_validate(doc.data)
-        customer, tenant = model.customer, model.tenant
-        entries = list(enumerate(model.connections))
     except ValidationError as exc:
         problems = validation_problems(label, doc, exc, root=TenantFileModel, models=_MODELS,
                                        unions=_UNIONS)
-        customer, tenant, entries = _valid_parts(doc.data)
-    problems += _rules(label, doc, path, customer, tenant, entries, cat, settings)
+    problems += _rules(label, doc, path, cat, settings)
     if problems or model is None:
-        raise errors.InputError.of(problems)
+        raise errors.InputError.of(scrub(problems, literal_passwords(doc.data)))
     return _freeze(model, label, hashlib.sha256(raw).hexdigest())
 
 

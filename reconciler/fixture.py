@@ -151,10 +151,10 @@ def load(path: Path) -> Fixture:
     try:
         fixture = Fixture.model_validate(doc.data)
     except ValidationError as exc:
-        raise errors.InputError.of(desired.validation_problems(
+        raise errors.InputError.of(desired.scrub(desired.validation_problems(
             label, doc, exc, root=Fixture, models=_MODELS,
             unions={"password": frozenset({"str", "EnvOnly"})},
-            want=_WANT, item_want=_ITEM_WANT)) from None
+            want=_WANT, item_want=_ITEM_WANT), desired.literal_passwords(doc.data))) from None
     problems = _duplicates(label, doc, fixture)
     for ci, customer in enumerate(fixture.customers):
         for ti, tenant in enumerate(customer.tenants):
@@ -168,7 +168,7 @@ def load(path: Path) -> Fixture:
                         f"connection {desired.shown(template.connection)}; write the name of "
                         "one of this tenant's connections, or null")))
     if problems:
-        raise errors.InputError.of(problems)
+        raise errors.InputError.of(desired.scrub(problems, desired.literal_passwords(doc.data)))
     return fixture
 
 

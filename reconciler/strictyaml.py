@@ -136,7 +136,8 @@ class _Builder:
     def __init__(self) -> None:
         self.count = 0
 
-    def build(self, node: yaml.Node, depth: int) -> Any:
+    def build(self, node: yaml.Node, depth: int, secret: bool = False) -> Any:
+        """The value of node; secret: under a `password` key (its keys are never echoed)."""
         self.count += 1
         if self.count > MAX_NODES:
             raise _Fail(node, f"the document expands to more than {MAX_NODES} values "
@@ -150,10 +151,10 @@ class _Builder:
             return self.scalar(node)
         if isinstance(node, yaml.SequenceNode):
             self.check_tag(node, _TAG + "seq")
-            return [self.build(child, depth + 1) for child in node.value]
+            return [self.build(child, depth + 1, secret) for child in node.value]
         if isinstance(node, yaml.MappingNode):
             self.check_tag(node, _TAG + "map")
-            return self.mapping(node, depth)
+            return self.mapping(node, depth, secret)
         raise _Fail(node, "unsupported YAML node")  # pragma: no cover - yaml has no other kinds
 
     @staticmethod
@@ -192,7 +193,7 @@ class _Builder:
             return int(value)
         return value
 
-    def mapping(self, node: yaml.MappingNode, depth: int) -> dict[Any, Any]:
+    def mapping(self, node: yaml.MappingNode, depth: int, secret: bool) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -205,9 +206,12 @@ class _Builder:
             if key in result:
                 first = next(k for k, _ in node.value if k.value == key and k is not key_node)
                 line, column = _position(first.start_mark)
+                if secret:  # the key may be the secret itself
+                    raise _Fail(key_node, f"a key under password is written twice (first at "
+                                          f"line {line}, column {column}; not shown); keep one")
                 raise _Fail(key_node, f"duplicate key {key!r} (first at line {line}, column "
                                       f"{column}); keep one")
-            result[key] = self.build(value_node, depth + 1)
+            result[key] = self.build(value_node, depth + 1, secret or key == "password")
         return result
 
 
