@@ -489,6 +489,7 @@ def unlock(ctx: workflow.Context, out: Out, lock_id: str) -> int:
 
 
 def _debug_log(exc: BaseException) -> Path:
+    secrets.register_environment(os.environ.get(secrets.ENV_PREFIX_VAR) or secrets.DEFAULT_PREFIX)
     text = redaction.redact("".join(traceback.format_exception(exc)))
     fd, name = tempfile.mkstemp(prefix="reconciler-debug-", suffix=".log")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

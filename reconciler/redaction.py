@@ -8,8 +8,10 @@ from collections.abc import Iterable
 MASK = "***"
 
 # PWD=...; Password=...; password='...' in ODBC strings, URLs and driver messages.
+# Only `name=value` (ODBC strings, DSNs, URLs' queries): `password: ...` is ordinary prose in
+# this tool's own messages ("connections[0].password: a password is never written ...").
 _KEYED = re.compile(
-    r"(?i)\b(pwd|password|passwd|secret|token|key)(\s*[=:]\s*)('[^']*'|\"[^\"]*\"|\{[^}]*\}|[^;\s,)]+)"
+    r"(?i)\b(pwd|password|passwd|secret|token)(\s*=\s*)('[^']*'|\"[^\"]*\"|\{[^}]*\}|[^;\s,)]+)"
 )
 # scheme://user:password@host in SQLAlchemy URLs.
 _URL_USERINFO = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)([^@\s]+)(@)")

@@ -63,16 +63,22 @@ class Settings:
         return None
 
     def _inside(self, file: str) -> Path | None:
-        base = self.secrets_dir.resolve()
         if Path(file).is_absolute():
             return None
-        target = (base / file).resolve()
+        try:
+            base = self.secrets_dir.resolve()
+            target = (base / file).resolve()
+        except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte: refused
+            return None
         return target if target.is_relative_to(base) and target != base else None
 
     def resolve(self, ref: SecretRef) -> str | None:
         """The secret value, or None when it is not available here (e.g. a fork's PR)."""
         if ref.env is not None:
             value = os.environ.get(ref.env)
+            if value is not None and not _is_utf8(value):
+                raise errors.SecretError(f"environment variable {ref.env} is not valid UTF-8; "
+                                         "set it again as UTF-8 text")
         else:
             assert ref.file is not None
             target = self._inside(ref.file)
@@ -83,6 +89,21 @@ class Settings:
         if value:
             redaction.register(value)
         return value or None
+
+
+def _is_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # os.environ keeps undecodable bytes as lone surrogates
+        return False
+    return True
+
+
+def register_environment(prefix: str) -> None:
+    """Register every secret the environment holds, so that even a crash report masks them."""
+    for name, value in os.environ.items():
+        if name.startswith(prefix) or name in (STORE_KEY_VAR, "RECONCILER_NEW_STORE_KEY"):
+            redaction.register(value)
 
 
 class Keyring:

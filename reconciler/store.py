@@ -148,10 +148,14 @@ class Location:
     @classmethod
     def resolve(cls, url: str | None, root: Path) -> Location:
         if url:
-            sa_url = sa.make_url(url) if "://" in url else None
+            try:
+                sa_url = sa.make_url(url) if "://" in url else None
+            except (exc.ArgumentError, ValueError):
+                sa_url = None
             if sa_url is None:
-                raise errors.StoreError(f"--store {url!r} is not a SQLAlchemy URL; write e.g. "
-                                        "postgresql+psycopg://user@host/db or sqlite:///path/store.db")
+                raise errors.StoreError(f"--store {redaction.redact(url)!r} is not a SQLAlchemy URL; "
+                                        "write e.g. postgresql+psycopg://user@host/db or "
+                                        "sqlite:///path/store.db")
             sqlite = sa_url.get_backend_name() == "sqlite" and sa_url.database
             path = Path(sa_url.database) if sqlite and sa_url.database else None
             return cls(url, False, path, None)
@@ -248,7 +252,12 @@ class Store:
             location.db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         raw_key = _key(location, create=create)
         keyring = secrets.Keyring(raw_key) if raw_key else None
-        store = cls(location, _engine(location, readonly=readonly), keyring, readonly)
+        try:
+            engine = _engine(location, readonly=readonly)
+        except (exc.SQLAlchemyError, ValueError, ImportError) as error:
+            raise errors.StoreError(f"--store {location.describe()}: {_scrub(error)}; write a "
+                                    "SQLAlchemy URL such as postgresql+psycopg://user@host/db") from None
+        store = cls(location, engine, keyring, readonly)
         if location.db_path is not None and create:
             location.db_path.touch(mode=0o600, exist_ok=True)
         if not create:
@@ -263,7 +272,8 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except exc.SQLAlchemyError as error:
+        except (exc.SQLAlchemyError, ValueError, AttributeError, LookupError) as error:
+            # Drivers raise plain Python errors for some bad URL options (e.g. a bogus charset).
             raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
 
     def _check(self) -> None:

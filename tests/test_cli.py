@@ -336,3 +336,16 @@ def test_usage_errors_exit_one(cli: Cli) -> None:
     result = cli("plan", "--format", "yaml")
     assert result.code == 1 and "error:" in result.err
     assert cli("frobnicate").code == 1
+
+
+def test_bad_store_urls_are_clear_errors(embedded_cli: Cli) -> None:
+    env = {"RECONCILER_STORE_KEY": "kGdQmJ0sJ3V0fTq1aO3iUzlzGkB4p7Vh2m3xq9l3W8E="}
+    for url, fragment in [
+        ("foo://u:pw@h/db", "Can't load plugin: sqlalchemy.dialects:foo"),
+        ("postgresql+psycopg://u:pw@h:port/db", "is not a SQLAlchemy URL"),
+        ("mysql+pymysql://root@127.0.0.1:3306/test?charset=bogus", "store mysql+pymysql://"),
+        ("just-a-path.db", "is not a SQLAlchemy URL"),
+    ]:
+        result = embedded_cli("--store", url, "store", "dump", env=env)
+        assert result.code == 1 and fragment in result.err, (url, result.err)
+        assert ":pw@" not in result.err

@@ -154,3 +154,32 @@ def test_unexpected_error_report_is_redacted(tmp_path: Path) -> None:
     finally:
         del os.environ["TMPDIR"]
     assert CANARY not in log.read_text()
+
+
+def test_symlink_loop_in_secrets_dir_is_refused(embedded_cli: Cli) -> None:
+    secrets_dir = embedded_cli.root / ".secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "loop").symlink_to("loop")
+    embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT.replace("{env: OSR_CANARY}", "{file: loop}"))
+    result = embedded_cli("validate")
+    assert result.code == 1 and "file 'loop' is outside the secrets directory" in result.err
+
+
+def test_environment_secret_that_is_not_utf8_is_an_error(cli: Cli) -> None:
+    seeded(cli)
+    env = {**cli.env}
+    env_bytes = {k.encode(): v.encode() for k, v in env.items()}
+    env_bytes[b"OSR_CANARY"] = b"abc\xff"
+    import subprocess
+
+    from tests.conftest import RECONCILER
+    proc = subprocess.run([RECONCILER, "plan"], cwd=cli.root, env=env_bytes, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "environment variable OSR_CANARY is not valid UTF-8" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_prose_after_password_colon_is_not_masked() -> None:
+    line = "connections[0].password: a password is never written in a tenant file"
+    assert redaction.redact(line) == line
