@@ -22,11 +22,30 @@ MAX_BYTES = 1024 * 1024
 MAX_NODES = 50_000
 MAX_DEPTH = 40
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_RESOLVER = yaml.resolver.Resolver()
 _INT = re.compile(r"0|-?[1-9][0-9]{0,17}")
 _NULLS = frozenset({"", "~", "null"})
 _TAG = "tag:yaml.org,2002:"
+# The tag of a plain scalar without an explicit tag. _Builder decides what such a value means
+# (true/false, null, an int, else the text as written), so YAML 1.1's tag guessing is skipped:
+# it was the largest cost of reading a fleet (`make bench`). No file can write this tag.
+_PLAIN = "tag:osr-reconciler.invalid,2026:plain"
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's composer with trivial tag resolution (see _PLAIN)."""
+
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:
+                return _TAG + "str"  # quoted, or the non-specific tag `!`
+            return _TAG + "merge" if value == "<<" else _PLAIN
+        return _TAG + ("seq" if kind is yaml.SequenceNode else "map")
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
 # What YAML itself refuses inside a document (C0/C1 control characters other than tab and line
 # breaks, the non-characters U+FFFE/U+FFFF), and the line breaks editors do not show as such
 # (NEL, U+2028, U+2029: YAML counts them, so every line number after one would look wrong).
@@ -165,19 +184,14 @@ class _Builder:
 
     @classmethod
     def explicit_str(cls, node: yaml.ScalarNode) -> bool:
-        """True for `!!str x` (the text as written); raises for any other explicit tag.
-
-        The composer resolves tags by YAML 1.1 rules (`NO` is a bool there); a tag differing
-        from that resolution was written in the file.
-        """
-        resolve: Any = _RESOLVER.resolve
-        implicit = (_TAG + "str" if node.style
-                    else resolve(yaml.ScalarNode, node.value, (True, False)))
-        if node.tag == implicit:
+        """True for `!!str x` or a quoted scalar (the text as written); False for a plain
+        scalar; raises for any other explicit tag."""
+        tag = node.tag
+        if tag == _PLAIN or tag == _TAG + "merge":
             return False
-        if node.tag == _TAG + "str":
+        if tag == _TAG + "str":
             return True
-        cls.check_tag(node, implicit)
+        cls.check_tag(node, _PLAIN)
         return False  # pragma: no cover - check_tag raised
 
     @staticmethod
