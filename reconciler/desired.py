@@ -81,7 +81,7 @@ def _check_slug(value: str) -> str:
 def _check_server(value: str) -> str:
     match = _SERVER.fullmatch(value)
     host, colon, port = value.rpartition(":")
-    if not match and colon and port.isdigit() and _SERVER.fullmatch(host):
+    if colon and port.isdigit() and ":" not in host and _SERVER.fullmatch(host):
         raise _fail("server", f"write host,port with a comma, as SQL Server does: {host},{port}")
     if match and match["port"] and not 0 < int(match["port"]) < 65536:
         raise _fail("server", f"port {match['port']} is out of range; write a port from 1 to 65535")
@@ -90,6 +90,11 @@ def _check_server(value: str) -> str:
                               "address (e.g. SQL01\\VISMA or sql01.corp.local,1433)")
     if len(value) > _MAX_SERVER:
         raise _fail("server", f"is {len(value)} characters; the store holds at most {_MAX_SERVER}")
+    try:  # the one parser the source checks connect with: what validates here, connects there
+        spec.parse_server(value)
+    except ValueError as exc:
+        raise _fail("server", "a SQL Server driver cannot use it: "
+                    + str(exc).split(": ", 1)[-1]) from None
     return value
 
 

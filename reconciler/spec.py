@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import ipaddress
 import json
+import re
 from dataclasses import dataclass
 
 
@@ -42,6 +44,68 @@ def normalize_server(server: str) -> str:
     if sep and port.strip() == DEFAULT_PORT:
         return host.strip()
     return f"{host.strip()},{port.strip()}" if sep else host
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    host: str
+    instance: str | None = None
+    port: int | None = None
+
+
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_INSTANCE = re.compile(r"[A-Za-z0-9_$#-]{1,16}")
+# Windows shorthands for the local default instance; a Linux driver reaches it over TCP.
+_LOCAL = frozenset({".", "(local)"})
+
+
+def parse_server(text: str) -> ServerAddress:
+    """Split a server as users write it: host, host\\instance, host,port, IPv4 or IPv6.
+
+    Raises ValueError with what to write instead.
+    """
+    rest = text.strip()
+    if rest.lower().startswith("tcp:"):
+        rest = rest[4:]
+    port: int | None = None
+    if rest.startswith("["):
+        close = rest.find("]")
+        if close < 0:
+            raise ValueError(f"{text!r}: an IPv6 address opened with '[' needs a closing ']'")
+        host, rest = rest[1:close], rest[close + 1 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{text!r}: {host!r} inside [...] is not an IPv6 address") from None
+    else:
+        host = ""
+    if "," in rest:
+        rest, _, port_text = rest.rpartition(",")
+        port_text = port_text.strip()
+        if not (port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536):
+            raise ValueError(f"{text!r}: the port after ',' must be a number from 1 to 65535")
+        port = int(port_text)
+    instance: str | None = None
+    if "\\" in rest:
+        rest, _, instance = rest.partition("\\")
+        if not _INSTANCE.fullmatch(instance):
+            raise ValueError(f"{text!r}: write a named instance as host\\INSTANCE")
+    if not host:
+        host = rest.strip()
+        if host.lower() in _LOCAL:
+            host = "localhost"
+        elif ":" in host:
+            try:
+                ipaddress.IPv6Address(host)
+            except ValueError:
+                raise ValueError(
+                    f"{text!r}: SQL Server takes a port after a comma (host,1433), not a colon"
+                ) from None
+        elif not _HOST.fullmatch(host):
+            raise ValueError(f"{text!r}: expected host, host\\instance or host,port")
+    elif rest:
+        raise ValueError(f"{text!r}: after [IPv6] only \\instance or ,port may follow")
+    return ServerAddress(host, instance, port)
 
 
 def normalize_name(name: str) -> str:
