@@ -770,12 +770,7 @@ def load_file(path: Path, *, cat: catalog_mod.Catalog, settings: secrets.Setting
     """Read and validate one tenant file; raise InputError listing every problem found."""
     label = str(path)
     if raw is None:
-        try:
-            with path.open("rb") as handle:
-                raw = handle.read(strictyaml.MAX_BYTES + 1)
-        except OSError as exc:
-            raise errors.InputError.of([
-                errors.Problem(label, 0, 0, f"cannot read: {exc.strerror}")]) from None
+        raw = strictyaml.read_bytes(path)
     doc = strictyaml.parse(label, raw)
     if not isinstance(doc.data, dict):
         written = "a list" if isinstance(doc.data, list) else "a single value"

@@ -141,13 +141,7 @@ _MODELS: dict[str, type[BaseModel]] = {
 
 def load(path: Path) -> Fixture:
     label = str(path)
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(strictyaml.MAX_BYTES + 1)
-    except OSError as exc:
-        raise errors.InputError.of([
-            errors.Problem(label, 0, 0, f"cannot read: {exc.strerror}")]) from None
-    doc = strictyaml.parse(label, raw)
+    doc = strictyaml.parse(label, strictyaml.read_bytes(path))
     try:
         fixture = Fixture.model_validate(doc.data)
     except ValidationError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -255,6 +256,16 @@ def _syntax(text: str, exc: yaml.MarkedYAMLError) -> tuple[yaml.Mark | None, str
         hint = ("indent with spaces, not tabs" if char == "\t" else
                 f"quote a value that starts with {char!r}" if char.strip() else "quote the value")
     return exc.problem_mark, message + (f"; {hint}" if hint else "")
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes, at most one past the size limit (parse() then refuses it)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise errors.InputError.of([
+            errors.Problem(str(path), 0, 0, f"cannot read: {exc.strerror}")]) from None
 
 
 def parse(label: str, raw: bytes) -> Document:
