@@ -1,0 +1,74 @@
+"""The integration catalog's SQL Server text, checked as far as possible without a SQL Server.
+
+Each query is parsed as T-SQL (sqlglot), its output columns must be the ones the entry names,
+and the facts DESIGN §3 records must be there. Running them needs a real SQL Server: not done here.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from reconciler import catalog
+
+BUILT_IN = catalog._load(None)
+KEYS = sorted(BUILT_IN.integrations)
+
+
+def _parse(sql: str) -> exp.Expression:
+    parsed = sqlglot.parse_one(sql.replace("?", "'db'"), read="tsql")
+    assert parsed is not None
+    return parsed
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_company_query_is_tsql_selecting_the_named_columns(key: str) -> None:
+    entry = BUILT_IN.integrations[key]
+    query = _parse(entry.companies.query)
+    assert isinstance(query, exp.Select)
+    assert query.named_selects == [entry.companies.id_column, entry.companies.name_column]
+    assert "?" not in entry.companies.query  # run as is on the system database
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("which", ["read_check", "write_check"])
+def test_permission_checks_use_has_perms_by_name_on_the_database(key: str, which: str) -> None:
+    sql = getattr(BUILT_IN.integrations[key], which)
+    query = _parse(sql)
+    calls = [f for f in query.find_all(exp.Anonymous) if f.name.upper() == "HAS_PERMS_BY_NAME"]
+    assert len(calls) == sql.count("?") >= 1  # every `?` is bound to the database name
+    for call in calls:
+        securable, klass, permission = call.expressions
+        assert securable.this == "db" and klass.this == "DATABASE"
+        assert permission.this in ({"CONNECT", "SELECT"} if which == "read_check" else {"INSERT", "UPDATE"})
+
+
+@pytest.mark.parametrize(("key", "fragments"), [
+    ("dynamics-gp", ["DYNAMICS..SY01500", "INTERID", "CMPNYNAM"]),
+    ("dynamics-nav", ["dbo.Company", "Name"]),
+    ("dynamics-ax", ["DATAAREA", "ID", "NAME", "ISVIRTUAL = 0"]),
+    ("sap-business-one", ["[SBO-COMMON].dbo.SRGC", "dbName", "cmpName"]),
+    ("visma-business", ["F[0-9][0-9][0-9][0-9]"]),
+])
+def test_design_facts_are_in_the_catalog(key: str, fragments: list[str]) -> None:
+    query = BUILT_IN.integrations[key].companies.query
+    for fragment in fragments:
+        assert fragment in query
+
+
+def test_only_visma_has_a_voucher_step() -> None:
+    with_vouchers = {k: e.voucher_providers for k, e in BUILT_IN.integrations.items() if e.voucher_providers}
+    assert with_vouchers == {"visma-business": ("visma-document-center",)}
+
+
+@pytest.mark.parametrize(("key", "company", "database"), [
+    ("visma-business", "F0001", "F0001"),
+    ("dynamics-gp", "TWO", "TWO"),
+    ("dynamics-nav", "CRONUS", "NAV"),
+    ("dynamics-ax", "DAT", "AX"),
+    ("sap-business-one", "SBODEMO", "SBODEMO"),
+])
+def test_company_database(key: str, company: str, database: str) -> None:
+    entry = BUILT_IN.integrations[key]
+    assert entry.company_database_for(company, entry.default_database) == database
