@@ -176,7 +176,8 @@ def test_tombstone_delete_cascades_and_keeps_templates(cli: Cli) -> None:
 
 
 def test_max_delete_breaker(cli: Cli) -> None:
-    live = LIVE.replace("        report_templates:\n          - {name: P&L template, connection: Visma Oslo}\n", "")
+    templates = "        report_templates:\n          - {name: P&L template, connection: Visma Oslo}\n"
+    live = LIVE.replace(templates, "")
     extra = "".join(f"          - {{name: C{i}, managed: true, integration: dynamics-ax, server: ax, "
                     f"database: AX, authentication: windows}}\n" for i in range(3))
     live = live.replace("        connections:\n          - name: Visma Oslo",
@@ -213,7 +214,8 @@ def test_tenant_filter_unknown_is_an_error(cli: Cli) -> None:
 
 def test_prune_deletes_only_managed(cli: Cli) -> None:
     live = LIVE.replace("        report_templates:", """\
-          - {name: By hand, managed: false, integration: dynamics-ax, server: ax, database: AX, authentication: windows}
+          - {name: By hand, managed: false, integration: dynamics-ax, server: ax, database: AX,
+             authentication: windows}
         report_templates:""")
     seeded(cli, "version: 1\ncustomer: acme\ntenant: acme-norway\nprune: true\nconnections:\n"
                 "  - {name: New, integration: dynamics-ax, server: ax, database: AX, "

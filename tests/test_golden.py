@@ -36,7 +36,8 @@ def _check(expected: Path, actual: str) -> None:
     assert actual == expected.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("case", ["demo", *sorted(p.name for p in CASES.iterdir() if p.is_dir() and p.name != "demo")])
+@pytest.mark.parametrize(
+    "case", ["demo", *sorted(p.name for p in CASES.iterdir() if p.is_dir() and p.name != "demo")])
 def test_plan_matches_golden(cli: Cli, case: str) -> None:
     live, tenants = _case_inputs(case)
     shutil.copytree(tenants, cli.root / "tenants")

@@ -77,6 +77,7 @@ def test_pre_commit_hook_validates_files(embedded_cli: Cli) -> None:
     bad = embedded_cli.write("tenants/acme/acme-sweden.yaml", SWEDEN.replace("connections", "conections"))
     result = embedded_cli("validate", str(good), str(bad))
     assert result.code == 1
-    assert "tenants/acme/acme-sweden.yaml:4:1: unknown key 'conections'; did you mean 'connections'?" in result.err
+    assert ("tenants/acme/acme-sweden.yaml:4:1: unknown key 'conections'; "
+            "did you mean 'connections'?") in result.err
     assert not (embedded_cli.root / ".reconciler").exists()
     assert Path(good).exists()

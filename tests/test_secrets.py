@@ -88,7 +88,7 @@ def test_rotate_key_reencrypts_and_keeps_plans_clean(cli: Cli) -> None:
 
 def test_rotate_key_on_embedded_store_replaces_key_file(embedded_cli: Cli) -> None:
     assert embedded_cli("store", "init").code == 0
-    embedded_cli.write("live.yaml", open(Path(__file__).parent / "cases/normalise/live.yaml").read())
+    embedded_cli.write("live.yaml", (Path(__file__).parent / "cases/normalise/live.yaml").read_text())
     assert embedded_cli("store", "seed", "live.yaml").code == 0
     key_file = embedded_cli.root / ".reconciler" / "store.key"
     old = key_file.read_bytes()
