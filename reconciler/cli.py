@@ -213,6 +213,9 @@ def apply(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tupl
           skip_source_checks: bool, fmt: str) -> int:
     """Plan (or load a saved plan), show it, and apply it in one transaction."""
     timeout = planfile.duration(lock_timeout, flag="--lock-timeout")
+    if plan_file is not None and (paths or tenants):
+        raise errors.InputError("--plan applies the saved plan's own tenant files; give either "
+                                "--plan FILE, or PATH and --tenant, not both")
     st = ctx.open_store(readonly=False)
     try:
         assert st.keyring is not None

@@ -268,3 +268,10 @@ def test_apply_never_deletes_a_dependent_the_plan_did_not_list(
         assert "Visma Oslo" not in dump(cli)
     finally:
         st.close()
+
+
+def test_saved_plan_cannot_be_narrowed_by_paths(cli: Cli) -> None:
+    seeded(cli, CHANGED)
+    assert cli("plan", "--out", "plan.json").code == 0
+    refused = cli("apply", "--plan", "plan.json", "--tenant", "acme/acme-norway", "--auto-approve")
+    assert refused.code == 1 and "give either --plan FILE, or PATH and --tenant, not both" in refused.err
