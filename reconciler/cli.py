@@ -167,6 +167,21 @@ def plan(ctx: workflow.Context, out: Out, paths: tuple[str, ...], tenants: tuple
     return EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK
 
 
+class _Dumper(yaml.SafeDumper):
+    """Lists of plain values in flow style (`companies: [F0001, F0002]`), as people write them."""
+
+    def represent_list(self, data: list[Any]) -> yaml.Node:  # type: ignore[override]
+        flow = all(isinstance(item, str | int | bool) for item in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _Dumper.represent_list)
+
+
+def _yaml(body: object) -> str:
+    return yaml.dump(body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
 def _render(result: p.Plan, fmt: str, out: Out) -> str:
     if fmt == "text":
         return render.text(result, color=out.color)
@@ -310,7 +325,7 @@ def export(ctx: workflow.Context, out: Out, tenant: str) -> int:
         raise errors.InputError.of(problems)
     body = workflow.export_tenant(live.tenants[key], ctx.settings.env_prefix)
     header = "# yaml-language-server: $schema=../../schemas/tenant.schema.json\n"
-    out.result(header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100))
+    out.result(header + _yaml(body))
     return EXIT_OK
 
 
@@ -412,7 +427,7 @@ def store_dump(ctx: workflow.Context, out: Out, tenants: tuple[str, ...]) -> int
         problems = differ.unknown_tenants_named(keys, live)
         if problems:
             raise errors.InputError.of(problems)
-    out.result(yaml.safe_dump(fixture.dump(live), sort_keys=False, allow_unicode=True, width=100))
+    out.result(_yaml(fixture.dump(live)))
     return EXIT_OK
 
 
