@@ -227,7 +227,7 @@ def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     for t in plan.tenants:
         counts = ", ".join(f"{sum(1 for a in t.actions if a.action is kind)} {kind.value}"
                            for kind in p.ORDER if any(a.action is kind for a in t.actions))
-        body = "\n".join(tenant_lines(t))
+        body = "\n".join(line.removeprefix("  ") for line in tenant_lines(t))  # diff colours at column 0
         sections.append(f"<details><summary><code>{t.key}</code>: {counts or 'no changes'}"
                         f"</summary>\n\n```diff\n{body}\n```\n\n</details>\n")
     out = "\n".join(head) + "\n"

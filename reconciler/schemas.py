@@ -87,10 +87,41 @@ def plan_schema() -> dict[str, Any]:
     }
 
 
+def drift_schema() -> dict[str, Any]:
+    count = {"type": "integer", "minimum": 0}
+    statuses = ["drift", "pending", "drift_and_pending", "unmanaged"]
+    item = {
+        "type": "object", "additionalProperties": False,
+        "required": ["connection", "status", "action", "fields"],
+        "properties": {"connection": _STR, "status": {"enum": statuses},
+                       "action": {"enum": [*(k.value for k in p.ActionKind), None]},
+                       "fields": {"type": "array", "items": _STR}, "blocked": _STR},
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://osr-reconciler.invalid/schemas/drift.schema.json",
+        "title": "osr-reconciler drift report (reconciler drift --format json)",
+        "type": "object", "additionalProperties": False,
+        "required": ["format_version", "kind", "tenants", "summary"],
+        "properties": {
+            "format_version": {"const": render.FORMAT_VERSION},
+            "kind": {"const": "drift"},
+            "tenants": {"type": "array", "items": {
+                "type": "object", "additionalProperties": False,
+                "required": ["customer", "tenant", "connections"],
+                "properties": {"customer": _STR, "tenant": _STR,
+                               "connections": {"type": "array", "items": item}}}},
+            "summary": {"type": "object", "additionalProperties": False, "required": statuses,
+                        "properties": {s: count for s in statuses}},
+        },
+    }
+
+
 def files() -> dict[str, str]:
     def dump(obj: dict[str, Any]) -> str:
         return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
-    return {"tenant.schema.json": dump(desired.json_schema()), "plan.schema.json": dump(plan_schema())}
+    return {"tenant.schema.json": dump(desired.json_schema()), "plan.schema.json": dump(plan_schema()),
+            "drift.schema.json": dump(drift_schema())}
 
 
 def main(argv: list[str]) -> int:

@@ -27,8 +27,9 @@ CANARY_ENV = "OSR_CANARY"
 TEST_KEY = "kGdQmJ0sJ3V0fTq1aO3iUzlzGkB4p7Vh2m3xq9l3W8E="
 RECONCILER = str(Path(sys.executable).with_name("reconciler"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
-PLAN_SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json")
-                         .read_text(encoding="utf-8"))
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+PLAN_SCHEMA = json.loads((SCHEMAS / "plan.schema.json").read_text(encoding="utf-8"))
+DRIFT_SCHEMA = json.loads((SCHEMAS / "drift.schema.json").read_text(encoding="utf-8"))
 
 SERVER_URLS = {
     "postgresql": os.environ.get("RECONCILER_TEST_POSTGRESQL_URL",
@@ -174,10 +175,11 @@ class Cli:
         result = Result(proc.returncode, proc.stdout, proc.stderr)
         assert CANARY not in result.both, f"canary printed by reconciler {' '.join(args)}"
         assert "Traceback" not in result.err, result.err
-        if (args and args[0] in ("plan", "apply") and "json" in args and result.out
+        if (args and args[0] in ("plan", "apply", "drift") and "json" in args and result.out
                 and args[list(args).index("json") - 1] == "--format"):
-            # Every JSON plan any test sees is checked against the published schema.
-            jsonschema.validate(json.loads(result.out), PLAN_SCHEMA)
+            # Every JSON plan or drift report a test sees is checked against the published schema.
+            jsonschema.validate(json.loads(result.out),
+                                DRIFT_SCHEMA if args[0] == "drift" else PLAN_SCHEMA)
         return result
 
     def write(self, relative: str, text: str) -> Path:
