@@ -21,7 +21,6 @@ from reconciler import errors, render, secrets
 from reconciler import plan as p
 
 KIND = "osr-reconciler-saved-plan"
-DEFAULT_TTL_S = 24 * 3600
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 

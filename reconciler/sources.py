@@ -678,12 +678,3 @@ def _bounded(work: Callable[[], _T], seconds: float) -> _T | None:
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome
-
-
-def failures(results: Iterable[CheckResult]) -> errors.SourceError | None:
-    """One SourceError listing every problem of the results, or None when all passed."""
-    lines = [line for result in results for line in result.problems]
-    if not lines:
-        return None
-    problems = tuple(errors.Problem("", 0, 0, line) for line in lines)
-    return errors.SourceError(f"{len(lines)} source check problem(s)", problems=problems)

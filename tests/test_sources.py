@@ -680,15 +680,6 @@ def test_check_unknown_integration() -> None:
     )
 
 
-def test_failures_collects_every_problem() -> None:
-    ok = sources.CheckResult("a/b/c", ())
-    bad = sources.CheckResult("a/b/d", ("a/b/d: one", "a/b/d: two"))
-    assert sources.failures([ok]) is None
-    error = sources.failures([ok, bad])
-    assert error is not None
-    assert error.lines() == ["a/b/d: one", "a/b/d: two"]
-
-
 def test_module_works_without_pyodbc() -> None:
     """A machine without unixODBC imports the module; a check says what to install."""
     code = (
