@@ -515,6 +515,10 @@ def _debug_log(exc: BaseException) -> Path:
     return Path(name)
 
 
+# click >= 8.2 raises this for a group called without a command; older versions print help.
+_NO_ARGS: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", type("_Never", (Exception,), {}))
+
+
 def main(argv: list[str] | None = None) -> int:
     # A short-lived process over acyclic data: the cycle collector only costs time (about 40%
     # of a large plan, measured by `make bench`). Reference counting still frees everything.
@@ -526,6 +530,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.lines():
             click.echo(redaction.redact(f"error: {line}"), err=True)
         return EXIT_ERROR
+    except _NO_ARGS as exc:  # `reconciler` or `reconciler store` alone: show the help
+        ctx = getattr(exc, "ctx", None)
+        click.echo(ctx.get_help() if ctx else "")
+        return EXIT_OK
     except click.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
         click.echo(redaction.redact(f"error: {exc.format_message()}{hint}"), err=True)

@@ -351,3 +351,9 @@ def test_bad_store_urls_are_clear_errors(embedded_cli: Cli) -> None:
         result = embedded_cli("--store", url, "store", "dump", env=env)
         assert result.code == 1 and fragment in result.err, (url, result.err)
         assert ":pw@" not in result.err
+
+
+def test_no_command_shows_help(embedded_cli: Cli) -> None:
+    result = embedded_cli()
+    assert result.code == 0 and result.out.startswith("Usage: reconciler [OPTIONS] COMMAND")
+    assert embedded_cli("--version").out.startswith("reconciler, version ")
