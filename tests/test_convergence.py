@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from reconciler import applier, catalog, desired, fixture, secrets, store, workflow
+from reconciler import applier, catalog, desired, fixture, secrets, workflow
 
 NAMES = ["Oslo", "Bergen", "Tromsø", "Old NAV", "Legacy", "Sandbox"]
 COMPANIES = ["F0001", "F0002", "F0003", "ACME1"]
@@ -91,7 +91,8 @@ def _counts(live: dict[str, object]) -> int:
                for k, v in comp.items() if k in KINDS)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_plan_apply_plan_converges(data: st.DataObject, monkeypatch: pytest.MonkeyPatch) -> None:
     live_doc = data.draw(live_tenant())
