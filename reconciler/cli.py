@@ -549,9 +549,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_ERROR
     except Exception as exc:  # the one place an unexpected error (a bug) is reported
-        log = _debug_log(exc)
+        try:
+            where = f"The traceback (secrets redacted) is in {_debug_log(exc)}"
+        except OSError as log_error:
+            where = f"No debug log could be written ({log_error.strerror})"
         click.echo(f"error: internal error ({type(exc).__name__}); this is a bug in osr-reconciler. "
-                   f"The traceback (secrets redacted) is in {log}", err=True)
+                   f"{where}", err=True)
         return EXIT_ERROR
 
 

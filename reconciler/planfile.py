@@ -66,8 +66,12 @@ def write(path: Path, plan: p.Plan, *, keyring: secrets.Keyring, store_id: str,
     }
     body["signature"] = keyring.sign(_canonical(body))
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise errors.InputError(f"--out {path}: cannot write the plan ({exc.strerror}); give a "
+                                "path in a folder that exists and is writable") from None
 
 
 def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:

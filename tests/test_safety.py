@@ -275,3 +275,10 @@ def test_saved_plan_cannot_be_narrowed_by_paths(cli: Cli) -> None:
     assert cli("plan", "--out", "plan.json").code == 0
     refused = cli("apply", "--plan", "plan.json", "--tenant", "acme/acme-norway", "--auto-approve")
     assert refused.code == 1 and "give either --plan FILE, or PATH and --tenant, not both" in refused.err
+
+
+def test_plan_out_to_a_missing_folder_is_a_clear_error(cli: Cli) -> None:
+    seeded(cli, CHANGED)
+    result = cli("plan", "--out", "no/such/folder/plan.json")
+    assert result.code == 1
+    assert "--out no/such/folder/plan.json: cannot write the plan (No such file or directory)" in result.err
