@@ -82,7 +82,8 @@ def _matched(d: DesiredConnection, conn: state.LiveConnection, renamed_from: str
              fps: PasswordFingerprints) -> tuple[p.Action | None, str | None]:
     if d.spec == conn.spec and conn.managed and (
             (d.password is None and conn.password_fp is None)
-            or (d.password is not None and fps.get(d.password) == conn.password_fp)):
+            or (d.password is not None and fps.get(d.password) is not None
+                and fps.get(d.password) == conn.password_fp)):
         return None, None  # the common case in a large fleet: nothing to compare field by field
     changes = _field_changes(conn.spec, d.spec)
     password, note, new_fp = _password_change(d, conn.password_fp, fps)

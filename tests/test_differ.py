@@ -178,3 +178,9 @@ def test_diff_unknown_tenant_names_known_ones() -> None:
 ])
 def test_normalize_server(server: str, normal: str) -> None:
     assert spec.normalize_server(server) == normal
+
+
+def test_diff_unavailable_password_is_noted_even_when_nothing_is_stored() -> None:
+    result = differ.diff([desired(want())], live(live_conn(password_fp=None)), {REF: None})
+    assert result.tenants[0].actions == ()
+    assert result.tenants[0].notes == ("Visma Oslo: password not compared (env OSR_PW not set)",)
