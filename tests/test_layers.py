@@ -66,9 +66,20 @@ def test_layer_does_not_import_higher_layers(module: str, forbidden: set[str]) -
 
 
 def test_only_the_entry_points_import_the_cli() -> None:
-    importers = [p.stem for p in PACKAGE.glob("*.py")
-                 if p.stem not in ("cli", "__main__") and "reconciler.cli" in _imports(p.stem)]
+    modules = [p.stem for p in PACKAGE.glob("*.py")] + [
+        f"commands/{p.stem}" for p in (PACKAGE / "commands").glob("*.py")]
+    importers = [m for m in modules
+                 if m not in ("cli", "__main__") and "reconciler.cli" in _imports(m)]
     assert importers == []
+    assert "reconciler.commands" in _imports("cli")  # the scan sees the package's own imports
+
+
+def test_the_library_never_imports_the_commands() -> None:
+    """Like pyinfra's api/ and pyinfra_cli/: the layers below know nothing of the command line."""
+    for path in PACKAGE.glob("*.py"):
+        if path.stem not in ("cli", "__main__"):
+            assert not any(name.startswith("reconciler.commands") or name == "click"
+                           for name in _imports(path.stem)), path.stem
 
 
 def test_checker_sees_imports() -> None:

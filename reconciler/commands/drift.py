@@ -1,0 +1,39 @@
+"""`reconciler drift`: drift (changed by hand) vs pending (git not applied); read-only."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from reconciler import render, workflow
+from reconciler.commands import options
+from reconciler.progress import Progress
+
+
+@click.command()
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@options.tenant_option
+@options.format_option
+@click.option("--ignore-unmanaged", is_flag=True,
+              help="Report unmanaged connections but do not exit 2 for them alone.")
+@options.common
+def drift(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
+          fmt: str, ignore_unmanaged: bool) -> int:
+    """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only."""
+    with Progress() as progress:
+        progress.stage("Reading tenant files…")
+        wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
+        progress.stage("Reading the live store…")
+        st = ctx.open_store(readonly=True)
+        try:
+            result = workflow.make_plan(ctx, st, wanted, max_delete=10**9, fingerprint=False)
+        finally:
+            st.close()
+    if fmt == "json":
+        out.result(json.dumps(render.drift_obj(result), indent=2, ensure_ascii=False) + "\n")
+    else:
+        out.result(render.drift_text(result, color=out.color, markdown_out=fmt == "markdown"))
+    differs = bool(result.actions()) or (
+        not ignore_unmanaged and any(t.unmanaged for t in result.tenants))
+    return options.EXIT_CHANGES if differs else options.EXIT_OK

@@ -1,0 +1,43 @@
+"""`reconciler history`: the audit log."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from reconciler import store, workflow
+from reconciler.commands import options
+
+
+@click.command()
+@options.tenant_option
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@options.common
+def history(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...], limit: int, fmt: str) -> int:
+    """The audit log: time, actor, commit, action, connection, changed fields."""
+    keys = workflow.parse_tenants(tenants)
+    st = ctx.open_store(readonly=True)
+    try:
+        with st.engine.connect() as conn:
+            rows = store.read_audit(conn, keys, limit)
+    finally:
+        st.close()
+    entries = [{"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.at_ms / 1000)),
+                "actor": r.actor, "commit": r.git_commit, "tenant": f"{r.customer}/{r.tenant}",
+                "action": r.action, "connection": r.connection, "reason": r.reason,
+                "fields": [f for f in r.fields.split(",") if f], "cascade": r.cascade_count}
+               for r in rows]
+    if fmt == "json":
+        out.result(json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
+    elif not entries:
+        out.info("No history yet.")
+    else:
+        out.result("".join(
+            f"{e['time']}  {e['actor']}  {(e['commit'] or '-')[:12]}  {e['tenant']}  "
+            f"{e['action']} \"{e['connection']}\"  {','.join(e['fields']) or '-'}"
+            + (f"  ({e['cascade']} cascaded)" if e["cascade"] else "") + "\n" for e in entries))
+    return options.EXIT_OK

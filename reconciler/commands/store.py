@@ -1,0 +1,81 @@
+"""`reconciler store init | seed | dump | rotate-key`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler import differ, errors, fixture, workflow
+from reconciler.commands import options
+
+
+@click.group("store")
+def store_group() -> None:
+    """Create, seed, dump the live store; rotate its key."""
+
+
+@store_group.command("init")
+@options.common
+def store_init(ctx: workflow.Context, out: options.Out) -> int:
+    """Create the store's tables (and, for the embedded default, its key file)."""
+    st = ctx.open_store(readonly=False, create=True)
+    try:
+        created = st.init()
+    finally:
+        st.close()
+    where = ctx.location.describe()
+    out.info(f"Initialised the store at {where}." if created else f"The store at {where} is ready.")
+    return options.EXIT_OK
+
+
+@store_group.command("seed")
+@click.argument("fixture_path", metavar="FIXTURE.yaml",
+                type=click.Path(dir_okay=False, path_type=Path))
+@options.common
+def store_seed(ctx: workflow.Context, out: options.Out, fixture_path: Path) -> int:
+    """Load live state from a fixture, replacing what exists under the same names."""
+    data = fixture.load(fixture_path)
+    st = ctx.open_store(readonly=False)
+    try:
+        count = fixture.seed(st, data)
+    finally:
+        st.close()
+    out.info(f"Seeded {count} connection(s) from {fixture_path}.")
+    return options.EXIT_OK
+
+
+@store_group.command("dump")
+@options.tenant_option
+@options.common
+def store_dump(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...]) -> int:
+    """Write live state in the fixture format (never passwords)."""
+    keys = workflow.parse_tenants(tenants) or None
+    st = ctx.open_store(readonly=True)
+    try:
+        live = st.read(keys, dependents=True)
+    finally:
+        st.close()
+    if keys:
+        problems = differ.unknown_tenants_named(keys, live)
+        if problems:
+            raise errors.InputError.of(problems)
+    out.result(options.to_yaml(fixture.dump(live)))
+    return options.EXIT_OK
+
+
+@store_group.command("rotate-key")
+@click.option("--new-key-env", default="RECONCILER_NEW_STORE_KEY", show_default=True,
+              metavar="NAME", help="Environment variable holding the new key (server stores).")
+@options.common
+def store_rotate_key(ctx: workflow.Context, out: options.Out, new_key_env: str) -> int:
+    """Re-encrypt every password under a new key, in one transaction."""
+    from reconciler import rotate
+
+    st = ctx.open_store(readonly=False)
+    try:
+        message = rotate.rotate(st, new_key_env=new_key_env)
+    finally:
+        st.close()
+    out.info(message)
+    return options.EXIT_OK
