@@ -186,8 +186,8 @@ def changed_files(root: Path, ref: str, paths: Sequence[str]) -> tuple[list[Path
         if status.startswith("D"):
             notes.append(f"{parts[1]}: deleted since {ref}; a missing tenant file deletes nothing")
         elif status.startswith("R"):
-            notes.append(f"{parts[1]} renamed to {parts[2]} since {ref}; planned under the new name")
-            files.append(root / parts[2])
+            notes.append(f"{parts[1]} renamed to {parts[2]} since {ref}; not planned here (a "
+                         "rename changes which tenant the file declares): plan it by path")
         else:
             files.append(root / parts[-1])
     files += [root / name for name in untracked.stdout.splitlines() if name.endswith((".yaml", ".yml"))]
