@@ -99,3 +99,18 @@ def test_check_sources_reports_per_connection_and_apply_refuses(cli: Cli,
     assert saved.code == 1 and "source check failed" in saved.err
     done = cli("apply", "--plan", "plan.json", "--auto-approve", "--skip-source-checks")
     assert done.code == 0, done.err
+
+
+def test_companies_for_a_connection_not_declared_yet(cli: Cli, source_env: dict[str, str],
+                                                     tmp_path: Path) -> None:
+    system = str(tmp_path / "system.db")
+    listed = cli("companies", "--integration", "osr-test-sqlite", "--server", "localhost",
+                 "--database", system, "--authentication", "sql", "--login", "reader",
+                 "--password-env", "OSR_BOOKS", "--search", "bygg", "--format", "json")
+    assert listed.code == 0, listed.err
+    assert json.loads(listed.out) == [{"id": "F0002", "name": "Bergen Bygg AS"}]
+    missing = cli("companies", "--integration", "osr-test-sqlite", "--server", "localhost",
+                  "--authentication", "sql", "--login", "reader", "--password-env", "OSR_NOPE")
+    assert missing.code == 1 and "--password-env OSR_NOPE: the variable is not set" in missing.err
+    unknown = cli("companies", "--integration", "sap", "--server", "x")
+    assert unknown.code == 1 and "--integration 'sap' is not in the catalog" in unknown.err
