@@ -1,10 +1,11 @@
 """Property: whatever the live store and the tenant file, plan -> apply -> plan has nothing left to do.
 
-Hypothesis generates a live tenant (managed, unmanaged and protected connections with companies
-and dependents) and a tenant file (edits, renames by previous name, tombstones, prune), then runs
-the real loader, store (SQLite), differ and applier in-process, and checks the guarantees a user
-relies on: the second plan is empty but for what is blocked, unmanaged and protected connections
-survive, and exactly the dependents the plan listed are gone.
+On SQLite, PostgreSQL and MariaDB alike, hypothesis generates a live tenant (managed, unmanaged
+and protected connections with companies and dependents) and a tenant file (edits, renames by
+previous name, tombstones, prune), then runs the real loader, store, differ and applier
+in-process, and checks the guarantees a user relies on: the second plan is empty but for what is
+blocked, unmanaged and protected connections survive, and exactly the dependents the plan listed
+are gone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from reconciler import applier, catalog, desired, fixture, secrets, workflow
+from tests.conftest import reset_server
 
 NAMES = ["Oslo", "Bergen", "Tromsø", "Old NAV", "Legacy", "Sandbox"]
 COMPANIES = ["F0001", "F0002", "F0003", "ACME1"]
@@ -91,12 +93,22 @@ def _counts(live: dict[str, object]) -> int:
                for k, v in comp.items() if k in KINDS)
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_plan_apply_plan_converges(data: st.DataObject, monkeypatch: pytest.MonkeyPatch) -> None:
-    live_doc = data.draw(live_tenant())
-    text = data.draw(tenant_file(live_doc))
+def test_plan_apply_plan_converges(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On every store of the matrix: many examples on SQLite, fewer on the (slower) servers."""
+    on_sqlite = store_url.startswith("sqlite")
+
+    @settings(max_examples=150 if on_sqlite else 60, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(data=st.data())
+    def converges(data: st.DataObject) -> None:
+        live_doc = data.draw(live_tenant())
+        _check(store_url, live_doc, data.draw(tenant_file(live_doc)), monkeypatch)
+
+    converges()
+
+
+def _check(store_url: str, live_doc: dict[str, object], text: str,
+           monkeypatch: pytest.MonkeyPatch) -> None:
     with tempfile.TemporaryDirectory() as tmp, monkeypatch.context() as env:
         root = Path(tmp)
         for name, value in {**PASSWORDS, "RECONCILER_STORE_KEY": KEY}.items():
@@ -106,8 +118,10 @@ def test_plan_apply_plan_converges(data: st.DataObject, monkeypatch: pytest.Monk
         path = root / "tenants" / "acme" / "t.yaml"
         path.parent.mkdir(parents=True)
         path.write_text(text, encoding="utf-8")
-        ctx = workflow.Context(root, f"sqlite:///{root / 'store.db'}",
-                               secrets.Settings("OSR_", root / ".secrets"))
+        url = f"sqlite:///{root / 'store.db'}" if store_url.startswith("sqlite") else store_url
+        if url == store_url:
+            reset_server(url)  # a fresh schema for every example
+        ctx = workflow.Context(root, url, secrets.Settings("OSR_", root / ".secrets"))
         st_ = ctx.open_store(readonly=False, create=True)
         try:
             st_.init()

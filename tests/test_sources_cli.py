@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI, Cli
-from tests.test_cli import LIVE, seeded
+from tests.test_cli import LIVE, TENANT, seeded
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 
@@ -41,19 +41,7 @@ def source_env(cli: Cli, tmp_path: Path) -> dict[str, str]:
     env = {"RECONCILER_CATALOG": str(FIXTURES / "catalog-test.yaml"),
            "RECONCILER_ODBC_DRIVER": "SQLite3", "OSR_BOOKS": "books-pw"}
     cli.env.update(env)
-    seeded(cli, f"""\
-version: 1
-customer: acme
-tenant: acme-norway
-connections:
-  - name: Visma Oslo
-    integration: visma-business
-    server: SQL01\\VISMA
-    database: vbsys
-    authentication: sql
-    login: osr
-    password: {{env: OSR_CANARY}}
-    companies: [F0001, F0002]
+    seeded(cli, TENANT + f"""\
   - name: Books
     integration: osr-test-sqlite
     server: localhost
