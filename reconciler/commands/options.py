@@ -74,7 +74,12 @@ def to_yaml(body: object) -> str:
     return yaml.dump(body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
-def render_plan(result: p.Plan, fmt: str, out: Out) -> str:
+def render_plan(result: p.Plan, fmt: str, out: Out,
+                allowed: render.Allowed = render.Allowed()) -> str:
+    """The plan in a format; `allowed`: the guard flags of this run (apply), so that the plan
+    says what they let through instead of what it needs."""
     if fmt == "text":
-        return render.text(result, color=out.color)
+        return render.text(result, color=out.color, allowed=allowed)
+    if fmt == "markdown":
+        return render.markdown(result, allowed=allowed)
     return render.RENDERERS[fmt](result)
