@@ -95,6 +95,9 @@ class Allowed:
     source_checks: bool = False
 
 
+NOTHING_ALLOWED = Allowed()
+
+
 def summary_line(plan: p.Plan) -> str:
     s = plan.summary
     verb = "cascades" if s.cascade == 1 else "cascade"
@@ -105,7 +108,7 @@ def summary_line(plan: p.Plan) -> str:
     return line
 
 
-def guard_lines(plan: p.Plan, allowed: Allowed = Allowed()) -> list[tuple[str, bool]]:
+def guard_lines(plan: p.Plan, allowed: Allowed = NOTHING_ALLOWED) -> list[tuple[str, bool]]:
     """What the plan needs to be applied, each with whether the run's flags allow it."""
     lines = []
     cascade = plan.summary.cascade
@@ -180,7 +183,7 @@ def tenant_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
     return lines
 
 
-def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = Allowed()) -> str:
+def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWED) -> str:
     style: Style = ansi if color else plain
     out: list[str] = []
     for t in plan.tenants:
@@ -372,7 +375,7 @@ def _alerts(plan: p.Plan, allowed: Allowed) -> list[str]:
     return out
 
 
-def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = Allowed()) -> str:
+def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = NOTHING_ALLOWED) -> str:
     """A pull-request comment, under `limit` characters for any plan.
 
     Summary, counts and alerts always survive; the destructive list, the source-check failures

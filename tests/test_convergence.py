@@ -23,6 +23,7 @@ from reconciler import applier, catalog, desired, fixture, render, secrets, spec
 from tests.conftest import reset_server
 from tests.inert import assert_markdown_inert, assert_text_inert
 
+
 def _nfd(text: str) -> str:
     return unicodedata.normalize("NFD", text)
 

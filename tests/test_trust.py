@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from reconciler import envnames, render, spec, store
 from reconciler import plan as p
-from tests.conftest import CANARY, CANARY_ENV, Cli, base_env, git
+from tests.conftest import CANARY_ENV, Cli, base_env, git
 from tests.inert import HOSTILE, assert_markdown_inert, assert_text_inert
 
 

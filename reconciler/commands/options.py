@@ -75,7 +75,7 @@ def to_yaml(body: object) -> str:
 
 
 def render_plan(result: p.Plan, fmt: str, out: Out,
-                allowed: render.Allowed = render.Allowed()) -> str:
+                allowed: render.Allowed = render.NOTHING_ALLOWED) -> str:
     """The plan in a format; `allowed`: the guard flags of this run (apply), so that the plan
     says what they let through instead of what it needs."""
     if fmt == "text":
