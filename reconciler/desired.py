@@ -12,7 +12,6 @@ import hashlib
 import re
 import stat
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from reconciler import catalog as catalog_mod
 from reconciler import errors, secrets, spec, strictyaml
+from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
 
 MAX_PROBLEMS = 200
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
@@ -265,34 +265,6 @@ class TenantFileModel(_Model):
     prune: Flag = Field(False,
                         description="true: managed live connections missing here are deleted")
     connections: list[Entry] = Field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------------------
-# Frozen results
-
-
-@dataclass(frozen=True)
-class DesiredConnection:
-    spec: spec.ConnectionSpec
-    password: secrets.SecretRef | None
-    previous_names: tuple[str, ...]
-    encrypt: bool
-    trust_server_certificate: bool
-
-
-@dataclass(frozen=True)
-class DesiredTenant:
-    customer: str
-    tenant: str
-    path: str
-    digest: str  # sha256 of the file's bytes
-    prune: bool
-    connections: tuple[DesiredConnection, ...]
-    tombstones: tuple[str, ...]
-
-    @property
-    def key(self) -> str:
-        return f"{self.customer}/{self.tenant}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -783,7 +755,7 @@ def _freeze(model: TenantFileModel, label: str, digest: str) -> DesiredTenant:
             continue
         connections.append(DesiredConnection(
             spec=spec.ConnectionSpec.from_document(entry.model_dump()),
-            password=secrets.SecretRef(entry.password.env, entry.password.file)
+            password=SecretRef(entry.password.env, entry.password.file)
             if entry.password else None,
             previous_names=tuple(entry.previous_names),
             encrypt=entry.encrypt,

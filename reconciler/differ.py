@@ -5,15 +5,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from reconciler import errors, secrets, spec, state
+from reconciler import errors, spec, state
 from reconciler import plan as p
-from reconciler.desired import DesiredConnection, DesiredTenant
+from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
 
 DEFAULT_MAX_DELETE = 10
 _KIND_ORDER = {kind: i for i, kind in enumerate(spec.DependentKind)}
 
 # Password fingerprints of resolved references; None where the value is not available here.
-PasswordFingerprints = Mapping[secrets.SecretRef, str | None]
+PasswordFingerprints = Mapping[SecretRef, str | None]
 
 
 def _field_changes(before: spec.ConnectionSpec | None, after: spec.ConnectionSpec) -> list[p.Change]:

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy.engine import Connection
 
 from reconciler import desired, errors, redaction, secrets, spec, state, store, strictyaml
 
@@ -228,7 +227,7 @@ def seed(st: store.Store, fixture: Fixture) -> int:
     return count
 
 
-def _seed_connection(conn: Connection, tenant_id: int, c: FixtureConnection,
+def _seed_connection(conn: store.Transaction, tenant_id: int, c: FixtureConnection,
                      keyring: secrets.Keyring, label: str) -> int:
     value = _password(c.password, label)
     password = store.Password(keyring.encrypt(value), keyring.fingerprint(value)) if value else None

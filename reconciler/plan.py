@@ -5,8 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from reconciler import desired as desired_mod
-from reconciler import spec
+from reconciler import declared, spec
 
 
 class ActionKind(enum.StrEnum):
@@ -89,7 +88,7 @@ class Action:
     # What the applier needs; never rendered.
     live_id: int | None = field(default=None, compare=False)
     live_version: int | None = field(default=None, compare=False)
-    desired: desired_mod.DesiredConnection | None = field(default=None, compare=False, repr=False)
+    desired: declared.DesiredConnection | None = field(default=None, compare=False, repr=False)
     needs_secret: str | None = field(default=None, compare=False)  # reference not available here
     # (the name the tool last applied, the name given in the portal since), for a portal rename
     renamed_in_portal: tuple[str, str] | None = None

@@ -16,23 +16,13 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from reconciler import errors, redaction
+from reconciler.declared import SecretRef
 
 ENV_PREFIX_VAR = "RECONCILER_SECRET_ENV_PREFIX"
 SECRETS_DIR_VAR = "RECONCILER_SECRETS_DIR"
 STORE_KEY_VAR = "RECONCILER_STORE_KEY"
 DEFAULT_PREFIX = "OSR_"
 TOOL_PREFIX = "RECONCILER_"
-
-
-@dataclass(frozen=True)
-class SecretRef:
-    """{env: NAME} or {file: PATH} from a tenant file."""
-
-    env: str | None
-    file: str | None
-
-    def __str__(self) -> str:
-        return f"env {self.env}" if self.env else f"file {self.file}"
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ DEFAULT_DIR = Path(".reconciler")
 DEFAULT_DB = DEFAULT_DIR / "store.db"
 DEFAULT_KEY = DEFAULT_DIR / "store.key"
 
+# What writers outside this module hold while they write (store seed): an open transaction.
+Transaction = Connection
+
 metadata = sa.MetaData()
 NAME = 200
 KEY = 64  # spec.identity_key: a hex digest, compared alike under every collation

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import catalog, desired, differ, envnames, errors, secrets, spec, state, store
+from reconciler import catalog, declared, desired, differ, envnames, errors, secrets, spec, state, store
 from reconciler import plan as p
 
 TENANT_ARG = r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$"
@@ -95,7 +95,7 @@ class Context:
 
 
 def load_desired(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (),
-                 only_files: Sequence[Path] | None = None) -> list[desired.DesiredTenant]:
+                 only_files: Sequence[Path] | None = None) -> list[declared.DesiredTenant]:
     """Validate every file in paths; keep those of the --tenant filter (unknown ones are errors)."""
     files = desired.discover(ctx.default_paths(paths)) if only_files is None else list(only_files)
     if tenants:
@@ -110,8 +110,8 @@ def load_desired(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = ()
 
 
 def password_fingerprints(ctx: Context, keyring: secrets.Keyring,
-                          tenants: Sequence[desired.DesiredTenant]) -> differ.PasswordFingerprints:
-    fps: dict[secrets.SecretRef, str | None] = {}
+                          tenants: Sequence[declared.DesiredTenant]) -> differ.PasswordFingerprints:
+    fps: dict[declared.SecretRef, str | None] = {}
     for t in tenants:
         for c in t.connections:
             if c.password is not None and c.password not in fps:
@@ -120,7 +120,7 @@ def password_fingerprints(ctx: Context, keyring: secrets.Keyring,
     return fps
 
 
-def make_plan(ctx: Context, st: store.Store, tenants: Sequence[desired.DesiredTenant], *,
+def make_plan(ctx: Context, st: store.Store, tenants: Sequence[declared.DesiredTenant], *,
               max_delete: int, fingerprint: bool = True) -> p.Plan:
     """Read live state (dependents only where a plan may cascade) and diff it, in one read.
 
@@ -139,7 +139,7 @@ def make_plan(ctx: Context, st: store.Store, tenants: Sequence[desired.DesiredTe
     return differ.fingerprinted(result, live, needed) if fingerprint else result
 
 
-def source_specs(ctx: Context, tenant: desired.DesiredTenant) -> list[tuple[Any, list[str], bool]]:
+def source_specs(ctx: Context, tenant: declared.DesiredTenant) -> list[tuple[Any, list[str], bool]]:
     """One check request per declared connection of a tenant (passwords resolved here)."""
     from reconciler import sources
 
@@ -155,7 +155,7 @@ def source_specs(ctx: Context, tenant: desired.DesiredTenant) -> list[tuple[Any,
     return requests
 
 
-def check_sources(ctx: Context, result: p.Plan, tenants: Sequence[desired.DesiredTenant],
+def check_sources(ctx: Context, result: p.Plan, tenants: Sequence[declared.DesiredTenant],
                   *, timeout: int = 15) -> p.Plan:
     """The plan with the source checks of every declared connection attached."""
     from reconciler import sources

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import catalog, desired, errors, secrets, spec
+from reconciler import catalog, declared, desired, errors, secrets, spec
 
 FILE = """\
 version: 1
@@ -21,7 +21,7 @@ connections:
 """
 
 
-def _load(server: str) -> desired.DesiredTenant:
+def _load(server: str) -> declared.DesiredTenant:
     path = Path("tenants/acme/acme-norway.yaml")
     settings = secrets.Settings("OSR_", Path(".secrets"))
     return desired.load_file(path, cat=catalog.load(), settings=settings,

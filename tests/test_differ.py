@@ -8,7 +8,7 @@ import pytest
 
 from reconciler import differ, errors, secrets, spec, state
 from reconciler import plan as p
-from reconciler.desired import DesiredConnection, DesiredTenant
+from reconciler.declared import DesiredConnection, DesiredTenant
 
 BASE = spec.ConnectionSpec(
     name="Visma Oslo", integration="visma-business", server="SQL01\\VISMA", database="vbsys",

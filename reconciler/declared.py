@@ -1,0 +1,46 @@
+"""Desired state as tenant files declare it, once validated: frozen dataclasses.
+
+No pydantic and no YAML here: the differ and the plan depend on these types, not on how files
+are read (reconciler.desired reads and validates them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reconciler import spec
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """{env: NAME} or {file: PATH} from a tenant file."""
+
+    env: str | None
+    file: str | None
+
+    def __str__(self) -> str:
+        return f"env {self.env}" if self.env else f"file {self.file}"
+
+
+@dataclass(frozen=True)
+class DesiredConnection:
+    spec: spec.ConnectionSpec
+    password: SecretRef | None
+    previous_names: tuple[str, ...]
+    encrypt: bool
+    trust_server_certificate: bool
+
+
+@dataclass(frozen=True)
+class DesiredTenant:
+    customer: str
+    tenant: str
+    path: str
+    digest: str  # sha256 of the file's bytes
+    prune: bool
+    connections: tuple[DesiredConnection, ...]
+    tombstones: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.customer}/{self.tenant}"
