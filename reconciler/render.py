@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler import plan as p
@@ -196,19 +196,37 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
+def _let_through(flag: str, hints: Mapping[str, str]) -> str:
+    """What lets a guarded apply through, in the pipeline's words when it gave them."""
+    hint = hints.get(flag)
+    return f"\n> To let the apply through: {_md_escape(hint)}." if hint else ""
+
+
+def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, hints: Mapping[str, str] | None = None,
+             expires: str | None = None) -> str:
+    """hints: per guard flag, the pipeline's phrasing (e.g. "add the label ..."); expires: when
+    the saved plan this comment shows stops being applicable."""
     s = plan.summary
+    hints = hints or {}
     head = ["## osr-reconciler plan", "",
             "| create | update | rename | adopt | delete | cascading deletions | blocked |",
             "|---:|---:|---:|---:|---:|---:|---:|",
             f"| {s.create} | {s.update} | {s.rename} | {s.adopt} | {s.delete} | {s.cascade} | {s.blocked} |",
             "", f"**{summary_line(plan)}**", ""]
+    if expires:
+        head += [f"The saved plan is valid until {_md_escape(expires)}; after that, plan again.", ""]
     for reason in plan.mass_delete:
-        head.append(f"> [!CAUTION]\n> Needs `--allow-mass-delete`: {_md_escape(reason)}\n")
+        head.append(f"> [!CAUTION]\n> Needs `--allow-mass-delete`: {_md_escape(reason)}"
+                    f"{_let_through('--allow-mass-delete', hints)}\n")
+    if s.cascade:
+        head.append(f"> [!WARNING]\n> Needs `--allow-cascade`: {s.cascade} dependents would be "
+                    f"deleted (listed below).{_let_through('--allow-cascade', hints)}\n")
     failed = plan.failed_checks
     if failed:
         head += ["### Source checks failed", ""]
         head += [f"- `{t.key}`: {_md_escape(problem)}" for t, c in failed for problem in c.problems]
+        through = _let_through("--skip-source-checks", hints)
+        head += ["", through.removeprefix("\n> ")] if through else []
         head.append("")
     destructive = [(t, a) for t, a in plan.actions()
                    if a.action is p.ActionKind.DELETE or a.cascade or a.blocked]
