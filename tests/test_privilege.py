@@ -229,18 +229,20 @@ def test_markdown_says_what_lets_the_apply_through_in_the_pipelines_words(embedd
     hint = "add the label reconciler:allow-cascade before merging"
     result = cli("plan", "--format", "markdown", env={"RECONCILER_HINT_ALLOW_CASCADE": hint})
     assert result.code == 0
-    assert "Needs `--allow-cascade`: 1 dependents would be deleted" in result.out
-    assert f"To let the apply through: {hint}." in result.out
+    assert "`apply` refuses this plan without `--allow-cascade`. To let the apply through: " \
+        f"{render.md_text(hint)}." in result.out
     plain = cli("plan", "--format", "markdown")
     assert "To let the apply through" not in plain.out and "valid until" not in plain.out
 
 
 def test_render_markdown_takes_the_phrasing_as_data() -> None:
     plan = p.Plan((), 0, ("3 connections would be deleted",))
-    text = render.markdown(plan, hints={"--allow-mass-delete": "add <b>the</b> label x|y"},
-                           expires="2030-01-01 00:00 UTC")
-    assert "To let the apply through: add &lt;b&gt;the&lt;/b&gt; label x\\|y." in text
-    assert "The saved plan is valid until 2030-01-01 00:00 UTC; after that, plan again." in text
+    hint = "add <b>the</b> label reconciler:allow-mass-delete"
+    text = render.markdown(plan, hints={"--allow-mass-delete": hint}, expires="2030-01-01 00:00 UTC")
+    assert f"To let the apply through: {render.md_text(hint)}." in text and "<b>" not in text
+    assert (f"The saved plan is valid until {render.md_text('2030-01-01 00:00 UTC')}; after that, "
+            "plan again.") in text
+    assert "To let the apply through" not in render.markdown(plan)
 
 
 def test_debug_prints_the_redacted_traceback_to_stderr(embedded_cli: Cli, tmp_path: Path) -> None:
