@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -94,6 +95,9 @@ class Allowed:
     source_checks: bool = False
 
 
+NOTHING_ALLOWED = Allowed()
+
+
 def summary_line(plan: p.Plan) -> str:
     s = plan.summary
     verb = "cascades" if s.cascade == 1 else "cascade"
@@ -104,7 +108,7 @@ def summary_line(plan: p.Plan) -> str:
     return line
 
 
-def guard_lines(plan: p.Plan, allowed: Allowed = Allowed()) -> list[tuple[str, bool]]:
+def guard_lines(plan: p.Plan, allowed: Allowed = NOTHING_ALLOWED) -> list[tuple[str, bool]]:
     """What the plan needs to be applied, each with whether the run's flags allow it."""
     lines = []
     cascade = plan.summary.cascade
@@ -179,7 +183,7 @@ def tenant_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
     return lines
 
 
-def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = Allowed()) -> str:
+def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWED) -> str:
     style: Style = ansi if color else plain
     out: list[str] = []
     for t in plan.tenants:
@@ -326,21 +330,27 @@ def _left_out(counts: dict[str, dict[str, int]]) -> str:
     return "; ".join(shown)
 
 
-def _destructive_items(plan: p.Plan) -> Iterable[tuple[str, str, str]]:
-    """(tenant key, kind counted when left out, markdown line) for every destructive item."""
+def _destructive_items(plan: p.Plan) -> Iterable[tuple[str, str, Callable[[], str]]]:
+    """(tenant key, kind counted when left out, its markdown line) for every destructive item;
+    lines are made on demand, so that a cut list of a million items costs only counting."""
     for t, a in plan.actions():
         if not (a.action is p.ActionKind.DELETE or a.cascade or a.blocked):
             continue
-        state = " — **blocked**: " + md_code(a.blocked) if a.blocked else ""
         kind = "blocked" if a.blocked else (
             "connection deletes" if a.action is p.ActionKind.DELETE else "company removals")
-        yield t.key, kind, (f"- `{t.key}`: **{a.action.value}** {md_code(a.connection)}{state}\n")
+
+        def head(t: p.TenantPlan = t, a: p.Action = a) -> str:
+            state = " — **blocked**: " + md_code(a.blocked) if a.blocked else ""
+            return f"- `{t.key}`: **{a.action.value}** {md_code(a.connection)}{state}\n"
+
+        yield t.key, kind, head
         verb = "would delete (blocked)" if a.blocked else "deletes"
         for c in a.cascade:
-            yield t.key, f"{c.kind.value}s", (f"  - {verb} {c.kind.value} {md_code(c.name)} "
-                                              f"(company {md_code(c.company)})\n")
+            yield t.key, f"{c.kind.value}s", lambda c=c, verb=verb: (  # type: ignore[misc]
+                f"  - {verb} {c.kind.value} {md_code(c.name)} (company {md_code(c.company)})\n")
         for k in a.kept:
-            yield t.key, "kept templates", f"  - keeps {k.kind} {md_code(k.name)}\n"
+            yield t.key, "kept templates", lambda k=k: (  # type: ignore[misc]
+                f"  - keeps {k.kind} {md_code(k.name)}\n")
 
 
 def _let_through(flag: str, hints: Mapping[str, str]) -> str:
@@ -363,7 +373,7 @@ def _alerts(plan: p.Plan, allowed: Allowed, hints: Mapping[str, str]) -> list[st
         gate = ("`--allow-mass-delete` was given." if allowed.mass_delete else
                 "`apply` refuses it without `--allow-mass-delete`."
                 + _let_through("--allow-mass-delete", hints))
-        reasons = [md_text(r) for r in plan.mass_delete[:5]]
+        reasons = [md_code(r) for r in plan.mass_delete[:5]]
         if len(plan.mass_delete) > 5:
             reasons.append(f"and {len(plan.mass_delete) - 5:,} more")
         out.append("> [!CAUTION]\n> Mass delete: " + "; ".join(reasons) + f". {gate}\n")
@@ -373,7 +383,7 @@ def _alerts(plan: p.Plan, allowed: Allowed, hints: Mapping[str, str]) -> list[st
     return out
 
 
-def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = Allowed(),
+def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = NOTHING_ALLOWED,
              hints: Mapping[str, str] | None = None, expires: str | None = None) -> str:
     """A pull-request comment, under `limit` characters for any plan.
 
@@ -410,16 +420,19 @@ def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = Al
                 break
             doc.add(line)
         doc.add("\n")
-    items = list(_destructive_items(plan))
-    if items:
+    items = iter(_destructive_items(plan))
+    first = next(items, None)
+    if first is not None:
         doc.add("### Destructive actions\n\n")
-        for i, (_key, _kind, line) in enumerate(items):
+        for key, kind, make in itertools.chain([first], items):
+            line = make()
             if not doc.fits(line, reserve=_RESERVE + limit // 8):
-                left: dict[str, dict[str, int]] = {}
-                for key, kind, _ in items[i:]:
+                left: dict[str, dict[str, int]] = {key: {kind: 1}}
+                for key, kind, _ in items:
                     left.setdefault(key, {}).setdefault(kind, 0)
                     left[key][kind] += 1
-                doc.add(f"- … and {len(items) - i:,} more, left out to stay under {limit:,} "
+                total = sum(sum(kinds.values()) for kinds in left.values())
+                doc.add(f"- … and {total:,} more, left out to stay under {limit:,} "
                         f"characters: {_left_out(left)}\n")
                 cut_notes.append("destructive items")
                 break
@@ -464,7 +477,7 @@ def _section(t: p.TenantPlan, budget: int | None = None) -> str:
         body = "\n".join(kept)
     fence = _fence_for(body)
     return (f"<details><summary><code>{t.key}</code>: {counts or 'no changes'}</summary>\n\n"
-            f"{fence}diff\n{body}\n{fence}\n\n</details>\n")
+            f"{fence}diff\n{body}\n{fence}\n\n</details>\n\n")
 
 
 RENDERERS: dict[str, Callable[[p.Plan], str]] = {

@@ -11,6 +11,7 @@ are gone.
 from __future__ import annotations
 
 import tempfile
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,21 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from reconciler import applier, catalog, desired, fixture, secrets, workflow
+from reconciler import applier, catalog, desired, fixture, render, secrets, spec, workflow
 from tests.conftest import reset_server
+from tests.inert import assert_markdown_inert, assert_text_inert
 
-NAMES = ["Oslo", "Bergen", "Tromsø", "Old NAV", "Legacy", "Sandbox"]
-COMPANIES = ["F0001", "F0002", "F0003", "ACME1"]
+
+def _nfd(text: str) -> str:
+    return unicodedata.normalize("NFD", text)
+
+
+# Hostile classes: NFC/NFD pairs, case pairs, accent pairs (one name to people, or two), and
+# markup in what the portal names (dependents): every output must stay inert.
+NAMES = ["Oslo", "OSLO", "Tromsø", "Old NAV", "Résumé", "Resume", _nfd("Résumé"), "Bjørn Ås",
+         _nfd("bjørn ås"), "Sandbox"]
+COMPANIES = ["F0001", "f0001", "F0002", "Å1", "A1", _nfd("Å1"), "S2", "S11"]
+DEPENDENTS = ["", " @octocat", "\n```\n## Nothing is deleted", " <script>x</script>", "\u202e[x](y)"]
 KINDS = ["data_access_filters", "budget_flows", "publisher_jobs", "reports"]
 PASSWORDS = {"OSR_P1": "first-password", "OSR_P2": "second-password"}
 KEY = "kGdQmJ0sJ3V0fTq1aO3iUzlzGkB4p7Vh2m3xq9l3W8E="
@@ -48,13 +59,15 @@ def fields(draw: st.DrawFn) -> dict[str, object]:
 @st.composite
 def live_tenant(draw: st.DrawFn) -> dict[str, object]:
     conns = []
-    for name in draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=5)):
+    for name in draw(st.lists(st.sampled_from(NAMES), unique_by=spec.identity, max_size=5)):
         f = draw(fields())
         if f["authentication"] == "sql":
             f["password"] = PASSWORDS[draw(st.sampled_from(sorted(PASSWORDS)))]
-        companies = [{"id": c, **{k: [f"{k} {c} {i}" for i in range(draw(st.integers(0, 2)))]
+        companies = [{"id": c, **{k: [f"{k} {c} {i}{draw(st.sampled_from(DEPENDENTS))}"
+                                      for i in range(draw(st.integers(0, 2)))]
                                   for k in draw(st.lists(st.sampled_from(KINDS), unique=True))}}
-                     for c in draw(st.lists(st.sampled_from(COMPANIES), unique=True, max_size=3))]
+                     for c in draw(st.lists(st.sampled_from(COMPANIES), unique_by=spec.identity,
+                                            max_size=3))]
         conns.append({"name": name, "managed": draw(st.booleans()),
                       "protected": draw(st.booleans()), **f, "companies": companies})
     templates = [{"name": f"Template {c['name']}", "connection": c["name"]} for c in conns[:2]]
@@ -66,23 +79,23 @@ def tenant_file(draw: st.DrawFn, live: dict[str, object]) -> str:
     live_names = [c["name"] for c in live["connections"]]  # type: ignore[index]
     declared: list[dict[str, object]] = []
     used: set[str] = set()
-    for name in draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=5)):
+    for name in draw(st.lists(st.sampled_from(NAMES), unique_by=spec.identity, max_size=5)):
         if draw(st.integers(0, 4)) == 0:
             declared.append({"name": name, "absent": True})
-            used.add(name)
+            used.add(spec.identity(name))
             continue
         f = draw(fields())
         if f["authentication"] == "sql":
             f["password"] = {"env": draw(st.sampled_from(sorted(PASSWORDS)))}
-        entry = {"name": name, **f, "companies": draw(st.lists(st.sampled_from(COMPANIES), unique=True,
-                                                                max_size=3))}
+        entry = {"name": name, **f, "companies": draw(st.lists(
+            st.sampled_from(COMPANIES), unique_by=spec.identity, max_size=3))}
         declared.append(entry)
-        used.add(name)
+        used.add(spec.identity(name))
     for entry in declared:  # a rename: point at a live name nobody else uses
-        free = [n for n in live_names if n not in used]
+        free = [n for n in live_names if spec.identity(n) not in used]
         if "absent" not in entry and free and draw(st.booleans()):
             entry["previous_names"] = [free[0]]
-            used.add(free[0])
+            used.add(spec.identity(free[0]))
     doc = {"version": 1, "customer": "acme", "tenant": "t", "prune": draw(st.booleans()),
            "connections": declared}
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
@@ -134,6 +147,9 @@ def _check(store_url: str, live_doc: dict[str, object], text: str,
             after = st_.read(dependents=True).tenants["acme/t"]
         finally:
             st_.close()
+    assert_text_inert(render.text(first))
+    assert_markdown_inert(render.markdown(first), sections=1, headings={
+        "osr-reconciler plan", "Destructive actions"})
     for _, action in first.actions():
         event(f"{action.action.value}{' blocked' if action.blocked else ''}"
               f"{' with cascade' if action.cascade else ''}")

@@ -59,3 +59,18 @@ def test_mssql_store_url_resolves_and_engine_is_lazy(tmp_path: Path) -> None:
         assert engine.dialect.name == "mssql" and engine.dialect.driver == "pyodbc"
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+def test_uniqueness_is_on_the_identity_key_everywhere(name: str) -> None:
+    """Names and company ids are unique by a hex digest of their identity, whatever the
+    collation, and names are national (Unicode) text on SQL Server."""
+    dialect = DIALECTS[name]
+    connections = str(CreateTable(store.connections).compile(dialect=dialect))
+    companies = str(CreateTable(store.companies).compile(dialect=dialect))
+    assert "CONSTRAINT uq_osr_connections_name UNIQUE (tenant_id, name_key)" in connections
+    assert "CONSTRAINT uq_osr_companies_key UNIQUE (connection_id, code_key)" in companies
+    assert "name_key VARCHAR(64) NOT NULL" in connections
+    if name == "mssql":
+        assert "name NVARCHAR(200) NOT NULL" in connections
+        assert "code NVARCHAR(200) NOT NULL" in companies

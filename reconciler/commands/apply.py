@@ -99,7 +99,9 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
             result = workflow.make_plan(ctx, st, wanted, max_delete=max_delete)
         if check_sources:
             result = workflow.check_sources(ctx, result, wanted)
-        out.result(options.render_plan(result, fmt, out))
+        allowed = render.Allowed(cascade=allow_cascade, mass_delete=allow_mass_delete,
+                                 source_checks=skip_source_checks)
+        out.result(options.render_plan(result, fmt, out, allowed))
         if not result.has_changes:
             out.info("No changes to apply.")
             return options.EXIT_OK

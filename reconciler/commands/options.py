@@ -88,9 +88,13 @@ def guard_hints() -> dict[str, str]:
             if os.environ.get(hint_variable(flag), "").strip()}
 
 
-def render_plan(result: p.Plan, fmt: str, out: Out, *, expires: str | None = None) -> str:
+def render_plan(result: p.Plan, fmt: str, out: Out,
+                allowed: render.Allowed = render.NOTHING_ALLOWED, *,
+                expires: str | None = None) -> str:
+    """The plan in a format; `allowed`: the guard flags of this run (apply), so that the plan
+    says what they let through instead of what it needs; `expires`: the saved plan's expiry."""
     if fmt == "text":
-        return render.text(result, color=out.color)
+        return render.text(result, color=out.color, allowed=allowed)
     if fmt == "markdown":
-        return render.markdown(result, hints=guard_hints(), expires=expires)
+        return render.markdown(result, allowed=allowed, hints=guard_hints(), expires=expires)
     return render.RENDERERS[fmt](result)
