@@ -296,22 +296,16 @@ def seed(url: str, shape: Shape, keyring: secrets.Keyring) -> dict[str, int]:
                     password = passwords[item.password] if item.password is not None else None
                     fp = password.fingerprint if password else None
                     batches.add(store.connections, {
-                        "id": connection_id, "tenant_id": tenant_id, "name": s.name,
-                        "name_key": spec.normalize_name(s.name), "integration": s.integration,
-                        "server": s.server, "database_name": s.database,
-                        "authentication": s.authentication.value, "login": s.login,
+                        "id": connection_id, "tenant_id": tenant_id, **store.spec_columns(s),
                         "password_ct": password.ciphertext if password else None,
-                        "password_fp": fp,
-                        "allow_others_to_edit": s.allow_others_to_edit, "private": s.private,
-                        "write_back": s.write_back, "protected": s.protected, "managed": True,
-                        "voucher_provider": s.voucher.provider if s.voucher else None,
-                        "document_center_path": s.voucher.document_center_path if s.voucher else None,
-                        "version": 1, "applied_fp": spec.spec_fingerprint(s, fp),
+                        "password_fp": fp, "managed": True, "version": 1,
+                        "applied_fp": spec.spec_fingerprint(s, fp), "applied_name": s.name,
                         "updated_ms": now})
                     for k, code in enumerate(item.companies):
                         company_id = (connection_id - 1) * shape.companies + k + 1
                         batches.add(store.companies, {"id": company_id,
-                                                      "connection_id": connection_id, "code": code})
+                                                      "connection_id": connection_id, "code": code,
+                                                      "code_key": spec.identity_key(code)})
                         for kind, name in dependents(shape, code):
                             dependent_id += 1
                             batches.add(store.osr_dependents, {"id": dependent_id,

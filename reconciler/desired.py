@@ -782,21 +782,7 @@ def _freeze(model: TenantFileModel, label: str, digest: str) -> DesiredTenant:
             tombstones.append(entry.name)
             continue
         connections.append(DesiredConnection(
-            spec=spec.ConnectionSpec(
-                name=entry.name,
-                integration=entry.integration,
-                server=entry.server,
-                database=entry.database,
-                authentication=spec.Authentication(entry.authentication),
-                login=entry.login,
-                allow_others_to_edit=entry.allow_others_to_edit,
-                private=entry.private,
-                companies=tuple(entry.companies),
-                voucher=spec.Voucher(entry.voucher.provider, entry.voucher.document_center_path)
-                if entry.voucher else None,
-                write_back=entry.write_back,
-                protected=entry.protected,
-            ),
+            spec=spec.ConnectionSpec.from_document(entry.model_dump()),
             password=secrets.SecretRef(entry.password.env, entry.password.file)
             if entry.password else None,
             previous_names=tuple(entry.previous_names),

@@ -84,14 +84,7 @@ class FixtureConnection(_Model):
         return value
 
     def spec(self) -> spec.ConnectionSpec:
-        return spec.ConnectionSpec(
-            name=self.name, integration=self.integration, server=self.server,
-            database=self.database, authentication=spec.Authentication(self.authentication),
-            login=self.login, allow_others_to_edit=self.allow_others_to_edit, private=self.private,
-            companies=tuple(c.id for c in self.companies),
-            voucher=spec.Voucher(self.voucher.provider, self.voucher.document_center_path)
-            if self.voucher else None,
-            write_back=self.write_back, protected=self.protected)
+        return spec.ConnectionSpec.from_document(self.model_dump(exclude={"password"}))
 
 
 class FixtureTemplate(_Model):
@@ -274,17 +267,8 @@ def dump(live: state.LiveState) -> dict[str, Any]:
 
 
 def _dump_connection(c: state.LiveConnection) -> dict[str, Any]:
-    s = c.spec
-    out: dict[str, Any] = {"name": s.name, "managed": c.managed, "protected": s.protected,
-                           "integration": s.integration, "server": s.server,
-                           "database": s.database, "authentication": s.authentication.value}
-    if s.login is not None:
-        out["login"] = s.login
-    out.update(allow_others_to_edit=s.allow_others_to_edit, private=s.private,
-               write_back=s.write_back)
-    if s.voucher:
-        out["voucher"] = {"provider": s.voucher.provider,
-                          "document_center_path": s.voucher.document_center_path}
+    out: dict[str, Any] = {"managed": c.managed, **c.spec.document()}
+    out = {"name": out.pop("name"), **out}
     companies: list[Any] = []
     for company in c.companies:
         entry: dict[str, Any] = {"id": company.id}

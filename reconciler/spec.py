@@ -13,7 +13,9 @@ import ipaddress
 import json
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 class Authentication(enum.StrEnum):
@@ -30,11 +32,6 @@ class DependentKind(enum.StrEnum):
 
 DEFAULT_PORT = "1433"
 
-# The order fields are shown in, in plans and exports.
-FIELDS = ("name", "integration", "server", "database", "authentication", "login", "password",
-          "allow_others_to_edit", "private", "companies", "voucher.provider",
-          "voucher.document_center_path", "write_back", "protected")
-FIELD_RANK = {name: i for i, name in enumerate(FIELDS)}
 
 
 @dataclass(frozen=True)
@@ -198,6 +195,57 @@ class Voucher:
 
 
 @dataclass(frozen=True)
+class Field:
+    """One field of a connection, described once (docs/architecture.md).
+
+    key: its name in plans and JSON, and its place in documents (tenant files, fixtures,
+    exports), dotted for a nested key; column: the store's column (None for the fields the
+    store keeps apart: the name and its key, the password, the companies); kind and length:
+    the column's type; compare: how SQL Server compares the value (the differ and the
+    fingerprints use it).
+    """
+
+    key: str
+    column: str | None
+    kind: type[str] | type[bool] = str
+    length: int = 200
+    nullable: bool = False
+    compare: Callable[[Any], Any] | None = None
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self.key.split("."))
+
+
+def _fold(value: str | None) -> str | None:
+    return value.casefold() if value is not None else None
+
+
+# Every field of a connection, in the order plans and documents show them.
+CONNECTION_FIELDS = (
+    Field("name", None),
+    Field("integration", "integration"),
+    Field("server", "server", compare=normalize_server),
+    Field("database", "database_name", compare=_fold),
+    Field("authentication", "authentication", length=16),
+    Field("login", "login", nullable=True),
+    Field("password", None),
+    Field("allow_others_to_edit", "allow_others_to_edit", bool),
+    Field("private", "private", bool),
+    Field("companies", None),
+    Field("voucher.provider", "voucher_provider", nullable=True),
+    Field("voucher.document_center_path", "document_center_path", length=400, nullable=True,
+          compare=_fold),
+    Field("write_back", "write_back", bool),
+    Field("protected", "protected", bool),
+)
+# The fields kept in a column of their own, each read and written the same way.
+STORED = tuple(f for f in CONNECTION_FIELDS if f.column is not None)
+FIELDS = tuple(f.key for f in CONNECTION_FIELDS)
+FIELD_RANK = {name: i for i, name in enumerate(FIELDS)}
+
+
+@dataclass(frozen=True)
 class ConnectionSpec:
     """Every field the portal stores for a connection, except secrets and identity."""
 
@@ -214,41 +262,78 @@ class ConnectionSpec:
     write_back: bool
     protected: bool
 
+    def values(self) -> dict[str, Any]:
+        """The STORED fields by key, as plain values (`voucher.provider`: str or None)."""
+        out: dict[str, Any] = {}
+        for f in STORED:
+            head, *rest = f.path
+            value = getattr(self, head)
+            if rest:
+                value = getattr(value, rest[0]) if value is not None else None
+            out[f.key] = value.value if isinstance(value, enum.Enum) else value
+        return out
+
+    @classmethod
+    def of(cls, name: str, companies: tuple[str, ...], values: Mapping[str, Any]) -> ConnectionSpec:
+        """A spec from its STORED fields by key (the inverse of values())."""
+        flat = {f.key: (bool(values[f.key]) if f.kind is bool else values.get(f.key))
+                for f in STORED}
+        nested: dict[str, dict[str, Any]] = {}
+        top: dict[str, Any] = {}
+        for key, value in flat.items():
+            head, _, rest = key.partition(".")
+            if rest:
+                nested.setdefault(head, {})[rest] = value
+            else:
+                top[key] = value
+        voucher = nested.get("voucher", {})
+        return cls(name=name, companies=companies,
+                   voucher=Voucher(voucher["provider"], voucher.get("document_center_path") or "")
+                   if voucher.get("provider") else None,
+                   **{**top, "authentication": Authentication(top["authentication"])})
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> ConnectionSpec:
+        """A spec from a document (a validated tenant-file or fixture entry, nested keys)."""
+        values: dict[str, Any] = {}
+        for f in STORED:
+            node: Any = doc
+            for part in f.path:
+                node = node.get(part) if isinstance(node, Mapping) else None
+            values[f.key] = node
+        companies = tuple(c if isinstance(c, str) else c["id"] for c in doc.get("companies") or ())
+        return cls.of(doc["name"], companies, values)
+
+    def document(self, password: Any = None) -> dict[str, Any]:
+        """The spec as a tenant file writes it (nested keys; absent values left out), with
+        the password reference, if given, in its place."""
+        out: dict[str, Any] = {}
+        values = self.values()
+        for f in CONNECTION_FIELDS:
+            if f.key == "name":
+                out["name"] = self.name
+            elif f.key == "password":
+                if password is not None:
+                    out["password"] = password
+            elif f.key == "companies":
+                out["companies"] = list(self.companies)
+            elif f.column is not None and values[f.key] is not None:
+                node = out
+                for part in f.path[:-1]:
+                    node = node.setdefault(part, {})
+                node[f.path[-1]] = values[f.key]
+        return out
+
     def comparable(self) -> dict[str, object]:
         """The normalised fields the differ compares (name excluded: it is the identity)."""
-        return {
-            "integration": self.integration,
-            "server": normalize_server(self.server),
-            "database": self.database.casefold(),
-            "authentication": self.authentication.value,
-            "login": self.login,
-            "allow_others_to_edit": self.allow_others_to_edit,
-            "private": self.private,
-            "companies": sorted({identity(c) for c in self.companies}),
-            "voucher.provider": self.voucher.provider if self.voucher else None,
-            "voucher.document_center_path":
-                self.voucher.document_center_path.casefold() if self.voucher else None,
-            "write_back": self.write_back,
-            "protected": self.protected,
-        }
+        out: dict[str, object] = {f.key: f.compare(v) if f.compare else v
+                                  for f, v in zip(STORED, self.values().values(), strict=True)}
+        out["companies"] = sorted({identity(c) for c in self.companies})
+        return out
 
     def shown(self) -> dict[str, object]:
         """The same fields as written, for before/after in a plan."""
-        return {
-            "integration": self.integration,
-            "server": self.server,
-            "database": self.database,
-            "authentication": self.authentication.value,
-            "login": self.login,
-            "allow_others_to_edit": self.allow_others_to_edit,
-            "private": self.private,
-            "companies": sorted(self.companies, key=natural_key),
-            "voucher.provider": self.voucher.provider if self.voucher else None,
-            "voucher.document_center_path":
-                self.voucher.document_center_path if self.voucher else None,
-            "write_back": self.write_back,
-            "protected": self.protected,
-        }
+        return {**self.values(), "companies": sorted(self.companies, key=natural_key)}
 
 
 def spec_fingerprint(spec: ConnectionSpec, password_fp: str | None) -> str:

@@ -58,20 +58,11 @@ connections = sa.Table(
     sa.Column("tenant_id", sa.Integer, sa.ForeignKey("osr_tenants.id"), nullable=False),
     sa.Column("name", sa.Unicode(NAME), nullable=False),
     sa.Column("name_key", sa.String(KEY), nullable=False),  # spec.identity_key: unique per tenant
-    sa.Column("integration", sa.String(NAME), nullable=False),
-    sa.Column("server", sa.String(NAME), nullable=False),
-    sa.Column("database_name", sa.String(NAME), nullable=False),
-    sa.Column("authentication", sa.String(16), nullable=False),
-    sa.Column("login", sa.String(NAME)),
+    *(sa.Column(f.column, sa.Boolean if f.kind is bool else sa.Unicode(f.length),
+                nullable=f.nullable) for f in spec.STORED if f.column is not None),
     sa.Column("password_ct", sa.Text),  # Fernet ciphertext
     sa.Column("password_fp", sa.String(64)),  # keyed HMAC of the password
-    sa.Column("allow_others_to_edit", sa.Boolean, nullable=False, default=False),
-    sa.Column("private", sa.Boolean, nullable=False, default=False),
-    sa.Column("write_back", sa.Boolean, nullable=False, default=False),
-    sa.Column("protected", sa.Boolean, nullable=False, default=False),
     sa.Column("managed", sa.Boolean, nullable=False, default=False),
-    sa.Column("voucher_provider", sa.String(NAME)),
-    sa.Column("document_center_path", sa.String(400)),
     sa.Column("version", sa.Integer, nullable=False, default=1),
     sa.Column("applied_fp", sa.String(64)),
     sa.Column("applied_name", sa.Unicode(NAME)),  # the name last applied: portal renames
@@ -527,16 +518,11 @@ def read_dependents(conn: Connection, company_keys: Iterable[int]) -> dict[int, 
 
 
 def _live_connection(row: sa.Row[Any], comps: tuple[state.LiveCompany, ...]) -> state.LiveConnection:
-    voucher = (spec.Voucher(row.voucher_provider, row.document_center_path or "")
-               if row.voucher_provider else None)
+    columns = row._mapping
     return state.LiveConnection(
         id=row.id,
-        spec=spec.ConnectionSpec(
-            name=row.name, integration=row.integration, server=row.server,
-            database=row.database_name, authentication=spec.Authentication(row.authentication),
-            login=row.login, allow_others_to_edit=bool(row.allow_others_to_edit),
-            private=bool(row.private), companies=tuple(c.id for c in comps), voucher=voucher,
-            write_back=bool(row.write_back), protected=bool(row.protected)),
+        spec=spec.ConnectionSpec.of(row.name, tuple(c.id for c in comps),
+                                    {key: columns[column] for key, column in _STORED}),
         companies=comps,
         password_fp=row.password_fp,
         managed=bool(row.managed),
@@ -556,15 +542,14 @@ class Password:
     fingerprint: str
 
 
-def _spec_values(s: spec.ConnectionSpec) -> dict[str, Any]:
-    return {
-        "name": s.name, "name_key": spec.identity_key(s.name), "integration": s.integration,
-        "server": s.server, "database_name": s.database, "authentication": s.authentication.value,
-        "login": s.login, "allow_others_to_edit": s.allow_others_to_edit, "private": s.private,
-        "write_back": s.write_back, "protected": s.protected,
-        "voucher_provider": s.voucher.provider if s.voucher else None,
-        "document_center_path": s.voucher.document_center_path if s.voucher else None,
-    }
+_STORED = [(f.key, f.column) for f in spec.STORED if f.column is not None]
+
+
+def spec_columns(s: spec.ConnectionSpec) -> dict[str, Any]:
+    """The connection columns of a spec (also the benchmark's bulk load)."""
+    values = s.values()
+    return {"name": s.name, "name_key": spec.identity_key(s.name),
+            **{column: values[key] for key, column in _STORED}}
 
 
 def ensure_tenant(conn: Connection, customer: str, tenant: str) -> int:
@@ -588,7 +573,7 @@ def _inserted(result: sa.CursorResult[Any]) -> int:
 
 def create_connection(conn: Connection, tenant_id: int, s: spec.ConnectionSpec, *,
                       password: Password | None, managed: bool, applied_fp: str | None) -> int:
-    values = {**_spec_values(s), "tenant_id": tenant_id, "managed": managed, "version": 1,
+    values = {**spec_columns(s), "tenant_id": tenant_id, "managed": managed, "version": 1,
               "applied_fp": applied_fp, "applied_name": s.name if applied_fp else None,
               "updated_ms": now_ms(),
               "password_ct": password.ciphertext if password else None,
@@ -602,7 +587,7 @@ def update_connection(conn: Connection, connection_id: int, version: int, s: spe
                       *, password: Password | None, clear_password: bool, managed: bool,
                       applied_fp: str | None, label: str, listed: Listed = None) -> None:
     """Update fields and companies; raise ConflictError if the version moved (someone else wrote)."""
-    values = {**_spec_values(s), "managed": managed, "applied_fp": applied_fp,
+    values = {**spec_columns(s), "managed": managed, "applied_fp": applied_fp,
               "applied_name": s.name if applied_fp else None,
               "version": version + 1, "updated_ms": now_ms()}
     if password is not None:

@@ -246,20 +246,8 @@ def export_tenant(live: state.LiveTenant, prefix: str) -> dict[str, object]:
     variables = envnames.password_variables(
         live.customer, live.tenant, [c.spec.name for c in live.connections], prefix)
     for c in live.connections:
-        s = c.spec
-        entry: dict[str, object] = {"name": s.name, "integration": s.integration,
-                                    "server": s.server, "database": s.database,
-                                    "authentication": s.authentication.value}
-        if s.authentication is spec.Authentication.SQL:
-            entry["login"] = s.login
-            entry["password"] = {"env": variables[s.name]}
-        entry.update(allow_others_to_edit=s.allow_others_to_edit, private=s.private,
-                     companies=list(s.companies))
-        if s.voucher:
-            entry["voucher"] = {"provider": s.voucher.provider,
-                                "document_center_path": s.voucher.document_center_path}
-        entry.update(write_back=s.write_back, protected=s.protected)
-        conns.append(entry)
+        sql = c.spec.authentication is spec.Authentication.SQL
+        conns.append(c.spec.document(password={"env": variables[c.spec.name]} if sql else None))
     return {"version": 1, "customer": live.customer, "tenant": live.tenant, "prune": False,
             "connections": conns}
 
