@@ -54,9 +54,16 @@ for _command in (validate.validate, plan.plan, apply.apply, drift.drift, export.
 # The one error handler
 
 
-def _debug_log(exc: BaseException) -> Path:
+DEBUG_VAR = "RECONCILER_DEBUG"  # 1: also print the redacted traceback (a CI runner's tmp vanishes)
+
+
+def _redacted_traceback(exc: BaseException) -> str:
     secrets.register_environment(os.environ.get(secrets.ENV_PREFIX_VAR) or secrets.DEFAULT_PREFIX)
-    text = redaction.redact("".join(traceback.format_exception(exc)))
+    return redaction.redact("".join(traceback.format_exception(exc)))
+
+
+def _debug_log(exc: BaseException) -> Path:
+    text = _redacted_traceback(exc)
     fd, name = tempfile.mkstemp(prefix="reconciler-debug-", suffix=".log")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
@@ -101,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             where = f"The traceback (secrets redacted) is in {_debug_log(exc)}"
         except OSError as log_error:
             where = f"No debug log could be written ({log_error.strerror})"
+        if os.environ.get(DEBUG_VAR, "").strip().lower() in ("1", "true", "yes"):
+            click.echo(_redacted_traceback(exc), err=True, nl=False)
         click.echo(f"error: internal error ({type(exc).__name__}); this is a bug in osr-reconciler. "
                    f"{where}", err=True)
         return EXIT_ERROR

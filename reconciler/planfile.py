@@ -1,8 +1,9 @@
 """Saved plans: `plan --out FILE` and `apply --plan FILE`.
 
 A saved plan holds the rendered plan, the digest of every tenant file and the fingerprint of
-every live tenant it read, the git commit, an expiry, the store's id, and a MAC made with the
-store key over all of it. It holds no secret and no unkeyed fingerprint of one.
+every live tenant it read, the git commit, an expiry, the store's id, the password references
+it could not compare (a pull-request job has none), and a MAC made with the key's MAC key (the
+plan key) over all of it. It holds no secret and no unkeyed fingerprint of one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 import json
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ class Saved:
     git_commit: str | None
     store_id: str
     max_delete: int
+    uncompared: tuple[str, ...] = ()  # password references not available when it was made
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
@@ -49,7 +52,8 @@ def _canonical(body: dict[str, Any]) -> bytes:
 
 
 def write(path: Path, plan: p.Plan, *, keyring: secrets.Keyring, store_id: str,
-          git_commit: str | None, ttl_s: float) -> None:
+          git_commit: str | None, ttl_s: float, uncompared: Collection[str] = ()) -> float:
+    """Save the plan; returns when it expires (epoch seconds)."""
     now = time.time()
     body = {
         "kind": KIND,
@@ -60,6 +64,7 @@ def write(path: Path, plan: p.Plan, *, keyring: secrets.Keyring, store_id: str,
             "expires_at": now + ttl_s,
             "git_commit": git_commit,
             "max_delete": plan.max_delete,
+            "uncompared_passwords": sorted(set(uncompared)),
             "tenants": {t.key: {"path": t.path, "file_digest": t.digest, "live_fp": t.live_fp}
                         for t in plan.tenants},
         },
@@ -72,6 +77,7 @@ def write(path: Path, plan: p.Plan, *, keyring: secrets.Keyring, store_id: str,
     except OSError as exc:
         raise errors.InputError(f"--out {path}: cannot write the plan ({exc.strerror}); give a "
                                 "path in a folder that exists and is writable") from None
+    return now + ttl_s
 
 
 def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
@@ -95,7 +101,8 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
     if saved["store_id"] != store_id:
         raise errors.RefusedError(f"{label}: the plan was made for another store; plan again")
     result = Saved(body["plan"], saved["tenants"], saved["created_at"], saved["expires_at"],
-                   saved.get("git_commit"), saved["store_id"], saved["max_delete"])
+                   saved.get("git_commit"), saved["store_id"], saved["max_delete"],
+                   tuple(saved.get("uncompared_passwords", ())))
     if time.time() > result.expires_at:
         made = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(result.created_at))
         raise errors.RefusedError(f"{label}: the plan expired (made {made}; --plan-ttl); plan again")
@@ -109,6 +116,13 @@ def with_saved_checks(plan: p.Plan, saved: Saved) -> p.Plan:
         for t in saved.plan["tenants"]}
     return dataclasses.replace(plan, tenants=tuple(
         dataclasses.replace(t, checks=checks.get(t.key, ())) for t in plan.tenants))
+
+
+def accepted_passwords(plan: p.Plan, saved: Saved) -> list[str]:
+    """Password changes the saved plan could not compare, which apply accepts (DESIGN §10)."""
+    return [f"{t.key}/{a.connection}" for t, a in plan.actions()
+            if a.desired is not None and a.desired.password is not None
+            and str(a.desired.password) in saved.uncompared and "password" in a.changed_fields]
 
 
 def comparable(obj: dict[str, Any]) -> Any:

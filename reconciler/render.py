@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -353,18 +353,26 @@ def _destructive_items(plan: p.Plan) -> Iterable[tuple[str, str, Callable[[], st
                 f"  - keeps {k.kind} {md_code(k.name)}\n")
 
 
-def _alerts(plan: p.Plan, allowed: Allowed) -> list[str]:
+def _let_through(flag: str, hints: Mapping[str, str]) -> str:
+    """What lets a guarded apply through, in the pipeline's words when it gave them (DESIGN §10)."""
+    hint = hints.get(flag)
+    return f" To let the apply through: {md_text(hint)}." if hint else ""
+
+
+def _alerts(plan: p.Plan, allowed: Allowed, hints: Mapping[str, str]) -> list[str]:
     s = plan.summary
     out = []
     if s.cascade:
         gate = ("`--allow-cascade` was given: they will be deleted." if allowed.cascade else
-                "`apply` refuses this plan without `--allow-cascade`.")
+                "`apply` refuses this plan without `--allow-cascade`."
+                + _let_through("--allow-cascade", hints))
         out.append(f"> [!WARNING]\n> This plan deletes {plural(s.cascade, 'dependent')} in "
                    f"cascade (data access filters, budget flows, publisher jobs, reports), listed "
                    f"below. {gate}\n")
     if plan.mass_delete:
         gate = ("`--allow-mass-delete` was given." if allowed.mass_delete else
-                "`apply` refuses it without `--allow-mass-delete`.")
+                "`apply` refuses it without `--allow-mass-delete`."
+                + _let_through("--allow-mass-delete", hints))
         reasons = [md_code(r) for r in plan.mass_delete[:5]]
         if len(plan.mass_delete) > 5:
             reasons.append(f"and {len(plan.mass_delete) - 5:,} more")
@@ -375,13 +383,17 @@ def _alerts(plan: p.Plan, allowed: Allowed) -> list[str]:
     return out
 
 
-def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = NOTHING_ALLOWED) -> str:
+def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = NOTHING_ALLOWED,
+             hints: Mapping[str, str] | None = None, expires: str | None = None) -> str:
     """A pull-request comment, under `limit` characters for any plan.
 
     Summary, counts and alerts always survive; the destructive list, the source-check failures
     and the per-tenant sections are cut where they must be, and what was left out is counted by
-    tenant and kind, pointing at the full plan (JSON, HTML).
+    tenant and kind, pointing at the full plan (JSON, HTML). hints: per guard flag, the
+    pipeline's words for what lets the apply through ("add the label ..."); expires: when the
+    saved plan this comment shows stops being applicable.
     """
+    hints = hints or {}
     s = plan.summary
     doc = _Budget(limit)
     doc.add("\n".join([
@@ -390,12 +402,16 @@ def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = NO
         "|---:|---:|---:|---:|---:|---:|---:|",
         f"| {s.create} | {s.update} | {s.rename} | {s.adopt} | {s.delete} | {s.cascade} | "
         f"{s.blocked} |", "", f"**{md_text(summary_line(plan))}**", "", ""]))
-    for alert in _alerts(plan, allowed):
+    if expires:
+        doc.add(f"The saved plan is valid until {md_text(expires)}; after that, plan again.\n\n")
+    for alert in _alerts(plan, allowed, hints):
         doc.add(alert + "\n")
     cut_notes: list[str] = []
     failed = [(t.key, problem) for t, c in plan.failed_checks for problem in c.problems]
     if failed:
-        doc.add("### Source checks failed\n\n")
+        doc.add("### Source checks failed\n\n" + (
+            f"{_let_through('--skip-source-checks', hints).strip()}\n\n"
+            if hints.get("--skip-source-checks") and not allowed.source_checks else ""))
         for i, (key, problem) in enumerate(failed):
             line = f"- `{key}`: {md_code(problem)}\n"
             if not doc.fits(line, reserve=limit // 2):

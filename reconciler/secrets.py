@@ -2,6 +2,10 @@
 
 A secret value never leaves this module except as ciphertext, an HMAC, or the resolved value
 handed to the store or an ODBC driver. Every resolved value is registered for redaction.
+
+Two keys (DESIGN §10): the store key (a Fernet key) encrypts passwords; the plan key is derived
+one way from it and holds only the MAC key that fingerprints passwords and signs saved plans,
+so a pull-request job can plan without being able to decrypt anything.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from reconciler.declared import SecretRef
 ENV_PREFIX_VAR = "RECONCILER_SECRET_ENV_PREFIX"
 SECRETS_DIR_VAR = "RECONCILER_SECRETS_DIR"
 STORE_KEY_VAR = "RECONCILER_STORE_KEY"
+PLAN_KEY_VAR = "RECONCILER_PLAN_KEY"
+PLAN_KEY_PREFIX = "osr-plan-key-v1:"
+PLAN_ONLY = f"needs {STORE_KEY_VAR}; {PLAN_KEY_VAR} can only plan (plan, drift, export)"
 DEFAULT_PREFIX = "OSR_"
 TOOL_PREFIX = "RECONCILER_"
 
@@ -95,16 +102,24 @@ def _is_utf8(value: str) -> bool:
 def register_environment(prefix: str) -> None:
     """Register every secret the environment holds, so that even a crash report masks them."""
     for name, value in os.environ.items():
-        if name.startswith(prefix) or name in (STORE_KEY_VAR, "RECONCILER_NEW_STORE_KEY"):
+        if name.startswith(prefix) or name in (STORE_KEY_VAR, PLAN_KEY_VAR,
+                                                 "RECONCILER_NEW_STORE_KEY"):
             redaction.register(value)
 
 
 class Keyring:
-    """Encrypts passwords and computes their keyed fingerprints with the store key."""
+    """Encrypts passwords (store key only) and computes keyed fingerprints and plan MACs.
+
+    The MAC key is HMAC(store key, label): the plan key is that MAC key, so plans made with the
+    plan key verify with the store key, and stored fingerprints match under either.
+    """
 
     def __init__(self, key: bytes) -> None:
+        if key.decode(errors="replace").startswith(PLAN_KEY_PREFIX):
+            raise errors.SecretError(f"{STORE_KEY_VAR} holds a plan key; set it as {PLAN_KEY_VAR} "
+                                     f"instead, and {STORE_KEY_VAR} to the store key")
         try:
-            self._fernet = Fernet(key)
+            self._fernet: Fernet | None = Fernet(key)
         except (ValueError, TypeError):
             raise errors.SecretError(
                 f"{STORE_KEY_VAR} is not a valid key; create one with "
@@ -113,16 +128,52 @@ class Keyring:
         raw = base64.urlsafe_b64decode(key)
         self._mac_key = hmac.new(raw, b"osr-reconciler/fingerprint/v1", hashlib.sha256).digest()
 
+    @classmethod
+    def for_plans(cls, plan_key: str) -> Keyring:
+        """A keyring from a plan key: fingerprints and plan MACs, no encryption."""
+        problem = (f"{PLAN_KEY_VAR} is not a plan key; print the plan key with "
+                   f"`reconciler store plan-key` (never give a plan job {STORE_KEY_VAR})")
+        if not plan_key.startswith(PLAN_KEY_PREFIX):
+            raise errors.SecretError(problem)
+        try:
+            mac_key = base64.urlsafe_b64decode(plan_key.removeprefix(PLAN_KEY_PREFIX).strip())
+        except (ValueError, TypeError):
+            raise errors.SecretError(problem) from None
+        if len(mac_key) != hashlib.sha256().digest_size:
+            raise errors.SecretError(problem)
+        keyring = cls.__new__(cls)
+        keyring._fernet = None
+        keyring._mac_key = mac_key
+        return keyring
+
     @staticmethod
     def generate() -> bytes:
         return Fernet.generate_key()
 
+    @property
+    def full(self) -> bool:
+        """True for the store key; False for a plan key (no password can be decrypted)."""
+        return self._fernet is not None
+
+    @property
+    def variable(self) -> str:
+        return STORE_KEY_VAR if self.full else PLAN_KEY_VAR
+
+    def plan_key(self) -> str:
+        return PLAN_KEY_PREFIX + base64.urlsafe_b64encode(self._mac_key).decode()
+
+    def _cipher(self, what: str) -> Fernet:
+        if self._fernet is None:
+            raise errors.SecretError(f"{what} {PLAN_ONLY}")
+        return self._fernet
+
     def encrypt(self, value: str) -> str:
-        return self._fernet.encrypt(value.encode()).decode()
+        return self._cipher("storing a password").encrypt(value.encode()).decode()
 
     def decrypt(self, token: str) -> str:
+        cipher = self._cipher("decrypting a stored password")
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            return cipher.decrypt(token.encode()).decode()
         except InvalidToken:
             raise errors.SecretError("a stored password cannot be decrypted with this key; "
                                      f"check {STORE_KEY_VAR}") from None

@@ -168,11 +168,19 @@ class Location:
         return redaction.redact(self.url)
 
 
-def _key(location: Location, *, create: bool) -> bytes | None:
-    env = os.environ.get(secrets.STORE_KEY_VAR)
-    if env:
-        redaction.register(env)
-        return env.encode()
+def _env_keyring() -> secrets.Keyring | None:
+    """The keyring the environment names: the store key, else the plan key (plan-only)."""
+    for var in (secrets.STORE_KEY_VAR, secrets.PLAN_KEY_VAR):
+        value = os.environ.get(var)
+        if value:
+            redaction.register(value)
+            if var == secrets.PLAN_KEY_VAR:
+                return secrets.Keyring.for_plans(value)
+            return secrets.Keyring(value.encode())
+    return None
+
+
+def _file_key(location: Location, *, create: bool) -> bytes | None:
     if location.key_path is None:
         return None
     if location.key_path.exists():
@@ -251,15 +259,25 @@ class Store:
         self.readonly = readonly
 
     @classmethod
-    def open(cls, location: Location, *, readonly: bool, create: bool = False) -> Store:
-        """Open an initialised store (or, with create, one that init will initialise)."""
+    def open(cls, location: Location, *, readonly: bool, create: bool = False,
+             command: str = "this command", store_key: bool | None = None) -> Store:
+        """Open an initialised store (or, with create, one that init will initialise).
+
+        store_key: the command needs the store key, not a plan key (default: when it writes).
+        Checked before anything is created, connected or written.
+        """
+        keyring = _env_keyring()
+        if keyring is not None and not keyring.full and (not readonly if store_key is None
+                                                         else store_key):
+            raise errors.SecretError(f"{command} {secrets.PLAN_ONLY}")
         if location.db_path is not None and not location.db_path.exists():
             if not create:
                 raise errors.StoreError(f"no store at {location.db_path}; create it with "
                                         "`reconciler store init` (or give --store URL)")
             location.db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        raw_key = _key(location, create=create)
-        keyring = secrets.Keyring(raw_key) if raw_key else None
+        if keyring is None:
+            raw_key = _file_key(location, create=create)
+            keyring = secrets.Keyring(raw_key) if raw_key else None
         try:
             engine = _engine(location, readonly=readonly)
         except (exc.SQLAlchemyError, ValueError, ImportError) as error:
@@ -301,10 +319,14 @@ class Store:
         check = meta.get("key_check")
         if self.keyring is None:
             raise errors.SecretError(f"{secrets.STORE_KEY_VAR} is not set; the store's passwords "
-                                     "and fingerprints need its key")
-        if check and check != self.keyring.check_value() and not self._finish_rotation(check):
-            raise errors.SecretError(f"{secrets.STORE_KEY_VAR} is not the key of this store "
-                                     f"({self.location.describe()}); use the key it was created with")
+                                     f"and fingerprints need its key (or {secrets.PLAN_KEY_VAR} "
+                                     "to plan only)")
+        if (check and check != self.keyring.check_value()
+                and not (self.keyring.full and self._finish_rotation(check))):
+            raise errors.SecretError(f"{self.keyring.variable} is not the key of this store "
+                                     f"({self.location.describe()}); use the key it was created with"
+                                     + ("" if self.keyring.full else
+                                        ", or print it again with `reconciler store plan-key`"))
 
     def _finish_rotation(self, check: str) -> bool:
         """A rotate-key that committed but died before renaming store.key.new: finish it."""

@@ -9,7 +9,7 @@ import dataclasses
 import os
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,31 +58,36 @@ class Context:
     root: Path
     store_url: str | None
     settings: secrets.Settings
+    command: str = "this command"  # e.g. "reconciler apply", for messages
 
     @classmethod
-    def make(cls, store_url: str | None) -> Context:
+    def make(cls, store_url: str | None, command: str = "this command") -> Context:
         root = repo_root()
         return cls(root, store_url or os.environ.get("RECONCILER_STORE") or None,
-                   secrets.Settings.from_env(root))
+                   secrets.Settings.from_env(root), command)
 
     @property
     def location(self) -> store.Location:
         return store.Location.resolve(self.store_url, self.root)
 
     def open_store(self, *, readonly: bool, create: bool = False,
-                   first_use: bool = False) -> store.Store:
-        """Open the store; first_use creates the embedded default if it does not exist yet."""
+                   store_key: bool | None = None, first_use: bool = False) -> store.Store:
+        """Open the store; first_use creates the embedded default if it does not exist yet.
+
+        store_key: the command needs the store key, not a plan key (default: when it writes).
+        """
         location = self.location
         if (first_use and location.embedded and location.db_path is not None
                 and not location.db_path.exists()):
-            st = store.Store.open(location, readonly=False, create=True)
+            st = store.Store.open(location, readonly=False, create=True, command=self.command)
             try:
                 st.init()
             except BaseException:
                 st.close()
                 raise
             return st
-        return store.Store.open(location, readonly=readonly, create=create)
+        return store.Store.open(location, readonly=readonly, create=create,
+                                command=self.command, store_key=store_key)
 
     def default_paths(self, paths: Sequence[str]) -> list[str]:
         if paths:
@@ -110,24 +115,34 @@ def load_desired(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = ()
 
 
 def password_fingerprints(ctx: Context, keyring: secrets.Keyring,
-                          tenants: Sequence[declared.DesiredTenant]) -> differ.PasswordFingerprints:
+                          tenants: Sequence[declared.DesiredTenant],
+                          hidden: Collection[str] = ()) -> differ.PasswordFingerprints:
+    """hidden: references (as str) to treat as unavailable, as a saved plan could not see them."""
     fps: dict[declared.SecretRef, str | None] = {}
     for t in tenants:
         for c in t.connections:
             if c.password is not None and c.password not in fps:
-                value = ctx.settings.resolve(c.password)
+                value = None if str(c.password) in hidden else ctx.settings.resolve(c.password)
                 fps[c.password] = keyring.fingerprint(value) if value is not None else None
     return fps
 
 
+def unavailable_passwords(ctx: Context, tenants: Sequence[declared.DesiredTenant]
+                          ) -> list[tuple[declared.DesiredTenant, str, declared.SecretRef]]:
+    """(tenant, connection name, reference) of every password reference not available here."""
+    return [(t, c.spec.name, c.password) for t in tenants for c in t.connections
+            if c.password is not None and ctx.settings.resolve(c.password) is None]
+
+
 def make_plan(ctx: Context, st: store.Store, tenants: Sequence[declared.DesiredTenant], *,
-              max_delete: int, fingerprint: bool = True) -> p.Plan:
+              max_delete: int, fingerprint: bool = True, hidden: Collection[str] = ()) -> p.Plan:
     """Read live state (dependents only where a plan may cascade) and diff it, in one read.
 
     fingerprint: also fingerprint every live tenant read, for saved plans and apply.
+    hidden: password references to plan as if they were not set (see password_fingerprints).
     """
     assert st.keyring is not None
-    fps = password_fingerprints(ctx, st.keyring, tenants)
+    fps = password_fingerprints(ctx, st.keyring, tenants, hidden)
     with st.reading() as conn:
         live = store.read(conn, [t.key for t in tenants])
         result = differ.diff(tenants, live, fps, max_delete=max_delete)

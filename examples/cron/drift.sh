@@ -4,7 +4,7 @@
 # Arguments are passed on, e.g. `drift.sh --tenant acme/acme-norway`.
 #
 # Settings, from the environment or from the file named by RECONCILER_ENV_FILE (mode 0600):
-#   RECONCILER_STORE, RECONCILER_STORE_KEY, OSR_*   as for any run of the tool
+#   RECONCILER_STORE, RECONCILER_PLAN_KEY   a read-only login and the plan key (docs/ci.md)
 #   DRIFT_WEBHOOK_URL  POST the alert as JSON {"text": ...} (Slack, Teams, Mattermost, ...)
 #   DRIFT_MAIL_TO      mail the alert to this address with mail(1)
 # When no alert could be sent, it goes to stderr, which cron mails to MAILTO.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from reconciler import applier, errors, planfile, render, workflow
+from reconciler import applier, declared, errors, planfile, render, workflow
 from reconciler import plan as p
 from reconciler.commands import options
 
@@ -22,6 +23,17 @@ def _confirm(result: p.Plan, auto_approve: bool, out: options.Out) -> None:
                           err=True)
     if answer.strip() != "yes":
         raise errors.RefusedError("apply cancelled; nothing was changed")
+
+
+def _require_passwords(ctx: workflow.Context, wanted: Sequence[declared.DesiredTenant]) -> None:
+    """Refuse up front, before planning, naming every password the files need that is not set."""
+    missing = workflow.unavailable_passwords(ctx, wanted)
+    if missing:
+        raise errors.RefusedError("passwords missing", problems=tuple(
+            errors.Problem(t.path, 0, 0, f"refused: {t.key}/{name} needs the password from {ref}, "
+                           f"which is {'not set' if ref.env else 'not found'}; apply needs every "
+                           "password its tenant files reference; nothing was applied")
+            for t, name, ref in missing))
 
 
 @click.command()
@@ -58,22 +70,32 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
             saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
             files = [Path(v["path"]) for v in saved.tenants.values()]
             wanted = workflow.load_desired(ctx, (), (), only_files=files)
+            _require_passwords(ctx, wanted)
             changed = [f"{t.key}: {t.path} changed since the plan was made"
                        for t in wanted if t.digest != saved.tenants[t.key]["file_digest"]]
+            # The plan as the saved plan saw it (without the passwords it could not compare)
+            # must be the saved plan; the plan with them may differ only in those passwords.
             result = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete)
+            as_saved = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete,
+                                          hidden=saved.uncompared) if saved.uncompared else result
             changed += [f"{t.key}: the live store changed since the plan was made"
-                        for t in result.tenants if t.live_fp != saved.tenants[t.key]["live_fp"]]
-            moved = planfile.differences(saved.plan, render.plan_obj(result))
+                        for made in (result, as_saved)
+                        for t in made.tenants if t.live_fp != saved.tenants[t.key]["live_fp"]]
+            moved = planfile.differences(saved.plan, render.plan_obj(as_saved))
             if not changed and moved:
                 changed.append("the plan made now differs from the saved plan at "
                                + ", ".join(moved) + " (were secrets unavailable when it was saved?)")
             if changed:
                 raise errors.RefusedError("stale plan", problems=tuple(
                     errors.Problem(str(plan_file), 0, 0, f"refused: {c}; nothing was applied, "
-                                   "plan again") for c in changed))
+                                   "plan again") for c in dict.fromkeys(changed)))
             result = planfile.with_saved_checks(result, saved)
+            for label in planfile.accepted_passwords(result, saved):
+                out.info(f"{label}: the password changed; the saved plan could not compare it "
+                         "(made without the password), so apply accepts that change.")
         else:
             wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
+            _require_passwords(ctx, wanted)
             result = workflow.make_plan(ctx, st, wanted, max_delete=max_delete)
         if check_sources:
             result = workflow.check_sources(ctx, result, wanted)

@@ -43,7 +43,7 @@ def common(func: F) -> F:
         parent = ctx.find_root().params
         url = store_url or parent.get("store_url")
         out = Out(no_color or bool(parent.get("no_color")))
-        return int(func(workflow.Context.make(url), out, **kwargs))
+        return int(func(workflow.Context.make(url, f"`{ctx.command_path}`"), out, **kwargs))
 
     wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__  # the command's name and help
     return wrapper  # type: ignore[return-value]
@@ -74,12 +74,27 @@ def to_yaml(body: object) -> str:
     return yaml.dump(body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
+# What lets a guarded apply through, in the pipeline's own words (e.g. "add the label
+# reconciler:allow-cascade"): RECONCILER_HINT_ALLOW_CASCADE and so on, one per flag.
+GUARD_FLAGS = ("--allow-cascade", "--allow-mass-delete", "--skip-source-checks")
+
+
+def hint_variable(flag: str) -> str:
+    return "RECONCILER_HINT_" + flag.removeprefix("--").upper().replace("-", "_")
+
+
+def guard_hints() -> dict[str, str]:
+    return {flag: os.environ[hint_variable(flag)].strip() for flag in GUARD_FLAGS
+            if os.environ.get(hint_variable(flag), "").strip()}
+
+
 def render_plan(result: p.Plan, fmt: str, out: Out,
-                allowed: render.Allowed = render.NOTHING_ALLOWED) -> str:
+                allowed: render.Allowed = render.NOTHING_ALLOWED, *,
+                expires: str | None = None) -> str:
     """The plan in a format; `allowed`: the guard flags of this run (apply), so that the plan
-    says what they let through instead of what it needs."""
+    says what they let through instead of what it needs; `expires`: the saved plan's expiry."""
     if fmt == "text":
         return render.text(result, color=out.color, allowed=allowed)
     if fmt == "markdown":
-        return render.markdown(result, allowed=allowed)
+        return render.markdown(result, allowed=allowed, hints=guard_hints(), expires=expires)
     return render.RENDERERS[fmt](result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ import click
 from reconciler import planfile, workflow
 from reconciler.commands import options
 from reconciler.progress import Progress
+
+DEFAULT_TTL = "7d"  # a review can take days; apply re-checks the files and the store anyway
 
 
 def _desired_for(ctx: workflow.Context, paths: tuple[str, ...], tenants: tuple[str, ...],
@@ -30,9 +33,9 @@ def _desired_for(ctx: workflow.Context, paths: tuple[str, ...], tenants: tuple[s
 @options.tenant_option
 @options.format_option
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save the plan (JSON, signed with the store key) for `apply --plan`.")
-@click.option("--plan-ttl", default="24h", show_default=True, metavar="DURATION",
-              help="How long a saved plan stays valid (30m, 24h, 2d).")
+              help="Save the plan (JSON, signed with the store or plan key) for `apply --plan`.")
+@click.option("--plan-ttl", default=DEFAULT_TTL, show_default=True, metavar="DURATION",
+              help="How long a saved plan stays valid (30m, 24h, 2d): long enough for the review.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--check-sources", is_flag=True,
               help="Also connect to each accounting server and check logins, companies, rights.")
@@ -57,10 +60,13 @@ def plan(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenant
         if check_sources:
             progress.stage("Checking the accounting servers…")
             result = workflow.check_sources(ctx, result, wanted)
+    expires = None
     if out_file is not None:
         assert st.keyring is not None
-        planfile.write(out_file, result, keyring=st.keyring, store_id=st.store_id,
-                       git_commit=workflow.git_commit(ctx.root), ttl_s=ttl)
-        out.info(f"Saved the plan to {out_file} (valid for {plan_ttl}).")
-    out.result(options.render_plan(result, fmt, out))
+        uncompared = [str(ref) for _, _, ref in workflow.unavailable_passwords(ctx, wanted)]
+        expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(planfile.write(
+            out_file, result, keyring=st.keyring, store_id=st.store_id,
+            git_commit=workflow.git_commit(ctx.root), ttl_s=ttl, uncompared=uncompared)))
+        out.info(f"Saved the plan to {out_file} (valid for {plan_ttl}, until {expires}).")
+    out.result(options.render_plan(result, fmt, out, expires=expires))
     return options.EXIT_CHANGES if detailed_exitcode and result.has_changes else options.EXIT_OK

@@ -1,4 +1,4 @@
-"""`reconciler store init | seed | dump | rotate-key`."""
+"""`reconciler store init | seed | dump | rotate-key | plan-key`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from reconciler.commands import options
 
 @click.group("store")
 def store_group() -> None:
-    """Create, seed, dump the live store; rotate its key."""
+    """Create, seed, dump the live store; rotate its key; print its plan key."""
 
 
 @store_group.command("init")
@@ -78,4 +78,23 @@ def store_rotate_key(ctx: workflow.Context, out: options.Out, new_key_env: str) 
     finally:
         st.close()
     out.info(message)
+    return options.EXIT_OK
+
+
+@store_group.command("plan-key")
+@options.common
+def store_plan_key(ctx: workflow.Context, out: options.Out) -> int:
+    """Print the plan key: lets plan, drift and export run, never decrypt or write.
+
+    \b
+    Derived one way from the store key: give it to pull-request jobs as RECONCILER_PLAN_KEY,
+    with a read-only store login, and keep RECONCILER_STORE_KEY for the apply job.
+    """
+    st = ctx.open_store(readonly=True, store_key=True)
+    try:
+        assert st.keyring is not None
+        key = st.keyring.plan_key()
+    finally:
+        st.close()
+    out.result(key + "\n")
     return options.EXIT_OK
