@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 from reconciler import desired as desired_mod
-from reconciler import spec
+from reconciler import spec, windows
 
 
 class ActionKind(enum.StrEnum):
@@ -120,6 +120,7 @@ class TenantPlan:
     live_fp: str = ""  # fingerprint of the live tenant as read
     checks: tuple[SourceCheck, ...] = ()  # empty unless sources were checked
     read_companies: tuple[int, ...] = ()  # companies whose dependents were read (for live_fp)
+    freeze: windows.Freeze | None = None  # change window open now or opening soon (DESIGN §11)
 
     @property
     def key(self) -> str:
@@ -167,6 +168,12 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return self.summary.changes > 0
+
+    @property
+    def frozen(self) -> list[TenantPlan]:
+        """Tenants with changes to apply that are inside an open change window."""
+        return [t for t in self.tenants if t.freeze is not None and t.freeze.active is not None
+                and any(not a.blocked for a in t.actions)]
 
     @property
     def failed_checks(self) -> list[tuple[TenantPlan, SourceCheck]]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler import plan as p
+from reconciler import windows
 
 FORMAT_VERSION = 1
 MARKDOWN_LIMIT = 65_000
@@ -92,8 +93,22 @@ def action_lines(a: p.Action, style: Style = plain) -> list[str]:
     return lines
 
 
-def tenant_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
+OVERRIDE_HINT = "apply refuses this tenant's changes without --override-freeze REASON"
+
+
+def freeze_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
+    """A tenant's open change window, and the next one to open (DESIGN §11)."""
+    f = t.freeze
     lines = []
+    if f is not None and f.active is not None:
+        lines.append(style(f"  ! frozen: {windows.until_text(f.active)}; {OVERRIDE_HINT}", "magenta"))
+    if f is not None and f.upcoming is not None:
+        lines.append(f"  note: {windows.opens_text(f.upcoming)}")
+    return lines
+
+
+def tenant_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
+    lines = freeze_lines(t, style)
     for a in t.actions:
         lines += ["  " + line for line in action_lines(a, style)]
     if not t.actions:
@@ -127,6 +142,9 @@ def text(plan: p.Plan, *, color: bool = False) -> str:
     if failed:
         out.append(style(f"Source checks failed for {len(failed)} connection(s); apply refuses "
                          "without --skip-source-checks", "red"))
+    if plan.frozen:
+        out.append(style(f"Frozen: {len(plan.frozen)} tenant(s) with changes are inside a change "
+                         "window; apply refuses them without --override-freeze REASON", "magenta"))
     return "\n".join(out) + "\n"
 
 
@@ -174,7 +192,8 @@ def plan_obj(plan: p.Plan) -> dict[str, Any]:
                      "unmanaged": list(t.unmanaged), "notes": list(t.notes),
                      **({"checks": [{"connection": c.connection, "ok": c.ok,
                                      "problems": list(c.problems)} for c in t.checks]}
-                        if t.checks else {})}
+                        if t.checks else {}),
+                     **({"freeze": windows.freeze_obj(t.freeze)} if t.freeze else {})}
                     for t in plan.tenants],
         "summary": summary_obj(plan),
         "guards": {"max_delete": plan.max_delete, "mass_delete": list(plan.mass_delete),
@@ -196,9 +215,30 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _freeze_warning(plan: p.Plan, *, most: int = 20) -> list[str]:
+    """A GitHub alert naming each open or upcoming change window and the tenants it holds."""
+    held: dict[tuple[str, windows.Occurrence], list[str]] = {}
+    for t in plan.tenants:
+        if t.freeze is not None and t.freeze.active is not None:
+            held.setdefault(("active", t.freeze.active), []).append(t.key)
+        if t.freeze is not None and t.freeze.upcoming is not None:
+            held.setdefault(("upcoming", t.freeze.upcoming), []).append(t.key)
+    if not held:
+        return []
+    lines = ["> [!WARNING]"]
+    for (state, o), keys in held.items():
+        names = ", ".join(f"`{k}`" for k in keys[:most]) + (
+            f" and {len(keys) - most} more" if len(keys) > most else "")
+        what = (f"**{_md_escape(windows.until_text(o))}**: {names}; `apply` refuses their changes "
+                "without `--override-freeze REASON`" if state == "active" else
+                f"{_md_escape(windows.opens_text(o))}: {names}")
+        lines.append(f"> - {what}")
+    return [*lines, ""]
+
+
 def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     s = plan.summary
-    head = ["## osr-reconciler plan", "",
+    head = ["## osr-reconciler plan", "", *_freeze_warning(plan),
             "| create | update | rename | adopt | delete | cascading deletions | blocked |",
             "|---:|---:|---:|---:|---:|---:|---:|",
             f"| {s.create} | {s.update} | {s.rename} | {s.adopt} | {s.delete} | {s.cascade} | {s.blocked} |",
@@ -265,7 +305,8 @@ def drift_items(plan: p.Plan) -> list[dict[str, Any]]:
                           **({"blocked": a.blocked} if a.blocked else {})})
         items += [{"connection": name, "status": "unmanaged", "action": None, "fields": []}
                   for name in t.unmanaged]
-        tenants.append({"customer": t.customer, "tenant": t.tenant, "connections": items})
+        tenants.append({"customer": t.customer, "tenant": t.tenant, "connections": items,
+                        **({"freeze": windows.freeze_obj(t.freeze)} if t.freeze else {})})
     return tenants
 
 
@@ -282,10 +323,14 @@ def drift_text(plan: p.Plan, *, color: bool = False, markdown_out: bool = False)
     style: Style = ansi if color and not markdown_out else plain
     obj = drift_obj(plan)
     lines = ["## osr-reconciler drift", ""] if markdown_out else []
-    for t in obj["tenants"]:
+    for tp, t in zip(plan.tenants, obj["tenants"], strict=True):
         if not t["connections"]:
             continue
         lines.append(style(f"{t['customer']}/{t['tenant']}", "bold"))
+        if tp.freeze is not None and tp.freeze.active is not None:
+            lines.append(("- " if markdown_out else "  ") + style(
+                f"frozen: {windows.until_text(tp.freeze.active)}; changes made during it may be "
+                "intended: do not revert them before it ends", "magenta"))
         for item in t["connections"]:
             what = item["status"].replace("_", " ")
             detail = f"  {item['action']}" if item["action"] else ""

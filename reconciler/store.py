@@ -110,6 +110,7 @@ audit_log = sa.Table(
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Column("fields", sa.Text, nullable=False),  # comma-separated changed field names
     sa.Column("cascade_count", sa.Integer, nullable=False, default=0),
+    sa.Column("freeze_override", sa.Text),  # apply --override-freeze: the window and the reason
 )
 locks = sa.Table(
     "osr_locks", metadata,
