@@ -411,15 +411,15 @@ def status(windows: Sequence[Window], at: datetime, *, days: int = UPCOMING_DAYS
 
 
 def freeze_of(statuses: Sequence[Status], tenant: str) -> Freeze | None:
-    """The open window covering tenant (the one ending last) and the next one to open; None when
-    there is neither."""
+    """The open window covering tenant (the one ending last) and the next one to open (of those
+    opening together, the one ending last); None when there is neither."""
     covering = [s for s in statuses if s.window.covers(tenant)]
     active = [s.active for s in covering if s.active is not None]
     upcoming = [s.upcoming for s in covering if s.upcoming is not None]
     if not active and not upcoming:
         return None
     return Freeze(max(active, key=lambda o: o.end) if active else None,
-                  min(upcoming, key=lambda o: o.start) if upcoming else None)
+                  min(upcoming, key=lambda o: (o.start, -o.end.timestamp())) if upcoming else None)
 
 
 # ---------------------------------------------------------------------------------------------
