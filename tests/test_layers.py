@@ -56,6 +56,8 @@ RULES = [
     ("secrets", {"sqlalchemy", "store", "plan", "cli"}),
     ("applier", {"cli", "render"}),
     ("workflow", {"cli", "render"}),
+    ("windows", {"sqlalchemy", "store", "plan", "differ", "render", "applier", "workflow", "cli"}),
+    ("clock", {"sqlalchemy", "store", "plan", "windows", "workflow", "cli"}),
 ]
 
 

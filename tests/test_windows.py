@@ -245,6 +245,10 @@ def test_load_malformed_file(name: str, at: str, message: str) -> None:
     assert lines[0].startswith(f"{path}:{at}: ") and message in lines[0], lines[0]
 
 
+def test_example_file_reads_as_the_design_example() -> None:
+    assert windows.load(REPO / "examples" / "reconciler.yaml") == (MONTH_END, YEAR_END)
+
+
 def test_load_missing_file_means_no_windows(tmp_path: Path) -> None:
     assert windows.load(tmp_path / "reconciler.yaml") == ()
 
