@@ -10,9 +10,10 @@ import socket
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
-from reconciler import errors, secrets, spec, store
+from reconciler import errors, freeze, secrets, spec, store
 from reconciler import plan as p
 
 DEFAULT_LEASE_S = 15 * 60
@@ -127,6 +128,19 @@ def check_guards(plan: p.Plan, *, allow_cascade: bool, allow_mass_delete: bool,
         raise errors.RefusedError("refused", problems=tuple(problems))
 
 
+def check_freeze(plan: p.Plan, *, override: str | None) -> dict[str, str]:
+    """Refuse tenants with changes inside an open change window (DESIGN §11) unless overridden;
+    with an override, what the audit log records per tenant."""
+    frozen = [(t.key, t.freeze.active) for t in plan.frozen if t.freeze and t.freeze.active]
+    if frozen and override is None:
+        raise errors.RefusedError("frozen", problems=tuple(errors.Problem("", 0, 0, (
+            f"refused: {key} is inside {freeze.until_text(o)} "
+            f"({o.end.astimezone(UTC):%Y-%m-%d %H:%M} UTC); nothing was applied. Apply after it "
+            "ends, or pass --override-freeze REASON")) for key, o in frozen))
+    return {key: f'window "{o.window}" until {freeze.local_text(o.end)}: {override}'
+            for key, o in frozen}
+
+
 def _password(a: p.Action, settings: secrets.Settings, keyring: secrets.Keyring,
               live_fp: str | None) -> tuple[store.Password | None, bool, str | None]:
     """(new password or None to keep, whether to clear it, the fingerprint after apply)."""
@@ -144,8 +158,13 @@ def _password(a: p.Action, settings: secrets.Settings, keyring: secrets.Keyring,
 
 
 def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: str | None,
-          lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Applied:
-    """Apply every unblocked action of the plan, all or nothing."""
+          lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+          freeze_overrides: dict[str, str] | None = None) -> Applied:
+    """Apply every unblocked action of the plan, all or nothing.
+
+    freeze_overrides: per tenant, the change window overridden and why (check_freeze), written
+    to the audit log with each of its actions.
+    """
     assert st.keyring is not None
     keyring = st.keyring
     scopes = [t.key for t in plan.tenants if any(not a.blocked for a in t.actions)]
@@ -198,6 +217,7 @@ def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: 
                               "customer": t.customer, "tenant": t.tenant,
                               "action": a.action.value, "connection": a.connection,
                               "connection_id": a.live_id, "reason": a.reason.value,
-                              "fields": ",".join(a.changed_fields), "cascade_count": len(a.cascade)})
+                              "fields": ",".join(a.changed_fields), "cascade_count": len(a.cascade),
+                              "freeze_override": (freeze_overrides or {}).get(t.key)})
         store.write_audit(conn, audit)
     return Applied(done, cascade)

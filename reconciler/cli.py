@@ -25,6 +25,7 @@ from reconciler.commands import (
     store,
     unlock,
     validate,
+    windows,
 )
 
 EXIT_OK, EXIT_ERROR = options.EXIT_OK, options.EXIT_ERROR
@@ -46,7 +47,8 @@ def cli(store_url: str | None, no_color: bool) -> None:
 
 
 for _command in (validate.validate, plan.plan, apply.apply, drift.drift, export.export,
-                 companies.companies, store.store_group, history.history, unlock.unlock):
+                 companies.companies, store.store_group, history.history, unlock.unlock,
+                 windows.windows_command):
     cli.add_command(_command)
 
 

@@ -528,12 +528,14 @@ def validation_problems(label: str, doc: strictyaml.Document, exc: ValidationErr
                         root: type[BaseModel], models: dict[str, type[BaseModel]],
                         unions: dict[str, frozenset[str]] | None = None,
                         want: dict[str, str] | None = None,
-                        item_want: dict[str, str] | None = None) -> list[errors.Problem]:
+                        item_want: dict[str, str] | None = None,
+                        example: dict[str, str] | None = None) -> list[errors.Problem]:
     """One located problem per pydantic error.
 
     unions: per key holding a union, the member tags pydantic adds to locations under it.
     """
     unions = unions or {}
+    examples = {**EXAMPLE, **(example or {})}
     want = {**WANT, **(want or {})}
     item_want = {**_ITEM_WANT, **(item_want or {})}
     problems: list[errors.Problem] = []
@@ -568,8 +570,8 @@ def validation_problems(label: str, doc: strictyaml.Document, exc: ValidationErr
             if (parent, key) in misspelt:
                 continue
             line, column = strictyaml.position(doc.root, parent)
-            example = EXAMPLE.get(key)
-            message = f"missing key {key!r}" + (f"; add `{key}: {example}`" if example else
+            given = examples.get(key)
+            message = f"missing key {key!r}" + (f"; add `{key}: {given}`" if given else
                                                  f"; add {key}: {want.get(key, '...')}")
             clean = parent
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from reconciler import declared, spec
+from reconciler import declared, freeze, spec
 
 
 class ActionKind(enum.StrEnum):
@@ -122,6 +122,7 @@ class TenantPlan:
     live_fp: str = ""  # fingerprint of the live tenant as read
     checks: tuple[SourceCheck, ...] = ()  # empty unless sources were checked
     read_companies: tuple[int, ...] = ()  # companies whose dependents were read (for live_fp)
+    freeze: freeze.Freeze | None = None  # change window open now or opening soon (DESIGN §11)
 
     @property
     def key(self) -> str:
@@ -169,6 +170,12 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return self.summary.changes > 0
+
+    @property
+    def frozen(self) -> list[TenantPlan]:
+        """Tenants with changes to apply that are inside an open change window."""
+        return [t for t in self.tenants if t.freeze is not None and t.freeze.active is not None
+                and any(not a.blocked for a in t.actions)]
 
     @property
     def failed_checks(self) -> list[tuple[TenantPlan, SourceCheck]]:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler import freeze
 from reconciler import plan as p
 
 FORMAT_VERSION = 1
@@ -164,8 +165,22 @@ def action_lines(a: p.Action, style: Style = plain) -> list[str]:
     return lines
 
 
-def tenant_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
+OVERRIDE_HINT = "apply refuses this tenant's changes without --override-freeze REASON"
+
+
+def freeze_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
+    """A tenant's open change window, and the next one to open (DESIGN §11)."""
+    f = t.freeze
     lines = []
+    if f is not None and f.active is not None:
+        lines.append(style(f"  ! frozen: {freeze.until_text(f.active)}; {OVERRIDE_HINT}", "magenta"))
+    if f is not None and f.upcoming is not None:
+        lines.append(f"  note: {freeze.opens_text(f.upcoming)}")
+    return lines
+
+
+def tenant_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
+    lines = freeze_lines(t, style)
     for a in t.actions:
         lines += ["  " + line for line in action_lines(a, style)]
     if not t.actions:
@@ -192,6 +207,9 @@ def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWE
         out.append("")
     out.append(style(summary_line(plan), "bold"))
     out += [line if ok else style(line, "red") for line, ok in guard_lines(plan, allowed)]
+    if plan.frozen:
+        out.append(style(f"Frozen: {len(plan.frozen)} tenant(s) with changes are inside a change "
+                         "window; apply refuses them without --override-freeze REASON", "magenta"))
     return "\n".join(out) + "\n"
 
 
@@ -241,7 +259,8 @@ def plan_obj(plan: p.Plan) -> dict[str, Any]:
                      "unmanaged": list(t.unmanaged), "notes": list(t.notes),
                      **({"checks": [{"connection": c.connection, "ok": c.ok,
                                      "problems": list(c.problems)} for c in t.checks]}
-                        if t.checks else {})}
+                        if t.checks else {}),
+                     **({"freeze": freeze.freeze_obj(t.freeze)} if t.freeze else {})}
                     for t in plan.tenants],
         "summary": summary_obj(plan),
         "guards": {"max_delete": plan.max_delete, "mass_delete": list(plan.mass_delete),
@@ -383,6 +402,27 @@ def _alerts(plan: p.Plan, allowed: Allowed, hints: Mapping[str, str]) -> list[st
     return out
 
 
+def _freeze_warning(plan: p.Plan, *, most: int = 20) -> list[str]:
+    """A GitHub alert naming each open or upcoming change window and the tenants it holds."""
+    held: dict[tuple[str, freeze.Occurrence], list[str]] = {}
+    for t in plan.tenants:
+        if t.freeze is not None and t.freeze.active is not None:
+            held.setdefault(("active", t.freeze.active), []).append(t.key)
+        if t.freeze is not None and t.freeze.upcoming is not None:
+            held.setdefault(("upcoming", t.freeze.upcoming), []).append(t.key)
+    if not held:
+        return []
+    lines = ["> [!WARNING]"]
+    for (state, o), keys in held.items():
+        names = ", ".join(f"`{k}`" for k in keys[:most]) + (
+            f" and {len(keys) - most} more" if len(keys) > most else "")
+        what = (f"**{md_text(freeze.until_text(o))}**: {names}; `apply` refuses their changes "
+                "without `--override-freeze REASON`" if state == "active" else
+                f"{md_text(freeze.opens_text(o))}: {names}")
+        lines.append(f"> - {what}")
+    return [*lines, ""]
+
+
 def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = NOTHING_ALLOWED,
              hints: Mapping[str, str] | None = None, expires: str | None = None) -> str:
     """A pull-request comment, under `limit` characters for any plan.
@@ -397,7 +437,7 @@ def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = NO
     s = plan.summary
     doc = _Budget(limit)
     doc.add("\n".join([
-        "## osr-reconciler plan", "",
+        "## osr-reconciler plan", "", *_freeze_warning(plan),
         "| create | update | rename | adopt | delete | cascading deletions | blocked |",
         "|---:|---:|---:|---:|---:|---:|---:|",
         f"| {s.create} | {s.update} | {s.rename} | {s.adopt} | {s.delete} | {s.cascade} | "
@@ -506,7 +546,8 @@ def drift_items(plan: p.Plan) -> list[dict[str, Any]]:
                              if a.renamed_in_portal else {})})
         items += [{"connection": name, "status": "unmanaged", "action": None, "fields": []}
                   for name in t.unmanaged]
-        tenants.append({"customer": t.customer, "tenant": t.tenant, "connections": items})
+        tenants.append({"customer": t.customer, "tenant": t.tenant, "connections": items,
+                        **({"freeze": freeze.freeze_obj(t.freeze)} if t.freeze else {})})
     return tenants
 
 
@@ -529,11 +570,15 @@ def drift_text(plan: p.Plan, *, color: bool = False, markdown_out: bool = False,
     total = (f"Drift: {s['drift']} drifted, {s['pending']} pending, {s['drift_and_pending']} "
              f"both, {s['unmanaged']} unmanaged.")
     lines = ["## osr-reconciler drift", "", md_text(total), ""] if markdown_out else []
-    for t in obj["tenants"]:
+    for tp, t in zip(plan.tenants, obj["tenants"], strict=True):
         if not t["connections"]:
             continue
         lines.append(f"### `{t['customer']}/{t['tenant']}`" if markdown_out
                      else style(f"{t['customer']}/{t['tenant']}", "bold"))
+        if tp.freeze is not None and tp.freeze.active is not None:
+            lines.append(("- " if markdown_out else "  ") + style(
+                f"frozen: {inert(freeze.until_text(tp.freeze.active))}; changes made during it may "
+                "be intended: do not revert them before it ends", "magenta"))
         for item in t["connections"]:
             what = item["status"].replace("_", " ")
             detail = f"  {item['action']}" if item["action"] else ""

@@ -1,4 +1,5 @@
-"""Generate schemas/tenant.schema.json (from the loader's models) and schemas/plan.schema.json.
+"""Generate schemas/tenant.schema.json and reconciler.schema.json (from the loaders' models),
+plan.schema.json and drift.schema.json.
 
 Run `make schemas` (python -m reconciler.schemas); a test fails when the checked-in files differ.
 """
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reconciler import desired, render, spec
+from reconciler import desired, render, spec, windows
 from reconciler import plan as p
 
 _STR = {"type": "string"}
@@ -18,6 +19,19 @@ _NULLABLE_STR = {"type": ["string", "null"]}
 # A connection renamed in the portal since the tool last applied it (same id, new name).
 _PORTAL_RENAME = {"type": "object", "additionalProperties": False, "required": ["from", "to"],
                   "properties": {"from": _STR, "to": _STR}}
+
+
+def _freeze() -> dict[str, Any]:
+    """A tenant's change windows (reconciler.yaml, DESIGN §11), present only when one is open
+    or opens within 7 days. Times are ISO 8601 in the window's zone, with its offset."""
+    opening = {"type": "object", "additionalProperties": False,
+               "required": ["window", "start", "end", "timezone"],
+               "properties": {"window": _STR, "start": _STR, "end": _STR, "timezone": _STR}}
+    nullable = {"oneOf": [opening, {"type": "null"}]}
+    return {"type": "object", "additionalProperties": False, "required": ["active", "next"],
+            "description": "active: the open window (apply refuses without --override-freeze); "
+                           f"next: the next to open within {windows.UPCOMING_DAYS} days",
+            "properties": {"active": nullable, "next": nullable}}
 
 
 def plan_schema() -> dict[str, Any]:
@@ -72,7 +86,8 @@ def plan_schema() -> dict[str, Any]:
                                "checks": {"type": "array", "items": {
                                    "type": "object", "required": ["connection", "ok", "problems"],
                                    "properties": {"connection": _STR, "ok": {"type": "boolean"},
-                                                  "problems": {"type": "array", "items": _STR}}}}}}},
+                                                  "problems": {"type": "array", "items": _STR}}}},
+                               "freeze": _freeze()}}},
             "summary": {"type": "object", "additionalProperties": False,
                         "required": ["create", "update", "rename", "adopt", "delete", "cascade",
                                      "blocked"],
@@ -114,7 +129,8 @@ def drift_schema() -> dict[str, Any]:
                 "type": "object", "additionalProperties": False,
                 "required": ["customer", "tenant", "connections"],
                 "properties": {"customer": _STR, "tenant": _STR,
-                               "connections": {"type": "array", "items": item}}}},
+                               "connections": {"type": "array", "items": item},
+                               "freeze": _freeze()}}},
             "summary": {"type": "object", "additionalProperties": False, "required": statuses,
                         "properties": {s: count for s in statuses}},
         },
@@ -125,7 +141,8 @@ def files() -> dict[str, str]:
     def dump(obj: dict[str, Any]) -> str:
         return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
     return {"tenant.schema.json": dump(desired.json_schema()), "plan.schema.json": dump(plan_schema()),
-            "drift.schema.json": dump(drift_schema())}
+            "drift.schema.json": dump(drift_schema()),
+            "reconciler.schema.json": dump(windows.json_schema())}
 
 
 def main(argv: list[str]) -> int:

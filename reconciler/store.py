@@ -25,7 +25,8 @@ from reconciler import errors, redaction, secrets, spec, state
 
 SCHEMA_VERSION = "2"
 # v1 -> v2: names and company ids keyed by spec.identity_key (was casefold), company keys,
-# the name last applied (portal renames). `store init` upgrades a v1 store.
+# the name last applied (portal renames), the freeze override reason in the audit log.
+# `store init` upgrades a v1 store.
 _UPGRADABLE = ("1",)
 DEFAULT_DIR = Path(".reconciler")
 DEFAULT_DB = DEFAULT_DIR / "store.db"
@@ -110,6 +111,7 @@ audit_log = sa.Table(
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Column("fields", sa.Text, nullable=False),  # comma-separated changed field names
     sa.Column("cascade_count", sa.Integer, nullable=False, default=0),
+    sa.Column("freeze_override", sa.Text),  # apply --override-freeze: the window and the reason
 )
 locks = sa.Table(
     "osr_locks", metadata,
@@ -403,7 +405,8 @@ def _upgrade(conn: Connection) -> None:
     inspector = sa.inspect(conn)
     dialect = conn.dialect
     for table, column in ((connections, connections.c.applied_name),
-                          (companies, companies.c.code_key)):
+                          (companies, companies.c.code_key),
+                          (audit_log, audit_log.c.freeze_override)):
         if column.name not in {c["name"] for c in inspector.get_columns(table.name)}:
             spec_sql = sa.schema.CreateColumn(column.copy()).compile(dialect=dialect)
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD {str(spec_sql).replace(' NOT NULL', '')}")

@@ -11,10 +11,23 @@ import re
 import subprocess
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler import catalog, declared, desired, differ, envnames, errors, secrets, spec, state, store
+from reconciler import (
+    catalog,
+    declared,
+    desired,
+    differ,
+    envnames,
+    errors,
+    secrets,
+    spec,
+    state,
+    store,
+    windows,
+)
 from reconciler import plan as p
 
 TENANT_ARG = r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$"
@@ -92,11 +105,30 @@ class Context:
     def default_paths(self, paths: Sequence[str]) -> list[str]:
         if paths:
             return list(paths)
-        default = self.root / "tenants"
-        try:
-            return [str(default.relative_to(Path.cwd()))]
-        except ValueError:
-            return [str(default)]
+        return [shown_path(self.root / "tenants")]
+
+
+def shown_path(path: Path) -> str:
+    """path relative to the current directory where it is inside it, as messages name files."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load_windows(ctx: Context) -> tuple[windows.Window, ...]:
+    """The change windows of reconciler.yaml at the repository root (none without the file)."""
+    path = ctx.root / windows.FILE_NAME
+    return windows.load(path, label=shown_path(path))
+
+
+def with_freeze(result: p.Plan, found: Sequence[windows.Window], at: datetime) -> p.Plan:
+    """The plan with each tenant's open or upcoming change window at `at`."""
+    if not found:
+        return result
+    statuses = windows.status(found, at)
+    return dataclasses.replace(result, tenants=tuple(
+        dataclasses.replace(t, freeze=windows.freeze_of(statuses, t.key)) for t in result.tenants))
 
 
 def load_desired(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (),

@@ -68,6 +68,7 @@ COMMANDS: dict[str, Command] = {
             "--lock-timeout": True,
             "--skip-source-checks": False,
             "--format": True,
+            "--override-freeze": True,
         },
     ),
     "drift": Command(False, TENANT | {"--format": True}),
@@ -80,6 +81,7 @@ COMMANDS: dict[str, Command] = {
     "store plan-key": Command(False, {}),
     "history": Command(False, TENANT),
     "unlock": Command(True, {}),
+    "windows": Command(False, {"--at": True}),
 }
 FORMATS = {"text", "markdown", "json"}
 # Flags that must never be passed unconditionally: a human opts in per run.

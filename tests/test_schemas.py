@@ -14,7 +14,8 @@ from reconciler import schemas
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("name", ["tenant.schema.json", "plan.schema.json", "drift.schema.json"])
+@pytest.mark.parametrize("name", ["tenant.schema.json", "plan.schema.json", "drift.schema.json",
+                                  "reconciler.schema.json"])
 def test_checked_in_schema_is_up_to_date(name: str) -> None:
     assert (REPO / "schemas" / name).read_text(encoding="utf-8") == schemas.files()[name], (
         f"schemas/{name} is stale: run `make schemas`")

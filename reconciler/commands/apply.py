@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
-from reconciler import applier, declared, errors, planfile, render, workflow
+from reconciler import applier, clock, declared, errors, planfile, render, workflow
 from reconciler import plan as p
 from reconciler.commands import options
+
+MAX_REASON = 500
 
 
 def _confirm(result: p.Plan, auto_approve: bool, out: options.Out) -> None:
@@ -36,6 +38,18 @@ def _require_passwords(ctx: workflow.Context, wanted: Sequence[declared.DesiredT
             for t, name, ref in missing))
 
 
+def _override_reason(text: str | None) -> str | None:
+    """--override-freeze REASON: one printable line for the audit log."""
+    if text is None:
+        return None
+    reason = text.strip()
+    if not reason or not reason.isprintable() or len(reason) > MAX_REASON:
+        raise errors.InputError(f"--override-freeze: write why, in one line of 1-{MAX_REASON} "
+                                "printable characters (e.g. --override-freeze \"INC-123: fix the "
+                                "broken Oslo connection\")")
+    return reason
+
+
 @click.command()
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @options.tenant_option
@@ -53,13 +67,18 @@ def _require_passwords(ctx: workflow.Context, wanted: Sequence[declared.DesiredT
 @click.option("--skip-source-checks", is_flag=True,
               help="Apply even if the source checks found problems.")
 @options.format_option
+@click.option("--override-freeze", "override_freeze", metavar="REASON",
+              help="Apply inside an open change window (reconciler.yaml); REASON goes to the "
+                   "audit log.")
 @options.common
 def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
           plan_file: Path | None, auto_approve: bool, allow_cascade: bool,
           allow_mass_delete: bool, max_delete: int, lock_timeout: str, check_sources: bool,
-          skip_source_checks: bool, fmt: str) -> int:
+          skip_source_checks: bool, fmt: str, override_freeze: str | None) -> int:
     """Plan (or load a saved plan), show it, and apply it in one transaction."""
     timeout = planfile.duration(lock_timeout, flag="--lock-timeout")
+    reason = _override_reason(override_freeze)
+    found, at = workflow.load_windows(ctx), clock.now()
     if plan_file is not None and (paths or tenants):
         raise errors.InputError("--plan applies the saved plan's own tenant files; give either "
                                 "--plan FILE, or PATH and --tenant, not both")
@@ -99,18 +118,23 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
             result = workflow.make_plan(ctx, st, wanted, max_delete=max_delete)
         if check_sources:
             result = workflow.check_sources(ctx, result, wanted)
+        result = workflow.with_freeze(result, found, at)
         allowed = render.Allowed(cascade=allow_cascade, mass_delete=allow_mass_delete,
                                  source_checks=skip_source_checks)
         out.result(options.render_plan(result, fmt, out, allowed))
         if not result.has_changes:
             out.info("No changes to apply.")
             return options.EXIT_OK
+        overrides = applier.check_freeze(result, override=reason)
+        for key, text in overrides.items():
+            out.info(f"Overriding the freeze of {key}: {text}")
         applier.check_guards(result, allow_cascade=allow_cascade,
                              allow_mass_delete=allow_mass_delete,
                              skip_source_checks=skip_source_checks)
         _confirm(result, auto_approve, out)
         done = applier.apply(st, result, settings=ctx.settings,
-                             commit=workflow.git_commit(ctx.root), lock_timeout_s=timeout)
+                             commit=workflow.git_commit(ctx.root), lock_timeout_s=timeout,
+                             freeze_overrides=overrides)
     finally:
         st.close()
     out.info(f"Applied {done.actions} action(s); {done.cascade} dependent(s) deleted.")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from reconciler import render, workflow
+from reconciler import clock, render, workflow
 from reconciler.commands import options
 from reconciler.progress import Progress
 
@@ -21,6 +21,7 @@ from reconciler.progress import Progress
 def drift(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
           fmt: str, ignore_unmanaged: bool) -> int:
     """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only."""
+    found, at = workflow.load_windows(ctx), clock.now()
     with Progress() as progress:
         progress.stage("Reading tenant files…")
         wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
@@ -30,6 +31,7 @@ def drift(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
             result = workflow.make_plan(ctx, st, wanted, max_delete=10**9, fingerprint=False)
         finally:
             st.close()
+    result = workflow.with_freeze(result, found, at)
     if fmt == "json":
         out.result(json.dumps(render.drift_obj(result), indent=2, ensure_ascii=False) + "\n")
     else:

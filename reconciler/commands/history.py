@@ -19,7 +19,7 @@ from reconciler.commands import options
               show_default=True)
 @options.common
 def history(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...], limit: int, fmt: str) -> int:
-    """The audit log: time, actor, commit, action, connection, changed fields."""
+    """The audit log: time, actor, commit, action, connection, changed fields, freeze overrides."""
     keys = workflow.parse_tenants(tenants)
     st = ctx.open_store(readonly=True)
     try:
@@ -30,7 +30,8 @@ def history(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...], l
     entries = [{"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.at_ms / 1000)),
                 "actor": r.actor, "commit": r.git_commit, "tenant": f"{r.customer}/{r.tenant}",
                 "action": r.action, "connection": r.connection, "reason": r.reason,
-                "fields": [f for f in r.fields.split(",") if f], "cascade": r.cascade_count}
+                "fields": [f for f in r.fields.split(",") if f], "cascade": r.cascade_count,
+                "freeze_override": r.freeze_override}
                for r in rows]
     if fmt == "json":
         out.result(json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
@@ -40,5 +41,8 @@ def history(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...], l
         out.result("".join(
             f"{e['time']}  {e['actor']}  {(e['commit'] or '-')[:12]}  {e['tenant']}  "
             f"{e['action']} {render.quoted(e['connection'])}  {','.join(e['fields']) or '-'}"
-            + (f"  ({e['cascade']} cascaded)" if e["cascade"] else "") + "\n" for e in entries))
+            + (f"  ({e['cascade']} cascaded)" if e["cascade"] else "")
+            + (f"  [override-freeze: {render.inert(e['freeze_override'])}]"
+               if e["freeze_override"] else "")
+            + "\n" for e in entries))
     return options.EXIT_OK

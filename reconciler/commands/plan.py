@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from reconciler import planfile, workflow
+from reconciler import clock, planfile, workflow
 from reconciler.commands import options
 from reconciler.progress import Progress
 
@@ -47,6 +47,7 @@ def plan(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenant
          check_sources: bool, changed_since: str | None, max_delete: int) -> int:
     """Show what apply would change, every cascading deletion by name. Writes nothing."""
     ttl = planfile.duration(plan_ttl, flag="--plan-ttl")
+    found, at = workflow.load_windows(ctx), clock.now()
     with Progress() as progress:
         progress.stage("Reading tenant files…")
         wanted = _desired_for(ctx, paths, tenants, changed_since, out)
@@ -61,6 +62,7 @@ def plan(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenant
             progress.stage("Checking the accounting servers…")
             result = workflow.check_sources(ctx, result, wanted)
     expires = None
+    result = workflow.with_freeze(result, found, at)
     if out_file is not None:
         assert st.keyring is not None
         uncompared = [str(ref) for _, _, ref in workflow.unavailable_passwords(ctx, wanted)]

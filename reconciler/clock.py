@@ -1,0 +1,34 @@
+"""The current time: the one place `RECONCILER_NOW` is read (tests set the clock with it).
+
+Everything that decides by time (reconciler.windows) takes the time as an argument; the commands
+get it from now().
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from reconciler import errors
+
+NOW_VAR = "RECONCILER_NOW"
+
+
+def parse(text: str, *, source: str) -> datetime:
+    """An ISO 8601 time with its offset (2026-03-30T12:00+02:00, 2026-03-30T10:00Z), as UTC."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise errors.InputError(f"{source} {text!r}: write a time with its UTC offset, such as "
+                                "2026-03-30T12:00+02:00 or 2026-03-30T10:00Z")
+    return when.astimezone(UTC)
+
+
+def now() -> datetime:
+    """RECONCILER_NOW when set (for tests and rehearsals), else the system clock, in UTC."""
+    text = os.environ.get(NOW_VAR)
+    if text:
+        return parse(text, source=NOW_VAR)
+    return datetime.now(UTC)

@@ -1,0 +1,60 @@
+"""`reconciler windows`: the change windows of reconciler.yaml and the tenants they cover."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from reconciler import clock, desired, freeze, windows, workflow
+from reconciler.commands import options
+
+# How far ahead `reconciler windows` looks for a window's next opening.
+_LOOKAHEAD = timedelta(days=400)
+
+
+def _declared(ctx: workflow.Context) -> list[str]:
+    """The tenants the tenant files declare, by their paths (tenants/<customer>/<tenant>.yaml)."""
+    if not (ctx.root / "tenants").is_dir():
+        return []
+    return [f"{f.parent.name}/{f.stem}" for f in desired.discover(ctx.default_paths(()))]
+
+
+def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str,
+          at: datetime) -> list[str]:
+    out = [f"Change windows at {at_text}:"]
+    for w in found:
+        out.append(f'"{w.name}": {w.describe()}')
+        active = w.active(at)
+        upcoming = w.upcoming(at, _LOOKAHEAD)
+        covered = windows.covered(w, tenants)
+        if active is not None:
+            out.append(f"  OPEN since {freeze.local_text(active.start)} until "
+                       f"{freeze.local_text(active.end)}: apply refuses the tenants below")
+        if upcoming is not None:
+            out.append(f"  next opens {freeze.local_text(upcoming.start)} until "
+                       f"{freeze.local_text(upcoming.end)}")
+        elif active is None:
+            out.append("  does not open again")
+        label = "frozen now" if active is not None else "covers"
+        out.append(f"  {label}: {', '.join(covered) if covered else 'no declared tenant'}")
+    return out
+
+
+@click.command("windows")
+@click.option("--at", "at_text", metavar="TIME",
+              help="Show the windows at this time (ISO 8601 with offset, e.g. 2026-03-30T12:00Z); "
+                   "default now (or RECONCILER_NOW).")
+@options.common
+def windows_command(ctx: workflow.Context, out: options.Out, at_text: str | None) -> int:
+    """List the change windows (reconciler.yaml) and the tenants each covers at a time."""
+    at = clock.parse(at_text, source="--at") if at_text else clock.now()
+    found = workflow.load_windows(ctx)
+    path = workflow.shown_path(ctx.root / windows.FILE_NAME)
+    if not found:
+        out.info(f"No change windows: {path} " + (
+            "declares none." if (ctx.root / windows.FILE_NAME).exists() else "does not exist."))
+        return options.EXIT_OK
+    shown = f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    out.result("\n".join(lines(found, _declared(ctx), shown, at)) + "\n")
+    return options.EXIT_OK

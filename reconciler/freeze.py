@@ -1,0 +1,62 @@
+"""What change windows say about a tenant at one time: frozen data and its words.
+
+No pydantic and no YAML (reconciler.windows reads reconciler.yaml): plans and renderers
+depend on these types only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One opening of a window: from start (inclusive) to end (exclusive), in its zone."""
+
+    window: str
+    start: datetime  # aware, in the window's zone
+    end: datetime
+
+    @property
+    def zone(self) -> str:
+        return str(self.start.tzinfo)
+
+    def contains(self, at: datetime) -> bool:
+        return self.start <= at < self.end
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """What a tenant's windows say at one time: the open one, and the next within the horizon."""
+
+    active: Occurrence | None
+    upcoming: Occurrence | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Words: the same wording in refusals, plans and `reconciler windows`
+
+
+def local_text(when: datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M} {when.tzinfo}"
+
+
+def until_text(o: Occurrence) -> str:
+    return f'change window "{o.window}" until {local_text(o.end)}'
+
+
+def opens_text(o: Occurrence) -> str:
+    return f'change window "{o.window}" opens {local_text(o.start)} (until {local_text(o.end)})'
+
+
+def occurrence_obj(o: Occurrence) -> dict[str, str]:
+    """The JSON of an opening: ISO 8601 with the zone's offset, and the zone."""
+    return {"window": o.window, "start": o.start.isoformat(timespec="minutes"),
+            "end": o.end.isoformat(timespec="minutes"), "timezone": o.zone}
+
+
+def freeze_obj(f: Freeze) -> dict[str, Any]:
+    return {"active": occurrence_obj(f.active) if f.active else None,
+            "next": occurrence_obj(f.upcoming) if f.upcoming else None}

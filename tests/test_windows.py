@@ -1,0 +1,433 @@
+"""Change windows (DESIGN §11): reading reconciler.yaml, deciding by time, and the commands.
+
+Time is an input everywhere: the decisions take it as an argument, `reconciler windows` takes
+`--at`, and plan/apply/drift read RECONCILER_NOW. No test sleeps or reads the clock.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from reconciler import cli as cli_mod
+from reconciler import errors, render, windows
+from tests.conftest import Cli
+from tests.test_cli import TENANT, dump, seeded
+
+CASES = Path(__file__).resolve().parent / "windows_cases"
+REPO = Path(__file__).resolve().parent.parent
+OSLO = windows.zoneinfo.ZoneInfo("Europe/Oslo")
+
+# The example of DESIGN §11.
+DESIGN_FILE = """\
+version: 1
+freeze:
+  - name: month-end close
+    schedule: "0 0 28-31 * *"     # cron (5 fields), as Argo CD sync windows
+    duration: 6d
+    timezone: Europe/Oslo
+    tenants: ["acme/*"]           # customer/tenant globs; default every tenant
+  - name: year-end audit
+    start: 2026-12-28T00:00
+    end: 2027-01-08T00:00
+    timezone: Europe/Oslo
+"""
+
+
+def parse(text: str) -> tuple[windows.Window, ...]:
+    return windows.parse("reconciler.yaml", text.encode())
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def oslo(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=OSLO)
+
+
+MONTH_END, YEAR_END = parse(DESIGN_FILE)
+
+
+def recurring(schedule: str, duration: str, zone: str = "Europe/Oslo") -> windows.Window:
+    (window,) = parse(f'version: 1\nfreeze:\n  - name: w\n    schedule: "{schedule}"\n'
+                      f"    duration: {duration}\n    timezone: {zone}\n")
+    return window
+
+
+# ---------------------------------------------------------------------------------------------
+# Deciding: inside, outside, boundaries (start inclusive, end exclusive)
+
+
+@pytest.mark.parametrize(("at", "open_"), [
+    ("2026-03-27T23:59:59+01:00", False),  # the minute before the 28th in Oslo
+    ("2026-03-28T00:00:00+01:00", True),  # start: inclusive
+    ("2026-03-31T12:00:00+02:00", True),
+    ("2026-04-05T23:59:59+02:00", True),
+    ("2026-04-06T00:00:00+02:00", False),  # end of the opening on the 31st: exclusive
+    ("2026-04-15T12:00:00+02:00", False),
+    ("2026-02-28T00:00:00+01:00", True),  # February has a 28th only: open until 6 March
+    ("2026-03-05T23:59:00+01:00", True),
+    ("2026-03-06T00:00:00+01:00", False),
+])
+def test_active_recurring_boundaries(at: str, open_: bool) -> None:
+    assert (MONTH_END.active(utc(at)) is not None) is open_
+
+
+def test_active_recurring_merges_overlapping_openings() -> None:
+    # The openings of the 28th to the 31st overlap: one freeze, from the first to the last end.
+    found = MONTH_END.active(utc("2026-03-30T12:00Z"))
+    assert found == windows.Occurrence("month-end close", oslo("2026-03-28T00:00"),
+                                       oslo("2026-04-06T00:00"))
+
+
+@pytest.mark.parametrize(("at", "open_"), [
+    ("2026-12-27T23:59:59+01:00", False),
+    ("2026-12-28T00:00:00+01:00", True),  # start: inclusive
+    ("2027-01-07T23:59:59+01:00", True),
+    ("2027-01-08T00:00:00+01:00", False),  # end: exclusive
+    ("2027-12-28T00:00:00+01:00", False),  # once, not every year
+])
+def test_active_one_off_boundaries(at: str, open_: bool) -> None:
+    assert (YEAR_END.active(utc(at)) is not None) is open_
+
+
+def test_active_one_off_occurrence() -> None:
+    assert YEAR_END.active(utc("2027-01-01T12:00Z")) == windows.Occurrence(
+        "year-end audit", oslo("2026-12-28T00:00"), oslo("2027-01-08T00:00"))
+
+
+def test_boundaries_are_instants_not_clock_readings() -> None:
+    # 00:00 in Oslo is 23:00 UTC the day before in winter: the same instant, written in UTC.
+    assert YEAR_END.active(utc("2026-12-27T23:00Z")) is not None
+    assert YEAR_END.active(utc("2026-12-27T22:59Z")) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Daylight saving: wall-clock durations in the window's zone
+
+
+def test_six_days_across_the_spring_change_is_six_calendar_days() -> None:
+    # Summer time starts in Oslo on Sunday 29 March 2026 at 02:00 (clocks go to 03:00).
+    window = recurring("0 0 27 3 *", "6d")
+    found = window.active(utc("2026-03-30T12:00Z"))
+    assert found is not None
+    assert (found.start, found.end) == (oslo("2026-03-27T00:00"), oslo("2026-04-02T00:00"))
+    assert found.end.utcoffset() == timedelta(hours=2) and found.start.utcoffset() == timedelta(hours=1)
+    assert found.end.astimezone(UTC) - found.start.astimezone(UTC) == timedelta(hours=143)
+    assert window.active(utc("2026-04-01T21:59:59Z")) is not None  # 23:59:59 summer time
+    assert window.active(utc("2026-04-01T22:00Z")) is None  # 00:00 on 2 April on the clock
+
+
+def test_six_days_across_the_autumn_change_is_six_calendar_days() -> None:
+    # Summer time ends in Oslo on Sunday 25 October 2026 at 03:00 (clocks go back to 02:00).
+    window = recurring("0 0 24 10 *", "6d")
+    found = window.active(utc("2026-10-29T12:00Z"))
+    assert found is not None
+    assert (found.start, found.end) == (oslo("2026-10-24T00:00"), oslo("2026-10-30T00:00"))
+    assert found.end.astimezone(UTC) - found.start.astimezone(UTC) == timedelta(hours=145)
+    assert window.active(utc("2026-10-29T22:59:59Z")) is not None  # 23:59:59 winter time
+    assert window.active(utc("2026-10-29T23:00Z")) is None
+
+
+def test_hours_are_wall_clock_too() -> None:
+    # 24h means the same clock time the next day, as 1d does, even over the spring change.
+    window = recurring("0 12 28 3 *", "24h")
+    assert window.active(utc("2026-03-29T09:59Z")) is not None  # 11:59 summer time
+    assert window.active(utc("2026-03-29T10:00Z")) is None  # 12:00 summer time: 23h elapsed
+
+
+def test_a_start_the_spring_change_skips_opens_when_the_clock_jumps() -> None:
+    window = recurring("30 2 * * *", "1h")
+    found = window.active(utc("2026-03-29T01:00Z"))  # 03:00 summer time, the jump
+    assert found is not None
+    assert (found.start, found.end) == (oslo("2026-03-29T03:00"), oslo("2026-03-29T03:30"))
+    assert window.active(utc("2026-03-29T00:59Z")) is None  # 01:59 winter time
+
+
+def test_a_start_the_autumn_change_repeats_is_its_first_pass() -> None:
+    window = recurring("30 2 * * *", "1h")
+    first_pass = utc("2026-10-25T00:30+00:00")  # 02:30 summer time
+    found = window.active(first_pass)
+    assert found is not None and found.start.astimezone(UTC) == first_pass
+    assert window.active(utc("2026-10-25T00:29Z")) is None
+    # 02:30 + 1h on the clock is 03:30 winter time: two hours of elapsed time that night.
+    assert found.end == oslo("2026-10-25T03:30") and found.end.utcoffset() == timedelta(hours=1)
+    assert window.active(utc("2026-10-25T02:29Z")) is not None
+    assert window.active(utc("2026-10-25T02:30Z")) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Upcoming windows (within 7 days) and tenant globs
+
+
+@pytest.mark.parametrize(("at", "opens"), [
+    ("2026-03-21T00:00+01:00", "2026-03-28T00:00+01:00"),  # exactly 7 days ahead: shown
+    ("2026-03-20T23:59+01:00", None),  # a minute more than 7 days: not yet
+    ("2026-03-30T12:00Z", None),  # open now; the next (28 April) is more than 7 days away
+    ("2026-04-21T00:00+02:00", "2026-04-28T00:00+02:00"),
+])
+def test_upcoming_within_seven_days(at: str, opens: str | None) -> None:
+    found = MONTH_END.upcoming(utc(at), timedelta(days=7))
+    assert (found.start.isoformat(timespec="minutes") if found else None) == opens
+
+
+@pytest.mark.parametrize(("globs", "tenant", "covered"), [
+    ('["acme/*"]', "acme/acme-norway", True),
+    ('["acme/*"]', "nordlys/nordlys-main", False),
+    ('["*/acme-norway"]', "acme/acme-norway", True),
+    ('["*/acme-norway"]', "acme/acme-sweden", False),
+    ('["acme/acme-s*", "nordlys/*"]', "nordlys/nordlys-main", True),
+    ("null", "anyone/at-all", True),  # no tenants key: every tenant
+])
+def test_covers_tenant_globs(globs: str, tenant: str, covered: bool) -> None:
+    (window,) = parse("version: 1\nfreeze:\n  - name: w\n    start: 2026-12-28\n"
+                      f"    end: 2027-01-08\n    timezone: UTC\n    tenants: {globs}\n")
+    assert window.covers(tenant) is covered
+
+
+def test_freeze_of_per_tenant() -> None:
+    statuses = windows.status((MONTH_END, YEAR_END), utc("2026-12-22T12:00Z"))
+    acme = windows.freeze_of(statuses, "acme/acme-norway")
+    nordlys = windows.freeze_of(statuses, "nordlys/nordlys-main")
+    assert acme is not None and acme.active is None and acme.upcoming is not None
+    # Both open on 28 December at midnight: the one that ends last is named.
+    assert acme.upcoming.window == "year-end audit"
+    assert nordlys == windows.Freeze(None, YEAR_END.active(utc("2026-12-28T12:00Z")))
+    assert windows.freeze_of(windows.status((MONTH_END,), utc("2026-12-22T12:00Z")),
+                             "nordlys/nordlys-main") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the file: the malformed corpus, each with its file:line:col message
+
+MALFORMED = [
+    ("unknown-key", "7:5", "freeze[0]: unknown key 'tenant'; did you mean 'tenants'?"),
+    ("duplicate-key", "6:5", "duplicate key 'duration' (first at line 5, column 5); keep one"),
+    ("bad-cron", "4:15", "freeze[0].schedule: '0 0 28-32 * *' is not a cron schedule "
+                         "(Bad day-of-month); write minute hour"),
+    ("cron-six-fields", "4:15", "has 6 field(s); write 5: minute hour day-of-month month"),
+    ("unknown-zone", "6:15", "freeze[0].timezone: unknown time zone 'Europe/Olso'; did you mean "
+                             "'Europe/Oslo'?"),
+    ("zone-case", "6:15", "unknown time zone 'europe/oslo'; did you mean 'Europe/Oslo'?"),
+    ("end-before-start", "5:5", "freeze[0]: end 2026-12-28T00:00 is not after start "
+                                "2027-01-08T00:00; write an end later than the start"),
+    ("start-with-offset", "4:12", "has an offset; write the local time without one"),
+    ("not-a-date", "4:12", "'2026-13-28T00:00' is not a local date and time; write "
+                           "YYYY-MM-DDTHH:MM"),
+    ("bad-duration", "5:15", "'6 days' is not a duration; write days, hours and minutes such as 6d"),
+    ("missing-timezone", "3:5", "freeze[0]: missing key 'timezone'; add `timezone: Europe/Oslo`"),
+    ("bad-glob", "7:15", "'acme' is not a CUSTOMER/TENANT pattern; write e.g. acme/*"),
+    ("empty-tenants", "7:14", "an empty list covers no tenant"),
+    ("schedule-and-start", "6:5", "not both; remove start"),
+    ("duplicate-name", "7:11", "freeze[1].name: 'close' is already the name of freeze[0]"),
+    ("unquoted-star", "4:16", "quote a value that starts with * or &"),
+    ("version-2", "1:10", "version 2 is not a format this reconciler reads; write `version: 1`"),
+]
+
+
+def test_corpus_has_a_case_per_file() -> None:
+    assert sorted(p.stem for p in CASES.glob("*.yaml")) == sorted(name for name, _, _ in MALFORMED)
+
+
+@pytest.mark.parametrize(("name", "at", "message"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_load_malformed_file(name: str, at: str, message: str) -> None:
+    path = CASES / f"{name}.yaml"
+    with pytest.raises(errors.InputError) as caught:
+        windows.load(path)
+    lines = caught.value.lines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{path}:{at}: ") and message in lines[0], lines[0]
+
+
+def test_example_file_reads_as_the_design_example() -> None:
+    assert windows.load(REPO / "examples" / "reconciler.yaml") == (MONTH_END, YEAR_END)
+
+
+def test_load_missing_file_means_no_windows(tmp_path: Path) -> None:
+    assert windows.load(tmp_path / "reconciler.yaml") == ()
+
+
+def test_editor_schema_accepts_the_design_example_and_rejects_typos() -> None:
+    schema = json.loads((REPO / "schemas" / "reconciler.schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    assert not list(validator.iter_errors(yaml.safe_load(DESIGN_FILE.replace(
+        "2026-12-28T00:00", '"2026-12-28T00:00"').replace("2027-01-08T00:00", '"2027-01-08T00:00"'))))
+    typo = {"version": 1, "freeze": [{"name": "x", "schedule": "0 0 * * *", "duration": "1d",
+                                      "timezone": "UTC", "tenant": ["acme/*"]}]}
+    assert list(validator.iter_errors(typo))
+
+
+# ---------------------------------------------------------------------------------------------
+# `reconciler windows [--at TIME]` (in-process)
+
+
+def run(root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        *args: str) -> tuple[int, str, str]:
+    monkeypatch.chdir(root)
+    code = cli_mod.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / ".git").mkdir()
+    for key in ("acme/acme-norway", "acme/acme-sweden", "nordlys/nordlys-main"):
+        (tmp_path / "tenants" / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "tenants" / f"{key}.yaml").write_text("version: 1\n")
+    (tmp_path / "reconciler.yaml").write_text(DESIGN_FILE)
+    return tmp_path
+
+
+def test_windows_lists_windows_and_the_tenants_covered(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(repo, monkeypatch, capsys, "windows", "--at", "2026-03-30T12:00Z")
+    assert code == 0
+    assert out == (
+        "Change windows at 2026-03-30 12:00 UTC:\n"
+        '"month-end close": every "0 0 28-31 * *" for 6d (Europe/Oslo); tenants: acme/*\n'
+        "  OPEN since 2026-03-28 00:00 Europe/Oslo until 2026-04-06 00:00 Europe/Oslo: apply "
+        "refuses the tenants below\n"
+        "  next opens 2026-04-28 00:00 Europe/Oslo until 2026-05-06 00:00 Europe/Oslo\n"
+        "  frozen now: acme/acme-norway, acme/acme-sweden\n"
+        '"year-end audit": from 2026-12-28 00:00 to 2027-01-08 00:00 (Europe/Oslo); tenants: '
+        "every tenant\n"
+        "  next opens 2026-12-28 00:00 Europe/Oslo until 2027-01-08 00:00 Europe/Oslo\n"
+        "  covers: acme/acme-norway, acme/acme-sweden, nordlys/nordlys-main\n")
+    code, out, _ = run(repo, monkeypatch, capsys, "windows", "--at", "2027-01-10T00:00+01:00")
+    assert "  does not open again\n" in out and "OPEN" not in out
+
+
+def test_windows_reads_reconciler_now(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RECONCILER_NOW", "2027-01-01T12:00+01:00")
+    code, out, _ = run(repo, monkeypatch, capsys, "windows")
+    assert code == 0 and "Change windows at 2027-01-01 11:00 UTC:" in out
+    assert "frozen now: acme/acme-norway, acme/acme-sweden, nordlys/nordlys-main" in out
+
+
+@pytest.mark.parametrize("args", [("windows", "--at", "2026-03-30T12:00"),
+                                  ("windows", "--at", "tomorrow")])
+def test_windows_at_needs_an_offset(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str], args: tuple[str, ...]) -> None:
+    code, _, err = run(repo, monkeypatch, capsys, *args)
+    assert code == 1
+    assert err.startswith(f"error: --at {args[-1]!r}: write a time with its UTC offset")
+
+
+def test_windows_without_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / ".git").mkdir()
+    code, out, err = run(tmp_path, monkeypatch, capsys, "windows", "--at", "2026-03-30T12:00Z")
+    assert (code, out) == (0, "") and "reconciler.yaml does not exist" in err
+
+
+def test_malformed_file_is_found_at_the_repository_root(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "reconciler.yaml").write_bytes((CASES / "unknown-zone.yaml").read_bytes())
+    (repo / "tenants").mkdir(exist_ok=True)
+    code, _, err = run(repo / "tenants", monkeypatch, capsys, "windows")
+    assert code == 1
+    assert err == (f"error: {repo / 'reconciler.yaml'}:6:15: freeze[0].timezone: unknown time "
+                   "zone 'Europe/Olso'; did you mean 'Europe/Oslo'?\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# plan, drift, apply on the store matrix (the console script, as CI runs it)
+
+CHANGED = TENANT.replace("[F0001, F0002]", "[F0001, F0002, F0003]")  # one update, no cascade
+INSIDE = {"RECONCILER_NOW": "2026-03-30T12:00Z"}
+BEFORE = {"RECONCILER_NOW": "2026-03-27T22:00Z"}  # 23:00 in Oslo, an hour before the close
+
+
+def frozen_repo(cli: Cli) -> None:
+    seeded(cli, CHANGED)
+    cli.write("reconciler.yaml", DESIGN_FILE)
+
+
+def test_apply_refuses_inside_a_window_and_override_is_audited(cli: Cli) -> None:
+    frozen_repo(cli)
+    before = dump(cli)
+    refused = cli("apply", "--auto-approve", env=INSIDE)
+    assert refused.code == 1
+    assert refused.err.splitlines()[-1] == (
+        'error: refused: acme/acme-norway is inside change window "month-end close" until '
+        "2026-04-06 00:00 Europe/Oslo (2026-04-05 22:00 UTC); nothing was applied. Apply after "
+        "it ends, or pass --override-freeze REASON")
+    assert dump(cli) == before
+    assert json.loads(cli("history", "--format", "json").out) == []
+
+    done = cli("apply", "--auto-approve", "--override-freeze", "INC-7: auditor's fix", env=INSIDE)
+    assert done.code == 0, done.err
+    (entry,) = json.loads(cli("history", "--format", "json").out)
+    assert entry["action"] == "update" and entry["freeze_override"] == (
+        'window "month-end close" until 2026-04-06 00:00 Europe/Oslo: INC-7: auditor\'s fix')
+    assert "[override-freeze: window \"month-end close\"" in cli("history").out
+
+
+def test_apply_outside_a_window_records_no_override(cli: Cli) -> None:
+    frozen_repo(cli)
+    done = cli("apply", "--auto-approve", "--override-freeze", "not needed", env=BEFORE)
+    assert done.code == 0, done.err
+    (entry,) = json.loads(cli("history", "--format", "json").out)
+    assert entry["freeze_override"] is None
+
+
+def test_saved_plan_made_before_a_window_is_refused_inside_it(cli: Cli) -> None:
+    frozen_repo(cli)
+    made = cli("plan", "--out", "plan.json", env=BEFORE)
+    assert made.code == 0, made.err
+    assert 'note: change window "month-end close" opens 2026-03-28 00:00 Europe/Oslo' in made.out
+    before = dump(cli)
+    refused = cli("apply", "--plan", "plan.json", "--auto-approve", env=INSIDE)
+    assert refused.code == 1 and 'inside change window "month-end close"' in refused.err
+    assert dump(cli) == before
+    done = cli("apply", "--plan", "plan.json", "--auto-approve", "--override-freeze", "INC-9",
+               env=INSIDE)
+    assert done.code == 0, done.err
+
+
+def test_plan_shows_the_window_in_every_format(cli: Cli) -> None:
+    frozen_repo(cli)
+    text = cli("plan", env=INSIDE)
+    assert text.code == 0
+    assert ('  ! frozen: change window "month-end close" until 2026-04-06 00:00 Europe/Oslo; '
+            "apply refuses this tenant's changes without --override-freeze REASON") in text.out
+    assert text.out.rstrip().endswith("apply refuses them without --override-freeze REASON")
+
+    markdown = cli("plan", "--format", "markdown", env=INSIDE).out
+    window = render.md_text('change window "month-end close" until 2026-04-06 00:00 Europe/Oslo')
+    assert markdown.startswith(f"## osr-reconciler plan\n\n> [!WARNING]\n> - **{window}**: "
+                               "`acme/acme-norway`;")
+
+    obj = json.loads(cli("plan", "--format", "json", env=INSIDE).out)  # schema-checked by Cli
+    assert obj["tenants"][0]["freeze"] == {
+        "active": {"window": "month-end close", "start": "2026-03-28T00:00+01:00",
+                   "end": "2026-04-06T00:00+02:00", "timezone": "Europe/Oslo"},
+        "next": None}
+    outside = json.loads(cli("plan", "--format", "json", env={"RECONCILER_NOW": "2026-06-15T00:00Z"}).out)
+    assert "freeze" not in outside["tenants"][0]
+
+
+def test_drift_mentions_the_open_window(cli: Cli) -> None:
+    frozen_repo(cli)
+    drift = cli("drift", env=INSIDE)
+    assert drift.code == 2
+    assert ('  frozen: change window "month-end close" until 2026-04-06 00:00 Europe/Oslo; changes '
+            "made during it may be intended: do not revert them before it ends") in drift.out
+    obj = json.loads(cli("drift", "--format", "json", env=INSIDE).out)  # schema-checked by Cli
+    assert obj["tenants"][0]["freeze"]["active"]["window"] == "month-end close"
+
+
+def test_bad_reconciler_now_and_reason_are_input_errors(cli: Cli) -> None:
+    frozen_repo(cli)
+    bad_now = cli("plan", env={"RECONCILER_NOW": "2026-03-30 noon"})
+    assert bad_now.code == 1 and "RECONCILER_NOW '2026-03-30 noon': write a time" in bad_now.err
+    blank = cli("apply", "--auto-approve", "--override-freeze", "  ", env=INSIDE)
+    assert blank.code == 1 and "--override-freeze: write why" in blank.err
