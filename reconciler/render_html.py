@@ -23,6 +23,10 @@ from reconciler import render, spec
 OPEN_LEAVES = 30
 # A tenant index longer than this starts collapsed.
 OPEN_INDEX = 50
+# Sections of tenants with changes start open, the first this many of them: a page of thousands
+# of open sections takes a browser many times longer to lay out (docs/html.md); the filter and
+# printing open the rest.
+OPEN_TENANTS = 100
 
 KIND_LABELS = {
     spec.DependentKind.DATA_ACCESS_FILTER: "data access filter",
@@ -59,7 +63,12 @@ padding:0 .5rem;margin-left:.3rem;color:var(--muted);white-space:nowrap}
 .badge.drift,.badge.drift_and_pending,.badge.blocked{color:var(--red);border-color:var(--red)}
 .badge.pending{color:var(--amber);border-color:var(--amber)}
 .badge.unmanaged{color:var(--blue);border-color:var(--blue)}
-section.tenant{border:1px solid var(--line);border-radius:6px;margin:.6rem 0}
+section.tenant{border:1px solid var(--line);border-radius:6px;margin:.6rem 0;
+content-visibility:auto;contain-intrinsic-size:auto 3rem}
+table.destructive{table-layout:fixed;width:100%}table.destructive td{overflow-wrap:anywhere}
+table.destructive th:nth-child(1){width:22%}table.destructive th:nth-child(2){width:11%}
+table.destructive th:nth-child(3){width:24%}table.destructive th:nth-child(4),
+table.destructive th:nth-child(6){width:7%}
 section.tenant>details>summary{padding:.5rem .8rem;background:var(--bg2);border-radius:6px}
 section.tenant>details>div{padding:.2rem 1rem .6rem}
 summary{cursor:pointer}
@@ -214,7 +223,11 @@ def _index(tenants: Sequence[p.TenantPlan], counts: Sequence[str]) -> list[str]:
         lines.append(f'<li data-ref="{esc(_tenant_id(t))}"><a href="#{esc(_tenant_id(t))}">'
                      f'{name(t.key)}</a> <span class="muted">{esc(count or "no differences")}'
                      "</span></li>")
-    lines += ["</ul>", "</details>", "</nav>"]
+    lines += ["</ul>", "</details>"]
+    if busy > OPEN_TENANTS:
+        lines.append(f"<p>The sections of the first {OPEN_TENANTS} tenants with differences start "
+                     "open, the others closed: the filter, a click or printing opens them.</p>")
+    lines.append("</nav>")
     return lines
 
 
@@ -391,7 +404,7 @@ def _destructive(plan: p.Plan) -> list[str]:
     return ['<section aria-labelledby="h-destructive">',
             '<h2 id="h-destructive">Destructive actions</h2>',
             "<p>Each links to its tree of what it takes with it.</p>",
-            "<table>", "<thead><tr><th>tenant</th><th>action</th><th>connection</th>"
+            '<table class="destructive">', "<thead><tr><th>tenant</th><th>action</th><th>connection</th>"
             '<th class="num">deletes</th><th>by kind</th><th class="num">kept</th></tr></thead>',
             "<tbody>", *rows, "</tbody>", "</table>", "</section>"]
 
@@ -429,14 +442,17 @@ def plan_page(plan: p.Plan) -> str:
     body = [*_plan_summary(plan), *_destructive(plan), *_index(plan.tenants, counts),
             '<section aria-labelledby="h-tenants">', '<h2 id="h-tenants">Per tenant</h2>',
             *_filter_box("tenant, connection or dependent name")]
+    opened = 0
     for ti, (t, count) in enumerate(zip(plan.tenants, counts, strict=True)):
+        opened += bool(t.actions)
         inner: list[str] = []
         for ai, a in enumerate(t.actions):
             inner += action_html(a, _action_id(ti, ai))
         if not t.actions:
             inner.append("<p>No changes.</p>")
         inner += _tenant_extras(t)
-        body += _tenant_section(t, count or "no changes", bool(t.actions), inner)
+        body += _tenant_section(t, count or "no changes", bool(t.actions) and opened <= OPEN_TENANTS,
+                                inner)
     body.append("</section>")
     return _page("osr-reconciler plan", body)
 
@@ -511,8 +527,10 @@ def drift_page(plan: p.Plan) -> str:
         counts.append(", ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in by.items()))
     body += [*_index(plan.tenants, counts), '<section aria-labelledby="h-tenants">',
              '<h2 id="h-tenants">Per tenant</h2>', *_filter_box("tenant or connection name")]
+    opened = 0
     for t, items, count in zip(plan.tenants, obj["tenants"], counts, strict=True):
-        body += _tenant_section(t, count or "no differences", bool(count),
+        opened += bool(count)
+        body += _tenant_section(t, count or "no differences", bool(count) and opened <= OPEN_TENANTS,
                                 _drift_tenant(t, items["connections"]))
     body.append("</section>")
     return _page("osr-reconciler drift", body)
