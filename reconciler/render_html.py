@@ -83,7 +83,8 @@ ul.tree{margin:.3rem 0 .3rem .3rem}ul.tree li{margin:.1rem 0}
 border-bottom:1px solid var(--line)}#filter{font:inherit;padding:.3rem .5rem;width:min(30rem,100%)}
 #filter-status{color:var(--muted);margin-left:.6rem}
 ul.index{columns:18rem;padding-left:1.2rem}ul.index li{break-inside:avoid}
-dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .6rem}dl.legend dd{margin:0}.muted{color:var(--muted)}
+dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .6rem}dl.legend dd{margin:0}
+.muted{color:var(--muted)}
 [hidden]{display:none!important}
 @media print{#filter-box,nav{display:none}body{max-width:none;font-size:11pt}
 details::details-content{content-visibility:visible;display:contents}
