@@ -6,7 +6,7 @@ import json
 
 import click
 
-from reconciler import clock, render, workflow
+from reconciler import clock, render, render_html, workflow
 from reconciler.commands import options
 from reconciler.progress import Progress
 
@@ -34,6 +34,8 @@ def drift(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
     result = workflow.with_freeze(result, found, at)
     if fmt == "json":
         out.result(json.dumps(render.drift_obj(result), indent=2, ensure_ascii=False) + "\n")
+    elif fmt == "html":
+        out.result(render_html.drift_page(result))
     else:
         out.result(render.drift_text(result, color=out.color, markdown_out=fmt == "markdown"))
     differs = bool(result.actions()) or (

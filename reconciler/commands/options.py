@@ -10,12 +10,12 @@ from typing import Any, TypeVar
 import click
 import yaml
 
-from reconciler import differ, render, workflow
+from reconciler import differ, render, render_html, workflow
 from reconciler import plan as p
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = click.Choice(["text", "markdown", "json"])
+FORMATS = click.Choice(["text", "markdown", "json", "html"])
 
 
 class Out:
@@ -53,7 +53,7 @@ tenant_option = click.option(
     "--tenant", "tenants", multiple=True, metavar="CUSTOMER/TENANT",
     help="Only this tenant (repeatable). An unknown tenant is an error.")
 format_option = click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
-                             help="Output format.")
+                             help="Output format (html: one self-contained page).")
 max_delete_option = click.option(
     "--max-delete", type=click.IntRange(min=0), default=differ.DEFAULT_MAX_DELETE, show_default=True,
     help="A plan deleting more connections than this needs --allow-mass-delete.")
@@ -97,4 +97,6 @@ def render_plan(result: p.Plan, fmt: str, out: Out,
         return render.text(result, color=out.color, allowed=allowed)
     if fmt == "markdown":
         return render.markdown(result, allowed=allowed, hints=guard_hints(), expires=expires)
+    if fmt == "html":
+        return render_html.plan_page(result)
     return render.RENDERERS[fmt](result)

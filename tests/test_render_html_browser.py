@@ -1,0 +1,181 @@
+"""The HTML report in a real browser: Debian's Chromium driven by Playwright, nothing downloaded.
+
+The page is opened from file://; every request the browser makes is recorded (only the page
+itself may be fetched). Screenshots are kept in tests/artifacts/ (git-ignored) for a look.
+Without /usr/bin/chromium or the playwright package these tests skip with the reason; under
+CI=true they fail instead (.ci/run installs both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import render_html
+from tests.conftest import IN_CI
+from tests.test_render_html import demo_plan, hostile_plan
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # the browser fixture skips (or fails under CI) with the reason
+    expect = sync_playwright = None  # type: ignore[assignment]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} not installed (apt-get install chromium)"
+    if sync_playwright is None:
+        return "the playwright package is not installed (pip install -e '.[dev]')"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    missing = _missing()
+    if missing:
+        if IN_CI:
+            pytest.fail(f"CI=true and {missing}")
+        pytest.skip(missing)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Opened:
+    """A page loaded from a file, with every request, console error and dialog it caused."""
+
+    def __init__(self, browser: Any, path: Path, *, scripts: bool = True) -> None:
+        self.url = path.as_uri()
+        self.context = browser.new_context(java_script_enabled=scripts,
+                                           viewport={"width": 1100, "height": 900})
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page = self.context.new_page()
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", self._dialog)
+        self.page.goto(self.url, wait_until="load")
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def close(self) -> None:
+        self.context.close()
+        assert self.requests == [self.url], "the page made a request of its own"
+        assert self.errors == [], self.errors  # a CSP violation would show here
+        assert self.dialogs == []
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / name
+        self.page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")
+        return path
+
+
+def _write(tmp_path: Path, name: str, page: str) -> Path:
+    path = tmp_path / name
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _section(opened: Opened, key: str) -> Any:
+    return opened.page.locator(f'section[data-key="{key}"]')
+
+
+def test_filter_expand_and_screenshot(browser: Any, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path, "plan.html", render_html.plan_page(demo_plan(tmp_path, monkeypatch)))
+    opened = Opened(browser, path)
+    page = opened.page
+    norway, sweden = _section(opened, "acme/acme-norway"), _section(opened, "acme/acme-sweden")
+    nordlys = _section(opened, "nordlys/nordlys-main")
+    filter_box = page.get_by_label("Filter by tenant, connection or dependent name")
+    assert filter_box.is_visible()
+    assert norway.locator("details").first.get_attribute("open") is not None  # changes: open
+    assert not sweden.get_by_text("No changes.").is_visible()  # none: collapsed
+
+    filter_box.fill("forecast 2026")  # a dependent's name, any case
+    expect(page.locator("#filter-status")).to_have_text("1 of 3 tenants match")
+    assert norway.is_visible() and not sweden.is_visible() and not nordlys.is_visible()
+    assert norway.get_by_role("heading", name="delete Old NAV").is_visible()
+    assert not norway.get_by_role("heading", name="create Visma Business Bergen").is_visible()
+    destructive = page.locator("tr[data-ref]")
+    assert [row.is_visible() for row in destructive.all()] == [False, True, False]
+    assert page.get_by_role("link", name="acme/acme-norway").is_visible()
+    assert not page.get_by_role("link", name="acme/acme-sweden").is_visible()
+
+    filter_box.fill("nordlys")  # a tenant: shown whole and opened
+    expect(norway).to_be_hidden()
+    assert nordlys.is_visible()
+    assert nordlys.get_by_text("No changes.").is_visible()
+
+    filter_box.fill("")
+    expect(page.locator("#filter-status")).to_have_text("")
+    assert norway.is_visible() and sweden.is_visible() and nordlys.is_visible()
+    assert not sweden.get_by_text("No changes.").is_visible()  # back to its own state
+    sweden.locator("summary").first.click()  # expand a tenant by hand
+    assert sweden.get_by_text("No changes.").is_visible()
+
+    shot = opened.screenshot("plan.png")
+    assert shot.stat().st_size > 10_000
+    opened.close()
+
+
+def test_readable_without_scripts_and_printed(browser: Any, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path, "plan.html", render_html.plan_page(demo_plan(tmp_path, monkeypatch)))
+    opened = Opened(browser, path, scripts=False)
+    page = opened.page
+    assert not page.locator("#filter-box").is_visible()  # useless without scripts: not shown
+    norway, sweden = _section(opened, "acme/acme-norway"), _section(opened, "acme/acme-sweden")
+    assert norway.get_by_text("Forecast 2026").is_visible()
+    sweden.locator("summary").first.click()  # details/summary needs no script
+    assert sweden.get_by_text("No changes.").is_visible()
+    sweden.locator("summary").first.click()
+    page.emulate_media(media="print")  # printing shows collapsed sections too
+    assert _section(opened, "nordlys/nordlys-main").get_by_text("No changes.").is_visible()
+    opened.screenshot("plan-print.png")
+    opened.close()
+
+
+def test_hostile_names_stay_text_in_the_browser(browser: Any, tmp_path: Path) -> None:
+    for kind, render in (("plan", render_html.plan_page), ("drift", render_html.drift_page)):
+        opened = Opened(browser, _write(tmp_path, f"hostile-{kind}.html", render(hostile_plan())))
+        page = opened.page
+        assert page.locator("img").count() == 0
+        assert page.locator("script").count() == 1
+        assert page.get_by_text("<script>alert(1)</script>").first.is_visible()
+        assert page.get_by_text("abcU+202Edcba.exe").first.is_visible()
+        opened.screenshot(f"hostile-{kind}.png")
+        opened.close()  # no dialog, no request, no error
+
+
+def test_drift_page_in_the_browser(browser: Any, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path, "drift.html", render_html.drift_page(demo_plan(tmp_path, monkeypatch)))
+    opened = Opened(browser, path)
+    page = opened.page
+    page.get_by_label("Filter by tenant or connection name").fill("consultant")
+    expect(page.locator("#filter-status")).to_have_text("1 of 3 tenants match")
+    norway = _section(opened, "acme/acme-norway")
+    assert norway.get_by_text("Consultant sandbox").is_visible()
+    assert not norway.get_by_text("Old NAV").is_visible()
+    opened.screenshot("drift.png")
+    opened.close()
