@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 
-from reconciler import errors, redaction, secrets, spec, state
+from reconciler import drivers, errors, redaction, secrets, spec, state
 
 SCHEMA_VERSION = "1"
 DEFAULT_DIR = Path(".reconciler")
@@ -254,7 +254,10 @@ class Store:
         keyring = secrets.Keyring(raw_key) if raw_key else None
         try:
             engine = _engine(location, readonly=readonly)
-        except (exc.SQLAlchemyError, ValueError, ImportError) as error:
+        except ImportError as error:
+            hint = drivers.missing(error) or f"{_scrub(error)}; install the database driver"
+            raise errors.StoreError(f"--store {location.describe()}: {hint}") from None
+        except (exc.SQLAlchemyError, ValueError) as error:
             raise errors.StoreError(f"--store {location.describe()}: {_scrub(error)}; write a "
                                     "SQLAlchemy URL such as postgresql+psycopg://user@host/db") from None
         store = cls(location, engine, keyring, readonly)

@@ -11,7 +11,10 @@ from reconciler import store, workflow
 from reconciler.commands import options
 
 
-@click.command()
+@click.command(epilog=options.examples(
+    ("The last 100 applied changes", "reconciler history"),
+    ("One tenant's last 20, as JSON",
+     "reconciler history --tenant acme/acme-norway --limit 20 --format json")))
 @options.tenant_option
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
