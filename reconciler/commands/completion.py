@@ -21,7 +21,8 @@ SHELLS = ("bash", "zsh", "fish")
 
 def _tenant_files(ctx: click.Context) -> dict[str, Path]:
     """customer/tenant -> file, under the PATH arguments typed so far (default: tenants/)."""
-    given = [Path(p) for p in ctx.params.get("paths") or ()]
+    # While an option's value is completed, click leaves the arguments before it in ctx.args.
+    given = [Path(p) for p in (*(ctx.params.get("paths") or ()), *ctx.args)]
     roots = given or [workflow.repo_root() / "tenants"]
     files: list[Path] = []
     for root in roots:
