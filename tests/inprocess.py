@@ -50,8 +50,8 @@ class InProcess:
         return path
 
 
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+@pytest.fixture(name="run")
+def run_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> Iterator[InProcess]:
     """`reconciler` in-process on the embedded store of a fresh repository."""
     root = tmp_path / "repo"

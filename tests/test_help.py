@@ -44,7 +44,7 @@ def _help(path: tuple[str, ...]) -> str:
 
 def _examples(text: str) -> list[str]:
     """The command lines of the Examples section that ends a --help text."""
-    head, sep, tail = text.rpartition("\n  Examples:\n")
+    _, sep, tail = text.rpartition("\n  Examples:\n")
     assert sep, "no Examples section"
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
     assert all(line.startswith(("#", "reconciler ", "source <(reconciler ", "RECONCILER_"))

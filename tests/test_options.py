@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.commands import options
-from tests.inprocess import InProcess, run  # noqa: F401  (the fixture)
+from tests.inprocess import InProcess, run_fixture  # noqa: F401  (the `run` fixture)
 from tests.test_cli import LIVE, TENANT
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reconciler import planfile, secrets
-from tests.inprocess import InProcess, run  # noqa: F401  (the fixture)
+from tests.inprocess import InProcess, run_fixture  # noqa: F401  (the `run` fixture)
 from tests.test_cli import LIVE, TENANT
 
 Body = dict[str, Any]

@@ -14,7 +14,7 @@ import pytest
 
 from reconciler import sources, workflow
 from tests.conftest import IN_CI, Cli
-from tests.inprocess import InProcess, run  # noqa: F401  (the fixture)
+from tests.inprocess import InProcess, run_fixture  # noqa: F401  (the `run` fixture)
 from tests.test_cli import LIVE, TENANT, seeded
 
 MS18 = "ODBC Driver 18 for SQL Server"
