@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import hashlib
 import re
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -59,16 +61,24 @@ def _fail(kind: str, message: str, **context: Any) -> PydanticCustomError:
 
 
 def _check_name(value: str) -> str:
-    if not value.isprintable() or value != value.strip():
-        raise _fail("name", "a name is 1-100 printable characters, without leading or trailing "
-                            "spaces, tabs or line breaks")
-    return value
+    """A name is an identity (spec.identity): only what a person sees, nothing invisible."""
+    problem = spec.name_problem(value)
+    if problem:
+        raise _fail("name", problem)
+    return spec.nfc(value)
 
 
 def _check_text(value: str) -> str:
     if not value.isprintable():
         raise _fail("text", "only printable characters: no tabs, line breaks or control "
                             "characters (a double-quoted escape such as \\t?)")
+    return value
+
+
+def _not_bool(value: Any) -> Any:
+    # Literal[1] alone takes true (a bool is an int in Python): a version is a number.
+    if isinstance(value, bool):
+        raise _fail("version", f"write `version: 1`, not the boolean {str(value).lower()}")
     return value
 
 
@@ -109,6 +119,7 @@ def _check_doc_path(value: str) -> str:
 
 
 Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_name)]
+CompanyId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_check_name)]
 Text = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_check_text)]
 Flag = Annotated[bool, Strict()]
 Slug = Annotated[str, AfterValidator(_check_slug)]
@@ -155,7 +166,7 @@ class ConnectionModel(_Model):
         None, description="{env: OSR_NAME} or {file: PATH}; never a literal")
     allow_others_to_edit: Flag = False
     private: Flag = False
-    companies: list[Text] = Field(default_factory=list,
+    companies: list[CompanyId] = Field(default_factory=list,
                                   description="company ids as the accounting system names them")
     voucher: VoucherModel | None = None
     write_back: Flag = Field(False, description="budgeting writes back to the ERP")
@@ -180,12 +191,14 @@ class ConnectionModel(_Model):
     @field_validator("companies")
     @classmethod
     def _unique_companies(cls, value: list[str]) -> list[str]:
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         for company in value:
-            if company.casefold() in seen:
-                raise _fail("companies", f"company {company!r} is listed twice (ids are compared "
-                            "ignoring case); list it once")
-            seen.add(company.casefold())
+            key = spec.identity(company)
+            if key in seen:
+                same = "" if seen[key] == company else f" (as {seen[key]!r})"
+                raise _fail("companies", f"company {company!r} is listed twice{same}: ids are "
+                            "compared ignoring case and Unicode form; list it once")
+            seen[key] = company
         return value
 
     @model_validator(mode="after")
@@ -245,7 +258,8 @@ class TenantFileModel(_Model):
 
     model_config = ConfigDict(title="osr-reconciler tenant file")
 
-    version: Literal[1] = Field(description="file format version")
+    version: Annotated[Literal[1], BeforeValidator(_not_bool)] = Field(
+        description="file format version")
     customer: Slug = Field(pattern=SLUG, description="must equal the folder name")
     tenant: Slug = Field(pattern=SLUG, description="must equal the file name without .yaml")
     prune: Flag = Field(False,
@@ -300,8 +314,16 @@ def discover(paths: Sequence[str]) -> list[Path]:
                     problems.append(errors.at(str(candidate), 1, 1, "tenant files live at "
                                               "tenants/<customer>/<tenant>.yaml; move this file"))
                     continue
+                problem = _not_a_tenant_file(candidate, path)
+                if problem:
+                    problems.append(errors.Problem(str(candidate), 0, 0, problem))
+                    continue
                 found.add(candidate)
-        elif path.is_file():
+        elif path.is_file() or path.exists():
+            problem = _not_a_tenant_file(path, Path.cwd())
+            if problem:
+                problems.append(errors.Problem(raw, 0, 0, problem))
+                continue
             found.add(path)
         else:
             problems.append(errors.Problem(raw, 0, 0, "no such file or directory; "
@@ -309,6 +331,25 @@ def discover(paths: Sequence[str]) -> list[Path]:
     if problems:
         raise errors.InputError.of(problems)
     return sorted(found)
+
+
+def _not_a_tenant_file(path: Path, within: Path) -> str | None:
+    """Why a path found as a tenant file cannot be read as one, or None.
+
+    A link may point only inside the folder it was found in (a link to /etc/passwd would have
+    its values echoed in error messages); a pipe or device would block the read forever.
+    """
+    try:
+        target = path.resolve(strict=True)
+        mode = target.stat().st_mode
+    except (OSError, RuntimeError):
+        return "cannot be read (a broken link or a link loop?); give a YAML file"
+    if path.is_symlink() and not target.is_relative_to(within.resolve()):
+        return (f"is a link to a file outside {within}; tenant files are read only inside "
+                "the folder given (copy the file in instead)")
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a pipe, device or socket?); give a YAML file"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -677,7 +718,8 @@ def _rules(label: str, doc: strictyaml.Document, path: Path, cat: catalog_mod.Ca
         key = spec.normalize_name(name)
         if key in names:
             add(("connections", i, "name"), f"{shown(name)} is already the name of "
-                f"connections[{names[key]}] (names are compared ignoring case); rename one")
+                f"connections[{names[key]}] (names are compared ignoring case and Unicode "
+                "form); rename one")
         names.setdefault(key, i)
     connections = [(i, item) for i, item in entries if _connection_kind(item) == "connection"]
     previous: dict[str, int] = {}

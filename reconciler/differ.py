@@ -43,11 +43,13 @@ def _password_change(d: DesiredConnection, live_fp: str | None,
 def _cascade(companies: Sequence[state.LiveCompany]) -> tuple[p.Cascade, ...]:
     items = [p.Cascade(dep.kind, dep.name, company.id)
              for company in companies for dep in company.dependents]
-    return tuple(sorted(items, key=lambda c: (c.company.casefold(), _KIND_ORDER[c.kind], c.name)))
+    return tuple(sorted(items, key=lambda c: (spec.natural_key(c.company), _KIND_ORDER[c.kind],
+                                              spec.natural_key(c.name), c.name)))
 
 
 def _kept(live: state.LiveTenant, connection_id: int) -> tuple[p.Kept, ...]:
-    names = sorted(t.name for t in live.report_templates if t.connection_id == connection_id)
+    names = sorted((t.name for t in live.report_templates if t.connection_id == connection_id),
+                   key=spec.natural_key)
     return tuple(p.Kept("report_template", name) for name in names)
 
 
@@ -67,14 +69,16 @@ def _delete(live_tenant: state.LiveTenant, conn: state.LiveConnection,
 
 
 def _match(d: DesiredConnection, by_name: Mapping[str, state.LiveConnection],
+           by_applied: Mapping[str, state.LiveConnection],
            used: set[int]) -> tuple[state.LiveConnection | None, str | None]:
-    conn = by_name.get(spec.normalize_name(d.spec.name))
-    if conn is not None and conn.id not in used:
-        return conn, None
-    for old in d.previous_names:
-        conn = by_name.get(spec.normalize_name(old))
-        if conn is not None and conn.id not in used:
-            return conn, conn.spec.name
+    """The live connection a desired one is: by name, by a previous name, or by the name the
+    tool last applied to a connection renamed in the portal since (same id, new name)."""
+    for index in (by_name, by_applied):
+        for name in (d.spec.name, *d.previous_names):
+            conn = index.get(spec.identity(name))
+            if conn is not None and conn.id not in used:
+                same = spec.identity(conn.spec.name) == spec.identity(d.spec.name)
+                return conn, None if same else conn.spec.name
     return None, None
 
 
@@ -89,22 +93,26 @@ def _matched(d: DesiredConnection, conn: state.LiveConnection, renamed_from: str
     password, note, new_fp = _password_change(d, conn.password_fp, fps)
     if password:
         changes.append(password)
-    if conn.spec.name != d.spec.name:
+    if spec.nfc(conn.spec.name) != d.spec.name:  # one name in NFC and NFD is no change
         changes.append(p.Change("name", renamed_from or conn.spec.name, d.spec.name))
     changes.sort(key=lambda c: spec.FIELD_RANK[c.field])
-    removed = {c.casefold() for c in conn.spec.companies} - {c.casefold() for c in d.spec.companies}
-    cascade = _cascade([c for c in conn.companies if c.id.casefold() in removed])
+    removed = ({spec.identity(c) for c in conn.spec.companies}
+               - {spec.identity(c) for c in d.spec.companies})
+    cascade = _cascade([c for c in conn.companies if spec.identity(c.id) in removed])
     pending = conn.applied_fp is not None and spec.spec_fingerprint(d.spec, new_fp) != conn.applied_fp
     status = p.Status.of(conn.drifted, pending)
     needs = (str(d.password) if d.password and fps.get(d.password) is None
              and conn.password_fp is None else None)
-    common = {"cascade": cascade, "status": status, "live_id": conn.id,
+    portal = ((conn.applied_name, conn.spec.name) if conn.renamed_in_portal
+              and renamed_from is not None else None)
+    common = {"cascade": cascade, "status": status, "live_id": conn.id, "renamed_in_portal": portal,
               "live_version": conn.version, "desired": d, "needs_secret": needs}
     if not conn.managed:
         return p.Action(p.ActionKind.ADOPT, d.spec.name, p.Reason.ADOPT_UNMANAGED,
                         changes=tuple(changes), **common), note  # type: ignore[arg-type]
     if renamed_from is not None:
-        return p.Action(p.ActionKind.RENAME, d.spec.name, p.Reason.RENAME_PREVIOUS_NAME,
+        reason = p.Reason.RENAME_PORTAL if portal else p.Reason.RENAME_PREVIOUS_NAME
+        return p.Action(p.ActionKind.RENAME, d.spec.name, reason,
                         previous_name=renamed_from, changes=tuple(changes), **common), note  # type: ignore[arg-type]
     if changes:
         return p.Action(p.ActionKind.UPDATE, d.spec.name, p.Reason.UPDATE_CHANGED,
@@ -115,12 +123,14 @@ def _matched(d: DesiredConnection, conn: state.LiveConnection, renamed_from: str
 def diff_tenant(d: DesiredTenant, live: state.LiveTenant,
                 fps: PasswordFingerprints) -> p.TenantPlan:
     """The plan of one tenant (without the live fingerprint: see fingerprinted)."""
-    by_name = {spec.normalize_name(c.spec.name): c for c in live.connections}
+    by_name = {spec.identity(c.spec.name): c for c in live.connections}
+    by_applied = {spec.identity(c.applied_name): c for c in live.connections
+                  if c.renamed_in_portal and c.applied_name is not None}
     used: set[int] = set()
     actions: list[p.Action] = []
     notes: list[str] = []
     for desired_conn in d.connections:
-        conn, renamed_from = _match(desired_conn, by_name, used)
+        conn, renamed_from = _match(desired_conn, by_name, by_applied, used)
         if conn is None:
             password, note, _ = _password_change(desired_conn, None, fps)
             changes = _field_changes(None, desired_conn.spec)
@@ -139,7 +149,7 @@ def diff_tenant(d: DesiredTenant, live: state.LiveTenant,
         if note:
             notes.append(f"{desired_conn.spec.name}: {note}")
     for name in d.tombstones:
-        conn = by_name.get(spec.normalize_name(name))
+        conn = by_name.get(spec.identity(name)) or by_applied.get(spec.identity(name))
         if conn is not None and conn.id not in used:
             used.add(conn.id)
             actions.append(_delete(live, conn, p.Reason.DELETE_TOMBSTONE))
@@ -152,8 +162,9 @@ def diff_tenant(d: DesiredTenant, live: state.LiveTenant,
         elif d.prune:
             actions.append(_delete(live, conn, p.Reason.DELETE_PRUNED))
     rank = {kind: i for i, kind in enumerate(p.ORDER)}
-    actions.sort(key=lambda a: (rank[a.action], a.connection.casefold()))
-    return p.TenantPlan(d.customer, d.tenant, tuple(actions), tuple(sorted(unmanaged, key=str.casefold)),
+    actions.sort(key=lambda a: (rank[a.action], spec.natural_key(a.connection), a.connection))
+    return p.TenantPlan(d.customer, d.tenant, tuple(actions),
+                        tuple(sorted(unmanaged, key=lambda n: (spec.natural_key(n), n))),
                         tuple(notes), d.path, d.digest)
 
 
@@ -211,8 +222,8 @@ def cascade_companies(plan: p.Plan, live: state.LiveState) -> dict[str, set[int]
             if a.action is p.ActionKind.DELETE:
                 keys = {c.key for c in conn.companies}
             else:
-                kept = {c.casefold() for c in a.desired.spec.companies} if a.desired else set()
-                keys = {c.key for c in conn.companies if c.id.casefold() not in kept}
+                kept = {spec.identity(c) for c in a.desired.spec.companies} if a.desired else set()
+                keys = {c.key for c in conn.companies if spec.identity(c.id) not in kept}
             if keys:
                 needed.setdefault(t.key, set()).update(keys)
     return needed

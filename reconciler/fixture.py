@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -19,6 +19,12 @@ from reconciler import desired, errors, redaction, secrets, spec, state, store, 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+# Names made in the portal: anyone who can edit there can type anything (line breaks, markup,
+# bidirectional controls), and a fixture stands for the portal. Only the store's limit holds;
+# every output renders them inert.
+PortalName = Annotated[str, Field(min_length=1, max_length=store.NAME)]
 
 
 class EnvOnly(_Model):
@@ -43,7 +49,7 @@ class FixtureCompany(_Model):
 
 
 class FixtureConnection(_Model):
-    name: desired.Name
+    name: PortalName
     managed: desired.Flag = False
     protected: desired.Flag = False
     integration: str
@@ -89,7 +95,7 @@ class FixtureConnection(_Model):
 
 
 class FixtureTemplate(_Model):
-    name: desired.Name
+    name: PortalName
     connection: str | None = None
 
 
@@ -152,9 +158,10 @@ def load(path: Path) -> Fixture:
     problems = _duplicates(label, doc, fixture)
     for ci, customer in enumerate(fixture.customers):
         for ti, tenant in enumerate(customer.tenants):
-            names = {c.name.casefold() for c in tenant.connections}
+            names = {spec.identity(c.name) for c in tenant.connections}
             for ri, template in enumerate(tenant.report_templates):
-                if template.connection is not None and template.connection.casefold() not in names:
+                if (template.connection is not None
+                        and spec.identity(template.connection) not in names):
                     loc = ("customers", ci, "tenants", ti, "report_templates", ri, "connection")
                     line, column = strictyaml.position(doc.root, loc)
                     problems.append(errors.at(label, line, column, desired.say(
@@ -173,13 +180,14 @@ def _duplicates(label: str, doc: strictyaml.Document, fixture: Fixture) -> list[
     def once(items: list[tuple[tuple[Any, ...], str]], what: str) -> None:
         first: dict[str, tuple[Any, ...]] = {}
         for loc, name in items:
-            if name.casefold() in first:
+            key = spec.identity(name)
+            if key in first:
                 line, column = strictyaml.position(doc.root, loc)
                 problems.append(errors.at(label, line, column, desired.say(
-                    loc, f"{what} {desired.shown(name)} is listed twice (compared ignoring case; "
-                    f"first at {desired.say(first[name.casefold()], '')[:-2]}); "
+                    loc, f"{what} {desired.shown(name)} is listed twice (compared ignoring case "
+                    f"and Unicode form; first at {desired.say(first[key], '')[:-2]}); "
                     "list it once")))
-            first.setdefault(name.casefold(), loc)
+            first.setdefault(key, loc)
 
     once([(("customers", ci, "name"), c.name) for ci, c in enumerate(fixture.customers)],
          "customer")
@@ -218,11 +226,11 @@ def seed(st: store.Store, fixture: Fixture) -> int:
                 tenant_id = store.ensure_tenant(conn, customer.name, tenant.name)
                 ids = {}
                 for c in tenant.connections:
-                    ids[c.name.casefold()] = _seed_connection(
+                    ids[spec.identity(c.name)] = _seed_connection(
                         conn, tenant_id, c, keyring, f"{customer.name}/{tenant.name}/{c.name}")
                     count += 1
                 store.replace_templates(conn, tenant_id, [
-                    (t.name, ids[t.connection.casefold()] if t.connection else None)
+                    (t.name, ids[spec.identity(t.connection)] if t.connection else None)
                     for t in tenant.report_templates])
     return count
 

@@ -28,6 +28,7 @@ class Reason(enum.StrEnum):
     CREATE_DECLARED = "create_because_declared"
     UPDATE_CHANGED = "update_because_fields_differ"
     RENAME_PREVIOUS_NAME = "rename_because_previous_name"
+    RENAME_PORTAL = "rename_because_renamed_in_portal"  # back to the declared name
     ADOPT_UNMANAGED = "adopt_because_declared_and_unmanaged"
     DELETE_TOMBSTONE = "delete_because_tombstone"
     DELETE_PRUNED = "delete_because_pruned"
@@ -90,6 +91,8 @@ class Action:
     live_version: int | None = field(default=None, compare=False)
     desired: desired_mod.DesiredConnection | None = field(default=None, compare=False, repr=False)
     needs_secret: str | None = field(default=None, compare=False)  # reference not available here
+    # (the name the tool last applied, the name given in the portal since), for a portal rename
+    renamed_in_portal: tuple[str, str] | None = None
 
     @property
     def changed_fields(self) -> tuple[str, ...]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler import plan as p
@@ -33,63 +35,129 @@ def plain(text: str, _style: str) -> str:
     return text
 
 
+def inert(text: str) -> str:
+    """Text from outside as a terminal line shows it: it can never break the line, move the
+    cursor, reorder the text around it or hide a character (DESIGN §7).
+
+    Every character str.isprintable() refuses (controls, line and paragraph separators,
+    bidirectional and zero-width format characters, spaces other than the plain one) is shown
+    as its escape (\\n, \\x1b, \\u202e).
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
+def quoted(name: str) -> str:
+    """A name in a plan line: inert, in double quotes that it cannot close."""
+    return '"' + inert(name).replace('"', '\\"') + '"'
+
+
 def value(v: object) -> str:
     if v is None:
         return "(none)"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, list | tuple):
-        return "[" + ", ".join(str(x) for x in v) + "]"
-    return f'"{v}"'
+        return "[" + ", ".join(inert(str(x)) for x in v) + "]"
+    return quoted(str(v))
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _company(company_id: str) -> str:
+    """A company id as is when it is plain (F0001), else quoted like a name."""
+    return company_id if _PLAIN_ID.fullmatch(company_id) else quoted(company_id)
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
 def change_line(c: p.Change, *, create: bool = False) -> str:
     if c.sensitive:
         if c.note:
-            return f"{c.field}: (sensitive value, {c.note})"
+            return f"{c.field}: (sensitive value, {inert(c.note)})"
         return f"{c.field}: (sensitive value)" if create else f"{c.field}: (sensitive value changed)"
     if create:
         return f"{c.field}: {value(c.after)}"
     return f"{c.field}: {value(c.before)} → {value(c.after)}"
 
 
+@dataclass(frozen=True)
+class Allowed:
+    """The guards the run was given (apply's flags): a plan says what they let through."""
+
+    cascade: bool = False
+    mass_delete: bool = False
+    source_checks: bool = False
+
+
 def summary_line(plan: p.Plan) -> str:
     s = plan.summary
+    verb = "cascades" if s.cascade == 1 else "cascade"
     line = (f"Plan: {s.create} to create, {s.update} to update, {s.rename} to rename, "
-            f"{s.adopt} to adopt, {s.delete} to delete; {s.cascade} dependents cascade.")
+            f"{s.adopt} to adopt, {s.delete} to delete; {plural(s.cascade, 'dependent')} {verb}.")
     if s.blocked:
         line += f" {s.blocked} blocked."
     return line
 
 
+def guard_lines(plan: p.Plan, allowed: Allowed = Allowed()) -> list[tuple[str, bool]]:
+    """What the plan needs to be applied, each with whether the run's flags allow it."""
+    lines = []
+    cascade = plan.summary.cascade
+    if cascade:
+        what = f"{plural(cascade, 'dependent')} would be deleted"
+        lines.append((f"Allowed by --allow-cascade: {what}" if allowed.cascade
+                      else f"Needs --allow-cascade: {what}", allowed.cascade))
+    for reason in plan.mass_delete:
+        lines.append((f"Allowed by --allow-mass-delete: {reason}" if allowed.mass_delete
+                      else f"Needs --allow-mass-delete: {reason}", allowed.mass_delete))
+    failed = plan.failed_checks
+    if failed:
+        what = f"Source checks failed for {plural(len(failed), 'connection')}"
+        lines.append((f"{what}; allowed by --skip-source-checks" if allowed.source_checks
+                      else f"{what}; apply refuses without --skip-source-checks",
+                      allowed.source_checks))
+    return lines
+
+
 def _headline(a: p.Action) -> str:
     symbol, _ = SYMBOLS[a.action]
     if a.action is p.ActionKind.RENAME:
-        text = f'{symbol} rename "{a.previous_name}" → "{a.connection}"'
+        text = f"{symbol} rename {quoted(a.previous_name or '')} → {quoted(a.connection)}"
     else:
-        text = f'{symbol} {a.action.value} "{a.connection}"'
+        text = f"{symbol} {a.action.value} {quoted(a.connection)}"
     if a.status:
         text += f"  ({a.status.value.replace('_', ' ')})"
+    if a.renamed_in_portal:
+        before, after = a.renamed_in_portal
+        text += f"  (renamed in the portal from {quoted(before)} to {quoted(after)})"
     return text
 
 
 def action_lines(a: p.Action, style: Style = plain) -> list[str]:
     _, colour = SYMBOLS[a.action]
     head = _headline(a)
-    lines = ([style(f"! {head[2:]}  BLOCKED: {a.blocked}", "bold")] if a.blocked
+    lines = ([style(f"! {head[2:]}  BLOCKED: {inert(a.blocked)}", "bold")] if a.blocked
              else [style(head, colour)])
     create = a.action is p.ActionKind.CREATE
     shown = [c for c in a.changes if not (c.field == "name" and a.action is p.ActionKind.RENAME)]
     lines += [f"    {change_line(c, create=create)}" for c in shown]
     if a.needs_secret:
-        lines.append(f"    ! needs the password from {a.needs_secret} to apply")
+        lines.append(f"    ! needs the password from {inert(a.needs_secret)} to apply")
     if a.cascade:
-        lines.append("    " + style(f"cascade ({len(a.cascade)} deleted):", "red"))
-        lines += [style(f'      - {c.kind.value} "{c.name}" (company {c.company})', "red")
-                  for c in a.cascade]
+        count = plural(len(a.cascade), "dependent")
+        lines.append("    " + style(f"would cascade ({count}; none deleted while blocked):"
+                                     if a.blocked else f"cascade ({count} deleted):", "red"))
+        lines += [style(f"      - {c.kind.value} {quoted(c.name)} (company {_company(c.company)})",
+                        "red") for c in a.cascade]
     if a.kept:
         lines.append("    kept (detached from the connection):")
-        lines += [f'      = {k.kind} "{k.name}"' for k in a.kept]
+        lines += [f"      = {k.kind} {quoted(k.name)}" for k in a.kept]
     return lines
 
 
@@ -100,18 +168,19 @@ def tenant_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
     if not t.actions:
         lines.append("  no changes")
     for name in t.unmanaged:
-        lines.append(f'  ? unmanaged "{name}" (not declared, not managed: never deleted)')
+        lines.append(f"  ? unmanaged {quoted(name)} (not declared, not managed: never deleted)")
     for note in t.notes:
-        lines.append(f"  note: {note}")
+        lines.append(f"  note: {inert(note)}")
     for check in t.checks:
         if check.ok:
-            lines.append(f'  ✓ source "{check.connection}": server, login, companies and rights OK')
+            lines.append(f"  ✓ source {quoted(check.connection)}: server, login, companies and "
+                         "rights OK")
         else:
-            lines += [style(f"  ✗ source {problem}", "red") for problem in check.problems]
+            lines += [style(f"  ✗ source {inert(problem)}", "red") for problem in check.problems]
     return lines
 
 
-def text(plan: p.Plan, *, color: bool = False) -> str:
+def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = Allowed()) -> str:
     style: Style = ansi if color else plain
     out: list[str] = []
     for t in plan.tenants:
@@ -119,15 +188,7 @@ def text(plan: p.Plan, *, color: bool = False) -> str:
         out += tenant_lines(t, style)
         out.append("")
     out.append(style(summary_line(plan), "bold"))
-    for reason in plan.mass_delete:
-        out.append(style(f"Needs --allow-mass-delete: {reason}", "red"))
-    if plan.summary.cascade:
-        out.append(style(f"Needs --allow-cascade: {plan.summary.cascade} dependents would be deleted",
-                         "red"))
-    failed = plan.failed_checks
-    if failed:
-        out.append(style(f"Source checks failed for {len(failed)} connection(s); apply refuses "
-                         "without --skip-source-checks", "red"))
+    out += [line if ok else style(line, "red") for line, ok in guard_lines(plan, allowed)]
     used = legend(plan)
     if used:
         out.append(used)
@@ -173,6 +234,8 @@ def action_obj(a: p.Action) -> dict[str, Any]:
         obj["blocked"] = a.blocked
     if a.needs_secret:
         obj["needs_secret"] = a.needs_secret
+    if a.renamed_in_portal:
+        obj["renamed_in_portal"] = {"from": a.renamed_in_portal[0], "to": a.renamed_in_portal[1]}
     return obj
 
 
@@ -208,54 +271,200 @@ def json_text(plan: p.Plan) -> str:
 # Markdown (pull-request comment)
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+_MD_PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
-def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
+def md_text(text: str) -> str:
+    """Our own prose in markdown, every ASCII punctuation backslash-escaped (CommonMark)."""
+    return "".join("\\" + c if c in _MD_PUNCT else c for c in inert(text))
+
+
+def md_code(text: str) -> str:
+    """A name in markdown: an inline code span it cannot close, on one line.
+
+    Inside a code span nothing is markup: no emphasis, link, image, HTML, heading or @mention.
+    The fence is one backtick longer than the longest run in the name (CommonMark 6.1).
+    """
+    body = inert(text)
+    fence = "`" * (_longest_backtick_run(body) + 1)
+    pad = " " if body[:1] in ("`", " ") or body[-1:] in ("`", " ") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
+def _longest_backtick_run(text: str) -> int:
+    best = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        best = max(best, run)
+    return best
+
+
+def _fence_for(body: str) -> str:
+    """A code fence longer than any backtick run in body, so no line of it can close the block."""
+    return "`" * max(3, _longest_backtick_run(body) + 1)
+
+
+class _Budget:
+    """Pieces of a document added while they fit under a limit; what did not fit is counted."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.size = 0
+
+    def fits(self, text: str, reserve: int = 0) -> bool:
+        return self.size + len(text) + reserve <= self.limit
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+# Room kept for the closing notes of a cut comment; each note is bounded below.
+_RESERVE = 4_000
+_MAX_LISTED_TENANTS = 12
+
+
+def _left_out(counts: dict[str, dict[str, int]]) -> str:
+    """What a cut list left out, by tenant and kind, itself bounded."""
+    ordered = sorted(counts.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    shown = []
+    for key, kinds in ordered[:_MAX_LISTED_TENANTS]:
+        what = ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items()))
+        shown.append(f"`{key}`: {what}")
+    rest = len(ordered) - len(shown)
+    if rest:
+        total = sum(sum(k.values()) for _, k in ordered[_MAX_LISTED_TENANTS:])
+        shown.append(f"{rest:,} more tenants: {total:,} items")
+    return "; ".join(shown)
+
+
+def _destructive_items(plan: p.Plan) -> Iterable[tuple[str, str, str]]:
+    """(tenant key, kind counted when left out, markdown line) for every destructive item."""
+    for t, a in plan.actions():
+        if not (a.action is p.ActionKind.DELETE or a.cascade or a.blocked):
+            continue
+        state = " — **blocked**: " + md_code(a.blocked) if a.blocked else ""
+        kind = "blocked" if a.blocked else (
+            "connection deletes" if a.action is p.ActionKind.DELETE else "company removals")
+        yield t.key, kind, (f"- `{t.key}`: **{a.action.value}** {md_code(a.connection)}{state}\n")
+        verb = "would delete (blocked)" if a.blocked else "deletes"
+        for c in a.cascade:
+            yield t.key, f"{c.kind.value}s", (f"  - {verb} {c.kind.value} {md_code(c.name)} "
+                                              f"(company {md_code(c.company)})\n")
+        for k in a.kept:
+            yield t.key, "kept templates", f"  - keeps {k.kind} {md_code(k.name)}\n"
+
+
+def _alerts(plan: p.Plan, allowed: Allowed) -> list[str]:
     s = plan.summary
-    head = ["## osr-reconciler plan", "",
-            "| create | update | rename | adopt | delete | cascading deletions | blocked |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {s.create} | {s.update} | {s.rename} | {s.adopt} | {s.delete} | {s.cascade} | {s.blocked} |",
-            "", f"**{summary_line(plan)}**", ""]
-    for reason in plan.mass_delete:
-        head.append(f"> [!CAUTION]\n> Needs `--allow-mass-delete`: {_md_escape(reason)}\n")
-    failed = plan.failed_checks
-    if failed:
-        head += ["### Source checks failed", ""]
-        head += [f"- `{t.key}`: {_md_escape(problem)}" for t, c in failed for problem in c.problems]
-        head.append("")
-    destructive = [(t, a) for t, a in plan.actions()
-                   if a.action is p.ActionKind.DELETE or a.cascade or a.blocked]
-    if destructive:
-        head += ["### Destructive actions", ""]
-        for t, a in destructive:
-            state = " — **blocked**: " + _md_escape(a.blocked) if a.blocked else ""
-            head.append(f"- `{t.key}`: **{a.action.value}** {_md_escape(a.connection)}{state}")
-            for c in a.cascade:
-                head.append(f"  - deletes {c.kind.value} *{_md_escape(c.name)}* "
-                            f"(company {_md_escape(c.company)})")
-            for k in a.kept:
-                head.append(f"  - keeps {k.kind} *{_md_escape(k.name)}*")
-        head.append("")
-    sections = []
-    for t in plan.tenants:
-        counts = ", ".join(f"{sum(1 for a in t.actions if a.action is kind)} {kind.value}"
-                           for kind in p.ORDER if any(a.action is kind for a in t.actions))
-        body = "\n".join(line.removeprefix("  ") for line in tenant_lines(t))  # diff colours at column 0
-        sections.append(f"<details><summary><code>{t.key}</code>: {counts or 'no changes'}"
-                        f"</summary>\n\n```diff\n{body}\n```\n\n</details>\n")
-    out = "\n".join(head) + "\n"
-    for i, section in enumerate(sections):
-        remaining = len(sections) - i
-        note = (f"\n**{remaining} of {len(sections)} tenants left out to stay under {limit} "
-                "characters; the full plan is in the JSON artifact.**\n")
-        if len(out) + len(section) + len(note) > limit:
-            out += note
-            break
-        out += section
+    out = []
+    if s.cascade:
+        gate = ("`--allow-cascade` was given: they will be deleted." if allowed.cascade else
+                "`apply` refuses this plan without `--allow-cascade`.")
+        out.append(f"> [!WARNING]\n> This plan deletes {plural(s.cascade, 'dependent')} in "
+                   f"cascade (data access filters, budget flows, publisher jobs, reports), listed "
+                   f"below. {gate}\n")
+    if plan.mass_delete:
+        gate = ("`--allow-mass-delete` was given." if allowed.mass_delete else
+                "`apply` refuses it without `--allow-mass-delete`.")
+        reasons = [md_text(r) for r in plan.mass_delete[:5]]
+        if len(plan.mass_delete) > 5:
+            reasons.append(f"and {len(plan.mass_delete) - 5:,} more")
+        out.append("> [!CAUTION]\n> Mass delete: " + "; ".join(reasons) + f". {gate}\n")
+    if s.blocked:
+        out.append(f"> [!NOTE]\n> {plural(s.blocked, 'action')} blocked (protected or "
+                   "unmanaged connections): shown, never carried out.\n")
     return out
+
+
+def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = Allowed()) -> str:
+    """A pull-request comment, under `limit` characters for any plan.
+
+    Summary, counts and alerts always survive; the destructive list, the source-check failures
+    and the per-tenant sections are cut where they must be, and what was left out is counted by
+    tenant and kind, pointing at the full plan (JSON, HTML).
+    """
+    s = plan.summary
+    doc = _Budget(limit)
+    doc.add("\n".join([
+        "## osr-reconciler plan", "",
+        "| create | update | rename | adopt | delete | cascading deletions | blocked |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {s.create} | {s.update} | {s.rename} | {s.adopt} | {s.delete} | {s.cascade} | "
+        f"{s.blocked} |", "", f"**{md_text(summary_line(plan))}**", "", ""]))
+    for alert in _alerts(plan, allowed):
+        doc.add(alert + "\n")
+    cut_notes: list[str] = []
+    failed = [(t.key, problem) for t, c in plan.failed_checks for problem in c.problems]
+    if failed:
+        doc.add("### Source checks failed\n\n")
+        for i, (key, problem) in enumerate(failed):
+            line = f"- `{key}`: {md_code(problem)}\n"
+            if not doc.fits(line, reserve=limit // 2):
+                cut_notes.append(f"{len(failed) - i:,} more source-check problems")
+                doc.add(f"- … and {len(failed) - i:,} more source-check problems\n")
+                break
+            doc.add(line)
+        doc.add("\n")
+    items = list(_destructive_items(plan))
+    if items:
+        doc.add("### Destructive actions\n\n")
+        for i, (_key, _kind, line) in enumerate(items):
+            if not doc.fits(line, reserve=_RESERVE + limit // 8):
+                left: dict[str, dict[str, int]] = {}
+                for key, kind, _ in items[i:]:
+                    left.setdefault(key, {}).setdefault(kind, 0)
+                    left[key][kind] += 1
+                doc.add(f"- … and {len(items) - i:,} more, left out to stay under {limit:,} "
+                        f"characters: {_left_out(left)}\n")
+                cut_notes.append("destructive items")
+                break
+            doc.add(line)
+        doc.add("\n")
+    for i, t in enumerate(plan.tenants):
+        section = _section(t)
+        if not doc.fits(section, reserve=_RESERVE):
+            lines_left = doc.limit - doc.size - _RESERVE
+            if i == 0 or lines_left > 2_000:
+                doc.add(_section(t, budget=lines_left))
+                i += 1
+            rest = len(plan.tenants) - i
+            if rest:
+                doc.add(f"\n**{rest:,} of {len(plan.tenants):,} tenants left out to stay under "
+                        f"{limit:,} characters.**\n")
+                cut_notes.append("tenant sections")
+            break
+        doc.add(section)
+    if cut_notes:
+        doc.add("\n> [!IMPORTANT]\n> This comment was cut to stay under "
+                f"{limit:,} characters ({', '.join(cut_notes)}); the summary above counts "
+                "everything. The full plan is in the JSON and HTML artifacts of this job.\n")
+    return doc.text()
+
+
+def _section(t: p.TenantPlan, budget: int | None = None) -> str:
+    """One collapsible section per tenant; with a budget, its lines cut to fit."""
+    counts = ", ".join(f"{sum(1 for a in t.actions if a.action is kind)} {kind.value}"
+                       for kind in p.ORDER if any(a.action is kind for a in t.actions))
+    lines = [line.removeprefix("  ") for line in tenant_lines(t)]  # diff colours at column 0
+    body = "\n".join(lines)
+    if budget is not None and len(body) > budget - 400:
+        kept: list[str] = []
+        size = 0
+        for line in lines:
+            if size + len(line) + 1 > budget - 400:
+                break
+            kept.append(line)
+            size += len(line) + 1
+        kept.append(f"… {len(lines) - len(kept):,} more lines of this tenant left out")
+        body = "\n".join(kept)
+    fence = _fence_for(body)
+    return (f"<details><summary><code>{t.key}</code>: {counts or 'no changes'}</summary>\n\n"
+            f"{fence}diff\n{body}\n{fence}\n\n</details>\n")
 
 
 RENDERERS: dict[str, Callable[[p.Plan], str]] = {
@@ -278,7 +487,10 @@ def drift_items(plan: p.Plan) -> list[dict[str, Any]]:
             status = a.status.value if a.status else p.Status.PENDING.value
             items.append({"connection": a.connection, "status": status, "action": a.action.value,
                           "fields": [c.field for c in a.changes if c.field != "name" or a.previous_name],
-                          **({"blocked": a.blocked} if a.blocked else {})})
+                          **({"blocked": a.blocked} if a.blocked else {}),
+                          **({"renamed_in_portal": {"from": a.renamed_in_portal[0],
+                                                    "to": a.renamed_in_portal[1]}}
+                             if a.renamed_in_portal else {})})
         items += [{"connection": name, "status": "unmanaged", "action": None, "fields": []}
                   for name in t.unmanaged]
         tenants.append({"customer": t.customer, "tenant": t.tenant, "connections": items})
@@ -294,23 +506,42 @@ def drift_obj(plan: p.Plan) -> dict[str, Any]:
     return {"format_version": FORMAT_VERSION, "kind": "drift", "tenants": tenants, "summary": counts}
 
 
-def drift_text(plan: p.Plan, *, color: bool = False, markdown_out: bool = False) -> str:
+def drift_text(plan: p.Plan, *, color: bool = False, markdown_out: bool = False,
+               limit: int = MARKDOWN_LIMIT) -> str:
+    """The drift report as text, or as markdown (bounded like the plan comment)."""
     style: Style = ansi if color and not markdown_out else plain
+    name: Callable[[str], str] = md_code if markdown_out else quoted
     obj = drift_obj(plan)
-    lines = ["## osr-reconciler drift", ""] if markdown_out else []
+    s = obj["summary"]
+    total = (f"Drift: {s['drift']} drifted, {s['pending']} pending, {s['drift_and_pending']} "
+             f"both, {s['unmanaged']} unmanaged.")
+    lines = ["## osr-reconciler drift", "", md_text(total), ""] if markdown_out else []
     for t in obj["tenants"]:
         if not t["connections"]:
             continue
-        lines.append(style(f"{t['customer']}/{t['tenant']}", "bold"))
+        lines.append(f"### `{t['customer']}/{t['tenant']}`" if markdown_out
+                     else style(f"{t['customer']}/{t['tenant']}", "bold"))
         for item in t["connections"]:
             what = item["status"].replace("_", " ")
             detail = f"  {item['action']}" if item["action"] else ""
             fields = f": {', '.join(item['fields'])}" if item["fields"] else ""
+            portal = item.get("renamed_in_portal")
+            if portal:
+                detail += (f"  (renamed in the portal from {name(portal['from'])} "
+                           f"to {name(portal['to'])})")
             colour = {"drift": "red", "drift and pending": "red", "pending": "yellow"}.get(what, "dim")
             lines.append(("- " if markdown_out else "  ")
-                         + style(f"{what:<18}", colour) + f'"{item["connection"]}"{detail}{fields}')
+                         + style(f"{what:<18}", colour) + f"{name(item['connection'])}{detail}{fields}")
         lines.append("")
-    s = obj["summary"]
-    lines.append(f"Drift: {s['drift']} drifted, {s['pending']} pending, {s['drift_and_pending']} both, "
-                 f"{s['unmanaged']} unmanaged.")
-    return "\n".join(lines) + "\n"
+    if not markdown_out:
+        lines.append(total)
+        return "\n".join(lines) + "\n"
+    doc = _Budget(limit)
+    for i, line in enumerate(lines):
+        if not doc.fits(line + "\n", reserve=_RESERVE):
+            doc.add(f"\n**… {len(lines) - i:,} more lines left out to stay under {limit:,} "
+                    "characters; the summary above counts everything. The full report is in "
+                    "`drift --format json` (or html).**\n")
+            break
+        doc.add(line + "\n")
+    return doc.text()

@@ -12,7 +12,7 @@ def rotate(st: store.Store, *, new_key_env: str) -> str:
     old = st.keyring
     location = st.location
     pending_file = None
-    if location.embedded and not os.environ.get(secrets.STORE_KEY_VAR):
+    if location.key_path is not None and not os.environ.get(secrets.STORE_KEY_VAR):
         assert location.key_path is not None
         raw = secrets.Keyring.generate()
         pending_file = location.key_path.with_name(location.key_path.name + ".new")

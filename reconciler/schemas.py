@@ -15,6 +15,9 @@ from reconciler import plan as p
 
 _STR = {"type": "string"}
 _NULLABLE_STR = {"type": ["string", "null"]}
+# A connection renamed in the portal since the tool last applied it (same id, new name).
+_PORTAL_RENAME = {"type": "object", "additionalProperties": False, "required": ["from", "to"],
+                  "properties": {"from": _STR, "to": _STR}}
 
 
 def plan_schema() -> dict[str, Any]:
@@ -47,7 +50,7 @@ def plan_schema() -> dict[str, Any]:
                 "properties": {"kind": {"const": "report_template"}, "name": _STR}}},
             "blocked": _STR,
             "needs_secret": _STR,
-            "checks": {"type": "array", "items": _STR},
+            "renamed_in_portal": _PORTAL_RENAME,
         },
     }
     count = {"type": "integer", "minimum": 0}
@@ -95,7 +98,8 @@ def drift_schema() -> dict[str, Any]:
         "required": ["connection", "status", "action", "fields"],
         "properties": {"connection": _STR, "status": {"enum": statuses},
                        "action": {"enum": [*(k.value for k in p.ActionKind), None]},
-                       "fields": {"type": "array", "items": _STR}, "blocked": _STR},
+                       "fields": {"type": "array", "items": _STR}, "blocked": _STR,
+                       "renamed_in_portal": _PORTAL_RENAME},
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

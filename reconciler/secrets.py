@@ -57,6 +57,9 @@ class Settings:
         if env is not None and not env.startswith(self.env_prefix):
             return (f"environment variable {env!r} is not a tenant secret; name it "
                     f"{self.env_prefix}... (e.g. {self.env_prefix}{env.upper()})")
+        if env is not None and env == self.env_prefix:
+            return (f"{env!r} is only the prefix; name the variable after the connection, e.g. "
+                    f"{self.env_prefix}ACME_NO_SQL")
         if file is not None and self._inside(file) is None:
             return (f"file {file!r} is outside the secrets directory {self.secrets_dir}; "
                     "give a path relative to it, without '..' or links leading out")

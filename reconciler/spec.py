@@ -6,11 +6,13 @@ compares server and database names case-insensitively, `host,1433` is `host`, co
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import ipaddress
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 
 
@@ -33,17 +35,6 @@ FIELDS = ("name", "integration", "server", "database", "authentication", "login"
           "allow_others_to_edit", "private", "companies", "voucher.provider",
           "voucher.document_center_path", "write_back", "protected")
 FIELD_RANK = {name: i for i, name in enumerate(FIELDS)}
-
-
-def normalize_server(server: str) -> str:
-    """Server as SQL Server compares it: case-insensitive, default port dropped."""
-    text = server.strip().casefold()
-    if text.startswith("tcp:"):
-        text = text[4:]
-    host, sep, port = text.partition(",")
-    if sep and port.strip() == DEFAULT_PORT:
-        return host.strip()
-    return f"{host.strip()},{port.strip()}" if sep else host
 
 
 @dataclass(frozen=True)
@@ -108,9 +99,96 @@ def parse_server(text: str) -> ServerAddress:
     return ServerAddress(host, instance, port)
 
 
+def normalize_server(server: str) -> str:
+    """Server as SQL Server reaches it: case-insensitive, one spelling per address.
+
+    `.`, `(local)` and `localhost` are one host; IPv6 is compared as an address, with or without
+    brackets; a port is a number (`01433` is `1433`); the default port 1433 is dropped only when
+    no instance is named (`host\\INST,1433` bypasses the SQL Browser, `host\\INST` asks it).
+    Text the parser refuses (validate reports it) is compared as written, ignoring case.
+    """
+    try:
+        address = parse_server(server)
+    except ValueError:
+        return server.strip().casefold()
+    host = address.host.casefold()
+    with contextlib.suppress(ValueError):
+        host = ipaddress.ip_address(host).compressed
+    text = f"[{host}]" if ":" in host else host
+    if address.instance:
+        text += "\\" + address.instance.casefold()
+    if address.port is not None and (address.instance or address.port != int(DEFAULT_PORT)):
+        text += f",{address.port}"
+    return text
+
+
+def nfc(text: str) -> str:
+    """The composed form: `Bjørn Ås` typed on macOS (NFD) and on Windows (NFC) alike."""
+    return unicodedata.normalize("NFC", text)
+
+
+def identity(text: str) -> str:
+    """The one comparison of names everywhere: casefold(NFC(text)).
+
+    Connection names, previous names, company ids and report-template links are the same name
+    exactly when their identities are equal (validate, the differ, the store, every output).
+    """
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
+def identity_key(text: str) -> str:
+    """identity(text) as the store keeps it: a digest no database collation can bend.
+
+    MariaDB's and SQL Server's default collations compare accents, widths and trailing spaces
+    their own way; hex digits compare the same under every collation.
+    """
+    return hashlib.sha256(identity(text).encode("utf-8")).hexdigest()
+
+
 def normalize_name(name: str) -> str:
-    """Connection names are unique per tenant compared case-insensitively."""
-    return name.casefold()
+    """Connection names are unique per tenant by their identity."""
+    return identity(name)
+
+
+# Characters that must never be part of a name: they are invisible, reorder the text around
+# them, or break a line. str.isprintable() refuses all of them (categories C* and Z* but the
+# space); this names the kind of character for the message.
+_BIDI = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
+_BIDI_MARKS = frozenset("\u200e\u200f\u061c")
+
+
+def name_problem(text: str) -> str | None:
+    """What is wrong with a name (or company id) as a person would see it, or None."""
+    if text != text.strip() or (text and not (text[0].isprintable() and text[-1].isprintable())):
+        return "has white space at the start or end; remove it"
+    for char in text:
+        if char.isprintable():
+            continue
+        code = f"U+{ord(char):04X}"
+        category = unicodedata.category(char)
+        if char in "\n\r\u2028\u2029\x85":
+            kind = "a line break"
+        elif char == "\t":
+            kind = "a tab"
+        elif char in _BIDI_MARKS or (category == "Cf" and unicodedata.bidirectional(char) in _BIDI):
+            kind = "a bidirectional control"
+        elif category == "Cf":
+            kind = "an invisible (zero-width or format) character"
+        elif category.startswith("Z"):
+            kind = "a space other than the plain space"
+        else:
+            kind = "a control character"
+        return f"contains {kind} ({code}); remove it (write only visible characters and plain spaces)"
+    return None
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> tuple[object, ...]:
+    """Sort S1, S2, S11 as people count, and by identity otherwise."""
+    return tuple(int(part) if part.isdigit() else part
+                 for part in _DIGITS.split(identity(text)))
 
 
 @dataclass(frozen=True)
@@ -146,7 +224,7 @@ class ConnectionSpec:
             "login": self.login,
             "allow_others_to_edit": self.allow_others_to_edit,
             "private": self.private,
-            "companies": sorted({c.casefold() for c in self.companies}),
+            "companies": sorted({identity(c) for c in self.companies}),
             "voucher.provider": self.voucher.provider if self.voucher else None,
             "voucher.document_center_path":
                 self.voucher.document_center_path.casefold() if self.voucher else None,
@@ -164,7 +242,7 @@ class ConnectionSpec:
             "login": self.login,
             "allow_others_to_edit": self.allow_others_to_edit,
             "private": self.private,
-            "companies": sorted(self.companies),
+            "companies": sorted(self.companies, key=natural_key),
             "voucher.provider": self.voucher.provider if self.voucher else None,
             "voucher.document_center_path":
                 self.voucher.document_center_path if self.voucher else None,

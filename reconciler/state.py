@@ -34,6 +34,13 @@ class LiveConnection:
     managed: bool
     version: int
     applied_fp: str | None  # spec_fingerprint of the spec last applied by the tool
+    applied_name: str | None = None  # the name last applied (a portal rename changes name only)
+
+    @property
+    def renamed_in_portal(self) -> bool:
+        """Renamed outside the tool since it last applied this connection."""
+        return (self.managed and self.applied_name is not None
+                and spec.identity(self.applied_name) != spec.identity(self.spec.name))
 
     @property
     def live_fp(self) -> str:

@@ -23,13 +23,17 @@ from sqlalchemy.engine import Connection, Engine
 
 from reconciler import drivers, errors, redaction, secrets, spec, state
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# v1 -> v2: names and company ids keyed by spec.identity_key (was casefold), company keys,
+# the name last applied (portal renames). `store init` upgrades a v1 store.
+_UPGRADABLE = ("1",)
 DEFAULT_DIR = Path(".reconciler")
 DEFAULT_DB = DEFAULT_DIR / "store.db"
 DEFAULT_KEY = DEFAULT_DIR / "store.key"
 
 metadata = sa.MetaData()
 NAME = 200
+KEY = 64  # spec.identity_key: a hex digest, compared alike under every collation
 
 store_meta = sa.Table(
     "osr_meta", metadata,
@@ -52,8 +56,8 @@ connections = sa.Table(
     "osr_connections", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("tenant_id", sa.Integer, sa.ForeignKey("osr_tenants.id"), nullable=False),
-    sa.Column("name", sa.String(NAME), nullable=False),
-    sa.Column("name_key", sa.String(NAME), nullable=False),  # casefolded: unique per tenant
+    sa.Column("name", sa.Unicode(NAME), nullable=False),
+    sa.Column("name_key", sa.String(KEY), nullable=False),  # spec.identity_key: unique per tenant
     sa.Column("integration", sa.String(NAME), nullable=False),
     sa.Column("server", sa.String(NAME), nullable=False),
     sa.Column("database_name", sa.String(NAME), nullable=False),
@@ -70,6 +74,7 @@ connections = sa.Table(
     sa.Column("document_center_path", sa.String(400)),
     sa.Column("version", sa.Integer, nullable=False, default=1),
     sa.Column("applied_fp", sa.String(64)),
+    sa.Column("applied_name", sa.Unicode(NAME)),  # the name last applied: portal renames
     sa.Column("updated_ms", sa.BigInteger, nullable=False, default=0),
     sa.UniqueConstraint("tenant_id", "name_key", name="uq_osr_connections_name"),
 )
@@ -78,8 +83,9 @@ companies = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("connection_id", sa.Integer, sa.ForeignKey("osr_connections.id"), nullable=False,
               index=True),
-    sa.Column("code", sa.String(NAME), nullable=False),
-    sa.UniqueConstraint("connection_id", "code", name="uq_osr_companies_code"),
+    sa.Column("code", sa.Unicode(NAME), nullable=False),
+    sa.Column("code_key", sa.String(KEY), nullable=False),  # spec.identity_key of code
+    sa.UniqueConstraint("connection_id", "code_key", name="uq_osr_companies_key"),
 )
 osr_dependents = sa.Table(
     "osr_dependents", metadata,
@@ -87,13 +93,13 @@ osr_dependents = sa.Table(
     sa.Column("company_id", sa.Integer, sa.ForeignKey("osr_companies.id"), nullable=False,
               index=True),
     sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("name", sa.String(NAME), nullable=False),
+    sa.Column("name", sa.Unicode(NAME), nullable=False),
 )
 report_templates = sa.Table(
     "osr_report_templates", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("tenant_id", sa.Integer, sa.ForeignKey("osr_tenants.id"), nullable=False, index=True),
-    sa.Column("name", sa.String(NAME), nullable=False),
+    sa.Column("name", sa.Unicode(NAME), nullable=False),
     sa.Column("connection_id", sa.Integer, sa.ForeignKey("osr_connections.id"), nullable=True),
 )
 audit_log = sa.Table(
@@ -105,7 +111,7 @@ audit_log = sa.Table(
     sa.Column("customer", sa.String(NAME), nullable=False),
     sa.Column("tenant", sa.String(NAME), nullable=False),
     sa.Column("action", sa.String(16), nullable=False),
-    sa.Column("connection", sa.String(NAME), nullable=False),
+    sa.Column("connection", sa.Unicode(NAME), nullable=False),
     sa.Column("connection_id", sa.Integer),
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Column("fields", sa.Text, nullable=False),  # comma-separated changed field names
@@ -158,7 +164,9 @@ class Location:
                                         "sqlite:///path/store.db")
             sqlite = sa_url.get_backend_name() == "sqlite" and sa_url.database
             path = Path(sa_url.database) if sqlite and sa_url.database else None
-            return cls(url, False, path, None)
+            # The embedded layout named by URL: its key file beside it is its key.
+            beside = path.with_name(DEFAULT_KEY.name) if path is not None else None
+            return cls(url, False, path, beside if beside is not None and beside.exists() else None)
         db = root / DEFAULT_DB
         return cls(f"sqlite:///{db}", True, db, root / DEFAULT_KEY)
 
@@ -179,6 +187,12 @@ def _key(location: Location, *, create: bool) -> bytes | None:
         return key
     if not create:
         return None
+    if location.db_path is not None and location.db_path.exists() and location.db_path.stat().st_size:
+        # A new key would not open the passwords stored with the lost one.
+        raise errors.SecretError(
+            f"the key file {location.key_path} is missing, but the store {location.db_path} "
+            "exists and was created with it; restore the key file from your backup (a new key "
+            "cannot read the stored passwords)")
     location.key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.Keyring.generate()
     fd = os.open(location.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -285,6 +299,10 @@ class Store:
                 raise errors.StoreError(f"store {self.location.describe()} is not initialised; "
                                         "run `reconciler store init`")
             meta = dict(conn.execute(sa.select(store_meta.c.key, store_meta.c.value)).tuples().all())
+        if meta.get("schema_version") in _UPGRADABLE:
+            raise errors.StoreError(f"store {self.location.describe()} has schema version "
+                                    f"{meta.get('schema_version')}; run `reconciler store init` "
+                                    f"to upgrade it to {SCHEMA_VERSION} (back it up first)")
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise errors.StoreError(f"store schema version {meta.get('schema_version')!r}; this "
                                     f"reconciler needs {SCHEMA_VERSION}")
@@ -320,6 +338,8 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 existed = sa.inspect(conn).has_table(store_meta.name)
+                if existed:
+                    _upgrade(conn)
                 metadata.create_all(conn)
                 if not existed:
                     conn.execute(store_meta.insert(), [
@@ -358,7 +378,43 @@ class Store:
             raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
 
 
-def _tenant_rows(conn: Connection) -> list[sa.Row[Any]]:
+def _upgrade(conn: Connection) -> None:
+    """Upgrade a v1 store in place: identity keys for names and company ids, applied names.
+
+    Idempotent, so that a run cut short (MariaDB commits each DDL statement) can be repeated.
+    """
+    version = conn.execute(sa.select(store_meta.c.value).where(
+        store_meta.c.key == "schema_version")).scalar()
+    if version not in _UPGRADABLE:
+        return
+    inspector = sa.inspect(conn)
+    dialect = conn.dialect
+    for table, column in ((connections, connections.c.applied_name),
+                          (companies, companies.c.code_key)):
+        if column.name not in {c["name"] for c in inspector.get_columns(table.name)}:
+            spec_sql = sa.schema.CreateColumn(column.copy()).compile(dialect=dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD {str(spec_sql).replace(' NOT NULL', '')}")
+    for row in conn.execute(sa.select(connections.c.id, connections.c.name)).all():
+        conn.execute(connections.update().where(connections.c.id == row.id).values(
+            name_key=spec.identity_key(row.name)))
+    for row in conn.execute(sa.select(companies.c.id, companies.c.code)).all():
+        conn.execute(companies.update().where(companies.c.id == row.id).values(
+            code_key=spec.identity_key(row.code)))
+    names = {i["name"] for i in inspector.get_unique_constraints(companies.name)} | {
+        i["name"] for i in inspector.get_indexes(companies.name) if i.get("unique")}
+    if "uq_osr_companies_code" in names and dialect.name != "sqlite":
+        # The v1 key compared codes by the database's collation; SQLite's is binary and its
+        # constraints cannot be dropped, so there it stays (identity keys are stricter).
+        drop = "DROP INDEX" if dialect.name in ("mysql", "mariadb") else "DROP CONSTRAINT"
+        conn.exec_driver_sql(f"ALTER TABLE {companies.name} {drop} uq_osr_companies_code")
+    if "uq_osr_companies_key" not in names:
+        sa.Index("uq_osr_companies_key", companies.c.connection_id, companies.c.code_key,
+                 unique=True).create(conn)
+    conn.execute(store_meta.update().where(store_meta.c.key == "schema_version")
+                 .values(value=SCHEMA_VERSION))
+
+
+def _tenant_rows(conn: Connection) -> list[Any]:  # Row's type parameters differ in SQLAlchemy 2.0/2.1
     query = (sa.select(tenants.c.id, customers.c.name.label("customer"), tenants.c.name)
              .join(customers, tenants.c.customer_id == customers.c.id))
     return list(conn.execute(query).all())
@@ -422,7 +478,7 @@ def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = Fal
         key = f"{row.customer}/{row.name}"
         live[key] = state.LiveTenant(
             tenant_id, row.customer, row.name,
-            tuple(sorted(conns_by_tenant.get(tenant_id, ()), key=lambda c: c.spec.name.casefold())),
+            tuple(sorted(conns_by_tenant.get(tenant_id, ()), key=lambda c: spec.natural_key(c.spec.name))),
             tuple(templates_by_tenant.get(tenant_id, ())))
     return state.LiveState(live, {c: tuple(sorted(t)) for c, t in known.items()})
 
@@ -467,6 +523,7 @@ def _live_connection(row: sa.Row[Any], comps: tuple[state.LiveCompany, ...]) -> 
         managed=bool(row.managed),
         version=row.version,
         applied_fp=row.applied_fp,
+        applied_name=row.applied_name,
     )
 
 
@@ -482,7 +539,7 @@ class Password:
 
 def _spec_values(s: spec.ConnectionSpec) -> dict[str, Any]:
     return {
-        "name": s.name, "name_key": spec.normalize_name(s.name), "integration": s.integration,
+        "name": s.name, "name_key": spec.identity_key(s.name), "integration": s.integration,
         "server": s.server, "database_name": s.database, "authentication": s.authentication.value,
         "login": s.login, "allow_others_to_edit": s.allow_others_to_edit, "private": s.private,
         "write_back": s.write_back, "protected": s.protected,
@@ -513,7 +570,8 @@ def _inserted(result: sa.CursorResult[Any]) -> int:
 def create_connection(conn: Connection, tenant_id: int, s: spec.ConnectionSpec, *,
                       password: Password | None, managed: bool, applied_fp: str | None) -> int:
     values = {**_spec_values(s), "tenant_id": tenant_id, "managed": managed, "version": 1,
-              "applied_fp": applied_fp, "updated_ms": now_ms(),
+              "applied_fp": applied_fp, "applied_name": s.name if applied_fp else None,
+              "updated_ms": now_ms(),
               "password_ct": password.ciphertext if password else None,
               "password_fp": password.fingerprint if password else None}
     connection_id = _inserted(conn.execute(connections.insert().values(**values)))
@@ -526,6 +584,7 @@ def update_connection(conn: Connection, connection_id: int, version: int, s: spe
                       applied_fp: str | None, label: str, listed: Listed = None) -> None:
     """Update fields and companies; raise ConflictError if the version moved (someone else wrote)."""
     values = {**_spec_values(s), "managed": managed, "applied_fp": applied_fp,
+              "applied_name": s.name if applied_fp else None,
               "version": version + 1, "updated_ms": now_ms()}
     if password is not None:
         values.update(password_ct=password.ciphertext, password_fp=password.fingerprint)
@@ -566,13 +625,13 @@ def set_companies(conn: Connection, connection_id: int, wanted: Iterable[str], *
                   listed: Listed = None, label: str = "") -> None:
     current = dict(conn.execute(sa.select(companies.c.code, companies.c.id)
                                 .where(companies.c.connection_id == connection_id)).tuples().all())
-    by_key = {code.casefold(): code for code in current}
-    wanted_keys = {code.casefold(): code for code in wanted}
+    by_key = {spec.identity_key(code): code for code in current}
+    wanted_keys = {spec.identity_key(code): code for code in wanted}
     gone = [current[by_key[k]] for k in by_key.keys() - wanted_keys.keys()]
     if gone:
         _delete_dependents(conn, gone, listed, label)
         conn.execute(companies.delete().where(companies.c.id.in_(gone)))
-    new = [{"connection_id": connection_id, "code": wanted_keys[k]}
+    new = [{"connection_id": connection_id, "code": wanted_keys[k], "code_key": k}
            for k in sorted(wanted_keys.keys() - by_key.keys())]
     if new:
         conn.execute(companies.insert(), new)
@@ -597,7 +656,8 @@ def delete_connection(conn: Connection, connection_id: int, version: int, *, lab
 def add_dependents(conn: Connection, connection_id: int, company: str,
                    items: Iterable[tuple[spec.DependentKind, str]]) -> None:
     company_id = conn.execute(sa.select(companies.c.id).where(
-        companies.c.connection_id == connection_id, companies.c.code == company)).scalar_one()
+        companies.c.connection_id == connection_id,
+        companies.c.code_key == spec.identity_key(company))).scalar_one()
     rows = [{"company_id": company_id, "kind": kind.value, "name": name} for kind, name in items]
     if rows:
         conn.execute(osr_dependents.insert(), rows)
@@ -616,7 +676,7 @@ def replace_templates(conn: Connection, tenant_id: int, items: Iterable[tuple[st
 def connection_id_by_name(conn: Connection, tenant_id: int, name: str) -> tuple[int, int] | None:
     row = conn.execute(sa.select(connections.c.id, connections.c.version).where(
         connections.c.tenant_id == tenant_id,
-        connections.c.name_key == spec.normalize_name(name))).first()
+        connections.c.name_key == spec.identity_key(name))).first()
     return (row.id, row.version) if row else None
 
 

@@ -10,7 +10,9 @@ are errors with a line and column.
 from __future__ import annotations
 
 import codecs
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -259,13 +261,26 @@ def _syntax(text: str, exc: yaml.MarkedYAMLError) -> tuple[yaml.Mark | None, str
 
 
 def read_bytes(path: Path) -> bytes:
-    """A file's bytes, at most one past the size limit (parse() then refuses it)."""
+    """A regular file's bytes, at most one past the size limit (parse() then refuses it).
+
+    A FIFO, device or socket named *.yaml is refused, never waited on: it is opened without
+    blocking and checked before the first read.
+    """
     try:
-        with path.open("rb") as handle:
-            return handle.read(MAX_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise errors.InputError.of([
             errors.Problem(str(path), 0, 0, f"cannot read: {exc.strerror}")]) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise errors.InputError.of([errors.Problem(
+                str(path), 0, 0, "is not a regular file (a pipe, device or socket?); give a "
+                                 "YAML file")])
+        try:
+            return handle.read(MAX_BYTES + 1)
+        except OSError as exc:
+            raise errors.InputError.of([
+                errors.Problem(str(path), 0, 0, f"cannot read: {exc.strerror}")]) from None
 
 
 def parse(label: str, raw: bytes) -> Document:

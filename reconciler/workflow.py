@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import catalog, desired, differ, errors, secrets, spec, state, store
+from reconciler import catalog, desired, differ, envnames, errors, secrets, spec, state, store
 from reconciler import plan as p
 
 TENANT_ARG = r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$"
@@ -68,8 +69,20 @@ class Context:
     def location(self) -> store.Location:
         return store.Location.resolve(self.store_url, self.root)
 
-    def open_store(self, *, readonly: bool, create: bool = False) -> store.Store:
-        return store.Store.open(self.location, readonly=readonly, create=create)
+    def open_store(self, *, readonly: bool, create: bool = False,
+                   first_use: bool = False) -> store.Store:
+        """Open the store; first_use creates the embedded default if it does not exist yet."""
+        location = self.location
+        if (first_use and location.embedded and location.db_path is not None
+                and not location.db_path.exists()):
+            st = store.Store.open(location, readonly=False, create=True)
+            try:
+                st.init()
+            except BaseException:
+                st.close()
+                raise
+            return st
+        return store.Store.open(location, readonly=readonly, create=create)
 
     def default_paths(self, paths: Sequence[str]) -> list[str]:
         if paths:
@@ -164,10 +177,29 @@ def check_sources(ctx: Context, result: p.Plan, tenants: Sequence[desired.Desire
         dataclasses.replace(t, checks=tuple(by_tenant.get(t.key, ()))) for t in result.tenants))
 
 
+def _revision(root: Path, ref: str) -> str:
+    """The commit ref names; anything that is not a revision is refused, never given to git as
+    an option (`--changed-since=--output=FILE` would make git write a file)."""
+    hint = "give a commit, branch or tag (e.g. origin/main; fetch it first in CI)"
+    if not ref or ref.startswith("-") or not ref.isprintable() or any(c.isspace() for c in ref):
+        raise errors.InputError(f"--changed-since {ref!r} is not a git revision; {hint}")
+    try:
+        out = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options",
+                              f"{ref}^{{commit}}"], cwd=root, capture_output=True, text=True,
+                             timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise errors.InputError(f"--changed-since {ref}: git failed ({exc})") from None
+    commit = out.stdout.strip()
+    if out.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40,64}", commit):
+        raise errors.InputError(f"--changed-since {ref!r}: no such commit in this repository; {hint}")
+    return commit
+
+
 def changed_files(root: Path, ref: str, paths: Sequence[str]) -> tuple[list[Path], list[str]]:
     """Tenant files changed since ref: (files to plan, lines about deleted/renamed ones)."""
+    commit = _revision(root, ref)
     try:
-        out = subprocess.run(["git", "diff", "--name-status", "-M", f"{ref}...HEAD", "--", *paths],
+        out = subprocess.run(["git", "diff", "--name-status", "-M", f"{commit}...HEAD", "--", *paths],
                              cwd=root, capture_output=True, text=True, timeout=60, check=False)
         untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "--", *paths],
                                    cwd=root, capture_output=True, text=True, timeout=60, check=False)
@@ -194,16 +226,10 @@ def changed_files(root: Path, ref: str, paths: Sequence[str]) -> tuple[list[Path
     return sorted(set(files)), notes
 
 
-def export_env_name(customer: str, tenant: str, connection: str, prefix: str) -> str:
-    """The documented variable name `export` writes for a connection's password."""
-    import re
-
-    raw = f"{customer}_{tenant}_{connection}"
-    return prefix + re.sub(r"[^A-Z0-9]+", "_", raw.upper()).strip("_") + "_PASSWORD"
-
-
 def export_tenant(live: state.LiveTenant, prefix: str) -> dict[str, object]:
     conns: list[dict[str, object]] = []
+    variables = envnames.password_variables(
+        live.customer, live.tenant, [c.spec.name for c in live.connections], prefix)
     for c in live.connections:
         s = c.spec
         entry: dict[str, object] = {"name": s.name, "integration": s.integration,
@@ -211,7 +237,7 @@ def export_tenant(live: state.LiveTenant, prefix: str) -> dict[str, object]:
                                     "authentication": s.authentication.value}
         if s.authentication is spec.Authentication.SQL:
             entry["login"] = s.login
-            entry["password"] = {"env": export_env_name(live.customer, live.tenant, s.name, prefix)}
+            entry["password"] = {"env": variables[s.name]}
         entry.update(allow_others_to_edit=s.allow_others_to_edit, private=s.private,
                      companies=list(s.companies))
         if s.voucher:

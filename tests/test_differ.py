@@ -54,7 +54,10 @@ B = spec.DependentKind.BUDGET_FLOW
 
 @pytest.mark.parametrize(("desired_spec", "changes"), [
     (BASE, None),
-    (dataclasses.replace(BASE, server="sql01\\visma,1433", database="VBSYS"), None),
+    (dataclasses.replace(BASE, server="sql01\\visma", database="VBSYS"), None),
+    # A port given with an instance bypasses the SQL Browser: another way to reach the server.
+    (dataclasses.replace(BASE, server="SQL01\\VISMA,1433"),
+     [p.Change("server", "SQL01\\VISMA", "SQL01\\VISMA,1433")]),
     (dataclasses.replace(BASE, companies=("f0002", "F0001")), None),
     (dataclasses.replace(BASE, server="SQL02"), [p.Change("server", "SQL01\\VISMA", "SQL02")]),
     (dataclasses.replace(BASE, private=True), [p.Change("private", False, True)]),

@@ -46,7 +46,7 @@ def test_text_plan() -> None:
     assert render.text(PLAN) == """\
 acme/no
   - delete "Old NAV"
-      cascade (1 deleted):
+      cascade (1 dependent deleted):
         - report "Sales <Q1> | draft" (company F0001)
       kept (detached from the connection):
         = report_template "Tpl"
@@ -55,8 +55,8 @@ acme/no
       password: (sensitive value changed)
   ? unmanaged "By hand" (not declared, not managed: never deleted)
 
-Plan: 0 to create, 1 to update, 0 to rename, 0 to adopt, 1 to delete; 1 dependents cascade.
-Needs --allow-cascade: 1 dependents would be deleted
+Plan: 0 to create, 1 to update, 0 to rename, 0 to adopt, 1 to delete; 1 dependent cascades.
+Needs --allow-cascade: 1 dependent would be deleted
 Legend: ? unmanaged (never deleted), = kept (detached, not deleted).
 """
 
@@ -124,7 +124,7 @@ def test_markdown_structure_summary_first_then_sections() -> None:
     # The destructive action and its cascade come before the per-tenant sections.
     destructive = out.index("### Destructive actions")
     assert destructive < out.index("<details>")
-    assert "deletes report *Sales &lt;Q1&gt; \\| draft* (company F0001)" in out
+    assert "deletes report `Sales <Q1> | draft` (company `F0001`)" in out
     rendered = md.render(out)
     assert "<table>" in rendered and "<script" not in rendered
 
@@ -133,7 +133,8 @@ def test_markdown_is_cut_under_the_limit_with_a_note() -> None:
     many = p.Plan(tuple(tenant(f"t{i:04d}", (UPDATE,) * 20) for i in range(400)), 10)
     out = render.markdown(many)
     assert len(out) < render.MARKDOWN_LIMIT
-    assert "tenants left out to stay under 65000 characters; the full plan is in the JSON artifact" in out
+    assert "tenants left out to stay under 65,000 characters" in out
+    assert "The full plan is in the JSON and HTML artifacts of this job." in out
     assert out.count("<details>") == out.count("</details>")
     small = render.markdown(PLAN)
     assert "left out" not in small
@@ -141,4 +142,4 @@ def test_markdown_is_cut_under_the_limit_with_a_note() -> None:
 
 def test_summary_line() -> None:
     assert render.summary_line(PLAN) == ("Plan: 0 to create, 1 to update, 0 to rename, 0 to adopt, "
-                                         "1 to delete; 1 dependents cascade.")
+                                         "1 to delete; 1 dependent cascades.")

@@ -56,7 +56,7 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
     if plan_file is not None and (paths or tenants):
         raise errors.InputError("--plan applies the saved plan's own tenant files; give either "
                                 "--plan FILE, or PATH and --tenant, not both")
-    st = ctx.open_store(readonly=False)
+    st = ctx.open_store(readonly=False, first_use=True)
     try:
         assert st.keyring is not None
         if plan_file is not None:

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from reconciler import store, workflow
+from reconciler import render, store, workflow
 from reconciler.commands import options
 
 
@@ -16,7 +16,8 @@ from reconciler.commands import options
     ("One tenant's last 20, as JSON",
      "reconciler history --tenant acme/acme-norway --limit 20 --format json")))
 @options.tenant_option
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=1_000_000), default=100, show_default=True,
+              help="At most this many entries, newest first (1 to 1,000,000).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @options.common
@@ -41,6 +42,6 @@ def history(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...], l
     else:
         out.result("".join(
             f"{e['time']}  {e['actor']}  {(e['commit'] or '-')[:12]}  {e['tenant']}  "
-            f"{e['action']} \"{e['connection']}\"  {','.join(e['fields']) or '-'}"
+            f"{e['action']} {render.quoted(e['connection'])}  {','.join(e['fields']) or '-'}"
             + (f"  ({e['cascade']} cascaded)" if e["cascade"] else "") + "\n" for e in entries))
     return options.EXIT_OK

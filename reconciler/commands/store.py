@@ -43,7 +43,7 @@ def store_init(ctx: workflow.Context, out: options.Out) -> int:
 def store_seed(ctx: workflow.Context, out: options.Out, fixture_path: Path) -> int:
     """Load live state from a fixture, replacing what exists under the same names."""
     data = fixture.load(fixture_path)
-    st = ctx.open_store(readonly=False)
+    st = ctx.open_store(readonly=False, first_use=True)
     try:
         count = fixture.seed(st, data)
     finally:
