@@ -21,8 +21,8 @@ class Driver(NamedTuple):
 
 
 DRIVERS = (
-    Driver("psycopg", "psycopg", "postgresql", "PostgreSQL store"),
-    Driver("PyMySQL", "pymysql", "mariadb", "MariaDB/MySQL store"),
+    Driver("psycopg", "psycopg", "postgresql", "PostgreSQL stores"),
+    Driver("PyMySQL", "pymysql", "mariadb", "MariaDB/MySQL stores"),
     Driver("pyodbc", "pyodbc", "sources", "accounting servers and SQL Server stores"),
 )
 # SQLAlchemy's default drivers for a bare postgresql:// or mysql:// URL, which we do not install.
@@ -45,7 +45,7 @@ def missing(error: ImportError) -> str | None:
     top = (error.name or "").split(".")[0]
     for driver in DRIVERS:
         if driver.module == top:
-            return (f"the {driver.what} driver {driver.distribution} is not installed; "
+            return (f"{driver.distribution}, the driver for {driver.what}, is not installed; "
                     f"install it with {install_hint(driver.extra)}")
     if top in _DEFAULTS:
         scheme, extra = _DEFAULTS[top]

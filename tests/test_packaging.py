@@ -54,13 +54,13 @@ def test_base_package_validates_and_names_the_extra_a_url_needs(base_venv: Path,
     assert validated.returncode == 0, validated.stderr
     assert validated.stderr.startswith("OK: ")
 
-    for url, extra in [("postgresql+psycopg://postgres@127.0.0.1/test", "postgresql"),
-                       ("mysql+pymysql://root@127.0.0.1/test", "mariadb")]:
+    for url, extra, driver, what in [
+            ("postgresql+psycopg://postgres@127.0.0.1/test", "postgresql", "psycopg", "PostgreSQL"),
+            ("mysql+pymysql://root@127.0.0.1/test", "mariadb", "PyMySQL", "MariaDB/MySQL")]:
         planned = _reconciler(base_venv, tmp_path, "plan", "--store", url)
         assert planned.returncode == 1
         assert planned.stderr.splitlines() == [
-            f"error: --store {url}: the {'PostgreSQL' if extra == 'postgresql' else 'MariaDB/MySQL'}"
-            f" store driver {'psycopg' if extra == 'postgresql' else 'PyMySQL'} is not installed; "
+            f"error: --store {url}: {driver}, the driver for {what} stores, is not installed; "
             f"install it with pip install 'osr-reconciler[{extra}]'"]
 
     listed = _reconciler(base_venv, tmp_path, "companies", "--integration", "visma-business",
@@ -69,5 +69,5 @@ def test_base_package_validates_and_names_the_extra_a_url_needs(base_venv: Path,
     assert "Traceback" not in listed.stderr
 
     version = _reconciler(base_venv, tmp_path, "--version")
-    assert "psycopg not installed (PostgreSQL store: pip install 'osr-reconciler[postgresql]')" \
+    assert "psycopg not installed (PostgreSQL stores: pip install 'osr-reconciler[postgresql]')" \
         in version.stdout
