@@ -1,41 +1,98 @@
 """Command line entry point: the command group and the one error handler.
 
-The commands live in reconciler.commands, one module each; each returns its exit code.
+The commands live in reconciler.commands, one module each; each returns its exit code. The group
+knows their names and one-line help, and imports a command's module only to run or complete it:
+every TAB of shell completion and every `reconciler --help` starts this process.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import tempfile
 import traceback
 from pathlib import Path
 
 import click
+from click.shell_completion import CompletionItem
 
-from reconciler import errors, redaction, secrets
-from reconciler.commands import (
-    apply,
-    companies,
-    drift,
-    export,
-    history,
-    options,
-    plan,
-    store,
-    unlock,
-    validate,
-    windows,
-)
+from reconciler import drivers, errors, redaction
 
-EXIT_OK, EXIT_ERROR = options.EXIT_OK, options.EXIT_ERROR
+EXIT_OK, EXIT_ERROR = 0, 1
+
+# name -> (module in reconciler.commands, its click command, the one line `reconciler --help` shows)
+COMMANDS = {
+    "apply": ("apply", "apply", "Plan (or load a saved plan), show it, and apply it."),
+    "companies": ("companies", "companies", "List the companies on an accounting server."),
+    "completion": ("completion", "completion", "Print the shell completion script (bash, zsh, fish)."),
+    "drift": ("drift", "drift", "Tell drift from pending; exit 2 if any. Read-only."),
+    "export": ("export", "export", "Print a tenant's live connections as a tenant file."),
+    "history": ("history", "history", "The audit log of applied changes."),
+    "plan": ("plan", "plan", "Show what apply would change. Writes nothing."),
+    "store": ("store", "store_group", "Create, seed, dump the live store; rotate its key."),
+    "unlock": ("unlock", "unlock", "Release a tenant lock by hand."),
+    "validate": ("validate", "validate", "Check tenant files offline (the pre-commit hook)."),
+    "windows": ("windows", "windows_command", "List the change windows and the tenants each covers."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command runs or completes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS or cmd_name in self.commands:
+            return super().get_command(ctx, cmd_name)
+        module, attribute, short_help = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(f"reconciler.commands.{module}"),
+                                         attribute)
+        command.short_help = short_help
+        self.add_command(command, cmd_name)
+        return command
+
+    def _short_help(self, name: str) -> str:
+        if name in COMMANDS and name not in self.commands:
+            return COMMANDS[name][2]
+        return self.commands[name].get_short_help_str(limit=1000)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, self._short_help(name)) for name in self.list_commands(ctx)])
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        # click's own would import every matching command for its help line
+        names = [CompletionItem(name, help=self._short_help(name))
+                 for name in self.list_commands(ctx) if name.startswith(incomplete)]
+        return names + click.Command.shell_complete(self, ctx, incomplete)
+
+
+def _print_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(drivers.versions_text(), nl=False)
+        ctx.exit(EXIT_OK)
+
+
+EXAMPLES = """\b
+Examples:
+  # Set up completion for bash (zsh, fish alike); see `reconciler completion --help`
+  source <(reconciler completion bash)
+  # What would change for one tenant, then apply exactly that plan
+  reconciler plan --tenant acme/acme-norway --out plan.json
+  reconciler apply --plan plan.json
+"""
+
+
+@click.group(cls=LazyGroup, epilog=EXAMPLES,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--store", "store_url", metavar="URL", default=None,
               help="SQLAlchemy URL of the live store (env RECONCILER_STORE).")
-@click.option("--no-color", is_flag=True, default=False, help="No colour (also NO_COLOR).")
-@click.version_option(package_name="osr-reconciler", prog_name="reconciler")
+@click.option("--no-color", is_flag=True, default=False,
+              help="No colour (also NO_COLOR); FORCE_COLOR or CLICOLOR_FORCE force it.")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_versions,
+              help="Show the versions of the tool, Python, SQLAlchemy and database drivers.")
 def cli(store_url: str | None, no_color: bool) -> None:
     """Declare a reporting portal's data connections in git; plan and apply them safely.
 
@@ -46,12 +103,6 @@ def cli(store_url: str | None, no_color: bool) -> None:
     """
 
 
-for _command in (validate.validate, plan.plan, apply.apply, drift.drift, export.export,
-                 companies.companies, store.store_group, history.history, unlock.unlock,
-                 windows.windows_command):
-    cli.add_command(_command)
-
-
 # ---------------------------------------------------------------------------------------------
 # The one error handler
 
@@ -60,6 +111,8 @@ DEBUG_VAR = "RECONCILER_DEBUG"  # 1: also print the redacted traceback (a CI run
 
 
 def _redacted_traceback(exc: BaseException) -> str:
+    from reconciler import secrets
+
     secrets.register_environment(os.environ.get(secrets.ENV_PREFIX_VAR) or secrets.DEFAULT_PREFIX)
     return redaction.redact("".join(traceback.format_exception(exc)))
 

@@ -4,6 +4,9 @@ A saved plan holds the rendered plan, the digest of every tenant file and the fi
 every live tenant it read, the git commit, an expiry, the store's id, the password references
 it could not compare (a pull-request job has none), and a MAC made with the key's MAC key (the
 plan key) over all of it. It holds no secret and no unkeyed fingerprint of one.
+
+A plan file is untrusted input: before anything in it is used, the envelope is checked against
+ENVELOPE_SCHEMA and the plan it carries against the published plan schema.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from reconciler import errors, render, secrets
+from reconciler import errors, render, schemas, secrets
 from reconciler import plan as p
 
 KIND = "osr-reconciler-saved-plan"
@@ -45,6 +48,56 @@ class Saved:
     store_id: str
     max_delete: int
     uncompared: tuple[str, ...] = ()  # password references not available when it was made
+
+
+_STR = {"type": "string"}
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "osr-reconciler saved plan (reconciler plan --out); `plan` is plan.schema.json",
+    "type": "object", "additionalProperties": False,
+    "required": ["kind", "plan", "saved", "signature"],
+    "properties": {
+        "kind": {"const": KIND},
+        "plan": {"type": "object"},
+        "signature": {"type": "string", "minLength": 1},
+        "saved": {
+            "type": "object", "additionalProperties": False,
+            "required": ["store_id", "created_at", "expires_at", "git_commit", "max_delete", "tenants"],
+            "properties": {
+                "store_id": _STR, "created_at": {"type": "number"}, "expires_at": {"type": "number"},
+                "git_commit": {"type": ["string", "null"]},
+                "max_delete": {"type": "integer", "minimum": 0},
+                "tenants": {"type": "object", "additionalProperties": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["path", "file_digest", "live_fp"],
+                    "properties": {"path": _STR, "file_digest": _STR, "live_fp": _STR}}},
+            },
+        },
+    },
+}
+_MOST_PROBLEMS = 10
+
+
+def schema_problems(label: str, body: Any) -> list[errors.Problem]:
+    """Where a saved plan departs from its schemas: one problem per place, at most a few."""
+    import jsonschema
+
+    found = [(f"/{'/'.join(map(str, e.absolute_path))}", e.message) for e in
+             jsonschema.Draft202012Validator(ENVELOPE_SCHEMA).iter_errors(body)]
+    if not found and isinstance(body, dict):
+        found = [(f"/plan/{'/'.join(map(str, e.absolute_path))}".rstrip("/"), e.message) for e in
+                 jsonschema.Draft202012Validator(schemas.plan_schema()).iter_errors(body["plan"])]
+    problems = [errors.Problem(label, 0, 0, f"{where}: {_shortened(message)}; not a plan "
+                               "this version wrote: make it again with `reconciler plan --out`")
+                for where, message in sorted(found)[:_MOST_PROBLEMS]]
+    if len(found) > _MOST_PROBLEMS:
+        problems.append(errors.Problem(label, 0, 0, f"... and {len(found) - _MOST_PROBLEMS} more"))
+    return problems
+
+
+def _shortened(message: str, limit: int = 120) -> str:
+    """A schema message, short: it quotes values from the file, which may be long."""
+    return message if len(message) <= limit else message[:limit - 1] + "…"
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
@@ -93,6 +146,9 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
     if not isinstance(body, dict) or body.get("kind") != KIND or "signature" not in body:
         raise errors.InputError(f"{label}: not a saved plan of osr-reconciler; make one with "
                                 "`reconciler plan --out FILE`")
+    problems = schema_problems(label, body)
+    if problems:
+        raise errors.InputError("the saved plan does not match its schema", problems=tuple(problems))
     signature = body.pop("signature")
     if not isinstance(signature, str) or signature != keyring.sign(_canonical(body)):
         raise errors.RefusedError(f"{label}: the plan file was altered, or made for another store "

@@ -15,11 +15,12 @@ from reconciler import plan as p
 FORMAT_VERSION = 1
 MARKDOWN_LIMIT = 65_000
 
+# Colours readable on dark and light backgrounds alike (no blue: dark blue on black is unreadable).
 SYMBOLS = {
     p.ActionKind.CREATE: ("+", "green"),
     p.ActionKind.UPDATE: ("~", "yellow"),
     p.ActionKind.RENAME: (">", "cyan"),
-    p.ActionKind.ADOPT: ("*", "blue"),
+    p.ActionKind.ADOPT: ("*", "magenta"),
     p.ActionKind.DELETE: ("-", "red"),
 }
 _ANSI = {"green": 32, "yellow": 33, "cyan": 36, "blue": 34, "red": 31, "magenta": 35, "bold": 1,
@@ -146,7 +147,7 @@ def _headline(a: p.Action) -> str:
 def action_lines(a: p.Action, style: Style = plain) -> list[str]:
     _, colour = SYMBOLS[a.action]
     head = _headline(a)
-    lines = ([style(f"! {head[2:]}  BLOCKED: {inert(a.blocked)}", "magenta")] if a.blocked
+    lines = ([style(f"! {head[2:]}  BLOCKED: {inert(a.blocked)}", "bold")] if a.blocked
              else [style(head, colour)])
     create = a.action is p.ActionKind.CREATE
     shown = [c for c in a.changes if not (c.field == "name" and a.action is p.ActionKind.RENAME)]
@@ -210,7 +211,22 @@ def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWE
     if plan.frozen:
         out.append(style(f"Frozen: {len(plan.frozen)} tenant(s) with changes are inside a change "
                          "window; apply refuses them without --override-freeze REASON", "magenta"))
+    used = legend(plan)
+    if used:
+        out.append(used)
     return "\n".join(out) + "\n"
+
+
+def legend(plan: p.Plan) -> str:
+    """One line explaining the symbols of a text plan beyond + ~ -, or "" when it uses none."""
+    actions = [a for _, a in plan.actions()]
+    kinds = {a.action for a in actions}
+    used = [(p.ActionKind.RENAME in kinds, "> rename"), (p.ActionKind.ADOPT in kinds, "* adopt"),
+            (any(a.blocked or a.needs_secret for a in actions), "! blocked or needs a secret"),
+            (any(t.unmanaged for t in plan.tenants), "? unmanaged (never deleted)"),
+            (any(a.kept for a in actions), "= kept (detached, not deleted)")]
+    shown = [text for present, text in used if present]
+    return "Legend: " + ", ".join(shown) + "." if shown else ""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from reconciler import catalog, errors, redaction
+from reconciler import catalog, drivers, errors, redaction
 from reconciler.spec import ServerAddress, parse_server
 
 if TYPE_CHECKING:
@@ -283,10 +283,11 @@ def _pyodbc(label: str) -> Any:
     try:
         import pyodbc
     except ImportError as exc:
-        raise errors.SourceError(
-            f"{label}: pyodbc cannot be loaded ({exc}): install unixODBC (apt-get install "
+        hint = drivers.missing(exc) or (
+            f"pyodbc cannot be loaded ({exc}): install unixODBC (apt-get install "
             "unixodbc) and an ODBC driver for SQL Server to reach accounting servers"
-        ) from None
+        )
+        raise errors.SourceError(f"{label}: {hint}") from None
     return pyodbc
 
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 
-from reconciler import errors, redaction, secrets, spec, state
+from reconciler import drivers, errors, redaction, secrets, spec, state
 
 SCHEMA_VERSION = "2"
 # v1 -> v2: names and company ids keyed by spec.identity_key (was casefold), company keys,
@@ -282,7 +282,10 @@ class Store:
             keyring = secrets.Keyring(raw_key) if raw_key else None
         try:
             engine = _engine(location, readonly=readonly)
-        except (exc.SQLAlchemyError, ValueError, ImportError) as error:
+        except ImportError as error:
+            hint = drivers.missing(error) or f"{_scrub(error)}; install the database driver"
+            raise errors.StoreError(f"--store {location.describe()}: {hint}") from None
+        except (exc.SQLAlchemyError, ValueError) as error:
             raise errors.StoreError(f"--store {location.describe()}: {_scrub(error)}; write a "
                                     "SQLAlchemy URL such as postgresql+psycopg://user@host/db") from None
         store = cls(location, engine, keyring, readonly)
@@ -430,7 +433,7 @@ def _upgrade(conn: Connection) -> None:
                  .values(value=SCHEMA_VERSION))
 
 
-def _tenant_rows(conn: Connection) -> list[sa.Row[Any]]:
+def _tenant_rows(conn: Connection) -> list[Any]:  # Row's type parameters differ in SQLAlchemy 2.0/2.1
     query = (sa.select(tenants.c.id, customers.c.name.label("customer"), tenants.c.name)
              .join(customers, tenants.c.customer_id == customers.c.id))
     return list(conn.execute(query).all())

@@ -286,9 +286,13 @@ def export_tenant(live: state.LiveTenant, prefix: str) -> dict[str, object]:
 
 def companies_spec(ctx: Context, *, tenant: str | None, connection: str | None,
                    integration: str | None, server: str | None, database: str | None,
-                   authentication: str | None, login: str | None,
-                   password_env: str | None) -> Any:
-    """The source to list companies on: a declared connection, or one given by flags."""
+                   authentication: str | None, login: str | None, password_env: str | None,
+                   encrypt: bool = True, trust_server_certificate: bool = False) -> Any:
+    """The source to list companies on: a declared connection, or one given by flags.
+
+    --password-env sends a variable's value to the server named on the command line, so it is
+    held to the rule of tenant files: only variables meant for tenant secrets (the prefix).
+    """
     from reconciler import sources
 
     if tenant or connection:
@@ -319,6 +323,9 @@ def companies_spec(ctx: Context, *, tenant: str | None, connection: str | None,
     auth = authentication or ("sql" if login else "windows")
     password = None
     if password_env:
+        refused = ctx.settings.check_reference(password_env, None)
+        if refused:
+            raise errors.SecretError(f"--password-env: {refused}")
         password = os.environ.get(password_env)
         if password is None:
             raise errors.SecretError(f"--password-env {password_env}: the variable is not set")
@@ -330,4 +337,5 @@ def companies_spec(ctx: Context, *, tenant: str | None, connection: str | None,
     return sources.SourceSpec(label=f"{server}/{database or entry.default_database}",
                               integration=integration, server=server,
                               database=database or entry.default_database, authentication=auth,
-                              login=login, password=password)
+                              login=login, password=password, encrypt=encrypt,
+                              trust_server_certificate=trust_server_certificate)

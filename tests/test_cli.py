@@ -356,4 +356,4 @@ def test_bad_store_urls_are_clear_errors(embedded_cli: Cli) -> None:
 def test_no_command_shows_help(embedded_cli: Cli) -> None:
     result = embedded_cli()
     assert result.code == 0 and result.out.startswith("Usage: reconciler [OPTIONS] COMMAND")
-    assert embedded_cli("--version").out.startswith("reconciler, version ")
+    assert embedded_cli("--version").out.startswith("reconciler 0.1.0\nPython 3.")

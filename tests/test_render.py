@@ -57,12 +57,44 @@ acme/no
 
 Plan: 0 to create, 1 to update, 0 to rename, 0 to adopt, 1 to delete; 1 dependent cascades.
 Needs --allow-cascade: 1 dependent would be deleted
+Legend: ? unmanaged (never deleted), = kept (detached, not deleted).
 """
 
 
 def test_text_colour_only_when_asked() -> None:
     assert "\033[" not in render.text(PLAN)
     assert "\033[31m- delete" in render.text(PLAN, color=True)
+
+
+ADOPT = p.Action(p.ActionKind.ADOPT, "By hand", p.Reason.ADOPT_UNMANAGED)
+RENAME = p.Action(p.ActionKind.RENAME, "New", p.Reason.RENAME_PREVIOUS_NAME, previous_name="Old")
+CREATE = p.Action(p.ActionKind.CREATE, "Fresh", p.Reason.CREATE_DECLARED)
+BLOCKED = p.Action(p.ActionKind.DELETE, "Kept safe", p.Reason.DELETE_TOMBSTONE, blocked="protected")
+
+
+@pytest.mark.parametrize(("actions", "unmanaged", "legend"), [
+    ((CREATE, UPDATE), (), ""),  # + ~ - need no legend
+    ((), (), ""),
+    ((RENAME,), (), "Legend: > rename."),
+    ((ADOPT, CREATE), (), "Legend: * adopt."),
+    ((BLOCKED,), (), "Legend: ! blocked or needs a secret."),
+    ((CREATE,), ("By hand",), "Legend: ? unmanaged (never deleted)."),
+    ((RENAME, ADOPT, DELETE), ("x",), "Legend: > rename, * adopt, ? unmanaged (never deleted), "
+                                      "= kept (detached, not deleted)."),
+])
+def test_legend_only_for_symbols_beyond_create_update_delete(
+        actions: tuple[p.Action, ...], unmanaged: tuple[str, ...], legend: str) -> None:
+    plan = p.Plan((p.TenantPlan("acme", "no", actions, unmanaged),), 10)
+    text = render.text(plan)
+    assert render.legend(plan) == legend
+    assert text.endswith(legend + "\n") if legend else "Legend" not in text
+
+
+def test_colours_are_readable_on_dark_and_light_terminals() -> None:
+    """No dark blue (34), the one that vanishes on black; adopt has a colour of its own."""
+    colours = [colour for _, colour in render.SYMBOLS.values()]
+    assert "blue" not in colours and len(set(colours)) == len(colours)
+    assert "\033[35m* adopt" in render.text(p.Plan((tenant("no", (ADOPT,)),), 10), color=True)
 
 
 def test_json_plan_matches_schema_and_hides_secrets() -> None:

@@ -12,8 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from reconciler import sources, workflow
 from tests.conftest import IN_CI, Cli
+from tests.inprocess import InProcess, run_fixture  # noqa: F401  (the `run` fixture)
 from tests.test_cli import LIVE, TENANT, seeded
+
+MS18 = "ODBC Driver 18 for SQL Server"
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 
@@ -102,3 +106,28 @@ def test_companies_for_a_connection_not_declared_yet(cli: Cli, source_env: dict[
     assert missing.code == 1 and "--password-env OSR_NOPE: the variable is not set" in missing.err
     unknown = cli("companies", "--integration", "sap", "--server", "x")
     assert unknown.code == 1 and "--integration 'sap' is not in the catalog" in unknown.err
+
+
+@pytest.mark.parametrize("variable", ["HOME", "RECONCILER_STORE_KEY", "GITHUB_TOKEN"])
+def test_companies_password_env_holds_to_the_tenant_file_prefix(run: InProcess, variable: str) -> None:
+    """--password-env sends a value to the server on the command line: only tenant secrets."""
+    secret = "not-for-that-server-31337"
+    refused = run("companies", "--integration", "visma-business", "--server", "evil.example",
+                  "--login", "sa", "--password-env", variable, env={variable: secret})
+    assert refused.code == 1
+    assert refused.err == (f"error: --password-env: environment variable {variable!r} is not a "
+                           f"tenant secret; name it OSR_... (e.g. OSR_{variable})\n")
+    assert secret not in refused.out + refused.err
+
+
+def test_companies_flags_for_encryption_reach_the_connection_string(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OSR_NEW", "pw")
+    ctx = workflow.Context.make(None)
+    common = {"tenant": None, "connection": None, "integration": "visma-business", "server": "sql01",
+              "database": None, "authentication": None, "login": "osr", "password_env": "OSR_NEW"}
+    default = sources.connection_string(workflow.companies_spec(ctx, **common), driver=MS18)
+    assert "Encrypt=yes" in default and "TrustServerCertificate" not in default
+    relaxed = sources.connection_string(workflow.companies_spec(
+        ctx, **common, encrypt=False, trust_server_certificate=True), driver=MS18)
+    assert "Encrypt=no;TrustServerCertificate=yes" in relaxed

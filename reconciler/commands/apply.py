@@ -50,8 +50,13 @@ def _override_reason(text: str | None) -> str | None:
     return reason
 
 
-@click.command()
-@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.command(epilog=options.examples(
+    ("Apply exactly the plan that was reviewed", "reconciler apply --plan plan.json"),
+    ("In CI on merge: no prompt, deletions of dependents allowed as planned",
+     "reconciler apply --auto-approve --allow-cascade"),
+    ("One tenant, waiting up to 5 minutes for another apply's lock",
+     "reconciler apply --tenant acme/acme-norway --lock-timeout 5m")))
+@options.paths_argument
 @options.tenant_option
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Apply this saved plan (from `plan --out`) instead of planning now.")

@@ -11,8 +11,11 @@ from reconciler.commands import options
 from reconciler.progress import Progress
 
 
-@click.command()
-@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.command(epilog=options.examples(
+    ("Nightly: exit 2 when anything differs", "reconciler drift"),
+    ("Only hand changes, as JSON for an alert", "reconciler drift --ignore-unmanaged --format json"),
+    ("One tenant", "reconciler drift --tenant acme/acme-norway")))
+@options.paths_argument
 @options.tenant_option
 @options.format_option
 @click.option("--ignore-unmanaged", is_flag=True,

@@ -5,11 +5,15 @@ from __future__ import annotations
 import click
 
 from reconciler import differ, errors, workflow
-from reconciler.commands import options
+from reconciler.commands import completion, options
 
 
-@click.command()
-@click.option("--tenant", "tenant", required=True, metavar="CUSTOMER/TENANT")
+@click.command(epilog=options.examples(
+    ("Print a tenant's live connections", "reconciler export --tenant acme/acme-norway"),
+    ("Start a tenant file from the portal",
+     "reconciler export --tenant acme/acme-norway --store postgresql+psycopg://reader@portal-db/portal")))
+@click.option("--tenant", "tenant", required=True, metavar="CUSTOMER/TENANT",
+              shell_complete=completion.tenants)
 @options.common
 def export(ctx: workflow.Context, out: options.Out, tenant: str) -> int:
     """Print the live connections of a tenant as a tenant file (passwords as {env: ...})."""

@@ -11,7 +11,10 @@ from reconciler import render, store, workflow
 from reconciler.commands import options
 
 
-@click.command()
+@click.command(epilog=options.examples(
+    ("The last 100 applied changes", "reconciler history"),
+    ("One tenant's last 20, as JSON",
+     "reconciler history --tenant acme/acme-norway --limit 20 --format json")))
 @options.tenant_option
 @click.option("--limit", type=click.IntRange(min=1, max=1_000_000), default=100, show_default=True,
               help="At most this many entries, newest first (1 to 1,000,000).")

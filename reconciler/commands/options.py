@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
@@ -12,21 +12,39 @@ import yaml
 
 from reconciler import differ, render, render_html, workflow
 from reconciler import plan as p
+from reconciler.commands import completion
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = click.Choice(["text", "markdown", "json", "html"])
 
 
+def _set(env: Mapping[str, str], name: str) -> bool:
+    """A variable that turns something on: set, and not empty, 0 or false."""
+    return env.get(name, "").strip().lower() not in ("", "0", "false")
+
+
+def use_color(*, isatty: bool, env: Mapping[str, str], no_color: bool) -> bool:
+    """Colour for results on stdout, as most command-line tools decide it.
+
+    --no-color and NO_COLOR (no-color.org) always win; FORCE_COLOR or CLICOLOR_FORCE colour even
+    a pipe or a CI log; otherwise a terminal gets colour unless TERM=dumb or CLICOLOR=0.
+    """
+    if no_color or env.get("NO_COLOR"):
+        return False
+    if _set(env, "FORCE_COLOR") or _set(env, "CLICOLOR_FORCE"):
+        return True
+    return isatty and env.get("TERM") != "dumb" and env.get("CLICOLOR") != "0"
+
+
 class Out:
-    """Where output goes: stdout for results, stderr for messages; colour on a terminal only."""
+    """Where output goes: stdout for results, stderr for messages; colour as use_color decides."""
 
     def __init__(self, no_color: bool) -> None:
-        self.color = (not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
-                      and os.environ.get("TERM") != "dumb")
+        self.color = use_color(isatty=sys.stdout.isatty(), env=os.environ, no_color=no_color)
 
     def result(self, text: str) -> None:
-        click.echo(text, nl=False)
+        click.echo(text, nl=False, color=self.color)  # click would strip forced colour from a pipe
 
     def info(self, text: str) -> None:
         click.echo(text, err=True)
@@ -49,8 +67,16 @@ def common(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def examples(*pairs: tuple[str, str]) -> str:
+    """The end of a command's --help: (what it does, the command line), as kubectl shows them."""
+    return "\b\nExamples:\n" + "".join((f"  # {what}\n" if what else "") + f"  {line}\n"
+                                         for what, line in pairs)
+
+
+paths_argument = click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path())
 tenant_option = click.option(
     "--tenant", "tenants", multiple=True, metavar="CUSTOMER/TENANT",
+    shell_complete=completion.tenants,
     help="Only this tenant (repeatable). An unknown tenant is an error.")
 format_option = click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
                              help="Output format (html: one self-contained page).")

@@ -28,8 +28,13 @@ def _desired_for(ctx: workflow.Context, paths: tuple[str, ...], tenants: tuple[s
     return workflow.load_desired(ctx, paths, keys, only_files=only)
 
 
-@click.command()
-@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.command(epilog=options.examples(
+    ("Plan every tenant file; exit 2 when there are changes", "reconciler plan --detailed-exitcode"),
+    ("A pull-request comment for the files changed on the branch",
+     "reconciler plan --changed-since origin/main --format markdown"),
+    ("Save one tenant's plan for `apply --plan`",
+     "reconciler plan --tenant acme/acme-norway --out plan.json")))
+@options.paths_argument
 @options.tenant_option
 @options.format_option
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),

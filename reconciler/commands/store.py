@@ -10,12 +10,17 @@ from reconciler import differ, errors, fixture, workflow
 from reconciler.commands import options
 
 
-@click.group("store")
+@click.group("store", epilog=options.examples(
+    ("Create the embedded store, then load the demo portal", "reconciler store init"),
+    ("", "reconciler store seed examples/demo-store.yaml")))
 def store_group() -> None:
     """Create, seed, dump the live store; rotate its key; print its plan key."""
 
 
-@store_group.command("init")
+@store_group.command("init", epilog=options.examples(
+    ("The embedded store (.reconciler/store.db and its key file)", "reconciler store init"),
+    ("A PostgreSQL store (RECONCILER_STORE_KEY set)",
+     "reconciler store init --store postgresql+psycopg://admin@portal-db/portal")))
 @options.common
 def store_init(ctx: workflow.Context, out: options.Out) -> int:
     """Create the store's tables (and, for the embedded default, its key file)."""
@@ -29,7 +34,9 @@ def store_init(ctx: workflow.Context, out: options.Out) -> int:
     return options.EXIT_OK
 
 
-@store_group.command("seed")
+@store_group.command("seed", epilog=options.examples(
+    ("The demo portal", "reconciler store seed examples/demo-store.yaml"),
+    ("Copy one store into another", "reconciler store seed dump.yaml --store sqlite:///copy.db")))
 @click.argument("fixture_path", metavar="FIXTURE.yaml",
                 type=click.Path(dir_okay=False, path_type=Path))
 @options.common
@@ -45,7 +52,9 @@ def store_seed(ctx: workflow.Context, out: options.Out, fixture_path: Path) -> i
     return options.EXIT_OK
 
 
-@store_group.command("dump")
+@store_group.command("dump", epilog=options.examples(
+    ("Everything, as a fixture (never passwords)", "reconciler store dump > dump.yaml"),
+    ("One tenant", "reconciler store dump --tenant acme/acme-norway")))
 @options.tenant_option
 @options.common
 def store_dump(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...]) -> int:
@@ -64,7 +73,10 @@ def store_dump(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...]
     return options.EXIT_OK
 
 
-@store_group.command("rotate-key")
+@store_group.command("rotate-key", epilog=options.examples(
+    ("The embedded store: a new key file", "reconciler store rotate-key"),
+    ("A server store: the new key from the environment",
+     "RECONCILER_NEW_STORE_KEY=... reconciler store rotate-key --store postgresql+psycopg://admin@portal-db/portal")))
 @click.option("--new-key-env", default="RECONCILER_NEW_STORE_KEY", show_default=True,
               metavar="NAME", help="Environment variable holding the new key (server stores).")
 @options.common
@@ -81,7 +93,9 @@ def store_rotate_key(ctx: workflow.Context, out: options.Out, new_key_env: str) 
     return options.EXIT_OK
 
 
-@store_group.command("plan-key")
+@store_group.command("plan-key", epilog=options.examples(
+    ("Print the plan key for the pull-request job's secret store", "reconciler store plan-key"),
+    ("From a server store's key", "RECONCILER_STORE_KEY=... reconciler store plan-key --store URL")))
 @options.common
 def store_plan_key(ctx: workflow.Context, out: options.Out) -> int:
     """Print the plan key: lets plan, drift and export run, never decrypt or write.

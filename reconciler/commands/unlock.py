@@ -8,7 +8,9 @@ from reconciler import errors, store, workflow
 from reconciler.commands import options
 
 
-@click.command()
+@click.command(epilog=options.examples(
+    ("Release the lock a refused apply named", "reconciler unlock 3f2a9c1e-lock-id"),
+    ("On a server store", "reconciler unlock 3f2a9c1e-lock-id --store postgresql+psycopg://admin@portal-db/portal")))
 @click.argument("lock_id", metavar="LOCK_ID")
 @options.common
 def unlock(ctx: workflow.Context, out: options.Out, lock_id: str) -> int:

@@ -9,8 +9,12 @@ from reconciler.commands import options
 from reconciler.progress import Progress
 
 
-@click.command()
-@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.command(epilog=options.examples(
+    ("Check every tenant file under tenants/", "reconciler validate"),
+    ("Check the files of one customer", "reconciler validate tenants/acme"),
+    ("Check two files, as the pre-commit hook does", "reconciler validate "
+     "tenants/acme/acme-norway.yaml tenants/acme/acme-sweden.yaml")))
+@options.paths_argument
 @options.common
 def validate(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...]) -> int:
     """Check tenant files offline: schema, catalog and path rules (default PATH: tenants/), and

@@ -41,7 +41,9 @@ def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str,
     return out
 
 
-@click.command("windows")
+@click.command("windows", epilog=options.examples(
+    ("The windows and the tenants each covers now", "reconciler windows"),
+    ("The same on the first day of the year-end audit", "reconciler windows --at 2026-12-28T09:00+01:00")))
 @click.option("--at", "at_text", metavar="TIME",
               help="Show the windows at this time (ISO 8601 with offset, e.g. 2026-03-30T12:00Z); "
                    "default now (or RECONCILER_NOW).")

@@ -1,0 +1,99 @@
+"""Saved plans are untrusted input: a file that fails its schemas is refused, nothing applied."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import planfile, secrets
+from tests.inprocess import InProcess, run_fixture  # noqa: F401  (the `run` fixture)
+from tests.test_cli import LIVE, TENANT
+
+Body = dict[str, Any]
+
+
+def _set(path: str, value: object) -> Callable[[Body], None]:
+    def edit(body: Body) -> None:
+        *parents, last = path.split("/")
+        target: Any = body
+        for key in parents:
+            target = target[int(key)] if isinstance(target, list) else target[key]
+        if value is _DELETE:
+            del target[last]
+        else:
+            target[last] = value
+    return edit
+
+
+_DELETE = object()
+
+# (what is wrong, the edit, where the error points)
+BROKEN = [
+    ("unknown action", _set("plan/tenants/0/actions/0/action", "explode"),
+     "/plan/tenants/0/actions/0/action: 'explode' is not one of"),
+    ("negative max_delete", _set("saved/max_delete", -1), "/saved/max_delete: -1 is less than"),
+    ("tenant without fingerprint", _set("saved/tenants/acme\x00/live_fp", _DELETE), None),
+    ("no summary", _set("plan/summary", _DELETE), "/plan: 'summary' is a required property"),
+    ("extra key", _set("note", "trust me"), "/: Additional properties are not allowed"),
+    ("expiry as text", _set("saved/expires_at", "never"), "/saved/expires_at: 'never' is not of type"),
+]
+
+
+@pytest.fixture
+def saved(run: InProcess) -> Path:
+    """A saved plan that would delete a dependent (so a missed refusal would write)."""
+    run.seed(LIVE, TENANT.replace("[F0001, F0002]", "[F0001]"))
+    planned = run("plan", "--out", "plan.json")
+    assert planned.code == 0, planned.err
+    return run.root / "plan.json"
+
+
+def _history(run: InProcess) -> str:
+    return run("history").err + run("store", "dump").out
+
+
+@pytest.mark.parametrize("resign", [False, True], ids=["altered", "altered-and-signed"])
+@pytest.mark.parametrize(("what", "edit", "message"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_plan_failing_its_schema_is_refused_and_nothing_applied(
+        run: InProcess, saved: Path, what: str, edit: Callable[[Body], None], message: str | None,
+        resign: bool) -> None:
+    body = json.loads(saved.read_text(encoding="utf-8"))
+    if message is None:  # the tenant key holds a slash: edit it by hand
+        (key,) = body["saved"]["tenants"]
+        del body["saved"]["tenants"][key]["live_fp"]
+        message = f"/saved/tenants/{key}: 'live_fp' is a required property"
+    else:
+        edit(body)
+    if resign:  # even a file signed with the store's own key must fit the schemas
+        body.pop("signature")
+        keyring = secrets.Keyring((run.root / ".reconciler" / "store.key").read_bytes().strip())
+        body["signature"] = keyring.sign(planfile._canonical(body))
+    saved.write_text(json.dumps(body), encoding="utf-8")
+    before = _history(run)
+    applied = run("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
+    assert applied.code == 1
+    first = applied.err.splitlines()[0]
+    assert first.startswith("error: plan.json: ") and message in first, applied.err
+    assert "make it again with `reconciler plan --out`" in first
+    assert _history(run) == before
+
+
+def test_untouched_saved_plan_still_applies(run: InProcess, saved: Path) -> None:
+    applied = run("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
+    assert applied.code == 0, applied.err
+
+
+def test_schema_problems_are_few_and_short() -> None:
+    body = {"kind": planfile.KIND, "signature": "x", "plan": {}, "saved": {}}
+    problems = planfile.schema_problems("p.json", body)
+    assert [p.message.split(":")[0] for p in problems] == ["/saved"] * 6
+    huge = {**body, "saved": {"store_id": "s", "created_at": 0, "expires_at": 0, "git_commit": None,
+                              "max_delete": 1, "tenants": {}},
+            "plan": {"format_version": 1, "tenants": [{"x": "y" * 10_000}] * 50}}
+    lines = [str(p) for p in planfile.schema_problems("p.json", huge)]
+    assert len(lines) == 11 and lines[-1] == "p.json: ... and 292 more"  # 2 + 50 tenants x 6
+    assert max(len(line) for line in lines) < 250
