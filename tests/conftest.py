@@ -234,7 +234,14 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+DEMO_FILE_SECRET = ("nordlys/tromso.txt", "demo-tromso-pw")  # as `make demo` writes it
+
+
 def copy_demo(root: Path, repo: Path) -> None:
     shutil.copytree(repo / "tenants", root / "tenants")
+    secret = root / ".secrets" / DEMO_FILE_SECRET[0]
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text(DEMO_FILE_SECRET[1] + "\n", encoding="utf-8")
+    secret.chmod(0o600)
     (root / "examples").mkdir(exist_ok=True)
     shutil.copy(repo / "examples" / "demo-store.yaml", root / "examples" / "demo-store.yaml")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import yaml
 
 from reconciler import store
-from tests.conftest import CANARY, CANARY_ENV, Cli
+from tests.conftest import CANARY, CANARY_ENV, Cli, copy_demo
 
 REPO = Path(__file__).resolve().parent.parent
 PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
@@ -92,7 +92,7 @@ def plan_json(cli: Cli, *args: str, env: dict[str, str] | None = None) -> dict:
 
 
 def test_demo_plan_apply_converges(cli: Cli) -> None:
-    shutil.copytree(REPO / "tenants", cli.root / "tenants")
+    copy_demo(cli.root, REPO)
     assert cli("store", "seed", str(REPO / "examples" / "demo-store.yaml")).code == 0
     before = dump(cli)
 
