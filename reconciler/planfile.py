@@ -67,6 +67,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
                 "store_id": _STR, "created_at": {"type": "number"}, "expires_at": {"type": "number"},
                 "git_commit": {"type": ["string", "null"]},
                 "max_delete": {"type": "integer", "minimum": 0},
+                "uncompared_passwords": {"type": "array", "items": _STR},
                 "tenants": {"type": "object", "additionalProperties": {
                     "type": "object", "additionalProperties": False,
                     "required": ["path", "file_digest", "live_fp"],
