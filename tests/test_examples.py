@@ -79,7 +79,8 @@ COMMANDS: dict[str, Command] = {
     "store rotate-key": Command(False, {}),
     "store plan-key": Command(False, {}),
     "history": Command(False, TENANT),
-    "unlock": Command(True, {}),
+    "locks": Command(False, {"--format": True}),
+    "unlock": Command(True, {"--holder": True, "--expired": False}),
 }
 FORMATS = {"text", "markdown", "json"}
 # Flags that must never be passed unconditionally: a human opts in per run.

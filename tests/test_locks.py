@@ -302,3 +302,21 @@ def test_unknown_mariadb_charset_is_named(monkeypatch: pytest.MonkeyPatch,
     assert cli.main(["locks", "--store", url.render_as_string(hide_password=False)]) == 1
     assert ("the driver does not know the charset 'bogus' in the URL; write ?charset=utf8mb4"
             in capsys.readouterr().err)
+
+
+def test_store_init_upgrades_a_version_2_store(cli: Cli) -> None:
+    seeded(cli, CHANGED)
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:  # back to what a version 2 store held
+            for column in ("machine", "started"):
+                conn.execute(sa.text(f"ALTER TABLE osr_locks DROP COLUMN {column}"))
+            conn.execute(store.store_meta.update().where(store.store_meta.c.key == "schema_version")
+                         .values(value="2"))
+    finally:
+        engine.dispose()
+    refused = cli("apply", "--auto-approve")
+    assert refused.code == 1 and "has schema version 2; run `reconciler store init`" in refused.err
+    assert cli("store", "init").code == 0
+    assert cli("apply", "--auto-approve").code == 0
+    assert cli("plan", "--detailed-exitcode").code == 0
