@@ -1,109 +1,28 @@
-"""Carry out a Plan in one transaction, under per-tenant leases and every guard."""
+"""Carry out a Plan in one transaction, under per-tenant leases (reconciler.locks) and guards."""
 
 from __future__ import annotations
 
-import contextlib
-import getpass
 import os
-import signal
-import socket
 import time
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
 
-from reconciler import errors, freeze, secrets, spec, store
+from reconciler import errors, freeze, locks, secrets, spec, store
 from reconciler import plan as p
 
-DEFAULT_LEASE_S = 15 * 60
 # Testing knob: stretch the transaction so that kill -9 tests can land inside it.
 _DELAY_VAR = "RECONCILER_DEBUG_ACTION_DELAY_MS"
 DEFAULT_LOCK_TIMEOUT_S = 0.0
 
 
-def actor() -> str:
-    """RECONCILER_ACTOR, else the CI's user, else user@host."""
-    for var in ("RECONCILER_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILD_REQUESTEDFOR"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
-def ci_job() -> str | None:
-    if os.environ.get("GITHUB_RUN_ID"):
-        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
-        repository = os.environ.get("GITHUB_REPOSITORY", "")
-        return f"{server}/{repository}/actions/runs/{os.environ['GITHUB_RUN_ID']}"
-    return os.environ.get("CI_JOB_URL") or os.environ.get("BUILD_BUILDURI") or None
-
-
-def holder() -> store.Holder:
-    return store.Holder(actor(), socket.gethostname(), os.getpid(), ci_job())
-
-
-def _holder_is_dead(h: store.Holder) -> bool:
-    """A lease of a process on this host that no longer exists can be taken over at once."""
-    if h.host != socket.gethostname():
-        return False
-    try:
-        os.kill(h.pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-@contextlib.contextmanager
-def _terminate_as_exit() -> Iterator[None]:
-    """SIGTERM unwinds like SIGINT, so that `finally` releases the leases."""
-    def handler(signum: int, _frame: Any) -> None:
-        raise SystemExit(128 + signum)
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def leases(st: store.Store, scopes: Sequence[str], *, timeout_s: float,
-           lease_s: float = DEFAULT_LEASE_S) -> Iterator[None]:
-    """Hold a lease on every scope (taken in sorted order) for the duration of the block."""
-    me = holder()
-    taken: list[str] = []
-    wanted = sorted(scopes)
-    deadline = time.monotonic() + timeout_s
-    with _terminate_as_exit():
-        try:
-            while wanted:
-                taken, current = store.try_locks(st, wanted, me, int(lease_s * 1000), _holder_is_dead)
-                if taken:
-                    break
-                if time.monotonic() >= deadline:
-                    if current is None:
-                        raise errors.RefusedError(f"{', '.join(wanted)}: another apply is taking "
-                                                  f"the locks; waited {timeout_s:g}s (--lock-timeout)")
-                    raise errors.RefusedError(
-                        f"{current.scope}: {current.describe()}; waited {timeout_s:g}s "
-                        f"(--lock-timeout). If that apply is gone, run `reconciler unlock {current.id}`")
-                time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
-            yield
-        finally:
-            if taken:
-                with contextlib.suppress(errors.StoreError):
-                    store.release_locks(st, taken)
-
-
 @dataclass(frozen=True)
 class Applied:
+    """What a committed apply did; the leases it could not release; a signal that came late."""
+
     actions: int
     cascade: int
+    unreleased: tuple[locks.Unreleased, ...] = ()
+    signal: int | None = None  # arrived after the commit had begun: recorded, not obeyed
 
 
 def check_guards(plan: p.Plan, *, allow_cascade: bool, allow_mass_delete: bool,
@@ -158,66 +77,89 @@ def _password(a: p.Action, settings: secrets.Settings, keyring: secrets.Keyring,
 
 
 def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: str | None,
+          held: locks.Held | None = None,
           lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
           freeze_overrides: dict[str, str] | None = None) -> Applied:
-    """Apply every unblocked action of the plan, all or nothing.
+    """Apply every unblocked action of the plan, all or nothing, then release the leases.
 
+    held: the leases the caller took before it planned; without, the tenants are locked here.
+    Once the commit has begun, the result is returned whatever happens while releasing.
     freeze_overrides: per tenant, the change window overridden and why (check_freeze), written
     to the audit log with each of its actions.
     """
+    if held is None:
+        with locks.leases(st, [t.key for t in plan.tenants], timeout_s=lock_timeout_s) as own:
+            return apply(st, plan, settings=settings, commit=commit, held=own,
+                         freeze_overrides=freeze_overrides)
     assert st.keyring is not None
     keyring = st.keyring
     scopes = [t.key for t in plan.tenants if any(not a.blocked for a in t.actions)]
-    who = actor()
+    try:
+        with st.transaction() as conn:
+            held.verify(conn)
+            done, cascade = _write(conn, plan, scopes, settings=settings, keyring=keyring,
+                                   commit=commit, held=held, freeze_overrides=freeze_overrides)
+            held.commit_begins()
+    except BaseException:
+        held.commit_failed()
+        raise
+    return Applied(done, cascade, held.release_after_commit(), held.signalled)
+
+
+def _write(conn: store.Transaction, plan: p.Plan, scopes: list[str], *,
+           settings: secrets.Settings, keyring: secrets.Keyring, commit: str | None,
+           held: locks.Held, freeze_overrides: dict[str, str] | None) -> tuple[int, int]:
+    """The writes and audit rows of the plan's actions: (actions applied, dependents deleted)."""
+    who = locks.actor()
     delay_s = int(os.environ.get(_DELAY_VAR) or 0) / 1000
     done = cascade = 0
-    with leases(st, scopes, timeout_s=lock_timeout_s), st.transaction() as conn:
-        live = store.read(conn, scopes)
-        live = live.with_dependents(store.read_dependents(
-            conn, [k for t in plan.tenants if t.key in scopes for k in t.read_companies]))
-        audit = []
-        for t in plan.tenants:
-            if t.key not in scopes:
+    live = store.read(conn, scopes)
+    live = live.with_dependents(store.read_dependents(
+        conn, [k for t in plan.tenants if t.key in scopes for k in t.read_companies]))
+    audit = []
+    for t in plan.tenants:
+        if t.key not in scopes:
+            continue
+        held.check()
+        lt = live.tenants.get(t.key)
+        if lt is None or lt.object_fp() != t.live_fp:
+            raise errors.ConflictError(f"{t.key}: the live store changed since the plan was "
+                                       "made; nothing was applied, plan again")
+        live_by_id = {c.id: c for c in lt.connections}
+        for a in t.actions:
+            if a.blocked:
                 continue
-            lt = live.tenants.get(t.key)
-            if lt is None or lt.object_fp() != t.live_fp:
-                raise errors.ConflictError(f"{t.key}: the live store changed since the plan was "
-                                           "made; nothing was applied, plan again")
-            live_by_id = {c.id: c for c in lt.connections}
-            for a in t.actions:
-                if a.blocked:
-                    continue
-                label = f"{t.key}/{a.connection}"
-                live_conn = live_by_id.get(a.live_id) if a.live_id is not None else None
-                # Only the dependents read (and fingerprinted) in this transaction may go.
-                listed = {d.key for c in live_conn.companies for d in c.dependents} if live_conn else set()
-                if a.action is p.ActionKind.DELETE:
-                    assert a.live_id is not None and a.live_version is not None
-                    store.delete_connection(conn, a.live_id, a.live_version, label=label,
-                                            listed=listed)
+            label = f"{t.key}/{a.connection}"
+            live_conn = live_by_id.get(a.live_id) if a.live_id is not None else None
+            # Only the dependents read (and fingerprinted) in this transaction may go.
+            listed = {d.key for c in live_conn.companies for d in c.dependents} if live_conn else set()
+            if a.action is p.ActionKind.DELETE:
+                assert a.live_id is not None and a.live_version is not None
+                store.delete_connection(conn, a.live_id, a.live_version, label=label,
+                                        listed=listed)
+            else:
+                assert a.desired is not None
+                password, clear, fp = _password(a, settings, keyring,
+                                                live_conn.password_fp if live_conn else None)
+                applied = spec.spec_fingerprint(a.desired.spec, fp)
+                if a.action is p.ActionKind.CREATE:
+                    store.create_connection(conn, lt.id, a.desired.spec, password=password,
+                                            managed=True, applied_fp=applied)
                 else:
-                    assert a.desired is not None
-                    password, clear, fp = _password(a, settings, keyring,
-                                                    live_conn.password_fp if live_conn else None)
-                    applied = spec.spec_fingerprint(a.desired.spec, fp)
-                    if a.action is p.ActionKind.CREATE:
-                        store.create_connection(conn, lt.id, a.desired.spec, password=password,
-                                                managed=True, applied_fp=applied)
-                    else:
-                        assert a.live_id is not None and a.live_version is not None
-                        store.update_connection(conn, a.live_id, a.live_version, a.desired.spec,
-                                                password=password, clear_password=clear,
-                                                managed=True, applied_fp=applied, label=label,
-                                                listed=listed)
-                done += 1
-                cascade += len(a.cascade)
-                if delay_s:
-                    time.sleep(delay_s)
-                audit.append({"actor": who[:store.NAME], "git_commit": commit,
-                              "customer": t.customer, "tenant": t.tenant,
-                              "action": a.action.value, "connection": a.connection,
-                              "connection_id": a.live_id, "reason": a.reason.value,
-                              "fields": ",".join(a.changed_fields), "cascade_count": len(a.cascade),
-                              "freeze_override": (freeze_overrides or {}).get(t.key)})
-        store.write_audit(conn, audit)
-    return Applied(done, cascade)
+                    assert a.live_id is not None and a.live_version is not None
+                    store.update_connection(conn, a.live_id, a.live_version, a.desired.spec,
+                                            password=password, clear_password=clear,
+                                            managed=True, applied_fp=applied, label=label,
+                                            listed=listed)
+            done += 1
+            cascade += len(a.cascade)
+            if delay_s:
+                time.sleep(delay_s)
+            audit.append({"actor": who[:store.NAME], "git_commit": commit,
+                          "customer": t.customer, "tenant": t.tenant,
+                          "action": a.action.value, "connection": a.connection,
+                          "connection_id": a.live_id, "reason": a.reason.value,
+                          "fields": ",".join(a.changed_fields), "cascade_count": len(a.cascade),
+                          "freeze_override": (freeze_overrides or {}).get(t.key)})
+    store.write_audit(conn, audit)
+    return done, cascade

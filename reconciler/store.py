@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from reconciler import drivers, errors, redaction, secrets, spec, state
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 # v1 -> v2: names and company ids keyed by spec.identity_key (was casefold), company keys,
 # the name last applied (portal renames), the freeze override reason in the audit log.
-# `store init` upgrades a v1 store.
-_UPGRADABLE = ("1",)
+# v2 -> v3: a lock holder's machine and process start (see reconciler.locks).
+# `store init` upgrades a v1 or v2 store.
+_UPGRADABLE = ("1", "2")
 DEFAULT_DIR = Path(".reconciler")
 DEFAULT_DB = DEFAULT_DIR / "store.db"
 DEFAULT_KEY = DEFAULT_DIR / "store.key"
@@ -123,7 +124,13 @@ locks = sa.Table(
     sa.Column("ci_job", sa.String(400)),
     sa.Column("acquired_ms", sa.BigInteger, nullable=False),
     sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Column("machine", sa.String(128)),  # boot id and pid namespace: see reconciler.locks
+    sa.Column("started", sa.BigInteger),  # the holder process's start time (clock ticks)
 )
+
+
+# An execution option: this connection only reads (SQLite: a deferred BEGIN).
+READ = "osr_read"
 
 
 def now_ms() -> int:
@@ -224,14 +231,14 @@ def _engine(location: Location, *, readonly: bool) -> Engine:
             dbapi.isolation_level = None  # let SQLAlchemy emit BEGIN: real transactions
             cursor = dbapi.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            if not readonly:
-                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+            # Reads (READ option) begin deferred: under WAL they neither wait for nor block a writer.
+            read = readonly or conn.get_execution_options().get(READ, False)
+            conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
     elif backend in ("mysql", "mariadb") and readonly:
         @event.listens_for(engine, "connect")
         def _mysql_connect(dbapi: Any, _record: Any) -> None:
@@ -299,12 +306,19 @@ class Store:
         self.engine.dispose()
 
     @contextlib.contextmanager
-    def _connect(self) -> Iterator[Connection]:
+    def _connect(self, *, read: bool = True) -> Iterator[Connection]:
         try:
             with self.engine.connect() as conn:
+                if read:
+                    conn.execution_options(**{READ: True})
                 yield conn
         except (exc.SQLAlchemyError, ValueError, AttributeError, LookupError) as error:
             # Drivers raise plain Python errors for some bad URL options (e.g. a bogus charset).
+            charset = self.engine.url.query.get("charset")
+            if isinstance(error, (AttributeError, LookupError)) and charset:
+                raise errors.StoreError(
+                    f"store {self.location.describe()}: the driver does not know the charset "
+                    f"{str(charset)!r} in the URL; write ?charset=utf8mb4") from None
             raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
 
     def _check(self) -> None:
@@ -354,6 +368,12 @@ class Store:
             raise errors.SecretError(f"set {secrets.STORE_KEY_VAR} to a key for this store "
                                      "(a Fernet key: 32 url-safe base64 bytes)")
         try:
+            if self.engine.dialect.name == "sqlite":
+                # Persistent in the file; set here, not on connect, so that opening a file that
+                # is not a store writes nothing into it. WAL lets readers see past a writer.
+                with self.engine.connect() as conn:
+                    conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                        "PRAGMA journal_mode=WAL")
             with self.engine.begin() as conn:
                 existed = sa.inspect(conn).has_table(store_meta.name)
                 if existed:
@@ -397,7 +417,8 @@ class Store:
 
 
 def _upgrade(conn: Connection) -> None:
-    """Upgrade a v1 store in place: identity keys for names and company ids, applied names.
+    """Upgrade a v1 or v2 store in place (v1: identity keys for names and company ids, applied
+    names; both: the lock holder's identity columns).
 
     Idempotent, so that a run cut short (MariaDB commits each DDL statement) can be repeated.
     """
@@ -407,12 +428,23 @@ def _upgrade(conn: Connection) -> None:
         return
     inspector = sa.inspect(conn)
     dialect = conn.dialect
-    for table, column in ((connections, connections.c.applied_name),
-                          (companies, companies.c.code_key),
-                          (audit_log, audit_log.c.freeze_override)):
+    # Every step adds only what is missing, so one loop serves v1 and v2 stores alike.
+    added = [(locks, locks.c.machine), (locks, locks.c.started),
+             (connections, connections.c.applied_name), (companies, companies.c.code_key),
+             (audit_log, audit_log.c.freeze_override)]
+    for table, column in added:
         if column.name not in {c["name"] for c in inspector.get_columns(table.name)}:
             spec_sql = sa.schema.CreateColumn(column.copy()).compile(dialect=dialect)
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD {str(spec_sql).replace(' NOT NULL', '')}")
+    if version == "1":
+        _upgrade_names(conn, inspector)
+    conn.execute(store_meta.update().where(store_meta.c.key == "schema_version")
+                 .values(value=SCHEMA_VERSION))
+
+
+def _upgrade_names(conn: Connection, inspector: Any) -> None:
+    """v1 -> v2: identity keys for names and company ids."""
+    dialect = conn.dialect
     for row in conn.execute(sa.select(connections.c.id, connections.c.name)).all():
         conn.execute(connections.update().where(connections.c.id == row.id).values(
             name_key=spec.identity_key(row.name)))
@@ -429,8 +461,6 @@ def _upgrade(conn: Connection) -> None:
     if "uq_osr_companies_key" not in names:
         sa.Index("uq_osr_companies_key", companies.c.connection_id, companies.c.code_key,
                  unique=True).create(conn)
-    conn.execute(store_meta.update().where(store_meta.c.key == "schema_version")
-                 .values(value=SCHEMA_VERSION))
 
 
 def _tenant_rows(conn: Connection) -> list[Any]:  # Row's type parameters differ in SQLAlchemy 2.0/2.1
@@ -723,7 +753,8 @@ def set_meta(conn: Connection, key: str, value: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Locks: one lease per tenant, each taken in its own short transaction.
+# Locks: one lease per tenant, each taken in its own short transaction. Policy (who may take a
+# lease over, renewal) is reconciler.locks'; this is its SQL.
 
 
 @dataclass(frozen=True)
@@ -732,6 +763,8 @@ class Holder:
     host: str
     pid: int
     ci_job: str | None
+    machine: str | None = None  # boot id and pid namespace (reconciler.locks.machine)
+    started: int | None = None  # process start time in clock ticks since boot
 
 
 @dataclass(frozen=True)
@@ -744,31 +777,70 @@ class LockRow:
 
     def describe(self) -> str:
         job = f", CI job {self.holder.ci_job}" if self.holder.ci_job else ""
-        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.acquired_ms / 1000))
         return (f"lock {self.id} on {self.scope} held by {self.holder.actor} on {self.holder.host} "
-                f"(pid {self.holder.pid}{job}) since {since}")
+                f"(pid {self.holder.pid}{job}) since {utc(self.acquired_ms)}")
+
+
+def utc(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
 def _lock_row(row: sa.Row[Any]) -> LockRow:
-    return LockRow(row.id, row.scope, Holder(row.actor, row.host, row.pid, row.ci_job),
+    return LockRow(row.id, row.scope, Holder(row.actor, row.host, row.pid, row.ci_job,
+                                             row.machine, row.started),
                    row.acquired_ms, row.expires_ms)
 
 
-def try_locks(store: Store, scopes: Sequence[str], holder: Holder, lease_ms: int,
-              is_dead: Any = None) -> tuple[list[str], LockRow | None]:
-    """Take the leases on all scopes in one transaction: (lock ids, None), or ([], a holder).
+class Busy(Exception):
+    """The store is busy with another writer for longer than we were willing to wait."""
 
-    An expired lease, or one whose holder process is gone from this host, is taken over.
+
+@contextlib.contextmanager
+def _writing(store: Store, busy_ms: int) -> Iterator[Connection]:
+    """A short write transaction that waits at most busy_ms for another writer (SQLite),
+    so that a waiting apply stays responsive to its timeout and to Ctrl-C."""
+    try:
+        with store.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                    f"PRAGMA busy_timeout={int(busy_ms)}")
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(busy_ms)}")
+                yield conn
+    except exc.OperationalError as error:
+        text = str(error.orig).lower()
+        if "database is locked" in text or "lock timeout" in text or "lock_timeout" in text:
+            raise Busy(_scrub(error)) from None
+        raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
+    except exc.IntegrityError:
+        raise
+    except exc.SQLAlchemyError as error:
+        raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
+
+
+def try_locks(store: Store, scopes: Sequence[str], holder: Holder, lease_ms: int,
+              may_take: Callable[[LockRow, int], bool], *, busy_ms: int = 200,
+              ) -> tuple[list[str], LockRow | None]:
+    """Take the leases on all scopes in one transaction: (lock ids, None), or ([], a holder),
+    or ([], None) when another process was busy taking locks (the caller retries).
+
+    may_take(row, now_ms): whether this lease may be taken over (expired, or its holder dead).
     """
     now = now_ms()
     base = {"actor": holder.actor[:NAME], "host": holder.host[:NAME], "pid": holder.pid,
-            "ci_job": holder.ci_job, "acquired_ms": now, "expires_ms": now + lease_ms}
+            "ci_job": holder.ci_job, "machine": holder.machine, "started": holder.started,
+            "acquired_ms": now, "expires_ms": now + lease_ms}
     try:
-        with store.engine.begin() as conn:
+        current = _held(store, scopes)
+        for row in current:
+            if not may_take(row, now):
+                return [], row
+        with _writing(store, busy_ms) as conn:
             current = [_lock_row(r) for r in conn.execute(
                 sa.select(locks).where(locks.c.scope.in_(list(scopes))).order_by(locks.c.scope))]
             for row in current:
-                if not (row.expires_ms < now or (is_dead is not None and is_dead(row.holder))):
+                if not may_take(row, now):
                     return [], row
             for row in current:
                 taken = conn.execute(locks.delete().where(
@@ -783,16 +855,61 @@ def try_locks(store: Store, scopes: Sequence[str], holder: Holder, lease_ms: int
             return ids, None
     except exc.IntegrityError:
         return [], None  # somebody was faster; the caller retries
-    except exc.SQLAlchemyError as error:
-        raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
+    except Busy:
+        held = _held(store, scopes)
+        return [], (held[0] if held else None)
 
 
-def release_locks(store: Store, lock_ids: Sequence[str]) -> int:
+def _held(store: Store, scopes: Sequence[str]) -> list[LockRow]:
+    """The current leases on these scopes (a read: it waits for no writer)."""
+    found: list[LockRow] = []
+    with store._connect() as conn:
+        for start in range(0, len(scopes), 500):
+            found += [_lock_row(r) for r in conn.execute(
+                sa.select(locks).where(locks.c.scope.in_(list(scopes[start:start + 500])))
+                .order_by(locks.c.scope))]
+    return found
+
+
+def renew_locks(store: Store, lock_ids: Sequence[str], expires_ms: int, *,
+                busy_ms: int = 200) -> int | None:
+    """Extend these leases; how many are still ours, or None when the store was busy."""
     try:
-        with store.engine.begin() as conn:
+        with _writing(store, busy_ms) as conn:
+            return int(conn.execute(locks.update().where(locks.c.id.in_(list(lock_ids)))
+                                    .values(expires_ms=expires_ms)).rowcount)
+    except Busy:
+        return None
+
+
+def locks_still_held(conn: Connection, lock_ids: Sequence[str]) -> int:
+    """Inside a write transaction: how many of these leases are still ours, locking their rows
+    (where the database can) so that none can be taken over until the transaction ends."""
+    return len(conn.execute(sa.select(locks.c.id).where(locks.c.id.in_(list(lock_ids)))
+                            .with_for_update()).all())
+
+
+def release_locks(store: Store, lock_ids: Sequence[str], *, busy_ms: int = 10_000) -> int:
+    try:
+        with _writing(store, busy_ms) as conn:
             return int(conn.execute(locks.delete().where(locks.c.id.in_(list(lock_ids)))).rowcount)
-    except exc.SQLAlchemyError as error:
-        raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
+    except Busy as error:
+        raise errors.StoreError(f"store {store.location.describe()}: {error}") from None
+
+
+def release_where(store: Store, *, holder: str | None = None, expired_before: int | None = None,
+                  ) -> list[LockRow]:
+    """Release the leases of a holder (actor) or those expired before a time; the rows released."""
+    with _writing(store, 10_000) as conn:
+        query = sa.select(locks)
+        if holder is not None:
+            query = query.where(locks.c.actor == holder)
+        if expired_before is not None:
+            query = query.where(locks.c.expires_ms < expired_before)
+        rows = [_lock_row(r) for r in conn.execute(query.order_by(locks.c.scope))]
+        if rows:
+            conn.execute(locks.delete().where(locks.c.id.in_([r.id for r in rows])))
+        return rows
 
 
 def list_locks(store: Store) -> list[LockRow]:

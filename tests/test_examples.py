@@ -80,7 +80,8 @@ COMMANDS: dict[str, Command] = {
     "store rotate-key": Command(False, {}),
     "store plan-key": Command(False, {}),
     "history": Command(False, TENANT),
-    "unlock": Command(True, {}),
+    "locks": Command(False, {"--format": True}),
+    "unlock": Command(True, {"--holder": True, "--expired": False}),
     "windows": Command(False, {"--at": True}),
 }
 FORMATS = {"text", "markdown", "json"}

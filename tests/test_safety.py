@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reconciler import errors, planfile, secrets, spec, store
+from reconciler import errors, locks, planfile, secrets, spec, store
 from tests.conftest import RECONCILER, TEST_KEY, Cli
 from tests.test_cli import TENANT, dump, edit_by_hand, seeded
 
@@ -91,7 +91,8 @@ def test_saved_plan_from_another_store_refused(cli: Cli, tmp_path: Path) -> None
     assert refused.code == 1 and "the plan was made for another store" in refused.err
 
 
-def _insert_lock(url: str, *, pid: int, host: str, expires_in_ms: int) -> str:
+def _insert_lock(url: str, *, pid: int, host: str, expires_in_ms: int,
+                 machine: str | None = None, started: int | None = None) -> str:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     now = store.now_ms()
     try:
@@ -99,7 +100,8 @@ def _insert_lock(url: str, *, pid: int, host: str, expires_in_ms: int) -> str:
             conn.execute(store.locks.insert().values(
                 id="11111111-2222-3333-4444-555555555555", scope="acme/acme-norway",
                 actor="alice", host=host, pid=pid, ci_job="https://ci.example/job/7",
-                acquired_ms=now, expires_ms=now + expires_in_ms))
+                acquired_ms=now, expires_ms=now + expires_in_ms, machine=machine,
+                started=started))
     finally:
         engine.dispose()
     return "11111111-2222-3333-4444-555555555555"
@@ -131,9 +133,10 @@ def test_expired_lease_is_taken_over(cli: Cli) -> None:
 def test_lease_of_dead_process_on_this_host_is_taken_over(cli: Cli) -> None:
     seeded(cli, CHANGED)
     dead = subprocess.Popen(["true"])
+    began = locks.started(dead.pid)
     dead.wait()
     _insert_lock(cli.env["RECONCILER_STORE"], pid=dead.pid, host=socket.gethostname(),
-                 expires_in_ms=600_000)
+                 expires_in_ms=600_000, machine=locks.machine(), started=began)
     assert cli("apply", "--auto-approve", "--allow-cascade").code == 0
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 
-from reconciler import applier, clock, declared, errors, planfile, render, workflow
+from reconciler import applier, clock, declared, errors, locks, planfile, render, store, windows, workflow
 from reconciler import plan as p
 from reconciler.commands import options
 
@@ -90,57 +93,90 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
     st = ctx.open_store(readonly=False, first_use=True)
     try:
         assert st.keyring is not None
+        saved = None
         if plan_file is not None:
             saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
             files = [Path(v["path"]) for v in saved.tenants.values()]
             wanted = workflow.load_desired(ctx, (), (), only_files=files)
-            _require_passwords(ctx, wanted)
-            changed = [f"{t.key}: {t.path} changed since the plan was made"
-                       for t in wanted if t.digest != saved.tenants[t.key]["file_digest"]]
-            # The plan as the saved plan saw it (without the passwords it could not compare)
-            # must be the saved plan; the plan with them may differ only in those passwords.
-            result = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete)
-            as_saved = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete,
-                                          hidden=saved.uncompared) if saved.uncompared else result
-            changed += [f"{t.key}: the live store changed since the plan was made"
-                        for made in (result, as_saved)
-                        for t in made.tenants if t.live_fp != saved.tenants[t.key]["live_fp"]]
-            moved = planfile.differences(saved.plan, render.plan_obj(as_saved))
-            if not changed and moved:
-                changed.append("the plan made now differs from the saved plan at "
-                               + ", ".join(moved) + " (were secrets unavailable when it was saved?)")
-            if changed:
-                raise errors.RefusedError("stale plan", problems=tuple(
-                    errors.Problem(str(plan_file), 0, 0, f"refused: {c}; nothing was applied, "
-                                   "plan again") for c in dict.fromkeys(changed)))
-            result = planfile.with_saved_checks(result, saved)
-            for label in planfile.accepted_passwords(result, saved):
-                out.info(f"{label}: the password changed; the saved plan could not compare it "
-                         "(made without the password), so apply accepts that change.")
         else:
             wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
-            _require_passwords(ctx, wanted)
-            result = workflow.make_plan(ctx, st, wanted, max_delete=max_delete)
-        if check_sources:
-            result = workflow.check_sources(ctx, result, wanted)
-        result = workflow.with_freeze(result, found, at)
-        allowed = render.Allowed(cascade=allow_cascade, mass_delete=allow_mass_delete,
-                                 source_checks=skip_source_checks)
-        out.result(options.render_plan(result, fmt, out, allowed))
-        if not result.has_changes:
-            out.info("No changes to apply.")
-            return options.EXIT_OK
-        overrides = applier.check_freeze(result, override=reason)
-        for key, text in overrides.items():
-            out.info(f"Overriding the freeze of {key}: {text}")
-        applier.check_guards(result, allow_cascade=allow_cascade,
-                             allow_mass_delete=allow_mass_delete,
-                             skip_source_checks=skip_source_checks)
-        _confirm(result, auto_approve, out)
-        done = applier.apply(st, result, settings=ctx.settings,
-                             commit=workflow.git_commit(ctx.root), lock_timeout_s=timeout,
-                             freeze_overrides=overrides)
+        _require_passwords(ctx, wanted)
+        # Locked before reading: an apply that waited plans against what the last one left.
+        with locks.leases(st, [t.key for t in wanted], timeout_s=timeout) as held:
+            done = _plan_and_apply(ctx, out, st, wanted, saved, plan_file, held, Flags(
+                auto_approve, allow_cascade, allow_mass_delete, max_delete, check_sources,
+                skip_source_checks, fmt, found, at, reason))
     finally:
         st.close()
+    if done is None:
+        return options.EXIT_OK
     out.info(f"Applied {done.actions} action(s); {done.cascade} dependent(s) deleted.")
+    if done.signal is not None:
+        out.info(f"{signal.Signals(done.signal).name} arrived after the changes were committed; "
+                 "they stay applied.")
+    for lock in done.unreleased:
+        out.info(f"warning: {lock.describe()}")
     return options.EXIT_OK
+
+
+class Flags(NamedTuple):
+    auto_approve: bool
+    allow_cascade: bool
+    allow_mass_delete: bool
+    max_delete: int
+    check_sources: bool
+    skip_source_checks: bool
+    fmt: str
+    windows: Sequence[windows.Window]
+    at: datetime
+    override_freeze: str | None
+
+
+def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
+                    wanted: list[declared.DesiredTenant], saved: planfile.Saved | None,
+                    plan_file: Path | None, held: locks.Held, flags: Flags) -> applier.Applied | None:
+    """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply."""
+    if saved is not None and plan_file is not None:
+        changed = [f"{t.key}: {t.path} changed since the plan was made"
+                   for t in wanted if t.digest != saved.tenants[t.key]["file_digest"]]
+        # The plan as the saved plan saw it (without the passwords it could not compare)
+        # must be the saved plan; the plan with them may differ only in those passwords.
+        result = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete)
+        as_saved = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete,
+                                      hidden=saved.uncompared) if saved.uncompared else result
+        changed += [f"{t.key}: the live store changed since the plan was made"
+                    for made in (result, as_saved)
+                    for t in made.tenants if t.live_fp != saved.tenants[t.key]["live_fp"]]
+        moved = planfile.differences(saved.plan, render.plan_obj(as_saved))
+        if not changed and moved:
+            changed.append("the plan made now differs from the saved plan at "
+                           + ", ".join(moved) + " (were secrets unavailable when it was saved?)")
+        if changed:
+            raise errors.RefusedError("stale plan", problems=tuple(
+                errors.Problem(str(plan_file), 0, 0, f"refused: {c}; nothing was applied, "
+                               "plan again") for c in dict.fromkeys(changed)))
+        result = planfile.with_saved_checks(result, saved)
+        for label in planfile.accepted_passwords(result, saved):
+            out.info(f"{label}: the password changed; the saved plan could not compare it "
+                     "(made without the password), so apply accepts that change.")
+    else:
+        result = workflow.make_plan(ctx, st, wanted, max_delete=flags.max_delete)
+    if flags.check_sources:
+        result = workflow.check_sources(ctx, result, wanted)
+    result = workflow.with_freeze(result, flags.windows, flags.at)
+    allowed = render.Allowed(cascade=flags.allow_cascade, mass_delete=flags.allow_mass_delete,
+                             source_checks=flags.skip_source_checks)
+    out.result(options.render_plan(result, flags.fmt, out, allowed))
+    if not result.has_changes:
+        out.info("No changes to apply.")
+        return None
+    overrides = applier.check_freeze(result, override=flags.override_freeze)
+    for key, text in overrides.items():
+        out.info(f"Overriding the freeze of {key}: {text}")
+    applier.check_guards(result, allow_cascade=flags.allow_cascade,
+                         allow_mass_delete=flags.allow_mass_delete,
+                         skip_source_checks=flags.skip_source_checks)
+    _confirm(result, flags.auto_approve, out)
+    return applier.apply(st, result, settings=ctx.settings,
+                         commit=workflow.git_commit(ctx.root), held=held,
+                         freeze_overrides=overrides)

@@ -1,28 +1,49 @@
-"""`reconciler unlock`: release a tenant lock by hand."""
+"""`reconciler unlock`: release tenant locks by hand (by id, by holder, or the expired ones)."""
 
 from __future__ import annotations
 
 import click
 
-from reconciler import errors, store, workflow
+from reconciler import errors, render, store, workflow
 from reconciler.commands import options
 
 
 @click.command(epilog=options.examples(
     ("Release the lock a refused apply named", "reconciler unlock 3f2a9c1e-lock-id"),
-    ("On a server store", "reconciler unlock 3f2a9c1e-lock-id --store postgresql+psycopg://admin@portal-db/portal")))
-@click.argument("lock_id", metavar="LOCK_ID")
+    ("Every lock a crashed CI job left", "reconciler unlock --holder ci-bot"),
+    ("Every lock whose lease has run out", "reconciler unlock --expired")))
+@click.argument("lock_ids", nargs=-1, metavar="[LOCK_ID]...")
+@click.option("--holder", metavar="HOLDER", default=None,
+              help="Release every lock this holder (as `reconciler locks` shows it) holds.")
+@click.option("--expired", is_flag=True, help="Release every lock whose lease has run out.")
 @options.common
-def unlock(ctx: workflow.Context, out: options.Out, lock_id: str) -> int:
-    """Release a tenant lock by hand (when its apply is gone). LOCK_ID is shown by the refusal."""
+def unlock(ctx: workflow.Context, out: options.Out, lock_ids: tuple[str, ...], holder: str | None,
+           expired: bool) -> int:
+    """Release tenant locks by hand when their apply is gone: LOCK_ID... | --holder | --expired.
+
+    `reconciler locks` lists them; a refused apply names the one it waited for.
+    """
+    if sum((bool(lock_ids), holder is not None, expired)) != 1:
+        raise errors.InputError("give LOCK_ID..., --holder HOLDER or --expired (exactly one)")
     st = ctx.open_store(readonly=False)
     try:
-        held = {lock.id: lock for lock in store.list_locks(st)}
-        if lock_id not in held:
-            raise errors.InputError(f"no lock {lock_id!r}; current locks: "
-                                    + (", ".join(held) or "none"))
-        store.release_locks(st, [lock_id])
+        if lock_ids:
+            held = {lock.id: lock for lock in store.list_locks(st)}
+            missing = [i for i in dict.fromkeys(lock_ids) if i not in held]
+            if missing:
+                raise errors.InputError("no such lock", problems=tuple(
+                    errors.Problem("", 0, 0, f"no lock {render.inert(i)!r}; current locks: "
+                                   + (", ".join(held) or "none") + " (see `reconciler locks`)")
+                    for i in missing))
+            store.release_locks(st, list(dict.fromkeys(lock_ids)))
+            released = [held[i] for i in dict.fromkeys(lock_ids)]
+        else:
+            released = store.release_where(st, holder=holder,
+                                           expired_before=store.now_ms() if expired else None)
     finally:
         st.close()
-    out.info(f"Released {held[lock_id].describe()}.")
+    if not released:
+        out.info("No lock matched; nothing was released.")
+    for lock in released:
+        out.info(f"Released {render.inert(lock.describe())}.")
     return options.EXIT_OK

@@ -1,0 +1,253 @@
+"""Tenant locks: lease policy, holder identity, renewal and the signals an apply defers.
+
+An apply holds one lease (a row in the store, see store.try_locks) per tenant from before it
+reads the live state until after its transaction. The SQL is in store; the policy is here:
+
+- a lease lasts DEFAULT_LEASE_S and is renewed by a background thread with its own connection;
+  an apply whose lease was lost anyway stops before it commits (Held.verify, Held.check);
+- a lease is taken over when it has expired, or at once when its holder is provably dead: the
+  same host, machine (boot id and pid namespace) and a pid that is gone or now belongs to a
+  process that started at another time. A hostname shared by containers is not enough;
+- SIGINT and SIGTERM interrupt the run until the transaction commits; from then on they are
+  recorded and the run finishes truthfully (Held.committed): it releases its leases and reports
+  what it applied. A lease it cannot release is named with its expiry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler import errors, store
+
+DEFAULT_LEASE_S = 15 * 60
+# Testing knobs: a short lease (to see renewal), and a pause between commit and release (to land
+# a signal or a lost connection there), both in milliseconds.
+LEASE_VAR = "RECONCILER_TEST_LEASE_MS"
+RELEASE_DELAY_VAR = "RECONCILER_DEBUG_RELEASE_DELAY_MS"
+
+
+def actor() -> str:
+    """RECONCILER_ACTOR, else the CI's user, else user@host."""
+    for var in ("RECONCILER_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILD_REQUESTEDFOR"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def ci_job() -> str | None:
+    if os.environ.get("GITHUB_RUN_ID"):
+        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+        repository = os.environ.get("GITHUB_REPOSITORY", "")
+        return f"{server}/{repository}/actions/runs/{os.environ['GITHUB_RUN_ID']}"
+    return os.environ.get("CI_JOB_URL") or os.environ.get("BUILD_BUILDURI") or None
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="ascii").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def machine() -> str | None:
+    """Which kernel boot and pid namespace a pid belongs to; None where /proc cannot say."""
+    boot = _read("/proc/sys/kernel/random/boot_id") or _read("/etc/machine-id")
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = None
+    return f"{boot} {namespace}" if boot and namespace else None
+
+
+def started(pid: int) -> int | None:
+    """The start time of a process (clock ticks since boot, /proc/<pid>/stat field 22)."""
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return None
+    try:
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def holder() -> store.Holder:
+    pid = os.getpid()
+    return store.Holder(actor(), socket.gethostname(), pid, ci_job(), machine(), started(pid))
+
+
+def holder_is_dead(h: store.Holder) -> bool:
+    """True only when the lease's process is provably gone: same host, boot and pid namespace,
+    and its pid is free or now names a process that started at another time."""
+    if h.host != socket.gethostname() or h.machine is None or h.started is None:
+        return False
+    if h.machine != machine():
+        return False
+    now = started(h.pid)
+    return now is None or now != h.started
+
+
+def may_take(row: store.LockRow, now_ms: int) -> bool:
+    return row.expires_ms < now_ms or holder_is_dead(row.holder)
+
+
+def lease_ms() -> int:
+    return int(os.environ.get(LEASE_VAR) or DEFAULT_LEASE_S * 1000)
+
+
+@dataclass(frozen=True)
+class Unreleased:
+    """A lease this run could not release (it holds until its expiry)."""
+
+    id: str
+    scope: str
+    expires_ms: int
+    why: str
+
+    def describe(self) -> str:
+        return (f"could not release lock {self.id} on {self.scope} ({self.why}); it expires at "
+                f"{store.utc(self.expires_ms)}, or run `reconciler unlock {self.id}`")
+
+
+class Held:
+    """The leases one run holds: renewed in the background, checked before commit."""
+
+    def __init__(self, st: store.Store, ids: dict[str, str], length_ms: int) -> None:
+        self.st = st
+        self.ids = ids  # scope -> lock id
+        self.length_ms = length_ms
+        self.expires_ms = store.now_ms() + length_ms
+        self.lost = threading.Event()
+        self.deferring = False  # signals are recorded, not raised (commit, release)
+        self.signalled: int | None = None
+        self.released = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="lease-renewal", daemon=True)
+        if ids:
+            self._thread.start()
+
+    def _renew(self) -> None:
+        interval = max(self.length_ms / 3000, 0.05)
+        while not self._stop.wait(interval):
+            expires = store.now_ms() + self.length_ms
+            try:
+                count = store.renew_locks(self.st, list(self.ids.values()), expires)
+            except errors.StoreError:
+                continue  # the store is unreachable for now: try again; the expiry still holds
+            if count is None:
+                continue  # another writer is busy (SQLite: maybe our own transaction)
+            if count < len(self.ids):
+                self.lost.set()
+                return
+            self.expires_ms = expires
+
+    def _lost_error(self) -> errors.ConflictError:
+        return errors.ConflictError(
+            f"{', '.join(sorted(self.ids))}: this apply's lock was taken over (its lease ran "
+            "out); nothing was applied, plan again")
+
+    def check(self) -> None:
+        """Between writes: stop (the transaction rolls back) if the lease was lost."""
+        if self.lost.is_set():
+            raise self._lost_error()
+
+    def verify(self, conn: store.Transaction) -> None:
+        """Inside the apply's transaction: every lease is still ours, and stays so until the end."""
+        if self.ids and store.locks_still_held(conn, list(self.ids.values())) != len(self.ids):
+            self.lost.set()
+        self.check()
+
+    def commit_begins(self) -> None:
+        """Called just before the commit: a signal from now on is recorded, not raised."""
+        self.check()
+        self.deferring = True
+
+    def commit_failed(self) -> None:
+        self.deferring = False
+
+    def release(self) -> tuple[Unreleased, ...]:
+        """Release every lease; the ones that could not be released, named with their expiry."""
+        if self.released:
+            return ()
+        self.released = True
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        if not self.ids:
+            return ()
+        try:
+            store.release_locks(self.st, list(self.ids.values()))
+        except errors.StoreError as error:
+            return tuple(Unreleased(lock_id, scope, self.expires_ms, str(error))
+                         for scope, lock_id in sorted(self.ids.items()))
+        return ()
+
+    def release_after_commit(self) -> tuple[Unreleased, ...]:
+        delay = int(os.environ.get(RELEASE_DELAY_VAR) or 0) / 1000
+        if delay:
+            time.sleep(delay)
+        return self.release()
+
+
+def _acquire(st: store.Store, scopes: Sequence[str], *, timeout_s: float,
+             length_ms: int) -> dict[str, str]:
+    me = holder()
+    wanted = sorted(set(scopes))
+    deadline = time.monotonic() + timeout_s
+    while wanted:
+        taken, current = store.try_locks(st, wanted, me, length_ms, may_take)
+        if taken:
+            return dict(zip(wanted, taken, strict=True))
+        if time.monotonic() >= deadline:
+            if current is None:
+                raise errors.RefusedError(f"{', '.join(wanted)}: another apply is taking the "
+                                          f"locks or writing; waited {timeout_s:g}s (--lock-timeout)")
+            raise errors.RefusedError(
+                f"{current.scope}: {current.describe()}, lease until "
+                f"{store.utc(current.expires_ms)}; waited {timeout_s:g}s (--lock-timeout). If "
+                f"that apply is gone, run `reconciler unlock {current.id}`")
+        time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
+    return {}
+
+
+@contextlib.contextmanager
+def leases(st: store.Store, scopes: Sequence[str], *, timeout_s: float) -> Iterator[Held]:
+    """Hold a lease on every scope for the block; SIGINT and SIGTERM interrupt it until the
+    commit begins (Held.commit_begins), and are recorded after."""
+    held: Held | None = None
+
+    def handler(signum: int, _frame: Any) -> None:
+        if held is not None and held.deferring:
+            held.signalled = signum
+            return
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, handler)
+                for sig in (signal.SIGINT, signal.SIGTERM) if main}
+    try:
+        held = Held(st, _acquire(st, scopes, timeout_s=timeout_s, length_ms=lease_ms()),
+                    lease_ms())
+        try:
+            yield held
+        finally:
+            held.deferring = True  # a second Ctrl-C must not leave the leases behind
+            held.release()
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

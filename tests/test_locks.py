@@ -1,0 +1,322 @@
+"""Applies under contention and faults: locks before plans, leases that stay true, the outcome
+told truthfully after the commit, and locks one can list and free (DESIGN §6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from reconciler import cli, errors, locks, store, workflow
+from tests.conftest import RECONCILER, TEST_KEY, Cli
+from tests.test_cli import TENANT, seeded
+
+CHANGED = TENANT.replace("database: vbsys", "database: vbsys2")
+SLOW = TENANT.replace("database: vbsys", "database: vbsys2") + "".join(
+    f"  - {{name: New {i}, integration: dynamics-ax, server: ax{i}, database: AX, "
+    f"authentication: windows, companies: [DAT]}}\n" for i in range(6))
+
+
+def _count(url: str, table: sa.Table) -> int:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _start(cli: Cli, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([RECONCILER, *args], cwd=cli.root, env={**cli.env, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _after_commit(cli: Cli) -> subprocess.Popen[str]:
+    """An apply paused between its commit and the release of its lock."""
+    seeded(cli, CHANGED)
+    url = cli.env["RECONCILER_STORE"]
+    proc = _start(cli, "apply", "--auto-approve", "--allow-cascade",
+                  env={locks.RELEASE_DELAY_VAR: "3000"})
+    _wait_for(lambda: _count(url, store.audit_log) == 1, "the apply's commit")
+    assert _count(url, store.locks) == 1  # committed, not yet released
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_after_commit_reports_what_was_applied(cli: Cli, sig: signal.Signals) -> None:
+    proc = _after_commit(cli)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Applied 1 action(s); 0 dependent(s) deleted." in err
+    assert f"{sig.name} arrived after the changes were committed; they stay applied." in err
+    assert "nothing was changed" not in err
+    assert _count(cli.env["RECONCILER_STORE"], store.locks) == 0
+    assert cli("plan", "--detailed-exitcode").code == 0
+
+
+def _lose_the_store(url: str) -> Callable[[], None]:
+    """Cut the apply off from its store; returns how to give it back."""
+    backend = sa.make_url(url).get_backend_name()
+    if backend == "sqlite":  # an embedded store cannot be disconnected: it goes away instead
+        db = Path(sa.make_url(url).database or "")
+        files = [p for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()]
+        for p in files:
+            p.rename(p.with_name(p.name + ".away"))
+
+        def back() -> None:
+            for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+                p.unlink(missing_ok=True)
+            for p in files:
+                p.with_name(p.name + ".away").rename(p)
+        return back
+    kill = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND pid <> pg_backend_pid()" if backend == "postgresql" else None)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            if kill:
+                conn.execute(sa.text(kill))
+            else:
+                for (pid,) in conn.execute(sa.text(
+                        "SELECT id FROM information_schema.processlist WHERE db = DATABASE() "
+                        "AND id <> CONNECTION_ID()")).all():
+                    conn.execute(sa.text(f"KILL {int(pid)}"))
+    finally:
+        engine.dispose()
+    return lambda: None
+
+
+def test_lost_connection_after_commit_names_the_lock(cli: Cli) -> None:
+    proc = _after_commit(cli)
+    give_back = _lose_the_store(cli.env["RECONCILER_STORE"])
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        give_back()
+    assert proc.returncode == 0, err
+    assert "Applied 1 action(s); 0 dependent(s) deleted." in err
+    found = re.search(r"warning: could not release lock (\S+) on acme/acme-norway \(.*\); it "
+                      r"expires at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, or run `reconciler unlock "
+                      r"\1`", err)
+    assert found, err
+    assert _count(cli.env["RECONCILER_STORE"], store.locks) == 1
+    assert cli("unlock", found.group(1)).code == 0
+    assert cli("plan", "--detailed-exitcode").code == 0
+
+
+def test_waiting_apply_plans_against_what_the_first_left(cli: Cli) -> None:
+    seeded(cli, SLOW)
+    url = cli.env["RECONCILER_STORE"]
+    first = _start(cli, "apply", "--auto-approve", "--lock-timeout", "60s",
+                   env={"RECONCILER_DEBUG_ACTION_DELAY_MS": "300"})
+    _wait_for(lambda: _count(url, store.locks) == 1, "the first apply's lock")
+    second = _start(cli, "apply", "--auto-approve", "--lock-timeout", "60s")
+    _, first_err = first.communicate(timeout=120)
+    _, second_err = second.communicate(timeout=120)
+    assert first.returncode == 0, first_err
+    assert "Applied 7 action(s)" in first_err
+    assert second.returncode == 0, second_err
+    assert "No changes to apply." in second_err  # it planned after the first one had applied
+    assert cli("plan", "--detailed-exitcode").code == 0
+    assert _count(url, store.locks) == 0
+
+
+def test_waiting_honours_the_timeout_and_names_the_holder(cli: Cli) -> None:
+    """While another apply's transaction is open (SQLite: the one writer) the wait still ends on
+    time with the holder named, and Ctrl-C ends it at once."""
+    seeded(cli, SLOW)
+    url = cli.env["RECONCILER_STORE"]
+    first = _start(cli, "apply", "--auto-approve", env={"RECONCILER_DEBUG_ACTION_DELAY_MS": "2000"})
+    _wait_for(lambda: _count(url, store.locks) == 1, "the first apply's lock")
+    time.sleep(0.5)  # inside its transaction now
+    started = time.monotonic()
+    refused = cli("apply", "--auto-approve", "--lock-timeout", "1s")
+    assert time.monotonic() - started < 8
+    assert refused.code == 1
+    assert re.search(r"lock \S+ on acme/acme-norway held by tester on "
+                     + re.escape(socket.gethostname()) + r" \(pid \d+\) since", refused.err)
+    waiting = _start(cli, "apply", "--auto-approve", "--lock-timeout", "60s")
+    time.sleep(3)  # started, and waiting for the lock
+    waiting.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _, err = waiting.communicate(timeout=30)
+    assert time.monotonic() - started < 5
+    assert waiting.returncode == 1 and "aborted; nothing was changed" in err, err
+    first.kill()
+    first.wait()
+
+
+# ---------------------------------------------------------------------------------------------
+# In-process: listing and freeing locks, lease renewal, identity
+
+
+def _insert(url: str, lock_id: str, scope: str, actor: str, *, expires_in_ms: int,
+            pid: int = 1, host: str = "other-host", machine: str | None = None,
+            started: int | None = None) -> None:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    now = store.now_ms()
+    try:
+        with engine.begin() as conn:
+            conn.execute(store.locks.insert().values(
+                id=lock_id, scope=scope, actor=actor, host=host, pid=pid,
+                ci_job="https://ci.example/job/7" if actor == "alice" else None,
+                acquired_ms=now - 1000, expires_ms=now + expires_in_ms, machine=machine,
+                started=started))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def run(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., tuple[int, str, str]]]:
+    """The CLI in this process, on an initialised store of the matrix."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECONCILER_STORE", store_url)
+    monkeypatch.setenv("RECONCILER_STORE_KEY", TEST_KEY)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = cli.main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    assert invoke("store", "init")[0] == 0
+    yield invoke
+
+
+def test_locks_lists_and_unlock_frees_by_id_holder_and_expiry(
+        run: Callable[..., tuple[int, str, str]], store_url: str) -> None:
+    assert run("locks") == (0, "", "No locks held.\n")
+    _insert(store_url, "a1", "acme/one", "alice", expires_in_ms=600_000)
+    _insert(store_url, "a2", "acme/two", "alice", expires_in_ms=600_000)
+    _insert(store_url, "b1", "acme/three", "bob", expires_in_ms=-1)
+    _insert(store_url, "c1", "acme/four", "carol", expires_in_ms=600_000)
+    code, out, _ = run("locks", "--format", "json")
+    listed = json.loads(out)
+    assert code == 0 and [e["id"] for e in listed] == ["c1", "a1", "b1", "a2"]  # by tenant
+    assert {k: listed[1][k] for k in ("tenant", "holder", "host", "pid", "ci_job", "expired")} == {
+        "tenant": "acme/one", "holder": "alice", "host": "other-host", "pid": 1,
+        "ci_job": "https://ci.example/job/7", "expired": False}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", listed[1]["since"])
+    code, out, _ = run("locks")
+    assert "b1  acme/three  bob on other-host pid 1  since " in out and " expired " in out
+    assert "a1  acme/one  alice on other-host pid 1  CI job https://ci.example/job/7  since" in out
+
+    code, _, err = run("unlock", "--expired")
+    assert code == 0 and "Released lock b1 on acme/three held by bob" in err
+    code, _, err = run("unlock", "--holder", "alice")
+    assert code == 0 and err.count("Released lock a") == 2
+    assert run("unlock", "--holder", "alice")[2] == "No lock matched; nothing was released.\n"
+    code, _, err = run("unlock", "c1", "nope")
+    assert code == 1 and "no lock 'nope'; current locks: c1" in err
+    assert run("unlock", "c1")[0] == 0
+    assert run("locks", "--format", "json")[1] == "[]\n"
+    code, _, err = run("unlock")
+    assert code == 1 and "give LOCK_ID..., --holder HOLDER or --expired (exactly one)" in err
+
+
+@pytest.fixture
+def opened(run: Callable[..., tuple[int, str, str]]) -> Iterator[store.Store]:
+    ctx = workflow.Context.make(None)
+    st = ctx.open_store(readonly=False)
+    yield st
+    st.close()
+
+
+def test_lease_is_renewed_while_held(opened: store.Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(locks.LEASE_VAR, "600")
+    with locks.leases(opened, ["acme/one"], timeout_s=0) as held:
+        first = store.list_locks(opened)[0].expires_ms
+        time.sleep(1.5)  # more than two leases
+        row = store.list_locks(opened)[0]
+        assert row.expires_ms > first and row.expires_ms > store.now_ms()
+        other = store.Holder("bob", "elsewhere", 1, None)
+        assert store.try_locks(opened, ["acme/one"], other, 600, locks.may_take)[0] == []
+        held.check()  # still ours
+    assert store.list_locks(opened) == []
+
+
+def test_lost_lease_stops_the_apply_before_it_writes(
+        opened: store.Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(locks.LEASE_VAR, "300")
+    with locks.leases(opened, ["acme/one"], timeout_s=0) as held:
+        store.release_locks(opened, list(held.ids.values()))  # taken over meanwhile
+        with (pytest.raises(errors.ConflictError, match="this apply's lock was taken over"),
+              opened.transaction() as conn):
+            held.verify(conn)
+
+
+def test_identity_decides_whether_a_holder_is_dead() -> None:
+    me = locks.holder()
+    assert me.machine and me.started
+    assert not locks.holder_is_dead(me)  # alive
+    here = socket.gethostname()
+    dead = subprocess.Popen(["true"])
+    began = locks.started(dead.pid)
+    dead.wait()
+    gone = store.Holder("x", here, dead.pid, None, me.machine, began)
+    assert locks.holder_is_dead(gone)
+    # The same hostname in another container (boot id or pid namespace): not provably dead.
+    assert not locks.holder_is_dead(store.Holder("x", here, dead.pid, None, "other machine", began))
+    assert not locks.holder_is_dead(store.Holder("x", here, dead.pid, None, None, None))
+    # A pid reused by a process that started at another time: the holder is gone.
+    assert locks.holder_is_dead(store.Holder("x", here, os.getpid(), None, me.machine,
+                                             (me.started or 0) - 1))
+
+
+def test_apply_on_an_empty_sqlite_file_writes_nothing(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECONCILER_STORE_KEY", TEST_KEY)
+    assert cli.main(["apply", "--store", f"sqlite:///{empty}", "--auto-approve"]) == 1
+    assert "is not initialised; run `reconciler store init`" in capsys.readouterr().err
+    assert empty.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+
+
+def test_unknown_mariadb_charset_is_named(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import SERVER_URLS, require_server
+    require_server("mariadb")
+    url = sa.make_url(SERVER_URLS["mariadb"]).update_query_dict({"charset": "bogus"})
+    monkeypatch.setenv("RECONCILER_STORE_KEY", TEST_KEY)
+    assert cli.main(["locks", "--store", url.render_as_string(hide_password=False)]) == 1
+    assert ("the driver does not know the charset 'bogus' in the URL; write ?charset=utf8mb4"
+            in capsys.readouterr().err)
+
+
+def test_store_init_upgrades_a_version_2_store(cli: Cli) -> None:
+    seeded(cli, CHANGED)
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:  # back to what a version 2 store held
+            for column in ("machine", "started"):
+                conn.execute(sa.text(f"ALTER TABLE osr_locks DROP COLUMN {column}"))
+            conn.execute(store.store_meta.update().where(store.store_meta.c.key == "schema_version")
+                         .values(value="2"))
+    finally:
+        engine.dispose()
+    refused = cli("apply", "--auto-approve")
+    assert refused.code == 1 and "has schema version 2; run `reconciler store init`" in refused.err
+    assert cli("store", "init").code == 0
+    assert cli("apply", "--auto-approve").code == 0
+    assert cli("plan", "--detailed-exitcode").code == 0
