@@ -37,7 +37,7 @@ def test_changed_since_plans_only_changed_tenant_files(cli: Cli) -> None:
     assert result.code == 0 and "No tenant files changed since" in result.err
     assert "Plan: 0 to create, 0 to update, 0 to rename, 0 to adopt, 0 to delete" in result.out
     bad = cli("plan", "--changed-since", "no-such-ref")
-    assert bad.code == 1 and "--changed-since no-such-ref" in bad.err
+    assert bad.code == 1 and "--changed-since 'no-such-ref': no such commit" in bad.err
 
 
 def test_tenant_filter_on_plan_drift_export(cli: Cli) -> None:
@@ -62,7 +62,7 @@ def test_markdown_and_json_from_the_cli(cli: Cli) -> None:
     assert md.code == 0 and md.err == ""  # nothing extra on stderr outside a terminal
     tokens = MarkdownIt("commonmark").enable("table").parse(md.out)
     assert tokens[1].content == "osr-reconciler plan"
-    assert "deletes budget_flow *Budget 2027* (company F0002)" in md.out
+    assert "deletes budget_flow `Budget 2027` (company `F0002`)" in md.out
     plan = json.loads(cli("plan", "--format", "json").out)
     jsonschema.validate(plan, PLAN_SCHEMA)
     assert plan["format_version"] == 1
