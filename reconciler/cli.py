@@ -20,6 +20,7 @@ from reconciler.commands import (
     drift,
     export,
     history,
+    import_tenants,
     options,
     plan,
     store,
@@ -46,7 +47,8 @@ def cli(store_url: str | None, no_color: bool) -> None:
 
 
 for _command in (validate.validate, plan.plan, apply.apply, drift.drift, export.export,
-                 companies.companies, store.store_group, history.history, unlock.unlock):
+                 companies.companies, store.store_group, history.history, unlock.unlock,
+                 import_tenants.import_tenants):
     cli.add_command(_command)
 
 
