@@ -17,10 +17,17 @@ from reconciler.progress import Progress
 @options.format_option
 @click.option("--ignore-unmanaged", is_flag=True,
               help="Report unmanaged connections but do not exit 2 for them alone.")
+@click.option("--write", is_flag=True,
+              help="Accept the portal's hand changes into the tenant files (exit 2 if written).")
 @options.common
 def drift(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
-          fmt: str, ignore_unmanaged: bool) -> int:
-    """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only."""
+          fmt: str, ignore_unmanaged: bool, write: bool) -> int:
+    """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only
+    on the store; --write edits the tenant files (DESIGN §9)."""
+    if write:
+        from reconciler.commands import drift_write
+
+        return drift_write.run(ctx, out, paths, tenants, ignore_unmanaged=ignore_unmanaged)
     with Progress() as progress:
         progress.stage("Reading tenant files…")
         wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
