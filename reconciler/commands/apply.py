@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import applier, declared, errors, planfile, render, workflow
+from reconciler import applier, declared, errors, planfile, render, settle, store, workflow
 from reconciler import plan as p
 from reconciler.commands import options
 
@@ -34,6 +34,15 @@ def _require_passwords(ctx: workflow.Context, wanted: Sequence[declared.DesiredT
                            f"which is {'not set' if ref.env else 'not found'}; apply needs every "
                            "password its tenant files reference; nothing was applied")
             for t, name, ref in missing))
+
+
+def _settle(ctx: workflow.Context, st: store.Store, wanted: Sequence[declared.DesiredTenant],
+            timeout: float, out: options.Out) -> None:
+    """Record as applied the connections the files already declare as they are live (§9)."""
+    assert st.keyring is not None
+    fps = workflow.password_fingerprints(ctx, st.keyring, wanted)
+    for s in settle.record(st, wanted, fps, lock_timeout_s=timeout):
+        out.info(f"{s.key}/{s.connection}: recorded as applied (the files accept the portal's state)")
 
 
 @click.command()
@@ -104,6 +113,7 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
         out.result(options.render_plan(result, fmt, out, allowed))
         if not result.has_changes:
             out.info("No changes to apply.")
+            _settle(ctx, st, wanted, timeout, out)
             return options.EXIT_OK
         applier.check_guards(result, allow_cascade=allow_cascade,
                              allow_mass_delete=allow_mass_delete,
@@ -111,6 +121,7 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
         _confirm(result, auto_approve, out)
         done = applier.apply(st, result, settings=ctx.settings,
                              commit=workflow.git_commit(ctx.root), lock_timeout_s=timeout)
+        _settle(ctx, st, wanted, timeout, out)
     finally:
         st.close()
     out.info(f"Applied {done.actions} action(s); {done.cascade} dependent(s) deleted.")
