@@ -14,9 +14,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import catalog, declared, desired, differ, envnames, errors, secrets, spec, state
+from reconciler import (
+    catalog,
+    declared,
+    desired,
+    differ,
+    envnames,
+    errors,
+    secrets,
+    spec,
+    state,
+    textedit,
+    yamlout,
+)
 from reconciler import plan as p
-from reconciler import textedit, yamlout
 
 ADDED_COMMENT = ("Made in the portal by hand (reconciler drift --write); "
                  "merging adopts it, deleting this entry leaves it unmanaged.")
@@ -53,9 +64,9 @@ def deleted_in_portal(audit: Iterable[tuple[str, str, str]]) -> dict[str, set[st
     return out
 
 
-def _entries(seq: textedit.Node) -> dict[str, textedit.Node]:
+def _entries(seq: textedit.SequenceNode) -> dict[str, textedit.Node]:
     out = {}
-    for item in getattr(seq, "value", ()):
+    for item in seq.value:
         found = textedit.get(item, "name")
         if found is not None and textedit.plain(found[1]) is not None:
             out[spec.identity(str(textedit.plain(found[1])))] = item
@@ -103,7 +114,7 @@ def accept_tenant(d: declared.DesiredTenant, t: p.TenantPlan, live: state.LiveTe
     ed = textedit.Editor(text)
     root = textedit.compose(text)
     found = textedit.get(root, "connections")
-    seq = found[1] if found is not None else None
+    seq = found[1] if found is not None and isinstance(found[1], textedit.SequenceNode) else None
     entries = _entries(seq) if seq is not None else {}
     by_id = {c.id: c for c in live.connections}
     accepted: list[str] = []

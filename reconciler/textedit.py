@@ -19,6 +19,9 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler import spec, yamlout
 
+__all__ = ["Editor", "MappingNode", "Node", "ScalarNode", "SequenceNode", "compose", "get", "plain",
+           "scalar"]
+
 _INT = re.compile(r"0|-?[1-9][0-9]{0,17}")
 
 
@@ -122,9 +125,15 @@ class Editor:
     # -- mappings --------------------------------------------------------------------------
 
     def set_key(self, mapping: MappingNode, key: str, value: object) -> None:
-        """key: value in a mapping (None removes the key); nested mappings by their own keys."""
+        """key: value in a mapping (None removes the key); nested mappings by their own keys.
+
+        A value that exists is replaced where it is written (in its quoting style); a key
+        added to or removed from a flow mapping rewrites that mapping in flow style.
+        """
         found = get(mapping, key)
-        if mapping.flow_style:
+        if found is None and value is None:
+            return
+        if mapping.flow_style and (found is None or value is None):
             data = plain(mapping)
             if value is None:
                 data.pop(key, None)
@@ -133,18 +142,19 @@ class Editor:
             self.replace(mapping, yamlout.flow(data))
             return
         if found is None:
-            if value is None:
-                return
             last = self.last_line(mapping)
             self.insert_after_line(last, self.lines_of(_block(key, value), self.indent(mapping)))
             return
         key_node, value_node = found
+        if plain(value_node) == value:
+            return
         if value is None:
             self.delete_lines(int(key_node.start_mark.line), self.last_line(value_node))
-        elif isinstance(value, dict) and isinstance(value_node, MappingNode):
+        elif (isinstance(value, dict) and isinstance(value_node, MappingNode)
+              and (not value_node.flow_style or set(plain(value_node)) == set(value))):
             for sub, sub_value in value.items():
                 self.set_key(value_node, sub, sub_value)
-            for sub, _ in plain(value_node).items():
+            for sub in plain(value_node):
                 if sub not in value:
                     self.set_key(value_node, sub, None)
         elif isinstance(value, list) and isinstance(value_node, SequenceNode):
@@ -164,7 +174,11 @@ class Editor:
         if seq.flow_style or not keep:
             values = [plain(n) for n in keep] + added
             if seq.flow_style or not values:
-                self.replace(seq, yamlout.flow(values))
+                text = yamlout.flow(values)
+                written = self.text[seq.start_mark.index:seq.end_mark.index]
+                if written.startswith("[ ") and values:  # `[ a, b ]` keeps its spaces
+                    text = f"[ {text[1:-1]} ]"
+                self.replace(seq, text)
                 return
         for n, h in have:
             if h not in wanted:
@@ -181,7 +195,18 @@ class Editor:
         if seq.flow_style or len(seq.value) == 1:
             self.replace(seq, yamlout.flow([plain(n) for n in seq.value if n is not item]))
             return
-        self.delete_lines(self.line_of(item.start_mark.index), self.last_line(item))
+        first, last = self.line_of(item.start_mark.index), self.last_line(item)
+        if item is not seq.value[0]:  # its own comment lines go with it (not the list's)
+            dash = self.dash(item)
+            while first > 0 and self._line(first - 1).lstrip().startswith("#") and (
+                    len(self._line(first - 1)) - len(self._line(first - 1).lstrip()) >= dash):
+                first -= 1
+        if first > 0 and not self._line(first - 1).strip() and not self._line(last + 1).strip():
+            last += 1  # one blank line between entries stays one
+        self.delete_lines(first, last)
+
+    def _line(self, line: int) -> str:
+        return self.text[self.line_start(line):self.line_start(line + 1)]
 
     def append_item(self, seq: SequenceNode, doc: dict[str, Any], comment: str) -> None:
         if seq.flow_style or not seq.value:

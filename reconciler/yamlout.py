@@ -72,8 +72,20 @@ def dump(body: object) -> str:
     return yaml.dump(body, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
+class _FlowDumper(Dumper):
+    def represent_list(self, data: list[Any]) -> yaml.Node:  # type: ignore[override]
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+
+    def represent_dict(self, data: dict[Any, Any]) -> yaml.Node:  # type: ignore[override]
+        return self.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
+
+
+_FlowDumper.add_representer(list, _FlowDumper.represent_list)
+_FlowDumper.add_representer(dict, _FlowDumper.represent_dict)
+
+
 def flow(value: object) -> str:
     """One value (scalar, list or mapping) as flow YAML, safe in block and flow context alike."""
-    text = yaml.dump([value], Dumper=Dumper, default_flow_style=True, allow_unicode=True,
+    text = yaml.dump([value], Dumper=_FlowDumper, sort_keys=False, allow_unicode=True,
                      width=10**6).strip()
     return text[1:-1]
