@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reconciler import desired, render, spec
+from reconciler import editorschema, render, spec
 from reconciler import plan as p
 
 _STR = {"type": "string"}
@@ -124,7 +124,7 @@ def drift_schema() -> dict[str, Any]:
 def files() -> dict[str, str]:
     def dump(obj: dict[str, Any]) -> str:
         return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
-    return {"tenant.schema.json": dump(desired.json_schema()), "plan.schema.json": dump(plan_schema()),
+    return {"tenant.schema.json": dump(editorschema.tenant_schema()), "plan.schema.json": dump(plan_schema()),
             "drift.schema.json": dump(drift_schema())}
 
 
