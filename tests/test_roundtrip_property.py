@@ -39,7 +39,8 @@ def connection_specs(draw: st.DrawFn, name: str) -> spec.ConnectionSpec:
         name=name, integration=integration, server=draw(hosts), database=draw(texts),
         authentication=spec.Authentication.SQL if sql else spec.Authentication.WINDOWS,
         login=draw(texts) if sql else None, allow_others_to_edit=draw(st.booleans()),
-        private=draw(st.booleans()), companies=tuple(draw(st.lists(texts, max_size=3, unique_by=spec.identity))),
+        private=draw(st.booleans()),
+        companies=tuple(draw(st.lists(texts, max_size=3, unique_by=spec.identity))),
         voucher=voucher, write_back=draw(st.booleans()), protected=draw(st.booleans()))
 
 
