@@ -140,16 +140,17 @@ def accept_tenant(d: declared.DesiredTenant, t: p.TenantPlan, live: state.LiveTe
         names = envnames.password_variables(live.customer, live.tenant,
                                             [c.spec.name for c in live.connections], prefix)
         wanted = {spec.identity(n) for n in t.unmanaged}
+        docs = []
         for conn in live.connections:
             if spec.identity(conn.spec.name) not in wanted:
                 continue
             sql = conn.spec.authentication is spec.Authentication.SQL
-            ref = {"env": names[conn.spec.name]} if sql else None
-            ed.append_item(seq, conn.spec.document(password=ref), ADDED_COMMENT)
+            docs.append(conn.spec.document(password={"env": names[conn.spec.name]} if sql else None))
             accepted.append(f"{t.key}/{conn.spec.name}: made in the portal (unmanaged): appended; "
                             "merging adopts it")
             if sql:
                 variables.append(names[conn.spec.name])
+        ed.append_items(seq, docs, ADDED_COMMENT, found[0] if found is not None else None)
     return ed.result(), accepted, reports, variables
 
 

@@ -119,7 +119,7 @@ class Editor:
         return self.text.rindex("-", start, item.start_mark.index) - start
 
     def lines_of(self, body: str, column: int) -> str:
-        return "".join(" " * column + line if line else line
+        return "".join(" " * column + line if line.strip() else line
                        for line in body.splitlines(keepends=True))
 
     # -- mappings --------------------------------------------------------------------------
@@ -208,17 +208,28 @@ class Editor:
     def _line(self, line: int) -> str:
         return self.text[self.line_start(line):self.line_start(line + 1)]
 
-    def append_item(self, seq: SequenceNode, doc: dict[str, Any], comment: str) -> None:
+    def append_items(self, seq: SequenceNode, docs: list[dict[str, Any]], comment: str,
+                     key: Node | None = None) -> None:
+        """Append mappings to a sequence, each after a comment line; `key: []` (key given)
+        becomes a block sequence."""
+        if not docs:
+            return
+        body = "".join(f"# {comment}\n" + yamlout.dump([doc]) for doc in docs)
+        if not seq.value and key is not None and (
+                self.line_of(key.start_mark.index) == self.line_of(seq.start_mark.index)):
+            self.edits.append((key.end_mark.index, seq.end_mark.index, ":"))  # comments stay
+            self.insert_after_line(self.line_of(key.start_mark.index),
+                                   self.lines_of(body, self.indent(key) + 2))
+            return
         if seq.flow_style or not seq.value:
-            self.replace(seq, yamlout.flow([*(plain(n) for n in seq.value), doc]))
+            self.replace(seq, yamlout.flow([*(plain(n) for n in seq.value), *docs]))
             return
         column = self.dash(seq.value[0])
-        body = f"# {comment}\n" + yamlout.dump([doc])
         previous = self.line_of(seq.value[-1].start_mark.index) - 1
-        blank = previous >= 0 and self.text[self.line_start(previous):
-                                            self.line_start(previous + 1)].strip() == ""
-        self.insert_after_line(self.last_line(seq),
-                               ("\n" if blank else "") + self.lines_of(body, column))
+        blank = previous >= 0 and not self._line(previous).strip()
+        if blank:  # entries separated by a blank line: so are the new ones
+            body = "".join("\n" + f"# {comment}\n" + yamlout.dump([doc]) for doc in docs)
+        self.insert_after_line(self.last_line(seq), self.lines_of(body, column))
 
 
 def _block(key: str, value: object) -> str:
