@@ -131,3 +131,8 @@ def _load(extra: str | None) -> Catalog:
 def load() -> Catalog:
     """The built-in catalog, extended by the file named in RECONCILER_CATALOG if set."""
     return _load(os.environ.get(CATALOG_ENV) or None)
+
+
+def builtin() -> Catalog:
+    """The built-in catalog alone (the published editor schema)."""
+    return _load(None)

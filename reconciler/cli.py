@@ -29,6 +29,7 @@ COMMANDS = {
     "drift": ("drift", "drift", "Tell drift from pending; exit 2 if any. Read-only."),
     "export": ("export", "export", "Print a tenant's live connections as a tenant file."),
     "history": ("history", "history", "The audit log of applied changes."),
+    "import": ("import_tenants", "import_tenants", "Write tenant files for live tenants that have none."),
     "locks": ("locks", "locks", "List the tenant locks held: holder, host, pid, CI job, expiry."),
     "plan": ("plan", "plan", "Show what apply would change. Writes nothing."),
     "store": ("store", "store_group", "Create, seed, dump the live store; rotate its key."),

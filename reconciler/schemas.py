@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reconciler import desired, render, spec, windows
+from reconciler import editorschema, render, spec, windows
 from reconciler import plan as p
 
 _STR = {"type": "string"}
@@ -140,7 +140,7 @@ def drift_schema() -> dict[str, Any]:
 def files() -> dict[str, str]:
     def dump(obj: dict[str, Any]) -> str:
         return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
-    return {"tenant.schema.json": dump(desired.json_schema()), "plan.schema.json": dump(plan_schema()),
+    return {"tenant.schema.json": dump(editorschema.tenant_schema()), "plan.schema.json": dump(plan_schema()),
             "drift.schema.json": dump(drift_schema()),
             "reconciler.schema.json": dump(windows.json_schema())}
 

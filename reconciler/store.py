@@ -917,6 +917,10 @@ def list_locks(store: Store) -> list[LockRow]:
         return [_lock_row(r) for r in conn.execute(sa.select(locks).order_by(locks.c.scope))]
 
 
-def set_applied(conn: Connection, connection_id: int, applied_fp: str | None) -> None:
-    conn.execute(connections.update().where(connections.c.id == connection_id).values(
-        applied_fp=applied_fp))
+def set_applied(conn: Connection, connection_id: int, applied_fp: str | None, *,
+                name: str | None = None) -> None:
+    """Record what was applied; name: also the name applied (settle)."""
+    values: dict[str, Any] = {"applied_fp": applied_fp}
+    if name is not None:
+        values["applied_name"] = name
+    conn.execute(connections.update().where(connections.c.id == connection_id).values(**values))

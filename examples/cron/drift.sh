@@ -1,12 +1,17 @@
 #!/bin/sh
 # Nightly drift check for cron: runs `reconciler drift` and sends an alert when it finds
-# drift (exit 2) or fails (exit 1). Exits 0, 2 or 1 the same way, for cron and monitors.
+# drift (exit 2) or fails (exit 1); with DRIFT_PR_BRANCH, it also accepts the portal's changes
+# into one pull request (`reconciler drift --write`). Exits 0, 2 or 1 the same way, for cron and monitors.
 # Arguments are passed on, e.g. `drift.sh --tenant acme/acme-norway`.
 #
 # Settings, from the environment or from the file named by RECONCILER_ENV_FILE (mode 0600):
 #   RECONCILER_STORE, RECONCILER_PLAN_KEY   a read-only login and the plan key (docs/ci.md)
 #   DRIFT_WEBHOOK_URL  POST the alert as JSON {"text": ...} (Slack, Teams, Mattermost, ...)
 #   DRIFT_MAIL_TO      mail the alert to this address with mail(1)
+#   DRIFT_PR_BRANCH    accept the portal's changes with `reconciler drift --write`, commit them
+#                      on this branch (e.g. reconciler/accept-drift), push it to origin and
+#                      open (or update) one pull request with gh(1) when gh is on PATH;
+#                      the alert then says so. Unset: alert only.
 # When no alert could be sent, it goes to stderr, which cron mails to MAILTO.
 # Run it from the tenants checkout, with the tool's venv (reconciler, python3) on PATH.
 set -u
@@ -24,6 +29,39 @@ trap 'exit 1' HUP INT TERM
 
 reconciler drift --format markdown "$@" >"$report" 2>"$errors"
 rc=$?
+
+accept() {
+    # drift --write edits the tenant files in place; conflicts and passwords are listed, not written.
+    accepted=$(mktemp) || return 1
+    wrc=0
+    reconciler drift --write "$@" >"$accepted" 2>>"$errors" || wrc=$?
+    if [ "$wrc" -eq 2 ]; then
+        if ! { git switch --quiet -C "$DRIFT_PR_BRANCH" &&
+                 git add tenants &&
+                 git commit --quiet -m "Accept the portal's hand changes (reconciler drift --write)" &&
+                 git push --quiet --force origin "$DRIFT_PR_BRANCH"; }; then
+            rm -f "$accepted"
+            return 1
+        fi
+        if command -v gh >/dev/null 2>&1; then
+            pr=$(gh pr list --head "$DRIFT_PR_BRANCH" --state open --json number --jq '.[].number')
+            if [ -n "$pr" ]; then
+                gh pr edit "$pr" --body-file "$accepted" >/dev/null
+            else
+                gh pr create --head "$DRIFT_PR_BRANCH" --body-file "$accepted" \
+                    --title "Accept the portal's hand changes into git" >/dev/null
+            fi
+        fi
+        printf '\n\nAccepted into branch %s (pull request opened or updated):\n' "$DRIFT_PR_BRANCH" >>"$report"
+    fi
+    cat "$accepted" >>"$report"
+    rm -f "$accepted"
+    [ "$wrc" -eq 0 ] || [ "$wrc" -eq 2 ]
+}
+
+if [ "$rc" -eq 2 ] && [ -n "${DRIFT_PR_BRANCH:-}" ]; then
+    accept "$@" || rc=1
+fi
 
 case $rc in
     0) exit 0 ;;

@@ -11,7 +11,19 @@ from typing import NamedTuple
 
 import click
 
-from reconciler import applier, clock, declared, errors, locks, planfile, render, store, windows, workflow
+from reconciler import (
+    applier,
+    clock,
+    declared,
+    errors,
+    locks,
+    planfile,
+    render,
+    settle,
+    store,
+    windows,
+    workflow,
+)
 from reconciler import plan as p
 from reconciler.commands import options
 
@@ -39,6 +51,15 @@ def _require_passwords(ctx: workflow.Context, wanted: Sequence[declared.DesiredT
                            f"which is {'not set' if ref.env else 'not found'}; apply needs every "
                            "password its tenant files reference; nothing was applied")
             for t, name, ref in missing))
+
+
+def _settle(ctx: workflow.Context, st: store.Store, wanted: Sequence[declared.DesiredTenant],
+            out: options.Out, *, held: locks.Held | None = None, timeout: float = 0.0) -> None:
+    """Record as applied the connections the files already declare as they are live (§9)."""
+    assert st.keyring is not None
+    fps = workflow.password_fingerprints(ctx, st.keyring, wanted)
+    for s in settle.record(st, wanted, fps, held=held, lock_timeout_s=timeout):
+        out.info(f"{s.key}/{s.connection}: recorded as applied (the files accept the portal's state)")
 
 
 def _override_reason(text: str | None) -> str | None:
@@ -106,6 +127,8 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
             done = _plan_and_apply(ctx, out, st, wanted, saved, plan_file, held, Flags(
                 auto_approve, allow_cascade, allow_mass_delete, max_delete, check_sources,
                 skip_source_checks, fmt, found, at, reason))
+        if done is not None:  # the apply released its leases: the record takes its own
+            _settle(ctx, st, wanted, out, timeout=timeout)
     finally:
         st.close()
     if done is None:
@@ -169,6 +192,7 @@ def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
     out.result(options.render_plan(result, flags.fmt, out, allowed))
     if not result.has_changes:
         out.info("No changes to apply.")
+        _settle(ctx, st, wanted, out, held=held)
         return None
     overrides = applier.check_freeze(result, override=flags.override_freeze)
     for key, text in overrides.items():

@@ -14,16 +14,23 @@ from reconciler.progress import Progress
 @click.command(epilog=options.examples(
     ("Nightly: exit 2 when anything differs", "reconciler drift"),
     ("Only hand changes, as JSON for an alert", "reconciler drift --ignore-unmanaged --format json"),
-    ("One tenant", "reconciler drift --tenant acme/acme-norway")))
+    ("Accept the portal's hand changes into the tenant files", "reconciler drift --write")))
 @options.paths_argument
 @options.tenant_option
 @options.format_option
 @click.option("--ignore-unmanaged", is_flag=True,
               help="Report unmanaged connections but do not exit 2 for them alone.")
+@click.option("--write", is_flag=True,
+              help="Accept the portal's hand changes into the tenant files (exit 2 if written).")
 @options.common
 def drift(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
-          fmt: str, ignore_unmanaged: bool) -> int:
-    """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only."""
+          fmt: str, ignore_unmanaged: bool, write: bool) -> int:
+    """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only
+    on the store; --write edits the tenant files (DESIGN §9)."""
+    if write:
+        from reconciler.commands import drift_write
+
+        return drift_write.run(ctx, out, paths, tenants, ignore_unmanaged=ignore_unmanaged)
     found, at = workflow.load_windows(ctx), clock.now()
     with Progress() as progress:
         progress.stage("Reading tenant files…")

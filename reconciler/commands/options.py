@@ -8,9 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
-import yaml
 
-from reconciler import differ, render, render_html, workflow
+from reconciler import differ, render, render_html, workflow, yamlout
 from reconciler import plan as p
 from reconciler.commands import completion
 
@@ -85,19 +84,8 @@ max_delete_option = click.option(
     help="A plan deleting more connections than this needs --allow-mass-delete.")
 
 
-class _Dumper(yaml.SafeDumper):
-    """Lists of plain values in flow style (`companies: [F0001, F0002]`), as people write them."""
-
-    def represent_list(self, data: list[Any]) -> yaml.Node:  # type: ignore[override]
-        flow = all(isinstance(item, str | int | bool) for item in data)
-        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
-
-
-_Dumper.add_representer(list, _Dumper.represent_list)
-
-
 def to_yaml(body: object) -> str:
-    return yaml.dump(body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    return yamlout.dump(body)
 
 
 # What lets a guarded apply through, in the pipeline's own words (e.g. "add the label

@@ -1,0 +1,47 @@
+"""`reconciler drift --write`: accept the portal's hand changes into the tenant files (§9)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler import accept, atomic, differ, store, workflow
+from reconciler.commands import options
+
+AUDIT_LIMIT = 1_000_000
+
+
+def run(ctx: workflow.Context, out: options.Out, paths: Sequence[str], tenants: Sequence[str], *,
+        ignore_unmanaged: bool) -> int:
+    """Exit 2 when files were written, 0 when there was nothing to accept, 1 on error (nothing
+    written). Read-only on the store."""
+    wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
+    st = ctx.open_store(readonly=True)
+    try:
+        assert st.keyring is not None
+        fps = workflow.password_fingerprints(ctx, st.keyring, wanted)
+        with st.reading() as conn:
+            live = store.read(conn, [t.key for t in wanted])
+            result = differ.diff(wanted, live, fps, max_delete=10**9)
+            audit = store.read_audit(conn, [t.key for t in wanted], AUDIT_LIMIT)
+    finally:
+        st.close()
+    deleted = accept.deleted_in_portal((f"{r.customer}/{r.tenant}", r.connection, r.action)
+                                       for r in audit)
+    outcome = accept.accept(wanted, live, result, fps, deleted=deleted, settings=ctx.settings,
+                            with_unmanaged=not ignore_unmanaged)
+    lines: list[str] = []
+    for change in outcome.files:
+        atomic.write(change.path, change.text, exclusive=False)
+        lines.append(f"Wrote {change.path}:\n")
+        lines += [f"  - {line}\n" for line in change.accepted]
+        if change.variables:
+            lines.append("  Set these password variables (the connections' current passwords) "
+                         "before the plan of the pull request:\n")
+            lines += [f"    {v}\n" for v in change.variables]
+    if outcome.reports:
+        lines.append("Not accepted (resolve by hand):\n")
+        lines += [f"  - {line}\n" for line in outcome.reports]
+    if not outcome.files:
+        lines.append("Nothing to accept: no tenant file was changed.\n")
+    out.result("".join(lines))
+    return options.EXIT_CHANGES if outcome.files else options.EXIT_OK

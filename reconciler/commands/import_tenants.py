@@ -1,0 +1,56 @@
+"""`reconciler import`: tenant files for live tenants that have none yet (DESIGN §9)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler import differ, errors, importer, workflow
+from reconciler.commands import options
+
+
+@click.command("import", epilog=options.examples(
+    ("Write a file for every live tenant that has none", "reconciler import"),
+    ("Only these tenants, into another folder", "reconciler import tenants --tenant acme/acme-norway")))
+@click.argument("path", required=False, metavar="[PATH]")
+@options.tenant_option
+@options.common
+def import_tenants(ctx: workflow.Context, out: options.Out, path: str | None,
+                   tenants: tuple[str, ...]) -> int:
+    """Write PATH/<customer>/<tenant>.yaml (PATH: tenants/) for every live tenant without a file.
+
+    \b
+    Existing files are never touched (accept the portal's changes into them with
+    `drift --write`). Passwords become {env: NAME} references; the variables to set are
+    printed. Read-only on the store.
+    \b
+    Example: reconciler import --tenant acme/acme-norway
+    """
+    keys = workflow.parse_tenants(tenants)
+    root = Path(path) if path else Path(ctx.default_paths(())[0])
+    if root.exists() and not root.is_dir():
+        raise errors.InputError(f"{root}: not a directory; give the directory of tenant files "
+                                "(default tenants/)")
+    st = ctx.open_store(readonly=True)
+    try:
+        live = st.read(keys or None)
+    finally:
+        st.close()
+    problems = differ.unknown_tenants_named(keys, live)
+    if problems:
+        raise errors.InputError.of(problems)
+    outcome = importer.run(live, root, keys or sorted(live.tenants), ctx.settings.env_prefix)
+    for key, existing in outcome.existing:
+        out.info(f"{existing}: exists, not touched ({key}); to accept the portal's changes "
+                 "into it, run `reconciler drift --write`")
+    lines = [f"Wrote {w.path} ({w.key})\n" for w in outcome.written]
+    variables = [v for w in outcome.written for v in w.variables]
+    if variables:
+        lines.append("\nSet these password variables (the connections' current passwords) "
+                     "before `reconciler plan`:\n")
+        lines += [f"  {v}\n" for v in variables]
+    if not outcome.written:
+        lines.append("No tenant files written: every tenant has one.\n")
+    out.result("".join(lines))
+    return options.EXIT_OK

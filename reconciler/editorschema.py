@@ -1,0 +1,67 @@
+"""The tenant schema for editors: the loader's models plus what `validate` checks beyond them.
+
+yaml-language-server (and any JSON Schema client) then agrees with `validate` on what it can
+express: the catalog's integration keys and each integration's voucher providers as enums
+(completion offers them, typos are flagged), SQL vs Windows authentication and the env-or-file
+password as conditions. A YAML 1.2 editor reads `0001` or `1e3` as a number where the tool keeps
+the text, so the values the tool reads as text accept numbers here too.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from reconciler import catalog, desired
+
+# Text the tool reads as written, that a YAML 1.2 editor may read as a number.
+_TEXT_OR_NUMBER = ("name", "database", "login")
+
+
+def _text_or_number(schema: dict[str, Any]) -> None:
+    if schema.get("type") == "string":
+        schema["type"] = ["string", "number"]
+    for option in schema.get("anyOf", ()):
+        _text_or_number(option)
+
+
+def tenant_schema(cat: catalog.Catalog | None = None) -> dict[str, Any]:
+    """desired.json_schema() with the catalog (the built-in one, by default) and the rules."""
+    cat = cat or catalog.builtin()
+    schema = copy.deepcopy(desired.json_schema())
+    defs = schema["$defs"]
+    conn = defs["ConnectionModel"]
+    props = conn["properties"]
+    keys = cat.keys()
+    props["integration"]["enum"] = keys
+    for key in _TEXT_OR_NUMBER:
+        _text_or_number(props[key])
+    _text_or_number(props["companies"]["items"])
+    providers = sorted({p for k in keys for p in cat.get(k).voucher_providers})  # type: ignore[union-attr]
+    defs["VoucherModel"]["properties"]["provider"]["enum"] = providers
+    rules: list[dict[str, Any]] = [
+        {"if": {"properties": {"authentication": {"const": "sql"}}, "required": ["authentication"]},
+         "then": {"required": ["login", "password"],
+                  "properties": {"login": {"type": ["string", "number"]},
+                                 "password": {"type": "object"}}}},
+        {"if": {"properties": {"authentication": {"const": "windows"}},
+                "required": ["authentication"]},
+         "then": {"properties": {"login": {"type": "null"}, "password": {"type": "null"}}}},
+    ]
+    for key in keys:
+        entry = cat.get(key)
+        assert entry is not None
+        when = {"properties": {"integration": {"const": key}}, "required": ["integration"]}
+        if entry.voucher_providers:
+            rules.append({"if": when, "then": {"properties": {"voucher": {"anyOf": [
+                {"type": "null"},
+                {"type": "object", "properties": {"provider": {
+                    "enum": list(entry.voucher_providers)}}}]}}}})
+        else:
+            rules.append({"if": when, "then": {"properties": {"voucher": {"type": "null"}}}})
+    conn["allOf"] = rules
+    defs["SecretRefModel"]["oneOf"] = [
+        {"properties": {"env": {"type": "string"}}, "required": ["env"]},
+        {"properties": {"file": {"type": "string"}}, "required": ["file"]},
+    ]
+    return schema

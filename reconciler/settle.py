@@ -1,0 +1,70 @@
+"""Record as applied what the files and the live store already agree on (DESIGN §9).
+
+After `drift --write` is merged, the files say what the portal already holds: the plan has
+nothing to do, but the connections still carry the fingerprint (and name) the tool applied
+before the hand change, so they would keep showing as drifted and a later edit in git as a
+conflict. An apply records their current state as applied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from reconciler import declared, differ, locks, spec, state, store
+
+
+@dataclass(frozen=True)
+class Settled:
+    key: str
+    connection: str
+    connection_id: int
+    applied_fp: str
+
+
+def stale(tenants: Sequence[declared.DesiredTenant], live: state.LiveState,
+          fps: differ.PasswordFingerprints) -> list[Settled]:
+    """Managed connections declared exactly as they are live whose applied record is stale."""
+    out = []
+    for d in tenants:
+        lt = live.tenants.get(d.key)
+        if lt is None:
+            continue
+        by_name = {spec.identity(c.spec.name): c for c in lt.connections}
+        for dc in d.connections:
+            conn = by_name.get(spec.identity(dc.spec.name))
+            if conn is None or not conn.managed or dc.spec != conn.spec:
+                continue
+            same_password = (conn.password_fp is None if dc.password is None
+                             else fps.get(dc.password) == conn.password_fp is not None)
+            if same_password and (conn.applied_fp != conn.live_fp
+                                  or conn.applied_name != conn.spec.name):
+                out.append(Settled(d.key, conn.spec.name, conn.id, conn.live_fp))
+    return out
+
+
+def record(st: store.Store, tenants: Sequence[declared.DesiredTenant],
+           fps: differ.PasswordFingerprints, *, held: locks.Held | None = None,
+           lock_timeout_s: float = 0.0) -> list[Settled]:
+    """Under the tenants' locks (held by the caller, or taken here), record what stale() finds
+    as applied (and audit it)."""
+    keys = sorted({d.key for d in tenants})
+    with st.reading() as conn:
+        if not stale(tenants, store.read(conn, keys), fps):
+            return []
+    with contextlib.ExitStack() as stack:
+        if held is None:
+            held = stack.enter_context(locks.leases(st, keys, timeout_s=lock_timeout_s))
+        conn = stack.enter_context(st.transaction())
+        held.verify(conn)
+        found = stale(tenants, store.read(conn, keys), fps)
+        for s in found:
+            store.set_applied(conn, s.connection_id, s.applied_fp, name=s.connection)
+        who = locks.actor()
+        store.write_audit(conn, [{
+            "actor": who[:store.NAME], "git_commit": None, "customer": s.key.split("/")[0],
+            "tenant": s.key.split("/")[1], "action": "record", "connection": s.connection,
+            "connection_id": s.connection_id, "reason": "record_because_accepted_from_portal",
+            "fields": "", "cascade_count": 0} for s in found])
+    return found

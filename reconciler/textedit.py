@@ -1,0 +1,238 @@
+"""Edit a YAML file in place as a person would: change the few bytes that change.
+
+ruamel.yaml composes the file (round-trip mode keeps every node's position); the edits are
+made on the text at those positions, so that comments, key order, quoting, flow or block
+style and blank lines elsewhere stay byte for byte (re-emitting the whole file would not keep
+the indentation of sequences, flow spacing or quotes).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from reconciler import spec, yamlout
+
+__all__ = ["Editor", "MappingNode", "Node", "ScalarNode", "SequenceNode", "compose", "get", "plain",
+           "scalar"]
+
+_INT = re.compile(r"0|-?[1-9][0-9]{0,17}")
+
+
+def compose(text: str) -> Node:
+    node = YAML(typ="rt").compose(text)
+    if node is None:
+        raise ValueError("empty document")
+    return node  # type: ignore[no-any-return]
+
+
+def plain(node: Node) -> Any:
+    """The value of a node as the tool's strict reader takes it (reconciler.strictyaml)."""
+    if isinstance(node, ScalarNode):
+        if node.style is not None:
+            return node.value
+        if node.value in ("true", "false"):
+            return node.value == "true"
+        if node.value in ("", "~", "null"):
+            return None
+        return int(node.value) if _INT.fullmatch(node.value) else node.value
+    if isinstance(node, SequenceNode):
+        return [plain(n) for n in node.value]
+    return {plain(k): plain(v) for k, v in node.value}
+
+
+def get(mapping: Node, key: str) -> tuple[ScalarNode, Node] | None:
+    if isinstance(mapping, MappingNode):
+        for k, v in mapping.value:
+            if isinstance(k, ScalarNode) and k.value == key:
+                return k, v
+    return None
+
+
+def scalar(value: object, like: Node | None = None) -> str:
+    """A scalar as YAML, in the quoting style of the scalar it replaces where it can."""
+    if isinstance(value, str) and isinstance(like, ScalarNode) and value.isprintable():
+        if like.style == "'":
+            return "'" + value.replace("'", "''") + "'"
+        if like.style == '"':
+            return json.dumps(value, ensure_ascii=False)
+    return yamlout.flow(value)
+
+
+@dataclass
+class Editor:
+    """Edits on one text, by character offsets, applied together (they must not overlap)."""
+
+    text: str
+    edits: list[tuple[int, int, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._starts = [0] + [m.end() for m in re.finditer(r"\n", self.text)]
+
+    def line_start(self, line: int) -> int:
+        return self._starts[line] if line < len(self._starts) else len(self.text)
+
+    def line_of(self, index: int) -> int:
+        return bisect.bisect_right(self._starts, index) - 1
+
+    def last_line(self, node: Node) -> int:
+        """The last line holding a part of the node (a block collection's end mark lies at the
+        next token, possibly after blank lines and comments that belong to what follows)."""
+        if isinstance(node, ScalarNode) or getattr(node, "flow_style", False):
+            end = node.end_mark
+            return int(end.line - 1 if end.column == 0 and end.line > node.start_mark.line
+                       else end.line)
+        children: list[Node] = (list(node.value) if isinstance(node, SequenceNode)
+                                else [n for pair in node.value for n in pair])
+        return max((self.last_line(c) for c in children), default=int(node.start_mark.line))
+
+    def replace(self, node: Node, text: str) -> None:
+        self.edits.append((node.start_mark.index, node.end_mark.index, text))
+
+    def delete_lines(self, first: int, last: int) -> None:
+        self.edits.append((self.line_start(first), self.line_start(last + 1), ""))
+
+    def insert_after_line(self, line: int, lines: str) -> None:
+        at = self.line_start(line + 1)
+        if at == len(self.text) and self.text and not self.text.endswith("\n"):
+            lines = "\n" + lines
+        self.edits.append((at, at, lines))
+
+    def result(self) -> str:
+        out = self.text
+        for start, end, text in sorted(self.edits, key=lambda e: (e[0], e[1]), reverse=True):
+            out = out[:start] + text + out[end:]
+        return out
+
+    def indent(self, node: Node) -> int:
+        return int(node.start_mark.column)
+
+    def dash(self, item: Node) -> int:
+        """The column of the `-` that starts a block sequence item."""
+        start = self.line_start(self.line_of(item.start_mark.index))
+        return self.text.rindex("-", start, item.start_mark.index) - start
+
+    def lines_of(self, body: str, column: int) -> str:
+        return "".join(" " * column + line if line.strip() else line
+                       for line in body.splitlines(keepends=True))
+
+    # -- mappings --------------------------------------------------------------------------
+
+    def set_key(self, mapping: MappingNode, key: str, value: object) -> None:
+        """key: value in a mapping (None removes the key); nested mappings by their own keys.
+
+        A value that exists is replaced where it is written (in its quoting style); a key
+        added to or removed from a flow mapping rewrites that mapping in flow style.
+        """
+        found = get(mapping, key)
+        if found is None and value is None:
+            return
+        if mapping.flow_style and (found is None or value is None):
+            data = plain(mapping)
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+            self.replace(mapping, yamlout.flow(data))
+            return
+        if found is None:
+            last = self.last_line(mapping)
+            self.insert_after_line(last, self.lines_of(_block(key, value), self.indent(mapping)))
+            return
+        key_node, value_node = found
+        if plain(value_node) == value:
+            return
+        if value is None:
+            self.delete_lines(int(key_node.start_mark.line), self.last_line(value_node))
+        elif (isinstance(value, dict) and isinstance(value_node, MappingNode)
+              and (not value_node.flow_style or set(plain(value_node)) == set(value))):
+            for sub, sub_value in value.items():
+                self.set_key(value_node, sub, sub_value)
+            for sub in plain(value_node):
+                if sub not in value:
+                    self.set_key(value_node, sub, None)
+        elif isinstance(value, list) and isinstance(value_node, SequenceNode):
+            self.set_list(value_node, value)
+        elif isinstance(value, dict | list):
+            self.replace(value_node, yamlout.flow(value))
+        else:
+            self.replace(value_node, scalar(value, value_node))
+
+    def set_list(self, seq: SequenceNode, items: list[Any]) -> None:
+        """A list of names (companies): the ones gone removed, the new ones added at the end;
+        the others and their comments kept. Names are compared by identity."""
+        wanted = {spec.identity(str(i)) for i in items}
+        have = [(n, spec.identity(str(plain(n)))) for n in seq.value]
+        added = [i for i in items if spec.identity(str(i)) not in {h for _, h in have}]
+        keep = [n for n, h in have if h in wanted]
+        if seq.flow_style or not keep:
+            values = [plain(n) for n in keep] + added
+            if seq.flow_style or not values:
+                text = yamlout.flow(values)
+                written = self.text[seq.start_mark.index:seq.end_mark.index]
+                if written.startswith("[ ") and values:  # `[ a, b ]` keeps its spaces
+                    text = f"[ {text[1:-1]} ]"
+                self.replace(seq, text)
+                return
+        for n, h in have:
+            if h not in wanted:
+                first = self.line_of(n.start_mark.index)
+                self.delete_lines(first, self.last_line(n))
+        if added:
+            column = self.dash(keep[0])
+            body = "".join(f"- {yamlout.flow(i)}\n" for i in added)
+            self.insert_after_line(self.last_line(seq), self.lines_of(body, column))
+
+    # -- sequences of mappings (connections) -----------------------------------------------
+
+    def remove_item(self, seq: SequenceNode, item: Node) -> None:
+        if seq.flow_style or len(seq.value) == 1:
+            self.replace(seq, yamlout.flow([plain(n) for n in seq.value if n is not item]))
+            return
+        first, last = self.line_of(item.start_mark.index), self.last_line(item)
+        if item is not seq.value[0]:  # its own comment lines go with it (not the list's)
+            dash = self.dash(item)
+            while first > 0 and self._line(first - 1).lstrip().startswith("#") and (
+                    len(self._line(first - 1)) - len(self._line(first - 1).lstrip()) >= dash):
+                first -= 1
+        if first > 0 and not self._line(first - 1).strip() and not self._line(last + 1).strip():
+            last += 1  # one blank line between entries stays one
+        self.delete_lines(first, last)
+
+    def _line(self, line: int) -> str:
+        return self.text[self.line_start(line):self.line_start(line + 1)]
+
+    def append_items(self, seq: SequenceNode, docs: list[dict[str, Any]], comment: str,
+                     key: Node | None = None) -> None:
+        """Append mappings to a sequence, each after a comment line; `key: []` (key given)
+        becomes a block sequence."""
+        if not docs:
+            return
+        body = "".join(f"# {comment}\n" + yamlout.dump([doc]) for doc in docs)
+        if not seq.value and key is not None and (
+                self.line_of(key.start_mark.index) == self.line_of(seq.start_mark.index)):
+            self.edits.append((key.end_mark.index, seq.end_mark.index, ":"))  # comments stay
+            self.insert_after_line(self.line_of(key.start_mark.index),
+                                   self.lines_of(body, self.indent(key) + 2))
+            return
+        if seq.flow_style or not seq.value:
+            self.replace(seq, yamlout.flow([*(plain(n) for n in seq.value), *docs]))
+            return
+        column = self.dash(seq.value[0])
+        previous = self.line_of(seq.value[-1].start_mark.index) - 1
+        blank = previous >= 0 and not self._line(previous).strip()
+        if blank:  # entries separated by a blank line: so are the new ones
+            body = "".join("\n" + f"# {comment}\n" + yamlout.dump([doc]) for doc in docs)
+        self.insert_after_line(self.last_line(seq), self.lines_of(body, column))
+
+
+def _block(key: str, value: object) -> str:
+    if isinstance(value, dict):
+        return yamlout.dump({key: value}) if len(value) > 1 else f"{key}: {yamlout.flow(value)}\n"
+    return f"{key}: {yamlout.flow(value)}\n"

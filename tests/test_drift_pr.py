@@ -1,0 +1,67 @@
+"""examples/cron/drift.sh with DRIFT_PR_BRANCH: drift --write, one branch, one pull request."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DRIFT_SH = Path(__file__).resolve().parent.parent / "examples" / "cron" / "drift.sh"
+# Each fake logs its arguments; reconciler exits 2 (drift found, then files written).
+FAKE = """#!/bin/sh
+printf '%s %s\\n' "$(basename "$0")" "$*" >> "$FAKE_LOG"
+case "$(basename "$0") $*" in
+  "reconciler drift --write"*) echo "Wrote tenants/acme/acme-norway.yaml:"; exit "$FAKE_WRITE_RC" ;;
+  reconciler*) echo "## Drift in acme/acme-norway"; exit 2 ;;
+  "gh pr list"*) printf '%s' "$FAKE_OPEN_PR" ;;
+esac
+exit 0
+"""
+
+
+def _run(tmp_path: Path, *, write_rc: int, open_pr: str = "") -> tuple[int, str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("reconciler", "git", "gh"):
+        (bin_dir / name).write_text(FAKE, encoding="utf-8")
+        (bin_dir / name).chmod(0o755)
+    log = tmp_path / "log"
+    env = {"PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), "/usr/bin",
+                                    "/bin"]),
+           "HOME": str(tmp_path), "FAKE_LOG": str(log), "FAKE_WRITE_RC": str(write_rc),
+           "FAKE_OPEN_PR": open_pr, "DRIFT_PR_BRANCH": "reconciler/accept-drift"}
+    result = subprocess.run(["sh", str(DRIFT_SH)], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=60, check=False)
+    return result.returncode, log.read_text(encoding="utf-8"), result.stderr
+
+
+def test_drift_with_changes_to_accept_opens_one_pull_request(tmp_path: Path) -> None:
+    code, log, alert = _run(tmp_path, write_rc=2)
+    assert code == 2
+    lines = log.splitlines()
+    assert lines[:-1] == [
+        "reconciler drift --format markdown",
+        "reconciler drift --write",
+        "git switch --quiet -C reconciler/accept-drift",
+        "git add tenants",
+        "git commit --quiet -m Accept the portal's hand changes (reconciler drift --write)",
+        "git push --quiet --force origin reconciler/accept-drift",
+        "gh pr list --head reconciler/accept-drift --state open --json number --jq .[].number",
+    ]
+    assert lines[-1].startswith("gh pr create --head reconciler/accept-drift --body-file ")
+    assert lines[-1].endswith(" --title Accept the portal's hand changes into git")
+    assert "Accepted into branch reconciler/accept-drift" in alert  # the alert (stderr: no mail)
+
+
+def test_an_open_pull_request_is_updated_not_duplicated(tmp_path: Path) -> None:
+    code, log, _ = _run(tmp_path, write_rc=2, open_pr="17")
+    assert code == 2
+    assert log.splitlines()[-1].startswith("gh pr edit 17 --body-file ")
+    assert "gh pr create" not in log
+
+
+def test_nothing_to_accept_pushes_nothing(tmp_path: Path) -> None:
+    code, log, _ = _run(tmp_path, write_rc=0)
+    assert code == 2  # the drift is still alerted
+    assert [line.split()[0] for line in log.splitlines()] == ["reconciler", "reconciler"]

@@ -1,0 +1,70 @@
+"""drift --write as data: (live tenant, tenant file before) -> (tenant file after), byte for byte.
+
+Each tests/cases_drift_write/<case>/ holds before.yaml (the tenant file), live.yaml (the portal
+now; see roundtrip_support.live_tenant), after.yaml (the file drift --write leaves) and
+report.txt (what it says it accepted, and what it could not). REGENERATE=1 rewrites after.yaml
+and report.txt from the tool: review the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from reconciler import accept, differ, state, strictyaml
+from reconciler import plan as p
+from tests import roundtrip_support as rs
+
+CASES = Path(__file__).parent / "cases_drift_write"
+SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "tenant.schema.json").read_text())
+
+
+def _run(case: Path, root: Path) -> tuple[str, str, accept.Outcome, state.LiveState]:
+    path = root / rs.TENANT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(case / "before.yaml", path)
+    doc = yaml.safe_load((case / "live.yaml").read_text(encoding="utf-8"))
+    live = state.LiveState({"acme/acme-norway": rs.live_tenant(doc)}, {"acme": ("acme-norway",)})
+    d = rs.load(path)
+    fps = rs.fingerprints(d)
+    result = differ.diff([d], live, fps)
+    deleted = {"acme/acme-norway": {n.casefold() for n in doc.get("deleted_in_portal") or ()}}
+    outcome = accept.accept([d], live, result, fps, deleted=deleted,
+                            settings=rs.secrets.Settings.from_env(root))
+    text = outcome.files[0].text if outcome.files else (case / "before.yaml").read_text()
+    report = "".join(f"accepted: {line}\n" for f in outcome.files for line in f.accepted)
+    report += "".join(f"variable: {v}\n" for f in outcome.files for v in f.variables)
+    report += "".join(f"reported: {line}\n" for line in outcome.reports)
+    return text, report, outcome, live
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in CASES.iterdir() if p.is_dir()))
+def test_drift_write_case(case: str, tmp_path: Path) -> None:
+    folder = CASES / case
+    text, report, outcome, live = _run(folder, tmp_path)
+    if os.environ.get("REGENERATE"):
+        (folder / "after.yaml").write_text(text, encoding="utf-8", newline="")
+        (folder / "report.txt").write_text(report, encoding="utf-8")
+    assert text == (folder / "after.yaml").read_text(encoding="utf-8")
+    assert report == (folder / "report.txt").read_text(encoding="utf-8")
+    # The written file plans no change for what it accepted, and accepts nothing a second time.
+    path = tmp_path / rs.TENANT_FILE
+    path.write_text(text, encoding="utf-8", newline="")
+    after = rs.load(path)
+    fps = rs.fingerprints(after)
+    again = differ.diff([after], live, fps)
+    accepted = {line.split(":")[0] for f in outcome.files for line in f.accepted}
+    assert [a for t, a in again.actions() if f"{t.key}/{a.connection}" in accepted
+            and a.action is not p.ActionKind.ADOPT and a.changed_fields != ("password",)] == []
+    second = accept.accept([after], live, again, fps, deleted={},
+                           settings=rs.secrets.Settings.from_env(tmp_path))
+    assert second.files == ()
+    # Every YAML 1.2 client reads what the tool reads, and the schema accepts it.
+    assert rs.yaml12(text) == strictyaml.parse("after.yaml", text.encode()).data
+    jsonschema.validate(rs.yaml12(text), SCHEMA)

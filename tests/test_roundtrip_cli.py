@@ -1,0 +1,122 @@
+"""The round trip through the command line, on every store of the matrix (DESIGN §9):
+import a portal, plan only adoptions, accept a hand change with drift --write, apply records it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import sqlalchemy as sa
+
+from reconciler import spec, store, strictyaml
+from tests import roundtrip_support as rs
+from tests.conftest import CANARY, Cli
+
+SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "tenant.schema.json").read_text())
+LIVE = """\
+version: 1
+customers:
+  - name: acme
+    tenants:
+      - name: acme-norway
+        connections:
+          - name: Visma Oslo
+            managed: true
+            integration: visma-business
+            server: SQL01\\VISMA
+            database: vbsys
+            authentication: sql
+            login: osr_reader
+            password: {env: OSR_CANARY}
+            companies: [{id: "0001"}, {id: F0002}]
+          - name: "NO"
+            managed: false
+            integration: dynamics-ax
+            server: ax01
+            database: "2026-01-01"
+            authentication: windows
+            companies: [{id: "1e3"}]
+      - name: acme-sweden
+        connections: []
+"""
+OSLO = "OSR_ACME_ACME_NORWAY_VISMA_OSLO_PASSWORD"
+
+
+def _actions(cli: Cli, env: dict[str, str]) -> list[tuple[str, str]]:
+    result = cli("plan", "--format", "json", env=env)
+    assert result.code == 0, result.err
+    return [(a["action"], a["connection"]) for t in json.loads(result.out)["tenants"]
+            for a in t["actions"]]
+
+
+def _edit_by_hand(cli: Cli, current: str, **values: object) -> None:
+    """Change a live connection the way the portal's UI would: the tool does not know."""
+    if "name" in values:
+        values["name_key"] = spec.identity_key(str(values["name"]))
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(store.connections.update()
+                         .where(store.connections.c.name == current).values(**values))
+    finally:
+        engine.dispose()
+
+
+def test_import_plan_adopts_then_drift_write_round_trip(cli: Cli) -> None:
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    cli.write("tenants/acme/acme-sweden.yaml", "version: 1\ncustomer: acme\ntenant: acme-sweden\n"
+              "connections: []\n")
+    before = cli("store", "dump").out
+
+    imported = cli("import")
+    assert imported.code == 0, imported.err
+    assert "Wrote tenants/acme/acme-norway.yaml (acme/acme-norway)" in imported.out
+    assert f"  {OSLO}\n" in imported.out
+    assert ("tenants/acme/acme-sweden.yaml: exists, not touched (acme/acme-sweden); to accept "
+            "the portal's changes into it, run `reconciler drift --write`") in imported.err
+    assert cli("store", "dump").out == before  # import never writes to the store
+    path = cli.root / "tenants/acme/acme-norway.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# yaml-language-server: $schema=../../schemas/tenant.schema.json\n")
+    assert "prune: false\n" in text and "companies: ['0001', F0002]" in text
+    assert rs.yaml12(text) == strictyaml.parse("file", text.encode()).data
+    jsonschema.validate(rs.yaml12(text), SCHEMA)
+
+    env = {OSLO: CANARY}
+    assert _actions(cli, env) == [("adopt", "NO")]
+    assert cli("apply", "--auto-approve", env=env).code == 0
+    assert _actions(cli, env) == []
+
+    # Someone changes the server and renames the connection in the portal.
+    _edit_by_hand(cli, "Visma Oslo", server="SQL02\\VISMA", name="Visma Oslo kontor")
+    assert cli("drift").code == 2
+    written = cli("drift", "--write")
+    assert written.code == 2, written.err
+    assert "acme/acme-norway/Visma Oslo: renamed in the portal to 'Visma Oslo kontor'" in written.out
+    after = path.read_text(encoding="utf-8")
+    assert after == text.replace("name: Visma Oslo\n", "name: Visma Oslo kontor\n").replace(
+        "server: SQL01\\VISMA\n", "server: SQL02\\VISMA\n")
+    assert _actions(cli, env) == []
+    assert cli("drift", "--write").code == 0  # nothing left to accept
+
+    # Merged and applied: the accepted state is recorded, so drift is clean and a later edit
+    # in git is pending, not a conflict.
+    applied = cli("apply", "--auto-approve", env=env)
+    assert applied.code == 0, applied.err
+    assert "acme/acme-norway/Visma Oslo kontor: recorded as applied" in applied.err
+    assert cli("drift").code == 0
+    path.write_text(after.replace("SQL02", "SQL03"), encoding="utf-8")
+    report = json.loads(cli("drift", "--format", "json").out)
+    assert [c["status"] for t in report["tenants"] for c in t["connections"]] == ["pending"]
+
+
+def test_import_names_an_unknown_tenant_and_writes_nothing(cli: Cli) -> None:
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    result = cli("import", "--tenant", "acme/acme-finland")
+    assert result.code == 1
+    assert "tenant acme/acme-finland does not exist in the store" in result.err
+    assert not (cli.root / "tenants").exists()
