@@ -58,3 +58,66 @@ def test_editor_and_validate_agree(body: str, ok: bool, tmp_path: Path) -> None:
 def test_integration_keys_are_offered() -> None:
     integration = SCHEMA["$defs"]["ConnectionModel"]["properties"]["integration"]
     assert integration["enum"] == catalog.builtin().keys()
+
+
+# Every bad-input tenant file the tool refuses, where the editor schema (read by a YAML 1.2
+# reader) still accepts it, and why JSON Schema does not say it. A new disagreement fails here.
+BEYOND_SCHEMA = {
+    # Rules about the path, the store, the secrets directory or the whole file.
+    "customer-mismatch": "the folder name is not in the document",
+    "tenant-mismatch": "the file name is not in the document",
+    "path-file-not-slug": "the file name is not in the document",
+    "path-folder-not-slug": "the folder name is not in the document",
+    "path-yaml-and-yml": "two files declaring one tenant",
+    "password-file-absolute": "where the secrets directory is, is known only at run time",
+    "password-file-parent": "where the secrets directory is, is known only at run time",
+    "password-file-symlink-out": "links are resolved on disk",
+    "password-env-github-token": "the prefix is configurable (RECONCILER_SECRET_ENV_PREFIX)",
+    "password-env-store-key": "the prefix is configurable (RECONCILER_SECRET_ENV_PREFIX)",
+    "env-bare-prefix": "the prefix is configurable (RECONCILER_SECRET_ENV_PREFIX)",
+    # Uniqueness by identity (casefold of NFC) across items: JSON Schema's uniqueItems compares
+    # exact values only.
+    "company-twice": "uniqueness ignoring case", "company-nfd-duplicate": "uniqueness by NFC",
+    "name-duplicate-case": "uniqueness ignoring case", "name-nfd-duplicate": "uniqueness by NFC",
+    "name-is-previous-name": "a relation between items", "previous-name-twice": "a relation between items",
+    # Characters: ECMA-262 patterns without the u flag (what editors run) cannot name Unicode
+    # categories, so invisible and control characters are left to validate.
+    "name-bidi-override": "Unicode categories", "name-zero-width": "Unicode categories",
+    "name-leading-space": "white space at either end (Unicode categories)",
+    "company-trailing-space": "white space at either end (Unicode categories)",
+    "line-separator": "Unicode categories",
+    # What the strict reader refuses before any schema applies (YAML 1.2 readers accept them).
+    "boolean-True": "YAML 1.2 core schema reads True as a boolean; the tool takes only true",
+    "syntax-duplicate-anchor": "a YAML-level rule", "tag-float": "tags are refused by the reader",
+    # Server and path forms: the one parser SQL Server drivers share (spec.parse_server).
+    "server-colon-port": "host:port is text to a schema", "server-port-range": "numbers inside text",
+    "voucher-path-no-share": "UNC structure", "voucher-path-slashes": "UNC structure",
+}
+
+
+def test_the_schema_and_validate_agree_on_the_bad_input_corpus() -> None:
+    from ruamel.yaml import YAML
+
+    reader = YAML(typ="safe", pure=True)
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    corpus = Path(__file__).parent / "bad_input" / "tenants"
+    accepted = set()
+    for path in sorted(corpus.glob("*/tenants/*/*.y*ml")):
+        try:
+            data = reader.load(path.read_bytes().decode("utf-8-sig"))
+        except Exception:  # noqa: BLE001 - unreadable to a YAML 1.2 reader: the editor flags it
+            continue
+        if not list(validator.iter_errors(data)):
+            accepted.add(path.parts[-4])
+    assert accepted == set(BEYOND_SCHEMA), (
+        f"new disagreements: {sorted(accepted - set(BEYOND_SCHEMA))}; "
+        f"no longer disagreeing: {sorted(set(BEYOND_SCHEMA) - accepted)}")
+
+
+def test_the_schema_accepts_the_good_tenant_files() -> None:
+    from ruamel.yaml import YAML
+
+    reader = YAML(typ="safe", pure=True)
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    for path in sorted((Path(__file__).parent.parent / "tenants").glob("*/*.yaml")):
+        assert not list(validator.iter_errors(reader.load(path.read_text(encoding="utf-8")))), path
