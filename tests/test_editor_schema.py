@@ -105,7 +105,7 @@ def test_the_schema_and_validate_agree_on_the_bad_input_corpus() -> None:
     for path in sorted(corpus.glob("*/tenants/*/*.y*ml")):
         try:
             data = reader.load(path.read_bytes().decode("utf-8-sig"))
-        except Exception:  # noqa: BLE001 - unreadable to a YAML 1.2 reader: the editor flags it
+        except Exception:
             continue
         if not list(validator.iter_errors(data)):
             accepted.add(path.parts[-4])
