@@ -128,7 +128,12 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
                 auto_approve, allow_cascade, allow_mass_delete, max_delete, check_sources,
                 skip_source_checks, fmt, found, at, reason))
         if done is not None:  # the apply released its leases: the record takes its own
-            _settle(ctx, st, wanted, out, timeout=timeout)
+            try:
+                _settle(ctx, st, wanted, out, timeout=timeout)
+            except errors.ReconcilerError as exc:
+                # The apply has committed: nothing here may make the run say otherwise.
+                out.info(f"warning: the accepted state was not recorded ({exc}); the next apply "
+                         "records it")
     finally:
         st.close()
     if done is None:
