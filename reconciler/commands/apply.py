@@ -130,9 +130,11 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
         if done is not None:  # the apply released its leases: the record takes its own
             try:
                 _settle(ctx, st, wanted, out, timeout=timeout)
-            except errors.ReconcilerError as exc:
-                # The apply has committed: nothing here may make the run say otherwise.
-                out.info(f"warning: the accepted state was not recorded ({exc}); the next apply "
+            except (errors.ReconcilerError, KeyboardInterrupt, SystemExit) as exc:
+                # The apply has committed: nothing here (not even a signal) may make the run
+                # say otherwise.
+                why = str(exc) if isinstance(exc, errors.ReconcilerError) else "interrupted"
+                out.info(f"warning: the accepted state was not recorded ({why}); the next apply "
                          "records it")
     finally:
         st.close()
