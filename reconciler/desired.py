@@ -689,7 +689,7 @@ def _rules(label: str, doc: strictyaml.Document, path: Path, cat: catalog_mod.Ca
         name = _text_at(item, "name")
         if name is None:
             continue
-        key = spec.normalize_name(name)
+        key = spec.identity(name)
         if key in names:
             add(("connections", i, "name"), f"{shown(name)} is already the name of "
                 f"connections[{names[key]}] (names are compared ignoring case and Unicode "
@@ -702,7 +702,7 @@ def _rules(label: str, doc: strictyaml.Document, path: Path, cat: catalog_mod.Ca
         for j, old in enumerate(olds if isinstance(olds, list) else []):
             if not isinstance(old, str):
                 continue
-            key = spec.normalize_name(old)
+            key = spec.identity(old)
             if key in previous and previous[key] != i:
                 add(("connections", i, "previous_names", j),
                     f"{shown(old)} is also a previous name of connections[{previous[key]}]; "

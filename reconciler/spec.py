@@ -142,11 +142,6 @@ def identity_key(text: str) -> str:
     return hashlib.sha256(identity(text).encode("utf-8")).hexdigest()
 
 
-def normalize_name(name: str) -> str:
-    """Connection names are unique per tenant by their identity."""
-    return identity(name)
-
-
 # Characters that must never be part of a name: they are invisible, reorder the text around
 # them, or break a line. str.isprintable() refuses all of them (categories C* and Z* but the
 # space); this names the kind of character for the message.
@@ -341,5 +336,5 @@ def spec_fingerprint(spec: ConnectionSpec, password_fp: str | None) -> str:
 
     password_fp is already a keyed HMAC, so this digest reveals nothing brute-forceable.
     """
-    body = {"name": normalize_name(spec.name), **spec.comparable(), "password": password_fp}
+    body = {"name": identity(spec.name), **spec.comparable(), "password": password_fp}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

@@ -57,8 +57,6 @@ def git_commit(root: Path) -> str | None:
 
 
 def parse_tenants(values: Sequence[str]) -> list[str]:
-    import re
-
     problems = [errors.Problem("--tenant", 0, 0, f"{v!r} is not CUSTOMER/TENANT (e.g. acme/acme-norway)")
                 for v in values if not re.match(TENANT_ARG, v)]
     if problems:
@@ -302,7 +300,7 @@ def companies_spec(ctx: Context, *, tenant: str | None, connection: str | None,
         (key,) = parse_tenants([tenant])
         (declared,) = load_desired(ctx, (), [key])
         match = [c for c in declared.connections
-                 if spec.normalize_name(c.spec.name) == spec.normalize_name(connection)]
+                 if spec.identity(c.spec.name) == spec.identity(connection)]
         if not match:
             names = ", ".join(c.spec.name for c in declared.connections) or "none"
             raise errors.InputError(f"{declared.path}: no connection named {connection!r} "
