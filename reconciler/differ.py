@@ -50,7 +50,7 @@ def _cascade(companies: Sequence[state.LiveCompany]) -> tuple[p.Cascade, ...]:
 def _kept(live: state.LiveTenant, connection_id: int) -> tuple[p.Kept, ...]:
     names = sorted((t.name for t in live.report_templates if t.connection_id == connection_id),
                    key=spec.natural_key)
-    return tuple(p.Kept("report_template", name) for name in names)
+    return tuple(p.Kept(p.KeptKind.REPORT_TEMPLATE, name) for name in names)
 
 
 def _delete(live_tenant: state.LiveTenant, conn: state.LiveConnection,

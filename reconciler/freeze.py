@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -49,14 +48,3 @@ def until_text(o: Occurrence) -> str:
 
 def opens_text(o: Occurrence) -> str:
     return f'change window "{o.window}" opens {local_text(o.start)} (until {local_text(o.end)})'
-
-
-def occurrence_obj(o: Occurrence) -> dict[str, str]:
-    """The JSON of an opening: ISO 8601 with the zone's offset, and the zone."""
-    return {"window": o.window, "start": o.start.isoformat(timespec="minutes"),
-            "end": o.end.isoformat(timespec="minutes"), "timezone": o.zone}
-
-
-def freeze_obj(f: Freeze) -> dict[str, Any]:
-    return {"active": occurrence_obj(f.active) if f.active else None,
-            "next": occurrence_obj(f.upcoming) if f.upcoming else None}

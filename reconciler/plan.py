@@ -68,9 +68,15 @@ class Cascade:
     company: str
 
 
+class KeptKind(enum.StrEnum):
+    """What a delete keeps, detached from the connection, instead of deleting it."""
+
+    REPORT_TEMPLATE = "report_template"
+
+
 @dataclass(frozen=True)
 class Kept:
-    kind: str
+    kind: KeptKind
     name: str
 
 

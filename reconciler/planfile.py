@@ -15,14 +15,14 @@ import dataclasses
 import json
 import re
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deepdiff import DeepDiff
 
-from reconciler import errors, render, schemas, secrets
+from reconciler import declared, errors, render, schemas, secrets
 from reconciler import plan as p
 
 KIND = "osr-reconciler-saved-plan"
@@ -182,15 +182,48 @@ def accepted_passwords(plan: p.Plan, saved: Saved) -> list[str]:
             and str(a.desired.password) in saved.uncompared and "password" in a.changed_fields]
 
 
-def comparable(obj: dict[str, Any]) -> Any:
-    """What must be equal between a saved plan and the plan made again at apply time."""
-    return {f"{t['customer']}/{t['tenant']}": t["actions"] for t in obj["tenants"]}
+def comparable(obj: Mapping[str, Any]) -> Any:
+    """What must be equal between a saved plan and the plan made again at apply time, as JSON
+    data (the saved plan was read from JSON; the plan made now holds enum members)."""
+    data = json.loads(json.dumps(obj, ensure_ascii=False))
+    return {f"{t['customer']}/{t['tenant']}": t["actions"] for t in data["tenants"]}
 
 
-def differences(saved: dict[str, Any], now: dict[str, Any], *, most: int = 5) -> list[str]:
+def differences(saved: Mapping[str, Any], now: Mapping[str, Any], *, most: int = 5) -> list[str]:
     """Where the plan made again differs from the saved one, as readable paths."""
     paths = sorted(DeepDiff(comparable(saved), comparable(now)).affected_paths)
     readable = [path.removeprefix("root") for path in paths[:most]]
     if len(paths) > most:
         readable.append(f"... and {len(paths) - most} more")
     return readable
+
+
+def verified(saved: Saved, plan_file: Path, wanted: Sequence[declared.DesiredTenant],
+             make_plan: Callable[[Collection[str]], p.Plan], info: Callable[[str], None]) -> p.Plan:
+    """The saved plan, checked against what is there now: the plan to apply, or RefusedError.
+
+    make_plan(hidden) plans the wanted tenants now, as if the password references in hidden
+    were not set; info tells the user which password changes apply accepts unseen.
+    """
+    changed = [f"{t.key}: {t.path} changed since the plan was made"
+               for t in wanted if t.digest != saved.tenants[t.key]["file_digest"]]
+    # The plan as the saved plan saw it (without the passwords it could not compare)
+    # must be the saved plan; the plan with them may differ only in those passwords.
+    result = make_plan(())
+    as_saved = make_plan(saved.uncompared) if saved.uncompared else result
+    changed += [f"{t.key}: the live store changed since the plan was made"
+                for made in (result, as_saved)
+                for t in made.tenants if t.live_fp != saved.tenants[t.key]["live_fp"]]
+    moved = differences(saved.plan, render.plan_obj(as_saved))
+    if not changed and moved:
+        changed.append("the plan made now differs from the saved plan at "
+                       + ", ".join(moved) + " (were secrets unavailable when it was saved?)")
+    if changed:
+        raise errors.RefusedError("stale plan", problems=tuple(
+            errors.Problem(str(plan_file), 0, 0, f"refused: {c}; nothing was applied, "
+                           "plan again") for c in dict.fromkeys(changed)))
+    result = with_saved_checks(result, saved)
+    for label in accepted_passwords(result, saved):
+        info(f"{label}: the password changed; the saved plan could not compare it "
+             "(made without the password), so apply accepts that change.")
+    return result

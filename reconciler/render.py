@@ -7,12 +7,12 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
-from reconciler import freeze
+from reconciler import freeze, views
 from reconciler import plan as p
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = views.FORMAT_VERSION
 MARKDOWN_LIMIT = 65_000
 
 # Colours readable on dark and light backgrounds alike (no blue: dark blue on black is unreadable).
@@ -230,54 +230,79 @@ def legend(plan: p.Plan) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# JSON (schemas/plan.schema.json)
+# JSON: the typed views of reconciler.views, which schemas/*.schema.json are generated from
 
 
-def change_obj(c: p.Change) -> dict[str, Any]:
+def occurrence_obj(o: freeze.Occurrence) -> views.OccurrenceJSON:
+    """An opening of a change window: ISO 8601 with the zone's offset, and the zone."""
+    return {"window": o.window, "start": o.start.isoformat(timespec="minutes"),
+            "end": o.end.isoformat(timespec="minutes"), "timezone": o.zone}
+
+
+def freeze_obj(f: freeze.Freeze) -> views.FreezeJSON:
+    return {"active": occurrence_obj(f.active) if f.active else None,
+            "next": occurrence_obj(f.upcoming) if f.upcoming else None}
+
+
+def portal_rename_obj(renamed: tuple[str, str]) -> views.PortalRenameJSON:
+    return {"from": renamed[0], "to": renamed[1]}
+
+
+def change_obj(c: p.Change) -> views.ValueChangeJSON | views.SensitiveChangeJSON:
     if c.sensitive:
-        obj: dict[str, Any] = {"field": c.field, "sensitive": True}
+        obj: views.SensitiveChangeJSON = {"field": c.field, "sensitive": True}
         if c.note:
             obj["note"] = c.note
         return obj
     return {"field": c.field, "before": c.before, "after": c.after}
 
 
-def action_obj(a: p.Action) -> dict[str, Any]:
-    obj: dict[str, Any] = {"action": a.action.value, "connection": a.connection}
+_ACTION_KEYS = tuple(views.ActionJSON.__annotations__)
+
+
+def action_obj(a: p.Action) -> views.ActionJSON:
+    obj: views.ActionJSON = {
+        "action": a.action, "connection": a.connection, "reason": a.reason,
+        "changes": [change_obj(c) for c in a.changes],
+        "cascade": [{"kind": c.kind, "name": c.name, "company": c.company} for c in a.cascade],
+        "kept": [{"kind": k.kind, "name": k.name} for k in a.kept]}
     if a.previous_name is not None:
         obj["previous_name"] = a.previous_name
-    obj["reason"] = a.reason.value
     if a.status:
-        obj["status"] = a.status.value
-    obj["changes"] = [change_obj(c) for c in a.changes]
-    obj["cascade"] = [{"kind": c.kind.value, "name": c.name, "company": c.company} for c in a.cascade]
-    obj["kept"] = [{"kind": k.kind, "name": k.name} for k in a.kept]
+        obj["status"] = a.status
     if a.blocked:
         obj["blocked"] = a.blocked
     if a.needs_secret:
         obj["needs_secret"] = a.needs_secret
     if a.renamed_in_portal:
-        obj["renamed_in_portal"] = {"from": a.renamed_in_portal[0], "to": a.renamed_in_portal[1]}
-    return obj
+        obj["renamed_in_portal"] = portal_rename_obj(a.renamed_in_portal)
+    keyed: Mapping[str, object] = obj  # in the order the view declares (and emits) its keys
+    return cast(views.ActionJSON, {k: keyed[k] for k in _ACTION_KEYS if k in keyed})
 
 
-def summary_obj(plan: p.Plan) -> dict[str, int]:
+def summary_obj(plan: p.Plan) -> views.SummaryJSON:
     s = plan.summary
     return {"create": s.create, "update": s.update, "rename": s.rename, "adopt": s.adopt,
             "delete": s.delete, "cascade": s.cascade, "blocked": s.blocked}
 
 
-def plan_obj(plan: p.Plan) -> dict[str, Any]:
+def tenant_obj(t: p.TenantPlan) -> views.TenantPlanJSON:
+    obj: views.TenantPlanJSON = {"customer": t.customer, "tenant": t.tenant,
+                                 "actions": [action_obj(a) for a in t.actions],
+                                 "unmanaged": list(t.unmanaged), "notes": list(t.notes)}
+    if t.checks:
+        obj["checks"] = [{"connection": c.connection, "ok": c.ok, "problems": list(c.problems)}
+                         for c in t.checks]
+    if t.freeze:
+        obj["freeze"] = freeze_obj(t.freeze)
+    return obj
+
+
+def plan_obj(plan: p.Plan) -> views.PlanJSON:
+    """The plan as JSON data (schemas/plan.schema.json, generated from reconciler.views)."""
     return {
         "format_version": FORMAT_VERSION,
-        "tenants": [{"customer": t.customer, "tenant": t.tenant,
-                     "actions": [action_obj(a) for a in t.actions],
-                     "unmanaged": list(t.unmanaged), "notes": list(t.notes),
-                     **({"checks": [{"connection": c.connection, "ok": c.ok,
-                                     "problems": list(c.problems)} for c in t.checks]}
-                        if t.checks else {}),
-                     **({"freeze": freeze.freeze_obj(t.freeze)} if t.freeze else {})}
-                    for t in plan.tenants],
+        "tenants": [tenant_obj(t) for t in plan.tenants],
         "summary": summary_obj(plan),
         "guards": {"max_delete": plan.max_delete, "mass_delete": list(plan.mass_delete),
                    "needs_allow_cascade": plan.summary.cascade > 0,
@@ -547,33 +572,45 @@ RENDERERS: dict[str, Callable[[p.Plan], str]] = {
 # Drift report (reconciler drift)
 
 
-def drift_items(plan: p.Plan) -> list[dict[str, Any]]:
+def drift_item(a: p.Action) -> views.DriftItemJSON:
+    item: views.DriftItemJSON = {
+        "connection": a.connection, "status": views.DriftStatus(a.status or p.Status.PENDING),
+        "action": a.action,
+        "fields": [c.field for c in a.changes if c.field != "name" or a.previous_name]}
+    if a.blocked:
+        item["blocked"] = a.blocked
+    if a.renamed_in_portal:
+        item["renamed_in_portal"] = portal_rename_obj(a.renamed_in_portal)
+    return item
+
+
+def drift_items(plan: p.Plan) -> list[views.DriftTenantJSON]:
     """Per tenant, each connection that differs and why: drift, pending, both, or unmanaged."""
     tenants = []
     for t in plan.tenants:
-        items: list[dict[str, Any]] = []
-        for a in t.actions:
-            status = a.status.value if a.status else p.Status.PENDING.value
-            items.append({"connection": a.connection, "status": status, "action": a.action.value,
-                          "fields": [c.field for c in a.changes if c.field != "name" or a.previous_name],
-                          **({"blocked": a.blocked} if a.blocked else {}),
-                          **({"renamed_in_portal": {"from": a.renamed_in_portal[0],
-                                                    "to": a.renamed_in_portal[1]}}
-                             if a.renamed_in_portal else {})})
-        items += [{"connection": name, "status": "unmanaged", "action": None, "fields": []}
-                  for name in t.unmanaged]
-        tenants.append({"customer": t.customer, "tenant": t.tenant, "connections": items,
-                        **({"freeze": freeze.freeze_obj(t.freeze)} if t.freeze else {})})
+        items = [drift_item(a) for a in t.actions]
+        items += [{"connection": name, "status": views.DriftStatus.UNMANAGED, "action": None,
+                   "fields": []} for name in t.unmanaged]
+        tenant: views.DriftTenantJSON = {"customer": t.customer, "tenant": t.tenant,
+                                         "connections": items}
+        if t.freeze:
+            tenant["freeze"] = freeze_obj(t.freeze)
+        tenants.append(tenant)
     return tenants
 
 
-def drift_obj(plan: p.Plan) -> dict[str, Any]:
+def drift_obj(plan: p.Plan) -> views.DriftJSON:
+    """The drift report as JSON data (schemas/drift.schema.json, generated from reconciler.views)."""
     tenants = drift_items(plan)
-    counts = {"drift": 0, "pending": 0, "drift_and_pending": 0, "unmanaged": 0}
+    counts = dict.fromkeys(views.DriftStatus, 0)
     for t in tenants:
         for item in t["connections"]:
             counts[item["status"]] += 1
-    return {"format_version": FORMAT_VERSION, "kind": "drift", "tenants": tenants, "summary": counts}
+    S = views.DriftStatus
+    return {"format_version": FORMAT_VERSION, "kind": "drift", "tenants": tenants,
+            "summary": {"drift": counts[S.DRIFT], "pending": counts[S.PENDING],
+                        "drift_and_pending": counts[S.DRIFT_AND_PENDING],
+                        "unmanaged": counts[S.UNMANAGED]}}
 
 
 def drift_text(plan: p.Plan, *, color: bool = False, markdown_out: bool = False,

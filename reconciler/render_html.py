@@ -14,7 +14,7 @@ import base64
 import hashlib
 import html
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from reconciler import freeze, render, spec
 from reconciler import plan as p
@@ -529,9 +529,9 @@ def drift_page(plan: p.Plan) -> str:
                            "changed on both sides: decide which to keep before apply or drift --write."))
     body.append("</section>")
     counts = []
-    for t in obj["tenants"]:
+    for tenant in obj["tenants"]:
         by: dict[str, int] = {}
-        for item in t["connections"]:
+        for item in tenant["connections"]:
             by[item["status"]] = by.get(item["status"], 0) + 1
         counts.append(", ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in by.items()))
     body += [*_index(plan.tenants, counts), '<section aria-labelledby="h-tenants">',
@@ -561,7 +561,7 @@ def _drift_group(a: p.Action | None, status: str) -> str:
     return "renamed" if a.action is p.ActionKind.RENAME else "portal"
 
 
-def _drift_tenant(t: p.TenantPlan, items: Iterable[dict[str, object]]) -> list[str]:
+def _drift_tenant(t: p.TenantPlan, items: Iterable[Mapping[str, object]]) -> list[str]:
     """The tenant's differences grouped: portal changes, portal renames, pending, unmanaged."""
     groups: dict[str, list[str]] = {key: [] for key, _ in _DRIFT_GROUPS}
     actions = list(t.actions)

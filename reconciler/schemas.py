@@ -1,140 +1,87 @@
 """Generate schemas/tenant.schema.json and reconciler.schema.json (from the loaders' models),
-plan.schema.json and drift.schema.json.
+plan.schema.json and drift.schema.json (from the TypedDicts of reconciler.views, which render
+builds the JSON with).
 
 Run `make schemas` (python -m reconciler.schemas); a test fails when the checked-in files differ.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
-from reconciler import editorschema, render, spec, windows
-from reconciler import plan as p
+from reconciler import editorschema, views, windows
 
-_STR = {"type": "string"}
-_NULLABLE_STR = {"type": ["string", "null"]}
-# A connection renamed in the portal since the tool last applied it (same id, new name).
-_PORTAL_RENAME = {"type": "object", "additionalProperties": False, "required": ["from", "to"],
-                  "properties": {"from": _STR, "to": _STR}}
+# Filled into views.Doc texts: what views (stdlib only) cannot import.
+DOC_FIELDS = {"upcoming_days": windows.UPCOMING_DAYS}
+_SIMPLE: dict[object, dict[str, Any]] = {str: {"type": "string"}, int: {"type": "integer"},
+                                         bool: {"type": "boolean"}, float: {"type": "number"},
+                                         type(None): {"type": "null"}, Any: {}}
 
 
-def _freeze() -> dict[str, Any]:
-    """A tenant's change windows (reconciler.yaml, DESIGN §11), present only when one is open
-    or opens within 7 days. Times are ISO 8601 in the window's zone, with its offset."""
-    opening = {"type": "object", "additionalProperties": False,
-               "required": ["window", "start", "end", "timezone"],
-               "properties": {"window": _STR, "start": _STR, "end": _STR, "timezone": _STR}}
-    nullable = {"oneOf": [opening, {"type": "null"}]}
-    return {"type": "object", "additionalProperties": False, "required": ["active", "next"],
-            "description": "active: the open window (apply refuses without --override-freeze); "
-                           f"next: the next to open within {windows.UPCOMING_DAYS} days",
-            "properties": {"active": nullable, "next": nullable}}
+def schema_of(tp: Any) -> dict[str, Any]:
+    """The JSON Schema of a view type: TypedDicts (closed objects), lists, enums, Literal,
+    unions (an enum or null stays one enum) and the Annotated metadata of reconciler.views."""
+    if typing.get_origin(tp) is typing.Annotated:
+        base, *meta = typing.get_args(tp)
+        schema = schema_of(base)
+        for m in meta:
+            if isinstance(m, views.Minimum):
+                schema["minimum"] = m.value
+            elif isinstance(m, views.Const):
+                schema = {"const": m.value}
+            elif isinstance(m, views.OneOf):
+                schema = {"enum": list(m.values)}
+            elif isinstance(m, views.Doc):
+                schema = {**schema, "description": m.text.format(**DOC_FIELDS)}
+        return schema
+    if tp in _SIMPLE:
+        return dict(_SIMPLE[tp])
+    if typing.is_typeddict(tp):
+        hints = typing.get_type_hints(tp, include_extras=True)
+        return {"type": "object", "additionalProperties": False,
+                "required": [k for k, v in hints.items() if _required(v) is v],
+                "properties": {k: schema_of(_required(v)) for k, v in hints.items()}}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return {"enum": [m.value for m in tp]}
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is list:
+        return {"type": "array", "items": schema_of(args[0])}
+    if origin is typing.Literal:
+        return {"const": args[0]} if len(args) == 1 else {"enum": list(args)}
+    if origin in (types.UnionType, typing.Union):
+        options = [schema_of(a) for a in args]
+        if all(set(o) == {"enum"} or o == {"type": "null"} for o in options):
+            return {"enum": [v for o in options for v in o.get("enum", [None])]}
+        return {"oneOf": options}
+    raise TypeError(f"no JSON Schema for {tp!r}")
+
+
+def _required(tp: Any) -> Any:
+    """NotRequired[X] -> X (the object's "required" list says what may be left out). Read from
+    the hints: with postponed annotations, __required_keys__ cannot see NotRequired (3.11)."""
+    return typing.get_args(tp)[0] if typing.get_origin(tp) is typing.NotRequired else tp
+
+
+def _document(view: Any, name: str, title: str) -> dict[str, Any]:
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://osr-reconciler.invalid/schemas/{name}", "title": title,
+            **schema_of(view)}
 
 
 def plan_schema() -> dict[str, Any]:
-    change = {
-        "oneOf": [
-            {"type": "object", "additionalProperties": False, "required": ["field", "before", "after"],
-             "properties": {"field": _STR, "before": {}, "after": {}}},
-            {"type": "object", "additionalProperties": False, "required": ["field", "sensitive"],
-             "properties": {"field": {"enum": sorted(p.SENSITIVE_FIELDS)}, "sensitive": {"const": True},
-                            "note": _STR}},
-        ]
-    }
-    action = {
-        "type": "object", "additionalProperties": False,
-        "required": ["action", "connection", "reason", "changes", "cascade", "kept"],
-        "properties": {
-            "action": {"enum": [k.value for k in p.ActionKind]},
-            "connection": _STR,
-            "previous_name": _STR,
-            "reason": {"enum": [r.value for r in p.Reason]},
-            "status": {"enum": [s.value for s in p.Status]},
-            "changes": {"type": "array", "items": change},
-            "cascade": {"type": "array", "items": {
-                "type": "object", "additionalProperties": False,
-                "required": ["kind", "name", "company"],
-                "properties": {"kind": {"enum": [k.value for k in spec.DependentKind]},
-                               "name": _STR, "company": _STR}}},
-            "kept": {"type": "array", "items": {
-                "type": "object", "additionalProperties": False, "required": ["kind", "name"],
-                "properties": {"kind": {"const": "report_template"}, "name": _STR}}},
-            "blocked": _STR,
-            "needs_secret": _STR,
-            "renamed_in_portal": _PORTAL_RENAME,
-        },
-    }
-    count = {"type": "integer", "minimum": 0}
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://osr-reconciler.invalid/schemas/plan.schema.json",
-        "title": "osr-reconciler plan (reconciler plan --format json)",
-        "type": "object", "additionalProperties": False,
-        "required": ["format_version", "tenants", "summary", "guards"],
-        "properties": {
-            "format_version": {"const": render.FORMAT_VERSION},
-            "tenants": {"type": "array", "items": {
-                "type": "object", "additionalProperties": False,
-                "required": ["customer", "tenant", "actions", "unmanaged", "notes"],
-                "properties": {"customer": _STR, "tenant": _STR,
-                               "actions": {"type": "array", "items": action},
-                               "unmanaged": {"type": "array", "items": _STR},
-                               "notes": {"type": "array", "items": _STR},
-                               "checks": {"type": "array", "items": {
-                                   "type": "object", "required": ["connection", "ok", "problems"],
-                                   "properties": {"connection": _STR, "ok": {"type": "boolean"},
-                                                  "problems": {"type": "array", "items": _STR}}}},
-                               "freeze": _freeze()}}},
-            "summary": {"type": "object", "additionalProperties": False,
-                        "required": ["create", "update", "rename", "adopt", "delete", "cascade",
-                                     "blocked"],
-                        "properties": {k: count for k in ("create", "update", "rename", "adopt",
-                                                          "delete", "cascade", "blocked")}},
-            "guards": {"type": "object", "additionalProperties": False,
-                       "required": ["max_delete", "mass_delete", "needs_allow_cascade",
-                                    "needs_allow_mass_delete", "source_checks_failed"],
-                       "properties": {"max_delete": count,
-                                      "mass_delete": {"type": "array", "items": _STR},
-                                      "needs_allow_cascade": {"type": "boolean"},
-                                      "needs_allow_mass_delete": {"type": "boolean"},
-                                      "source_checks_failed": {"type": "boolean"}}},
-        },
-    }
+    return _document(views.PlanJSON, "plan.schema.json",
+                     "osr-reconciler plan (reconciler plan --format json)")
 
 
 def drift_schema() -> dict[str, Any]:
-    count = {"type": "integer", "minimum": 0}
-    statuses = ["drift", "pending", "drift_and_pending", "unmanaged"]
-    item = {
-        "type": "object", "additionalProperties": False,
-        "required": ["connection", "status", "action", "fields"],
-        "properties": {"connection": _STR, "status": {"enum": statuses},
-                       "action": {"enum": [*(k.value for k in p.ActionKind), None]},
-                       "fields": {"type": "array", "items": _STR}, "blocked": _STR,
-                       "renamed_in_portal": _PORTAL_RENAME},
-    }
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://osr-reconciler.invalid/schemas/drift.schema.json",
-        "title": "osr-reconciler drift report (reconciler drift --format json)",
-        "type": "object", "additionalProperties": False,
-        "required": ["format_version", "kind", "tenants", "summary"],
-        "properties": {
-            "format_version": {"const": render.FORMAT_VERSION},
-            "kind": {"const": "drift"},
-            "tenants": {"type": "array", "items": {
-                "type": "object", "additionalProperties": False,
-                "required": ["customer", "tenant", "connections"],
-                "properties": {"customer": _STR, "tenant": _STR,
-                               "connections": {"type": "array", "items": item},
-                               "freeze": _freeze()}}},
-            "summary": {"type": "object", "additionalProperties": False, "required": statuses,
-                        "properties": {s: count for s in statuses}},
-        },
-    }
+    return _document(views.DriftJSON, "drift.schema.json",
+                     "osr-reconciler drift report (reconciler drift --format json)")
 
 
 def files() -> dict[str, str]:

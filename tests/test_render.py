@@ -22,7 +22,7 @@ def tenant(name: str, actions: tuple[p.Action, ...]) -> p.TenantPlan:
 
 DELETE = p.Action(p.ActionKind.DELETE, "Old NAV", p.Reason.DELETE_TOMBSTONE,
                   cascade=(p.Cascade(R, "Sales <Q1> | draft", "F0001"),),
-                  kept=(p.Kept("report_template", "Tpl"),))
+                  kept=(p.Kept(p.KeptKind.REPORT_TEMPLATE, "Tpl"),))
 UPDATE = p.Action(p.ActionKind.UPDATE, "Visma", p.Reason.UPDATE_CHANGED,
                   changes=(p.Change("server", "a", "b"), p.Change("password", sensitive=True)),
                   status=p.Status.DRIFT)
@@ -143,3 +143,33 @@ def test_markdown_is_cut_under_the_limit_with_a_note() -> None:
 def test_summary_line() -> None:
     assert render.summary_line(PLAN) == ("Plan: 0 to create, 1 to update, 0 to rename, 0 to adopt, "
                                          "1 to delete; 1 dependent cascades.")
+
+
+FULL = p.Action(p.ActionKind.RENAME, "New", p.Reason.RENAME_PORTAL, previous_name="Old",
+                status=p.Status.DRIFT, changes=(p.Change("password", sensitive=True, note="n"),),
+                blocked="protected", needs_secret="env OSR_X", renamed_in_portal=("A", "B"))
+
+
+def test_json_action_keys_keep_their_order_whatever_is_set() -> None:
+    """Optional keys sit where the view declares them, so a plan's JSON never reorders."""
+    action = json.loads(render.json_text(p.Plan((tenant("no", (FULL,)),), 10)))["tenants"][0]["actions"][0]
+    assert list(action) == ["action", "connection", "previous_name", "reason", "status", "changes",
+                            "cascade", "kept", "blocked", "needs_secret", "renamed_in_portal"]
+    assert list(json.loads(render.json_text(PLAN))["tenants"][0]["actions"][1]) == [
+        "action", "connection", "reason", "status", "changes", "cascade", "kept"]
+
+
+def test_json_enum_members_are_written_as_their_words() -> None:
+    text = render.json_text(p.Plan((tenant("no", (FULL,)),), 10))
+    jsonschema.validate(json.loads(text), SCHEMA)
+    assert '"action": "rename"' in text and '"reason": "rename_because_renamed_in_portal"' in text
+    assert '"status": "drift"' in text and "ActionKind" not in text and "Status." not in text
+
+
+def test_drift_json_counts_each_status_and_unmanaged() -> None:
+    plan = p.Plan((p.TenantPlan("acme", "no", (FULL, CREATE, UPDATE), ("By hand", "Other")),), 10)
+    obj = json.loads(json.dumps(render.drift_obj(plan)))
+    assert obj["summary"] == {"drift": 2, "pending": 1, "drift_and_pending": 0, "unmanaged": 2}
+    assert [(i["connection"], i["status"], i["action"]) for i in obj["tenants"][0]["connections"]] == [
+        ("New", "drift", "rename"), ("Fresh", "pending", "create"), ("Visma", "drift", "update"),
+        ("By hand", "unmanaged", None), ("Other", "unmanaged", None)]

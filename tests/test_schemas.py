@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated, Literal, NotRequired, TypedDict
 
 import jsonschema
 import pytest
 import yaml
 
-from reconciler import schemas
+from reconciler import plan as p
+from reconciler import schemas, views
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,3 +47,45 @@ def test_editor_schema_rejects_what_the_loader_rejects() -> None:
                                 "database": "d", "authentication": "sql", "login": "l",
                                 "password": "hunter2"}]}
     assert list(validator.iter_errors(literal))
+
+
+def test_plan_schema_is_closed_where_the_views_are() -> None:
+    """Generated from reconciler.views: a key no view declares (an action-level `checks`, say)
+    is refused, and what a view may leave out is not required."""
+    schema = schemas.plan_schema()
+    tenant = schema["properties"]["tenants"]["items"]
+    action = tenant["properties"]["actions"]["items"]
+    assert "checks" not in action["properties"] and action["additionalProperties"] is False
+    assert "checks" in tenant["properties"] and "checks" not in tenant["required"]
+    assert tenant["properties"]["checks"]["items"]["additionalProperties"] is False
+    assert "previous_name" not in action["required"] and "reason" in action["required"]
+    validator = jsonschema.Draft202012Validator(schema)
+    plan = {"format_version": 1, "tenants": [{"customer": "c", "tenant": "t", "unmanaged": [],
+                                              "notes": [], "actions": [
+        {"action": "create", "connection": "x", "reason": "create_because_declared",
+         "changes": [], "cascade": [], "kept": []}]}],
+            "summary": dict.fromkeys(["create", "update", "rename", "adopt", "delete", "cascade",
+                                      "blocked"], 0),
+            "guards": {"max_delete": 0, "mass_delete": [], "needs_allow_cascade": False,
+                       "needs_allow_mass_delete": False, "source_checks_failed": False}}
+    assert validator.is_valid(plan)
+    plan["tenants"][0]["actions"][0]["checks"] = []  # type: ignore[index]
+    assert not validator.is_valid(plan)
+
+
+class Small(TypedDict):
+    kind: p.ActionKind | None
+    count: views.Count
+    word: Literal["a"]
+    maybe: NotRequired[Annotated[list[str], views.Doc("{upcoming_days} days")]]
+
+
+def test_schema_of_the_view_types() -> None:
+    assert schemas.schema_of(Small) == {
+        "type": "object", "additionalProperties": False, "required": ["kind", "count", "word"],
+        "properties": {"kind": {"enum": [*(k.value for k in p.ActionKind), None]},
+                       "count": {"type": "integer", "minimum": 0}, "word": {"const": "a"},
+                       "maybe": {"type": "array", "items": {"type": "string"},
+                                 "description": "7 days"}}}
+    with pytest.raises(TypeError):
+        schemas.schema_of(set[str])

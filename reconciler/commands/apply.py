@@ -167,28 +167,9 @@ def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
                     plan_file: Path | None, held: locks.Held, flags: Flags) -> applier.Applied | None:
     """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply."""
     if saved is not None and plan_file is not None:
-        changed = [f"{t.key}: {t.path} changed since the plan was made"
-                   for t in wanted if t.digest != saved.tenants[t.key]["file_digest"]]
-        # The plan as the saved plan saw it (without the passwords it could not compare)
-        # must be the saved plan; the plan with them may differ only in those passwords.
-        result = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete)
-        as_saved = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete,
-                                      hidden=saved.uncompared) if saved.uncompared else result
-        changed += [f"{t.key}: the live store changed since the plan was made"
-                    for made in (result, as_saved)
-                    for t in made.tenants if t.live_fp != saved.tenants[t.key]["live_fp"]]
-        moved = planfile.differences(saved.plan, render.plan_obj(as_saved))
-        if not changed and moved:
-            changed.append("the plan made now differs from the saved plan at "
-                           + ", ".join(moved) + " (were secrets unavailable when it was saved?)")
-        if changed:
-            raise errors.RefusedError("stale plan", problems=tuple(
-                errors.Problem(str(plan_file), 0, 0, f"refused: {c}; nothing was applied, "
-                               "plan again") for c in dict.fromkeys(changed)))
-        result = planfile.with_saved_checks(result, saved)
-        for label in planfile.accepted_passwords(result, saved):
-            out.info(f"{label}: the password changed; the saved plan could not compare it "
-                     "(made without the password), so apply accepts that change.")
+        max_delete = saved.max_delete
+        result = planfile.verified(saved, plan_file, wanted, lambda hidden: workflow.make_plan(
+            ctx, st, wanted, max_delete=max_delete, hidden=hidden), out.info)
     else:
         result = workflow.make_plan(ctx, st, wanted, max_delete=flags.max_delete)
     if flags.check_sources:
