@@ -305,6 +305,13 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """`with ctx.open_store(...) as st:` closes the store however the block ends."""
+        self.close()
+
     @contextlib.contextmanager
     def _connect(self, *, read: bool = True) -> Iterator[Connection]:
         try:

@@ -111,8 +111,7 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
     if plan_file is not None and (paths or tenants):
         raise errors.InputError("--plan applies the saved plan's own tenant files; give either "
                                 "--plan FILE, or PATH and --tenant, not both")
-    st = ctx.open_store(readonly=False, first_use=True)
-    try:
+    with ctx.open_store(readonly=False, first_use=True) as st:
         assert st.keyring is not None
         saved = None
         if plan_file is not None:
@@ -136,8 +135,6 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
                 why = str(exc) if isinstance(exc, errors.ReconcilerError) else "interrupted"
                 out.info(f"warning: the accepted state was not recorded ({why}); the next apply "
                          "records it")
-    finally:
-        st.close()
     if done is None:
         return options.EXIT_OK
     out.info(f"Applied {done.actions} action(s); {done.cascade} dependent(s) deleted.")

@@ -36,11 +36,8 @@ def drift(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
         progress.stage("Reading tenant files…")
         wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
         progress.stage("Reading the live store…")
-        st = ctx.open_store(readonly=True)
-        try:
+        with ctx.open_store(readonly=True) as st:
             result = workflow.make_plan(ctx, st, wanted, max_delete=10**9, fingerprint=False)
-        finally:
-            st.close()
     result = workflow.with_freeze(result, found, at)
     if fmt == "json":
         out.result(json.dumps(render.drift_obj(result), indent=2, ensure_ascii=False) + "\n")

@@ -15,16 +15,13 @@ def run(ctx: workflow.Context, out: options.Out, paths: Sequence[str], tenants: 
     """Exit 2 when files were written, 0 when there was nothing to accept, 1 on error (nothing
     written). Read-only on the store."""
     wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
-    st = ctx.open_store(readonly=True)
-    try:
+    with ctx.open_store(readonly=True) as st:
         assert st.keyring is not None
         fps = workflow.password_fingerprints(ctx, st.keyring, wanted)
         with st.reading() as conn:
             live = store.read(conn, [t.key for t in wanted])
             result = differ.diff(wanted, live, fps, max_delete=10**9)
             audit = store.read_audit(conn, [t.key for t in wanted], AUDIT_LIMIT)
-    finally:
-        st.close()
     deleted = accept.deleted_in_portal((f"{r.customer}/{r.tenant}", r.connection, r.action)
                                        for r in audit)
     outcome = accept.accept(wanted, live, result, fps, deleted=deleted, settings=ctx.settings,

@@ -18,11 +18,8 @@ from reconciler.commands import completion, options
 def export(ctx: workflow.Context, out: options.Out, tenant: str) -> int:
     """Print the live connections of a tenant as a tenant file (passwords as {env: ...})."""
     (key,) = workflow.parse_tenants([tenant])
-    st = ctx.open_store(readonly=True)
-    try:
+    with ctx.open_store(readonly=True) as st:
         live = st.read([key])
-    finally:
-        st.close()
     if key not in live.tenants:
         problems = differ.unknown_tenants_named([key], live)
         raise errors.InputError.of(problems)

@@ -24,12 +24,8 @@ from reconciler.commands import options
 def history(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...], limit: int, fmt: str) -> int:
     """The audit log: time, actor, commit, action, connection, changed fields, freeze overrides."""
     keys = workflow.parse_tenants(tenants)
-    st = ctx.open_store(readonly=True)
-    try:
-        with st.engine.connect() as conn:
-            rows = store.read_audit(conn, keys, limit)
-    finally:
-        st.close()
+    with ctx.open_store(readonly=True) as st, st.engine.connect() as conn:
+        rows = store.read_audit(conn, keys, limit)
     entries = [{"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.at_ms / 1000)),
                 "actor": r.actor, "commit": r.git_commit, "tenant": f"{r.customer}/{r.tenant}",
                 "action": r.action, "connection": r.connection, "reason": r.reason,

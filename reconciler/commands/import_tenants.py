@@ -32,11 +32,8 @@ def import_tenants(ctx: workflow.Context, out: options.Out, path: str | None,
     if root.exists() and not root.is_dir():
         raise errors.InputError(f"{root}: not a directory; give the directory of tenant files "
                                 "(default tenants/)")
-    st = ctx.open_store(readonly=True)
-    try:
+    with ctx.open_store(readonly=True) as st:
         live = st.read(keys or None)
-    finally:
-        st.close()
     problems = differ.unknown_tenants_named(keys, live)
     if problems:
         raise errors.InputError.of(problems)

@@ -29,11 +29,8 @@ def locks(ctx: workflow.Context, out: options.Out, fmt: str) -> int:
     Free one with `reconciler unlock LOCK_ID`, a holder's with `--holder`, stale ones with
     `--expired`.
     """
-    st = ctx.open_store(readonly=True)
-    try:
+    with ctx.open_store(readonly=True) as st:
         rows = store.list_locks(st)
-    finally:
-        st.close()
     now = store.now_ms()
     entries = [lock_obj(lock, now) for lock in rows]
     if fmt == "json":

@@ -57,12 +57,9 @@ def plan(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenant
         progress.stage("Reading tenant files…")
         wanted = _desired_for(ctx, paths, tenants, changed_since, out)
         progress.stage(f"Reading the live store and planning {len(wanted)} tenant(s)…")
-        st = ctx.open_store(readonly=True)
-        try:
+        with ctx.open_store(readonly=True) as st:
             result = workflow.make_plan(ctx, st, wanted, max_delete=max_delete,
                                         fingerprint=out_file is not None)
-        finally:
-            st.close()
         if check_sources:
             progress.stage("Checking the accounting servers…")
             result = workflow.check_sources(ctx, result, wanted)

@@ -24,11 +24,8 @@ def store_group() -> None:
 @options.common
 def store_init(ctx: workflow.Context, out: options.Out) -> int:
     """Create the store's tables (and, for the embedded default, its key file)."""
-    st = ctx.open_store(readonly=False, create=True)
-    try:
+    with ctx.open_store(readonly=False, create=True) as st:
         created = st.init()
-    finally:
-        st.close()
     where = ctx.location.describe()
     out.info(f"Initialised the store at {where}." if created else f"The store at {where} is ready.")
     return options.EXIT_OK
@@ -43,11 +40,8 @@ def store_init(ctx: workflow.Context, out: options.Out) -> int:
 def store_seed(ctx: workflow.Context, out: options.Out, fixture_path: Path) -> int:
     """Load live state from a fixture, replacing what exists under the same names."""
     data = fixture.load(fixture_path)
-    st = ctx.open_store(readonly=False, first_use=True)
-    try:
+    with ctx.open_store(readonly=False, first_use=True) as st:
         count = fixture.seed(st, data)
-    finally:
-        st.close()
     out.info(f"Seeded {count} connection(s) from {fixture_path}.")
     return options.EXIT_OK
 
@@ -60,11 +54,8 @@ def store_seed(ctx: workflow.Context, out: options.Out, fixture_path: Path) -> i
 def store_dump(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...]) -> int:
     """Write live state in the fixture format (never passwords)."""
     keys = workflow.parse_tenants(tenants) or None
-    st = ctx.open_store(readonly=True)
-    try:
+    with ctx.open_store(readonly=True) as st:
         live = st.read(keys, dependents=True)
-    finally:
-        st.close()
     if keys:
         problems = differ.unknown_tenants_named(keys, live)
         if problems:
@@ -84,11 +75,8 @@ def store_rotate_key(ctx: workflow.Context, out: options.Out, new_key_env: str) 
     """Re-encrypt every password under a new key, in one transaction."""
     from reconciler import rotate
 
-    st = ctx.open_store(readonly=False)
-    try:
+    with ctx.open_store(readonly=False) as st:
         message = rotate.rotate(st, new_key_env=new_key_env)
-    finally:
-        st.close()
     out.info(message)
     return options.EXIT_OK
 
@@ -104,11 +92,8 @@ def store_plan_key(ctx: workflow.Context, out: options.Out) -> int:
     Derived one way from the store key: give it to pull-request jobs as RECONCILER_PLAN_KEY,
     with a read-only store login, and keep RECONCILER_STORE_KEY for the apply job.
     """
-    st = ctx.open_store(readonly=True, store_key=True)
-    try:
+    with ctx.open_store(readonly=True, store_key=True) as st:
         assert st.keyring is not None
         key = st.keyring.plan_key()
-    finally:
-        st.close()
     out.result(key + "\n")
     return options.EXIT_OK

@@ -25,8 +25,7 @@ def unlock(ctx: workflow.Context, out: options.Out, lock_ids: tuple[str, ...], h
     """
     if sum((bool(lock_ids), holder is not None, expired)) != 1:
         raise errors.InputError("give LOCK_ID..., --holder HOLDER or --expired (exactly one)")
-    st = ctx.open_store(readonly=False)
-    try:
+    with ctx.open_store(readonly=False) as st:
         if lock_ids:
             held = {lock.id: lock for lock in store.list_locks(st)}
             missing = [i for i in dict.fromkeys(lock_ids) if i not in held]
@@ -40,8 +39,6 @@ def unlock(ctx: workflow.Context, out: options.Out, lock_ids: tuple[str, ...], h
         else:
             released = store.release_where(st, holder=holder,
                                            expired_before=store.now_ms() if expired else None)
-    finally:
-        st.close()
     if not released:
         out.info("No lock matched; nothing was released.")
     for lock in released:
