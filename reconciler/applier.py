@@ -122,7 +122,7 @@ def _write(conn: store.Transaction, plan: p.Plan, scopes: list[str], *,
             continue
         held.check()
         lt = live.tenants.get(t.key)
-        if lt is None or lt.object_fp() != t.live_fp:
+        if lt is None or lt.object_fp() != t.tenant_fp:
             raise errors.ConflictError(f"{t.key}: the live store changed since the plan was "
                                        "made; nothing was applied, plan again")
         live_by_id = {c.id: c for c in lt.connections}

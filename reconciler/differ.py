@@ -57,10 +57,9 @@ def _delete(live_tenant: state.LiveTenant, conn: state.LiveConnection,
             reason: p.Reason) -> p.Action:
     blocked = None
     if not conn.managed:
-        blocked = ("unmanaged: the tool deletes only connections it created or adopted; "
-                   "declare it to adopt it first, or delete it in the portal")
+        blocked = p.Blocked.UNMANAGED
     elif conn.spec.protected:
-        blocked = "protected: set protected: false on the live connection first"
+        blocked = p.Blocked.PROTECTED
     return p.Action(
         p.ActionKind.DELETE, conn.spec.name, reason,
         cascade=_cascade(conn.companies), kept=_kept(live_tenant, conn.id), blocked=blocked,
@@ -197,16 +196,16 @@ def diff(desired: Sequence[DesiredTenant], live: state.LiveState, fps: PasswordF
         raise errors.InputError.of(problems)
     tenants = tuple(diff_tenant(d, live.tenants[d.key], fps)
                     for d in sorted(desired, key=lambda t: t.key))
-    mass: list[str] = []
+    mass: list[p.MassDelete] = []
     deletes = sum(1 for t in tenants for a in t.actions
                   if a.action is p.ActionKind.DELETE and not a.blocked)
     if deletes > max_delete:
-        mass.append(f"{deletes} connections would be deleted, more than --max-delete {max_delete}")
+        mass.append(p.TooManyDeletes(deletes, max_delete))
     for t in tenants:
         live_count = len(live.tenants[t.key].connections)
         gone = sum(1 for a in t.actions if a.action is p.ActionKind.DELETE and not a.blocked)
         if live_count and gone == live_count:
-            mass.append(f"{t.key}: every connection of the tenant would be deleted ({gone})")
+            mass.append(p.EveryConnectionDeleted(t.key, gone))
     return p.Plan(tenants, max_delete, tuple(mass))
 
 
@@ -244,6 +243,6 @@ def with_cascades(plan: p.Plan, desired: Sequence[DesiredTenant], live: state.Li
 def fingerprinted(plan: p.Plan, live: state.LiveState, read: Mapping[str, set[int]]) -> p.Plan:
     """The plan with a fingerprint of each live tenant as read, for saved plans and apply."""
     return dataclasses.replace(plan, tenants=tuple(
-        dataclasses.replace(t, live_fp=live.tenants[t.key].object_fp(),
+        dataclasses.replace(t, tenant_fp=live.tenants[t.key].object_fp(),
                             read_companies=tuple(sorted(read.get(t.key, ()))))
         for t in plan.tenants))

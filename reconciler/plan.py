@@ -49,6 +49,38 @@ class Status(enum.StrEnum):
         return cls.PENDING if pending else None
 
 
+class Blocked(enum.StrEnum):
+    """Why a delete is shown but never carried out; the value is the sentence the plan shows."""
+
+    UNMANAGED = ("unmanaged: the tool deletes only connections it created or adopted; "
+                 "declare it to adopt it first, or delete it in the portal")
+    PROTECTED = "protected: set protected: false on the live connection first"
+
+
+@dataclass(frozen=True)
+class TooManyDeletes:
+    """More unblocked deletes than --max-delete allows, across the plan."""
+
+    count: int
+    max_delete: int
+
+    def __str__(self) -> str:
+        return f"{self.count} connections would be deleted, more than --max-delete {self.max_delete}"
+
+
+@dataclass(frozen=True)
+class EveryConnectionDeleted:
+    """Every live connection of one tenant would be deleted."""
+
+    tenant: str  # customer/tenant
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.tenant}: every connection of the tenant would be deleted ({self.count})"
+
+
+MassDelete = TooManyDeletes | EveryConnectionDeleted  # str() is the sentence plans show
+
 SENSITIVE_FIELDS = frozenset({"password"})
 
 
@@ -89,7 +121,7 @@ class Action:
     changes: tuple[Change, ...] = ()
     cascade: tuple[Cascade, ...] = ()
     kept: tuple[Kept, ...] = ()
-    blocked: str | None = None
+    blocked: Blocked | None = None
     status: Status | None = None
     # What the applier needs; never rendered.
     live_id: int | None = field(default=None, compare=False)
@@ -125,9 +157,9 @@ class TenantPlan:
     notes: tuple[str, ...] = ()
     path: str = ""
     digest: str = ""  # sha256 of the tenant file the plan was made from
-    live_fp: str = ""  # fingerprint of the live tenant as read
+    tenant_fp: str = ""  # fingerprint of the whole live tenant as read (not a connection's live_fp)
     checks: tuple[SourceCheck, ...] = ()  # empty unless sources were checked
-    read_companies: tuple[int, ...] = ()  # companies whose dependents were read (for live_fp)
+    read_companies: tuple[int, ...] = ()  # companies whose dependents were read (for tenant_fp)
     freeze: freeze.Freeze | None = None  # change window open now or opening soon (DESIGN §11)
 
     @property
@@ -154,7 +186,7 @@ class Summary:
 class Plan:
     tenants: tuple[TenantPlan, ...]
     max_delete: int
-    mass_delete: tuple[str, ...] = ()  # why --allow-mass-delete is needed, if it is
+    mass_delete: tuple[MassDelete, ...] = ()  # why --allow-mass-delete is needed, if it is
 
     def actions(self) -> list[tuple[TenantPlan, Action]]:
         return [(t, a) for t in self.tenants for a in t.actions]

@@ -41,7 +41,8 @@ def duration(text: str, *, flag: str) -> float:
 @dataclass(frozen=True)
 class Saved:
     plan: dict[str, Any]
-    tenants: dict[str, dict[str, str]]  # key -> {path, file_digest, live_fp}
+    # customer/tenant -> {path, file_digest, live_fp}; live_fp is the tenant's TenantPlan.tenant_fp
+    tenants: dict[str, dict[str, str]]
     created_at: float
     expires_at: float
     git_commit: str | None
@@ -119,7 +120,7 @@ def write(path: Path, plan: p.Plan, *, keyring: secrets.Keyring, store_id: str,
             "git_commit": git_commit,
             "max_delete": plan.max_delete,
             "uncompared_passwords": sorted(set(uncompared)),
-            "tenants": {t.key: {"path": t.path, "file_digest": t.digest, "live_fp": t.live_fp}
+            "tenants": {t.key: {"path": t.path, "file_digest": t.digest, "live_fp": t.tenant_fp}
                         for t in plan.tenants},
         },
     }
@@ -213,7 +214,7 @@ def verified(saved: Saved, plan_file: Path, wanted: Sequence[declared.DesiredTen
     as_saved = make_plan(saved.uncompared) if saved.uncompared else result
     changed += [f"{t.key}: the live store changed since the plan was made"
                 for made in (result, as_saved)
-                for t in made.tenants if t.live_fp != saved.tenants[t.key]["live_fp"]]
+                for t in made.tenants if t.tenant_fp != saved.tenants[t.key]["live_fp"]]
     moved = differences(saved.plan, render.plan_obj(as_saved))
     if not changed and moved:
         changed.append("the plan made now differs from the saved plan at "

@@ -304,7 +304,7 @@ def plan_obj(plan: p.Plan) -> views.PlanJSON:
         "format_version": FORMAT_VERSION,
         "tenants": [tenant_obj(t) for t in plan.tenants],
         "summary": summary_obj(plan),
-        "guards": {"max_delete": plan.max_delete, "mass_delete": list(plan.mass_delete),
+        "guards": {"max_delete": plan.max_delete, "mass_delete": [str(m) for m in plan.mass_delete],
                    "needs_allow_cascade": plan.summary.cascade > 0,
                    "needs_allow_mass_delete": bool(plan.mass_delete),
                    "source_checks_failed": bool(plan.failed_checks)},
@@ -433,7 +433,7 @@ def _alerts(plan: p.Plan, allowed: Allowed, hints: Mapping[str, str]) -> list[st
         gate = ("`--allow-mass-delete` was given." if allowed.mass_delete else
                 "`apply` refuses it without `--allow-mass-delete`."
                 + _let_through("--allow-mass-delete", hints))
-        reasons = [md_code(r) for r in plan.mass_delete[:5]]
+        reasons = [md_code(str(r)) for r in plan.mass_delete[:5]]
         if len(plan.mass_delete) > 5:
             reasons.append(f"and {len(plan.mass_delete) - 5:,} more")
         out.append("> [!CAUTION]\n> Mass delete: " + "; ".join(reasons) + f". {gate}\n")

@@ -420,7 +420,7 @@ def _plan_summary(plan: p.Plan) -> list[str]:
              "<tbody><tr>" + "".join(f'<td class="num">{n:,}</td>' for _, n in cells) + "</tr></tbody>",
              "</table>", f"<p><strong>{esc(render.summary_line(plan))}</strong></p>"]
     for reason in plan.mass_delete:
-        lines.append(_alert("caution", "Needs --allow-mass-delete", esc(reason)))
+        lines.append(_alert("caution", "Needs --allow-mass-delete", esc(str(reason))))
     if s.cascade:
         lines.append(_alert("warning", "Needs --allow-cascade",
                             f"{_plural(s.cascade, 'dependent')} would be deleted."))

@@ -154,8 +154,10 @@ def test_diff_orders_actions_delete_rename_update_adopt_create() -> None:
 def test_diff_mass_delete_breakers() -> None:
     conns = tuple(live_conn(dataclasses.replace(BASE, name=f"C{i}"), id=i) for i in range(3))
     result = differ.diff([desired(prune=True)], live(*conns), FPS, max_delete=2)
-    assert result.mass_delete == ("3 connections would be deleted, more than --max-delete 2",
-                                  "acme/no: every connection of the tenant would be deleted (3)")
+    assert result.mass_delete == (p.TooManyDeletes(3, 2), p.EveryConnectionDeleted("acme/no", 3))
+    assert [str(m) for m in result.mass_delete] == [
+        "3 connections would be deleted, more than --max-delete 2",
+        "acme/no: every connection of the tenant would be deleted (3)"]
 
 
 def test_diff_drift_and_pending_are_told_apart() -> None:
