@@ -132,7 +132,7 @@ def _write(conn: store.Transaction, plan: p.Plan, scopes: list[str], *,
             label = f"{t.key}/{a.connection}"
             live_conn = live_by_id.get(a.live_id) if a.live_id is not None else None
             # Only the dependents read (and fingerprinted) in this transaction may go.
-            listed = {d.key for c in live_conn.companies for d in c.dependents} if live_conn else set()
+            listed = {d.row_id for c in live_conn.companies for d in c.dependents} if live_conn else set()
             if a.action is p.ActionKind.DELETE:
                 assert a.live_id is not None and a.live_version is not None
                 store.delete_connection(conn, a.live_id, a.live_version, label=label,

@@ -219,10 +219,10 @@ def cascade_companies(plan: p.Plan, live: state.LiveState) -> dict[str, set[int]
             if conn is None:
                 continue
             if a.action is p.ActionKind.DELETE:
-                keys = {c.key for c in conn.companies}
+                keys = {c.row_id for c in conn.companies}
             else:
                 kept = {spec.identity(c) for c in a.desired.spec.companies} if a.desired else set()
-                keys = {c.key for c in conn.companies if spec.identity(c.id) not in kept}
+                keys = {c.row_id for c in conn.companies if spec.identity(c.id) not in kept}
             if keys:
                 needed.setdefault(t.key, set()).update(keys)
     return needed

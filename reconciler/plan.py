@@ -81,6 +81,15 @@ class EveryConnectionDeleted:
 
 MassDelete = TooManyDeletes | EveryConnectionDeleted  # str() is the sentence plans show
 
+class DriftStatus(enum.StrEnum):
+    """Why a connection is in the drift report: Status's words, and one more."""
+
+    DRIFT = Status.DRIFT.value
+    PENDING = Status.PENDING.value
+    DRIFT_AND_PENDING = Status.DRIFT_AND_PENDING.value
+    UNMANAGED = "unmanaged"  # in the portal, not declared, not managed: never deleted
+
+
 SENSITIVE_FIELDS = frozenset({"password"})
 
 

@@ -574,7 +574,7 @@ RENDERERS: dict[str, Callable[[p.Plan], str]] = {
 
 def drift_item(a: p.Action) -> views.DriftItemJSON:
     item: views.DriftItemJSON = {
-        "connection": a.connection, "status": views.DriftStatus(a.status or p.Status.PENDING),
+        "connection": a.connection, "status": p.DriftStatus(a.status or p.Status.PENDING),
         "action": a.action,
         "fields": [c.field for c in a.changes if c.field != "name" or a.previous_name]}
     if a.blocked:
@@ -589,7 +589,7 @@ def drift_items(plan: p.Plan) -> list[views.DriftTenantJSON]:
     tenants = []
     for t in plan.tenants:
         items = [drift_item(a) for a in t.actions]
-        items += [{"connection": name, "status": views.DriftStatus.UNMANAGED, "action": None,
+        items += [{"connection": name, "status": p.DriftStatus.UNMANAGED, "action": None,
                    "fields": []} for name in t.unmanaged]
         tenant: views.DriftTenantJSON = {"customer": t.customer, "tenant": t.tenant,
                                          "connections": items}
@@ -602,15 +602,19 @@ def drift_items(plan: p.Plan) -> list[views.DriftTenantJSON]:
 def drift_obj(plan: p.Plan) -> views.DriftJSON:
     """The drift report as JSON data (schemas/drift.schema.json, generated from reconciler.views)."""
     tenants = drift_items(plan)
-    counts = dict.fromkeys(views.DriftStatus, 0)
+    counts = dict.fromkeys(p.DriftStatus, 0)
     for t in tenants:
         for item in t["connections"]:
             counts[item["status"]] += 1
-    S = views.DriftStatus
+    S = p.DriftStatus
     return {"format_version": FORMAT_VERSION, "kind": "drift", "tenants": tenants,
             "summary": {"drift": counts[S.DRIFT], "pending": counts[S.PENDING],
                         "drift_and_pending": counts[S.DRIFT_AND_PENDING],
                         "unmanaged": counts[S.UNMANAGED]}}
+
+
+_DRIFT_COLOURS = {p.DriftStatus.DRIFT: "red", p.DriftStatus.DRIFT_AND_PENDING: "red",
+                  p.DriftStatus.PENDING: "yellow", p.DriftStatus.UNMANAGED: "dim"}
 
 
 def drift_text(plan: p.Plan, *, color: bool = False, markdown_out: bool = False,
@@ -633,14 +637,14 @@ def drift_text(plan: p.Plan, *, color: bool = False, markdown_out: bool = False,
                 f"frozen: {inert(freeze.until_text(tp.freeze.active))}; changes made during it may "
                 "be intended: do not revert them before it ends", "magenta"))
         for item in t["connections"]:
-            what = item["status"].replace("_", " ")
+            what = item["status"].replace("_", " ")  # the status words, as the JSON has them
             detail = f"  {item['action']}" if item["action"] else ""
             fields = f": {', '.join(item['fields'])}" if item["fields"] else ""
             portal = item.get("renamed_in_portal")
             if portal:
                 detail += (f"  (renamed in the portal from {name(portal['from'])} "
                            f"to {name(portal['to'])})")
-            colour = {"drift": "red", "drift and pending": "red", "pending": "yellow"}.get(what, "dim")
+            colour = _DRIFT_COLOURS[item["status"]]
             lines.append(("- " if markdown_out else "  ")
                          + style(f"{what:<18}", colour) + f"{name(item['connection'])}{detail}{fields}")
         lines.append("")

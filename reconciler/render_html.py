@@ -14,9 +14,9 @@ import base64
 import hashlib
 import html
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
-from reconciler import freeze, render, spec
+from reconciler import freeze, render, spec, views
 from reconciler import plan as p
 
 # A branch of a cascade tree with more leaves than this starts collapsed.
@@ -471,14 +471,14 @@ def plan_page(plan: p.Plan) -> str:
 
 
 _DRIFT_WORDS = {
-    "drift": "changed in the portal since the last apply",
-    "pending": "changed in git, not applied yet",
-    "drift_and_pending": "changed in the portal and in git: a conflict",
-    "unmanaged": "in the portal, not declared and not managed",
+    p.DriftStatus.DRIFT: "changed in the portal since the last apply",
+    p.DriftStatus.PENDING: "changed in git, not applied yet",
+    p.DriftStatus.DRIFT_AND_PENDING: "changed in the portal and in git: a conflict",
+    p.DriftStatus.UNMANAGED: "in the portal, not declared and not managed",
 }
 
 
-def _drift_fields(a: p.Action, status: str) -> list[str]:
+def _drift_fields(a: p.Action, status: p.DriftStatus) -> list[str]:
     """Each differing field: in the portal, and in the files, and which way it moved."""
     shown = [c for c in a.changes if c.field != "name" or a.previous_name is None]
     if not shown or a.action in (p.ActionKind.CREATE, p.ActionKind.DELETE):
@@ -488,21 +488,21 @@ def _drift_fields(a: p.Action, status: str) -> list[str]:
         if c.sensitive:
             rows.append(f"<tr><td><code>{esc(c.field)}</code></td><td colspan=\"2\"><em>"
                         f"{esc(c.note or 'sensitive value differs')}</em></td></tr>")
-        elif status == "drift":  # what was applied is what the files still say
+        elif status is p.DriftStatus.DRIFT:  # what was applied is what the files still say
             rows.append(f"<tr><td><code>{esc(c.field)}</code></td><td>{_value(c.after)} → "
                         f"{_value(c.before)}</td><td class=\"muted\">files unchanged</td></tr>")
         else:
             rows.append(f"<tr><td><code>{esc(c.field)}</code></td><td>{_value(c.before)}</td>"
                         f"<td>{_value(c.after)}</td></tr>")
     head = ("<tr><th>field</th><th>in the portal (applied → now)</th><th>in git</th></tr>"
-            if status == "drift" else
+            if status is p.DriftStatus.DRIFT else
             "<tr><th>field</th><th>in the portal now</th><th>in git</th></tr>")
     return ['<table class="changes">', f"<thead>{head}</thead>", "<tbody>", *rows, "</tbody>",
             "</table>"]
 
 
-def _drift_headline(a: p.Action, status: str) -> str:
-    if a.action is p.ActionKind.RENAME and status == "drift":
+def _drift_headline(a: p.Action, status: p.DriftStatus) -> str:
+    if a.action is p.ActionKind.RENAME and status is p.DriftStatus.DRIFT:
         return (f"renamed in the portal from {name(a.connection)} to {name(a.previous_name or '')}"
                 " <span class=\"muted\">(the plan renames it back)</span>")
     if a.action is p.ActionKind.RENAME:
@@ -553,25 +553,26 @@ _DRIFT_GROUPS = (
 )
 
 
-def _drift_group(a: p.Action | None, status: str) -> str:
+def _drift_group(a: p.Action | None, status: p.DriftStatus) -> str:
     if a is None:
         return "unmanaged"
-    if status == "pending":
+    if status is p.DriftStatus.PENDING:
         return "pending"
     return "renamed" if a.action is p.ActionKind.RENAME else "portal"
 
 
-def _drift_tenant(t: p.TenantPlan, items: Iterable[Mapping[str, object]]) -> list[str]:
+def _drift_tenant(t: p.TenantPlan, items: Iterable[views.DriftItemJSON]) -> list[str]:
     """The tenant's differences grouped: portal changes, portal renames, pending, unmanaged."""
     groups: dict[str, list[str]] = {key: [] for key, _ in _DRIFT_GROUPS}
     actions = list(t.actions)
     for i, item in enumerate(items):  # render.drift_items: one per action, then the unmanaged
-        status = str(item["status"])
+        status = item["status"]
         a = actions[i] if i < len(actions) else None
         badge = _badge(status.replace("_", " "), status)
         if a is None:
-            entry = [f'<article class="action f"><h5>{name(str(item["connection"]))}{badge}</h5>'
-                     f'<p class="muted">{esc(_DRIFT_WORDS["unmanaged"])}: never deleted.</p></article>']
+            words = esc(_DRIFT_WORDS[p.DriftStatus.UNMANAGED])
+            entry = [f'<article class="action f"><h5>{name(item["connection"])}{badge}</h5>'
+                     f'<p class="muted">{words}: never deleted.</p></article>']
         else:
             entry = [f'<article class="action f {esc(a.action.value)}">',
                      f"<h5>{_drift_headline(a, status)}{badge}</h5>", *_drift_fields(a, status),

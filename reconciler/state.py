@@ -15,14 +15,14 @@ from reconciler import spec
 class Dependent:
     kind: spec.DependentKind
     name: str
-    key: int = field(default=0, compare=False)  # the store's row id
+    row_id: int = field(default=0, compare=False)  # the store's row id (a tenant's key is customer/tenant)
 
 
 @dataclass(frozen=True)
 class LiveCompany:
     id: str
     dependents: tuple[Dependent, ...]  # read only where a plan may cascade (see store.read)
-    key: int = field(default=0, compare=False)  # the store's row id
+    row_id: int = field(default=0, compare=False)  # the store's row id (a tenant's key is customer/tenant)
 
 
 @dataclass(frozen=True)
@@ -103,15 +103,15 @@ class LiveState:
             return self
 
         def company(c: LiveCompany) -> LiveCompany:
-            return dataclasses.replace(c, dependents=dependents[c.key]) if c.key in dependents else c
+            return dataclasses.replace(c, dependents=dependents[c.row_id]) if c.row_id in dependents else c
 
         def connection(c: LiveConnection) -> LiveConnection:
-            if not any(x.key in dependents for x in c.companies):
+            if not any(x.row_id in dependents for x in c.companies):
                 return c
             return dataclasses.replace(c, companies=tuple(company(x) for x in c.companies))
 
         def tenant(t: LiveTenant) -> LiveTenant:
-            if not any(x.key in dependents for c in t.connections for x in c.companies):
+            if not any(x.row_id in dependents for c in t.connections for x in c.companies):
                 return t
             return dataclasses.replace(t, connections=tuple(connection(c) for c in t.connections))
 

@@ -11,7 +11,6 @@ the standard library here: render imports it, and render must not reach pydantic
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
@@ -47,15 +46,6 @@ class Doc:
 
 Count = Annotated[int, Minimum(0)]
 Version = Annotated[int, Const(FORMAT_VERSION)]
-
-
-class DriftStatus(enum.StrEnum):
-    """Why a connection is in the drift report: p.Status's words, and one more."""
-
-    DRIFT = p.Status.DRIFT.value
-    PENDING = p.Status.PENDING.value
-    DRIFT_AND_PENDING = p.Status.DRIFT_AND_PENDING.value
-    UNMANAGED = "unmanaged"  # in the portal, not declared, not managed: never deleted
 
 
 # --- shared -------------------------------------------------------------------------------------
@@ -169,7 +159,7 @@ class PlanJSON(TypedDict):
 
 class DriftItemJSON(TypedDict):
     connection: str
-    status: DriftStatus
+    status: p.DriftStatus
     action: p.ActionKind | None  # None for an unmanaged connection
     fields: list[str]
     blocked: NotRequired[str]

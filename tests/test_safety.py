@@ -265,7 +265,7 @@ def test_apply_never_deletes_a_dependent_the_plan_did_not_list(
                           readonly=False)
     try:
         conn = st.read(["acme/acme-norway"], dependents=True).tenants["acme/acme-norway"].connections[0]
-        listed = {d.key for c in conn.companies for d in c.dependents}
+        listed = {d.row_id for c in conn.companies for d in c.dependents}
         assert len(listed) == 2
         before = dump(cli)
         with pytest.raises(errors.ConflictError, match="1 dependent\\(s\\) appeared that the plan "
