@@ -36,12 +36,13 @@ def check_guards(plan: p.Plan, *, allow_cascade: bool, allow_mass_delete: bool,
         problems += [errors.Problem("", 0, 0, f"refused: {r}; review the plan and pass "
                                     "--allow-mass-delete if this is intended") for r in plan.mass_delete]
     if plan.summary.cascade and not allow_cascade:
-        names = sorted({f"{t.key}/{a.connection}" for t, a in plan.actions() if a.cascade and not a.blocked})
+        names = sorted({f"{t.key}/{a.connection}" for t, a in plan.all_actions()
+                        if a.cascade and not a.blocked})
         problems.append(errors.Problem("", 0, 0, f"refused: the plan deletes {plan.summary.cascade} "
                                        f"dependents ({', '.join(names)}); review the cascade and "
                                        "pass --allow-cascade"))
     missing = [f"{t.key}/{a.connection} needs the password from {a.needs_secret}, which is not set"
-               for t, a in plan.actions() if a.needs_secret and not a.blocked]
+               for t, a in plan.all_actions() if a.needs_secret and not a.blocked]
     problems += [errors.Problem("", 0, 0, f"refused: {m}") for m in missing]
     if problems:
         raise errors.RefusedError("refused", problems=tuple(problems))

@@ -197,14 +197,15 @@ class Plan:
     max_delete: int
     mass_delete: tuple[MassDelete, ...] = ()  # why --allow-mass-delete is needed, if it is
 
-    def actions(self) -> list[tuple[TenantPlan, Action]]:
+    def all_actions(self) -> list[tuple[TenantPlan, Action]]:
+        """Every action of every tenant, with its tenant (TenantPlan.actions: one tenant's)."""
         return [(t, a) for t in self.tenants for a in t.actions]
 
     @property
     def summary(self) -> Summary:
         counts = {kind: 0 for kind in ActionKind}
         cascade = blocked = 0
-        for _, action in self.actions():
+        for _, action in self.all_actions():
             if action.blocked:
                 blocked += 1
                 continue

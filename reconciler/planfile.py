@@ -178,7 +178,7 @@ def with_saved_checks(plan: p.Plan, saved: Saved) -> p.Plan:
 
 def accepted_passwords(plan: p.Plan, saved: Saved) -> list[str]:
     """Password changes the saved plan could not compare, which apply accepts (DESIGN §10)."""
-    return [f"{t.key}/{a.connection}" for t, a in plan.actions()
+    return [f"{t.key}/{a.connection}" for t, a in plan.all_actions()
             if a.desired is not None and a.desired.password is not None
             and str(a.desired.password) in saved.uncompared and "password" in a.changed_fields]
 

@@ -219,7 +219,7 @@ def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWE
 
 def legend(plan: p.Plan) -> str:
     """One line explaining the symbols of a text plan beyond + ~ -, or "" when it uses none."""
-    actions = [a for _, a in plan.actions()]
+    actions = [a for _, a in plan.all_actions()]
     kinds = {a.action for a in actions}
     used = [(p.ActionKind.RENAME in kinds, "> rename"), (p.ActionKind.ADOPT in kinds, "* adopt"),
             (any(a.blocked or a.needs_secret for a in actions), "! blocked or needs a secret"),
@@ -393,7 +393,7 @@ def _left_out(counts: dict[str, dict[str, int]]) -> str:
 def _destructive_items(plan: p.Plan) -> Iterable[tuple[str, str, Callable[[], str]]]:
     """(tenant key, kind counted when left out, its markdown line) for every destructive item;
     lines are made on demand, so that a cut list of a million items costs only counting."""
-    for t, a in plan.actions():
+    for t, a in plan.all_actions():
         if not (a.action is p.ActionKind.DELETE or a.cascade or a.blocked):
             continue
         kind = "blocked" if a.blocked else (

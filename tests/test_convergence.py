@@ -150,16 +150,16 @@ def _check(store_url: str, live_doc: dict[str, object], text: str,
     assert_text_inert(render.text(first))
     assert_markdown_inert(render.markdown(first), sections=1, headings={
         "osr-reconciler plan", "Destructive actions"})
-    for _, action in first.actions():
+    for _, action in first.all_actions():
         event(f"{action.action.value}{' blocked' if action.blocked else ''}"
               f"{' with cascade' if action.cascade else ''}")
-    assert second.summary.changes == 0, [a for _, a in second.actions()]
+    assert second.summary.changes == 0, [a for _, a in second.all_actions()]
     assert second.summary.blocked == first.summary.blocked
     kept = {c.id for c in after.connections}
     for conn in before.connections:
         if not conn.managed or conn.spec.protected:
             assert conn.id in kept, f"{conn.spec.name} (unmanaged or protected) was deleted"
-    listed = sum(len(a.cascade) for _, a in first.actions() if not a.blocked)
+    listed = sum(len(a.cascade) for _, a in first.all_actions() if not a.blocked)
     deps = lambda t: sum(len(c.dependents) for conn in t.connections for c in conn.companies)  # noqa: E731
     assert deps(before) - deps(after) == listed, "dependents deleted differ from those the plan listed"
     assert _counts(live_doc) == deps(before)

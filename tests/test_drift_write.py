@@ -60,7 +60,7 @@ def test_drift_write_case(case: str, tmp_path: Path) -> None:
     fps = rs.fingerprints(after)
     again = differ.diff([after], live, fps)
     accepted = {line.split(":")[0] for f in outcome.files for line in f.accepted}
-    assert [a for t, a in again.actions() if f"{t.key}/{a.connection}" in accepted
+    assert [a for t, a in again.all_actions() if f"{t.key}/{a.connection}" in accepted
             and a.action is not p.ActionKind.ADOPT and a.changed_fields != ("password",)] == []
     second = accept.accept([after], live, again, fps, deleted={},
                            settings=rs.secrets.Settings.from_env(tmp_path))

@@ -99,7 +99,7 @@ def test_import_then_plan_shows_only_adoptions(live: state.LiveTenant) -> None:
         path, ls = _imported(live, Path(tmp))
         d = rs.load(path)
         result = differ.diff([d], ls, rs.fingerprints(d))
-        assert [(a.action, a.connection) for _, a in result.actions()] == [
+        assert [(a.action, a.connection) for _, a in result.all_actions()] == [
             (p.ActionKind.ADOPT, c.spec.name) for c in sorted(
                 (c for c in live.connections if not c.managed),
                 key=lambda c: (spec.natural_key(c.spec.name), c.spec.name))]
@@ -138,7 +138,7 @@ def test_drift_write_then_plan_is_empty_and_a_second_run_writes_nothing(
             path.write_text(f.text, encoding="utf-8")
         after = rs.load(path)
         result = differ.diff([after], ls, fps)
-        assert [a for _, a in result.actions()] == []
+        assert [a for _, a in result.all_actions()] == []
         second = accept.accept([after], ls, result, fps, deleted={},
                                settings=secrets.Settings.from_env(Path(tmp)))
         assert second.files == ()

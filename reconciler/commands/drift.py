@@ -45,6 +45,6 @@ def drift(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
         out.result(render_html.drift_page(result))
     else:
         out.result(render.drift_text(result, color=out.color, markdown_out=fmt == "markdown"))
-    differs = bool(result.actions()) or (
+    differs = bool(result.all_actions()) or (
         not ignore_unmanaged and any(t.unmanaged for t in result.tenants))
     return options.EXIT_CHANGES if differs else options.EXIT_OK
