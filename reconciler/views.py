@@ -5,8 +5,8 @@ schemas.py turns the same TypedDicts into schemas/plan.schema.json and drift.sch
 that is NotRequired is left out when it has nothing to say. What the Python types cannot say
 (a count is never negative, a fixed value, a description) rides along in Annotated metadata.
 
-Enum values are the enum members themselves (StrEnum: json.dumps writes their value). Only
-the standard library here: render imports it, and render must not reach pydantic.
+Enum values are the enum members themselves (StrEnum: json.dumps writes their value). No
+third-party library here: render imports it, and render must not reach pydantic.
 """
 
 from __future__ import annotations
