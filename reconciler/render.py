@@ -276,7 +276,9 @@ def action_obj(a: p.Action) -> views.ActionJSON:
         obj["needs_secret"] = a.needs_secret
     if a.renamed_in_portal:
         obj["renamed_in_portal"] = portal_rename_obj(a.renamed_in_portal)
-    keyed: Mapping[str, object] = obj  # in the order the view declares (and emits) its keys
+    if a.previous_name is None and not a.status:
+        return obj  # already in the order the view declares (and emits) its keys
+    keyed: Mapping[str, object] = obj
     return cast(views.ActionJSON, {k: keyed[k] for k in _ACTION_KEYS if k in keyed})
 
 
