@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import (
     catalog,
@@ -22,13 +22,18 @@ from reconciler import (
     differ,
     envnames,
     errors,
+    lazy,
     secrets,
     spec,
     state,
-    store,
     windows,
 )
 from reconciler import plan as p
+
+if TYPE_CHECKING:
+    from reconciler import store
+else:  # SQLAlchemy only where a store is opened (validate, completion and --help never do)
+    store = lazy.module("reconciler.store")
 
 TENANT_ARG = r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$"
 
