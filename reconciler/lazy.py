@@ -9,7 +9,8 @@ needs one of them only in some of its functions names it once, with its other im
     else:
         store = lazy.module("reconciler.store")
 
-Type checkers see the plain import. At run time `store` is a stand-in: the first attribute read
+Type checkers (and tests/test_layers.py, which reads every import) see the plain import, so
+the dependency stays declared where it was. At run time `store` is a stand-in: the first attribute read
 (`store.Store.open(...)`) imports the module the ordinary way, and every read is the real
 module's attribute (so a test that patches the real module patches what the caller sees).
 """
