@@ -29,9 +29,11 @@ MAIN_CODE = "import sys; from reconciler.cli import main; sys.exit(main(sys.argv
 ONE_FILE = "tenants/acme/acme-norway.yaml"
 COMPLETE_ENV = {"_RECONCILER_COMPLETE": "bash_complete", "COMP_WORDS": "reconciler ",
                 "COMP_CWORD": "1"}
+COMPLETE_FLAGS_ENV = {"_RECONCILER_COMPLETE": "bash_complete", "COMP_WORDS": "reconciler plan --",
+                      "COMP_CWORD": "2"}
 
 # Targets: the command's CPU at most this multiple of the floor's (issue 15).
-TARGET_LIGHT = 0.5  # --help, --version, a completion TAB
+TARGET_LIGHT = 0.5  # --help, --version, a completion TAB (commands or flags)
 TARGET_VALIDATE = 1.0  # validate of one file
 
 
@@ -46,6 +48,7 @@ CASES = (
     Case("--help", ("--help",), TARGET_LIGHT),
     Case("--version", ("--version",), TARGET_LIGHT),
     Case("completion of command names (TAB)", (), TARGET_LIGHT, COMPLETE_ENV),
+    Case("completion of plan's flags (TAB)", (), TARGET_LIGHT, COMPLETE_FLAGS_ENV),
     Case(f"validate {ONE_FILE}", ("validate", ONE_FILE), TARGET_VALIDATE),
 )
 

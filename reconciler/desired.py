@@ -12,7 +12,7 @@ import re
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -29,9 +29,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from reconciler import catalog as catalog_mod
 from reconciler import errors, secrets, spec, strictyaml, validation
 from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
+
+if TYPE_CHECKING:
+    from reconciler import catalog as catalog_mod
 
 MAX_PROBLEMS = 200
 SLUG = r"^[a-z0-9][a-z0-9-]*$"

@@ -15,25 +15,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler import (
-    catalog,
-    declared,
-    desired,
-    differ,
-    envnames,
-    errors,
-    lazy,
-    secrets,
-    spec,
-    state,
-    windows,
-)
+from reconciler import declared, differ, envnames, errors, lazy, secrets, spec, state
 from reconciler import plan as p
 
 if TYPE_CHECKING:
-    from reconciler import store
-else:  # SQLAlchemy only where a store is opened (validate, completion and --help never do)
-    store = lazy.module("reconciler.store")
+    from reconciler import catalog, desired, store, windows
+else:  # SQLAlchemy only where a store is opened; pydantic's models where a file is read
+    catalog, desired, store, windows = map(lazy.module, (
+        "reconciler.catalog", "reconciler.desired", "reconciler.store", "reconciler.windows"))
 
 TENANT_ARG = r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$"
 

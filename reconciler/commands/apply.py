@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
-from reconciler import clock, declared, errors, lazy, render, windows, workflow
+from reconciler import clock, declared, errors, lazy, render, workflow
 from reconciler import plan as p
 from reconciler.commands import options
 
 if TYPE_CHECKING:
-    from reconciler import applier, locks, planfile, settle, store
+    from reconciler import applier, locks, planfile, settle, store, windows
 else:  # SQLAlchemy and deepdiff when apply runs, not for its --help or a TAB
     applier, locks, planfile, settle, store = map(lazy.module, (
         "reconciler.applier", "reconciler.locks", "reconciler.planfile", "reconciler.settle",

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from reconciler import differ, render, render_html, workflow, yamlout
+from reconciler import differ, lazy, render, render_html, workflow
 from reconciler import plan as p
 from reconciler.commands import completion
+
+if TYPE_CHECKING:
+    from reconciler import yamlout
+else:  # PyYAML for the commands that print YAML, not for every --help or TAB
+    yamlout = lazy.module("reconciler.yamlout")
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
