@@ -15,14 +15,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler import declared, differ, envnames, errors, lazy, secrets, spec, state
-from reconciler import plan as p
+from reconciler import declared, errors, lazy, secrets, spec
 
 if TYPE_CHECKING:
-    from reconciler import catalog, desired, store, windows
-else:  # SQLAlchemy only where a store is opened; pydantic's models where a file is read
-    catalog, desired, store, windows = map(lazy.module, (
-        "reconciler.catalog", "reconciler.desired", "reconciler.store", "reconciler.windows"))
+    from reconciler import catalog, desired, differ, envnames, state, store, windows
+    from reconciler import plan as p
+else:  # SQLAlchemy only where a store is opened, pydantic's models where a file is read, the
+    # differ where a plan is made: `validate`, `--help` and a TAB load only what they use
+    catalog, desired, differ, envnames, p, store, windows = map(lazy.module, (
+        "reconciler.catalog", "reconciler.desired", "reconciler.differ", "reconciler.envnames",
+        "reconciler.plan", "reconciler.store", "reconciler.windows"))
 
 TENANT_ARG = r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$"
 
