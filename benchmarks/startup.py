@@ -107,7 +107,7 @@ def table(found: Sequence[Row]) -> str:
         verdict = "" if i == 0 else ("ok" if r.ok else "FAIL")
         target = "" if i == 0 else f"≤ {r.target:.2f}"
         lines.append(f"{r.name:<{width}}  {r.cpu_s * 1000:>7.0f}  {r.ratio:>7.2f}  {target:>7}  "
-                     f"{verdict}")
+                     f"{verdict}".rstrip())
     return "\n".join(lines) + "\n"
 
 

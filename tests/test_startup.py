@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from cryptography import fernet
 
+from benchmarks import startup
 from reconciler import cli, errors, lazy, secrets
 from tests.conftest import TEST_KEY
 
@@ -146,3 +147,21 @@ def test_lazy_module_imports_on_first_read_and_reads_the_real_module(
     monkeypatch.setattr(real, "ONE_THIRD", 0.5)
     assert stand_in.ONE_THIRD == 0.5  # a patch of the real module is what callers see
     assert stand_in.__name__ == "colorsys" and "imported on first use" in repr(stand_in)
+
+
+def test_benchmark_table_puts_cpu_ratio_and_target_side_by_side() -> None:
+    rows = [startup.Row("floor", 0.25, 0.25, 1.0), startup.Row("--help", 0.05, 0.25, 0.5),
+            startup.Row("validate", 0.3, 0.25, 1.0)]
+    assert [r.ok for r in rows[1:]] == [True, False]
+    assert startup.table(rows).splitlines() == [
+        "operation   CPU ms  × floor   target  result",
+        "floor         250     1.00",
+        "--help         50     0.20   ≤ 0.50  ok",
+        "validate      300     1.20   ≤ 1.00  FAIL",
+    ]
+
+
+def test_benchmark_measures_a_child_and_refuses_a_failing_one() -> None:
+    assert 0 < startup.child_cpu([sys.executable, "-c", "sum(range(10**6))"]) < 60
+    with pytest.raises(RuntimeError, match="exited 3"):
+        startup.child_cpu([sys.executable, "-c", "raise SystemExit(3)"])
