@@ -91,9 +91,14 @@ class Catalog:
         return sorted(self.integrations)
 
 
+# libyaml's loader where PyYAML has it (as strictyaml reads tenant files): the same YAML, read
+# in a tenth of the time, on every command that reads the catalog.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _parse(text: str, origin: str) -> dict[str, Integration]:
     try:
-        model = _Catalog.model_validate(yaml.safe_load(text))
+        model = _Catalog.model_validate(yaml.load(text, Loader=_LOADER))
     except (yaml.YAMLError, ValidationError) as exc:
         raise errors.CatalogError(f"{origin}: the integration catalog is invalid: {exc}") from None
     return {

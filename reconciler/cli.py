@@ -10,14 +10,19 @@ from __future__ import annotations
 import gc
 import importlib
 import os
-import tempfile
-import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click.shell_completion import CompletionItem
 
-from reconciler import drivers, errors, redaction
+from reconciler import drivers, errors, lazy, redaction
+
+if TYPE_CHECKING:
+    import tempfile
+    import traceback
+else:  # only an internal error writes a debug log
+    tempfile, traceback = lazy.module("tempfile"), lazy.module("traceback")
 
 EXIT_OK, EXIT_ERROR = 0, 1
 

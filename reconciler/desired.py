@@ -6,14 +6,13 @@ schemas/tenant.schema.json); everything after it works on the frozen dataclasses
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import hashlib
 import re
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -30,9 +29,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from reconciler import catalog as catalog_mod
-from reconciler import errors, secrets, spec, strictyaml
+from reconciler import errors, secrets, spec, strictyaml, validation
 from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
+
+if TYPE_CHECKING:
+    from reconciler import catalog as catalog_mod
 
 MAX_PROBLEMS = 200
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
@@ -325,10 +326,11 @@ def _not_a_tenant_file(path: Path, within: Path) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation: pydantic's errors -> one located problem each, saying what to write instead
+# Validation: the vocabulary of a tenant file for reconciler.validation, which turns pydantic's
+# errors into located problems saying what to write instead
 
-# What to write, per key (and, in _ITEM_WANT, per item of a list): shown when a value is
-# missing, empty or of the wrong kind. Shared with reconciler.fixture.
+# What to write, per key (and, in ITEM_WANT, per item of a list): shown when a value is
+# missing, empty or of the wrong kind. Fixtures and reconciler.yaml extend it.
 WANT: dict[str, str] = {
     "version": "1",
     "customer": "the customer slug, which is the folder name (e.g. acme)",
@@ -351,7 +353,7 @@ WANT: dict[str, str] = {
     "file": "a path inside the secrets directory (e.g. acme/no.txt)",
     "absent": "`absent: true` to delete this connection, or no absent key",
 }
-_ITEM_WANT: dict[str, str] = {
+ITEM_WANT: dict[str, str] = {
     "connections": "a connection: a mapping starting with `name: ...`",
     "companies": "a company id (e.g. F0001)",
     "previous_names": "an earlier name of this connection",
@@ -363,285 +365,11 @@ EXAMPLE: dict[str, str] = {
     "authentication": "sql", "provider": "visma-document-center",
     "document_center_path": "\\\\fs01\\vdc\\vouchers", "absent": "true",
 }
-# Keys whose values are never echoed in a message (a literal there may be a real secret).
-SECRET_KEYS = frozenset({"password"})
-# YAML 1.1 booleans that this reader keeps as text (the "Norway problem").
-_YAML11_BOOLS = frozenset({"yes", "no", "y", "n", "on", "off"})
-_TYPE_ERRORS = frozenset({"string_type", "list_type", "dict_type", "model_type",
-                          "model_attributes_type", "int_type", "int_parsing", "float_type",
-                          "tuple_type", "set_type", "union_tag_invalid"})
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def say(loc: tuple[Any, ...], message: str) -> str:
-    """`connections[0].server: message`, the form every problem of a file takes."""
-    if loc and loc[-1] in SECRET_KEYS:
-        # `password: text` would read as a password=value pair and be masked by redaction; the
-        # messages about a password name it themselves.
-        loc = loc[:-1]
-    where = _dotted(loc)
-    # One line per problem, whatever the file held.
-    return strictyaml.printable(f"{where}: {message}" if where else message)
-
-
-def _field(loc: tuple[Any, ...]) -> tuple[str | None, bool]:
-    """The key a location is about, and whether it is one item of that key's list."""
-    if loc and isinstance(loc[-1], int):
-        return next((str(p) for p in reversed(loc) if isinstance(p, str)), None), True
-    return (str(loc[-1]) if loc else None), False
-
-
-def _is_secret(loc: tuple[Any, ...]) -> bool:
-    return any(part in SECRET_KEYS for part in loc)
-
-
-def _describe(value: Any, *, secret: bool) -> str:
-    """What was written, for "expected X, not Y"; never the text of a possible secret."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, int) and not secret:
-        return f"the number {value}"
-    if isinstance(value, str) and not secret:
-        return f"the text {shown(value)}"
-    return "a number" if isinstance(value, int) else "text"
-
-
-def shown(value: str, limit: int = 60) -> str:
-    """A value written in the file, quoted for a one-line message (long ones cut)."""
-    return repr(value if len(value) <= limit else value[:limit] + "...")
-
-
-def _flag_message(value: Any) -> str:
-    if isinstance(value, str):
-        low = value.lower()
-        if low in ("true", "false"):
-            return f"write {low} in lowercase (booleans are true or false)"
-        if low in _YAML11_BOOLS:
-            return (f"{value!r} is not a boolean here (yes/no/on/off are read as text); "
-                    "write true or false")
-    if value is None:
-        return "is empty; write true or false"
-    return f"expected true or false, not {_describe(value, secret=False)}"
-
-
-def _literal_message(key: str | None, value: Any, ctx: dict[str, Any]) -> str:
-    if value is None:
-        return f"is empty; write {'`version: 1`' if key == 'version' else ctx.get('expected')}"
-    if key == "version":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return (f"version {value} is not a format this reconciler reads; write `version: 1`")
-        if value == "1":
-            return "write `version: 1` (the number, not quoted text)"
-        return f"write `version: 1`, not {_describe(value, secret=False)}"
-    if key == "authentication" and isinstance(value, str) and value.lower() in ("sql", "windows"):
-        return f"write {value.lower()} in lowercase"
-    if key == "absent":
-        written = (f"{value!r} is not a boolean here" if isinstance(value, str)
-                   else f"expected true, not {_describe(value, secret=False)}")
-        return f"{written}; write `absent: true` to delete this connection, or remove the key"
-    return f"expected {ctx.get('expected', 'another value')}, not {_describe(value, secret=False)}"
-
-
-def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str],
-             item_want: dict[str, str]) -> str:
-    kind: str = err["type"]
-    value = err.get("input")
-    ctx: dict[str, Any] = err.get("ctx") or {}
-    key, item = _field(loc)
-    secret = _is_secret(loc)
-    wanted = (item_want if item else want).get(key or "", "")
-    if not loc:
-        wanted = "a mapping starting with `version: 1`"
-    if kind in ("bool_type", "bool_parsing"):
-        return _flag_message(value)
-    if kind == "literal_error":
-        return _literal_message(key, value, ctx)
-    if kind in _TYPE_ERRORS or kind.endswith("_type"):
-        if key in SECRET_KEYS and not item:
-            return f"the password must be written as {wanted}, not {_describe(value, secret=True)}"
-        if value is None:
-            return f"is empty; write {wanted}" if wanted else "is empty; write a value"
-        written = _describe(value, secret=secret)
-        message = f"expected {wanted or 'another kind of value'}, not {written}"
-        if kind == "list_type" and not secret and (
-                isinstance(value, int) or (isinstance(value, str) and value.isprintable())):
-            message += f"; write [{value}] for a list of one"
-        elif isinstance(value, bool) and kind == "string_type":
-            message += f"; quote it ('{str(value).lower()}') to keep the word"
-        return message
-    if kind == "string_too_short":
-        return f"is empty; write {wanted}" if wanted else "is empty; write a value"
-    if kind == "string_too_long":
-        size = len(value) if isinstance(value, str) else "too many"
-        return f"is {size} characters, over the limit of {ctx.get('max_length')}; shorten it"
-    if kind == "string_pattern_mismatch":
-        owner = str(loc[-3]).removesuffix("s") if len(loc) >= 3 else None
-        if key in ("customer", "tenant", "name"):
-            return ("expected a slug: lowercase letters, digits and '-', starting with a letter "
-                    f"or digit (e.g. {'acme' if 'customer' in (key, owner) else 'acme-norway'})")
-        return f"expected {wanted}" if wanted else str(err["msg"])
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if kind in ("value_error", "assertion_error") or message[:1].isupper():
-        # pydantic's own wording ("Input should be ..."): say what to write instead.
-        return f"{message[:1].lower()}{message[1:]}" + (f"; write {wanted}" if wanted else "")
-    return message
-
-
-def _known_keys(loc: tuple[Any, ...], root: type[BaseModel],
-                models: dict[str, type[BaseModel]]) -> list[str]:
-    """The keys allowed in the mapping at loc (the model of the last key or tag on the way)."""
-    model = root
-    for part in loc:
-        if isinstance(part, str) and part in models:
-            model = models[part]
-    return list(model.model_fields)
-
-
-def _without_tags(loc: tuple[Any, ...], unions: dict[str, frozenset[str]]) -> tuple[Any, ...]:
-    """loc without the tag pydantic puts after a union's location (`connections[0].connection`)."""
-    out: list[Any] = []
-    stripped = -1
-    for part in loc:
-        prev = out[-1] if out else None
-        owner = out[-2] if isinstance(prev, int) and len(out) >= 2 else prev
-        if (stripped != len(out) and isinstance(owner, str)
-                and part in unions.get(owner, frozenset())):
-            stripped = len(out)
-            continue
-        out.append(part)
-    return tuple(out)
-
-
-def validation_problems(label: str, doc: strictyaml.Document, exc: ValidationError, *,
-                        root: type[BaseModel], models: dict[str, type[BaseModel]],
-                        unions: dict[str, frozenset[str]] | None = None,
-                        want: dict[str, str] | None = None,
-                        item_want: dict[str, str] | None = None,
-                        example: dict[str, str] | None = None) -> list[errors.Problem]:
-    """One located problem per pydantic error.
-
-    unions: per key holding a union, the member tags pydantic adds to locations under it.
-    """
-    unions = unions or {}
-    examples = {**EXAMPLE, **(example or {})}
-    want = {**WANT, **(want or {})}
-    item_want = {**_ITEM_WANT, **(item_want or {})}
-    problems: list[errors.Problem] = []
-    seen: set[tuple[Any, ...]] = set()
-    found = exc.errors(include_url=False, include_input=True, include_context=True)
-    # A misspelt key is also a missing one: say it once, as the misspelling (did you mean).
-    misspelt = {(loc[:-1], close) for err in found if err["type"] == "extra_forbidden"
-                for loc in [_without_tags(tuple(err["loc"]), unions)]
-                for close in difflib.get_close_matches(
-                    str(loc[-1]), _known_keys(tuple(err["loc"])[:-1], root, models), 1, 0.6)}
-    for err in found:
-        loc = tuple(err["loc"])
-        clean = _without_tags(loc, unions)
-        kind = err["type"]
-        ctx = err.get("ctx") or {}
-        if kind == "extra_forbidden":
-            parent, key = clean[:-1], str(clean[-1])
-            allowed = _known_keys(loc[:-1], root, models)
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            line, column = strictyaml.position(doc.root, clean, key=True)
-            if _is_secret(parent):
-                message = ("the password reference has an unknown key (not shown: it may be the "
-                           f"secret itself); write {want['password']}")
-                message += f"; did you mean {close[0]!r}?" if close else ""
-            else:
-                hint = (f"did you mean {close[0]!r}?" if close
-                        else "allowed keys: " + ", ".join(allowed))
-                message = f"unknown key {shown(key)}; {hint}"
-            clean = parent
-        elif kind == "missing":
-            parent, key = clean[:-1], str(clean[-1])
-            if (parent, key) in misspelt:
-                continue
-            line, column = strictyaml.position(doc.root, parent)
-            given = examples.get(key)
-            message = f"missing key {key!r}" + (f"; add `{key}: {given}`" if given else
-                                                 f"; add {key}: {want.get(key, '...')}")
-            clean = parent
-        else:
-            at_key = ctx.get("at_key")
-            if at_key is not None:
-                line, column = strictyaml.position(doc.root, (*clean, at_key), key=True)
-            else:
-                line, column = strictyaml.position(doc.root, clean)
-            message = _message(err, clean, want, item_want)
-        text = say(clean, message)
-        # A union reports each member's complaint about the same value: keep the first.
-        if clean in seen and kind not in ("extra_forbidden", "missing"):
-            continue
-        if kind not in ("extra_forbidden", "missing"):
-            seen.add(clean)
-        problems.append(errors.at(label, line, column, text))
-    return problems
-
-
 _MODELS: dict[str, type[BaseModel]] = {
     "connection": ConnectionModel, "tombstone": TombstoneModel, "voucher": VoucherModel,
     "password": SecretRefModel,
 }
 _UNIONS = {"connections": frozenset({"connection", "tombstone"})}
-
-
-def literal_passwords(data: Any) -> set[str]:
-    """Text written as a literal password in a file (through anchors it may appear elsewhere)."""
-    found: set[str] = set()
-
-    def collect(value: Any, top: bool) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                if not (top and k in ("env", "file") and isinstance(v, str)):  # a reference
-                    found.add(str(k))
-                    collect(v, False)
-        elif isinstance(value, list):
-            for v in value:
-                collect(v, False)
-        elif isinstance(value, str | int) and not isinstance(value, bool):
-            found.add(str(value))
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                if k == "password":
-                    collect(v, True)
-                else:
-                    walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    walk(data)
-    return {text for text in found if len(text) >= 3}
-
-
-def scrub(problems: list[errors.Problem], texts: set[str]) -> list[errors.Problem]:
-    """problems with every literal password masked, should a message have picked one up."""
-    # As written, and as shown() quotes and cuts a value.
-    variants = {form for text in texts
-                for form in (text, repr(text)[1:-1], text[:60], repr(text[:60])[1:-1])}
-    ordered = sorted((v for v in variants if len(v) >= 3), key=len, reverse=True)
-    out = []
-    for problem in problems:
-        message = problem.message
-        for text in ordered:
-            message = message.replace(text, "***")
-        out.append(dataclasses.replace(problem, message=message))
-    return out
 
 
 _SLUG = re.compile(SLUG)
@@ -665,19 +393,19 @@ def _rules(label: str, doc: strictyaml.Document, path: Path, cat: catalog_mod.Ca
 
     def add(loc: tuple[Any, ...], message: str) -> None:
         line, column = strictyaml.position(doc.root, loc)
-        problems.append(errors.at(label, line, column, say(loc, message)))
+        problems.append(errors.at(label, line, column, validation.say(loc, message)))
 
     data = doc.data if isinstance(doc.data, dict) else {}
     folder, stem, suffix = path.parent.name, path.stem, path.suffix
     customer, tenant = _text_at(data, "customer"), _text_at(data, "tenant")
     if customer and _SLUG.fullmatch(customer) and len(customer) <= _MAX_SLUG and customer != folder:
-        add(("customer",), f"is {shown(customer)} but the file is in folder {folder!r}; " + (
+        add(("customer",), f"is {validation.shown(customer)} but the file is in folder {folder!r}; " + (
             f"write customer: {folder}, or move the file to tenants/{customer}/"
             if _SLUG.fullmatch(folder) else
             "tenant files live at tenants/<customer>/<tenant>.yaml: move it to "
             f"tenants/{customer}/"))
     if tenant and _SLUG.fullmatch(tenant) and len(tenant) <= _MAX_SLUG and tenant != stem:
-        add(("tenant",), f"is {shown(tenant)} but the file is named {stem}{suffix}; " + (
+        add(("tenant",), f"is {validation.shown(tenant)} but the file is named {stem}{suffix}; " + (
             f"write tenant: {stem}, or rename the file to {tenant}{suffix}"
             if _SLUG.fullmatch(stem) else f"rename the file to {tenant}{suffix}"))
 
@@ -691,7 +419,7 @@ def _rules(label: str, doc: strictyaml.Document, path: Path, cat: catalog_mod.Ca
             continue
         key = spec.identity(name)
         if key in names:
-            add(("connections", i, "name"), f"{shown(name)} is already the name of "
+            add(("connections", i, "name"), f"{validation.shown(name)} is already the name of "
                 f"connections[{names[key]}] (names are compared ignoring case and Unicode "
                 "form); rename one")
         names.setdefault(key, i)
@@ -705,13 +433,13 @@ def _rules(label: str, doc: strictyaml.Document, path: Path, cat: catalog_mod.Ca
             key = spec.identity(old)
             if key in previous and previous[key] != i:
                 add(("connections", i, "previous_names", j),
-                    f"{shown(old)} is also a previous name of connections[{previous[key]}]; "
+                    f"{validation.shown(old)} is also a previous name of connections[{previous[key]}]; "
                     "keep it on one connection")
             previous.setdefault(key, i)
             other = names.get(key)
             if other is not None and other != i:
                 add(("connections", i, "previous_names", j),
-                    f"{shown(old)} is the name of connections[{other}]; a previous name must "
+                    f"{validation.shown(old)} is the name of connections[{other}]; a previous name must "
                     "not be in use: remove it here")
     for i, item in connections:
         _entry_rules(item, ("connections", i), cat, settings, add)
@@ -728,7 +456,7 @@ def _entry_rules(item: dict[Any, Any], loc: tuple[Any, ...], cat: catalog_mod.Ca
         close = difflib.get_close_matches(key, cat.keys(), n=1)
         hint = (f"did you mean {close[0]!r}?" if close
                 else "write one of: " + ", ".join(cat.keys()))
-        add((*loc, "integration"), f"unknown integration {shown(key)}; {hint}")
+        add((*loc, "integration"), f"unknown integration {validation.shown(key)}; {hint}")
     voucher = item.get("voucher")
     if integration is not None and voucher is not None:
         provider = _text_at(voucher, "provider")
@@ -737,7 +465,7 @@ def _entry_rules(item: dict[Any, Any], loc: tuple[Any, ...], cat: catalog_mod.Ca
                 "the voucher block")
         elif provider is not None and provider not in integration.voucher_providers:
             add((*loc, "voucher", "provider"),
-                f"unknown provider {shown(provider)} for {integration.display_name}; "
+                f"unknown provider {validation.shown(provider)} for {integration.display_name}; "
                 "write one of: " + ", ".join(integration.voucher_providers))
     password = item.get("password")
     if isinstance(password, dict) and len(password) == 1:
@@ -784,11 +512,12 @@ def load_file(path: Path, *, cat: catalog_mod.Catalog, settings: secrets.Setting
     try:
         model = TenantFileModel.model_validate(doc.data)
     except ValidationError as exc:
-        problems = validation_problems(label, doc, exc, root=TenantFileModel, models=_MODELS,
-                                       unions=_UNIONS)
+        problems = validation.problems(
+            label, doc, exc, root=TenantFileModel, models=_MODELS, want=WANT, item_want=ITEM_WANT,
+            example=EXAMPLE, unions=_UNIONS)
     problems += _rules(label, doc, path, cat, settings)
     if problems or model is None:
-        raise errors.InputError.of(scrub(problems, literal_passwords(doc.data)))
+        raise errors.InputError.of(validation.scrub(problems, validation.literal_passwords(doc.data)))
     return _freeze(model, label, hashlib.sha256(raw).hexdigest())
 
 

@@ -7,8 +7,14 @@ so `reconciler --version` stays fast.
 
 from __future__ import annotations
 
-from importlib import metadata
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+from reconciler import lazy
+
+if TYPE_CHECKING:
+    from importlib import metadata
+else:  # for --version and store URLs; `reconciler --help` and a TAB never read a version
+    metadata = lazy.module("importlib.metadata")
 
 PACKAGE = "osr-reconciler"
 

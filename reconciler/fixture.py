@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from reconciler import desired, errors, redaction, secrets, spec, state, store, strictyaml
+from reconciler import desired, errors, redaction, secrets, spec, state, store, strictyaml, validation
 
 
 class _Model(BaseModel):
@@ -143,10 +143,11 @@ def load(path: Path) -> Fixture:
     try:
         fixture = Fixture.model_validate(doc.data)
     except ValidationError as exc:
-        raise errors.InputError.of(desired.scrub(desired.validation_problems(
+        raise errors.InputError.of(validation.scrub(validation.problems(
             label, doc, exc, root=Fixture, models=_MODELS,
-            unions={"password": frozenset({"str", "EnvOnly"})},
-            want=_WANT, item_want=_ITEM_WANT), desired.literal_passwords(doc.data))) from None
+            want={**desired.WANT, **_WANT}, item_want={**desired.ITEM_WANT, **_ITEM_WANT},
+            example=desired.EXAMPLE, unions={"password": frozenset({"str", "EnvOnly"})}),
+            validation.literal_passwords(doc.data))) from None
     problems = _duplicates(label, doc, fixture)
     for ci, customer in enumerate(fixture.customers):
         for ti, tenant in enumerate(customer.tenants):
@@ -156,12 +157,12 @@ def load(path: Path) -> Fixture:
                         and spec.identity(template.connection) not in names):
                     loc = ("customers", ci, "tenants", ti, "report_templates", ri, "connection")
                     line, column = strictyaml.position(doc.root, loc)
-                    problems.append(errors.at(label, line, column, desired.say(
-                        loc, f"report template {desired.shown(template.name)} names unknown "
-                        f"connection {desired.shown(template.connection)}; write the name of "
+                    problems.append(errors.at(label, line, column, validation.say(
+                        loc, f"report template {validation.shown(template.name)} names unknown "
+                        f"connection {validation.shown(template.connection)}; write the name of "
                         "one of this tenant's connections, or null")))
     if problems:
-        raise errors.InputError.of(desired.scrub(problems, desired.literal_passwords(doc.data)))
+        raise errors.InputError.of(validation.scrub(problems, validation.literal_passwords(doc.data)))
     return fixture
 
 
@@ -175,9 +176,9 @@ def _duplicates(label: str, doc: strictyaml.Document, fixture: Fixture) -> list[
             key = spec.identity(name)
             if key in first:
                 line, column = strictyaml.position(doc.root, loc)
-                problems.append(errors.at(label, line, column, desired.say(
-                    loc, f"{what} {desired.shown(name)} is listed twice (compared ignoring case "
-                    f"and Unicode form; first at {desired.say(first[key], '')[:-2]}); "
+                problems.append(errors.at(label, line, column, validation.say(
+                    loc, f"{what} {validation.shown(name)} is listed twice (compared ignoring case "
+                    f"and Unicode form; first at {validation.say(first[key], '')[:-2]}); "
                     "list it once")))
             first.setdefault(key, loc)
 

@@ -16,10 +16,9 @@ import hmac
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
-
-from reconciler import errors, redaction
+from reconciler import errors, lazy, redaction
 from reconciler.declared import SecretRef
 
 ENV_PREFIX_VAR = "RECONCILER_SECRET_ENV_PREFIX"
@@ -30,6 +29,13 @@ PLAN_KEY_PREFIX = "osr-plan-key-v1:"
 PLAN_ONLY = f"needs {STORE_KEY_VAR}; {PLAN_KEY_VAR} can only plan (plan, drift, export)"
 DEFAULT_PREFIX = "OSR_"
 TOOL_PREFIX = "RECONCILER_"
+
+# cryptography only to encrypt and decrypt (a store key): fingerprints and plan MACs are HMACs,
+# and reading tenant files, `--help` or a plan-key job never load it.
+if TYPE_CHECKING:
+    from cryptography import fernet
+else:
+    fernet = lazy.module("cryptography.fernet")
 
 
 @dataclass(frozen=True)
@@ -118,14 +124,17 @@ class Keyring:
         if key.decode(errors="replace").startswith(PLAN_KEY_PREFIX):
             raise errors.SecretError(f"{STORE_KEY_VAR} holds a plan key; set it as {PLAN_KEY_VAR} "
                                      f"instead, and {STORE_KEY_VAR} to the store key")
-        try:
-            self._fernet: Fernet | None = Fernet(key)
+        try:  # what Fernet checks, without loading cryptography until a password is encrypted
+            raw = base64.urlsafe_b64decode(key)
         except (ValueError, TypeError):
+            raw = b""
+        if len(raw) != 32:
             raise errors.SecretError(
                 f"{STORE_KEY_VAR} is not a valid key; create one with "
                 "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
-            ) from None
-        raw = base64.urlsafe_b64decode(key)
+            )
+        self._key: bytes | None = key
+        self._fernet: fernet.Fernet | None = None
         self._mac_key = hmac.new(raw, b"osr-reconciler/fingerprint/v1", hashlib.sha256).digest()
 
     @classmethod
@@ -142,18 +151,18 @@ class Keyring:
         if len(mac_key) != hashlib.sha256().digest_size:
             raise errors.SecretError(problem)
         keyring = cls.__new__(cls)
-        keyring._fernet = None
+        keyring._key = keyring._fernet = None
         keyring._mac_key = mac_key
         return keyring
 
     @staticmethod
     def generate() -> bytes:
-        return Fernet.generate_key()
+        return fernet.Fernet.generate_key()
 
     @property
     def full(self) -> bool:
         """True for the store key; False for a plan key (no password can be decrypted)."""
-        return self._fernet is not None
+        return self._key is not None
 
     @property
     def variable(self) -> str:
@@ -162,9 +171,11 @@ class Keyring:
     def plan_key(self) -> str:
         return PLAN_KEY_PREFIX + base64.urlsafe_b64encode(self._mac_key).decode()
 
-    def _cipher(self, what: str) -> Fernet:
-        if self._fernet is None:
+    def _cipher(self, what: str) -> fernet.Fernet:
+        if self._key is None:
             raise errors.SecretError(f"{what} {PLAN_ONLY}")
+        if self._fernet is None:
+            self._fernet = fernet.Fernet(self._key)
         return self._fernet
 
     def encrypt(self, value: str) -> str:
@@ -174,7 +185,7 @@ class Keyring:
         cipher = self._cipher("decrypting a stored password")
         try:
             return cipher.decrypt(token.encode()).decode()
-        except InvalidToken:
+        except fernet.InvalidToken:
             raise errors.SecretError("a stored password cannot be decrypted with this key; "
                                      f"check {STORE_KEY_VAR}") from None
 

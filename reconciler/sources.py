@@ -9,50 +9,38 @@ handed to the driver: every message, the driver's included, is redacted on its w
 
 from __future__ import annotations
 
-import enum
 import functools
 import math
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from reconciler import catalog, drivers, errors, redaction
-from reconciler.spec import ServerAddress, parse_server
+from reconciler import catalog, drivers, errors, odbc, redaction
+
+# The connection strings are built in reconciler.odbc (no pyodbc there); callers of this module
+# (workflow, the companies command, tests) name these through it.
+from reconciler.odbc import DRIVER_ENV as DRIVER_ENV
+from reconciler.odbc import Family as Family
+from reconciler.odbc import SourceSpec as SourceSpec
+from reconciler.odbc import connection_string as connection_string
+from reconciler.odbc import default_driver as default_driver
+from reconciler.odbc import driver_family as driver_family
+from reconciler.spec import ServerAddress as ServerAddress
+from reconciler.spec import parse_server as parse_server
 
 if TYPE_CHECKING:
     import pyodbc
 
-DRIVER_ENV = "RECONCILER_ODBC_DRIVER"
-DEFAULT_DRIVER = "ODBC Driver 18 for SQL Server"
-APP_NAME = "osr-reconciler"
-# TDS 7.4 is SQL Server 2012 and later; FreeTDS cannot negotiate it down on every version.
-TDS_VERSION = "7.4"
 # How long past its own timeout a check may run before it is abandoned: drivers that honour
 # their timeouts report first (with a better message); the rest are cut off here.
 GRACE_SECONDS = 1.0
 _LISTED_IN_MESSAGES = 10
 
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One data connection's way to its accounting server."""
-
-    label: str  # "customer/tenant/connection name" used in messages
-    integration: str  # catalog key
-    server: str  # host, host\instance, host,port, IPv4, [IPv6]
-    database: str  # system database (for SQLite: the database file)
-    authentication: str  # "sql" | "windows"
-    login: str | None
-    password: str | None = field(repr=False)  # resolved secret value; never printed
-    encrypt: bool = True
-    trust_server_certificate: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,203 +67,6 @@ class CheckRequest(NamedTuple):
     write_back: bool
 
 
-class Family(enum.StrEnum):
-    """The dialects of connection string this module writes."""
-
-    MSSQL = "mssql"  # Microsoft ODBC Driver 17/18 for SQL Server
-    FREETDS = "freetds"
-    POSTGRESQL = "postgresql"  # test stand-in (odbc-postgresql)
-    MARIADB = "mariadb"  # test stand-in (odbc-mariadb)
-    SQLITE = "sqlite"  # test stand-in (libsqliteodbc)
-
-
-_FAMILY_MARKERS: tuple[tuple[str, Family], ...] = (
-    ("freetds", Family.FREETDS),
-    ("tdsodbc", Family.FREETDS),
-    ("sql server", Family.MSSQL),
-    ("msodbcsql", Family.MSSQL),
-    ("postgres", Family.POSTGRESQL),
-    ("psqlodbc", Family.POSTGRESQL),
-    ("mariadb", Family.MARIADB),
-    ("mysql", Family.MARIADB),
-    ("maodbc", Family.MARIADB),
-    ("sqlite", Family.SQLITE),
-)
-
-
-def default_driver() -> str:
-    """The ODBC driver to use: RECONCILER_ODBC_DRIVER, else Microsoft's driver 18."""
-    return os.environ.get(DRIVER_ENV) or DEFAULT_DRIVER
-
-
-def driver_family(driver: str) -> Family | None:
-    """Which connection-string dialect a driver name (or driver library path) speaks."""
-    lowered = driver.lower()
-    for marker, family in _FAMILY_MARKERS:
-        if marker in lowered:
-            return family
-    return None
-
-
-def _braced(value: str) -> str:
-    """An ODBC attribute value in braces: any character allowed, '}' doubled."""
-    return "{" + value.replace("}", "}}") + "}"
-
-
-def _value(value: str) -> str:
-    if value == "" or value != value.strip() or any(c in value for c in ";{}="):
-        return _braced(value)
-    return value
-
-
-def _join(pairs: Sequence[tuple[str, str]]) -> str:
-    return "".join(f"{key}={text};" for key, text in pairs)
-
-
-def connection_string(
-    spec: SourceSpec,
-    *,
-    driver: str | None = None,
-    login_timeout: int = 15,
-    query_timeout: int | None = None,
-) -> str:
-    """The ODBC connection string for a source. It holds the password: never print it.
-
-    The login timeout is also set as the ODBC attribute on connecting; it appears here only
-    for drivers that need their own keyword for it (MariaDB). Raises SourceError for a server,
-    authentication or driver this module cannot express.
-    """
-    try:
-        return _connection_string(spec, driver or default_driver(), login_timeout, query_timeout)
-    except errors.SourceError as exc:
-        problem = _scrub(spec, str(exc))
-    raise errors.SourceError(problem)  # outside the except: no __context__ to leak
-
-
-def _connection_string(
-    spec: SourceSpec, name: str, login_timeout: int, query_timeout: int | None
-) -> str:
-    family = driver_family(name)
-    if family is None:
-        raise errors.SourceError(
-            f"{spec.label}: ODBC driver {name!r} is not one this tool writes connection strings "
-            f"for: set {DRIVER_ENV} to '{DEFAULT_DRIVER}', 'ODBC Driver 17 for SQL Server' or "
-            "'FreeTDS'"
-        )
-    if spec.authentication not in ("sql", "windows"):
-        raise errors.SourceError(
-            f"{spec.label}: authentication {spec.authentication!r} is neither 'sql' nor 'windows'"
-        )
-    try:
-        address = parse_server(spec.server)
-    except ValueError as exc:
-        raise errors.SourceError(f"{spec.label}: server {exc}") from None
-    query_seconds = login_timeout if query_timeout is None else query_timeout
-    pairs: list[tuple[str, str]] = [("Driver", _braced(name))]
-    if family in (Family.MSSQL, Family.FREETDS):
-        pairs += _tds_pairs(spec, address, family)
-    else:
-        if spec.authentication == "windows":
-            raise errors.SourceError(
-                f"{spec.label}: Windows authentication needs a SQL Server driver, not {name!r}"
-            )
-        if address.instance is not None and family is not Family.SQLITE:
-            raise errors.SourceError(
-                f"{spec.label}: named instances ({spec.server}) are a SQL Server feature; "
-                f"driver {name!r} takes host or host,port"
-            )
-        pairs += _stand_in_pairs(spec, address, family, login_timeout, query_seconds)
-    return _join(pairs)
-
-
-def _plain(spec: SourceSpec, what: str, value: str) -> str:
-    """A value for drivers that keep braces as part of it (psqlODBC's UID, SQLite's file)."""
-    if ";" in value or value.startswith("{") or value != value.strip():
-        raise errors.SourceError(
-            f"{spec.label}: the {what} {value!r} cannot be passed to this ODBC driver "
-            "(';', a leading '{' or surrounding spaces): rename it"
-        )
-    return value
-
-
-def _credentials(spec: SourceSpec, *, braced_login: bool = True) -> list[tuple[str, str]]:
-    if spec.authentication == "windows":
-        # Kerberos on Linux (a ticket from kinit or a keytab); no UID/PWD.
-        return [("Trusted_Connection", "yes")]
-    if spec.login is None or spec.password is None:
-        raise errors.SourceError(
-            f"{spec.label}: SQL authentication needs a login and a resolved password"
-        )
-    login = _braced(spec.login) if braced_login else _plain(spec, "login", spec.login)
-    # Every driver here takes a braced PWD; psqlODBC would URL-decode an unbraced one.
-    return [("UID", login), ("PWD", _braced(spec.password))]
-
-
-def _tds_pairs(spec: SourceSpec, address: ServerAddress, family: Family) -> list[tuple[str, str]]:
-    if family is Family.MSSQL:
-        server = address.host
-        if address.instance:
-            server += "\\" + address.instance
-        if address.port:
-            server += f",{address.port}"
-        pairs = [("Server", _value("tcp:" + server)), ("Database", _value(spec.database))]
-        pairs.append(("Encrypt", "yes" if spec.encrypt else "no"))
-        if spec.trust_server_certificate:
-            pairs.append(("TrustServerCertificate", "yes"))
-    else:
-        # FreeTDS reads an instance from host\instance; it has no certificate-trust keyword
-        # (it verifies only with `ca file` in freetds.conf), and says Encryption, not Encrypt.
-        server = address.host + (f"\\{address.instance}" if address.instance else "")
-        pairs = [("Server", _value(server))]
-        if address.port:
-            pairs.append(("Port", str(address.port)))
-        pairs += [
-            ("Database", _value(spec.database)),
-            ("TDS_Version", TDS_VERSION),
-            ("ClientCharset", "UTF-8"),
-            ("Encryption", "require" if spec.encrypt else "request"),
-        ]
-    return [*pairs, *_credentials(spec), ("APP", APP_NAME)]
-
-
-def _stand_in_pairs(
-    spec: SourceSpec, address: ServerAddress, family: Family, login_timeout: int, query: int
-) -> list[tuple[str, str]]:
-    if family is Family.SQLITE:
-        # The database is a file; NoCreat keeps a mistyped path from creating an empty one.
-        database = _plain(spec, "database file", spec.database)
-        return [("Database", database), ("NoCreat", "1"), ("Timeout", "1000")]
-    pairs = [("Server", _plain(spec, "server", address.host))]
-    if address.port:
-        pairs.append(("Port", str(address.port)))
-    if family is Family.POSTGRESQL:
-        # psqlODBC strips braces from PWD and pqopt only.
-        pairs += [
-            ("Database", _plain(spec, "database", spec.database)),
-            *_credentials(spec, braced_login=False),
-        ]
-        mode = "prefer"
-        if spec.encrypt:
-            mode = "require" if spec.trust_server_certificate else "verify-full"
-        # psqlODBC refuses the ODBC query-timeout attribute; the server enforces this instead.
-        pairs += [
-            ("SSLmode", mode),
-            ("pqopt", _braced(f"options=-cstatement_timeout={query * 1000}")),
-        ]
-    else:
-        pairs += [("Database", _value(spec.database)), *_credentials(spec)]
-        # Without READ_TIMEOUT, Connector/ODBC waits forever for a silent server's greeting.
-        pairs += [
-            ("CONN_TIMEOUT", str(login_timeout)),
-            ("READ_TIMEOUT", str(max(login_timeout, query))),
-        ]
-        if spec.encrypt:
-            pairs.append(("FORCETLS", "1"))
-            if not spec.trust_server_certificate:
-                pairs.append(("SSLVERIFY", "1"))
-    return pairs
-
-
 # --- talking to a server -----------------------------------------------------------------
 
 
@@ -291,17 +82,6 @@ def _pyodbc(label: str) -> Any:
     return pyodbc
 
 
-def _secrets(spec: SourceSpec) -> list[str]:
-    if not spec.password:
-        return []
-    return [spec.password, _braced(spec.password), spec.password.replace("}", "}}")]
-
-
-def _scrub(spec: SourceSpec, text: str) -> str:
-    """Every message leaves this module through here: a login that is the password, too."""
-    return redaction.redact(text, _secrets(spec))
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -310,7 +90,7 @@ def _driver_text(exc: BaseException, spec: SourceSpec) -> str:
     """A driver exception's message, on one line, with every secret masked."""
     args = exc.args
     text = args[1] if len(args) > 1 and isinstance(args[1], str) else str(exc)
-    return _one_line(redaction.redact(text, _secrets(spec)))
+    return _one_line(redaction.redact(text, odbc.secret_forms(spec)))
 
 
 def _sqlstate(exc: BaseException) -> str:
@@ -498,7 +278,7 @@ def list_companies(
     if found is None:
         found = _abandoned(spec, timeout)
     if isinstance(found, str):
-        raise errors.SourceError(_scrub(spec, found))
+        raise errors.SourceError(odbc.scrub(spec, found))
     needle = (search or "").strip().casefold()
     return [c for c in found if _matches(c, needle)] if needle else found
 
@@ -651,7 +431,7 @@ def check_many(
 
 
 def _scrubbed(spec: SourceSpec, problems: Iterable[str]) -> CheckResult:
-    return CheckResult(spec.label, tuple(_scrub(spec, p) for p in problems))
+    return CheckResult(spec.label, tuple(odbc.scrub(spec, p) for p in problems))
 
 
 def _start(

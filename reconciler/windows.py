@@ -44,7 +44,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from reconciler import desired, errors, strictyaml
+from reconciler import desired, errors, strictyaml, validation
 from reconciler.freeze import Freeze, Occurrence
 
 FILE_NAME = "reconciler.yaml"
@@ -84,7 +84,7 @@ def parse_duration(text: str) -> timedelta | None:
 def _check_duration(value: str) -> str:
     length = parse_duration(value)
     if length is None:
-        raise _fail("duration", f"{desired.shown(value)} is not a duration; write days, hours "
+        raise _fail("duration", f"{validation.shown(value)} is not a duration; write days, hours "
                                 "and minutes such as 6d, 12h, 90m or 1d12h")
     if not timedelta(0) < length <= MAX_DURATION:
         raise _fail("duration", f"must be longer than 0 and at most {MAX_DURATION.days}d")
@@ -94,12 +94,12 @@ def _check_duration(value: str) -> str:
 def _check_schedule(value: str) -> str:
     fields = value.split()
     if len(fields) != 5:
-        raise _fail("schedule", f"{desired.shown(value)} has {len(fields)} field(s); write 5: "
+        raise _fail("schedule", f"{validation.shown(value)} has {len(fields)} field(s); write 5: "
                                 "minute hour day-of-month month day-of-week (e.g. \"0 0 28-31 * *\")")
     try:
         cronsim.CronSim(value, datetime(2000, 1, 1))
     except cronsim.CronSimError as exc:
-        raise _fail("schedule", f"{desired.shown(value)} is not a cron schedule ({exc}); write "
+        raise _fail("schedule", f"{validation.shown(value)} is not a cron schedule ({exc}); write "
                                 "minute hour day-of-month month day-of-week "
                                 "(e.g. \"0 0 28-31 * *\")") from None
     return value
@@ -117,7 +117,7 @@ def _check_zone(value: str) -> str:
     close = ([by_case[value.casefold()]] if value.casefold() in by_case
              else difflib.get_close_matches(value, sorted(_zones()), n=1, cutoff=0.6))
     hint = f"did you mean {close[0]!r}?" if close else "write an IANA zone such as Europe/Oslo or UTC"
-    raise _fail("timezone", f"unknown time zone {desired.shown(value)}; {hint}")
+    raise _fail("timezone", f"unknown time zone {validation.shown(value)}; {hint}")
 
 
 def parse_local(text: str) -> datetime | None:
@@ -132,10 +132,10 @@ def parse_local(text: str) -> datetime | None:
 
 def _check_local(value: str) -> str:
     if _OFFSET.search(value) and parse_local(_OFFSET.sub("", value)) is not None:
-        raise _fail("local_time", f"{desired.shown(value)} has an offset; write the local time "
+        raise _fail("local_time", f"{validation.shown(value)} has an offset; write the local time "
                                   "without one (e.g. 2026-12-28T00:00): timezone says where")
     if parse_local(value) is None:
-        raise _fail("local_time", f"{desired.shown(value)} is not a local date and time; write "
+        raise _fail("local_time", f"{validation.shown(value)} is not a local date and time; write "
                                   "YYYY-MM-DDTHH:MM, e.g. 2026-12-28T00:00 (unquoted is fine)")
     return value
 
@@ -143,7 +143,7 @@ def _check_local(value: str) -> str:
 def _check_glob(value: str) -> str:
     customer, slash, tenant = value.partition("/")
     if not slash or not all(_GLOB_PART.fullmatch(part) for part in (customer, tenant)):
-        raise _fail("tenants", f"{desired.shown(value)} is not a CUSTOMER/TENANT pattern; write "
+        raise _fail("tenants", f"{validation.shown(value)} is not a CUSTOMER/TENANT pattern; write "
                                "e.g. acme/*, */acme-norway or acme/acme-norway (* and ? match)")
     return value
 
@@ -428,8 +428,8 @@ def _unique_names(label: str, doc: strictyaml.Document) -> list[errors.Problem]:
             continue
         if name.casefold() in seen:
             loc = ("freeze", i, "name")
-            problems.append(errors.at(label, *strictyaml.position(doc.root, loc), desired.say(
-                loc, f"{desired.shown(name)} is already the name of freeze[{seen[name.casefold()]}] "
+            problems.append(errors.at(label, *strictyaml.position(doc.root, loc), validation.say(
+                loc, f"{validation.shown(name)} is already the name of freeze[{seen[name.casefold()]}] "
                 "(compared ignoring case); rename one")))
         seen.setdefault(name.casefold(), i)
     return problems
@@ -448,9 +448,10 @@ def parse(label: str, raw: bytes) -> tuple[Window, ...]:
     try:
         model = SettingsFileModel.model_validate(doc.data)
     except ValidationError as exc:
-        problems += desired.validation_problems(
+        problems += validation.problems(
             label, doc, exc, root=SettingsFileModel, models=_MODELS, unions=_UNIONS,
-            want=_WANT, item_want=_ITEM_WANT, example=_EXAMPLE)
+            want={**desired.WANT, **_WANT}, item_want={**desired.ITEM_WANT, **_ITEM_WANT},
+            example={**desired.EXAMPLE, **_EXAMPLE})
     if problems or model is None:
         raise errors.InputError.of(problems)
     return _freeze(model)

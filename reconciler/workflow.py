@@ -13,22 +13,18 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reconciler import (
-    catalog,
-    declared,
-    desired,
-    differ,
-    envnames,
-    errors,
-    secrets,
-    spec,
-    state,
-    store,
-    windows,
-)
-from reconciler import plan as p
+from reconciler import declared, errors, lazy, secrets, spec
+
+if TYPE_CHECKING:
+    from reconciler import catalog, desired, differ, envnames, state, store, windows
+    from reconciler import plan as p
+else:  # SQLAlchemy only where a store is opened, pydantic's models where a file is read, the
+    # differ where a plan is made: `validate`, `--help` and a TAB load only what they use
+    catalog, desired, differ, envnames, p, store, windows = map(lazy.module, (
+        "reconciler.catalog", "reconciler.desired", "reconciler.differ", "reconciler.envnames",
+        "reconciler.plan", "reconciler.store", "reconciler.windows"))
 
 TENANT_ARG = r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$"
 

@@ -48,6 +48,10 @@ RULES = [
     ("spec", {"sqlalchemy", "pydantic", "store", "desired", "state", "plan", "differ", "cli"}),
     ("state", {"sqlalchemy", "store", "plan", "differ", "render", "applier", "cli"}),
     ("desired", {"sqlalchemy", "store", "state", "plan", "differ", "render", "applier", "cli"}),
+    # The message engine knows no document: the readers bring their vocabulary.
+    ("validation", {"desired", "fixture", "windows", "catalog", "secrets", "sqlalchemy", "store",
+                    "state", "plan", "differ", "render", "applier", "workflow", "cli",
+                    "cryptography"}),
     ("differ", {"sqlalchemy", "store", "render", "applier", "cli", "pyodbc", "sources", "pydantic",
                 "yaml", "cryptography", "desired"}),
     ("plan", {"sqlalchemy", "store", "render", "applier", "cli", "pydantic", "yaml", "cryptography",
@@ -57,6 +61,9 @@ RULES = [
     ("declared", {"pydantic", "yaml", "sqlalchemy", "cryptography", "desired", "store"}),
     ("store", {"plan", "differ", "render", "applier", "cli", "desired", "workflow"}),
     ("sources", {"sqlalchemy", "store", "plan", "differ", "render", "applier", "cli"}),
+    # Connection strings are text: building one loads no driver and reads no catalog.
+    ("odbc", {"pyodbc", "sources", "catalog", "drivers", "sqlalchemy", "store", "pydantic", "yaml",
+              "cryptography", "cli"}),
     ("secrets", {"sqlalchemy", "store", "plan", "cli"}),
     ("applier", {"cli", "render"}),
     ("workflow", {"cli", "render"}),
@@ -75,7 +82,7 @@ def test_layer_does_not_import_higher_layers(module: str, forbidden: set[str]) -
 # them until it is named here (the store is the one SQLAlchemy module, sources the one ODBC one).
 LIBRARIES = {
     "sqlalchemy": {"store"},
-    "pydantic": {"desired", "fixture", "catalog", "windows"},
+    "pydantic": {"desired", "fixture", "catalog", "windows", "validation"},
     "pydantic_core": {"desired", "fixture", "windows"},
     "cronsim": {"windows"},
     "yaml": {"strictyaml", "catalog", "commands/options", "yamlout"},
@@ -112,6 +119,42 @@ def test_the_library_never_imports_the_commands() -> None:
         if path.stem not in ("cli", "__main__"):
             assert not any(name.startswith("reconciler.commands") or name == "click"
                            for name in _imports(path.stem)), path.stem
+
+
+def _is_lazy_module(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "module"
+            and isinstance(node.value, ast.Name) and node.value.id == "lazy")
+
+
+def _lazy_names(module: str) -> set[str]:
+    """The modules a module names with lazy.module("...") or map(lazy.module, ("...", ...)),
+    as _imports spells them."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    names: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _is_lazy_module(node.func):
+            names += node.args
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id == "map" and node.args and _is_lazy_module(node.args[0])):
+            names += [e for a in node.args[1:] if isinstance(a, ast.Tuple) for e in a.elts]
+    assert all(isinstance(n, ast.Constant) and isinstance(n.value, str) for n in names), module
+    return {n.value if n.value.startswith("reconciler.") else n.value.split(".")[0]
+            for n in names if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def test_every_lazy_module_is_also_imported_for_the_checks() -> None:
+    """A module loaded on first use is imported under TYPE_CHECKING as well, so that the rules
+    above (and mypy) see the dependency; and lazy.module is given a literal name."""
+    modules = _modules()
+    named = {m: _lazy_names(m) for m in modules}
+    assert "reconciler.store" in named["workflow"]  # the scan sees lazy.module(...)
+    for module, names in named.items():
+        assert names <= _imports(module), f"{module}: {sorted(names - _imports(module))}"
+
+
+def test_lazy_modules_are_a_leaf() -> None:
+    """reconciler.lazy stands in for heavy modules everywhere: it may import nothing of ours."""
+    assert _closure("lazy") <= {"__future__", "importlib", "types", "typing"}
 
 
 def test_checker_sees_imports() -> None:

@@ -7,25 +7,20 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
-from reconciler import (
-    applier,
-    clock,
-    declared,
-    errors,
-    locks,
-    planfile,
-    render,
-    settle,
-    store,
-    windows,
-    workflow,
-)
+from reconciler import clock, declared, errors, lazy, render, workflow
 from reconciler import plan as p
 from reconciler.commands import options
+
+if TYPE_CHECKING:
+    from reconciler import applier, locks, planfile, settle, store, windows
+else:  # SQLAlchemy and deepdiff when apply runs, not for its --help or a TAB
+    applier, locks, planfile, settle, store = map(lazy.module, (
+        "reconciler.applier", "reconciler.locks", "reconciler.planfile", "reconciler.settle",
+        "reconciler.store"))
 
 MAX_REASON = 500
 

@@ -9,11 +9,17 @@ completes nothing.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 
-from reconciler import errors, strictyaml, workflow
+from reconciler import errors, lazy, workflow
+
+if TYPE_CHECKING:
+    from reconciler import strictyaml
+else:  # PyYAML only to complete --connection, which reads a tenant file
+    strictyaml = lazy.module("reconciler.strictyaml")
 
 PROG, COMPLETE_VAR = "reconciler", "_RECONCILER_COMPLETE"
 SHELLS = ("bash", "zsh", "fish")

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import render, store, workflow
+from reconciler import lazy, render, workflow
 from reconciler.commands import options
+
+if TYPE_CHECKING:
+    from reconciler import store
+else:  # SQLAlchemy only when the command runs, not for its --help or a TAB
+    store = lazy.module("reconciler.store")
 
 
 @click.command(epilog=options.examples(

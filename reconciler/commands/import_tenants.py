@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import differ, errors, importer, workflow
+from reconciler import differ, errors, lazy, workflow
 from reconciler.commands import options
+
+if TYPE_CHECKING:
+    from reconciler import importer
+else:  # PyYAML when files are written, not for --help or a TAB
+    importer = lazy.module("reconciler.importer")
 
 
 @click.command("import", epilog=options.examples(

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import render, store, workflow
+from reconciler import lazy, render, workflow
 from reconciler.commands import options
+
+if TYPE_CHECKING:
+    from reconciler import store
+else:  # SQLAlchemy only when the command runs, not for its --help or a TAB
+    store = lazy.module("reconciler.store")
 
 
 def lock_obj(lock: store.LockRow, now_ms: int) -> dict[str, object]:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from reconciler import differ, render, render_html, workflow, yamlout
-from reconciler import plan as p
+from reconciler import lazy, workflow
 from reconciler.commands import completion
+
+if TYPE_CHECKING:
+    from reconciler import differ, render, render_html, yamlout
+    from reconciler import plan as p
+else:  # the differ, renderers and PyYAML for the commands that use them, not for every command
+    differ, render, render_html, yamlout = map(lazy.module, (
+        "reconciler.differ", "reconciler.render", "reconciler.render_html", "reconciler.yamlout"))
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,9 +85,14 @@ tenant_option = click.option(
     help="Only this tenant (repeatable). An unknown tenant is an error.")
 format_option = click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
                              help="Output format (html: one self-contained page).")
-max_delete_option = click.option(
-    "--max-delete", type=click.IntRange(min=0), default=differ.DEFAULT_MAX_DELETE, show_default=True,
-    help="A plan deleting more connections than this needs --allow-mass-delete.")
+
+
+def max_delete_option(func: F) -> F:
+    """--max-delete, whose default is the differ's: read when a command that plans is defined."""
+    return click.option(
+        "--max-delete", type=click.IntRange(min=0), default=differ.DEFAULT_MAX_DELETE,
+        show_default=True,
+        help="A plan deleting more connections than this needs --allow-mass-delete.")(func)
 
 
 def to_yaml(body: object) -> str:
@@ -102,11 +113,13 @@ def guard_hints() -> dict[str, str]:
             if os.environ.get(hint_variable(flag), "").strip()}
 
 
-def render_plan(result: p.Plan, fmt: str, out: Out,
-                allowed: render.Allowed = render.NOTHING_ALLOWED, *,
+def render_plan(result: p.Plan, fmt: str, out: Out, allowed: render.Allowed | None = None, *,
                 expires: str | None = None) -> str:
     """The plan in a format; `allowed`: the guard flags of this run (apply), so that the plan
-    says what they let through instead of what it needs; `expires`: the saved plan's expiry."""
+    says what they let through instead of what it needs (default: none); `expires`: the saved
+    plan's expiry."""
+    if allowed is None:
+        allowed = render.NOTHING_ALLOWED
     if fmt == "text":
         return render.text(result, color=out.color, allowed=allowed)
     if fmt == "markdown":

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler import clock, planfile, workflow
+from reconciler import clock, lazy, workflow
 from reconciler.commands import options
+
+if TYPE_CHECKING:
+    from reconciler import planfile
+else:  # deepdiff only when a plan is saved
+    planfile = lazy.module("reconciler.planfile")
 from reconciler.progress import Progress
 
 DEFAULT_TTL = "7d"  # a review can take days; apply re-checks the files and the store anyway

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import differ, errors, fixture, workflow
+from reconciler import differ, errors, lazy, workflow
 from reconciler.commands import options
+
+if TYPE_CHECKING:
+    from reconciler import fixture
+else:  # its models and the store when a fixture is seeded or dumped, not for --help or a TAB
+    fixture = lazy.module("reconciler.fixture")
 
 
 @click.group("store", epilog=options.examples(

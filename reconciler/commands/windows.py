@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import clock, desired, freeze, windows, workflow
+from reconciler import clock, freeze, lazy, workflow
 from reconciler.commands import options
+
+if TYPE_CHECKING:
+    from reconciler import desired, windows
+else:  # pydantic's models when the command runs, not for its --help or a TAB
+    desired, windows = lazy.module("reconciler.desired"), lazy.module("reconciler.windows")
 
 # How far ahead `reconciler windows` looks for a window's next opening.
 _LOOKAHEAD = timedelta(days=400)
