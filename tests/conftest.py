@@ -339,21 +339,26 @@ def workspace(tmp_path: Path) -> Iterator[Path]:
     assert_no_canary_in_tree(tmp_path)
 
 
+def _process(request: pytest.FixtureRequest) -> bool:
+    """@pytest.mark.subprocess: the test's CLI calls run the console script in processes."""
+    return request.node.get_closest_marker("subprocess") is not None
+
+
 @pytest.fixture
-def cli(workspace: Path, store_url: str) -> Cli:
+def cli(workspace: Path, store_url: str, request: pytest.FixtureRequest) -> Cli:
     """A CLI in a fresh repository whose store (initialised) is on each database of the matrix."""
     env = base_env(workspace.parent)
     env.update({"RECONCILER_STORE": store_url, "RECONCILER_STORE_KEY": TEST_KEY})
-    runner = Cli(workspace, env)
+    runner = Cli(workspace, env, process=_process(request))
     result = runner("store", "init")
     assert result.code == 0, result.err
     return runner
 
 
 @pytest.fixture
-def embedded_cli(workspace: Path) -> Cli:
+def embedded_cli(workspace: Path, request: pytest.FixtureRequest) -> Cli:
     """A CLI on the embedded default store (.reconciler/store.db with its key file)."""
-    return Cli(workspace, base_env(workspace.parent))
+    return Cli(workspace, base_env(workspace.parent), process=_process(request))
 
 
 def git(root: Path, *args: str) -> str:
