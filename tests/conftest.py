@@ -245,7 +245,7 @@ def run_in_process(args: Sequence[str], *, env: Mapping[str, str], cwd: Path,
         sys.stdout, sys.stderr = out, err
         # shutil.get_terminal_size() asks sys.__stdout__ when COLUMNS is unset: a pipe, as in
         # the subprocess (pytest -s would otherwise hand it the developer's terminal).
-        sys.__stdout__ = out
+        sys.__stdout__ = out  # type: ignore[misc]  # (Final in typeshed)
         try:
             with warnings.catch_warnings():
                 _fresh_warning_filters()
@@ -259,7 +259,7 @@ def run_in_process(args: Sequence[str], *, env: Mapping[str, str], cwd: Path,
         out.flush()
         err.flush()
     finally:
-        sys.stdin, sys.stdout, sys.stderr, sys.__stdout__ = saved_streams
+        sys.stdin, sys.stdout, sys.stderr, sys.__stdout__ = saved_streams  # type: ignore[misc]
         os.environ.clear()
         os.environ.update(saved_env)
         time.tzset()
