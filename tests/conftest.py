@@ -2,6 +2,11 @@
 
 Store tests run on every database in RECONCILER_TEST_DATABASES (default: all three). A server
 that cannot be reached is skipped with the reason on a laptop, and fails the run under CI=true.
+
+The CLI runner (Cli) runs `reconciler` in this process by default, isolated as a new process
+would be (run_in_process). Tests where the process boundary is the point use Cli.process(),
+Cli(..., process=True) or @pytest.mark.subprocess; RECONCILER_TEST_SUBPROCESS=1 (make
+test-subprocess) runs every call as a process.
 """
 
 from __future__ import annotations
