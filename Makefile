@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEMO_ENV := OSR_ACME_NO_OSLO=demo-oslo-pw OSR_ACME_NO_BERGEN=demo-bergen-pw \
             OSR_ACME_SE_STOCKHOLM=demo-stockholm-pw
 
-.PHONY: demo test lint schemas bench clean
+.PHONY: demo test test-subprocess lint schemas bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ demo: $(STAMP)
 	$(BIN)/reconciler validate
 	$(DEMO_ENV) $(BIN)/reconciler plan
 
+# CLI tests run reconciler in-process (tests/conftest.py Cli); the process-boundary tests
+# (signals, kill -9, locks, packaging, console-script exit codes) run it as a subprocess.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The same suite with every CLI call as its own process (slow; checks the in-process runner).
+test-subprocess: $(STAMP)
+	RECONCILER_TEST_SUBPROCESS=1 $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests benchmarks

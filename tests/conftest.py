@@ -2,16 +2,27 @@
 
 Store tests run on every database in RECONCILER_TEST_DATABASES (default: all three). A server
 that cannot be reached is skipped with the reason on a laptop, and fails the run under CI=true.
+
+The CLI runner (Cli) runs `reconciler` in this process by default, isolated as a new process
+would be (run_in_process). Tests where the process boundary is the point use Cli.process(),
+Cli(..., process=True) or @pytest.mark.subprocess; RECONCILER_TEST_SUBPROCESS=1 (make
+test-subprocess) runs every call as a process.
 """
 
 from __future__ import annotations
 
+import gc
+import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,19 +171,141 @@ class Result:
         return self.out + self.err
 
 
-class Cli:
-    """Runs the installed `reconciler` console script in a workspace, checking the canary."""
+# Variables that only act when an interpreter starts: a run that sets one needs its own process.
+_START_ONLY = ("PYTHON",)
+# Signals whose handlers a run may change (the lease loop installs its own for SIGINT, SIGTERM).
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)
+# RECONCILER_TEST_SUBPROCESS=1 runs every CLI call as its own process (the old, slow suite).
+ALWAYS_PROCESS = os.environ.get("RECONCILER_TEST_SUBPROCESS", "") == "1"
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+
+def _newlines(text: str) -> str:
+    """What subprocess.run(text=True) does to a child's output: universal newlines."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _fresh_warning_filters() -> None:
+    """A new interpreter's warning filters (no -W, no PYTHONWARNINGS), shown on its stderr."""
+    warnings.resetwarnings()
+    for category in (ResourceWarning, ImportWarning, PendingDeprecationWarning,
+                     DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+    warnings.showwarning = _show_warning
+
+
+def _fresh_process_state() -> None:
+    """Forget what an earlier run in this process remembered: a new process starts empty."""
+    from reconciler import redaction
+
+    redaction._known.clear()
+    for name, module in list(sys.modules.items()):
+        if name == "reconciler" or name.startswith("reconciler."):
+            for value in list(vars(module).values()):
+                if (callable(value) and hasattr(value, "cache_clear")
+                        and getattr(value, "__module__", None) == name):
+                    value.cache_clear()
+
+
+def run_in_process(args: Sequence[str], *, env: Mapping[str, str], cwd: Path,
+                   input: str | None = None) -> Result:
+    """reconciler.cli.main in this process, as the console script would run in a new one.
+
+    The run sees exactly `env` as its environment (not pytest's), `cwd`, `input` on a stdin that
+    is not a terminal, and stdout/stderr that are pipes (no terminal: no colour unless forced,
+    help wrapped at COLUMNS or 80). Everything the run may change in the process is put back:
+    the environment, cwd, the cycle collector (main() turns it off), signal handlers, the
+    standard streams, tempfile's cached directory, warning filters (a new interpreter's, printed
+    on stderr), and the tool's per-process memory (redaction's known secrets, functools caches).
+    """
+    from reconciler import cli as cli_module
+    from reconciler import redaction
+
+    start_only = sorted(k for k in env if k.startswith(_START_ONLY) and os.environ.get(k) != env[k])
+    assert not start_only, f"{start_only} act at interpreter start only: use Cli.process()"
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_gc = gc.isenabled()
+    saved_signals = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr, sys.__stdout__)
+    saved_tempdir = tempfile.tempdir
+    saved_known = set(redaction._known)
+    stdout, stderr = io.BytesIO(), io.BytesIO()
+    out = io.TextIOWrapper(stdout, encoding="utf-8", line_buffering=False, write_through=True)
+    err = io.TextIOWrapper(stderr, encoding="utf-8", errors="backslashreplace",
+                           write_through=True)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        time.tzset()
+        os.chdir(cwd)
+        tempfile.tempdir = None  # gettempdir() reads TMPDIR of this run's environment again
+        _fresh_process_state()
+        sys.stdin = io.TextIOWrapper(io.BytesIO((input or "").encode("utf-8")), encoding="utf-8")
+        sys.stdout, sys.stderr = out, err
+        # shutil.get_terminal_size() asks sys.__stdout__ when COLUMNS is unset: a pipe, as in
+        # the subprocess (pytest -s would otherwise hand it the developer's terminal).
+        sys.__stdout__ = out  # type: ignore[misc]  # (Final in typeshed)
+        try:
+            with warnings.catch_warnings():
+                _fresh_warning_filters()
+                code = cli_module.main(list(args))
+        except SystemExit as exc:  # shell completion exits; so does SIGTERM in the lease loop
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                print(exc.code, file=sys.stderr)
+                code = 1
+        out.flush()
+        err.flush()
+    finally:
+        sys.stdin, sys.stdout, sys.stderr, sys.__stdout__ = saved_streams  # type: ignore[misc]
+        os.environ.clear()
+        os.environ.update(saved_env)
+        time.tzset()
+        os.chdir(saved_cwd)
+        tempfile.tempdir = saved_tempdir
+        redaction._known.clear()
+        redaction._known.update(saved_known)
+        for sig, handler in saved_signals.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+        if saved_gc:
+            gc.enable()
+    return Result(code, _newlines(stdout.getvalue().decode("utf-8")),
+                  _newlines(stderr.getvalue().decode("utf-8", errors="replace")))
+
+
+def run_process(args: Sequence[str], *, env: Mapping[str, str], cwd: Path,
+                input: str | None = None) -> Result:
+    """The installed console script in a process of its own."""
+    proc = subprocess.run([RECONCILER, *args], cwd=cwd, env=dict(env), input=input,
+                          capture_output=True, text=True, timeout=300)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+class Cli:
+    """Runs `reconciler` in a workspace, checking the canary, the traceback and JSON schemas.
+
+    A call runs in this process (run_in_process) unless the process boundary is the point:
+    Cli(..., process=True), cli.process(...), or RECONCILER_TEST_SUBPROCESS=1 run the installed
+    console script as a subprocess instead.
+    """
+
+    def __init__(self, root: Path, env: dict[str, str], *, process: bool = False) -> None:
         self.root = root
         self.env = env
+        self.always_process = process
 
     def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> Result:
-        proc = subprocess.run([RECONCILER, *args], cwd=cwd or self.root,
-                              env={**self.env, **(env or {})}, input=input, capture_output=True,
-                              text=True, timeout=300)
-        result = Result(proc.returncode, proc.stdout, proc.stderr)
+                 cwd: Path | None = None, process: bool = False) -> Result:
+        run = run_process if process or self.always_process or ALWAYS_PROCESS else run_in_process
+        result = run(args, env={**self.env, **(env or {})}, cwd=cwd or self.root, input=input)
         assert CANARY not in result.both, f"canary printed by reconciler {' '.join(args)}"
         assert "Traceback" not in result.err, result.err
         if (args and args[0] in ("plan", "apply", "drift") and "json" in args and result.out
@@ -181,6 +314,11 @@ class Cli:
             jsonschema.validate(json.loads(result.out),
                                 DRIFT_SCHEMA if args[0] == "drift" else PLAN_SCHEMA)
         return result
+
+    def process(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
+                cwd: Path | None = None) -> Result:
+        """The same call through the installed console script, in a process of its own."""
+        return self(*args, input=input, env=env, cwd=cwd, process=True)
 
     def write(self, relative: str, text: str) -> Path:
         path = self.root / relative
@@ -206,21 +344,26 @@ def workspace(tmp_path: Path) -> Iterator[Path]:
     assert_no_canary_in_tree(tmp_path)
 
 
+def _process(request: pytest.FixtureRequest) -> bool:
+    """@pytest.mark.subprocess: the test's CLI calls run the console script in processes."""
+    return request.node.get_closest_marker("subprocess") is not None
+
+
 @pytest.fixture
-def cli(workspace: Path, store_url: str) -> Cli:
+def cli(workspace: Path, store_url: str, request: pytest.FixtureRequest) -> Cli:
     """A CLI in a fresh repository whose store (initialised) is on each database of the matrix."""
     env = base_env(workspace.parent)
     env.update({"RECONCILER_STORE": store_url, "RECONCILER_STORE_KEY": TEST_KEY})
-    runner = Cli(workspace, env)
+    runner = Cli(workspace, env, process=_process(request))
     result = runner("store", "init")
     assert result.code == 0, result.err
     return runner
 
 
 @pytest.fixture
-def embedded_cli(workspace: Path) -> Cli:
+def embedded_cli(workspace: Path, request: pytest.FixtureRequest) -> Cli:
     """A CLI on the embedded default store (.reconciler/store.db with its key file)."""
-    return Cli(workspace, base_env(workspace.parent))
+    return Cli(workspace, base_env(workspace.parent), process=_process(request))
 
 
 def git(root: Path, *args: str) -> str:

@@ -1,8 +1,12 @@
-"""Run `reconciler` in this process (its error handler included), in a fresh repository."""
+"""Run `reconciler` in this process (its error handler included), in a fresh repository.
+
+The run's environment is this process's, scrubbed of the tool's variables and colour hints, plus
+the overrides a call passes; tests.conftest.run_in_process isolates each call (streams, cwd,
+gc, signal handlers, per-process caches) as a new process would be.
+"""
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import cli
-from tests.conftest import CANARY, CANARY_ENV
+from tests.conftest import CANARY, CANARY_ENV, run_in_process
 
 
 @dataclass
@@ -27,12 +30,8 @@ class InProcess:
         self.root, self._monkeypatch, self._capsys = root, monkeypatch, capsys
 
     def __call__(self, *args: str, env: dict[str, str] | None = None) -> Run:
-        with self._monkeypatch.context() as patch:
-            for name, value in (env or {}).items():
-                patch.setenv(name, value)
-            code = cli.main(list(args))
-            captured = self._capsys.readouterr()
-        run = Run(code, captured.out, captured.err)
+        result = run_in_process(args, env={**os.environ, **(env or {})}, cwd=self.root)
+        run = Run(result.code, result.out, result.err)
         assert CANARY not in run.out + run.err and "Traceback" not in run.err
         return run
 
@@ -63,4 +62,3 @@ def run_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("RECONCILER_ACTOR", "tester")
     monkeypatch.setenv(CANARY_ENV, CANARY)
     yield InProcess(root, monkeypatch, capsys)
-    gc.enable()  # main() turns the cycle collector off for its short-lived process

@@ -1,14 +1,14 @@
 """Bad input: every case of tests/bad_input/cases.yaml gets one clear line, exit 1, no traceback,
 and nothing written.
 
-Each case is run through the installed console script, as users run it: tenant files with
+Each case is run through the command line (in this process, see tests/conftest.py Cli; the
+error handler included, as users run it): tenant files with
 `reconciler validate` on the embedded default store (offline; no .reconciler/ may appear), a
 handful also with `reconciler plan` on every store of the matrix, store fixtures with
 `reconciler store seed`, saved plans with `reconciler apply --plan`. After each run the
 repository (and, where there is one, the store's dump) must be as it was before.
 
-The subprocesses of the offline cases run a few at a time in threads (they wait on the child,
-not on the GIL), which keeps the file well under a minute on two cores.
+The fixture chain shares one seeded store, so it runs once, when the first fixture test asks.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import dataclasses
 import hashlib
 import shutil
 import subprocess
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,6 @@ from tests.conftest import (
 )
 
 CORPUS = Path(__file__).resolve().parent / "bad_input"
-WORKERS = 3
 
 # A store and a tenant file that are valid, for the commands that need a store.
 GOOD_FIXTURE = """\
@@ -252,7 +249,7 @@ def _offline(case: Case, base: Path) -> Outcome:
 def _fixtures(cases: list[Case], base: Path) -> dict[str, Outcome]:
     """Seed each bad fixture into one seeded embedded store; its tables before and after each.
 
-    `store dump` runs once before and once after all of them (each run costs a subprocess).
+    `store dump` runs once before and once after all of them.
     """
     root, env = _repository(base)
     cli = Cli(root, env)
@@ -275,33 +272,28 @@ def _fixtures(cases: list[Case], base: Path) -> dict[str, Outcome]:
 
 
 class Pool:
-    """Runs the offline cases (and the fixture chain) in threads; tests take their own result."""
+    """Runs each offline case once, and the fixture chain once, when a test first asks."""
 
     def __init__(self, base: Path, wanted: set[str]) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=WORKERS)
-        self.futures: dict[str, Future[Outcome]] = {}
-        chain = [c for c in FIXTURES if c.name in wanted]
-        self.fixtures = self.executor.submit(_fixtures, chain, base / "fixtures") if chain else None
-        for case in OFFLINE:
-            if case.name in wanted:
-                self.futures[case.name] = self.executor.submit(_offline, case, base / case.name)
+        self.base = base
+        self.chain = [c for c in FIXTURES if c.name in wanted]
+        self.fixtures: dict[str, Outcome] | None = None
 
     def outcome(self, case: Case) -> Outcome:
         if case.kind == "fixture":
-            assert self.fixtures is not None
-            return self.fixtures.result()[case.name]
-        return self.futures[case.name].result()
+            assert self.chain
+            if self.fixtures is None:
+                self.fixtures = _fixtures(self.chain, self.base / "fixtures")
+            return self.fixtures[case.name]
+        return _offline(case, self.base / case.name)
 
 
 @pytest.fixture(scope="module")
-def pool(request: pytest.FixtureRequest,
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
+def pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Pool:
     wanted = {item.callspec.params["case"].name for item in request.session.items
               if getattr(item, "module", None) is request.module and hasattr(item, "callspec")
               and "case" in item.callspec.params}
-    runner = Pool(tmp_path_factory.mktemp("bad_input"), wanted)
-    yield runner
-    runner.executor.shutdown(wait=True, cancel_futures=True)
+    return Pool(tmp_path_factory.mktemp("bad_input"), wanted)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,7 +331,7 @@ def test_bad_fixture_is_refused_and_the_store_unchanged(case: Case, pool: Pool) 
     assert outcome.after == outcome.before, "the repository changed"
     assert outcome.store_after == outcome.store_before, "the store changed"
     assert pool.fixtures is not None
-    dump = pool.fixtures.result()["(dump)"]
+    dump = pool.fixtures["(dump)"]
     assert dump.result.out == dump.store_before, "`store dump` differs after the bad fixtures"
 
 
@@ -511,7 +503,7 @@ def test_internal_error_is_one_line_with_a_redacted_debug_log(embedded_cli: Cli)
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(INJECT)
 
-    result = cli("plan", env={"PYTHONPATH": str(inject)})
+    result = cli.process("plan", env={"PYTHONPATH": str(inject)})  # sitecustomize: a new process
 
     assert result.code == 1
     lines = result.err.splitlines()

@@ -132,7 +132,7 @@ def test_demo_plan_apply_converges(cli: Cli) -> None:
 
 def test_plan_detailed_exitcode_and_json_shape(cli: Cli) -> None:
     seeded(cli, TENANT.replace("[F0001, F0002]", "[F0001]"))
-    result = cli("plan", "--detailed-exitcode")
+    result = cli.process("plan", "--detailed-exitcode")  # the console script's own exit code
     assert result.code == 2
     obj = plan_json(cli)
     (action,) = obj["tenants"][0]["actions"]
@@ -336,7 +336,7 @@ def test_embedded_store_creates_key_file_0600(embedded_cli: Cli) -> None:
 def test_usage_errors_exit_one(cli: Cli) -> None:
     result = cli("plan", "--format", "yaml")
     assert result.code == 1 and "error:" in result.err
-    assert cli("frobnicate").code == 1
+    assert cli.process("frobnicate").code == 1  # the console script's own exit code
 
 
 def test_bad_store_urls_are_clear_errors(embedded_cli: Cli) -> None:
@@ -355,4 +355,4 @@ def test_bad_store_urls_are_clear_errors(embedded_cli: Cli) -> None:
 def test_no_command_shows_help(embedded_cli: Cli) -> None:
     result = embedded_cli()
     assert result.code == 0 and result.out.startswith("Usage: reconciler [OPTIONS] COMMAND")
-    assert embedded_cli("--version").out.startswith("reconciler 0.1.0\nPython 3.")
+    assert embedded_cli.process("--version").out.startswith("reconciler 0.1.0\nPython 3.")

@@ -1,5 +1,9 @@
 """Applies under contention and faults: locks before plans, leases that stay true, the outcome
-told truthfully after the commit, and locks one can list and free (DESIGN §6)."""
+told truthfully after the commit, and locks one can list and free (DESIGN §6).
+
+Every CLI call here runs the console script in a process of its own: a lock's holder is a
+process (its pid, its start time), and these tests run two of them against each other.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ CHANGED = TENANT.replace("database: vbsys", "database: vbsys2")
 SLOW = TENANT.replace("database: vbsys", "database: vbsys2") + "".join(
     f"  - {{name: New {i}, integration: dynamics-ax, server: ax{i}, database: AX, "
     f"authentication: windows, companies: [DAT]}}\n" for i in range(6))
+
+pytestmark = pytest.mark.subprocess
 
 
 def _count(url: str, table: sa.Table) -> int:

@@ -149,6 +149,7 @@ def _lock_rows(url: str) -> int:
         engine.dispose()
 
 
+@pytest.mark.subprocess  # processes signalled and killed, and the applies that follow them
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_releases_the_lease(cli: Cli, sig: signal.Signals) -> None:
     seeded(cli, CHANGED)
@@ -167,6 +168,7 @@ def test_signal_releases_the_lease(cli: Cli, sig: signal.Signals) -> None:
     assert cli("unlock", other).code == 0
 
 
+@pytest.mark.subprocess
 def test_kill_9_at_any_moment_leaves_before_or_after(cli: Cli) -> None:
     """SIGKILL applies at random moments: the store is exactly as before or as after, never between.
 

@@ -1,0 +1,64 @@
+"""Unit tests of reconciler/planfile.py's small pieces, without the CLI: durations of
+--plan-ttl and --lock-timeout, and the readable differences between a saved plan and a new one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reconciler import errors, planfile
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90", 90.0),
+    ("90s", 90.0),
+    ("250ms", 0.25),
+    ("15m", 900.0),
+    ("24h", 86400.0),
+    ("2d", 172800.0),
+    ("1.5h", 5400.0),
+    (" 30 s ", 30.0),
+    ("0s", 0.0),
+])
+def test_duration(text: str, seconds: float) -> None:
+    assert planfile.duration(text, flag="--plan-ttl") == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "s", "-5s", "5 min", "5w", "1e3", "5S", "1:30", "5s5"])
+def test_bad_duration_names_the_flag_and_the_form(text: str) -> None:
+    with pytest.raises(errors.InputError) as caught:
+        planfile.duration(text, flag="--lock-timeout")
+    assert str(caught.value) == (f"--lock-timeout {text!r}: write a duration such as 30s, 15m, "
+                                 "24h or 2d")
+
+
+def _plan(**actions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"tenants": [{"customer": key.split("_")[0], "tenant": key.split("_")[1],
+                         "actions": value} for key, value in actions.items()]}
+
+
+def test_no_differences_for_the_same_actions() -> None:
+    actions = [{"action": "update", "connection": "Oslo", "changes": []}]
+    assert planfile.differences(_plan(acme_no=actions), _plan(acme_no=list(actions))) == []
+
+
+def test_differences_are_paths_under_the_tenant() -> None:
+    saved = _plan(acme_no=[{"action": "update", "connection": "Oslo"}])
+    now = _plan(acme_no=[{"action": "delete", "connection": "Oslo"}])
+    assert planfile.differences(saved, now) == ["['acme/no'][0]['action']"]
+
+
+def test_a_tenant_only_in_one_plan_is_a_difference() -> None:
+    saved = _plan(acme_no=[])
+    now = _plan(acme_no=[], acme_se=[{"action": "create", "connection": "Stockholm"}])
+    assert planfile.differences(saved, now) == ["['acme/se']"]
+
+
+def test_differences_are_capped_with_a_count_of_the_rest() -> None:
+    saved = _plan(**{f"acme_t{i}": [] for i in range(8)})
+    now = _plan(**{f"acme_t{i}": [{"action": "create", "connection": "x"}] for i in range(8)})
+    shown = planfile.differences(saved, now, most=3)
+    assert len(shown) == 4 and shown[-1] == "... and 5 more"
+    assert shown[:3] == ["['acme/t0'][0]", "['acme/t1'][0]", "['acme/t2'][0]"]
