@@ -271,11 +271,12 @@ def read_bytes(path: Path) -> bytes:
     except OSError as exc:
         raise errors.InputError.of([
             errors.Problem(str(path), 0, 0, f"cannot read: {exc.strerror}")]) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a directory
+        os.close(fd)
+        raise errors.InputError.of([errors.Problem(
+            str(path), 0, 0, "is not a regular file (a folder, pipe, device or socket?); give "
+                             "a YAML file")])
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise errors.InputError.of([errors.Problem(
-                str(path), 0, 0, "is not a regular file (a pipe, device or socket?); give a "
-                                 "YAML file")])
         try:
             return handle.read(MAX_BYTES + 1)
         except OSError as exc:

@@ -423,3 +423,11 @@ def test_key_node_at(root: yaml.Node) -> None:
 ])
 def test_printable(text: str, shown: str) -> None:
     assert strictyaml.printable(text) == shown
+
+
+def test_read_bytes_refuses_a_folder_named_yaml(tmp_path: Path) -> None:
+    folder = tmp_path / "t.yaml"
+    folder.mkdir()
+    with pytest.raises(errors.InputError) as caught:
+        strictyaml.read_bytes(folder)
+    assert "is not a regular file (a folder" in caught.value.problems[0].message
