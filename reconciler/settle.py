@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reconciler import declared, differ, locks, spec, state, store
+from reconciler import audit, declared, differ, locks, spec, state, store
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,10 @@ def record(st: store.Store, tenants: Sequence[declared.DesiredTenant],
         found = stale(tenants, store.read(conn, keys), fps)
         for s in found:
             store.set_applied(conn, s.connection_id, s.applied_fp, name=s.connection)
-        who = locks.actor()
-        store.write_audit(conn, [{
-            "actor": who[:store.NAME], "git_commit": None, "customer": s.key.split("/")[0],
-            "tenant": s.key.split("/")[1], "action": "record", "connection": s.connection,
-            "connection_id": s.connection_id, "reason": "record_because_accepted_from_portal",
-            "fields": "", "cascade_count": 0} for s in found])
+        who, at = locks.actor(), store.now_ms()
+        store.write_audit(conn, [audit.AuditEntry(
+            at_ms=at, actor=who, git_commit=None, customer=s.key.split("/")[0],
+            tenant=s.key.split("/")[1], action="record", connection=s.connection,
+            connection_id=s.connection_id, reason="record_because_accepted_from_portal")
+            for s in found])
     return found

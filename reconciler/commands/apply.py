@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -20,6 +20,7 @@ from reconciler import (
     planfile,
     render,
     settle,
+    state,
     store,
     windows,
     workflow,
@@ -162,18 +163,69 @@ class Flags(NamedTuple):
     override_freeze: str | None
 
 
+class Ready(NamedTuple):
+    """A plan that passed every guard, with the live state read in the apply's transaction
+    (None when it was read before: applier.apply reads it again)."""
+
+    plan: p.Plan
+    live: state.LiveState | None
+    freeze_overrides: dict[str, str]
+
+
 def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
                     wanted: list[declared.DesiredTenant], saved: planfile.Saved | None,
                     plan_file: Path | None, held: locks.Held, flags: Flags) -> applier.Applied | None:
-    """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply."""
+    """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply.
+
+    The live store is read once (docs/architecture.md, "Applying: one read"): when nothing waits
+    between planning and writing (--auto-approve, no --check-sources), the plan is made from a
+    read inside the apply's transaction and the writes use that read. A prompt (a person may take
+    minutes) or source checks (the network) must not hold a write transaction open, so there
+    the plan is read first and the transaction reads again and compares fingerprints.
+    """
+    commit = workflow.git_commit(ctx.root)
+    if flags.auto_approve and not flags.check_sources:
+        def planned(conn: store.Transaction) -> applier.Planned | None:
+            ready = _prepare(ctx, out, st, wanted, saved, plan_file, flags, conn)
+            if ready is None:
+                return None
+            assert ready.live is not None
+            return applier.Planned(ready.plan, ready.live, ready.freeze_overrides)
+
+        done = applier.apply_planned(st, planned, settings=ctx.settings, commit=commit, held=held)
+    else:
+        ready = _prepare(ctx, out, st, wanted, saved, plan_file, flags, None)
+        done = None if ready is None else applier.apply(
+            st, ready.plan, settings=ctx.settings, commit=commit, held=held,
+            freeze_overrides=ready.freeze_overrides)
+    if done is None:
+        _settle(ctx, st, wanted, out, held=held)
+    return done
+
+
+def _read_plan(ctx: workflow.Context, st: store.Store, conn: store.Transaction | None,
+               wanted: list[declared.DesiredTenant], *, max_delete: int,
+               hidden: Collection[str] = ()) -> tuple[p.Plan, state.LiveState | None]:
+    """A plan from a read in conn (the apply's transaction), or from a read of its own."""
+    if conn is None:
+        return workflow.make_plan(ctx, st, wanted, max_delete=max_delete, hidden=hidden), None
+    return workflow.plan_from(ctx, st, conn, wanted, max_delete=max_delete, hidden=hidden)
+
+
+def _prepare(ctx: workflow.Context, out: options.Out, st: store.Store,
+             wanted: list[declared.DesiredTenant], saved: planfile.Saved | None,
+             plan_file: Path | None, flags: Flags,
+             conn: store.Transaction | None) -> Ready | None:
+    """Plan (or verify the saved plan), show, guard, confirm: the plan to apply, or None when
+    there is nothing to apply. conn: read in the apply's transaction (its live state is kept)."""
     if saved is not None and plan_file is not None:
         changed = [f"{t.key}: {t.path} changed since the plan was made"
                    for t in wanted if t.digest != saved.tenants[t.key]["file_digest"]]
         # The plan as the saved plan saw it (without the passwords it could not compare)
         # must be the saved plan; the plan with them may differ only in those passwords.
-        result = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete)
-        as_saved = workflow.make_plan(ctx, st, wanted, max_delete=saved.max_delete,
-                                      hidden=saved.uncompared) if saved.uncompared else result
+        result, live = _read_plan(ctx, st, conn, wanted, max_delete=saved.max_delete)
+        as_saved = _read_plan(ctx, st, conn, wanted, max_delete=saved.max_delete,
+                              hidden=saved.uncompared)[0] if saved.uncompared else result
         changed += [f"{t.key}: the live store changed since the plan was made"
                     for made in (result, as_saved)
                     for t in made.tenants if t.live_fp != saved.tenants[t.key]["live_fp"]]
@@ -190,7 +242,7 @@ def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
             out.info(f"{label}: the password changed; the saved plan could not compare it "
                      "(made without the password), so apply accepts that change.")
     else:
-        result = workflow.make_plan(ctx, st, wanted, max_delete=flags.max_delete)
+        result, live = _read_plan(ctx, st, conn, wanted, max_delete=flags.max_delete)
     if flags.check_sources:
         result = workflow.check_sources(ctx, result, wanted)
     result = workflow.with_freeze(result, flags.windows, flags.at)
@@ -199,7 +251,6 @@ def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
     out.result(options.render_plan(result, flags.fmt, out, allowed))
     if not result.has_changes:
         out.info("No changes to apply.")
-        _settle(ctx, st, wanted, out, held=held)
         return None
     overrides = applier.check_freeze(result, override=flags.override_freeze)
     for key, text in overrides.items():
@@ -208,6 +259,4 @@ def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
                          allow_mass_delete=flags.allow_mass_delete,
                          skip_source_checks=flags.skip_source_checks)
     _confirm(result, flags.auto_approve, out)
-    return applier.apply(st, result, settings=ctx.settings,
-                         commit=workflow.git_commit(ctx.root), held=held,
-                         freeze_overrides=overrides)
+    return Ready(result, live, overrides)

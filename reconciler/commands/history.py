@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import click
 
-from reconciler import render, store, workflow
+from reconciler import render, workflow
 from reconciler.commands import options
 
 
@@ -26,16 +27,16 @@ def history(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...], l
     keys = workflow.parse_tenants(tenants)
     st = ctx.open_store(readonly=True)
     try:
-        with st.engine.connect() as conn:
-            rows = store.read_audit(conn, keys, limit)
+        rows = st.history(keys, limit)
     finally:
         st.close()
-    entries = [{"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.at_ms / 1000)),
-                "actor": r.actor, "commit": r.git_commit, "tenant": f"{r.customer}/{r.tenant}",
-                "action": r.action, "connection": r.connection, "reason": r.reason,
-                "fields": [f for f in r.fields.split(",") if f], "cascade": r.cascade_count,
-                "freeze_override": r.freeze_override}
-               for r in rows]
+    entries: list[dict[str, Any]] = [
+        {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.at_ms / 1000)),
+         "actor": r.actor, "commit": r.git_commit, "tenant": r.key,
+         "action": r.action, "connection": r.connection, "reason": r.reason,
+         "fields": list(r.fields), "cascade": r.cascade_count,
+         "freeze_override": r.freeze_override}
+        for r in rows]
     if fmt == "json":
         out.result(json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
     elif not entries:
