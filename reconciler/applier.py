@@ -120,7 +120,7 @@ def apply_planned(st: store.Store, make: Callable[[store.Transaction], Planned |
     Under the leases taken before, only a writer outside the tool can change these tenants, and
     it is stopped by the version checks and the dependents guard of every write (store.write),
     as it was when the transaction read the live state a second time (docs/architecture.md,
-    "Applying: one read").
+    "Applying: one read, batched writes").
     """
     assert st.keyring is not None
     keyring = st.keyring

@@ -47,6 +47,7 @@ def _closure(module: str) -> set[str]:
 RULES = [
     ("spec", {"sqlalchemy", "pydantic", "store", "desired", "state", "plan", "differ", "cli"}),
     ("state", {"sqlalchemy", "store", "plan", "differ", "render", "applier", "cli"}),
+    ("audit", {"sqlalchemy", "pydantic", "store", "plan", "differ", "render", "applier", "cli"}),
     ("desired", {"sqlalchemy", "store", "state", "plan", "differ", "render", "applier", "cli"}),
     ("differ", {"sqlalchemy", "store", "render", "applier", "cli", "pyodbc", "sources", "pydantic",
                 "yaml", "cryptography", "desired"}),

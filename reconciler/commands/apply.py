@@ -177,11 +177,12 @@ def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
                     plan_file: Path | None, held: locks.Held, flags: Flags) -> applier.Applied | None:
     """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply.
 
-    The live store is read once (docs/architecture.md, "Applying: one read"): when nothing waits
-    between planning and writing (--auto-approve, no --check-sources), the plan is made from a
-    read inside the apply's transaction and the writes use that read. A prompt (a person may take
-    minutes) or source checks (the network) must not hold a write transaction open, so there
-    the plan is read first and the transaction reads again and compares fingerprints.
+    The live store is read once (docs/architecture.md, "Applying: one read, batched writes"):
+    when nothing waits between planning and writing (--auto-approve, no --check-sources), the
+    plan is made from a read inside the apply's transaction and the writes use that read. A
+    prompt (a person may take minutes) or source checks (the network) must not hold a write
+    transaction open, so there the plan is read first and the transaction reads again and
+    compares fingerprints.
     """
     commit = workflow.git_commit(ctx.root)
     if flags.auto_approve and not flags.check_sources:
