@@ -25,6 +25,8 @@ class Applied:
     cascade: int
     unreleased: tuple[locks.Unreleased, ...] = ()
     signal: int | None = None  # arrived after the commit had begun: recorded, not obeyed
+    before: state.LiveState | None = None  # what the writes were planned from
+    written: frozenset[int] = frozenset()  # live connections updated or deleted
 
 
 def check_guards(plan: p.Plan, *, allow_cascade: bool, allow_mass_delete: bool,
@@ -130,13 +132,14 @@ def apply_planned(st: store.Store, make: Callable[[store.Transaction], Planned |
             planned = make(conn)
             if planned is None:
                 return None
-            done, cascade = _write(conn, planned, settings=settings, keyring=keyring,
-                                   commit=commit, held=held)
+            done, cascade, written = _write(conn, planned, settings=settings,
+                                            keyring=keyring, commit=commit, held=held)
             held.commit_begins()
     except BaseException:
         held.commit_failed()
         raise
-    return Applied(done, cascade, held.release_after_commit(), held.signalled)
+    return Applied(done, cascade, held.release_after_commit(), held.signalled, planned.live,
+                   written)
 
 
 def _scopes(plan: p.Plan) -> list[str]:
@@ -160,9 +163,9 @@ def _verified_live(conn: store.Transaction, plan: p.Plan) -> state.LiveState:
 
 def _write(conn: store.Transaction, planned: Planned, *, settings: secrets.Settings,
            keyring: secrets.Keyring, commit: str | None,
-           held: locks.Held) -> tuple[int, int]:
+           held: locks.Held) -> tuple[int, int, frozenset[int]]:
     """The writes and audit rows of the plan's actions, as one batch per statement kind:
-    (actions applied, dependents deleted)."""
+    (actions applied, dependents deleted, live connections updated or deleted)."""
     plan, live = planned.plan, planned.live
     who, at = locks.actor(), store.now_ms()
     delay_s = int(os.environ.get(_DELAY_VAR) or 0) / 1000
@@ -212,4 +215,5 @@ def _write(conn: store.Transaction, planned: Planned, *, settings: secrets.Setti
     held.check()
     store.write(conn, deletes=deletes, updates=updates, creates=creates, listed=listed)
     store.write_audit(conn, entries)
-    return len(entries), cascade
+    written = frozenset([d.connection_id for d in deletes] + [u.connection_id for u in updates])
+    return len(entries), cascade, written

@@ -55,11 +55,14 @@ def _require_passwords(ctx: workflow.Context, wanted: Sequence[declared.DesiredT
 
 
 def _settle(ctx: workflow.Context, st: store.Store, wanted: Sequence[declared.DesiredTenant],
-            out: options.Out, *, held: locks.Held | None = None, timeout: float = 0.0) -> None:
-    """Record as applied the connections the files already declare as they are live (§9)."""
+            out: options.Out, *, held: locks.Held | None = None, timeout: float = 0.0,
+            seen: state.LiveState | None = None, written: Collection[int] = ()) -> None:
+    """Record as applied the connections the files already declare as they are live (§9);
+    seen, written: see settle.record."""
     assert st.keyring is not None
     fps = workflow.password_fingerprints(ctx, st.keyring, wanted)
-    for s in settle.record(st, wanted, fps, held=held, lock_timeout_s=timeout):
+    for s in settle.record(st, wanted, fps, held=held, lock_timeout_s=timeout, seen=seen,
+                           written=written):
         out.info(f"{s.key}/{s.connection}: recorded as applied (the files accept the portal's state)")
 
 
@@ -130,7 +133,8 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
                 skip_source_checks, fmt, found, at, reason))
         if done is not None:  # the apply released its leases: the record takes its own
             try:
-                _settle(ctx, st, wanted, out, timeout=timeout)
+                _settle(ctx, st, wanted, out, timeout=timeout, seen=done.before,
+                        written=done.written)
             except (errors.ReconcilerError, KeyboardInterrupt, SystemExit) as exc:
                 # The apply has committed: nothing here (not even a signal) may make the run
                 # say otherwise.
@@ -185,22 +189,24 @@ def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
     compares fingerprints.
     """
     commit = workflow.git_commit(ctx.root)
+    read: list[state.LiveState] = []
     if flags.auto_approve and not flags.check_sources:
         def planned(conn: store.Transaction) -> applier.Planned | None:
             ready = _prepare(ctx, out, st, wanted, saved, plan_file, flags, conn)
-            if ready is None:
-                return None
             assert ready.live is not None
+            read.append(ready.live)
+            if not ready.plan.has_changes:
+                return None
             return applier.Planned(ready.plan, ready.live, ready.freeze_overrides)
 
         done = applier.apply_planned(st, planned, settings=ctx.settings, commit=commit, held=held)
     else:
         ready = _prepare(ctx, out, st, wanted, saved, plan_file, flags, None)
-        done = None if ready is None else applier.apply(
+        done = None if not ready.plan.has_changes else applier.apply(
             st, ready.plan, settings=ctx.settings, commit=commit, held=held,
             freeze_overrides=ready.freeze_overrides)
     if done is None:
-        _settle(ctx, st, wanted, out, held=held)
+        _settle(ctx, st, wanted, out, held=held, seen=read[0] if read else None)
     return done
 
 
@@ -216,9 +222,10 @@ def _read_plan(ctx: workflow.Context, st: store.Store, conn: store.Transaction |
 def _prepare(ctx: workflow.Context, out: options.Out, st: store.Store,
              wanted: list[declared.DesiredTenant], saved: planfile.Saved | None,
              plan_file: Path | None, flags: Flags,
-             conn: store.Transaction | None) -> Ready | None:
-    """Plan (or verify the saved plan), show, guard, confirm: the plan to apply, or None when
-    there is nothing to apply. conn: read in the apply's transaction (its live state is kept)."""
+             conn: store.Transaction | None) -> Ready:
+    """Plan (or verify the saved plan), show, guard, confirm: the plan to apply (one without
+    changes is shown, not guarded). conn: read in the apply's transaction (its live state is
+    kept)."""
     if saved is not None and plan_file is not None:
         changed = [f"{t.key}: {t.path} changed since the plan was made"
                    for t in wanted if t.digest != saved.tenants[t.key]["file_digest"]]
@@ -252,7 +259,7 @@ def _prepare(ctx: workflow.Context, out: options.Out, st: store.Store,
     out.result(options.render_plan(result, flags.fmt, out, allowed))
     if not result.has_changes:
         out.info("No changes to apply.")
-        return None
+        return Ready(result, live, {})
     overrides = applier.check_freeze(result, override=flags.override_freeze)
     for key, text in overrides.items():
         out.info(f"Overriding the freeze of {key}: {text}")
