@@ -22,19 +22,26 @@ SMALL, LARGE = 20, 100
 MAX_PER_ACTION = 0.5
 
 
-def _conn(name: str, database: str = "vbsys", companies: str = "[F1]") -> str:
+OLD_PW, NEW_PW = ("OSR_BATCH_OLD", "old-batch-pw"), ("OSR_BATCH_NEW", "new-batch-pw")
+SQL_AUTH = "authentication: sql, login: osr, password: {env: %s}"
+
+
+def _conn(name: str, database: str = "vbsys", companies: str = "[F1]",
+          auth: str = "authentication: windows") -> str:
     return (f"  - {{name: {name}, integration: visma-business, server: sql01, "
-            f"database: {database}, authentication: windows, companies: {companies}}}\n")
+            f"database: {database}, {auth}, companies: {companies}}}\n")
 
 
 def _live(customer: str, tenants: int) -> str:
     """Every tenant: three managed connections; Alpha's company has two dependents and a report
-    template points at it."""
+    template points at it; Beta has a password."""
     body = f"version: 1\ncustomers:\n  - name: {customer}\n    tenants:\n"
     for i in range(tenants):
         body += (f"      - name: t{i:03d}\n        connections:\n"
                  + "".join(f"          - {{name: {n}, managed: true, integration: visma-business, "
-                           "server: sql01, database: vbsys, authentication: windows, companies: "
+                           "server: sql01, database: vbsys, "
+                           + (SQL_AUTH % OLD_PW[0] if n == "Beta" else "authentication: windows")
+                           + ", companies: "
                            + ("[{id: F1, reports: [R1], budget_flows: [B1]}]" if n == "Alpha"
                               else "[{id: F1}]") + "}\n"
                            for n in ("Alpha", "Beta", "Old name"))
@@ -42,16 +49,19 @@ def _live(customer: str, tenants: int) -> str:
     return body
 
 
-# What each tenant's file asks for: (kind, the file's connections, the names expected after).
+BETA = _conn("Beta", auth=SQL_AUTH % OLD_PW[0])
+# What each tenant's file asks for: (the file's connections, the names expected after).
 SHAPES: dict[str, tuple[str, list[str]]] = {
-    "update": (_conn("Alpha", "vbsys2") + _conn("Beta") + _conn("Old name"),
+    "update": (_conn("Alpha", "vbsys2") + BETA + _conn("Old name"),
                ["Alpha", "Beta", "Old name"]),
-    "create": (_conn("Alpha") + _conn("Beta") + _conn("Old name") + _conn("Gamma", "g", "[G1, G2]"),
+    "create": (_conn("Alpha") + BETA + _conn("Old name") + _conn("Gamma", "g", "[G1, G2]"),
                ["Alpha", "Beta", "Gamma", "Old name"]),
-    "rename": (_conn("Alpha") + _conn("Beta")
+    "rename": (_conn("Alpha") + BETA
                + _conn("New name, previous_names: [Old name]", companies="[F1, F2]"),
                ["Alpha", "Beta", "New name"]),
-    "delete": (_conn("Beta") + _conn("Old name"), ["Beta", "Old name"]),  # prune: Alpha goes
+    "delete": (BETA + _conn("Old name"), ["Beta", "Old name"]),  # prune: Alpha goes
+    "password": (_conn("Alpha") + _conn("Beta", auth=SQL_AUTH % NEW_PW[0]) + _conn("Old name"),
+                 ["Alpha", "Beta", "Old name"]),
 }
 
 
@@ -69,6 +79,8 @@ def run(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("RECONCILER_STORE_KEY", TEST_KEY)
     monkeypatch.setenv("RECONCILER_ACTOR", "tester")
     monkeypatch.setenv("NO_COLOR", "1")
+    for name, value in (OLD_PW, NEW_PW):
+        monkeypatch.setenv(name, value)
 
     def invoke(*args: str) -> tuple[int, str, str]:
         code = cli.main(list(args))
@@ -121,6 +133,8 @@ def _assert_store_is_the_plan(url: str, root: Path, customer: str, tenants: int,
     try:
         live = st.read(keys, dependents=True)
         history = st.history(keys, 10 * tenants)
+        assert st.keyring is not None
+        keyring = st.keyring
     finally:
         st.close()
     assert sorted(live.tenants) == keys
@@ -138,6 +152,10 @@ def _assert_store_is_the_plan(url: str, root: Path, customer: str, tenants: int,
             assert by_name["Gamma"].spec.database == "g"
         if shape == "rename":
             assert by_name["New name"].spec.companies == ("F1", "F2")
+        fp = {v: keyring.fingerprint(v) for _, v in (OLD_PW, NEW_PW)}
+        assert by_name["Beta"].password_fp == fp[NEW_PW[1] if shape == "password" else OLD_PW[1]]
+        assert [c.password_fp for c in lt.connections if c.spec.name != "Beta"] == [None] * (
+            len(lt.connections) - 1)
         if shape == "delete":
             assert alpha is None
             assert [(t.name, t.connection_id) for t in lt.report_templates] == [("Tpl", None)]
@@ -155,11 +173,12 @@ def _assert_store_is_the_plan(url: str, root: Path, customer: str, tenants: int,
 
 def _audited(shape: str) -> tuple[str, str]:
     return {"update": ("update", "Alpha"), "create": ("create", "Gamma"),
-            "rename": ("rename", "New name"), "delete": ("delete", "Alpha")}[shape]
+            "rename": ("rename", "New name"), "delete": ("delete", "Alpha"),
+            "password": ("update", "Beta")}[shape]
 
 
-@pytest.mark.parametrize("shapes", [["update"], ["update", "create", "rename", "delete"]],
-                         ids=["one-update-each", "create-update-rename-delete"])
+@pytest.mark.parametrize("shapes", [["update"], ["update", "create", "rename", "delete", "password"]],
+                         ids=["one-update-each", "create-update-rename-delete-password"])
 def test_apply_statements_grow_with_batches_not_actions(run: Run, tmp_path: Path, store_url: str,
                                                         shapes: list[str]) -> None:
     counts = {n: _apply(run, store_url, tmp_path / f"fleet{n}", n, shapes) for n in (SMALL, LARGE)}
