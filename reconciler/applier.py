@@ -173,7 +173,7 @@ def _write(conn: store.Transaction, planned: Planned, *, settings: secrets.Setti
     deletes: list[store.Delete] = []
     updates: list[store.Update] = []
     creates: list[store.Create] = []
-    listed: set[int] = set()
+    listed: dict[int, set[int]] = {}  # by company row id
     entries: list[audit.AuditEntry] = []
     for t in plan.tenants:
         todo = [a for a in t.actions if not a.blocked]
@@ -189,7 +189,7 @@ def _write(conn: store.Transaction, planned: Planned, *, settings: secrets.Setti
             label = f"{t.key}/{a.connection}"
             live_conn = live_by_id.get(a.live_id) if a.live_id is not None else None
             if live_conn is not None:  # only dependents read (and fingerprinted) may go
-                listed.update(d.key for c in live_conn.companies for d in c.dependents)
+                listed.update({c.key: {d.key for d in c.dependents} for c in live_conn.companies})
             if a.action is p.ActionKind.DELETE:
                 assert a.live_id is not None and a.live_version is not None
                 deletes.append(store.Delete(a.live_id, a.live_version, label))

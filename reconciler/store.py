@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -649,7 +649,9 @@ class Delete:
     label: str
 
 
-Listed = Collection[int] | None  # dependent row ids a plan listed; None: all (store seed only)
+# The dependent row ids a plan listed, all together or by the company it read them under (then
+# a dependent is deleted only with that company); None: all (store seed only).
+Listed = Collection[int] | Mapping[int, Collection[int]] | None
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -805,11 +807,12 @@ def _create(conn: Connection, creates: Sequence[Create]) -> list[int]:
 def _delete_dependents_of(conn: Connection, label_of: dict[int, str], listed: Listed) -> None:
     """Delete the dependents of these companies (label by company id), refusing any the plan
     did not list: only listed rows are deleted, and any left over stops the transaction."""
-    chosen = sorted(listed) if listed is not None else None
     for chunk in _chunks(list(label_of)):
-        if chosen is None:
+        if listed is None:
             conn.execute(osr_dependents.delete().where(osr_dependents.c.company_id.in_(chunk)))
             continue
+        chosen = sorted({d for c in chunk for d in listed.get(c, ())} if isinstance(listed, Mapping)
+                        else listed)
         for ids in _chunks(chosen):
             conn.execute(osr_dependents.delete().where(osr_dependents.c.company_id.in_(chunk),
                                                        osr_dependents.c.id.in_(ids)))
