@@ -811,11 +811,16 @@ def _delete_dependents_of(conn: Connection, label_of: dict[int, str], listed: Li
         if listed is None:
             conn.execute(osr_dependents.delete().where(osr_dependents.c.company_id.in_(chunk)))
             continue
-        chosen = sorted({d for c in chunk for d in listed.get(c, ())} if isinstance(listed, Mapping)
-                        else listed)
-        for ids in _chunks(chosen):
-            conn.execute(osr_dependents.delete().where(osr_dependents.c.company_id.in_(chunk),
-                                                       osr_dependents.c.id.in_(ids)))
+        if isinstance(listed, Mapping):  # each under the company it was read under: (company, id)
+            pairs = sorted((c, d) for c in chunk for d in listed.get(c, ()))
+            for part in _chunks(pairs):
+                conn.execute(osr_dependents.delete().where(
+                    osr_dependents.c.company_id.in_(chunk),
+                    sa.tuple_(osr_dependents.c.company_id, osr_dependents.c.id).in_(part)))
+        else:
+            for ids in _chunks(sorted(listed)):
+                conn.execute(osr_dependents.delete().where(osr_dependents.c.company_id.in_(chunk),
+                                                           osr_dependents.c.id.in_(ids)))
         left = conn.execute(sa.select(osr_dependents.c.company_id, sa.func.count())
                             .where(osr_dependents.c.company_id.in_(chunk))
                             .group_by(osr_dependents.c.company_id)

@@ -259,3 +259,31 @@ def test_one_at_a_time_writes_are_batches_of_one(run: Run, tmp_path: Path, store
     finally:
         st.close()
 
+
+
+def test_a_dependent_moved_to_another_company_is_not_deleted_unlisted(
+        run: Run, tmp_path: Path, store_url: str) -> None:
+    """Listed by company: a dependent read under one company and found under another (moved in
+    the portal meanwhile) stops the batch, even when both companies are being deleted."""
+    st, (first, second) = _two_connections(run, tmp_path, store_url)
+    try:
+        before = _dump(st)
+        listed = {c.key: {d.key for d in c.dependents} for x in (first, second)
+                  for c in x.companies}
+        moved = first.companies[0].dependents[0].key
+        with pytest.raises(errors.ConflictError, match=r"^v/t001/Alpha: 1 dependent\(s\) appeared "
+                           r"that the plan did not list"), st.transaction() as tx:
+            tx.execute(store.osr_dependents.update().where(store.osr_dependents.c.id == moved)
+                       .values(company_id=second.companies[0].key))
+            store.write(tx, listed=listed, deletes=[
+                store.Delete(first.id, first.version, "v/t000/Alpha"),
+                store.Delete(second.id, second.version, "v/t001/Alpha")])
+        assert _dump(st) == before
+        with st.transaction() as tx:  # as read, both go with what was listed
+            store.write(tx, listed=listed, deletes=[
+                store.Delete(first.id, first.version, "v/t000/Alpha"),
+                store.Delete(second.id, second.version, "v/t001/Alpha")])
+        assert [c.spec.name for k in ("v/t000", "v/t001")
+                for c in st.read([k]).tenants[k].connections] == ["Beta", "Old name"] * 2
+    finally:
+        st.close()
