@@ -677,9 +677,9 @@ def _check_versions(conn: Connection, expected: Sequence[tuple[int, int, str]]) 
 
 
 def _check_rowcount(result: sa.CursorResult[Any], wanted: int, labels: Sequence[str]) -> None:
-    """An executemany's rowcount is the total over its rows on SQLite, psycopg and PyMySQL
-    (tests/test_statements.py); a driver that cannot tell reports -1 and is covered by
-    _check_versions alone."""
+    """The rows a write matched, a second check after _check_versions. An executemany's
+    rowcount is the total over its rows on SQLite, psycopg and PyMySQL
+    (tests/test_statements.py); a driver that cannot tell reports -1."""
     if result.rowcount not in (-1, wanted):
         raise _conflict(", ".join(labels) if len(labels) <= 3 else f"{labels[0]} (or another of "
                         f"{len(labels)})")
@@ -718,10 +718,11 @@ def _delete(conn: Connection, deletes: Sequence[Delete], listed: Listed) -> None
     for chunk in _chunks(list(label_of)):
         conn.execute(report_templates.update().where(report_templates.c.connection_id.in_(chunk))
                      .values(connection_id=None))
-    result = conn.execute(connections.delete().where(
-        connections.c.id == sa.bindparam("b_id"), connections.c.version == sa.bindparam("b_version")),
-        [{"b_id": d.connection_id, "b_version": d.version} for d in deletes])
-    _check_rowcount(result, len(deletes), [d.label for d in deletes])
+    for part in _chunks(deletes):  # set-based, still by (id, version): one round trip per chunk
+        result = conn.execute(connections.delete().where(
+            sa.tuple_(connections.c.id, connections.c.version).in_(
+                [(d.connection_id, d.version) for d in part])))
+        _check_rowcount(result, len(part), [d.label for d in part])
 
 
 def _update(conn: Connection, updates: Sequence[Update]) -> None:
