@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
+from typing import NamedTuple
 
-from reconciler import errors, freeze, locks, secrets, spec, store
+from reconciler import audit, errors, freeze, locks, secrets, spec, state, store
 from reconciler import plan as p
 
 # Testing knob: stretch the transaction so that kill -9 tests can land inside it.
@@ -23,6 +25,8 @@ class Applied:
     cascade: int
     unreleased: tuple[locks.Unreleased, ...] = ()
     signal: int | None = None  # arrived after the commit had begun: recorded, not obeyed
+    before: state.LiveState | None = None  # what the writes were planned from
+    written: frozenset[int] = frozenset()  # live connections updated or deleted
 
 
 def check_guards(plan: p.Plan, *, allow_cascade: bool, allow_mass_delete: bool,
@@ -77,11 +81,21 @@ def _password(a: p.Action, settings: secrets.Settings, keyring: secrets.Keyring,
     return store.Password(keyring.encrypt(value), fp), False, fp
 
 
+class Planned(NamedTuple):
+    """A plan made inside the apply's transaction, with the live state it was made from."""
+
+    plan: p.Plan
+    live: state.LiveState
+    freeze_overrides: dict[str, str]
+
+
 def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: str | None,
           held: locks.Held | None = None,
           lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
           freeze_overrides: dict[str, str] | None = None) -> Applied:
-    """Apply every unblocked action of the plan, all or nothing, then release the leases.
+    """Apply every unblocked action of a plan made before the transaction, all or nothing,
+    then release the leases. The transaction reads the live tenants again and refuses if any
+    changed since the plan read them (fingerprints).
 
     held: the leases the caller took before it planned; without, the tenants are locked here.
     Once the commit has begun, the result is returned whatever happens while releasing.
@@ -92,75 +106,115 @@ def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: 
         with locks.leases(st, [t.key for t in plan.tenants], timeout_s=lock_timeout_s) as own:
             return apply(st, plan, settings=settings, commit=commit, held=own,
                          freeze_overrides=freeze_overrides)
+
+    def verified(conn: store.Transaction) -> Planned:
+        return Planned(plan, _verified_live(conn, plan), freeze_overrides or {})
+
+    done = apply_planned(st, verified, settings=settings, commit=commit, held=held)
+    assert done is not None
+    return done
+
+
+def apply_planned(st: store.Store, make: Callable[[store.Transaction], Planned | None], *,
+                  settings: secrets.Settings, commit: str | None, held: locks.Held) -> Applied | None:
+    """Plan inside the apply's transaction (make: read live, plan, show, guard) and write from
+    that one read; None when make found nothing to apply (nothing is written).
+
+    Under the leases taken before, only a writer outside the tool can change these tenants, and
+    it is stopped by the version checks and the dependents guard of every write (store.write),
+    as it was when the transaction read the live state a second time (docs/architecture.md,
+    "Applying: one read, batched writes").
+    """
     assert st.keyring is not None
     keyring = st.keyring
-    scopes = [t.key for t in plan.tenants if any(not a.blocked for a in t.actions)]
     try:
         with st.transaction() as conn:
             held.verify(conn)
-            done, cascade = _write(conn, plan, scopes, settings=settings, keyring=keyring,
-                                   commit=commit, held=held, freeze_overrides=freeze_overrides)
+            planned = make(conn)
+            if planned is None:
+                return None
+            done, cascade, written = _write(conn, planned, settings=settings,
+                                            keyring=keyring, commit=commit, held=held)
             held.commit_begins()
     except BaseException:
         held.commit_failed()
         raise
-    return Applied(done, cascade, held.release_after_commit(), held.signalled)
+    return Applied(done, cascade, held.release_after_commit(), held.signalled, planned.live,
+                   written)
 
 
-def _write(conn: store.Transaction, plan: p.Plan, scopes: list[str], *,
-           settings: secrets.Settings, keyring: secrets.Keyring, commit: str | None,
-           held: locks.Held, freeze_overrides: dict[str, str] | None) -> tuple[int, int]:
-    """The writes and audit rows of the plan's actions: (actions applied, dependents deleted)."""
-    who = locks.actor()
-    delay_s = int(os.environ.get(_DELAY_VAR) or 0) / 1000
-    done = cascade = 0
+def _scopes(plan: p.Plan) -> list[str]:
+    return [t.key for t in plan.tenants if any(not a.blocked for a in t.actions)]
+
+
+def _verified_live(conn: store.Transaction, plan: p.Plan) -> state.LiveState:
+    """The live tenants the plan changes, read in the transaction; refused if any moved since
+    the plan read them."""
+    scopes = _scopes(plan)
     live = store.read(conn, scopes)
     live = live.with_dependents(store.read_dependents(
         conn, [k for t in plan.tenants if t.key in scopes for k in t.read_companies]))
-    audit = []
     for t in plan.tenants:
-        if t.key not in scopes:
+        lt = live.tenants.get(t.key)
+        if t.key in scopes and (lt is None or lt.object_fp() != t.tenant_fp):
+            raise errors.ConflictError(f"{t.key}: the live store changed since the plan was "
+                                       "made; nothing was applied, plan again")
+    return live
+
+
+def _write(conn: store.Transaction, planned: Planned, *, settings: secrets.Settings,
+           keyring: secrets.Keyring, commit: str | None,
+           held: locks.Held) -> tuple[int, int, frozenset[int]]:
+    """The writes and audit rows of the plan's actions, as one batch per statement kind:
+    (actions applied, dependents deleted, live connections updated or deleted)."""
+    plan, live = planned.plan, planned.live
+    who, at = locks.actor(), store.now_ms()
+    delay_s = int(os.environ.get(_DELAY_VAR) or 0) / 1000
+    cascade = 0
+    deletes: list[store.Delete] = []
+    updates: list[store.Update] = []
+    creates: list[store.Create] = []
+    listed: dict[int, set[int]] = {}  # by company row id
+    entries: list[audit.AuditEntry] = []
+    for t in plan.tenants:
+        todo = [a for a in t.actions if not a.blocked]
+        if not todo:
             continue
         held.check()
         lt = live.tenants.get(t.key)
-        if lt is None or lt.object_fp() != t.tenant_fp:
+        if lt is None:
             raise errors.ConflictError(f"{t.key}: the live store changed since the plan was "
                                        "made; nothing was applied, plan again")
         live_by_id = {c.id: c for c in lt.connections}
-        for a in t.actions:
-            if a.blocked:
-                continue
+        for a in todo:
             label = f"{t.key}/{a.connection}"
             live_conn = live_by_id.get(a.live_id) if a.live_id is not None else None
-            # Only the dependents read (and fingerprinted) in this transaction may go.
-            listed = {d.row_id for c in live_conn.companies for d in c.dependents} if live_conn else set()
+            if live_conn is not None:  # only dependents read (and fingerprinted) may go
+                listed.update({c.row_id: {d.row_id for d in c.dependents} for c in live_conn.companies})
             if a.action is p.ActionKind.DELETE:
                 assert a.live_id is not None and a.live_version is not None
-                store.delete_connection(conn, a.live_id, a.live_version, label=label,
-                                        listed=listed)
+                deletes.append(store.Delete(a.live_id, a.live_version, label))
             else:
                 assert a.desired is not None
                 password, clear, fp = _password(a, settings, keyring,
                                                 live_conn.password_fp if live_conn else None)
                 applied = spec.spec_fingerprint(a.desired.spec, fp)
                 if a.action is p.ActionKind.CREATE:
-                    store.create_connection(conn, lt.id, a.desired.spec, password=password,
-                                            managed=True, applied_fp=applied)
+                    creates.append(store.Create(lt.id, a.desired.spec, password, True, applied))
                 else:
                     assert a.live_id is not None and a.live_version is not None
-                    store.update_connection(conn, a.live_id, a.live_version, a.desired.spec,
-                                            password=password, clear_password=clear,
-                                            managed=True, applied_fp=applied, label=label,
-                                            listed=listed)
-            done += 1
+                    updates.append(store.Update(a.live_id, a.live_version, a.desired.spec,
+                                                password, clear, True, applied, label))
             cascade += len(a.cascade)
             if delay_s:
                 time.sleep(delay_s)
-            audit.append({"actor": who[:store.NAME], "git_commit": commit,
-                          "customer": t.customer, "tenant": t.tenant,
-                          "action": a.action.value, "connection": a.connection,
-                          "connection_id": a.live_id, "reason": a.reason.value,
-                          "fields": ",".join(a.changed_fields), "cascade_count": len(a.cascade),
-                          "freeze_override": (freeze_overrides or {}).get(t.key)})
-    store.write_audit(conn, audit)
-    return done, cascade
+            entries.append(audit.AuditEntry(
+                at_ms=at, actor=who, git_commit=commit, customer=t.customer, tenant=t.tenant,
+                action=a.action.value, connection=a.connection, connection_id=a.live_id,
+                reason=a.reason.value, fields=a.changed_fields, cascade_count=len(a.cascade),
+                freeze_override=planned.freeze_overrides.get(t.key)))
+    held.check()
+    store.write(conn, deletes=deletes, updates=updates, creates=creates, listed=listed)
+    store.write_audit(conn, entries)
+    written = frozenset([d.connection_id for d in deletes] + [u.connection_id for u in updates])
+    return len(entries), cascade, written

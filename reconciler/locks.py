@@ -207,19 +207,29 @@ def _acquire(st: store.Store, scopes: Sequence[str], *, timeout_s: float,
     me = holder()
     wanted = sorted(set(scopes))
     deadline = time.monotonic() + timeout_s
-    while wanted:
-        taken, current = store.try_locks(st, wanted, me, length_ms, may_take)
-        if taken:
-            return dict(zip(wanted, taken, strict=True))
-        if time.monotonic() >= deadline:
-            if current is None:
-                raise errors.RefusedError(f"{', '.join(wanted)}: another apply is taking the "
-                                          f"locks or writing; waited {timeout_s:g}s (--lock-timeout)")
-            raise errors.RefusedError(
-                f"{current.scope}: {current.describe()}, lease until "
-                f"{store.utc(current.expires_ms)}; waited {timeout_s:g}s (--lock-timeout). If "
-                f"that apply is gone, run `reconciler unlock {current.id}`")
-        time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
+    current: store.LockRow | None = None
+    try:
+        while wanted:
+            taken, current = store.try_locks(st, wanted, me, length_ms, may_take)
+            if taken:
+                return dict(zip(wanted, taken, strict=True))
+            if time.monotonic() >= deadline:
+                if current is None:
+                    raise errors.RefusedError(f"{', '.join(wanted)}: another apply is taking the "
+                                              f"locks or writing; waited {timeout_s:g}s "
+                                              "(--lock-timeout)")
+                raise errors.RefusedError(
+                    f"{current.scope}: {current.describe()}, lease until "
+                    f"{store.utc(current.expires_ms)}; waited {timeout_s:g}s (--lock-timeout). If "
+                    f"that apply is gone, run `reconciler unlock {current.id}`")
+            time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
+    except KeyboardInterrupt:
+        # Ctrl-C while waiting: nothing was read or written yet. One line naming what we waited
+        # for; exit 1 like every run that changed nothing (DESIGN §6, exit codes).
+        waited = current.describe() if current is not None else (
+            f"{', '.join(wanted)} (another apply was taking the locks or writing)")
+        raise errors.RefusedError(f"aborted; nothing was changed: interrupted while waiting for "
+                                  f"{waited}") from None
     return {}
 
 

@@ -9,10 +9,10 @@ conflict. An apply records their current state as applied.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from reconciler import declared, differ, locks, spec, state, store
+from reconciler import audit, declared, differ, locks, spec, state, store
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,23 @@ def stale(tenants: Sequence[declared.DesiredTenant], live: state.LiveState,
 
 def record(st: store.Store, tenants: Sequence[declared.DesiredTenant],
            fps: differ.PasswordFingerprints, *, held: locks.Held | None = None,
-           lock_timeout_s: float = 0.0) -> list[Settled]:
+           lock_timeout_s: float = 0.0, seen: state.LiveState | None = None,
+           written: Collection[int] = ()) -> list[Settled]:
     """Under the tenants' locks (held by the caller, or taken here), record what stale() finds
-    as applied (and audit it)."""
+    as applied (and audit it).
+
+    seen: the live state this run read already (an apply's, before it wrote the connections in
+    written, which it records itself): when it covers every tenant, it answers whether there is
+    anything to record, instead of a read of the whole fleet again.
+    """
     keys = sorted({d.key for d in tenants})
-    with st.reading() as conn:
-        if not stale(tenants, store.read(conn, keys), fps):
+    if seen is not None and set(keys) <= set(seen.tenants):
+        if not [s for s in stale(tenants, seen, fps) if s.connection_id not in written]:
             return []
+    else:
+        with st.reading() as conn:
+            if not stale(tenants, store.read(conn, keys), fps):
+                return []
     with contextlib.ExitStack() as stack:
         if held is None:
             held = stack.enter_context(locks.leases(st, keys, timeout_s=lock_timeout_s))
@@ -61,10 +71,10 @@ def record(st: store.Store, tenants: Sequence[declared.DesiredTenant],
         found = stale(tenants, store.read(conn, keys), fps)
         for s in found:
             store.set_applied(conn, s.connection_id, s.applied_fp, name=s.connection)
-        who = locks.actor()
-        store.write_audit(conn, [{
-            "actor": who[:store.NAME], "git_commit": None, "customer": s.key.split("/")[0],
-            "tenant": s.key.split("/")[1], "action": "record", "connection": s.connection,
-            "connection_id": s.connection_id, "reason": "record_because_accepted_from_portal",
-            "fields": "", "cascade_count": 0} for s in found])
+        who, at = locks.actor(), store.now_ms()
+        store.write_audit(conn, [audit.AuditEntry(
+            at_ms=at, actor=who, git_commit=None, customer=s.key.split("/")[0],
+            tenant=s.key.split("/")[1], action="record", connection=s.connection,
+            connection_id=s.connection_id, reason="record_because_accepted_from_portal")
+            for s in found])
     return found

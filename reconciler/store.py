@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 
-from reconciler import drivers, errors, redaction, secrets, spec, state
+from reconciler import audit, drivers, errors, redaction, secrets, spec, state
 
 SCHEMA_VERSION = "3"
 # v1 -> v2: names and company ids keyed by spec.identity_key (was casefold), company keys,
@@ -405,6 +405,11 @@ class Store:
         with self._connect() as conn:
             return read(conn, keys, dependents=dependents)
 
+    def history(self, keys: Sequence[str] | None, limit: int) -> list[audit.AuditEntry]:
+        """The audit log, newest first (read_audit), with the store's error translation."""
+        with self._connect() as conn:
+            return read_audit(conn, keys, limit)
+
     @contextlib.contextmanager
     def reading(self) -> Iterator[Connection]:
         """One connection for several reads that belong together (e.g. a plan's)."""
@@ -617,90 +622,249 @@ def _inserted(result: sa.CursorResult[Any]) -> int:
     return int(key[0])
 
 
+# Batched writes: statements grow with batches, not actions (issue 14). Each kind of write is one
+# executemany or one set-based statement per CHUNK rows; versions are read (and their rows
+# locked where the database can) in one query, and every executemany's rowcount total is checked.
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Create:
+    tenant_id: int
+    spec: spec.ConnectionSpec
+    password: Password | None
+    managed: bool
+    applied_fp: str | None
+
+
+@dataclass(frozen=True)
+class Update:
+    connection_id: int
+    version: int  # as read: the write is refused if it moved
+    spec: spec.ConnectionSpec
+    password: Password | None  # None: keep the stored one (or clear it, below)
+    clear_password: bool
+    managed: bool
+    applied_fp: str | None
+    label: str  # tenant/connection, for messages
+
+
+@dataclass(frozen=True)
+class Delete:
+    connection_id: int
+    version: int
+    label: str
+
+
+# The dependent row ids a plan listed, all together or by the company it read them under (then
+# a dependent is deleted only with that company); None: all (store seed only).
+Listed = Collection[int] | Mapping[int, Collection[int]] | None
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
+
+
+def _conflict(label: str) -> errors.ConflictError:
+    return errors.ConflictError(f"{label}: the live connection changed while applying "
+                                "(version mismatch); nothing was applied, plan again")
+
+
+def _check_versions(conn: Connection, expected: Sequence[tuple[int, int, str]]) -> None:
+    """(id, version, label): refuse unless every row is there at that version; the rows stay
+    locked until the transaction ends (SELECT ... FOR UPDATE; SQLite holds the one write lock)."""
+    for chunk in _chunks(expected):
+        found = dict(conn.execute(sa.select(connections.c.id, connections.c.version)
+                                  .where(connections.c.id.in_([i for i, _, _ in chunk]))
+                                  .with_for_update()).all())
+        for connection_id, version, label in chunk:
+            if found.get(connection_id) != version:
+                raise _conflict(label)
+
+
+def _check_rowcount(result: sa.CursorResult[Any], wanted: int, labels: Sequence[str]) -> None:
+    """The rows a write matched, a second check after _check_versions. An executemany's
+    rowcount is the total over its rows on SQLite, psycopg and PyMySQL
+    (tests/test_statements.py); a driver that cannot tell reports -1."""
+    if result.rowcount not in (-1, wanted):
+        raise _conflict(", ".join(labels) if len(labels) <= 3 else f"{labels[0]} (or another of "
+                        f"{len(labels)})")
+
+
+def write(conn: Connection, *, deletes: Sequence[Delete] = (), updates: Sequence[Update] = (),
+          creates: Sequence[Create] = (), listed: Listed = None) -> list[int]:
+    """Carry out one batch: deletes (they free names), then updates, then creates, each with the
+    companies they declare; the ids of the created connections, in order.
+
+    listed: the dependents that may be deleted with a company (read and fingerprinted by the
+    plan); one that is not listed stops the transaction. None: all (store seed only).
+    """
+    _check_versions(conn, [(d.connection_id, d.version, d.label) for d in deletes]
+                    + [(u.connection_id, u.version, u.label) for u in updates])
+    if deletes:
+        _delete(conn, deletes, listed)
+    if updates:
+        _update(conn, updates)
+        _sync_companies(conn, {u.connection_id: (u.spec.companies, u.label) for u in updates},
+                        listed)
+    return _create(conn, creates) if creates else []
+
+
+def _delete(conn: Connection, deletes: Sequence[Delete], listed: Listed) -> None:
+    """Delete connections with their companies and dependents; detach (keep) report templates."""
+    label_of = {d.connection_id: d.label for d in deletes}
+    owned: dict[int, str] = {}
+    for chunk in _chunks(list(label_of)):
+        owned.update({company_id: label_of[connection_id] for company_id, connection_id in
+                      conn.execute(sa.select(companies.c.id, companies.c.connection_id)
+                                   .where(companies.c.connection_id.in_(chunk)))})
+    _delete_dependents_of(conn, owned, listed)
+    for chunk in _chunks(list(owned)):
+        conn.execute(companies.delete().where(companies.c.id.in_(chunk)))
+    for chunk in _chunks(list(label_of)):
+        conn.execute(report_templates.update().where(report_templates.c.connection_id.in_(chunk))
+                     .values(connection_id=None))
+    for part in _chunks(deletes):  # set-based, still by (id, version): one round trip per chunk
+        result = conn.execute(connections.delete().where(
+            sa.tuple_(connections.c.id, connections.c.version).in_(
+                [(d.connection_id, d.version) for d in part])))
+        _check_rowcount(result, len(part), [d.label for d in part])
+
+
+def _update(conn: Connection, updates: Sequence[Update]) -> None:
+    """One UPDATE for the batch, rows in plan order (a rename may free a name the next takes)."""
+    keep = sa.bindparam("b_keep", type_=sa.Integer) == 1
+    values: dict[str, Any] = {column: sa.bindparam(f"b_{column}") for column in spec_columns(
+        updates[0].spec)}
+    values.update(managed=sa.bindparam("b_managed"), applied_fp=sa.bindparam("b_applied_fp"),
+                  applied_name=sa.bindparam("b_applied_name"),
+                  version=sa.bindparam("b_version") + 1, updated_ms=sa.bindparam("b_updated_ms"),
+                  password_ct=sa.case((keep, connections.c.password_ct),
+                                      else_=sa.bindparam("b_ct", type_=sa.Text)),
+                  password_fp=sa.case((keep, connections.c.password_fp),
+                                      else_=sa.bindparam("b_fp", type_=sa.String(64))))
+    stamp = now_ms()
+    rows = []
+    for u in updates:
+        new = u.password is not None
+        rows.append({**{f"b_{k}": v for k, v in spec_columns(u.spec).items()},
+                     "b_id": u.connection_id, "b_version": u.version, "b_managed": u.managed,
+                     "b_applied_fp": u.applied_fp,
+                     "b_applied_name": u.spec.name if u.applied_fp else None,
+                     "b_updated_ms": stamp, "b_keep": 0 if new or u.clear_password else 1,
+                     "b_ct": u.password.ciphertext if u.password else None,
+                     "b_fp": u.password.fingerprint if u.password else None})
+    result = conn.execute(connections.update().where(
+        connections.c.id == sa.bindparam("b_id"),
+        connections.c.version == sa.bindparam("b_version")).values(values), rows)
+    _check_rowcount(result, len(updates), [u.label for u in updates])
+
+
+def _sync_companies(conn: Connection, wanted: dict[int, tuple[Iterable[str], str]],
+                    listed: Listed) -> None:
+    """Make each connection's companies the wanted ones: (codes, label) by connection id."""
+    current: dict[int, dict[str, int]] = defaultdict(dict)  # connection -> code_key -> row id
+    for chunk in _chunks(list(wanted)):
+        for company_id, connection_id, code_key in conn.execute(
+                sa.select(companies.c.id, companies.c.connection_id, companies.c.code_key)
+                .where(companies.c.connection_id.in_(chunk))):
+            current[connection_id][code_key] = company_id
+    gone: dict[int, str] = {}
+    new: list[dict[str, Any]] = []
+    for connection_id, (codes, label) in wanted.items():
+        keys = {spec.identity_key(code): code for code in codes}
+        have = current.get(connection_id, {})
+        gone.update({have[k]: label for k in have.keys() - keys.keys()})
+        new += [{"connection_id": connection_id, "code": keys[k], "code_key": k}
+                for k in sorted(keys.keys() - have.keys())]
+    if gone:
+        _delete_dependents_of(conn, gone, listed)
+        for chunk in _chunks(list(gone)):
+            conn.execute(companies.delete().where(companies.c.id.in_(chunk)))
+    if new:
+        conn.execute(companies.insert(), new)
+
+
+def _create(conn: Connection, creates: Sequence[Create]) -> list[int]:
+    """One INSERT for the batch; the new ids are read back by (tenant, name) in one query per
+    chunk (portable: no RETURNING with executemany needed)."""
+    stamp = now_ms()
+    conn.execute(connections.insert(), [
+        {**spec_columns(c.spec), "tenant_id": c.tenant_id, "managed": c.managed, "version": 1,
+         "applied_fp": c.applied_fp, "applied_name": c.spec.name if c.applied_fp else None,
+         "updated_ms": stamp, "password_ct": c.password.ciphertext if c.password else None,
+         "password_fp": c.password.fingerprint if c.password else None} for c in creates])
+    ids: dict[tuple[int, str], int] = {}
+    for chunk in _chunks(creates):
+        ids.update({(tenant_id, name_key): connection_id for connection_id, tenant_id, name_key in
+                    conn.execute(sa.select(connections.c.id, connections.c.tenant_id,
+                                           connections.c.name_key)
+                                 .where(connections.c.tenant_id.in_({c.tenant_id for c in chunk}),
+                                        connections.c.name_key.in_(
+                                            {spec.identity_key(c.spec.name) for c in chunk})))
+                    })
+    created = [ids[(c.tenant_id, spec.identity_key(c.spec.name))] for c in creates]
+    rows = [{"connection_id": connection_id, "code": code, "code_key": spec.identity_key(code)}
+            for connection_id, c in zip(created, creates, strict=True) for code in c.spec.companies]
+    if rows:
+        conn.execute(companies.insert(), rows)
+    return created
+
+
+def _delete_dependents_of(conn: Connection, label_of: dict[int, str], listed: Listed) -> None:
+    """Delete the dependents of these companies (label by company id), refusing any the plan
+    did not list: only listed rows are deleted, and any left over stops the transaction."""
+    for chunk in _chunks(list(label_of)):
+        if listed is None:
+            conn.execute(osr_dependents.delete().where(osr_dependents.c.company_id.in_(chunk)))
+            continue
+        if isinstance(listed, Mapping):  # each under the company it was read under: (company, id)
+            pairs = sorted((c, d) for c in chunk for d in listed.get(c, ()))
+            for part in _chunks(pairs):
+                conn.execute(osr_dependents.delete().where(
+                    osr_dependents.c.company_id.in_(chunk),
+                    sa.tuple_(osr_dependents.c.company_id, osr_dependents.c.id).in_(part)))
+        else:
+            for ids in _chunks(sorted(listed)):
+                conn.execute(osr_dependents.delete().where(osr_dependents.c.company_id.in_(chunk),
+                                                           osr_dependents.c.id.in_(ids)))
+        left = conn.execute(sa.select(osr_dependents.c.company_id, sa.func.count())
+                            .where(osr_dependents.c.company_id.in_(chunk))
+                            .group_by(osr_dependents.c.company_id)
+                            .order_by(osr_dependents.c.company_id)).all()
+        if left:
+            label = label_of[left[0][0]]
+            count = sum(n for company_id, n in left if label_of[company_id] == label)
+            raise errors.ConflictError(
+                f"{label}: {count} dependent(s) appeared that the plan did not list; nothing "
+                "was applied, plan again")
+
+
+# One action at a time (store seed, and the guard tests): batches of one.
+
 def create_connection(conn: Connection, tenant_id: int, s: spec.ConnectionSpec, *,
                       password: Password | None, managed: bool, applied_fp: str | None) -> int:
-    values = {**spec_columns(s), "tenant_id": tenant_id, "managed": managed, "version": 1,
-              "applied_fp": applied_fp, "applied_name": s.name if applied_fp else None,
-              "updated_ms": now_ms(),
-              "password_ct": password.ciphertext if password else None,
-              "password_fp": password.fingerprint if password else None}
-    connection_id = _inserted(conn.execute(connections.insert().values(**values)))
-    set_companies(conn, connection_id, s.companies)
-    return connection_id
+    return write(conn, creates=[Create(tenant_id, s, password, managed, applied_fp)])[0]
 
 
 def update_connection(conn: Connection, connection_id: int, version: int, s: spec.ConnectionSpec,
                       *, password: Password | None, clear_password: bool, managed: bool,
                       applied_fp: str | None, label: str, listed: Listed = None) -> None:
     """Update fields and companies; raise ConflictError if the version moved (someone else wrote)."""
-    values = {**spec_columns(s), "managed": managed, "applied_fp": applied_fp,
-              "applied_name": s.name if applied_fp else None,
-              "version": version + 1, "updated_ms": now_ms()}
-    if password is not None:
-        values.update(password_ct=password.ciphertext, password_fp=password.fingerprint)
-    elif clear_password:
-        values.update(password_ct=None, password_fp=None)
-    result = conn.execute(connections.update().where(
-        connections.c.id == connection_id, connections.c.version == version).values(**values))
-    if result.rowcount != 1:
-        raise errors.ConflictError(f"{label}: the live connection changed while applying "
-                                   "(version mismatch); nothing was applied, plan again")
-    set_companies(conn, connection_id, s.companies, listed=listed, label=label)
-
-
-Listed = Collection[int] | None  # dependent row ids a plan listed; None: all (store seed only)
-
-
-def _delete_dependents(conn: Connection, company_ids: Sequence[int], listed: Listed,
-                       label: str) -> None:
-    """Delete the dependents of these companies, refusing any the plan did not list."""
-    if not company_ids:
-        return
-    for start in range(0, len(company_ids), 500):
-        chunk = company_ids[start:start + 500]
-        query = osr_dependents.delete().where(osr_dependents.c.company_id.in_(chunk))
-        if listed is not None:
-            query = query.where(osr_dependents.c.id.in_(sorted(listed)))
-        conn.execute(query)
-        if listed is not None:
-            left = conn.execute(sa.select(sa.func.count()).select_from(osr_dependents)
-                                .where(osr_dependents.c.company_id.in_(chunk))).scalar_one()
-            if left:
-                raise errors.ConflictError(
-                    f"{label}: {left} dependent(s) appeared that the plan did not list; nothing "
-                    "was applied, plan again")
+    write(conn, updates=[Update(connection_id, version, s, password, clear_password, managed,
+                                applied_fp, label)], listed=listed)
 
 
 def set_companies(conn: Connection, connection_id: int, wanted: Iterable[str], *,
                   listed: Listed = None, label: str = "") -> None:
-    current = dict(conn.execute(sa.select(companies.c.code, companies.c.id)
-                                .where(companies.c.connection_id == connection_id)).tuples().all())
-    by_key = {spec.identity_key(code): code for code in current}
-    wanted_keys = {spec.identity_key(code): code for code in wanted}
-    gone = [current[by_key[k]] for k in by_key.keys() - wanted_keys.keys()]
-    if gone:
-        _delete_dependents(conn, gone, listed, label)
-        conn.execute(companies.delete().where(companies.c.id.in_(gone)))
-    new = [{"connection_id": connection_id, "code": wanted_keys[k], "code_key": k}
-           for k in sorted(wanted_keys.keys() - by_key.keys())]
-    if new:
-        conn.execute(companies.insert(), new)
+    _sync_companies(conn, {connection_id: (list(wanted), label)}, listed)
 
 
 def delete_connection(conn: Connection, connection_id: int, version: int, *, label: str,
                       listed: Listed = None) -> None:
     """Delete a connection and its dependents; detach (keep) its report templates."""
-    company_ids = list(conn.execute(sa.select(companies.c.id).where(
-        companies.c.connection_id == connection_id)).scalars())
-    _delete_dependents(conn, company_ids, listed, label)
-    conn.execute(companies.delete().where(companies.c.connection_id == connection_id))
-    conn.execute(report_templates.update().where(report_templates.c.connection_id == connection_id)
-                 .values(connection_id=None))
-    result = conn.execute(connections.delete().where(
-        connections.c.id == connection_id, connections.c.version == version))
-    if result.rowcount != 1:
-        raise errors.ConflictError(f"{label}: the live connection changed while applying "
-                                   "(version mismatch); nothing was applied, plan again")
+    write(conn, deletes=[Delete(connection_id, version, label)], listed=listed)
 
 
 def add_dependents(conn: Connection, connection_id: int, company: str,
@@ -730,18 +894,30 @@ def connection_id_by_name(conn: Connection, tenant_id: int, name: str) -> tuple[
     return (row.id, row.version) if row else None
 
 
-def write_audit(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(audit_log.insert(), [{"at_ms": now_ms(), **row} for row in rows])
+def write_audit(conn: Connection, entries: Sequence[audit.AuditEntry]) -> None:
+    """The entries in one INSERT (executemany)."""
+    if entries:
+        conn.execute(audit_log.insert(), [
+            {"at_ms": e.at_ms, "actor": e.actor[:NAME], "git_commit": e.git_commit,
+             "customer": e.customer, "tenant": e.tenant, "action": e.action,
+             "connection": e.connection, "connection_id": e.connection_id, "reason": e.reason,
+             "fields": ",".join(e.fields), "cascade_count": e.cascade_count,
+             "freeze_override": e.freeze_override} for e in entries])
 
 
-def read_audit(conn: Connection, keys: Sequence[str] | None, limit: int) -> list[sa.Row[Any]]:
+def read_audit(conn: Connection, keys: Sequence[str] | None, limit: int) -> list[audit.AuditEntry]:
+    """The newest entries first, of these tenants ("customer/tenant") or of all."""
     query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
     if keys:
         pairs = [k.split("/", 1) for k in keys]
         query = query.where(sa.or_(*[sa.and_(audit_log.c.customer == c, audit_log.c.tenant == t)
                                      for c, t in pairs]))
-    return list(conn.execute(query).all())
+    return [audit.AuditEntry(
+        at_ms=r.at_ms, actor=r.actor, git_commit=r.git_commit, customer=r.customer,
+        tenant=r.tenant, action=r.action, connection=r.connection, connection_id=r.connection_id,
+        reason=r.reason, fields=tuple(f for f in r.fields.split(",") if f),
+        cascade_count=r.cascade_count, freeze_override=r.freeze_override)
+        for r in conn.execute(query)]
 
 
 def password_rows(conn: Connection) -> list[tuple[int, str]]:

@@ -167,17 +167,25 @@ def make_plan(ctx: Context, st: store.Store, tenants: Sequence[declared.DesiredT
     fingerprint: also fingerprint every live tenant read, for saved plans and apply.
     hidden: password references to plan as if they were not set (see password_fingerprints).
     """
+    with st.reading() as conn:
+        return plan_from(ctx, st, conn, tenants, max_delete=max_delete, fingerprint=fingerprint,
+                         hidden=hidden)[0]
+
+
+def plan_from(ctx: Context, st: store.Store, conn: store.Transaction,
+              tenants: Sequence[declared.DesiredTenant], *, max_delete: int,
+              fingerprint: bool = True, hidden: Collection[str] = ()) -> tuple[p.Plan, state.LiveState]:
+    """make_plan on an open connection (an apply's transaction), with the live state it read."""
     assert st.keyring is not None
     fps = password_fingerprints(ctx, st.keyring, tenants, hidden)
-    with st.reading() as conn:
-        live = store.read(conn, [t.key for t in tenants])
-        result = differ.diff(tenants, live, fps, max_delete=max_delete)
-        needed = differ.cascade_companies(result, live)
-        if needed:
-            keys = set().union(*needed.values())
-            live = live.with_dependents(store.read_dependents(conn, keys))
-            result = differ.with_cascades(result, tenants, live, fps)
-    return differ.fingerprinted(result, live, needed) if fingerprint else result
+    live = store.read(conn, [t.key for t in tenants])
+    result = differ.diff(tenants, live, fps, max_delete=max_delete)
+    needed = differ.cascade_companies(result, live)
+    if needed:
+        keys = set().union(*needed.values())
+        live = live.with_dependents(store.read_dependents(conn, keys))
+        result = differ.with_cascades(result, tenants, live, fps)
+    return (differ.fingerprinted(result, live, needed) if fingerprint else result), live
 
 
 def source_specs(ctx: Context, tenant: declared.DesiredTenant) -> list[tuple[Any, list[str], bool]]:

@@ -47,6 +47,7 @@ def _closure(module: str) -> set[str]:
 RULES = [
     ("spec", {"sqlalchemy", "pydantic", "store", "desired", "state", "plan", "differ", "cli"}),
     ("state", {"sqlalchemy", "store", "plan", "differ", "render", "applier", "cli"}),
+    ("audit", {"sqlalchemy", "pydantic", "store", "plan", "differ", "render", "applier", "cli"}),
     ("desired", {"sqlalchemy", "store", "state", "plan", "differ", "render", "applier", "cli"}),
     # The message engine knows no document: the readers bring their vocabulary.
     ("validation", {"desired", "fixture", "windows", "catalog", "secrets", "sqlalchemy", "store",

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from reconciler import cli, errors, locks, store, workflow
 from tests.conftest import RECONCILER, TEST_KEY, Cli
-from tests.test_cli import TENANT, seeded
+from tests.test_cli import TENANT, dump, seeded
 
 CHANGED = TENANT.replace("database: vbsys", "database: vbsys2")
 SLOW = TENANT.replace("database: vbsys", "database: vbsys2") + "".join(
@@ -37,6 +37,15 @@ def _count(url: str, table: sa.Table) -> int:
     try:
         with engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _holders(url: str) -> list[str]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.select(store.locks.c.actor)).scalars())
     finally:
         engine.dispose()
 
@@ -167,6 +176,31 @@ def test_waiting_honours_the_timeout_and_names_the_holder(cli: Cli) -> None:
     assert waiting.returncode == 1 and "aborted; nothing was changed" in err, err
     first.kill()
     first.wait()
+
+
+def test_ctrl_c_while_waiting_names_the_holder_and_changes_nothing(cli: Cli) -> None:
+    """SIGINT during `--lock-timeout 30s`: at once, one line naming the lock waited for, exit 1
+    (nothing was changed, DESIGN §6), and the other apply's lock left alone."""
+    seeded(cli, CHANGED)
+    url = cli.env["RECONCILER_STORE"]
+    _insert(url, "0f0e0d0c-0000-4000-8000-000000000001", "acme/acme-norway", "alice",
+            expires_in_ms=600_000)
+    before = dump(cli)
+    waiting = _start(cli, "apply", "--auto-approve", "--lock-timeout", "30s")
+    time.sleep(3)  # started, and waiting for the lock
+    assert waiting.poll() is None
+    waiting.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    out, err = waiting.communicate(timeout=30)
+    assert time.monotonic() - started < 5
+    assert waiting.returncode == 1, err
+    assert out == ""
+    assert re.fullmatch(r"error: aborted; nothing was changed: interrupted while waiting for lock "
+                        r"0f0e0d0c-0000-4000-8000-000000000001 on acme/acme-norway held by alice "
+                        r"on other-host \(pid 1, CI job https://ci\.example/job/7\) since "
+                        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\n", err), err
+    assert dump(cli) == before
+    assert _holders(url) == ["alice"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -16,7 +16,7 @@ from reconciler import plan as p
 from reconciler.commands import options
 
 if TYPE_CHECKING:
-    from reconciler import applier, locks, planfile, settle, store, windows
+    from reconciler import applier, locks, planfile, settle, state, store, windows
 else:  # SQLAlchemy and deepdiff when apply runs, not for its --help or a TAB
     applier, locks, planfile, settle, store = map(lazy.module, (
         "reconciler.applier", "reconciler.locks", "reconciler.planfile", "reconciler.settle",
@@ -49,11 +49,14 @@ def _require_passwords(ctx: workflow.Context, wanted: Sequence[declared.DesiredT
 
 
 def _settle(ctx: workflow.Context, st: store.Store, wanted: Sequence[declared.DesiredTenant],
-            out: options.Out, *, held: locks.Held | None = None, timeout: float = 0.0) -> None:
-    """Record as applied the connections the files already declare as they are live (§9)."""
+            out: options.Out, *, held: locks.Held | None = None, timeout: float = 0.0,
+            seen: state.LiveState | None = None, written: Collection[int] = ()) -> None:
+    """Record as applied the connections the files already declare as they are live (§9);
+    seen, written: see settle.record."""
     assert st.keyring is not None
     fps = workflow.password_fingerprints(ctx, st.keyring, wanted)
-    for s in settle.record(st, wanted, fps, held=held, lock_timeout_s=timeout):
+    for s in settle.record(st, wanted, fps, held=held, lock_timeout_s=timeout, seen=seen,
+                           written=written):
         out.info(f"{s.key}/{s.connection}: recorded as applied (the files accept the portal's state)")
 
 
@@ -123,7 +126,8 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
                 skip_source_checks, fmt, found, at, reason))
         if done is not None:  # the apply released its leases: the record takes its own
             try:
-                _settle(ctx, st, wanted, out, timeout=timeout)
+                _settle(ctx, st, wanted, out, timeout=timeout, seen=done.before,
+                        written=done.written)
             except (errors.ReconcilerError, KeyboardInterrupt, SystemExit) as exc:
                 # The apply has committed: nothing here (not even a signal) may make the run
                 # say otherwise.
@@ -154,16 +158,79 @@ class Flags(NamedTuple):
     override_freeze: str | None
 
 
+class Ready(NamedTuple):
+    """A plan that passed every guard, with the live state read in the apply's transaction
+    (None when it was read before: applier.apply reads it again)."""
+
+    plan: p.Plan
+    live: state.LiveState | None
+    freeze_overrides: dict[str, str]
+
+
 def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
                     wanted: list[declared.DesiredTenant], saved: planfile.Saved | None,
                     plan_file: Path | None, held: locks.Held, flags: Flags) -> applier.Applied | None:
-    """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply."""
-    if saved is not None and plan_file is not None:
-        max_delete = saved.max_delete
-        result = planfile.verified(saved, plan_file, wanted, lambda hidden: workflow.make_plan(
-            ctx, st, wanted, max_delete=max_delete, hidden=hidden), out.info)
+    """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply.
+
+    The live store is read once (docs/architecture.md, "Applying: one read, batched writes"):
+    when nothing waits between planning and writing (--auto-approve, no --check-sources), the
+    plan is made from a read inside the apply's transaction and the writes use that read. A
+    prompt (a person may take minutes) or source checks (the network) must not hold a write
+    transaction open, so there the plan is read first and the transaction reads again and
+    compares fingerprints.
+    """
+    commit = workflow.git_commit(ctx.root)
+    read: list[state.LiveState] = []
+    if flags.auto_approve and not flags.check_sources:
+        def planned(conn: store.Transaction) -> applier.Planned | None:
+            ready = _prepare(ctx, out, st, wanted, saved, plan_file, flags, conn)
+            assert ready.live is not None
+            read.append(ready.live)
+            if not ready.plan.has_changes:
+                return None
+            return applier.Planned(ready.plan, ready.live, ready.freeze_overrides)
+
+        done = applier.apply_planned(st, planned, settings=ctx.settings, commit=commit, held=held)
     else:
-        result = workflow.make_plan(ctx, st, wanted, max_delete=flags.max_delete)
+        ready = _prepare(ctx, out, st, wanted, saved, plan_file, flags, None)
+        done = None if not ready.plan.has_changes else applier.apply(
+            st, ready.plan, settings=ctx.settings, commit=commit, held=held,
+            freeze_overrides=ready.freeze_overrides)
+    if done is None:
+        _settle(ctx, st, wanted, out, held=held, seen=read[0] if read else None)
+    return done
+
+
+def _read_plan(ctx: workflow.Context, st: store.Store, conn: store.Transaction | None,
+               wanted: list[declared.DesiredTenant], *, max_delete: int,
+               hidden: Collection[str] = ()) -> tuple[p.Plan, state.LiveState | None]:
+    """A plan from a read in conn (the apply's transaction), or from a read of its own."""
+    if conn is None:
+        return workflow.make_plan(ctx, st, wanted, max_delete=max_delete, hidden=hidden), None
+    return workflow.plan_from(ctx, st, conn, wanted, max_delete=max_delete, hidden=hidden)
+
+
+def _prepare(ctx: workflow.Context, out: options.Out, st: store.Store,
+             wanted: list[declared.DesiredTenant], saved: planfile.Saved | None,
+             plan_file: Path | None, flags: Flags,
+             conn: store.Transaction | None) -> Ready:
+    """Plan (or verify the saved plan), show, guard, confirm: the plan to apply (one without
+    changes is shown, not guarded). conn: read in the apply's transaction (its live state is
+    kept)."""
+    if saved is not None and plan_file is not None:
+        first: list[state.LiveState | None] = []
+
+        def make(hidden: Collection[str]) -> p.Plan:
+            made, read = _read_plan(ctx, st, conn, wanted, max_delete=saved.max_delete,
+                                    hidden=hidden)
+            if not hidden:
+                first.append(read)
+            return made
+
+        result = planfile.verified(saved, plan_file, wanted, make, out.info)
+        live = first[0]
+    else:
+        result, live = _read_plan(ctx, st, conn, wanted, max_delete=flags.max_delete)
     if flags.check_sources:
         result = workflow.check_sources(ctx, result, wanted)
     result = workflow.with_freeze(result, flags.windows, flags.at)
@@ -172,8 +239,7 @@ def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
     out.result(options.render_plan(result, flags.fmt, out, allowed))
     if not result.has_changes:
         out.info("No changes to apply.")
-        _settle(ctx, st, wanted, out, held=held)
-        return None
+        return Ready(result, live, {})
     overrides = applier.check_freeze(result, override=flags.override_freeze)
     for key, text in overrides.items():
         out.info(f"Overriding the freeze of {key}: {text}")
@@ -181,6 +247,4 @@ def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
                          allow_mass_delete=flags.allow_mass_delete,
                          skip_source_checks=flags.skip_source_checks)
     _confirm(result, flags.auto_approve, out)
-    return applier.apply(st, result, settings=ctx.settings,
-                         commit=workflow.git_commit(ctx.root), held=held,
-                         freeze_overrides=overrides)
+    return Ready(result, live, overrides)

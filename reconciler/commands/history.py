@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
-from reconciler import lazy, render, workflow
+from reconciler import render, workflow
 from reconciler.commands import options
-
-if TYPE_CHECKING:
-    from reconciler import store
-else:  # SQLAlchemy only when the command runs, not for its --help or a TAB
-    store = lazy.module("reconciler.store")
 
 
 @click.command(epilog=options.examples(
@@ -30,14 +25,15 @@ else:  # SQLAlchemy only when the command runs, not for its --help or a TAB
 def history(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...], limit: int, fmt: str) -> int:
     """The audit log: time, actor, commit, action, connection, changed fields, freeze overrides."""
     keys = workflow.parse_tenants(tenants)
-    with ctx.open_store(readonly=True) as st, st.engine.connect() as conn:
-        rows = store.read_audit(conn, keys, limit)
-    entries = [{"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.at_ms / 1000)),
-                "actor": r.actor, "commit": r.git_commit, "tenant": f"{r.customer}/{r.tenant}",
-                "action": r.action, "connection": r.connection, "reason": r.reason,
-                "fields": [f for f in r.fields.split(",") if f], "cascade": r.cascade_count,
-                "freeze_override": r.freeze_override}
-               for r in rows]
+    with ctx.open_store(readonly=True) as st:
+        rows = st.history(keys, limit)
+    entries: list[dict[str, Any]] = [
+        {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.at_ms / 1000)),
+         "actor": r.actor, "commit": r.git_commit, "tenant": r.key,
+         "action": r.action, "connection": r.connection, "reason": r.reason,
+         "fields": list(r.fields), "cascade": r.cascade_count,
+         "freeze_override": r.freeze_override}
+        for r in rows]
     if fmt == "json":
         out.result(json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
     elif not entries:

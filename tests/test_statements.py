@@ -1,0 +1,289 @@
+"""Apply's round trips grow with batches, not actions (issue 14), on SQLite, PostgreSQL and
+MariaDB: statements counted with an SQLAlchemy event listener around a whole `apply` (locks,
+plan, writes, audit, settle), at two fleet sizes, and the store read back afterwards."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from reconciler import cli, errors, store
+from tests.conftest import TEST_KEY
+
+Run = Callable[..., tuple[int, str, str]]
+SMALL, LARGE = 20, 100
+# Per applied action over the whole run, at LARGE tenants (issue 14: at most 0.5).
+MAX_PER_ACTION = 0.5
+
+
+OLD_PW, NEW_PW = ("OSR_BATCH_OLD", "old-batch-pw"), ("OSR_BATCH_NEW", "new-batch-pw")
+SQL_AUTH = "authentication: sql, login: osr, password: {env: %s}"
+
+
+def _conn(name: str, database: str = "vbsys", companies: str = "[F1]",
+          auth: str = "authentication: windows") -> str:
+    return (f"  - {{name: {name}, integration: visma-business, server: sql01, "
+            f"database: {database}, {auth}, companies: {companies}}}\n")
+
+
+def _live(customer: str, tenants: int) -> str:
+    """Every tenant: three managed connections; Alpha's company has two dependents and a report
+    template points at it; Beta has a password."""
+    body = f"version: 1\ncustomers:\n  - name: {customer}\n    tenants:\n"
+    for i in range(tenants):
+        body += (f"      - name: t{i:03d}\n        connections:\n"
+                 + "".join(f"          - {{name: {n}, managed: true, integration: visma-business, "
+                           "server: sql01, database: vbsys, "
+                           + (SQL_AUTH % OLD_PW[0] if n == "Beta" else "authentication: windows")
+                           + ", companies: "
+                           + ("[{id: F1, reports: [R1], budget_flows: [B1]}]" if n == "Alpha"
+                              else "[{id: F1}]") + "}\n"
+                           for n in ("Alpha", "Beta", "Old name"))
+                 + "        report_templates:\n          - {name: Tpl, connection: Alpha}\n")
+    return body
+
+
+BETA = _conn("Beta", auth=SQL_AUTH % OLD_PW[0])
+# What each tenant's file asks for: (the file's connections, the names expected after).
+SHAPES: dict[str, tuple[str, list[str]]] = {
+    "update": (_conn("Alpha", "vbsys2") + BETA + _conn("Old name"),
+               ["Alpha", "Beta", "Old name"]),
+    "create": (_conn("Alpha") + BETA + _conn("Old name") + _conn("Gamma", "g", "[G1, G2]"),
+               ["Alpha", "Beta", "Gamma", "Old name"]),
+    "rename": (_conn("Alpha") + BETA
+               + _conn("New name, previous_names: [Old name]", companies="[F1, F2]"),
+               ["Alpha", "Beta", "New name"]),
+    "delete": (BETA + _conn("Old name"), ["Beta", "Old name"]),  # prune: Alpha goes
+    "password": (_conn("Alpha") + _conn("Beta", auth=SQL_AUTH % NEW_PW[0]) + _conn("Old name"),
+                 ["Alpha", "Beta", "Old name"]),
+}
+
+
+def _tenant_file(customer: str, i: int, shape: str) -> str:
+    return (f"version: 1\ncustomer: {customer}\ntenant: t{i:03d}\nprune: {str(shape == 'delete').lower()}"
+            f"\nconnections:\n{SHAPES[shape][0]}")
+
+
+@pytest.fixture
+def run(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> Iterator[Run]:
+    """The CLI in this process, on an initialised store of the matrix."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECONCILER_STORE", store_url)
+    monkeypatch.setenv("RECONCILER_STORE_KEY", TEST_KEY)
+    monkeypatch.setenv("RECONCILER_ACTOR", "tester")
+    monkeypatch.setenv("NO_COLOR", "1")
+    for name, value in (OLD_PW, NEW_PW):
+        monkeypatch.setenv(name, value)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = cli.main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    assert invoke("store", "init")[0] == 0
+    yield invoke
+
+
+def _counted(run: Run, *args: str) -> tuple[int, tuple[int, str, str]]:
+    """(statements sent to the database, the result) of one in-process run; an executemany
+    is one statement (one call to the driver)."""
+    count = 0
+
+    def counter(*_: Any) -> None:
+        nonlocal count
+        count += 1
+
+    event.listen(sa.engine.Engine, "before_cursor_execute", counter)
+    try:
+        result = run(*args)
+    finally:
+        event.remove(sa.engine.Engine, "before_cursor_execute", counter)
+    return count, result
+
+
+def _apply(run: Run, url: str, root: Path, tenants: int, shapes: list[str]) -> int:
+    """Statements of one apply over a fleet of its own (customer cN); checks what it applied."""
+    customer = f"c{tenants}"
+    root.mkdir()
+    (root / "live.yaml").write_text(_live(customer, tenants), encoding="utf-8")
+    assert run("store", "seed", str(root / "live.yaml"))[0] == 0
+    for i in range(tenants):
+        path = root / "tenants" / customer / f"t{i:03d}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_tenant_file(customer, i, shapes[i % len(shapes)]), encoding="utf-8")
+    count, (code, _, err) = _counted(run, "apply", str(root / "tenants"), "--auto-approve",
+                                     "--allow-cascade", "--allow-mass-delete")
+    assert code == 0, err
+    assert f"Applied {tenants} action(s)" in err, err
+    _assert_store_is_the_plan(url, root, customer, tenants, shapes)
+    return count
+
+
+def _assert_store_is_the_plan(url: str, root: Path, customer: str, tenants: int,
+                              shapes: list[str]) -> None:
+    keys = [f"{customer}/t{i:03d}" for i in range(tenants)]
+    st = store.Store.open(store.Location.resolve(url, root), readonly=True)
+    try:
+        live = st.read(keys, dependents=True)
+        history = st.history(keys, 10 * tenants)
+        assert st.keyring is not None
+        keyring = st.keyring
+    finally:
+        st.close()
+    assert sorted(live.tenants) == keys
+    for i, key in enumerate(keys):
+        shape = shapes[i % len(shapes)]
+        lt = live.tenants[key]
+        by_name = {c.spec.name: c for c in lt.connections}
+        assert sorted(by_name) == SHAPES[shape][1], (key, shape)
+        assert all(c.managed and c.applied_fp == c.live_fp for c in lt.connections), (key, shape)
+        alpha = by_name.get("Alpha")
+        if shape == "update":
+            assert alpha is not None and alpha.spec.database == "vbsys2" and alpha.version == 2
+        if shape == "create":
+            assert by_name["Gamma"].spec.companies == ("G1", "G2")
+            assert by_name["Gamma"].spec.database == "g"
+        if shape == "rename":
+            assert by_name["New name"].spec.companies == ("F1", "F2")
+        fp = {v: keyring.fingerprint(v) for _, v in (OLD_PW, NEW_PW)}
+        assert by_name["Beta"].password_fp == fp[NEW_PW[1] if shape == "password" else OLD_PW[1]]
+        assert [c.password_fp for c in lt.connections if c.spec.name != "Beta"] == [None] * (
+            len(lt.connections) - 1)
+        if shape == "delete":
+            assert alpha is None
+            assert [(t.name, t.connection_id) for t in lt.report_templates] == [("Tpl", None)]
+        else:
+            assert alpha is not None
+            assert sorted(d.name for c in alpha.companies for d in c.dependents) == ["B1", "R1"]
+            assert [(t.name, t.connection_id) for t in lt.report_templates] == [("Tpl", alpha.id)]
+    actions = sorted((e.key, e.action, e.connection) for e in history)
+    assert actions == sorted((key, *_audited(shapes[i % len(shapes)]))
+                             for i, key in enumerate(keys))
+    assert {e.actor for e in history} == {"tester"}
+    cascaded = [e.cascade_count for e in history if e.action == "delete"]
+    assert cascaded == [2] * len(cascaded)
+
+
+def _audited(shape: str) -> tuple[str, str]:
+    return {"update": ("update", "Alpha"), "create": ("create", "Gamma"),
+            "rename": ("rename", "New name"), "delete": ("delete", "Alpha"),
+            "password": ("update", "Beta")}[shape]
+
+
+@pytest.mark.parametrize("shapes", [["update"], ["update", "create", "rename", "delete", "password"]],
+                         ids=["one-update-each", "create-update-rename-delete-password"])
+def test_apply_statements_grow_with_batches_not_actions(run: Run, tmp_path: Path, store_url: str,
+                                                        shapes: list[str]) -> None:
+    counts = {n: _apply(run, store_url, tmp_path / f"fleet{n}", n, shapes) for n in (SMALL, LARGE)}
+    print(f"\n{sa.make_url(store_url).get_backend_name()} {'+'.join(shapes)}: {counts}")
+    assert counts[LARGE] <= MAX_PER_ACTION * LARGE, counts
+    # 80 more actions cost (almost) no more statements: far fewer than one per ten actions.
+    assert counts[LARGE] - counts[SMALL] <= (LARGE - SMALL) // 10, counts
+
+
+# ---------------------------------------------------------------------------------------------
+# The version guard of a batch: one stale row among many stops the whole transaction.
+
+
+def _two_connections(run: Run, tmp_path: Path, url: str) -> tuple[store.Store, list[Any]]:
+    (tmp_path / "live.yaml").write_text(_live("v", 2), encoding="utf-8")
+    assert run("store", "seed", str(tmp_path / "live.yaml"))[0] == 0
+    st = store.Store.open(store.Location.resolve(url, tmp_path), readonly=False)
+    live = st.read(["v/t000", "v/t001"], dependents=True)
+    return st, [live.tenants[k].connections[0] for k in ("v/t000", "v/t001")]
+
+
+def _dump(st: store.Store) -> object:
+    return st.read(None, dependents=True)
+
+
+@pytest.mark.parametrize("kind", ["update", "delete"])
+def test_batch_with_one_stale_version_is_refused_whole(run: Run, tmp_path: Path, store_url: str,
+                                                       kind: str) -> None:
+    st, (first, second) = _two_connections(run, tmp_path, store_url)
+    try:
+        before = _dump(st)
+        listed = {d.key for c in (first, second) for x in c.companies for d in x.dependents}
+        with pytest.raises(errors.ConflictError, match="^v/t001/Alpha: the live connection "
+                           r"changed while applying \(version mismatch\)"), st.transaction() as tx:
+            if kind == "update":
+                store.write(tx, listed=listed, updates=[
+                    store.Update(c.id, v, c.spec, None, False, True, None, label)
+                    for c, v, label in ((first, first.version, "v/t000/Alpha"),
+                                        (second, second.version + 1, "v/t001/Alpha"))])
+            else:
+                store.write(tx, listed=listed, deletes=[
+                    store.Delete(first.id, first.version, "v/t000/Alpha"),
+                    store.Delete(second.id, second.version - 1, "v/t001/Alpha")])
+        assert _dump(st) == before  # the first row's write was not kept either
+    finally:
+        st.close()
+
+
+def test_executemany_rowcount_is_the_total_of_matched_rows(run: Run, tmp_path: Path,
+                                                           store_url: str) -> None:
+    """What store._check_rowcount relies on, on each driver: SQLite, psycopg and PyMySQL sum an
+    executemany's rowcount over its parameter sets, so a row that did not match shows."""
+    st, (first, second) = _two_connections(run, tmp_path, store_url)
+    try:
+        with st.transaction() as tx:
+            result = tx.execute(store.connections.update().where(
+                store.connections.c.id == sa.bindparam("b_id"),
+                store.connections.c.version == sa.bindparam("b_version"))
+                .values(updated_ms=1), [{"b_id": first.id, "b_version": first.version},
+                                        {"b_id": second.id, "b_version": second.version + 7}])
+            assert result.rowcount == 1
+            tx.rollback()
+    finally:
+        st.close()
+
+
+def test_one_at_a_time_writes_are_batches_of_one(run: Run, tmp_path: Path, store_url: str) -> None:
+    """store seed and the guard tests write one connection at a time through the same batch."""
+    st, (first, _) = _two_connections(run, tmp_path, store_url)
+    try:
+        with st.transaction() as tx:
+            new_id = store.create_connection(
+                tx, st.read(["v/t000"]).tenants["v/t000"].id,
+                dataclasses.replace(first.spec, name="Delta", companies=("D1",)),
+                password=None, managed=False, applied_fp=None)
+        created = {c.id: c for c in st.read(["v/t000"]).tenants["v/t000"].connections}[new_id]
+        assert (created.spec.name, created.spec.companies, created.version) == ("Delta", ("D1",), 1)
+    finally:
+        st.close()
+
+
+
+def test_a_dependent_moved_to_another_company_is_not_deleted_unlisted(
+        run: Run, tmp_path: Path, store_url: str) -> None:
+    """Listed by company: a dependent read under one company and found under another (moved in
+    the portal meanwhile) stops the batch, even when both companies are being deleted."""
+    st, (first, second) = _two_connections(run, tmp_path, store_url)
+    try:
+        before = _dump(st)
+        listed = {c.key: {d.key for d in c.dependents} for x in (first, second)
+                  for c in x.companies}
+        moved = first.companies[0].dependents[0].key
+        with pytest.raises(errors.ConflictError, match=r"^v/t001/Alpha: 1 dependent\(s\) appeared "
+                           r"that the plan did not list"), st.transaction() as tx:
+            tx.execute(store.osr_dependents.update().where(store.osr_dependents.c.id == moved)
+                       .values(company_id=second.companies[0].key))
+            store.write(tx, listed=listed, deletes=[
+                store.Delete(first.id, first.version, "v/t000/Alpha"),
+                store.Delete(second.id, second.version, "v/t001/Alpha")])
+        assert _dump(st) == before
+        with st.transaction() as tx:  # as read, both go with what was listed
+            store.write(tx, listed=listed, deletes=[
+                store.Delete(first.id, first.version, "v/t000/Alpha"),
+                store.Delete(second.id, second.version, "v/t001/Alpha")])
+        assert [c.spec.name for k in ("v/t000", "v/t001")
+                for c in st.read([k]).tenants[k].connections] == ["Beta", "Old name"] * 2
+    finally:
+        st.close()
