@@ -333,7 +333,7 @@ class Store:
             if not sa.inspect(conn).has_table(store_meta.name):
                 raise errors.StoreError(f"store {self.location.describe()} is not initialised; "
                                         "run `reconciler store init`")
-            meta = dict(conn.execute(sa.select(store_meta.c.key, store_meta.c.value)).tuples().all())
+            meta = dict(conn.execute(sa.select(store_meta.c.key, store_meta.c.value)).all())
         if meta.get("schema_version") in _UPGRADABLE:
             raise errors.StoreError(f"store {self.location.describe()} has schema version "
                                     f"{meta.get('schema_version')}; run `reconciler store init` "

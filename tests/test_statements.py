@@ -210,7 +210,7 @@ def test_batch_with_one_stale_version_is_refused_whole(run: Run, tmp_path: Path,
     st, (first, second) = _two_connections(run, tmp_path, store_url)
     try:
         before = _dump(st)
-        listed = {d.key for c in (first, second) for x in c.companies for d in x.dependents}
+        listed = {d.row_id for c in (first, second) for x in c.companies for d in x.dependents}
         with pytest.raises(errors.ConflictError, match="^v/t001/Alpha: the live connection "
                            r"changed while applying \(version mismatch\)"), st.transaction() as tx:
             if kind == "update":
@@ -268,13 +268,13 @@ def test_a_dependent_moved_to_another_company_is_not_deleted_unlisted(
     st, (first, second) = _two_connections(run, tmp_path, store_url)
     try:
         before = _dump(st)
-        listed = {c.key: {d.key for d in c.dependents} for x in (first, second)
+        listed = {c.row_id: {d.row_id for d in c.dependents} for x in (first, second)
                   for c in x.companies}
-        moved = first.companies[0].dependents[0].key
+        moved = first.companies[0].dependents[0].row_id
         with pytest.raises(errors.ConflictError, match=r"^v/t001/Alpha: 1 dependent\(s\) appeared "
                            r"that the plan did not list"), st.transaction() as tx:
             tx.execute(store.osr_dependents.update().where(store.osr_dependents.c.id == moved)
-                       .values(company_id=second.companies[0].key))
+                       .values(company_id=second.companies[0].row_id))
             store.write(tx, listed=listed, deletes=[
                 store.Delete(first.id, first.version, "v/t000/Alpha"),
                 store.Delete(second.id, second.version, "v/t001/Alpha")])
