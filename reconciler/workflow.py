@@ -7,62 +7,27 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
-import subprocess
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reconciler import (
     catalog,
     declared,
     desired,
     differ,
-    envnames,
     errors,
+    gitrepo,
     secrets,
-    spec,
-    state,
     store,
     windows,
 )
 from reconciler import plan as p
 
-TENANT_ARG = r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$"
-
-
-def repo_root(start: Path | None = None) -> Path:
-    """The git work tree containing start (default: cwd), else start itself."""
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return here
-
-
-def git_commit(root: Path) -> str | None:
-    for var in ("GITHUB_SHA", "CI_COMMIT_SHA", "BUILD_SOURCEVERSION"):
-        if os.environ.get(var):
-            return os.environ[var]
-    if not (root / ".git").exists():
-        return None
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def parse_tenants(values: Sequence[str]) -> list[str]:
-    problems = [errors.Problem("--tenant", 0, 0, f"{v!r} is not CUSTOMER/TENANT (e.g. acme/acme-norway)")
-                for v in values if not re.match(TENANT_ARG, v)]
-    if problems:
-        raise errors.InputError.of(problems)
-    return list(dict.fromkeys(values))
-
+if TYPE_CHECKING:
+    from reconciler.sources import SourceSpec
 
 @dataclass(frozen=True)
 class Context:
@@ -73,7 +38,7 @@ class Context:
 
     @classmethod
     def make(cls, store_url: str | None, command: str = "this command") -> Context:
-        root = repo_root()
+        root = gitrepo.repo_root()
         return cls(root, store_url or os.environ.get("RECONCILER_STORE") or None,
                    secrets.Settings.from_env(root), command)
 
@@ -184,7 +149,8 @@ def make_plan(ctx: Context, st: store.Store, tenants: Sequence[declared.DesiredT
     return differ.fingerprinted(result, live, needed) if fingerprint else result
 
 
-def source_specs(ctx: Context, tenant: declared.DesiredTenant) -> list[tuple[Any, list[str], bool]]:
+def source_specs(ctx: Context, tenant: declared.DesiredTenant
+                 ) -> list[tuple[SourceSpec, list[str], bool]]:
     """One check request per declared connection of a tenant (passwords resolved here)."""
     from reconciler import sources
 
@@ -220,120 +186,3 @@ def check_sources(ctx: Context, result: p.Plan, tenants: Sequence[declared.Desir
         by_tenant.setdefault(key, []).append(p.SourceCheck(name, outcome.problems))
     return dataclasses.replace(result, tenants=tuple(
         dataclasses.replace(t, checks=tuple(by_tenant.get(t.key, ()))) for t in result.tenants))
-
-
-def _revision(root: Path, ref: str) -> str:
-    """The commit ref names; anything that is not a revision is refused, never given to git as
-    an option (`--changed-since=--output=FILE` would make git write a file)."""
-    hint = "give a commit, branch or tag (e.g. origin/main; fetch it first in CI)"
-    if not ref or ref.startswith("-") or not ref.isprintable() or any(c.isspace() for c in ref):
-        raise errors.InputError(f"--changed-since {ref!r} is not a git revision; {hint}")
-    try:
-        out = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options",
-                              f"{ref}^{{commit}}"], cwd=root, capture_output=True, text=True,
-                             timeout=60, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise errors.InputError(f"--changed-since {ref}: git failed ({exc})") from None
-    commit = out.stdout.strip()
-    if out.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40,64}", commit):
-        raise errors.InputError(f"--changed-since {ref!r}: no such commit in this repository; {hint}")
-    return commit
-
-
-def changed_files(root: Path, ref: str, paths: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Tenant files changed since ref: (files to plan, lines about deleted/renamed ones)."""
-    commit = _revision(root, ref)
-    try:
-        out = subprocess.run(["git", "diff", "--name-status", "-M", f"{commit}...HEAD", "--", *paths],
-                             cwd=root, capture_output=True, text=True, timeout=60, check=False)
-        untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "--", *paths],
-                                   cwd=root, capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise errors.InputError(f"--changed-since {ref}: git failed ({exc})") from None
-    if out.returncode != 0:
-        raise errors.InputError(f"--changed-since {ref}: {out.stderr.strip() or 'git diff failed'}; "
-                                "give a commit, branch or tag that exists (fetch it first in CI)")
-    files: list[Path] = []
-    notes: list[str] = []
-    for line in out.stdout.splitlines():
-        parts = line.split("\t")
-        status = parts[0]
-        if not parts[-1].endswith((".yaml", ".yml")):
-            continue
-        if status.startswith("D"):
-            notes.append(f"{parts[1]}: deleted since {ref}; a missing tenant file deletes nothing")
-        elif status.startswith("R"):
-            notes.append(f"{parts[1]} renamed to {parts[2]} since {ref}; not planned here (a "
-                         "rename changes which tenant the file declares): plan it by path")
-        else:
-            files.append(root / parts[-1])
-    files += [root / name for name in untracked.stdout.splitlines() if name.endswith((".yaml", ".yml"))]
-    return sorted(set(files)), notes
-
-
-def export_tenant(live: state.LiveTenant, prefix: str) -> dict[str, object]:
-    conns: list[dict[str, object]] = []
-    variables = envnames.password_variables(
-        live.customer, live.tenant, [c.spec.name for c in live.connections], prefix)
-    for c in live.connections:
-        sql = c.spec.authentication is spec.Authentication.SQL
-        conns.append(c.spec.document(password={"env": variables[c.spec.name]} if sql else None))
-    return {"version": 1, "customer": live.customer, "tenant": live.tenant, "prune": False,
-            "connections": conns}
-
-
-def companies_spec(ctx: Context, *, tenant: str | None, connection: str | None,
-                   integration: str | None, server: str | None, database: str | None,
-                   authentication: str | None, login: str | None, password_env: str | None,
-                   encrypt: bool = True, trust_server_certificate: bool = False) -> Any:
-    """The source to list companies on: a declared connection, or one given by flags.
-
-    --password-env sends a variable's value to the server named on the command line, so it is
-    held to the rule of tenant files: only variables meant for tenant secrets (the prefix).
-    """
-    from reconciler import sources
-
-    if tenant or connection:
-        if not (tenant and connection):
-            raise errors.InputError("give both --tenant CUSTOMER/TENANT and --connection NAME, "
-                                    "or --integration and --server for a connection not declared yet")
-        (key,) = parse_tenants([tenant])
-        (declared,) = load_desired(ctx, (), [key])
-        match = [c for c in declared.connections
-                 if spec.identity(c.spec.name) == spec.identity(connection)]
-        if not match:
-            names = ", ".join(c.spec.name for c in declared.connections) or "none"
-            raise errors.InputError(f"{declared.path}: no connection named {connection!r} "
-                                    f"(declared: {names})")
-        for c, request in zip(declared.connections, source_specs(ctx, declared), strict=True):
-            if c is match[0]:
-                if c.password is not None and request[0].password is None:
-                    raise errors.SecretError(f"{request[0].label}: the password ({c.password}) is "
-                                             "not available here; set it and try again")
-                return request[0]
-    if not (integration and server):
-        raise errors.InputError("give --tenant and --connection, or --integration and --server "
-                                "(with --database, --authentication, --login, --password-env)")
-    entry = catalog.load().get(integration)
-    if entry is None:
-        raise errors.InputError(f"--integration {integration!r} is not in the catalog; known: "
-                                + ", ".join(catalog.load().keys()))
-    auth = authentication or ("sql" if login else "windows")
-    password = None
-    if password_env:
-        refused = ctx.settings.check_reference(password_env, None)
-        if refused:
-            raise errors.SecretError(f"--password-env: {refused}")
-        password = os.environ.get(password_env)
-        if password is None:
-            raise errors.SecretError(f"--password-env {password_env}: the variable is not set")
-        from reconciler import redaction
-
-        redaction.register(password)
-    if auth == "sql" and (login is None or password is None):
-        raise errors.InputError("--authentication sql needs --login and --password-env")
-    return sources.SourceSpec(label=f"{server}/{database or entry.default_database}",
-                              integration=integration, server=server,
-                              database=database or entry.default_database, authentication=auth,
-                              login=login, password=password, encrypt=encrypt,
-                              trust_server_certificate=trust_server_certificate)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import sources, workflow
+from reconciler.commands import companies as companies_cmd
 from tests.conftest import IN_CI, Cli
 from tests.inprocess import InProcess, run_fixture  # noqa: F401  (the `run` fixture)
 from tests.test_cli import LIVE, TENANT, seeded
@@ -126,8 +127,8 @@ def test_companies_flags_for_encryption_reach_the_connection_string(
     ctx = workflow.Context.make(None)
     common = {"tenant": None, "connection": None, "integration": "visma-business", "server": "sql01",
               "database": None, "authentication": None, "login": "osr", "password_env": "OSR_NEW"}
-    default = sources.connection_string(workflow.companies_spec(ctx, **common), driver=MS18)
+    default = sources.connection_string(companies_cmd.companies_spec(ctx, **common), driver=MS18)
     assert "Encrypt=yes" in default and "TrustServerCertificate" not in default
-    relaxed = sources.connection_string(workflow.companies_spec(
+    relaxed = sources.connection_string(companies_cmd.companies_spec(
         ctx, **common, encrypt=False, trust_server_certificate=True), driver=MS18)
     assert "Encrypt=no;TrustServerCertificate=yes" in relaxed

@@ -16,6 +16,7 @@ from reconciler import (
     clock,
     declared,
     errors,
+    gitrepo,
     locks,
     planfile,
     render,
@@ -120,7 +121,7 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
             files = [Path(v["path"]) for v in saved.tenants.values()]
             wanted = workflow.load_desired(ctx, (), (), only_files=files)
         else:
-            wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
+            wanted = workflow.load_desired(ctx, paths, options.parse_tenants(tenants))
         _require_passwords(ctx, wanted)
         # Locked before reading: an apply that waited plans against what the last one left.
         with locks.leases(st, [t.key for t in wanted], timeout_s=timeout) as held:
@@ -209,5 +210,5 @@ def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
                          skip_source_checks=flags.skip_source_checks)
     _confirm(result, flags.auto_approve, out)
     return applier.apply(st, result, settings=ctx.settings,
-                         commit=workflow.git_commit(ctx.root), held=held,
+                         commit=gitrepo.git_commit(ctx.root), held=held,
                          freeze_overrides=overrides)

@@ -34,7 +34,7 @@ def drift(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
     found, at = workflow.load_windows(ctx), clock.now()
     with Progress() as progress:
         progress.stage("Reading tenant files…")
-        wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
+        wanted = workflow.load_desired(ctx, paths, options.parse_tenants(tenants))
         progress.stage("Reading the live store…")
         st = ctx.open_store(readonly=True)
         try:

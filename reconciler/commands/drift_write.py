@@ -14,7 +14,7 @@ def run(ctx: workflow.Context, out: options.Out, paths: Sequence[str], tenants: 
         ignore_unmanaged: bool) -> int:
     """Exit 2 when files were written, 0 when there was nothing to accept, 1 on error (nothing
     written). Read-only on the store."""
-    wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
+    wanted = workflow.load_desired(ctx, paths, options.parse_tenants(tenants))
     st = ctx.open_store(readonly=True)
     try:
         assert st.keyring is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler import differ, errors, workflow
+from reconciler import differ, errors, importer, workflow
 from reconciler.commands import completion, options
 
 
@@ -17,7 +17,7 @@ from reconciler.commands import completion, options
 @options.common
 def export(ctx: workflow.Context, out: options.Out, tenant: str) -> int:
     """Print the live connections of a tenant as a tenant file (passwords as {env: ...})."""
-    (key,) = workflow.parse_tenants([tenant])
+    (key,) = options.parse_tenants([tenant])
     st = ctx.open_store(readonly=True)
     try:
         live = st.read([key])
@@ -26,7 +26,7 @@ def export(ctx: workflow.Context, out: options.Out, tenant: str) -> int:
     if key not in live.tenants:
         problems = differ.unknown_tenants_named([key], live)
         raise errors.InputError.of(problems)
-    body = workflow.export_tenant(live.tenants[key], ctx.settings.env_prefix)
+    body = importer.export_tenant(live.tenants[key], ctx.settings.env_prefix)
     header = "# yaml-language-server: $schema=../../schemas/tenant.schema.json\n"
     out.result(header + options.to_yaml(body))
     return options.EXIT_OK

@@ -23,7 +23,7 @@ from reconciler.commands import options
 @options.common
 def history(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...], limit: int, fmt: str) -> int:
     """The audit log: time, actor, commit, action, connection, changed fields, freeze overrides."""
-    keys = workflow.parse_tenants(tenants)
+    keys = options.parse_tenants(tenants)
     st = ctx.open_store(readonly=True)
     try:
         with st.engine.connect() as conn:

@@ -27,7 +27,7 @@ def import_tenants(ctx: workflow.Context, out: options.Out, path: str | None,
     \b
     Example: reconciler import --tenant acme/acme-norway
     """
-    keys = workflow.parse_tenants(tenants)
+    keys = options.parse_tenants(tenants)
     root = Path(path) if path else Path(ctx.default_paths(())[0])
     if root.exists() and not root.is_dir():
         raise errors.InputError(f"{root}: not a directory; give the directory of tenant files "

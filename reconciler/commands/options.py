@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
 
-from reconciler import differ, render, render_html, workflow, yamlout
+from reconciler import differ, errors, render, render_html, workflow, yamlout
 from reconciler import plan as p
 from reconciler.commands import completion
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = click.Choice(["text", "markdown", "json", "html"])
+TENANT_ARG = r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$"
 
 
 def _set(env: Mapping[str, str], name: str) -> bool:
@@ -114,3 +116,11 @@ def render_plan(result: p.Plan, fmt: str, out: Out,
     if fmt == "html":
         return render_html.plan_page(result)
     return render.RENDERERS[fmt](result)
+
+
+def parse_tenants(values: Sequence[str]) -> list[str]:
+    problems = [errors.Problem("--tenant", 0, 0, f"{v!r} is not CUSTOMER/TENANT (e.g. acme/acme-norway)")
+                for v in values if not re.match(TENANT_ARG, v)]
+    if problems:
+        raise errors.InputError.of(problems)
+    return list(dict.fromkeys(values))

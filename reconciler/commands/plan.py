@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from reconciler import clock, planfile, workflow
+from reconciler import clock, gitrepo, planfile, workflow
 from reconciler.commands import options
 from reconciler.progress import Progress
 
@@ -17,10 +17,10 @@ DEFAULT_TTL = "7d"  # a review can take days; apply re-checks the files and the 
 
 def _desired_for(ctx: workflow.Context, paths: tuple[str, ...], tenants: tuple[str, ...],
                  changed_since: str | None, out: options.Out) -> list[Any]:
-    keys = workflow.parse_tenants(tenants)
+    keys = options.parse_tenants(tenants)
     only = None
     if changed_since:
-        only, notes = workflow.changed_files(ctx.root, changed_since, ctx.default_paths(paths))
+        only, notes = gitrepo.changed_files(ctx.root, changed_since, ctx.default_paths(paths))
         for note in notes:
             out.info(note)
         if not only:
@@ -73,7 +73,7 @@ def plan(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenant
         uncompared = [str(ref) for _, _, ref in workflow.unavailable_passwords(ctx, wanted)]
         expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(planfile.write(
             out_file, result, keyring=st.keyring, store_id=st.store_id,
-            git_commit=workflow.git_commit(ctx.root), ttl_s=ttl, uncompared=uncompared)))
+            git_commit=gitrepo.git_commit(ctx.root), ttl_s=ttl, uncompared=uncompared)))
         out.info(f"Saved the plan to {out_file} (valid for {plan_ttl}, until {expires}).")
     out.result(options.render_plan(result, fmt, out, expires=expires))
     return options.EXIT_CHANGES if detailed_exitcode and result.has_changes else options.EXIT_OK

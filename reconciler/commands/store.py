@@ -59,7 +59,7 @@ def store_seed(ctx: workflow.Context, out: options.Out, fixture_path: Path) -> i
 @options.common
 def store_dump(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...]) -> int:
     """Write live state in the fixture format (never passwords)."""
-    keys = workflow.parse_tenants(tenants) or None
+    keys = options.parse_tenants(tenants) or None
     st = ctx.open_store(readonly=True)
     try:
         live = st.read(keys, dependents=True)
