@@ -210,6 +210,17 @@ def diff(desired: Sequence[DesiredTenant], live: state.LiveState, fps: PasswordF
     return p.Plan(tenants, max_delete, tuple(mass))
 
 
+def drift(desired: Sequence[DesiredTenant], live: state.LiveState,
+          fps: PasswordFingerprints) -> p.Plan:
+    """What differs, for `drift`: the plan's tenants without its deletion guards (a drift report
+    is never applied; max_delete is recorded as the default and nothing is checked against it)."""
+    problems = unknown_tenants(desired, live)
+    if problems:
+        raise errors.InputError.of(problems)
+    return p.Plan(tuple(diff_tenant(d, live.tenants[d.key], fps)
+                        for d in sorted(desired, key=lambda t: t.key)), DEFAULT_MAX_DELETE)
+
+
 def cascade_companies(plan: p.Plan, live: state.LiveState) -> dict[str, set[int]]:
     """Per tenant, the companies (row ids) whose dependents the plan's actions may delete."""
     needed: dict[str, set[int]] = {}

@@ -55,13 +55,15 @@ RULES = [
     ("render", {"sqlalchemy", "store", "applier", "cli", "differ", "desired", "pydantic", "yaml",
                 "cryptography"}),
     ("declared", {"pydantic", "yaml", "sqlalchemy", "cryptography", "desired", "store"}),
-    ("store", {"plan", "differ", "render", "applier", "cli", "desired", "workflow"}),
+    ("store", {"plan", "differ", "render", "applier", "cli", "desired", "stages"}),
     ("sources", {"sqlalchemy", "store", "plan", "differ", "render", "applier", "cli"}),
     ("secrets", {"sqlalchemy", "store", "plan", "cli"}),
     ("applier", {"cli", "render"}),
-    ("workflow", {"cli", "render"}),
-    ("windows", {"sqlalchemy", "store", "plan", "differ", "render", "applier", "workflow", "cli"}),
-    ("clock", {"sqlalchemy", "store", "plan", "windows", "workflow", "cli"}),
+    ("stages", {"cli", "render"}),
+    ("gitrepo", {"sqlalchemy", "pydantic", "yaml", "store", "desired", "plan", "differ", "render",
+                 "applier", "stages", "cli"}),
+    ("windows", {"sqlalchemy", "store", "plan", "differ", "render", "applier", "stages", "cli"}),
+    ("clock", {"sqlalchemy", "store", "plan", "windows", "stages", "cli"}),
 ]
 
 

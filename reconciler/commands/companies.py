@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import catalog, errors, spec, workflow
+from reconciler import catalog, errors, spec, stages
 from reconciler.commands import completion, options
 
 if TYPE_CHECKING:
     from reconciler.sources import SourceSpec
 
 
-def companies_spec(ctx: workflow.Context, *, tenant: str | None, connection: str | None,
+def companies_spec(ctx: stages.Context, *, tenant: str | None, connection: str | None,
                    integration: str | None, server: str | None, database: str | None,
                    authentication: str | None, login: str | None, password_env: str | None,
                    encrypt: bool = True, trust_server_certificate: bool = False) -> SourceSpec:
@@ -31,14 +31,14 @@ def companies_spec(ctx: workflow.Context, *, tenant: str | None, connection: str
             raise errors.InputError("give both --tenant CUSTOMER/TENANT and --connection NAME, "
                                     "or --integration and --server for a connection not declared yet")
         (key,) = options.parse_tenants([tenant])
-        (declared,) = workflow.load_desired(ctx, (), [key])
+        (declared,) = stages.load_desired(ctx, (), [key])
         match = [c for c in declared.connections
                  if spec.identity(c.spec.name) == spec.identity(connection)]
         if not match:
             names = ", ".join(c.spec.name for c in declared.connections) or "none"
             raise errors.InputError(f"{declared.path}: no connection named {connection!r} "
                                     f"(declared: {names})")
-        for c, request in zip(declared.connections, workflow.source_specs(ctx, declared), strict=True):
+        for c, request in zip(declared.connections, stages.source_specs(ctx, declared), strict=True):
             if c is match[0]:
                 if c.password is not None and request[0].password is None:
                     raise errors.SecretError(f"{request[0].label}: the password ({c.password}) is "
@@ -104,7 +104,7 @@ def companies_spec(ctx: workflow.Context, *, tenant: str | None, connection: str
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @options.common
-def companies(ctx: workflow.Context, out: options.Out, tenant: str | None, connection: str | None,
+def companies(ctx: stages.Context, out: options.Out, tenant: str | None, connection: str | None,
               integration: str | None, server: str | None, database: str | None,
               authentication: str | None, login: str | None, password_env: str | None,
               encrypt: bool, trust_server_certificate: bool, search: str | None, timeout: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler import differ, errors, importer, workflow
+from reconciler import differ, errors, importer, stages
 from reconciler.commands import completion, options
 
 
@@ -15,7 +15,7 @@ from reconciler.commands import completion, options
 @click.option("--tenant", "tenant", required=True, metavar="CUSTOMER/TENANT",
               shell_complete=completion.tenants)
 @options.common
-def export(ctx: workflow.Context, out: options.Out, tenant: str) -> int:
+def export(ctx: stages.Context, out: options.Out, tenant: str) -> int:
     """Print the live connections of a tenant as a tenant file (passwords as {env: ...})."""
     (key,) = options.parse_tenants([tenant])
     st = ctx.open_store(readonly=True)

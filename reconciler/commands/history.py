@@ -7,7 +7,7 @@ import time
 
 import click
 
-from reconciler import render, store, workflow
+from reconciler import render, stages, store
 from reconciler.commands import options
 
 
@@ -21,7 +21,7 @@ from reconciler.commands import options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @options.common
-def history(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...], limit: int, fmt: str) -> int:
+def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], limit: int, fmt: str) -> int:
     """The audit log: time, actor, commit, action, connection, changed fields, freeze overrides."""
     keys = options.parse_tenants(tenants)
     st = ctx.open_store(readonly=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import differ, errors, importer, workflow
+from reconciler import differ, errors, importer, stages
 from reconciler.commands import options
 
 
@@ -16,7 +16,7 @@ from reconciler.commands import options
 @click.argument("path", required=False, metavar="[PATH]")
 @options.tenant_option
 @options.common
-def import_tenants(ctx: workflow.Context, out: options.Out, path: str | None,
+def import_tenants(ctx: stages.Context, out: options.Out, path: str | None,
                    tenants: tuple[str, ...]) -> int:
     """Write PATH/<customer>/<tenant>.yaml (PATH: tenants/) for every live tenant without a file.
 

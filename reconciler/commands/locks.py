@@ -6,7 +6,7 @@ import json
 
 import click
 
-from reconciler import render, store, workflow
+from reconciler import render, stages, store
 from reconciler.commands import options
 
 
@@ -23,7 +23,7 @@ def lock_obj(lock: store.LockRow, now_ms: int) -> dict[str, object]:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @options.common
-def locks(ctx: workflow.Context, out: options.Out, fmt: str) -> int:
+def locks(ctx: stages.Context, out: options.Out, fmt: str) -> int:
     """The tenant locks held now: holder, host, pid, CI job, since, expiry.
 
     Free one with `reconciler unlock LOCK_ID`, a holder's with `--holder`, stale ones with

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler import differ, errors, render, render_html, workflow, yamlout
+from reconciler import differ, errors, render, render_html, stages, yamlout
 from reconciler import plan as p
 from reconciler.commands import completion
 
@@ -62,7 +62,7 @@ def common(func: F) -> F:
         parent = ctx.find_root().params
         url = store_url or parent.get("store_url")
         out = Out(no_color or bool(parent.get("no_color")))
-        return int(func(workflow.Context.make(url, f"`{ctx.command_path}`"), out, **kwargs))
+        return int(func(stages.Context.make(url, f"`{ctx.command_path}`"), out, **kwargs))
 
     wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__  # the command's name and help
     return wrapper  # type: ignore[return-value]

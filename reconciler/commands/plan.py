@@ -8,14 +8,14 @@ from typing import Any
 
 import click
 
-from reconciler import clock, gitrepo, planfile, workflow
+from reconciler import clock, gitrepo, planfile, stages
 from reconciler.commands import options
 from reconciler.progress import Progress
 
 DEFAULT_TTL = "7d"  # a review can take days; apply re-checks the files and the store anyway
 
 
-def _desired_for(ctx: workflow.Context, paths: tuple[str, ...], tenants: tuple[str, ...],
+def _desired_for(ctx: stages.Context, paths: tuple[str, ...], tenants: tuple[str, ...],
                  changed_since: str | None, out: options.Out) -> list[Any]:
     keys = options.parse_tenants(tenants)
     only = None
@@ -25,7 +25,7 @@ def _desired_for(ctx: workflow.Context, paths: tuple[str, ...], tenants: tuple[s
             out.info(note)
         if not only:
             out.info(f"No tenant files changed since {changed_since}.")
-    return workflow.load_desired(ctx, paths, keys, only_files=only)
+    return stages.load_desired(ctx, paths, keys, only_files=only)
 
 
 @click.command(epilog=options.examples(
@@ -47,30 +47,30 @@ def _desired_for(ctx: workflow.Context, paths: tuple[str, ...], tenants: tuple[s
 @click.option("--changed-since", metavar="GITREF", help="Only tenant files changed since GITREF.")
 @options.max_delete_option
 @options.common
-def plan(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
+def plan(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
          fmt: str, out_file: Path | None, plan_ttl: str, detailed_exitcode: bool,
          check_sources: bool, changed_since: str | None, max_delete: int) -> int:
     """Show what apply would change, every cascading deletion by name. Writes nothing."""
     ttl = planfile.duration(plan_ttl, flag="--plan-ttl")
-    found, at = workflow.load_windows(ctx), clock.now()
+    found, at = stages.load_windows(ctx), clock.now()
     with Progress() as progress:
         progress.stage("Reading tenant files…")
         wanted = _desired_for(ctx, paths, tenants, changed_since, out)
         progress.stage(f"Reading the live store and planning {len(wanted)} tenant(s)…")
         st = ctx.open_store(readonly=True)
         try:
-            result = workflow.make_plan(ctx, st, wanted, max_delete=max_delete,
+            result = stages.make_plan(ctx, st, wanted, max_delete=max_delete,
                                         fingerprint=out_file is not None)
         finally:
             st.close()
         if check_sources:
             progress.stage("Checking the accounting servers…")
-            result = workflow.check_sources(ctx, result, wanted)
+            result = stages.check_sources(ctx, result, wanted)
     expires = None
-    result = workflow.with_freeze(result, found, at)
+    result = stages.with_freeze(result, found, at)
     if out_file is not None:
         assert st.keyring is not None
-        uncompared = [str(ref) for _, _, ref in workflow.unavailable_passwords(ctx, wanted)]
+        uncompared = [str(ref) for _, _, ref in stages.unavailable_passwords(ctx, wanted)]
         expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(planfile.write(
             out_file, result, keyring=st.keyring, store_id=st.store_id,
             git_commit=gitrepo.git_commit(ctx.root), ttl_s=ttl, uncompared=uncompared)))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import differ, errors, fixture, workflow
+from reconciler import differ, errors, fixture, stages
 from reconciler.commands import options
 
 
@@ -22,7 +22,7 @@ def store_group() -> None:
     ("A PostgreSQL store (RECONCILER_STORE_KEY set)",
      "reconciler store init --store postgresql+psycopg://admin@portal-db/portal")))
 @options.common
-def store_init(ctx: workflow.Context, out: options.Out) -> int:
+def store_init(ctx: stages.Context, out: options.Out) -> int:
     """Create the store's tables (and, for the embedded default, its key file)."""
     st = ctx.open_store(readonly=False, create=True)
     try:
@@ -40,7 +40,7 @@ def store_init(ctx: workflow.Context, out: options.Out) -> int:
 @click.argument("fixture_path", metavar="FIXTURE.yaml",
                 type=click.Path(dir_okay=False, path_type=Path))
 @options.common
-def store_seed(ctx: workflow.Context, out: options.Out, fixture_path: Path) -> int:
+def store_seed(ctx: stages.Context, out: options.Out, fixture_path: Path) -> int:
     """Load live state from a fixture, replacing what exists under the same names."""
     data = fixture.load(fixture_path)
     st = ctx.open_store(readonly=False, first_use=True)
@@ -57,7 +57,7 @@ def store_seed(ctx: workflow.Context, out: options.Out, fixture_path: Path) -> i
     ("One tenant", "reconciler store dump --tenant acme/acme-norway")))
 @options.tenant_option
 @options.common
-def store_dump(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...]) -> int:
+def store_dump(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...]) -> int:
     """Write live state in the fixture format (never passwords)."""
     keys = options.parse_tenants(tenants) or None
     st = ctx.open_store(readonly=True)
@@ -80,7 +80,7 @@ def store_dump(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...]
 @click.option("--new-key-env", default="RECONCILER_NEW_STORE_KEY", show_default=True,
               metavar="NAME", help="Environment variable holding the new key (server stores).")
 @options.common
-def store_rotate_key(ctx: workflow.Context, out: options.Out, new_key_env: str) -> int:
+def store_rotate_key(ctx: stages.Context, out: options.Out, new_key_env: str) -> int:
     """Re-encrypt every password under a new key, in one transaction."""
     from reconciler import rotate
 
@@ -97,7 +97,7 @@ def store_rotate_key(ctx: workflow.Context, out: options.Out, new_key_env: str) 
     ("Print the plan key for the pull-request job's secret store", "reconciler store plan-key"),
     ("From a server store's key", "RECONCILER_STORE_KEY=... reconciler store plan-key --store URL")))
 @options.common
-def store_plan_key(ctx: workflow.Context, out: options.Out) -> int:
+def store_plan_key(ctx: stages.Context, out: options.Out) -> int:
     """Print the plan key: lets plan, drift and export run, never decrypt or write.
 
     \b

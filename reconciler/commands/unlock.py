@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler import errors, render, store, workflow
+from reconciler import errors, render, stages, store
 from reconciler.commands import options
 
 
@@ -17,7 +17,7 @@ from reconciler.commands import options
               help="Release every lock this holder (as `reconciler locks` shows it) holds.")
 @click.option("--expired", is_flag=True, help="Release every lock whose lease has run out.")
 @options.common
-def unlock(ctx: workflow.Context, out: options.Out, lock_ids: tuple[str, ...], holder: str | None,
+def unlock(ctx: stages.Context, out: options.Out, lock_ids: tuple[str, ...], holder: str | None,
            expired: bool) -> int:
     """Release tenant locks by hand when their apply is gone: LOCK_ID... | --holder | --expired.
 

@@ -1,13 +1,15 @@
-"""The stages commands share: find the repository, load desired state, open the store, plan.
+"""The stages a command runs: load desired -> plan (or drift) -> check sources -> freeze.
 
-Like pyinfra's API layer: the CLI calls these; these never print or parse arguments.
+Rendering, the guards and apply follow in the commands (render, applier). Like pyinfra's API
+layer: the CLI calls these; these never print or parse arguments. Git is in gitrepo, flag
+parsing in commands/options.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from reconciler import (
     errors,
     gitrepo,
     secrets,
+    state,
     store,
     windows,
 )
@@ -129,24 +132,42 @@ def unavailable_passwords(ctx: Context, tenants: Sequence[declared.DesiredTenant
             if c.password is not None and ctx.settings.resolve(c.password) is None]
 
 
+def _read_and_diff(st: store.Store, tenants: Sequence[declared.DesiredTenant],
+                   fps: differ.PasswordFingerprints, diff: Callable[[state.LiveState], p.Plan],
+                   ) -> tuple[p.Plan, state.LiveState, dict[str, set[int]]]:
+    """Read live state (dependents only where the plan may cascade) and diff it, in one read."""
+    with st.reading() as conn:
+        live = store.read(conn, [t.key for t in tenants])
+        result = diff(live)
+        needed = differ.cascade_companies(result, live)
+        if needed:
+            keys = set().union(*needed.values())
+            live = live.with_dependents(store.read_dependents(conn, keys))
+            result = differ.with_cascades(result, tenants, live, fps)
+    return result, live, needed
+
+
 def make_plan(ctx: Context, st: store.Store, tenants: Sequence[declared.DesiredTenant], *,
               max_delete: int, fingerprint: bool = True, hidden: Collection[str] = ()) -> p.Plan:
-    """Read live state (dependents only where a plan may cascade) and diff it, in one read.
+    """The plan of these tenants against live state, every guard marked.
 
     fingerprint: also fingerprint every live tenant read, for saved plans and apply.
     hidden: password references to plan as if they were not set (see password_fingerprints).
     """
     assert st.keyring is not None
     fps = password_fingerprints(ctx, st.keyring, tenants, hidden)
-    with st.reading() as conn:
-        live = store.read(conn, [t.key for t in tenants])
-        result = differ.diff(tenants, live, fps, max_delete=max_delete)
-        needed = differ.cascade_companies(result, live)
-        if needed:
-            keys = set().union(*needed.values())
-            live = live.with_dependents(store.read_dependents(conn, keys))
-            result = differ.with_cascades(result, tenants, live, fps)
+    result, live, needed = _read_and_diff(
+        st, tenants, fps, lambda live: differ.diff(tenants, live, fps, max_delete=max_delete))
     return differ.fingerprinted(result, live, needed) if fingerprint else result
+
+
+def drift(ctx: Context, st: store.Store, tenants: Sequence[declared.DesiredTenant]) -> p.Plan:
+    """What differs between these tenants and live state, for `drift`: nothing is applied from
+    it, so it has no deletion guards and no live fingerprints."""
+    assert st.keyring is not None
+    fps = password_fingerprints(ctx, st.keyring, tenants)
+    result, _, _ = _read_and_diff(st, tenants, fps, lambda live: differ.drift(tenants, live, fps))
+    return result
 
 
 def source_specs(ctx: Context, tenant: declared.DesiredTenant
