@@ -8,12 +8,13 @@ parsing in commands/options.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reconciler import (
     catalog,
@@ -97,9 +98,10 @@ def with_freeze(result: p.Plan, found: Sequence[windows.Window], at: datetime) -
         dataclasses.replace(t, freeze=windows.freeze_of(statuses, t.key)) for t in result.tenants))
 
 
-def load_desired(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (),
-                 only_files: Sequence[Path] | None = None) -> list[declared.DesiredTenant]:
-    """Validate every file in paths; keep those of the --tenant filter (unknown ones are errors)."""
+def desired_files(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (),
+                  only_files: Sequence[Path] | None = None) -> list[Path]:
+    """The tenant files in paths (sorted), or those of the --tenant filter (unknown ones are
+    errors), or only_files."""
     files = desired.discover(ctx.default_paths(paths)) if only_files is None else list(only_files)
     if tenants:
         by_key = {f"{f.parent.name}/{f.stem}": f for f in files}
@@ -109,7 +111,14 @@ def load_desired(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = ()
                 "--tenant", 0, 0, f"no tenant file declares {t} (expected tenants/{t}.yaml)")
                 for t in missing])
         files = [by_key[t] for t in tenants]
-    return desired.load(files, cat=catalog.load(), settings=ctx.settings)
+    return files
+
+
+def load_desired(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (),
+                 only_files: Sequence[Path] | None = None) -> list[declared.DesiredTenant]:
+    """Validate every file in paths; keep those of the --tenant filter (unknown ones are errors)."""
+    return desired.load(desired_files(ctx, paths, tenants, only_files), cat=catalog.load(),
+                        settings=ctx.settings)
 
 
 def password_fingerprints(ctx: Context, keyring: secrets.Keyring,
@@ -161,13 +170,125 @@ def make_plan(ctx: Context, st: store.Store, tenants: Sequence[declared.DesiredT
     return differ.fingerprinted(result, live, needed) if fingerprint else result
 
 
-def drift(ctx: Context, st: store.Store, tenants: Sequence[declared.DesiredTenant]) -> p.Plan:
-    """What differs between these tenants and live state, for `drift`: nothing is applied from
-    it, so it has no deletion guards and no live fingerprints."""
+# Plan and drift read and diff the fleet in batches of this many tenant files: memory stays
+# bounded by a batch, whatever the fleet's size; each batch is one query per table.
+BATCH_TENANTS = 250
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Desired and live state of a batch of tenants, read together (see read_batches)."""
+
+    desired: tuple[declared.DesiredTenant, ...]
+    live: state.LiveState
+    fps: differ.PasswordFingerprints
+    dependents: Callable[[Iterable[int]], dict[int, tuple[state.Dependent, ...]]]
+
+
+def _file_problems(problems: list[errors.Problem]) -> errors.InputError:
+    """The problems of every batch as desired.load reports those of one call."""
+    ordered = sorted(problems)
+    if len(ordered) > desired.MAX_PROBLEMS:
+        rest = len(ordered) - desired.MAX_PROBLEMS
+        ordered = [*ordered[:desired.MAX_PROBLEMS], errors.Problem(
+            "", 0, 0, f"... and {rest} more problems, not shown; fix these and run again")]
+    return errors.InputError(f"{len(problems)} problem(s)", problems=tuple(ordered))
+
+
+def read_batches(ctx: Context, st: store.Store, files: Sequence[Path], *,
+                 size: int = BATCH_TENANTS, hidden: Collection[str] = ()) -> Iterator[Batch]:
+    """The fleet in batches of `size` tenant files, in the order given: each batch's files
+    validated, its live tenants read (one query per table) and its passwords fingerprinted.
+
+    Every file is validated: the problems of all batches are raised together at the end, and no
+    batch is yielded after the first problem. The seam for any stage that wants the whole fleet
+    in bounded memory (plan and drift; apply could use it too).
+    """
     assert st.keyring is not None
-    fps = password_fingerprints(ctx, st.keyring, tenants)
-    result, _, _ = _read_and_diff(st, tenants, fps, lambda live: differ.drift(tenants, live, fps))
-    return result
+    cat = catalog.load()
+    problems: list[errors.Problem] = []
+    seen: dict[str, str] = {}
+    with st.reading() as conn:
+        tenants_read: list[Any] | None = None
+        for start in range(0, len(files), size):
+            try:
+                loaded = desired.load(files[start:start + size], cat=cat, settings=ctx.settings)
+            except errors.InputError as exc:
+                problems.extend(exc.problems)
+                continue
+            for t in loaded:
+                if t.key in seen:  # desired.load sees duplicates within one batch only
+                    problems.append(errors.at(str(t.path), 1, 1, f"{t.key} is also declared by "
+                                              f"{seen[t.key]}; keep one file per tenant"))
+                seen.setdefault(t.key, str(t.path))
+            if problems:
+                continue
+            if tenants_read is None:
+                tenants_read = store.tenant_rows(conn)
+            live = store.read(conn, [t.key for t in loaded], tenants_read=tenants_read)
+            yield Batch(tuple(loaded), live, password_fingerprints(ctx, st.keyring, loaded, hidden),
+                        functools.partial(store.read_dependents, conn))
+    if problems:
+        raise _file_problems(problems)
+
+
+def _batch_plan(batch: Batch, result: p.Plan, *, fingerprint: bool) -> tuple[p.Plan, state.LiveState]:
+    """A batch's plan with its cascades listed (their dependents read), fingerprinted if asked."""
+    live = batch.live
+    needed = differ.cascade_companies(result, live)
+    if needed:
+        live = live.with_dependents(batch.dependents(set().union(*needed.values())))
+        result = differ.with_cascades(result, batch.desired, live, batch.fps)
+    return (differ.fingerprinted(result, live, needed) if fingerprint else result), live
+
+
+def plan_files(ctx: Context, st: store.Store, files: Sequence[Path], *, max_delete: int,
+               fingerprint: bool = True, size: int = BATCH_TENANTS) -> tuple[p.Plan, list[str]]:
+    """make_plan for the tenant files, read and diffed in bounded batches: (the plan, the
+    password references not available here, as a saved plan records them).
+
+    The plan keeps only what rendering needs; the guards that span tenants (--max-delete, a
+    tenant emptied) are computed over every batch at the end, as make_plan computes them.
+    """
+    tenants: list[p.TenantPlan] = []
+    counts: dict[str, int] = {}
+    unknown: list[errors.Problem] = []
+    uncompared: list[str] = []
+    for batch in read_batches(ctx, st, files, size=size):
+        try:
+            found = differ.diff_tenants(batch.desired, batch.live, batch.fps)
+        except errors.InputError as exc:
+            unknown.extend(exc.problems)
+            continue
+        if unknown:
+            continue
+        result, live = _batch_plan(batch, p.Plan(found, max_delete), fingerprint=fingerprint)
+        tenants.extend(result.tenants)
+        counts.update((t.key, len(live.tenants[t.key].connections)) for t in result.tenants)
+        uncompared += [str(ref) for ref, fp in batch.fps.items() if fp is None]
+    if unknown:
+        raise errors.InputError.of(unknown)
+    tenants.sort(key=lambda t: t.key)
+    return p.Plan(tuple(tenants), max_delete, differ.mass_deletes(tenants, counts, max_delete)), uncompared
+
+
+def drift_files(ctx: Context, st: store.Store, files: Sequence[Path], *,
+                size: int = BATCH_TENANTS) -> p.Plan:
+    """drift for the tenant files, read and diffed in bounded batches."""
+    tenants: list[p.TenantPlan] = []
+    unknown: list[errors.Problem] = []
+    for batch in read_batches(ctx, st, files, size=size):
+        try:
+            result = differ.drift(batch.desired, batch.live, batch.fps)
+        except errors.InputError as exc:
+            unknown.extend(exc.problems)
+            continue
+        if not unknown:
+            tenants.extend(_batch_plan(batch, result, fingerprint=False)[0].tenants)
+    if unknown:
+        raise errors.InputError.of(unknown)
+    tenants.sort(key=lambda t: t.key)
+    return p.Plan(tuple(tenants), differ.DEFAULT_MAX_DELETE)
 
 
 def source_specs(ctx: Context, tenant: declared.DesiredTenant

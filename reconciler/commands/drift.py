@@ -34,11 +34,11 @@ def drift(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants
     found, at = stages.load_windows(ctx), clock.now()
     with Progress() as progress:
         progress.stage("Reading tenant files…")
-        wanted = stages.load_desired(ctx, paths, options.parse_tenants(tenants))
+        files = stages.desired_files(ctx, paths, options.parse_tenants(tenants))
         progress.stage("Reading the live store…")
         st = ctx.open_store(readonly=True)
         try:
-            result = stages.drift(ctx, st, wanted)
+            result = stages.drift_files(ctx, st, files)
         finally:
             st.close()
     result = stages.with_freeze(result, found, at)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -15,8 +14,8 @@ from reconciler.progress import Progress
 DEFAULT_TTL = "7d"  # a review can take days; apply re-checks the files and the store anyway
 
 
-def _desired_for(ctx: stages.Context, paths: tuple[str, ...], tenants: tuple[str, ...],
-                 changed_since: str | None, out: options.Out) -> list[Any]:
+def _files_for(ctx: stages.Context, paths: tuple[str, ...], tenants: tuple[str, ...],
+               changed_since: str | None, out: options.Out) -> list[Path]:
     keys = options.parse_tenants(tenants)
     only = None
     if changed_since:
@@ -25,7 +24,7 @@ def _desired_for(ctx: stages.Context, paths: tuple[str, ...], tenants: tuple[str
             out.info(note)
         if not only:
             out.info(f"No tenant files changed since {changed_since}.")
-    return stages.load_desired(ctx, paths, keys, only_files=only)
+    return stages.desired_files(ctx, paths, keys, only_files=only)
 
 
 @click.command(epilog=options.examples(
@@ -55,22 +54,23 @@ def plan(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants:
     found, at = stages.load_windows(ctx), clock.now()
     with Progress() as progress:
         progress.stage("Reading tenant files…")
-        wanted = _desired_for(ctx, paths, tenants, changed_since, out)
-        progress.stage(f"Reading the live store and planning {len(wanted)} tenant(s)…")
+        files = _files_for(ctx, paths, tenants, changed_since, out)
+        wanted = stages.load_desired(ctx, (), only_files=files) if check_sources else None
+        progress.stage(f"Reading the live store and planning {len(files)} tenant(s)…")
         st = ctx.open_store(readonly=True)
         try:
-            result = stages.make_plan(ctx, st, wanted, max_delete=max_delete,
-                                        fingerprint=out_file is not None)
+            # The fleet in bounded batches; --check-sources needs every tenant at once anyway.
+            result, uncompared = stages.plan_files(ctx, st, files, max_delete=max_delete,
+                                                   fingerprint=out_file is not None)
         finally:
             st.close()
-        if check_sources:
+        if wanted is not None:
             progress.stage("Checking the accounting servers…")
             result = stages.check_sources(ctx, result, wanted)
     expires = None
     result = stages.with_freeze(result, found, at)
     if out_file is not None:
         assert st.keyring is not None
-        uncompared = [str(ref) for _, _, ref in stages.unavailable_passwords(ctx, wanted)]
         expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(planfile.write(
             out_file, result, keyring=st.keyring, store_id=st.store_id,
             git_commit=gitrepo.git_commit(ctx.root), ttl_s=ttl, uncompared=uncompared)))
