@@ -300,7 +300,7 @@ class _Batches:
         rows = self.rows.setdefault(table, [])
         rows.append(row)
         if len(rows) >= BATCH:
-            self.flush(table)
+            self.flush_all()  # parents first: a server enforces the foreign keys
 
     def flush(self, table: sa.Table) -> None:
         rows = self.rows.get(table)

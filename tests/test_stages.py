@@ -25,13 +25,14 @@ connections: []
 
 
 @pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[stages.Context, store.Store]]:
-    """The demo store seeded, its tenant files copied (tests edit the copies)."""
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+         store_url: str) -> Iterator[tuple[stages.Context, store.Store]]:
+    """The demo store seeded on each database of the matrix, its tenant files copied (tests
+    edit the copies)."""
     for key, value in DEMO_ENV.items():
         monkeypatch.setenv(key, value)
     shutil.copytree(REPO / "tenants", tmp_path / "tenants")
-    ctx = stages.Context(tmp_path, f"sqlite:///{tmp_path / 'store.db'}",
-                         secrets.Settings("OSR_", tmp_path / ".secrets"))
+    ctx = stages.Context(tmp_path, store_url, secrets.Settings("OSR_", tmp_path / ".secrets"))
     st = ctx.open_store(readonly=False, create=True)
     try:
         st.init()
