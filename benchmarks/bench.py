@@ -483,9 +483,13 @@ def _ratio(name: str, top: Result | None, bottom: Result | None, limit: float, *
            rss: bool = False) -> Check | None:
     if top is None or bottom is None:
         return None
-    a, b = (top.rss_mib, bottom.rss_mib) if rss else (top.seconds, bottom.seconds)
-    unit = "MiB" if rss else "s"
-    return Check(name, a / b, limit, "×", f"{a:.{0 if rss else 2}f} {unit} ÷ {b:.{0 if rss else 2}f} {unit}")
+    if rss:
+        return Check(name, top.rss_mib / bottom.rss_mib, limit, "×",
+                     f"{top.rss_mib:.0f} MiB ÷ {bottom.rss_mib:.0f} MiB")
+    # Wall seconds decide; CPU seconds beside them, steadier when other work shares the CPUs.
+    return Check(name, top.seconds / bottom.seconds, limit, "×",
+                 f"{top.seconds:.2f} s ÷ {bottom.seconds:.2f} s; by CPU seconds "
+                 f"{top.cpu_s / max(bottom.cpu_s, 1e-9):.2f}×")
 
 
 def evaluate(report: Report) -> None:
