@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ INTEGRATIONS = (
     ("dynamics-ax", "AX", "AX2012", "A{:03d}", False),
     ("sap-business-one", "SAP B1", "SBO-COMMON", "SBO{:03d}", False),
 )
+# Places in connection names: non-ASCII letters, as Nordic and German tenants write them.
+PLACES = ("Oslo", "Tromsø", "Ålesund", "Malmö", "Göteborg", "Århus", "Zürich", "Bergen")
 KINDS = tuple(spec.DependentKind)
 KIND_LABELS = {
     spec.DependentKind.DATA_ACCESS_FILTER: "Filter",
@@ -55,14 +58,15 @@ class Shape:
     companies: int = 3  # per connection
     dependents: int = 7  # per company
     customers: int = 0  # 0: one customer per 20 tenants
-    passwords: int = 5  # distinct passwords, reused (their ciphertexts too)
     templates: int = 3  # report templates per tenant
+    env_every: int = 10  # every n-th secret is an {env: ...} reference; the others {file: ...}
+    grown: bool = False  # store rows inserted out of key order, as applies over time leave them
 
     def __post_init__(self) -> None:
         if self.tenants < 1 or self.connections < 1 or self.companies < 1:
             raise ValueError("a fleet needs at least one tenant, connection and company")
-        if self.dependents < 0 or self.passwords < 1 or self.templates < 0 or self.customers < 0:
-            raise ValueError("counts must not be negative (and passwords at least 1)")
+        if self.dependents < 0 or self.templates < 0 or self.customers < 0 or self.env_every < 1:
+            raise ValueError("counts must not be negative (and env_every at least 1)")
 
     @property
     def n_customers(self) -> int:
@@ -85,6 +89,20 @@ class Shape:
 
     def key(self, t: int) -> str:
         return f"{self.customer(t)}/{self.tenant(t)}"
+
+    def order(self) -> list[int]:
+        """Tenants in the order their rows were inserted: key order, or shuffled when grown."""
+        order = list(range(self.tenants))
+        if self.grown:
+            random.Random(15).shuffle(order)
+        return order
+
+    def connection_id(self, t: int, c: int, position: Mapping[int, int] | None = None) -> int:
+        """The row id of connection c of tenant t (position: tenant -> insertion rank)."""
+        if not self.grown:
+            return t * self.connections + c + 1
+        rank = position[t] if position is not None else self.order().index(t)
+        return rank * self.connections + (self.connections - 1 - c) + 1
 
     def totals(self) -> dict[str, int]:
         conns = self.tenants * self.connections
@@ -109,7 +127,7 @@ class Conn:
     database: str
     authentication: str
     login: str | None
-    password: int | None  # index of the password: env OSR_BENCH_PW_<n>
+    password: int | None  # the secret's number: see reference()
     allow_others_to_edit: bool
     private: bool
     companies: list[str]
@@ -129,12 +147,38 @@ class Conn:
 
 
 def password_value(n: int) -> str:
-    return f"bench-password-{n}"
+    return f"bench-password-{n}-ø"
+
+
+def secret_count(shape: Shape) -> int:
+    return shape.tenants * shape.connections
+
+
+def reference(shape: Shape, n: int) -> str:
+    """Secret n as a tenant file references it: one secret per connection, env or file."""
+    if n % shape.env_every == 0:
+        return f"{{env: {PASSWORD_ENV.format(n)}}}"
+    return f"{{file: bench/{n // 1000:03d}/{n}.txt}}"
 
 
 def password_env(shape: Shape) -> dict[str, str]:
-    """The environment the tenant files' password references need."""
-    return {PASSWORD_ENV.format(n): password_value(n) for n in range(shape.passwords)}
+    """The environment the tenant files' {env: ...} references need."""
+    return {PASSWORD_ENV.format(n): password_value(n)
+            for n in range(0, secret_count(shape), shape.env_every)}
+
+
+def write_secret_files(root: Path, shape: Shape) -> None:
+    """The files the {file: ...} references name, under root/.secrets (mode 600)."""
+    base = root / ".secrets"
+    for n in range(secret_count(shape)):
+        if n % shape.env_every:
+            path = base / "bench" / f"{n // 1000:03d}" / f"{n}.txt"
+            if n % 1000 == 0 or not path.parent.exists():
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(password_value(n) + "\n")
+    base.chmod(0o700)
 
 
 def connections(shape: Shape, t: int) -> list[Conn]:
@@ -151,13 +195,13 @@ def connections(shape: Shape, t: int) -> list[Conn]:
         sql = c % 5 != 4
         first = c * shape.companies + 1
         out.append(Conn(
-            name=f"{prefix} {c:03d}",
+            name=f"{prefix} {PLACES[(t + c) % len(PLACES)]} {c:03d}",
             integration=key,
             server=server,
             database=database,
             authentication="sql" if sql else "windows",
             login="osr_reader" if sql else None,
-            password=(t * shape.connections + c) % shape.passwords if sql else None,
+            password=t * shape.connections + c if sql else None,
             allow_others_to_edit=c % 2 == 1,
             private=c % 7 == 3,
             companies=[company_id.format(first + k) for k in range(shape.companies)],
@@ -199,7 +243,7 @@ def render_tenant(shape: Shape, t: int, conns: list[Conn], *, prune: bool = Fals
         if c.login is not None:
             lines.append(f"    login: {c.login}")
         if c.password is not None:
-            lines.append(f"    password: {{env: {PASSWORD_ENV.format(c.password)}}}")
+            lines.append(f"    password: {reference(shape, c.password)}")
         lines += [f"    allow_others_to_edit: {flag[c.allow_others_to_edit]}",
                   f"    private: {flag[c.private]}",
                   f"    companies: [{', '.join(c.companies)}]"]
@@ -231,6 +275,8 @@ def write_tenants(root: Path, shape: Shape) -> int:
 
 def _engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    if engine.dialect.name != "sqlite":
+        return engine
 
     @event.listens_for(engine, "connect")
     def _fast(dbapi: Any, _record: Any) -> None:
@@ -254,7 +300,7 @@ class _Batches:
         rows = self.rows.setdefault(table, [])
         rows.append(row)
         if len(rows) >= BATCH:
-            self.flush(table)
+            self.flush_all()  # parents first: a server enforces the foreign keys
 
     def flush(self, table: sa.Table) -> None:
         rows = self.rows.get(table)
@@ -270,13 +316,15 @@ class _Batches:
 
 
 def seed(url: str, shape: Shape, keyring: secrets.Keyring) -> dict[str, int]:
-    """Insert the whole fleet as live state, managed and in sync (applied_fp = live)."""
-    passwords = []
-    for n in range(shape.passwords):
-        value = password_value(n)
-        passwords.append(store.Password(keyring.encrypt(value), keyring.fingerprint(value)))
+    """Insert the whole fleet as live state, managed and in sync (applied_fp = live).
+
+    Bulk-loaded: rows in key order. shape.grown: tenants in a shuffled order and each tenant's
+    connections in reverse, so that row ids and key order disagree as after years of applies.
+    """
     now = store.now_ms()
     engine = _engine(url)
+    order = shape.order()
+    position = {t: rank for rank, t in enumerate(order)}
     try:
         with engine.begin() as conn:
             batches = _Batches(conn)
@@ -284,21 +332,23 @@ def seed(url: str, shape: Shape, keyring: secrets.Keyring) -> dict[str, int]:
                 batches.add(store.customers, {"id": cu + 1, "name": f"customer-{cu:03d}"})
             batches.flush_all()
             dependent_id = template_id = 0
-            for t in range(shape.tenants):
-                tenant_id = t + 1
+            for rank, t in enumerate(order):
+                tenant_id = rank + 1
                 customer_id = shape.customer_index(t) + 1
                 batches.add(store.tenants, {"id": tenant_id, "customer_id": customer_id,
                                             "name": shape.tenant(t)})
                 conns = connections(shape, t)
-                for c, item in enumerate(conns):
-                    connection_id = t * shape.connections + c + 1
+                walk = list(enumerate(conns))
+                for c, item in (reversed(walk) if shape.grown else walk):
+                    connection_id = shape.connection_id(t, c, position)
                     s = item.spec()
-                    password = passwords[item.password] if item.password is not None else None
-                    fp = password.fingerprint if password else None
+                    ct = fp = None
+                    if item.password is not None:
+                        value = password_value(item.password)
+                        ct, fp = keyring.encrypt(value), keyring.fingerprint(value)
                     batches.add(store.connections, {
                         "id": connection_id, "tenant_id": tenant_id, **store.spec_columns(s),
-                        "password_ct": password.ciphertext if password else None,
-                        "password_fp": fp, "managed": True, "version": 1,
+                        "password_ct": ct, "password_fp": fp, "managed": True, "version": 1,
                         "applied_fp": spec.spec_fingerprint(s, fp), "applied_name": s.name,
                         "updated_ms": now})
                     for k, code in enumerate(item.companies):
@@ -309,18 +359,19 @@ def seed(url: str, shape: Shape, keyring: secrets.Keyring) -> dict[str, int]:
                         for kind, name in dependents(shape, code):
                             dependent_id += 1
                             batches.add(store.osr_dependents, {"id": dependent_id,
-                                                           "company_id": company_id,
-                                                           "kind": kind.value, "name": name})
+                                                               "company_id": company_id,
+                                                               "kind": kind.value, "name": name})
                 for i in range(shape.templates):
                     template_id += 1
                     target = i if i < shape.templates - 1 and i < shape.connections else None
                     batches.add(store.report_templates, {
                         "id": template_id, "tenant_id": tenant_id, "name": f"Template {i + 1}",
-                        "connection_id": t * shape.connections + target + 1
+                        "connection_id": shape.connection_id(t, target, position)
                         if target is not None else None})
             batches.flush_all()
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         engine.dispose()
     return batches.counts
@@ -349,30 +400,37 @@ class Built:
     seconds_files: float
     seconds_store: float
     file_bytes: int
-    rows: dict[str, int]
+    rows: dict[str, int]  # unused (kept for callers of older versions)
+
+
+def init_store(url: str, shape: Shape, env: dict[str, str], cwd: Path) -> float:
+    """`reconciler store init` on url, then the fleet seeded into it: seconds taken."""
+    started = time.perf_counter()
+    init = subprocess.run([str(RECONCILER), "store", "init", "--store", url], cwd=cwd, env=env,
+                          capture_output=True, text=True, check=False)
+    if init.returncode != 0:
+        raise RuntimeError(f"reconciler store init failed: {init.stderr.strip()}")
+    seed(url, shape, secrets.Keyring(env[secrets.STORE_KEY_VAR].encode()))
+    return time.perf_counter() - started
 
 
 def build(root: Path, shape: Shape, *, key: str | None = None) -> Built:
-    """Tenant files under root/tenants, a store at root/store.db initialised by the CLI."""
+    """Tenant files under root/tenants, their secrets under root/.secrets, a store at
+    root/store.db initialised by the CLI and bulk-loaded."""
     root.mkdir(parents=True, exist_ok=True)
     key = key or new_key()
     env = run_env(shape, key)
     started = time.perf_counter()
     size = write_tenants(root, shape)
+    write_secret_files(root, shape)
     files_s = time.perf_counter() - started
     db = root / "store.db"
     url = f"sqlite:///{db}"
-    started = time.perf_counter()
-    init = subprocess.run([str(RECONCILER), "store", "init", "--store", url], cwd=root, env=env,
-                          capture_output=True, text=True, check=False)
-    if init.returncode != 0:
-        raise RuntimeError(f"reconciler store init failed: {init.stderr.strip()}")
-    rows = seed(url, shape, secrets.Keyring(key.encode()))
-    store_s = time.perf_counter() - started
+    store_s = init_store(url, shape, env, root)
     # For poking at a kept fleet: `set -a; . ./bench.env; set +a` (a throwaway key).
     (root / "bench.env").write_text("".join(
         f"{k}={env[k]}\n" for k in sorted(env) if k.startswith(("OSR_", "RECONCILER_"))))
-    return Built(root, shape, url, db, env, files_s, store_s, size, rows)
+    return Built(root, shape, url, db, env, files_s, store_s, size, {})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,7 @@ def _busy_tenant(shape: fleet.Shape, t: int) -> p.TenantPlan:
     gone, trimmed, renamed = conns[0], conns[1], conns[2]
     delete = p.Action(p.ActionKind.DELETE, gone.name, p.Reason.DELETE_PRUNED,
                       cascade=_cascade(shape, gone.companies),
-                      kept=(p.Kept("report_template", "Template 1"),))
+                      kept=(p.Kept(p.KeptKind.REPORT_TEMPLATE, "Template 1"),))
     update = p.Action(p.ActionKind.UPDATE, trimmed.name, p.Reason.UPDATE_CHANGED,
                       changes=(p.Change("companies", trimmed.companies, trimmed.companies[1:]),),
                       cascade=_cascade(shape, trimmed.companies[:1]), status=p.Status.PENDING)
@@ -70,7 +70,7 @@ def plans(shape: fleet.Shape) -> dict[str, p.Plan]:
         "typical (2% changed)": p.Plan(tuple(_typical_tenant(shape, t, busy)
                                              for t in range(shape.tenants)), 10),
         "every tenant changed": p.Plan(tuple(_busy_tenant(shape, t) for t in range(shape.tenants)),
-                                       10, (f"{shape.tenants} connections would be deleted",)),
+                                       10, (p.TooManyDeletes(shape.tenants, 10),)),
     }
 
 

@@ -188,25 +188,51 @@ def unknown_tenants(desired: Sequence[DesiredTenant], live: state.LiveState) -> 
     return unknown_tenants_named([d.key for d in desired], live, [d.path for d in desired])
 
 
-def diff(desired: Sequence[DesiredTenant], live: state.LiveState, fps: PasswordFingerprints, *,
-         max_delete: int = DEFAULT_MAX_DELETE) -> p.Plan:
-    """The plan that makes live equal desired, with every guard it needs marked."""
+def diff_tenants(desired: Sequence[DesiredTenant], live: state.LiveState,
+                 fps: PasswordFingerprints) -> tuple[p.TenantPlan, ...]:
+    """The plans of these tenants, sorted by key, without the guards that span tenants."""
     problems = unknown_tenants(desired, live)
     if problems:
         raise errors.InputError.of(problems)
-    tenants = tuple(diff_tenant(d, live.tenants[d.key], fps)
-                    for d in sorted(desired, key=lambda t: t.key))
+    return tuple(diff_tenant(d, live.tenants[d.key], fps) for d in sorted(desired, key=lambda t: t.key))
+
+
+def mass_deletes(tenants: Sequence[p.TenantPlan], live_counts: Mapping[str, int],
+                 max_delete: int) -> tuple[p.MassDelete, ...]:
+    """Why --allow-mass-delete is needed: too many deletes, or a tenant emptied.
+
+    live_counts: each tenant's number of live connections (all a plan read in batches keeps).
+    """
     mass: list[p.MassDelete] = []
     deletes = sum(1 for t in tenants for a in t.actions
                   if a.action is p.ActionKind.DELETE and not a.blocked)
     if deletes > max_delete:
         mass.append(p.TooManyDeletes(deletes, max_delete))
     for t in tenants:
-        live_count = len(live.tenants[t.key].connections)
+        live_count = live_counts[t.key]
         gone = sum(1 for a in t.actions if a.action is p.ActionKind.DELETE and not a.blocked)
         if live_count and gone == live_count:
             mass.append(p.EveryConnectionDeleted(t.key, gone))
-    return p.Plan(tenants, max_delete, tuple(mass))
+    return tuple(mass)
+
+
+def live_counts(live: state.LiveState) -> dict[str, int]:
+    """Each live tenant's number of connections (for mass_deletes)."""
+    return {key: len(t.connections) for key, t in live.tenants.items()}
+
+
+def diff(desired: Sequence[DesiredTenant], live: state.LiveState, fps: PasswordFingerprints, *,
+         max_delete: int = DEFAULT_MAX_DELETE) -> p.Plan:
+    """The plan that makes live equal desired, with every guard it needs marked."""
+    tenants = diff_tenants(desired, live, fps)
+    return p.Plan(tenants, max_delete, mass_deletes(tenants, live_counts(live), max_delete))
+
+
+def drift(desired: Sequence[DesiredTenant], live: state.LiveState,
+          fps: PasswordFingerprints) -> p.Plan:
+    """What differs, for `drift`: the plan's tenants without its deletion guards (a drift report
+    is never applied; max_delete is recorded as the default and nothing is checked against it)."""
+    return p.Plan(diff_tenants(desired, live, fps), DEFAULT_MAX_DELETE)
 
 
 def cascade_companies(plan: p.Plan, live: state.LiveState) -> dict[str, set[int]]:

@@ -11,6 +11,7 @@ so a pull-request job can plan without being able to decrypt anything.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -72,7 +73,7 @@ class Settings:
         if Path(file).is_absolute():
             return None
         try:
-            base = self.secrets_dir.resolve()
+            base = _resolved(self.secrets_dir)
             target = (base / file).resolve()
         except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte: refused
             return None
@@ -95,6 +96,13 @@ class Settings:
         if value:
             redaction.register(value)
         return value or None
+
+
+@functools.lru_cache(maxsize=8)
+def _resolved(directory: Path) -> Path:
+    """The secrets directory resolved once per run, not once per reference (a fleet has tens of
+    thousands of {file: ...} references; each target is still resolved, links and all)."""
+    return directory.resolve()
 
 
 def _is_utf8(value: str) -> bool:

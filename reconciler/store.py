@@ -481,13 +481,20 @@ def _tenant_rows(conn: Connection) -> list[Any]:  # Row's type parameters differ
     return list(conn.execute(query).all())
 
 
-def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = False) -> state.LiveState:
+def tenant_rows(conn: Connection) -> list[Any]:
+    """Every tenant's (id, customer, name): read once, then given to each read of a batch."""
+    return _tenant_rows(conn)
+
+
+def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = False,
+         tenants_read: list[Any] | None = None) -> state.LiveState:
     """Live state; dependents of every company only with dependents=True (dump).
 
     Plans read dependents only for the companies they may cascade to (read_dependents): a
     fleet has far more dependents than anything else, and most are never looked at.
+    tenants_read: the rows of tenant_rows(conn), when a plan reads the fleet in batches.
     """
-    rows = _tenant_rows(conn)
+    rows = tenants_read if tenants_read is not None else _tenant_rows(conn)
     known: dict[str, list[str]] = defaultdict(list)
     for row in rows:
         known[row.customer].append(row.name)

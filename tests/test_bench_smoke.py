@@ -1,4 +1,5 @@
-"""`make bench` works end to end, at a tiny size: every operation measured, plans as expected.
+"""`make bench` works end to end, at a tiny size (--quick): every operation measured, plans as
+expected, every target printed with its figures and ratio.
 
 No timing assertions: this proves the harness, not the speed (docs/benchmarks.md has figures).
 """
@@ -6,6 +7,8 @@ No timing assertions: this proves the harness, not the speed (docs/benchmarks.md
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,20 +20,22 @@ from benchmarks import bench, fleet
 
 Run = tuple[subprocess.CompletedProcess[str], dict[str, Any]]
 ROOT = Path(__file__).resolve().parent.parent
-OPERATIONS = [bench.FLOOR, bench.VALIDATE, bench.PLAN_CLEAN, bench.PLAN_EDITED, bench.PLAN_ONE,
-              bench.DRIFT, bench.APPLY, bench.FLOOR + bench.SMALL, bench.PLAN_CLEAN + bench.SMALL,
-              bench.PLAN_ONE + bench.SMALL]
+POSTGRESQL = "postgresql" in os.environ.get("RECONCILER_TEST_DATABASES", "sqlite,postgresql")
+OPERATIONS = [bench.FLOOR, bench.VALIDATE, bench.PLAN_CLEAN, bench.PLAN_GROWN, bench.PLAN_EDITED,
+              bench.PLAN_ONE, bench.DRIFT, bench.APPLY,
+              *[op + size for size in (bench.X2, bench.X4)
+                for op in (bench.FLOOR, bench.PLAN_CLEAN, bench.DRIFT, bench.PLAN_ONE)],
+              *([bench.FLOOR + bench.PG, bench.PLAN_CLEAN + bench.PG] if POSTGRESQL else [])]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     tmp = tmp_path_factory.mktemp("bench")
     out = tmp / "bench.json"
-    # 50 tenants: one edited file is exactly 2%.
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench", "--tenants", "50", "--connections", "3",
-         "--workdir", str(tmp / "work"), "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        [sys.executable, "-m", "benchmarks.bench", "--quick", "--workdir", str(tmp / "work"),
+         "--json", str(out), *([] if POSTGRESQL else ["--no-postgresql"])],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc, json.loads(out.read_text(encoding="utf-8"))
 
@@ -55,15 +60,31 @@ def test_main_plans_clean_then_two_percent(run: Run) -> None:
     assert facts["plan_edited_share"] == pytest.approx(0.02)
     assert facts["drift_reported"] == facts["drift_hand_edits"] >= 1
     assert facts["apply_message"].startswith(f"Applied {facts['apply_actions']} action(s)")
-    assert facts["small_plan_clean_actions"] == 0
+    assert facts["plan_clean_actions@2x"] == facts["plan_clean_actions@4x"] == 0
 
 
-def test_main_checks_every_target(run: Run) -> None:
+def test_main_checks_every_target_with_figures_and_ratio(run: Run) -> None:
     proc, data = run
-    assert len(data["checks"]) == 6
+    names = [c["name"] for c in data["checks"]]
+    assert len(names) == (10 if POSTGRESQL else 9), names
+    assert any("PostgreSQL" in n for n in names) == POSTGRESQL
     for check in data["checks"]:
         verdict = "PASS" if check["pass"] else "FAIL"
-        assert f"{verdict}  {check['name']}" in proc.stdout
+        assert check["pass"] == (check["value"] <= check["limit"])
+        line = next(line for line in proc.stdout.splitlines()
+                    if line.startswith(f"{verdict}  {check['name']}"))
+        printed = re.search(r": (\d+\.\d\d)", line)  # the JSON keeps 3 decimals, the line 2
+        assert printed and abs(float(printed.group(1)) - check["value"]) <= 0.0051, line
+        if check["name"].startswith(("full plan", "growth", "plan peak", "drift peak")):
+            # the figures the ratio is made of, side by side: "(1.05 s ÷ 0.12 s; by CPU ...)"
+            assert re.search(r"\(\d+(\.\d+)? (s|MiB) ÷ \d+(\.\d+)? (s|MiB)[;)]", line), line
+
+
+def test_floor_is_honest() -> None:
+    """The floor composes (no values built), reads the plan's rows only, collector off."""
+    assert "gc.disable()" in bench.FLOOR_CODE and "yaml.compose(" in bench.FLOOR_CODE
+    assert "osr_dependents" not in bench.FLOOR_CODE
+    assert all(q in bench.FLOOR_CODE for q in bench.PLAN_QUERIES)
 
 
 def test_choose_full_size_sets_are_disjoint() -> None:

@@ -19,7 +19,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from reconciler import applier, catalog, desired, fixture, render, secrets, spec, workflow
+from reconciler import applier, catalog, desired, fixture, render, secrets, spec, stages
 from tests.conftest import reset_server
 from tests.inert import assert_markdown_inert, assert_text_inert
 
@@ -134,16 +134,16 @@ def _check(store_url: str, live_doc: dict[str, object], text: str,
         url = f"sqlite:///{root / 'store.db'}" if store_url.startswith("sqlite") else store_url
         if url == store_url:
             reset_server(url)  # a fresh schema for every example
-        ctx = workflow.Context(root, url, secrets.Settings("OSR_", root / ".secrets"))
+        ctx = stages.Context(root, url, secrets.Settings("OSR_", root / ".secrets"))
         st_ = ctx.open_store(readonly=False, create=True)
         try:
             st_.init()
             fixture.seed(st_, fixture.load(root / "fixture.yaml"))
             wanted = [desired.load_file(path, cat=catalog.load(), settings=ctx.settings)]
             before = st_.read(dependents=True).tenants["acme/t"]
-            first = workflow.make_plan(ctx, st_, wanted, max_delete=1000)
+            first = stages.make_plan(ctx, st_, wanted, max_delete=1000)
             applier.apply(st_, first, settings=ctx.settings, commit=None)
-            second = workflow.make_plan(ctx, st_, wanted, max_delete=1000)
+            second = stages.make_plan(ctx, st_, wanted, max_delete=1000)
             after = st_.read(dependents=True).tenants["acme/t"]
         finally:
             st_.close()

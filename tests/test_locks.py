@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reconciler import cli, errors, locks, store, workflow
+from reconciler import cli, errors, locks, stages, store
 from tests.conftest import RECONCILER, TEST_KEY, Cli
 from tests.test_cli import TENANT, dump, seeded
 
@@ -274,7 +274,7 @@ def test_locks_lists_and_unlock_frees_by_id_holder_and_expiry(
 
 @pytest.fixture
 def opened(run: Callable[..., tuple[int, str, str]]) -> Iterator[store.Store]:
-    ctx = workflow.Context.make(None)
+    ctx = stages.Context.make(None)
     st = ctx.open_store(readonly=False)
     yield st
     st.close()

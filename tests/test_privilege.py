@@ -249,9 +249,9 @@ def test_debug_prints_the_redacted_traceback_to_stderr(embedded_cli: Cli, tmp_pa
     inject = tmp_path / "inject"
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(
-        "import os\nfrom reconciler import workflow\n"
+        "import os\nfrom reconciler import stages\n"
         "def _broken(*a, **k):\n    raise RuntimeError('boom PWD=' + os.environ['OSR_CANARY'] + ';')\n"
-        "workflow.load_desired = _broken\n")
+        "stages.load_desired = _broken\n")
     embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)
 
     def run(**extra: str) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import catalog, desired, fixture, render_html, secrets, spec, workflow
+from reconciler import catalog, desired, fixture, render_html, secrets, spec, stages
 from reconciler import plan as p
 from tests.conftest import Cli, copy_demo
 
@@ -35,7 +35,7 @@ def demo_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> p.Plan:
     """The demo: examples/demo-store.yaml seeded into a SQLite store, tenants/ planned, in-process."""
     for key, value in DEMO_ENV.items():
         monkeypatch.setenv(key, value)
-    ctx = workflow.Context(tmp_path, f"sqlite:///{tmp_path / 'store.db'}",
+    ctx = stages.Context(tmp_path, f"sqlite:///{tmp_path / 'store.db'}",
                            secrets.Settings("OSR_", tmp_path / ".secrets"))
     st = ctx.open_store(readonly=False, create=True)
     try:
@@ -43,7 +43,7 @@ def demo_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> p.Plan:
         fixture.seed(st, fixture.load(REPO / "examples" / "demo-store.yaml"))
         files = desired.discover([str(REPO / "tenants")])
         wanted = desired.load(files, cat=catalog.load(), settings=ctx.settings)
-        return workflow.make_plan(ctx, st, wanted, max_delete=10, fingerprint=False)
+        return stages.make_plan(ctx, st, wanted, max_delete=10, fingerprint=False)
     finally:
         st.close()
 

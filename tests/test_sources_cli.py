@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import sources, workflow
+from reconciler import sources, stages
+from reconciler.commands import companies as companies_cmd
 from tests.conftest import IN_CI, Cli
 from tests.inprocess import InProcess, run_fixture  # noqa: F401  (the `run` fixture)
 from tests.test_cli import LIVE, TENANT, seeded
@@ -123,11 +124,11 @@ def test_companies_password_env_holds_to_the_tenant_file_prefix(run: InProcess, 
 def test_companies_flags_for_encryption_reach_the_connection_string(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OSR_NEW", "pw")
-    ctx = workflow.Context.make(None)
+    ctx = stages.Context.make(None)
     common = {"tenant": None, "connection": None, "integration": "visma-business", "server": "sql01",
               "database": None, "authentication": None, "login": "osr", "password_env": "OSR_NEW"}
-    default = sources.connection_string(workflow.companies_spec(ctx, **common), driver=MS18)
+    default = sources.connection_string(companies_cmd.companies_spec(ctx, **common), driver=MS18)
     assert "Encrypt=yes" in default and "TrustServerCertificate" not in default
-    relaxed = sources.connection_string(workflow.companies_spec(
+    relaxed = sources.connection_string(companies_cmd.companies_spec(
         ctx, **common, encrypt=False, trust_server_certificate=True), driver=MS18)
     assert "Encrypt=no;TrustServerCertificate=yes" in relaxed

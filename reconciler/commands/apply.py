@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
-from reconciler import clock, declared, errors, lazy, render, workflow
+from reconciler import clock, declared, errors, gitrepo, lazy, render, stages
 from reconciler import plan as p
 from reconciler.commands import options
 
@@ -37,9 +37,9 @@ def _confirm(result: p.Plan, auto_approve: bool, out: options.Out) -> None:
         raise errors.RefusedError("apply cancelled; nothing was changed")
 
 
-def _require_passwords(ctx: workflow.Context, wanted: Sequence[declared.DesiredTenant]) -> None:
+def _require_passwords(ctx: stages.Context, wanted: Sequence[declared.DesiredTenant]) -> None:
     """Refuse up front, before planning, naming every password the files need that is not set."""
-    missing = workflow.unavailable_passwords(ctx, wanted)
+    missing = stages.unavailable_passwords(ctx, wanted)
     if missing:
         raise errors.RefusedError("passwords missing", problems=tuple(
             errors.Problem(t.path, 0, 0, f"refused: {t.key}/{name} needs the password from {ref}, "
@@ -48,13 +48,13 @@ def _require_passwords(ctx: workflow.Context, wanted: Sequence[declared.DesiredT
             for t, name, ref in missing))
 
 
-def _settle(ctx: workflow.Context, st: store.Store, wanted: Sequence[declared.DesiredTenant],
+def _settle(ctx: stages.Context, st: store.Store, wanted: Sequence[declared.DesiredTenant],
             out: options.Out, *, held: locks.Held | None = None, timeout: float = 0.0,
             seen: state.LiveState | None = None, written: Collection[int] = ()) -> None:
     """Record as applied the connections the files already declare as they are live (§9);
     seen, written: see settle.record."""
     assert st.keyring is not None
-    fps = workflow.password_fingerprints(ctx, st.keyring, wanted)
+    fps = stages.password_fingerprints(ctx, st.keyring, wanted)
     for s in settle.record(st, wanted, fps, held=held, lock_timeout_s=timeout, seen=seen,
                            written=written):
         out.info(f"{s.key}/{s.connection}: recorded as applied (the files accept the portal's state)")
@@ -98,14 +98,14 @@ def _override_reason(text: str | None) -> str | None:
               help="Apply inside an open change window (reconciler.yaml); REASON goes to the "
                    "audit log.")
 @options.common
-def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
+def apply(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
           plan_file: Path | None, auto_approve: bool, allow_cascade: bool,
           allow_mass_delete: bool, max_delete: int, lock_timeout: str, check_sources: bool,
           skip_source_checks: bool, fmt: str, override_freeze: str | None) -> int:
     """Plan (or load a saved plan), show it, and apply it in one transaction."""
     timeout = planfile.duration(lock_timeout, flag="--lock-timeout")
     reason = _override_reason(override_freeze)
-    found, at = workflow.load_windows(ctx), clock.now()
+    found, at = stages.load_windows(ctx), clock.now()
     if plan_file is not None and (paths or tenants):
         raise errors.InputError("--plan applies the saved plan's own tenant files; give either "
                                 "--plan FILE, or PATH and --tenant, not both")
@@ -115,9 +115,9 @@ def apply(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
         if plan_file is not None:
             saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
             files = [Path(v["path"]) for v in saved.tenants.values()]
-            wanted = workflow.load_desired(ctx, (), (), only_files=files)
+            wanted = stages.load_desired(ctx, (), (), only_files=files)
         else:
-            wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
+            wanted = stages.load_desired(ctx, paths, options.parse_tenants(tenants))
         _require_passwords(ctx, wanted)
         # Locked before reading: an apply that waited plans against what the last one left.
         with locks.leases(st, [t.key for t in wanted], timeout_s=timeout) as held:
@@ -167,7 +167,7 @@ class Ready(NamedTuple):
     freeze_overrides: dict[str, str]
 
 
-def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
+def _plan_and_apply(ctx: stages.Context, out: options.Out, st: store.Store,
                     wanted: list[declared.DesiredTenant], saved: planfile.Saved | None,
                     plan_file: Path | None, held: locks.Held, flags: Flags) -> applier.Applied | None:
     """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply.
@@ -179,7 +179,7 @@ def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
     transaction open, so there the plan is read first and the transaction reads again and
     compares fingerprints.
     """
-    commit = workflow.git_commit(ctx.root)
+    commit = gitrepo.git_commit(ctx.root)
     read: list[state.LiveState] = []
     if flags.auto_approve and not flags.check_sources:
         def planned(conn: store.Transaction) -> applier.Planned | None:
@@ -201,16 +201,16 @@ def _plan_and_apply(ctx: workflow.Context, out: options.Out, st: store.Store,
     return done
 
 
-def _read_plan(ctx: workflow.Context, st: store.Store, conn: store.Transaction | None,
+def _read_plan(ctx: stages.Context, st: store.Store, conn: store.Transaction | None,
                wanted: list[declared.DesiredTenant], *, max_delete: int,
                hidden: Collection[str] = ()) -> tuple[p.Plan, state.LiveState | None]:
     """A plan from a read in conn (the apply's transaction), or from a read of its own."""
     if conn is None:
-        return workflow.make_plan(ctx, st, wanted, max_delete=max_delete, hidden=hidden), None
-    return workflow.plan_from(ctx, st, conn, wanted, max_delete=max_delete, hidden=hidden)
+        return stages.make_plan(ctx, st, wanted, max_delete=max_delete, hidden=hidden), None
+    return stages.plan_from(ctx, st, conn, wanted, max_delete=max_delete, hidden=hidden)
 
 
-def _prepare(ctx: workflow.Context, out: options.Out, st: store.Store,
+def _prepare(ctx: stages.Context, out: options.Out, st: store.Store,
              wanted: list[declared.DesiredTenant], saved: planfile.Saved | None,
              plan_file: Path | None, flags: Flags,
              conn: store.Transaction | None) -> Ready:
@@ -232,8 +232,8 @@ def _prepare(ctx: workflow.Context, out: options.Out, st: store.Store,
     else:
         result, live = _read_plan(ctx, st, conn, wanted, max_delete=flags.max_delete)
     if flags.check_sources:
-        result = workflow.check_sources(ctx, result, wanted)
-    result = workflow.with_freeze(result, flags.windows, flags.at)
+        result = stages.check_sources(ctx, result, wanted)
+    result = stages.with_freeze(result, flags.windows, flags.at)
     allowed = render.Allowed(cascade=flags.allow_cascade, mass_delete=flags.allow_mass_delete,
                              source_checks=flags.skip_source_checks)
     out.result(options.render_plan(result, flags.fmt, out, allowed))

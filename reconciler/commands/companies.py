@@ -3,11 +3,73 @@
 from __future__ import annotations
 
 import json
+import os
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import workflow
+from reconciler import catalog, errors, spec, stages
 from reconciler.commands import completion, options
+
+if TYPE_CHECKING:
+    from reconciler.sources import SourceSpec
+
+
+def companies_spec(ctx: stages.Context, *, tenant: str | None, connection: str | None,
+                   integration: str | None, server: str | None, database: str | None,
+                   authentication: str | None, login: str | None, password_env: str | None,
+                   encrypt: bool = True, trust_server_certificate: bool = False) -> SourceSpec:
+    """The source to list companies on: a declared connection, or one given by flags.
+
+    --password-env sends a variable's value to the server named on the command line, so it is
+    held to the rule of tenant files: only variables meant for tenant secrets (the prefix).
+    """
+    from reconciler import sources
+
+    if tenant or connection:
+        if not (tenant and connection):
+            raise errors.InputError("give both --tenant CUSTOMER/TENANT and --connection NAME, "
+                                    "or --integration and --server for a connection not declared yet")
+        (key,) = options.parse_tenants([tenant])
+        (declared,) = stages.load_desired(ctx, (), [key])
+        match = [c for c in declared.connections
+                 if spec.identity(c.spec.name) == spec.identity(connection)]
+        if not match:
+            names = ", ".join(c.spec.name for c in declared.connections) or "none"
+            raise errors.InputError(f"{declared.path}: no connection named {connection!r} "
+                                    f"(declared: {names})")
+        for c, request in zip(declared.connections, stages.source_specs(ctx, declared), strict=True):
+            if c is match[0]:
+                if c.password is not None and request[0].password is None:
+                    raise errors.SecretError(f"{request[0].label}: the password ({c.password}) is "
+                                             "not available here; set it and try again")
+                return request[0]
+    if not (integration and server):
+        raise errors.InputError("give --tenant and --connection, or --integration and --server "
+                                "(with --database, --authentication, --login, --password-env)")
+    entry = catalog.load().get(integration)
+    if entry is None:
+        raise errors.InputError(f"--integration {integration!r} is not in the catalog; known: "
+                                + ", ".join(catalog.load().keys()))
+    auth = authentication or ("sql" if login else "windows")
+    password = None
+    if password_env:
+        refused = ctx.settings.check_reference(password_env, None)
+        if refused:
+            raise errors.SecretError(f"--password-env: {refused}")
+        password = os.environ.get(password_env)
+        if password is None:
+            raise errors.SecretError(f"--password-env {password_env}: the variable is not set")
+        from reconciler import redaction
+
+        redaction.register(password)
+    if auth == "sql" and (login is None or password is None):
+        raise errors.InputError("--authentication sql needs --login and --password-env")
+    return sources.SourceSpec(label=f"{server}/{database or entry.default_database}",
+                              integration=integration, server=server,
+                              database=database or entry.default_database, authentication=auth,
+                              login=login, password=password, encrypt=encrypt,
+                              trust_server_certificate=trust_server_certificate)
 
 
 @click.command(epilog=options.examples(
@@ -42,7 +104,7 @@ from reconciler.commands import completion, options
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @options.common
-def companies(ctx: workflow.Context, out: options.Out, tenant: str | None, connection: str | None,
+def companies(ctx: stages.Context, out: options.Out, tenant: str | None, connection: str | None,
               integration: str | None, server: str | None, database: str | None,
               authentication: str | None, login: str | None, password_env: str | None,
               encrypt: bool, trust_server_certificate: bool, search: str | None, timeout: int,
@@ -50,7 +112,7 @@ def companies(ctx: workflow.Context, out: options.Out, tenant: str | None, conne
     """List the companies on a connection's accounting server, like the portal's wizard."""
     from reconciler import sources
 
-    spec_ = workflow.companies_spec(ctx, tenant=tenant, connection=connection,
+    spec_ = companies_spec(ctx, tenant=tenant, connection=connection,
                                     integration=integration, server=server, database=database,
                                     authentication=authentication, login=login,
                                     password_env=password_env, encrypt=encrypt,

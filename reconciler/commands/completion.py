@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 
-from reconciler import errors, lazy, workflow
+from reconciler import errors, gitrepo, lazy
 
 if TYPE_CHECKING:
     from reconciler import strictyaml
@@ -29,7 +29,7 @@ def _tenant_files(ctx: click.Context) -> dict[str, Path]:
     """customer/tenant -> file, under the PATH arguments typed so far (default: tenants/)."""
     # While an option's value is completed, click leaves the arguments before it in ctx.args.
     given = [Path(p) for p in (*(ctx.params.get("paths") or ()), *ctx.args)]
-    roots = given or [workflow.repo_root() / "tenants"]
+    roots = given or [gitrepo.repo_root() / "tenants"]
     files: list[Path] = []
     for root in roots:
         if root.is_file():

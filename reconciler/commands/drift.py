@@ -6,7 +6,7 @@ import json
 
 import click
 
-from reconciler import clock, render, render_html, workflow
+from reconciler import clock, render, render_html, stages
 from reconciler.commands import options
 from reconciler.progress import Progress
 
@@ -23,7 +23,7 @@ from reconciler.progress import Progress
 @click.option("--write", is_flag=True,
               help="Accept the portal's hand changes into the tenant files (exit 2 if written).")
 @options.common
-def drift(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
+def drift(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
           fmt: str, ignore_unmanaged: bool, write: bool) -> int:
     """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only
     on the store; --write edits the tenant files (DESIGN §9)."""
@@ -31,14 +31,14 @@ def drift(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenan
         from reconciler.commands import drift_write
 
         return drift_write.run(ctx, out, paths, tenants, ignore_unmanaged=ignore_unmanaged)
-    found, at = workflow.load_windows(ctx), clock.now()
+    found, at = stages.load_windows(ctx), clock.now()
     with Progress() as progress:
         progress.stage("Reading tenant files…")
-        wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
+        files = stages.desired_files(ctx, paths, options.parse_tenants(tenants))
         progress.stage("Reading the live store…")
         with ctx.open_store(readonly=True) as st:
-            result = workflow.make_plan(ctx, st, wanted, max_delete=10**9, fingerprint=False)
-    result = workflow.with_freeze(result, found, at)
+            result = stages.drift_files(ctx, st, files)
+    result = stages.with_freeze(result, found, at)
     if fmt == "json":
         out.result(json.dumps(render.drift_obj(result), indent=2, ensure_ascii=False) + "\n")
     elif fmt == "html":

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler import accept, atomic, differ, store, workflow
+from reconciler import accept, atomic, differ, stages, store
 from reconciler.commands import options
 
 AUDIT_LIMIT = 1_000_000
 
 
-def run(ctx: workflow.Context, out: options.Out, paths: Sequence[str], tenants: Sequence[str], *,
+def run(ctx: stages.Context, out: options.Out, paths: Sequence[str], tenants: Sequence[str], *,
         ignore_unmanaged: bool) -> int:
     """Exit 2 when files were written, 0 when there was nothing to accept, 1 on error (nothing
     written). Read-only on the store."""
-    wanted = workflow.load_desired(ctx, paths, workflow.parse_tenants(tenants))
+    wanted = stages.load_desired(ctx, paths, options.parse_tenants(tenants))
     with ctx.open_store(readonly=True) as st:
         assert st.keyring is not None
-        fps = workflow.password_fingerprints(ctx, st.keyring, wanted)
+        fps = stages.password_fingerprints(ctx, st.keyring, wanted)
         with st.reading() as conn:
             live = store.read(conn, [t.key for t in wanted])
             result = differ.diff(wanted, live, fps, max_delete=10**9)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler import differ, errors, workflow
+from reconciler import differ, errors, importer, stages
 from reconciler.commands import completion, options
 
 
@@ -15,15 +15,15 @@ from reconciler.commands import completion, options
 @click.option("--tenant", "tenant", required=True, metavar="CUSTOMER/TENANT",
               shell_complete=completion.tenants)
 @options.common
-def export(ctx: workflow.Context, out: options.Out, tenant: str) -> int:
+def export(ctx: stages.Context, out: options.Out, tenant: str) -> int:
     """Print the live connections of a tenant as a tenant file (passwords as {env: ...})."""
-    (key,) = workflow.parse_tenants([tenant])
+    (key,) = options.parse_tenants([tenant])
     with ctx.open_store(readonly=True) as st:
         live = st.read([key])
     if key not in live.tenants:
         problems = differ.unknown_tenants_named([key], live)
         raise errors.InputError.of(problems)
-    body = workflow.export_tenant(live.tenants[key], ctx.settings.env_prefix)
+    body = importer.export_tenant(live.tenants[key], ctx.settings.env_prefix)
     header = "# yaml-language-server: $schema=../../schemas/tenant.schema.json\n"
     out.result(header + options.to_yaml(body))
     return options.EXIT_OK

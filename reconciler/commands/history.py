@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from reconciler import render, workflow
+from reconciler import render, stages
 from reconciler.commands import options
 
 
@@ -22,9 +22,9 @@ from reconciler.commands import options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @options.common
-def history(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...], limit: int, fmt: str) -> int:
+def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], limit: int, fmt: str) -> int:
     """The audit log: time, actor, commit, action, connection, changed fields, freeze overrides."""
-    keys = workflow.parse_tenants(tenants)
+    keys = options.parse_tenants(tenants)
     with ctx.open_store(readonly=True) as st:
         rows = st.history(keys, limit)
     entries: list[dict[str, Any]] = [

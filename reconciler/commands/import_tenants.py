@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import differ, errors, lazy, workflow
+from reconciler import differ, errors, lazy, stages
 from reconciler.commands import options
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ else:  # PyYAML when files are written, not for --help or a TAB
 @click.argument("path", required=False, metavar="[PATH]")
 @options.tenant_option
 @options.common
-def import_tenants(ctx: workflow.Context, out: options.Out, path: str | None,
+def import_tenants(ctx: stages.Context, out: options.Out, path: str | None,
                    tenants: tuple[str, ...]) -> int:
     """Write PATH/<customer>/<tenant>.yaml (PATH: tenants/) for every live tenant without a file.
 
@@ -33,7 +33,7 @@ def import_tenants(ctx: workflow.Context, out: options.Out, path: str | None,
     \b
     Example: reconciler import --tenant acme/acme-norway
     """
-    keys = workflow.parse_tenants(tenants)
+    keys = options.parse_tenants(tenants)
     root = Path(path) if path else Path(ctx.default_paths(())[0])
     if root.exists() and not root.is_dir():
         raise errors.InputError(f"{root}: not a directory; give the directory of tenant files "

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import lazy, render, workflow
+from reconciler import lazy, render, stages
 from reconciler.commands import options
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def lock_obj(lock: store.LockRow, now_ms: int) -> dict[str, object]:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @options.common
-def locks(ctx: workflow.Context, out: options.Out, fmt: str) -> int:
+def locks(ctx: stages.Context, out: options.Out, fmt: str) -> int:
     """The tenant locks held now: holder, host, pid, CI job, since, expiry.
 
     Free one with `reconciler unlock LOCK_ID`, a holder's with `--holder`, stale ones with

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from reconciler import lazy, workflow
+from reconciler import errors, lazy, stages
 from reconciler.commands import completion
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ else:  # the differ, renderers and PyYAML for the commands that use them, not fo
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = click.Choice(["text", "markdown", "json", "html"])
+TENANT_ARG = r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$"
 
 
 def _set(env: Mapping[str, str], name: str) -> bool:
@@ -66,7 +68,7 @@ def common(func: F) -> F:
         parent = ctx.find_root().params
         url = store_url or parent.get("store_url")
         out = Out(no_color or bool(parent.get("no_color")))
-        return int(func(workflow.Context.make(url, f"`{ctx.command_path}`"), out, **kwargs))
+        return int(func(stages.Context.make(url, f"`{ctx.command_path}`"), out, **kwargs))
 
     wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__  # the command's name and help
     return wrapper  # type: ignore[return-value]
@@ -127,3 +129,11 @@ def render_plan(result: p.Plan, fmt: str, out: Out, allowed: render.Allowed | No
     if fmt == "html":
         return render_html.plan_page(result)
     return render.RENDERERS[fmt](result)
+
+
+def parse_tenants(values: Sequence[str]) -> list[str]:
+    problems = [errors.Problem("--tenant", 0, 0, f"{v!r} is not CUSTOMER/TENANT (e.g. acme/acme-norway)")
+                for v in values if not re.match(TENANT_ARG, v)]
+    if problems:
+        raise errors.InputError.of(problems)
+    return list(dict.fromkeys(values))

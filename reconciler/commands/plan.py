@@ -4,33 +4,33 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import clock, lazy, workflow
+from reconciler import clock, gitrepo, lazy, stages
 from reconciler.commands import options
+from reconciler.progress import Progress
 
 if TYPE_CHECKING:
     from reconciler import planfile
 else:  # deepdiff only when a plan is saved
     planfile = lazy.module("reconciler.planfile")
-from reconciler.progress import Progress
 
 DEFAULT_TTL = "7d"  # a review can take days; apply re-checks the files and the store anyway
 
 
-def _desired_for(ctx: workflow.Context, paths: tuple[str, ...], tenants: tuple[str, ...],
-                 changed_since: str | None, out: options.Out) -> list[Any]:
-    keys = workflow.parse_tenants(tenants)
+def _files_for(ctx: stages.Context, paths: tuple[str, ...], tenants: tuple[str, ...],
+               changed_since: str | None, out: options.Out) -> list[Path]:
+    keys = options.parse_tenants(tenants)
     only = None
     if changed_since:
-        only, notes = workflow.changed_files(ctx.root, changed_since, ctx.default_paths(paths))
+        only, notes = gitrepo.changed_files(ctx.root, changed_since, ctx.default_paths(paths))
         for note in notes:
             out.info(note)
         if not only:
             out.info(f"No tenant files changed since {changed_since}.")
-    return workflow.load_desired(ctx, paths, keys, only_files=only)
+    return stages.desired_files(ctx, paths, keys, only_files=only)
 
 
 @click.command(epilog=options.examples(
@@ -52,30 +52,31 @@ def _desired_for(ctx: workflow.Context, paths: tuple[str, ...], tenants: tuple[s
 @click.option("--changed-since", metavar="GITREF", help="Only tenant files changed since GITREF.")
 @options.max_delete_option
 @options.common
-def plan(ctx: workflow.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
+def plan(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
          fmt: str, out_file: Path | None, plan_ttl: str, detailed_exitcode: bool,
          check_sources: bool, changed_since: str | None, max_delete: int) -> int:
     """Show what apply would change, every cascading deletion by name. Writes nothing."""
     ttl = planfile.duration(plan_ttl, flag="--plan-ttl")
-    found, at = workflow.load_windows(ctx), clock.now()
+    found, at = stages.load_windows(ctx), clock.now()
     with Progress() as progress:
         progress.stage("Reading tenant files…")
-        wanted = _desired_for(ctx, paths, tenants, changed_since, out)
-        progress.stage(f"Reading the live store and planning {len(wanted)} tenant(s)…")
+        files = _files_for(ctx, paths, tenants, changed_since, out)
+        wanted = stages.load_desired(ctx, (), only_files=files) if check_sources else None
+        progress.stage(f"Reading the live store and planning {len(files)} tenant(s)…")
         with ctx.open_store(readonly=True) as st:
-            result = workflow.make_plan(ctx, st, wanted, max_delete=max_delete,
-                                        fingerprint=out_file is not None)
-        if check_sources:
+            # The fleet in bounded batches; --check-sources needs every tenant at once anyway.
+            result, uncompared = stages.plan_files(ctx, st, files, max_delete=max_delete,
+                                                   fingerprint=out_file is not None)
+        if wanted is not None:
             progress.stage("Checking the accounting servers…")
-            result = workflow.check_sources(ctx, result, wanted)
+            result = stages.check_sources(ctx, result, wanted)
     expires = None
-    result = workflow.with_freeze(result, found, at)
+    result = stages.with_freeze(result, found, at)
     if out_file is not None:
         assert st.keyring is not None
-        uncompared = [str(ref) for _, _, ref in workflow.unavailable_passwords(ctx, wanted)]
         expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(planfile.write(
             out_file, result, keyring=st.keyring, store_id=st.store_id,
-            git_commit=workflow.git_commit(ctx.root), ttl_s=ttl, uncompared=uncompared)))
+            git_commit=gitrepo.git_commit(ctx.root), ttl_s=ttl, uncompared=uncompared)))
         out.info(f"Saved the plan to {out_file} (valid for {plan_ttl}, until {expires}).")
     out.result(options.render_plan(result, fmt, out, expires=expires))
     return options.EXIT_CHANGES if detailed_exitcode and result.has_changes else options.EXIT_OK

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import differ, errors, lazy, workflow
+from reconciler import differ, errors, lazy, stages
 from reconciler.commands import options
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def store_group() -> None:
     ("A PostgreSQL store (RECONCILER_STORE_KEY set)",
      "reconciler store init --store postgresql+psycopg://admin@portal-db/portal")))
 @options.common
-def store_init(ctx: workflow.Context, out: options.Out) -> int:
+def store_init(ctx: stages.Context, out: options.Out) -> int:
     """Create the store's tables (and, for the embedded default, its key file)."""
     with ctx.open_store(readonly=False, create=True) as st:
         created = st.init()
@@ -43,7 +43,7 @@ def store_init(ctx: workflow.Context, out: options.Out) -> int:
 @click.argument("fixture_path", metavar="FIXTURE.yaml",
                 type=click.Path(dir_okay=False, path_type=Path))
 @options.common
-def store_seed(ctx: workflow.Context, out: options.Out, fixture_path: Path) -> int:
+def store_seed(ctx: stages.Context, out: options.Out, fixture_path: Path) -> int:
     """Load live state from a fixture, replacing what exists under the same names."""
     data = fixture.load(fixture_path)
     with ctx.open_store(readonly=False, first_use=True) as st:
@@ -57,9 +57,9 @@ def store_seed(ctx: workflow.Context, out: options.Out, fixture_path: Path) -> i
     ("One tenant", "reconciler store dump --tenant acme/acme-norway")))
 @options.tenant_option
 @options.common
-def store_dump(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...]) -> int:
+def store_dump(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...]) -> int:
     """Write live state in the fixture format (never passwords)."""
-    keys = workflow.parse_tenants(tenants) or None
+    keys = options.parse_tenants(tenants) or None
     with ctx.open_store(readonly=True) as st:
         live = st.read(keys, dependents=True)
     if keys:
@@ -77,7 +77,7 @@ def store_dump(ctx: workflow.Context, out: options.Out, tenants: tuple[str, ...]
 @click.option("--new-key-env", default="RECONCILER_NEW_STORE_KEY", show_default=True,
               metavar="NAME", help="Environment variable holding the new key (server stores).")
 @options.common
-def store_rotate_key(ctx: workflow.Context, out: options.Out, new_key_env: str) -> int:
+def store_rotate_key(ctx: stages.Context, out: options.Out, new_key_env: str) -> int:
     """Re-encrypt every password under a new key, in one transaction."""
     from reconciler import rotate
 
@@ -91,7 +91,7 @@ def store_rotate_key(ctx: workflow.Context, out: options.Out, new_key_env: str) 
     ("Print the plan key for the pull-request job's secret store", "reconciler store plan-key"),
     ("From a server store's key", "RECONCILER_STORE_KEY=... reconciler store plan-key --store URL")))
 @options.common
-def store_plan_key(ctx: workflow.Context, out: options.Out) -> int:
+def store_plan_key(ctx: stages.Context, out: options.Out) -> int:
     """Print the plan key: lets plan, drift and export run, never decrypt or write.
 
     \b

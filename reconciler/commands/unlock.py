@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import errors, lazy, render, workflow
+from reconciler import errors, lazy, render, stages
 from reconciler.commands import options
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ else:  # SQLAlchemy only when the command runs, not for its --help or a TAB
               help="Release every lock this holder (as `reconciler locks` shows it) holds.")
 @click.option("--expired", is_flag=True, help="Release every lock whose lease has run out.")
 @options.common
-def unlock(ctx: workflow.Context, out: options.Out, lock_ids: tuple[str, ...], holder: str | None,
+def unlock(ctx: stages.Context, out: options.Out, lock_ids: tuple[str, ...], holder: str | None,
            expired: bool) -> int:
     """Release tenant locks by hand when their apply is gone: LOCK_ID... | --holder | --expired.
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import clock, freeze, lazy, workflow
+from reconciler import clock, freeze, lazy, stages
 from reconciler.commands import options
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ else:  # pydantic's models when the command runs, not for its --help or a TAB
 _LOOKAHEAD = timedelta(days=400)
 
 
-def _declared(ctx: workflow.Context) -> list[str]:
+def _declared(ctx: stages.Context) -> list[str]:
     """The tenants the tenant files declare, by their paths (tenants/<customer>/<tenant>.yaml)."""
     if not (ctx.root / "tenants").is_dir():
         return []
@@ -54,11 +54,11 @@ def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str,
               help="Show the windows at this time (ISO 8601 with offset, e.g. 2026-03-30T12:00Z); "
                    "default now (or RECONCILER_NOW).")
 @options.common
-def windows_command(ctx: workflow.Context, out: options.Out, at_text: str | None) -> int:
+def windows_command(ctx: stages.Context, out: options.Out, at_text: str | None) -> int:
     """List the change windows (reconciler.yaml) and the tenants each covers at a time."""
     at = clock.parse(at_text, source="--at") if at_text else clock.now()
-    found = workflow.load_windows(ctx)
-    path = workflow.shown_path(ctx.root / windows.FILE_NAME)
+    found = stages.load_windows(ctx)
+    path = stages.shown_path(ctx.root / windows.FILE_NAME)
     if not found:
         out.info(f"No change windows: {path} " + (
             "declares none." if (ctx.root / windows.FILE_NAME).exists() else "does not exist."))

@@ -1,0 +1,325 @@
+"""The stages a command runs: load desired -> plan (or drift) -> check sources -> freeze.
+
+Rendering, the guards and apply follow in the commands (render, applier). Like pyinfra's API
+layer: the CLI calls these; these never print or parse arguments. Git is in gitrepo, flag
+parsing in commands/options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reconciler import declared, errors, gitrepo, lazy, secrets
+
+if TYPE_CHECKING:
+    from reconciler import catalog, desired, differ, state, store, windows
+    from reconciler import plan as p
+    from reconciler.sources import SourceSpec
+else:  # SQLAlchemy only where a store is opened, pydantic's models where a file is read, the
+    # differ where a plan is made: `validate`, `--help` and a TAB load only what they use
+    catalog, desired, differ, p, store, windows = map(lazy.module, (
+        "reconciler.catalog", "reconciler.desired", "reconciler.differ", "reconciler.plan",
+        "reconciler.store", "reconciler.windows"))
+
+
+@dataclass(frozen=True)
+class Context:
+    root: Path
+    store_url: str | None
+    settings: secrets.Settings
+    command: str = "this command"  # e.g. "reconciler apply", for messages
+
+    @classmethod
+    def make(cls, store_url: str | None, command: str = "this command") -> Context:
+        root = gitrepo.repo_root()
+        return cls(root, store_url or os.environ.get("RECONCILER_STORE") or None,
+                   secrets.Settings.from_env(root), command)
+
+    @property
+    def location(self) -> store.Location:
+        return store.Location.resolve(self.store_url, self.root)
+
+    def open_store(self, *, readonly: bool, create: bool = False,
+                   store_key: bool | None = None, first_use: bool = False) -> store.Store:
+        """Open the store; first_use creates the embedded default if it does not exist yet.
+
+        store_key: the command needs the store key, not a plan key (default: when it writes).
+        """
+        location = self.location
+        if (first_use and location.embedded and location.db_path is not None
+                and not location.db_path.exists()):
+            st = store.Store.open(location, readonly=False, create=True, command=self.command)
+            try:
+                st.init()
+            except BaseException:
+                st.close()
+                raise
+            return st
+        return store.Store.open(location, readonly=readonly, create=create,
+                                command=self.command, store_key=store_key)
+
+    def default_paths(self, paths: Sequence[str]) -> list[str]:
+        if paths:
+            return list(paths)
+        return [shown_path(self.root / "tenants")]
+
+
+def shown_path(path: Path) -> str:
+    """path relative to the current directory where it is inside it, as messages name files."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load_windows(ctx: Context) -> tuple[windows.Window, ...]:
+    """The change windows of reconciler.yaml at the repository root (none without the file)."""
+    path = ctx.root / windows.FILE_NAME
+    return windows.load(path, label=shown_path(path))
+
+
+def with_freeze(result: p.Plan, found: Sequence[windows.Window], at: datetime) -> p.Plan:
+    """The plan with each tenant's open or upcoming change window at `at`."""
+    if not found:
+        return result
+    statuses = windows.status(found, at)
+    return dataclasses.replace(result, tenants=tuple(
+        dataclasses.replace(t, freeze=windows.freeze_of(statuses, t.key)) for t in result.tenants))
+
+
+def desired_files(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (),
+                  only_files: Sequence[Path] | None = None) -> list[Path]:
+    """The tenant files in paths (sorted), or those of the --tenant filter (unknown ones are
+    errors), or only_files."""
+    files = desired.discover(ctx.default_paths(paths)) if only_files is None else list(only_files)
+    if tenants:
+        by_key = {f"{f.parent.name}/{f.stem}": f for f in files}
+        missing = [t for t in tenants if t not in by_key]
+        if missing:
+            raise errors.InputError.of([errors.Problem(
+                "--tenant", 0, 0, f"no tenant file declares {t} (expected tenants/{t}.yaml)")
+                for t in missing])
+        files = [by_key[t] for t in tenants]
+    return files
+
+
+def load_desired(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (),
+                 only_files: Sequence[Path] | None = None) -> list[declared.DesiredTenant]:
+    """Validate every file in paths; keep those of the --tenant filter (unknown ones are errors)."""
+    return desired.load(desired_files(ctx, paths, tenants, only_files), cat=catalog.load(),
+                        settings=ctx.settings)
+
+
+def password_fingerprints(ctx: Context, keyring: secrets.Keyring,
+                          tenants: Sequence[declared.DesiredTenant],
+                          hidden: Collection[str] = ()) -> differ.PasswordFingerprints:
+    """hidden: references (as str) to treat as unavailable, as a saved plan could not see them."""
+    fps: dict[declared.SecretRef, str | None] = {}
+    for t in tenants:
+        for c in t.connections:
+            if c.password is not None and c.password not in fps:
+                value = None if str(c.password) in hidden else ctx.settings.resolve(c.password)
+                fps[c.password] = keyring.fingerprint(value) if value is not None else None
+    return fps
+
+
+def unavailable_passwords(ctx: Context, tenants: Sequence[declared.DesiredTenant]
+                          ) -> list[tuple[declared.DesiredTenant, str, declared.SecretRef]]:
+    """(tenant, connection name, reference) of every password reference not available here."""
+    return [(t, c.spec.name, c.password) for t in tenants for c in t.connections
+            if c.password is not None and ctx.settings.resolve(c.password) is None]
+
+
+def make_plan(ctx: Context, st: store.Store, tenants: Sequence[declared.DesiredTenant], *,
+              max_delete: int, fingerprint: bool = True, hidden: Collection[str] = ()) -> p.Plan:
+    """The plan of these tenants against live state, every guard marked.
+
+    fingerprint: also fingerprint every live tenant read, for saved plans and apply.
+    hidden: password references to plan as if they were not set (see password_fingerprints).
+    """
+    with st.reading() as conn:
+        return plan_from(ctx, st, conn, tenants, max_delete=max_delete, fingerprint=fingerprint,
+                         hidden=hidden)[0]
+
+
+def plan_from(ctx: Context, st: store.Store, conn: store.Transaction,
+              tenants: Sequence[declared.DesiredTenant], *, max_delete: int,
+              fingerprint: bool = True, hidden: Collection[str] = ()) -> tuple[p.Plan, state.LiveState]:
+    """make_plan on an open connection (an apply's transaction), with the live state it read
+    (dependents only where the plan may cascade)."""
+    assert st.keyring is not None
+    fps = password_fingerprints(ctx, st.keyring, tenants, hidden)
+    live = store.read(conn, [t.key for t in tenants])
+    result = differ.diff(tenants, live, fps, max_delete=max_delete)
+    needed = differ.cascade_companies(result, live)
+    if needed:
+        live = live.with_dependents(store.read_dependents(conn, set().union(*needed.values())))
+        result = differ.with_cascades(result, tenants, live, fps)
+    return (differ.fingerprinted(result, live, needed) if fingerprint else result), live
+
+
+# Plan and drift read and diff the fleet in batches of this many tenant files: memory stays
+# bounded by a batch, whatever the fleet's size; each batch is one query per table.
+BATCH_TENANTS = 250
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Desired and live state of a batch of tenants, read together (see read_batches)."""
+
+    desired: tuple[declared.DesiredTenant, ...]
+    live: state.LiveState
+    fps: differ.PasswordFingerprints
+    dependents: Callable[[Iterable[int]], dict[int, tuple[state.Dependent, ...]]]
+
+
+def _file_problems(problems: list[errors.Problem]) -> errors.InputError:
+    """The problems of every batch as desired.load reports those of one call."""
+    ordered = sorted(problems)
+    if len(ordered) > desired.MAX_PROBLEMS:
+        rest = len(ordered) - desired.MAX_PROBLEMS
+        ordered = [*ordered[:desired.MAX_PROBLEMS], errors.Problem(
+            "", 0, 0, f"... and {rest} more problems, not shown; fix these and run again")]
+    return errors.InputError(f"{len(problems)} problem(s)", problems=tuple(ordered))
+
+
+def read_batches(ctx: Context, st: store.Store, files: Sequence[Path], *,
+                 size: int = BATCH_TENANTS, hidden: Collection[str] = ()) -> Iterator[Batch]:
+    """The fleet in batches of `size` tenant files, in the order given: each batch's files
+    validated, its live tenants read (one query per table) and its passwords fingerprinted.
+
+    Every file is validated: the problems of all batches are raised together at the end, and no
+    batch is yielded after the first problem. The seam for any stage that wants the whole fleet
+    in bounded memory (plan and drift; apply could use it too).
+    """
+    assert st.keyring is not None
+    cat = catalog.load()
+    problems: list[errors.Problem] = []
+    seen: dict[str, str] = {}
+    with st.reading() as conn:
+        tenants_read: list[Any] | None = None
+        for start in range(0, len(files), size):
+            try:
+                loaded = desired.load(files[start:start + size], cat=cat, settings=ctx.settings)
+            except errors.InputError as exc:
+                problems.extend(exc.problems)
+                continue
+            for t in loaded:
+                if t.key in seen:  # desired.load sees duplicates within one batch only
+                    problems.append(errors.at(str(t.path), 1, 1, f"{t.key} is also declared by "
+                                              f"{seen[t.key]}; keep one file per tenant"))
+                seen.setdefault(t.key, str(t.path))
+            if problems:
+                continue
+            if tenants_read is None:
+                tenants_read = store.tenant_rows(conn)
+            live = store.read(conn, [t.key for t in loaded], tenants_read=tenants_read)
+            yield Batch(tuple(loaded), live, password_fingerprints(ctx, st.keyring, loaded, hidden),
+                        functools.partial(store.read_dependents, conn))
+    if problems:
+        raise _file_problems(problems)
+
+
+def _batch_plan(batch: Batch, result: p.Plan, *, fingerprint: bool) -> tuple[p.Plan, state.LiveState]:
+    """A batch's plan with its cascades listed (their dependents read), fingerprinted if asked."""
+    live = batch.live
+    needed = differ.cascade_companies(result, live)
+    if needed:
+        live = live.with_dependents(batch.dependents(set().union(*needed.values())))
+        result = differ.with_cascades(result, batch.desired, live, batch.fps)
+    return (differ.fingerprinted(result, live, needed) if fingerprint else result), live
+
+
+def plan_files(ctx: Context, st: store.Store, files: Sequence[Path], *, max_delete: int,
+               fingerprint: bool = True, size: int = BATCH_TENANTS) -> tuple[p.Plan, list[str]]:
+    """make_plan for the tenant files, read and diffed in bounded batches: (the plan, the
+    password references not available here, as a saved plan records them).
+
+    The plan keeps only what rendering needs; the guards that span tenants (--max-delete, a
+    tenant emptied) are computed over every batch at the end, as make_plan computes them.
+    """
+    tenants: list[p.TenantPlan] = []
+    counts: dict[str, int] = {}
+    unknown: list[errors.Problem] = []
+    uncompared: list[str] = []
+    for batch in read_batches(ctx, st, files, size=size):
+        try:
+            found = differ.diff_tenants(batch.desired, batch.live, batch.fps)
+        except errors.InputError as exc:
+            unknown.extend(exc.problems)
+            continue
+        if unknown:
+            continue
+        result, live = _batch_plan(batch, p.Plan(found, max_delete), fingerprint=fingerprint)
+        tenants.extend(result.tenants)
+        counts.update((t.key, len(live.tenants[t.key].connections)) for t in result.tenants)
+        uncompared += [str(ref) for ref, fp in batch.fps.items() if fp is None]
+    if unknown:
+        raise errors.InputError.of(unknown)
+    tenants.sort(key=lambda t: t.key)
+    return p.Plan(tuple(tenants), max_delete, differ.mass_deletes(tenants, counts, max_delete)), uncompared
+
+
+def drift_files(ctx: Context, st: store.Store, files: Sequence[Path], *,
+                size: int = BATCH_TENANTS) -> p.Plan:
+    """drift for the tenant files, read and diffed in bounded batches."""
+    tenants: list[p.TenantPlan] = []
+    unknown: list[errors.Problem] = []
+    for batch in read_batches(ctx, st, files, size=size):
+        try:
+            result = differ.drift(batch.desired, batch.live, batch.fps)
+        except errors.InputError as exc:
+            unknown.extend(exc.problems)
+            continue
+        if not unknown:
+            tenants.extend(_batch_plan(batch, result, fingerprint=False)[0].tenants)
+    if unknown:
+        raise errors.InputError.of(unknown)
+    tenants.sort(key=lambda t: t.key)
+    return p.Plan(tuple(tenants), differ.DEFAULT_MAX_DELETE)
+
+
+def source_specs(ctx: Context, tenant: declared.DesiredTenant
+                 ) -> list[tuple[SourceSpec, list[str], bool]]:
+    """One check request per declared connection of a tenant (passwords resolved here)."""
+    from reconciler import sources
+
+    requests = []
+    for c in tenant.connections:
+        s = c.spec
+        spec_ = sources.SourceSpec(
+            label=f"{tenant.key}/{s.name}", integration=s.integration, server=s.server,
+            database=s.database, authentication=s.authentication.value, login=s.login,
+            password=ctx.settings.resolve(c.password) if c.password else None,
+            encrypt=c.encrypt, trust_server_certificate=c.trust_server_certificate)
+        requests.append((spec_, list(s.companies), s.write_back))
+    return requests
+
+
+def check_sources(ctx: Context, result: p.Plan, tenants: Sequence[declared.DesiredTenant],
+                  *, timeout: int = 15) -> p.Plan:
+    """The plan with the source checks of every declared connection attached."""
+    from reconciler import sources
+
+    by_tenant: dict[str, list[p.SourceCheck]] = {}
+    requests = []
+    for t in tenants:
+        for c, req in zip(t.connections, source_specs(ctx, t), strict=True):
+            if c.password is not None and req[0].password is None:
+                by_tenant.setdefault(t.key, []).append(p.SourceCheck(c.spec.name, (
+                    f"{req[0].label}: not checked: the password ({c.password}) is not available "
+                    "here; set it and check again",)))
+            else:
+                requests.append((t.key, c.spec.name, req))
+    results = sources.check_many([r for _, _, r in requests], timeout=timeout)
+    for (key, name, _), outcome in zip(requests, results, strict=True):
+        by_tenant.setdefault(key, []).append(p.SourceCheck(name, outcome.problems))
+    return dataclasses.replace(result, tenants=tuple(
+        dataclasses.replace(t, checks=tuple(by_tenant.get(t.key, ()))) for t in result.tenants))
