@@ -8,11 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import catalog, errors, spec, stages
+from reconciler import errors, lazy, spec, stages
 from reconciler.commands import completion, options
 
 if TYPE_CHECKING:
+    from reconciler import catalog
     from reconciler.sources import SourceSpec
+else:  # pydantic's models when the command runs, not for --help or a TAB
+    catalog = lazy.module("reconciler.catalog")
 
 
 def companies_spec(ctx: stages.Context, *, tenant: str | None, connection: str | None,

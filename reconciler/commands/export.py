@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from reconciler import differ, errors, importer, stages
+from reconciler import differ, errors, lazy, stages
 from reconciler.commands import completion, options
+
+if TYPE_CHECKING:
+    from reconciler import importer
+else:  # PyYAML when a tenant is exported, not for --help or a TAB
+    importer = lazy.module("reconciler.importer")
 
 
 @click.command(epilog=options.examples(
