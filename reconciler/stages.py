@@ -298,7 +298,7 @@ def source_specs(ctx: Context, tenant: declared.DesiredTenant
         s = c.spec
         spec_ = sources.SourceSpec(
             label=f"{tenant.key}/{s.name}", integration=s.integration, server=s.server,
-            database=s.database, authentication=s.authentication.value, login=s.login,
+            database=s.database, authentication=s.authentication, login=s.login,
             password=ctx.settings.resolve(c.password) if c.password else None,
             encrypt=c.encrypt, trust_server_certificate=c.trust_server_certificate)
         requests.append((spec_, list(s.companies), s.write_back))
