@@ -13,13 +13,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from reconciler import cli, errors, store
+from reconciler import cli, errors, stages, store
 from tests.conftest import TEST_KEY
 
 Run = Callable[..., tuple[int, str, str]]
 SMALL, LARGE = 20, 100
 # Per applied action over the whole run, at LARGE tenants (issue 14: at most 0.5).
 MAX_PER_ACTION = 0.5
+# The queries of one batch's read: connections, companies, report templates; dependents.
+READS_PER_BATCH = 4
 
 
 OLD_PW, NEW_PW = ("OSR_BATCH_OLD", "old-batch-pw"), ("OSR_BATCH_NEW", "new-batch-pw")
@@ -108,9 +110,10 @@ def _counted(run: Run, *args: str) -> tuple[int, tuple[int, str, str]]:
     return count, result
 
 
-def _apply(run: Run, url: str, root: Path, tenants: int, shapes: list[str]) -> int:
+def _apply(run: Run, url: str, root: Path, tenants: int, shapes: list[str],
+           customer: str | None = None) -> int:
     """Statements of one apply over a fleet of its own (customer cN); checks what it applied."""
-    customer = f"c{tenants}"
+    customer = customer or f"c{tenants}"
     root.mkdir()
     (root / "live.yaml").write_text(_live(customer, tenants), encoding="utf-8")
     assert run("store", "seed", str(root / "live.yaml"))[0] == 0
@@ -287,3 +290,18 @@ def test_a_dependent_moved_to_another_company_is_not_deleted_unlisted(
                 for c in st.snapshot([k]).tenants[k].connections] == ["Beta", "Old name"] * 2
     finally:
         st.close()
+
+
+@pytest.mark.parametrize("shapes", [["update"], ["update", "create", "rename", "delete", "password"]],
+                         ids=["one-update-each", "create-update-rename-delete-password"])
+def test_apply_statements_grow_by_one_read_per_batch(run: Run, tmp_path: Path, store_url: str, shapes: list[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    one = _apply(run, store_url, tmp_path / "one", LARGE, shapes)
+    monkeypatch.setattr(stages, "BATCH_TENANTS", LARGE // 4)
+    four = _apply(run, store_url, tmp_path / "four", LARGE, shapes, customer="four")
+    print(f"\n{sa.make_url(store_url).get_backend_name()} {'+'.join(shapes)}: {one} {four}")
+    # Apply reads the fleet in batches (issue 15): each batch beyond the first costs its own read
+    # (connections, companies, report templates) and, where it may cascade, its dependents;
+    # the writes stay one batch for the whole apply.
+    assert four - one <= 3 * READS_PER_BATCH, (one, four)
+    assert four <= MAX_PER_ACTION * LARGE, four
