@@ -294,8 +294,9 @@ def test_a_dependent_moved_to_another_company_is_not_deleted_unlisted(
 
 @pytest.mark.parametrize("shapes", [["update"], ["update", "create", "rename", "delete", "password"]],
                          ids=["one-update-each", "create-update-rename-delete-password"])
-def test_apply_statements_grow_by_one_read_per_batch(run: Run, tmp_path: Path, store_url: str, shapes: list[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_apply_statements_grow_by_one_read_per_batch(run: Run, tmp_path: Path, store_url: str,
+                                                     shapes: list[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     one = _apply(run, store_url, tmp_path / "one", LARGE, shapes)
     monkeypatch.setattr(stages, "BATCH_TENANTS", LARGE // 4)
     four = _apply(run, store_url, tmp_path / "four", LARGE, shapes, customer="four")
