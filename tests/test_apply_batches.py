@@ -106,3 +106,20 @@ def test_interactive_shape_over_batches_rereads_what_changes(run: Run, tmp_path:
         history = st.history(keys, 10 * TENANTS)
     assert sorted((e.key, e.action, e.connection, e.cascade_count) for e in history) == expected
     _assert_store_is_the_plan(store_url, tmp_path / "fleet", "i", TENANTS, SHAPES)
+
+
+def test_a_tenant_not_leased_is_refused_before_anything_is_written(
+        run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files are read twice (checked and leased, then planned in batches): a tenant that
+    appears only on the second read (a file changed in between) stops the apply."""
+    tenants = _fleet(run, tmp_path / "fleet", "m")
+    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
+    from reconciler.commands import apply as apply_command
+
+    checked = apply_command._checked_keys
+    monkeypatch.setattr(apply_command, "_checked_keys",
+                        lambda *a: [k for k in checked(*a) if k != "m/t009"])
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    code, _, err = run("apply", str(tenants), "--auto-approve", *FLAGS)
+    assert code != 0 and "m/t009 is not locked); nothing was applied" in err, err
+    assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected

@@ -159,9 +159,11 @@ def apply(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants
         if plan_file is None and not check_sources:
             files = stages.desired_files(ctx, paths, options.parse_tenants(tenants))
             keys = _checked_keys(ctx, files)
+            leased = frozenset(keys)
             # Locked before reading: an apply that waited plans against what the last one left.
             with locks.leases(st, keys, timeout_s=timeout) as held:
-                done, pending = _plan_and_apply_batched(ctx, out, st, files, held, flags)
+                done, pending = _plan_and_apply_batched(ctx, out, st, files, leased, held,
+                                                        flags)
         else:
             saved = None
             if plan_file is not None:
@@ -173,7 +175,8 @@ def apply(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants
             _require_passwords(ctx, wanted)
             with locks.leases(st, [t.key for t in wanted], timeout_s=timeout) as held:
                 done = _plan_and_apply(ctx, out, st, wanted, saved, plan_file, held, flags)
-            pending = _pending(ctx, st, wanted, done.before if done is not None else None)
+            if done is not None:
+                pending = _pending(ctx, st, wanted, done.before)
         if done is not None:  # the apply released its leases: the record takes its own
             try:
                 _settle(st, pending, out, timeout=timeout, written=done.written)
@@ -316,12 +319,14 @@ class Batched(NamedTuple):
 
 
 def _plan_batched(ctx: stages.Context, st: store.Store, files: Sequence[Path],
-                  conn: store.Transaction | None, *, max_delete: int) -> Batched:
+                  conn: store.Transaction | None, *, leased: Collection[str],
+                  max_delete: int) -> Batched:
     """The plan of the tenant files, read and diffed in batches (stages.read_batches, on conn:
     the apply's transaction, or on a read of its own): memory holds a batch, the plans, and
     the live tenants that change; an unchanged tenant's live state goes with its batch.
 
-    The plan is the one stages.plan_files makes (so it renders the same).
+    The plan is the one stages.plan_files makes (so it renders the same). leased: the keys
+    the files declared when they were checked (and leased): a file changed since is refused.
     """
     tenants: list[p.TenantPlan] = []
     counts: dict[str, int] = {}
@@ -333,6 +338,11 @@ def _plan_batched(ctx: stages.Context, st: store.Store, files: Sequence[Path],
     stale_fps: dict[declared.SecretRef, str | None] = {}
     # Read at call time: tests set a small batch size to apply over several batches.
     for batch in stages.read_batches(ctx, st, files, size=stages.BATCH_TENANTS, conn=conn):
+        moved = [d for d in batch.desired if d.key not in leased]
+        if moved:
+            raise errors.ConflictError(f"{moved[0].path}: the file changed while apply read it "
+                                       f"({moved[0].key} is not locked); nothing was applied, "
+                                       "run again")
         try:
             found = differ.diff_tenants(batch.desired, batch.live, batch.fps)
         except errors.InputError as exc:
@@ -374,8 +384,8 @@ def _batch_plan(batch: stages.Batch, result: p.Plan) -> tuple[p.Plan, state.Live
 
 
 def _plan_and_apply_batched(ctx: stages.Context, out: options.Out, st: store.Store,
-                            files: Sequence[Path], held: locks.Held, flags: Flags
-                            ) -> tuple[applier.Applied | None, settle.Pending]:
+                            files: Sequence[Path], keys: Collection[str], held: locks.Held,
+                            flags: Flags) -> tuple[applier.Applied | None, settle.Pending]:
     """_plan_and_apply of a fresh plan without source checks, the fleet read in batches: with
     --auto-approve inside the apply's transaction (the writes use that read), else before it
     (applier.apply reads the tenants that change again and compares their fingerprints)."""
@@ -383,7 +393,7 @@ def _plan_and_apply_batched(ctx: stages.Context, out: options.Out, st: store.Sto
     reads: list[Batched] = []
     if flags.auto_approve:
         def planned(conn: store.Transaction) -> applier.Planned | None:
-            read = _plan_batched(ctx, st, files, conn, max_delete=flags.max_delete)
+            read = _plan_batched(ctx, st, files, conn, leased=keys, max_delete=flags.max_delete)
             reads.append(read)
             ready = _show_and_guard(out, read.plan, read.live, flags)
             if not ready.plan.has_changes:
@@ -393,7 +403,7 @@ def _plan_and_apply_batched(ctx: stages.Context, out: options.Out, st: store.Sto
         done = applier.apply_planned(st, planned, settings=ctx.settings, commit=commit, held=held)
         pending = reads[0].pending
     else:
-        read = _plan_batched(ctx, st, files, None, max_delete=flags.max_delete)
+        read = _plan_batched(ctx, st, files, None, leased=keys, max_delete=flags.max_delete)
         pending = read.pending
         ready = _show_and_guard(out, read.plan, None, flags)
         del read  # the transaction reads the tenants that change again
