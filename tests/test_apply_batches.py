@@ -68,10 +68,13 @@ def test_apply_over_batches_applies_the_whole_fleet_plan(run: Run, tmp_path: Pat
     # The plan shown with one batch (not on a terminal: shown, then refused; nothing written).
     code, whole, err = run("apply", str(tenants), *FLAGS)
     assert code != 0 and "not on a terminal" in err, err
+    code, whole_json, err = run("apply", str(tenants), "--format", "json", *FLAGS)
+    assert code != 0 and '"mass_delete"' in whole_json, err
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
     code, batched, err = run("apply", str(tenants), *FLAGS)
     assert code != 0 and "not on a terminal" in err, err
     assert batched == whole
+    assert run("apply", str(tenants), "--format", "json", *FLAGS)[1] == whole_json
     code, _, err = run("apply", str(tenants), "--auto-approve", *FLAGS[:1], *FLAGS[2:])
     assert code != 0 and "--allow-mass-delete" in err, err  # the guard spans the batches
     assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected  # still nothing written
