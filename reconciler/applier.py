@@ -66,19 +66,19 @@ def check_freeze(plan: p.Plan, *, override: str | None) -> dict[str, str]:
 
 
 def _password(a: p.Action, settings: secrets.Settings, keyring: secrets.Keyring,
-              live_fp: str | None) -> tuple[store.Password | None, bool, str | None]:
-    """(new password or None to keep, whether to clear it, the fingerprint after apply)."""
+              live_fp: str | None) -> tuple[store.PasswordChange, str | None]:
+    """(what the write does to the stored password, the fingerprint after apply)."""
     assert a.desired is not None
     ref = a.desired.password
     if ref is None:
-        return None, True, None
+        return store.CLEAR, None
     value = settings.resolve(ref)
     if value is None:
-        return None, False, live_fp  # not available here: keep what is stored
+        return store.KEEP, live_fp  # not available here: keep what is stored
     fp = keyring.fingerprint(value)
     if fp == live_fp:
-        return None, False, fp
-    return store.Password(keyring.encrypt(value), fp), False, fp
+        return store.KEEP, fp
+    return store.SetTo(store.Password(keyring.encrypt(value), fp)), fp
 
 
 class Planned(NamedTuple):
@@ -196,15 +196,16 @@ def _write(conn: store.Transaction, planned: Planned, *, settings: secrets.Setti
                 deletes.append(store.Delete(a.live_id, a.live_version, label))
             else:
                 assert a.desired is not None
-                password, clear, fp = _password(a, settings, keyring,
-                                                live_conn.password_fp if live_conn else None)
+                password, fp = _password(a, settings, keyring,
+                                         live_conn.password_fp if live_conn else None)
                 applied = spec.spec_fingerprint(a.desired.spec, fp)
                 if a.action is p.ActionKind.CREATE:
-                    creates.append(store.Create(lt.id, a.desired.spec, password, True, applied))
+                    created = password.password if isinstance(password, store.SetTo) else None
+                    creates.append(store.Create(lt.id, a.desired.spec, created, True, applied))
                 else:
                     assert a.live_id is not None and a.live_version is not None
                     updates.append(store.Update(a.live_id, a.live_version, a.desired.spec,
-                                                password, clear, True, applied, label))
+                                                password, True, applied, label))
             cascade += len(a.cascade)
             if delay_s:
                 time.sleep(delay_s)

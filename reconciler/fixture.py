@@ -241,8 +241,9 @@ def _seed_connection(conn: store.Transaction, tenant_id: int, c: FixtureConnecti
     else:
         connection_id, version = existing
         store.set_companies(conn, connection_id, [])  # replace companies and their dependents
-        store.update_connection(conn, connection_id, version, s, password=password,
-                                clear_password=password is None, managed=c.managed,
+        store.update_connection(conn, connection_id, version, s,
+                                password=store.SetTo(password) if password else store.CLEAR,
+                                managed=c.managed,
                                 applied_fp=applied, label=label)
     for company in c.companies:
         store.add_dependents(conn, connection_id, company.id, company.dependents())

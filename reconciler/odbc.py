@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from reconciler import errors, redaction
-from reconciler.spec import ServerAddress, parse_server
+from reconciler.spec import Authentication, ServerAddress, parse_server
 
 DRIVER_ENV = "RECONCILER_ODBC_DRIVER"
 DEFAULT_DRIVER = "ODBC Driver 18 for SQL Server"
@@ -31,7 +31,7 @@ class SourceSpec:
     integration: str  # catalog key
     server: str  # host, host\instance, host,port, IPv4, [IPv6]
     database: str  # system database (for SQLite: the database file)
-    authentication: str  # "sql" | "windows"
+    authentication: Authentication
     login: str | None
     password: str | None = field(repr=False)  # resolved secret value; never printed
     encrypt: bool = True
@@ -121,7 +121,7 @@ def _connection_string(
             f"for: set {DRIVER_ENV} to '{DEFAULT_DRIVER}', 'ODBC Driver 17 for SQL Server' or "
             "'FreeTDS'"
         )
-    if spec.authentication not in ("sql", "windows"):
+    if spec.authentication not in (Authentication.SQL, Authentication.WINDOWS):
         raise errors.SourceError(
             f"{spec.label}: authentication {spec.authentication!r} is neither 'sql' nor 'windows'"
         )
@@ -134,7 +134,7 @@ def _connection_string(
     if family in (Family.MSSQL, Family.FREETDS):
         pairs += _tds_pairs(spec, address, family)
     else:
-        if spec.authentication == "windows":
+        if spec.authentication == Authentication.WINDOWS:
             raise errors.SourceError(
                 f"{spec.label}: Windows authentication needs a SQL Server driver, not {name!r}"
             )
@@ -158,7 +158,7 @@ def _plain(spec: SourceSpec, what: str, value: str) -> str:
 
 
 def _credentials(spec: SourceSpec, *, braced_login: bool = True) -> list[tuple[str, str]]:
-    if spec.authentication == "windows":
+    if spec.authentication == Authentication.WINDOWS:
         # Kerberos on Linux (a ticket from kinit or a keytab); no UID/PWD.
         return [("Trusted_Connection", "yes")]
     if spec.login is None or spec.password is None:

@@ -11,8 +11,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from reconciler import audit, declared, differ, locks, spec, state, store
+
+
+class Pending(NamedTuple):
+    """The tenants a record may concern, with their password fingerprints and, when the run
+    read them already, their live state (see record's seen)."""
+
+    tenants: tuple[declared.DesiredTenant, ...]
+    fps: differ.PasswordFingerprints
+    seen: state.LiveState | None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from reconciler.odbc import SourceSpec as SourceSpec
 from reconciler.odbc import connection_string as connection_string
 from reconciler.odbc import default_driver as default_driver
 from reconciler.odbc import driver_family as driver_family
+from reconciler.spec import Authentication
 from reconciler.spec import ServerAddress as ServerAddress
 from reconciler.spec import parse_server as parse_server
 
@@ -99,7 +100,7 @@ def _sqlstate(exc: BaseException) -> str:
 
 
 def _who(spec: SourceSpec) -> str:
-    return f"login {spec.login}" if spec.authentication == "sql" else "the Windows account"
+    return f"login {spec.login}" if spec.authentication == Authentication.SQL else "the Windows account"
 
 
 def _connect_problem(

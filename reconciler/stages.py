@@ -7,6 +7,7 @@ parsing in commands/options.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -191,19 +192,20 @@ def _file_problems(problems: list[errors.Problem]) -> errors.InputError:
 
 
 def read_batches(ctx: Context, st: store.Store, files: Sequence[Path], *,
-                 size: int = BATCH_TENANTS, hidden: Collection[str] = ()) -> Iterator[Batch]:
+                 size: int = BATCH_TENANTS, hidden: Collection[str] = (),
+                 conn: store.Transaction | None = None) -> Iterator[Batch]:
     """The fleet in batches of `size` tenant files, in the order given: each batch's files
     validated, its live tenants read (one query per table) and its passwords fingerprinted.
 
     Every file is validated: the problems of all batches are raised together at the end, and no
     batch is yielded after the first problem. The seam for any stage that wants the whole fleet
-    in bounded memory (plan and drift; apply could use it too).
+    in bounded memory (plan, drift and apply). conn: read there (apply's transaction).
     """
     assert st.keyring is not None
     cat = catalog.load()
     problems: list[errors.Problem] = []
     seen: dict[str, str] = {}
-    with st.reading() as conn:
+    with contextlib.nullcontext(conn) if conn is not None else st.reading() as conn:
         tenants_read: list[Any] | None = None
         for start in range(0, len(files), size):
             try:
@@ -296,7 +298,7 @@ def source_specs(ctx: Context, tenant: declared.DesiredTenant
         s = c.spec
         spec_ = sources.SourceSpec(
             label=f"{tenant.key}/{s.name}", integration=s.integration, server=s.server,
-            database=s.database, authentication=s.authentication.value, login=s.login,
+            database=s.database, authentication=s.authentication, login=s.login,
             password=ctx.settings.resolve(c.password) if c.password else None,
             encrypt=c.encrypt, trust_server_certificate=c.trust_server_certificate)
         requests.append((spec_, list(s.companies), s.write_back))

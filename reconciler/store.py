@@ -400,7 +400,8 @@ class Store:
     # -----------------------------------------------------------------------------------------
     # Reading
 
-    def read(self, keys: Sequence[str] | None = None, *, dependents: bool = False) -> state.LiveState:
+    def snapshot(self, keys: Sequence[str] | None = None, *,
+                 dependents: bool = False) -> state.LiveState:
         """Live state of the given tenants ("customer/tenant"), or of all; one query per table."""
         with self._connect() as conn:
             return read(conn, keys, dependents=dependents)
@@ -600,6 +601,29 @@ class Password:
     fingerprint: str
 
 
+# What an update does to a connection's stored password: one of three, so that no write can
+# both set and clear it.
+@dataclass(frozen=True)
+class Keep:
+    """Keep the stored password (or its absence)."""
+
+
+@dataclass(frozen=True)
+class Clear:
+    """Remove the stored password."""
+
+
+@dataclass(frozen=True)
+class SetTo:
+    """Store this password (encrypted) instead."""
+
+    password: Password
+
+
+PasswordChange = Keep | Clear | SetTo
+KEEP, CLEAR = Keep(), Clear()
+
+
 _STORED = [(f.key, f.column) for f in spec.STORED if f.column is not None]
 
 
@@ -649,8 +673,7 @@ class Update:
     connection_id: int
     version: int  # as read: the write is refused if it moved
     spec: spec.ConnectionSpec
-    password: Password | None  # None: keep the stored one (or clear it, below)
-    clear_password: bool
+    password: PasswordChange
     managed: bool
     applied_fp: str | None
     label: str  # tenant/connection, for messages
@@ -754,14 +777,20 @@ def _update(conn: Connection, updates: Sequence[Update]) -> None:
     stamp = now_ms()
     rows = []
     for u in updates:
-        new = u.password is not None
+        ct: str | None = None
+        fp: str | None = None
+        match u.password:
+            case SetTo(password):
+                kept, ct, fp = 0, password.ciphertext, password.fingerprint
+            case Clear():
+                kept = 0
+            case Keep():
+                kept = 1
         rows.append({**{f"b_{k}": v for k, v in spec_columns(u.spec).items()},
                      "b_id": u.connection_id, "b_version": u.version, "b_managed": u.managed,
                      "b_applied_fp": u.applied_fp,
                      "b_applied_name": u.spec.name if u.applied_fp else None,
-                     "b_updated_ms": stamp, "b_keep": 0 if new or u.clear_password else 1,
-                     "b_ct": u.password.ciphertext if u.password else None,
-                     "b_fp": u.password.fingerprint if u.password else None})
+                     "b_updated_ms": stamp, "b_keep": kept, "b_ct": ct, "b_fp": fp})
     result = conn.execute(connections.update().where(
         connections.c.id == sa.bindparam("b_id"),
         connections.c.version == sa.bindparam("b_version")).values(values), rows)
@@ -856,11 +885,11 @@ def create_connection(conn: Connection, tenant_id: int, s: spec.ConnectionSpec, 
 
 
 def update_connection(conn: Connection, connection_id: int, version: int, s: spec.ConnectionSpec,
-                      *, password: Password | None, clear_password: bool, managed: bool,
+                      *, password: PasswordChange, managed: bool,
                       applied_fp: str | None, label: str, listed: Listed = None) -> None:
     """Update fields and companies; raise ConflictError if the version moved (someone else wrote)."""
-    write(conn, updates=[Update(connection_id, version, s, password, clear_password, managed,
-                                applied_fp, label)], listed=listed)
+    write(conn, updates=[Update(connection_id, version, s, password, managed, applied_fp, label)],
+          listed=listed)
 
 
 def set_companies(conn: Connection, connection_id: int, wanted: Iterable[str], *,

@@ -140,11 +140,11 @@ def _check(store_url: str, live_doc: dict[str, object], text: str,
             st_.init()
             fixture.seed(st_, fixture.load(root / "fixture.yaml"))
             wanted = [desired.load_file(path, cat=catalog.load(), settings=ctx.settings)]
-            before = st_.read(dependents=True).tenants["acme/t"]
+            before = st_.snapshot(dependents=True).tenants["acme/t"]
             first = stages.make_plan(ctx, st_, wanted, max_delete=1000)
             applier.apply(st_, first, settings=ctx.settings, commit=None)
             second = stages.make_plan(ctx, st_, wanted, max_delete=1000)
-            after = st_.read(dependents=True).tenants["acme/t"]
+            after = st_.snapshot(dependents=True).tenants["acme/t"]
         finally:
             st_.close()
     assert_text_inert(render.text(first))

@@ -244,13 +244,13 @@ def test_optimistic_version_aborts_the_whole_transaction(cli: Cli) -> None:
     try:
         st = store.Store.open(store.Location.resolve(cli.env["RECONCILER_STORE"], cli.root),
                               readonly=False)
-        live = st.read(["acme/acme-norway"])
+        live = st.snapshot(["acme/acme-norway"])
         conn = live.tenants["acme/acme-norway"].connections[0]
         before = dump(cli)
         with pytest.raises(errors.ConflictError, match="version mismatch"), st.transaction() as tx:
             store.set_companies(tx, conn.id, ["F0001"])  # a first write, then a stale version:
-            store.update_connection(tx, conn.id, conn.version + 5, conn.spec, password=None,
-                                    clear_password=False, managed=True, applied_fp=None,
+            store.update_connection(tx, conn.id, conn.version + 5, conn.spec, password=store.KEEP,
+                                    managed=True, applied_fp=None,
                                     label="acme/acme-norway/Visma Oslo")
         st.close()
         assert dump(cli) == before  # the first write was rolled back too
@@ -266,7 +266,7 @@ def test_apply_never_deletes_a_dependent_the_plan_did_not_list(
     st = store.Store.open(store.Location.resolve(cli.env["RECONCILER_STORE"], cli.root),
                           readonly=False)
     try:
-        conn = st.read(["acme/acme-norway"], dependents=True).tenants["acme/acme-norway"].connections[0]
+        conn = st.snapshot(["acme/acme-norway"], dependents=True).tenants["acme/acme-norway"].connections[0]
         listed = {d.row_id for c in conn.companies for d in c.dependents}
         assert len(listed) == 2
         before = dump(cli)

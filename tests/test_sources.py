@@ -22,6 +22,7 @@ import pytest
 
 from reconciler import errors, sources
 from reconciler.sources import Company, ServerAddress, SourceSpec
+from reconciler.spec import Authentication
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 CANARY = "CANARY-pw-7f3e9"
@@ -45,7 +46,7 @@ def spec(**changes: Any) -> SourceSpec:
         integration="visma-business",
         server="SQL01\\VISMA",
         database="vbsys",
-        authentication="sql",
+        authentication=Authentication.SQL,
         login="osr_reader",
         password="s3cret",
     )
@@ -328,7 +329,7 @@ class Backend:
             integration=self.integration,
             server=self.server,
             database=self.database,
-            authentication="sql",
+            authentication=Authentication.SQL,
             login=login,
             password=password,
             encrypt=False,

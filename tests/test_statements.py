@@ -13,13 +13,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from reconciler import cli, errors, store
+from reconciler import cli, errors, stages, store
 from tests.conftest import TEST_KEY
 
 Run = Callable[..., tuple[int, str, str]]
 SMALL, LARGE = 20, 100
 # Per applied action over the whole run, at LARGE tenants (issue 14: at most 0.5).
 MAX_PER_ACTION = 0.5
+# The queries of one batch's read: connections, companies, report templates; dependents.
+READS_PER_BATCH = 4
 
 
 OLD_PW, NEW_PW = ("OSR_BATCH_OLD", "old-batch-pw"), ("OSR_BATCH_NEW", "new-batch-pw")
@@ -108,9 +110,10 @@ def _counted(run: Run, *args: str) -> tuple[int, tuple[int, str, str]]:
     return count, result
 
 
-def _apply(run: Run, url: str, root: Path, tenants: int, shapes: list[str]) -> int:
+def _apply(run: Run, url: str, root: Path, tenants: int, shapes: list[str],
+           customer: str | None = None) -> int:
     """Statements of one apply over a fleet of its own (customer cN); checks what it applied."""
-    customer = f"c{tenants}"
+    customer = customer or f"c{tenants}"
     root.mkdir()
     (root / "live.yaml").write_text(_live(customer, tenants), encoding="utf-8")
     assert run("store", "seed", str(root / "live.yaml"))[0] == 0
@@ -131,7 +134,7 @@ def _assert_store_is_the_plan(url: str, root: Path, customer: str, tenants: int,
     keys = [f"{customer}/t{i:03d}" for i in range(tenants)]
     st = store.Store.open(store.Location.resolve(url, root), readonly=True)
     try:
-        live = st.read(keys, dependents=True)
+        live = st.snapshot(keys, dependents=True)
         history = st.history(keys, 10 * tenants)
         assert st.keyring is not None
         keyring = st.keyring
@@ -196,12 +199,12 @@ def _two_connections(run: Run, tmp_path: Path, url: str) -> tuple[store.Store, l
     (tmp_path / "live.yaml").write_text(_live("v", 2), encoding="utf-8")
     assert run("store", "seed", str(tmp_path / "live.yaml"))[0] == 0
     st = store.Store.open(store.Location.resolve(url, tmp_path), readonly=False)
-    live = st.read(["v/t000", "v/t001"], dependents=True)
+    live = st.snapshot(["v/t000", "v/t001"], dependents=True)
     return st, [live.tenants[k].connections[0] for k in ("v/t000", "v/t001")]
 
 
 def _dump(st: store.Store) -> object:
-    return st.read(None, dependents=True)
+    return st.snapshot(None, dependents=True)
 
 
 @pytest.mark.parametrize("kind", ["update", "delete"])
@@ -215,7 +218,7 @@ def test_batch_with_one_stale_version_is_refused_whole(run: Run, tmp_path: Path,
                            r"changed while applying \(version mismatch\)"), st.transaction() as tx:
             if kind == "update":
                 store.write(tx, listed=listed, updates=[
-                    store.Update(c.id, v, c.spec, None, False, True, None, label)
+                    store.Update(c.id, v, c.spec, store.KEEP, True, None, label)
                     for c, v, label in ((first, first.version, "v/t000/Alpha"),
                                         (second, second.version + 1, "v/t001/Alpha"))])
             else:
@@ -251,10 +254,10 @@ def test_one_at_a_time_writes_are_batches_of_one(run: Run, tmp_path: Path, store
     try:
         with st.transaction() as tx:
             new_id = store.create_connection(
-                tx, st.read(["v/t000"]).tenants["v/t000"].id,
+                tx, st.snapshot(["v/t000"]).tenants["v/t000"].id,
                 dataclasses.replace(first.spec, name="Delta", companies=("D1",)),
                 password=None, managed=False, applied_fp=None)
-        created = {c.id: c for c in st.read(["v/t000"]).tenants["v/t000"].connections}[new_id]
+        created = {c.id: c for c in st.snapshot(["v/t000"]).tenants["v/t000"].connections}[new_id]
         assert (created.spec.name, created.spec.companies, created.version) == ("Delta", ("D1",), 1)
     finally:
         st.close()
@@ -284,6 +287,22 @@ def test_a_dependent_moved_to_another_company_is_not_deleted_unlisted(
                 store.Delete(first.id, first.version, "v/t000/Alpha"),
                 store.Delete(second.id, second.version, "v/t001/Alpha")])
         assert [c.spec.name for k in ("v/t000", "v/t001")
-                for c in st.read([k]).tenants[k].connections] == ["Beta", "Old name"] * 2
+                for c in st.snapshot([k]).tenants[k].connections] == ["Beta", "Old name"] * 2
     finally:
         st.close()
+
+
+@pytest.mark.parametrize("shapes", [["update"], ["update", "create", "rename", "delete", "password"]],
+                         ids=["one-update-each", "create-update-rename-delete-password"])
+def test_apply_statements_grow_by_one_read_per_batch(run: Run, tmp_path: Path, store_url: str,
+                                                     shapes: list[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    one = _apply(run, store_url, tmp_path / "one", LARGE, shapes)
+    monkeypatch.setattr(stages, "BATCH_TENANTS", LARGE // 4)
+    four = _apply(run, store_url, tmp_path / "four", LARGE, shapes, customer="four")
+    print(f"\n{sa.make_url(store_url).get_backend_name()} {'+'.join(shapes)}: {one} {four}")
+    # Apply reads the fleet in batches (issue 15): each batch beyond the first costs its own read
+    # (connections, companies, report templates) and, where it may cascade, its dependents;
+    # the writes stay one batch for the whole apply.
+    assert four - one <= 3 * READS_PER_BATCH, (one, four)
+    assert four <= MAX_PER_ACTION * LARGE, four

@@ -16,10 +16,11 @@ from reconciler import plan as p
 from reconciler.commands import options
 
 if TYPE_CHECKING:
-    from reconciler import applier, locks, planfile, settle, state, store, windows
+    from reconciler import applier, catalog, desired, differ, locks, planfile, settle, state, store, windows
 else:  # SQLAlchemy and deepdiff when apply runs, not for its --help or a TAB
-    applier, locks, planfile, settle, store = map(lazy.module, (
-        "reconciler.applier", "reconciler.locks", "reconciler.planfile", "reconciler.settle",
+    applier, catalog, desired, differ, locks, planfile, settle, state, store = map(lazy.module, (
+        "reconciler.applier", "reconciler.catalog", "reconciler.desired", "reconciler.differ",
+        "reconciler.locks", "reconciler.planfile", "reconciler.settle", "reconciler.state",
         "reconciler.store"))
 
 MAX_REASON = 500
@@ -39,25 +40,67 @@ def _confirm(result: p.Plan, auto_approve: bool, out: options.Out) -> None:
 
 def _require_passwords(ctx: stages.Context, wanted: Sequence[declared.DesiredTenant]) -> None:
     """Refuse up front, before planning, naming every password the files need that is not set."""
-    missing = stages.unavailable_passwords(ctx, wanted)
+    _refuse_missing([(t.path, t.key, name, ref)
+                     for t, name, ref in stages.unavailable_passwords(ctx, wanted)])
+
+
+def _refuse_missing(missing: Sequence[tuple[str, str, str, declared.SecretRef]]) -> None:
+    """missing: (tenant file, tenant key, connection name, reference) of unset passwords."""
     if missing:
         raise errors.RefusedError("passwords missing", problems=tuple(
-            errors.Problem(t.path, 0, 0, f"refused: {t.key}/{name} needs the password from {ref}, "
+            errors.Problem(path, 0, 0, f"refused: {key}/{name} needs the password from {ref}, "
                            f"which is {'not set' if ref.env else 'not found'}; apply needs every "
                            "password its tenant files reference; nothing was applied")
-            for t, name, ref in missing))
+            for path, key, name, ref in missing))
 
 
-def _settle(ctx: stages.Context, st: store.Store, wanted: Sequence[declared.DesiredTenant],
-            out: options.Out, *, held: locks.Held | None = None, timeout: float = 0.0,
-            seen: state.LiveState | None = None, written: Collection[int] = ()) -> None:
+def _checked_keys(ctx: stages.Context, files: Sequence[Path]) -> list[str]:
+    """Validate every tenant file, one at a time (as desired.load reports them), and refuse any
+    password not available here: the tenants' keys, all that is kept before the leases."""
+    cat = catalog.load()
+    keys: list[str] = []
+    problems: list[errors.Problem] = []
+    seen: dict[str, str] = {}
+    missing: list[tuple[str, str, str, declared.SecretRef]] = []
+    for path in files:
+        try:
+            tenant = desired.load_file(path, cat=cat, settings=ctx.settings)
+        except errors.InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        if tenant.key in seen:
+            problems.append(errors.at(str(path), 1, 1, f"{tenant.key} is also declared by "
+                                      f"{seen[tenant.key]}; keep one file per tenant"))
+        seen[tenant.key] = str(path)
+        keys.append(tenant.key)
+        missing += [(t.path, t.key, name, ref)
+                    for t, name, ref in stages.unavailable_passwords(ctx, [tenant])]
+    if problems:
+        ordered = sorted(problems)
+        if len(ordered) > desired.MAX_PROBLEMS:
+            rest = len(ordered) - desired.MAX_PROBLEMS
+            ordered = [*ordered[:desired.MAX_PROBLEMS], errors.Problem(
+                "", 0, 0, f"... and {rest} more problems, not shown; fix these and run again")]
+        raise errors.InputError(f"{len(problems)} problem(s)", problems=tuple(ordered))
+    _refuse_missing(missing)
+    return keys
+
+
+def _settle(st: store.Store, pending: settle.Pending, out: options.Out, *,
+            held: locks.Held | None = None, timeout: float = 0.0,
+            written: Collection[int] = ()) -> None:
     """Record as applied the connections the files already declare as they are live (§9);
-    seen, written: see settle.record."""
-    assert st.keyring is not None
-    fps = stages.password_fingerprints(ctx, st.keyring, wanted)
-    for s in settle.record(st, wanted, fps, held=held, lock_timeout_s=timeout, seen=seen,
-                           written=written):
+    written: see settle.record."""
+    for s in settle.record(st, pending.tenants, pending.fps, held=held, lock_timeout_s=timeout,
+                           seen=pending.seen, written=written):
         out.info(f"{s.key}/{s.connection}: recorded as applied (the files accept the portal's state)")
+
+
+def _pending(ctx: stages.Context, st: store.Store, wanted: Sequence[declared.DesiredTenant],
+             seen: state.LiveState | None) -> settle.Pending:
+    """Every wanted tenant, to be checked for a stale applied record (seen: see settle.record)."""
+    assert st.keyring is not None
+    return settle.Pending(tuple(wanted), stages.password_fingerprints(ctx, st.keyring, wanted), seen)
 
 
 def _override_reason(text: str | None) -> str | None:
@@ -109,25 +152,34 @@ def apply(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants
     if plan_file is not None and (paths or tenants):
         raise errors.InputError("--plan applies the saved plan's own tenant files; give either "
                                 "--plan FILE, or PATH and --tenant, not both")
+    flags = Flags(auto_approve, allow_cascade, allow_mass_delete, max_delete, check_sources,
+                  skip_source_checks, fmt, found, at, reason)
     with ctx.open_store(readonly=False, first_use=True) as st:
         assert st.keyring is not None
-        saved = None
-        if plan_file is not None:
-            saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
-            files = [Path(v["path"]) for v in saved.tenants.values()]
-            wanted = stages.load_desired(ctx, (), (), only_files=files)
+        if plan_file is None and not check_sources:
+            files = stages.desired_files(ctx, paths, options.parse_tenants(tenants))
+            keys = _checked_keys(ctx, files)
+            leased = frozenset(keys)
+            # Locked before reading: an apply that waited plans against what the last one left.
+            with locks.leases(st, keys, timeout_s=timeout) as held:
+                done, pending = _plan_and_apply_batched(ctx, out, st, files, leased, held,
+                                                        flags)
         else:
-            wanted = stages.load_desired(ctx, paths, options.parse_tenants(tenants))
-        _require_passwords(ctx, wanted)
-        # Locked before reading: an apply that waited plans against what the last one left.
-        with locks.leases(st, [t.key for t in wanted], timeout_s=timeout) as held:
-            done = _plan_and_apply(ctx, out, st, wanted, saved, plan_file, held, Flags(
-                auto_approve, allow_cascade, allow_mass_delete, max_delete, check_sources,
-                skip_source_checks, fmt, found, at, reason))
+            saved = None
+            if plan_file is not None:
+                saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
+                files = [Path(v["path"]) for v in saved.tenants.values()]
+                wanted = stages.load_desired(ctx, (), (), only_files=files)
+            else:
+                wanted = stages.load_desired(ctx, paths, options.parse_tenants(tenants))
+            _require_passwords(ctx, wanted)
+            with locks.leases(st, [t.key for t in wanted], timeout_s=timeout) as held:
+                done = _plan_and_apply(ctx, out, st, wanted, saved, plan_file, held, flags)
+            if done is not None:
+                pending = _pending(ctx, st, wanted, done.before)
         if done is not None:  # the apply released its leases: the record takes its own
             try:
-                _settle(ctx, st, wanted, out, timeout=timeout, seen=done.before,
-                        written=done.written)
+                _settle(st, pending, out, timeout=timeout, written=done.written)
             except (errors.ReconcilerError, KeyboardInterrupt, SystemExit) as exc:
                 # The apply has committed: nothing here (not even a signal) may make the run
                 # say otherwise.
@@ -197,7 +249,7 @@ def _plan_and_apply(ctx: stages.Context, out: options.Out, st: store.Store,
             st, ready.plan, settings=ctx.settings, commit=commit, held=held,
             freeze_overrides=ready.freeze_overrides)
     if done is None:
-        _settle(ctx, st, wanted, out, held=held, seen=read[0] if read else None)
+        _settle(st, _pending(ctx, st, wanted, read[0] if read else None), out, held=held)
     return done
 
 
@@ -233,6 +285,12 @@ def _prepare(ctx: stages.Context, out: options.Out, st: store.Store,
         result, live = _read_plan(ctx, st, conn, wanted, max_delete=flags.max_delete)
     if flags.check_sources:
         result = stages.check_sources(ctx, result, wanted)
+    return _show_and_guard(out, result, live, flags)
+
+
+def _show_and_guard(out: options.Out, result: p.Plan, live: state.LiveState | None,
+                    flags: Flags) -> Ready:
+    """Show the plan, then guard and confirm it (one without changes is shown, not guarded)."""
     result = stages.with_freeze(result, flags.windows, flags.at)
     allowed = render.Allowed(cascade=flags.allow_cascade, mass_delete=flags.allow_mass_delete,
                              source_checks=flags.skip_source_checks)
@@ -248,3 +306,110 @@ def _prepare(ctx: stages.Context, out: options.Out, st: store.Store,
                          skip_source_checks=flags.skip_source_checks)
     _confirm(result, flags.auto_approve, out)
     return Ready(result, live, overrides)
+
+
+class Batched(NamedTuple):
+    """What apply keeps of a fleet read in batches: every tenant's plan (what rendering needs;
+    the guards that span tenants computed over all batches), the live state of the tenants with
+    actions only, and what the record of settle needs (the tenants it may record)."""
+
+    plan: p.Plan
+    live: state.LiveState
+    pending: settle.Pending
+
+
+def _plan_batched(ctx: stages.Context, st: store.Store, files: Sequence[Path],
+                  conn: store.Transaction | None, *, leased: Collection[str],
+                  max_delete: int) -> Batched:
+    """The plan of the tenant files, read and diffed in batches (stages.read_batches, on conn:
+    the apply's transaction, or on a read of its own): memory holds a batch, the plans, and
+    the live tenants that change; an unchanged tenant's live state goes with its batch.
+
+    The plan is the one stages.plan_files makes (so it renders the same). leased: the keys
+    the files declared when they were checked (and leased): a file changed since is refused.
+    """
+    tenants: list[p.TenantPlan] = []
+    counts: dict[str, int] = {}
+    unknown: list[errors.Problem] = []
+    changed: dict[str, state.LiveTenant] = {}
+    known: dict[str, tuple[str, ...]] = {}
+    stale_desired: list[declared.DesiredTenant] = []
+    stale_live: dict[str, state.LiveTenant] = {}
+    stale_fps: dict[declared.SecretRef, str | None] = {}
+    # Read at call time: tests set a small batch size to apply over several batches.
+    for batch in stages.read_batches(ctx, st, files, size=stages.BATCH_TENANTS, conn=conn):
+        moved = [d for d in batch.desired if d.key not in leased]
+        if moved:
+            raise errors.ConflictError(f"{moved[0].path}: the file changed while apply read it "
+                                       f"({moved[0].key} is not locked); nothing was applied, "
+                                       "run again")
+        try:
+            found = differ.diff_tenants(batch.desired, batch.live, batch.fps)
+        except errors.InputError as exc:
+            unknown.extend(exc.problems)
+            continue
+        if unknown:
+            continue
+        known = batch.live.known
+        result, live = _batch_plan(batch, p.Plan(found, max_delete))
+        tenants.extend(result.tenants)
+        for t in result.tenants:
+            lt = live.tenants[t.key]
+            counts[t.key] = len(lt.connections)
+            if any(not a.blocked for a in t.actions):
+                changed[t.key] = lt
+        stale = {s.key for s in settle.stale(batch.desired, live, batch.fps)}
+        for d in batch.desired:
+            if d.key in stale:
+                stale_desired.append(d)
+                stale_live[d.key] = live.tenants[d.key]
+                stale_fps.update((c.password, batch.fps[c.password])
+                                 for c in d.connections if c.password is not None)
+    if unknown:
+        raise errors.InputError.of(unknown)
+    tenants.sort(key=lambda t: t.key)
+    plan = p.Plan(tuple(tenants), max_delete, differ.mass_deletes(tenants, counts, max_delete))
+    return Batched(plan, state.LiveState(changed, known), settle.Pending(
+        tuple(stale_desired), stale_fps, state.LiveState(stale_live, known)))
+
+
+def _batch_plan(batch: stages.Batch, result: p.Plan) -> tuple[p.Plan, state.LiveState]:
+    """A batch's plan with its cascades listed (their dependents read) and fingerprinted."""
+    live = batch.live
+    needed = differ.cascade_companies(result, live)
+    if needed:
+        live = live.with_dependents(batch.dependents(set().union(*needed.values())))
+        result = differ.with_cascades(result, batch.desired, live, batch.fps)
+    return differ.fingerprinted(result, live, needed), live
+
+
+def _plan_and_apply_batched(ctx: stages.Context, out: options.Out, st: store.Store,
+                            files: Sequence[Path], keys: Collection[str], held: locks.Held,
+                            flags: Flags) -> tuple[applier.Applied | None, settle.Pending]:
+    """_plan_and_apply of a fresh plan without source checks, the fleet read in batches: with
+    --auto-approve inside the apply's transaction (the writes use that read), else before it
+    (applier.apply reads the tenants that change again and compares their fingerprints)."""
+    commit = gitrepo.git_commit(ctx.root)
+    reads: list[Batched] = []
+    if flags.auto_approve:
+        def planned(conn: store.Transaction) -> applier.Planned | None:
+            read = _plan_batched(ctx, st, files, conn, leased=keys, max_delete=flags.max_delete)
+            reads.append(read)
+            ready = _show_and_guard(out, read.plan, read.live, flags)
+            if not ready.plan.has_changes:
+                return None
+            return applier.Planned(ready.plan, read.live, ready.freeze_overrides)
+
+        done = applier.apply_planned(st, planned, settings=ctx.settings, commit=commit, held=held)
+        pending = reads[0].pending
+    else:
+        read = _plan_batched(ctx, st, files, None, leased=keys, max_delete=flags.max_delete)
+        pending = read.pending
+        ready = _show_and_guard(out, read.plan, None, flags)
+        del read  # the transaction reads the tenants that change again
+        done = None if not ready.plan.has_changes else applier.apply(
+            st, ready.plan, settings=ctx.settings, commit=commit, held=held,
+            freeze_overrides=ready.freeze_overrides)
+    if done is None:
+        _settle(st, pending, out, held=held)
+    return done, pending

@@ -54,7 +54,8 @@ def companies_spec(ctx: stages.Context, *, tenant: str | None, connection: str |
     if entry is None:
         raise errors.InputError(f"--integration {integration!r} is not in the catalog; known: "
                                 + ", ".join(catalog.load().keys()))
-    auth = authentication or ("sql" if login else "windows")
+    auth = (spec.Authentication(authentication) if authentication
+            else spec.Authentication.SQL if login else spec.Authentication.WINDOWS)
     password = None
     if password_env:
         refused = ctx.settings.check_reference(password_env, None)
@@ -66,7 +67,7 @@ def companies_spec(ctx: stages.Context, *, tenant: str | None, connection: str |
         from reconciler import redaction
 
         redaction.register(password)
-    if auth == "sql" and (login is None or password is None):
+    if auth == spec.Authentication.SQL and (login is None or password is None):
         raise errors.InputError("--authentication sql needs --login and --password-env")
     return sources.SourceSpec(label=f"{server}/{database or entry.default_database}",
                               integration=integration, server=server,

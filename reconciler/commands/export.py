@@ -26,7 +26,7 @@ def export(ctx: stages.Context, out: options.Out, tenant: str) -> int:
     """Print the live connections of a tenant as a tenant file (passwords as {env: ...})."""
     (key,) = options.parse_tenants([tenant])
     with ctx.open_store(readonly=True) as st:
-        live = st.read([key])
+        live = st.snapshot([key])
     if key not in live.tenants:
         problems = differ.unknown_tenants_named([key], live)
         raise errors.InputError.of(problems)

@@ -39,7 +39,7 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None,
         raise errors.InputError(f"{root}: not a directory; give the directory of tenant files "
                                 "(default tenants/)")
     with ctx.open_store(readonly=True) as st:
-        live = st.read(keys or None)
+        live = st.snapshot(keys or None)
     problems = differ.unknown_tenants_named(keys, live)
     if problems:
         raise errors.InputError.of(problems)

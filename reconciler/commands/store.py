@@ -61,7 +61,7 @@ def store_dump(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...]) 
     """Write live state in the fixture format (never passwords)."""
     keys = options.parse_tenants(tenants) or None
     with ctx.open_store(readonly=True) as st:
-        live = st.read(keys, dependents=True)
+        live = st.snapshot(keys, dependents=True)
     if keys:
         problems = differ.unknown_tenants_named(keys, live)
         if problems:

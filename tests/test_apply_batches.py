@@ -1,0 +1,128 @@
+"""Apply reads and diffs the fleet in batches (issue 15): over several batches it shows the same
+plan and applies exactly what the whole-fleet plan says, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler import cli, stages, store
+from tests.conftest import TEST_KEY
+from tests.test_statements import NEW_PW, OLD_PW, _assert_store_is_the_plan, _live, _tenant_file
+
+Run = Callable[..., tuple[int, str, str]]
+TENANTS = 13  # batches of 4: three full ones and one of a single tenant
+SHAPES = ["update", "create", "rename", "delete", "password"]
+# Two deletes (t003, t008), in different batches: over --max-delete only across batches.
+FLAGS = ("--allow-cascade", "--allow-mass-delete", "--max-delete", "1")
+
+
+@pytest.fixture
+def run(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> Iterator[Run]:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECONCILER_STORE", store_url)
+    monkeypatch.setenv("RECONCILER_STORE_KEY", TEST_KEY)
+    monkeypatch.setenv("RECONCILER_ACTOR", "tester")
+    monkeypatch.setenv("NO_COLOR", "1")
+    for name, value in (OLD_PW, NEW_PW):
+        monkeypatch.setenv(name, value)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = cli.main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    assert invoke("store", "init")[0] == 0
+    yield invoke
+
+
+def _fleet(run: Run, root: Path, customer: str) -> Path:
+    root.mkdir()
+    (root / "live.yaml").write_text(_live(customer, TENANTS), encoding="utf-8")
+    assert run("store", "seed", str(root / "live.yaml"))[0] == 0
+    for i in range(TENANTS):
+        path = root / "tenants" / customer / f"t{i:03d}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_tenant_file(customer, i, SHAPES[i % len(SHAPES)]), encoding="utf-8")
+    return root / "tenants"
+
+
+def _whole_fleet_actions(url: str, root: Path, tenants: Path) -> list[tuple[str, str, str, int]]:
+    """(tenant, action, connection, dependents) of the plan made of the whole fleet at once."""
+    ctx = stages.Context.make(url)
+    with store.Store.open(store.Location.resolve(url, root), readonly=True) as st:
+        plan = stages.make_plan(ctx, st, stages.load_desired(ctx, [str(tenants)]), max_delete=1)
+    return sorted((t.key, a.action.value, a.connection, len(a.cascade))
+                  for t, a in plan.all_actions() if not a.blocked)
+
+
+def test_apply_over_batches_applies_the_whole_fleet_plan(run: Run, tmp_path: Path, store_url: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    customer = "b"
+    tenants = _fleet(run, tmp_path / "fleet", customer)
+    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
+    assert len(expected) == TENANTS and sum(n for *_, n in expected) > 0  # cascades included
+    # The plan shown with one batch (not on a terminal: shown, then refused; nothing written).
+    code, whole, err = run("apply", str(tenants), *FLAGS)
+    assert code != 0 and "not on a terminal" in err, err
+    code, whole_json, err = run("apply", str(tenants), "--format", "json", *FLAGS)
+    assert code != 0 and '"mass_delete"' in whole_json, err
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    code, batched, err = run("apply", str(tenants), *FLAGS)
+    assert code != 0 and "not on a terminal" in err, err
+    assert batched == whole
+    assert run("apply", str(tenants), "--format", "json", *FLAGS)[1] == whole_json
+    code, _, err = run("apply", str(tenants), "--auto-approve", *FLAGS[:1], *FLAGS[2:])
+    assert code != 0 and "--allow-mass-delete" in err, err  # the guard spans the batches
+    assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected  # still nothing written
+
+    code, applied, err = run("apply", str(tenants), "--auto-approve", *FLAGS)
+    assert code == 0, err
+    assert applied == whole  # the same plan shown, read in the apply's transaction
+    assert f"Applied {TENANTS} action(s); {sum(n for *_, n in expected)} dependent(s) deleted" in err
+    keys = [f"{customer}/t{i:03d}" for i in range(TENANTS)]
+    with store.Store.open(store.Location.resolve(store_url, tmp_path), readonly=True) as st:
+        history = st.history(keys, 10 * TENANTS)
+    assert sorted((e.key, e.action, e.connection, e.cascade_count) for e in history) == expected
+    _assert_store_is_the_plan(store_url, tmp_path / "fleet", customer, TENANTS, SHAPES)
+    assert _whole_fleet_actions(store_url, tmp_path, tenants) == []  # converged
+    code, _, err = run("apply", str(tenants), "--auto-approve", *FLAGS)
+    assert code == 0 and "No changes to apply." in err, err
+
+
+def test_interactive_shape_over_batches_rereads_what_changes(run: Run, tmp_path: Path,
+                                                             store_url: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --auto-approve the plan is read in batches before the transaction, which reads
+    the tenants that change again and refuses if one moved (applier.apply)."""
+    tenants = _fleet(run, tmp_path / "fleet", "i")
+    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    monkeypatch.setattr("reconciler.commands.apply._confirm", lambda *_: None)  # "yes"
+    code, _, err = run("apply", str(tenants), *FLAGS)
+    assert code == 0, err
+    keys = [f"i/t{i:03d}" for i in range(TENANTS)]
+    with store.Store.open(store.Location.resolve(store_url, tmp_path), readonly=True) as st:
+        history = st.history(keys, 10 * TENANTS)
+    assert sorted((e.key, e.action, e.connection, e.cascade_count) for e in history) == expected
+    _assert_store_is_the_plan(store_url, tmp_path / "fleet", "i", TENANTS, SHAPES)
+
+
+def test_a_tenant_not_leased_is_refused_before_anything_is_written(
+        run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files are read twice (checked and leased, then planned in batches): a tenant that
+    appears only on the second read (a file changed in between) stops the apply."""
+    tenants = _fleet(run, tmp_path / "fleet", "m")
+    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
+    from reconciler.commands import apply as apply_command
+
+    checked = apply_command._checked_keys
+    monkeypatch.setattr(apply_command, "_checked_keys",
+                        lambda *a: [k for k in checked(*a) if k != "m/t009"])
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    code, _, err = run("apply", str(tenants), "--auto-approve", *FLAGS)
+    assert code != 0 and "m/t009 is not locked); nothing was applied" in err, err
+    assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected
