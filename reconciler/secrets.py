@@ -15,7 +15,8 @@ import functools
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,10 @@ class Settings:
 
     env_prefix: str
     secrets_dir: Path
+    # Per run (one Settings per command): resolved {file:} references and the secrets read.
+    _targets: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _parents: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _values: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, root: Path) -> Settings:
@@ -69,18 +74,46 @@ class Settings:
                     "give a path relative to it, without '..' or links leading out")
         return None
 
-    def _inside(self, file: str) -> Path | None:
-        if Path(file).is_absolute():
+    def _inside(self, file: str) -> str | None:
+        """The resolved path of a {file:} reference inside the secrets directory, or None.
+
+        Checked once per run for each reference: validation and resolution share the answer
+        (only a regular file, links resolved, is remembered; anything else is checked again).
+        """
+        known = self._targets.get(file)
+        if known is not None:
+            return known
+        if os.path.isabs(file):
             return None
         try:
-            base = _resolved(self.secrets_dir)
-            target = (base / file).resolve()
+            base = str(_resolved(self.secrets_dir))
+            head, name = os.path.split(file)
+            if name not in ("", ".", ".."):
+                # Fast path: the folder resolved once per run, then the file itself: a regular
+                # file (not a link) there needs no further resolving.
+                parent = self._parents.get(head)
+                if parent is None:
+                    parent = os.path.realpath(os.path.join(base, head)) if head else base
+                candidate = os.path.join(parent, name)
+                try:
+                    regular = stat.S_ISREG(os.lstat(candidate).st_mode)
+                except OSError:  # missing, a loop: the general rule below decides
+                    regular = False
+                if regular:
+                    self._parents[head] = parent
+                    target = candidate if _under(candidate, base) else None
+                    if target is not None:
+                        self._targets[file] = target
+                    return target
+            resolved = Path(base, file).resolve()  # links, loops, '..': the general rule
         except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte: refused
             return None
-        return target if target.is_relative_to(base) and target != base else None
+        target = str(resolved)
+        return target if _under(target, base) else None
 
     def resolve(self, ref: SecretRef) -> str | None:
         """The secret value, or None when it is not available here (e.g. a fork's PR)."""
+        value: str | None
         if ref.env is not None:
             value = os.environ.get(ref.env)
             if value is not None and not _is_utf8(value):
@@ -89,13 +122,38 @@ class Settings:
         else:
             assert ref.file is not None
             target = self._inside(ref.file)
-            try:
-                value = target.read_text(encoding="utf-8").rstrip("\r\n") if target else None
-            except (OSError, UnicodeDecodeError):
-                value = None
+            value = self._values.get(target) if target else None
+            if target and value is None:
+                value = _read_secret(target)
+                if value:  # read once per run; a missing file is looked at again
+                    self._values[target] = value
         if value:
             redaction.register(value)
         return value or None
+
+
+def _under(target: str, base: str) -> bool:
+    """target is strictly inside the directory base (both resolved)."""
+    return target.startswith(base if base.endswith(os.sep) else base + os.sep) and target != base
+
+
+def _read_secret(target: str) -> str | None:
+    """The text of a secret file, its line ends normalised as text mode reads them and the
+    final ones dropped; None when it cannot be read or is not UTF-8."""
+    try:
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        text = b"".join(chunks).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if "\r" in text:  # universal newlines, as Path.read_text() had them
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.rstrip("\r\n")
 
 
 @functools.lru_cache(maxsize=8)
