@@ -238,6 +238,12 @@ CONNECTION_FIELDS = (
 STORED = tuple(f for f in CONNECTION_FIELDS if f.column is not None)
 FIELDS = tuple(f.key for f in CONNECTION_FIELDS)
 FIELD_RANK = {name: i for i, name in enumerate(FIELDS)}
+# ConnectionSpec.of and from_document: the stored fields' keys and paths, worked out once. Only
+# the voucher's fields are nested (checked here, so a new nested field cannot be missed there).
+_PATHS = tuple((f.key, f.path) for f in STORED)
+_TOP = tuple((f.key, f.kind is bool) for f in STORED if "." not in f.key)
+assert {f.key for f in STORED if "." in f.key} == {"voucher.provider",
+                                                    "voucher.document_center_path"}
 
 
 @dataclass(frozen=True)
@@ -271,31 +277,26 @@ class ConnectionSpec:
     @classmethod
     def of(cls, name: str, companies: tuple[str, ...], values: Mapping[str, Any]) -> ConnectionSpec:
         """A spec from its STORED fields by key (the inverse of values())."""
-        flat = {f.key: (bool(values[f.key]) if f.kind is bool else values.get(f.key))
-                for f in STORED}
-        nested: dict[str, dict[str, Any]] = {}
-        top: dict[str, Any] = {}
-        for key, value in flat.items():
-            head, _, rest = key.partition(".")
-            if rest:
-                nested.setdefault(head, {})[rest] = value
-            else:
-                top[key] = value
-        voucher = nested.get("voucher", {})
+        # Read for every connection of a fleet, twice a plan (tenant files and store): the
+        # fields' layout is worked out once, at import (_TOP, the voucher's two keys).
+        top: dict[str, Any] = {key: (bool(values[key]) if is_bool else values.get(key))
+                               for key, is_bool in _TOP}
+        provider = values.get("voucher.provider")
+        top["authentication"] = Authentication(top["authentication"])
         return cls(name=name, companies=companies,
-                   voucher=Voucher(voucher["provider"], voucher.get("document_center_path") or "")
-                   if voucher.get("provider") else None,
-                   **{**top, "authentication": Authentication(top["authentication"])})
+                   voucher=Voucher(provider, values.get("voucher.document_center_path") or "")
+                   if provider else None, **top)
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> ConnectionSpec:
         """A spec from a document (a validated tenant-file or fixture entry, nested keys)."""
         values: dict[str, Any] = {}
-        for f in STORED:
+        for key, path in _PATHS:
             node: Any = doc
-            for part in f.path:
-                node = node.get(part) if isinstance(node, Mapping) else None
-            values[f.key] = node
+            for part in path:
+                node = (node.get(part) if node is not None and isinstance(node, (dict, Mapping))
+                        else None)
+            values[key] = node
         companies = tuple(c if isinstance(c, str) else c["id"] for c in doc.get("companies") or ())
         return cls.of(doc["name"], companies, values)
 
