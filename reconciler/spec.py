@@ -45,6 +45,7 @@ _HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _INSTANCE = re.compile(r"[A-Za-z0-9_$#-]{1,16}")
 # Windows shorthands for the local default instance; a Linux driver reaches it over TCP.
 _LOCAL = frozenset({".", "(local)"})
+_IPV4_CHARS = frozenset("0123456789.")  # all an IPv4 address is written with (IPv6 has a ':')
 
 
 def parse_server(text: str) -> ServerAddress:
@@ -109,8 +110,9 @@ def normalize_server(server: str) -> str:
     except ValueError:
         return server.strip().casefold()
     host = address.host.casefold()
-    with contextlib.suppress(ValueError):
-        host = ipaddress.ip_address(host).compressed
+    if ":" in host or _IPV4_CHARS.issuperset(host):  # else no address (and no exception raised)
+        with contextlib.suppress(ValueError):
+            host = ipaddress.ip_address(host).compressed
     text = f"[{host}]" if ":" in host else host
     if address.instance:
         text += "\\" + address.instance.casefold()
@@ -130,6 +132,8 @@ def identity(text: str) -> str:
     Connection names, previous names, company ids and report-template links are the same name
     exactly when their identities are equal (validate, the differ, the store, every output).
     """
+    if text.isascii():  # NFC leaves ASCII as it is, and casefold keeps it ASCII
+        return text.casefold()
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
 
 
@@ -241,6 +245,8 @@ FIELD_RANK = {name: i for i, name in enumerate(FIELDS)}
 # ConnectionSpec.of and from_document: the stored fields' keys and paths, worked out once. Only
 # the voucher's fields are nested (checked here, so a new nested field cannot be missed there).
 _PATHS = tuple((f.key, f.path) for f in STORED)
+_LAYOUT = tuple((f.key, f.path[0], f.path[1] if len(f.path) > 1 else None) for f in STORED)
+_COMPARE = tuple((f.key, f.compare) for f in STORED)
 _TOP = tuple((f.key, f.kind is bool) for f in STORED if "." not in f.key)
 assert {f.key for f in STORED if "." in f.key} == {"voucher.provider",
                                                     "voucher.document_center_path"}
@@ -266,12 +272,11 @@ class ConnectionSpec:
     def values(self) -> dict[str, Any]:
         """The STORED fields by key, as plain values (`voucher.provider`: str or None)."""
         out: dict[str, Any] = {}
-        for f in STORED:
-            head, *rest = f.path
+        for key, head, sub in _LAYOUT:
             value = getattr(self, head)
-            if rest:
-                value = getattr(value, rest[0]) if value is not None else None
-            out[f.key] = value.value if isinstance(value, enum.Enum) else value
+            if sub is not None:
+                value = getattr(value, sub) if value is not None else None
+            out[key] = value.value if isinstance(value, enum.Enum) else value
         return out
 
     @classmethod
@@ -322,8 +327,9 @@ class ConnectionSpec:
 
     def comparable(self) -> dict[str, object]:
         """The normalised fields the differ compares (name excluded: it is the identity)."""
-        out: dict[str, object] = {f.key: f.compare(v) if f.compare else v
-                                  for f, v in zip(STORED, self.values().values(), strict=True)}
+        out: dict[str, object] = {key: compare(v) if compare else v
+                                  for (key, compare), v in zip(_COMPARE, self.values().values(),
+                                                               strict=True)}
         out["companies"] = sorted({identity(c) for c in self.companies})
         return out
 
@@ -338,4 +344,7 @@ def spec_fingerprint(spec: ConnectionSpec, password_fp: str | None) -> str:
     password_fp is already a keyed HMAC, so this digest reveals nothing brute-forceable.
     """
     body = {"name": identity(spec.name), **spec.comparable(), "password": password_fp}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(_SORTED_JSON.encode(body).encode()).hexdigest()
+
+
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(sort_keys=True), made once
