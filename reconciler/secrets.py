@@ -30,6 +30,9 @@ PLAN_KEY_VAR = "RECONCILER_PLAN_KEY"
 PLAN_KEY_PREFIX = "osr-plan-key-v1:"
 PLAN_ONLY = f"needs {STORE_KEY_VAR}; {PLAN_KEY_VAR} can only plan (plan, drift, export)"
 DEFAULT_PREFIX = "OSR_"
+# {file:} references whose check a run remembers at most: several batches of tenant files
+# (stages.read_batches: 250 files, ~5,000 references at 25 connections a tenant).
+MAX_REMEMBERED = 20_000
 TOOL_PREFIX = "RECONCILER_"
 
 # cryptography only to encrypt and decrypt (a store key): fingerprints and plan MACs are HMACs,
@@ -46,10 +49,11 @@ class Settings:
 
     env_prefix: str
     secrets_dir: Path
-    # Per run (one Settings per command): resolved {file:} references and the secrets read.
+    # Per run (one Settings per command): {file:} references checked, and their folders, so that
+    # validation and resolution (a batch later) resolve each once. Bounded (see _remember): a
+    # fleet's memory must not grow with its number of references.
     _targets: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
     _parents: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _values: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, root: Path) -> Settings:
@@ -77,8 +81,8 @@ class Settings:
     def _inside(self, file: str) -> str | None:
         """The resolved path of a {file:} reference inside the secrets directory, or None.
 
-        Checked once per run for each reference: validation and resolution share the answer
-        (only a regular file, links resolved, is remembered; anything else is checked again).
+        Validation and resolution share the answer: a reference found to be a regular file (links
+        resolved) is remembered (up to MAX_REMEMBERED of them); anything else is checked again.
         """
         known = self._targets.get(file)
         if known is not None:
@@ -100,16 +104,22 @@ class Settings:
                 except OSError:  # missing, a loop: the general rule below decides
                     regular = False
                 if regular:
-                    self._parents[head] = parent
                     target = candidate if _under(candidate, base) else None
                     if target is not None:
-                        self._targets[file] = target
+                        self._remember(file, head, parent, target)
                     return target
             resolved = Path(base, file).resolve()  # links, loops, '..': the general rule
         except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte: refused
             return None
         target = str(resolved)
         return target if _under(target, base) else None
+
+    def _remember(self, file: str, head: str, parent: str, target: str) -> None:
+        if len(self._targets) >= MAX_REMEMBERED:  # more than a batch holds: start again
+            self._targets.clear()
+            self._parents.clear()
+        self._targets[file] = target
+        self._parents[head] = parent
 
     def resolve(self, ref: SecretRef) -> str | None:
         """The secret value, or None when it is not available here (e.g. a fork's PR)."""
@@ -122,11 +132,7 @@ class Settings:
         else:
             assert ref.file is not None
             target = self._inside(ref.file)
-            value = self._values.get(target) if target else None
-            if target and value is None:
-                value = _read_secret(target)
-                if value:  # read once per run; a missing file is looked at again
-                    self._values[target] = value
+            value = _read_secret(target) if target else None
         if value:
             redaction.register(value)
         return value or None

@@ -225,3 +225,15 @@ def test_missing_secret_file_is_checked_again_not_remembered(tmp_path: Path) -> 
     (tmp_path / ".secrets" / "acme" / "later.txt").symlink_to(tmp_path / "outside.txt")
     assert settings.check_reference(None, ref.file) is not None
     assert settings.resolve(ref) is None
+
+
+def test_remembered_checks_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet's references do not all stay in memory: the run forgets them past the bound."""
+    monkeypatch.setattr(secrets, "MAX_REMEMBERED", 3)
+    settings = _settings(tmp_path)
+    for n in range(10):
+        (tmp_path / ".secrets" / "acme" / f"{n}.txt").write_text(f"secret-{n}\n")
+    for _ in range(2):
+        for n in range(10):
+            assert settings.resolve(SecretRef(None, f"acme/{n}.txt")) == f"secret-{n}"
+            assert len(settings._targets) <= 3
