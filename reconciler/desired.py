@@ -484,7 +484,7 @@ def _freeze(model: TenantFileModel, label: str, digest: str) -> DesiredTenant:
             tombstones.append(entry.name)
             continue
         connections.append(DesiredConnection(
-            spec=spec.ConnectionSpec.from_document(entry.model_dump()),
+            spec=spec.ConnectionSpec.from_attributes(entry),
             password=SecretRef(entry.password.env, entry.password.file)
             if entry.password else None,
             previous_names=tuple(entry.previous_names),

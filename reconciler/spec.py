@@ -305,6 +305,18 @@ class ConnectionSpec:
         companies = tuple(c if isinstance(c, str) else c["id"] for c in doc.get("companies") or ())
         return cls.of(doc["name"], companies, values)
 
+    @classmethod
+    def from_attributes(cls, obj: Any) -> ConnectionSpec:
+        """A spec from a validated object with the document's keys as attributes (a tenant
+        file's connection model): from_document without dumping the model first."""
+        values: dict[str, Any] = {}
+        for key, path in _PATHS:
+            node: Any = obj
+            for part in path:
+                node = getattr(node, part) if node is not None else None
+            values[key] = node
+        return cls.of(obj.name, tuple(obj.companies), values)
+
     def document(self, password: Any = None) -> dict[str, Any]:
         """The spec as a tenant file writes it (nested keys; absent values left out), with
         the password reference, if given, in its place."""
