@@ -1,7 +1,8 @@
 """Secrets: resolve password references, encrypt at rest, fingerprint with a keyed HMAC.
 
 A secret value never leaves this module except as ciphertext, an HMAC, or the resolved value
-handed to the store or an ODBC driver. Every resolved value is registered for redaction.
+handed to the store or an ODBC driver. Every resolved value is registered for redaction,
+except those only fingerprinted (resolve(register=False)).
 
 Two keys (DESIGN §10): the store key (a Fernet key) encrypts passwords; the plan key is derived
 one way from it and holds only the MAC key that fingerprints passwords and signs saved plans,
@@ -121,8 +122,13 @@ class Settings:
         self._targets[file] = target
         self._parents[head] = parent
 
-    def resolve(self, ref: SecretRef) -> str | None:
-        """The secret value, or None when it is not available here (e.g. a fork's PR)."""
+    def resolve(self, ref: SecretRef, *, register: bool = True) -> str | None:
+        """The secret value, or None when it is not available here (e.g. a fork's PR).
+
+        register=False only for a value that goes nowhere but into a fingerprint (plan, drift):
+        it cannot reach any text, and a fleet's tens of thousands of passwords would otherwise
+        all stay in memory until the process ends (redaction's set of known secrets).
+        """
         value: str | None
         if ref.env is not None:
             value = os.environ.get(ref.env)
@@ -133,7 +139,7 @@ class Settings:
             assert ref.file is not None
             target = self._inside(ref.file)
             value = _read_secret(target) if target else None
-        if value:
+        if value and register:
             redaction.register(value)
         return value or None
 
