@@ -8,6 +8,7 @@ Read-only commands open the store so that the database itself refuses writes.
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import time
 import uuid
@@ -533,11 +534,13 @@ def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = Fal
         companies_by_conn[connection_id].append(
             state.LiveCompany(code, deps_by_company.get(company_id, ()), company_id))
     conns_by_tenant: dict[int, list[state.LiveConnection]] = defaultdict(list)
+    tenant_at, id_at = _AT["tenant_id"], _AT["id"]
     for row in conn_rows:
-        if row.tenant_id not in selected:
+        tenant_id = row[tenant_at]
+        if tenant_id not in selected:
             continue
-        comps = tuple(sorted(companies_by_conn.get(row.id, ()), key=lambda c: c.id))
-        conns_by_tenant[row.tenant_id].append(_live_connection(row, comps))
+        comps = tuple(sorted(companies_by_conn.get(row[id_at], ()), key=_BY_ID))
+        conns_by_tenant[tenant_id].append(_live_connection(row, comps))
     templates_by_tenant: dict[int, list[state.ReportTemplate]] = defaultdict(list)
     for tenant_id, name, connection_id in template_rows:
         templates_by_tenant[tenant_id].append(state.ReportTemplate(name, connection_id))
@@ -552,6 +555,7 @@ def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = Fal
 
 
 _KINDS = {k.value: k for k in spec.DependentKind}
+_BY_ID = operator.attrgetter("id")
 
 
 def _group_dependents(rows: Iterable[Any]) -> dict[int, tuple[state.Dependent, ...]]:
@@ -576,17 +580,19 @@ def read_dependents(conn: Connection, company_keys: Iterable[int]) -> dict[int, 
 
 
 def _live_connection(row: sa.Row[Any], comps: tuple[state.LiveCompany, ...]) -> state.LiveConnection:
-    columns = row._mapping
+    """A row of `SELECT * FROM osr_connections` (columns in table order: read by position, as
+    every connection of a fleet is read through here)."""
+    at = _AT
     return state.LiveConnection(
-        id=row.id,
-        spec=spec.ConnectionSpec.of(row.name, tuple(c.id for c in comps),
-                                    {key: columns[column] for key, column in _STORED}),
+        id=row[at["id"]],
+        spec=spec.ConnectionSpec.of(row[at["name"]], tuple(c.id for c in comps),
+                                    {key: row[i] for key, i in _STORED_AT}),
         companies=comps,
-        password_fp=row.password_fp,
-        managed=bool(row.managed),
-        version=row.version,
-        applied_fp=row.applied_fp,
-        applied_name=row.applied_name,
+        password_fp=row[at["password_fp"]],
+        managed=bool(row[at["managed"]]),
+        version=row[at["version"]],
+        applied_fp=row[at["applied_fp"]],
+        applied_name=row[at["applied_name"]],
     )
 
 
@@ -601,6 +607,9 @@ class Password:
 
 
 _STORED = [(f.key, f.column) for f in spec.STORED if f.column is not None]
+# Positions in a row of select(connections) (_live_connection).
+_AT = {name: i for i, name in enumerate(connections.c.keys())}
+_STORED_AT = [(key, _AT[column]) for key, column in _STORED]
 
 
 def spec_columns(s: spec.ConnectionSpec) -> dict[str, Any]:
