@@ -482,9 +482,26 @@ def _tenant_rows(conn: Connection) -> list[Any]:  # Row's type parameters differ
     return list(conn.execute(query).all())
 
 
+class _TenantRows(list[Any]):
+    """tenant_rows(): the rows, with what every batch's read needs from all of them worked out
+    once (a read per batch walking every tenant would make a fleet's plan quadratic)."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        super().__init__(rows)
+        self.by_key = {f"{row.customer}/{row.name}": (i, row) for i, row in enumerate(rows)}
+        self.known = _known(rows)
+
+
+def _known(rows: Iterable[Any]) -> dict[str, tuple[str, ...]]:
+    known: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        known[row.customer].append(row.name)
+    return {c: tuple(sorted(t)) for c, t in known.items()}
+
+
 def tenant_rows(conn: Connection) -> list[Any]:
     """Every tenant's (id, customer, name): read once, then given to each read of a batch."""
-    return _tenant_rows(conn)
+    return _TenantRows(_tenant_rows(conn))
 
 
 def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = False,
@@ -496,12 +513,15 @@ def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = Fal
     tenants_read: the rows of tenant_rows(conn), when a plan reads the fleet in batches.
     """
     rows = tenants_read if tenants_read is not None else _tenant_rows(conn)
-    known: dict[str, list[str]] = defaultdict(list)
-    for row in rows:
-        known[row.customer].append(row.name)
     wanted = {k for k in keys} if keys is not None else None
-    selected = {row.id: row for row in rows
-                if wanted is None or f"{row.customer}/{row.name}" in wanted}
+    if isinstance(rows, _TenantRows) and wanted is not None:  # a batch: its keys looked up
+        found = sorted(hit for hit in map(rows.by_key.get, wanted) if hit is not None)
+        selected = {row.id: row for _, row in found}  # in the rows' order, as below
+        known = rows.known
+    else:
+        selected = {row.id: row for row in rows
+                    if wanted is None or f"{row.customer}/{row.name}" in wanted}
+        known = _known(rows)
     ids = list(selected) if wanted is not None else None
 
     def scoped(query: sa.Select[Any], column: sa.ColumnElement[Any]) -> sa.Select[Any]:
@@ -551,7 +571,7 @@ def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = Fal
             tenant_id, row.customer, row.name,
             tuple(sorted(conns_by_tenant.get(tenant_id, ()), key=lambda c: spec.natural_key(c.spec.name))),
             tuple(templates_by_tenant.get(tenant_id, ())))
-    return state.LiveState(live, {c: tuple(sorted(t)) for c, t in known.items()})
+    return state.LiveState(live, known)
 
 
 _KINDS = {k.value: k for k in spec.DependentKind}
