@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fleet
+from benchmarks import fleet, startup
 
 PYTHON = sys.executable
 EDIT_SHARE = 0.02  # of tenant files edited for "plan, ~2% changed"
@@ -44,7 +44,7 @@ MAX_TOMBSTONES = 5  # deletes in the apply set: stays under the default --max-de
 ONE_TENANT_RUNS = 3  # the one-tenant plans are short: median of at least this many runs
 
 # Operation names: the rows of the table (tests/test_bench_smoke.py checks them).
-FLOOR = "floor: compose + plan rows"
+FLOOR = "floor: compose + secrets + plan rows"
 VALIDATE = "validate"
 PLAN_CLEAN = "plan, no changes"
 PLAN_GROWN = "plan, no changes, grown store"
@@ -75,21 +75,48 @@ PLAN_QUERIES = (
     "SELECT tenant_id, name, connection_id FROM osr_report_templates ORDER BY name",
 )
 
-# The honest floor, run as `python -c FLOOR_CODE TENANTS_DIR URL` in a fresh interpreter: every
-# tenant file composed by libyaml (the node tree, as the reader needs it; no Python values
-# built), the rows of the plan's queries fetched raw through the DBAPI driver (nothing built from
-# them), the cycle collector off as the tool has it. Results are kept alive to the end, as the
-# reconciler keeps desired and live state, so that peak RSS compares too.
+# The honest floor, run as `python -c FLOOR_CODE TENANTS_DIR URL SECRETS_DIR` in a fresh
+# interpreter: every tenant file composed by libyaml (the node tree, as the reader needs it; no
+# Python values built), every password reference resolved with the primitives the tool must use
+# (a {file:} reference's bytes read with os.open/os.read, an {env:} reference looked up in the
+# environment) and fingerprinted with the keyed HMAC of reconciler.secrets (the same key
+# derivation from RECONCILER_STORE_KEY, the same message; standard library only), the rows of the
+# plan's queries fetched raw through the DBAPI driver (nothing built from them), the cycle
+# collector off as the tool has it. Results are kept alive to the end, as the reconciler keeps
+# desired and live state, so that peak RSS compares too. Nothing else: no value validated, no
+# Python object built from a node.
 FLOOR_CODE = r"""
-import gc, os, sys, yaml
+import gc, os, sys, yaml, base64, hashlib, hmac
 gc.disable()
-tenants, url = sys.argv[1], sys.argv[2]
-nodes = []
+tenants, url, secrets_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+raw = base64.urlsafe_b64decode(os.environ["RECONCILER_STORE_KEY"])
+mac_key = hmac.new(raw, b"osr-reconciler/fingerprint/v1", hashlib.sha256).digest()
+environ = os.environ
+nodes, fingerprints = [], []
 for folder, _dirs, files in os.walk(tenants):
     for name in files:
         if name.endswith((".yaml", ".yml")):
             with open(os.path.join(folder, name), "rb") as handle:
-                nodes.append(yaml.compose(handle.read(), Loader=yaml.CSafeLoader))
+                node = yaml.compose(handle.read(), Loader=yaml.CSafeLoader)
+            nodes.append(node)
+            for key, value in node.value:
+                if key.value != "connections":
+                    continue
+                for conn in value.value:
+                    for field, ref in conn.value:
+                        if field.value != "password":
+                            continue
+                        kind, target = ref.value[0][0].value, ref.value[0][1].value
+                        if kind == "env":
+                            secret = environ[target].encode()
+                        else:
+                            fd = os.open(os.path.join(secrets_dir, target), os.O_RDONLY)
+                            try:
+                                secret = os.read(fd, 65536).rstrip(b"\r\n")
+                            finally:
+                                os.close(fd)
+                        fingerprints.append(hmac.new(mac_key, b"password\0" + secret,
+                                                     hashlib.sha256).hexdigest())
 if url.startswith("sqlite:///"):
     import sqlite3
     conn = sqlite3.connect(f"file:{url[len('sqlite:///'):]}?mode=ro", uri=True)
@@ -97,7 +124,7 @@ else:
     import psycopg
     conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1))
 rows = [conn.execute(query).fetchall() for query in QUERIES]
-print(len(nodes), "files,", sum(len(r) for r in rows), "rows")
+print(len(nodes), "files,", len(fingerprints), "secrets,", sum(len(r) for r in rows), "rows")
 """.replace("QUERIES", repr(PLAN_QUERIES))
 
 
@@ -229,9 +256,18 @@ class Runner:
         return result
 
     def floor(self, repeat: int) -> Result:
-        argv = [PYTHON, "-c", FLOOR_CODE, str(self.built.root / "tenants"), self.built.url]
+        argv = [PYTHON, "-c", FLOOR_CODE, str(self.built.root / "tenants"), self.built.url,
+                str(self.built.root / ".secrets")]
         runs = [measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(FLOOR))
                 for _ in range(repeat)]
+        shape = self.built.shape
+        sql = sum(c.password is not None for c in fleet.connections(shape, 0))
+        expected = sql * shape.tenants if shape.tenants else 0
+        for run in runs:  # the floor must have done the secrets' work, every one of them
+            got = run.out.split()
+            if len(got) < 4 or got[2] != str(expected):
+                raise BenchError(f"the floor fingerprinted {got[2] if len(got) > 2 else '?'} "
+                                 f"secrets, expected {expected}: {run.out.strip()}")
         result = self._record(FLOOR, runs, reconciler=False)
         self.floor_s = result.seconds
         result.floor_s = result.seconds
@@ -445,6 +481,20 @@ def run_full(built: fleet.Built, report: Report, *, repeat: int, apply_actions: 
         raise BenchError(f"apply of {planned} planned actions said: {applied or run.err[-300:]!r}")
     # Afterwards the applied files must plan clean: everything was done, in one transaction.
     r.reconciler("plan after apply", "plan", *files, "--detailed-exitcode", record=False)
+    # The same files applied to the other databases' stores (untouched since their clean plan,
+    # no hand edits: the same actions), each checked the same way (issue 14).
+    for extra in stores:
+        if not extra.floor:
+            continue
+        other = Runner(extra.built, report, suffix=extra.suffix)
+        _, run = other.reconciler(f"{APPLY}, {planned} actions", "apply", *files,
+                                  "--auto-approve", "--allow-cascade")
+        said = next((line for line in run.err.splitlines() if line.startswith("Applied ")), "")
+        report.facts[f"apply_message{extra.suffix.strip()}"] = said
+        if not said.startswith(f"Applied {planned} action(s)"):
+            raise BenchError(f"apply{extra.suffix} of {planned} planned actions said: "
+                             f"{said or run.err[-300:]!r}")
+        other.reconciler("plan after apply", "plan", *files, "--detailed-exitcode", record=False)
 
 
 def run_larger(built: fleet.Built, report: Report, *, suffix: str, repeat: int) -> None:
@@ -495,7 +545,7 @@ def _ratio(name: str, top: Result | None, bottom: Result | None, limit: float, *
 def evaluate(report: Report) -> None:
     full_clean = report.get(PLAN_CLEAN)
     floor = report.get(FLOOR)
-    apply = next(r for r in report.results if r.op.startswith(APPLY))
+    apply = next(r for r in report.results if r.op.startswith(APPLY) and PG not in r.op)
     rss = max((r for r in report.results if r.reconciler), key=lambda r: r.rss_mib)
     actions = report.facts["apply_actions"]
     checks = [
@@ -695,8 +745,19 @@ def main(argv: list[str] | None = None) -> int:
           f"{f['edited_files']} of {shape.tenants} tenant files: {f['plan_edited_actions']} actions "
           f"in {f['plan_edited_changed_tenants']} tenants ({100 * f['plan_edited_share']:.1f}%)")
     print(f"drift: {f['drift_reported']} hand-made changes found; apply: {f['apply_actions']} "
-          f"actions over {f['apply_files']} tenant files ({f['apply_deletes']} deletes)\n")
+          f"actions over {f['apply_files']} tenant files ({f['apply_deletes']} deletes)")
+    for key in sorted(f):
+        if key.startswith("apply_message"):
+            print(f"{key}: {f[key]}")
+    print()
     print(checks_text(report))
+    # Start-up (benchmarks/startup.py): short commands next to `import sqlalchemy, pydantic`.
+    startup_rows = startup.rows(3 if args.quick else 5)
+    print(f"\nstart-up: CPU = user+sys, best of {3 if args.quick else 5} fresh processes")
+    print(startup.table(startup_rows))
+    report.facts["startup"] = [{"op": r.name, "cpu_s": round(r.cpu_s, 4),
+                                "ratio_to_floor": round(r.ratio, 3), "target": r.target,
+                                "passed": r.ok} for r in startup_rows]
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(to_json(report), indent=2) + "\n", encoding="utf-8")

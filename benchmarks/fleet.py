@@ -369,6 +369,14 @@ def seed(url: str, shape: Shape, keyring: secrets.Keyring) -> dict[str, int]:
                         "connection_id": shape.connection_id(t, target, position)
                         if target is not None else None})
             batches.flush_all()
+            if engine.dialect.name == "postgresql":
+                # Explicit ids leave a server's identity sequences at 1: move each past its
+                # table's highest id, or the first insert after the seed (an apply) collides.
+                for table in (store.customers, store.tenants, store.connections,
+                              store.companies, store.osr_dependents, store.report_templates):
+                    conn.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table.name}), false)")
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

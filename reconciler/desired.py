@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 import stat
 from collections.abc import Callable, Iterable, Sequence
@@ -279,10 +280,10 @@ def discover(paths: Sequence[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            in_tenants = path.name in ("tenants", "") or path.resolve().name == "tenants"
+            expected = 2 if in_tenants else 1
             for candidate in (*path.rglob("*.yaml"), *path.rglob("*.yml")):
                 depth = len(candidate.relative_to(path).parts)
-                in_tenants = path.name in ("tenants", "") or path.resolve().name == "tenants"
-                expected = 2 if in_tenants else 1
                 if depth != expected:
                     problems.append(errors.at(str(candidate), 1, 1, "tenant files live at "
                                               "tenants/<customer>/<tenant>.yaml; move this file"))
@@ -312,6 +313,11 @@ def _not_a_tenant_file(path: Path, within: Path) -> str | None:
     A link may point only inside the folder it was found in (a link to /etc/passwd would have
     its values echoed in error messages); a pipe or device would block the read forever.
     """
+    try:  # nearly always a regular file, not a link: then nothing to resolve (one lstat)
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+    except OSError:
+        pass  # the general rule below says why
     try:
         target = path.resolve(strict=True)
         mode = target.stat().st_mode
@@ -484,7 +490,7 @@ def _freeze(model: TenantFileModel, label: str, digest: str) -> DesiredTenant:
             tombstones.append(entry.name)
             continue
         connections.append(DesiredConnection(
-            spec=spec.ConnectionSpec.from_document(entry.model_dump()),
+            spec=spec.ConnectionSpec.from_attributes(entry),
             password=SecretRef(entry.password.env, entry.password.file)
             if entry.password else None,
             previous_names=tuple(entry.previous_names),

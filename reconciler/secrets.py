@@ -1,7 +1,8 @@
 """Secrets: resolve password references, encrypt at rest, fingerprint with a keyed HMAC.
 
 A secret value never leaves this module except as ciphertext, an HMAC, or the resolved value
-handed to the store or an ODBC driver. Every resolved value is registered for redaction.
+handed to the store or an ODBC driver. Every resolved value is registered for redaction,
+except those only fingerprinted (resolve(register=False)).
 
 Two keys (DESIGN §10): the store key (a Fernet key) encrypts passwords; the plan key is derived
 one way from it and holds only the MAC key that fingerprints passwords and signs saved plans,
@@ -15,7 +16,8 @@ import functools
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,9 @@ PLAN_KEY_VAR = "RECONCILER_PLAN_KEY"
 PLAN_KEY_PREFIX = "osr-plan-key-v1:"
 PLAN_ONLY = f"needs {STORE_KEY_VAR}; {PLAN_KEY_VAR} can only plan (plan, drift, export)"
 DEFAULT_PREFIX = "OSR_"
+# {file:} references whose check a run remembers at most: several batches of tenant files
+# (stages.read_batches: 250 files, ~5,000 references at 25 connections a tenant).
+MAX_REMEMBERED = 20_000
 TOOL_PREFIX = "RECONCILER_"
 
 # cryptography only to encrypt and decrypt (a store key): fingerprints and plan MACs are HMACs,
@@ -45,6 +50,11 @@ class Settings:
 
     env_prefix: str
     secrets_dir: Path
+    # Per run (one Settings per command): {file:} references checked, and their folders, so that
+    # validation and resolution (a batch later) resolve each once. Bounded (see _remember): a
+    # fleet's memory must not grow with its number of references.
+    _targets: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _parents: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, root: Path) -> Settings:
@@ -69,18 +79,57 @@ class Settings:
                     "give a path relative to it, without '..' or links leading out")
         return None
 
-    def _inside(self, file: str) -> Path | None:
-        if Path(file).is_absolute():
+    def _inside(self, file: str) -> str | None:
+        """The resolved path of a {file:} reference inside the secrets directory, or None.
+
+        Validation and resolution share the answer: a reference found to be a regular file (links
+        resolved) is remembered (up to MAX_REMEMBERED of them); anything else is checked again.
+        """
+        known = self._targets.get(file)
+        if known is not None:
+            return known
+        if os.path.isabs(file):
             return None
         try:
-            base = _resolved(self.secrets_dir)
-            target = (base / file).resolve()
+            base = str(_resolved(self.secrets_dir))
+            head, name = os.path.split(file)
+            if name not in ("", ".", ".."):
+                # Fast path: the folder resolved once per run, then the file itself: a regular
+                # file (not a link) there needs no further resolving.
+                parent = self._parents.get(head)
+                if parent is None:
+                    parent = os.path.realpath(os.path.join(base, head)) if head else base
+                candidate = os.path.join(parent, name)
+                try:
+                    regular = stat.S_ISREG(os.lstat(candidate).st_mode)
+                except OSError:  # missing, a loop: the general rule below decides
+                    regular = False
+                if regular:
+                    target = candidate if _under(candidate, base) else None
+                    if target is not None:
+                        self._remember(file, head, parent, target)
+                    return target
+            resolved = Path(base, file).resolve()  # links, loops, '..': the general rule
         except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte: refused
             return None
-        return target if target.is_relative_to(base) and target != base else None
+        target = str(resolved)
+        return target if _under(target, base) else None
 
-    def resolve(self, ref: SecretRef) -> str | None:
-        """The secret value, or None when it is not available here (e.g. a fork's PR)."""
+    def _remember(self, file: str, head: str, parent: str, target: str) -> None:
+        if len(self._targets) >= MAX_REMEMBERED:  # more than a batch holds: start again
+            self._targets.clear()
+            self._parents.clear()
+        self._targets[file] = target
+        self._parents[head] = parent
+
+    def resolve(self, ref: SecretRef, *, register: bool = True) -> str | None:
+        """The secret value, or None when it is not available here (e.g. a fork's PR).
+
+        register=False only for a value that goes nowhere but into a fingerprint (plan, drift):
+        it cannot reach any text, and a fleet's tens of thousands of passwords would otherwise
+        all stay in memory until the process ends (redaction's set of known secrets).
+        """
+        value: str | None
         if ref.env is not None:
             value = os.environ.get(ref.env)
             if value is not None and not _is_utf8(value):
@@ -89,13 +138,34 @@ class Settings:
         else:
             assert ref.file is not None
             target = self._inside(ref.file)
-            try:
-                value = target.read_text(encoding="utf-8").rstrip("\r\n") if target else None
-            except (OSError, UnicodeDecodeError):
-                value = None
-        if value:
+            value = _read_secret(target) if target else None
+        if value and register:
             redaction.register(value)
         return value or None
+
+
+def _under(target: str, base: str) -> bool:
+    """target is strictly inside the directory base (both resolved)."""
+    return target.startswith(base if base.endswith(os.sep) else base + os.sep) and target != base
+
+
+def _read_secret(target: str) -> str | None:
+    """The text of a secret file, its line ends normalised as text mode reads them and the
+    final ones dropped; None when it cannot be read or is not UTF-8."""
+    try:
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        text = b"".join(chunks).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if "\r" in text:  # universal newlines, as Path.read_text() had them
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.rstrip("\r\n")
 
 
 @functools.lru_cache(maxsize=8)

@@ -45,6 +45,7 @@ _HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _INSTANCE = re.compile(r"[A-Za-z0-9_$#-]{1,16}")
 # Windows shorthands for the local default instance; a Linux driver reaches it over TCP.
 _LOCAL = frozenset({".", "(local)"})
+_IPV4_CHARS = frozenset("0123456789.")  # all an IPv4 address is written with (IPv6 has a ':')
 
 
 def parse_server(text: str) -> ServerAddress:
@@ -109,8 +110,9 @@ def normalize_server(server: str) -> str:
     except ValueError:
         return server.strip().casefold()
     host = address.host.casefold()
-    with contextlib.suppress(ValueError):
-        host = ipaddress.ip_address(host).compressed
+    if ":" in host or _IPV4_CHARS.issuperset(host):  # else no address (and no exception raised)
+        with contextlib.suppress(ValueError):
+            host = ipaddress.ip_address(host).compressed
     text = f"[{host}]" if ":" in host else host
     if address.instance:
         text += "\\" + address.instance.casefold()
@@ -130,6 +132,8 @@ def identity(text: str) -> str:
     Connection names, previous names, company ids and report-template links are the same name
     exactly when their identities are equal (validate, the differ, the store, every output).
     """
+    if text.isascii():  # NFC leaves ASCII as it is, and casefold keeps it ASCII
+        return text.casefold()
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
 
 
@@ -151,6 +155,8 @@ _BIDI_MARKS = frozenset("\u200e\u200f\u061c")
 
 def name_problem(text: str) -> str | None:
     """What is wrong with a name (or company id) as a person would see it, or None."""
+    if text.isprintable() and text == text.strip():  # nearly every name: one pass in C
+        return None
     if text != text.strip() or (text and not (text[0].isprintable() and text[-1].isprintable())):
         return "has white space at the start or end; remove it"
     for char in text:
@@ -238,6 +244,14 @@ CONNECTION_FIELDS = (
 STORED = tuple(f for f in CONNECTION_FIELDS if f.column is not None)
 FIELDS = tuple(f.key for f in CONNECTION_FIELDS)
 FIELD_RANK = {name: i for i, name in enumerate(FIELDS)}
+# ConnectionSpec.of and from_document: the stored fields' keys and paths, worked out once. Only
+# the voucher's fields are nested (checked here, so a new nested field cannot be missed there).
+_PATHS = tuple((f.key, f.path) for f in STORED)
+_LAYOUT = tuple((f.key, f.path[0], f.path[1] if len(f.path) > 1 else None) for f in STORED)
+_COMPARE = tuple((f.key, f.compare) for f in STORED)
+_TOP = tuple((f.key, f.kind is bool) for f in STORED if "." not in f.key)
+assert {f.key for f in STORED if "." in f.key} == {"voucher.provider",
+                                                    "voucher.document_center_path"}
 
 
 @dataclass(frozen=True)
@@ -260,44 +274,50 @@ class ConnectionSpec:
     def values(self) -> dict[str, Any]:
         """The STORED fields by key, as plain values (`voucher.provider`: str or None)."""
         out: dict[str, Any] = {}
-        for f in STORED:
-            head, *rest = f.path
+        for key, head, sub in _LAYOUT:
             value = getattr(self, head)
-            if rest:
-                value = getattr(value, rest[0]) if value is not None else None
-            out[f.key] = value.value if isinstance(value, enum.Enum) else value
+            if sub is not None:
+                value = getattr(value, sub) if value is not None else None
+            out[key] = value.value if isinstance(value, enum.Enum) else value
         return out
 
     @classmethod
     def of(cls, name: str, companies: tuple[str, ...], values: Mapping[str, Any]) -> ConnectionSpec:
         """A spec from its STORED fields by key (the inverse of values())."""
-        flat = {f.key: (bool(values[f.key]) if f.kind is bool else values.get(f.key))
-                for f in STORED}
-        nested: dict[str, dict[str, Any]] = {}
-        top: dict[str, Any] = {}
-        for key, value in flat.items():
-            head, _, rest = key.partition(".")
-            if rest:
-                nested.setdefault(head, {})[rest] = value
-            else:
-                top[key] = value
-        voucher = nested.get("voucher", {})
+        # Read for every connection of a fleet, twice a plan (tenant files and store): the
+        # fields' layout is worked out once, at import (_TOP, the voucher's two keys).
+        top: dict[str, Any] = {key: (bool(values[key]) if is_bool else values.get(key))
+                               for key, is_bool in _TOP}
+        provider = values.get("voucher.provider")
+        top["authentication"] = Authentication(top["authentication"])
         return cls(name=name, companies=companies,
-                   voucher=Voucher(voucher["provider"], voucher.get("document_center_path") or "")
-                   if voucher.get("provider") else None,
-                   **{**top, "authentication": Authentication(top["authentication"])})
+                   voucher=Voucher(provider, values.get("voucher.document_center_path") or "")
+                   if provider else None, **top)
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> ConnectionSpec:
         """A spec from a document (a validated tenant-file or fixture entry, nested keys)."""
         values: dict[str, Any] = {}
-        for f in STORED:
+        for key, path in _PATHS:
             node: Any = doc
-            for part in f.path:
-                node = node.get(part) if isinstance(node, Mapping) else None
-            values[f.key] = node
+            for part in path:
+                node = (node.get(part) if node is not None and isinstance(node, (dict, Mapping))
+                        else None)
+            values[key] = node
         companies = tuple(c if isinstance(c, str) else c["id"] for c in doc.get("companies") or ())
         return cls.of(doc["name"], companies, values)
+
+    @classmethod
+    def from_attributes(cls, obj: Any) -> ConnectionSpec:
+        """A spec from a validated object with the document's keys as attributes (a tenant
+        file's connection model): from_document without dumping the model first."""
+        values: dict[str, Any] = {}
+        for key, path in _PATHS:
+            node: Any = obj
+            for part in path:
+                node = getattr(node, part) if node is not None else None
+            values[key] = node
+        return cls.of(obj.name, tuple(obj.companies), values)
 
     def document(self, password: Any = None) -> dict[str, Any]:
         """The spec as a tenant file writes it (nested keys; absent values left out), with
@@ -321,8 +341,9 @@ class ConnectionSpec:
 
     def comparable(self) -> dict[str, object]:
         """The normalised fields the differ compares (name excluded: it is the identity)."""
-        out: dict[str, object] = {f.key: f.compare(v) if f.compare else v
-                                  for f, v in zip(STORED, self.values().values(), strict=True)}
+        out: dict[str, object] = {key: compare(v) if compare else v
+                                  for (key, compare), v in zip(_COMPARE, self.values().values(),
+                                                               strict=True)}
         out["companies"] = sorted({identity(c) for c in self.companies})
         return out
 
@@ -337,4 +358,7 @@ def spec_fingerprint(spec: ConnectionSpec, password_fp: str | None) -> str:
     password_fp is already a keyed HMAC, so this digest reveals nothing brute-forceable.
     """
     body = {"name": identity(spec.name), **spec.comparable(), "password": password_fp}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(_SORTED_JSON.encode(body).encode()).hexdigest()
+
+
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(sort_keys=True), made once

@@ -126,7 +126,9 @@ def password_fingerprints(ctx: Context, keyring: secrets.Keyring,
     for t in tenants:
         for c in t.connections:
             if c.password is not None and c.password not in fps:
-                value = None if str(c.password) in hidden else ctx.settings.resolve(c.password)
+                # Only fingerprinted here (never shown, stored or sent): not kept for redaction.
+                value = (None if str(c.password) in hidden
+                         else ctx.settings.resolve(c.password, register=False))
                 fps[c.password] = keyring.fingerprint(value) if value is not None else None
     return fps
 
@@ -225,6 +227,7 @@ def read_batches(ctx: Context, st: store.Store, files: Sequence[Path], *,
             live = store.read(conn, [t.key for t in loaded], tenants_read=tenants_read)
             yield Batch(tuple(loaded), live, password_fingerprints(ctx, st.keyring, loaded, hidden),
                         functools.partial(store.read_dependents, conn))
+            del loaded, live  # not alive while the next batch is read: one batch at a time
     if problems:
         raise _file_problems(problems)
 
@@ -263,6 +266,7 @@ def plan_files(ctx: Context, st: store.Store, files: Sequence[Path], *, max_dele
         tenants.extend(result.tenants)
         counts.update((t.key, len(live.tenants[t.key].connections)) for t in result.tenants)
         uncompared += [str(ref) for ref, fp in batch.fps.items() if fp is None]
+        del batch, found, result, live  # freed before the next batch is read
     if unknown:
         raise errors.InputError.of(unknown)
     tenants.sort(key=lambda t: t.key)
@@ -282,6 +286,7 @@ def drift_files(ctx: Context, st: store.Store, files: Sequence[Path], *,
             continue
         if not unknown:
             tenants.extend(_batch_plan(batch, result, fingerprint=False)[0].tenants)
+        del batch, result  # freed before the next batch is read
     if unknown:
         raise errors.InputError.of(unknown)
     tenants.sort(key=lambda t: t.key)

@@ -8,6 +8,7 @@ Read-only commands open the store so that the database itself refuses writes.
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import time
 import uuid
@@ -482,9 +483,26 @@ def _tenant_rows(conn: Connection) -> list[Any]:  # Row's type parameters differ
     return list(conn.execute(query).all())
 
 
+class _TenantRows(list[Any]):
+    """tenant_rows(): the rows, with what every batch's read needs from all of them worked out
+    once (a read per batch walking every tenant would make a fleet's plan quadratic)."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        super().__init__(rows)
+        self.by_key = {f"{row.customer}/{row.name}": (i, row) for i, row in enumerate(rows)}
+        self.known = _known(rows)
+
+
+def _known(rows: Iterable[Any]) -> dict[str, tuple[str, ...]]:
+    known: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        known[row.customer].append(row.name)
+    return {c: tuple(sorted(t)) for c, t in known.items()}
+
+
 def tenant_rows(conn: Connection) -> list[Any]:
     """Every tenant's (id, customer, name): read once, then given to each read of a batch."""
-    return _tenant_rows(conn)
+    return _TenantRows(_tenant_rows(conn))
 
 
 def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = False,
@@ -496,12 +514,15 @@ def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = Fal
     tenants_read: the rows of tenant_rows(conn), when a plan reads the fleet in batches.
     """
     rows = tenants_read if tenants_read is not None else _tenant_rows(conn)
-    known: dict[str, list[str]] = defaultdict(list)
-    for row in rows:
-        known[row.customer].append(row.name)
     wanted = {k for k in keys} if keys is not None else None
-    selected = {row.id: row for row in rows
-                if wanted is None or f"{row.customer}/{row.name}" in wanted}
+    if isinstance(rows, _TenantRows) and wanted is not None:  # a batch: its keys looked up
+        found = sorted(hit for hit in map(rows.by_key.get, wanted) if hit is not None)
+        selected = {row.id: row for _, row in found}  # in the rows' order, as below
+        known = rows.known
+    else:
+        selected = {row.id: row for row in rows
+                    if wanted is None or f"{row.customer}/{row.name}" in wanted}
+        known = _known(rows)
     ids = list(selected) if wanted is not None else None
 
     def scoped(query: sa.Select[Any], column: sa.ColumnElement[Any]) -> sa.Select[Any]:
@@ -534,11 +555,13 @@ def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = Fal
         companies_by_conn[connection_id].append(
             state.LiveCompany(code, deps_by_company.get(company_id, ()), company_id))
     conns_by_tenant: dict[int, list[state.LiveConnection]] = defaultdict(list)
+    tenant_at, id_at = _AT["tenant_id"], _AT["id"]
     for row in conn_rows:
-        if row.tenant_id not in selected:
+        tenant_id = row[tenant_at]
+        if tenant_id not in selected:
             continue
-        comps = tuple(sorted(companies_by_conn.get(row.id, ()), key=lambda c: c.id))
-        conns_by_tenant[row.tenant_id].append(_live_connection(row, comps))
+        comps = tuple(sorted(companies_by_conn.get(row[id_at], ()), key=_BY_ID))
+        conns_by_tenant[tenant_id].append(_live_connection(row, comps))
     templates_by_tenant: dict[int, list[state.ReportTemplate]] = defaultdict(list)
     for tenant_id, name, connection_id in template_rows:
         templates_by_tenant[tenant_id].append(state.ReportTemplate(name, connection_id))
@@ -549,10 +572,11 @@ def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = Fal
             tenant_id, row.customer, row.name,
             tuple(sorted(conns_by_tenant.get(tenant_id, ()), key=lambda c: spec.natural_key(c.spec.name))),
             tuple(templates_by_tenant.get(tenant_id, ())))
-    return state.LiveState(live, {c: tuple(sorted(t)) for c, t in known.items()})
+    return state.LiveState(live, known)
 
 
 _KINDS = {k.value: k for k in spec.DependentKind}
+_BY_ID = operator.attrgetter("id")
 
 
 def _group_dependents(rows: Iterable[Any]) -> dict[int, tuple[state.Dependent, ...]]:
@@ -577,17 +601,19 @@ def read_dependents(conn: Connection, company_keys: Iterable[int]) -> dict[int, 
 
 
 def _live_connection(row: sa.Row[Any], comps: tuple[state.LiveCompany, ...]) -> state.LiveConnection:
-    columns = row._mapping
+    """A row of `SELECT * FROM osr_connections` (columns in table order: read by position, as
+    every connection of a fleet is read through here)."""
+    at = _AT
     return state.LiveConnection(
-        id=row.id,
-        spec=spec.ConnectionSpec.of(row.name, tuple(c.id for c in comps),
-                                    {key: columns[column] for key, column in _STORED}),
+        id=row[at["id"]],
+        spec=spec.ConnectionSpec.of(row[at["name"]], tuple(c.id for c in comps),
+                                    {key: row[i] for key, i in _STORED_AT}),
         companies=comps,
-        password_fp=row.password_fp,
-        managed=bool(row.managed),
-        version=row.version,
-        applied_fp=row.applied_fp,
-        applied_name=row.applied_name,
+        password_fp=row[at["password_fp"]],
+        managed=bool(row[at["managed"]]),
+        version=row[at["version"]],
+        applied_fp=row[at["applied_fp"]],
+        applied_name=row[at["applied_name"]],
     )
 
 
@@ -625,6 +651,9 @@ KEEP, CLEAR = Keep(), Clear()
 
 
 _STORED = [(f.key, f.column) for f in spec.STORED if f.column is not None]
+# Positions in a row of select(connections) (_live_connection).
+_AT = {name: i for i, name in enumerate(connections.c.keys())}
+_STORED_AT = [(key, _AT[column]) for key, column in _STORED]
 
 
 def spec_columns(s: spec.ConnectionSpec) -> dict[str, Any]:

@@ -26,8 +26,12 @@ MAX_NODES = 50_000
 MAX_DEPTH = 40
 
 _INT = re.compile(r"0|-?[1-9][0-9]{0,17}")
+_INT_START = frozenset("-0123456789")  # what _INT can start with: the others skip the regex
 _NULLS = frozenset({"", "~", "null"})
+_WORDS: dict[str, Any] = {"true": True, "false": False, **dict.fromkeys(_NULLS)}
+_SCALAR = yaml.ScalarNode
 _TAG = "tag:yaml.org,2002:"
+_STR = _TAG + "str"
 # The tag of a plain scalar without an explicit tag. _Builder decides what such a value means
 # (true/false, null, an int, else the text as written), so YAML 1.1's tag guessing is skipped:
 # it was the largest cost of reading a fleet (`make bench`). No file can write this tag.
@@ -168,15 +172,26 @@ class _Builder:
             raise _Fail(node, f"nesting deeper than {MAX_DEPTH} levels (a recursive alias?); "
                               "flatten the document")
         if isinstance(node, yaml.ScalarNode):
+            # explicit_str() and scalar() inlined for the plain scalar: most nodes of a file.
+            tag = node.tag
+            if tag == _PLAIN:
+                value: str = node.value
+                if node.style:
+                    return value
+                if value in _WORDS:
+                    return _WORDS[value]
+                if value[0] in _INT_START and _INT.fullmatch(value):
+                    return int(value)
+                return value
             if self.explicit_str(node):
                 return node.value
             return self.scalar(node)
-        if isinstance(node, yaml.SequenceNode):
-            self.check_tag(node, _TAG + "seq")
-            return [self.build(child, depth + 1, secret) for child in node.value]
         if isinstance(node, yaml.MappingNode):
             self.check_tag(node, _TAG + "map")
             return self.mapping(node, depth, secret)
+        if isinstance(node, yaml.SequenceNode):
+            self.check_tag(node, _TAG + "seq")
+            return [self.build(child, depth + 1, secret) for child in node.value]
         raise _Fail(node, "unsupported YAML node")  # pragma: no cover - yaml has no other kinds
 
     @staticmethod
@@ -212,13 +227,16 @@ class _Builder:
 
     def mapping(self, node: yaml.MappingNode, depth: int, secret: bool) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
+        inline = depth + 1 <= MAX_DEPTH  # a plain scalar value is built here, not by build()
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            key_tag = key_node.tag
+            if key_tag == "tag:yaml.org,2002:merge":
                 raise _Fail(key_node, "merge keys (<<) are not allowed; write the keys out")
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _Fail(key_node, "a key must be a single word, not a list or mapping; "
                                       "check for a stray '?', '[' or '{'")
-            self.explicit_str(key_node)
+            if key_tag != _PLAIN and key_tag != _STR:
+                self.explicit_str(key_node)
             key = key_node.value
             if key in result:
                 first = next(k for k, _ in node.value if k.value == key and k is not key_node)
@@ -228,7 +246,19 @@ class _Builder:
                                           f"line {line}, column {column}; not shown); keep one")
                 raise _Fail(key_node, f"duplicate key {key!r} (first at line {line}, column "
                                       f"{column}); keep one")
-            result[key] = self.build(value_node, depth + 1, secret or key == "password")
+            if (inline and value_node.__class__ is _SCALAR and value_node.tag == _PLAIN
+                    and self.count < MAX_NODES):
+                # build()'s plain-scalar branch, inlined: the same count, the same value.
+                self.count += 1
+                value = value_node.value
+                if not value_node.style:
+                    if value in _WORDS:
+                        value = _WORDS[value]
+                    elif value[0] in _INT_START and _INT.fullmatch(value):
+                        value = int(value)
+                result[key] = value
+            else:
+                result[key] = self.build(value_node, depth + 1, secret or key == "password")
         return result
 
 

@@ -85,6 +85,8 @@ def test_floor_is_honest() -> None:
     assert "gc.disable()" in bench.FLOOR_CODE and "yaml.compose(" in bench.FLOOR_CODE
     assert "osr_dependents" not in bench.FLOOR_CODE
     assert all(q in bench.FLOOR_CODE for q in bench.PLAN_QUERIES)
+    # the secrets' work the plan must do: each referenced file read, each fingerprinted
+    assert "os.read(" in bench.FLOOR_CODE and "hmac.new(mac_key" in bench.FLOOR_CODE
 
 
 def test_choose_full_size_sets_are_disjoint() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import catalog, declared, desired, errors, secrets, spec
+from reconciler import catalog, declared, desired, errors, secrets, spec, strictyaml
 
 FILE = """\
 version: 1
@@ -46,3 +46,39 @@ def test_server_rejected_with_what_to_write(server: str, fragment: str) -> None:
         _load(server)
     (line,) = exc.value.lines()
     assert line.startswith("tenants/acme/acme-norway.yaml:7:13: ") and fragment in line
+
+
+VOUCHER_FILE = r"""version: 1
+customer: acme
+tenant: acme-norway
+connections:
+  - name: Visma Tromsø
+    integration: visma-business
+    server: SQL01\VISMA
+    database: F0001
+    authentication: windows
+    allow_others_to_edit: true
+    companies: [1001, '0002', Ålesund]
+    voucher:
+      provider: visma-document-center
+      document_center_path: \\fs01\vdc\acme
+    protected: true
+  - name: NAV
+    integration: dynamics-nav
+    server: 10.0.0.5,1500
+    database: NAV
+    authentication: windows
+"""
+
+
+def test_frozen_spec_is_the_spec_of_the_validated_document() -> None:
+    """_freeze reads the model's attributes: the same spec as from the dumped document."""
+    path = Path("tenants/acme/acme-norway.yaml")
+    raw = VOUCHER_FILE.encode()
+    settings = secrets.Settings("OSR_", Path(".secrets"))
+    tenant = desired.load_file(path, cat=catalog.load(), settings=settings, raw=raw)
+    model = desired.TenantFileModel.model_validate(strictyaml.parse(str(path), raw).data)
+    dumped = [spec.ConnectionSpec.from_document(c.model_dump()) for c in model.connections]
+    assert [c.spec for c in tenant.connections] == dumped
+    assert dumped[0].voucher is not None and dumped[0].companies == ("1001", "0002", "Ålesund")
+    assert dumped[1].voucher is None and dumped[1].protected is False

@@ -180,9 +180,20 @@ def test_diff_unknown_tenant_names_known_ones() -> None:
 @pytest.mark.parametrize(("server", "normal"), [
     ("SQL01\\VISMA", "sql01\\visma"), ("host,1433", "host"), ("host,1500", "host,1500"),
     ("tcp:Host , 1433", "host"), ("10.0.0.1", "10.0.0.1"),
+    ("[FE80:0:0::1],1433", "[fe80::1]"), ("0:0::1", "[::1]"), ("10.0.0.1\\SQL", "10.0.0.1\\sql"),
+    ("1.2.3", "1.2.3"), ("DB-2.corp", "db-2.corp"),
 ])
 def test_normalize_server(server: str, normal: str) -> None:
     assert spec.normalize_server(server) == normal
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("Visma Oslo", "VISMA oslo"), ("Tromso\u0308", "TROMSÖ"), ("Ålesund", "A\u030alesund"),
+    ("Straße", "STRASSE"), ("ǅ", "ǆ"),
+])
+def test_identity_is_one_name_in_any_case_or_composition(a: str, b: str) -> None:
+    assert spec.identity(a) == spec.identity(b)
+    assert spec.identity(a) != spec.identity(a + "x")
 
 
 def test_diff_unavailable_password_is_noted_even_when_nothing_is_stored() -> None:

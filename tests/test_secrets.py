@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from reconciler import errors, redaction, secrets, store
+from reconciler.declared import SecretRef
 from tests.conftest import CANARY, CANARY_ENV, TEST_KEY, Cli
 from tests.test_cli import TENANT, dump, seeded
 
@@ -183,3 +184,56 @@ def test_environment_secret_that_is_not_utf8_is_an_error(cli: Cli) -> None:
 def test_prose_after_password_colon_is_not_masked() -> None:
     line = "connections[0].password: a password is never written in a tenant file"
     assert redaction.redact(line) == line
+
+
+def _settings(tmp_path: Path) -> secrets.Settings:
+    (tmp_path / ".secrets" / "acme").mkdir(parents=True)
+    (tmp_path / "outside.txt").write_text("not-a-tenant-secret\n")
+    return secrets.Settings("OSR_", tmp_path / ".secrets")
+
+
+def test_secret_file_read_as_text_mode_would(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    (tmp_path / ".secrets" / "acme" / "crlf.txt").write_bytes("pä\r\nss\rword\r\n\n".encode())
+    (tmp_path / ".secrets" / "acme" / "latin1.txt").write_bytes(b"p\xe4ss\n")
+    assert settings.resolve(SecretRef(None, "acme/crlf.txt")) == "pä\nss\nword"
+    assert settings.resolve(SecretRef(None, "acme/latin1.txt")) is None  # not UTF-8
+    assert settings.resolve(SecretRef(None, "acme/missing.txt")) is None
+
+
+def test_links_and_dots_leading_out_of_secrets_dir_are_refused(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    base = tmp_path / ".secrets"
+    (base / "acme" / "out.txt").symlink_to(tmp_path / "outside.txt")
+    (base / "away").symlink_to(tmp_path)
+    (base / "acme" / "in.txt").write_text(CANARY + "\n")
+    (base / "acme" / "alias.txt").symlink_to(base / "acme" / "in.txt")
+    for file in ("acme/out.txt", "away/outside.txt", "acme/../../outside.txt", "../outside.txt",
+                 str(tmp_path / "outside.txt"), "acme/.."):
+        assert settings.check_reference(None, file) is not None, file
+        assert settings.resolve(SecretRef(None, file)) is None, file
+    assert settings.check_reference(None, "acme/in.txt") is None
+    assert settings.resolve(SecretRef(None, "acme/alias.txt")) == CANARY  # a link kept inside
+
+
+def test_missing_secret_file_is_checked_again_not_remembered(tmp_path: Path) -> None:
+    """Only a regular file's check is kept for the run: a link created later is still refused."""
+    settings = _settings(tmp_path)
+    ref = SecretRef(None, "acme/later.txt")
+    assert settings.check_reference(None, ref.file) is None  # not there yet: inside, unreadable
+    assert settings.resolve(ref) is None
+    (tmp_path / ".secrets" / "acme" / "later.txt").symlink_to(tmp_path / "outside.txt")
+    assert settings.check_reference(None, ref.file) is not None
+    assert settings.resolve(ref) is None
+
+
+def test_remembered_checks_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet's references do not all stay in memory: the run forgets them past the bound."""
+    monkeypatch.setattr(secrets, "MAX_REMEMBERED", 3)
+    settings = _settings(tmp_path)
+    for n in range(10):
+        (tmp_path / ".secrets" / "acme" / f"{n}.txt").write_text(f"secret-{n}\n")
+    for _ in range(2):
+        for n in range(10):
+            assert settings.resolve(SecretRef(None, f"acme/{n}.txt")) == f"secret-{n}"
+            assert len(settings._targets) <= 3
