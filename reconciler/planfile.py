@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,16 +25,6 @@ from reconciler import declared, errors, render, schemas, secrets
 from reconciler import plan as p
 
 KIND = "osr-reconciler-saved-plan"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def duration(text: str, *, flag: str) -> float:
-    """'90s', '15m', '24h', '2d' (bare numbers are seconds)."""
-    match = _DURATION.match(text)
-    if not match:
-        raise errors.InputError(f"{flag} {text!r}: write a duration such as 30s, 15m, 24h or 2d")
-    return float(match[1]) * _UNITS[match[2]]
 
 
 @dataclass(frozen=True)

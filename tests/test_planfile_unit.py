@@ -1,5 +1,5 @@
-"""Unit tests of reconciler/planfile.py's small pieces, without the CLI: durations of
---plan-ttl and --lock-timeout, and the readable differences between a saved plan and a new one.
+"""Unit tests of small pieces, without the CLI: durations of --plan-ttl and --lock-timeout
+(commands/options.py), and the readable differences between a saved plan and a new one.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler import errors, planfile
+from reconciler.commands import options
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -23,13 +24,13 @@ from reconciler import errors, planfile
     ("0s", 0.0),
 ])
 def test_duration(text: str, seconds: float) -> None:
-    assert planfile.duration(text, flag="--plan-ttl") == pytest.approx(seconds)
+    assert options.duration(text, flag="--plan-ttl") == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize("text", ["", "s", "-5s", "5 min", "5w", "1e3", "5S", "1:30", "5s5"])
 def test_bad_duration_names_the_flag_and_the_form(text: str) -> None:
     with pytest.raises(errors.InputError) as caught:
-        planfile.duration(text, flag="--lock-timeout")
+        options.duration(text, flag="--lock-timeout")
     assert str(caught.value) == (f"--lock-timeout {text!r}: write a duration such as 30s, 15m, "
                                  "24h or 2d")
 

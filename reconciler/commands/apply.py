@@ -146,7 +146,7 @@ def apply(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants
           allow_mass_delete: bool, max_delete: int, lock_timeout: str, check_sources: bool,
           skip_source_checks: bool, fmt: str, override_freeze: str | None) -> int:
     """Plan (or load a saved plan), show it, and apply it in one transaction."""
-    timeout = planfile.duration(lock_timeout, flag="--lock-timeout")
+    timeout = options.duration(lock_timeout, flag="--lock-timeout")
     reason = _override_reason(override_freeze)
     found, at = stages.load_windows(ctx), clock.now()
     if plan_file is not None and (paths or tenants):

@@ -131,6 +131,18 @@ def render_plan(result: p.Plan, fmt: str, out: Out, allowed: render.Allowed | No
     return render.RENDERERS[fmt](result)
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def duration(text: str, *, flag: str) -> float:
+    """'90s', '15m', '24h', '2d' (bare numbers are seconds), for --plan-ttl and --lock-timeout."""
+    match = _DURATION.match(text)
+    if not match:
+        raise errors.InputError(f"{flag} {text!r}: write a duration such as 30s, 15m, 24h or 2d")
+    return float(match[1]) * _UNITS[match[2]]
+
+
 def parse_tenants(values: Sequence[str]) -> list[str]:
     problems = [errors.Problem("--tenant", 0, 0, f"{v!r} is not CUSTOMER/TENANT (e.g. acme/acme-norway)")
                 for v in values if not re.match(TENANT_ARG, v)]

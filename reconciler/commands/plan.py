@@ -56,7 +56,7 @@ def plan(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants:
          fmt: str, out_file: Path | None, plan_ttl: str, detailed_exitcode: bool,
          check_sources: bool, changed_since: str | None, max_delete: int) -> int:
     """Show what apply would change, every cascading deletion by name. Writes nothing."""
-    ttl = planfile.duration(plan_ttl, flag="--plan-ttl")
+    ttl = options.duration(plan_ttl, flag="--plan-ttl")
     found, at = stages.load_windows(ctx), clock.now()
     with Progress() as progress:
         progress.stage("Reading tenant files…")
