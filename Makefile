@@ -35,6 +35,7 @@ test-subprocess: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests benchmarks
+	$(BIN)/ruff format --check reconciler tests benchmarks
 	$(BIN)/mypy
 
 schemas: $(STAMP)

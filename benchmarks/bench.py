@@ -205,30 +205,43 @@ print(json.dumps({"code": child.returncode, "seconds": seconds, "maxrss_kib": us
 """
 
 
-def measure(argv: Sequence[str], *, cwd: Path, env: dict[str, str], log: Path,
-            expect: Sequence[int] = (0,)) -> Run:
+def measure(
+    argv: Sequence[str], *, cwd: Path, env: dict[str, str], log: Path, expect: Sequence[int] = (0,)
+) -> Run:
     """Run argv as a child: wall seconds, and its peak RSS from os.wait4 (ru_maxrss)."""
     out_path, err_path = log.with_suffix(".out"), log.with_suffix(".err")
-    launcher = subprocess.run([PYTHON, "-I", "-S", "-c", LAUNCH_CODE, str(out_path), str(err_path),
-                               *argv], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    launcher = subprocess.run(
+        [PYTHON, "-I", "-S", "-c", LAUNCH_CODE, str(out_path), str(err_path), *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if launcher.returncode != 0:
         raise BenchError(f"the launcher failed: {launcher.stderr.strip()[-500:]}")
     got = json.loads(launcher.stdout)
-    run = Run(got["code"], got["seconds"], got["maxrss_kib"] / 1024, got["cpu"],
-              out_path.read_text(encoding="utf-8", errors="replace"),
-              err_path.read_text(encoding="utf-8", errors="replace"))
+    run = Run(
+        got["code"],
+        got["seconds"],
+        got["maxrss_kib"] / 1024,
+        got["cpu"],
+        out_path.read_text(encoding="utf-8", errors="replace"),
+        err_path.read_text(encoding="utf-8", errors="replace"),
+    )
     if run.code not in expect:
         tail = "\n".join((run.err or run.out).strip().splitlines()[-5:])
-        raise BenchError(f"`{' '.join(argv[:4])} ...` exited {run.code} (expected "
-                         f"{'/'.join(map(str, expect))}); log in {log.parent}:\n{tail}")
+        raise BenchError(
+            f"`{' '.join(argv[:4])} ...` exited {run.code} (expected "
+            f"{'/'.join(map(str, expect))}); log in {log.parent}:\n{tail}"
+        )
     return run
 
 
 class Runner:
     """Runs operations against one built fleet and records them in the report."""
 
-    def __init__(self, built: fleet.Built, report: Report, *, suffix: str = "",
-                 verbose: bool = True) -> None:
+    def __init__(self, built: fleet.Built, report: Report, *, suffix: str = "", verbose: bool = True) -> None:
         self.built = built
         self.report = report
         self.suffix = suffix
@@ -244,40 +257,61 @@ class Runner:
         return self.logs / f"{self.count:02d}-{slug}"
 
     def _record(self, op: str, runs: list[Run], *, reconciler: bool) -> Result:
-        result = Result(op + self.suffix, statistics.median(r.seconds for r in runs),
-                        max(r.rss_mib for r in runs), statistics.median(r.cpu_s for r in runs),
-                        len(runs), self.floor_s, reconciler)
+        result = Result(
+            op + self.suffix,
+            statistics.median(r.seconds for r in runs),
+            max(r.rss_mib for r in runs),
+            statistics.median(r.cpu_s for r in runs),
+            len(runs),
+            self.floor_s,
+            reconciler,
+        )
         self.report.results.append(result)
         if self.verbose:
-            print(f"  {result.op:<42} {result.seconds:8.2f} s {result.rss_mib:8.0f} MiB "
-                  f"{result.cpu_s:8.2f} s CPU"
-                  + (f"  ({len(runs)} runs, median)" if len(runs) > 1 else ""),
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {result.op:<42} {result.seconds:8.2f} s {result.rss_mib:8.0f} MiB "
+                f"{result.cpu_s:8.2f} s CPU" + (f"  ({len(runs)} runs, median)" if len(runs) > 1 else ""),
+                file=sys.stderr,
+                flush=True,
+            )
         return result
 
     def floor(self, repeat: int) -> Result:
-        argv = [PYTHON, "-c", FLOOR_CODE, str(self.built.root / "tenants"), self.built.url,
-                str(self.built.root / ".secrets")]
-        runs = [measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(FLOOR))
-                for _ in range(repeat)]
+        argv = [
+            PYTHON,
+            "-c",
+            FLOOR_CODE,
+            str(self.built.root / "tenants"),
+            self.built.url,
+            str(self.built.root / ".secrets"),
+        ]
+        runs = [
+            measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(FLOOR))
+            for _ in range(repeat)
+        ]
         shape = self.built.shape
         sql = sum(c.password is not None for c in fleet.connections(shape, 0))
         expected = sql * shape.tenants if shape.tenants else 0
         for run in runs:  # the floor must have done the secrets' work, every one of them
             got = run.out.split()
             if len(got) < 4 or got[2] != str(expected):
-                raise BenchError(f"the floor fingerprinted {got[2] if len(got) > 2 else '?'} "
-                                 f"secrets, expected {expected}: {run.out.strip()}")
+                raise BenchError(
+                    f"the floor fingerprinted {got[2] if len(got) > 2 else '?'} "
+                    f"secrets, expected {expected}: {run.out.strip()}"
+                )
         result = self._record(FLOOR, runs, reconciler=False)
         self.floor_s = result.seconds
         result.floor_s = result.seconds
         return result
 
-    def reconciler(self, op: str, *args: str, repeat: int = 1,
-                   expect: Sequence[int] = (0,), record: bool = True) -> tuple[Result | None, Run]:
+    def reconciler(
+        self, op: str, *args: str, repeat: int = 1, expect: Sequence[int] = (0,), record: bool = True
+    ) -> tuple[Result | None, Run]:
         argv = [str(fleet.RECONCILER), *args, "--store", self.built.url]
-        runs = [measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(op),
-                        expect=expect) for _ in range(repeat)]
+        runs = [
+            measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(op), expect=expect)
+            for _ in range(repeat)
+        ]
         return (self._record(op, runs, reconciler=True) if record else None), runs[-1]
 
 
@@ -325,7 +359,7 @@ def choose(shape: fleet.Shape, apply_actions: int) -> Sets:
     per_tenant = shape.connections + 1  # every connection changed, and one created
     wanted = -(-apply_actions // per_tenant)
     free = [i for i in range(t - 1, -1, -1) if i not in taken]
-    apply = free[:min(wanted, max(1, len(free) // 2))]
+    apply = free[: min(wanted, max(1, len(free) // 2))]
     return Sets(tuple(edited), one, tuple(drift), tuple(sorted(apply)))
 
 
@@ -346,11 +380,21 @@ def edit_for_plan(shape: fleet.Shape, t: int, n: int) -> tuple[list[fleet.Conn],
 
 
 def _new_connection(t: int, word: str) -> fleet.Conn:
-    return fleet.Conn(name=f"{word} Visma {t:05d}", integration="visma-business",
-                      server=f"sqlnew{t:05d}\\VISMA", database="vbsys", authentication="sql",
-                      login="osr_reader", password=0, allow_others_to_edit=False, private=False,
-                      companies=["F9001", "F9002"], voucher=None, write_back=False,
-                      protected=False)
+    return fleet.Conn(
+        name=f"{word} Visma {t:05d}",
+        integration="visma-business",
+        server=f"sqlnew{t:05d}\\VISMA",
+        database="vbsys",
+        authentication="sql",
+        login="osr_reader",
+        password=0,
+        allow_others_to_edit=False,
+        private=False,
+        companies=["F9001", "F9002"],
+        voucher=None,
+        write_back=False,
+        protected=False,
+    )
 
 
 def edit_for_apply(shape: fleet.Shape, t: int, j: int, budget: int) -> tuple[list[fleet.Conn], int, int]:
@@ -361,7 +405,7 @@ def edit_for_apply(shape: fleet.Shape, t: int, j: int, budget: int) -> tuple[lis
         conns.append(_new_connection(t, "Applied"))
         actions += 1
     last = shape.connections - 1
-    for c, item in enumerate(conns[:shape.connections]):
+    for c, item in enumerate(conns[: shape.connections]):
         if actions >= budget:
             break
         if j < MAX_TOMBSTONES and c == last and last >= 1 and not item.protected:
@@ -384,9 +428,11 @@ def hand_edit(built: fleet.Built, tenants: Sequence[int]) -> int:
     shape = built.shape
     ids = [t * shape.connections + 1 for t in tenants]  # connection 0 of each tenant
     with contextlib.closing(sqlite3.connect(built.db)) as conn, conn:
-        conn.executemany("UPDATE osr_connections SET allow_others_to_edit = "
-                         "1 - allow_others_to_edit, version = version + 1 WHERE id = ?",
-                         [(i,) for i in ids])
+        conn.executemany(
+            "UPDATE osr_connections SET allow_others_to_edit = "
+            "1 - allow_others_to_edit, version = version + 1 WHERE id = ?",
+            [(i,) for i in ids],
+        )
     return len(ids)
 
 
@@ -404,8 +450,15 @@ class OtherStore:
     floor: bool  # its own floor (another database), or the SQLite fleet's
 
 
-def run_full(built: fleet.Built, report: Report, *, repeat: int, apply_actions: int,
-             profile: Path | None, stores: Sequence[OtherStore] = ()) -> None:
+def run_full(
+    built: fleet.Built,
+    report: Report,
+    *,
+    repeat: int,
+    apply_actions: int,
+    profile: Path | None,
+    stores: Sequence[OtherStore] = (),
+) -> None:
     shape = built.shape
     sets = choose(shape, apply_actions)
     r = Runner(built, report)
@@ -417,9 +470,11 @@ def run_full(built: fleet.Built, report: Report, *, repeat: int, apply_actions: 
     report.facts["plan_clean_tenants"] = len(clean["tenants"])
     report.facts["plan_clean_changed_tenants"], report.facts["plan_clean_actions"] = _changed(clean)
     if report.facts["plan_clean_actions"] or len(clean["tenants"]) != shape.tenants:
-        raise BenchError(f"the fleet is not in sync: the plan of the unedited fleet has "
-                         f"{report.facts['plan_clean_actions']} actions over "
-                         f"{len(clean['tenants'])} tenants (expected 0 over {shape.tenants})")
+        raise BenchError(
+            f"the fleet is not in sync: the plan of the unedited fleet has "
+            f"{report.facts['plan_clean_actions']} actions over "
+            f"{len(clean['tenants'])} tenants (expected 0 over {shape.tenants})"
+        )
     if profile is not None:
         profile_plan(built, profile)
     for extra in stores:
@@ -440,12 +495,18 @@ def run_full(built: fleet.Built, report: Report, *, repeat: int, apply_actions: 
         kinds[kind] = kinds.get(kind, 0) + 1
     _, run = r.reconciler(PLAN_EDITED, "plan", "--format", "json", repeat=repeat)
     changed_tenants, actions = _changed(_plan_json(run))
-    report.facts.update(edited_files=len(sets.edited), edit_kinds=kinds,
-                        plan_edited_changed_tenants=changed_tenants, plan_edited_actions=actions,
-                        plan_edited_share=changed_tenants / shape.tenants)
+    report.facts.update(
+        edited_files=len(sets.edited),
+        edit_kinds=kinds,
+        plan_edited_changed_tenants=changed_tenants,
+        plan_edited_actions=actions,
+        plan_edited_share=changed_tenants / shape.tenants,
+    )
     if (changed_tenants, actions) != (len(sets.edited), len(sets.edited)):
-        raise BenchError(f"editing {len(sets.edited)} tenant files (one action each) gave a plan "
-                         f"with {actions} actions over {changed_tenants} tenants")
+        raise BenchError(
+            f"editing {len(sets.edited)} tenant files (one action each) gave a plan "
+            f"with {actions} actions over {changed_tenants} tenants"
+        )
 
     key = shape.key(sets.one)
     r.reconciler(PLAN_ONE, "plan", "--tenant", key, repeat=max(repeat, ONE_TENANT_RUNS))
@@ -454,13 +515,15 @@ def run_full(built: fleet.Built, report: Report, *, repeat: int, apply_actions: 
     report.facts["drift_hand_edits"] = hand_edit(built, sets.drift)
     _, run = r.reconciler(DRIFT, "drift", "--format", "json", repeat=repeat, expect=(2,))
     # drift's JSON lists "connections" (older versions: the plan's "actions"), each with a status.
-    drifted = sum(1 for t in _plan_json(run)["tenants"]
-                  for a in t.get("connections", t.get("actions", []))
-                  if a.get("status") in ("drift", "drift_and_pending"))
+    drifted = sum(
+        1
+        for t in _plan_json(run)["tenants"]
+        for a in t.get("connections", t.get("actions", []))
+        if a.get("status") in ("drift", "drift_and_pending")
+    )
     report.facts["drift_reported"] = drifted
     if drifted != len(sets.drift):
-        raise BenchError(f"{len(sets.drift)} connections were changed by hand but drift "
-                         f"reported {drifted}")
+        raise BenchError(f"{len(sets.drift)} connections were changed by hand but drift reported {drifted}")
 
     budget, deletes, files = apply_actions, 0, []
     for j, t in enumerate(sets.apply):
@@ -472,11 +535,11 @@ def run_full(built: fleet.Built, report: Report, *, repeat: int, apply_actions: 
         files.append(str(fleet.tenant_path(built.root, shape, t).relative_to(built.root)))
         fleet.write_tenant(built.root, shape, t, conns)
     planned = apply_actions - budget
-    _, run = r.reconciler(f"{APPLY}, {planned} actions", "apply", *files, "--auto-approve",
-                          "--allow-cascade")
+    _, run = r.reconciler(f"{APPLY}, {planned} actions", "apply", *files, "--auto-approve", "--allow-cascade")
     applied = next((line for line in run.err.splitlines() if line.startswith("Applied ")), "")
-    report.facts.update(apply_files=len(files), apply_actions=planned, apply_deletes=deletes,
-                        apply_message=applied)
+    report.facts.update(
+        apply_files=len(files), apply_actions=planned, apply_deletes=deletes, apply_message=applied
+    )
     if not applied.startswith(f"Applied {planned} action(s)"):
         raise BenchError(f"apply of {planned} planned actions said: {applied or run.err[-300:]!r}")
     # Afterwards the applied files must plan clean: everything was done, in one transaction.
@@ -487,13 +550,15 @@ def run_full(built: fleet.Built, report: Report, *, repeat: int, apply_actions: 
         if not extra.floor:
             continue
         other = Runner(extra.built, report, suffix=extra.suffix)
-        _, run = other.reconciler(f"{APPLY}, {planned} actions", "apply", *files,
-                                  "--auto-approve", "--allow-cascade")
+        _, run = other.reconciler(
+            f"{APPLY}, {planned} actions", "apply", *files, "--auto-approve", "--allow-cascade"
+        )
         said = next((line for line in run.err.splitlines() if line.startswith("Applied ")), "")
         report.facts[f"apply_message{extra.suffix.strip()}"] = said
         if not said.startswith(f"Applied {planned} action(s)"):
-            raise BenchError(f"apply{extra.suffix} of {planned} planned actions said: "
-                             f"{said or run.err[-300:]!r}")
+            raise BenchError(
+                f"apply{extra.suffix} of {planned} planned actions said: {said or run.err[-300:]!r}"
+            )
         other.reconciler("plan after apply", "plan", *files, "--detailed-exitcode", record=False)
 
 
@@ -516,30 +581,71 @@ def profile_plan(built: fleet.Built, out: Path) -> None:
     """The full plan under pyinstrument: a call tree and a flat list of self time."""
     out.mkdir(parents=True, exist_ok=True)
     session = out / "plan.pyisession"
-    argv = [PYTHON, "-m", "pyinstrument", "-r", "pyisession", "-o", str(session),
-            "-m", "reconciler", "plan", "--format", "json", "--store", built.url]
+    argv = [
+        PYTHON,
+        "-m",
+        "pyinstrument",
+        "-r",
+        "pyisession",
+        "-o",
+        str(session),
+        "-m",
+        "reconciler",
+        "plan",
+        "--format",
+        "json",
+        "--store",
+        built.url,
+    ]
     print("  profiling the full plan (pyinstrument) ...", file=sys.stderr, flush=True)
     measure(argv, cwd=built.root, env=built.env, log=built.root / "logs" / "profile")
-    for name, options in (("plan-tree.txt", ["-p", "processor_options.filter_threshold=0.005"]),
-                          ("plan-flat.txt", ["-p", "flat=true"])):
-        text = subprocess.run([PYTHON, "-m", "pyinstrument", "--load", str(session), "-r", "text",
-                               "--no-color", "--show-all", *options],
-                              capture_output=True, text=True, check=True).stdout
+    for name, options in (
+        ("plan-tree.txt", ["-p", "processor_options.filter_threshold=0.005"]),
+        ("plan-flat.txt", ["-p", "flat=true"]),
+    ):
+        text = subprocess.run(
+            [
+                PYTHON,
+                "-m",
+                "pyinstrument",
+                "--load",
+                str(session),
+                "-r",
+                "text",
+                "--no-color",
+                "--show-all",
+                *options,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         (out / name).write_text(text, encoding="utf-8")
     print(f"  profile: {out / 'plan-tree.txt'}, {out / 'plan-flat.txt'}", file=sys.stderr)
 
 
-def _ratio(name: str, top: Result | None, bottom: Result | None, limit: float, *,
-           rss: bool = False) -> Check | None:
+def _ratio(
+    name: str, top: Result | None, bottom: Result | None, limit: float, *, rss: bool = False
+) -> Check | None:
     if top is None or bottom is None:
         return None
     if rss:
-        return Check(name, top.rss_mib / bottom.rss_mib, limit, "×",
-                     f"{top.rss_mib:.0f} MiB ÷ {bottom.rss_mib:.0f} MiB")
+        return Check(
+            name,
+            top.rss_mib / bottom.rss_mib,
+            limit,
+            "×",
+            f"{top.rss_mib:.0f} MiB ÷ {bottom.rss_mib:.0f} MiB",
+        )
     # Wall seconds decide; CPU seconds beside them, steadier when other work shares the CPUs.
-    return Check(name, top.seconds / bottom.seconds, limit, "×",
-                 f"{top.seconds:.2f} s ÷ {bottom.seconds:.2f} s; by CPU seconds "
-                 f"{top.cpu_s / max(bottom.cpu_s, 1e-9):.2f}×")
+    return Check(
+        name,
+        top.seconds / bottom.seconds,
+        limit,
+        "×",
+        f"{top.seconds:.2f} s ÷ {bottom.seconds:.2f} s; by CPU seconds "
+        f"{top.cpu_s / max(bottom.cpu_s, 1e-9):.2f}×",
+    )
 
 
 def evaluate(report: Report) -> None:
@@ -549,26 +655,61 @@ def evaluate(report: Report) -> None:
     rss = max((r for r in report.results if r.reconciler), key=lambda r: r.rss_mib)
     actions = report.facts["apply_actions"]
     checks = [
-        _ratio(f"full plan (no changes) ≤ {TARGET_FLOOR_RATIO}× floor", full_clean, floor,
-               TARGET_FLOOR_RATIO),
-        _ratio(f"full plan (~2% changed) ≤ {TARGET_FLOOR_RATIO}× floor", report.get(PLAN_EDITED),
-               floor, TARGET_FLOOR_RATIO),
-        _ratio(f"full plan, grown store ≤ {TARGET_FLOOR_RATIO}× floor", report.find(PLAN_GROWN),
-               floor, TARGET_FLOOR_RATIO),
-        _ratio(f"full plan on PostgreSQL ≤ {TARGET_PG_FLOOR_RATIO}× the floor read from PostgreSQL",
-               report.find(PLAN_CLEAN + PG), report.find(FLOOR + PG), TARGET_PG_FLOOR_RATIO),
+        _ratio(
+            f"full plan (no changes) ≤ {TARGET_FLOOR_RATIO}× floor", full_clean, floor, TARGET_FLOOR_RATIO
+        ),
+        _ratio(
+            f"full plan (~2% changed) ≤ {TARGET_FLOOR_RATIO}× floor",
+            report.get(PLAN_EDITED),
+            floor,
+            TARGET_FLOOR_RATIO,
+        ),
+        _ratio(
+            f"full plan, grown store ≤ {TARGET_FLOOR_RATIO}× floor",
+            report.find(PLAN_GROWN),
+            floor,
+            TARGET_FLOOR_RATIO,
+        ),
+        _ratio(
+            f"full plan on PostgreSQL ≤ {TARGET_PG_FLOOR_RATIO}× the floor read from PostgreSQL",
+            report.find(PLAN_CLEAN + PG),
+            report.find(FLOOR + PG),
+            TARGET_PG_FLOOR_RATIO,
+        ),
         Check("peak RSS ≤ 1 GiB", rss.rss_mib, TARGET_RSS_MIB, " MiB", f"highest: {rss.op}"),
-        _ratio(f"plan peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}", report.find(PLAN_CLEAN + X4),
-               full_clean, TARGET_RSS_GROWTH, rss=True),
-        _ratio(f"drift peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}", report.find(DRIFT + X4),
-               report.get(DRIFT), TARGET_RSS_GROWTH, rss=True),
-        _ratio(f"one-tenant plan independent of fleet size (@4x ÷ @1x) ≤ {TARGET_ONE_TENANT_RATIO}",
-               report.find(PLAN_ONE + X4), report.get(PLAN_ONE), TARGET_ONE_TENANT_RATIO),
-        Check(f"apply of {TARGET_APPLY_ACTIONS:,} changes ≤ {TARGET_APPLY_S:g} s on SQLite",
-              apply.seconds, TARGET_APPLY_S, " s",
-              "" if actions >= TARGET_APPLY_ACTIONS else f"only {actions} actions at this size"),
-        _ratio(f"growth: full plan @2x ÷ @1x ≤ {TARGET_GROWTH:g}", report.find(PLAN_CLEAN + X2),
-               full_clean, TARGET_GROWTH),
+        _ratio(
+            f"plan peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
+            report.find(PLAN_CLEAN + X4),
+            full_clean,
+            TARGET_RSS_GROWTH,
+            rss=True,
+        ),
+        _ratio(
+            f"drift peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
+            report.find(DRIFT + X4),
+            report.get(DRIFT),
+            TARGET_RSS_GROWTH,
+            rss=True,
+        ),
+        _ratio(
+            f"one-tenant plan independent of fleet size (@4x ÷ @1x) ≤ {TARGET_ONE_TENANT_RATIO}",
+            report.find(PLAN_ONE + X4),
+            report.get(PLAN_ONE),
+            TARGET_ONE_TENANT_RATIO,
+        ),
+        Check(
+            f"apply of {TARGET_APPLY_ACTIONS:,} changes ≤ {TARGET_APPLY_S:g} s on SQLite",
+            apply.seconds,
+            TARGET_APPLY_S,
+            " s",
+            "" if actions >= TARGET_APPLY_ACTIONS else f"only {actions} actions at this size",
+        ),
+        _ratio(
+            f"growth: full plan @2x ÷ @1x ≤ {TARGET_GROWTH:g}",
+            report.find(PLAN_CLEAN + X2),
+            full_clean,
+            TARGET_GROWTH,
+        ),
     ]
     report.checks = [c for c in checks if c is not None]
 
@@ -593,9 +734,14 @@ def machine() -> dict[str, Any]:
                 mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem_gib,
-            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-            "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem_gib,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+    }
 
 
 def table(report: Report) -> str:
@@ -621,12 +767,21 @@ def to_json(report: Report) -> dict[str, Any]:
         "machine": machine(),
         "shape": {**dataclasses.asdict(report.shape), "totals": report.shape.totals()},
         "load_average": report.facts.get("load_average"),
-        "results": [{"op": r.op, "seconds": round(r.seconds, 3), "rss_mib": round(r.rss_mib, 1),
-                     "cpu_s": round(r.cpu_s, 3),
-                     "runs": r.runs, "ratio_to_floor": round(r.ratio, 3) if r.ratio else None}
-                    for r in report.results],
-        "checks": [{"name": c.name, "value": round(c.value, 3), "limit": c.limit,
-                    "pass": c.passed, "note": c.note} for c in report.checks],
+        "results": [
+            {
+                "op": r.op,
+                "seconds": round(r.seconds, 3),
+                "rss_mib": round(r.rss_mib, 1),
+                "cpu_s": round(r.cpu_s, 3),
+                "runs": r.runs,
+                "ratio_to_floor": round(r.ratio, 3) if r.ratio else None,
+            }
+            for r in report.results
+        ],
+        "checks": [
+            {"name": c.name, "value": round(c.value, 3), "limit": c.limit, "pass": c.passed, "note": c.note}
+            for c in report.checks
+        ],
         "facts": report.facts,
     }
 
@@ -644,28 +799,49 @@ def _postgresql(admin_url: str, name: str, *, drop: bool = False) -> str:
 
 
 def _built_line(built: fleet.Built) -> str:
-    return (f"  built in {built.seconds_files:.1f} s (files, {built.file_bytes / 2**20:.1f} MiB) "
-            f"+ {built.seconds_store:.1f} s (store, {built.db.stat().st_size / 2**20:.0f} MiB)")
+    return (
+        f"  built in {built.seconds_files:.1f} s (files, {built.file_bytes / 2**20:.1f} MiB) "
+        f"+ {built.seconds_store:.1f} s (store, {built.db.stat().st_size / 2**20:.0f} MiB)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     fleet.add_shape_arguments(parser)
-    parser.add_argument("--quick", action="store_true",
-                        help="a tiny fleet (50 tenants of 3 connections): proves the harness in "
-                             "seconds; its figures say nothing about speed")
-    parser.add_argument("--apply-changes", type=int, default=TARGET_APPLY_ACTIONS,
-                        help="actions in the apply run (fewer if the fleet is too small)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per operation, median reported (one-tenant plans: at least 3)")
-    parser.add_argument("--postgresql", metavar="URL", default=DEFAULT_POSTGRESQL,
-                        help="PostgreSQL server for the PostgreSQL rows; a private database "
-                             "osr_bench_<pid> is created on it and dropped afterwards "
-                             f"(default {DEFAULT_POSTGRESQL})")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a tiny fleet (50 tenants of 3 connections): proves the harness in "
+        "seconds; its figures say nothing about speed",
+    )
+    parser.add_argument(
+        "--apply-changes",
+        type=int,
+        default=TARGET_APPLY_ACTIONS,
+        help="actions in the apply run (fewer if the fleet is too small)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per operation, median reported (one-tenant plans: at least 3)",
+    )
+    parser.add_argument(
+        "--postgresql",
+        metavar="URL",
+        default=DEFAULT_POSTGRESQL,
+        help="PostgreSQL server for the PostgreSQL rows; a private database "
+        "osr_bench_<pid> is created on it and dropped afterwards "
+        f"(default {DEFAULT_POSTGRESQL})",
+    )
     parser.add_argument("--no-postgresql", action="store_true", help="skip the PostgreSQL rows")
-    parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="also profile the full plan with pyinstrument into DIR")
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="also profile the full plan with pyinstrument into DIR"
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--workdir", type=Path, help="where the temporary fleets go (default: TMPDIR)")
     parser.add_argument("--keep", action="store_true", help="keep the fleets and logs afterwards")
@@ -698,17 +874,23 @@ def main(argv: list[str] | None = None) -> int:
         grown_url = f"sqlite:///{grown_db}"
         seconds = fleet.init_store(grown_url, grown_shape, built.env, built.root)
         print(f"  grown store (rows out of key order) in {seconds:.1f} s", file=sys.stderr)
-        stores.append(OtherStore(dataclasses.replace(built, url=grown_url, db=grown_db),
-                                 PLAN_GROWN, "", floor=False))
+        stores.append(
+            OtherStore(dataclasses.replace(built, url=grown_url, db=grown_db), PLAN_GROWN, "", floor=False)
+        )
         if not args.no_postgresql:
             pg_url = _postgresql(args.postgresql, pg_name)
             pg_made = True
             seconds = fleet.init_store(pg_url, grown_shape, built.env, built.root)
             print(f"  PostgreSQL store {pg_name} (grown) in {seconds:.1f} s", file=sys.stderr)
-            stores.append(OtherStore(dataclasses.replace(built, url=pg_url), PLAN_CLEAN, PG,
-                                     floor=True))
-        run_full(built, report, repeat=args.repeat, apply_actions=args.apply_changes,
-                 profile=args.profile, stores=stores)
+            stores.append(OtherStore(dataclasses.replace(built, url=pg_url), PLAN_CLEAN, PG, floor=True))
+        run_full(
+            built,
+            report,
+            repeat=args.repeat,
+            apply_actions=args.apply_changes,
+            profile=args.profile,
+            stores=stores,
+        )
         shutil.rmtree(built.root / ".secrets", ignore_errors=True)  # disk: the larger fleets
         for factor, suffix in ((2, X2), (4, X4)):
             size = shape.scaled(factor)
@@ -733,19 +915,25 @@ def main(argv: list[str] | None = None) -> int:
     evaluate(report)
     info = machine()
     print(f"\nosr-reconciler benchmark: {shape.describe()}")
-    print(f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB; Python "
-          f"{info['python']}, SQLite {info['sqlite']}; load average {load_start:.2f} at the "
-          f"start, {os.getloadavg()[0]:.2f} at the end")
+    print(
+        f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB; Python "
+        f"{info['python']}, SQLite {info['sqlite']}; load average {load_start:.2f} at the "
+        f"start, {os.getloadavg()[0]:.2f} at the end"
+    )
     if max(load_start, os.getloadavg()[0]) > 0.5 * (os.cpu_count() or 1):
         print("note: other work shared the CPUs; wall seconds are inflated (CPU s less so)")
     print()
     print(table(report))
     f = report.facts
-    print(f"\nplan before edits: {f['plan_clean_actions']} actions; after editing "
-          f"{f['edited_files']} of {shape.tenants} tenant files: {f['plan_edited_actions']} actions "
-          f"in {f['plan_edited_changed_tenants']} tenants ({100 * f['plan_edited_share']:.1f}%)")
-    print(f"drift: {f['drift_reported']} hand-made changes found; apply: {f['apply_actions']} "
-          f"actions over {f['apply_files']} tenant files ({f['apply_deletes']} deletes)")
+    print(
+        f"\nplan before edits: {f['plan_clean_actions']} actions; after editing "
+        f"{f['edited_files']} of {shape.tenants} tenant files: {f['plan_edited_actions']} actions "
+        f"in {f['plan_edited_changed_tenants']} tenants ({100 * f['plan_edited_share']:.1f}%)"
+    )
+    print(
+        f"drift: {f['drift_reported']} hand-made changes found; apply: {f['apply_actions']} "
+        f"actions over {f['apply_files']} tenant files ({f['apply_deletes']} deletes)"
+    )
     for key in sorted(f):
         if key.startswith("apply_message"):
             print(f"{key}: {f[key]}")
@@ -755,16 +943,25 @@ def main(argv: list[str] | None = None) -> int:
     startup_rows = startup.rows(3 if args.quick else 5)
     print(f"\nstart-up: CPU = user+sys, best of {3 if args.quick else 5} fresh processes")
     print(startup.table(startup_rows))
-    report.facts["startup"] = [{"op": r.name, "cpu_s": round(r.cpu_s, 4),
-                                "ratio_to_floor": round(r.ratio, 3), "target": r.target,
-                                "passed": r.ok} for r in startup_rows]
+    report.facts["startup"] = [
+        {
+            "op": r.name,
+            "cpu_s": round(r.cpu_s, 4),
+            "ratio_to_floor": round(r.ratio, 3),
+            "target": r.target,
+            "passed": r.ok,
+        }
+        for r in startup_rows
+    ]
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(to_json(report), indent=2) + "\n", encoding="utf-8")
     failed = [c for c in report.checks if not c.passed]
     if failed:
-        print(f"\n{len(failed)} of {len(report.checks)} targets FAILED"
-              + ("" if args.strict else " (exit 0: a benchmark, not a test; --strict to fail)"))
+        print(
+            f"\n{len(failed)} of {len(report.checks)} targets FAILED"
+            + ("" if args.strict else " (exit 0: a benchmark, not a test; --strict to fail)")
+        )
     return 1 if failed and args.strict else 0
 
 

@@ -106,15 +106,21 @@ class Shape:
 
     def totals(self) -> dict[str, int]:
         conns = self.tenants * self.connections
-        return {"customers": self.n_customers, "tenants": self.tenants, "connections": conns,
-                "companies": conns * self.companies,
-                "dependents": conns * self.companies * self.dependents,
-                "report_templates": self.tenants * self.templates}
+        return {
+            "customers": self.n_customers,
+            "tenants": self.tenants,
+            "connections": conns,
+            "companies": conns * self.companies,
+            "dependents": conns * self.companies * self.dependents,
+            "report_templates": self.tenants * self.templates,
+        }
 
     def describe(self) -> str:
         t = self.totals()
-        return (f"{t['tenants']:,} tenants of {t['customers']:,} customers, {t['connections']:,} "
-                f"connections, {t['companies']:,} companies, {t['dependents']:,} dependents")
+        return (
+            f"{t['tenants']:,} tenants of {t['customers']:,} customers, {t['connections']:,} "
+            f"connections, {t['companies']:,} companies, {t['dependents']:,} dependents"
+        )
 
 
 @dataclass
@@ -138,12 +144,19 @@ class Conn:
 
     def spec(self) -> spec.ConnectionSpec:
         return spec.ConnectionSpec(
-            name=self.name, integration=self.integration, server=self.server,
-            database=self.database, authentication=spec.Authentication(self.authentication),
-            login=self.login, allow_others_to_edit=self.allow_others_to_edit,
-            private=self.private, companies=tuple(self.companies),
+            name=self.name,
+            integration=self.integration,
+            server=self.server,
+            database=self.database,
+            authentication=spec.Authentication(self.authentication),
+            login=self.login,
+            allow_others_to_edit=self.allow_others_to_edit,
+            private=self.private,
+            companies=tuple(self.companies),
             voucher=spec.Voucher(*self.voucher) if self.voucher else None,
-            write_back=self.write_back, protected=self.protected)
+            write_back=self.write_back,
+            protected=self.protected,
+        )
 
 
 def password_value(n: int) -> str:
@@ -163,8 +176,7 @@ def reference(shape: Shape, n: int) -> str:
 
 def password_env(shape: Shape) -> dict[str, str]:
     """The environment the tenant files' {env: ...} references need."""
-    return {PASSWORD_ENV.format(n): password_value(n)
-            for n in range(0, secret_count(shape), shape.env_every)}
+    return {PASSWORD_ENV.format(n): password_value(n) for n in range(0, secret_count(shape), shape.env_every)}
 
 
 def write_secret_files(root: Path, shape: Shape) -> None:
@@ -194,22 +206,27 @@ def connections(shape: Shape, t: int) -> list[Conn]:
             server = f"10.{t // 250 % 250}.{t % 250}.{c % 250 + 1}"
         sql = c % 5 != 4
         first = c * shape.companies + 1
-        out.append(Conn(
-            name=f"{prefix} {PLACES[(t + c) % len(PLACES)]} {c:03d}",
-            integration=key,
-            server=server,
-            database=database,
-            authentication="sql" if sql else "windows",
-            login="osr_reader" if sql else None,
-            password=t * shape.connections + c if sql else None,
-            allow_others_to_edit=c % 2 == 1,
-            private=c % 7 == 3,
-            companies=[company_id.format(first + k) for k in range(shape.companies)],
-            voucher=(("visma-document-center", f"\\\\fs{t % 100:02d}\\vdc\\{shape.tenant(t)}\\{c:03d}")
-                     if vouchers and c % 2 == 0 else None),
-            write_back=c % 11 == 5,
-            protected=c % 13 == 6,
-        ))
+        out.append(
+            Conn(
+                name=f"{prefix} {PLACES[(t + c) % len(PLACES)]} {c:03d}",
+                integration=key,
+                server=server,
+                database=database,
+                authentication="sql" if sql else "windows",
+                login="osr_reader" if sql else None,
+                password=t * shape.connections + c if sql else None,
+                allow_others_to_edit=c % 2 == 1,
+                private=c % 7 == 3,
+                companies=[company_id.format(first + k) for k in range(shape.companies)],
+                voucher=(
+                    ("visma-document-center", f"\\\\fs{t % 100:02d}\\vdc\\{shape.tenant(t)}\\{c:03d}")
+                    if vouchers and c % 2 == 0
+                    else None
+                ),
+                write_back=c % 11 == 5,
+                protected=c % 13 == 6,
+            )
+        )
     return out
 
 
@@ -229,27 +246,41 @@ def tenant_path(root: Path, shape: Shape, t: int) -> Path:
 
 def render_tenant(shape: Shape, t: int, conns: list[Conn], *, prune: bool = False) -> str:
     """The tenant file, written the way a person would (block style, flow lists)."""
-    lines = ["# yaml-language-server: $schema=../../schemas/tenant.schema.json",
-             "version: 1", f"customer: {shape.customer(t)}", f"tenant: {shape.tenant(t)}",
-             f"prune: {'true' if prune else 'false'}", "connections:"]
+    lines = [
+        "# yaml-language-server: $schema=../../schemas/tenant.schema.json",
+        "version: 1",
+        f"customer: {shape.customer(t)}",
+        f"tenant: {shape.tenant(t)}",
+        f"prune: {'true' if prune else 'false'}",
+        "connections:",
+    ]
     flag = {True: "true", False: "false"}
     for c in conns:
         lines.append(f"  - name: {c.name}")
         if c.absent:
             lines.append("    absent: true")
             continue
-        lines += [f"    integration: {c.integration}", f"    server: {c.server}",
-                  f"    database: {c.database}", f"    authentication: {c.authentication}"]
+        lines += [
+            f"    integration: {c.integration}",
+            f"    server: {c.server}",
+            f"    database: {c.database}",
+            f"    authentication: {c.authentication}",
+        ]
         if c.login is not None:
             lines.append(f"    login: {c.login}")
         if c.password is not None:
             lines.append(f"    password: {reference(shape, c.password)}")
-        lines += [f"    allow_others_to_edit: {flag[c.allow_others_to_edit]}",
-                  f"    private: {flag[c.private]}",
-                  f"    companies: [{', '.join(c.companies)}]"]
+        lines += [
+            f"    allow_others_to_edit: {flag[c.allow_others_to_edit]}",
+            f"    private: {flag[c.private]}",
+            f"    companies: [{', '.join(c.companies)}]",
+        ]
         if c.voucher:
-            lines += ["    voucher:", f"      provider: {c.voucher[0]}",
-                      f"      document_center_path: {c.voucher[1]}"]
+            lines += [
+                "    voucher:",
+                f"      provider: {c.voucher[0]}",
+                f"      document_center_path: {c.voucher[1]}",
+            ]
         lines += [f"    write_back: {flag[c.write_back]}", f"    protected: {flag[c.protected]}"]
     return "\n".join(lines) + "\n"
 
@@ -335,48 +366,85 @@ def seed(url: str, shape: Shape, keyring: secrets.Keyring) -> dict[str, int]:
             for rank, t in enumerate(order):
                 tenant_id = rank + 1
                 customer_id = shape.customer_index(t) + 1
-                batches.add(store.tenants, {"id": tenant_id, "customer_id": customer_id,
-                                            "name": shape.tenant(t)})
+                batches.add(
+                    store.tenants, {"id": tenant_id, "customer_id": customer_id, "name": shape.tenant(t)}
+                )
                 conns = connections(shape, t)
                 walk = list(enumerate(conns))
-                for c, item in (reversed(walk) if shape.grown else walk):
+                for c, item in reversed(walk) if shape.grown else walk:
                     connection_id = shape.connection_id(t, c, position)
                     s = item.spec()
                     ct = fp = None
                     if item.password is not None:
                         value = password_value(item.password)
                         ct, fp = keyring.encrypt(value), keyring.fingerprint(value)
-                    batches.add(store.connections, {
-                        "id": connection_id, "tenant_id": tenant_id, **store.spec_columns(s),
-                        "password_ct": ct, "password_fp": fp, "managed": True, "version": 1,
-                        "applied_fp": spec.spec_fingerprint(s, fp), "applied_name": s.name,
-                        "updated_ms": now})
+                    batches.add(
+                        store.connections,
+                        {
+                            "id": connection_id,
+                            "tenant_id": tenant_id,
+                            **store.spec_columns(s),
+                            "password_ct": ct,
+                            "password_fp": fp,
+                            "managed": True,
+                            "version": 1,
+                            "applied_fp": spec.spec_fingerprint(s, fp),
+                            "applied_name": s.name,
+                            "updated_ms": now,
+                        },
+                    )
                     for k, code in enumerate(item.companies):
                         company_id = (connection_id - 1) * shape.companies + k + 1
-                        batches.add(store.companies, {"id": company_id,
-                                                      "connection_id": connection_id, "code": code,
-                                                      "code_key": spec.identity_key(code)})
+                        batches.add(
+                            store.companies,
+                            {
+                                "id": company_id,
+                                "connection_id": connection_id,
+                                "code": code,
+                                "code_key": spec.identity_key(code),
+                            },
+                        )
                         for kind, name in dependents(shape, code):
                             dependent_id += 1
-                            batches.add(store.osr_dependents, {"id": dependent_id,
-                                                               "company_id": company_id,
-                                                               "kind": kind.value, "name": name})
+                            batches.add(
+                                store.osr_dependents,
+                                {
+                                    "id": dependent_id,
+                                    "company_id": company_id,
+                                    "kind": kind.value,
+                                    "name": name,
+                                },
+                            )
                 for i in range(shape.templates):
                     template_id += 1
                     target = i if i < shape.templates - 1 and i < shape.connections else None
-                    batches.add(store.report_templates, {
-                        "id": template_id, "tenant_id": tenant_id, "name": f"Template {i + 1}",
-                        "connection_id": shape.connection_id(t, target, position)
-                        if target is not None else None})
+                    batches.add(
+                        store.report_templates,
+                        {
+                            "id": template_id,
+                            "tenant_id": tenant_id,
+                            "name": f"Template {i + 1}",
+                            "connection_id": shape.connection_id(t, target, position)
+                            if target is not None
+                            else None,
+                        },
+                    )
             batches.flush_all()
             if engine.dialect.name == "postgresql":
                 # Explicit ids leave a server's identity sequences at 1: move each past its
                 # table's highest id, or the first insert after the seed (an apply) collides.
-                for table in (store.customers, store.tenants, store.connections,
-                              store.companies, store.osr_dependents, store.report_templates):
+                for table in (
+                    store.customers,
+                    store.tenants,
+                    store.connections,
+                    store.companies,
+                    store.osr_dependents,
+                    store.report_templates,
+                ):
                     conn.exec_driver_sql(
                         f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                        f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table.name}), false)")
+                        f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table.name}), false)"
+                    )
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -391,8 +459,11 @@ def new_key() -> str:
 
 def run_env(shape: Shape, key: str) -> dict[str, str]:
     """The environment every reconciler run of the benchmark gets (nothing of the caller's)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RECONCILER_", "OSR_", "GITHUB_", "CI_", "BUILD_", "GITLAB_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RECONCILER_", "OSR_", "GITHUB_", "CI_", "BUILD_", "GITLAB_"))
+    }
     env.update(password_env(shape))
     env.update({secrets.STORE_KEY_VAR: key, "RECONCILER_ACTOR": "bench", "NO_COLOR": "1"})
     return env
@@ -414,8 +485,14 @@ class Built:
 def init_store(url: str, shape: Shape, env: dict[str, str], cwd: Path) -> float:
     """`reconciler store init` on url, then the fleet seeded into it: seconds taken."""
     started = time.perf_counter()
-    init = subprocess.run([str(RECONCILER), "store", "init", "--store", url], cwd=cwd, env=env,
-                          capture_output=True, text=True, check=False)
+    init = subprocess.run(
+        [str(RECONCILER), "store", "init", "--store", url],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if init.returncode != 0:
         raise RuntimeError(f"reconciler store init failed: {init.stderr.strip()}")
     seed(url, shape, secrets.Keyring(env[secrets.STORE_KEY_VAR].encode()))
@@ -436,14 +513,18 @@ def build(root: Path, shape: Shape, *, key: str | None = None) -> Built:
     url = f"sqlite:///{db}"
     store_s = init_store(url, shape, env, root)
     # For poking at a kept fleet: `set -a; . ./bench.env; set +a` (a throwaway key).
-    (root / "bench.env").write_text("".join(
-        f"{k}={env[k]}\n" for k in sorted(env) if k.startswith(("OSR_", "RECONCILER_"))))
+    (root / "bench.env").write_text(
+        "".join(f"{k}={env[k]}\n" for k in sorted(env) if k.startswith(("OSR_", "RECONCILER_")))
+    )
     return Built(root, shape, url, db, env, files_s, store_s, size, {})
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fleet", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.fleet",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("dir", type=Path, help="where to write tenants/ and store.db (new)")
     add_shape_arguments(parser)
     args = parser.parse_args(argv)
@@ -452,29 +533,39 @@ def main(argv: list[str] | None = None) -> int:
     shape = shape_from(args)
     built = build(args.dir, shape)
     print(f"{shape.describe()}: files {built.seconds_files:.1f}s, store {built.seconds_store:.1f}s")
-    print(f"cd {args.dir} && set -a && . ./bench.env && set +a && {RECONCILER} plan "
-          f"--store {built.url}")
+    print(f"cd {args.dir} && set -a && . ./bench.env && set +a && {RECONCILER} plan --store {built.url}")
     return 0
 
 
 def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
     d = Shape()
     parser.add_argument("--tenants", type=int, default=d.tenants, help=f"default {d.tenants}")
-    parser.add_argument("--connections", type=int, default=d.connections,
-                        help=f"per tenant (default {d.connections})")
-    parser.add_argument("--companies", type=int, default=d.companies,
-                        help=f"per connection (default {d.companies})")
-    parser.add_argument("--dependents", type=int, default=d.dependents,
-                        help=f"per company (default {d.dependents})")
-    parser.add_argument("--customers", type=int, default=0,
-                        help="default: one per 20 tenants")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiply --tenants and --customers (e.g. 0.05 for a quick run)")
+    parser.add_argument(
+        "--connections", type=int, default=d.connections, help=f"per tenant (default {d.connections})"
+    )
+    parser.add_argument(
+        "--companies", type=int, default=d.companies, help=f"per connection (default {d.companies})"
+    )
+    parser.add_argument(
+        "--dependents", type=int, default=d.dependents, help=f"per company (default {d.dependents})"
+    )
+    parser.add_argument("--customers", type=int, default=0, help="default: one per 20 tenants")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply --tenants and --customers (e.g. 0.05 for a quick run)",
+    )
 
 
 def shape_from(args: argparse.Namespace) -> Shape:
-    shape = Shape(tenants=args.tenants, connections=args.connections, companies=args.companies,
-                  dependents=args.dependents, customers=args.customers)
+    shape = Shape(
+        tenants=args.tenants,
+        connections=args.connections,
+        companies=args.companies,
+        dependents=args.dependents,
+        customers=args.customers,
+    )
     return shape.scaled(args.scale) if args.scale != 1.0 else shape
 
 

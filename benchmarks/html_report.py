@@ -27,30 +27,62 @@ from reconciler import plan as p
 from reconciler import render_html
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _cascade(shape: fleet.Shape, companies: list[str]) -> tuple[p.Cascade, ...]:
-    return tuple(p.Cascade(kind, name, company) for company in companies
-                 for kind, name in fleet.dependents(shape, company))
+    return tuple(
+        p.Cascade(kind, name, company)
+        for company in companies
+        for kind, name in fleet.dependents(shape, company)
+    )
 
 
 def _busy_tenant(shape: fleet.Shape, t: int) -> p.TenantPlan:
     conns = fleet.connections(shape, t)
     gone, trimmed, renamed = conns[0], conns[1], conns[2]
-    delete = p.Action(p.ActionKind.DELETE, gone.name, p.Reason.DELETE_PRUNED,
-                      cascade=_cascade(shape, gone.companies),
-                      kept=(p.Kept(p.KeptKind.REPORT_TEMPLATE, "Template 1"),))
-    update = p.Action(p.ActionKind.UPDATE, trimmed.name, p.Reason.UPDATE_CHANGED,
-                      changes=(p.Change("companies", trimmed.companies, trimmed.companies[1:]),),
-                      cascade=_cascade(shape, trimmed.companies[:1]), status=p.Status.PENDING)
-    rename = p.Action(p.ActionKind.RENAME, renamed.name + " (renamed)", p.Reason.RENAME_PREVIOUS_NAME,
-                      previous_name=renamed.name, status=p.Status.PENDING)
+    delete = p.Action(
+        p.ActionKind.DELETE,
+        gone.name,
+        p.Reason.DELETE_PRUNED,
+        cascade=_cascade(shape, gone.companies),
+        kept=(p.Kept(p.KeptKind.REPORT_TEMPLATE, "Template 1"),),
+    )
+    update = p.Action(
+        p.ActionKind.UPDATE,
+        trimmed.name,
+        p.Reason.UPDATE_CHANGED,
+        changes=(p.Change("companies", trimmed.companies, trimmed.companies[1:]),),
+        cascade=_cascade(shape, trimmed.companies[:1]),
+        status=p.Status.PENDING,
+    )
+    rename = p.Action(
+        p.ActionKind.RENAME,
+        renamed.name + " (renamed)",
+        p.Reason.RENAME_PREVIOUS_NAME,
+        previous_name=renamed.name,
+        status=p.Status.PENDING,
+    )
     new = bench._new_connection(t, "new")
-    create = p.Action(p.ActionKind.CREATE, new.name, p.Reason.CREATE_DECLARED, changes=tuple(
-        p.Change(field, None, value) for field, value in new.spec().shown().items()
-        if value not in (None, False, [])))
+    create = p.Action(
+        p.ActionKind.CREATE,
+        new.name,
+        p.Reason.CREATE_DECLARED,
+        changes=tuple(
+            p.Change(field, None, value)
+            for field, value in new.spec().shown().items()
+            if value not in (None, False, [])
+        ),
+    )
     return p.TenantPlan(shape.customer(t), shape.tenant(t), (delete, rename, update, create), ())
 
 
@@ -58,19 +90,27 @@ def _typical_tenant(shape: fleet.Shape, t: int, busy: set[int]) -> p.TenantPlan:
     if t not in busy:
         return p.TenantPlan(shape.customer(t), shape.tenant(t), (), ())
     conn = fleet.connections(shape, t)[0]
-    update = p.Action(p.ActionKind.UPDATE, conn.name, p.Reason.UPDATE_CHANGED, status=p.Status.PENDING,
-                      changes=(p.Change("allow_others_to_edit", conn.allow_others_to_edit,
-                                        not conn.allow_others_to_edit),))
+    update = p.Action(
+        p.ActionKind.UPDATE,
+        conn.name,
+        p.Reason.UPDATE_CHANGED,
+        status=p.Status.PENDING,
+        changes=(p.Change("allow_others_to_edit", conn.allow_others_to_edit, not conn.allow_others_to_edit),),
+    )
     return p.TenantPlan(shape.customer(t), shape.tenant(t), (update,), ())
 
 
 def plans(shape: fleet.Shape) -> dict[str, p.Plan]:
     busy = set(bench.spread(max(1, round(shape.tenants * bench.EDIT_SHARE)), 0, shape.tenants))
     return {
-        "typical (2% changed)": p.Plan(tuple(_typical_tenant(shape, t, busy)
-                                             for t in range(shape.tenants)), 10),
-        "every tenant changed": p.Plan(tuple(_busy_tenant(shape, t) for t in range(shape.tenants)),
-                                       10, (p.TooManyDeletes(shape.tenants, 10),)),
+        "typical (2% changed)": p.Plan(
+            tuple(_typical_tenant(shape, t, busy) for t in range(shape.tenants)), 10
+        ),
+        "every tenant changed": p.Plan(
+            tuple(_busy_tenant(shape, t) for t in range(shape.tenants)),
+            10,
+            (p.TooManyDeletes(shape.tenants, 10),),
+        ),
     }
 
 
@@ -99,8 +139,13 @@ def _timings(browser: Any, path: Path, tenants: int) -> dict[str, float]:
     context.close()
     if requests != [path.as_uri()]:
         raise SystemExit(f"the page made requests of its own: {requests}")
-    return {"fcp_ms": marks["fcp"], "dcl_ms": marks["dcl"], "load_ms": marks["load"],
-            "goto_s": wall, "filter_s": filtered}
+    return {
+        "fcp_ms": marks["fcp"],
+        "dcl_ms": marks["dcl"],
+        "load_ms": marks["load"],
+        "goto_s": wall,
+        "filter_s": filtered,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,11 +173,15 @@ def main(argv: list[str] | None = None) -> int:
             med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
             s = plan.summary
             print(f"\n{label}: {s.changes:,} actions, {s.cascade:,} dependents cascade")
-            print(f"  page: {len(data) / 2**20:.1f} MiB ({len(data):,} bytes), gzip "
-                  f"{len(gzip.compress(data)) / 2**20:.2f} MiB; rendered in {rendered:.2f} s")
-            print(f"  chromium (median of {args.repeat}): first contentful paint {med['fcp_ms']:.0f} ms, "
-                  f"DOMContentLoaded {med['dcl_ms']:.0f} ms, load {med['load_ms']:.0f} ms; "
-                  f"filter to one tenant {med['filter_s'] * 1000:.0f} ms (120 ms of it the input debounce)")
+            print(
+                f"  page: {len(data) / 2**20:.1f} MiB ({len(data):,} bytes), gzip "
+                f"{len(gzip.compress(data)) / 2**20:.2f} MiB; rendered in {rendered:.2f} s"
+            )
+            print(
+                f"  chromium (median of {args.repeat}): first contentful paint {med['fcp_ms']:.0f} ms, "
+                f"DOMContentLoaded {med['dcl_ms']:.0f} ms, load {med['load_ms']:.0f} ms; "
+                f"filter to one tenant {med['filter_s'] * 1000:.0f} ms (120 ms of it the input debounce)"
+            )
         browser.close()
     print(f"\npages in {out}")
     return 0

@@ -27,10 +27,12 @@ FLOOR_CODE = "import sqlalchemy, pydantic"
 # A command as the console script runs it: `reconciler ARGS`.
 MAIN_CODE = "import sys; from reconciler.cli import main; sys.exit(main(sys.argv[1:]))"
 ONE_FILE = "tenants/acme/acme-norway.yaml"
-COMPLETE_ENV = {"_RECONCILER_COMPLETE": "bash_complete", "COMP_WORDS": "reconciler ",
-                "COMP_CWORD": "1"}
-COMPLETE_FLAGS_ENV = {"_RECONCILER_COMPLETE": "bash_complete", "COMP_WORDS": "reconciler plan --",
-                      "COMP_CWORD": "2"}
+COMPLETE_ENV = {"_RECONCILER_COMPLETE": "bash_complete", "COMP_WORDS": "reconciler ", "COMP_CWORD": "1"}
+COMPLETE_FLAGS_ENV = {
+    "_RECONCILER_COMPLETE": "bash_complete",
+    "COMP_WORDS": "reconciler plan --",
+    "COMP_CWORD": "2",
+}
 
 # Targets: the command's CPU at most this multiple of the floor's (issue 15).
 TARGET_LIGHT = 0.5  # --help, --version, a completion TAB (commands or flags)
@@ -68,20 +70,25 @@ class Row(NamedTuple):
         return self.ratio <= self.target
 
 
-def child_cpu(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-              cwd: Path = REPO) -> float:
+def child_cpu(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path = REPO) -> float:
     """User+sys CPU seconds of one fresh child process (it must exit 0)."""
-    proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})},
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stderr is not None
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     proc.stderr.close()
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: "
-                           f"{err.decode(errors='replace').strip()[-500:]}")
+        raise RuntimeError(
+            f"{' '.join(argv)} exited {proc.returncode}: {err.decode(errors='replace').strip()[-500:]}"
+        )
     return usage.ru_utime + usage.ru_stime
 
 
@@ -106,8 +113,9 @@ def table(found: Sequence[Row]) -> str:
     for i, r in enumerate(found):
         verdict = "" if i == 0 else ("ok" if r.ok else "FAIL")
         target = "" if i == 0 else f"≤ {r.target:.2f}"
-        lines.append(f"{r.name:<{width}}  {r.cpu_s * 1000:>7.0f}  {r.ratio:>7.2f}  {target:>7}  "
-                     f"{verdict}".rstrip())
+        lines.append(
+            f"{r.name:<{width}}  {r.cpu_s * 1000:>7.0f}  {r.ratio:>7.2f}  {target:>7}  {verdict}".rstrip()
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -117,8 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     found = rows(max(1, args.repeat))
-    sys.stdout.write(f"Python {sys.version.split()[0]} ({PYTHON}); CPU = user+sys, best of "
-                     f"{args.repeat}\n")
+    sys.stdout.write(f"Python {sys.version.split()[0]} ({PYTHON}); CPU = user+sys, best of {args.repeat}\n")
     sys.stdout.write(table(found))
     return 1 if args.strict and not all(r.ok for r in found) else 0
 

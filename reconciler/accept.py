@@ -29,8 +29,10 @@ from reconciler import (
 )
 from reconciler import plan as p
 
-ADDED_COMMENT = ("Made in the portal by hand (reconciler drift --write); "
-                 "merging adopts it, deleting this entry leaves it unmanaged.")
+ADDED_COMMENT = (
+    "Made in the portal by hand (reconciler drift --write); "
+    "merging adopts it, deleting this entry leaves it unmanaged."
+)
 
 
 @dataclass(frozen=True)
@@ -73,22 +75,29 @@ def _entries(seq: textedit.SequenceNode) -> dict[str, textedit.Node]:
     return out
 
 
-def _accept_changes(ed: textedit.Editor, entry: textedit.MappingNode, a: p.Action,
-                    live: state.LiveConnection, label: str, reports: list[str]) -> list[str]:
+def _accept_changes(
+    ed: textedit.Editor,
+    entry: textedit.MappingNode,
+    a: p.Action,
+    live: state.LiveConnection,
+    label: str,
+    reports: list[str],
+) -> list[str]:
     accepted = []
     values = live.spec.values()
     voucher_done = False
     for change in a.changes:
         if change.field == "password":
             variable = a.desired.password if a.desired is not None else None
-            reports.append(f"{label}: the password was changed in the portal; the file holds a "
-                           f"reference ({variable}): update that variable (or secret) to the "
-                           "new password")
+            reports.append(
+                f"{label}: the password was changed in the portal; the file holds a "
+                f"reference ({variable}): update that variable (or secret) to the "
+                "new password"
+            )
             continue
         if change.field == "name":
             ed.set_key(entry, "name", live.spec.name)
-            accepted.append(f"{label}: renamed in the portal to {live.spec.name!r}: renamed in "
-                            "the file")
+            accepted.append(f"{label}: renamed in the portal to {live.spec.name!r}: renamed in the file")
             continue
         if change.field == "companies":
             ed.set_key(entry, "companies", list(live.spec.companies))
@@ -98,8 +107,10 @@ def _accept_changes(ed: textedit.Editor, entry: textedit.MappingNode, a: p.Actio
                 voucher_done = True
         else:
             ed.set_key(entry, change.field, values[change.field])
-        accepted.append(f"{label}: {change.field} changed in the portal: "
-                        f"{_shown(change.after)} -> {_shown(change.before)}")
+        accepted.append(
+            f"{label}: {change.field} changed in the portal: "
+            f"{_shown(change.after)} -> {_shown(change.before)}"
+        )
     return accepted
 
 
@@ -107,9 +118,16 @@ def _shown(value: object) -> str:
     return "(none)" if value is None else yamlout.flow(value)
 
 
-def accept_tenant(d: declared.DesiredTenant, t: p.TenantPlan, live: state.LiveTenant, text: str,
-                  *, deleted: set[str], prefix: str, with_unmanaged: bool
-                  ) -> tuple[str, list[str], list[str], list[str]]:
+def accept_tenant(
+    d: declared.DesiredTenant,
+    t: p.TenantPlan,
+    live: state.LiveTenant,
+    text: str,
+    *,
+    deleted: set[str],
+    prefix: str,
+    with_unmanaged: bool,
+) -> tuple[str, list[str], list[str], list[str]]:
     """(new text, accepted lines, reports, variables to set) for one tenant file."""
     ed = textedit.Editor(text)
     root = textedit.compose(text)
@@ -124,21 +142,32 @@ def accept_tenant(d: declared.DesiredTenant, t: p.TenantPlan, live: state.LiveTe
         entry = entries.get(spec.identity(a.connection))
         if a.status is p.Status.DRIFT_AND_PENDING:
             fields = ", ".join(a.changed_fields) or a.action.value
-            reports.append(f"{label}: conflict: changed in the portal and in git ({fields}); not "
-                           "accepted: make the file say what it should be, then plan")
-        elif (a.status is p.Status.DRIFT and a.live_id in by_id and entry is not None
-              and isinstance(entry, textedit.MappingNode)
-              and (a.action is p.ActionKind.UPDATE or a.reason is p.Reason.RENAME_PORTAL)):
+            reports.append(
+                f"{label}: conflict: changed in the portal and in git ({fields}); not "
+                "accepted: make the file say what it should be, then plan"
+            )
+        elif (
+            a.status is p.Status.DRIFT
+            and a.live_id in by_id
+            and entry is not None
+            and isinstance(entry, textedit.MappingNode)
+            and (a.action is p.ActionKind.UPDATE or a.reason is p.Reason.RENAME_PORTAL)
+        ):
             accepted += _accept_changes(ed, entry, a, by_id[a.live_id], label, reports)
-        elif (a.action is p.ActionKind.CREATE and a.desired is not None and entry is not None
-              and seq is not None and any(spec.identity(n) in deleted for n in
-                                          (a.connection, *a.desired.previous_names))):
+        elif (
+            a.action is p.ActionKind.CREATE
+            and a.desired is not None
+            and entry is not None
+            and seq is not None
+            and any(spec.identity(n) in deleted for n in (a.connection, *a.desired.previous_names))
+        ):
             ed.remove_item(seq, entry)
             accepted.append(f"{label}: deleted in the portal: removed from the file")
     variables: list[str] = []
     if with_unmanaged and t.unmanaged and seq is not None:
-        names = envnames.password_variables(live.customer, live.tenant,
-                                            [c.spec.name for c in live.connections], prefix)
+        names = envnames.password_variables(
+            live.customer, live.tenant, [c.spec.name for c in live.connections], prefix
+        )
         wanted = {spec.identity(n) for n in t.unmanaged}
         docs = []
         for conn in live.connections:
@@ -146,17 +175,25 @@ def accept_tenant(d: declared.DesiredTenant, t: p.TenantPlan, live: state.LiveTe
                 continue
             sql = conn.spec.authentication is spec.Authentication.SQL
             docs.append(conn.spec.document(password={"env": names[conn.spec.name]} if sql else None))
-            accepted.append(f"{t.key}/{conn.spec.name}: made in the portal (unmanaged): appended; "
-                            "merging adopts it")
+            accepted.append(
+                f"{t.key}/{conn.spec.name}: made in the portal (unmanaged): appended; merging adopts it"
+            )
             if sql:
                 variables.append(names[conn.spec.name])
         ed.append_items(seq, docs, ADDED_COMMENT, found[0] if found is not None else None)
     return ed.result(), accepted, reports, variables
 
 
-def accept(tenants: Sequence[declared.DesiredTenant], live: state.LiveState, result: p.Plan,
-           fps: differ.PasswordFingerprints, *, deleted: Mapping[str, set[str]],
-           settings: secrets.Settings, with_unmanaged: bool = True) -> Outcome:
+def accept(
+    tenants: Sequence[declared.DesiredTenant],
+    live: state.LiveState,
+    result: p.Plan,
+    fps: differ.PasswordFingerprints,
+    *,
+    deleted: Mapping[str, set[str]],
+    settings: secrets.Settings,
+    with_unmanaged: bool = True,
+) -> Outcome:
     """The accepted files, each validated and checked to plan no change for what it accepted;
     nothing is written here."""
     by_key = {d.key: d for d in tenants}
@@ -170,21 +207,33 @@ def accept(tenants: Sequence[declared.DesiredTenant], live: state.LiveState, res
         text = raw.decode("utf-8-sig")
         bom = raw.startswith(b"\xef\xbb\xbf")
         new, accepted, told, variables = accept_tenant(
-            d, t, live.tenants[t.key], text, deleted=deleted.get(t.key, set()),
-            prefix=settings.env_prefix, with_unmanaged=with_unmanaged)
+            d,
+            t,
+            live.tenants[t.key],
+            text,
+            deleted=deleted.get(t.key, set()),
+            prefix=settings.env_prefix,
+            with_unmanaged=with_unmanaged,
+        )
         reports += told
         if new == text:
             continue
         data = ("\ufeff" if bom else "") + new
         written = desired.load_file(path, cat=cat, settings=settings, raw=data.encode("utf-8"))
         again = differ.diff_tenant(written, live.tenants[t.key], fps)
-        left = [a for a in again.actions if a.action is not p.ActionKind.ADOPT
-                and a.status is not p.Status.DRIFT_AND_PENDING
-                and any(line.startswith(f"{t.key}/{a.connection}:") for line in accepted)
-                and [c.field for c in a.changes] != ["password"]]
+        left = [
+            a
+            for a in again.actions
+            if a.action is not p.ActionKind.ADOPT
+            and a.status is not p.Status.DRIFT_AND_PENDING
+            and any(line.startswith(f"{t.key}/{a.connection}:") for line in accepted)
+            and [c.field for c in a.changes] != ["password"]
+        ]
         if left:
-            raise errors.InputError(f"{path}: could not accept the portal's changes to "
-                                    + ", ".join(a.connection for a in left)
-                                    + " by editing the file; nothing was written (edit it by hand)")
+            raise errors.InputError(
+                f"{path}: could not accept the portal's changes to "
+                + ", ".join(a.connection for a in left)
+                + " by editing the file; nothing was written (edit it by hand)"
+            )
         files.append(FileChange(t.key, path, data, tuple(accepted), tuple(variables)))
     return Outcome(tuple(files), tuple(reports))

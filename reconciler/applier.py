@@ -29,24 +29,44 @@ class Applied:
     written: frozenset[int] = frozenset()  # live connections updated or deleted
 
 
-def check_guards(plan: p.Plan, *, allow_cascade: bool, allow_mass_delete: bool,
-                 skip_source_checks: bool = False) -> None:
+def check_guards(
+    plan: p.Plan, *, allow_cascade: bool, allow_mass_delete: bool, skip_source_checks: bool = False
+) -> None:
     problems = []
     if not skip_source_checks:
-        problems += [errors.Problem("", 0, 0, f"refused: source check failed: {line}; fix it or "
-                                    "pass --skip-source-checks")
-                     for _, check in plan.failed_checks for line in check.problems]
+        problems += [
+            errors.Problem(
+                "", 0, 0, f"refused: source check failed: {line}; fix it or pass --skip-source-checks"
+            )
+            for _, check in plan.failed_checks
+            for line in check.problems
+        ]
     if plan.mass_delete and not allow_mass_delete:
-        problems += [errors.Problem("", 0, 0, f"refused: {r}; review the plan and pass "
-                                    "--allow-mass-delete if this is intended") for r in plan.mass_delete]
+        problems += [
+            errors.Problem(
+                "", 0, 0, f"refused: {r}; review the plan and pass --allow-mass-delete if this is intended"
+            )
+            for r in plan.mass_delete
+        ]
     if plan.summary.cascade and not allow_cascade:
-        names = sorted({f"{t.key}/{a.connection}" for t, a in plan.all_actions()
-                        if a.cascade and not a.blocked})
-        problems.append(errors.Problem("", 0, 0, f"refused: the plan deletes {plan.summary.cascade} "
-                                       f"dependents ({', '.join(names)}); review the cascade and "
-                                       "pass --allow-cascade"))
-    missing = [f"{t.key}/{a.connection} needs the password from {a.needs_secret}, which is not set"
-               for t, a in plan.all_actions() if a.needs_secret and not a.blocked]
+        names = sorted(
+            {f"{t.key}/{a.connection}" for t, a in plan.all_actions() if a.cascade and not a.blocked}
+        )
+        problems.append(
+            errors.Problem(
+                "",
+                0,
+                0,
+                f"refused: the plan deletes {plan.summary.cascade} "
+                f"dependents ({', '.join(names)}); review the cascade and "
+                "pass --allow-cascade",
+            )
+        )
+    missing = [
+        f"{t.key}/{a.connection} needs the password from {a.needs_secret}, which is not set"
+        for t, a in plan.all_actions()
+        if a.needs_secret and not a.blocked
+    ]
     problems += [errors.Problem("", 0, 0, f"refused: {m}") for m in missing]
     if problems:
         raise errors.RefusedError("refused", problems=tuple(problems))
@@ -57,16 +77,28 @@ def check_freeze(plan: p.Plan, *, override: str | None) -> dict[str, str]:
     with an override, what the audit log records per tenant."""
     frozen = [(t.key, t.freeze.active) for t in plan.frozen if t.freeze and t.freeze.active]
     if frozen and override is None:
-        raise errors.RefusedError("frozen", problems=tuple(errors.Problem("", 0, 0, (
-            f"refused: {key} is inside {freeze.until_text(o)} "
-            f"({o.end.astimezone(UTC):%Y-%m-%d %H:%M} UTC); nothing was applied. Apply after it "
-            "ends, or pass --override-freeze REASON")) for key, o in frozen))
-    return {key: f'window "{o.window}" until {freeze.local_text(o.end)}: {override}'
-            for key, o in frozen}
+        raise errors.RefusedError(
+            "frozen",
+            problems=tuple(
+                errors.Problem(
+                    "",
+                    0,
+                    0,
+                    (
+                        f"refused: {key} is inside {freeze.until_text(o)} "
+                        f"({o.end.astimezone(UTC):%Y-%m-%d %H:%M} UTC); nothing was applied. Apply after it "
+                        "ends, or pass --override-freeze REASON"
+                    ),
+                )
+                for key, o in frozen
+            ),
+        )
+    return {key: f'window "{o.window}" until {freeze.local_text(o.end)}: {override}' for key, o in frozen}
 
 
-def _password(a: p.Action, settings: secrets.Settings, keyring: secrets.Keyring,
-              live_fp: str | None) -> tuple[store.PasswordChange, str | None]:
+def _password(
+    a: p.Action, settings: secrets.Settings, keyring: secrets.Keyring, live_fp: str | None
+) -> tuple[store.PasswordChange, str | None]:
     """(what the write does to the stored password, the fingerprint after apply)."""
     assert a.desired is not None
     ref = a.desired.password
@@ -89,10 +121,16 @@ class Planned(NamedTuple):
     freeze_overrides: dict[str, str]
 
 
-def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: str | None,
-          held: locks.Held | None = None,
-          lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
-          freeze_overrides: dict[str, str] | None = None) -> Applied:
+def apply(
+    st: store.Store,
+    plan: p.Plan,
+    *,
+    settings: secrets.Settings,
+    commit: str | None,
+    held: locks.Held | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    freeze_overrides: dict[str, str] | None = None,
+) -> Applied:
     """Apply every unblocked action of a plan made before the transaction, all or nothing,
     then release the leases. The transaction reads the live tenants again and refuses if any
     changed since the plan read them (fingerprints).
@@ -104,8 +142,9 @@ def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: 
     """
     if held is None:
         with locks.leases(st, [t.key for t in plan.tenants], timeout_s=lock_timeout_s) as own:
-            return apply(st, plan, settings=settings, commit=commit, held=own,
-                         freeze_overrides=freeze_overrides)
+            return apply(
+                st, plan, settings=settings, commit=commit, held=own, freeze_overrides=freeze_overrides
+            )
 
     def verified(conn: store.Transaction) -> Planned:
         return Planned(plan, _verified_live(conn, plan), freeze_overrides or {})
@@ -115,8 +154,14 @@ def apply(st: store.Store, plan: p.Plan, *, settings: secrets.Settings, commit: 
     return done
 
 
-def apply_planned(st: store.Store, make: Callable[[store.Transaction], Planned | None], *,
-                  settings: secrets.Settings, commit: str | None, held: locks.Held) -> Applied | None:
+def apply_planned(
+    st: store.Store,
+    make: Callable[[store.Transaction], Planned | None],
+    *,
+    settings: secrets.Settings,
+    commit: str | None,
+    held: locks.Held,
+) -> Applied | None:
     """Plan inside the apply's transaction (make: read live, plan, show, guard) and write from
     that one read; None when make found nothing to apply (nothing is written).
 
@@ -133,14 +178,14 @@ def apply_planned(st: store.Store, make: Callable[[store.Transaction], Planned |
             planned = make(conn)
             if planned is None:
                 return None
-            done, cascade, written = _write(conn, planned, settings=settings,
-                                            keyring=keyring, commit=commit, held=held)
+            done, cascade, written = _write(
+                conn, planned, settings=settings, keyring=keyring, commit=commit, held=held
+            )
             held.commit_begins()
     except BaseException:
         held.commit_failed()
         raise
-    return Applied(done, cascade, held.release_after_commit(), held.signalled, planned.live,
-                   written)
+    return Applied(done, cascade, held.release_after_commit(), held.signalled, planned.live, written)
 
 
 def _scopes(plan: p.Plan) -> list[str]:
@@ -152,19 +197,27 @@ def _verified_live(conn: store.Transaction, plan: p.Plan) -> state.LiveState:
     the plan read them."""
     scopes = _scopes(plan)
     live = store.read(conn, scopes)
-    live = live.with_dependents(store.read_dependents(
-        conn, [k for t in plan.tenants if t.key in scopes for k in t.read_companies]))
+    live = live.with_dependents(
+        store.read_dependents(conn, [k for t in plan.tenants if t.key in scopes for k in t.read_companies])
+    )
     for t in plan.tenants:
         lt = live.tenants.get(t.key)
         if t.key in scopes and (lt is None or lt.object_fp() != t.tenant_fp):
-            raise errors.ConflictError(f"{t.key}: the live store changed since the plan was "
-                                       "made; nothing was applied, plan again")
+            raise errors.ConflictError(
+                f"{t.key}: the live store changed since the plan was made; nothing was applied, plan again"
+            )
     return live
 
 
-def _write(conn: store.Transaction, planned: Planned, *, settings: secrets.Settings,
-           keyring: secrets.Keyring, commit: str | None,
-           held: locks.Held) -> tuple[int, int, frozenset[int]]:
+def _write(
+    conn: store.Transaction,
+    planned: Planned,
+    *,
+    settings: secrets.Settings,
+    keyring: secrets.Keyring,
+    commit: str | None,
+    held: locks.Held,
+) -> tuple[int, int, frozenset[int]]:
     """The writes and audit rows of the plan's actions, as one batch per statement kind:
     (actions applied, dependents deleted, live connections updated or deleted)."""
     plan, live = planned.plan, planned.live
@@ -183,8 +236,9 @@ def _write(conn: store.Transaction, planned: Planned, *, settings: secrets.Setti
         held.check()
         lt = live.tenants.get(t.key)
         if lt is None:
-            raise errors.ConflictError(f"{t.key}: the live store changed since the plan was "
-                                       "made; nothing was applied, plan again")
+            raise errors.ConflictError(
+                f"{t.key}: the live store changed since the plan was made; nothing was applied, plan again"
+            )
         live_by_id = {c.id: c for c in lt.connections}
         for a in todo:
             label = f"{t.key}/{a.connection}"
@@ -196,24 +250,37 @@ def _write(conn: store.Transaction, planned: Planned, *, settings: secrets.Setti
                 deletes.append(store.Delete(a.live_id, a.live_version, label))
             else:
                 assert a.desired is not None
-                password, fp = _password(a, settings, keyring,
-                                         live_conn.password_fp if live_conn else None)
+                password, fp = _password(a, settings, keyring, live_conn.password_fp if live_conn else None)
                 applied = spec.spec_fingerprint(a.desired.spec, fp)
                 if a.action is p.ActionKind.CREATE:
                     created = password.password if isinstance(password, store.SetTo) else None
                     creates.append(store.Create(lt.id, a.desired.spec, created, True, applied))
                 else:
                     assert a.live_id is not None and a.live_version is not None
-                    updates.append(store.Update(a.live_id, a.live_version, a.desired.spec,
-                                                password, True, applied, label))
+                    updates.append(
+                        store.Update(
+                            a.live_id, a.live_version, a.desired.spec, password, True, applied, label
+                        )
+                    )
             cascade += len(a.cascade)
             if delay_s:
                 time.sleep(delay_s)
-            entries.append(audit.AuditEntry(
-                at_ms=at, actor=who, git_commit=commit, customer=t.customer, tenant=t.tenant,
-                action=a.action.value, connection=a.connection, connection_id=a.live_id,
-                reason=a.reason.value, fields=a.changed_fields, cascade_count=len(a.cascade),
-                freeze_override=planned.freeze_overrides.get(t.key)))
+            entries.append(
+                audit.AuditEntry(
+                    at_ms=at,
+                    actor=who,
+                    git_commit=commit,
+                    customer=t.customer,
+                    tenant=t.tenant,
+                    action=a.action.value,
+                    connection=a.connection,
+                    connection_id=a.live_id,
+                    reason=a.reason.value,
+                    fields=a.changed_fields,
+                    cascade_count=len(a.cascade),
+                    freeze_override=planned.freeze_overrides.get(t.key),
+                )
+            )
     held.check()
     store.write(conn, deletes=deletes, updates=updates, creates=creates, listed=listed)
     store.write_audit(conn, entries)

@@ -54,8 +54,7 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS or cmd_name in self.commands:
             return super().get_command(ctx, cmd_name)
         module, attribute, short_help = COMMANDS[cmd_name]
-        command: click.Command = getattr(importlib.import_module(f"reconciler.commands.{module}"),
-                                         attribute)
+        command: click.Command = getattr(importlib.import_module(f"reconciler.commands.{module}"), attribute)
         command.short_help = short_help
         self.add_command(command, cmd_name)
         return command
@@ -71,8 +70,11 @@ class LazyGroup(click.Group):
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
         # click's own would import every matching command for its help line
-        names = [CompletionItem(name, help=self._short_help(name))
-                 for name in self.list_commands(ctx) if name.startswith(incomplete)]
+        names = [
+            CompletionItem(name, help=self._short_help(name))
+            for name in self.list_commands(ctx)
+            if name.startswith(incomplete)
+        ]
         return names + click.Command.shell_complete(self, ctx, incomplete)
 
 
@@ -92,14 +94,32 @@ Examples:
 """
 
 
-@click.group(cls=LazyGroup, epilog=EXAMPLES,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--store", "store_url", metavar="URL", default=None,
-              help="SQLAlchemy URL of the live store (env RECONCILER_STORE).")
-@click.option("--no-color", is_flag=True, default=False,
-              help="No colour (also NO_COLOR); FORCE_COLOR or CLICOLOR_FORCE force it.")
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_versions,
-              help="Show the versions of the tool, Python, SQLAlchemy and database drivers.")
+@click.group(
+    cls=LazyGroup,
+    epilog=EXAMPLES,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    default=None,
+    help="SQLAlchemy URL of the live store (env RECONCILER_STORE).",
+)
+@click.option(
+    "--no-color",
+    is_flag=True,
+    default=False,
+    help="No colour (also NO_COLOR); FORCE_COLOR or CLICOLOR_FORCE force it.",
+)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_versions,
+    help="Show the versions of the tool, Python, SQLAlchemy and database drivers.",
+)
 def cli(store_url: str | None, no_color: bool) -> None:
     """Declare a reporting portal's data connections in git; plan and apply them safely.
 
@@ -172,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             where = f"No debug log could be written ({log_error.strerror})"
         if os.environ.get(DEBUG_VAR, "").strip().lower() in ("1", "true", "yes"):
             click.echo(_redacted_traceback(exc), err=True, nl=False)
-        click.echo(f"error: internal error ({type(exc).__name__}); this is a bug in osr-reconciler. "
-                   f"{where}", err=True)
+        click.echo(
+            f"error: internal error ({type(exc).__name__}); this is a bug in osr-reconciler. {where}",
+            err=True,
+        )
         return EXIT_ERROR
 
 

@@ -21,8 +21,10 @@ def parse(text: str, *, source: str) -> datetime:
     except ValueError:
         when = None
     if when is None or when.tzinfo is None:
-        raise errors.InputError(f"{source} {text!r}: write a time with its UTC offset, such as "
-                                "2026-03-30T12:00+02:00 or 2026-03-30T10:00Z")
+        raise errors.InputError(
+            f"{source} {text!r}: write a time with its UTC offset, such as "
+            "2026-03-30T12:00+02:00 or 2026-03-30T10:00Z"
+        )
     return when.astimezone(UTC)
 
 

@@ -47,7 +47,8 @@ _SERVER = re.compile(
     re.VERBOSE,
 )
 _DOC_PATH = re.compile(
-    r'^(?:\\\\[^\\/:*?"<>|]+\\[^\\/:*?"<>|]+(?:\\[^\\/:*?"<>|]*)*|[A-Za-z]:\\[^/:*?"<>|]*)$')
+    r'^(?:\\\\[^\\/:*?"<>|]+\\[^\\/:*?"<>|]+(?:\\[^\\/:*?"<>|]*)*|[A-Za-z]:\\[^/:*?"<>|]*)$'
+)
 
 
 # The longest value the store's columns hold (reconciler.store), so that a file valid here is
@@ -72,8 +73,11 @@ def _check_name(value: str) -> str:
 
 def _check_text(value: str) -> str:
     if not value.isprintable():
-        raise _fail("text", "only printable characters: no tabs, line breaks or control "
-                            "characters (a double-quoted escape such as \\t?)")
+        raise _fail(
+            "text",
+            "only printable characters: no tabs, line breaks or control "
+            "characters (a double-quoted escape such as \\t?)",
+        )
     return value
 
 
@@ -98,25 +102,30 @@ def _check_server(value: str) -> str:
     if match and match["port"] and not 0 < int(match["port"]) < 65536:
         raise _fail("server", f"port {match['port']} is out of range; write a port from 1 to 65535")
     if not match:
-        raise _fail("server", "write the server as host, host\\instance, host,port or an IP "
-                              "address (e.g. SQL01\\VISMA or sql01.corp.local,1433)")
+        raise _fail(
+            "server",
+            "write the server as host, host\\instance, host,port or an IP "
+            "address (e.g. SQL01\\VISMA or sql01.corp.local,1433)",
+        )
     if len(value) > _MAX_SERVER:
         raise _fail("server", f"is {len(value)} characters; the store holds at most {_MAX_SERVER}")
     try:  # the one parser the source checks connect with: what validates here, connects there
         spec.parse_server(value)
     except ValueError as exc:
-        raise _fail("server", "a SQL Server driver cannot use it: "
-                    + str(exc).split(": ", 1)[-1]) from None
+        raise _fail("server", "a SQL Server driver cannot use it: " + str(exc).split(": ", 1)[-1]) from None
     return value
 
 
 def _check_doc_path(value: str) -> str:
     if not _DOC_PATH.fullmatch(value) or not value.isprintable():
-        raise _fail("document_center_path", "write a UNC path like \\\\fs01\\vdc\\vouchers or a "
-                                             "drive path like D:\\Vouchers")
+        raise _fail(
+            "document_center_path",
+            "write a UNC path like \\\\fs01\\vdc\\vouchers or a drive path like D:\\Vouchers",
+        )
     if len(value) > _MAX_DOC_PATH:
-        raise _fail("document_center_path",
-                    f"is {len(value)} characters; the store holds at most {_MAX_DOC_PATH}")
+        raise _fail(
+            "document_center_path", f"is {len(value)} characters; the store holds at most {_MAX_DOC_PATH}"
+        )
     return value
 
 
@@ -134,24 +143,27 @@ class _Model(BaseModel):
 class SecretRefModel(_Model):
     """Where the password comes from: an environment variable or a file in the secrets directory."""
 
-    env: str | None = Field(None, description="environment variable; must start with OSR_",
-                            pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    file: str | None = Field(None, description="file inside the secrets directory (.secrets/)",
-                             min_length=1)
+    env: str | None = Field(
+        None, description="environment variable; must start with OSR_", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"
+    )
+    file: str | None = Field(None, description="file inside the secrets directory (.secrets/)", min_length=1)
 
     @model_validator(mode="after")
     def _one(self) -> SecretRefModel:
         if (self.env is None) == (self.file is None):
-            raise _fail("secret_ref", "the password needs exactly one of {env: OSR_NAME} or "
-                                      "{file: PATH}",
-                        at_key="file" if self.env is not None else None)
+            raise _fail(
+                "secret_ref",
+                "the password needs exactly one of {env: OSR_NAME} or {file: PATH}",
+                at_key="file" if self.env is not None else None,
+            )
         return self
 
 
 class VoucherModel(_Model):
     provider: str = Field(description="voucher provider, e.g. visma-document-center")
     document_center_path: Annotated[str, AfterValidator(_check_doc_path)] = Field(
-        description="UNC (\\\\server\\share\\...) or drive path where vouchers are stored")
+        description="UNC (\\\\server\\share\\...) or drive path where vouchers are stored"
+    )
 
 
 class ConnectionModel(_Model):
@@ -160,22 +172,25 @@ class ConnectionModel(_Model):
     name: Name = Field(description="connection name, unique per tenant (case-insensitive)")
     integration: str = Field(description="key from the integration catalog, e.g. visma-business")
     server: Annotated[str, AfterValidator(_check_server)] = Field(
-        description="host, host\\instance, host,port, IPv4 or IPv6")
+        description="host, host\\instance, host,port, IPv4 or IPv6"
+    )
     database: Text = Field(description="system database of the accounting system")
     authentication: Literal["sql", "windows"]
     login: Text | None = Field(None, description="required for sql, forbidden for windows")
     password: SecretRefModel | None = Field(
-        None, description="{env: OSR_NAME} or {file: PATH}; never a literal")
+        None, description="{env: OSR_NAME} or {file: PATH}; never a literal"
+    )
     allow_others_to_edit: Flag = False
     private: Flag = False
-    companies: list[CompanyId] = Field(default_factory=list,
-                                  description="company ids as the accounting system names them")
+    companies: list[CompanyId] = Field(
+        default_factory=list, description="company ids as the accounting system names them"
+    )
     voucher: VoucherModel | None = None
     write_back: Flag = Field(False, description="budgeting writes back to the ERP")
-    protected: Flag = Field(False,
-                            description="never deleted while the live connection is protected")
+    protected: Flag = Field(False, description="never deleted while the live connection is protected")
     previous_names: list[Name] = Field(
-        default_factory=list, description="earlier names: renaming keeps id and dependents")
+        default_factory=list, description="earlier names: renaming keeps id and dependents"
+    )
     absent: Literal[False] = False
     encrypt: Flag = Field(True, description="ODBC Encrypt=yes when checking sources")
     trust_server_certificate: Flag = Field(False, description="ODBC TrustServerCertificate opt-in")
@@ -185,9 +200,12 @@ class ConnectionModel(_Model):
     def _no_literal(cls, value: Any) -> Any:
         if value is not None and not isinstance(value, dict):
             # Never echo the value: it may be a real password.
-            raise _fail("literal_password", "a password is never written in a tenant file (the "
-                                            "value is not shown here); write {env: OSR_NAME} or "
-                                            "{file: PATH} instead")
+            raise _fail(
+                "literal_password",
+                "a password is never written in a tenant file (the "
+                "value is not shown here); write {env: OSR_NAME} or "
+                "{file: PATH} instead",
+            )
         return value
 
     @field_validator("companies")
@@ -198,8 +216,11 @@ class ConnectionModel(_Model):
             key = spec.identity(company)
             if key in seen:
                 same = "" if seen[key] == company else f" (as {seen[key]!r})"
-                raise _fail("companies", f"company {company!r} is listed twice{same}: ids are "
-                            "compared ignoring case and Unicode form; list it once")
+                raise _fail(
+                    "companies",
+                    f"company {company!r} is listed twice{same}: ids are "
+                    "compared ignoring case and Unicode form; list it once",
+                )
             seen[key] = company
         return value
 
@@ -208,18 +229,28 @@ class ConnectionModel(_Model):
         if self.authentication == "sql":
             missing = [k for k in ("login", "password") if getattr(self, k) is None]
             if missing:
-                raise _fail("sql_auth", "authentication: sql needs a " + " and a ".join(missing)
-                            + "; add " + ("them" if len(missing) > 1 else "it")
-                            + (" (the password as {env: OSR_NAME} or {file: PATH})"
-                               if "password" in missing else "")
-                            + ", or write authentication: windows")
+                raise _fail(
+                    "sql_auth",
+                    "authentication: sql needs a "
+                    + " and a ".join(missing)
+                    + "; add "
+                    + ("them" if len(missing) > 1 else "it")
+                    + (" (the password as {env: OSR_NAME} or {file: PATH})" if "password" in missing else "")
+                    + ", or write authentication: windows",
+                )
         else:
             given = [k for k in ("login", "password") if getattr(self, k) is not None]
             if given:
-                raise _fail("windows_auth", "authentication: windows takes no " + " or ".join(given)
-                            + "; remove " + ("them" if len(given) > 1 else "it")
-                            + " (the service account's Windows identity is used), or write "
-                            "authentication: sql", at_key=given[0])
+                raise _fail(
+                    "windows_auth",
+                    "authentication: windows takes no "
+                    + " or ".join(given)
+                    + "; remove "
+                    + ("them" if len(given) > 1 else "it")
+                    + " (the service account's Windows identity is used), or write "
+                    "authentication: sql",
+                    at_key=given[0],
+                )
         return self
 
 
@@ -235,9 +266,14 @@ class TombstoneModel(_Model):
         if isinstance(data, dict):
             extra = [k for k in data if k not in ("name", "absent")]
             if extra:
-                raise _fail("tombstone", "a tombstone (absent: true) takes only name; remove "
-                            + ", ".join(map(str, extra)) + " (or remove absent: true to keep "
-                            "the connection)", at_key=extra[0])
+                raise _fail(
+                    "tombstone",
+                    "a tombstone (absent: true) takes only name; remove "
+                    + ", ".join(map(str, extra))
+                    + " (or remove absent: true to keep "
+                    "the connection)",
+                    at_key=extra[0],
+                )
         return data
 
 
@@ -260,12 +296,10 @@ class TenantFileModel(_Model):
 
     model_config = ConfigDict(title="osr-reconciler tenant file")
 
-    version: Annotated[Literal[1], BeforeValidator(_not_bool)] = Field(
-        description="file format version")
+    version: Annotated[Literal[1], BeforeValidator(_not_bool)] = Field(description="file format version")
     customer: Slug = Field(pattern=SLUG, description="must equal the folder name")
     tenant: Slug = Field(pattern=SLUG, description="must equal the file name without .yaml")
-    prune: Flag = Field(False,
-                        description="true: managed live connections missing here are deleted")
+    prune: Flag = Field(False, description="true: managed live connections missing here are deleted")
     connections: list[Entry] = Field(default_factory=list)
 
 
@@ -285,8 +319,14 @@ def discover(paths: Sequence[str]) -> list[Path]:
             for candidate in (*path.rglob("*.yaml"), *path.rglob("*.yml")):
                 depth = len(candidate.relative_to(path).parts)
                 if depth != expected:
-                    problems.append(errors.at(str(candidate), 1, 1, "tenant files live at "
-                                              "tenants/<customer>/<tenant>.yaml; move this file"))
+                    problems.append(
+                        errors.at(
+                            str(candidate),
+                            1,
+                            1,
+                            "tenant files live at tenants/<customer>/<tenant>.yaml; move this file",
+                        )
+                    )
                     continue
                 problem = _not_a_tenant_file(candidate, path)
                 if problem:
@@ -300,8 +340,11 @@ def discover(paths: Sequence[str]) -> list[Path]:
                 continue
             found.add(path)
         else:
-            problems.append(errors.Problem(raw, 0, 0, "no such file or directory; "
-                                           "give a tenant file or a folder such as tenants/"))
+            problems.append(
+                errors.Problem(
+                    raw, 0, 0, "no such file or directory; give a tenant file or a folder such as tenants/"
+                )
+            )
     if problems:
         raise errors.InputError.of(problems)
     return sorted(found)
@@ -324,8 +367,10 @@ def _not_a_tenant_file(path: Path, within: Path) -> str | None:
     except (OSError, RuntimeError):
         return "cannot be read (a broken link or a link loop?); give a YAML file"
     if path.is_symlink() and not target.is_relative_to(within.resolve()):
-        return (f"is a link to a file outside {within}; tenant files are read only inside "
-                "the folder given (copy the file in instead)")
+        return (
+            f"is a link to a file outside {within}; tenant files are read only inside "
+            "the folder given (copy the file in instead)"
+        )
     if not stat.S_ISREG(mode):
         return "is not a regular file (a pipe, device or socket?); give a YAML file"
     return None
@@ -352,8 +397,7 @@ WANT: dict[str, str] = {
     "companies": "a list of company ids (e.g. [F0001, F0002])",
     "voucher": "a mapping of provider and document_center_path",
     "provider": "a voucher provider (e.g. visma-document-center)",
-    "document_center_path": "a UNC path like \\\\fs01\\vdc\\vouchers or a drive path like "
-                            "D:\\Vouchers",
+    "document_center_path": "a UNC path like \\\\fs01\\vdc\\vouchers or a drive path like D:\\Vouchers",
     "previous_names": "a list of earlier names (e.g. [Oslo VB])",
     "env": "an environment variable name such as OSR_ACME_NO_SQL (letters, digits and _)",
     "file": "a path inside the secrets directory (e.g. acme/no.txt)",
@@ -366,13 +410,22 @@ ITEM_WANT: dict[str, str] = {
 }
 # Example values for "missing key" messages.
 EXAMPLE: dict[str, str] = {
-    "version": "1", "customer": "acme", "tenant": "acme-norway", "name": "Visma Business Oslo",
-    "integration": "visma-business", "server": "SQL01\\VISMA", "database": "vbsys",
-    "authentication": "sql", "provider": "visma-document-center",
-    "document_center_path": "\\\\fs01\\vdc\\vouchers", "absent": "true",
+    "version": "1",
+    "customer": "acme",
+    "tenant": "acme-norway",
+    "name": "Visma Business Oslo",
+    "integration": "visma-business",
+    "server": "SQL01\\VISMA",
+    "database": "vbsys",
+    "authentication": "sql",
+    "provider": "visma-document-center",
+    "document_center_path": "\\\\fs01\\vdc\\vouchers",
+    "absent": "true",
 }
 _MODELS: dict[str, type[BaseModel]] = {
-    "connection": ConnectionModel, "tombstone": TombstoneModel, "voucher": VoucherModel,
+    "connection": ConnectionModel,
+    "tombstone": TombstoneModel,
+    "voucher": VoucherModel,
     "password": SecretRefModel,
 }
 _UNIONS = {"connections": frozenset({"connection", "tombstone"})}
@@ -388,8 +441,9 @@ def _text_at(mapping: Any, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _rules(label: str, doc: strictyaml.Document, path: Path, cat: catalog_mod.Catalog,
-           settings: secrets.Settings) -> list[errors.Problem]:
+def _rules(
+    label: str, doc: strictyaml.Document, path: Path, cat: catalog_mod.Catalog, settings: secrets.Settings
+) -> list[errors.Problem]:
     """Rules that need the path, the catalog or the whole file.
 
     They read the document as written, wherever it holds the right kind of value, so that one
@@ -405,19 +459,30 @@ def _rules(label: str, doc: strictyaml.Document, path: Path, cat: catalog_mod.Ca
     folder, stem, suffix = path.parent.name, path.stem, path.suffix
     customer, tenant = _text_at(data, "customer"), _text_at(data, "tenant")
     if customer and _SLUG.fullmatch(customer) and len(customer) <= _MAX_SLUG and customer != folder:
-        add(("customer",), f"is {validation.shown(customer)} but the file is in folder {folder!r}; " + (
-            f"write customer: {folder}, or move the file to tenants/{customer}/"
-            if _SLUG.fullmatch(folder) else
-            "tenant files live at tenants/<customer>/<tenant>.yaml: move it to "
-            f"tenants/{customer}/"))
+        add(
+            ("customer",),
+            f"is {validation.shown(customer)} but the file is in folder {folder!r}; "
+            + (
+                f"write customer: {folder}, or move the file to tenants/{customer}/"
+                if _SLUG.fullmatch(folder)
+                else f"tenant files live at tenants/<customer>/<tenant>.yaml: move it to tenants/{customer}/"
+            ),
+        )
     if tenant and _SLUG.fullmatch(tenant) and len(tenant) <= _MAX_SLUG and tenant != stem:
-        add(("tenant",), f"is {validation.shown(tenant)} but the file is named {stem}{suffix}; " + (
-            f"write tenant: {stem}, or rename the file to {tenant}{suffix}"
-            if _SLUG.fullmatch(stem) else f"rename the file to {tenant}{suffix}"))
+        add(
+            ("tenant",),
+            f"is {validation.shown(tenant)} but the file is named {stem}{suffix}; "
+            + (
+                f"write tenant: {stem}, or rename the file to {tenant}{suffix}"
+                if _SLUG.fullmatch(stem)
+                else f"rename the file to {tenant}{suffix}"
+            ),
+        )
 
     raw = data.get("connections")
-    entries = [(i, item) for i, item in enumerate(raw if isinstance(raw, list) else [])
-               if isinstance(item, dict)]
+    entries = [
+        (i, item) for i, item in enumerate(raw if isinstance(raw, list) else []) if isinstance(item, dict)
+    ]
     names: dict[str, int] = {}
     for i, item in entries:
         name = _text_at(item, "name")
@@ -425,9 +490,12 @@ def _rules(label: str, doc: strictyaml.Document, path: Path, cat: catalog_mod.Ca
             continue
         key = spec.identity(name)
         if key in names:
-            add(("connections", i, "name"), f"{validation.shown(name)} is already the name of "
+            add(
+                ("connections", i, "name"),
+                f"{validation.shown(name)} is already the name of "
                 f"connections[{names[key]}] (names are compared ignoring case and Unicode "
-                "form); rename one")
+                "form); rename one",
+            )
         names.setdefault(key, i)
     connections = [(i, item) for i, item in entries if _connection_kind(item) == "connection"]
     previous: dict[str, int] = {}
@@ -438,41 +506,51 @@ def _rules(label: str, doc: strictyaml.Document, path: Path, cat: catalog_mod.Ca
                 continue
             key = spec.identity(old)
             if key in previous and previous[key] != i:
-                add(("connections", i, "previous_names", j),
+                add(
+                    ("connections", i, "previous_names", j),
                     f"{validation.shown(old)} is also a previous name of connections[{previous[key]}]; "
-                    "keep it on one connection")
+                    "keep it on one connection",
+                )
             previous.setdefault(key, i)
             other = names.get(key)
             if other is not None and other != i:
-                add(("connections", i, "previous_names", j),
+                add(
+                    ("connections", i, "previous_names", j),
                     f"{validation.shown(old)} is the name of connections[{other}]; a previous name must "
-                    "not be in use: remove it here")
+                    "not be in use: remove it here",
+                )
     for i, item in connections:
         _entry_rules(item, ("connections", i), cat, settings, add)
     return problems
 
 
-def _entry_rules(item: dict[Any, Any], loc: tuple[Any, ...], cat: catalog_mod.Catalog,
-                 settings: secrets.Settings,
-                 add: Callable[[tuple[Any, ...], str], None]) -> None:
+def _entry_rules(
+    item: dict[Any, Any],
+    loc: tuple[Any, ...],
+    cat: catalog_mod.Catalog,
+    settings: secrets.Settings,
+    add: Callable[[tuple[Any, ...], str], None],
+) -> None:
     """The catalog and secret rules of one connection."""
     key = _text_at(item, "integration")
     integration = cat.get(key) if key is not None else None
     if key is not None and integration is None:
         close = difflib.get_close_matches(key, cat.keys(), n=1)
-        hint = (f"did you mean {close[0]!r}?" if close
-                else "write one of: " + ", ".join(cat.keys()))
+        hint = f"did you mean {close[0]!r}?" if close else "write one of: " + ", ".join(cat.keys())
         add((*loc, "integration"), f"unknown integration {validation.shown(key)}; {hint}")
     voucher = item.get("voucher")
     if integration is not None and voucher is not None:
         provider = _text_at(voucher, "provider")
         if not integration.supports_vouchers:
-            add((*loc, "voucher"), f"{integration.display_name} has no voucher step; remove "
-                "the voucher block")
+            add(
+                (*loc, "voucher"), f"{integration.display_name} has no voucher step; remove the voucher block"
+            )
         elif provider is not None and provider not in integration.voucher_providers:
-            add((*loc, "voucher", "provider"),
+            add(
+                (*loc, "voucher", "provider"),
                 f"unknown provider {validation.shown(provider)} for {integration.display_name}; "
-                "write one of: " + ", ".join(integration.voucher_providers))
+                "write one of: " + ", ".join(integration.voucher_providers),
+            )
     password = item.get("password")
     if isinstance(password, dict) and len(password) == 1:
         env, file = _text_at(password, "env"), _text_at(password, "file")
@@ -489,20 +567,23 @@ def _freeze(model: TenantFileModel, label: str, digest: str) -> DesiredTenant:
         if isinstance(entry, TombstoneModel):
             tombstones.append(entry.name)
             continue
-        connections.append(DesiredConnection(
-            spec=spec.ConnectionSpec.from_attributes(entry),
-            password=SecretRef(entry.password.env, entry.password.file)
-            if entry.password else None,
-            previous_names=tuple(entry.previous_names),
-            encrypt=entry.encrypt,
-            trust_server_certificate=entry.trust_server_certificate,
-        ))
-    return DesiredTenant(model.customer, model.tenant, label, digest, model.prune,
-                         tuple(connections), tuple(tombstones))
+        connections.append(
+            DesiredConnection(
+                spec=spec.ConnectionSpec.from_attributes(entry),
+                password=SecretRef(entry.password.env, entry.password.file) if entry.password else None,
+                previous_names=tuple(entry.previous_names),
+                encrypt=entry.encrypt,
+                trust_server_certificate=entry.trust_server_certificate,
+            )
+        )
+    return DesiredTenant(
+        model.customer, model.tenant, label, digest, model.prune, tuple(connections), tuple(tombstones)
+    )
 
 
-def load_file(path: Path, *, cat: catalog_mod.Catalog, settings: secrets.Settings,
-              raw: bytes | None = None) -> DesiredTenant:
+def load_file(
+    path: Path, *, cat: catalog_mod.Catalog, settings: secrets.Settings, raw: bytes | None = None
+) -> DesiredTenant:
     """Read and validate one tenant file; raise InputError listing every problem found."""
     label = str(path)
     if raw is None:
@@ -510,25 +591,40 @@ def load_file(path: Path, *, cat: catalog_mod.Catalog, settings: secrets.Setting
     doc = strictyaml.parse(label, raw)
     if not isinstance(doc.data, dict):
         written = "a list" if isinstance(doc.data, list) else "a single value"
-        raise errors.InputError.of([errors.at(
-            label, *strictyaml.position(doc.root, ()),
-            f"the file holds {written}; a tenant file is a mapping starting with `version: 1`")])
+        raise errors.InputError.of(
+            [
+                errors.at(
+                    label,
+                    *strictyaml.position(doc.root, ()),
+                    f"the file holds {written}; a tenant file is a mapping starting with `version: 1`",
+                )
+            ]
+        )
     problems: list[errors.Problem] = []
     model: TenantFileModel | None = None
     try:
         model = TenantFileModel.model_validate(doc.data)
     except ValidationError as exc:
         problems = validation.problems(
-            label, doc, exc, root=TenantFileModel, models=_MODELS, want=WANT, item_want=ITEM_WANT,
-            example=EXAMPLE, unions=_UNIONS)
+            label,
+            doc,
+            exc,
+            root=TenantFileModel,
+            models=_MODELS,
+            want=WANT,
+            item_want=ITEM_WANT,
+            example=EXAMPLE,
+            unions=_UNIONS,
+        )
     problems += _rules(label, doc, path, cat, settings)
     if problems or model is None:
         raise errors.InputError.of(validation.scrub(problems, validation.literal_passwords(doc.data)))
     return _freeze(model, label, hashlib.sha256(raw).hexdigest())
 
 
-def load(paths: Iterable[Path], *, cat: catalog_mod.Catalog,
-         settings: secrets.Settings) -> list[DesiredTenant]:
+def load(
+    paths: Iterable[Path], *, cat: catalog_mod.Catalog, settings: secrets.Settings
+) -> list[DesiredTenant]:
     """Load every file, collecting the problems of all of them (up to MAX_PROBLEMS)."""
     tenants: list[DesiredTenant] = []
     problems: list[errors.Problem] = []
@@ -540,16 +636,24 @@ def load(paths: Iterable[Path], *, cat: catalog_mod.Catalog,
             problems.extend(exc.problems)
             continue
         if tenant.key in seen:
-            problems.append(errors.at(str(path), 1, 1, f"{tenant.key} is also declared by "
-                                      f"{seen[tenant.key]}; keep one file per tenant"))
+            problems.append(
+                errors.at(
+                    str(path),
+                    1,
+                    1,
+                    f"{tenant.key} is also declared by {seen[tenant.key]}; keep one file per tenant",
+                )
+            )
         seen[tenant.key] = str(path)
         tenants.append(tenant)
     if problems:
         ordered = sorted(problems)
         if len(ordered) > MAX_PROBLEMS:
             rest = len(ordered) - MAX_PROBLEMS
-            ordered = [*ordered[:MAX_PROBLEMS], errors.Problem(
-                "", 0, 0, f"... and {rest} more problems, not shown; fix these and run again")]
+            ordered = [
+                *ordered[:MAX_PROBLEMS],
+                errors.Problem("", 0, 0, f"... and {rest} more problems, not shown; fix these and run again"),
+            ]
         raise errors.InputError(f"{len(problems)} problem(s)", problems=tuple(ordered))
     return tenants
 
@@ -557,5 +661,8 @@ def load(paths: Iterable[Path], *, cat: catalog_mod.Catalog,
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of a tenant file, for editors (schemas/tenant.schema.json)."""
     schema = TenantFileModel.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://osr-reconciler.invalid/schemas/tenant.schema.json", **schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://osr-reconciler.invalid/schemas/tenant.schema.json",
+        **schema,
+    }

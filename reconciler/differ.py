@@ -19,16 +19,19 @@ PasswordFingerprints = Mapping[SecretRef, str | None]
 def _field_changes(before: spec.ConnectionSpec | None, after: spec.ConnectionSpec) -> list[p.Change]:
     shown_after = after.shown()
     if before is None:
-        return [p.Change(name, None, value) for name, value in shown_after.items()
-                if value not in (None, False, [])]
+        return [
+            p.Change(name, None, value)
+            for name, value in shown_after.items()
+            if value not in (None, False, [])
+        ]
     old, new = before.comparable(), after.comparable()
     shown_before = before.shown()
-    return [p.Change(name, shown_before[name], shown_after[name])
-            for name in new if old[name] != new[name]]
+    return [p.Change(name, shown_before[name], shown_after[name]) for name in new if old[name] != new[name]]
 
 
-def _password_change(d: DesiredConnection, live_fp: str | None,
-                     fps: PasswordFingerprints) -> tuple[p.Change | None, str | None, str | None]:
+def _password_change(
+    d: DesiredConnection, live_fp: str | None, fps: PasswordFingerprints
+) -> tuple[p.Change | None, str | None, str | None]:
     """(change, note, the fingerprint the connection will have after apply)."""
     if d.password is None:
         return (p.Change("password", sensitive=True) if live_fp else None), None, None
@@ -41,35 +44,52 @@ def _password_change(d: DesiredConnection, live_fp: str | None,
 
 
 def _cascade(companies: Sequence[state.LiveCompany]) -> tuple[p.Cascade, ...]:
-    items = [p.Cascade(dep.kind, dep.name, company.id)
-             for company in companies for dep in company.dependents]
-    return tuple(sorted(items, key=lambda c: (spec.natural_key(c.company), _KIND_ORDER[c.kind],
-                                              spec.natural_key(c.name), c.name)))
+    items = [p.Cascade(dep.kind, dep.name, company.id) for company in companies for dep in company.dependents]
+    return tuple(
+        sorted(
+            items,
+            key=lambda c: (
+                spec.natural_key(c.company),
+                _KIND_ORDER[c.kind],
+                spec.natural_key(c.name),
+                c.name,
+            ),
+        )
+    )
 
 
 def _kept(live: state.LiveTenant, connection_id: int) -> tuple[p.Kept, ...]:
-    names = sorted((t.name for t in live.report_templates if t.connection_id == connection_id),
-                   key=spec.natural_key)
+    names = sorted(
+        (t.name for t in live.report_templates if t.connection_id == connection_id), key=spec.natural_key
+    )
     return tuple(p.Kept(p.KeptKind.REPORT_TEMPLATE, name) for name in names)
 
 
-def _delete(live_tenant: state.LiveTenant, conn: state.LiveConnection,
-            reason: p.Reason) -> p.Action:
+def _delete(live_tenant: state.LiveTenant, conn: state.LiveConnection, reason: p.Reason) -> p.Action:
     blocked = None
     if not conn.managed:
         blocked = p.Blocked.UNMANAGED
     elif conn.spec.protected:
         blocked = p.Blocked.PROTECTED
     return p.Action(
-        p.ActionKind.DELETE, conn.spec.name, reason,
-        cascade=_cascade(conn.companies), kept=_kept(live_tenant, conn.id), blocked=blocked,
+        p.ActionKind.DELETE,
+        conn.spec.name,
+        reason,
+        cascade=_cascade(conn.companies),
+        kept=_kept(live_tenant, conn.id),
+        blocked=blocked,
         status=p.Status.DRIFT if conn.drifted else None,
-        live_id=conn.id, live_version=conn.version)
+        live_id=conn.id,
+        live_version=conn.version,
+    )
 
 
-def _match(d: DesiredConnection, by_name: Mapping[str, state.LiveConnection],
-           by_applied: Mapping[str, state.LiveConnection],
-           used: set[int]) -> tuple[state.LiveConnection | None, str | None]:
+def _match(
+    d: DesiredConnection,
+    by_name: Mapping[str, state.LiveConnection],
+    by_applied: Mapping[str, state.LiveConnection],
+    used: set[int],
+) -> tuple[state.LiveConnection | None, str | None]:
     """The live connection a desired one is: by name, by a previous name, or by the name the
     tool last applied to a connection renamed in the portal since (same id, new name)."""
     for index in (by_name, by_applied):
@@ -81,12 +101,21 @@ def _match(d: DesiredConnection, by_name: Mapping[str, state.LiveConnection],
     return None, None
 
 
-def _matched(d: DesiredConnection, conn: state.LiveConnection, renamed_from: str | None,
-             fps: PasswordFingerprints) -> tuple[p.Action | None, str | None]:
-    if d.spec == conn.spec and conn.managed and (
+def _matched(
+    d: DesiredConnection, conn: state.LiveConnection, renamed_from: str | None, fps: PasswordFingerprints
+) -> tuple[p.Action | None, str | None]:
+    if (
+        d.spec == conn.spec
+        and conn.managed
+        and (
             (d.password is None and conn.password_fp is None)
-            or (d.password is not None and fps.get(d.password) is not None
-                and fps.get(d.password) == conn.password_fp)):
+            or (
+                d.password is not None
+                and fps.get(d.password) is not None
+                and fps.get(d.password) == conn.password_fp
+            )
+        )
+    ):
         return None, None  # the common case in a large fleet: nothing to compare field by field
     changes = _field_changes(conn.spec, d.spec)
     password, note, new_fp = _password_change(d, conn.password_fp, fps)
@@ -95,36 +124,51 @@ def _matched(d: DesiredConnection, conn: state.LiveConnection, renamed_from: str
     if spec.nfc(conn.spec.name) != d.spec.name:  # one name in NFC and NFD is no change
         changes.append(p.Change("name", renamed_from or conn.spec.name, d.spec.name))
     changes.sort(key=lambda c: spec.FIELD_RANK[c.field])
-    removed = ({spec.identity(c) for c in conn.spec.companies}
-               - {spec.identity(c) for c in d.spec.companies})
+    removed = {spec.identity(c) for c in conn.spec.companies} - {spec.identity(c) for c in d.spec.companies}
     cascade = _cascade([c for c in conn.companies if spec.identity(c.id) in removed])
     pending = conn.applied_fp is not None and spec.spec_fingerprint(d.spec, new_fp) != conn.applied_fp
     status = p.Status.of(conn.drifted, pending)
-    needs = (str(d.password) if d.password and fps.get(d.password) is None
-             and conn.password_fp is None else None)
-    portal = ((conn.applied_name, conn.spec.name) if conn.renamed_in_portal
-              and renamed_from is not None else None)
-    common = {"cascade": cascade, "status": status, "live_id": conn.id, "renamed_in_portal": portal,
-              "live_version": conn.version, "desired": d, "needs_secret": needs}
+    needs = (
+        str(d.password) if d.password and fps.get(d.password) is None and conn.password_fp is None else None
+    )
+    portal = None  # (applied name, name in the portal): renamed there, planned back
+    if conn.renamed_in_portal and conn.applied_name is not None and renamed_from is not None:
+        portal = (conn.applied_name, conn.spec.name)
+
+    def action(kind: p.ActionKind, reason: p.Reason, previous_name: str | None = None) -> p.Action:
+        return p.Action(
+            kind,
+            d.spec.name,
+            reason,
+            previous_name=previous_name,
+            changes=tuple(changes),
+            cascade=cascade,
+            status=status,
+            live_id=conn.id,
+            renamed_in_portal=portal,
+            live_version=conn.version,
+            desired=d,
+            needs_secret=needs,
+        )
+
     if not conn.managed:
-        return p.Action(p.ActionKind.ADOPT, d.spec.name, p.Reason.ADOPT_UNMANAGED,
-                        changes=tuple(changes), **common), note  # type: ignore[arg-type]
+        return action(p.ActionKind.ADOPT, p.Reason.ADOPT_UNMANAGED), note
     if renamed_from is not None:
         reason = p.Reason.RENAME_PORTAL if portal else p.Reason.RENAME_PREVIOUS_NAME
-        return p.Action(p.ActionKind.RENAME, d.spec.name, reason,
-                        previous_name=renamed_from, changes=tuple(changes), **common), note  # type: ignore[arg-type]
+        return action(p.ActionKind.RENAME, reason, renamed_from), note
     if changes:
-        return p.Action(p.ActionKind.UPDATE, d.spec.name, p.Reason.UPDATE_CHANGED,
-                        changes=tuple(changes), **common), note  # type: ignore[arg-type]
+        return action(p.ActionKind.UPDATE, p.Reason.UPDATE_CHANGED), note
     return None, note
 
 
-def diff_tenant(d: DesiredTenant, live: state.LiveTenant,
-                fps: PasswordFingerprints) -> p.TenantPlan:
+def diff_tenant(d: DesiredTenant, live: state.LiveTenant, fps: PasswordFingerprints) -> p.TenantPlan:
     """The plan of one tenant (without the live fingerprint: see fingerprinted)."""
     by_name = {spec.identity(c.spec.name): c for c in live.connections}
-    by_applied = {spec.identity(c.applied_name): c for c in live.connections
-                  if c.renamed_in_portal and c.applied_name is not None}
+    by_applied = {
+        spec.identity(c.applied_name): c
+        for c in live.connections
+        if c.renamed_in_portal and c.applied_name is not None
+    }
     used: set[int] = set()
     actions: list[p.Action] = []
     notes: list[str] = []
@@ -136,10 +180,16 @@ def diff_tenant(d: DesiredTenant, live: state.LiveTenant,
             if password:
                 changes.append(password)
             changes.sort(key=lambda c: spec.FIELD_RANK[c.field])
-            actions.append(p.Action(
-                p.ActionKind.CREATE, desired_conn.spec.name, p.Reason.CREATE_DECLARED,
-                changes=tuple(changes), desired=desired_conn,
-                needs_secret=str(desired_conn.password) if note else None))
+            actions.append(
+                p.Action(
+                    p.ActionKind.CREATE,
+                    desired_conn.spec.name,
+                    p.Reason.CREATE_DECLARED,
+                    changes=tuple(changes),
+                    desired=desired_conn,
+                    needs_secret=str(desired_conn.password) if note else None,
+                )
+            )
         else:
             used.add(conn.id)
             action, note = _matched(desired_conn, conn, renamed_from, fps)
@@ -162,13 +212,20 @@ def diff_tenant(d: DesiredTenant, live: state.LiveTenant,
             actions.append(_delete(live, conn, p.Reason.DELETE_PRUNED))
     rank = {kind: i for i, kind in enumerate(p.ORDER)}
     actions.sort(key=lambda a: (rank[a.action], spec.natural_key(a.connection), a.connection))
-    return p.TenantPlan(d.customer, d.tenant, tuple(actions),
-                        tuple(sorted(unmanaged, key=lambda n: (spec.natural_key(n), n))),
-                        tuple(notes), d.path, d.digest)
+    return p.TenantPlan(
+        d.customer,
+        d.tenant,
+        tuple(actions),
+        tuple(sorted(unmanaged, key=lambda n: (spec.natural_key(n), n))),
+        tuple(notes),
+        d.path,
+        d.digest,
+    )
 
 
-def unknown_tenants_named(keys: Sequence[str], live: state.LiveState,
-                          where: Sequence[str] | None = None) -> list[errors.Problem]:
+def unknown_tenants_named(
+    keys: Sequence[str], live: state.LiveState, where: Sequence[str] | None = None
+) -> list[errors.Problem]:
     """Tenants are created in the portal: naming one the store does not know is an error."""
     problems = []
     for i, key in enumerate(keys):
@@ -176,11 +233,19 @@ def unknown_tenants_named(keys: Sequence[str], live: state.LiveState,
             continue
         customer = key.split("/", 1)[0]
         known = live.known.get(customer, ())
-        hint = ("the store knows " + ", ".join(f"{customer}/{t}" for t in known)
-                if known else f"the store knows no tenants of customer {customer!r}")
-        problems.append(errors.Problem(where[i] if where else "--tenant", 0, 0,
-                                       f"tenant {key} does not exist in the store (tenants are "
-                                       f"created in the portal); {hint}"))
+        hint = (
+            "the store knows " + ", ".join(f"{customer}/{t}" for t in known)
+            if known
+            else f"the store knows no tenants of customer {customer!r}"
+        )
+        problems.append(
+            errors.Problem(
+                where[i] if where else "--tenant",
+                0,
+                0,
+                f"tenant {key} does not exist in the store (tenants are created in the portal); {hint}",
+            )
+        )
     return problems
 
 
@@ -188,8 +253,9 @@ def unknown_tenants(desired: Sequence[DesiredTenant], live: state.LiveState) -> 
     return unknown_tenants_named([d.key for d in desired], live, [d.path for d in desired])
 
 
-def diff_tenants(desired: Sequence[DesiredTenant], live: state.LiveState,
-                 fps: PasswordFingerprints) -> tuple[p.TenantPlan, ...]:
+def diff_tenants(
+    desired: Sequence[DesiredTenant], live: state.LiveState, fps: PasswordFingerprints
+) -> tuple[p.TenantPlan, ...]:
     """The plans of these tenants, sorted by key, without the guards that span tenants."""
     problems = unknown_tenants(desired, live)
     if problems:
@@ -197,15 +263,15 @@ def diff_tenants(desired: Sequence[DesiredTenant], live: state.LiveState,
     return tuple(diff_tenant(d, live.tenants[d.key], fps) for d in sorted(desired, key=lambda t: t.key))
 
 
-def mass_deletes(tenants: Sequence[p.TenantPlan], live_counts: Mapping[str, int],
-                 max_delete: int) -> tuple[p.MassDelete, ...]:
+def mass_deletes(
+    tenants: Sequence[p.TenantPlan], live_counts: Mapping[str, int], max_delete: int
+) -> tuple[p.MassDelete, ...]:
     """Why --allow-mass-delete is needed: too many deletes, or a tenant emptied.
 
     live_counts: each tenant's number of live connections (all a plan read in batches keeps).
     """
     mass: list[p.MassDelete] = []
-    deletes = sum(1 for t in tenants for a in t.actions
-                  if a.action is p.ActionKind.DELETE and not a.blocked)
+    deletes = sum(1 for t in tenants for a in t.actions if a.action is p.ActionKind.DELETE and not a.blocked)
     if deletes > max_delete:
         mass.append(p.TooManyDeletes(deletes, max_delete))
     for t in tenants:
@@ -221,15 +287,19 @@ def live_counts(live: state.LiveState) -> dict[str, int]:
     return {key: len(t.connections) for key, t in live.tenants.items()}
 
 
-def diff(desired: Sequence[DesiredTenant], live: state.LiveState, fps: PasswordFingerprints, *,
-         max_delete: int = DEFAULT_MAX_DELETE) -> p.Plan:
+def diff(
+    desired: Sequence[DesiredTenant],
+    live: state.LiveState,
+    fps: PasswordFingerprints,
+    *,
+    max_delete: int = DEFAULT_MAX_DELETE,
+) -> p.Plan:
     """The plan that makes live equal desired, with every guard it needs marked."""
     tenants = diff_tenants(desired, live, fps)
     return p.Plan(tenants, max_delete, mass_deletes(tenants, live_counts(live), max_delete))
 
 
-def drift(desired: Sequence[DesiredTenant], live: state.LiveState,
-          fps: PasswordFingerprints) -> p.Plan:
+def drift(desired: Sequence[DesiredTenant], live: state.LiveState, fps: PasswordFingerprints) -> p.Plan:
     """What differs, for `drift`: the plan's tenants without its deletion guards (a drift report
     is never applied; max_delete is recorded as the default and nothing is checked against it)."""
     return p.Plan(diff_tenants(desired, live, fps), DEFAULT_MAX_DELETE)
@@ -254,21 +324,33 @@ def cascade_companies(plan: p.Plan, live: state.LiveState) -> dict[str, set[int]
     return needed
 
 
-def with_cascades(plan: p.Plan, desired: Sequence[DesiredTenant], live: state.LiveState,
-                  fps: PasswordFingerprints) -> p.Plan:
+def with_cascades(
+    plan: p.Plan, desired: Sequence[DesiredTenant], live: state.LiveState, fps: PasswordFingerprints
+) -> p.Plan:
     """Plan again the tenants whose cascades can now be listed (live has their dependents)."""
     affected = cascade_companies(plan, live)
     if not affected:
         return plan
     by_key = {d.key: d for d in desired}
-    return dataclasses.replace(plan, tenants=tuple(
-        diff_tenant(by_key[t.key], live.tenants[t.key], fps) if t.key in affected else t
-        for t in plan.tenants))
+    return dataclasses.replace(
+        plan,
+        tenants=tuple(
+            diff_tenant(by_key[t.key], live.tenants[t.key], fps) if t.key in affected else t
+            for t in plan.tenants
+        ),
+    )
 
 
 def fingerprinted(plan: p.Plan, live: state.LiveState, read: Mapping[str, set[int]]) -> p.Plan:
     """The plan with a fingerprint of each live tenant as read, for saved plans and apply."""
-    return dataclasses.replace(plan, tenants=tuple(
-        dataclasses.replace(t, tenant_fp=live.tenants[t.key].object_fp(),
-                            read_companies=tuple(sorted(read.get(t.key, ()))))
-        for t in plan.tenants))
+    return dataclasses.replace(
+        plan,
+        tenants=tuple(
+            dataclasses.replace(
+                t,
+                tenant_fp=live.tenants[t.key].object_fp(),
+                read_companies=tuple(sorted(read.get(t.key, ()))),
+            )
+            for t in plan.tenants
+        ),
+    )

@@ -32,8 +32,7 @@ DRIVERS = (
     Driver("pyodbc", "pyodbc", "sources", "accounting servers and SQL Server stores"),
 )
 # SQLAlchemy's default drivers for a bare postgresql:// or mysql:// URL, which we do not install.
-_DEFAULTS = {"psycopg2": ("postgresql+psycopg://", "postgresql"),
-             "MySQLdb": ("mysql+pymysql://", "mariadb")}
+_DEFAULTS = {"psycopg2": ("postgresql+psycopg://", "postgresql"), "MySQLdb": ("mysql+pymysql://", "mariadb")}
 
 
 def install_hint(extra: str) -> str:
@@ -51,12 +50,16 @@ def missing(error: ImportError) -> str | None:
     top = (error.name or "").split(".")[0]
     for driver in DRIVERS:
         if driver.module == top:
-            return (f"{driver.distribution}, the driver for {driver.what}, is not installed; "
-                    f"install it with {install_hint(driver.extra)}")
+            return (
+                f"{driver.distribution}, the driver for {driver.what}, is not installed; "
+                f"install it with {install_hint(driver.extra)}"
+            )
     if top in _DEFAULTS:
         scheme, extra = _DEFAULTS[top]
-        return (f"the driver {top} is not installed; write the URL as {scheme}... and install "
-                f"the driver with {install_hint(extra)}")
+        return (
+            f"the driver {top} is not installed; write the URL as {scheme}... and install "
+            f"the driver with {install_hint(extra)}"
+        )
     return None
 
 
@@ -71,12 +74,16 @@ def versions_text() -> str:
     """`reconciler --version`: the tool, Python, SQLAlchemy and each driver found (or the extra)."""
     import platform
 
-    lines = [f"reconciler {version(PACKAGE) or 'unknown'}",
-             f"Python {platform.python_version()} ({platform.python_implementation()})",
-             f"SQLAlchemy {version('SQLAlchemy') or 'not installed'}"]
+    lines = [
+        f"reconciler {version(PACKAGE) or 'unknown'}",
+        f"Python {platform.python_version()} ({platform.python_implementation()})",
+        f"SQLAlchemy {version('SQLAlchemy') or 'not installed'}",
+    ]
     for driver in DRIVERS:
         found = version(driver.distribution)
-        lines.append(f"{driver.distribution} {found} ({driver.what})" if found else
-                     f"{driver.distribution} not installed ({driver.what}: "
-                     f"{install_hint(driver.extra)})")
+        lines.append(
+            f"{driver.distribution} {found} ({driver.what})"
+            if found
+            else f"{driver.distribution} not installed ({driver.what}: {install_hint(driver.extra)})"
+        )
     return "\n".join(lines) + "\n"

@@ -40,23 +40,41 @@ def tenant_schema(cat: catalog.Catalog | None = None) -> dict[str, Any]:
     providers = sorted({p for k in keys for p in cat.get(k).voucher_providers})  # type: ignore[union-attr]
     defs["VoucherModel"]["properties"]["provider"]["enum"] = providers
     rules: list[dict[str, Any]] = [
-        {"if": {"properties": {"authentication": {"const": "sql"}}, "required": ["authentication"]},
-         "then": {"required": ["login", "password"],
-                  "properties": {"login": {"type": ["string", "number"]},
-                                 "password": {"type": "object"}}}},
-        {"if": {"properties": {"authentication": {"const": "windows"}},
-                "required": ["authentication"]},
-         "then": {"properties": {"login": {"type": "null"}, "password": {"type": "null"}}}},
+        {
+            "if": {"properties": {"authentication": {"const": "sql"}}, "required": ["authentication"]},
+            "then": {
+                "required": ["login", "password"],
+                "properties": {"login": {"type": ["string", "number"]}, "password": {"type": "object"}},
+            },
+        },
+        {
+            "if": {"properties": {"authentication": {"const": "windows"}}, "required": ["authentication"]},
+            "then": {"properties": {"login": {"type": "null"}, "password": {"type": "null"}}},
+        },
     ]
     for key in keys:
         entry = cat.get(key)
         assert entry is not None
         when = {"properties": {"integration": {"const": key}}, "required": ["integration"]}
         if entry.voucher_providers:
-            rules.append({"if": when, "then": {"properties": {"voucher": {"anyOf": [
-                {"type": "null"},
-                {"type": "object", "properties": {"provider": {
-                    "enum": list(entry.voucher_providers)}}}]}}}})
+            rules.append(
+                {
+                    "if": when,
+                    "then": {
+                        "properties": {
+                            "voucher": {
+                                "anyOf": [
+                                    {"type": "null"},
+                                    {
+                                        "type": "object",
+                                        "properties": {"provider": {"enum": list(entry.voucher_providers)}},
+                                    },
+                                ]
+                            }
+                        }
+                    },
+                }
+            )
         else:
             rules.append({"if": when, "then": {"properties": {"voucher": {"type": "null"}}}})
     conn["allOf"] = rules

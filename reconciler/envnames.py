@@ -15,9 +15,26 @@ from collections.abc import Sequence
 from reconciler import spec
 
 # Letters NFKD does not decompose into ASCII.
-_FOLD = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "ß": "ss", "đ": "d", "Đ": "D",
-                       "ð": "d", "Ð": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "œ": "oe",
-                       "Œ": "OE", "ı": "i"})
+_FOLD = str.maketrans(
+    {
+        "ø": "o",
+        "Ø": "O",
+        "æ": "ae",
+        "Æ": "AE",
+        "ß": "ss",
+        "đ": "d",
+        "Đ": "D",
+        "ð": "d",
+        "Ð": "D",
+        "ł": "l",
+        "Ł": "L",
+        "þ": "th",
+        "Þ": "TH",
+        "œ": "oe",
+        "Œ": "OE",
+        "ı": "i",
+    }
+)
 
 
 def ascii_words(text: str) -> str:
@@ -31,8 +48,7 @@ def _suffix(name: str, length: int) -> str:
     return hashlib.sha256(spec.identity(name).encode("utf-8")).hexdigest()[:length].upper()
 
 
-def password_variables(customer: str, tenant: str, names: Sequence[str],
-                       prefix: str) -> dict[str, str]:
+def password_variables(customer: str, tenant: str, names: Sequence[str], prefix: str) -> dict[str, str]:
     """connection name -> `PREFIX<CUSTOMER>_<TENANT>_<CONNECTION>_PASSWORD`, unique per tenant.
 
     A name that folds to the same words as another (`Visma Oslo`, `Visma-Oslo`; `Øslo`, `Ôslo`)

@@ -71,8 +71,9 @@ class FixtureConnection(_Model):
             return value
         if isinstance(value, dict) and list(value) == ["env"] and isinstance(value["env"], str):
             return value
-        raise PydanticCustomError("password", "the password is text or {env: NAME} (what is "
-                                              "written is not shown here)")
+        raise PydanticCustomError(
+            "password", "the password is text or {env: NAME} (what is written is not shown here)"
+        )
 
     @field_validator("companies", mode="before")
     @classmethod
@@ -118,8 +119,10 @@ _WANT = {
     "password": "text or {env: NAME}",
     "server": "host, host\\instance or host,port (e.g. SQL01\\VISMA)",
     "id": "a company id (e.g. F0001)",
-    "data_access_filters": "a list of names", "budget_flows": "a list of names",
-    "publisher_jobs": "a list of names", "reports": "a list of names",
+    "data_access_filters": "a list of names",
+    "budget_flows": "a list of names",
+    "publisher_jobs": "a list of names",
+    "reports": "a list of names",
 }
 _ITEM_WANT = {
     "customers": "a customer: a mapping with name and tenants",
@@ -127,13 +130,19 @@ _ITEM_WANT = {
     "connections": "a connection: a mapping starting with `name: ...`",
     "companies": "a company: an id (F0001) or a mapping with id and its dependents",
     "report_templates": "a report template: a mapping with name and connection",
-    "data_access_filters": "a name", "budget_flows": "a name", "publisher_jobs": "a name",
+    "data_access_filters": "a name",
+    "budget_flows": "a name",
+    "publisher_jobs": "a name",
     "reports": "a name",
 }
 _MODELS: dict[str, type[BaseModel]] = {
-    "customers": FixtureCustomer, "tenants": FixtureTenant, "connections": FixtureConnection,
-    "companies": FixtureCompany, "report_templates": FixtureTemplate,
-    "voucher": desired.VoucherModel, "EnvOnly": EnvOnly,
+    "customers": FixtureCustomer,
+    "tenants": FixtureTenant,
+    "connections": FixtureConnection,
+    "companies": FixtureCompany,
+    "report_templates": FixtureTemplate,
+    "voucher": desired.VoucherModel,
+    "EnvOnly": EnvOnly,
 }
 
 
@@ -143,24 +152,43 @@ def load(path: Path) -> Fixture:
     try:
         fixture = Fixture.model_validate(doc.data)
     except ValidationError as exc:
-        raise errors.InputError.of(validation.scrub(validation.problems(
-            label, doc, exc, root=Fixture, models=_MODELS,
-            want={**desired.WANT, **_WANT}, item_want={**desired.ITEM_WANT, **_ITEM_WANT},
-            example=desired.EXAMPLE, unions={"password": frozenset({"str", "EnvOnly"})}),
-            validation.literal_passwords(doc.data))) from None
+        raise errors.InputError.of(
+            validation.scrub(
+                validation.problems(
+                    label,
+                    doc,
+                    exc,
+                    root=Fixture,
+                    models=_MODELS,
+                    want={**desired.WANT, **_WANT},
+                    item_want={**desired.ITEM_WANT, **_ITEM_WANT},
+                    example=desired.EXAMPLE,
+                    unions={"password": frozenset({"str", "EnvOnly"})},
+                ),
+                validation.literal_passwords(doc.data),
+            )
+        ) from None
     problems = _duplicates(label, doc, fixture)
     for ci, customer in enumerate(fixture.customers):
         for ti, tenant in enumerate(customer.tenants):
             names = {spec.identity(c.name) for c in tenant.connections}
             for ri, template in enumerate(tenant.report_templates):
-                if (template.connection is not None
-                        and spec.identity(template.connection) not in names):
+                if template.connection is not None and spec.identity(template.connection) not in names:
                     loc = ("customers", ci, "tenants", ti, "report_templates", ri, "connection")
                     line, column = strictyaml.position(doc.root, loc)
-                    problems.append(errors.at(label, line, column, validation.say(
-                        loc, f"report template {validation.shown(template.name)} names unknown "
-                        f"connection {validation.shown(template.connection)}; write the name of "
-                        "one of this tenant's connections, or null")))
+                    problems.append(
+                        errors.at(
+                            label,
+                            line,
+                            column,
+                            validation.say(
+                                loc,
+                                f"report template {validation.shown(template.name)} names unknown "
+                                f"connection {validation.shown(template.connection)}; write the name of "
+                                "one of this tenant's connections, or null",
+                            ),
+                        )
+                    )
     if problems:
         raise errors.InputError.of(validation.scrub(problems, validation.literal_passwords(doc.data)))
     return fixture
@@ -176,24 +204,30 @@ def _duplicates(label: str, doc: strictyaml.Document, fixture: Fixture) -> list[
             key = spec.identity(name)
             if key in first:
                 line, column = strictyaml.position(doc.root, loc)
-                problems.append(errors.at(label, line, column, validation.say(
-                    loc, f"{what} {validation.shown(name)} is listed twice (compared ignoring case "
-                    f"and Unicode form; first at {validation.say(first[key], '')[:-2]}); "
-                    "list it once")))
+                problems.append(
+                    errors.at(
+                        label,
+                        line,
+                        column,
+                        validation.say(
+                            loc,
+                            f"{what} {validation.shown(name)} is listed twice (compared ignoring case "
+                            f"and Unicode form; first at {validation.say(first[key], '')[:-2]}); "
+                            "list it once",
+                        ),
+                    )
+                )
             first.setdefault(key, loc)
 
-    once([(("customers", ci, "name"), c.name) for ci, c in enumerate(fixture.customers)],
-         "customer")
+    once([(("customers", ci, "name"), c.name) for ci, c in enumerate(fixture.customers)], "customer")
     for ci, customer in enumerate(fixture.customers):
         at = ("customers", ci, "tenants")
         once([((*at, ti, "name"), t.name) for ti, t in enumerate(customer.tenants)], "tenant")
         for ti, tenant in enumerate(customer.tenants):
             at_c = (*at, ti, "connections")
-            once([((*at_c, i, "name"), c.name) for i, c in enumerate(tenant.connections)],
-                 "connection")
+            once([((*at_c, i, "name"), c.name) for i, c in enumerate(tenant.connections)], "connection")
             for i, conn in enumerate(tenant.connections):
-                once([((*at_c, i, "companies", k), c.id) for k, c in enumerate(conn.companies)],
-                     "company")
+                once([((*at_c, i, "companies", k), c.id) for k, c in enumerate(conn.companies)], "company")
     return problems
 
 
@@ -220,31 +254,45 @@ def seed(st: store.Store, fixture: Fixture) -> int:
                 ids = {}
                 for c in tenant.connections:
                     ids[spec.identity(c.name)] = _seed_connection(
-                        conn, tenant_id, c, keyring, f"{customer.name}/{tenant.name}/{c.name}")
+                        conn, tenant_id, c, keyring, f"{customer.name}/{tenant.name}/{c.name}"
+                    )
                     count += 1
-                store.replace_templates(conn, tenant_id, [
-                    (t.name, ids[spec.identity(t.connection)] if t.connection else None)
-                    for t in tenant.report_templates])
+                store.replace_templates(
+                    conn,
+                    tenant_id,
+                    [
+                        (t.name, ids[spec.identity(t.connection)] if t.connection else None)
+                        for t in tenant.report_templates
+                    ],
+                )
     return count
 
 
-def _seed_connection(conn: store.Transaction, tenant_id: int, c: FixtureConnection,
-                     keyring: secrets.Keyring, label: str) -> int:
+def _seed_connection(
+    conn: store.Transaction, tenant_id: int, c: FixtureConnection, keyring: secrets.Keyring, label: str
+) -> int:
     value = _password(c.password, label)
     password = store.Password(keyring.encrypt(value), keyring.fingerprint(value)) if value else None
     s = c.spec()
     applied = spec.spec_fingerprint(s, password.fingerprint if password else None) if c.managed else None
     existing = store.connection_id_by_name(conn, tenant_id, c.name)
     if existing is None:
-        connection_id = store.create_connection(conn, tenant_id, s, password=password,
-                                                managed=c.managed, applied_fp=applied)
+        connection_id = store.create_connection(
+            conn, tenant_id, s, password=password, managed=c.managed, applied_fp=applied
+        )
     else:
         connection_id, version = existing
         store.set_companies(conn, connection_id, [])  # replace companies and their dependents
-        store.update_connection(conn, connection_id, version, s,
-                                password=store.SetTo(password) if password else store.CLEAR,
-                                managed=c.managed,
-                                applied_fp=applied, label=label)
+        store.update_connection(
+            conn,
+            connection_id,
+            version,
+            s,
+            password=store.SetTo(password) if password else store.CLEAR,
+            managed=c.managed,
+            applied_fp=applied,
+            label=label,
+        )
     for company in c.companies:
         store.add_dependents(conn, connection_id, company.id, company.dependents())
     return connection_id
@@ -256,15 +304,20 @@ def dump(live: state.LiveState) -> dict[str, Any]:
     for key in sorted(live.tenants):
         t = live.tenants[key]
         names = {c.id: c.spec.name for c in t.connections}
-        tenant: dict[str, Any] = {"name": t.tenant, "connections": [
-            _dump_connection(c) for c in t.connections]}
+        tenant: dict[str, Any] = {
+            "name": t.tenant,
+            "connections": [_dump_connection(c) for c in t.connections],
+        }
         if t.report_templates:
             tenant["report_templates"] = [
                 {"name": r.name, "connection": names.get(r.connection_id) if r.connection_id else None}
-                for r in t.report_templates]
+                for r in t.report_templates
+            ]
         by_customer.setdefault(t.customer, []).append(tenant)
-    return {"version": 1, "customers": [
-        {"name": name, "tenants": items} for name, items in by_customer.items()]}
+    return {
+        "version": 1,
+        "customers": [{"name": name, "tenants": items} for name, items in by_customer.items()],
+    }
 
 
 def _dump_connection(c: state.LiveConnection) -> dict[str, Any]:
@@ -273,10 +326,12 @@ def _dump_connection(c: state.LiveConnection) -> dict[str, Any]:
     companies: list[Any] = []
     for company in c.companies:
         entry: dict[str, Any] = {"id": company.id}
-        for kind, key in ((spec.DependentKind.DATA_ACCESS_FILTER, "data_access_filters"),
-                          (spec.DependentKind.BUDGET_FLOW, "budget_flows"),
-                          (spec.DependentKind.PUBLISHER_JOB, "publisher_jobs"),
-                          (spec.DependentKind.REPORT, "reports")):
+        for kind, key in (
+            (spec.DependentKind.DATA_ACCESS_FILTER, "data_access_filters"),
+            (spec.DependentKind.BUDGET_FLOW, "budget_flows"),
+            (spec.DependentKind.PUBLISHER_JOB, "publisher_jobs"),
+            (spec.DependentKind.REPORT, "reports"),
+        ):
             names = [d.name for d in company.dependents if d.kind is kind]
             if names:
                 entry[key] = names

@@ -30,8 +30,9 @@ def git_commit(root: Path) -> str | None:
     if not (root / ".git").exists():
         return None
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -44,9 +45,14 @@ def _revision(root: Path, ref: str) -> str:
     if not ref or ref.startswith("-") or not ref.isprintable() or any(c.isspace() for c in ref):
         raise errors.InputError(f"--changed-since {ref!r} is not a git revision; {hint}")
     try:
-        out = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options",
-                              f"{ref}^{{commit}}"], cwd=root, capture_output=True, text=True,
-                             timeout=60, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise errors.InputError(f"--changed-since {ref}: git failed ({exc})") from None
     commit = out.stdout.strip()
@@ -59,15 +65,29 @@ def changed_files(root: Path, ref: str, paths: Sequence[str]) -> tuple[list[Path
     """Tenant files changed since ref: (files to plan, lines about deleted/renamed ones)."""
     commit = _revision(root, ref)
     try:
-        out = subprocess.run(["git", "diff", "--name-status", "-M", f"{commit}...HEAD", "--", *paths],
-                             cwd=root, capture_output=True, text=True, timeout=60, check=False)
-        untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "--", *paths],
-                                   cwd=root, capture_output=True, text=True, timeout=60, check=False)
+        out = subprocess.run(
+            ["git", "diff", "--name-status", "-M", f"{commit}...HEAD", "--", *paths],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        untracked = subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "--", *paths],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise errors.InputError(f"--changed-since {ref}: git failed ({exc})") from None
     if out.returncode != 0:
-        raise errors.InputError(f"--changed-since {ref}: {out.stderr.strip() or 'git diff failed'}; "
-                                "give a commit, branch or tag that exists (fetch it first in CI)")
+        raise errors.InputError(
+            f"--changed-since {ref}: {out.stderr.strip() or 'git diff failed'}; "
+            "give a commit, branch or tag that exists (fetch it first in CI)"
+        )
     files: list[Path] = []
     notes: list[str] = []
     for line in out.stdout.splitlines():
@@ -78,8 +98,10 @@ def changed_files(root: Path, ref: str, paths: Sequence[str]) -> tuple[list[Path
         if status.startswith("D"):
             notes.append(f"{parts[1]}: deleted since {ref}; a missing tenant file deletes nothing")
         elif status.startswith("R"):
-            notes.append(f"{parts[1]} renamed to {parts[2]} since {ref}; not planned here (a "
-                         "rename changes which tenant the file declares): plan it by path")
+            notes.append(
+                f"{parts[1]} renamed to {parts[2]} since {ref}; not planned here (a "
+                "rename changes which tenant the file declares): plan it by path"
+            )
         else:
             files.append(root / parts[-1])
     files += [root / name for name in untracked.stdout.splitlines() if name.endswith((".yaml", ".yml"))]

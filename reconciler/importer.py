@@ -33,19 +33,28 @@ def export_tenant(live: state.LiveTenant, prefix: str) -> dict[str, object]:
     """The tenant file document of a live tenant: passwords as {env: NAME} references."""
     conns: list[dict[str, object]] = []
     variables = envnames.password_variables(
-        live.customer, live.tenant, [c.spec.name for c in live.connections], prefix)
+        live.customer, live.tenant, [c.spec.name for c in live.connections], prefix
+    )
     for c in live.connections:
         sql = c.spec.authentication is spec.Authentication.SQL
         conns.append(c.spec.document(password={"env": variables[c.spec.name]} if sql else None))
-    return {"version": 1, "customer": live.customer, "tenant": live.tenant, "prune": False,
-            "connections": conns}
+    return {
+        "version": 1,
+        "customer": live.customer,
+        "tenant": live.tenant,
+        "prune": False,
+        "connections": conns,
+    }
 
 
 def tenant_text(live: state.LiveTenant, prefix: str) -> tuple[str, tuple[str, ...]]:
     """The tenant file of a live tenant, and the password variables it references."""
     body = export_tenant(live, prefix)
-    variables = tuple(str(c["password"]["env"]) for c in body["connections"]  # type: ignore[attr-defined]
-                      if isinstance(c.get("password"), dict))
+    variables = tuple(
+        str(c["password"]["env"])
+        for c in body["connections"]  # type: ignore[attr-defined]
+        if isinstance(c.get("password"), dict)
+    )
     return MODELINE + yamlout.dump(body), variables
 
 

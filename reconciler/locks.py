@@ -118,8 +118,10 @@ class Unreleased:
     why: str
 
     def describe(self) -> str:
-        return (f"could not release lock {self.id} on {self.scope} ({self.why}); it expires at "
-                f"{store.utc(self.expires_ms)}, or run `reconciler unlock {self.id}`")
+        return (
+            f"could not release lock {self.id} on {self.scope} ({self.why}); it expires at "
+            f"{store.utc(self.expires_ms)}, or run `reconciler unlock {self.id}`"
+        )
 
 
 class Held:
@@ -157,7 +159,8 @@ class Held:
     def _lost_error(self) -> errors.ConflictError:
         return errors.ConflictError(
             f"{', '.join(sorted(self.ids))}: this apply's lock was taken over (its lease ran "
-            "out); nothing was applied, plan again")
+            "out); nothing was applied, plan again"
+        )
 
     def check(self) -> None:
         """Between writes: stop (the transaction rolls back) if the lease was lost."""
@@ -191,8 +194,10 @@ class Held:
         try:
             store.release_locks(self.st, list(self.ids.values()))
         except errors.StoreError as error:
-            return tuple(Unreleased(lock_id, scope, self.expires_ms, str(error))
-                         for scope, lock_id in sorted(self.ids.items()))
+            return tuple(
+                Unreleased(lock_id, scope, self.expires_ms, str(error))
+                for scope, lock_id in sorted(self.ids.items())
+            )
         return ()
 
     def release_after_commit(self) -> tuple[Unreleased, ...]:
@@ -202,8 +207,7 @@ class Held:
         return self.release()
 
 
-def _acquire(st: store.Store, scopes: Sequence[str], *, timeout_s: float,
-             length_ms: int) -> dict[str, str]:
+def _acquire(st: store.Store, scopes: Sequence[str], *, timeout_s: float, length_ms: int) -> dict[str, str]:
     me = holder()
     wanted = sorted(set(scopes))
     deadline = time.monotonic() + timeout_s
@@ -215,21 +219,28 @@ def _acquire(st: store.Store, scopes: Sequence[str], *, timeout_s: float,
                 return dict(zip(wanted, taken, strict=True))
             if time.monotonic() >= deadline:
                 if current is None:
-                    raise errors.RefusedError(f"{', '.join(wanted)}: another apply is taking the "
-                                              f"locks or writing; waited {timeout_s:g}s "
-                                              "(--lock-timeout)")
+                    raise errors.RefusedError(
+                        f"{', '.join(wanted)}: another apply is taking the "
+                        f"locks or writing; waited {timeout_s:g}s "
+                        "(--lock-timeout)"
+                    )
                 raise errors.RefusedError(
                     f"{current.scope}: {current.describe()}, lease until "
                     f"{store.utc(current.expires_ms)}; waited {timeout_s:g}s (--lock-timeout). If "
-                    f"that apply is gone, run `reconciler unlock {current.id}`")
+                    f"that apply is gone, run `reconciler unlock {current.id}`"
+                )
             time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
     except KeyboardInterrupt:
         # Ctrl-C while waiting: nothing was read or written yet. One line naming what we waited
         # for; exit 1 like every run that changed nothing (DESIGN §6, exit codes).
-        waited = current.describe() if current is not None else (
-            f"{', '.join(wanted)} (another apply was taking the locks or writing)")
-        raise errors.RefusedError(f"aborted; nothing was changed: interrupted while waiting for "
-                                  f"{waited}") from None
+        waited = (
+            current.describe()
+            if current is not None
+            else (f"{', '.join(wanted)} (another apply was taking the locks or writing)")
+        )
+        raise errors.RefusedError(
+            f"aborted; nothing was changed: interrupted while waiting for {waited}"
+        ) from None
     return {}
 
 
@@ -248,11 +259,9 @@ def leases(st: store.Store, scopes: Sequence[str], *, timeout_s: float) -> Itera
         raise SystemExit(128 + signum)
 
     main = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.signal(sig, handler)
-                for sig in (signal.SIGINT, signal.SIGTERM) if main}
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM) if main}
     try:
-        held = Held(st, _acquire(st, scopes, timeout_s=timeout_s, length_ms=lease_ms()),
-                    lease_ms())
+        held = Held(st, _acquire(st, scopes, timeout_s=timeout_s, length_ms=lease_ms()), lease_ms())
         try:
             yield held
         finally:

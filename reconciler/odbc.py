@@ -111,9 +111,7 @@ def connection_string(
     raise errors.SourceError(problem)  # outside the except: no __context__ to leak
 
 
-def _connection_string(
-    spec: SourceSpec, name: str, login_timeout: int, query_timeout: int | None
-) -> str:
+def _connection_string(spec: SourceSpec, name: str, login_timeout: int, query_timeout: int | None) -> str:
     family = driver_family(name)
     if family is None:
         raise errors.SourceError(
@@ -162,9 +160,7 @@ def _credentials(spec: SourceSpec, *, braced_login: bool = True) -> list[tuple[s
         # Kerberos on Linux (a ticket from kinit or a keytab); no UID/PWD.
         return [("Trusted_Connection", "yes")]
     if spec.login is None or spec.password is None:
-        raise errors.SourceError(
-            f"{spec.label}: SQL authentication needs a login and a resolved password"
-        )
+        raise errors.SourceError(f"{spec.label}: SQL authentication needs a login and a resolved password")
     login = _braced(spec.login) if braced_login else _plain(spec, "login", spec.login)
     # Every driver here takes a braced PWD; psqlODBC would URL-decode an unbraced one.
     return [("UID", login), ("PWD", _braced(spec.password))]

@@ -17,8 +17,7 @@ class ActionKind(enum.StrEnum):
 
 
 # DESIGN §5: per tenant, deletes first (they free names), creates last.
-ORDER = (ActionKind.DELETE, ActionKind.RENAME, ActionKind.UPDATE, ActionKind.ADOPT,
-         ActionKind.CREATE)
+ORDER = (ActionKind.DELETE, ActionKind.RENAME, ActionKind.UPDATE, ActionKind.ADOPT, ActionKind.CREATE)
 
 
 class Reason(enum.StrEnum):
@@ -52,8 +51,10 @@ class Status(enum.StrEnum):
 class Blocked(enum.StrEnum):
     """Why a delete is shown but never carried out; the value is the sentence the plan shows."""
 
-    UNMANAGED = ("unmanaged: the tool deletes only connections it created or adopted; "
-                 "declare it to adopt it first, or delete it in the portal")
+    UNMANAGED = (
+        "unmanaged: the tool deletes only connections it created or adopted; "
+        "declare it to adopt it first, or delete it in the portal"
+    )
     PROTECTED = "protected: set protected: false on the live connection first"
 
 
@@ -80,6 +81,7 @@ class EveryConnectionDeleted:
 
 
 MassDelete = TooManyDeletes | EveryConnectionDeleted  # str() is the sentence plans show
+
 
 class DriftStatus(enum.StrEnum):
     """Why a connection is in the drift report: Status's words, and one more."""
@@ -211,9 +213,15 @@ class Plan:
                 continue
             counts[action.action] += 1
             cascade += len(action.cascade)
-        return Summary(counts[ActionKind.CREATE], counts[ActionKind.UPDATE],
-                       counts[ActionKind.RENAME], counts[ActionKind.ADOPT],
-                       counts[ActionKind.DELETE], cascade, blocked)
+        return Summary(
+            counts[ActionKind.CREATE],
+            counts[ActionKind.UPDATE],
+            counts[ActionKind.RENAME],
+            counts[ActionKind.ADOPT],
+            counts[ActionKind.DELETE],
+            cascade,
+            blocked,
+        )
 
     @property
     def has_changes(self) -> bool:
@@ -222,8 +230,11 @@ class Plan:
     @property
     def frozen(self) -> list[TenantPlan]:
         """Tenants with changes to apply that are inside an open change window."""
-        return [t for t in self.tenants if t.freeze is not None and t.freeze.active is not None
-                and any(not a.blocked for a in t.actions)]
+        return [
+            t
+            for t in self.tenants
+            if t.freeze is not None and t.freeze.active is not None and any(not a.blocked for a in t.actions)
+        ]
 
     @property
     def failed_checks(self) -> list[tuple[TenantPlan, SourceCheck]]:

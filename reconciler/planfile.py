@@ -44,24 +44,33 @@ _STR = {"type": "string"}
 ENVELOPE_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "osr-reconciler saved plan (reconciler plan --out); `plan` is plan.schema.json",
-    "type": "object", "additionalProperties": False,
+    "type": "object",
+    "additionalProperties": False,
     "required": ["kind", "plan", "saved", "signature"],
     "properties": {
         "kind": {"const": KIND},
         "plan": {"type": "object"},
         "signature": {"type": "string", "minLength": 1},
         "saved": {
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
             "required": ["store_id", "created_at", "expires_at", "git_commit", "max_delete", "tenants"],
             "properties": {
-                "store_id": _STR, "created_at": {"type": "number"}, "expires_at": {"type": "number"},
+                "store_id": _STR,
+                "created_at": {"type": "number"},
+                "expires_at": {"type": "number"},
                 "git_commit": {"type": ["string", "null"]},
                 "max_delete": {"type": "integer", "minimum": 0},
                 "uncompared_passwords": {"type": "array", "items": _STR},
-                "tenants": {"type": "object", "additionalProperties": {
-                    "type": "object", "additionalProperties": False,
-                    "required": ["path", "file_digest", "live_fp"],
-                    "properties": {"path": _STR, "file_digest": _STR, "live_fp": _STR}}},
+                "tenants": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["path", "file_digest", "live_fp"],
+                        "properties": {"path": _STR, "file_digest": _STR, "live_fp": _STR},
+                    },
+                },
             },
         },
     },
@@ -73,14 +82,25 @@ def schema_problems(label: str, body: Any) -> list[errors.Problem]:
     """Where a saved plan departs from its schemas: one problem per place, at most a few."""
     import jsonschema
 
-    found = [(f"/{'/'.join(map(str, e.absolute_path))}", e.message) for e in
-             jsonschema.Draft202012Validator(ENVELOPE_SCHEMA).iter_errors(body)]
+    found = [
+        (f"/{'/'.join(map(str, e.absolute_path))}", e.message)
+        for e in jsonschema.Draft202012Validator(ENVELOPE_SCHEMA).iter_errors(body)
+    ]
     if not found and isinstance(body, dict):
-        found = [(f"/plan/{'/'.join(map(str, e.absolute_path))}".rstrip("/"), e.message) for e in
-                 jsonschema.Draft202012Validator(schemas.plan_schema()).iter_errors(body["plan"])]
-    problems = [errors.Problem(label, 0, 0, f"{where}: {_shortened(message)}; not a plan "
-                               "this version wrote: make it again with `reconciler plan --out`")
-                for where, message in sorted(found)[:_MOST_PROBLEMS]]
+        found = [
+            (f"/plan/{'/'.join(map(str, e.absolute_path))}".rstrip("/"), e.message)
+            for e in jsonschema.Draft202012Validator(schemas.plan_schema()).iter_errors(body["plan"])
+        ]
+    problems = [
+        errors.Problem(
+            label,
+            0,
+            0,
+            f"{where}: {_shortened(message)}; not a plan "
+            "this version wrote: make it again with `reconciler plan --out`",
+        )
+        for where, message in sorted(found)[:_MOST_PROBLEMS]
+    ]
     if len(found) > _MOST_PROBLEMS:
         problems.append(errors.Problem(label, 0, 0, f"... and {len(found) - _MOST_PROBLEMS} more"))
     return problems
@@ -88,15 +108,23 @@ def schema_problems(label: str, body: Any) -> list[errors.Problem]:
 
 def _shortened(message: str, limit: int = 120) -> str:
     """A schema message, short: it quotes values from the file, which may be long."""
-    return message if len(message) <= limit else message[:limit - 1] + "…"
+    return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def write(path: Path, plan: p.Plan, *, keyring: secrets.Keyring, store_id: str,
-          git_commit: str | None, ttl_s: float, uncompared: Collection[str] = ()) -> float:
+def write(
+    path: Path,
+    plan: p.Plan,
+    *,
+    keyring: secrets.Keyring,
+    store_id: str,
+    git_commit: str | None,
+    ttl_s: float,
+    uncompared: Collection[str] = (),
+) -> float:
     """Save the plan; returns when it expires (epoch seconds)."""
     now = time.time()
     body = {
@@ -109,8 +137,9 @@ def write(path: Path, plan: p.Plan, *, keyring: secrets.Keyring, store_id: str,
             "git_commit": git_commit,
             "max_delete": plan.max_delete,
             "uncompared_passwords": sorted(set(uncompared)),
-            "tenants": {t.key: {"path": t.path, "file_digest": t.digest, "live_fp": t.tenant_fp}
-                        for t in plan.tenants},
+            "tenants": {
+                t.key: {"path": t.path, "file_digest": t.digest, "live_fp": t.tenant_fp} for t in plan.tenants
+            },
         },
     }
     body["signature"] = keyring.sign(_canonical(body))
@@ -119,8 +148,10 @@ def write(path: Path, plan: p.Plan, *, keyring: secrets.Keyring, store_id: str,
         tmp.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
-        raise errors.InputError(f"--out {path}: cannot write the plan ({exc.strerror}); give a "
-                                "path in a folder that exists and is writable") from None
+        raise errors.InputError(
+            f"--out {path}: cannot write the plan ({exc.strerror}); give a "
+            "path in a folder that exists and is writable"
+        ) from None
     return now + ttl_s
 
 
@@ -132,24 +163,36 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
     except OSError as exc:
         raise errors.InputError(f"{label}: cannot read the plan file ({exc.strerror})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise errors.InputError(f"{label}: not a saved plan (invalid JSON: {exc}); was it "
-                                "truncated? Make it again with `reconciler plan --out`") from None
+        raise errors.InputError(
+            f"{label}: not a saved plan (invalid JSON: {exc}); was it "
+            "truncated? Make it again with `reconciler plan --out`"
+        ) from None
     if not isinstance(body, dict) or body.get("kind") != KIND or "signature" not in body:
-        raise errors.InputError(f"{label}: not a saved plan of osr-reconciler; make one with "
-                                "`reconciler plan --out FILE`")
+        raise errors.InputError(
+            f"{label}: not a saved plan of osr-reconciler; make one with `reconciler plan --out FILE`"
+        )
     problems = schema_problems(label, body)
     if problems:
         raise errors.InputError("the saved plan does not match its schema", problems=tuple(problems))
     signature = body.pop("signature")
     if not isinstance(signature, str) or signature != keyring.sign(_canonical(body)):
-        raise errors.RefusedError(f"{label}: the plan file was altered, or made for another store "
-                                  "or store key; nothing was applied. Plan again")
+        raise errors.RefusedError(
+            f"{label}: the plan file was altered, or made for another store "
+            "or store key; nothing was applied. Plan again"
+        )
     saved = body["saved"]
     if saved["store_id"] != store_id:
         raise errors.RefusedError(f"{label}: the plan was made for another store; plan again")
-    result = Saved(body["plan"], saved["tenants"], saved["created_at"], saved["expires_at"],
-                   saved.get("git_commit"), saved["store_id"], saved["max_delete"],
-                   tuple(saved.get("uncompared_passwords", ())))
+    result = Saved(
+        body["plan"],
+        saved["tenants"],
+        saved["created_at"],
+        saved["expires_at"],
+        saved.get("git_commit"),
+        saved["store_id"],
+        saved["max_delete"],
+        tuple(saved.get("uncompared_passwords", ())),
+    )
     if time.time() > result.expires_at:
         made = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(result.created_at))
         raise errors.RefusedError(f"{label}: the plan expired (made {made}; --plan-ttl); plan again")
@@ -158,18 +201,27 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
 
 def with_saved_checks(plan: p.Plan, saved: Saved) -> p.Plan:
     """The plan made again at apply time, with the source checks the saved plan recorded."""
-    checks = {f"{t['customer']}/{t['tenant']}": tuple(
-        p.SourceCheck(c["connection"], tuple(c["problems"])) for c in t.get("checks", ()))
-        for t in saved.plan["tenants"]}
-    return dataclasses.replace(plan, tenants=tuple(
-        dataclasses.replace(t, checks=checks.get(t.key, ())) for t in plan.tenants))
+    checks = {
+        f"{t['customer']}/{t['tenant']}": tuple(
+            p.SourceCheck(c["connection"], tuple(c["problems"])) for c in t.get("checks", ())
+        )
+        for t in saved.plan["tenants"]
+    }
+    return dataclasses.replace(
+        plan, tenants=tuple(dataclasses.replace(t, checks=checks.get(t.key, ())) for t in plan.tenants)
+    )
 
 
 def accepted_passwords(plan: p.Plan, saved: Saved) -> list[str]:
     """Password changes the saved plan could not compare, which apply accepts (DESIGN §10)."""
-    return [f"{t.key}/{a.connection}" for t, a in plan.all_actions()
-            if a.desired is not None and a.desired.password is not None
-            and str(a.desired.password) in saved.uncompared and "password" in a.changed_fields]
+    return [
+        f"{t.key}/{a.connection}"
+        for t, a in plan.all_actions()
+        if a.desired is not None
+        and a.desired.password is not None
+        and str(a.desired.password) in saved.uncompared
+        and "password" in a.changed_fields
+    ]
 
 
 def comparable(obj: Mapping[str, Any]) -> Any:
@@ -188,32 +240,52 @@ def differences(saved: Mapping[str, Any], now: Mapping[str, Any], *, most: int =
     return readable
 
 
-def verified(saved: Saved, plan_file: Path, wanted: Sequence[declared.DesiredTenant],
-             make_plan: Callable[[Collection[str]], p.Plan], info: Callable[[str], None]) -> p.Plan:
+def verified(
+    saved: Saved,
+    plan_file: Path,
+    wanted: Sequence[declared.DesiredTenant],
+    make_plan: Callable[[Collection[str]], p.Plan],
+    info: Callable[[str], None],
+) -> p.Plan:
     """The saved plan, checked against what is there now: the plan to apply, or RefusedError.
 
     make_plan(hidden) plans the wanted tenants now, as if the password references in hidden
     were not set; info tells the user which password changes apply accepts unseen.
     """
-    changed = [f"{t.key}: {t.path} changed since the plan was made"
-               for t in wanted if t.digest != saved.tenants[t.key]["file_digest"]]
+    changed = [
+        f"{t.key}: {t.path} changed since the plan was made"
+        for t in wanted
+        if t.digest != saved.tenants[t.key]["file_digest"]
+    ]
     # The plan as the saved plan saw it (without the passwords it could not compare)
     # must be the saved plan; the plan with them may differ only in those passwords.
     result = make_plan(())
     as_saved = make_plan(saved.uncompared) if saved.uncompared else result
-    changed += [f"{t.key}: the live store changed since the plan was made"
-                for made in (result, as_saved)
-                for t in made.tenants if t.tenant_fp != saved.tenants[t.key]["live_fp"]]
+    changed += [
+        f"{t.key}: the live store changed since the plan was made"
+        for made in (result, as_saved)
+        for t in made.tenants
+        if t.tenant_fp != saved.tenants[t.key]["live_fp"]
+    ]
     moved = differences(saved.plan, render.plan_obj(as_saved))
     if not changed and moved:
-        changed.append("the plan made now differs from the saved plan at "
-                       + ", ".join(moved) + " (were secrets unavailable when it was saved?)")
+        changed.append(
+            "the plan made now differs from the saved plan at "
+            + ", ".join(moved)
+            + " (were secrets unavailable when it was saved?)"
+        )
     if changed:
-        raise errors.RefusedError("stale plan", problems=tuple(
-            errors.Problem(str(plan_file), 0, 0, f"refused: {c}; nothing was applied, "
-                           "plan again") for c in dict.fromkeys(changed)))
+        raise errors.RefusedError(
+            "stale plan",
+            problems=tuple(
+                errors.Problem(str(plan_file), 0, 0, f"refused: {c}; nothing was applied, plan again")
+                for c in dict.fromkeys(changed)
+            ),
+        )
     result = with_saved_checks(result, saved)
     for label in accepted_passwords(result, saved):
-        info(f"{label}: the password changed; the saved plan could not compare it "
-             "(made without the password), so apply accepts that change.")
+        info(
+            f"{label}: the password changed; the saved plan could not compare it "
+            "(made without the password), so apply accepts that change."
+        )
     return result

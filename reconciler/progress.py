@@ -45,8 +45,9 @@ class Progress:
             if self._status is not None:
                 self._status.update(text)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()

@@ -23,8 +23,7 @@ SYMBOLS = {
     p.ActionKind.ADOPT: ("*", "magenta"),
     p.ActionKind.DELETE: ("-", "red"),
 }
-_ANSI = {"green": 32, "yellow": 33, "cyan": 36, "blue": 34, "red": 31, "magenta": 35, "bold": 1,
-         "dim": 2}
+_ANSI = {"green": 32, "yellow": 33, "cyan": 36, "blue": 34, "red": 31, "magenta": 35, "bold": 1, "dim": 2}
 
 Style = Callable[[str, str], str]
 
@@ -47,8 +46,7 @@ def inert(text: str) -> str:
     """
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in text)
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def quoted(name: str) -> str:
@@ -103,8 +101,10 @@ NOTHING_ALLOWED = Allowed()
 def summary_line(plan: p.Plan) -> str:
     s = plan.summary
     verb = "cascades" if s.cascade == 1 else "cascade"
-    line = (f"Plan: {s.create} to create, {s.update} to update, {s.rename} to rename, "
-            f"{s.adopt} to adopt, {s.delete} to delete; {plural(s.cascade, 'dependent')} {verb}.")
+    line = (
+        f"Plan: {s.create} to create, {s.update} to update, {s.rename} to rename, "
+        f"{s.adopt} to adopt, {s.delete} to delete; {plural(s.cascade, 'dependent')} {verb}."
+    )
     if s.blocked:
         line += f" {s.blocked} blocked."
     return line
@@ -116,17 +116,34 @@ def guard_lines(plan: p.Plan, allowed: Allowed = NOTHING_ALLOWED) -> list[tuple[
     cascade = plan.summary.cascade
     if cascade:
         what = f"{plural(cascade, 'dependent')} would be deleted"
-        lines.append((f"Allowed by --allow-cascade: {what}" if allowed.cascade
-                      else f"Needs --allow-cascade: {what}", allowed.cascade))
+        lines.append(
+            (
+                f"Allowed by --allow-cascade: {what}"
+                if allowed.cascade
+                else f"Needs --allow-cascade: {what}",
+                allowed.cascade,
+            )
+        )
     for reason in plan.mass_delete:
-        lines.append((f"Allowed by --allow-mass-delete: {reason}" if allowed.mass_delete
-                      else f"Needs --allow-mass-delete: {reason}", allowed.mass_delete))
+        lines.append(
+            (
+                f"Allowed by --allow-mass-delete: {reason}"
+                if allowed.mass_delete
+                else f"Needs --allow-mass-delete: {reason}",
+                allowed.mass_delete,
+            )
+        )
     failed = plan.failed_checks
     if failed:
         what = f"Source checks failed for {plural(len(failed), 'connection')}"
-        lines.append((f"{what}; allowed by --skip-source-checks" if allowed.source_checks
-                      else f"{what}; apply refuses without --skip-source-checks",
-                      allowed.source_checks))
+        lines.append(
+            (
+                f"{what}; allowed by --skip-source-checks"
+                if allowed.source_checks
+                else f"{what}; apply refuses without --skip-source-checks",
+                allowed.source_checks,
+            )
+        )
     return lines
 
 
@@ -147,8 +164,9 @@ def _headline(a: p.Action) -> str:
 def action_lines(a: p.Action, style: Style = plain) -> list[str]:
     _, colour = SYMBOLS[a.action]
     head = _headline(a)
-    lines = ([style(f"! {head[2:]}  BLOCKED: {inert(a.blocked)}", "bold")] if a.blocked
-             else [style(head, colour)])
+    lines = (
+        [style(f"! {head[2:]}  BLOCKED: {inert(a.blocked)}", "bold")] if a.blocked else [style(head, colour)]
+    )
     create = a.action is p.ActionKind.CREATE
     shown = [c for c in a.changes if not (c.field == "name" and a.action is p.ActionKind.RENAME)]
     lines += [f"    {change_line(c, create=create)}" for c in shown]
@@ -156,10 +174,19 @@ def action_lines(a: p.Action, style: Style = plain) -> list[str]:
         lines.append(f"    ! needs the password from {inert(a.needs_secret)} to apply")
     if a.cascade:
         count = plural(len(a.cascade), "dependent")
-        lines.append("    " + style(f"would cascade ({count}; none deleted while blocked):"
-                                     if a.blocked else f"cascade ({count} deleted):", "red"))
-        lines += [style(f"      - {c.kind.value} {quoted(c.name)} (company {_company(c.company)})",
-                        "red") for c in a.cascade]
+        lines.append(
+            "    "
+            + style(
+                f"would cascade ({count}; none deleted while blocked):"
+                if a.blocked
+                else f"cascade ({count} deleted):",
+                "red",
+            )
+        )
+        lines += [
+            style(f"      - {c.kind.value} {quoted(c.name)} (company {_company(c.company)})", "red")
+            for c in a.cascade
+        ]
     if a.kept:
         lines.append("    kept (detached from the connection):")
         lines += [f"      = {k.kind} {quoted(k.name)}" for k in a.kept]
@@ -192,8 +219,7 @@ def tenant_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
         lines.append(f"  note: {inert(note)}")
     for check in t.checks:
         if check.ok:
-            lines.append(f"  ✓ source {quoted(check.connection)}: server, login, companies and "
-                         "rights OK")
+            lines.append(f"  ✓ source {quoted(check.connection)}: server, login, companies and rights OK")
         else:
             lines += [style(f"  ✗ source {inert(problem)}", "red") for problem in check.problems]
     return lines
@@ -209,8 +235,13 @@ def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWE
     out.append(style(summary_line(plan), "bold"))
     out += [line if ok else style(line, "red") for line, ok in guard_lines(plan, allowed)]
     if plan.frozen:
-        out.append(style(f"Frozen: {len(plan.frozen)} tenant(s) with changes are inside a change "
-                         "window; apply refuses them without --override-freeze REASON", "magenta"))
+        out.append(
+            style(
+                f"Frozen: {len(plan.frozen)} tenant(s) with changes are inside a change "
+                "window; apply refuses them without --override-freeze REASON",
+                "magenta",
+            )
+        )
     used = legend(plan)
     if used:
         out.append(used)
@@ -221,10 +252,13 @@ def legend(plan: p.Plan) -> str:
     """One line explaining the symbols of a text plan beyond + ~ -, or "" when it uses none."""
     actions = [a for _, a in plan.all_actions()]
     kinds = {a.action for a in actions}
-    used = [(p.ActionKind.RENAME in kinds, "> rename"), (p.ActionKind.ADOPT in kinds, "* adopt"),
-            (any(a.blocked or a.needs_secret for a in actions), "! blocked or needs a secret"),
-            (any(t.unmanaged for t in plan.tenants), "? unmanaged (never deleted)"),
-            (any(a.kept for a in actions), "= kept (detached, not deleted)")]
+    used = [
+        (p.ActionKind.RENAME in kinds, "> rename"),
+        (p.ActionKind.ADOPT in kinds, "* adopt"),
+        (any(a.blocked or a.needs_secret for a in actions), "! blocked or needs a secret"),
+        (any(t.unmanaged for t in plan.tenants), "? unmanaged (never deleted)"),
+        (any(a.kept for a in actions), "= kept (detached, not deleted)"),
+    ]
     shown = [text for present, text in used if present]
     return "Legend: " + ", ".join(shown) + "." if shown else ""
 
@@ -235,13 +269,19 @@ def legend(plan: p.Plan) -> str:
 
 def occurrence_obj(o: freeze.Occurrence) -> views.OccurrenceJSON:
     """An opening of a change window: ISO 8601 with the zone's offset, and the zone."""
-    return {"window": o.window, "start": o.start.isoformat(timespec="minutes"),
-            "end": o.end.isoformat(timespec="minutes"), "timezone": o.zone}
+    return {
+        "window": o.window,
+        "start": o.start.isoformat(timespec="minutes"),
+        "end": o.end.isoformat(timespec="minutes"),
+        "timezone": o.zone,
+    }
 
 
 def freeze_obj(f: freeze.Freeze) -> views.FreezeJSON:
-    return {"active": occurrence_obj(f.active) if f.active else None,
-            "next": occurrence_obj(f.upcoming) if f.upcoming else None}
+    return {
+        "active": occurrence_obj(f.active) if f.active else None,
+        "next": occurrence_obj(f.upcoming) if f.upcoming else None,
+    }
 
 
 def portal_rename_obj(renamed: tuple[str, str]) -> views.PortalRenameJSON:
@@ -262,10 +302,13 @@ _ACTION_KEYS = tuple(views.ActionJSON.__annotations__)
 
 def action_obj(a: p.Action) -> views.ActionJSON:
     obj: views.ActionJSON = {
-        "action": a.action, "connection": a.connection, "reason": a.reason,
+        "action": a.action,
+        "connection": a.connection,
+        "reason": a.reason,
         "changes": [change_obj(c) for c in a.changes],
         "cascade": [{"kind": c.kind, "name": c.name, "company": c.company} for c in a.cascade],
-        "kept": [{"kind": k.kind, "name": k.name} for k in a.kept]}
+        "kept": [{"kind": k.kind, "name": k.name} for k in a.kept],
+    }
     if a.previous_name is not None:
         obj["previous_name"] = a.previous_name
     if a.status:
@@ -284,17 +327,29 @@ def action_obj(a: p.Action) -> views.ActionJSON:
 
 def summary_obj(plan: p.Plan) -> views.SummaryJSON:
     s = plan.summary
-    return {"create": s.create, "update": s.update, "rename": s.rename, "adopt": s.adopt,
-            "delete": s.delete, "cascade": s.cascade, "blocked": s.blocked}
+    return {
+        "create": s.create,
+        "update": s.update,
+        "rename": s.rename,
+        "adopt": s.adopt,
+        "delete": s.delete,
+        "cascade": s.cascade,
+        "blocked": s.blocked,
+    }
 
 
 def tenant_obj(t: p.TenantPlan) -> views.TenantPlanJSON:
-    obj: views.TenantPlanJSON = {"customer": t.customer, "tenant": t.tenant,
-                                 "actions": [action_obj(a) for a in t.actions],
-                                 "unmanaged": list(t.unmanaged), "notes": list(t.notes)}
+    obj: views.TenantPlanJSON = {
+        "customer": t.customer,
+        "tenant": t.tenant,
+        "actions": [action_obj(a) for a in t.actions],
+        "unmanaged": list(t.unmanaged),
+        "notes": list(t.notes),
+    }
     if t.checks:
-        obj["checks"] = [{"connection": c.connection, "ok": c.ok, "problems": list(c.problems)}
-                         for c in t.checks]
+        obj["checks"] = [
+            {"connection": c.connection, "ok": c.ok, "problems": list(c.problems)} for c in t.checks
+        ]
     if t.freeze:
         obj["freeze"] = freeze_obj(t.freeze)
     return obj
@@ -306,10 +361,13 @@ def plan_obj(plan: p.Plan) -> views.PlanJSON:
         "format_version": FORMAT_VERSION,
         "tenants": [tenant_obj(t) for t in plan.tenants],
         "summary": summary_obj(plan),
-        "guards": {"max_delete": plan.max_delete, "mass_delete": [str(m) for m in plan.mass_delete],
-                   "needs_allow_cascade": plan.summary.cascade > 0,
-                   "needs_allow_mass_delete": bool(plan.mass_delete),
-                   "source_checks_failed": bool(plan.failed_checks)},
+        "guards": {
+            "max_delete": plan.max_delete,
+            "mass_delete": [str(m) for m in plan.mass_delete],
+            "needs_allow_cascade": plan.summary.cascade > 0,
+            "needs_allow_mass_delete": bool(plan.mass_delete),
+            "source_checks_failed": bool(plan.failed_checks),
+        },
     }
 
 
@@ -398,8 +456,11 @@ def _destructive_items(plan: p.Plan) -> Iterable[tuple[str, str, Callable[[], st
     for t, a in plan.all_actions():
         if not (a.action is p.ActionKind.DELETE or a.cascade or a.blocked):
             continue
-        kind = "blocked" if a.blocked else (
-            "connection deletes" if a.action is p.ActionKind.DELETE else "company removals")
+        kind = (
+            "blocked"
+            if a.blocked
+            else ("connection deletes" if a.action is p.ActionKind.DELETE else "company removals")
+        )
 
         def head(t: p.TenantPlan = t, a: p.Action = a) -> str:
             state = " — **blocked**: " + md_code(a.blocked) if a.blocked else ""
@@ -408,11 +469,21 @@ def _destructive_items(plan: p.Plan) -> Iterable[tuple[str, str, Callable[[], st
         yield t.key, kind, head
         verb = "would delete (blocked)" if a.blocked else "deletes"
         for c in a.cascade:
-            yield t.key, f"{c.kind.value}s", lambda c=c, verb=verb: (  # type: ignore[misc]
-                f"  - {verb} {c.kind.value} {md_code(c.name)} (company {md_code(c.company)})\n")
+            yield (
+                t.key,
+                f"{c.kind.value}s",
+                lambda c=c, verb=verb: (  # type: ignore[misc]
+                    f"  - {verb} {c.kind.value} {md_code(c.name)} (company {md_code(c.company)})\n"
+                ),
+            )
         for k in a.kept:
-            yield t.key, "kept templates", lambda k=k: (  # type: ignore[misc]
-                f"  - keeps {k.kind} {md_code(k.name)}\n")
+            yield (
+                t.key,
+                "kept templates",
+                lambda k=k: (  # type: ignore[misc]
+                    f"  - keeps {k.kind} {md_code(k.name)}\n"
+                ),
+            )
 
 
 def _let_through(flag: str, hints: Mapping[str, str]) -> str:
@@ -425,23 +496,33 @@ def _alerts(plan: p.Plan, allowed: Allowed, hints: Mapping[str, str]) -> list[st
     s = plan.summary
     out = []
     if s.cascade:
-        gate = ("`--allow-cascade` was given: they will be deleted." if allowed.cascade else
-                "`apply` refuses this plan without `--allow-cascade`."
-                + _let_through("--allow-cascade", hints))
-        out.append(f"> [!WARNING]\n> This plan deletes {plural(s.cascade, 'dependent')} in "
-                   f"cascade (data access filters, budget flows, publisher jobs, reports), listed "
-                   f"below. {gate}\n")
+        gate = (
+            "`--allow-cascade` was given: they will be deleted."
+            if allowed.cascade
+            else "`apply` refuses this plan without `--allow-cascade`."
+            + _let_through("--allow-cascade", hints)
+        )
+        out.append(
+            f"> [!WARNING]\n> This plan deletes {plural(s.cascade, 'dependent')} in "
+            f"cascade (data access filters, budget flows, publisher jobs, reports), listed "
+            f"below. {gate}\n"
+        )
     if plan.mass_delete:
-        gate = ("`--allow-mass-delete` was given." if allowed.mass_delete else
-                "`apply` refuses it without `--allow-mass-delete`."
-                + _let_through("--allow-mass-delete", hints))
+        gate = (
+            "`--allow-mass-delete` was given."
+            if allowed.mass_delete
+            else "`apply` refuses it without `--allow-mass-delete`."
+            + _let_through("--allow-mass-delete", hints)
+        )
         reasons = [md_code(str(r)) for r in plan.mass_delete[:5]]
         if len(plan.mass_delete) > 5:
             reasons.append(f"and {len(plan.mass_delete) - 5:,} more")
         out.append("> [!CAUTION]\n> Mass delete: " + "; ".join(reasons) + f". {gate}\n")
     if s.blocked:
-        out.append(f"> [!NOTE]\n> {plural(s.blocked, 'action')} blocked (protected or "
-                   "unmanaged connections): shown, never carried out.\n")
+        out.append(
+            f"> [!NOTE]\n> {plural(s.blocked, 'action')} blocked (protected or "
+            "unmanaged connections): shown, never carried out.\n"
+        )
     return out
 
 
@@ -458,16 +539,26 @@ def _freeze_warning(plan: p.Plan, *, most: int = 20) -> list[str]:
     lines = ["> [!WARNING]"]
     for (state, o), keys in held.items():
         names = ", ".join(f"`{k}`" for k in keys[:most]) + (
-            f" and {len(keys) - most} more" if len(keys) > most else "")
-        what = (f"**{md_text(freeze.until_text(o))}**: {names}; `apply` refuses their changes "
-                "without `--override-freeze REASON`" if state == "active" else
-                f"{md_text(freeze.opens_text(o))}: {names}")
+            f" and {len(keys) - most} more" if len(keys) > most else ""
+        )
+        what = (
+            f"**{md_text(freeze.until_text(o))}**: {names}; `apply` refuses their changes "
+            "without `--override-freeze REASON`"
+            if state == "active"
+            else f"{md_text(freeze.opens_text(o))}: {names}"
+        )
         lines.append(f"> - {what}")
     return [*lines, ""]
 
 
-def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = NOTHING_ALLOWED,
-             hints: Mapping[str, str] | None = None, expires: str | None = None) -> str:
+def markdown(
+    plan: p.Plan,
+    *,
+    limit: int = MARKDOWN_LIMIT,
+    allowed: Allowed = NOTHING_ALLOWED,
+    hints: Mapping[str, str] | None = None,
+    expires: str | None = None,
+) -> str:
     """A pull-request comment, under `limit` characters for any plan.
 
     Summary, counts and alerts always survive; the destructive list, the source-check failures
@@ -479,12 +570,23 @@ def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = NO
     hints = hints or {}
     s = plan.summary
     doc = _Budget(limit)
-    doc.add("\n".join([
-        "## osr-reconciler plan", "", *_freeze_warning(plan),
-        "| create | update | rename | adopt | delete | cascading deletions | blocked |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {s.create} | {s.update} | {s.rename} | {s.adopt} | {s.delete} | {s.cascade} | "
-        f"{s.blocked} |", "", f"**{md_text(summary_line(plan))}**", "", ""]))
+    doc.add(
+        "\n".join(
+            [
+                "## osr-reconciler plan",
+                "",
+                *_freeze_warning(plan),
+                "| create | update | rename | adopt | delete | cascading deletions | blocked |",
+                "|---:|---:|---:|---:|---:|---:|---:|",
+                f"| {s.create} | {s.update} | {s.rename} | {s.adopt} | {s.delete} | {s.cascade} | "
+                f"{s.blocked} |",
+                "",
+                f"**{md_text(summary_line(plan))}**",
+                "",
+                "",
+            ]
+        )
+    )
     if expires:
         doc.add(f"The saved plan is valid until {md_text(expires)}; after that, plan again.\n\n")
     for alert in _alerts(plan, allowed, hints):
@@ -492,9 +594,14 @@ def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = NO
     cut_notes: list[str] = []
     failed = [(t.key, problem) for t, c in plan.failed_checks for problem in c.problems]
     if failed:
-        doc.add("### Source checks failed\n\n" + (
-            f"{_let_through('--skip-source-checks', hints).strip()}\n\n"
-            if hints.get("--skip-source-checks") and not allowed.source_checks else ""))
+        doc.add(
+            "### Source checks failed\n\n"
+            + (
+                f"{_let_through('--skip-source-checks', hints).strip()}\n\n"
+                if hints.get("--skip-source-checks") and not allowed.source_checks
+                else ""
+            )
+        )
         for i, (key, problem) in enumerate(failed):
             line = f"- `{key}`: {md_code(problem)}\n"
             if not doc.fits(line, reserve=limit // 2):
@@ -515,8 +622,10 @@ def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = NO
                     left.setdefault(key, {}).setdefault(kind, 0)
                     left[key][kind] += 1
                 total = sum(sum(kinds.values()) for kinds in left.values())
-                doc.add(f"- … and {total:,} more, left out to stay under {limit:,} "
-                        f"characters: {_left_out(left)}\n")
+                doc.add(
+                    f"- … and {total:,} more, left out to stay under {limit:,} "
+                    f"characters: {_left_out(left)}\n"
+                )
                 cut_notes.append("destructive items")
                 break
             doc.add(line)
@@ -530,22 +639,29 @@ def markdown(plan: p.Plan, *, limit: int = MARKDOWN_LIMIT, allowed: Allowed = NO
                 i += 1
             rest = len(plan.tenants) - i
             if rest:
-                doc.add(f"\n**{rest:,} of {len(plan.tenants):,} tenants left out to stay under "
-                        f"{limit:,} characters.**\n")
+                doc.add(
+                    f"\n**{rest:,} of {len(plan.tenants):,} tenants left out to stay under "
+                    f"{limit:,} characters.**\n"
+                )
                 cut_notes.append("tenant sections")
             break
         doc.add(section)
     if cut_notes:
-        doc.add("\n> [!IMPORTANT]\n> This comment was cut to stay under "
-                f"{limit:,} characters ({', '.join(cut_notes)}); the summary above counts "
-                "everything. The full plan is in the JSON and HTML artifacts of this job.\n")
+        doc.add(
+            "\n> [!IMPORTANT]\n> This comment was cut to stay under "
+            f"{limit:,} characters ({', '.join(cut_notes)}); the summary above counts "
+            "everything. The full plan is in the JSON and HTML artifacts of this job.\n"
+        )
     return doc.text()
 
 
 def _section(t: p.TenantPlan, budget: int | None = None) -> str:
     """One collapsible section per tenant; with a budget, its lines cut to fit."""
-    counts = ", ".join(f"{sum(1 for a in t.actions if a.action is kind)} {kind.value}"
-                       for kind in p.ORDER if any(a.action is kind for a in t.actions))
+    counts = ", ".join(
+        f"{sum(1 for a in t.actions if a.action is kind)} {kind.value}"
+        for kind in p.ORDER
+        if any(a.action is kind for a in t.actions)
+    )
     lines = [line.removeprefix("  ") for line in tenant_lines(t)]  # diff colours at column 0
     body = "\n".join(lines)
     if budget is not None and len(body) > budget - 400:
@@ -559,8 +675,10 @@ def _section(t: p.TenantPlan, budget: int | None = None) -> str:
         kept.append(f"… {len(lines) - len(kept):,} more lines of this tenant left out")
         body = "\n".join(kept)
     fence = _fence_for(body)
-    return (f"<details><summary><code>{t.key}</code>: {counts or 'no changes'}</summary>\n\n"
-            f"{fence}diff\n{body}\n{fence}\n\n</details>\n\n")
+    return (
+        f"<details><summary><code>{t.key}</code>: {counts or 'no changes'}</summary>\n\n"
+        f"{fence}diff\n{body}\n{fence}\n\n</details>\n\n"
+    )
 
 
 RENDERERS: dict[str, Callable[[p.Plan], str]] = {
@@ -576,9 +694,11 @@ RENDERERS: dict[str, Callable[[p.Plan], str]] = {
 
 def drift_item(a: p.Action) -> views.DriftItemJSON:
     item: views.DriftItemJSON = {
-        "connection": a.connection, "status": p.DriftStatus(a.status or p.Status.PENDING),
+        "connection": a.connection,
+        "status": p.DriftStatus(a.status or p.Status.PENDING),
         "action": a.action,
-        "fields": [c.field for c in a.changes if c.field != "name" or a.previous_name]}
+        "fields": [c.field for c in a.changes if c.field != "name" or a.previous_name],
+    }
     if a.blocked:
         item["blocked"] = a.blocked
     if a.renamed_in_portal:
@@ -591,10 +711,11 @@ def drift_items(plan: p.Plan) -> list[views.DriftTenantJSON]:
     tenants = []
     for t in plan.tenants:
         items = [drift_item(a) for a in t.actions]
-        items += [{"connection": name, "status": p.DriftStatus.UNMANAGED, "action": None,
-                   "fields": []} for name in t.unmanaged]
-        tenant: views.DriftTenantJSON = {"customer": t.customer, "tenant": t.tenant,
-                                         "connections": items}
+        items += [
+            {"connection": name, "status": p.DriftStatus.UNMANAGED, "action": None, "fields": []}
+            for name in t.unmanaged
+        ]
+        tenant: views.DriftTenantJSON = {"customer": t.customer, "tenant": t.tenant, "connections": items}
         if t.freeze:
             tenant["freeze"] = freeze_obj(t.freeze)
         tenants.append(tenant)
@@ -609,46 +730,70 @@ def drift_obj(plan: p.Plan) -> views.DriftJSON:
         for item in t["connections"]:
             counts[item["status"]] += 1
     S = p.DriftStatus
-    return {"format_version": FORMAT_VERSION, "kind": "drift", "tenants": tenants,
-            "summary": {"drift": counts[S.DRIFT], "pending": counts[S.PENDING],
-                        "drift_and_pending": counts[S.DRIFT_AND_PENDING],
-                        "unmanaged": counts[S.UNMANAGED]}}
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": "drift",
+        "tenants": tenants,
+        "summary": {
+            "drift": counts[S.DRIFT],
+            "pending": counts[S.PENDING],
+            "drift_and_pending": counts[S.DRIFT_AND_PENDING],
+            "unmanaged": counts[S.UNMANAGED],
+        },
+    }
 
 
-_DRIFT_COLOURS = {p.DriftStatus.DRIFT: "red", p.DriftStatus.DRIFT_AND_PENDING: "red",
-                  p.DriftStatus.PENDING: "yellow", p.DriftStatus.UNMANAGED: "dim"}
+_DRIFT_COLOURS = {
+    p.DriftStatus.DRIFT: "red",
+    p.DriftStatus.DRIFT_AND_PENDING: "red",
+    p.DriftStatus.PENDING: "yellow",
+    p.DriftStatus.UNMANAGED: "dim",
+}
 
 
-def drift_text(plan: p.Plan, *, color: bool = False, markdown_out: bool = False,
-               limit: int = MARKDOWN_LIMIT) -> str:
+def drift_text(
+    plan: p.Plan, *, color: bool = False, markdown_out: bool = False, limit: int = MARKDOWN_LIMIT
+) -> str:
     """The drift report as text, or as markdown (bounded like the plan comment)."""
     style: Style = ansi if color and not markdown_out else plain
     name: Callable[[str], str] = md_code if markdown_out else quoted
     obj = drift_obj(plan)
     s = obj["summary"]
-    total = (f"Drift: {s['drift']} drifted, {s['pending']} pending, {s['drift_and_pending']} "
-             f"both, {s['unmanaged']} unmanaged.")
+    total = (
+        f"Drift: {s['drift']} drifted, {s['pending']} pending, {s['drift_and_pending']} "
+        f"both, {s['unmanaged']} unmanaged."
+    )
     lines = ["## osr-reconciler drift", "", md_text(total), ""] if markdown_out else []
     for tp, t in zip(plan.tenants, obj["tenants"], strict=True):
         if not t["connections"]:
             continue
-        lines.append(f"### `{t['customer']}/{t['tenant']}`" if markdown_out
-                     else style(f"{t['customer']}/{t['tenant']}", "bold"))
+        lines.append(
+            f"### `{t['customer']}/{t['tenant']}`"
+            if markdown_out
+            else style(f"{t['customer']}/{t['tenant']}", "bold")
+        )
         if tp.freeze is not None and tp.freeze.active is not None:
-            lines.append(("- " if markdown_out else "  ") + style(
-                f"frozen: {inert(freeze.until_text(tp.freeze.active))}; changes made during it may "
-                "be intended: do not revert them before it ends", "magenta"))
+            lines.append(
+                ("- " if markdown_out else "  ")
+                + style(
+                    f"frozen: {inert(freeze.until_text(tp.freeze.active))}; changes made during it may "
+                    "be intended: do not revert them before it ends",
+                    "magenta",
+                )
+            )
         for item in t["connections"]:
             what = item["status"].replace("_", " ")  # the status words, as the JSON has them
             detail = f"  {item['action']}" if item["action"] else ""
             fields = f": {', '.join(item['fields'])}" if item["fields"] else ""
             portal = item.get("renamed_in_portal")
             if portal:
-                detail += (f"  (renamed in the portal from {name(portal['from'])} "
-                           f"to {name(portal['to'])})")
+                detail += f"  (renamed in the portal from {name(portal['from'])} to {name(portal['to'])})"
             colour = _DRIFT_COLOURS[item["status"]]
-            lines.append(("- " if markdown_out else "  ")
-                         + style(f"{what:<18}", colour) + f"{name(item['connection'])}{detail}{fields}")
+            lines.append(
+                ("- " if markdown_out else "  ")
+                + style(f"{what:<18}", colour)
+                + f"{name(item['connection'])}{detail}{fields}"
+            )
         lines.append("")
     if not markdown_out:
         lines.append(total)
@@ -656,9 +801,11 @@ def drift_text(plan: p.Plan, *, color: bool = False, markdown_out: bool = False,
     doc = _Budget(limit)
     for i, line in enumerate(lines):
         if not doc.fits(line + "\n", reserve=_RESERVE):
-            doc.add(f"\n**… {len(lines) - i:,} more lines left out to stay under {limit:,} "
-                    "characters; the summary above counts everything. The full report is in "
-                    "`drift --format json` (or html).**\n")
+            doc.add(
+                f"\n**… {len(lines) - i:,} more lines left out to stay under {limit:,} "
+                "characters; the summary above counts everything. The full report is in "
+                "`drift --format json` (or html).**\n"
+            )
             break
         doc.add(line + "\n")
     return doc.text()

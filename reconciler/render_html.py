@@ -120,8 +120,10 @@ def _sha256(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
-CSP = (f"default-src 'none'; style-src '{_sha256(CSS)}'; script-src '{_sha256(SCRIPT)}'; "
-       "img-src 'none'; base-uri 'none'; form-action 'none'")
+CSP = (
+    f"default-src 'none'; style-src '{_sha256(CSS)}'; script-src '{_sha256(SCRIPT)}'; "
+    "img-src 'none'; base-uri 'none'; form-action 'none'"
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,35 +179,39 @@ def _action_id(ti: int, ai: int) -> str:
 
 
 def _page(title: str, body: Sequence[str]) -> str:
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="referrer" content="no-referrer">',
-        f"<title>{esc(title)}</title>",
-        f"<style>{CSS}</style>",
-        "</head>",
-        "<body>",
-        "<main>",
-        f"<h1>{esc(title)}</h1>",
-        *body,
-        "</main>",
-        f"<script>{SCRIPT}</script>",
-        "</body>",
-        "</html>",
-        "",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            '<meta name="referrer" content="no-referrer">',
+            f"<title>{esc(title)}</title>",
+            f"<style>{CSS}</style>",
+            "</head>",
+            "<body>",
+            "<main>",
+            f"<h1>{esc(title)}</h1>",
+            *body,
+            "</main>",
+            f"<script>{SCRIPT}</script>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
 
 
 def _filter_box(what: str) -> list[str]:
-    return ['<div id="filter-box" role="search" hidden>',
-            f'<label for="filter">Filter by {esc(what)}</label> ',
-            '<input id="filter" type="search" autocomplete="off" spellcheck="false">',
-            '<span id="filter-status" aria-live="polite"></span>',
-            "</div>"]
+    return [
+        '<div id="filter-box" role="search" hidden>',
+        f'<label for="filter">Filter by {esc(what)}</label> ',
+        '<input id="filter" type="search" autocomplete="off" spellcheck="false">',
+        '<span id="filter-status" aria-live="polite"></span>',
+        "</div>",
+    ]
 
 
 def _alert(kind: str, head: str, text: str = "") -> str:
@@ -217,28 +223,41 @@ def _alert(kind: str, head: str, text: str = "") -> str:
 def _index(tenants: Sequence[p.TenantPlan], counts: Sequence[str]) -> list[str]:
     opened = " open" if len(tenants) <= OPEN_INDEX else ""
     busy = sum(1 for c in counts if c)
-    lines = ['<nav aria-labelledby="h-index">', '<h2 id="h-index">Tenants</h2>',
-             f"<details{opened}><summary>{_plural(len(tenants), 'tenant')}, "
-             f"{busy:,} with differences</summary>", '<ul class="index">']
+    lines = [
+        '<nav aria-labelledby="h-index">',
+        '<h2 id="h-index">Tenants</h2>',
+        f"<details{opened}><summary>{_plural(len(tenants), 'tenant')}, {busy:,} with differences</summary>",
+        '<ul class="index">',
+    ]
     for t, count in zip(tenants, counts, strict=True):
-        lines.append(f'<li data-ref="{esc(_tenant_id(t))}"><a href="#{esc(_tenant_id(t))}">'
-                     f'{name(t.key)}</a> <span class="muted">{esc(count or "no differences")}'
-                     "</span></li>")
+        lines.append(
+            f'<li data-ref="{esc(_tenant_id(t))}"><a href="#{esc(_tenant_id(t))}">'
+            f'{name(t.key)}</a> <span class="muted">{esc(count or "no differences")}'
+            "</span></li>"
+        )
     lines += ["</ul>", "</details>"]
     if busy > OPEN_TENANTS:
-        lines.append(f"<p>The sections of the first {OPEN_TENANTS} tenants with differences start "
-                     "open, the others closed: the filter, a click or printing opens them.</p>")
+        lines.append(
+            f"<p>The sections of the first {OPEN_TENANTS} tenants with differences start "
+            "open, the others closed: the filter, a click or printing opens them.</p>"
+        )
     lines.append("</nav>")
     return lines
 
 
 def _tenant_section(t: p.TenantPlan, summary: str, busy: bool, body: Sequence[str]) -> list[str]:
     opened = " open" if busy else ""
-    return [f'<section class="tenant" id="{esc(_tenant_id(t))}" data-key="{esc(t.key)}" '
-            f'aria-label="{esc(t.key)}">',
-            f"<details{opened}><summary><h3>{name(t.key)}</h3> "
-            f'<span class="count">{esc(summary)}</span></summary>',
-            "<div>", *body, "</div>", "</details>", "</section>"]
+    return [
+        f'<section class="tenant" id="{esc(_tenant_id(t))}" data-key="{esc(t.key)}" '
+        f'aria-label="{esc(t.key)}">',
+        f"<details{opened}><summary><h3>{name(t.key)}</h3> "
+        f'<span class="count">{esc(summary)}</span></summary>',
+        "<div>",
+        *body,
+        "</div>",
+        "</details>",
+        "</section>",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,19 +267,22 @@ def _tenant_section(t: p.TenantPlan, summary: str, busy: bool, body: Sequence[st
 def _branch(label: str, leaves: int, children: Sequence[str], *, force_open: bool = False) -> str:
     opened = " open" if force_open or leaves <= OPEN_LEAVES else ""
     inner = "".join(children)
-    return (f"<li><details{opened}><summary>{label} <span class=\"count\">{leaves:,}</span></summary>"
-            f"<ul>{inner}</ul></details></li>")
+    return (
+        f'<li><details{opened}><summary>{label} <span class="count">{leaves:,}</span></summary>'
+        f"<ul>{inner}</ul></details></li>"
+    )
 
 
 def _company_branch(company: str, items: Sequence[p.Cascade], *, removed: bool) -> str:
     if not items:
-        return f"<li>company {name(company)} <span class=\"count\">no dependents</span></li>"
+        return f'<li>company {name(company)} <span class="count">no dependents</span></li>'
     kinds = []
     for kind in spec.DependentKind:
         names = [c.name for c in items if c.kind is kind]
         if names:
-            kinds.append(_branch(esc(KIND_LABELS[kind] + "s"), len(names),
-                                 [f"<li>{name(n)}</li>" for n in names]))
+            kinds.append(
+                _branch(esc(KIND_LABELS[kind] + "s"), len(names), [f"<li>{name(n)}</li>" for n in names])
+            )
     label = ("removed company " if removed else "company ") + name(company)
     return _branch(label, len(items), kinds)
 
@@ -270,8 +292,11 @@ def removed_companies(a: p.Action) -> list[str]:
     if a.action is p.ActionKind.DELETE:
         return []
     for c in a.changes:
-        if c.field == "companies" and isinstance(c.before, list | tuple) and isinstance(
-                c.after, list | tuple):
+        if (
+            c.field == "companies"
+            and isinstance(c.before, list | tuple)
+            and isinstance(c.after, list | tuple)
+        ):
             after = {str(x).casefold() for x in c.after}
             return [str(x) for x in c.before if str(x).casefold() not in after]
     return []
@@ -287,15 +312,23 @@ def cascade_tree(a: p.Action) -> list[str]:
         companies.setdefault(c.company, []).append(c)
     lines: list[str] = []
     if companies:
-        branches = [_company_branch(company, items, removed=not deleting)
-                    for company, items in sorted(companies.items(), key=lambda kv: kv[0].casefold())]
+        branches = [
+            _company_branch(company, items, removed=not deleting)
+            for company, items in sorted(companies.items(), key=lambda kv: kv[0].casefold())
+        ]
         verb = "would delete" if a.blocked else "deletes"
         label = f"connection {name(a.connection)} {verb}"
-        lines.append(f'<ul class="tree" aria-label="What {esc(a.action.value)} takes with it">'
-                     + _branch(label, len(a.cascade), branches, force_open=True) + "</ul>")
+        lines.append(
+            f'<ul class="tree" aria-label="What {esc(a.action.value)} takes with it">'
+            + _branch(label, len(a.cascade), branches, force_open=True)
+            + "</ul>"
+        )
     if a.kept:
-        lines += ['<div class="kept">',
-                  f"<h5>Kept, detached from the connection ({len(a.kept):,})</h5>", "<ul>"]
+        lines += [
+            '<div class="kept">',
+            f"<h5>Kept, detached from the connection ({len(a.kept):,})</h5>",
+            "<ul>",
+        ]
         lines += [f"<li>{esc(k.kind.replace('_', ' '))} {name(k.name)}</li>" for k in a.kept]
         lines += ["</ul>", "</div>"]
     return lines
@@ -310,8 +343,11 @@ def _changes_table(a: p.Action) -> list[str]:
     shown = [c for c in a.changes if not (c.field == "name" and a.previous_name is not None)]
     if not shown:
         return []
-    head = "<tr><th>field</th><th>value</th></tr>" if create else \
-        "<tr><th>field</th><th>now (portal)</th><th>after apply</th></tr>"
+    head = (
+        "<tr><th>field</th><th>value</th></tr>"
+        if create
+        else "<tr><th>field</th><th>now (portal)</th><th>after apply</th></tr>"
+    )
     rows = []
     for c in shown:
         if c.sensitive:
@@ -321,10 +357,11 @@ def _changes_table(a: p.Action) -> list[str]:
         elif create:
             rows.append(f"<tr><td><code>{esc(c.field)}</code></td><td>{_value(c.after)}</td></tr>")
         else:
-            rows.append(f"<tr><td><code>{esc(c.field)}</code></td><td>{_value(c.before)}</td>"
-                        f"<td>{_value(c.after)}</td></tr>")
-    return ["<table class=\"changes\">", f"<thead>{head}</thead>", "<tbody>", *rows, "</tbody>",
-            "</table>"]
+            rows.append(
+                f"<tr><td><code>{esc(c.field)}</code></td><td>{_value(c.before)}</td>"
+                f"<td>{_value(c.after)}</td></tr>"
+            )
+    return ['<table class="changes">', f"<thead>{head}</thead>", "<tbody>", *rows, "</tbody>", "</table>"]
 
 
 def _headline(a: p.Action) -> str:
@@ -351,8 +388,11 @@ def action_html(a: p.Action, anchor: str) -> list[str]:
 
 def tenant_counts(t: p.TenantPlan) -> str:
     going = [a for a in t.actions if not a.blocked]  # as the plan's summary counts them
-    parts = [f"{sum(1 for a in going if a.action is kind):,} {kind.value}"
-             for kind in p.ORDER if any(a.action is kind for a in going)]
+    parts = [
+        f"{sum(1 for a in going if a.action is kind):,} {kind.value}"
+        for kind in p.ORDER
+        if any(a.action is kind for a in going)
+    ]
     cascade = sum(len(a.cascade) for a in going)
     if cascade:
         parts.append(f"{_plural(cascade, 'dependent')} cascade")
@@ -368,8 +408,11 @@ def _tenant_extras(t: p.TenantPlan) -> list[str]:
     lines = []
     if t.unmanaged:
         lines += ["<h4>Unmanaged</h4>", "<ul>"]
-        lines += [f'<li class="f">{name(n)} <span class="muted">not declared, not managed: never '
-                  "deleted</span></li>" for n in t.unmanaged]
+        lines += [
+            f'<li class="f">{name(n)} <span class="muted">not declared, not managed: never '
+            "deleted</span></li>"
+            for n in t.unmanaged
+        ]
         lines.append("</ul>")
     if t.notes:
         lines += ["<h4>Notes</h4>", "<ul>", *[f"<li>{esc(note)}</li>" for note in t.notes], "</ul>"]
@@ -377,8 +420,9 @@ def _tenant_extras(t: p.TenantPlan) -> list[str]:
         lines += ["<h4>Source checks</h4>", "<ul>"]
         for check in t.checks:
             if check.ok:
-                lines.append(f'<li class="f">{name(check.connection)}: server, login, companies '
-                             "and rights OK</li>")
+                lines.append(
+                    f'<li class="f">{name(check.connection)}: server, login, companies and rights OK</li>'
+                )
             else:
                 lines += [f'<li class="f blocked-why">{esc(problem)}</li>' for problem in check.problems]
         lines.append("</ul>")
@@ -393,54 +437,90 @@ def _destructive(plan: p.Plan) -> list[str]:
                 continue
             by_kind = ", ".join(
                 _plural(sum(1 for c in a.cascade if c.kind is kind), KIND_LABELS[kind])
-                for kind in spec.DependentKind if any(c.kind is kind for c in a.cascade))
+                for kind in spec.DependentKind
+                if any(c.kind is kind for c in a.cascade)
+            )
             state = _badge("blocked", "blocked") if a.blocked else ""
-            rows.append(f'<tr data-ref="{_action_id(ti, ai)}"><td>{name(t.key)}</td>'
-                        f'<td class="{esc(a.action.value)}"><span class="verb">{esc(a.action.value)}'
-                        f'</span>{state}</td><td><a href="#{_action_id(ti, ai)}">{name(a.connection)}'
-                        f'</a></td><td class="num">{len(a.cascade):,}</td><td>{esc(by_kind)}</td>'
-                        f'<td class="num">{len(a.kept):,}</td></tr>')
+            rows.append(
+                f'<tr data-ref="{_action_id(ti, ai)}"><td>{name(t.key)}</td>'
+                f'<td class="{esc(a.action.value)}"><span class="verb">{esc(a.action.value)}'
+                f'</span>{state}</td><td><a href="#{_action_id(ti, ai)}">{name(a.connection)}'
+                f'</a></td><td class="num">{len(a.cascade):,}</td><td>{esc(by_kind)}</td>'
+                f'<td class="num">{len(a.kept):,}</td></tr>'
+            )
     if not rows:
         return ['<h2 id="h-destructive">Destructive actions</h2>', "<p>None.</p>"]
-    return ['<section aria-labelledby="h-destructive">',
-            '<h2 id="h-destructive">Destructive actions</h2>',
-            "<p>Each links to its tree of what it takes with it.</p>",
-            '<table class="destructive">', "<thead><tr><th>tenant</th><th>action</th><th>connection</th>"
-            '<th class="num">deletes</th><th>by kind</th><th class="num">kept</th></tr></thead>',
-            "<tbody>", *rows, "</tbody>", "</table>", "</section>"]
+    return [
+        '<section aria-labelledby="h-destructive">',
+        '<h2 id="h-destructive">Destructive actions</h2>',
+        "<p>Each links to its tree of what it takes with it.</p>",
+        '<table class="destructive">',
+        "<thead><tr><th>tenant</th><th>action</th><th>connection</th>"
+        '<th class="num">deletes</th><th>by kind</th><th class="num">kept</th></tr></thead>',
+        "<tbody>",
+        *rows,
+        "</tbody>",
+        "</table>",
+        "</section>",
+    ]
 
 
 def _plan_summary(plan: p.Plan) -> list[str]:
     s = plan.summary
-    cells = [("create", s.create), ("update", s.update), ("rename", s.rename), ("adopt", s.adopt),
-             ("delete", s.delete), ("cascading deletions", s.cascade), ("blocked", s.blocked)]
-    lines = ['<section aria-labelledby="h-summary">', '<h2 id="h-summary">Summary</h2>',
-             "<table>", "<thead><tr>" + "".join(f'<th class="num">{esc(k)}</th>' for k, _ in cells)
-             + "</tr></thead>",
-             "<tbody><tr>" + "".join(f'<td class="num">{n:,}</td>' for _, n in cells) + "</tr></tbody>",
-             "</table>", f"<p><strong>{esc(render.summary_line(plan))}</strong></p>"]
+    cells = [
+        ("create", s.create),
+        ("update", s.update),
+        ("rename", s.rename),
+        ("adopt", s.adopt),
+        ("delete", s.delete),
+        ("cascading deletions", s.cascade),
+        ("blocked", s.blocked),
+    ]
+    lines = [
+        '<section aria-labelledby="h-summary">',
+        '<h2 id="h-summary">Summary</h2>',
+        "<table>",
+        "<thead><tr>" + "".join(f'<th class="num">{esc(k)}</th>' for k, _ in cells) + "</tr></thead>",
+        "<tbody><tr>" + "".join(f'<td class="num">{n:,}</td>' for _, n in cells) + "</tr></tbody>",
+        "</table>",
+        f"<p><strong>{esc(render.summary_line(plan))}</strong></p>",
+    ]
     for reason in plan.mass_delete:
         lines.append(_alert("caution", "Needs --allow-mass-delete", esc(str(reason))))
     if s.cascade:
-        lines.append(_alert("warning", "Needs --allow-cascade",
-                            f"{_plural(s.cascade, 'dependent')} would be deleted."))
+        lines.append(
+            _alert("warning", "Needs --allow-cascade", f"{_plural(s.cascade, 'dependent')} would be deleted.")
+        )
     if s.blocked:
-        lines.append(_alert("info", f"{_plural(s.blocked, 'action')} blocked",
-                            "shown, never carried out."))
+        lines.append(_alert("info", f"{_plural(s.blocked, 'action')} blocked", "shown, never carried out."))
     for t in plan.tenants:  # change windows (DESIGN §11): open now, or opening within days
         if t.freeze is not None and t.freeze.active is not None:
-            lines.append(_alert("warning", f"Frozen: {esc(t.key)}",
-                                f"{esc(freeze.until_text(t.freeze.active))}; apply refuses this "
-                                "tenant's changes without --override-freeze REASON."))
+            lines.append(
+                _alert(
+                    "warning",
+                    f"Frozen: {esc(t.key)}",
+                    f"{esc(freeze.until_text(t.freeze.active))}; apply refuses this "
+                    "tenant's changes without --override-freeze REASON.",
+                )
+            )
         elif t.freeze is not None and t.freeze.upcoming is not None:
-            lines.append(_alert("info", f"Change window ahead: {esc(t.key)}",
-                                esc(freeze.opens_text(t.freeze.upcoming))))
+            lines.append(
+                _alert(
+                    "info", f"Change window ahead: {esc(t.key)}", esc(freeze.opens_text(t.freeze.upcoming))
+                )
+            )
     failed = plan.failed_checks
     if failed:
-        problems = "".join(f"<li>{name(t.key)}: {esc(problem)}</li>"
-                           for t, c in failed for problem in c.problems)
-        lines.append(_alert("caution", f"Source checks failed for {_plural(len(failed), 'connection')}",
-                            f"apply refuses without --skip-source-checks.<ul>{problems}</ul>"))
+        problems = "".join(
+            f"<li>{name(t.key)}: {esc(problem)}</li>" for t, c in failed for problem in c.problems
+        )
+        lines.append(
+            _alert(
+                "caution",
+                f"Source checks failed for {_plural(len(failed), 'connection')}",
+                f"apply refuses without --skip-source-checks.<ul>{problems}</ul>",
+            )
+        )
     lines.append("</section>")
     return lines
 
@@ -448,9 +528,14 @@ def _plan_summary(plan: p.Plan) -> list[str]:
 def plan_page(plan: p.Plan) -> str:
     """The plan as one page: summary and destructive actions first, then a section per tenant."""
     counts = [tenant_counts(t) for t in plan.tenants]
-    body = [*_plan_summary(plan), *_destructive(plan), *_index(plan.tenants, counts),
-            '<section aria-labelledby="h-tenants">', '<h2 id="h-tenants">Per tenant</h2>',
-            *_filter_box("tenant, connection or dependent name")]
+    body = [
+        *_plan_summary(plan),
+        *_destructive(plan),
+        *_index(plan.tenants, counts),
+        '<section aria-labelledby="h-tenants">',
+        '<h2 id="h-tenants">Per tenant</h2>',
+        *_filter_box("tenant, connection or dependent name"),
+    ]
     opened = 0
     for ti, (t, count) in enumerate(zip(plan.tenants, counts, strict=True)):
         opened += bool(t.actions)
@@ -460,8 +545,7 @@ def plan_page(plan: p.Plan) -> str:
         if not t.actions:
             inner.append("<p>No changes.</p>")
         inner += _tenant_extras(t)
-        body += _tenant_section(t, count or "no changes", bool(t.actions) and opened <= OPEN_TENANTS,
-                                inner)
+        body += _tenant_section(t, count or "no changes", bool(t.actions) and opened <= OPEN_TENANTS, inner)
     body.append("</section>")
     return _page("osr-reconciler plan", body)
 
@@ -486,47 +570,70 @@ def _drift_fields(a: p.Action, status: p.DriftStatus) -> list[str]:
     rows = []
     for c in shown:
         if c.sensitive:
-            rows.append(f"<tr><td><code>{esc(c.field)}</code></td><td colspan=\"2\"><em>"
-                        f"{esc(c.note or 'sensitive value differs')}</em></td></tr>")
+            rows.append(
+                f'<tr><td><code>{esc(c.field)}</code></td><td colspan="2"><em>'
+                f"{esc(c.note or 'sensitive value differs')}</em></td></tr>"
+            )
         elif status is p.DriftStatus.DRIFT:  # what was applied is what the files still say
-            rows.append(f"<tr><td><code>{esc(c.field)}</code></td><td>{_value(c.after)} → "
-                        f"{_value(c.before)}</td><td class=\"muted\">files unchanged</td></tr>")
+            rows.append(
+                f"<tr><td><code>{esc(c.field)}</code></td><td>{_value(c.after)} → "
+                f'{_value(c.before)}</td><td class="muted">files unchanged</td></tr>'
+            )
         else:
-            rows.append(f"<tr><td><code>{esc(c.field)}</code></td><td>{_value(c.before)}</td>"
-                        f"<td>{_value(c.after)}</td></tr>")
-    head = ("<tr><th>field</th><th>in the portal (applied → now)</th><th>in git</th></tr>"
-            if status is p.DriftStatus.DRIFT else
-            "<tr><th>field</th><th>in the portal now</th><th>in git</th></tr>")
-    return ['<table class="changes">', f"<thead>{head}</thead>", "<tbody>", *rows, "</tbody>",
-            "</table>"]
+            rows.append(
+                f"<tr><td><code>{esc(c.field)}</code></td><td>{_value(c.before)}</td>"
+                f"<td>{_value(c.after)}</td></tr>"
+            )
+    head = (
+        "<tr><th>field</th><th>in the portal (applied → now)</th><th>in git</th></tr>"
+        if status is p.DriftStatus.DRIFT
+        else "<tr><th>field</th><th>in the portal now</th><th>in git</th></tr>"
+    )
+    return ['<table class="changes">', f"<thead>{head}</thead>", "<tbody>", *rows, "</tbody>", "</table>"]
 
 
 def _drift_headline(a: p.Action, status: p.DriftStatus) -> str:
     if a.action is p.ActionKind.RENAME and status is p.DriftStatus.DRIFT:
-        return (f"renamed in the portal from {name(a.connection)} to {name(a.previous_name or '')}"
-                " <span class=\"muted\">(the plan renames it back)</span>")
+        return (
+            f"renamed in the portal from {name(a.connection)} to {name(a.previous_name or '')}"
+            ' <span class="muted">(the plan renames it back)</span>'
+        )
     if a.action is p.ActionKind.RENAME:
         return f"rename {name(a.previous_name or '')} → {name(a.connection)}"
-    words = {p.ActionKind.CREATE: "declared in git, missing in the portal: create",
-             p.ActionKind.DELETE: "git deletes it", p.ActionKind.ADOPT: "declared in git, unmanaged: adopt",
-             p.ActionKind.UPDATE: "fields differ"}
-    return f"{name(a.connection)} <span class=\"muted\">{esc(words[a.action])}</span>"
+    words = {
+        p.ActionKind.CREATE: "declared in git, missing in the portal: create",
+        p.ActionKind.DELETE: "git deletes it",
+        p.ActionKind.ADOPT: "declared in git, unmanaged: adopt",
+        p.ActionKind.UPDATE: "fields differ",
+    }
+    return f'{name(a.connection)} <span class="muted">{esc(words[a.action])}</span>'
 
 
 def drift_page(plan: p.Plan) -> str:
     """The drift report as one page: what changed in the portal, in git, or both, per tenant."""
     obj = render.drift_obj(plan)
     s = obj["summary"]
-    body = ['<section aria-labelledby="h-summary">', '<h2 id="h-summary">Summary</h2>', "<table>",
-            "<thead><tr>" + "".join(f'<th class="num">{esc(k.replace("_", " "))}</th>' for k in s)
-            + "</tr></thead>",
-            "<tbody><tr>" + "".join(f'<td class="num">{n:,}</td>' for n in s.values()) + "</tr></tbody>",
-            "</table>", '<dl class="legend">']
+    body = [
+        '<section aria-labelledby="h-summary">',
+        '<h2 id="h-summary">Summary</h2>',
+        "<table>",
+        "<thead><tr>"
+        + "".join(f'<th class="num">{esc(k.replace("_", " "))}</th>' for k in s)
+        + "</tr></thead>",
+        "<tbody><tr>" + "".join(f'<td class="num">{n:,}</td>' for n in s.values()) + "</tr></tbody>",
+        "</table>",
+        '<dl class="legend">',
+    ]
     body += [f"<dt>{_badge(k.replace('_', ' '), k)}</dt><dd>{esc(v)}</dd>" for k, v in _DRIFT_WORDS.items()]
     body.append("</dl>")
     if s["drift_and_pending"]:
-        body.append(_alert("caution", f"{_plural(s['drift_and_pending'], 'conflict')}",
-                           "changed on both sides: decide which to keep before apply or drift --write."))
+        body.append(
+            _alert(
+                "caution",
+                f"{_plural(s['drift_and_pending'], 'conflict')}",
+                "changed on both sides: decide which to keep before apply or drift --write.",
+            )
+        )
     body.append("</section>")
     counts = []
     for tenant in obj["tenants"]:
@@ -534,13 +641,21 @@ def drift_page(plan: p.Plan) -> str:
         for item in tenant["connections"]:
             by[item["status"]] = by.get(item["status"], 0) + 1
         counts.append(", ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in by.items()))
-    body += [*_index(plan.tenants, counts), '<section aria-labelledby="h-tenants">',
-             '<h2 id="h-tenants">Per tenant</h2>', *_filter_box("tenant or connection name")]
+    body += [
+        *_index(plan.tenants, counts),
+        '<section aria-labelledby="h-tenants">',
+        '<h2 id="h-tenants">Per tenant</h2>',
+        *_filter_box("tenant or connection name"),
+    ]
     opened = 0
     for t, items, count in zip(plan.tenants, obj["tenants"], counts, strict=True):
         opened += bool(count)
-        body += _tenant_section(t, count or "no differences", bool(count) and opened <= OPEN_TENANTS,
-                                _drift_tenant(t, items["connections"]))
+        body += _tenant_section(
+            t,
+            count or "no differences",
+            bool(count) and opened <= OPEN_TENANTS,
+            _drift_tenant(t, items["connections"]),
+        )
     body.append("</section>")
     return _page("osr-reconciler drift", body)
 
@@ -571,12 +686,17 @@ def _drift_tenant(t: p.TenantPlan, items: Iterable[views.DriftItemJSON]) -> list
         badge = _badge(status.replace("_", " "), status)
         if a is None:
             words = esc(_DRIFT_WORDS[p.DriftStatus.UNMANAGED])
-            entry = [f'<article class="action f"><h5>{name(item["connection"])}{badge}</h5>'
-                     f'<p class="muted">{words}: never deleted.</p></article>']
+            entry = [
+                f'<article class="action f"><h5>{name(item["connection"])}{badge}</h5>'
+                f'<p class="muted">{words}: never deleted.</p></article>'
+            ]
         else:
-            entry = [f'<article class="action f {esc(a.action.value)}">',
-                     f"<h5>{_drift_headline(a, status)}{badge}</h5>", *_drift_fields(a, status),
-                     "</article>"]
+            entry = [
+                f'<article class="action f {esc(a.action.value)}">',
+                f"<h5>{_drift_headline(a, status)}{badge}</h5>",
+                *_drift_fields(a, status),
+                "</article>",
+            ]
         groups[_drift_group(a, status)] += entry
     lines: list[str] = []
     for key, title in _DRIFT_GROUPS:

@@ -22,8 +22,9 @@ def rotate(st: store.Store, *, new_key_env: str) -> str:
     else:
         value = os.environ.get(new_key_env)
         if not value:
-            raise errors.SecretError(f"set {new_key_env} to the new key (and keep "
-                                     f"{secrets.STORE_KEY_VAR} set to the current one)")
+            raise errors.SecretError(
+                f"set {new_key_env} to the new key (and keep {secrets.STORE_KEY_VAR} set to the current one)"
+            )
         raw = value.encode()
     redaction.register(raw.decode())
     new = secrets.Keyring(raw)
@@ -48,5 +49,7 @@ def rotate(st: store.Store, *, new_key_env: str) -> str:
         assert location.key_path is not None
         os.replace(pending_file, location.key_path)
         return f"Re-encrypted {count} password(s); the new key is in {location.key_path}."
-    return (f"Re-encrypted {count} password(s) under the key in {new_key_env}; set "
-            f"{secrets.STORE_KEY_VAR} to it now.")
+    return (
+        f"Re-encrypted {count} password(s) under the key in {new_key_env}; set "
+        f"{secrets.STORE_KEY_VAR} to it now."
+    )

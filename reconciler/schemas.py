@@ -19,9 +19,14 @@ from reconciler import editorschema, views, windows
 
 # Filled into views.Doc texts: what views (stdlib only) cannot import.
 DOC_FIELDS = {"upcoming_days": windows.UPCOMING_DAYS}
-_SIMPLE: dict[object, dict[str, Any]] = {str: {"type": "string"}, int: {"type": "integer"},
-                                         bool: {"type": "boolean"}, float: {"type": "number"},
-                                         type(None): {"type": "null"}, Any: {}}
+_SIMPLE: dict[object, dict[str, Any]] = {
+    str: {"type": "string"},
+    int: {"type": "integer"},
+    bool: {"type": "boolean"},
+    float: {"type": "number"},
+    type(None): {"type": "null"},
+    Any: {},
+}
 
 
 def schema_of(tp: Any) -> dict[str, Any]:
@@ -44,9 +49,12 @@ def schema_of(tp: Any) -> dict[str, Any]:
         return dict(_SIMPLE[tp])
     if typing.is_typeddict(tp):
         hints = typing.get_type_hints(tp, include_extras=True)
-        return {"type": "object", "additionalProperties": False,
-                "required": [k for k, v in hints.items() if _required(v) is v],
-                "properties": {k: schema_of(_required(v)) for k, v in hints.items()}}
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [k for k, v in hints.items() if _required(v) is v],
+            "properties": {k: schema_of(_required(v)) for k, v in hints.items()},
+        }
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return {"enum": [m.value for m in tp]}
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -69,27 +77,36 @@ def _required(tp: Any) -> Any:
 
 
 def _document(view: Any, name: str, title: str) -> dict[str, Any]:
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": f"https://osr-reconciler.invalid/schemas/{name}", "title": title,
-            **schema_of(view)}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://osr-reconciler.invalid/schemas/{name}",
+        "title": title,
+        **schema_of(view),
+    }
 
 
 def plan_schema() -> dict[str, Any]:
-    return _document(views.PlanJSON, "plan.schema.json",
-                     "osr-reconciler plan (reconciler plan --format json)")
+    return _document(
+        views.PlanJSON, "plan.schema.json", "osr-reconciler plan (reconciler plan --format json)"
+    )
 
 
 def drift_schema() -> dict[str, Any]:
-    return _document(views.DriftJSON, "drift.schema.json",
-                     "osr-reconciler drift report (reconciler drift --format json)")
+    return _document(
+        views.DriftJSON, "drift.schema.json", "osr-reconciler drift report (reconciler drift --format json)"
+    )
 
 
 def files() -> dict[str, str]:
     def dump(obj: dict[str, Any]) -> str:
         return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
-    return {"tenant.schema.json": dump(editorschema.tenant_schema()), "plan.schema.json": dump(plan_schema()),
-            "drift.schema.json": dump(drift_schema()),
-            "reconciler.schema.json": dump(windows.json_schema())}
+
+    return {
+        "tenant.schema.json": dump(editorschema.tenant_schema()),
+        "plan.schema.json": dump(plan_schema()),
+        "drift.schema.json": dump(drift_schema()),
+        "reconciler.schema.json": dump(windows.json_schema()),
+    }
 
 
 def main(argv: list[str]) -> int:

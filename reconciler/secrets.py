@@ -62,21 +62,28 @@ class Settings:
         if TOOL_PREFIX.startswith(prefix) or prefix.startswith(TOOL_PREFIX):
             raise errors.SecretError(
                 f"{ENV_PREFIX_VAR}={prefix!r} would let tenant files read the tool's own settings "
-                f"({TOOL_PREFIX}*); choose another prefix such as {DEFAULT_PREFIX}")
+                f"({TOOL_PREFIX}*); choose another prefix such as {DEFAULT_PREFIX}"
+            )
         directory = Path(os.environ.get(SECRETS_DIR_VAR) or root / ".secrets")
         return cls(prefix, directory)
 
     def check_reference(self, env: str | None, file: str | None) -> str | None:
         """Why a reference is not allowed, or None when it is."""
         if env is not None and not env.startswith(self.env_prefix):
-            return (f"environment variable {env!r} is not a tenant secret; name it "
-                    f"{self.env_prefix}... (e.g. {self.env_prefix}{env.upper()})")
+            return (
+                f"environment variable {env!r} is not a tenant secret; name it "
+                f"{self.env_prefix}... (e.g. {self.env_prefix}{env.upper()})"
+            )
         if env is not None and env == self.env_prefix:
-            return (f"{env!r} is only the prefix; name the variable after the connection, e.g. "
-                    f"{self.env_prefix}ACME_NO_SQL")
+            return (
+                f"{env!r} is only the prefix; name the variable after the connection, e.g. "
+                f"{self.env_prefix}ACME_NO_SQL"
+            )
         if file is not None and self._inside(file) is None:
-            return (f"file {file!r} is outside the secrets directory {self.secrets_dir}; "
-                    "give a path relative to it, without '..' or links leading out")
+            return (
+                f"file {file!r} is outside the secrets directory {self.secrets_dir}; "
+                "give a path relative to it, without '..' or links leading out"
+            )
         return None
 
     def _inside(self, file: str) -> str | None:
@@ -133,8 +140,9 @@ class Settings:
         if ref.env is not None:
             value = os.environ.get(ref.env)
             if value is not None and not _is_utf8(value):
-                raise errors.SecretError(f"environment variable {ref.env} is not valid UTF-8; "
-                                         "set it again as UTF-8 text")
+                raise errors.SecretError(
+                    f"environment variable {ref.env} is not valid UTF-8; set it again as UTF-8 text"
+                )
         else:
             assert ref.file is not None
             target = self._inside(ref.file)
@@ -186,8 +194,7 @@ def _is_utf8(value: str) -> bool:
 def register_environment(prefix: str) -> None:
     """Register every secret the environment holds, so that even a crash report masks them."""
     for name, value in os.environ.items():
-        if name.startswith(prefix) or name in (STORE_KEY_VAR, PLAN_KEY_VAR,
-                                                 "RECONCILER_NEW_STORE_KEY"):
+        if name.startswith(prefix) or name in (STORE_KEY_VAR, PLAN_KEY_VAR, "RECONCILER_NEW_STORE_KEY"):
             redaction.register(value)
 
 
@@ -200,8 +207,10 @@ class Keyring:
 
     def __init__(self, key: bytes) -> None:
         if key.decode(errors="replace").startswith(PLAN_KEY_PREFIX):
-            raise errors.SecretError(f"{STORE_KEY_VAR} holds a plan key; set it as {PLAN_KEY_VAR} "
-                                     f"instead, and {STORE_KEY_VAR} to the store key")
+            raise errors.SecretError(
+                f"{STORE_KEY_VAR} holds a plan key; set it as {PLAN_KEY_VAR} "
+                f"instead, and {STORE_KEY_VAR} to the store key"
+            )
         try:  # what Fernet checks, without loading cryptography until a password is encrypted
             raw = base64.urlsafe_b64decode(key)
         except (ValueError, TypeError):
@@ -218,8 +227,10 @@ class Keyring:
     @classmethod
     def for_plans(cls, plan_key: str) -> Keyring:
         """A keyring from a plan key: fingerprints and plan MACs, no encryption."""
-        problem = (f"{PLAN_KEY_VAR} is not a plan key; print the plan key with "
-                   f"`reconciler store plan-key` (never give a plan job {STORE_KEY_VAR})")
+        problem = (
+            f"{PLAN_KEY_VAR} is not a plan key; print the plan key with "
+            f"`reconciler store plan-key` (never give a plan job {STORE_KEY_VAR})"
+        )
         if not plan_key.startswith(PLAN_KEY_PREFIX):
             raise errors.SecretError(problem)
         try:
@@ -264,8 +275,9 @@ class Keyring:
         try:
             return cipher.decrypt(token.encode()).decode()
         except fernet.InvalidToken:
-            raise errors.SecretError("a stored password cannot be decrypted with this key; "
-                                     f"check {STORE_KEY_VAR}") from None
+            raise errors.SecretError(
+                f"a stored password cannot be decrypted with this key; check {STORE_KEY_VAR}"
+            ) from None
 
     def fingerprint(self, value: str) -> str:
         return hmac.new(self._mac_key, b"password\0" + value.encode(), hashlib.sha256).hexdigest()

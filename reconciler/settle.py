@@ -33,8 +33,9 @@ class Settled:
     applied_fp: str
 
 
-def stale(tenants: Sequence[declared.DesiredTenant], live: state.LiveState,
-          fps: differ.PasswordFingerprints) -> list[Settled]:
+def stale(
+    tenants: Sequence[declared.DesiredTenant], live: state.LiveState, fps: differ.PasswordFingerprints
+) -> list[Settled]:
     """Managed connections declared exactly as they are live whose applied record is stale."""
     out = []
     for d in tenants:
@@ -46,18 +47,26 @@ def stale(tenants: Sequence[declared.DesiredTenant], live: state.LiveState,
             conn = by_name.get(spec.identity(dc.spec.name))
             if conn is None or not conn.managed or dc.spec != conn.spec:
                 continue
-            same_password = (conn.password_fp is None if dc.password is None
-                             else fps.get(dc.password) == conn.password_fp is not None)
-            if same_password and (conn.applied_fp != conn.live_fp
-                                  or conn.applied_name != conn.spec.name):
+            same_password = (
+                conn.password_fp is None
+                if dc.password is None
+                else fps.get(dc.password) == conn.password_fp is not None
+            )
+            if same_password and (conn.applied_fp != conn.live_fp or conn.applied_name != conn.spec.name):
                 out.append(Settled(d.key, conn.spec.name, conn.id, conn.live_fp))
     return out
 
 
-def record(st: store.Store, tenants: Sequence[declared.DesiredTenant],
-           fps: differ.PasswordFingerprints, *, held: locks.Held | None = None,
-           lock_timeout_s: float = 0.0, seen: state.LiveState | None = None,
-           written: Collection[int] = ()) -> list[Settled]:
+def record(
+    st: store.Store,
+    tenants: Sequence[declared.DesiredTenant],
+    fps: differ.PasswordFingerprints,
+    *,
+    held: locks.Held | None = None,
+    lock_timeout_s: float = 0.0,
+    seen: state.LiveState | None = None,
+    written: Collection[int] = (),
+) -> list[Settled]:
     """Under the tenants' locks (held by the caller, or taken here), record what stale() finds
     as applied (and audit it).
 
@@ -82,9 +91,21 @@ def record(st: store.Store, tenants: Sequence[declared.DesiredTenant],
         for s in found:
             store.set_applied(conn, s.connection_id, s.applied_fp, name=s.connection)
         who, at = locks.actor(), store.now_ms()
-        store.write_audit(conn, [audit.AuditEntry(
-            at_ms=at, actor=who, git_commit=None, customer=s.key.split("/")[0],
-            tenant=s.key.split("/")[1], action="record", connection=s.connection,
-            connection_id=s.connection_id, reason="record_because_accepted_from_portal")
-            for s in found])
+        store.write_audit(
+            conn,
+            [
+                audit.AuditEntry(
+                    at_ms=at,
+                    actor=who,
+                    git_commit=None,
+                    customer=s.key.split("/")[0],
+                    tenant=s.key.split("/")[1],
+                    action="record",
+                    connection=s.connection,
+                    connection_id=s.connection_id,
+                    reason="record_because_accepted_from_portal",
+                )
+                for s in found
+            ],
+        )
     return found

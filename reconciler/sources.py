@@ -103,9 +103,7 @@ def _who(spec: SourceSpec) -> str:
     return f"login {spec.login}" if spec.authentication == Authentication.SQL else "the Windows account"
 
 
-def _connect_problem(
-    spec: SourceSpec, driver: str, timeout: int, exc: BaseException, *, took: float
-) -> str:
+def _connect_problem(spec: SourceSpec, driver: str, timeout: int, exc: BaseException, *, took: float) -> str:
     state, detail = _sqlstate(exc), _driver_text(exc, spec)
     lowered = detail.lower()
     where = f"{spec.server} (database {spec.database})"
@@ -120,8 +118,7 @@ def _connect_problem(
             "the system database name and that the login is a user in it"
         )
     elif state == "28000" or any(
-        phrase in lowered
-        for phrase in ("login failed", "authentication failed", "access denied", "role ")
+        phrase in lowered for phrase in ("login failed", "authentication failed", "access denied", "role ")
     ):
         advice = (
             f"{_who(spec)} was refused by {where}: check the login name and that its password "
@@ -260,9 +257,7 @@ def _matches(company: Company, needle: str) -> bool:
     return needle in company.id.casefold() or needle in company.name.casefold()
 
 
-def list_companies(
-    spec: SourceSpec, *, search: str | None = None, timeout: int = 15
-) -> list[Company]:
+def list_companies(spec: SourceSpec, *, search: str | None = None, timeout: int = 15) -> list[Company]:
     """The companies on the server, as the portal's wizard lists them; raises SourceError.
 
     search keeps companies whose id or name contains it, ignoring case.
@@ -375,17 +370,13 @@ def _check(request: CheckRequest, timeout: int) -> CheckResult:
             if listed is not None:
                 found, present = _company_problems(spec, request.companies, listed)
                 problems += [f"{spec.label}: {p}" for p in found]
-            problems += [
-                f"{spec.label}: {p}" for p in _rights_problems(session, present, request.write_back)
-            ]
+            problems += [f"{spec.label}: {p}" for p in _rights_problems(session, present, request.write_back)]
     except errors.SourceError as exc:
         problems.append(str(exc))
     return CheckResult(spec.label, tuple(problems))
 
 
-def check(
-    spec: SourceSpec, *, companies: Sequence[str], write_back: bool, timeout: int = 15
-) -> CheckResult:
+def check(spec: SourceSpec, *, companies: Sequence[str], write_back: bool, timeout: int = 15) -> CheckResult:
     """Server answers, login works, companies exist, rights suffice; never raises for those."""
     request = CheckRequest(spec, companies, write_back)
     return check_many([request], max_workers=1, timeout=timeout)[0]
@@ -435,9 +426,7 @@ def _scrubbed(spec: SourceSpec, problems: Iterable[str]) -> CheckResult:
     return CheckResult(spec.label, tuple(odbc.scrub(spec, p) for p in problems))
 
 
-def _start(
-    work: Callable[[], _T], done: queue.Queue[tuple[int, _T | BaseException]], key: int
-) -> None:
+def _start(work: Callable[[], _T], done: queue.Queue[tuple[int, _T | BaseException]], key: int) -> None:
     """Run work on a daemon thread: one stuck inside a driver call must not block exit."""
 
     def run() -> None:

@@ -33,7 +33,6 @@ class DependentKind(enum.StrEnum):
 DEFAULT_PORT = "1433"
 
 
-
 @dataclass(frozen=True)
 class ServerAddress:
     host: str
@@ -185,8 +184,7 @@ _DIGITS = re.compile(r"(\d+)")
 
 def natural_key(text: str) -> tuple[object, ...]:
     """Sort S1, S2, S11 as people count, and by identity otherwise."""
-    return tuple(int(part) if part.isdigit() else part
-                 for part in _DIGITS.split(identity(text)))
+    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(identity(text)))
 
 
 @dataclass(frozen=True)
@@ -235,8 +233,7 @@ CONNECTION_FIELDS = (
     Field("private", "private", bool),
     Field("companies", None),
     Field("voucher.provider", "voucher_provider", nullable=True),
-    Field("voucher.document_center_path", "document_center_path", length=400, nullable=True,
-          compare=_fold),
+    Field("voucher.document_center_path", "document_center_path", length=400, nullable=True, compare=_fold),
     Field("write_back", "write_back", bool),
     Field("protected", "protected", bool),
 )
@@ -250,8 +247,7 @@ _PATHS = tuple((f.key, f.path) for f in STORED)
 _LAYOUT = tuple((f.key, f.path[0], f.path[1] if len(f.path) > 1 else None) for f in STORED)
 _COMPARE = tuple((f.key, f.compare) for f in STORED)
 _TOP = tuple((f.key, f.kind is bool) for f in STORED if "." not in f.key)
-assert {f.key for f in STORED if "." in f.key} == {"voucher.provider",
-                                                    "voucher.document_center_path"}
+assert {f.key for f in STORED if "." in f.key} == {"voucher.provider", "voucher.document_center_path"}
 
 
 @dataclass(frozen=True)
@@ -286,13 +282,17 @@ class ConnectionSpec:
         """A spec from its STORED fields by key (the inverse of values())."""
         # Read for every connection of a fleet, twice a plan (tenant files and store): the
         # fields' layout is worked out once, at import (_TOP, the voucher's two keys).
-        top: dict[str, Any] = {key: (bool(values[key]) if is_bool else values.get(key))
-                               for key, is_bool in _TOP}
+        top: dict[str, Any] = {
+            key: (bool(values[key]) if is_bool else values.get(key)) for key, is_bool in _TOP
+        }
         provider = values.get("voucher.provider")
         top["authentication"] = Authentication(top["authentication"])
-        return cls(name=name, companies=companies,
-                   voucher=Voucher(provider, values.get("voucher.document_center_path") or "")
-                   if provider else None, **top)
+        return cls(
+            name=name,
+            companies=companies,
+            voucher=Voucher(provider, values.get("voucher.document_center_path") or "") if provider else None,
+            **top,
+        )
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> ConnectionSpec:
@@ -301,8 +301,7 @@ class ConnectionSpec:
         for key, path in _PATHS:
             node: Any = doc
             for part in path:
-                node = (node.get(part) if node is not None and isinstance(node, (dict, Mapping))
-                        else None)
+                node = node.get(part) if node is not None and isinstance(node, (dict, Mapping)) else None
             values[key] = node
         companies = tuple(c if isinstance(c, str) else c["id"] for c in doc.get("companies") or ())
         return cls.of(doc["name"], companies, values)
@@ -341,9 +340,10 @@ class ConnectionSpec:
 
     def comparable(self) -> dict[str, object]:
         """The normalised fields the differ compares (name excluded: it is the identity)."""
-        out: dict[str, object] = {key: compare(v) if compare else v
-                                  for (key, compare), v in zip(_COMPARE, self.values().values(),
-                                                               strict=True)}
+        out: dict[str, object] = {
+            key: compare(v) if compare else v
+            for (key, compare), v in zip(_COMPARE, self.values().values(), strict=True)
+        }
         out["companies"] = sorted({identity(c) for c in self.companies})
         return out
 

@@ -25,9 +25,17 @@ if TYPE_CHECKING:
     from reconciler.sources import SourceSpec
 else:  # SQLAlchemy only where a store is opened, pydantic's models where a file is read, the
     # differ where a plan is made: `validate`, `--help` and a TAB load only what they use
-    catalog, desired, differ, p, store, windows = map(lazy.module, (
-        "reconciler.catalog", "reconciler.desired", "reconciler.differ", "reconciler.plan",
-        "reconciler.store", "reconciler.windows"))
+    catalog, desired, differ, p, store, windows = map(
+        lazy.module,
+        (
+            "reconciler.catalog",
+            "reconciler.desired",
+            "reconciler.differ",
+            "reconciler.plan",
+            "reconciler.store",
+            "reconciler.windows",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -40,22 +48,26 @@ class Context:
     @classmethod
     def make(cls, store_url: str | None, command: str = "this command") -> Context:
         root = gitrepo.repo_root()
-        return cls(root, store_url or os.environ.get("RECONCILER_STORE") or None,
-                   secrets.Settings.from_env(root), command)
+        return cls(
+            root,
+            store_url or os.environ.get("RECONCILER_STORE") or None,
+            secrets.Settings.from_env(root),
+            command,
+        )
 
     @property
     def location(self) -> store.Location:
         return store.Location.resolve(self.store_url, self.root)
 
-    def open_store(self, *, readonly: bool, create: bool = False,
-                   store_key: bool | None = None, first_use: bool = False) -> store.Store:
+    def open_store(
+        self, *, readonly: bool, create: bool = False, store_key: bool | None = None, first_use: bool = False
+    ) -> store.Store:
         """Open the store; first_use creates the embedded default if it does not exist yet.
 
         store_key: the command needs the store key, not a plan key (default: when it writes).
         """
         location = self.location
-        if (first_use and location.embedded and location.db_path is not None
-                and not location.db_path.exists()):
+        if first_use and location.embedded and location.db_path is not None and not location.db_path.exists():
             st = store.Store.open(location, readonly=False, create=True, command=self.command)
             try:
                 st.init()
@@ -63,8 +75,9 @@ class Context:
                 st.close()
                 raise
             return st
-        return store.Store.open(location, readonly=readonly, create=create,
-                                command=self.command, store_key=store_key)
+        return store.Store.open(
+            location, readonly=readonly, create=create, command=self.command, store_key=store_key
+        )
 
     def default_paths(self, paths: Sequence[str]) -> list[str]:
         if paths:
@@ -91,12 +104,17 @@ def with_freeze(result: p.Plan, found: Sequence[windows.Window], at: datetime) -
     if not found:
         return result
     statuses = windows.status(found, at)
-    return dataclasses.replace(result, tenants=tuple(
-        dataclasses.replace(t, freeze=windows.freeze_of(statuses, t.key)) for t in result.tenants))
+    return dataclasses.replace(
+        result,
+        tenants=tuple(
+            dataclasses.replace(t, freeze=windows.freeze_of(statuses, t.key)) for t in result.tenants
+        ),
+    )
 
 
-def desired_files(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (),
-                  only_files: Sequence[Path] | None = None) -> list[Path]:
+def desired_files(
+    ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (), only_files: Sequence[Path] | None = None
+) -> list[Path]:
     """The tenant files in paths (sorted), or those of the --tenant filter (unknown ones are
     errors), or only_files."""
     files = desired.discover(ctx.default_paths(paths)) if only_files is None else list(only_files)
@@ -104,57 +122,88 @@ def desired_files(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (
         by_key = {f"{f.parent.name}/{f.stem}": f for f in files}
         missing = [t for t in tenants if t not in by_key]
         if missing:
-            raise errors.InputError.of([errors.Problem(
-                "--tenant", 0, 0, f"no tenant file declares {t} (expected tenants/{t}.yaml)")
-                for t in missing])
+            raise errors.InputError.of(
+                [
+                    errors.Problem(
+                        "--tenant", 0, 0, f"no tenant file declares {t} (expected tenants/{t}.yaml)"
+                    )
+                    for t in missing
+                ]
+            )
         files = [by_key[t] for t in tenants]
     return files
 
 
-def load_desired(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (),
-                 only_files: Sequence[Path] | None = None) -> list[declared.DesiredTenant]:
+def load_desired(
+    ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (), only_files: Sequence[Path] | None = None
+) -> list[declared.DesiredTenant]:
     """Validate every file in paths; keep those of the --tenant filter (unknown ones are errors)."""
-    return desired.load(desired_files(ctx, paths, tenants, only_files), cat=catalog.load(),
-                        settings=ctx.settings)
+    return desired.load(
+        desired_files(ctx, paths, tenants, only_files), cat=catalog.load(), settings=ctx.settings
+    )
 
 
-def password_fingerprints(ctx: Context, keyring: secrets.Keyring,
-                          tenants: Sequence[declared.DesiredTenant],
-                          hidden: Collection[str] = ()) -> differ.PasswordFingerprints:
+def password_fingerprints(
+    ctx: Context,
+    keyring: secrets.Keyring,
+    tenants: Sequence[declared.DesiredTenant],
+    hidden: Collection[str] = (),
+) -> differ.PasswordFingerprints:
     """hidden: references (as str) to treat as unavailable, as a saved plan could not see them."""
     fps: dict[declared.SecretRef, str | None] = {}
     for t in tenants:
         for c in t.connections:
             if c.password is not None and c.password not in fps:
                 # Only fingerprinted here (never shown, stored or sent): not kept for redaction.
-                value = (None if str(c.password) in hidden
-                         else ctx.settings.resolve(c.password, register=False))
+                value = (
+                    None if str(c.password) in hidden else ctx.settings.resolve(c.password, register=False)
+                )
                 fps[c.password] = keyring.fingerprint(value) if value is not None else None
     return fps
 
 
-def unavailable_passwords(ctx: Context, tenants: Sequence[declared.DesiredTenant]
-                          ) -> list[tuple[declared.DesiredTenant, str, declared.SecretRef]]:
+def unavailable_passwords(
+    ctx: Context, tenants: Sequence[declared.DesiredTenant]
+) -> list[tuple[declared.DesiredTenant, str, declared.SecretRef]]:
     """(tenant, connection name, reference) of every password reference not available here."""
-    return [(t, c.spec.name, c.password) for t in tenants for c in t.connections
-            if c.password is not None and ctx.settings.resolve(c.password) is None]
+    return [
+        (t, c.spec.name, c.password)
+        for t in tenants
+        for c in t.connections
+        if c.password is not None and ctx.settings.resolve(c.password) is None
+    ]
 
 
-def make_plan(ctx: Context, st: store.Store, tenants: Sequence[declared.DesiredTenant], *,
-              max_delete: int, fingerprint: bool = True, hidden: Collection[str] = ()) -> p.Plan:
+def make_plan(
+    ctx: Context,
+    st: store.Store,
+    tenants: Sequence[declared.DesiredTenant],
+    *,
+    max_delete: int,
+    fingerprint: bool = True,
+    hidden: Collection[str] = (),
+) -> p.Plan:
     """The plan of these tenants against live state, every guard marked.
 
     fingerprint: also fingerprint every live tenant read, for saved plans and apply.
     hidden: password references to plan as if they were not set (see password_fingerprints).
     """
     with st.reading() as conn:
-        return plan_from(ctx, st, conn, tenants, max_delete=max_delete, fingerprint=fingerprint,
-                         hidden=hidden)[0]
+        return plan_from(
+            ctx, st, conn, tenants, max_delete=max_delete, fingerprint=fingerprint, hidden=hidden
+        )[0]
 
 
-def plan_from(ctx: Context, st: store.Store, conn: store.Transaction,
-              tenants: Sequence[declared.DesiredTenant], *, max_delete: int,
-              fingerprint: bool = True, hidden: Collection[str] = ()) -> tuple[p.Plan, state.LiveState]:
+def plan_from(
+    ctx: Context,
+    st: store.Store,
+    conn: store.Transaction,
+    tenants: Sequence[declared.DesiredTenant],
+    *,
+    max_delete: int,
+    fingerprint: bool = True,
+    hidden: Collection[str] = (),
+) -> tuple[p.Plan, state.LiveState]:
     """make_plan on an open connection (an apply's transaction), with the live state it read
     (dependents only where the plan may cascade)."""
     assert st.keyring is not None
@@ -188,14 +237,22 @@ def _file_problems(problems: list[errors.Problem]) -> errors.InputError:
     ordered = sorted(problems)
     if len(ordered) > desired.MAX_PROBLEMS:
         rest = len(ordered) - desired.MAX_PROBLEMS
-        ordered = [*ordered[:desired.MAX_PROBLEMS], errors.Problem(
-            "", 0, 0, f"... and {rest} more problems, not shown; fix these and run again")]
+        ordered = [
+            *ordered[: desired.MAX_PROBLEMS],
+            errors.Problem("", 0, 0, f"... and {rest} more problems, not shown; fix these and run again"),
+        ]
     return errors.InputError(f"{len(problems)} problem(s)", problems=tuple(ordered))
 
 
-def read_batches(ctx: Context, st: store.Store, files: Sequence[Path], *,
-                 size: int = BATCH_TENANTS, hidden: Collection[str] = (),
-                 conn: store.Transaction | None = None) -> Iterator[Batch]:
+def read_batches(
+    ctx: Context,
+    st: store.Store,
+    files: Sequence[Path],
+    *,
+    size: int = BATCH_TENANTS,
+    hidden: Collection[str] = (),
+    conn: store.Transaction | None = None,
+) -> Iterator[Batch]:
     """The fleet in batches of `size` tenant files, in the order given: each batch's files
     validated, its live tenants read (one query per table) and its passwords fingerprinted.
 
@@ -211,22 +268,32 @@ def read_batches(ctx: Context, st: store.Store, files: Sequence[Path], *,
         tenants_read: list[Any] | None = None
         for start in range(0, len(files), size):
             try:
-                loaded = desired.load(files[start:start + size], cat=cat, settings=ctx.settings)
+                loaded = desired.load(files[start : start + size], cat=cat, settings=ctx.settings)
             except errors.InputError as exc:
                 problems.extend(exc.problems)
                 continue
             for t in loaded:
                 if t.key in seen:  # desired.load sees duplicates within one batch only
-                    problems.append(errors.at(str(t.path), 1, 1, f"{t.key} is also declared by "
-                                              f"{seen[t.key]}; keep one file per tenant"))
+                    problems.append(
+                        errors.at(
+                            str(t.path),
+                            1,
+                            1,
+                            f"{t.key} is also declared by {seen[t.key]}; keep one file per tenant",
+                        )
+                    )
                 seen.setdefault(t.key, str(t.path))
             if problems:
                 continue
             if tenants_read is None:
                 tenants_read = store.tenant_rows(conn)
             live = store.read(conn, [t.key for t in loaded], tenants_read=tenants_read)
-            yield Batch(tuple(loaded), live, password_fingerprints(ctx, st.keyring, loaded, hidden),
-                        functools.partial(store.read_dependents, conn))
+            yield Batch(
+                tuple(loaded),
+                live,
+                password_fingerprints(ctx, st.keyring, loaded, hidden),
+                functools.partial(store.read_dependents, conn),
+            )
             del loaded, live  # not alive while the next batch is read: one batch at a time
     if problems:
         raise _file_problems(problems)
@@ -242,8 +309,15 @@ def _batch_plan(batch: Batch, result: p.Plan, *, fingerprint: bool) -> tuple[p.P
     return (differ.fingerprinted(result, live, needed) if fingerprint else result), live
 
 
-def plan_files(ctx: Context, st: store.Store, files: Sequence[Path], *, max_delete: int,
-               fingerprint: bool = True, size: int = BATCH_TENANTS) -> tuple[p.Plan, list[str]]:
+def plan_files(
+    ctx: Context,
+    st: store.Store,
+    files: Sequence[Path],
+    *,
+    max_delete: int,
+    fingerprint: bool = True,
+    size: int = BATCH_TENANTS,
+) -> tuple[p.Plan, list[str]]:
     """make_plan for the tenant files, read and diffed in bounded batches: (the plan, the
     password references not available here, as a saved plan records them).
 
@@ -273,8 +347,7 @@ def plan_files(ctx: Context, st: store.Store, files: Sequence[Path], *, max_dele
     return p.Plan(tuple(tenants), max_delete, differ.mass_deletes(tenants, counts, max_delete)), uncompared
 
 
-def drift_files(ctx: Context, st: store.Store, files: Sequence[Path], *,
-                size: int = BATCH_TENANTS) -> p.Plan:
+def drift_files(ctx: Context, st: store.Store, files: Sequence[Path], *, size: int = BATCH_TENANTS) -> p.Plan:
     """drift for the tenant files, read and diffed in bounded batches."""
     tenants: list[p.TenantPlan] = []
     unknown: list[errors.Problem] = []
@@ -293,8 +366,7 @@ def drift_files(ctx: Context, st: store.Store, files: Sequence[Path], *,
     return p.Plan(tuple(tenants), differ.DEFAULT_MAX_DELETE)
 
 
-def source_specs(ctx: Context, tenant: declared.DesiredTenant
-                 ) -> list[tuple[SourceSpec, list[str], bool]]:
+def source_specs(ctx: Context, tenant: declared.DesiredTenant) -> list[tuple[SourceSpec, list[str], bool]]:
     """One check request per declared connection of a tenant (passwords resolved here)."""
     from reconciler import sources
 
@@ -302,16 +374,23 @@ def source_specs(ctx: Context, tenant: declared.DesiredTenant
     for c in tenant.connections:
         s = c.spec
         spec_ = sources.SourceSpec(
-            label=f"{tenant.key}/{s.name}", integration=s.integration, server=s.server,
-            database=s.database, authentication=s.authentication, login=s.login,
+            label=f"{tenant.key}/{s.name}",
+            integration=s.integration,
+            server=s.server,
+            database=s.database,
+            authentication=s.authentication,
+            login=s.login,
             password=ctx.settings.resolve(c.password) if c.password else None,
-            encrypt=c.encrypt, trust_server_certificate=c.trust_server_certificate)
+            encrypt=c.encrypt,
+            trust_server_certificate=c.trust_server_certificate,
+        )
         requests.append((spec_, list(s.companies), s.write_back))
     return requests
 
 
-def check_sources(ctx: Context, result: p.Plan, tenants: Sequence[declared.DesiredTenant],
-                  *, timeout: int = 15) -> p.Plan:
+def check_sources(
+    ctx: Context, result: p.Plan, tenants: Sequence[declared.DesiredTenant], *, timeout: int = 15
+) -> p.Plan:
     """The plan with the source checks of every declared connection attached."""
     from reconciler import sources
 
@@ -320,13 +399,21 @@ def check_sources(ctx: Context, result: p.Plan, tenants: Sequence[declared.Desir
     for t in tenants:
         for c, req in zip(t.connections, source_specs(ctx, t), strict=True):
             if c.password is not None and req[0].password is None:
-                by_tenant.setdefault(t.key, []).append(p.SourceCheck(c.spec.name, (
-                    f"{req[0].label}: not checked: the password ({c.password}) is not available "
-                    "here; set it and check again",)))
+                by_tenant.setdefault(t.key, []).append(
+                    p.SourceCheck(
+                        c.spec.name,
+                        (
+                            f"{req[0].label}: not checked: the password ({c.password}) is not available "
+                            "here; set it and check again",
+                        ),
+                    )
+                )
             else:
                 requests.append((t.key, c.spec.name, req))
     results = sources.check_many([r for _, _, r in requests], timeout=timeout)
     for (key, name, _), outcome in zip(requests, results, strict=True):
         by_tenant.setdefault(key, []).append(p.SourceCheck(name, outcome.problems))
-    return dataclasses.replace(result, tenants=tuple(
-        dataclasses.replace(t, checks=tuple(by_tenant.get(t.key, ()))) for t in result.tenants))
+    return dataclasses.replace(
+        result,
+        tenants=tuple(dataclasses.replace(t, checks=tuple(by_tenant.get(t.key, ()))) for t in result.tenants),
+    )

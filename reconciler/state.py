@@ -39,8 +39,11 @@ class LiveConnection:
     @property
     def renamed_in_portal(self) -> bool:
         """Renamed outside the tool since it last applied this connection."""
-        return (self.managed and self.applied_name is not None
-                and spec.identity(self.applied_name) != spec.identity(self.spec.name))
+        return (
+            self.managed
+            and self.applied_name is not None
+            and spec.identity(self.applied_name) != spec.identity(self.spec.name)
+        )
 
     @property
     def live_fp(self) -> str:
@@ -59,8 +62,7 @@ class LiveConnection:
             "managed": self.managed,
             "live": self.live_fp,
             "applied": self.applied_fp,
-            "companies": [[c.id, [[d.kind.value, d.name] for d in c.dependents]]
-                          for c in self.companies],
+            "companies": [[c.id, [[d.kind.value, d.name] for d in c.dependents]] for c in self.companies],
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 

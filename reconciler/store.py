@@ -42,30 +42,37 @@ NAME = 200
 KEY = 64  # spec.identity_key: a hex digest, compared alike under every collation
 
 store_meta = sa.Table(
-    "osr_meta", metadata,
+    "osr_meta",
+    metadata,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(512), nullable=False),
 )
 customers = sa.Table(
-    "osr_customers", metadata,
+    "osr_customers",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(NAME), nullable=False, unique=True),
 )
 tenants = sa.Table(
-    "osr_tenants", metadata,
+    "osr_tenants",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("customer_id", sa.Integer, sa.ForeignKey("osr_customers.id"), nullable=False),
     sa.Column("name", sa.String(NAME), nullable=False),
     sa.UniqueConstraint("customer_id", "name", name="uq_osr_tenants_name"),
 )
 connections = sa.Table(
-    "osr_connections", metadata,
+    "osr_connections",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("tenant_id", sa.Integer, sa.ForeignKey("osr_tenants.id"), nullable=False),
     sa.Column("name", sa.Unicode(NAME), nullable=False),
     sa.Column("name_key", sa.String(KEY), nullable=False),  # spec.identity_key: unique per tenant
-    *(sa.Column(f.column, sa.Boolean if f.kind is bool else sa.Unicode(f.length),
-                nullable=f.nullable) for f in spec.STORED if f.column is not None),
+    *(
+        sa.Column(f.column, sa.Boolean if f.kind is bool else sa.Unicode(f.length), nullable=f.nullable)
+        for f in spec.STORED
+        if f.column is not None
+    ),
     sa.Column("password_ct", sa.Text),  # Fernet ciphertext
     sa.Column("password_fp", sa.String(64)),  # keyed HMAC of the password
     sa.Column("managed", sa.Boolean, nullable=False, default=False),
@@ -76,31 +83,33 @@ connections = sa.Table(
     sa.UniqueConstraint("tenant_id", "name_key", name="uq_osr_connections_name"),
 )
 companies = sa.Table(
-    "osr_companies", metadata,
+    "osr_companies",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("connection_id", sa.Integer, sa.ForeignKey("osr_connections.id"), nullable=False,
-              index=True),
+    sa.Column("connection_id", sa.Integer, sa.ForeignKey("osr_connections.id"), nullable=False, index=True),
     sa.Column("code", sa.Unicode(NAME), nullable=False),
     sa.Column("code_key", sa.String(KEY), nullable=False),  # spec.identity_key of code
     sa.UniqueConstraint("connection_id", "code_key", name="uq_osr_companies_key"),
 )
 osr_dependents = sa.Table(
-    "osr_dependents", metadata,
+    "osr_dependents",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("company_id", sa.Integer, sa.ForeignKey("osr_companies.id"), nullable=False,
-              index=True),
+    sa.Column("company_id", sa.Integer, sa.ForeignKey("osr_companies.id"), nullable=False, index=True),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("name", sa.Unicode(NAME), nullable=False),
 )
 report_templates = sa.Table(
-    "osr_report_templates", metadata,
+    "osr_report_templates",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("tenant_id", sa.Integer, sa.ForeignKey("osr_tenants.id"), nullable=False, index=True),
     sa.Column("name", sa.Unicode(NAME), nullable=False),
     sa.Column("connection_id", sa.Integer, sa.ForeignKey("osr_connections.id"), nullable=True),
 )
 audit_log = sa.Table(
-    "osr_audit_log", metadata,
+    "osr_audit_log",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at_ms", sa.BigInteger, nullable=False),
     sa.Column("actor", sa.String(NAME), nullable=False),
@@ -116,7 +125,8 @@ audit_log = sa.Table(
     sa.Column("freeze_override", sa.Text),  # apply --override-freeze: the window and the reason
 )
 locks = sa.Table(
-    "osr_locks", metadata,
+    "osr_locks",
+    metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("scope", sa.String(2 * NAME + 1), nullable=False, unique=True),  # customer/tenant
     sa.Column("actor", sa.String(NAME), nullable=False),
@@ -163,9 +173,11 @@ class Location:
             except (exc.ArgumentError, ValueError):
                 sa_url = None
             if sa_url is None:
-                raise errors.StoreError(f"--store {redaction.redact(url)!r} is not a SQLAlchemy URL; "
-                                        "write e.g. postgresql+psycopg://user@host/db or "
-                                        "sqlite:///path/store.db")
+                raise errors.StoreError(
+                    f"--store {redaction.redact(url)!r} is not a SQLAlchemy URL; "
+                    "write e.g. postgresql+psycopg://user@host/db or "
+                    "sqlite:///path/store.db"
+                )
             sqlite = sa_url.get_backend_name() == "sqlite" and sa_url.database
             path = Path(sa_url.database) if sqlite and sa_url.database else None
             # The embedded layout named by URL: its key file beside it is its key.
@@ -204,7 +216,8 @@ def _file_key(location: Location, *, create: bool) -> bytes | None:
         raise errors.SecretError(
             f"the key file {location.key_path} is missing, but the store {location.db_path} "
             "exists and was created with it; restore the key file from your backup (a new key "
-            "cannot read the stored passwords)")
+            "cannot read the stored passwords)"
+        )
     location.key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.Keyring.generate()
     fd = os.open(location.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -227,6 +240,7 @@ def _engine(location: Location, *, readonly: bool) -> Engine:
         kwargs["connect_args"] = {"options": "-c default_transaction_read_only=on"}
     engine = sa.create_engine(url, **kwargs)
     if backend == "sqlite":
+
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi: Any, _record: Any) -> None:
             dbapi.isolation_level = None  # let SQLAlchemy emit BEGIN: real transactions
@@ -241,11 +255,13 @@ def _engine(location: Location, *, readonly: bool) -> Engine:
             read = readonly or conn.get_execution_options().get(READ, False)
             conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
     elif backend in ("mysql", "mariadb") and readonly:
+
         @event.listens_for(engine, "connect")
         def _mysql_connect(dbapi: Any, _record: Any) -> None:
             cursor = dbapi.cursor()
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
             cursor.close()
+
     return engine
 
 
@@ -261,29 +277,38 @@ def _sqlite_readonly(path: Path) -> Any:
 class Store:
     """An open store: a SQLAlchemy engine and the keyring for its passwords."""
 
-    def __init__(self, location: Location, engine: Engine, keyring: secrets.Keyring | None,
-                 readonly: bool) -> None:
+    def __init__(
+        self, location: Location, engine: Engine, keyring: secrets.Keyring | None, readonly: bool
+    ) -> None:
         self.location = location
         self.engine = engine
         self.keyring = keyring
         self.readonly = readonly
 
     @classmethod
-    def open(cls, location: Location, *, readonly: bool, create: bool = False,
-             command: str = "this command", store_key: bool | None = None) -> Store:
+    def open(
+        cls,
+        location: Location,
+        *,
+        readonly: bool,
+        create: bool = False,
+        command: str = "this command",
+        store_key: bool | None = None,
+    ) -> Store:
         """Open an initialised store (or, with create, one that init will initialise).
 
         store_key: the command needs the store key, not a plan key (default: when it writes).
         Checked before anything is created, connected or written.
         """
         keyring = _env_keyring()
-        if keyring is not None and not keyring.full and (not readonly if store_key is None
-                                                         else store_key):
+        if keyring is not None and not keyring.full and (not readonly if store_key is None else store_key):
             raise errors.SecretError(f"{command} {secrets.PLAN_ONLY}")
         if location.db_path is not None and not location.db_path.exists():
             if not create:
-                raise errors.StoreError(f"no store at {location.db_path}; create it with "
-                                        "`reconciler store init` (or give --store URL)")
+                raise errors.StoreError(
+                    f"no store at {location.db_path}; create it with "
+                    "`reconciler store init` (or give --store URL)"
+                )
             location.db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if keyring is None:
             raw_key = _file_key(location, create=create)
@@ -294,8 +319,10 @@ class Store:
             hint = drivers.missing(error) or f"{_scrub(error)}; install the database driver"
             raise errors.StoreError(f"--store {location.describe()}: {hint}") from None
         except (exc.SQLAlchemyError, ValueError) as error:
-            raise errors.StoreError(f"--store {location.describe()}: {_scrub(error)}; write a "
-                                    "SQLAlchemy URL such as postgresql+psycopg://user@host/db") from None
+            raise errors.StoreError(
+                f"--store {location.describe()}: {_scrub(error)}; write a "
+                "SQLAlchemy URL such as postgresql+psycopg://user@host/db"
+            ) from None
         store = cls(location, engine, keyring, readonly)
         if location.db_path is not None and create:
             location.db_path.touch(mode=0o600, exist_ok=True)
@@ -326,34 +353,45 @@ class Store:
             if isinstance(error, (AttributeError, LookupError)) and charset:
                 raise errors.StoreError(
                     f"store {self.location.describe()}: the driver does not know the charset "
-                    f"{str(charset)!r} in the URL; write ?charset=utf8mb4") from None
+                    f"{str(charset)!r} in the URL; write ?charset=utf8mb4"
+                ) from None
             raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
 
     def _check(self) -> None:
         with self._connect() as conn:
             if not sa.inspect(conn).has_table(store_meta.name):
-                raise errors.StoreError(f"store {self.location.describe()} is not initialised; "
-                                        "run `reconciler store init`")
+                raise errors.StoreError(
+                    f"store {self.location.describe()} is not initialised; run `reconciler store init`"
+                )
             meta = dict(conn.execute(sa.select(store_meta.c.key, store_meta.c.value)).all())
         if meta.get("schema_version") in _UPGRADABLE:
-            raise errors.StoreError(f"store {self.location.describe()} has schema version "
-                                    f"{meta.get('schema_version')}; run `reconciler store init` "
-                                    f"to upgrade it to {SCHEMA_VERSION} (back it up first)")
+            raise errors.StoreError(
+                f"store {self.location.describe()} has schema version "
+                f"{meta.get('schema_version')}; run `reconciler store init` "
+                f"to upgrade it to {SCHEMA_VERSION} (back it up first)"
+            )
         if meta.get("schema_version") != SCHEMA_VERSION:
-            raise errors.StoreError(f"store schema version {meta.get('schema_version')!r}; this "
-                                    f"reconciler needs {SCHEMA_VERSION}")
+            raise errors.StoreError(
+                f"store schema version {meta.get('schema_version')!r}; this reconciler needs {SCHEMA_VERSION}"
+            )
         self.store_id = meta["store_id"]
         check = meta.get("key_check")
         if self.keyring is None:
-            raise errors.SecretError(f"{secrets.STORE_KEY_VAR} is not set; the store's passwords "
-                                     f"and fingerprints need its key (or {secrets.PLAN_KEY_VAR} "
-                                     "to plan only)")
-        if (check and check != self.keyring.check_value()
-                and not (self.keyring.full and self._finish_rotation(check))):
-            raise errors.SecretError(f"{self.keyring.variable} is not the key of this store "
-                                     f"({self.location.describe()}); use the key it was created with"
-                                     + ("" if self.keyring.full else
-                                        ", or print it again with `reconciler store plan-key`"))
+            raise errors.SecretError(
+                f"{secrets.STORE_KEY_VAR} is not set; the store's passwords "
+                f"and fingerprints need its key (or {secrets.PLAN_KEY_VAR} "
+                "to plan only)"
+            )
+        if (
+            check
+            and check != self.keyring.check_value()
+            and not (self.keyring.full and self._finish_rotation(check))
+        ):
+            raise errors.SecretError(
+                f"{self.keyring.variable} is not the key of this store "
+                f"({self.location.describe()}); use the key it was created with"
+                + ("" if self.keyring.full else ", or print it again with `reconciler store plan-key`")
+            )
 
     def _finish_rotation(self, check: str) -> bool:
         """A rotate-key that committed but died before renaming store.key.new: finish it."""
@@ -373,26 +411,32 @@ class Store:
     def init(self) -> bool:
         """Create the schema if missing; True when it was created now."""
         if self.keyring is None:
-            raise errors.SecretError(f"set {secrets.STORE_KEY_VAR} to a key for this store "
-                                     "(a Fernet key: 32 url-safe base64 bytes)")
+            raise errors.SecretError(
+                f"set {secrets.STORE_KEY_VAR} to a key for this store "
+                "(a Fernet key: 32 url-safe base64 bytes)"
+            )
         try:
             if self.engine.dialect.name == "sqlite":
                 # Persistent in the file; set here, not on connect, so that opening a file that
                 # is not a store writes nothing into it. WAL lets readers see past a writer.
                 with self.engine.connect() as conn:
                     conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-                        "PRAGMA journal_mode=WAL")
+                        "PRAGMA journal_mode=WAL"
+                    )
             with self.engine.begin() as conn:
                 existed = sa.inspect(conn).has_table(store_meta.name)
                 if existed:
                     _upgrade(conn)
                 metadata.create_all(conn)
                 if not existed:
-                    conn.execute(store_meta.insert(), [
-                        {"key": "schema_version", "value": SCHEMA_VERSION},
-                        {"key": "store_id", "value": str(uuid.uuid4())},
-                        {"key": "key_check", "value": self.keyring.check_value()},
-                    ])
+                    conn.execute(
+                        store_meta.insert(),
+                        [
+                            {"key": "schema_version", "value": SCHEMA_VERSION},
+                            {"key": "store_id", "value": str(uuid.uuid4())},
+                            {"key": "key_check", "value": self.keyring.check_value()},
+                        ],
+                    )
         except exc.SQLAlchemyError as error:
             raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
         self._check()
@@ -401,8 +445,7 @@ class Store:
     # -----------------------------------------------------------------------------------------
     # Reading
 
-    def snapshot(self, keys: Sequence[str] | None = None, *,
-                 dependents: bool = False) -> state.LiveState:
+    def snapshot(self, keys: Sequence[str] | None = None, *, dependents: bool = False) -> state.LiveState:
         """Live state of the given tenants ("customer/tenant"), or of all; one query per table."""
         with self._connect() as conn:
             return read(conn, keys, dependents=dependents)
@@ -436,50 +479,59 @@ def _upgrade(conn: Connection) -> None:
 
     Idempotent, so that a run cut short (MariaDB commits each DDL statement) can be repeated.
     """
-    version = conn.execute(sa.select(store_meta.c.value).where(
-        store_meta.c.key == "schema_version")).scalar()
+    version = conn.execute(sa.select(store_meta.c.value).where(store_meta.c.key == "schema_version")).scalar()
     if version not in _UPGRADABLE:
         return
     inspector = sa.inspect(conn)
     dialect = conn.dialect
     # Every step adds only what is missing, so one loop serves v1 and v2 stores alike.
-    added = [(locks, locks.c.machine), (locks, locks.c.started),
-             (connections, connections.c.applied_name), (companies, companies.c.code_key),
-             (audit_log, audit_log.c.freeze_override)]
+    added = [
+        (locks, locks.c.machine),
+        (locks, locks.c.started),
+        (connections, connections.c.applied_name),
+        (companies, companies.c.code_key),
+        (audit_log, audit_log.c.freeze_override),
+    ]
     for table, column in added:
         if column.name not in {c["name"] for c in inspector.get_columns(table.name)}:
             spec_sql = sa.schema.CreateColumn(column.copy()).compile(dialect=dialect)
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD {str(spec_sql).replace(' NOT NULL', '')}")
     if version == "1":
         _upgrade_names(conn, inspector)
-    conn.execute(store_meta.update().where(store_meta.c.key == "schema_version")
-                 .values(value=SCHEMA_VERSION))
+    conn.execute(store_meta.update().where(store_meta.c.key == "schema_version").values(value=SCHEMA_VERSION))
 
 
 def _upgrade_names(conn: Connection, inspector: Any) -> None:
     """v1 -> v2: identity keys for names and company ids."""
     dialect = conn.dialect
     for row in conn.execute(sa.select(connections.c.id, connections.c.name)).all():
-        conn.execute(connections.update().where(connections.c.id == row.id).values(
-            name_key=spec.identity_key(row.name)))
+        conn.execute(
+            connections.update()
+            .where(connections.c.id == row.id)
+            .values(name_key=spec.identity_key(row.name))
+        )
     for row in conn.execute(sa.select(companies.c.id, companies.c.code)).all():
-        conn.execute(companies.update().where(companies.c.id == row.id).values(
-            code_key=spec.identity_key(row.code)))
+        conn.execute(
+            companies.update().where(companies.c.id == row.id).values(code_key=spec.identity_key(row.code))
+        )
     names = {i["name"] for i in inspector.get_unique_constraints(companies.name)} | {
-        i["name"] for i in inspector.get_indexes(companies.name) if i.get("unique")}
+        i["name"] for i in inspector.get_indexes(companies.name) if i.get("unique")
+    }
     if "uq_osr_companies_code" in names and dialect.name != "sqlite":
         # The v1 key compared codes by the database's collation; SQLite's is binary and its
         # constraints cannot be dropped, so there it stays (identity keys are stricter).
         drop = "DROP INDEX" if dialect.name in ("mysql", "mariadb") else "DROP CONSTRAINT"
         conn.exec_driver_sql(f"ALTER TABLE {companies.name} {drop} uq_osr_companies_code")
     if "uq_osr_companies_key" not in names:
-        sa.Index("uq_osr_companies_key", companies.c.connection_id, companies.c.code_key,
-                 unique=True).create(conn)
+        sa.Index("uq_osr_companies_key", companies.c.connection_id, companies.c.code_key, unique=True).create(
+            conn
+        )
 
 
 def _tenant_rows(conn: Connection) -> list[Any]:  # Row's type parameters differ in SQLAlchemy 2.0/2.1
-    query = (sa.select(tenants.c.id, customers.c.name.label("customer"), tenants.c.name)
-             .join(customers, tenants.c.customer_id == customers.c.id))
+    query = sa.select(tenants.c.id, customers.c.name.label("customer"), tenants.c.name).join(
+        customers, tenants.c.customer_id == customers.c.id
+    )
     return list(conn.execute(query).all())
 
 
@@ -505,8 +557,13 @@ def tenant_rows(conn: Connection) -> list[Any]:
     return _TenantRows(_tenant_rows(conn))
 
 
-def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = False,
-         tenants_read: list[Any] | None = None) -> state.LiveState:
+def read(
+    conn: Connection,
+    keys: Sequence[str] | None,
+    *,
+    dependents: bool = False,
+    tenants_read: list[Any] | None = None,
+) -> state.LiveState:
     """Live state; dependents of every company only with dependents=True (dump).
 
     Plans read dependents only for the companies they may cascade to (read_dependents): a
@@ -520,8 +577,7 @@ def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = Fal
         selected = {row.id: row for _, row in found}  # in the rows' order, as below
         known = rows.known
     else:
-        selected = {row.id: row for row in rows
-                    if wanted is None or f"{row.customer}/{row.name}" in wanted}
+        selected = {row.id: row for row in rows if wanted is None or f"{row.customer}/{row.name}" in wanted}
         known = _known(rows)
     ids = list(selected) if wanted is not None else None
 
@@ -533,27 +589,47 @@ def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = Fal
         return query  # large scopes: one full read beats a huge IN list; filtered below
 
     conn_rows = conn.execute(scoped(sa.select(connections), connections.c.tenant_id)).all()
-    company_rows = conn.execute(scoped(
-        sa.select(companies.c.id, companies.c.connection_id, companies.c.code)
-        .join(connections, companies.c.connection_id == connections.c.id),
-        connections.c.tenant_id)).all()
-    dep_rows = conn.execute(scoped(
-        sa.select(osr_dependents.c.company_id, osr_dependents.c.kind, osr_dependents.c.name,
-                  osr_dependents.c.id)
-        .join(companies, osr_dependents.c.company_id == companies.c.id)
-        .join(connections, companies.c.connection_id == connections.c.id)
-        .order_by(osr_dependents.c.id),
-        connections.c.tenant_id)).all() if dependents else []
-    template_rows = conn.execute(scoped(
-        sa.select(report_templates.c.tenant_id, report_templates.c.name,
-                  report_templates.c.connection_id).order_by(report_templates.c.name),
-        report_templates.c.tenant_id)).all()
+    company_rows = conn.execute(
+        scoped(
+            sa.select(companies.c.id, companies.c.connection_id, companies.c.code).join(
+                connections, companies.c.connection_id == connections.c.id
+            ),
+            connections.c.tenant_id,
+        )
+    ).all()
+    dep_rows = (
+        conn.execute(
+            scoped(
+                sa.select(
+                    osr_dependents.c.company_id,
+                    osr_dependents.c.kind,
+                    osr_dependents.c.name,
+                    osr_dependents.c.id,
+                )
+                .join(companies, osr_dependents.c.company_id == companies.c.id)
+                .join(connections, companies.c.connection_id == connections.c.id)
+                .order_by(osr_dependents.c.id),
+                connections.c.tenant_id,
+            )
+        ).all()
+        if dependents
+        else []
+    )
+    template_rows = conn.execute(
+        scoped(
+            sa.select(
+                report_templates.c.tenant_id, report_templates.c.name, report_templates.c.connection_id
+            ).order_by(report_templates.c.name),
+            report_templates.c.tenant_id,
+        )
+    ).all()
 
     deps_by_company = _group_dependents(dep_rows)
     companies_by_conn: dict[int, list[state.LiveCompany]] = defaultdict(list)
     for company_id, connection_id, code in company_rows:
         companies_by_conn[connection_id].append(
-            state.LiveCompany(code, deps_by_company.get(company_id, ()), company_id))
+            state.LiveCompany(code, deps_by_company.get(company_id, ()), company_id)
+        )
     conns_by_tenant: dict[int, list[state.LiveConnection]] = defaultdict(list)
     tenant_at, id_at = _AT["tenant_id"], _AT["id"]
     for row in conn_rows:
@@ -569,9 +645,12 @@ def read(conn: Connection, keys: Sequence[str] | None, *, dependents: bool = Fal
     for tenant_id, row in selected.items():
         key = f"{row.customer}/{row.name}"
         live[key] = state.LiveTenant(
-            tenant_id, row.customer, row.name,
+            tenant_id,
+            row.customer,
+            row.name,
             tuple(sorted(conns_by_tenant.get(tenant_id, ()), key=lambda c: spec.natural_key(c.spec.name))),
-            tuple(templates_by_tenant.get(tenant_id, ())))
+            tuple(templates_by_tenant.get(tenant_id, ())),
+        )
     return state.LiveState(live, known)
 
 
@@ -591,11 +670,14 @@ def read_dependents(conn: Connection, company_keys: Iterable[int]) -> dict[int, 
     keys = sorted(set(company_keys))
     found: dict[int, tuple[state.Dependent, ...]] = {k: () for k in keys}
     for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        rows = conn.execute(sa.select(osr_dependents.c.company_id, osr_dependents.c.kind,
-                                      osr_dependents.c.name, osr_dependents.c.id)
-                            .where(osr_dependents.c.company_id.in_(chunk))
-                            .order_by(osr_dependents.c.id)).all()
+        chunk = keys[start : start + 500]
+        rows = conn.execute(
+            sa.select(
+                osr_dependents.c.company_id, osr_dependents.c.kind, osr_dependents.c.name, osr_dependents.c.id
+            )
+            .where(osr_dependents.c.company_id.in_(chunk))
+            .order_by(osr_dependents.c.id)
+        ).all()
         found.update(_group_dependents(rows))
     return found
 
@@ -606,8 +688,9 @@ def _live_connection(row: sa.Row[Any], comps: tuple[state.LiveCompany, ...]) -> 
     at = _AT
     return state.LiveConnection(
         id=row[at["id"]],
-        spec=spec.ConnectionSpec.of(row[at["name"]], tuple(c.id for c in comps),
-                                    {key: row[i] for key, i in _STORED_AT}),
+        spec=spec.ConnectionSpec.of(
+            row[at["name"]], tuple(c.id for c in comps), {key: row[i] for key, i in _STORED_AT}
+        ),
         companies=comps,
         password_fp=row[at["password_fp"]],
         managed=bool(row[at["managed"]]),
@@ -659,8 +742,11 @@ _STORED_AT = [(key, _AT[column]) for key, column in _STORED]
 def spec_columns(s: spec.ConnectionSpec) -> dict[str, Any]:
     """The connection columns of a spec (also the benchmark's bulk load)."""
     values = s.values()
-    return {"name": s.name, "name_key": spec.identity_key(s.name),
-            **{column: values[key] for key, column in _STORED}}
+    return {
+        "name": s.name,
+        "name_key": spec.identity_key(s.name),
+        **{column: values[key] for key, column in _STORED},
+    }
 
 
 def ensure_tenant(conn: Connection, customer: str, tenant: str) -> int:
@@ -668,11 +754,11 @@ def ensure_tenant(conn: Connection, customer: str, tenant: str) -> int:
     customer_id = conn.execute(sa.select(customers.c.id).where(customers.c.name == customer)).scalar()
     if customer_id is None:
         customer_id = _inserted(conn.execute(customers.insert().values(name=customer)))
-    tenant_id = conn.execute(sa.select(tenants.c.id).where(
-        tenants.c.customer_id == customer_id, tenants.c.name == tenant)).scalar()
+    tenant_id = conn.execute(
+        sa.select(tenants.c.id).where(tenants.c.customer_id == customer_id, tenants.c.name == tenant)
+    ).scalar()
     if tenant_id is None:
-        tenant_id = _inserted(conn.execute(tenants.insert().values(
-            customer_id=customer_id, name=tenant)))
+        tenant_id = _inserted(conn.execute(tenants.insert().values(customer_id=customer_id, name=tenant)))
     return int(tenant_id)
 
 
@@ -722,21 +808,27 @@ Listed = Collection[int] | Mapping[int, Collection[int]] | None
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
+        yield items[start : start + CHUNK]
 
 
 def _conflict(label: str) -> errors.ConflictError:
-    return errors.ConflictError(f"{label}: the live connection changed while applying "
-                                "(version mismatch); nothing was applied, plan again")
+    return errors.ConflictError(
+        f"{label}: the live connection changed while applying "
+        "(version mismatch); nothing was applied, plan again"
+    )
 
 
 def _check_versions(conn: Connection, expected: Sequence[tuple[int, int, str]]) -> None:
     """(id, version, label): refuse unless every row is there at that version; the rows stay
     locked until the transaction ends (SELECT ... FOR UPDATE; SQLite holds the one write lock)."""
     for chunk in _chunks(expected):
-        found = dict(conn.execute(sa.select(connections.c.id, connections.c.version)
-                                  .where(connections.c.id.in_([i for i, _, _ in chunk]))
-                                  .with_for_update()).all())
+        found = dict(
+            conn.execute(
+                sa.select(connections.c.id, connections.c.version)
+                .where(connections.c.id.in_([i for i, _, _ in chunk]))
+                .with_for_update()
+            ).all()
+        )
         for connection_id, version, label in chunk:
             if found.get(connection_id) != version:
                 raise _conflict(label)
@@ -747,26 +839,35 @@ def _check_rowcount(result: sa.CursorResult[Any], wanted: int, labels: Sequence[
     rowcount is the total over its rows on SQLite, psycopg and PyMySQL
     (tests/test_statements.py); a driver that cannot tell reports -1."""
     if result.rowcount not in (-1, wanted):
-        raise _conflict(", ".join(labels) if len(labels) <= 3 else f"{labels[0]} (or another of "
-                        f"{len(labels)})")
+        raise _conflict(
+            ", ".join(labels) if len(labels) <= 3 else f"{labels[0]} (or another of {len(labels)})"
+        )
 
 
-def write(conn: Connection, *, deletes: Sequence[Delete] = (), updates: Sequence[Update] = (),
-          creates: Sequence[Create] = (), listed: Listed = None) -> list[int]:
+def write(
+    conn: Connection,
+    *,
+    deletes: Sequence[Delete] = (),
+    updates: Sequence[Update] = (),
+    creates: Sequence[Create] = (),
+    listed: Listed = None,
+) -> list[int]:
     """Carry out one batch: deletes (they free names), then updates, then creates, each with the
     companies they declare; the ids of the created connections, in order.
 
     listed: the dependents that may be deleted with a company (read and fingerprinted by the
     plan); one that is not listed stops the transaction. None: all (store seed only).
     """
-    _check_versions(conn, [(d.connection_id, d.version, d.label) for d in deletes]
-                    + [(u.connection_id, u.version, u.label) for u in updates])
+    _check_versions(
+        conn,
+        [(d.connection_id, d.version, d.label) for d in deletes]
+        + [(u.connection_id, u.version, u.label) for u in updates],
+    )
     if deletes:
         _delete(conn, deletes, listed)
     if updates:
         _update(conn, updates)
-        _sync_companies(conn, {u.connection_id: (u.spec.companies, u.label) for u in updates},
-                        listed)
+        _sync_companies(conn, {u.connection_id: (u.spec.companies, u.label) for u in updates}, listed)
     return _create(conn, creates) if creates else []
 
 
@@ -775,34 +876,51 @@ def _delete(conn: Connection, deletes: Sequence[Delete], listed: Listed) -> None
     label_of = {d.connection_id: d.label for d in deletes}
     owned: dict[int, str] = {}
     for chunk in _chunks(list(label_of)):
-        owned.update({company_id: label_of[connection_id] for company_id, connection_id in
-                      conn.execute(sa.select(companies.c.id, companies.c.connection_id)
-                                   .where(companies.c.connection_id.in_(chunk)))})
+        owned.update(
+            {
+                company_id: label_of[connection_id]
+                for company_id, connection_id in conn.execute(
+                    sa.select(companies.c.id, companies.c.connection_id).where(
+                        companies.c.connection_id.in_(chunk)
+                    )
+                )
+            }
+        )
     _delete_dependents_of(conn, owned, listed)
     for chunk in _chunks(list(owned)):
         conn.execute(companies.delete().where(companies.c.id.in_(chunk)))
     for chunk in _chunks(list(label_of)):
-        conn.execute(report_templates.update().where(report_templates.c.connection_id.in_(chunk))
-                     .values(connection_id=None))
+        conn.execute(
+            report_templates.update()
+            .where(report_templates.c.connection_id.in_(chunk))
+            .values(connection_id=None)
+        )
     for part in _chunks(deletes):  # set-based, still by (id, version): one round trip per chunk
-        result = conn.execute(connections.delete().where(
-            sa.tuple_(connections.c.id, connections.c.version).in_(
-                [(d.connection_id, d.version) for d in part])))
+        result = conn.execute(
+            connections.delete().where(
+                sa.tuple_(connections.c.id, connections.c.version).in_(
+                    [(d.connection_id, d.version) for d in part]
+                )
+            )
+        )
         _check_rowcount(result, len(part), [d.label for d in part])
 
 
 def _update(conn: Connection, updates: Sequence[Update]) -> None:
     """One UPDATE for the batch, rows in plan order (a rename may free a name the next takes)."""
     keep = sa.bindparam("b_keep", type_=sa.Integer) == 1
-    values: dict[str, Any] = {column: sa.bindparam(f"b_{column}") for column in spec_columns(
-        updates[0].spec)}
-    values.update(managed=sa.bindparam("b_managed"), applied_fp=sa.bindparam("b_applied_fp"),
-                  applied_name=sa.bindparam("b_applied_name"),
-                  version=sa.bindparam("b_version") + 1, updated_ms=sa.bindparam("b_updated_ms"),
-                  password_ct=sa.case((keep, connections.c.password_ct),
-                                      else_=sa.bindparam("b_ct", type_=sa.Text)),
-                  password_fp=sa.case((keep, connections.c.password_fp),
-                                      else_=sa.bindparam("b_fp", type_=sa.String(64))))
+    values: dict[str, Any] = {column: sa.bindparam(f"b_{column}") for column in spec_columns(updates[0].spec)}
+    values.update(
+        managed=sa.bindparam("b_managed"),
+        applied_fp=sa.bindparam("b_applied_fp"),
+        applied_name=sa.bindparam("b_applied_name"),
+        version=sa.bindparam("b_version") + 1,
+        updated_ms=sa.bindparam("b_updated_ms"),
+        password_ct=sa.case((keep, connections.c.password_ct), else_=sa.bindparam("b_ct", type_=sa.Text)),
+        password_fp=sa.case(
+            (keep, connections.c.password_fp), else_=sa.bindparam("b_fp", type_=sa.String(64))
+        ),
+    )
     stamp = now_ms()
     rows = []
     for u in updates:
@@ -815,25 +933,38 @@ def _update(conn: Connection, updates: Sequence[Update]) -> None:
                 kept = 0
             case Keep():
                 kept = 1
-        rows.append({**{f"b_{k}": v for k, v in spec_columns(u.spec).items()},
-                     "b_id": u.connection_id, "b_version": u.version, "b_managed": u.managed,
-                     "b_applied_fp": u.applied_fp,
-                     "b_applied_name": u.spec.name if u.applied_fp else None,
-                     "b_updated_ms": stamp, "b_keep": kept, "b_ct": ct, "b_fp": fp})
-    result = conn.execute(connections.update().where(
-        connections.c.id == sa.bindparam("b_id"),
-        connections.c.version == sa.bindparam("b_version")).values(values), rows)
+        rows.append(
+            {
+                **{f"b_{k}": v for k, v in spec_columns(u.spec).items()},
+                "b_id": u.connection_id,
+                "b_version": u.version,
+                "b_managed": u.managed,
+                "b_applied_fp": u.applied_fp,
+                "b_applied_name": u.spec.name if u.applied_fp else None,
+                "b_updated_ms": stamp,
+                "b_keep": kept,
+                "b_ct": ct,
+                "b_fp": fp,
+            }
+        )
+    result = conn.execute(
+        connections.update()
+        .where(connections.c.id == sa.bindparam("b_id"), connections.c.version == sa.bindparam("b_version"))
+        .values(values),
+        rows,
+    )
     _check_rowcount(result, len(updates), [u.label for u in updates])
 
 
-def _sync_companies(conn: Connection, wanted: dict[int, tuple[Iterable[str], str]],
-                    listed: Listed) -> None:
+def _sync_companies(conn: Connection, wanted: dict[int, tuple[Iterable[str], str]], listed: Listed) -> None:
     """Make each connection's companies the wanted ones: (codes, label) by connection id."""
     current: dict[int, dict[str, int]] = defaultdict(dict)  # connection -> code_key -> row id
     for chunk in _chunks(list(wanted)):
         for company_id, connection_id, code_key in conn.execute(
-                sa.select(companies.c.id, companies.c.connection_id, companies.c.code_key)
-                .where(companies.c.connection_id.in_(chunk))):
+            sa.select(companies.c.id, companies.c.connection_id, companies.c.code_key).where(
+                companies.c.connection_id.in_(chunk)
+            )
+        ):
             current[connection_id][code_key] = company_id
     gone: dict[int, str] = {}
     new: list[dict[str, Any]] = []
@@ -841,8 +972,10 @@ def _sync_companies(conn: Connection, wanted: dict[int, tuple[Iterable[str], str
         keys = {spec.identity_key(code): code for code in codes}
         have = current.get(connection_id, {})
         gone.update({have[k]: label for k in have.keys() - keys.keys()})
-        new += [{"connection_id": connection_id, "code": keys[k], "code_key": k}
-                for k in sorted(keys.keys() - have.keys())]
+        new += [
+            {"connection_id": connection_id, "code": keys[k], "code_key": k}
+            for k in sorted(keys.keys() - have.keys())
+        ]
     if gone:
         _delete_dependents_of(conn, gone, listed)
         for chunk in _chunks(list(gone)):
@@ -855,23 +988,42 @@ def _create(conn: Connection, creates: Sequence[Create]) -> list[int]:
     """One INSERT for the batch; the new ids are read back by (tenant, name) in one query per
     chunk (portable: no RETURNING with executemany needed)."""
     stamp = now_ms()
-    conn.execute(connections.insert(), [
-        {**spec_columns(c.spec), "tenant_id": c.tenant_id, "managed": c.managed, "version": 1,
-         "applied_fp": c.applied_fp, "applied_name": c.spec.name if c.applied_fp else None,
-         "updated_ms": stamp, "password_ct": c.password.ciphertext if c.password else None,
-         "password_fp": c.password.fingerprint if c.password else None} for c in creates])
+    conn.execute(
+        connections.insert(),
+        [
+            {
+                **spec_columns(c.spec),
+                "tenant_id": c.tenant_id,
+                "managed": c.managed,
+                "version": 1,
+                "applied_fp": c.applied_fp,
+                "applied_name": c.spec.name if c.applied_fp else None,
+                "updated_ms": stamp,
+                "password_ct": c.password.ciphertext if c.password else None,
+                "password_fp": c.password.fingerprint if c.password else None,
+            }
+            for c in creates
+        ],
+    )
     ids: dict[tuple[int, str], int] = {}
     for chunk in _chunks(creates):
-        ids.update({(tenant_id, name_key): connection_id for connection_id, tenant_id, name_key in
-                    conn.execute(sa.select(connections.c.id, connections.c.tenant_id,
-                                           connections.c.name_key)
-                                 .where(connections.c.tenant_id.in_({c.tenant_id for c in chunk}),
-                                        connections.c.name_key.in_(
-                                            {spec.identity_key(c.spec.name) for c in chunk})))
-                    })
+        ids.update(
+            {
+                (tenant_id, name_key): connection_id
+                for connection_id, tenant_id, name_key in conn.execute(
+                    sa.select(connections.c.id, connections.c.tenant_id, connections.c.name_key).where(
+                        connections.c.tenant_id.in_({c.tenant_id for c in chunk}),
+                        connections.c.name_key.in_({spec.identity_key(c.spec.name) for c in chunk}),
+                    )
+                )
+            }
+        )
     created = [ids[(c.tenant_id, spec.identity_key(c.spec.name))] for c in creates]
-    rows = [{"connection_id": connection_id, "code": code, "code_key": spec.identity_key(code)}
-            for connection_id, c in zip(created, creates, strict=True) for code in c.spec.companies]
+    rows = [
+        {"connection_id": connection_id, "code": code, "code_key": spec.identity_key(code)}
+        for connection_id, c in zip(created, creates, strict=True)
+        for code in c.spec.companies
+    ]
     if rows:
         conn.execute(companies.insert(), rows)
     return created
@@ -887,56 +1039,88 @@ def _delete_dependents_of(conn: Connection, label_of: dict[int, str], listed: Li
         if isinstance(listed, Mapping):  # each under the company it was read under: (company, id)
             pairs = sorted((c, d) for c in chunk for d in listed.get(c, ()))
             for part in _chunks(pairs):
-                conn.execute(osr_dependents.delete().where(
-                    osr_dependents.c.company_id.in_(chunk),
-                    sa.tuple_(osr_dependents.c.company_id, osr_dependents.c.id).in_(part)))
+                conn.execute(
+                    osr_dependents.delete().where(
+                        osr_dependents.c.company_id.in_(chunk),
+                        sa.tuple_(osr_dependents.c.company_id, osr_dependents.c.id).in_(part),
+                    )
+                )
         else:
             for ids in _chunks(sorted(listed)):
-                conn.execute(osr_dependents.delete().where(osr_dependents.c.company_id.in_(chunk),
-                                                           osr_dependents.c.id.in_(ids)))
-        left = conn.execute(sa.select(osr_dependents.c.company_id, sa.func.count())
-                            .where(osr_dependents.c.company_id.in_(chunk))
-                            .group_by(osr_dependents.c.company_id)
-                            .order_by(osr_dependents.c.company_id)).all()
+                conn.execute(
+                    osr_dependents.delete().where(
+                        osr_dependents.c.company_id.in_(chunk), osr_dependents.c.id.in_(ids)
+                    )
+                )
+        left = conn.execute(
+            sa.select(osr_dependents.c.company_id, sa.func.count())
+            .where(osr_dependents.c.company_id.in_(chunk))
+            .group_by(osr_dependents.c.company_id)
+            .order_by(osr_dependents.c.company_id)
+        ).all()
         if left:
             label = label_of[left[0][0]]
             count = sum(n for company_id, n in left if label_of[company_id] == label)
             raise errors.ConflictError(
                 f"{label}: {count} dependent(s) appeared that the plan did not list; nothing "
-                "was applied, plan again")
+                "was applied, plan again"
+            )
 
 
 # One action at a time (store seed, and the guard tests): batches of one.
 
-def create_connection(conn: Connection, tenant_id: int, s: spec.ConnectionSpec, *,
-                      password: Password | None, managed: bool, applied_fp: str | None) -> int:
+
+def create_connection(
+    conn: Connection,
+    tenant_id: int,
+    s: spec.ConnectionSpec,
+    *,
+    password: Password | None,
+    managed: bool,
+    applied_fp: str | None,
+) -> int:
     return write(conn, creates=[Create(tenant_id, s, password, managed, applied_fp)])[0]
 
 
-def update_connection(conn: Connection, connection_id: int, version: int, s: spec.ConnectionSpec,
-                      *, password: PasswordChange, managed: bool,
-                      applied_fp: str | None, label: str, listed: Listed = None) -> None:
+def update_connection(
+    conn: Connection,
+    connection_id: int,
+    version: int,
+    s: spec.ConnectionSpec,
+    *,
+    password: PasswordChange,
+    managed: bool,
+    applied_fp: str | None,
+    label: str,
+    listed: Listed = None,
+) -> None:
     """Update fields and companies; raise ConflictError if the version moved (someone else wrote)."""
-    write(conn, updates=[Update(connection_id, version, s, password, managed, applied_fp, label)],
-          listed=listed)
+    write(
+        conn, updates=[Update(connection_id, version, s, password, managed, applied_fp, label)], listed=listed
+    )
 
 
-def set_companies(conn: Connection, connection_id: int, wanted: Iterable[str], *,
-                  listed: Listed = None, label: str = "") -> None:
+def set_companies(
+    conn: Connection, connection_id: int, wanted: Iterable[str], *, listed: Listed = None, label: str = ""
+) -> None:
     _sync_companies(conn, {connection_id: (list(wanted), label)}, listed)
 
 
-def delete_connection(conn: Connection, connection_id: int, version: int, *, label: str,
-                      listed: Listed = None) -> None:
+def delete_connection(
+    conn: Connection, connection_id: int, version: int, *, label: str, listed: Listed = None
+) -> None:
     """Delete a connection and its dependents; detach (keep) its report templates."""
     write(conn, deletes=[Delete(connection_id, version, label)], listed=listed)
 
 
-def add_dependents(conn: Connection, connection_id: int, company: str,
-                   items: Iterable[tuple[spec.DependentKind, str]]) -> None:
-    company_id = conn.execute(sa.select(companies.c.id).where(
-        companies.c.connection_id == connection_id,
-        companies.c.code_key == spec.identity_key(company))).scalar_one()
+def add_dependents(
+    conn: Connection, connection_id: int, company: str, items: Iterable[tuple[spec.DependentKind, str]]
+) -> None:
+    company_id = conn.execute(
+        sa.select(companies.c.id).where(
+            companies.c.connection_id == connection_id, companies.c.code_key == spec.identity_key(company)
+        )
+    ).scalar_one()
     rows = [{"company_id": company_id, "kind": kind.value, "name": name} for kind, name in items]
     if rows:
         conn.execute(osr_dependents.insert(), rows)
@@ -946,28 +1130,49 @@ def replace_templates(conn: Connection, tenant_id: int, items: Iterable[tuple[st
     items = list(items)
     names = [name for name, _ in items]
     if names:
-        conn.execute(report_templates.delete().where(report_templates.c.tenant_id == tenant_id,
-                                                     report_templates.c.name.in_(names)))
-        conn.execute(report_templates.insert(), [
-            {"tenant_id": tenant_id, "name": name, "connection_id": cid} for name, cid in items])
+        conn.execute(
+            report_templates.delete().where(
+                report_templates.c.tenant_id == tenant_id, report_templates.c.name.in_(names)
+            )
+        )
+        conn.execute(
+            report_templates.insert(),
+            [{"tenant_id": tenant_id, "name": name, "connection_id": cid} for name, cid in items],
+        )
 
 
 def connection_id_by_name(conn: Connection, tenant_id: int, name: str) -> tuple[int, int] | None:
-    row = conn.execute(sa.select(connections.c.id, connections.c.version).where(
-        connections.c.tenant_id == tenant_id,
-        connections.c.name_key == spec.identity_key(name))).first()
+    row = conn.execute(
+        sa.select(connections.c.id, connections.c.version).where(
+            connections.c.tenant_id == tenant_id, connections.c.name_key == spec.identity_key(name)
+        )
+    ).first()
     return (row.id, row.version) if row else None
 
 
 def write_audit(conn: Connection, entries: Sequence[audit.AuditEntry]) -> None:
     """The entries in one INSERT (executemany)."""
     if entries:
-        conn.execute(audit_log.insert(), [
-            {"at_ms": e.at_ms, "actor": e.actor[:NAME], "git_commit": e.git_commit,
-             "customer": e.customer, "tenant": e.tenant, "action": e.action,
-             "connection": e.connection, "connection_id": e.connection_id, "reason": e.reason,
-             "fields": ",".join(e.fields), "cascade_count": e.cascade_count,
-             "freeze_override": e.freeze_override} for e in entries])
+        conn.execute(
+            audit_log.insert(),
+            [
+                {
+                    "at_ms": e.at_ms,
+                    "actor": e.actor[:NAME],
+                    "git_commit": e.git_commit,
+                    "customer": e.customer,
+                    "tenant": e.tenant,
+                    "action": e.action,
+                    "connection": e.connection,
+                    "connection_id": e.connection_id,
+                    "reason": e.reason,
+                    "fields": ",".join(e.fields),
+                    "cascade_count": e.cascade_count,
+                    "freeze_override": e.freeze_override,
+                }
+                for e in entries
+            ],
+        )
 
 
 def read_audit(conn: Connection, keys: Sequence[str] | None, limit: int) -> list[audit.AuditEntry]:
@@ -975,25 +1180,45 @@ def read_audit(conn: Connection, keys: Sequence[str] | None, limit: int) -> list
     query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
     if keys:
         pairs = [k.split("/", 1) for k in keys]
-        query = query.where(sa.or_(*[sa.and_(audit_log.c.customer == c, audit_log.c.tenant == t)
-                                     for c, t in pairs]))
-    return [audit.AuditEntry(
-        at_ms=r.at_ms, actor=r.actor, git_commit=r.git_commit, customer=r.customer,
-        tenant=r.tenant, action=r.action, connection=r.connection, connection_id=r.connection_id,
-        reason=r.reason, fields=tuple(f for f in r.fields.split(",") if f),
-        cascade_count=r.cascade_count, freeze_override=r.freeze_override)
-        for r in conn.execute(query)]
+        query = query.where(
+            sa.or_(*[sa.and_(audit_log.c.customer == c, audit_log.c.tenant == t) for c, t in pairs])
+        )
+    return [
+        audit.AuditEntry(
+            at_ms=r.at_ms,
+            actor=r.actor,
+            git_commit=r.git_commit,
+            customer=r.customer,
+            tenant=r.tenant,
+            action=r.action,
+            connection=r.connection,
+            connection_id=r.connection_id,
+            reason=r.reason,
+            fields=tuple(f for f in r.fields.split(",") if f),
+            cascade_count=r.cascade_count,
+            freeze_override=r.freeze_override,
+        )
+        for r in conn.execute(query)
+    ]
 
 
 def password_rows(conn: Connection) -> list[tuple[int, str]]:
-    return [(row.id, row.password_ct) for row in conn.execute(
-        sa.select(connections.c.id, connections.c.password_ct)
-        .where(connections.c.password_ct.is_not(None)))]
+    return [
+        (row.id, row.password_ct)
+        for row in conn.execute(
+            sa.select(connections.c.id, connections.c.password_ct).where(
+                connections.c.password_ct.is_not(None)
+            )
+        )
+    ]
 
 
 def set_password(conn: Connection, connection_id: int, password: Password) -> None:
-    conn.execute(connections.update().where(connections.c.id == connection_id).values(
-        password_ct=password.ciphertext, password_fp=password.fingerprint))
+    conn.execute(
+        connections.update()
+        .where(connections.c.id == connection_id)
+        .values(password_ct=password.ciphertext, password_fp=password.fingerprint)
+    )
 
 
 def set_meta(conn: Connection, key: str, value: str) -> None:
@@ -1025,8 +1250,10 @@ class LockRow:
 
     def describe(self) -> str:
         job = f", CI job {self.holder.ci_job}" if self.holder.ci_job else ""
-        return (f"lock {self.id} on {self.scope} held by {self.holder.actor} on {self.holder.host} "
-                f"(pid {self.holder.pid}{job}) since {utc(self.acquired_ms)}")
+        return (
+            f"lock {self.id} on {self.scope} held by {self.holder.actor} on {self.holder.host} "
+            f"(pid {self.holder.pid}{job}) since {utc(self.acquired_ms)}"
+        )
 
 
 def utc(ms: int) -> str:
@@ -1034,9 +1261,13 @@ def utc(ms: int) -> str:
 
 
 def _lock_row(row: sa.Row[Any]) -> LockRow:
-    return LockRow(row.id, row.scope, Holder(row.actor, row.host, row.pid, row.ci_job,
-                                             row.machine, row.started),
-                   row.acquired_ms, row.expires_ms)
+    return LockRow(
+        row.id,
+        row.scope,
+        Holder(row.actor, row.host, row.pid, row.ci_job, row.machine, row.started),
+        row.acquired_ms,
+        row.expires_ms,
+    )
 
 
 class Busy(Exception):
@@ -1051,7 +1282,8 @@ def _writing(store: Store, busy_ms: int) -> Iterator[Connection]:
         with store.engine.connect() as conn:
             if conn.dialect.name == "sqlite":
                 conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-                    f"PRAGMA busy_timeout={int(busy_ms)}")
+                    f"PRAGMA busy_timeout={int(busy_ms)}"
+                )
             with conn.begin():
                 if conn.dialect.name == "postgresql":
                     conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(busy_ms)}")
@@ -1067,39 +1299,61 @@ def _writing(store: Store, busy_ms: int) -> Iterator[Connection]:
         raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
 
 
-def try_locks(store: Store, scopes: Sequence[str], holder: Holder, lease_ms: int,
-              may_take: Callable[[LockRow, int], bool], *, busy_ms: int = 200,
-              ) -> tuple[list[str], LockRow | None]:
+def try_locks(
+    store: Store,
+    scopes: Sequence[str],
+    holder: Holder,
+    lease_ms: int,
+    may_take: Callable[[LockRow, int], bool],
+    *,
+    busy_ms: int = 200,
+) -> tuple[list[str], LockRow | None]:
     """Take the leases on all scopes in one transaction: (lock ids, None), or ([], a holder),
     or ([], None) when another process was busy taking locks (the caller retries).
 
     may_take(row, now_ms): whether this lease may be taken over (expired, or its holder dead).
     """
     now = now_ms()
-    base = {"actor": holder.actor[:NAME], "host": holder.host[:NAME], "pid": holder.pid,
-            "ci_job": holder.ci_job, "machine": holder.machine, "started": holder.started,
-            "acquired_ms": now, "expires_ms": now + lease_ms}
+    base = {
+        "actor": holder.actor[:NAME],
+        "host": holder.host[:NAME],
+        "pid": holder.pid,
+        "ci_job": holder.ci_job,
+        "machine": holder.machine,
+        "started": holder.started,
+        "acquired_ms": now,
+        "expires_ms": now + lease_ms,
+    }
     try:
         current = _held(store, scopes)
         for row in current:
             if not may_take(row, now):
                 return [], row
         with _writing(store, busy_ms) as conn:
-            current = [_lock_row(r) for r in conn.execute(
-                sa.select(locks).where(locks.c.scope.in_(list(scopes))).order_by(locks.c.scope))]
+            current = [
+                _lock_row(r)
+                for r in conn.execute(
+                    sa.select(locks).where(locks.c.scope.in_(list(scopes))).order_by(locks.c.scope)
+                )
+            ]
             for row in current:
                 if not may_take(row, now):
                     return [], row
             for row in current:
-                taken = conn.execute(locks.delete().where(
-                    locks.c.id == row.id, locks.c.expires_ms == row.expires_ms))
+                taken = conn.execute(
+                    locks.delete().where(locks.c.id == row.id, locks.c.expires_ms == row.expires_ms)
+                )
                 if taken.rowcount != 1:
-                    raise exc.IntegrityError("lease taken over by another process", None,
-                                             Exception("race"))
+                    raise exc.IntegrityError("lease taken over by another process", None, Exception("race"))
             ids = [str(uuid.uuid4()) for _ in scopes]
             if ids:
-                conn.execute(locks.insert(), [{**base, "id": lock_id, "scope": scope}
-                                              for lock_id, scope in zip(ids, scopes, strict=True)])
+                conn.execute(
+                    locks.insert(),
+                    [
+                        {**base, "id": lock_id, "scope": scope}
+                        for lock_id, scope in zip(ids, scopes, strict=True)
+                    ],
+                )
             return ids, None
     except exc.IntegrityError:
         return [], None  # somebody was faster; the caller retries
@@ -1113,19 +1367,26 @@ def _held(store: Store, scopes: Sequence[str]) -> list[LockRow]:
     found: list[LockRow] = []
     with store._connect() as conn:
         for start in range(0, len(scopes), 500):
-            found += [_lock_row(r) for r in conn.execute(
-                sa.select(locks).where(locks.c.scope.in_(list(scopes[start:start + 500])))
-                .order_by(locks.c.scope))]
+            found += [
+                _lock_row(r)
+                for r in conn.execute(
+                    sa.select(locks)
+                    .where(locks.c.scope.in_(list(scopes[start : start + 500])))
+                    .order_by(locks.c.scope)
+                )
+            ]
     return found
 
 
-def renew_locks(store: Store, lock_ids: Sequence[str], expires_ms: int, *,
-                busy_ms: int = 200) -> int | None:
+def renew_locks(store: Store, lock_ids: Sequence[str], expires_ms: int, *, busy_ms: int = 200) -> int | None:
     """Extend these leases; how many are still ours, or None when the store was busy."""
     try:
         with _writing(store, busy_ms) as conn:
-            return int(conn.execute(locks.update().where(locks.c.id.in_(list(lock_ids)))
-                                    .values(expires_ms=expires_ms)).rowcount)
+            return int(
+                conn.execute(
+                    locks.update().where(locks.c.id.in_(list(lock_ids))).values(expires_ms=expires_ms)
+                ).rowcount
+            )
     except Busy:
         return None
 
@@ -1133,8 +1394,9 @@ def renew_locks(store: Store, lock_ids: Sequence[str], expires_ms: int, *,
 def locks_still_held(conn: Connection, lock_ids: Sequence[str]) -> int:
     """Inside a write transaction: how many of these leases are still ours, locking their rows
     (where the database can) so that none can be taken over until the transaction ends."""
-    return len(conn.execute(sa.select(locks.c.id).where(locks.c.id.in_(list(lock_ids)))
-                            .with_for_update()).all())
+    return len(
+        conn.execute(sa.select(locks.c.id).where(locks.c.id.in_(list(lock_ids))).with_for_update()).all()
+    )
 
 
 def release_locks(store: Store, lock_ids: Sequence[str], *, busy_ms: int = 10_000) -> int:
@@ -1145,8 +1407,12 @@ def release_locks(store: Store, lock_ids: Sequence[str], *, busy_ms: int = 10_00
         raise errors.StoreError(f"store {store.location.describe()}: {error}") from None
 
 
-def release_where(store: Store, *, holder: str | None = None, expired_before: int | None = None,
-                  ) -> list[LockRow]:
+def release_where(
+    store: Store,
+    *,
+    holder: str | None = None,
+    expired_before: int | None = None,
+) -> list[LockRow]:
     """Release the leases of a holder (actor) or those expired before a time; the rows released."""
     with _writing(store, 10_000) as conn:
         query = sa.select(locks)
@@ -1165,8 +1431,9 @@ def list_locks(store: Store) -> list[LockRow]:
         return [_lock_row(r) for r in conn.execute(sa.select(locks).order_by(locks.c.scope))]
 
 
-def set_applied(conn: Connection, connection_id: int, applied_fp: str | None, *,
-                name: str | None = None) -> None:
+def set_applied(
+    conn: Connection, connection_id: int, applied_fp: str | None, *, name: str | None = None
+) -> None:
     """Record what was applied; name: also the name applied (settle)."""
     values: dict[str, Any] = {"applied_fp": applied_fp}
     if name is not None:

@@ -53,35 +53,46 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
 
     def ascend_resolver(self) -> None:
         pass
+
+
 # What YAML itself refuses inside a document (C0/C1 control characters other than tab and line
 # breaks, the non-characters U+FFFE/U+FFFF), and the line breaks editors do not show as such
 # (NEL, U+2028, U+2029: YAML counts them, so every line number after one would look wrong).
 # Checked before parsing so that the message can say which character and where.
-_BAD_CHAR = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd"
-                       "\U00010000-\U0010ffff]")
+_BAD_CHAR = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _LINE_BREAK = re.compile("\r\n|\r|\n")
 # libyaml's problem texts (they name no file and rarely the fix) -> what to do instead.
 _HINTS = (
     ("found a tab character", "indent with spaces, not tabs"),
-    ("mapping values are not allowed", "check the indentation of this line, or quote a value "
-                                       "that contains ': '"),
-    ("did not find expected key", "check the indentation: keys of one mapping line up, and a "
-                                  "quoted value cannot continue after its closing quote"),
-    ("did not find expected '-' indicator", "check the indentation: items of one list line up "
-                                            "under each other"),
+    (
+        "mapping values are not allowed",
+        "check the indentation of this line, or quote a value that contains ': '",
+    ),
+    (
+        "did not find expected key",
+        "check the indentation: keys of one mapping line up, and a "
+        "quoted value cannot continue after its closing quote",
+    ),
+    (
+        "did not find expected '-' indicator",
+        "check the indentation: items of one list line up under each other",
+    ),
     ("could not find expected ':'", "write `key: value`, or quote a value that spans lines"),
     ("did not find expected ',' or", "close the bracket, or separate items with ', '"),
     ("found unexpected end of stream", "close the quote or bracket that is still open"),
-    ("found undefined alias", "define the anchor (&name) before using it (*name), or quote a "
-                              "value that starts with *"),
-    ("did not find expected alphabetic or numeric character",
-     "quote a value that starts with * or &"),
-    ("found unknown escape character", "inside double quotes a backslash starts an escape: "
-                                       "write the value unquoted or in single quotes "
-                                       "('SQL01\\VISMA')"),
+    (
+        "found undefined alias",
+        "define the anchor (&name) before using it (*name), or quote a value that starts with *",
+    ),
+    ("did not find expected alphabetic or numeric character", "quote a value that starts with * or &"),
+    (
+        "found unknown escape character",
+        "inside double quotes a backslash starts an escape: "
+        "write the value unquoted or in single quotes "
+        "('SQL01\\VISMA')",
+    ),
     ("did not find expected node content", "quote the value"),
-    ("block sequence entries are not allowed", "start the list on the next line, indented "
-                                               "under its key"),
+    ("block sequence entries are not allowed", "start the list on the next line, indented under its key"),
     ("exceeded maximum nesting depth", f"flatten the document (at most {MAX_DEPTH} levels)"),
     ("found incompatible YAML document", "remove the %YAML directive"),
     ("second occurrence", "each anchor (&name) must be unique; rename one"),
@@ -121,35 +132,52 @@ def printable(text: str) -> str:
 
 
 def _decode(label: str, raw: bytes) -> str:
-    for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-                      (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
+    for bom, name in (
+        (codecs.BOM_UTF32_LE, "UTF-32"),
+        (codecs.BOM_UTF32_BE, "UTF-32"),
+        (codecs.BOM_UTF16_LE, "UTF-16"),
+        (codecs.BOM_UTF16_BE, "UTF-16"),
+    ):
         if raw.startswith(bom):
-            raise errors.InputError.of([errors.at(
-                label, 1, 1, f"the file is {name}; save it as UTF-8")])
+            raise errors.InputError.of([errors.at(label, 1, 1, f"the file is {name}; save it as UTF-8")])
     try:
         # A UTF-8 byte-order mark is accepted: Windows editors write one.
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         start = exc.start + (3 if raw.startswith(codecs.BOM_UTF8) else 0)
-        line, column = _line_column(raw.decode("utf-8-sig", "replace"),
-                                    len(raw[:start].decode("utf-8-sig", "replace")))
-        raise errors.InputError.of([errors.at(
-            label, line, column,
-            f"byte 0x{raw[start]:02x} is not valid UTF-8 (a Latin-1 or Windows-1252 file?); "
-            "save the file as UTF-8")]) from None
+        line, column = _line_column(
+            raw.decode("utf-8-sig", "replace"), len(raw[:start].decode("utf-8-sig", "replace"))
+        )
+        raise errors.InputError.of(
+            [
+                errors.at(
+                    label,
+                    line,
+                    column,
+                    f"byte 0x{raw[start]:02x} is not valid UTF-8 (a Latin-1 or Windows-1252 file?); "
+                    "save the file as UTF-8",
+                )
+            ]
+        ) from None
     bad = _BAD_CHAR.search(text)
     if bad is not None:
         line, column = _line_column(text, bad.start())
         char = ord(bad.group())
         if char == 0:
-            what = ("control character U+0000 (a NUL byte) is not allowed; is the file UTF-16 "
-                    "without a byte-order mark? save it as UTF-8")
+            what = (
+                "control character U+0000 (a NUL byte) is not allowed; is the file UTF-16 "
+                "without a byte-order mark? save it as UTF-8"
+            )
         elif char in (0x85, 0x2028, 0x2029):
-            what = (f"U+{char:04X} is a line break that editors do not show; remove it or use "
-                    "an ordinary line break")
+            what = (
+                f"U+{char:04X} is a line break that editors do not show; remove it or use "
+                "an ordinary line break"
+            )
         else:
-            what = (f"control character U+{char:04X} is not allowed; remove it (or write it as "
-                    "an escape inside double quotes)")
+            what = (
+                f"control character U+{char:04X} is not allowed; remove it (or write it as "
+                "an escape inside double quotes)"
+            )
         raise errors.InputError.of([errors.at(label, line, column, what)])
     return text
 
@@ -166,11 +194,15 @@ class _Builder:
         """The value of node; secret: under a `password` key (its keys are never echoed)."""
         self.count += 1
         if self.count > MAX_NODES:
-            raise _Fail(node, f"the document expands to more than {MAX_NODES} values "
-                              "(aliases expanding too far?); write the values out")
+            raise _Fail(
+                node,
+                f"the document expands to more than {MAX_NODES} values "
+                "(aliases expanding too far?); write the values out",
+            )
         if depth > MAX_DEPTH:
-            raise _Fail(node, f"nesting deeper than {MAX_DEPTH} levels (a recursive alias?); "
-                              "flatten the document")
+            raise _Fail(
+                node, f"nesting deeper than {MAX_DEPTH} levels (a recursive alias?); flatten the document"
+            )
         if isinstance(node, yaml.ScalarNode):
             # explicit_str() and scalar() inlined for the plain scalar: most nodes of a file.
             tag = node.tag
@@ -197,8 +229,11 @@ class _Builder:
     @staticmethod
     def check_tag(node: yaml.Node, implicit: str) -> None:
         if node.tag != implicit:
-            raise _Fail(node, f"YAML tag {_short_tag(node.tag)} is not allowed; remove it "
-                              "(values are read as written: quote a value to keep it text)")
+            raise _Fail(
+                node,
+                f"YAML tag {_short_tag(node.tag)} is not allowed; remove it "
+                "(values are read as written: quote a value to keep it text)",
+            )
 
     @classmethod
     def explicit_str(cls, node: yaml.ScalarNode) -> bool:
@@ -233,8 +268,10 @@ class _Builder:
             if key_tag == "tag:yaml.org,2002:merge":
                 raise _Fail(key_node, "merge keys (<<) are not allowed; write the keys out")
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _Fail(key_node, "a key must be a single word, not a list or mapping; "
-                                      "check for a stray '?', '[' or '{'")
+                raise _Fail(
+                    key_node,
+                    "a key must be a single word, not a list or mapping; check for a stray '?', '[' or '{'",
+                )
             if key_tag != _PLAIN and key_tag != _STR:
                 self.explicit_str(key_node)
             key = key_node.value
@@ -242,12 +279,20 @@ class _Builder:
                 first = next(k for k, _ in node.value if k.value == key and k is not key_node)
                 line, column = _position(first.start_mark)
                 if secret:  # the key may be the secret itself
-                    raise _Fail(key_node, f"a key under password is written twice (first at "
-                                          f"line {line}, column {column}; not shown); keep one")
-                raise _Fail(key_node, f"duplicate key {key!r} (first at line {line}, column "
-                                      f"{column}); keep one")
-            if (inline and value_node.__class__ is _SCALAR and value_node.tag == _PLAIN
-                    and self.count < MAX_NODES):
+                    raise _Fail(
+                        key_node,
+                        f"a key under password is written twice (first at "
+                        f"line {line}, column {column}; not shown); keep one",
+                    )
+                raise _Fail(
+                    key_node, f"duplicate key {key!r} (first at line {line}, column {column}); keep one"
+                )
+            if (
+                inline
+                and value_node.__class__ is _SCALAR
+                and value_node.tag == _PLAIN
+                and self.count < MAX_NODES
+            ):
                 # build()'s plain-scalar branch, inlined: the same count, the same value.
                 self.count += 1
                 value = value_node.value
@@ -271,22 +316,32 @@ def _syntax(text: str, exc: yaml.MarkedYAMLError) -> tuple[yaml.Mark | None, str
     problem = exc.problem or "invalid YAML"
     context = exc.context
     if problem == "second occurrence" and context:  # duplicate anchor
-        problem, context = "an anchor is defined twice", context.removeprefix(
-            "found duplicate anchor; ").replace("first occurrence", "first")
+        problem, context = (
+            "an anchor is defined twice",
+            context.removeprefix("found duplicate anchor; ").replace("first occurrence", "first"),
+        )
     message = f"YAML syntax: {problem}"
     if context:
         where = ""
-        if exc.context_mark is not None and exc.problem_mark is not None and (
-                exc.context_mark.line, exc.context_mark.column) != (
-                exc.problem_mark.line, exc.problem_mark.column):
+        if (
+            exc.context_mark is not None
+            and exc.problem_mark is not None
+            and (exc.context_mark.line, exc.context_mark.column)
+            != (exc.problem_mark.line, exc.problem_mark.column)
+        ):
             line, column = _position(exc.context_mark)
             where = f" at line {line}, column {column}"
         message += f" ({context}{where})"
     hint = next((h for p, h in _HINTS if (exc.problem or "").startswith(p)), None)
     if problem.startswith("found character that cannot start any token") and exc.problem_mark:
-        char = text[exc.problem_mark.index:exc.problem_mark.index + 1]
-        hint = ("indent with spaces, not tabs" if char == "\t" else
-                f"quote a value that starts with {char!r}" if char.strip() else "quote the value")
+        char = text[exc.problem_mark.index : exc.problem_mark.index + 1]
+        hint = (
+            "indent with spaces, not tabs"
+            if char == "\t"
+            else f"quote a value that starts with {char!r}"
+            if char.strip()
+            else "quote the value"
+        )
     return exc.problem_mark, message + (f"; {hint}" if hint else "")
 
 
@@ -299,27 +354,44 @@ def read_bytes(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise errors.InputError.of([
-            errors.Problem(str(path), 0, 0, f"cannot read: {exc.strerror}")]) from None
+        raise errors.InputError.of(
+            [errors.Problem(str(path), 0, 0, f"cannot read: {exc.strerror}")]
+        ) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a directory
         os.close(fd)
-        raise errors.InputError.of([errors.Problem(
-            str(path), 0, 0, "is not a regular file (a folder, pipe, device or socket?); give "
-                             "a YAML file")])
+        raise errors.InputError.of(
+            [
+                errors.Problem(
+                    str(path),
+                    0,
+                    0,
+                    "is not a regular file (a folder, pipe, device or socket?); give a YAML file",
+                )
+            ]
+        )
     with os.fdopen(fd, "rb") as handle:
         try:
             return handle.read(MAX_BYTES + 1)
         except OSError as exc:
-            raise errors.InputError.of([
-                errors.Problem(str(path), 0, 0, f"cannot read: {exc.strerror}")]) from None
+            raise errors.InputError.of(
+                [errors.Problem(str(path), 0, 0, f"cannot read: {exc.strerror}")]
+            ) from None
 
 
 def parse(label: str, raw: bytes) -> Document:
     """Parse one YAML document strictly; raise InputError with file:line:col otherwise."""
     if len(raw) > MAX_BYTES:
-        raise errors.InputError.of([errors.at(
-            label, 1, 1, f"the file is larger than the limit of {MAX_BYTES} bytes (1 MiB); "
-                         "is it the right file? Split it or remove what is not needed")])
+        raise errors.InputError.of(
+            [
+                errors.at(
+                    label,
+                    1,
+                    1,
+                    f"the file is larger than the limit of {MAX_BYTES} bytes (1 MiB); "
+                    "is it the right file? Split it or remove what is not needed",
+                )
+            ]
+        )
     text = _decode(label, raw)
     try:
         documents = yaml.compose_all(text, Loader=_Loader)
@@ -342,9 +414,13 @@ def parse(label: str, raw: bytes) -> Document:
         line, column = _position(exc.mark)
         raise errors.InputError.of([errors.at(label, line, column, exc.message)]) from None
     except RecursionError:
-        raise errors.InputError.of([errors.at(
-            label, 1, 1, f"the document nests too deeply; flatten it (at most {MAX_DEPTH} levels)")
-        ]) from None
+        raise errors.InputError.of(
+            [
+                errors.at(
+                    label, 1, 1, f"the document nests too deeply; flatten it (at most {MAX_DEPTH} levels)"
+                )
+            ]
+        ) from None
 
 
 def node_at(root: yaml.Node, loc: tuple[str | int, ...]) -> tuple[yaml.Node, bool]:

@@ -19,8 +19,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler import spec, yamlout
 
-__all__ = ["Editor", "MappingNode", "Node", "ScalarNode", "SequenceNode", "compose", "get", "plain",
-           "scalar"]
+__all__ = ["Editor", "MappingNode", "Node", "ScalarNode", "SequenceNode", "compose", "get", "plain", "scalar"]
 
 _INT = re.compile(r"0|-?[1-9][0-9]{0,17}")
 
@@ -86,10 +85,10 @@ class Editor:
         next token, possibly after blank lines and comments that belong to what follows)."""
         if isinstance(node, ScalarNode) or getattr(node, "flow_style", False):
             end = node.end_mark
-            return int(end.line - 1 if end.column == 0 and end.line > node.start_mark.line
-                       else end.line)
-        children: list[Node] = (list(node.value) if isinstance(node, SequenceNode)
-                                else [n for pair in node.value for n in pair])
+            return int(end.line - 1 if end.column == 0 and end.line > node.start_mark.line else end.line)
+        children: list[Node] = (
+            list(node.value) if isinstance(node, SequenceNode) else [n for pair in node.value for n in pair]
+        )
         return max((self.last_line(c) for c in children), default=int(node.start_mark.line))
 
     def replace(self, node: Node, text: str) -> None:
@@ -119,8 +118,9 @@ class Editor:
         return self.text.rindex("-", start, item.start_mark.index) - start
 
     def lines_of(self, body: str, column: int) -> str:
-        return "".join(" " * column + line if line.strip() else line
-                       for line in body.splitlines(keepends=True))
+        return "".join(
+            " " * column + line if line.strip() else line for line in body.splitlines(keepends=True)
+        )
 
     # -- mappings --------------------------------------------------------------------------
 
@@ -150,8 +150,11 @@ class Editor:
             return
         if value is None:
             self.delete_lines(int(key_node.start_mark.line), self.last_line(value_node))
-        elif (isinstance(value, dict) and isinstance(value_node, MappingNode)
-              and (not value_node.flow_style or set(plain(value_node)) == set(value))):
+        elif (
+            isinstance(value, dict)
+            and isinstance(value_node, MappingNode)
+            and (not value_node.flow_style or set(plain(value_node)) == set(value))
+        ):
             for sub, sub_value in value.items():
                 self.set_key(value_node, sub, sub_value)
             for sub in plain(value_node):
@@ -175,7 +178,7 @@ class Editor:
             values = [plain(n) for n in keep] + added
             if seq.flow_style or not values:
                 text = yamlout.flow(values)
-                written = self.text[seq.start_mark.index:seq.end_mark.index]
+                written = self.text[seq.start_mark.index : seq.end_mark.index]
                 if written.startswith("[ ") and values:  # `[ a, b ]` keeps its spaces
                     text = f"[ {text[1:-1]} ]"
                 self.replace(seq, text)
@@ -198,28 +201,36 @@ class Editor:
         first, last = self.line_of(item.start_mark.index), self.last_line(item)
         if item is not seq.value[0]:  # its own comment lines go with it (not the list's)
             dash = self.dash(item)
-            while first > 0 and self._line(first - 1).lstrip().startswith("#") and (
-                    len(self._line(first - 1)) - len(self._line(first - 1).lstrip()) >= dash):
+            while (
+                first > 0
+                and self._line(first - 1).lstrip().startswith("#")
+                and (len(self._line(first - 1)) - len(self._line(first - 1).lstrip()) >= dash)
+            ):
                 first -= 1
         if first > 0 and not self._line(first - 1).strip() and not self._line(last + 1).strip():
             last += 1  # one blank line between entries stays one
         self.delete_lines(first, last)
 
     def _line(self, line: int) -> str:
-        return self.text[self.line_start(line):self.line_start(line + 1)]
+        return self.text[self.line_start(line) : self.line_start(line + 1)]
 
-    def append_items(self, seq: SequenceNode, docs: list[dict[str, Any]], comment: str,
-                     key: Node | None = None) -> None:
+    def append_items(
+        self, seq: SequenceNode, docs: list[dict[str, Any]], comment: str, key: Node | None = None
+    ) -> None:
         """Append mappings to a sequence, each after a comment line; `key: []` (key given)
         becomes a block sequence."""
         if not docs:
             return
         body = "".join(f"# {comment}\n" + yamlout.dump([doc]) for doc in docs)
-        if not seq.value and key is not None and (
-                self.line_of(key.start_mark.index) == self.line_of(seq.start_mark.index)):
+        if (
+            not seq.value
+            and key is not None
+            and (self.line_of(key.start_mark.index) == self.line_of(seq.start_mark.index))
+        ):
             self.edits.append((key.end_mark.index, seq.end_mark.index, ":"))  # comments stay
-            self.insert_after_line(self.line_of(key.start_mark.index),
-                                   self.lines_of(body, self.indent(key) + 2))
+            self.insert_after_line(
+                self.line_of(key.start_mark.index), self.lines_of(body, self.indent(key) + 2)
+            )
             return
         if seq.flow_style or not seq.value:
             self.replace(seq, yamlout.flow([*(plain(n) for n in seq.value), *docs]))

@@ -26,9 +26,21 @@ if TYPE_CHECKING:
 SECRET_KEYS = frozenset({"password"})
 # YAML 1.1 booleans that this reader keeps as text (the "Norway problem").
 _YAML11_BOOLS = frozenset({"yes", "no", "y", "n", "on", "off"})
-_TYPE_ERRORS = frozenset({"string_type", "list_type", "dict_type", "model_type",
-                          "model_attributes_type", "int_type", "int_parsing", "float_type",
-                          "tuple_type", "set_type", "union_tag_invalid"})
+_TYPE_ERRORS = frozenset(
+    {
+        "string_type",
+        "list_type",
+        "dict_type",
+        "model_type",
+        "model_attributes_type",
+        "int_type",
+        "int_parsing",
+        "float_type",
+        "tuple_type",
+        "set_type",
+        "union_tag_invalid",
+    }
+)
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -88,8 +100,7 @@ def _flag_message(value: Any) -> str:
         if low in ("true", "false"):
             return f"write {low} in lowercase (booleans are true or false)"
         if low in _YAML11_BOOLS:
-            return (f"{value!r} is not a boolean here (yes/no/on/off are read as text); "
-                    "write true or false")
+            return f"{value!r} is not a boolean here (yes/no/on/off are read as text); write true or false"
     if value is None:
         return "is empty; write true or false"
     return f"expected true or false, not {_describe(value, secret=False)}"
@@ -100,21 +111,23 @@ def _literal_message(key: str | None, value: Any, ctx: dict[str, Any]) -> str:
         return f"is empty; write {'`version: 1`' if key == 'version' else ctx.get('expected')}"
     if key == "version":
         if isinstance(value, int) and not isinstance(value, bool):
-            return (f"version {value} is not a format this reconciler reads; write `version: 1`")
+            return f"version {value} is not a format this reconciler reads; write `version: 1`"
         if value == "1":
             return "write `version: 1` (the number, not quoted text)"
         return f"write `version: 1`, not {_describe(value, secret=False)}"
     if key == "authentication" and isinstance(value, str) and value.lower() in ("sql", "windows"):
         return f"write {value.lower()} in lowercase"
     if key == "absent":
-        written = (f"{value!r} is not a boolean here" if isinstance(value, str)
-                   else f"expected true, not {_describe(value, secret=False)}")
+        written = (
+            f"{value!r} is not a boolean here"
+            if isinstance(value, str)
+            else f"expected true, not {_describe(value, secret=False)}"
+        )
         return f"{written}; write `absent: true` to delete this connection, or remove the key"
     return f"expected {ctx.get('expected', 'another value')}, not {_describe(value, secret=False)}"
 
 
-def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str],
-             item_want: dict[str, str]) -> str:
+def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str], item_want: dict[str, str]) -> str:
     kind: str = err["type"]
     value = err.get("input")
     ctx: dict[str, Any] = err.get("ctx") or {}
@@ -134,8 +147,11 @@ def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str],
             return f"is empty; write {wanted}" if wanted else "is empty; write a value"
         written = _describe(value, secret=secret)
         message = f"expected {wanted or 'another kind of value'}, not {written}"
-        if kind == "list_type" and not secret and (
-                isinstance(value, int) or (isinstance(value, str) and value.isprintable())):
+        if (
+            kind == "list_type"
+            and not secret
+            and (isinstance(value, int) or (isinstance(value, str) and value.isprintable()))
+        ):
             message += f"; write [{value}] for a list of one"
         elif isinstance(value, bool) and kind == "string_type":
             message += f"; quote it ('{str(value).lower()}') to keep the word"
@@ -148,8 +164,10 @@ def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str],
     if kind == "string_pattern_mismatch":
         owner = str(loc[-3]).removesuffix("s") if len(loc) >= 3 else None
         if key in ("customer", "tenant", "name"):
-            return ("expected a slug: lowercase letters, digits and '-', starting with a letter "
-                    f"or digit (e.g. {'acme' if 'customer' in (key, owner) else 'acme-norway'})")
+            return (
+                "expected a slug: lowercase letters, digits and '-', starting with a letter "
+                f"or digit (e.g. {'acme' if 'customer' in (key, owner) else 'acme-norway'})"
+            )
         return f"expected {wanted}" if wanted else str(err["msg"])
     message = str(err["msg"]).removeprefix("Value error, ")
     if kind in ("value_error", "assertion_error") or message[:1].isupper():
@@ -158,8 +176,7 @@ def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str],
     return message
 
 
-def _known_keys(loc: tuple[Any, ...], root: type[BaseModel],
-                models: dict[str, type[BaseModel]]) -> list[str]:
+def _known_keys(loc: tuple[Any, ...], root: type[BaseModel], models: dict[str, type[BaseModel]]) -> list[str]:
     """The keys allowed in the mapping at loc (the model of the last key or tag on the way)."""
     model = root
     for part in loc:
@@ -175,18 +192,25 @@ def _without_tags(loc: tuple[Any, ...], unions: dict[str, frozenset[str]]) -> tu
     for part in loc:
         prev = out[-1] if out else None
         owner = out[-2] if isinstance(prev, int) and len(out) >= 2 else prev
-        if (stripped != len(out) and isinstance(owner, str)
-                and part in unions.get(owner, frozenset())):
+        if stripped != len(out) and isinstance(owner, str) and part in unions.get(owner, frozenset()):
             stripped = len(out)
             continue
         out.append(part)
     return tuple(out)
 
 
-def problems(label: str, doc: strictyaml.Document, exc: ValidationError, *,
-             root: type[BaseModel], models: dict[str, type[BaseModel]], want: dict[str, str],
-             item_want: dict[str, str], example: dict[str, str],
-             unions: dict[str, frozenset[str]] | None = None) -> list[errors.Problem]:
+def problems(
+    label: str,
+    doc: strictyaml.Document,
+    exc: ValidationError,
+    *,
+    root: type[BaseModel],
+    models: dict[str, type[BaseModel]],
+    want: dict[str, str],
+    item_want: dict[str, str],
+    example: dict[str, str],
+    unions: dict[str, frozenset[str]] | None = None,
+) -> list[errors.Problem]:
     """One located problem per pydantic error.
 
     models: per key (or union tag), the model of the mapping under it, for "unknown key".
@@ -198,10 +222,15 @@ def problems(label: str, doc: strictyaml.Document, exc: ValidationError, *,
     seen: set[tuple[Any, ...]] = set()
     found = exc.errors(include_url=False, include_input=True, include_context=True)
     # A misspelt key is also a missing one: say it once, as the misspelling (did you mean).
-    misspelt = {(loc[:-1], close) for err in found if err["type"] == "extra_forbidden"
-                for loc in [_without_tags(tuple(err["loc"]), unions)]
-                for close in difflib.get_close_matches(
-                    str(loc[-1]), _known_keys(tuple(err["loc"])[:-1], root, models), 1, 0.6)}
+    misspelt = {
+        (loc[:-1], close)
+        for err in found
+        if err["type"] == "extra_forbidden"
+        for loc in [_without_tags(tuple(err["loc"]), unions)]
+        for close in difflib.get_close_matches(
+            str(loc[-1]), _known_keys(tuple(err["loc"])[:-1], root, models), 1, 0.6
+        )
+    }
     for err in found:
         loc = tuple(err["loc"])
         clean = _without_tags(loc, unions)
@@ -213,12 +242,13 @@ def problems(label: str, doc: strictyaml.Document, exc: ValidationError, *,
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             line, column = strictyaml.position(doc.root, clean, key=True)
             if _is_secret(parent):
-                message = ("the password reference has an unknown key (not shown: it may be the "
-                           f"secret itself); write {want.get('password', 'a reference')}")
+                message = (
+                    "the password reference has an unknown key (not shown: it may be the "
+                    f"secret itself); write {want.get('password', 'a reference')}"
+                )
                 message += f"; did you mean {close[0]!r}?" if close else ""
             else:
-                hint = (f"did you mean {close[0]!r}?" if close
-                        else "allowed keys: " + ", ".join(allowed))
+                hint = f"did you mean {close[0]!r}?" if close else "allowed keys: " + ", ".join(allowed)
                 message = f"unknown key {shown(key)}; {hint}"
             clean = parent
         elif kind == "missing":
@@ -227,8 +257,9 @@ def problems(label: str, doc: strictyaml.Document, exc: ValidationError, *,
                 continue
             line, column = strictyaml.position(doc.root, parent)
             given = example.get(key)
-            message = f"missing key {key!r}" + (f"; add `{key}: {given}`" if given else
-                                                 f"; add {key}: {want.get(key, '...')}")
+            message = f"missing key {key!r}" + (
+                f"; add `{key}: {given}`" if given else f"; add {key}: {want.get(key, '...')}"
+            )
             clean = parent
         else:
             at_key = ctx.get("at_key")
@@ -281,8 +312,7 @@ def literal_passwords(data: Any) -> set[str]:
 def scrub(problems: list[errors.Problem], texts: set[str]) -> list[errors.Problem]:
     """problems with every literal password masked, should a message have picked one up."""
     # As written, and as shown() quotes and cuts a value.
-    variants = {form for text in texts
-                for form in (text, repr(text)[1:-1], text[:60], repr(text[:60])[1:-1])}
+    variants = {form for text in texts for form in (text, repr(text)[1:-1], text[:60], repr(text[:60])[1:-1])}
     ordered = sorted((v for v in variants if len(v) >= 3), key=len, reverse=True)
     out = []
     for problem in problems:
@@ -291,5 +321,3 @@ def scrub(problems: list[errors.Problem], texts: set[str]) -> list[errors.Proble
             message = message.replace(text, "***")
         out.append(dataclasses.replace(problem, message=message))
     return out
-
-

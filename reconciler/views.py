@@ -65,9 +65,13 @@ class FreezeJSON(TypedDict):
     next: OccurrenceJSON | None
 
 
-FreezeField = Annotated[FreezeJSON, Doc(
-    "active: the open window (apply refuses without --override-freeze); "
-    "next: the next to open within {upcoming_days} days")]
+FreezeField = Annotated[
+    FreezeJSON,
+    Doc(
+        "active: the open window (apply refuses without --override-freeze); "
+        "next: the next to open within {upcoming_days} days"
+    ),
+]
 
 # A connection renamed in the portal since the tool last applied it (same id, new name).
 PortalRenameJSON = TypedDict("PortalRenameJSON", {"from": str, "to": str})

@@ -77,15 +77,17 @@ def parse_duration(text: str) -> timedelta | None:
     match = _DURATION.fullmatch(text)
     if not match or not text:
         return None
-    return timedelta(days=int(match["d"] or 0), hours=int(match["h"] or 0),
-                     minutes=int(match["m"] or 0))
+    return timedelta(days=int(match["d"] or 0), hours=int(match["h"] or 0), minutes=int(match["m"] or 0))
 
 
 def _check_duration(value: str) -> str:
     length = parse_duration(value)
     if length is None:
-        raise _fail("duration", f"{validation.shown(value)} is not a duration; write days, hours "
-                                "and minutes such as 6d, 12h, 90m or 1d12h")
+        raise _fail(
+            "duration",
+            f"{validation.shown(value)} is not a duration; write days, hours "
+            "and minutes such as 6d, 12h, 90m or 1d12h",
+        )
     if not timedelta(0) < length <= MAX_DURATION:
         raise _fail("duration", f"must be longer than 0 and at most {MAX_DURATION.days}d")
     return value
@@ -94,14 +96,20 @@ def _check_duration(value: str) -> str:
 def _check_schedule(value: str) -> str:
     fields = value.split()
     if len(fields) != 5:
-        raise _fail("schedule", f"{validation.shown(value)} has {len(fields)} field(s); write 5: "
-                                "minute hour day-of-month month day-of-week (e.g. \"0 0 28-31 * *\")")
+        raise _fail(
+            "schedule",
+            f"{validation.shown(value)} has {len(fields)} field(s); write 5: "
+            'minute hour day-of-month month day-of-week (e.g. "0 0 28-31 * *")',
+        )
     try:
         cronsim.CronSim(value, datetime(2000, 1, 1))
     except cronsim.CronSimError as exc:
-        raise _fail("schedule", f"{validation.shown(value)} is not a cron schedule ({exc}); write "
-                                "minute hour day-of-month month day-of-week "
-                                "(e.g. \"0 0 28-31 * *\")") from None
+        raise _fail(
+            "schedule",
+            f"{validation.shown(value)} is not a cron schedule ({exc}); write "
+            "minute hour day-of-month month day-of-week "
+            '(e.g. "0 0 28-31 * *")',
+        ) from None
     return value
 
 
@@ -114,8 +122,11 @@ def _check_zone(value: str) -> str:
     if value in _zones():
         return value
     by_case = {z.casefold(): z for z in _zones()}
-    close = ([by_case[value.casefold()]] if value.casefold() in by_case
-             else difflib.get_close_matches(value, sorted(_zones()), n=1, cutoff=0.6))
+    close = (
+        [by_case[value.casefold()]]
+        if value.casefold() in by_case
+        else difflib.get_close_matches(value, sorted(_zones()), n=1, cutoff=0.6)
+    )
     hint = f"did you mean {close[0]!r}?" if close else "write an IANA zone such as Europe/Oslo or UTC"
     raise _fail("timezone", f"unknown time zone {validation.shown(value)}; {hint}")
 
@@ -132,19 +143,28 @@ def parse_local(text: str) -> datetime | None:
 
 def _check_local(value: str) -> str:
     if _OFFSET.search(value) and parse_local(_OFFSET.sub("", value)) is not None:
-        raise _fail("local_time", f"{validation.shown(value)} has an offset; write the local time "
-                                  "without one (e.g. 2026-12-28T00:00): timezone says where")
+        raise _fail(
+            "local_time",
+            f"{validation.shown(value)} has an offset; write the local time "
+            "without one (e.g. 2026-12-28T00:00): timezone says where",
+        )
     if parse_local(value) is None:
-        raise _fail("local_time", f"{validation.shown(value)} is not a local date and time; write "
-                                  "YYYY-MM-DDTHH:MM, e.g. 2026-12-28T00:00 (unquoted is fine)")
+        raise _fail(
+            "local_time",
+            f"{validation.shown(value)} is not a local date and time; write "
+            "YYYY-MM-DDTHH:MM, e.g. 2026-12-28T00:00 (unquoted is fine)",
+        )
     return value
 
 
 def _check_glob(value: str) -> str:
     customer, slash, tenant = value.partition("/")
     if not slash or not all(_GLOB_PART.fullmatch(part) for part in (customer, tenant)):
-        raise _fail("tenants", f"{validation.shown(value)} is not a CUSTOMER/TENANT pattern; write "
-                               "e.g. acme/*, */acme-norway or acme/acme-norway (* and ? match)")
+        raise _fail(
+            "tenants",
+            f"{validation.shown(value)} is not a CUSTOMER/TENANT pattern; write "
+            "e.g. acme/*, */acme-norway or acme/acme-norway (* and ? match)",
+        )
     return value
 
 
@@ -157,8 +177,11 @@ Glob = Annotated[str, AfterValidator(_check_glob)]
 
 def _check_globs(value: list[str]) -> list[str]:
     if not value:
-        raise _fail("tenants", "an empty list covers no tenant; list CUSTOMER/TENANT globs "
-                               "(e.g. [acme/*]), or remove the key to cover every tenant")
+        raise _fail(
+            "tenants",
+            "an empty list covers no tenant; list CUSTOMER/TENANT globs "
+            "(e.g. [acme/*]), or remove the key to cover every tenant",
+        )
     return value
 
 
@@ -176,17 +199,20 @@ class _Model(BaseModel):
 class _WindowModel(_Model):
     name: desired.Name = Field(description="what the window is called in refusals and plans")
     timezone: Zone = Field(description="IANA time zone of the window's times, e.g. Europe/Oslo")
-    tenants: Globs | None = Field(None, description="CUSTOMER/TENANT globs (acme/*, "
-                                                   "*/acme-norway); default: every tenant")
+    tenants: Globs | None = Field(
+        None, description="CUSTOMER/TENANT globs (acme/*, */acme-norway); default: every tenant"
+    )
 
 
 class RecurringModel(_WindowModel):
     """A window that opens whenever its cron schedule matches, for duration (as Argo CD)."""
 
-    schedule: Schedule = Field(description="5-field cron (minute hour day month weekday), "
-                                           "wall-clock time in timezone")
-    duration: Duration = Field(description="how long each opening lasts, in wall-clock time: "
-                                           "6d, 12h, 90m, 1d12h")
+    schedule: Schedule = Field(
+        description="5-field cron (minute hour day month weekday), wall-clock time in timezone"
+    )
+    duration: Duration = Field(
+        description="how long each opening lasts, in wall-clock time: 6d, 12h, 90m, 1d12h"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -194,25 +220,30 @@ class RecurringModel(_WindowModel):
         if isinstance(data, dict):
             mixed = [k for k in ("start", "end") if k in data]
             if mixed:
-                raise _fail("window_kind", "a window has schedule and duration (recurring) or "
-                            "start and end (one-off), not both; remove " + " and ".join(mixed),
-                            at_key=mixed[0])
+                raise _fail(
+                    "window_kind",
+                    "a window has schedule and duration (recurring) or "
+                    "start and end (one-off), not both; remove " + " and ".join(mixed),
+                    at_key=mixed[0],
+                )
         return data
 
 
 class OneOffModel(_WindowModel):
     """A window from start to end, once."""
 
-    start: LocalTime = Field(description="local date and time it opens (inclusive), e.g. "
-                                         "2026-12-28T00:00")
+    start: LocalTime = Field(description="local date and time it opens (inclusive), e.g. 2026-12-28T00:00")
     end: LocalTime = Field(description="local date and time it closes (exclusive)")
 
     @model_validator(mode="after")
     def _ordered(self) -> OneOffModel:
         start, end = parse_local(self.start), parse_local(self.end)
         if start is not None and end is not None and end <= start:
-            raise _fail("end", f"end {self.end} is not after start {self.start}; write an end "
-                               "later than the start", at_key="end")
+            raise _fail(
+                "end",
+                f"end {self.end} is not after start {self.start}; write an end later than the start",
+                at_key="end",
+            )
         return self
 
 
@@ -234,8 +265,9 @@ class SettingsFileModel(_Model):
     model_config = ConfigDict(title="osr-reconciler settings (reconciler.yaml)")
 
     version: Literal[1] = Field(description="file format version")
-    freeze: list[WindowEntry] = Field(default_factory=list,
-                                      description="windows in which apply refuses to change a tenant")
+    freeze: list[WindowEntry] = Field(
+        default_factory=list, description="windows in which apply refuses to change a tenant"
+    )
 
 
 _MODELS: dict[str, type[BaseModel]] = {"recurring": RecurringModel, "one_off": OneOffModel}
@@ -243,17 +275,25 @@ _UNIONS = {"freeze": frozenset({"recurring", "one_off"})}
 _WANT = {
     "freeze": "a list of windows, each starting with `- name: ...`",
     "name": "a name of 1-100 printable characters (e.g. month-end close)",
-    "schedule": "a 5-field cron schedule in quotes (e.g. \"0 0 28-31 * *\")",
+    "schedule": 'a 5-field cron schedule in quotes (e.g. "0 0 28-31 * *")',
     "duration": "a duration such as 6d, 12h or 90m",
     "timezone": "an IANA time zone (e.g. Europe/Oslo)",
     "start": "a local date and time (e.g. 2026-12-28T00:00)",
     "end": "a local date and time (e.g. 2027-01-08T00:00)",
     "tenants": "a list of CUSTOMER/TENANT globs (e.g. [acme/*])",
 }
-_ITEM_WANT = {"freeze": "a window: a mapping starting with `name: ...`",
-              "tenants": "a CUSTOMER/TENANT glob (e.g. acme/*)"}
-_EXAMPLE = {"name": "month-end close", "schedule": '"0 0 28-31 * *"', "duration": "6d",
-            "timezone": "Europe/Oslo", "start": "2026-12-28T00:00", "end": "2027-01-08T00:00"}
+_ITEM_WANT = {
+    "freeze": "a window: a mapping starting with `name: ...`",
+    "tenants": "a CUSTOMER/TENANT glob (e.g. acme/*)",
+}
+_EXAMPLE = {
+    "name": "month-end close",
+    "schedule": '"0 0 28-31 * *"',
+    "duration": "6d",
+    "timezone": "Europe/Oslo",
+    "start": "2026-12-28T00:00",
+    "end": "2027-01-08T00:00",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,13 +340,13 @@ class Window:
 
     def _occurrence(self, wall_start: datetime) -> Occurrence:
         assert self.duration is not None
-        return Occurrence(self.name, to_instant(wall_start, self.zone),
-                          to_instant(wall_start + self.duration, self.zone))
+        return Occurrence(
+            self.name, to_instant(wall_start, self.zone), to_instant(wall_start + self.duration, self.zone)
+        )
 
     def _once(self) -> Occurrence:
         assert self.start is not None and self.end is not None
-        return Occurrence(self.name, to_instant(self.start, self.zone),
-                          to_instant(self.end, self.zone))
+        return Occurrence(self.name, to_instant(self.start, self.zone), to_instant(self.end, self.zone))
 
     def _latest_start(self, at: datetime) -> Occurrence | None:
         """The recurring opening with the latest start at or before at (instants, inclusive)."""
@@ -395,8 +435,10 @@ def freeze_of(statuses: Sequence[Status], tenant: str) -> Freeze | None:
     upcoming = [s.upcoming for s in covering if s.upcoming is not None]
     if not active and not upcoming:
         return None
-    return Freeze(max(active, key=lambda o: o.end) if active else None,
-                  min(upcoming, key=lambda o: (o.start, -o.end.timestamp())) if upcoming else None)
+    return Freeze(
+        max(active, key=lambda o: o.end) if active else None,
+        min(upcoming, key=lambda o: (o.start, -o.end.timestamp())) if upcoming else None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,12 +451,20 @@ def _freeze(model: SettingsFileModel) -> tuple[Window, ...]:
         zone = zoneinfo.ZoneInfo(entry.timezone)
         tenants = tuple(entry.tenants or ())
         if isinstance(entry, RecurringModel):
-            out.append(Window(entry.name, zone, tenants, schedule=entry.schedule,
-                              duration=parse_duration(entry.duration),
-                              duration_text=entry.duration))
+            out.append(
+                Window(
+                    entry.name,
+                    zone,
+                    tenants,
+                    schedule=entry.schedule,
+                    duration=parse_duration(entry.duration),
+                    duration_text=entry.duration,
+                )
+            )
         else:
-            out.append(Window(entry.name, zone, tenants, start=parse_local(entry.start),
-                              end=parse_local(entry.end)))
+            out.append(
+                Window(entry.name, zone, tenants, start=parse_local(entry.start), end=parse_local(entry.end))
+            )
     return tuple(out)
 
 
@@ -428,9 +478,17 @@ def _unique_names(label: str, doc: strictyaml.Document) -> list[errors.Problem]:
             continue
         if name.casefold() in seen:
             loc = ("freeze", i, "name")
-            problems.append(errors.at(label, *strictyaml.position(doc.root, loc), validation.say(
-                loc, f"{validation.shown(name)} is already the name of freeze[{seen[name.casefold()]}] "
-                "(compared ignoring case); rename one")))
+            problems.append(
+                errors.at(
+                    label,
+                    *strictyaml.position(doc.root, loc),
+                    validation.say(
+                        loc,
+                        f"{validation.shown(name)} is already the name of freeze[{seen[name.casefold()]}] "
+                        "(compared ignoring case); rename one",
+                    ),
+                )
+            )
         seen.setdefault(name.casefold(), i)
     return problems
 
@@ -440,18 +498,31 @@ def parse(label: str, raw: bytes) -> tuple[Window, ...]:
     doc = strictyaml.parse(label, raw)
     if not isinstance(doc.data, dict):
         written = "a list" if isinstance(doc.data, list) else "a single value"
-        raise errors.InputError.of([errors.at(
-            label, *strictyaml.position(doc.root, ()),
-            f"the file holds {written}; {FILE_NAME} is a mapping starting with `version: 1`")])
+        raise errors.InputError.of(
+            [
+                errors.at(
+                    label,
+                    *strictyaml.position(doc.root, ()),
+                    f"the file holds {written}; {FILE_NAME} is a mapping starting with `version: 1`",
+                )
+            ]
+        )
     problems = _unique_names(label, doc)
     model = None
     try:
         model = SettingsFileModel.model_validate(doc.data)
     except ValidationError as exc:
         problems += validation.problems(
-            label, doc, exc, root=SettingsFileModel, models=_MODELS, unions=_UNIONS,
-            want={**desired.WANT, **_WANT}, item_want={**desired.ITEM_WANT, **_ITEM_WANT},
-            example={**desired.EXAMPLE, **_EXAMPLE})
+            label,
+            doc,
+            exc,
+            root=SettingsFileModel,
+            models=_MODELS,
+            unions=_UNIONS,
+            want={**desired.WANT, **_WANT},
+            item_want={**desired.ITEM_WANT, **_ITEM_WANT},
+            example={**desired.EXAMPLE, **_EXAMPLE},
+        )
     if problems or model is None:
         raise errors.InputError.of(problems)
     return _freeze(model)
@@ -471,5 +542,8 @@ def covered(window: Window, tenants: Iterable[str]) -> list[str]:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of reconciler.yaml, for editors (schemas/reconciler.schema.json)."""
     schema = SettingsFileModel.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://osr-reconciler.invalid/schemas/reconciler.schema.json", **schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://osr-reconciler.invalid/schemas/reconciler.schema.json",
+        **schema,
+    }

@@ -35,8 +35,7 @@ _YAML11 = re.compile(
 def ambiguous(text: str) -> bool:
     """Whether some YAML reader would take this plain scalar for something other than text."""
     stripped = text.strip()
-    return (text == "" or text != stripped or bool(_YAML12.fullmatch(text))
-            or bool(_YAML11.fullmatch(text)))
+    return text == "" or text != stripped or bool(_YAML12.fullmatch(text)) or bool(_YAML11.fullmatch(text))
 
 
 class Dumper(yaml.SafeDumper):
@@ -86,6 +85,5 @@ _FlowDumper.add_representer(dict, _FlowDumper.represent_dict)
 
 def flow(value: object) -> str:
     """One value (scalar, list or mapping) as flow YAML, safe in block and flow context alike."""
-    text = yaml.dump([value], Dumper=_FlowDumper, sort_keys=False, allow_unicode=True,
-                     width=10**6).strip()
+    text = yaml.dump([value], Dumper=_FlowDumper, sort_keys=False, allow_unicode=True, width=10**6).strip()
     return text[1:-1]

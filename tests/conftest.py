@@ -43,13 +43,18 @@ PLAN_SCHEMA = json.loads((SCHEMAS / "plan.schema.json").read_text(encoding="utf-
 DRIFT_SCHEMA = json.loads((SCHEMAS / "drift.schema.json").read_text(encoding="utf-8"))
 
 SERVER_URLS = {
-    "postgresql": os.environ.get("RECONCILER_TEST_POSTGRESQL_URL",
-                                 "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-    "mariadb": os.environ.get("RECONCILER_TEST_MARIADB_URL",
-                              "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4"),
+    "postgresql": os.environ.get(
+        "RECONCILER_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    ),
+    "mariadb": os.environ.get(
+        "RECONCILER_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4"
+    ),
 }
-DATABASES = [d.strip() for d in os.environ.get(
-    "RECONCILER_TEST_DATABASES", "sqlite,postgresql,mariadb").split(",") if d.strip()]
+DATABASES = [
+    d.strip()
+    for d in os.environ.get("RECONCILER_TEST_DATABASES", "sqlite,postgresql,mariadb").split(",")
+    if d.strip()
+]
 _reachable: dict[str, str | None] = {}
 
 
@@ -184,16 +189,21 @@ def _newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: object = None, line: str | None = None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
     sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _fresh_warning_filters() -> None:
     """A new interpreter's warning filters (no -W, no PYTHONWARNINGS), shown on its stderr."""
     warnings.resetwarnings()
-    for category in (ResourceWarning, ImportWarning, PendingDeprecationWarning,
-                     DeprecationWarning):
+    for category in (ResourceWarning, ImportWarning, PendingDeprecationWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=category)
     warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
     warnings.showwarning = _show_warning
@@ -207,13 +217,17 @@ def _fresh_process_state() -> None:
     for name, module in list(sys.modules.items()):
         if name == "reconciler" or name.startswith("reconciler."):
             for value in list(vars(module).values()):
-                if (callable(value) and hasattr(value, "cache_clear")
-                        and getattr(value, "__module__", None) == name):
+                if (
+                    callable(value)
+                    and hasattr(value, "cache_clear")
+                    and getattr(value, "__module__", None) == name
+                ):
                     value.cache_clear()
 
 
-def run_in_process(args: Sequence[str], *, env: Mapping[str, str], cwd: Path,
-                   input: str | None = None) -> Result:
+def run_in_process(
+    args: Sequence[str], *, env: Mapping[str, str], cwd: Path, input: str | None = None
+) -> Result:
     """reconciler.cli.main in this process, as the console script would run in a new one.
 
     The run sees exactly `env` as its environment (not pytest's), `cwd`, `input` on a stdin that
@@ -237,8 +251,7 @@ def run_in_process(args: Sequence[str], *, env: Mapping[str, str], cwd: Path,
     saved_known = set(redaction._known)
     stdout, stderr = io.BytesIO(), io.BytesIO()
     out = io.TextIOWrapper(stdout, encoding="utf-8", line_buffering=False, write_through=True)
-    err = io.TextIOWrapper(stderr, encoding="utf-8", errors="backslashreplace",
-                           write_through=True)
+    err = io.TextIOWrapper(stderr, encoding="utf-8", errors="backslashreplace", write_through=True)
     try:
         os.environ.clear()
         os.environ.update(env)
@@ -277,15 +290,20 @@ def run_in_process(args: Sequence[str], *, env: Mapping[str, str], cwd: Path,
                 signal.signal(sig, handler)
         if saved_gc:
             gc.enable()
-    return Result(code, _newlines(stdout.getvalue().decode("utf-8")),
-                  _newlines(stderr.getvalue().decode("utf-8", errors="replace")))
+    return Result(
+        code,
+        _newlines(stdout.getvalue().decode("utf-8")),
+        _newlines(stderr.getvalue().decode("utf-8", errors="replace")),
+    )
 
 
-def run_process(args: Sequence[str], *, env: Mapping[str, str], cwd: Path,
-                input: str | None = None) -> Result:
+def run_process(
+    args: Sequence[str], *, env: Mapping[str, str], cwd: Path, input: str | None = None
+) -> Result:
     """The installed console script in a process of its own."""
-    proc = subprocess.run([RECONCILER, *args], cwd=cwd, env=dict(env), input=input,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [RECONCILER, *args], cwd=cwd, env=dict(env), input=input, capture_output=True, text=True, timeout=300
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -302,21 +320,32 @@ class Cli:
         self.env = env
         self.always_process = process
 
-    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
-                 cwd: Path | None = None, process: bool = False) -> Result:
+    def __call__(
+        self,
+        *args: str,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        process: bool = False,
+    ) -> Result:
         run = run_process if process or self.always_process or ALWAYS_PROCESS else run_in_process
         result = run(args, env={**self.env, **(env or {})}, cwd=cwd or self.root, input=input)
         assert CANARY not in result.both, f"canary printed by reconciler {' '.join(args)}"
         assert "Traceback" not in result.err, result.err
-        if (args and args[0] in ("plan", "apply", "drift") and "json" in args and result.out
-                and args[list(args).index("json") - 1] == "--format"):
+        if (
+            args
+            and args[0] in ("plan", "apply", "drift")
+            and "json" in args
+            and result.out
+            and args[list(args).index("json") - 1] == "--format"
+        ):
             # Every JSON plan or drift report a test sees is checked against the published schema.
-            jsonschema.validate(json.loads(result.out),
-                                DRIFT_SCHEMA if args[0] == "drift" else PLAN_SCHEMA)
+            jsonschema.validate(json.loads(result.out), DRIFT_SCHEMA if args[0] == "drift" else PLAN_SCHEMA)
         return result
 
-    def process(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
-                cwd: Path | None = None) -> Result:
+    def process(
+        self, *args: str, input: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> Result:
         """The same call through the installed console script, in a process of its own."""
         return self(*args, input=input, env=env, cwd=cwd, process=True)
 
@@ -328,10 +357,20 @@ class Cli:
 
 
 def base_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RECONCILER_", "OSR_", "GITHUB_", "CI_", "BUILD_"))}
-    env.update({"HOME": str(home), "NO_COLOR": "1", "RECONCILER_ACTOR": "tester",
-                CANARY_ENV: CANARY, "TMPDIR": str(home)})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RECONCILER_", "OSR_", "GITHUB_", "CI_", "BUILD_"))
+    }
+    env.update(
+        {
+            "HOME": str(home),
+            "NO_COLOR": "1",
+            "RECONCILER_ACTOR": "tester",
+            CANARY_ENV: CANARY,
+            "TMPDIR": str(home),
+        }
+    )
     return env
 
 
@@ -367,8 +406,13 @@ def embedded_cli(workspace: Path, request: pytest.FixtureRequest) -> Cli:
 
 
 def git(root: Path, *args: str) -> str:
-    out = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root,
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout
 
 

@@ -25,8 +25,9 @@ class Run:
 
 
 class InProcess:
-    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch,
-                 capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(
+        self, root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         self.root, self._monkeypatch, self._capsys = root, monkeypatch, capsys
 
     def __call__(self, *args: str, env: dict[str, str] | None = None) -> Run:
@@ -50,8 +51,9 @@ class InProcess:
 
 
 @pytest.fixture(name="run")
-def run_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> Iterator[InProcess]:
+def run_fixture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[InProcess]:
     """`reconciler` in-process on the embedded store of a fresh repository."""
     root = tmp_path / "repo"
     (root / ".git").mkdir(parents=True)

@@ -17,8 +17,7 @@ def fp(ref: declared.SecretRef) -> str:
     return f"fp:{ref.env or ref.file}"
 
 
-def live_tenant(doc: dict[str, Any], customer: str = "acme", tenant: str = "acme-norway"
-                ) -> state.LiveTenant:
+def live_tenant(doc: dict[str, Any], customer: str = "acme", tenant: str = "acme-norway") -> state.LiveTenant:
     """A live tenant from `connections:` entries in document shape, each with `managed`,
     optionally `applied` (what the tool last applied where the portal changed it since) and
     `password_changed` (the portal changed the password)."""
@@ -32,11 +31,18 @@ def live_tenant(doc: dict[str, Any], customer: str = "acme", tenant: str = "acme
         password = f"fp:{ref['env']}" if ref else None
         live_spec = spec.ConnectionSpec.from_document(c)
         applied_spec = spec.ConnectionSpec.from_document({**c, **applied})
-        conns.append(state.LiveConnection(
-            id=i, spec=live_spec, companies=tuple(state.LiveCompany(x, ()) for x in live_spec.companies),
-            password_fp="fp:changed-in-portal" if changed else password, managed=managed, version=1,
-            applied_fp=spec.spec_fingerprint(applied_spec, password) if managed else None,
-            applied_name=applied_spec.name if managed else None))
+        conns.append(
+            state.LiveConnection(
+                id=i,
+                spec=live_spec,
+                companies=tuple(state.LiveCompany(x, ()) for x in live_spec.companies),
+                password_fp="fp:changed-in-portal" if changed else password,
+                managed=managed,
+                version=1,
+                applied_fp=spec.spec_fingerprint(applied_spec, password) if managed else None,
+                applied_name=applied_spec.name if managed else None,
+            )
+        )
     return state.LiveTenant(1, customer, tenant, tuple(conns), ())
 
 

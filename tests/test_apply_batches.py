@@ -20,8 +20,9 @@ FLAGS = ("--allow-cascade", "--allow-mass-delete", "--max-delete", "1")
 
 
 @pytest.fixture
-def run(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> Iterator[Run]:
+def run(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Run]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_STORE", store_url)
     monkeypatch.setenv("RECONCILER_STORE_KEY", TEST_KEY)
@@ -55,12 +56,14 @@ def _whole_fleet_actions(url: str, root: Path, tenants: Path) -> list[tuple[str,
     ctx = stages.Context.make(url)
     with store.Store.open(store.Location.resolve(url, root), readonly=True) as st:
         plan = stages.make_plan(ctx, st, stages.load_desired(ctx, [str(tenants)]), max_delete=1)
-    return sorted((t.key, a.action.value, a.connection, len(a.cascade))
-                  for t, a in plan.all_actions() if not a.blocked)
+    return sorted(
+        (t.key, a.action.value, a.connection, len(a.cascade)) for t, a in plan.all_actions() if not a.blocked
+    )
 
 
-def test_apply_over_batches_applies_the_whole_fleet_plan(run: Run, tmp_path: Path, store_url: str,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_apply_over_batches_applies_the_whole_fleet_plan(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     customer = "b"
     tenants = _fleet(run, tmp_path / "fleet", customer)
     expected = _whole_fleet_actions(store_url, tmp_path, tenants)
@@ -93,9 +96,9 @@ def test_apply_over_batches_applies_the_whole_fleet_plan(run: Run, tmp_path: Pat
     assert code == 0 and "No changes to apply." in err, err
 
 
-def test_interactive_shape_over_batches_rereads_what_changes(run: Run, tmp_path: Path,
-                                                             store_url: str,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interactive_shape_over_batches_rereads_what_changes(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without --auto-approve the plan is read in batches before the transaction, which reads
     the tenants that change again and refuses if one moved (applier.apply)."""
     tenants = _fleet(run, tmp_path / "fleet", "i")
@@ -112,7 +115,8 @@ def test_interactive_shape_over_batches_rereads_what_changes(run: Run, tmp_path:
 
 
 def test_a_tenant_not_leased_is_refused_before_anything_is_written(
-        run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The files are read twice (checked and leased, then planned in batches): a tenant that
     appears only on the second read (a file changed in between) stops the apply."""
     tenants = _fleet(run, tmp_path / "fleet", "m")
@@ -120,8 +124,7 @@ def test_a_tenant_not_leased_is_refused_before_anything_is_written(
     from reconciler.commands import apply as apply_command
 
     checked = apply_command._checked_keys
-    monkeypatch.setattr(apply_command, "_checked_keys",
-                        lambda *a: [k for k in checked(*a) if k != "m/t009"])
+    monkeypatch.setattr(apply_command, "_checked_keys", lambda *a: [k for k in checked(*a) if k != "m/t009"])
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
     code, _, err = run("apply", str(tenants), "--auto-approve", *FLAGS)
     assert code != 0 and "m/t009 is not locked); nothing was applied" in err, err

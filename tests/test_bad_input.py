@@ -161,8 +161,7 @@ def assert_refused(case: Case, result: Result) -> None:
     assert lines, case.name
     assert all(line.startswith("error: ") for line in lines), result.err
     hits = [line for line in lines if line.startswith(case.located) and case.message in line]
-    assert hits, f"{case.name}: no line starting {case.located!r} with {case.message!r} in\n" + \
-        result.err
+    assert hits, f"{case.name}: no line starting {case.located!r} with {case.message!r} in\n" + result.err
     if case.absent:
         assert case.absent not in result.both, f"{case.name}: {case.absent!r} was echoed"
 
@@ -173,8 +172,11 @@ def tables(url: str) -> list[tuple[str, list[str]]]:
     try:
         with engine.connect() as conn:
             names = set(sa.inspect(conn).get_table_names())
-            return [(t.name, sorted(repr(tuple(row)) for row in conn.execute(sa.select(t))))
-                    for t in store.metadata.sorted_tables if t.name in names]
+            return [
+                (t.name, sorted(repr(tuple(row)) for row in conn.execute(sa.select(t))))
+                for t in store.metadata.sorted_tables
+                if t.name in names
+            ]
     finally:
         engine.dispose()
 
@@ -182,9 +184,11 @@ def tables(url: str) -> list[tuple[str, list[str]]]:
 def snapshot(root: Path) -> dict[str, str]:
     """Every file of the repository and a digest of its bytes, but .git and the embedded store
     (its tables are compared instead: SQLite's side files change when it is only read)."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()
-            and not {".git", ".reconciler"} & set(p.relative_to(root).parts)}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not {".git", ".reconciler"} & set(p.relative_to(root).parts)
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,8 +244,7 @@ def _offline(case: Case, base: Path) -> Outcome:
     _setup(case, root)
     before = snapshot(root)
     result = Cli(root, env)(*case.command())
-    outcome = Outcome(result, before, snapshot(root),
-                      reconciler_dir=(root / ".reconciler").exists())
+    outcome = Outcome(result, before, snapshot(root), reconciler_dir=(root / ".reconciler").exists())
     assert_no_canary_in_tree(base)
     return outcome
 
@@ -290,9 +293,13 @@ class Pool:
 
 @pytest.fixture(scope="module")
 def pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Pool:
-    wanted = {item.callspec.params["case"].name for item in request.session.items
-              if getattr(item, "module", None) is request.module and hasattr(item, "callspec")
-              and "case" in item.callspec.params}
+    wanted = {
+        item.callspec.params["case"].name
+        for item in request.session.items
+        if getattr(item, "module", None) is request.module
+        and hasattr(item, "callspec")
+        and "case" in item.callspec.params
+    }
     return Pool(tmp_path_factory.mktemp("bad_input"), wanted)
 
 
@@ -350,10 +357,14 @@ def foreign_plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tenant.write_text(GOOD_TENANT)
     plans = {}
     for name, key in (("other-store", TEST_KEY), ("other-key", OTHER_KEY)):
-        cli = Cli(root, {**env, "RECONCILER_STORE": f"sqlite:///{base / name}.db",
-                         "RECONCILER_STORE_KEY": key})
-        for args in (("store", "init"), ("store", "seed", "good.yaml"),
-                     ("plan", "--out", f"{name}.json", "tenants/acme/acme-norway.yaml")):
+        cli = Cli(
+            root, {**env, "RECONCILER_STORE": f"sqlite:///{base / name}.db", "RECONCILER_STORE_KEY": key}
+        )
+        for args in (
+            ("store", "init"),
+            ("store", "seed", "good.yaml"),
+            ("plan", "--out", f"{name}.json", "tenants/acme/acme-norway.yaml"),
+        ):
             result = cli(*args)
             assert result.code == 0, result.err
         plans[name] = (root / f"{name}.json").read_text(encoding="utf-8")
@@ -367,12 +378,13 @@ def _saved_plan(kind: str, good: str, foreign: dict[str, str]) -> bytes:
     if kind == "tampered":
         # One byte of the plan changed, keeping the JSON valid: a connection name.
         at = good.index("Visma Business Bergen")
-        return (good[:at] + "W" + good[at + 1:]).encode()
+        return (good[:at] + "W" + good[at + 1 :]).encode()
     return foreign[kind].encode()
 
 
-def test_plan_and_apply_refuse_bad_input_on_every_store(cli: Cli, store_url: str,
-                                                       foreign_plans: dict[str, str]) -> None:
+def test_plan_and_apply_refuse_bad_input_on_every_store(
+    cli: Cli, store_url: str, foreign_plans: dict[str, str]
+) -> None:
     cli.write("good.yaml", GOOD_FIXTURE)
     cli.write("tenants/acme/acme-norway.yaml", GOOD_TENANT)
     assert cli("store", "seed", "good.yaml").code == 0
@@ -429,14 +441,18 @@ connections:
 def test_every_problem_of_every_file_is_reported_in_order(embedded_cli: Cli) -> None:
     for tenant in ("acme-sweden", "acme-norway"):
         embedded_cli.write(f"tenants/acme/{tenant}.yaml", MANY.format(tenant=tenant))
-    embedded_cli.write("tenants/nordlys/nordlys-main.yaml",
-                       MANY.format(tenant="nordlys-main").replace("customer: acme",
-                                                                    "customer: nordlys"))
+    embedded_cli.write(
+        "tenants/nordlys/nordlys-main.yaml",
+        MANY.format(tenant="nordlys-main").replace("customer: acme", "customer: nordlys"),
+    )
     result = embedded_cli("validate")
     assert result.code == 1
     expected = []
-    for path in ("tenants/acme/acme-norway.yaml", "tenants/acme/acme-sweden.yaml",
-                 "tenants/nordlys/nordlys-main.yaml"):
+    for path in (
+        "tenants/acme/acme-norway.yaml",
+        "tenants/acme/acme-sweden.yaml",
+        "tenants/nordlys/nordlys-main.yaml",
+    ):
         expected += [
             f"error: {path}:1:10: version: version 2 is not a format this reconciler reads; "
             "write `version: 1`",
@@ -456,10 +472,15 @@ def test_every_problem_of_every_file_is_reported_in_order(embedded_cli: Cli) -> 
 
 def test_problems_beyond_the_limit_are_counted_not_listed(embedded_cli: Cli) -> None:
     count = desired.MAX_PROBLEMS + 50
-    body = "".join(f"  - name: Connection {i}\n    integration: dynamics-gp\n    server: bad:host\n"
-                   f"    database: db\n    authentication: windows\n" for i in range(count))
-    embedded_cli.write("tenants/acme/acme-norway.yaml",
-                       "version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n" + body)
+    body = "".join(
+        f"  - name: Connection {i}\n    integration: dynamics-gp\n    server: bad:host\n"
+        f"    database: db\n    authentication: windows\n"
+        for i in range(count)
+    )
+    embedded_cli.write(
+        "tenants/acme/acme-norway.yaml",
+        "version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n" + body,
+    )
     result = embedded_cli("validate")
     assert result.code == 1
     lines = result.err.splitlines()

@@ -21,11 +21,22 @@ from benchmarks import bench, fleet
 Run = tuple[subprocess.CompletedProcess[str], dict[str, Any]]
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRESQL = "postgresql" in os.environ.get("RECONCILER_TEST_DATABASES", "sqlite,postgresql")
-OPERATIONS = [bench.FLOOR, bench.VALIDATE, bench.PLAN_CLEAN, bench.PLAN_GROWN, bench.PLAN_EDITED,
-              bench.PLAN_ONE, bench.DRIFT, bench.APPLY,
-              *[op + size for size in (bench.X2, bench.X4)
-                for op in (bench.FLOOR, bench.PLAN_CLEAN, bench.DRIFT, bench.PLAN_ONE)],
-              *([bench.FLOOR + bench.PG, bench.PLAN_CLEAN + bench.PG] if POSTGRESQL else [])]
+OPERATIONS = [
+    bench.FLOOR,
+    bench.VALIDATE,
+    bench.PLAN_CLEAN,
+    bench.PLAN_GROWN,
+    bench.PLAN_EDITED,
+    bench.PLAN_ONE,
+    bench.DRIFT,
+    bench.APPLY,
+    *[
+        op + size
+        for size in (bench.X2, bench.X4)
+        for op in (bench.FLOOR, bench.PLAN_CLEAN, bench.DRIFT, bench.PLAN_ONE)
+    ],
+    *([bench.FLOOR + bench.PG, bench.PLAN_CLEAN + bench.PG] if POSTGRESQL else []),
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +44,23 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     tmp = tmp_path_factory.mktemp("bench")
     out = tmp / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench", "--quick", "--workdir", str(tmp / "work"),
-         "--json", str(out), *([] if POSTGRESQL else ["--no-postgresql"])],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench",
+            "--quick",
+            "--workdir",
+            str(tmp / "work"),
+            "--json",
+            str(out),
+            *([] if POSTGRESQL else ["--no-postgresql"]),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc, json.loads(out.read_text(encoding="utf-8"))
 
@@ -71,8 +96,9 @@ def test_main_checks_every_target_with_figures_and_ratio(run: Run) -> None:
     for check in data["checks"]:
         verdict = "PASS" if check["pass"] else "FAIL"
         assert check["pass"] == (check["value"] <= check["limit"])
-        line = next(line for line in proc.stdout.splitlines()
-                    if line.startswith(f"{verdict}  {check['name']}"))
+        line = next(
+            line for line in proc.stdout.splitlines() if line.startswith(f"{verdict}  {check['name']}")
+        )
         printed = re.search(r": (\d+\.\d\d)", line)  # the JSON keeps 3 decimals, the line 2
         assert printed and abs(float(printed.group(1)) - check["value"]) <= 0.0051, line
         if check["name"].startswith(("full plan", "growth", "plan peak", "drift peak")):

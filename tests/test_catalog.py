@@ -44,13 +44,16 @@ def test_permission_checks_use_has_perms_by_name_on_the_database(key: str, which
         assert permission.this in ({"CONNECT", "SELECT"} if which == "read_check" else {"INSERT", "UPDATE"})
 
 
-@pytest.mark.parametrize(("key", "fragments"), [
-    ("dynamics-gp", ["DYNAMICS..SY01500", "INTERID", "CMPNYNAM"]),
-    ("dynamics-nav", ["dbo.Company", "Name"]),
-    ("dynamics-ax", ["DATAAREA", "ID", "NAME", "ISVIRTUAL = 0"]),
-    ("sap-business-one", ["[SBO-COMMON].dbo.SRGC", "dbName", "cmpName"]),
-    ("visma-business", ["F[0-9][0-9][0-9][0-9]"]),
-])
+@pytest.mark.parametrize(
+    ("key", "fragments"),
+    [
+        ("dynamics-gp", ["DYNAMICS..SY01500", "INTERID", "CMPNYNAM"]),
+        ("dynamics-nav", ["dbo.Company", "Name"]),
+        ("dynamics-ax", ["DATAAREA", "ID", "NAME", "ISVIRTUAL = 0"]),
+        ("sap-business-one", ["[SBO-COMMON].dbo.SRGC", "dbName", "cmpName"]),
+        ("visma-business", ["F[0-9][0-9][0-9][0-9]"]),
+    ],
+)
 def test_design_facts_are_in_the_catalog(key: str, fragments: list[str]) -> None:
     query = BUILT_IN.integrations[key].companies.query
     for fragment in fragments:
@@ -62,13 +65,16 @@ def test_only_visma_has_a_voucher_step() -> None:
     assert with_vouchers == {"visma-business": ("visma-document-center",)}
 
 
-@pytest.mark.parametrize(("key", "company", "database"), [
-    ("visma-business", "F0001", "F0001"),
-    ("dynamics-gp", "TWO", "TWO"),
-    ("dynamics-nav", "CRONUS", "NAV"),
-    ("dynamics-ax", "DAT", "AX"),
-    ("sap-business-one", "SBODEMO", "SBODEMO"),
-])
+@pytest.mark.parametrize(
+    ("key", "company", "database"),
+    [
+        ("visma-business", "F0001", "F0001"),
+        ("dynamics-gp", "TWO", "TWO"),
+        ("dynamics-nav", "CRONUS", "NAV"),
+        ("dynamics-ax", "DAT", "AX"),
+        ("sap-business-one", "SBODEMO", "SBODEMO"),
+    ],
+)
 def test_company_database(key: str, company: str, database: str) -> None:
     entry = BUILT_IN.integrations[key]
     assert entry.company_database_for(company, entry.default_database) == database

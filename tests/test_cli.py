@@ -14,8 +14,11 @@ from tests.conftest import CANARY, CANARY_ENV, Cli, copy_demo
 
 REPO = Path(__file__).resolve().parent.parent
 PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
-DEMO_ENV = {"OSR_ACME_NO_OSLO": "demo-oslo-pw", "OSR_ACME_NO_BERGEN": "demo-bergen-pw",
-            "OSR_ACME_SE_STOCKHOLM": "demo-stockholm-pw"}
+DEMO_ENV = {
+    "OSR_ACME_NO_OSLO": "demo-oslo-pw",
+    "OSR_ACME_NO_BERGEN": "demo-bergen-pw",
+    "OSR_ACME_SE_STOCKHOLM": "demo-stockholm-pw",
+}
 
 LIVE = """\
 version: 1
@@ -70,8 +73,7 @@ def edit_by_hand(cli: Cli, name: str, **values: object) -> None:
     engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as conn:
-            conn.execute(store.connections.update()
-                         .where(store.connections.c.name == name).values(**values))
+            conn.execute(store.connections.update().where(store.connections.c.name == name).values(**values))
     finally:
         engine.dispose()
 
@@ -137,14 +139,23 @@ def test_plan_detailed_exitcode_and_json_shape(cli: Cli) -> None:
     obj = plan_json(cli)
     (action,) = obj["tenants"][0]["actions"]
     assert action == {
-        "action": "update", "connection": "Visma Oslo", "reason": "update_because_fields_differ",
+        "action": "update",
+        "connection": "Visma Oslo",
+        "reason": "update_because_fields_differ",
         "status": "pending",
         "changes": [{"field": "companies", "before": ["F0001", "F0002"], "after": ["F0001"]}],
         "cascade": [{"kind": "budget_flow", "name": "Budget 2027", "company": "F0002"}],
         "kept": [],
     }
-    assert obj["summary"] == {"create": 0, "update": 1, "rename": 0, "adopt": 0, "delete": 0,
-                              "cascade": 1, "blocked": 0}
+    assert obj["summary"] == {
+        "create": 0,
+        "update": 1,
+        "rename": 0,
+        "adopt": 0,
+        "delete": 0,
+        "cascade": 1,
+        "blocked": 0,
+    }
 
 
 def test_plan_without_changes_exits_zero(cli: Cli) -> None:
@@ -155,8 +166,11 @@ def test_plan_without_changes_exits_zero(cli: Cli) -> None:
 
 
 def test_tombstone_delete_cascades_and_keeps_templates(cli: Cli) -> None:
-    seeded(cli, "version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n"
-                "  - {name: visma oslo, absent: true}\n")
+    seeded(
+        cli,
+        "version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n"
+        "  - {name: visma oslo, absent: true}\n",
+    )
     obj = plan_json(cli)
     (action,) = obj["tenants"][0]["actions"]
     assert action["action"] == "delete" and action["reason"] == "delete_because_tombstone"
@@ -177,10 +191,16 @@ def test_tombstone_delete_cascades_and_keeps_templates(cli: Cli) -> None:
 def test_max_delete_breaker(cli: Cli) -> None:
     templates = "        report_templates:\n          - {name: P&L template, connection: Visma Oslo}\n"
     live = LIVE.replace(templates, "")
-    extra = "".join(f"          - {{name: C{i}, managed: true, integration: dynamics-ax, server: ax, "
-                    f"database: AX, authentication: windows}}\n" for i in range(3))
-    live = live.replace("        connections:\n          - name: Visma Oslo",
-                        "        connections:\n" + extra + "          - name: Visma Oslo", 1)
+    extra = "".join(
+        f"          - {{name: C{i}, managed: true, integration: dynamics-ax, server: ax, "
+        f"database: AX, authentication: windows}}\n"
+        for i in range(3)
+    )
+    live = live.replace(
+        "        connections:\n          - name: Visma Oslo",
+        "        connections:\n" + extra + "          - name: Visma Oslo",
+        1,
+    )
     tombstones = "".join(f"  - {{name: C{i}, absent: true}}\n" for i in range(3))
     seeded(cli, TENANT + tombstones, live)
     assert plan_json(cli)["guards"]["needs_allow_mass_delete"] is False
@@ -193,12 +213,16 @@ def test_max_delete_breaker(cli: Cli) -> None:
 
 def test_unknown_tenant_file_names_known_tenants(cli: Cli) -> None:
     seeded(cli)
-    cli.write("tenants/acme/acme-denmark.yaml",
-              "version: 1\ncustomer: acme\ntenant: acme-denmark\nconnections: []\n")
+    cli.write(
+        "tenants/acme/acme-denmark.yaml",
+        "version: 1\ncustomer: acme\ntenant: acme-denmark\nconnections: []\n",
+    )
     result = cli("plan")
     assert result.code == 1
-    assert ("tenant acme/acme-denmark does not exist in the store (tenants are created in the "
-            "portal); the store knows acme/acme-norway, acme/acme-sweden") in result.err
+    assert (
+        "tenant acme/acme-denmark does not exist in the store (tenants are created in the "
+        "portal); the store knows acme/acme-norway, acme/acme-sweden"
+    ) in result.err
 
 
 def test_tenant_filter_unknown_is_an_error(cli: Cli) -> None:
@@ -212,25 +236,36 @@ def test_tenant_filter_unknown_is_an_error(cli: Cli) -> None:
 
 
 def test_prune_deletes_only_managed(cli: Cli) -> None:
-    live = LIVE.replace("        report_templates:", """\
+    live = LIVE.replace(
+        "        report_templates:",
+        """\
           - {name: By hand, managed: false, integration: dynamics-ax, server: ax, database: AX,
              authentication: windows}
-        report_templates:""")
-    seeded(cli, "version: 1\ncustomer: acme\ntenant: acme-norway\nprune: true\nconnections:\n"
-                "  - {name: New, integration: dynamics-ax, server: ax, database: AX, "
-                "authentication: windows}\n", live)
+        report_templates:""",
+    )
+    seeded(
+        cli,
+        "version: 1\ncustomer: acme\ntenant: acme-norway\nprune: true\nconnections:\n"
+        "  - {name: New, integration: dynamics-ax, server: ax, database: AX, "
+        "authentication: windows}\n",
+        live,
+    )
     obj = plan_json(cli)
     tenant = obj["tenants"][0]
     assert [(a["action"], a["connection"], a["reason"]) for a in tenant["actions"]] == [
-        ("delete", "Visma Oslo", "delete_because_pruned"), ("create", "New", "create_because_declared")]
+        ("delete", "Visma Oslo", "delete_because_pruned"),
+        ("create", "New", "create_because_declared"),
+    ]
     assert tenant["unmanaged"] == ["By hand"]
 
 
 def test_missing_tenant_file_deletes_nothing(cli: Cli) -> None:
     seeded(cli)
     (cli.root / "tenants/acme/acme-norway.yaml").unlink()
-    cli.write("tenants/acme/acme-sweden.yaml",
-              "version: 1\ncustomer: acme\ntenant: acme-sweden\nprune: true\nconnections: []\n")
+    cli.write(
+        "tenants/acme/acme-sweden.yaml",
+        "version: 1\ncustomer: acme\ntenant: acme-sweden\nprune: true\nconnections: []\n",
+    )
     obj = plan_json(cli)
     assert [t["tenant"] for t in obj["tenants"]] == ["acme-sweden"]
     assert obj["summary"]["delete"] == 0
@@ -259,9 +294,12 @@ def test_password_is_compared_by_fingerprint_never_shown(cli: Cli) -> None:
 
 
 def test_missing_secret_plans_but_refuses_apply(cli: Cli) -> None:
-    seeded(cli, TENANT + "  - name: New SQL\n    integration: dynamics-nav\n    server: nav\n"
-                "    database: NAV\n    authentication: sql\n    login: l\n"
-                "    password: {env: OSR_NOT_SET}\n")
+    seeded(
+        cli,
+        TENANT + "  - name: New SQL\n    integration: dynamics-nav\n    server: nav\n"
+        "    database: NAV\n    authentication: sql\n    login: l\n"
+        "    password: {env: OSR_NOT_SET}\n",
+    )
     obj = plan_json(cli)
     (create,) = obj["tenants"][0]["actions"]
     assert create["needs_secret"] == "env OSR_NOT_SET"
@@ -281,8 +319,7 @@ def test_drift_tells_drift_from_pending(cli: Cli) -> None:
     drift = cli("drift", "--format", "json")
     assert drift.code == 2
     item = json.loads(drift.out)["tenants"][0]["connections"][0]
-    assert item == {"connection": "Visma Oslo", "status": "drift", "action": "update",
-                    "fields": ["database"]}
+    assert item == {"connection": "Visma Oslo", "status": "drift", "action": "update", "fields": ["database"]}
     # git changes too, and differently: both.
     cli.write("tenants/acme/acme-norway.yaml", TENANT.replace("[F0001, F0002]", "[F0001]"))
     both = json.loads(cli("drift", "--format", "json").out)["tenants"][0]["connections"][0]
@@ -306,8 +343,14 @@ def test_export_round_trip_plans_no_changes(cli: Cli) -> None:
 def test_read_only_commands_write_nothing(cli: Cli) -> None:
     seeded(cli, TENANT.replace("[F0001, F0002]", "[F0001]"))
     before = dump(cli)
-    for args in (["plan"], ["drift"], ["validate"], ["export", "--tenant", "acme/acme-norway"],
-                 ["history"], ["store", "dump"]):
+    for args in (
+        ["plan"],
+        ["drift"],
+        ["validate"],
+        ["export", "--tenant", "acme/acme-norway"],
+        ["history"],
+        ["store", "dump"],
+    ):
         assert cli(*args).code in (0, 2)
     assert dump(cli) == before
     assert json.loads(cli("history", "--format", "json").out) == []

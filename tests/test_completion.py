@@ -33,10 +33,12 @@ connections:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / ".git").mkdir()
-    files = {"tenants/acme/acme-norway.yaml": NORWAY,
-             "tenants/acme/acme-sweden.yaml": NORWAY.replace("acme-norway", "acme-sweden"),
-             "tenants/nordlys/nordlys-main.yml": "version: 1\ncustomer: nordlys\n",
-             "tenants/broken/broken.yaml": "connections: [\n"}
+    files = {
+        "tenants/acme/acme-norway.yaml": NORWAY,
+        "tenants/acme/acme-sweden.yaml": NORWAY.replace("acme-norway", "acme-sweden"),
+        "tenants/nordlys/nordlys-main.yml": "version: 1\ncustomer: nordlys\n",
+        "tenants/broken/broken.yaml": "connections: [\n",
+    }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text, encoding="utf-8")
@@ -51,7 +53,7 @@ def complete(line: str, shell: str = "bash") -> list[str]:
     cword = len(words) if line.endswith(" ") else len(words) - 1
     env = {"_RECONCILER_COMPLETE": f"{shell}_complete", "COMP_WORDS": line}
     # fish passes the word under the cursor as typed (`commandline -ct`), the others its index
-    typed = line[line.rindex("'"):] if line.count("'") % 2 else line.split(" ")[-1]
+    typed = line[line.rindex("'") :] if line.count("'") % 2 else line.split(" ")[-1]
     env["COMP_CWORD"] = typed if shell == "fish" else str(cword)
     result = CliRunner().invoke(cli.cli, env=env, prog_name="reconciler")
     assert result.exit_code == 0, result.output
@@ -66,13 +68,16 @@ def complete(line: str, shell: str = "bash") -> list[str]:
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_tenant_completes_from_tenant_files(repo: Path, shell: str) -> None:
     assert complete("reconciler plan --tenant ", shell) == [
-        "acme/acme-norway", "acme/acme-sweden", "broken/broken", "nordlys/nordlys-main"]
+        "acme/acme-norway",
+        "acme/acme-sweden",
+        "broken/broken",
+        "nordlys/nordlys-main",
+    ]
     assert complete("reconciler apply --tenant acme/", shell) == ["acme/acme-norway", "acme/acme-sweden"]
 
 
 def test_tenant_completes_under_the_paths_typed_before(repo: Path) -> None:
-    assert complete("reconciler drift ../tenants/acme --tenant ") == [
-        "acme/acme-norway", "acme/acme-sweden"]
+    assert complete("reconciler drift ../tenants/acme --tenant ") == ["acme/acme-norway", "acme/acme-sweden"]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
@@ -82,12 +87,15 @@ def test_connection_completes_from_the_chosen_tenants_file(repo: Path, shell: st
     assert complete(line + "'visma bu", shell) == ["Visma Business Oslo"]
 
 
-@pytest.mark.parametrize("line", [
-    "reconciler companies --connection ",  # no tenant typed yet
-    "reconciler companies --tenant acme/nowhere --connection ",
-    "reconciler companies --tenant broken/broken --connection ",  # does not parse
-    "reconciler companies --tenant nordlys/nordlys-main --connection ",  # declares none
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "reconciler companies --connection ",  # no tenant typed yet
+        "reconciler companies --tenant acme/nowhere --connection ",
+        "reconciler companies --tenant broken/broken --connection ",  # does not parse
+        "reconciler companies --tenant nordlys/nordlys-main --connection ",  # declares none
+    ],
+)
 def test_connection_completes_nothing_without_a_readable_tenant(repo: Path, line: str) -> None:
     assert complete(line) == []
 
@@ -99,9 +107,15 @@ def test_export_tenant_and_format_values_complete(repo: Path) -> None:
 
 
 def test_paths_complete_as_files(repo: Path) -> None:
-    result = CliRunner().invoke(cli.cli, prog_name="reconciler", env={
-        "_RECONCILER_COMPLETE": "bash_complete", "COMP_WORDS": "reconciler validate ac",
-        "COMP_CWORD": "2"})
+    result = CliRunner().invoke(
+        cli.cli,
+        prog_name="reconciler",
+        env={
+            "_RECONCILER_COMPLETE": "bash_complete",
+            "COMP_WORDS": "reconciler validate ac",
+            "COMP_CWORD": "2",
+        },
+    )
     assert result.output.splitlines() == ["file,ac"]  # the shell lists the files itself
 
 

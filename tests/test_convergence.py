@@ -30,8 +30,18 @@ def _nfd(text: str) -> str:
 
 # Hostile classes: NFC/NFD pairs, case pairs, accent pairs (one name to people, or two), and
 # markup in what the portal names (dependents): every output must stay inert.
-NAMES = ["Oslo", "OSLO", "Tromsø", "Old NAV", "Résumé", "Resume", _nfd("Résumé"), "Bjørn Ås",
-         _nfd("bjørn ås"), "Sandbox"]
+NAMES = [
+    "Oslo",
+    "OSLO",
+    "Tromsø",
+    "Old NAV",
+    "Résumé",
+    "Resume",
+    _nfd("Résumé"),
+    "Bjørn Ås",
+    _nfd("bjørn ås"),
+    "Sandbox",
+]
 COMPANIES = ["F0001", "f0001", "F0002", "Å1", "A1", _nfd("Å1"), "S2", "S11"]
 DEPENDENTS = ["", " @octocat", "\n```\n## Nothing is deleted", " <script>x</script>", "\u202e[x](y)"]
 KINDS = ["data_access_filters", "budget_flows", "publisher_jobs", "reports"]
@@ -63,13 +73,28 @@ def live_tenant(draw: st.DrawFn) -> dict[str, object]:
         f = draw(fields())
         if f["authentication"] == "sql":
             f["password"] = PASSWORDS[draw(st.sampled_from(sorted(PASSWORDS)))]
-        companies = [{"id": c, **{k: [f"{k} {c} {i}{draw(st.sampled_from(DEPENDENTS))}"
-                                      for i in range(draw(st.integers(0, 2)))]
-                                  for k in draw(st.lists(st.sampled_from(KINDS), unique=True))}}
-                     for c in draw(st.lists(st.sampled_from(COMPANIES), unique_by=spec.identity,
-                                            max_size=3))]
-        conns.append({"name": name, "managed": draw(st.booleans()),
-                      "protected": draw(st.booleans()), **f, "companies": companies})
+        companies = [
+            {
+                "id": c,
+                **{
+                    k: [
+                        f"{k} {c} {i}{draw(st.sampled_from(DEPENDENTS))}"
+                        for i in range(draw(st.integers(0, 2)))
+                    ]
+                    for k in draw(st.lists(st.sampled_from(KINDS), unique=True))
+                },
+            }
+            for c in draw(st.lists(st.sampled_from(COMPANIES), unique_by=spec.identity, max_size=3))
+        ]
+        conns.append(
+            {
+                "name": name,
+                "managed": draw(st.booleans()),
+                "protected": draw(st.booleans()),
+                **f,
+                "companies": companies,
+            }
+        )
     templates = [{"name": f"Template {c['name']}", "connection": c["name"]} for c in conns[:2]]
     return {"name": "t", "connections": conns, "report_templates": templates}
 
@@ -87,8 +112,11 @@ def tenant_file(draw: st.DrawFn, live: dict[str, object]) -> str:
         f = draw(fields())
         if f["authentication"] == "sql":
             f["password"] = {"env": draw(st.sampled_from(sorted(PASSWORDS)))}
-        entry = {"name": name, **f, "companies": draw(st.lists(
-            st.sampled_from(COMPANIES), unique_by=spec.identity, max_size=3))}
+        entry = {
+            "name": name,
+            **f,
+            "companies": draw(st.lists(st.sampled_from(COMPANIES), unique_by=spec.identity, max_size=3)),
+        }
         declared.append(entry)
         used.add(spec.identity(name))
     for entry in declared:  # a rename: point at a live name nobody else uses
@@ -96,22 +124,36 @@ def tenant_file(draw: st.DrawFn, live: dict[str, object]) -> str:
         if "absent" not in entry and free and draw(st.booleans()):
             entry["previous_names"] = [free[0]]
             used.add(spec.identity(free[0]))
-    doc = {"version": 1, "customer": "acme", "tenant": "t", "prune": draw(st.booleans()),
-           "connections": declared}
+    doc = {
+        "version": 1,
+        "customer": "acme",
+        "tenant": "t",
+        "prune": draw(st.booleans()),
+        "connections": declared,
+    }
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
 
 
 def _counts(live: dict[str, object]) -> int:
-    return sum(len(v) for c in live["connections"] for comp in c["companies"]  # type: ignore[index]
-               for k, v in comp.items() if k in KINDS)
+    return sum(
+        len(v)
+        for c in live["connections"]
+        for comp in c["companies"]  # type: ignore[index]
+        for k, v in comp.items()
+        if k in KINDS
+    )
 
 
 def test_plan_apply_plan_converges(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """On every store of the matrix: many examples on SQLite, fewer on the (slower) servers."""
     on_sqlite = store_url.startswith("sqlite")
 
-    @settings(max_examples=150 if on_sqlite else 60, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=150 if on_sqlite else 60,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(data=st.data())
     def converges(data: st.DataObject) -> None:
         live_doc = data.draw(live_tenant())
@@ -120,14 +162,16 @@ def test_plan_apply_plan_converges(store_url: str, monkeypatch: pytest.MonkeyPat
     converges()
 
 
-def _check(store_url: str, live_doc: dict[str, object], text: str,
-           monkeypatch: pytest.MonkeyPatch) -> None:
+def _check(store_url: str, live_doc: dict[str, object], text: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with tempfile.TemporaryDirectory() as tmp, monkeypatch.context() as env:
         root = Path(tmp)
         for name, value in {**PASSWORDS, "RECONCILER_STORE_KEY": KEY}.items():
             env.setenv(name, value)
-        (root / "fixture.yaml").write_text(yaml.safe_dump(
-            {"version": 1, "customers": [{"name": "acme", "tenants": [live_doc]}]}, allow_unicode=True))
+        (root / "fixture.yaml").write_text(
+            yaml.safe_dump(
+                {"version": 1, "customers": [{"name": "acme", "tenants": [live_doc]}]}, allow_unicode=True
+            )
+        )
         path = root / "tenants" / "acme" / "t.yaml"
         path.parent.mkdir(parents=True)
         path.write_text(text, encoding="utf-8")
@@ -148,11 +192,14 @@ def _check(store_url: str, live_doc: dict[str, object], text: str,
         finally:
             st_.close()
     assert_text_inert(render.text(first))
-    assert_markdown_inert(render.markdown(first), sections=1, headings={
-        "osr-reconciler plan", "Destructive actions"})
+    assert_markdown_inert(
+        render.markdown(first), sections=1, headings={"osr-reconciler plan", "Destructive actions"}
+    )
     for _, action in first.all_actions():
-        event(f"{action.action.value}{' blocked' if action.blocked else ''}"
-              f"{' with cascade' if action.cascade else ''}")
+        event(
+            f"{action.action.value}{' blocked' if action.blocked else ''}"
+            f"{' with cascade' if action.cascade else ''}"
+        )
     assert second.summary.changes == 0, [a for _, a in second.all_actions()]
     assert second.summary.blocked == first.summary.blocked
     kept = {c.id for c in after.connections}

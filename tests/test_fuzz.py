@@ -33,55 +33,164 @@ SETTINGS = secrets.Settings("OSR_", Path(__file__).resolve().parent / "bad_input
 Pairs = list[tuple[str, Any]]
 
 
-def _connection(name: str, integration: str = "visma-business", auth: str = "sql",
-                previous: str = "Oslo VB") -> Pairs:
-    pairs: Pairs = [("name", name), ("integration", integration), ("server", "SQL01\\VISMA"),
-                    ("database", "vbsys"), ("authentication", auth)]
+def _connection(
+    name: str, integration: str = "visma-business", auth: str = "sql", previous: str = "Oslo VB"
+) -> Pairs:
+    pairs: Pairs = [
+        ("name", name),
+        ("integration", integration),
+        ("server", "SQL01\\VISMA"),
+        ("database", "vbsys"),
+        ("authentication", auth),
+    ]
     if auth == "sql":
         pairs += [("login", "osr_reader"), ("password", [("env", "OSR_ACME_NO_SQL")])]
-    pairs += [("allow_others_to_edit", "false"), ("private", "false"),
-              ("companies", ["F0001", "F0002"]), ("write_back", "false"), ("protected", "false")]
+    pairs += [
+        ("allow_others_to_edit", "false"),
+        ("private", "false"),
+        ("companies", ["F0001", "F0002"]),
+        ("write_back", "false"),
+        ("protected", "false"),
+    ]
     if integration == "visma-business":
-        pairs.append(("voucher", [("provider", "visma-document-center"),
-                                  ("document_center_path", "\\\\fs01\\vdc\\vouchers")]))
+        pairs.append(
+            (
+                "voucher",
+                [("provider", "visma-document-center"), ("document_center_path", "\\\\fs01\\vdc\\vouchers")],
+            )
+        )
     pairs.append(("previous_names", [previous]))
     return pairs
 
 
 def _valid() -> Pairs:
-    return [("version", "1"), ("customer", "acme"), ("tenant", "acme-norway"),
-            ("prune", "false"),
-            ("connections", [_connection("Visma Business Oslo"),
-                             _connection("Dynamics GP Oslo", "dynamics-gp", "windows", "Oslo GP"),
-                             [("name", "Old NAV"), ("absent", "true")]])]
+    return [
+        ("version", "1"),
+        ("customer", "acme"),
+        ("tenant", "acme-norway"),
+        ("prune", "false"),
+        (
+            "connections",
+            [
+                _connection("Visma Business Oslo"),
+                _connection("Dynamics GP Oslo", "dynamics-gp", "windows", "Oslo GP"),
+                [("name", "Old NAV"), ("absent", "true")],
+            ],
+        ),
+    ]
 
 
-KEYS = sorted({k for k, _ in _valid()} | {k for k, _ in _connection("x")} | {
-    "env", "file", "provider", "document_center_path", "absent", "encrypt",
-    "trust_server_certificate"})
+KEYS = sorted(
+    {k for k, _ in _valid()}
+    | {k for k, _ in _connection("x")}
+    | {"env", "file", "provider", "document_center_path", "absent", "encrypt", "trust_server_certificate"}
+)
 AWKWARD = [
-    "NO", "no", "No", "on", "off", "yes", "y", "True", "FALSE", "true", "false", "0001", "1e3",
-    "1.0", "-1", "0x1F", "0o17", ".inf", ".nan", "2026-01-01", "2026-01-01T10:00:00Z", "12:30",
-    "~", "null", "Null", "", "''", '""', "' x '", '"a\\tb"', '"\\q"', '"\\u2028"', "'it''s'",
-    "ünïcödé", "日本語", "emoji 🎉", "\u200b", "a: b", "- x", "# c", "%x", "@x", "`x`", "[a, b]",
-    "[]", "{}", "{a: 1}", "{env: OSR_X}", "{env: GITHUB_TOKEN}", "{env: RECONCILER_STORE_KEY}",
-    "{file: ../../etc/passwd}", "{file: /etc/passwd}", "{env: OSR_X, file: x}", "*a", "&a x",
-    "&a [x, x]", "!!str true", "!!int 1", "!!float 1", "!!binary aGk=", "!custom x", "! true",
-    "!!set {a, b}", "!!omap [a: 1]", "<<: *a", "|\n  block\n", ">-\n  folded\n", "SQL01\\VISMA",
-    "\\\\fs01\\vdc", "D:\\Vouchers", "sql01,1433", "sql01,99999", "[::1]", "x" * 130, "? a",
-    "visma-business", "visma-document-center", "windows", "sql",
+    "NO",
+    "no",
+    "No",
+    "on",
+    "off",
+    "yes",
+    "y",
+    "True",
+    "FALSE",
+    "true",
+    "false",
+    "0001",
+    "1e3",
+    "1.0",
+    "-1",
+    "0x1F",
+    "0o17",
+    ".inf",
+    ".nan",
+    "2026-01-01",
+    "2026-01-01T10:00:00Z",
+    "12:30",
+    "~",
+    "null",
+    "Null",
+    "",
+    "''",
+    '""',
+    "' x '",
+    '"a\\tb"',
+    '"\\q"',
+    '"\\u2028"',
+    "'it''s'",
+    "ünïcödé",
+    "日本語",
+    "emoji 🎉",
+    "\u200b",
+    "a: b",
+    "- x",
+    "# c",
+    "%x",
+    "@x",
+    "`x`",
+    "[a, b]",
+    "[]",
+    "{}",
+    "{a: 1}",
+    "{env: OSR_X}",
+    "{env: GITHUB_TOKEN}",
+    "{env: RECONCILER_STORE_KEY}",
+    "{file: ../../etc/passwd}",
+    "{file: /etc/passwd}",
+    "{env: OSR_X, file: x}",
+    "*a",
+    "&a x",
+    "&a [x, x]",
+    "!!str true",
+    "!!int 1",
+    "!!float 1",
+    "!!binary aGk=",
+    "!custom x",
+    "! true",
+    "!!set {a, b}",
+    "!!omap [a: 1]",
+    "<<: *a",
+    "|\n  block\n",
+    ">-\n  folded\n",
+    "SQL01\\VISMA",
+    "\\\\fs01\\vdc",
+    "D:\\Vouchers",
+    "sql01,1433",
+    "sql01,99999",
+    "[::1]",
+    "x" * 130,
+    "? a",
+    "visma-business",
+    "visma-document-center",
+    "windows",
+    "sql",
 ]
 # Ways to write a literal password (each must be refused without echoing SECRET).
-LITERALS = [SECRET, f"{SECRET}-" + "x" * 70, f"'{SECRET}\\\\b'", f"'{SECRET}'", f"[{SECRET}]",
-            f"{{{SECRET}}}", f"{{{SECRET}: x}}", f"{{env: OSR_X, value: {SECRET}}}",
-            f"{{value: {SECRET}}}", f"|\n  {SECRET}\n", f"{SECRET} and more", f"!!str {SECRET}",
-            f"{{env: [{SECRET}]}}", f"{{file: x, {SECRET}: 1}}"]
+LITERALS = [
+    SECRET,
+    f"{SECRET}-" + "x" * 70,
+    f"'{SECRET}\\\\b'",
+    f"'{SECRET}'",
+    f"[{SECRET}]",
+    f"{{{SECRET}}}",
+    f"{{{SECRET}: x}}",
+    f"{{env: OSR_X, value: {SECRET}}}",
+    f"{{value: {SECRET}}}",
+    f"|\n  {SECRET}\n",
+    f"{SECRET} and more",
+    f"!!str {SECRET}",
+    f"{{env: [{SECRET}]}}",
+    f"{{file: x, {SECRET}: 1}}",
+]
 # Where an anchored literal password is also used (`*pw`): each of these echoes some values.
 ALIASED_INTO = ["name", "login", "database", "server", "private", "integration", "customer"]
 INDENTS = ["  "] * 12 + [" ", "   ", "    ", "\t", " \t"]
 # Characters for random text: mostly letters and YAML punctuation, some unicode and controls.
-CHARS = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.,:;#&*!|>'\"%@`"
-         "?[]{}\\/~=+" + "øæåÆØÅüéß日本🎉\u00a0\u200b\u2028\t\r\x00\x07\x7f\x85")
+CHARS = (
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.,:;#&*!|>'\"%@`"
+    "?[]{}\\/~=+" + "øæåÆØÅüéß日本🎉\u00a0\u200b\u2028\t\r\x00\x07\x7f\x85"
+)
 
 
 def _text(rnd: Random) -> str:
@@ -109,8 +218,12 @@ def _mutate(pairs: Pairs, rnd: Random, rate: float, depth: int = 0) -> Pairs:
             else:
                 out.append((key, _scalar(rnd)))  # duplicated
         if isinstance(value, list) and depth < 4:
-            value = [_mutate(v, rnd, rate, depth + 1) if _is_pairs(v) else
-                     (_scalar(rnd) if rnd.random() < rate else v) for v in value]
+            value = [
+                _mutate(v, rnd, rate, depth + 1)
+                if _is_pairs(v)
+                else (_scalar(rnd) if rnd.random() < rate else v)
+                for v in value
+            ]
             if value and rnd.random() < rate:
                 value = [*value, value[0]]  # a duplicated item (same name twice)
         out.append((key, value))
@@ -158,8 +271,10 @@ def _emit(pairs: Pairs, rnd: Random) -> str:
                     if _is_pairs(item):
                         (first_key, first), *rest = item
                         sub = prefix + indent
-                        lines.append(f"{sub}- {first_key}: "
-                                     + (value_text(first, sub) if isinstance(first, str) else "x"))
+                        lines.append(
+                            f"{sub}- {first_key}: "
+                            + (value_text(first, sub) if isinstance(first, str) else "x")
+                        )
                         block(rest, sub + "  ")
                     else:
                         lines.append(f"{prefix}{indent}- {item}")
@@ -170,8 +285,26 @@ def _emit(pairs: Pairs, rnd: Random) -> str:
     return "\n".join(lines) + "\n"
 
 
-SPLICES = [b"\t", b"\x00", b"\xef\xbb\xbf", b"\xff\xfe", b"\r", b"\n---\n", b": ", b"- ",
-           b"&a ", b"*a", b"!!", b"'", b'"', b"[", b"{", b"\xe2\x80\xa8", b"\xc3", b"\n  "]
+SPLICES = [
+    b"\t",
+    b"\x00",
+    b"\xef\xbb\xbf",
+    b"\xff\xfe",
+    b"\r",
+    b"\n---\n",
+    b": ",
+    b"- ",
+    b"&a ",
+    b"*a",
+    b"!!",
+    b"'",
+    b'"',
+    b"[",
+    b"{",
+    b"\xe2\x80\xa8",
+    b"\xc3",
+    b"\n  ",
+]
 
 
 def _damage(raw: bytes, rnd: Random) -> bytes:
@@ -187,7 +320,7 @@ def _damage(raw: bytes, rnd: Random) -> bytes:
         elif op == 1:
             data[at] = rnd.randrange(256)
         elif op == 2:
-            del data[at:at + rnd.randint(1, 20)]
+            del data[at : at + rnd.randint(1, 20)]
         elif op == 3:
             del data[at:]
         else:
@@ -221,7 +354,8 @@ def with_literal_password(draw: st.DrawFn) -> bytes:
     for key, value in pairs:
         if key == "connections" and isinstance(value, list) and value and _is_pairs(value[0]):
             value[0] = [(k, v) for k, v in value[0] if k != "password"] + [
-                ("password", f"&pw {literal}" if aliased else literal)]
+                ("password", f"&pw {literal}" if aliased else literal)
+            ]
             if aliased:
                 target = rnd.choice(ALIASED_INTO)
                 later = value[1] if len(value) > 1 and _is_pairs(value[1]) else None
@@ -248,31 +382,45 @@ def _check(raw: bytes) -> list[str]:
 
 
 @pytest.mark.slow
-@settings(max_examples=EXAMPLES, deadline=2000, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=2000,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(document())
 @example(b"")
 @example(b"\xef\xbb\xbfversion: 1\n")
 @example(b"\xff\xfev\x00")
-@example(b"a: &a [x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-         b"c: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c]\n")
+@example(
+    b"a: &a [x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    b"c: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c]\n"
+)
 @example(b"version: 1\nconnections:\n  - &c {name: x, absent: true}\n  - *c\n")
-@example(f"version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n  - name: A\n"
-         f"    integration: visma-business\n    server: s\n    database: d\n"
-         f"    authentication: sql\n    login: l\n    password: {SECRET}\n".encode())
+@example(
+    f"version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n  - name: A\n"
+    f"    integration: visma-business\n    server: s\n    database: d\n"
+    f"    authentication: sql\n    login: l\n    password: {SECRET}\n".encode()
+)
 def test_load_file_fuzz(raw: bytes) -> None:
     _check(raw)
 
 
 @pytest.mark.slow
-@settings(max_examples=EXAMPLES, deadline=2000, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=2000,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(with_literal_password())
-@example(f"version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n  - name: A\n"
-         f"    integration: visma-business\n    server: s\n    database: d\n"
-         f"    authentication: sql\n    login: l\n    password: &a {SECRET} and more\n"
-         f"  - name: B\n    integration: dynamics-gp\n    server: s\n    database: d\n"
-         f"    authentication: windows\n    private: *a\n    login: *a\n".encode())
+@example(
+    f"version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n  - name: A\n"
+    f"    integration: visma-business\n    server: s\n    database: d\n"
+    f"    authentication: sql\n    login: l\n    password: &a {SECRET} and more\n"
+    f"  - name: B\n    integration: dynamics-gp\n    server: s\n    database: d\n"
+    f"    authentication: windows\n    private: *a\n    login: *a\n".encode()
+)
 def test_load_file_fuzz_never_echoes_a_literal_password(raw: bytes) -> None:
     lines = _check(raw)
     assert lines, "a literal password was accepted"
@@ -300,5 +448,5 @@ def _plain(pairs: Pairs, prefix: str = "") -> str:
             out += f"{prefix}{key}:\n"
             for item in value:
                 body = _plain(item, prefix + "    ")
-                out += prefix + "  - " + body[len(prefix) + 4:]
+                out += prefix + "  - " + body[len(prefix) + 4 :]
     return out

@@ -20,8 +20,11 @@ from tests.conftest import CANARY_ENV, Cli
 CASES = Path(__file__).parent / "cases"
 REPO = Path(__file__).resolve().parent.parent
 PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
-DEMO_ENV = {"OSR_ACME_NO_OSLO": "demo-oslo-pw", "OSR_ACME_NO_BERGEN": "demo-bergen-pw",
-            "OSR_ACME_SE_STOCKHOLM": "demo-stockholm-pw"}
+DEMO_ENV = {
+    "OSR_ACME_NO_OSLO": "demo-oslo-pw",
+    "OSR_ACME_NO_BERGEN": "demo-bergen-pw",
+    "OSR_ACME_SE_STOCKHOLM": "demo-stockholm-pw",
+}
 
 
 def _case_inputs(name: str) -> tuple[Path, Path]:
@@ -37,7 +40,8 @@ def _check(expected: Path, actual: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "case", ["demo", *sorted(p.name for p in CASES.iterdir() if p.is_dir() and p.name != "demo")])
+    "case", ["demo", *sorted(p.name for p in CASES.iterdir() if p.is_dir() and p.name != "demo")]
+)
 def test_plan_matches_golden(cli: Cli, case: str) -> None:
     live, tenants = _case_inputs(case)
     shutil.copytree(tenants, cli.root / "tenants")

@@ -36,8 +36,7 @@ COMMANDS = _commands()
 
 
 def _help(path: tuple[str, ...]) -> str:
-    result = CliRunner().invoke(cli.cli, [*path, "--help"], prog_name="reconciler",
-                                env={"COLUMNS": "100"})
+    result = CliRunner().invoke(cli.cli, [*path, "--help"], prog_name="reconciler", env={"COLUMNS": "100"})
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -47,8 +46,9 @@ def _examples(text: str) -> list[str]:
     _, sep, tail = text.rpartition("\n  Examples:\n")
     assert sep, "no Examples section"
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
-    assert all(line.startswith(("#", "reconciler ", "source <(reconciler ", "RECONCILER_"))
-               for line in lines), lines  # nothing follows the examples
+    assert all(
+        line.startswith(("#", "reconciler ", "source <(reconciler ", "RECONCILER_")) for line in lines
+    ), lines  # nothing follows the examples
     return [line for line in lines if not line.startswith("#")]
 
 
@@ -70,7 +70,7 @@ def test_every_example_parses(path: tuple[str, ...]) -> None:
     for example in _examples(_help(path)):
         words = shlex.split(example.removeprefix("source <(").removesuffix(")"))
         words = [w for w in words if "=" not in w or w.startswith("-")]  # VAR=value prefixes
-        words = words[:words.index(">")] if ">" in words else words
+        words = words[: words.index(">")] if ">" in words else words
         assert words[0] == "reconciler", example
         command, rest = cli.cli, words[1:]
         ctx = click.Context(cli.cli, info_name="reconciler")
@@ -105,10 +105,17 @@ def test_help_and_command_names_load_no_command_module() -> None:
 
     A subprocess: what a fresh process imports is the point.
     """
-    probe = ("import sys\nfrom reconciler import cli\nrc = cli.main(['--help'])\n"
-             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-             "('sqlalchemy', 'pydantic', 'deepdiff', 'rich') or m.startswith('reconciler.commands.'))\n"
-             "print(rc, heavy)\n")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                         env={**os.environ, "_RECONCILER_COMPLETE": ""})
+    probe = (
+        "import sys\nfrom reconciler import cli\nrc = cli.main(['--help'])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('sqlalchemy', 'pydantic', 'deepdiff', 'rich') or m.startswith('reconciler.commands.'))\n"
+        "print(rc, heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "_RECONCILER_COMPLETE": ""},
+    )
     assert out.stdout.splitlines()[-1] == "0 []"

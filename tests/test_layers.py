@@ -19,11 +19,11 @@ def _imports(module: str) -> set[str]:
             if node.module == "reconciler":
                 found |= {f"reconciler.{a.name}" for a in node.names}
             else:
-                found.add(node.module if node.module.startswith("reconciler.")
-                          else node.module.split(".")[0])
+                found.add(node.module if node.module.startswith("reconciler.") else node.module.split(".")[0])
         elif isinstance(node, ast.Import):
-            found |= {a.name if a.name.startswith("reconciler.") else a.name.split(".")[0]
-                      for a in node.names}
+            found |= {
+                a.name if a.name.startswith("reconciler.") else a.name.split(".")[0] for a in node.names
+            }
     return found
 
 
@@ -50,26 +50,88 @@ RULES = [
     ("audit", {"sqlalchemy", "pydantic", "store", "plan", "differ", "render", "applier", "cli"}),
     ("desired", {"sqlalchemy", "store", "state", "plan", "differ", "render", "applier", "cli"}),
     # The message engine knows no document: the readers bring their vocabulary.
-    ("validation", {"desired", "fixture", "windows", "catalog", "secrets", "sqlalchemy", "store",
-                    "state", "plan", "differ", "render", "applier", "stages", "cli",
-                    "cryptography"}),
-    ("differ", {"sqlalchemy", "store", "render", "applier", "cli", "pyodbc", "sources", "pydantic",
-                "yaml", "cryptography", "desired"}),
-    ("plan", {"sqlalchemy", "store", "render", "applier", "cli", "pydantic", "yaml", "cryptography",
-              "desired"}),
-    ("render", {"sqlalchemy", "store", "applier", "cli", "differ", "desired", "pydantic", "yaml",
-                "cryptography"}),
+    (
+        "validation",
+        {
+            "desired",
+            "fixture",
+            "windows",
+            "catalog",
+            "secrets",
+            "sqlalchemy",
+            "store",
+            "state",
+            "plan",
+            "differ",
+            "render",
+            "applier",
+            "stages",
+            "cli",
+            "cryptography",
+        },
+    ),
+    (
+        "differ",
+        {
+            "sqlalchemy",
+            "store",
+            "render",
+            "applier",
+            "cli",
+            "pyodbc",
+            "sources",
+            "pydantic",
+            "yaml",
+            "cryptography",
+            "desired",
+        },
+    ),
+    (
+        "plan",
+        {"sqlalchemy", "store", "render", "applier", "cli", "pydantic", "yaml", "cryptography", "desired"},
+    ),
+    (
+        "render",
+        {"sqlalchemy", "store", "applier", "cli", "differ", "desired", "pydantic", "yaml", "cryptography"},
+    ),
     ("declared", {"pydantic", "yaml", "sqlalchemy", "cryptography", "desired", "store"}),
     ("store", {"plan", "differ", "render", "applier", "cli", "desired", "stages"}),
     ("sources", {"sqlalchemy", "store", "plan", "differ", "render", "applier", "cli"}),
     # Connection strings are text: building one loads no driver and reads no catalog.
-    ("odbc", {"pyodbc", "sources", "catalog", "drivers", "sqlalchemy", "store", "pydantic", "yaml",
-              "cryptography", "cli"}),
+    (
+        "odbc",
+        {
+            "pyodbc",
+            "sources",
+            "catalog",
+            "drivers",
+            "sqlalchemy",
+            "store",
+            "pydantic",
+            "yaml",
+            "cryptography",
+            "cli",
+        },
+    ),
     ("secrets", {"sqlalchemy", "store", "plan", "cli"}),
     ("applier", {"cli", "render"}),
     ("stages", {"cli", "render"}),
-    ("gitrepo", {"sqlalchemy", "pydantic", "yaml", "store", "desired", "plan", "differ", "render",
-                 "applier", "stages", "cli"}),
+    (
+        "gitrepo",
+        {
+            "sqlalchemy",
+            "pydantic",
+            "yaml",
+            "store",
+            "desired",
+            "plan",
+            "differ",
+            "render",
+            "applier",
+            "stages",
+            "cli",
+        },
+    ),
     ("windows", {"sqlalchemy", "store", "plan", "differ", "render", "applier", "stages", "cli"}),
     ("clock", {"sqlalchemy", "store", "plan", "windows", "stages", "cli"}),
 ]
@@ -99,7 +161,8 @@ LIBRARIES = {
 
 def _modules() -> list[str]:
     return [p.stem for p in PACKAGE.glob("*.py")] + [
-        f"commands/{p.stem}" for p in (PACKAGE / "commands").glob("*.py")]
+        f"commands/{p.stem}" for p in (PACKAGE / "commands").glob("*.py")
+    ]
 
 
 @pytest.mark.parametrize("library", sorted(LIBRARIES))
@@ -110,8 +173,7 @@ def test_each_library_is_imported_only_where_it_belongs(library: str) -> None:
 
 def test_only_the_entry_points_import_the_cli() -> None:
     modules = _modules()
-    importers = [m for m in modules
-                 if m not in ("cli", "__main__") and "reconciler.cli" in _imports(m)]
+    importers = [m for m in modules if m not in ("cli", "__main__") and "reconciler.cli" in _imports(m)]
     assert importers == []
     assert "reconciler.errors" in _imports("cli")  # the scan sees the package's own imports
 
@@ -120,13 +182,18 @@ def test_the_library_never_imports_the_commands() -> None:
     """Like pyinfra's api/ and pyinfra_cli/: the layers below know nothing of the command line."""
     for path in PACKAGE.glob("*.py"):
         if path.stem not in ("cli", "__main__"):
-            assert not any(name.startswith("reconciler.commands") or name == "click"
-                           for name in _imports(path.stem)), path.stem
+            assert not any(
+                name.startswith("reconciler.commands") or name == "click" for name in _imports(path.stem)
+            ), path.stem
 
 
 def _is_lazy_module(node: ast.expr) -> bool:
-    return (isinstance(node, ast.Attribute) and node.attr == "module"
-            and isinstance(node.value, ast.Name) and node.value.id == "lazy")
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "module"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "lazy"
+    )
 
 
 def _lazy_names(module: str) -> set[str]:
@@ -137,12 +204,20 @@ def _lazy_names(module: str) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and _is_lazy_module(node.func):
             names += node.args
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-              and node.func.id == "map" and node.args and _is_lazy_module(node.args[0])):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "map"
+            and node.args
+            and _is_lazy_module(node.args[0])
+        ):
             names += [e for a in node.args[1:] if isinstance(a, ast.Tuple) for e in a.elts]
     assert all(isinstance(n, ast.Constant) and isinstance(n.value, str) for n in names), module
-    return {n.value if n.value.startswith("reconciler.") else n.value.split(".")[0]
-            for n in names if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    return {
+        n.value if n.value.startswith("reconciler.") else n.value.split(".")[0]
+        for n in names
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
 
 
 def test_every_lazy_module_is_also_imported_for_the_checks() -> None:

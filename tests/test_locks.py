@@ -27,7 +27,9 @@ from tests.test_cli import TENANT, dump, seeded
 CHANGED = TENANT.replace("database: vbsys", "database: vbsys2")
 SLOW = TENANT.replace("database: vbsys", "database: vbsys2") + "".join(
     f"  - {{name: New {i}, integration: dynamics-ax, server: ax{i}, database: AX, "
-    f"authentication: windows, companies: [DAT]}}\n" for i in range(6))
+    f"authentication: windows, companies: [DAT]}}\n"
+    for i in range(6)
+)
 
 pytestmark = pytest.mark.subprocess
 
@@ -58,16 +60,21 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> 
 
 
 def _start(cli: Cli, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([RECONCILER, *args], cwd=cli.root, env={**cli.env, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [RECONCILER, *args],
+        cwd=cli.root,
+        env={**cli.env, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _after_commit(cli: Cli) -> subprocess.Popen[str]:
     """An apply paused between its commit and the release of its lock."""
     seeded(cli, CHANGED)
     url = cli.env["RECONCILER_STORE"]
-    proc = _start(cli, "apply", "--auto-approve", "--allow-cascade",
-                  env={locks.RELEASE_DELAY_VAR: "3000"})
+    proc = _start(cli, "apply", "--auto-approve", "--allow-cascade", env={locks.RELEASE_DELAY_VAR: "3000"})
     _wait_for(lambda: _count(url, store.audit_log) == 1, "the apply's commit")
     assert _count(url, store.locks) == 1  # committed, not yet released
     return proc
@@ -100,18 +107,26 @@ def _lose_the_store(url: str) -> Callable[[], None]:
                 p.unlink(missing_ok=True)
             for p in files:
                 p.with_name(p.name + ".away").rename(p)
+
         return back
-    kill = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
-            "current_database() AND pid <> pg_backend_pid()" if backend == "postgresql" else None)
+    kill = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+        "current_database() AND pid <> pg_backend_pid()"
+        if backend == "postgresql"
+        else None
+    )
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as conn:
             if kill:
                 conn.execute(sa.text(kill))
             else:
-                for (pid,) in conn.execute(sa.text(
+                for (pid,) in conn.execute(
+                    sa.text(
                         "SELECT id FROM information_schema.processlist WHERE db = DATABASE() "
-                        "AND id <> CONNECTION_ID()")).all():
+                        "AND id <> CONNECTION_ID()"
+                    )
+                ).all():
                     conn.execute(sa.text(f"KILL {int(pid)}"))
     finally:
         engine.dispose()
@@ -127,9 +142,12 @@ def test_lost_connection_after_commit_names_the_lock(cli: Cli) -> None:
         give_back()
     assert proc.returncode == 0, err
     assert "Applied 1 action(s); 0 dependent(s) deleted." in err
-    found = re.search(r"warning: could not release lock (\S+) on acme/acme-norway \(.*\); it "
-                      r"expires at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, or run `reconciler unlock "
-                      r"\1`", err)
+    found = re.search(
+        r"warning: could not release lock (\S+) on acme/acme-norway \(.*\); it "
+        r"expires at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, or run `reconciler unlock "
+        r"\1`",
+        err,
+    )
     assert found, err
     assert _count(cli.env["RECONCILER_STORE"], store.locks) == 1
     assert cli("unlock", found.group(1)).code == 0
@@ -139,8 +157,14 @@ def test_lost_connection_after_commit_names_the_lock(cli: Cli) -> None:
 def test_waiting_apply_plans_against_what_the_first_left(cli: Cli) -> None:
     seeded(cli, SLOW)
     url = cli.env["RECONCILER_STORE"]
-    first = _start(cli, "apply", "--auto-approve", "--lock-timeout", "60s",
-                   env={"RECONCILER_DEBUG_ACTION_DELAY_MS": "300"})
+    first = _start(
+        cli,
+        "apply",
+        "--auto-approve",
+        "--lock-timeout",
+        "60s",
+        env={"RECONCILER_DEBUG_ACTION_DELAY_MS": "300"},
+    )
     _wait_for(lambda: _count(url, store.locks) == 1, "the first apply's lock")
     second = _start(cli, "apply", "--auto-approve", "--lock-timeout", "60s")
     _, first_err = first.communicate(timeout=120)
@@ -165,8 +189,12 @@ def test_waiting_honours_the_timeout_and_names_the_holder(cli: Cli) -> None:
     refused = cli("apply", "--auto-approve", "--lock-timeout", "1s")
     assert time.monotonic() - started < 8
     assert refused.code == 1
-    assert re.search(r"lock \S+ on acme/acme-norway held by tester on "
-                     + re.escape(socket.gethostname()) + r" \(pid \d+\) since", refused.err)
+    assert re.search(
+        r"lock \S+ on acme/acme-norway held by tester on "
+        + re.escape(socket.gethostname())
+        + r" \(pid \d+\) since",
+        refused.err,
+    )
     waiting = _start(cli, "apply", "--auto-approve", "--lock-timeout", "60s")
     time.sleep(3)  # started, and waiting for the lock
     waiting.send_signal(signal.SIGINT)
@@ -183,8 +211,7 @@ def test_ctrl_c_while_waiting_names_the_holder_and_changes_nothing(cli: Cli) -> 
     (nothing was changed, DESIGN §6), and the other apply's lock left alone."""
     seeded(cli, CHANGED)
     url = cli.env["RECONCILER_STORE"]
-    _insert(url, "0f0e0d0c-0000-4000-8000-000000000001", "acme/acme-norway", "alice",
-            expires_in_ms=600_000)
+    _insert(url, "0f0e0d0c-0000-4000-8000-000000000001", "acme/acme-norway", "alice", expires_in_ms=600_000)
     before = dump(cli)
     waiting = _start(cli, "apply", "--auto-approve", "--lock-timeout", "30s")
     time.sleep(3)  # started, and waiting for the lock
@@ -195,10 +222,13 @@ def test_ctrl_c_while_waiting_names_the_holder_and_changes_nothing(cli: Cli) -> 
     assert time.monotonic() - started < 5
     assert waiting.returncode == 1, err
     assert out == ""
-    assert re.fullmatch(r"error: aborted; nothing was changed: interrupted while waiting for lock "
-                        r"0f0e0d0c-0000-4000-8000-000000000001 on acme/acme-norway held by alice "
-                        r"on other-host \(pid 1, CI job https://ci\.example/job/7\) since "
-                        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\n", err), err
+    assert re.fullmatch(
+        r"error: aborted; nothing was changed: interrupted while waiting for lock "
+        r"0f0e0d0c-0000-4000-8000-000000000001 on acme/acme-norway held by alice "
+        r"on other-host \(pid 1, CI job https://ci\.example/job/7\) since "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\n",
+        err,
+    ), err
     assert dump(cli) == before
     assert _holders(url) == ["alice"]
 
@@ -207,25 +237,44 @@ def test_ctrl_c_while_waiting_names_the_holder_and_changes_nothing(cli: Cli) -> 
 # In-process: listing and freeing locks, lease renewal, identity
 
 
-def _insert(url: str, lock_id: str, scope: str, actor: str, *, expires_in_ms: int,
-            pid: int = 1, host: str = "other-host", machine: str | None = None,
-            started: int | None = None) -> None:
+def _insert(
+    url: str,
+    lock_id: str,
+    scope: str,
+    actor: str,
+    *,
+    expires_in_ms: int,
+    pid: int = 1,
+    host: str = "other-host",
+    machine: str | None = None,
+    started: int | None = None,
+) -> None:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     now = store.now_ms()
     try:
         with engine.begin() as conn:
-            conn.execute(store.locks.insert().values(
-                id=lock_id, scope=scope, actor=actor, host=host, pid=pid,
-                ci_job="https://ci.example/job/7" if actor == "alice" else None,
-                acquired_ms=now - 1000, expires_ms=now + expires_in_ms, machine=machine,
-                started=started))
+            conn.execute(
+                store.locks.insert().values(
+                    id=lock_id,
+                    scope=scope,
+                    actor=actor,
+                    host=host,
+                    pid=pid,
+                    ci_job="https://ci.example/job/7" if actor == "alice" else None,
+                    acquired_ms=now - 1000,
+                    expires_ms=now + expires_in_ms,
+                    machine=machine,
+                    started=started,
+                )
+            )
     finally:
         engine.dispose()
 
 
 @pytest.fixture
-def run(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., tuple[int, str, str]]]:
+def run(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Callable[..., tuple[int, str, str]]]:
     """The CLI in this process, on an initialised store of the matrix."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_STORE", store_url)
@@ -242,7 +291,8 @@ def run(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_locks_lists_and_unlock_frees_by_id_holder_and_expiry(
-        run: Callable[..., tuple[int, str, str]], store_url: str) -> None:
+    run: Callable[..., tuple[int, str, str]], store_url: str
+) -> None:
     assert run("locks") == (0, "", "No locks held.\n")
     _insert(store_url, "a1", "acme/one", "alice", expires_in_ms=600_000)
     _insert(store_url, "a2", "acme/two", "alice", expires_in_ms=600_000)
@@ -252,8 +302,13 @@ def test_locks_lists_and_unlock_frees_by_id_holder_and_expiry(
     listed = json.loads(out)
     assert code == 0 and [e["id"] for e in listed] == ["c1", "a1", "b1", "a2"]  # by tenant
     assert {k: listed[1][k] for k in ("tenant", "holder", "host", "pid", "ci_job", "expired")} == {
-        "tenant": "acme/one", "holder": "alice", "host": "other-host", "pid": 1,
-        "ci_job": "https://ci.example/job/7", "expired": False}
+        "tenant": "acme/one",
+        "holder": "alice",
+        "host": "other-host",
+        "pid": 1,
+        "ci_job": "https://ci.example/job/7",
+        "expired": False,
+    }
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", listed[1]["since"])
     code, out, _ = run("locks")
     assert "b1  acme/three  bob on other-host pid 1  since " in out and " expired " in out
@@ -294,12 +349,15 @@ def test_lease_is_renewed_while_held(opened: store.Store, monkeypatch: pytest.Mo
 
 
 def test_lost_lease_stops_the_apply_before_it_writes(
-        opened: store.Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: store.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(locks.LEASE_VAR, "300")
     with locks.leases(opened, ["acme/one"], timeout_s=0) as held:
         store.release_locks(opened, list(held.ids.values()))  # taken over meanwhile
-        with (pytest.raises(errors.ConflictError, match="this apply's lock was taken over"),
-              opened.transaction() as conn):
+        with (
+            pytest.raises(errors.ConflictError, match="this apply's lock was taken over"),
+            opened.transaction() as conn,
+        ):
             held.verify(conn)
 
 
@@ -317,13 +375,12 @@ def test_identity_decides_whether_a_holder_is_dead() -> None:
     assert not locks.holder_is_dead(store.Holder("x", here, dead.pid, None, "other machine", began))
     assert not locks.holder_is_dead(store.Holder("x", here, dead.pid, None, None, None))
     # A pid reused by a process that started at another time: the holder is gone.
-    assert locks.holder_is_dead(store.Holder("x", here, os.getpid(), None, me.machine,
-                                             (me.started or 0) - 1))
+    assert locks.holder_is_dead(store.Holder("x", here, os.getpid(), None, me.machine, (me.started or 0) - 1))
 
 
-def test_apply_on_an_empty_sqlite_file_writes_nothing(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_apply_on_an_empty_sqlite_file_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     empty = tmp_path / "empty.db"
     empty.touch()
     monkeypatch.chdir(tmp_path)
@@ -333,15 +390,19 @@ def test_apply_on_an_empty_sqlite_file_writes_nothing(tmp_path: Path,
     assert empty.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
 
 
-def test_unknown_mariadb_charset_is_named(monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_mariadb_charset_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tests.conftest import SERVER_URLS, require_server
+
     require_server("mariadb")
     url = sa.make_url(SERVER_URLS["mariadb"]).update_query_dict({"charset": "bogus"})
     monkeypatch.setenv("RECONCILER_STORE_KEY", TEST_KEY)
     assert cli.main(["locks", "--store", url.render_as_string(hide_password=False)]) == 1
-    assert ("the driver does not know the charset 'bogus' in the URL; write ?charset=utf8mb4"
-            in capsys.readouterr().err)
+    assert (
+        "the driver does not know the charset 'bogus' in the URL; write ?charset=utf8mb4"
+        in capsys.readouterr().err
+    )
 
 
 def test_store_init_upgrades_a_version_2_store(cli: Cli) -> None:
@@ -351,8 +412,9 @@ def test_store_init_upgrades_a_version_2_store(cli: Cli) -> None:
         with engine.begin() as conn:  # back to what a version 2 store held
             for column in ("machine", "started"):
                 conn.execute(sa.text(f"ALTER TABLE osr_locks DROP COLUMN {column}"))
-            conn.execute(store.store_meta.update().where(store.store_meta.c.key == "schema_version")
-                         .values(value="2"))
+            conn.execute(
+                store.store_meta.update().where(store.store_meta.c.key == "schema_version").values(value="2")
+            )
     finally:
         engine.dispose()
     refused = cli("apply", "--auto-approve")

@@ -26,6 +26,7 @@ def _set(path: str, value: object) -> Callable[[Body], None]:
             del target[last]
         else:
             target[last] = value
+
     return edit
 
 
@@ -33,8 +34,11 @@ _DELETE = object()
 
 # (what is wrong, the edit, where the error points)
 BROKEN = [
-    ("unknown action", _set("plan/tenants/0/actions/0/action", "explode"),
-     "/plan/tenants/0/actions/0/action: 'explode' is not one of"),
+    (
+        "unknown action",
+        _set("plan/tenants/0/actions/0/action", "explode"),
+        "/plan/tenants/0/actions/0/action: 'explode' is not one of",
+    ),
     ("negative max_delete", _set("saved/max_delete", -1), "/saved/max_delete: -1 is less than"),
     ("tenant without fingerprint", _set("saved/tenants/acme\x00/live_fp", _DELETE), None),
     ("no summary", _set("plan/summary", _DELETE), "/plan: 'summary' is a required property"),
@@ -59,8 +63,8 @@ def _history(run: InProcess) -> str:
 @pytest.mark.parametrize("resign", [False, True], ids=["altered", "altered-and-signed"])
 @pytest.mark.parametrize(("what", "edit", "message"), BROKEN, ids=[b[0] for b in BROKEN])
 def test_plan_failing_its_schema_is_refused_and_nothing_applied(
-        run: InProcess, saved: Path, what: str, edit: Callable[[Body], None], message: str | None,
-        resign: bool) -> None:
+    run: InProcess, saved: Path, what: str, edit: Callable[[Body], None], message: str | None, resign: bool
+) -> None:
     body = json.loads(saved.read_text(encoding="utf-8"))
     if message is None:  # the tenant key holds a slash: edit it by hand
         (key,) = body["saved"]["tenants"]
@@ -91,9 +95,18 @@ def test_schema_problems_are_few_and_short() -> None:
     body = {"kind": planfile.KIND, "signature": "x", "plan": {}, "saved": {}}
     problems = planfile.schema_problems("p.json", body)
     assert [p.message.split(":")[0] for p in problems] == ["/saved"] * 6
-    huge = {**body, "saved": {"store_id": "s", "created_at": 0, "expires_at": 0, "git_commit": None,
-                              "max_delete": 1, "tenants": {}},
-            "plan": {"format_version": 1, "tenants": [{"x": "y" * 10_000}] * 50}}
+    huge = {
+        **body,
+        "saved": {
+            "store_id": "s",
+            "created_at": 0,
+            "expires_at": 0,
+            "git_commit": None,
+            "max_delete": 1,
+            "tenants": {},
+        },
+        "plan": {"format_version": 1, "tenants": [{"x": "y" * 10_000}] * 50},
+    }
     lines = [str(p) for p in planfile.schema_problems("p.json", huge)]
     assert len(lines) == 11 and lines[-1] == "p.json: ... and 292 more"  # 2 + 50 tenants x 6
     assert max(len(line) for line in lines) < 250
@@ -104,8 +117,13 @@ def test_a_saved_plan_read_back_does_not_differ_from_the_plan_it_was_made_from()
     from reconciler import plan as p
     from reconciler import render
 
-    action = p.Action(p.ActionKind.UPDATE, "x", p.Reason.UPDATE_CHANGED, status=p.Status.DRIFT,
-                      changes=(p.Change("server", "a", "b"),))
+    action = p.Action(
+        p.ActionKind.UPDATE,
+        "x",
+        p.Reason.UPDATE_CHANGED,
+        status=p.Status.DRIFT,
+        changes=(p.Change("server", "a", "b"),),
+    )
     made = render.plan_obj(p.Plan((p.TenantPlan("acme", "no", (action,), ()),), 10))
     read_back = json.loads(json.dumps(made))
     assert planfile.differences(read_back, made) == []

@@ -12,17 +12,20 @@ from reconciler import errors, planfile
 from reconciler.commands import options
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("90", 90.0),
-    ("90s", 90.0),
-    ("250ms", 0.25),
-    ("15m", 900.0),
-    ("24h", 86400.0),
-    ("2d", 172800.0),
-    ("1.5h", 5400.0),
-    (" 30 s ", 30.0),
-    ("0s", 0.0),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("250ms", 0.25),
+        ("15m", 900.0),
+        ("24h", 86400.0),
+        ("2d", 172800.0),
+        ("1.5h", 5400.0),
+        (" 30 s ", 30.0),
+        ("0s", 0.0),
+    ],
+)
 def test_duration(text: str, seconds: float) -> None:
     assert options.duration(text, flag="--plan-ttl") == pytest.approx(seconds)
 
@@ -31,13 +34,16 @@ def test_duration(text: str, seconds: float) -> None:
 def test_bad_duration_names_the_flag_and_the_form(text: str) -> None:
     with pytest.raises(errors.InputError) as caught:
         options.duration(text, flag="--lock-timeout")
-    assert str(caught.value) == (f"--lock-timeout {text!r}: write a duration such as 30s, 15m, "
-                                 "24h or 2d")
+    assert str(caught.value) == (f"--lock-timeout {text!r}: write a duration such as 30s, 15m, 24h or 2d")
 
 
 def _plan(**actions: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"tenants": [{"customer": key.split("_")[0], "tenant": key.split("_")[1],
-                         "actions": value} for key, value in actions.items()]}
+    return {
+        "tenants": [
+            {"customer": key.split("_")[0], "tenant": key.split("_")[1], "actions": value}
+            for key, value in actions.items()
+        ]
+    }
 
 
 def test_no_differences_for_the_same_actions() -> None:

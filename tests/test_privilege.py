@@ -21,8 +21,7 @@ from tests.conftest import CANARY, CANARY_ENV, RECONCILER, TEST_KEY, Cli, assert
 from tests.test_cli import LIVE, TENANT, dump, seeded
 
 NEW_PASSWORD = "CANARY-pw-7f3e9-rotated"  # contains the canary: never printed either
-CHANGED = TENANT.replace("[F0001, F0002]", "[F0001, F0003]").replace("database: vbsys",
-                                                                   "database: vbsys2")
+CHANGED = TENANT.replace("[F0001, F0002]", "[F0001, F0003]").replace("database: vbsys", "database: vbsys2")
 
 
 def plan_key(cli: Cli) -> str:
@@ -45,14 +44,20 @@ def readonly_url(cli: Cli) -> Iterator[str]:
     db = sa.make_url(url).database
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
     if backend == "postgresql":
-        setup = [f'DROP ROLE IF EXISTS "{role}"', f'CREATE ROLE "{role}" LOGIN',
-                 f'GRANT CONNECT ON DATABASE "{db}" TO "{role}"',
-                 f'GRANT USAGE ON SCHEMA public TO "{role}"',
-                 f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"']
+        setup = [
+            f'DROP ROLE IF EXISTS "{role}"',
+            f'CREATE ROLE "{role}" LOGIN',
+            f'GRANT CONNECT ON DATABASE "{db}" TO "{role}"',
+            f'GRANT USAGE ON SCHEMA public TO "{role}"',
+            f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"',
+        ]
         teardown = [f'DROP OWNED BY "{role}"', f'DROP ROLE IF EXISTS "{role}"']
     else:
-        setup = [f"DROP USER IF EXISTS '{role}'@'%'", f"CREATE USER '{role}'@'%'",
-                 f"GRANT SELECT ON `{db}`.* TO '{role}'@'%'"]
+        setup = [
+            f"DROP USER IF EXISTS '{role}'@'%'",
+            f"CREATE USER '{role}'@'%'",
+            f"GRANT SELECT ON `{db}`.* TO '{role}'@'%'",
+        ]
         teardown = [f"DROP USER IF EXISTS '{role}'@'%'"]
     with engine.connect() as conn:
         for statement in setup:
@@ -74,8 +79,7 @@ def embedded_seeded(cli: Cli, tenant: str = TENANT) -> Cli:
 
 def pr_env(cli: Cli, key: str, url: str) -> dict[str, str]:
     """What a pull-request job gets: the plan key, a read-only login, no password."""
-    return {"RECONCILER_STORE_KEY": "", "RECONCILER_PLAN_KEY": key, "RECONCILER_STORE": url,
-            CANARY_ENV: ""}
+    return {"RECONCILER_STORE_KEY": "", "RECONCILER_PLAN_KEY": key, "RECONCILER_STORE": url, CANARY_ENV: ""}
 
 
 def test_plan_key_plans_drifts_and_exports_but_never_writes(cli: Cli, readonly_url: str) -> None:
@@ -98,19 +102,31 @@ def test_plan_key_plans_drifts_and_exports_but_never_writes(cli: Cli, readonly_u
 
     # With the plan key, every command that writes or decrypts refuses before doing anything,
     # even on a login that could write.
-    writes = [("apply", ("apply", "--auto-approve", "--allow-cascade")),
-              ("apply", ("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")),
-              ("store seed", ("store", "seed", "live.yaml")),
-              ("store rotate-key", ("store", "rotate-key")), ("store init", ("store", "init")),
-              ("store plan-key", ("store", "plan-key")), ("unlock", ("unlock", "some-lock"))]
+    writes = [
+        ("apply", ("apply", "--auto-approve", "--allow-cascade")),
+        ("apply", ("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")),
+        ("store seed", ("store", "seed", "live.yaml")),
+        ("store rotate-key", ("store", "rotate-key")),
+        ("store init", ("store", "init")),
+        ("store plan-key", ("store", "plan-key")),
+        ("unlock", ("unlock", "some-lock")),
+    ]
     writable = cli.env["RECONCILER_STORE"]
     for i, (command, args) in enumerate(writes):
         for url in {readonly_url, writable} if i == 0 else {readonly_url}:
-            refused = cli(*args, env={**env, "RECONCILER_STORE": url, CANARY_ENV: CANARY,
-                                      "RECONCILER_NEW_STORE_KEY": secrets.Keyring.generate().decode()})
+            refused = cli(
+                *args,
+                env={
+                    **env,
+                    "RECONCILER_STORE": url,
+                    CANARY_ENV: CANARY,
+                    "RECONCILER_NEW_STORE_KEY": secrets.Keyring.generate().decode(),
+                },
+            )
             assert refused.code == 1, (args, refused.out)
-            assert (f"`reconciler {command}` needs RECONCILER_STORE_KEY; RECONCILER_PLAN_KEY can "
-                    "only plan") in refused.err, refused.err
+            assert (
+                f"`reconciler {command}` needs RECONCILER_STORE_KEY; RECONCILER_PLAN_KEY can only plan"
+            ) in refused.err, refused.err
             assert key not in refused.both
     assert dump(cli) == before
 
@@ -141,13 +157,17 @@ def test_plan_key_cannot_open_any_stored_password(cli: Cli) -> None:
     assert keyring.sign(b"plan") == full.sign(b"plan")
 
 
-@pytest.mark.parametrize(("variable", "value", "message"), [
-    ("RECONCILER_PLAN_KEY", TEST_KEY, "RECONCILER_PLAN_KEY is not a plan key"),
-    ("RECONCILER_PLAN_KEY", secrets.PLAN_KEY_PREFIX + "AAAA", "RECONCILER_PLAN_KEY is not a plan key"),
-    ("RECONCILER_STORE_KEY", secrets.PLAN_KEY_PREFIX + "AAAA", "RECONCILER_STORE_KEY holds a plan key"),
-])
-def test_a_key_in_the_wrong_variable_is_a_clear_error(embedded_cli: Cli, variable: str,
-                                                      value: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("RECONCILER_PLAN_KEY", TEST_KEY, "RECONCILER_PLAN_KEY is not a plan key"),
+        ("RECONCILER_PLAN_KEY", secrets.PLAN_KEY_PREFIX + "AAAA", "RECONCILER_PLAN_KEY is not a plan key"),
+        ("RECONCILER_STORE_KEY", secrets.PLAN_KEY_PREFIX + "AAAA", "RECONCILER_STORE_KEY holds a plan key"),
+    ],
+)
+def test_a_key_in_the_wrong_variable_is_a_clear_error(
+    embedded_cli: Cli, variable: str, value: str, message: str
+) -> None:
     cli = embedded_seeded(embedded_cli)
     env = {variable: value}
     result = cli("plan", env=env)
@@ -163,8 +183,7 @@ def test_plan_key_of_another_store_is_refused(embedded_cli: Cli) -> None:
     assert "RECONCILER_PLAN_KEY is not the key of this store" in result.err
 
 
-def test_saved_plan_without_passwords_applies_a_password_change_on_merge(
-        cli: Cli, readonly_url: str) -> None:
+def test_saved_plan_without_passwords_applies_a_password_change_on_merge(cli: Cli, readonly_url: str) -> None:
     seeded(cli, CHANGED)
     env = pr_env(cli, plan_key(cli), readonly_url)
     assert cli("plan", "--out", "plan.json", env=env).code == 0
@@ -172,26 +191,28 @@ def test_saved_plan_without_passwords_applies_a_password_change_on_merge(
     assert saved["saved"]["uncompared_passwords"] == ["env OSR_CANARY"]
 
     # On merge: the store key and the passwords, and the password was changed meanwhile.
-    done = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade",
-               env={CANARY_ENV: NEW_PASSWORD})
+    done = cli(
+        "apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade", env={CANARY_ENV: NEW_PASSWORD}
+    )
     assert done.code == 0, done.err
     assert "password: (sensitive value changed)" in done.out
-    assert ("acme/acme-norway/Visma Oslo: the password changed; the saved plan could not "
-            "compare it") in done.err
+    assert (
+        "acme/acme-norway/Visma Oslo: the password changed; the saved plan could not compare it"
+    ) in done.err
     history = json.loads(cli("history", "--format", "json").out)
     assert "password" in history[0]["fields"] and history[0]["connection"] == "Visma Oslo"
     assert cli("plan", "--detailed-exitcode", env={CANARY_ENV: NEW_PASSWORD}).code == 0
 
 
-def test_saved_plan_without_passwords_refuses_every_other_difference(
-        cli: Cli, readonly_url: str) -> None:
+def test_saved_plan_without_passwords_refuses_every_other_difference(cli: Cli, readonly_url: str) -> None:
     seeded(cli, CHANGED)
     env = pr_env(cli, plan_key(cli), readonly_url)
     assert cli("plan", "--out", "plan.json", env=env).code == 0
     cli.write("tenants/acme/acme-norway.yaml", CHANGED.replace("login: osr", "login: other"))
     before = dump(cli)
-    refused = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade",
-                  env={CANARY_ENV: NEW_PASSWORD})
+    refused = cli(
+        "apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade", env={CANARY_ENV: NEW_PASSWORD}
+    )
     assert refused.code == 1
     assert "tenants/acme/acme-norway.yaml changed since the plan was made" in refused.err
     assert dump(cli) == before
@@ -204,22 +225,27 @@ def test_saved_plan_without_passwords_refuses_a_live_change(cli: Cli) -> None:
     cli.write("live.yaml", LIVE.replace("login: osr", "login: by-hand"))
     assert cli("store", "seed", "live.yaml").code == 0
     before = dump(cli)
-    refused = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade",
-                  env={CANARY_ENV: NEW_PASSWORD})
+    refused = cli(
+        "apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade", env={CANARY_ENV: NEW_PASSWORD}
+    )
     assert refused.code == 1 and "the live store changed since the plan was made" in refused.err
     assert dump(cli) == before
 
 
 def test_apply_names_every_missing_password_before_it_plans(cli: Cli) -> None:
-    second = ("  - name: Other\n    integration: dynamics-nav\n    server: nav\n    database: NAV\n"
-              "    authentication: sql\n    login: l\n    password: {env: OSR_OTHER}\n")
+    second = (
+        "  - name: Other\n    integration: dynamics-nav\n    server: nav\n    database: NAV\n"
+        "    authentication: sql\n    login: l\n    password: {env: OSR_OTHER}\n"
+    )
     seeded(cli, TENANT + second)
     before = dump(cli)
     refused = cli("apply", "--auto-approve", env={CANARY_ENV: ""})
     assert refused.code == 1
     assert refused.out == ""  # refused before planning: no plan printed
-    for name in ("Visma Oslo needs the password from env OSR_CANARY, which is not set",
-                 "Other needs the password from env OSR_OTHER, which is not set"):
+    for name in (
+        "Visma Oslo needs the password from env OSR_CANARY, which is not set",
+        "Other needs the password from env OSR_OTHER, which is not set",
+    ):
         assert f"acme/acme-norway/{name}" in refused.err
     assert dump(cli) == before
 
@@ -229,8 +255,10 @@ def test_markdown_says_what_lets_the_apply_through_in_the_pipelines_words(embedd
     hint = "add the label reconciler:allow-cascade before merging"
     result = cli("plan", "--format", "markdown", env={"RECONCILER_HINT_ALLOW_CASCADE": hint})
     assert result.code == 0
-    assert "`apply` refuses this plan without `--allow-cascade`. To let the apply through: " \
+    assert (
+        "`apply` refuses this plan without `--allow-cascade`. To let the apply through: "
         f"{render.md_text(hint)}." in result.out
+    )
     plain = cli("plan", "--format", "markdown")
     assert "To let the apply through" not in plain.out and "valid until" not in plain.out
 
@@ -240,8 +268,9 @@ def test_render_markdown_takes_the_phrasing_as_data() -> None:
     hint = "add <b>the</b> label reconciler:allow-mass-delete"
     text = render.markdown(plan, hints={"--allow-mass-delete": hint}, expires="2030-01-01 00:00 UTC")
     assert f"To let the apply through: {render.md_text(hint)}." in text and "<b>" not in text
-    assert (f"The saved plan is valid until {render.md_text('2030-01-01 00:00 UTC')}; after that, "
-            "plan again.") in text
+    assert (
+        f"The saved plan is valid until {render.md_text('2030-01-01 00:00 UTC')}; after that, plan again."
+    ) in text
     assert "To let the apply through" not in render.markdown(plan)
 
 
@@ -251,13 +280,21 @@ def test_debug_prints_the_redacted_traceback_to_stderr(embedded_cli: Cli, tmp_pa
     (inject / "sitecustomize.py").write_text(
         "import os\nfrom reconciler import stages\n"
         "def _broken(*a, **k):\n    raise RuntimeError('boom PWD=' + os.environ['OSR_CANARY'] + ';')\n"
-        "stages.load_desired = _broken\n")
+        "stages.load_desired = _broken\n"
+    )
     embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)
 
     def run(**extra: str) -> subprocess.CompletedProcess[str]:
         env = {**embedded_cli.env, "PYTHONPATH": str(inject), **extra}
-        return subprocess.run([RECONCILER, "validate"], cwd=embedded_cli.root, env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        return subprocess.run(
+            [RECONCILER, "validate"],
+            cwd=embedded_cli.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     loud = run(RECONCILER_DEBUG="1")
     assert loud.returncode == 1

@@ -20,30 +20,43 @@ def tenant(name: str, actions: tuple[p.Action, ...]) -> p.TenantPlan:
     return p.TenantPlan("acme", name, actions, ("By hand",))
 
 
-DELETE = p.Action(p.ActionKind.DELETE, "Old NAV", p.Reason.DELETE_TOMBSTONE,
-                  cascade=(p.Cascade(R, "Sales <Q1> | draft", "F0001"),),
-                  kept=(p.Kept(p.KeptKind.REPORT_TEMPLATE, "Tpl"),))
-UPDATE = p.Action(p.ActionKind.UPDATE, "Visma", p.Reason.UPDATE_CHANGED,
-                  changes=(p.Change("server", "a", "b"), p.Change("password", sensitive=True)),
-                  status=p.Status.DRIFT)
+DELETE = p.Action(
+    p.ActionKind.DELETE,
+    "Old NAV",
+    p.Reason.DELETE_TOMBSTONE,
+    cascade=(p.Cascade(R, "Sales <Q1> | draft", "F0001"),),
+    kept=(p.Kept(p.KeptKind.REPORT_TEMPLATE, "Tpl"),),
+)
+UPDATE = p.Action(
+    p.ActionKind.UPDATE,
+    "Visma",
+    p.Reason.UPDATE_CHANGED,
+    changes=(p.Change("server", "a", "b"), p.Change("password", sensitive=True)),
+    status=p.Status.DRIFT,
+)
 PLAN = p.Plan((tenant("no", (DELETE, UPDATE)),), 10)
 
 
-@pytest.mark.parametrize(("change", "create", "line"), [
-    (p.Change("server", "a", "b"), False, 'server: "a" → "b"'),
-    (p.Change("companies", ["F1"], ["F1", "F2"]), False, "companies: [F1] → [F1, F2]"),
-    (p.Change("login", "x", None), False, 'login: "x" → (none)'),
-    (p.Change("private", False, True), False, "private: false → true"),
-    (p.Change("password", sensitive=True), False, "password: (sensitive value changed)"),
-    (p.Change("password", sensitive=True), True, "password: (sensitive value)"),
-    (p.Change("server", None, "s"), True, 'server: "s"'),
-])
+@pytest.mark.parametrize(
+    ("change", "create", "line"),
+    [
+        (p.Change("server", "a", "b"), False, 'server: "a" → "b"'),
+        (p.Change("companies", ["F1"], ["F1", "F2"]), False, "companies: [F1] → [F1, F2]"),
+        (p.Change("login", "x", None), False, 'login: "x" → (none)'),
+        (p.Change("private", False, True), False, "private: false → true"),
+        (p.Change("password", sensitive=True), False, "password: (sensitive value changed)"),
+        (p.Change("password", sensitive=True), True, "password: (sensitive value)"),
+        (p.Change("server", None, "s"), True, 'server: "s"'),
+    ],
+)
 def test_change_line(change: p.Change, create: bool, line: str) -> None:
     assert render.change_line(change, create=create) == line
 
 
 def test_text_plan() -> None:
-    assert render.text(PLAN) == """\
+    assert (
+        render.text(PLAN)
+        == """\
 acme/no
   - delete "Old NAV"
       cascade (1 dependent deleted):
@@ -59,6 +72,7 @@ Plan: 0 to create, 1 to update, 0 to rename, 0 to adopt, 1 to delete; 1 dependen
 Needs --allow-cascade: 1 dependent would be deleted
 Legend: ? unmanaged (never deleted), = kept (detached, not deleted).
 """
+    )
 
 
 def test_text_colour_only_when_asked() -> None:
@@ -72,18 +86,25 @@ CREATE = p.Action(p.ActionKind.CREATE, "Fresh", p.Reason.CREATE_DECLARED)
 BLOCKED = p.Action(p.ActionKind.DELETE, "Kept safe", p.Reason.DELETE_TOMBSTONE, blocked="protected")
 
 
-@pytest.mark.parametrize(("actions", "unmanaged", "legend"), [
-    ((CREATE, UPDATE), (), ""),  # + ~ - need no legend
-    ((), (), ""),
-    ((RENAME,), (), "Legend: > rename."),
-    ((ADOPT, CREATE), (), "Legend: * adopt."),
-    ((BLOCKED,), (), "Legend: ! blocked or needs a secret."),
-    ((CREATE,), ("By hand",), "Legend: ? unmanaged (never deleted)."),
-    ((RENAME, ADOPT, DELETE), ("x",), "Legend: > rename, * adopt, ? unmanaged (never deleted), "
-                                      "= kept (detached, not deleted)."),
-])
+@pytest.mark.parametrize(
+    ("actions", "unmanaged", "legend"),
+    [
+        ((CREATE, UPDATE), (), ""),  # + ~ - need no legend
+        ((), (), ""),
+        ((RENAME,), (), "Legend: > rename."),
+        ((ADOPT, CREATE), (), "Legend: * adopt."),
+        ((BLOCKED,), (), "Legend: ! blocked or needs a secret."),
+        ((CREATE,), ("By hand",), "Legend: ? unmanaged (never deleted)."),
+        (
+            (RENAME, ADOPT, DELETE),
+            ("x",),
+            "Legend: > rename, * adopt, ? unmanaged (never deleted), = kept (detached, not deleted).",
+        ),
+    ],
+)
 def test_legend_only_for_symbols_beyond_create_update_delete(
-        actions: tuple[p.Action, ...], unmanaged: tuple[str, ...], legend: str) -> None:
+    actions: tuple[p.Action, ...], unmanaged: tuple[str, ...], legend: str
+) -> None:
     plan = p.Plan((p.TenantPlan("acme", "no", actions, unmanaged),), 10)
     text = render.text(plan)
     assert render.legend(plan) == legend
@@ -101,9 +122,18 @@ def test_json_plan_matches_schema_and_hides_secrets() -> None:
     obj = render.plan_obj(PLAN)
     jsonschema.validate(obj, SCHEMA)
     assert obj["tenants"][0]["actions"][1]["changes"] == [
-        {"field": "server", "before": "a", "after": "b"}, {"field": "password", "sensitive": True}]
-    assert obj["summary"] == {"create": 0, "update": 1, "rename": 0, "adopt": 0, "delete": 1,
-                              "cascade": 1, "blocked": 0}
+        {"field": "server", "before": "a", "after": "b"},
+        {"field": "password", "sensitive": True},
+    ]
+    assert obj["summary"] == {
+        "create": 0,
+        "update": 1,
+        "rename": 0,
+        "adopt": 0,
+        "delete": 1,
+        "cascade": 1,
+        "blocked": 0,
+    }
 
 
 def _tokens(markdown: str) -> list[str]:
@@ -141,22 +171,49 @@ def test_markdown_is_cut_under_the_limit_with_a_note() -> None:
 
 
 def test_summary_line() -> None:
-    assert render.summary_line(PLAN) == ("Plan: 0 to create, 1 to update, 0 to rename, 0 to adopt, "
-                                         "1 to delete; 1 dependent cascades.")
+    assert render.summary_line(PLAN) == (
+        "Plan: 0 to create, 1 to update, 0 to rename, 0 to adopt, 1 to delete; 1 dependent cascades."
+    )
 
 
-FULL = p.Action(p.ActionKind.RENAME, "New", p.Reason.RENAME_PORTAL, previous_name="Old",
-                status=p.Status.DRIFT, changes=(p.Change("password", sensitive=True, note="n"),),
-                blocked="protected", needs_secret="env OSR_X", renamed_in_portal=("A", "B"))
+FULL = p.Action(
+    p.ActionKind.RENAME,
+    "New",
+    p.Reason.RENAME_PORTAL,
+    previous_name="Old",
+    status=p.Status.DRIFT,
+    changes=(p.Change("password", sensitive=True, note="n"),),
+    blocked="protected",
+    needs_secret="env OSR_X",
+    renamed_in_portal=("A", "B"),
+)
 
 
 def test_json_action_keys_keep_their_order_whatever_is_set() -> None:
     """Optional keys sit where the view declares them, so a plan's JSON never reorders."""
     action = json.loads(render.json_text(p.Plan((tenant("no", (FULL,)),), 10)))["tenants"][0]["actions"][0]
-    assert list(action) == ["action", "connection", "previous_name", "reason", "status", "changes",
-                            "cascade", "kept", "blocked", "needs_secret", "renamed_in_portal"]
+    assert list(action) == [
+        "action",
+        "connection",
+        "previous_name",
+        "reason",
+        "status",
+        "changes",
+        "cascade",
+        "kept",
+        "blocked",
+        "needs_secret",
+        "renamed_in_portal",
+    ]
     assert list(json.loads(render.json_text(PLAN))["tenants"][0]["actions"][1]) == [
-        "action", "connection", "reason", "status", "changes", "cascade", "kept"]
+        "action",
+        "connection",
+        "reason",
+        "status",
+        "changes",
+        "cascade",
+        "kept",
+    ]
 
 
 def test_json_enum_members_are_written_as_their_words() -> None:
@@ -171,5 +228,9 @@ def test_drift_json_counts_each_status_and_unmanaged() -> None:
     obj = json.loads(json.dumps(render.drift_obj(plan)))
     assert obj["summary"] == {"drift": 2, "pending": 1, "drift_and_pending": 0, "unmanaged": 2}
     assert [(i["connection"], i["status"], i["action"]) for i in obj["tenants"][0]["connections"]] == [
-        ("New", "drift", "rename"), ("Fresh", "pending", "create"), ("Visma", "drift", "update"),
-        ("By hand", "unmanaged", None), ("Other", "unmanaged", None)]
+        ("New", "drift", "rename"),
+        ("Fresh", "pending", "create"),
+        ("Visma", "drift", "update"),
+        ("By hand", "unmanaged", None),
+        ("Other", "unmanaged", None),
+    ]

@@ -21,22 +21,31 @@ from tests.conftest import Cli, copy_demo
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden"
-DEMO_ENV = {"OSR_ACME_NO_OSLO": "demo-oslo-pw", "OSR_ACME_NO_BERGEN": "demo-bergen-pw",
-            "OSR_ACME_SE_STOCKHOLM": "demo-stockholm-pw",
-            "RECONCILER_STORE_KEY": "kGdQmJ0sJ3V0fTq1aO3iUzlzGkB4p7Vh2m3xq9l3W8E="}
+DEMO_ENV = {
+    "OSR_ACME_NO_OSLO": "demo-oslo-pw",
+    "OSR_ACME_NO_BERGEN": "demo-bergen-pw",
+    "OSR_ACME_SE_STOCKHOLM": "demo-stockholm-pw",
+    "RECONCILER_STORE_KEY": "kGdQmJ0sJ3V0fTq1aO3iUzlzGkB4p7Vh2m3xq9l3W8E=",
+}
 R = spec.DependentKind.REPORT
 B = spec.DependentKind.BUDGET_FLOW
 VOID = frozenset({"meta", "input", "br", "hr", "img", "link", "wbr", "col", "area", "base", "source"})
-HOSTILE = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "abc\u202edcba.exe",
-           "a\nb", "&amp; <!-- -->")
+HOSTILE = (
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "abc\u202edcba.exe",
+    "a\nb",
+    "&amp; <!-- -->",
+)
 
 
 def demo_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> p.Plan:
     """The demo: examples/demo-store.yaml seeded into a SQLite store, tenants/ planned, in-process."""
     for key, value in DEMO_ENV.items():
         monkeypatch.setenv(key, value)
-    ctx = stages.Context(tmp_path, f"sqlite:///{tmp_path / 'store.db'}",
-                           secrets.Settings("OSR_", tmp_path / ".secrets"))
+    ctx = stages.Context(
+        tmp_path, f"sqlite:///{tmp_path / 'store.db'}", secrets.Settings("OSR_", tmp_path / ".secrets")
+    )
     st = ctx.open_store(readonly=False, create=True)
     try:
         st.init()
@@ -143,16 +152,36 @@ def test_page_makes_no_request_of_its_own() -> None:
 
 def hostile_plan() -> p.Plan:
     n0, n1, n2, n3, n4 = HOSTILE
-    delete = p.Action(p.ActionKind.DELETE, n0, p.Reason.DELETE_TOMBSTONE,
-                      cascade=(p.Cascade(R, n1, n2), p.Cascade(B, n2, n3)),
-                      kept=(p.Kept("report_template", n4),), blocked=None)
-    update = p.Action(p.ActionKind.UPDATE, n1, p.Reason.UPDATE_CHANGED,
-                      changes=(p.Change("server", n2, n0), p.Change("companies", [n3], [])),
-                      status=p.Status.DRIFT)
-    rename = p.Action(p.ActionKind.RENAME, n2, p.Reason.RENAME_PREVIOUS_NAME, previous_name=n0,
-                      status=p.Status.DRIFT_AND_PENDING)
-    tenant = p.TenantPlan("acme", "no", (delete, rename, update), (n3, n4), (f"{n0}: note",),
-                          checks=(p.SourceCheck(n1, (f"{n1}: login failed",)),))
+    delete = p.Action(
+        p.ActionKind.DELETE,
+        n0,
+        p.Reason.DELETE_TOMBSTONE,
+        cascade=(p.Cascade(R, n1, n2), p.Cascade(B, n2, n3)),
+        kept=(p.Kept("report_template", n4),),
+        blocked=None,
+    )
+    update = p.Action(
+        p.ActionKind.UPDATE,
+        n1,
+        p.Reason.UPDATE_CHANGED,
+        changes=(p.Change("server", n2, n0), p.Change("companies", [n3], [])),
+        status=p.Status.DRIFT,
+    )
+    rename = p.Action(
+        p.ActionKind.RENAME,
+        n2,
+        p.Reason.RENAME_PREVIOUS_NAME,
+        previous_name=n0,
+        status=p.Status.DRIFT_AND_PENDING,
+    )
+    tenant = p.TenantPlan(
+        "acme",
+        "no",
+        (delete, rename, update),
+        (n3, n4),
+        (f"{n0}: note",),
+        checks=(p.SourceCheck(n1, (f"{n1}: login failed",)),),
+    )
     return p.Plan((tenant,), 10, (f"acme/no: {n2}",))
 
 
@@ -172,14 +201,20 @@ def test_hostile_names_are_rendered_as_text(render: object) -> None:
         assert hostile in checker.bdi_text
 
 
-@pytest.mark.parametrize(("text", "html"), [
-    ("Oslo", "Oslo"),
-    ('<b>"x"</b> & \'y\'', "&lt;b&gt;&quot;x&quot;&lt;/b&gt; &amp; &#x27;y&#x27;"),
-    ("a\u202eb", 'a<span class="ctl" title="invisible character">U+202E</span>b'),
-    ("a\u200bb\tc", 'a<span class="ctl" title="invisible character">U+200B</span>b'
-                    '<span class="ctl" title="invisible character">U+0009</span>c'),
-    ("Tromsø ÆØÅ 東京 مرحبا", "Tromsø ÆØÅ 東京 مرحبا"),
-])
+@pytest.mark.parametrize(
+    ("text", "html"),
+    [
+        ("Oslo", "Oslo"),
+        ("<b>\"x\"</b> & 'y'", "&lt;b&gt;&quot;x&quot;&lt;/b&gt; &amp; &#x27;y&#x27;"),
+        ("a\u202eb", 'a<span class="ctl" title="invisible character">U+202E</span>b'),
+        (
+            "a\u200bb\tc",
+            'a<span class="ctl" title="invisible character">U+200B</span>b'
+            '<span class="ctl" title="invisible character">U+0009</span>c',
+        ),
+        ("Tromsø ÆØÅ 東京 مرحبا", "Tromsø ÆØÅ 東京 مرحبا"),
+    ],
+)
 def test_esc(text: str, html: str) -> None:
     assert render_html.esc(text) == html
 
@@ -189,13 +224,16 @@ def _reports(n: int, company: str = "F1") -> tuple[p.Cascade, ...]:
 
 
 def test_cascade_tree_counts_every_branch_and_collapses_large_ones() -> None:
-    big = p.Action(p.ActionKind.DELETE, "Big", p.Reason.DELETE_PRUNED,
-                   cascade=(*_reports(40, "F1"), p.Cascade(B, "Budget", "F2")),
-                   kept=(p.Kept("report_template", "Tpl"),))
+    big = p.Action(
+        p.ActionKind.DELETE,
+        "Big",
+        p.Reason.DELETE_PRUNED,
+        cascade=(*_reports(40, "F1"), p.Cascade(B, "Budget", "F2")),
+        kept=(p.Kept("report_template", "Tpl"),),
+    )
     tree = "\n".join(render_html.cascade_tree(big))
     nesting(tree)
-    assert ('<details open><summary>connection <bdi>Big</bdi> deletes <span class="count">41</span>'
-            in tree)
+    assert '<details open><summary>connection <bdi>Big</bdi> deletes <span class="count">41</span>' in tree
     # F1 holds 40 reports: beyond OPEN_LEAVES, its branches start collapsed; F2 is open.
     assert '<details><summary>company <bdi>F1</bdi> <span class="count">40</span>' in tree
     assert '<details><summary>reports <span class="count">40</span>' in tree
@@ -206,9 +244,13 @@ def test_cascade_tree_counts_every_branch_and_collapses_large_ones() -> None:
 
 
 def test_update_tree_shows_removed_companies_even_without_dependents() -> None:
-    update = p.Action(p.ActionKind.UPDATE, "Visma", p.Reason.UPDATE_CHANGED,
-                      changes=(p.Change("companies", ["F1", "F2", "F3"], ["f1"]),),
-                      cascade=(p.Cascade(R, "P&L", "F2"),))
+    update = p.Action(
+        p.ActionKind.UPDATE,
+        "Visma",
+        p.Reason.UPDATE_CHANGED,
+        changes=(p.Change("companies", ["F1", "F2", "F3"], ["f1"]),),
+        cascade=(p.Cascade(R, "P&L", "F2"),),
+    )
     tree = "\n".join(render_html.cascade_tree(update))
     assert "removed company <bdi>F2</bdi>" in tree
     assert '<li>company <bdi>F3</bdi> <span class="count">no dependents</span></li>' in tree
@@ -216,15 +258,22 @@ def test_update_tree_shows_removed_companies_even_without_dependents() -> None:
 
 
 def test_plan_page_summary_first_and_quiet_tenants_collapsed() -> None:
-    delete = p.Action(p.ActionKind.DELETE, "Old", p.Reason.DELETE_TOMBSTONE, cascade=_reports(2),
-                      blocked="protected: set protected: false on the live connection first")
+    delete = p.Action(
+        p.ActionKind.DELETE,
+        "Old",
+        p.Reason.DELETE_TOMBSTONE,
+        cascade=_reports(2),
+        blocked="protected: set protected: false on the live connection first",
+    )
     busy = p.TenantPlan("acme", "busy", (delete,), ())
     quiet = p.TenantPlan("acme", "quiet", (), ())
     page = render_html.plan_page(p.Plan((busy, quiet), 10, ("acme/busy: every connection",)))
     check(page)
     assert page.index('id="h-summary"') < page.index('id="h-destructive"') < page.index('id="t-acme/busy"')
-    assert ('<div class="alert caution" role="alert"><strong>Needs --allow-mass-delete</strong> '
-            "acme/busy: every connection</div>") in page
+    assert (
+        '<div class="alert caution" role="alert"><strong>Needs --allow-mass-delete</strong> '
+        "acme/busy: every connection</div>"
+    ) in page
     assert "<strong>1 action blocked</strong>" in page
     assert "Needs --allow-cascade" not in page  # a blocked delete cascades nothing
     assert '<tr data-ref="a-0-0">' in page and '<a href="#a-0-0"><bdi>Old</bdi></a>' in page
@@ -235,29 +284,56 @@ def test_plan_page_summary_first_and_quiet_tenants_collapsed() -> None:
 
 
 def test_drift_page_tells_portal_changes_from_pending() -> None:
-    drifted = p.Action(p.ActionKind.UPDATE, "Visma", p.Reason.UPDATE_CHANGED,
-                       changes=(p.Change("database", "vbsys_copy", "vbsys"),), status=p.Status.DRIFT)
-    renamed = p.Action(p.ActionKind.RENAME, "GP", p.Reason.RENAME_PREVIOUS_NAME,
-                       previous_name="GP (old)", changes=(p.Change("name", "GP (old)", "GP"),),
-                       status=p.Status.DRIFT)
-    both = p.Action(p.ActionKind.UPDATE, "NAV", p.Reason.UPDATE_CHANGED,
-                    changes=(p.Change("login", "a", "b"),), status=p.Status.DRIFT_AND_PENDING)
+    drifted = p.Action(
+        p.ActionKind.UPDATE,
+        "Visma",
+        p.Reason.UPDATE_CHANGED,
+        changes=(p.Change("database", "vbsys_copy", "vbsys"),),
+        status=p.Status.DRIFT,
+    )
+    renamed = p.Action(
+        p.ActionKind.RENAME,
+        "GP",
+        p.Reason.RENAME_PREVIOUS_NAME,
+        previous_name="GP (old)",
+        changes=(p.Change("name", "GP (old)", "GP"),),
+        status=p.Status.DRIFT,
+    )
+    both = p.Action(
+        p.ActionKind.UPDATE,
+        "NAV",
+        p.Reason.UPDATE_CHANGED,
+        changes=(p.Change("login", "a", "b"),),
+        status=p.Status.DRIFT_AND_PENDING,
+    )
     pending = p.Action(p.ActionKind.CREATE, "New", p.Reason.CREATE_DECLARED)
     tenant = p.TenantPlan("acme", "no", (renamed, both, drifted, pending), ("By hand",))
     page = render_html.drift_page(p.Plan((tenant, p.TenantPlan("acme", "se", (), ())), 10))
     check(page)
-    order = [page.index(h) for h in ("<h4>Changed in the portal</h4>", "<h4>Renamed in the portal</h4>",
-                                     "<h4>Pending in git</h4>", "<h4>Unmanaged in the portal</h4>")]
+    order = [
+        page.index(h)
+        for h in (
+            "<h4>Changed in the portal</h4>",
+            "<h4>Renamed in the portal</h4>",
+            "<h4>Pending in git</h4>",
+            "<h4>Unmanaged in the portal</h4>",
+        )
+    ]
     assert order == sorted(order)
     # drift: the portal moved from what was applied (what the files say) to its value now
-    assert ('<td><span class="v"><bdi>&quot;vbsys&quot;</bdi></span> → <span class="v"><bdi>'
-            '&quot;vbsys_copy&quot;</bdi></span></td><td class="muted">files unchanged</td>') in page
+    assert (
+        '<td><span class="v"><bdi>&quot;vbsys&quot;</bdi></span> → <span class="v"><bdi>'
+        '&quot;vbsys_copy&quot;</bdi></span></td><td class="muted">files unchanged</td>'
+    ) in page
     assert "renamed in the portal from <bdi>GP</bdi> to <bdi>GP (old)</bdi>" in page
     assert '<span class="badge drift_and_pending">drift and pending</span>' in page
     assert "<strong>1 conflict</strong>" in page
     assert '<span class="badge unmanaged">unmanaged</span>' in page
-    assert re.search(r'id="t-acme/se"[^>]*>\n<details><summary><h3><bdi>acme/se</bdi></h3> '
-                     r'<span class="count">no differences</span>', page)
+    assert re.search(
+        r'id="t-acme/se"[^>]*>\n<details><summary><h3><bdi>acme/se</bdi></h3> '
+        r'<span class="count">no differences</span>',
+        page,
+    )
 
 
 def test_cli_writes_html_for_plan_and_drift(cli: Cli, repo_root: Path) -> None:

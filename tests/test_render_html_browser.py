@@ -25,8 +25,16 @@ except ImportError:  # the browser fixture skips (or fails under CI) with the re
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _missing() -> str | None:
@@ -55,8 +63,9 @@ class Opened:
 
     def __init__(self, browser: Any, path: Path, *, scripts: bool = True) -> None:
         self.url = path.as_uri()
-        self.context = browser.new_context(java_script_enabled=scripts,
-                                           viewport={"width": 1100, "height": 900})
+        self.context = browser.new_context(
+            java_script_enabled=scripts, viewport={"width": 1100, "height": 900}
+        )
         self.requests: list[str] = []
         self.errors: list[str] = []
         self.dialogs: list[str] = []
@@ -99,8 +108,7 @@ def _section(opened: Opened, key: str) -> Any:
     return opened.page.locator(f'section[data-key="{key}"]')
 
 
-def test_filter_expand_and_screenshot(browser: Any, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_filter_expand_and_screenshot(browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _write(tmp_path, "plan.html", render_html.plan_page(demo_plan(tmp_path, monkeypatch)))
     opened = Opened(browser, path)
     page = opened.page
@@ -138,8 +146,9 @@ def test_filter_expand_and_screenshot(browser: Any, tmp_path: Path,
     opened.close()
 
 
-def test_readable_without_scripts_and_printed(browser: Any, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readable_without_scripts_and_printed(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _write(tmp_path, "plan.html", render_html.plan_page(demo_plan(tmp_path, monkeypatch)))
     opened = Opened(browser, path, scripts=False)
     page = opened.page
@@ -167,8 +176,7 @@ def test_hostile_names_stay_text_in_the_browser(browser: Any, tmp_path: Path) ->
         opened.close()  # no dialog, no request, no error
 
 
-def test_drift_page_in_the_browser(browser: Any, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_drift_page_in_the_browser(browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _write(tmp_path, "drift.html", render_html.drift_page(demo_plan(tmp_path, monkeypatch)))
     opened = Opened(browser, path)
     page = opened.page

@@ -31,7 +31,7 @@ def test_changed_since_plans_only_changed_tenant_files(cli: Cli) -> None:
     result = cli("plan", "--changed-since", base)
     assert "tenants/acme/acme-norway.yaml: deleted since" in result.err
     assert "a missing tenant file deletes nothing" in result.err
-    assert ("tenants/acme/acme-sweden.yaml renamed to tenants/acme/acme-sverige.yaml" in result.err)
+    assert "tenants/acme/acme-sweden.yaml renamed to tenants/acme/acme-sverige.yaml" in result.err
     assert "not planned here" in result.err
     # Deleted and renamed files are reported, not planned: nothing is left to plan.
     assert result.code == 0 and "No tenant files changed since" in result.err
@@ -79,7 +79,8 @@ def test_pre_commit_hook_validates_files(embedded_cli: Cli) -> None:
     bad = embedded_cli.write("tenants/acme/acme-sweden.yaml", SWEDEN.replace("connections", "conections"))
     result = embedded_cli("validate", str(good), str(bad))
     assert result.code == 1
-    assert ("tenants/acme/acme-sweden.yaml:4:1: unknown key 'conections'; "
-            "did you mean 'connections'?") in result.err
+    assert (
+        "tenants/acme/acme-sweden.yaml:4:1: unknown key 'conections'; did you mean 'connections'?"
+    ) in result.err
     assert not (embedded_cli.root / ".reconciler").exists()
     assert Path(good).exists()

@@ -47,8 +47,7 @@ OSLO = "OSR_ACME_ACME_NORWAY_VISMA_OSLO_PASSWORD"
 def _actions(cli: Cli, env: dict[str, str]) -> list[tuple[str, str]]:
     result = cli("plan", "--format", "json", env=env)
     assert result.code == 0, result.err
-    return [(a["action"], a["connection"]) for t in json.loads(result.out)["tenants"]
-            for a in t["actions"]]
+    return [(a["action"], a["connection"]) for t in json.loads(result.out)["tenants"] for a in t["actions"]]
 
 
 def _edit_by_hand(cli: Cli, current: str, **values: object) -> None:
@@ -58,8 +57,9 @@ def _edit_by_hand(cli: Cli, current: str, **values: object) -> None:
     engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as conn:
-            conn.execute(store.connections.update()
-                         .where(store.connections.c.name == current).values(**values))
+            conn.execute(
+                store.connections.update().where(store.connections.c.name == current).values(**values)
+            )
     finally:
         engine.dispose()
 
@@ -67,16 +67,19 @@ def _edit_by_hand(cli: Cli, current: str, **values: object) -> None:
 def test_import_plan_adopts_then_drift_write_round_trip(cli: Cli) -> None:
     cli.write("live.yaml", LIVE)
     assert cli("store", "seed", "live.yaml").code == 0
-    cli.write("tenants/acme/acme-sweden.yaml", "version: 1\ncustomer: acme\ntenant: acme-sweden\n"
-              "connections: []\n")
+    cli.write(
+        "tenants/acme/acme-sweden.yaml", "version: 1\ncustomer: acme\ntenant: acme-sweden\nconnections: []\n"
+    )
     before = cli("store", "dump").out
 
     imported = cli("import")
     assert imported.code == 0, imported.err
     assert "Wrote tenants/acme/acme-norway.yaml (acme/acme-norway)" in imported.out
     assert f"  {OSLO}\n" in imported.out
-    assert ("tenants/acme/acme-sweden.yaml: exists, not touched (acme/acme-sweden); to accept "
-            "the portal's changes into it, run `reconciler drift --write`") in imported.err
+    assert (
+        "tenants/acme/acme-sweden.yaml: exists, not touched (acme/acme-sweden); to accept "
+        "the portal's changes into it, run `reconciler drift --write`"
+    ) in imported.err
     assert cli("store", "dump").out == before  # import never writes to the store
     path = cli.root / "tenants/acme/acme-norway.yaml"
     text = path.read_text(encoding="utf-8")
@@ -98,7 +101,8 @@ def test_import_plan_adopts_then_drift_write_round_trip(cli: Cli) -> None:
     assert "acme/acme-norway/Visma Oslo: renamed in the portal to 'Visma Oslo kontor'" in written.out
     after = path.read_text(encoding="utf-8")
     assert after == text.replace("name: Visma Oslo\n", "name: Visma Oslo kontor\n").replace(
-        "server: SQL01\\VISMA\n", "server: SQL02\\VISMA\n")
+        "server: SQL01\\VISMA\n", "server: SQL02\\VISMA\n"
+    )
     assert _actions(cli, env) == []
     assert cli("drift", "--write").code == 0  # nothing left to accept
 

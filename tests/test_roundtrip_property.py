@@ -21,8 +21,28 @@ from tests import roundtrip_support as rs
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "tenant.schema.json").read_text())
 # What another YAML reader would take for something other than text, and some plain words.
-WORDS = ["0001", "1e3", "NO", "on", "2026-01-01", "null", "~", "true", "1_000", "0x1F", ".inf",
-         "F0001", "Oslo", "Bjørn Ås", "a: b", "#x", "- y", "'q'", 'x"y', "[z]"]
+WORDS = [
+    "0001",
+    "1e3",
+    "NO",
+    "on",
+    "2026-01-01",
+    "null",
+    "~",
+    "true",
+    "1_000",
+    "0x1F",
+    ".inf",
+    "F0001",
+    "Oslo",
+    "Bjørn Ås",
+    "a: b",
+    "#x",
+    "- y",
+    "'q'",
+    'x"y',
+    "[z]",
+]
 texts = st.sampled_from(WORDS)
 hosts = st.sampled_from(["sql01", "SQL01\\VISMA", "sql02.acme.local,1444", "1e3", "10.0.0.1"])
 INTEGRATIONS = ["visma-business", "dynamics-gp", "dynamics-ax"]
@@ -32,16 +52,25 @@ INTEGRATIONS = ["visma-business", "dynamics-gp", "dynamics-ax"]
 def connection_specs(draw: st.DrawFn, name: str) -> spec.ConnectionSpec:
     integration = draw(st.sampled_from(INTEGRATIONS))
     sql = draw(st.booleans())
-    voucher = (spec.Voucher("visma-document-center", draw(st.sampled_from(["\\\\fs01\\vdc",
-                                                                             "D:\\Vouchers"])))
-               if integration == "visma-business" and draw(st.booleans()) else None)
+    voucher = (
+        spec.Voucher("visma-document-center", draw(st.sampled_from(["\\\\fs01\\vdc", "D:\\Vouchers"])))
+        if integration == "visma-business" and draw(st.booleans())
+        else None
+    )
     return spec.ConnectionSpec(
-        name=name, integration=integration, server=draw(hosts), database=draw(texts),
+        name=name,
+        integration=integration,
+        server=draw(hosts),
+        database=draw(texts),
         authentication=spec.Authentication.SQL if sql else spec.Authentication.WINDOWS,
-        login=draw(texts) if sql else None, allow_others_to_edit=draw(st.booleans()),
+        login=draw(texts) if sql else None,
+        allow_others_to_edit=draw(st.booleans()),
         private=draw(st.booleans()),
         companies=tuple(draw(st.lists(texts, max_size=3, unique_by=spec.identity))),
-        voucher=voucher, write_back=draw(st.booleans()), protected=draw(st.booleans()))
+        voucher=voucher,
+        write_back=draw(st.booleans()),
+        protected=draw(st.booleans()),
+    )
 
 
 @st.composite
@@ -52,16 +81,26 @@ def live_tenants(draw: st.DrawFn) -> state.LiveTenant:
         s = draw(connection_specs(name))
         managed = draw(st.booleans())
         password = "fp:x" if s.authentication is spec.Authentication.SQL else None
-        conns.append(state.LiveConnection(
-            i, s, tuple(state.LiveCompany(c, ()) for c in s.companies), password, managed, 1,
-            spec.spec_fingerprint(s, password) if managed else None, name if managed else None))
+        conns.append(
+            state.LiveConnection(
+                i,
+                s,
+                tuple(state.LiveCompany(c, ()) for c in s.companies),
+                password,
+                managed,
+                1,
+                spec.spec_fingerprint(s, password) if managed else None,
+                name if managed else None,
+            )
+        )
     return state.LiveTenant(1, "acme", "acme-norway", tuple(conns), ())
 
 
 def _with_passwords(live: state.LiveTenant) -> state.LiveTenant:
     """The live passwords are what the file's references resolve to (roundtrip_support.fp)."""
-    names = envnames.password_variables(live.customer, live.tenant,
-                                        [c.spec.name for c in live.connections], "OSR_")
+    names = envnames.password_variables(
+        live.customer, live.tenant, [c.spec.name for c in live.connections], "OSR_"
+    )
     conns = []
     for c in live.connections:
         if c.password_fp is None:
@@ -100,29 +139,41 @@ def test_import_then_plan_shows_only_adoptions(live: state.LiveTenant) -> None:
         d = rs.load(path)
         result = differ.diff([d], ls, rs.fingerprints(d))
         assert [(a.action, a.connection) for _, a in result.all_actions()] == [
-            (p.ActionKind.ADOPT, c.spec.name) for c in sorted(
+            (p.ActionKind.ADOPT, c.spec.name)
+            for c in sorted(
                 (c for c in live.connections if not c.managed),
-                key=lambda c: (spec.natural_key(c.spec.name), c.spec.name))]
+                key=lambda c: (spec.natural_key(c.spec.name), c.spec.name),
+            )
+        ]
 
 
 @SETTINGS
 @given(live_tenants(), st.data())
 def test_drift_write_then_plan_is_empty_and_a_second_run_writes_nothing(
-        live: state.LiveTenant, data: st.DataObject) -> None:
+    live: state.LiveTenant, data: st.DataObject
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # Everything imported and applied (managed), then changed by hand in the portal.
-        managed = dataclasses.replace(live, connections=tuple(
-            dataclasses.replace(c, managed=True, applied_fp=c.live_fp, applied_name=c.spec.name)
-            for c in live.connections))
+        managed = dataclasses.replace(
+            live,
+            connections=tuple(
+                dataclasses.replace(c, managed=True, applied_fp=c.live_fp, applied_name=c.spec.name)
+                for c in live.connections
+            ),
+        )
         path, ls = _imported(managed, Path(tmp))
         lt = ls.tenants["acme/acme-norway"]
         changed = []
         for c in lt.connections:
             if data.draw(st.booleans()):
                 new = data.draw(connection_specs(c.spec.name))
-                new = dataclasses.replace(new, authentication=c.spec.authentication,
-                                          login=new.login if c.spec.login is None else
-                                          (c.spec.login if new.login is None else new.login))
+                new = dataclasses.replace(
+                    new,
+                    authentication=c.spec.authentication,
+                    login=new.login
+                    if c.spec.login is None
+                    else (c.spec.login if new.login is None else new.login),
+                )
                 if c.spec.authentication is spec.Authentication.WINDOWS:
                     new = dataclasses.replace(new, login=None)
                 c = dataclasses.replace(c, spec=new)
@@ -131,14 +182,16 @@ def test_drift_write_then_plan_is_empty_and_a_second_run_writes_nothing(
         ls = state.LiveState({lt.key: lt}, ls.known)
         d = rs.load(path)
         fps = rs.fingerprints(d)
-        first = accept.accept([d], ls, differ.diff([d], ls, fps), fps, deleted={},
-                              settings=secrets.Settings.from_env(Path(tmp)))
+        first = accept.accept(
+            [d], ls, differ.diff([d], ls, fps), fps, deleted={}, settings=secrets.Settings.from_env(Path(tmp))
+        )
         for f in first.files:
             _check_written(f.text)
             path.write_text(f.text, encoding="utf-8")
         after = rs.load(path)
         result = differ.diff([after], ls, fps)
         assert [a for _, a in result.all_actions()] == []
-        second = accept.accept([after], ls, result, fps, deleted={},
-                               settings=secrets.Settings.from_env(Path(tmp)))
+        second = accept.accept(
+            [after], ls, result, fps, deleted={}, settings=secrets.Settings.from_env(Path(tmp))
+        )
         assert second.files == ()

@@ -18,8 +18,7 @@ from reconciler import errors, locks, planfile, secrets, spec, store
 from tests.conftest import RECONCILER, TEST_KEY, Cli
 from tests.test_cli import TENANT, dump, edit_by_hand, seeded
 
-CHANGED = TENANT.replace("[F0001, F0002]", "[F0001, F0003]").replace("database: vbsys",
-                                                                   "database: vbsys2")
+CHANGED = TENANT.replace("[F0001, F0002]", "[F0001, F0003]").replace("database: vbsys", "database: vbsys2")
 
 
 def test_saved_plan_applies_when_nothing_changed(cli: Cli) -> None:
@@ -91,17 +90,33 @@ def test_saved_plan_from_another_store_refused(cli: Cli, tmp_path: Path) -> None
     assert refused.code == 1 and "the plan was made for another store" in refused.err
 
 
-def _insert_lock(url: str, *, pid: int, host: str, expires_in_ms: int,
-                 machine: str | None = None, started: int | None = None) -> str:
+def _insert_lock(
+    url: str,
+    *,
+    pid: int,
+    host: str,
+    expires_in_ms: int,
+    machine: str | None = None,
+    started: int | None = None,
+) -> str:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     now = store.now_ms()
     try:
         with engine.begin() as conn:
-            conn.execute(store.locks.insert().values(
-                id="11111111-2222-3333-4444-555555555555", scope="acme/acme-norway",
-                actor="alice", host=host, pid=pid, ci_job="https://ci.example/job/7",
-                acquired_ms=now, expires_ms=now + expires_in_ms, machine=machine,
-                started=started))
+            conn.execute(
+                store.locks.insert().values(
+                    id="11111111-2222-3333-4444-555555555555",
+                    scope="acme/acme-norway",
+                    actor="alice",
+                    host=host,
+                    pid=pid,
+                    ci_job="https://ci.example/job/7",
+                    acquired_ms=now,
+                    expires_ms=now + expires_in_ms,
+                    machine=machine,
+                    started=started,
+                )
+            )
     finally:
         engine.dispose()
     return "11111111-2222-3333-4444-555555555555"
@@ -109,14 +124,15 @@ def _insert_lock(url: str, *, pid: int, host: str, expires_in_ms: int,
 
 def test_held_lock_refuses_then_unlock_releases(cli: Cli) -> None:
     seeded(cli, CHANGED)
-    lock_id = _insert_lock(cli.env["RECONCILER_STORE"], pid=1, host="other-host",
-                           expires_in_ms=600_000)
+    lock_id = _insert_lock(cli.env["RECONCILER_STORE"], pid=1, host="other-host", expires_in_ms=600_000)
     started = time.monotonic()
     refused = cli("apply", "--auto-approve", "--allow-cascade", "--lock-timeout", "1s")
     assert time.monotonic() - started >= 1.0
     assert refused.code == 1
-    assert (f"lock {lock_id} on acme/acme-norway held by alice on other-host (pid 1, CI job "
-            "https://ci.example/job/7)") in refused.err
+    assert (
+        f"lock {lock_id} on acme/acme-norway held by alice on other-host (pid 1, CI job "
+        "https://ci.example/job/7)"
+    ) in refused.err
     assert f"reconciler unlock {lock_id}" in refused.err
     released = cli("unlock", lock_id)
     assert released.code == 0, released.err
@@ -135,8 +151,14 @@ def test_lease_of_dead_process_on_this_host_is_taken_over(cli: Cli) -> None:
     dead = subprocess.Popen(["true"])
     began = locks.started(dead.pid)
     dead.wait()
-    _insert_lock(cli.env["RECONCILER_STORE"], pid=dead.pid, host=socket.gethostname(),
-                 expires_in_ms=600_000, machine=locks.machine(), started=began)
+    _insert_lock(
+        cli.env["RECONCILER_STORE"],
+        pid=dead.pid,
+        host=socket.gethostname(),
+        expires_in_ms=600_000,
+        machine=locks.machine(),
+        started=began,
+    )
     assert cli("apply", "--auto-approve", "--allow-cascade").code == 0
 
 
@@ -154,12 +176,24 @@ def _lock_rows(url: str) -> int:
 def test_signal_releases_the_lease(cli: Cli, sig: signal.Signals) -> None:
     seeded(cli, CHANGED)
     # Another apply holds the lock, so ours waits inside the lease loop; then we signal it.
-    other = _insert_lock(cli.env["RECONCILER_STORE"], pid=1, host="other-host",
-                         expires_in_ms=600_000)
-    proc = subprocess.Popen([RECONCILER, "apply", "--auto-approve", "--allow-cascade",
-                             "--lock-timeout", "60s", "--tenant", "acme/acme-norway"],
-                            cwd=cli.root, env=cli.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    other = _insert_lock(cli.env["RECONCILER_STORE"], pid=1, host="other-host", expires_in_ms=600_000)
+    proc = subprocess.Popen(
+        [
+            RECONCILER,
+            "apply",
+            "--auto-approve",
+            "--allow-cascade",
+            "--lock-timeout",
+            "60s",
+            "--tenant",
+            "acme/acme-norway",
+        ],
+        cwd=cli.root,
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(2.5)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
@@ -174,8 +208,11 @@ def test_kill_9_at_any_moment_leaves_before_or_after(cli: Cli) -> None:
 
     RECONCILER_DEBUG_ACTION_DELAY_MS stretches the transaction so that kills land inside it too.
     """
-    new = "".join(f"  - {{name: New {i}, integration: dynamics-ax, server: ax{i}, database: AX, "
-                  f"authentication: windows, companies: [DAT, NOR]}}\n" for i in range(8))
+    new = "".join(
+        f"  - {{name: New {i}, integration: dynamics-ax, server: ax{i}, database: AX, "
+        f"authentication: windows, companies: [DAT, NOR]}}\n"
+        for i in range(8)
+    )
     forward = CHANGED + new
     reverse = TENANT.replace("connections:\n", "prune: true\nconnections:\n", 1)
     seeded(cli, forward)
@@ -198,9 +235,13 @@ def test_kill_9_at_any_moment_leaves_before_or_after(cli: Cli) -> None:
     seen = {"before": 0, "after": 0}
     slow = {**cli.env, "RECONCILER_DEBUG_ACTION_DELAY_MS": "60"}
     for _ in range(runs):
-        proc = subprocess.Popen([RECONCILER, "apply", "--auto-approve", "--allow-cascade"],
-                                cwd=cli.root, env=slow, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [RECONCILER, "apply", "--auto-approve", "--allow-cascade"],
+            cwd=cli.root,
+            env=slow,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.3, 2.0))
         proc.kill()
         proc.wait()
@@ -230,11 +271,18 @@ def test_saved_plan_refused_when_it_would_do_something_else(cli: Cli) -> None:
     saved["signature"] = secrets.Keyring(TEST_KEY.encode()).sign(planfile._canonical(body))
     (cli.root / "plan.json").write_text(json.dumps(saved))
     before = dump(cli)
-    refused = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade",
-                  env={"OSR_CANARY": "a-new-password"})
+    refused = cli(
+        "apply",
+        "--plan",
+        "plan.json",
+        "--auto-approve",
+        "--allow-cascade",
+        env={"OSR_CANARY": "a-new-password"},
+    )
     assert refused.code == 1
-    assert ("the plan made now differs from the saved plan at ['acme/acme-norway'][0]['changes']"
-            in refused.err)
+    assert (
+        "the plan made now differs from the saved plan at ['acme/acme-norway'][0]['changes']" in refused.err
+    )
     assert dump(cli) == before
 
 
@@ -242,16 +290,22 @@ def test_optimistic_version_aborts_the_whole_transaction(cli: Cli) -> None:
     seeded(cli)
     os.environ["RECONCILER_STORE_KEY"] = TEST_KEY
     try:
-        st = store.Store.open(store.Location.resolve(cli.env["RECONCILER_STORE"], cli.root),
-                              readonly=False)
+        st = store.Store.open(store.Location.resolve(cli.env["RECONCILER_STORE"], cli.root), readonly=False)
         live = st.snapshot(["acme/acme-norway"])
         conn = live.tenants["acme/acme-norway"].connections[0]
         before = dump(cli)
         with pytest.raises(errors.ConflictError, match="version mismatch"), st.transaction() as tx:
             store.set_companies(tx, conn.id, ["F0001"])  # a first write, then a stale version:
-            store.update_connection(tx, conn.id, conn.version + 5, conn.spec, password=store.KEEP,
-                                    managed=True, applied_fp=None,
-                                    label="acme/acme-norway/Visma Oslo")
+            store.update_connection(
+                tx,
+                conn.id,
+                conn.version + 5,
+                conn.spec,
+                password=store.KEEP,
+                managed=True,
+                applied_fp=None,
+                label="acme/acme-norway/Visma Oslo",
+            )
         st.close()
         assert dump(cli) == before  # the first write was rolled back too
     finally:
@@ -259,22 +313,27 @@ def test_optimistic_version_aborts_the_whole_transaction(cli: Cli) -> None:
 
 
 def test_apply_never_deletes_a_dependent_the_plan_did_not_list(
-        cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A dependent that appears between reading and deleting stops the whole transaction."""
     seeded(cli)
     monkeypatch.setenv("RECONCILER_STORE_KEY", TEST_KEY)
-    st = store.Store.open(store.Location.resolve(cli.env["RECONCILER_STORE"], cli.root),
-                          readonly=False)
+    st = store.Store.open(store.Location.resolve(cli.env["RECONCILER_STORE"], cli.root), readonly=False)
     try:
         conn = st.snapshot(["acme/acme-norway"], dependents=True).tenants["acme/acme-norway"].connections[0]
         listed = {d.row_id for c in conn.companies for d in c.dependents}
         assert len(listed) == 2
         before = dump(cli)
-        with pytest.raises(errors.ConflictError, match="1 dependent\\(s\\) appeared that the plan "
-                                                       "did not list"), st.transaction() as tx:
+        with (
+            pytest.raises(
+                errors.ConflictError, match="1 dependent\\(s\\) appeared that the plan did not list"
+            ),
+            st.transaction() as tx,
+        ):
             store.add_dependents(tx, conn.id, "F0001", [(spec.DependentKind.REPORT, "New report")])
-            store.delete_connection(tx, conn.id, conn.version, label="acme/acme-norway/Visma Oslo",
-                                    listed=listed)
+            store.delete_connection(
+                tx, conn.id, conn.version, label="acme/acme-norway/Visma Oslo", listed=listed
+            )
         assert dump(cli) == before
         with st.transaction() as tx:  # what was listed is deleted
             store.delete_connection(tx, conn.id, conn.version, label="x", listed=listed)

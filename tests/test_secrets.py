@@ -34,11 +34,14 @@ def test_invalid_key_is_a_clear_error() -> None:
         secrets.Keyring(b"not-a-key")
 
 
-@pytest.mark.parametrize("text", [
-    f"DRIVER={{ODBC Driver 18}};SERVER=x;UID=u;PWD={{{CANARY}}};",
-    f"postgresql+psycopg://user:{CANARY}@db/x",
-    f"login failed: password={CANARY}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"DRIVER={{ODBC Driver 18}};SERVER=x;UID=u;PWD={{{CANARY}}};",
+        f"postgresql+psycopg://user:{CANARY}@db/x",
+        f"login failed: password={CANARY}",
+    ],
+)
 def test_redact_removes_passwords_from_driver_text(text: str) -> None:
     assert CANARY not in redaction.redact(text)
 
@@ -53,8 +56,9 @@ def test_password_stored_encrypted_with_fingerprint(cli: Cli) -> None:
     engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            ct, fp = conn.execute(sa.select(store.connections.c.password_ct,
-                                            store.connections.c.password_fp)).one()
+            ct, fp = conn.execute(
+                sa.select(store.connections.c.password_ct, store.connections.c.password_fp)
+            ).one()
     finally:
         engine.dispose()
     assert CANARY not in ct and ct.startswith("gAAAA")  # Fernet token
@@ -174,8 +178,10 @@ def test_environment_secret_that_is_not_utf8_is_an_error(cli: Cli) -> None:
     import subprocess
 
     from tests.conftest import RECONCILER
-    proc = subprocess.run([RECONCILER, "plan"], cwd=cli.root, env=env_bytes, capture_output=True,
-                          text=True, timeout=120)
+
+    proc = subprocess.run(
+        [RECONCILER, "plan"], cwd=cli.root, env=env_bytes, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 1
     assert "environment variable OSR_CANARY is not valid UTF-8" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -208,8 +214,14 @@ def test_links_and_dots_leading_out_of_secrets_dir_are_refused(tmp_path: Path) -
     (base / "away").symlink_to(tmp_path)
     (base / "acme" / "in.txt").write_text(CANARY + "\n")
     (base / "acme" / "alias.txt").symlink_to(base / "acme" / "in.txt")
-    for file in ("acme/out.txt", "away/outside.txt", "acme/../../outside.txt", "../outside.txt",
-                 str(tmp_path / "outside.txt"), "acme/.."):
+    for file in (
+        "acme/out.txt",
+        "away/outside.txt",
+        "acme/../../outside.txt",
+        "../outside.txt",
+        str(tmp_path / "outside.txt"),
+        "acme/..",
+    ):
         assert settings.check_reference(None, file) is not None, file
         assert settings.resolve(SecretRef(None, file)) is None, file
     assert settings.check_reference(None, "acme/in.txt") is None

@@ -160,9 +160,7 @@ MS18 = "Driver={ODBC Driver 18 for SQL Server};"
     ],
 )
 def test_connection_string_sql_server(changes: dict[str, Any], expected: str) -> None:
-    assert sources.connection_string(spec(**changes), driver="ODBC Driver 18 for SQL Server") == (
-        expected
-    )
+    assert sources.connection_string(spec(**changes), driver="ODBC Driver 18 for SQL Server") == (expected)
 
 
 def test_connection_string_driver_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -253,9 +251,7 @@ def test_connection_string_freetds(changes: dict[str, Any], expected: str) -> No
         ),
     ],
 )
-def test_connection_string_test_drivers(
-    driver: str, changes: dict[str, Any], expected: str
-) -> None:
+def test_connection_string_test_drivers(driver: str, changes: dict[str, Any], expected: str) -> None:
     assert sources.connection_string(spec(**changes), driver=driver) == expected
 
 
@@ -601,9 +597,7 @@ def test_check_unknown_database(server_backend: Backend) -> None:
 
 def test_check_unreachable_server(server_backend: Backend) -> None:
     started = time.monotonic()
-    result = sources.check(
-        server_backend.spec(server="127.0.0.1,1"), companies=["F0001"], write_back=False
-    )
+    result = sources.check(server_backend.spec(server="127.0.0.1,1"), companies=["F0001"], write_back=False)
     assert time.monotonic() - started < 5
     (problem,) = result.problems
     assert problem.startswith(
@@ -691,11 +685,11 @@ def test_module_works_without_pyodbc() -> None:
         "print(sources.check(s, companies=['F0001'], write_back=False).problems[0])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     first, second = done.stdout.splitlines()
     assert first.startswith("Driver={FreeTDS};Server=SQL01;")
-    assert second == ("a/b/c: pyodbc, the driver for accounting servers and SQL Server stores, is "
-                      "not installed; install it with pip install 'osr-reconciler[sources]'")
+    assert second == (
+        "a/b/c: pyodbc, the driver for accounting servers and SQL Server stores, is "
+        "not installed; install it with pip install 'osr-reconciler[sources]'"
+    )

@@ -43,10 +43,16 @@ def source_env(cli: Cli, tmp_path: Path) -> dict[str, str]:
     system = tmp_path / "system.db"
     with sqlite3.connect(system) as conn:
         conn.executescript((FIXTURES / "sqlite.sql").read_text(encoding="utf-8"))
-    env = {"RECONCILER_CATALOG": str(FIXTURES / "catalog-test.yaml"),
-           "RECONCILER_ODBC_DRIVER": "SQLite3", "OSR_BOOKS": "books-pw"}
+    env = {
+        "RECONCILER_CATALOG": str(FIXTURES / "catalog-test.yaml"),
+        "RECONCILER_ODBC_DRIVER": "SQLite3",
+        "OSR_BOOKS": "books-pw",
+    }
     cli.env.update(env)
-    seeded(cli, TENANT + f"""\
+    seeded(
+        cli,
+        TENANT
+        + f"""\
   - name: Books
     integration: osr-test-sqlite
     server: localhost
@@ -55,7 +61,9 @@ def source_env(cli: Cli, tmp_path: Path) -> dict[str, str]:
     login: reader
     password: {{env: OSR_BOOKS}}
     companies: [F0001, F0099]
-""", LIVE)
+""",
+        LIVE,
+    )
     return env
 
 
@@ -64,15 +72,23 @@ def test_companies_lists_and_searches(cli: Cli, source_env: dict[str, str]) -> N
     assert listed.code == 0, listed.err
     assert listed.out.splitlines()[0].split() == ["ID", "NAME"]
     assert "F0002  Bergen Bygg AS" in listed.out
-    found = cli("companies", "--tenant", "acme/acme-norway", "--connection", "Books",
-                "--search", "ålesund", "--format", "json")
+    found = cli(
+        "companies",
+        "--tenant",
+        "acme/acme-norway",
+        "--connection",
+        "Books",
+        "--search",
+        "ålesund",
+        "--format",
+        "json",
+    )
     assert json.loads(found.out) == [{"id": "F0010", "name": "Ålesund Fisk AS"}]
     unknown = cli("companies", "--tenant", "acme/acme-norway", "--connection", "Nope")
     assert unknown.code == 1 and "no connection named 'Nope' (declared: Visma Oslo, Books)" in unknown.err
 
 
-def test_check_sources_reports_per_connection_and_apply_refuses(cli: Cli,
-                                                                source_env: dict[str, str]) -> None:
+def test_check_sources_reports_per_connection_and_apply_refuses(cli: Cli, source_env: dict[str, str]) -> None:
     planned = cli("plan", "--check-sources", "--format", "json")
     assert planned.code == 0, planned.err
     checks = {c["connection"]: c for c in json.loads(planned.out)["tenants"][0]["checks"]}
@@ -94,16 +110,44 @@ def test_check_sources_reports_per_connection_and_apply_refuses(cli: Cli,
     assert done.code == 0, done.err
 
 
-def test_companies_for_a_connection_not_declared_yet(cli: Cli, source_env: dict[str, str],
-                                                     tmp_path: Path) -> None:
+def test_companies_for_a_connection_not_declared_yet(
+    cli: Cli, source_env: dict[str, str], tmp_path: Path
+) -> None:
     system = str(tmp_path / "system.db")
-    listed = cli("companies", "--integration", "osr-test-sqlite", "--server", "localhost",
-                 "--database", system, "--authentication", "sql", "--login", "reader",
-                 "--password-env", "OSR_BOOKS", "--search", "bygg", "--format", "json")
+    listed = cli(
+        "companies",
+        "--integration",
+        "osr-test-sqlite",
+        "--server",
+        "localhost",
+        "--database",
+        system,
+        "--authentication",
+        "sql",
+        "--login",
+        "reader",
+        "--password-env",
+        "OSR_BOOKS",
+        "--search",
+        "bygg",
+        "--format",
+        "json",
+    )
     assert listed.code == 0, listed.err
     assert json.loads(listed.out) == [{"id": "F0002", "name": "Bergen Bygg AS"}]
-    missing = cli("companies", "--integration", "osr-test-sqlite", "--server", "localhost",
-                  "--authentication", "sql", "--login", "reader", "--password-env", "OSR_NOPE")
+    missing = cli(
+        "companies",
+        "--integration",
+        "osr-test-sqlite",
+        "--server",
+        "localhost",
+        "--authentication",
+        "sql",
+        "--login",
+        "reader",
+        "--password-env",
+        "OSR_NOPE",
+    )
     assert missing.code == 1 and "--password-env OSR_NOPE: the variable is not set" in missing.err
     unknown = cli("companies", "--integration", "sap", "--server", "x")
     assert unknown.code == 1 and "--integration 'sap' is not in the catalog" in unknown.err
@@ -113,22 +157,42 @@ def test_companies_for_a_connection_not_declared_yet(cli: Cli, source_env: dict[
 def test_companies_password_env_holds_to_the_tenant_file_prefix(run: InProcess, variable: str) -> None:
     """--password-env sends a value to the server on the command line: only tenant secrets."""
     secret = "not-for-that-server-31337"
-    refused = run("companies", "--integration", "visma-business", "--server", "evil.example",
-                  "--login", "sa", "--password-env", variable, env={variable: secret})
+    refused = run(
+        "companies",
+        "--integration",
+        "visma-business",
+        "--server",
+        "evil.example",
+        "--login",
+        "sa",
+        "--password-env",
+        variable,
+        env={variable: secret},
+    )
     assert refused.code == 1
-    assert refused.err == (f"error: --password-env: environment variable {variable!r} is not a "
-                           f"tenant secret; name it OSR_... (e.g. OSR_{variable})\n")
+    assert refused.err == (
+        f"error: --password-env: environment variable {variable!r} is not a "
+        f"tenant secret; name it OSR_... (e.g. OSR_{variable})\n"
+    )
     assert secret not in refused.out + refused.err
 
 
-def test_companies_flags_for_encryption_reach_the_connection_string(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_companies_flags_for_encryption_reach_the_connection_string(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OSR_NEW", "pw")
     ctx = stages.Context.make(None)
-    common = {"tenant": None, "connection": None, "integration": "visma-business", "server": "sql01",
-              "database": None, "authentication": None, "login": "osr", "password_env": "OSR_NEW"}
+    common = {
+        "tenant": None,
+        "connection": None,
+        "integration": "visma-business",
+        "server": "sql01",
+        "database": None,
+        "authentication": None,
+        "login": "osr",
+        "password_env": "OSR_NEW",
+    }
     default = sources.connection_string(companies_cmd.companies_spec(ctx, **common), driver=MS18)
     assert "Encrypt=yes" in default and "TrustServerCertificate" not in default
-    relaxed = sources.connection_string(companies_cmd.companies_spec(
-        ctx, **common, encrypt=False, trust_server_certificate=True), driver=MS18)
+    relaxed = sources.connection_string(
+        companies_cmd.companies_spec(ctx, **common, encrypt=False, trust_server_certificate=True), driver=MS18
+    )
     assert "Encrypt=no;TrustServerCertificate=yes" in relaxed

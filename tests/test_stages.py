@@ -13,9 +13,12 @@ from reconciler import catalog, desired, errors, fixture, secrets, stages, store
 from reconciler import plan as p
 
 REPO = Path(__file__).resolve().parent.parent
-DEMO_ENV = {"OSR_ACME_NO_OSLO": "demo-oslo-pw", "OSR_ACME_NO_BERGEN": "demo-bergen-pw",
-            "OSR_ACME_SE_STOCKHOLM": "demo-stockholm-pw",
-            "RECONCILER_STORE_KEY": "kGdQmJ0sJ3V0fTq1aO3iUzlzGkB4p7Vh2m3xq9l3W8E="}
+DEMO_ENV = {
+    "OSR_ACME_NO_OSLO": "demo-oslo-pw",
+    "OSR_ACME_NO_BERGEN": "demo-bergen-pw",
+    "OSR_ACME_SE_STOCKHOLM": "demo-stockholm-pw",
+    "RECONCILER_STORE_KEY": "kGdQmJ0sJ3V0fTq1aO3iUzlzGkB4p7Vh2m3xq9l3W8E=",
+}
 EMPTIED = """version: 1
 customer: {customer}
 tenant: {tenant}
@@ -25,8 +28,9 @@ connections: []
 
 
 @pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-         store_url: str) -> Iterator[tuple[stages.Context, store.Store]]:
+def demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str
+) -> Iterator[tuple[stages.Context, store.Store]]:
     """The demo store seeded on each database of the matrix, its tenant files copied (tests
     edit the copies)."""
     for key, value in DEMO_ENV.items():
@@ -53,13 +57,13 @@ def _whole(ctx: stages.Context, st: store.Store, *, max_delete: int, fingerprint
 
 @pytest.mark.parametrize("size", [1, 2, 250])
 @pytest.mark.parametrize("fingerprint", [False, True])
-def test_plan_in_batches_is_the_plan_of_one_read(demo: tuple[stages.Context, store.Store],
-                                                 size: int, fingerprint: bool) -> None:
+def test_plan_in_batches_is_the_plan_of_one_read(
+    demo: tuple[stages.Context, store.Store], size: int, fingerprint: bool
+) -> None:
     ctx, st = demo
     whole = _whole(ctx, st, max_delete=10, fingerprint=fingerprint)
     assert whole.has_changes and len(whole.tenants) == 3  # the demo plans changes in every tenant
-    batched, _ = stages.plan_files(ctx, st, _files(ctx), max_delete=10, fingerprint=fingerprint,
-                                   size=size)
+    batched, _ = stages.plan_files(ctx, st, _files(ctx), max_delete=10, fingerprint=fingerprint, size=size)
     assert batched == whole
 
 
@@ -69,7 +73,8 @@ def test_guards_span_batches(demo: tuple[stages.Context, store.Store]) -> None:
     for key in ("acme/acme-norway", "nordlys/nordlys-main"):
         customer, tenant = key.split("/")
         (ctx.root / "tenants" / customer / f"{tenant}.yaml").write_text(
-            EMPTIED.format(customer=customer, tenant=tenant), encoding="utf-8")
+            EMPTIED.format(customer=customer, tenant=tenant), encoding="utf-8"
+        )
     whole = _whole(ctx, st, max_delete=1, fingerprint=False)
     batched, _ = stages.plan_files(ctx, st, _files(ctx), max_delete=1, fingerprint=False, size=1)
     assert batched.mass_delete == whole.mass_delete
@@ -87,12 +92,15 @@ def test_problems_of_every_batch_are_reported_together(demo: tuple[stages.Contex
     with pytest.raises(errors.InputError) as whole:
         desired.load(_files(ctx), cat=catalog.load(), settings=ctx.settings)
     assert batched.value.problems == whole.value.problems
-    assert {pr.file for pr in batched.value.problems} >= {str(tenants / "acme" / "acme-sweden.yaml"),
-                                                         str(tenants / "nordlys" / "nordlys-main.yaml")}
+    assert {pr.file for pr in batched.value.problems} >= {
+        str(tenants / "acme" / "acme-sweden.yaml"),
+        str(tenants / "nordlys" / "nordlys-main.yaml"),
+    }
 
 
 def test_a_tenant_declared_twice_in_different_batches_is_refused(
-        demo: tuple[stages.Context, store.Store]) -> None:
+    demo: tuple[stages.Context, store.Store],
+) -> None:
     ctx, st = demo
     twin = ctx.root / "tenants" / "acme" / "acme-norway.yml"  # the one way to declare it twice
     shutil.copy(ctx.root / "tenants" / "acme" / "acme-norway.yaml", twin)
@@ -114,8 +122,9 @@ def test_unknown_tenants_of_every_batch_are_named(demo: tuple[stages.Context, st
 
 
 @pytest.mark.parametrize("size", [1, 250])
-def test_drift_in_batches_lists_what_one_read_lists(demo: tuple[stages.Context, store.Store],
-                                                    size: int) -> None:
+def test_drift_in_batches_lists_what_one_read_lists(
+    demo: tuple[stages.Context, store.Store], size: int
+) -> None:
     ctx, st = demo
     whole = _whole(ctx, st, max_delete=10**9, fingerprint=False)
     drift = stages.drift_files(ctx, st, _files(ctx), size=size)

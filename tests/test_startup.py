@@ -42,18 +42,22 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def modules_after(*argvs: list[str], cwd: Path = REPO,
-                  env: Mapping[str, str] | None = None) -> set[str]:
+def modules_after(*argvs: list[str], cwd: Path = REPO, env: Mapping[str, str] | None = None) -> set[str]:
     """The modules a fresh interpreter has imported after running the commands."""
-    proc = subprocess.run([sys.executable, "-c", RUN, *map(json.dumps, argvs)], cwd=cwd,
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN, *map(json.dumps, argvs)],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     return set(json.loads(proc.stdout.splitlines()[-1]))
 
 
-def imported_after(*argvs: list[str], cwd: Path = REPO,
-                   env: Mapping[str, str] | None = None) -> set[str]:
+def imported_after(*argvs: list[str], cwd: Path = REPO, env: Mapping[str, str] | None = None) -> set[str]:
     """The top-level packages of modules_after (sqlalchemy for sqlalchemy.engine, ...)."""
     return {name.split(".")[0] for name in modules_after(*argvs, cwd=cwd, env=env)}
 
@@ -81,9 +85,15 @@ def test_command_name_completion_imports_none_of_the_heavy_libraries() -> None:
 
 def test_completion_answers_command_names() -> None:
     """The probe above runs a real completion: it answers every command, from the table."""
-    proc = subprocess.run([sys.executable, "-m", "reconciler"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, check=False,
-                          env={**os.environ, **completion_env("reconciler ")})
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **completion_env("reconciler ")},
+    )
     assert proc.returncode == 0, proc.stderr
     assert [line.split(",", 1)[1] for line in proc.stdout.splitlines()] == sorted(cli.COMMANDS)
 
@@ -92,13 +102,17 @@ def test_every_command_help_and_flag_completion_import_none_of_the_heavy_librari
     """A command's module loads for its --help and its flags' completion; the store, pydantic's
     models, YAML, cryptography and deepdiff load only when the command runs."""
     heavy = {*HEAVY, "deepdiff"}
-    modules = modules_after(*([name, "--help"] for name in sorted(cli.COMMANDS)),
-                            ["store", "seed", "--help"])
+    modules = modules_after(*([name, "--help"] for name in sorted(cli.COMMANDS)), ["store", "seed", "--help"])
     assert {f"reconciler.commands.{m}" for m, _, _ in cli.COMMANDS.values()} <= modules
     found = {name.split(".")[0] for name in modules}
     assert found.isdisjoint(heavy), sorted(found & heavy)
-    for line in ("reconciler plan --", "reconciler apply --", "reconciler store ",
-                 "reconciler history --f", "reconciler windows --"):
+    for line in (
+        "reconciler plan --",
+        "reconciler apply --",
+        "reconciler store ",
+        "reconciler history --f",
+        "reconciler windows --",
+    ):
         found = imported_after([], env=completion_env(line))
         assert found.isdisjoint(heavy), (line, sorted(found & heavy))
 
@@ -123,8 +137,9 @@ token = keyring.encrypt("x")
 assert keyring.decrypt(token) == "x"
 print(json.dumps([before, "cryptography" in sys.modules]))
 """
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert json.loads(proc.stdout) == [False, True]
 
 
@@ -137,8 +152,7 @@ def test_a_key_fernet_would_refuse_is_refused_without_it(key: bytes) -> None:
         secrets.Keyring(key)
 
 
-def test_lazy_module_imports_on_first_read_and_reads_the_real_module(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lazy_module_imports_on_first_read_and_reads_the_real_module(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
     stand_in = lazy.module("colorsys")
     assert "colorsys" not in sys.modules
@@ -150,8 +164,11 @@ def test_lazy_module_imports_on_first_read_and_reads_the_real_module(
 
 
 def test_benchmark_table_puts_cpu_ratio_and_target_side_by_side() -> None:
-    rows = [startup.Row("floor", 0.25, 0.25, 1.0), startup.Row("--help", 0.05, 0.25, 0.5),
-            startup.Row("validate", 0.3, 0.25, 1.0)]
+    rows = [
+        startup.Row("floor", 0.25, 0.25, 1.0),
+        startup.Row("--help", 0.05, 0.25, 0.5),
+        startup.Row("validate", 0.3, 0.25, 1.0),
+    ]
     assert [r.ok for r in rows[1:]] == [True, False]
     assert startup.table(rows).splitlines() == [
         "operation   CPU ms  × floor   target  result",

@@ -28,10 +28,13 @@ OLD_PW, NEW_PW = ("OSR_BATCH_OLD", "old-batch-pw"), ("OSR_BATCH_NEW", "new-batch
 SQL_AUTH = "authentication: sql, login: osr, password: {env: %s}"
 
 
-def _conn(name: str, database: str = "vbsys", companies: str = "[F1]",
-          auth: str = "authentication: windows") -> str:
-    return (f"  - {{name: {name}, integration: visma-business, server: sql01, "
-            f"database: {database}, {auth}, companies: {companies}}}\n")
+def _conn(
+    name: str, database: str = "vbsys", companies: str = "[F1]", auth: str = "authentication: windows"
+) -> str:
+    return (
+        f"  - {{name: {name}, integration: visma-business, server: sql01, "
+        f"database: {database}, {auth}, companies: {companies}}}\n"
+    )
 
 
 def _live(customer: str, tenants: int) -> str:
@@ -39,42 +42,53 @@ def _live(customer: str, tenants: int) -> str:
     template points at it; Beta has a password."""
     body = f"version: 1\ncustomers:\n  - name: {customer}\n    tenants:\n"
     for i in range(tenants):
-        body += (f"      - name: t{i:03d}\n        connections:\n"
-                 + "".join(f"          - {{name: {n}, managed: true, integration: visma-business, "
-                           "server: sql01, database: vbsys, "
-                           + (SQL_AUTH % OLD_PW[0] if n == "Beta" else "authentication: windows")
-                           + ", companies: "
-                           + ("[{id: F1, reports: [R1], budget_flows: [B1]}]" if n == "Alpha"
-                              else "[{id: F1}]") + "}\n"
-                           for n in ("Alpha", "Beta", "Old name"))
-                 + "        report_templates:\n          - {name: Tpl, connection: Alpha}\n")
+        body += (
+            f"      - name: t{i:03d}\n        connections:\n"
+            + "".join(
+                f"          - {{name: {n}, managed: true, integration: visma-business, "
+                "server: sql01, database: vbsys, "
+                + (SQL_AUTH % OLD_PW[0] if n == "Beta" else "authentication: windows")
+                + ", companies: "
+                + ("[{id: F1, reports: [R1], budget_flows: [B1]}]" if n == "Alpha" else "[{id: F1}]")
+                + "}\n"
+                for n in ("Alpha", "Beta", "Old name")
+            )
+            + "        report_templates:\n          - {name: Tpl, connection: Alpha}\n"
+        )
     return body
 
 
 BETA = _conn("Beta", auth=SQL_AUTH % OLD_PW[0])
 # What each tenant's file asks for: (the file's connections, the names expected after).
 SHAPES: dict[str, tuple[str, list[str]]] = {
-    "update": (_conn("Alpha", "vbsys2") + BETA + _conn("Old name"),
-               ["Alpha", "Beta", "Old name"]),
-    "create": (_conn("Alpha") + BETA + _conn("Old name") + _conn("Gamma", "g", "[G1, G2]"),
-               ["Alpha", "Beta", "Gamma", "Old name"]),
-    "rename": (_conn("Alpha") + BETA
-               + _conn("New name, previous_names: [Old name]", companies="[F1, F2]"),
-               ["Alpha", "Beta", "New name"]),
+    "update": (_conn("Alpha", "vbsys2") + BETA + _conn("Old name"), ["Alpha", "Beta", "Old name"]),
+    "create": (
+        _conn("Alpha") + BETA + _conn("Old name") + _conn("Gamma", "g", "[G1, G2]"),
+        ["Alpha", "Beta", "Gamma", "Old name"],
+    ),
+    "rename": (
+        _conn("Alpha") + BETA + _conn("New name, previous_names: [Old name]", companies="[F1, F2]"),
+        ["Alpha", "Beta", "New name"],
+    ),
     "delete": (BETA + _conn("Old name"), ["Beta", "Old name"]),  # prune: Alpha goes
-    "password": (_conn("Alpha") + _conn("Beta", auth=SQL_AUTH % NEW_PW[0]) + _conn("Old name"),
-                 ["Alpha", "Beta", "Old name"]),
+    "password": (
+        _conn("Alpha") + _conn("Beta", auth=SQL_AUTH % NEW_PW[0]) + _conn("Old name"),
+        ["Alpha", "Beta", "Old name"],
+    ),
 }
 
 
 def _tenant_file(customer: str, i: int, shape: str) -> str:
-    return (f"version: 1\ncustomer: {customer}\ntenant: t{i:03d}\nprune: {str(shape == 'delete').lower()}"
-            f"\nconnections:\n{SHAPES[shape][0]}")
+    return (
+        f"version: 1\ncustomer: {customer}\ntenant: t{i:03d}\nprune: {str(shape == 'delete').lower()}"
+        f"\nconnections:\n{SHAPES[shape][0]}"
+    )
 
 
 @pytest.fixture
-def run(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> Iterator[Run]:
+def run(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Run]:
     """The CLI in this process, on an initialised store of the matrix."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_STORE", store_url)
@@ -110,8 +124,9 @@ def _counted(run: Run, *args: str) -> tuple[int, tuple[int, str, str]]:
     return count, result
 
 
-def _apply(run: Run, url: str, root: Path, tenants: int, shapes: list[str],
-           customer: str | None = None) -> int:
+def _apply(
+    run: Run, url: str, root: Path, tenants: int, shapes: list[str], customer: str | None = None
+) -> int:
     """Statements of one apply over a fleet of its own (customer cN); checks what it applied."""
     customer = customer or f"c{tenants}"
     root.mkdir()
@@ -121,16 +136,16 @@ def _apply(run: Run, url: str, root: Path, tenants: int, shapes: list[str],
         path = root / "tenants" / customer / f"t{i:03d}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_tenant_file(customer, i, shapes[i % len(shapes)]), encoding="utf-8")
-    count, (code, _, err) = _counted(run, "apply", str(root / "tenants"), "--auto-approve",
-                                     "--allow-cascade", "--allow-mass-delete")
+    count, (code, _, err) = _counted(
+        run, "apply", str(root / "tenants"), "--auto-approve", "--allow-cascade", "--allow-mass-delete"
+    )
     assert code == 0, err
     assert f"Applied {tenants} action(s)" in err, err
     _assert_store_is_the_plan(url, root, customer, tenants, shapes)
     return count
 
 
-def _assert_store_is_the_plan(url: str, root: Path, customer: str, tenants: int,
-                              shapes: list[str]) -> None:
+def _assert_store_is_the_plan(url: str, root: Path, customer: str, tenants: int, shapes: list[str]) -> None:
     keys = [f"{customer}/t{i:03d}" for i in range(tenants)]
     st = store.Store.open(store.Location.resolve(url, root), readonly=True)
     try:
@@ -158,7 +173,8 @@ def _assert_store_is_the_plan(url: str, root: Path, customer: str, tenants: int,
         fp = {v: keyring.fingerprint(v) for _, v in (OLD_PW, NEW_PW)}
         assert by_name["Beta"].password_fp == fp[NEW_PW[1] if shape == "password" else OLD_PW[1]]
         assert [c.password_fp for c in lt.connections if c.spec.name != "Beta"] == [None] * (
-            len(lt.connections) - 1)
+            len(lt.connections) - 1
+        )
         if shape == "delete":
             assert alpha is None
             assert [(t.name, t.connection_id) for t in lt.report_templates] == [("Tpl", None)]
@@ -167,23 +183,30 @@ def _assert_store_is_the_plan(url: str, root: Path, customer: str, tenants: int,
             assert sorted(d.name for c in alpha.companies for d in c.dependents) == ["B1", "R1"]
             assert [(t.name, t.connection_id) for t in lt.report_templates] == [("Tpl", alpha.id)]
     actions = sorted((e.key, e.action, e.connection) for e in history)
-    assert actions == sorted((key, *_audited(shapes[i % len(shapes)]))
-                             for i, key in enumerate(keys))
+    assert actions == sorted((key, *_audited(shapes[i % len(shapes)])) for i, key in enumerate(keys))
     assert {e.actor for e in history} == {"tester"}
     cascaded = [e.cascade_count for e in history if e.action == "delete"]
     assert cascaded == [2] * len(cascaded)
 
 
 def _audited(shape: str) -> tuple[str, str]:
-    return {"update": ("update", "Alpha"), "create": ("create", "Gamma"),
-            "rename": ("rename", "New name"), "delete": ("delete", "Alpha"),
-            "password": ("update", "Beta")}[shape]
+    return {
+        "update": ("update", "Alpha"),
+        "create": ("create", "Gamma"),
+        "rename": ("rename", "New name"),
+        "delete": ("delete", "Alpha"),
+        "password": ("update", "Beta"),
+    }[shape]
 
 
-@pytest.mark.parametrize("shapes", [["update"], ["update", "create", "rename", "delete", "password"]],
-                         ids=["one-update-each", "create-update-rename-delete-password"])
-def test_apply_statements_grow_with_batches_not_actions(run: Run, tmp_path: Path, store_url: str,
-                                                        shapes: list[str]) -> None:
+@pytest.mark.parametrize(
+    "shapes",
+    [["update"], ["update", "create", "rename", "delete", "password"]],
+    ids=["one-update-each", "create-update-rename-delete-password"],
+)
+def test_apply_statements_grow_with_batches_not_actions(
+    run: Run, tmp_path: Path, store_url: str, shapes: list[str]
+) -> None:
     counts = {n: _apply(run, store_url, tmp_path / f"fleet{n}", n, shapes) for n in (SMALL, LARGE)}
     print(f"\n{sa.make_url(store_url).get_backend_name()} {'+'.join(shapes)}: {counts}")
     assert counts[LARGE] <= MAX_PER_ACTION * LARGE, counts
@@ -208,40 +231,65 @@ def _dump(st: store.Store) -> object:
 
 
 @pytest.mark.parametrize("kind", ["update", "delete"])
-def test_batch_with_one_stale_version_is_refused_whole(run: Run, tmp_path: Path, store_url: str,
-                                                       kind: str) -> None:
+def test_batch_with_one_stale_version_is_refused_whole(
+    run: Run, tmp_path: Path, store_url: str, kind: str
+) -> None:
     st, (first, second) = _two_connections(run, tmp_path, store_url)
     try:
         before = _dump(st)
         listed = {d.row_id for c in (first, second) for x in c.companies for d in x.dependents}
-        with pytest.raises(errors.ConflictError, match="^v/t001/Alpha: the live connection "
-                           r"changed while applying \(version mismatch\)"), st.transaction() as tx:
+        with (
+            pytest.raises(
+                errors.ConflictError,
+                match="^v/t001/Alpha: the live connection "
+                r"changed while applying \(version mismatch\)",
+            ),
+            st.transaction() as tx,
+        ):
             if kind == "update":
-                store.write(tx, listed=listed, updates=[
-                    store.Update(c.id, v, c.spec, store.KEEP, True, None, label)
-                    for c, v, label in ((first, first.version, "v/t000/Alpha"),
-                                        (second, second.version + 1, "v/t001/Alpha"))])
+                store.write(
+                    tx,
+                    listed=listed,
+                    updates=[
+                        store.Update(c.id, v, c.spec, store.KEEP, True, None, label)
+                        for c, v, label in (
+                            (first, first.version, "v/t000/Alpha"),
+                            (second, second.version + 1, "v/t001/Alpha"),
+                        )
+                    ],
+                )
             else:
-                store.write(tx, listed=listed, deletes=[
-                    store.Delete(first.id, first.version, "v/t000/Alpha"),
-                    store.Delete(second.id, second.version - 1, "v/t001/Alpha")])
+                store.write(
+                    tx,
+                    listed=listed,
+                    deletes=[
+                        store.Delete(first.id, first.version, "v/t000/Alpha"),
+                        store.Delete(second.id, second.version - 1, "v/t001/Alpha"),
+                    ],
+                )
         assert _dump(st) == before  # the first row's write was not kept either
     finally:
         st.close()
 
 
-def test_executemany_rowcount_is_the_total_of_matched_rows(run: Run, tmp_path: Path,
-                                                           store_url: str) -> None:
+def test_executemany_rowcount_is_the_total_of_matched_rows(run: Run, tmp_path: Path, store_url: str) -> None:
     """What store._check_rowcount relies on, on each driver: SQLite, psycopg and PyMySQL sum an
     executemany's rowcount over its parameter sets, so a row that did not match shows."""
     st, (first, second) = _two_connections(run, tmp_path, store_url)
     try:
         with st.transaction() as tx:
-            result = tx.execute(store.connections.update().where(
-                store.connections.c.id == sa.bindparam("b_id"),
-                store.connections.c.version == sa.bindparam("b_version"))
-                .values(updated_ms=1), [{"b_id": first.id, "b_version": first.version},
-                                        {"b_id": second.id, "b_version": second.version + 7}])
+            result = tx.execute(
+                store.connections.update()
+                .where(
+                    store.connections.c.id == sa.bindparam("b_id"),
+                    store.connections.c.version == sa.bindparam("b_version"),
+                )
+                .values(updated_ms=1),
+                [
+                    {"b_id": first.id, "b_version": first.version},
+                    {"b_id": second.id, "b_version": second.version + 7},
+                ],
+            )
             assert result.rowcount == 1
             tx.rollback()
     finally:
@@ -254,49 +302,75 @@ def test_one_at_a_time_writes_are_batches_of_one(run: Run, tmp_path: Path, store
     try:
         with st.transaction() as tx:
             new_id = store.create_connection(
-                tx, st.snapshot(["v/t000"]).tenants["v/t000"].id,
+                tx,
+                st.snapshot(["v/t000"]).tenants["v/t000"].id,
                 dataclasses.replace(first.spec, name="Delta", companies=("D1",)),
-                password=None, managed=False, applied_fp=None)
+                password=None,
+                managed=False,
+                applied_fp=None,
+            )
         created = {c.id: c for c in st.snapshot(["v/t000"]).tenants["v/t000"].connections}[new_id]
         assert (created.spec.name, created.spec.companies, created.version) == ("Delta", ("D1",), 1)
     finally:
         st.close()
 
 
-
 def test_a_dependent_moved_to_another_company_is_not_deleted_unlisted(
-        run: Run, tmp_path: Path, store_url: str) -> None:
+    run: Run, tmp_path: Path, store_url: str
+) -> None:
     """Listed by company: a dependent read under one company and found under another (moved in
     the portal meanwhile) stops the batch, even when both companies are being deleted."""
     st, (first, second) = _two_connections(run, tmp_path, store_url)
     try:
         before = _dump(st)
-        listed = {c.row_id: {d.row_id for d in c.dependents} for x in (first, second)
-                  for c in x.companies}
+        listed = {c.row_id: {d.row_id for d in c.dependents} for x in (first, second) for c in x.companies}
         moved = first.companies[0].dependents[0].row_id
-        with pytest.raises(errors.ConflictError, match=r"^v/t001/Alpha: 1 dependent\(s\) appeared "
-                           r"that the plan did not list"), st.transaction() as tx:
-            tx.execute(store.osr_dependents.update().where(store.osr_dependents.c.id == moved)
-                       .values(company_id=second.companies[0].row_id))
-            store.write(tx, listed=listed, deletes=[
-                store.Delete(first.id, first.version, "v/t000/Alpha"),
-                store.Delete(second.id, second.version, "v/t001/Alpha")])
+        with (
+            pytest.raises(
+                errors.ConflictError,
+                match=r"^v/t001/Alpha: 1 dependent\(s\) appeared "
+                r"that the plan did not list",
+            ),
+            st.transaction() as tx,
+        ):
+            tx.execute(
+                store.osr_dependents.update()
+                .where(store.osr_dependents.c.id == moved)
+                .values(company_id=second.companies[0].row_id)
+            )
+            store.write(
+                tx,
+                listed=listed,
+                deletes=[
+                    store.Delete(first.id, first.version, "v/t000/Alpha"),
+                    store.Delete(second.id, second.version, "v/t001/Alpha"),
+                ],
+            )
         assert _dump(st) == before
         with st.transaction() as tx:  # as read, both go with what was listed
-            store.write(tx, listed=listed, deletes=[
-                store.Delete(first.id, first.version, "v/t000/Alpha"),
-                store.Delete(second.id, second.version, "v/t001/Alpha")])
-        assert [c.spec.name for k in ("v/t000", "v/t001")
-                for c in st.snapshot([k]).tenants[k].connections] == ["Beta", "Old name"] * 2
+            store.write(
+                tx,
+                listed=listed,
+                deletes=[
+                    store.Delete(first.id, first.version, "v/t000/Alpha"),
+                    store.Delete(second.id, second.version, "v/t001/Alpha"),
+                ],
+            )
+        assert [
+            c.spec.name for k in ("v/t000", "v/t001") for c in st.snapshot([k]).tenants[k].connections
+        ] == ["Beta", "Old name"] * 2
     finally:
         st.close()
 
 
-@pytest.mark.parametrize("shapes", [["update"], ["update", "create", "rename", "delete", "password"]],
-                         ids=["one-update-each", "create-update-rename-delete-password"])
-def test_apply_statements_grow_by_one_read_per_batch(run: Run, tmp_path: Path, store_url: str,
-                                                     shapes: list[str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "shapes",
+    [["update"], ["update", "create", "rename", "delete", "password"]],
+    ids=["one-update-each", "create-update-rename-delete-password"],
+)
+def test_apply_statements_grow_by_one_read_per_batch(
+    run: Run, tmp_path: Path, store_url: str, shapes: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     one = _apply(run, store_url, tmp_path / "one", LARGE, shapes)
     monkeypatch.setattr(stages, "BATCH_TENANTS", LARGE // 4)
     four = _apply(run, store_url, tmp_path / "four", LARGE, shapes, customer="four")

@@ -12,8 +12,12 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from reconciler import store
 
-DIALECTS = {"mssql": mssql.dialect(), "postgresql": postgresql.dialect(),
-            "mysql": mysql.dialect(), "sqlite": sqlite.dialect()}
+DIALECTS = {
+    "mssql": mssql.dialect(),
+    "postgresql": postgresql.dialect(),
+    "mysql": mysql.dialect(),
+    "sqlite": sqlite.dialect(),
+}
 
 
 @pytest.mark.parametrize("name", sorted(DIALECTS))
@@ -35,13 +39,17 @@ def test_indexed_columns_are_bounded() -> None:
         for column in keyed:
             if isinstance(column.type, sa.String):
                 assert column.type.length and not isinstance(column.type, sa.Text), (
-                    f"{table.name}.{column.name}")
+                    f"{table.name}.{column.name}"
+                )
 
 
 def test_mssql_queries_compile_with_bound_parameters() -> None:
     dialect = DIALECTS["mssql"]
-    query = (sa.select(store.connections).where(store.connections.c.tenant_id.in_([1, 2]))
-             .order_by(store.connections.c.id))
+    query = (
+        sa.select(store.connections)
+        .where(store.connections.c.tenant_id.in_([1, 2]))
+        .order_by(store.connections.c.id)
+    )
     text = str(query.compile(dialect=dialect))
     assert "FROM osr_connections" in text and "ORDER BY osr_connections.id" in text
     lock = store.locks.delete().where(store.locks.c.id.in_(["a", "b"]))
@@ -49,8 +57,10 @@ def test_mssql_queries_compile_with_bound_parameters() -> None:
 
 
 def test_mssql_store_url_resolves_and_engine_is_lazy(tmp_path: Path) -> None:
-    url = ("mssql+pyodbc://osr:secret@sql01.corp.local:1433/portal"
-           "?driver=ODBC+Driver+18+for+SQL+Server&Encrypt=yes")
+    url = (
+        "mssql+pyodbc://osr:secret@sql01.corp.local:1433/portal"
+        "?driver=ODBC+Driver+18+for+SQL+Server&Encrypt=yes"
+    )
     location = store.Location.resolve(url, tmp_path)
     assert not location.embedded and location.db_path is None
     assert location.describe().startswith("mssql+pyodbc://osr:***@sql01.corp.local:1433/portal")

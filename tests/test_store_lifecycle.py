@@ -31,8 +31,7 @@ def test_the_block_gets_the_store_and_leaving_it_closes_it(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("error", [errors.StoreError("lost"), KeyboardInterrupt()])
-def test_a_failing_block_closes_the_store_and_the_error_goes_on(
-        tmp_path: Path, error: BaseException) -> None:
+def test_a_failing_block_closes_the_store_and_the_error_goes_on(tmp_path: Path, error: BaseException) -> None:
     st = _store(tmp_path)
     with pytest.raises(type(error)), st:
         raise error

@@ -37,71 +37,85 @@ def refusal(text: str | bytes, label: str = "t.yaml") -> errors.Problem:
 # Values as written
 
 
-@pytest.mark.parametrize(("written", "value"), [
-    ("true", True),
-    ("false", False),
-    ("null", None),
-    ("~", None),
-    ("", None),
-    ("0", 0),
-    ("42", 42),
-    ("-7", -7),
-    ("123456789012345678", 123456789012345678),  # 18 digits: still an int
-    # YAML 1.1 would turn these into booleans, numbers, dates or None; here they stay text.
-    ("NO", "NO"),
-    ("no", "no"),
-    ("yes", "yes"),
-    ("on", "on"),
-    ("off", "off"),
-    ("True", "True"),
-    ("FALSE", "FALSE"),
-    ("Null", "Null"),
-    ("0001", "0001"),
-    ("-0", "-0"),
-    ("+1", "+1"),
-    ("1_000", "1_000"),
-    ("1e3", "1e3"),
-    ("1.50", "1.50"),
-    ("0x1F", "0x1F"),
-    ("0o17", "0o17"),
-    ("12:30", "12:30"),
-    (".inf", ".inf"),
-    ("2026-01-01", "2026-01-01"),
-    ("1234567890123456789", "1234567890123456789"),  # 19 digits: kept as written
-])
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("true", True),
+        ("false", False),
+        ("null", None),
+        ("~", None),
+        ("", None),
+        ("0", 0),
+        ("42", 42),
+        ("-7", -7),
+        ("123456789012345678", 123456789012345678),  # 18 digits: still an int
+        # YAML 1.1 would turn these into booleans, numbers, dates or None; here they stay text.
+        ("NO", "NO"),
+        ("no", "no"),
+        ("yes", "yes"),
+        ("on", "on"),
+        ("off", "off"),
+        ("True", "True"),
+        ("FALSE", "FALSE"),
+        ("Null", "Null"),
+        ("0001", "0001"),
+        ("-0", "-0"),
+        ("+1", "+1"),
+        ("1_000", "1_000"),
+        ("1e3", "1e3"),
+        ("1.50", "1.50"),
+        ("0x1F", "0x1F"),
+        ("0o17", "0o17"),
+        ("12:30", "12:30"),
+        (".inf", ".inf"),
+        ("2026-01-01", "2026-01-01"),
+        ("1234567890123456789", "1234567890123456789"),  # 19 digits: kept as written
+    ],
+)
 def test_plain_scalar_means_what_was_written(written: str, value: Any) -> None:
     got = data(f"key: {written}\n")["key"]
     assert got == value and type(got) is type(value)
 
 
-@pytest.mark.parametrize(("written", "value"), [
-    ('"true"', "true"),
-    ("'42'", "42"),
-    ('""', ""),
-    ("''", ""),
-    ('"null"', "null"),
-    ("!!str 42", "42"),
-    ("!!str true", "true"),
-    ('"SQL01\\\\VISMA"', "SQL01\\VISMA"),
-    ("'SQL01\\VISMA'", "SQL01\\VISMA"),
-])
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ('"true"', "true"),
+        ("'42'", "42"),
+        ('""', ""),
+        ("''", ""),
+        ('"null"', "null"),
+        ("!!str 42", "42"),
+        ("!!str true", "true"),
+        ('"SQL01\\\\VISMA"', "SQL01\\VISMA"),
+        ("'SQL01\\VISMA'", "SQL01\\VISMA"),
+    ],
+)
 def test_quoted_or_str_tagged_scalar_is_text(written: str, value: str) -> None:
     assert data(f"key: {written}\n") == {"key": value}
 
 
 def test_block_scalars_are_text() -> None:
     assert data("a: |\n  line one\n  42\nb: >\n  folded\n  text\n") == {
-        "a": "line one\n42\n", "b": "folded text\n"}
+        "a": "line one\n42\n",
+        "b": "folded text\n",
+    }
 
 
 def test_nested_document() -> None:
-    text = ("version: 1\ncustomer: acme\nconnections:\n"
-            "  - {name: Visma Oslo, companies: [F0001, 0002], enabled: true}\n"
-            "  - name: Old\n    absent: true\n    notes:\n")
-    assert data(text) == {"version": 1, "customer": "acme", "connections": [
-        {"name": "Visma Oslo", "companies": ["F0001", "0002"], "enabled": True},
-        {"name": "Old", "absent": True, "notes": None},
-    ]}
+    text = (
+        "version: 1\ncustomer: acme\nconnections:\n"
+        "  - {name: Visma Oslo, companies: [F0001, 0002], enabled: true}\n"
+        "  - name: Old\n    absent: true\n    notes:\n"
+    )
+    assert data(text) == {
+        "version": 1,
+        "customer": "acme",
+        "connections": [
+            {"name": "Visma Oslo", "companies": ["F0001", "0002"], "enabled": True},
+            {"name": "Old", "absent": True, "notes": None},
+        ],
+    }
 
 
 def test_keys_are_text_as_written() -> None:
@@ -110,7 +124,9 @@ def test_keys_are_text_as_written() -> None:
 
 def test_aliases_within_limits_are_expanded() -> None:
     assert data("base: &b [F0001, F0002]\nother: *b\n") == {
-        "base": ["F0001", "F0002"], "other": ["F0001", "F0002"]}
+        "base": ["F0001", "F0002"],
+        "other": ["F0001", "F0002"],
+    }
 
 
 def test_utf8_byte_order_mark_is_accepted() -> None:
@@ -151,15 +167,18 @@ def test_duplicate_key_in_a_nested_list_item() -> None:
     assert "duplicate key 'name' (first at line 2, column 5)" in problem.message
 
 
-@pytest.mark.parametrize(("text", "tag", "where"), [
-    ("a: !!int 3\n", "!!int", (1, 4)),
-    ("a: !!float 1.5\n", "!!float", (1, 4)),
-    ("a: !!bool yes\n", "!!bool", (1, 4)),
-    ("a:\n  b: !custom x\n", "!custom", (2, 6)),
-    ("a: !!set {x, y}\n", "!!set", (1, 4)),
-    ("a: !!python/object:os.system x\n", "!!python/object:os.system", (1, 4)),
-    ("a: !!map [1]\n", "!!map", (1, 4)),
-])
+@pytest.mark.parametrize(
+    ("text", "tag", "where"),
+    [
+        ("a: !!int 3\n", "!!int", (1, 4)),
+        ("a: !!float 1.5\n", "!!float", (1, 4)),
+        ("a: !!bool yes\n", "!!bool", (1, 4)),
+        ("a:\n  b: !custom x\n", "!custom", (2, 6)),
+        ("a: !!set {x, y}\n", "!!set", (1, 4)),
+        ("a: !!python/object:os.system x\n", "!!python/object:os.system", (1, 4)),
+        ("a: !!map [1]\n", "!!map", (1, 4)),
+    ],
+)
 def test_tags_are_refused_where_written(text: str, tag: str, where: tuple[int, int]) -> None:
     problem = refusal(text)
     assert (problem.line, problem.column) == where
@@ -172,11 +191,14 @@ def test_a_second_document_is_refused() -> None:
     assert problem.message.startswith("only one YAML document per file")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "the file is empty; it must start with `version: 1`"),
-    ("\n\n", "the file is empty; it must start with `version: 1`"),
-    ("# just a comment\n", "the file has only comments; it must start with `version: 1`"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the file is empty; it must start with `version: 1`"),
+        ("\n\n", "the file is empty; it must start with `version: 1`"),
+        ("# just a comment\n", "the file has only comments; it must start with `version: 1`"),
+    ],
+)
 def test_empty_file_is_refused(text: str, message: str) -> None:
     problem = refusal(text)
     assert (problem.line, problem.column, problem.message) == (1, 1, message)
@@ -223,21 +245,23 @@ def test_nesting_up_to_the_limit_is_read_and_deeper_is_refused() -> None:
     assert "nest" in problem.message and str(strictyaml.MAX_DEPTH) in problem.message
 
 
-@pytest.mark.parametrize(("text", "where", "hint"), [
-    ("a:\n\tb: 1\n", (2, 1), "indent with spaces, not tabs"),
-    ("a: [1, 2\nb: 3\n", None, "close the bracket, or separate items with ', '"),
-    ('a: "open\n', None, "close the quote or bracket that is still open"),
-    ('a: "SQL01\\VISMA"\n', (1, 10), "inside double quotes a backslash starts an escape"),
-    ("a: *nowhere\n", (1, 4), "define the anchor (&name) before using it"),
-    ("a: @home\n", (1, 4), "quote a value that starts with '@'"),
-    ("a: `x`\n", (1, 4), "quote a value that starts with '`'"),
-    ("a: b: c\n", (1, 5), "quote a value that contains ': '"),
-    ("a: 1\n b: 2\n", None, "check the indentation"),
-    ("a: &x 1\nb: &x 2\n", None, "each anchor (&name) must be unique"),
-    ("%YAML 2.0\n---\na: 1\n", None, "remove the %YAML directive"),
-])
-def test_syntax_error_has_its_place_and_a_hint(text: str, where: tuple[int, int] | None,
-                                               hint: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "where", "hint"),
+    [
+        ("a:\n\tb: 1\n", (2, 1), "indent with spaces, not tabs"),
+        ("a: [1, 2\nb: 3\n", None, "close the bracket, or separate items with ', '"),
+        ('a: "open\n', None, "close the quote or bracket that is still open"),
+        ('a: "SQL01\\VISMA"\n', (1, 10), "inside double quotes a backslash starts an escape"),
+        ("a: *nowhere\n", (1, 4), "define the anchor (&name) before using it"),
+        ("a: @home\n", (1, 4), "quote a value that starts with '@'"),
+        ("a: `x`\n", (1, 4), "quote a value that starts with '`'"),
+        ("a: b: c\n", (1, 5), "quote a value that contains ': '"),
+        ("a: 1\n b: 2\n", None, "check the indentation"),
+        ("a: &x 1\nb: &x 2\n", None, "each anchor (&name) must be unique"),
+        ("%YAML 2.0\n---\na: 1\n", None, "remove the %YAML directive"),
+    ],
+)
+def test_syntax_error_has_its_place_and_a_hint(text: str, where: tuple[int, int] | None, hint: str) -> None:
     problem = refusal(text)
     assert problem.message.startswith("YAML syntax: ")
     assert hint in problem.message
@@ -256,16 +280,18 @@ def test_duplicate_anchor_says_so_and_where_the_first_is() -> None:
 # Bytes: encodings, characters, size
 
 
-@pytest.mark.parametrize(("bom", "name"), [
-    (codecs.BOM_UTF16_LE, "UTF-16"),
-    (codecs.BOM_UTF16_BE, "UTF-16"),
-    (codecs.BOM_UTF32_LE, "UTF-32"),
-    (codecs.BOM_UTF32_BE, "UTF-32"),
-])
+@pytest.mark.parametrize(
+    ("bom", "name"),
+    [
+        (codecs.BOM_UTF16_LE, "UTF-16"),
+        (codecs.BOM_UTF16_BE, "UTF-16"),
+        (codecs.BOM_UTF32_LE, "UTF-32"),
+        (codecs.BOM_UTF32_BE, "UTF-32"),
+    ],
+)
 def test_utf16_and_utf32_files_are_named(bom: bytes, name: str) -> None:
     codec = {"UTF-16": "utf-16", "UTF-32": "utf-32"}[name]
-    raw = bom + "a: 1\n".encode(codec + ("-le" if bom.endswith(b"\x00") or bom[0] == 0xFF
-                                          else "-be"))
+    raw = bom + "a: 1\n".encode(codec + ("-le" if bom.endswith(b"\x00") or bom[0] == 0xFF else "-be"))
     problem = refusal(raw)
     assert (problem.line, problem.column) == (1, 1)
     assert problem.message == f"the file is {name}; save it as UTF-8"
@@ -278,15 +304,18 @@ def test_latin1_byte_is_located(bom: bytes) -> None:
     assert problem.message.startswith("byte 0xe9 is not valid UTF-8 (a Latin-1")
 
 
-@pytest.mark.parametrize(("char", "where", "fragment"), [
-    ("\x00", (2, 6), "U+0000 (a NUL byte) is not allowed"),
-    ("\x07", (2, 6), "control character U+0007 is not allowed"),
-    ("\x7f", (2, 6), "control character U+007F is not allowed"),
-    ("\x85", (2, 6), "U+0085 is a line break that editors do not show"),
-    ("\u2028", (2, 6), "U+2028 is a line break that editors do not show"),
-    ("\u2029", (2, 6), "U+2029 is a line break that editors do not show"),
-    ("\ufffe", (2, 6), "control character U+FFFE is not allowed"),
-])
+@pytest.mark.parametrize(
+    ("char", "where", "fragment"),
+    [
+        ("\x00", (2, 6), "U+0000 (a NUL byte) is not allowed"),
+        ("\x07", (2, 6), "control character U+0007 is not allowed"),
+        ("\x7f", (2, 6), "control character U+007F is not allowed"),
+        ("\x85", (2, 6), "U+0085 is a line break that editors do not show"),
+        ("\u2028", (2, 6), "U+2028 is a line break that editors do not show"),
+        ("\u2029", (2, 6), "U+2029 is a line break that editors do not show"),
+        ("\ufffe", (2, 6), "control character U+FFFE is not allowed"),
+    ],
+)
 def test_bad_character_is_located(char: str, where: tuple[int, int], fragment: str) -> None:
     problem = refusal(f"a: 1\nb: ab{char}c\n")
     assert (problem.line, problem.column) == where
@@ -379,22 +408,24 @@ def root_fixture() -> yaml.Node:
     return strictyaml.parse("t.yaml", DOC.encode()).root
 
 
-@pytest.mark.parametrize(("loc", "key", "where"), [
-    (("version",), False, (1, 10)),
-    (("version",), True, (1, 1)),
-    (("connections", 0, "server"), False, (4, 13)),
-    (("connections", 0, "server"), True, (4, 5)),
-    (("connections", 0, "companies", 1), False, (5, 24)),
-    (("connections", 1, "absent"), False, (6, 25)),
-    (("connections", 1, "absent"), True, (6, 17)),
-    # a missing key points at the mapping that lacks it; a missing index at the list
-    (("connections", 0, "database"), False, (3, 5)),
-    (("connections", 0, "database"), True, (3, 5)),
-    (("connections", 5), False, (3, 3)),
-    (("version", "x"), False, (1, 10)),
-])
-def test_position(root: yaml.Node, loc: tuple[str | int, ...], key: bool,
-                  where: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    ("loc", "key", "where"),
+    [
+        (("version",), False, (1, 10)),
+        (("version",), True, (1, 1)),
+        (("connections", 0, "server"), False, (4, 13)),
+        (("connections", 0, "server"), True, (4, 5)),
+        (("connections", 0, "companies", 1), False, (5, 24)),
+        (("connections", 1, "absent"), False, (6, 25)),
+        (("connections", 1, "absent"), True, (6, 17)),
+        # a missing key points at the mapping that lacks it; a missing index at the list
+        (("connections", 0, "database"), False, (3, 5)),
+        (("connections", 0, "database"), True, (3, 5)),
+        (("connections", 5), False, (3, 3)),
+        (("version", "x"), False, (1, 10)),
+    ],
+)
+def test_position(root: yaml.Node, loc: tuple[str | int, ...], key: bool, where: tuple[int, int]) -> None:
     assert strictyaml.position(root, loc, key=key) == where
 
 
@@ -414,13 +445,16 @@ def test_key_node_at(root: yaml.Node) -> None:
     assert strictyaml.key_node_at(root, ("nowhere", "x")) is None
 
 
-@pytest.mark.parametrize(("text", "shown"), [
-    ("plain text", "plain text"),
-    ("Tromsø", "Tromsø"),
-    ("a\tb", "a\\tb"),
-    ("a\nb", "a\\nb"),
-    ("\x1b[31m", "\\x1b[31m"),
-])
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("plain text", "plain text"),
+        ("Tromsø", "Tromsø"),
+        ("a\tb", "a\\tb"),
+        ("a\nb", "a\\nb"),
+        ("\x1b[31m", "\\x1b[31m"),
+    ],
+)
 def test_printable(text: str, shown: str) -> None:
     assert strictyaml.printable(text) == shown
 

@@ -33,60 +33,74 @@ def nfd(text: str) -> str:
 # One identity per name
 
 
-@pytest.mark.parametrize(("a", "b", "same"), [
-    ("Bjørn Ås", nfd("Bjørn Ås"), True),
-    ("Visma Oslo", "VISMA OSLO", True),
-    ("Straße", "STRASSE", True),
-    ("Å1", nfd("å1"), True),
-    ("Résumé", "Resume", False),  # MariaDB's default collation says equal; people do not
-    ("Å1", "A1", False),
-    ("F0001", "F0001 ", False),
-])
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("Bjørn Ås", nfd("Bjørn Ås"), True),
+        ("Visma Oslo", "VISMA OSLO", True),
+        ("Straße", "STRASSE", True),
+        ("Å1", nfd("å1"), True),
+        ("Résumé", "Resume", False),  # MariaDB's default collation says equal; people do not
+        ("Å1", "A1", False),
+        ("F0001", "F0001 ", False),
+    ],
+)
 def test_identity(a: str, b: str, same: bool) -> None:
     assert (spec.identity(a) == spec.identity(b)) is same
     assert (spec.identity_key(a) == spec.identity_key(b)) is same
     assert set(spec.identity_key(a)) <= set(string.hexdigits.lower())
 
 
-@pytest.mark.parametrize(("name", "problem"), [
-    ("Visma Oslo", None),
-    ("Bjørn Ås", None),
-    (" Visma", "has white space at the start or end"),
-    ("Visma\u00a0", "has white space at the start or end"),
-    ("Vis\nma", "contains a line break (U+000A)"),
-    ("Vis\u2028ma", "contains a line break (U+2028)"),
-    ("Vis\tma", "contains a tab (U+0009)"),
-    ("Vis\u202ema", "contains a bidirectional control (U+202E)"),
-    ("Vis\u200fma", "contains a bidirectional control (U+200F)"),
-    ("Vis\u200bma", "contains an invisible (zero-width or format) character (U+200B)"),
-    ("Vis\u00a0ma", "contains a space other than the plain space (U+00A0)"),
-    ("Vis\x1bma", "contains a control character (U+001B)"),
-])
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("Visma Oslo", None),
+        ("Bjørn Ås", None),
+        (" Visma", "has white space at the start or end"),
+        ("Visma\u00a0", "has white space at the start or end"),
+        ("Vis\nma", "contains a line break (U+000A)"),
+        ("Vis\u2028ma", "contains a line break (U+2028)"),
+        ("Vis\tma", "contains a tab (U+0009)"),
+        ("Vis\u202ema", "contains a bidirectional control (U+202E)"),
+        ("Vis\u200fma", "contains a bidirectional control (U+200F)"),
+        ("Vis\u200bma", "contains an invisible (zero-width or format) character (U+200B)"),
+        ("Vis\u00a0ma", "contains a space other than the plain space (U+00A0)"),
+        ("Vis\x1bma", "contains a control character (U+001B)"),
+    ],
+)
 def test_name_problem(name: str, problem: str | None) -> None:
     found = spec.name_problem(name)
     assert (found is None) if problem is None else (found is not None and found.startswith(problem))
 
 
-@pytest.mark.parametrize(("a", "b", "same"), [
-    ("SQL01\\VISMA", "sql01\\visma", True),
-    ("host,1433", "HOST", True),
-    ("host,01433", "host", True),
-    ("[2001:db8::5],1433", "2001:db8::5", True),
-    ("[2001:DB8:0::5]", "2001:db8::5", True),
-    (".\\SQLEXPRESS", "localhost\\SQLEXPRESS", True),
-    ("(local)\\SQLEXPRESS", "LOCALHOST\\sqlexpress", True),
-    ("tcp:host,1433", "host", True),
-    ("host\\INST,1433", "host\\INST", False),  # a port bypasses the SQL Browser
-    ("host,1434", "host", False),
-    ("host\\A", "host\\B", False),
-])
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("SQL01\\VISMA", "sql01\\visma", True),
+        ("host,1433", "HOST", True),
+        ("host,01433", "host", True),
+        ("[2001:db8::5],1433", "2001:db8::5", True),
+        ("[2001:DB8:0::5]", "2001:db8::5", True),
+        (".\\SQLEXPRESS", "localhost\\SQLEXPRESS", True),
+        ("(local)\\SQLEXPRESS", "LOCALHOST\\sqlexpress", True),
+        ("tcp:host,1433", "host", True),
+        ("host\\INST,1433", "host\\INST", False),  # a port bypasses the SQL Browser
+        ("host,1434", "host", False),
+        ("host\\A", "host\\B", False),
+    ],
+)
 def test_servers_compare_as_sql_server_reaches_them(a: str, b: str, same: bool) -> None:
     assert (spec.normalize_server(a) == spec.normalize_server(b)) is same
 
 
 def test_natural_order() -> None:
-    assert sorted(["S11", "s2", "S1", "F0010", "F0002"], key=spec.natural_key) == \
-        ["F0002", "F0010", "S1", "s2", "S11"]
+    assert sorted(["S11", "s2", "S1", "F0010", "F0002"], key=spec.natural_key) == [
+        "F0002",
+        "F0010",
+        "S1",
+        "s2",
+        "S11",
+    ]
 
 
 def test_password_variables_are_unique_and_stable() -> None:
@@ -108,15 +122,35 @@ R = spec.DependentKind.REPORT
 def _hostile_plan() -> p.Plan:
     cascade = tuple(p.Cascade(R, name, name) for name in HOSTILE)
     actions = (
-        p.Action(p.ActionKind.DELETE, "Old", p.Reason.DELETE_TOMBSTONE, cascade=cascade,
-                 kept=tuple(p.Kept("report_template", n) for n in HOSTILE)),
-        p.Action(p.ActionKind.DELETE, HOSTILE[1], p.Reason.DELETE_PRUNED, blocked="protected: x",
-                 cascade=cascade[:2]),
-        p.Action(p.ActionKind.RENAME, "Declared", p.Reason.RENAME_PORTAL, previous_name=HOSTILE[0],
-                 changes=(p.Change("name", HOSTILE[0], "Declared"),), status=p.Status.DRIFT,
-                 renamed_in_portal=("Declared", HOSTILE[0])),
-        p.Action(p.ActionKind.UPDATE, "Server", p.Reason.UPDATE_CHANGED,
-                 changes=(p.Change("server", HOSTILE[4], "b"), p.Change("companies", HOSTILE, []))),
+        p.Action(
+            p.ActionKind.DELETE,
+            "Old",
+            p.Reason.DELETE_TOMBSTONE,
+            cascade=cascade,
+            kept=tuple(p.Kept("report_template", n) for n in HOSTILE),
+        ),
+        p.Action(
+            p.ActionKind.DELETE,
+            HOSTILE[1],
+            p.Reason.DELETE_PRUNED,
+            blocked="protected: x",
+            cascade=cascade[:2],
+        ),
+        p.Action(
+            p.ActionKind.RENAME,
+            "Declared",
+            p.Reason.RENAME_PORTAL,
+            previous_name=HOSTILE[0],
+            changes=(p.Change("name", HOSTILE[0], "Declared"),),
+            status=p.Status.DRIFT,
+            renamed_in_portal=("Declared", HOSTILE[0]),
+        ),
+        p.Action(
+            p.ActionKind.UPDATE,
+            "Server",
+            p.Reason.UPDATE_CHANGED,
+            changes=(p.Change("server", HOSTILE[4], "b"), p.Change("companies", HOSTILE, [])),
+        ),
     )
     return p.Plan((p.TenantPlan("acme", "no", actions, tuple(HOSTILE), tuple(HOSTILE)),), 10)
 
@@ -134,17 +168,19 @@ def test_hostile_names_are_inert_in_text() -> None:
 def test_hostile_names_are_inert_in_markdown() -> None:
     out = render.markdown(_hostile_plan())
     assert_markdown_inert(out, headings={"osr-reconciler plan", "Destructive actions"}, sections=1)
-    assert "Nothing is deleted by this plan" not in [t.content for t in
-                                                    __import__("tests.inert").inert.tokens(out)
-                                                    if t.type == "inline"]
+    assert "Nothing is deleted by this plan" not in [
+        t.content for t in __import__("tests.inert").inert.tokens(out) if t.type == "inline"
+    ]
 
 
 def test_hostile_names_are_inert_in_the_drift_report() -> None:
     out = render.drift_text(_hostile_plan(), markdown_out=True)
     tokens = __import__("tests.inert").inert.tokens(out)
     assert not [t for t in tokens if t.type in ("link_open", "image", "html_inline", "html_block")]
-    assert {tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"} == \
-        {"osr-reconciler drift", "`acme/no`"}
+    assert {tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"} == {
+        "osr-reconciler drift",
+        "`acme/no`",
+    }
     assert_text_inert(render.drift_text(_hostile_plan()))
 
 
@@ -166,27 +202,47 @@ def _plans(draw: st.DrawFn) -> p.Plan:
         actions = []
         for _ in range(draw(st.integers(0, 4))):
             kind = draw(st.sampled_from(list(p.ActionKind)))
-            cascade = tuple(p.Cascade(draw(st.sampled_from(list(spec.DependentKind))), draw(_names),
-                                      draw(_names)) for _ in range(draw(st.integers(0, 40))))
-            actions.append(p.Action(kind, draw(_names), p.Reason.DELETE_TOMBSTONE, cascade=cascade,
-                                    blocked=draw(st.one_of(st.none(), _names))))
+            cascade = tuple(
+                p.Cascade(draw(st.sampled_from(list(spec.DependentKind))), draw(_names), draw(_names))
+                for _ in range(draw(st.integers(0, 40)))
+            )
+            actions.append(
+                p.Action(
+                    kind,
+                    draw(_names),
+                    p.Reason.DELETE_TOMBSTONE,
+                    cascade=cascade,
+                    blocked=draw(st.one_of(st.none(), _names)),
+                )
+            )
         repeat = draw(st.integers(1, 40))  # thousands of tenants without drawing each
-        tenants += [p.TenantPlan("c" * draw(st.integers(1, 200)), f"t{i}-{j}", tuple(actions),
-                                 tuple(draw(st.lists(_names, max_size=3)))) for j in range(repeat)]
+        tenants += [
+            p.TenantPlan(
+                "c" * draw(st.integers(1, 200)),
+                f"t{i}-{j}",
+                tuple(actions),
+                tuple(draw(st.lists(_names, max_size=3))),
+            )
+            for j in range(repeat)
+        ]
     mass = tuple(draw(st.lists(st.text(max_size=300), max_size=30)))
     return p.Plan(tuple(tenants), 10, mass)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.data_too_large])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(plan=_plans())
 def test_markdown_is_under_the_limit_for_any_plan(plan: p.Plan) -> None:
     out = render.markdown(plan)
     assert len(out) < render.MARKDOWN_LIMIT
     assert render.md_text(render.summary_line(plan)) in out  # the counts always survive
     sections = out.count("<details><summary>")
-    assert_markdown_inert(out, headings={"osr-reconciler plan", "Destructive actions",
-                                         "Source checks failed"}, sections=sections)
+    assert_markdown_inert(
+        out,
+        headings={"osr-reconciler plan", "Destructive actions", "Source checks failed"},
+        sections=sections,
+    )
     if sections < len(plan.tenants) or "… and" in out:
         assert "The full plan is in the JSON and HTML artifacts" in out
     drift = render.drift_text(plan, markdown_out=True)
@@ -195,8 +251,17 @@ def test_markdown_is_under_the_limit_for_any_plan(plan: p.Plan) -> None:
 
 def test_one_tombstone_cascading_1200_reports_fits() -> None:
     cascade = tuple(p.Cascade(R, f"Report {i} " + "x" * 60, "F0001") for i in range(1200))
-    plan = p.Plan((p.TenantPlan("acme", "no", (p.Action(
-        p.ActionKind.DELETE, "Old", p.Reason.DELETE_TOMBSTONE, cascade=cascade),), ()),), 10)
+    plan = p.Plan(
+        (
+            p.TenantPlan(
+                "acme",
+                "no",
+                (p.Action(p.ActionKind.DELETE, "Old", p.Reason.DELETE_TOMBSTONE, cascade=cascade),),
+                (),
+            ),
+        ),
+        10,
+    )
     out = render.markdown(plan)
     assert len(out) < render.MARKDOWN_LIMIT
     assert "1200 dependents in cascade" in out
@@ -214,34 +279,62 @@ def _fixture(connections: list[dict[str, object]], templates: list[dict[str, obj
     tenant: dict[str, object] = {"name": "acme-norway", "connections": connections}
     if templates:
         tenant["report_templates"] = list(templates)
-    return yaml.safe_dump({"version": 1, "customers": [{"name": "acme", "tenants": [tenant]}]},
-                          allow_unicode=True, sort_keys=False)
+    return yaml.safe_dump(
+        {"version": 1, "customers": [{"name": "acme", "tenants": [tenant]}]},
+        allow_unicode=True,
+        sort_keys=False,
+    )
 
 
-def _conn(name: str, *, managed: bool = True, companies: list[object] | None = None,
-          **extra: object) -> dict[str, object]:
-    return {"name": name, "managed": managed, "integration": "dynamics-gp", "server": "gp01",
-            "database": "DYNAMICS", "authentication": "windows",
-            "companies": companies if companies is not None else ["ACME1"], **extra}
+def _conn(
+    name: str, *, managed: bool = True, companies: list[object] | None = None, **extra: object
+) -> dict[str, object]:
+    return {
+        "name": name,
+        "managed": managed,
+        "integration": "dynamics-gp",
+        "server": "gp01",
+        "database": "DYNAMICS",
+        "authentication": "windows",
+        "companies": companies if companies is not None else ["ACME1"],
+        **extra,
+    }
 
 
 def _tenant_file(connections: list[dict[str, object]], prune: bool = False) -> str:
-    return yaml.safe_dump({"version": 1, "customer": "acme", "tenant": "acme-norway",
-                           "prune": prune, "connections": connections},
-                          allow_unicode=True, sort_keys=False)
+    return yaml.safe_dump(
+        {
+            "version": 1,
+            "customer": "acme",
+            "tenant": "acme-norway",
+            "prune": prune,
+            "connections": connections,
+        },
+        allow_unicode=True,
+        sort_keys=False,
+    )
 
 
 def _decl(name: str, companies: list[str] | None = None, **extra: object) -> dict[str, object]:
-    return {"name": name, "integration": "dynamics-gp", "server": "gp01", "database": "DYNAMICS",
-            "authentication": "windows", "companies": companies or ["ACME1"], **extra}
+    return {
+        "name": name,
+        "integration": "dynamics-gp",
+        "server": "gp01",
+        "database": "DYNAMICS",
+        "authentication": "windows",
+        "companies": companies or ["ACME1"],
+        **extra,
+    }
 
 
 def test_names_the_database_collation_would_merge_apply_everywhere(cli: Cli) -> None:
     """Résumé/Resume and companies Å1/A1: validate and plan accept them, so apply must too."""
     cli.write("live.yaml", _fixture([]))
     assert cli("store", "seed", "live.yaml").code == 0
-    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([
-        _decl("Résumé", ["Å1", "A1"]), _decl("Resume", ["F0001", "f0002"])]))
+    cli.write(
+        "tenants/acme/acme-norway.yaml",
+        _tenant_file([_decl("Résumé", ["Å1", "A1"]), _decl("Resume", ["F0001", "f0002"])]),
+    )
     assert cli("validate").code == 0
     applied = cli("apply", "--auto-approve")
     assert applied.code == 0, applied.err
@@ -256,31 +349,39 @@ def test_names_the_database_collation_would_merge_apply_everywhere(cli: Cli) -> 
 
 def test_a_decomposed_name_is_the_live_composed_one(cli: Cli) -> None:
     """NFD in the file (macOS), NFC live (Windows), prune on: nothing is created or deleted."""
-    cli.write("live.yaml", _fixture([_conn("Bjørn Ås", companies=[
-        {"id": "F0001", "reports": ["P&L March"]}])]))
+    cli.write(
+        "live.yaml", _fixture([_conn("Bjørn Ås", companies=[{"id": "F0001", "reports": ["P&L March"]}])])
+    )
     assert cli("store", "seed", "live.yaml").code == 0
-    cli.write("tenants/acme/acme-norway.yaml",
-              _tenant_file([_decl(nfd("Bjørn Ås"), [nfd("F0001")])], prune=True))
+    cli.write(
+        "tenants/acme/acme-norway.yaml", _tenant_file([_decl(nfd("Bjørn Ås"), [nfd("F0001")])], prune=True)
+    )
     result = cli("plan", "--format", "json", "--detailed-exitcode")
     assert result.code == 0, result.out
     assert json.loads(result.out)["summary"]["delete"] == 0
 
 
 def test_a_rename_in_the_portal_is_planned_back_not_duplicated(cli: Cli) -> None:
-    cli.write("live.yaml", _fixture([_conn("Oslo GP", companies=[
-        {"id": "ACME1", "reports": ["P&L"]}])]))
+    cli.write("live.yaml", _fixture([_conn("Oslo GP", companies=[{"id": "ACME1", "reports": ["P&L"]}])]))
     assert cli("store", "seed", "live.yaml").code == 0
     cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Oslo GP")], prune=True))
     assert cli("plan", "--detailed-exitcode").code == 0
     engine = sa.create_engine(cli.env["RECONCILER_STORE"])  # someone renames it in the portal
     with engine.begin() as conn:
-        conn.execute(store.connections.update().values(
-            name="Oslo GP (old)", name_key=spec.identity_key("Oslo GP (old)")))
+        conn.execute(
+            store.connections.update().values(
+                name="Oslo GP (old)", name_key=spec.identity_key("Oslo GP (old)")
+            )
+        )
     engine.dispose()
     plan = cli("plan", "--format", "json")
     (action,) = json.loads(plan.out)["tenants"][0]["actions"]
-    assert (action["action"], action["previous_name"], action["connection"], action["status"]) == \
-        ("rename", "Oslo GP (old)", "Oslo GP", "drift")
+    assert (action["action"], action["previous_name"], action["connection"], action["status"]) == (
+        "rename",
+        "Oslo GP (old)",
+        "Oslo GP",
+        "drift",
+    )
     assert action["renamed_in_portal"] == {"from": "Oslo GP", "to": "Oslo GP (old)"}
     assert action["cascade"] == []
     drift = cli("drift")
@@ -292,9 +393,15 @@ def test_a_rename_in_the_portal_is_planned_back_not_duplicated(cli: Cli) -> None
 
 
 def test_export_gives_each_connection_its_own_variable(cli: Cli) -> None:
-    cli.write("live.yaml", _fixture([
-        _conn(name, managed=False, authentication="sql", login="osr", password={"env": env})
-        for name, env in (("Visma Oslo", "OSR_ONE"), ("Visma-Oslo", "OSR_TWO"))]))
+    cli.write(
+        "live.yaml",
+        _fixture(
+            [
+                _conn(name, managed=False, authentication="sql", login="osr", password={"env": env})
+                for name, env in (("Visma Oslo", "OSR_ONE"), ("Visma-Oslo", "OSR_TWO"))
+            ]
+        ),
+    )
     assert cli("store", "seed", "live.yaml", env=PASSWORDS).code == 0
     exported = cli("export", "--tenant", "acme/acme-norway")
     assert exported.code == 0, exported.err
@@ -305,16 +412,24 @@ def test_export_gives_each_connection_its_own_variable(cli: Cli) -> None:
     env = {variables["Visma Oslo"]: PASSWORDS["OSR_ONE"], variables["Visma-Oslo"]: PASSWORDS["OSR_TWO"]}
     plan = cli("plan", "--format", "json", env=env)
     actions = json.loads(plan.out)["tenants"][0]["actions"]
-    assert [(a["action"], [c["field"] for c in a["changes"]]) for a in actions] == \
-        [("adopt", []), ("adopt", [])]
+    assert [(a["action"], [c["field"] for c in a["changes"]]) for a in actions] == [
+        ("adopt", []),
+        ("adopt", []),
+    ]
 
 
 def test_portal_names_cannot_forge_the_review(cli: Cli) -> None:
     forged = "Q1\n```\n## Nothing is deleted by this plan"
-    cli.write("live.yaml", _fixture([
-        _conn("Old NAV", companies=[{"id": "F0001", "reports": [forged, "ok\rfine", "@octocat"]}]),
-        _conn("By hand\u202e <b>x</b>", managed=False)],
-        [{"name": "<script>alert(1)</script>", "connection": "Old NAV"}]))
+    cli.write(
+        "live.yaml",
+        _fixture(
+            [
+                _conn("Old NAV", companies=[{"id": "F0001", "reports": [forged, "ok\rfine", "@octocat"]}]),
+                _conn("By hand\u202e <b>x</b>", managed=False),
+            ],
+            [{"name": "<script>alert(1)</script>", "connection": "Old NAV"}],
+        ),
+    )
     assert cli("store", "seed", "live.yaml").code == 0
     cli.write("tenants/acme/acme-norway.yaml", _tenant_file([{"name": "Old NAV", "absent": True}]))
     text = cli("plan")
@@ -322,18 +437,19 @@ def test_portal_names_cannot_forge_the_review(cli: Cli) -> None:
     assert_text_inert(text.out)
     assert '"Q1\\n```\\n## Nothing is deleted by this plan"' in text.out
     markdown = cli("plan", "--format", "markdown")
-    assert_markdown_inert(markdown.out, headings={"osr-reconciler plan", "Destructive actions"},
-                          sections=1)
+    assert_markdown_inert(markdown.out, headings={"osr-reconciler plan", "Destructive actions"}, sections=1)
     as_json = json.loads(cli("plan", "--format", "json").out)
     assert forged in [c["name"] for c in as_json["tenants"][0]["actions"][0]["cascade"]]
 
 
 def test_apply_with_allow_cascade_does_not_say_it_needs_it(cli: Cli) -> None:
-    cli.write("live.yaml", _fixture([_conn("Old NAV", companies=[{"id": "F1", "reports": ["R"]}]),
-                                     _conn("Keep")]))
+    cli.write(
+        "live.yaml", _fixture([_conn("Old NAV", companies=[{"id": "F1", "reports": ["R"]}]), _conn("Keep")])
+    )
     assert cli("store", "seed", "live.yaml").code == 0
-    cli.write("tenants/acme/acme-norway.yaml",
-              _tenant_file([{"name": "Old NAV", "absent": True}, _decl("Keep")]))
+    cli.write(
+        "tenants/acme/acme-norway.yaml", _tenant_file([{"name": "Old NAV", "absent": True}, _decl("Keep")])
+    )
     applied = cli("apply", "--auto-approve", "--allow-cascade")
     assert applied.code == 0, applied.err
     assert "Needs --allow-cascade" not in applied.both
@@ -414,15 +530,15 @@ def test_store_init_upgrades_a_version_1_store(cli: Cli) -> None:
     engine = sa.create_engine(cli.env["RECONCILER_STORE"])
     with engine.begin() as conn:  # back to what a version 1 store held
         conn.execute(store.connections.update().values(name_key="bjørn", applied_name=None))
-        conn.execute(store.store_meta.update().where(store.store_meta.c.key == "schema_version")
-                     .values(value="1"))
+        conn.execute(
+            store.store_meta.update().where(store.store_meta.c.key == "schema_version").values(value="1")
+        )
     cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("BJØRN", ["å1", "F0001"])]))
     refused = cli("plan")
     assert refused.code == 1 and "run `reconciler store init` to upgrade" in refused.err
     assert cli("store", "init").code == 0
     with engine.connect() as conn:
-        assert conn.execute(sa.select(store.connections.c.name_key)).scalar() == \
-            spec.identity_key("Bjørn")
+        assert conn.execute(sa.select(store.connections.c.name_key)).scalar() == spec.identity_key("Bjørn")
     engine.dispose()
     plan = cli("plan", "--format", "json")
     assert plan.code == 0, plan.err

@@ -55,8 +55,10 @@ MONTH_END, YEAR_END = parse(DESIGN_FILE)
 
 
 def recurring(schedule: str, duration: str, zone: str = "Europe/Oslo") -> windows.Window:
-    (window,) = parse(f'version: 1\nfreeze:\n  - name: w\n    schedule: "{schedule}"\n'
-                      f"    duration: {duration}\n    timezone: {zone}\n")
+    (window,) = parse(
+        f'version: 1\nfreeze:\n  - name: w\n    schedule: "{schedule}"\n'
+        f"    duration: {duration}\n    timezone: {zone}\n"
+    )
     return window
 
 
@@ -64,17 +66,20 @@ def recurring(schedule: str, duration: str, zone: str = "Europe/Oslo") -> window
 # Deciding: inside, outside, boundaries (start inclusive, end exclusive)
 
 
-@pytest.mark.parametrize(("at", "open_"), [
-    ("2026-03-27T23:59:59+01:00", False),  # the minute before the 28th in Oslo
-    ("2026-03-28T00:00:00+01:00", True),  # start: inclusive
-    ("2026-03-31T12:00:00+02:00", True),
-    ("2026-04-05T23:59:59+02:00", True),
-    ("2026-04-06T00:00:00+02:00", False),  # end of the opening on the 31st: exclusive
-    ("2026-04-15T12:00:00+02:00", False),
-    ("2026-02-28T00:00:00+01:00", True),  # February has a 28th only: open until 6 March
-    ("2026-03-05T23:59:00+01:00", True),
-    ("2026-03-06T00:00:00+01:00", False),
-])
+@pytest.mark.parametrize(
+    ("at", "open_"),
+    [
+        ("2026-03-27T23:59:59+01:00", False),  # the minute before the 28th in Oslo
+        ("2026-03-28T00:00:00+01:00", True),  # start: inclusive
+        ("2026-03-31T12:00:00+02:00", True),
+        ("2026-04-05T23:59:59+02:00", True),
+        ("2026-04-06T00:00:00+02:00", False),  # end of the opening on the 31st: exclusive
+        ("2026-04-15T12:00:00+02:00", False),
+        ("2026-02-28T00:00:00+01:00", True),  # February has a 28th only: open until 6 March
+        ("2026-03-05T23:59:00+01:00", True),
+        ("2026-03-06T00:00:00+01:00", False),
+    ],
+)
 def test_active_recurring_boundaries(at: str, open_: bool) -> None:
     assert (MONTH_END.active(utc(at)) is not None) is open_
 
@@ -82,24 +87,27 @@ def test_active_recurring_boundaries(at: str, open_: bool) -> None:
 def test_active_recurring_merges_overlapping_openings() -> None:
     # The openings of the 28th to the 31st overlap: one freeze, from the first to the last end.
     found = MONTH_END.active(utc("2026-03-30T12:00Z"))
-    assert found == windows.Occurrence("month-end close", oslo("2026-03-28T00:00"),
-                                       oslo("2026-04-06T00:00"))
+    assert found == windows.Occurrence("month-end close", oslo("2026-03-28T00:00"), oslo("2026-04-06T00:00"))
 
 
-@pytest.mark.parametrize(("at", "open_"), [
-    ("2026-12-27T23:59:59+01:00", False),
-    ("2026-12-28T00:00:00+01:00", True),  # start: inclusive
-    ("2027-01-07T23:59:59+01:00", True),
-    ("2027-01-08T00:00:00+01:00", False),  # end: exclusive
-    ("2027-12-28T00:00:00+01:00", False),  # once, not every year
-])
+@pytest.mark.parametrize(
+    ("at", "open_"),
+    [
+        ("2026-12-27T23:59:59+01:00", False),
+        ("2026-12-28T00:00:00+01:00", True),  # start: inclusive
+        ("2027-01-07T23:59:59+01:00", True),
+        ("2027-01-08T00:00:00+01:00", False),  # end: exclusive
+        ("2027-12-28T00:00:00+01:00", False),  # once, not every year
+    ],
+)
 def test_active_one_off_boundaries(at: str, open_: bool) -> None:
     assert (YEAR_END.active(utc(at)) is not None) is open_
 
 
 def test_active_one_off_occurrence() -> None:
     assert YEAR_END.active(utc("2027-01-01T12:00Z")) == windows.Occurrence(
-        "year-end audit", oslo("2026-12-28T00:00"), oslo("2027-01-08T00:00"))
+        "year-end audit", oslo("2026-12-28T00:00"), oslo("2027-01-08T00:00")
+    )
 
 
 def test_boundaries_are_instants_not_clock_readings() -> None:
@@ -166,28 +174,36 @@ def test_a_start_the_autumn_change_repeats_is_its_first_pass() -> None:
 # Upcoming windows (within 7 days) and tenant globs
 
 
-@pytest.mark.parametrize(("at", "opens"), [
-    ("2026-03-21T00:00+01:00", "2026-03-28T00:00+01:00"),  # exactly 7 days ahead: shown
-    ("2026-03-20T23:59+01:00", None),  # a minute more than 7 days: not yet
-    ("2026-03-30T12:00Z", None),  # open now; the next (28 April) is more than 7 days away
-    ("2026-04-21T00:00+02:00", "2026-04-28T00:00+02:00"),
-])
+@pytest.mark.parametrize(
+    ("at", "opens"),
+    [
+        ("2026-03-21T00:00+01:00", "2026-03-28T00:00+01:00"),  # exactly 7 days ahead: shown
+        ("2026-03-20T23:59+01:00", None),  # a minute more than 7 days: not yet
+        ("2026-03-30T12:00Z", None),  # open now; the next (28 April) is more than 7 days away
+        ("2026-04-21T00:00+02:00", "2026-04-28T00:00+02:00"),
+    ],
+)
 def test_upcoming_within_seven_days(at: str, opens: str | None) -> None:
     found = MONTH_END.upcoming(utc(at), timedelta(days=7))
     assert (found.start.isoformat(timespec="minutes") if found else None) == opens
 
 
-@pytest.mark.parametrize(("globs", "tenant", "covered"), [
-    ('["acme/*"]', "acme/acme-norway", True),
-    ('["acme/*"]', "nordlys/nordlys-main", False),
-    ('["*/acme-norway"]', "acme/acme-norway", True),
-    ('["*/acme-norway"]', "acme/acme-sweden", False),
-    ('["acme/acme-s*", "nordlys/*"]', "nordlys/nordlys-main", True),
-    ("null", "anyone/at-all", True),  # no tenants key: every tenant
-])
+@pytest.mark.parametrize(
+    ("globs", "tenant", "covered"),
+    [
+        ('["acme/*"]', "acme/acme-norway", True),
+        ('["acme/*"]', "nordlys/nordlys-main", False),
+        ('["*/acme-norway"]', "acme/acme-norway", True),
+        ('["*/acme-norway"]', "acme/acme-sweden", False),
+        ('["acme/acme-s*", "nordlys/*"]', "nordlys/nordlys-main", True),
+        ("null", "anyone/at-all", True),  # no tenants key: every tenant
+    ],
+)
 def test_covers_tenant_globs(globs: str, tenant: str, covered: bool) -> None:
-    (window,) = parse("version: 1\nfreeze:\n  - name: w\n    start: 2026-12-28\n"
-                      f"    end: 2027-01-08\n    timezone: UTC\n    tenants: {globs}\n")
+    (window,) = parse(
+        "version: 1\nfreeze:\n  - name: w\n    start: 2026-12-28\n"
+        f"    end: 2027-01-08\n    timezone: UTC\n    tenants: {globs}\n"
+    )
     assert window.covers(tenant) is covered
 
 
@@ -199,8 +215,10 @@ def test_freeze_of_per_tenant() -> None:
     # Both open on 28 December at midnight: the one that ends last is named.
     assert acme.upcoming.window == "year-end audit"
     assert nordlys == windows.Freeze(None, YEAR_END.active(utc("2026-12-28T12:00Z")))
-    assert windows.freeze_of(windows.status((MONTH_END,), utc("2026-12-22T12:00Z")),
-                             "nordlys/nordlys-main") is None
+    assert (
+        windows.freeze_of(windows.status((MONTH_END,), utc("2026-12-22T12:00Z")), "nordlys/nordlys-main")
+        is None
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,17 +227,26 @@ def test_freeze_of_per_tenant() -> None:
 MALFORMED = [
     ("unknown-key", "7:5", "freeze[0]: unknown key 'tenant'; did you mean 'tenants'?"),
     ("duplicate-key", "6:5", "duplicate key 'duration' (first at line 5, column 5); keep one"),
-    ("bad-cron", "4:15", "freeze[0].schedule: '0 0 28-32 * *' is not a cron schedule "
-                         "(Bad day-of-month); write minute hour"),
+    (
+        "bad-cron",
+        "4:15",
+        "freeze[0].schedule: '0 0 28-32 * *' is not a cron schedule (Bad day-of-month); write minute hour",
+    ),
     ("cron-six-fields", "4:15", "has 6 field(s); write 5: minute hour day-of-month month"),
-    ("unknown-zone", "6:15", "freeze[0].timezone: unknown time zone 'Europe/Olso'; did you mean "
-                             "'Europe/Oslo'?"),
+    (
+        "unknown-zone",
+        "6:15",
+        "freeze[0].timezone: unknown time zone 'Europe/Olso'; did you mean 'Europe/Oslo'?",
+    ),
     ("zone-case", "6:15", "unknown time zone 'europe/oslo'; did you mean 'Europe/Oslo'?"),
-    ("end-before-start", "5:5", "freeze[0]: end 2026-12-28T00:00 is not after start "
-                                "2027-01-08T00:00; write an end later than the start"),
+    (
+        "end-before-start",
+        "5:5",
+        "freeze[0]: end 2026-12-28T00:00 is not after start "
+        "2027-01-08T00:00; write an end later than the start",
+    ),
     ("start-with-offset", "4:12", "has an offset; write the local time without one"),
-    ("not-a-date", "4:12", "'2026-13-28T00:00' is not a local date and time; write "
-                           "YYYY-MM-DDTHH:MM"),
+    ("not-a-date", "4:12", "'2026-13-28T00:00' is not a local date and time; write YYYY-MM-DDTHH:MM"),
     ("bad-duration", "5:15", "'6 days' is not a duration; write days, hours and minutes such as 6d"),
     ("missing-timezone", "3:5", "freeze[0]: missing key 'timezone'; add `timezone: Europe/Oslo`"),
     ("bad-glob", "7:15", "'acme' is not a CUSTOMER/TENANT pattern; write e.g. acme/*"),
@@ -256,10 +283,21 @@ def test_load_missing_file_means_no_windows(tmp_path: Path) -> None:
 def test_editor_schema_accepts_the_design_example_and_rejects_typos() -> None:
     schema = json.loads((REPO / "schemas" / "reconciler.schema.json").read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
-    assert not list(validator.iter_errors(yaml.safe_load(DESIGN_FILE.replace(
-        "2026-12-28T00:00", '"2026-12-28T00:00"').replace("2027-01-08T00:00", '"2027-01-08T00:00"'))))
-    typo = {"version": 1, "freeze": [{"name": "x", "schedule": "0 0 * * *", "duration": "1d",
-                                      "timezone": "UTC", "tenant": ["acme/*"]}]}
+    assert not list(
+        validator.iter_errors(
+            yaml.safe_load(
+                DESIGN_FILE.replace("2026-12-28T00:00", '"2026-12-28T00:00"').replace(
+                    "2027-01-08T00:00", '"2027-01-08T00:00"'
+                )
+            )
+        )
+    )
+    typo = {
+        "version": 1,
+        "freeze": [
+            {"name": "x", "schedule": "0 0 * * *", "duration": "1d", "timezone": "UTC", "tenant": ["acme/*"]}
+        ],
+    }
     assert list(validator.iter_errors(typo))
 
 
@@ -267,8 +305,9 @@ def test_editor_schema_accepts_the_design_example_and_rejects_typos() -> None:
 # `reconciler windows [--at TIME]` (in-process)
 
 
-def run(root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        *args: str) -> tuple[int, str, str]:
+def run(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
     monkeypatch.chdir(root)
     code = cli_mod.main(list(args))
     captured = capsys.readouterr()
@@ -286,7 +325,8 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_windows_lists_windows_and_the_tenants_covered(
-        repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(repo, monkeypatch, capsys, "windows", "--at", "2026-03-30T12:00Z")
     assert code == 0
     assert out == (
@@ -299,43 +339,49 @@ def test_windows_lists_windows_and_the_tenants_covered(
         '"year-end audit": from 2026-12-28 00:00 to 2027-01-08 00:00 (Europe/Oslo); tenants: '
         "every tenant\n"
         "  next opens 2026-12-28 00:00 Europe/Oslo until 2027-01-08 00:00 Europe/Oslo\n"
-        "  covers: acme/acme-norway, acme/acme-sweden, nordlys/nordlys-main\n")
+        "  covers: acme/acme-norway, acme/acme-sweden, nordlys/nordlys-main\n"
+    )
     code, out, _ = run(repo, monkeypatch, capsys, "windows", "--at", "2027-01-10T00:00+01:00")
     assert "  does not open again\n" in out and "OPEN" not in out
 
 
-def test_windows_reads_reconciler_now(repo: Path, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_windows_reads_reconciler_now(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("RECONCILER_NOW", "2027-01-01T12:00+01:00")
     code, out, _ = run(repo, monkeypatch, capsys, "windows")
     assert code == 0 and "Change windows at 2027-01-01 11:00 UTC:" in out
     assert "frozen now: acme/acme-norway, acme/acme-sweden, nordlys/nordlys-main" in out
 
 
-@pytest.mark.parametrize("args", [("windows", "--at", "2026-03-30T12:00"),
-                                  ("windows", "--at", "tomorrow")])
-def test_windows_at_needs_an_offset(repo: Path, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str], args: tuple[str, ...]) -> None:
+@pytest.mark.parametrize("args", [("windows", "--at", "2026-03-30T12:00"), ("windows", "--at", "tomorrow")])
+def test_windows_at_needs_an_offset(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
     code, _, err = run(repo, monkeypatch, capsys, *args)
     assert code == 1
     assert err.startswith(f"error: --at {args[-1]!r}: write a time with its UTC offset")
 
 
-def test_windows_without_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_windows_without_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / ".git").mkdir()
     code, out, err = run(tmp_path, monkeypatch, capsys, "windows", "--at", "2026-03-30T12:00Z")
     assert (code, out) == (0, "") and "reconciler.yaml does not exist" in err
 
 
 def test_malformed_file_is_found_at_the_repository_root(
-        repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (repo / "reconciler.yaml").write_bytes((CASES / "unknown-zone.yaml").read_bytes())
     (repo / "tenants").mkdir(exist_ok=True)
     code, _, err = run(repo / "tenants", monkeypatch, capsys, "windows")
     assert code == 1
-    assert err == (f"error: {repo / 'reconciler.yaml'}:6:15: freeze[0].timezone: unknown time "
-                   "zone 'Europe/Olso'; did you mean 'Europe/Oslo'?\n")
+    assert err == (
+        f"error: {repo / 'reconciler.yaml'}:6:15: freeze[0].timezone: unknown time "
+        "zone 'Europe/Olso'; did you mean 'Europe/Oslo'?\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,7 +405,8 @@ def test_apply_refuses_inside_a_window_and_override_is_audited(cli: Cli) -> None
     assert refused.err.splitlines()[-1] == (
         'error: refused: acme/acme-norway is inside change window "month-end close" until '
         "2026-04-06 00:00 Europe/Oslo (2026-04-05 22:00 UTC); nothing was applied. Apply after "
-        "it ends, or pass --override-freeze REASON")
+        "it ends, or pass --override-freeze REASON"
+    )
     assert dump(cli) == before
     assert json.loads(cli("history", "--format", "json").out) == []
 
@@ -367,8 +414,9 @@ def test_apply_refuses_inside_a_window_and_override_is_audited(cli: Cli) -> None
     assert done.code == 0, done.err
     (entry,) = json.loads(cli("history", "--format", "json").out)
     assert entry["action"] == "update" and entry["freeze_override"] == (
-        'window "month-end close" until 2026-04-06 00:00 Europe/Oslo: INC-7: auditor\'s fix')
-    assert "[override-freeze: window \"month-end close\"" in cli("history").out
+        'window "month-end close" until 2026-04-06 00:00 Europe/Oslo: INC-7: auditor\'s fix'
+    )
+    assert '[override-freeze: window "month-end close"' in cli("history").out
 
 
 def test_apply_outside_a_window_records_no_override(cli: Cli) -> None:
@@ -388,8 +436,7 @@ def test_saved_plan_made_before_a_window_is_refused_inside_it(cli: Cli) -> None:
     refused = cli("apply", "--plan", "plan.json", "--auto-approve", env=INSIDE)
     assert refused.code == 1 and 'inside change window "month-end close"' in refused.err
     assert dump(cli) == before
-    done = cli("apply", "--plan", "plan.json", "--auto-approve", "--override-freeze", "INC-9",
-               env=INSIDE)
+    done = cli("apply", "--plan", "plan.json", "--auto-approve", "--override-freeze", "INC-9", env=INSIDE)
     assert done.code == 0, done.err
 
 
@@ -397,20 +444,28 @@ def test_plan_shows_the_window_in_every_format(cli: Cli) -> None:
     frozen_repo(cli)
     text = cli("plan", env=INSIDE)
     assert text.code == 0
-    assert ('  ! frozen: change window "month-end close" until 2026-04-06 00:00 Europe/Oslo; '
-            "apply refuses this tenant's changes without --override-freeze REASON") in text.out
+    assert (
+        '  ! frozen: change window "month-end close" until 2026-04-06 00:00 Europe/Oslo; '
+        "apply refuses this tenant's changes without --override-freeze REASON"
+    ) in text.out
     assert text.out.rstrip().endswith("apply refuses them without --override-freeze REASON")
 
     markdown = cli("plan", "--format", "markdown", env=INSIDE).out
     window = render.md_text('change window "month-end close" until 2026-04-06 00:00 Europe/Oslo')
-    assert markdown.startswith(f"## osr-reconciler plan\n\n> [!WARNING]\n> - **{window}**: "
-                               "`acme/acme-norway`;")
+    assert markdown.startswith(
+        f"## osr-reconciler plan\n\n> [!WARNING]\n> - **{window}**: `acme/acme-norway`;"
+    )
 
     obj = json.loads(cli("plan", "--format", "json", env=INSIDE).out)  # schema-checked by Cli
     assert obj["tenants"][0]["freeze"] == {
-        "active": {"window": "month-end close", "start": "2026-03-28T00:00+01:00",
-                   "end": "2026-04-06T00:00+02:00", "timezone": "Europe/Oslo"},
-        "next": None}
+        "active": {
+            "window": "month-end close",
+            "start": "2026-03-28T00:00+01:00",
+            "end": "2026-04-06T00:00+02:00",
+            "timezone": "Europe/Oslo",
+        },
+        "next": None,
+    }
     outside = json.loads(cli("plan", "--format", "json", env={"RECONCILER_NOW": "2026-06-15T00:00Z"}).out)
     assert "freeze" not in outside["tenants"][0]
 
@@ -419,8 +474,10 @@ def test_drift_mentions_the_open_window(cli: Cli) -> None:
     frozen_repo(cli)
     drift = cli("drift", env=INSIDE)
     assert drift.code == 2
-    assert ('  frozen: change window "month-end close" until 2026-04-06 00:00 Europe/Oslo; changes '
-            "made during it may be intended: do not revert them before it ends") in drift.out
+    assert (
+        '  frozen: change window "month-end close" until 2026-04-06 00:00 Europe/Oslo; changes '
+        "made during it may be intended: do not revert them before it ends"
+    ) in drift.out
     obj = json.loads(cli("drift", "--format", "json", env=INSIDE).out)  # schema-checked by Cli
     assert obj["tenants"][0]["freeze"]["active"]["window"] == "month-end close"
 

@@ -8,9 +8,33 @@ import yaml
 from reconciler import strictyaml, yamlout
 from tests import roundtrip_support as rs
 
-AMBIGUOUS = ["0001", "0009", "1e3", "+1e3", "NO", "on", "Off", "y", "2026-01-01", "null", "~",
-             "true", "1_000", "0x1F", "0o17", ".inf", "-.INF", ".nan", "12:30", "=", "<<", "",
-             " lead", "trail ", "1.5"]
+AMBIGUOUS = [
+    "0001",
+    "0009",
+    "1e3",
+    "+1e3",
+    "NO",
+    "on",
+    "Off",
+    "y",
+    "2026-01-01",
+    "null",
+    "~",
+    "true",
+    "1_000",
+    "0x1F",
+    "0o17",
+    ".inf",
+    "-.INF",
+    ".nan",
+    "12:30",
+    "=",
+    "<<",
+    "",
+    " lead",
+    "trail ",
+    "1.5",
+]
 
 
 @pytest.mark.parametrize("text", AMBIGUOUS)
@@ -25,4 +49,5 @@ def test_ambiguous_scalars_are_quoted_and_read_back_as_text(text: str) -> None:
 
 def test_plain_text_stays_plain() -> None:
     assert yamlout.dump({"server": "SQL01\\VISMA", "companies": ["F0001", "Bjørn Ås"]}) == (
-        "server: SQL01\\VISMA\ncompanies: [F0001, Bjørn Ås]\n")
+        "server: SQL01\\VISMA\ncompanies: [F0001, Bjørn Ås]\n"
+    )

@@ -18,10 +18,20 @@ from reconciler.commands import options
 if TYPE_CHECKING:
     from reconciler import applier, catalog, desired, differ, locks, planfile, settle, state, store, windows
 else:  # SQLAlchemy and deepdiff when apply runs, not for its --help or a TAB
-    applier, catalog, desired, differ, locks, planfile, settle, state, store = map(lazy.module, (
-        "reconciler.applier", "reconciler.catalog", "reconciler.desired", "reconciler.differ",
-        "reconciler.locks", "reconciler.planfile", "reconciler.settle", "reconciler.state",
-        "reconciler.store"))
+    applier, catalog, desired, differ, locks, planfile, settle, state, store = map(
+        lazy.module,
+        (
+            "reconciler.applier",
+            "reconciler.catalog",
+            "reconciler.desired",
+            "reconciler.differ",
+            "reconciler.locks",
+            "reconciler.planfile",
+            "reconciler.settle",
+            "reconciler.state",
+            "reconciler.store",
+        ),
+    )
 
 MAX_REASON = 500
 
@@ -30,28 +40,38 @@ def _confirm(result: p.Plan, auto_approve: bool, out: options.Out) -> None:
     if auto_approve:
         return
     if not sys.stdin.isatty():
-        raise errors.RefusedError("refused: not on a terminal; review the plan and pass "
-                                  "--auto-approve to apply without a prompt")
-    answer = click.prompt("Apply this plan? Only 'yes' is accepted", default="", show_default=False,
-                          err=True)
+        raise errors.RefusedError(
+            "refused: not on a terminal; review the plan and pass --auto-approve to apply without a prompt"
+        )
+    answer = click.prompt("Apply this plan? Only 'yes' is accepted", default="", show_default=False, err=True)
     if answer.strip() != "yes":
         raise errors.RefusedError("apply cancelled; nothing was changed")
 
 
 def _require_passwords(ctx: stages.Context, wanted: Sequence[declared.DesiredTenant]) -> None:
     """Refuse up front, before planning, naming every password the files need that is not set."""
-    _refuse_missing([(t.path, t.key, name, ref)
-                     for t, name, ref in stages.unavailable_passwords(ctx, wanted)])
+    _refuse_missing(
+        [(t.path, t.key, name, ref) for t, name, ref in stages.unavailable_passwords(ctx, wanted)]
+    )
 
 
 def _refuse_missing(missing: Sequence[tuple[str, str, str, declared.SecretRef]]) -> None:
     """missing: (tenant file, tenant key, connection name, reference) of unset passwords."""
     if missing:
-        raise errors.RefusedError("passwords missing", problems=tuple(
-            errors.Problem(path, 0, 0, f"refused: {key}/{name} needs the password from {ref}, "
-                           f"which is {'not set' if ref.env else 'not found'}; apply needs every "
-                           "password its tenant files reference; nothing was applied")
-            for path, key, name, ref in missing))
+        raise errors.RefusedError(
+            "passwords missing",
+            problems=tuple(
+                errors.Problem(
+                    path,
+                    0,
+                    0,
+                    f"refused: {key}/{name} needs the password from {ref}, "
+                    f"which is {'not set' if ref.env else 'not found'}; apply needs every "
+                    "password its tenant files reference; nothing was applied",
+                )
+                for path, key, name, ref in missing
+            ),
+        )
 
 
 def _checked_keys(ctx: stages.Context, files: Sequence[Path]) -> list[str]:
@@ -69,35 +89,61 @@ def _checked_keys(ctx: stages.Context, files: Sequence[Path]) -> list[str]:
             problems.extend(exc.problems)
             continue
         if tenant.key in seen:
-            problems.append(errors.at(str(path), 1, 1, f"{tenant.key} is also declared by "
-                                      f"{seen[tenant.key]}; keep one file per tenant"))
+            problems.append(
+                errors.at(
+                    str(path),
+                    1,
+                    1,
+                    f"{tenant.key} is also declared by {seen[tenant.key]}; keep one file per tenant",
+                )
+            )
         seen[tenant.key] = str(path)
         keys.append(tenant.key)
-        missing += [(t.path, t.key, name, ref)
-                    for t, name, ref in stages.unavailable_passwords(ctx, [tenant])]
+        missing += [
+            (t.path, t.key, name, ref) for t, name, ref in stages.unavailable_passwords(ctx, [tenant])
+        ]
     if problems:
         ordered = sorted(problems)
         if len(ordered) > desired.MAX_PROBLEMS:
             rest = len(ordered) - desired.MAX_PROBLEMS
-            ordered = [*ordered[:desired.MAX_PROBLEMS], errors.Problem(
-                "", 0, 0, f"... and {rest} more problems, not shown; fix these and run again")]
+            ordered = [
+                *ordered[: desired.MAX_PROBLEMS],
+                errors.Problem("", 0, 0, f"... and {rest} more problems, not shown; fix these and run again"),
+            ]
         raise errors.InputError(f"{len(problems)} problem(s)", problems=tuple(ordered))
     _refuse_missing(missing)
     return keys
 
 
-def _settle(st: store.Store, pending: settle.Pending, out: options.Out, *,
-            held: locks.Held | None = None, timeout: float = 0.0,
-            written: Collection[int] = ()) -> None:
+def _settle(
+    st: store.Store,
+    pending: settle.Pending,
+    out: options.Out,
+    *,
+    held: locks.Held | None = None,
+    timeout: float = 0.0,
+    written: Collection[int] = (),
+) -> None:
     """Record as applied the connections the files already declare as they are live (§9);
     written: see settle.record."""
-    for s in settle.record(st, pending.tenants, pending.fps, held=held, lock_timeout_s=timeout,
-                           seen=pending.seen, written=written):
+    for s in settle.record(
+        st,
+        pending.tenants,
+        pending.fps,
+        held=held,
+        lock_timeout_s=timeout,
+        seen=pending.seen,
+        written=written,
+    ):
         out.info(f"{s.key}/{s.connection}: recorded as applied (the files accept the portal's state)")
 
 
-def _pending(ctx: stages.Context, st: store.Store, wanted: Sequence[declared.DesiredTenant],
-             seen: state.LiveState | None) -> settle.Pending:
+def _pending(
+    ctx: stages.Context,
+    st: store.Store,
+    wanted: Sequence[declared.DesiredTenant],
+    seen: state.LiveState | None,
+) -> settle.Pending:
     """Every wanted tenant, to be checked for a stale applied record (seen: see settle.record)."""
     assert st.keyring is not None
     return settle.Pending(tuple(wanted), stages.password_fingerprints(ctx, st.keyring, wanted), seen)
@@ -109,51 +155,101 @@ def _override_reason(text: str | None) -> str | None:
         return None
     reason = text.strip()
     if not reason or not reason.isprintable() or len(reason) > MAX_REASON:
-        raise errors.InputError(f"--override-freeze: write why, in one line of 1-{MAX_REASON} "
-                                "printable characters (e.g. --override-freeze \"INC-123: fix the "
-                                "broken Oslo connection\")")
+        raise errors.InputError(
+            f"--override-freeze: write why, in one line of 1-{MAX_REASON} "
+            'printable characters (e.g. --override-freeze "INC-123: fix the '
+            'broken Oslo connection")'
+        )
     return reason
 
 
-@click.command(epilog=options.examples(
-    ("Apply exactly the plan that was reviewed", "reconciler apply --plan plan.json"),
-    ("In CI on merge: no prompt, deletions of dependents allowed as planned",
-     "reconciler apply --auto-approve --allow-cascade"),
-    ("One tenant, waiting up to 5 minutes for another apply's lock",
-     "reconciler apply --tenant acme/acme-norway --lock-timeout 5m")))
+@click.command(
+    epilog=options.examples(
+        ("Apply exactly the plan that was reviewed", "reconciler apply --plan plan.json"),
+        (
+            "In CI on merge: no prompt, deletions of dependents allowed as planned",
+            "reconciler apply --auto-approve --allow-cascade",
+        ),
+        (
+            "One tenant, waiting up to 5 minutes for another apply's lock",
+            "reconciler apply --tenant acme/acme-norway --lock-timeout 5m",
+        ),
+    )
+)
 @options.paths_argument
 @options.tenant_option
-@click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Apply this saved plan (from `plan --out`) instead of planning now.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Apply this saved plan (from `plan --out`) instead of planning now.",
+)
 @click.option("--auto-approve", is_flag=True, help="Do not ask; required when not on a terminal.")
 @click.option("--allow-cascade", is_flag=True, help="Allow deleting dependents (listed in the plan).")
-@click.option("--allow-mass-delete", is_flag=True,
-              help="Allow deleting more than --max-delete connections or all of a tenant's.")
+@click.option(
+    "--allow-mass-delete",
+    is_flag=True,
+    help="Allow deleting more than --max-delete connections or all of a tenant's.",
+)
 @options.max_delete_option
-@click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION",
-              help="How long to wait for another apply's lock on a tenant.")
-@click.option("--check-sources", is_flag=True,
-              help="Check each accounting server before applying (a saved plan keeps its checks).")
-@click.option("--skip-source-checks", is_flag=True,
-              help="Apply even if the source checks found problems.")
+@click.option(
+    "--lock-timeout",
+    default="0s",
+    show_default=True,
+    metavar="DURATION",
+    help="How long to wait for another apply's lock on a tenant.",
+)
+@click.option(
+    "--check-sources",
+    is_flag=True,
+    help="Check each accounting server before applying (a saved plan keeps its checks).",
+)
+@click.option("--skip-source-checks", is_flag=True, help="Apply even if the source checks found problems.")
 @options.format_option
-@click.option("--override-freeze", "override_freeze", metavar="REASON",
-              help="Apply inside an open change window (reconciler.yaml); REASON goes to the "
-                   "audit log.")
+@click.option(
+    "--override-freeze",
+    "override_freeze",
+    metavar="REASON",
+    help="Apply inside an open change window (reconciler.yaml); REASON goes to the audit log.",
+)
 @options.common
-def apply(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
-          plan_file: Path | None, auto_approve: bool, allow_cascade: bool,
-          allow_mass_delete: bool, max_delete: int, lock_timeout: str, check_sources: bool,
-          skip_source_checks: bool, fmt: str, override_freeze: str | None) -> int:
+def apply(
+    ctx: stages.Context,
+    out: options.Out,
+    paths: tuple[str, ...],
+    tenants: tuple[str, ...],
+    plan_file: Path | None,
+    auto_approve: bool,
+    allow_cascade: bool,
+    allow_mass_delete: bool,
+    max_delete: int,
+    lock_timeout: str,
+    check_sources: bool,
+    skip_source_checks: bool,
+    fmt: str,
+    override_freeze: str | None,
+) -> int:
     """Plan (or load a saved plan), show it, and apply it in one transaction."""
     timeout = options.duration(lock_timeout, flag="--lock-timeout")
     reason = _override_reason(override_freeze)
     found, at = stages.load_windows(ctx), clock.now()
     if plan_file is not None and (paths or tenants):
-        raise errors.InputError("--plan applies the saved plan's own tenant files; give either "
-                                "--plan FILE, or PATH and --tenant, not both")
-    flags = Flags(auto_approve, allow_cascade, allow_mass_delete, max_delete, check_sources,
-                  skip_source_checks, fmt, found, at, reason)
+        raise errors.InputError(
+            "--plan applies the saved plan's own tenant files; give either "
+            "--plan FILE, or PATH and --tenant, not both"
+        )
+    flags = Flags(
+        auto_approve,
+        allow_cascade,
+        allow_mass_delete,
+        max_delete,
+        check_sources,
+        skip_source_checks,
+        fmt,
+        found,
+        at,
+        reason,
+    )
     with ctx.open_store(readonly=False, first_use=True) as st:
         assert st.keyring is not None
         if plan_file is None and not check_sources:
@@ -162,8 +258,7 @@ def apply(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants
             leased = frozenset(keys)
             # Locked before reading: an apply that waited plans against what the last one left.
             with locks.leases(st, keys, timeout_s=timeout) as held:
-                done, pending = _plan_and_apply_batched(ctx, out, st, files, leased, held,
-                                                        flags)
+                done, pending = _plan_and_apply_batched(ctx, out, st, files, leased, held, flags)
         else:
             saved = None
             if plan_file is not None:
@@ -184,14 +279,14 @@ def apply(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants
                 # The apply has committed: nothing here (not even a signal) may make the run
                 # say otherwise.
                 why = str(exc) if isinstance(exc, errors.ReconcilerError) else "interrupted"
-                out.info(f"warning: the accepted state was not recorded ({why}); the next apply "
-                         "records it")
+                out.info(f"warning: the accepted state was not recorded ({why}); the next apply records it")
     if done is None:
         return options.EXIT_OK
     out.info(f"Applied {done.actions} action(s); {done.cascade} dependent(s) deleted.")
     if done.signal is not None:
-        out.info(f"{signal.Signals(done.signal).name} arrived after the changes were committed; "
-                 "they stay applied.")
+        out.info(
+            f"{signal.Signals(done.signal).name} arrived after the changes were committed; they stay applied."
+        )
     for lock in done.unreleased:
         out.info(f"warning: {lock.describe()}")
     return options.EXIT_OK
@@ -219,9 +314,16 @@ class Ready(NamedTuple):
     freeze_overrides: dict[str, str]
 
 
-def _plan_and_apply(ctx: stages.Context, out: options.Out, st: store.Store,
-                    wanted: list[declared.DesiredTenant], saved: planfile.Saved | None,
-                    plan_file: Path | None, held: locks.Held, flags: Flags) -> applier.Applied | None:
+def _plan_and_apply(
+    ctx: stages.Context,
+    out: options.Out,
+    st: store.Store,
+    wanted: list[declared.DesiredTenant],
+    saved: planfile.Saved | None,
+    plan_file: Path | None,
+    held: locks.Held,
+    flags: Flags,
+) -> applier.Applied | None:
     """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply.
 
     The live store is read once (docs/architecture.md, "Applying: one read, batched writes"):
@@ -234,6 +336,7 @@ def _plan_and_apply(ctx: stages.Context, out: options.Out, st: store.Store,
     commit = gitrepo.git_commit(ctx.root)
     read: list[state.LiveState] = []
     if flags.auto_approve and not flags.check_sources:
+
         def planned(conn: store.Transaction) -> applier.Planned | None:
             ready = _prepare(ctx, out, st, wanted, saved, plan_file, flags, conn)
             assert ready.live is not None
@@ -245,27 +348,48 @@ def _plan_and_apply(ctx: stages.Context, out: options.Out, st: store.Store,
         done = applier.apply_planned(st, planned, settings=ctx.settings, commit=commit, held=held)
     else:
         ready = _prepare(ctx, out, st, wanted, saved, plan_file, flags, None)
-        done = None if not ready.plan.has_changes else applier.apply(
-            st, ready.plan, settings=ctx.settings, commit=commit, held=held,
-            freeze_overrides=ready.freeze_overrides)
+        done = (
+            None
+            if not ready.plan.has_changes
+            else applier.apply(
+                st,
+                ready.plan,
+                settings=ctx.settings,
+                commit=commit,
+                held=held,
+                freeze_overrides=ready.freeze_overrides,
+            )
+        )
     if done is None:
         _settle(st, _pending(ctx, st, wanted, read[0] if read else None), out, held=held)
     return done
 
 
-def _read_plan(ctx: stages.Context, st: store.Store, conn: store.Transaction | None,
-               wanted: list[declared.DesiredTenant], *, max_delete: int,
-               hidden: Collection[str] = ()) -> tuple[p.Plan, state.LiveState | None]:
+def _read_plan(
+    ctx: stages.Context,
+    st: store.Store,
+    conn: store.Transaction | None,
+    wanted: list[declared.DesiredTenant],
+    *,
+    max_delete: int,
+    hidden: Collection[str] = (),
+) -> tuple[p.Plan, state.LiveState | None]:
     """A plan from a read in conn (the apply's transaction), or from a read of its own."""
     if conn is None:
         return stages.make_plan(ctx, st, wanted, max_delete=max_delete, hidden=hidden), None
     return stages.plan_from(ctx, st, conn, wanted, max_delete=max_delete, hidden=hidden)
 
 
-def _prepare(ctx: stages.Context, out: options.Out, st: store.Store,
-             wanted: list[declared.DesiredTenant], saved: planfile.Saved | None,
-             plan_file: Path | None, flags: Flags,
-             conn: store.Transaction | None) -> Ready:
+def _prepare(
+    ctx: stages.Context,
+    out: options.Out,
+    st: store.Store,
+    wanted: list[declared.DesiredTenant],
+    saved: planfile.Saved | None,
+    plan_file: Path | None,
+    flags: Flags,
+    conn: store.Transaction | None,
+) -> Ready:
     """Plan (or verify the saved plan), show, guard, confirm: the plan to apply (one without
     changes is shown, not guarded). conn: read in the apply's transaction (its live state is
     kept)."""
@@ -273,8 +397,7 @@ def _prepare(ctx: stages.Context, out: options.Out, st: store.Store,
         first: list[state.LiveState | None] = []
 
         def make(hidden: Collection[str]) -> p.Plan:
-            made, read = _read_plan(ctx, st, conn, wanted, max_delete=saved.max_delete,
-                                    hidden=hidden)
+            made, read = _read_plan(ctx, st, conn, wanted, max_delete=saved.max_delete, hidden=hidden)
             if not hidden:
                 first.append(read)
             return made
@@ -288,12 +411,14 @@ def _prepare(ctx: stages.Context, out: options.Out, st: store.Store,
     return _show_and_guard(out, result, live, flags)
 
 
-def _show_and_guard(out: options.Out, result: p.Plan, live: state.LiveState | None,
-                    flags: Flags) -> Ready:
+def _show_and_guard(out: options.Out, result: p.Plan, live: state.LiveState | None, flags: Flags) -> Ready:
     """Show the plan, then guard and confirm it (one without changes is shown, not guarded)."""
     result = stages.with_freeze(result, flags.windows, flags.at)
-    allowed = render.Allowed(cascade=flags.allow_cascade, mass_delete=flags.allow_mass_delete,
-                             source_checks=flags.skip_source_checks)
+    allowed = render.Allowed(
+        cascade=flags.allow_cascade,
+        mass_delete=flags.allow_mass_delete,
+        source_checks=flags.skip_source_checks,
+    )
     out.result(options.render_plan(result, flags.fmt, out, allowed))
     if not result.has_changes:
         out.info("No changes to apply.")
@@ -301,9 +426,12 @@ def _show_and_guard(out: options.Out, result: p.Plan, live: state.LiveState | No
     overrides = applier.check_freeze(result, override=flags.override_freeze)
     for key, text in overrides.items():
         out.info(f"Overriding the freeze of {key}: {text}")
-    applier.check_guards(result, allow_cascade=flags.allow_cascade,
-                         allow_mass_delete=flags.allow_mass_delete,
-                         skip_source_checks=flags.skip_source_checks)
+    applier.check_guards(
+        result,
+        allow_cascade=flags.allow_cascade,
+        allow_mass_delete=flags.allow_mass_delete,
+        skip_source_checks=flags.skip_source_checks,
+    )
     _confirm(result, flags.auto_approve, out)
     return Ready(result, live, overrides)
 
@@ -318,9 +446,15 @@ class Batched(NamedTuple):
     pending: settle.Pending
 
 
-def _plan_batched(ctx: stages.Context, st: store.Store, files: Sequence[Path],
-                  conn: store.Transaction | None, *, leased: Collection[str],
-                  max_delete: int) -> Batched:
+def _plan_batched(
+    ctx: stages.Context,
+    st: store.Store,
+    files: Sequence[Path],
+    conn: store.Transaction | None,
+    *,
+    leased: Collection[str],
+    max_delete: int,
+) -> Batched:
     """The plan of the tenant files, read and diffed in batches (stages.read_batches, on conn:
     the apply's transaction, or on a read of its own): memory holds a batch, the plans, and
     the live tenants that change; an unchanged tenant's live state goes with its batch.
@@ -340,9 +474,11 @@ def _plan_batched(ctx: stages.Context, st: store.Store, files: Sequence[Path],
     for batch in stages.read_batches(ctx, st, files, size=stages.BATCH_TENANTS, conn=conn):
         moved = [d for d in batch.desired if d.key not in leased]
         if moved:
-            raise errors.ConflictError(f"{moved[0].path}: the file changed while apply read it "
-                                       f"({moved[0].key} is not locked); nothing was applied, "
-                                       "run again")
+            raise errors.ConflictError(
+                f"{moved[0].path}: the file changed while apply read it "
+                f"({moved[0].key} is not locked); nothing was applied, "
+                "run again"
+            )
         try:
             found = differ.diff_tenants(batch.desired, batch.live, batch.fps)
         except errors.InputError as exc:
@@ -363,14 +499,18 @@ def _plan_batched(ctx: stages.Context, st: store.Store, files: Sequence[Path],
             if d.key in stale:
                 stale_desired.append(d)
                 stale_live[d.key] = live.tenants[d.key]
-                stale_fps.update((c.password, batch.fps[c.password])
-                                 for c in d.connections if c.password is not None)
+                stale_fps.update(
+                    (c.password, batch.fps[c.password]) for c in d.connections if c.password is not None
+                )
     if unknown:
         raise errors.InputError.of(unknown)
     tenants.sort(key=lambda t: t.key)
     plan = p.Plan(tuple(tenants), max_delete, differ.mass_deletes(tenants, counts, max_delete))
-    return Batched(plan, state.LiveState(changed, known), settle.Pending(
-        tuple(stale_desired), stale_fps, state.LiveState(stale_live, known)))
+    return Batched(
+        plan,
+        state.LiveState(changed, known),
+        settle.Pending(tuple(stale_desired), stale_fps, state.LiveState(stale_live, known)),
+    )
 
 
 def _batch_plan(batch: stages.Batch, result: p.Plan) -> tuple[p.Plan, state.LiveState]:
@@ -383,15 +523,22 @@ def _batch_plan(batch: stages.Batch, result: p.Plan) -> tuple[p.Plan, state.Live
     return differ.fingerprinted(result, live, needed), live
 
 
-def _plan_and_apply_batched(ctx: stages.Context, out: options.Out, st: store.Store,
-                            files: Sequence[Path], keys: Collection[str], held: locks.Held,
-                            flags: Flags) -> tuple[applier.Applied | None, settle.Pending]:
+def _plan_and_apply_batched(
+    ctx: stages.Context,
+    out: options.Out,
+    st: store.Store,
+    files: Sequence[Path],
+    keys: Collection[str],
+    held: locks.Held,
+    flags: Flags,
+) -> tuple[applier.Applied | None, settle.Pending]:
     """_plan_and_apply of a fresh plan without source checks, the fleet read in batches: with
     --auto-approve inside the apply's transaction (the writes use that read), else before it
     (applier.apply reads the tenants that change again and compares their fingerprints)."""
     commit = gitrepo.git_commit(ctx.root)
     reads: list[Batched] = []
     if flags.auto_approve:
+
         def planned(conn: store.Transaction) -> applier.Planned | None:
             read = _plan_batched(ctx, st, files, conn, leased=keys, max_delete=flags.max_delete)
             reads.append(read)
@@ -407,9 +554,18 @@ def _plan_and_apply_batched(ctx: stages.Context, out: options.Out, st: store.Sto
         pending = read.pending
         ready = _show_and_guard(out, read.plan, None, flags)
         del read  # the transaction reads the tenants that change again
-        done = None if not ready.plan.has_changes else applier.apply(
-            st, ready.plan, settings=ctx.settings, commit=commit, held=held,
-            freeze_overrides=ready.freeze_overrides)
+        done = (
+            None
+            if not ready.plan.has_changes
+            else applier.apply(
+                st,
+                ready.plan,
+                settings=ctx.settings,
+                commit=commit,
+                held=held,
+                freeze_overrides=ready.freeze_overrides,
+            )
+        )
     if done is None:
         _settle(st, pending, out, held=held)
     return done, pending

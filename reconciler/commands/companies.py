@@ -18,10 +18,20 @@ else:  # pydantic's models when the command runs, not for --help or a TAB
     catalog = lazy.module("reconciler.catalog")
 
 
-def companies_spec(ctx: stages.Context, *, tenant: str | None, connection: str | None,
-                   integration: str | None, server: str | None, database: str | None,
-                   authentication: str | None, login: str | None, password_env: str | None,
-                   encrypt: bool = True, trust_server_certificate: bool = False) -> SourceSpec:
+def companies_spec(
+    ctx: stages.Context,
+    *,
+    tenant: str | None,
+    connection: str | None,
+    integration: str | None,
+    server: str | None,
+    database: str | None,
+    authentication: str | None,
+    login: str | None,
+    password_env: str | None,
+    encrypt: bool = True,
+    trust_server_certificate: bool = False,
+) -> SourceSpec:
     """The source to list companies on: a declared connection, or one given by flags.
 
     --password-env sends a variable's value to the server named on the command line, so it is
@@ -31,31 +41,43 @@ def companies_spec(ctx: stages.Context, *, tenant: str | None, connection: str |
 
     if tenant or connection:
         if not (tenant and connection):
-            raise errors.InputError("give both --tenant CUSTOMER/TENANT and --connection NAME, "
-                                    "or --integration and --server for a connection not declared yet")
+            raise errors.InputError(
+                "give both --tenant CUSTOMER/TENANT and --connection NAME, "
+                "or --integration and --server for a connection not declared yet"
+            )
         (key,) = options.parse_tenants([tenant])
         (declared,) = stages.load_desired(ctx, (), [key])
-        match = [c for c in declared.connections
-                 if spec.identity(c.spec.name) == spec.identity(connection)]
+        match = [c for c in declared.connections if spec.identity(c.spec.name) == spec.identity(connection)]
         if not match:
             names = ", ".join(c.spec.name for c in declared.connections) or "none"
-            raise errors.InputError(f"{declared.path}: no connection named {connection!r} "
-                                    f"(declared: {names})")
+            raise errors.InputError(
+                f"{declared.path}: no connection named {connection!r} (declared: {names})"
+            )
         for c, request in zip(declared.connections, stages.source_specs(ctx, declared), strict=True):
             if c is match[0]:
                 if c.password is not None and request[0].password is None:
-                    raise errors.SecretError(f"{request[0].label}: the password ({c.password}) is "
-                                             "not available here; set it and try again")
+                    raise errors.SecretError(
+                        f"{request[0].label}: the password ({c.password}) is "
+                        "not available here; set it and try again"
+                    )
                 return request[0]
     if not (integration and server):
-        raise errors.InputError("give --tenant and --connection, or --integration and --server "
-                                "(with --database, --authentication, --login, --password-env)")
+        raise errors.InputError(
+            "give --tenant and --connection, or --integration and --server "
+            "(with --database, --authentication, --login, --password-env)"
+        )
     entry = catalog.load().get(integration)
     if entry is None:
-        raise errors.InputError(f"--integration {integration!r} is not in the catalog; known: "
-                                + ", ".join(catalog.load().keys()))
-    auth = (spec.Authentication(authentication) if authentication
-            else spec.Authentication.SQL if login else spec.Authentication.WINDOWS)
+        raise errors.InputError(
+            f"--integration {integration!r} is not in the catalog; known: " + ", ".join(catalog.load().keys())
+        )
+    auth = (
+        spec.Authentication(authentication)
+        if authentication
+        else spec.Authentication.SQL
+        if login
+        else spec.Authentication.WINDOWS
+    )
     password = None
     if password_env:
         refused = ctx.settings.check_reference(password_env, None)
@@ -69,65 +91,128 @@ def companies_spec(ctx: stages.Context, *, tenant: str | None, connection: str |
         redaction.register(password)
     if auth == spec.Authentication.SQL and (login is None or password is None):
         raise errors.InputError("--authentication sql needs --login and --password-env")
-    return sources.SourceSpec(label=f"{server}/{database or entry.default_database}",
-                              integration=integration, server=server,
-                              database=database or entry.default_database, authentication=auth,
-                              login=login, password=password, encrypt=encrypt,
-                              trust_server_certificate=trust_server_certificate)
+    return sources.SourceSpec(
+        label=f"{server}/{database or entry.default_database}",
+        integration=integration,
+        server=server,
+        database=database or entry.default_database,
+        authentication=auth,
+        login=login,
+        password=password,
+        encrypt=encrypt,
+        trust_server_certificate=trust_server_certificate,
+    )
 
 
-@click.command(epilog=options.examples(
-    ("A declared connection's companies whose id or name contains 'bygg'",
-     "reconciler companies --tenant acme/acme-norway --connection 'Visma Business Oslo' --search bygg"),
-    ("A server not declared yet, SQL login, password from $OSR_NEW_SQL",
-     "reconciler companies --integration visma-business --server 'SQL01\\VISMA' --login osr_reader "
-     "--password-env OSR_NEW_SQL"),
-    ("The same with a self-signed certificate, as JSON",
-     "reconciler companies --integration visma-business --server sql01 --login osr_reader "
-     "--password-env OSR_NEW_SQL --trust-server-certificate --format json")))
-@click.option("--tenant", "tenant", metavar="CUSTOMER/TENANT", shell_complete=completion.tenants,
-              help="The tenant whose file declares --connection.")
-@click.option("--connection", "connection", metavar="NAME", shell_complete=completion.connections,
-              help="A declared connection.")
+@click.command(
+    epilog=options.examples(
+        (
+            "A declared connection's companies whose id or name contains 'bygg'",
+            "reconciler companies --tenant acme/acme-norway --connection 'Visma Business Oslo' --search bygg",
+        ),
+        (
+            "A server not declared yet, SQL login, password from $OSR_NEW_SQL",
+            "reconciler companies --integration visma-business --server 'SQL01\\VISMA' --login osr_reader "
+            "--password-env OSR_NEW_SQL",
+        ),
+        (
+            "The same with a self-signed certificate, as JSON",
+            "reconciler companies --integration visma-business --server sql01 --login osr_reader "
+            "--password-env OSR_NEW_SQL --trust-server-certificate --format json",
+        ),
+    )
+)
+@click.option(
+    "--tenant",
+    "tenant",
+    metavar="CUSTOMER/TENANT",
+    shell_complete=completion.tenants,
+    help="The tenant whose file declares --connection.",
+)
+@click.option(
+    "--connection",
+    "connection",
+    metavar="NAME",
+    shell_complete=completion.connections,
+    help="A declared connection.",
+)
 @click.option("--integration", help="For a connection not declared yet: the catalog key.")
 @click.option("--server", help="For a connection not declared yet: host, host\\instance, host,port.")
 @click.option("--database", help="For a connection not declared yet (default: the catalog's).")
 @click.option("--authentication", type=click.Choice(["sql", "windows"]), default=None)
 @click.option("--login", help="SQL login (with --authentication sql).")
-@click.option("--password-env", metavar="NAME",
-              help="Environment variable holding the password (never the password itself); its "
-                   "name starts with OSR_ (RECONCILER_SECRET_ENV_PREFIX), as in tenant files.")
-@click.option("--encrypt/--no-encrypt", default=True, show_default=True,
-              help="For a connection not declared yet: encrypt the connection (tenant key encrypt).")
-@click.option("--trust-server-certificate", is_flag=True,
-              help="For a connection not declared yet: accept the server's certificate "
-                   "unverified (tenant key trust_server_certificate).")
+@click.option(
+    "--password-env",
+    metavar="NAME",
+    help="Environment variable holding the password (never the password itself); its "
+    "name starts with OSR_ (RECONCILER_SECRET_ENV_PREFIX), as in tenant files.",
+)
+@click.option(
+    "--encrypt/--no-encrypt",
+    default=True,
+    show_default=True,
+    help="For a connection not declared yet: encrypt the connection (tenant key encrypt).",
+)
+@click.option(
+    "--trust-server-certificate",
+    is_flag=True,
+    help="For a connection not declared yet: accept the server's certificate "
+    "unverified (tenant key trust_server_certificate).",
+)
 @click.option("--search", metavar="TEXT", help="Only companies whose id or name contains TEXT.")
-@click.option("--timeout", type=click.IntRange(min=1), default=15, show_default=True,
-              help="Login and query timeout in seconds.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=1),
+    default=15,
+    show_default=True,
+    help="Login and query timeout in seconds.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @options.common
-def companies(ctx: stages.Context, out: options.Out, tenant: str | None, connection: str | None,
-              integration: str | None, server: str | None, database: str | None,
-              authentication: str | None, login: str | None, password_env: str | None,
-              encrypt: bool, trust_server_certificate: bool, search: str | None, timeout: int,
-              fmt: str) -> int:
+def companies(
+    ctx: stages.Context,
+    out: options.Out,
+    tenant: str | None,
+    connection: str | None,
+    integration: str | None,
+    server: str | None,
+    database: str | None,
+    authentication: str | None,
+    login: str | None,
+    password_env: str | None,
+    encrypt: bool,
+    trust_server_certificate: bool,
+    search: str | None,
+    timeout: int,
+    fmt: str,
+) -> int:
     """List the companies on a connection's accounting server, like the portal's wizard."""
     from reconciler import sources
 
-    spec_ = companies_spec(ctx, tenant=tenant, connection=connection,
-                                    integration=integration, server=server, database=database,
-                                    authentication=authentication, login=login,
-                                    password_env=password_env, encrypt=encrypt,
-                                    trust_server_certificate=trust_server_certificate)
+    spec_ = companies_spec(
+        ctx,
+        tenant=tenant,
+        connection=connection,
+        integration=integration,
+        server=server,
+        database=database,
+        authentication=authentication,
+        login=login,
+        password_env=password_env,
+        encrypt=encrypt,
+        trust_server_certificate=trust_server_certificate,
+    )
     found = sources.list_companies(spec_, search=search, timeout=timeout)
     if fmt == "json":
-        out.result(json.dumps([{"id": c.id, "name": c.name} for c in found], indent=2,
-                              ensure_ascii=False) + "\n")
+        out.result(
+            json.dumps([{"id": c.id, "name": c.name} for c in found], indent=2, ensure_ascii=False) + "\n"
+        )
         return options.EXIT_OK
     width = max([len("ID"), *(len(c.id) for c in found)])
-    out.result("".join(f"{c_id:<{width}}  {name}\n" for c_id, name in
-                       [("ID", "NAME"), *((c.id, c.name) for c in found)]))
+    out.result(
+        "".join(
+            f"{c_id:<{width}}  {name}\n" for c_id, name in [("ID", "NAME"), *((c.id, c.name) for c in found)]
+        )
+    )
     out.info(f"{len(found)} compan{'y' if len(found) == 1 else 'ies'} on {spec_.label}.")
     return options.EXIT_OK

@@ -45,8 +45,7 @@ def tenants(ctx: click.Context, _param: click.Parameter, incomplete: str) -> lis
     return [CompletionItem(key) for key in _tenant_files(ctx) if key.startswith(incomplete)]
 
 
-def connections(ctx: click.Context, _param: click.Parameter,
-                incomplete: str) -> list[CompletionItem]:
+def connections(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """--connection: the connections the file of the --tenant typed before it declares."""
     path = _tenant_files(ctx).get(ctx.params.get("tenant") or "")
     if path is None:
@@ -56,8 +55,11 @@ def connections(ctx: click.Context, _param: click.Parameter,
     except errors.ReconcilerError:
         return []
     entries = data.get("connections") if isinstance(data, dict) else None
-    names = [entry["name"] for entry in entries or () if isinstance(entry, dict)
-             and isinstance(entry.get("name"), str) and entry.get("absent") is not True]
+    names = [
+        entry["name"]
+        for entry in entries or ()
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry.get("absent") is not True
+    ]
     wanted = incomplete.casefold()
     return [CompletionItem(name) for name in names if name.casefold().startswith(wanted)]
 

@@ -11,20 +11,34 @@ from reconciler.commands import options
 from reconciler.progress import Progress
 
 
-@click.command(epilog=options.examples(
-    ("Nightly: exit 2 when anything differs", "reconciler drift"),
-    ("Only hand changes, as JSON for an alert", "reconciler drift --ignore-unmanaged --format json"),
-    ("Accept the portal's hand changes into the tenant files", "reconciler drift --write")))
+@click.command(
+    epilog=options.examples(
+        ("Nightly: exit 2 when anything differs", "reconciler drift"),
+        ("Only hand changes, as JSON for an alert", "reconciler drift --ignore-unmanaged --format json"),
+        ("Accept the portal's hand changes into the tenant files", "reconciler drift --write"),
+    )
+)
 @options.paths_argument
 @options.tenant_option
 @options.format_option
-@click.option("--ignore-unmanaged", is_flag=True,
-              help="Report unmanaged connections but do not exit 2 for them alone.")
-@click.option("--write", is_flag=True,
-              help="Accept the portal's hand changes into the tenant files (exit 2 if written).")
+@click.option(
+    "--ignore-unmanaged", is_flag=True, help="Report unmanaged connections but do not exit 2 for them alone."
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Accept the portal's hand changes into the tenant files (exit 2 if written).",
+)
 @options.common
-def drift(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
-          fmt: str, ignore_unmanaged: bool, write: bool) -> int:
+def drift(
+    ctx: stages.Context,
+    out: options.Out,
+    paths: tuple[str, ...],
+    tenants: tuple[str, ...],
+    fmt: str,
+    ignore_unmanaged: bool,
+    write: bool,
+) -> int:
     """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only
     on the store; --write edits the tenant files (DESIGN §9)."""
     if write:
@@ -46,5 +60,6 @@ def drift(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants
     else:
         out.result(render.drift_text(result, color=out.color, markdown_out=fmt == "markdown"))
     differs = bool(result.all_actions()) or (
-        not ignore_unmanaged and any(t.unmanaged for t in result.tenants))
+        not ignore_unmanaged and any(t.unmanaged for t in result.tenants)
+    )
     return options.EXIT_CHANGES if differs else options.EXIT_OK

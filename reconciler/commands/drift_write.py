@@ -10,8 +10,14 @@ from reconciler.commands import options
 AUDIT_LIMIT = 1_000_000
 
 
-def run(ctx: stages.Context, out: options.Out, paths: Sequence[str], tenants: Sequence[str], *,
-        ignore_unmanaged: bool) -> int:
+def run(
+    ctx: stages.Context,
+    out: options.Out,
+    paths: Sequence[str],
+    tenants: Sequence[str],
+    *,
+    ignore_unmanaged: bool,
+) -> int:
     """Exit 2 when files were written, 0 when there was nothing to accept, 1 on error (nothing
     written). Read-only on the store."""
     wanted = stages.load_desired(ctx, paths, options.parse_tenants(tenants))
@@ -22,18 +28,20 @@ def run(ctx: stages.Context, out: options.Out, paths: Sequence[str], tenants: Se
             live = store.read(conn, [t.key for t in wanted])
             result = differ.diff(wanted, live, fps, max_delete=10**9)
             audit = store.read_audit(conn, [t.key for t in wanted], AUDIT_LIMIT)
-    deleted = accept.deleted_in_portal((f"{r.customer}/{r.tenant}", r.connection, r.action)
-                                       for r in audit)
-    outcome = accept.accept(wanted, live, result, fps, deleted=deleted, settings=ctx.settings,
-                            with_unmanaged=not ignore_unmanaged)
+    deleted = accept.deleted_in_portal((f"{r.customer}/{r.tenant}", r.connection, r.action) for r in audit)
+    outcome = accept.accept(
+        wanted, live, result, fps, deleted=deleted, settings=ctx.settings, with_unmanaged=not ignore_unmanaged
+    )
     lines: list[str] = []
     for change in outcome.files:
         atomic.write(change.path, change.text, exclusive=False)
         lines.append(f"Wrote {change.path}:\n")
         lines += [f"  - {line}\n" for line in change.accepted]
         if change.variables:
-            lines.append("  Set these password variables (the connections' current passwords) "
-                         "before the plan of the pull request:\n")
+            lines.append(
+                "  Set these password variables (the connections' current passwords) "
+                "before the plan of the pull request:\n"
+            )
             lines += [f"    {v}\n" for v in change.variables]
     if outcome.reports:
         lines.append("Not accepted (resolve by hand):\n")

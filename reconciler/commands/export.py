@@ -15,12 +15,18 @@ else:  # PyYAML when a tenant is exported, not for --help or a TAB
     importer = lazy.module("reconciler.importer")
 
 
-@click.command(epilog=options.examples(
-    ("Print a tenant's live connections", "reconciler export --tenant acme/acme-norway"),
-    ("Start a tenant file from the portal",
-     "reconciler export --tenant acme/acme-norway --store postgresql+psycopg://reader@portal-db/portal")))
-@click.option("--tenant", "tenant", required=True, metavar="CUSTOMER/TENANT",
-              shell_complete=completion.tenants)
+@click.command(
+    epilog=options.examples(
+        ("Print a tenant's live connections", "reconciler export --tenant acme/acme-norway"),
+        (
+            "Start a tenant file from the portal",
+            "reconciler export --tenant acme/acme-norway --store postgresql+psycopg://reader@portal-db/portal",
+        ),
+    )
+)
+@click.option(
+    "--tenant", "tenant", required=True, metavar="CUSTOMER/TENANT", shell_complete=completion.tenants
+)
 @options.common
 def export(ctx: stages.Context, out: options.Out, tenant: str) -> int:
     """Print the live connections of a tenant as a tenant file (passwords as {env: ...})."""

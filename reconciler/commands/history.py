@@ -12,15 +12,24 @@ from reconciler import render, stages
 from reconciler.commands import options
 
 
-@click.command(epilog=options.examples(
-    ("The last 100 applied changes", "reconciler history"),
-    ("One tenant's last 20, as JSON",
-     "reconciler history --tenant acme/acme-norway --limit 20 --format json")))
+@click.command(
+    epilog=options.examples(
+        ("The last 100 applied changes", "reconciler history"),
+        (
+            "One tenant's last 20, as JSON",
+            "reconciler history --tenant acme/acme-norway --limit 20 --format json",
+        ),
+    )
+)
 @options.tenant_option
-@click.option("--limit", type=click.IntRange(min=1, max=1_000_000), default=100, show_default=True,
-              help="At most this many entries, newest first (1 to 1,000,000).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1, max=1_000_000),
+    default=100,
+    show_default=True,
+    help="At most this many entries, newest first (1 to 1,000,000).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @options.common
 def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], limit: int, fmt: str) -> int:
     """The audit log: time, actor, commit, action, connection, changed fields, freeze overrides."""
@@ -28,22 +37,37 @@ def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], lim
     with ctx.open_store(readonly=True) as st:
         rows = st.history(keys, limit)
     entries: list[dict[str, Any]] = [
-        {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.at_ms / 1000)),
-         "actor": r.actor, "commit": r.git_commit, "tenant": r.key,
-         "action": r.action, "connection": r.connection, "reason": r.reason,
-         "fields": list(r.fields), "cascade": r.cascade_count,
-         "freeze_override": r.freeze_override}
-        for r in rows]
+        {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.at_ms / 1000)),
+            "actor": r.actor,
+            "commit": r.git_commit,
+            "tenant": r.key,
+            "action": r.action,
+            "connection": r.connection,
+            "reason": r.reason,
+            "fields": list(r.fields),
+            "cascade": r.cascade_count,
+            "freeze_override": r.freeze_override,
+        }
+        for r in rows
+    ]
     if fmt == "json":
         out.result(json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
     elif not entries:
         out.info("No history yet.")
     else:
-        out.result("".join(
-            f"{e['time']}  {e['actor']}  {(e['commit'] or '-')[:12]}  {e['tenant']}  "
-            f"{e['action']} {render.quoted(e['connection'])}  {','.join(e['fields']) or '-'}"
-            + (f"  ({e['cascade']} cascaded)" if e["cascade"] else "")
-            + (f"  [override-freeze: {render.inert(e['freeze_override'])}]"
-               if e["freeze_override"] else "")
-            + "\n" for e in entries))
+        out.result(
+            "".join(
+                f"{e['time']}  {e['actor']}  {(e['commit'] or '-')[:12]}  {e['tenant']}  "
+                f"{e['action']} {render.quoted(e['connection'])}  {','.join(e['fields']) or '-'}"
+                + (f"  ({e['cascade']} cascaded)" if e["cascade"] else "")
+                + (
+                    f"  [override-freeze: {render.inert(e['freeze_override'])}]"
+                    if e["freeze_override"]
+                    else ""
+                )
+                + "\n"
+                for e in entries
+            )
+        )
     return options.EXIT_OK

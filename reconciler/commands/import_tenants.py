@@ -16,14 +16,17 @@ else:  # PyYAML when files are written, not for --help or a TAB
     importer = lazy.module("reconciler.importer")
 
 
-@click.command("import", epilog=options.examples(
-    ("Write a file for every live tenant that has none", "reconciler import"),
-    ("Only these tenants, into another folder", "reconciler import tenants --tenant acme/acme-norway")))
+@click.command(
+    "import",
+    epilog=options.examples(
+        ("Write a file for every live tenant that has none", "reconciler import"),
+        ("Only these tenants, into another folder", "reconciler import tenants --tenant acme/acme-norway"),
+    ),
+)
 @click.argument("path", required=False, metavar="[PATH]")
 @options.tenant_option
 @options.common
-def import_tenants(ctx: stages.Context, out: options.Out, path: str | None,
-                   tenants: tuple[str, ...]) -> int:
+def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tenants: tuple[str, ...]) -> int:
     """Write PATH/<customer>/<tenant>.yaml (PATH: tenants/) for every live tenant without a file.
 
     \b
@@ -36,8 +39,9 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None,
     keys = options.parse_tenants(tenants)
     root = Path(path) if path else Path(ctx.default_paths(())[0])
     if root.exists() and not root.is_dir():
-        raise errors.InputError(f"{root}: not a directory; give the directory of tenant files "
-                                "(default tenants/)")
+        raise errors.InputError(
+            f"{root}: not a directory; give the directory of tenant files (default tenants/)"
+        )
     with ctx.open_store(readonly=True) as st:
         live = st.snapshot(keys or None)
     problems = differ.unknown_tenants_named(keys, live)
@@ -45,13 +49,16 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None,
         raise errors.InputError.of(problems)
     outcome = importer.run(live, root, keys or sorted(live.tenants), ctx.settings.env_prefix)
     for key, existing in outcome.existing:
-        out.info(f"{existing}: exists, not touched ({key}); to accept the portal's changes "
-                 "into it, run `reconciler drift --write`")
+        out.info(
+            f"{existing}: exists, not touched ({key}); to accept the portal's changes "
+            "into it, run `reconciler drift --write`"
+        )
     lines = [f"Wrote {w.path} ({w.key})\n" for w in outcome.written]
     variables = [v for w in outcome.written for v in w.variables]
     if variables:
-        lines.append("\nSet these password variables (the connections' current passwords) "
-                     "before `reconciler plan`:\n")
+        lines.append(
+            "\nSet these password variables (the connections' current passwords) before `reconciler plan`:\n"
+        )
         lines += [f"  {v}\n" for v in variables]
     if not outcome.written:
         lines.append("No tenant files written: every tenant has one.\n")

@@ -17,17 +17,26 @@ else:  # SQLAlchemy only when the command runs, not for its --help or a TAB
 
 
 def lock_obj(lock: store.LockRow, now_ms: int) -> dict[str, object]:
-    return {"id": lock.id, "tenant": lock.scope, "holder": lock.holder.actor,
-            "host": lock.holder.host, "pid": lock.holder.pid, "ci_job": lock.holder.ci_job,
-            "since": store.utc(lock.acquired_ms), "expires": store.utc(lock.expires_ms),
-            "expired": lock.expires_ms < now_ms}
+    return {
+        "id": lock.id,
+        "tenant": lock.scope,
+        "holder": lock.holder.actor,
+        "host": lock.holder.host,
+        "pid": lock.holder.pid,
+        "ci_job": lock.holder.ci_job,
+        "since": store.utc(lock.acquired_ms),
+        "expires": store.utc(lock.expires_ms),
+        "expired": lock.expires_ms < now_ms,
+    }
 
 
-@click.command(epilog=options.examples(
-    ("Who holds which tenant, since when, until when", "reconciler locks"),
-    ("For a script", "reconciler locks --format json")))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.command(
+    epilog=options.examples(
+        ("Who holds which tenant, since when, until when", "reconciler locks"),
+        ("For a script", "reconciler locks --format json"),
+    )
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @options.common
 def locks(ctx: stages.Context, out: options.Out, fmt: str) -> int:
     """The tenant locks held now: holder, host, pid, CI job, since, expiry.
@@ -44,10 +53,13 @@ def locks(ctx: stages.Context, out: options.Out, fmt: str) -> int:
     elif not entries:
         out.info("No locks held.")
     else:
-        out.result("".join(
-            f"{e['id']}  {render.inert(str(e['tenant']))}  {render.inert(str(e['holder']))} on "
-            f"{render.inert(str(e['host']))} pid {e['pid']}"
-            + (f"  CI job {render.inert(str(e['ci_job']))}" if e["ci_job"] else "")
-            + f"  since {e['since']}  {'expired' if e['expired'] else 'expires'} {e['expires']}\n"
-            for e in entries))
+        out.result(
+            "".join(
+                f"{e['id']}  {render.inert(str(e['tenant']))}  {render.inert(str(e['holder']))} on "
+                f"{render.inert(str(e['host']))} pid {e['pid']}"
+                + (f"  CI job {render.inert(str(e['ci_job']))}" if e["ci_job"] else "")
+                + f"  since {e['since']}  {'expired' if e['expired'] else 'expires'} {e['expires']}\n"
+                for e in entries
+            )
+        )
     return options.EXIT_OK

@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from reconciler import differ, render, render_html, yamlout
     from reconciler import plan as p
 else:  # the differ, renderers and PyYAML for the commands that use them, not for every command
-    differ, render, render_html, yamlout = map(lazy.module, (
-        "reconciler.differ", "reconciler.render", "reconciler.render_html", "reconciler.yamlout"))
+    differ, render, render_html, yamlout = map(
+        lazy.module,
+        ("reconciler.differ", "reconciler.render", "reconciler.render_html", "reconciler.yamlout"),
+    )
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,9 +61,15 @@ class Out:
 
 def common(func: F) -> F:
     """--store and --no-color, accepted after the subcommand as well as before it."""
-    @click.option("--store", "store_url", metavar="URL", default=None,
-                  help="SQLAlchemy URL of the live store (env RECONCILER_STORE; default: "
-                       "sqlite at .reconciler/store.db)")
+
+    @click.option(
+        "--store",
+        "store_url",
+        metavar="URL",
+        default=None,
+        help="SQLAlchemy URL of the live store (env RECONCILER_STORE; default: "
+        "sqlite at .reconciler/store.db)",
+    )
     @click.option("--no-color", is_flag=True, default=False, help="No colour (also NO_COLOR).")
     @click.pass_context
     def wrapper(ctx: click.Context, /, store_url: str | None, no_color: bool, **kwargs: Any) -> int:
@@ -76,25 +84,39 @@ def common(func: F) -> F:
 
 def examples(*pairs: tuple[str, str]) -> str:
     """The end of a command's --help: (what it does, the command line), as kubectl shows them."""
-    return "\b\nExamples:\n" + "".join((f"  # {what}\n" if what else "") + f"  {line}\n"
-                                         for what, line in pairs)
+    return "\b\nExamples:\n" + "".join(
+        (f"  # {what}\n" if what else "") + f"  {line}\n" for what, line in pairs
+    )
 
 
 paths_argument = click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path())
 tenant_option = click.option(
-    "--tenant", "tenants", multiple=True, metavar="CUSTOMER/TENANT",
+    "--tenant",
+    "tenants",
+    multiple=True,
+    metavar="CUSTOMER/TENANT",
     shell_complete=completion.tenants,
-    help="Only this tenant (repeatable). An unknown tenant is an error.")
-format_option = click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
-                             help="Output format (html: one self-contained page).")
+    help="Only this tenant (repeatable). An unknown tenant is an error.",
+)
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=FORMATS,
+    default="text",
+    show_default=True,
+    help="Output format (html: one self-contained page).",
+)
 
 
 def max_delete_option(func: F) -> F:
     """--max-delete, whose default is the differ's: read when a command that plans is defined."""
     return click.option(
-        "--max-delete", type=click.IntRange(min=0), default=differ.DEFAULT_MAX_DELETE,
+        "--max-delete",
+        type=click.IntRange(min=0),
+        default=differ.DEFAULT_MAX_DELETE,
         show_default=True,
-        help="A plan deleting more connections than this needs --allow-mass-delete.")(func)
+        help="A plan deleting more connections than this needs --allow-mass-delete.",
+    )(func)
 
 
 def to_yaml(body: object) -> str:
@@ -111,12 +133,16 @@ def hint_variable(flag: str) -> str:
 
 
 def guard_hints() -> dict[str, str]:
-    return {flag: os.environ[hint_variable(flag)].strip() for flag in GUARD_FLAGS
-            if os.environ.get(hint_variable(flag), "").strip()}
+    return {
+        flag: os.environ[hint_variable(flag)].strip()
+        for flag in GUARD_FLAGS
+        if os.environ.get(hint_variable(flag), "").strip()
+    }
 
 
-def render_plan(result: p.Plan, fmt: str, out: Out, allowed: render.Allowed | None = None, *,
-                expires: str | None = None) -> str:
+def render_plan(
+    result: p.Plan, fmt: str, out: Out, allowed: render.Allowed | None = None, *, expires: str | None = None
+) -> str:
     """The plan in a format; `allowed`: the guard flags of this run (apply), so that the plan
     says what they let through instead of what it needs (default: none); `expires`: the saved
     plan's expiry."""
@@ -144,8 +170,11 @@ def duration(text: str, *, flag: str) -> float:
 
 
 def parse_tenants(values: Sequence[str]) -> list[str]:
-    problems = [errors.Problem("--tenant", 0, 0, f"{v!r} is not CUSTOMER/TENANT (e.g. acme/acme-norway)")
-                for v in values if not re.match(TENANT_ARG, v)]
+    problems = [
+        errors.Problem("--tenant", 0, 0, f"{v!r} is not CUSTOMER/TENANT (e.g. acme/acme-norway)")
+        for v in values
+        if not re.match(TENANT_ARG, v)
+    ]
     if problems:
         raise errors.InputError.of(problems)
     return list(dict.fromkeys(values))

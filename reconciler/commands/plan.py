@@ -20,8 +20,13 @@ else:  # deepdiff only when a plan is saved
 DEFAULT_TTL = "7d"  # a review can take days; apply re-checks the files and the store anyway
 
 
-def _files_for(ctx: stages.Context, paths: tuple[str, ...], tenants: tuple[str, ...],
-               changed_since: str | None, out: options.Out) -> list[Path]:
+def _files_for(
+    ctx: stages.Context,
+    paths: tuple[str, ...],
+    tenants: tuple[str, ...],
+    changed_since: str | None,
+    out: options.Out,
+) -> list[Path]:
     keys = options.parse_tenants(tenants)
     only = None
     if changed_since:
@@ -33,28 +38,57 @@ def _files_for(ctx: stages.Context, paths: tuple[str, ...], tenants: tuple[str, 
     return stages.desired_files(ctx, paths, keys, only_files=only)
 
 
-@click.command(epilog=options.examples(
-    ("Plan every tenant file; exit 2 when there are changes", "reconciler plan --detailed-exitcode"),
-    ("A pull-request comment for the files changed on the branch",
-     "reconciler plan --changed-since origin/main --format markdown"),
-    ("Save one tenant's plan for `apply --plan`",
-     "reconciler plan --tenant acme/acme-norway --out plan.json")))
+@click.command(
+    epilog=options.examples(
+        ("Plan every tenant file; exit 2 when there are changes", "reconciler plan --detailed-exitcode"),
+        (
+            "A pull-request comment for the files changed on the branch",
+            "reconciler plan --changed-since origin/main --format markdown",
+        ),
+        (
+            "Save one tenant's plan for `apply --plan`",
+            "reconciler plan --tenant acme/acme-norway --out plan.json",
+        ),
+    )
+)
 @options.paths_argument
 @options.tenant_option
 @options.format_option
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save the plan (JSON, signed with the store or plan key) for `apply --plan`.")
-@click.option("--plan-ttl", default=DEFAULT_TTL, show_default=True, metavar="DURATION",
-              help="How long a saved plan stays valid (30m, 24h, 2d): long enough for the review.")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan (JSON, signed with the store or plan key) for `apply --plan`.",
+)
+@click.option(
+    "--plan-ttl",
+    default=DEFAULT_TTL,
+    show_default=True,
+    metavar="DURATION",
+    help="How long a saved plan stays valid (30m, 24h, 2d): long enough for the review.",
+)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
-@click.option("--check-sources", is_flag=True,
-              help="Also connect to each accounting server and check logins, companies, rights.")
+@click.option(
+    "--check-sources",
+    is_flag=True,
+    help="Also connect to each accounting server and check logins, companies, rights.",
+)
 @click.option("--changed-since", metavar="GITREF", help="Only tenant files changed since GITREF.")
 @options.max_delete_option
 @options.common
-def plan(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants: tuple[str, ...],
-         fmt: str, out_file: Path | None, plan_ttl: str, detailed_exitcode: bool,
-         check_sources: bool, changed_since: str | None, max_delete: int) -> int:
+def plan(
+    ctx: stages.Context,
+    out: options.Out,
+    paths: tuple[str, ...],
+    tenants: tuple[str, ...],
+    fmt: str,
+    out_file: Path | None,
+    plan_ttl: str,
+    detailed_exitcode: bool,
+    check_sources: bool,
+    changed_since: str | None,
+    max_delete: int,
+) -> int:
     """Show what apply would change, every cascading deletion by name. Writes nothing."""
     ttl = options.duration(plan_ttl, flag="--plan-ttl")
     found, at = stages.load_windows(ctx), clock.now()
@@ -65,8 +99,9 @@ def plan(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants:
         progress.stage(f"Reading the live store and planning {len(files)} tenant(s)…")
         with ctx.open_store(readonly=True) as st:
             # The fleet in bounded batches; --check-sources needs every tenant at once anyway.
-            result, uncompared = stages.plan_files(ctx, st, files, max_delete=max_delete,
-                                                   fingerprint=out_file is not None)
+            result, uncompared = stages.plan_files(
+                ctx, st, files, max_delete=max_delete, fingerprint=out_file is not None
+            )
         if wanted is not None:
             progress.stage("Checking the accounting servers…")
             result = stages.check_sources(ctx, result, wanted)
@@ -74,9 +109,20 @@ def plan(ctx: stages.Context, out: options.Out, paths: tuple[str, ...], tenants:
     result = stages.with_freeze(result, found, at)
     if out_file is not None:
         assert st.keyring is not None
-        expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(planfile.write(
-            out_file, result, keyring=st.keyring, store_id=st.store_id,
-            git_commit=gitrepo.git_commit(ctx.root), ttl_s=ttl, uncompared=uncompared)))
+        expires = time.strftime(
+            "%Y-%m-%d %H:%M UTC",
+            time.gmtime(
+                planfile.write(
+                    out_file,
+                    result,
+                    keyring=st.keyring,
+                    store_id=st.store_id,
+                    git_commit=gitrepo.git_commit(ctx.root),
+                    ttl_s=ttl,
+                    uncompared=uncompared,
+                )
+            ),
+        )
         out.info(f"Saved the plan to {out_file} (valid for {plan_ttl}, until {expires}).")
     out.result(options.render_plan(result, fmt, out, expires=expires))
     return options.EXIT_CHANGES if detailed_exitcode and result.has_changes else options.EXIT_OK

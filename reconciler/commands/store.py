@@ -16,17 +16,27 @@ else:  # its models and the store when a fixture is seeded or dumped, not for --
     fixture = lazy.module("reconciler.fixture")
 
 
-@click.group("store", epilog=options.examples(
-    ("Create the embedded store, then load the demo portal", "reconciler store init"),
-    ("", "reconciler store seed examples/demo-store.yaml")))
+@click.group(
+    "store",
+    epilog=options.examples(
+        ("Create the embedded store, then load the demo portal", "reconciler store init"),
+        ("", "reconciler store seed examples/demo-store.yaml"),
+    ),
+)
 def store_group() -> None:
     """Create, seed, dump the live store; rotate its key; print its plan key."""
 
 
-@store_group.command("init", epilog=options.examples(
-    ("The embedded store (.reconciler/store.db and its key file)", "reconciler store init"),
-    ("A PostgreSQL store (RECONCILER_STORE_KEY set)",
-     "reconciler store init --store postgresql+psycopg://admin@portal-db/portal")))
+@store_group.command(
+    "init",
+    epilog=options.examples(
+        ("The embedded store (.reconciler/store.db and its key file)", "reconciler store init"),
+        (
+            "A PostgreSQL store (RECONCILER_STORE_KEY set)",
+            "reconciler store init --store postgresql+psycopg://admin@portal-db/portal",
+        ),
+    ),
+)
 @options.common
 def store_init(ctx: stages.Context, out: options.Out) -> int:
     """Create the store's tables (and, for the embedded default, its key file)."""
@@ -37,11 +47,14 @@ def store_init(ctx: stages.Context, out: options.Out) -> int:
     return options.EXIT_OK
 
 
-@store_group.command("seed", epilog=options.examples(
-    ("The demo portal", "reconciler store seed examples/demo-store.yaml"),
-    ("Copy one store into another", "reconciler store seed dump.yaml --store sqlite:///copy.db")))
-@click.argument("fixture_path", metavar="FIXTURE.yaml",
-                type=click.Path(dir_okay=False, path_type=Path))
+@store_group.command(
+    "seed",
+    epilog=options.examples(
+        ("The demo portal", "reconciler store seed examples/demo-store.yaml"),
+        ("Copy one store into another", "reconciler store seed dump.yaml --store sqlite:///copy.db"),
+    ),
+)
+@click.argument("fixture_path", metavar="FIXTURE.yaml", type=click.Path(dir_okay=False, path_type=Path))
 @options.common
 def store_seed(ctx: stages.Context, out: options.Out, fixture_path: Path) -> int:
     """Load live state from a fixture, replacing what exists under the same names."""
@@ -52,9 +65,13 @@ def store_seed(ctx: stages.Context, out: options.Out, fixture_path: Path) -> int
     return options.EXIT_OK
 
 
-@store_group.command("dump", epilog=options.examples(
-    ("Everything, as a fixture (never passwords)", "reconciler store dump > dump.yaml"),
-    ("One tenant", "reconciler store dump --tenant acme/acme-norway")))
+@store_group.command(
+    "dump",
+    epilog=options.examples(
+        ("Everything, as a fixture (never passwords)", "reconciler store dump > dump.yaml"),
+        ("One tenant", "reconciler store dump --tenant acme/acme-norway"),
+    ),
+)
 @options.tenant_option
 @options.common
 def store_dump(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...]) -> int:
@@ -70,12 +87,23 @@ def store_dump(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...]) 
     return options.EXIT_OK
 
 
-@store_group.command("rotate-key", epilog=options.examples(
-    ("The embedded store: a new key file", "reconciler store rotate-key"),
-    ("A server store: the new key from the environment",
-     "RECONCILER_NEW_STORE_KEY=... reconciler store rotate-key --store postgresql+psycopg://admin@portal-db/portal")))
-@click.option("--new-key-env", default="RECONCILER_NEW_STORE_KEY", show_default=True,
-              metavar="NAME", help="Environment variable holding the new key (server stores).")
+@store_group.command(
+    "rotate-key",
+    epilog=options.examples(
+        ("The embedded store: a new key file", "reconciler store rotate-key"),
+        (
+            "A server store: the new key from the environment",
+            "RECONCILER_NEW_STORE_KEY=... reconciler store rotate-key --store postgresql+psycopg://admin@portal-db/portal",
+        ),
+    ),
+)
+@click.option(
+    "--new-key-env",
+    default="RECONCILER_NEW_STORE_KEY",
+    show_default=True,
+    metavar="NAME",
+    help="Environment variable holding the new key (server stores).",
+)
 @options.common
 def store_rotate_key(ctx: stages.Context, out: options.Out, new_key_env: str) -> int:
     """Re-encrypt every password under a new key, in one transaction."""
@@ -87,9 +115,13 @@ def store_rotate_key(ctx: stages.Context, out: options.Out, new_key_env: str) ->
     return options.EXIT_OK
 
 
-@store_group.command("plan-key", epilog=options.examples(
-    ("Print the plan key for the pull-request job's secret store", "reconciler store plan-key"),
-    ("From a server store's key", "RECONCILER_STORE_KEY=... reconciler store plan-key --store URL")))
+@store_group.command(
+    "plan-key",
+    epilog=options.examples(
+        ("Print the plan key for the pull-request job's secret store", "reconciler store plan-key"),
+        ("From a server store's key", "RECONCILER_STORE_KEY=... reconciler store plan-key --store URL"),
+    ),
+)
 @options.common
 def store_plan_key(ctx: stages.Context, out: options.Out) -> int:
     """Print the plan key: lets plan, drift and export run, never decrypt or write.

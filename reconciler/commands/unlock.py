@@ -15,17 +15,25 @@ else:  # SQLAlchemy only when the command runs, not for its --help or a TAB
     store = lazy.module("reconciler.store")
 
 
-@click.command(epilog=options.examples(
-    ("Release the lock a refused apply named", "reconciler unlock 3f2a9c1e-lock-id"),
-    ("Every lock a crashed CI job left", "reconciler unlock --holder ci-bot"),
-    ("Every lock whose lease has run out", "reconciler unlock --expired")))
+@click.command(
+    epilog=options.examples(
+        ("Release the lock a refused apply named", "reconciler unlock 3f2a9c1e-lock-id"),
+        ("Every lock a crashed CI job left", "reconciler unlock --holder ci-bot"),
+        ("Every lock whose lease has run out", "reconciler unlock --expired"),
+    )
+)
 @click.argument("lock_ids", nargs=-1, metavar="[LOCK_ID]...")
-@click.option("--holder", metavar="HOLDER", default=None,
-              help="Release every lock this holder (as `reconciler locks` shows it) holds.")
+@click.option(
+    "--holder",
+    metavar="HOLDER",
+    default=None,
+    help="Release every lock this holder (as `reconciler locks` shows it) holds.",
+)
 @click.option("--expired", is_flag=True, help="Release every lock whose lease has run out.")
 @options.common
-def unlock(ctx: stages.Context, out: options.Out, lock_ids: tuple[str, ...], holder: str | None,
-           expired: bool) -> int:
+def unlock(
+    ctx: stages.Context, out: options.Out, lock_ids: tuple[str, ...], holder: str | None, expired: bool
+) -> int:
     """Release tenant locks by hand when their apply is gone: LOCK_ID... | --holder | --expired.
 
     `reconciler locks` lists them; a refused apply names the one it waited for.
@@ -37,15 +45,26 @@ def unlock(ctx: stages.Context, out: options.Out, lock_ids: tuple[str, ...], hol
             held = {lock.id: lock for lock in store.list_locks(st)}
             missing = [i for i in dict.fromkeys(lock_ids) if i not in held]
             if missing:
-                raise errors.InputError("no such lock", problems=tuple(
-                    errors.Problem("", 0, 0, f"no lock {render.inert(i)!r}; current locks: "
-                                   + (", ".join(held) or "none") + " (see `reconciler locks`)")
-                    for i in missing))
+                raise errors.InputError(
+                    "no such lock",
+                    problems=tuple(
+                        errors.Problem(
+                            "",
+                            0,
+                            0,
+                            f"no lock {render.inert(i)!r}; current locks: "
+                            + (", ".join(held) or "none")
+                            + " (see `reconciler locks`)",
+                        )
+                        for i in missing
+                    ),
+                )
             store.release_locks(st, list(dict.fromkeys(lock_ids)))
             released = [held[i] for i in dict.fromkeys(lock_ids)]
         else:
-            released = store.release_where(st, holder=holder,
-                                           expired_before=store.now_ms() if expired else None)
+            released = store.release_where(
+                st, holder=holder, expired_before=store.now_ms() if expired else None
+            )
     if not released:
         out.info("No lock matched; nothing was released.")
     for lock in released:

@@ -9,11 +9,16 @@ from reconciler.commands import options
 from reconciler.progress import Progress
 
 
-@click.command(epilog=options.examples(
-    ("Check every tenant file under tenants/", "reconciler validate"),
-    ("Check the files of one customer", "reconciler validate tenants/acme"),
-    ("Check two files, as the pre-commit hook does", "reconciler validate "
-     "tenants/acme/acme-norway.yaml tenants/acme/acme-sweden.yaml")))
+@click.command(
+    epilog=options.examples(
+        ("Check every tenant file under tenants/", "reconciler validate"),
+        ("Check the files of one customer", "reconciler validate tenants/acme"),
+        (
+            "Check two files, as the pre-commit hook does",
+            "reconciler validate tenants/acme/acme-norway.yaml tenants/acme/acme-sweden.yaml",
+        ),
+    )
+)
 @options.paths_argument
 @options.common
 def validate(ctx: stages.Context, out: options.Out, paths: tuple[str, ...]) -> int:
@@ -24,6 +29,8 @@ def validate(ctx: stages.Context, out: options.Out, paths: tuple[str, ...]) -> i
         found = stages.load_windows(ctx)
         tenants = stages.load_desired(ctx, paths)
     count = sum(len(t.connections) + len(t.tombstones) for t in tenants)
-    out.info(f"OK: {len(tenants)} tenant file(s), {count} connection(s) valid"
-             + (f"; {len(found)} change window(s)." if found else "."))
+    out.info(
+        f"OK: {len(tenants)} tenant file(s), {count} connection(s) valid"
+        + (f"; {len(found)} change window(s)." if found else ".")
+    )
     return options.EXIT_OK

@@ -26,8 +26,7 @@ def _declared(ctx: stages.Context) -> list[str]:
     return [f"{f.parent.name}/{f.stem}" for f in desired.discover(ctx.default_paths(()))]
 
 
-def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str,
-          at: datetime) -> list[str]:
+def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str, at: datetime) -> list[str]:
     out = [f"Change windows at {at_text}:"]
     for w in found:
         out.append(f'"{w.name}": {w.describe()}')
@@ -35,11 +34,14 @@ def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str,
         upcoming = w.upcoming(at, _LOOKAHEAD)
         covered = windows.covered(w, tenants)
         if active is not None:
-            out.append(f"  OPEN since {freeze.local_text(active.start)} until "
-                       f"{freeze.local_text(active.end)}: apply refuses the tenants below")
+            out.append(
+                f"  OPEN since {freeze.local_text(active.start)} until "
+                f"{freeze.local_text(active.end)}: apply refuses the tenants below"
+            )
         if upcoming is not None:
-            out.append(f"  next opens {freeze.local_text(upcoming.start)} until "
-                       f"{freeze.local_text(upcoming.end)}")
+            out.append(
+                f"  next opens {freeze.local_text(upcoming.start)} until {freeze.local_text(upcoming.end)}"
+            )
         elif active is None:
             out.append("  does not open again")
         label = "frozen now" if active is not None else "covers"
@@ -47,12 +49,20 @@ def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str,
     return out
 
 
-@click.command("windows", epilog=options.examples(
-    ("The windows and the tenants each covers now", "reconciler windows"),
-    ("The same on the first day of the year-end audit", "reconciler windows --at 2026-12-28T09:00+01:00")))
-@click.option("--at", "at_text", metavar="TIME",
-              help="Show the windows at this time (ISO 8601 with offset, e.g. 2026-03-30T12:00Z); "
-                   "default now (or RECONCILER_NOW).")
+@click.command(
+    "windows",
+    epilog=options.examples(
+        ("The windows and the tenants each covers now", "reconciler windows"),
+        ("The same on the first day of the year-end audit", "reconciler windows --at 2026-12-28T09:00+01:00"),
+    ),
+)
+@click.option(
+    "--at",
+    "at_text",
+    metavar="TIME",
+    help="Show the windows at this time (ISO 8601 with offset, e.g. 2026-03-30T12:00Z); "
+    "default now (or RECONCILER_NOW).",
+)
 @options.common
 def windows_command(ctx: stages.Context, out: options.Out, at_text: str | None) -> int:
     """List the change windows (reconciler.yaml) and the tenants each covers at a time."""
@@ -60,8 +70,10 @@ def windows_command(ctx: stages.Context, out: options.Out, at_text: str | None) 
     found = stages.load_windows(ctx)
     path = stages.shown_path(ctx.root / windows.FILE_NAME)
     if not found:
-        out.info(f"No change windows: {path} " + (
-            "declares none." if (ctx.root / windows.FILE_NAME).exists() else "does not exist."))
+        out.info(
+            f"No change windows: {path} "
+            + ("declares none." if (ctx.root / windows.FILE_NAME).exists() else "does not exist.")
+        )
         return options.EXIT_OK
     shown = f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     out.result("\n".join(lines(found, _declared(ctx), shown, at)) + "\n")
