@@ -622,39 +622,59 @@ def load_file(
     return _freeze(model, label, hashlib.sha256(raw).hexdigest())
 
 
-def load(
-    paths: Iterable[Path], *, cat: catalog_mod.Catalog, settings: secrets.Settings
-) -> list[DesiredTenant]:
-    """Load every file, collecting the problems of all of them (up to MAX_PROBLEMS)."""
-    tenants: list[DesiredTenant] = []
-    problems: list[errors.Problem] = []
-    seen: dict[str, str] = {}
-    for path in paths:
+def bounded(problems: Sequence[errors.Problem]) -> errors.InputError:
+    """The problems of many files as one error: sorted, at most MAX_PROBLEMS shown."""
+    ordered = sorted(problems)
+    if len(ordered) > MAX_PROBLEMS:
+        rest = len(ordered) - MAX_PROBLEMS
+        ordered = [
+            *ordered[:MAX_PROBLEMS],
+            errors.Problem("", 0, 0, f"... and {rest} more problems, not shown; fix these and run again"),
+        ]
+    return errors.InputError(f"{len(problems)} problem(s)", problems=tuple(ordered))
+
+
+class FileReader:
+    """Tenant files read one at a time, the problems of all of them collected, one file per
+    tenant across all (load, the batches of stages.read_batches and apply's check share it)."""
+
+    def __init__(self, *, cat: catalog_mod.Catalog, settings: secrets.Settings) -> None:
+        self._cat, self._settings = cat, settings
+        self._seen: dict[str, str] = {}
+        self.problems: list[errors.Problem] = []
+
+    def read(self, path: Path) -> DesiredTenant | None:
+        """The tenant of one file; None when the file has problems (kept in .problems)."""
         try:
-            tenant = load_file(path, cat=cat, settings=settings)
+            tenant = load_file(path, cat=self._cat, settings=self._settings)
         except errors.InputError as exc:
-            problems.extend(exc.problems)
-            continue
-        if tenant.key in seen:
-            problems.append(
+            self.problems.extend(exc.problems)
+            return None
+        if tenant.key in self._seen:
+            self.problems.append(
                 errors.at(
                     str(path),
                     1,
                     1,
-                    f"{tenant.key} is also declared by {seen[tenant.key]}; keep one file per tenant",
+                    f"{tenant.key} is also declared by {self._seen[tenant.key]}; keep one file per tenant",
                 )
             )
-        seen[tenant.key] = str(path)
-        tenants.append(tenant)
-    if problems:
-        ordered = sorted(problems)
-        if len(ordered) > MAX_PROBLEMS:
-            rest = len(ordered) - MAX_PROBLEMS
-            ordered = [
-                *ordered[:MAX_PROBLEMS],
-                errors.Problem("", 0, 0, f"... and {rest} more problems, not shown; fix these and run again"),
-            ]
-        raise errors.InputError(f"{len(problems)} problem(s)", problems=tuple(ordered))
+        self._seen[tenant.key] = str(path)
+        return tenant
+
+    def check(self) -> None:
+        """Raise every problem found so far (see bounded)."""
+        if self.problems:
+            raise bounded(self.problems)
+
+
+def load(
+    paths: Iterable[Path], *, cat: catalog_mod.Catalog, settings: secrets.Settings
+) -> list[DesiredTenant]:
+    """Load every file, collecting the problems of all of them (up to MAX_PROBLEMS)."""
+    reader = FileReader(cat=cat, settings=settings)
+    tenants = [t for t in map(reader.read, paths) if t is not None]
+    reader.check()
     return tenants
 
 

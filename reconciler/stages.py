@@ -232,18 +232,6 @@ class Batch:
     dependents: Callable[[Iterable[int]], dict[int, tuple[state.Dependent, ...]]]
 
 
-def _file_problems(problems: list[errors.Problem]) -> errors.InputError:
-    """The problems of every batch as desired.load reports those of one call."""
-    ordered = sorted(problems)
-    if len(ordered) > desired.MAX_PROBLEMS:
-        rest = len(ordered) - desired.MAX_PROBLEMS
-        ordered = [
-            *ordered[: desired.MAX_PROBLEMS],
-            errors.Problem("", 0, 0, f"... and {rest} more problems, not shown; fix these and run again"),
-        ]
-    return errors.InputError(f"{len(problems)} problem(s)", problems=tuple(ordered))
-
-
 def read_batches(
     ctx: Context,
     st: store.Store,
@@ -261,29 +249,12 @@ def read_batches(
     in bounded memory (plan, drift and apply). conn: read there (apply's transaction).
     """
     assert st.keyring is not None
-    cat = catalog.load()
-    problems: list[errors.Problem] = []
-    seen: dict[str, str] = {}
+    reader = desired.FileReader(cat=catalog.load(), settings=ctx.settings)
     with contextlib.nullcontext(conn) if conn is not None else st.reading() as conn:
         tenants_read: list[Any] | None = None
         for start in range(0, len(files), size):
-            try:
-                loaded = desired.load(files[start : start + size], cat=cat, settings=ctx.settings)
-            except errors.InputError as exc:
-                problems.extend(exc.problems)
-                continue
-            for t in loaded:
-                if t.key in seen:  # desired.load sees duplicates within one batch only
-                    problems.append(
-                        errors.at(
-                            str(t.path),
-                            1,
-                            1,
-                            f"{t.key} is also declared by {seen[t.key]}; keep one file per tenant",
-                        )
-                    )
-                seen.setdefault(t.key, str(t.path))
-            if problems:
+            loaded = [t for t in map(reader.read, files[start : start + size]) if t is not None]
+            if reader.problems:  # every file is still validated; no batch is yielded
                 continue
             if tenants_read is None:
                 tenants_read = store.tenant_rows(conn)
@@ -295,8 +266,7 @@ def read_batches(
                 functools.partial(store.read_dependents, conn),
             )
             del loaded, live  # not alive while the next batch is read: one batch at a time
-    if problems:
-        raise _file_problems(problems)
+    reader.check()
 
 
 def _batch_plan(batch: Batch, result: p.Plan, *, fingerprint: bool) -> tuple[p.Plan, state.LiveState]:

@@ -77,40 +77,17 @@ def _refuse_missing(missing: Sequence[tuple[str, str, str, declared.SecretRef]])
 def _checked_keys(ctx: stages.Context, files: Sequence[Path]) -> list[str]:
     """Validate every tenant file, one at a time (as desired.load reports them), and refuse any
     password not available here: the tenants' keys, all that is kept before the leases."""
-    cat = catalog.load()
+    reader = desired.FileReader(cat=catalog.load(), settings=ctx.settings)
     keys: list[str] = []
-    problems: list[errors.Problem] = []
-    seen: dict[str, str] = {}
     missing: list[tuple[str, str, str, declared.SecretRef]] = []
     for path in files:
-        try:
-            tenant = desired.load_file(path, cat=cat, settings=ctx.settings)
-        except errors.InputError as exc:
-            problems.extend(exc.problems)
-            continue
-        if tenant.key in seen:
-            problems.append(
-                errors.at(
-                    str(path),
-                    1,
-                    1,
-                    f"{tenant.key} is also declared by {seen[tenant.key]}; keep one file per tenant",
-                )
-            )
-        seen[tenant.key] = str(path)
-        keys.append(tenant.key)
-        missing += [
-            (t.path, t.key, name, ref) for t, name, ref in stages.unavailable_passwords(ctx, [tenant])
-        ]
-    if problems:
-        ordered = sorted(problems)
-        if len(ordered) > desired.MAX_PROBLEMS:
-            rest = len(ordered) - desired.MAX_PROBLEMS
-            ordered = [
-                *ordered[: desired.MAX_PROBLEMS],
-                errors.Problem("", 0, 0, f"... and {rest} more problems, not shown; fix these and run again"),
+        tenant = reader.read(path)
+        if tenant is not None:
+            keys.append(tenant.key)
+            missing += [
+                (t.path, t.key, name, ref) for t, name, ref in stages.unavailable_passwords(ctx, [tenant])
             ]
-        raise errors.InputError(f"{len(problems)} problem(s)", problems=tuple(ordered))
+    reader.check()
     _refuse_missing(missing)
     return keys
 
