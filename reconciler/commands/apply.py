@@ -291,6 +291,22 @@ class Ready(NamedTuple):
     freeze_overrides: dict[str, str]
 
 
+def _apply_read_before(
+    ctx: stages.Context, st: store.Store, ready: Ready, *, commit: str | None, held: locks.Held
+) -> applier.Applied | None:
+    """Apply a plan read before the transaction (it reads and compares again); None if empty."""
+    if not ready.plan.has_changes:
+        return None
+    return applier.apply(
+        st,
+        ready.plan,
+        settings=ctx.settings,
+        commit=commit,
+        held=held,
+        freeze_overrides=ready.freeze_overrides,
+    )
+
+
 def _plan_and_apply(
     ctx: stages.Context,
     out: options.Out,
@@ -325,18 +341,7 @@ def _plan_and_apply(
         done = applier.apply_planned(st, planned, settings=ctx.settings, commit=commit, held=held)
     else:
         ready = _prepare(ctx, out, st, wanted, saved, plan_file, flags, None)
-        done = (
-            None
-            if not ready.plan.has_changes
-            else applier.apply(
-                st,
-                ready.plan,
-                settings=ctx.settings,
-                commit=commit,
-                held=held,
-                freeze_overrides=ready.freeze_overrides,
-            )
-        )
+        done = _apply_read_before(ctx, st, ready, commit=commit, held=held)
     if done is None:
         _settle(st, _pending(ctx, st, wanted, read[0] if read else None), out, held=held)
     return done
@@ -531,18 +536,7 @@ def _plan_and_apply_batched(
         pending = read.pending
         ready = _show_and_guard(out, read.plan, None, flags)
         del read  # the transaction reads the tenants that change again
-        done = (
-            None
-            if not ready.plan.has_changes
-            else applier.apply(
-                st,
-                ready.plan,
-                settings=ctx.settings,
-                commit=commit,
-                held=held,
-                freeze_overrides=ready.freeze_overrides,
-            )
-        )
+        done = _apply_read_before(ctx, st, ready, commit=commit, held=held)
     if done is None:
         _settle(st, pending, out, held=held)
     return done, pending
