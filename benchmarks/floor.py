@@ -1,0 +1,66 @@
+"""The floor: what any implementation must at least do for a full plan, as a script run in a
+fresh interpreter (FLOOR_CODE), with the queries of the plan it reads (PLAN_QUERIES)."""
+
+from __future__ import annotations
+
+# The rows a full plan reads: the same queries as reconciler.store.read (no --tenant, so whole
+# tables; dependents only for cascades, and an unedited fleet has none).
+PLAN_QUERIES = (
+    "SELECT t.id, c.name, t.name FROM osr_tenants t JOIN osr_customers c ON t.customer_id = c.id",
+    "SELECT * FROM osr_connections",
+    "SELECT co.id, co.connection_id, co.code FROM osr_companies co "
+    "JOIN osr_connections cn ON co.connection_id = cn.id",
+    "SELECT tenant_id, name, connection_id FROM osr_report_templates ORDER BY name",
+)
+
+# The honest floor, run as `python -c FLOOR_CODE TENANTS_DIR URL SECRETS_DIR` in a fresh
+# interpreter: every tenant file composed by libyaml (the node tree, as the reader needs it; no
+# Python values built), every password reference resolved with the primitives the tool must use
+# (a {file:} reference's bytes read with os.open/os.read, an {env:} reference looked up in the
+# environment) and fingerprinted with the keyed HMAC of reconciler.secrets (the same key
+# derivation from RECONCILER_STORE_KEY, the same message; standard library only), the rows of the
+# plan's queries fetched raw through the DBAPI driver (nothing built from them), the cycle
+# collector off as the tool has it. Results are kept alive to the end, as the reconciler keeps
+# desired and live state, so that peak RSS compares too. Nothing else: no value validated, no
+# Python object built from a node.
+FLOOR_CODE = r"""
+import gc, os, sys, yaml, base64, hashlib, hmac
+gc.disable()
+tenants, url, secrets_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+raw = base64.urlsafe_b64decode(os.environ["RECONCILER_STORE_KEY"])
+mac_key = hmac.new(raw, b"osr-reconciler/fingerprint/v1", hashlib.sha256).digest()
+environ = os.environ
+nodes, fingerprints = [], []
+for folder, _dirs, files in os.walk(tenants):
+    for name in files:
+        if name.endswith((".yaml", ".yml")):
+            with open(os.path.join(folder, name), "rb") as handle:
+                node = yaml.compose(handle.read(), Loader=yaml.CSafeLoader)
+            nodes.append(node)
+            for key, value in node.value:
+                if key.value != "connections":
+                    continue
+                for conn in value.value:
+                    for field, ref in conn.value:
+                        if field.value != "password":
+                            continue
+                        kind, target = ref.value[0][0].value, ref.value[0][1].value
+                        if kind == "env":
+                            secret = environ[target].encode()
+                        else:
+                            fd = os.open(os.path.join(secrets_dir, target), os.O_RDONLY)
+                            try:
+                                secret = os.read(fd, 65536).rstrip(b"\r\n")
+                            finally:
+                                os.close(fd)
+                        fingerprints.append(hmac.new(mac_key, b"password\0" + secret,
+                                                     hashlib.sha256).hexdigest())
+if url.startswith("sqlite:///"):
+    import sqlite3
+    conn = sqlite3.connect(f"file:{url[len('sqlite:///'):]}?mode=ro", uri=True)
+else:
+    import psycopg
+    conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1))
+rows = [conn.execute(query).fetchall() for query in QUERIES]
+print(len(nodes), "files,", len(fingerprints), "secrets,", sum(len(r) for r in rows), "rows")
+""".replace("QUERIES", repr(PLAN_QUERIES))
