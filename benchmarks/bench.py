@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import platform
 import shutil
 import sqlite3
 import statistics
@@ -31,82 +30,41 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks import fleet, startup
 from benchmarks.floor import FLOOR_CODE
 from benchmarks.measure import PYTHON, BenchError, Run, measure
+from benchmarks.report import (
+    APPLY,
+    DRIFT,
+    FLOOR,
+    PG,
+    PLAN_CLEAN,
+    PLAN_EDITED,
+    PLAN_GROWN,
+    PLAN_ONE,
+    TARGET_APPLY_ACTIONS,
+    VALIDATE,
+    X2,
+    X4,
+    Report,
+    Result,
+    checks_text,
+    evaluate,
+    machine,
+    table,
+    to_json,
+)
 
 EDIT_SHARE = 0.02  # of tenant files edited for "plan, ~2% changed"
 DRIFT_SHARE = 0.001  # of live connections changed by hand before drift
 MAX_TOMBSTONES = 5  # deletes in the apply set: stays under the default --max-delete 10
 ONE_TENANT_RUNS = 3  # the one-tenant plans are short: median of at least this many runs
 
-# Operation names: the rows of the table (tests/test_bench_smoke.py checks them).
-FLOOR = "floor: compose + secrets + plan rows"
-VALIDATE = "validate"
-PLAN_CLEAN = "plan, no changes"
-PLAN_GROWN = "plan, no changes, grown store"
-PLAN_EDITED = "plan, ~2% changed"
-PLAN_ONE = "plan --tenant (one tenant)"
-DRIFT = "drift"
-APPLY = "apply"  # the row says how many actions: "apply, 1000 actions"
-PG = " [PostgreSQL]"
-X2, X4 = " @2x", " @4x"  # the same tenants, twice and four times as many of them
-
 DEFAULT_POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-TARGET_FLOOR_RATIO = 1.25
-TARGET_PG_FLOOR_RATIO = 1.5
-TARGET_RSS_MIB = 1024.0
-TARGET_RSS_GROWTH = 1.2  # peak RSS at 4x the fleet / at 1x
-TARGET_ONE_TENANT_RATIO = 1.5
-TARGET_APPLY_S = 2.0
-TARGET_APPLY_ACTIONS = 1000
-TARGET_GROWTH = 2.1  # full plan at 2x the fleet / at 1x
-
-
-@dataclass
-class Result:
-    op: str
-    seconds: float
-    rss_mib: float
-    cpu_s: float
-    runs: int
-    floor_s: float | None = None  # the floor of the same fleet, for the ratio
-    reconciler: bool = True
-
-    @property
-    def ratio(self) -> float | None:
-        return self.seconds / self.floor_s if self.floor_s else None
-
-
-@dataclass
-class Check:
-    name: str
-    value: float
-    limit: float
-    unit: str
-    note: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.value <= self.limit
-
-
-@dataclass
-class Report:
-    shape: fleet.Shape
-    results: list[Result] = field(default_factory=list)
-    checks: list[Check] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)  # what the runs verified
-
-    def get(self, op: str) -> Result:
-        return next(r for r in self.results if r.op == op)
-
-    def find(self, op: str) -> Result | None:
-        return next((r for r in self.results if r.op == op), None)
 
 
 class Runner:
@@ -493,168 +451,6 @@ def profile_plan(built: fleet.Built, out: Path) -> None:
         ).stdout
         (out / name).write_text(text, encoding="utf-8")
     print(f"  profile: {out / 'plan-tree.txt'}, {out / 'plan-flat.txt'}", file=sys.stderr)
-
-
-def _ratio(
-    name: str, top: Result | None, bottom: Result | None, limit: float, *, rss: bool = False
-) -> Check | None:
-    if top is None or bottom is None:
-        return None
-    if rss:
-        return Check(
-            name,
-            top.rss_mib / bottom.rss_mib,
-            limit,
-            "×",
-            f"{top.rss_mib:.0f} MiB ÷ {bottom.rss_mib:.0f} MiB",
-        )
-    # Wall seconds decide; CPU seconds beside them, steadier when other work shares the CPUs.
-    return Check(
-        name,
-        top.seconds / bottom.seconds,
-        limit,
-        "×",
-        f"{top.seconds:.2f} s ÷ {bottom.seconds:.2f} s; by CPU seconds "
-        f"{top.cpu_s / max(bottom.cpu_s, 1e-9):.2f}×",
-    )
-
-
-def evaluate(report: Report) -> None:
-    full_clean = report.get(PLAN_CLEAN)
-    floor = report.get(FLOOR)
-    apply = next(r for r in report.results if r.op.startswith(APPLY) and PG not in r.op)
-    rss = max((r for r in report.results if r.reconciler), key=lambda r: r.rss_mib)
-    actions = report.facts["apply_actions"]
-    checks = [
-        _ratio(
-            f"full plan (no changes) ≤ {TARGET_FLOOR_RATIO}× floor", full_clean, floor, TARGET_FLOOR_RATIO
-        ),
-        _ratio(
-            f"full plan (~2% changed) ≤ {TARGET_FLOOR_RATIO}× floor",
-            report.get(PLAN_EDITED),
-            floor,
-            TARGET_FLOOR_RATIO,
-        ),
-        _ratio(
-            f"full plan, grown store ≤ {TARGET_FLOOR_RATIO}× floor",
-            report.find(PLAN_GROWN),
-            floor,
-            TARGET_FLOOR_RATIO,
-        ),
-        _ratio(
-            f"full plan on PostgreSQL ≤ {TARGET_PG_FLOOR_RATIO}× the floor read from PostgreSQL",
-            report.find(PLAN_CLEAN + PG),
-            report.find(FLOOR + PG),
-            TARGET_PG_FLOOR_RATIO,
-        ),
-        Check("peak RSS ≤ 1 GiB", rss.rss_mib, TARGET_RSS_MIB, " MiB", f"highest: {rss.op}"),
-        _ratio(
-            f"plan peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
-            report.find(PLAN_CLEAN + X4),
-            full_clean,
-            TARGET_RSS_GROWTH,
-            rss=True,
-        ),
-        _ratio(
-            f"drift peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
-            report.find(DRIFT + X4),
-            report.get(DRIFT),
-            TARGET_RSS_GROWTH,
-            rss=True,
-        ),
-        _ratio(
-            f"one-tenant plan independent of fleet size (@4x ÷ @1x) ≤ {TARGET_ONE_TENANT_RATIO}",
-            report.find(PLAN_ONE + X4),
-            report.get(PLAN_ONE),
-            TARGET_ONE_TENANT_RATIO,
-        ),
-        Check(
-            f"apply of {TARGET_APPLY_ACTIONS:,} changes ≤ {TARGET_APPLY_S:g} s on SQLite",
-            apply.seconds,
-            TARGET_APPLY_S,
-            " s",
-            "" if actions >= TARGET_APPLY_ACTIONS else f"only {actions} actions at this size",
-        ),
-        _ratio(
-            f"growth: full plan @2x ÷ @1x ≤ {TARGET_GROWTH:g}",
-            report.find(PLAN_CLEAN + X2),
-            full_clean,
-            TARGET_GROWTH,
-        ),
-    ]
-    report.checks = [c for c in checks if c is not None]
-
-
-# ---------------------------------------------------------------------------------------------
-# Output
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gib = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": mem_gib,
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "platform": platform.platform(),
-    }
-
-
-def table(report: Report) -> str:
-    head = f"{'operation':<42} {'seconds':>8} {'peak RSS MiB':>13} {'× floor':>8} {'CPU s':>7}"
-    lines = [head, "-" * len(head)]
-    for r in report.results:
-        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
-        lines.append(f"{r.op:<42} {r.seconds:8.2f} {r.rss_mib:13.0f} {ratio:>8} {r.cpu_s:7.2f}")
-    return "\n".join(lines)
-
-
-def checks_text(report: Report) -> str:
-    lines = []
-    for c in report.checks:
-        verdict = "PASS" if c.passed else "FAIL"
-        note = f"  ({c.note})" if c.note else ""
-        lines.append(f"{verdict}  {c.name}: {c.value:.2f}{c.unit}{note}")
-    return "\n".join(lines)
-
-
-def to_json(report: Report) -> dict[str, Any]:
-    return {
-        "machine": machine(),
-        "shape": {**dataclasses.asdict(report.shape), "totals": report.shape.totals()},
-        "load_average": report.facts.get("load_average"),
-        "results": [
-            {
-                "op": r.op,
-                "seconds": round(r.seconds, 3),
-                "rss_mib": round(r.rss_mib, 1),
-                "cpu_s": round(r.cpu_s, 3),
-                "runs": r.runs,
-                "ratio_to_floor": round(r.ratio, 3) if r.ratio else None,
-            }
-            for r in report.results
-        ],
-        "checks": [
-            {"name": c.name, "value": round(c.value, 3), "limit": c.limit, "pass": c.passed, "note": c.note}
-            for c in report.checks
-        ],
-        "facts": report.facts,
-    }
 
 
 def _postgresql(admin_url: str, name: str, *, drop: bool = False) -> str:

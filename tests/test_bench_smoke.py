@@ -16,26 +16,26 @@ from typing import Any
 
 import pytest
 
-from benchmarks import bench, fleet, floor
+from benchmarks import bench, fleet, floor, report
 
 Run = tuple[subprocess.CompletedProcess[str], dict[str, Any]]
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRESQL = "postgresql" in os.environ.get("RECONCILER_TEST_DATABASES", "sqlite,postgresql")
 OPERATIONS = [
-    bench.FLOOR,
-    bench.VALIDATE,
-    bench.PLAN_CLEAN,
-    bench.PLAN_GROWN,
-    bench.PLAN_EDITED,
-    bench.PLAN_ONE,
-    bench.DRIFT,
-    bench.APPLY,
+    report.FLOOR,
+    report.VALIDATE,
+    report.PLAN_CLEAN,
+    report.PLAN_GROWN,
+    report.PLAN_EDITED,
+    report.PLAN_ONE,
+    report.DRIFT,
+    report.APPLY,
     *[
         op + size
-        for size in (bench.X2, bench.X4)
-        for op in (bench.FLOOR, bench.PLAN_CLEAN, bench.DRIFT, bench.PLAN_ONE)
+        for size in (report.X2, report.X4)
+        for op in (report.FLOOR, report.PLAN_CLEAN, report.DRIFT, report.PLAN_ONE)
     ],
-    *([bench.FLOOR + bench.PG, bench.PLAN_CLEAN + bench.PG] if POSTGRESQL else []),
+    *([report.FLOOR + report.PG, report.PLAN_CLEAN + report.PG] if POSTGRESQL else []),
 ]
 
 
@@ -116,9 +116,9 @@ def test_floor_is_honest() -> None:
 
 
 def test_choose_full_size_sets_are_disjoint() -> None:
-    sets = bench.choose(fleet.Shape(), bench.TARGET_APPLY_ACTIONS)
+    sets = bench.choose(fleet.Shape(), report.TARGET_APPLY_ACTIONS)
     groups = [set(sets.edited), {sets.one}, set(sets.drift), set(sets.apply)]
     assert sum(len(g) for g in groups) == len(set().union(*groups))
     assert len(sets.edited) == 40  # 2% of 2,000
     assert len(sets.drift) == 50  # 0.1% of 50,000 connections
-    assert len(sets.apply) * (fleet.Shape().connections + 1) >= bench.TARGET_APPLY_ACTIONS
+    assert len(sets.apply) * (fleet.Shape().connections + 1) >= report.TARGET_APPLY_ACTIONS
