@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench, fleet
+from benchmarks import fleet, scenario
 from reconciler import plan as p
 from reconciler import render_html
 
@@ -72,7 +72,7 @@ def _busy_tenant(shape: fleet.Shape, t: int) -> p.TenantPlan:
         previous_name=renamed.name,
         status=p.Status.PENDING,
     )
-    new = bench._new_connection(t, "new")
+    new = scenario._new_connection(t, "new")
     create = p.Action(
         p.ActionKind.CREATE,
         new.name,
@@ -101,7 +101,7 @@ def _typical_tenant(shape: fleet.Shape, t: int, busy: set[int]) -> p.TenantPlan:
 
 
 def plans(shape: fleet.Shape) -> dict[str, p.Plan]:
-    busy = set(bench.spread(max(1, round(shape.tenants * bench.EDIT_SHARE)), 0, shape.tenants))
+    busy = set(scenario.spread(max(1, round(shape.tenants * scenario.EDIT_SHARE)), 0, shape.tenants))
     return {
         "typical (2% changed)": p.Plan(
             tuple(_typical_tenant(shape, t, busy) for t in range(shape.tenants)), 10

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import bench, fleet, floor, report
+from benchmarks import fleet, floor, report, scenario
 
 Run = tuple[subprocess.CompletedProcess[str], dict[str, Any]]
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +116,7 @@ def test_floor_is_honest() -> None:
 
 
 def test_choose_full_size_sets_are_disjoint() -> None:
-    sets = bench.choose(fleet.Shape(), report.TARGET_APPLY_ACTIONS)
+    sets = scenario.choose(fleet.Shape(), report.TARGET_APPLY_ACTIONS)
     groups = [set(sets.edited), {sets.one}, set(sets.drift), set(sets.apply)]
     assert sum(len(g) for g in groups) == len(set().union(*groups))
     assert len(sets.edited) == 40  # 2% of 2,000

@@ -1,0 +1,411 @@
+"""The scenarios: which tenants each step touches and how they are edited, the operations run
+against one built fleet (Runner), the full run at 1x and the runs of the larger fleets."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import fleet
+from benchmarks.floor import FLOOR_CODE
+from benchmarks.measure import PYTHON, BenchError, Run, measure
+from benchmarks.report import APPLY, DRIFT, FLOOR, PLAN_CLEAN, PLAN_EDITED, PLAN_ONE, VALIDATE, Report, Result
+
+EDIT_SHARE = 0.02  # of tenant files edited for "plan, ~2% changed"
+DRIFT_SHARE = 0.001  # of live connections changed by hand before drift
+MAX_TOMBSTONES = 5  # deletes in the apply set: stays under the default --max-delete 10
+ONE_TENANT_RUNS = 3  # the one-tenant plans are short: median of at least this many runs
+
+
+class Runner:
+    """Runs operations against one built fleet and records them in the report."""
+
+    def __init__(self, built: fleet.Built, report: Report, *, suffix: str = "", verbose: bool = True) -> None:
+        self.built = built
+        self.report = report
+        self.suffix = suffix
+        self.logs = built.root / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.floor_s: float | None = None
+        self.verbose = verbose
+        self.count = 0
+
+    def _log(self, op: str) -> Path:
+        self.count += 1
+        slug = "".join(ch if ch.isalnum() else "-" for ch in op).strip("-")
+        return self.logs / f"{self.count:02d}-{slug}"
+
+    def _record(self, op: str, runs: list[Run], *, reconciler: bool) -> Result:
+        result = Result(
+            op + self.suffix,
+            statistics.median(r.seconds for r in runs),
+            max(r.rss_mib for r in runs),
+            statistics.median(r.cpu_s for r in runs),
+            len(runs),
+            self.floor_s,
+            reconciler,
+        )
+        self.report.results.append(result)
+        if self.verbose:
+            print(
+                f"  {result.op:<42} {result.seconds:8.2f} s {result.rss_mib:8.0f} MiB "
+                f"{result.cpu_s:8.2f} s CPU" + (f"  ({len(runs)} runs, median)" if len(runs) > 1 else ""),
+                file=sys.stderr,
+                flush=True,
+            )
+        return result
+
+    def floor(self, repeat: int) -> Result:
+        argv = [
+            PYTHON,
+            "-c",
+            FLOOR_CODE,
+            str(self.built.root / "tenants"),
+            self.built.url,
+            str(self.built.root / ".secrets"),
+        ]
+        runs = [
+            measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(FLOOR))
+            for _ in range(repeat)
+        ]
+        shape = self.built.shape
+        sql = sum(c.password is not None for c in fleet.connections(shape, 0))
+        expected = sql * shape.tenants if shape.tenants else 0
+        for run in runs:  # the floor must have done the secrets' work, every one of them
+            got = run.out.split()
+            if len(got) < 4 or got[2] != str(expected):
+                raise BenchError(
+                    f"the floor fingerprinted {got[2] if len(got) > 2 else '?'} "
+                    f"secrets, expected {expected}: {run.out.strip()}"
+                )
+        result = self._record(FLOOR, runs, reconciler=False)
+        self.floor_s = result.seconds
+        result.floor_s = result.seconds
+        return result
+
+    def reconciler(
+        self, op: str, *args: str, repeat: int = 1, expect: Sequence[int] = (0,), record: bool = True
+    ) -> tuple[Result | None, Run]:
+        argv = [str(fleet.RECONCILER), *args, "--store", self.built.url]
+        runs = [
+            measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(op), expect=expect)
+            for _ in range(repeat)
+        ]
+        return (self._record(op, runs, reconciler=True) if record else None), runs[-1]
+
+
+def _plan_json(run: Run) -> dict[str, Any]:
+    try:
+        return json.loads(run.out)  # type: ignore[no-any-return]
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"the plan is not JSON ({exc}); first lines: {run.out[:200]!r}") from None
+
+
+def _changed(plan: dict[str, Any]) -> tuple[int, int]:
+    """(tenants with actions, actions) of a JSON plan."""
+    actions = [len(t["actions"]) for t in plan["tenants"]]
+    return sum(1 for n in actions if n), sum(actions)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which tenants each step touches (pure: the smoke test and the docs rely on it)
+
+
+@dataclass(frozen=True)
+class Sets:
+    edited: tuple[int, ...]  # tenant files edited for "plan, ~2% changed"
+    one: int  # the tenant of the one-tenant plan
+    drift: tuple[int, ...]  # tenants with one connection changed by hand in the store
+    apply: tuple[int, ...]  # tenant files edited for the apply
+
+
+def spread(count: int, start: int, stop: int) -> list[int]:
+    """count indices spread evenly over [start, stop)."""
+    span = stop - start
+    return [start + int((i + 0.5) * span / count) for i in range(min(count, span))]
+
+
+def choose(shape: fleet.Shape, apply_actions: int) -> Sets:
+    t = shape.tenants
+    edited = spread(max(1, round(t * EDIT_SHARE)), 0, t)
+    taken = set(edited)
+    one = next((i for i in range(t // 2, t) if i not in taken), t // 2)
+    taken.add(one)
+    drift_count = max(1, round(t * shape.connections * DRIFT_SHARE))
+    drift = [i for i in spread(drift_count + len(taken), 0, max(1, t // 2)) if i not in taken]
+    drift = drift[:drift_count]
+    taken.update(drift)
+    per_tenant = shape.connections + 1  # every connection changed, and one created
+    wanted = -(-apply_actions // per_tenant)
+    free = [i for i in range(t - 1, -1, -1) if i not in taken]
+    apply = free[: min(wanted, max(1, len(free) // 2))]
+    return Sets(tuple(edited), one, tuple(drift), tuple(sorted(apply)))
+
+
+def edit_for_plan(shape: fleet.Shape, t: int, n: int) -> tuple[list[fleet.Conn], str]:
+    """Edit n of the ~2%: one action each (a field change, a removed company, a new connection)."""
+    conns = fleet.connections(shape, t)
+    kind = n % 3
+    if kind == 1 and len(conns[0].companies) >= 2:
+        conns[0].companies = conns[0].companies[:-1]
+        return conns, "update (removed company, cascade)"
+    if kind == 2:
+        conns.append(_new_connection(t, "Added"))
+        return conns, "create"
+    target = conns[min(1, len(conns) - 1)]
+    target.allow_others_to_edit = not target.allow_others_to_edit
+    target.database = target.database + "_V2"
+    return conns, "update (fields)"
+
+
+def _new_connection(t: int, word: str) -> fleet.Conn:
+    return fleet.Conn(
+        name=f"{word} Visma {t:05d}",
+        integration="visma-business",
+        server=f"sqlnew{t:05d}\\VISMA",
+        database="vbsys",
+        authentication="sql",
+        login="osr_reader",
+        password=0,
+        allow_others_to_edit=False,
+        private=False,
+        companies=["F9001", "F9002"],
+        voucher=None,
+        write_back=False,
+        protected=False,
+    )
+
+
+def edit_for_apply(shape: fleet.Shape, t: int, j: int, budget: int) -> tuple[list[fleet.Conn], int, int]:
+    """Up to budget actions on tenant t (the j-th apply tenant): (connections, actions, deletes)."""
+    conns = fleet.connections(shape, t)
+    actions = deletes = 0
+    if budget > 0:
+        conns.append(_new_connection(t, "Applied"))
+        actions += 1
+    last = shape.connections - 1
+    for c, item in enumerate(conns[: shape.connections]):
+        if actions >= budget:
+            break
+        if j < MAX_TOMBSTONES and c == last and last >= 1 and not item.protected:
+            item.absent = True
+            deletes += 1
+        elif c % 5 == 1 and len(item.companies) >= 2:
+            item.companies = item.companies[:-1]
+        elif c % 5 == 2:
+            item.server = f"sqlmoved{t:05d}\\ERP{c % 4}"
+        elif c % 5 == 3 and item.password is not None:
+            item.password = (item.password + 1) % fleet.secret_count(shape)  # another secret
+        else:
+            item.private = not item.private
+        actions += 1
+    return conns, actions, deletes
+
+
+def hand_edit(built: fleet.Built, tenants: Sequence[int]) -> int:
+    """Change one connection per tenant in the store behind the tool's back (drift)."""
+    shape = built.shape
+    ids = [t * shape.connections + 1 for t in tenants]  # connection 0 of each tenant
+    with contextlib.closing(sqlite3.connect(built.db)) as conn, conn:
+        conn.executemany(
+            "UPDATE osr_connections SET allow_others_to_edit = "
+            "1 - allow_others_to_edit, version = version + 1 WHERE id = ?",
+            [(i,) for i in ids],
+        )
+    return len(ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass(frozen=True)
+class OtherStore:
+    """The same tenant files against another store: planned clean before any edit."""
+
+    built: fleet.Built
+    op: str
+    suffix: str
+    floor: bool  # its own floor (another database), or the SQLite fleet's
+
+
+def run_full(
+    built: fleet.Built,
+    report: Report,
+    *,
+    repeat: int,
+    apply_actions: int,
+    profile: Path | None,
+    stores: Sequence[OtherStore] = (),
+) -> None:
+    shape = built.shape
+    sets = choose(shape, apply_actions)
+    r = Runner(built, report)
+    r.floor(repeat)
+    r.reconciler(VALIDATE, "validate", repeat=repeat)
+
+    _, run = r.reconciler(PLAN_CLEAN, "plan", "--format", "json", repeat=repeat)
+    clean = _plan_json(run)
+    report.facts["plan_clean_tenants"] = len(clean["tenants"])
+    report.facts["plan_clean_changed_tenants"], report.facts["plan_clean_actions"] = _changed(clean)
+    if report.facts["plan_clean_actions"] or len(clean["tenants"]) != shape.tenants:
+        raise BenchError(
+            f"the fleet is not in sync: the plan of the unedited fleet has "
+            f"{report.facts['plan_clean_actions']} actions over "
+            f"{len(clean['tenants'])} tenants (expected 0 over {shape.tenants})"
+        )
+    if profile is not None:
+        profile_plan(built, profile)
+    for extra in stores:
+        runner = Runner(extra.built, report, suffix=extra.suffix)
+        if extra.floor:
+            runner.floor(repeat)
+        else:
+            runner.floor_s = r.floor_s
+        _, run = runner.reconciler(extra.op, "plan", "--format", "json", repeat=repeat)
+        actions = _changed(_plan_json(run))[1]
+        if actions:
+            raise BenchError(f"{extra.op + extra.suffix}: the unedited fleet planned {actions} actions")
+
+    kinds: dict[str, int] = {}
+    for n, t in enumerate(sets.edited):
+        conns, kind = edit_for_plan(shape, t, n)
+        fleet.write_tenant(built.root, shape, t, conns)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    _, run = r.reconciler(PLAN_EDITED, "plan", "--format", "json", repeat=repeat)
+    changed_tenants, actions = _changed(_plan_json(run))
+    report.facts.update(
+        edited_files=len(sets.edited),
+        edit_kinds=kinds,
+        plan_edited_changed_tenants=changed_tenants,
+        plan_edited_actions=actions,
+        plan_edited_share=changed_tenants / shape.tenants,
+    )
+    if (changed_tenants, actions) != (len(sets.edited), len(sets.edited)):
+        raise BenchError(
+            f"editing {len(sets.edited)} tenant files (one action each) gave a plan "
+            f"with {actions} actions over {changed_tenants} tenants"
+        )
+
+    key = shape.key(sets.one)
+    r.reconciler(PLAN_ONE, "plan", "--tenant", key, repeat=max(repeat, ONE_TENANT_RUNS))
+    report.facts["one_tenant"] = key
+
+    report.facts["drift_hand_edits"] = hand_edit(built, sets.drift)
+    _, run = r.reconciler(DRIFT, "drift", "--format", "json", repeat=repeat, expect=(2,))
+    # drift's JSON lists "connections" (older versions: the plan's "actions"), each with a status.
+    drifted = sum(
+        1
+        for t in _plan_json(run)["tenants"]
+        for a in t.get("connections", t.get("actions", []))
+        if a.get("status") in ("drift", "drift_and_pending")
+    )
+    report.facts["drift_reported"] = drifted
+    if drifted != len(sets.drift):
+        raise BenchError(f"{len(sets.drift)} connections were changed by hand but drift reported {drifted}")
+
+    budget, deletes, files = apply_actions, 0, []
+    for j, t in enumerate(sets.apply):
+        conns, n, d = edit_for_apply(shape, t, j, budget)
+        if n == 0:
+            break
+        budget -= n
+        deletes += d
+        files.append(str(fleet.tenant_path(built.root, shape, t).relative_to(built.root)))
+        fleet.write_tenant(built.root, shape, t, conns)
+    planned = apply_actions - budget
+    _, run = r.reconciler(f"{APPLY}, {planned} actions", "apply", *files, "--auto-approve", "--allow-cascade")
+    applied = next((line for line in run.err.splitlines() if line.startswith("Applied ")), "")
+    report.facts.update(
+        apply_files=len(files), apply_actions=planned, apply_deletes=deletes, apply_message=applied
+    )
+    if not applied.startswith(f"Applied {planned} action(s)"):
+        raise BenchError(f"apply of {planned} planned actions said: {applied or run.err[-300:]!r}")
+    # Afterwards the applied files must plan clean: everything was done, in one transaction.
+    r.reconciler("plan after apply", "plan", *files, "--detailed-exitcode", record=False)
+    # The same files applied to the other databases' stores (untouched since their clean plan,
+    # no hand edits: the same actions), each checked the same way (issue 14).
+    for extra in stores:
+        if not extra.floor:
+            continue
+        other = Runner(extra.built, report, suffix=extra.suffix)
+        _, run = other.reconciler(
+            f"{APPLY}, {planned} actions", "apply", *files, "--auto-approve", "--allow-cascade"
+        )
+        said = next((line for line in run.err.splitlines() if line.startswith("Applied ")), "")
+        report.facts[f"apply_message{extra.suffix.strip()}"] = said
+        if not said.startswith(f"Applied {planned} action(s)"):
+            raise BenchError(
+                f"apply{extra.suffix} of {planned} planned actions said: {said or run.err[-300:]!r}"
+            )
+        other.reconciler("plan after apply", "plan", *files, "--detailed-exitcode", record=False)
+
+
+def run_larger(built: fleet.Built, report: Report, *, suffix: str, repeat: int) -> None:
+    """The same tenants, more of them: the full plan, drift and the one-tenant plan again."""
+    shape = built.shape
+    r = Runner(built, report, suffix=suffix)
+    r.floor(repeat)
+    _, run = r.reconciler(PLAN_CLEAN, "plan", "--format", "json", repeat=repeat)
+    actions = _changed(_plan_json(run))[1]
+    report.facts[f"plan_clean_actions{suffix.strip()}"] = actions
+    if actions:
+        raise BenchError(f"the unedited fleet{suffix} planned {actions} actions")
+    r.reconciler(DRIFT, "drift", "--format", "json", repeat=repeat)
+    one = next((i for i in range(shape.tenants // 2, shape.tenants)), 0)
+    r.reconciler(PLAN_ONE, "plan", "--tenant", shape.key(one), repeat=max(repeat, ONE_TENANT_RUNS))
+
+
+def profile_plan(built: fleet.Built, out: Path) -> None:
+    """The full plan under pyinstrument: a call tree and a flat list of self time."""
+    out.mkdir(parents=True, exist_ok=True)
+    session = out / "plan.pyisession"
+    argv = [
+        PYTHON,
+        "-m",
+        "pyinstrument",
+        "-r",
+        "pyisession",
+        "-o",
+        str(session),
+        "-m",
+        "reconciler",
+        "plan",
+        "--format",
+        "json",
+        "--store",
+        built.url,
+    ]
+    print("  profiling the full plan (pyinstrument) ...", file=sys.stderr, flush=True)
+    measure(argv, cwd=built.root, env=built.env, log=built.root / "logs" / "profile")
+    for name, options in (
+        ("plan-tree.txt", ["-p", "processor_options.filter_threshold=0.005"]),
+        ("plan-flat.txt", ["-p", "flat=true"]),
+    ):
+        text = subprocess.run(
+            [
+                PYTHON,
+                "-m",
+                "pyinstrument",
+                "--load",
+                str(session),
+                "-r",
+                "text",
+                "--no-color",
+                "--show-all",
+                *options,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        (out / name).write_text(text, encoding="utf-8")
+    print(f"  profile: {out / 'plan-tree.txt'}, {out / 'plan-flat.txt'}", file=sys.stderr)
