@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from reconciler import cli, errors, locks, stages, store
 from tests.conftest import RECONCILER, TEST_KEY, Cli
 from tests.test_cli import TENANT, dump, seeded
+from tests.test_safety import asleep, wait_until, wait_until_waiting_for_a_lock
 
 CHANGED = TENANT.replace("database: vbsys", "database: vbsys2")
 SLOW = TENANT.replace("database: vbsys", "database: vbsys2") + "".join(
@@ -184,7 +185,8 @@ def test_waiting_honours_the_timeout_and_names_the_holder(cli: Cli) -> None:
     url = cli.env["RECONCILER_STORE"]
     first = _start(cli, "apply", "--auto-approve", env={"RECONCILER_DEBUG_ACTION_DELAY_MS": "2000"})
     _wait_for(lambda: _count(url, store.locks) == 1, "the first apply's lock")
-    time.sleep(0.5)  # inside its transaction now
+    # inside its transaction now: holding the lock, and asleep in the first action's delay
+    wait_until(first, lambda: asleep(first), "the first apply's transaction")
     started = time.monotonic()
     refused = cli("apply", "--auto-approve", "--lock-timeout", "1s")
     assert time.monotonic() - started < 8
@@ -196,7 +198,7 @@ def test_waiting_honours_the_timeout_and_names_the_holder(cli: Cli) -> None:
         refused.err,
     )
     waiting = _start(cli, "apply", "--auto-approve", "--lock-timeout", "60s")
-    time.sleep(3)  # started, and waiting for the lock
+    wait_until_waiting_for_a_lock(waiting)
     waiting.send_signal(signal.SIGINT)
     started = time.monotonic()
     _, err = waiting.communicate(timeout=30)
@@ -214,7 +216,7 @@ def test_ctrl_c_while_waiting_names_the_holder_and_changes_nothing(cli: Cli) -> 
     _insert(url, "0f0e0d0c-0000-4000-8000-000000000001", "acme/acme-norway", "alice", expires_in_ms=600_000)
     before = dump(cli)
     waiting = _start(cli, "apply", "--auto-approve", "--lock-timeout", "30s")
-    time.sleep(3)  # started, and waiting for the lock
+    wait_until_waiting_for_a_lock(waiting)
     assert waiting.poll() is None
     waiting.send_signal(signal.SIGINT)
     started = time.monotonic()

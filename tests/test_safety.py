@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,60 @@ def _lock_rows(url: str) -> int:
         engine.dispose()
 
 
+def _proc_file(pid: int, name: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/{name}").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return ""
+
+
+def asleep(proc: subprocess.Popen[str]) -> bool:
+    """Linux: the process's main thread sleeps in time.sleep (clock_nanosleep), not in a read,
+    a write or a query: /proc/PID/wchan names the kernel function it waits in."""
+    return "nanosleep" in _proc_file(proc.pid, "wchan")
+
+
+def catches(proc: subprocess.Popen[str], sig: signal.Signals) -> bool:
+    """Linux: the process has a handler installed for sig (the SigCgt mask of /proc/PID/status)."""
+    for line in _proc_file(proc.pid, "status").splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+def wait_until(
+    proc: subprocess.Popen[str], ready: Callable[[], bool], what: str, timeout: float = 60
+) -> None:
+    """Poll ready() every 20 ms until it holds; fail if proc exits first or the deadline passes.
+
+    The readiness handshake before a signal (instead of a fixed sleep, which a loaded machine
+    outruns while the process is still importing). Without /proc (not Linux) it falls back to
+    the fixed sleep these tests once used."""
+    if not Path(f"/proc/{proc.pid}").exists():
+        time.sleep(3)
+        return
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            pytest.fail(f"the process exited {proc.returncode} before {what}: {err}")
+        assert time.monotonic() < deadline, f"timed out ({timeout:g} s) waiting for {what}"
+        time.sleep(0.02)
+
+
+def wait_until_waiting_for_a_lock(proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Until an apply waits in the lease loop for a lock another holds (locks._acquire): it has
+    installed the lease's SIGTERM handler (locks.leases; Python installs none by default, and
+    nothing before the lease does), and sleeps between two tries, so it has tried at least once
+    and knows the holder. A signal now lands where a user's Ctrl-C would while waiting."""
+    wait_until(
+        proc,
+        lambda: catches(proc, signal.SIGTERM) and asleep(proc),
+        "the apply to wait for the lock",
+        timeout,
+    )
+
+
 @pytest.mark.subprocess  # processes signalled and killed, and the applies that follow them
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_releases_the_lease(cli: Cli, sig: signal.Signals) -> None:
@@ -194,7 +249,7 @@ def test_signal_releases_the_lease(cli: Cli, sig: signal.Signals) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.5)
+    wait_until_waiting_for_a_lock(proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode != 0 and "Traceback" not in err
