@@ -1,7 +1,7 @@
 """`make bench`: the reconciler against a synthetic fleet, next to the floor of the same work.
 
 Every operation is a subprocess of the installed console script, timed wall-clock with its
-peak RSS taken from os.wait4 (see LAUNCH_CODE). The floor (FLOOR_CODE) is what any
+peak RSS taken from os.wait4 (measure.py). The floor (floor.py) is what any
 implementation must at least do for a full plan, measured honestly: every tenant file composed
 by libyaml, the rows of the plan's own queries fetched raw, the cycle collector off as the tool
 has it, in a fresh interpreter. The fleet is planned again at twice and four times its size
