@@ -247,6 +247,7 @@ _PATHS = tuple((f.key, f.path) for f in STORED)
 _LAYOUT = tuple((f.key, f.path[0], f.path[1] if len(f.path) > 1 else None) for f in STORED)
 _COMPARE = tuple((f.key, f.compare) for f in STORED)
 _TOP = tuple((f.key, f.kind is bool) for f in STORED if "." not in f.key)
+_AUTHENTICATIONS = {a.value: a for a in Authentication}
 assert {f.key for f in STORED if "." in f.key} == {"voucher.provider", "voucher.document_center_path"}
 
 
@@ -286,7 +287,11 @@ class ConnectionSpec:
             key: (bool(values[key]) if is_bool else values.get(key)) for key, is_bool in _TOP
         }
         provider = values.get("voucher.provider")
-        top["authentication"] = Authentication(top["authentication"])
+        written = top["authentication"]
+        try:  # a dict lookup, not Enum's call machinery: every connection, twice a plan
+            top["authentication"] = _AUTHENTICATIONS[written]
+        except (KeyError, TypeError):  # not one of them: Enum's own error
+            top["authentication"] = Authentication(written)
         return cls(
             name=name,
             companies=companies,

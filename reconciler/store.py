@@ -626,7 +626,9 @@ def read(
 
     deps_by_company = _group_dependents(dep_rows)
     companies_by_conn: dict[int, list[state.LiveCompany]] = defaultdict(list)
-    for company_id, connection_id, code in company_rows:
+    # Sorted by code once (a stable sort): each connection's companies come out in code order,
+    # ties as read, as sorting each connection's list would give them.
+    for company_id, connection_id, code in sorted(company_rows, key=_CODE):
         companies_by_conn[connection_id].append(
             state.LiveCompany(code, deps_by_company.get(company_id, ()), company_id)
         )
@@ -636,7 +638,7 @@ def read(
         tenant_id = row[tenant_at]
         if tenant_id not in selected:
             continue
-        comps = tuple(sorted(companies_by_conn.get(row[id_at], ()), key=_BY_ID))
+        comps = tuple(companies_by_conn.get(row[id_at], ()))
         conns_by_tenant[tenant_id].append(_live_connection(row, comps))
     templates_by_tenant: dict[int, list[state.ReportTemplate]] = defaultdict(list)
     for tenant_id, name, connection_id in template_rows:
@@ -655,7 +657,7 @@ def read(
 
 
 _KINDS = {k.value: k for k in spec.DependentKind}
-_BY_ID = operator.attrgetter("id")
+_CODE = operator.itemgetter(2)  # (id, connection_id, code): the company's code (LiveCompany.id)
 
 
 def _group_dependents(rows: Iterable[Any]) -> dict[int, tuple[state.Dependent, ...]]:
