@@ -11,6 +11,7 @@ import enum
 import hashlib
 import ipaddress
 import json
+import operator
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -248,6 +249,9 @@ _LAYOUT = tuple((f.key, f.path[0], f.path[1] if len(f.path) > 1 else None) for f
 _COMPARE = tuple((f.key, f.compare) for f in STORED)
 _TOP = tuple((f.key, f.kind is bool) for f in STORED if "." not in f.key)
 _AUTHENTICATIONS = {a.value: a for a in Authentication}
+_TOP_KEYS = tuple(key for key, _ in _TOP)
+_TOP_ATTRS = operator.attrgetter(*_TOP_KEYS)  # from_attributes: a tuple in _TOP_KEYS' order
+_BOOL_KEYS = tuple(key for key, is_bool in _TOP if is_bool)
 assert {f.key for f in STORED if "." in f.key} == {"voucher.provider", "voucher.document_center_path"}
 
 
@@ -286,7 +290,15 @@ class ConnectionSpec:
         top: dict[str, Any] = {
             key: (bool(values[key]) if is_bool else values.get(key)) for key, is_bool in _TOP
         }
-        provider = values.get("voucher.provider")
+        return cls._made(
+            name, companies, top, values.get("voucher.provider"), values.get("voucher.document_center_path")
+        )
+
+    @classmethod
+    def _made(
+        cls, name: str, companies: tuple[str, ...], top: dict[str, Any], provider: Any, path: Any
+    ) -> ConnectionSpec:
+        """of() and from_attributes() from the top-level fields (bools made bool) and the voucher's."""
         written = top["authentication"]
         try:  # a dict lookup, not Enum's call machinery: every connection, twice a plan
             top["authentication"] = _AUTHENTICATIONS[written]
@@ -295,7 +307,7 @@ class ConnectionSpec:
         return cls(
             name=name,
             companies=companies,
-            voucher=Voucher(provider, values.get("voucher.document_center_path") or "") if provider else None,
+            voucher=Voucher(provider, path or "") if provider else None,
             **top,
         )
 
@@ -315,13 +327,15 @@ class ConnectionSpec:
     def from_attributes(cls, obj: Any) -> ConnectionSpec:
         """A spec from a validated object with the document's keys as attributes (a tenant
         file's connection model): from_document without dumping the model first."""
-        values: dict[str, Any] = {}
-        for key, path in _PATHS:
-            node: Any = obj
-            for part in path:
-                node = getattr(node, part) if node is not None else None
-            values[key] = node
-        return cls.of(obj.name, tuple(obj.companies), values)
+        # Every connection of a fleet comes through here: the top-level fields read by one
+        # attrgetter (in C), the voucher's two by hand (the only nested ones: checked at import).
+        top = dict(zip(_TOP_KEYS, _TOP_ATTRS(obj), strict=True))
+        for key in _BOOL_KEYS:
+            top[key] = bool(top[key])
+        voucher = obj.voucher
+        if voucher is None:
+            return cls._made(obj.name, tuple(obj.companies), top, None, None)
+        return cls._made(obj.name, tuple(obj.companies), top, voucher.provider, voucher.document_center_path)
 
     def document(self, password: Any = None) -> dict[str, Any]:
         """The spec as a tenant file writes it (nested keys; absent values left out), with
