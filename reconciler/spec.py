@@ -14,7 +14,7 @@ import json
 import operator
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,8 +249,9 @@ _LAYOUT = tuple((f.key, f.path[0], f.path[1] if len(f.path) > 1 else None) for f
 _COMPARE = tuple((f.key, f.compare) for f in STORED)
 _TOP = tuple((f.key, f.kind is bool) for f in STORED if "." not in f.key)
 _AUTHENTICATIONS = {a.value: a for a in Authentication}
-_TOP_KEYS = tuple(key for key, _ in _TOP)
-_TOP_ATTRS = operator.attrgetter(*_TOP_KEYS)  # from_attributes: a tuple in _TOP_KEYS' order
+# The top-level STORED fields (all but the voucher's two), in ConnectionSpec.made()'s order.
+TOP_KEYS = tuple(key for key, _ in _TOP)
+_TOP_ATTRS = operator.attrgetter(*TOP_KEYS)  # from_attributes: a tuple in TOP_KEYS' order
 _BOOL_KEYS = tuple(key for key, is_bool in _TOP if is_bool)
 assert {f.key for f in STORED if "." in f.key} == {"voucher.provider", "voucher.document_center_path"}
 
@@ -295,10 +296,22 @@ class ConnectionSpec:
         )
 
     @classmethod
+    def made(
+        cls, name: str, companies: tuple[str, ...], top: Sequence[Any], provider: Any, path: Any
+    ) -> ConnectionSpec:
+        """A spec from its top-level STORED fields in TOP_KEYS' order and the voucher's two
+        (provider, document_center_path): of() without a dict by key, for a reader that has the
+        fields by position (a store row, a model's attributes)."""
+        fields = dict(zip(TOP_KEYS, top, strict=True))
+        for key in _BOOL_KEYS:
+            fields[key] = bool(fields[key])
+        return cls._made(name, companies, fields, provider, path)
+
+    @classmethod
     def _made(
         cls, name: str, companies: tuple[str, ...], top: dict[str, Any], provider: Any, path: Any
     ) -> ConnectionSpec:
-        """of() and from_attributes() from the top-level fields (bools made bool) and the voucher's."""
+        """of() and made() from the top-level fields by key (bools made bool) and the voucher's."""
         written = top["authentication"]
         try:  # a dict lookup, not Enum's call machinery: every connection, twice a plan
             top["authentication"] = _AUTHENTICATIONS[written]
@@ -329,13 +342,12 @@ class ConnectionSpec:
         file's connection model): from_document without dumping the model first."""
         # Every connection of a fleet comes through here: the top-level fields read by one
         # attrgetter (in C), the voucher's two by hand (the only nested ones: checked at import).
-        top = dict(zip(_TOP_KEYS, _TOP_ATTRS(obj), strict=True))
-        for key in _BOOL_KEYS:
-            top[key] = bool(top[key])
         voucher = obj.voucher
         if voucher is None:
-            return cls._made(obj.name, tuple(obj.companies), top, None, None)
-        return cls._made(obj.name, tuple(obj.companies), top, voucher.provider, voucher.document_center_path)
+            return cls.made(obj.name, tuple(obj.companies), _TOP_ATTRS(obj), None, None)
+        return cls.made(
+            obj.name, tuple(obj.companies), _TOP_ATTRS(obj), voucher.provider, voucher.document_center_path
+        )
 
     def document(self, password: Any = None) -> dict[str, Any]:
         """The spec as a tenant file writes it (nested keys; absent values left out), with

@@ -690,8 +690,12 @@ def _live_connection(row: sa.Row[Any], comps: tuple[state.LiveCompany, ...]) -> 
     at = _AT
     return state.LiveConnection(
         id=row[at["id"]],
-        spec=spec.ConnectionSpec.of(
-            row[at["name"]], tuple(c.id for c in comps), {key: row[i] for key, i in _STORED_AT}
+        spec=spec.ConnectionSpec.made(
+            row[at["name"]],
+            tuple(c.id for c in comps),
+            _TOP_AT(row),
+            row[_PROVIDER_AT],
+            row[_DOC_PATH_AT],
         ),
         companies=comps,
         password_fp=row[at["password_fp"]],
@@ -738,7 +742,10 @@ KEEP, CLEAR = Keep(), Clear()
 _STORED = [(f.key, f.column) for f in spec.STORED if f.column is not None]
 # Positions in a row of select(connections) (_live_connection).
 _AT = {name: i for i, name in enumerate(connections.c.keys())}
-_STORED_AT = [(key, _AT[column]) for key, column in _STORED]
+_COLUMN_OF = dict(_STORED)
+_TOP_AT = operator.itemgetter(*(_AT[_COLUMN_OF[key]] for key in spec.TOP_KEYS))  # in made()'s order
+_PROVIDER_AT = _AT[_COLUMN_OF["voucher.provider"]]
+_DOC_PATH_AT = _AT[_COLUMN_OF["voucher.document_center_path"]]
 
 
 def spec_columns(s: spec.ConnectionSpec) -> dict[str, Any]:
