@@ -63,12 +63,26 @@ def _fail(kind: str, message: str, **context: Any) -> PydanticCustomError:
     return PydanticCustomError(kind, message, {k: v for k, v in context.items() if v} or None)
 
 
+# Values found valid, remembered (a fleet repeats company ids and servers across its files):
+# each check is a pure function of the text, and only a value that passed is remembered, so
+# every problem is still found and worded by the check itself. Bounded: cleared when full.
+_MAX_REMEMBERED = 20_000
+_VALID_NAMES: dict[str, str] = {}
+_VALID_SERVERS: set[str] = set()
+
+
 def _check_name(value: str) -> str:
     """A name is an identity (spec.identity): only what a person sees, nothing invisible."""
+    known = _VALID_NAMES.get(value)
+    if known is not None:
+        return known
     problem = spec.name_problem(value)
     if problem:
         raise _fail("name", problem)
-    return spec.nfc(value)
+    if len(_VALID_NAMES) >= _MAX_REMEMBERED:
+        _VALID_NAMES.clear()
+    _VALID_NAMES[value] = composed = spec.nfc(value)
+    return composed
 
 
 def _check_text(value: str) -> str:
@@ -95,6 +109,8 @@ def _check_slug(value: str) -> str:
 
 
 def _check_server(value: str) -> str:
+    if value in _VALID_SERVERS:
+        return value
     match = _SERVER.fullmatch(value)
     host, colon, port = value.rpartition(":")
     if colon and port.isdigit() and ":" not in host and _SERVER.fullmatch(host):
@@ -113,6 +129,9 @@ def _check_server(value: str) -> str:
         spec.parse_server(value)
     except ValueError as exc:
         raise _fail("server", "a SQL Server driver cannot use it: " + str(exc).split(": ", 1)[-1]) from None
+    if len(_VALID_SERVERS) >= _MAX_REMEMBERED:
+        _VALID_SERVERS.clear()
+    _VALID_SERVERS.add(value)
     return value
 
 

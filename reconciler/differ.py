@@ -96,7 +96,9 @@ def _match(
         for name in (d.spec.name, *d.previous_names):
             conn = index.get(spec.identity(name))
             if conn is not None and conn.id not in used:
-                same = spec.identity(conn.spec.name) == spec.identity(d.spec.name)
+                same = conn.spec.name == d.spec.name or spec.identity(conn.spec.name) == spec.identity(
+                    d.spec.name
+                )
                 return conn, None if same else conn.spec.name
     return None, None
 

@@ -11,9 +11,10 @@ import enum
 import hashlib
 import ipaddress
 import json
+import operator
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,6 +248,11 @@ _PATHS = tuple((f.key, f.path) for f in STORED)
 _LAYOUT = tuple((f.key, f.path[0], f.path[1] if len(f.path) > 1 else None) for f in STORED)
 _COMPARE = tuple((f.key, f.compare) for f in STORED)
 _TOP = tuple((f.key, f.kind is bool) for f in STORED if "." not in f.key)
+_AUTHENTICATIONS = {a.value: a for a in Authentication}
+# The top-level STORED fields (all but the voucher's two), in ConnectionSpec.made()'s order.
+TOP_KEYS = tuple(key for key, _ in _TOP)
+_TOP_ATTRS = operator.attrgetter(*TOP_KEYS)  # from_attributes: a tuple in TOP_KEYS' order
+_BOOL_KEYS = tuple(key for key, is_bool in _TOP if is_bool)
 assert {f.key for f in STORED if "." in f.key} == {"voucher.provider", "voucher.document_center_path"}
 
 
@@ -285,12 +291,36 @@ class ConnectionSpec:
         top: dict[str, Any] = {
             key: (bool(values[key]) if is_bool else values.get(key)) for key, is_bool in _TOP
         }
-        provider = values.get("voucher.provider")
-        top["authentication"] = Authentication(top["authentication"])
+        return cls._made(
+            name, companies, top, values.get("voucher.provider"), values.get("voucher.document_center_path")
+        )
+
+    @classmethod
+    def made(
+        cls, name: str, companies: tuple[str, ...], top: Sequence[Any], provider: Any, path: Any
+    ) -> ConnectionSpec:
+        """A spec from its top-level STORED fields in TOP_KEYS' order and the voucher's two
+        (provider, document_center_path): of() without a dict by key, for a reader that has the
+        fields by position (a store row, a model's attributes)."""
+        fields = dict(zip(TOP_KEYS, top, strict=True))
+        for key in _BOOL_KEYS:
+            fields[key] = bool(fields[key])
+        return cls._made(name, companies, fields, provider, path)
+
+    @classmethod
+    def _made(
+        cls, name: str, companies: tuple[str, ...], top: dict[str, Any], provider: Any, path: Any
+    ) -> ConnectionSpec:
+        """of() and made() from the top-level fields by key (bools made bool) and the voucher's."""
+        written = top["authentication"]
+        try:  # a dict lookup, not Enum's call machinery: every connection, twice a plan
+            top["authentication"] = _AUTHENTICATIONS[written]
+        except (KeyError, TypeError):  # not one of them: Enum's own error
+            top["authentication"] = Authentication(written)
         return cls(
             name=name,
             companies=companies,
-            voucher=Voucher(provider, values.get("voucher.document_center_path") or "") if provider else None,
+            voucher=Voucher(provider, path or "") if provider else None,
             **top,
         )
 
@@ -310,13 +340,14 @@ class ConnectionSpec:
     def from_attributes(cls, obj: Any) -> ConnectionSpec:
         """A spec from a validated object with the document's keys as attributes (a tenant
         file's connection model): from_document without dumping the model first."""
-        values: dict[str, Any] = {}
-        for key, path in _PATHS:
-            node: Any = obj
-            for part in path:
-                node = getattr(node, part) if node is not None else None
-            values[key] = node
-        return cls.of(obj.name, tuple(obj.companies), values)
+        # Every connection of a fleet comes through here: the top-level fields read by one
+        # attrgetter (in C), the voucher's two by hand (the only nested ones: checked at import).
+        voucher = obj.voucher
+        if voucher is None:
+            return cls.made(obj.name, tuple(obj.companies), _TOP_ATTRS(obj), None, None)
+        return cls.made(
+            obj.name, tuple(obj.companies), _TOP_ATTRS(obj), voucher.provider, voucher.document_center_path
+        )
 
     def document(self, password: Any = None) -> dict[str, Any]:
         """The spec as a tenant file writes it (nested keys; absent values left out), with

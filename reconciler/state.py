@@ -42,6 +42,7 @@ class LiveConnection:
         return (
             self.managed
             and self.applied_name is not None
+            and self.applied_name != self.spec.name  # equal text: the same identity
             and spec.identity(self.applied_name) != spec.identity(self.spec.name)
         )
 

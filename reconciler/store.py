@@ -588,7 +588,7 @@ def read(
             return query.where(column.in_(ids))
         return query  # large scopes: one full read beats a huge IN list; filtered below
 
-    conn_rows = conn.execute(scoped(sa.select(connections), connections.c.tenant_id)).all()
+    conn_rows = conn.execute(scoped(sa.select(*_READ), connections.c.tenant_id)).all()
     company_rows = conn.execute(
         scoped(
             sa.select(companies.c.id, companies.c.connection_id, companies.c.code).join(
@@ -626,7 +626,9 @@ def read(
 
     deps_by_company = _group_dependents(dep_rows)
     companies_by_conn: dict[int, list[state.LiveCompany]] = defaultdict(list)
-    for company_id, connection_id, code in company_rows:
+    # Sorted by code once (a stable sort): each connection's companies come out in code order,
+    # ties as read, as sorting each connection's list would give them.
+    for company_id, connection_id, code in sorted(company_rows, key=_CODE):
         companies_by_conn[connection_id].append(
             state.LiveCompany(code, deps_by_company.get(company_id, ()), company_id)
         )
@@ -636,7 +638,7 @@ def read(
         tenant_id = row[tenant_at]
         if tenant_id not in selected:
             continue
-        comps = tuple(sorted(companies_by_conn.get(row[id_at], ()), key=_BY_ID))
+        comps = tuple(companies_by_conn.get(row[id_at], ()))
         conns_by_tenant[tenant_id].append(_live_connection(row, comps))
     templates_by_tenant: dict[int, list[state.ReportTemplate]] = defaultdict(list)
     for tenant_id, name, connection_id in template_rows:
@@ -655,7 +657,7 @@ def read(
 
 
 _KINDS = {k.value: k for k in spec.DependentKind}
-_BY_ID = operator.attrgetter("id")
+_CODE = operator.itemgetter(2)  # (id, connection_id, code): the company's code (LiveCompany.id)
 
 
 def _group_dependents(rows: Iterable[Any]) -> dict[int, tuple[state.Dependent, ...]]:
@@ -683,13 +685,17 @@ def read_dependents(conn: Connection, company_keys: Iterable[int]) -> dict[int, 
 
 
 def _live_connection(row: sa.Row[Any], comps: tuple[state.LiveCompany, ...]) -> state.LiveConnection:
-    """A row of `SELECT * FROM osr_connections` (columns in table order: read by position, as
-    every connection of a fleet is read through here)."""
+    """A row of `SELECT <_READ> FROM osr_connections` (read by position, _AT: every connection
+    of a fleet is read through here)."""
     at = _AT
     return state.LiveConnection(
         id=row[at["id"]],
-        spec=spec.ConnectionSpec.of(
-            row[at["name"]], tuple(c.id for c in comps), {key: row[i] for key, i in _STORED_AT}
+        spec=spec.ConnectionSpec.made(
+            row[at["name"]],
+            tuple(c.id for c in comps),
+            _TOP_AT(row),
+            row[_PROVIDER_AT],
+            row[_DOC_PATH_AT],
         ),
         companies=comps,
         password_fp=row[at["password_fp"]],
@@ -734,9 +740,15 @@ KEEP, CLEAR = Keep(), Clear()
 
 
 _STORED = [(f.key, f.column) for f in spec.STORED if f.column is not None]
-# Positions in a row of select(connections) (_live_connection).
-_AT = {name: i for i, name in enumerate(connections.c.keys())}
-_STORED_AT = [(key, _AT[column]) for key, column in _STORED]
+# The connection columns read for live state (_live_connection): all but the password's
+# ciphertext (a plan compares fingerprints; apply reads it where it needs it), the name's key
+# and the write time; and their positions in such a row.
+_READ = tuple(c for c in connections.c if c.name not in ("password_ct", "name_key", "updated_ms"))
+_AT = {c.name: i for i, c in enumerate(_READ)}
+_COLUMN_OF = dict(_STORED)
+_TOP_AT = operator.itemgetter(*(_AT[_COLUMN_OF[key]] for key in spec.TOP_KEYS))  # in made()'s order
+_PROVIDER_AT = _AT[_COLUMN_OF["voucher.provider"]]
+_DOC_PATH_AT = _AT[_COLUMN_OF["voucher.document_center_path"]]
 
 
 def spec_columns(s: spec.ConnectionSpec) -> dict[str, Any]:

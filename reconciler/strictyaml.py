@@ -10,6 +10,7 @@ are errors with a line and column.
 from __future__ import annotations
 
 import codecs
+import operator
 import os
 import re
 import stat
@@ -48,11 +49,10 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
             return _TAG + "merge" if value == "<<" else _PLAIN
         return _TAG + ("seq" if kind is yaml.SequenceNode else "map")
 
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass
-
-    def ascend_resolver(self) -> None:
-        pass
+    # libyaml's composer calls these two around every node (path-based resolvers, which this
+    # loader has none of): C callables that do nothing, so that no Python frame is entered.
+    descend_resolver = staticmethod(operator.is_)  # (parent, index): the answer is ignored
+    ascend_resolver = staticmethod(tuple)  # (): the answer is ignored
 
 
 # What YAML itself refuses inside a document (C0/C1 control characters other than tab and line
