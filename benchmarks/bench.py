@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import fleet, startup
-from benchmarks.measure import BenchError
+from benchmarks.measure import BenchError, compile_tool
 from benchmarks.report import (
     PG,
     PLAN_CLEAN,
@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="osr-bench-", dir=args.workdir))
+    compile_tool()  # the tool from .pyc, as installed and as its libraries are measured
     load_start = os.getloadavg()[0]
     pg_name = f"osr_bench_{os.getpid()}"
     pg_made = False

@@ -3,11 +3,14 @@ fresh interpreter (FLOOR_CODE), with the queries of the plan it reads (PLAN_QUER
 
 from __future__ import annotations
 
+from reconciler import store
+
 # The rows a full plan reads: the same queries as reconciler.store.read (no --tenant, so whole
-# tables; dependents only for cascades, and an unedited fleet has none).
+# tables; the same connection columns; dependents only for cascades, and an unedited fleet has
+# none).
 PLAN_QUERIES = (
     "SELECT t.id, c.name, t.name FROM osr_tenants t JOIN osr_customers c ON t.customer_id = c.id",
-    "SELECT * FROM osr_connections",
+    f"SELECT {', '.join(c.name for c in store.LIVE_COLUMNS)} FROM osr_connections",
     "SELECT co.id, co.connection_id, co.code FROM osr_companies co "
     "JOIN osr_connections cn ON co.connection_id = cn.id",
     "SELECT tenant_id, name, connection_id FROM osr_report_templates ORDER BY name",

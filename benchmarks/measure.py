@@ -3,6 +3,7 @@ seconds, peak RSS (ru_maxrss) and CPU seconds (user + system)."""
 
 from __future__ import annotations
 
+import compileall
 import json
 import subprocess
 import sys
@@ -79,3 +80,16 @@ def measure(
             f"{'/'.join(map(str, expect))}); log in {log.parent}:\n{tail}"
         )
     return run
+
+
+def compile_tool() -> None:
+    """Byte-compile reconciler/ once, as installing a wheel does (pip compiles at install time).
+
+    This checkout is installed editable, and the machine may set PYTHONDONTWRITEBYTECODE, so
+    every measured run would otherwise compile the tool from source while the libraries it is
+    compared with (SQLAlchemy, pydantic, PyYAML in site-packages) load from .pyc: the same
+    settings on both sides means both load compiled code.
+    """
+    import reconciler
+
+    compileall.compile_dir(str(Path(reconciler.__file__).parent), quiet=1)
