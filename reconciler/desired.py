@@ -159,6 +159,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
+def declare_simple_fields(namespace: dict[str, Any]) -> None:
+    """Declare spec.SIMPLE (plain optional keys: a flag defaulting to false, a text to null) on a
+    model whose class body calls this with locals(): a new such field of a connection is one
+    line in spec.CONNECTION_FIELDS, and the tenant-file and fixture models follow."""
+    annotations = namespace.setdefault("__annotations__", {})
+    for f in spec.SIMPLE:
+        annotations[f.key] = Flag if f.kind is bool else Text | None
+        namespace[f.key] = Field(False if f.kind is bool else None, description=f.description)
+
+
 class SecretRefModel(_Model):
     """Where the password comes from: an environment variable or a file in the secrets directory."""
 
@@ -199,14 +209,11 @@ class ConnectionModel(_Model):
     password: SecretRefModel | None = Field(
         None, description="{env: OSR_NAME} or {file: PATH}; never a literal"
     )
-    allow_others_to_edit: Flag = False
-    private: Flag = False
+    declare_simple_fields(locals())  # allow_others_to_edit, private, write_back, protected, ...
     companies: list[CompanyId] = Field(
         default_factory=list, description="company ids as the accounting system names them"
     )
     voucher: VoucherModel | None = None
-    write_back: Flag = Field(False, description="budgeting writes back to the ERP")
-    protected: Flag = Field(False, description="never deleted while the live connection is protected")
     previous_names: list[Name] = Field(
         default_factory=list, description="earlier names: renaming keeps id and dependents"
     )

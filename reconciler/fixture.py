@@ -50,16 +50,13 @@ class FixtureCompany(_Model):
 class FixtureConnection(_Model):
     name: PortalName
     managed: desired.Flag = False
-    protected: desired.Flag = False
     integration: str
     server: str
     database: desired.Text
     authentication: Literal["sql", "windows"]
     login: str | None = None
     password: str | EnvOnly | None = None
-    allow_others_to_edit: desired.Flag = False
-    private: desired.Flag = False
-    write_back: desired.Flag = False
+    desired.declare_simple_fields(locals())  # allow_others_to_edit, private, write_back, protected
     voucher: desired.VoucherModel | None = None
     companies: list[FixtureCompany] = Field(default_factory=list)
 

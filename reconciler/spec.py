@@ -211,6 +211,10 @@ class Field:
     length: int = 200
     nullable: bool = False
     compare: Callable[[Any], Any] | None = None
+    # A plain optional key of documents (a flag, default false; or a text, default null): the
+    # models of tenant files and fixtures declare it from here (desired.declare_simple_fields).
+    simple: bool = False
+    description: str | None = None
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -230,14 +234,21 @@ CONNECTION_FIELDS = (
     Field("authentication", "authentication", length=16),
     Field("login", "login", nullable=True),
     Field("password", None),
-    Field("allow_others_to_edit", "allow_others_to_edit", bool),
-    Field("private", "private", bool),
+    Field("allow_others_to_edit", "allow_others_to_edit", bool, simple=True),
+    Field("private", "private", bool, simple=True),
     Field("companies", None),
     Field("voucher.provider", "voucher_provider", nullable=True),
     Field("voucher.document_center_path", "document_center_path", length=400, nullable=True, compare=_fold),
-    Field("write_back", "write_back", bool),
-    Field("protected", "protected", bool),
+    Field("write_back", "write_back", bool, simple=True, description="budgeting writes back to the ERP"),
+    Field(
+        "protected",
+        "protected",
+        bool,
+        simple=True,
+        description="never deleted while the live connection is protected",
+    ),
 )
+SIMPLE = tuple(f for f in CONNECTION_FIELDS if f.simple)
 # The fields kept in a column of their own, each read and written the same way.
 STORED = tuple(f for f in CONNECTION_FIELDS if f.column is not None)
 FIELDS = tuple(f.key for f in CONNECTION_FIELDS)

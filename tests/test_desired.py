@@ -96,3 +96,27 @@ def test_frozen_spec_is_the_spec_of_the_validated_document() -> None:
     assert [c.spec for c in tenant.connections] == dumped
     assert dumped[0].voucher is not None and dumped[0].companies == ("1001", "0002", "Ålesund")
     assert dumped[1].voucher is None and dumped[1].protected is False
+
+
+def test_a_simple_field_is_declared_from_the_description(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain optional field added to spec.CONNECTION_FIELDS reaches the document models without
+    an edit there (docs/architecture.md, "Adding a field"); removed, it is gone again."""
+
+    def model() -> type[desired._Model]:
+        class Probe(desired._Model):
+            name: str
+            desired.declare_simple_fields(locals())
+
+        return Probe
+
+    added = spec.Field("needs_vpn", "needs_vpn", bool, simple=True, description="reach it over VPN")
+    monkeypatch.setattr(spec, "SIMPLE", (*spec.SIMPLE, added))
+    probe = model()
+    assert probe.model_validate({"name": "x"}).needs_vpn is False  # type: ignore[attr-defined]
+    assert probe.model_validate({"name": "x", "needs_vpn": True}).needs_vpn is True  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="needs_vpn"):
+        probe.model_validate({"name": "x", "needs_vpn": "yes"})  # flags are strict, as in tenant files
+    assert probe.model_json_schema()["properties"]["needs_vpn"]["description"] == "reach it over VPN"
+    monkeypatch.setattr(spec, "SIMPLE", tuple(f for f in spec.SIMPLE if f is not added))
+    assert "needs_vpn" not in model().model_fields
+    assert {f.key for f in spec.SIMPLE} <= set(desired.ConnectionModel.model_fields)
