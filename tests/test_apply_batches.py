@@ -3,41 +3,20 @@ plan and applies exactly what the whole-fleet plan says, on SQLite, PostgreSQL a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from reconciler import cli, stages, store
-from tests.conftest import TEST_KEY
-from tests.test_statements import NEW_PW, OLD_PW, _assert_store_is_the_plan, _live, _tenant_file
+from reconciler import stages, store
+from tests import test_statements
+from tests.test_statements import Run, _assert_store_is_the_plan, _live, _tenant_file
 
-Run = Callable[..., tuple[int, str, str]]
+run = test_statements.run  # the fixture: the CLI in this process, on an initialised matrix store
+
 TENANTS = 13  # batches of 4: three full ones and one of a single tenant
 SHAPES = ["update", "create", "rename", "delete", "password"]
 # Two deletes (t003, t008), in different batches: over --max-delete only across batches.
 FLAGS = ("--allow-cascade", "--allow-mass-delete", "--max-delete", "1")
-
-
-@pytest.fixture
-def run(
-    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Run]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RECONCILER_STORE", store_url)
-    monkeypatch.setenv("RECONCILER_STORE_KEY", TEST_KEY)
-    monkeypatch.setenv("RECONCILER_ACTOR", "tester")
-    monkeypatch.setenv("NO_COLOR", "1")
-    for name, value in (OLD_PW, NEW_PW):
-        monkeypatch.setenv(name, value)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        code = cli.main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    assert invoke("store", "init")[0] == 0
-    yield invoke
 
 
 def _fleet(run: Run, root: Path, customer: str) -> Path:
