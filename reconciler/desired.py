@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-import re
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -28,131 +27,22 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from reconciler import errors, secrets, spec, strictyaml, validation
+from reconciler import checks, errors, quickread, secrets, spec, strictyaml, validation
 from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
 
 if TYPE_CHECKING:
     from reconciler import catalog as catalog_mod
 
 MAX_PROBLEMS = 200
-SLUG = r"^[a-z0-9][a-z0-9-]*$"
-
-_SERVER = re.compile(
-    r"""^(?:tcp:)?
-    (?P<host>[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+|\.|\(local\))
-    (?:\\(?P<instance>[A-Za-z0-9_$#-]{1,16}))?
-    (?:,(?P<port>[0-9]{1,5}))?$""",
-    re.VERBOSE,
-)
-_DOC_PATH = re.compile(
-    r'^(?:\\\\[^\\/:*?"<>|]+\\[^\\/:*?"<>|]+(?:\\[^\\/:*?"<>|]*)*|[A-Za-z]:\\[^/:*?"<>|]*)$'
-)
-
-
-# The longest value the store's columns hold (reconciler.store), so that a file valid here is
-# valid on every database and not only on SQLite, which ignores column lengths.
-_MAX_SERVER = 200
-_MAX_SLUG = 200
-_MAX_DOC_PATH = 400
-
-
-def _fail(kind: str, message: str, **context: Any) -> PydanticCustomError:
-    """A validation error; context `at_key` points the message at that key of the mapping."""
-    return PydanticCustomError(kind, message, {k: v for k, v in context.items() if v} or None)
-
-
-# Values found valid, remembered (a fleet repeats company ids and servers across its files):
-# each check is a pure function of the text, and only a value that passed is remembered, so
-# every problem is still found and worded by the check itself. Bounded: cleared when full.
-_MAX_REMEMBERED = 20_000
-_VALID_NAMES: dict[str, str] = {}
-_VALID_SERVERS: set[str] = set()
-
-
-def _check_name(value: str) -> str:
-    """A name is an identity (spec.identity): only what a person sees, nothing invisible."""
-    known = _VALID_NAMES.get(value)
-    if known is not None:
-        return known
-    problem = spec.name_problem(value)
-    if problem:
-        raise _fail("name", problem)
-    if len(_VALID_NAMES) >= _MAX_REMEMBERED:
-        _VALID_NAMES.clear()
-    _VALID_NAMES[value] = composed = spec.nfc(value)
-    return composed
-
-
-def _check_text(value: str) -> str:
-    if not value.isprintable():
-        raise _fail(
-            "text",
-            "only printable characters: no tabs, line breaks or control "
-            "characters (a double-quoted escape such as \\t?)",
-        )
-    return value
-
-
-def _not_bool(value: Any) -> Any:
-    # Literal[1] alone takes true (a bool is an int in Python): a version is a number.
-    if isinstance(value, bool):
-        raise _fail("version", f"write `version: 1`, not the boolean {str(value).lower()}")
-    return value
-
-
-def _check_slug(value: str) -> str:
-    if len(value) > _MAX_SLUG:
-        raise _fail("slug", f"is {len(value)} characters; the store holds at most {_MAX_SLUG}")
-    return value
-
-
-def _check_server(value: str) -> str:
-    if value in _VALID_SERVERS:
-        return value
-    match = _SERVER.fullmatch(value)
-    host, colon, port = value.rpartition(":")
-    if colon and port.isdigit() and ":" not in host and _SERVER.fullmatch(host):
-        raise _fail("server", f"write host,port with a comma, as SQL Server does: {host},{port}")
-    if match and match["port"] and not 0 < int(match["port"]) < 65536:
-        raise _fail("server", f"port {match['port']} is out of range; write a port from 1 to 65535")
-    if not match:
-        raise _fail(
-            "server",
-            "write the server as host, host\\instance, host,port or an IP "
-            "address (e.g. SQL01\\VISMA or sql01.corp.local,1433)",
-        )
-    if len(value) > _MAX_SERVER:
-        raise _fail("server", f"is {len(value)} characters; the store holds at most {_MAX_SERVER}")
-    try:  # the one parser the source checks connect with: what validates here, connects there
-        spec.parse_server(value)
-    except ValueError as exc:
-        raise _fail("server", "a SQL Server driver cannot use it: " + str(exc).split(": ", 1)[-1]) from None
-    if len(_VALID_SERVERS) >= _MAX_REMEMBERED:
-        _VALID_SERVERS.clear()
-    _VALID_SERVERS.add(value)
-    return value
-
-
-def _check_doc_path(value: str) -> str:
-    if not _DOC_PATH.fullmatch(value) or not value.isprintable():
-        raise _fail(
-            "document_center_path",
-            "write a UNC path like \\\\fs01\\vdc\\vouchers or a drive path like D:\\Vouchers",
-        )
-    if len(value) > _MAX_DOC_PATH:
-        raise _fail(
-            "document_center_path", f"is {len(value)} characters; the store holds at most {_MAX_DOC_PATH}"
-        )
-    return value
-
-
-Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_name)]
-CompanyId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_check_name)]
-Text = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_check_text)]
+SLUG = checks.SLUG  # fixtures and change windows name their slugs alike
+Name = Annotated[str, Field(min_length=1, max_length=checks.MAX_NAME), AfterValidator(checks.check_name)]
+CompanyId = Annotated[
+    str, Field(min_length=1, max_length=checks.MAX_COMPANY), AfterValidator(checks.check_name)
+]
+Text = Annotated[str, Field(min_length=1, max_length=checks.MAX_TEXT), AfterValidator(checks.check_text)]
 Flag = Annotated[bool, Strict()]
-Slug = Annotated[str, AfterValidator(_check_slug)]
+Slug = Annotated[str, AfterValidator(checks.check_slug)]
 
 
 class _Model(BaseModel):
@@ -180,7 +70,7 @@ class SecretRefModel(_Model):
     @model_validator(mode="after")
     def _one(self) -> SecretRefModel:
         if (self.env is None) == (self.file is None):
-            raise _fail(
+            raise checks.fail(
                 "secret_ref",
                 "the password needs exactly one of {env: OSR_NAME} or {file: PATH}",
                 at_key="file" if self.env is not None else None,
@@ -190,7 +80,7 @@ class SecretRefModel(_Model):
 
 class VoucherModel(_Model):
     provider: str = Field(description="voucher provider, e.g. visma-document-center")
-    document_center_path: Annotated[str, AfterValidator(_check_doc_path)] = Field(
+    document_center_path: Annotated[str, AfterValidator(checks.check_doc_path)] = Field(
         description="UNC (\\\\server\\share\\...) or drive path where vouchers are stored"
     )
 
@@ -200,7 +90,7 @@ class ConnectionModel(_Model):
 
     name: Name = Field(description="connection name, unique per tenant (case-insensitive)")
     integration: str = Field(description="key from the integration catalog, e.g. visma-business")
-    server: Annotated[str, AfterValidator(_check_server)] = Field(
+    server: Annotated[str, AfterValidator(checks.check_server)] = Field(
         description="host, host\\instance, host,port, IPv4 or IPv6"
     )
     database: Text = Field(description="system database of the accounting system")
@@ -226,7 +116,7 @@ class ConnectionModel(_Model):
     def _no_literal(cls, value: Any) -> Any:
         if value is not None and not isinstance(value, dict):
             # Never echo the value: it may be a real password.
-            raise _fail(
+            raise checks.fail(
                 "literal_password",
                 "a password is never written in a tenant file (the "
                 "value is not shown here); write {env: OSR_NAME} or "
@@ -242,7 +132,7 @@ class ConnectionModel(_Model):
             key = spec.identity(company)
             if key in seen:
                 same = "" if seen[key] == company else f" (as {seen[key]!r})"
-                raise _fail(
+                raise checks.fail(
                     "companies",
                     f"company {company!r} is listed twice{same}: ids are "
                     "compared ignoring case and Unicode form; list it once",
@@ -255,7 +145,7 @@ class ConnectionModel(_Model):
         if self.authentication == "sql":
             missing = [k for k in ("login", "password") if getattr(self, k) is None]
             if missing:
-                raise _fail(
+                raise checks.fail(
                     "sql_auth",
                     "authentication: sql needs a "
                     + " and a ".join(missing)
@@ -267,7 +157,7 @@ class ConnectionModel(_Model):
         else:
             given = [k for k in ("login", "password") if getattr(self, k) is not None]
             if given:
-                raise _fail(
+                raise checks.fail(
                     "windows_auth",
                     "authentication: windows takes no "
                     + " or ".join(given)
@@ -292,7 +182,7 @@ class TombstoneModel(_Model):
         if isinstance(data, dict):
             extra = [k for k in data if k not in ("name", "absent")]
             if extra:
-                raise _fail(
+                raise checks.fail(
                     "tombstone",
                     "a tombstone (absent: true) takes only name; remove "
                     + ", ".join(map(str, extra))
@@ -322,7 +212,9 @@ class TenantFileModel(_Model):
 
     model_config = ConfigDict(title="osr-reconciler tenant file")
 
-    version: Annotated[Literal[1], BeforeValidator(_not_bool)] = Field(description="file format version")
+    version: Annotated[Literal[1], BeforeValidator(checks.not_bool)] = Field(
+        description="file format version"
+    )
     customer: Slug = Field(pattern=SLUG, description="must equal the folder name")
     tenant: Slug = Field(pattern=SLUG, description="must equal the file name without .yaml")
     prune: Flag = Field(False, description="true: managed live connections missing here are deleted")
@@ -457,14 +349,17 @@ _MODELS: dict[str, type[BaseModel]] = {
 _UNIONS = {"connections": frozenset({"connection", "tombstone"})}
 
 
-_SLUG = re.compile(SLUG)
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+def _as_text(value: Any) -> str | None:
+    """value when it is text, or a number as the models read it (`name: 2024` is the name
+    "2024"); else None (validation says what is wrong)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) else None
 
 
 def _text_at(mapping: Any, key: str) -> str | None:
-    """mapping[key] when mapping is a mapping and that value is text (else validation says so)."""
-    value = mapping.get(key) if isinstance(mapping, dict) else None
-    return value if isinstance(value, str) else None
+    """_as_text(mapping[key]) when mapping is a mapping."""
+    return _as_text(mapping.get(key)) if isinstance(mapping, dict) else None
 
 
 def _rules(
@@ -484,23 +379,28 @@ def _rules(
     data = doc.data if isinstance(doc.data, dict) else {}
     folder, stem, suffix = path.parent.name, path.stem, path.suffix
     customer, tenant = _text_at(data, "customer"), _text_at(data, "tenant")
-    if customer and _SLUG.fullmatch(customer) and len(customer) <= _MAX_SLUG and customer != folder:
+    if (
+        customer
+        and checks.SLUG_RE.fullmatch(customer)
+        and len(customer) <= checks.MAX_SLUG
+        and customer != folder
+    ):
         add(
             ("customer",),
             f"is {validation.shown(customer)} but the file is in folder {folder!r}; "
             + (
                 f"write customer: {folder}, or move the file to tenants/{customer}/"
-                if _SLUG.fullmatch(folder)
+                if checks.SLUG_RE.fullmatch(folder)
                 else f"tenant files live at tenants/<customer>/<tenant>.yaml: move it to tenants/{customer}/"
             ),
         )
-    if tenant and _SLUG.fullmatch(tenant) and len(tenant) <= _MAX_SLUG and tenant != stem:
+    if tenant and checks.SLUG_RE.fullmatch(tenant) and len(tenant) <= checks.MAX_SLUG and tenant != stem:
         add(
             ("tenant",),
             f"is {validation.shown(tenant)} but the file is named {stem}{suffix}; "
             + (
                 f"write tenant: {stem}, or rename the file to {tenant}{suffix}"
-                if _SLUG.fullmatch(stem)
+                if checks.SLUG_RE.fullmatch(stem)
                 else f"rename the file to {tenant}{suffix}"
             ),
         )
@@ -528,13 +428,14 @@ def _rules(
     for i, item in connections:
         olds = item.get("previous_names")
         for j, old in enumerate(olds if isinstance(olds, list) else []):
-            if not isinstance(old, str):
+            text = _as_text(old)
+            if text is None:
                 continue
-            key = spec.identity(old)
+            key = spec.identity(text)
             if key in previous and previous[key] != i:
                 add(
                     ("connections", i, "previous_names", j),
-                    f"{validation.shown(old)} is also a previous name of connections[{previous[key]}]; "
+                    f"{validation.shown(text)} is also a previous name of connections[{previous[key]}]; "
                     "keep it on one connection",
                 )
             previous.setdefault(key, i)
@@ -542,7 +443,7 @@ def _rules(
             if other is not None and other != i:
                 add(
                     ("connections", i, "previous_names", j),
-                    f"{validation.shown(old)} is the name of connections[{other}]; a previous name must "
+                    f"{validation.shown(text)} is the name of connections[{other}]; a previous name must "
                     "not be in use: remove it here",
                 )
     for i, item in connections:
@@ -580,7 +481,7 @@ def _entry_rules(
     password = item.get("password")
     if isinstance(password, dict) and len(password) == 1:
         env, file = _text_at(password, "env"), _text_at(password, "file")
-        if (env is not None and _ENV_NAME.fullmatch(env)) or file:
+        if (env is not None and checks.ENV_NAME.fullmatch(env)) or file:
             message = settings.check_reference(env, file)
             if message:
                 add((*loc, "password"), f"the password reference is refused: {message}")
@@ -614,7 +515,14 @@ def load_file(
     label = str(path)
     if raw is None:
         raw = strictyaml.read_bytes(path)
-    doc = strictyaml.parse(label, raw)
+    root = strictyaml.compose(label, raw)
+    digest = hashlib.sha256(raw).hexdigest()
+    # Nearly every file is valid and plainly written: read in one walk over its nodes, exactly
+    # as below. Anything else (None) is read below, which finds and words every problem.
+    tenant = quickread.tenant(root, path, digest, cat=cat, settings=settings)
+    if tenant is not None:
+        return tenant
+    doc = strictyaml.build(label, root)
     if not isinstance(doc.data, dict):
         written = "a list" if isinstance(doc.data, list) else "a single value"
         raise errors.InputError.of(
@@ -645,7 +553,7 @@ def load_file(
     problems += _rules(label, doc, path, cat, settings)
     if problems or model is None:
         raise errors.InputError.of(validation.scrub(problems, validation.literal_passwords(doc.data)))
-    return _freeze(model, label, hashlib.sha256(raw).hexdigest())
+    return _freeze(model, label, digest)
 
 
 def bounded(problems: Sequence[errors.Problem]) -> errors.InputError:

@@ -10,10 +10,12 @@ are errors with a line and column.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import operator
 import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,10 @@ _STR = _TAG + "str"
 # (true/false, null, an int, else the text as written), so YAML 1.1's tag guessing is skipped:
 # it was the largest cost of reading a fleet (`make bench`). No file can write this tag.
 _PLAIN = "tag:osr-reconciler.invalid,2026:plain"
+# For readers of the node tree (reconciler.quickread): the tags a node carries here, and the
+# plain scalars the builder does not keep as text.
+PLAIN_TAG, STR_TAG, MAP_TAG, SEQ_TAG = _PLAIN, _STR, _TAG + "map", _TAG + "seq"
+WORDS, NULLS = frozenset(_WORDS), _NULLS
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -378,8 +384,10 @@ def read_bytes(path: Path) -> bytes:
             ) from None
 
 
-def parse(label: str, raw: bytes) -> Document:
-    """Parse one YAML document strictly; raise InputError with file:line:col otherwise."""
+def compose(label: str, raw: bytes) -> yaml.Node:
+    """The node tree of the file's one YAML document, nothing built from it yet (build): its
+    size, encoding, characters, syntax and number of documents checked, else InputError with
+    file:line:col."""
     if len(raw) > MAX_BYTES:
         raise errors.InputError.of(
             [
@@ -393,7 +401,7 @@ def parse(label: str, raw: bytes) -> Document:
             ]
         )
     text = _decode(label, raw)
-    try:
+    with _reported(label, text):
         documents = yaml.compose_all(text, Loader=_Loader)
         root = next(documents, None)
         if root is None:
@@ -402,7 +410,26 @@ def parse(label: str, raw: bytes) -> Document:
         extra = next(documents, None)
         if extra is not None:
             raise _Fail(extra, "only one YAML document per file; remove the `---` and what follows")
+        return root
+
+
+def build(label: str, root: yaml.Node) -> Document:
+    """The values of a composed document, read strictly (tags, duplicate and merge keys, the
+    number of values, nesting), else InputError with file:line:col."""
+    with _reported(label, ""):
         return Document(_Builder().build(root, 0), root)
+
+
+def parse(label: str, raw: bytes) -> Document:
+    """Parse one YAML document strictly; raise InputError with file:line:col otherwise."""
+    return build(label, compose(label, raw))
+
+
+@contextlib.contextmanager
+def _reported(label: str, text: str) -> Iterator[None]:
+    """What went wrong reading the document (text), as InputError with file:line:col."""
+    try:
+        yield
     except yaml.MarkedYAMLError as exc:
         mark, message = _syntax(text, exc)
         line, column = _position(mark)

@@ -120,3 +120,54 @@ def test_a_simple_field_is_declared_from_the_description(monkeypatch: pytest.Mon
     monkeypatch.setattr(spec, "SIMPLE", tuple(f for f in spec.SIMPLE if f is not added))
     assert "needs_vpn" not in model().model_fields
     assert {f.key for f in spec.SIMPLE} <= set(desired.ConnectionModel.model_fields)
+
+
+NUMBERS = """\
+version: 1
+customer: acme
+tenant: acme-norway
+connections:
+  - name: 2024
+    integration: {integration}
+    server: SQL01
+    database: vbsys
+    authentication: windows
+  - name: {second}
+    integration: visma-business
+    server: SQL01
+    database: vbsys
+    authentication: windows
+    previous_names: [{previous}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"integration": "123", "second": "B", "previous": "Old"},
+            "connections[0].integration: unknown integration '123'",
+        ),
+        (
+            {"integration": "visma-business", "second": "'2024'", "previous": "Old"},
+            "connections[1].name: '2024' is already the name of connections[0]",
+        ),
+        (
+            {"integration": "visma-business", "second": "B", "previous": "2024"},
+            "connections[1].previous_names[0]: '2024' is the name of connections[0]",
+        ),
+    ],
+    ids=["unknown integration", "a name twice", "a previous name in use"],
+)
+def test_a_number_is_checked_as_the_text_the_models_read(values: dict[str, str], message: str) -> None:
+    """`name: 2024` is the name "2024" (the models take a number as its text): the rules that
+    need the whole file see the same text, so a number cannot slip past them."""
+    settings = secrets.Settings("OSR_", Path(".secrets"))
+    with pytest.raises(errors.InputError) as caught:
+        desired.load_file(
+            Path("tenants/acme/acme-norway.yaml"),
+            cat=catalog.load(),
+            settings=settings,
+            raw=NUMBERS.format(**values).encode(),
+        )
+    assert any(message in line for line in caught.value.lines()), caught.value.lines()
