@@ -36,6 +36,7 @@ _PLAIN, _STR = strictyaml.PLAIN_TAG, strictyaml.STR_TAG
 _KEY_TAGS = frozenset({_PLAIN, _STR})
 _WORDS = strictyaml.WORDS  # plain scalars the strict reader makes true, false or None
 _NULLS = strictyaml.NULLS
+_FLAGS = {"true": True, "false": False}
 
 # The keys this reader knows; any other key (a typo, or a field added to the models and not
 # here) sends the file the long way. tests/test_quickread.py checks these against the models.
@@ -105,42 +106,30 @@ def _pairs(node: yaml.Node, known: frozenset[str]) -> dict[str, yaml.Node]:
     return found
 
 
-def _text(node: yaml.Node) -> str:
+def _text(node: yaml.Node, longest: int = strictyaml.MAX_BYTES) -> str:
     """The text of a scalar the strict reader reads as text, or as an integer (the models take
-    a number as its text, and a canonical integer's text is what was written)."""
-    if node.__class__ is not _SCALAR:
-        raise _UNUSUAL
-    tag = node.tag
-    if tag == _STR:
-        return node.value  # type: ignore[no-any-return]
-    if tag != _PLAIN or (node.value in _WORDS and not node.style):
-        raise _UNUSUAL
-    return node.value  # type: ignore[no-any-return]
-
-
-def _sized(node: yaml.Node, longest: int) -> str:
-    text = _text(node)
-    if not 0 < len(text) <= longest:
-        raise _UNUSUAL
-    return text
+    a number as its text, and a canonical integer's text is what was written), of 1 to longest
+    characters (an empty text is valid nowhere this reader accepts it)."""
+    if node.__class__ is _SCALAR:
+        tag, text = node.tag, node.value
+        if ((tag == _PLAIN and text not in _WORDS) or tag == _STR) and 0 < len(text) <= longest:
+            return text  # type: ignore[no-any-return]
+    raise _UNUSUAL
 
 
 def _flag(node: yaml.Node | None, default: bool) -> bool:
     if node is None:
         return default
-    if node.__class__ is _SCALAR and node.tag == _PLAIN and not node.style:
-        if node.value == "true":
-            return True
-        if node.value == "false":
-            return False
+    if node.__class__ is _SCALAR and node.tag == _PLAIN:
+        flag = _FLAGS.get(node.value)
+        if flag is not None:
+            return flag
     raise _UNUSUAL
 
 
 def _null(node: yaml.Node | None) -> bool:
     """Missing, or written as null."""
-    return node is None or (
-        node.__class__ is _SCALAR and node.tag == _PLAIN and not node.style and node.value in _NULLS
-    )
+    return node is None or (node.__class__ is _SCALAR and node.tag == _PLAIN and node.value in _NULLS)
 
 
 def _items(node: yaml.Node | None) -> list[yaml.Node]:
@@ -153,13 +142,13 @@ def _items(node: yaml.Node | None) -> list[yaml.Node]:
 
 
 def _name(node: yaml.Node) -> str:
-    return checks.check_name(_sized(node, checks.MAX_NAME))
+    return checks.check_name(_text(node, checks.MAX_NAME))
 
 
 def _optional_text(node: yaml.Node | None) -> str | None:
     if node is None or _null(node):
         return None
-    return checks.check_text(_sized(node, checks.MAX_TEXT))
+    return checks.check_text(_text(node, checks.MAX_TEXT))
 
 
 class _Reader:
@@ -207,8 +196,8 @@ class _Reader:
     def slug(node: yaml.Node | None) -> str:
         if node is None:
             raise _UNUSUAL
-        text = _text(node)
-        if len(text) > checks.MAX_SLUG or not checks.SLUG_RE.fullmatch(text):
+        text = _text(node, checks.MAX_SLUG)
+        if not checks.SLUG_RE.fullmatch(text):
             raise _UNUSUAL
         return text
 
@@ -216,7 +205,7 @@ class _Reader:
         """The entry's name; no other entry may have it (rules: names are identities)."""
         if node is None:
             raise _UNUSUAL
-        written = _sized(node, checks.MAX_NAME)
+        written = _text(node, checks.MAX_NAME)
         key = spec.identity(written)
         if key in self.names:
             raise _UNUSUAL
@@ -238,7 +227,7 @@ class _Reader:
         if integration is None:
             raise _UNUSUAL
         server = checks.check_server(_text(fields["server"]))
-        database = checks.check_text(_sized(fields["database"], checks.MAX_TEXT))
+        database = checks.check_text(_text(fields["database"], checks.MAX_TEXT))
         authentication = _text(fields["authentication"]) if "authentication" in fields else None
         login = _optional_text(get("login"))
         password = self.password(get("password"))
@@ -274,7 +263,7 @@ class _Reader:
 
     @staticmethod
     def companies(nodes: list[yaml.Node]) -> tuple[str, ...]:
-        ids = tuple(checks.check_name(_sized(node, checks.MAX_COMPANY)) for node in nodes)
+        ids = tuple(checks.check_name(_text(node, checks.MAX_COMPANY)) for node in nodes)
         if len({spec.identity(i) for i in ids}) != len(ids):  # listed twice
             raise _UNUSUAL
         return ids
@@ -291,7 +280,7 @@ class _Reader:
         kind, value = key_node.value, _text(value_node)
         if kind == "env" and checks.ENV_NAME.fullmatch(value):
             ref = SecretRef(value, None)
-        elif kind == "file" and value:
+        elif kind == "file":
             ref = SecretRef(None, value)
         else:
             raise _UNUSUAL
