@@ -157,18 +157,24 @@ def _under(target: str, base: str) -> bool:
     return target.startswith(base if base.endswith(os.sep) else base + os.sep) and target != base
 
 
+_READ_SIZE = 65536
+
+
 def _read_secret(target: str) -> str | None:
     """The text of a secret file, its line ends normalised as text mode reads them and the
     final ones dropped; None when it cannot be read or is not UTF-8."""
     try:
         fd = os.open(target, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
-            chunks = []
-            while chunk := os.read(fd, 65536):
-                chunks.append(chunk)
+            data = os.read(fd, _READ_SIZE)
+            if len(data) == _READ_SIZE:  # a large file; a short read of a regular file is its end
+                chunks = [data]
+                while chunk := os.read(fd, _READ_SIZE):
+                    chunks.append(chunk)
+                data = b"".join(chunks)
         finally:
             os.close(fd)
-        text = b"".join(chunks).decode("utf-8")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     if "\r" in text:  # universal newlines, as Path.read_text() had them
@@ -222,7 +228,13 @@ class Keyring:
             )
         self._key: bytes | None = key
         self._fernet: fernet.Fernet | None = None
-        self._mac_key = hmac.new(raw, b"osr-reconciler/fingerprint/v1", hashlib.sha256).digest()
+        self._set_mac_key(hmac.new(raw, b"osr-reconciler/fingerprint/v1", hashlib.sha256).digest())
+
+    def _set_mac_key(self, mac_key: bytes) -> None:
+        self._mac_key = mac_key
+        # The HMAC state after the fingerprint's fixed prefix, copied for each password: a fleet
+        # fingerprints tens of thousands of them, and a copy costs less than keying a new HMAC.
+        self._password_mac = hmac.new(mac_key, b"password\0", hashlib.sha256)
 
     @classmethod
     def for_plans(cls, plan_key: str) -> Keyring:
@@ -241,7 +253,7 @@ class Keyring:
             raise errors.SecretError(problem)
         keyring = cls.__new__(cls)
         keyring._key = keyring._fernet = None
-        keyring._mac_key = mac_key
+        keyring._set_mac_key(mac_key)
         return keyring
 
     @staticmethod
@@ -280,7 +292,10 @@ class Keyring:
             ) from None
 
     def fingerprint(self, value: str) -> str:
-        return hmac.new(self._mac_key, b"password\0" + value.encode(), hashlib.sha256).hexdigest()
+        """HMAC(MAC key, b"password\\0" + the value's UTF-8 bytes), in hex."""
+        mac = self._password_mac.copy()
+        mac.update(value.encode())
+        return mac.hexdigest()
 
     def sign(self, data: bytes) -> str:
         """A MAC over a plan file, so that tampering and other stores are detected."""
