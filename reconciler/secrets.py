@@ -15,6 +15,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import itertools
 import os
 import stat
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ DEFAULT_PREFIX = "OSR_"
 # {file:} references whose check a run remembers at most: several batches of tenant files
 # (stages.read_batches: 250 files, ~5,000 references at 25 connections a tenant).
 MAX_REMEMBERED = 20_000
+# Folders whose regular files a run lists (see Settings._regular): at most this many listings
+# kept, of folders of at most this many entries (a larger one is asked file by file).
+LISTED_FOLDERS = 16
+MAX_LISTED = 4096
 TOOL_PREFIX = "RECONCILER_"
 
 # cryptography only to encrypt and decrypt (a store key): fingerprints and plan MACs are HMACs,
@@ -55,6 +60,9 @@ class Settings:
     # fleet's memory must not grow with its number of references.
     _targets: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
     _parents: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _listings: dict[str, frozenset[str] | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_env(cls, root: Path) -> Settings:
@@ -106,26 +114,37 @@ class Settings:
                 parent = self._parents.get(head)
                 if parent is None:
                     parent = os.path.realpath(os.path.join(base, head)) if head else base
+                # Missing, a link, a loop: the general rule below decides.
                 candidate = os.path.join(parent, name)
-                try:
-                    regular = stat.S_ISREG(os.lstat(candidate).st_mode)
-                except OSError:  # missing, a loop: the general rule below decides
-                    regular = False
-                if regular:
-                    target = candidate if _under(candidate, base) else None
-                    if target is not None:
-                        self._remember(file, head, parent, target)
-                    return target
+                if not _under(candidate, base):  # only a link could lead back in
+                    if _lstat_regular(candidate):
+                        return None
+                elif self._regular(parent, name):
+                    self._remember(file, head, parent, candidate)
+                    return candidate
             resolved = Path(base, file).resolve()  # links, loops, '..': the general rule
         except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte: refused
             return None
         target = str(resolved)
         return target if _under(target, base) else None
 
+    def _regular(self, folder: str, name: str) -> bool:
+        """Whether name is a regular file (not a link) in folder (resolved, in the secrets
+        directory): from the folder's listing, made once per run (one scandir costs less than a
+        few lstat calls), else (too large, not readable) from lstat."""
+        if folder in self._listings:
+            listing = self._listings[folder]
+        else:
+            if len(self._listings) >= LISTED_FOLDERS:
+                self._listings.clear()
+            listing = self._listings[folder] = _regular_files(folder)
+        return name in listing if listing is not None else _lstat_regular(os.path.join(folder, name))
+
     def _remember(self, file: str, head: str, parent: str, target: str) -> None:
         if len(self._targets) >= MAX_REMEMBERED:  # more than a batch holds: start again
             self._targets.clear()
             self._parents.clear()
+            self._listings.clear()
         self._targets[file] = target
         self._parents[head] = parent
 
@@ -160,11 +179,32 @@ def _under(target: str, base: str) -> bool:
 _READ_SIZE = 65536
 
 
+def _lstat_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _regular_files(folder: str) -> frozenset[str] | None:
+    """The names of the regular files (not links) in a folder; None when it cannot be listed or
+    has more than MAX_LISTED entries."""
+    try:
+        with os.scandir(folder) as found:
+            entries = list(itertools.islice(found, MAX_LISTED + 1))
+    except OSError:
+        return None
+    if len(entries) > MAX_LISTED:
+        return None
+    return frozenset(e.name for e in entries if e.is_file(follow_symlinks=False))
+
+
 def _read_secret(target: str) -> str | None:
     """The text of a secret file, its line ends normalised as text mode reads them and the
     final ones dropped; None when it cannot be read or is not UTF-8."""
     try:
-        fd = os.open(target, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # A target is resolved (no link), as checked: a link put there since is not followed.
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0))
         try:
             data = os.read(fd, _READ_SIZE)
             if len(data) == _READ_SIZE:  # a large file; a short read of a regular file is its end

@@ -249,3 +249,35 @@ def test_remembered_checks_are_bounded(tmp_path: Path, monkeypatch: pytest.Monke
         for n in range(10):
             assert settings.resolve(SecretRef(None, f"acme/{n}.txt")) == f"secret-{n}"
             assert len(settings._targets) <= 3
+
+
+def test_a_file_replaced_by_a_link_after_its_check_is_not_followed(tmp_path: Path) -> None:
+    """The check (a folder's listing, made once per run) and the read are apart in time: a link
+    put in a checked file's place is refused when the file is read, not followed out."""
+    settings = _settings(tmp_path)
+    secret = tmp_path / ".secrets" / "acme" / "in.txt"
+    secret.write_text(CANARY + "\n")
+    assert settings.check_reference(None, "acme/in.txt") is None
+    secret.unlink()
+    secret.symlink_to(tmp_path / "outside.txt")
+    assert settings.resolve(SecretRef(None, "acme/in.txt")) is None
+
+
+@pytest.mark.parametrize("listed", [0, 1, 100])
+def test_folders_too_large_to_list_are_checked_file_by_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listed: int
+) -> None:
+    monkeypatch.setattr(secrets, "MAX_LISTED", listed)
+    settings = _settings(tmp_path)
+    base = tmp_path / ".secrets"
+    (base / "acme" / "in.txt").write_text(CANARY + "\n")
+    (base / "acme" / "out.txt").symlink_to(tmp_path / "outside.txt")
+    (base / "acme" / "alias.txt").symlink_to(base / "acme" / "in.txt")
+    (base / "top.txt").write_text("top-secret\n")
+    for _ in range(2):
+        assert settings.check_reference(None, "acme/in.txt") is None
+        assert settings.check_reference(None, "acme/out.txt") is not None
+        assert settings.resolve(SecretRef(None, "acme/in.txt")) == CANARY
+        assert settings.resolve(SecretRef(None, "acme/alias.txt")) == CANARY
+        assert settings.resolve(SecretRef(None, "acme/out.txt")) is None
+        assert settings.resolve(SecretRef(None, "top.txt")) == "top-secret"
