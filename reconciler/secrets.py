@@ -35,10 +35,10 @@ DEFAULT_PREFIX = "OSR_"
 # {file:} references whose check a run remembers at most: several batches of tenant files
 # (stages.read_batches: 250 files, ~5,000 references at 25 connections a tenant).
 MAX_REMEMBERED = 20_000
-# Folders whose regular files a run lists (see Settings._regular): at most this many listings
-# kept, of folders of at most this many entries (a larger one is asked file by file).
-LISTED_FOLDERS = 16
-MAX_LISTED = 4096
+# Folder entries a run lists at most (see _Listings) between two resets of the remembered
+# references; a folder of more entries than MAX_LISTED_FOLDER is asked file by file.
+MAX_LISTED = 20_000
+MAX_LISTED_FOLDER = 4096
 TOOL_PREFIX = "RECONCILER_"
 
 # cryptography only to encrypt and decrypt (a store key): fingerprints and plan MACs are HMACs,
@@ -47,6 +47,44 @@ if TYPE_CHECKING:
     from cryptography import fernet
 else:
     fernet = lazy.module("cryptography.fernet")
+
+
+class _Listings:
+    """The regular files (not links) of the folders of {file:} references, each folder listed
+    once per run: one scandir costs less than an lstat per file. Bounded: MAX_LISTED entries
+    listed in all until clear(), and a folder of more than MAX_LISTED_FOLDER entries, one that
+    cannot be listed, or one past the bound is asked file by file (lstat), as before listings."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, frozenset[str] | None] = {}
+        self._listed = 0  # entries read by scandir since the last clear()
+
+    def clear(self) -> None:
+        self._folders.clear()
+        self._listed = 0
+
+    def regular(self, folder: str, name: str) -> bool:
+        """Whether folder/name is a regular file; folder is resolved (no link in it)."""
+        if folder in self._folders:
+            names = self._folders[folder]
+        elif self._listed < MAX_LISTED:
+            names = self._folders[folder] = self._list(folder)
+        else:
+            names = None
+        return name in names if names is not None else _lstat_regular(os.path.join(folder, name))
+
+    def _list(self, folder: str) -> frozenset[str] | None:
+        room = min(MAX_LISTED_FOLDER, MAX_LISTED - self._listed)
+        self._listed += 1  # even an empty or unreadable folder counts: a bounded number of them
+        try:
+            with os.scandir(folder) as found:
+                entries = list(itertools.islice(found, room + 1))
+        except OSError:
+            return None
+        self._listed += len(entries)
+        if len(entries) > room:
+            return None
+        return frozenset(e.name for e in entries if e.is_file(follow_symlinks=False))
 
 
 @dataclass(frozen=True)
@@ -60,9 +98,7 @@ class Settings:
     # fleet's memory must not grow with its number of references.
     _targets: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
     _parents: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _listings: dict[str, frozenset[str] | None] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    _listings: _Listings = field(default_factory=_Listings, init=False, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, root: Path) -> Settings:
@@ -119,7 +155,7 @@ class Settings:
                 if not _under(candidate, base):  # only a link could lead back in
                     if _lstat_regular(candidate):
                         return None
-                elif self._regular(parent, name):
+                elif self._listings.regular(parent, name):
                     self._remember(file, head, parent, candidate)
                     return candidate
             resolved = Path(base, file).resolve()  # links, loops, '..': the general rule
@@ -127,18 +163,6 @@ class Settings:
             return None
         target = str(resolved)
         return target if _under(target, base) else None
-
-    def _regular(self, folder: str, name: str) -> bool:
-        """Whether name is a regular file (not a link) in folder (resolved, in the secrets
-        directory): from the folder's listing, made once per run (one scandir costs less than a
-        few lstat calls), else (too large, not readable) from lstat."""
-        if folder in self._listings:
-            listing = self._listings[folder]
-        else:
-            if len(self._listings) >= LISTED_FOLDERS:
-                self._listings.clear()
-            listing = self._listings[folder] = _regular_files(folder)
-        return name in listing if listing is not None else _lstat_regular(os.path.join(folder, name))
 
     def _remember(self, file: str, head: str, parent: str, target: str) -> None:
         if len(self._targets) >= MAX_REMEMBERED:  # more than a batch holds: start again
@@ -165,7 +189,8 @@ class Settings:
         else:
             assert ref.file is not None
             target = self._inside(ref.file)
-            value = _read_secret(target) if target else None
+            # A file found regular is remembered; anything else (a FIFO?) is read to its end.
+            value = _read_secret(target, regular=ref.file in self._targets) if target else None
         if value and register:
             redaction.register(value)
         return value or None
@@ -186,28 +211,18 @@ def _lstat_regular(path: str) -> bool:
         return False
 
 
-def _regular_files(folder: str) -> frozenset[str] | None:
-    """The names of the regular files (not links) in a folder; None when it cannot be listed or
-    has more than MAX_LISTED entries."""
-    try:
-        with os.scandir(folder) as found:
-            entries = list(itertools.islice(found, MAX_LISTED + 1))
-    except OSError:
-        return None
-    if len(entries) > MAX_LISTED:
-        return None
-    return frozenset(e.name for e in entries if e.is_file(follow_symlinks=False))
-
-
-def _read_secret(target: str) -> str | None:
+def _read_secret(target: str, *, regular: bool) -> str | None:
     """The text of a secret file, its line ends normalised as text mode reads them and the
-    final ones dropped; None when it cannot be read or is not UTF-8."""
+    final ones dropped; None when it cannot be read or is not UTF-8.
+
+    regular: target was found a regular file, whose read returns less than asked only at its
+    end: a small one is read with one os.read."""
     try:
         # A target is resolved (no link), as checked: a link put there since is not followed.
         fd = os.open(target, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0))
         try:
             data = os.read(fd, _READ_SIZE)
-            if len(data) == _READ_SIZE:  # a large file; a short read of a regular file is its end
+            if len(data) == _READ_SIZE or not regular:
                 chunks = [data]
                 while chunk := os.read(fd, _READ_SIZE):
                     chunks.append(chunk)
