@@ -15,6 +15,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import itertools
 import os
 import stat
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ DEFAULT_PREFIX = "OSR_"
 # {file:} references whose check a run remembers at most: several batches of tenant files
 # (stages.read_batches: 250 files, ~5,000 references at 25 connections a tenant).
 MAX_REMEMBERED = 20_000
+# Folder entries a run lists at most (see _Listings) between two resets of the remembered
+# references; a folder of more entries than MAX_LISTED_FOLDER is asked file by file.
+MAX_LISTED = 20_000
+MAX_LISTED_FOLDER = 4096
 TOOL_PREFIX = "RECONCILER_"
 
 # cryptography only to encrypt and decrypt (a store key): fingerprints and plan MACs are HMACs,
@@ -42,6 +47,44 @@ if TYPE_CHECKING:
     from cryptography import fernet
 else:
     fernet = lazy.module("cryptography.fernet")
+
+
+class _Listings:
+    """The regular files (not links) of the folders of {file:} references, each folder listed
+    once per run: one scandir costs less than an lstat per file. Bounded: MAX_LISTED entries
+    listed in all until clear(), and a folder of more than MAX_LISTED_FOLDER entries, one that
+    cannot be listed, or one past the bound is asked file by file (lstat), as before listings."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, frozenset[str] | None] = {}
+        self._listed = 0  # entries read by scandir since the last clear()
+
+    def clear(self) -> None:
+        self._folders.clear()
+        self._listed = 0
+
+    def regular(self, folder: str, name: str) -> bool:
+        """Whether folder/name is a regular file; folder is resolved (no link in it)."""
+        if folder in self._folders:
+            names = self._folders[folder]
+        elif self._listed < MAX_LISTED:
+            names = self._folders[folder] = self._list(folder)
+        else:
+            names = None
+        return name in names if names is not None else _lstat_regular(os.path.join(folder, name))
+
+    def _list(self, folder: str) -> frozenset[str] | None:
+        room = min(MAX_LISTED_FOLDER, MAX_LISTED - self._listed)
+        self._listed += 1  # even an empty or unreadable folder counts: a bounded number of them
+        try:
+            with os.scandir(folder) as found:
+                entries = list(itertools.islice(found, room + 1))
+        except OSError:
+            return None
+        self._listed += len(entries)
+        if len(entries) > room:
+            return None
+        return frozenset(e.name for e in entries if e.is_file(follow_symlinks=False))
 
 
 @dataclass(frozen=True)
@@ -55,6 +98,7 @@ class Settings:
     # fleet's memory must not grow with its number of references.
     _targets: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
     _parents: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _listings: _Listings = field(default_factory=_Listings, init=False, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, root: Path) -> Settings:
@@ -106,16 +150,14 @@ class Settings:
                 parent = self._parents.get(head)
                 if parent is None:
                     parent = os.path.realpath(os.path.join(base, head)) if head else base
+                # Missing, a link, a loop: the general rule below decides.
                 candidate = os.path.join(parent, name)
-                try:
-                    regular = stat.S_ISREG(os.lstat(candidate).st_mode)
-                except OSError:  # missing, a loop: the general rule below decides
-                    regular = False
-                if regular:
-                    target = candidate if _under(candidate, base) else None
-                    if target is not None:
-                        self._remember(file, head, parent, target)
-                    return target
+                if not _under(candidate, base):  # only a link could lead back in
+                    if _lstat_regular(candidate):
+                        return None
+                elif self._listings.regular(parent, name):
+                    self._remember(file, head, parent, candidate)
+                    return candidate
             resolved = Path(base, file).resolve()  # links, loops, '..': the general rule
         except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte: refused
             return None
@@ -126,6 +168,7 @@ class Settings:
         if len(self._targets) >= MAX_REMEMBERED:  # more than a batch holds: start again
             self._targets.clear()
             self._parents.clear()
+            self._listings.clear()
         self._targets[file] = target
         self._parents[head] = parent
 
@@ -146,7 +189,8 @@ class Settings:
         else:
             assert ref.file is not None
             target = self._inside(ref.file)
-            value = _read_secret(target) if target else None
+            # A file found regular is remembered; anything else (a FIFO?) is read to its end.
+            value = _read_secret(target, regular=ref.file in self._targets) if target else None
         if value and register:
             redaction.register(value)
         return value or None
@@ -157,18 +201,35 @@ def _under(target: str, base: str) -> bool:
     return target.startswith(base if base.endswith(os.sep) else base + os.sep) and target != base
 
 
-def _read_secret(target: str) -> str | None:
-    """The text of a secret file, its line ends normalised as text mode reads them and the
-    final ones dropped; None when it cannot be read or is not UTF-8."""
+_READ_SIZE = 65536
+
+
+def _lstat_regular(path: str) -> bool:
     try:
-        fd = os.open(target, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _read_secret(target: str, *, regular: bool) -> str | None:
+    """The text of a secret file, its line ends normalised as text mode reads them and the
+    final ones dropped; None when it cannot be read or is not UTF-8.
+
+    regular: target was found a regular file, whose read returns less than asked only at its
+    end: a small one is read with one os.read."""
+    try:
+        # A target is resolved (no link), as checked: a link put there since is not followed.
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0))
         try:
-            chunks = []
-            while chunk := os.read(fd, 65536):
-                chunks.append(chunk)
+            data = os.read(fd, _READ_SIZE)
+            if len(data) == _READ_SIZE or not regular:
+                chunks = [data]
+                while chunk := os.read(fd, _READ_SIZE):
+                    chunks.append(chunk)
+                data = b"".join(chunks)
         finally:
             os.close(fd)
-        text = b"".join(chunks).decode("utf-8")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     if "\r" in text:  # universal newlines, as Path.read_text() had them
@@ -222,7 +283,13 @@ class Keyring:
             )
         self._key: bytes | None = key
         self._fernet: fernet.Fernet | None = None
-        self._mac_key = hmac.new(raw, b"osr-reconciler/fingerprint/v1", hashlib.sha256).digest()
+        self._set_mac_key(hmac.new(raw, b"osr-reconciler/fingerprint/v1", hashlib.sha256).digest())
+
+    def _set_mac_key(self, mac_key: bytes) -> None:
+        self._mac_key = mac_key
+        # The HMAC state after the fingerprint's fixed prefix, copied for each password: a fleet
+        # fingerprints tens of thousands of them, and a copy costs less than keying a new HMAC.
+        self._password_mac = hmac.new(mac_key, b"password\0", hashlib.sha256)
 
     @classmethod
     def for_plans(cls, plan_key: str) -> Keyring:
@@ -241,7 +308,7 @@ class Keyring:
             raise errors.SecretError(problem)
         keyring = cls.__new__(cls)
         keyring._key = keyring._fernet = None
-        keyring._mac_key = mac_key
+        keyring._set_mac_key(mac_key)
         return keyring
 
     @staticmethod
@@ -280,7 +347,10 @@ class Keyring:
             ) from None
 
     def fingerprint(self, value: str) -> str:
-        return hmac.new(self._mac_key, b"password\0" + value.encode(), hashlib.sha256).hexdigest()
+        """HMAC(MAC key, b"password\\0" + the value's UTF-8 bytes), in hex."""
+        mac = self._password_mac.copy()
+        mac.update(value.encode())
+        return mac.hexdigest()
 
     def sign(self, data: bytes) -> str:
         """A MAC over a plan file, so that tampering and other stores are detected."""

@@ -151,14 +151,14 @@ def password_fingerprints(
 ) -> differ.PasswordFingerprints:
     """hidden: references (as str) to treat as unavailable, as a saved plan could not see them."""
     fps: dict[declared.SecretRef, str | None] = {}
+    resolve, fingerprint = ctx.settings.resolve, keyring.fingerprint
     for t in tenants:
         for c in t.connections:
-            if c.password is not None and c.password not in fps:
+            ref = c.password
+            if ref is not None and ref not in fps:
                 # Only fingerprinted here (never shown, stored or sent): not kept for redaction.
-                value = (
-                    None if str(c.password) in hidden else ctx.settings.resolve(c.password, register=False)
-                )
-                fps[c.password] = keyring.fingerprint(value) if value is not None else None
+                value = None if hidden and str(ref) in hidden else resolve(ref, register=False)
+                fps[ref] = fingerprint(value) if value is not None else None
     return fps
 
 

@@ -249,3 +249,70 @@ def test_remembered_checks_are_bounded(tmp_path: Path, monkeypatch: pytest.Monke
         for n in range(10):
             assert settings.resolve(SecretRef(None, f"acme/{n}.txt")) == f"secret-{n}"
             assert len(settings._targets) <= 3
+
+
+def test_a_file_replaced_by_a_link_after_its_check_is_not_followed(tmp_path: Path) -> None:
+    """The check (a folder's listing, made once per run) and the read are apart in time: a link
+    put in a checked file's place is refused when the file is read, not followed out."""
+    settings = _settings(tmp_path)
+    secret = tmp_path / ".secrets" / "acme" / "in.txt"
+    secret.write_text(CANARY + "\n")
+    assert settings.check_reference(None, "acme/in.txt") is None
+    secret.unlink()
+    secret.symlink_to(tmp_path / "outside.txt")
+    assert settings.resolve(SecretRef(None, "acme/in.txt")) is None
+
+
+@pytest.mark.parametrize(("listed", "folder"), [(1, 100), (3, 100), (100, 0), (100, 1), (100, 100)])
+def test_folders_not_listed_are_checked_file_by_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listed: int, folder: int
+) -> None:
+    """Past the bound of listed entries, or in a folder too large to list, each file is looked
+    up alone, with the same answers."""
+    monkeypatch.setattr(secrets, "MAX_LISTED", listed)
+    monkeypatch.setattr(secrets, "MAX_LISTED_FOLDER", folder)
+    settings = _settings(tmp_path)
+    base = tmp_path / ".secrets"
+    (base / "acme" / "in.txt").write_text(CANARY + "\n")
+    (base / "acme" / "out.txt").symlink_to(tmp_path / "outside.txt")
+    (base / "acme" / "alias.txt").symlink_to(base / "acme" / "in.txt")
+    (base / "top.txt").write_text("top-secret\n")
+    for _ in range(2):
+        assert settings.check_reference(None, "acme/in.txt") is None
+        assert settings.check_reference(None, "acme/out.txt") is not None
+        assert settings.resolve(SecretRef(None, "acme/in.txt")) == CANARY
+        assert settings.resolve(SecretRef(None, "acme/alias.txt")) == CANARY
+        assert settings.resolve(SecretRef(None, "acme/out.txt")) is None
+        assert settings.resolve(SecretRef(None, "top.txt")) == "top-secret"
+
+
+def test_a_large_secret_file_is_read_whole(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    value = "x" * 65536 + "y" * 70000
+    (tmp_path / ".secrets" / "acme" / "large.txt").write_text(value + "\n")
+    assert settings.check_reference(None, "acme/large.txt") is None
+    assert settings.resolve(SecretRef(None, "acme/large.txt")) == value
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_named_pipe_is_read_to_its_end(tmp_path: Path) -> None:
+    """Only a regular file's short read is its end: a pipe written in two parts is read whole."""
+    import threading
+    import time
+
+    settings = _settings(tmp_path)
+    pipe = tmp_path / ".secrets" / "acme" / "pipe"
+    os.mkfifo(pipe)
+
+    def write() -> None:
+        with open(pipe, "wb", buffering=0) as handle:
+            handle.write(b"first-")
+            time.sleep(0.2)
+            handle.write(b"second\n")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert settings.resolve(SecretRef(None, "acme/pipe")) == "first-second"
+    finally:
+        writer.join(timeout=10)
