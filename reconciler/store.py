@@ -687,22 +687,18 @@ def read_dependents(conn: Connection, company_keys: Iterable[int]) -> dict[int, 
 def _live_connection(row: sa.Row[Any], comps: tuple[state.LiveCompany, ...]) -> state.LiveConnection:
     """A row of `SELECT <LIVE_COLUMNS> FROM osr_connections` (read by position, _AT: every connection
     of a fleet is read through here)."""
-    at = _AT
+    row_id, password_fp, managed, version, applied_fp, applied_name = _LIVE_AT(row)
     return state.LiveConnection(
-        id=row[at["id"]],
+        id=row_id,
         spec=spec.ConnectionSpec.made(
-            row[at["name"]],
-            tuple(c.id for c in comps),
-            _TOP_AT(row),
-            row[_PROVIDER_AT],
-            row[_DOC_PATH_AT],
+            row[_NAME_AT], tuple([c.id for c in comps]), _TOP_AT(row), row[_PROVIDER_AT], row[_DOC_PATH_AT]
         ),
         companies=comps,
-        password_fp=row[at["password_fp"]],
-        managed=bool(row[at["managed"]]),
-        version=row[at["version"]],
-        applied_fp=row[at["applied_fp"]],
-        applied_name=row[at["applied_name"]],
+        password_fp=password_fp,
+        managed=bool(managed),
+        version=version,
+        applied_fp=applied_fp,
+        applied_name=applied_name,
     )
 
 
@@ -749,6 +745,10 @@ _COLUMN_OF = dict(_STORED)
 _TOP_AT = operator.itemgetter(*(_AT[_COLUMN_OF[key]] for key in spec.TOP_KEYS))  # in made()'s order
 _PROVIDER_AT = _AT[_COLUMN_OF["voucher.provider"]]
 _DOC_PATH_AT = _AT[_COLUMN_OF["voucher.document_center_path"]]
+_NAME_AT = _AT["name"]
+_LIVE_AT = operator.itemgetter(
+    *(_AT[c] for c in ("id", "password_fp", "managed", "version", "applied_fp", "applied_name"))
+)
 
 
 def spec_columns(s: spec.ConnectionSpec) -> dict[str, Any]:
