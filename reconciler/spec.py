@@ -186,7 +186,11 @@ _DIGITS = re.compile(r"(\d+)")
 
 def natural_key(text: str) -> tuple[object, ...]:
     """Sort S1, S2, S11 as people count, and by identity otherwise."""
-    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(identity(text)))
+    parts: list[Any] = _DIGITS.split(identity(text))  # text, digits, text, ..., text
+    if len(parts) == 3:  # one number, as most names have (every live connection is sorted by it)
+        return (parts[0], int(parts[1]), parts[2])
+    parts[1::2] = map(int, parts[1::2])
+    return tuple(parts)
 
 
 @dataclass(frozen=True)

@@ -77,3 +77,42 @@ def test_a_made_spec_without_voucher_and_an_unknown_authentication() -> None:
     at = spec.TOP_KEYS.index("authentication")
     with pytest.raises(ValueError, match="'kerberos' is not a valid Authentication"):
         spec.ConnectionSpec.made("S1", (), (*top[:at], "kerberos", *top[at + 1 :]), None, None)
+
+
+def old_natural_key(text: str) -> tuple[object, ...]:
+    """natural_key as it was written first: each part of the split a number if it is digits."""
+    return tuple(int(part) if part.isdigit() else part for part in spec._DIGITS.split(spec.identity(text)))
+
+
+NAMES = [
+    "S11",
+    "s2",
+    "S1",
+    "F0010",
+    "F0002",
+    "",
+    "x",
+    "12",
+    "a1b2c3",
+    "1a",
+    "Bjørn Ås 3",
+    "BJØRN ÅS 03",
+    "١٢ x ٣",
+]
+
+
+def test_natural_key_is_the_key_it_was() -> None:
+    assert [spec.natural_key(n) for n in NAMES] == [old_natural_key(n) for n in NAMES]
+    assert sorted(NAMES, key=spec.natural_key) == sorted(NAMES, key=old_natural_key)
+    assert spec.natural_key("Dynamics GP Tromsø 001") == ("dynamics gp tromsø ", 1, "")
+    assert spec.natural_key("١٢ x ٣") == ("", 12, " x ", 3, "")  # Arabic-Indic digits count too
+
+
+def test_natural_key_of_a_name_with_superscript_digits() -> None:
+    """Digits that are not decimal (², ³) are text: the first version took them for a number
+    and failed (int("²")) where they stood alone between decimal digits."""
+    with pytest.raises(ValueError):
+        old_natural_key("S1²")
+    assert spec.natural_key("S1²") == ("s", 1, "²")
+    assert spec.natural_key("S1²2") == ("s", 1, "²", 2, "")
+    assert sorted(["S1²", "S1", "S1³"], key=spec.natural_key) == ["S1", "S1²", "S1³"]
