@@ -629,7 +629,7 @@ def read(
     # code order (a stable sort of its few rows: ties as read). One sort of all a batch's rows
     # by code costs more: the companies are then made for one connection after another at random.
     company_rows_by_conn: dict[int, list[Any]] = defaultdict(list)
-    for company_row in company_rows:
+    for company_row in company_rows:  # (id, connection_id, code)
         company_rows_by_conn[company_row[1]].append(company_row)
     conns_by_tenant: dict[int, list[state.LiveConnection]] = defaultdict(list)
     tenant_at, id_at = _AT["tenant_id"], _AT["id"]
