@@ -7,6 +7,7 @@ compares server and database names case-insensitively, `host,1433` is `host`, co
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import hashlib
 import ipaddress
@@ -185,7 +186,11 @@ _DIGITS = re.compile(r"(\d+)")
 
 def natural_key(text: str) -> tuple[object, ...]:
     """Sort S1, S2, S11 as people count, and by identity otherwise."""
-    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(identity(text)))
+    parts: list[Any] = _DIGITS.split(identity(text))  # text, digits, text, ..., text
+    if len(parts) == 3:  # one number, as most names have (every live connection is sorted by it)
+        return (parts[0], int(parts[1]), parts[2])
+    parts[1::2] = map(int, parts[1::2])
+    return tuple(parts)
 
 
 @dataclass(frozen=True)
@@ -322,18 +327,23 @@ class ConnectionSpec:
     def _made(
         cls, name: str, companies: tuple[str, ...], top: dict[str, Any], provider: Any, path: Any
     ) -> ConnectionSpec:
-        """of() and made() from the top-level fields by key (bools made bool) and the voucher's."""
+        """of() and made() from the top-level fields by key (bools made bool) and the voucher's.
+
+        top, completed, becomes the spec's attributes in one go: a frozen dataclass's __init__
+        sets each field with object.__setattr__, twice the cost, for every connection of a
+        fleet, twice a plan. That these are exactly its fields is checked at import (below).
+        """
         written = top["authentication"]
         try:  # a dict lookup, not Enum's call machinery: every connection, twice a plan
             top["authentication"] = _AUTHENTICATIONS[written]
         except (KeyError, TypeError):  # not one of them: Enum's own error
             top["authentication"] = Authentication(written)
-        return cls(
-            name=name,
-            companies=companies,
-            voucher=Voucher(provider, path or "") if provider else None,
-            **top,
-        )
+        top["name"] = name
+        top["companies"] = companies
+        top["voucher"] = Voucher(provider, path or "") if provider else None
+        made = object.__new__(cls)
+        object.__setattr__(made, "__dict__", top)
+        return made
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> ConnectionSpec:
@@ -392,6 +402,10 @@ class ConnectionSpec:
     def shown(self) -> dict[str, object]:
         """The same fields as written, for before/after in a plan."""
         return {**self.values(), "companies": sorted(self.companies, key=natural_key)}
+
+
+# ConnectionSpec._made() sets these attributes without __init__: every field, and nothing else.
+assert {f.name for f in dataclasses.fields(ConnectionSpec)} == {"name", "companies", "voucher", *TOP_KEYS}
 
 
 def spec_fingerprint(spec: ConnectionSpec, password_fp: str | None) -> str:

@@ -625,20 +625,24 @@ def read(
     ).all()
 
     deps_by_company = _group_dependents(dep_rows)
-    companies_by_conn: dict[int, list[state.LiveCompany]] = defaultdict(list)
-    # Sorted by code once (a stable sort): each connection's companies come out in code order,
-    # ties as read, as sorting each connection's list would give them.
-    for company_id, connection_id, code in sorted(company_rows, key=_CODE):
-        companies_by_conn[connection_id].append(
-            state.LiveCompany(code, deps_by_company.get(company_id, ()), company_id)
-        )
+    # Each connection's company rows in the order read, made into its companies beside it, in
+    # code order (a stable sort of its few rows: ties as read). One sort of all a batch's rows
+    # by code costs more: the companies are then made for one connection after another at random.
+    company_rows_by_conn: dict[int, list[Any]] = defaultdict(list)
+    for company_row in company_rows:  # (id, connection_id, code)
+        company_rows_by_conn[company_row[1]].append(company_row)
     conns_by_tenant: dict[int, list[state.LiveConnection]] = defaultdict(list)
     tenant_at, id_at = _AT["tenant_id"], _AT["id"]
     for row in conn_rows:
         tenant_id = row[tenant_at]
         if tenant_id not in selected:
             continue
-        comps = tuple(companies_by_conn.get(row[id_at], ()))
+        comps = tuple(
+            [
+                state.LiveCompany(code, deps_by_company.get(company_id, ()), company_id)
+                for company_id, _, code in sorted(company_rows_by_conn.get(row[id_at], ()), key=_CODE)
+            ]
+        )
         conns_by_tenant[tenant_id].append(_live_connection(row, comps))
     templates_by_tenant: dict[int, list[state.ReportTemplate]] = defaultdict(list)
     for tenant_id, name, connection_id in template_rows:
@@ -687,22 +691,18 @@ def read_dependents(conn: Connection, company_keys: Iterable[int]) -> dict[int, 
 def _live_connection(row: sa.Row[Any], comps: tuple[state.LiveCompany, ...]) -> state.LiveConnection:
     """A row of `SELECT <LIVE_COLUMNS> FROM osr_connections` (read by position, _AT: every connection
     of a fleet is read through here)."""
-    at = _AT
+    row_id, password_fp, managed, version, applied_fp, applied_name = _LIVE_AT(row)
     return state.LiveConnection(
-        id=row[at["id"]],
+        id=row_id,
         spec=spec.ConnectionSpec.made(
-            row[at["name"]],
-            tuple(c.id for c in comps),
-            _TOP_AT(row),
-            row[_PROVIDER_AT],
-            row[_DOC_PATH_AT],
+            row[_NAME_AT], tuple([c.id for c in comps]), _TOP_AT(row), row[_PROVIDER_AT], row[_DOC_PATH_AT]
         ),
         companies=comps,
-        password_fp=row[at["password_fp"]],
-        managed=bool(row[at["managed"]]),
-        version=row[at["version"]],
-        applied_fp=row[at["applied_fp"]],
-        applied_name=row[at["applied_name"]],
+        password_fp=password_fp,
+        managed=bool(managed),
+        version=version,
+        applied_fp=applied_fp,
+        applied_name=applied_name,
     )
 
 
@@ -749,6 +749,10 @@ _COLUMN_OF = dict(_STORED)
 _TOP_AT = operator.itemgetter(*(_AT[_COLUMN_OF[key]] for key in spec.TOP_KEYS))  # in made()'s order
 _PROVIDER_AT = _AT[_COLUMN_OF["voucher.provider"]]
 _DOC_PATH_AT = _AT[_COLUMN_OF["voucher.document_center_path"]]
+_NAME_AT = _AT["name"]
+_LIVE_AT = operator.itemgetter(
+    *(_AT[c] for c in ("id", "password_fp", "managed", "version", "applied_fp", "applied_name"))
+)
 
 
 def spec_columns(s: spec.ConnectionSpec) -> dict[str, Any]:
