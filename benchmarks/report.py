@@ -22,6 +22,7 @@ PLAN_EDITED = "plan, ~2% changed"
 PLAN_ONE = "plan --tenant (one tenant)"
 DRIFT = "drift"
 APPLY = "apply"  # the row says how many actions: "apply, 1000 actions"
+APPLY_FLEET = "apply, whole fleet, no changes"  # apply on merge: every file validated, leased, read
 PG = " [PostgreSQL]"
 X2, X4 = " @2x", " @4x"  # the same tenants, twice and four times as many of them
 
@@ -104,7 +105,9 @@ def _ratio(
 def evaluate(report: Report) -> None:
     full_clean = report.get(PLAN_CLEAN)
     floor = report.get(FLOOR)
-    apply = next(r for r in report.results if r.op.startswith(APPLY) and PG not in r.op)
+    apply = next(
+        r for r in report.results if r.op.startswith(APPLY) and PG not in r.op and r.op != APPLY_FLEET
+    )
     rss = max((r for r in report.results if r.reconciler), key=lambda r: r.rss_mib)
     actions = report.facts["apply_actions"]
     checks = [
@@ -141,6 +144,13 @@ def evaluate(report: Report) -> None:
             f"drift peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
             report.find(DRIFT + X4),
             report.get(DRIFT),
+            TARGET_RSS_GROWTH,
+            rss=True,
+        ),
+        _ratio(
+            f"apply (whole fleet) peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
+            report.find(APPLY_FLEET + X4),
+            report.find(APPLY_FLEET),
             TARGET_RSS_GROWTH,
             rss=True,
         ),

@@ -17,7 +17,18 @@ from typing import Any
 from benchmarks import fleet
 from benchmarks.floor import FLOOR_CODE
 from benchmarks.measure import PYTHON, BenchError, Run, measure
-from benchmarks.report import APPLY, DRIFT, FLOOR, PLAN_CLEAN, PLAN_EDITED, PLAN_ONE, VALIDATE, Report, Result
+from benchmarks.report import (
+    APPLY,
+    APPLY_FLEET,
+    DRIFT,
+    FLOOR,
+    PLAN_CLEAN,
+    PLAN_EDITED,
+    PLAN_ONE,
+    VALIDATE,
+    Report,
+    Result,
+)
 
 EDIT_SHARE = 0.02  # of tenant files edited for "plan, ~2% changed"
 DRIFT_SHARE = 0.001  # of live connections changed by hand before drift
@@ -264,6 +275,7 @@ def run_full(
         )
     if profile is not None:
         profile_plan(built, profile)
+    apply_fleet(r, report)
     for extra in stores:
         runner = Runner(extra.built, report, suffix=extra.suffix)
         if extra.floor:
@@ -362,6 +374,17 @@ def run_larger(built: fleet.Built, report: Report, *, suffix: str, repeat: int) 
     r.reconciler(DRIFT, "drift", "--format", "json", repeat=repeat)
     one = next((i for i in range(shape.tenants // 2, shape.tenants)), 0)
     r.reconciler(PLAN_ONE, "plan", "--tenant", shape.key(one), repeat=max(repeat, ONE_TENANT_RUNS))
+    apply_fleet(r, report, suffix=suffix)
+
+
+def apply_fleet(r: Runner, report: Report, *, suffix: str = "") -> None:
+    """apply on merge over the fleet in sync: every file validated, every tenant leased, read and
+    planned in batches, nothing to write. Its memory must not grow with the fleet either."""
+    _, run = r.reconciler(APPLY_FLEET, "apply", "--auto-approve")
+    said = run.err.strip().splitlines()[-1:] or [""]
+    report.facts[f"apply_fleet_message{suffix.strip()}"] = said[0]
+    if said[0] != "No changes to apply.":
+        raise BenchError(f"apply of the fleet in sync{suffix} said: {run.err[-300:]!r}")
 
 
 def profile_plan(built: fleet.Built, out: Path) -> None:

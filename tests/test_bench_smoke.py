@@ -30,10 +30,11 @@ OPERATIONS = [
     report.PLAN_ONE,
     report.DRIFT,
     report.APPLY,
+    report.APPLY_FLEET,
     *[
         op + size
         for size in (report.X2, report.X4)
-        for op in (report.FLOOR, report.PLAN_CLEAN, report.DRIFT, report.PLAN_ONE)
+        for op in (report.FLOOR, report.PLAN_CLEAN, report.DRIFT, report.PLAN_ONE, report.APPLY_FLEET)
     ],
     *([report.FLOOR + report.PG, report.PLAN_CLEAN + report.PG] if POSTGRESQL else []),
 ]
