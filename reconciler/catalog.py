@@ -7,47 +7,54 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler import errors
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 CATALOG_ENV = "RECONCILER_CATALOG"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@functools.cache
+def _model() -> type[BaseModel]:
+    """The pydantic model of a catalog file, built on first use: a catalog a user gives
+    (RECONCILER_CATALOG) is checked with it as it is read; the built-in one is checked by
+    tests/test_catalog.py, so that reading tenant files (validate, plan) needs no pydantic."""
+    from pydantic import BaseModel, ConfigDict, Field
 
+    class _Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
 
-class _Vouchers(_Strict):
-    providers: tuple[str, ...] = Field(min_length=1)
+    class _Vouchers(_Strict):
+        providers: tuple[str, ...] = Field(min_length=1)
 
+    class _Companies(_Strict):
+        query: str
+        id_column: str
+        name_column: str
 
-class _Companies(_Strict):
-    query: str
-    id_column: str
-    name_column: str
+    class _Permissions(_Strict):
+        read: str
+        write: str
 
+    class _Entry(_Strict):
+        display_name: str
+        default_database: str
+        vouchers: _Vouchers | None = None
+        companies: _Companies
+        company_database: str | None = None
+        permissions: _Permissions
+        notes: str | None = None
 
-class _Permissions(_Strict):
-    read: str
-    write: str
+    class _Catalog(_Strict):
+        version: int
+        integrations: dict[str, _Entry]
 
-
-class _Entry(_Strict):
-    display_name: str
-    default_database: str
-    vouchers: _Vouchers | None = None
-    companies: _Companies
-    company_database: str | None = None
-    permissions: _Permissions
-    notes: str | None = None
-
-
-class _Catalog(_Strict):
-    version: int
-    integrations: dict[str, _Entry]
+    return _Catalog
 
 
 @dataclass(frozen=True)
@@ -96,31 +103,36 @@ class Catalog:
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _parse(text: str, origin: str) -> dict[str, Integration]:
+def _parse(text: str, origin: str, *, check: bool = True) -> dict[str, Integration]:
+    """The integrations of a catalog file; check: validate it first (every file but the built-in
+    one, which tests/test_catalog.py checks the same way)."""
     try:
-        model = _Catalog.model_validate(yaml.load(text, Loader=_LOADER))
-    except (yaml.YAMLError, ValidationError) as exc:
+        data: Any = yaml.load(text, Loader=_LOADER)
+        if check:
+            data = _model().model_validate(data).model_dump()
+    except (yaml.YAMLError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         raise errors.CatalogError(f"{origin}: the integration catalog is invalid: {exc}") from None
-    return {
-        key: Integration(
+    integrations: dict[str, Integration] = {}
+    for key, e in data["integrations"].items():
+        vouchers, companies, permissions = e.get("vouchers"), e["companies"], e["permissions"]
+        integrations[key] = Integration(
             key=key,
-            display_name=e.display_name,
-            default_database=e.default_database,
-            voucher_providers=e.vouchers.providers if e.vouchers else (),
-            companies=CompanyQuery(e.companies.query, e.companies.id_column, e.companies.name_column),
-            company_database=e.company_database,
-            read_check=e.permissions.read,
-            write_check=e.permissions.write,
-            notes=e.notes,
+            display_name=e["display_name"],
+            default_database=e["default_database"],
+            voucher_providers=tuple(vouchers["providers"]) if vouchers else (),
+            companies=CompanyQuery(companies["query"], companies["id_column"], companies["name_column"]),
+            company_database=e.get("company_database"),
+            read_check=permissions["read"],
+            write_check=permissions["write"],
+            notes=e.get("notes"),
         )
-        for key, e in model.integrations.items()
-    }
+    return integrations
 
 
 @functools.cache
 def _load(extra: str | None) -> Catalog:
     text = resources.files("reconciler").joinpath("catalog.yaml").read_text(encoding="utf-8")
-    integrations = _parse(text, "reconciler/catalog.yaml")
+    integrations = _parse(text, "reconciler/catalog.yaml", check=False)
     if extra:
         path = Path(extra)
         try:

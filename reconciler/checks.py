@@ -8,11 +8,12 @@ same functions on the common case of a file without building the models.
 from __future__ import annotations
 
 import re
-from typing import Any
-
-from pydantic_core import PydanticCustomError
+from typing import TYPE_CHECKING, Any
 
 from reconciler import spec
+
+if TYPE_CHECKING:
+    from pydantic_core import PydanticCustomError
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 
@@ -36,7 +37,10 @@ MAX_DOC_PATH = 400
 
 
 def fail(kind: str, message: str, **context: Any) -> PydanticCustomError:
-    """A validation error; context `at_key` points the message at that key of the mapping."""
+    """A validation error; context `at_key` points the message at that key of the mapping.
+    (pydantic_core is imported here, on the first value refused: a valid fleet never needs it.)"""
+    from pydantic_core import PydanticCustomError
+
     return PydanticCustomError(kind, message, {k: v for k, v in context.items() if v} or None)
 
 
@@ -131,3 +135,12 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NAME = 100
 MAX_COMPANY = 128
 MAX_TEXT = 128
+
+
+def connection_kind(value: Any) -> str:
+    """ "tombstone" or "connection": what a tenant file's entry is meant to be."""
+    # Any `absent` but false is meant as a tombstone (`absent: yes` is an error there, not a
+    # connection missing its server).
+    if isinstance(value, dict) and value.get("absent", False) is not False:
+        return "tombstone"
+    return "connection"

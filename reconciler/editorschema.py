@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from reconciler import catalog, desired
+from reconciler import catalog, tenantfile
 
 # Text the tool reads as written, that a YAML 1.2 editor may read as a number.
 _TEXT_OR_NUMBER = ("name", "database", "login")
@@ -26,9 +26,9 @@ def _text_or_number(schema: dict[str, Any]) -> None:
 
 
 def tenant_schema(cat: catalog.Catalog | None = None) -> dict[str, Any]:
-    """desired.json_schema() with the catalog (the built-in one, by default) and the rules."""
+    """tenantfile.json_schema() with the catalog (the built-in one, by default) and the rules."""
     cat = cat or catalog.builtin()
-    schema = copy.deepcopy(desired.json_schema())
+    schema = copy.deepcopy(tenantfile.json_schema())
     defs = schema["$defs"]
     conn = defs["ConnectionModel"]
     props = conn["properties"]

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from reconciler import desired, errors, redaction, secrets, spec, state, store, strictyaml, validation
+from reconciler import errors, redaction, secrets, spec, state, store, strictyaml, tenantfile, validation
 
 
 class _Model(BaseModel):
@@ -31,7 +31,7 @@ class EnvOnly(_Model):
 
 
 class FixtureCompany(_Model):
-    id: desired.Text
+    id: tenantfile.Text
     data_access_filters: list[str] = Field(default_factory=list)
     budget_flows: list[str] = Field(default_factory=list)
     publisher_jobs: list[str] = Field(default_factory=list)
@@ -49,15 +49,15 @@ class FixtureCompany(_Model):
 
 class FixtureConnection(_Model):
     name: PortalName
-    managed: desired.Flag = False
+    managed: tenantfile.Flag = False
     integration: str
     server: str
-    database: desired.Text
+    database: tenantfile.Text
     authentication: Literal["sql", "windows"]
     login: str | None = None
     password: str | EnvOnly | None = None
-    desired.declare_simple_fields(locals())  # allow_others_to_edit, private, write_back, protected
-    voucher: desired.VoucherModel | None = None
+    tenantfile.declare_simple_fields(locals())  # allow_others_to_edit, private, write_back, protected
+    voucher: tenantfile.VoucherModel | None = None
     companies: list[FixtureCompany] = Field(default_factory=list)
 
     @field_validator("password", mode="before")
@@ -90,13 +90,13 @@ class FixtureTemplate(_Model):
 
 
 class FixtureTenant(_Model):
-    name: str = Field(pattern=desired.SLUG)
+    name: str = Field(pattern=tenantfile.SLUG)
     connections: list[FixtureConnection] = Field(default_factory=list)
     report_templates: list[FixtureTemplate] = Field(default_factory=list)
 
 
 class FixtureCustomer(_Model):
-    name: str = Field(pattern=desired.SLUG)
+    name: str = Field(pattern=tenantfile.SLUG)
     tenants: list[FixtureTenant] = Field(default_factory=list)
 
 
@@ -105,7 +105,7 @@ class Fixture(_Model):
     customers: list[FixtureCustomer] = Field(default_factory=list)
 
 
-# What to write in a fixture, where it differs from a tenant file (desired.WANT).
+# What to write in a fixture, where it differs from a tenant file (tenantfile.WANT).
 _WANT = {
     "customers": "a list of customers, each `- name: ...` with its tenants",
     "tenants": "a list of tenants, each `- name: ...` with its connections",
@@ -138,7 +138,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "connections": FixtureConnection,
     "companies": FixtureCompany,
     "report_templates": FixtureTemplate,
-    "voucher": desired.VoucherModel,
+    "voucher": tenantfile.VoucherModel,
     "EnvOnly": EnvOnly,
 }
 
@@ -157,9 +157,9 @@ def load(path: Path) -> Fixture:
                     exc,
                     root=Fixture,
                     models=_MODELS,
-                    want={**desired.WANT, **_WANT},
-                    item_want={**desired.ITEM_WANT, **_ITEM_WANT},
-                    example=desired.EXAMPLE,
+                    want={**tenantfile.WANT, **_WANT},
+                    item_want={**tenantfile.ITEM_WANT, **_ITEM_WANT},
+                    example=tenantfile.EXAMPLE,
                     unions={"password": frozenset({"str", "EnvOnly"})},
                 ),
                 validation.literal_passwords(doc.data),

@@ -217,7 +217,7 @@ class Field:
     nullable: bool = False
     compare: Callable[[Any], Any] | None = None
     # A plain optional key of documents (a flag, default false; or a text, default null): the
-    # models of tenant files and fixtures declare it from here (desired.declare_simple_fields).
+    # models of tenant files and fixtures declare it from here (tenantfile.declare_simple_fields).
     simple: bool = False
     description: str | None = None
 

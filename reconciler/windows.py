@@ -1,6 +1,6 @@
 """Change windows (DESIGN §11): read `reconciler.yaml`, decide which windows are open when.
 
-Reading is as strict as for tenant files (reconciler.strictyaml and desired's messages). The
+Reading is as strict as for tenant files (reconciler.strictyaml, reconciler.tenantfile's words). The
 decisions (`Window.active`, `Window.upcoming`, `freeze_of`) are pure: the current time is always
 an argument, never read here.
 
@@ -44,7 +44,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from reconciler import desired, errors, strictyaml, validation
+from reconciler import errors, strictyaml, tenantfile, validation
 from reconciler.freeze import Freeze, Occurrence
 
 FILE_NAME = "reconciler.yaml"
@@ -197,7 +197,7 @@ class _Model(BaseModel):
 
 
 class _WindowModel(_Model):
-    name: desired.Name = Field(description="what the window is called in refusals and plans")
+    name: tenantfile.Name = Field(description="what the window is called in refusals and plans")
     timezone: Zone = Field(description="IANA time zone of the window's times, e.g. Europe/Oslo")
     tenants: Globs | None = Field(
         None, description="CUSTOMER/TENANT globs (acme/*, */acme-norway); default: every tenant"
@@ -519,9 +519,9 @@ def parse(label: str, raw: bytes) -> tuple[Window, ...]:
             root=SettingsFileModel,
             models=_MODELS,
             unions=_UNIONS,
-            want={**desired.WANT, **_WANT},
-            item_want={**desired.ITEM_WANT, **_ITEM_WANT},
-            example={**desired.EXAMPLE, **_EXAMPLE},
+            want={**tenantfile.WANT, **_WANT},
+            item_want={**tenantfile.ITEM_WANT, **_ITEM_WANT},
+            example={**tenantfile.EXAMPLE, **_EXAMPLE},
         )
     if problems or model is None:
         raise errors.InputError.of(problems)

@@ -6,11 +6,14 @@ and the facts DESIGN §3 records must be there. Running them needs a real SQL Se
 
 from __future__ import annotations
 
+from importlib import resources
+from pathlib import Path
+
 import pytest
 import sqlglot
 from sqlglot import exp
 
-from reconciler import catalog
+from reconciler import catalog, errors
 
 BUILT_IN = catalog._load(None)
 KEYS = sorted(BUILT_IN.integrations)
@@ -78,3 +81,18 @@ def test_only_visma_has_a_voucher_step() -> None:
 def test_company_database(key: str, company: str, database: str) -> None:
     entry = BUILT_IN.integrations[key]
     assert entry.company_database_for(company, entry.default_database) == database
+
+
+def test_the_built_in_catalog_passes_the_check_a_user_catalog_gets() -> None:
+    """The built-in catalog is read without pydantic (reading tenant files must not need it); it
+    is checked here as RECONCILER_CATALOG files are as they are read, and reads the same."""
+    text = resources.files("reconciler").joinpath("catalog.yaml").read_text(encoding="utf-8")
+    assert catalog._parse(text, "built-in", check=True) == catalog._parse(text, "built-in", check=False)
+    assert catalog.builtin().integrations == catalog._parse(text, "built-in", check=True)
+
+
+def test_a_user_catalog_is_checked(tmp_path: Path) -> None:
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("version: 1\nintegrations:\n  x:\n    display_name: X\n", encoding="utf-8")
+    with pytest.raises(errors.CatalogError, match=r"extra\.yaml: the integration catalog is invalid"):
+        catalog._parse(extra.read_text(encoding="utf-8"), str(extra))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import catalog, declared, desired, errors, secrets, spec, strictyaml
+from reconciler import catalog, declared, desired, errors, secrets, spec, strictyaml, tenantfile
 
 FILE = """\
 version: 1
@@ -91,7 +91,7 @@ def test_frozen_spec_is_the_spec_of_the_validated_document() -> None:
     raw = VOUCHER_FILE.encode()
     settings = secrets.Settings("OSR_", Path(".secrets"))
     tenant = desired.load_file(path, cat=catalog.load(), settings=settings, raw=raw)
-    model = desired.TenantFileModel.model_validate(strictyaml.parse(str(path), raw).data)
+    model = tenantfile.TenantFileModel.model_validate(strictyaml.parse(str(path), raw).data)
     dumped = [spec.ConnectionSpec.from_document(c.model_dump()) for c in model.connections]
     assert [c.spec for c in tenant.connections] == dumped
     assert dumped[0].voucher is not None and dumped[0].companies == ("1001", "0002", "Ålesund")
@@ -102,10 +102,10 @@ def test_a_simple_field_is_declared_from_the_description(monkeypatch: pytest.Mon
     """A plain optional field added to spec.CONNECTION_FIELDS reaches the document models without
     an edit there (docs/architecture.md, "Adding a field"); removed, it is gone again."""
 
-    def model() -> type[desired._Model]:
-        class Probe(desired._Model):
+    def model() -> type[tenantfile._Model]:
+        class Probe(tenantfile._Model):
             name: str
-            desired.declare_simple_fields(locals())
+            tenantfile.declare_simple_fields(locals())
 
         return Probe
 
@@ -119,7 +119,7 @@ def test_a_simple_field_is_declared_from_the_description(monkeypatch: pytest.Mon
     assert probe.model_json_schema()["properties"]["needs_vpn"]["description"] == "reach it over VPN"
     monkeypatch.setattr(spec, "SIMPLE", tuple(f for f in spec.SIMPLE if f is not added))
     assert "needs_vpn" not in model().model_fields
-    assert {f.key for f in spec.SIMPLE} <= set(desired.ConnectionModel.model_fields)
+    assert {f.key for f in spec.SIMPLE} <= set(tenantfile.ConnectionModel.model_fields)
 
 
 NUMBERS = """\

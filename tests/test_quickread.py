@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from reconciler import declared, desired, errors, quickread, strictyaml
+from reconciler import declared, desired, errors, quickread, strictyaml, tenantfile
 from tests import test_fuzz
 
 PATH, LABEL = test_fuzz.PATH, test_fuzz.LABEL
@@ -55,9 +55,9 @@ def _same(raw: bytes) -> declared.DesiredTenant | None:
 def test_it_knows_exactly_the_models_keys() -> None:
     """A key added to a model and not here sends every file using it the long way; a key known
     here and not by the models would accept what the models refuse."""
-    assert set(desired.TenantFileModel.model_fields) == quickread.TOP_KEYS
-    assert set(desired.ConnectionModel.model_fields) == quickread.CONNECTION_KEYS
-    assert set(desired.TombstoneModel.model_fields) == quickread.TOMBSTONE_KEYS
+    assert set(tenantfile.TenantFileModel.model_fields) == quickread.TOP_KEYS
+    assert set(tenantfile.ConnectionModel.model_fields) == quickread.CONNECTION_KEYS
+    assert set(tenantfile.TombstoneModel.model_fields) == quickread.TOMBSTONE_KEYS
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from reconciler import cli as cli_mod
-from reconciler import errors, render, windows
+from reconciler import errors, render, stages, windows
 from tests.conftest import Cli
 from tests.test_cli import TENANT, dump, seeded
 
@@ -488,3 +488,9 @@ def test_bad_reconciler_now_and_reason_are_input_errors(cli: Cli) -> None:
     assert bad_now.code == 1 and "RECONCILER_NOW '2026-03-30 noon': write a time" in bad_now.err
     blank = cli("apply", "--auto-approve", "--override-freeze", "  ", env=INSIDE)
     assert blank.code == 1 and "--override-freeze: write why" in blank.err
+
+
+def test_the_stages_look_for_the_file_windows_reads() -> None:
+    """stages names reconciler.yaml itself, so that a repository without one never imports
+    windows: the two names must agree."""
+    assert stages.WINDOWS_FILE == windows.FILE_NAME
