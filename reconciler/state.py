@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from reconciler import spec
+from reconciler.spec import ConnectionSpec  # for LiveConnection.read(), where `spec` is a field
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,54 @@ class LiveConnection:
     version: int
     applied_fp: str | None  # spec_fingerprint of the spec last applied by the tool
     applied_name: str | None = None  # the name last applied (a portal rename changes name only)
+
+    @classmethod
+    def read(
+        cls,
+        id: int,
+        spec_: ConnectionSpec,
+        company_rows: Sequence[tuple[int, int, str]],
+        password_fp: str | None,
+        managed: bool,
+        version: int,
+        applied_fp: str | None,
+        applied_name: str | None,
+    ) -> LiveConnection:
+        """A connection as the store read it, its companies made on first use from their rows
+        (row id, connection id, code; in code order), without dependents.
+
+        A plan reads every connection of a fleet but looks at the companies of only the few it
+        deletes or changes (cascades) or fingerprints (saved plans): the rest are never made.
+        Its attributes are set in one go, as ConnectionSpec._made does (checked at import).
+        """
+        made = object.__new__(cls)
+        object.__setattr__(
+            made,
+            "__dict__",
+            {
+                "id": id,
+                "spec": spec_,
+                _COMPANY_ROWS: company_rows,
+                "password_fp": password_fp,
+                "managed": managed,
+                "version": version,
+                "applied_fp": applied_fp,
+                "applied_name": applied_name,
+            },
+        )
+        return made
+
+    if not TYPE_CHECKING:  # to the type checker, companies is the field it is
+
+        def __getattr__(self, name: str) -> Any:
+            """companies, made from the rows read() kept (only called while it is not made)."""
+            rows = self.__dict__.get(_COMPANY_ROWS) if name == "companies" else None
+            if rows is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            companies = tuple([LiveCompany(code, (), row_id) for row_id, _, code in rows])
+            self.__dict__["companies"] = companies
+            del self.__dict__[_COMPANY_ROWS]
+            return companies
 
     @property
     def renamed_in_portal(self) -> bool:
@@ -66,6 +116,19 @@ class LiveConnection:
             "companies": [[c.id, [[d.kind.value, d.name] for d in c.dependents]] for c in self.companies],
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+# LiveConnection.read(): where a connection keeps its company rows until companies is made.
+_COMPANY_ROWS = "_company_rows"
+assert {f.name for f in dataclasses.fields(LiveConnection)} - {"companies"} == {
+    "id",
+    "spec",
+    "password_fp",
+    "managed",
+    "version",
+    "applied_fp",
+    "applied_name",
+}
 
 
 @dataclass(frozen=True)

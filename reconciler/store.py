@@ -625,9 +625,9 @@ def read(
     ).all()
 
     deps_by_company = _group_dependents(dep_rows)
-    # Each connection's company rows in the order read, made into its companies beside it, in
-    # code order (a stable sort of its few rows: ties as read). One sort of all a batch's rows
-    # by code costs more: the companies are then made for one connection after another at random.
+    # Each connection's company rows in the order read, sorted by code beside it (a stable sort
+    # of its few rows: ties as read). One sort of all a batch's rows by code costs more: the
+    # connections' rows are then picked out one connection after another at random.
     company_rows_by_conn: dict[int, list[Any]] = defaultdict(list)
     for company_row in company_rows:  # (id, connection_id, code)
         company_rows_by_conn[company_row[1]].append(company_row)
@@ -637,13 +637,8 @@ def read(
         tenant_id = row[tenant_at]
         if tenant_id not in selected:
             continue
-        comps = tuple(
-            [
-                state.LiveCompany(code, deps_by_company.get(company_id, ()), company_id)
-                for company_id, _, code in sorted(company_rows_by_conn.get(row[id_at], ()), key=_CODE)
-            ]
-        )
-        conns_by_tenant[tenant_id].append(_live_connection(row, comps))
+        rows_of = sorted(company_rows_by_conn.get(row[id_at], ()), key=_CODE)
+        conns_by_tenant[tenant_id].append(_live_connection(row, rows_of, deps_by_company))
     templates_by_tenant: dict[int, list[state.ReportTemplate]] = defaultdict(list)
     for tenant_id, name, connection_id in template_rows:
         templates_by_tenant[tenant_id].append(state.ReportTemplate(name, connection_id))
@@ -688,16 +683,28 @@ def read_dependents(conn: Connection, company_keys: Iterable[int]) -> dict[int, 
     return found
 
 
-def _live_connection(row: sa.Row[Any], comps: tuple[state.LiveCompany, ...]) -> state.LiveConnection:
+def _live_connection(
+    row: sa.Row[Any], company_rows: list[Any], deps_by_company: dict[int, tuple[state.Dependent, ...]]
+) -> state.LiveConnection:
     """A row of `SELECT <LIVE_COLUMNS> FROM osr_connections` (read by position, _AT: every connection
-    of a fleet is read through here)."""
+    of a fleet is read through here) and its company rows (id, connection_id, code) in code order.
+
+    Without dependents read, its companies are made on first use (LiveConnection.read): a plan
+    looks at those of the few connections it deletes or changes."""
     row_id, password_fp, managed, version, applied_fp, applied_name = _LIVE_AT(row)
+    made = spec.ConnectionSpec.made(
+        row[_NAME_AT], tuple([c[2] for c in company_rows]), _TOP_AT(row), row[_PROVIDER_AT], row[_DOC_PATH_AT]
+    )
+    if not deps_by_company:
+        return state.LiveConnection.read(
+            row_id, made, company_rows, password_fp, bool(managed), version, applied_fp, applied_name
+        )
     return state.LiveConnection(
         id=row_id,
-        spec=spec.ConnectionSpec.made(
-            row[_NAME_AT], tuple([c.id for c in comps]), _TOP_AT(row), row[_PROVIDER_AT], row[_DOC_PATH_AT]
+        spec=made,
+        companies=tuple(
+            [state.LiveCompany(code, deps_by_company.get(key, ()), key) for key, _, code in company_rows]
         ),
-        companies=comps,
         password_fp=password_fp,
         managed=bool(managed),
         version=version,
