@@ -11,6 +11,7 @@ from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
 
 DEFAULT_MAX_DELETE = 10
 _KIND_ORDER = {kind: i for i, kind in enumerate(spec.DependentKind)}
+_ACTION_RANK = {kind: i for i, kind in enumerate(p.ORDER)}
 
 # Password fingerprints of resolved references; None where the value is not available here.
 PasswordFingerprints = Mapping[SecretRef, str | None]
@@ -103,21 +104,20 @@ def _match(
     return None, None
 
 
+def _unchanged(d: DesiredConnection, conn: state.LiveConnection, fps: PasswordFingerprints) -> bool:
+    """Managed, the same spec (so the same name) and the same password, or none on either side."""
+    if not conn.managed or d.spec != conn.spec:
+        return False
+    if d.password is None:
+        return conn.password_fp is None
+    # A fingerprint not available here (None) is never the same password.
+    return conn.password_fp is not None and fps.get(d.password) == conn.password_fp
+
+
 def _matched(
     d: DesiredConnection, conn: state.LiveConnection, renamed_from: str | None, fps: PasswordFingerprints
 ) -> tuple[p.Action | None, str | None]:
-    if (
-        d.spec == conn.spec
-        and conn.managed
-        and (
-            (d.password is None and conn.password_fp is None)
-            or (
-                d.password is not None
-                and fps.get(d.password) is not None
-                and fps.get(d.password) == conn.password_fp
-            )
-        )
-    ):
+    if _unchanged(d, conn, fps):
         return None, None  # the common case in a large fleet: nothing to compare field by field
     changes = _field_changes(conn.spec, d.spec)
     password, note, new_fp = _password_change(d, conn.password_fp, fps)
@@ -163,19 +163,43 @@ def _matched(
     return None, note
 
 
-def diff_tenant(d: DesiredTenant, live: state.LiveTenant, fps: PasswordFingerprints) -> p.TenantPlan:
-    """The plan of one tenant (without the live fingerprint: see fingerprinted)."""
-    by_name = {spec.identity(c.spec.name): c for c in live.connections}
+def diff_tenant(
+    d: DesiredTenant,
+    live: state.LiveTenant,
+    fps: PasswordFingerprints,
+    *,
+    identities: dict[str, str] | None = None,
+) -> p.TenantPlan:
+    """The plan of one tenant (without the live fingerprint: see fingerprinted).
+
+    identities: spec.identity() of names by their text, to share between tenants (a fleet
+    repeats its connection names from tenant to tenant); filled in here.
+    """
+    # Each live name's identity, by its text: a declared name is most often the same text.
+    if identities is None:
+        identities = {}
+    for c in live.connections:
+        if c.spec.name not in identities:
+            identities[c.spec.name] = spec.identity(c.spec.name)
+    by_name = {identities[c.spec.name]: c for c in live.connections}
     by_applied = {
         spec.identity(c.applied_name): c
         for c in live.connections
-        if c.renamed_in_portal and c.applied_name is not None
+        # renamed_in_portal asks these first: most connections are not renamed
+        if c.applied_name is not None and c.applied_name != c.spec.name and c.renamed_in_portal
     }
     used: set[int] = set()
     actions: list[p.Action] = []
     notes: list[str] = []
     for desired_conn in d.connections:
-        conn, renamed_from = _match(desired_conn, by_name, by_applied, used)
+        # _match's first question, asked here with the identity already known: by name.
+        name = desired_conn.spec.name
+        key = identities.get(name)
+        conn = by_name.get(key if key is not None else spec.identity(name))
+        if conn is not None and conn.id not in used and conn.spec.name == name:
+            renamed_from = None
+        else:
+            conn, renamed_from = _match(desired_conn, by_name, by_applied, used)
         if conn is None:
             password, note, _ = _password_change(desired_conn, None, fps)
             changes = _field_changes(None, desired_conn.spec)
@@ -194,6 +218,8 @@ def diff_tenant(d: DesiredTenant, live: state.LiveTenant, fps: PasswordFingerpri
             )
         else:
             used.add(conn.id)
+            if _unchanged(desired_conn, conn, fps):
+                continue  # no action, no note: _matched's first answer, without building its tuple
             action, note = _matched(desired_conn, conn, renamed_from, fps)
             if action:
                 actions.append(action)
@@ -205,20 +231,23 @@ def diff_tenant(d: DesiredTenant, live: state.LiveTenant, fps: PasswordFingerpri
             used.add(conn.id)
             actions.append(_delete(live, conn, p.Reason.DELETE_TOMBSTONE))
     unmanaged = []
-    for conn in live.connections:
-        if conn.id in used:
-            continue
-        if not conn.managed:
-            unmanaged.append(conn.spec.name)
-        elif d.prune:
-            actions.append(_delete(live, conn, p.Reason.DELETE_PRUNED))
-    rank = {kind: i for i, kind in enumerate(p.ORDER)}
-    actions.sort(key=lambda a: (rank[a.action], spec.natural_key(a.connection), a.connection))
+    if len(used) < len(live.connections):  # used holds ids of live connections: all of them when equal
+        for conn in live.connections:
+            if conn.id in used:
+                continue
+            if not conn.managed:
+                unmanaged.append(conn.spec.name)
+            elif d.prune:
+                actions.append(_delete(live, conn, p.Reason.DELETE_PRUNED))
+    if len(actions) > 1:
+        actions.sort(key=lambda a: (_ACTION_RANK[a.action], spec.natural_key(a.connection), a.connection))
+    if len(unmanaged) > 1:
+        unmanaged.sort(key=lambda n: (spec.natural_key(n), n))
     return p.TenantPlan(
         d.customer,
         d.tenant,
         tuple(actions),
-        tuple(sorted(unmanaged, key=lambda n: (spec.natural_key(n), n))),
+        tuple(unmanaged),
         tuple(notes),
         d.path,
         d.digest,
@@ -262,7 +291,11 @@ def diff_tenants(
     problems = unknown_tenants(desired, live)
     if problems:
         raise errors.InputError.of(problems)
-    return tuple(diff_tenant(d, live.tenants[d.key], fps) for d in sorted(desired, key=lambda t: t.key))
+    identities: dict[str, str] = {}  # as many as the names of these tenants' connections
+    return tuple(
+        diff_tenant(d, live.tenants[d.key], fps, identities=identities)
+        for d in sorted(desired, key=lambda t: t.key)
+    )
 
 
 def mass_deletes(

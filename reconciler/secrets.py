@@ -20,7 +20,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from reconciler import errors, lazy, redaction
 from reconciler.declared import SecretRef
@@ -47,6 +47,14 @@ if TYPE_CHECKING:
     from cryptography import fernet
 else:
     fernet = lazy.module("cryptography.fernet")
+
+
+class _Mac(Protocol):
+    """hmac.HMAC, or the OpenSSL HMAC object it wraps."""
+
+    def copy(self) -> _Mac: ...
+    def update(self, msg: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
 
 
 class _Listings:
@@ -188,9 +196,13 @@ class Settings:
                 )
         else:
             assert ref.file is not None
-            target = self._inside(ref.file)
-            # A file found regular is remembered; anything else (a FIFO?) is read to its end.
-            value = _read_secret(target, regular=ref.file in self._targets) if target else None
+            target = self._targets.get(ref.file)  # most often checked already (validation)
+            if target is not None:
+                value = _read_secret(target, regular=True)
+            else:
+                target = self._inside(ref.file)
+                # A file found regular is remembered; anything else (a FIFO?) is read to its end.
+                value = _read_secret(target, regular=ref.file in self._targets) if target else None
         if value and register:
             redaction.register(value)
         return value or None
@@ -202,6 +214,7 @@ def _under(target: str, base: str) -> bool:
 
 
 _READ_SIZE = 65536
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 
 def _lstat_regular(path: str) -> bool:
@@ -219,7 +232,7 @@ def _read_secret(target: str, *, regular: bool) -> str | None:
     end: a small one is read with one os.read."""
     try:
         # A target is resolved (no link), as checked: a link put there since is not followed.
-        fd = os.open(target, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(target, _OPEN_FLAGS)
         try:
             data = os.read(fd, _READ_SIZE)
             if len(data) == _READ_SIZE or not regular:
@@ -289,7 +302,10 @@ class Keyring:
         self._mac_key = mac_key
         # The HMAC state after the fingerprint's fixed prefix, copied for each password: a fleet
         # fingerprints tens of thousands of them, and a copy costs less than keying a new HMAC.
-        self._password_mac = hmac.new(mac_key, b"password\0", hashlib.sha256)
+        mac = hmac.new(mac_key, b"password\0", hashlib.sha256)
+        # hmac.HMAC wraps OpenSSL's HMAC object (_hmac) where it has one: copy, update and
+        # hexdigest are then three calls in C instead of three Python methods around them.
+        self._password_mac: _Mac = getattr(mac, "_hmac", None) or mac
 
     @classmethod
     def for_plans(cls, plan_key: str) -> Keyring:
