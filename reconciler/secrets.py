@@ -20,7 +20,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from reconciler import errors, lazy, redaction
 from reconciler.declared import SecretRef
@@ -47,14 +47,6 @@ if TYPE_CHECKING:
     from cryptography import fernet
 else:
     fernet = lazy.module("cryptography.fernet")
-
-
-class _Mac(Protocol):
-    """hmac.HMAC, or the OpenSSL HMAC object it wraps."""
-
-    def copy(self) -> _Mac: ...
-    def update(self, msg: bytes, /) -> None: ...
-    def hexdigest(self) -> str: ...
 
 
 class _Listings:
@@ -302,10 +294,7 @@ class Keyring:
         self._mac_key = mac_key
         # The HMAC state after the fingerprint's fixed prefix, copied for each password: a fleet
         # fingerprints tens of thousands of them, and a copy costs less than keying a new HMAC.
-        mac = hmac.new(mac_key, b"password\0", hashlib.sha256)
-        # hmac.HMAC wraps OpenSSL's HMAC object (_hmac) where it has one: copy, update and
-        # hexdigest are then three calls in C instead of three Python methods around them.
-        self._password_mac: _Mac = getattr(mac, "_hmac", None) or mac
+        self._password_mac = hmac.new(mac_key, b"password\0", hashlib.sha256)
 
     @classmethod
     def for_plans(cls, plan_key: str) -> Keyring:
