@@ -180,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("error: aborted; nothing was changed", err=True)
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # an error like any other (DESIGN: 0, 1 and 2 are the exit codes)
         click.echo("error: interrupted; nothing was changed", err=True)
-        return 130
+        return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_ERROR
     except Exception as exc:  # the one place an unexpected error (a bug) is reported

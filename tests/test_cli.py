@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 import sqlalchemy as sa
 import yaml
 
@@ -399,3 +400,21 @@ def test_no_command_shows_help(embedded_cli: Cli) -> None:
     result = embedded_cli()
     assert result.code == 0 and result.out.startswith("Usage: reconciler [OPTIONS] COMMAND")
     assert embedded_cli.process("--version").out.startswith("reconciler 0.1.0\nPython 3.")
+
+
+def test_an_interrupt_exits_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C before anything was written is an error like any other: exit 1, as DESIGN lists
+    (0, 1 and 2 are the exit codes pipelines rely on; not the shell's 130)."""
+    from reconciler import cli as cli_module
+    from reconciler import desired
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(desired, "discover", interrupted)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".git").mkdir()
+    assert cli_module.main(["validate"]) == 1
+    assert "nothing was changed" in capsys.readouterr().err  # click reports it as aborted
