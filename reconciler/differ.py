@@ -61,7 +61,8 @@ def _cascade(companies: Sequence[state.LiveCompany]) -> tuple[p.Cascade, ...]:
 
 def _kept(live: state.LiveTenant, connection_id: int) -> tuple[p.Kept, ...]:
     names = sorted(
-        (t.name for t in live.report_templates if t.connection_id == connection_id), key=spec.natural_key
+        (t.name for t in live.report_templates if t.connection_id == connection_id),
+        key=lambda name: (spec.natural_key(name), name),  # R1 and R01: not as each database sorts
     )
     return tuple(p.Kept(p.KeptKind.REPORT_TEMPLATE, name) for name in names)
 

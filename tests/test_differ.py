@@ -267,3 +267,17 @@ def test_diff_unavailable_password_is_noted_even_when_nothing_is_stored() -> Non
     result = differ.diff([desired(want())], live(live_conn(password_fp=None)), {REF: None})
     assert result.tenants[0].actions == ()
     assert result.tenants[0].notes == ("Visma Oslo: password not compared (env OSR_PW not set)",)
+
+
+def test_kept_templates_are_in_one_order_whatever_order_the_store_gave() -> None:
+    """R1 and R01 count alike: the text decides between them, not the database's collation
+    (which decided the order the store read them in)."""
+    kept = []
+    for order in ((0, 1, 2), (2, 1, 0)):
+        names = ("R01", "R1", "r1")
+        templates = tuple(state.ReportTemplate(names[i], 1) for i in order)
+        result = differ.diff(
+            [desired(tombstones=("VISMA OSLO",))], live(live_conn(), templates=templates), FPS
+        )
+        kept.append([k.name for k in one(result).kept])
+    assert kept[0] == kept[1] == ["R01", "R1", "r1"]
