@@ -17,29 +17,41 @@ PLAN_QUERIES = (
 )
 
 # The honest floor, run as `python -c FLOOR_CODE TENANTS_DIR URL SECRETS_DIR` in a fresh
-# interpreter: every tenant file composed by libyaml (the node tree, as the reader needs it; no
-# Python values built), every password reference resolved with the primitives the tool must use
-# (a {file:} reference's bytes read with os.open/os.read, an {env:} reference looked up in the
-# environment) and fingerprinted with the keyed HMAC of reconciler.secrets (the same key
-# derivation from RECONCILER_STORE_KEY, the same message; standard library only), the rows of the
-# plan's queries fetched raw through the DBAPI driver (nothing built from them), the cycle
-# collector off as the tool has it. Results are kept alive to the end, as the reconciler keeps
-# desired and live state, so that peak RSS compares too. Nothing else: no value validated, no
-# Python object built from a node.
+# interpreter, under the settings the tool runs with: every tenant file composed by libyaml (the
+# node tree, as the reader needs it; no Python values built) with no YAML 1.1 tag guessing (a
+# validating reader decides what a scalar is itself, as the tool's reader does: PyYAML's
+# resolver runs a regular expression per plain scalar, work no validating reader needs) and
+# released once read (as the tool releases each file's tree: bounded memory), every password
+# reference resolved with the primitives the tool must use (a {file:} reference's bytes read with
+# os.open/os.read, an {env:} reference looked up in the environment) and fingerprinted with the
+# keyed HMAC of reconciler.secrets (the same key derivation from RECONCILER_STORE_KEY, the same
+# message; standard library only), the rows of the plan's queries fetched raw through the DBAPI
+# driver (nothing built from them) and kept, the cycle collector off as the tool has it. Nothing
+# else: no value validated, no Python object built from a node.
 FLOOR_CODE = r"""
-import gc, os, sys, yaml, base64, hashlib, hmac
+import gc, os, sys, yaml, base64, hashlib, hmac, operator
 gc.disable()
 tenants, url, secrets_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+
+
+class Composer(yaml.CSafeLoader):  # libyaml's composer without YAML 1.1 tag guessing
+    def resolve(self, kind, value, implicit):
+        return ""
+
+    descend_resolver = staticmethod(operator.is_)  # no path resolvers: C no-ops, no Python frame
+    ascend_resolver = staticmethod(tuple)
+
+
 raw = base64.urlsafe_b64decode(os.environ["RECONCILER_STORE_KEY"])
 mac_key = hmac.new(raw, b"osr-reconciler/fingerprint/v1", hashlib.sha256).digest()
 environ = os.environ
-nodes, fingerprints = [], []
+files_read, fingerprints = 0, []
 for folder, _dirs, files in os.walk(tenants):
     for name in files:
         if name.endswith((".yaml", ".yml")):
             with open(os.path.join(folder, name), "rb") as handle:
-                node = yaml.compose(handle.read(), Loader=yaml.CSafeLoader)
-            nodes.append(node)
+                node = yaml.compose(handle.read(), Loader=Composer)
+            files_read += 1
             for key, value in node.value:
                 if key.value != "connections":
                     continue
@@ -58,6 +70,7 @@ for folder, _dirs, files in os.walk(tenants):
                                 os.close(fd)
                         fingerprints.append(hmac.new(mac_key, b"password\0" + secret,
                                                      hashlib.sha256).hexdigest())
+            del node  # released, as the tool releases each file's tree
 if url.startswith("sqlite:///"):
     import sqlite3
     conn = sqlite3.connect(f"file:{url[len('sqlite:///'):]}?mode=ro", uri=True)
@@ -65,5 +78,5 @@ else:
     import psycopg
     conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1))
 rows = [conn.execute(query).fetchall() for query in QUERIES]
-print(len(nodes), "files,", len(fingerprints), "secrets,", sum(len(r) for r in rows), "rows")
+print(files_read, "files,", len(fingerprints), "secrets,", sum(len(r) for r in rows), "rows")
 """.replace("QUERIES", repr(PLAN_QUERIES))
