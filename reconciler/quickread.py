@@ -69,10 +69,8 @@ assert spec.TOP_KEYS == _TOP_ORDER, "reconciler.quickread does not know every st
 
 
 class _Unusual(Exception):
-    """Not the common case: the file is read the long way (desired.load_file)."""
-
-
-_UNUSUAL = _Unusual()
+    """Not the common case: the file is read the long way (desired.load_file). Raised as a
+    class, a new one each time: one instance raised again would carry every traceback before."""
 
 
 def tenant(
@@ -94,15 +92,15 @@ def tenant(
 def _pairs(node: yaml.Node, known: frozenset[str]) -> dict[str, yaml.Node]:
     """A mapping's value nodes by key, when every key is known text written once."""
     if node.__class__ is not _MAPPING or node.tag != _MAP:
-        raise _UNUSUAL
+        raise _Unusual
     pairs = node.value
     try:  # a list or mapping as a key (its value a list) is not hashable
         found = {key.value: value for key, value in pairs}
     except TypeError:
-        raise _UNUSUAL from None
+        raise _Unusual from None
     # Every key known (a merge key `<<` is not) and written once, each plain or quoted text.
     if len(found) != len(pairs) or not found.keys() <= known or {k.tag for k, _ in pairs} - _KEY_TAGS:
-        raise _UNUSUAL
+        raise _Unusual
     return found
 
 
@@ -114,7 +112,7 @@ def _text(node: yaml.Node, longest: int = strictyaml.MAX_BYTES) -> str:
         tag, text = node.tag, node.value
         if ((tag == _PLAIN and text not in _WORDS) or tag == _STR) and 0 < len(text) <= longest:
             return text  # type: ignore[no-any-return]
-    raise _UNUSUAL
+    raise _Unusual
 
 
 def _flag(node: yaml.Node | None, default: bool) -> bool:
@@ -124,7 +122,7 @@ def _flag(node: yaml.Node | None, default: bool) -> bool:
         flag = _FLAGS.get(node.value)
         if flag is not None:
             return flag
-    raise _UNUSUAL
+    raise _Unusual
 
 
 def _null(node: yaml.Node | None) -> bool:
@@ -137,7 +135,7 @@ def _items(node: yaml.Node | None) -> list[yaml.Node]:
     if node is None:
         return []
     if node.__class__ is not _SEQUENCE or node.tag != _SEQ:
-        raise _UNUSUAL
+        raise _Unusual
     return node.value  # type: ignore[no-any-return]
 
 
@@ -162,12 +160,12 @@ class _Reader:
         self.count = 1 + len(top)
         version = top.get("version")  # `version: 1`, nothing else
         if version is None or version.__class__ is not _SCALAR or version.tag != _PLAIN:
-            raise _UNUSUAL
+            raise _Unusual
         if version.value != "1" or version.style:
-            raise _UNUSUAL
+            raise _Unusual
         customer, tenant = self.slug(top.get("customer")), self.slug(top.get("tenant"))
         if customer != path.parent.name or tenant != path.stem:
-            raise _UNUSUAL
+            raise _Unusual
         connections: list[tuple[int, DesiredConnection]] = []
         tombstones: list[str] = []
         entries = _items(top.get("connections"))
@@ -180,7 +178,7 @@ class _Reader:
             else:
                 connections.append((i, self.connection(i, fields)))
         if self.count > strictyaml.MAX_NODES:
-            raise _UNUSUAL
+            raise _Unusual
         self.previous_names(connections)
         return DesiredTenant(
             customer,
@@ -195,37 +193,37 @@ class _Reader:
     @staticmethod
     def slug(node: yaml.Node | None) -> str:
         if node is None:
-            raise _UNUSUAL
+            raise _Unusual
         text = _text(node, checks.MAX_SLUG)
         if not checks.SLUG_RE.fullmatch(text):
-            raise _UNUSUAL
+            raise _Unusual
         return text
 
     def named(self, i: int, node: yaml.Node | None) -> str:
         """The entry's name; no other entry may have it (rules: names are identities)."""
         if node is None:
-            raise _UNUSUAL
+            raise _Unusual
         written = _text(node, checks.MAX_NAME)
         key = spec.identity(written)
         if key in self.names:
-            raise _UNUSUAL
+            raise _Unusual
         self.names[key] = i
         return checks.check_name(written)
 
     def tombstone(self, i: int, fields: dict[str, yaml.Node]) -> str:
         if not fields.keys() <= TOMBSTONE_KEYS:
-            raise _UNUSUAL
+            raise _Unusual
         return self.named(i, fields.get("name"))
 
     def connection(self, i: int, fields: dict[str, yaml.Node]) -> DesiredConnection:
         get = fields.get
         name = self.named(i, get("name"))
         if "integration" not in fields or "server" not in fields or "database" not in fields:
-            raise _UNUSUAL
+            raise _Unusual
         integration_key = _text(fields["integration"])
         integration = self.cat.get(integration_key)
         if integration is None:
-            raise _UNUSUAL
+            raise _Unusual
         server = checks.check_server(_text(fields["server"]))
         database = checks.check_text(_text(fields["database"], checks.MAX_TEXT))
         authentication = _text(fields["authentication"]) if "authentication" in fields else None
@@ -233,9 +231,9 @@ class _Reader:
         password = self.password(get("password"))
         if authentication == "sql":
             if login is None or password is None:
-                raise _UNUSUAL
+                raise _Unusual
         elif authentication != "windows" or login is not None or password is not None:
-            raise _UNUSUAL
+            raise _Unusual
         top: list[Any] = [integration_key, server, database, authentication, login]
         for key, is_flag in _SIMPLE:
             top.append(_flag(get(key), False) if is_flag else _optional_text(get(key)))
@@ -245,10 +243,10 @@ class _Reader:
             pair = _pairs(voucher, _VOUCHER_KEYS)
             self.count += len(pair)
             if len(pair) != 2:
-                raise _UNUSUAL
+                raise _Unusual
             provider = _text(pair["provider"])
             if provider not in integration.voucher_providers:  # none: no voucher step at all
-                raise _UNUSUAL
+                raise _Unusual
             document_center_path = checks.check_doc_path(_text(pair["document_center_path"]))
         companies = _items(get("companies"))
         previous = _items(get("previous_names"))
@@ -265,27 +263,27 @@ class _Reader:
     def companies(nodes: list[yaml.Node]) -> tuple[str, ...]:
         ids = tuple(checks.check_name(_text(node, checks.MAX_COMPANY)) for node in nodes)
         if len({spec.identity(i) for i in ids}) != len(ids):  # listed twice
-            raise _UNUSUAL
+            raise _Unusual
         return ids
 
     def password(self, node: yaml.Node | None) -> SecretRef | None:
         if node is None or _null(node):
             return None
         if node.__class__ is not _MAPPING or node.tag != _MAP or len(node.value) != 1:
-            raise _UNUSUAL
+            raise _Unusual
         ((key_node, value_node),) = node.value
         self.count += 1
         if key_node.__class__ is not _SCALAR or key_node.tag not in _KEY_TAGS:
-            raise _UNUSUAL
+            raise _Unusual
         kind, value = key_node.value, _text(value_node)
         if kind == "env" and checks.ENV_NAME.fullmatch(value):
             ref = SecretRef(value, None)
         elif kind == "file":
             ref = SecretRef(None, value)
         else:
-            raise _UNUSUAL
+            raise _Unusual
         if self.settings.check_reference(ref.env, ref.file) is not None:
-            raise _UNUSUAL
+            raise _Unusual
         return ref
 
     def previous_names(self, connections: list[tuple[int, DesiredConnection]]) -> None:
@@ -295,4 +293,4 @@ class _Reader:
             for old in c.previous_names:
                 key = spec.identity(old)
                 if previous.setdefault(key, i) != i or self.names.get(key, i) != i:
-                    raise _UNUSUAL
+                    raise _Unusual
