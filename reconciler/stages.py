@@ -172,12 +172,15 @@ def password_fingerprints(
 def unavailable_passwords(
     ctx: Context, tenants: Sequence[declared.DesiredTenant]
 ) -> list[tuple[declared.DesiredTenant, str, declared.SecretRef]]:
-    """(tenant, connection name, reference) of every password reference not available here."""
+    """(tenant, connection name, reference) of every password reference not available here.
+
+    Only asked whether each is there: the values are not kept for redaction (a fleet's tens of
+    thousands would stay in memory to the end); the applier registers those it writes."""
     return [
         (t, c.spec.name, c.password)
         for t in tenants
         for c in t.connections
-        if c.password is not None and ctx.settings.resolve(c.password) is None
+        if c.password is not None and ctx.settings.resolve(c.password, register=False) is None
     ]
 
 

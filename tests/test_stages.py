@@ -130,3 +130,32 @@ def test_drift_in_batches_lists_what_one_read_lists(
     drift = stages.drift_files(ctx, st, _files(ctx), size=size)
     assert drift.tenants == whole.tenants
     assert drift.mass_delete == ()  # drift applies nothing: no deletion guards
+
+
+def test_checking_that_passwords_are_there_keeps_none_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apply asks of every password whether it is there before it takes its leases: the values
+    are not kept for redaction (a fleet's tens of thousands would grow its memory with the
+    fleet); the applier registers the ones it writes."""
+    from types import SimpleNamespace
+
+    from reconciler import redaction
+    from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
+
+    monkeypatch.setenv("OSR_STAGES_PW", "Qz-stages-password-value")
+    monkeypatch.setattr(redaction, "_known", set())
+    base = desired.load_file(
+        Path("tenants/acme/acme-norway.yaml"),
+        cat=catalog.load(),
+        settings=secrets.Settings("OSR_", tmp_path),
+        raw=b"version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n"
+        b"  - {name: A, integration: visma-business, server: s, database: d, authentication: windows}\n",
+    )
+    conn = DesiredConnection(base.connections[0].spec, SecretRef("OSR_STAGES_PW", None), (), True, False)
+    missing = DesiredConnection(base.connections[0].spec, SecretRef("OSR_STAGES_NONE", None), (), True, False)
+    tenant = DesiredTenant("acme", "acme-norway", "t.yaml", "d", False, (conn, missing), ())
+    ctx = SimpleNamespace(settings=secrets.Settings("OSR_", tmp_path))
+    found = stages.unavailable_passwords(ctx, [tenant])  # type: ignore[arg-type]
+    assert [(name, str(ref)) for _, name, ref in found] == [("A", "env OSR_STAGES_NONE")]
+    assert "Qz-stages-password-value" not in redaction._known
