@@ -188,21 +188,22 @@ def apply_planned(
     return Applied(done, cascade, held.release_after_commit(), held.signalled, planned.live, written)
 
 
-def _scopes(plan: p.Plan) -> list[str]:
+def scopes(plan: p.Plan) -> list[str]:
+    """The tenants the plan changes (an action not blocked): what apply reads again and writes."""
     return [t.key for t in plan.tenants if any(not a.blocked for a in t.actions)]
 
 
 def _verified_live(conn: store.Transaction, plan: p.Plan) -> state.LiveState:
     """The live tenants the plan changes, read in the transaction; refused if any moved since
     the plan read them."""
-    scopes = _scopes(plan)
-    live = store.read(conn, scopes)
+    changing = scopes(plan)
+    live = store.read(conn, changing)
     live = live.with_dependents(
-        store.read_dependents(conn, [k for t in plan.tenants if t.key in scopes for k in t.read_companies])
+        store.read_dependents(conn, [k for t in plan.tenants if t.key in changing for k in t.read_companies])
     )
     for t in plan.tenants:
         lt = live.tenants.get(t.key)
-        if t.key in scopes and (lt is None or lt.object_fp() != t.tenant_fp):
+        if t.key in changing and (lt is None or lt.object_fp() != t.tenant_fp):
             raise errors.ConflictError(
                 f"{t.key}: the live store changed since the plan was made; nothing was applied, plan again"
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from reconciler import errors, spec, state
 from reconciler import plan as p
@@ -377,8 +377,13 @@ def with_cascades(
     )
 
 
-def fingerprinted(plan: p.Plan, live: state.LiveState, read: Mapping[str, set[int]]) -> p.Plan:
-    """The plan with a fingerprint of each live tenant as read, for saved plans and apply."""
+def fingerprinted(
+    plan: p.Plan, live: state.LiveState, read: Mapping[str, set[int]], *, only: Collection[str] | None = None
+) -> p.Plan:
+    """The plan with a fingerprint of each live tenant as read, for saved plans and apply.
+
+    only: just these tenants (apply compares the fingerprints of the tenants it changes, and
+    every connection of a fleet costs one); the others keep none."""
     return dataclasses.replace(
         plan,
         tenants=tuple(
@@ -387,6 +392,8 @@ def fingerprinted(plan: p.Plan, live: state.LiveState, read: Mapping[str, set[in
                 tenant_fp=live.tenants[t.key].object_fp(),
                 read_companies=tuple(sorted(read.get(t.key, ()))),
             )
+            if only is None or t.key in only
+            else t
             for t in plan.tenants
         ),
     )

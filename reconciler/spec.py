@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import functools
 import hashlib
 import ipaddress
 import json
@@ -98,6 +99,7 @@ def parse_server(text: str) -> ServerAddress:
     return ServerAddress(host, instance, port)
 
 
+@functools.lru_cache(maxsize=4096)  # a fleet's connections share their servers: drift, apply
 def normalize_server(server: str) -> str:
     """Server as SQL Server reaches it: case-insensitive, one spelling per address.
 

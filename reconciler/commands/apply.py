@@ -496,13 +496,14 @@ def _plan_batched(
 
 
 def _batch_plan(batch: stages.Batch, result: p.Plan) -> tuple[p.Plan, state.LiveState]:
-    """A batch's plan with its cascades listed (their dependents read) and fingerprinted."""
+    """A batch's plan with its cascades listed (their dependents read), the tenants it changes
+    fingerprinted (applier.apply compares those when it reads them again; no other is read)."""
     live = batch.live
     needed = differ.cascade_companies(result, live)
     if needed:
         live = live.with_dependents(batch.dependents(set().union(*needed.values())))
         result = differ.with_cascades(result, batch.desired, live, batch.fps)
-    return differ.fingerprinted(result, live, needed), live
+    return differ.fingerprinted(result, live, needed, only=set(applier.scopes(result))), live
 
 
 def _plan_and_apply_batched(
