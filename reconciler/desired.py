@@ -13,7 +13,7 @@ import difflib
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +42,7 @@ def discover(paths: Sequence[str]) -> list[Path]:
         if path.is_dir():
             in_tenants = path.name in ("tenants", "") or path.resolve().name == "tenants"
             expected = 2 if in_tenants else 1
-            for candidate in (*path.rglob("*.yaml"), *path.rglob("*.yml")):
-                depth = len(candidate.relative_to(path).parts)
+            for candidate, depth in _named_yaml(path):
                 if depth != expected:
                     problems.append(
                         errors.at(
@@ -74,6 +73,21 @@ def discover(paths: Sequence[str]) -> list[Path]:
     if problems:
         raise errors.InputError.of(problems)
     return sorted(found)
+
+
+def _named_yaml(folder: Path) -> Iterator[tuple[Path, int]]:
+    """Every entry under folder named *.yaml or *.yml (file, link or folder: the caller says
+    what is wrong with any but a file), with its depth below folder (1: directly in it).
+
+    One walk that, like Path.rglob, does not enter linked folders: two rglob calls walked the
+    tree twice and made a Path of every entry (a one-tenant plan walks the whole fleet)."""
+    for parent, folders, files in os.walk(folder):
+        depth = None
+        for name in (*files, *folders):
+            if name.endswith((".yaml", ".yml")):
+                if depth is None:
+                    depth = len(Path(parent).relative_to(folder).parts) + 1
+                yield Path(parent, name), depth
 
 
 def _not_a_tenant_file(path: Path, within: Path) -> str | None:
