@@ -630,17 +630,27 @@ def markdown(
                 break
             doc.add(line)
         doc.add("\n")
-    for i, t in enumerate(plan.tenants):
-        section = _section(t)
+    listed = plan.tenants
+    sections = [_section(t) for t in listed]
+    if not doc.fits("".join(sections), reserve=_RESERVE):
+        # Not everything fits: the tenants with nothing to show go first, so that a change in the
+        # last of 2,000 tenants is not cut for 1,999 sections saying "no changes".
+        shown = [(t, section) for t, section in zip(listed, sections, strict=True) if not _quiet(t)]
+        quiet = len(listed) - len(shown)
+        if quiet:
+            doc.add(f"{quiet:,} of {len(listed):,} tenants have no changes and are not listed here.\n\n")
+            cut_notes.append("tenants without changes")
+            listed, sections = tuple(t for t, _ in shown), [section for _, section in shown]
+    for i, (t, section) in enumerate(zip(listed, sections, strict=True)):
         if not doc.fits(section, reserve=_RESERVE):
             lines_left = doc.limit - doc.size - _RESERVE
             if i == 0 or lines_left > 2_000:
                 doc.add(_section(t, budget=lines_left))
                 i += 1
-            rest = len(plan.tenants) - i
+            rest = len(listed) - i
             if rest:
                 doc.add(
-                    f"\n**{rest:,} of {len(plan.tenants):,} tenants left out to stay under "
+                    f"\n**{rest:,} of {len(listed):,} tenants left out to stay under "
                     f"{limit:,} characters.**\n"
                 )
                 cut_notes.append("tenant sections")
@@ -653,6 +663,11 @@ def markdown(
             "everything. The full plan is in the JSON and HTML artifacts of this job.\n"
         )
     return doc.text()
+
+
+def _quiet(t: p.TenantPlan) -> bool:
+    """Nothing to show for this tenant but "no changes" (no action, note, window or check)."""
+    return tenant_lines(t) == ["  no changes"]
 
 
 def _section(t: p.TenantPlan, budget: int | None = None) -> str:

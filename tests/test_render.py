@@ -170,6 +170,20 @@ def test_markdown_is_cut_under_the_limit_with_a_note() -> None:
     assert "left out" not in small
 
 
+def test_markdown_of_a_large_fleet_shows_the_tenants_that_change_first() -> None:
+    """2,000 tenants without changes and one change in the last: the comment cannot hold every
+    section, so the ones saying only "no changes" give way and the change is shown."""
+    quiet = tuple(p.TenantPlan("acme", f"t{i:04d}", (), ()) for i in range(2000))
+    out = render.markdown(p.Plan((*quiet, tenant("zz-last", (UPDATE,))), 10))
+    assert len(out) < render.MARKDOWN_LIMIT
+    assert "<code>acme/zz-last</code>: 1 update" in out
+    assert "2,000 of 2,001 tenants have no changes and are not listed here." in out
+    assert "tenants without changes" in out  # named in the note that points at the artifacts
+    assert "<code>acme/t0000</code>" not in out
+    few = render.markdown(p.Plan((*quiet[:3], tenant("zz-last", (UPDATE,))), 10))
+    assert "<code>acme/t0000</code>: no changes" in few and "not listed" not in few  # all fit
+
+
 def test_summary_line() -> None:
     assert render.summary_line(PLAN) == (
         "Plan: 0 to create, 1 to update, 0 to rename, 0 to adopt, 1 to delete; 1 dependent cascades."
