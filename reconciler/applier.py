@@ -188,15 +188,10 @@ def apply_planned(
     return Applied(done, cascade, held.release_after_commit(), held.signalled, planned.live, written)
 
 
-def scopes(plan: p.Plan) -> list[str]:
-    """The tenants the plan changes (an action not blocked): what apply reads again and writes."""
-    return [t.key for t in plan.tenants if any(not a.blocked for a in t.actions)]
-
-
 def _verified_live(conn: store.Transaction, plan: p.Plan) -> state.LiveState:
     """The live tenants the plan changes, read in the transaction; refused if any moved since
     the plan read them."""
-    changing = scopes(plan)
+    changing = [t.key for t in plan.tenants if t.has_changes]
     live = store.read(conn, changing)
     live = live.with_dependents(
         store.read_dependents(conn, [k for t in plan.tenants if t.key in changing for k in t.read_companies])

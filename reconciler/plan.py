@@ -177,6 +177,11 @@ class TenantPlan:
     def key(self) -> str:
         return f"{self.customer}/{self.tenant}"
 
+    @property
+    def has_changes(self) -> bool:
+        """An action apply would carry out (one not blocked): apply leases, reads and writes it."""
+        return any(not a.blocked for a in self.actions)
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -231,9 +236,7 @@ class Plan:
     def frozen(self) -> list[TenantPlan]:
         """Tenants with changes to apply that are inside an open change window."""
         return [
-            t
-            for t in self.tenants
-            if t.freeze is not None and t.freeze.active is not None and any(not a.blocked for a in t.actions)
+            t for t in self.tenants if t.freeze is not None and t.freeze.active is not None and t.has_changes
         ]
 
     @property

@@ -279,14 +279,21 @@ def read_batches(
     reader.check()
 
 
-def _batch_plan(batch: Batch, result: p.Plan, *, fingerprint: bool) -> tuple[p.Plan, state.LiveState]:
-    """A batch's plan with its cascades listed (their dependents read), fingerprinted if asked."""
+def batch_plan(
+    batch: Batch, result: p.Plan, *, fingerprint: bool, changing_only: bool = False
+) -> tuple[p.Plan, state.LiveState]:
+    """A batch's plan with its cascades listed (their dependents read), fingerprinted if asked:
+    every tenant (a saved plan), or with changing_only the tenants it changes (apply compares
+    those when it reads them again; every connection of a fleet costs one)."""
     live = batch.live
     needed = differ.cascade_companies(result, live)
     if needed:
         live = live.with_dependents(batch.dependents(set().union(*needed.values())))
         result = differ.with_cascades(result, batch.desired, live, batch.fps)
-    return (differ.fingerprinted(result, live, needed) if fingerprint else result), live
+    if not fingerprint:
+        return result, live
+    only = {t.key for t in result.tenants if t.has_changes} if changing_only else None
+    return differ.fingerprinted(result, live, needed, only=only), live
 
 
 def plan_files(
@@ -316,7 +323,7 @@ def plan_files(
             continue
         if unknown:
             continue
-        result, live = _batch_plan(batch, p.Plan(found, max_delete), fingerprint=fingerprint)
+        result, live = batch_plan(batch, p.Plan(found, max_delete), fingerprint=fingerprint)
         tenants.extend(result.tenants)
         counts.update((t.key, len(live.tenants[t.key].connections)) for t in result.tenants)
         uncompared += [str(ref) for ref, fp in batch.fps.items() if fp is None]
@@ -338,7 +345,7 @@ def drift_files(ctx: Context, st: store.Store, files: Sequence[Path], *, size: i
             unknown.extend(exc.problems)
             continue
         if not unknown:
-            tenants.extend(_batch_plan(batch, result, fingerprint=False)[0].tenants)
+            tenants.extend(batch_plan(batch, result, fingerprint=False)[0].tenants)
         del batch, result  # freed before the next batch is read
     if unknown:
         raise errors.InputError.of(unknown)

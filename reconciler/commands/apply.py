@@ -469,12 +469,14 @@ def _plan_batched(
         if unknown:
             continue
         known = batch.live.known
-        result, live = _batch_plan(batch, p.Plan(found, max_delete))
+        result, live = stages.batch_plan(
+            batch, p.Plan(found, max_delete), fingerprint=True, changing_only=True
+        )
         tenants.extend(result.tenants)
         for t in result.tenants:
             lt = live.tenants[t.key]
             counts[t.key] = len(lt.connections)
-            if any(not a.blocked for a in t.actions):
+            if t.has_changes:
                 changed[t.key] = lt
         stale = {s.key for s in settle.stale(batch.desired, live, batch.fps)}
         for d in batch.desired:
@@ -493,17 +495,6 @@ def _plan_batched(
         state.LiveState(changed, known),
         settle.Pending(tuple(stale_desired), stale_fps, state.LiveState(stale_live, known)),
     )
-
-
-def _batch_plan(batch: stages.Batch, result: p.Plan) -> tuple[p.Plan, state.LiveState]:
-    """A batch's plan with its cascades listed (their dependents read), the tenants it changes
-    fingerprinted (applier.apply compares those when it reads them again; no other is read)."""
-    live = batch.live
-    needed = differ.cascade_companies(result, live)
-    if needed:
-        live = live.with_dependents(batch.dependents(set().union(*needed.values())))
-        result = differ.with_cascades(result, batch.desired, live, batch.fps)
-    return differ.fingerprinted(result, live, needed, only=set(applier.scopes(result))), live
 
 
 def _plan_and_apply_batched(
