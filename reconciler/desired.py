@@ -140,8 +140,7 @@ def _rules(
     problems: list[errors.Problem] = []
 
     def add(loc: tuple[Any, ...], message: str) -> None:
-        line, column = strictyaml.position(doc.root, loc)
-        problems.append(errors.at(label, line, column, validation.say(loc, message)))
+        problems.append(validation.at(label, doc, loc, message))
 
     data = doc.data if isinstance(doc.data, dict) else {}
     folder, stem, suffix = path.parent.name, path.stem, path.suffix

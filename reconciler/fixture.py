@@ -171,19 +171,14 @@ def load(path: Path) -> Fixture:
             names = {spec.identity(c.name) for c in tenant.connections}
             for ri, template in enumerate(tenant.report_templates):
                 if template.connection is not None and spec.identity(template.connection) not in names:
-                    loc = ("customers", ci, "tenants", ti, "report_templates", ri, "connection")
-                    line, column = strictyaml.position(doc.root, loc)
                     problems.append(
-                        errors.at(
+                        validation.at(
                             label,
-                            line,
-                            column,
-                            validation.say(
-                                loc,
-                                f"report template {validation.shown(template.name)} names unknown "
-                                f"connection {validation.shown(template.connection)}; write the name of "
-                                "one of this tenant's connections, or null",
-                            ),
+                            doc,
+                            ("customers", ci, "tenants", ti, "report_templates", ri, "connection"),
+                            f"report template {validation.shown(template.name)} names unknown "
+                            f"connection {validation.shown(template.connection)}; write the name of "
+                            "one of this tenant's connections, or null",
                         )
                     )
     if problems:
@@ -200,18 +195,14 @@ def _duplicates(label: str, doc: strictyaml.Document, fixture: Fixture) -> list[
         for loc, name in items:
             key = spec.identity(name)
             if key in first:
-                line, column = strictyaml.position(doc.root, loc)
                 problems.append(
-                    errors.at(
+                    validation.at(
                         label,
-                        line,
-                        column,
-                        validation.say(
-                            loc,
-                            f"{what} {validation.shown(name)} is listed twice (compared ignoring case "
-                            f"and Unicode form; first at {validation.say(first[key], '')[:-2]}); "
-                            "list it once",
-                        ),
+                        doc,
+                        loc,
+                        f"{what} {validation.shown(name)} is listed twice (compared ignoring case "
+                        f"and Unicode form; first at {validation.say(first[key], '')[:-2]}); "
+                        "list it once",
                     )
                 )
             first.setdefault(key, loc)

@@ -61,6 +61,12 @@ def say(loc: tuple[Any, ...], message: str) -> str:
     return strictyaml.printable(f"{where}: {message}" if where else message)
 
 
+def at(label: str, doc: strictyaml.Document, loc: tuple[Any, ...], message: str) -> errors.Problem:
+    """The problem of the value at loc: file:line:col, and the message said there (say)."""
+    line, column = strictyaml.position(doc.root, loc)
+    return errors.at(label, line, column, say(loc, message))
+
+
 def _field(loc: tuple[Any, ...]) -> tuple[str | None, bool]:
     """The key a location is about, and whether it is one item of that key's list."""
     if loc and isinstance(loc[-1], int):

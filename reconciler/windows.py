@@ -44,7 +44,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from reconciler import errors, strictyaml, tenantfile, validation
+from reconciler import errors, spec, strictyaml, tenantfile, validation
 from reconciler.freeze import Freeze, Occurrence
 
 FILE_NAME = "reconciler.yaml"
@@ -476,20 +476,18 @@ def _unique_names(label: str, doc: strictyaml.Document) -> list[errors.Problem]:
         name = item.get("name") if isinstance(item, dict) else None
         if not isinstance(name, str):
             continue
-        if name.casefold() in seen:
-            loc = ("freeze", i, "name")
+        key = spec.identity(name)  # one name whatever its case or Unicode form, as everywhere
+        if key in seen:
             problems.append(
-                errors.at(
+                validation.at(
                     label,
-                    *strictyaml.position(doc.root, loc),
-                    validation.say(
-                        loc,
-                        f"{validation.shown(name)} is already the name of freeze[{seen[name.casefold()]}] "
-                        "(compared ignoring case); rename one",
-                    ),
+                    doc,
+                    ("freeze", i, "name"),
+                    f"{validation.shown(name)} is already the name of freeze[{seen[key]}] "
+                    "(compared ignoring case and Unicode form); rename one",
                 )
             )
-        seen.setdefault(name.casefold(), i)
+        seen.setdefault(key, i)
     return problems
 
 

@@ -494,3 +494,17 @@ def test_the_stages_look_for_the_file_windows_reads() -> None:
     """stages names reconciler.yaml itself, so that a repository without one never imports
     windows: the two names must agree."""
     assert stages.WINDOWS_FILE == windows.FILE_NAME
+
+
+def test_a_window_name_in_two_unicode_forms_is_one_name(tmp_path: Path) -> None:
+    """Björn typed on macOS (NFD) and on Windows (NFC) is one name, as it is for connections."""
+    text = (CASES / "duplicate-name.yaml").read_text(encoding="utf-8")
+    text = text.replace("name: Close", "name: Bj\u00f6rn close").replace(
+        "name: close", "name: BJO\u0308RN CLOSE"
+    )
+    path = tmp_path / "reconciler.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(errors.InputError) as caught:
+        windows.load(path)
+    (line,) = caught.value.lines()
+    assert "is already the name of freeze[0] (compared ignoring case and Unicode form)" in line
