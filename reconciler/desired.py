@@ -281,13 +281,13 @@ def load_file(
     label = str(path)
     if raw is None:
         raw = strictyaml.read_bytes(path)
-    root = strictyaml.compose(label, raw)
     digest = hashlib.sha256(raw).hexdigest()
-    # Nearly every file is valid and plainly written: read in one walk over its nodes, exactly
-    # as below. Anything else (None) is read below, which finds and words every problem.
-    tenant = quickread.tenant(root, path, digest, cat=cat, settings=settings)
+    # Nearly every file is valid and plainly written: read in one pass over its plain values,
+    # exactly as below. Anything else (None) is read below, which finds and words every problem.
+    tenant = quickread.tenant(raw, path, digest, cat=cat, settings=settings)
     if tenant is not None:
         return tenant
+    root = strictyaml.compose(label, raw)
     doc = strictyaml.build(label, root)
     if not isinstance(doc.data, dict):
         written = "a list" if isinstance(doc.data, list) else "a single value"

@@ -1,19 +1,21 @@
-"""The common case of a tenant file, read straight from its node tree (issue 15).
+"""The common case of a tenant file, read in one pass over its plain values (issue 15).
 
-desired.load_file reads a tenant file in steps: the strict reader builds Python values from
-libyaml's nodes (strictyaml.build), the pydantic models validate them, the rules that need the
-path, the catalog or the whole file check them, and the result is frozen into a DesiredTenant.
-The steps exist for the messages: every problem is found and said with file:line:col. Nearly
-every file of a fleet is valid and plainly written, and for those the steps cost more than
-reading the file does (`make bench`). tenant() reads such a file in one walk over its nodes,
+desired.load_file reads a tenant file in steps: libyaml composes its nodes, the strict reader
+builds Python values from them (strictyaml.build), the pydantic models validate them, the rules
+that need the path, the catalog or the whole file check them, and the result is frozen into a
+DesiredTenant. The steps exist for the messages: every problem is found and said with
+file:line:col. Nearly every file of a fleet is valid and plainly written, and for those the steps
+cost more than reading the file does (`make bench`). tenant() reads such a file with
+reconciler.plainyaml (regular expressions instead of libyaml's nodes) and walks its values once,
 with the same checks (reconciler.checks, the catalog, the secrets settings), into the same
 DesiredTenant.
 
 Its contract is one-sided. What it returns is exactly what the steps return for that file.
-When anything is unusual (a key it does not know, a tag, a null or a number where text or a
-list goes, a value a check refuses, a rule that would speak) it returns None, and load_file
-reads the file the long way, which says what is wrong. It never decides that a file is invalid.
-tests/test_quickread.py holds it to that with generated files, valid and not.
+When anything is unusual (a file plainyaml leaves to libyaml, a key it does not know, a null or
+a number where text or a list goes, a value a check refuses, a rule that would speak) it returns
+None, and load_file reads the file the long way, which says what is wrong. It never decides that
+a file is invalid. tests/test_quickread.py holds it to that with generated files, valid and not,
+and tests/test_plainyaml.py holds plainyaml to what libyaml reads.
 """
 
 from __future__ import annotations
@@ -21,19 +23,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from reconciler import checks, spec, strictyaml
+from reconciler import checks, plainyaml, spec, strictyaml
 from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
 
 if TYPE_CHECKING:
     from reconciler import catalog as catalog_mod
     from reconciler import secrets
 
-_SCALAR, _MAPPING, _SEQUENCE = yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode
-_MAP, _SEQ = strictyaml.MAP_TAG, strictyaml.SEQ_TAG
-_PLAIN, _STR = strictyaml.PLAIN_TAG, strictyaml.STR_TAG
-_KEY_TAGS = frozenset({_PLAIN, _STR})
+_QUOTED = plainyaml.Quoted
 _WORDS = strictyaml.WORDS  # plain scalars the strict reader makes true, false or None
 _NULLS = strictyaml.NULLS
 _FLAGS = {"true": True, "false": False}
@@ -74,7 +71,7 @@ class _Unusual(Exception):
 
 
 def tenant(
-    root: yaml.Node,
+    raw: bytes,
     path: Path,
     digest: str,
     *,
@@ -83,70 +80,71 @@ def tenant(
 ) -> DesiredTenant | None:
     """The tenant a valid, plainly written file declares, exactly as load_file would read it;
     None when the file is anything else (load_file then reads it, and says what is wrong)."""
+    document = plainyaml.document(raw)
+    if document is None:
+        return None
     try:
-        return _Reader(cat, settings).tenant(root, path, digest)
+        return _Reader(cat, settings).tenant(document, path, digest)
     except (_Unusual, ValueError):  # ValueError: a check of reconciler.checks refused a value
         return None
 
 
-def _pairs(node: yaml.Node, known: frozenset[str]) -> dict[str, yaml.Node]:
-    """A mapping's value nodes by key, when every key is known text written once."""
-    if node.__class__ is not _MAPPING or node.tag != _MAP:
-        raise _Unusual
-    pairs = node.value
-    try:  # a list or mapping as a key (its value a list) is not hashable
-        found = {key.value: value for key, value in pairs}
-    except TypeError:
-        raise _Unusual from None
-    # Every key known (a merge key `<<` is not) and written once, each plain or quoted text.
-    if len(found) != len(pairs) or not found.keys() <= known or {k.tag for k, _ in pairs} - _KEY_TAGS:
-        raise _Unusual
-    return found
+# The values are plainyaml's: a mapping is a dict with plain keys written once, a list a list,
+# a plain scalar a str, a quoted one a plainyaml.Quoted.
 
 
-def _text(node: yaml.Node, longest: int = strictyaml.MAX_BYTES) -> str:
+def _pairs(value: Any, known: frozenset[str]) -> dict[str, Any]:
+    """A mapping whose every key is known."""
+    if value.__class__ is not dict or not value.keys() <= known:  # a merge key `<<` is not known
+        raise _Unusual
+    return value
+
+
+def _text(value: Any, longest: int = strictyaml.MAX_BYTES) -> str:
     """The text of a scalar the strict reader reads as text, or as an integer (the models take
     a number as its text, and a canonical integer's text is what was written), of 1 to longest
     characters (an empty text is valid nowhere this reader accepts it)."""
-    if node.__class__ is _SCALAR:
-        tag, text = node.tag, node.value
-        if ((tag == _PLAIN and text not in _WORDS) or tag == _STR) and 0 < len(text) <= longest:
-            return text  # type: ignore[no-any-return]
+    kind = value.__class__
+    if kind is str:
+        if value not in _WORDS and len(value) <= longest:
+            return value  # type: ignore[no-any-return]
+    elif kind is _QUOTED and 0 < len(value) <= longest:
+        return str(value)
     raise _Unusual
 
 
-def _flag(node: yaml.Node | None, default: bool) -> bool:
-    if node is None:
+def _flag(value: Any, default: bool) -> bool:
+    if value is None:
         return default
-    if node.__class__ is _SCALAR and node.tag == _PLAIN:
-        flag = _FLAGS.get(node.value)
+    if value.__class__ is str:
+        flag = _FLAGS.get(value)
         if flag is not None:
             return flag
     raise _Unusual
 
 
-def _null(node: yaml.Node | None) -> bool:
+def _null(value: Any) -> bool:
     """Missing, or written as null."""
-    return node is None or (node.__class__ is _SCALAR and node.tag == _PLAIN and node.value in _NULLS)
+    return value is None or (value.__class__ is str and value in _NULLS)
 
 
-def _items(node: yaml.Node | None) -> list[yaml.Node]:
+def _items(value: Any) -> list[Any]:
     """A list's items; a missing list is empty (a null is not)."""
-    if node is None:
+    if value is None:
         return []
-    if node.__class__ is not _SEQUENCE or node.tag != _SEQ:
+    if value.__class__ is not list:
         raise _Unusual
-    return node.value  # type: ignore[no-any-return]
+    return value
 
 
-def _name(node: yaml.Node) -> str:
-    return checks.check_name(_text(node, checks.MAX_NAME))
+def _name(value: Any) -> str:
+    return checks.check_name(_text(value, checks.MAX_NAME))
 
 
-def _optional_text(node: yaml.Node | None) -> str | None:
-    if node is None or _null(node):
+def _optional_text(value: Any) -> str | None:
+    if _null(value):
         return None
-    return checks.check_text(_text(node, checks.MAX_TEXT))
+    return checks.check_text(_text(value, checks.MAX_TEXT))
 
 
 class _Reader:
@@ -155,13 +153,11 @@ class _Reader:
         self.count = 0  # values (not keys), as the strict reader counts them (strictyaml.MAX_NODES)
         self.names: dict[str, int] = {}  # identity -> index of the entry that has the name
 
-    def tenant(self, root: yaml.Node, path: Path, digest: str) -> DesiredTenant:
+    def tenant(self, root: dict[str, Any], path: Path, digest: str) -> DesiredTenant:
         top = _pairs(root, TOP_KEYS)
         self.count = 1 + len(top)
-        version = top.get("version")  # `version: 1`, nothing else
-        if version is None or version.__class__ is not _SCALAR or version.tag != _PLAIN:
-            raise _Unusual
-        if version.value != "1" or version.style:
+        version = top.get("version")  # `version: 1` (plain), nothing else
+        if version.__class__ is not str or version != "1":
             raise _Unusual
         customer, tenant = self.slug(top.get("customer")), self.slug(top.get("tenant"))
         if customer != path.parent.name or tenant != path.stem:
@@ -170,8 +166,8 @@ class _Reader:
         tombstones: list[str] = []
         entries = _items(top.get("connections"))
         self.count += len(entries)
-        for i, node in enumerate(entries):
-            fields = _pairs(node, CONNECTION_KEYS)
+        for i, entry in enumerate(entries):
+            fields = _pairs(entry, CONNECTION_KEYS)
             self.count += len(fields)
             if _flag(fields.get("absent"), False):  # absent: true (anything but a flag: unusual)
                 tombstones.append(self.tombstone(i, fields))
@@ -191,31 +187,31 @@ class _Reader:
         )
 
     @staticmethod
-    def slug(node: yaml.Node | None) -> str:
-        if node is None:
+    def slug(value: Any) -> str:
+        if value is None:
             raise _Unusual
-        text = _text(node, checks.MAX_SLUG)
+        text = _text(value, checks.MAX_SLUG)
         if not checks.SLUG_RE.fullmatch(text):
             raise _Unusual
         return text
 
-    def named(self, i: int, node: yaml.Node | None) -> str:
+    def named(self, i: int, value: Any) -> str:
         """The entry's name; no other entry may have it (rules: names are identities)."""
-        if node is None:
+        if value is None:
             raise _Unusual
-        written = _text(node, checks.MAX_NAME)
+        written = _text(value, checks.MAX_NAME)
         key = spec.identity(written)
         if key in self.names:
             raise _Unusual
         self.names[key] = i
         return checks.check_name(written)
 
-    def tombstone(self, i: int, fields: dict[str, yaml.Node]) -> str:
+    def tombstone(self, i: int, fields: dict[str, Any]) -> str:
         if not fields.keys() <= TOMBSTONE_KEYS:
             raise _Unusual
         return self.named(i, fields.get("name"))
 
-    def connection(self, i: int, fields: dict[str, yaml.Node]) -> DesiredConnection:
+    def connection(self, i: int, fields: dict[str, Any]) -> DesiredConnection:
         get = fields.get
         name = self.named(i, get("name"))
         if "integration" not in fields or "server" not in fields or "database" not in fields:
@@ -254,28 +250,26 @@ class _Reader:
         return DesiredConnection(
             spec.ConnectionSpec.made(name, self.companies(companies), top, provider, document_center_path),
             password,
-            tuple(_name(node) for node in previous),
+            tuple(_name(old) for old in previous),
             _flag(get("encrypt"), True),
             _flag(get("trust_server_certificate"), False),
         )
 
     @staticmethod
-    def companies(nodes: list[yaml.Node]) -> tuple[str, ...]:
-        ids = tuple(checks.check_name(_text(node, checks.MAX_COMPANY)) for node in nodes)
+    def companies(values: list[Any]) -> tuple[str, ...]:
+        ids = tuple(checks.check_name(_text(value, checks.MAX_COMPANY)) for value in values)
         if len({spec.identity(i) for i in ids}) != len(ids):  # listed twice
             raise _Unusual
         return ids
 
-    def password(self, node: yaml.Node | None) -> SecretRef | None:
-        if node is None or _null(node):
+    def password(self, written: Any) -> SecretRef | None:
+        if _null(written):
             return None
-        if node.__class__ is not _MAPPING or node.tag != _MAP or len(node.value) != 1:
+        if written.__class__ is not dict or len(written) != 1:
             raise _Unusual
-        ((key_node, value_node),) = node.value
+        ((kind, target),) = written.items()
         self.count += 1
-        if key_node.__class__ is not _SCALAR or key_node.tag not in _KEY_TAGS:
-            raise _Unusual
-        kind, value = key_node.value, _text(value_node)
+        value = _text(target)
         if kind == "env" and checks.ENV_NAME.fullmatch(value):
             ref = SecretRef(value, None)
         elif kind == "file":

@@ -32,20 +32,14 @@ def _long(raw: bytes) -> declared.DesiredTenant | errors.InputError:
 
 
 def _quick(raw: bytes) -> declared.DesiredTenant | None:
-    """What the quick reader makes of raw (None: not the common case); raises InputError where
-    the file cannot even be composed, as load_file does before either way."""
-    root = strictyaml.compose(LABEL, raw)
-    return quickread.tenant(root, PATH, hashlib.sha256(raw).hexdigest(), cat=CATALOG, settings=SETTINGS)
+    """What the quick reader makes of raw (None: not the common case)."""
+    return quickread.tenant(raw, PATH, hashlib.sha256(raw).hexdigest(), cat=CATALOG, settings=SETTINGS)
 
 
 def _same(raw: bytes) -> declared.DesiredTenant | None:
     """The quick reader's answer, checked against the long way's: equal, or None."""
     long = _long(raw)
-    try:
-        quick = _quick(raw)
-    except errors.InputError:
-        assert isinstance(long, errors.InputError)
-        return None
+    quick = _quick(raw)
     if quick is not None:
         assert not isinstance(long, errors.InputError), f"quick accepted what the long way refuses: {long}"
         assert quick == long
@@ -93,7 +87,8 @@ CASES = {
     "the fuzzer's template": (test_fuzz._plain(test_fuzz._valid()).encode(), True),
     "company ids written as numbers": (_file(_conn(extra="    companies: [1, 2, 10]\n")), True),
     "a name written as a number": (_file(_conn(name="2024")), True),
-    "a name in NFD": (_file(_conn(name='"Bjo\\u0308rn"')), True),
+    "a name in NFD": (_file(_conn(name="Bjo\u0308rn")), True),
+    "a name in NFD, escaped": (_file(_conn(name='"Bjo\\u0308rn"')), False),  # escapes: libyaml reads it
     "a name twice, once as a number": (_file(_conn(name="2024"), _conn(name="'2024'")), False),
     "a name twice, as NFC and NFD": (_file(_conn(name="Björn"), _conn(name='"Bjo\\u0308rn"')), False),
     "a tombstone with a connection's name": (_file(_conn(), "  - {name: visma oslo, absent: true}\n"), False),
@@ -103,13 +98,13 @@ CASES = {
     "an integration written as a number": (_file(_conn(integration="123")), False),
     "an unknown integration": (_file(_conn(integration="visma")), False),
     "a quoted flag": (_file(_conn(extra="    private: 'true'\n")), False),
-    "a !!str tag on text": (_file(_conn().replace("vbsys", "!!str 7")), True),
+    "a !!str tag on text": (_file(_conn().replace("vbsys", "!!str 7")), False),  # tags: libyaml
     "a !!str tag on a flag": (_file(_conn(extra="    private: !!str true\n")), False),
     "a !!int tag": (_file(_conn().replace("vbsys", "!!int 7")), False),
     "a flag written True": (_file(_conn(extra="    private: True\n")), False),
     "an alias": (
         _file(_conn(extra="    companies: &c [A, B]\n"), _conn(name="Other", extra="    companies: *c\n")),
-        True,
+        False,  # anchors and aliases: libyaml reads the file
     ),
     "a merge key": (_file("  - &base {name: A, integration: visma-business}\n  - <<: *base\n"), False),
     "an unknown key": (_file(_conn(extra="    colour: blue\n")), False),
