@@ -225,13 +225,27 @@ def tenant_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
     return lines
 
 
+_QUIET = ["  no changes"]  # the lines of a tenant with nothing to show (tenant_lines)
+MAX_QUIET_NAMED = 5  # more tenants without changes than this are counted, not named
+
+
 def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWED) -> str:
     style: Style = ansi if color else plain
     out: list[str] = []
+    quiet: list[str] = []
     for t in plan.tenants:
+        lines = tenant_lines(t, style)
+        if lines == _QUIET:
+            quiet.append(t.key)
+            continue
         out.append(style(t.key, "bold"))
-        out += tenant_lines(t, style)
+        out += lines
         out.append("")
+    # The tenants with nothing to show but "no changes", in one line: a fleet's plan shows its
+    # changes, not 2,000 sections saying there are none (as drift leaves out tenants in sync).
+    if quiet:
+        named = len(quiet) <= MAX_QUIET_NAMED
+        out += [f"No changes: {', '.join(quiet)}." if named else f"No changes in {len(quiet):,} tenants.", ""]
     out.append(style(summary_line(plan), "bold"))
     out += [line if ok else style(line, "red") for line, ok in guard_lines(plan, allowed)]
     if plan.frozen:
@@ -667,7 +681,7 @@ def markdown(
 
 def _quiet(t: p.TenantPlan) -> bool:
     """Nothing to show for this tenant but "no changes" (no action, note, window or check)."""
-    return tenant_lines(t) == ["  no changes"]
+    return tenant_lines(t) == _QUIET
 
 
 def _section(t: p.TenantPlan, budget: int | None = None) -> str:

@@ -163,7 +163,7 @@ def test_plan_without_changes_exits_zero(cli: Cli) -> None:
     seeded(cli)
     result = cli("plan", "--detailed-exitcode")
     assert result.code == 0, result.err
-    assert "no changes" in result.out
+    assert "No changes: acme/acme-norway." in result.out
 
 
 def test_tombstone_delete_cascades_and_keeps_templates(cli: Cli) -> None:

@@ -184,6 +184,21 @@ def test_markdown_of_a_large_fleet_shows_the_tenants_that_change_first() -> None
     assert "<code>acme/t0000</code>: no changes" in few and "not listed" not in few  # all fit
 
 
+def test_text_of_a_large_fleet_shows_its_changes_and_counts_the_rest() -> None:
+    """A 2,000-tenant plan with one change prints that change and one line for the tenants
+    without changes, not 2,000 sections saying "no changes"; a few are named. A tenant with a
+    note is shown even without changes."""
+    quiet = tuple(p.TenantPlan("acme", f"t{i:04d}", (), ()) for i in range(2000))
+    noted = p.TenantPlan("acme", "noted", (), (), ("GP: password not compared",))
+    out = render.text(p.Plan((*quiet, noted, tenant("zz-last", (UPDATE,))), 10))
+    assert "acme/zz-last\n  ~ update" in out
+    assert "acme/noted\n  no changes\n  note: GP: password not compared" in out
+    assert "No changes in 2,000 tenants.\n" in out
+    assert "acme/t0000" not in out and out.count("\n") < 20
+    few = render.text(p.Plan((*quiet[:2], tenant("zz-last", (UPDATE,))), 10))
+    assert "No changes: acme/t0000, acme/t0001.\n" in few and few.count("no changes") == 0
+
+
 def test_summary_line() -> None:
     assert render.summary_line(PLAN) == (
         "Plan: 0 to create, 1 to update, 0 to rename, 0 to adopt, 1 to delete; 1 dependent cascades."
