@@ -17,20 +17,21 @@ PLAN_QUERIES = (
 )
 
 # The honest floor, run as `python -c FLOOR_CODE TENANTS_DIR URL SECRETS_DIR` in a fresh
-# interpreter, under the settings the tool runs with: every tenant file composed by libyaml (the
-# node tree, as the reader needs it; no Python values built) with no YAML 1.1 tag guessing (a
-# validating reader decides what a scalar is itself, as the tool's reader does: PyYAML's
-# resolver runs a regular expression per plain scalar, work no validating reader needs) and
-# released once read (as the tool releases each file's tree: bounded memory), every password
-# reference resolved with the primitives the tool must use (a {file:} reference's bytes read with
-# os.open/os.read, an {env:} reference looked up in the environment) and fingerprinted with the
-# keyed HMAC of reconciler.secrets (the same key derivation from RECONCILER_STORE_KEY, the same
-# message; standard library only), the rows of the plan's queries fetched raw through the DBAPI
-# driver (nothing built from them) and kept, the cycle collector off as the tool has it. Nothing
-# else: no value validated, no Python object built from a node.
+# interpreter, under the settings the tool runs with: every tenant file read into its structure
+# the cheapest way the project knows, as the tool reads it (reconciler.plainyaml for a plainly
+# written file, the values libyaml would compose and nothing more; libyaml's composer without
+# YAML 1.1 tag guessing for any other, as strictyaml._Loader composes) and released once read (as
+# the tool releases each file: bounded memory), every password reference resolved with the
+# primitives the tool must use (a {file:} reference's bytes read with os.open/os.read, an {env:}
+# reference looked up in the environment) and fingerprinted with the keyed HMAC of
+# reconciler.secrets (the same key derivation from RECONCILER_STORE_KEY, the same message;
+# standard library only), the rows of the plan's queries fetched raw through the DBAPI driver
+# (nothing built from them) and kept, the cycle collector off as the tool has it. Nothing else:
+# no value validated, no Python object built beyond the file's structure.
 FLOOR_CODE = r"""
 import gc, os, sys, yaml, base64, hashlib, hmac, operator
 gc.disable()
+from reconciler import plainyaml
 tenants, url, secrets_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 
 
@@ -42,35 +43,43 @@ class Composer(yaml.CSafeLoader):  # libyaml's composer without YAML 1.1 tag gue
     ascend_resolver = staticmethod(tuple)
 
 
-raw = base64.urlsafe_b64decode(os.environ["RECONCILER_STORE_KEY"])
-mac_key = hmac.new(raw, b"osr-reconciler/fingerprint/v1", hashlib.sha256).digest()
+def references(raw):
+    # (kind, target) of each connection's password: from plainyaml's values, else libyaml's nodes
+    document = plainyaml.document(raw)
+    if document is not None:
+        for conn in document.get("connections") or ():
+            ref = conn.get("password")
+            if ref.__class__ is dict:
+                yield next(iter(ref.items()))
+        return
+    for key, value in yaml.compose(raw, Loader=Composer).value:
+        if key.value == "connections":
+            for conn in value.value:
+                for field, ref in conn.value:
+                    if field.value == "password":
+                        yield ref.value[0][0].value, ref.value[0][1].value
+
+
+store_key = base64.urlsafe_b64decode(os.environ["RECONCILER_STORE_KEY"])
+mac_key = hmac.new(store_key, b"osr-reconciler/fingerprint/v1", hashlib.sha256).digest()
 environ = os.environ
 files_read, fingerprints = 0, []
 for folder, _dirs, files in os.walk(tenants):
     for name in files:
         if name.endswith((".yaml", ".yml")):
             with open(os.path.join(folder, name), "rb") as handle:
-                node = yaml.compose(handle.read(), Loader=Composer)
+                data = handle.read()
             files_read += 1
-            for key, value in node.value:
-                if key.value != "connections":
-                    continue
-                for conn in value.value:
-                    for field, ref in conn.value:
-                        if field.value != "password":
-                            continue
-                        kind, target = ref.value[0][0].value, ref.value[0][1].value
-                        if kind == "env":
-                            secret = environ[target].encode()
-                        else:
-                            fd = os.open(os.path.join(secrets_dir, target), os.O_RDONLY)
-                            try:
-                                secret = os.read(fd, 65536).rstrip(b"\r\n")
-                            finally:
-                                os.close(fd)
-                        fingerprints.append(hmac.new(mac_key, b"password\0" + secret,
-                                                     hashlib.sha256).hexdigest())
-            del node  # released, as the tool releases each file's tree
+            for kind, target in references(data):
+                if kind == "env":
+                    secret = environ[target].encode()
+                else:
+                    fd = os.open(os.path.join(secrets_dir, target), os.O_RDONLY)
+                    try:
+                        secret = os.read(fd, 65536).rstrip(b"\r\n")
+                    finally:
+                        os.close(fd)
+                fingerprints.append(hmac.new(mac_key, b"password\0" + secret, hashlib.sha256).hexdigest())
 if url.startswith("sqlite:///"):
     import sqlite3
     conn = sqlite3.connect(f"file:{url[len('sqlite:///'):]}?mode=ro", uri=True)

@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks import fleet
 
 # Operation names: the rows of the table (tests/test_bench_smoke.py checks them).
-FLOOR = "floor: compose + secrets + plan rows"
+FLOOR = "floor: read + secrets + plan rows"
 VALIDATE = "validate"
 PLAN_CLEAN = "plan, no changes"
 PLAN_GROWN = "plan, no changes, grown store"
