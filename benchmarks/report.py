@@ -23,6 +23,7 @@ PLAN_ONE = "plan --tenant (one tenant)"
 DRIFT = "drift"
 APPLY = "apply"  # the row says how many actions: "apply, 1000 actions"
 APPLY_FLEET = "apply, whole fleet, no changes"  # apply on merge: every file validated, leased, read
+APPLY_SAVED = "apply --plan FILE, whole fleet"  # the same, of the plan saved by `plan --out FILE`
 PG = " [PostgreSQL]"
 X2, X4 = " @2x", " @4x"  # the same tenants, twice and four times as many of them
 
@@ -106,7 +107,9 @@ def evaluate(report: Report) -> None:
     full_clean = report.get(PLAN_CLEAN)
     floor = report.get(FLOOR)
     apply = next(
-        r for r in report.results if r.op.startswith(APPLY) and PG not in r.op and r.op != APPLY_FLEET
+        r
+        for r in report.results
+        if r.op.startswith(APPLY) and PG not in r.op and not r.op.startswith((APPLY_FLEET, APPLY_SAVED))
     )
     rss = max((r for r in report.results if r.reconciler), key=lambda r: r.rss_mib)
     actions = report.facts["apply_actions"]
@@ -151,6 +154,13 @@ def evaluate(report: Report) -> None:
             f"apply (whole fleet) peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
             report.find(APPLY_FLEET + X4),
             report.find(APPLY_FLEET),
+            TARGET_RSS_GROWTH,
+            rss=True,
+        ),
+        _ratio(
+            f"apply --plan FILE (whole fleet) peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
+            report.find(APPLY_SAVED + X4),
+            report.find(APPLY_SAVED),
             TARGET_RSS_GROWTH,
             rss=True,
         ),

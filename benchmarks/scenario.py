@@ -20,6 +20,7 @@ from benchmarks.measure import PYTHON, BenchError, Run, measure
 from benchmarks.report import (
     APPLY,
     APPLY_FLEET,
+    APPLY_SAVED,
     DRIFT,
     FLOOR,
     PLAN_CLEAN,
@@ -378,13 +379,23 @@ def run_larger(built: fleet.Built, report: Report, *, suffix: str, repeat: int) 
 
 
 def apply_fleet(r: Runner, report: Report, *, suffix: str = "") -> None:
-    """apply on merge over the fleet in sync: every file validated, every tenant leased, read and
-    planned in batches, nothing to write. Its memory must not grow with the fleet either."""
+    """apply on merge over the fleet in sync, of a fresh plan and of a saved one: every file
+    validated, every tenant leased, read and planned in batches, nothing to write. Their memory
+    must not grow with the fleet either."""
     _, run = r.reconciler(APPLY_FLEET, "apply", "--auto-approve")
     said = run.err.strip().splitlines()[-1:] or [""]
     report.facts[f"apply_fleet_message{suffix.strip()}"] = said[0]
     if said[0] != "No changes to apply.":
         raise BenchError(f"apply of the fleet in sync{suffix} said: {run.err[-300:]!r}")
+    # Apply on merge of the plan reviewed on the pull request: saved (not measured), then applied
+    # (every file checked against it, the fleet read in batches).
+    saved = r.built.root / "plan.saved.json"
+    r.reconciler(APPLY_SAVED, "plan", "--out", str(saved), record=False)
+    _, run = r.reconciler(APPLY_SAVED, "apply", "--plan", str(saved), "--auto-approve")
+    said = run.err.strip().splitlines()[-1:] or [""]
+    report.facts[f"apply_saved_message{suffix.strip()}"] = said[0]
+    if said[0] != "No changes to apply.":
+        raise BenchError(f"apply --plan of the fleet in sync{suffix} said: {run.err[-300:]!r}")
 
 
 def profile_plan(built: fleet.Built, out: Path) -> None:

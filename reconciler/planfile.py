@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from deepdiff import DeepDiff
 
-from reconciler import declared, errors, render, schemas, secrets
+from reconciler import errors, render, schemas, secrets
 from reconciler import plan as p
 
 KIND = "osr-reconciler-saved-plan"
@@ -240,10 +240,24 @@ def differences(saved: Mapping[str, Any], now: Mapping[str, Any], *, most: int =
     return readable
 
 
+class Read(Protocol):
+    """What verified() needs of a tenant file read now: a DesiredTenant, or only these three
+    (apply reads the fleet in batches and keeps no more of each file)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def digest(self) -> str: ...
+
+
 def verified(
     saved: Saved,
     plan_file: Path,
-    wanted: Sequence[declared.DesiredTenant],
+    wanted: Sequence[Read],
     make_plan: Callable[[Collection[str]], p.Plan],
     info: Callable[[str], None],
 ) -> p.Plan:
@@ -255,7 +269,7 @@ def verified(
     changed = [
         f"{t.key}: {t.path} changed since the plan was made"
         for t in wanted
-        if t.digest != saved.tenants[t.key]["file_digest"]
+        if t.key not in saved.tenants or t.digest != saved.tenants[t.key]["file_digest"]
     ]
     # The plan as the saved plan saw it (without the passwords it could not compare)
     # must be the saved plan; the plan with them may differ only in those passwords.
@@ -265,7 +279,7 @@ def verified(
         f"{t.key}: the live store changed since the plan was made"
         for made in (result, as_saved)
         for t in made.tenants
-        if t.tenant_fp != saved.tenants[t.key]["live_fp"]
+        if t.key in saved.tenants and t.tenant_fp != saved.tenants[t.key]["live_fp"]
     ]
     moved = differences(saved.plan, render.plan_obj(as_saved))
     if not changed and moved:

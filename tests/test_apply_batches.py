@@ -103,11 +103,32 @@ def test_a_tenant_not_leased_is_refused_before_anything_is_written(
     expected = _whole_fleet_actions(store_url, tmp_path, tenants)
     from reconciler.commands import apply as apply_command
 
-    checked = apply_command._checked_keys
-    monkeypatch.setattr(apply_command, "_checked_keys", lambda *a: [k for k in checked(*a) if k != "m/t009"])
+    checked = apply_command._checked
+    monkeypatch.setattr(apply_command, "_checked", lambda *a: [c for c in checked(*a) if c.key != "m/t009"])
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
     code, _, err = run("apply", str(tenants), "--auto-approve", *FLAGS)
     assert code != 0 and "m/t009 is not locked); nothing was applied" in err, err
+    assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected
+
+
+def test_a_file_edited_after_it_was_checked_is_refused_before_anything_is_written(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What apply checked (and, with --plan, compared with the saved plan) is what it plans: a
+    file whose bytes differ on the second read (edited in between) stops the apply."""
+    tenants = _fleet(run, tmp_path / "fleet", "e")
+    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
+    from reconciler.commands import apply as apply_command
+
+    checked = apply_command._checked
+
+    def edited_after(*a: object) -> list[apply_command.Checked]:
+        return [c._replace(digest="0" * 64) if c.key == "e/t010" else c for c in checked(*a)]
+
+    monkeypatch.setattr(apply_command, "_checked", edited_after)
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    code, _, err = run("apply", str(tenants), "--auto-approve", *FLAGS)
+    assert code != 0 and "t010.yaml: the file changed while apply read it; nothing was applied" in err, err
     assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected
 
 
@@ -148,3 +169,89 @@ def test_interactive_shape_over_batches_refuses_a_tenant_changed_before_the_writ
     assert _whole_fleet_actions(store_url, tmp_path, tenants) == sorted(
         [*expected, ("h/t005", "update", "Beta", 0)]
     )
+
+
+def _by_hand(store_url: str, root: Path, customer: str, tenant: str) -> None:
+    """The portal changes a connection's login behind the tool's back."""
+    engine = sa.create_engine(store.Location.resolve(store_url, root).url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            tenant_id = (
+                sa.select(store.tenants.c.id)
+                .join(store.customers, store.tenants.c.customer_id == store.customers.c.id)
+                .where(store.customers.c.name == customer, store.tenants.c.name == tenant)
+                .scalar_subquery()
+            )
+            conn.execute(
+                store.connections.update()
+                .where(store.connections.c.tenant_id == tenant_id, store.connections.c.name == "Beta")
+                .values(login="by-hand")
+            )
+    finally:
+        engine.dispose()
+
+
+def test_a_saved_plan_is_applied_over_batches(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apply --plan FILE reads the fleet in batches too (never every tenant at once): the saved
+    plan, made over batches, is checked against each batch and applied exactly as saved."""
+    customer = "s"
+    tenants = _fleet(run, tmp_path / "fleet", customer)
+    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    saved = tmp_path / "plan.json"
+    code, shown, err = run("plan", str(tenants), "--out", str(saved), "--max-delete", "1")
+    assert code == 0, err
+    with monkeypatch.context() as m:
+        m.setattr(stages, "load_desired", lambda *a, **k: pytest.fail("the fleet held at once"))
+        code, applied, err = run("apply", "--plan", str(saved), "--auto-approve", *FLAGS)
+    assert code == 0, err
+    assert f"Applied {TENANTS} action(s); {sum(n for *_, n in expected)} dependent(s) deleted" in err
+    summary = shown.split("\nPlan: ")[1].splitlines()[0]
+    assert applied.split("\nPlan: ")[1].splitlines()[0] == summary  # the plan saved, shown again
+    _assert_store_is_the_plan(store_url, tmp_path / "fleet", customer, TENANTS, SHAPES)
+    assert _whole_fleet_actions(store_url, tmp_path, tenants) == []  # converged
+
+
+@pytest.mark.parametrize("auto_approve", [True, False], ids=["auto-approve", "prompt"])
+def test_a_saved_plan_stale_in_a_later_batch_writes_nothing(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch, auto_approve: bool
+) -> None:
+    """A tenant of the third batch changed in the portal since the plan was saved: apply --plan
+    refuses the whole plan, names the tenant, and writes nothing in any tenant (the batches
+    before it included)."""
+    customer = "v" if auto_approve else "w"
+    tenants = _fleet(run, tmp_path / "fleet", customer)
+    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    saved = tmp_path / "plan.json"
+    assert run("plan", str(tenants), "--out", str(saved), "--max-delete", "1")[0] == 0
+    _by_hand(store_url, tmp_path, customer, "t010")
+    monkeypatch.setattr("reconciler.commands.apply._confirm", lambda *a: None)  # "yes"
+    flags = ("--auto-approve",) if auto_approve else ()
+    code, _, err = run("apply", "--plan", str(saved), *flags, *FLAGS)
+    assert code == 1 and f"{customer}/t010: the live store changed since the plan was made" in err, err
+    keys = [f"{customer}/t{i:03d}" for i in range(TENANTS)]
+    with store.Store.open(store.Location.resolve(store_url, tmp_path), readonly=True) as st:
+        assert st.history(keys, 10 * TENANTS) == []
+    assert _whole_fleet_actions(store_url, tmp_path, tenants) == sorted(
+        [*expected, (f"{customer}/t010", "update", "Beta", 0)]
+    )
+
+
+def test_a_saved_plan_whose_file_changed_is_refused_before_the_leases(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tenant file edited after the plan was saved: refused, naming the file, nothing written."""
+    customer = "x"
+    tenants = _fleet(run, tmp_path / "fleet", customer)
+    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    saved = tmp_path / "plan.json"
+    assert run("plan", str(tenants), "--out", str(saved), "--max-delete", "1")[0] == 0
+    edited = tenants / customer / "t011.yaml"
+    edited.write_text(edited.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")
+    code, _, err = run("apply", "--plan", str(saved), "--auto-approve", *FLAGS)
+    assert code == 1 and f"{customer}/t011: {edited} changed since the plan was made" in err, err
+    assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected

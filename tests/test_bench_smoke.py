@@ -31,10 +31,18 @@ OPERATIONS = [
     report.DRIFT,
     report.APPLY,
     report.APPLY_FLEET,
+    report.APPLY_SAVED,
     *[
         op + size
         for size in (report.X2, report.X4)
-        for op in (report.FLOOR, report.PLAN_CLEAN, report.DRIFT, report.PLAN_ONE, report.APPLY_FLEET)
+        for op in (
+            report.FLOOR,
+            report.PLAN_CLEAN,
+            report.DRIFT,
+            report.PLAN_ONE,
+            report.APPLY_FLEET,
+            report.APPLY_SAVED,
+        )
     ],
     *([report.FLOOR + report.PG, report.PLAN_CLEAN + report.PG] if POSTGRESQL else []),
 ]
@@ -88,12 +96,13 @@ def test_main_plans_clean_then_two_percent(run: Run) -> None:
     assert facts["apply_message"].startswith(f"Applied {facts['apply_actions']} action(s)")
     assert facts["plan_clean_actions@2x"] == facts["plan_clean_actions@4x"] == 0
     assert facts["apply_fleet_message"] == facts["apply_fleet_message@4x"] == "No changes to apply."
+    assert facts["apply_saved_message"] == facts["apply_saved_message@4x"] == "No changes to apply."
 
 
 def test_main_checks_every_target_with_figures_and_ratio(run: Run) -> None:
     proc, data = run
     names = [c["name"] for c in data["checks"]]
-    assert len(names) == (11 if POSTGRESQL else 10), names
+    assert len(names) == (12 if POSTGRESQL else 11), names
     assert any("PostgreSQL" in n for n in names) == POSTGRESQL
     for check in data["checks"]:
         verdict = "PASS" if check["pass"] else "FAIL"

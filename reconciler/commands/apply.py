@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -74,22 +74,31 @@ def _refuse_missing(missing: Sequence[tuple[str, str, str, declared.SecretRef]])
         )
 
 
-def _checked_keys(ctx: stages.Context, files: Sequence[Path]) -> list[str]:
+class Checked(NamedTuple):
+    """What apply keeps of a tenant file it validated before the leases (planfile.Read)."""
+
+    key: str
+    path: str
+    digest: str
+
+
+def _checked(ctx: stages.Context, files: Sequence[Path]) -> list[Checked]:
     """Validate every tenant file, one at a time (as desired.load reports them), and refuse any
-    password not available here: the tenants' keys, all that is kept before the leases."""
+    password not available here: each tenant's key, file and digest, all that is kept before
+    the leases."""
     reader = desired.FileReader(cat=catalog.load(), settings=ctx.settings)
-    keys: list[str] = []
+    checked: list[Checked] = []
     missing: list[tuple[str, str, str, declared.SecretRef]] = []
     for path in files:
         tenant = reader.read(path)
         if tenant is not None:
-            keys.append(tenant.key)
+            checked.append(Checked(tenant.key, tenant.path, tenant.digest))
             missing += [
                 (t.path, t.key, name, ref) for t, name, ref in stages.unavailable_passwords(ctx, [tenant])
             ]
     reader.check()
     _refuse_missing(missing)
-    return keys
+    return checked
 
 
 def _settle(
@@ -229,14 +238,22 @@ def apply(
     )
     with ctx.open_store(readonly=False, first_use=True) as st:
         assert st.keyring is not None
-        if plan_file is None and not check_sources:
-            files = stages.desired_files(ctx, paths, options.parse_tenants(tenants))
-            keys = _checked_keys(ctx, files)
-            leased = frozenset(keys)
+        if not check_sources:  # a fresh or saved plan, the fleet read in batches
+            if plan_file is not None:
+                saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
+                files = [Path(v["path"]) for v in saved.tenants.values()]
+                checked = _checked(ctx, files)
+                verify: Verify | None = Verify(saved, plan_file, checked)
+            else:
+                files = stages.desired_files(ctx, paths, options.parse_tenants(tenants))
+                checked, verify = _checked(ctx, files), None
+            keys = [c.key for c in checked]
             # Locked before reading: an apply that waited plans against what the last one left.
             with locks.leases(st, keys, timeout_s=timeout) as held:
-                done, pending = _plan_and_apply_batched(ctx, out, st, files, leased, held, flags)
-        else:
+                done, pending = _plan_and_apply_batched(
+                    ctx, out, st, files, {c.key: c.digest for c in checked}, held, flags, verify
+                )
+        else:  # source checks connect to each tenant's servers: the fleet is held at once
             saved = None
             if plan_file is not None:
                 saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
@@ -434,15 +451,21 @@ def _plan_batched(
     files: Sequence[Path],
     conn: store.Transaction | None,
     *,
-    leased: Collection[str],
+    leased: Mapping[str, str],
     max_delete: int,
+    hidden: Collection[str] = (),
+    every_fingerprint: bool = False,
 ) -> Batched:
     """The plan of the tenant files, read and diffed in batches (stages.read_batches, on conn:
     the apply's transaction, or on a read of its own): memory holds a batch, the plans, and
     the live tenants that change; an unchanged tenant's live state goes with its batch.
 
     The plan is the one stages.plan_files makes (so it renders the same). leased: the keys
-    the files declared when they were checked (and leased): a file changed since is refused.
+    the files declared when they were checked (and leased), with the digests of the files then:
+    a file changed since is refused (what was checked, and for a saved plan compared with it, is
+    what is planned).
+    hidden: see stages.password_fingerprints. every_fingerprint: every tenant's live state
+    fingerprinted (a saved plan is checked against each), not only the changing tenants'.
     """
     tenants: list[p.TenantPlan] = []
     counts: dict[str, int] = {}
@@ -453,13 +476,13 @@ def _plan_batched(
     stale_live: dict[str, state.LiveTenant] = {}
     stale_fps: dict[declared.SecretRef, str | None] = {}
     # Read at call time: tests set a small batch size to apply over several batches.
-    for batch in stages.read_batches(ctx, st, files, size=stages.BATCH_TENANTS, conn=conn):
-        moved = [d for d in batch.desired if d.key not in leased]
+    for batch in stages.read_batches(ctx, st, files, size=stages.BATCH_TENANTS, hidden=hidden, conn=conn):
+        moved = [d for d in batch.desired if leased.get(d.key) != d.digest]
         if moved:
+            locked = "" if moved[0].key in leased else f" ({moved[0].key} is not locked)"
             raise errors.ConflictError(
-                f"{moved[0].path}: the file changed while apply read it "
-                f"({moved[0].key} is not locked); nothing was applied, "
-                "run again"
+                f"{moved[0].path}: the file changed while apply read it{locked}; nothing was "
+                "applied, run again"
             )
         try:
             found = differ.diff_tenants(batch.desired, batch.live, batch.fps)
@@ -470,7 +493,7 @@ def _plan_batched(
             continue
         known = batch.live.known
         result, live = stages.batch_plan(
-            batch, p.Plan(found, max_delete), fingerprint=True, changing_only=True
+            batch, p.Plan(found, max_delete), fingerprint=True, changing_only=not every_fingerprint
         )
         tenants.extend(result.tenants)
         for t in result.tenants:
@@ -497,24 +520,70 @@ def _plan_batched(
     )
 
 
+class Verify(NamedTuple):
+    """apply --plan FILE: the saved plan, its file, and the tenant files as checked now."""
+
+    saved: planfile.Saved
+    plan_file: Path
+    checked: Sequence[Checked]
+
+
+def _read_batched(
+    ctx: stages.Context,
+    out: options.Out,
+    st: store.Store,
+    files: Sequence[Path],
+    conn: store.Transaction | None,
+    keys: Mapping[str, str],
+    flags: Flags,
+    verify: Verify | None,
+) -> Batched:
+    """The fresh plan of the files (_plan_batched), or the saved plan verified against the files
+    and the store as they are now (planfile.verified: each tenant's file digest, live state and
+    plan; the plan made as if the passwords it could not compare were not set must be it)."""
+    if verify is None:
+        return _plan_batched(ctx, st, files, conn, leased=keys, max_delete=flags.max_delete)
+    first: list[Batched] = []
+
+    def make(hidden: Collection[str]) -> p.Plan:
+        read = _plan_batched(
+            ctx,
+            st,
+            files,
+            conn,
+            leased=keys,
+            max_delete=verify.saved.max_delete,
+            hidden=hidden,
+            every_fingerprint=True,
+        )
+        if not hidden:
+            first.append(read)
+        return read.plan
+
+    result = planfile.verified(verify.saved, verify.plan_file, verify.checked, make, out.info)
+    return first[0]._replace(plan=result)
+
+
 def _plan_and_apply_batched(
     ctx: stages.Context,
     out: options.Out,
     st: store.Store,
     files: Sequence[Path],
-    keys: Collection[str],
+    keys: Mapping[str, str],
     held: locks.Held,
     flags: Flags,
+    verify: Verify | None = None,
 ) -> tuple[applier.Applied | None, settle.Pending]:
-    """_plan_and_apply of a fresh plan without source checks, the fleet read in batches: with
-    --auto-approve inside the apply's transaction (the writes use that read), else before it
-    (applier.apply reads the tenants that change again and compares their fingerprints)."""
+    """_plan_and_apply without source checks, the fleet read in batches: with --auto-approve
+    inside the apply's transaction (the writes use that read), else before it (applier.apply
+    reads the tenants that change again and compares their fingerprints). verify: a saved plan
+    to apply (apply --plan FILE), checked against the batches first."""
     commit = gitrepo.git_commit(ctx.root)
     reads: list[Batched] = []
     if flags.auto_approve:
 
         def planned(conn: store.Transaction) -> applier.Planned | None:
-            read = _plan_batched(ctx, st, files, conn, leased=keys, max_delete=flags.max_delete)
+            read = _read_batched(ctx, out, st, files, conn, keys, flags, verify)
             reads.append(read)
             ready = _show_and_guard(out, read.plan, read.live, flags)
             if not ready.plan.has_changes:
@@ -524,7 +593,7 @@ def _plan_and_apply_batched(
         done = applier.apply_planned(st, planned, settings=ctx.settings, commit=commit, held=held)
         pending = reads[0].pending
     else:
-        read = _plan_batched(ctx, st, files, None, leased=keys, max_delete=flags.max_delete)
+        read = _read_batched(ctx, out, st, files, None, keys, flags, verify)
         pending = read.pending
         ready = _show_and_guard(out, read.plan, None, flags)
         del read  # the transaction reads the tenants that change again
