@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -96,8 +97,11 @@ class LiveConnection:
             and spec.identity(self.applied_name) != spec.identity(self.spec.name)
         )
 
-    @property
+    @functools.cached_property
     def live_fp(self) -> str:
+        """spec_fingerprint of the connection as read (made once: settle, saved plans and drift
+        ask for it of every connection of a fleet, some twice). A LiveConnection is never
+        changed once made."""
         return spec.spec_fingerprint(self.spec, self.password_fp)
 
     @property
