@@ -122,53 +122,14 @@ def test_a_file_edited_after_it_was_checked_is_refused_before_anything_is_writte
 
     checked = apply_command._checked
 
-    def edited_after(*a: object) -> list[apply_command.Checked]:
-        return [c._replace(digest="0" * 64) if c.key == "e/t010" else c for c in checked(*a)]
+    def edited_after(ctx: stages.Context, files: list[Path]) -> list[apply_command.Checked]:
+        return [c._replace(digest="0" * 64) if c.key == "e/t010" else c for c in checked(ctx, files)]
 
     monkeypatch.setattr(apply_command, "_checked", edited_after)
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
     code, _, err = run("apply", str(tenants), "--auto-approve", *FLAGS)
     assert code != 0 and "t010.yaml: the file changed while apply read it; nothing was applied" in err, err
     assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected
-
-
-def test_interactive_shape_over_batches_refuses_a_tenant_changed_before_the_write(
-    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The plan read in batches fingerprints the tenants it changes; one changed by hand while the
-    person reads the plan is refused when the transaction reads it again, and nothing is written."""
-    tenants = _fleet(run, tmp_path / "fleet", "h")
-    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
-    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
-
-    def by_hand(*_: object) -> None:  # "yes", after the portal changed h/t005 (an update, batch 2)
-        engine = sa.create_engine(store.Location.resolve(store_url, tmp_path).url, poolclass=sa.pool.NullPool)
-        try:
-            with engine.begin() as conn:
-                tenant = (
-                    sa.select(store.tenants.c.id)
-                    .join(store.customers, store.tenants.c.customer_id == store.customers.c.id)
-                    .where(store.customers.c.name == "h", store.tenants.c.name == "t005")
-                    .scalar_subquery()
-                )
-                conn.execute(
-                    store.connections.update()
-                    .where(store.connections.c.tenant_id == tenant, store.connections.c.name == "Beta")
-                    .values(login="by-hand")
-                )
-        finally:
-            engine.dispose()
-
-    monkeypatch.setattr("reconciler.commands.apply._confirm", by_hand)
-    code, _, err = run("apply", str(tenants), *FLAGS)
-    assert code == 1 and "h/t005: the live store changed since the plan was made" in err, err
-    keys = [f"h/t{i:03d}" for i in range(TENANTS)]
-    with store.Store.open(store.Location.resolve(store_url, tmp_path), readonly=True) as st:
-        assert st.history(keys, 10 * TENANTS) == []  # nothing applied, in any tenant
-    # Every planned action is still to do, and the hand edit is one more (Beta back to its login).
-    assert _whole_fleet_actions(store_url, tmp_path, tenants) == sorted(
-        [*expected, ("h/t005", "update", "Beta", 0)]
-    )
 
 
 def _by_hand(store_url: str, root: Path, customer: str, tenant: str) -> None:
@@ -189,6 +150,30 @@ def _by_hand(store_url: str, root: Path, customer: str, tenant: str) -> None:
             )
     finally:
         engine.dispose()
+
+
+def test_interactive_shape_over_batches_refuses_a_tenant_changed_before_the_write(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan read in batches fingerprints the tenants it changes; one changed by hand while the
+    person reads the plan is refused when the transaction reads it again, and nothing is written."""
+    tenants = _fleet(run, tmp_path / "fleet", "h")
+    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+
+    def by_hand(*_: object) -> None:  # "yes", after the portal changed h/t005 (an update, batch 2)
+        _by_hand(store_url, tmp_path, "h", "t005")
+
+    monkeypatch.setattr("reconciler.commands.apply._confirm", by_hand)
+    code, _, err = run("apply", str(tenants), *FLAGS)
+    assert code == 1 and "h/t005: the live store changed since the plan was made" in err, err
+    keys = [f"h/t{i:03d}" for i in range(TENANTS)]
+    with store.Store.open(store.Location.resolve(store_url, tmp_path), readonly=True) as st:
+        assert st.history(keys, 10 * TENANTS) == []  # nothing applied, in any tenant
+    # Every planned action is still to do, and the hand edit is one more (Beta back to its login).
+    assert _whole_fleet_actions(store_url, tmp_path, tenants) == sorted(
+        [*expected, ("h/t005", "update", "Beta", 0)]
+    )
 
 
 def test_a_saved_plan_is_applied_over_batches(
