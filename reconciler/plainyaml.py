@@ -12,7 +12,8 @@ its str, a quoted scalar as a Quoted str (a reader must tell `'true'` from `true
 Its contract is one-sided, like reconciler.quickread's. A document it returns is exactly what
 libyaml composes from the same bytes, and libyaml composes it without error. Anything outside the
 subset returns None, and the caller reads the file with libyaml (reconciler.strictyaml), which
-says what is wrong. Outside the subset: tabs, carriage returns, a byte-order mark or any character
+says what is wrong. Outside the subset: tabs, a carriage return not followed by a line feed (a
+CRLF line end is a line end), a byte-order mark or any character
 YAML does not allow; keys that are not plain identifiers, or written twice; anchors, aliases,
 tags, directives, document markers; block scalars (`|`, `>`); plain scalars that start with an
 indicator or run over several lines; quoted scalars with escapes or over several lines; flow
@@ -79,6 +80,8 @@ def document(raw: bytes) -> dict[str, Any] | None:
         text = raw.decode()
     except UnicodeDecodeError:
         return None
+    if "\r" in text:  # Windows line ends: one line break to libyaml, as "\n" is
+        text = text.replace("\r\n", "\n")  # (a carriage return left alone is refused below)
     if _OUTSIDE.search(text) is not None:
         return None
     lines = _LINE.findall(text)

@@ -700,7 +700,9 @@ EDGES: dict[str, tuple[bytes, bool]] = {
     "a tab before a key": (b"\ta: b\n", False),
     "a tab at the end of a value": (b"a: b\t\n", False),
     "a tab inside a value": (b"a: b\tc\n", False),
-    "CRLF line ends": (b"a: b\r\nc: d\r\n", False),
+    "CRLF line ends": (b"a: b\r\nc: d\r\n", True),  # Windows editors: read the fast way
+    "CRLF and LF mixed": (b"a: b\r\nc:\n  - d\r\n  - 'e f'\r\n", True),
+    "CR before CRLF": (b"a: b\r\r\nc: d\n", False),
     "a lone CR": (b"a: b\rc: d\n", False),
     "a byte-order mark": (b"\xef\xbb\xbfa: b\n", False),
     "a byte-order mark inside a value": ("a: b\ufeffc\n".encode(), False),
