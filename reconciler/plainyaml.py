@@ -136,57 +136,50 @@ def _build(lines: list[tuple[str, str, str, str]]) -> dict[str, Any]:
         if not (dash or key or value):
             continue  # a blank line or a comment
         at = len(indent)
-        if waiting is None and at == column and key and not dash and top.__class__ is dict:  # most lines
-            if key in top:
+        # Most lines are `key: value` in the open mapping; any other moves through the stack.
+        if waiting is not None or at != column or dash or not key or top.__class__ is not dict:
+            if waiting is not None:
+                mapping, waiting_key, key_at = waiting
+                waiting = None
+                if at > key_at:  # the key's value is the collection below it
+                    mapping[waiting_key] = [] if dash else {}
+                    stack.append((at, mapping[waiting_key], False))
+                elif at == key_at and dash:
+                    mapping[waiting_key] = []
+                    stack.append((at, mapping[waiting_key], True))
+                else:
+                    mapping[waiting_key] = ""  # nothing below: null, as libyaml composes it
+                if len(stack) > _DEEPEST:
+                    raise _Outside
+                column, top, indentless = stack[-1]
+            while column > at or (indentless and column == at and not dash):
+                stack.pop()
+                column, top, indentless = stack[-1]
+            if column != at:
                 raise _Outside
-            if value:
-                top[key] = value if value[0] not in _SPECIAL else _value(value)
-                continue
-            top[key] = None  # keeps the key's place; set when the next line is read
-            waiting = (top, key, at)
-            continue
-        if waiting is not None:
-            mapping, waiting_key, key_at = waiting
-            waiting = None
-            if at > key_at:  # the key's value is the collection below it
-                mapping[waiting_key] = [] if dash else {}
-                stack.append((at, mapping[waiting_key], False))
-            elif at == key_at and dash:
-                mapping[waiting_key] = []
-                stack.append((at, mapping[waiting_key], True))
-            else:
-                mapping[waiting_key] = ""  # nothing below: null, as libyaml composes it
-            if len(stack) > _DEEPEST:
+            if dash:
+                if top.__class__ is not list:
+                    raise _Outside
+                if not key:
+                    if not value:
+                        raise _Outside  # `-` with its item on the lines below
+                    top.append(_value(value))
+                    continue
+                item: dict[str, Any] = {}
+                top.append(item)
+                at += len(dash)
+                stack.append((at, item, False))
+                if len(stack) > _DEEPEST:
+                    raise _Outside
+                column, top, indentless = stack[-1]
+            elif not key or top.__class__ is not dict:
                 raise _Outside
-            column, top, indentless = stack[-1]
-        while column > at or (indentless and column == at and not dash):
-            stack.pop()
-            column, top, indentless = stack[-1]
-        if column != at:
-            raise _Outside
-        if dash:
-            if top.__class__ is not list:
-                raise _Outside
-            if not key:
-                if not value:
-                    raise _Outside  # `-` with its item on the lines below
-                top.append(_value(value))
-                continue
-            item: dict[str, Any] = {}
-            top.append(item)
-            at += len(dash)
-            stack.append((at, item, False))
-            if len(stack) > _DEEPEST:
-                raise _Outside
-            column, top, indentless = stack[-1]
-        elif not key or top.__class__ is not dict:
-            raise _Outside
         if key in top:
             raise _Outside
         if value:
             top[key] = value if value[0] not in _SPECIAL else _value(value)
         else:
-            top[key] = None
+            top[key] = None  # keeps the key's place; set when the next line is read
             waiting = (top, key, at)
     if waiting is not None:
         waiting[0][waiting[1]] = ""
