@@ -6,8 +6,10 @@ import json
 import os
 from pathlib import Path
 
+import hypothesis
 import pytest
 import sqlalchemy as sa
+from hypothesis import strategies as st
 
 from reconciler import errors, redaction, secrets, store
 from reconciler.declared import SecretRef
@@ -49,6 +51,36 @@ def test_redact_removes_passwords_from_driver_text(text: str) -> None:
 def test_redact_removes_registered_values_anywhere() -> None:
     redaction.register("s3cr3t-value")
     assert redaction.redact("boom s3cr3t-value boom") == "boom *** boom"
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(
+    known=st.lists(st.text("abc-", min_size=1, max_size=6)),
+    given=st.lists(st.text("abc-", min_size=1, max_size=4), max_size=3),
+    text=st.text("abc- ", max_size=40),
+)
+def test_redact_leaves_no_secret_however_they_overlap(known: list[str], given: list[str], text: str) -> None:
+    """Secrets that overlap, nest or share their first characters: none is left in the text,
+    registered (at least 3 characters) or given to the call (any length)."""
+    redaction._known = redaction._Known()  # hypothesis: no function-scoped fixture per example
+    for secret in known:
+        redaction.register(secret)
+    out = redaction.redact(text, given)
+    left = [s for s in [*known, *given] if (len(s) >= 3 or s in given) and s in out]
+    assert not left, (text, out)
+    if not any(s in text for s in [*known, *given]):
+        assert out == text  # nothing else is touched
+
+
+def test_redact_finds_one_secret_among_a_fleets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet's source checks redact every message with every password of the fleet known."""
+    monkeypatch.setattr(redaction, "_known", redaction._Known())
+    fleet = [f"pw-{i:05d}-{i * 7919 % 100000:05d}" for i in range(40_000)]
+    for secret in fleet:
+        redaction.register(secret)
+    assert fleet[31_337] in redaction._known and "pw-x" not in redaction._known
+    message = f"t/Books: login failed for osr (password {fleet[31_337]}, then {fleet[7]}{fleet[8]})"
+    assert redaction.redact(message) == "t/Books: login failed for osr (password ***, then ******)"
 
 
 def test_password_stored_encrypted_with_fingerprint(cli: Cli) -> None:

@@ -144,7 +144,7 @@ def test_checking_that_passwords_are_there_keeps_none_of_them(
     from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
 
     monkeypatch.setenv("OSR_STAGES_PW", "Qz-stages-password-value")
-    monkeypatch.setattr(redaction, "_known", set())
+    monkeypatch.setattr(redaction, "_known", redaction._Known())
     base = desired.load_file(
         Path("tenants/acme/acme-norway.yaml"),
         cat=catalog.load(),
