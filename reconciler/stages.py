@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import functools
 import os
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -191,40 +191,23 @@ def make_plan(
     *,
     max_delete: int,
     fingerprint: bool = True,
-    hidden: Collection[str] = (),
 ) -> p.Plan:
-    """The plan of these tenants against live state, every guard marked.
+    """The plan of these tenants against live state, every guard marked, all read at once
+    (dependents only where the plan may cascade): the commands read a fleet in batches
+    (plan_files), this is the whole-fleet plan they must equal.
 
-    fingerprint: also fingerprint every live tenant read, for saved plans and apply.
-    hidden: password references to plan as if they were not set (see password_fingerprints).
+    fingerprint: also fingerprint every live tenant read, as a saved plan records them.
     """
-    with st.reading() as conn:
-        return plan_from(
-            ctx, st, conn, tenants, max_delete=max_delete, fingerprint=fingerprint, hidden=hidden
-        )[0]
-
-
-def plan_from(
-    ctx: Context,
-    st: store.Store,
-    conn: store.Transaction,
-    tenants: Sequence[declared.DesiredTenant],
-    *,
-    max_delete: int,
-    fingerprint: bool = True,
-    hidden: Collection[str] = (),
-) -> tuple[p.Plan, state.LiveState]:
-    """make_plan on an open connection (an apply's transaction), with the live state it read
-    (dependents only where the plan may cascade)."""
     assert st.keyring is not None
-    fps = password_fingerprints(ctx, st.keyring, tenants, hidden)
-    live = store.read(conn, [t.key for t in tenants])
-    result = differ.diff(tenants, live, fps, max_delete=max_delete)
-    needed = differ.cascade_companies(result, live)
-    if needed:
-        live = live.with_dependents(store.read_dependents(conn, set().union(*needed.values())))
-        result = differ.with_cascades(result, tenants, live, fps)
-    return (differ.fingerprinted(result, live, needed) if fingerprint else result), live
+    fps = password_fingerprints(ctx, st.keyring, tenants)
+    with st.reading() as conn:
+        live = store.read(conn, [t.key for t in tenants])
+        result = differ.diff(tenants, live, fps, max_delete=max_delete)
+        needed = differ.cascade_companies(result, live)
+        if needed:
+            live = live.with_dependents(store.read_dependents(conn, set().union(*needed.values())))
+            result = differ.with_cascades(result, tenants, live, fps)
+    return differ.fingerprinted(result, live, needed) if fingerprint else result
 
 
 # Plan and drift read and diff the fleet in batches of this many tenant files: memory stays
@@ -247,7 +230,7 @@ def read_batches(
     st: store.Store,
     files: Sequence[Path],
     *,
-    size: int = BATCH_TENANTS,
+    size: int | None = None,
     hidden: Collection[str] = (),
     conn: store.Transaction | None = None,
 ) -> Iterator[Batch]:
@@ -259,6 +242,7 @@ def read_batches(
     in bounded memory (plan, drift and apply). conn: read there (apply's transaction).
     """
     assert st.keyring is not None
+    size = BATCH_TENANTS if size is None else size  # read when called: tests make it small
     reader = desired.FileReader(cat=catalog.load(), settings=ctx.settings)
     with contextlib.nullcontext(conn) if conn is not None else st.reading() as conn:
         tenants_read: list[Any] | None = None
@@ -303,13 +287,15 @@ def plan_files(
     *,
     max_delete: int,
     fingerprint: bool = True,
-    size: int = BATCH_TENANTS,
+    check_sources: bool = False,
+    size: int | None = None,
 ) -> tuple[p.Plan, list[str]]:
     """make_plan for the tenant files, read and diffed in bounded batches: (the plan, the
     password references not available here, as a saved plan records them).
 
     The plan keeps only what rendering needs; the guards that span tenants (--max-delete, a
     tenant emptied) are computed over every batch at the end, as make_plan computes them.
+    check_sources: each batch's servers checked (source_checks) once it is planned.
     """
     tenants: list[p.TenantPlan] = []
     counts: dict[str, int] = {}
@@ -324,6 +310,8 @@ def plan_files(
         if unknown:
             continue
         result, live = batch_plan(batch, p.Plan(found, max_delete), fingerprint=fingerprint)
+        if check_sources:
+            result = with_checks(result, source_checks(ctx, batch.desired))
         tenants.extend(result.tenants)
         counts.update((t.key, len(live.tenants[t.key].connections)) for t in result.tenants)
         uncompared += [str(ref) for ref, fp in batch.fps.items() if fp is None]
@@ -334,7 +322,7 @@ def plan_files(
     return p.Plan(tuple(tenants), max_delete, differ.mass_deletes(tenants, counts, max_delete)), uncompared
 
 
-def drift_files(ctx: Context, st: store.Store, files: Sequence[Path], *, size: int = BATCH_TENANTS) -> p.Plan:
+def drift_files(ctx: Context, st: store.Store, files: Sequence[Path], *, size: int | None = None) -> p.Plan:
     """drift for the tenant files, read and diffed in bounded batches."""
     tenants: list[p.TenantPlan] = []
     unknown: list[errors.Problem] = []
@@ -375,18 +363,20 @@ def source_specs(ctx: Context, tenant: declared.DesiredTenant) -> list[tuple[Sou
     return requests
 
 
-def check_sources(
-    ctx: Context, result: p.Plan, tenants: Sequence[declared.DesiredTenant], *, timeout: int = 15
-) -> p.Plan:
-    """The plan with the source checks of every declared connection attached."""
+def source_checks(
+    ctx: Context, tenants: Iterable[declared.DesiredTenant], *, timeout: int = 15
+) -> dict[str, tuple[p.SourceCheck, ...]]:
+    """The source checks of every declared connection of these tenants, by tenant key (a
+    batch's: the servers of a fleet are checked a batch at a time, as it is read)."""
     from reconciler import sources
 
     by_tenant: dict[str, list[p.SourceCheck]] = {}
     requests = []
     for t in tenants:
+        by_tenant[t.key] = []
         for c, req in zip(t.connections, source_specs(ctx, t), strict=True):
             if c.password is not None and req[0].password is None:
-                by_tenant.setdefault(t.key, []).append(
+                by_tenant[t.key].append(
                     p.SourceCheck(
                         c.spec.name,
                         (
@@ -399,8 +389,13 @@ def check_sources(
                 requests.append((t.key, c.spec.name, req))
     results = sources.check_many([r for _, _, r in requests], timeout=timeout)
     for (key, name, _), outcome in zip(requests, results, strict=True):
-        by_tenant.setdefault(key, []).append(p.SourceCheck(name, outcome.problems))
+        by_tenant[key].append(p.SourceCheck(name, outcome.problems))
+    return {key: tuple(found) for key, found in by_tenant.items()}
+
+
+def with_checks(result: p.Plan, checks: Mapping[str, tuple[p.SourceCheck, ...]]) -> p.Plan:
+    """The plan with these source checks attached, by tenant key (a tenant not in checks: none)."""
     return dataclasses.replace(
         result,
-        tenants=tuple(dataclasses.replace(t, checks=tuple(by_tenant.get(t.key, ()))) for t in result.tenants),
+        tenants=tuple(dataclasses.replace(t, checks=checks.get(t.key, ())) for t in result.tenants),
     )

@@ -3,6 +3,7 @@ plan and applies exactly what the whole-fleet plan says, on SQLite, PostgreSQL a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,58 @@ def test_a_saved_plan_whose_file_changed_is_refused_before_the_leases(
     code, _, err = run("apply", "--plan", str(saved), "--auto-approve", *FLAGS)
     assert code == 1 and f"{customer}/t011: {edited} changed since the plan was made" in err, err
     assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected
+
+
+def test_source_checks_run_a_batch_at_a_time(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plan and apply --check-sources read the fleet in batches too, and check each batch's
+    servers as it is planned: a check that fails in a later batch refuses the apply, fresh or
+    saved, with nothing written; --skip-source-checks applies the whole-fleet plan."""
+    from reconciler import sources
+
+    customer = "c"
+    tenants = _fleet(run, tmp_path / "fleet", customer)
+    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    saved = tmp_path / "plan.json"
+    assert run("plan", str(tenants), "--out", str(saved), "--max-delete", "1")[0] == 0  # no checks
+    calls: list[list[str]] = []
+
+    def check_many(requests: list[tuple[sources.SourceSpec, list[str], bool]], **_: object) -> list[object]:
+        calls.append([spec.label for spec, *_ in requests])
+        return [
+            sources.CheckResult(
+                spec.label, (f"{spec.label}: login failed",) if spec.label == "c/t010/Beta" else ()
+            )
+            for spec, *_ in requests
+        ]
+
+    monkeypatch.setattr(sources, "check_many", check_many)
+
+    def batched(*args: str) -> tuple[int, str, str]:
+        with monkeypatch.context() as m:
+            m.setattr(stages, "load_desired", lambda *a, **k: pytest.fail("the fleet held at once"))
+            return run(*args)
+
+    code, out, err = batched("plan", str(tenants), "--check-sources", "--format", "json", "--max-delete", "1")
+    assert code == 0, err
+    planned = {f"{t['customer']}/{t['tenant']}": t["checks"] for t in json.loads(out)["tenants"]}
+    assert len(planned) == TENANTS
+    for key, checks in planned.items():  # every declared connection of every tenant, checked once
+        declared = (tenants / f"{key}.yaml").read_text(encoding="utf-8").count("  - {name: ")
+        assert len(checks) == declared, key
+        assert all(c["ok"] == (f"{key}/{c['connection']}" != "c/t010/Beta") for c in checks), checks
+    tenants_per_call = [{label.rsplit("/", 1)[0] for label in call} for call in calls]
+    assert [len(t) for t in tenants_per_call] == [4, 4, 4, 1]  # one call per batch, as it is read
+
+    for args in (["apply", str(tenants)], ["apply", "--plan", str(saved)]):
+        code, _, err = batched(*args, "--check-sources", "--auto-approve", *FLAGS)
+        assert code == 1 and "source check failed" in err and "c/t010/Beta" in err, err
+        assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected  # nothing written
+    code, _, err = batched(
+        "apply", "--plan", str(saved), "--check-sources", "--skip-source-checks", "--auto-approve", *FLAGS
+    )
+    assert code == 0, err
+    assert f"Applied {TENANTS} action(s); {sum(n for *_, n in expected)} dependent(s) deleted" in err
+    _assert_store_is_the_plan(store_url, tmp_path / "fleet", customer, TENANTS, SHAPES)

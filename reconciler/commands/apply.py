@@ -48,13 +48,6 @@ def _confirm(result: p.Plan, auto_approve: bool, out: options.Out) -> None:
         raise errors.RefusedError("apply cancelled; nothing was changed")
 
 
-def _require_passwords(ctx: stages.Context, wanted: Sequence[declared.DesiredTenant]) -> None:
-    """Refuse up front, before planning, naming every password the files need that is not set."""
-    _refuse_missing(
-        [(t.path, t.key, name, ref) for t, name, ref in stages.unavailable_passwords(ctx, wanted)]
-    )
-
-
 def _refuse_missing(missing: Sequence[tuple[str, str, str, declared.SecretRef]]) -> None:
     """missing: (tenant file, tenant key, connection name, reference) of unset passwords."""
     if missing:
@@ -122,17 +115,6 @@ def _settle(
         written=written,
     ):
         out.info(f"{s.key}/{s.connection}: recorded as applied (the files accept the portal's state)")
-
-
-def _pending(
-    ctx: stages.Context,
-    st: store.Store,
-    wanted: Sequence[declared.DesiredTenant],
-    seen: state.LiveState | None,
-) -> settle.Pending:
-    """Every wanted tenant, to be checked for a stale applied record (seen: see settle.record)."""
-    assert st.keyring is not None
-    return settle.Pending(tuple(wanted), stages.password_fingerprints(ctx, st.keyring, wanted), seen)
 
 
 def _override_reason(text: str | None) -> str | None:
@@ -238,34 +220,20 @@ def apply(
     )
     with ctx.open_store(readonly=False, first_use=True) as st:
         assert st.keyring is not None
-        if not check_sources:  # a fresh or saved plan, the fleet read in batches
-            if plan_file is not None:
-                saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
-                files = [Path(v["path"]) for v in saved.tenants.values()]
-                checked = _checked(ctx, files)
-                verify: Verify | None = Verify(saved, plan_file, checked)
-            else:
-                files = stages.desired_files(ctx, paths, options.parse_tenants(tenants))
-                checked, verify = _checked(ctx, files), None
-            keys = [c.key for c in checked]
-            # Locked before reading: an apply that waited plans against what the last one left.
-            with locks.leases(st, keys, timeout_s=timeout) as held:
-                done, pending = _plan_and_apply_batched(
-                    ctx, out, st, files, {c.key: c.digest for c in checked}, held, flags, verify
-                )
-        else:  # source checks connect to each tenant's servers: the fleet is held at once
-            saved = None
-            if plan_file is not None:
-                saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
-                files = [Path(v["path"]) for v in saved.tenants.values()]
-                wanted = stages.load_desired(ctx, (), (), only_files=files)
-            else:
-                wanted = stages.load_desired(ctx, paths, options.parse_tenants(tenants))
-            _require_passwords(ctx, wanted)
-            with locks.leases(st, [t.key for t in wanted], timeout_s=timeout) as held:
-                done = _plan_and_apply(ctx, out, st, wanted, saved, plan_file, held, flags)
-            if done is not None:
-                pending = _pending(ctx, st, wanted, done.before)
+        if plan_file is not None:
+            saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
+            files = [Path(v["path"]) for v in saved.tenants.values()]
+            checked = _checked(ctx, files)
+            verify: Verify | None = Verify(saved, plan_file, checked)
+        else:
+            files = stages.desired_files(ctx, paths, options.parse_tenants(tenants))
+            checked, verify = _checked(ctx, files), None
+        keys = [c.key for c in checked]
+        # Locked before reading: an apply that waited plans against what the last one left.
+        with locks.leases(st, keys, timeout_s=timeout) as held:
+            done, pending = _plan_and_apply_batched(
+                ctx, out, st, files, {c.key: c.digest for c in checked}, held, flags, verify
+            )
         if done is not None:  # the apply released its leases: the record takes its own
             try:
                 _settle(st, pending, out, timeout=timeout, written=done.written)
@@ -324,92 +292,6 @@ def _apply_read_before(
     )
 
 
-def _plan_and_apply(
-    ctx: stages.Context,
-    out: options.Out,
-    st: store.Store,
-    wanted: list[declared.DesiredTenant],
-    saved: planfile.Saved | None,
-    plan_file: Path | None,
-    held: locks.Held,
-    flags: Flags,
-) -> applier.Applied | None:
-    """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply.
-
-    The live store is read once (docs/architecture.md, "Applying: one read, batched writes"):
-    when nothing waits between planning and writing (--auto-approve, no --check-sources), the
-    plan is made from a read inside the apply's transaction and the writes use that read. A
-    prompt (a person may take minutes) or source checks (the network) must not hold a write
-    transaction open, so there the plan is read first and the transaction reads again and
-    compares fingerprints.
-    """
-    commit = gitrepo.git_commit(ctx.root)
-    read: list[state.LiveState] = []
-    if flags.auto_approve and not flags.check_sources:
-
-        def planned(conn: store.Transaction) -> applier.Planned | None:
-            ready = _prepare(ctx, out, st, wanted, saved, plan_file, flags, conn)
-            assert ready.live is not None
-            read.append(ready.live)
-            if not ready.plan.has_changes:
-                return None
-            return applier.Planned(ready.plan, ready.live, ready.freeze_overrides)
-
-        done = applier.apply_planned(st, planned, settings=ctx.settings, commit=commit, held=held)
-    else:
-        ready = _prepare(ctx, out, st, wanted, saved, plan_file, flags, None)
-        done = _apply_read_before(ctx, st, ready, commit=commit, held=held)
-    if done is None:
-        _settle(st, _pending(ctx, st, wanted, read[0] if read else None), out, held=held)
-    return done
-
-
-def _read_plan(
-    ctx: stages.Context,
-    st: store.Store,
-    conn: store.Transaction | None,
-    wanted: list[declared.DesiredTenant],
-    *,
-    max_delete: int,
-    hidden: Collection[str] = (),
-) -> tuple[p.Plan, state.LiveState | None]:
-    """A plan from a read in conn (the apply's transaction), or from a read of its own."""
-    if conn is None:
-        return stages.make_plan(ctx, st, wanted, max_delete=max_delete, hidden=hidden), None
-    return stages.plan_from(ctx, st, conn, wanted, max_delete=max_delete, hidden=hidden)
-
-
-def _prepare(
-    ctx: stages.Context,
-    out: options.Out,
-    st: store.Store,
-    wanted: list[declared.DesiredTenant],
-    saved: planfile.Saved | None,
-    plan_file: Path | None,
-    flags: Flags,
-    conn: store.Transaction | None,
-) -> Ready:
-    """Plan (or verify the saved plan), show, guard, confirm: the plan to apply (one without
-    changes is shown, not guarded). conn: read in the apply's transaction (its live state is
-    kept)."""
-    if saved is not None and plan_file is not None:
-        first: list[state.LiveState | None] = []
-
-        def make(hidden: Collection[str]) -> p.Plan:
-            made, read = _read_plan(ctx, st, conn, wanted, max_delete=saved.max_delete, hidden=hidden)
-            if not hidden:
-                first.append(read)
-            return made
-
-        result = planfile.verified(saved, plan_file, wanted, make, out.info)
-        live = first[0]
-    else:
-        result, live = _read_plan(ctx, st, conn, wanted, max_delete=flags.max_delete)
-    if flags.check_sources:
-        result = stages.check_sources(ctx, result, wanted)
-    return _show_and_guard(out, result, live, flags)
-
-
 def _show_and_guard(out: options.Out, result: p.Plan, live: state.LiveState | None, flags: Flags) -> Ready:
     """Show the plan, then guard and confirm it (one without changes is shown, not guarded)."""
     result = stages.with_freeze(result, flags.windows, flags.at)
@@ -455,6 +337,7 @@ def _plan_batched(
     max_delete: int,
     hidden: Collection[str] = (),
     every_fingerprint: bool = False,
+    check_sources: bool = False,
 ) -> Batched:
     """The plan of the tenant files, read and diffed in batches (stages.read_batches, on conn:
     the apply's transaction, or on a read of its own): memory holds a batch, the plans, and
@@ -466,6 +349,7 @@ def _plan_batched(
     what is planned).
     hidden: see stages.password_fingerprints. every_fingerprint: every tenant's live state
     fingerprinted (a saved plan is checked against each), not only the changing tenants'.
+    check_sources: each batch's servers checked (stages.source_checks) once it is planned.
     """
     tenants: list[p.TenantPlan] = []
     counts: dict[str, int] = {}
@@ -475,8 +359,7 @@ def _plan_batched(
     stale_desired: list[declared.DesiredTenant] = []
     stale_live: dict[str, state.LiveTenant] = {}
     stale_fps: dict[declared.SecretRef, str | None] = {}
-    # Read at call time: tests set a small batch size to apply over several batches.
-    for batch in stages.read_batches(ctx, st, files, size=stages.BATCH_TENANTS, hidden=hidden, conn=conn):
+    for batch in stages.read_batches(ctx, st, files, hidden=hidden, conn=conn):
         moved = [d for d in batch.desired if leased.get(d.key) != d.digest]
         if moved:
             locked = "" if moved[0].key in leased else f" ({moved[0].key} is not locked)"
@@ -495,6 +378,8 @@ def _plan_batched(
         result, live = stages.batch_plan(
             batch, p.Plan(found, max_delete), fingerprint=True, changing_only=not every_fingerprint
         )
+        if check_sources:
+            result = stages.with_checks(result, stages.source_checks(ctx, batch.desired))
         tenants.extend(result.tenants)
         for t in result.tenants:
             lt = live.tenants[t.key]
@@ -540,9 +425,12 @@ def _read_batched(
 ) -> Batched:
     """The fresh plan of the files (_plan_batched), or the saved plan verified against the files
     and the store as they are now (planfile.verified: each tenant's file digest, live state and
-    plan; the plan made as if the passwords it could not compare were not set must be it)."""
+    plan; the plan made as if the passwords it could not compare were not set must be it).
+    With --check-sources the servers are checked now, and those checks replace the saved ones."""
     if verify is None:
-        return _plan_batched(ctx, st, files, conn, leased=keys, max_delete=flags.max_delete)
+        return _plan_batched(
+            ctx, st, files, conn, leased=keys, max_delete=flags.max_delete, check_sources=flags.check_sources
+        )
     first: list[Batched] = []
 
     def make(hidden: Collection[str]) -> p.Plan:
@@ -555,12 +443,15 @@ def _read_batched(
             max_delete=verify.saved.max_delete,
             hidden=hidden,
             every_fingerprint=True,
+            check_sources=flags.check_sources and not hidden,  # once: the servers, not the plan
         )
         if not hidden:
             first.append(read)
         return read.plan
 
     result = planfile.verified(verify.saved, verify.plan_file, verify.checked, make, out.info)
+    if flags.check_sources:  # verified() attached the saved plan's checks; these are today's
+        result = stages.with_checks(result, {t.key: t.checks for t in first[0].plan.tenants})
     return first[0]._replace(plan=result)
 
 
@@ -574,13 +465,18 @@ def _plan_and_apply_batched(
     flags: Flags,
     verify: Verify | None = None,
 ) -> tuple[applier.Applied | None, settle.Pending]:
-    """_plan_and_apply without source checks, the fleet read in batches: with --auto-approve
-    inside the apply's transaction (the writes use that read), else before it (applier.apply
-    reads the tenants that change again and compares their fingerprints). verify: a saved plan
-    to apply (apply --plan FILE), checked against the batches first."""
+    """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply, the fleet
+    read in batches (docs/architecture.md, "Applying: one read, batched writes").
+
+    When nothing waits between planning and writing (--auto-approve, no --check-sources) the
+    plan is read inside the apply's transaction and the writes use that read. A prompt (a
+    person may take minutes) or source checks (the network) must not hold a write transaction
+    open, so there the plan is read first, and the transaction (applier.apply) reads the tenants
+    that change again and compares their fingerprints. verify: a saved plan to apply (apply
+    --plan FILE), checked against the batches first."""
     commit = gitrepo.git_commit(ctx.root)
     reads: list[Batched] = []
-    if flags.auto_approve:
+    if flags.auto_approve and not flags.check_sources:
 
         def planned(conn: store.Transaction) -> applier.Planned | None:
             read = _read_batched(ctx, out, st, files, conn, keys, flags, verify)

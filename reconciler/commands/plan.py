@@ -95,16 +95,17 @@ def plan(
     with Progress() as progress:
         progress.stage("Reading tenant files…")
         files = _files_for(ctx, paths, tenants, changed_since, out)
-        wanted = stages.load_desired(ctx, (), only_files=files) if check_sources else None
-        progress.stage(f"Reading the live store and planning {len(files)} tenant(s)…")
+        checking = " and checking their accounting servers" if check_sources else ""
+        progress.stage(f"Reading the live store and planning {len(files)} tenant(s){checking}…")
         with ctx.open_store(readonly=True) as st:
-            # The fleet in bounded batches; --check-sources needs every tenant at once anyway.
             result, uncompared = stages.plan_files(
-                ctx, st, files, max_delete=max_delete, fingerprint=out_file is not None
+                ctx,
+                st,
+                files,
+                max_delete=max_delete,
+                fingerprint=out_file is not None,
+                check_sources=check_sources,
             )
-        if wanted is not None:
-            progress.stage("Checking the accounting servers…")
-            result = stages.check_sources(ctx, result, wanted)
     expires = None
     result = stages.with_freeze(result, found, at)
     if out_file is not None:
