@@ -30,7 +30,9 @@ KIND = "osr-reconciler-saved-plan"
 @dataclass(frozen=True)
 class Saved:
     plan: dict[str, Any]
-    # customer/tenant -> {path, file_digest, live_fp}; live_fp is the tenant's TenantPlan.tenant_fp
+    # customer/tenant -> {path, file_digest, read_fp}; read_fp is the tenant's TenantPlan.tenant_fp
+    # (state.LiveTenant.object_fp; until 2026-11-26 a digest of other bytes, named live_fp: a
+    # plan saved before is refused by the schema, "make it again")
     tenants: dict[str, dict[str, str]]
     created_at: float
     expires_at: float
@@ -67,8 +69,8 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
                     "additionalProperties": {
                         "type": "object",
                         "additionalProperties": False,
-                        "required": ["path", "file_digest", "live_fp"],
-                        "properties": {"path": _STR, "file_digest": _STR, "live_fp": _STR},
+                        "required": ["path", "file_digest", "read_fp"],
+                        "properties": {"path": _STR, "file_digest": _STR, "read_fp": _STR},
                     },
                 },
             },
@@ -138,7 +140,7 @@ def write(
             "max_delete": plan.max_delete,
             "uncompared_passwords": sorted(set(uncompared)),
             "tenants": {
-                t.key: {"path": t.path, "file_digest": t.digest, "live_fp": t.tenant_fp} for t in plan.tenants
+                t.key: {"path": t.path, "file_digest": t.digest, "read_fp": t.tenant_fp} for t in plan.tenants
             },
         },
     }
@@ -282,7 +284,7 @@ def verified(
         f"{t.key}: the live store changed since the plan was made"
         for made in (result, as_saved)
         for t in made.tenants
-        if t.key in saved.tenants and t.tenant_fp != saved.tenants[t.key]["live_fp"]
+        if t.key in saved.tenants and t.tenant_fp != saved.tenants[t.key]["read_fp"]
     ]
     moved = differences(saved.plan, render.plan_obj(as_saved))
     if not changed and moved:

@@ -372,6 +372,15 @@ class ConnectionSpec:
             obj.name, tuple(obj.companies), _TOP_ATTRS(obj), voucher.provider, voucher.document_center_path
         )
 
+    def stored_row(self) -> tuple[Any, ...]:
+        """The STORED fields as written, in TOP_KEYS' order and then the voucher's two: values()
+        as a tuple, read in one call (state.LiveConnection.as_read: every connection a saved
+        plan fingerprints)."""
+        voucher = self.voucher
+        if voucher is None:
+            return (*_TOP_ATTRS(self), None, None)
+        return (*_TOP_ATTRS(self), voucher.provider, voucher.document_center_path)
+
     def document(self, password: Any = None) -> dict[str, Any]:
         """The spec as a tenant file writes it (nested keys; absent values left out), with
         the password reference, if given, in its place."""

@@ -109,17 +109,28 @@ class LiveConnection:
         """Changed outside the tool since it last applied this connection."""
         return self.managed and self.applied_fp is not None and self.applied_fp != self.live_fp
 
-    def object_fp(self) -> str:
-        """Fingerprint of everything a plan read about this connection (incl. dependents)."""
-        body = {
-            "id": self.id,
-            "version": self.version,
-            "managed": self.managed,
-            "live": self.live_fp,
-            "applied": self.applied_fp,
-            "companies": [[c.id, [[d.kind.value, d.name] for d in c.dependents]] for c in self.companies],
-        }
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    def as_read(self) -> tuple[Any, ...]:
+        """Everything a plan read of this connection, as stored: every column, its companies
+        and the dependents read under them, with their row ids (LiveTenant.object_fp)."""
+        return (
+            self.id,
+            self.version,
+            self.managed,
+            self.applied_fp,
+            self.applied_name,
+            self.password_fp,
+            self.spec.name,
+            self.spec.stored_row(),
+            [
+                (c.id, c.row_id, [(d.kind.value, d.name, d.row_id) for d in c.dependents])
+                for c in self.companies
+            ],
+        )
+
+
+# LiveTenant.object_fp: JSON (not repr) is the same text on every Python a plan and its apply run
+# on; nothing it encodes can be circular.
+_JSON = json.JSONEncoder(check_circular=False)
 
 
 # LiveConnection.read(): where a connection keeps its company rows until companies is made.
@@ -154,12 +165,20 @@ class LiveTenant:
         return f"{self.customer}/{self.tenant}"
 
     def object_fp(self) -> str:
-        """Fingerprint of the tenant as a plan read it: which connections exist and templates."""
-        body = {
-            "connections": sorted([c.id, c.object_fp()] for c in self.connections),
-            "templates": sorted([t.name, t.connection_id or 0] for t in self.report_templates),
-        }
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        """Fingerprint of the tenant as a plan read it: its connections as stored
+        (LiveConnection.as_read, in id order) and its report templates.
+
+        Compared only with the same tenant read again by the same version of the tool (a saved
+        plan at apply, the apply's transaction): never kept in the store, so it may change
+        between versions (saved plans name it read_fp). It digests the values as stored, not as
+        compared (spec_fingerprint): a portal edit that SQL Server would not tell apart (a
+        server's case) still makes a saved plan stale, as it should; the plan showed the old
+        spelling."""
+        body = (
+            sorted([c.as_read() for c in self.connections]),
+            sorted([(t.name, t.connection_id or 0) for t in self.report_templates]),
+        )
+        return hashlib.sha256(_JSON.encode(body).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def test_read_is_the_connection_made_eagerly() -> None:
     lazy, made = read(), eager()
     assert lazy == made and hash(lazy) == hash(made) and repr(lazy) == repr(made)
     assert [(c.id, c.row_id, c.dependents) for c in read().companies] == [("C10", 11, ()), ("C2", 12, ())]
-    assert lazy.object_fp() == made.object_fp() and lazy.live_fp == made.live_fp
+    assert lazy.as_read() == made.as_read() and lazy.live_fp == made.live_fp
 
 
 def test_companies_are_made_once_and_kept() -> None:
@@ -58,3 +58,56 @@ def test_replace_copy_and_with_dependents_see_the_companies() -> None:
 def test_other_missing_attributes_are_attribute_errors() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
         read().nothing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def _tenant(*connections: state.LiveConnection, templates: tuple[state.ReportTemplate, ...] = ()) -> str:
+    return state.LiveTenant(1, "a", "b", connections, templates).object_fp()
+
+
+def _changed_spec(key: str) -> spec.ConnectionSpec:
+    values = SPEC.values()
+    if key == "authentication":  # windows: no login
+        values.update(authentication="windows", login=None)
+    elif key.startswith("voucher."):
+        values.update({"voucher.provider": "docs", "voucher.document_center_path": "\\\\dc\\vouchers"})
+        if key == "voucher.document_center_path":
+            return spec.ConnectionSpec.of(SPEC.name, SPEC.companies, {**values, key: "\\\\dc\\other"})
+    elif isinstance(values[key], bool):
+        values[key] = not values[key]
+    else:
+        values[key] = (values[key] or "x") + "2"
+    return spec.ConnectionSpec.of(SPEC.name, SPEC.companies, values)
+
+
+def test_a_tenants_fingerprint_changes_with_everything_read() -> None:
+    """What a saved plan and the apply's transaction compare: any column of any connection, a
+    company or a dependent read under it, or a report template changes it; how it was made
+    (lazily or eagerly, in any order) does not."""
+    base = _tenant(read(), dataclasses.replace(eager(), id=6))
+    assert _tenant(dataclasses.replace(eager(), id=6), read()) == base
+    variants = {
+        "id": dataclasses.replace(eager(), id=7),
+        "version": dataclasses.replace(eager(), version=4),
+        "managed": dataclasses.replace(eager(), managed=False),
+        "applied_fp": dataclasses.replace(eager(), applied_fp="other"),
+        "applied_name": dataclasses.replace(eager(), applied_name="Visma Bergen"),
+        "password_fp": dataclasses.replace(eager(), password_fp=None),
+        "name": dataclasses.replace(eager(), spec=dataclasses.replace(SPEC, name="Visma Bergen")),
+        "server case": dataclasses.replace(eager(), spec=dataclasses.replace(SPEC, server="SQL01")),
+        "company": dataclasses.replace(eager(), companies=eager().companies[:1]),
+        "company row": dataclasses.replace(eager(), companies=(state.LiveCompany("C10", (), 99),)),
+        "dependent": dataclasses.replace(
+            eager(),
+            companies=(state.LiveCompany("C10", (state.Dependent(spec.DependentKind.REPORT, "r", 1),), 11),),
+        ),
+        **{
+            f"stored {f.key}": dataclasses.replace(eager(), spec=_changed_spec(f.key))
+            for f in spec.STORED
+            if f.key != "voucher.provider"  # changed with the path: a provider needs one
+        },
+    }
+    assert all(c.as_read() != eager().as_read() for c in variants.values())
+    for what, changed in variants.items():
+        assert _tenant(read(), dataclasses.replace(changed, id=6 if what != "id" else 8)) != base, what
+    template = state.ReportTemplate("Tpl", 6)
+    assert _tenant(read(), dataclasses.replace(eager(), id=6), templates=(template,)) != base

@@ -40,7 +40,7 @@ BROKEN = [
         "/plan/tenants/0/actions/0/action: 'explode' is not one of",
     ),
     ("negative max_delete", _set("saved/max_delete", -1), "/saved/max_delete: -1 is less than"),
-    ("tenant without fingerprint", _set("saved/tenants/acme\x00/live_fp", _DELETE), None),
+    ("tenant without fingerprint", _set("saved/tenants/acme\x00/read_fp", _DELETE), None),
     ("no summary", _set("plan/summary", _DELETE), "/plan: 'summary' is a required property"),
     ("extra key", _set("note", "trust me"), "/: Additional properties are not allowed"),
     ("expiry as text", _set("saved/expires_at", "never"), "/saved/expires_at: 'never' is not of type"),
@@ -68,8 +68,8 @@ def test_plan_failing_its_schema_is_refused_and_nothing_applied(
     body = json.loads(saved.read_text(encoding="utf-8"))
     if message is None:  # the tenant key holds a slash: edit it by hand
         (key,) = body["saved"]["tenants"]
-        del body["saved"]["tenants"][key]["live_fp"]
-        message = f"/saved/tenants/{key}: 'live_fp' is a required property"
+        del body["saved"]["tenants"][key]["read_fp"]
+        message = f"/saved/tenants/{key}: 'read_fp' is a required property"
     else:
         edit(body)
     if resign:  # even a file signed with the store's own key must fit the schemas
@@ -83,6 +83,24 @@ def test_plan_failing_its_schema_is_refused_and_nothing_applied(
     first = applied.err.splitlines()[0]
     assert first.startswith("error: plan.json: ") and message in first, applied.err
     assert "make it again with `reconciler plan --out`" in first
+    assert _history(run) == before
+
+
+def test_a_plan_saved_by_an_earlier_version_is_made_again(run: InProcess, saved: Path) -> None:
+    """Until 2026-11-26 a saved plan fingerprinted each tenant differently, as `live_fp`: such a
+    plan, even signed with the store's key, is refused as one to make again, not as stale."""
+    body = json.loads(saved.read_text(encoding="utf-8"))
+    for entry in body["saved"]["tenants"].values():
+        entry["live_fp"] = entry.pop("read_fp")
+    body.pop("signature")
+    keyring = secrets.Keyring((run.root / ".reconciler" / "store.key").read_bytes().strip())
+    body["signature"] = keyring.sign(planfile._canonical(body))
+    saved.write_text(json.dumps(body), encoding="utf-8")
+    before = _history(run)
+    applied = run("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
+    assert applied.code == 1 and "'read_fp' is a required property" in applied.err, applied.err
+    assert "make it again with `reconciler plan --out`" in applied.err
+    assert "changed since the plan was made" not in applied.err
     assert _history(run) == before
 
 
