@@ -22,6 +22,7 @@ PLAN_EDITED = "plan, ~2% changed"
 PLAN_ONE = "plan --tenant (one tenant)"
 DRIFT = "drift"
 APPLY = "apply"  # the row says how many actions: "apply, 1000 actions"
+PLAN_SAVED = "plan --out FILE"  # the pull request's plan saved for apply on merge: every tenant fingerprinted
 APPLY_FLEET = "apply, whole fleet, no changes"  # apply on merge: every file validated, leased, read
 APPLY_SAVED = "apply --plan FILE, whole fleet"  # the same, of the plan saved by `plan --out FILE`
 PG = " [PostgreSQL]"

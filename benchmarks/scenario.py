@@ -26,6 +26,7 @@ from benchmarks.report import (
     PLAN_CLEAN,
     PLAN_EDITED,
     PLAN_ONE,
+    PLAN_SAVED,
     VALIDATE,
     Report,
     Result,
@@ -387,10 +388,10 @@ def apply_fleet(r: Runner, report: Report, *, suffix: str = "") -> None:
     report.facts[f"apply_fleet_message{suffix.strip()}"] = said[0]
     if said[0] != "No changes to apply.":
         raise BenchError(f"apply of the fleet in sync{suffix} said: {run.err[-300:]!r}")
-    # Apply on merge of the plan reviewed on the pull request: saved (not measured), then applied
-    # (every file checked against it, the fleet read in batches).
+    # Apply on merge of the plan reviewed on the pull request: saved (every tenant fingerprinted),
+    # then applied (every file checked against it, the fleet read in batches).
     saved = r.built.root / "plan.saved.json"
-    r.reconciler(APPLY_SAVED, "plan", "--out", str(saved), record=False)
+    r.reconciler(PLAN_SAVED, "plan", "--out", str(saved))
     _, run = r.reconciler(APPLY_SAVED, "apply", "--plan", str(saved), "--auto-approve")
     said = run.err.strip().splitlines()[-1:] or [""]
     report.facts[f"apply_saved_message{suffix.strip()}"] = said[0]

@@ -30,6 +30,7 @@ OPERATIONS = [
     report.PLAN_ONE,
     report.DRIFT,
     report.APPLY,
+    report.PLAN_SAVED,
     report.APPLY_FLEET,
     report.APPLY_SAVED,
     *[
@@ -40,6 +41,7 @@ OPERATIONS = [
             report.PLAN_CLEAN,
             report.DRIFT,
             report.PLAN_ONE,
+            report.PLAN_SAVED,
             report.APPLY_FLEET,
             report.APPLY_SAVED,
         )
