@@ -116,3 +116,53 @@ def test_natural_key_of_a_name_with_superscript_digits() -> None:
     assert spec.natural_key("S1²") == ("s", 1, "²")
     assert spec.natural_key("S1²2") == ("s", 1, "²", 2, "")
     assert sorted(["S1²", "S1", "S1³"], key=spec.natural_key) == ["S1", "S1²", "S1³"]
+
+
+# Digests spec_fingerprint made on 2026-11-26: stores keep them as applied_fp, so a changed byte
+# (a faster encoder, a new field's default) would read as drift on every connection of every fleet.
+TROMSO = spec.ConnectionSpec.of(
+    "Tromsø Lønn",
+    ("F0002", "f0001", "Ålesund"),
+    {
+        "integration": "visma-business",
+        "server": "SQL01\\Prod,1433",
+        "database": "VBsys",
+        "authentication": "sql",
+        "login": "osr",
+        "allow_others_to_edit": True,
+        "private": False,
+        "write_back": False,
+        "protected": True,
+        "voucher.provider": "osr-docs",
+        "voucher.document_center_path": "\\\\DC\\Vouchers",
+    },
+)
+PLAIN = spec.ConnectionSpec.of(
+    "plain",
+    (),
+    {
+        "integration": "visma-business",
+        "server": ".",
+        "database": "d",
+        "authentication": "windows",
+        "login": None,
+        "allow_others_to_edit": False,
+        "private": True,
+        "write_back": True,
+        "protected": False,
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("connection", "password_fp", "digest"),
+    [
+        (TROMSO, "ab" * 32, "dd961632e779200f617d888b29afab0184fd33965af6891c433223e503d0dc7a"),
+        (TROMSO, None, "59057e4d402f0fc44fe74ed4cff84d833c4d79b47663dd1e385469cbbb709aaf"),
+        (PLAIN, None, "4129f06c827f6e57deea9d55cce7a54a7d5ae8859f159fe3ba1f106b1491d5da"),
+    ],
+)
+def test_spec_fingerprint_is_the_digest_stores_keep(
+    connection: spec.ConnectionSpec, password_fp: str | None, digest: str
+) -> None:
+    assert spec.spec_fingerprint(connection, password_fp) == digest
