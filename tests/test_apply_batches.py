@@ -296,3 +296,31 @@ def test_source_checks_run_a_batch_at_a_time(
     assert code == 0, err
     assert f"Applied {TENANTS} action(s); {sum(n for *_, n in expected)} dependent(s) deleted" in err
     _assert_store_is_the_plan(store_url, tmp_path / "fleet", customer, TENANTS, SHAPES)
+
+
+def test_a_bad_file_stops_source_checks(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apply checks every file before it leases or contacts anything: a bad file in the last
+    batch means no server is checked. plan checks each batch as it reads it, so the batches
+    before the bad file's are checked; then it stops with the file's problem, and neither
+    shows a plan."""
+    from reconciler import sources
+
+    tenants = _fleet(run, tmp_path / "fleet", "k")
+    bad = tenants / "k" / "t012.yaml"  # the last batch of four
+    bad.write_text(bad.read_text(encoding="utf-8").replace("server: sql01", "server: 'sql01;x'"), "utf-8")
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    calls: list[int] = []
+
+    def check_many(requests: list[tuple[sources.SourceSpec, list[str], bool]], **_: object) -> list[object]:
+        calls.append(len(requests))
+        return [sources.CheckResult(spec.label, ()) for spec, *_ in requests]
+
+    monkeypatch.setattr(sources, "check_many", check_many)
+    code, out, err = run("apply", str(tenants), "--check-sources", "--auto-approve", *FLAGS)
+    assert code == 1 and "t012.yaml" in err and out == "", err
+    assert calls == []  # nothing contacted
+    code, out, err = run("plan", str(tenants), "--check-sources", "--max-delete", "1")
+    assert code == 1 and "t012.yaml" in err and out == "", err
+    assert len(calls) == 3  # the three batches before the bad file's
