@@ -56,6 +56,13 @@ def saved(run: InProcess) -> Path:
     return run.root / "plan.json"
 
 
+def _sign(run: InProcess, body: Body) -> None:
+    """Sign an edited plan again with the store's own key, as a plan of this store would be."""
+    body.pop("signature")
+    keyring = secrets.Keyring((run.root / ".reconciler" / "store.key").read_bytes().strip())
+    body["signature"] = keyring.sign(planfile._canonical(body))
+
+
 def _history(run: InProcess) -> str:
     return run("history").err + run("store", "dump").out
 
@@ -73,9 +80,7 @@ def test_plan_failing_its_schema_is_refused_and_nothing_applied(
     else:
         edit(body)
     if resign:  # even a file signed with the store's own key must fit the schemas
-        body.pop("signature")
-        keyring = secrets.Keyring((run.root / ".reconciler" / "store.key").read_bytes().strip())
-        body["signature"] = keyring.sign(planfile._canonical(body))
+        _sign(run, body)
     saved.write_text(json.dumps(body), encoding="utf-8")
     before = _history(run)
     applied = run("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
@@ -92,9 +97,7 @@ def test_a_plan_saved_by_an_earlier_version_is_made_again(run: InProcess, saved:
     body = json.loads(saved.read_text(encoding="utf-8"))
     for entry in body["saved"]["tenants"].values():
         entry["live_fp"] = entry.pop("read_fp")
-    body.pop("signature")
-    keyring = secrets.Keyring((run.root / ".reconciler" / "store.key").read_bytes().strip())
-    body["signature"] = keyring.sign(planfile._canonical(body))
+    _sign(run, body)
     saved.write_text(json.dumps(body), encoding="utf-8")
     before = _history(run)
     applied = run("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
