@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from reconciler import declared, freeze, spec
@@ -242,3 +244,9 @@ class Plan:
     @property
     def failed_checks(self) -> list[tuple[TenantPlan, SourceCheck]]:
         return [(t, c) for t in self.tenants for c in t.checks if not c.ok]
+
+    def with_checks(self, checks: Mapping[str, tuple[SourceCheck, ...]]) -> Plan:
+        """The plan with these source checks, by tenant key (a tenant not in checks: none)."""
+        return dataclasses.replace(
+            self, tenants=tuple(dataclasses.replace(t, checks=checks.get(t.key, ())) for t in self.tenants)
+        )

@@ -11,7 +11,6 @@ ENVELOPE_SCHEMA and the plan it carries against the published plan schema.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -209,9 +208,7 @@ def with_saved_checks(plan: p.Plan, saved: Saved) -> p.Plan:
         )
         for t in saved.plan["tenants"]
     }
-    return dataclasses.replace(
-        plan, tenants=tuple(dataclasses.replace(t, checks=checks.get(t.key, ())) for t in plan.tenants)
-    )
+    return plan.with_checks(checks)
 
 
 def accepted_passwords(plan: p.Plan, saved: Saved) -> list[str]:

@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import functools
 import os
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -311,7 +311,7 @@ def plan_files(
             continue
         result, live = batch_plan(batch, p.Plan(found, max_delete), fingerprint=fingerprint)
         if check_sources:
-            result = with_checks(result, source_checks(ctx, batch.desired))
+            result = result.with_checks(source_checks(ctx, batch.desired))
         tenants.extend(result.tenants)
         counts.update((t.key, len(live.tenants[t.key].connections)) for t in result.tenants)
         uncompared += [str(ref) for ref, fp in batch.fps.items() if fp is None]
@@ -391,11 +391,3 @@ def source_checks(
     for (key, name, _), outcome in zip(requests, results, strict=True):
         by_tenant[key].append(p.SourceCheck(name, outcome.problems))
     return {key: tuple(found) for key, found in by_tenant.items()}
-
-
-def with_checks(result: p.Plan, checks: Mapping[str, tuple[p.SourceCheck, ...]]) -> p.Plan:
-    """The plan with these source checks attached, by tenant key (a tenant not in checks: none)."""
-    return dataclasses.replace(
-        result,
-        tenants=tuple(dataclasses.replace(t, checks=checks.get(t.key, ())) for t in result.tenants),
-    )

@@ -379,7 +379,7 @@ def _plan_batched(
             batch, p.Plan(found, max_delete), fingerprint=True, changing_only=not every_fingerprint
         )
         if check_sources:
-            result = stages.with_checks(result, stages.source_checks(ctx, batch.desired))
+            result = result.with_checks(stages.source_checks(ctx, batch.desired))
         tenants.extend(result.tenants)
         for t in result.tenants:
             lt = live.tenants[t.key]
@@ -451,7 +451,7 @@ def _read_batched(
 
     result = planfile.verified(verify.saved, verify.plan_file, verify.checked, make, out.info)
     if flags.check_sources:  # verified() attached the saved plan's checks; these are today's
-        result = stages.with_checks(result, {t.key: t.checks for t in first[0].plan.tenants})
+        result = result.with_checks({t.key: t.checks for t in first[0].plan.tenants})
     return first[0]._replace(plan=result)
 
 
