@@ -137,33 +137,20 @@ def evaluate(report: Report) -> None:
             TARGET_PG_FLOOR_RATIO,
         ),
         Check("peak RSS ≤ 1 GiB", rss.rss_mib, TARGET_RSS_MIB, " MiB", f"highest: {rss.op}"),
-        _ratio(
-            f"plan peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
-            report.find(PLAN_CLEAN + X4),
-            full_clean,
-            TARGET_RSS_GROWTH,
-            rss=True,
-        ),
-        _ratio(
-            f"drift peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
-            report.find(DRIFT + X4),
-            report.get(DRIFT),
-            TARGET_RSS_GROWTH,
-            rss=True,
-        ),
-        _ratio(
-            f"apply (whole fleet) peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
-            report.find(APPLY_FLEET + X4),
-            report.find(APPLY_FLEET),
-            TARGET_RSS_GROWTH,
-            rss=True,
-        ),
-        _ratio(
-            f"apply --plan FILE (whole fleet) peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
-            report.find(APPLY_SAVED + X4),
-            report.find(APPLY_SAVED),
-            TARGET_RSS_GROWTH,
-            rss=True,
+        *(
+            _ratio(
+                f"{label} peak RSS @4x ÷ @1x ≤ {TARGET_RSS_GROWTH}",
+                report.find(op + X4),
+                report.get(op),
+                TARGET_RSS_GROWTH,
+                rss=True,
+            )
+            for label, op in (
+                ("plan", PLAN_CLEAN),
+                ("drift", DRIFT),
+                ("apply (whole fleet)", APPLY_FLEET),
+                ("apply --plan FILE (whole fleet)", APPLY_SAVED),
+            )
         ),
         _ratio(
             f"one-tenant plan independent of fleet size (@4x ÷ @1x) ≤ {TARGET_ONE_TENANT_RATIO}",
