@@ -42,6 +42,14 @@ def _whole_fleet_actions(url: str, root: Path, tenants: Path) -> list[tuple[str,
     )
 
 
+def _saved_plan(run: Run, tmp_path: Path, tenants: Path) -> Path:
+    """The fleet's plan saved as the pull request saves it (plan --out), in batches."""
+    saved = tmp_path / "plan.json"
+    code, _, err = run("plan", str(tenants), "--out", str(saved), "--max-delete", "1")
+    assert code == 0, err
+    return saved
+
+
 def test_apply_over_batches_applies_the_whole_fleet_plan(
     run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -211,8 +219,7 @@ def test_a_saved_plan_stale_in_a_later_batch_writes_nothing(
     tenants = _fleet(run, tmp_path / "fleet", customer)
     expected = _whole_fleet_actions(store_url, tmp_path, tenants)
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
-    saved = tmp_path / "plan.json"
-    assert run("plan", str(tenants), "--out", str(saved), "--max-delete", "1")[0] == 0
+    saved = _saved_plan(run, tmp_path, tenants)
     _by_hand(store_url, tmp_path, customer, "t010")
     monkeypatch.setattr("reconciler.commands.apply._confirm", lambda *a: None)  # "yes"
     flags = ("--auto-approve",) if auto_approve else ()
@@ -234,8 +241,7 @@ def test_a_saved_plan_whose_file_changed_is_refused_before_the_leases(
     tenants = _fleet(run, tmp_path / "fleet", customer)
     expected = _whole_fleet_actions(store_url, tmp_path, tenants)
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
-    saved = tmp_path / "plan.json"
-    assert run("plan", str(tenants), "--out", str(saved), "--max-delete", "1")[0] == 0
+    saved = _saved_plan(run, tmp_path, tenants)
     edited = tenants / customer / "t011.yaml"
     edited.write_text(edited.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")
     code, _, err = run("apply", "--plan", str(saved), "--auto-approve", *FLAGS)
@@ -255,8 +261,7 @@ def test_source_checks_run_a_batch_at_a_time(
     tenants = _fleet(run, tmp_path / "fleet", customer)
     expected = _whole_fleet_actions(store_url, tmp_path, tenants)
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
-    saved = tmp_path / "plan.json"
-    assert run("plan", str(tenants), "--out", str(saved), "--max-delete", "1")[0] == 0  # no checks
+    saved = _saved_plan(run, tmp_path, tenants)  # no checks
     calls: list[list[str]] = []
 
     def check_many(requests: list[tuple[sources.SourceSpec, list[str], bool]], **_: object) -> list[object]:
