@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Container, Mapping, Sequence
 
 from reconciler import errors, spec, state
 from reconciler import plan as p
@@ -256,15 +256,21 @@ def diff_tenant(
 
 
 def unknown_tenants_named(
-    keys: Sequence[str], live: state.LiveState, where: Sequence[str] | None = None
+    keys: Sequence[str],
+    tenants: Container[str],
+    known_names: Mapping[str, Sequence[str]],
+    where: Sequence[str] | None = None,
 ) -> list[errors.Problem]:
-    """Tenants are created in the portal: naming one the store does not know is an error."""
+    """Tenants are created in the portal: naming one the store does not know is an error.
+
+    tenants: the keys the store knows (a LiveState's tenants, or every tenant's);
+    known_names: customer -> the names of its tenants (LiveState.known), for the hint."""
     problems = []
     for i, key in enumerate(keys):
-        if key in live.tenants:
+        if key in tenants:
             continue
         customer = key.split("/", 1)[0]
-        known = live.known.get(customer, ())
+        known = known_names.get(customer, ())
         hint = (
             "the store knows " + ", ".join(f"{customer}/{t}" for t in known)
             if known
@@ -282,7 +288,9 @@ def unknown_tenants_named(
 
 
 def unknown_tenants(desired: Sequence[DesiredTenant], live: state.LiveState) -> list[errors.Problem]:
-    return unknown_tenants_named([d.key for d in desired], live, [d.path for d in desired])
+    return unknown_tenants_named(
+        [d.key for d in desired], live.tenants, live.known, [d.path for d in desired]
+    )
 
 
 def diff_tenants(

@@ -150,6 +150,28 @@ def load_desired(
     )
 
 
+def each_valid(ctx: Context, files: Sequence[Path]) -> Iterator[declared.DesiredTenant]:
+    """The tenant of each valid file, read one at a time and kept by none here; the problems of
+    every file raised together (errors.InputError) after the last tenant: a pass that checks the
+    whole fleet before anything is leased or contacted, in the memory of one file."""
+    reader = desired.FileReader(cat=catalog.load(), settings=ctx.settings)
+    for path in files:
+        tenant = reader.read(path)
+        if tenant is not None:
+            yield tenant
+    reader.check()
+
+
+def refuse_unknown(st: store.Store, keys: Sequence[str], paths: Sequence[str]) -> None:
+    """errors.InputError naming every tenant (key, from its file at path) the store does not
+    know; tenants are created in the portal. Reads only the tenants' names."""
+    with st.reading() as conn:
+        rows = store.tenant_rows(conn)
+    problems = differ.unknown_tenants_named(keys, rows.by_key, rows.known, paths)
+    if problems:
+        raise errors.InputError.of(problems)
+
+
 def password_fingerprints(
     ctx: Context,
     keyring: secrets.Keyring,
@@ -295,8 +317,12 @@ def plan_files(
 
     The plan keeps only what rendering needs; the guards that span tenants (--max-delete, a
     tenant emptied) are computed over every batch at the end, as make_plan computes them.
-    check_sources: each batch's servers checked (source_checks) once it is planned.
+    check_sources: each batch's servers checked (source_checks) once it is planned, after every
+    file was found valid and every tenant known: bad input contacts no server.
     """
+    if check_sources:
+        valid = [(t.key, t.path) for t in each_valid(ctx, files)]
+        refuse_unknown(st, [key for key, _ in valid], [path for _, path in valid])
     tenants: list[p.TenantPlan] = []
     counts: dict[str, int] = {}
     unknown: list[errors.Problem] = []

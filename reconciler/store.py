@@ -552,7 +552,7 @@ def _known(rows: Iterable[Any]) -> dict[str, tuple[str, ...]]:
     return {c: tuple(sorted(t)) for c, t in known.items()}
 
 
-def tenant_rows(conn: Connection) -> list[Any]:
+def tenant_rows(conn: Connection) -> _TenantRows:
     """Every tenant's (id, customer, name): read once, then given to each read of a batch."""
     return _TenantRows(_tenant_rows(conn))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -131,8 +132,8 @@ def test_a_file_edited_after_it_was_checked_is_refused_before_anything_is_writte
 
     checked = apply_command._checked
 
-    def edited_after(ctx: stages.Context, files: list[Path]) -> list[apply_command.Checked]:
-        return [c._replace(digest="0" * 64) if c.key == "e/t010" else c for c in checked(ctx, files)]
+    def edited_after(*args: Any) -> list[apply_command.Checked]:
+        return [c._replace(digest="0" * 64) if c.key == "e/t010" else c for c in checked(*args)]
 
     monkeypatch.setattr(apply_command, "_checked", edited_after)
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
@@ -303,18 +304,15 @@ def test_source_checks_run_a_batch_at_a_time(
     _assert_store_is_the_plan(store_url, tmp_path / "fleet", customer, TENANTS, SHAPES)
 
 
-def test_a_bad_file_stops_source_checks(
+def test_bad_input_stops_source_checks_before_any_server(
     run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """apply checks every file before it leases or contacts anything: a bad file in the last
-    batch means no server is checked. plan checks each batch as it reads it, so the batches
-    before the bad file's are checked; then it stops with the file's problem, and neither
-    shows a plan."""
+    """plan and apply --check-sources find every file valid and every tenant known before they
+    contact any server: a bad file, or a tenant the store does not know, in the last batch means
+    no server is checked, the problem is said with its file, and no plan is shown."""
     from reconciler import sources
 
     tenants = _fleet(run, tmp_path / "fleet", "k")
-    bad = tenants / "k" / "t012.yaml"  # the last batch of four
-    bad.write_text(bad.read_text(encoding="utf-8").replace("server: sql01", "server: 'sql01;x'"), "utf-8")
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
     calls: list[int] = []
 
@@ -323,9 +321,16 @@ def test_a_bad_file_stops_source_checks(
         return [sources.CheckResult(spec.label, ()) for spec, *_ in requests]
 
     monkeypatch.setattr(sources, "check_many", check_many)
-    code, out, err = run("apply", str(tenants), "--check-sources", "--auto-approve", *FLAGS)
-    assert code == 1 and "t012.yaml" in err and out == "", err
-    assert calls == []  # nothing contacted
-    code, out, err = run("plan", str(tenants), "--check-sources", "--max-delete", "1")
-    assert code == 1 and "t012.yaml" in err and out == "", err
-    assert len(calls) == 3  # the three batches before the bad file's
+    last = tenants / "k" / "t012.yaml"  # the last batch of four
+    good = last.read_text(encoding="utf-8")
+    unknown = tenants / "k" / "t099.yaml"  # sorts after every other file: the last batch too
+    for bad, message in (
+        (lambda: last.write_text(good.replace("server: sql01", "server: 'sql01;x'"), "utf-8"), "t012.yaml"),
+        (lambda: unknown.write_text(good.replace("t012", "t099"), "utf-8"), "tenant k/t099 does not exist"),
+    ):
+        last.write_text(good, "utf-8")
+        bad()
+        for command in (["apply", "--auto-approve", *FLAGS], ["plan", "--max-delete", "1"]):
+            code, out, err = run(command[0], str(tenants), "--check-sources", *command[1:])
+            assert code == 1 and message in err and out == "", err
+            assert calls == [], command  # nothing contacted

@@ -16,14 +16,12 @@ from reconciler import plan as p
 from reconciler.commands import options
 
 if TYPE_CHECKING:
-    from reconciler import applier, catalog, desired, differ, locks, planfile, settle, state, store, windows
+    from reconciler import applier, differ, locks, planfile, settle, state, store, windows
 else:  # SQLAlchemy and deepdiff when apply runs, not for its --help or a TAB
-    applier, catalog, desired, differ, locks, planfile, settle, state, store = map(
+    applier, differ, locks, planfile, settle, state, store = map(
         lazy.module,
         (
             "reconciler.applier",
-            "reconciler.catalog",
-            "reconciler.desired",
             "reconciler.differ",
             "reconciler.locks",
             "reconciler.planfile",
@@ -75,21 +73,19 @@ class Checked(NamedTuple):
     digest: str
 
 
-def _checked(ctx: stages.Context, files: Sequence[Path]) -> list[Checked]:
-    """Validate every tenant file, one at a time (as desired.load reports them), and refuse any
-    password not available here: each tenant's key, file and digest, all that is kept before
-    the leases."""
-    reader = desired.FileReader(cat=catalog.load(), settings=ctx.settings)
+def _checked(ctx: stages.Context, st: store.Store, files: Sequence[Path]) -> list[Checked]:
+    """Validate every tenant file, one at a time (as desired.load reports them), refuse a
+    tenant the store does not know and any password not available here: each tenant's key,
+    file and digest, all that is kept before the leases (or any server is checked)."""
     checked: list[Checked] = []
     missing: list[tuple[str, str, str, declared.SecretRef]] = []
-    for path in files:
-        tenant = reader.read(path)
-        if tenant is not None:
-            checked.append(Checked(tenant.key, tenant.path, tenant.digest))
-            missing += [
-                (t.path, t.key, name, ref) for t, name, ref in stages.unavailable_passwords(ctx, [tenant])
-            ]
-    reader.check()
+    for tenant in stages.each_valid(ctx, files):
+        checked.append(Checked(tenant.key, tenant.path, tenant.digest))
+        missing += [
+            (tenant.path, tenant.key, name, ref)
+            for _, name, ref in stages.unavailable_passwords(ctx, [tenant])
+        ]
+    stages.refuse_unknown(st, [c.key for c in checked], [c.path for c in checked])
     _refuse_missing(missing)
     return checked
 
@@ -223,11 +219,11 @@ def apply(
         if plan_file is not None:
             saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
             files = [Path(v["path"]) for v in saved.tenants.values()]
-            checked = _checked(ctx, files)
+            checked = _checked(ctx, st, files)
             verify: Verify | None = Verify(saved, plan_file, checked)
         else:
             files = stages.desired_files(ctx, paths, options.parse_tenants(tenants))
-            checked, verify = _checked(ctx, files), None
+            checked, verify = _checked(ctx, st, files), None
         keys = [c.key for c in checked]
         # Locked before reading: an apply that waited plans against what the last one left.
         with locks.leases(st, keys, timeout_s=timeout) as held:

@@ -34,7 +34,7 @@ def export(ctx: stages.Context, out: options.Out, tenant: str) -> int:
     with ctx.open_store(readonly=True) as st:
         live = st.snapshot([key])
     if key not in live.tenants:
-        problems = differ.unknown_tenants_named([key], live)
+        problems = differ.unknown_tenants_named([key], live.tenants, live.known)
         raise errors.InputError.of(problems)
     body = importer.export_tenant(live.tenants[key], ctx.settings.env_prefix)
     header = "# yaml-language-server: $schema=../../schemas/tenant.schema.json\n"

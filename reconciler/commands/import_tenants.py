@@ -44,7 +44,7 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
         )
     with ctx.open_store(readonly=True) as st:
         live = st.snapshot(keys or None)
-    problems = differ.unknown_tenants_named(keys, live)
+    problems = differ.unknown_tenants_named(keys, live.tenants, live.known)
     if problems:
         raise errors.InputError.of(problems)
     outcome = importer.run(live, root, keys or sorted(live.tenants), ctx.settings.env_prefix)

@@ -80,7 +80,7 @@ def store_dump(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...]) 
     with ctx.open_store(readonly=True) as st:
         live = st.snapshot(keys, dependents=True)
     if keys:
-        problems = differ.unknown_tenants_named(keys, live)
+        problems = differ.unknown_tenants_named(keys, live.tenants, live.known)
         if problems:
             raise errors.InputError.of(problems)
     out.result(options.to_yaml(fixture.dump(live)))
