@@ -3,6 +3,9 @@ fresh interpreter (FLOOR_CODE), with the queries of the plan it reads (PLAN_QUER
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from reconciler import store
 
 # The rows a full plan reads: the same queries as reconciler.store.read (no --tenant, so whole
@@ -89,3 +92,8 @@ else:
 rows = [conn.execute(query).fetchall() for query in QUERIES]
 print(files_read, "files,", len(fingerprints), "secrets,", sum(len(r) for r in rows), "rows")
 """.replace("QUERIES", repr(PLAN_QUERIES))
+
+
+def argv(root: Path, url: str) -> list[str]:
+    """The floor's command for the fleet built at root (its tenants/ and .secrets/), on url."""
+    return [sys.executable, "-c", FLOOR_CODE, str(root / "tenants"), url, str(root / ".secrets")]

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fleet
-from benchmarks.floor import FLOOR_CODE
+from benchmarks import fleet, floor
 from benchmarks.measure import PYTHON, BenchError, Run, measure
 from benchmarks.report import (
     APPLY,
@@ -77,16 +76,13 @@ class Runner:
         return result
 
     def floor(self, repeat: int) -> Result:
-        argv = [
-            PYTHON,
-            "-c",
-            FLOOR_CODE,
-            str(self.built.root / "tenants"),
-            self.built.url,
-            str(self.built.root / ".secrets"),
-        ]
         runs = [
-            measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(FLOOR))
+            measure(
+                floor.argv(self.built.root, self.built.url),
+                cwd=self.built.root,
+                env=self.built.env,
+                log=self._log(FLOOR),
+            )
             for _ in range(repeat)
         ]
         shape = self.built.shape

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,29 @@ def test_choose_full_size_sets_are_disjoint() -> None:
     assert len(sets.edited) == 40  # 2% of 2,000
     assert len(sets.drift) == 50  # 0.1% of 50,000 connections
     assert len(sets.apply) * (fleet.Shape().connections + 1) >= report.TARGET_APPLY_ACTIONS
+
+
+def test_instruction_counts_of_the_plan_and_its_floor(tmp_path: Path) -> None:
+    """benchmarks.instructions counts the floor and the plan of an in-sync fleet under valgrind
+    and prints their ratio as the counts make it (no figure asserted: the harness, not speed)."""
+    if shutil.which("valgrind") is None:
+        message = "valgrind not installed (Debian: apt-get install valgrind; .ci/run does)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true: {message}", pytrace=False)
+        pytest.skip(message)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.instructions", "--quick", "--workdir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = re.search(r"floor: read \+ secrets \+ plan rows +([\d,]+)\n", proc.stdout)
+    made = re.search(r"plan, no changes +([\d,]+) +(\d+\.\d\d)× floor\n", proc.stdout)
+    assert found and made, proc.stdout
+    floor_ir, plan_ir = (int(m.group(1).replace(",", "")) for m in (found, made))
+    assert 0 < floor_ir < plan_ir  # the plan does at least the floor's work
+    assert made.group(2) == f"{plan_ir / floor_ir:.2f}"
+    assert list(tmp_path.iterdir()) == []  # the fleet is removed afterwards
