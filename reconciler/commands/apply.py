@@ -390,6 +390,7 @@ def _plan_batched(
                 stale_fps.update(
                     (c.password, batch.fps[c.password]) for c in d.connections if c.password is not None
                 )
+        del batch, found, result, live  # freed before the next batch is read
     if unknown:
         raise errors.InputError.of(unknown)
     tenants.sort(key=lambda t: t.key)
