@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from deepdiff import DeepDiff
 
@@ -26,19 +26,35 @@ from reconciler import plan as p
 KIND = "osr-reconciler-saved-plan"
 
 
+class SavedTenant(NamedTuple):
+    """What a saved plan recorded of a tenant it read. read_fp is the tenant's
+    TenantPlan.tenant_fp (state.LiveTenant.object_fp; until 2026-11-26 a digest of other bytes,
+    named live_fp: a plan saved before is refused by the schema, "make it again")."""
+
+    path: str
+    file_digest: str
+    read_fp: str
+
+
 @dataclass(frozen=True)
 class Saved:
-    plan: dict[str, Any]
-    # customer/tenant -> {path, file_digest, read_fp}; read_fp is the tenant's TenantPlan.tenant_fp
-    # (state.LiveTenant.object_fp; until 2026-11-26 a digest of other bytes, named live_fp: a
-    # plan saved before is refused by the schema, "make it again")
-    tenants: dict[str, dict[str, str]]
+    """A saved plan as apply uses it, by customer/tenant. Of the plan itself only what apply
+    compares and attaches is kept, and only for the tenants that have any: a fleet's plan is
+    mostly tenants without actions or checks, and apply holds this to the end."""
+
+    actions: dict[str, list[Any]]  # the actions, as JSON data, of the tenants that have any
+    checks: dict[str, tuple[p.SourceCheck, ...]]  # the source checks of those that have any
+    tenants: dict[str, SavedTenant]  # every tenant of the plan
     created_at: float
     expires_at: float
     git_commit: str | None
     store_id: str
     max_delete: int
     uncompared: tuple[str, ...] = ()  # password references not available when it was made
+
+    def comparable(self) -> dict[str, list[Any]]:
+        """comparable() of the plan that was saved: every tenant's actions."""
+        return {key: self.actions.get(key, []) for key in self.tenants}
 
 
 _STR = {"type": "string"}
@@ -184,9 +200,18 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
     saved = body["saved"]
     if saved["store_id"] != store_id:
         raise errors.RefusedError(f"{label}: the plan was made for another store; plan again")
+    actions: dict[str, list[Any]] = {}
+    checks: dict[str, tuple[p.SourceCheck, ...]] = {}
+    for t in body["plan"]["tenants"]:
+        key = f"{t['customer']}/{t['tenant']}"
+        if t["actions"]:
+            actions[key] = t["actions"]
+        if t.get("checks"):
+            checks[key] = tuple(p.SourceCheck(c["connection"], tuple(c["problems"])) for c in t["checks"])
     result = Saved(
-        body["plan"],
-        saved["tenants"],
+        actions,
+        checks,
+        {key: SavedTenant(t["path"], t["file_digest"], t["read_fp"]) for key, t in saved["tenants"].items()},
         saved["created_at"],
         saved["expires_at"],
         saved.get("git_commit"),
@@ -202,13 +227,7 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
 
 def with_saved_checks(plan: p.Plan, saved: Saved) -> p.Plan:
     """The plan made again at apply time, with the source checks the saved plan recorded."""
-    checks = {
-        f"{t['customer']}/{t['tenant']}": tuple(
-            p.SourceCheck(c["connection"], tuple(c["problems"])) for c in t.get("checks", ())
-        )
-        for t in saved.plan["tenants"]
-    }
-    return plan.with_checks(checks)
+    return plan.with_checks({key: saved.checks.get(key, ()) for key in saved.tenants})
 
 
 def accepted_passwords(plan: p.Plan, saved: Saved) -> list[str]:
@@ -232,7 +251,11 @@ def comparable(obj: Mapping[str, Any]) -> Any:
 
 def differences(saved: Mapping[str, Any], now: Mapping[str, Any], *, most: int = 5) -> list[str]:
     """Where the plan made again differs from the saved one, as readable paths."""
-    before, after = comparable(saved), comparable(now)
+    return _moved(comparable(saved), comparable(now), most=most)
+
+
+def _moved(before: Any, after: Any, *, most: int) -> list[str]:
+    """differences() of two comparable() forms."""
     if before == after:  # the common case, at C speed: DeepDiff walks a fleet's plan in Python
         return []
     paths = sorted(DeepDiff(before, after).affected_paths)
@@ -271,7 +294,7 @@ def verified(
     changed = [
         f"{t.key}: {t.path} changed since the plan was made"
         for t in wanted
-        if t.key not in saved.tenants or t.digest != saved.tenants[t.key]["file_digest"]
+        if t.key not in saved.tenants or t.digest != saved.tenants[t.key].file_digest
     ]
     # The plan as the saved plan saw it (without the passwords it could not compare)
     # must be the saved plan; the plan with them may differ only in those passwords.
@@ -281,9 +304,9 @@ def verified(
         f"{t.key}: the live store changed since the plan was made"
         for made in (result, as_saved)
         for t in made.tenants
-        if t.key in saved.tenants and t.tenant_fp != saved.tenants[t.key]["read_fp"]
+        if t.key in saved.tenants and t.tenant_fp != saved.tenants[t.key].read_fp
     ]
-    moved = differences(saved.plan, render.plan_obj(as_saved))
+    moved = _moved(saved.comparable(), comparable(render.plan_obj(as_saved)), most=5)
     if not changed and moved:
         changed.append(
             "the plan made now differs from the saved plan at "

@@ -218,7 +218,7 @@ def apply(
         assert st.keyring is not None
         if plan_file is not None:
             saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
-            files = [Path(v["path"]) for v in saved.tenants.values()]
+            files = [Path(t.path) for t in saved.tenants.values()]
             checked = _checked(ctx, st, files)
             verify: Verify | None = Verify(saved, plan_file, checked)
         else:
