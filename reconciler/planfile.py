@@ -227,7 +227,7 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
 
 def with_saved_checks(plan: p.Plan, saved: Saved) -> p.Plan:
     """The plan made again at apply time, with the source checks the saved plan recorded."""
-    return plan.with_checks({key: saved.checks.get(key, ()) for key in saved.tenants})
+    return plan.with_checks(saved.checks)  # a tenant without saved checks gets none
 
 
 def accepted_passwords(plan: p.Plan, saved: Saved) -> list[str]:
@@ -254,7 +254,7 @@ def differences(saved: Mapping[str, Any], now: Mapping[str, Any], *, most: int =
     return _moved(comparable(saved), comparable(now), most=most)
 
 
-def _moved(before: Any, after: Any, *, most: int) -> list[str]:
+def _moved(before: Any, after: Any, *, most: int = 5) -> list[str]:
     """differences() of two comparable() forms."""
     if before == after:  # the common case, at C speed: DeepDiff walks a fleet's plan in Python
         return []
@@ -306,7 +306,7 @@ def verified(
         for t in made.tenants
         if t.key in saved.tenants and t.tenant_fp != saved.tenants[t.key].read_fp
     ]
-    moved = _moved(saved.comparable(), comparable(render.plan_obj(as_saved)), most=5)
+    moved = _moved(saved.comparable(), comparable(render.plan_obj(as_saved)))
     if not changed and moved:
         changed.append(
             "the plan made now differs from the saved plan at "
