@@ -6,6 +6,7 @@ are read (reconciler.desired reads and validates them).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from reconciler import spec
@@ -44,3 +45,15 @@ class DesiredTenant:
     @property
     def key(self) -> str:
         return f"{self.customer}/{self.tenant}"
+
+
+def path_parts(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """The customer and tenant a file's path names (tenants/<customer>/<tenant>.yaml): Path's
+    parent.name and stem, without making a Path (see desired.discover)."""
+    parent, name = os.path.split(path)
+    return os.path.basename(parent), os.path.splitext(name)[0]
+
+
+def path_key(path: str | os.PathLike[str]) -> str:
+    """customer/tenant of the tenant a file's path names (path_parts)."""
+    return "/".join(path_parts(path))

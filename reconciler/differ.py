@@ -312,18 +312,20 @@ def mass_deletes(
 ) -> tuple[p.MassDelete, ...]:
     """Why --allow-mass-delete is needed: too many deletes, or a tenant emptied.
 
-    live_counts: each tenant's number of live connections (all a plan read in batches keeps).
+    live_counts: the number of live connections of each tenant that deletes any (all a plan
+    read in batches keeps of its live tenants; see deleting).
     """
+    gone = {t.key: n for t in tenants if (n := deleting(t))}
     mass: list[p.MassDelete] = []
-    deletes = sum(1 for t in tenants for a in t.actions if a.action is p.ActionKind.DELETE and not a.blocked)
-    if deletes > max_delete:
-        mass.append(p.TooManyDeletes(deletes, max_delete))
-    for t in tenants:
-        live_count = live_counts[t.key]
-        gone = sum(1 for a in t.actions if a.action is p.ActionKind.DELETE and not a.blocked)
-        if live_count and gone == live_count:
-            mass.append(p.EveryConnectionDeleted(t.key, gone))
+    if sum(gone.values()) > max_delete:
+        mass.append(p.TooManyDeletes(sum(gone.values()), max_delete))
+    mass += [p.EveryConnectionDeleted(key, n) for key, n in gone.items() if n == live_counts[key]]
     return tuple(mass)
+
+
+def deleting(tenant: p.TenantPlan) -> int:
+    """How many connections the tenant's plan deletes (its deletes that are not blocked)."""
+    return sum(1 for a in tenant.actions if a.action is p.ActionKind.DELETE and not a.blocked)
 
 
 def live_counts(live: state.LiveState) -> dict[str, int]:

@@ -161,7 +161,7 @@ class SourceCheck:
         return not self.problems
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per tenant of the fleet, kept to the end of a run
 class TenantPlan:
     customer: str
     tenant: str

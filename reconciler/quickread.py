@@ -20,10 +20,9 @@ and tests/test_plainyaml.py holds plainyaml to what libyaml reads.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler import checks, plainyaml, spec, strictyaml
+from reconciler import checks, declared, plainyaml, spec, strictyaml
 from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
 
 if TYPE_CHECKING:
@@ -72,14 +71,15 @@ class _Unusual(Exception):
 
 def tenant(
     raw: bytes,
-    path: Path,
+    path: str,
     digest: str,
     *,
     cat: catalog_mod.Catalog,
     settings: secrets.Settings,
 ) -> DesiredTenant | None:
     """The tenant a valid, plainly written file declares, exactly as load_file would read it;
-    None when the file is anything else (load_file then reads it, and says what is wrong)."""
+    None when the file is anything else (load_file then reads it, and says what is wrong).
+    path: the file's, as load_file was given it (the tenant's .path)."""
     document = plainyaml.document(raw)
     if document is None:
         return None
@@ -153,14 +153,14 @@ class _Reader:
         self.count = 0  # values (not keys), as the strict reader counts them (strictyaml.MAX_NODES)
         self.names: dict[str, int] = {}  # identity -> index of the entry that has the name
 
-    def tenant(self, root: dict[str, Any], path: Path, digest: str) -> DesiredTenant:
+    def tenant(self, root: dict[str, Any], path: str, digest: str) -> DesiredTenant:
         top = _pairs(root, TOP_KEYS)
         self.count = 1 + len(top)
         version = top.get("version")  # `version: 1` (plain), nothing else
         if version.__class__ is not str or version != "1":
             raise _Unusual
         customer, tenant = self.slug(top.get("customer")), self.slug(top.get("tenant"))
-        if customer != path.parent.name or tenant != path.stem:
+        if (customer, tenant) != declared.path_parts(path):
             raise _Unusual
         connections: list[tuple[int, DesiredConnection]] = []
         tombstones: list[str] = []
@@ -179,7 +179,7 @@ class _Reader:
         return DesiredTenant(
             customer,
             tenant,
-            str(path),
+            path,
             digest,
             _flag(top.get("prune"), False),
             tuple(c for _, c in connections),

@@ -121,12 +121,15 @@ def with_freeze(result: p.Plan, found: Sequence[windows.Window], at: datetime) -
 
 def desired_files(
     ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (), only_files: Sequence[Path] | None = None
-) -> list[Path]:
+) -> list[str]:
     """The tenant files in paths (sorted), or those of the --tenant filter (unknown ones are
     errors), or only_files."""
-    files = desired.discover(ctx.default_paths(paths)) if only_files is None else list(only_files)
+    if only_files is None:
+        files = desired.discover(ctx.default_paths(paths))
+    else:
+        files = [os.fspath(f) for f in only_files]
     if tenants:
-        by_key = {f"{f.parent.name}/{f.stem}": f for f in files}
+        by_key = {declared.path_key(f): f for f in files}
         missing = [t for t in tenants if t not in by_key]
         if missing:
             raise errors.InputError.of(
@@ -150,7 +153,7 @@ def load_desired(
     )
 
 
-def each_valid(ctx: Context, files: Sequence[Path]) -> Iterator[declared.DesiredTenant]:
+def each_valid(ctx: Context, files: Sequence[Path | str]) -> Iterator[declared.DesiredTenant]:
     """The tenant of each valid file, read one at a time and kept by none here; the problems of
     every file raised together (errors.InputError) after the last tenant: a pass that checks the
     whole fleet before anything is leased or contacted, in the memory of one file."""
@@ -250,7 +253,7 @@ class Batch:
 def read_batches(
     ctx: Context,
     st: store.Store,
-    files: Sequence[Path],
+    files: Sequence[Path | str],
     *,
     size: int | None = None,
     hidden: Collection[str] = (),
@@ -305,7 +308,7 @@ def batch_plan(
 def plan_files(
     ctx: Context,
     st: store.Store,
-    files: Sequence[Path],
+    files: Sequence[str],
     *,
     max_delete: int,
     fingerprint: bool = True,
@@ -339,7 +342,9 @@ def plan_files(
         if check_sources:
             result = result.with_checks(source_checks(ctx, batch.desired))
         tenants.extend(result.tenants)
-        counts.update((t.key, len(live.tenants[t.key].connections)) for t in result.tenants)
+        counts.update(
+            (t.key, len(live.tenants[t.key].connections)) for t in result.tenants if differ.deleting(t)
+        )
         uncompared += [str(ref) for ref, fp in batch.fps.items() if fp is None]
         del batch, found, result, live  # freed before the next batch is read
     if unknown:
@@ -348,7 +353,7 @@ def plan_files(
     return p.Plan(tuple(tenants), max_delete, differ.mass_deletes(tenants, counts, max_delete)), uncompared
 
 
-def drift_files(ctx: Context, st: store.Store, files: Sequence[Path], *, size: int | None = None) -> p.Plan:
+def drift_files(ctx: Context, st: store.Store, files: Sequence[str], *, size: int | None = None) -> p.Plan:
     """drift for the tenant files, read and diffed in bounded batches."""
     tenants: list[p.TenantPlan] = []
     unknown: list[errors.Problem] = []

@@ -351,7 +351,7 @@ def _syntax(text: str, exc: yaml.MarkedYAMLError) -> tuple[yaml.Mark | None, str
     return exc.problem_mark, message + (f"; {hint}" if hint else "")
 
 
-def read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path | str) -> bytes:
     """A regular file's bytes, at most one past the size limit (parse() then refuses it).
 
     A FIFO, device or socket named *.yaml is refused, never waited on: it is opened without

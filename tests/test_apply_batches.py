@@ -107,14 +107,19 @@ def test_interactive_shape_over_batches_rereads_what_changes(
 def test_a_tenant_not_leased_is_refused_before_anything_is_written(
     run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The files are read twice (checked and leased, then planned in batches): a tenant that
-    appears only on the second read (a file changed in between) stops the apply."""
+    """The files are read twice (checked and leased, then planned in batches, from the paths
+    checked): a file whose tenant was not leased on the first read stops the apply. (The key
+    comes from the path, so this guards against a bug, not an edit: here the lease is skipped.)"""
     tenants = _fleet(run, tmp_path / "fleet", "m")
     expected = _whole_fleet_actions(store_url, tmp_path, tenants)
     from reconciler.commands import apply as apply_command
 
     checked = apply_command._checked
-    monkeypatch.setattr(apply_command, "_checked", lambda *a: [c for c in checked(*a) if c.key != "m/t009"])
+    monkeypatch.setattr(
+        apply_command,
+        "_checked",
+        lambda *a: [c._replace(key="m/other") if c.key == "m/t009" else c for c in checked(*a)],
+    )
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
     code, _, err = run("apply", str(tenants), "--auto-approve", *FLAGS)
     assert code != 0 and "m/t009 is not locked); nothing was applied" in err, err

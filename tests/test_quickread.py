@@ -33,7 +33,7 @@ def _long(raw: bytes) -> declared.DesiredTenant | errors.InputError:
 
 def _quick(raw: bytes) -> declared.DesiredTenant | None:
     """What the quick reader makes of raw (None: not the common case)."""
-    return quickread.tenant(raw, PATH, hashlib.sha256(raw).hexdigest(), cat=CATALOG, settings=SETTINGS)
+    return quickread.tenant(raw, str(PATH), hashlib.sha256(raw).hexdigest(), cat=CATALOG, settings=SETTINGS)
 
 
 def _same(raw: bytes) -> declared.DesiredTenant | None:

@@ -73,7 +73,7 @@ class Checked(NamedTuple):
     digest: str
 
 
-def _checked(ctx: stages.Context, st: store.Store, files: Sequence[Path]) -> list[Checked]:
+def _checked(ctx: stages.Context, st: store.Store, files: Sequence[Path | str]) -> list[Checked]:
     """Validate every tenant file, one at a time (as desired.load reports them), refuse a
     tenant the store does not know and any password not available here: each tenant's key,
     file and digest, all that is kept before the leases (or any server is checked)."""
@@ -218,13 +218,13 @@ def apply(
         assert st.keyring is not None
         if plan_file is not None:
             saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
-            files = [Path(t.path) for t in saved.tenants.values()]
-            checked = _checked(ctx, st, files)
+            checked = _checked(ctx, st, [t.path for t in saved.tenants.values()])
             verify: Verify | None = Verify(saved, plan_file, checked)
         else:
-            files = stages.desired_files(ctx, paths, options.parse_tenants(tenants))
-            checked, verify = _checked(ctx, st, files), None
-        keys = [c.key for c in checked]
+            checked = _checked(ctx, st, stages.desired_files(ctx, paths, options.parse_tenants(tenants)))
+            verify = None
+        # The batches read the files by the strings checked keeps: no Path (~0.4 KB) per tenant kept.
+        files, keys = [c.path for c in checked], [c.key for c in checked]
         # Locked before reading: an apply that waited plans against what the last one left.
         with locks.leases(st, keys, timeout_s=timeout) as held:
             done, pending = _plan_and_apply_batched(
@@ -326,7 +326,7 @@ class Batched(NamedTuple):
 def _plan_batched(
     ctx: stages.Context,
     st: store.Store,
-    files: Sequence[Path],
+    files: Sequence[str],
     conn: store.Transaction | None,
     *,
     leased: Mapping[str, str],
@@ -378,10 +378,10 @@ def _plan_batched(
             result = result.with_checks(stages.source_checks(ctx, batch.desired))
         tenants.extend(result.tenants)
         for t in result.tenants:
-            lt = live.tenants[t.key]
-            counts[t.key] = len(lt.connections)
             if t.has_changes:
-                changed[t.key] = lt
+                lt = changed[t.key] = live.tenants[t.key]
+                if differ.deleting(t):
+                    counts[t.key] = len(lt.connections)
         stale = {s.key for s in settle.stale(batch.desired, live, batch.fps)}
         for d in batch.desired:
             if d.key in stale:
@@ -414,7 +414,7 @@ def _read_batched(
     ctx: stages.Context,
     out: options.Out,
     st: store.Store,
-    files: Sequence[Path],
+    files: Sequence[str],
     conn: store.Transaction | None,
     keys: Mapping[str, str],
     flags: Flags,
@@ -456,7 +456,7 @@ def _plan_and_apply_batched(
     ctx: stages.Context,
     out: options.Out,
     st: store.Store,
-    files: Sequence[Path],
+    files: Sequence[str],
     keys: Mapping[str, str],
     held: locks.Held,
     flags: Flags,

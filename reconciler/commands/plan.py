@@ -26,7 +26,7 @@ def _files_for(
     tenants: tuple[str, ...],
     changed_since: str | None,
     out: options.Out,
-) -> list[Path]:
+) -> list[str]:
     keys = options.parse_tenants(tenants)
     only = None
     if changed_since:

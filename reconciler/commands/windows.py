@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import clock, freeze, lazy, stages
+from reconciler import clock, declared, freeze, lazy, stages
 from reconciler.commands import options
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ def _declared(ctx: stages.Context) -> list[str]:
     """The tenants the tenant files declare, by their paths (tenants/<customer>/<tenant>.yaml)."""
     if not (ctx.root / "tenants").is_dir():
         return []
-    return [f"{f.parent.name}/{f.stem}" for f in desired.discover(ctx.default_paths(()))]
+    return [declared.path_key(f) for f in desired.discover(ctx.default_paths(()))]
 
 
 def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str, at: datetime) -> list[str]:
