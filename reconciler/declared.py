@@ -51,7 +51,8 @@ def path_parts(path: str | os.PathLike[str]) -> tuple[str, str]:
     """The customer and tenant a file's path names (tenants/<customer>/<tenant>.yaml): Path's
     parent.name and stem, without making a Path (see desired.discover)."""
     parent, name = os.path.split(path)
-    return os.path.basename(parent), os.path.splitext(name)[0]
+    dot = name.rfind(".")
+    return os.path.basename(parent), name[:dot] if 0 < dot < len(name) - 1 else name
 
 
 def path_key(path: str | os.PathLike[str]) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconciler import catalog, declared, desired, errors, secrets, spec, strictyaml, tenantfile
 
@@ -171,3 +174,28 @@ def test_a_number_is_checked_as_the_text_the_models_read(values: dict[str, str],
             raw=NUMBERS.format(**values).encode(),
         )
     assert any(message in line for line in caught.value.lines()), caught.value.lines()
+
+
+# Tenant files are found as path strings, not Paths (a Path per file of a large fleet costs
+# memory for the whole run): what the tool reads off a path must be what the Path said.
+_SEGMENT = st.text(alphabet=st.sampled_from("ab-._øÅ 1"), min_size=1, max_size=6).filter(
+    lambda s: s not in (".", "..")
+)
+
+
+@given(st.lists(st.lists(_SEGMENT, min_size=1, max_size=4), min_size=1, max_size=8))
+def test_found_paths_name_and_sort_as_paths_did(segments: list[list[str]]) -> None:
+    paths = [os.fspath(Path(*parts)) for parts in segments]  # as discover makes them
+    for path in paths:
+        assert declared.path_parts(path) == (Path(path).parent.name, Path(path).stem)
+    assert sorted(paths, key=lambda f: f.split(os.sep)) == [os.fspath(p) for p in sorted(map(Path, paths))]
+
+
+def test_discover_finds_path_strings_in_path_order(tmp_path: Path) -> None:
+    root = tmp_path / "tenants"
+    for rel in ("a-b/x.yaml", "a/y.yml", "a/x.yaml", "b/z.yaml"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("version: 1\n")
+    found = desired.discover([str(root)])
+    assert found == [str(root / rel) for rel in ("a/x.yaml", "a/y.yml", "a-b/x.yaml", "b/z.yaml")]
+    assert [declared.path_key(f) for f in found] == ["a/x", "a/y", "a-b/x", "b/z"]
