@@ -1355,8 +1355,9 @@ def try_locks(
         with _writing(store, busy_ms) as conn:
             current = [
                 _lock_row(r)
+                for chunk in _chunks(scopes)
                 for r in conn.execute(
-                    sa.select(locks).where(locks.c.scope.in_(list(scopes))).order_by(locks.c.scope)
+                    sa.select(locks).where(locks.c.scope.in_(list(chunk))).order_by(locks.c.scope)
                 )
             ]
             for row in current:
@@ -1369,14 +1370,8 @@ def try_locks(
                 if taken.rowcount != 1:
                     raise exc.IntegrityError("lease taken over by another process", None, Exception("race"))
             ids = [str(uuid.uuid4()) for _ in scopes]
-            if ids:
-                conn.execute(
-                    locks.insert(),
-                    [
-                        {**base, "id": lock_id, "scope": scope}
-                        for lock_id, scope in zip(ids, scopes, strict=True)
-                    ],
-                )
+            for chunk in _chunks(list(zip(ids, scopes, strict=True))):  # not a dict per tenant at once
+                conn.execute(locks.insert(), [{**base, "id": i, "scope": scope} for i, scope in chunk])
             return ids, None
     except exc.IntegrityError:
         return [], None  # somebody was faster; the caller retries
@@ -1389,13 +1384,11 @@ def _held(store: Store, scopes: Sequence[str]) -> list[LockRow]:
     """The current leases on these scopes (a read: it waits for no writer)."""
     found: list[LockRow] = []
     with store._connect() as conn:
-        for start in range(0, len(scopes), 500):
+        for chunk in _chunks(scopes):
             found += [
                 _lock_row(r)
                 for r in conn.execute(
-                    sa.select(locks)
-                    .where(locks.c.scope.in_(list(scopes[start : start + 500])))
-                    .order_by(locks.c.scope)
+                    sa.select(locks).where(locks.c.scope.in_(list(chunk))).order_by(locks.c.scope)
                 )
             ]
     return found
@@ -1405,10 +1398,11 @@ def renew_locks(store: Store, lock_ids: Sequence[str], expires_ms: int, *, busy_
     """Extend these leases; how many are still ours, or None when the store was busy."""
     try:
         with _writing(store, busy_ms) as conn:
-            return int(
+            return sum(
                 conn.execute(
-                    locks.update().where(locks.c.id.in_(list(lock_ids))).values(expires_ms=expires_ms)
+                    locks.update().where(locks.c.id.in_(list(chunk))).values(expires_ms=expires_ms)
                 ).rowcount
+                for chunk in _chunks(lock_ids)
             )
     except Busy:
         return None
@@ -1417,15 +1411,19 @@ def renew_locks(store: Store, lock_ids: Sequence[str], expires_ms: int, *, busy_
 def locks_still_held(conn: Connection, lock_ids: Sequence[str]) -> int:
     """Inside a write transaction: how many of these leases are still ours, locking their rows
     (where the database can) so that none can be taken over until the transaction ends."""
-    return len(
-        conn.execute(sa.select(locks.c.id).where(locks.c.id.in_(list(lock_ids))).with_for_update()).all()
+    return sum(
+        len(conn.execute(sa.select(locks.c.id).where(locks.c.id.in_(list(chunk))).with_for_update()).all())
+        for chunk in _chunks(lock_ids)
     )
 
 
 def release_locks(store: Store, lock_ids: Sequence[str], *, busy_ms: int = 10_000) -> int:
     try:
         with _writing(store, busy_ms) as conn:
-            return int(conn.execute(locks.delete().where(locks.c.id.in_(list(lock_ids)))).rowcount)
+            return sum(
+                conn.execute(locks.delete().where(locks.c.id.in_(list(chunk)))).rowcount
+                for chunk in _chunks(lock_ids)
+            )
     except Busy as error:
         raise errors.StoreError(f"store {store.location.describe()}: {error}") from None
 
@@ -1444,8 +1442,8 @@ def release_where(
         if expired_before is not None:
             query = query.where(locks.c.expires_ms < expired_before)
         rows = [_lock_row(r) for r in conn.execute(query.order_by(locks.c.scope))]
-        if rows:
-            conn.execute(locks.delete().where(locks.c.id.in_([r.id for r in rows])))
+        for chunk in _chunks(rows):
+            conn.execute(locks.delete().where(locks.c.id.in_([r.id for r in chunk])))
         return rows
 
 

@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -348,6 +349,44 @@ def test_lease_is_renewed_while_held(opened: store.Store, monkeypatch: pytest.Mo
         assert store.try_locks(opened, ["acme/one"], other, 600, locks.may_take)[0] == []
         held.check()  # still ours
     assert store.list_locks(opened) == []
+
+
+def test_leases_of_more_tenants_than_one_statement_holds(
+    opened: store.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lease statements take a chunk of scopes at a time (one statement holds at most 32,766
+    values on SQLite, 65,535 on PostgreSQL; and a fleet's rows are not all built at once):
+    every lease is still taken, refused to another, renewed, checked and released."""
+    monkeypatch.setattr(store, "CHUNK", 2)
+    scopes = [f"acme/t{i}" for i in range(5)]
+    widest = 0  # the most scopes or ids one statement on the locks carried
+
+    def seen(_c: object, _cur: object, statement: str, params: Any, _ctx: object, many: bool) -> None:
+        nonlocal widest
+        if "osr_locks" not in statement:
+            return
+        if statement.startswith("INSERT"):
+            widest = max(widest, len(params) if many else 1)
+        elif " IN (" in statement:
+            widest = max(widest, statement.split(" IN (", 1)[1].split(")", 1)[0].count(",") + 1)
+
+    sa.event.listen(opened.engine, "before_cursor_execute", seen)
+    ids, current = store.try_locks(
+        opened, scopes, store.Holder("alice", "here", 1, None), 60_000, locks.may_take
+    )
+    assert current is None and len(set(ids)) == 5
+    assert [(r.scope, r.holder.actor) for r in store.list_locks(opened)] == [(s, "alice") for s in scopes]
+    other = store.Holder("bob", "elsewhere", 1, None)
+    taken, holder = store.try_locks(opened, ["acme/new", "acme/t4"], other, 600, locks.may_take)
+    assert taken == [] and holder is not None and holder.scope == "acme/t4"
+    assert store.renew_locks(opened, ids, store.now_ms() + 120_000) == 5
+    assert min(r.expires_ms for r in store.list_locks(opened)) > store.now_ms() + 100_000
+    with opened.transaction() as conn:
+        assert store.locks_still_held(conn, ids) == 5
+    assert store.release_locks(opened, ids[:3]) == 3
+    assert [r.scope for r in store.release_where(opened, holder="alice")] == scopes[3:]
+    assert store.list_locks(opened) == []
+    assert widest == 2
 
 
 def test_lost_lease_stops_the_apply_before_it_writes(
