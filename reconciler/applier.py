@@ -27,6 +27,8 @@ class Applied:
     signal: int | None = None  # arrived after the commit had begun: recorded, not obeyed
     before: state.LiveState | None = None  # what the writes were planned from
     written: frozenset[int] = frozenset()  # live connections updated or deleted
+    # The connection failed as the commit ended, and the store showed the commit had happened.
+    lost_at_commit: str | None = None
 
 
 def check_guards(
@@ -172,20 +174,63 @@ def apply_planned(
     """
     assert st.keyring is not None
     keyring = st.keyring
+    planned: Planned | None = None
+    wrote: Written | None = None
+    lost: str | None = None
     try:
         with st.transaction() as conn:
             held.verify(conn)
             planned = make(conn)
             if planned is None:
                 return None
-            done, cascade, written = _write(
-                conn, planned, settings=settings, keyring=keyring, commit=commit, held=held
-            )
+            wrote = _write(conn, planned, settings=settings, keyring=keyring, commit=commit, held=held)
             held.commit_begins()
+    except errors.StoreError as error:
+        # The commit itself failed (the connection was lost): the store may have committed
+        # before the reply was lost. Which it was is read, never guessed.
+        if not held.deferring or wrote is None or not _committed(st, wrote.marker, error):
+            held.commit_failed()
+            raise
+        lost = str(error)
     except BaseException:
         held.commit_failed()
         raise
-    return Applied(done, cascade, held.release_after_commit(), held.signalled, planned.live, written)
+    assert planned is not None and wrote is not None
+    return Applied(
+        wrote.actions,
+        wrote.cascade,
+        held.release_after_commit(),
+        held.signalled,
+        planned.live,
+        wrote.connections,
+        lost,
+    )
+
+
+def _committed(st: store.Store, marker: audit.AuditEntry | None, error: errors.StoreError) -> bool:
+    """After the connection failed during the commit: whether the store holds this apply's
+    first audit row (so its transaction committed), read on a new connection. When the store
+    cannot be read, a StoreError saying the outcome is unknown (never that nothing changed)."""
+    if marker is None:  # no row was written
+        return False
+    try:
+        return store.audit_has(st, marker)
+    except errors.StoreError as again:
+        raise errors.StoreError(
+            f"{error}; the connection failed while the changes were being committed, and the "
+            f"store cannot be read now to tell whether they were ({again}). They may have been "
+            "applied: `reconciler history` lists them if so; plan again before applying again"
+        ) from None
+
+
+class Written(NamedTuple):
+    """What _write wrote: actions, dependents deleted, live connections updated or deleted,
+    and its first audit row (how a commit that lost its connection is found, see _committed)."""
+
+    actions: int
+    cascade: int
+    connections: frozenset[int]
+    marker: audit.AuditEntry | None
 
 
 def _verified_live(conn: store.Transaction, plan: p.Plan) -> state.LiveState:
@@ -213,9 +258,8 @@ def _write(
     keyring: secrets.Keyring,
     commit: str | None,
     held: locks.Held,
-) -> tuple[int, int, frozenset[int]]:
-    """The writes and audit rows of the plan's actions, as one batch per statement kind:
-    (actions applied, dependents deleted, live connections updated or deleted)."""
+) -> Written:
+    """The writes and audit rows of the plan's actions, as one batch per statement kind."""
     plan, live = planned.plan, planned.live
     who, at = locks.actor(), store.now_ms()
     delay_s = int(os.environ.get(_DELAY_VAR) or 0) / 1000
@@ -281,4 +325,4 @@ def _write(
     store.write(conn, deletes=deletes, updates=updates, creates=creates, listed=listed)
     store.write_audit(conn, entries)
     written = frozenset([d.connection_id for d in deletes] + [u.connection_id for u in updates])
-    return len(entries), cascade, written
+    return Written(len(entries), cascade, written, entries[0] if entries else None)

@@ -1173,6 +1173,25 @@ def connection_id_by_name(conn: Connection, tenant_id: int, name: str) -> tuple[
     return (row.id, row.version) if row else None
 
 
+def audit_has(store: Store, entry: audit.AuditEntry) -> bool:
+    """Whether the audit log holds this entry (its time, actor, tenant, action and connection:
+    under the tenant's lease no other apply writes that row in the same millisecond)."""
+    with store.reading() as conn:
+        found = conn.execute(
+            sa.select(audit_log.c.id)
+            .where(
+                audit_log.c.at_ms == entry.at_ms,
+                audit_log.c.actor == entry.actor[:NAME],
+                audit_log.c.customer == entry.customer,
+                audit_log.c.tenant == entry.tenant,
+                audit_log.c.action == entry.action,
+                audit_log.c.connection == entry.connection,
+            )
+            .limit(1)
+        ).first()
+    return found is not None
+
+
 def write_audit(conn: Connection, entries: Sequence[audit.AuditEntry]) -> None:
     """The entries in one INSERT (executemany)."""
     if entries:

@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,8 +23,8 @@ import pytest
 import sqlalchemy as sa
 
 from reconciler import cli, errors, locks, stages, store
-from tests.conftest import RECONCILER, TEST_KEY, Cli
-from tests.test_cli import TENANT, dump, seeded
+from tests.conftest import CANARY, CANARY_ENV, RECONCILER, TEST_KEY, Cli
+from tests.test_cli import LIVE, TENANT, dump, seeded
 from tests.test_safety import asleep, wait_until, wait_until_waiting_for_a_lock
 
 CHANGED = TENANT.replace("database: vbsys", "database: vbsys2")
@@ -78,6 +79,9 @@ def _after_commit(cli: Cli) -> subprocess.Popen[str]:
     url = cli.env["RECONCILER_STORE"]
     proc = _start(cli, "apply", "--auto-approve", "--allow-cascade", env={locks.RELEASE_DELAY_VAR: "3000"})
     _wait_for(lambda: _count(url, store.audit_log) == 1, "the apply's commit")
+    # The row is visible once the database has committed, a moment before the apply has read
+    # the reply (a busy machine widens that moment); the release waits 3 s after it.
+    time.sleep(0.5)
     assert _count(url, store.locks) == 1  # committed, not yet released
     return proc
 
@@ -400,6 +404,98 @@ def test_lost_lease_stops_the_apply_before_it_writes(
             opened.transaction() as conn,
         ):
             held.verify(conn)
+
+
+def _commit_fails(monkeypatch: pytest.MonkeyPatch, *, after_committing: bool) -> None:
+    """The connection fails as the apply's commit ends: after the database committed (its reply
+    lost) or before. Only the commit that follows Held.commit_begins fails, once."""
+    armed = False
+    begins, commit = locks.Held.commit_begins, sa.engine.Connection._commit_impl
+
+    def arm(self: locks.Held) -> None:
+        nonlocal armed
+        begins(self)
+        armed = True
+
+    def failing(self: sa.engine.Connection) -> None:
+        nonlocal armed
+        if not armed:
+            return commit(self)
+        armed = False
+        if after_committing:
+            commit(self)
+        raise sa.exc.OperationalError("COMMIT", {}, ConnectionResetError("Lost connection to server"))
+
+    monkeypatch.setattr(locks.Held, "commit_begins", arm)
+    monkeypatch.setattr(sa.engine.Connection, "_commit_impl", failing)
+
+
+def _changed_fleet(run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(CANARY_ENV, CANARY)
+    Path("live.yaml").write_text(LIVE, encoding="utf-8")
+    assert run("store", "seed", "live.yaml")[0] == 0
+    Path("tenants/acme").mkdir(parents=True)
+    Path("tenants/acme/acme-norway.yaml").write_text(CHANGED, encoding="utf-8")
+    code, out, _ = run("store", "dump")
+    assert code == 0
+    return out
+
+
+@pytest.mark.parametrize("interactive", [False, True], ids=["in-one-read", "read-before"])
+def test_a_commit_whose_reply_is_lost_is_reported_applied(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch, interactive: bool
+) -> None:
+    """The database committed, the reply was lost: the store is read again and the run says
+    applied, exit 0 (after a commit, no message may say otherwise)."""
+    before = _changed_fleet(run, monkeypatch)
+    _commit_fails(monkeypatch, after_committing=True)
+    if interactive:  # the shape that reads the plan before its transaction
+        monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+        monkeypatch.setattr("click.prompt", lambda *a, **k: "yes")
+    code, _, err = run("apply", *(() if interactive else ("--auto-approve",)))
+    assert code == 0, err
+    assert "Applied 1 action(s); 0 dependent(s) deleted." in err
+    assert "the connection to the store failed as the commit ended" in err
+    assert "the store shows the changes were committed" in err
+    assert "nothing was" not in err
+    assert run("store", "dump")[1] != before
+    assert run("plan", "--detailed-exitcode")[0] == 0
+    assert run("locks", "--format", "json")[1] == "[]\n"
+
+
+def test_a_commit_that_did_not_happen_is_reported_as_an_error(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _changed_fleet(run, monkeypatch)
+    _commit_fails(monkeypatch, after_committing=False)
+    code, _, err = run("apply", "--auto-approve")
+    assert code == 1 and "Lost connection to server" in err, err
+    assert "Applied" not in err
+    assert run("store", "dump")[1] == before
+    assert run("locks", "--format", "json")[1] == "[]\n"
+
+
+def test_a_commit_whose_outcome_cannot_be_read_says_so(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reply was lost and the store cannot be read either: the run neither claims the
+    changes nor denies them."""
+    _changed_fleet(run, monkeypatch)
+    _commit_fails(monkeypatch, after_committing=True)
+
+    def unreadable(*_: object) -> bool:
+        raise errors.StoreError("store: connection refused")
+
+    readable = store.audit_has
+    monkeypatch.setattr(store, "audit_has", unreadable)
+    code, _, err = run("apply", "--auto-approve")
+    assert code == 1
+    assert "whether they were (store: connection refused)" in err
+    assert "They may have been applied: `reconciler history` lists them if so" in err
+    assert "nothing was" not in err and "Applied" not in err
+    monkeypatch.setattr(store, "audit_has", readable)
+    code, out, _ = run("history", "--format", "json")
+    assert code == 0 and "acme-norway" in out  # it had committed
 
 
 def test_identity_decides_whether_a_holder_is_dead() -> None:

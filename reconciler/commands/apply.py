@@ -241,6 +241,11 @@ def apply(
     if done is None:
         return options.EXIT_OK
     out.info(f"Applied {done.actions} action(s); {done.cascade} dependent(s) deleted.")
+    if done.lost_at_commit is not None:
+        out.info(
+            f"warning: the connection to the store failed as the commit ended ({done.lost_at_commit}); "
+            "the store shows the changes were committed"
+        )
     if done.signal is not None:
         out.info(
             f"{signal.Signals(done.signal).name} arrived after the changes were committed; they stay applied."
