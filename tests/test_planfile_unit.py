@@ -1,14 +1,17 @@
 """Unit tests of small pieces, without the CLI: durations of --plan-ttl and --lock-timeout
-(commands/options.py), and the readable differences between a saved plan and a new one.
+(commands/options.py), the readable differences between a saved plan and a new one, and what
+apply --plan refuses when a tenant file is not as the saved plan read it (planfile.verified).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 
 from reconciler import errors, planfile
+from reconciler import plan as p
 from reconciler.commands import options
 
 
@@ -69,3 +72,50 @@ def test_differences_are_capped_with_a_count_of_the_rest() -> None:
     shown = planfile.differences(saved, now, most=3)
     assert len(shown) == 4 and shown[-1] == "... and 5 more"
     assert shown[:3] == ["['acme/t0'][0]", "['acme/t1'][0]", "['acme/t2'][0]"]
+
+
+class _Read(NamedTuple):
+    key: str
+    path: str
+    digest: str
+
+
+def _saved(**tenants: planfile.SavedTenant) -> planfile.Saved:
+    return planfile.Saved(
+        {}, {}, {k.replace("_", "/"): t for k, t in tenants.items()}, 0.0, 1e12, None, "s", 10
+    )
+
+
+def _verified(saved: planfile.Saved, wanted: list[_Read]) -> p.Plan:
+    """verified() over tenants read now as the saved plan read them (no actions)."""
+    now = p.Plan(
+        tuple(
+            p.TenantPlan(*key.split("/"), (), (), path=t.path, digest=t.file_digest, tenant_fp=t.read_fp)
+            for key, t in saved.tenants.items()
+        ),
+        10,
+    )
+    return planfile.verified(saved, Path("plan.json"), wanted, lambda _hidden: now, lambda _: None)
+
+
+def test_a_saved_plan_is_applied_when_every_file_is_as_it_was() -> None:
+    saved = _saved(acme_no=planfile.SavedTenant("tenants/acme/no.yaml", "d1", "fp1"))
+    plan = _verified(saved, [_Read("acme/no", "tenants/acme/no.yaml", "d1")])
+    assert [t.key for t in plan.tenants] == ["acme/no"]
+
+
+@pytest.mark.parametrize(
+    ("read", "why"),
+    [
+        (_Read("acme/no", "tenants/acme/no.yaml", "d2"), "acme/no: tenants/acme/no.yaml changed"),
+        # a tenant the saved plan never read (its files are the saved plan's own: a guard)
+        (_Read("acme/se", "tenants/acme/se.yaml", "d1"), "acme/se: tenants/acme/se.yaml changed"),
+    ],
+)
+def test_a_saved_plan_is_refused_for_a_file_it_did_not_read_as_it_is(read: _Read, why: str) -> None:
+    saved = _saved(acme_no=planfile.SavedTenant("tenants/acme/no.yaml", "d1", "fp1"))
+    with pytest.raises(errors.RefusedError) as caught:
+        _verified(saved, [read])
+    assert [pr.message for pr in caught.value.problems] == [
+        f"refused: {why} since the plan was made; nothing was applied, plan again"
+    ]
