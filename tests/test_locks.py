@@ -452,8 +452,9 @@ def test_a_commit_whose_reply_is_lost_is_reported_applied(
     if interactive:  # the shape that reads the plan before its transaction
         monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
         monkeypatch.setattr("click.prompt", lambda *a, **k: "yes")
-    code, _, err = run("apply", *(() if interactive else ("--auto-approve",)))
+    code, out, err = run("apply", *(() if interactive else ("--auto-approve",)))
     assert code == 0, err
+    assert CANARY not in out + err
     assert "Applied 1 action(s); 0 dependent(s) deleted." in err
     assert "the connection to the store failed as the commit ended" in err
     assert "the store shows the changes were committed" in err
@@ -468,8 +469,9 @@ def test_a_commit_that_did_not_happen_is_reported_as_an_error(
 ) -> None:
     before = _changed_fleet(run, monkeypatch)
     _commit_fails(monkeypatch, after_committing=False)
-    code, _, err = run("apply", "--auto-approve")
+    code, out, err = run("apply", "--auto-approve")
     assert code == 1 and "Lost connection to server" in err, err
+    assert CANARY not in out + err
     assert "Applied" not in err
     assert run("store", "dump")[1] == before
     assert run("locks", "--format", "json")[1] == "[]\n"
@@ -488,8 +490,8 @@ def test_a_commit_whose_outcome_cannot_be_read_says_so(
 
     readable = store.audit_has
     monkeypatch.setattr(store, "audit_has", unreadable)
-    code, _, err = run("apply", "--auto-approve")
-    assert code == 1
+    code, out, err = run("apply", "--auto-approve")
+    assert code == 1 and CANARY not in out + err
     assert "whether they were (store: connection refused)" in err
     assert "They may have been applied: `reconciler history` lists them if so" in err
     assert "nothing was" not in err and "Applied" not in err
