@@ -15,6 +15,9 @@ from reconciler import plan as p
 # Testing knob: stretch the transaction so that kill -9 tests can land inside it.
 _DELAY_VAR = "RECONCILER_DEBUG_ACTION_DELAY_MS"
 DEFAULT_LOCK_TIMEOUT_S = 0.0
+# How long the outcome of a commit whose reply was lost is read for (the store may be back in
+# moments) before the run says it cannot tell.
+OUTCOME_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -209,18 +212,25 @@ def apply_planned(
 
 def _committed(st: store.Store, marker: audit.AuditEntry | None, error: errors.StoreError) -> bool:
     """After the connection failed during the commit: whether the store holds this apply's
-    first audit row (so its transaction committed), read on a new connection. When the store
-    cannot be read, a StoreError saying the outcome is unknown (never that nothing changed)."""
+    first audit row (so its transaction committed), read on a new connection, again and again
+    for up to OUTCOME_WAIT_S. When the store cannot be read by then, a StoreError saying the
+    outcome is unknown (never that nothing changed)."""
     if marker is None:  # no row was written
         return False
-    try:
-        return store.audit_has(st, marker)
-    except errors.StoreError as again:
-        raise errors.StoreError(
-            f"{error}; the connection failed while the changes were being committed, and the "
-            f"store cannot be read now to tell whether they were ({again}). They may have been "
-            "applied: `reconciler history` lists them if so; plan again before applying again"
-        ) from None
+    deadline, pause = time.monotonic() + OUTCOME_WAIT_S, 0.25
+    while True:
+        try:
+            return store.audit_has(st, marker)
+        except errors.StoreError as again:
+            if time.monotonic() + pause > deadline:
+                raise errors.StoreError(
+                    f"{error}; the connection failed while the changes were being committed, and "
+                    f"the store could not be read for {OUTCOME_WAIT_S:g}s to tell whether they were "
+                    f"({again}). They may have been applied: `reconciler history` lists them if so; "
+                    "plan again before applying again"
+                ) from None
+        time.sleep(pause)
+        pause = min(2 * pause, 5.0)
 
 
 class Written(NamedTuple):

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from reconciler import cli, errors, locks, stages, store
+from reconciler import applier, cli, errors, locks, stages, store
 from tests.conftest import CANARY, CANARY_ENV, RECONCILER, TEST_KEY, Cli
 from tests.test_cli import LIVE, TENANT, dump, seeded
 from tests.test_safety import asleep, wait_until, wait_until_waiting_for_a_lock
@@ -464,6 +464,26 @@ def test_a_commit_whose_reply_is_lost_is_reported_applied(
     assert run("locks", "--format", "json")[1] == "[]\n"
 
 
+def test_a_lost_commit_is_read_again_until_the_store_answers(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store is back after two failed reads: the commit is found, the run says applied."""
+    _changed_fleet(run, monkeypatch)
+    _commit_fails(monkeypatch, after_committing=True)
+    readable, attempts = store.audit_has, []
+
+    def back_on_the_third(st: store.Store, entry: Any) -> bool:
+        attempts.append(entry)
+        if len(attempts) < 3:
+            raise errors.StoreError("store: connection refused")
+        return readable(st, entry)
+
+    monkeypatch.setattr(store, "audit_has", back_on_the_third)
+    code, _, err = run("apply", "--auto-approve")
+    assert code == 0 and len(attempts) == 3, err
+    assert "Applied 1 action(s)" in err and "the store shows the changes were committed" in err
+
+
 def test_a_commit_that_did_not_happen_is_reported_as_an_error(
     run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -490,9 +510,10 @@ def test_a_commit_whose_outcome_cannot_be_read_says_so(
 
     readable = store.audit_has
     monkeypatch.setattr(store, "audit_has", unreadable)
+    monkeypatch.setattr(applier, "OUTCOME_WAIT_S", 0.5)
     code, out, err = run("apply", "--auto-approve")
     assert code == 1 and CANARY not in out + err
-    assert "whether they were (store: connection refused)" in err
+    assert "could not be read for 0.5s to tell whether they were (store: connection refused)" in err
     assert "They may have been applied: `reconciler history` lists them if so" in err
     assert "nothing was" not in err and "Applied" not in err
     monkeypatch.setattr(store, "audit_has", readable)
