@@ -1372,13 +1372,7 @@ def try_locks(
             if not may_take(row, now):
                 return [], row
         with _writing(store, busy_ms) as conn:
-            current = [
-                _lock_row(r)
-                for chunk in _chunks(scopes)
-                for r in conn.execute(
-                    sa.select(locks).where(locks.c.scope.in_(list(chunk))).order_by(locks.c.scope)
-                )
-            ]
+            current = _lock_rows(conn, scopes)
             for row in current:
                 if not may_take(row, now):
                     return [], row
@@ -1401,16 +1395,18 @@ def try_locks(
 
 def _held(store: Store, scopes: Sequence[str]) -> list[LockRow]:
     """The current leases on these scopes (a read: it waits for no writer)."""
-    found: list[LockRow] = []
     with store._connect() as conn:
-        for chunk in _chunks(scopes):
-            found += [
-                _lock_row(r)
-                for r in conn.execute(
-                    sa.select(locks).where(locks.c.scope.in_(list(chunk))).order_by(locks.c.scope)
-                )
-            ]
-    return found
+        return _lock_rows(conn, scopes)
+
+
+def _lock_rows(conn: Connection, scopes: Sequence[str]) -> list[LockRow]:
+    """The lease rows of these scopes, a chunk of scopes per query (in scope order when the
+    scopes are sorted, as locks._acquire gives them)."""
+    return [
+        _lock_row(r)
+        for chunk in _chunks(scopes)
+        for r in conn.execute(sa.select(locks).where(locks.c.scope.in_(list(chunk))).order_by(locks.c.scope))
+    ]
 
 
 def renew_locks(store: Store, lock_ids: Sequence[str], expires_ms: int, *, busy_ms: int = 200) -> int | None:
