@@ -7,6 +7,7 @@ import dataclasses
 import os
 import platform
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ TARGET_ONE_TENANT_RATIO = 1.5
 TARGET_APPLY_S = 2.0
 TARGET_APPLY_ACTIONS = 1000
 TARGET_GROWTH = 2.1  # full plan at 2x the fleet / at 1x
+PG_TARGET = f"full plan on PostgreSQL ≤ {TARGET_PG_FLOOR_RATIO}× the floor read from PostgreSQL"
+POSTGRESQL_SKIPPED = "postgresql_skipped"  # the fact that says why the PostgreSQL rows are missing
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Report:
     shape: fleet.Shape
     results: list[Result] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # target -> why it was not measured
     facts: dict[str, Any] = field(default_factory=dict)  # what the runs verified
 
     def get(self, op: str) -> Result:
@@ -130,12 +134,7 @@ def evaluate(report: Report) -> None:
             floor,
             TARGET_FLOOR_RATIO,
         ),
-        _ratio(
-            f"full plan on PostgreSQL ≤ {TARGET_PG_FLOOR_RATIO}× the floor read from PostgreSQL",
-            report.find(PLAN_CLEAN + PG),
-            report.find(FLOOR + PG),
-            TARGET_PG_FLOOR_RATIO,
-        ),
+        _ratio(PG_TARGET, report.find(PLAN_CLEAN + PG), report.find(FLOOR + PG), TARGET_PG_FLOOR_RATIO),
         Check("peak RSS ≤ 1 GiB", rss.rss_mib, TARGET_RSS_MIB, " MiB", f"highest: {rss.op}"),
         *(
             _ratio(
@@ -173,6 +172,24 @@ def evaluate(report: Report) -> None:
         ),
     ]
     report.checks = [c for c in checks if c is not None]
+    if report.find(PLAN_CLEAN + PG) is None:  # a target not measured is said, never dropped
+        report.skipped[PG_TARGET] = report.facts.get(POSTGRESQL_SKIPPED, "not measured")
+
+
+def add_startup(report: Report, rows: Sequence[Any]) -> None:
+    """The start-up targets (benchmarks.startup.rows: the floor first, then each command) as
+    checks of the report, counted with the others and by --strict."""
+    floor = rows[0]
+    for row in rows[1:]:
+        report.checks.append(
+            Check(
+                f"start-up: {row.name} ≤ {row.target:.2f}× the import floor (CPU)",
+                row.ratio,
+                row.target,
+                "×",
+                f"{row.cpu_s * 1000:.0f} ms ÷ {floor.cpu_s * 1000:.0f} ms",
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +237,20 @@ def checks_text(report: Report) -> str:
         verdict = "PASS" if c.passed else "FAIL"
         note = f"  ({c.note})" if c.note else ""
         lines.append(f"{verdict}  {c.name}: {c.value:.2f}{c.unit}{note}")
+    lines.extend(f"SKIP  {name}: not measured ({why})" for name, why in report.skipped.items())
     return "\n".join(lines)
+
+
+def summary(report: Report) -> str:
+    """One line: how many targets passed, failed and were not measured."""
+    failed = sum(not c.passed for c in report.checks)
+    total = len(report.checks) + len(report.skipped)
+    parts = [f"{len(report.checks) - failed} of {total} targets passed"]
+    if failed:
+        parts.append(f"{failed} FAILED")
+    if report.skipped:
+        parts.append(f"{len(report.skipped)} not measured")
+    return "; ".join(parts)
 
 
 def to_json(report: Report) -> dict[str, Any]:
@@ -243,5 +273,6 @@ def to_json(report: Report) -> dict[str, Any]:
             {"name": c.name, "value": round(c.value, 3), "limit": c.limit, "pass": c.passed, "note": c.note}
             for c in report.checks
         ],
+        "skipped": [{"name": name, "reason": why} for name, why in report.skipped.items()],
         "facts": report.facts,
     }

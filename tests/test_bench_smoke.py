@@ -17,11 +17,16 @@ from typing import Any
 
 import pytest
 
-from benchmarks import fleet, floor, report, scenario
+from benchmarks import bench, fleet, floor, report, scenario
+from tests.conftest import CANARY, DATABASES, IN_CI, SERVER_URLS, _server_problem
 
 Run = tuple[subprocess.CompletedProcess[str], dict[str, Any]]
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRESQL = "postgresql" in os.environ.get("RECONCILER_TEST_DATABASES", "sqlite,postgresql")
+# The PostgreSQL rows run where the store tests run on PostgreSQL (RECONCILER_TEST_DATABASES), on
+# the same server (RECONCILER_TEST_POSTGRESQL_URL). Not reachable: on a laptop the benchmark skips
+# its PostgreSQL rows and says so (tested below); under CI=true it is an error, and so here.
+ASKED = "postgresql" in DATABASES
+PG_URL = SERVER_URLS["postgresql"]
 OPERATIONS = [
     report.FLOOR,
     report.VALIDATE,
@@ -47,8 +52,18 @@ OPERATIONS = [
             report.APPLY_SAVED,
         )
     ],
-    *([report.FLOOR + report.PG, report.PLAN_CLEAN + report.PG] if POSTGRESQL else []),
 ]
+PG_OPERATIONS = [report.FLOOR + report.PG, report.PLAN_CLEAN + report.PG]
+
+
+def _postgresql() -> bool:
+    """Whether the run below measures the PostgreSQL rows."""
+    if not ASKED:
+        return False
+    problem = _server_problem("postgresql")
+    if problem is not None and IN_CI:
+        pytest.fail(f"CI=true: postgresql at {PG_URL} is not reachable ({problem})", pytrace=False)
+    return problem is None
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +80,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
             str(tmp / "work"),
             "--json",
             str(out),
-            *([] if POSTGRESQL else ["--no-postgresql"]),
+            *(["--postgresql", PG_URL] if ASKED else ["--no-postgresql"]),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -80,7 +95,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 def test_main_table_has_every_operation(run: Run) -> None:
     proc, data = run
     ops = [r["op"] for r in data["results"]]
-    for op in OPERATIONS:
+    for op in OPERATIONS + (PG_OPERATIONS if _postgresql() else []):
         assert any(o.startswith(op) for o in ops), f"{op!r} not measured: {ops}"
         assert any(line.startswith(op) for line in proc.stdout.splitlines()), f"{op!r} not printed"
     assert all(r["seconds"] > 0 and r["rss_mib"] > 0 for r in data["results"])
@@ -105,8 +120,18 @@ def test_main_plans_clean_then_two_percent(run: Run) -> None:
 def test_main_checks_every_target_with_figures_and_ratio(run: Run) -> None:
     proc, data = run
     names = [c["name"] for c in data["checks"]]
-    assert len(names) == (12 if POSTGRESQL else 11), names
-    assert any("PostgreSQL" in n for n in names) == POSTGRESQL
+    measured = _postgresql()
+    assert len(names) == (17 if measured else 16), names  # 5 of them start-up targets
+    assert any("PostgreSQL" in n for n in names) == measured
+    assert sum(n.startswith("start-up: ") for n in names) == 5
+    # A target not measured is said (SKIP, with why), never left out of the count.
+    assert [s["name"] for s in data["skipped"]] == ([] if measured else [report.PG_TARGET])
+    if not measured:
+        why = data["skipped"][0]["reason"]
+        assert f"SKIP  {report.PG_TARGET}: not measured ({why})" in proc.stdout.splitlines()
+    failed = sum(not c["pass"] for c in data["checks"])
+    summary = f"{len(names) - failed} of {len(names) + len(data['skipped'])} targets passed"
+    assert summary in proc.stdout.splitlines()[-1], proc.stdout
     for check in data["checks"]:
         verdict = "PASS" if check["pass"] else "FAIL"
         assert check["pass"] == (check["value"] <= check["limit"])
@@ -162,3 +187,42 @@ def test_instruction_counts_of_the_plan_and_its_floor(tmp_path: Path) -> None:
     assert 0 < floor_ir < plan_ir  # the plan does at least the floor's work
     assert made.group(2) == f"{plan_ir / floor_ir:.2f}"
     assert list(tmp_path.iterdir()) == []  # the fleet is removed afterwards
+
+
+def test_unreachable_postgresql_is_an_error_under_ci_before_any_fleet_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under CI=true the PostgreSQL rows must run: a server that does not answer ends the
+    benchmark at once (exit 1, why, and how to go on), with no password of its URL printed."""
+    monkeypatch.setenv("CI", "true")
+    url = f"postgresql+psycopg://postgres:{CANARY}@127.0.0.1:1/test"  # port 1: nothing listens
+    assert bench.main(["--quick", "--postgresql", url, "--workdir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "error: PostgreSQL at postgresql+psycopg://postgres:***@127.0.0.1:1/test is not reachable" in err
+    assert "--no-postgresql" in err and "Traceback" not in err and CANARY not in err
+    assert list(tmp_path.iterdir()) == []  # no fleet built, nothing left behind
+
+
+def test_unreachable_postgresql_is_skipped_and_said_on_a_laptop() -> None:
+    """Off CI, the same server skips the PostgreSQL target: printed as SKIP with why, and
+    counted as not measured (evaluate on the rows of a run that could not reach PostgreSQL)."""
+    made = report.Report(fleet.Shape(tenants=50, connections=3))
+
+    def row(op: str, seconds: float = 1.0) -> None:
+        made.results.append(report.Result(op, seconds, 50.0, seconds, 1))
+
+    row(report.FLOOR, 0.5)  # every full plan 2x its floor: three targets fail
+    for op in (report.PLAN_CLEAN, report.DRIFT, report.APPLY_FLEET, report.APPLY_SAVED):
+        row(op)
+        row(op + report.X4)
+    for op in (report.PLAN_EDITED, report.PLAN_GROWN, report.PLAN_ONE, report.PLAN_ONE + report.X4):
+        row(op)
+    row(report.PLAN_CLEAN + report.X2)
+    row(report.APPLY + ", 92 actions", 0.5)
+    why = "PostgreSQL at x is not reachable: OperationalError: refused"
+    made.facts.update({"apply_actions": 92, report.POSTGRESQL_SKIPPED: why})
+    report.evaluate(made)
+    assert made.skipped == {report.PG_TARGET: why}
+    assert len(made.checks) == 11 and not any("PostgreSQL" in c.name for c in made.checks)
+    assert report.checks_text(made).splitlines()[-1] == f"SKIP  {report.PG_TARGET}: not measured ({why})"
+    assert report.summary(made) == "8 of 12 targets passed; 3 FAILED; 1 not measured"
