@@ -125,9 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_POSTGRESQL,
         help="PostgreSQL server for the PostgreSQL rows; a private database "
         "osr_bench_<pid> is created on it and dropped afterwards "
-        f"(default {DEFAULT_POSTGRESQL})",
+        f"(default {DEFAULT_POSTGRESQL}); a server that does not answer skips the rows, "
+        "and says so (SKIP), except under CI=true, where it is an error",
     )
-    parser.add_argument("--no-postgresql", action="store_true", help="skip the PostgreSQL rows")
+    parser.add_argument(
+        "--no-postgresql", action="store_true", help="skip the PostgreSQL rows (their target: SKIP)"
+    )
     parser.add_argument(
         "--profile", type=Path, metavar="DIR", help="also profile the full plan with pyinstrument into DIR"
     )
