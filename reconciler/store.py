@@ -1173,20 +1173,36 @@ def connection_id_by_name(conn: Connection, tenant_id: int, name: str) -> tuple[
     return (row.id, row.version) if row else None
 
 
+# The columns that find one audit row again (audit_has): under the tenant's lease no other apply
+# writes a row with the same time, actor, tenant, action and connection.
+_AUDIT_IDENTITY = ("at_ms", "actor", "customer", "tenant", "action", "connection")
+
+
+def _audit_row(e: audit.AuditEntry) -> dict[str, Any]:
+    """An entry as its audit_log row holds it."""
+    return {
+        "at_ms": e.at_ms,
+        "actor": e.actor[:NAME],
+        "git_commit": e.git_commit,
+        "customer": e.customer,
+        "tenant": e.tenant,
+        "action": e.action,
+        "connection": e.connection,
+        "connection_id": e.connection_id,
+        "reason": e.reason,
+        "fields": ",".join(e.fields),
+        "cascade_count": e.cascade_count,
+        "freeze_override": e.freeze_override,
+    }
+
+
 def audit_has(store: Store, entry: audit.AuditEntry) -> bool:
-    """Whether the audit log holds this entry (its time, actor, tenant, action and connection:
-    under the tenant's lease no other apply writes that row in the same millisecond)."""
+    """Whether the audit log holds this entry, as write_audit wrote it (_AUDIT_IDENTITY)."""
+    row = _audit_row(entry)
     with store.reading() as conn:
         found = conn.execute(
             sa.select(audit_log.c.id)
-            .where(
-                audit_log.c.at_ms == entry.at_ms,
-                audit_log.c.actor == entry.actor[:NAME],
-                audit_log.c.customer == entry.customer,
-                audit_log.c.tenant == entry.tenant,
-                audit_log.c.action == entry.action,
-                audit_log.c.connection == entry.connection,
-            )
+            .where(*(audit_log.c[name] == row[name] for name in _AUDIT_IDENTITY))
             .limit(1)
         ).first()
     return found is not None
@@ -1195,26 +1211,7 @@ def audit_has(store: Store, entry: audit.AuditEntry) -> bool:
 def write_audit(conn: Connection, entries: Sequence[audit.AuditEntry]) -> None:
     """The entries in one INSERT (executemany)."""
     if entries:
-        conn.execute(
-            audit_log.insert(),
-            [
-                {
-                    "at_ms": e.at_ms,
-                    "actor": e.actor[:NAME],
-                    "git_commit": e.git_commit,
-                    "customer": e.customer,
-                    "tenant": e.tenant,
-                    "action": e.action,
-                    "connection": e.connection,
-                    "connection_id": e.connection_id,
-                    "reason": e.reason,
-                    "fields": ",".join(e.fields),
-                    "cascade_count": e.cascade_count,
-                    "freeze_override": e.freeze_override,
-                }
-                for e in entries
-            ],
-        )
+        conn.execute(audit_log.insert(), [_audit_row(e) for e in entries])
 
 
 def read_audit(conn: Connection, keys: Sequence[str] | None, limit: int) -> list[audit.AuditEntry]:
