@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Container, Mapping, Sequence
+from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 
 from reconciler import errors, spec, state
 from reconciler import plan as p
@@ -312,8 +312,7 @@ def mass_deletes(
 ) -> tuple[p.MassDelete, ...]:
     """Why --allow-mass-delete is needed: too many deletes, or a tenant emptied.
 
-    live_counts: the number of live connections of each tenant that deletes any (all a plan
-    read in batches keeps of its live tenants; see deleting).
+    live_counts: the number of live connections of each tenant that deletes any (live_counts).
     """
     gone = {t.key: n for t in tenants if (n := deleting(t))}
     mass: list[p.MassDelete] = []
@@ -328,9 +327,10 @@ def deleting(tenant: p.TenantPlan) -> int:
     return sum(1 for a in tenant.actions if a.action is p.ActionKind.DELETE and not a.blocked)
 
 
-def live_counts(live: state.LiveState) -> dict[str, int]:
-    """Each live tenant's number of connections (for mass_deletes)."""
-    return {key: len(t.connections) for key, t in live.tenants.items()}
+def live_counts(live: state.LiveState, tenants: Iterable[p.TenantPlan]) -> dict[str, int]:
+    """The number of live connections of each of these tenants whose plan deletes any: what
+    mass_deletes needs (a plan read in batches keeps these of each batch, and nothing more)."""
+    return {t.key: len(live.tenants[t.key].connections) for t in tenants if deleting(t)}
 
 
 def diff(
@@ -342,7 +342,7 @@ def diff(
 ) -> p.Plan:
     """The plan that makes live equal desired, with every guard it needs marked."""
     tenants = diff_tenants(desired, live, fps)
-    return p.Plan(tenants, max_delete, mass_deletes(tenants, live_counts(live), max_delete))
+    return p.Plan(tenants, max_delete, mass_deletes(tenants, live_counts(live, tenants), max_delete))
 
 
 def drift(desired: Sequence[DesiredTenant], live: state.LiveState, fps: PasswordFingerprints) -> p.Plan:

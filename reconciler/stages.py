@@ -342,9 +342,7 @@ def plan_files(
         if check_sources:
             result = result.with_checks(source_checks(ctx, batch.desired))
         tenants.extend(result.tenants)
-        counts.update(
-            (t.key, len(live.tenants[t.key].connections)) for t in result.tenants if differ.deleting(t)
-        )
+        counts.update(differ.live_counts(live, result.tenants))
         uncompared += [str(ref) for ref, fp in batch.fps.items() if fp is None]
         del batch, found, result, live  # freed before the next batch is read
     if unknown:

@@ -382,11 +382,8 @@ def _plan_batched(
         if check_sources:
             result = result.with_checks(stages.source_checks(ctx, batch.desired))
         tenants.extend(result.tenants)
-        for t in result.tenants:
-            if t.has_changes:
-                lt = changed[t.key] = live.tenants[t.key]
-                if differ.deleting(t):
-                    counts[t.key] = len(lt.connections)
+        changed.update((t.key, live.tenants[t.key]) for t in result.tenants if t.has_changes)
+        counts.update(differ.live_counts(live, result.tenants))
         stale = {s.key for s in settle.stale(batch.desired, live, batch.fps)}
         for d in batch.desired:
             if d.key in stale:
