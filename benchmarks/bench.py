@@ -57,8 +57,9 @@ from reconciler import redaction
 DEFAULT_POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def _postgresql(admin_url: str, name: str, *, drop: bool = False) -> str:
-    """A private database on the PostgreSQL server of admin_url (created, or dropped)."""
+def _postgresql(admin_url: str, name: str, *, drop: bool = False) -> None:
+    """A private database on the PostgreSQL server of admin_url (created, or dropped); its URL:
+    _private_url."""
     import psycopg
 
     plain = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -66,7 +67,6 @@ def _postgresql(admin_url: str, name: str, *, drop: bool = False) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not drop:
             conn.execute(f'CREATE DATABASE "{name}"')
-    return _private_url(admin_url, name)
 
 
 def _private_url(admin_url: str, name: str) -> str:
