@@ -445,6 +445,9 @@ def seed(url: str, shape: Shape, keyring: secrets.Keyring) -> dict[str, int]:
                         f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
                         f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table.name}), false)"
                     )
+                # Statistics now, as autovacuum gives a real store in time: left to autovacuum,
+                # whether the plan's queries run with them or without depends on when it wakes.
+                conn.exec_driver_sql("ANALYZE")
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
