@@ -59,8 +59,8 @@ def value(v: object) -> str:
         return "(none)"
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(inert(str(x)) for x in v) + "]"
+    if isinstance(v, list | tuple):  # company ids: one id with ", " or "] → [" must not read as two
+        return "[" + ", ".join(_company(str(x)) for x in v) + "]"
     return quoted(str(v))
 
 

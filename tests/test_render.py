@@ -42,6 +42,12 @@ PLAN = p.Plan((tenant("no", (DELETE, UPDATE)),), 10)
     [
         (p.Change("server", "a", "b"), False, 'server: "a" → "b"'),
         (p.Change("companies", ["F1"], ["F1", "F2"]), False, "companies: [F1] → [F1, F2]"),
+        # One portal-made id that reads like two, or like the arrow: quoted, so it reads as one.
+        (
+            p.Change("companies", ["C1", "C2] → [C3"], ["C1", "F0001, F0002"]),
+            False,
+            'companies: [C1, "C2] → [C3"] → [C1, "F0001, F0002"]',
+        ),
         (p.Change("login", "x", None), False, 'login: "x" → (none)'),
         (p.Change("private", False, True), False, "private: false → true"),
         (p.Change("password", sensitive=True), False, "password: (sensitive value changed)"),
