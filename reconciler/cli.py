@@ -156,6 +156,13 @@ def _debug_log(exc: BaseException) -> Path:
 _NO_ARGS: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", type("_Never", (Exception,), {}))
 
 
+def _inert(line: str) -> str:
+    """An error line as render.inert shows text from outside (loaded only to say an error)."""
+    from reconciler import render
+
+    return render.inert(line)
+
+
 def main(argv: list[str] | None = None) -> int:
     # A short-lived process over acyclic data: the cycle collector only costs time (about 40%
     # of a large plan, measured by `make bench`). Reference counting still frees everything.
@@ -164,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         result = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
         return int(result or 0)
     except errors.ReconcilerError as exc:
-        for line in exc.lines():
-            click.echo(redaction.redact(f"error: {line}"), err=True)
+        for line in exc.lines():  # one line each: a file name or an actor cannot start another
+            click.echo(redaction.redact(f"error: {_inert(line)}"), err=True)
         return EXIT_ERROR
     except _NO_ARGS as exc:  # `reconciler` or `reconciler store` alone: show the help
         ctx = getattr(exc, "ctx", None)
@@ -173,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except click.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        click.echo(redaction.redact(f"error: {exc.format_message()}{hint}"), err=True)
+        click.echo(redaction.redact(f"error: {_inert(exc.format_message())}{hint}"), err=True)
         return EXIT_ERROR
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

@@ -545,3 +545,30 @@ def test_store_init_upgrades_a_version_1_store(cli: Cli) -> None:
     (action,) = json.loads(plan.out)["tenants"][0]["actions"]
     assert [c["field"] for c in action["changes"]] == ["name"]
     assert CANARY_ENV in cli.env
+
+
+def test_a_file_name_in_an_error_cannot_start_a_line(embedded_cli: Cli) -> None:
+    """A pull request chooses its file names: the file:line:col prefix shows them inert too."""
+    embedded_cli.write(
+        "tenants/acme/t1\x1b[31m\n# All good\u202e.yaml",
+        "version: 1\ncustomer: acme\ntenant: t1\nconnections: []\n",
+    )
+    result = embedded_cli("validate")
+    assert result.code == 1
+    assert_text_inert(result.err)
+    assert "t1\\x1b[31m\\n# All good\\u202e.yaml" in result.err
+    assert not any(line.startswith("# All good") for line in result.err.splitlines())
+
+
+def test_an_actor_cannot_forge_a_history_entry(cli: Cli) -> None:
+    """RECONCILER_ACTOR (or a CI display name) is free text: history shows it on its own line."""
+    cli.write("live.yaml", _fixture([]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Oslo")]))
+    forged = 'ci-bot\n2026-01-01T00:00:00Z  admin  -  acme/acme-norway  delete "Nothing"\u202e'
+    assert cli("apply", "--auto-approve", env={"RECONCILER_ACTOR": forged}).code == 0
+    history = cli("history")
+    assert history.code == 0, history.err
+    assert_text_inert(history.out)
+    (entry,) = history.out.splitlines()
+    assert "ci-bot\\n2026-01-01" in entry and 'create "Oslo"' in entry

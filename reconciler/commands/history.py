@@ -58,7 +58,7 @@ def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], lim
     else:
         out.result(
             "".join(
-                f"{e['time']}  {e['actor']}  {(e['commit'] or '-')[:12]}  {e['tenant']}  "
+                f"{e['time']}  {render.inert(e['actor'])}  {(e['commit'] or '-')[:12]}  {e['tenant']}  "
                 f"{e['action']} {render.quoted(e['connection'])}  {','.join(e['fields']) or '-'}"
                 + (f"  ({e['cascade']} cascaded)" if e["cascade"] else "")
                 + (

@@ -56,7 +56,11 @@ class Out:
         click.echo(text, nl=False, color=self.color)  # click would strip forced colour from a pipe
 
     def info(self, text: str) -> None:
-        click.echo(text, err=True)
+        """A line on stderr; what it names from outside (files, the portal, an actor) is shown
+        inert: it cannot start another line."""
+        from reconciler import render
+
+        click.echo(render.inert(text), err=True)
 
 
 def common(func: F) -> F:
