@@ -86,6 +86,30 @@ def _delete(live_tenant: state.LiveTenant, conn: state.LiveConnection, reason: p
     )
 
 
+class _LooksLike(Exception):
+    """A declared name that the portal has with characters that show nothing (DESIGN §2)."""
+
+    def __init__(self, what: str, declared: str, live: str) -> None:
+        super().__init__(what, declared, live)
+        self.what, self.declared, self.live = what, declared, live
+
+
+def _odd(names: Iterable[str]) -> dict[str, str]:
+    """The names that are not plain (a portal's: a tenant file's always are), by seen identity."""
+    return {spec.seen_identity(n): n for n in names if not spec.plain_name(n)}
+
+
+def _look_alike(what: str, declared: Iterable[str], odd: Mapping[str, str]) -> None:
+    """Refuse a declared name that one of odd (_odd's) differs from only by what does not show:
+    to a person they are one name, to the store two (matched by identity, it would be created
+    beside it, or its company removed with its dependents)."""
+    if odd:
+        for name in declared:
+            live = odd.get(spec.seen_identity(name))
+            if live is not None:
+                raise _LooksLike(what, name, live)
+
+
 def _match(
     d: DesiredConnection,
     by_name: Mapping[str, state.LiveConnection],
@@ -128,6 +152,9 @@ def _matched(
         changes.append(p.Change("name", renamed_from or conn.spec.name, d.spec.name))
     changes.sort(key=lambda c: spec.FIELD_RANK[c.field])
     removed = {spec.identity(c) for c in conn.spec.companies} - {spec.identity(c) for c in d.spec.companies}
+    if removed:
+        odd = _odd(c for c in conn.spec.companies if spec.identity(c) in removed)
+        _look_alike("company", d.spec.companies, odd)
     cascade = _cascade([c for c in conn.companies if spec.identity(c.id) in removed])
     pending = conn.applied_fp is not None and spec.spec_fingerprint(d.spec, new_fp) != conn.applied_fp
     status = p.Status.of(conn.drifted, pending)
@@ -175,10 +202,32 @@ def diff_tenant(
 
     identities: spec.identity() of names by their text, to share between tenants (a fleet
     repeats its connection names from tenant to tenant); filled in here.
+
+    Raises InputError for a declared name (connection, previous name, tombstone, company) that
+    the portal has with characters that do not show (DESIGN §2).
     """
+    try:
+        return _diff_tenant(d, live, fps, {} if identities is None else identities)
+    except _LooksLike as same:
+        why = (spec.name_problem(same.live) or "").split(";")[0]
+        raise errors.InputError.of(
+            [
+                errors.Problem(
+                    d.path,
+                    0,
+                    0,
+                    f'{same.what} "{same.declared}" looks the same as the portal\'s "{same.live}", '
+                    f"which is another name: the portal's {same.what} {why}; correct it in the portal, then "
+                    "plan again (names that differ only by what does not show are errors)",
+                )
+            ]
+        ) from None
+
+
+def _diff_tenant(
+    d: DesiredTenant, live: state.LiveTenant, fps: PasswordFingerprints, identities: dict[str, str]
+) -> p.TenantPlan:
     # Each live name's identity, by its text: a declared name is most often the same text.
-    if identities is None:
-        identities = {}
     for c in live.connections:
         if c.spec.name not in identities:
             identities[c.spec.name] = spec.identity(c.spec.name)
@@ -192,6 +241,7 @@ def diff_tenant(
     used: set[int] = set()
     actions: list[p.Action] = []
     notes: list[str] = []
+    odd: dict[str, str] | None = None  # live names that are not plain: asked only before a create
     for desired_conn in d.connections:
         # _match's first question, asked here with the identity already known: by name.
         name = desired_conn.spec.name
@@ -202,6 +252,8 @@ def diff_tenant(
         else:
             conn, renamed_from = _match(desired_conn, by_name, by_applied, used)
         if conn is None:
+            odd = _odd(c.spec.name for c in live.connections) if odd is None else odd
+            _look_alike("connection", (name, *desired_conn.previous_names), odd)
             password, note, _ = _password_change(desired_conn, None, fps)
             changes = _field_changes(None, desired_conn.spec)
             if password:
@@ -231,6 +283,9 @@ def diff_tenant(
         if conn is not None and conn.id not in used:
             used.add(conn.id)
             actions.append(_delete(live, conn, p.Reason.DELETE_TOMBSTONE))
+        elif conn is None:  # gone already, or there with what does not show (then: refused)
+            odd = _odd(c.spec.name for c in live.connections) if odd is None else odd
+            _look_alike("connection", (name,), odd)
     unmanaged = []
     if len(used) < len(live.connections):  # used holds ids of live connections: all of them when equal
         for conn in live.connections:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from reconciler import freeze, views
+from reconciler import freeze, spec, views
 from reconciler import plan as p
 
 FORMAT_VERSION = views.FORMAT_VERSION
@@ -41,12 +41,13 @@ def inert(text: str) -> str:
     cursor, reorder the text around it or hide a character (DESIGN §7).
 
     Every character str.isprintable() refuses (controls, line and paragraph separators,
-    bidirectional and zero-width format characters, spaces other than the plain one) is shown
-    as its escape (\\n, \\x1b, \\u202e).
+    bidirectional and zero-width format characters, spaces other than the plain one), and each
+    printable one that shows nothing (spec.UNSEEN: a Hangul filler), is shown as its escape
+    (\\n, \\x1b, \\u202e, \\u3164).
     """
-    if text.isprintable():
+    if spec.visible(text):
         return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return "".join(c if spec.visible(c) else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def quoted(name: str) -> str:

@@ -132,11 +132,11 @@ CSP = (
 
 def esc(text: str) -> str:
     """Escape text for HTML content or a quoted attribute; control characters shown as U+XXXX."""
-    if text.isprintable():
+    if spec.visible(text):
         return html.escape(text, quote=True)
     out = []
     for ch in text:
-        if ch != " " and unicodedata.category(ch) in _INVISIBLE:
+        if ch != " " and (unicodedata.category(ch) in _INVISIBLE or spec.UNSEEN.match(ch)):
             out.append(f'<span class="ctl" title="invisible character">U+{ord(ch):04X}</span>')
         else:
             out.append(html.escape(ch, quote=True))

@@ -156,18 +156,53 @@ _BIDI = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"
 _BIDI_MARKS = frozenset("\u200e\u200f\u061c")
 
 
+# What str.isprintable() lets through although it shows nothing: Unicode's printable
+# default-ignorable code points (the combining grapheme joiner, Hangul fillers, Khmer and
+# Mongolian marks, variation selectors) and the braille blank U+2800.
+UNSEEN = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u2800\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
+)
+
+
+def visible(text: str) -> bool:
+    """Every character of text shows: printable and none of UNSEEN (nearly every name: one pass
+    in C; two when it is not ASCII)."""
+    return text.isprintable() and (text.isascii() or UNSEEN.search(text) is None)
+
+
+def plain_name(text: str) -> bool:
+    """A name as a tenant file may write it: visible, and no white space at either end."""
+    return visible(text) and text == text.strip()
+
+
+def seen_identity(text: str) -> str:
+    """identity() of what a person sees of a name: characters that show nothing left out, any
+    white space as a plain space, none at either end. Two names with one seen identity and two
+    identities differ only by such characters (DESIGN §2: an error, never two connections)."""
+    if plain_name(text):
+        return identity(text)
+    shown = "".join(
+        " " if char.isspace() or char == "\u2800" else char
+        for char in text
+        if char.isspace() or (char.isprintable() and not UNSEEN.match(char))
+    )
+    return identity(shown.strip())
+
+
 def name_problem(text: str) -> str | None:
     """What is wrong with a name (or company id) as a person would see it, or None."""
-    if text.isprintable() and text == text.strip():  # nearly every name: one pass in C
+    if plain_name(text):
         return None
-    if text != text.strip() or (text and not (text[0].isprintable() and text[-1].isprintable())):
+    if text != text.strip():
         return "has white space at the start or end; remove it"
     for char in text:
-        if char.isprintable():
+        if visible(char):
             continue
         code = f"U+{ord(char):04X}"
         category = unicodedata.category(char)
-        if char in "\n\r\u2028\u2029\x85":
+        if char.isprintable():  # one of UNSEEN
+            kind = "a character that shows nothing"
+        elif char in "\n\r\u2028\u2029\x85":
             kind = "a line break"
         elif char == "\t":
             kind = "a tab"

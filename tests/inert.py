@@ -8,6 +8,8 @@ from __future__ import annotations
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from reconciler import spec
+
 # CommonMark plus the GFM table extension: what GitHub, GitLab and Azure DevOps agree on.
 _MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
@@ -34,6 +36,7 @@ HOSTILE = [
     "trailing backslash \\",
     "<!-- comment -->",
     "line\u2028separator",
+    "filler\u3164and\u034fjoiner\u2800blank",  # printable, yet they show nothing
 ]
 
 
@@ -70,5 +73,5 @@ def assert_markdown_inert(markdown: str, *, headings: set[str], sections: int) -
 
 def assert_text_inert(text: str) -> None:
     """A terminal plan: no character but the line break can move the cursor or hide text."""
-    bad = {c for c in text if not c.isprintable() and c != "\n"}
+    bad = {c for c in text if not spec.visible(c) and c != "\n"}
     assert not bad, f"unescaped control characters: {sorted(map(hex, map(ord, bad)))}"

@@ -52,6 +52,24 @@ def test_identity(a: str, b: str, same: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    ("portal", "declared", "same"),
+    [
+        ("Trail ", "Trail", True),
+        ("Zero\u200bWidth", "ZeroWidth", True),
+        ("No\u00a0Break", "No Break", True),
+        ("Oslo\u3164", "OSLO", True),
+        ("\u202eOslo\n", "oslo", True),
+        (nfd("Bjørn Ås "), "Bjørn Ås", True),
+        ("Résumé ", "Resume", False),  # what shows differs
+        ("Oslo 2", "Oslo", False),
+    ],
+)
+def test_what_a_person_sees_of_a_name(portal: str, declared: str, same: bool) -> None:
+    assert (spec.seen_identity(portal) == spec.seen_identity(declared)) is same
+    assert spec.identity(portal) != spec.identity(declared)  # two names to the store
+
+
+@pytest.mark.parametrize(
     ("name", "problem"),
     [
         ("Visma Oslo", None),
@@ -66,6 +84,13 @@ def test_identity(a: str, b: str, same: bool) -> None:
         ("Vis\u200bma", "contains an invisible (zero-width or format) character (U+200B)"),
         ("Vis\u00a0ma", "contains a space other than the plain space (U+00A0)"),
         ("Vis\x1bma", "contains a control character (U+001B)"),
+        # printable to str.isprintable(), yet they show nothing
+        ("Oslo\u034f", "contains a character that shows nothing (U+034F)"),
+        ("Oslo\u3164", "contains a character that shows nothing (U+3164)"),
+        ("Os\u2800lo", "contains a character that shows nothing (U+2800)"),
+        ("Oslo\ufe0f", "contains a character that shows nothing (U+FE0F)"),
+        ("Oslo\uffa0", "contains a character that shows nothing (U+FFA0)"),
+        ("Oslo\U000e0100", "contains a character that shows nothing (U+E0100)"),
     ],
 )
 def test_name_problem(name: str, problem: str | None) -> None:
@@ -189,7 +214,7 @@ def test_allowed_flags_change_what_the_plan_says() -> None:
     assert "Needs --allow-cascade" in render.text(plan)
     allowed = render.text(plan, allowed=render.Allowed(cascade=True))
     assert "Needs --allow-cascade" not in allowed
-    assert "Allowed by --allow-cascade: 21 dependents would be deleted" in allowed
+    assert f"Allowed by --allow-cascade: {len(HOSTILE)} dependents would be deleted" in allowed
 
 
 _names = st.one_of(st.sampled_from(HOSTILE), st.text(min_size=1, max_size=200))
@@ -572,3 +597,40 @@ def test_an_actor_cannot_forge_a_history_entry(cli: Cli) -> None:
     assert_text_inert(history.out)
     (entry,) = history.out.splitlines()
     assert "ci-bot\\n2026-01-01" in entry and 'create "Oslo"' in entry
+
+
+def test_a_portal_name_that_differs_only_by_what_does_not_show_is_an_error(cli: Cli) -> None:
+    """ "Trail " in the portal is "Trail" to a person: never a second connection beside it, a
+    company removed with its reports, or a tombstone that quietly deletes nothing (DESIGN §2)."""
+    cli.write(
+        "live.yaml",
+        _fixture(
+            [
+                _conn("Trail "),
+                _conn("Zero\u200bWidth", managed=False),
+                _conn("No\u00a0Break"),
+                _conn("Oslo", companies=[{"id": "F0001 ", "reports": ["P&L March"]}]),
+            ]
+        ),
+    )
+    assert cli("store", "seed", "live.yaml").code == 0
+    before = cli("store", "dump").out
+    cases = {
+        "Trail": _tenant_file([_decl("Trail")]),
+        "ZeroWidth": _tenant_file([_decl("ZeroWidth")]),
+        "No Break": _tenant_file([_decl("New name", previous_names=["No Break"])]),
+        "F0001": _tenant_file([_decl("Oslo", ["F0001"])]),
+        "tombstone": _tenant_file([{"name": "Trail", "absent": True}]),
+    }
+    for case, text in cases.items():
+        cli.write("tenants/acme/acme-norway.yaml", text)
+        assert cli("validate").code == 0, case
+        for command in (("plan",), ("apply", "--auto-approve", "--allow-cascade")):
+            result = cli(*command)
+            assert result.code == 1, (case, command, result.both)
+            assert "looks the same as the portal's" in result.err, case
+            assert "correct it in the portal" in result.err
+            assert_text_inert(result.err)
+    assert cli("store", "dump").out == before
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Trail 2")]))
+    assert cli("plan", "--detailed-exitcode").code == 2  # a name that shows otherwise is planned
