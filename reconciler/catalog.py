@@ -103,6 +103,18 @@ class Catalog:
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _why(exc: Exception) -> str:
+    """What is wrong, on one line, without the values written (the file named may hold a key or
+    a password by mistake: RECONCILER_CATALOG=.reconciler/store.key)."""
+    errors_of = getattr(exc, "errors", None)
+    if callable(errors_of):  # pydantic: where and what, never the input
+        found = errors_of(include_url=False, include_context=False, include_input=False)
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the file'}: {e['msg']}" for e in found)
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else str(problem)
+
+
 def _parse(text: str, origin: str, *, check: bool = True) -> dict[str, Integration]:
     """The integrations of a catalog file; check: validate it first (every file but the built-in
     one, which tests/test_catalog.py checks the same way)."""
@@ -111,7 +123,7 @@ def _parse(text: str, origin: str, *, check: bool = True) -> dict[str, Integrati
         if check:
             data = _model().model_validate(data).model_dump()
     except (yaml.YAMLError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-        raise errors.CatalogError(f"{origin}: the integration catalog is invalid: {exc}") from None
+        raise errors.CatalogError(f"{origin}: the integration catalog is invalid: {_why(exc)}") from None
     integrations: dict[str, Integration] = {}
     for key, e in data["integrations"].items():
         vouchers, companies, permissions = e.get("vouchers"), e["companies"], e["permissions"]

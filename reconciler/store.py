@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import operator
 import os
+import re
 import time
+import urllib.parse
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -156,6 +158,30 @@ def _scrub(error: BaseException) -> str:
 # Opening
 
 
+# The password of scheme://user:password@host as written (SQLAlchemy's own pattern), and a
+# password among an ODBC string's keys.
+_URL_PASSWORD = re.compile(r"[\w+]+://[^:/]*:(?P<password>[^@]*)@")
+_ODBC_PASSWORD = re.compile(r"(?i)(?:^|;)\s*(?:pwd|password)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)")
+
+
+def _register_url_secrets(url: str, sa_url: sa.URL | None) -> None:
+    """Remember every password a store URL holds, as written and decoded, so that no message
+    shows it (redaction's patterns alone miss one with a space, a comma or in odbc_connect)."""
+    written = _URL_PASSWORD.match(url)
+    found = [written.group("password")] if written else []
+    if sa_url is not None:
+        found.append(sa_url.password if isinstance(sa_url.password, str) else "")
+        for key, values in sa_url.query.items():
+            for value in (values,) if isinstance(values, str) else values:
+                if key.lower() in ("password", "pwd", "passwd"):
+                    found.append(value)
+                elif key.lower() == "odbc_connect":  # a whole ODBC string, percent-encoded
+                    found += [m.group(1) for m in _ODBC_PASSWORD.finditer(value)]
+    for value in found:
+        for form in {value, value.strip("{}"), urllib.parse.quote(value), urllib.parse.quote_plus(value)}:
+            redaction.register(form)
+
+
 @dataclass(frozen=True)
 class Location:
     """Where the store is and where its key comes from."""
@@ -172,6 +198,7 @@ class Location:
                 sa_url = sa.make_url(url) if "://" in url else None
             except (exc.ArgumentError, ValueError):
                 sa_url = None
+            _register_url_secrets(url, sa_url)
             if sa_url is None:
                 raise errors.StoreError(
                     f"--store {redaction.redact(url)!r} is not a SQLAlchemy URL; "

@@ -138,7 +138,8 @@ def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str], item_want: di
     value = err.get("input")
     ctx: dict[str, Any] = err.get("ctx") or {}
     key, item = _field(loc)
-    secret = _is_secret(loc)
+    # A whole file of one value may be a key or a password file given by mistake: never shown.
+    secret = _is_secret(loc) or not loc
     wanted = (item_want if item else want).get(key or "", "")
     if not loc:
         wanted = "a mapping starting with `version: 1`"

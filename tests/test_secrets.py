@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import hypothesis
@@ -142,6 +143,28 @@ def test_store_url_password_never_printed(embedded_cli: Cli) -> None:
     result = embedded_cli("plan", "--store", url, env={"RECONCILER_STORE_KEY": TEST_KEY})
     assert result.code == 1
     assert "someone:***@127.0.0.1:1" in result.err
+
+
+# Each password fresh (redaction remembers what an earlier in-process run registered), and the
+# URLs SQLAlchemy accepts that the message patterns alone did not mask.
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://someone:{pw} with space@127.0.0.1:1/nothing",
+        "postgresql+psycopg://someone@127.0.0.1:1/nothing?password={pw},tail",
+        "mysql+pymysql://root:{pw}'x y@127.0.0.1:1/nothing",
+        "mssql+pyodbc:///?odbc_connect=DRIVER%3DFreeTDS%3BSERVER%3D127.0.0.1%3BUID%3Dsa%3BPWD%3D{pw}",
+        "mssql+pyodbc:///?odbc_connect=DRIVER%3DFreeTDS%3BPWD%3D%7B{pw}%3B%20x%7D%3BUID%3Dsa",
+    ],
+)
+def test_every_password_a_store_url_holds_is_masked(embedded_cli: Cli, url: str) -> None:
+    password = f"urlpw-{uuid.uuid4().hex[:12]}"
+    embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)
+    result = embedded_cli("plan", "--store", url.format(pw=password), env={"RECONCILER_STORE_KEY": TEST_KEY})
+    assert result.code == 1
+    assert "***" in result.err
+    assert password not in result.both
+    assert password.split("-")[1] not in result.both
 
 
 def test_secret_file_reference_resolves_inside_secrets_dir(cli: Cli) -> None:
@@ -348,3 +371,18 @@ def test_a_named_pipe_is_read_to_its_end(tmp_path: Path) -> None:
         assert settings.resolve(SecretRef(None, "acme/pipe")) == "first-second"
     finally:
         writer.join(timeout=10)
+
+
+@pytest.mark.parametrize("command", [("store", "seed", "given.txt"), ("validate",)])
+def test_a_key_or_password_file_given_by_mistake_is_not_shown(
+    embedded_cli: Cli, command: tuple[str, ...]
+) -> None:
+    """store seed and RECONCILER_CATALOG read the file they are given: a key file or a secret file
+    named by mistake is one value, which the error describes and never repeats."""
+    value = f"keylike-{uuid.uuid4().hex}"
+    embedded_cli.write("given.txt", value + "\n")
+    embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)
+    result = embedded_cli(*command, env={"RECONCILER_CATALOG": "given.txt"})
+    assert result.code == 1
+    assert value not in result.both
+    assert len(result.err.splitlines()) == 1, result.err

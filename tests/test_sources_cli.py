@@ -153,7 +153,10 @@ def test_companies_for_a_connection_not_declared_yet(
     assert unknown.code == 1 and "--integration 'sap' is not in the catalog" in unknown.err
 
 
-@pytest.mark.parametrize("variable", ["HOME", "RECONCILER_STORE_KEY", "GITHUB_TOKEN"])
+# The last two: a password typed where the variable's name goes, which the error must not repeat.
+@pytest.mark.parametrize(
+    "variable", ["HOME", "RECONCILER_STORE_KEY", "GITHUB_TOKEN", "CANARY-7f3a-ø-🔑", "OSR_pass word!"]
+)
 def test_companies_password_env_holds_to_the_tenant_file_prefix(run: InProcess, variable: str) -> None:
     """--password-env sends a value to the server on the command line: only tenant secrets."""
     secret = "not-for-that-server-31337"
@@ -171,10 +174,12 @@ def test_companies_password_env_holds_to_the_tenant_file_prefix(run: InProcess, 
     )
     assert refused.code == 1
     assert refused.err == (
-        f"error: --password-env: environment variable {variable!r} is not a "
-        f"tenant secret; name it OSR_... (e.g. OSR_{variable})\n"
+        "error: --password-env takes the name of an environment variable with the tenant files' "
+        "prefix (e.g. OSR_NEW_SQL), never the password itself; what was given is not one (not "
+        "shown: it may be the password)\n"
     )
     assert secret not in refused.out + refused.err
+    assert variable not in refused.out + refused.err
 
 
 def test_companies_flags_for_encryption_reach_the_connection_string(monkeypatch: pytest.MonkeyPatch) -> None:

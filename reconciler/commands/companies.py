@@ -80,9 +80,16 @@ def companies_spec(
     )
     password = None
     if password_env:
+        from reconciler import checks
+
         refused = ctx.settings.check_reference(password_env, None)
-        if refused:
-            raise errors.SecretError(f"--password-env: {refused}")
+        if refused or not checks.ENV_NAME.fullmatch(password_env):
+            # Not repeated: what was given may be the password itself, typed by mistake.
+            raise errors.SecretError(
+                "--password-env takes the name of an environment variable with the tenant files' "
+                f"prefix (e.g. {ctx.settings.env_prefix}NEW_SQL), never the password itself; what "
+                "was given is not one (not shown: it may be the password)"
+            )
         password = os.environ.get(password_env)
         if password is None:
             raise errors.SecretError(f"--password-env {password_env}: the variable is not set")
