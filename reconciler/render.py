@@ -541,8 +541,9 @@ def _alerts(plan: p.Plan, allowed: Allowed, hints: Mapping[str, str]) -> list[st
     return out
 
 
-def _freeze_warning(plan: p.Plan, *, most: int = 20) -> list[str]:
-    """A GitHub alert naming each open or upcoming change window and the tenants it holds."""
+def _freeze_warning(plan: p.Plan, *, most: int = 10, windows: int = 5) -> list[str]:
+    """A GitHub alert naming the open or upcoming change windows (the first `windows` of them)
+    and the tenants each holds (the first `most`): bounded whatever reconciler.yaml holds."""
     held: dict[tuple[str, freeze.Occurrence], list[str]] = {}
     for t in plan.tenants:
         if t.freeze is not None and t.freeze.active is not None:
@@ -552,7 +553,7 @@ def _freeze_warning(plan: p.Plan, *, most: int = 20) -> list[str]:
     if not held:
         return []
     lines = ["> [!WARNING]"]
-    for (state, o), keys in held.items():
+    for (state, o), keys in itertools.islice(held.items(), windows):
         names = ", ".join(f"`{k}`" for k in keys[:most]) + (
             f" and {len(keys) - most} more" if len(keys) > most else ""
         )
@@ -563,6 +564,12 @@ def _freeze_warning(plan: p.Plan, *, most: int = 20) -> list[str]:
             else f"{md_text(freeze.opens_text(o))}: {names}"
         )
         lines.append(f"> - {what}")
+    if len(held) > windows:
+        rest = list(held.values())[windows:]
+        lines.append(
+            f"> - … and {len(rest):,} more windows holding {sum(map(len, rest)):,} tenants' "
+            "changes: `reconciler windows` lists them all"
+        )
     return [*lines, ""]
 
 
@@ -694,14 +701,16 @@ def _section(t: p.TenantPlan, budget: int | None = None) -> str:
     )
     lines = [line.removeprefix("  ") for line in tenant_lines(t)]  # diff colours at column 0
     body = "\n".join(lines)
-    if budget is not None and len(body) > budget - 400:
+    # The budget holds the two fences too: a name with a run of 3,000 backticks makes each 3,001.
+    if budget is not None and len(body) + 2 * len(_fence_for(body)) > budget - 400:
         kept: list[str] = []
-        size = 0
+        size, fence_size = 0, 3
         for line in lines:
-            if size + len(line) + 1 > budget - 400:
+            needs = max(fence_size, _longest_backtick_run(line) + 1)
+            if size + len(line) + 1 + 2 * needs > budget - 400:
                 break
             kept.append(line)
-            size += len(line) + 1
+            size, fence_size = size + len(line) + 1, needs
         kept.append(f"… {len(lines) - len(kept):,} more lines of this tenant left out")
         body = "\n".join(kept)
     fence = _fence_for(body)

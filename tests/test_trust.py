@@ -11,6 +11,7 @@ import json
 import os
 import string
 import unicodedata
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import envnames, render, spec, store
+from reconciler import envnames, freeze, render, spec, store
 from reconciler import plan as p
 from tests.conftest import CANARY_ENV, Cli, base_env, git
 from tests.inert import HOSTILE, assert_markdown_inert, assert_text_inert
@@ -292,6 +293,38 @@ def test_one_tombstone_cascading_1200_reports_fits() -> None:
     assert "1200 dependents in cascade" in out
     assert "more, left out to stay under 65,000 characters: `acme/no`:" in out
     assert "reports" in out.split("left out to stay under")[1]
+
+
+def test_four_hundred_change_windows_fit() -> None:
+    """reconciler.yaml may hold a window per tenant: the warning lists some, counts the rest."""
+    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    tenants = tuple(
+        p.TenantPlan(
+            "c",
+            f"t{i:04}",
+            (p.Action(p.ActionKind.CREATE, "Oslo", p.Reason.CREATE_DECLARED),),
+            (),
+            freeze=freeze.Freeze(
+                freeze.Occurrence(f"close {i:04} " + "x" * 88, start, start + timedelta(40)), None
+            ),
+        )
+        for i in range(400)
+    )
+    out = render.markdown(p.Plan(tenants, 10))
+    assert len(out) < render.MARKDOWN_LIMIT
+    assert "… and 395 more windows holding 395 tenants' changes: `reconciler windows` lists them all" in out
+
+
+def test_a_cut_section_counts_its_fences() -> None:
+    """A portal name of 3,000 backticks makes the section's fences 3,001 each: still under."""
+    cascade = (p.Cascade(spec.DependentKind.DATA_ACCESS_FILTER, "`" * 3000, "F0001"),) + tuple(
+        p.Cascade(R, f"Report {i}", "F0001") for i in range(3000)
+    )
+    action = p.Action(p.ActionKind.DELETE, "Old", p.Reason.DELETE_TOMBSTONE, cascade=cascade)
+    plan = p.Plan((p.TenantPlan("acme", "no", (action,), ()),), 10)
+    out = render.markdown(plan)
+    assert len(out) < render.MARKDOWN_LIMIT
+    assert_markdown_inert(out, headings={"osr-reconciler plan", "Destructive actions"}, sections=1)
 
 
 # ---------------------------------------------------------------------------------------------
