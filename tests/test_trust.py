@@ -11,7 +11,7 @@ import json
 import os
 import string
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -297,7 +297,7 @@ def test_one_tombstone_cascading_1200_reports_fits() -> None:
 
 def test_four_hundred_change_windows_fit() -> None:
     """reconciler.yaml may hold a window per tenant: the warning lists some, counts the rest."""
-    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
     tenants = tuple(
         p.TenantPlan(
             "c",
@@ -317,8 +317,9 @@ def test_four_hundred_change_windows_fit() -> None:
 
 def test_a_cut_section_counts_its_fences() -> None:
     """A portal name of 3,000 backticks makes the section's fences 3,001 each: still under."""
-    cascade = (p.Cascade(spec.DependentKind.DATA_ACCESS_FILTER, "`" * 3000, "F0001"),) + tuple(
-        p.Cascade(R, f"Report {i}", "F0001") for i in range(3000)
+    cascade = (
+        p.Cascade(spec.DependentKind.DATA_ACCESS_FILTER, "`" * 3000, "F0001"),
+        *(p.Cascade(R, f"Report {i}", "F0001") for i in range(3000)),
     )
     action = p.Action(p.ActionKind.DELETE, "Old", p.Reason.DELETE_TOMBSTONE, cascade=cascade)
     plan = p.Plan((p.TenantPlan("acme", "no", (action,), ()),), 10)
