@@ -206,7 +206,10 @@ def _under(target: str, base: str) -> bool:
 
 
 _READ_SIZE = 65536
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+# O_NONBLOCK: opening a FIFO waits for a writer, which may never come (a plan hung in CI).
+_OPEN_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+)
 
 
 def _lstat_regular(path: str) -> bool:
@@ -218,7 +221,7 @@ def _lstat_regular(path: str) -> bool:
 
 def _read_secret(target: str, *, regular: bool) -> str | None:
     """The text of a secret file, its line ends normalised as text mode reads them and the
-    final ones dropped; None when it cannot be read or is not UTF-8.
+    final ones dropped; None when it cannot be read, is not UTF-8 or is not a regular file.
 
     regular: target was found a regular file, whose read returns less than asked only at its
     end: a small one is read with one os.read."""
@@ -226,6 +229,8 @@ def _read_secret(target: str, *, regular: bool) -> str | None:
         # A target is resolved (no link), as checked: a link put there since is not followed.
         fd = os.open(target, _OPEN_FLAGS)
         try:
+            if not regular and not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None  # a FIFO, a device: only a file holds a secret
             data = os.read(fd, _READ_SIZE)
             if len(data) == _READ_SIZE or not regular:
                 chunks = [data]
