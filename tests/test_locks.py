@@ -99,6 +99,24 @@ def test_signal_after_commit_reports_what_was_applied(cli: Cli, sig: signal.Sign
     assert cli("plan", "--detailed-exitcode").code == 0
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full to stand for a full disk")
+def test_a_stderr_that_cannot_be_written_after_commit_still_exits_0(cli: Cli) -> None:
+    """A closed pipe or a full disk on stderr as apply says what it applied: it applied."""
+    seeded(cli, CHANGED)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [RECONCILER, "apply", "--auto-approve", "--allow-cascade"],
+            cwd=cli.root,
+            env=cli.env,
+            stdout=subprocess.DEVNULL,
+            stderr=full,
+            timeout=300,
+        )
+    assert _count(cli.env["RECONCILER_STORE"], store.audit_log) == 1
+    assert done.returncode == 0
+    assert cli("plan", "--detailed-exitcode").code == 0
+
+
 def _lose_the_store(url: str) -> Callable[[], None]:
     """Cut the apply off from its store; returns how to give it back."""
     backend = sa.make_url(url).get_backend_name()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from collections.abc import Collection, Mapping, Sequence
@@ -233,13 +234,21 @@ def apply(
         if done is not None:  # the apply released its leases: the record takes its own
             try:
                 _settle(st, pending, out, timeout=timeout, written=done.written)
-            except (errors.ReconcilerError, KeyboardInterrupt, SystemExit) as exc:
+            except (errors.ReconcilerError, OSError, KeyboardInterrupt, SystemExit) as exc:
                 # The apply has committed: nothing here (not even a signal) may make the run
                 # say otherwise.
                 why = str(exc) if isinstance(exc, errors.ReconcilerError) else "interrupted"
-                out.info(f"warning: the accepted state was not recorded ({why}); the next apply records it")
-    if done is None:
-        return options.EXIT_OK
+                with contextlib.suppress(OSError):
+                    out.info(f"warning: the accepted state was not recorded ({why}); the next apply records it")
+    if done is not None:
+        # Committed: a stderr that cannot be written (a closed pipe, a full disk) cannot make
+        # the run say otherwise either. The exit code still tells it.
+        with contextlib.suppress(OSError):
+            _say_applied(out, done)
+    return options.EXIT_OK
+
+
+def _say_applied(out: options.Out, done: applier.Applied) -> None:
     out.info(f"Applied {done.actions} action(s); {done.cascade} dependent(s) deleted.")
     if done.lost_at_commit is not None:
         out.info(
@@ -252,7 +261,6 @@ def apply(
         )
     for lock in done.unreleased:
         out.info(f"warning: {lock.describe()}")
-    return options.EXIT_OK
 
 
 class Flags(NamedTuple):
