@@ -239,7 +239,9 @@ def apply(
                 # say otherwise.
                 why = str(exc) if isinstance(exc, errors.ReconcilerError) else "interrupted"
                 with contextlib.suppress(OSError):
-                    out.info(f"warning: the accepted state was not recorded ({why}); the next apply records it")
+                    out.info(
+                        f"warning: the accepted state was not recorded ({why}); the next apply records it"
+                    )
     if done is not None:
         # Committed: a stderr that cannot be written (a closed pipe, a full disk) cannot make
         # the run say otherwise either. The exit code still tells it.
