@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import sqlalchemy as sa
+
 from reconciler import errors, redaction, secrets, spec, store
 
 
@@ -25,9 +27,48 @@ def rotate(st: store.Store, *, new_key_env: str) -> str:
             raise errors.SecretError(
                 f"set {new_key_env} to the new key (and keep {secrets.STORE_KEY_VAR} set to the current one)"
             )
-        raw = value.encode()
+        raw = secrets.key_bytes(value, new_key_env)
     redaction.register(raw.decode())
-    new = secrets.Keyring(raw)
+    try:
+        new = secrets.Keyring(raw, variable=new_key_env)
+        count = _reencrypt(st, old, new)
+    except BaseException:
+        # Nothing committed, nothing left behind; but a commit whose reply was lost may have
+        # happened: then the new key file is the only key to the passwords, and stays.
+        if pending_file is not None and _still_under(st, old):
+            pending_file.unlink(missing_ok=True)
+        raise
+    if pending_file is not None:
+        assert location.key_path is not None
+        try:
+            os.replace(pending_file, location.key_path)
+        except OSError as error:  # committed: the store reads with the new key from now on
+            return (
+                f"Re-encrypted {count} password(s); the new key is in {pending_file}, which could "
+                f"not replace {location.key_path} ({error.strerror}): the next command moves it "
+                "into place, or move it yourself"
+            )
+        return f"Re-encrypted {count} password(s); the new key is in {location.key_path}."
+    return (
+        f"Re-encrypted {count} password(s) under the key in {new_key_env}; set "
+        f"{secrets.STORE_KEY_VAR} to it now."
+    )
+
+
+def _still_under(st: store.Store, keyring: secrets.Keyring) -> bool:
+    """Whether the store says its passwords are still under keyring (False when it cannot say)."""
+    try:
+        with st.engine.connect() as conn:
+            check = conn.execute(
+                sa.select(store.store_meta.c.value).where(store.store_meta.c.key == "key_check")
+            ).scalar()
+    except Exception:
+        return False
+    return check == keyring.check_value()
+
+
+def _reencrypt(st: store.Store, old: secrets.Keyring, new: secrets.Keyring) -> int:
+    """Every password under the new key, in one transaction; how many there were."""
     with st.transaction() as conn:
         live = store.read(conn, None)
         ciphertexts = dict(store.password_rows(conn))
@@ -45,11 +86,4 @@ def rotate(st: store.Store, *, new_key_env: str) -> str:
                 if c.applied_fp is not None and c.applied_fp == c.live_fp:
                     store.set_applied(conn, c.id, spec.spec_fingerprint(c.spec, new_fp))
         store.set_meta(conn, "key_check", new.check_value())
-    if pending_file is not None:
-        assert location.key_path is not None
-        os.replace(pending_file, location.key_path)
-        return f"Re-encrypted {count} password(s); the new key is in {location.key_path}."
-    return (
-        f"Re-encrypted {count} password(s) under the key in {new_key_env}; set "
-        f"{secrets.STORE_KEY_VAR} to it now."
-    )
+    return count

@@ -269,6 +269,18 @@ def register_environment(prefix: str) -> None:
             redaction.register(value)
 
 
+def key_bytes(value: str, variable: str) -> bytes:
+    """A key from an environment variable as bytes; one that is not even text (bytes that are
+    not UTF-8, as os.environ keeps them) is not a valid key either."""
+    try:
+        return value.encode()
+    except UnicodeEncodeError:
+        raise errors.SecretError(
+            f"{variable} is not a valid key (it is not text); create one with "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+        ) from None
+
+
 class Keyring:
     """Encrypts passwords (store key only) and computes keyed fingerprints and plan MACs.
 
@@ -276,11 +288,12 @@ class Keyring:
     plan key verify with the store key, and stored fingerprints match under either.
     """
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, *, variable: str = STORE_KEY_VAR) -> None:
+        """variable: where the key came from, for the messages (RECONCILER_NEW_STORE_KEY...)."""
         if key.decode(errors="replace").startswith(PLAN_KEY_PREFIX):
             raise errors.SecretError(
-                f"{STORE_KEY_VAR} holds a plan key; set it as {PLAN_KEY_VAR} "
-                f"instead, and {STORE_KEY_VAR} to the store key"
+                f"{variable} holds a plan key; set it as {PLAN_KEY_VAR} "
+                f"instead, and {variable} to the store key"
             )
         try:  # what Fernet checks, without loading cryptography until a password is encrypted
             raw = base64.urlsafe_b64decode(key)
@@ -288,7 +301,7 @@ class Keyring:
             raw = b""
         if len(raw) != 32:
             raise errors.SecretError(
-                f"{STORE_KEY_VAR} is not a valid key; create one with "
+                f"{variable} is not a valid key; create one with "
                 "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
             )
         self._key: bytes | None = key

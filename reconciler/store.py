@@ -225,7 +225,7 @@ def _env_keyring() -> secrets.Keyring | None:
             redaction.register(value)
             if var == secrets.PLAN_KEY_VAR:
                 return secrets.Keyring.for_plans(value)
-            return secrets.Keyring(value.encode())
+            return secrets.Keyring(secrets.key_bytes(value, var))
     return None
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from reconciler import errors, redaction, secrets, store
 from reconciler.declared import SecretRef
-from tests.conftest import CANARY, CANARY_ENV, TEST_KEY, Cli
+from tests.conftest import CANARY, CANARY_ENV, TEST_KEY, Cli, run_in_process
 from tests.test_cli import TENANT, dump, seeded
 
 OTHER_KEY = secrets.Keyring.generate().decode()
@@ -136,6 +136,55 @@ def test_rotate_key_on_embedded_store_replaces_key_file(embedded_cli: Cli) -> No
     assert key_file.read_bytes() != old and key_file.stat().st_mode & 0o777 == 0o600
     assert old.strip().decode() not in result.both
     assert embedded_cli("store", "dump").code == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("RECONCILER_NEW_STORE_KEY", "bad"),
+        ("RECONCILER_NEW_STORE_KEY", "\udcff"),
+        ("RECONCILER_STORE_KEY", "\udcff"),
+    ],
+)
+def test_a_bad_key_variable_is_named_and_not_a_crash(cli: Cli, variable: str, value: str) -> None:
+    """The variable at fault is the one named; bytes that are not UTF-8 are not a key either."""
+    seeded(cli)
+    before = dump(cli)
+    result = cli(
+        "store",
+        "rotate-key",
+        env={variable: value}
+        if "NEW" in variable
+        else {variable: value, "RECONCILER_NEW_STORE_KEY": OTHER_KEY},
+    )
+    assert result.code == 1
+    assert result.err.startswith(f"error: {variable} is not a valid key"), result.err
+    assert dump(cli) == before
+
+
+def test_rotate_key_that_cannot_replace_the_key_file_says_it_rotated(
+    embedded_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Committed is rotated: the new key waits beside the old file, and the next run takes it."""
+    assert embedded_cli("store", "init").code == 0
+    embedded_cli.write("live.yaml", (Path(__file__).parent / "cases/normalise/live.yaml").read_text())
+    assert embedded_cli("store", "seed", "live.yaml").code == 0
+    real = os.replace
+
+    def refused(src: object, dst: object) -> None:
+        if str(dst).endswith("store.key"):
+            raise PermissionError(1, "Operation not permitted")
+        real(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", refused)
+    result = run_in_process(("store", "rotate-key"), env=embedded_cli.env, cwd=embedded_cli.root)
+    monkeypatch.undo()
+    assert result.code == 0, result.err
+    assert "Re-encrypted" in result.err and "could not replace" in result.err
+    pending = embedded_cli.root / ".reconciler" / "store.key.new"
+    assert pending.exists()
+    assert embedded_cli("store", "dump").code == 0  # moved into place by the next command
+    assert not pending.exists()
 
 
 def test_store_url_password_never_printed(embedded_cli: Cli) -> None:
