@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+from reconciler import errors
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why path cannot be written as a file, or None: a folder, a pipe or a device there would
+    be replaced by the rename (--out /dev/stdout as root replaced the device)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be looked at ({exc.strerror})"
+    return None if stat.S_ISREG(mode) else "is not a regular file (a folder, a pipe or a device)"
 
 
 def write(path: Path, text: str, *, exclusive: bool) -> bool:
@@ -14,7 +29,11 @@ def write(path: Path, text: str, *, exclusive: bool) -> bool:
 
     exclusive: never replace a file that exists (checked by the link itself, so a file created
     meanwhile is not overwritten either); returns False, writing nothing, when one does.
+    Refuses (InputError, writing nothing) where something other than a file is (not_a_file).
     """
+    why = not_a_file(path)
+    if why is not None:
+        raise errors.InputError(f"{path}: {why}; nothing was written")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     temp = Path(name)

@@ -12,6 +12,9 @@ from datetime import UTC, datetime
 from reconciler import errors
 
 NOW_VAR = "RECONCILER_NOW"
+# The years a time may be in: a window's occurrences and a plan's expiry are counted from it
+# without reaching the ends of what datetime holds (year 1 and 9999 overflowed).
+IN_RANGE = (1971, 9000)
 
 
 def parse(text: str, *, source: str) -> datetime:
@@ -20,6 +23,10 @@ def parse(text: str, *, source: str) -> datetime:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         when = None
+    if when is not None and not IN_RANGE[0] <= when.year <= IN_RANGE[1]:
+        raise errors.InputError(
+            f"{source} {text!r}: write a time between the years {IN_RANGE[0]} and {IN_RANGE[1]}"
+        )
     if when is None or when.tzinfo is None:
         raise errors.InputError(
             f"{source} {text!r}: write a time with its UTC offset, such as "

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, Protocol
 
 from deepdiff import DeepDiff
 
-from reconciler import errors, render, schemas, secrets
+from reconciler import atomic, errors, render, schemas, secrets
 from reconciler import plan as p
 
 KIND = "osr-reconciler-saved-plan"
@@ -143,6 +143,9 @@ def write(
     uncompared: Collection[str] = (),
 ) -> float:
     """Save the plan; returns when it expires (epoch seconds)."""
+    why = atomic.not_a_file(path)
+    if why is not None:
+        raise errors.InputError(f"--out {str(path)!r} {why}; give the name of a file to save the plan in")
     now = time.time()
     body = {
         "kind": KIND,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import sqlalchemy as sa
-
 from reconciler import errors, redaction, secrets, spec, store
 
 
@@ -57,14 +55,7 @@ def rotate(st: store.Store, *, new_key_env: str) -> str:
 
 def _still_under(st: store.Store, keyring: secrets.Keyring) -> bool:
     """Whether the store says its passwords are still under keyring (False when it cannot say)."""
-    try:
-        with st.engine.connect() as conn:
-            check = conn.execute(
-                sa.select(store.store_meta.c.value).where(store.store_meta.c.key == "key_check")
-            ).scalar()
-    except Exception:
-        return False
-    return check == keyring.check_value()
+    return store.key_check(st) == keyring.check_value()
 
 
 def _reencrypt(st: store.Store, old: secrets.Keyring, new: secrets.Keyring) -> int:

@@ -1287,6 +1287,18 @@ def set_password(conn: Connection, connection_id: int, password: Password) -> No
     )
 
 
+def key_check(st: Store) -> str | None:
+    """The store's key check value as it is now (None when the store does not answer)."""
+    try:
+        with st.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(store_meta.c.value).where(store_meta.c.key == "key_check")
+            ).scalar()
+    except Exception:
+        return None
+    return value if isinstance(value, str) else None
+
+
 def set_meta(conn: Connection, key: str, value: str) -> None:
     conn.execute(store_meta.update().where(store_meta.c.key == key).values(value=value))
 

@@ -44,7 +44,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from reconciler import errors, spec, strictyaml, tenantfile, validation
+from reconciler import clock, errors, spec, strictyaml, tenantfile, validation
 from reconciler.freeze import Freeze, Occurrence
 
 FILE_NAME = "reconciler.yaml"
@@ -77,7 +77,10 @@ def parse_duration(text: str) -> timedelta | None:
     match = _DURATION.fullmatch(text)
     if not match or not text:
         return None
-    return timedelta(days=int(match["d"] or 0), hours=int(match["h"] or 0), minutes=int(match["m"] or 0))
+    try:
+        return timedelta(days=int(match["d"] or 0), hours=int(match["h"] or 0), minutes=int(match["m"] or 0))
+    except OverflowError:  # more days than a timedelta holds: longer than any window may be
+        return timedelta.max
 
 
 def _check_duration(value: str) -> str:
@@ -136,9 +139,10 @@ def parse_local(text: str) -> datetime | None:
     if not _LOCAL.fullmatch(text):
         return None
     try:
-        return datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text)
     except ValueError:
         return None
+    return when if clock.IN_RANGE[0] <= when.year <= clock.IN_RANGE[1] else None
 
 
 def _check_local(value: str) -> str:
@@ -152,7 +156,8 @@ def _check_local(value: str) -> str:
         raise _fail(
             "local_time",
             f"{validation.shown(value)} is not a local date and time; write "
-            "YYYY-MM-DDTHH:MM, e.g. 2026-12-28T00:00 (unquoted is fine)",
+            f"YYYY-MM-DDTHH:MM in the years {clock.IN_RANGE[0]} to {clock.IN_RANGE[1]}, e.g. "
+            "2026-12-28T00:00 (unquoted is fine)",
         )
     return value
 

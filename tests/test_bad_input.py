@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -539,3 +541,65 @@ def test_internal_error_is_one_line_with_a_redacted_debug_log(embedded_cli: Cli)
     assert CANARY not in text and "***" in text
     assert cli("store", "dump").out == dump
     log.unlink()  # the workspace fixture checks the whole tree for the canary as well
+
+
+# ---------------------------------------------------------------------------------------------
+# Values past what a date, a duration or a file path holds (they overflowed into internal errors,
+# one after writing its plan file)
+
+_WINDOW = "version: 1\nfreeze:\n  - name: w\n"
+_BEYOND = {
+    "plan-ttl": (
+        (),
+        ("plan", "--plan-ttl", "99999999999999999999d", "--out", "p.json"),
+        "write at most 3650d",
+    ),
+    "at": ((), ("windows", "--at", "9999-12-31T23:59Z"), "between the years 1971 and 9000"),
+    "now": ((("RECONCILER_NOW", "0001-01-01T00:00Z"),), ("plan",), "between the years 1971 and 9000"),
+    "out-empty": ((), ("plan", "--out", ""), "is not a regular file"),
+    "out-fifo": ((), ("plan", "--out", "out.fifo"), "is not a regular file"),
+    "window-duration": (
+        (
+            (
+                "reconciler.yaml",
+                _WINDOW + '    schedule: "0 0 28 * *"\n    duration: 99999999999999d\n    timezone: UTC\n',
+            ),
+        ),
+        ("validate",),
+        "reconciler.yaml:5:15: freeze[0].duration: must be longer than 0 and at most 366d",
+    ),
+    "window-end": (
+        (
+            (
+                "reconciler.yaml",
+                _WINDOW
+                + "    start: 2026-12-28T00:00\n    end: 9999-12-31T23:59\n    timezone: Pacific/Honolulu\n",
+            ),
+        ),
+        ("plan",),
+        "freeze[0].end: '9999-12-31T23:59' is not a local date and time",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BEYOND))
+def test_values_beyond_range_are_refused_and_nothing_written(embedded_cli: Cli, case: str) -> None:
+    setup, args, message = _BEYOND[case]
+    embedded_cli.write("live.yaml", yaml.safe_dump({"version": 1, "customers": []}))
+    assert embedded_cli("store", "seed", "live.yaml").code == 0
+    embedded_cli.write("tenants/.keep", "")
+    env = {}
+    for name, value in setup:
+        if name.endswith(".yaml"):
+            embedded_cli.write(name, value)
+        else:
+            env[name] = value
+    if case == "out-fifo":
+        os.mkfifo(embedded_cli.root / "out.fifo")
+    result = embedded_cli(*args, env=env)
+    assert result.code == 1, result.both
+    assert message in result.err, result.err
+    assert len(result.err.splitlines()) == 1 and "internal error" not in result.err
+    assert not (embedded_cli.root / "p.json").exists()
+    if case == "out-fifo":
+        assert stat.S_ISFIFO((embedded_cli.root / "out.fifo").stat().st_mode)

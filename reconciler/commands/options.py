@@ -165,12 +165,18 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
+MAX_DURATION_S = 3650 * 86400  # ten years: as good as forever for a lease wait or a plan's life
+
+
 def duration(text: str, *, flag: str) -> float:
     """'90s', '15m', '24h', '2d' (bare numbers are seconds), for --plan-ttl and --lock-timeout."""
     match = _DURATION.match(text)
     if not match:
         raise errors.InputError(f"{flag} {text!r}: write a duration such as 30s, 15m, 24h or 2d")
-    return float(match[1]) * _UNITS[match[2]]
+    seconds = float(match[1]) * _UNITS[match[2]]
+    if seconds > MAX_DURATION_S:  # a plan's expiry past year 9999 overflowed, after the file was written
+        raise errors.InputError(f"{flag} {text!r}: write at most {MAX_DURATION_S // 86400}d")
+    return seconds
 
 
 def parse_tenants(values: Sequence[str]) -> list[str]:
