@@ -6,6 +6,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler import errors
@@ -60,3 +61,30 @@ def write(path: Path, text: str, *, exclusive: bool) -> bool:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+
+
+def replace_all(changes: Sequence[tuple[Path, str]]) -> None:
+    """Replace each file with its text, all or none (as far as a file system allows): every
+    target is checked and every new text written beside its file before the first rename, and
+    the files renamed before a rename fails get their old text back. InputError, naming the
+    file and why, when one cannot be written."""
+    for path, _ in changes:
+        why = not_a_file(path)
+        if why is not None:
+            raise errors.InputError(f"{path}: {why}; nothing was written")
+    old = {path: path.read_bytes() for path, _ in changes if path.exists()}
+    done: list[Path] = []
+    try:
+        for path, text in changes:
+            write(path, text, exclusive=False)
+            done.append(path)
+    except OSError as exc:
+        failed = path
+        for path in reversed(done):  # best effort: the one that failed was never changed
+            with contextlib.suppress(OSError):
+                if path in old:
+                    write(path, old[path].decode("utf-8"), exclusive=False)
+                else:
+                    path.unlink()
+        why = exc.strerror
+        raise errors.InputError(f"{failed}: cannot be written ({why}); no file was changed") from None

@@ -75,3 +75,28 @@ def test_drift_write_case(case: str, tmp_path: Path) -> None:
     # Every YAML 1.2 client reads what the tool reads, and the schema accepts it.
     assert rs.yaml12(text) == strictyaml.parse("after.yaml", text.encode()).data
     jsonschema.validate(rs.yaml12(text), SCHEMA)
+
+
+def test_files_are_all_written_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """drift --write edits several tenant files: one it cannot write (an immutable file, a full
+    disk) leaves every file as it was, the ones renamed before it included."""
+    from reconciler import atomic, errors
+
+    files = [tmp_path / name for name in ("a.yaml", "b.yaml", "c.yaml")]
+    for path in files:
+        path.write_text(f"old {path.name}\n", encoding="utf-8")
+    real = os.replace
+
+    def refuse_b(src: str, dst: str) -> None:
+        if str(dst).endswith("b.yaml"):
+            raise PermissionError(1, "Operation not permitted", src, None, dst)
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse_b)
+    with pytest.raises(errors.InputError, match=r"b\.yaml: cannot be written \(Operation not permitted\)"):
+        atomic.replace_all([(path, f"new {path.name}\n") for path in files])
+    monkeypatch.undo()
+    assert [path.read_text(encoding="utf-8") for path in files] == [f"old {p.name}\n" for p in files]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "b.yaml", "c.yaml"]  # no temporary left
+    atomic.replace_all([(path, f"new {path.name}\n") for path in files])
+    assert [path.read_text(encoding="utf-8") for path in files] == [f"new {p.name}\n" for p in files]

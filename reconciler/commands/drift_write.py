@@ -32,9 +32,9 @@ def run(
     outcome = accept.accept(
         wanted, live, result, fps, deleted=deleted, settings=ctx.settings, with_unmanaged=not ignore_unmanaged
     )
+    atomic.replace_all([(change.path, change.text) for change in outcome.files])
     lines: list[str] = []
     for change in outcome.files:
-        atomic.write(change.path, change.text, exclusive=False)
         lines.append(f"Wrote {change.path}:\n")
         lines += [f"  - {line}\n" for line in change.accepted]
         if change.variables:
