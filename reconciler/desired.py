@@ -48,6 +48,17 @@ def discover(paths: Sequence[str]) -> list[str]:
             in_tenants = path.name in ("tenants", "") or path.resolve().name == "tenants"
             expected = 2 if in_tenants else 1
             for candidate, depth in _named_yaml(path):
+                if depth == _LINKED:
+                    problems.append(
+                        errors.Problem(
+                            candidate,
+                            0,
+                            0,
+                            "is a link to a folder, which is not followed: its tenant files would "
+                            "not be read; move the folder in instead of linking it",
+                        )
+                    )
+                    continue
                 if depth != expected:
                     problems.append(
                         errors.at(
@@ -80,12 +91,17 @@ def discover(paths: Sequence[str]) -> list[str]:
     return sorted(found, key=lambda f: f.split(os.sep))
 
 
+_LINKED = -1  # _named_yaml's depth of a linked folder
+
+
 def _named_yaml(folder: Path) -> Iterator[tuple[str, int]]:
     """Every entry under folder named *.yaml or *.yml (file, link or folder: the caller says
-    what is wrong with any but a file), with its depth below folder (1: directly in it).
+    what is wrong with any but a file), with its depth below folder (1: directly in it), and
+    every linked folder, of any name, with the depth _LINKED.
 
     One walk that, like Path.rglob, does not enter linked folders: two rglob calls walked the
-    tree twice and made a Path of every entry (a one-tenant plan walks the whole fleet)."""
+    tree twice and made a Path of every entry (a one-tenant plan walks the whole fleet). A
+    linked folder is reported, never skipped in silence (validate said OK without reading it)."""
     for parent, folders, files in os.walk(folder):
         depth = None
         for name in (*files, *folders):
@@ -93,6 +109,10 @@ def _named_yaml(folder: Path) -> Iterator[tuple[str, int]]:
                 if depth is None:
                     depth = len(Path(parent).relative_to(folder).parts) + 1
                 yield os.path.join(parent, name), depth
+        for name in folders:
+            linked = os.path.join(parent, name)
+            if os.path.islink(linked) and not name.endswith((".yaml", ".yml")):
+                yield linked, _LINKED
 
 
 def _not_a_tenant_file(found: str, within: Path) -> str | None:

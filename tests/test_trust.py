@@ -668,3 +668,15 @@ def test_a_portal_name_that_differs_only_by_what_does_not_show_is_an_error(cli: 
     assert cli("store", "dump").out == before
     cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Trail 2")]))
     assert cli("plan", "--detailed-exitcode").code == 2  # a name that shows otherwise is planned
+
+
+def test_a_linked_customer_folder_is_reported_not_skipped(embedded_cli: Cli, tmp_path: Path) -> None:
+    """validate said OK for a fleet whose linked folder it never read."""
+    outside = tmp_path / "nordlys"
+    outside.mkdir()
+    (outside / "nordlys-main.yaml").write_text("version: 1\ncustomer: nordlys\ntenant: nordlys-main\n")
+    embedded_cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Oslo")]))
+    (embedded_cli.root / "tenants" / "nordlys").symlink_to(outside, target_is_directory=True)
+    result = embedded_cli("validate")
+    assert result.code == 1
+    assert result.err.startswith("error: tenants/nordlys: is a link to a folder, which is not followed")
