@@ -292,9 +292,12 @@ def literal_passwords(data: Any) -> set[str]:
     def collect(value: Any, top: bool) -> None:
         if isinstance(value, dict):
             for k, v in value.items():
-                if not (top and k in ("env", "file") and isinstance(v, str)):  # a reference
-                    found.add(str(k))
-                    collect(v, False)
+                if top and k in ("env", "file"):  # a reference's own word is no secret
+                    if not isinstance(v, str):  # a reference's name, as written, is none either
+                        collect(v, False)
+                    continue
+                found.add(str(k))
+                collect(v, False)
         elif isinstance(value, list):
             for v in value:
                 collect(v, False)

@@ -437,3 +437,19 @@ def test_a_key_or_password_file_given_by_mistake_is_not_shown(
     assert result.code == 1
     assert value not in result.both
     assert len(result.err.splitlines()) == 1, result.err
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("{env: }", "the password needs exactly one of {env: OSR_NAME} or {file: PATH}"),
+        ("{env: 123}", "password.env: expected an environment variable name such as OSR_ACME_NO_SQL"),
+    ],
+)
+def test_a_reference_s_own_words_are_never_masked(cli: Cli, written: str, message: str) -> None:
+    """Masking what may be a literal password took the word env for one: the message that says
+    what to write instead read {***: OSR_NAME} and '***ironment variable'."""
+    seeded(cli, TENANT.replace("{env: OSR_CANARY}", written))
+    result = cli("validate")
+    assert result.code == 1
+    assert message in result.err, result.err
