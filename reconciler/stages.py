@@ -165,9 +165,10 @@ def each_valid(ctx: Context, files: Sequence[Path | str]) -> Iterator[declared.D
     reader.check()
 
 
-def refuse_unknown(st: store.Store, keys: Sequence[str], paths: Sequence[str]) -> None:
-    """errors.InputError naming every tenant (key, from its file at path) the store does not
-    know; tenants are created in the portal. Reads only the tenants' names."""
+def refuse_unknown(st: store.Store, keys: Sequence[str], paths: Sequence[str] | None = None) -> None:
+    """errors.InputError naming every tenant (key, from its file at path; without paths, from
+    --tenant) the store does not know; tenants are created in the portal. Reads only the
+    tenants' names."""
     with st.reading() as conn:
         rows = store.tenant_rows(conn)
     problems = differ.unknown_tenants_named(keys, rows.by_key, rows.known, paths)

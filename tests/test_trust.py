@@ -546,6 +546,17 @@ def test_a_fifo_and_a_link_out_of_the_folder_are_refused(embedded_cli: Cli, tmp_
     assert "outside-value-7c1" not in result.both
 
 
+def test_history_of_a_tenant_the_store_does_not_know_is_an_error(cli: Cli) -> None:
+    """'No history yet' for a misspelt tenant, while the real one had history, said what was not."""
+    cli.write("live.yaml", _fixture([]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    result = cli("history", "--tenant", "acme/acme-norwya")
+    assert result.code == 1
+    assert "tenant acme/acme-norwya does not exist in the store" in result.err
+    assert "the store knows acme/acme-norway" in result.err
+    assert cli("history", "--tenant", "acme/acme-norway").code == 0
+
+
 def test_history_limit_out_of_range_is_a_clear_error(cli: Cli) -> None:
     result = cli("history", "--limit", "99999999999999999999")
     assert result.code == 1

@@ -35,6 +35,8 @@ def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], lim
     """The audit log: time, actor, commit, action, connection, changed fields, freeze overrides."""
     keys = options.parse_tenants(tenants)
     with ctx.open_store(readonly=True) as st:
+        if keys:  # "No history yet" for a misspelt tenant would say something untrue
+            stages.refuse_unknown(st, keys)
         rows = st.history(keys, limit)
     entries: list[dict[str, Any]] = [
         {
