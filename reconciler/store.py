@@ -217,6 +217,9 @@ class Location:
         return redaction.redact(self.url)
 
 
+_NO_KEY = f"set {secrets.STORE_KEY_VAR} to a key for this store (a Fernet key: 32 url-safe base64 bytes)"
+
+
 def _env_keyring() -> secrets.Keyring | None:
     """The keyring the environment names: the store key, else the plan key (plan-only)."""
     for var in (secrets.STORE_KEY_VAR, secrets.PLAN_KEY_VAR):
@@ -330,16 +333,24 @@ class Store:
         keyring = _env_keyring()
         if keyring is not None and not keyring.full and (not readonly if store_key is None else store_key):
             raise errors.SecretError(f"{command} {secrets.PLAN_ONLY}")
-        if location.db_path is not None and not location.db_path.exists():
-            if not create:
-                raise errors.StoreError(
-                    f"no store at {location.db_path}; create it with "
-                    "`reconciler store init` (or give --store URL)"
-                )
-            location.db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if keyring is None:
-            raw_key = _file_key(location, create=create)
-            keyring = secrets.Keyring(raw_key) if raw_key else None
+        if location.db_path is not None and not location.db_path.exists() and not create:
+            raise errors.StoreError(
+                f"no store at {location.db_path}; create it with "
+                "`reconciler store init` (or give --store URL)"
+            )
+        try:
+            if keyring is None:
+                raw_key = _file_key(location, create=create)
+                keyring = secrets.Keyring(raw_key) if raw_key else None
+            if create and keyring is None:  # checked before anything is created
+                raise errors.SecretError(_NO_KEY)
+            if location.db_path is not None and create:
+                location.db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise errors.StoreError(
+                f"cannot create the store at {location.db_path} ({error.strerror}); run where "
+                "you can write, or give --store URL"
+            ) from None
         try:
             engine = _engine(location, readonly=readonly)
         except ImportError as error:
@@ -352,7 +363,13 @@ class Store:
             ) from None
         store = cls(location, engine, keyring, readonly)
         if location.db_path is not None and create:
-            location.db_path.touch(mode=0o600, exist_ok=True)
+            try:
+                location.db_path.touch(mode=0o600, exist_ok=True)
+            except OSError as error:
+                raise errors.StoreError(
+                    f"cannot create the store at {location.db_path} ({error.strerror}); run where "
+                    "you can write, or give --store URL"
+                ) from None
         if not create:
             store._check()
         return store
@@ -438,10 +455,9 @@ class Store:
     def init(self) -> bool:
         """Create the schema if missing; True when it was created now."""
         if self.keyring is None:
-            raise errors.SecretError(
-                f"set {secrets.STORE_KEY_VAR} to a key for this store "
-                "(a Fernet key: 32 url-safe base64 bytes)"
-            )
+            raise errors.SecretError(_NO_KEY)
+        dbapi: Any = getattr(self.engine.dialect, "loaded_dbapi", None) or self.engine.dialect.dbapi
+        dbapi_error: Any = dbapi.Error
         try:
             if self.engine.dialect.name == "sqlite":
                 # Persistent in the file; set here, not on connect, so that opening a file that
@@ -450,6 +466,9 @@ class Store:
                     conn.connection.driver_connection.execute(  # type: ignore[union-attr]
                         "PRAGMA journal_mode=WAL"
                     )
+        except dbapi_error as error:  # the driver's own: a file that is not a database
+            raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
+        try:
             with self.engine.begin() as conn:
                 existed = sa.inspect(conn).has_table(store_meta.name)
                 if existed:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from reconciler import envnames, freeze, render, spec, store
 from reconciler import plan as p
-from tests.conftest import CANARY_ENV, Cli, base_env, git
+from tests.conftest import CANARY_ENV, TEST_KEY, Cli, base_env, git
 from tests.inert import HOSTILE, assert_markdown_inert, assert_text_inert
 
 
@@ -691,3 +691,24 @@ def test_a_linked_customer_folder_is_reported_not_skipped(embedded_cli: Cli, tmp
     result = embedded_cli("validate")
     assert result.code == 1
     assert result.err.startswith("error: tenants/nordlys: is a link to a folder, which is not followed")
+
+
+def test_store_init_that_cannot_create_says_why_and_leaves_nothing(embedded_cli: Cli) -> None:
+    """Without a key, in a folder that cannot hold it, or on a file that is not a database:
+    one line, exit 1, no internal error, and no empty store file left behind."""
+    root = embedded_cli.root
+    no_key = embedded_cli("store", "init", "--store", "sqlite:///copy.db")
+    assert no_key.code == 1 and "set RECONCILER_STORE_KEY to a key for this store" in no_key.err
+    assert not (root / "copy.db").exists()
+    (root / ".reconciler").write_text("a file where the store's folder goes\n")
+    blocked = embedded_cli("store", "init")
+    assert blocked.code == 1 and "cannot create the store at" in blocked.err, blocked.err
+    (root / ".reconciler").unlink()
+    (root / "junk.db").write_text("not a database\n")
+    junk = embedded_cli(
+        "store", "init", "--store", "sqlite:///junk.db", env={"RECONCILER_STORE_KEY": TEST_KEY}
+    )
+    assert junk.code == 1 and "file is not a database" in junk.err, junk.err
+    assert (root / "junk.db").read_text() == "not a database\n"
+    for result in (no_key, blocked, junk):
+        assert len(result.err.splitlines()) == 1 and "internal error" not in result.err
