@@ -187,11 +187,20 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
             f"{label}: not a saved plan (invalid JSON: {exc}); was it "
             "truncated? Make it again with `reconciler plan --out`"
         ) from None
+    except RecursionError:  # nested deeper than the decoder goes: no plan is
+        raise errors.InputError(
+            f"{label}: not a saved plan (nested too deep); make one with `reconciler plan --out FILE`"
+        ) from None
     if not isinstance(body, dict) or body.get("kind") != KIND or "signature" not in body:
         raise errors.InputError(
             f"{label}: not a saved plan of osr-reconciler; make one with `reconciler plan --out FILE`"
         )
-    problems = schema_problems(label, body)
+    try:
+        problems = schema_problems(label, body)
+    except RecursionError:
+        raise errors.InputError(
+            f"{label}: not a saved plan (nested too deep); make one with `reconciler plan --out FILE`"
+        ) from None
     if problems:
         raise errors.InputError("the saved plan does not match its schema", problems=tuple(problems))
     signature = body.pop("signature")

@@ -91,6 +91,20 @@ def test_plan_failing_its_schema_is_refused_and_nothing_applied(
     assert _history(run) == before
 
 
+@pytest.mark.parametrize("depth", [1000, 100_000])
+def test_a_file_nested_too_deep_is_no_plan(run: InProcess, saved: Path, depth: int) -> None:
+    """JSON nested past the decoder's depth raised RecursionError: an internal error."""
+    saved.write_text("[" * depth + "]" * depth, encoding="utf-8")
+    before = _history(run)
+    applied = run("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
+    assert applied.code == 1
+    assert (
+        applied.err
+        == "error: plan.json: not a saved plan (nested too deep); make one with `reconciler plan --out FILE`\n"
+    )
+    assert _history(run) == before
+
+
 def test_a_plan_saved_by_an_earlier_version_is_made_again(run: InProcess, saved: Path) -> None:
     """Until 2026-11-26 a saved plan fingerprinted each tenant differently, as `live_fp`: such a
     plan, even signed with the store's key, is refused as one to make again, not as stale."""
