@@ -98,8 +98,9 @@ def test_a_file_nested_too_deep_is_no_plan(run: InProcess, saved: Path, depth: i
     before = _history(run)
     applied = run("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
     assert applied.code == 1
-    expected = "error: plan.json: not a saved plan (nested too deep); make one with `reconciler plan --out FILE`"
-    assert applied.err == expected + "\n"
+    assert applied.err == (
+        "error: plan.json: not a saved plan (nested too deep); make one with `reconciler plan --out FILE`\n"
+    )
     assert _history(run) == before
 
 
