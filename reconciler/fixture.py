@@ -90,13 +90,13 @@ class FixtureTemplate(_Model):
 
 
 class FixtureTenant(_Model):
-    name: str = Field(pattern=tenantfile.SLUG)
+    name: tenantfile.Slug = Field(pattern=tenantfile.SLUG)
     connections: list[FixtureConnection] = Field(default_factory=list)
     report_templates: list[FixtureTemplate] = Field(default_factory=list)
 
 
 class FixtureCustomer(_Model):
-    name: str = Field(pattern=tenantfile.SLUG)
+    name: tenantfile.Slug = Field(pattern=tenantfile.SLUG)
     tenants: list[FixtureTenant] = Field(default_factory=list)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import atomic, envnames, spec, state, yamlout
+from reconciler import atomic, checks, envnames, errors, spec, state, yamlout
 
 MODELINE = "# yaml-language-server: $schema=../../schemas/tenant.schema.json\n"
 
@@ -56,6 +56,44 @@ def tenant_text(live: state.LiveTenant, prefix: str) -> tuple[str, tuple[str, ..
         if isinstance(c.get("password"), dict)
     )
     return MODELINE + yamlout.dump(body), variables
+
+
+def unwritable(live: state.LiveState, keys: Sequence[str]) -> list[errors.Problem]:
+    """What a tenant file cannot hold of these tenants: a portal-made name it refuses (a line
+    break, a character that does not show, too long) or a customer or tenant name that is no
+    slug. import writes nothing while any is there: a file validate refuses is no import."""
+    problems = []
+    for key in keys:
+        t = live.tenants[key]
+        for what, slug in (("customer", t.customer), ("tenant", t.tenant)):
+            if len(slug) > checks.MAX_SLUG or not checks.SLUG_RE.fullmatch(slug):
+                problems.append(
+                    errors.Problem(
+                        key[:100],
+                        0,
+                        0,
+                        f"the {what} name is not a slug of at most {checks.MAX_SLUG} lowercase letters, "
+                        "digits and '-', so no tenant file can be named after it; correct it in the portal",
+                    )
+                )
+        for c in t.connections:
+            named = [("connection", c.spec.name, checks.MAX_NAME)]
+            named += [("company", code, checks.MAX_COMPANY) for code in c.spec.companies]
+            for what, name, longest in named:
+                why = spec.name_problem(name) or (
+                    f"is over {longest} characters" if len(name) > longest else None
+                )
+                if why:
+                    problems.append(
+                        errors.Problem(
+                            f"{key}/{c.spec.name}",
+                            0,
+                            0,
+                            f'the portal\'s {what} "{name}" {why.split(";")[0]}, which a tenant file cannot '
+                            "hold; correct it in the portal, then import again",
+                        )
+                    )
+    return problems
 
 
 def run(live: state.LiveState, root: Path, keys: Sequence[str], prefix: str) -> Outcome:

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from reconciler import spec
+
 # YAML 1.2 core and JSON schema scalars that are not strings (yaml.org/spec/1.2.2 §10.3).
 _YAML12 = re.compile(
     r"""~|null|Null|NULL|true|True|TRUE|false|False|FALSE
@@ -44,9 +46,24 @@ class Dumper(yaml.SafeDumper):
 
     def represent_str(self, data: str) -> yaml.ScalarNode:
         node = super().represent_str(data)
-        if node.style is None and ambiguous(data):
+        if not spec.visible(data):  # escaped, so that every character shows (write_double_quoted)
+            node.style = '"'
+        elif node.style is None and ambiguous(data):
             node.style = "'"
         return node
+
+    def write_double_quoted(self, text: str, split: bool = True) -> None:
+        """Text that does not all show, escaped to ASCII (\\N, \\u202E): PyYAML writes U+0085,
+        bidirectional controls and invisible characters as they are, which the tool's own reader
+        refuses in a file (a portal name in `store dump` did not seed again)."""
+        if spec.visible(text):
+            super().write_double_quoted(text, split)
+            return
+        unicode, self.allow_unicode = self.allow_unicode, False
+        try:
+            super().write_double_quoted(text, split)
+        finally:
+            self.allow_unicode = unicode
 
     def represent_dict(self, data: dict[Any, Any]) -> yaml.Node:  # type: ignore[override]
         # `password: {env: NAME}` as people write it; larger mappings in block style.

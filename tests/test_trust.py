@@ -712,3 +712,39 @@ def test_store_init_that_cannot_create_says_why_and_leaves_nothing(embedded_cli:
     assert (root / "junk.db").read_text() == "not a database\n"
     for result in (no_key, blocked, junk):
         assert len(result.err.splitlines()) == 1 and "internal error" not in result.err
+
+
+def test_portal_names_a_tenant_file_cannot_hold_are_never_imported_and_dump_round_trips(cli: Cli) -> None:
+    """import wrote files that validate then refused; store dump wrote U+0085 and bidirectional
+    controls raw, and its output did not seed again (PyYAML reads U+0085 as a line break)."""
+    tenant = {
+        "name": "acme-norway",
+        "connections": [_conn(n, managed=False) for n in ("Oslo\u202eevil", "Visma\x85Bergen")],
+    }
+    fixture = {"version": 1, "customers": [{"name": "acme", "tenants": [tenant]}]}
+    cli.write("live.yaml", yaml.safe_dump(fixture, sort_keys=False))  # escaped: \N, \u202E
+    assert cli("store", "seed", "live.yaml").code == 0
+    imported = cli("import")
+    assert imported.code == 1
+    assert (
+        'the portal\'s connection "Oslo\\u202eevil" contains a bidirectional control (U+202E)' in imported.err
+    )
+    assert "contains a line break (U+0085)" in imported.err
+    assert not (cli.root / "tenants").exists()
+    dumped = cli("store", "dump")
+    assert dumped.code == 0
+    assert_text_inert(dumped.out)
+    assert "\x85" not in dumped.out and "\u202e" not in dumped.out
+    cli.write("dump.yaml", dumped.out)
+    assert cli("store", "seed", "dump.yaml").code == 0
+    assert cli("store", "dump").out == dumped.out
+    names = [c["name"] for c in yaml.safe_load(dumped.out)["customers"][0]["tenants"][0]["connections"]]
+    assert sorted(names) == sorted(["Oslo\u202eevil", "Visma\x85Bergen"])
+
+
+def test_a_tenant_name_longer_than_the_store_holds_is_refused_by_seed(embedded_cli: Cli) -> None:
+    fixture = {"version": 1, "customers": [{"name": "acme", "tenants": [{"name": "t" * 300}]}]}
+    embedded_cli.write("live.yaml", yaml.safe_dump(fixture))
+    result = embedded_cli("store", "seed", "live.yaml")
+    assert result.code == 1
+    assert "tenants[0].name: is 300 characters; the store holds at most 200" in result.err

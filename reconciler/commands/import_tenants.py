@@ -47,7 +47,11 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
     problems = differ.unknown_tenants_named(keys, live.tenants, live.known)
     if problems:
         raise errors.InputError.of(problems)
-    outcome = importer.run(live, root, keys or sorted(live.tenants), ctx.settings.env_prefix)
+    wanted = keys or sorted(live.tenants)
+    problems = importer.unwritable(live, wanted)
+    if problems:
+        raise errors.InputError.of(problems)
+    outcome = importer.run(live, root, wanted, ctx.settings.env_prefix)
     for key, existing in outcome.existing:
         out.info(
             f"{existing}: exists, not touched ({key}); to accept the portal's changes "
