@@ -190,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # an error like any other (DESIGN: 0, 1 and 2 are the exit codes)
         click.echo("error: interrupted; nothing was changed", err=True)
         return EXIT_ERROR
+    except SystemExit as exc:
+        if type(exc).__name__ != "Terminated":  # locks.Terminated, without importing locks here
+            raise
+        click.echo("error: terminated (SIGTERM); nothing was changed", err=True)
+        return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_ERROR
     except Exception as exc:  # the one place an unexpected error (a bug) is reported

@@ -244,6 +244,12 @@ def _acquire(st: store.Store, scopes: Sequence[str], *, timeout_s: float, length
     return {}
 
 
+class Terminated(SystemExit):
+    """SIGTERM before the commit began (a CI job cancelled): nothing was changed. A SystemExit,
+    so that no `except Exception` on the way out takes it for an error of its own; the CLI says
+    so and exits 1 (DESIGN §6: 0, 1 and 2 are the exit codes)."""
+
+
 @contextlib.contextmanager
 def leases(st: store.Store, scopes: Sequence[str], *, timeout_s: float) -> Iterator[Held]:
     """Hold a lease on every scope for the block; SIGINT and SIGTERM interrupt it until the
@@ -256,7 +262,7 @@ def leases(st: store.Store, scopes: Sequence[str], *, timeout_s: float) -> Itera
             return
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
-        raise SystemExit(128 + signum)
+        raise Terminated(128 + signum)
 
     main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM) if main}
