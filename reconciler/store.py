@@ -336,7 +336,11 @@ class Store:
         if location.db_path is not None and not location.db_path.exists() and not create:
             raise errors.StoreError(
                 f"no store at {location.db_path}; create it with "
-                "`reconciler store init` (or give --store URL)"
+                + (
+                    "`reconciler store init` (or give --store URL)"
+                    if location.embedded
+                    else "`reconciler store init --store URL`"
+                )
             )
         try:
             if keyring is None:

@@ -51,7 +51,11 @@ def store_init(ctx: stages.Context, out: options.Out) -> int:
     "seed",
     epilog=options.examples(
         ("The demo portal", "reconciler store seed examples/demo-store.yaml"),
-        ("Copy one store into another", "reconciler store seed dump.yaml --store sqlite:///copy.db"),
+        (
+            "Copy one store into another: create it (its key in RECONCILER_STORE_KEY)",
+            "reconciler store init --store sqlite:///copy.db",
+        ),
+        ("then load the other's dump into it", "reconciler store seed dump.yaml --store sqlite:///copy.db"),
     ),
 )
 @click.argument("fixture_path", metavar="FIXTURE.yaml", type=click.Path(dir_okay=False, path_type=Path))
