@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 
-from reconciler import errors, spec, state
+from reconciler import declared, errors, spec, state
 from reconciler import plan as p
 from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
 
@@ -38,7 +38,7 @@ def _password_change(
         return (p.Change("password", sensitive=True) if live_fp else None), None, None
     fp = fps.get(d.password)
     if fp is None:
-        missing = "not set" if d.password.env else "not found"
+        missing = "not set" if d.password.env else declared.UNREADABLE
         note = f"password not compared ({d.password} {missing})"
         return None, note, live_fp
     return (p.Change("password", sensitive=True) if fp != live_fp else None), None, fp

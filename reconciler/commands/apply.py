@@ -58,7 +58,7 @@ def _refuse_missing(missing: Sequence[tuple[str, str, str, declared.SecretRef]])
                     0,
                     0,
                     f"refused: {key}/{name} needs the password from {ref}, "
-                    f"which is {'not set' if ref.env else 'not found'}; apply needs every "
+                    f"which is {'not set' if ref.env else declared.UNREADABLE}; apply needs every "
                     "password its tenant files reference; nothing was applied",
                 )
                 for path, key, name, ref in missing
