@@ -582,9 +582,10 @@ _BEYOND = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(_BEYOND))
-def test_values_beyond_range_are_refused_and_nothing_written(embedded_cli: Cli, case: str) -> None:
-    setup, args, message = _BEYOND[case]
+@pytest.mark.parametrize("beyond", sorted(_BEYOND))
+def test_values_beyond_range_are_refused_and_nothing_written(embedded_cli: Cli, beyond: str) -> None:
+    """(Not `case`: the pool fixture takes every `case` parameter of this module for a corpus case.)"""
+    setup, args, message = _BEYOND[beyond]
     embedded_cli.write("live.yaml", yaml.safe_dump({"version": 1, "customers": []}))
     assert embedded_cli("store", "seed", "live.yaml").code == 0
     embedded_cli.write("tenants/.keep", "")
@@ -594,12 +595,12 @@ def test_values_beyond_range_are_refused_and_nothing_written(embedded_cli: Cli, 
             embedded_cli.write(name, value)
         else:
             env[name] = value
-    if case == "out-fifo":
+    if beyond == "out-fifo":
         os.mkfifo(embedded_cli.root / "out.fifo")
     result = embedded_cli(*args, env=env)
     assert result.code == 1, result.both
     assert message in result.err, result.err
     assert len(result.err.splitlines()) == 1 and "internal error" not in result.err
     assert not (embedded_cli.root / "p.json").exists()
-    if case == "out-fifo":
+    if beyond == "out-fifo":
         assert stat.S_ISFIFO((embedded_cli.root / "out.fifo").stat().st_mode)
