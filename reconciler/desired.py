@@ -79,7 +79,7 @@ def discover(paths: Sequence[str]) -> list[str]:
             if problem:
                 problems.append(errors.Problem(raw, 0, 0, problem))
                 continue
-            found.add(os.fspath(path))
+            found.add(os.path.normpath(raw))  # x.yaml and ./t/../x.yaml: one file, named once
         else:
             problems.append(
                 errors.Problem(

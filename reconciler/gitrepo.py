@@ -56,6 +56,11 @@ def _revision(root: Path, ref: str) -> str:
     except (OSError, subprocess.SubprocessError) as exc:
         raise errors.InputError(f"--changed-since {ref}: git failed ({exc})") from None
     commit = out.stdout.strip()
+    if out.returncode != 0 and "not a git repository" in out.stderr.lower():
+        raise errors.InputError(
+            f"--changed-since {ref!r}: {root} is not in a git repository; run in the clone of the "
+            "tenant files, or plan without --changed-since"
+        )
     if out.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40,64}", commit):
         raise errors.InputError(f"--changed-since {ref!r}: no such commit in this repository; {hint}")
     return commit

@@ -333,6 +333,11 @@ class Store:
         keyring = _env_keyring()
         if keyring is not None and not keyring.full and (not readonly if store_key is None else store_key):
             raise errors.SecretError(f"{command} {secrets.PLAN_ONLY}")
+        if location.db_path is not None and location.db_path.is_dir():
+            raise errors.StoreError(
+                f"--store {location.describe()}: {location.db_path} is a folder; name the store's file, "
+                "e.g. sqlite:///path/store.db"
+            )
         if location.db_path is not None and not location.db_path.exists() and not create:
             raise errors.StoreError(
                 f"no store at {location.db_path}; create it with "

@@ -748,3 +748,26 @@ def test_a_tenant_name_longer_than_the_store_holds_is_refused_by_seed(embedded_c
     result = embedded_cli("store", "seed", "live.yaml")
     assert result.code == 1
     assert "tenants[0].name: is 300 characters; the store holds at most 200" in result.err
+
+
+def test_changed_since_says_what_is_wrong_outside_git_and_when_empty(embedded_cli: Cli) -> None:
+    plain = embedded_cli.root.parent / "no-git"  # the workspace is a repository; its parent is not
+    (plain / "tenants").mkdir(parents=True)
+    ceiling = {"GIT_CEILING_DIRECTORIES": str(embedded_cli.root.parent)}
+    outside = embedded_cli("plan", "--changed-since", "HEAD", cwd=plain, env=ceiling)
+    assert outside.code == 1 and "is not in a git repository" in outside.err, outside.err
+    embedded_cli.write("tenants/.keep", "")
+    git(embedded_cli.root, "add", "-A")
+    git(embedded_cli.root, "commit", "-qm", "init")
+    empty = embedded_cli("plan", "--changed-since", "")
+    assert empty.code == 1 and "--changed-since '' is not a git revision" in empty.err  # was: every file
+
+
+def test_a_sqlite_url_naming_a_folder_and_one_file_named_twice(embedded_cli: Cli) -> None:
+    (embedded_cli.root / "folder").mkdir()
+    embedded_cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Oslo")]))
+    folder = embedded_cli("plan", "--store", f"sqlite:///{embedded_cli.root / 'folder'}")
+    assert folder.code == 1 and "is a folder; name the store's file" in folder.err  # was: disk I/O error
+    path = "tenants/acme/acme-norway.yaml"
+    twice = embedded_cli("validate", path, f"./tenants/../{path}")
+    assert twice.code == 0, twice.err  # was: "also declared by" the same file

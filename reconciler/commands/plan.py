@@ -29,7 +29,7 @@ def _files_for(
 ) -> list[str]:
     keys = options.parse_tenants(tenants)
     only = None
-    if changed_since:
+    if changed_since is not None:  # an empty one is no revision, not "everything"
         only, notes = gitrepo.changed_files(ctx.root, changed_since, ctx.default_paths(paths))
         for note in notes:
             out.info(note)
