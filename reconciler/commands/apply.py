@@ -162,7 +162,7 @@ def _override_reason(text: str | None) -> str | None:
     default="0s",
     show_default=True,
     metavar="DURATION",
-    help="How long to wait for another apply's lock on a tenant.",
+    help="How long to wait for another apply's lock on a tenant (at most 3650d).",
 )
 @click.option(
     "--check-sources",

@@ -65,7 +65,7 @@ def _files_for(
     default=DEFAULT_TTL,
     show_default=True,
     metavar="DURATION",
-    help="How long a saved plan stays valid (30m, 24h, 2d): long enough for the review.",
+    help="How long a saved plan stays valid (30m, 24h, 2d; at most 3650d): long enough for the review.",
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option(
