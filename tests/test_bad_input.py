@@ -554,6 +554,7 @@ _BEYOND = {
         ("plan", "--plan-ttl", "99999999999999999999d", "--out", "p.json"),
         "write at most 3650d",
     ),
+    "plan-ttl-0": ((), ("plan", "--plan-ttl", "0s", "--out", "p.json"), "write a duration longer than 0"),
     "at": ((), ("windows", "--at", "9999-12-31T23:59Z"), "between the years 1971 and 9000"),
     "now": ((("RECONCILER_NOW", "0001-01-01T00:00Z"),), ("plan",), "between the years 1971 and 9000"),
     "out-empty": ((), ("plan", "--out", ""), "is not a regular file"),

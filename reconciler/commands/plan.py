@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import clock, gitrepo, lazy, stages
+from reconciler import clock, errors, gitrepo, lazy, stages
 from reconciler.commands import options
 from reconciler.progress import Progress
 
@@ -91,6 +91,8 @@ def plan(
 ) -> int:
     """Show what apply would change, every cascading deletion by name. Writes nothing."""
     ttl = options.duration(plan_ttl, flag="--plan-ttl")
+    if ttl <= 0:  # a plan saved already expired: apply --plan could only refuse it
+        raise errors.InputError(f"--plan-ttl {plan_ttl!r}: write a duration longer than 0, such as 2d")
     found, at = stages.load_windows(ctx), clock.now()
     with Progress() as progress:
         progress.stage("Reading tenant files…")
