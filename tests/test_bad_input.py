@@ -558,6 +558,11 @@ _BEYOND = {
     "at": ((), ("windows", "--at", "9999-12-31T23:59Z"), "between the years 1971 and 9000"),
     "now": ((("RECONCILER_NOW", "0001-01-01T00:00Z"),), ("plan",), "between the years 1971 and 9000"),
     "out-empty": ((), ("plan", "--out", ""), "is not a regular file"),
+    "out-tenant-file": (
+        (),
+        ("plan", "--out", "tenants/acme/acme-norway.yaml"),
+        "is where tenant files are read from",
+    ),
     "out-fifo": ((), ("plan", "--out", "out.fifo"), "is not a regular file"),
     "window-duration": (
         (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,15 @@ else:  # deepdiff only when a plan is saved
     planfile = lazy.module("reconciler.planfile")
 
 DEFAULT_TTL = "7d"  # a review can take days; apply re-checks the files and the store anyway
+
+
+def _among_tenant_files(out_file: Path, places: list[str]) -> bool:
+    """Whether a plan saved at out_file would replace a tenant file, or be read as one."""
+    target = os.path.realpath(out_file)
+    for place in map(os.path.realpath, places):
+        if target == place or (target.endswith((".yaml", ".yml")) and target.startswith(place + os.sep)):
+            return True
+    return False
 
 
 def _files_for(
@@ -97,6 +107,11 @@ def plan(
     with Progress() as progress:
         progress.stage("Reading tenant files…")
         files = _files_for(ctx, paths, tenants, changed_since, out)
+        if out_file is not None and _among_tenant_files(out_file, [*files, *ctx.default_paths(paths)]):
+            raise errors.InputError(
+                f"--out {str(out_file)!r} is where tenant files are read from; save the plan "
+                "elsewhere (e.g. --out plan.json)"
+            )
         checking = " and checking their accounting servers" if check_sources else ""
         progress.stage(f"Reading the live store and planning {len(files)} tenant(s){checking}…")
         with ctx.open_store(readonly=True) as st:
