@@ -201,3 +201,25 @@ def test_companies_flags_for_encryption_reach_the_connection_string(monkeypatch:
         companies_cmd.companies_spec(ctx, **common, encrypt=False, trust_server_certificate=True), driver=MS18
     )
     assert "Encrypt=no;TrustServerCertificate=yes" in relaxed
+
+
+def test_companies_password_env_that_is_not_utf8_is_an_error(run: InProcess) -> None:
+    """Bytes that are not UTF-8 in the variable reached pyodbc, which raised UnicodeEncodeError:
+    an internal error. Read as a tenant file's {env:} reference is, it is a clear one."""
+    refused = run(
+        "companies",
+        "--integration",
+        "visma-business",
+        "--server",
+        "127.0.0.1,1",
+        "--login",
+        "sa",
+        "--password-env",
+        "OSR_NEW_SQL",
+        env={"OSR_NEW_SQL": "pw\udcff"},
+    )
+    assert refused.code == 1
+    assert (
+        refused.err
+        == "error: environment variable OSR_NEW_SQL is not valid UTF-8; set it again as UTF-8 text\n"
+    )

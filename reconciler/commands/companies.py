@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING
 
 import click
@@ -90,12 +89,12 @@ def companies_spec(
                 f"prefix (e.g. {ctx.settings.env_prefix}NEW_SQL), never the password itself; what "
                 "was given is not one (not shown: it may be the password)"
             )
-        password = os.environ.get(password_env)
+        from reconciler.declared import SecretRef
+
+        # As a tenant file's {env:} reference is read: UTF-8 text, remembered for redaction.
+        password = ctx.settings.resolve(SecretRef(password_env, None))
         if password is None:
             raise errors.SecretError(f"--password-env {password_env}: the variable is not set")
-        from reconciler import redaction
-
-        redaction.register(password)
     if auth == spec.Authentication.SQL and (login is None or password is None):
         raise errors.InputError("--authentication sql needs --login and --password-env")
     return sources.SourceSpec(
