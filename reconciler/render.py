@@ -402,14 +402,29 @@ def md_text(text: str) -> str:
     return "".join("\\" + c if c in _MD_PUNCT else c for c in inert(text))
 
 
+# cmark-gfm (GitHub's renderer) reads no backtick string longer than 80 as a code span's fence.
+_LONGEST_FENCE = 80
+_BACKTICKS = re.compile("(`+)")
+
+
 def md_code(text: str) -> str:
     """A name in markdown: an inline code span it cannot close, on one line.
 
     Inside a code span nothing is markup: no emphasis, link, image, HTML, heading or @mention.
-    The fence is one backtick longer than the longest run in the name (CommonMark 6.1).
+    The fence is one backtick longer than the longest run in the name (CommonMark 6.1). A run
+    of 80 or more would need a fence GitHub does not read: such runs are written as escaped
+    backticks between code spans of the rest. An empty name, which no code span can hold, is
+    said in words.
     """
     body = inert(text)
-    fence = "`" * (_longest_backtick_run(body) + 1)
+    if not body:
+        return "*(no name)*"
+    longest = _longest_backtick_run(body)
+    if longest >= _LONGEST_FENCE:
+        return "".join(
+            "\\`" * len(part) if part[0] == "`" else md_code(part) for part in _BACKTICKS.split(body) if part
+        )
+    fence = "`" * (longest + 1)
     pad = " " if body[:1] in ("`", " ") or body[-1:] in ("`", " ") else ""
     return f"{fence}{pad}{body}{pad}{fence}"
 

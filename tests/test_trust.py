@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import string
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -771,3 +772,24 @@ def test_a_sqlite_url_naming_a_folder_and_one_file_named_twice(embedded_cli: Cli
     path = "tenants/acme/acme-norway.yaml"
     twice = embedded_cli("validate", path, f"./tenants/../{path}")
     assert twice.code == 0, twice.err  # was: "also declared by" the same file
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "`" * 80 + " ![x](https://e.co/p.png) @octocat [c](https://e.co)",
+        "`" * 79 + "x",
+        "`" * 200 + "<b>x</b>",
+        "",
+    ],
+)
+def test_a_name_that_needs_a_fence_github_does_not_read_is_still_inert(name: str) -> None:
+    """GitHub's cmark-gfm reads no backtick string over 80 as a code span's fence: a name with a
+    run of 80 made the span's markdown live there (an image, a link, an @mention). An empty name
+    made `` ``, no span at all, which paired with the next one on the line."""
+    shown = render.md_code(name)
+    fences = [len(run) for run in re.findall(r"(?<!\\)`+", shown)]
+    assert max(fences, default=0) <= 80
+    assert shown != "``"
+    line = f"- deletes report {shown} (company {render.md_code('`` ![x](https://e.co/p.png) @octocat ``')})\n"
+    assert_markdown_inert(line, headings=set(), sections=0)
