@@ -32,10 +32,10 @@ class EnvOnly(_Model):
 
 class FixtureCompany(_Model):
     id: tenantfile.Text
-    data_access_filters: list[str] = Field(default_factory=list)
-    budget_flows: list[str] = Field(default_factory=list)
-    publisher_jobs: list[str] = Field(default_factory=list)
-    reports: list[str] = Field(default_factory=list)
+    data_access_filters: list[PortalName] = Field(default_factory=list)
+    budget_flows: list[PortalName] = Field(default_factory=list)
+    publisher_jobs: list[PortalName] = Field(default_factory=list)
+    reports: list[PortalName] = Field(default_factory=list)
 
     def dependents(self) -> list[tuple[spec.DependentKind, str]]:
         kinds = (

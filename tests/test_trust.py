@@ -793,3 +793,14 @@ def test_a_name_that_needs_a_fence_github_does_not_read_is_still_inert(name: str
     assert shown != "``"
     line = f"- deletes report {shown} (company {render.md_code('`` ![x](https://e.co/p.png) @octocat ``')})\n"
     assert_markdown_inert(line, headings=set(), sections=0)
+
+
+def test_seed_holds_dependent_names_to_the_store_s_limits(embedded_cli: Cli) -> None:
+    """An empty or 5,000-character report name was seeded, past the store's 1 to 200 (on a
+    server store, its column): the portal cannot make either."""
+    company = {"id": "C1", "reports": ["", "x" * 5000]}
+    embedded_cli.write("live.yaml", _fixture([_conn("Old", companies=[company])]))
+    result = embedded_cli("store", "seed", "live.yaml")
+    assert result.code == 1
+    assert "companies[0].reports[0]: is empty; write a name" in result.err
+    assert "companies[0].reports[1]: is 5000 characters, over the limit of 200" in result.err
