@@ -493,22 +493,7 @@ def _plan_summary(plan: p.Plan) -> list[str]:
         )
     if s.blocked:
         lines.append(_alert("info", f"{_plural(s.blocked, 'action')} blocked", "shown, never carried out."))
-    for t in plan.tenants:  # change windows (DESIGN §11): open now, or opening within days
-        if t.freeze is not None and t.freeze.active is not None:
-            lines.append(
-                _alert(
-                    "warning",
-                    f"Frozen: {esc(t.key)}",
-                    f"{esc(freeze.until_text(t.freeze.active))}; apply refuses this "
-                    "tenant's changes without --override-freeze REASON.",
-                )
-            )
-        elif t.freeze is not None and t.freeze.upcoming is not None:
-            lines.append(
-                _alert(
-                    "info", f"Change window ahead: {esc(t.key)}", esc(freeze.opens_text(t.freeze.upcoming))
-                )
-            )
+    lines += _freeze_alerts(plan)
     failed = plan.failed_checks
     if failed:
         problems = "".join(
@@ -522,6 +507,29 @@ def _plan_summary(plan: p.Plan) -> list[str]:
             )
         )
     lines.append("</section>")
+    return lines
+
+
+def _freeze_alerts(plan: p.Plan) -> list[str]:
+    """Each tenant's change windows (DESIGN §11): the open one and the next, both when both are
+    there (the page showed only the open one; the drift page showed none)."""
+    lines = []
+    for t in plan.tenants:
+        if t.freeze is not None and t.freeze.active is not None:
+            lines.append(
+                _alert(
+                    "warning",
+                    f"Frozen: {esc(t.key)}",
+                    f"{esc(freeze.until_text(t.freeze.active))}; apply refuses this "
+                    "tenant's changes without --override-freeze REASON.",
+                )
+            )
+        if t.freeze is not None and t.freeze.upcoming is not None:
+            lines.append(
+                _alert(
+                    "info", f"Change window ahead: {esc(t.key)}", esc(freeze.opens_text(t.freeze.upcoming))
+                )
+            )
     return lines
 
 
@@ -634,6 +642,7 @@ def drift_page(plan: p.Plan) -> str:
                 "changed on both sides: decide which to keep before apply or drift --write.",
             )
         )
+    body += _freeze_alerts(plan)
     body.append("</section>")
     counts = []
     for tenant in obj["tenants"]:

@@ -348,3 +348,22 @@ def test_cli_writes_html_for_plan_and_drift(cli: Cli, repo_root: Path) -> None:
     assert "<h1>osr-reconciler drift</h1>" in drifted.out
     check(planned.out)
     check(drifted.out)
+
+
+def test_both_pages_show_the_open_window_and_the_next() -> None:
+    """The plan page dropped the next window of a tenant with an open one; the drift page showed
+    no window at all (DESIGN §11: active and next, in every format)."""
+    from datetime import UTC, datetime, timedelta
+
+    from reconciler import freeze
+
+    start = datetime(2026, 6, 10, tzinfo=UTC)
+    windows = freeze.Freeze(
+        freeze.Occurrence("month-end close", start, start + timedelta(days=10)),
+        freeze.Occurrence("year-end audit", start + timedelta(days=7), start + timedelta(days=15)),
+    )
+    create = p.Action(p.ActionKind.CREATE, "Oslo", p.Reason.CREATE_DECLARED)
+    plan = p.Plan((p.TenantPlan("acme", "no", (create,), (), freeze=windows),), 10)
+    for page in (render_html.plan_page(plan), render_html.drift_page(plan)):
+        assert "Frozen: acme/no" in page and "month-end close" in page
+        assert "Change window ahead: acme/no" in page and "year-end audit" in page
