@@ -51,8 +51,15 @@ def inert(text: str) -> str:
 
 
 def quoted(name: str) -> str:
-    """A name in a plan line: inert, in double quotes that it cannot close."""
-    return '"' + inert(name).replace('"', '\\"') + '"'
+    """A name in a plan line: inert, in double quotes that it cannot close, its own backslashes
+    doubled so that none reads as an escape inert() made (a name with a line break, `\\n`, and
+    one with a backslash and an n, `\\\\n`, are two names and look it)."""
+    return '"' + inert(name.replace("\\", "\\\\")).replace('"', '\\"') + '"'
+
+
+def _quoted_value(text: str) -> str:
+    """A field's value in a change line (a server, SQL01\\VISMA): inert, quoted, as written."""
+    return '"' + inert(text).replace('"', '\\"') + '"'
 
 
 def value(v: object) -> str:
@@ -62,7 +69,7 @@ def value(v: object) -> str:
         return "true" if v else "false"
     if isinstance(v, list | tuple):  # company ids: one id with ", " or "] → [" must not read as two
         return "[" + ", ".join(_company(str(x)) for x in v) + "]"
-    return quoted(str(v))
+    return _quoted_value(str(v))
 
 
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]+")
@@ -416,15 +423,21 @@ def md_code(text: str) -> str:
     backticks between code spans of the rest. An empty name, which no code span can hold, is
     said in words.
     """
-    body = inert(text)
+    body = inert(text.replace("\\", "\\\\"))  # as quoted(): no backslash of its own reads as an escape
     if not body:
         return "*(no name)*"
-    longest = _longest_backtick_run(body)
-    if longest >= _LONGEST_FENCE:
+    if _longest_backtick_run(body) >= _LONGEST_FENCE:
         return "".join(
-            "\\`" * len(part) if part[0] == "`" else md_code(part) for part in _BACKTICKS.split(body) if part
+            "\\`" * len(part) if part[0] == "`" else _code_span(part)
+            for part in _BACKTICKS.split(body)
+            if part
         )
-    fence = "`" * (longest + 1)
+    return _code_span(body)
+
+
+def _code_span(body: str) -> str:
+    """body (inert) in a code span, its fence one backtick longer than its longest run."""
+    fence = "`" * (_longest_backtick_run(body) + 1)
     pad = " " if body[:1] in ("`", " ") or body[-1:] in ("`", " ") else ""
     return f"{fence}{pad}{body}{pad}{fence}"
 
