@@ -134,6 +134,7 @@ class Held:
         self.expires_ms = store.now_ms() + length_ms
         self.lost = threading.Event()
         self.deferring = False  # signals are recorded, not raised (commit, release)
+        self.committing = False  # the commit began and did not fail: the run ends as applied
         self.signalled: int | None = None
         self.released = False
         self._stop = threading.Event()
@@ -176,10 +177,10 @@ class Held:
     def commit_begins(self) -> None:
         """Called just before the commit: a signal from now on is recorded, not raised."""
         self.check()
-        self.deferring = True
+        self.deferring = self.committing = True
 
     def commit_failed(self) -> None:
-        self.deferring = False
+        self.deferring = self.committing = False
 
     def release(self) -> tuple[Unreleased, ...]:
         """Release every lease; the ones that could not be released, named with their expiry."""
@@ -275,4 +276,7 @@ def leases(st: store.Store, scopes: Sequence[str], *, timeout_s: float) -> Itera
             held.release()
     finally:
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            # After a commit the run is applied, whatever comes: a signal between here and the
+            # process's end (printing what it applied, exiting) is ignored, not obeyed (it made
+            # a committed apply exit 143 or 130).
+            signal.signal(sig, signal.SIG_IGN if held is not None and held.committing else old)

@@ -231,10 +231,16 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
         saved["max_delete"],
         tuple(saved.get("uncompared_passwords", ())),
     )
-    if time.time() > result.expires_at:
-        made = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(result.created_at))
-        raise errors.RefusedError(f"{label}: the plan expired (made {made}; --plan-ttl); plan again")
+    check_fresh(result, label)
     return result
+
+
+def check_fresh(saved: Saved, label: str) -> None:
+    """RefusedError once the saved plan has expired: when it is read, and again when apply holds
+    its locks (an apply that waited for another's locks was past the expiry by then)."""
+    if time.time() > saved.expires_at:
+        made = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(saved.created_at))
+        raise errors.RefusedError(f"{label}: the plan expired (made {made}; --plan-ttl); plan again")
 
 
 def with_saved_checks(plan: p.Plan, saved: Saved) -> p.Plan:

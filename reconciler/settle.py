@@ -66,10 +66,12 @@ def record(
     lock_timeout_s: float = 0.0,
     seen: state.LiveState | None = None,
     written: Collection[int] = (),
+    commit: str | None = None,
 ) -> list[Settled]:
     """Under the tenants' locks (held by the caller, or taken here), record what stale() finds
     as applied (and audit it).
 
+    commit: the git commit of the tenant files, for the audit log (DESIGN §6).
     seen: the live state this run read already (an apply's, before it wrote the connections in
     written, which it records itself): when it covers every tenant, it answers whether there is
     anything to record, instead of a read of the whole fleet again.
@@ -97,7 +99,7 @@ def record(
                 audit.AuditEntry(
                     at_ms=at,
                     actor=who,
-                    git_commit=None,
+                    git_commit=commit,
                     customer=s.key.split("/")[0],
                     tenant=s.key.split("/")[1],
                     action="record",

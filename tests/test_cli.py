@@ -209,6 +209,10 @@ def test_max_delete_breaker(cli: Cli) -> None:
     assert obj["guards"]["mass_delete"] == ["3 connections would be deleted, more than --max-delete 2"]
     refused = cli("apply", "--auto-approve", "--max-delete", "2")
     assert refused.code == 1 and "--allow-mass-delete" in refused.err
+    # A saved plan made with a higher limit is held to apply's own (it was held to its own).
+    assert cli("plan", "--max-delete", "50", "--out", "plan.json").code == 0
+    saved = cli("apply", "--plan", "plan.json", "--auto-approve", "--max-delete", "2")
+    assert saved.code == 1 and "more than --max-delete 2" in saved.err, saved.err
     assert cli("apply", "--auto-approve", "--max-delete", "3").code == 0
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from reconciler import spec, store, strictyaml
 from tests import roundtrip_support as rs
-from tests.conftest import CANARY, Cli
+from tests.conftest import CANARY, Cli, git
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "tenant.schema.json").read_text())
 LIVE = """\
@@ -108,9 +108,13 @@ def test_import_plan_adopts_then_drift_write_round_trip(cli: Cli) -> None:
 
     # Merged and applied: the accepted state is recorded, so drift is clean and a later edit
     # in git is pending, not a conflict.
+    git(cli.root, "add", "-A")
+    git(cli.root, "commit", "-qm", "accept the portal's changes")
     applied = cli("apply", "--auto-approve", env=env)
     assert applied.code == 0, applied.err
     assert "acme/acme-norway/Visma Oslo kontor: recorded as applied" in applied.err
+    (recorded,) = [e for e in json.loads(cli("history", "--format", "json").out) if e["action"] == "record"]
+    assert recorded["commit"] == git(cli.root, "rev-parse", "HEAD").strip()  # it had none
     assert cli("drift").code == 0
     path.write_text(after.replace("SQL02", "SQL03"), encoding="utf-8")
     report = json.loads(cli("drift", "--format", "json").out)

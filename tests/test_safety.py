@@ -410,3 +410,15 @@ def test_plan_out_to_a_missing_folder_is_a_clear_error(cli: Cli) -> None:
     result = cli("plan", "--out", "no/such/folder/plan.json")
     assert result.code == 1
     assert "--out no/such/folder/plan.json: cannot write the plan (No such file or directory)" in result.err
+
+
+def test_a_saved_plan_that_expires_while_apply_waits_for_a_lock_is_refused(cli: Cli) -> None:
+    """The expiry was checked when the plan file was read, before the wait: an apply that
+    waited for another's locks applied a plan expired by then."""
+    seeded(cli, CHANGED)
+    assert cli("plan", "--out", "plan.json", "--plan-ttl", "4s").code == 0
+    _insert_lock(cli.env["RECONCILER_STORE"], pid=1, host="other-host", expires_in_ms=8000)
+    waited = cli("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade", "--lock-timeout", "60s")
+    assert waited.code == 1, waited.err
+    assert "the plan expired" in waited.err
+    assert "No history yet." in cli("history").err

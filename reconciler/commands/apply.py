@@ -6,7 +6,6 @@ import contextlib
 import signal
 import sys
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -99,9 +98,11 @@ def _settle(
     held: locks.Held | None = None,
     timeout: float = 0.0,
     written: Collection[int] = (),
+    commit: str | None = None,
 ) -> None:
     """Record as applied the connections the files already declare as they are live (§9);
-    written: see settle.record."""
+    written, commit: see settle.record. Recorded is committed: a stderr that cannot be written
+    then cannot make the run exit 1 (DESIGN §6)."""
     for s in settle.record(
         st,
         pending.tenants,
@@ -110,8 +111,10 @@ def _settle(
         lock_timeout_s=timeout,
         seen=pending.seen,
         written=written,
+        commit=commit,
     ):
-        out.info(f"{s.key}/{s.connection}: recorded as applied (the files accept the portal's state)")
+        with contextlib.suppress(OSError):
+            out.info(f"{s.key}/{s.connection}: recorded as applied (the files accept the portal's state)")
 
 
 def _override_reason(text: str | None) -> str | None:
@@ -197,7 +200,7 @@ def apply(
     """Plan (or load a saved plan), show it, and apply it in one transaction."""
     timeout = options.duration(lock_timeout, flag="--lock-timeout")
     reason = _override_reason(override_freeze)
-    found, at = stages.load_windows(ctx), clock.now()
+    found = stages.load_windows(ctx)
     if plan_file is not None and (paths or tenants):
         raise errors.InputError(
             "--plan applies the saved plan's own tenant files; give either "
@@ -212,7 +215,6 @@ def apply(
         skip_source_checks,
         fmt,
         found,
-        at,
         reason,
     )
     with ctx.open_store(readonly=False, first_use=True) as st:
@@ -233,7 +235,14 @@ def apply(
             )
         if done is not None:  # the apply released its leases: the record takes its own
             try:
-                _settle(st, pending, out, timeout=timeout, written=done.written)
+                _settle(
+                    st,
+                    pending,
+                    out,
+                    timeout=timeout,
+                    written=done.written,
+                    commit=gitrepo.git_commit(ctx.root),
+                )
             except (errors.ReconcilerError, OSError, KeyboardInterrupt, SystemExit) as exc:
                 # The apply has committed: nothing here (not even a signal) may make the run
                 # say otherwise.
@@ -274,7 +283,6 @@ class Flags(NamedTuple):
     skip_source_checks: bool
     fmt: str
     windows: Sequence[windows.Window]
-    at: datetime
     override_freeze: str | None
 
 
@@ -305,7 +313,7 @@ def _apply_read_before(
 
 def _show_and_guard(out: options.Out, result: p.Plan, live: state.LiveState | None, flags: Flags) -> Ready:
     """Show the plan, then guard and confirm it (one without changes is shown, not guarded)."""
-    result = stages.with_freeze(result, flags.windows, flags.at)
+    result = stages.with_freeze(result, flags.windows, clock.now())  # now: after any wait for locks
     allowed = render.Allowed(
         cascade=flags.allow_cascade,
         mass_delete=flags.allow_mass_delete,
@@ -440,6 +448,7 @@ def _read_batched(
         return _plan_batched(
             ctx, st, files, conn, leased=keys, max_delete=flags.max_delete, check_sources=flags.check_sources
         )
+    planfile.check_fresh(verify.saved, str(verify.plan_file))  # now, under the locks
     first: list[Batched] = []
 
     def make(hidden: Collection[str]) -> p.Plan:
@@ -449,7 +458,9 @@ def _read_batched(
             files,
             conn,
             leased=keys,
-            max_delete=verify.saved.max_delete,
+            # apply's own limit, not the one the plan was made with (plan --max-delete 50 let
+            # an apply delete 50 without --allow-mass-delete); mass deletes are not compared
+            max_delete=flags.max_delete,
             hidden=hidden,
             every_fingerprint=True,
             check_sources=flags.check_sources and not hidden,  # once: the servers, not the plan
@@ -504,5 +515,5 @@ def _plan_and_apply_batched(
         del read  # the transaction reads the tenants that change again
         done = _apply_read_before(ctx, st, ready, commit=commit, held=held)
     if done is None:
-        _settle(st, pending, out, held=held)
+        _settle(st, pending, out, held=held, commit=commit)
     return done, pending
