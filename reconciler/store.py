@@ -912,6 +912,28 @@ def _check_versions(conn: Connection, expected: Sequence[tuple[int, int, str]]) 
                 raise _conflict(label)
 
 
+def _check_deletable(conn: Connection, deletes: Sequence[Delete]) -> None:
+    """Refuse unless every connection to delete is, as locked now, managed and not protected:
+    a writer that changes those without a new version (the portal's own, on a server store)
+    may have committed since the plan read them in this transaction."""
+    for part in _chunks(deletes):
+        guarded = {
+            row.id
+            for row in conn.execute(
+                sa.select(connections.c.id).where(
+                    connections.c.id.in_([d.connection_id for d in part]),
+                    sa.or_(connections.c.protected.is_(True), connections.c.managed.is_(False)),
+                )
+            )
+        }
+        for d in part:
+            if d.connection_id in guarded:
+                raise errors.ConflictError(
+                    f"{d.label}: the live connection became protected or unmanaged while applying; "
+                    "nothing was applied, plan again"
+                )
+
+
 def _check_rowcount(result: sa.CursorResult[Any], wanted: int, labels: Sequence[str]) -> None:
     """The rows a write matched, a second check after _check_versions. An executemany's
     rowcount is the total over its rows on SQLite, psycopg and PyMySQL
@@ -942,6 +964,7 @@ def write(
         + [(u.connection_id, u.version, u.label) for u in updates],
     )
     if deletes:
+        _check_deletable(conn, deletes)
         _delete(conn, deletes, listed)
     if updates:
         _update(conn, updates)

@@ -272,6 +272,45 @@ def test_batch_with_one_stale_version_is_refused_whole(
         st.close()
 
 
+def _delete_both(tx: store.Transaction, first: Any, second: Any, listed: set[int]) -> None:
+    """Delete the two connections of _two_connections, at the versions they were read at."""
+    store.write(
+        tx,
+        listed=listed,
+        deletes=[
+            store.Delete(first.id, first.version, "v/t000/Alpha"),
+            store.Delete(second.id, second.version, "v/t001/Alpha"),
+        ],
+    )
+
+
+@pytest.mark.parametrize("column", ["protected", "managed"])
+def test_a_delete_of_a_connection_protected_since_the_plan_read_it_is_refused(
+    run: Run, tmp_path: Path, store_url: str, column: str
+) -> None:
+    """A writer that flips protected or managed without a new version (the portal's own, on a
+    server store, committed between the plan's read and the write) must not see the delete go
+    through: the flags are checked on the locked row."""
+    st, (first, second) = _two_connections(run, tmp_path, store_url)
+    try:
+        with st.transaction() as tx:  # as the portal would, without touching version
+            tx.execute(
+                store.connections.update()
+                .where(store.connections.c.id == second.id)
+                .values(**{column: column == "protected"})
+            )
+        before = _dump(st)
+        listed = {d.row_id for c in (first, second) for x in c.companies for d in x.dependents}
+        with (
+            pytest.raises(errors.ConflictError, match=r"^v/t001/Alpha: the live connection became protected"),
+            st.transaction() as tx,
+        ):
+            _delete_both(tx, first, second, listed)
+        assert _dump(st) == before
+    finally:
+        st.close()
+
+
 def test_executemany_rowcount_is_the_total_of_matched_rows(run: Run, tmp_path: Path, store_url: str) -> None:
     """What store._check_rowcount relies on, on each driver: SQLite, psycopg and PyMySQL sum an
     executemany's rowcount over its parameter sets, so a row that did not match shows."""
@@ -338,24 +377,10 @@ def test_a_dependent_moved_to_another_company_is_not_deleted_unlisted(
                 .where(store.osr_dependents.c.id == moved)
                 .values(company_id=second.companies[0].row_id)
             )
-            store.write(
-                tx,
-                listed=listed,
-                deletes=[
-                    store.Delete(first.id, first.version, "v/t000/Alpha"),
-                    store.Delete(second.id, second.version, "v/t001/Alpha"),
-                ],
-            )
+            _delete_both(tx, first, second, listed)
         assert _dump(st) == before
         with st.transaction() as tx:  # as read, both go with what was listed
-            store.write(
-                tx,
-                listed=listed,
-                deletes=[
-                    store.Delete(first.id, first.version, "v/t000/Alpha"),
-                    store.Delete(second.id, second.version, "v/t001/Alpha"),
-                ],
-            )
+            _delete_both(tx, first, second, listed)
         assert [
             c.spec.name for k in ("v/t000", "v/t001") for c in st.snapshot([k]).tenants[k].connections
         ] == ["Beta", "Old name"] * 2
