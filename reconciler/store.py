@@ -987,6 +987,7 @@ def _delete(conn: Connection, deletes: Sequence[Delete], listed: Listed) -> None
                 )
             }
         )
+    _refuse_unread(owned, listed)
     _delete_dependents_of(conn, owned, listed)
     for chunk in _chunks(list(owned)):
         conn.execute(companies.delete().where(companies.c.id.in_(chunk)))
@@ -1078,6 +1079,7 @@ def _sync_companies(conn: Connection, wanted: dict[int, tuple[Iterable[str], str
             for k in sorted(keys.keys() - have.keys())
         ]
     if gone:
+        _refuse_unread(gone, listed)
         _delete_dependents_of(conn, gone, listed)
         for chunk in _chunks(list(gone)):
             conn.execute(companies.delete().where(companies.c.id.in_(chunk)))
@@ -1128,6 +1130,18 @@ def _create(conn: Connection, creates: Sequence[Create]) -> list[int]:
     if rows:
         conn.execute(companies.insert(), rows)
     return created
+
+
+def _refuse_unread(label_of: Mapping[int, str], listed: Listed) -> None:
+    """Refuse to delete a company the plan did not read (listed by company: the apply's); one
+    added since, by a writer that gave the connection no new version, was never shown."""
+    if isinstance(listed, Mapping):
+        for company_id, label in label_of.items():
+            if company_id not in listed:
+                raise errors.ConflictError(
+                    f"{label}: a company was added to the live connection while applying; "
+                    "nothing was applied, plan again"
+                )
 
 
 def _delete_dependents_of(conn: Connection, label_of: dict[int, str], listed: Listed) -> None:

@@ -311,6 +311,46 @@ def test_a_delete_of_a_connection_protected_since_the_plan_read_it_is_refused(
         st.close()
 
 
+@pytest.mark.parametrize("kind", ["update", "delete"])
+def test_a_company_added_since_the_plan_read_the_connection_is_never_removed(
+    run: Run, tmp_path: Path, store_url: str, kind: str
+) -> None:
+    """A company added without a new version (the portal's own writer, between the plan's read
+    and the write) was removed by the update's company sync, or with the deleted connection,
+    though no plan showed it."""
+    st, (first, second) = _two_connections(run, tmp_path, store_url)
+    try:
+        with st.transaction() as tx:
+            tx.execute(
+                store.companies.insert().values(
+                    connection_id=second.id, code="F0003", code_key=store.spec.identity_key("F0003")
+                )
+            )
+        before = _dump(st)
+        listed = {x.row_id: {d.row_id for d in x.dependents} for c in (first, second) for x in c.companies}
+        with (
+            pytest.raises(errors.ConflictError, match=r"^v/t001/Alpha: a company was added"),
+            st.transaction() as tx,
+        ):
+            if kind == "update":
+                store.write(
+                    tx,
+                    listed=listed,
+                    updates=[
+                        store.Update(
+                            second.id, second.version, second.spec, store.KEEP, True, None, "v/t001/Alpha"
+                        )
+                    ],
+                )
+            else:
+                store.write(
+                    tx, listed=listed, deletes=[store.Delete(second.id, second.version, "v/t001/Alpha")]
+                )
+        assert _dump(st) == before
+    finally:
+        st.close()
+
+
 def test_executemany_rowcount_is_the_total_of_matched_rows(run: Run, tmp_path: Path, store_url: str) -> None:
     """What store._check_rowcount relies on, on each driver: SQLite, psycopg and PyMySQL sum an
     executemany's rowcount over its parameter sets, so a row that did not match shows."""
