@@ -58,9 +58,13 @@ class Out:
     def info(self, text: str) -> None:
         """A line on stderr; what it names from outside (files, the portal, an actor) is shown
         inert: it cannot start another line."""
-        from reconciler import render
+        from reconciler import spec
 
-        click.echo(render.inert(text), err=True)
+        if not spec.visible(text):  # rendering loaded only for such a line (start-up: validate's OK)
+            from reconciler import render
+
+            text = render.inert(text)
+        click.echo(text, err=True)
 
 
 def common(func: F) -> F:
