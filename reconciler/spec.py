@@ -184,7 +184,7 @@ def seen_identity(text: str) -> str:
     shown = "".join(
         " " if char.isspace() or char == "\u2800" else char
         for char in text
-        if char.isspace() or (char.isprintable() and not UNSEEN.match(char))
+        if char.isspace() or char == "\u2800" or (char.isprintable() and not UNSEEN.match(char))
     )
     return identity(shown.strip())
 

@@ -60,6 +60,7 @@ def test_identity(a: str, b: str, same: bool) -> None:
         ("Zero\u200bWidth", "ZeroWidth", True),
         ("No\u00a0Break", "No Break", True),
         ("Oslo\u3164", "OSLO", True),
+        ("Oslo\u2800GP", "Oslo GP", True),  # the braille blank shows as a space
         ("\u202eOslo\n", "oslo", True),
         (nfd("Bjørn Ås "), "Bjørn Ås", True),
         ("Résumé ", "Resume", False),  # what shows differs
