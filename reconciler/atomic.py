@@ -24,6 +24,12 @@ def not_a_file(path: Path) -> str | None:
     return None if stat.S_ISREG(mode) else "is not a regular file (a folder, a pipe or a device)"
 
 
+def _refuse_special(path: Path) -> None:
+    why = not_a_file(path)
+    if why is not None:
+        raise errors.InputError(f"{path}: {why}; nothing was written")
+
+
 def write(path: Path, text: str, *, exclusive: bool) -> bool:
     """Write text to path through a temporary file in the same directory and a rename, so that
     a reader sees the old file or the new one, never half of one.
@@ -32,9 +38,7 @@ def write(path: Path, text: str, *, exclusive: bool) -> bool:
     meanwhile is not overwritten either); returns False, writing nothing, when one does.
     Refuses (InputError, writing nothing) where something other than a file is (not_a_file).
     """
-    why = not_a_file(path)
-    if why is not None:
-        raise errors.InputError(f"{path}: {why}; nothing was written")
+    _refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     temp = Path(name)
@@ -69,9 +73,7 @@ def replace_all(changes: Sequence[tuple[Path, str]]) -> None:
     the files renamed before a rename fails get their old text back. InputError, naming the
     file and why, when one cannot be written."""
     for path, _ in changes:
-        why = not_a_file(path)
-        if why is not None:
-            raise errors.InputError(f"{path}: {why}; nothing was written")
+        _refuse_special(path)
     old = {path: path.read_bytes() for path, _ in changes if path.exists()}
     done: list[Path] = []
     try:

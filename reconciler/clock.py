@@ -17,13 +17,18 @@ NOW_VAR = "RECONCILER_NOW"
 IN_RANGE = (1971, 9000)
 
 
+def in_range(when: datetime) -> bool:
+    """when is in the years IN_RANGE."""
+    return IN_RANGE[0] <= when.year <= IN_RANGE[1]
+
+
 def parse(text: str, *, source: str) -> datetime:
     """An ISO 8601 time with its offset (2026-03-30T12:00+02:00, 2026-03-30T10:00Z), as UTC."""
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         when = None
-    if when is not None and not IN_RANGE[0] <= when.year <= IN_RANGE[1]:
+    if when is not None and not in_range(when):
         raise errors.InputError(
             f"{source} {text!r}: write a time between the years {IN_RANGE[0]} and {IN_RANGE[1]}"
         )

@@ -188,9 +188,7 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
             "truncated? Make it again with `reconciler plan --out`"
         ) from None
     except RecursionError:  # nested deeper than the decoder goes: no plan is
-        raise errors.InputError(
-            f"{label}: not a saved plan (nested too deep); make one with `reconciler plan --out FILE`"
-        ) from None
+        raise _too_deep(label) from None
     if not isinstance(body, dict) or body.get("kind") != KIND or "signature" not in body:
         raise errors.InputError(
             f"{label}: not a saved plan of osr-reconciler; make one with `reconciler plan --out FILE`"
@@ -198,9 +196,7 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
     try:
         problems = schema_problems(label, body)
     except RecursionError:
-        raise errors.InputError(
-            f"{label}: not a saved plan (nested too deep); make one with `reconciler plan --out FILE`"
-        ) from None
+        raise _too_deep(label) from None
     if problems:
         raise errors.InputError("the saved plan does not match its schema", problems=tuple(problems))
     signature = body.pop("signature")
@@ -233,6 +229,13 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
     )
     check_fresh(result, label)
     return result
+
+
+def _too_deep(label: str) -> errors.InputError:
+    """JSON nested past what the decoder or the schema check goes: no plan is."""
+    return errors.InputError(
+        f"{label}: not a saved plan (nested too deep); make one with `reconciler plan --out FILE`"
+    )
 
 
 def check_fresh(saved: Saved, label: str) -> None:

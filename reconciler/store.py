@@ -217,6 +217,13 @@ class Location:
         return redaction.redact(self.url)
 
 
+def _cannot_create(location: Location, error: OSError) -> errors.StoreError:
+    return errors.StoreError(
+        f"cannot create the store at {location.db_path} ({error.strerror}); run where "
+        "you can write, or give --store URL"
+    )
+
+
 _NO_KEY = f"set {secrets.STORE_KEY_VAR} to a key for this store (a Fernet key: 32 url-safe base64 bytes)"
 
 
@@ -356,10 +363,7 @@ class Store:
             if location.db_path is not None and create:
                 location.db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as error:
-            raise errors.StoreError(
-                f"cannot create the store at {location.db_path} ({error.strerror}); run where "
-                "you can write, or give --store URL"
-            ) from None
+            raise _cannot_create(location, error) from None
         try:
             engine = _engine(location, readonly=readonly)
         except ImportError as error:
@@ -375,10 +379,7 @@ class Store:
             try:
                 location.db_path.touch(mode=0o600, exist_ok=True)
             except OSError as error:
-                raise errors.StoreError(
-                    f"cannot create the store at {location.db_path} ({error.strerror}); run where "
-                    "you can write, or give --store URL"
-                ) from None
+                raise _cannot_create(location, error) from None
         if not create:
             store._check()
         return store

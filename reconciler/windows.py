@@ -142,7 +142,7 @@ def parse_local(text: str) -> datetime | None:
         when = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return when if clock.IN_RANGE[0] <= when.year <= clock.IN_RANGE[1] else None
+    return when if clock.in_range(when) else None
 
 
 def _check_local(value: str) -> str:
