@@ -897,40 +897,32 @@ def _conflict(label: str) -> errors.ConflictError:
     )
 
 
-def _check_versions(conn: Connection, expected: Sequence[tuple[int, int, str]]) -> None:
+def _check_versions(
+    conn: Connection, expected: Sequence[tuple[int, int, str]], deleting: Collection[int] = ()
+) -> None:
     """(id, version, label): refuse unless every row is there at that version; the rows stay
-    locked until the transaction ends (SELECT ... FOR UPDATE; SQLite holds the one write lock)."""
+    locked until the transaction ends (SELECT ... FOR UPDATE; SQLite holds the one write lock).
+    deleting: the ids to delete, refused unless, as locked, managed and not protected (a writer
+    that changes those without a new version, the portal's own on a server store, may have
+    committed since the plan read them in this transaction)."""
     for chunk in _chunks(expected):
-        found = dict(
-            conn.execute(
-                sa.select(connections.c.id, connections.c.version)
+        found = {
+            row.id: row
+            for row in conn.execute(
+                sa.select(
+                    connections.c.id, connections.c.version, connections.c.protected, connections.c.managed
+                )
                 .where(connections.c.id.in_([i for i, _, _ in chunk]))
                 .with_for_update()
-            ).all()
-        )
-        for connection_id, version, label in chunk:
-            if found.get(connection_id) != version:
-                raise _conflict(label)
-
-
-def _check_deletable(conn: Connection, deletes: Sequence[Delete]) -> None:
-    """Refuse unless every connection to delete is, as locked now, managed and not protected:
-    a writer that changes those without a new version (the portal's own, on a server store)
-    may have committed since the plan read them in this transaction."""
-    for part in _chunks(deletes):
-        guarded = {
-            row.id
-            for row in conn.execute(
-                sa.select(connections.c.id).where(
-                    connections.c.id.in_([d.connection_id for d in part]),
-                    sa.or_(connections.c.protected.is_(True), connections.c.managed.is_(False)),
-                )
             )
         }
-        for d in part:
-            if d.connection_id in guarded:
+        for connection_id, version, label in chunk:
+            row = found.get(connection_id)
+            if row is None or row.version != version:
+                raise _conflict(label)
+            if connection_id in deleting and (row.protected or not row.managed):
                 raise errors.ConflictError(
-                    f"{d.label}: the live connection became protected or unmanaged while applying; "
+                    f"{label}: the live connection became protected or unmanaged while applying; "
                     "nothing was applied, plan again"
                 )
 
@@ -963,9 +955,9 @@ def write(
         conn,
         [(d.connection_id, d.version, d.label) for d in deletes]
         + [(u.connection_id, u.version, u.label) for u in updates],
+        deleting={d.connection_id for d in deletes},
     )
     if deletes:
-        _check_deletable(conn, deletes)
         _delete(conn, deletes, listed)
     if updates:
         _update(conn, updates)

@@ -229,9 +229,10 @@ def apply(
         # The batches read the files by the strings checked keeps: no Path (~0.4 KB) per tenant kept.
         files, keys = [c.path for c in checked], [c.key for c in checked]
         # Locked before reading: an apply that waited plans against what the last one left.
+        commit = gitrepo.git_commit(ctx.root)  # for the audit log: the apply's and the record's
         with locks.leases(st, keys, timeout_s=timeout) as held:
             done, pending = _plan_and_apply_batched(
-                ctx, out, st, files, {c.key: c.digest for c in checked}, held, flags, verify
+                ctx, out, st, files, {c.key: c.digest for c in checked}, held, flags, commit, verify
             )
         if done is not None:  # the apply released its leases: the record takes its own
             try:
@@ -241,7 +242,7 @@ def apply(
                     out,
                     timeout=timeout,
                     written=done.written,
-                    commit=gitrepo.git_commit(ctx.root),
+                    commit=commit,
                 )
             except (errors.ReconcilerError, OSError, KeyboardInterrupt, SystemExit) as exc:
                 # The apply has committed: nothing here (not even a signal) may make the run
@@ -483,6 +484,7 @@ def _plan_and_apply_batched(
     keys: Mapping[str, str],
     held: locks.Held,
     flags: Flags,
+    commit: str | None,
     verify: Verify | None = None,
 ) -> tuple[applier.Applied | None, settle.Pending]:
     """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply, the fleet
@@ -493,8 +495,7 @@ def _plan_and_apply_batched(
     person may take minutes) or source checks (the network) must not hold a write transaction
     open, so there the plan is read first, and the transaction (applier.apply) reads the tenants
     that change again and compares their fingerprints. verify: a saved plan to apply (apply
-    --plan FILE), checked against the batches first."""
-    commit = gitrepo.git_commit(ctx.root)
+    --plan FILE), checked against the batches first. commit: the files' git commit, audited."""
     reads: list[Batched] = []
     if flags.auto_approve and not flags.check_sources:
 
