@@ -269,3 +269,13 @@ def test_drift_json_counts_each_status_and_unmanaged() -> None:
         ("By hand", "unmanaged", None),
         ("Other", "unmanaged", None),
     ]
+
+
+def test_a_line_break_and_a_backslash_n_are_two_names_in_text_and_markdown() -> None:
+    """inert() shows a line break as \\n; a name holding a backslash and an n printed the same.
+    Names double their own backslashes; a server value keeps its own (SQL01\\VISMA)."""
+    real, typed = "Sales\nEU", "Sales\\nEU"
+    assert render.quoted(real) == '"Sales\\nEU"'
+    assert render.quoted(typed) == '"Sales\\\\nEU"'
+    assert render.md_code(real) != render.md_code(typed)
+    assert render.value("SQL01\\VISMA") == '"SQL01\\VISMA"'
