@@ -187,6 +187,28 @@ def test_rotate_key_that_cannot_replace_the_key_file_says_it_rotated(
     assert not pending.exists()
 
 
+def test_rotate_key_that_does_not_commit_leaves_no_new_key_file(
+    embedded_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing written on exit 1: the store.key.new written before the transaction goes when the
+    store still holds the old key (and the old key still opens it)."""
+    assert embedded_cli("store", "init").code == 0
+    embedded_cli.write("live.yaml", (Path(__file__).parent / "cases/normalise/live.yaml").read_text())
+    assert embedded_cli("store", "seed", "live.yaml").code == 0
+    key = (embedded_cli.root / ".reconciler" / "store.key").read_bytes()
+
+    def lost(*_: object) -> None:
+        raise errors.StoreError("store: the connection was lost")
+
+    monkeypatch.setattr(store, "set_meta", lost)
+    result = run_in_process(("store", "rotate-key"), env=embedded_cli.env, cwd=embedded_cli.root)
+    monkeypatch.undo()
+    assert result.code == 1 and "the connection was lost" in result.err
+    assert not (embedded_cli.root / ".reconciler" / "store.key.new").exists()
+    assert (embedded_cli.root / ".reconciler" / "store.key").read_bytes() == key
+    assert embedded_cli("store", "dump").code == 0
+
+
 def test_store_url_password_never_printed(embedded_cli: Cli) -> None:
     url = f"postgresql+psycopg://someone:{CANARY}@127.0.0.1:1/nothing"
     embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)
