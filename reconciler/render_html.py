@@ -49,7 +49,7 @@ table{border-collapse:collapse;margin:.3rem 0 .8rem}th,td{border:1px solid var(-
 padding:.25rem .55rem;text-align:left;vertical-align:top}th{background:var(--bg2)}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 code,.v{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
-bdi{unicode-bidi:isolate}.ctl{font:.75em ui-monospace,monospace;color:var(--magenta);
+bdi{unicode-bidi:isolate;white-space:pre-wrap}.ctl{font:.75em ui-monospace,monospace;color:var(--magenta);
 border:1px solid currentColor;border-radius:3px;padding:0 2px;margin:0 1px}
 .alert{border-left:4px solid var(--amber);background:#fff8c5;padding:.5rem .8rem;margin:.5rem 0}
 .alert.caution{border-color:var(--red);background:#ffebe9}.alert.info{border-color:var(--blue);

@@ -171,14 +171,16 @@ def visible(text: str) -> bool:
 
 
 def plain_name(text: str) -> bool:
-    """A name as a tenant file may write it: visible, and no white space at either end."""
-    return visible(text) and text == text.strip()
+    """A name as a tenant file may write it: visible, no white space at either end, and no two
+    spaces in a row (HTML shows them as one)."""
+    return visible(text) and text == text.strip() and "  " not in text
 
 
 def seen_identity(text: str) -> str:
     """identity() of what a person sees of a name: characters that show nothing left out, any
-    white space as a plain space, none at either end. Two names with one seen identity and two
-    identities differ only by such characters (DESIGN §2: an error, never two connections)."""
+    run of white space as one plain space, none at either end. Two names with one seen identity
+    and two identities differ only by such characters (DESIGN §2: an error, never two
+    connections)."""
     if plain_name(text):
         return identity(text)
     shown = "".join(
@@ -186,7 +188,7 @@ def seen_identity(text: str) -> str:
         for char in text
         if char.isspace() or char == "\u2800" or (char.isprintable() and not UNSEEN.match(char))
     )
-    return identity(shown.strip())
+    return identity(" ".join(shown.split()))
 
 
 def name_problem(text: str) -> str | None:
@@ -215,7 +217,7 @@ def name_problem(text: str) -> str | None:
         else:
             kind = "a control character"
         return f"contains {kind} ({code}); remove it (write only visible characters and plain spaces)"
-    return None
+    return "has two spaces in a row, which show as one; write one space"
 
 
 _DIGITS = re.compile(r"(\d+)")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from reconciler import plan as p
 from reconciler import render_html
 from tests.conftest import IN_CI
 from tests.test_render_html import demo_plan, hostile_plan
@@ -174,6 +175,15 @@ def test_hostile_names_stay_text_in_the_browser(browser: Any, tmp_path: Path) ->
         assert page.get_by_text("abcU+202Edcba.exe").first.is_visible()
         opened.screenshot(f"hostile-{kind}.png")
         opened.close()  # no dialog, no request, no error
+
+
+def test_a_portal_name_with_two_spaces_shows_both(browser: Any, tmp_path: Path) -> None:
+    """HTML shows a run of spaces as one: "Two  Spaces" and "Two Spaces" would look alike."""
+    tenant = p.TenantPlan("acme", "no", (), ("Two  Spaces",), ())
+    opened = Opened(browser, _write(tmp_path, "spaces.html", render_html.plan_page(p.Plan((tenant,), 1, ()))))
+    _section(opened, "acme/no").locator("summary").click()  # the tenant's section opens
+    assert opened.page.locator("bdi", has_text="Two").first.inner_text() == "Two  Spaces"
+    opened.close()
 
 
 def test_drift_page_in_the_browser(browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -61,6 +61,8 @@ def test_identity(a: str, b: str, same: bool) -> None:
         ("No\u00a0Break", "No Break", True),
         ("Oslo\u3164", "OSLO", True),
         ("Oslo\u2800GP", "Oslo GP", True),  # the braille blank shows as a space
+        ("Oslo  GP", "Oslo GP", True),  # HTML, and so a pull request's page, shows two as one
+        ("Oslo \u00a0\tGP", "oslo gp", True),
         ("\u202eOslo\n", "oslo", True),
         (nfd("Bjørn Ås "), "Bjørn Ås", True),
         ("Résumé ", "Resume", False),  # what shows differs
@@ -86,6 +88,7 @@ def test_what_a_person_sees_of_a_name(portal: str, declared: str, same: bool) ->
         ("Vis\u200fma", "contains a bidirectional control (U+200F)"),
         ("Vis\u200bma", "contains an invisible (zero-width or format) character (U+200B)"),
         ("Vis\u00a0ma", "contains a space other than the plain space (U+00A0)"),
+        ("Visma  Oslo", "has two spaces in a row, which show as one; write one space"),
         ("Vis\x1bma", "contains a control character (U+001B)"),
         # printable to str.isprintable(), yet they show nothing
         ("Oslo\u034f", "contains a character that shows nothing (U+034F)"),
@@ -656,6 +659,7 @@ def test_a_portal_name_that_differs_only_by_what_does_not_show_is_an_error(cli: 
                 _conn("Trail "),
                 _conn("Zero\u200bWidth", managed=False),
                 _conn("No\u00a0Break"),
+                _conn("Two  Spaces"),
                 _conn("Oslo", companies=[{"id": "F0001 ", "reports": ["P&L March"]}]),
             ]
         ),
@@ -666,6 +670,7 @@ def test_a_portal_name_that_differs_only_by_what_does_not_show_is_an_error(cli: 
         "Trail": _tenant_file([_decl("Trail")]),
         "ZeroWidth": _tenant_file([_decl("ZeroWidth")]),
         "No Break": _tenant_file([_decl("New name", previous_names=["No Break"])]),
+        "Two Spaces": _tenant_file([_decl("Two Spaces")]),
         "F0001": _tenant_file([_decl("Oslo", ["F0001"])]),
         "tombstone": _tenant_file([{"name": "Trail", "absent": True}]),
     }
