@@ -7,6 +7,7 @@ Time is an input everywhere: the decisions take it as an argument, `reconciler w
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import yaml
 
 from reconciler import cli as cli_mod
 from reconciler import errors, render, stages, windows
-from tests.conftest import Cli
+from reconciler.commands import apply as apply_command
+from tests.conftest import ALWAYS_PROCESS, Cli
 from tests.test_cli import TENANT, dump, seeded
 
 CASES = Path(__file__).resolve().parent / "windows_cases"
@@ -425,6 +427,29 @@ def test_apply_outside_a_window_records_no_override(cli: Cli) -> None:
     assert done.code == 0, done.err
     (entry,) = json.loads(cli("history", "--format", "json").out)
     assert entry["freeze_override"] is None
+
+
+@pytest.mark.skipif(ALWAYS_PROCESS, reason="the prompt is answered by this process")
+def test_a_window_that_opens_while_the_prompt_waits_is_judged_at_the_answer(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan is shown before the window; the person answers `yes` once it has opened."""
+    frozen_repo(cli)
+    before = dump(cli)
+
+    def answered_inside_the_window(*_: object) -> None:
+        os.environ.update(INSIDE)  # the run's environment: put back when it ends
+
+    monkeypatch.setattr(apply_command, "_confirm", answered_inside_the_window)
+    refused = cli("apply", env=BEFORE)
+    assert refused.code == 1
+    assert 'refused: acme/acme-norway is inside change window "month-end close"' in refused.err
+    assert dump(cli) == before
+    done = cli("apply", "--override-freeze", "INC-8", env=BEFORE)
+    assert done.code == 0, done.err
+    assert done.err.count("Overriding the freeze of acme/acme-norway") == 1
+    (entry,) = json.loads(cli("history", "--format", "json").out)
+    assert entry["freeze_override"].endswith(": INC-8")
 
 
 def test_saved_plan_made_before_a_window_is_refused_inside_it(cli: Cli) -> None:

@@ -324,9 +324,7 @@ def _show_and_guard(out: options.Out, result: p.Plan, live: state.LiveState | No
     if not result.has_changes:
         out.info("No changes to apply.")
         return Ready(result, live, {})
-    overrides = applier.check_freeze(result, override=flags.override_freeze)
-    for key, text in overrides.items():
-        out.info(f"Overriding the freeze of {key}: {text}")
+    overrides = _check_freeze(result, flags, out, {})
     applier.check_guards(
         result,
         allow_cascade=flags.allow_cascade,
@@ -334,7 +332,19 @@ def _show_and_guard(out: options.Out, result: p.Plan, live: state.LiveState | No
         skip_source_checks=flags.skip_source_checks,
     )
     _confirm(result, flags.auto_approve, out)
+    if not flags.auto_approve:  # a person may answer minutes later: a window may have opened
+        result = stages.with_freeze(result, flags.windows, clock.now())
+        overrides = _check_freeze(result, flags, out, overrides)
     return Ready(result, live, overrides)
+
+
+def _check_freeze(result: p.Plan, flags: Flags, out: options.Out, said: dict[str, str]) -> dict[str, str]:
+    """applier.check_freeze, saying each override not said before."""
+    overrides = applier.check_freeze(result, override=flags.override_freeze)
+    for key, text in overrides.items():
+        if key not in said:
+            out.info(f"Overriding the freeze of {key}: {text}")
+    return overrides
 
 
 class Batched(NamedTuple):
