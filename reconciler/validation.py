@@ -103,6 +103,8 @@ def shown(value: str, limit: int = 60) -> str:
 def _flag_message(value: Any) -> str:
     if isinstance(value, str):
         low = value.lower()
+        if value in ("true", "false"):  # what a boolean is, but quoted (or tagged !!str)
+            return f"is the text {value!r}, not a boolean; write {value} without quotes"
         if low in ("true", "false"):
             return f"write {low} in lowercase (booleans are true or false)"
         if low in _YAML11_BOOLS:
