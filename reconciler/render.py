@@ -831,9 +831,13 @@ def drift_text(
         f"both, {s['unmanaged']} unmanaged."
     )
     lines = ["## osr-reconciler drift", "", md_text(total), ""] if markdown_out else []
+    # Per line, the tenant and the status of the connection it shows (None: no connection), to
+    # count what a cut comment leaves out.
+    items: list[tuple[str, str] | None] = [None] * len(lines)
     for tp, t in zip(plan.tenants, obj["tenants"], strict=True):
         if not t["connections"]:
             continue
+        key = f"{t['customer']}/{t['tenant']}"
         lines.append(
             f"### `{t['customer']}/{t['tenant']}`"
             if markdown_out
@@ -848,6 +852,7 @@ def drift_text(
                     "magenta",
                 )
             )
+        items += [None] * (len(lines) - len(items))
         for item in t["connections"]:
             what = item["status"].replace("_", " ")  # the status words, as the JSON has them
             detail = f"  {item['action']}" if item["action"] else ""
@@ -861,17 +866,25 @@ def drift_text(
                 + style(f"{what:<18}", colour)
                 + f"{name(item['connection'])}{detail}{fields}"
             )
+            items.append((key, what))
         lines.append("")
+        items.append(None)
     if not markdown_out:
         lines.append(total)
         return "\n".join(lines) + "\n"
     doc = _Budget(limit)
     for i, line in enumerate(lines):
         if not doc.fits(line + "\n", reserve=_RESERVE):
+            counts: dict[str, dict[str, int]] = {}
+            for shown in items[i:]:
+                if shown is not None:
+                    kinds = counts.setdefault(shown[0], {})
+                    kinds[shown[1]] = kinds.get(shown[1], 0) + 1
+            left = sum(sum(k.values()) for k in counts.values())
             doc.add(
-                f"\n**… {len(lines) - i:,} more lines left out to stay under {limit:,} "
-                "characters; the summary above counts everything. The full report is in "
-                "`drift --format json` (or html).**\n"
+                f"\n**… {left:,} more connections left out to stay under {limit:,} characters "
+                f"({_left_out(counts)}); the summary above counts everything. The full report is "
+                "in `drift --format json` (or html).**\n"
             )
             break
         doc.add(line + "\n")

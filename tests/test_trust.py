@@ -280,6 +280,27 @@ def test_markdown_is_under_the_limit_for_any_plan(plan: p.Plan) -> None:
     assert len(drift) < render.MARKDOWN_LIMIT
 
 
+def test_a_cut_drift_comment_counts_what_it_left_out_by_tenant_and_status() -> None:
+    drifted = tuple(
+        p.Action(
+            p.ActionKind.UPDATE,
+            f"Conn {i} " + "x" * 80,
+            p.Reason.UPDATE_CHANGED,
+            changes=(p.Change("database", "a", "b"),),
+            status=p.Status.DRIFT,
+        )
+        for i in range(300)
+    )
+    tenants = tuple(p.TenantPlan("acme", f"t{j}", drifted, (f"Hand {j}",)) for j in range(20))
+    out = render.drift_text(p.Plan(tenants, 10, ()), markdown_out=True)
+    assert len(out) < render.MARKDOWN_LIMIT
+    shown = sum(1 for line in out.splitlines() if line.startswith(("- drift", "- unmanaged")))
+    left = re.search(r"… ([\d,]+) more connections left out to stay under 65,000 characters \((.*)\)", out)
+    assert left is not None, out[-500:]
+    assert int(left[1].replace(",", "")) == 20 * 301 - shown
+    assert "`acme/t19`: 300 drift, 1 unmanaged" in left[2]
+
+
 def test_one_tombstone_cascading_1200_reports_fits() -> None:
     cascade = tuple(p.Cascade(R, f"Report {i} " + "x" * 60, "F0001") for i in range(1200))
     plan = p.Plan(
