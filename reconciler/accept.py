@@ -10,9 +10,12 @@ be written (the file holds a reference): both are reported, not written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Collection, Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from ruamel.yaml.error import YAMLError
 
 from reconciler import (
     catalog,
@@ -21,6 +24,7 @@ from reconciler import (
     differ,
     envnames,
     errors,
+    render,
     secrets,
     spec,
     state,
@@ -50,18 +54,22 @@ class Outcome:
     reports: tuple[str, ...]  # conflicts and passwords: told, not written
 
 
-def deleted_in_portal(audit: Iterable[tuple[str, str, str]]) -> dict[str, set[str]]:
-    """tenant key -> identities of connections whose last audited action was not a delete.
+def deleted_in_portal(
+    audit: Iterable[tuple[str, str, str, int | None]], live_ids: Container[int]
+) -> dict[str, set[str]]:
+    """tenant key -> identities of names the tool last applied to a connection that is gone.
 
-    audit: (tenant key, connection, action), newest first. A declared connection the tool
-    applied that is no longer live was deleted in the portal.
+    audit: (tenant key, connection, action, connection id), newest first. A declared
+    connection the tool applied that is no longer live was deleted in the portal; a name whose
+    connection is still live (renamed since, through previous_names) was not, and an entry of
+    that name is a new connection to create.
     """
-    last: dict[tuple[str, str], str] = {}
-    for key, name, action in audit:
-        last.setdefault((key, spec.identity(name)), action)
+    last: dict[tuple[str, str], tuple[str, int | None]] = {}
+    for key, name, action, conn_id in audit:
+        last.setdefault((key, spec.identity(name)), (action, conn_id))
     out: dict[str, set[str]] = {}
-    for (key, name), action in last.items():
-        if action != p.ActionKind.DELETE.value:
+    for (key, name), (action, conn_id) in last.items():
+        if action != p.ActionKind.DELETE.value and (conn_id is None or conn_id not in live_ids):
             out.setdefault(key, set()).add(name)
     return out
 
@@ -85,7 +93,7 @@ def _accept_changes(
 ) -> list[str]:
     accepted = []
     values = live.spec.values()
-    voucher_done = False
+    new: dict[str, object] = {}  # key -> its value now (None: the key goes)
     for change in a.changes:
         if change.field == "password":
             variable = a.desired.password if a.desired is not None else None
@@ -96,26 +104,49 @@ def _accept_changes(
             )
             continue
         if change.field == "name":
-            ed.set_key(entry, "name", live.spec.name)
+            new["name"] = live.spec.name
             accepted.append(f"{label}: renamed in the portal to {live.spec.name!r}: renamed in the file")
             continue
         if change.field == "companies":
-            ed.set_key(entry, "companies", list(live.spec.companies))
+            new["companies"] = list(live.spec.companies)
         elif change.field.startswith("voucher."):
-            if not voucher_done:
-                ed.set_key(entry, "voucher", live.spec.document().get("voucher"))
-                voucher_done = True
+            new["voucher"] = live.spec.document().get("voucher")
         else:
-            ed.set_key(entry, change.field, values[change.field])
+            new[change.field] = values[change.field]
         accepted.append(
             f"{label}: {change.field} changed in the portal: "
             f"{_shown(change.after)} -> {_shown(change.before)}"
         )
+    if entry.flow_style and any((textedit.get(entry, k) is None) != (v is None) for k, v in new.items()):
+        # A key added to or removed from a flow mapping rewrites it: once, with every change.
+        data = textedit.plain(entry)
+        for key, value in new.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        ed.replace(entry, yamlout.flow(data))
+    else:
+        for key, value in new.items():
+            ed.set_key(entry, key, value)
     return accepted
 
 
 def _shown(value: object) -> str:
     return "(none)" if value is None else yamlout.flow(value)
+
+
+@dataclass
+class _Edit:
+    """What accept_tenant did to one file, to check the file it made against (_unexpected)."""
+
+    text: str
+    accepted: list[str] = field(default_factory=list)
+    reports: list[str] = field(default_factory=list)
+    variables: list[str] = field(default_factory=list)
+    changed: dict[str, state.LiveConnection] = field(default_factory=dict)  # declared identity ->
+    removed: set[str] = field(default_factory=set)  # declared identities
+    appended: list[declared.DesiredConnection] = field(default_factory=list)
 
 
 def accept_tenant(
@@ -127,22 +158,25 @@ def accept_tenant(
     deleted: set[str],
     prefix: str,
     with_unmanaged: bool,
-) -> tuple[str, list[str], list[str], list[str]]:
-    """(new text, accepted lines, reports, variables to set) for one tenant file."""
+    taken: Collection[str] = (),
+) -> _Edit:
+    """The edited text of one tenant file and what was accepted, reported and appended.
+
+    taken: password variables the fleet's files use already (an appended connection's variable
+    must be none of them)."""
     ed = textedit.Editor(text)
     root = textedit.compose(text)
     found = textedit.get(root, "connections")
     seq = found[1] if found is not None and isinstance(found[1], textedit.SequenceNode) else None
     entries = _entries(seq) if seq is not None else {}
     by_id = {c.id: c for c in live.connections}
-    accepted: list[str] = []
-    reports: list[str] = []
+    done = _Edit(text)
     for a in t.actions:
         label = f"{t.key}/{a.connection}"
         entry = entries.get(spec.identity(a.connection))
         if a.status is p.Status.DRIFT_AND_PENDING:
             fields = ", ".join(a.changed_fields) or a.action.value
-            reports.append(
+            done.reports.append(
                 f"{label}: conflict: changed in the portal and in git ({fields}); not "
                 "accepted: make the file say what it should be, then plan"
             )
@@ -153,7 +187,8 @@ def accept_tenant(
             and isinstance(entry, textedit.MappingNode)
             and (a.action is p.ActionKind.UPDATE or a.reason is p.Reason.RENAME_PORTAL)
         ):
-            accepted += _accept_changes(ed, entry, a, by_id[a.live_id], label, reports)
+            done.accepted += _accept_changes(ed, entry, a, by_id[a.live_id], label, done.reports)
+            done.changed[spec.identity(a.connection)] = by_id[a.live_id]
         elif (
             a.action is p.ActionKind.CREATE
             and a.desired is not None
@@ -162,26 +197,109 @@ def accept_tenant(
             and any(spec.identity(n) in deleted for n in (a.connection, *a.desired.previous_names))
         ):
             ed.remove_item(seq, entry)
-            accepted.append(f"{label}: deleted in the portal: removed from the file")
-    variables: list[str] = []
-    if with_unmanaged and t.unmanaged and seq is not None:
-        names = envnames.password_variables(
-            live.customer, live.tenant, [c.spec.name for c in live.connections], prefix
+            done.accepted.append(f"{label}: deleted in the portal: removed from the file")
+            done.removed.add(spec.identity(a.connection))
+    if with_unmanaged and t.unmanaged:
+        _append_unmanaged(ed, done, t, live, seq, found[0] if found is not None else None, prefix, taken)
+    done.text = ed.result()
+    return done
+
+
+def _append_unmanaged(
+    ed: textedit.Editor,
+    done: _Edit,
+    t: p.TenantPlan,
+    live: state.LiveTenant,
+    seq: textedit.SequenceNode | None,
+    key: textedit.Node | None,
+    prefix: str,
+    taken: Collection[str],
+) -> None:
+    """Append the connections made by hand in the portal, each with a password variable of
+    its own; a name no tenant file can hold is reported instead (correct it in the portal)."""
+    if seq is None:
+        done.reports.append(
+            f"{t.key}: the portal has connections made by hand ("
+            + ", ".join(render.quoted(n) for n in t.unmanaged)
+            + "); the file has no `connections:` list to append them to: add `connections: []`, "
+            "then run drift --write again"
         )
-        wanted = {spec.identity(n) for n in t.unmanaged}
-        docs = []
-        for conn in live.connections:
-            if spec.identity(conn.spec.name) not in wanted:
-                continue
-            sql = conn.spec.authentication is spec.Authentication.SQL
-            docs.append(conn.spec.document(password={"env": names[conn.spec.name]} if sql else None))
-            accepted.append(
-                f"{t.key}/{conn.spec.name}: made in the portal (unmanaged): appended; merging adopts it"
+        return
+    names = envnames.password_variables(
+        live.customer, live.tenant, [c.spec.name for c in live.connections], prefix, taken=taken
+    )
+    wanted = {spec.identity(n) for n in t.unmanaged}
+    docs = []
+    for conn in live.connections:
+        if spec.identity(conn.spec.name) not in wanted:
+            continue
+        why = _unwritable(conn.spec)
+        if why:
+            done.reports.append(
+                f"{t.key}/{render.quoted(conn.spec.name)[1:-1]}: made in the portal (unmanaged), {why}, "
+                "which a tenant file cannot hold: not appended; correct it in the portal"
             )
-            if sql:
-                variables.append(names[conn.spec.name])
-        ed.append_items(seq, docs, ADDED_COMMENT, found[0] if found is not None else None)
-    return ed.result(), accepted, reports, variables
+            continue
+        sql = conn.spec.authentication is spec.Authentication.SQL
+        ref = declared.SecretRef(names[conn.spec.name], None) if sql else None
+        docs.append(conn.spec.document(password={"env": ref.env} if ref else None))
+        done.appended.append(declared.DesiredConnection(conn.spec, ref, (), True, False))
+        done.accepted.append(
+            f"{t.key}/{conn.spec.name}: made in the portal (unmanaged): appended; merging adopts it"
+        )
+        if ref:
+            done.variables.append(names[conn.spec.name])
+    ed.append_items(seq, docs, ADDED_COMMENT, key)
+
+
+def _unwritable(conn: spec.ConnectionSpec) -> str | None:
+    """Why a portal-made connection's name or a company id of it cannot be in a tenant file."""
+    why = spec.name_problem(conn.name)
+    if why:
+        return why.split(";")[0]
+    for company in conn.companies:
+        why = spec.name_problem(company)
+        if why:
+            return f"has the company {render.quoted(company)}, which {why.split(';')[0]}"
+    return None
+
+
+def _unexpected(d: declared.DesiredTenant, written: declared.DesiredTenant, done: _Edit) -> str | None:
+    """What the edited file says that accepting did not mean it to, or None. Edits made on the
+    text can land elsewhere than meant (an alias edits its anchor; overlapping edits); this
+    compares the whole file as the tool reads it with what was accepted."""
+    want: dict[str, declared.DesiredConnection] = {}
+    for c in d.connections:
+        key = spec.identity(c.spec.name)
+        if key in done.removed:
+            continue
+        conn = done.changed.get(key)
+        if conn is None:
+            want[key] = c
+        else:
+            want[spec.identity(conn.spec.name)] = dataclasses.replace(c, spec=conn.spec)
+    for c in done.appended:
+        want[spec.identity(c.spec.name)] = c
+    got = {spec.identity(c.spec.name): c for c in written.connections}
+    accepted = {spec.identity(c.spec.name) for c in done.changed.values()}
+    accepted |= {spec.identity(c.spec.name) for c in done.appended}
+    for key, c in want.items():
+        made = got.get(key)
+        if made is None:
+            return f"{render.quoted(c.spec.name)} would be missing"
+        if key in accepted and (made.spec != c.spec or made.password != c.password):
+            return f"{render.quoted(c.spec.name)} would not say what the portal says"
+        if key not in accepted and made != c:
+            return (
+                f"{render.quoted(c.spec.name)} would change too, which the portal did not change "
+                "(a value shared through an alias, or edits that meet)"
+            )
+    extra = [got[k].spec.name for k in got.keys() - want.keys()]
+    if extra:
+        return f"{render.quoted(extra[0])} would be added"
+    if (written.prune, written.tombstones) != (d.prune, d.tombstones):
+        return "its prune or tombstones would change"
+    return None
 
 
 def accept(
@@ -194,9 +312,11 @@ def accept(
     settings: secrets.Settings,
     with_unmanaged: bool = True,
 ) -> Outcome:
-    """The accepted files, each validated and checked to plan no change for what it accepted;
-    nothing is written here."""
+    """The accepted files, each read back as the tool reads it and checked to say exactly what
+    was accepted and nothing else; nothing is written here. A file that cannot be edited so is
+    reported (edit it by hand) and left as it is; the others are still accepted."""
     by_key = {d.key: d for d in tenants}
+    taken = {c.password.env for d in tenants for c in d.connections if c.password and c.password.env}
     files: list[FileChange] = []
     reports: list[str] = []
     cat = catalog.load()
@@ -206,34 +326,41 @@ def accept(
         raw = path.read_bytes()
         text = raw.decode("utf-8-sig")
         bom = raw.startswith(b"\xef\xbb\xbf")
-        new, accepted, told, variables = accept_tenant(
-            d,
-            t,
-            live.tenants[t.key],
-            text,
-            deleted=deleted.get(t.key, set()),
-            prefix=settings.env_prefix,
-            with_unmanaged=with_unmanaged,
-        )
-        reports += told
-        if new == text:
-            continue
-        data = ("\ufeff" if bom else "") + new
-        written = desired.load_file(path, cat=cat, settings=settings, raw=data.encode("utf-8"))
-        again = differ.diff_tenant(written, live.tenants[t.key], fps)
-        left = [
-            a
-            for a in again.actions
-            if a.action is not p.ActionKind.ADOPT
-            and a.status is not p.Status.DRIFT_AND_PENDING
-            and any(line.startswith(f"{t.key}/{a.connection}:") for line in accepted)
-            and [c.field for c in a.changes] != ["password"]
-        ]
-        if left:
-            raise errors.InputError(
-                f"{path}: could not accept the portal's changes to "
-                + ", ".join(a.connection for a in left)
-                + " by editing the file; nothing was written (edit it by hand)"
+        try:
+            done = accept_tenant(
+                d,
+                t,
+                live.tenants[t.key],
+                text,
+                deleted=deleted.get(t.key, set()),
+                prefix=settings.env_prefix,
+                with_unmanaged=with_unmanaged,
+                taken=taken,
             )
-        files.append(FileChange(t.key, path, data, tuple(accepted), tuple(variables)))
+        except YAMLError as e:  # what libyaml reads and ruamel's round-trip parser does not
+            where = getattr(e, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+            reports.append(
+                f"{t.key}: its file cannot be edited in place ({getattr(e, 'problem', None) or 'not read'}"
+                f"{at}); the file was not changed: accept the portal's changes by hand (a tab after "
+                "a value is a common cause: use spaces)"
+            )
+            continue
+        reports += done.reports
+        if done.text == text:
+            continue
+        data = ("\ufeff" if bom else "") + done.text
+        try:
+            written = desired.load_file(path, cat=cat, settings=settings, raw=data.encode("utf-8"))
+            why = _unexpected(d, written, done)
+        except errors.InputError:
+            why = "it would not be a valid tenant file"
+        if why is not None:
+            reports.append(
+                f"{t.key}: could not accept the portal's changes by editing its file ({why}); the "
+                "file was not changed: accept them by hand"
+            )
+            continue
+        taken.update(done.variables)
+        files.append(FileChange(t.key, path, data, tuple(done.accepted), tuple(done.variables)))
     return Outcome(tuple(files), tuple(reports))

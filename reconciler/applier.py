@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
 from typing import NamedTuple
 
@@ -332,7 +332,13 @@ def _write(
                 )
             )
     held.check()
-    store.write(conn, deletes=deletes, updates=updates, creates=creates, listed=listed)
+    new_ids = store.write(conn, deletes=deletes, updates=updates, creates=creates, listed=listed)
+    # A create's entry names the connection it made (drift --write tells a name applied to a
+    # connection still live, renamed since, from one the portal deleted by it).
+    made = iter(new_ids)
+    entries = [
+        replace(e, connection_id=next(made)) if e.action == p.ActionKind.CREATE.value else e for e in entries
+    ]
     store.write_audit(conn, entries)
     written = frozenset([d.connection_id for d in deletes] + [u.connection_id for u in updates])
     return Written(len(entries), cascade, written, entries[0] if entries else None)

@@ -104,8 +104,11 @@ class Editor:
         self.edits.append((at, at, lines))
 
     def result(self) -> str:
+        """The text with every edit made; what two edits insert at one place comes in the order
+        they were asked for (a key added to the last entry, then an entry appended after it)."""
         out = self.text
-        for start, end, text in sorted(self.edits, key=lambda e: (e[0], e[1]), reverse=True):
+        ordered = sorted(enumerate(self.edits), key=lambda e: (e[1][0], e[1][1], e[0]), reverse=True)
+        for _, (start, end, text) in ordered:
             out = out[:start] + text + out[end:]
         return out
 
@@ -187,16 +190,23 @@ class Editor:
             if h not in wanted:
                 first = self.line_of(n.start_mark.index)
                 self.delete_lines(first, self.last_line(n))
-        if added:
-            column = self.dash(keep[0])
+        if added:  # in the column of the first item, kept or not (the portal may replace them all)
+            column = self.dash(seq.value[0])
             body = "".join(f"- {yamlout.flow(i)}\n" for i in added)
             self.insert_after_line(self.last_line(seq), self.lines_of(body, column))
 
     # -- sequences of mappings (connections) -----------------------------------------------
 
     def remove_item(self, seq: SequenceNode, item: Node) -> None:
-        if seq.flow_style or len(seq.value) == 1:
+        if seq.flow_style:
             self.replace(seq, yamlout.flow([plain(n) for n in seq.value if n is not item]))
+            return
+        if len(seq.value) == 1:  # its lines become `[]`; the comments after it stay
+            first, last = self.line_of(item.start_mark.index), self.last_line(item)
+            ending = "\r\n" if self._line(last).endswith("\r\n") else "\n"
+            self.edits.append(
+                (self.line_start(first), self.line_start(last + 1), " " * self.dash(item) + "[]" + ending)
+            )
             return
         first, last = self.line_of(item.start_mark.index), self.last_line(item)
         if item is not seq.value[0]:  # its own comment lines go with it (not the list's)

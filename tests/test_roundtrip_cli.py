@@ -128,3 +128,29 @@ def test_import_names_an_unknown_tenant_and_writes_nothing(cli: Cli) -> None:
     assert result.code == 1
     assert "tenant acme/acme-finland does not exist in the store" in result.err
     assert not (cli.root / "tenants").exists()
+
+
+def test_drift_write_keeps_a_new_entry_named_as_a_connection_renamed_since(cli: Cli) -> None:
+    """`Old` was applied, then renamed to `New` through previous_names: an entry `Old` added
+    since is a connection to create (pending), not one the portal deleted."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    entry = "  - {name: %s, integration: dynamics-gp, server: %s, database: D, authentication: windows%s}\n"
+    head = "version: 1\ncustomer: acme\ntenant: acme-sweden\nconnections:\n"
+    path = cli.write("tenants/acme/acme-sweden.yaml", head + entry % ("Old", "gp01", ""))
+    assert cli("apply", "--auto-approve", "--tenant", "acme/acme-sweden").code == 0
+    cli.write("tenants/acme/acme-sweden.yaml", head + entry % ("New", "gp01", ", previous_names: [Old]"))
+    assert cli("apply", "--auto-approve", "--tenant", "acme/acme-sweden").code == 0
+    text = head + entry % ("New", "gp01", "") + entry % ("Old", "gp77", "")
+    path.write_text(text, encoding="utf-8")
+    written = cli("drift", "--write", "--tenant", "acme/acme-sweden")
+    assert written.code == 0, written.out + written.err
+    assert "Nothing to accept" in written.out
+    assert path.read_text(encoding="utf-8") == text
+    assert _actions(cli, {}) == [("create", "Old")]
+
+
+def test_drift_write_says_it_writes_text_only(cli: Cli) -> None:
+    refused = cli("drift", "--write", "--format", "json")
+    assert refused.code == 1 and refused.out == ""
+    assert "--write says what it wrote as text; leave out --format json" in refused.err

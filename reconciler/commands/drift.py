@@ -6,7 +6,7 @@ import json
 
 import click
 
-from reconciler import clock, render, render_html, stages
+from reconciler import clock, errors, render, render_html, stages
 from reconciler.commands import options
 from reconciler.progress import Progress
 
@@ -42,6 +42,11 @@ def drift(
     """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only
     on the store; --write edits the tenant files (DESIGN §9)."""
     if write:
+        if fmt != "text":
+            raise errors.InputError(
+                f"--write says what it wrote as text; leave out --format {fmt} (or run drift "
+                f"--format {fmt} without --write for the report)"
+            )
         from reconciler.commands import drift_write
 
         return drift_write.run(ctx, out, paths, tenants, ignore_unmanaged=ignore_unmanaged)

@@ -28,7 +28,10 @@ def run(
             live = store.read(conn, [t.key for t in wanted])
             result = differ.diff(wanted, live, fps, max_delete=10**9)
             audit = store.read_audit(conn, [t.key for t in wanted], AUDIT_LIMIT)
-    deleted = accept.deleted_in_portal((f"{r.customer}/{r.tenant}", r.connection, r.action) for r in audit)
+    live_ids = {c.id for t in live.tenants.values() for c in t.connections}
+    deleted = accept.deleted_in_portal(
+        ((f"{r.customer}/{r.tenant}", r.connection, r.action, r.connection_id) for r in audit), live_ids
+    )
     outcome = accept.accept(
         wanted, live, result, fps, deleted=deleted, settings=ctx.settings, with_unmanaged=not ignore_unmanaged
     )
