@@ -164,6 +164,14 @@ _URL_PASSWORD = re.compile(r"[\w+]+://[^:/]*:(?P<password>[^@]*)@")
 _ODBC_PASSWORD = re.compile(r"(?i)(?:^|;)\s*(?:pwd|password)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)")
 
 
+def _without_userinfo(url: str) -> str:
+    """A store URL to show in an error: nothing between its scheme and its last '@' (a user or
+    password holding an '@' or a '/' would fool any narrower mask)."""
+    at = url.rfind("@")
+    colon = url.find(":")
+    return url if at < 0 or colon < 0 or colon > at else url[: colon + 1] + "//***" + url[at:]
+
+
 def _register_url_secrets(url: str, sa_url: sa.URL | None) -> None:
     """Remember every password a store URL holds, as written and decoded, so that no message
     shows it (redaction's patterns alone miss one with a space, a comma or in odbc_connect)."""
@@ -201,9 +209,13 @@ class Location:
             _register_url_secrets(url, sa_url)
             if sa_url is None:
                 raise errors.StoreError(
-                    f"--store {redaction.redact(url)!r} is not a SQLAlchemy URL; "
-                    "write e.g. postgresql+psycopg://user@host/db or "
-                    "sqlite:///path/store.db"
+                    f"the store URL (--store or RECONCILER_STORE) {_without_userinfo(url)!r} is not a "
+                    "SQLAlchemy URL; write e.g. postgresql+psycopg://user@host/db or sqlite:///path/store.db"
+                )
+            if sa_url.host is not None and "@" in sa_url.host:
+                raise errors.StoreError(
+                    f"the store URL (--store or RECONCILER_STORE) {_without_userinfo(url)!r} has more "
+                    "than one '@' before its host; write an '@' in the user name or password as %40"
                 )
             sqlite = sa_url.get_backend_name() == "sqlite" and sa_url.database
             path = Path(sa_url.database) if sqlite and sa_url.database else None

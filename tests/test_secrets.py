@@ -227,6 +227,10 @@ def test_store_url_password_never_printed(embedded_cli: Cli) -> None:
         "mysql+pymysql://root:{pw}'x y@127.0.0.1:1/nothing",
         "mssql+pyodbc:///?odbc_connect=DRIVER%3DFreeTDS%3BSERVER%3D127.0.0.1%3BUID%3Dsa%3BPWD%3D{pw}",
         "mssql+pyodbc:///?odbc_connect=DRIVER%3DFreeTDS%3BPWD%3D%7B{pw}%3B%20x%7D%3BUID%3Dsa",
+        # an '@' not percent-encoded: the driver would name 'pw@127.0.0.1' as the host
+        "postgresql+psycopg://someone:pa@{pw}@127.0.0.1:1/nothing",
+        "mysql+pymysql://root:x@{pw}@127.0.0.1:1/nothing",
+        "postgresql+psycopg:/someone:{pw}@127.0.0.1:1/nothing",  # one slash: no URL at all
     ],
 )
 def test_every_password_a_store_url_holds_is_masked(embedded_cli: Cli, url: str) -> None:
