@@ -409,6 +409,20 @@ def md_text(text: str) -> str:
     return "".join("\\" + c if c in _MD_PUNCT else c for c in inert(text))
 
 
+def _until(o: freeze.Occurrence) -> str:
+    return inert(freeze.until_text(o))
+
+
+def _md_until(o: freeze.Occurrence) -> str:
+    """freeze.until_text in markdown: the window's name (anyone's text) in a code span."""
+    return f"change window {md_code(o.window)} until {md_text(freeze.local_text(o.end))}"
+
+
+def _md_opens(o: freeze.Occurrence) -> str:
+    start, end = md_text(freeze.local_text(o.start)), md_text(freeze.local_text(o.end))
+    return f"change window {md_code(o.window)} opens {start} (until {end})"
+
+
 # cmark-gfm (GitHub's renderer) reads no backtick string longer than 80 as a code span's fence.
 _LONGEST_FENCE = 80
 _BACKTICKS = re.compile("(`+)")
@@ -586,10 +600,10 @@ def _freeze_warning(plan: p.Plan, *, most: int = 10, windows: int = 5) -> list[s
             f" and {len(keys) - most} more" if len(keys) > most else ""
         )
         what = (
-            f"**{md_text(freeze.until_text(o))}**: {names}; `apply` refuses their changes "
+            f"**{_md_until(o)}**: {names}; `apply` refuses their changes "
             "without `--override-freeze REASON`"
             if state == "active"
-            else f"{md_text(freeze.opens_text(o))}: {names}"
+            else f"{_md_opens(o)}: {names}"
         )
         lines.append(f"> - {what}")
     if len(held) > windows:
@@ -847,7 +861,9 @@ def drift_text(
             lines.append(
                 ("- " if markdown_out else "  ")
                 + style(
-                    f"frozen: {inert(freeze.until_text(tp.freeze.active))}; changes made during it may "
+                    "frozen: "
+                    + (_md_until if markdown_out else _until)(tp.freeze.active)
+                    + "; changes made during it may "
                     "be intended: do not revert them before it ends",
                     "magenta",
                 )

@@ -19,6 +19,7 @@ from reconciler import cli as cli_mod
 from reconciler import errors, render, stages, windows
 from reconciler.commands import apply as apply_command
 from tests.conftest import ALWAYS_PROCESS, Cli
+from tests.inert import assert_markdown_inert
 from tests.test_cli import TENANT, dump, seeded
 
 CASES = Path(__file__).resolve().parent / "windows_cases"
@@ -476,7 +477,7 @@ def test_plan_shows_the_window_in_every_format(cli: Cli) -> None:
     assert text.out.rstrip().endswith("apply refuses them without --override-freeze REASON")
 
     markdown = cli("plan", "--format", "markdown", env=INSIDE).out
-    window = render.md_text('change window "month-end close" until 2026-04-06 00:00 Europe/Oslo')
+    window = "change window `month-end close` until " + render.md_text("2026-04-06 00:00 Europe/Oslo")
     assert markdown.startswith(
         f"## osr-reconciler plan\n\n> [!WARNING]\n> - **{window}**: `acme/acme-norway`;"
     )
@@ -505,6 +506,22 @@ def test_drift_mentions_the_open_window(cli: Cli) -> None:
     ) in drift.out
     obj = json.loads(cli("drift", "--format", "json", env=INSIDE).out)  # schema-checked by Cli
     assert obj["tenants"][0]["freeze"]["active"]["window"] == "month-end close"
+
+
+def test_a_window_name_is_inert_in_markdown(cli: Cli) -> None:
+    """reconciler.yaml comes from a pull request too: its window names stay text on GitHub."""
+    frozen_repo(cli)
+    hostile = "@octocat [click](https://evil.example) <img src=x onerror=alert(1)> ```"
+    cli.write("reconciler.yaml", DESIGN_FILE.replace("month-end close", f"'{hostile}'"))
+    drift = cli("drift", "--format", "markdown", env=INSIDE)
+    assert drift.code == 2, drift.err
+    assert "frozen: change window ```` @octocat" in drift.out, drift.out
+    assert_markdown_inert(drift.out, headings={"osr-reconciler drift", "`acme/acme-norway`"}, sections=0)
+    plan = cli("plan", "--format", "markdown", env=INSIDE)
+    assert plan.code == 0, plan.err
+    assert_markdown_inert(
+        plan.out, headings={"osr-reconciler plan"}, sections=plan.out.count("<details><summary>")
+    )
 
 
 def test_bad_reconciler_now_and_reason_are_input_errors(cli: Cli) -> None:
