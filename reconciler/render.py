@@ -600,8 +600,7 @@ def _freeze_warning(plan: p.Plan, *, most: int = 10, windows: int = 5) -> list[s
             f" and {len(keys) - most} more" if len(keys) > most else ""
         )
         what = (
-            f"**{_md_until(o)}**: {names}; `apply` refuses their changes "
-            "without `--override-freeze REASON`"
+            f"**{_md_until(o)}**: {names}; `apply` refuses their changes without `--override-freeze REASON`"
             if state == "active"
             else f"{_md_opens(o)}: {names}"
         )
