@@ -7,11 +7,26 @@ shows only the adoptions of the unmanaged connections.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+import re
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import atomic, checks, envnames, errors, spec, state, yamlout
+from reconciler import (
+    atomic,
+    catalog,
+    checks,
+    desired,
+    envnames,
+    errors,
+    secrets,
+    spec,
+    state,
+    strictyaml,
+    yamlout,
+)
 
 MODELINE = "# yaml-language-server: $schema=../../schemas/tenant.schema.json\n"
 
@@ -29,15 +44,19 @@ class Outcome:
     existing: tuple[tuple[str, Path], ...]  # tenants that already have a file: never touched
 
 
-def export_tenant(live: state.LiveTenant, prefix: str) -> dict[str, object]:
-    """The tenant file document of a live tenant: passwords as {env: NAME} references."""
+def export_tenant(live: state.LiveTenant, prefix: str, *, taken: Collection[str] = ()) -> dict[str, object]:
+    """The tenant file document of a live tenant: passwords as {env: NAME} references, none of
+    them one of taken (envnames.password_variables); companies in natural order (S1, S2, S11),
+    as people list them: the portal keeps them as a set."""
     conns: list[dict[str, object]] = []
     variables = envnames.password_variables(
-        live.customer, live.tenant, [c.spec.name for c in live.connections], prefix
+        live.customer, live.tenant, [c.spec.name for c in live.connections], prefix, taken=taken
     )
     for c in live.connections:
         sql = c.spec.authentication is spec.Authentication.SQL
-        conns.append(c.spec.document(password={"env": variables[c.spec.name]} if sql else None))
+        doc = c.spec.document(password={"env": variables[c.spec.name]} if sql else None)
+        doc["companies"] = sorted(c.spec.companies, key=lambda code: (spec.natural_key(code), code))
+        conns.append(doc)
     return {
         "version": 1,
         "customer": live.customer,
@@ -47,9 +66,11 @@ def export_tenant(live: state.LiveTenant, prefix: str) -> dict[str, object]:
     }
 
 
-def tenant_text(live: state.LiveTenant, prefix: str) -> tuple[str, tuple[str, ...]]:
+def tenant_text(
+    live: state.LiveTenant, prefix: str, *, taken: Collection[str] = ()
+) -> tuple[str, tuple[str, ...]]:
     """The tenant file of a live tenant, and the password variables it references."""
-    body = export_tenant(live, prefix)
+    body = export_tenant(live, prefix, taken=taken)
     variables = tuple(
         str(c["password"]["env"])
         for c in body["connections"]  # type: ignore[attr-defined]
@@ -96,9 +117,108 @@ def unwritable(live: state.LiveState, keys: Sequence[str]) -> list[errors.Proble
     return problems
 
 
-def run(live: state.LiveState, root: Path, keys: Sequence[str], prefix: str) -> Outcome:
-    """Write root/<customer>/<tenant>.yaml for each of keys that has no file; never overwrite."""
-    written: list[Written] = []
+_CONNECTION_AT = re.compile(r"connections\[(\d+)\]\.?(\S*): (.*)")
+
+
+def refused(
+    live: state.LiveTenant, path: Path, text: str, *, cat: catalog.Catalog, settings: secrets.Settings
+) -> list[errors.Problem]:
+    """What validate would say of text written at path, said of the portal's tenant and
+    connection: the portal holds values no tenant file may (a server `my host`, an integration
+    the catalog does not know, sql without a login), and the file was never written, so a
+    file:line:col would point at nothing."""
+    try:
+        desired.load_file(path, cat=cat, settings=settings, raw=text.encode("utf-8"))
+    except errors.InputError as exc:
+        return [_in_portal(live, p.message) for p in exc.problems]
+    return []
+
+
+def _in_portal(live: state.LiveTenant, message: str) -> errors.Problem:
+    """A problem validate found in the file made of live, as one to correct in the portal."""
+    found = _CONNECTION_AT.fullmatch(message)
+    if found is None:
+        return errors.Problem(
+            live.key,
+            0,
+            0,
+            f"validate would refuse its file: {message}; correct it in the portal, then import again",
+        )
+    index, field, why = found.groups()
+    return errors.Problem(
+        f"{live.key}/{live.connections[int(index)].spec.name}",
+        0,
+        0,
+        f"validate would refuse the portal's {field or 'connection'}: {why}; "
+        "correct it in the portal, then import again",
+    )
+
+
+def variables_in_use(
+    folders: Sequence[Path], *, cat: catalog.Catalog, settings: secrets.Settings
+) -> set[str]:
+    """Every password variable the tenant files under folders may reference, so that import
+    names none of them again (envnames.password_variables' taken).
+
+    A valid file gives its {env: NAME} references, read as validate reads them. A file that
+    does not load (one being edited, a typo validate refuses) gives every word in it that could
+    name a variable: a word wrongly counted costs a new file a suffix, a reference missed is a
+    password two connections share once the file is fixed. A file that cannot be read at all
+    (no permission, a pipe, a broken link) refuses the import, writing nothing: what it
+    references is unknown, and no guess is safe.
+    """
+    used: set[str] = set()
+    problems: list[errors.Problem] = []
+    for path in _yaml_files(folders):
+        try:
+            raw = strictyaml.read_bytes(path)
+        except errors.InputError as exc:
+            problems += [
+                errors.Problem(
+                    p.file,
+                    0,
+                    0,
+                    f"{p.message}; import reads the password variables of every tenant file so that "
+                    "a new file names none of them: make it readable or move it away, then import again",
+                )
+                for p in exc.problems
+            ]
+            continue
+        try:
+            tenant = desired.load_file(path, cat=cat, settings=settings, raw=raw)
+        except errors.InputError:
+            used.update(checks.ENV_NAME.findall(raw.decode("utf-8", "replace")))
+            continue
+        used.update(c.password.env for c in tenant.connections if c.password and c.password.env)
+    if problems:
+        raise errors.InputError.of(problems)
+    return used
+
+
+def _yaml_files(folders: Sequence[Path]) -> Iterator[str]:
+    """Every file named *.yaml or *.yml under the folders, at any depth, each folder once;
+    linked folders are not entered (as desired.discover)."""
+    seen: set[Path] = set()
+    for folder in folders:
+        if folder.resolve() in seen:
+            continue
+        seen.add(folder.resolve())
+        for parent, _, files in os.walk(folder):
+            yield from (os.path.join(parent, f) for f in sorted(files) if f.endswith((".yaml", ".yml")))
+
+
+def run(
+    live: state.LiveState, root: Path, keys: Sequence[str], *, fleet: Path, settings: secrets.Settings
+) -> Outcome:
+    """Write root/<customer>/<tenant>.yaml for each of keys that has no file; never overwrite.
+
+    Each password variable is new to the fleet: none that a file under root or fleet (the
+    repository's tenants folder) references, nor one given to a tenant written before it. Every
+    file is checked as validate reads it before the first is written (InputError, writing
+    nothing, when validate would refuse one), and written all or none (_create_all)."""
+    cat = catalog.load()
+    taken = variables_in_use((root, fleet), cat=cat, settings=settings)
+    planned: list[tuple[Written, str]] = []
     existing: list[tuple[str, Path]] = []
     for key in keys:
         tenant = live.tenants[key]
@@ -106,9 +226,73 @@ def run(live: state.LiveState, root: Path, keys: Sequence[str], prefix: str) -> 
         if path.exists() or path.is_symlink():
             existing.append((key, path))
             continue
-        text, variables = tenant_text(tenant, prefix)
-        if atomic.write(path, text, exclusive=True):
-            written.append(Written(key, path, variables))
-        else:
-            existing.append((key, path))
-    return Outcome(tuple(written), tuple(existing))
+        text, variables = tenant_text(tenant, settings.env_prefix, taken=taken)
+        taken.update(variables)
+        planned.append((Written(key, path, variables), text))
+    problems = [
+        p
+        for w, text in planned
+        for p in refused(live.tenants[w.key], w.path, text, cat=cat, settings=settings)
+    ]
+    if problems:
+        raise errors.InputError.of(problems)
+    created = _create_all([(w.path, text) for w, text in planned])
+    written = tuple(w for (w, _), new in zip(planned, created, strict=True) if new)
+    existing += [(w.key, w.path) for (w, _), new in zip(planned, created, strict=True) if not new]
+    return Outcome(written, tuple(existing))
+
+
+def _create_all(files: Sequence[tuple[Path, str]]) -> list[bool]:
+    """Create each file with its text, all or none: whether each was created (False: a file
+    appeared there since it was looked at, and is not touched).
+
+    Every target is checked before the first is written (InputError naming each that cannot
+    be), and the files and folders made before a write fails are removed again. Not
+    atomic.replace_all: it replaces a file that appears meanwhile, and import never does."""
+    problems = [
+        errors.Problem(str(path), 0, 0, f"{why}; nothing was written")
+        for path, _ in files
+        if (why := atomic.not_a_file(path)) is not None
+    ]
+    if problems:
+        raise errors.InputError.of(problems)
+    made: list[Path] = []
+    created: list[bool] = []
+    try:
+        for path, text in files:
+            _make_folders(path.parent, made)
+            created.append(atomic.write(path, text, exclusive=True))
+            if created[-1]:
+                made.append(path)
+    except BaseException as exc:
+        _remove(made)
+        if isinstance(exc, OSError):
+            raise errors.InputError(
+                f"{path}: cannot be written ({exc.strerror}); nothing was written"
+            ) from None
+        raise
+    return created
+
+
+def _make_folders(folder: Path, made: list[Path]) -> None:
+    """Make folder and the folders above it that are missing, appending each to made as it is
+    made, so that a failure after it removes it too."""
+    missing = []
+    while not folder.is_dir() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another: not ours to remove
+            each.mkdir()
+            made.append(each)
+
+
+def _remove(made: Sequence[Path]) -> None:
+    """Remove what _create_all made, the last first; best effort: a folder something else was
+    put in meanwhile stays, with what is in it."""
+    for path in reversed(made):
+        with contextlib.suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()
+            else:
+                path.unlink()

@@ -51,7 +51,8 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
     problems = importer.unwritable(live, wanted)
     if problems:
         raise errors.InputError.of(problems)
-    outcome = importer.run(live, root, wanted, ctx.settings.env_prefix)
+    fleet = Path(ctx.default_paths(())[0])
+    outcome = importer.run(live, root, wanted, fleet=fleet, settings=ctx.settings)
     for key, existing in outcome.existing:
         out.info(
             f"{existing}: exists, not touched ({key}); to accept the portal's changes "
