@@ -24,9 +24,14 @@ def in_range(when: datetime) -> bool:
 
 def parse(text: str, *, source: str) -> datetime:
     """An ISO 8601 time with its offset (2026-03-30T12:00+02:00, 2026-03-30T10:00Z), as UTC."""
+    written = text.strip()
+    if written[-1:] == "z":  # RFC 3339 allows it; fromisoformat does not
+        written = written[:-1] + "Z"
     try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
+        when = datetime.fromisoformat(written)
+    except ValueError as e:
+        if "out of range" in str(e) or "must be in" in str(e):  # 2026-02-29, T24:00
+            raise errors.InputError(f"{source} {text!r}: no such time ({e})") from None
         when = None
     if when is not None and not in_range(when):
         raise errors.InputError(

@@ -101,7 +101,7 @@ WINDOWS_FILE = "reconciler.yaml"
 def load_windows(ctx: Context) -> tuple[windows.Window, ...]:
     """The change windows of reconciler.yaml at the repository root (none without the file)."""
     path = ctx.root / WINDOWS_FILE
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():  # a broken link is an error, not no windows
         return ()
     return windows.load(path, label=shown_path(path))
 

@@ -167,6 +167,8 @@ def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str], item_want: di
         return message
     if kind == "string_too_short":
         return f"is empty; write {wanted}" if wanted else "is empty; write a value"
+    if kind == "too_long":
+        return f"has {ctx.get('actual_length')} items, over the limit of {ctx.get('max_length')}; keep fewer"
     if kind == "string_too_long":
         size = len(value) if isinstance(value, str) else "too many"
         return f"is {size} characters, over the limit of {ctx.get('max_length')}; shorten it"

@@ -116,14 +116,28 @@ def _check_schedule(value: str) -> str:
     return value
 
 
+# Zone database entries that are not a place: the machine's own zone, and aliases for it.
+_NOT_A_PLACE = frozenset({"localtime", "Factory", "posixrules"})
+
+
 @functools.cache
 def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(
+        z
+        for z in zoneinfo.available_timezones()
+        if z not in _NOT_A_PLACE and not z.startswith(("posix/", "right/"))
+    )
 
 
 def _check_zone(value: str) -> str:
     if value in _zones():
         return value
+    if value in _NOT_A_PLACE:
+        raise _fail(
+            "timezone",
+            f"{validation.shown(value)} is no place's zone (the machine's own, or a placeholder); write the "
+            "IANA zone of the window, such as Europe/Oslo or UTC",
+        )
     by_case = {z.casefold(): z for z in _zones()}
     close = (
         [by_case[value.casefold()]]
@@ -204,8 +218,11 @@ class _Model(BaseModel):
 class _WindowModel(_Model):
     name: tenantfile.Name = Field(description="what the window is called in refusals and plans")
     timezone: Zone = Field(description="IANA time zone of the window's times, e.g. Europe/Oslo")
-    tenants: Globs | None = Field(
-        None, description="CUSTOMER/TENANT globs (acme/*, */acme-norway); default: every tenant"
+    # Not `| None`: `tenants:` written with nothing after it is an error, as `tenants: []` is
+    # (leaving the key out covers every tenant: the default, which pydantic does not validate).
+    tenants: Globs = Field(
+        None,  # type: ignore[arg-type]
+        description="CUSTOMER/TENANT globs (acme/*, */acme-norway); default: every tenant",
     )
 
 
@@ -264,6 +281,9 @@ WindowEntry = Annotated[
 ]
 
 
+MAX_WINDOWS = 100
+
+
 class SettingsFileModel(_Model):
     """reconciler.yaml at the repository root: change windows (freeze) for apply."""
 
@@ -271,7 +291,9 @@ class SettingsFileModel(_Model):
 
     version: Literal[1] = Field(description="file format version")
     freeze: list[WindowEntry] = Field(
-        default_factory=list, description="windows in which apply refuses to change a tenant"
+        default_factory=list,
+        max_length=MAX_WINDOWS,  # each is judged on every plan: thousands took minutes
+        description="windows in which apply refuses to change a tenant",
     )
 
 
@@ -532,8 +554,9 @@ def parse(label: str, raw: bytes) -> tuple[Window, ...]:
 
 
 def load(path: Path, label: str | None = None) -> tuple[Window, ...]:
-    """The windows of a reconciler.yaml; none when the file does not exist."""
-    if not path.exists():
+    """The windows of a reconciler.yaml; none when the file does not exist. A link to nothing
+    is an error: read as no file, it would turn every freeze off."""
+    if not path.exists() and not path.is_symlink():
         return ()
     return parse(label or str(path), strictyaml.read_bytes(path))
 

@@ -101,6 +101,7 @@ BEYOND_SCHEMA = {
     "name-zero-width": "Unicode categories",
     "name-leading-space": "white space at either end (Unicode categories)",
     "company-trailing-space": "white space at either end (Unicode categories)",
+    "name-double-space": "white space in a name is validate's rule, with the rest of it",
     "line-separator": "Unicode categories",
     # What the strict reader refuses before any schema applies (YAML 1.2 readers accept them).
     "boolean-True": "YAML 1.2 core schema reads True as a boolean; the tool takes only true",

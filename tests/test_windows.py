@@ -199,13 +199,13 @@ def test_upcoming_within_seven_days(at: str, opens: str | None) -> None:
         ('["*/acme-norway"]', "acme/acme-norway", True),
         ('["*/acme-norway"]', "acme/acme-sweden", False),
         ('["acme/acme-s*", "nordlys/*"]', "nordlys/nordlys-main", True),
-        ("null", "anyone/at-all", True),  # no tenants key: every tenant
+        (None, "anyone/at-all", True),  # no tenants key: every tenant
     ],
 )
-def test_covers_tenant_globs(globs: str, tenant: str, covered: bool) -> None:
+def test_covers_tenant_globs(globs: str | None, tenant: str, covered: bool) -> None:
     (window,) = parse(
         "version: 1\nfreeze:\n  - name: w\n    start: 2026-12-28\n"
-        f"    end: 2027-01-08\n    timezone: UTC\n    tenants: {globs}\n"
+        "    end: 2027-01-08\n    timezone: UTC\n" + (f"    tenants: {globs}\n" if globs else "")
     )
     assert window.covers(tenant) is covered
 
@@ -254,6 +254,8 @@ MALFORMED = [
     ("missing-timezone", "3:5", "freeze[0]: missing key 'timezone'; add `timezone: Europe/Oslo`"),
     ("bad-glob", "7:15", "'acme' is not a CUSTOMER/TENANT pattern; write e.g. acme/*"),
     ("empty-tenants", "7:14", "an empty list covers no tenant"),
+    ("tenants-left-empty", "7:13", "freeze[0].tenants: is empty; write a list of CUSTOMER/TENANT globs"),
+    ("machine-zone", "6:15", "'localtime' is no place's zone (the machine's own, or a placeholder)"),
     ("schedule-and-start", "6:5", "not both; remove start"),
     ("duplicate-name", "7:11", "freeze[1].name: 'close' is already the name of freeze[0]"),
     ("unquoted-star", "4:16", "quote a value that starts with * or &"),
@@ -273,6 +275,18 @@ def test_load_malformed_file(name: str, at: str, message: str) -> None:
     lines = caught.value.lines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"{path}:{at}: ") and message in lines[0], lines[0]
+
+
+def test_a_file_holds_at_most_max_windows() -> None:
+    """Each window is judged on every plan: 5,500 made a one-tenant plan take minutes."""
+    entry = '  - {name: w%d, schedule: "* * * * *", duration: 1m, timezone: UTC}\n'
+    text = "version: 1\nfreeze:\n" + "".join(entry % i for i in range(windows.MAX_WINDOWS))
+    assert len(parse(text)) == windows.MAX_WINDOWS
+    with pytest.raises(errors.InputError) as refused:
+        parse(text + entry % windows.MAX_WINDOWS)
+    assert refused.value.problems[0].message == (
+        f"freeze: has {windows.MAX_WINDOWS + 1} items, over the limit of {windows.MAX_WINDOWS}; keep fewer"
+    )
 
 
 def test_example_file_reads_as_the_design_example() -> None:
@@ -357,13 +371,46 @@ def test_windows_reads_reconciler_now(
     assert "frozen now: acme/acme-norway, acme/acme-sweden, nordlys/nordlys-main" in out
 
 
-@pytest.mark.parametrize("args", [("windows", "--at", "2026-03-30T12:00"), ("windows", "--at", "tomorrow")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("windows", "--at", "2026-03-30T12:00"),
+        ("windows", "--at", "tomorrow"),
+        ("windows", "--at", ""),  # an empty $VAR in a script: not the system clock
+    ],
+)
 def test_windows_at_needs_an_offset(
     repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
 ) -> None:
     code, _, err = run(repo, monkeypatch, capsys, *args)
     assert code == 1
     assert err.startswith(f"error: --at {args[-1]!r}: write a time with its UTC offset")
+
+
+@pytest.mark.parametrize(
+    ("at", "said"),
+    [
+        ("2026-03-30t12:00z", "Change windows at 2026-03-30 12:00 UTC:"),  # RFC 3339 allows lowercase
+        ("2026-02-29T12:00Z", "error: --at '2026-02-29T12:00Z': no such time (day is out of range"),
+        ("2026-03-30T24:00Z", "error: --at '2026-03-30T24:00Z': no such time (hour must be in 0..23)"),
+    ],
+)
+def test_windows_at_reads_rfc_3339_and_names_an_impossible_time(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], at: str, said: str
+) -> None:
+    (repo / "reconciler.yaml").write_text(DESIGN_FILE, encoding="utf-8")
+    code, out, err = run(repo, monkeypatch, capsys, "windows", "--at", at)
+    assert said in out + err and code == (1 if said.startswith("error") else 0)
+
+
+def test_a_reconciler_yaml_linked_to_nothing_is_an_error_not_no_windows(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read as no file, a broken link would turn every freeze off."""
+    (repo / "reconciler.yaml").unlink(missing_ok=True)
+    (repo / "reconciler.yaml").symlink_to(repo / "gone.yaml")
+    code, _, err = run(repo, monkeypatch, capsys, "windows")
+    assert code == 1 and "reconciler.yaml: cannot read" in err
 
 
 def test_windows_without_file(

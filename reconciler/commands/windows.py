@@ -66,7 +66,7 @@ def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str, a
 @options.common
 def windows_command(ctx: stages.Context, out: options.Out, at_text: str | None) -> int:
     """List the change windows (reconciler.yaml) and the tenants each covers at a time."""
-    at = clock.parse(at_text, source="--at") if at_text else clock.now()
+    at = clock.parse(at_text, source="--at") if at_text is not None else clock.now()
     found = stages.load_windows(ctx)
     path = stages.shown_path(ctx.root / windows.FILE_NAME)
     if not found:
