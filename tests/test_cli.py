@@ -361,9 +361,13 @@ def test_read_only_commands_write_nothing(cli: Cli) -> None:
     assert json.loads(cli("history", "--format", "json").out) == []
 
 
-def test_plan_on_missing_embedded_store_creates_nothing(embedded_cli: Cli) -> None:
+@pytest.mark.parametrize("command", [("plan",), ("apply", "--auto-approve")])
+def test_plan_or_apply_on_missing_embedded_store_creates_nothing(
+    embedded_cli: Cli, command: tuple[str, ...]
+) -> None:
+    """A fresh store holds no tenant: apply made one, then failed on it (exit 1, a store written)."""
     embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)
-    result = embedded_cli("plan")
+    result = embedded_cli(*command)
     assert result.code == 1
     assert "no store at" in result.err and "reconciler store init" in result.err
     assert not (embedded_cli.root / ".reconciler").exists()

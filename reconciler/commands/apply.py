@@ -217,7 +217,7 @@ def apply(
         found,
         reason,
     )
-    with ctx.open_store(readonly=False, first_use=True) as st:
+    with ctx.open_store(readonly=False) as st:  # a fresh store has no tenant to apply to: never made here
         assert st.keyring is not None
         if plan_file is not None:
             saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
