@@ -7,9 +7,11 @@ every TAB of shell completion and every `reconciler --help` starts this process.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -184,18 +186,23 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.Abort:
-        click.echo("error: aborted; nothing was changed", err=True)
+    except click.Abort as exc:  # click's own for Ctrl-C (and Ctrl-D at a prompt)
+        what = "interrupted" if isinstance(exc.__cause__, KeyboardInterrupt) else "aborted"
+        click.echo(f"error: {what}; nothing was changed", err=True)
         return EXIT_ERROR
     except KeyboardInterrupt:  # an error like any other (DESIGN: 0, 1 and 2 are the exit codes)
         click.echo("error: interrupted; nothing was changed", err=True)
         return EXIT_ERROR
     except SystemExit as exc:
+        if type(sys.stdout).__name__ == "_PacifyFlushWrapper":  # click's exit 1 on a closed pipe
+            _closed_output()
+            return EXIT_ERROR
         if type(exc).__name__ != "Terminated":  # locks.Terminated, without importing locks here
             raise
         click.echo("error: terminated (SIGTERM); nothing was changed", err=True)
         return EXIT_ERROR
     except BrokenPipeError:
+        _closed_output()
         return EXIT_ERROR
     except Exception as exc:  # the one place an unexpected error (a bug) is reported
         try:
@@ -209,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return EXIT_ERROR
+
+
+def _closed_output() -> None:
+    """`reconciler drift | head -1`: say why the exit is 1, where it can still be said."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print("error: the output was closed before all of it was written (broken pipe)", file=sys.__stderr__)
+        sys.__stderr__.flush()  # type: ignore[union-attr]
 
 
 __all__ = ["main"]

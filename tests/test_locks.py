@@ -86,6 +86,34 @@ def _after_commit(cli: Cli) -> subprocess.Popen[str]:
     return proc
 
 
+def test_ctrl_c_before_the_commit_says_interrupted_as_docs_locks_md_does(cli: Cli) -> None:
+    seeded(cli, SLOW)
+    before = dump(cli)
+    proc = _start(cli, "apply", "--auto-approve", env={"RECONCILER_DEBUG_ACTION_DELAY_MS": "3000"})
+    wait_until(proc, lambda: _count(cli.env["RECONCILER_STORE"], store.locks) == 1 and asleep(proc), "apply")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert err.splitlines()[-1] == "error: interrupted; nothing was changed", err  # it said `aborted`
+    assert dump(cli) == before
+
+
+def test_a_closed_output_pipe_says_so(cli: Cli) -> None:
+    """`reconciler plan | head -1`: exit 1, and why (click's own answer to a closed pipe is a
+    silent exit 1)."""
+    seeded(cli, SLOW)
+    reader, writer = os.pipe()
+    os.close(reader)
+    with os.fdopen(writer, "w") as closed:
+        done = subprocess.run(
+            [RECONCILER, "plan"], cwd=cli.root, env=cli.env, stdout=closed, stderr=subprocess.PIPE, text=True
+        )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "error: the output was closed before all of it was written (broken pipe)"
+    ), done.stderr
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_after_commit_reports_what_was_applied(cli: Cli, sig: signal.Signals) -> None:
     proc = _after_commit(cli)
