@@ -30,7 +30,10 @@ SECRETS_DIR_VAR = "RECONCILER_SECRETS_DIR"
 STORE_KEY_VAR = "RECONCILER_STORE_KEY"
 PLAN_KEY_VAR = "RECONCILER_PLAN_KEY"
 PLAN_KEY_PREFIX = "osr-plan-key-v1:"
-PLAN_ONLY = f"needs {STORE_KEY_VAR}; {PLAN_KEY_VAR} can only plan (plan, drift, export)"
+PLAN_ONLY = (
+    f"needs {STORE_KEY_VAR}; {PLAN_KEY_VAR} can only plan and read "
+    "(plan, drift, export, import, history, locks, store dump)"
+)
 DEFAULT_PREFIX = "OSR_"
 # {file:} references whose check a run remembers at most: several batches of tenant files
 # (stages.read_batches: 250 files, ~5,000 references at 25 connections a tenant).

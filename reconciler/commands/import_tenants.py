@@ -20,7 +20,7 @@ else:  # PyYAML when files are written, not for --help or a TAB
     "import",
     epilog=options.examples(
         ("Write a file for every live tenant that has none", "reconciler import"),
-        ("Only these tenants, into another folder", "reconciler import tenants --tenant acme/acme-norway"),
+        ("One tenant, into another folder", "reconciler import imported --tenant acme/acme-norway"),
     ),
 )
 @click.argument("path", required=False, metavar="[PATH]")
@@ -33,8 +33,6 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
     Existing files are never touched (accept the portal's changes into them with
     `drift --write`). Passwords become {env: NAME} references; the variables to set are
     printed. Read-only on the store.
-    \b
-    Example: reconciler import --tenant acme/acme-norway
     """
     keys = options.parse_tenants(tenants)
     root = Path(path) if path else Path(ctx.default_paths(())[0])
