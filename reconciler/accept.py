@@ -11,7 +11,7 @@ be written (the file holds a reference): both are reported, not written.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Container, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,26 +52,6 @@ class FileChange:
 class Outcome:
     files: tuple[FileChange, ...]
     reports: tuple[str, ...]  # conflicts and passwords: told, not written
-
-
-def deleted_in_portal(
-    audit: Iterable[tuple[str, str, str, int | None]], live_ids: Container[int]
-) -> dict[str, set[str]]:
-    """tenant key -> identities of names the tool last applied to a connection that is gone.
-
-    audit: (tenant key, connection, action, connection id), newest first. A declared
-    connection the tool applied that is no longer live was deleted in the portal; a name whose
-    connection is still live (renamed since, through previous_names) was not, and an entry of
-    that name is a new connection to create.
-    """
-    last: dict[tuple[str, str], tuple[str, int | None]] = {}
-    for key, name, action, conn_id in audit:
-        last.setdefault((key, spec.identity(name)), (action, conn_id))
-    out: dict[str, set[str]] = {}
-    for (key, name), (action, conn_id) in last.items():
-        if action != p.ActionKind.DELETE.value and (conn_id is None or conn_id not in live_ids):
-            out.setdefault(key, set()).add(name)
-    return out
 
 
 def _entries(seq: textedit.SequenceNode) -> dict[str, textedit.Node]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
+
+from reconciler import spec
 
 
 @dataclass(frozen=True)
@@ -25,3 +28,23 @@ class AuditEntry:
     @property
     def key(self) -> str:
         return f"{self.customer}/{self.tenant}"
+
+
+def deleted_in_portal(newest_first: Iterable[AuditEntry], live_ids: Container[int]) -> dict[str, set[str]]:
+    """tenant key -> identities of names the tool last applied to a connection that is gone.
+
+    A declared connection the tool applied that is no longer live was deleted in the portal
+    (drift reports it as drift, drift --write removes it from the file); a name whose
+    connection is still live (renamed since, through previous_names) was not, and an entry of
+    that name is a new connection to create. An entry without its connection's id (a create
+    before the id was recorded) counts as gone when its last action was not a delete.
+    """
+    last: dict[tuple[str, str], AuditEntry] = {}
+    for entry in newest_first:
+        last.setdefault((entry.key, spec.identity(entry.connection)), entry)
+    out: dict[str, set[str]] = {}
+    for (key, name), entry in last.items():
+        gone = entry.connection_id is None or entry.connection_id not in live_ids
+        if entry.action != "delete" and gone:
+            out.setdefault(key, set()).add(name)
+    return out

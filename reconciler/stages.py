@@ -363,12 +363,47 @@ def drift_files(ctx: Context, st: store.Store, files: Sequence[str], *, size: in
             unknown.extend(exc.problems)
             continue
         if not unknown:
+            result = _deleted_by_hand(st, result, batch.live)
             tenants.extend(batch_plan(batch, result, fingerprint=False)[0].tenants)
         del batch, result  # freed before the next batch is read
     if unknown:
         raise errors.InputError.of(unknown)
     tenants.sort(key=lambda t: t.key)
     return p.Plan(tuple(tenants), differ.DEFAULT_MAX_DELETE)
+
+
+# Audit entries read per tenant that creates something (drift --write reads as many).
+AUDIT_LIMIT = 1_000_000
+
+
+def _deleted_by_hand(st: store.Store, result: p.Plan, live: state.LiveState) -> p.Plan:
+    """A create of a connection the tool applied and the portal deleted since is drift, not
+    pending (git did not change; someone deleted it by hand): the audit log tells, read only
+    for the tenants that create something."""
+    keys = [t.key for t in result.tenants if any(a.action is p.ActionKind.CREATE for a in t.actions)]
+    if not keys:
+        return result
+    from reconciler import audit, spec
+
+    with st.reading() as conn:
+        entries = store.read_audit(conn, keys, AUDIT_LIMIT)
+    deleted = audit.deleted_in_portal(entries, {c.id for k in keys for c in live.tenants[k].connections})
+
+    def marked(t: p.TenantPlan) -> p.TenantPlan:
+        gone = deleted.get(t.key, set())
+        return dataclasses.replace(
+            t,
+            actions=tuple(
+                dataclasses.replace(a, status=p.Status.DRIFT)
+                if a.action is p.ActionKind.CREATE and spec.identity(a.connection) in gone
+                else a
+                for a in t.actions
+            ),
+        )
+
+    return dataclasses.replace(
+        result, tenants=tuple(marked(t) if t.key in deleted else t for t in result.tenants)
+    )
 
 
 def source_specs(ctx: Context, tenant: declared.DesiredTenant) -> list[tuple[SourceSpec, list[str], bool]]:

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from reconciler import accept, differ, state, strictyaml
+from reconciler import accept, audit, differ, state, strictyaml
 from reconciler import plan as p
 from tests import roundtrip_support as rs
 
@@ -82,15 +82,19 @@ def test_drift_write_case(case: str, tmp_path: Path) -> None:
 def test_a_name_applied_to_a_connection_still_live_was_not_deleted_in_the_portal() -> None:
     """`Old` was applied, then renamed to `New` through previous_names: a new entry `Old` is a
     connection to create, not one the portal deleted (drift --write removed it)."""
-    audit = [
-        ("acme/no", "New", "rename", 7),
-        ("acme/no", "Old", "create", 7),
-        ("acme/no", "Gone", "create", 8),
-        ("acme/no", "Deleted", "delete", 9),
-        ("acme/no", "Legacy", "create", None),  # an entry without its connection's id
+
+    def entry(name: str, action: str, conn_id: int | None) -> audit.AuditEntry:
+        return audit.AuditEntry(0, "t", None, "acme", "no", action, name, conn_id, "r")
+
+    newest_first = [
+        entry("New", "rename", 7),
+        entry("Old", "create", 7),
+        entry("Gone", "create", 8),
+        entry("Deleted", "delete", 9),
+        entry("Legacy", "create", None),  # an entry without its connection's id
     ]
-    assert accept.deleted_in_portal(audit, {7}) == {"acme/no": {"gone", "legacy"}}
-    assert accept.deleted_in_portal(audit, set()) == {"acme/no": {"new", "old", "gone", "legacy"}}
+    assert audit.deleted_in_portal(newest_first, {7}) == {"acme/no": {"gone", "legacy"}}
+    assert audit.deleted_in_portal(newest_first, set()) == {"acme/no": {"new", "old", "gone", "legacy"}}
 
 
 def test_files_are_all_written_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

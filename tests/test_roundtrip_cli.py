@@ -154,3 +154,38 @@ def test_drift_write_says_it_writes_text_only(cli: Cli) -> None:
     refused = cli("drift", "--write", "--format", "json")
     assert refused.code == 1 and refused.out == ""
     assert "--write says what it wrote as text; leave out --format json" in refused.err
+
+
+def test_drift_calls_a_connection_deleted_by_hand_drift_not_pending(cli: Cli) -> None:
+    """The tool applied it and git did not change: the portal deleted it (drift --help: drift
+    is live changed by hand, pending is git not applied)."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    head = "version: 1\ncustomer: acme\ntenant: acme-sweden\nconnections:\n"
+    cli.write(
+        "tenants/acme/acme-sweden.yaml",
+        head + "  - {name: Made, integration: dynamics-gp, server: gp01, "
+        "database: D, authentication: windows}\n",
+    )
+    assert cli("apply", "--auto-approve", "--tenant", "acme/acme-sweden").code == 0
+    report = json.loads(cli("drift", "--format", "json", "--tenant", "acme/acme-sweden").out)
+    assert report["tenants"][0]["connections"] == []
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(store.connections.delete().where(store.connections.c.name == "Made"))
+    finally:
+        engine.dispose()
+    drifted = cli("drift", "--format", "json", "--tenant", "acme/acme-sweden")
+    assert drifted.code == 2
+    (item,) = json.loads(drifted.out)["tenants"][0]["connections"]
+    assert (item["status"], item["action"]) == ("drift", "create")
+    cli.write(
+        "tenants/acme/acme-sweden.yaml",
+        head + "  - {name: New one, integration: dynamics-gp, server: gp01, "
+        "database: D, authentication: windows}\n",
+    )
+    (item,) = json.loads(cli("drift", "--format", "json", "--tenant", "acme/acme-sweden").out)["tenants"][0][
+        "connections"
+    ]
+    assert (item["status"], item["action"]) == ("pending", "create")  # never applied: git's change

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reconciler import accept, atomic, differ, stages, store
+from reconciler import audit as audit_log
 from reconciler.commands import options
-
-AUDIT_LIMIT = 1_000_000
 
 
 def run(
@@ -27,11 +26,8 @@ def run(
         with st.reading() as conn:
             live = store.read(conn, [t.key for t in wanted])
             result = differ.diff(wanted, live, fps, max_delete=10**9)
-            audit = store.read_audit(conn, [t.key for t in wanted], AUDIT_LIMIT)
-    live_ids = {c.id for t in live.tenants.values() for c in t.connections}
-    deleted = accept.deleted_in_portal(
-        ((f"{r.customer}/{r.tenant}", r.connection, r.action, r.connection_id) for r in audit), live_ids
-    )
+            audit = store.read_audit(conn, [t.key for t in wanted], stages.AUDIT_LIMIT)
+    deleted = audit_log.deleted_in_portal(audit, {c.id for t in live.tenants.values() for c in t.connections})
     outcome = accept.accept(
         wanted, live, result, fps, deleted=deleted, settings=ctx.settings, with_unmanaged=not ignore_unmanaged
     )
