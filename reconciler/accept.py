@@ -267,7 +267,7 @@ def _unexpected(d: declared.DesiredTenant, written: declared.DesiredTenant, done
         made = got.get(key)
         if made is None:
             return f"{render.quoted(c.spec.name)} would be missing"
-        if key in accepted and (made.spec != c.spec or made.password != c.password):
+        if key in accepted and (not spec.declares(made.spec, c.spec) or made.password != c.password):
             return f"{render.quoted(c.spec.name)} would not say what the portal says"
         if key not in accepted and made != c:
             return (

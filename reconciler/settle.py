@@ -45,7 +45,7 @@ def stale(
         by_name = {spec.identity(c.spec.name): c for c in lt.connections}
         for dc in d.connections:
             conn = by_name.get(spec.identity(dc.spec.name))
-            if conn is None or not conn.managed or dc.spec != conn.spec:
+            if conn is None or not conn.managed or not spec.declares(dc.spec, conn.spec):
                 continue
             same_password = (
                 conn.password_fp is None

@@ -456,6 +456,14 @@ class ConnectionSpec:
 assert {f.name for f in dataclasses.fields(ConnectionSpec)} == {"name", "companies", "voucher", *TOP_KEYS}
 
 
+def declares(declared: ConnectionSpec, live: ConnectionSpec) -> bool:
+    """A tenant file's spec says what the live one holds. A name the portal keeps decomposed
+    (NFD, typed on a Mac) is the same name as the file's, which the reader composes (NFC)."""
+    if declared == live:
+        return True
+    return live.name != declared.name and declared == dataclasses.replace(live, name=nfc(live.name))
+
+
 def spec_fingerprint(spec: ConnectionSpec, password_fp: str | None) -> str:
     """A digest of everything applied for a connection: drift and pending compare these.
 

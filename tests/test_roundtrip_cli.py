@@ -5,6 +5,7 @@ import a portal, plan only adoptions, accept a hand change with drift --write, a
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import jsonschema
@@ -189,3 +190,23 @@ def test_drift_calls_a_connection_deleted_by_hand_drift_not_pending(cli: Cli) ->
         "connections"
     ]
     assert (item["status"], item["action"]) == ("pending", "create")  # never applied: git's change
+
+
+def test_a_portal_rename_to_a_decomposed_name_is_recorded_once_accepted(cli: Cli) -> None:
+    """Typed on a Mac, the portal keeps `Résumé` decomposed (NFD); the file, read composed,
+    says the same name. The apply after drift --write records it (it recorded nothing, so the
+    old name stayed the applied one and could later take the connection over)."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    assert cli("import").code == 0
+    env = {OSLO: CANARY}
+    assert cli("apply", "--auto-approve", env=env).code == 0
+    decomposed = unicodedata.normalize("NFD", "Résumé")
+    _edit_by_hand(cli, "Visma Oslo", name=decomposed)
+    written = cli("drift", "--write")
+    assert written.code == 2, written.err
+    assert _actions(cli, env) == []
+    applied = cli("apply", "--auto-approve", env=env)
+    assert applied.code == 0, applied.err
+    assert "recorded as applied" in applied.err, applied.err
+    assert cli("drift").code == 0
