@@ -73,6 +73,7 @@ class Editor:
 
     def __post_init__(self) -> None:
         self._starts = [0] + [m.end() for m in re.finditer(r"\n", self.text)]
+        self.newline = "\r\n" if "\r\n" in self.text else "\n"  # what the file's lines end with
 
     def line_start(self, line: int) -> int:
         return self._starts[line] if line < len(self._starts) else len(self.text)
@@ -109,6 +110,8 @@ class Editor:
         out = self.text
         ordered = sorted(enumerate(self.edits), key=lambda e: (e[1][0], e[1][1], e[0]), reverse=True)
         for _, (start, end, text) in ordered:
+            if self.newline != "\n":  # new lines end as the file's do (CRLF)
+                text = text.replace("\r\n", "\n").replace("\n", self.newline)
             out = out[:start] + text + out[end:]
         return out
 
@@ -203,10 +206,7 @@ class Editor:
             return
         if len(seq.value) == 1:  # its lines become `[]`; the comments after it stay
             first, last = self.line_of(item.start_mark.index), self.last_line(item)
-            ending = "\r\n" if self._line(last).endswith("\r\n") else "\n"
-            self.edits.append(
-                (self.line_start(first), self.line_start(last + 1), " " * self.dash(item) + "[]" + ending)
-            )
+            self.edits.append((self.line_start(first), self.line_start(last + 1), " " * self.dash(item) + "[]\n"))
             return
         first, last = self.line_of(item.start_mark.index), self.last_line(item)
         if item is not seq.value[0]:  # its own comment lines go with it (not the list's)

@@ -38,7 +38,7 @@ def _run(case: Path, root: Path) -> tuple[str, str, accept.Outcome, state.LiveSt
     outcome = accept.accept(
         [d], live, result, fps, deleted=deleted, settings=rs.secrets.Settings.from_env(root)
     )
-    text = outcome.files[0].text if outcome.files else (case / "before.yaml").read_text()
+    text = outcome.files[0].text if outcome.files else (case / "before.yaml").read_bytes().decode()
     report = "".join(f"accepted: {line}\n" for f in outcome.files for line in f.accepted)
     report += "".join(f"variable: {v}\n" for f in outcome.files for v in f.variables)
     report += "".join(f"reported: {line}\n" for line in outcome.reports)
@@ -52,7 +52,7 @@ def test_drift_write_case(case: str, tmp_path: Path) -> None:
     if os.environ.get("REGENERATE"):
         (folder / "after.yaml").write_text(text, encoding="utf-8", newline="")
         (folder / "report.txt").write_text(report, encoding="utf-8")
-    assert text == (folder / "after.yaml").read_text(encoding="utf-8")
+    assert text == (folder / "after.yaml").read_bytes().decode("utf-8")  # line endings too (CRLF)
     assert report == (folder / "report.txt").read_text(encoding="utf-8")
     # The written file plans no change for what it accepted, and accepts nothing a second time.
     path = tmp_path / rs.TENANT_FILE
