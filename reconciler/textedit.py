@@ -206,7 +206,9 @@ class Editor:
             return
         if len(seq.value) == 1:  # its lines become `[]`; the comments after it stay
             first, last = self.line_of(item.start_mark.index), self.last_line(item)
-            self.edits.append((self.line_start(first), self.line_start(last + 1), " " * self.dash(item) + "[]\n"))
+            self.edits.append(
+                (self.line_start(first), self.line_start(last + 1), " " * self.dash(item) + "[]\n")
+            )
             return
         first, last = self.line_of(item.start_mark.index), self.last_line(item)
         if item is not seq.value[0]:  # its own comment lines go with it (not the list's)
