@@ -91,8 +91,8 @@ def check_freeze(plan: p.Plan, *, override: str | None) -> dict[str, str]:
                     0,
                     (
                         f"refused: {key} is inside {freeze.until_text(o)} "
-                        f"({o.end.astimezone(UTC):%Y-%m-%d %H:%M} UTC); nothing was applied. Apply after it "
-                        "ends, or pass --override-freeze REASON"
+                        f"({freeze.clock_text(o.end.astimezone(UTC))} UTC); nothing was applied. "
+                        "Apply after it ends, or pass --override-freeze REASON"
                     ),
                 )
                 for key, o in frozen

@@ -38,8 +38,18 @@ class Freeze:
 # Words: the same wording in refusals, plans and `reconciler windows`
 
 
+def clock_text(when: datetime) -> str:
+    """2026-04-06 00:00, with the seconds where a window's time has them (00:00:45)."""
+    return f"{when:%Y-%m-%d %H:%M:%S}" if when.second else f"{when:%Y-%m-%d %H:%M}"
+
+
+def timespec(when: datetime) -> str:
+    """datetime.isoformat's timespec that keeps what clock_text shows."""
+    return "seconds" if when.second else "minutes"
+
+
 def local_text(when: datetime) -> str:
-    return f"{when:%Y-%m-%d %H:%M} {when.tzinfo}"
+    return f"{clock_text(when)} {when.tzinfo}"
 
 
 def until_text(o: Occurrence) -> str:

@@ -293,8 +293,8 @@ def occurrence_obj(o: freeze.Occurrence) -> views.OccurrenceJSON:
     """An opening of a change window: ISO 8601 with the zone's offset, and the zone."""
     return {
         "window": o.window,
-        "start": o.start.isoformat(timespec="minutes"),
-        "end": o.end.isoformat(timespec="minutes"),
+        "start": o.start.isoformat(timespec=freeze.timespec(o.start)),
+        "end": o.end.isoformat(timespec=freeze.timespec(o.end)),
         "timezone": o.zone,
     }
 

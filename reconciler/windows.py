@@ -44,7 +44,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from reconciler import clock, errors, spec, strictyaml, tenantfile, validation
+from reconciler import clock, errors, freeze, spec, strictyaml, tenantfile, validation
 from reconciler.freeze import Freeze, Occurrence
 
 FILE_NAME = "reconciler.yaml"
@@ -362,7 +362,7 @@ class Window:
             what = f'every "{self.schedule}" for {self.duration_text}'
         else:
             assert self.start is not None and self.end is not None
-            what = f"from {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M}"
+            what = f"from {freeze.clock_text(self.start)} to {freeze.clock_text(self.end)}"
         return f"{what} ({self.zone.key}); tenants: {', '.join(self.tenants) or 'every tenant'}"
 
     def _occurrence(self, wall_start: datetime) -> Occurrence:

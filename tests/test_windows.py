@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from reconciler import cli as cli_mod
-from reconciler import errors, render, stages, windows
+from reconciler import errors, freeze, render, stages, windows
 from reconciler.commands import apply as apply_command
 from tests.conftest import ALWAYS_PROCESS, Cli
 from tests.inert import assert_markdown_inert
@@ -275,6 +275,20 @@ def test_load_malformed_file(name: str, at: str, message: str) -> None:
     lines = caught.value.lines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"{path}:{at}: ") and message in lines[0], lines[0]
+
+
+def test_a_window_with_seconds_shows_them_everywhere() -> None:
+    """start: ...T00:00:45 was shown as 00:00: a refusal then named an end already past."""
+    (window,) = parse(
+        "version: 1\nfreeze:\n  - name: w\n    start: 2026-12-28T00:00:45\n"
+        "    end: 2027-01-08T00:00:45\n    timezone: Europe/Oslo\n"
+    )
+    status = windows.status((window,), utc("2027-01-07T23:00:30Z"))
+    found = windows.freeze_of(status, "acme/acme-norway")
+    assert found is not None and found.active is not None
+    assert freeze.until_text(found.active) == 'change window "w" until 2027-01-08 00:00:45 Europe/Oslo'
+    assert render.occurrence_obj(found.active)["end"] == "2027-01-08T00:00:45+01:00"
+    assert "from 2026-12-28 00:00:45 to 2027-01-08 00:00:45" in window.describe()
 
 
 def test_a_file_holds_at_most_max_windows() -> None:

@@ -75,6 +75,6 @@ def windows_command(ctx: stages.Context, out: options.Out, at_text: str | None) 
             + ("declares none." if (ctx.root / windows.FILE_NAME).exists() else "does not exist.")
         )
         return options.EXIT_OK
-    shown = f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    shown = f"{freeze.clock_text(at.astimezone(UTC))} UTC"
     out.result("\n".join(lines(found, _declared(ctx), shown, at)) + "\n")
     return options.EXIT_OK
