@@ -427,6 +427,22 @@ def test_a_reconciler_yaml_linked_to_nothing_is_an_error_not_no_windows(
     assert code == 1 and "reconciler.yaml: cannot read" in err
 
 
+def test_windows_says_how_far_it_looked(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both windows open again; `does not open again` said otherwise (a 400-day look-ahead)."""
+    (repo / "reconciler.yaml").write_text(
+        "version: 1\nfreeze:\n"
+        "  - {name: far, start: 2028-12-28T00:00, end: 2029-01-08T00:00, timezone: UTC}\n"
+        '  - {name: leap, schedule: "0 0 29 2 *", duration: 1d, timezone: UTC}\n',
+        encoding="utf-8",
+    )
+    code, out, _ = run(repo, monkeypatch, capsys, "windows", "--at", "2026-11-26T12:00Z")
+    assert code == 0
+    assert "next opens 2028-12-28 00:00 UTC until 2029-01-08 00:00 UTC" in out
+    assert "does not open within 400 days" in out and "does not open again" not in out
+
+
 def test_windows_without_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -32,6 +32,8 @@ def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str, a
         out.append(f'"{w.name}": {w.describe()}')
         active = w.active(at)
         upcoming = w.upcoming(at, _LOOKAHEAD)
+        if upcoming is None and w.schedule is None:  # a one-off is known however far ahead
+            upcoming = w.upcoming(at, datetime.max.replace(tzinfo=UTC) - at)
         covered = windows.covered(w, tenants)
         if active is not None:
             out.append(
@@ -43,7 +45,11 @@ def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str, a
                 f"  next opens {freeze.local_text(upcoming.start)} until {freeze.local_text(upcoming.end)}"
             )
         elif active is None:
-            out.append("  does not open again")
+            out.append(
+                "  does not open again"
+                if w.schedule is None
+                else f"  does not open within {_LOOKAHEAD.days} days"
+            )
         label = "frozen now" if active is not None else "covers"
         out.append(f"  {label}: {', '.join(covered) if covered else 'no declared tenant'}")
     return out
