@@ -266,6 +266,19 @@ class OneOffModel(_WindowModel):
                 f"end {self.end} is not after start {self.start}; write an end later than the start",
                 at_key="end",
             )
+        zone = zoneinfo.ZoneInfo(self.timezone) if self.timezone in _zones() else None
+        if (
+            start is not None
+            and end is not None
+            and zone is not None
+            and to_instant(end, zone) <= to_instant(start, zone)
+        ):
+            raise _fail(
+                "end",
+                f"from {self.start} to {self.end} is no time at all in {self.timezone}: the clock skips "
+                "it (a daylight-saving change); write times outside the hour it skips",
+                at_key="end",
+            )
         return self
 
 

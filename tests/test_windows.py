@@ -291,6 +291,16 @@ def test_a_window_with_seconds_shows_them_everywhere() -> None:
     assert "from 2026-12-28 00:00:45 to 2027-01-08 00:00:45" in window.describe()
 
 
+def test_a_one_off_window_the_clock_skips_is_an_error() -> None:
+    """02:00 to 02:59 on the spring change is no time at all in Oslo: announced, it froze nothing."""
+    with pytest.raises(errors.InputError) as refused:
+        parse(
+            "version: 1\nfreeze:\n  - name: gap\n    start: 2026-03-29T02:00\n"
+            "    end: 2026-03-29T02:59\n    timezone: Europe/Oslo\n"
+        )
+    assert "is no time at all in Europe/Oslo: the clock skips it" in refused.value.problems[0].message
+
+
 def test_a_file_holds_at_most_max_windows() -> None:
     """Each window is judged on every plan: 5,500 made a one-tenant plan take minutes."""
     entry = '  - {name: w%d, schedule: "* * * * *", duration: 1m, timezone: UTC}\n'
