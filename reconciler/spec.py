@@ -457,11 +457,13 @@ assert {f.name for f in dataclasses.fields(ConnectionSpec)} == {"name", "compani
 
 
 def declares(declared: ConnectionSpec, live: ConnectionSpec) -> bool:
-    """A tenant file's spec says what the live one holds. A name the portal keeps decomposed
-    (NFD, typed on a Mac) is the same name as the file's, which the reader composes (NFC)."""
-    if declared == live:
-        return True
-    return live.name != declared.name and declared == dataclasses.replace(live, name=nfc(live.name))
+    """A tenant file's spec says what the live one holds, as the differ compares them (no
+    change to plan): the same name (one the portal keeps decomposed, NFD, typed on a Mac, is
+    the file's, which the reader composes, NFC) and the same comparable fields (companies a
+    set, a server as SQL Server reaches it)."""
+    return declared == live or (
+        nfc(live.name) == declared.name and declared.comparable() == live.comparable()
+    )
 
 
 def spec_fingerprint(spec: ConnectionSpec, password_fp: str | None) -> str:
