@@ -15,8 +15,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ruamel.yaml.error import YAMLError
-
 from reconciler import (
     catalog,
     declared,
@@ -317,13 +315,12 @@ def accept(
                 with_unmanaged=with_unmanaged,
                 taken=taken,
             )
-        except YAMLError as e:  # what libyaml reads and ruamel's round-trip parser does not
-            where = getattr(e, "problem_mark", None)
-            at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        except textedit.Unreadable as e:
+            at = f" at line {e.line}, column {e.column}" if e.line is not None else ""
             reports.append(
-                f"{t.key}: its file cannot be edited in place ({getattr(e, 'problem', None) or 'not read'}"
-                f"{at}); the file was not changed: accept the portal's changes by hand (a tab after "
-                "a value is a common cause: use spaces)"
+                f"{t.key}: its file cannot be edited in place ({e.problem}{at}); the file was not "
+                "changed: accept the portal's changes by hand (a tab after a value is a common cause: "
+                "use spaces)"
             )
             continue
         reports += done.reports

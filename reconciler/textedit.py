@@ -15,17 +15,43 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler import spec, yamlout
 
-__all__ = ["Editor", "MappingNode", "Node", "ScalarNode", "SequenceNode", "compose", "get", "plain", "scalar"]
+__all__ = [
+    "Editor",
+    "MappingNode",
+    "Node",
+    "ScalarNode",
+    "SequenceNode",
+    "Unreadable",
+    "compose",
+    "get",
+    "plain",
+    "scalar",
+]
 
 _INT = re.compile(r"0|-?[1-9][0-9]{0,17}")
 
 
+class Unreadable(ValueError):
+    """What the round-trip parser refuses although the tool's reader (libyaml) read it: a tab
+    before a comment, for one."""
+
+    def __init__(self, problem: str, line: int | None, column: int | None) -> None:
+        super().__init__(problem)
+        self.problem, self.line, self.column = problem, line, column
+
+
 def compose(text: str) -> Node:
-    node = YAML(typ="rt").compose(text)
+    try:
+        node = YAML(typ="rt").compose(text)
+    except YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or "not read"
+        raise Unreadable(problem, mark and mark.line + 1, mark and mark.column + 1) from None
     if node is None:
         raise ValueError("empty document")
     return node  # type: ignore[no-any-return]
