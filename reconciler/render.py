@@ -101,6 +101,7 @@ class Allowed:
     cascade: bool = False
     mass_delete: bool = False
     source_checks: bool = False
+    freeze: bool = False  # --override-freeze REASON
 
 
 NOTHING_ALLOWED = Allowed()
@@ -259,8 +260,12 @@ def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWE
     if plan.frozen:
         out.append(
             style(
-                f"Frozen: {len(plan.frozen)} tenant(s) with changes are inside a change "
-                "window; apply refuses them without --override-freeze REASON",
+                f"Frozen: {len(plan.frozen)} tenant(s) with changes are inside a change window; "
+                + (
+                    "allowed by --override-freeze (audited)"
+                    if allowed.freeze
+                    else "apply refuses them without --override-freeze REASON"
+                ),
                 "magenta",
             )
         )

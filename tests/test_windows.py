@@ -502,6 +502,9 @@ def test_apply_refuses_inside_a_window_and_override_is_audited(cli: Cli) -> None
 
     done = cli("apply", "--auto-approve", "--override-freeze", "INC-7: auditor's fix", env=INSIDE)
     assert done.code == 0, done.err
+    assert done.out.rstrip().splitlines()[-1] == (
+        "Frozen: 1 tenant(s) with changes are inside a change window; allowed by --override-freeze (audited)"
+    )  # it said apply refuses them, as it let them through
     (entry,) = json.loads(cli("history", "--format", "json").out)
     assert entry["action"] == "update" and entry["freeze_override"] == (
         'window "month-end close" until 2026-04-06 00:00 Europe/Oslo: INC-7: auditor\'s fix'

@@ -319,6 +319,7 @@ def _show_and_guard(out: options.Out, result: p.Plan, live: state.LiveState | No
         cascade=flags.allow_cascade,
         mass_delete=flags.allow_mass_delete,
         source_checks=flags.skip_source_checks,
+        freeze=flags.override_freeze is not None,
     )
     out.result(options.render_plan(result, flags.fmt, out, allowed))
     if not result.has_changes:
