@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from reconciler import errors, locks, planfile, secrets, spec, store
-from tests.conftest import RECONCILER, TEST_KEY, Cli
+from reconciler.commands import apply as apply_command
+from tests.conftest import ALWAYS_PROCESS, RECONCILER, TEST_KEY, Cli
 from tests.test_cli import TENANT, dump, edit_by_hand, seeded
 
 CHANGED = TENANT.replace("[F0001, F0002]", "[F0001, F0003]").replace("database: vbsys", "database: vbsys2")
@@ -410,6 +411,21 @@ def test_plan_out_to_a_missing_folder_is_a_clear_error(cli: Cli) -> None:
     result = cli("plan", "--out", "no/such/folder/plan.json")
     assert result.code == 1
     assert "--out no/such/folder/plan.json: cannot write the plan (No such file or directory)" in result.err
+
+
+@pytest.mark.skipif(ALWAYS_PROCESS, reason="the prompt is answered by this process")
+def test_a_saved_plan_that_expires_while_the_prompt_waits_is_refused(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person reads the plan for longer than --plan-ttl, then answers yes."""
+    seeded(cli, CHANGED)
+    assert cli("plan", "--out", "plan.json", "--plan-ttl", "2s").code == 0
+    before = dump(cli)
+    monkeypatch.setattr(apply_command, "_confirm", lambda *_: time.sleep(2.5))
+    refused = cli("apply", "--plan", "plan.json", "--allow-cascade")
+    assert refused.code == 1, refused.err
+    assert "the plan expired" in refused.err
+    assert dump(cli) == before
 
 
 def test_a_saved_plan_that_expires_while_apply_waits_for_a_lock_is_refused(cli: Cli) -> None:

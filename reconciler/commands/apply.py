@@ -524,6 +524,8 @@ def _plan_and_apply_batched(
         read = _read_batched(ctx, out, st, files, None, keys, flags, verify)
         pending = read.pending
         ready = _show_and_guard(out, read.plan, None, flags)
+        if verify is not None and ready.plan.has_changes:  # it may have expired while the prompt waited
+            planfile.check_fresh(verify.saved, str(verify.plan_file))
         del read  # the transaction reads the tenants that change again
         done = _apply_read_before(ctx, st, ready, commit=commit, held=held)
     if done is None:
