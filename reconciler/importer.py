@@ -79,6 +79,17 @@ def tenant_text(
     return MODELINE + yamlout.dump(body), variables
 
 
+def file_of(root: Path, tenant: state.LiveTenant) -> Path:
+    """Where import writes a tenant's file (it never touches one that exists)."""
+    return root / tenant.customer / f"{tenant.tenant}.yaml"
+
+
+def has_file(root: Path, tenant: state.LiveTenant) -> bool:
+    """The tenant has a file already (a link, even to nothing, counts): import leaves it."""
+    path = file_of(root, tenant)
+    return path.exists() or path.is_symlink()
+
+
 def unwritable(live: state.LiveState, keys: Sequence[str]) -> list[errors.Problem]:
     """What a tenant file cannot hold of these tenants: a portal-made name it refuses (a line
     break, a character that does not show, too long) or a customer or tenant name that is no
@@ -222,8 +233,8 @@ def run(
     existing: list[tuple[str, Path]] = []
     for key in keys:
         tenant = live.tenants[key]
-        path = root / tenant.customer / f"{tenant.tenant}.yaml"
-        if path.exists() or path.is_symlink():
+        path = file_of(root, tenant)
+        if has_file(root, tenant):
             existing.append((key, path))
             continue
         text, variables = tenant_text(tenant, settings.env_prefix, taken=taken)

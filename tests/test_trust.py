@@ -770,6 +770,22 @@ def test_portal_names_a_tenant_file_cannot_hold_are_never_imported_and_dump_roun
     assert sorted(names) == sorted(["Oslo\u202eevil", "Visma\x85Bergen"])
 
 
+def test_a_portal_name_in_a_tenant_that_has_its_file_stops_no_other_import(cli: Cli) -> None:
+    """import never touches an existing file, so what that tenant holds is not its business."""
+    tenants = [
+        {"name": "t1", "connections": [_conn("Oslo\u202eevil", managed=False)]},
+        {"name": "t2", "connections": [_conn("Bergen", managed=False)]},
+    ]
+    fixture = {"version": 1, "customers": [{"name": "acme", "tenants": tenants}]}
+    cli.write("live.yaml", yaml.safe_dump(fixture, sort_keys=False))
+    assert cli("store", "seed", "live.yaml").code == 0
+    mine = cli.write("tenants/acme/t1.yaml", "version: 1\ncustomer: acme\ntenant: t1\nconnections: []\n")
+    imported = cli("import")
+    assert imported.code == 0, imported.err
+    assert "Wrote tenants/acme/t2.yaml (acme/t2)" in imported.out
+    assert mine.read_text() == "version: 1\ncustomer: acme\ntenant: t1\nconnections: []\n"
+
+
 def test_a_tenant_name_longer_than_the_store_holds_is_refused_by_seed(embedded_cli: Cli) -> None:
     fixture = {"version": 1, "customers": [{"name": "acme", "tenants": [{"name": "t" * 300}]}]}
     embedded_cli.write("live.yaml", yaml.safe_dump(fixture))

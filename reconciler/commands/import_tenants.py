@@ -46,7 +46,9 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
     if problems:
         raise errors.InputError.of(problems)
     wanted = keys or sorted(live.tenants)
-    problems = importer.unwritable(live, wanted)
+    # Only the tenants it will write: a portal name in a tenant that has its file stops nothing.
+    new = [k for k in wanted if not importer.has_file(root, live.tenants[k])]
+    problems = importer.unwritable(live, new)
     if problems:
         raise errors.InputError.of(problems)
     fleet = Path(ctx.default_paths(())[0])
