@@ -206,15 +206,14 @@ class Editor:
         have = [(n, spec.identity(str(plain(n)))) for n in seq.value]
         added = [i for i in items if spec.identity(str(i)) not in {h for _, h in have}]
         keep = [n for n, h in have if h in wanted]
-        if seq.flow_style or not keep:
-            values = [plain(n) for n in keep] + added
-            if seq.flow_style or not values:
-                text = yamlout.flow(values)
-                written = self.text[seq.start_mark.index : seq.end_mark.index]
-                if written.startswith("[ ") and values:  # `[ a, b ]` keeps its spaces
-                    text = f"[ {text[1:-1]} ]"
-                self.replace(seq, text)
-                return
+        if seq.flow_style or not (keep or added):
+            # The kept items as written (their quotes too), the new ones as yamlout writes them.
+            items = [self.text[n.start_mark.index : n.end_mark.index] for n in keep]
+            items += [yamlout.flow([i])[1:-1] for i in added]
+            written = self.text[seq.start_mark.index : seq.end_mark.index]
+            pad = " " if written.startswith("[ ") and items else ""  # `[ a, b ]` keeps its spaces
+            self.replace(seq, f"[{pad}{', '.join(items)}{pad}]")
+            return
         for n, h in have:
             if h not in wanted:
                 first = self.line_of(n.start_mark.index)
