@@ -408,15 +408,15 @@ class Window:
         """found, joined with the openings after it (and, with back, before it) that overlap or
         touch it."""
         first, last = found, found
-        for _ in range(_MERGE_STEPS if back else 0):
-            if last.end - first.start >= _MERGE_HORIZON:
+        for _ in range(_MERGE_STEPS if back else 0):  # each way its own horizon (docs/windows.md)
+            if found.start - first.start >= _MERGE_HORIZON:
                 break
             earlier = self._latest_start(first.start - timedelta(microseconds=1))
             if earlier is None or earlier.end < first.start:
                 break
             first = earlier
         for _ in range(_MERGE_STEPS):
-            if last.end - first.start >= _MERGE_HORIZON:
+            if last.end - found.end >= _MERGE_HORIZON:
                 break
             latest = self._latest_start(last.end)
             if latest is None or latest.end <= last.end:
@@ -440,6 +440,9 @@ class Window:
         current = self.active(at)
         if current is not None:
             after = current.end
+            still = self._latest_start(after) if self.schedule is not None else None
+            if still is not None and still.contains(after):  # merged up to the horizon, not a gap
+                return None
         found = None
         if self.schedule is None:
             once = self._once()

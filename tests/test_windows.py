@@ -301,6 +301,19 @@ def test_a_one_off_window_the_clock_skips_is_an_error() -> None:
     assert "is no time at all in Europe/Oslo: the clock skips it" in refused.value.problems[0].message
 
 
+def test_a_freeze_that_never_closes_is_followed_400_days_each_way_without_a_gap() -> None:
+    """Daily openings of two days never leave a gap: the backward merge used up the forward
+    one's horizon (the end moved by a day each day) and a next opening was invented after it."""
+    (window,) = parse(
+        'version: 1\nfreeze:\n  - {name: always, schedule: "0 0 * * *", duration: 2d, timezone: UTC}\n'
+    )
+    at = utc("2026-12-29T12:00Z")
+    active = window.active(at)
+    assert active is not None
+    assert at - active.start >= timedelta(days=400) and active.end - at >= timedelta(days=400)
+    assert window.upcoming(at, timedelta(days=7)) is None
+
+
 def test_a_file_holds_at_most_max_windows() -> None:
     """Each window is judged on every plan: 5,500 made a one-tenant plan take minutes."""
     entry = '  - {name: w%d, schedule: "* * * * *", duration: 1m, timezone: UTC}\n'
