@@ -4,15 +4,32 @@ Click's protocol: the shell runs `reconciler` with `_RECONCILER_COMPLETE=bash_co
 fish_) and the words typed so far; the completers below answer from the tenant files, never from
 the store, so a TAB needs no network, no key and no password. A file that does not parse simply
 completes nothing.
+
+Most connection names hold spaces, some quotes, `$` or `&`. zsh (compadd) and fish quote what they
+insert themselves, for the quote the user opened. Bash inserts a completion as it comes: after a
+quote the user opened (and closes that quote for a single match), else in place of the word. So
+for bash the completers answer shell text (`Hand-made\\ AX`, or `Hand-made AX` after a `'`), and
+the bash script is click's taking each value verbatim (its `read` dropped the backslashes, and an
+unquoted value was globbed). zsh needs nothing; fish's script split a value at every comma.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from click.shell_completion import CompletionItem, get_completion_class
+from click.shell_completion import (
+    BashComplete,
+    CompletionItem,
+    FishComplete,
+    ShellComplete,
+    ZshComplete,
+    split_arg_string,
+)
 
 from reconciler import errors, gitrepo, lazy
 
@@ -22,7 +39,6 @@ else:  # PyYAML only to complete --connection, which reads a tenant file
     strictyaml = lazy.module("reconciler.strictyaml")
 
 PROG, COMPLETE_VAR = "reconciler", "_RECONCILER_COMPLETE"
-SHELLS = ("bash", "zsh", "fish")
 
 
 def _tenant_files(ctx: click.Context) -> dict[str, Path]:
@@ -40,9 +56,65 @@ def _tenant_files(ctx: click.Context) -> dict[str, Path]:
     return {f"{f.parent.name}/{f.stem}": f for f in sorted(files) if f.suffix in (".yaml", ".yml")}
 
 
+def _opened_quote(line: str) -> tuple[str, str]:
+    """The quote left open at the end of `line` ('' for none) and what its word says before that
+    quote, found as readline finds them: bash inserts a completion right after that quote."""
+    quote, word, before, escaped = "", "", "", False
+    for char in line:
+        if escaped:
+            escaped = False
+            word += char if quote != '"' or char in '$`"\\' else "\\" + char
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif char == quote:
+            quote = ""
+        elif quote:
+            word += char
+        elif char in "'\"":
+            quote, before = char, word
+        elif char.isspace():
+            word = ""
+        else:
+            word += char
+    return (quote, before) if quote else ("", "")
+
+
+# Not ASCII metacharacters, nor ~, nor the word breaks : = @ (readline would complete after them)
+_BASH_PLAIN = re.compile(r"[A-Za-z0-9_%+,./-]|[^\x00-\x7f]")
+
+
+def _bash_text(value: str, quote: str) -> str:
+    """`value` as bash must insert it to make it one word: after `quote` if one was opened."""
+    if quote == "'":
+        text = value.replace("'", "'\\''")
+    elif quote == '"':  # `!` outside the quotes: inside, `\!` keeps its backslash (history expansion)
+        text = re.sub(r'(["$`\\])', r"\\\1", value).replace("!", '"\\!"')
+    else:
+        return "".join(c if _BASH_PLAIN.fullmatch(c) else f"\\{c}" for c in value)
+    # readline closes the quote unless the text ends in that quote (here one that reopened it)
+    return text + quote if text.endswith(quote) else text
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _offer(values: Iterable[str]) -> list[CompletionItem]:
+    """Completion items for `values`, as the shell asking must receive them."""
+    # click answers a line per value: a newline in a value would make two (or a `file` line)
+    shown = [value for value in values if not _CONTROL.search(value)]
+    if os.environ.get(COMPLETE_VAR) == "bash_complete":
+        # Here and not in a BashComplete.format_completion: click picks the class when the
+        # process starts, before any command (and so this module) is imported.
+        line = os.environ.get("COMP_WORDS", "")
+        last = str(len(split_arg_string(line)) - 1)  # a word with an open quote runs to the end
+        quote, before = _opened_quote(line) if os.environ.get("COMP_CWORD") == last else ("", "")
+        shown = [_bash_text(value[len(before) :], quote) for value in shown]
+    return [CompletionItem(value) for value in shown]
+
+
 def tenants(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """--tenant: customer/tenant of every tenant file."""
-    return [CompletionItem(key) for key in _tenant_files(ctx) if key.startswith(incomplete)]
+    return _offer(key for key in _tenant_files(ctx) if key.startswith(incomplete))
 
 
 def connections(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
@@ -61,7 +133,36 @@ def connections(ctx: click.Context, _param: click.Parameter, incomplete: str) ->
         if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry.get("absent") is not True
     ]
     wanted = incomplete.casefold()
-    return [CompletionItem(name) for name in names if name.casefold().startswith(wanted)]
+    return _offer(name for name in names if name.casefold().startswith(wanted))
+
+
+# Where click's scripts mangle a value: (what it prints, what to print instead).
+BASH_FIXES = (
+    ("local response\n", "local response\n    local -; set -f  # no globbing of the lines or values\n"),
+    # read (without -r) dropped the backslashes that quote a value, and a trailing comma
+    ("IFS=',' read type value <<< \"$completion\"", "type=${completion%%,*} value=${completion#*,}"),
+    ("COMPREPLY+=($value)", 'COMPREPLY+=("$value")'),
+)
+FISH_FIXES = (('string split "," $completion', 'string split -m 1 "," $completion'),)
+
+
+def _fixed(script: str, fixes: tuple[tuple[str, str], ...]) -> str:
+    for old, new in fixes:
+        script = script.replace(old, new)
+    return script
+
+
+class _BashScript(BashComplete):
+    def source(self) -> str:
+        return _fixed(super().source(), BASH_FIXES)
+
+
+class _FishScript(FishComplete):
+    def source(self) -> str:
+        return _fixed(super().source(), FISH_FIXES)
+
+
+SCRIPTS: dict[str, type[ShellComplete]] = {"bash": _BashScript, "zsh": ZshComplete, "fish": _FishScript}
 
 
 EXAMPLES = """\b
@@ -76,11 +177,11 @@ Examples:
 
 
 @click.command(epilog=EXAMPLES)
-@click.argument("shell", type=click.Choice(SHELLS))
+@click.argument("shell", type=click.Choice(list(SCRIPTS)))
 def completion(shell: str) -> int:
     """Print the completion script for SHELL: commands, options, --tenant names from the tenant
     files, --connection names from that tenant's file, --format values and file paths."""
     root = click.get_current_context().find_root().command
-    script = get_completion_class(shell)(root, {}, PROG, COMPLETE_VAR)  # type: ignore[misc]
+    script = SCRIPTS[shell](root, {}, PROG, COMPLETE_VAR)
     click.echo(script.source())
     return 0
