@@ -183,6 +183,7 @@ def apply_planned(
     try:
         with st.transaction() as conn:
             held.verify(conn)
+            store.hold_key(conn, keyring)  # a rotate-key now waits for this commit, or refuses it
             planned = make(conn)
             if planned is None:
                 return None

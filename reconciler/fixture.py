@@ -236,6 +236,7 @@ def seed(st: store.Store, fixture: Fixture) -> int:
     keyring = st.keyring
     count = 0
     with st.transaction() as conn:
+        store.hold_key(conn, keyring)
         for customer in fixture.customers:
             for tenant in customer.tenants:
                 tenant_id = store.ensure_tenant(conn, customer.name, tenant.name)

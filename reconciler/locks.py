@@ -22,7 +22,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,6 +249,34 @@ class Terminated(SystemExit):
     """SIGTERM before the commit began (a CI job cancelled): nothing was changed. A SystemExit,
     so that no `except Exception` on the way out takes it for an error of its own; the CLI says
     so and exits 1 (DESIGN §6: 0, 1 and 2 are the exit codes)."""
+
+
+@contextlib.contextmanager
+def until_commit() -> Iterator[Callable[[], None]]:
+    """SIGINT and SIGTERM interrupt the block (KeyboardInterrupt, Terminated: nothing changed)
+    until the function it gives is called, just before a commit; from then on they are ignored
+    until the process ends, as after an apply's commit (store rotate-key: a Ctrl-C at its commit
+    said nothing was changed after it committed)."""
+    committing = False
+
+    def handler(signum: int, _frame: Any) -> None:
+        if committing:
+            return
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(128 + signum)
+
+    def commit_begins() -> None:
+        nonlocal committing
+        committing = True
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM) if main}
+    try:
+        yield commit_begins
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_IGN if committing else old)
 
 
 @contextlib.contextmanager

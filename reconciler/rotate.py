@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
-from reconciler import errors, redaction, secrets, spec, store
+from reconciler import errors, locks, redaction, secrets, spec, store
 
 
 def rotate(st: store.Store, *, new_key_env: str) -> str:
@@ -29,7 +30,8 @@ def rotate(st: store.Store, *, new_key_env: str) -> str:
     redaction.register(raw.decode())
     try:
         new = secrets.Keyring(raw, variable=new_key_env)
-        count = _reencrypt(st, old, new)
+        with locks.until_commit() as commit_begins:
+            count = _reencrypt(st, old, new, commit_begins)
     except BaseException:
         # Nothing committed, nothing left behind; but a commit whose reply was lost may have
         # happened: then the new key file is the only key to the passwords, and stays.
@@ -58,9 +60,12 @@ def _still_under(st: store.Store, keyring: secrets.Keyring) -> bool:
     return store.key_check(st) == keyring.check_value()
 
 
-def _reencrypt(st: store.Store, old: secrets.Keyring, new: secrets.Keyring) -> int:
+def _reencrypt(
+    st: store.Store, old: secrets.Keyring, new: secrets.Keyring, commit_begins: Callable[[], None]
+) -> int:
     """Every password under the new key, in one transaction; how many there were."""
     with st.transaction() as conn:
+        store.hold_key(conn, old, rotating=True)  # applies and seeds wait, or are refused after
         live = store.read(conn, None)
         ciphertexts = dict(store.password_rows(conn))
         count = 0
@@ -77,4 +82,5 @@ def _reencrypt(st: store.Store, old: secrets.Keyring, new: secrets.Keyring) -> i
                 if c.applied_fp is not None and c.applied_fp == c.live_fp:
                     store.set_applied(conn, c.id, spec.spec_fingerprint(c.spec, new_fp))
         store.set_meta(conn, "key_check", new.check_value())
+        commit_begins()
     return count

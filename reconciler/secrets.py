@@ -29,6 +29,7 @@ ENV_PREFIX_VAR = "RECONCILER_SECRET_ENV_PREFIX"
 SECRETS_DIR_VAR = "RECONCILER_SECRETS_DIR"
 STORE_KEY_VAR = "RECONCILER_STORE_KEY"
 PLAN_KEY_VAR = "RECONCILER_PLAN_KEY"
+NEW_STORE_KEY_VAR = "RECONCILER_NEW_STORE_KEY"  # store rotate-key's new key (server stores)
 PLAN_KEY_PREFIX = "osr-plan-key-v1:"
 PLAN_ONLY = (
     f"needs {STORE_KEY_VAR}; {PLAN_KEY_VAR} can only plan and read "
@@ -268,7 +269,7 @@ def _is_utf8(value: str) -> bool:
 def register_environment(prefix: str) -> None:
     """Register every secret the environment holds, so that even a crash report masks them."""
     for name, value in os.environ.items():
-        if name.startswith(prefix) or name in (STORE_KEY_VAR, PLAN_KEY_VAR, "RECONCILER_NEW_STORE_KEY"):
+        if name.startswith(prefix) or name in (STORE_KEY_VAR, PLAN_KEY_VAR, NEW_STORE_KEY_VAR):
             redaction.register(value)
 
 

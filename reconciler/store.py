@@ -236,6 +236,20 @@ def _cannot_create(location: Location, error: OSError) -> errors.StoreError:
     )
 
 
+def _rotated_hint(check: str) -> str:
+    """When the store was rotated to the key RECONCILER_NEW_STORE_KEY holds: say so."""
+    value = os.environ.get(secrets.NEW_STORE_KEY_VAR)
+    try:
+        rotated = bool(value) and secrets.Keyring(secrets.key_bytes(value or "", "")).check_value() == check
+    except (errors.ReconcilerError, ValueError):  # not a key at all
+        rotated = False
+    return (
+        f"; it was rotated to the key in {secrets.NEW_STORE_KEY_VAR}: set {secrets.STORE_KEY_VAR} to it"
+        if rotated
+        else ""
+    )
+
+
 _NO_KEY = f"set {secrets.STORE_KEY_VAR} to a key for this store (a Fernet key: 32 url-safe base64 bytes)"
 
 
@@ -457,6 +471,7 @@ class Store:
                 f"{self.keyring.variable} is not the key of this store "
                 f"({self.location.describe()}); use the key it was created with"
                 + ("" if self.keyring.full else ", or print it again with `reconciler store plan-key`")
+                + _rotated_hint(check)
             )
 
     def _finish_rotation(self, check: str) -> bool:
@@ -1367,6 +1382,21 @@ def key_check(st: Store) -> str | None:
     except Exception:
         return None
     return value if isinstance(value, str) else None
+
+
+def hold_key(conn: Connection, keyring: secrets.Keyring, *, rotating: bool = False) -> None:
+    """The store's key held for this transaction, and checked to be keyring's: every write of a
+    ciphertext or a (keyed) fingerprint holds it shared, `store rotate-key` exclusively, so that
+    neither commits under a key the other just replaced (passwords under two keys). SQLite has
+    one writer at a time (BEGIN IMMEDIATE): its transaction is the lock."""
+    query = sa.select(store_meta.c.value).where(store_meta.c.key == "key_check")
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update(read=not rotating)
+    if conn.execute(query).scalar() != keyring.check_value():
+        raise errors.ConflictError(
+            "the store's key was rotated (store rotate-key) since this run read it; nothing was "
+            f"changed: run it again with the new key in {secrets.STORE_KEY_VAR}"
+        )
 
 
 def set_meta(conn: Connection, key: str, value: str) -> None:

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from reconciler import applier, cli, errors, locks, stages, store
+from reconciler import applier, cli, errors, locks, secrets, stages, store
 from tests.conftest import CANARY, CANARY_ENV, RECONCILER, TEST_KEY, Cli
 from tests.test_cli import LIVE, TENANT, dump, seeded
-from tests.test_safety import asleep, wait_until, wait_until_waiting_for_a_lock
+from tests.test_safety import _insert_lock, asleep, wait_until, wait_until_waiting_for_a_lock
 
 CHANGED = TENANT.replace("database: vbsys", "database: vbsys2")
 SLOW = TENANT.replace("database: vbsys", "database: vbsys2") + "".join(
@@ -84,6 +84,54 @@ def _after_commit(cli: Cli) -> subprocess.Popen[str]:
     time.sleep(0.5)
     assert _count(url, store.locks) == 1  # committed, not yet released
     return proc
+
+
+def _rotated_cleanly(cli: Cli, key: str, password: str) -> None:
+    """Every password decrypts under key (a rotation to a third key reads them all) and the
+    store holds password: a plan with it declared changes no password."""
+    env = {"RECONCILER_STORE_KEY": key, CANARY_ENV: password}
+    third = secrets.Keyring.generate().decode()
+    planned = cli("plan", "--format", "json", env=env)
+    assert planned.code == 0, planned.err
+    fields = [
+        c["field"] for t in json.loads(planned.out)["tenants"] for a in t["actions"] for c in a["changes"]
+    ]
+    assert "password" not in fields
+    again = cli("store", "rotate-key", env={**env, "RECONCILER_NEW_STORE_KEY": third})
+    assert again.code == 0, again.err
+
+
+def test_an_apply_in_its_transaction_holds_off_a_rotation(cli: Cli) -> None:
+    """PostgreSQL and MariaDB: rotate-key read the passwords before the apply committed its new
+    one, then wrote the old one back under the new key (a lost update)."""
+    seeded(cli, SLOW)
+    url, new_key, changed = cli.env["RECONCILER_STORE"], secrets.Keyring.generate().decode(), CANARY + "-new"
+    proc = _start(
+        cli, "apply", "--auto-approve", env={"RECONCILER_DEBUG_ACTION_DELAY_MS": "1500", CANARY_ENV: changed}
+    )
+    wait_until(proc, lambda: _count(url, store.locks) == 1 and asleep(proc), "the apply's transaction")
+    rotated = cli("store", "rotate-key", env={"RECONCILER_NEW_STORE_KEY": new_key})
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert rotated.code == 0, rotated.err
+    _rotated_cleanly(cli, new_key, changed)
+
+
+def test_an_apply_that_read_the_key_before_a_rotation_is_refused(cli: Cli) -> None:
+    """The apply waited for a lease while the key was rotated: it wrote its password under the
+    old key, into a store that no longer had it (passwords under two keys)."""
+    seeded(cli, CHANGED)
+    url, new_key, changed = cli.env["RECONCILER_STORE"], secrets.Keyring.generate().decode(), CANARY + "-new"
+    before = dump(cli)
+    _insert_lock(url, pid=1, host="other-host", expires_in_ms=4000)
+    proc = _start(cli, "apply", "--auto-approve", "--lock-timeout", "60s", env={CANARY_ENV: changed})
+    wait_until_waiting_for_a_lock(proc)
+    assert cli("store", "rotate-key", env={"RECONCILER_NEW_STORE_KEY": new_key}).code == 0
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "the store's key was rotated (store rotate-key) since this run read it; nothing was changed" in err
+    assert cli("store", "dump", env={"RECONCILER_STORE_KEY": new_key}).out == before
+    _rotated_cleanly(cli, new_key, CANARY)
 
 
 def test_ctrl_c_before_the_commit_says_interrupted_as_docs_locks_md_does(cli: Cli) -> None:

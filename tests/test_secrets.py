@@ -118,6 +118,12 @@ def test_rotate_key_reencrypts_and_keeps_plans_clean(cli: Cli) -> None:
     assert OTHER_KEY not in result.both
     old = cli("plan", env={})
     assert old.code == 1 and "not the key of this store" in old.err
+    assert "rotated" not in old.err
+    told = cli("plan", env={"RECONCILER_NEW_STORE_KEY": OTHER_KEY})  # the rotation's own shell
+    assert told.code == 1 and told.err.rstrip().endswith(
+        "it was rotated to the key in RECONCILER_NEW_STORE_KEY: set RECONCILER_STORE_KEY to it"
+    ), told.err
+    assert OTHER_KEY not in told.both
     new = cli("plan", "--detailed-exitcode", env={"RECONCILER_STORE_KEY": OTHER_KEY})
     assert new.code == 0, new.out  # same password, new key: unchanged, no drift
     drift = cli("drift", env={"RECONCILER_STORE_KEY": OTHER_KEY})
@@ -207,6 +213,30 @@ def test_rotate_key_that_does_not_commit_leaves_no_new_key_file(
     assert not (embedded_cli.root / ".reconciler" / "store.key.new").exists()
     assert (embedded_cli.root / ".reconciler" / "store.key").read_bytes() == key
     assert embedded_cli("store", "dump").code == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_as_rotate_key_commits_does_not_undo_what_it_says(
+    embedded_cli: Cli, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals
+) -> None:
+    """Ctrl-C landing just after the commit said `interrupted; nothing was changed`, yet every
+    password was under the new key (in store.key.new, which the message invited deleting)."""
+    assert embedded_cli("store", "init").code == 0
+    embedded_cli.write("live.yaml", (Path(__file__).parent / "cases/normalise/live.yaml").read_text())
+    assert embedded_cli("store", "seed", "live.yaml").code == 0
+    commit = sa.engine.Connection._commit_impl
+
+    def then_signalled(self: sa.engine.Connection) -> None:
+        commit(self)
+        os.kill(os.getpid(), sig)
+
+    monkeypatch.setattr(sa.engine.Connection, "_commit_impl", then_signalled)
+    result = run_in_process(("store", "rotate-key"), env=embedded_cli.env, cwd=embedded_cli.root)
+    monkeypatch.undo()
+    assert result.code == 0, result.err
+    assert "Re-encrypted" in result.err and "nothing was changed" not in result.err
+    assert not (embedded_cli.root / ".reconciler" / "store.key.new").exists()
+    assert embedded_cli("store", "dump").code == 0  # the key in store.key opens it
 
 
 def test_store_url_password_never_printed(embedded_cli: Cli) -> None:

@@ -103,7 +103,7 @@ def store_dump(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...]) 
 )
 @click.option(
     "--new-key-env",
-    default="RECONCILER_NEW_STORE_KEY",
+    default="RECONCILER_NEW_STORE_KEY",  # secrets.NEW_STORE_KEY_VAR (not imported for --help)
     show_default=True,
     metavar="NAME",
     help="Environment variable holding the new key (server stores).",
