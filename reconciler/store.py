@@ -581,7 +581,32 @@ def _upgrade(conn: Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD {str(spec_sql).replace(' NOT NULL', '')}")
     if version == "1":
         _upgrade_names(conn, inspector)
+        _upgrade_applied_names(conn)
     conn.execute(store_meta.update().where(store_meta.c.key == "schema_version").values(value=SCHEMA_VERSION))
+
+
+def _upgrade_applied_names(conn: Connection) -> None:
+    """v1 -> v2: the name each connection the tool applied was applied under (v1 kept none, so
+    a rename in the portal after the upgrade was planned as a create beside it): the last name
+    the audit log has for its id, else its name now."""
+    audited = dict(
+        conn.execute(
+            sa.select(audit_log.c.connection_id, audit_log.c.connection)
+            .where(audit_log.c.connection_id.is_not(None))
+            .order_by(audit_log.c.id)
+        ).all()
+    )  # the last entry of each id wins
+    applied = conn.execute(
+        sa.select(connections.c.id, connections.c.name).where(
+            connections.c.applied_fp.is_not(None), connections.c.applied_name.is_(None)
+        )
+    ).all()
+    for row in applied:
+        conn.execute(
+            connections.update()
+            .where(connections.c.id == row.id)
+            .values(applied_name=audited.get(row.id, row.name))
+        )
 
 
 def _upgrade_names(conn: Connection, inspector: Any) -> None:

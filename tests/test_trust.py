@@ -643,6 +643,54 @@ def test_store_init_upgrades_a_version_1_store(cli: Cli) -> None:
     assert CANARY_ENV in cli.env
 
 
+def test_a_portal_rename_after_a_version_1_upgrade_is_planned_back_not_duplicated(cli: Cli) -> None:
+    """v1 kept no applied names: after the upgrade, a rename in the portal was planned as a
+    create beside the renamed connection (DESIGN §5: never a duplicate)."""
+    cli.write("live.yaml", _fixture([_conn("Oslo"), _conn("Bergen")]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:  # what a version 1 store held; Bergen renamed before the upgrade
+        conn.execute(store.connections.update().values(applied_name=None))
+        bergen = conn.execute(
+            sa.select(store.connections.c.id).where(store.connections.c.name == "Bergen")
+        ).scalar_one()
+        conn.execute(
+            store.audit_log.insert().values(
+                at_ms=1,
+                actor="t",
+                customer="acme",
+                tenant="acme-norway",
+                action="update",
+                connection="Bergen",
+                connection_id=bergen,
+                reason="update_because_fields_differ",
+                fields="",
+                cascade_count=0,
+            )
+        )
+        conn.execute(
+            store.connections.update()
+            .where(store.connections.c.id == bergen)
+            .values(name="Bergen kontor", name_key=spec.identity_key("Bergen kontor"))
+        )
+        conn.execute(
+            store.store_meta.update().where(store.store_meta.c.key == "schema_version").values(value="1")
+        )
+    assert cli("store", "init").code == 0
+    with engine.begin() as conn:  # after the upgrade, Oslo is renamed in the portal
+        conn.execute(
+            store.connections.update()
+            .where(store.connections.c.name == "Oslo")
+            .values(name="Oslo kontor", name_key=spec.identity_key("Oslo kontor"))
+        )
+    engine.dispose()
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Oslo"), _decl("Bergen")]))
+    plan = cli("plan", "--format", "json")
+    assert plan.code == 0, plan.err
+    actions = [(a["action"], a["connection"]) for a in json.loads(plan.out)["tenants"][0]["actions"]]
+    assert sorted(actions) == [("rename", "Bergen"), ("rename", "Oslo")]
+
+
 def test_a_file_name_in_an_error_cannot_start_a_line(embedded_cli: Cli) -> None:
     """A pull request chooses its file names: the file:line:col prefix shows them inert too."""
     embedded_cli.write(
