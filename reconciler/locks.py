@@ -36,11 +36,17 @@ LEASE_VAR = "RECONCILER_TEST_LEASE_MS"
 RELEASE_DELAY_VAR = "RECONCILER_DEBUG_RELEASE_DELAY_MS"
 
 
+def text(value: str) -> str:
+    """An environment variable's or argument's value as text the store can hold: bytes that are
+    not UTF-8 (which Python keeps as surrogates) become U+FFFD."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def actor() -> str:
     """RECONCILER_ACTOR, else the CI's user, else user@host."""
     for var in ("RECONCILER_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILD_REQUESTEDFOR"):
         if os.environ.get(var):
-            return os.environ[var]
+            return text(os.environ[var])
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -52,8 +58,9 @@ def ci_job() -> str | None:
     if os.environ.get("GITHUB_RUN_ID"):
         server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
         repository = os.environ.get("GITHUB_REPOSITORY", "")
-        return f"{server}/{repository}/actions/runs/{os.environ['GITHUB_RUN_ID']}"
-    return os.environ.get("CI_JOB_URL") or os.environ.get("BUILD_BUILDURI") or None
+        return text(f"{server}/{repository}/actions/runs/{os.environ['GITHUB_RUN_ID']}")
+    job = os.environ.get("CI_JOB_URL") or os.environ.get("BUILD_BUILDURI")
+    return text(job) if job else None
 
 
 def _read(path: str) -> str | None:

@@ -41,6 +41,7 @@ Transaction = Connection
 
 metadata = sa.MetaData()
 NAME = 200
+CI_JOB = 400  # a CI job's URL, as locks show it
 KEY = 64  # spec.identity_key: a hex digest, compared alike under every collation
 
 store_meta = sa.Table(
@@ -134,7 +135,7 @@ locks = sa.Table(
     sa.Column("actor", sa.String(NAME), nullable=False),
     sa.Column("host", sa.String(NAME), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
-    sa.Column("ci_job", sa.String(400)),
+    sa.Column("ci_job", sa.String(CI_JOB)),
     sa.Column("acquired_ms", sa.BigInteger, nullable=False),
     sa.Column("expires_ms", sa.BigInteger, nullable=False),
     sa.Column("machine", sa.String(128)),  # boot id and pid namespace: see reconciler.locks
@@ -1521,7 +1522,7 @@ def try_locks(
         "actor": holder.actor[:NAME],
         "host": holder.host[:NAME],
         "pid": holder.pid,
-        "ci_job": holder.ci_job,
+        "ci_job": holder.ci_job[:CI_JOB] if holder.ci_job else None,  # as actor and host: cut, not refused
         "machine": holder.machine,
         "started": holder.started,
         "acquired_ms": now,

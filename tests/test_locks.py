@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from reconciler import applier, cli, errors, locks, secrets, stages, store
-from tests.conftest import CANARY, CANARY_ENV, RECONCILER, TEST_KEY, Cli
+from tests.conftest import CANARY, CANARY_ENV, RECONCILER, TEST_KEY, Cli, run_in_process
 from tests.test_cli import LIVE, TENANT, dump, seeded
 from tests.test_safety import _insert_lock, asleep, wait_until, wait_until_waiting_for_a_lock
 
@@ -84,6 +84,33 @@ def _after_commit(cli: Cli) -> subprocess.Popen[str]:
     time.sleep(0.5)
     assert _count(url, store.locks) == 1  # committed, not yet released
     return proc
+
+
+def test_an_actor_that_is_not_utf8_and_a_long_ci_job_url_are_kept_not_crashed_on(cli: Cli) -> None:
+    """RECONCILER_ACTOR with bytes that are not UTF-8 was an internal error on every store; a
+    CI job URL over 400 characters refused the apply on PostgreSQL and MariaDB only."""
+    seeded(cli, CHANGED)
+    env = {"RECONCILER_ACTOR": "bad\udcffname", "CI_JOB_URL": "https://ci.example/" + "j" * 450}
+    done = cli("apply", "--auto-approve", env=env)
+    assert done.code == 0, done.err
+    (entry,) = json.loads(cli("history", "--format", "json").out)
+    assert entry["actor"] == "bad\ufffdname"
+    assert cli("unlock", "--holder", "bad\udcffname").code == 0
+
+
+def test_unlock_on_a_busy_store_says_so(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer holding the store past unlock's wait was an internal error (Busy)."""
+
+    def busy(*_: object, **__: object) -> None:
+        raise store.Busy
+
+    monkeypatch.setattr(store, "release_where", busy)
+    result = run_in_process(("unlock", "--expired"), env=cli.env, cwd=cli.root)
+    assert result.code == 1
+    assert result.err == (
+        "error: the store is busy with another writer (an apply in its transaction); nothing "
+        "was released: run unlock again once it has finished\n"
+    )
 
 
 def _rotated_cleanly(cli: Cli, key: str, password: str) -> None:

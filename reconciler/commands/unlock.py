@@ -10,9 +10,9 @@ from reconciler import errors, lazy, render, stages
 from reconciler.commands import options
 
 if TYPE_CHECKING:
-    from reconciler import store
+    from reconciler import locks, store
 else:  # SQLAlchemy only when the command runs, not for its --help or a TAB
-    store = lazy.module("reconciler.store")
+    locks, store = lazy.module("reconciler.locks"), lazy.module("reconciler.store")
 
 
 @click.command(
@@ -62,9 +62,17 @@ def unlock(
             store.release_locks(st, list(dict.fromkeys(lock_ids)))
             released = [held[i] for i in dict.fromkeys(lock_ids)]
         else:
-            released = store.release_where(
-                st, holder=holder, expired_before=store.now_ms() if expired else None
-            )
+            try:
+                released = store.release_where(
+                    st,
+                    holder=None if holder is None else locks.text(holder),
+                    expired_before=store.now_ms() if expired else None,
+                )
+            except store.Busy:
+                raise errors.StoreError(
+                    "the store is busy with another writer (an apply in its transaction); nothing "
+                    "was released: run unlock again once it has finished"
+                ) from None
     if not released:
         out.info("No lock matched; nothing was released.")
     for lock in released:
