@@ -52,7 +52,7 @@ def store_init(ctx: stages.Context, out: options.Out) -> int:
     epilog=options.examples(
         ("The demo portal", "reconciler store seed examples/demo-store.yaml"),
         (
-            "Copy one store into another: create it (its key in RECONCILER_STORE_KEY)",
+            "A test store shaped like another (no passwords, no history: not a backup)",
             "reconciler store init --store sqlite:///copy.db",
         ),
         ("then load the other's dump into it", "reconciler store seed dump.yaml --store sqlite:///copy.db"),
@@ -61,7 +61,14 @@ def store_init(ctx: stages.Context, out: options.Out) -> int:
 @click.argument("fixture_path", metavar="FIXTURE.yaml", type=click.Path(dir_okay=False, path_type=Path))
 @options.common
 def store_seed(ctx: stages.Context, out: options.Out, fixture_path: Path) -> int:
-    """Load live state from a fixture, replacing what exists under the same names."""
+    """Load live state from a fixture, replacing what exists under the same names.
+
+    \b
+    What it replaces is replaced whole: a connection's password is the fixture's (none when the
+    fixture has none, as a dump never does), and the tool's record of what it applied is reset.
+    A dump and a seed make a store shaped like another, not a backup of it: copy the database
+    for that.
+    """
     data = fixture.load(fixture_path)
     with ctx.open_store(readonly=False, first_use=True) as st:
         count = fixture.seed(st, data)
