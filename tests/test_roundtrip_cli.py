@@ -210,3 +210,25 @@ def test_a_portal_rename_to_a_decomposed_name_is_recorded_once_accepted(cli: Cli
     assert applied.code == 0, applied.err
     assert "recorded as applied" in applied.err, applied.err
     assert cli("drift").code == 0
+
+
+def test_the_audit_of_a_thousand_tenants_is_read(cli: Cli) -> None:
+    """drift --write reads the audit log of every tenant: SQLite refused 1,000 of them in one
+    query ("Expression tree is too large"), so the nightly job failed on any fleet that size."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    head = "version: 1\ncustomer: acme\ntenant: acme-sweden\nconnections:\n"
+    cli.write(
+        "tenants/acme/acme-sweden.yaml",
+        head
+        + "  - {name: Made, integration: dynamics-gp, server: gp01, database: D, authentication: windows}\n",
+    )
+    assert cli("apply", "--auto-approve", "--tenant", "acme/acme-sweden").code == 0
+    keys = [f"other/t{i}" for i in range(1200)] + ["acme/acme-sweden"]
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            (entry,) = store.read_audit(conn, keys, 10)
+    finally:
+        engine.dispose()
+    assert (entry.key, entry.action, entry.connection) == ("acme/acme-sweden", "create", "Made")
