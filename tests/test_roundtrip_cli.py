@@ -232,3 +232,27 @@ def test_the_audit_of_a_thousand_tenants_is_read(cli: Cli) -> None:
     finally:
         engine.dispose()
     assert (entry.key, entry.action, entry.connection) == ("acme/acme-sweden", "create", "Made")
+
+
+def test_store_dump_is_written_a_customer_at_a_time_as_one_document(cli: Cli) -> None:
+    """A fleet's dump held every dependent, its document and its text at once (1.8 GiB at 2,000
+    tenants): it is made a customer at a time, and says what the whole document says."""
+    from reconciler import fixture, yamlout
+
+    two = LIVE + "  - name: nordlys\n    tenants:\n      - name: nordlys-main\n        connections: []\n"
+    cli.write("live.yaml", two)
+    assert cli("store", "seed", "live.yaml").code == 0
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            pieces = list(fixture.dump_text(conn, None))
+            whole = yamlout.dump(fixture.dump(store.read(conn, None, dependents=True)))
+            assert list(fixture.dump_text(conn, ["nordlys/nordlys-main"])) == [
+                "version: 1\ncustomers:\n",
+                "  - name: nordlys\n    tenants:\n      - name: nordlys-main\n        connections: []\n",
+            ]
+    finally:
+        engine.dispose()
+    assert len(pieces) == 3  # the head, then acme, then nordlys
+    assert "".join(pieces) == whole
+    assert cli("store", "dump").out == whole

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import differ, errors, lazy, stages
+from reconciler import lazy, stages
 from reconciler.commands import options
 
 if TYPE_CHECKING:
@@ -88,13 +88,9 @@ def store_seed(ctx: stages.Context, out: options.Out, fixture_path: Path) -> int
 def store_dump(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...]) -> int:
     """Write live state in the fixture format (never passwords)."""
     keys = options.parse_tenants(tenants) or None
-    with ctx.open_store(readonly=True) as st:
-        live = st.snapshot(keys, dependents=True)
-    if keys:
-        problems = differ.unknown_tenants_named(keys, live.tenants, live.known)
-        if problems:
-            raise errors.InputError.of(problems)
-    out.result(options.to_yaml(fixture.dump(live)))
+    with ctx.open_store(readonly=True) as st, st.reading() as conn:
+        for text in fixture.dump_text(conn, keys):
+            out.result(text)
     return options.EXIT_OK
 
 
