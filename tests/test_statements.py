@@ -246,42 +246,23 @@ def test_batch_with_one_stale_version_is_refused_whole(
             ),
             st.transaction() as tx,
         ):
-            if kind == "update":
-                store.write(
-                    tx,
-                    listed=listed,
-                    updates=[
-                        store.Update(c.id, v, c.spec, store.KEEP, True, None, label)
-                        for c, v, label in (
-                            (first, first.version, "v/t000/Alpha"),
-                            (second, second.version + 1, "v/t001/Alpha"),
-                        )
-                    ],
-                )
-            else:
-                store.write(
-                    tx,
-                    listed=listed,
-                    deletes=[
-                        store.Delete(first.id, first.version, "v/t000/Alpha"),
-                        store.Delete(second.id, second.version - 1, "v/t001/Alpha"),
-                    ],
-                )
+            stale = second.version + 1 if kind == "update" else second.version - 1
+            _write(
+                tx, kind, listed, [(first, first.version, "v/t000/Alpha"), (second, stale, "v/t001/Alpha")]
+            )
         assert _dump(st) == before  # the first row's write was not kept either
     finally:
         st.close()
 
 
-def _delete_both(tx: store.Transaction, first: Any, second: Any, listed: set[int]) -> None:
-    """Delete the two connections of _two_connections, at the versions they were read at."""
-    store.write(
-        tx,
-        listed=listed,
-        deletes=[
-            store.Delete(first.id, first.version, "v/t000/Alpha"),
-            store.Delete(second.id, second.version, "v/t001/Alpha"),
-        ],
-    )
+def _write(tx: store.Transaction, kind: str, listed: Any, rows: list[tuple[Any, int, str]]) -> None:
+    """One batch of kind ("update": each connection as it is; "delete") of (connection, the
+    version the write expects, label) rows."""
+    if kind == "update":
+        updates = [store.Update(c.id, v, c.spec, store.KEEP, True, None, label) for c, v, label in rows]
+        store.write(tx, listed=listed, updates=updates)
+    else:
+        store.write(tx, listed=listed, deletes=[store.Delete(c.id, v, label) for c, v, label in rows])
 
 
 @pytest.mark.parametrize("column", ["protected", "managed"])
@@ -305,7 +286,12 @@ def test_a_delete_of_a_connection_protected_since_the_plan_read_it_is_refused(
             pytest.raises(errors.ConflictError, match=r"^v/t001/Alpha: the live connection became protected"),
             st.transaction() as tx,
         ):
-            _delete_both(tx, first, second, listed)
+            _write(
+                tx,
+                "delete",
+                listed,
+                [(first, first.version, "v/t000/Alpha"), (second, second.version, "v/t001/Alpha")],
+            )
         assert _dump(st) == before
     finally:
         st.close()
@@ -332,20 +318,7 @@ def test_a_company_added_since_the_plan_read_the_connection_is_never_removed(
             pytest.raises(errors.ConflictError, match=r"^v/t001/Alpha: a company was added"),
             st.transaction() as tx,
         ):
-            if kind == "update":
-                store.write(
-                    tx,
-                    listed=listed,
-                    updates=[
-                        store.Update(
-                            second.id, second.version, second.spec, store.KEEP, True, None, "v/t001/Alpha"
-                        )
-                    ],
-                )
-            else:
-                store.write(
-                    tx, listed=listed, deletes=[store.Delete(second.id, second.version, "v/t001/Alpha")]
-                )
+            _write(tx, kind, listed, [(second, second.version, "v/t001/Alpha")])
         assert _dump(st) == before
     finally:
         st.close()
@@ -417,10 +390,20 @@ def test_a_dependent_moved_to_another_company_is_not_deleted_unlisted(
                 .where(store.osr_dependents.c.id == moved)
                 .values(company_id=second.companies[0].row_id)
             )
-            _delete_both(tx, first, second, listed)
+            _write(
+                tx,
+                "delete",
+                listed,
+                [(first, first.version, "v/t000/Alpha"), (second, second.version, "v/t001/Alpha")],
+            )
         assert _dump(st) == before
         with st.transaction() as tx:  # as read, both go with what was listed
-            _delete_both(tx, first, second, listed)
+            _write(
+                tx,
+                "delete",
+                listed,
+                [(first, first.version, "v/t000/Alpha"), (second, second.version, "v/t001/Alpha")],
+            )
         assert [
             c.spec.name for k in ("v/t000", "v/t001") for c in st.snapshot([k]).tenants[k].connections
         ] == ["Beta", "Old name"] * 2
