@@ -22,6 +22,7 @@ from reconciler import (
     differ,
     envnames,
     errors,
+    importer,
     render,
     secrets,
     spec,
@@ -205,8 +206,11 @@ def _append_unmanaged(
     for conn in live.connections:
         if spec.identity(conn.spec.name) not in wanted:
             continue
-        why = _unwritable(conn.spec)
-        if why:
+        unholdable = importer.unholdable(conn.spec)
+        if unholdable:
+            what, name, why = unholdable[0]
+            if what == "company":
+                why = f"has the company {render.quoted(name)}, which {why}"
             done.reports.append(
                 f"{t.key}/{render.quoted(conn.spec.name)[1:-1]}: made in the portal (unmanaged), {why}, "
                 "which a tenant file cannot hold: not appended; correct it in the portal"
@@ -243,18 +247,6 @@ def _deleted_in_portal(a: p.Action, deleted: set[str]) -> bool:
         and a.desired is not None
         and any(spec.identity(n) in deleted for n in (a.connection, *a.desired.previous_names))
     )
-
-
-def _unwritable(conn: spec.ConnectionSpec) -> str | None:
-    """Why a portal-made connection's name or a company id of it cannot be in a tenant file."""
-    why = spec.name_problem(conn.name)
-    if why:
-        return why.split(";")[0]
-    for company in conn.companies:
-        why = spec.name_problem(company)
-        if why:
-            return f"has the company {render.quoted(company)}, which {why.split(';')[0]}"
-    return None
 
 
 def _unexpected(d: declared.DesiredTenant, written: declared.DesiredTenant, done: _Edit) -> str | None:

@@ -109,23 +109,30 @@ def unwritable(live: state.LiveState, keys: Sequence[str]) -> list[errors.Proble
                     )
                 )
         for c in t.connections:
-            named = [("connection", c.spec.name, checks.MAX_NAME)]
-            named += [("company", code, checks.MAX_COMPANY) for code in c.spec.companies]
-            for what, name, longest in named:
-                why = spec.name_problem(name) or (
-                    f"is over {longest} characters" if len(name) > longest else None
+            problems += [
+                errors.Problem(
+                    f"{key}/{c.spec.name}",
+                    0,
+                    0,
+                    f'the portal\'s {what} "{name}" {why}, which a tenant file cannot hold; correct it '
+                    "in the portal, then import again",
                 )
-                if why:
-                    problems.append(
-                        errors.Problem(
-                            f"{key}/{c.spec.name}",
-                            0,
-                            0,
-                            f'the portal\'s {what} "{name}" {why.split(";")[0]}, which a tenant file cannot '
-                            "hold; correct it in the portal, then import again",
-                        )
-                    )
+                for what, name, why in unholdable(c.spec)
+            ]
     return problems
+
+
+def unholdable(c: spec.ConnectionSpec) -> list[tuple[str, str, str]]:
+    """(what, the name, why) for each name of a portal-made connection, its own or a company's,
+    that no tenant file can hold (import and drift --write append none of them)."""
+    named = [("connection", c.name, checks.MAX_NAME)]
+    named += [("company", code, checks.MAX_COMPANY) for code in c.companies]
+    found = []
+    for what, name, longest in named:
+        why = spec.name_problem(name) or (f"is over {longest} characters" if len(name) > longest else None)
+        if why:
+            found.append((what, name, why.split(";")[0]))
+    return found
 
 
 _CONNECTION_AT = re.compile(r"connections\[(\d+)\]\.?(\S*): (.*)")
