@@ -259,31 +259,43 @@ class Terminated(SystemExit):
 
 
 @contextlib.contextmanager
-def until_commit() -> Iterator[Callable[[], None]]:
+def _interruptible(deferred: Callable[[int], bool], committed: Callable[[], bool]) -> Iterator[None]:
     """SIGINT and SIGTERM interrupt the block (KeyboardInterrupt, Terminated: nothing changed)
-    until the function it gives is called, just before a commit; from then on they are ignored
-    until the process ends, as after an apply's commit (store rotate-key: a Ctrl-C at its commit
-    said nothing was changed after it committed)."""
-    committing = False
+    unless deferred(signum) takes them. On the way out the previous handlers come back, or,
+    once committed(), SIG_IGN: after a commit the run is applied, whatever comes, and a signal
+    between here and the process's end (printing what it applied, exiting) is ignored, not
+    obeyed (it made a committed apply exit 143 or 130)."""
 
     def handler(signum: int, _frame: Any) -> None:
-        if committing:
+        if deferred(signum):
             return
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise Terminated(128 + signum)
 
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM) if main}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_IGN if committed() else old)
+
+
+@contextlib.contextmanager
+def until_commit() -> Iterator[Callable[[], None]]:
+    """SIGINT and SIGTERM interrupt the block until the function it gives is called, just
+    before a commit; from then on they are ignored until the process ends, as after an apply's
+    commit (store rotate-key: a Ctrl-C at its commit said nothing was changed after it
+    committed)."""
+    committing = False
+
     def commit_begins() -> None:
         nonlocal committing
         committing = True
 
-    main = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM) if main}
-    try:
+    with _interruptible(lambda _signum: committing, lambda: committing):
         yield commit_begins
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, signal.SIG_IGN if committing else old)
 
 
 @contextlib.contextmanager
@@ -292,26 +304,16 @@ def leases(st: store.Store, scopes: Sequence[str], *, timeout_s: float) -> Itera
     commit begins (Held.commit_begins), and are recorded after."""
     held: Held | None = None
 
-    def handler(signum: int, _frame: Any) -> None:
+    def deferred(signum: int) -> bool:
         if held is not None and held.deferring:
             held.signalled = signum
-            return
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Terminated(128 + signum)
+            return True
+        return False
 
-    main = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM) if main}
-    try:
+    with _interruptible(deferred, lambda: held is not None and held.committing):
         held = Held(st, _acquire(st, scopes, timeout_s=timeout_s, length_ms=lease_ms()), lease_ms())
         try:
             yield held
         finally:
             held.deferring = True  # a second Ctrl-C must not leave the leases behind
             held.release()
-    finally:
-        for sig, old in previous.items():
-            # After a commit the run is applied, whatever comes: a signal between here and the
-            # process's end (printing what it applied, exiting) is ignored, not obeyed (it made
-            # a committed apply exit 143 or 130).
-            signal.signal(sig, signal.SIG_IGN if held is not None and held.committing else old)
