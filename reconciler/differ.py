@@ -62,7 +62,7 @@ def _cascade(companies: Sequence[state.LiveCompany]) -> tuple[p.Cascade, ...]:
 def _kept(live: state.LiveTenant, connection_id: int) -> tuple[p.Kept, ...]:
     names = sorted(
         (t.name for t in live.report_templates if t.connection_id == connection_id),
-        key=lambda name: (spec.natural_key(name), name),  # R1 and R01: not as each database sorts
+        key=spec.name_order,  # not as each database sorts
     )
     return tuple(p.Kept(p.KeptKind.REPORT_TEMPLATE, name) for name in names)
 
@@ -298,7 +298,7 @@ def _diff_tenant(
     if len(actions) > 1:
         actions.sort(key=lambda a: (_ACTION_RANK[a.action], spec.natural_key(a.connection), a.connection))
     if len(unmanaged) > 1:
-        unmanaged.sort(key=lambda n: (spec.natural_key(n), n))
+        unmanaged.sort(key=spec.name_order)
     return p.TenantPlan(
         d.customer,
         d.tenant,

@@ -335,7 +335,7 @@ def dump(live: state.LiveState) -> dict[str, Any]:
         if t.report_templates:
             tenant["report_templates"] = [
                 {"name": r.name, "connection": names.get(r.connection_id) if r.connection_id else None}
-                for r in t.report_templates
+                for r in sorted(t.report_templates, key=lambda r: spec.name_order(r.name))
             ]
         by_customer.setdefault(t.customer, []).append(tenant)
     return {

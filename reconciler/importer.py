@@ -55,7 +55,7 @@ def export_tenant(live: state.LiveTenant, prefix: str, *, taken: Collection[str]
     for c in live.connections:
         sql = c.spec.authentication is spec.Authentication.SQL
         doc = c.spec.document(password={"env": variables[c.spec.name]} if sql else None)
-        doc["companies"] = sorted(c.spec.companies, key=lambda code: (spec.natural_key(code), code))
+        doc["companies"] = sorted(c.spec.companies, key=spec.name_order)
         conns.append(doc)
     return {
         "version": 1,

@@ -232,6 +232,12 @@ def natural_key(text: str) -> tuple[object, ...]:
     return tuple(parts)
 
 
+def name_order(text: str) -> tuple[object, ...]:
+    """The order names are shown and written in, the same on every store whatever its collation:
+    natural, then by code points (R01 before R1, which are one natural key)."""
+    return (natural_key(text), text)
+
+
 @dataclass(frozen=True)
 class Voucher:
     provider: str

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import sqlalchemy as sa
+import yaml
 
 from reconciler import spec, store, strictyaml
 from tests import roundtrip_support as rs
@@ -256,3 +257,28 @@ def test_store_dump_is_written_a_customer_at_a_time_as_one_document(cli: Cli) ->
     assert len(pieces) == 3  # the head, then acme, then nordlys
     assert "".join(pieces) == whole
     assert cli("store", "dump").out == whole
+
+
+def test_store_dump_lists_report_templates_in_one_order_on_every_store(cli: Cli) -> None:
+    """The dump ordered report templates as each database's collation sorts (MariaDB's folds
+    case and accents): the same store dumped differently by store. It is the plan's order now."""
+    names = ["Report 10", "Årsrapport", "Budget", "Report 9", "avdeling", "R01", "R1"]
+    templates = "".join(f"          - {{name: {name}}}\n" for name in names)
+    cli.write(
+        "live.yaml",
+        "version: 1\ncustomers:\n  - name: acme\n    tenants:\n      - name: acme-norway\n"
+        f"        connections: []\n        report_templates:\n{templates}",
+    )
+    assert cli("store", "seed", "live.yaml").code == 0
+    dumped = cli("store", "dump")
+    assert dumped.code == 0, dumped.err
+    (tenant,) = yaml.safe_load(dumped.out)["customers"][0]["tenants"]
+    assert [t["name"] for t in tenant["report_templates"]] == [
+        "avdeling",
+        "Budget",
+        "R01",
+        "R1",
+        "Report 9",
+        "Report 10",
+        "Årsrapport",
+    ]
