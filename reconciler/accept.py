@@ -296,18 +296,28 @@ def accept(
     deleted: Mapping[str, set[str]],
     settings: secrets.Settings,
     with_unmanaged: bool = True,
+    fleet: Sequence[Path] = (),
 ) -> Outcome:
     """The accepted files, each read back as the tool reads it and checked to say exactly what
     was accepted and nothing else; nothing is written here. A file that cannot be edited so is
-    reported (edit it by hand) and left as it is; the others are still accepted."""
+    reported (edit it by hand) and left as it is; the others are still accepted.
+
+    fleet: the folders of every tenant file (the repository's tenants folder). A connection
+    appended gets a password variable none of their files uses, as import gives (read only when
+    something is appended, and then once: with --tenant, the other tenants' files are not in
+    tenants). InputError when one of them cannot be read, as import refuses."""
     by_key = {d.key: d for d in tenants}
     taken = {c.password.env for d in tenants for c in d.connections if c.password and c.password.env}
+    fleet_read = False
     files: list[FileChange] = []
     reports: list[str] = []
     cat = catalog.load()
     for t in result.tenants:
         if not _anything_to_accept(t, deleted.get(t.key, set()), with_unmanaged):
             continue  # most files of a fleet: not parsed again (32 ms a file, round-trip)
+        if with_unmanaged and t.unmanaged and not fleet_read:
+            taken |= importer.variables_in_use(fleet, cat=cat, settings=settings)
+            fleet_read = True
         d = by_key[t.key]
         path = Path(d.path)
         raw = path.read_bytes()

@@ -196,8 +196,8 @@ def variables_in_use(
                     p.file,
                     0,
                     0,
-                    f"{p.message}; import reads the password variables of every tenant file so that "
-                    "a new file names none of them: make it readable or move it away, then import again",
+                    f"{p.message}; the password variables of every tenant file are read so that a "
+                    "new one is none of them: make it readable or move it away, then run again",
                 )
                 for p in exc.problems
             ]

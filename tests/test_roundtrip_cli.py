@@ -5,6 +5,7 @@ import a portal, plan only adoptions, accept a hand change with drift --write, a
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from pathlib import Path
 
@@ -282,3 +283,33 @@ def test_store_dump_lists_report_templates_in_one_order_on_every_store(cli: Cli)
         "Report 10",
         "Årsrapport",
     ]
+
+
+def test_drift_write_of_one_tenant_names_no_variable_another_tenant_file_uses(cli: Cli) -> None:
+    """With --tenant, only that tenant's file was read: a connection appended could get the
+    variable another tenant's file uses, and one password would then be applied to both."""
+    hand = "OSR_ACME_ACME_NORWAY_HAND_PASSWORD"
+    cli.write(
+        "live.yaml",
+        "version: 1\ncustomers:\n  - name: acme\n    tenants:\n      - name: acme-norway\n"
+        "        connections:\n          - {name: Hand, managed: false, integration: dynamics-gp, "
+        "server: gp01, database: D, authentication: sql, login: u, password: {env: OSR_CANARY}}\n"
+        "      - name: acme-sweden\n        connections: []\n",
+    )
+    assert cli("store", "seed", "live.yaml").code == 0
+    cli.write(
+        "tenants/acme/acme-norway.yaml", "version: 1\ncustomer: acme\ntenant: acme-norway\nconnections: []\n"
+    )
+    sweden = (
+        "version: 1\ncustomer: acme\ntenant: acme-sweden\nconnections:\n  - {name: Lund, "
+        "integration: dynamics-gp, server: gp02, database: D, authentication: sql, login: u, "
+        f"password: {{env: {hand}}}}}\n"
+    )
+    cli.write("tenants/acme/acme-sweden.yaml", sweden)
+    written = cli("drift", "--write", "--tenant", "acme/acme-norway")
+    assert written.code == 2, written.out + written.err
+    norway = (cli.root / "tenants/acme/acme-norway.yaml").read_text(encoding="utf-8")
+    (variable,) = re.findall(r"env: (\w+)", norway)
+    assert variable != hand and re.fullmatch(r"OSR_ACME_ACME_NORWAY_HAND_\w+_PASSWORD", variable)
+    assert f"    {variable}\n" in written.out
+    assert (cli.root / "tenants/acme/acme-sweden.yaml").read_text(encoding="utf-8") == sweden

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from reconciler import accept, atomic, differ, stages, store
 from reconciler import audit as audit_log
@@ -29,7 +30,14 @@ def run(
             audit = store.read_audit(conn, [t.key for t in wanted], stages.AUDIT_LIMIT)
     deleted = audit_log.deleted_in_portal(audit, {c.id for t in live.tenants.values() for c in t.connections})
     outcome = accept.accept(
-        wanted, live, result, fps, deleted=deleted, settings=ctx.settings, with_unmanaged=not ignore_unmanaged
+        wanted,
+        live,
+        result,
+        fps,
+        deleted=deleted,
+        settings=ctx.settings,
+        with_unmanaged=not ignore_unmanaged,
+        fleet=[Path(ctx.default_paths(())[0]), *map(Path, paths)],
     )
     atomic.replace_all([(change.path, change.text) for change in outcome.files])
     lines: list[str] = []
