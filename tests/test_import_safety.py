@@ -127,7 +127,10 @@ def test_import_refuses_while_a_tenant_file_cannot_be_read(embedded_cli: Cli) ->
     (embedded_cli.root / "tenants/acme/gone.yaml").symlink_to("nowhere.yaml")
     imported = embedded_cli("import")
     assert imported.code == 1
-    assert "tenants/acme/gone.yaml: cannot read: No such file or directory; the password variables of every tenant file are read" in imported.err
+    assert (
+        "tenants/acme/gone.yaml: cannot read: No such file or directory; the password variables "
+        "of every tenant file are read"
+    ) in imported.err
     assert not (embedded_cli.root / "tenants/acme/main-gp.yaml").exists()
 
 
