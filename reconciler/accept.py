@@ -287,6 +287,24 @@ def _unexpected(d: declared.DesiredTenant, written: declared.DesiredTenant, done
     return None
 
 
+class Variables:
+    """The password variables the fleet's tenant files use, and those given out since: a
+    connection appended gets none of them, as import gives (envnames.password_variables' taken).
+
+    fleet: the folders and files of every tenant file, read once on first use (only a run that
+    appends a connection needs them; with --tenant, the other tenants' files are read too).
+    InputError when one of them cannot be read, as import refuses."""
+
+    def __init__(self, fleet: Sequence[Path], settings: secrets.Settings) -> None:
+        self._fleet, self._settings = fleet, settings
+        self._taken: set[str] | None = None
+
+    def taken(self) -> set[str]:
+        if self._taken is None:
+            self._taken = importer.variables_in_use(self._fleet, cat=catalog.load(), settings=self._settings)
+        return self._taken
+
+
 def accept(
     tenants: Sequence[declared.DesiredTenant],
     live: state.LiveState,
@@ -295,29 +313,23 @@ def accept(
     *,
     deleted: Mapping[str, set[str]],
     settings: secrets.Settings,
+    variables: Variables | None = None,
     with_unmanaged: bool = True,
-    fleet: Sequence[Path] = (),
 ) -> Outcome:
     """The accepted files, each read back as the tool reads it and checked to say exactly what
     was accepted and nothing else; nothing is written here. A file that cannot be edited so is
     reported (edit it by hand) and left as it is; the others are still accepted.
 
-    fleet: the folders of every tenant file (the repository's tenants folder). A connection
-    appended gets a password variable none of their files uses, as import gives (read only when
-    something is appended, and then once: with --tenant, the other tenants' files are not in
-    tenants). InputError when one of them cannot be read, as import refuses."""
+    variables: the fleet's password variables (by default, those of tenants' files)."""
+    if variables is None:
+        variables = Variables([Path(d.path) for d in tenants], settings)
     by_key = {d.key: d for d in tenants}
-    taken = {c.password.env for d in tenants for c in d.connections if c.password and c.password.env}
-    fleet_read = False
     files: list[FileChange] = []
     reports: list[str] = []
     cat = catalog.load()
     for t in result.tenants:
         if not _anything_to_accept(t, deleted.get(t.key, set()), with_unmanaged):
             continue  # most files of a fleet: not parsed again (32 ms a file, round-trip)
-        if with_unmanaged and t.unmanaged and not fleet_read:
-            taken |= importer.variables_in_use(fleet, cat=cat, settings=settings)
-            fleet_read = True
         d = by_key[t.key]
         path = Path(d.path)
         raw = path.read_bytes()
@@ -332,7 +344,7 @@ def accept(
                 deleted=deleted.get(t.key, set()),
                 prefix=settings.env_prefix,
                 with_unmanaged=with_unmanaged,
-                taken=taken,
+                taken=variables.taken() if with_unmanaged and t.unmanaged else (),
             )
         except textedit.Unreadable as e:
             at = f" at line {e.line}, column {e.column}" if e.line is not None else ""
@@ -357,6 +369,7 @@ def accept(
                 "file was not changed: accept them by hand"
             )
             continue
-        taken.update(done.variables)
+        if done.variables:
+            variables.taken().update(done.variables)
         files.append(FileChange(t.key, path, data, tuple(done.accepted), tuple(done.variables)))
     return Outcome(tuple(files), tuple(reports))

@@ -215,12 +215,15 @@ def variables_in_use(
 
 def _yaml_files(folders: Sequence[Path]) -> Iterator[str]:
     """Every file named *.yaml or *.yml under the folders, at any depth, each folder once;
-    linked folders are not entered (as desired.discover)."""
+    linked folders are not entered (as desired.discover). A file among them is itself."""
     seen: set[Path] = set()
     for folder in folders:
         if folder.resolve() in seen:
             continue
         seen.add(folder.resolve())
+        if folder.is_file():
+            yield os.fspath(folder)
+            continue
         for parent, _, files in os.walk(folder):
             yield from (os.path.join(parent, f) for f in sorted(files) if f.endswith((".yaml", ".yml")))
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler import accept, atomic, differ, stages, store
+from reconciler import accept, atomic, declared, differ, errors, stages, store
 from reconciler import audit as audit_log
+from reconciler import plan as p
 from reconciler.commands import options
 
 
@@ -19,26 +20,50 @@ def run(
     ignore_unmanaged: bool,
 ) -> int:
     """Exit 2 when files were written, 0 when there was nothing to accept, 1 on error (nothing
-    written). Read-only on the store."""
-    wanted = stages.load_desired(ctx, paths, options.parse_tenants(tenants))
+    written). Read-only on the store. The fleet is read, diffed and accepted in batches, as
+    drift reads it (stages.read_batches); only the edited files' text is kept to the end, when
+    all are written at once."""
+    # In the order of the tenants' keys, as one diff of the fleet orders them: a variable
+    # appended is given to the first tenant that asks for it.
+    files = sorted(stages.desired_files(ctx, paths, options.parse_tenants(tenants)), key=declared.path_key)
+    variables = accept.Variables([Path(ctx.default_paths(())[0]), *map(Path, paths)], ctx.settings)
+    changes: list[accept.FileChange] = []
+    reports: list[str] = []
+    unknown: list[errors.Problem] = []
     with ctx.open_store(readonly=True) as st:
-        assert st.keyring is not None
-        fps = stages.password_fingerprints(ctx, st.keyring, wanted)
-        with st.reading() as conn:
-            live = store.read(conn, [t.key for t in wanted])
-            result = differ.diff(wanted, live, fps, max_delete=10**9)
-            audit = store.read_audit(conn, [t.key for t in wanted], stages.AUDIT_LIMIT)
-    deleted = audit_log.deleted_in_portal(audit, {c.id for t in live.tenants.values() for c in t.connections})
-    outcome = accept.accept(
-        wanted,
-        live,
-        result,
-        fps,
-        deleted=deleted,
-        settings=ctx.settings,
-        with_unmanaged=not ignore_unmanaged,
-        fleet=[Path(ctx.default_paths(())[0]), *map(Path, paths)],
-    )
+        for batch in stages.read_batches(ctx, st, files):
+            try:
+                result = differ.diff(batch.desired, batch.live, batch.fps, max_delete=10**9)
+            except errors.InputError as exc:
+                unknown.extend(exc.problems)
+                continue
+            if unknown:
+                continue
+            creating = [
+                t.key for t in result.tenants if any(a.action is p.ActionKind.CREATE for a in t.actions)
+            ]
+            deleted: dict[str, set[str]] = {}
+            if creating:  # a create of what the portal deleted is removed: the audit log tells
+                with st.reading() as conn:
+                    entries = store.read_audit(conn, creating, stages.AUDIT_LIMIT)
+                live_ids = {c.id for k in creating for c in batch.live.tenants[k].connections}
+                deleted = audit_log.deleted_in_portal(entries, live_ids)
+            outcome = accept.accept(
+                batch.desired,
+                batch.live,
+                result,
+                batch.fps,
+                deleted=deleted,
+                settings=ctx.settings,
+                variables=variables,
+                with_unmanaged=not ignore_unmanaged,
+            )
+            changes += outcome.files
+            reports += outcome.reports
+            del batch, result, outcome  # freed before the next batch is read
+    if unknown:
+        raise errors.InputError.of(unknown)
+    outcome = accept.Outcome(tuple(changes), tuple(reports))
     atomic.replace_all([(change.path, change.text) for change in outcome.files])
     lines: list[str] = []
     for change in outcome.files:

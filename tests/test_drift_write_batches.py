@@ -1,0 +1,83 @@
+"""drift --write reads, diffs and accepts the fleet in batches, as drift does (issue 15: it held
+the whole fleet, 276 MiB at 2,000 tenants): over several batches it writes what one batch writes,
+and a variable given out in one batch is taken in the next, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler import stages, store
+from tests import test_statements
+from tests.test_statements import Run
+
+run = test_statements.run  # the fixture: the CLI in this process, on an initialised matrix store
+
+HAND = "managed: false, integration: dynamics-gp, server: gp01, database: D, authentication: sql, login: u"
+# Tenant x's "Y Z" and tenant x-y's "Z" are both OSR_DW_X_Y_Z_PASSWORD by name.
+LIVE = f"""\
+version: 1
+customers:
+  - name: dw
+    tenants:
+      - name: x
+        connections:
+          - {{name: Y Z, {HAND}, password: {{env: OSR_CANARY}}}}
+      - name: x-y
+        connections:
+          - {{name: Z, {HAND}, password: {{env: OSR_CANARY}}}}
+      - name: y
+        connections: []
+"""
+FILES = {name: f"version: 1\ncustomer: dw\ntenant: {name}\nconnections: []\n" for name in ("x", "x-y", "y")}
+
+
+def _drift_write(run: Run, root: Path) -> tuple[int, str, dict[str, str]]:
+    for name, text in FILES.items():
+        (root / "tenants" / "dw" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    code, out, err = run("drift", "--write")
+    assert code == 2, err
+    return code, out, {n: (root / "tenants" / "dw" / f"{n}.yaml").read_text(encoding="utf-8") for n in FILES}
+
+
+def test_drift_write_over_batches_writes_what_one_batch_writes(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OSR_CANARY", "not-shown")
+    (tmp_path / "live.yaml").write_text(LIVE, encoding="utf-8")
+    assert run("store", "seed", str(tmp_path / "live.yaml"))[0] == 0
+    (tmp_path / "tenants" / "dw").mkdir(parents=True)
+    whole = _drift_write(run, tmp_path)
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 1)
+    read = store.read
+    asked: list[int] = []
+    monkeypatch.setattr(
+        store, "read", lambda conn, keys, **kw: asked.append(len(keys)) or read(conn, keys, **kw)
+    )
+    batched = _drift_write(run, tmp_path)
+    assert asked == [1, 1, 1]  # a tenant at a time: never the fleet at once
+    assert batched == whole
+    variables = [line.strip() for line in whole[1].splitlines() if line.startswith("    OSR_")]
+    assert len(variables) == len(set(variables)) == 2, whole[1]
+    assert "OSR_DW_X_Y_Z_PASSWORD" in variables  # the first keeps its name, the second has a suffix
+    assert whole[2]["y"] == FILES["y"]
+
+
+def test_drift_write_writes_nothing_when_a_later_batch_is_bad(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first batches are accepted before the last is read: a bad file in it still leaves
+    every file as it was (validate's errors, exit 1)."""
+    monkeypatch.setenv("OSR_CANARY", "not-shown")
+    (tmp_path / "live.yaml").write_text(LIVE.replace("name: dw", "name: dv"), encoding="utf-8")
+    assert run("store", "seed", str(tmp_path / "live.yaml"))[0] == 0
+    folder = tmp_path / "tenants" / "dv"
+    folder.mkdir(parents=True)
+    for name, text in FILES.items():
+        (folder / f"{name}.yaml").write_text(text.replace("dw", "dv"), encoding="utf-8")
+    (folder / "y.yaml").write_text("version: 1\ncustomer: dv\ntenant: y\nconnections: {}\n", encoding="utf-8")
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 1)
+    code, out, err = run("drift", "--write")
+    assert code == 1 and out == "" and "tenants/dv/y.yaml:4:" in err, err
+    assert (folder / "x.yaml").read_text(encoding="utf-8") == FILES["x"].replace("dw", "dv")
