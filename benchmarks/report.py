@@ -22,6 +22,7 @@ PLAN_GROWN = "plan, no changes, grown store"
 PLAN_EDITED = "plan, ~2% changed"
 PLAN_ONE = "plan --tenant (one tenant)"
 DRIFT = "drift"
+DRIFT_WRITE = "drift --write, nothing to accept"  # the nightly accept job: every file read, none edited
 APPLY = "apply"  # the row says how many actions: "apply, 1000 actions"
 PLAN_SAVED = "plan --out FILE"  # the pull request's plan saved for apply on merge: every tenant fingerprinted
 APPLY_FLEET = "apply, whole fleet, no changes"  # apply on merge: every file validated, leased, read
@@ -147,6 +148,7 @@ def evaluate(report: Report) -> None:
             for label, op in (
                 ("plan", PLAN_CLEAN),
                 ("drift", DRIFT),
+                ("drift --write", DRIFT_WRITE),
                 ("apply (whole fleet)", APPLY_FLEET),
                 ("apply --plan FILE (whole fleet)", APPLY_SAVED),
             )
