@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,14 +79,16 @@ def tenant_text(
     return MODELINE + yamlout.dump(body), variables
 
 
-def file_of(root: Path, tenant: state.LiveTenant) -> Path:
-    """Where import writes a tenant's file (it never touches one that exists)."""
-    return root / tenant.customer / f"{tenant.tenant}.yaml"
+def file_of(root: Path, key: str) -> Path:
+    """Where import writes the file of the tenant "customer/tenant" (it never touches one that
+    exists)."""
+    customer, tenant = key.split("/", 1)
+    return root / customer / f"{tenant}.yaml"
 
 
-def has_file(root: Path, tenant: state.LiveTenant) -> bool:
+def has_file(root: Path, key: str) -> bool:
     """The tenant has a file already (a link, even to nothing, counts): import leaves it."""
-    path = file_of(root, tenant)
+    path = file_of(root, key)
     return path.exists() or path.is_symlink()
 
 
@@ -229,37 +231,47 @@ def _yaml_files(folders: Sequence[Path]) -> Iterator[str]:
 
 
 def run(
-    live: state.LiveState, root: Path, keys: Sequence[str], *, fleet: Path, settings: secrets.Settings
+    read: Callable[[Sequence[str]], state.LiveState],
+    root: Path,
+    keys: Sequence[str],
+    *,
+    fleet: Path,
+    settings: secrets.Settings,
+    batch: int = 250,
 ) -> Outcome:
     """Write root/<customer>/<tenant>.yaml for each of keys that has no file; never overwrite.
 
-    Each password variable is new to the fleet: none that a file under root or fleet (the
-    repository's tenants folder) references, nor one given to a tenant written before it. Every
-    file is checked as validate reads it before the first is written (InputError, writing
-    nothing, when validate would refuse one), and written all or none (_create_all)."""
+    read: the live state of some tenants; only those without a file are read, `batch` at a
+    time, and only their files' text is kept (bounded memory whatever the fleet). Each password
+    variable is new to the fleet: none that a file under root or fleet (the repository's tenants
+    folder) references, nor one given to a tenant written before it. Every file is checked
+    before the first is written, and written all or none (_create_all): InputError, writing
+    nothing, when a portal name is one no file can hold (unwritable) or validate would refuse a
+    file (refused)."""
     cat = catalog.load()
-    taken = variables_in_use((root, fleet), cat=cat, settings=settings)
+    existing = [(key, file_of(root, key)) for key in keys if has_file(root, key)]
+    new = [key for key in keys if not has_file(root, key)]
+    taken = variables_in_use((root, fleet), cat=cat, settings=settings) if new else set()
     planned: list[tuple[Written, str]] = []
-    existing: list[tuple[str, Path]] = []
-    for key in keys:
-        tenant = live.tenants[key]
-        path = file_of(root, tenant)
-        if has_file(root, tenant):
-            existing.append((key, path))
-            continue
-        text, variables = tenant_text(tenant, settings.env_prefix, taken=taken)
-        taken.update(variables)
-        planned.append((Written(key, path, variables), text))
-    problems = [
-        p
-        for w, text in planned
-        for p in refused(live.tenants[w.key], w.path, text, cat=cat, settings=settings)
-    ]
+    problems: list[errors.Problem] = []
+    for start in range(0, len(new), batch):
+        live = read(new[start : start + batch])
+        for key in new[start : start + batch]:
+            found = unwritable(live, [key])
+            if found:
+                problems += found
+                continue
+            path = file_of(root, key)
+            text, variables = tenant_text(live.tenants[key], settings.env_prefix, taken=taken)
+            taken.update(variables)
+            problems += refused(live.tenants[key], path, text, cat=cat, settings=settings)
+            planned.append((Written(key, path, variables), text))
+        del live  # not alive while the next batch is read
     if problems:
         raise errors.InputError.of(problems)
     created = _create_all([(w.path, text) for w, text in planned])
-    written = tuple(w for (w, _), new in zip(planned, created, strict=True) if new)
-    existing += [(w.key, w.path) for (w, _), new in zip(planned, created, strict=True) if not new]
+    written = tuple(w for (w, _), made in zip(planned, created, strict=True) if made)
+    existing += [(w.key, w.path) for (w, _), made in zip(planned, created, strict=True) if not made]
     return Outcome(written, tuple(existing))
 
 

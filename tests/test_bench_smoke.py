@@ -117,8 +117,10 @@ def test_main_plans_clean_then_two_percent(run: Run) -> None:
     assert facts["plan_clean_actions@2x"] == facts["plan_clean_actions@4x"] == 0
     assert facts["apply_fleet_message"] == facts["apply_fleet_message@4x"] == "No changes to apply."
     assert facts["apply_saved_message"] == facts["apply_saved_message@4x"] == "No changes to apply."
-    assert facts["drift_write_message"] == facts["drift_write_message@4x"] == (
-        "Nothing to accept: no tenant file was changed."
+    assert (
+        facts["drift_write_message"]
+        == facts["drift_write_message@4x"]
+        == ("Nothing to accept: no tenant file was changed.")
     )
 
 

@@ -11,9 +11,10 @@ from reconciler import differ, errors, lazy, stages
 from reconciler.commands import options
 
 if TYPE_CHECKING:
-    from reconciler import importer
-else:  # PyYAML when files are written, not for --help or a TAB
+    from reconciler import importer, store
+else:  # PyYAML and SQLAlchemy when files are written, not for --help or a TAB
     importer = lazy.module("reconciler.importer")
+    store = lazy.module("reconciler.store")
 
 
 @click.command(
@@ -40,19 +41,21 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
         raise errors.InputError(
             f"{root}: not a directory; give the directory of tenant files (default tenants/)"
         )
-    with ctx.open_store(readonly=True) as st:
-        live = st.snapshot(keys or None)
-    problems = differ.unknown_tenants_named(keys, live.tenants, live.known)
-    if problems:
-        raise errors.InputError.of(problems)
-    wanted = keys or sorted(live.tenants)
-    # Only the tenants it will write: a portal name in a tenant that has its file stops nothing.
-    new = [k for k in wanted if not importer.has_file(root, live.tenants[k])]
-    problems = importer.unwritable(live, new)
-    if problems:
-        raise errors.InputError.of(problems)
-    fleet = Path(ctx.default_paths(())[0])
-    outcome = importer.run(live, root, wanted, fleet=fleet, settings=ctx.settings)
+    with ctx.open_store(readonly=True) as st, st.reading() as conn:
+        rows = store.tenant_rows(conn)
+        problems = differ.unknown_tenants_named(keys, rows.by_key, rows.known)
+        if problems:
+            raise errors.InputError.of(problems)
+        # Only the tenants without a file are read, a batch at a time (a fleet that has its
+        # files held the whole store: 678 MiB at 8,000 tenants), and a portal name in a tenant
+        # that has its file stops nothing.
+        outcome = importer.run(
+            lambda batch: store.read(conn, batch, tenants_read=rows),
+            root,
+            keys or sorted(rows.by_key),
+            fleet=Path(ctx.default_paths(())[0]),
+            settings=ctx.settings,
+        )
     for key, existing in outcome.existing:
         out.info(
             f"{existing}: exists, not touched ({key}); to accept the portal's changes "
