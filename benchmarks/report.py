@@ -146,6 +146,7 @@ def evaluate(report: Report) -> None:
                 rss=True,
             )
             for label, op in (
+                ("validate", VALIDATE),
                 ("plan", PLAN_CLEAN),
                 ("drift", DRIFT),
                 ("drift --write", DRIFT_WRITE),

@@ -362,10 +362,12 @@ def run_full(
 
 
 def run_larger(built: fleet.Built, report: Report, *, suffix: str, repeat: int) -> None:
-    """The same tenants, more of them: the full plan, drift and the one-tenant plan again."""
+    """The same tenants, more of them: validate, the full plan, drift and the one-tenant plan
+    again."""
     shape = built.shape
     r = Runner(built, report, suffix=suffix)
     r.floor(repeat)
+    r.reconciler(VALIDATE, "validate", repeat=repeat)
     _, run = r.reconciler(PLAN_CLEAN, "plan", "--format", "json", repeat=repeat)
     actions = _changed(_plan_json(run))[1]
     report.facts[f"plan_clean_actions{suffix.strip()}"] = actions

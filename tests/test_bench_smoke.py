@@ -45,6 +45,7 @@ OPERATIONS = [
         for size in (report.X2, report.X4)
         for op in (
             report.FLOOR,
+            report.VALIDATE,
             report.PLAN_CLEAN,
             report.DRIFT,
             report.DRIFT_WRITE,
@@ -128,7 +129,7 @@ def test_main_checks_every_target_with_figures_and_ratio(run: Run) -> None:
     proc, data = run
     names = [c["name"] for c in data["checks"]]
     measured = _postgresql()
-    assert len(names) == (18 if measured else 17), names  # 5 of them start-up targets
+    assert len(names) == (19 if measured else 18), names  # 5 of them start-up targets
     assert any("PostgreSQL" in n for n in names) == measured
     assert sum(n.startswith("start-up: ") for n in names) == 5
     # A target not measured is said (SKIP, with why), never left out of the count.
@@ -219,7 +220,14 @@ def test_unreachable_postgresql_is_skipped_and_said_on_a_laptop() -> None:
         made.results.append(report.Result(op, seconds, 50.0, seconds, 1))
 
     row(report.FLOOR, 0.5)  # every full plan 2x its floor: three targets fail
-    for op in (report.PLAN_CLEAN, report.DRIFT, report.DRIFT_WRITE, report.APPLY_FLEET, report.APPLY_SAVED):
+    for op in (
+        report.VALIDATE,
+        report.PLAN_CLEAN,
+        report.DRIFT,
+        report.DRIFT_WRITE,
+        report.APPLY_FLEET,
+        report.APPLY_SAVED,
+    ):
         row(op)
         row(op + report.X4)
     for op in (report.PLAN_EDITED, report.PLAN_GROWN, report.PLAN_ONE, report.PLAN_ONE + report.X4):
@@ -230,6 +238,6 @@ def test_unreachable_postgresql_is_skipped_and_said_on_a_laptop() -> None:
     made.facts.update({"apply_actions": 92, report.POSTGRESQL_SKIPPED: why})
     report.evaluate(made)
     assert made.skipped == {report.PG_TARGET: why}
-    assert len(made.checks) == 12 and not any("PostgreSQL" in c.name for c in made.checks)
+    assert len(made.checks) == 13 and not any("PostgreSQL" in c.name for c in made.checks)
     assert report.checks_text(made).splitlines()[-1] == f"SKIP  {report.PG_TARGET}: not measured ({why})"
-    assert report.summary(made) == "9 of 13 targets passed; 3 FAILED; 1 not measured"
+    assert report.summary(made) == "10 of 14 targets passed; 3 FAILED; 1 not measured"

@@ -27,10 +27,12 @@ def validate(ctx: stages.Context, out: options.Out, paths: tuple[str, ...]) -> i
     with Progress() as progress:
         progress.stage("Validating tenant files…")
         found = stages.load_windows(ctx)
-        tenants = stages.load_desired(ctx, paths)
-    count = sum(len(t.connections) + len(t.tombstones) for t in tenants)
+        files = count = 0
+        for tenant in stages.each_valid(ctx, stages.desired_files(ctx, paths)):  # one held at a time
+            files += 1
+            count += len(tenant.connections) + len(tenant.tombstones)
     out.info(
-        f"OK: {len(tenants)} tenant file(s), {count} connection(s) valid"
+        f"OK: {files} tenant file(s), {count} connection(s) valid"
         + (f"; {len(found)} change window(s)." if found else ".")
     )
     return options.EXIT_OK
