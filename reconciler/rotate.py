@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from reconciler import errors, locks, redaction, secrets, spec, store
+from reconciler import errors, locks, redaction, secrets, spec, stages, store
 
 
 def rotate(st: store.Store, *, new_key_env: str) -> str:
@@ -63,24 +63,34 @@ def _still_under(st: store.Store, keyring: secrets.Keyring) -> bool:
 def _reencrypt(
     st: store.Store, old: secrets.Keyring, new: secrets.Keyring, commit_begins: Callable[[], None]
 ) -> int:
-    """Every password under the new key, in one transaction; how many there were."""
+    """Every password under the new key, in one transaction; how many there were. The fleet is
+    read and written a batch of tenants at a time (plan's batches), one statement per table and
+    batch: it read the whole fleet and wrote row by row (209 MiB and 32 s at 2,000 tenants)."""
     with st.transaction() as conn:
         store.hold_key(conn, old, rotating=True)  # applies and seeds wait, or are refused after
-        live = store.read(conn, None)
-        ciphertexts = dict(store.password_rows(conn))
+        rows = store.tenant_rows(conn)
+        keys = sorted(rows.by_key)
         count = 0
-        for tenant in live.tenants.values():
-            for c in tenant.connections:
+        for start in range(0, len(keys), stages.BATCH_TENANTS):
+            live = store.read(conn, keys[start : start + stages.BATCH_TENANTS], tenants_read=rows)
+            batch = [c for tenant in live.tenants.values() for c in tenant.connections]
+            ciphertexts = dict(store.password_rows(conn, [c.id for c in batch]))
+            passwords: list[tuple[int, store.Password]] = []
+            applied: list[tuple[int, str | None]] = []
+            for c in batch:
                 token = ciphertexts.get(c.id)
                 new_fp = None
                 if token is not None:
                     value = old.decrypt(token)
                     redaction.register(value)
                     new_fp = new.fingerprint(value)
-                    store.set_password(conn, c.id, store.Password(new.encrypt(value), new_fp))
-                    count += 1
+                    passwords.append((c.id, store.Password(new.encrypt(value), new_fp)))
                 if c.applied_fp is not None and c.applied_fp == c.live_fp:
-                    store.set_applied(conn, c.id, spec.spec_fingerprint(c.spec, new_fp))
+                    applied.append((c.id, spec.spec_fingerprint(c.spec, new_fp)))
+            store.set_passwords(conn, passwords)
+            store.set_applied_fps(conn, applied)
+            count += len(passwords)
+            del live, batch, ciphertexts  # not alive while the next batch is read
         store.set_meta(conn, "key_check", new.check_value())
         commit_begins()
     return count

@@ -1389,23 +1389,37 @@ def read_audit(conn: Connection, keys: Sequence[str] | None, limit: int) -> list
     ]
 
 
-def password_rows(conn: Connection) -> list[tuple[int, str]]:
-    return [
-        (row.id, row.password_ct)
-        for row in conn.execute(
-            sa.select(connections.c.id, connections.c.password_ct).where(
-                connections.c.password_ct.is_not(None)
-            )
+def password_rows(conn: Connection, ids: Sequence[int]) -> list[tuple[int, str]]:
+    """(id, ciphertext) of these connections that have a password, 500 ids per query."""
+    found = []
+    for start in range(0, len(ids), 500):
+        query = sa.select(connections.c.id, connections.c.password_ct).where(
+            connections.c.id.in_(ids[start : start + 500]), connections.c.password_ct.is_not(None)
         )
-    ]
+        found += [(row.id, row.password_ct) for row in conn.execute(query)]
+    return found
 
 
-def set_password(conn: Connection, connection_id: int, password: Password) -> None:
-    conn.execute(
-        connections.update()
-        .where(connections.c.id == connection_id)
-        .values(password_ct=password.ciphertext, password_fp=password.fingerprint)
-    )
+def set_passwords(conn: Connection, passwords: Sequence[tuple[int, Password]]) -> None:
+    """Each connection's password (id, Password), in one statement (executemany)."""
+    if passwords:
+        conn.execute(
+            connections.update()
+            .where(connections.c.id == sa.bindparam("b_id"))
+            .values(password_ct=sa.bindparam("b_ct"), password_fp=sa.bindparam("b_fp")),
+            [{"b_id": i, "b_ct": p.ciphertext, "b_fp": p.fingerprint} for i, p in passwords],
+        )
+
+
+def set_applied_fps(conn: Connection, applied: Sequence[tuple[int, str | None]]) -> None:
+    """Each connection's applied fingerprint (id, fingerprint), in one statement (executemany)."""
+    if applied:
+        conn.execute(
+            connections.update()
+            .where(connections.c.id == sa.bindparam("b_id"))
+            .values(applied_fp=sa.bindparam("b_fp")),
+            [{"b_id": i, "b_fp": fp} for i, fp in applied],
+        )
 
 
 def key_check(st: Store) -> str | None:
