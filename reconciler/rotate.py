@@ -8,13 +8,21 @@ from collections.abc import Callable
 from reconciler import errors, locks, redaction, secrets, spec, stages, store
 
 
-def rotate(st: store.Store, *, new_key_env: str) -> str:
+def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
+    """named: --new-key-env was given. A store whose key is in its key file gets a new key file,
+    made here: a new key given to it (the variable named, or set) is refused, not ignored."""
     assert st.keyring is not None
     old = st.keyring
     location = st.location
     pending_file = None
     if location.key_path is not None and not os.environ.get(secrets.STORE_KEY_VAR):
-        assert location.key_path is not None
+        if named or os.environ.get(new_key_env):
+            raise errors.InputError(
+                f"this store's key is in {location.key_path}, and rotate-key replaces that file with "
+                f"a new key it makes; it does not take one from {new_key_env}: unset it (and leave "
+                "out --new-key-env), or set RECONCILER_STORE_KEY to the current key to rotate to "
+                f"the key in {new_key_env}"
+            )
         raw = secrets.Keyring.generate()
         pending_file = location.key_path.with_name(location.key_path.name + ".new")
         fd = os.open(pending_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

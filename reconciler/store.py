@@ -1633,16 +1633,24 @@ def release_where(
     store: Store,
     *,
     holder: str | None = None,
+    shown: Callable[[str], str] | None = None,
     expired_before: int | None = None,
 ) -> list[LockRow]:
-    """Release the leases of a holder (actor) or those expired before a time; the rows released."""
+    """Release the leases of a holder (actor) or those expired before a time; the rows released.
+
+    holder: the actor exactly, as the store holds it (cut to NAME characters, as it was
+    stored), compared here and not by the database, whose collation may fold case, accents and
+    trailing spaces (MariaDB's: `--holder CI-BOT` released ci-bot's leases); when no actor is
+    exactly that, the actors shown(actor) gives it (the escaped form `locks` prints)."""
     with _writing(store, 10_000) as conn:
         query = sa.select(locks)
-        if holder is not None:
-            query = query.where(locks.c.actor == holder)
         if expired_before is not None:
             query = query.where(locks.c.expires_ms < expired_before)
         rows = [_lock_row(r) for r in conn.execute(query.order_by(locks.c.scope))]
+        if holder is not None:
+            wanted = holder[:NAME]
+            exact = [r for r in rows if r.holder.actor == wanted]
+            rows = exact or [r for r in rows if shown is not None and shown(r.holder.actor) == holder]
         for chunk in _chunks(rows):
             conn.execute(locks.delete().where(locks.c.id.in_([r.id for r in chunk])))
         return rows

@@ -463,6 +463,29 @@ def opened(run: Callable[..., tuple[int, str, str]]) -> Iterator[store.Store]:
     st.close()
 
 
+def test_unlock_holder_is_the_actor_exactly_on_every_store(opened: store.Store) -> None:
+    """MariaDB's collation matched `--holder CI-BOT` with ci-bot's leases (and `ci-bot ` too);
+    an actor over 200 characters, stored cut, and one with a control character, which `locks`
+    shows escaped, matched nothing as `locks` shows them."""
+    from reconciler import render
+
+    actors = {"x/a": "ci-bot", "x/b": "CI-BOT", "x/c": "ci-bot ", "x/d": "bot\x1b[2J", "x/e": "a" * 250}
+    for scope, actor in actors.items():
+        ids, current = store.try_locks(
+            opened, [scope], store.Holder(actor, "h", 1, None), 60_000, locks.may_take
+        )
+        assert current is None and ids
+
+    def released(holder: str) -> list[str]:
+        return [r.scope for r in store.release_where(opened, holder=holder, shown=render.inert)]
+
+    assert released("CI-BOT") == ["x/b"]
+    assert released("bot\\x1b[2J") == ["x/d"]  # as `locks` shows it
+    assert released("a" * 250) == ["x/e"]
+    assert released("ci-bot") == ["x/a"]
+    assert [r.scope for r in store.list_locks(opened)] == ["x/c"]
+
+
 def test_lease_is_renewed_while_held(opened: store.Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(locks.LEASE_VAR, "600")
     with locks.leases(opened, ["acme/one"], timeout_s=0) as held:

@@ -145,6 +145,32 @@ def test_rotate_key_on_embedded_store_replaces_key_file(embedded_cli: Cli) -> No
 
 
 @pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("--new-key-env", "MY_NEW_KEY"), {"MY_NEW_KEY": OTHER_KEY}),
+        (("--new-key-env", "MY_NEW_KEY"), {}),
+        ((), {"RECONCILER_NEW_STORE_KEY": OTHER_KEY}),
+    ],
+)
+def test_rotate_key_on_embedded_store_refuses_a_new_key_it_would_ignore(
+    embedded_cli: Cli, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    """An embedded store with a key file gets a new key file: a new key given to it was ignored
+    without a word, and the person went on to use a key that opens nothing."""
+    assert embedded_cli("store", "init").code == 0
+    key_file = embedded_cli.root / ".reconciler" / "store.key"
+    old = key_file.read_bytes()
+    result = embedded_cli("store", "rotate-key", *args, env=env)
+    assert result.code == 1, result.err
+    variable = args[1] if args else "RECONCILER_NEW_STORE_KEY"
+    assert "store.key, and rotate-key replaces that file with a new key it makes" in result.err
+    assert f"does not take one from {variable}: unset it" in result.err
+    assert OTHER_KEY not in result.both
+    assert key_file.read_bytes() == old
+    assert not (embedded_cli.root / ".reconciler" / "store.key.new").exists()
+
+
+@pytest.mark.parametrize(
     ("variable", "value"),
     [
         ("RECONCILER_NEW_STORE_KEY", "bad"),

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 from reconciler import lazy, stages
 from reconciler.commands import options
@@ -109,15 +110,17 @@ def store_dump(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...]) 
     default="RECONCILER_NEW_STORE_KEY",  # secrets.NEW_STORE_KEY_VAR (not imported for --help)
     show_default=True,
     metavar="NAME",
-    help="Environment variable holding the new key (server stores).",
+    help="Environment variable holding the new key (server stores, or an embedded store whose key "
+    "is in RECONCILER_STORE_KEY; an embedded store with a key file gets a new key file).",
 )
 @options.common
 def store_rotate_key(ctx: stages.Context, out: options.Out, new_key_env: str) -> int:
     """Re-encrypt every password under a new key, in one transaction."""
     from reconciler import rotate
 
+    named = click.get_current_context().get_parameter_source("new_key_env") is ParameterSource.COMMANDLINE
     with ctx.open_store(readonly=False) as st:
-        message = rotate.rotate(st, new_key_env=new_key_env)
+        message = rotate.rotate(st, new_key_env=new_key_env, named=named)
     out.info(message)
     return options.EXIT_OK
 

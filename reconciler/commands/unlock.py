@@ -27,7 +27,8 @@ else:  # SQLAlchemy only when the command runs, not for its --help or a TAB
     "--holder",
     metavar="HOLDER",
     default=None,
-    help="Release every lock this holder (as `reconciler locks` shows it) holds.",
+    help="Release every lock this holder holds: exactly as `reconciler locks` shows it (case and "
+    "spaces count).",
 )
 @click.option("--expired", is_flag=True, help="Release every lock whose lease has run out.")
 @options.common
@@ -66,6 +67,7 @@ def unlock(
                 released = store.release_where(
                     st,
                     holder=None if holder is None else locks.text(holder),
+                    shown=render.inert,  # a holder as `locks` shows it: escaped
                     expired_before=store.now_ms() if expired else None,
                 )
             except store.Busy:
