@@ -98,6 +98,20 @@ def test_connection_completes_from_the_chosen_tenants_file(repo: Path, shell: st
     assert complete(line + "'visma bu", shell) == ["Visma Business Oslo"]
 
 
+def test_a_name_written_as_a_number_completes_as_validate_reads_it(repo: Path) -> None:
+    """`name: 2024` is the name 2024 to validate; `name: true` is refused, so never offered."""
+    (repo / "tenants/acme/acme-norway.yaml").write_text(
+        NORWAY
+        + "  - {name: 2024, integration: dynamics-gp, server: gp, database: D, authentication: windows}\n"
+        "  - {name: 0x1F, integration: dynamics-gp, server: gp, database: D, authentication: windows}\n"
+        "  - {name: true, integration: dynamics-gp, server: gp, database: D, authentication: windows}\n",
+        encoding="utf-8",
+    )
+    line = "reconciler companies --tenant acme/acme-norway --connection "
+    assert complete(line, "zsh") == ["Visma Business Oslo", "Visma Bergen", "2024", "0x1F"]
+    assert complete(line + "20", "zsh") == ["2024"]
+
+
 ODD = r"""Bob's "Best" $HOME & Co; (AX) *#1 `x` \ end!"""  # all that bash makes something of
 ODD_FILE = (
     "version: 1\ncustomer: odd\ntenant: odd\nconnections:\n  - name: '" + ODD.replace("'", "''") + "'\n"

@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.shell_completion import (
@@ -34,9 +34,9 @@ from click.shell_completion import (
 from reconciler import errors, gitrepo, lazy
 
 if TYPE_CHECKING:
-    from reconciler import strictyaml
+    from reconciler import plainyaml, strictyaml
 else:  # PyYAML only to complete --connection, which reads a tenant file
-    strictyaml = lazy.module("reconciler.strictyaml")
+    plainyaml, strictyaml = lazy.module("reconciler.plainyaml"), lazy.module("reconciler.strictyaml")
 
 PROG, COMPLETE_VAR = "reconciler", "_RECONCILER_COMPLETE"
 
@@ -123,14 +123,24 @@ def connections(ctx: click.Context, _param: click.Parameter, incomplete: str) ->
     if path is None:
         return []
     try:
-        data = strictyaml.parse(str(path), strictyaml.read_bytes(path)).data
+        raw = strictyaml.read_bytes(path)
+        # As validate reads it: a plainly written file (nearly all) value by value as written, so
+        # that `name: 2024` is the name 2024 (the strict reader's data has the number), and a
+        # plain true, false or null is no name; any other file by the strict reader.
+        data: Any = plainyaml.document(raw)
+        plain = data is not None
+        if not plain:
+            data = strictyaml.parse(str(path), raw).data
     except errors.ReconcilerError:
         return []
     entries = data.get("connections") if isinstance(data, dict) else None
     names = [
         entry["name"]
         for entry in entries or ()
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry.get("absent") is not True
+        if isinstance(entry, dict)
+        and isinstance(entry.get("name"), str)
+        and not (plain and entry["name"].__class__ is str and entry["name"] in strictyaml.WORDS)
+        and entry.get("absent") not in (True, "true")
     ]
     wanted = incomplete.casefold()
     return _offer(name for name in names if name.casefold().startswith(wanted))
