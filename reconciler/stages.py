@@ -376,18 +376,27 @@ def drift_files(ctx: Context, st: store.Store, files: Sequence[str], *, size: in
 AUDIT_LIMIT = 1_000_000
 
 
-def _deleted_by_hand(st: store.Store, result: p.Plan, live: state.LiveState) -> p.Plan:
-    """A create of a connection the tool applied and the portal deleted since is drift, not
-    pending (git did not change; someone deleted it by hand): the audit log tells, read only
-    for the tenants that create something."""
+def deleted_in_portal(st: store.Store, result: p.Plan, live: state.LiveState) -> dict[str, set[str]]:
+    """The names (identities) of each tenant that the tool applied and the portal deleted since
+    (audit.deleted_in_portal), read from the audit log only for the tenants that create
+    something: only a create can be of such a name."""
     keys = [t.key for t in result.tenants if any(a.action is p.ActionKind.CREATE for a in t.actions)]
     if not keys:
-        return result
-    from reconciler import audit, spec
+        return {}
+    from reconciler import audit
 
     with st.reading() as conn:
         entries = store.read_audit(conn, keys, AUDIT_LIMIT)
-    deleted = audit.deleted_in_portal(entries, {c.id for k in keys for c in live.tenants[k].connections})
+    return audit.deleted_in_portal(entries, {c.id for k in keys for c in live.tenants[k].connections})
+
+
+def _deleted_by_hand(st: store.Store, result: p.Plan, live: state.LiveState) -> p.Plan:
+    """A create of a connection the tool applied and the portal deleted since is drift, not
+    pending (git did not change; someone deleted it by hand): the audit log tells."""
+    deleted = deleted_in_portal(st, result, live)
+    if not deleted:
+        return result
+    from reconciler import spec
 
     def marked(t: p.TenantPlan) -> p.TenantPlan:
         gone = deleted.get(t.key, set())

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler import accept, atomic, declared, differ, errors, stages, store
-from reconciler import audit as audit_log
-from reconciler import plan as p
+from reconciler import accept, atomic, declared, differ, errors, stages
 from reconciler.commands import options
 
 
@@ -39,15 +37,7 @@ def run(
                 continue
             if unknown:
                 continue
-            creating = [
-                t.key for t in result.tenants if any(a.action is p.ActionKind.CREATE for a in t.actions)
-            ]
-            deleted: dict[str, set[str]] = {}
-            if creating:  # a create of what the portal deleted is removed: the audit log tells
-                with st.reading() as conn:
-                    entries = store.read_audit(conn, creating, stages.AUDIT_LIMIT)
-                live_ids = {c.id for k in creating for c in batch.live.tenants[k].connections}
-                deleted = audit_log.deleted_in_portal(entries, live_ids)
+            deleted = stages.deleted_in_portal(st, result, batch.live)  # a create of it is removed
             outcome = accept.accept(
                 batch.desired,
                 batch.live,
