@@ -166,8 +166,9 @@ class Held:
 
     def _lost_error(self) -> errors.ConflictError:
         return errors.ConflictError(
-            f"{', '.join(sorted(self.ids))}: this apply's lock was taken over (its lease ran "
-            "out); nothing was applied, plan again"
+            f"{', '.join(sorted(self.ids))}: this apply's lock is no longer held (released by "
+            "`reconciler unlock`, or taken over by another apply once its lease looked run out "
+            "by that machine's clock); nothing was applied, plan again"
         )
 
     def check(self) -> None:

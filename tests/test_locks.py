@@ -544,7 +544,7 @@ def test_lost_lease_stops_the_apply_before_it_writes(
     with locks.leases(opened, ["acme/one"], timeout_s=0) as held:
         store.release_locks(opened, list(held.ids.values()))  # taken over meanwhile
         with (
-            pytest.raises(errors.ConflictError, match="this apply's lock was taken over"),
+            pytest.raises(errors.ConflictError, match="this apply's lock is no longer held"),
             opened.transaction() as conn,
         ):
             held.verify(conn)
