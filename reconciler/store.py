@@ -1574,9 +1574,10 @@ def try_locks(
             return ids, None
     except exc.IntegrityError:
         return [], None  # somebody was faster; the caller retries
-    except Busy:
-        held = _held(store, scopes)
-        return [], (held[0] if held else None)
+    except Busy:  # a lease that may be taken is no holder to name: the store was busy
+        now = now_ms()
+        live = [row for row in _held(store, scopes) if not may_take(row, now)]
+        return [], (live[0] if live else None)
 
 
 def _held(store: Store, scopes: Sequence[str]) -> list[LockRow]:

@@ -7,6 +7,7 @@ process (its pid, its start time), and these tests run two of them against each 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -484,6 +485,34 @@ def test_unlock_holder_is_the_actor_exactly_on_every_store(opened: store.Store) 
     assert released("a" * 250) == ["x/e"]
     assert released("ci-bot") == ["x/a"]
     assert [r.scope for r in store.list_locks(opened)] == ["x/c"]
+
+
+def test_a_busy_store_is_not_blamed_on_an_expired_lease(
+    opened: store.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite busy with another writer, and an expired lease on the tenant: the wait named that
+    lease as the holder (`run reconciler unlock <id>`) instead of the writer it waited for."""
+    gone = store.Holder("gone", "elsewhere", 1, None)
+    ids, _ = store.try_locks(opened, ["acme/expired"], gone, 1, locks.may_take)
+    assert ids
+    time.sleep(0.01)
+
+    @contextlib.contextmanager
+    def busy(*_: object) -> Iterator[None]:
+        raise store.Busy("database is locked")
+        yield
+
+    monkeypatch.setattr(store, "_writing", busy)
+    me = store.Holder("me", "here", 2, None)
+    assert store.try_locks(opened, ["acme/expired"], me, 60_000, locks.may_take) == ([], None)
+    live = store.Holder("live", "elsewhere", 3, None)
+    monkeypatch.undo()
+    ids, _ = store.try_locks(opened, ["acme/live"], live, 60_000, locks.may_take)
+    monkeypatch.setattr(store, "_writing", busy)
+    taken, holder = store.try_locks(opened, ["acme/live"], me, 60_000, locks.may_take)
+    assert taken == [] and holder is not None and holder.holder.actor == "live"  # a live one is named
+    monkeypatch.undo()
+    store.release_locks(opened, ids)
 
 
 def test_lease_is_renewed_while_held(opened: store.Store, monkeypatch: pytest.MonkeyPatch) -> None:
