@@ -175,7 +175,7 @@ def _in_portal(live: state.LiveTenant, message: str) -> errors.Problem:
 
 
 def variables_in_use(
-    folders: Sequence[Path], *, cat: catalog.Catalog, settings: secrets.Settings
+    folders: Sequence[Path], *, cat: catalog.Catalog, settings: secrets.Settings, besides: Path | None = None
 ) -> set[str]:
     """Every password variable the tenant files under folders may reference, so that import
     names none of them again (envnames.password_variables' taken).
@@ -185,11 +185,15 @@ def variables_in_use(
     name a variable: a word wrongly counted costs a new file a suffix, a reference missed is a
     password two connections share once the file is fixed. A file that cannot be read at all
     (no permission, a pipe, a broken link) refuses the import, writing nothing: what it
-    references is unknown, and no guess is safe.
+    references is unknown, and no guess is safe. besides: a file left out (export's own
+    tenant's, whose variables its connections keep).
     """
     used: set[str] = set()
     problems: list[errors.Problem] = []
+    skipped = besides.resolve() if besides is not None else None
     for path in _yaml_files(folders):
+        if skipped is not None and Path(path).resolve() == skipped:
+            continue
         try:
             raw = strictyaml.read_bytes(path)
         except errors.InputError as exc:

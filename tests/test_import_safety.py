@@ -100,6 +100,26 @@ def test_import_gives_two_tenants_of_one_customer_their_own_variables(cli: Cli) 
     assert _actions(cli, {main: CANARY, main_gp: "other-pw"}) == []
 
 
+def test_export_names_no_variable_another_tenant_file_uses_and_keeps_its_own(cli: Cli) -> None:
+    """export prints a tenant file to start one: its variables must be none of the other files'
+    (as import's), but its own file's, which its connections keep, are not taken."""
+    _seed(
+        cli,
+        {
+            "acme/main": [_conn("GP Oslo", managed=True, password={"env": "OSR_CANARY"})],
+            "acme/main-gp": [_conn("Oslo", managed=True, password="other-pw")],
+        },
+    )
+    assert cli("import", "--tenant", "acme/main").code == 0  # acme/main.yaml names OSLO
+    assert _variables(cli.root / "tenants/acme/main.yaml")["GP Oslo"] == OSLO
+    exported = cli("export", "--tenant", "acme/main-gp")
+    assert exported.code == 0, exported.err
+    (variable,) = [c["password"]["env"] for c in yaml.safe_load(exported.out)["connections"]]
+    assert variable != OSLO and re.fullmatch(r"OSR_ACME_MAIN_GP_OSLO_[0-9A-F]{6}_PASSWORD", variable)
+    own = cli("export", "--tenant", "acme/main")
+    assert [c["password"]["env"] for c in yaml.safe_load(own.out)["connections"]] == [OSLO]
+
+
 def test_import_names_no_variable_a_file_in_the_repository_references(embedded_cli: Cli) -> None:
     """Valid files give their references; a file that does not load gives every word that could
     be one (a reference missed would be shared once the file is fixed), and import still runs."""
