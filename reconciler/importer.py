@@ -253,8 +253,9 @@ def run(
     nothing, when a portal name is one no file can hold (unwritable) or validate would refuse a
     file (refused)."""
     cat = catalog.load()
-    existing = [(key, file_of(root, key)) for key in keys if has_file(root, key)]
-    new = [key for key in keys if not has_file(root, key)]
+    has = {key: has_file(root, key) for key in keys}
+    existing = [(key, file_of(root, key)) for key in keys if has[key]]
+    new = [key for key in keys if not has[key]]
     taken = variables_in_use((root, fleet), cat=cat, settings=settings) if new else set()
     planned: list[tuple[Written, str]] = []
     problems: list[errors.Problem] = []
