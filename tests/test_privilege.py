@@ -280,7 +280,7 @@ def test_debug_prints_the_redacted_traceback_to_stderr(embedded_cli: Cli, tmp_pa
     (inject / "sitecustomize.py").write_text(
         "import os\nfrom reconciler import stages\n"
         "def _broken(*a, **k):\n    raise RuntimeError('boom PWD=' + os.environ['OSR_CANARY'] + ';')\n"
-        "stages.load_desired = _broken\n"
+        "stages.each_valid = _broken\n"
     )
     embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)
 
