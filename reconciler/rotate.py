@@ -20,8 +20,8 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
             raise errors.InputError(
                 f"this store's key is in {location.key_path}, and rotate-key replaces that file with "
                 f"a new key it makes; it does not take one from {new_key_env}: unset it (and leave "
-                "out --new-key-env), or set RECONCILER_STORE_KEY to the current key to rotate to "
-                f"the key in {new_key_env}"
+                f"out --new-key-env), or set {secrets.STORE_KEY_VAR} to the current key to rotate "
+                f"to the key in {new_key_env}"
             )
         raw = secrets.Keyring.generate()
         pending_file = location.key_path.with_name(location.key_path.name + ".new")

@@ -1390,11 +1390,11 @@ def read_audit(conn: Connection, keys: Sequence[str] | None, limit: int) -> list
 
 
 def password_rows(conn: Connection, ids: Sequence[int]) -> list[tuple[int, str]]:
-    """(id, ciphertext) of these connections that have a password, 500 ids per query."""
+    """(id, ciphertext) of these connections that have a password, a chunk of ids per query."""
     found = []
-    for start in range(0, len(ids), 500):
+    for chunk in _chunks(ids):
         query = sa.select(connections.c.id, connections.c.password_ct).where(
-            connections.c.id.in_(ids[start : start + 500]), connections.c.password_ct.is_not(None)
+            connections.c.id.in_(list(chunk)), connections.c.password_ct.is_not(None)
         )
         found += [(row.id, row.password_ct) for row in conn.execute(query)]
     return found
