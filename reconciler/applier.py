@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from typing import NamedTuple
 
@@ -28,7 +28,6 @@ class Applied:
     cascade: int
     unreleased: tuple[locks.Unreleased, ...] = ()
     signal: int | None = None  # arrived after the commit had begun: recorded, not obeyed
-    before: state.LiveState | None = None  # what the writes were planned from
     written: frozenset[int] = frozenset()  # live connections updated or deleted
     # The connection failed as the commit ended, and the store showed the commit had happened.
     lost_at_commit: str | None = None
@@ -205,7 +204,6 @@ def apply_planned(
         wrote.cascade,
         held.release_after_commit(),
         held.signalled,
-        planned.live,
         wrote.connections,
         lost,
     )
@@ -270,16 +268,22 @@ def _write(
     commit: str | None,
     held: locks.Held,
 ) -> Written:
-    """The writes and audit rows of the plan's actions, as one batch per statement kind."""
+    """The writes and audit rows of the plan's actions, in the one transaction: a batch of
+    whole tenants at a time (WRITE_ACTIONS actions or more), one statement per kind a batch.
+
+    Nothing is committed before the last batch is written, so the batches are one change to
+    anyone reading the store; they only bound what memory holds for a plan that changes a
+    whole fleet (an adoption of a portal: each action's statement parameters and audit row).
+    Names are unique within a tenant, and a tenant is never split, so the order of the
+    statements within a batch (deletes free names, then updates, then creates) still holds.
+    """
     plan, live = planned.plan, planned.live
     who, at = locks.actor(), store.now_ms()
     delay_s = int(os.environ.get(_DELAY_VAR) or 0) / 1000
-    cascade = 0
-    deletes: list[store.Delete] = []
-    updates: list[store.Update] = []
-    creates: list[store.Create] = []
-    listed: dict[int, set[int]] = {}  # by company row id
-    entries: list[audit.AuditEntry] = []
+    batch = _WriteBatch()
+    actions = cascade = 0
+    written: set[int] = set()
+    marker: audit.AuditEntry | None = None
     for t in plan.tenants:
         todo = [a for a in t.actions if not a.blocked]
         if not todo:
@@ -295,20 +299,20 @@ def _write(
             label = f"{t.key}/{a.connection}"
             live_conn = live_by_id.get(a.live_id) if a.live_id is not None else None
             if live_conn is not None:  # only dependents read (and fingerprinted) may go
-                listed.update({c.row_id: {d.row_id for d in c.dependents} for c in live_conn.companies})
+                batch.listed.update({c.row_id: {d.row_id for d in c.dependents} for c in live_conn.companies})
             if a.action is p.ActionKind.DELETE:
                 assert a.live_id is not None and a.live_version is not None
-                deletes.append(store.Delete(a.live_id, a.live_version, label))
+                batch.deletes.append(store.Delete(a.live_id, a.live_version, label))
             else:
                 assert a.desired is not None
                 password, fp = _password(a, settings, keyring, live_conn.password_fp if live_conn else None)
                 applied = spec.spec_fingerprint(a.desired.spec, fp)
                 if a.action is p.ActionKind.CREATE:
                     created = password.password if isinstance(password, store.SetTo) else None
-                    creates.append(store.Create(lt.id, a.desired.spec, created, True, applied))
+                    batch.creates.append(store.Create(lt.id, a.desired.spec, created, True, applied))
                 else:
                     assert a.live_id is not None and a.live_version is not None
-                    updates.append(
+                    batch.updates.append(
                         store.Update(
                             a.live_id, a.live_version, a.desired.spec, password, True, applied, label
                         )
@@ -316,7 +320,7 @@ def _write(
             cascade += len(a.cascade)
             if delay_s:
                 time.sleep(delay_s)
-            entries.append(
+            batch.entries.append(
                 audit.AuditEntry(
                     at_ms=at,
                     actor=who,
@@ -332,14 +336,45 @@ def _write(
                     freeze_override=planned.freeze_overrides.get(t.key),
                 )
             )
+        if len(batch.entries) >= WRITE_ACTIONS:
+            held.check()
+            first = batch.write(conn, written)
+            marker, actions, batch = marker or first, actions + len(batch.entries), _WriteBatch()
     held.check()
-    new_ids = store.write(conn, deletes=deletes, updates=updates, creates=creates, listed=listed)
-    # A create's entry names the connection it made (drift --write tells a name applied to a
-    # connection still live, renamed since, from one the portal deleted by it).
-    made = iter(new_ids)
-    entries = [
-        replace(e, connection_id=next(made)) if e.action == p.ActionKind.CREATE.value else e for e in entries
-    ]
-    store.write_audit(conn, entries)
-    written = frozenset([d.connection_id for d in deletes] + [u.connection_id for u in updates])
-    return Written(len(entries), cascade, written, entries[0] if entries else None)
+    first = batch.write(conn, written)
+    return Written(actions + len(batch.entries), cascade, frozenset(written), marker or first)
+
+
+# How many actions apply writes a batch (whole tenants: a batch may hold more).
+WRITE_ACTIONS = 2_000
+
+
+@dataclass
+class _WriteBatch:
+    """The statements of whole tenants' actions, written together (store.write)."""
+
+    deletes: list[store.Delete] = field(default_factory=list)
+    updates: list[store.Update] = field(default_factory=list)
+    creates: list[store.Create] = field(default_factory=list)
+    listed: dict[int, set[int]] = field(default_factory=dict)  # by company row id
+    entries: list[audit.AuditEntry] = field(default_factory=list)
+
+    def write(self, conn: store.Transaction, written: set[int]) -> audit.AuditEntry | None:
+        """Write the batch; add the live connections it updated or deleted to written; its
+        first audit row (None when it has none)."""
+        if not self.entries:
+            return None
+        new_ids = store.write(
+            conn, deletes=self.deletes, updates=self.updates, creates=self.creates, listed=self.listed
+        )
+        # A create's entry names the connection it made (drift --write tells a name applied to a
+        # connection still live, renamed since, from one the portal deleted by it).
+        made = iter(new_ids)
+        entries = [
+            replace(e, connection_id=next(made)) if e.action == p.ActionKind.CREATE.value else e
+            for e in self.entries
+        ]
+        store.write_audit(conn, entries)
+        written.update(d.connection_id for d in self.deletes)
+        written.update(u.connection_id for u in self.updates)
+        return entries[0]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from reconciler import stages, store
+from reconciler import errors, stages, store
 from tests import test_statements
 from tests.test_statements import Run, _assert_store_is_the_plan, _live, _tenant_file
 
@@ -102,6 +102,57 @@ def test_interactive_shape_over_batches_rereads_what_changes(
         history = st.history(keys, 10 * TENANTS)
     assert sorted((e.key, e.action, e.connection, e.cascade_count) for e in history) == expected
     _assert_store_is_the_plan(store_url, tmp_path / "fleet", "i", TENANTS, SHAPES)
+
+
+@pytest.mark.parametrize("auto_approve", [True, False], ids=["auto-approve", "prompt"])
+def test_apply_writes_in_batches_of_whole_tenants_all_or_nothing(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch, auto_approve: bool
+) -> None:
+    """A plan that changes a whole fleet (an adoption) is written a few tenants at a time, so
+    memory does not hold every action's statements at once, in the one transaction: the store
+    ends as the whole plan says, creates audited with the connections they made; a write that
+    fails in a later batch leaves nothing of the earlier ones."""
+    from reconciler import applier
+
+    monkeypatch.setattr(applier, "WRITE_ACTIONS", 2)  # one action a tenant: two tenants a batch
+    monkeypatch.setattr("reconciler.commands.apply._confirm", lambda *_: None)  # "yes"
+    flags = ("--auto-approve", *FLAGS) if auto_approve else FLAGS
+    write = store.write
+    calls: list[int] = []
+
+    def failing_third(*args: Any, **kwargs: Any) -> list[int]:
+        calls.append(len(kwargs["updates"]) + len(kwargs["creates"]) + len(kwargs["deletes"]))
+        if len(calls) == 3:
+            raise errors.StoreError("the third batch's write failed")
+        return write(*args, **kwargs)
+
+    tenants = _fleet(run, tmp_path / "fleet", "w")
+    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
+    monkeypatch.setattr(store, "write", failing_third)
+    code, _, err = run("apply", str(tenants), *flags)
+    assert code != 0 and "the third batch's write failed" in err, err
+    assert calls == [2, 2, 2]
+    assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected  # the first two undone
+    keys = [f"w/t{i:03d}" for i in range(TENANTS)]
+    with store.Store.open(store.Location.resolve(store_url, tmp_path), readonly=True) as st:
+        assert st.history(keys, 10 * TENANTS) == []
+
+    monkeypatch.setattr(store, "write", lambda *a, **k: calls.append(-1) or write(*a, **k))
+    code, _, err = run("apply", str(tenants), *flags)
+    assert code == 0 and f"Applied {TENANTS} action(s)" in err, err
+    assert calls.count(-1) == (TENANTS + 1) // 2  # 13 tenants, two a batch: 7 writes
+    with store.Store.open(store.Location.resolve(store_url, tmp_path), readonly=True) as st:
+        history = st.history(keys, 10 * TENANTS)
+        live = st.snapshot(keys)
+    assert sorted((e.key, e.action, e.connection, e.cascade_count) for e in history) == expected
+    made = {(e.key, e.connection): e.connection_id for e in history if e.action == "create"}
+    assert made and made == {
+        (key, c.spec.name): c.id
+        for key, lt in live.tenants.items()
+        for c in lt.connections
+        if (key, c.spec.name) in made
+    }
+    _assert_store_is_the_plan(store_url, tmp_path / "fleet", "w", TENANTS, SHAPES)
 
 
 def test_a_tenant_not_leased_is_refused_before_anything_is_written(

@@ -425,6 +425,6 @@ def test_apply_statements_grow_by_one_read_per_batch(
     print(f"\n{sa.make_url(store_url).get_backend_name()} {'+'.join(shapes)}: {one} {four}")
     # Apply reads the fleet in batches (issue 15): each batch beyond the first costs its own read
     # (connections, companies, report templates) and, where it may cascade, its dependents;
-    # the writes stay one batch for the whole apply.
+    # the writes stay one batch (fewer than applier.WRITE_ACTIONS actions).
     assert four - one <= 3 * READS_PER_BATCH, (one, four)
     assert four <= MAX_PER_ACTION * LARGE, four
