@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC
 from typing import NamedTuple
@@ -18,6 +18,10 @@ DEFAULT_LOCK_TIMEOUT_S = 0.0
 # How long the outcome of a commit whose reply was lost is read for (the store may be back in
 # moments) before the run says it cannot tell.
 OUTCOME_WAIT_S = 30.0
+# A write batch: whole tenants, up to WRITE_TENANTS of them or until they hold WRITE_ACTIONS
+# actions (one tenant may hold more).
+WRITE_ACTIONS = 2_000
+WRITE_TENANTS = 250
 
 
 @dataclass(frozen=True)
@@ -118,10 +122,10 @@ def _password(
 
 
 class Planned(NamedTuple):
-    """A plan made inside the apply's transaction, with the live state it was made from."""
+    """A plan to apply (made before the apply's transaction or inside it) and, per tenant, the
+    change window it overrides."""
 
     plan: p.Plan
-    live: state.LiveState
     freeze_overrides: dict[str, str]
 
 
@@ -136,8 +140,8 @@ def apply(
     freeze_overrides: dict[str, str] | None = None,
 ) -> Applied:
     """Apply every unblocked action of a plan made before the transaction, all or nothing,
-    then release the leases. The transaction reads the live tenants again and refuses if any
-    changed since the plan read them (fingerprints).
+    then release the leases. The transaction reads the live tenants that change again and
+    refuses if any changed since the plan read them (fingerprints), as every apply does.
 
     held: the leases the caller took before it planned; without, the tenants are locked here.
     Once the commit has begun, the result is returned whatever happens while releasing.
@@ -150,10 +154,8 @@ def apply(
                 st, plan, settings=settings, commit=commit, held=own, freeze_overrides=freeze_overrides
             )
 
-    def verified(conn: store.Transaction) -> Planned:
-        return Planned(plan, _verified_live(conn, plan), freeze_overrides or {})
-
-    done = apply_planned(st, verified, settings=settings, commit=commit, held=held)
+    planned = Planned(plan, freeze_overrides or {})
+    done = apply_planned(st, lambda _: planned, settings=settings, commit=commit, held=held)
     assert done is not None
     return done
 
@@ -166,13 +168,12 @@ def apply_planned(
     commit: str | None,
     held: locks.Held,
 ) -> Applied | None:
-    """Plan inside the apply's transaction (make: read live, plan, show, guard) and write from
-    that one read; None when make found nothing to apply (nothing is written).
+    """Plan inside the apply's transaction (make: read live, plan, show, guard; or a plan made
+    before), then write it (_write); None when make found nothing to apply (nothing is written).
 
-    Under the leases taken before, only a writer outside the tool can change these tenants, and
-    it is stopped by the version checks and the dependents guard of every write (store.write),
-    as it was when the transaction read the live state a second time (docs/architecture.md,
-    "Applying: one read, batched writes").
+    Under the leases taken before, only a writer outside the tool can change these tenants: the
+    fingerprints _write compares, the version checks and the dependents guard of every write
+    (store.write) stop it (docs/architecture.md, "Applying: planned in batches, written in batches").
     """
     assert st.keyring is not None
     keyring = st.keyring
@@ -242,21 +243,35 @@ class Written(NamedTuple):
     marker: audit.AuditEntry | None
 
 
-def _verified_live(conn: store.Transaction, plan: p.Plan) -> state.LiveState:
-    """The live tenants the plan changes, read in the transaction; refused if any moved since
-    the plan read them."""
-    changing = [t.key for t in plan.tenants if t.has_changes]
-    live = store.read(conn, changing)
-    live = live.with_dependents(
-        store.read_dependents(conn, [k for t in plan.tenants if t.key in changing for k in t.read_companies])
-    )
-    for t in plan.tenants:
+def _verified_live(conn: store.Transaction, tenants: Sequence[p.TenantPlan]) -> state.LiveState:
+    """These tenants as they are live, read in the transaction with the dependents their plan
+    read; refused if any moved since the plan read it (its fingerprint)."""
+    live = store.read(conn, [t.key for t in tenants])
+    live = live.with_dependents(store.read_dependents(conn, [k for t in tenants for k in t.read_companies]))
+    for t in tenants:
         lt = live.tenants.get(t.key)
-        if t.key in changing and (lt is None or lt.object_fp() != t.tenant_fp):
+        if lt is None or lt.object_fp() != t.tenant_fp:
             raise errors.ConflictError(
                 f"{t.key}: the live store changed since the plan was made; nothing was applied, plan again"
             )
     return live
+
+
+def _write_batches(plan: p.Plan) -> Iterator[list[p.TenantPlan]]:
+    """The tenants with actions to apply, in plan order, a write batch at a time: whole tenants,
+    up to WRITE_TENANTS of them or until they hold WRITE_ACTIONS actions."""
+    batch: list[p.TenantPlan] = []
+    actions = 0
+    for t in plan.tenants:
+        if not t.has_changes:
+            continue
+        batch.append(t)
+        actions += len(t.actions)
+        if actions >= WRITE_ACTIONS or len(batch) >= WRITE_TENANTS:
+            yield batch
+            batch, actions = [], 0
+    if batch:
+        yield batch
 
 
 def _write(
@@ -268,85 +283,82 @@ def _write(
     commit: str | None,
     held: locks.Held,
 ) -> Written:
-    """The writes and audit rows of the plan's actions, in the one transaction: a batch of
-    whole tenants at a time (WRITE_ACTIONS actions or more), one statement per kind a batch.
+    """The writes and audit rows of the plan's actions, in the one transaction, a batch of whole
+    tenants at a time (_write_batches): each batch's tenants read again and compared with the
+    plan (_verified_live), then written, one statement per kind a batch.
 
     Nothing is committed before the last batch is written, so the batches are one change to
-    anyone reading the store; they only bound what memory holds for a plan that changes a
-    whole fleet (an adoption of a portal: each action's statement parameters and audit row).
-    Names are unique within a tenant, and a tenant is never split, so the order of the
+    anyone reading the store; they bound what memory holds for a plan that changes a whole
+    fleet (an adoption of a portal): a batch's live state, statement parameters and audit rows.
+    Names are unique within a tenant and a tenant is never split, so the order of the
     statements within a batch (deletes free names, then updates, then creates) still holds.
     """
-    plan, live = planned.plan, planned.live
     who, at = locks.actor(), store.now_ms()
     delay_s = int(os.environ.get(_DELAY_VAR) or 0) / 1000
-    batch = _WriteBatch()
     actions = cascade = 0
     written: set[int] = set()
     marker: audit.AuditEntry | None = None
-    for t in plan.tenants:
-        todo = [a for a in t.actions if not a.blocked]
-        if not todo:
-            continue
+    for tenants in _write_batches(planned.plan):
         held.check()
-        lt = live.tenants.get(t.key)
-        if lt is None:
-            raise errors.ConflictError(
-                f"{t.key}: the live store changed since the plan was made; nothing was applied, plan again"
-            )
-        live_by_id = {c.id: c for c in lt.connections}
-        for a in todo:
-            label = f"{t.key}/{a.connection}"
-            live_conn = live_by_id.get(a.live_id) if a.live_id is not None else None
-            if live_conn is not None:  # only dependents read (and fingerprinted) may go
-                batch.listed.update({c.row_id: {d.row_id for d in c.dependents} for c in live_conn.companies})
-            if a.action is p.ActionKind.DELETE:
-                assert a.live_id is not None and a.live_version is not None
-                batch.deletes.append(store.Delete(a.live_id, a.live_version, label))
-            else:
-                assert a.desired is not None
-                password, fp = _password(a, settings, keyring, live_conn.password_fp if live_conn else None)
-                applied = spec.spec_fingerprint(a.desired.spec, fp)
-                if a.action is p.ActionKind.CREATE:
-                    created = password.password if isinstance(password, store.SetTo) else None
-                    batch.creates.append(store.Create(lt.id, a.desired.spec, created, True, applied))
-                else:
-                    assert a.live_id is not None and a.live_version is not None
-                    batch.updates.append(
-                        store.Update(
-                            a.live_id, a.live_version, a.desired.spec, password, True, applied, label
-                        )
-                    )
-            cascade += len(a.cascade)
-            if delay_s:
-                time.sleep(delay_s)
-            batch.entries.append(
-                audit.AuditEntry(
-                    at_ms=at,
-                    actor=who,
-                    git_commit=commit,
-                    customer=t.customer,
-                    tenant=t.tenant,
-                    action=a.action.value,
-                    connection=a.connection,
-                    connection_id=a.live_id,
-                    reason=a.reason.value,
-                    fields=a.changed_fields,
-                    cascade_count=len(a.cascade),
-                    freeze_override=planned.freeze_overrides.get(t.key),
-                )
-            )
-        if len(batch.entries) >= WRITE_ACTIONS:
+        live = _verified_live(conn, tenants)
+        batch = _WriteBatch()
+        for t in tenants:
             held.check()
-            first = batch.write(conn, written)
-            marker, actions, batch = marker or first, actions + len(batch.entries), _WriteBatch()
-    held.check()
-    first = batch.write(conn, written)
-    return Written(actions + len(batch.entries), cascade, frozenset(written), marker or first)
-
-
-# How many actions apply writes a batch (whole tenants: a batch may hold more).
-WRITE_ACTIONS = 2_000
+            live_by_id = {c.id: c for c in live.tenants[t.key].connections}
+            for a in t.actions:
+                if a.blocked:
+                    continue
+                label = f"{t.key}/{a.connection}"
+                live_conn = live_by_id.get(a.live_id) if a.live_id is not None else None
+                if live_conn is not None:  # only dependents read (and fingerprinted) may go
+                    batch.listed.update(
+                        {c.row_id: {d.row_id for d in c.dependents} for c in live_conn.companies}
+                    )
+                if a.action is p.ActionKind.DELETE:
+                    assert a.live_id is not None and a.live_version is not None
+                    batch.deletes.append(store.Delete(a.live_id, a.live_version, label))
+                else:
+                    assert a.desired is not None
+                    password, fp = _password(
+                        a, settings, keyring, live_conn.password_fp if live_conn else None
+                    )
+                    applied = spec.spec_fingerprint(a.desired.spec, fp)
+                    if a.action is p.ActionKind.CREATE:
+                        created = password.password if isinstance(password, store.SetTo) else None
+                        batch.creates.append(
+                            store.Create(live.tenants[t.key].id, a.desired.spec, created, True, applied)
+                        )
+                    else:
+                        assert a.live_id is not None and a.live_version is not None
+                        batch.updates.append(
+                            store.Update(
+                                a.live_id, a.live_version, a.desired.spec, password, True, applied, label
+                            )
+                        )
+                cascade += len(a.cascade)
+                if delay_s:
+                    time.sleep(delay_s)
+                batch.entries.append(
+                    audit.AuditEntry(
+                        at_ms=at,
+                        actor=who,
+                        git_commit=commit,
+                        customer=t.customer,
+                        tenant=t.tenant,
+                        action=a.action.value,
+                        connection=a.connection,
+                        connection_id=a.live_id,
+                        reason=a.reason.value,
+                        fields=a.changed_fields,
+                        cascade_count=len(a.cascade),
+                        freeze_override=planned.freeze_overrides.get(t.key),
+                    )
+                )
+        held.check()
+        first = batch.write(conn, written)
+        marker, actions = marker or first, actions + len(batch.entries)
+        del live, batch  # freed before the next batch is read
+    return Written(actions, cascade, frozenset(written), marker)
 
 
 @dataclass

@@ -218,14 +218,19 @@ def _by_hand(store_url: str, root: Path, customer: str, tenant: str) -> None:
         engine.dispose()
 
 
+@pytest.mark.parametrize("write_tenants", [250, 2], ids=["one-write-batch", "write-batches-of-two"])
 def test_interactive_shape_over_batches_refuses_a_tenant_changed_before_the_write(
-    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch, write_tenants: int
 ) -> None:
     """The plan read in batches fingerprints the tenants it changes; one changed by hand while the
-    person reads the plan is refused when the transaction reads it again, and nothing is written."""
+    person reads the plan is refused when the transaction reads it again, and nothing is written
+    (with write batches of two tenants: not the two batches written before its own either)."""
+    from reconciler import applier
+
     tenants = _fleet(run, tmp_path / "fleet", "h")
     expected = _whole_fleet_actions(store_url, tmp_path, tenants)
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    monkeypatch.setattr(applier, "WRITE_TENANTS", write_tenants)
 
     def by_hand(*_: object) -> None:  # "yes", after the portal changed h/t005 (an update, batch 2)
         _by_hand(store_url, tmp_path, "h", "t005")

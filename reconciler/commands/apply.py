@@ -288,11 +288,9 @@ class Flags(NamedTuple):
 
 
 class Ready(NamedTuple):
-    """A plan that passed every guard, with the live state read in the apply's transaction
-    (None when it was read before: applier.apply reads it again)."""
+    """A plan that passed every guard, and the change windows it overrides."""
 
     plan: p.Plan
-    live: state.LiveState | None
     freeze_overrides: dict[str, str]
 
 
@@ -312,7 +310,7 @@ def _apply_read_before(
     )
 
 
-def _show_and_guard(out: options.Out, result: p.Plan, live: state.LiveState | None, flags: Flags) -> Ready:
+def _show_and_guard(out: options.Out, result: p.Plan, flags: Flags) -> Ready:
     """Show the plan, then guard and confirm it (one without changes is shown, not guarded)."""
     result = stages.with_freeze(result, flags.windows, clock.now())  # now: after any wait for locks
     allowed = render.Allowed(
@@ -324,7 +322,7 @@ def _show_and_guard(out: options.Out, result: p.Plan, live: state.LiveState | No
     out.result(options.render_plan(result, flags.fmt, out, allowed))
     if not result.has_changes:
         out.info("No changes to apply.")
-        return Ready(result, live, {})
+        return Ready(result, {})
     overrides = _check_freeze(result, flags, out, {})
     applier.check_guards(
         result,
@@ -336,7 +334,7 @@ def _show_and_guard(out: options.Out, result: p.Plan, live: state.LiveState | No
     if not flags.auto_approve:  # a person may answer minutes later: a window may have opened
         result = stages.with_freeze(result, flags.windows, clock.now())
         overrides = _check_freeze(result, flags, out, overrides)
-    return Ready(result, live, overrides)
+    return Ready(result, overrides)
 
 
 def _check_freeze(result: p.Plan, flags: Flags, out: options.Out, said: dict[str, str]) -> dict[str, str]:
@@ -350,11 +348,11 @@ def _check_freeze(result: p.Plan, flags: Flags, out: options.Out, said: dict[str
 
 class Batched(NamedTuple):
     """What apply keeps of a fleet read in batches: every tenant's plan (what rendering needs;
-    the guards that span tenants computed over all batches), the live state of the tenants with
-    actions only, and what the record of settle needs (the tenants it may record)."""
+    the guards that span tenants computed over all batches) and what the record of settle needs
+    (the tenants it may record). No live state: the write reads the tenants that change again,
+    a batch at a time (applier._write)."""
 
     plan: p.Plan
-    live: state.LiveState
     pending: settle.Pending
 
 
@@ -371,8 +369,8 @@ def _plan_batched(
     check_sources: bool = False,
 ) -> Batched:
     """The plan of the tenant files, read and diffed in batches (stages.read_batches, on conn:
-    the apply's transaction, or on a read of its own): memory holds a batch, the plans, and
-    the live tenants that change; an unchanged tenant's live state goes with its batch.
+    the apply's transaction, or on a read of its own): memory holds a batch and the plans; each
+    batch's live state goes with it.
 
     The plan is the one stages.plan_files makes (so it renders the same). leased: the keys
     the files declared when they were checked (and leased), with the digests of the files then:
@@ -385,7 +383,6 @@ def _plan_batched(
     tenants: list[p.TenantPlan] = []
     counts: dict[str, int] = {}
     unknown: list[errors.Problem] = []
-    changed: dict[str, state.LiveTenant] = {}
     known: dict[str, tuple[str, ...]] = {}
     stale_desired: list[declared.DesiredTenant] = []
     stale_live: dict[str, state.LiveTenant] = {}
@@ -412,7 +409,6 @@ def _plan_batched(
         if check_sources:
             result = result.with_checks(stages.source_checks(ctx, batch.desired))
         tenants.extend(result.tenants)
-        changed.update((t.key, live.tenants[t.key]) for t in result.tenants if t.has_changes)
         counts.update(differ.live_counts(live, result.tenants))
         stale = {s.key for s in settle.stale(batch.desired, live, batch.fps)}
         for d in batch.desired:
@@ -429,7 +425,6 @@ def _plan_batched(
     plan = p.Plan(tuple(tenants), max_delete, differ.mass_deletes(tenants, counts, max_delete))
     return Batched(
         plan,
-        state.LiveState(changed, known),
         settle.Pending(tuple(stale_desired), stale_fps, state.LiveState(stale_live, known)),
     )
 
@@ -499,31 +494,32 @@ def _plan_and_apply_batched(
     verify: Verify | None = None,
 ) -> tuple[applier.Applied | None, settle.Pending]:
     """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply, the fleet
-    read in batches (docs/architecture.md, "Applying: one read, batched writes").
+    read in batches (docs/architecture.md, "Applying: planned in batches, written in batches").
 
     When nothing waits between planning and writing (--auto-approve, no --check-sources) the
-    plan is read inside the apply's transaction and the writes use that read. A prompt (a
-    person may take minutes) or source checks (the network) must not hold a write transaction
-    open, so there the plan is read first, and the transaction (applier.apply) reads the tenants
-    that change again and compares their fingerprints. verify: a saved plan to apply (apply
-    --plan FILE), checked against the batches first. commit: the files' git commit, audited."""
+    plan is read inside the apply's transaction. A prompt (a person may take minutes) or source
+    checks (the network) must not hold a write transaction open, so there the plan is read
+    first (applier.apply opens the transaction). Either way the write reads the tenants that
+    change again, a batch at a time, and compares their fingerprints. verify: a saved plan to
+    apply (apply --plan FILE), checked against the batches first. commit: the files' git
+    commit, audited."""
     reads: list[Batched] = []
     if flags.auto_approve and not flags.check_sources:
 
         def planned(conn: store.Transaction) -> applier.Planned | None:
             read = _read_batched(ctx, out, st, files, conn, keys, flags, verify)
             reads.append(read)
-            ready = _show_and_guard(out, read.plan, read.live, flags)
+            ready = _show_and_guard(out, read.plan, flags)
             if not ready.plan.has_changes:
                 return None
-            return applier.Planned(ready.plan, read.live, ready.freeze_overrides)
+            return applier.Planned(ready.plan, ready.freeze_overrides)
 
         done = applier.apply_planned(st, planned, settings=ctx.settings, commit=commit, held=held)
         pending = reads[0].pending
     else:
         read = _read_batched(ctx, out, st, files, None, keys, flags, verify)
         pending = read.pending
-        ready = _show_and_guard(out, read.plan, None, flags)
+        ready = _show_and_guard(out, read.plan, flags)
         if verify is not None and ready.plan.has_changes:  # it may have expired while the prompt waited
             planfile.check_fresh(verify.saved, str(verify.plan_file))
         del read  # the transaction reads the tenants that change again
