@@ -8,6 +8,8 @@ strict reader) would take for a null, boolean, number or date is quoted here, in
 
 from __future__ import annotations
 
+import functools
+import io
 import re
 from typing import Any
 
@@ -67,8 +69,7 @@ class Dumper(yaml.SafeDumper):
 
     def represent_dict(self, data: dict[Any, Any]) -> yaml.Node:  # type: ignore[override]
         # `password: {env: NAME}` as people write it; larger mappings in block style.
-        flow = len(data) == 1 and all(isinstance(v, str) for v in data.values())
-        return self.represent_mapping("tag:yaml.org,2002:map", data, flow_style=flow)
+        return self.represent_mapping("tag:yaml.org,2002:map", data, flow_style=_flow(data))
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)  # `connections:` then `  - name: ...`
@@ -83,9 +84,133 @@ Dumper.add_representer(list, Dumper.represent_list)
 Dumper.add_representer(dict, Dumper.represent_dict)
 
 
+WIDTH = 100
+
+
 def dump(body: object) -> str:
-    """A document as the tool writes it: keys in the order given, Unicode as is."""
-    return yaml.dump(body, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100)
+    """A document as the tool writes it: keys in the order given, Unicode as is.
+
+    A document of plain text only (every tenant file of a portal whose names need no quotes)
+    is written directly (_written_plainly): PyYAML's pure-Python emitter took 30 ms a tenant
+    file, most of an import's time. The text is the one PyYAML writes, byte for byte
+    (tests/test_yamlout.py checks it over generated documents); anything else is left to it.
+    """
+    plain = _written_plainly(body)
+    if plain is not None:
+        return plain
+    return yaml.dump(body, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=WIDTH)
+
+
+class _NotPlain(Exception):
+    """Some part of the document is not one _written_plainly writes as PyYAML does."""
+
+
+def _written_plainly(body: object) -> str | None:
+    """The document as Dumper writes it, when it is made of mappings with text keys, lists of
+    mappings, lists of scalars (flow), one-entry mappings of text (flow), and scalars that
+    Dumper writes as they are (_plain); every line at most WIDTH long (longer ones PyYAML may
+    fold). None for anything else."""
+    lines: list[str] = []
+    try:
+        if type(body) is dict and _flow(body):
+            lines.append(_flow_mapping(body))
+        elif type(body) is dict and body:
+            _block_mapping(body, 0, "", lines)
+        elif type(body) is list and body:
+            _block_sequence(body, 0, lines)
+        else:
+            raise _NotPlain
+    except _NotPlain:
+        return None
+    if any(len(line) > WIDTH for line in lines):
+        return None
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _block_mapping(data: dict[Any, Any], indent: int, first: str, lines: list[str]) -> None:
+    """Each entry `key: value` at indent; the first line starts with first (a sequence's "- ")."""
+    lead = first or " " * indent
+    for key, value in data.items():
+        if type(key) is not str:
+            raise _NotPlain
+        head = f"{lead}{_plain(key, flow=False)}:"
+        lead = " " * indent
+        if type(value) is dict:
+            if _flow(value):
+                lines.append(f"{head} {_flow_mapping(value)}")
+            elif value:
+                lines.append(head)
+                _block_mapping(value, indent + 2, "", lines)
+            else:
+                raise _NotPlain
+        elif type(value) is list:
+            if all(isinstance(item, str | int | bool) for item in value):  # represent_list
+                lines.append(f"{head} [{', '.join(_scalar(item, flow=True) for item in value)}]")
+            else:
+                lines.append(head)
+                _block_sequence(value, indent + 2, lines)
+        else:
+            lines.append(f"{head} {_scalar(value, flow=False)}")
+
+
+def _block_sequence(items: list[Any], indent: int, lines: list[str]) -> None:
+    """Mappings, each after "- " at indent (increase_indent: never indentless)."""
+    for item in items:
+        if type(item) is not dict or not item:
+            raise _NotPlain
+        if _flow(item):
+            lines.append(f"{' ' * indent}- {_flow_mapping(item)}")
+        else:
+            _block_mapping(item, indent + 2, " " * indent + "- ", lines)
+
+
+def _flow(data: dict[Any, Any]) -> bool:
+    """Dumper.represent_dict writes this mapping in flow style."""
+    return len(data) == 1 and all(isinstance(v, str) for v in data.values())
+
+
+def _flow_mapping(data: dict[Any, Any]) -> str:
+    ((key, value),) = data.items()
+    return f"{{{_plain(key, flow=True)}: {_plain(value, flow=True)}}}"
+
+
+def _scalar(value: object, *, flow: bool) -> str:
+    """A scalar as Dumper writes it (exact types only: PyYAML picks representers by type), in a
+    flow collection or in block context."""
+    if type(value) is str:
+        return _plain(value, flow=flow)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return str(value)
+    raise _NotPlain
+
+
+def _plain(text: str, *, flow: bool) -> str:
+    if type(text) is not str or not _writes_as_is(text, flow):
+        raise _NotPlain
+    return text
+
+
+@functools.lru_cache(maxsize=65_536)
+def _writes_as_is(text: str, flow: bool) -> bool:
+    """Dumper writes this text plain, as it is, as a key or a value, in a flow collection or in
+    block context: every character shows, no reader takes it for anything but text, and
+    PyYAML's emitter finds it plain there (Emitter.analyze_scalar, as choose_scalar_style asks:
+    `a,b` is plain in block context only)."""
+    if not spec.visible(text) or ambiguous(text):
+        return False
+    resolved = _PROBE.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    if resolved != "tag:yaml.org,2002:str":
+        return False
+    found = _PROBE.analyze_scalar(text)
+    plain: bool = found.allow_flow_plain if flow else found.allow_block_plain
+    return plain and not (found.empty or found.multiline)
 
 
 class _FlowDumper(Dumper):
@@ -104,3 +229,6 @@ def flow(value: object) -> str:
     """One value (scalar, list or mapping) as flow YAML, safe in block and flow context alike."""
     text = yaml.dump([value], Dumper=_FlowDumper, sort_keys=False, allow_unicode=True, width=10**6).strip()
     return text[1:-1]
+
+
+_PROBE = Dumper(io.StringIO(), allow_unicode=True)  # asks PyYAML how it would write a scalar
