@@ -197,7 +197,7 @@ def _plain(text: str, *, flow: bool) -> str:
     return text
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=4_096)
 def _writes_as_is(text: str, flow: bool) -> bool:
     """Dumper writes this text plain, as it is, as a key or a value, in a flow collection or in
     block context: every character shows, no reader takes it for anything but text, and
