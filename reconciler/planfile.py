@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TextIO
 
 from deepdiff import DeepDiff
 
@@ -132,6 +132,19 @@ def _canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _write_json(out: TextIO, body: dict[str, Any]) -> None:
+    """body as indented JSON, written a part at a time: a plan that changes a whole fleet makes
+    a file of tens of MB, which json.dumps held whole (and twice, with its final line break)."""
+    parts: list[str] = []
+    for part in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(body):
+        parts.append(part)
+        if len(parts) >= 4096:
+            out.write("".join(parts))
+            parts.clear()
+    parts.append("\n")
+    out.write("".join(parts))
+
+
 def write(
     path: Path,
     plan: p.Plan,
@@ -165,7 +178,8 @@ def write(
     body["signature"] = keyring.sign(_canonical(body))
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as out:
+            _write_json(out, body)
         tmp.replace(path)
     except OSError as exc:
         raise errors.InputError(

@@ -119,3 +119,26 @@ def test_a_saved_plan_is_refused_for_a_file_it_did_not_read_as_it_is(read: _Read
     assert [pr.message for pr in caught.value.problems] == [
         f"refused: {why} since the plan was made; nothing was applied, plan again"
     ]
+
+
+def test_a_saved_plan_is_written_a_part_at_a_time_as_json_dumps_writes_it() -> None:
+    """The plan file of a whole-fleet change is tens of MB: written a part at a time, never held
+    whole, and byte for byte what json.dumps wrote (the signature covers the body, not the
+    layout, but people diff these files)."""
+    import io
+    import json
+
+    body: dict[str, Any] = {
+        "kind": planfile.KIND,
+        "plan": {
+            "tenants": [
+                {"customer": "c", "tenant": f"t{i}", "actions": [{"connection": f"Bjørn Ås {i}", "n": i}]}
+                for i in range(2_000)  # far more parts than one write holds
+            ]
+        },
+        "saved": {"uncompared_passwords": [], "empty": {}, "float": 1.5, "none": None},
+        "signature": "x",
+    }
+    written = io.StringIO()
+    planfile._write_json(written, body)
+    assert written.getvalue() == json.dumps(body, indent=2, ensure_ascii=False) + "\n"
