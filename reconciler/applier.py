@@ -304,37 +304,13 @@ def _write(
         batch = _WriteBatch()
         for t in tenants:
             held.check()
-            live_by_id = {c.id: c for c in live.tenants[t.key].connections}
+            lt = live.tenants[t.key]
+            live_by_id = {c.id: c for c in lt.connections}
             for a in t.actions:
                 if a.blocked:
                     continue
-                label = f"{t.key}/{a.connection}"
                 live_conn = live_by_id.get(a.live_id) if a.live_id is not None else None
-                if live_conn is not None:  # only dependents read (and fingerprinted) may go
-                    batch.listed.update(
-                        {c.row_id: {d.row_id for d in c.dependents} for c in live_conn.companies}
-                    )
-                if a.action is p.ActionKind.DELETE:
-                    assert a.live_id is not None and a.live_version is not None
-                    batch.deletes.append(store.Delete(a.live_id, a.live_version, label))
-                else:
-                    assert a.desired is not None
-                    password, fp = _password(
-                        a, settings, keyring, live_conn.password_fp if live_conn else None
-                    )
-                    applied = spec.spec_fingerprint(a.desired.spec, fp)
-                    if a.action is p.ActionKind.CREATE:
-                        created = password.password if isinstance(password, store.SetTo) else None
-                        batch.creates.append(
-                            store.Create(live.tenants[t.key].id, a.desired.spec, created, True, applied)
-                        )
-                    else:
-                        assert a.live_id is not None and a.live_version is not None
-                        batch.updates.append(
-                            store.Update(
-                                a.live_id, a.live_version, a.desired.spec, password, True, applied, label
-                            )
-                        )
+                batch.add(a, f"{t.key}/{a.connection}", lt.id, live_conn, settings=settings, keyring=keyring)
                 cascade += len(a.cascade)
                 if delay_s:
                     time.sleep(delay_s)
@@ -355,8 +331,10 @@ def _write(
                     )
                 )
         held.check()
-        first = batch.write(conn, written)
+        first = batch.write(conn)
         marker, actions = marker or first, actions + len(batch.entries)
+        written.update(d.connection_id for d in batch.deletes)
+        written.update(u.connection_id for u in batch.updates)
         del live, batch  # freed before the next batch is read
     return Written(actions, cascade, frozenset(written), marker)
 
@@ -371,9 +349,37 @@ class _WriteBatch:
     listed: dict[int, set[int]] = field(default_factory=dict)  # by company row id
     entries: list[audit.AuditEntry] = field(default_factory=list)
 
-    def write(self, conn: store.Transaction, written: set[int]) -> audit.AuditEntry | None:
-        """Write the batch; add the live connections it updated or deleted to written; its
-        first audit row (None when it has none)."""
+    def add(
+        self,
+        a: p.Action,
+        label: str,
+        tenant_id: int,
+        live_conn: state.LiveConnection | None,
+        *,
+        settings: secrets.Settings,
+        keyring: secrets.Keyring,
+    ) -> None:
+        """The statement of one unblocked action (its audit row is the caller's)."""
+        if live_conn is not None:  # only dependents read (and fingerprinted) may go
+            self.listed.update({c.row_id: {d.row_id for d in c.dependents} for c in live_conn.companies})
+        if a.action is p.ActionKind.DELETE:
+            assert a.live_id is not None and a.live_version is not None
+            self.deletes.append(store.Delete(a.live_id, a.live_version, label))
+            return
+        assert a.desired is not None
+        password, fp = _password(a, settings, keyring, live_conn.password_fp if live_conn else None)
+        applied = spec.spec_fingerprint(a.desired.spec, fp)
+        if a.action is p.ActionKind.CREATE:
+            created = password.password if isinstance(password, store.SetTo) else None
+            self.creates.append(store.Create(tenant_id, a.desired.spec, created, True, applied))
+        else:
+            assert a.live_id is not None and a.live_version is not None
+            self.updates.append(
+                store.Update(a.live_id, a.live_version, a.desired.spec, password, True, applied, label)
+            )
+
+    def write(self, conn: store.Transaction) -> audit.AuditEntry | None:
+        """Write the batch and its audit rows; its first audit row (None when it has none)."""
         if not self.entries:
             return None
         new_ids = store.write(
@@ -387,6 +393,4 @@ class _WriteBatch:
             for e in self.entries
         ]
         store.write_audit(conn, entries)
-        written.update(d.connection_id for d in self.deletes)
-        written.update(u.connection_id for u in self.updates)
         return entries[0]

@@ -132,9 +132,7 @@ def _block_mapping(data: dict[Any, Any], indent: int, first: str, lines: list[st
     """Each entry `key: value` at indent; the first line starts with first (a sequence's "- ")."""
     lead = first or " " * indent
     for key, value in data.items():
-        if type(key) is not str:
-            raise _NotPlain
-        head = f"{lead}{_plain(key, flow=False)}:"
+        head = f"{lead}{_plain(key, flow=False)}:"  # a key that is not text is not plain
         lead = " " * indent
         if type(value) is dict:
             if _flow(value):
@@ -191,7 +189,7 @@ def _scalar(value: object, *, flow: bool) -> str:
     raise _NotPlain
 
 
-def _plain(text: str, *, flow: bool) -> str:
+def _plain(text: object, *, flow: bool) -> str:
     if type(text) is not str or not _writes_as_is(text, flow):
         raise _NotPlain
     return text
