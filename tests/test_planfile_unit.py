@@ -5,12 +5,13 @@ apply --plan refuses when a tenant file is not as the saved plan read it (planfi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 
-from reconciler import errors, planfile
+from reconciler import errors, planfile, render
 from reconciler import plan as p
 from reconciler.commands import options
 
@@ -40,35 +41,53 @@ def test_bad_duration_names_the_flag_and_the_form(text: str) -> None:
     assert str(caught.value) == (f"--lock-timeout {text!r}: write a duration such as 30s, 15m, 24h or 2d")
 
 
-def _plan(**actions: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "tenants": [
-            {"customer": key.split("_")[0], "tenant": key.split("_")[1], "actions": value}
-            for key, value in actions.items()
-        ]
-    }
+def _update(connection: str, **fields: Any) -> p.Action:
+    return p.Action(p.ActionKind.UPDATE, connection, p.Reason.UPDATE_CHANGED, **fields)
 
 
-def test_no_differences_for_the_same_actions() -> None:
-    actions = [{"action": "update", "connection": "Oslo", "changes": []}]
-    assert planfile.differences(_plan(acme_no=actions), _plan(acme_no=list(actions))) == []
+def _now(**actions: tuple[p.Action, ...]) -> p.Plan:
+    """The plan made again at apply time: tenants `acme_no` (acme/no) with their actions."""
+    return p.Plan(tuple(p.TenantPlan(*key.split("_"), a, ()) for key, a in actions.items()), 10)
+
+
+def _as_saved(plan: p.Plan) -> planfile.Saved:
+    """`plan` as apply reads it back from the file plan --out wrote: JSON text, enum members as
+    words, tuples as lists."""
+    tenants = {f"{t['customer']}/{t['tenant']}": t for t in json.loads(render.json_text(plan))["tenants"]}
+    return planfile.Saved(
+        {key: planfile.actions_text(t["actions"]) for key, t in tenants.items() if t["actions"]},
+        {},
+        {key: planfile.SavedTenant("p", "d", "fp") for key in tenants},
+        0.0,
+        1e12,
+        None,
+        "s",
+        10,
+    )
+
+
+def test_a_saved_plan_read_back_does_not_differ_from_the_plan_it_was_made_from() -> None:
+    """The plan made again holds enum members and tuples, the saved one words and lists."""
+    change = p.Change("server", "a", "b")
+    made = _now(acme_no=(_update("Bjørn Ås", status=p.Status.DRIFT, changes=(change,)),), acme_se=())
+    assert planfile.differences(_as_saved(made), made) == []
 
 
 def test_differences_are_paths_under_the_tenant() -> None:
-    saved = _plan(acme_no=[{"action": "update", "connection": "Oslo"}])
-    now = _plan(acme_no=[{"action": "delete", "connection": "Oslo"}])
-    assert planfile.differences(saved, now) == ["['acme/no'][0]['action']"]
+    saved = _as_saved(_now(acme_no=(_update("Oslo", status=p.Status.DRIFT),)))
+    now = _now(acme_no=(_update("Oslo", status=p.Status.PENDING),))
+    assert planfile.differences(saved, now) == ["['acme/no'][0]['status']"]
 
 
 def test_a_tenant_only_in_one_plan_is_a_difference() -> None:
-    saved = _plan(acme_no=[])
-    now = _plan(acme_no=[], acme_se=[{"action": "create", "connection": "Stockholm"}])
-    assert planfile.differences(saved, now) == ["['acme/se']"]
+    saved = _as_saved(_now(acme_no=(), acme_dk=()))
+    now = _now(acme_no=(), acme_se=(_update("Stockholm"),))
+    assert planfile.differences(saved, now) == ["['acme/dk']", "['acme/se']"]
 
 
 def test_differences_are_capped_with_a_count_of_the_rest() -> None:
-    saved = _plan(**{f"acme_t{i}": [] for i in range(8)})
-    now = _plan(**{f"acme_t{i}": [{"action": "create", "connection": "x"}] for i in range(8)})
+    saved = _as_saved(_now(**{f"acme_t{i}": () for i in range(8)}))
+    now = _now(**{f"acme_t{i}": (_update("x"),) for i in range(8)})
     shown = planfile.differences(saved, now, most=3)
     assert len(shown) == 4 and shown[-1] == "... and 5 more"
     assert shown[:3] == ["['acme/t0'][0]", "['acme/t1'][0]", "['acme/t2'][0]"]
