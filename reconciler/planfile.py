@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TextIO
@@ -124,21 +124,30 @@ def _shortened(message: str, limit: int = 120) -> str:
     return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
-def _canonical(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def _canonical(body: dict[str, Any]) -> Iterator[bytes]:
+    """What the signature covers: body as compact JSON, keys sorted, UTF-8, a part at a time."""
+    for text in _chunks(json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False), body):
+        yield text.encode()
 
 
 def _write_json(out: TextIO, body: dict[str, Any]) -> None:
     """body as indented JSON, written a part at a time: a plan that changes a whole fleet makes
     a file of tens of MB, which json.dumps held whole (and twice, with its final line break)."""
+    for text in _chunks(json.JSONEncoder(indent=2, ensure_ascii=False), body):
+        out.write(text)
+    out.write("\n")
+
+
+def _chunks(encoder: json.JSONEncoder, body: dict[str, Any]) -> Iterator[str]:
+    """encoder.encode(body) in pieces of a few thousand parts, never whole: the signature and the
+    file of a plan that changes a whole fleet are tens of MB each."""
     parts: list[str] = []
-    for part in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(body):
+    for part in encoder.iterencode(body):
         parts.append(part)
         if len(parts) >= 4096:
-            out.write("".join(parts))
+            yield "".join(parts)
             parts.clear()
-    parts.append("\n")
-    out.write("".join(parts))
+    yield "".join(parts)
 
 
 def write(

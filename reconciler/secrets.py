@@ -18,6 +18,7 @@ import hmac
 import itertools
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -379,9 +380,13 @@ class Keyring:
         mac.update(value.encode())
         return mac.hexdigest()
 
-    def sign(self, data: bytes) -> str:
-        """A MAC over a plan file, so that tampering and other stores are detected."""
-        return hmac.new(self._mac_key, b"plan\0" + data, hashlib.sha256).hexdigest()
+    def sign(self, data: bytes | Iterable[bytes]) -> str:
+        """A MAC over a plan file (its bytes, or its bytes a part at a time: a whole fleet's plan
+        is tens of MB), so that tampering and other stores are detected."""
+        mac = hmac.new(self._mac_key, b"plan\0", hashlib.sha256)
+        for part in (data,) if isinstance(data, bytes) else data:
+            mac.update(part)
+        return mac.hexdigest()
 
     def check_value(self) -> str:
         """Stored in the store once, to tell a wrong key from a changed password."""

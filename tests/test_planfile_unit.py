@@ -11,9 +11,10 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from reconciler import errors, planfile, render
+from reconciler import errors, planfile, render, secrets
 from reconciler import plan as p
 from reconciler.commands import options
+from tests.conftest import TEST_KEY
 
 
 @pytest.mark.parametrize(
@@ -161,3 +162,10 @@ def test_a_saved_plan_is_written_a_part_at_a_time_as_json_dumps_writes_it() -> N
     written = io.StringIO()
     planfile._write_json(written, body)
     assert written.getvalue() == json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    # The signature is made over the same bytes as before, a part at a time: plans saved by an
+    # earlier version still verify.
+    whole = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    parts = list(planfile._canonical(body))
+    assert len(parts) > 1 and b"".join(parts) == whole
+    keyring = secrets.Keyring(TEST_KEY.encode())
+    assert keyring.sign(iter(parts)) == keyring.sign(whole)
