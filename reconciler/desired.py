@@ -202,6 +202,7 @@ def _rules(
         (i, item) for i, item in enumerate(raw if isinstance(raw, list) else []) if isinstance(item, dict)
     ]
     names: dict[str, int] = {}
+    written: list[tuple[int, str]] = []
     for i, item in entries:
         name = _text_at(item, "name")
         if name is None:
@@ -215,6 +216,16 @@ def _rules(
                 "form); rename one",
             )
         names.setdefault(key, i)
+        written.append((i, name))
+    alike = spec.first_look_alike([name for _, name in written])
+    if alike is not None:
+        (j, first), (i, name) = written[alike[0]], written[alike[1]]
+        add(
+            ("connections", i, "name"),
+            f"{validation.shown(name)} looks the same as {validation.shown(first)}, the name of "
+            f"connections[{j}], and is another name ({spec.look_alike_difference(name, first)}); "
+            "rename one so that they look different",
+        )
     connections = [(i, item) for i, item in entries if checks.connection_kind(item) == "connection"]
     previous: dict[str, int] = {}
     for i, item in connections:

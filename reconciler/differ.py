@@ -87,7 +87,8 @@ def _delete(live_tenant: state.LiveTenant, conn: state.LiveConnection, reason: p
 
 
 class _LooksLike(Exception):
-    """A declared name that the portal has with characters that show nothing (DESIGN §2)."""
+    """A declared name that the portal has with characters that show nothing, or with letters
+    that look the same (DESIGN §2, §8)."""
 
     def __init__(self, what: str, declared: str, live: str) -> None:
         super().__init__(what, declared, live)
@@ -95,18 +96,19 @@ class _LooksLike(Exception):
 
 
 def _odd(names: Iterable[str]) -> dict[str, str]:
-    """The names that are not plain (a portal's: a tenant file's always are), by seen identity."""
-    return {spec.seen_identity(n): n for n in names if not spec.plain_name(n)}
+    """The live names by what a person sees of them (spec.look_alike), to ask before a declared
+    name is created beside them or a company is swapped for one of them."""
+    return {spec.look_alike(n): n for n in names}
 
 
 def _look_alike(what: str, declared: Iterable[str], odd: Mapping[str, str]) -> None:
-    """Refuse a declared name that one of odd (_odd's) differs from only by what does not show:
-    to a person they are one name, to the store two (matched by identity, it would be created
-    beside it, or its company removed with its dependents)."""
+    """Refuse a declared name that one of odd (_odd's) looks the same as and is not: to a person
+    they are one name, to the store two (matched by identity, it would be created beside it, or
+    its company removed with its dependents)."""
     if odd:
         for name in declared:
-            live = odd.get(spec.seen_identity(name))
-            if live is not None:
+            live = odd.get(spec.look_alike(name))
+            if live is not None and spec.looks_alike(name, live):
                 raise _LooksLike(what, name, live)
 
 
@@ -210,6 +212,13 @@ def diff_tenant(
         return _diff_tenant(d, live, fps, {} if identities is None else identities)
     except _LooksLike as same:
         why = (spec.name_problem(same.live) or "").split(";")[0]
+        if why:
+            why = f"the portal's {same.what} {why}; correct it in the portal"
+        else:
+            why = (
+                f"{spec.look_alike_difference(same.declared, same.live)}; correct the portal's "
+                f"{same.what}, or write the file's with the same characters"
+            )
         raise errors.InputError.of(
             [
                 errors.Problem(
@@ -217,8 +226,8 @@ def diff_tenant(
                     0,
                     0,
                     f'{same.what} "{same.declared}" looks the same as the portal\'s "{same.live}", '
-                    f"which is another name: the portal's {same.what} {why}; correct it in the portal, then "
-                    "plan again (names that differ only by what does not show are errors)",
+                    f"which is another name: {why}, then plan again (names that look the same "
+                    "and are not are errors)",
                 )
             ]
         ) from None

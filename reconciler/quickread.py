@@ -175,6 +175,8 @@ class _Reader:
                 connections.append((i, self.connection(i, fields)))
         if self.count > strictyaml.MAX_NODES:
             raise _Unusual
+        if spec.first_look_alike([*(c.spec.name for _, c in connections), *tombstones]) is not None:
+            raise _Unusual  # two names that look the same: desired._rules says which
         self.previous_names(connections)
         return DesiredTenant(
             customer,
@@ -258,8 +260,8 @@ class _Reader:
     @staticmethod
     def companies(values: list[Any]) -> tuple[str, ...]:
         ids = tuple(checks.check_name(_text(value, checks.MAX_COMPANY)) for value in values)
-        if len({spec.identity(i) for i in ids}) != len(ids):  # listed twice
-            raise _Unusual
+        if len({spec.identity(i) for i in ids}) != len(ids) or spec.first_look_alike(ids) is not None:
+            raise _Unusual  # listed twice, or two that look the same
         return ids
 
     def password(self, written: Any) -> SecretRef | None:

@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -181,14 +182,80 @@ def seen_identity(text: str) -> str:
     run of white space as one plain space, none at either end. Two names with one seen identity
     and two identities differ only by such characters (DESIGN §2: an error, never two
     connections)."""
-    if plain_name(text):
-        return identity(text)
+    return identity(text if plain_name(text) else _seen(text))
+
+
+def _seen(text: str) -> str:
+    """What a person sees of a name (seen_identity, before case and Unicode form)."""
     shown = "".join(
         " " if char.isspace() or char == "\u2800" else char
         for char in text
         if char.isspace() or char == "\u2800" or (char.isprintable() and not UNSEEN.match(char))
     )
-    return identity(" ".join(shown.split()))
+    return " ".join(shown.split())
+
+
+@functools.cache
+def _prototypes() -> dict[int, str]:
+    """Unicode's confusables (confusables.txt beside this module): each confusable character's
+    prototype, for str.translate. Read on the first look_alike() (a create, a removed company,
+    a file with a name that is not ASCII)."""
+    table: dict[int, str] = {}
+    text = (Path(__file__).parent / "confusables.txt").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            source, prototype = line.split("\t")
+            table[int(source, 16)] = "".join(chr(int(code, 16)) for code in prototype.split())
+    return table
+
+
+@functools.lru_cache(maxsize=4096)  # a fleet repeats its names from tenant to tenant
+def look_alike(text: str) -> str:
+    """What a person sees of a name, as Unicode's confusable detection (UTS #39's skeleton) sees
+    it: seen_identity(), decomposed (NFD), each character replaced by its prototype, decomposed
+    again. `Visma Oslo` with a Cyrillic О, `Ａbc` (fullwidth) and `Abc` have one; so do names
+    that differ only by what does not show. `Résumé` and `Resume` do not (an accent shows)."""
+    # Prototypes are of upper and lower case letters (Cyrillic В is B, в is no b), and case is
+    # no difference between names: the prototypes, then case folded, then their prototypes (a
+    # folded `M` is an `m`, whose prototype is `rn`).
+    prototypes = _prototypes()
+    seen = unicodedata.normalize("NFD", text if plain_name(text) else _seen(text)).translate(prototypes)
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", seen.casefold()).translate(prototypes))
+
+
+def looks_alike(a: str, b: str) -> bool:
+    """Two names that are two names (identities) but one to a person (DESIGN §8): an error
+    wherever both would be kept, never two connections or a company swapped for another.
+    Names typed in ASCII with visible characters only are never taken for each other (`l`
+    and `1`, `rn` and `m` are what was typed)."""
+    if identity(a) == identity(b) or (a.isascii() and b.isascii() and plain_name(a) and plain_name(b)):
+        return False
+    return look_alike(a) == look_alike(b)
+
+
+def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
+    """The first two of names (by position: earlier, later) that look alike and are two names,
+    or None. Names typed in ASCII alone never do (looks_alike): most lists are done in one pass."""
+    if all(name.isascii() and plain_name(name) for name in names):
+        return None
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        j = seen.setdefault(look_alike(name), i)
+        if j != i and looks_alike(names[j], name):
+            return j, i
+    return None
+
+
+def look_alike_difference(a: str, b: str) -> str:
+    """Where two names that look alike differ, for a message: their first characters that do."""
+    for x, y in zip(unicodedata.normalize("NFC", a), unicodedata.normalize("NFC", b), strict=False):
+        if x.casefold() != y.casefold():
+            return f"{_described(x)} where the other has {_described(y)}"
+    return "characters that look alike"
+
+
+def _described(char: str) -> str:
+    return f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed')}"
 
 
 def name_problem(text: str) -> str | None:

@@ -129,6 +129,15 @@ class ConnectionModel(_Model):
                     "compared ignoring case and Unicode form; list it once",
                 )
             seen[key] = company
+        alike = spec.first_look_alike(value)
+        if alike is not None:
+            first, company = value[alike[0]], value[alike[1]]
+            raise checks.fail(
+                "companies",
+                f"company {company!r} looks the same as company {first!r} and is another id "
+                f"({spec.look_alike_difference(company, first)}); list the company the accounting "
+                "server has, once",
+            )
         return value
 
     @model_validator(mode="after")

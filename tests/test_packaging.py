@@ -72,6 +72,16 @@ def test_base_package_validates_and_names_the_extra_a_url_needs(base_venv: Path,
     validated = _reconciler(base_venv, tmp_path, "validate")
     assert validated.returncode == 0, validated.stderr
     assert validated.stderr.startswith("OK: ")
+    # Unicode's confusables ship with the package: a file of two look-alike names is refused.
+    (tmp_path / "tenants" / "acme" / "look-alike.yaml").write_text(
+        "version: 1\ncustomer: acme\ntenant: look-alike\nconnections:\n"
+        "  - {name: Tromsø, absent: true}\n  - {name: Oslo, absent: true}\n"
+        "  - {name: \u041eslo, absent: true}\n",
+        encoding="utf-8",
+    )
+    refused = _reconciler(base_venv, tmp_path, "validate")
+    assert refused.returncode == 1 and "looks the same as 'Oslo'" in refused.stderr, refused.stderr
+    (tmp_path / "tenants" / "acme" / "look-alike.yaml").unlink()
 
     for url, extra, driver, what in [
         ("postgresql+psycopg://postgres@127.0.0.1/test", "postgresql", "psycopg", "PostgreSQL"),

@@ -757,6 +757,88 @@ def test_a_portal_name_that_differs_only_by_what_does_not_show_is_an_error(cli: 
     assert cli("plan", "--detailed-exitcode").code == 2  # a name that shows otherwise is planned
 
 
+def test_a_portal_name_with_letters_that_look_the_same_is_an_error(cli: Cli) -> None:
+    """A Cyrillic О or a fullwidth Ａ in a portal name (or in the file) looks like the Latin
+    letter: planned by identity, a file's "Visma Oslo" was a create beside the portal's, and
+    `companies: [АCME1] → [ACME1]` deleted the company's reports in a plan line that showed no
+    change (DESIGN §8)."""
+    cli.write(
+        "live.yaml",
+        _fixture(
+            [
+                _conn("Visma \u041eslo", managed=False),  # Cyrillic capital O
+                _conn("\uff21bc"),  # fullwidth A
+                _conn("Bergen"),
+                _conn("GP Oslo", companies=[{"id": "\u0410CME1", "reports": ["Monthly P&L"]}]),
+                _conn("Resume"),
+                _conn("Oslo 1"),
+            ]
+        ),
+    )
+    assert cli("store", "seed", "live.yaml").code == 0
+    before = cli("store", "dump").out
+    cases = {
+        "Visma Oslo": ([_decl("Visma Oslo")], "U+004F LATIN CAPITAL LETTER O"),
+        "Abc": ([_decl("Abc")], "U+0041 LATIN CAPITAL LETTER A"),
+        "Вergen": ([_decl("\u0412ergen")], "U+0412 CYRILLIC CAPITAL LETTER VE"),
+        "ACME1": ([_decl("GP Oslo", ["ACME1"])], "U+0410 CYRILLIC CAPITAL LETTER A"),
+        "previous name": ([_decl("Visma", previous_names=["Visma Oslo"])], "LATIN CAPITAL LETTER O"),
+        "tombstone": ([{"name": "Visma Oslo", "absent": True}], "CYRILLIC CAPITAL LETTER O"),
+    }
+    for case, (entries, where) in cases.items():
+        cli.write("tenants/acme/acme-norway.yaml", _tenant_file(entries))
+        assert cli("validate").code == 0, case
+        for command in (("plan",), ("apply", "--auto-approve", "--allow-cascade")):
+            result = cli(*command)
+            assert result.code == 1, (case, command, result.both)
+            assert "looks the same as the portal's" in result.err, (case, result.err)
+            assert where in result.err, (case, result.err)
+            assert_text_inert(result.err)
+    assert cli("store", "dump").out == before
+    # An accent shows, and ASCII is what was typed: planned, not refused.
+    for name in ("R\u00e9sum\u00e9", "Oslo l"):
+        cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl(name)]))
+        assert cli("plan", "--detailed-exitcode").code == 2, name
+
+
+def test_a_file_with_two_names_that_look_the_same_is_refused(embedded_cli: Cli) -> None:
+    """Two connections (or companies) of one file whose names look the same and are two names:
+    validate says where, as for a name written twice, and nothing is planned (DESIGN §8)."""
+    cases = {
+        "connections": (
+            [_decl("Visma Oslo"), _decl("Tromsø"), _decl("Visma \u041eslo")],
+            ":20:9:",  # the third entry's name
+            "looks the same as 'Visma Oslo', the name of connections[0]",
+        ),
+        "tombstone": (
+            [_decl("\uff21bc"), {"name": "Abc", "absent": True}],
+            ":13:9:",
+            "looks the same as 'Ａbc', the name of connections[0]",
+        ),
+        "companies": (
+            [_decl("Oslo", ["ACME1", "\u0410CME1"])],
+            ":12:3:",
+            "company 'АCME1' looks the same as company 'ACME1'",
+        ),
+    }
+    assert embedded_cli("store", "init").code == 0
+    for case, (entries, line, message) in cases.items():
+        embedded_cli.write("tenants/acme/acme-norway.yaml", _tenant_file(entries))
+        for command in ("validate", "plan"):
+            result = embedded_cli(command)
+            assert result.code == 1, (case, result.both)
+            assert "tenants/acme/acme-norway.yaml" + line in result.err, (case, result.err)
+            assert message in result.err, (case, result.err)
+            assert_text_inert(result.err)
+    embedded_cli.write(
+        "tenants/acme/acme-norway.yaml",
+        _tenant_file(
+            [_decl("R\u00e9sum\u00e9", ["F1", "Fl"]), _decl("Resume"), _decl("Oslo l"), _decl("Oslo 1")]
+        ),
+    )
+    assert embedded_cli("validate").code == 0
+
+
 def test_a_linked_customer_folder_is_reported_not_skipped(embedded_cli: Cli, tmp_path: Path) -> None:
     """validate said OK for a fleet whose linked folder it never read."""
     outside = tmp_path / "nordlys"
