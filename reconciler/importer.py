@@ -92,10 +92,11 @@ def has_file(root: Path, key: str) -> bool:
     return path.exists() or path.is_symlink()
 
 
-def unwritable(live: state.LiveState, keys: Sequence[str]) -> list[errors.Problem]:
+def unwritable(live: state.LiveState, keys: Sequence[str], *, again: str = "import") -> list[errors.Problem]:
     """What a tenant file cannot hold of these tenants: a portal-made name it refuses (a line
     break, a character that does not show, too long) or a customer or tenant name that is no
-    slug. import writes nothing while any is there: a file validate refuses is no import."""
+    slug. import (and export, `again`) writes nothing while any is there: a file validate
+    refuses is no import."""
     problems = []
     for key in keys:
         t = live.tenants[key]
@@ -107,7 +108,8 @@ def unwritable(live: state.LiveState, keys: Sequence[str]) -> list[errors.Proble
                         0,
                         0,
                         f"the {what} name is not a slug of at most {checks.MAX_SLUG} lowercase letters, "
-                        "digits and '-', so no tenant file can be named after it; correct it in the portal",
+                        "digits and '-', so no tenant file can be named after it; correct it in the portal, "
+                        f"then {again} again",
                     )
                 )
         for c in t.connections:
@@ -117,7 +119,7 @@ def unwritable(live: state.LiveState, keys: Sequence[str]) -> list[errors.Proble
                     0,
                     0,
                     f'the portal\'s {what} "{name}" {why}, which a tenant file cannot hold; correct it '
-                    "in the portal, then import again",
+                    f"in the portal, then {again} again",
                 )
                 for what, name, why in unholdable(c.spec)
             ]
@@ -141,7 +143,13 @@ _CONNECTION_AT = re.compile(r"connections\[(\d+)\]\.?(\S*): (.*)")
 
 
 def refused(
-    live: state.LiveTenant, path: Path, text: str, *, cat: catalog.Catalog, settings: secrets.Settings
+    live: state.LiveTenant,
+    path: Path,
+    text: str,
+    *,
+    cat: catalog.Catalog,
+    settings: secrets.Settings,
+    again: str = "import",
 ) -> list[errors.Problem]:
     """What validate would say of text written at path, said of the portal's tenant and
     connection: the portal holds values no tenant file may (a server `my host`, an integration
@@ -150,11 +158,11 @@ def refused(
     try:
         desired.load_file(path, cat=cat, settings=settings, raw=text.encode("utf-8"))
     except errors.InputError as exc:
-        return [_in_portal(live, p.message) for p in exc.problems]
+        return [_in_portal(live, p.message, again) for p in exc.problems]
     return []
 
 
-def _in_portal(live: state.LiveTenant, message: str) -> errors.Problem:
+def _in_portal(live: state.LiveTenant, message: str, again: str) -> errors.Problem:
     """A problem validate found in the file made of live, as one to correct in the portal."""
     found = _CONNECTION_AT.fullmatch(message)
     if found is None:
@@ -162,7 +170,7 @@ def _in_portal(live: state.LiveTenant, message: str) -> errors.Problem:
             live.key,
             0,
             0,
-            f"validate would refuse its file: {message}; correct it in the portal, then import again",
+            f"validate would refuse its file: {message}; correct it in the portal, then {again} again",
         )
     index, field, why = found.groups()
     return errors.Problem(
@@ -170,7 +178,7 @@ def _in_portal(live: state.LiveTenant, message: str) -> errors.Problem:
         0,
         0,
         f"validate would refuse the portal's {field or 'connection'}: {why}; "
-        "correct it in the portal, then import again",
+        f"correct it in the portal, then {again} again",
     )
 
 

@@ -190,6 +190,43 @@ def test_import_refuses_portal_values_validate_refuses_and_writes_nothing(
     assert all(line.endswith("; correct it in the portal, then import again") for line in lines)
     assert ".yaml" not in imported.err
     assert not (cli.root / "tenants").exists()
+    # export prints no file validate refuses either: the same problems, nothing on stdout
+    exported = cli("export", "--tenant", "acme/main")
+    assert exported.code == 1 and exported.out == ""
+    assert exported.err == imported.err.replace("then import again", "then export again")
+
+
+def test_export_and_import_refuse_names_no_tenant_file_can_hold(cli: Cli) -> None:
+    """export printed `name: "Oslo\\nGP"`, `'Trail '` and a company `'C2 '` with exit 0: a file that
+    validate refuses, where import refused the same tenant (DESIGN §9). Two names that look the
+    same are no file either."""
+    _seed(
+        cli,
+        {
+            "acme/main": [
+                _conn("Oslo\nGP", companies=["C1", "C2 "]),
+                _conn("Trail "),
+            ]
+        },
+    )
+    exported = cli("export", "--tenant", "acme/main")
+    assert exported.code == 1 and exported.out == ""
+    assert sorted(exported.err.splitlines()) == [
+        'error: acme/main/Oslo\\nGP: the portal\'s company "C2 " has white space at the start or end, '
+        "which a tenant file cannot hold; correct it in the portal, then export again",
+        'error: acme/main/Oslo\\nGP: the portal\'s connection "Oslo\\nGP" contains a line break (U+000A), '
+        "which a tenant file cannot hold; correct it in the portal, then export again",
+        'error: acme/main/Trail : the portal\'s connection "Trail " has white space at the start or end, '
+        "which a tenant file cannot hold; correct it in the portal, then export again",
+    ]
+    imported = cli("import")
+    assert imported.code == 1 and not (cli.root / "tenants").exists()
+    assert imported.err == exported.err.replace("then export again", "then import again")
+    _seed(cli, {"acme/alike": [_conn("Visma Oslo"), _conn("Visma \u041eslo")]})
+    alike = cli("export", "--tenant", "acme/alike")
+    assert alike.code == 1 and alike.out == ""
+    assert "'Visma Оslo' looks the same as 'Visma Oslo'" in alike.err, alike.err
+    assert alike.err.rstrip().endswith("correct it in the portal, then export again"), alike.err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ else:  # PyYAML when a tenant is exported, not for --help or a TAB
 @options.common
 def export(ctx: stages.Context, out: options.Out, tenant: str) -> int:
     """Print the live connections of a tenant as a tenant file (passwords as {env: ...}, each a
-    variable no other tenant file under tenants/ uses)."""
+    variable no other tenant file under tenants/ uses). Prints nothing (exit 1) for a tenant
+    whose file validate would refuse, and says what to correct in the portal."""
     (key,) = options.parse_tenants([tenant])
     with ctx.open_store(readonly=True) as st:
         live = st.snapshot([key])
@@ -44,7 +45,16 @@ def export(ctx: stages.Context, out: options.Out, tenant: str) -> int:
     taken = importer.variables_in_use(
         [fleet], cat=catalog.load(), settings=ctx.settings, besides=importer.file_of(fleet, key)
     )
-    body = importer.export_tenant(live.tenants[key], ctx.settings.env_prefix, taken=taken)
-    header = "# yaml-language-server: $schema=../../schemas/tenant.schema.json\n"
-    out.result(header + options.to_yaml(body))
+    # A file validate would refuse is no export (a portal name no file can hold, a server the
+    # catalog refuses): said of the portal's tenant and connection, as import says it.
+    problems = importer.unwritable(live, [key], again="export")
+    if not problems:
+        text, _ = importer.tenant_text(live.tenants[key], ctx.settings.env_prefix, taken=taken)
+        path = importer.file_of(fleet, key)
+        problems = importer.refused(
+            live.tenants[key], path, text, cat=catalog.load(), settings=ctx.settings, again="export"
+        )
+    if problems:
+        raise errors.InputError.of(problems)
+    out.result(text)
     return options.EXIT_OK

@@ -14,12 +14,11 @@ from reconciler import errors, lazy, stages
 from reconciler.commands import completion
 
 if TYPE_CHECKING:
-    from reconciler import differ, render, render_html, yamlout
+    from reconciler import differ, render, render_html
     from reconciler import plan as p
-else:  # the differ, renderers and PyYAML for the commands that use them, not for every command
-    differ, render, render_html, yamlout = map(
-        lazy.module,
-        ("reconciler.differ", "reconciler.render", "reconciler.render_html", "reconciler.yamlout"),
+else:  # the differ and renderers for the commands that use them, not for every command
+    differ, render, render_html = map(
+        lazy.module, ("reconciler.differ", "reconciler.render", "reconciler.render_html")
     )
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -125,10 +124,6 @@ def max_delete_option(func: F) -> F:
         show_default=True,
         help="A plan deleting more connections than this needs --allow-mass-delete.",
     )(func)
-
-
-def to_yaml(body: object) -> str:
-    return yamlout.dump(body)
 
 
 # What lets a guarded apply through, in the pipeline's own words (e.g. "add the label
