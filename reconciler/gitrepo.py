@@ -67,47 +67,49 @@ def _revision(root: Path, ref: str) -> str:
 
 
 def changed_files(root: Path, ref: str, paths: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Tenant files changed since ref: (files to plan, lines about deleted/renamed ones)."""
+    """Tenant files changed since ref: (files to plan, lines about deleted/renamed ones).
+
+    Changed since the commit where HEAD's branch left ref (its merge base with HEAD, as a pull
+    request's diff), up to the files as they are now: committed, staged and not yet staged
+    changes, and files git does not track yet. The plan reads the files as they are, so a file
+    edited and not committed is planned too (it was left out, and a new file was not)."""
     commit = _revision(root, ref)
+    base = _git(root, ref, "merge-base", commit, "HEAD").strip()
+    listed = _git(root, ref, "diff", "--name-status", "-z", "-M", base, "--", *paths).split("\0")
+    untracked = _git(root, ref, "ls-files", "-z", "--others", "--exclude-standard", "--", *paths)
+    files: list[Path] = []
+    notes: list[str] = []
+    at = 0
+    while at < len(listed) - 1:  # status NUL path NUL (a rename: status NUL old NUL new NUL)
+        status = listed[at]
+        count = 2 if status[:1] in ("R", "C") else 1
+        names, at = listed[at + 1 : at + 1 + count], at + 1 + count
+        if not names[-1].endswith((".yaml", ".yml")):
+            continue
+        if status.startswith("D"):
+            notes.append(f"{names[0]}: deleted since {ref}; a missing tenant file deletes nothing")
+        elif status.startswith("R"):
+            notes.append(
+                f"{names[0]} renamed to {names[1]} since {ref}; not planned here (a "
+                "rename changes which tenant the file declares): plan it by path"
+            )
+        else:
+            files.append(root / names[-1])
+    files += [root / name for name in untracked.split("\0") if name.endswith((".yaml", ".yml"))]
+    return sorted(set(files)), notes
+
+
+def _git(root: Path, ref: str, *args: str) -> str:
+    """git's output for --changed-since ref; InputError when git fails."""
     try:
         out = subprocess.run(
-            ["git", "diff", "--name-status", "-M", f"{commit}...HEAD", "--", *paths],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        untracked = subprocess.run(
-            ["git", "ls-files", "--others", "--exclude-standard", "--", *paths],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=60, check=False
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise errors.InputError(f"--changed-since {ref}: git failed ({exc})") from None
     if out.returncode != 0:
         raise errors.InputError(
-            f"--changed-since {ref}: {out.stderr.strip() or 'git diff failed'}; "
-            "give a commit, branch or tag that exists (fetch it first in CI)"
+            f"--changed-since {ref}: {out.stderr.strip() or f'git {args[0]} failed'}; "
+            "give a commit, branch or tag that shares history with HEAD (fetch it first in CI)"
         )
-    files: list[Path] = []
-    notes: list[str] = []
-    for line in out.stdout.splitlines():
-        parts = line.split("\t")
-        status = parts[0]
-        if not parts[-1].endswith((".yaml", ".yml")):
-            continue
-        if status.startswith("D"):
-            notes.append(f"{parts[1]}: deleted since {ref}; a missing tenant file deletes nothing")
-        elif status.startswith("R"):
-            notes.append(
-                f"{parts[1]} renamed to {parts[2]} since {ref}; not planned here (a "
-                "rename changes which tenant the file declares): plan it by path"
-            )
-        else:
-            files.append(root / parts[-1])
-    files += [root / name for name in untracked.stdout.splitlines() if name.endswith((".yaml", ".yml"))]
-    return sorted(set(files)), notes
+    return out.stdout

@@ -40,6 +40,26 @@ def test_changed_since_plans_only_changed_tenant_files(cli: Cli) -> None:
     assert bad.code == 1 and "--changed-since 'no-such-ref': no such commit" in bad.err
 
 
+def test_changed_since_plans_files_edited_and_not_committed_yet(cli: Cli) -> None:
+    """A reviewer plans before committing: an edited tracked file was left out (git diff of
+    commits only) while a new untracked file was planned."""
+    seeded(cli)
+    cli.write("tenants/acme/acme-sweden.yaml", SWEDEN)
+    git(cli.root, "add", "-A")
+    git(cli.root, "commit", "-qm", "base")
+    cli.write("tenants/acme/acme-norway.yaml", TENANT.replace("[F0001, F0002]", "[F0001]"))
+    plan = cli("plan", "--format", "json", "--changed-since", "HEAD", "--detailed-exitcode")
+    assert plan.code == 2, plan.both
+    assert [t["tenant"] for t in json.loads(plan.out)["tenants"]] == ["acme-norway"]
+    git(cli.root, "add", "tenants/acme/acme-norway.yaml")  # staged, not committed: the same
+    staged = cli("plan", "--format", "json", "--changed-since", "HEAD")
+    assert [t["tenant"] for t in json.loads(staged.out)["tenants"]] == ["acme-norway"]
+    git(cli.root, "rm", "-q", "--cached", "tenants/acme/acme-sweden.yaml")
+    (cli.root / "tenants/acme/acme-sweden.yaml").unlink()
+    deleted = cli("plan", "--changed-since", "HEAD")
+    assert "tenants/acme/acme-sweden.yaml: deleted since HEAD" in deleted.err
+
+
 def test_tenant_filter_on_plan_drift_export(cli: Cli) -> None:
     seeded(cli)
     cli.write("tenants/acme/acme-sweden.yaml", SWEDEN)

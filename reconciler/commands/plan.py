@@ -83,7 +83,12 @@ def _files_for(
     is_flag=True,
     help="Also connect to each accounting server and check logins, companies, rights.",
 )
-@click.option("--changed-since", metavar="GITREF", help="Only tenant files changed since GITREF.")
+@click.option(
+    "--changed-since",
+    metavar="GITREF",
+    help="Only tenant files changed since GITREF (since its merge base with HEAD, as a pull "
+    "request's diff, up to the files as they are now: uncommitted and new files too).",
+)
 @options.max_delete_option
 @options.common
 def plan(
