@@ -18,7 +18,6 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 
@@ -197,16 +196,11 @@ def _seen(text: str) -> str:
 
 @functools.cache
 def _prototypes() -> dict[int, str]:
-    """Unicode's confusables (confusables.txt beside this module): each confusable character's
-    prototype, for str.translate. Read on the first look_alike() (a create, a removed company,
-    a file with a name that is not ASCII)."""
-    table: dict[int, str] = {}
-    text = (Path(__file__).parent / "confusables.txt").read_text(encoding="utf-8")
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            source, prototype = line.split("\t")
-            table[int(source, 16)] = "".join(chr(int(code, 16)) for code in prototype.split())
-    return table
+    """Unicode's confusables (reconciler.confusables), imported on the first look_alike() (a
+    create, a removed company, a file with a name that is not ASCII)."""
+    from reconciler.confusables import PROTOTYPES
+
+    return PROTOTYPES
 
 
 @functools.lru_cache(maxsize=4096)  # a fleet repeats its names from tenant to tenant
@@ -235,8 +229,10 @@ def looks_alike(a: str, b: str) -> bool:
 
 def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
     """The first two of names (by position: earlier, later) that look alike and are two names,
-    or None. Names typed in ASCII alone never do (looks_alike): most lists are done in one pass."""
-    if all(name.isascii() and plain_name(name) for name in names):
+    or None. For the names of a tenant file, which are plain (checks.check_name): typed in
+    ASCII alone, they never look alike (looks_alike), and most lists are done in one pass in C
+    (every connection's companies, every plan)."""
+    if all(map(str.isascii, names)):
         return None
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
