@@ -158,7 +158,10 @@ def _matched(
         odd = _odd(c for c in conn.spec.companies if spec.identity(c) in removed)
         _look_alike("company", d.spec.companies, odd)
     cascade = _cascade([c for c in conn.companies if spec.identity(c.id) in removed])
-    pending = conn.applied_fp is not None and spec.spec_fingerprint(d.spec, new_fp) != conn.applied_fp
+    pending = conn.applied_fp is not None and (
+        spec.spec_fingerprint(d.spec, new_fp) != conn.applied_fp
+        or (conn.applied_name is not None and spec.nfc(conn.applied_name) != d.spec.name)
+    )
     status = p.Status.of(conn.drifted, pending)
     needs = (
         str(d.password) if d.password and fps.get(d.password) is None and conn.password_fp is None else None

@@ -106,8 +106,16 @@ class LiveConnection:
 
     @property
     def drifted(self) -> bool:
-        """Changed outside the tool since it last applied this connection."""
-        return self.managed and self.applied_fp is not None and self.applied_fp != self.live_fp
+        """Changed outside the tool since it last applied this connection: its fields, or its
+        name's text (the fingerprint holds the name's identity: `OSLO` for `Oslo` is one name,
+        and still a change a person made in the portal; a portal that keeps the name
+        decomposed made none)."""
+        if not self.managed or self.applied_fp is None:
+            return False
+        if self.applied_fp != self.live_fp:
+            return True
+        named = self.applied_name
+        return named is not None and named != self.spec.name and spec.nfc(named) != spec.nfc(self.spec.name)
 
     def as_read(self) -> tuple[Any, ...]:
         """Everything a plan read of this connection, as stored: every column, its companies

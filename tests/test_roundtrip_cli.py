@@ -313,3 +313,39 @@ def test_drift_write_of_one_tenant_names_no_variable_another_tenant_file_uses(cl
     assert variable != hand and re.fullmatch(r"OSR_ACME_ACME_NORWAY_HAND_\w+_PASSWORD", variable)
     assert f"    {variable}\n" in written.out
     assert (cli.root / "tenants/acme/acme-sweden.yaml").read_text(encoding="utf-8") == sweden
+
+
+def test_a_portal_rename_in_case_only_is_drift_and_accepted(cli: Cli) -> None:
+    """`Visma Oslo` renamed `VISMA OSLO` in the portal is one name (the same identity), and a
+    change a person made there: drift called it pending (a change in git), the plan line had no
+    mark, and drift --write accepted nothing."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    assert cli("import").code == 0
+    env = {OSLO: CANARY}
+    assert cli("apply", "--auto-approve", env=env).code == 0
+    assert cli("drift", env=env).code == 0
+    _edit_by_hand(cli, "Visma Oslo", name="VISMA OSLO")
+    drifted = cli("drift", "--format", "json", "--tenant", "acme/acme-norway", env=env)
+    assert drifted.code == 2, drifted.both
+    (item,) = json.loads(drifted.out)["tenants"][0]["connections"]
+    assert (item["status"], item["action"], item["connection"]) == ("drift", "update", "Visma Oslo"), item
+    plan = json.loads(cli("plan", "--format", "json", env=env).out)
+    (action,) = [a for t in plan["tenants"] for a in t["actions"]]
+    assert action["status"] == "drift" and action["changes"] == [
+        {"field": "name", "before": "VISMA OSLO", "after": "Visma Oslo"}
+    ]
+    written = cli("drift", "--write", env=env)
+    assert written.code == 2, written.both
+    assert "renamed in the portal to 'VISMA OSLO': renamed in the file" in written.out + written.err
+    assert "  - name: VISMA OSLO\n" in (cli.root / "tenants/acme/acme-norway.yaml").read_text()
+    assert _actions(cli, env) == []
+    applied = cli("apply", "--auto-approve", env=env)
+    assert applied.code == 0 and "recorded as applied" in applied.err, applied.both
+    assert cli("drift", env=env).code == 0
+    # The same in git (the file renamed in case, the portal untouched) is pending, not drift.
+    path = cli.root / "tenants/acme/acme-norway.yaml"
+    path.write_text(path.read_text().replace("name: VISMA OSLO", "name: Visma oslo"))
+    pending = cli("drift", "--format", "json", "--tenant", "acme/acme-norway", env=env)
+    (item,) = json.loads(pending.out)["tenants"][0]["connections"]
+    assert item["status"] == "pending", item
