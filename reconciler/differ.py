@@ -117,13 +117,18 @@ def _match(
     by_name: Mapping[str, state.LiveConnection],
     by_applied: Mapping[str, state.LiveConnection],
     used: set[int],
+    reserved: Mapping[int, str],
 ) -> tuple[state.LiveConnection | None, str | None]:
     """The live connection a desired one is: by name, by a previous name, or by the name the
-    tool last applied to a connection renamed in the portal since (same id, new name)."""
+    tool last applied to a connection renamed in the portal since (same id, new name).
+
+    reserved: live connections renamed in the portal whose applied name (the identity, by id)
+    the file declares: that entry's, whatever the order of the entries (DESIGN §5)."""
+    own = spec.identity(d.spec.name)
     for index in (by_name, by_applied):
         for name in (d.spec.name, *d.previous_names):
             conn = index.get(spec.identity(name))
-            if conn is not None and conn.id not in used:
+            if conn is not None and conn.id not in used and reserved.get(conn.id, own) == own:
                 same = conn.spec.name == d.spec.name or spec.identity(conn.spec.name) == spec.identity(
                     d.spec.name
                 )
@@ -250,6 +255,12 @@ def _diff_tenant(
         # renamed_in_portal asks these first: most connections are not renamed
         if c.applied_name is not None and c.applied_name != c.spec.name and c.renamed_in_portal
     }
+    # A connection renamed in the portal is the entry that declares its applied name, even when
+    # another entry declares its name in the portal (that one is new): by id, never by order.
+    reserved: dict[int, str] = {}
+    if by_applied:
+        declared_names = {spec.identity(c.spec.name) for c in d.connections}
+        reserved = {c.id: key for key, c in by_applied.items() if key in declared_names}
     used: set[int] = set()
     actions: list[p.Action] = []
     notes: list[str] = []
@@ -259,10 +270,10 @@ def _diff_tenant(
         name = desired_conn.spec.name
         key = identities.get(name)
         conn = by_name.get(key if key is not None else spec.identity(name))
-        if conn is not None and conn.id not in used and conn.spec.name == name:
+        if conn is not None and conn.id not in used and conn.spec.name == name and conn.id not in reserved:
             renamed_from = None
         else:
-            conn, renamed_from = _match(desired_conn, by_name, by_applied, used)
+            conn, renamed_from = _match(desired_conn, by_name, by_applied, used, reserved)
         if conn is None:
             odd = _odd(c.spec.name for c in live.connections) if odd is None else odd
             _look_alike("connection", (name, *desired_conn.previous_names), odd)

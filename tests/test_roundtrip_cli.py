@@ -349,3 +349,39 @@ def test_a_portal_rename_in_case_only_is_drift_and_accepted(cli: Cli) -> None:
     pending = cli("drift", "--format", "json", "--tenant", "acme/acme-norway", env=env)
     (item,) = json.loads(pending.out)["tenants"][0]["connections"]
     assert item["status"] == "pending", item
+
+
+def test_a_portal_rename_to_a_name_the_file_also_declares_is_planned_the_same_in_any_order(
+    cli: Cli,
+) -> None:
+    """Applied as `Visma Oslo`, renamed `Visma Bergen` in the portal, and a file that declares
+    both: the connection is `Visma Oslo`'s by id (DESIGN §5), so it is renamed back and `Visma
+    Bergen` is created. With the entries in the other order, `Visma Bergen` took the connection
+    (its reports with it) and `Visma Oslo` was created empty, the portal rename unreported."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    assert cli("import").code == 0
+    env = {OSLO: CANARY}
+    assert cli("apply", "--auto-approve", env=env).code == 0
+    _edit_by_hand(cli, "Visma Oslo", name="Visma Bergen")
+    path = cli.root / "tenants/acme/acme-norway.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    (oslo,) = [c for c in data["connections"] if c["name"] == "Visma Oslo"]
+    (no,) = [c for c in data["connections"] if c["name"] != "Visma Oslo"]
+    bergen = {**oslo, "name": "Visma Bergen", "authentication": "windows"}
+    bergen.pop("login", None), bergen.pop("password", None)
+    plans = []
+    for order in ([oslo, bergen, no], [bergen, oslo, no]):
+        path.write_text(yaml.safe_dump({**data, "connections": order}, sort_keys=False), encoding="utf-8")
+        plan = cli("plan", "--format", "json", env=env)
+        assert plan.code == 0, plan.both
+        actions = json.loads(plan.out)["tenants"][0]["actions"]
+        plans.append(actions)
+        assert [(a["action"], a["connection"], a.get("status")) for a in actions] == [
+            ("rename", "Visma Oslo", "drift"),
+            ("create", "Visma Bergen", None),
+        ], actions
+        assert actions[0]["renamed_in_portal"] == {"from": "Visma Oslo", "to": "Visma Bergen"}
+        drift = cli("drift", env=env)
+        assert drift.code == 2 and "renamed in the portal from" in drift.out, drift.both
+    assert plans[0] == plans[1]
