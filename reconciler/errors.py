@@ -76,3 +76,7 @@ class ConflictError(RefusedError):
 
 class SourceError(ReconcilerError):
     """An accounting server could not be reached or queried."""
+
+
+class OutputError(ReconcilerError):
+    """Standard output cannot be written (a full disk, /dev/full, an I/O error)."""

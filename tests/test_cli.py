@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 import yaml
 
 from reconciler import store
-from tests.conftest import CANARY, CANARY_ENV, Cli, copy_demo
+from tests.conftest import CANARY, CANARY_ENV, RECONCILER, Cli, copy_demo
 
 REPO = Path(__file__).resolve().parent.parent
 PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
@@ -426,3 +427,20 @@ def test_an_interrupt_exits_1(
     (tmp_path / ".git").mkdir()
     assert cli_module.main(["validate"]) == 1
     assert "nothing was changed" in capsys.readouterr().err  # click reports it as aborted
+
+
+def test_an_output_that_cannot_be_written_is_an_error_not_a_bug(cli: Cli) -> None:
+    """`> /dev/full` (a full disk): exit 1 with the reason, no "internal error", no debug log;
+    apply, whose plan could not be shown, applies nothing."""
+    seeded(cli)
+    before = cli("store", "dump").out
+    for args in (["plan"], ["apply", "--auto-approve"], ["completion", "bash"], ["store", "dump"]):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run(
+                [RECONCILER, *args], cwd=cli.root, env=cli.env, stdout=full, stderr=subprocess.PIPE, text=True
+            )
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr == (
+            "error: cannot write to standard output (No space left on device); send it where there is room\n"
+        ), args
+    assert cli("store", "dump").out == before

@@ -191,7 +191,9 @@ Examples:
 def completion(shell: str) -> int:
     """Print the completion script for SHELL: commands, options, --tenant names from the tenant
     files, --connection names from that tenant's file, --format values and file paths."""
+    from reconciler.commands import options  # which imports this module
+
     root = click.get_current_context().find_root().command
     script = SCRIPTS[shell](root, {}, PROG, COMPLETE_VAR)
-    click.echo(script.source())
+    options.write_result(script.source() + "\n")
     return 0

@@ -45,6 +45,19 @@ def use_color(*, isatty: bool, env: Mapping[str, str], no_color: bool) -> bool:
     return isatty and env.get("TERM") != "dumb" and env.get("CLICOLOR") != "0"
 
 
+def write_result(text: str, *, color: bool | None = None) -> None:
+    """text on standard output; OutputError, a reason and no internal error, when it cannot be
+    written (`> /dev/full`, a full disk). A closed pipe (`| head`) is cli.main's to say."""
+    try:
+        click.echo(text, nl=False, color=color)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise errors.OutputError(
+            f"cannot write to standard output ({exc.strerror or exc}); send it where there is room"
+        ) from None
+
+
 class Out:
     """Where output goes: stdout for results, stderr for messages; colour as use_color decides."""
 
@@ -52,7 +65,7 @@ class Out:
         self.color = use_color(isatty=sys.stdout.isatty(), env=os.environ, no_color=no_color)
 
     def result(self, text: str) -> None:
-        click.echo(text, nl=False, color=self.color)  # click would strip forced colour from a pipe
+        write_result(text, color=self.color)  # click would strip forced colour from a pipe
 
     def info(self, text: str) -> None:
         """A line on stderr; what it names from outside (files, the portal, an actor) is shown
