@@ -137,6 +137,8 @@ def _not_a_tenant_file(found: str, within: Path) -> str | None:
             f"is a link to a file outside {within}; tenant files are read only inside "
             "the folder given (copy the file in instead)"
         )
+    if stat.S_ISDIR(mode):
+        return "is a folder named like a tenant file; rename it (a tenant file is tenants/C/T.yaml)"
     if not stat.S_ISREG(mode):
         return "is not a regular file (a pipe, device or socket?); give a YAML file"
     return None

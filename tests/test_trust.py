@@ -977,3 +977,20 @@ def test_seed_holds_dependent_names_to_the_store_s_limits(embedded_cli: Cli) -> 
     assert result.code == 1
     assert "companies[0].reports[0]: is empty; write a name" in result.err
     assert "companies[0].reports[1]: is 5000 characters, over the limit of 200" in result.err
+
+
+def test_a_folder_named_like_a_tenant_file_is_called_a_folder(embedded_cli: Cli) -> None:
+    """It was called "not a regular file (a pipe, device or socket?)"."""
+    (embedded_cli.root / "tenants" / "acme" / "acme-norway.yaml").mkdir(parents=True)
+    result = embedded_cli("validate")
+    assert result.code == 1
+    assert result.err == (
+        "error: tenants/acme/acme-norway.yaml: is a folder named like a tenant file; rename it "
+        "(a tenant file is tenants/C/T.yaml)\n"
+    )
+
+
+def test_import_from_a_store_without_tenants_says_so(embedded_cli: Cli) -> None:
+    assert embedded_cli("store", "init").code == 0
+    result = embedded_cli("import")
+    assert result.code == 0 and result.out == "No tenant files written: the store has no tenants.\n"

@@ -69,6 +69,7 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
         )
         lines += [f"  {v}\n" for v in variables]
     if not outcome.written:
-        lines.append("No tenant files written: every tenant has one.\n")
+        why = "every tenant has one" if outcome.existing else "the store has no tenants"
+        lines.append(f"No tenant files written: {why}.\n")
     out.result("".join(lines))
     return options.EXIT_OK
