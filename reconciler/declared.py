@@ -13,7 +13,7 @@ from reconciler import spec
 
 # Why a {file:} reference gave no password: a missing file, and a folder, a pipe, a file the
 # run may not read or one that is not UTF-8 text alike (secrets.Settings.resolve).
-UNREADABLE = "missing or unreadable (a regular file of UTF-8 text)"
+UNREADABLE = "missing, empty or unreadable (a regular file of UTF-8 text)"
 
 
 @dataclass(frozen=True)
