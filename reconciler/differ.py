@@ -95,21 +95,24 @@ class _LooksLike(Exception):
         self.what, self.declared, self.live = what, declared, live
 
 
-def _odd(names: Iterable[str]) -> dict[str, str]:
+def _odd(names: Iterable[str]) -> dict[str, list[str]]:
     """The live names by what a person sees of them (spec.look_alike), to ask before a declared
     name is created beside them or a company is swapped for one of them."""
-    return {spec.look_alike(n): n for n in names}
+    seen: dict[str, list[str]] = {}
+    for name in names:
+        seen.setdefault(spec.look_alike(name), []).append(name)
+    return seen
 
 
-def _look_alike(what: str, declared: Iterable[str], odd: Mapping[str, str]) -> None:
+def _look_alike(what: str, declared: Iterable[str], odd: Mapping[str, list[str]]) -> None:
     """Refuse a declared name that one of odd (_odd's) looks the same as and is not: to a person
     they are one name, to the store two (matched by identity, it would be created beside it, or
     its company removed with its dependents)."""
     if odd:
         for name in declared:
-            live = odd.get(spec.look_alike(name))
-            if live is not None and spec.looks_alike(name, live):
-                raise _LooksLike(what, name, live)
+            for live in odd.get(spec.look_alike(name), ()):
+                if spec.looks_alike(name, live):
+                    raise _LooksLike(what, name, live)
 
 
 def _match(
@@ -264,7 +267,7 @@ def _diff_tenant(
     used: set[int] = set()
     actions: list[p.Action] = []
     notes: list[str] = []
-    odd: dict[str, str] | None = None  # live names that are not plain: asked only before a create
+    odd: dict[str, list[str]] | None = None  # live names by spec.look_alike: asked only before a create
     for desired_conn in d.connections:
         # _match's first question, asked here with the identity already known: by name.
         name = desired_conn.spec.name

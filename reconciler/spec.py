@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import enum
 import functools
 import hashlib
@@ -220,11 +221,19 @@ def look_alike(text: str) -> str:
 def looks_alike(a: str, b: str) -> bool:
     """Two names that are two names (identities) but one to a person (DESIGN §8): an error
     wherever both would be kept, never two connections or a company swapped for another.
-    Names typed in ASCII with visible characters only are never taken for each other (`l`
-    and `1`, `rn` and `m` are what was typed)."""
-    if identity(a) == identity(b) or (a.isascii() and b.isascii() and plain_name(a) and plain_name(b)):
+
+    What tells them apart must be a character that is not ASCII (a Cyrillic `О`, a fullwidth
+    `Ａ`) or one that does not show: where two plain names differ only in ASCII characters
+    (`Tromsø 1` and `Tromsø l`, `rn` and `m`), that is what was typed."""
+    ia, ib = identity(a), identity(b)
+    if ia == ib or look_alike(a) != look_alike(b):
         return False
-    return look_alike(a) == look_alike(b)
+    if not (plain_name(a) and plain_name(b)):
+        return True
+    return any(
+        tag != "equal" and not (ia[i1:i2] + ib[j1:j2]).isascii()
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, ia, ib, autojunk=False).get_opcodes()
+    )
 
 
 def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
@@ -234,11 +243,13 @@ def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
     (every connection's companies, every plan)."""
     if all(map(str.isascii, names)):
         return None
-    seen: dict[str, int] = {}
+    seen: dict[str, list[int]] = {}
     for i, name in enumerate(names):
-        j = seen.setdefault(look_alike(name), i)
-        if j != i and looks_alike(names[j], name):
-            return j, i
+        earlier = seen.setdefault(look_alike(name), [])
+        for j in earlier:
+            if looks_alike(names[j], name):
+                return j, i
+        earlier.append(i)
     return None
 
 

@@ -166,3 +166,29 @@ def test_spec_fingerprint_is_the_digest_stores_keep(
     connection: spec.ConnectionSpec, password_fp: str | None, digest: str
 ) -> None:
     assert spec.spec_fingerprint(connection, password_fp) == digest
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "alike"),
+    [
+        ("Visma Oslo", "Visma \u041eslo", True),  # Cyrillic capital O
+        ("acme1", "\u0410CME1", True),  # Cyrillic A, and case is no difference
+        ("Abc", "\uff21bc", True),  # fullwidth A
+        ("Ivar", "\u0406var", True),  # Cyrillic I, whose prototype is l
+        ("Bergen", "\u0412ergen", True),  # Cyrillic VE looks like B
+        ("bergen", "\u0432ergen", False),  # its small letter does not look like b
+        ("Trail", "Trail ", True),  # what does not show
+        ("OsloGP", "Oslo\u200bGP", True),
+        ("R\u00e9sum\u00e9", "Resume", False),  # an accent shows
+        ("Troms\u00f8", "Tromso", False),
+        ("Oslo 1", "Oslo l", False),  # ASCII is what was typed
+        ("Troms\u00f8 1", "Troms\u00f8 l", False),  # ... also beside a letter that is not ASCII
+        ("Barn", "Bam", False),
+        ("Oslo", "OSLO", False),  # one name, not two
+    ],
+)
+def test_names_that_look_the_same(a: str, b: str, alike: bool) -> None:
+    assert spec.looks_alike(a, b) is alike
+    assert spec.looks_alike(b, a) is alike
+    if spec.plain_name(a) and spec.plain_name(b):  # a tenant file's names, which are plain
+        assert (spec.first_look_alike([a, "Other", b]) == (0, 2)) is alike

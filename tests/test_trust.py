@@ -833,7 +833,14 @@ def test_a_file_with_two_names_that_look_the_same_is_refused(embedded_cli: Cli) 
     embedded_cli.write(
         "tenants/acme/acme-norway.yaml",
         _tenant_file(
-            [_decl("R\u00e9sum\u00e9", ["F1", "Fl"]), _decl("Resume"), _decl("Oslo l"), _decl("Oslo 1")]
+            [
+                _decl("R\u00e9sum\u00e9", ["F1", "Fl"]),
+                _decl("Resume"),
+                _decl("Oslo l"),
+                _decl("Oslo 1"),
+                _decl("Tromsø 1"),
+                _decl("Tromsø l"),
+            ]
         ),
     )
     assert embedded_cli("validate").code == 0
