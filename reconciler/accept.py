@@ -173,7 +173,10 @@ def accept_tenant(
             done.accepted.append(f"{label}: deleted in the portal: removed from the file")
             done.removed.add(spec.identity(a.connection))
     if with_unmanaged and t.unmanaged:
-        _append_unmanaged(ed, done, t, live, seq, found[0] if found is not None else None, prefix, taken)
+        named = [*(c.spec.name for c in d.connections), *d.tombstones]
+        _append_unmanaged(
+            ed, done, t, live, seq, found[0] if found is not None else None, prefix, taken, named
+        )
     done.text = ed.result()
     return done
 
@@ -187,9 +190,11 @@ def _append_unmanaged(
     key: textedit.Node | None,
     prefix: str,
     taken: Collection[str],
+    named: Sequence[str],
 ) -> None:
     """Append the connections made by hand in the portal, each with a password variable of
-    its own; a name no tenant file can hold is reported instead (correct it in the portal)."""
+    its own; a name no tenant file can hold, or one that looks the same as a name the file has
+    (named, appended ones added), is reported instead (correct it in the portal)."""
     if seq is None:
         done.reports.append(
             f"{t.key}: the portal has connections made by hand ("
@@ -202,6 +207,7 @@ def _append_unmanaged(
         live.customer, live.tenant, [c.spec.name for c in live.connections], prefix, taken=taken
     )
     wanted = {spec.identity(n) for n in t.unmanaged}
+    looks = spec.by_look(named)  # and those appended
     docs = []
     for conn in live.connections:
         if spec.identity(conn.spec.name) not in wanted:
@@ -216,6 +222,18 @@ def _append_unmanaged(
                 "which a tenant file cannot hold: not appended; correct it in the portal"
             )
             continue
+        look = spec.look_alike(conn.spec.name)
+        alike = next((n for n in looks.get(look, ()) if spec.looks_alike(conn.spec.name, n)), None)
+        if alike is not None:
+            done.reports.append(
+                f"{t.key}/{render.quoted(conn.spec.name)[1:-1]}: made in the portal (unmanaged), "
+                "looks the same as "
+                f"{render.quoted(alike)} in the file and is another name "
+                f"({spec.look_alike_difference(conn.spec.name, alike)}): not appended; "
+                "correct it in the portal"
+            )
+            continue
+        looks.setdefault(look, []).append(conn.spec.name)
         sql = conn.spec.authentication is spec.Authentication.SQL
         ref = declared.SecretRef(names[conn.spec.name], None) if sql else None
         docs.append(conn.spec.document(password={"env": ref.env} if ref else None))

@@ -95,19 +95,10 @@ class _LooksLike(Exception):
         self.what, self.declared, self.live = what, declared, live
 
 
-def _odd(names: Iterable[str]) -> dict[str, list[str]]:
-    """The live names by what a person sees of them (spec.look_alike), to ask before a declared
-    name is created beside them or a company is swapped for one of them."""
-    seen: dict[str, list[str]] = {}
-    for name in names:
-        seen.setdefault(spec.look_alike(name), []).append(name)
-    return seen
-
-
 def _look_alike(what: str, declared: Iterable[str], odd: Mapping[str, list[str]]) -> None:
-    """Refuse a declared name that one of odd (_odd's) looks the same as and is not: to a person
-    they are one name, to the store two (matched by identity, it would be created beside it, or
-    its company removed with its dependents)."""
+    """Refuse a declared name that one of the live names (odd, by spec.by_look) looks the same
+    as and is not: to a person they are one name, to the store two (matched by identity, it
+    would be created beside it, or its company removed with its dependents)."""
     if odd:
         for name in declared:
             for live in odd.get(spec.look_alike(name), ()):
@@ -163,7 +154,7 @@ def _matched(
     changes.sort(key=lambda c: spec.FIELD_RANK[c.field])
     removed = {spec.identity(c) for c in conn.spec.companies} - {spec.identity(c) for c in d.spec.companies}
     if removed:
-        odd = _odd(c for c in conn.spec.companies if spec.identity(c) in removed)
+        odd = spec.by_look(c for c in conn.spec.companies if spec.identity(c) in removed)
         _look_alike("company", d.spec.companies, odd)
     cascade = _cascade([c for c in conn.companies if spec.identity(c.id) in removed])
     pending = conn.applied_fp is not None and (
@@ -278,7 +269,7 @@ def _diff_tenant(
         else:
             conn, renamed_from = _match(desired_conn, by_name, by_applied, used, reserved)
         if conn is None:
-            odd = _odd(c.spec.name for c in live.connections) if odd is None else odd
+            odd = spec.by_look(c.spec.name for c in live.connections) if odd is None else odd
             _look_alike("connection", (name, *desired_conn.previous_names), odd)
             password, note, _ = _password_change(desired_conn, None, fps)
             changes = _field_changes(None, desired_conn.spec)
@@ -310,7 +301,7 @@ def _diff_tenant(
             used.add(conn.id)
             actions.append(_delete(live, conn, p.Reason.DELETE_TOMBSTONE))
         elif conn is None:  # gone already, or there with what does not show (then: refused)
-            odd = _odd(c.spec.name for c in live.connections) if odd is None else odd
+            odd = spec.by_look(c.spec.name for c in live.connections) if odd is None else odd
             _look_alike("connection", (name,), odd)
     unmanaged = []
     if len(used) < len(live.connections):  # used holds ids of live connections: all of them when equal

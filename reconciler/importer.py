@@ -136,6 +136,10 @@ def unholdable(c: spec.ConnectionSpec) -> list[tuple[str, str, str]]:
         why = spec.name_problem(name) or (f"is over {longest} characters" if len(name) > longest else None)
         if why:
             found.append((what, name, why.split(";")[0]))
+    alike = spec.first_look_alike(c.companies) if not found else None
+    if alike is not None:
+        first, company = c.companies[alike[0]], c.companies[alike[1]]
+        found.append(("company", company, f'looks the same as its company "{first}" and is another id'))
     return found
 
 

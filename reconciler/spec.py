@@ -17,7 +17,7 @@ import json
 import operator
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,6 +234,14 @@ def looks_alike(a: str, b: str) -> bool:
         tag != "equal" and not (ia[i1:i2] + ib[j1:j2]).isascii()
         for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, ia, ib, autojunk=False).get_opcodes()
     )
+
+
+def by_look(names: Iterable[str]) -> dict[str, list[str]]:
+    """names by look_alike(): where to find those a name may look the same as (looks_alike)."""
+    found: dict[str, list[str]] = {}
+    for name in names:
+        found.setdefault(look_alike(name), []).append(name)
+    return found
 
 
 def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
