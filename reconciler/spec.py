@@ -251,13 +251,13 @@ def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
     (every connection's companies, every plan)."""
     if all(map(str.isascii, names)):
         return None
-    seen: dict[str, list[int]] = {}
+    seen: dict[str, int] = {}  # a look -> the first name that has it
     for i, name in enumerate(names):
-        earlier = seen.setdefault(look_alike(name), [])
-        for j in earlier:
-            if looks_alike(names[j], name):
-                return j, i
-        earlier.append(i)
+        look = look_alike(name)
+        if seen.setdefault(look, i) != i:  # rare: then every earlier name with that look is asked
+            for j in range(i):
+                if look_alike(names[j]) == look and looks_alike(names[j], name):
+                    return j, i
     return None
 
 
