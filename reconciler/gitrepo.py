@@ -17,10 +17,16 @@ from reconciler import errors
 def repo_root(start: Path | None = None) -> Path:
     """The git work tree containing start (default: cwd), else start itself."""
     here = (start or Path.cwd()).resolve()
+    return work_tree(here) or here
+
+
+def work_tree(start: Path) -> Path | None:
+    """The git work tree containing start (a folder or a file), or None."""
+    here = start.resolve()
     for candidate in (here, *here.parents):
         if (candidate / ".git").exists():
             return candidate
-    return here
+    return None
 
 
 def git_commit(root: Path) -> str | None:

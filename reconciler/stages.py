@@ -80,9 +80,26 @@ class Context:
         )
 
     def default_paths(self, paths: Sequence[str]) -> list[str]:
-        if paths:
-            return list(paths)
-        return [shown_path(self.root / "tenants")]
+        """paths, or tenants/ at the root. Tenant files of another git work tree than the one
+        the command runs in are refused: their change windows (reconciler.yaml), secrets folder
+        and embedded store are found from the root, and an apply run from elsewhere would skip
+        their freezes."""
+        if not paths:
+            return [shown_path(self.root / "tenants")]
+        here = gitrepo.work_tree(self.root)
+        trees: dict[str, Path | None] = {}  # by folder: a pre-commit hook passes many files
+        for path in paths:
+            folder = os.path.abspath(path) if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+            if folder not in trees:
+                trees[folder] = gitrepo.work_tree(Path(path))
+            tree = trees[folder]
+            if tree is not None and tree != here:
+                raise errors.InputError(
+                    f"{path}: the tenant files are in the git work tree {tree}, and this command "
+                    f"runs in {here or self.root}; run it from {tree} (its change windows, secrets "
+                    "folder and store are found from there)"
+                )
+        return list(paths)
 
 
 def shown_path(path: Path) -> str:

@@ -525,6 +525,28 @@ def test_apply_refuses_inside_a_window_and_override_is_audited(cli: Cli) -> None
     assert '[override-freeze: window "month-end close"' in cli("history").out
 
 
+def test_tenant_files_of_another_work_tree_are_refused_not_applied_past_their_freeze(
+    cli: Cli, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Run from outside the repository with its tenants/ as PATH, apply found no reconciler.yaml
+    where it ran, and applied inside the freeze (exit 0): every command now refuses tenant files
+    of another git work tree than its own."""
+    frozen_repo(cli)
+    before = dump(cli)
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    tenants = str(cli.root / "tenants")
+    for args in (["apply", tenants, "--auto-approve"], ["plan", tenants], ["validate", tenants]):
+        refused = cli(*args, env=INSIDE, cwd=elsewhere)
+        assert refused.code == 1, (args, refused.both)
+        assert refused.err == (
+            f"error: {tenants}: the tenant files are in the git work tree {cli.root.resolve()}, and this "
+            f"command runs in {elsewhere.resolve()}; run it from {cli.root.resolve()} (its change "
+            "windows, secrets folder and store are found from there)\n"
+        ), args
+    assert dump(cli) == before
+    assert cli("validate", "tenants/acme/acme-norway.yaml").code == 0  # from the root: as before
+
+
 def test_apply_outside_a_window_records_no_override(cli: Cli) -> None:
     frozen_repo(cli)
     done = cli("apply", "--auto-approve", "--override-freeze", "not needed", env=BEFORE)
