@@ -69,13 +69,25 @@ def _accept_changes(
     live: state.LiveConnection,
     label: str,
     reports: list[str],
-) -> list[str]:
+) -> list[str] | None:
+    """The portal's changes of one connection written into its entry; what was accepted, or
+    None when they cannot be written (reported, the entry left as it is)."""
     accepted = []
     values = live.spec.values()
     new: dict[str, object] = {}  # key -> its value now (None: the key goes)
+    variable = a.desired.password if a.desired is not None else None
+    if "password" in a.changed_fields and variable is None and live.password_fp is not None:
+        reports.append(
+            f"{label}: the portal has a password for it now (authentication: sql) and the file no "
+            "reference: not accepted; add `password: {env: ...}` and the portal's other changes by hand"
+        )
+        return None
     for change in a.changes:
+        if change.field == "password" and live.spec.authentication is spec.Authentication.WINDOWS:
+            new["password"] = None
+            accepted.append(f"{label}: no password with windows authentication: removed from the file")
+            continue
         if change.field == "password":
-            variable = a.desired.password if a.desired is not None else None
             reports.append(
                 f"{label}: the password was changed in the portal; the file holds a "
                 f"reference ({variable}): update that variable (or secret) to the "
@@ -166,8 +178,10 @@ def accept_tenant(
             and isinstance(entry, textedit.MappingNode)
             and (a.action is p.ActionKind.UPDATE or a.reason is p.Reason.RENAME_PORTAL)
         ):
-            done.accepted += _accept_changes(ed, entry, a, by_id[a.live_id], label, done.reports)
-            done.changed[spec.identity(a.connection)] = by_id[a.live_id]
+            accepted = _accept_changes(ed, entry, a, by_id[a.live_id], label, done.reports)
+            if accepted is not None:
+                done.accepted += accepted
+                done.changed[spec.identity(a.connection)] = by_id[a.live_id]
         elif entry is not None and seq is not None and _deleted_in_portal(a, deleted):
             ed.remove_item(seq, entry)
             done.accepted.append(f"{label}: deleted in the portal: removed from the file")
@@ -279,8 +293,9 @@ def _unexpected(d: declared.DesiredTenant, written: declared.DesiredTenant, done
         conn = done.changed.get(key)
         if conn is None:
             want[key] = c
-        else:
-            want[spec.identity(conn.spec.name)] = dataclasses.replace(c, spec=conn.spec)
+        else:  # windows authentication in the portal: the password reference is removed too
+            password = None if conn.spec.authentication is spec.Authentication.WINDOWS else c.password
+            want[spec.identity(conn.spec.name)] = dataclasses.replace(c, spec=conn.spec, password=password)
     for c in done.appended:
         want[spec.identity(c.spec.name)] = c
     got = {spec.identity(c.spec.name): c for c in written.connections}

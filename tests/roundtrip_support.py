@@ -19,7 +19,8 @@ def fp(ref: declared.SecretRef) -> str:
 
 def live_tenant(doc: dict[str, Any], customer: str = "acme", tenant: str = "acme-norway") -> state.LiveTenant:
     """A live tenant from `connections:` entries in document shape, each with `managed`,
-    optionally `applied` (what the tool last applied where the portal changed it since) and
+    optionally `applied` (what the tool last applied where the portal changed it since, a
+    `password` reference among it) and
     `password_changed` (the portal changed the password)."""
     conns = []
     for i, entry in enumerate(doc.get("connections") or (), 1):
@@ -29,6 +30,8 @@ def live_tenant(doc: dict[str, Any], customer: str = "acme", tenant: str = "acme
         changed = c.pop("password_changed", False)
         ref = c.get("password")
         password = f"fp:{ref['env']}" if ref else None
+        was = applied.get("password", ref)  # the reference applied last, where the portal changed it
+        applied_password = f"fp:{was['env']}" if was else None
         live_spec = spec.ConnectionSpec.from_document(c)
         applied_spec = spec.ConnectionSpec.from_document({**c, **applied})
         conns.append(
@@ -39,7 +42,7 @@ def live_tenant(doc: dict[str, Any], customer: str = "acme", tenant: str = "acme
                 password_fp="fp:changed-in-portal" if changed else password,
                 managed=managed,
                 version=1,
-                applied_fp=spec.spec_fingerprint(applied_spec, password) if managed else None,
+                applied_fp=spec.spec_fingerprint(applied_spec, applied_password) if managed else None,
                 applied_name=applied_spec.name if managed else None,
             )
         )
