@@ -229,21 +229,19 @@ class Editor:
         if seq.flow_style:
             self.replace(seq, yamlout.flow([plain(n) for n in seq.value if n is not item]))
             return
-        if len(seq.value) == 1:  # its lines become `[]`; the comments after it stay
-            first, last = self.line_of(item.start_mark.index), self.last_line(item)
-            self.edits.append(
-                (self.line_start(first), self.line_start(last + 1), " " * self.dash(item) + "[]\n")
-            )
-            return
+        # Its comment lines go with it: those directly above it, at its dash's column or deeper
+        # (the first entry's too: left, they would describe the entry after it).
         first, last = self.line_of(item.start_mark.index), self.last_line(item)
-        if item is not seq.value[0]:  # its own comment lines go with it (not the list's)
-            dash = self.dash(item)
-            while (
-                first > 0
-                and self._line(first - 1).lstrip().startswith("#")
-                and (len(self._line(first - 1)) - len(self._line(first - 1).lstrip()) >= dash)
-            ):
-                first -= 1
+        dash = self.dash(item)
+        while (
+            first > 0
+            and self._line(first - 1).lstrip().startswith("#")
+            and (len(self._line(first - 1)) - len(self._line(first - 1).lstrip()) >= dash)
+        ):
+            first -= 1
+        if len(seq.value) == 1:  # its lines become `[]`; the comments after it stay
+            self.edits.append((self.line_start(first), self.line_start(last + 1), " " * dash + "[]\n"))
+            return
         if first > 0 and not self._line(first - 1).strip() and not self._line(last + 1).strip():
             last += 1  # one blank line between entries stays one
         self.delete_lines(first, last)
