@@ -385,3 +385,25 @@ def test_a_portal_rename_to_a_name_the_file_also_declares_is_planned_the_same_in
         drift = cli("drift", env=env)
         assert drift.code == 2 and "renamed in the portal from" in drift.out, drift.both
     assert plans[0] == plans[1]
+
+
+def test_drift_write_with_only_what_it_cannot_accept_does_not_say_nothing_to_accept(cli: Cli) -> None:
+    """A connection changed in the portal and in git is a conflict, listed; the closing line said
+    "Nothing to accept" under it. Exit 0 (no file written), as DESIGN says."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    assert cli("import").code == 0
+    env = {OSLO: CANARY}
+    assert cli("apply", "--auto-approve", env=env).code == 0
+    _edit_by_hand(cli, "Visma Oslo", database_name="changed-in-portal")
+    path = cli.root / "tenants/acme/acme-norway.yaml"
+    path.write_text(path.read_text().replace("database: vbsys", "database: changed-in-git"))
+    before = path.read_text()
+    written = cli("drift", "--write", env=env)
+    assert written.code == 0, written.both
+    assert written.out.splitlines()[-2:] == [
+        "  - acme/acme-norway/Visma Oslo: conflict: changed in the portal and in git (database); not "
+        "accepted: make the file say what it should be, then plan",
+        "No tenant file was changed: nothing above could be accepted into the files.",
+    ], written.out
+    assert path.read_text() == before

@@ -17,8 +17,8 @@ def run(
     *,
     ignore_unmanaged: bool,
 ) -> int:
-    """Exit 2 when files were written, 0 when there was nothing to accept, 1 on error (nothing
-    written). Read-only on the store. The fleet is read, diffed and accepted in batches, as
+    """Exit 2 when files were written, 0 when none was (nothing to accept, or only what must be
+    resolved by hand, listed), 1 on error (nothing written). Read-only on the store. The fleet is read, diffed and accepted in batches, as
     drift reads it (stages.read_batches); only the edited files' text is kept to the end, when
     all are written at once."""
     # In the order of the tenants' keys, as one diff of the fleet orders them: a variable
@@ -68,7 +68,9 @@ def run(
     if outcome.reports:
         lines.append("Not accepted (resolve by hand):\n")
         lines += [f"  - {line}\n" for line in outcome.reports]
-    if not outcome.files:
+    if not outcome.files and outcome.reports:  # exit 0: nothing it could write (drift exits 2)
+        lines.append("No tenant file was changed: nothing above could be accepted into the files.\n")
+    elif not outcome.files:
         lines.append("Nothing to accept: no tenant file was changed.\n")
     out.result("".join(lines))
     return options.EXIT_CHANGES if outcome.files else options.EXIT_OK
