@@ -18,9 +18,9 @@ def run(
     ignore_unmanaged: bool,
 ) -> int:
     """Exit 2 when files were written, 0 when none was (nothing to accept, or only what must be
-    resolved by hand, listed), 1 on error (nothing written). Read-only on the store. The fleet is read, diffed and accepted in batches, as
-    drift reads it (stages.read_batches); only the edited files' text is kept to the end, when
-    all are written at once."""
+    resolved by hand, listed), 1 on error (nothing written). Read-only on the store. The fleet
+    is read, diffed and accepted in batches, as drift reads it (stages.read_batches); only the
+    edited files' text is kept to the end, when all are written at once."""
     # In the order of the tenants' keys, as one diff of the fleet orders them: a variable
     # appended is given to the first tenant that asks for it.
     files = sorted(stages.desired_files(ctx, paths, options.parse_tenants(tenants)), key=declared.path_key)
