@@ -207,9 +207,11 @@ def _prototypes() -> dict[int, str]:
 @functools.lru_cache(maxsize=4096)  # a fleet repeats its names from tenant to tenant
 def look_alike(text: str) -> str:
     """What a person sees of a name, as Unicode's confusable detection (UTS #39's skeleton) sees
-    it: seen_identity(), decomposed (NFD), each character replaced by its prototype, decomposed
-    again. `Visma Oslo` with a Cyrillic О, `Ａbc` (fullwidth) and `Abc` have one; so do names
-    that differ only by what does not show. `Résumé` and `Resume` do not (an accent shows)."""
+    it, case aside: the characters that show (as seen_identity keeps them), decomposed (NFD),
+    each replaced by its prototype, then case folded and replaced again. `Visma Oslo` with a
+    Cyrillic О, `Ａbc` (fullwidth) and `abc` have one; so do names that differ only by what
+    does not show. `Résumé` and `Resume` do not (an accent shows). A key to find candidates
+    by: whether two names are taken for each other is looks_alike's to say."""
     # Prototypes are of upper and lower case letters (Cyrillic В is B, в is no b), and case is
     # no difference between names: the prototypes, then case folded, then their prototypes (a
     # folded `M` is an `m`, whose prototype is `rn`).
