@@ -80,7 +80,8 @@ def _delete(live_tenant: state.LiveTenant, conn: state.LiveConnection, reason: p
         cascade=_cascade(conn.companies),
         kept=_kept(live_tenant, conn.id),
         blocked=blocked,
-        status=p.Status.DRIFT if conn.drifted else None,
+        # A tombstone or prune is git's change: pending wherever the tool applied the connection
+        status=p.Status.of(conn.drifted, conn.applied_fp is not None),
         live_id=conn.id,
         live_version=conn.version,
     )
