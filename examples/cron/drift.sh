@@ -36,10 +36,24 @@ accept() {
     wrc=0
     reconciler drift --write "$@" >"$accepted" 2>>"$errors" || wrc=$?
     if [ "$wrc" -eq 2 ]; then
-        if ! { git switch --quiet -C "$DRIFT_PR_BRANCH" &&
-                 git add tenants &&
-                 git commit --quiet -m "Accept the portal's hand changes (reconciler drift --write)" &&
-                 git push --quiet --force origin "$DRIFT_PR_BRANCH"; }; then
+        # Commit on the branch, then back to where the checkout was: the next night's
+        # `git pull --ff-only` must run on the tenants' own branch, not this one.
+        branch=$(git symbolic-ref --quiet --short HEAD) || branch=""
+        [ -n "$branch" ] || commit=$(git rev-parse HEAD)
+        if { git switch --quiet -C "$DRIFT_PR_BRANCH" &&
+               git add tenants &&
+               git commit --quiet -m "Accept the portal's hand changes (reconciler drift --write)" &&
+               git push --quiet --force origin "$DRIFT_PR_BRANCH"; }; then
+            pushed=1
+        else
+            pushed=""
+        fi
+        if [ -n "$branch" ]; then
+            git switch --quiet --discard-changes "$branch" || pushed=""
+        elif [ -n "${commit:-}" ]; then
+            git switch --quiet --discard-changes --detach "$commit" || pushed=""
+        fi
+        if [ -z "$pushed" ]; then
             rm -f "$accepted"
             return 1
         fi
