@@ -67,6 +67,17 @@ def _edit_by_hand(cli: Cli, current: str, **values: object) -> None:
         engine.dispose()
 
 
+def _imported_and_applied(cli: Cli) -> dict[str, str]:
+    """The LIVE portal imported into files and applied (every connection adopted); the
+    environment that sets its password variable."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    assert cli("import").code == 0
+    env = {OSLO: CANARY}
+    assert cli("apply", "--auto-approve", env=env).code == 0
+    return env
+
+
 def test_import_plan_adopts_then_drift_write_round_trip(cli: Cli) -> None:
     cli.write("live.yaml", LIVE)
     assert cli("store", "seed", "live.yaml").code == 0
@@ -198,11 +209,7 @@ def test_a_portal_rename_to_a_decomposed_name_is_recorded_once_accepted(cli: Cli
     """Typed on a Mac, the portal keeps `Résumé` decomposed (NFD); the file, read composed,
     says the same name. The apply after drift --write records it (it recorded nothing, so the
     old name stayed the applied one and could later take the connection over)."""
-    cli.write("live.yaml", LIVE)
-    assert cli("store", "seed", "live.yaml").code == 0
-    assert cli("import").code == 0
-    env = {OSLO: CANARY}
-    assert cli("apply", "--auto-approve", env=env).code == 0
+    env = _imported_and_applied(cli)
     decomposed = unicodedata.normalize("NFD", "Résumé")
     _edit_by_hand(cli, "Visma Oslo", name=decomposed)
     written = cli("drift", "--write")
@@ -319,11 +326,7 @@ def test_a_portal_rename_in_case_only_is_drift_and_accepted(cli: Cli) -> None:
     """`Visma Oslo` renamed `VISMA OSLO` in the portal is one name (the same identity), and a
     change a person made there: drift called it pending (a change in git), the plan line had no
     mark, and drift --write accepted nothing."""
-    cli.write("live.yaml", LIVE)
-    assert cli("store", "seed", "live.yaml").code == 0
-    assert cli("import").code == 0
-    env = {OSLO: CANARY}
-    assert cli("apply", "--auto-approve", env=env).code == 0
+    env = _imported_and_applied(cli)
     assert cli("drift", env=env).code == 0
     _edit_by_hand(cli, "Visma Oslo", name="VISMA OSLO")
     drifted = cli("drift", "--format", "json", "--tenant", "acme/acme-norway", env=env)
@@ -358,11 +361,7 @@ def test_a_portal_rename_to_a_name_the_file_also_declares_is_planned_the_same_in
     both: the connection is `Visma Oslo`'s by id (DESIGN §5), so it is renamed back and `Visma
     Bergen` is created. With the entries in the other order, `Visma Bergen` took the connection
     (its reports with it) and `Visma Oslo` was created empty, the portal rename unreported."""
-    cli.write("live.yaml", LIVE)
-    assert cli("store", "seed", "live.yaml").code == 0
-    assert cli("import").code == 0
-    env = {OSLO: CANARY}
-    assert cli("apply", "--auto-approve", env=env).code == 0
+    env = _imported_and_applied(cli)
     _edit_by_hand(cli, "Visma Oslo", name="Visma Bergen")
     path = cli.root / "tenants/acme/acme-norway.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -390,11 +389,7 @@ def test_a_portal_rename_to_a_name_the_file_also_declares_is_planned_the_same_in
 def test_drift_write_with_only_what_it_cannot_accept_does_not_say_nothing_to_accept(cli: Cli) -> None:
     """A connection changed in the portal and in git is a conflict, listed; the closing line said
     "Nothing to accept" under it. Exit 0 (no file written), as DESIGN says."""
-    cli.write("live.yaml", LIVE)
-    assert cli("store", "seed", "live.yaml").code == 0
-    assert cli("import").code == 0
-    env = {OSLO: CANARY}
-    assert cli("apply", "--auto-approve", env=env).code == 0
+    env = _imported_and_applied(cli)
     _edit_by_hand(cli, "Visma Oslo", database_name="changed-in-portal")
     path = cli.root / "tenants/acme/acme-norway.yaml"
     path.write_text(path.read_text().replace("database: vbsys", "database: changed-in-git"))
