@@ -300,11 +300,11 @@ def differences(saved: Saved, plan: p.Plan, *, most: int = 5) -> list[str]:
     for t in plan.tenants:
         key = t.key
         made.add(key)
-        now = actions_text([render.action_obj(a) for a in t.actions])
+        now, was = actions_text([render.action_obj(a) for a in t.actions]), saved.actions.get(key, "[]")
         if key not in saved.tenants:
             paths.append(f"root[{key!r}]")
-        elif now != saved.actions.get(key, "[]"):
-            moved = DeepDiff(json.loads(saved.actions.get(key, "[]")), json.loads(now)).affected_paths
+        elif now != was:
+            moved = DeepDiff(json.loads(was), json.loads(now)).affected_paths
             paths += (f"root[{key!r}]" + path.removeprefix("root") for path in moved)
     paths += (f"root[{key!r}]" for key in saved.tenants.keys() - made)
     paths.sort()

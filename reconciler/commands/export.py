@@ -42,17 +42,15 @@ def export(ctx: stages.Context, out: options.Out, tenant: str) -> int:
     # Variables none of the other tenants' files uses, as import gives: the text is meant to
     # become this tenant's file, and a variable two files share is one password for both.
     fleet = Path(ctx.default_paths(())[0])
-    taken = importer.variables_in_use(
-        [fleet], cat=catalog.load(), settings=ctx.settings, besides=importer.file_of(fleet, key)
-    )
+    path, cat = importer.file_of(fleet, key), catalog.load()
+    taken = importer.variables_in_use([fleet], cat=cat, settings=ctx.settings, besides=path)
     # A file validate would refuse is no export (a portal name no file can hold, a server the
     # catalog refuses): said of the portal's tenant and connection, as import says it.
     problems = importer.unwritable(live, [key], again="export")
     if not problems:
         text, _ = importer.tenant_text(live.tenants[key], ctx.settings.env_prefix, taken=taken)
-        path = importer.file_of(fleet, key)
         problems = importer.refused(
-            live.tenants[key], path, text, cat=catalog.load(), settings=ctx.settings, again="export"
+            live.tenants[key], path, text, cat=cat, settings=ctx.settings, again="export"
         )
     if problems:
         raise errors.InputError.of(problems)
