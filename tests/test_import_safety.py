@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from reconciler import envnames
-from tests.conftest import CANARY, Cli
+from tests.conftest import CANARY, RECONCILER, Cli
 
 OSLO = "OSR_ACME_MAIN_GP_OSLO_PASSWORD"
 
@@ -271,3 +272,19 @@ def test_import_lists_companies_in_natural_order_and_plans_nothing(cli: Cli) -> 
     text = (cli.root / "tenants/acme/main.yaml").read_text(encoding="utf-8")
     assert "    companies: [S1, S2, S11]\n" in text
     assert _actions(cli, {"OSR_ACME_MAIN_OSLO_PASSWORD": CANARY}) == []
+
+
+def test_import_whose_output_cannot_be_shown_still_says_it_wrote(cli: Cli) -> None:
+    """`import > /dev/full` wrote the files, then exited 1 (which says nothing was written):
+    now exit 0, and stderr says the files were written."""
+    _seed(cli, {"acme/main": [_conn("Good")]})
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [RECONCILER, "import"], cwd=cli.root, env=cli.env, stdout=full, stderr=subprocess.PIPE, text=True
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "warning: cannot write to standard output (No space left on device); send it where there "
+        "is room; 1 tenant file(s) were written under tenants\n"
+    )
+    assert (cli.root / "tenants/acme/main.yaml").is_file()

@@ -72,5 +72,9 @@ def run(
         lines.append("No tenant file was changed: nothing above could be accepted into the files.\n")
     elif not outcome.files:
         lines.append("Nothing to accept: no tenant file was changed.\n")
-    out.result("".join(lines))
+    if outcome.files:
+        written = f"{len(outcome.files)} tenant file(s) were written"
+        options.result_after_writing(out, "".join(lines), written)
+    else:
+        out.result("".join(lines))
     return options.EXIT_CHANGES if outcome.files else options.EXIT_OK

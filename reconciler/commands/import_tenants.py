@@ -71,5 +71,9 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
     if not outcome.written:
         why = "every tenant has one" if outcome.existing else "the store has no tenants"
         lines.append(f"No tenant files written: {why}.\n")
-    out.result("".join(lines))
+    if outcome.written:
+        written = f"{len(outcome.written)} tenant file(s) were written under {root}"
+        options.result_after_writing(out, "".join(lines), written)
+    else:
+        out.result("".join(lines))
     return options.EXIT_OK

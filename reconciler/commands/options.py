@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -56,6 +57,17 @@ def write_result(text: str, *, color: bool | None = None) -> None:
         raise errors.OutputError(
             f"cannot write to standard output ({exc.strerror or exc}); send it where there is room"
         ) from None
+
+
+def result_after_writing(out: Out, text: str, written: str) -> None:
+    """The result of a command that has written its files (import, drift --write): when it
+    cannot be shown, stderr says so and that the files were written, and the exit code stays
+    the one of what was done (an exit 1 says nothing was written)."""
+    try:
+        out.result(text)
+    except errors.OutputError as exc:
+        with contextlib.suppress(OSError):
+            out.info(f"warning: {exc}; {written}")
 
 
 class Out:
