@@ -188,23 +188,42 @@ def _decode(label: str, raw: bytes) -> str:
     return text
 
 
+def _shares_nodes(root: yaml.Node) -> bool:
+    """Whether an alias makes a node appear twice: the composer shares the anchored node."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            return True
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                todo += (key, value)
+        elif isinstance(node, yaml.SequenceNode):
+            todo += node.value
+    return False
+
+
 def _short_tag(tag: str) -> str:
     return printable("!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag)
 
 
 class _Builder:
-    def __init__(self) -> None:
-        self.count = 0
+    def __init__(self, root: yaml.Node) -> None:
+        self.root, self.count = root, 0
 
     def build(self, node: yaml.Node, depth: int, secret: bool = False) -> Any:
         """The value of node; secret: under a `password` key (its keys are never echoed)."""
         self.count += 1
         if self.count > MAX_NODES:
-            raise _Fail(
-                node,
-                f"the document expands to more than {MAX_NODES} values "
-                "(aliases expanding too far?); write the values out",
-            )
+            if _shares_nodes(self.root):
+                raise _Fail(
+                    node,
+                    f"the document expands to more than {MAX_NODES} values through its "
+                    "aliases (*name); write the values out",
+                )
+            raise _Fail(node, f"the document has more than {MAX_NODES} values, the most a file may have")
         if depth > MAX_DEPTH:
             raise _Fail(
                 node, f"nesting deeper than {MAX_DEPTH} levels (a recursive alias?); flatten the document"
@@ -417,7 +436,7 @@ def build(label: str, root: yaml.Node) -> Document:
     """The values of a composed document, read strictly (tags, duplicate and merge keys, the
     number of values, nesting), else InputError with file:line:col."""
     with _reported(label, ""):
-        return Document(_Builder().build(root, 0), root)
+        return Document(_Builder(root).build(root, 0), root)
 
 
 def parse(label: str, raw: bytes) -> Document:

@@ -225,7 +225,12 @@ def test_alias_bomb_is_refused_before_it_expands() -> None:
         prev = "abcdefg"[i]
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
     problem = refusal("\n".join(lines) + "\n")
-    assert "expands to more than 50000 values" in problem.message
+    assert "expands to more than 50000 values through its aliases" in problem.message
+
+
+def test_too_many_plain_values_do_not_blame_aliases() -> None:
+    problem = refusal("a: [" + ", ".join(["x"] * 60_000) + "]\n")
+    assert problem.message == "the document has more than 50000 values, the most a file may have"
 
 
 def test_recursive_alias_is_refused() -> None:
