@@ -251,9 +251,43 @@ def _rules(
                     f"{validation.shown(text)} is the name of connections[{other}]; a previous name must "
                     "not be in use: remove it here",
                 )
+    _previous_look_alikes(written, connections, add)
     for i, item in connections:
         _entry_rules(item, ("connections", i), cat, settings, add)
     return problems
+
+
+def _previous_look_alikes(
+    written: list[tuple[int, str]],
+    connections: list[tuple[int, Any]],
+    add: Callable[[tuple[Any, ...], str], None],
+) -> None:
+    """A previous name that looks the same as another entry's name or previous name and is
+    another name (DESIGN §8): a reader sees one name on two connections, and which one the
+    portal's connection goes to depends on a character nobody sees."""
+    marked: list[tuple[int, tuple[Any, ...], str]] = [(i, ("connections", i, "name"), n) for i, n in written]
+    for i, item in connections:
+        olds = item.get("previous_names")
+        for j, old in enumerate(olds if isinstance(olds, list) else []):
+            text = _as_text(old)
+            if text is not None:
+                marked.append((i, ("connections", i, "previous_names", j), text))
+    if all(text.isascii() for *_, text in marked):
+        return
+    seen: dict[str, list[tuple[int, tuple[Any, ...], str]]] = {}
+    for i, loc, text in marked:
+        look = spec.look_alike(text)
+        for j, first_loc, first in seen.get(look, ()):
+            if j != i and "previous_names" in (loc[2], first_loc[2]) and spec.looks_alike(first, text):
+                what = "the name" if first_loc[2] == "name" else "a previous name"
+                add(
+                    loc,
+                    f"{validation.shown(text)} looks the same as {validation.shown(first)}, {what} of "
+                    f"connections[{j}], and is another name ({spec.look_alike_difference(text, first)}); "
+                    "write the previous name as the portal has it and rename one so that they look different",
+                )
+                break
+        seen.setdefault(look, []).append((i, loc, text))
 
 
 def _entry_rules(

@@ -283,10 +283,14 @@ class _Reader:
         return ref
 
     def previous_names(self, connections: list[tuple[int, DesiredConnection]]) -> None:
-        """desired._rules on previous names: each on one connection, none in use as a name."""
+        """desired._rules on previous names: each on one connection, none in use as a name, none
+        that looks like another name."""
         previous: dict[str, int] = {}
         for i, c in connections:
             for old in c.previous_names:
                 key = spec.identity(old)
                 if previous.setdefault(key, i) != i or self.names.get(key, i) != i:
                     raise _Unusual
+        olds = [old for _, c in connections for old in c.previous_names]
+        if olds and spec.first_look_alike([*(c.spec.name for _, c in connections), *olds]) is not None:
+            raise _Unusual  # a previous name may look like another's: desired._rules says whether

@@ -815,6 +815,19 @@ def test_a_file_with_two_names_that_look_the_same_is_refused(embedded_cli: Cli) 
             ":13:9:",
             "looks the same as 'Ａbc', the name of connections[0]",
         ),
+        "previous name": (
+            [_decl("Visma Oslo"), {**_decl("Bergen"), "previous_names": ["Visma \u041eslo"]}],
+            ":21:5:",
+            "looks the same as 'Visma Oslo', the name of connections[0]",
+        ),
+        "previous names": (
+            [
+                {**_decl("Oslo"), "previous_names": ["\uff21bc"]},
+                {**_decl("Bergen"), "previous_names": ["Abc"]},
+            ],
+            ":23:5:",
+            "looks the same as 'Ａbc', a previous name of connections[0]",
+        ),
         "companies": (
             [_decl("Oslo", ["ACME1", "\u0410CME1"])],
             ":12:3:",
@@ -840,6 +853,7 @@ def test_a_file_with_two_names_that_look_the_same_is_refused(embedded_cli: Cli) 
                 _decl("Oslo 1"),
                 _decl("Tromsø 1"),
                 _decl("Tromsø l"),
+                {**_decl("Visma Oslo"), "previous_names": ["Visma \u041eslo"]},  # its own
             ]
         ),
     )
