@@ -61,7 +61,13 @@ _SLACK = timedelta(hours=3)
 _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
 _LOCAL = re.compile(r"^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2})?)?$")
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
-_GLOB_PART = re.compile(r"^[a-z0-9*?\[\]!-]+$")
+# A pattern over one slug ([a-z0-9-]): its characters, * and ?, and sets such as [a-c] or
+# [!x] that are closed and hold slug characters. fnmatch takes an unclosed [ or a stray ] for
+# itself, which no slug holds: such a pattern would match nothing, and a window of it freeze
+# nothing (issue found by use: `acme/acme-norway[`).
+_GLOB_PART = re.compile(r"(?:[a-z0-9*?-]|\[!?(?:[a-z0-9]-[a-z0-9]|[a-z0-9-])+\])+")
+_GLOB_SET = re.compile(r"\[!?([^\]]*)\]")
+_GLOB_RANGE = re.compile(r"([a-z0-9])-([a-z0-9])")
 
 
 def _fail(kind: str, message: str, **context: Any) -> PydanticCustomError:
@@ -182,8 +188,17 @@ def _check_glob(value: str) -> str:
         raise _fail(
             "tenants",
             f"{validation.shown(value)} is not a CUSTOMER/TENANT pattern; write "
-            "e.g. acme/*, */acme-norway or acme/acme-norway (* and ? match)",
+            "e.g. acme/*, */acme-norway or acme/acme-norway (* and ? match, [a-c] a set of "
+            "lower-case letters, digits or -)",
         )
+    ranges = (r for inner in _GLOB_SET.findall(value) for r in _GLOB_RANGE.findall(inner))
+    for low, high in ranges:
+        if low > high:
+            raise _fail(
+                "tenants",
+                f"{validation.shown(value)} has the range {low}-{high}, which holds nothing; "
+                f"write {high}-{low}",
+            )
     return value
 
 

@@ -253,6 +253,9 @@ MALFORMED = [
     ("bad-duration", "5:15", "'6 days' is not a duration; write days, hours and minutes such as 6d"),
     ("missing-timezone", "3:5", "freeze[0]: missing key 'timezone'; add `timezone: Europe/Oslo`"),
     ("bad-glob", "7:15", "'acme' is not a CUSTOMER/TENANT pattern; write e.g. acme/*"),
+    # An unclosed [ is itself to fnmatch, which no slug holds: a window that freezes nothing.
+    ("unclosed-glob-set", "7:25", "'acme/acme-norway[' is not a CUSTOMER/TENANT pattern"),
+    ("empty-glob-range", "7:15", "'acme/[z-a]*' has the range z-a, which holds nothing; write a-z"),
     ("empty-tenants", "7:14", "an empty list covers no tenant"),
     ("tenants-left-empty", "7:13", "freeze[0].tenants: is empty; write a list of CUSTOMER/TENANT globs"),
     ("machine-zone", "6:15", "'localtime' is no place's zone (the machine's own, or a placeholder)"),
