@@ -421,22 +421,46 @@ class Store:
         """`with ctx.open_store(...) as st:` closes the store however the block ends."""
         self.close()
 
+    def _open(self) -> Connection:
+        """A new connection. A driver raises plain Python errors for some URL options it will
+        not take (PyMySQL: TypeError for an unknown one, OSError for an ssl_ca file it cannot
+        read, AttributeError or LookupError for a charset it does not know): each is a
+        StoreError here, as the driver's own errors are, never an internal error."""
+        try:
+            return self.engine.connect()
+        except (TypeError, ValueError, AttributeError, LookupError, OSError) as error:
+            raise self._refused(error) from None
+
+    def _refused(self, error: Exception) -> errors.StoreError:
+        where = f"store {self.location.describe()}"
+        charset = self.engine.url.query.get("charset")
+        if isinstance(error, (AttributeError, LookupError)) and charset:
+            return errors.StoreError(
+                f"{where}: the driver does not know the charset {str(charset)!r} in the URL; "
+                "write ?charset=utf8mb4"
+            )
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        if isinstance(error, TypeError) and unknown:
+            return errors.StoreError(
+                f"{where}: the driver takes no option {unknown.group(1)!r}; remove it from the URL"
+            )
+        files = [f"{k}={v}" for k, v in self.engine.url.query.items() if k.startswith("ssl")]
+        if isinstance(error, OSError) and error.filename is None and files:
+            return errors.StoreError(
+                f"{where}: {redaction.redact(error.strerror or str(error))}: a file the URL "
+                f"names ({redaction.redact(', '.join(files))}); correct the path"
+            )
+        return errors.StoreError(f"{where}: {_scrub(error)}")
+
     @contextlib.contextmanager
     def _connect(self, *, read: bool = True) -> Iterator[Connection]:
         try:
-            with self.engine.connect() as conn:
+            with self._open() as conn:
                 if read:
                     conn.execution_options(**{READ: True})
                 yield conn
         except (exc.SQLAlchemyError, ValueError, AttributeError, LookupError) as error:
-            # Drivers raise plain Python errors for some bad URL options (e.g. a bogus charset).
-            charset = self.engine.url.query.get("charset")
-            if isinstance(error, (AttributeError, LookupError)) and charset:
-                raise errors.StoreError(
-                    f"store {self.location.describe()}: the driver does not know the charset "
-                    f"{str(charset)!r} in the URL; write ?charset=utf8mb4"
-                ) from None
-            raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
+            raise self._refused(error) from None
 
     def _check(self) -> None:
         with self._connect() as conn:
@@ -500,14 +524,14 @@ class Store:
             if self.engine.dialect.name == "sqlite":
                 # Persistent in the file; set here, not on connect, so that opening a file that
                 # is not a store writes nothing into it. WAL lets readers see past a writer.
-                with self.engine.connect() as conn:
+                with self._open() as conn:
                     conn.connection.driver_connection.execute(  # type: ignore[union-attr]
                         "PRAGMA journal_mode=WAL"
                     )
         except dbapi_error as error:  # the driver's own: a file that is not a database
             raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
         try:
-            with self.engine.begin() as conn:
+            with self._open() as conn, conn.begin():
                 existed = sa.inspect(conn).has_table(store_meta.name)
                 if existed:
                     _upgrade(conn)
@@ -551,7 +575,7 @@ class Store:
         if self.readonly:
             raise errors.StoreError("internal: a read-only command asked to write")
         try:
-            with self.engine.begin() as conn:
+            with self._open() as conn, conn.begin():
                 yield conn
         except exc.SQLAlchemyError as error:
             raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
@@ -1507,7 +1531,7 @@ def _writing(store: Store, busy_ms: int) -> Iterator[Connection]:
     """A short write transaction that waits at most busy_ms for another writer (SQLite),
     so that a waiting apply stays responsive to its timeout and to Ctrl-C."""
     try:
-        with store.engine.connect() as conn:
+        with store._open() as conn:
             if conn.dialect.name == "sqlite":
                 conn.connection.driver_connection.execute(  # type: ignore[union-attr]
                     f"PRAGMA busy_timeout={int(busy_ms)}"

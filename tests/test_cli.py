@@ -403,6 +403,19 @@ def test_bad_store_urls_are_clear_errors(embedded_cli: Cli) -> None:
         result = embedded_cli("--store", url, "store", "dump", env=env)
         assert result.code == 1 and fragment in result.err, (url, result.err)
         assert ":pw@" not in result.err
+    # PyMySQL refuses these options with plain Python errors before it reaches a server (port
+    # 1): each is a one-line store error for every command that opens the store, not a crash.
+    for query, fragment in [
+        ("bogus=1", "the driver takes no option 'bogus'; remove it from the URL"),
+        ("isolation_level=BOGUS", "the driver takes no option 'isolation_level'"),
+        ("ssl_ca=/nonexistent/ca.pem", "a file the URL names (ssl_ca=/nonexistent/ca.pem); correct the path"),
+        ("charset=bogus", "the driver does not know the charset 'bogus' in the URL"),
+    ]:
+        url = f"mysql+pymysql://root:pw@127.0.0.1:1/test?{query}"
+        for command in (["store", "dump"], ["store", "init"], ["history"]):
+            result = embedded_cli("--store", url, *command, env=env)
+            assert result.code == 1 and fragment in result.err, (query, command, result.err)
+            assert "internal error" not in result.err and ":pw@" not in result.err
 
 
 def test_no_command_shows_help(embedded_cli: Cli) -> None:
