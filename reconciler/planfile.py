@@ -11,6 +11,7 @@ ENVELOPE_SCHEMA and the plan it carries against the published plan schema.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -150,7 +151,8 @@ def _chunks(encoder: json.JSONEncoder, body: dict[str, Any]) -> Iterator[str]:
     yield "".join(parts)
 
 
-def write(
+@contextlib.contextmanager
+def saving(
     path: Path,
     plan: p.Plan,
     *,
@@ -159,8 +161,10 @@ def write(
     git_commit: str | None,
     ttl_s: float,
     uncompared: Collection[str] = (),
-) -> float:
-    """Save the plan; returns when it expires (epoch seconds)."""
+) -> Iterator[float]:
+    """Save the plan: written beside path, yielding when it expires (epoch seconds), and put
+    in place only when the block ends without an exception (the run showed the plan it saved:
+    a run that exits 1 leaves no plan for apply --plan, and whatever was at path before)."""
     why = atomic.not_a_file(path)
     if why is not None:
         raise errors.InputError(f"--out {str(path)!r} {why}; give the name of a file to save the plan in")
@@ -185,13 +189,18 @@ def write(
     try:
         with tmp.open("w", encoding="utf-8") as out:
             _write_json(out, body)
-        tmp.replace(path)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise errors.InputError(
             f"--out {path}: cannot write the plan ({exc.strerror}); give a "
             "path in a folder that exists and is writable"
         ) from None
-    return now + ttl_s
+    try:
+        yield now + ttl_s
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
 
 
 def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:

@@ -34,6 +34,31 @@ def test_saved_plan_applies_when_nothing_changed(cli: Cli) -> None:
     assert cli("plan", "--detailed-exitcode").code == 0
 
 
+def test_a_plan_that_could_not_be_shown_is_not_saved(cli: Cli) -> None:
+    """plan --out whose output cannot be written (`> /dev/full`, a closed pipe) exits 1: no
+    plan file is left for apply --plan, and one saved before stays as it was (DESIGN §6)."""
+    seeded(cli, CHANGED)
+    for before in (None, '{"an earlier": "plan"}'):
+        if before is not None:
+            cli.write("plan.json", before)
+        with open("/dev/full", "w") as full:
+            done = subprocess.run(
+                [RECONCILER, "plan", "--out", "plan.json"],
+                cwd=cli.root,
+                env=cli.env,
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        assert done.returncode == 1 and "cannot write to standard output" in done.stderr
+        assert "Saved the plan" not in done.stderr
+        path = cli.root / "plan.json"
+        assert (path.read_text() if path.exists() else None) == before
+        assert sorted(p.name for p in cli.root.glob("plan.json*")) == (
+            [] if before is None else ["plan.json"]
+        )
+
+
 def test_saved_plan_refused_when_tenant_file_changed(cli: Cli) -> None:
     seeded(cli, CHANGED)
     assert cli("plan", "--out", "plan.json").code == 0

@@ -128,24 +128,22 @@ def plan(
                 fingerprint=out_file is not None,
                 check_sources=check_sources,
             )
-    expires = None
     result = stages.with_freeze(result, found, at)
-    if out_file is not None:
+    if out_file is None:
+        out.result(options.render_plan(result, fmt, out))
+    else:
         assert st.keyring is not None
-        expires = time.strftime(
-            "%Y-%m-%d %H:%M UTC",
-            time.gmtime(
-                planfile.write(
-                    out_file,
-                    result,
-                    keyring=st.keyring,
-                    store_id=st.store_id,
-                    git_commit=gitrepo.git_commit(ctx.root),
-                    ttl_s=ttl,
-                    uncompared=uncompared,
-                )
-            ),
+        saving = planfile.saving(
+            out_file,
+            result,
+            keyring=st.keyring,
+            store_id=st.store_id,
+            git_commit=gitrepo.git_commit(ctx.root),
+            ttl_s=ttl,
+            uncompared=uncompared,
         )
+        with saving as expires_at:  # in place once the plan it saves was shown
+            expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires_at))
+            out.result(options.render_plan(result, fmt, out, expires=expires))
         out.info(f"Saved the plan to {out_file} (valid for {plan_ttl}, until {expires}).")
-    out.result(options.render_plan(result, fmt, out, expires=expires))
     return options.EXIT_CHANGES if detailed_exitcode and result.has_changes else options.EXIT_OK
