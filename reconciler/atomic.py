@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,6 +69,17 @@ def write(path: Path, text: str, *, exclusive: bool) -> bool:
             temp.unlink()
 
 
+def writes_begin() -> None:
+    """From here until the process ends, SIGINT and SIGTERM are ignored, as after an apply's
+    commit: the files are renamed into place one by one and the run then says what it wrote.
+    A Ctrl-C among the renames stopped import and drift --write halfway, and one after them
+    made the run say "nothing was changed" with exit 1 (DESIGN §8); a SIGTERM killed it halfway.
+    Called just before the first write, so that an interrupt until then changes nothing."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def replace_all(changes: Sequence[tuple[Path, str]]) -> None:
     """Replace each file with its text, all or none (as far as a file system allows): every
     target is checked and every new text written beside its file before the first rename, and
@@ -80,7 +93,7 @@ def replace_all(changes: Sequence[tuple[Path, str]]) -> None:
         for path, text in changes:
             write(path, text, exclusive=False)
             done.append(path)
-    except OSError as exc:
+    except BaseException as exc:  # an OSError, or an interrupt where writes_begin() could not
         failed = path
         for path in reversed(done):  # best effort: the one that failed was never changed
             with contextlib.suppress(OSError):
@@ -88,5 +101,7 @@ def replace_all(changes: Sequence[tuple[Path, str]]) -> None:
                     write(path, old[path].decode("utf-8"), exclusive=False)
                 else:
                     path.unlink()
+        if not isinstance(exc, OSError):
+            raise
         why = exc.strerror
         raise errors.InputError(f"{failed}: cannot be written ({why}); no file was changed") from None

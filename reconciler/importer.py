@@ -286,6 +286,8 @@ def run(
         del live  # not alive while the next batch is read
     if problems:
         raise errors.InputError.of(problems)
+    if planned:
+        atomic.writes_begin()
     created = _create_all([(w.path, text) for w, text in planned])
     written = tuple(w for (w, _), made in zip(planned, created, strict=True) if made)
     existing += [(w.key, w.path) for (w, _), made in zip(planned, created, strict=True) if not made]

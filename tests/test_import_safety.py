@@ -5,7 +5,9 @@ fleet, files validate accepts, every file or none, companies in natural order.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 import yaml
 
 from reconciler import envnames
-from tests.conftest import CANARY, RECONCILER, Cli
+from tests.conftest import ALWAYS_PROCESS, CANARY, RECONCILER, Cli
 
 OSLO = "OSR_ACME_MAIN_GP_OSLO_PASSWORD"
 
@@ -288,3 +290,65 @@ def test_import_whose_output_cannot_be_shown_still_says_it_wrote(cli: Cli) -> No
         "is room; 1 tenant file(s) were written under tenants\n"
     )
     assert (cli.root / "tenants/acme/main.yaml").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Interrupts while files are written
+
+
+@pytest.mark.skipif(ALWAYS_PROCESS, reason="the interrupt is sent from inside this process")
+@pytest.mark.parametrize("when", ["at the first write", "after the writes"])
+@pytest.mark.parametrize("command", ["import", "drift --write"])
+def test_an_interrupt_while_files_are_written_neither_stops_them_nor_belies_them(
+    embedded_cli: Cli, monkeypatch: pytest.MonkeyPatch, command: str, when: str
+) -> None:
+    """Ctrl-C among the renames stopped drift --write halfway (some files written) and said
+    "interrupted; nothing was changed", exit 1; one after import's writes said the same with
+    every file written (DESIGN §8). From the first write on, the run finishes and says what it
+    wrote, as an apply does after its commit."""
+    from reconciler import atomic, importer
+    from reconciler.commands import drift_write
+
+    keys = ("a/x", "b/y", "c/z")
+    _seed(embedded_cli, {key: [_conn(f"Portal {key[0]}")] for key in keys})
+    if command == "drift --write":  # files without the portal's connections: each is appended
+        for key in keys:
+            customer, tenant = key.split("/")
+            embedded_cli.write(
+                f"tenants/{key}.yaml",
+                f"version: 1\ncustomer: {customer}\ntenant: {tenant}\nprune: false\nconnections: []\n",
+            )
+    before = {p: p.read_text() for p in (embedded_cli.root / "tenants").rglob("*.yaml")}
+
+    def interrupt() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+    if when == "at the first write":
+        write = atomic.write
+        calls: list[Path] = []
+
+        def interrupted_write(path: Path, text: str, *, exclusive: bool) -> bool:
+            if not calls:
+                interrupt()
+            calls.append(path)
+            return write(path, text, exclusive=exclusive)
+
+        monkeypatch.setattr(atomic, "write", interrupted_write)
+    else:
+        module, name = (
+            (importer, "_create_all") if command == "import" else (drift_write.atomic, "replace_all")
+        )
+        done = getattr(module, name)
+
+        def then_interrupted(*args: object) -> object:
+            result = done(*args)
+            interrupt()
+            return result
+
+        monkeypatch.setattr(module, name, then_interrupted)
+    result = embedded_cli(*command.split())
+    assert result.code == (0 if command == "import" else 2), result.both
+    assert "nothing was changed" not in result.err
+    files = {p: p.read_text() for p in (embedded_cli.root / "tenants").rglob("*.yaml")}
+    assert len(files) == 3 and all(files[p] != before.get(p) for p in files), result.both
+    assert all("Portal" in text for text in files.values())

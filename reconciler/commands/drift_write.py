@@ -54,6 +54,8 @@ def run(
     if unknown:
         raise errors.InputError.of(unknown)
     outcome = accept.Outcome(tuple(changes), tuple(reports))
+    if outcome.files:
+        atomic.writes_begin()
     atomic.replace_all([(change.path, change.text) for change in outcome.files])
     lines: list[str] = []
     for change in outcome.files:
