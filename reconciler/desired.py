@@ -45,9 +45,9 @@ def discover(paths: Sequence[str]) -> list[str]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            in_tenants = path.name in ("tenants", "") or path.resolve().name == "tenants"
-            expected = 2 if in_tenants else 1
-            for candidate, depth in _named_yaml(path):
+            named = list(_named_yaml(path))
+            expected = _tenant_depth(path, [depth for _, depth in named])
+            for candidate, depth in named:
                 if depth == _LINKED:
                     problems.append(
                         errors.Problem(
@@ -92,6 +92,16 @@ def discover(paths: Sequence[str]) -> list[str]:
 
 
 _LINKED = -1  # _named_yaml's depth of a linked folder
+
+
+def _tenant_depth(folder: Path, depths: Sequence[int]) -> int:
+    """How deep tenant files lie under a folder given as PATH: 2 under a tree of customer
+    folders (tenants/, or a tree import wrote elsewhere: `import imported`, then `plan
+    imported`), 1 in a customer's folder. A folder of another name is a tree when its files
+    all lie two deep, none directly in it."""
+    if folder.name in ("tenants", "") or folder.resolve().name == "tenants":
+        return 2
+    return 2 if 2 in depths and 1 not in depths else 1
 
 
 def _named_yaml(folder: Path) -> Iterator[tuple[str, int]]:

@@ -78,6 +78,27 @@ def _imported_and_applied(cli: Cli) -> dict[str, str]:
     return env
 
 
+def test_a_tree_imported_elsewhere_is_planned_as_a_tree(cli: Cli) -> None:
+    """`import imported` (import --help's example) wrote imported/acme/acme-norway.yaml, which
+    `plan imported` and `validate imported` refused ("tenant files live at tenants/...")."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    assert cli("import", "imported").code == 0
+    assert (cli.root / "imported/acme/acme-norway.yaml").is_file()
+    assert cli("validate", "imported").code == 0
+    planned = cli("plan", "imported", "--format", "json", env={OSLO: CANARY})
+    assert planned.code == 0, planned.err
+    actions = [
+        (a["action"], a["connection"]) for t in json.loads(planned.out)["tenants"] for a in t["actions"]
+    ]
+    assert actions == [("adopt", "NO")]
+    # A customer's folder stays one: its files lie directly in it.
+    assert cli("validate", "imported/acme").code == 0
+    cli.write("imported/acme/stray/x.yaml", "version: 1\n")
+    refused = cli("validate", "imported/acme")
+    assert refused.code == 1 and "stray/x.yaml:1:1: tenant files live at" in refused.err, refused.err
+
+
 def test_import_plan_adopts_then_drift_write_round_trip(cli: Cli) -> None:
     cli.write("live.yaml", LIVE)
     assert cli("store", "seed", "live.yaml").code == 0
