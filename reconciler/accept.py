@@ -11,7 +11,8 @@ be written (the file holds a reference): both are reported, not written.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping, Sequence
+import functools
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -338,6 +339,79 @@ class Variables:
         return self._taken
 
 
+@dataclass
+class _Attempt:
+    done: _Edit
+    data: str  # the edited file's text, with its byte-order mark if it had one
+    why: str | None  # why it cannot be written, or None
+    invalid: tuple[str, ...] = ()  # what validate would say of it (its file:line:col left out)
+
+
+def _attempt(
+    t: p.TenantPlan,
+    *,
+    d: declared.DesiredTenant,
+    live: state.LiveTenant,
+    text: str,
+    bom: bool,
+    deleted: set[str],
+    settings: secrets.Settings,
+    cat: catalog.Catalog,
+    with_unmanaged: bool,
+    variables: Variables,
+) -> _Attempt:
+    """The file edited to accept t, read back as the tool reads it: whether it says what was
+    accepted."""
+    done = accept_tenant(
+        d,
+        t,
+        live,
+        text,
+        deleted=deleted,
+        prefix=settings.env_prefix,
+        with_unmanaged=with_unmanaged,
+        taken=variables.taken() if with_unmanaged and t.unmanaged else (),
+    )
+    data = ("\ufeff" if bom else "") + done.text
+    if done.text == text:
+        return _Attempt(done, data, None)
+    try:
+        written = desired.load_file(Path(d.path), cat=cat, settings=settings, raw=data.encode("utf-8"))
+    except errors.InputError as error:
+        said = tuple(problem.message for problem in error.problems) or (str(error),)
+        return _Attempt(done, data, "it would not be a valid tenant file", said)
+    return _Attempt(done, data, _unexpected(d, written, done))
+
+
+def _without_invalid(
+    t: p.TenantPlan, attempt: Callable[[p.TenantPlan], _Attempt]
+) -> tuple[_Attempt, list[str]]:
+    """A file the portal's changes together would make invalid (a switch to sql without a
+    password reference, a name no file may hold): each change alone, and appending the
+    portal's connections alone, is tried; those that alone make it invalid are reported with
+    what validate says, and the rest accepted (the tenant's other changes were lost with them)."""
+    refused: list[str] = []
+    kept: list[p.Action] = []
+    for a in t.actions:
+        alone = attempt(dataclasses.replace(t, actions=(a,), unmanaged=()))
+        if alone.invalid:
+            refused.append(
+                f"{t.key}/{a.connection}: the portal's change cannot be written into the file "
+                f"({'; '.join(alone.invalid)}); not accepted: correct it in the portal, or "
+                "accept it by hand"
+            )
+        else:
+            kept.append(a)
+    unmanaged = t.unmanaged
+    if unmanaged and attempt(dataclasses.replace(t, actions=())).invalid:
+        refused.append(
+            f"{t.key}: the portal's connections it does not manage cannot be appended to the "
+            "file (it would not be a valid tenant file); not appended: add them by hand"
+        )
+        unmanaged = ()
+    return attempt(dataclasses.replace(t, actions=tuple(kept), unmanaged=unmanaged)), refused
+
+
 def accept(
     tenants: Sequence[declared.DesiredTenant],
     live: state.LiveState,
@@ -368,17 +442,23 @@ def accept(
         raw = path.read_bytes()
         text = raw.decode("utf-8-sig")
         bom = raw.startswith(b"\xef\xbb\xbf")
+        attempt = functools.partial(
+            _attempt,
+            d=d,
+            live=live.tenants[t.key],
+            text=text,
+            bom=bom,
+            deleted=deleted.get(t.key, set()),
+            settings=settings,
+            cat=cat,
+            with_unmanaged=with_unmanaged,
+            variables=variables,
+        )
         try:
-            done = accept_tenant(
-                d,
-                t,
-                live.tenants[t.key],
-                text,
-                deleted=deleted.get(t.key, set()),
-                prefix=settings.env_prefix,
-                with_unmanaged=with_unmanaged,
-                taken=variables.taken() if with_unmanaged and t.unmanaged else (),
-            )
+            tried = attempt(t)
+            if tried.invalid:  # which change makes it invalid: the others are still accepted
+                tried, refused = _without_invalid(t, attempt)
+                reports += refused
         except textedit.Unreadable as e:
             at = f" at line {e.line}, column {e.column}" if e.line is not None else ""
             reports.append(
@@ -387,15 +467,10 @@ def accept(
                 "use spaces)"
             )
             continue
+        done, data, why = tried.done, tried.data, tried.why
         reports += done.reports
         if done.text == text:
             continue
-        data = ("\ufeff" if bom else "") + done.text
-        try:
-            written = desired.load_file(path, cat=cat, settings=settings, raw=data.encode("utf-8"))
-            why = _unexpected(d, written, done)
-        except errors.InputError:
-            why = "it would not be a valid tenant file"
         if why is not None:
             reports.append(
                 f"{t.key}: could not accept the portal's changes by editing its file ({why}); the "
