@@ -375,7 +375,16 @@ class _WriteBatch:
         else:
             assert a.live_id is not None and a.live_version is not None
             self.updates.append(
-                store.Update(a.live_id, a.live_version, a.desired.spec, password, True, applied, label)
+                store.Update(
+                    a.live_id,
+                    a.live_version,
+                    a.desired.spec,
+                    password,
+                    True,
+                    applied,
+                    label,
+                    renamed=a.action is p.ActionKind.RENAME,
+                )
             )
 
     def write(self, conn: store.Transaction) -> audit.AuditEntry | None:

@@ -948,6 +948,7 @@ class Update:
     managed: bool
     applied_fp: str | None
     label: str  # tenant/connection, for messages
+    renamed: bool = False  # a rename: its name may be one another row of the batch gives up
 
 
 @dataclass(frozen=True)
@@ -1079,7 +1080,18 @@ def _delete(conn: Connection, deletes: Sequence[Delete], listed: Listed) -> None
 
 
 def _update(conn: Connection, updates: Sequence[Update]) -> None:
-    """One UPDATE for the batch, rows in plan order (a rename may free a name the next takes)."""
+    """One UPDATE for the batch. Renames first give up their names: portal renames undone by
+    a plan can form a chain (A → Z, then B → A: B is renamed back to the name A holds) or a
+    swap, which no order of single renames gets past the unique name (DESIGN §5)."""
+    renamed = [u for u in updates if u.renamed]
+    if len(renamed) > 1:
+        # A placeholder per row: unique, and never an identity key (those are hex digests).
+        conn.execute(
+            connections.update()
+            .where(connections.c.id == sa.bindparam("b_id"))
+            .values(name_key=sa.bindparam("b_placeholder")),
+            [{"b_id": u.connection_id, "b_placeholder": f"renaming {u.connection_id}"} for u in renamed],
+        )
     keep = sa.bindparam("b_keep", type_=sa.Integer) == 1
     values: dict[str, Any] = {column: sa.bindparam(f"b_{column}") for column in spec_columns(updates[0].spec)}
     values.update(

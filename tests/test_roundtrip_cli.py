@@ -10,6 +10,7 @@ import unicodedata
 from pathlib import Path
 
 import jsonschema
+import pytest
 import sqlalchemy as sa
 import yaml
 
@@ -423,3 +424,37 @@ def test_drift_write_with_only_what_it_cannot_accept_does_not_say_nothing_to_acc
         "No tenant file was changed: nothing above could be accepted into the files.",
     ], written.out
     assert path.read_text() == before
+
+
+@pytest.mark.parametrize(
+    "renames",
+    [
+        [("Visma Oslo", "Zeta"), ("NO", "Visma Oslo")],  # a chain: NO takes the name Oslo left
+        [("NO", "Zeta"), ("Visma Oslo", "NO")],  # the other way round
+        [("Visma Oslo", "tmp"), ("NO", "Visma Oslo"), ("tmp", "NO")],  # a swap
+    ],
+    ids=["chain", "other-chain", "swap"],
+)
+def test_portal_renames_that_take_each_others_names_are_undone(
+    cli: Cli, renames: list[tuple[str, str]]
+) -> None:
+    """The plan renamed both back, and apply failed on the unique name every time (the raw
+    driver error): no order of single renames gets past a swap."""
+    env = _imported_and_applied(cli)
+    ids = _ids(cli)
+    for current, new in renames:
+        _edit_by_hand(cli, current, name=new)
+    assert [a for a, _ in _actions(cli, env)] == ["rename", "rename"]
+    applied = cli("apply", "--auto-approve", env=env)
+    assert applied.code == 0, applied.both
+    assert _actions(cli, env) == []
+    assert _ids(cli) == ids  # each name back on its own connection, with its dependents
+
+
+def _ids(cli: Cli) -> dict[str, int]:
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(sa.select(store.connections.c.name, store.connections.c.id)).all())
+    finally:
+        engine.dispose()
