@@ -302,6 +302,15 @@ def _engine(location: Location, *, readonly: bool) -> Engine:
         kwargs["poolclass"] = sa.pool.NullPool
     elif backend == "postgresql" and readonly:
         kwargs["connect_args"] = {"options": "-c default_transaction_read_only=on"}
+    charset = url.query.get("charset")
+    if backend in ("mysql", "mariadb") and charset is not None and str(charset).lower() != "utf8mb4":
+        # utf8 (utf8mb3) and latin1 store what they cannot hold as '?': `Sales 📊` came back as
+        # `Sales ?`, and a rename from it was planned as a create beside it (PyMySQL's default,
+        # without ?charset=, is utf8mb4).
+        raise errors.StoreError(
+            f"--store {location.describe()}: the charset {str(charset)!r} cannot hold every name "
+            "(characters beyond U+FFFF, such as emoji, would be stored as '?'); write ?charset=utf8mb4"
+        )
     engine = sa.create_engine(url, **kwargs)
     if backend == "sqlite":
 
@@ -424,7 +433,7 @@ class Store:
     def _open(self) -> Connection:
         """A new connection. A driver raises plain Python errors for some URL options it will
         not take (PyMySQL: TypeError for an unknown one, OSError for an ssl_ca file it cannot
-        read, AttributeError or LookupError for a charset it does not know): each is a
+        read; a charset other than utf8mb4 is refused before, by _engine): each is a
         StoreError here, as the driver's own errors are, never an internal error."""
         try:
             return self.engine.connect()
@@ -433,12 +442,6 @@ class Store:
 
     def _refused(self, error: Exception) -> errors.StoreError:
         where = f"store {self.location.describe()}"
-        charset = self.engine.url.query.get("charset")
-        if isinstance(error, (AttributeError, LookupError)) and charset:
-            return errors.StoreError(
-                f"{where}: the driver does not know the charset {str(charset)!r} in the URL; "
-                "write ?charset=utf8mb4"
-            )
         unknown = re.search(r"unexpected keyword argument '(\w+)'", str(error))
         if isinstance(error, TypeError) and unknown:
             return errors.StoreError(

@@ -409,7 +409,13 @@ def test_bad_store_urls_are_clear_errors(embedded_cli: Cli) -> None:
         ("bogus=1", "the driver takes no option 'bogus'; remove it from the URL"),
         ("isolation_level=BOGUS", "the driver takes no option 'isolation_level'"),
         ("ssl_ca=/nonexistent/ca.pem", "a file the URL names (ssl_ca=/nonexistent/ca.pem); correct the path"),
-        ("charset=bogus", "the driver does not know the charset 'bogus' in the URL"),
+        ("charset=bogus", "the charset 'bogus' cannot hold every name"),
+        ("charset=utf8", "the charset 'utf8' cannot hold every name (characters beyond U+FFFF"),
+        (
+            "charset=latin1",
+            "cannot hold every name (characters beyond U+FFFF, such as emoji, would be "
+            "stored as '?'); write ?charset=utf8mb4",
+        ),
     ]:
         url = f"mysql+pymysql://root:pw@127.0.0.1:1/test?{query}"
         for command in (["store", "dump"], ["store", "init"], ["history"]):
