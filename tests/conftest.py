@@ -96,7 +96,10 @@ def private_database(name: str) -> str:
             with engine.connect() as conn:
                 quoted = f'"{db}"' if name == "postgresql" else f"`{db}`"
                 conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))
-                conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+                # MariaDB: latin1, the default of many servers, so that every store test shows
+                # the store's own tables hold every name (store.py: utf8mb4 whatever the default).
+                charset = " CHARACTER SET latin1" if name == "mariadb" else ""
+                conn.execute(sa.text(f"CREATE DATABASE {quoted}{charset}"))
         finally:
             engine.dispose()
         _databases[name] = base.set(database=db).render_as_string(hide_password=False)
