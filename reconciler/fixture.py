@@ -230,6 +230,11 @@ def _duplicates(label: str, doc: strictyaml.Document, fixture: Fixture) -> list[
             once([((*at_c, i, "name"), c.name) for i, c in enumerate(tenant.connections)], "connection")
             for i, conn in enumerate(tenant.connections):
                 once([((*at_c, i, "companies", k), c.id) for k, c in enumerate(conn.companies)], "company")
+            at_r = (*at, ti, "report_templates")
+            once(
+                [((*at_r, i, "name"), r.name) for i, r in enumerate(tenant.report_templates)],
+                "report template",
+            )
     return problems
 
 

@@ -1333,14 +1333,22 @@ def add_dependents(
 
 
 def replace_templates(conn: Connection, tenant_id: int, items: Iterable[tuple[str, int | None]]) -> None:
+    """The tenant's report templates of these names replaced (store seed): names compared as
+    identities here, not by the database's collation (MariaDB's took `Resume` for `Résumé`)."""
     items = list(items)
-    names = [name for name, _ in items]
-    if names:
-        conn.execute(
-            report_templates.delete().where(
-                report_templates.c.tenant_id == tenant_id, report_templates.c.name.in_(names)
+    if items:
+        wanted = {spec.identity(name) for name, _ in items}
+        gone = [
+            row.id
+            for row in conn.execute(
+                sa.select(report_templates.c.id, report_templates.c.name).where(
+                    report_templates.c.tenant_id == tenant_id
+                )
             )
-        )
+            if spec.identity(row.name) in wanted
+        ]
+        for chunk in _chunks(gone):
+            conn.execute(report_templates.delete().where(report_templates.c.id.in_(chunk)))
         conn.execute(
             report_templates.insert(),
             [{"tenant_id": tenant_id, "name": name, "connection_id": cid} for name, cid in items],

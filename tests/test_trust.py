@@ -1015,3 +1015,33 @@ def test_import_from_a_store_without_tenants_says_so(embedded_cli: Cli) -> None:
     assert embedded_cli("store", "init").code == 0
     result = embedded_cli("import")
     assert result.code == 0 and result.out == "No tenant files written: the store has no tenants.\n"
+
+
+def test_seed_replaces_report_templates_by_name_identity_on_every_store(cli: Cli) -> None:
+    """store seed replaced templates by the database's collation: MariaDB took `Résumé` for
+    `Resume` (and deleted it) and `Blank ` for `Blank`; SQLite and PostgreSQL kept `BUDGET`
+    beside `Budget`, one name. Now every store ends alike."""
+
+    def fixture(*names: str) -> str:
+        templates = "".join(f"          - name: {json.dumps(n)}\n" for n in names)
+        return (
+            "version: 1\ncustomers:\n  - name: rt\n    tenants:\n      - name: t\n"
+            f"        report_templates:\n{templates}"
+        )
+
+    cli.write("f1.yaml", fixture("Resume", "Blank", "Budget"))
+    cli.write("f2.yaml", fixture("Résumé", "Blank ", "BUDGET"))
+    assert cli("store", "seed", "f1.yaml").code == 0
+    assert cli("store", "seed", "f2.yaml").code == 0
+    dumped = yaml.safe_load(cli("store", "dump").out)
+    (tenant,) = dumped["customers"][0]["tenants"]
+    assert sorted(r["name"] for r in tenant["report_templates"]) == [
+        "BUDGET",
+        "Blank",
+        "Blank ",
+        "Resume",
+        "Résumé",
+    ]
+    cli.write("f3.yaml", fixture("Budget", "BUDGET"))
+    twice = cli("store", "seed", "f3.yaml")
+    assert twice.code == 1 and "report template 'BUDGET' is listed twice" in twice.err, twice.err
