@@ -36,10 +36,25 @@ _YAML11 = re.compile(
 )
 
 
+# What YAML 1.2 libraries read as numbers beyond the core schema: ruamel.yaml (its resolver's
+# 1.2 int and float) takes `_` within digits, signed octals and binaries, `._5` (`-0o17`,
+# `0o1_7`, `+_1` were written plain and read back as numbers, or refused).
+_LENIENT = re.compile(
+    r"""[-+]?0b[01_]+|[-+]?0o?[0-7_]+|[-+]?[0-9_]+|[-+]?0x[0-9a-fA-F_]+
+    |[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?""",
+    re.VERBOSE,
+)
+
+
 def ambiguous(text: str) -> bool:
     """Whether some YAML reader would take this plain scalar for something other than text."""
     stripped = text.strip()
-    return text == "" or text != stripped or bool(_YAML12.fullmatch(text)) or bool(_YAML11.fullmatch(text))
+    return (
+        text == ""
+        or text != stripped
+        or any(pattern.fullmatch(text) for pattern in (_YAML12, _YAML11, _LENIENT))
+    )
 
 
 class Dumper(yaml.SafeDumper):

@@ -36,6 +36,15 @@ AMBIGUOUS = [
     " lead",
     "trail ",
     "1.5",
+    # ruamel.yaml's YAML 1.2 reads these as numbers too (or refuses them plain):
+    "-0o17",
+    "+0o17",
+    "0o1_7",
+    "._5",
+    "+_1",
+    "_",
+    "-0b1_0",
+    "1_0.5",
 ]
 
 
