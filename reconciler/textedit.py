@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 _INT = re.compile(r"0|-?[1-9][0-9]{0,17}")
+# What may follow an item of a flow sequence written an item a line: a comma, a comment.
+_AFTER_ITEM = re.compile(r"[ \t]*,?[ \t]*(?:#.*)?\r?\n?")
 
 
 class Unreadable(ValueError):
@@ -96,6 +98,7 @@ class Editor:
 
     text: str
     edits: list[tuple[int, int, str]] = field(default_factory=list)
+    deleted: set[int] = field(default_factory=set)  # lines delete_lines removes
 
     def __post_init__(self) -> None:
         self._starts = [0] + [m.end() for m in re.finditer(r"\n", self.text)]
@@ -119,10 +122,17 @@ class Editor:
         return max((self.last_line(c) for c in children), default=int(node.start_mark.line))
 
     def replace(self, node: Node, text: str) -> None:
-        self.edits.append((node.start_mark.index, node.end_mark.index, text))
+        end = node.end_mark.index
+        if isinstance(node, ScalarNode) and node.style in ("|", ">"):
+            # A block scalar ends at the next line's start: its line break (and blank lines
+            # after it) stay, or the key after it would join the new value's line.
+            while end > node.start_mark.index and self.text[end - 1] in " \t\r\n":
+                end -= 1
+        self.edits.append((node.start_mark.index, end, text))
 
     def delete_lines(self, first: int, last: int) -> None:
         self.edits.append((self.line_start(first), self.line_start(last + 1), ""))
+        self.deleted.update(range(first, last + 1))
 
     def insert_after_line(self, line: int, lines: str) -> None:
         at = self.line_start(line + 1)
@@ -197,7 +207,19 @@ class Editor:
         elif isinstance(value, dict | list):
             self.replace(value_node, yamlout.flow(value))
         else:
-            self.replace(value_node, scalar(value, value_node))
+            self.replace(value_node, self._block_scalar(value, value_node) or scalar(value, value_node))
+
+    def _block_scalar(self, value: object, node: Node) -> str | None:
+        """value in the block style of the scalar it replaces (`login: >-` and the value on the
+        next line), where it reads back the same: one line, a strip (-) header; else None."""
+        if not (isinstance(node, ScalarNode) and node.style in ("|", ">") and isinstance(value, str)):
+            return None
+        start = node.start_mark.index
+        header = self.text[start : self.text.find("\n", start)].rstrip("\r")
+        if not header.endswith("-") or not value or not value.isprintable() or value != value.strip():
+            return None
+        content = self._line(self.line_of(start) + 1)
+        return f"{header}\n{content[: len(content) - len(content.lstrip(' '))]}{value}"
 
     def set_list(self, seq: SequenceNode, items: list[Any]) -> None:
         """A list of names (companies): the ones gone removed, the new ones added at the end;
@@ -206,6 +228,14 @@ class Editor:
         have = [(n, spec.identity(str(plain(n)))) for n in seq.value]
         added = [i for i in items if spec.identity(str(i)) not in {h for _, h in have}]
         keep = [n for n, h in have if h in wanted]
+        if seq.flow_style and self._one_per_line(seq):
+            # A flow list written an item a line: each line goes or comes alone, so that the
+            # comments after the others stay (`F0001,  # Oslo head office`).
+            for n, h in have:
+                if h not in wanted:
+                    self.delete_lines(self.line_of(n.start_mark.index), self.line_of(n.start_mark.index))
+            self._append_lines(seq, [yamlout.flow([i])[1:-1] for i in added])
+            return
         if seq.flow_style or not (keep or added):
             # The kept items as written (their quotes too), the new ones as yamlout writes them.
             items = [self.text[n.start_mark.index : n.end_mark.index] for n in keep]
@@ -225,7 +255,46 @@ class Editor:
 
     # -- sequences of mappings (connections) -----------------------------------------------
 
+    def _one_per_line(self, seq: SequenceNode) -> bool:
+        """A flow sequence over several lines with each item on lines of its own: nothing but
+        white space before it, after it at most a comma and a comment."""
+        if not seq.value or self.line_of(seq.start_mark.index) == self.line_of(seq.end_mark.index):
+            return False
+        previous = self.line_of(seq.start_mark.index)
+        for n in seq.value:
+            first, last = self.line_of(n.start_mark.index), self.line_of(n.end_mark.index)
+            if first <= previous or self.text[self.line_start(first) : n.start_mark.index].strip():
+                return False
+            if not _AFTER_ITEM.fullmatch(self._line(last)[n.end_mark.index - self.line_start(last) :]):
+                return False
+            previous = last
+        return previous < self.line_of(seq.end_mark.index)
+
+    def _append_lines(self, seq: SequenceNode, items: list[str], comment: str | None = None) -> None:
+        """Items (as YAML text) appended to a flow sequence written an item a line, each on a
+        line of its own in the column of the last, after it (and after the lines of the items
+        removed before it), with commas as the last item has them."""
+        if not items:
+            return
+        last = seq.value[-1]
+        line = self.line_of(last.end_mark.index)
+        rest = self._line(line)[last.end_mark.index - self.line_start(line) :]
+        trailing = rest.lstrip(" \t").startswith(",")  # `F0002,` before the `]`
+        if not trailing and line not in self.deleted:  # the last item stays: it needs a comma now
+            self.edits.append((last.end_mark.index, last.end_mark.index, ","))
+        column = " " * self.indent(last)
+        note = f"{column}# {comment}\n" if comment else ""
+        body = "".join(
+            f"{note}{column}{item}{',' if i < len(items) - 1 or trailing else ''}\n"
+            for i, item in enumerate(items)
+        )
+        self.insert_after_line(line, body)
+
     def remove_item(self, seq: SequenceNode, item: Node) -> None:
+        if seq.flow_style and self._one_per_line(seq) and len(seq.value) > 1:
+            first = self._comments_above(self.line_of(item.start_mark.index), self.indent(item))
+            self.delete_lines(first, self.line_of(item.end_mark.index))
+            return
         if seq.flow_style:
             self.replace(seq, yamlout.flow([plain(n) for n in seq.value if n is not item]))
             return
@@ -233,18 +302,24 @@ class Editor:
         # (the first entry's too: left, they would describe the entry after it).
         first, last = self.line_of(item.start_mark.index), self.last_line(item)
         dash = self.dash(item)
-        while (
-            first > 0
-            and self._line(first - 1).lstrip().startswith("#")
-            and (len(self._line(first - 1)) - len(self._line(first - 1).lstrip()) >= dash)
-        ):
-            first -= 1
+        first = self._comments_above(first, dash)
         if len(seq.value) == 1:  # its lines become `[]`; the comments after it stay
             self.edits.append((self.line_start(first), self.line_start(last + 1), " " * dash + "[]\n"))
             return
         if first > 0 and not self._line(first - 1).strip() and not self._line(last + 1).strip():
             last += 1  # one blank line between entries stays one
         self.delete_lines(first, last)
+
+    def _comments_above(self, line: int, column: int) -> int:
+        """The first of the comment lines directly above line, at column or deeper (line if
+        there are none)."""
+        while (
+            line > 0
+            and self._line(line - 1).lstrip().startswith("#")
+            and (len(self._line(line - 1)) - len(self._line(line - 1).lstrip()) >= column)
+        ):
+            line -= 1
+        return line
 
     def _line(self, line: int) -> str:
         return self.text[self.line_start(line) : self.line_start(line + 1)]
@@ -266,6 +341,9 @@ class Editor:
             self.insert_after_line(
                 self.line_of(key.start_mark.index), self.lines_of(body, self.indent(key) + 2)
             )
+            return
+        if seq.flow_style and self._one_per_line(seq):
+            self._append_lines(seq, [yamlout.flow(doc) for doc in docs], comment)
             return
         if seq.flow_style or not seq.value:
             self.replace(seq, yamlout.flow([*(plain(n) for n in seq.value), *docs]))
