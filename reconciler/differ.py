@@ -131,6 +131,21 @@ def _match(
     return None, None
 
 
+def _previous_still_live(
+    d: DesiredConnection, conn: state.LiveConnection, by_name: Mapping[str, state.LiveConnection]
+) -> list[str]:
+    """Notes for previous names of d that are other live connections: d is the connection that
+    has its name, and the one a reviewer may take for renamed stays as it is (with prune: true,
+    is deleted, with its dependents, in the plan's deletes)."""
+    return [
+        f"{d.spec.name}: previous name {old} is another live connection, not renamed: the "
+        "portal has a connection of the name itself; remove the previous name, or delete one "
+        "of the two"
+        for old in d.previous_names
+        if (other := by_name.get(spec.identity(old))) is not None and other.id != conn.id
+    ]
+
+
 def _unchanged(d: DesiredConnection, conn: state.LiveConnection, fps: PasswordFingerprints) -> bool:
     """Managed, the same spec (so the same name) and the same password, or none on either side."""
     if not conn.managed or d.spec != conn.spec:
@@ -289,6 +304,8 @@ def _diff_tenant(
             )
         else:
             used.add(conn.id)
+            if desired_conn.previous_names and renamed_from is None:
+                notes += _previous_still_live(desired_conn, conn, by_name)
             if _unchanged(desired_conn, conn, fps):
                 continue  # no action, no note: _matched's first answer, without building its tuple
             action, note = _matched(desired_conn, conn, renamed_from, fps)

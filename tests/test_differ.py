@@ -128,6 +128,27 @@ def test_diff_rename_by_previous_name_keeps_id() -> None:
     assert action.changes == (p.Change("name", "Visma Oslo", "Visma Norway"),)
 
 
+@pytest.mark.parametrize("prune", [False, True])
+def test_a_previous_name_that_is_another_live_connection_is_noted(prune: bool) -> None:
+    """`name: Beta, previous_names: [Alpha]` with both in the portal: Beta (made by hand) is
+    the connection, and Alpha is not renamed (with prune, it is deleted): said, not silent."""
+    beta = dataclasses.replace(BASE, name="Beta")
+    alpha = live_conn(dataclasses.replace(BASE, name="Alpha"), id=1)
+    hand = live_conn(beta, id=2, managed=False)
+    result = differ.diff([desired(want(beta, previous=("Alpha",)), prune=prune)], live(alpha, hand), FPS)
+    (t,) = result.tenants
+    assert [(a.action, a.connection) for a in t.actions] == [
+        *([(p.ActionKind.DELETE, "Alpha")] if prune else []),
+        (p.ActionKind.ADOPT, "Beta"),
+    ]
+    assert t.notes == (
+        "Beta: previous name Alpha is another live connection, not renamed: the portal has a "
+        "connection of the name itself; remove the previous name, or delete one of the two",
+    )
+    renamed = differ.diff([desired(want(beta, previous=("Alpha",)))], live(alpha), FPS)
+    assert renamed.tenants[0].notes == ()  # the usual rename: no note
+
+
 @pytest.mark.parametrize(
     ("managed", "protected", "blocked"),
     [
