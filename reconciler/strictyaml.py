@@ -240,19 +240,27 @@ class _Builder:
                 if value[0] in _INT_START and _INT.fullmatch(value):
                     return int(value)
                 return value
-            if self.explicit_str(node):
+            if self.explicit_str(node, secret):
                 return node.value
             return self.scalar(node)
         if isinstance(node, yaml.MappingNode):
-            self.check_tag(node, _TAG + "map")
+            self.check_tag(node, _TAG + "map", secret)
             return self.mapping(node, depth, secret)
         if isinstance(node, yaml.SequenceNode):
-            self.check_tag(node, _TAG + "seq")
+            self.check_tag(node, _TAG + "seq", secret)
             return [self.build(child, depth + 1, secret) for child in node.value]
         raise _Fail(node, "unsupported YAML node")  # pragma: no cover - yaml has no other kinds
 
     @staticmethod
-    def check_tag(node: yaml.Node, implicit: str) -> None:
+    def check_tag(node: yaml.Node, implicit: str, secret: bool = False) -> None:
+        """secret: under a `password` key, where `!Sommer2024` is more likely a password written
+        out than a tag: the tag is not shown."""
+        if node.tag != implicit and secret:
+            raise _Fail(
+                node,
+                "a YAML tag under password is not allowed (not shown: it may be the password); "
+                "remove it, and write the password as {env: NAME} or {file: PATH}",
+            )
         if node.tag != implicit:
             raise _Fail(
                 node,
@@ -261,7 +269,7 @@ class _Builder:
             )
 
     @classmethod
-    def explicit_str(cls, node: yaml.ScalarNode) -> bool:
+    def explicit_str(cls, node: yaml.ScalarNode, secret: bool = False) -> bool:
         """True for `!!str x` or a quoted scalar (the text as written); False for a plain
         scalar; raises for any other explicit tag."""
         tag = node.tag
@@ -269,7 +277,7 @@ class _Builder:
             return False
         if tag == _TAG + "str":
             return True
-        cls.check_tag(node, _PLAIN)
+        cls.check_tag(node, _PLAIN, secret)
         return False  # pragma: no cover - check_tag raised
 
     @staticmethod
@@ -298,7 +306,7 @@ class _Builder:
                     "a key must be a single word, not a list or mapping; check for a stray '?', '[' or '{'",
                 )
             if key_tag != _PLAIN and key_tag != _STR:
-                self.explicit_str(key_node)
+                self.explicit_str(key_node, secret)
             key = key_node.value
             if key in result:
                 first = next(k for k, _ in node.value if k.value == key and k is not key_node)

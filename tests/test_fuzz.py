@@ -421,6 +421,25 @@ def test_load_file_fuzz(raw: bytes) -> None:
     f"  - name: B\n    integration: dynamics-gp\n    server: s\n    database: d\n"
     f"    authentication: windows\n    private: *a\n    login: *a\n".encode()
 )
+@example(
+    f"version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n  - name: A\n"
+    f"    integration: visma-business\n    server: s\n    database: d\n"
+    f"    authentication: sql\n    login: l\n    password: !{SECRET}\n".encode()
+)
+@example(
+    f"version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n  - name: A\n"
+    f"    integration: visma-business\n    server: s\n    database: d\n"
+    f"    authentication: sql\n    login: l\n    password: !{SECRET} {{env: OSR_A}}\n".encode()
+)
+@example(
+    f"version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n  - name: A\n"
+    f"    absent: true\n    password: [!{SECRET} x]\n".encode()
+)
+@example(
+    f"version: 1\ncustomer: acme\ntenant: acme-norway\nconnections:\n  - name: A\n"
+    f"    integration: visma-business\n    server: s\n    database: d\n"
+    f"    authentication: sql\n    login: l\n    password: {{!{SECRET} env: OSR_A}}\n".encode()
+)
 def test_load_file_fuzz_never_echoes_a_literal_password(raw: bytes) -> None:
     lines = _check(raw)
     assert lines, "a literal password was accepted"
