@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from reconciler import catalog, drivers, errors, odbc, redaction
+from reconciler import spec as spec_mod
 
 # The connection strings are built in reconciler.odbc (no pyodbc there); callers of this module
 # (workflow, the companies command, tests) name these through it.
@@ -180,6 +181,11 @@ class _Session:
         except self._pyodbc.Error as exc:
             took = time.monotonic() - started
             problem = _connect_problem(self.spec, name, self.timeout, exc, took=took)
+        except UnicodeError:  # a value that is no text (a flag of bytes that are not UTF-8)
+            problem = (
+                f"{self.spec.label}: the server, database or login holds characters that are not "
+                "valid text (bytes that are not UTF-8?); write them as text"
+            )
         if problem is not None:
             # Raised outside the except block so that no __context__ carries the raw driver text.
             raise errors.SourceError(problem)
@@ -208,6 +214,11 @@ class _Session:
                 return columns, list(cursor.fetchall())
         except self._pyodbc.Error as exc:
             problem = self._query_problem(what, exc)
+        except UnicodeError:  # SQL Server's nvarchar holds lone surrogates, which no text is
+            problem = (
+                f"{self.spec.label}: the {what} on {self.spec.server} returned a value that is not "
+                "valid text (a broken character in a company's id or name?); correct it on the server"
+            )
         raise errors.SourceError(problem)
 
     def _query_problem(self, what: str, exc: BaseException) -> str:
@@ -307,14 +318,19 @@ def _company_problems(
 ) -> tuple[list[str], list[str]]:
     """(problem messages, declared companies found on the server)."""
     exact = {c.id for c in listed}
-    folded = {c.id.casefold(): c.id for c in listed}
+    # The server's own Unicode form: the tool reads ids composed (NFC), a server may keep
+    # them decomposed (`Å0010` as A and a ring): one id, found under the server's spelling.
+    composed = {spec_mod.nfc(c.id): c.id for c in listed}
+    folded = {spec_mod.identity(c.id): c.id for c in listed}
     problems: list[str] = []
     present: list[str] = []
     for company in dict.fromkeys(declared):
         if company in exact:
             present.append(company)
-        elif company.casefold() in folded:
-            actual = folded[company.casefold()]
+        elif spec_mod.nfc(company) in composed:
+            present.append(composed[spec_mod.nfc(company)])
+        elif spec_mod.identity(company) in folded:
+            actual = folded[spec_mod.identity(company)]
             problems.append(
                 f"company {company} is named {actual} on {spec.server}: write it as {actual} "
                 "in the tenant file"

@@ -693,3 +693,24 @@ def test_module_works_without_pyodbc() -> None:
         "a/b/c: pyodbc, the driver for accounting servers and SQL Server stores, is "
         "not installed; install it with pip install 'osr-reconciler[sources]'"
     )
+
+
+def test_a_company_id_the_server_keeps_decomposed_is_found() -> None:
+    """The tool reads ids composed (NFC); a server may keep `Å0010` decomposed (A and a
+    combining ring): one id, found under the server's spelling, not "not on the server"."""
+    spec_ = sources.SourceSpec(
+        label="acme/t/Fisk",
+        integration="osr-test-sqlite",
+        server="localhost",
+        database="db",
+        authentication=Authentication.WINDOWS,
+        login=None,
+        password=None,
+    )
+    listed = [sources.Company("A\u030a0010", "Ålesund Fisk AS"), sources.Company("F0001", "Oslo")]
+    problems, present = sources._company_problems(spec_, ["\u00c50010", "F0001"], listed)
+    assert (problems, present) == ([], ["A\u030a0010", "F0001"])
+    problems, present = sources._company_problems(spec_, ["\u00e50010"], listed)  # case differs
+    assert present == [] and problems == [
+        "company \u00e50010 is named A\u030a0010 on localhost: write it as A\u030a0010 in the tenant file"
+    ]

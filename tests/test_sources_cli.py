@@ -15,6 +15,7 @@ import pytest
 from reconciler import sources, stages
 from reconciler.commands import companies as companies_cmd
 from tests.conftest import IN_CI, Cli
+from tests.inert import assert_text_inert
 from tests.inprocess import InProcess, run_fixture  # noqa: F401  (the `run` fixture)
 from tests.test_cli import LIVE, TENANT, seeded
 
@@ -86,6 +87,49 @@ def test_companies_lists_and_searches(cli: Cli, source_env: dict[str, str]) -> N
     assert json.loads(found.out) == [{"id": "F0010", "name": "Ålesund Fisk AS"}]
     unknown = cli("companies", "--tenant", "acme/acme-norway", "--connection", "Nope")
     assert unknown.code == 1 and "no connection named 'Nope' (declared: Visma Oslo, Books)" in unknown.err
+
+
+def test_companies_shows_the_server_s_text_inert(
+    cli: Cli, source_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A company's id or name from the server with a line break, a carriage return, an escape
+    sequence or a bidirectional control forged rows and moved the cursor in the table."""
+    hostile = [
+        ("F0020", "Bergen\nF0666  Forged row"),
+        ("F0021", "\x1b[2J\x1b]0;pwned\x07Clears the screen"),
+        ("F0022", "Name\rF9999  overwritten"),
+        ("F0023\nF0024", "an id with a line break"),
+        ("F0025", "\u202eSA gninnur"),
+    ]
+    with sqlite3.connect(tmp_path / "system.db") as conn:
+        conn.executemany("INSERT INTO osr_src_companies VALUES (?, ?)", hostile)
+    listed = cli(
+        "companies", "--tenant", "acme/acme-norway", "--connection", "Books", env={"FORCE_COLOR": "1"}
+    )
+    assert listed.code == 0, listed.err
+    assert_text_inert(listed.out)
+    rows = listed.out.splitlines()
+    assert len(rows) == 1 + 4 + len(hostile)  # the header, the fixture's four, one a company
+    assert any(r.startswith("F0020 ") and r.endswith(" Bergen\\nF0666  Forged row") for r in rows), rows
+    assert "F0023\\nF0024  an id with a line break" in rows
+    assert "9 companies on" in listed.err
+
+
+def test_a_company_name_that_is_no_text_is_that_connection_s_problem(
+    cli: Cli, source_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A lone surrogate in a company's name (SQL Server's nvarchar holds one) made the driver's
+    text fail to decode: plan --check-sources and companies ended as an internal error."""
+    with sqlite3.connect(tmp_path / "system.db") as conn:
+        conn.execute("INSERT INTO osr_src_companies VALUES ('F0030', CAST(X'41EDA08042' AS TEXT))")
+    listed = cli("companies", "--tenant", "acme/acme-norway", "--connection", "Books")
+    assert listed.code == 1 and "internal error" not in listed.err, listed.err
+    assert "returned a value that is not valid text" in listed.err
+    planned = cli("plan", "--check-sources", "--format", "json")
+    assert planned.code == 0 and "internal error" not in planned.err, planned.err
+    checks = {c["connection"]: c for c in json.loads(planned.out)["tenants"][0]["checks"]}
+    assert not checks["Books"]["ok"] and "not valid text" in " ".join(checks["Books"]["problems"]), checks
+    assert "Visma Oslo" in checks  # the other connection's check is there too
 
 
 def test_check_sources_reports_per_connection_and_apply_refuses(cli: Cli, source_env: dict[str, str]) -> None:

@@ -168,7 +168,7 @@ def companies_spec(
 @click.option("--search", metavar="TEXT", help="Only companies whose id or name contains TEXT.")
 @click.option(
     "--timeout",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=3600),
     default=15,
     show_default=True,
     help="Login and query timeout in seconds.",
@@ -214,11 +214,12 @@ def companies(
             json.dumps([{"id": c.id, "name": c.name} for c in found], indent=2, ensure_ascii=False) + "\n"
         )
         return options.EXIT_OK
-    width = max([len("ID"), *(len(c.id) for c in found)])
-    out.result(
-        "".join(
-            f"{c_id:<{width}}  {name}\n" for c_id, name in [("ID", "NAME"), *((c.id, c.name) for c in found)]
-        )
-    )
+    from reconciler import render
+
+    # The server's text, inert: a line break, a carriage return, an escape sequence or a
+    # bidirectional control in a company's id or name must not forge a row or move the cursor.
+    rows = [("ID", "NAME"), *((render.inert(c.id), render.inert(c.name)) for c in found)]
+    width = max(len(c_id) for c_id, _ in rows)
+    out.result("".join(f"{c_id:<{width}}  {name}\n" for c_id, name in rows))
     out.info(f"{len(found)} compan{'y' if len(found) == 1 else 'ies'} on {spec_.label}.")
     return options.EXIT_OK
