@@ -245,9 +245,12 @@ class Written(NamedTuple):
 
 def _verified_live(conn: store.Transaction, tenants: Sequence[p.TenantPlan]) -> state.LiveState:
     """These tenants as they are live, read in the transaction with the dependents their plan
-    read; refused if any moved since the plan read it (its fingerprint)."""
-    live = store.read(conn, [t.key for t in tenants])
-    live = live.with_dependents(store.read_dependents(conn, [k for t in tenants for k in t.read_companies]))
+    read, their rows locked to its end (store._locked); refused if any moved since the plan
+    read it (its fingerprint)."""
+    live = store.read(conn, [t.key for t in tenants], lock=True)
+    live = live.with_dependents(
+        store.read_dependents(conn, [k for t in tenants for k in t.read_companies], lock=True)
+    )
     for t in tenants:
         lt = live.tenants.get(t.key)
         if lt is None or lt.object_fp() != t.tenant_fp:

@@ -705,12 +705,14 @@ def read(
     *,
     dependents: bool = False,
     tenants_read: list[Any] | None = None,
+    lock: bool = False,
 ) -> state.LiveState:
     """Live state; dependents of every company only with dependents=True (dump).
 
     Plans read dependents only for the companies they may cascade to (read_dependents): a
     fleet has far more dependents than anything else, and most are never looked at.
     tenants_read: the rows of tenant_rows(conn), when a plan reads the fleet in batches.
+    lock: an apply's read in its transaction (_locked): the rows read are locked to its end.
     """
     rows = tenants_read if tenants_read is not None else _tenant_rows(conn)
     wanted = {k for k in keys} if keys is not None else None
@@ -724,6 +726,8 @@ def read(
     ids = list(selected) if wanted is not None else None
 
     def scoped(query: sa.Select[Any], column: sa.ColumnElement[Any]) -> sa.Select[Any]:
+        if lock:
+            query = _locked(query)
         if ids is None:
             return query
         if len(ids) <= 500:
@@ -808,19 +812,34 @@ def _group_dependents(rows: Iterable[Any]) -> dict[int, tuple[state.Dependent, .
     return {k: tuple(v) for k, v in grouped.items()}
 
 
-def read_dependents(conn: Connection, company_keys: Iterable[int]) -> dict[int, tuple[state.Dependent, ...]]:
-    """Dependents of these companies (by row id); every requested company gets an entry."""
+def _locked(query: sa.Select[Any]) -> sa.Select[Any]:
+    """query as a locking read (FOR UPDATE): PostgreSQL and MariaDB then hold off, until the
+    apply's transaction ends, a writer outside the tool (the portal) that would change a row
+    it read and compared with its plan, or add a row under one (a foreign key takes a lock on
+    the row it names: a company or dependent under a connection being deleted). Without it,
+    a portal change committed between that read and the apply's writes was overwritten (a
+    connection made protected while an update was written), and MariaDB's read of its
+    snapshot missed rows its deletes then hit. SQLite locks the whole file (BEGIN IMMEDIATE)."""
+    return query.with_for_update()
+
+
+def read_dependents(
+    conn: Connection, company_keys: Iterable[int], *, lock: bool = False
+) -> dict[int, tuple[state.Dependent, ...]]:
+    """Dependents of these companies (by row id); every requested company gets an entry.
+    lock: as read()'s."""
     keys = sorted(set(company_keys))
     found: dict[int, tuple[state.Dependent, ...]] = {k: () for k in keys}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        rows = conn.execute(
+        query = (
             sa.select(
                 osr_dependents.c.company_id, osr_dependents.c.kind, osr_dependents.c.name, osr_dependents.c.id
             )
             .where(osr_dependents.c.company_id.in_(chunk))
             .order_by(osr_dependents.c.id)
-        ).all()
+        )
+        rows = conn.execute(_locked(query) if lock else query).all()
         found.update(_group_dependents(rows))
     return found
 

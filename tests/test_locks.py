@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from reconciler import applier, cli, errors, locks, secrets, stages, store
 from tests.conftest import CANARY, CANARY_ENV, RECONCILER, TEST_KEY, Cli, run_in_process
-from tests.test_cli import LIVE, TENANT, dump, seeded
+from tests.test_cli import LIVE, TENANT, dump, edit_by_hand, seeded
 from tests.test_safety import _insert_lock, asleep, wait_until, wait_until_waiting_for_a_lock
 
 CHANGED = TENANT.replace("database: vbsys", "database: vbsys2")
@@ -732,10 +732,7 @@ def test_unknown_mariadb_charset_is_named(
     url = sa.make_url(SERVER_URLS["mariadb"]).update_query_dict({"charset": "bogus"})
     monkeypatch.setenv("RECONCILER_STORE_KEY", TEST_KEY)
     assert cli.main(["locks", "--store", url.render_as_string(hide_password=False)]) == 1
-    assert (
-        "the driver does not know the charset 'bogus' in the URL; write ?charset=utf8mb4"
-        in capsys.readouterr().err
-    )
+    assert "the charset 'bogus' cannot hold every name" in capsys.readouterr().err
 
 
 def test_store_init_upgrades_a_version_2_store(cli: Cli) -> None:
@@ -755,3 +752,40 @@ def test_store_init_upgrades_a_version_2_store(cli: Cli) -> None:
     assert cli("store", "init").code == 0
     assert cli("apply", "--auto-approve").code == 0
     assert cli("plan", "--detailed-exitcode").code == 0
+
+
+def test_a_portal_change_during_an_apply_s_writes_is_not_overwritten(cli: Cli) -> None:
+    """PostgreSQL and MariaDB: a connection made protected (and handed back, unmanaged) in the
+    portal after the apply read and compared it in its transaction, and before it wrote, was
+    written over: protected false, managed true, its company removed (DESIGN §8). The apply's
+    read now locks what it read: the portal's change waits for the commit and then stands."""
+    import threading
+
+    seeded(cli, CHANGED)
+    url = cli.env["RECONCILER_STORE"]
+    proc = _start(cli, "apply", "--auto-approve", env={"RECONCILER_DEBUG_ACTION_DELAY_MS": "1500"})
+    wait_until(
+        proc,
+        lambda: _count(url, store.connections) > 0 and _count(url, store.locks) == 1 and asleep(proc),
+        "the apply's transaction",
+    )
+    portal = threading.Thread(
+        target=edit_by_hand, args=(cli, "Visma Oslo"), kwargs={"protected": True, "managed": False}
+    )
+    portal.start()
+    _, err = proc.communicate(timeout=120)
+    portal.join(timeout=120)
+    assert proc.returncode == 0, err
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    store.connections.c.protected,
+                    store.connections.c.managed,
+                    store.connections.c.database_name,
+                ).where(store.connections.c.name == "Visma Oslo")
+            ).one()
+    finally:
+        engine.dispose()
+    assert (bool(row.protected), bool(row.managed), row.database_name) == (True, False, "vbsys2")
