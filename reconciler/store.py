@@ -584,8 +584,14 @@ class Store:
         if self.readonly:
             raise errors.StoreError("internal: a read-only command asked to write")
         try:
-            with self._open() as conn, conn.begin():
-                yield conn
+            with self._open() as conn:
+                if conn.dialect.name in ("mysql", "mariadb"):
+                    # READ COMMITTED, as PostgreSQL's default: InnoDB's REPEATABLE READ locks the
+                    # gaps around the rows an apply's locking read (_locked) scans, and two
+                    # applies of neighbouring tenants then deadlocked on each other's inserts.
+                    conn.execution_options(isolation_level="READ COMMITTED")
+                with conn.begin():
+                    yield conn
         except exc.SQLAlchemyError as error:
             raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
 
@@ -725,9 +731,10 @@ def read(
         known = _known(rows)
     ids = list(selected) if wanted is not None else None
 
+    if lock and ids:
+        _lock_tenant_rows(conn, ids)
+
     def scoped(query: sa.Select[Any], column: sa.ColumnElement[Any]) -> sa.Select[Any]:
-        if lock:
-            query = _locked(query)
         if ids is None:
             return query
         if len(ids) <= 500:
@@ -812,15 +819,56 @@ def _group_dependents(rows: Iterable[Any]) -> dict[int, tuple[state.Dependent, .
     return {k: tuple(v) for k, v in grouped.items()}
 
 
-def _locked(query: sa.Select[Any]) -> sa.Select[Any]:
-    """query as a locking read (FOR UPDATE): PostgreSQL and MariaDB then hold off, until the
-    apply's transaction ends, a writer outside the tool (the portal) that would change a row
-    it read and compared with its plan, or add a row under one (a foreign key takes a lock on
-    the row it names: a company or dependent under a connection being deleted). Without it,
-    a portal change committed between that read and the apply's writes was overwritten (a
-    connection made protected while an update was written), and MariaDB's read of its
-    snapshot missed rows its deletes then hit. SQLite locks the whole file (BEGIN IMMEDIATE)."""
-    return query.with_for_update()
+def _locked(query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
+    """query, of table's rows by primary key, as a locking read (FOR UPDATE) that uses that
+    key: on MariaDB a locking read that scans (a small table, or an index its optimiser passed
+    over) waits on every row it meets, other tenants' too, and two applies deadlocked."""
+    hint = "FORCE INDEX (PRIMARY)"
+    return query.with_for_update().with_hint(table, hint, "mysql").with_hint(table, hint, "mariadb")
+
+
+def _lock_ids(conn: Connection, table: sa.Table, ids: Iterable[int]) -> None:
+    for part in _chunks(sorted(set(ids))):
+        conn.execute(
+            _locked(sa.select(table.c.id).where(table.c.id.in_(part)).order_by(table.c.id), table)
+        ).all()
+
+
+def _lock_tenant_rows(conn: Connection, tenant_ids: Sequence[int]) -> None:
+    """Lock, for an apply's read in its transaction (read(lock=True)), the tenants'
+    connections, their companies and the tenants' report templates, before they are read: on
+    PostgreSQL and MariaDB a writer outside the tool (the portal) that would change one of
+    them, or add a row under one (a foreign key waits on the row it names: a company or a
+    dependent under a connection being deleted, a template linked to it), then waits for the
+    apply's commit. Without it, a portal change committed between the apply's comparison of
+    what it read with its plan and its writes was written over (a connection made protected
+    while an update was written), and MariaDB's read of its snapshot missed rows its deletes
+    then met. Rows are found by an ordinary read and locked by primary key (_locked); one
+    added between the two is read and compared all the same. SQLite: BEGIN IMMEDIATE."""
+    if conn.dialect.name == "sqlite":
+        return  # the one writer already
+    for chunk in _chunks(sorted(tenant_ids)):
+        conn_ids = (
+            conn.execute(sa.select(connections.c.id).where(connections.c.tenant_id.in_(chunk)))
+            .scalars()
+            .all()
+        )
+        _lock_ids(conn, connections, conn_ids)
+        for part in _chunks(conn_ids):
+            _lock_ids(
+                conn,
+                companies,
+                conn.execute(sa.select(companies.c.id).where(companies.c.connection_id.in_(part)))
+                .scalars()
+                .all(),
+            )
+        _lock_ids(
+            conn,
+            report_templates,
+            conn.execute(sa.select(report_templates.c.id).where(report_templates.c.tenant_id.in_(chunk)))
+            .scalars()
+            .all(),
+        )
 
 
 def read_dependents(
@@ -839,7 +887,15 @@ def read_dependents(
             .where(osr_dependents.c.company_id.in_(chunk))
             .order_by(osr_dependents.c.id)
         )
-        rows = conn.execute(_locked(query) if lock else query).all()
+        if lock and conn.dialect.name != "sqlite":
+            _lock_ids(
+                conn,
+                osr_dependents,
+                conn.execute(sa.select(osr_dependents.c.id).where(osr_dependents.c.company_id.in_(chunk)))
+                .scalars()
+                .all(),
+            )
+        rows = conn.execute(query).all()
         found.update(_group_dependents(rows))
     return found
 
@@ -1015,11 +1071,15 @@ def _check_versions(
         found = {
             row.id: row
             for row in conn.execute(
-                sa.select(
-                    connections.c.id, connections.c.version, connections.c.protected, connections.c.managed
+                _locked(
+                    sa.select(
+                        connections.c.id,
+                        connections.c.version,
+                        connections.c.protected,
+                        connections.c.managed,
+                    ).where(connections.c.id.in_([i for i, _, _ in chunk])),
+                    connections,
                 )
-                .where(connections.c.id.in_([i for i, _, _ in chunk]))
-                .with_for_update()
             )
         }
         for connection_id, version, label in chunk:
