@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from reconciler import errors
@@ -42,6 +42,29 @@ def git_commit(root: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def uncommitted(root: Path, files: Iterable[str]) -> int:
+    """How many of files (paths as given, from root) differ from HEAD: changed, staged or not
+    in git at all. 0 when git cannot say (no git, no repository)."""
+    try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        status = subprocess.run(
+            ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"],
+            cwd=root,
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    if top.returncode != 0 or status.returncode != 0:
+        return 0
+    base = Path(top.stdout.strip()).resolve()
+    entries = status.stdout.split(b"\0")  # `XY path`: the path from the top of the work tree
+    changed = {os.path.normpath(base / os.fsdecode(entry[3:])) for entry in entries if len(entry) > 3}
+    return sum(os.path.normpath(Path(root, f).resolve()) in changed for f in files)
 
 
 def _revision(root: Path, ref: str) -> str:

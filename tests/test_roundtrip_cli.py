@@ -458,3 +458,27 @@ def _ids(cli: Cli) -> dict[str, int]:
             return dict(conn.execute(sa.select(store.connections.c.name, store.connections.c.id)).all())
     finally:
         engine.dispose()
+
+
+def test_the_audit_log_says_when_what_was_applied_is_not_committed(cli: Cli) -> None:
+    """An apply of tenant files edited but not committed recorded HEAD as its commit, whose
+    files still said otherwise: the record now says `-dirty`, and the run warns."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    assert cli("import").code == 0
+    git(cli.root, "add", "-A")
+    git(cli.root, "commit", "-qm", "imported")
+    env = {OSLO: CANARY}
+    clean = cli("apply", "--auto-approve", env=env)
+    assert clean.code == 0 and "warning" not in clean.err, clean.err
+    head = git(cli.root, "rev-parse", "HEAD").strip()
+    path = cli.root / "tenants/acme/acme-norway.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("server: ax01\n", "server: ax02\n"))
+    edited = cli("apply", "--auto-approve", env=env)
+    assert edited.code == 0, edited.err
+    assert (
+        f"warning: 1 tenant file(s) differ from the commit checked out (not committed); the audit "
+        f"log records the commit as {head}-dirty"
+    ) in edited.err
+    commits = [e["commit"] for e in json.loads(cli("history", "--format", "json").out)]
+    assert set(commits) == {head, f"{head}-dirty"}, commits

@@ -230,6 +230,13 @@ def apply(
         files, keys = [c.path for c in checked], [c.key for c in checked]
         # Locked before reading: an apply that waited plans against what the last one left.
         commit = gitrepo.git_commit(ctx.root)  # for the audit log: the apply's and the record's
+        dirty = gitrepo.uncommitted(ctx.root, files) if commit else 0
+        if commit and dirty:  # the commit does not hold what is applied: the audit log says so
+            commit = f"{commit[:40]}-dirty"
+            out.info(
+                f"warning: {dirty} tenant file(s) differ from the commit checked out (not committed); "
+                f"the audit log records the commit as {commit}"
+            )
         with locks.leases(st, keys, timeout_s=timeout) as held:
             done, pending = _plan_and_apply_batched(
                 ctx, out, st, files, {c.key: c.digest for c in checked}, held, flags, commit, verify
