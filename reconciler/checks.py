@@ -24,7 +24,7 @@ _SERVER = re.compile(
     (?:,(?P<port>[0-9]{1,5}))?$""",
     re.VERBOSE,
 )
-_DOC_PATH = re.compile(
+DOC_PATH = re.compile(
     r'^(?:\\\\[^\\/:*?"<>|]+\\[^\\/:*?"<>|]+(?:\\[^\\/:*?"<>|]*)*|[A-Za-z]:\\[^/:*?"<>|]*)$'
 )
 
@@ -117,7 +117,7 @@ def check_server(value: str) -> str:
 
 
 def check_doc_path(value: str) -> str:
-    if not _DOC_PATH.fullmatch(value) or not value.isprintable():
+    if not DOC_PATH.fullmatch(value) or not value.isprintable():
         raise fail(
             "document_center_path",
             "write a UNC path like \\\\fs01\\vdc\\vouchers or a drive path like D:\\Vouchers",

@@ -12,10 +12,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from reconciler import catalog, tenantfile
+from reconciler import catalog, checks, tenantfile
 
 # Text the tool reads as written, that a YAML 1.2 editor may read as a number.
-_TEXT_OR_NUMBER = ("name", "database", "login")
+_TEXT_OR_NUMBER = ("name", "database", "login", "server")
+# What validate says of a name's spaces (spec.name_problem) that a pattern can say: none at
+# the start or end, never two in a row.
+_NAME_SPACES = r"^(?!.* {2})\S(?:.*\S)?$"
 
 
 def _text_or_number(schema: dict[str, Any]) -> None:
@@ -36,7 +39,25 @@ def tenant_schema(cat: catalog.Catalog | None = None) -> dict[str, Any]:
     props["integration"]["enum"] = keys
     for key in _TEXT_OR_NUMBER:
         _text_or_number(props[key])
-    _text_or_number(props["companies"]["items"])
+    names = [
+        props["name"],
+        props["previous_names"]["items"],
+        props["companies"]["items"],
+        defs["TombstoneModel"]["properties"]["name"],
+    ]
+    for name in names:
+        _text_or_number(name)
+        name["pattern"] = _NAME_SPACES
+    props["companies"]["uniqueItems"] = True  # the same id twice (by identity: validate only)
+    _text_or_number(defs["SecretRefModel"]["properties"]["file"])
+    # Lengths and forms validate checks after pydantic (checks.check_server, check_doc_path,
+    # check_slug), which the models' schema does not carry.
+    props["server"]["maxLength"] = checks.MAX_SERVER
+    path = defs["VoucherModel"]["properties"]["document_center_path"]
+    path["maxLength"], path["pattern"] = checks.MAX_DOC_PATH, checks.DOC_PATH.pattern
+    for key in ("customer", "tenant"):
+        schema["properties"][key]["maxLength"] = checks.MAX_SLUG
+        _text_or_number(schema["properties"][key])
     providers = sorted({p for k in keys for p in cat.get(k).voucher_providers})  # type: ignore[union-attr]
     defs["VoucherModel"]["properties"]["provider"]["enum"] = providers
     rules: list[dict[str, Any]] = [
@@ -80,6 +101,6 @@ def tenant_schema(cat: catalog.Catalog | None = None) -> dict[str, Any]:
     conn["allOf"] = rules
     defs["SecretRefModel"]["oneOf"] = [
         {"properties": {"env": {"type": "string"}}, "required": ["env"]},
-        {"properties": {"file": {"type": "string"}}, "required": ["file"]},
+        {"properties": {"file": {"type": ["string", "number"]}}, "required": ["file"]},
     ]
     return schema

@@ -599,6 +599,13 @@ def covered(window: Window, tenants: Iterable[str]) -> list[str]:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of reconciler.yaml, for editors (schemas/reconciler.schema.json)."""
     schema = SettingsFileModel.model_json_schema()
+    for model in schema.get("$defs", {}).values():
+        props = model.get("properties", {})
+        if "name" in props:  # `name: 2024` is text to the tool, a number to a YAML 1.2 editor
+            props["name"]["type"] = ["string", "number"]
+        if "tenants" in props:  # what _check_globs and _check_glob refuse, as far as a pattern can say
+            props["tenants"]["minItems"] = 1
+            props["tenants"]["items"]["pattern"] = "^" + _GLOB_PART.pattern + "/" + _GLOB_PART.pattern + "$"
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://osr-reconciler.invalid/schemas/reconciler.schema.json",
