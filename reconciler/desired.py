@@ -315,7 +315,7 @@ def _entry_rules(
         hint = f"did you mean {close[0]!r}?" if close else "write one of: " + ", ".join(cat.keys())
         add((*loc, "integration"), f"unknown integration {validation.shown(key)}; {hint}")
     voucher = item.get("voucher")
-    if integration is not None and voucher is not None:
+    if integration is not None and isinstance(voucher, dict):  # else: the model says its type
         provider = _text_at(voucher, "provider")
         if not integration.supports_vouchers:
             add(

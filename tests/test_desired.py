@@ -199,3 +199,21 @@ def test_discover_finds_path_strings_in_path_order(tmp_path: Path) -> None:
     found = desired.discover([str(root)])
     assert found == [str(root / rel) for rel in ("a/x.yaml", "a/y.yml", "a-b/x.yaml", "b/z.yaml")]
     assert [declared.path_key(f) for f in found] == ["a/x", "a/y", "a-b/x", "b/z"]
+
+
+def test_a_voucher_of_the_wrong_type_is_told_once() -> None:
+    """`voucher: yes` on an integration without a voucher step was told twice: its type, and
+    "has no voucher step" (a rule between values, which waits until each value has its type)."""
+    raw = (
+        FILE.format(server="nav01").replace("integration: dynamics-nav", "integration: dynamics-gp")
+        + "    voucher: yes\n"
+    )
+    with pytest.raises(errors.InputError) as caught:
+        desired.load_file(
+            Path("tenants/acme/acme-norway.yaml"),
+            cat=catalog.load(),
+            settings=secrets.Settings("OSR_", Path(".secrets")),
+            raw=raw.encode(),
+        )
+    (line,) = caught.value.lines()
+    assert "voucher: expected a mapping of provider and document_center_path, not the text 'yes'" in line
