@@ -102,6 +102,11 @@ _HINTS = (
     ("exceeded maximum nesting depth", f"flatten the document (at most {MAX_DEPTH} levels)"),
     ("found incompatible YAML document", "remove the %YAML directive"),
     ("second occurrence", "each anchor (&name) must be unique; rename one"),
+    ("mapping keys are not allowed in this context", "quote the value (a '? ' or ': ' in it starts a key)"),
+    (
+        "did not find expected comment or line break",
+        "a | or > starts a block of text on the lines below; write the text there, or quote the value",
+    ),
 )
 
 

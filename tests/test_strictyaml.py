@@ -264,6 +264,8 @@ def test_nesting_up_to_the_limit_is_read_and_deeper_is_refused() -> None:
         ("a: 1\n b: 2\n", None, "check the indentation"),
         ("a: &x 1\nb: &x 2\n", None, "each anchor (&name) must be unique"),
         ("%YAML 2.0\n---\na: 1\n", None, "remove the %YAML directive"),
+        ("a: ? b\n", (1, 4), "quote the value (a '? ' or ': ' in it starts a key)"),
+        ("a: |b\n", (1, 5), "a | or > starts a block of text on the lines below"),
     ],
 )
 def test_syntax_error_has_its_place_and_a_hint(text: str, where: tuple[int, int] | None, hint: str) -> None:
