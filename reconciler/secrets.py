@@ -200,6 +200,11 @@ class Settings:
                 target = self._inside(ref.file)
                 # A file found regular is remembered; anything else (a FIFO?) is read to its end.
                 value = _read_secret(target, regular=ref.file in self._targets) if target else None
+        if value is not None and len(value) > MAX_PASSWORD:
+            raise errors.SecretError(
+                f"the password in {ref} is {len(value):,} characters; a SQL Server login's password "
+                f"is at most {MAX_PASSWORD}: check that {ref} holds the password alone"
+            )
         if value and register:
             redaction.register(value)
         return value or None
@@ -210,6 +215,10 @@ def _under(target: str, base: str) -> bool:
     return target.startswith(base if base.endswith(os.sep) else base + os.sep) and target != base
 
 
+# SQL Server's limit on a login's password (sysname, 128 characters). A longer secret is not a
+# password (a key file, a whole .env?), and psqlODBC crashed the process on a 40,000-character
+# one in --check-sources.
+MAX_PASSWORD = 128
 _READ_SIZE = 65536
 # O_NONBLOCK: opening a FIFO waits for a writer, which may never come (a plan hung in CI).
 _OPEN_FLAGS = (

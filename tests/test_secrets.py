@@ -473,12 +473,21 @@ def test_folders_not_listed_are_checked_file_by_file(
         assert settings.resolve(SecretRef(None, "top.txt")) == "top-secret"
 
 
-def test_a_large_secret_file_is_read_whole(tmp_path: Path) -> None:
+def test_a_large_secret_file_is_read_whole_and_refused_as_no_password(tmp_path: Path) -> None:
+    """Read whole (past the first read's 64 KiB), then refused: a SQL Server password is at
+    most 128 characters (a 40,000-character one crashed psqlODBC inside --check-sources)."""
     settings = _settings(tmp_path)
     value = "x" * 65536 + "y" * 70000
     (tmp_path / ".secrets" / "acme" / "large.txt").write_text(value + "\n")
     assert settings.check_reference(None, "acme/large.txt") is None
-    assert settings.resolve(SecretRef(None, "acme/large.txt")) == value
+    with pytest.raises(errors.SecretError) as caught:
+        settings.resolve(SecretRef(None, "acme/large.txt"))
+    assert str(caught.value) == (
+        "the password in file acme/large.txt is 135,536 characters; a SQL Server login's password "
+        "is at most 128: check that file acme/large.txt holds the password alone"
+    )
+    (tmp_path / ".secrets" / "acme" / "longest.txt").write_text("z" * 128 + "\n")
+    assert settings.resolve(SecretRef(None, "acme/longest.txt")) == "z" * 128
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
