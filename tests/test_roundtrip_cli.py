@@ -482,3 +482,5 @@ def test_the_audit_log_says_when_what_was_applied_is_not_committed(cli: Cli) -> 
     ) in edited.err
     commits = [e["commit"] for e in json.loads(cli("history", "--format", "json").out)]
     assert set(commits) == {head, f"{head}-dirty"}, commits
+    shown = cli("history").out  # the text view keeps what the short hash would hide
+    assert f"  {head[:12]}-dirty  acme/acme-norway  update" in shown, shown

@@ -60,7 +60,7 @@ def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], lim
     else:
         out.result(
             "".join(
-                f"{e['time']}  {render.inert(e['actor'])}  {(e['commit'] or '-')[:12]}  {e['tenant']}  "
+                f"{e['time']}  {render.inert(e['actor'])}  {_short_commit(e['commit'])}  {e['tenant']}  "
                 f"{e['action']} {render.quoted(e['connection'])}  {','.join(e['fields']) or '-'}"
                 + (f"  ({e['cascade']} cascaded)" if e["cascade"] else "")
                 + (
@@ -73,3 +73,11 @@ def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], lim
             )
         )
     return options.EXIT_OK
+
+
+def _short_commit(commit: str | None) -> str:
+    """A commit as git shows it short, keeping the `-dirty` of an apply of files not committed."""
+    if not commit:
+        return "-"
+    sha, dirty, _ = commit.partition("-dirty")
+    return render.inert(sha[:12] + dirty)
