@@ -662,14 +662,13 @@ def markdown(
     cut_notes: list[str] = []
     failed = [(t.key, problem) for t, c in plan.failed_checks for problem in c.problems]
     if failed:
-        doc.add(
-            "### Source checks failed\n\n"
-            + (
-                f"{_let_through('--skip-source-checks', hints).strip()}\n\n"
-                if hints.get("--skip-source-checks") and not allowed.source_checks
-                else ""
-            )
+        gate = (
+            "`--skip-source-checks` was given: the apply goes on."
+            if allowed.source_checks
+            else "`apply` refuses this plan without `--skip-source-checks`."
+            + _let_through("--skip-source-checks", hints)
         )
+        doc.add(f"### Source checks failed\n\n{gate}\n\n")
         for i, (key, problem) in enumerate(failed):
             line = f"- `{key}`: {md_code(problem)}\n"
             if not doc.fits(line, reserve=limit // 2):

@@ -143,6 +143,11 @@ def test_check_sources_reports_per_connection_and_apply_refuses(cli: Cli, source
     assert checks["Visma Oslo"]["problems"][0].startswith("acme/acme-norway/Visma Oslo: ")
     text = cli("plan", "--check-sources")
     assert "✗ source acme/acme-norway/Books:" in text.out
+    # The pull request's comment says the gate, as text and HTML do (it listed the problems only).
+    comment = cli("plan", "--check-sources", "--format", "markdown").out
+    assert (
+        "### Source checks failed\n\n`apply` refuses this plan without `--skip-source-checks`.\n" in comment
+    )
     refused = cli("apply", "--auto-approve", "--check-sources")
     assert refused.code == 1 and "source check failed" in refused.err
     assert "--skip-source-checks" in refused.err
