@@ -273,24 +273,40 @@ def _env_keyring() -> secrets.Keyring | None:
 
 
 def _file_key(location: Location, *, create: bool) -> bytes | None:
-    if location.key_path is None:
+    """The embedded store's key from its key file (RECONCILER_STORE_KEY unset); made with the
+    store (create). A key file that cannot be read, or holds no key, is named as such: the
+    message blamed RECONCILER_STORE_KEY, which was never set, or the store's own file."""
+    path = location.key_path
+    if path is None:
         return None
-    if location.key_path.exists():
-        key = location.key_path.read_bytes().strip()
+    restore = "restore the key file from your backup (a new key cannot read the stored passwords)"
+    try:
+        key = path.read_bytes().strip() if path.exists() else None
+    except OSError as error:
+        raise errors.SecretError(
+            f"the key file {path} cannot be read ({error.strerror}); {restore}"
+        ) from None
+    if key is not None:
+        try:
+            key.decode("ascii")
+            secrets.Keyring(key)
+        except (UnicodeDecodeError, errors.SecretError):
+            what = "is empty" if not key else "does not hold a store key"
+            raise errors.SecretError(f"the key file {path} {what}; {restore}") from None
         redaction.register(key.decode())
         return key
-    if not create:
-        return None
     if location.db_path is not None and location.db_path.exists() and location.db_path.stat().st_size:
         # A new key would not open the passwords stored with the lost one.
         raise errors.SecretError(
-            f"the key file {location.key_path} is missing, but the store {location.db_path} "
+            f"the key file {path} is missing, but the store {location.db_path} "
             "exists and was created with it; restore the key file from your backup (a new key "
             "cannot read the stored passwords)"
         )
-    location.key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not create:
+        return None
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.Keyring.generate()
-    fd = os.open(location.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(key + b"\n")
     redaction.register(key.decode())
@@ -1753,13 +1769,18 @@ def locks_still_held(conn: Connection, lock_ids: Sequence[str]) -> int:
 
 def release_locks(store: Store, lock_ids: Sequence[str], *, busy_ms: int = 10_000) -> int:
     try:
-        with _writing(store, busy_ms) as conn:
-            return sum(
-                conn.execute(locks.delete().where(locks.c.id.in_(list(chunk)))).rowcount
-                for chunk in _chunks(lock_ids)
-            )
+        return release_lock_ids(store, lock_ids, busy_ms=busy_ms)
     except Busy as error:
         raise errors.StoreError(f"store {store.location.describe()}: {error}") from None
+
+
+def release_lock_ids(store: Store, lock_ids: Sequence[str], *, busy_ms: int = 10_000) -> int:
+    """Release these leases; Busy when another writer holds the store longer than busy_ms."""
+    with _writing(store, busy_ms) as conn:
+        return sum(
+            conn.execute(locks.delete().where(locks.c.id.in_(list(chunk)))).rowcount
+            for chunk in _chunks(lock_ids)
+        )
 
 
 def release_where(

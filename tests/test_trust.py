@@ -1045,3 +1045,36 @@ def test_seed_replaces_report_templates_by_name_identity_on_every_store(cli: Cli
     cli.write("f3.yaml", fixture("Budget", "BUDGET"))
     twice = cli("store", "seed", "f3.yaml")
     assert twice.code == 1 and "report template 'BUDGET' is listed twice" in twice.err, twice.err
+
+
+def test_a_key_file_that_holds_no_key_is_named_with_what_to_do(embedded_cli: Cli) -> None:
+    """Bytes that are not UTF-8 in .reconciler/store.key were an internal error; garbage was
+    blamed on RECONCILER_STORE_KEY (never set), an empty or missing file too, and a folder there
+    on the store's own file. Each now names the key file and says to restore it."""
+    assert embedded_cli("store", "init").code == 0
+    key = embedded_cli.root / ".reconciler" / "store.key"
+    kept = key.read_bytes()
+    restore = "; restore the key file from your backup (a new key cannot read the stored passwords)"
+    cases = {
+        "not text": (b"\xff\xfe\n", f"the key file {key} does not hold a store key{restore}"),
+        "garbage": (b"not-a-key\n", f"the key file {key} does not hold a store key{restore}"),
+        "empty": (b"", f"the key file {key} is empty{restore}"),
+        "missing": (None, f"the key file {key} is missing, but the store"),
+        "a folder": ("folder", f"the key file {key} cannot be read (Is a directory){restore}"),
+    }
+    for case, (content, message) in cases.items():
+        if key.is_dir():
+            key.rmdir()
+        else:
+            key.unlink(missing_ok=True)
+        if content == "folder":
+            key.mkdir()
+        elif content is not None:
+            key.write_bytes(content)
+        for command in (["locks"], ["store", "dump"], ["history"]):
+            result = embedded_cli(*command)
+            assert result.code == 1 and message in result.err, (case, command, result.err)
+            assert "internal error" not in result.err and "RECONCILER_STORE_KEY" not in result.err
+    key.rmdir()
+    key.write_bytes(kept)
+    assert embedded_cli("store", "dump").code == 0

@@ -60,21 +60,22 @@ def unlock(
                         for i in missing
                     ),
                 )
-            store.release_locks(st, list(dict.fromkeys(lock_ids)))
-            released = [held[i] for i in dict.fromkeys(lock_ids)]
-        else:
-            try:
+        try:
+            if lock_ids:
+                store.release_lock_ids(st, list(dict.fromkeys(lock_ids)))
+                released = [held[i] for i in dict.fromkeys(lock_ids)]
+            else:
                 released = store.release_where(
                     st,
                     holder=None if holder is None else locks.text(holder),
                     shown=render.inert,  # a holder as `locks` shows it: escaped
                     expired_before=store.now_ms() if expired else None,
                 )
-            except store.Busy:
-                raise errors.StoreError(
-                    "the store is busy with another writer (an apply in its transaction); nothing "
-                    "was released: run unlock again once it has finished"
-                ) from None
+        except store.Busy:  # every way of naming the leases: one message (a LOCK_ID got the driver's)
+            raise errors.StoreError(
+                "the store is busy with another writer (an apply in its transaction); nothing "
+                "was released: run unlock again once it has finished"
+            ) from None
     if not released:
         out.info("No lock matched; nothing was released.")
     for lock in released:
