@@ -602,9 +602,9 @@ class Store:
         try:
             with self._open() as conn:
                 if conn.dialect.name in ("mysql", "mariadb"):
-                    # READ COMMITTED, as PostgreSQL's default: InnoDB's REPEATABLE READ locks the
-                    # gaps around the rows an apply's locking read (_locked) scans, and two
-                    # applies of neighbouring tenants then deadlocked on each other's inserts.
+                    # READ COMMITTED, as PostgreSQL's default: InnoDB's REPEATABLE READ also locks
+                    # the gaps beside the rows an apply locks (_lock_tenant_rows), where the
+                    # inserts of an apply of a neighbouring tenant then wait: deadlocks.
                     conn.execution_options(isolation_level="READ COMMITTED")
                 with conn.begin():
                     yield conn
@@ -734,7 +734,8 @@ def read(
     Plans read dependents only for the companies they may cascade to (read_dependents): a
     fleet has far more dependents than anything else, and most are never looked at.
     tenants_read: the rows of tenant_rows(conn), when a plan reads the fleet in batches.
-    lock: an apply's read in its transaction (_locked): the rows read are locked to its end.
+    lock: an apply's read in its transaction: the rows it reads are locked first, to its end
+    (_lock_tenant_rows).
     """
     rows = tenants_read if tenants_read is not None else _tenant_rows(conn)
     wanted = {k for k in keys} if keys is not None else None
@@ -843,11 +844,25 @@ def _locked(query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
     return query.with_for_update().with_hint(table, hint, "mysql").with_hint(table, hint, "mariadb")
 
 
-def _lock_ids(conn: Connection, table: sa.Table, ids: Iterable[int]) -> None:
-    for part in _chunks(sorted(set(ids))):
+def _lock_where(
+    conn: Connection, table: sa.Table, column: sa.ColumnElement[Any], values: Iterable[int]
+) -> list[int]:
+    """Lock table's rows whose column is one of values (an apply's read: _lock_tenant_rows,
+    read_dependents); their ids. Found by an ordinary read, locked by primary key (_locked):
+    one added between the two is read and compared all the same. SQLite locks nothing here:
+    its apply is the one writer already (BEGIN IMMEDIATE)."""
+    if conn.dialect.name == "sqlite":
+        return []
+    ids = sorted(
+        row_id
+        for part in _chunks(sorted(set(values)))
+        for row_id in conn.execute(sa.select(table.c.id).where(column.in_(part))).scalars()
+    )
+    for part in _chunks(ids):
         conn.execute(
             _locked(sa.select(table.c.id).where(table.c.id.in_(part)).order_by(table.c.id), table)
         ).all()
+    return ids
 
 
 def _lock_tenant_rows(conn: Connection, tenant_ids: Sequence[int]) -> None:
@@ -859,32 +874,10 @@ def _lock_tenant_rows(conn: Connection, tenant_ids: Sequence[int]) -> None:
     apply's commit. Without it, a portal change committed between the apply's comparison of
     what it read with its plan and its writes was written over (a connection made protected
     while an update was written), and MariaDB's read of its snapshot missed rows its deletes
-    then met. Rows are found by an ordinary read and locked by primary key (_locked); one
-    added between the two is read and compared all the same. SQLite: BEGIN IMMEDIATE."""
-    if conn.dialect.name == "sqlite":
-        return  # the one writer already
-    for chunk in _chunks(sorted(tenant_ids)):
-        conn_ids = (
-            conn.execute(sa.select(connections.c.id).where(connections.c.tenant_id.in_(chunk)))
-            .scalars()
-            .all()
-        )
-        _lock_ids(conn, connections, conn_ids)
-        for part in _chunks(conn_ids):
-            _lock_ids(
-                conn,
-                companies,
-                conn.execute(sa.select(companies.c.id).where(companies.c.connection_id.in_(part)))
-                .scalars()
-                .all(),
-            )
-        _lock_ids(
-            conn,
-            report_templates,
-            conn.execute(sa.select(report_templates.c.id).where(report_templates.c.tenant_id.in_(chunk)))
-            .scalars()
-            .all(),
-        )
+    then met."""
+    conn_ids = _lock_where(conn, connections, connections.c.tenant_id, tenant_ids)
+    _lock_where(conn, companies, companies.c.connection_id, conn_ids)
+    _lock_where(conn, report_templates, report_templates.c.tenant_id, tenant_ids)
 
 
 def read_dependents(
@@ -903,14 +896,8 @@ def read_dependents(
             .where(osr_dependents.c.company_id.in_(chunk))
             .order_by(osr_dependents.c.id)
         )
-        if lock and conn.dialect.name != "sqlite":
-            _lock_ids(
-                conn,
-                osr_dependents,
-                conn.execute(sa.select(osr_dependents.c.id).where(osr_dependents.c.company_id.in_(chunk)))
-                .scalars()
-                .all(),
-            )
+        if lock:
+            _lock_where(conn, osr_dependents, osr_dependents.c.company_id, chunk)
         rows = conn.execute(query).all()
         found.update(_group_dependents(rows))
     return found
