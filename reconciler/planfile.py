@@ -191,16 +191,24 @@ def saving(
             _write_json(out, body)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise errors.InputError(
-            f"--out {path}: cannot write the plan ({exc.strerror}); give a "
-            "path in a folder that exists and is writable"
-        ) from None
+        raise _cannot_write(path, exc) from None
     try:
         yield now + ttl_s
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    tmp.replace(path)
+    try:
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _cannot_write(path, exc) from None
+
+
+def _cannot_write(path: Path, exc: OSError) -> errors.InputError:
+    return errors.InputError(
+        f"--out {path}: cannot write the plan ({exc.strerror}); give a path in a folder that "
+        "exists and is writable"
+    )
 
 
 def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
