@@ -8,6 +8,7 @@ Read-only commands open the store so that the database itself refuses writes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import operator
 import os
 import re
@@ -25,6 +26,11 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 
 from reconciler import audit, drivers, errors, redaction, secrets, spec, state
+
+# psycopg logs "error ignored terminating <psycopg.Pipeline [INERROR] ...>" when a batched
+# statement fails; with no handler, Python's last resort printed it on stderr beside the
+# tool's own one-line message for the same failure.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 SCHEMA_VERSION = "3"
 # v1 -> v2: names and company ids keyed by spec.identity_key (was casefold), company keys,
@@ -1126,12 +1132,22 @@ def write(
         + [(u.connection_id, u.version, u.label) for u in updates],
         deleting={d.connection_id for d in deletes},
     )
-    if deletes:
-        _delete(conn, deletes, listed)
-    if updates:
-        _update(conn, updates)
-        _sync_companies(conn, {u.connection_id: (u.spec.companies, u.label) for u in updates}, listed)
-    return _create(conn, creates) if creates else []
+    try:
+        if deletes:
+            _delete(conn, deletes, listed)
+        if updates:
+            _update(conn, updates)
+            _sync_companies(conn, {u.connection_id: (u.spec.companies, u.label) for u in updates}, listed)
+        return _create(conn, creates) if creates else []
+    except exc.IntegrityError as error:
+        # The rows written are locked, but a new row is not: the portal can add a connection
+        # under a name this batch creates or renames to after the plan read the tenant.
+        if "uq_osr_connections_name" not in str(error.orig):
+            raise
+        raise errors.ConflictError(
+            "the live store changed while applying: a connection name this apply writes was taken "
+            "meanwhile (by the portal or another writer); nothing was applied, plan again"
+        ) from None
 
 
 def _delete(conn: Connection, deletes: Sequence[Delete], listed: Listed) -> None:

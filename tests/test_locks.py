@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from reconciler import applier, cli, errors, locks, secrets, stages, store
+from reconciler import applier, cli, errors, locks, secrets, spec, stages, store
 from tests.conftest import CANARY, CANARY_ENV, RECONCILER, TEST_KEY, Cli, run_in_process
 from tests.test_cli import LIVE, TENANT, dump, edit_by_hand, seeded
 from tests.test_safety import _insert_lock, asleep, wait_until, wait_until_waiting_for_a_lock
@@ -789,3 +789,77 @@ def test_a_portal_change_during_an_apply_s_writes_is_not_overwritten(cli: Cli) -
     finally:
         engine.dispose()
     assert (bool(row.protected), bool(row.managed), row.database_name) == (True, False, "vbsys2")
+
+
+# Two connections, one renamed in the file (an executemany UPDATE of two rows).
+TWO_LIVE = LIVE.replace(
+    "        connections:\n          - name: Visma Oslo",
+    "        connections:\n          - name: AX Bergen\n            managed: true\n"
+    "            integration: dynamics-ax\n            server: ax1\n            database: AX\n"
+    "            authentication: windows\n            companies: [{id: DAT}]\n"
+    "          - name: Visma Oslo",
+    1,
+)
+RENAMED = CHANGED.replace("  - name: Visma Oslo\n", "  - name: New 3\n    previous_names: [Visma Oslo]\n") + (
+    "  - {name: AX Bergen, integration: dynamics-ax, server: ax1, database: AX2, "
+    "authentication: windows, companies: [DAT]}\n"
+)
+
+
+@pytest.mark.parametrize("live, tenant", [(LIVE, SLOW), (TWO_LIVE, RENAMED)], ids=["create", "rename"])
+def test_a_portal_connection_that_takes_a_planned_name_fails_the_apply_in_the_tool_s_words(
+    cli: Cli, live: str, tenant: str
+) -> None:
+    """A connection the portal adds while an apply writes, under a name the apply creates or
+    renames to. PostgreSQL and MariaDB: the apply's batched write fails on the store's unique
+    name: exit 1, nothing of the apply written, and one line in the tool's words (it was the
+    driver's error text, and on PostgreSQL psycopg's own log line "error ignored terminating
+    <psycopg.Pipeline [INERROR] ...>" beside it). SQLite: the portal's write waits for the
+    apply, which wins."""
+    import threading
+
+    seeded(cli, tenant, live)
+    url = cli.env["RECONCILER_STORE"]
+    c = store.connections
+    engine = sa.create_engine(
+        url, poolclass=sa.pool.NullPool, connect_args={"timeout": 120} if "sqlite" in url else {}
+    )
+    with engine.connect() as conn:  # the portal copies Visma Oslo as "New 3"
+        row = dict(conn.execute(sa.select(c).where(c.c.name == "Visma Oslo")).one()._mapping)
+    row.update(name="New 3", name_key=spec.identity_key("New 3"))
+    del row["id"]
+    portal: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            with engine.begin() as conn:
+                conn.execute(c.insert().values(row))
+        except sa.exc.IntegrityError as e:
+            portal.append(e)
+
+    proc = _start(cli, "apply", "--auto-approve", env={"RECONCILER_DEBUG_ACTION_DELAY_MS": "1500"})
+    try:
+        wait_until(proc, lambda: _count(url, store.locks) == 1 and asleep(proc), "the apply's transaction")
+        thread = threading.Thread(target=add)
+        thread.start()
+        _, err = proc.communicate(timeout=120)
+        thread.join(timeout=120)
+    finally:
+        engine.dispose()
+    if "sqlite" in url:
+        assert proc.returncode == 0 and len(portal) == 1, err
+        assert "New 3" in dump(cli)
+        return
+    assert proc.returncode == 1 and not portal, err
+    assert err.splitlines() == [
+        "error: the live store changed while applying: a connection name this apply writes was "
+        "taken meanwhile (by the portal or another writer); nothing was applied, plan again"
+    ], err
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(c.c.name, c.c.database_name).order_by(c.c.name)).all()
+    finally:
+        engine.dispose()
+    expected = [("New 3", "vbsys"), ("Visma Oslo", "vbsys")]  # as before, and the portal's New 3
+    assert [tuple(r) for r in rows] == ([("AX Bergen", "AX")] if live is TWO_LIVE else []) + expected
