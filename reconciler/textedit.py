@@ -99,6 +99,8 @@ class Editor:
     text: str
     edits: list[tuple[int, int, str]] = field(default_factory=list)
     deleted: set[int] = field(default_factory=set)  # lines delete_lines removes
+    _gone: dict[int, list[Node]] = field(default_factory=dict)  # by sequence: items removed
+    _made: dict[int, list[tuple[int, int, str]]] = field(default_factory=dict)  # their edits
 
     def __post_init__(self) -> None:
         self._starts = [0] + [m.end() for m in re.finditer(r"\n", self.text)]
@@ -291,24 +293,42 @@ class Editor:
         self.insert_after_line(line, body)
 
     def remove_item(self, seq: SequenceNode, item: Node) -> None:
-        if seq.flow_style and self._one_per_line(seq) and len(seq.value) > 1:
+        """Remove one item of seq; items of one sequence may be removed one call each, and
+        when every item goes the sequence becomes `[]` (its key left without a value would
+        read as null: the portal deleting all of a tenant's connections made an invalid file)."""
+        gone = self._gone.setdefault(id(seq), [])
+        gone.append(item)
+        left = [n for n in seq.value if not any(n is g for g in gone)]
+        if not left or (seq.flow_style and not self._one_per_line(seq)):
+            self._undo(seq)  # the sequence is written again
+        made = len(self.edits)
+        if not left:
+            if seq.flow_style:
+                self.replace(seq, "[]")
+            else:  # the items' lines become `[]`; the comments after the last stay
+                dash = self.dash(seq.value[0])
+                first = self._comments_above(self.line_of(seq.value[0].start_mark.index), dash)
+                last = self.last_line(seq.value[-1])
+                self.edits.append((self.line_start(first), self.line_start(last + 1), " " * dash + "[]\n"))
+        elif seq.flow_style and self._one_per_line(seq):
             first = self._comments_above(self.line_of(item.start_mark.index), self.indent(item))
             self.delete_lines(first, self.line_of(item.end_mark.index))
-            return
-        if seq.flow_style:
-            self.replace(seq, yamlout.flow([plain(n) for n in seq.value if n is not item]))
-            return
-        # Its comment lines go with it: those directly above it, at its dash's column or deeper
-        # (the first entry's too: left, they would describe the entry after it).
-        first, last = self.line_of(item.start_mark.index), self.last_line(item)
-        dash = self.dash(item)
-        first = self._comments_above(first, dash)
-        if len(seq.value) == 1:  # its lines become `[]`; the comments after it stay
-            self.edits.append((self.line_start(first), self.line_start(last + 1), " " * dash + "[]\n"))
-            return
-        if first > 0 and not self._line(first - 1).strip() and not self._line(last + 1).strip():
-            last += 1  # one blank line between entries stays one
-        self.delete_lines(first, last)
+        elif seq.flow_style:
+            self.replace(seq, yamlout.flow([plain(n) for n in left]))
+        else:
+            # Its comment lines go with it: those directly above it, at its dash's column or
+            # deeper (the first entry's too: left, they would describe the entry after it).
+            first, last = self.line_of(item.start_mark.index), self.last_line(item)
+            first = self._comments_above(first, self.dash(item))
+            if first > 0 and not self._line(first - 1).strip() and not self._line(last + 1).strip():
+                last += 1  # one blank line between entries stays one
+            self.delete_lines(first, last)
+        self._made.setdefault(id(seq), []).extend(self.edits[made:])
+
+    def _undo(self, seq: SequenceNode) -> None:
+        """Drop the edits earlier removals from seq made (its whole text is replaced)."""
+        undone = self._made.pop(id(seq), [])
+        self.edits = [e for e in self.edits if not any(e is u for u in undone)]
 
     def _comments_above(self, line: int, column: int) -> int:
         """The first of the comment lines directly above line, at column or deeper (line if
@@ -332,6 +352,22 @@ class Editor:
         if not docs:
             return
         body = "".join(f"# {comment}\n" + yamlout.dump([doc]) for doc in docs)
+        gone = self._gone.get(id(seq), [])
+        left = [n for n in seq.value if not any(n is g for g in gone)]
+        if gone and (not left or (seq.flow_style and not self._one_per_line(seq))):
+            # Entries removed (remove_item): the new ones take the place of what was written
+            # for them (`[]`, or the list written again), not after it.
+            self._undo(seq)
+            if seq.flow_style:
+                self.replace(seq, yamlout.flow([*(plain(n) for n in left), *docs]))
+                return
+            column = self.dash(seq.value[0])
+            first = self._comments_above(self.line_of(seq.value[0].start_mark.index), column)
+            last = self.last_line(seq.value[-1])
+            self.edits.append(
+                (self.line_start(first), self.line_start(last + 1), self.lines_of(body, column))
+            )
+            return
         if (
             not seq.value
             and key is not None
