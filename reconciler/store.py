@@ -121,7 +121,7 @@ audit_log = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at_ms", sa.BigInteger, nullable=False),
-    sa.Column("actor", sa.String(NAME), nullable=False),
+    sa.Column("actor", sa.Unicode(NAME), nullable=False),  # a person's name: national text
     sa.Column("git_commit", sa.String(64)),
     sa.Column("customer", sa.String(NAME), nullable=False),
     sa.Column("tenant", sa.String(NAME), nullable=False),
@@ -131,22 +131,29 @@ audit_log = sa.Table(
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Column("fields", sa.Text, nullable=False),  # comma-separated changed field names
     sa.Column("cascade_count", sa.Integer, nullable=False, default=0),
-    sa.Column("freeze_override", sa.Text),  # apply --override-freeze: the window and the reason
+    sa.Column("freeze_override", sa.UnicodeText),  # apply --override-freeze: the window and the reason
 )
 locks = sa.Table(
     "osr_locks",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("scope", sa.String(2 * NAME + 1), nullable=False, unique=True),  # customer/tenant
-    sa.Column("actor", sa.String(NAME), nullable=False),
-    sa.Column("host", sa.String(NAME), nullable=False),
+    sa.Column("actor", sa.Unicode(NAME), nullable=False),
+    sa.Column("host", sa.Unicode(NAME), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
-    sa.Column("ci_job", sa.String(CI_JOB)),
+    sa.Column("ci_job", sa.Unicode(CI_JOB)),
     sa.Column("acquired_ms", sa.BigInteger, nullable=False),
     sa.Column("expires_ms", sa.BigInteger, nullable=False),
     sa.Column("machine", sa.String(128)),  # boot id and pid namespace: see reconciler.locks
     sa.Column("started", sa.BigInteger),  # the holder process's start time (clock ticks)
 )
+# SQLite gives a new row the id of the newest row deleted unless the table says AUTOINCREMENT:
+# a connection the portal made took the id of one it had deleted, which the audit log names,
+# and drift took the deleted connection for one never applied ("pending"). Other databases'
+# sequences never reuse an id. Tables made before 2026-11-27 keep reusing (store init does
+# not rebuild them).
+for _table in (customers, tenants, connections, companies, osr_dependents, report_templates, audit_log):
+    _table.dialect_kwargs["sqlite_autoincrement"] = True
 
 # MariaDB and MySQL: every table in utf8mb4, whatever the database's default (latin1 on many
 # servers refused `Sales 📊` at store seed, and would store what it cannot hold as '?').
@@ -842,12 +849,44 @@ def _group_dependents(rows: Iterable[Any]) -> dict[int, tuple[state.Dependent, .
     return {k: tuple(v) for k, v in grouped.items()}
 
 
-def _locked(query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
-    """query, of table's rows by primary key, as a locking read (FOR UPDATE) that uses that
-    key: on MariaDB a locking read that scans (a small table, or an index its optimiser passed
-    over) waits on every row it meets, other tenants' too, and two applies deadlocked."""
+# SQL Server has no FOR UPDATE (SQLAlchemy's dialect renders nothing for it): a locking read
+# there takes table hints, held to the end of the transaction (HOLDLOCK). UPDLOCK is what FOR
+# UPDATE is elsewhere; the store key's rotation takes XLOCK, as UPDLOCK lets shared readers in.
+_MSSQL_LOCKS = {
+    "update": "WITH (UPDLOCK, ROWLOCK, HOLDLOCK)",
+    "share": "WITH (HOLDLOCK, ROWLOCK)",
+    "exclusive": "WITH (XLOCK, ROWLOCK, HOLDLOCK)",
+}
+
+
+def _locked(query: sa.Select[Any], table: sa.Table, mode: str = "update") -> sa.Select[Any]:
+    """query, of table's rows by primary key, as a locking read (FOR UPDATE, FOR SHARE with
+    mode "share") that uses that key: on MariaDB a locking read that scans (a small table, or an
+    index its optimiser passed over) waits on every row it meets, other tenants' too, and two
+    applies deadlocked."""
     hint = "FORCE INDEX (PRIMARY)"
-    return query.with_for_update().with_hint(table, hint, "mysql").with_hint(table, hint, "mariadb")
+    return (
+        query.with_for_update(read=mode == "share")
+        .with_hint(table, hint, "mysql")
+        .with_hint(table, hint, "mariadb")
+        .with_hint(table, _MSSQL_LOCKS[mode], "mssql")
+    )
+
+
+def _pairs_in(
+    first: sa.ColumnElement[Any],
+    second: sa.ColumnElement[Any],
+    pairs: Sequence[tuple[Any, Any]],
+    dialect: str,
+) -> sa.ColumnElement[bool]:
+    """(first, second) IN pairs. SQL Server has no row values (its IN takes one expression):
+    there, an OR of pairs (a chunk of 500 pairs is 1,000 parameters, under its 2,100)."""
+    if dialect in _NO_ROW_VALUES:
+        return sa.or_(*(sa.and_(first == a, second == b) for a, b in pairs))
+    return sa.tuple_(first, second).in_(pairs)
+
+
+_NO_ROW_VALUES = frozenset({"mssql"})
 
 
 def _lock_where(
@@ -1102,11 +1141,31 @@ def _check_versions(
                 )
 
 
-def _check_rowcount(result: sa.CursorResult[Any], wanted: int, labels: Sequence[str]) -> None:
-    """The rows a write matched, a second check after _check_versions. An executemany's
-    rowcount is the total over its rows on SQLite, psycopg and PyMySQL
-    (tests/test_statements.py); a driver that cannot tell reports -1."""
-    if result.rowcount not in (-1, wanted):
+def _check_rowcount(
+    conn: Connection,
+    result: sa.CursorResult[Any],
+    expected: Sequence[tuple[int, tuple[int, int] | None, str]],
+) -> None:
+    """The rows a write matched, a second check after _check_versions: expected holds (id,
+    (version, updated_ms) as written, or None once deleted, label). An executemany's rowcount
+    is the total over its rows on SQLite, psycopg and PyMySQL (tests/test_statements.py); a
+    driver that cannot tell reports -1 (pyodbc: SQL Server's), and then the rows are read back
+    (the write's time as well as its version: another writer's would also add one)."""
+    if result.rowcount == -1:
+        for chunk in _chunks(expected):
+            now = {
+                row.id: (row.version, row.updated_ms)
+                for row in conn.execute(
+                    sa.select(connections.c.id, connections.c.version, connections.c.updated_ms).where(
+                        connections.c.id.in_([i for i, _, _ in chunk])
+                    )
+                )
+            }
+            for connection_id, written, label in chunk:
+                if now.get(connection_id) != written:
+                    raise _conflict(label)
+    elif result.rowcount != len(expected):
+        labels = [label for _, _, label in expected]
         raise _conflict(
             ", ".join(labels) if len(labels) <= 3 else f"{labels[0]} (or another of {len(labels)})"
         )
@@ -1178,12 +1237,15 @@ def _delete(conn: Connection, deletes: Sequence[Delete], listed: Listed) -> None
     for part in _chunks(deletes):  # set-based, still by (id, version): one round trip per chunk
         result = conn.execute(
             connections.delete().where(
-                sa.tuple_(connections.c.id, connections.c.version).in_(
-                    [(d.connection_id, d.version) for d in part]
+                _pairs_in(
+                    connections.c.id,
+                    connections.c.version,
+                    [(d.connection_id, d.version) for d in part],
+                    conn.dialect.name,
                 )
             )
         )
-        _check_rowcount(result, len(part), [d.label for d in part])
+        _check_rowcount(conn, result, [(d.connection_id, None, d.label) for d in part])
 
 
 def _update(conn: Connection, updates: Sequence[Update]) -> None:
@@ -1244,7 +1306,7 @@ def _update(conn: Connection, updates: Sequence[Update]) -> None:
         .values(values),
         rows,
     )
-    _check_rowcount(result, len(updates), [u.label for u in updates])
+    _check_rowcount(conn, result, [(u.connection_id, (u.version + 1, stamp), u.label) for u in updates])
 
 
 def _sync_companies(conn: Connection, wanted: dict[int, tuple[Iterable[str], str]], listed: Listed) -> None:
@@ -1346,7 +1408,7 @@ def _delete_dependents_of(conn: Connection, label_of: dict[int, str], listed: Li
                 conn.execute(
                     osr_dependents.delete().where(
                         osr_dependents.c.company_id.in_(chunk),
-                        sa.tuple_(osr_dependents.c.company_id, osr_dependents.c.id).in_(part),
+                        _pairs_in(osr_dependents.c.company_id, osr_dependents.c.id, part, conn.dialect.name),
                     )
                 )
         else:
@@ -1592,7 +1654,7 @@ def hold_key(conn: Connection, keyring: secrets.Keyring, *, rotating: bool = Fal
     one writer at a time (BEGIN IMMEDIATE): its transaction is the lock."""
     query = sa.select(store_meta.c.value).where(store_meta.c.key == "key_check")
     if conn.dialect.name != "sqlite":
-        query = query.with_for_update(read=not rotating)
+        query = _locked(query, store_meta, "exclusive" if rotating else "share")
     if conn.execute(query).scalar() != keyring.check_value():
         raise errors.ConflictError(
             "the store's key was rotated (store rotate-key) since this run read it; nothing was "
@@ -1653,6 +1715,10 @@ class Busy(Exception):
     """The store is busy with another writer for longer than we were willing to wait."""
 
 
+# How each database says so: SQLite, PostgreSQL (lock_timeout), SQL Server (error 1222).
+_BUSY = ("database is locked", "lock timeout", "lock_timeout", "lock request time out")
+
+
 @contextlib.contextmanager
 def _writing(store: Store, busy_ms: int) -> Iterator[Connection]:
     """A short write transaction that waits at most busy_ms for another writer (SQLite),
@@ -1663,17 +1729,23 @@ def _writing(store: Store, busy_ms: int) -> Iterator[Connection]:
                 conn.connection.driver_connection.execute(  # type: ignore[union-attr]
                     f"PRAGMA busy_timeout={int(busy_ms)}"
                 )
-            with conn.begin():
-                if conn.dialect.name == "postgresql":
-                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(busy_ms)}")
-                yield conn
-    except exc.OperationalError as error:
-        text = str(error.orig).lower()
-        if "database is locked" in text or "lock timeout" in text or "lock_timeout" in text:
-            raise Busy(_scrub(error)) from None
-        raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
+            try:
+                with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(busy_ms)}")
+                    elif conn.dialect.name == "mssql":  # the session's: reset below (pooled)
+                        conn.exec_driver_sql(f"SET LOCK_TIMEOUT {int(busy_ms)}")
+                    yield conn
+            finally:
+                if conn.dialect.name == "mssql":
+                    with contextlib.suppress(exc.SQLAlchemyError):
+                        conn.exec_driver_sql("SET LOCK_TIMEOUT -1")
     except exc.IntegrityError:
         raise
+    except exc.DBAPIError as error:
+        if any(busy in str(error.orig).lower() for busy in _BUSY):
+            raise Busy(_scrub(error)) from None
+        raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
     except exc.SQLAlchemyError as error:
         raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
 
@@ -1765,7 +1837,7 @@ def locks_still_held(conn: Connection, lock_ids: Sequence[str]) -> int:
     """Inside a write transaction: how many of these leases are still ours, locking their rows
     (where the database can) so that none can be taken over until the transaction ends."""
     return sum(
-        len(conn.execute(sa.select(locks.c.id).where(locks.c.id.in_(list(chunk))).with_for_update()).all())
+        len(conn.execute(_locked(sa.select(locks.c.id).where(locks.c.id.in_(list(chunk))), locks)).all())
         for chunk in _chunks(lock_ids)
     )
 

@@ -68,6 +68,16 @@ def _edit_by_hand(cli: Cli, current: str, **values: object) -> None:
         engine.dispose()
 
 
+def _delete_by_hand(cli: Cli, name: str) -> None:
+    """Delete a live connection (it has no companies) the way the portal would."""
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(store.connections.delete().where(store.connections.c.name == name))
+    finally:
+        engine.dispose()
+
+
 def _imported_and_applied(cli: Cli) -> dict[str, str]:
     """The LIVE portal imported into files and applied (every connection adopted); the
     environment that sets its password variable."""
@@ -206,12 +216,7 @@ def test_drift_calls_a_connection_deleted_by_hand_drift_not_pending(cli: Cli) ->
     assert cli("apply", "--auto-approve", "--tenant", "acme/acme-sweden").code == 0
     report = json.loads(cli("drift", "--format", "json", "--tenant", "acme/acme-sweden").out)
     assert report["tenants"][0]["connections"] == []
-    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
-    try:
-        with engine.begin() as conn:
-            conn.execute(store.connections.delete().where(store.connections.c.name == "Made"))
-    finally:
-        engine.dispose()
+    _delete_by_hand(cli, "Made")
     drifted = cli("drift", "--format", "json", "--tenant", "acme/acme-sweden")
     assert drifted.code == 2
     (item,) = json.loads(drifted.out)["tenants"][0]["connections"]
@@ -225,6 +230,35 @@ def test_drift_calls_a_connection_deleted_by_hand_drift_not_pending(cli: Cli) ->
         "connections"
     ]
     assert (item["status"], item["action"]) == ("pending", "create")  # never applied: git's change
+
+
+def test_a_connection_deleted_by_hand_stays_drift_after_the_portal_makes_another(cli: Cli) -> None:
+    """SQLite gave a new row the id of the newest one deleted: the connection the portal made
+    next took the deleted one's id, which the audit log names, and the deleted connection
+    became "pending" (never applied) instead of drift; drift --write kept it in the file."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    cli.write(
+        "tenants/acme/acme-sweden.yaml",
+        "version: 1\ncustomer: acme\ntenant: acme-sweden\nconnections:\n"
+        "  - {name: Made, integration: dynamics-gp, server: gp01, database: D, authentication: windows}\n",
+    )
+    assert cli("apply", "--auto-approve", "--tenant", "acme/acme-sweden").code == 0
+    _delete_by_hand(cli, "Made")
+    cli.write(
+        "newcomer.yaml",
+        "version: 1\ncustomers:\n  - name: acme\n    tenants:\n      - name: acme-sweden\n"
+        "        connections:\n          - {name: Newcomer, managed: false, integration: dynamics-gp, "
+        "server: gp02, database: D, authentication: windows}\n",
+    )
+    assert cli("store", "seed", "newcomer.yaml").code == 0
+    drifted = cli("drift", "--format", "json", "--tenant", "acme/acme-sweden")
+    assert drifted.code == 2, drifted.err
+    items = {i["connection"]: i for i in json.loads(drifted.out)["tenants"][0]["connections"]}
+    assert (items["Made"]["status"], items["Made"]["action"]) == ("drift", "create")
+    assert cli("drift", "--write", "--tenant", "acme/acme-sweden").code == 2
+    written = (cli.root / "tenants/acme/acme-sweden.yaml").read_text(encoding="utf-8")
+    assert "name: Made\n" not in written and "name: Newcomer\n" in written
 
 
 def test_a_portal_rename_to_a_decomposed_name_is_recorded_once_accepted(cli: Cli) -> None:

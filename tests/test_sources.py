@@ -204,10 +204,10 @@ FREETDS_TAIL = "TDS_Version=7.4;ClientCharset=UTF-8;"
             + "Encryption=require;Trusted_Connection=yes;APP=osr-reconciler;",
         ),
         (
-            {"password": "p;w}d"},
+            {"password": "p;w{d="},
             "Driver={FreeTDS};Server=SQL01\\VISMA;Database=vbsys;"
             + FREETDS_TAIL
-            + "Encryption=require;UID={osr_reader};PWD={p;w}}d};APP=osr-reconciler;",
+            + "Encryption=require;UID={osr_reader};PWD={p;w{d=};APP=osr-reconciler;",
         ),
     ],
 )
@@ -264,6 +264,10 @@ def test_connection_string_test_drivers(driver: str, changes: dict[str, Any], ex
         ("FreeTDS", {"server": "SQL01:1433"}, "not a colon"),
         ("FreeTDS", {"authentication": "kerberos"}, "neither 'sql' nor 'windows'"),
         ("FreeTDS", {"password": None}, "needs a login and a resolved password"),
+        # FreeTDS ends a braced value at its first '};' and does not undo '}}' (Microsoft's
+        # drivers do): refused, not sent as another password or with keywords added.
+        ("FreeTDS", {"password": CANARY + "};Database={x"}, "the password holds a '}', which the FreeTDS"),
+        ("FreeTDS", {"login": "osr}"}, "the login holds a '}', which the FreeTDS driver cannot"),
         ("PostgreSQL Unicode", {"server": "db", "login": "a;b"}, "the login 'a;b' cannot be"),
         ("PostgreSQL Unicode", {"server": "db", "database": "{x}"}, "the database '{x}' cannot"),
         ("SQLite3", {"database": "a;b.db"}, "the database file 'a;b.db' cannot be passed"),

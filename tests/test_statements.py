@@ -5,6 +5,7 @@ plan, writes, audit, settle), at two fleet sizes, and the store read back afterw
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import mssql
+from sqlalchemy.sql.util import find_tables
 
 from reconciler import applier, cli, errors, stages, store
 from tests.conftest import TEST_KEY
@@ -242,9 +245,16 @@ def _dump(st: store.Store) -> object:
 
 
 @pytest.mark.parametrize("kind", ["update", "delete"])
+@pytest.mark.parametrize("driver", ["counts", "cannot-count"])
 def test_batch_with_one_stale_version_is_refused_whole(
-    run: Run, tmp_path: Path, store_url: str, kind: str
+    run: Run, tmp_path: Path, store_url: str, kind: str, driver: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """cannot-count: the locking read of the versions let the stale row by (as SQL Server's
+    did: no lock was rendered for it) and the driver reports -1 for what a write matched
+    (pyodbc's executemany): the rows written are read back, and the stale one still stops it."""
+    if driver == "cannot-count":
+        monkeypatch.setattr(store, "_check_versions", lambda *_, **__: None)
+        monkeypatch.setattr(sa.engine.CursorResult, "rowcount", property(lambda _: -1))
     st, (first, second) = _two_connections(run, tmp_path, store_url)
     try:
         before = _dump(st)
@@ -450,3 +460,45 @@ def test_apply_statements_grow_by_one_read_and_write_per_write_batch(
     locks = 0 if store_url.startswith("sqlite") else LOCKS_PER_BATCH
     assert four - one <= 3 * (READS_PER_BATCH + 1 + WRITES_PER_BATCH[len(shapes) > 1] + locks), (one, four)
     assert four - one >= 3 * (READS_PER_BATCH + 1), (one, four)  # it did write in four batches
+
+
+# A row-value IN, `(a, b) IN ((1, 2), ...)`: SQL Server has none (its IN takes one expression).
+_ROW_VALUES_IN = re.compile(r"\(\s*[\w.\[\]]+\s*,\s*[\w.\[\]]+\s*\)\s+(NOT\s+)?IN\b")
+
+
+def test_every_statement_of_an_apply_is_sql_server_s(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No SQL Server runs here: every statement a whole apply sends (every kind of action,
+    cascades, renames, leases) is compiled for SQL Server as well, built as it would be there.
+    On SQL Server a delete of connections sent a row-value IN, which T-SQL does not have, and
+    no locking read locked anything (SQLAlchemy renders no FOR UPDATE for it): each now takes
+    its table hint. The SQL Server form of the pairs (an OR of pairs) runs here on this store,
+    and _apply checks that the store is what was planned."""
+    monkeypatch.setattr(
+        store, "_NO_ROW_VALUES", frozenset({"sqlite", "postgresql", "mysql", "mariadb", "mssql"})
+    )
+    statements: list[Any] = []
+
+    def seen(_conn: Any, clause: Any, *_: Any) -> None:
+        statements.append(clause)
+
+    event.listen(sa.engine.Engine, "before_execute", seen)
+    try:
+        _apply(run, store_url, tmp_path / "fleet", 10, ["update", "create", "rename", "delete", "password"])
+    finally:
+        event.remove(sa.engine.Engine, "before_execute", seen)
+    dialect = mssql.dialect()
+    locking = pairs = 0
+    for clause in statements:
+        if not isinstance(clause, sa.sql.ClauseElement) or isinstance(clause, sa.TextClause):
+            continue
+        if not any(t.name.startswith("osr_") for t in find_tables(clause, include_crud=True)):
+            continue  # the dialect's own (PostgreSQL's catalog reads, for create_all)
+        text = str(clause.compile(dialect=dialect))
+        assert not _ROW_VALUES_IN.search(text), text
+        pairs += " OR " in text
+        if isinstance(clause, sa.Select) and clause._for_update_arg is not None:
+            locking += 1
+            assert re.search(r"\bWITH \((UPDLOCK|XLOCK|HOLDLOCK), ROWLOCK", text), text
+    assert locking and pairs, (locking, pairs)  # the versions' read; the deletes by (id, version)

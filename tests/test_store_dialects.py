@@ -3,12 +3,17 @@ for the mssql dialect, the URL resolves, and the engine is built without connect
 
 from __future__ import annotations
 
+import contextlib
+import types
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import exc
 from sqlalchemy.dialects import mssql, mysql, postgresql, sqlite
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable
 
 from reconciler import store
 
@@ -84,3 +89,89 @@ def test_uniqueness_is_on_the_identity_key_everywhere(name: str) -> None:
     if name == "mssql":
         assert "name NVARCHAR(200) NOT NULL" in connections
         assert "code NVARCHAR(200) NOT NULL" in companies
+
+
+# Columns of ASCII text only: digests, ids, slugs (customer and tenant names, checked by
+# checks.SLUG_RE), the tool's own words (kinds, actions, reasons, field names), timestamps' ids.
+ASCII_COLUMNS = {
+    "osr_meta": {"key", "value"},
+    "osr_customers": {"name"},
+    "osr_tenants": {"name"},
+    "osr_connections": {"name_key", "password_ct", "password_fp", "applied_fp"},
+    "osr_companies": {"code_key"},
+    "osr_dependents": {"kind"},
+    "osr_audit_log": {"git_commit", "customer", "tenant", "action", "reason", "fields"},
+    "osr_locks": {"id", "scope", "machine"},
+}
+
+
+def test_text_a_person_writes_is_national_text_on_sql_server() -> None:
+    """SQL Server keeps VARCHAR in the database's code page (cp1252 by default): an actor
+    `Дмитрий Иванов` was stored as `??????? ??????` in the audit log and in a lease, where
+    `unlock --holder` could no longer find it, and an --override-freeze reason lost its
+    letters the same way. Every text column but those of ASCII is NVARCHAR there."""
+    dialect = DIALECTS["mssql"]
+    for table in store.metadata.sorted_tables:
+        for column in table.columns:
+            if not isinstance(column.type, sa.String):
+                continue
+            ddl = str(CreateColumn(column).compile(dialect=dialect))
+            if column.name in ASCII_COLUMNS.get(table.name, ()):
+                continue
+            assert " NVARCHAR(" in ddl or " NTEXT" in ddl, f"{table.name}: {ddl}"  # NVARCHAR(max) from 2012
+
+
+class _SqlServerConnection:
+    """What store._writing sends a SQL Server connection (there is none here), and a failure
+    it raises as the driver would."""
+
+    dialect = mssql.dialect()
+
+    def __init__(self, failure: Exception | None = None) -> None:
+        self.sent: list[str] = []
+        self.failure = failure
+
+    def __enter__(self) -> _SqlServerConnection:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[None]:
+        self.sent.append("BEGIN")
+        yield
+        self.sent.append("COMMIT")
+
+    def exec_driver_sql(self, sql: str) -> None:
+        self.sent.append(sql)
+
+
+def _sql_server(failure: Exception | None = None) -> tuple[Any, _SqlServerConnection]:
+    conn = _SqlServerConnection(failure)
+    location = store.Location.resolve("mssql+pyodbc://osr:pw@sql01/portal?driver=FreeTDS", Path("."))
+    return types.SimpleNamespace(_open=lambda: conn, location=location), conn
+
+
+def test_a_short_write_on_sql_server_waits_no_longer_than_asked() -> None:
+    """SQL Server waits for a lock forever by default (LOCK_TIMEOUT -1): a lease taken while
+    another apply held the lock table waited past --lock-timeout and Ctrl-C. Its lock timeout
+    is set for the short write and put back (it belongs to the pooled session)."""
+    st, conn = _sql_server()
+    with store._writing(st, 200):
+        conn.sent.append("work")
+    assert conn.sent == ["BEGIN", "SET LOCK_TIMEOUT 200", "work", "COMMIT", "SET LOCK_TIMEOUT -1"]
+
+
+def test_sql_server_s_lock_timeout_is_a_busy_store() -> None:
+    """Error 1222 ("Lock request time out period exceeded") is the store being busy, as
+    PostgreSQL's lock_timeout and SQLite's "database is locked" are: the caller waits and
+    retries within --lock-timeout. It was an error that ended the run."""
+    st, conn = _sql_server()
+    orig = Exception(
+        "('HYT00', '[HYT00] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Lock request time "
+        "out period exceeded. (1222) (SQLExecDirectW)')"
+    )
+    with pytest.raises(store.Busy), store._writing(st, 200):
+        raise exc.DBAPIError("INSERT INTO osr_locks ...", None, orig)
+    assert conn.sent[-1] == "SET LOCK_TIMEOUT -1"
