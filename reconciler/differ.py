@@ -27,6 +27,12 @@ def _field_changes(before: spec.ConnectionSpec | None, after: spec.ConnectionSpe
         ]
     old, new = before.comparable(), after.comparable()
     shown_before = before.shown()
+    if old["companies"] != new["companies"]:
+        # A company the connection keeps stays as the portal spells it (apply renames no
+        # company: store._sync_companies): after is what the store will hold.
+        live = {spec.identity(c): c for c in before.companies}
+        kept = (live.get(spec.identity(c), c) for c in after.companies)
+        shown_after["companies"] = sorted(kept, key=spec.natural_key)
     return [p.Change(name, shown_before[name], shown_after[name]) for name in new if old[name] != new[name]]
 
 

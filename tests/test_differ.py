@@ -81,6 +81,12 @@ B = spec.DependentKind.BUDGET_FLOW
             [p.Change("server", "SQL01\\VISMA", "SQL01\\VISMA,1433")],
         ),
         (dataclasses.replace(BASE, companies=("f0002", "F0001")), None),
+        # A company kept is kept as the portal spells it (apply renames no company): `after` is
+        # what the store will hold, not the file's spelling of it.
+        (
+            dataclasses.replace(BASE, companies=("f0002", "F0003")),
+            [p.Change("companies", ["F0001", "F0002"], ["F0002", "F0003"])],
+        ),
         (dataclasses.replace(BASE, server="SQL02"), [p.Change("server", "SQL01\\VISMA", "SQL02")]),
         (dataclasses.replace(BASE, private=True), [p.Change("private", False, True)]),
         (dataclasses.replace(BASE, name="visma oslo"), [p.Change("name", "Visma Oslo", "visma oslo")]),
