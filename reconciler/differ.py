@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 
-from reconciler import declared, errors, spec, state
+from reconciler import declared, errors, render, spec, state
 from reconciler import plan as p
 from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
 
@@ -111,6 +111,20 @@ def _look_alike(what: str, declared: Iterable[str], odd: Mapping[str, list[str]]
             for live in odd.get(spec.look_alike(name), ()):
                 if spec.looks_alike(name, live):
                     raise _LooksLike(what, name, live)
+
+
+def _looks_declared(live_name: str, d: DesiredTenant) -> list[str]:
+    """A note when a live connection no entry matched (unmanaged, or pruned) looks the same as
+    a name the file declares: a reviewer would read `unmanaged "Rаpport"` (a Cyrillic а) beside a
+    declared Rapport as the declared connection (DESIGN §8)."""
+    for name in (*(c.spec.name for c in d.connections), *d.tombstones):
+        if spec.looks_alike(name, live_name):
+            return [
+                f"{render.quoted(live_name)} in the portal looks the same as {render.quoted(name)} in "
+                f"the file and is another connection ({spec.look_alike_difference(live_name, name)}): "
+                "rename it in the portal"
+            ]
+    return []
 
 
 def _match(
@@ -336,6 +350,9 @@ def _diff_tenant(
                 unmanaged.append(conn.spec.name)
             elif d.prune:
                 actions.append(_delete(live, conn, p.Reason.DELETE_PRUNED))
+            else:
+                continue
+            notes += _looks_declared(conn.spec.name, d)
     if len(actions) > 1:
         actions.sort(key=lambda a: (_ACTION_RANK[a.action], spec.natural_key(a.connection), a.connection))
     if len(unmanaged) > 1:

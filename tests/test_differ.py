@@ -308,3 +308,20 @@ def test_kept_templates_are_in_one_order_whatever_order_the_store_gave() -> None
         )
         kept.append([k.name for k in one(result).kept])
     assert kept[0] == kept[1] == ["R01", "R1", "r1"]
+
+
+@pytest.mark.parametrize("managed", [False, True], ids=["unmanaged", "pruned"])
+def test_a_live_connection_that_looks_like_a_declared_one_is_noted(managed: bool) -> None:
+    """The file declares Rapport, the portal also holds Rаpport (a Cyrillic а) that no entry
+    matches: the plan listed it as unmanaged (or deleted it, with prune) without a word, which
+    reads as the declared connection."""
+    look = dataclasses.replace(BASE, name="Visma Оslo")  # a Cyrillic О
+    result = differ.diff(
+        [desired(want(), prune=True)], live(live_conn(), live_conn(look, id=2, managed=managed)), FPS
+    )
+    (note,) = result.tenants[0].notes
+    assert note == (
+        '"Visma Оslo" in the portal looks the same as "Visma Oslo" in the file and is another '
+        "connection (U+041E CYRILLIC CAPITAL LETTER O where the other has U+004F LATIN CAPITAL "
+        "LETTER O): rename it in the portal"
+    )
