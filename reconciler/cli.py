@@ -61,6 +61,16 @@ class LazyGroup(click.Group):
         self.add_command(command, cmd_name)
         return command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:  # click offers only the commands loaded
+            raise click.exceptions.NoSuchCommand(
+                exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+            ) from None
+
     def _short_help(self, name: str) -> str:
         if name in COMMANDS and name not in self.commands:
             return COMMANDS[name][2]
@@ -178,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except _NO_ARGS as exc:  # `reconciler` or `reconciler store` alone: show the help
         ctx = getattr(exc, "ctx", None)
-        click.echo(ctx.get_help() if ctx else "")
+        try:
+            click.echo(ctx.get_help() if ctx else "")
+        except OSError as error:
+            return _unwritten(error)
         return EXIT_OK
     except click.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
@@ -205,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         _closed_output()
         return EXIT_ERROR
     except Exception as exc:  # the one place an unexpected error (a bug) is reported
+        if isinstance(exc, OSError) and _from_standard_output(exc):
+            return _unwritten(exc)
         try:
             where = f"The traceback (secrets redacted) is in {_debug_log(exc)}"
         except OSError as log_error:
@@ -216,6 +231,31 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return EXIT_ERROR
+
+
+def _unwritten(exc: OSError) -> int:
+    """Standard output could not be written: a closed pipe, or no room (options.write_result)."""
+    if isinstance(exc, BrokenPipeError):
+        _closed_output()
+    else:
+        click.echo(
+            f"error: cannot write to standard output ({exc.strerror or exc}); send it where there is room",
+            err=True,
+        )
+    return EXIT_ERROR
+
+
+def _from_standard_output(exc: OSError) -> bool:
+    """Whether exc came from click.echo writing to standard output (`--help > /dev/full`, a
+    full disk): no bug. The tool's own output goes through options.write_result, which says so
+    itself; click's --help and --version do not."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "echo" and code.co_filename.endswith(os.path.join("click", "utils.py")):
+            return not tb.tb_frame.f_locals.get("err")
+        tb = tb.tb_next
+    return False
 
 
 def _closed_output() -> None:

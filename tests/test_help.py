@@ -119,3 +119,15 @@ def test_help_and_command_names_load_no_command_module() -> None:
         env={**os.environ, "_RECONCILER_COMPLETE": ""},
     )
     assert out.stdout.splitlines()[-1] == "0 []"
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"), [(["aply"], "apply"), (["histroy"], "history"), (["store", "plankey"], "plan-key")]
+)
+def test_a_mistyped_command_gets_a_did_you_mean_at_every_level(typed: list[str], meant: str) -> None:
+    """The top level loads a command's module only when it runs: click offered the commands
+    loaded (none, in a fresh process), so `reconciler aply` got no suggestion where `store
+    plankey` did."""
+    done = subprocess.run([sys.executable, "-m", "reconciler", *typed], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert f"No such command '{typed[-1]}'. Did you mean '{meant}'?" in done.stderr
