@@ -53,7 +53,7 @@ def store_init(ctx: stages.Context, out: options.Out) -> int:
     epilog=options.examples(
         ("The demo portal", "reconciler store seed examples/demo-store.yaml"),
         (
-            "A test store shaped like another (RECONCILER_STORE_KEY set; no passwords, no history: not a backup)",
+            "A test store shaped like another (RECONCILER_STORE_KEY set; no passwords or history: no backup)",
             "reconciler store init --store sqlite:///copy.db",
         ),
         ("then load the other's dump into it", "reconciler store seed dump.yaml --store sqlite:///copy.db"),
