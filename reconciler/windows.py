@@ -199,7 +199,27 @@ def _check_glob(value: str) -> str:
                 f"{validation.shown(value)} has the range {low}-{high}, which holds nothing; "
                 f"write {high}-{low}",
             )
+    for part in (customer, tenant):
+        units = _GLOB_UNIT.findall(part)
+        first = units[0]
+        if any(not _matches(unit, _SLUG_CHARS) for unit in units if unit != "*") or (
+            first != "*" and not _matches(first, _SLUG_CHARS.replace("-", ""))
+        ):
+            raise _fail(
+                "tenants",
+                f"{validation.shown(value)} can match no tenant: customer and tenant names are "
+                "lower-case letters, digits and -, and begin with a letter or a digit",
+            )
     return value
+
+
+_SLUG_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
+_GLOB_UNIT = re.compile(r"\[!?[^\]]*\]|.")  # one character of a pattern, or a set
+
+
+def _matches(unit: str, chars: str) -> bool:
+    """Whether a pattern's unit (a character, ?, a set) matches one of chars."""
+    return any(fnmatch.fnmatchcase(c, unit) for c in chars)
 
 
 Duration = Annotated[str, AfterValidator(_check_duration)]
@@ -605,7 +625,8 @@ def json_schema() -> dict[str, Any]:
             props["name"]["type"] = ["string", "number"]
         if "tenants" in props:  # what _check_globs and _check_glob refuse, as far as a pattern can say
             props["tenants"]["minItems"] = 1
-            props["tenants"]["items"]["pattern"] = "^" + _GLOB_PART.pattern + "/" + _GLOB_PART.pattern + "$"
+            part = "(?!-)" + _GLOB_PART.pattern  # a name begins with a letter or a digit
+            props["tenants"]["items"]["pattern"] = "^" + part + "/" + part + "$"
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://osr-reconciler.invalid/schemas/reconciler.schema.json",

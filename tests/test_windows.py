@@ -678,3 +678,33 @@ def test_a_window_name_in_two_unicode_forms_is_one_name(tmp_path: Path) -> None:
         windows.load(path)
     (line,) = caught.value.lines()
     assert "is already the name of freeze[0] (compared ignoring case and Unicode form)" in line
+
+
+@pytest.mark.parametrize(
+    ("glob", "refused"),
+    [
+        ("acme/-norway", True),  # a name begins with a letter or a digit
+        ("-acme/*", True),
+        ("acme/[--]", True),
+        ("acme/[!a-z0-9]*", True),
+        ("acme/a[!a-z0-9-]*", True),  # a set that holds no character a name has
+        ("acme/*-norway", False),
+        ("acme/?cme-*", False),
+        ("acme/a[!-]me-norway", False),
+        ("acme/[a-c0]*", False),
+        ("*/*", False),
+    ],
+)
+def test_a_glob_no_tenant_name_can_match_is_an_error(glob: str, refused: bool) -> None:
+    """docs/windows.md: a pattern no tenant could match is an error, not a window that
+    freezes nothing; `acme/-norway` was accepted (a name begins with a letter or a digit)."""
+    text = (
+        "version: 1\nfreeze:\n  - name: w\n    start: 2026-12-28\n    end: 2027-01-08\n"
+        f'    timezone: UTC\n    tenants: ["{glob}"]\n'
+    )
+    if not refused:
+        parse(text)
+        return
+    with pytest.raises(errors.InputError) as caught:
+        parse(text)
+    assert f"'{glob}' can match no tenant: customer and tenant names are" in caught.value.lines()[0]
