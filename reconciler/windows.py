@@ -485,7 +485,11 @@ class Window:
         else:
             for wall in cronsim.CronSim(self.schedule, _wall(after, self.zone) - _SLACK):
                 candidate = self._occurrence(wall)
-                if candidate.start > after:
+                if candidate.start > at + within:
+                    break
+                # An opening a spring change empties (02:30 for 30m: 03:00 to 03:00) is none:
+                # it was announced as opening and froze nothing.
+                if candidate.start > after and candidate.end > candidate.start:
                     found = self._merged(candidate, back=False)
                     break
         return found if found is not None and found.start <= at + within else None

@@ -708,3 +708,19 @@ def test_a_glob_no_tenant_name_can_match_is_an_error(glob: str, refused: bool) -
     with pytest.raises(errors.InputError) as caught:
         parse(text)
     assert f"'{glob}' can match no tenant: customer and tenant names are" in caught.value.lines()[0]
+
+
+def test_a_nightly_opening_the_spring_change_empties_is_not_announced() -> None:
+    """02:30 for 30m in Oslo on the spring change is 03:00 to 03:00: `windows` announced it as
+    the next opening ("opens 03:00 until 03:00"), which freezes nothing; the next is a night later."""
+    (window,) = parse(
+        'version: 1\nfreeze:\n  - name: nightly\n    schedule: "30 2 * * *"\n    duration: 30m\n'
+        "    timezone: Europe/Oslo\n"
+    )
+    found = window.upcoming(utc("2026-03-29T00:59Z"), timedelta(days=7))
+    assert found is not None
+    assert (found.start.isoformat(), found.end.isoformat()) == (
+        "2026-03-30T02:30:00+02:00",
+        "2026-03-30T03:00:00+02:00",
+    )
+    assert window.active(utc("2026-03-29T01:00Z")) is None  # 03:00 summer time: nothing open
