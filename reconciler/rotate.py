@@ -35,6 +35,11 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
                 f"set {new_key_env} to the new key (and keep {secrets.STORE_KEY_VAR} set to the current one)"
             )
         raw = secrets.key_bytes(value, new_key_env)
+        if secrets.Keyring(raw, variable=new_key_env).check_value() == old.check_value():
+            raise errors.InputError(
+                f"{new_key_env} holds the key in use ({secrets.STORE_KEY_VAR}); nothing was "
+                f"changed: set {new_key_env} to a new key"
+            )
     redaction.register(raw.decode())
     try:
         new = secrets.Keyring(raw, variable=new_key_env)

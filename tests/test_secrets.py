@@ -131,6 +131,20 @@ def test_rotate_key_reencrypts_and_keeps_plans_clean(cli: Cli) -> None:
     assert cli("store", "dump", env={"RECONCILER_STORE_KEY": OTHER_KEY}).out == before
 
 
+def test_rotate_key_to_the_key_in_use_is_refused(cli: Cli) -> None:
+    """It said "Re-encrypted 1 password(s) under the key in RECONCILER_NEW_STORE_KEY" and
+    rewrote every ciphertext, a rotation that rotated nothing (a copy-paste of the old key)."""
+    seeded(cli)
+    before = dump(cli)
+    result = cli("store", "rotate-key", env={"RECONCILER_NEW_STORE_KEY": cli.env["RECONCILER_STORE_KEY"]})
+    assert result.code == 1
+    assert result.err == (
+        "error: RECONCILER_NEW_STORE_KEY holds the key in use (RECONCILER_STORE_KEY); nothing was "
+        "changed: set RECONCILER_NEW_STORE_KEY to a new key\n"
+    )
+    assert dump(cli) == before
+
+
 def test_rotate_key_on_embedded_store_replaces_key_file(embedded_cli: Cli) -> None:
     assert embedded_cli("store", "init").code == 0
     embedded_cli.write("live.yaml", (Path(__file__).parent / "cases/normalise/live.yaml").read_text())
