@@ -107,6 +107,14 @@ def holder_is_dead(h: store.Holder) -> bool:
     return now is None or now != h.started
 
 
+def holder_is_alive(h: store.Holder) -> bool:
+    """True only when the lease's process provably still runs: on this machine (host, boot and
+    pid namespace), its pid naming the process that started when the lease was taken."""
+    if h.host != socket.gethostname() or h.machine is None or h.started is None or h.machine != machine():
+        return False
+    return started(h.pid) == h.started
+
+
 def may_take(row: store.LockRow, now_ms: int) -> bool:
     return row.expires_ms < now_ms or holder_is_dead(row.holder)
 

@@ -167,6 +167,31 @@ def test_held_lock_refuses_then_unlock_releases(cli: Cli) -> None:
     assert cli("apply", "--auto-approve", "--allow-cascade").code == 0
 
 
+def test_unlock_of_a_lock_whose_holder_still_runs_here_says_so(cli: Cli) -> None:
+    """unlock LOCK_ID released the lease of a process that still runs on this machine without
+    a word (this test's own process stands for it); elsewhere, or gone, there is nothing to say."""
+    seeded(cli)
+    url = cli.env["RECONCILER_STORE"]
+    me = os.getpid()
+    lock_id = _insert_lock(
+        url,
+        pid=me,
+        host=socket.gethostname(),
+        expires_in_ms=600_000,
+        machine=locks.machine(),
+        started=locks.started(me),
+    )
+    released = cli("unlock", lock_id)
+    assert released.code == 0, released.err
+    assert released.err.splitlines()[1:] == [
+        f"warning: its holder, pid {me} on this machine, is still running: an apply that loses its "
+        "lock stops before it commits"
+    ]
+    _insert_lock(url, pid=1, host="other-host", expires_in_ms=600_000)
+    quiet = cli("unlock", lock_id)
+    assert quiet.code == 0 and "warning" not in quiet.err, quiet.err
+
+
 def test_expired_lease_is_taken_over(cli: Cli) -> None:
     seeded(cli, CHANGED)
     _insert_lock(cli.env["RECONCILER_STORE"], pid=1, host="other-host", expires_in_ms=-1)

@@ -80,4 +80,9 @@ def unlock(
         out.info("No lock matched; nothing was released.")
     for lock in released:
         out.info(f"Released {render.inert(lock.describe())}.")
+        if locks.holder_is_alive(lock.holder):
+            out.info(
+                f"warning: its holder, pid {lock.holder.pid} on this machine, is still running: an "
+                "apply that loses its lock stops before it commits"
+            )
     return options.EXIT_OK
