@@ -44,15 +44,19 @@ class Context:
     store_url: str | None
     settings: secrets.Settings
     command: str = "this command"  # e.g. "reconciler apply", for messages
+    warn: Callable[[str], None] | None = None  # a warning line on stderr (the command's Out.info)
 
     @classmethod
-    def make(cls, store_url: str | None, command: str = "this command") -> Context:
+    def make(
+        cls, store_url: str | None, command: str = "this command", warn: Callable[[str], None] | None = None
+    ) -> Context:
         root = gitrepo.repo_root()
         return cls(
             root,
             store_url or os.environ.get("RECONCILER_STORE") or None,
             secrets.Settings.from_env(root),
             command,
+            warn,
         )
 
     @property
@@ -67,6 +71,9 @@ class Context:
         store_key: the command needs the store key, not a plan key (default: when it writes).
         """
         location = self.location
+        loose = store.loose_key_file(location)
+        if loose is not None and self.warn is not None:
+            self.warn(f"warning: {loose}")
         if first_use and location.embedded and location.db_path is not None and not location.db_path.exists():
             st = store.Store.open(location, readonly=False, create=True, command=self.command)
             try:

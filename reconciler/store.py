@@ -285,6 +285,25 @@ def _env_keyring() -> secrets.Keyring | None:
     return None
 
 
+def loose_key_file(location: Location) -> str | None:
+    """What is wrong with the embedded store's key file's mode, when others may read it (it is
+    made 0600: whoever reads it decrypts every stored password); None when it is private, or
+    not used (RECONCILER_STORE_KEY set, a server store)."""
+    path = location.key_path
+    if path is None or os.environ.get(secrets.STORE_KEY_VAR):
+        return None
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # missing or unreadable: _file_key says so when the store is opened
+    if not mode & 0o077:
+        return None
+    return (
+        f"the key file {path} can be read by others (mode {mode & 0o777:04o}), and it decrypts every "
+        f"stored password: run `chmod 600 {path}`"
+    )
+
+
 def _file_key(location: Location, *, create: bool) -> bytes | None:
     """The embedded store's key from its key file (RECONCILER_STORE_KEY unset); made with the
     store (create). A key file that cannot be read, or holds no key, is named as such: the

@@ -145,6 +145,22 @@ def test_rotate_key_to_the_key_in_use_is_refused(cli: Cli) -> None:
     assert dump(cli) == before
 
 
+def test_a_key_file_others_can_read_is_warned_about(embedded_cli: Cli) -> None:
+    """The embedded store's key file decrypts every stored password and is made 0600; one made
+    readable by others (a copy, a restore from backup) was used without a word."""
+    assert embedded_cli("store", "init").code == 0
+    key = embedded_cli.root / ".reconciler" / "store.key"
+    key.chmod(0o644)
+    loose = embedded_cli("locks")
+    assert loose.code == 0
+    assert loose.err == (
+        f"warning: the key file {key} can be read by others (mode 0644), and it decrypts every "
+        f"stored password: run `chmod 600 {key}`\nNo locks held.\n"
+    )
+    key.chmod(0o600)
+    assert embedded_cli("locks").err == "No locks held.\n"
+
+
 def test_rotate_key_on_embedded_store_replaces_key_file(embedded_cli: Cli) -> None:
     assert embedded_cli("store", "init").code == 0
     embedded_cli.write("live.yaml", (Path(__file__).parent / "cases/normalise/live.yaml").read_text())

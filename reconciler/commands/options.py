@@ -108,7 +108,7 @@ def common(func: F) -> F:
         parent = ctx.find_root().params
         url = store_url or parent.get("store_url")
         out = Out(no_color or bool(parent.get("no_color")))
-        return int(func(stages.Context.make(url, f"`{ctx.command_path}`"), out, **kwargs))
+        return int(func(stages.Context.make(url, f"`{ctx.command_path}`", out.info), out, **kwargs))
 
     wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__  # the command's name and help
     return wrapper  # type: ignore[return-value]
