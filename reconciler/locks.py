@@ -224,7 +224,40 @@ class Held:
         return self.release()
 
 
-def _acquire(st: store.Store, scopes: Sequence[str], *, timeout_s: float, length_ms: int) -> dict[str, str]:
+class _Deferral:
+    """SIGINT and SIGTERM held back while leases are taken: a signal between the commit of the
+    leases and their handing to Held left them behind (until their expiry, 15 minutes) with
+    "nothing was changed". Obeyed once nothing was taken, or once Held will release them."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.pending: int | None = None
+
+    @contextlib.contextmanager
+    def section(self) -> Iterator[None]:
+        self.active = True
+        try:
+            yield
+        finally:
+            self.active = False
+
+    def take(self, signum: int) -> bool:
+        if self.active:
+            self.pending = signum
+        return self.active
+
+    def obey(self) -> None:
+        """The signal held back, raised now (KeyboardInterrupt, Terminated)."""
+        signum, self.pending = self.pending, None
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if signum is not None:
+            raise Terminated(128 + signum)
+
+
+def _acquire(
+    st: store.Store, scopes: Sequence[str], *, timeout_s: float, length_ms: int, deferral: _Deferral
+) -> dict[str, str]:
     me = holder()
     wanted = sorted(set(scopes))
     deadline = time.monotonic() + timeout_s
@@ -234,6 +267,7 @@ def _acquire(st: store.Store, scopes: Sequence[str], *, timeout_s: float, length
             taken, current = store.try_locks(st, wanted, me, length_ms, may_take)
             if taken:
                 return dict(zip(wanted, taken, strict=True))
+            deferral.obey()  # nothing taken: a signal interrupts the wait
             if time.monotonic() >= deadline:
                 if current is None:
                     raise errors.RefusedError(
@@ -247,6 +281,7 @@ def _acquire(st: store.Store, scopes: Sequence[str], *, timeout_s: float, length
                     f"that apply is gone, run `reconciler unlock {current.id}`"
                 )
             time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
+            deferral.obey()
     except KeyboardInterrupt:
         # Ctrl-C while waiting: nothing was read or written yet. One line naming what we waited
         # for; exit 1 like every run that changed nothing (DESIGN §6, exit codes).
@@ -312,16 +347,23 @@ def leases(st: store.Store, scopes: Sequence[str], *, timeout_s: float) -> Itera
     """Hold a lease on every scope for the block; SIGINT and SIGTERM interrupt it until the
     commit begins (Held.commit_begins), and are recorded after."""
     held: Held | None = None
+    deferral = _Deferral()
 
     def deferred(signum: int) -> bool:
         if held is not None and held.deferring:
             held.signalled = signum
             return True
-        return False
+        return deferral.take(signum)
 
     with _interruptible(deferred, lambda: held is not None and held.committing):
-        held = Held(st, _acquire(st, scopes, timeout_s=timeout_s, length_ms=lease_ms()), lease_ms())
+        with deferral.section():  # until Held has the leases (and releases them in any case)
+            held = Held(
+                st,
+                _acquire(st, scopes, timeout_s=timeout_s, length_ms=lease_ms(), deferral=deferral),
+                lease_ms(),
+            )
         try:
+            deferral.obey()  # a signal while the leases were taken: they are released below
             yield held
         finally:
             held.deferring = True  # a second Ctrl-C must not leave the leases behind

@@ -863,3 +863,29 @@ def test_a_portal_connection_that_takes_a_planned_name_fails_the_apply_in_the_to
         engine.dispose()
     expected = [("New 3", "vbsys"), ("Visma Oslo", "vbsys")]  # as before, and the portal's New 3
     assert [tuple(r) for r in rows] == ([("AX Bergen", "AX")] if live is TWO_LIVE else []) + expected
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_as_the_leases_commit_leaves_no_lease_behind(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals
+) -> None:
+    """A Ctrl-C or a cancelled CI job landing after the leases' transaction committed and
+    before the run held them (store.try_locks returned): the leases stayed, held by a process
+    that was gone, for their 15 minutes, and the run said "nothing was changed". The signal now
+    waits until they are held, and they are released."""
+    seeded(cli, CHANGED)
+    before = dump(cli)
+    real = store.try_locks
+
+    def signalled(*args: Any, **kwargs: Any) -> Any:
+        taken = real(*args, **kwargs)
+        os.kill(os.getpid(), sig)  # delivered at once: the handler runs before this returns
+        return taken
+
+    monkeypatch.setattr(store, "try_locks", signalled)
+    result = run_in_process(("apply", "--auto-approve"), env=cli.env, cwd=cli.root)
+    assert result.code == 1
+    what = "interrupted" if sig == signal.SIGINT else "terminated (SIGTERM)"
+    assert result.err.splitlines()[-1] == f"error: {what}; nothing was changed", result.err
+    assert _count(cli.env["RECONCILER_STORE"], store.locks) == 0
+    assert dump(cli) == before
