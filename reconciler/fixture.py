@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -249,8 +249,10 @@ def _password(value: str | EnvOnly | None, label: str) -> str | None:
     return value
 
 
-def seed(st: store.Store, fixture: Fixture) -> int:
-    """Load a fixture in one transaction, replacing what exists under the same names."""
+def seed(st: store.Store, fixture: Fixture, commit_begins: Callable[[], None] = lambda: None) -> int:
+    """Load a fixture in one transaction, replacing what exists under the same names.
+    commit_begins: called just before the commit (locks.until_commit: from then on a signal
+    is ignored, not taken for "nothing was changed")."""
     assert st.keyring is not None
     keyring = st.keyring
     count = 0
@@ -273,6 +275,7 @@ def seed(st: store.Store, fixture: Fixture) -> int:
                         for t in tenant.report_templates
                     ],
                 )
+        commit_begins()
     return count
 
 

@@ -295,6 +295,27 @@ def test_a_signal_as_rotate_key_commits_does_not_undo_what_it_says(
     assert embedded_cli("store", "dump").code == 0  # the key in store.key opens it
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_as_store_seed_commits_does_not_say_nothing_was_changed(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals
+) -> None:
+    """`store seed` committed, then a Ctrl-C: "interrupted; nothing was changed", exit 1, with
+    every connection seeded. From its commit on, a signal is ignored, as apply's and rotate-key's."""
+    cli.write("live.yaml", (Path(__file__).parent / "cases/normalise/live.yaml").read_text())
+    commit = sa.engine.Connection._commit_impl
+
+    def then_signalled(self: sa.engine.Connection) -> None:
+        commit(self)
+        os.kill(os.getpid(), sig)
+
+    monkeypatch.setattr(sa.engine.Connection, "_commit_impl", then_signalled)
+    result = run_in_process(("store", "seed", "live.yaml"), env=cli.env, cwd=cli.root)
+    monkeypatch.undo()
+    assert result.code == 0, result.err
+    assert result.err.startswith("Seeded ") and "nothing was changed" not in result.err
+    assert "connections:" in cli("store", "dump").out
+
+
 def test_store_url_password_never_printed(embedded_cli: Cli) -> None:
     url = f"postgresql+psycopg://someone:{CANARY}@127.0.0.1:1/nothing"
     embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)

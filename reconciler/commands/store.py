@@ -12,9 +12,9 @@ from reconciler import lazy, stages
 from reconciler.commands import options
 
 if TYPE_CHECKING:
-    from reconciler import fixture
+    from reconciler import fixture, locks
 else:  # its models and the store when a fixture is seeded or dumped, not for --help or a TAB
-    fixture = lazy.module("reconciler.fixture")
+    fixture, locks = lazy.module("reconciler.fixture"), lazy.module("reconciler.locks")
 
 
 @click.group(
@@ -71,8 +71,8 @@ def store_seed(ctx: stages.Context, out: options.Out, fixture_path: Path) -> int
     for that.
     """
     data = fixture.load(fixture_path)
-    with ctx.open_store(readonly=False, first_use=True) as st:
-        count = fixture.seed(st, data)
+    with ctx.open_store(readonly=False, first_use=True) as st, locks.until_commit() as commit_begins:
+        count = fixture.seed(st, data, commit_begins)
     out.info(f"Seeded {count} connection(s) from {fixture_path}.")
     return options.EXIT_OK
 
