@@ -197,6 +197,9 @@ def saving(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    # From the rename on the plan is saved: a Ctrl-C after it made the run say "nothing was
+    # changed" (exit 1) with a plan apply --plan took. Ignored until the process ends.
+    atomic.writes_begin()
     try:
         tmp.replace(path)
     except OSError as exc:

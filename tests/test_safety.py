@@ -11,13 +11,14 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from reconciler import errors, locks, planfile, secrets, spec, store
 from reconciler.commands import apply as apply_command
-from tests.conftest import ALWAYS_PROCESS, RECONCILER, TEST_KEY, Cli
+from tests.conftest import ALWAYS_PROCESS, RECONCILER, TEST_KEY, Cli, run_in_process
 from tests.test_cli import TENANT, dump, edit_by_hand, seeded
 
 CHANGED = TENANT.replace("[F0001, F0002]", "[F0001, F0003]").replace("database: vbsys", "database: vbsys2")
@@ -461,6 +462,29 @@ def test_plan_out_to_a_missing_folder_is_a_clear_error(cli: Cli) -> None:
     result = cli("plan", "--out", "no/such/folder/plan.json")
     assert result.code == 1
     assert "--out no/such/folder/plan.json: cannot write the plan (No such file or directory)" in result.err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_as_plan_out_saves_does_not_say_nothing_was_changed(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals
+) -> None:
+    """A Ctrl-C landing just after the saved plan was renamed into place: exit 1 with
+    "interrupted; nothing was changed", and a signed plan that apply --plan applied. From the
+    rename on the plan is saved, and the run ends as saved."""
+    seeded(cli, CHANGED)
+    rename = Path.replace
+
+    def then_signalled(self: Path, target: Any) -> Path:
+        done = rename(self, target)
+        os.kill(os.getpid(), sig)
+        return done
+
+    monkeypatch.setattr(Path, "replace", then_signalled)
+    result = run_in_process(("plan", "--out", "plan.json"), env=cli.env, cwd=cli.root)
+    monkeypatch.undo()
+    assert result.code == 0, result.err
+    assert "nothing was changed" not in result.err
+    assert (cli.root / "plan.json").exists()
 
 
 @pytest.mark.skipif(ALWAYS_PROCESS, reason="the prompt is answered by this process")
