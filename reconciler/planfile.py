@@ -290,10 +290,11 @@ def with_saved_checks(plan: p.Plan, saved: Saved) -> p.Plan:
     return plan.with_checks(saved.checks)  # a tenant without saved checks gets none
 
 
-def accepted_passwords(plan: p.Plan, saved: Saved) -> list[str]:
-    """Password changes the saved plan could not compare, which apply accepts (DESIGN §10)."""
+def accepted_passwords(plan: p.Plan, saved: Saved) -> list[tuple[str, bool]]:
+    """Password changes the saved plan could not compare, which apply accepts (DESIGN §10):
+    (tenant/connection, whether the action creates the connection)."""
     return [
-        f"{t.key}/{a.connection}"
+        (f"{t.key}/{a.connection}", a.action is p.ActionKind.CREATE)
         for t, a in plan.all_actions()
         if a.desired is not None
         and a.desired.password is not None
@@ -391,9 +392,12 @@ def verified(
             ),
         )
     result = with_saved_checks(result, saved)
-    for label in accepted_passwords(result, saved):
+    for label, created in accepted_passwords(result, saved):
         info(
-            f"{label}: the password changed; the saved plan could not compare it "
+            f"{label}: created with the password its reference holds now (the saved plan was "
+            "made without the password)."
+            if created
+            else f"{label}: the password changed; the saved plan could not compare it "
             "(made without the password), so apply accepts that change."
         )
     return result

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 DRIFT_SH = Path(__file__).resolve().parent.parent / "examples" / "cron" / "drift.sh"
 # Each fake logs its arguments; reconciler exits 2 (drift found, then files written).
@@ -21,10 +24,10 @@ exit 0
 """
 
 
-def _run(tmp_path: Path, *, write_rc: int, open_pr: str = "") -> tuple[int, str, str]:
+def _run(tmp_path: Path, *, write_rc: int, open_pr: str = "", gh: bool = True) -> tuple[int, str, str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("reconciler", "git", "gh"):
+    for name in ("reconciler", "git", "gh") if gh else ("reconciler", "git"):
         (bin_dir / name).write_text(FAKE, encoding="utf-8")
         (bin_dir / name).chmod(0o755)
     log = tmp_path / "log"
@@ -59,7 +62,21 @@ def test_drift_with_changes_to_accept_opens_one_pull_request(tmp_path: Path) -> 
     ]
     assert lines[-1].startswith("gh pr create --head reconciler/accept-drift --body-file ")
     assert lines[-1].endswith(" --title Accept the portal's hand changes into git")
-    assert "Accepted into branch reconciler/accept-drift" in alert  # the alert (stderr: no mail)
+    assert (
+        "Accepted into branch reconciler/accept-drift (pull request opened or updated)" in alert
+    )  # stderr: no mail
+
+
+def test_without_gh_the_alert_says_the_branch_was_pushed_not_a_pull_request_opened(tmp_path: Path) -> None:
+    """Without gh on PATH no pull request is touched: the alert said one was opened or updated."""
+    if shutil.which("gh", path="/usr/bin:/bin"):
+        pytest.skip("a gh in /usr/bin or /bin, which the script's PATH keeps, would be called")
+    code, log, alert = _run(tmp_path, write_rc=2, gh=False)
+    assert code == 2 and "gh " not in log
+    assert (
+        "Accepted into branch reconciler/accept-drift (pushed; no gh on PATH: open the pull request by hand)"
+        in alert
+    )
 
 
 def test_an_open_pull_request_is_updated_not_duplicated(tmp_path: Path) -> None:

@@ -204,6 +204,36 @@ def test_saved_plan_without_passwords_applies_a_password_change_on_merge(cli: Cl
     assert cli("plan", "--detailed-exitcode", env={CANARY_ENV: NEW_PASSWORD}).code == 0
 
 
+def test_a_connection_a_saved_plan_creates_is_not_said_to_have_changed_its_password(
+    cli: Cli, readonly_url: str
+) -> None:
+    """On merge, apply named a connection the plan creates with "the password changed; the
+    saved plan could not compare it": a new connection's password changed from nothing."""
+    created = CHANGED + (
+        "  - {name: Visma Bergen, integration: visma-business, server: sql02, database: vbsys, "
+        "authentication: sql, login: osr, password: {env: OSR_BERGEN}, companies: [F0001]}\n"
+    )
+    seeded(cli, created)
+    assert cli("plan", "--out", "plan.json", env=pr_env(cli, plan_key(cli), readonly_url)).code == 0
+    done = cli(
+        "apply",
+        "--plan",
+        "plan.json",
+        "--auto-approve",
+        "--allow-cascade",
+        env={CANARY_ENV: NEW_PASSWORD, "OSR_BERGEN": "bergen-pw"},
+    )
+    assert done.code == 0, done.err
+    assert (
+        "acme/acme-norway/Visma Bergen: created with the password its reference holds now (the "
+        "saved plan was made without the password)."
+    ) in done.err
+    assert "Visma Bergen: the password changed" not in done.err
+    assert (
+        "acme/acme-norway/Visma Oslo: the password changed; the saved plan could not compare it" in done.err
+    )
+
+
 def test_saved_plan_without_passwords_refuses_every_other_difference(cli: Cli, readonly_url: str) -> None:
     seeded(cli, CHANGED)
     env = pr_env(cli, plan_key(cli), readonly_url)

@@ -57,6 +57,7 @@ accept() {
             rm -f "$accepted"
             return 1
         fi
+        how="pushed; no gh on PATH: open the pull request by hand"
         if command -v gh >/dev/null 2>&1; then
             pr=$(gh pr list --head "$DRIFT_PR_BRANCH" --state open --json number --jq '.[].number')
             if [ -n "$pr" ]; then
@@ -65,8 +66,9 @@ accept() {
                 gh pr create --head "$DRIFT_PR_BRANCH" --body-file "$accepted" \
                     --title "Accept the portal's hand changes into git" >/dev/null
             fi
+            how="pull request opened or updated"
         fi
-        printf '\n\nAccepted into branch %s (pull request opened or updated):\n' "$DRIFT_PR_BRANCH" >>"$report"
+        printf '\n\nAccepted into branch %s (%s):\n' "$DRIFT_PR_BRANCH" "$how" >>"$report"
     fi
     cat "$accepted" >>"$report"
     rm -f "$accepted"

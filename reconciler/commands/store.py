@@ -134,11 +134,13 @@ def store_rotate_key(ctx: stages.Context, out: options.Out, new_key_env: str) ->
 )
 @options.common
 def store_plan_key(ctx: stages.Context, out: options.Out) -> int:
-    """Print the plan key: lets plan, drift and export run, never decrypt or write.
+    """Print the plan key: the read-only commands run with it; it never decrypts or writes.
 
     \b
     Derived one way from the store key: give it to pull-request jobs as RECONCILER_PLAN_KEY,
-    with a read-only store login, and keep RECONCILER_STORE_KEY for the apply job.
+    with a read-only store login, and keep RECONCILER_STORE_KEY for the apply job. plan (and
+    plan --out), drift (and drift --write), export, import, history, locks and store dump
+    run with it; apply, store seed, init, rotate-key, plan-key and unlock need the store key.
     """
     with ctx.open_store(readonly=True, store_key=True) as st:
         assert st.keyring is not None
