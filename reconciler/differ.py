@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 
-from reconciler import declared, errors, render, spec, state
+from reconciler import declared, errors, spec, state
 from reconciler import plan as p
 from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
 
@@ -120,9 +120,8 @@ def _looks_declared(live_name: str, d: DesiredTenant) -> list[str]:
     for name in (*(c.spec.name for c in d.connections), *d.tombstones):
         if spec.looks_alike(name, live_name):
             return [
-                f"{render.quoted(live_name)} in the portal looks the same as {render.quoted(name)} in "
-                f"the file and is another connection ({spec.look_alike_difference(live_name, name)}): "
-                "rename it in the portal"
+                f'"{live_name}" in the portal looks the same as "{name}" in the file and is another '
+                f"connection ({spec.look_alike_difference(live_name, name)}): rename it in the portal"
             ]
     return []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -473,3 +474,26 @@ def test_an_output_that_cannot_be_written_is_an_error_not_a_bug(cli: Cli) -> Non
             "error: cannot write to standard output (No space left on device); send it where there is room\n"
         ), args
     assert cli("store", "dump").out == before
+
+
+def test_a_ctrl_c_while_the_tool_is_still_importing_is_exit_1_not_a_traceback(tmp_path: Path) -> None:
+    """The console script imported reconciler.cli before any handler: a Ctrl-C in the first
+    half second printed a KeyboardInterrupt traceback and exited 130, outside 0, 1 and 2. The
+    entry (reconciler:console, which the console script and `python -m reconciler` call) says it
+    as at any time before a write. The interrupt is raised where the import happens."""
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name == 'reconciler.cli':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "import reconciler\n"
+        "sys.exit(reconciler.console())\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (1, "error: interrupted; nothing was changed\n")
+    entry = (Path(sys.executable).parent / "reconciler").read_text(encoding="utf-8")
+    assert "from reconciler import console" in entry  # the installed console script uses it
