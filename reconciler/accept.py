@@ -384,15 +384,22 @@ def _attempt(
 
 
 def _without_invalid(
-    t: p.TenantPlan, attempt: Callable[[p.TenantPlan], _Attempt]
+    t: p.TenantPlan, attempt: Callable[[p.TenantPlan], _Attempt], deleted: set[str]
 ) -> tuple[_Attempt, list[str]]:
     """A file the portal's changes together would make invalid (a switch to sql without a
     password reference, a name no file may hold): each change alone, and appending the
     portal's connections alone, is tried; those that alone make it invalid are reported with
-    what validate says, and the rest accepted (the tenant's other changes were lost with them)."""
+    what validate says, and the rest accepted (the tenant's other changes were lost with them).
+
+    A removal of an entry the portal deleted makes no file invalid, and is not tried alone:
+    each attempt reads the whole file again, and a file with hundreds of those (and one
+    change it cannot hold) took minutes (quadratic)."""
     refused: list[str] = []
     kept: list[p.Action] = []
     for a in t.actions:
+        if _deleted_in_portal(a, deleted):
+            kept.append(a)
+            continue
         alone = attempt(dataclasses.replace(t, actions=(a,), unmanaged=()))
         if alone.invalid:
             refused.append(
@@ -457,7 +464,7 @@ def accept(
         try:
             tried = attempt(t)
             if tried.invalid:  # which change makes it invalid: the others are still accepted
-                tried, refused = _without_invalid(t, attempt)
+                tried, refused = _without_invalid(t, attempt, deleted.get(t.key, set()))
                 reports += refused
         except textedit.Unreadable as e:
             at = f" at line {e.line}, column {e.column}" if e.line is not None else ""
