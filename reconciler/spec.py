@@ -261,21 +261,30 @@ def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
     # they are one identity, or plain names with the same characters beyond ASCII (looks_alike),
     # so a new name with that look looks like all of them or none. One pass: it asked every
     # earlier name again at each look seen twice (8,000 company ids: 36 s).
-    seen: dict[str, tuple[int, str | None, set[str]]] = {}  # look -> (first, foreign, identities)
+    seen: dict[str, int] = {}  # a look -> the first name that has it
+    groups: dict[str, tuple[str | None, set[str]]] = {}  # a look seen twice -> (foreign, identities)
     for i, name in enumerate(names):
-        look, key = look_alike(name), identity(name)
-        shared = foreign(key) if plain_name(name) else None
-        found = seen.get(look)
-        if found is None:
-            seen[look] = (i, shared, {key})
+        look = look_alike(name)
+        first = seen.setdefault(look, i)
+        if first == i:  # the common case: nothing more to ask
             continue
-        first, together, identities = found
-        if key in identities:
+        group = groups.get(look)
+        if group is None:
+            group = groups[look] = (_shared(names[first]), {identity(names[first])})
+        key = identity(name)
+        if key in group[1]:
             continue
-        if shared is None or together is None or shared != together:
+        shared = _shared(name)
+        if shared is None or shared != group[0]:
             return first, i
-        identities.add(key)
+        group[1].add(key)
     return None
+
+
+def _shared(name: str) -> str | None:
+    """What plain names that never look alike share (foreign); None for a name that is not
+    plain, which looks like every other name of its look."""
+    return foreign(identity(name)) if plain_name(name) else None
 
 
 def look_alike_difference(a: str, b: str) -> str:
