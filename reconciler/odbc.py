@@ -155,26 +155,31 @@ def _plain(spec: SourceSpec, what: str, value: str) -> str:
     return value
 
 
-def _credentials(
-    spec: SourceSpec, *, braced_login: bool = True, family: Family | None = None
-) -> list[tuple[str, str]]:
+def _credentials(spec: SourceSpec, *, braced_login: bool = True) -> list[tuple[str, str]]:
     if spec.authentication == Authentication.WINDOWS:
         # Kerberos on Linux (a ticket from kinit or a keytab); no UID/PWD.
         return [("Trusted_Connection", "yes")]
     if spec.login is None or spec.password is None:
         raise errors.SourceError(f"{spec.label}: SQL authentication needs a login and a resolved password")
-    if family is Family.FREETDS:
-        # FreeTDS ends a braced value at its first '};' and keeps a doubled '}}' as two: a
-        # password holding '}' would be sent wrong, and '};' could add keywords.
-        for what, value in (("login", spec.login), ("password", spec.password)):
-            if "}" in value:
-                raise errors.SourceError(
-                    f"{spec.label}: the {what} holds a '}}', which the FreeTDS driver cannot be "
-                    f"given: use Microsoft's driver ({DRIVER_ENV}='{DEFAULT_DRIVER}') or change the {what}"
-                )
     login = _braced(spec.login) if braced_login else _plain(spec, "login", spec.login)
     # Every driver here takes a braced PWD; psqlODBC would URL-decode an unbraced one.
     return [("UID", login), ("PWD", _braced(spec.password))]
+
+
+def _freetds_can_take(spec: SourceSpec) -> None:
+    """FreeTDS ends a braced value at its first '};' and keeps a doubled '}}' as two (Microsoft's
+    drivers undo it): a value holding '}' would be sent wrong, and '};' could add keywords."""
+    for what, value in (
+        ("login", spec.login),
+        ("password", spec.password),
+        ("database", spec.database),
+        ("server", spec.server),
+    ):
+        if value is not None and "}" in value:
+            raise errors.SourceError(
+                f"{spec.label}: the {what} holds a '}}', which the FreeTDS driver cannot be "
+                f"given: use Microsoft's driver ({DRIVER_ENV}='{DEFAULT_DRIVER}') or change the {what}"
+            )
 
 
 def _tds_pairs(spec: SourceSpec, address: ServerAddress, family: Family) -> list[tuple[str, str]]:
@@ -189,6 +194,7 @@ def _tds_pairs(spec: SourceSpec, address: ServerAddress, family: Family) -> list
         if spec.trust_server_certificate:
             pairs.append(("TrustServerCertificate", "yes"))
     else:
+        _freetds_can_take(spec)
         # FreeTDS reads an instance from host\instance; it has no certificate-trust keyword
         # (it verifies only with `ca file` in freetds.conf), and says Encryption, not Encrypt.
         server = address.host + (f"\\{address.instance}" if address.instance else "")
@@ -201,7 +207,7 @@ def _tds_pairs(spec: SourceSpec, address: ServerAddress, family: Family) -> list
             ("ClientCharset", "UTF-8"),
             ("Encryption", "require" if spec.encrypt else "request"),
         ]
-    return [*pairs, *_credentials(spec, family=family), ("APP", APP_NAME)]
+    return [*pairs, *_credentials(spec), ("APP", APP_NAME)]
 
 
 def _stand_in_pairs(

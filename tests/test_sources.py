@@ -268,6 +268,12 @@ def test_connection_string_test_drivers(driver: str, changes: dict[str, Any], ex
         # drivers do): refused, not sent as another password or with keywords added.
         ("FreeTDS", {"password": CANARY + "};Database={x"}, "the password holds a '}', which the FreeTDS"),
         ("FreeTDS", {"login": "osr}"}, "the login holds a '}', which the FreeTDS driver cannot"),
+        ("FreeTDS", {"database": "a};UID={x"}, "the database holds a '}', which the FreeTDS driver"),
+        (
+            "FreeTDS",
+            {"database": "a}b", "authentication": "windows", "login": None, "password": None},
+            "the database holds a '}'",
+        ),
         ("PostgreSQL Unicode", {"server": "db", "login": "a;b"}, "the login 'a;b' cannot be"),
         ("PostgreSQL Unicode", {"server": "db", "database": "{x}"}, "the database '{x}' cannot"),
         ("SQLite3", {"database": "a;b.db"}, "the database file 'a;b.db' cannot be passed"),
