@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from reconciler import spec
 
@@ -30,7 +31,29 @@ class AuditEntry:
         return f"{self.customer}/{self.tenant}"
 
 
-def deleted_in_portal(newest_first: Iterable[AuditEntry], live_ids: Container[int]) -> dict[str, set[str]]:
+class Applied(Protocol):
+    """What deleted_in_portal reads of an entry (an AuditEntry, or a Named)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def connection(self) -> str: ...
+    @property
+    def connection_id(self) -> int | None: ...
+
+
+class Named(NamedTuple):
+    """An entry as deleted_in_portal reads it: what a read of many entries keeps of each."""
+
+    key: str
+    action: str
+    connection: str
+    connection_id: int | None
+
+
+def deleted_in_portal(newest_first: Iterable[Applied], live_ids: Container[int]) -> dict[str, set[str]]:
     """tenant key -> identities of names the tool last applied to a connection that is gone.
 
     A declared connection the tool applied that is no longer live was deleted in the portal
@@ -39,7 +62,7 @@ def deleted_in_portal(newest_first: Iterable[AuditEntry], live_ids: Container[in
     that name is a new connection to create. An entry without its connection's id (a create
     before the id was recorded) counts as gone when its last action was not a delete.
     """
-    last: dict[tuple[str, str], AuditEntry] = {}
+    last: dict[tuple[str, str], Applied] = {}
     for entry in newest_first:
         last.setdefault((entry.key, spec.identity(entry.connection)), entry)
     out: dict[str, set[str]] = {}

@@ -409,9 +409,9 @@ def deleted_in_portal(st: store.Store, result: p.Plan, live: state.LiveState) ->
         return {}
     from reconciler import audit
 
-    with st.reading() as conn:
-        entries = store.read_audit(conn, keys, AUDIT_LIMIT)
-    return audit.deleted_in_portal(entries, {c.id for k in keys for c in live.tenants[k].connections})
+    live_ids = {c.id for k in keys for c in live.tenants[k].connections}
+    with st.reading() as conn:  # read as it is folded: one name kept per tenant and name
+        return audit.deleted_in_portal(store.audit_names(conn, keys, AUDIT_LIMIT), live_ids)
 
 
 def _deleted_by_hand(st: store.Store, result: p.Plan, live: state.LiveState) -> p.Plan:

@@ -294,9 +294,11 @@ def test_the_audit_of_a_thousand_tenants_is_read(cli: Cli) -> None:
     try:
         with engine.connect() as conn:
             (entry,) = store.read_audit(conn, keys, 10)
+            named = list(store.audit_names(conn, keys, 10))  # what drift reads, streamed
     finally:
         engine.dispose()
     assert (entry.key, entry.action, entry.connection) == ("acme/acme-sweden", "create", "Made")
+    assert named == [("acme/acme-sweden", "create", "Made", entry.connection_id)]
 
 
 def test_store_dump_is_written_a_customer_at_a_time_as_one_document(cli: Cli) -> None:
