@@ -391,24 +391,33 @@ def _without_invalid(
     portal's connections alone, is tried; those that alone make it invalid are reported with
     what validate says, and the rest accepted (the tenant's other changes were lost with them).
 
-    A removal of an entry the portal deleted makes no file invalid, and is not tried alone:
-    each attempt reads the whole file again, and a file with hundreds of those (and one
-    change it cannot hold) took minutes (quadratic)."""
+    Each attempt reads the whole file again: trying hundreds of changes one by one beside one
+    change no file holds took minutes (quadratic). A removal of an entry the portal deleted
+    makes no file invalid, and is not tried; the other changes are tried half by half, a half
+    that makes a valid file being kept whole (one such change among 400: about 18 tries).
+    What is kept is tried together at the end, as before."""
     refused: list[str] = []
-    kept: list[p.Action] = []
-    for a in t.actions:
-        if _deleted_in_portal(a, deleted):
-            kept.append(a)
-            continue
-        alone = attempt(dataclasses.replace(t, actions=(a,), unmanaged=()))
-        if alone.invalid:
+    kept: list[p.Action] = [a for a in t.actions if _deleted_in_portal(a, deleted)]
+
+    def search(changes: Sequence[p.Action]) -> None:
+        tried = attempt(dataclasses.replace(t, actions=tuple(changes), unmanaged=()))
+        if not tried.invalid:
+            kept.extend(changes)
+        elif len(changes) > 1:
+            search(changes[: len(changes) // 2])
+            search(changes[len(changes) // 2 :])
+        else:
             refused.append(
-                f"{t.key}/{a.connection}: the portal's change cannot be written into the file "
-                f"({'; '.join(alone.invalid)}); not accepted: correct it in the portal, or "
+                f"{t.key}/{changes[0].connection}: the portal's change cannot be written into the "
+                f"file ({'; '.join(tried.invalid)}); not accepted: correct it in the portal, or "
                 "accept it by hand"
             )
-        else:
-            kept.append(a)
+
+    others = [a for a in t.actions if not _deleted_in_portal(a, deleted)]
+    if others:
+        search(others)
+    order = {id(a): i for i, a in enumerate(t.actions)}
+    kept.sort(key=lambda a: order[id(a)])
     unmanaged = t.unmanaged
     if unmanaged and attempt(dataclasses.replace(t, actions=())).invalid:
         refused.append(
