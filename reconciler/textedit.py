@@ -99,7 +99,7 @@ class Editor:
     text: str
     edits: list[tuple[int, int, str]] = field(default_factory=list)
     deleted: set[int] = field(default_factory=set)  # lines delete_lines removes
-    _gone: dict[int, list[Node]] = field(default_factory=dict)  # by sequence: items removed
+    _gone: dict[int, set[int]] = field(default_factory=dict)  # by sequence: ids of items removed
     _made: dict[int, list[tuple[int, int, str]]] = field(default_factory=dict)  # their edits
 
     def __post_init__(self) -> None:
@@ -296,9 +296,9 @@ class Editor:
         """Remove one item of seq; items of one sequence may be removed one call each, and
         when every item goes the sequence becomes `[]` (its key left without a value would
         read as null: the portal deleting all of a tenant's connections made an invalid file)."""
-        gone = self._gone.setdefault(id(seq), [])
-        gone.append(item)
-        left = [n for n in seq.value if not any(n is g for g in gone)]
+        gone = self._gone.setdefault(id(seq), set())
+        gone.add(id(item))
+        left = [n for n in seq.value if id(n) not in gone]
         if not left or (seq.flow_style and not self._one_per_line(seq)):
             self._undo(seq)  # the sequence is written again
         made = len(self.edits)
@@ -327,8 +327,8 @@ class Editor:
 
     def _undo(self, seq: SequenceNode) -> None:
         """Drop the edits earlier removals from seq made (its whole text is replaced)."""
-        undone = self._made.pop(id(seq), [])
-        self.edits = [e for e in self.edits if not any(e is u for u in undone)]
+        undone = {id(e) for e in self._made.pop(id(seq), [])}
+        self.edits = [e for e in self.edits if id(e) not in undone]
 
     def _comments_above(self, line: int, column: int) -> int:
         """The first of the comment lines directly above line, at column or deeper (line if
@@ -352,8 +352,8 @@ class Editor:
         if not docs:
             return
         body = "".join(f"# {comment}\n" + yamlout.dump([doc]) for doc in docs)
-        gone = self._gone.get(id(seq), [])
-        left = [n for n in seq.value if not any(n is g for g in gone)]
+        gone = self._gone.get(id(seq), set())
+        left = [n for n in seq.value if id(n) not in gone]
         if gone and (not left or (seq.flow_style and not self._one_per_line(seq))):
             # Entries removed (remove_item): the new ones take the place of what was written
             # for them (`[]`, or the list written again), not after it.
