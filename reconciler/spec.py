@@ -214,9 +214,17 @@ def look_alike(text: str) -> str:
     # Prototypes are of upper and lower case letters (Cyrillic В is B, в is no b), and case is
     # no difference between names: the prototypes, then case folded, then their prototypes (a
     # folded `M` is an `m`, whose prototype is `rn`).
+    return _skeleton(text if plain_name(text) else _seen(text))
+
+
+def _skeleton(text: str) -> str:
+    """look_alike of text whose every character shows."""
     prototypes = _prototypes()
-    seen = unicodedata.normalize("NFD", text if plain_name(text) else _seen(text)).translate(prototypes)
+    seen = unicodedata.normalize("NFD", text).translate(prototypes)
     return unicodedata.normalize("NFD", unicodedata.normalize("NFD", seen.casefold()).translate(prototypes))
+
+
+_char_skeleton = functools.lru_cache(maxsize=4096)(_skeleton)  # foreign's, one character at a time
 
 
 def looks_alike(a: str, b: str) -> bool:
@@ -226,7 +234,7 @@ def looks_alike(a: str, b: str) -> bool:
     What tells them apart must be a character that is not ASCII (a Cyrillic `О`, a fullwidth
     `Ａ`) or one that does not show: where two plain names differ only in ASCII characters
     (`Tromsø 1` and `Tromsø l`, `rn` and `m`: the same characters beyond ASCII, in the same
-    order), that is what was typed."""
+    places between the ASCII ones: foreign), that is what was typed."""
     ia, ib = identity(a), identity(b)
     if ia == ib or look_alike(a) != look_alike(b):
         return False
@@ -235,11 +243,28 @@ def looks_alike(a: str, b: str) -> bool:
     return foreign(ia) != foreign(ib)
 
 
-def foreign(text: str) -> str:
-    """The characters of text beyond ASCII, in order: two plain names of one look with the same
-    are told apart by ASCII alone (looks_alike). Groups names that never look alike, so that a
-    list is checked in one pass (first_look_alike)."""
-    return "" if text.isascii() else "".join(c for c in text if not c.isascii())
+def foreign(text: str) -> tuple[tuple[int, str], ...]:
+    """The characters of an identity beyond ASCII, each with where its look starts in the look
+    of the whole (look_alike): two plain names of one look with the same are told apart by
+    ASCII alone (looks_alike): `Tromsø 1` and `Tromsø l`, `Tromsø m` and `Tromsø rn`; but not
+    `Аsker A` and `Asker А`, or `Qaаa` and `Qаaa` (a Cyrillic а moved). Groups names that never
+    look alike, so that a list is checked in one pass (first_look_alike). Where the looks of
+    the characters do not add up to the look of the whole (combining marks reordered), the
+    identity itself stands for them: such a name looks like every other of its look."""
+    if text.isascii():
+        return ()
+    placed: list[tuple[int, str]] = []
+    at = 0
+    pieces = []
+    for c in text:
+        piece = _char_skeleton(c)
+        if not c.isascii():
+            placed.append((at, c))
+        at += len(piece)
+        pieces.append(piece)
+    if "".join(pieces) != _skeleton(text):
+        return ((-1, text),)
+    return tuple(placed)
 
 
 def by_look(names: Iterable[str]) -> dict[str, list[str]]:
@@ -262,7 +287,9 @@ def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
     # so a new name with that look looks like all of them or none. One pass: it asked every
     # earlier name again at each look seen twice (8,000 company ids: 36 s).
     seen: dict[str, int] = {}  # a look -> the first name that has it
-    groups: dict[str, tuple[str | None, set[str]]] = {}  # a look seen twice -> (foreign, identities)
+    groups: dict[
+        str, tuple[tuple[tuple[int, str], ...] | None, set[str]]
+    ] = {}  # look -> (foreign, identities)
     for i, name in enumerate(names):
         look = look_alike(name)
         first = seen.setdefault(look, i)
@@ -281,7 +308,7 @@ def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
     return None
 
 
-def _shared(name: str) -> str | None:
+def _shared(name: str) -> tuple[tuple[int, str], ...] | None:
     """What plain names that never look alike share (foreign); None for a name that is not
     plain, which looks like every other name of its look."""
     return foreign(identity(name)) if plain_name(name) else None

@@ -476,22 +476,36 @@ def test_an_output_that_cannot_be_written_is_an_error_not_a_bug(cli: Cli) -> Non
     assert cli("store", "dump").out == before
 
 
-def test_a_ctrl_c_while_the_tool_is_still_importing_is_exit_1_not_a_traceback(tmp_path: Path) -> None:
+INTERRUPTED_IMPORT = (
+    "class Interrupt:\n"
+    "    def find_spec(self, name, path, target=None):\n"
+    "        if name == 'reconciler.cli':\n"
+    "            raise KeyboardInterrupt\n"
+    "sys.meta_path.insert(0, Interrupt())\n"
+)
+# main() interrupted where no handler of its own is: saying an error (cli._inert imports render)
+INTERRUPTED_MAIN = (
+    "import reconciler.cli\n"
+    "def interrupted(argv=None):\n"
+    "    raise KeyboardInterrupt\n"
+    "reconciler.cli.main = interrupted\n"
+)
+
+
+@pytest.mark.parametrize(
+    "where", [INTERRUPTED_IMPORT, INTERRUPTED_MAIN], ids=["importing", "saying-an-error"]
+)
+def test_a_ctrl_c_while_the_tool_is_still_importing_is_exit_1_not_a_traceback(
+    tmp_path: Path, where: str
+) -> None:
     """The console script imported reconciler.cli before any handler: a Ctrl-C in the first
-    half second printed a KeyboardInterrupt traceback and exited 130, outside 0, 1 and 2. The
-    entry (reconciler:console, which the console script and `python -m reconciler` call) says it
-    as at any time before a write. The interrupt is raised where the import happens."""
+    half second printed a KeyboardInterrupt traceback and exited 130, outside 0, 1 and 2; so did
+    one landing while main() said an error. The entry (reconciler:console, which the console
+    script and `python -m reconciler` call) says it as at any time before a write. The
+    interrupt is raised where it would land."""
     script = tmp_path / "interrupted.py"
     script.write_text(
-        "import sys\n"
-        "class Interrupt:\n"
-        "    def find_spec(self, name, path, target=None):\n"
-        "        if name == 'reconciler.cli':\n"
-        "            raise KeyboardInterrupt\n"
-        "sys.meta_path.insert(0, Interrupt())\n"
-        "import reconciler\n"
-        "sys.exit(reconciler.console())\n",
-        encoding="utf-8",
+        "import sys\n" + where + "import reconciler\nsys.exit(reconciler.console())\n", encoding="utf-8"
     )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr) == (1, "error: interrupted; nothing was changed\n")
