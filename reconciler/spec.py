@@ -211,14 +211,14 @@ def look_alike(text: str) -> str:
     Cyrillic О, `Ａbc` (fullwidth) and `abc` have one; so do names that differ only by what
     does not show. `Résumé` and `Resume` do not (an accent shows). A key to find candidates
     by: whether two names are taken for each other is looks_alike's to say."""
-    # Prototypes are of upper and lower case letters (Cyrillic В is B, в is no b), and case is
-    # no difference between names: the prototypes, then case folded, then their prototypes (a
-    # folded `M` is an `m`, whose prototype is `rn`).
     return _skeleton(text if plain_name(text) else _seen(text))
 
 
 def _skeleton(text: str) -> str:
     """look_alike of text whose every character shows."""
+    # Prototypes are of upper and lower case letters (Cyrillic В is B, в is no b), and case is
+    # no difference between names: the prototypes, then case folded, then their prototypes (a
+    # folded `M` is an `m`, whose prototype is `rn`).
     prototypes = _prototypes()
     seen = unicodedata.normalize("NFD", text).translate(prototypes)
     return unicodedata.normalize("NFD", unicodedata.normalize("NFD", seen.casefold()).translate(prototypes))
@@ -234,7 +234,7 @@ def looks_alike(a: str, b: str) -> bool:
     What tells them apart must be a character that is not ASCII (a Cyrillic `О`, a fullwidth
     `Ａ`) or one that does not show: where two plain names differ only in ASCII characters
     (`Tromsø 1` and `Tromsø l`, `rn` and `m`: the same characters beyond ASCII, in the same
-    places between the ASCII ones: foreign), that is what was typed."""
+    places of the look: foreign), that is what was typed."""
     ia, ib = identity(a), identity(b)
     if ia == ib or look_alike(a) != look_alike(b):
         return False
@@ -243,7 +243,10 @@ def looks_alike(a: str, b: str) -> bool:
     return foreign(ia) != foreign(ib)
 
 
-def foreign(text: str) -> tuple[tuple[int, str], ...]:
+Placed = tuple[tuple[int, str], ...]  # foreign's: (where in the look, character)
+
+
+def foreign(text: str) -> Placed:
     """The characters of an identity beyond ASCII, each with where its look starts in the look
     of the whole (look_alike): two plain names of one look with the same are told apart by
     ASCII alone (looks_alike): `Tromsø 1` and `Tromsø l`, `Tromsø m` and `Tromsø rn`; but not
@@ -283,13 +286,11 @@ def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
     if all(map(str.isascii, names)):
         return None
     # By look: the first name with it, and, while none looks like another, what they share:
-    # they are one identity, or plain names with the same characters beyond ASCII (looks_alike),
-    # so a new name with that look looks like all of them or none. One pass: it asked every
-    # earlier name again at each look seen twice (8,000 company ids: 36 s).
+    # they are one identity, or plain names with the same characters beyond ASCII in the same
+    # places (foreign), so a new name with that look looks like all of them or none. One pass:
+    # it asked every earlier name again at each look seen twice (8,000 company ids: 36 s).
     seen: dict[str, int] = {}  # a look -> the first name that has it
-    groups: dict[
-        str, tuple[tuple[tuple[int, str], ...] | None, set[str]]
-    ] = {}  # look -> (foreign, identities)
+    groups: dict[str, tuple[Placed | None, set[str]]] = {}  # a look seen twice -> (foreign, identities)
     for i, name in enumerate(names):
         look = look_alike(name)
         first = seen.setdefault(look, i)
@@ -308,7 +309,7 @@ def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
     return None
 
 
-def _shared(name: str) -> tuple[tuple[int, str], ...] | None:
+def _shared(name: str) -> Placed | None:
     """What plain names that never look alike share (foreign); None for a name that is not
     plain, which looks like every other name of its look."""
     return foreign(identity(name)) if plain_name(name) else None
