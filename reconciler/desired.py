@@ -284,12 +284,13 @@ def _previous_look_alikes(
                 marked.append((i, ("connections", i, "previous_names", j), text))
     if all(text.isascii() for *_, text in marked):
         return
-    # By look, then by what never looks alike within it (spec.looks_alike: one identity, or plain
-    # names with the same characters beyond ASCII in the same places: spec.foreign): an entry
-    # looks like every entry of another group of its look and none of its own. Each group
+    # By look, then by what never looks alike within it (spec.looks_alike: one identity, or
+    # plain names with the same characters beyond ASCII in the same places: spec.foreign): an
+    # entry looks like every entry of another group of its look and none of its own. Each group
     # keeps, of each kind (names, previous names), the first two entries of different
-    # connections: enough to find one of another connection. Every earlier entry of the look was asked before (4,000 connections with one
-    # previous name: 8 s; 2,000 previous names of one look: 72 s).
+    # connections: enough to find one of another connection. Every earlier entry of the look
+    # was asked before (4,000 connections with one previous name: 8 s; 2,000 previous names of
+    # one look: 72 s).
     seen: dict[str, dict[tuple[Any, ...], dict[str, list[tuple[int, tuple[Any, ...], str]]]]] = {}
     for i, loc, text in marked:
         kind = loc[2]
