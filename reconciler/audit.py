@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from reconciler import spec
 
@@ -31,19 +31,6 @@ class AuditEntry:
         return f"{self.customer}/{self.tenant}"
 
 
-class Applied(Protocol):
-    """What deleted_in_portal reads of an entry (an AuditEntry, or a Named)."""
-
-    @property
-    def key(self) -> str: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def connection(self) -> str: ...
-    @property
-    def connection_id(self) -> int | None: ...
-
-
 class Named(NamedTuple):
     """An entry as deleted_in_portal reads it: what a read of many entries keeps of each."""
 
@@ -53,7 +40,9 @@ class Named(NamedTuple):
     connection_id: int | None
 
 
-def deleted_in_portal(newest_first: Iterable[Applied], live_ids: Container[int]) -> dict[str, set[str]]:
+def deleted_in_portal(
+    newest_first: Iterable[AuditEntry | Named], live_ids: Container[int]
+) -> dict[str, set[str]]:
     """tenant key -> identities of names the tool last applied to a connection that is gone.
 
     A declared connection the tool applied that is no longer live was deleted in the portal
@@ -62,7 +51,7 @@ def deleted_in_portal(newest_first: Iterable[Applied], live_ids: Container[int])
     that name is a new connection to create. An entry without its connection's id (a create
     before the id was recorded) counts as gone when its last action was not a delete.
     """
-    last: dict[tuple[str, str], Applied] = {}
+    last: dict[tuple[str, str], AuditEntry | Named] = {}
     for entry in newest_first:
         last.setdefault((entry.key, spec.identity(entry.connection)), entry)
     out: dict[str, set[str]] = {}
