@@ -113,11 +113,11 @@ def _look_alike(what: str, declared: Iterable[str], odd: Mapping[str, list[str]]
                     raise _LooksLike(what, name, live)
 
 
-def _looks_declared(live_name: str, d: DesiredTenant) -> list[str]:
+def _looks_declared(live_name: str, declared: Mapping[str, list[str]]) -> list[str]:
     """A note when a live connection no entry matched (unmanaged, or pruned) looks the same as
-    a name the file declares: a reviewer would read `unmanaged "Rаpport"` (a Cyrillic а) beside a
-    declared Rapport as the declared connection (DESIGN §8)."""
-    for name in (*(c.spec.name for c in d.connections), *d.tombstones):
+    a name the file declares (declared: by spec.by_look): a reviewer would read `unmanaged
+    "Rаpport"` (a Cyrillic а) beside a declared Rapport as the declared connection (DESIGN §8)."""
+    for name in declared.get(spec.look_alike(live_name), ()):
         if spec.looks_alike(name, live_name):
             return [
                 f'"{live_name}" in the portal looks the same as "{name}" in the file and is another '
@@ -342,6 +342,7 @@ def _diff_tenant(
             _look_alike("connection", (name,), odd)
     unmanaged = []
     if len(used) < len(live.connections):  # used holds ids of live connections: all of them when equal
+        declared: dict[str, list[str]] | None = None  # by look: asked only for such a connection
         for conn in live.connections:
             if conn.id in used:
                 continue
@@ -351,7 +352,9 @@ def _diff_tenant(
                 actions.append(_delete(live, conn, p.Reason.DELETE_PRUNED))
             else:
                 continue
-            notes += _looks_declared(conn.spec.name, d)
+            if declared is None:
+                declared = spec.by_look([*(c.spec.name for c in d.connections), *d.tombstones])
+            notes += _looks_declared(conn.spec.name, declared)
     if len(actions) > 1:
         actions.sort(key=lambda a: (_ACTION_RANK[a.action], spec.natural_key(a.connection), a.connection))
     if len(unmanaged) > 1:
