@@ -325,3 +325,21 @@ def test_a_live_connection_that_looks_like_a_declared_one_is_noted(managed: bool
         "connection (U+041E CYRILLIC CAPITAL LETTER O where the other has U+004F LATIN CAPITAL "
         "LETTER O): rename it in the portal"
     )
+
+
+def test_the_look_alike_note_is_inert_in_every_output() -> None:
+    """The note quotes a portal name: one with what does not show (a line break, a bidi
+    override, a zero-width space; it looks like the declared one) cannot start a line or turn
+    the text around in any output."""
+    from reconciler import render, render_html
+
+    hostile = "Visma \u200bОslo\u202e\r\n"
+    result = differ.diff(
+        [desired(want())],
+        live(live_conn(), live_conn(dataclasses.replace(BASE, name=hostile), id=2, managed=False)),
+        FPS,
+    )
+    (note,) = result.tenants[0].notes
+    assert note.startswith(f'"{hostile}" in the portal looks the same as "Visma Oslo"')
+    for out in (render.text(result), render.markdown(result), render_html.plan_page(result)):
+        assert "Оslo\u202e" not in out and "\u200b" not in out and "Оslo\r\n" not in out
