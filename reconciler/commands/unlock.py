@@ -71,12 +71,20 @@ def unlock(
                     shown=render.inert,  # a holder as `locks` shows it: escaped
                     expired_before=store.now_ms() if expired else None,
                 )
+            # A --holder that matches none is most often a typo: say who does hold locks.
+            holders = sorted({render.inert(lock.holder.actor) for lock in store.list_locks(st)})
         except store.Busy:  # every way of naming the leases: one message (a LOCK_ID got the driver's)
             raise errors.StoreError(
                 "the store is busy with another writer (an apply in its transaction); nothing "
                 "was released: run unlock again once it has finished"
             ) from None
-    if not released:
+    if not released and holder is not None:
+        out.info(
+            f"No lock is held by {render.inert(holder)!r}; nothing was released. Holders now: "
+            + (", ".join(repr(h) for h in holders) or "none")
+            + " (as `reconciler locks` shows them)."
+        )
+    elif not released:
         out.info("No lock matched; nothing was released.")
     for lock in released:
         out.info(f"Released {render.inert(lock.describe())}.")
