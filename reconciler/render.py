@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -493,22 +493,33 @@ class _Budget:
         return "".join(self.parts)
 
 
-# Room kept for the closing notes of a cut comment; each note is bounded below.
+# Room kept for the closing notes of a cut comment: the note of a cut list (at most
+# _LEFT_OUT_ROOM characters of counts and some 300 of words) and the closing [!IMPORTANT] note.
 _RESERVE = 4_000
 _MAX_LISTED_TENANTS = 12
+_LEFT_OUT_ROOM = 2_000  # a tenant's key is up to 401 characters: listed by count, not by number
 
 
 def _left_out(counts: dict[str, dict[str, int]]) -> str:
-    """What a cut list left out, by tenant and kind, itself bounded."""
+    """What a cut list left out, by tenant and kind: the tenants with most first, while they fit
+    in _LEFT_OUT_ROOM characters (at most _MAX_LISTED_TENANTS), then the rest by kind."""
     ordered = sorted(counts.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
-    shown = []
+    shown: list[str] = []
+    size = 0
     for key, kinds in ordered[:_MAX_LISTED_TENANTS]:
-        what = ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items()))
-        shown.append(f"`{key}`: {what}")
-    rest = len(ordered) - len(shown)
+        entry = f"`{key}`: " + ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items()))
+        if size + len(entry) > _LEFT_OUT_ROOM - 300:  # 300: the line below, whatever its kinds
+            break
+        shown.append(entry)
+        size += len(entry) + 2
+    rest = ordered[len(shown) :]
     if rest:
-        total = sum(sum(k.values()) for _, k in ordered[_MAX_LISTED_TENANTS:])
-        shown.append(f"{rest:,} more tenants: {total:,} items")
+        by_kind: dict[str, int] = {}
+        for _, kinds in rest:
+            for kind, n in kinds.items():
+                by_kind[kind] = by_kind.get(kind, 0) + n
+        what = ", ".join(f"{n:,} {kind}" for kind, n in sorted(by_kind.items()))
+        shown.append(f"{len(rest):,} more {'tenant' if len(rest) == 1 else 'tenants'}: {what}")
     return "; ".join(shown)
 
 
@@ -718,7 +729,7 @@ def markdown(
             if rest:
                 doc.add(
                     f"\n**{rest:,} of {len(listed):,} tenants left out to stay under "
-                    f"{limit:,} characters.**\n"
+                    f"{limit:,} characters: {_left_out(_kinds_of(listed[i:]))}.**\n"
                 )
                 cut_notes.append("tenant sections")
             break
@@ -732,6 +743,43 @@ def markdown(
     return doc.text()
 
 
+def _kinds_of(tenants: Sequence[p.TenantPlan]) -> dict[str, dict[str, int]]:
+    """What each tenant's section shows, counted by kind (for a cut comment's note)."""
+    counts: dict[str, dict[str, int]] = {}
+    for t in tenants:
+        kinds: dict[str, int] = {}
+        for a in t.actions:
+            kind = "blocked" if a.blocked else a.action.value
+            kinds[kind] = kinds.get(kind, 0) + 1
+        windows = t.freeze is not None and (t.freeze.active or t.freeze.upcoming) is not None
+        more = (("unmanaged", len(t.unmanaged)), ("notes", len(t.notes)), ("source checks", len(t.checks)))
+        for kind, n in (*more, ("change windows", int(windows))):
+            if n:
+                kinds[kind] = n
+        counts[t.key] = kinds or {"no changes": 1}
+    return counts
+
+
+def tenant_counts(t: p.TenantPlan) -> str:
+    """A tenant's actions by kind as the plan's summary counts them (blocked apart: shown, never
+    carried out), its cascade and its unmanaged connections: a section's heading in every format."""
+    going = [a for a in t.actions if not a.blocked]
+    parts = [
+        f"{sum(1 for a in going if a.action is kind):,} {kind.value}"
+        for kind in p.ORDER
+        if any(a.action is kind for a in going)
+    ]
+    cascade = sum(len(a.cascade) for a in going)
+    if cascade:
+        parts.append(f"{cascade:,} {'dependent' if cascade == 1 else 'dependents'} cascade")
+    blocked = sum(1 for a in t.actions if a.blocked)
+    if blocked:
+        parts.append(f"{blocked:,} blocked")
+    if t.unmanaged:
+        parts.append(f"{len(t.unmanaged):,} unmanaged")
+    return ", ".join(parts)
+
+
 def _quiet(t: p.TenantPlan) -> bool:
     """Nothing to show for this tenant but "no changes" (no action, note, window or check)."""
     return tenant_lines(t) == _QUIET
@@ -739,11 +787,7 @@ def _quiet(t: p.TenantPlan) -> bool:
 
 def _section(t: p.TenantPlan, budget: int | None = None) -> str:
     """One collapsible section per tenant; with a budget, its lines cut to fit."""
-    counts = ", ".join(
-        f"{sum(1 for a in t.actions if a.action is kind)} {kind.value}"
-        for kind in p.ORDER
-        if any(a.action is kind for a in t.actions)
-    )
+    counts = tenant_counts(t)
     lines = [line.removeprefix("  ") for line in tenant_lines(t)]  # diff colours at column 0
     body = "\n".join(lines)
     # The budget holds the two fences too: a name with a run of 3,000 backticks makes each 3,001.
@@ -781,7 +825,8 @@ def drift_item(a: p.Action) -> views.DriftItemJSON:
         "connection": a.connection,
         "status": p.DriftStatus(a.status or p.Status.PENDING),
         "action": a.action,
-        "fields": [c.field for c in a.changes if c.field != "name" or a.previous_name],
+        # A create lists every field it sets, the name too: the name is the item already.
+        "fields": [c.field for c in a.changes if c.field != "name" or a.action is not p.ActionKind.CREATE],
     }
     if a.blocked:
         item["blocked"] = a.blocked

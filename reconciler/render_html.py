@@ -386,24 +386,6 @@ def action_html(a: p.Action, anchor: str) -> list[str]:
     return lines
 
 
-def tenant_counts(t: p.TenantPlan) -> str:
-    going = [a for a in t.actions if not a.blocked]  # as the plan's summary counts them
-    parts = [
-        f"{sum(1 for a in going if a.action is kind):,} {kind.value}"
-        for kind in p.ORDER
-        if any(a.action is kind for a in going)
-    ]
-    cascade = sum(len(a.cascade) for a in going)
-    if cascade:
-        parts.append(f"{_plural(cascade, 'dependent')} cascade")
-    blocked = sum(1 for a in t.actions if a.blocked)
-    if blocked:
-        parts.append(f"{blocked:,} blocked")
-    if t.unmanaged:
-        parts.append(f"{len(t.unmanaged):,} unmanaged")
-    return ", ".join(parts)
-
-
 def _tenant_extras(t: p.TenantPlan) -> list[str]:
     lines = []
     if t.unmanaged:
@@ -535,7 +517,7 @@ def _freeze_alerts(plan: p.Plan) -> list[str]:
 
 def plan_page(plan: p.Plan) -> str:
     """The plan as one page: summary and destructive actions first, then a section per tenant."""
-    counts = [tenant_counts(t) for t in plan.tenants]
+    counts = [render.tenant_counts(t) for t in plan.tenants]
     body = [
         *_plan_summary(plan),
         *_destructive(plan),

@@ -271,6 +271,25 @@ def test_drift_json_counts_each_status_and_unmanaged() -> None:
     ]
 
 
+def test_drift_names_a_name_changed_in_case_only_and_not_the_name_of_a_create() -> None:
+    """`Visma Oslo` made `VISMA OSLO` in the portal is one identity, so not a rename: an update of
+    the name, which drift lists as the plan does (it listed no field at all)."""
+    recased = p.Action(
+        p.ActionKind.UPDATE,
+        "Visma Oslo",
+        p.Reason.UPDATE_CHANGED,
+        changes=(p.Change("name", "VISMA OSLO", "Visma Oslo"),),
+        status=p.Status.DRIFT,
+    )
+    made = p.Action(
+        p.ActionKind.CREATE, "Fresh", p.Reason.CREATE_DECLARED, changes=(p.Change("name", None, "Fresh"),)
+    )
+    obj = render.drift_obj(p.Plan((p.TenantPlan("acme", "no", (recased, made), ()),), 10))
+    assert [i["fields"] for i in obj["tenants"][0]["connections"]] == [["name"], []]
+    plan = p.Plan((p.TenantPlan("acme", "no", (recased,), ()),), 10)
+    assert '"Visma Oslo"  update: name\n' in render.drift_text(plan)
+
+
 def test_a_line_break_and_a_backslash_n_are_two_names_in_text_and_markdown() -> None:
     """inert() shows a line break as \\n; a name holding a backslash and an n printed the same.
     Names double their own backslashes; a server value keeps its own (SQL01\\VISMA)."""

@@ -247,10 +247,11 @@ def _plans(draw: st.DrawFn) -> p.Plan:
                 )
             )
         repeat = draw(st.integers(1, 40))  # thousands of tenants without drawing each
+        tenant_length = draw(st.integers(0, 190))
         tenants += [
             p.TenantPlan(
                 "c" * draw(st.integers(1, 200)),
-                f"t{i}-{j}",
+                f"t{i}-{j}" + "t" * tenant_length,  # keys of up to 401 characters
                 tuple(actions),
                 tuple(draw(st.lists(_names, max_size=3))),
             )
@@ -299,6 +300,62 @@ def test_a_cut_drift_comment_counts_what_it_left_out_by_tenant_and_status() -> N
     assert left is not None, out[-500:]
     assert int(left[1].replace(",", "")) == 20 * 301 - shown
     assert "`acme/t19`: 300 drift, 1 unmanaged" in left[2]
+
+
+def test_a_cut_drift_comment_of_tenants_with_the_longest_names_stays_under_the_limit() -> None:
+    """Keys of 401 characters (customer and tenant of 200): the note counting what was left out
+    listed twelve of them, 5,336 characters, past the room kept for it (66,307 in all)."""
+    tenants = tuple(
+        p.TenantPlan(
+            "c" * 200,
+            f"{j:03}" + "t" * 197,
+            (p.Action(p.ActionKind.CREATE, "New", p.Reason.CREATE_DECLARED),),
+            tuple(f"Hand {k} " + "h" * 90 for k in range(8)),
+        )
+        for j in range(60)
+    )
+    out = render.drift_text(p.Plan(tenants, 10, ()), markdown_out=True)
+    assert len(out) < render.MARKDOWN_LIMIT
+    left = re.search(r"… ([\d,]+) more connections left out .*? \((.*)\); the summary", out)
+    assert left is not None, out[-800:]
+    shown = sum(1 for line in out.splitlines() if line.startswith(("- pending", "- unmanaged")))
+    assert int(left[1].replace(",", "")) == 60 * 9 - shown
+    # Every tenant left out is counted, the last ones by kind: the counts add up.
+    counted = sum(int(n.replace(",", "")) for n in re.findall(r"([\d,]+) (?:pending|unmanaged)", left[2]))
+    assert counted == 60 * 9 - shown
+
+
+def test_a_cut_comment_counts_the_tenant_sections_it_left_out_by_kind() -> None:
+    """2,000 tenants of an update, a create and an unmanaged connection: the sections that do not
+    fit are counted by tenant and kind (DESIGN §7), not only as a number of tenants."""
+    update = p.Action(
+        p.ActionKind.UPDATE, "Oslo", p.Reason.UPDATE_CHANGED, changes=(p.Change("database", "a", "b"),)
+    )
+    create = p.Action(p.ActionKind.CREATE, "Bergen", p.Reason.CREATE_DECLARED)
+    tenants = tuple(p.TenantPlan("acme", f"t{i:04}", (update, create), ("By hand",)) for i in range(2000))
+    out = render.markdown(p.Plan(tenants, 10))
+    assert len(out) < render.MARKDOWN_LIMIT
+    left = re.search(
+        r"\*\*([\d,]+) of 2,000 tenants left out to stay under 65,000 characters: "
+        r"(.*)\.\*\*",
+        out,
+    )
+    assert left is not None, out[-800:]
+    rest = int(left[1].replace(",", ""))
+    assert out.count("<details><summary>") == 2000 - rest
+    assert re.search(r"`acme/t\d{4}`: 1 create, 1 unmanaged, 1 update", left[2])
+    listed = len(re.findall(r"`acme/t\d{4}`", left[2]))
+    assert (
+        f"{rest - listed:,} more tenants: {rest - listed:,} create, {rest - listed:,} unmanaged, " in left[2]
+    )
+
+
+def test_a_section_heading_counts_a_blocked_delete_as_blocked() -> None:
+    """As the summary and the HTML report count it: shown, never carried out."""
+    blocked = p.Action(p.ActionKind.DELETE, "Kept", p.Reason.DELETE_TOMBSTONE, blocked="protected")
+    gone = p.Action(p.ActionKind.DELETE, "Old", p.Reason.DELETE_TOMBSTONE)
+    out = render.markdown(p.Plan((p.TenantPlan("acme", "t1", (gone, blocked), ()),), 10))
+    assert "<summary><code>acme/t1</code>: 1 delete, 1 blocked</summary>" in out
 
 
 def test_one_tombstone_cascading_1200_reports_fits() -> None:
