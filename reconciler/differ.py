@@ -102,14 +102,17 @@ class _LooksLike(Exception):
         self.what, self.declared, self.live = what, declared, live
 
 
-def _look_alike(what: str, declared: Iterable[str], odd: Mapping[str, list[str]]) -> None:
+def _look_alike(
+    what: str, declared: Iterable[str], odd: Mapping[str, list[str]], but: str | None = None
+) -> None:
     """Refuse a declared name that one of the live names (odd, by spec.by_look) looks the same
     as and is not: to a person they are one name, to the store two (matched by identity, it
-    would be created beside it, or its company removed with its dependents)."""
+    would be created beside it, renamed to beside it, or its company removed with its
+    dependents). but: the live name of the connection being renamed, which gives its name up."""
     if odd:
         for name in declared:
             for live in odd.get(spec.look_alike(name), ()):
-                if spec.looks_alike(name, live):
+                if live != but and spec.looks_alike(name, live):
                     raise _LooksLike(what, name, live)
 
 
@@ -124,6 +127,40 @@ def _looks_declared(live_name: str, declared: Mapping[str, list[str]]) -> list[s
                 f"connection ({spec.look_alike_difference(live_name, name)}): rename it in the portal"
             ]
     return []
+
+
+def _refuse_taken_applied_names(
+    d: DesiredTenant,
+    reserved: Mapping[int, str],
+    by_applied: Mapping[str, state.LiveConnection],
+    by_name: Mapping[str, state.LiveConnection],
+) -> None:
+    """A connection renamed in the portal whose applied name the file declares is that entry's
+    (reserved, by id). Where another live connection now has that name and keeps it (made by
+    hand, or renamed there from another name), neither answer is safe: matched by name, the
+    other would be adopted and the tool's own connection, with its dependents, pruned or left
+    behind; by id, its rename back would take a name in use. Refused: the portal must settle it."""
+    problems = []
+    for key, renamed in by_applied.items():
+        other = by_name.get(key)
+        if other is None or renamed.id not in reserved:
+            continue
+        if other.id != renamed.id and other.id not in reserved:
+            problems.append(
+                errors.Problem(
+                    d.path,
+                    0,
+                    0,
+                    f'connection "{renamed.applied_name}": the portal renamed it to "{renamed.spec.name}" '
+                    f'and has another connection named "{other.spec.name}" '
+                    f"({'managed' if other.managed else 'made by hand'}); the plan can neither rename "
+                    "it back beside that one nor take that one for it: rename or delete one of the "
+                    f'two in the portal (or declare "{renamed.spec.name}" in the file instead of '
+                    f'"{renamed.applied_name}"), then plan again',
+                )
+            )
+    if problems:
+        raise errors.InputError.of(problems)
 
 
 def _match(
@@ -290,6 +327,7 @@ def _diff_tenant(
     if by_applied:
         declared_names = {spec.identity(c.spec.name) for c in d.connections}
         reserved = {c.id: key for key, c in by_applied.items() if key in declared_names}
+        _refuse_taken_applied_names(d, reserved, by_applied, by_name)
     used: set[int] = set()
     actions: list[p.Action] = []
     notes: list[str] = []
@@ -323,6 +361,9 @@ def _diff_tenant(
             )
         else:
             used.add(conn.id)
+            if renamed_from is not None:  # renamed to the declared name: beside a look-alike?
+                odd = spec.by_look(c.spec.name for c in live.connections) if odd is None else odd
+                _look_alike("connection", (name,), odd, but=conn.spec.name)
             if desired_conn.previous_names and renamed_from is None:
                 notes += _previous_still_live(desired_conn, conn, by_name)
             if _unchanged(desired_conn, conn, fps):

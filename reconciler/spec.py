@@ -197,10 +197,18 @@ def _seen(text: str) -> str:
 @functools.cache
 def _prototypes() -> dict[int, str]:
     """Unicode's confusables (reconciler.confusables), imported on the first look_alike() (a
-    create, a removed company, a file with a name that is not ASCII)."""
+    create, a removed company, a file with a name that is not ASCII), and the fullwidth forms
+    of ASCII (U+FF01-U+FF5E) that its table leaves out: it has `Ａ`, `Ｂ` and `Ｃ` but not `Ｆ`,
+    `ｂ` or any of `０`-`９`, so the portal's `Ｆ001` was a company beside `F001` (its
+    dependents deleted by the swap). Each maps as its ASCII character does (NFKC's mapping, then
+    that character's own prototype: `Ｉ` as `I`, whose prototype is `l`)."""
     from reconciler.confusables import PROTOTYPES
 
-    return PROTOTYPES
+    table = dict(PROTOTYPES)
+    for code in range(0xFF01, 0xFF5F):
+        ascii_code = code - 0xFEE0
+        table.setdefault(code, PROTOTYPES.get(ascii_code, chr(ascii_code)))
+    return table
 
 
 @functools.lru_cache(maxsize=4096)  # a fleet repeats its names from tenant to tenant

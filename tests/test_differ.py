@@ -343,3 +343,57 @@ def test_the_look_alike_note_is_inert_in_every_output() -> None:
     assert note.startswith(f'"{hostile}" in the portal looks the same as "Visma Oslo"')
     for out in (render.text(result), render.markdown(result), render_html.plan_page(result)):
         assert "Оslo\u202e" not in out and "\u200b" not in out and "Оslo\r\n" not in out
+
+
+def _renamed_in_portal(s: spec.ConnectionSpec, *, applied: str, id: int) -> state.LiveConnection:
+    """A connection the tool applied as `applied`, renamed in the portal since (same id)."""
+    conn = live_conn(dataclasses.replace(s, name=applied), id=id)
+    return dataclasses.replace(conn, spec=s, applied_name=applied)
+
+
+@pytest.mark.parametrize("managed", [False, True], ids=["made-by-hand", "managed"])
+def test_a_portal_rename_beside_a_new_connection_of_the_applied_name_is_refused(managed: bool) -> None:
+    """The tool applied X; the portal renamed it Q and made another X. Matched by name, the other
+    X was adopted and the tool's own connection (its dependents) pruned as "Q"; matched by id,
+    its rename back would take a name in use. Neither: an error that says what to settle."""
+    q = _renamed_in_portal(dataclasses.replace(BASE, name="Q"), applied="Visma Oslo", id=1)
+    other = live_conn(id=2, managed=managed)
+    assert q.renamed_in_portal
+    with pytest.raises(errors.InputError) as refused:
+        differ.diff([desired(want(), prune=True)], live(q, other), FPS)
+    assert 'connection "Visma Oslo": the portal renamed it to "Q" and has another connection named ' in str(
+        refused.value.problems[0].message
+    )
+    # Portal renames that swap two names are still undone, each by its id.
+    a = _renamed_in_portal(dataclasses.replace(BASE, name="B"), applied="A", id=1)
+    b = _renamed_in_portal(dataclasses.replace(BASE, name="A"), applied="B", id=2)
+    plan = differ.diff(
+        [desired(want(dataclasses.replace(BASE, name="A")), want(dataclasses.replace(BASE, name="B")))],
+        live(a, b),
+        FPS,
+    )
+    assert {(x.action, x.previous_name, x.connection) for x in plan.tenants[0].actions} == {
+        (p.ActionKind.RENAME, "B", "A"),
+        (p.ActionKind.RENAME, "A", "B"),
+    }
+
+
+@pytest.mark.parametrize("other", ["Visma Оslo", "Visma Oslo "], ids=["cyrillic", "trailing-space"])
+def test_a_rename_to_a_name_another_live_connection_looks_like_is_refused(other: str) -> None:
+    """`name: Visma Oslo, previous_names: [Old]` beside the portal's `Visma Оslo` (a Cyrillic
+    О): renamed, the tenant held two connections that look the same (a create of it was
+    refused, the rename went through). A rename that corrects the portal's own look-alike name
+    is not refused: the connection gives that name up."""
+    old = live_conn(dataclasses.replace(BASE, name="Old"), id=1)
+    look = live_conn(dataclasses.replace(BASE, name=other), id=2, managed=False)
+    with pytest.raises(errors.InputError) as refused:
+        differ.diff([desired(want(previous=("Old",)))], live(old, look), FPS)
+    assert f'connection "Visma Oslo" looks the same as the portal\'s "{other}"' in str(
+        refused.value.problems[0].message
+    )
+    fixed = differ.diff(
+        [desired(want(previous=("Visma Оslo",)))],
+        live(live_conn(dataclasses.replace(BASE, name="Visma Оslo"), id=2)),
+        FPS,
+    )
+    assert (one(fixed).action, one(fixed).previous_name) == (p.ActionKind.RENAME, "Visma Оslo")

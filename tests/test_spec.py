@@ -196,6 +196,18 @@ def test_names_that_look_the_same(a: str, b: str, alike: bool) -> None:
         assert (spec.first_look_alike([a, "Other", b]) == (0, 2)) is alike
 
 
+@pytest.mark.parametrize(
+    "code", [c for c in range(0xFF01, 0xFF5F) if chr(c - 0xFEE0).isalnum()], ids=lambda code: f"U+{code:04X}"
+)
+def test_every_fullwidth_letter_and_digit_looks_like_its_ascii_one(code: int) -> None:
+    """Unicode's table has `Ａ` but not `Ｆ`, `ｂ` or `０`-`９`: the portal's company `Ｆ001` was
+    another company than the file's F001 (swapped, its dependents deleted), its `Ｆinance` a
+    connection beside Finance. (Fullwidth punctuation the table lists keeps its prototype.)"""
+    wide, narrow = chr(code), chr(code - 0xFEE0)
+    assert spec.looks_alike(f"Q{wide}1", f"Q{narrow}1")
+    assert spec.first_look_alike([f"Q{narrow}1", "Other", f"Q{wide}1"]) == (0, 2)
+
+
 def _first_pair(names: list[str]) -> tuple[int, int] | None:
     """first_look_alike's answer by its definition: every pair asked, in order."""
     for i, name in enumerate(names):
