@@ -355,7 +355,11 @@ def _engine(location: Location, *, readonly: bool) -> Engine:
         kwargs["connect_args"] = {"timeout": 30}
         kwargs["poolclass"] = sa.pool.NullPool
     elif backend == "postgresql" and readonly:
-        kwargs["connect_args"] = {"options": "-c default_transaction_read_only=on"}
+        # Beside the URL's own options (?options=-csearch_path%3Dosr), which connect_args would
+        # replace: plan and drift then read another schema's store than apply writes.
+        given = url.query.get("options")
+        own = " ".join(given) if isinstance(given, tuple) else (given or "")
+        kwargs["connect_args"] = {"options": f"{own} -c default_transaction_read_only=on".strip()}
     charset = url.query.get("charset")
     if backend in ("mysql", "mariadb") and charset is not None and str(charset).lower() != "utf8mb4":
         # utf8 (utf8mb3) and latin1 store what they cannot hold as '?': `Sales 📊` came back as

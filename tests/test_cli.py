@@ -13,7 +13,18 @@ import sqlalchemy as sa
 import yaml
 
 from reconciler import store
-from tests.conftest import CANARY, CANARY_ENV, RECONCILER, Cli, copy_demo
+from tests.conftest import (
+    CANARY,
+    CANARY_ENV,
+    RECONCILER,
+    TEST_KEY,
+    Cli,
+    base_env,
+    copy_demo,
+    private_database,
+    require_server,
+    reset_server,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
@@ -511,3 +522,35 @@ def test_a_ctrl_c_while_the_tool_is_still_importing_is_exit_1_not_a_traceback(
     assert (done.returncode, done.stderr) == (1, "error: interrupted; nothing was changed\n")
     entry = (Path(sys.executable).parent / "reconciler").read_text(encoding="utf-8")
     assert "from reconciler import console" in entry  # the installed console script uses it
+
+
+def test_a_postgresql_url_with_its_own_options_is_the_same_store_for_every_command(
+    workspace: Path, tmp_path: Path
+) -> None:
+    """`?options=-csearch_path%3Dosr`: a read-only command's own option (read-only transactions)
+    replaced the URL's, so plan and drift read the schema `public` while apply wrote `osr`: "not
+    initialised", or, with another store there, another fleet's plan."""
+    require_server("postgresql")
+    url = sa.make_url(private_database("postgresql"))
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA IF EXISTS osr CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA osr")
+    reset_server(url.render_as_string(hide_password=False))  # the schema public: no store
+    in_osr = url.update_query_dict({"options": "-csearch_path=osr"}).render_as_string(hide_password=False)
+    cli = Cli(
+        workspace,
+        {**base_env(workspace.parent), "RECONCILER_STORE": in_osr, "RECONCILER_STORE_KEY": TEST_KEY},
+    )
+    try:
+        assert cli("store", "init").code == 0
+        seeded(cli, TENANT)
+        plan = cli("plan")
+        assert plan.code == 0 and "acme/acme-norway" in plan.out, plan.err
+        with engine.connect() as conn:  # the store is osr's: nothing was made in public
+            assert not sa.inspect(conn).has_table("osr_meta", schema="public")
+        assert cli("store", "dump").code == 0
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA IF EXISTS osr CASCADE")
+        engine.dispose()
