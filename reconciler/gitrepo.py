@@ -45,8 +45,9 @@ def git_commit(root: Path) -> str | None:
 
 
 def uncommitted(root: Path, files: Iterable[str]) -> int:
-    """How many of files (paths as given, from root) differ from HEAD: changed, staged or not
-    in git at all. 0 when git cannot say (no git, no repository)."""
+    """How many of files (paths as given, from root) differ from HEAD: changed, staged, not in
+    git at all (git ignores it, or it lies outside the work tree of root's commit). 0 when git
+    cannot say (no git, no repository)."""
     try:
         top = subprocess.run(
             ["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True, timeout=10
@@ -64,7 +65,28 @@ def uncommitted(root: Path, files: Iterable[str]) -> int:
     base = Path(top.stdout.strip()).resolve()
     entries = status.stdout.split(b"\0")  # `XY path`: the path from the top of the work tree
     changed = {os.path.normpath(base / os.fsdecode(entry[3:])) for entry in entries if len(entry) > 3}
-    return sum(os.path.normpath(Path(root, f).resolve()) in changed for f in files)
+    paths = [os.path.normpath(Path(root, f).resolve()) for f in files]
+    inside = [path for path in paths if path.startswith(os.path.join(base, ""))]
+    return len(paths) - len(inside) + sum(path in changed for path in inside) + _ignored(base, inside)
+
+
+def _ignored(base: Path, paths: Sequence[str]) -> int:
+    """How many of paths (inside base's work tree, not changed) git ignores: untracked, so not
+    in the commit, and left out of `git status` (a .gitignore'd tenant file was applied and
+    recorded under a clean commit). Tracked files are never ignored."""
+    if not paths:
+        return 0
+    try:
+        out = subprocess.run(
+            ["git", "check-ignore", "-z", "--stdin"],
+            cwd=base,
+            input=b"".join(os.fsencode(path) + b"\0" for path in paths),
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return len([entry for entry in out.stdout.split(b"\0") if entry]) if out.returncode == 0 else 0
 
 
 def _revision(root: Path, ref: str) -> str:

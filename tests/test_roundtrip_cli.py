@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from reconciler import spec, store, strictyaml
+from reconciler import gitrepo, spec, store, strictyaml
 from tests import roundtrip_support as rs
 from tests.conftest import CANARY, Cli, git
 
@@ -494,6 +494,30 @@ def _ids(cli: Cli) -> dict[str, int]:
             return dict(conn.execute(sa.select(store.connections.c.name, store.connections.c.id)).all())
     finally:
         engine.dispose()
+
+
+def test_a_tenant_file_git_ignores_or_that_lies_outside_the_repository_is_not_committed(
+    tmp_path: Path,
+) -> None:
+    """Not in the commit the audit log records: a tenant file .gitignore'd (git status does not
+    list it) was applied under a clean commit, and so were the files of `apply /elsewhere`
+    run inside another repository. A tracked file is committed whatever .gitignore says."""
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    (repo / "tenants/acme").mkdir(parents=True)
+    elsewhere.mkdir()
+    git(tmp_path, "init", "-q", str(repo))
+    (repo / ".gitignore").write_text("tenants/acme/ignored.yaml\ntenants/acme/tracked.yaml\n")
+    for name in ("committed", "ignored", "tracked", "untracked"):
+        (repo / f"tenants/acme/{name}.yaml").write_text("version: 1\n")
+    (elsewhere / "outside.yaml").write_text("version: 1\n")
+    git(repo, "add", ".gitignore", "tenants/acme/committed.yaml")
+    git(repo, "add", "-f", "tenants/acme/tracked.yaml")
+    git(repo, "commit", "-qm", "files")
+    for name, expected in (("committed", 0), ("tracked", 0), ("ignored", 1), ("untracked", 1)):
+        assert gitrepo.uncommitted(repo, [f"tenants/acme/{name}.yaml"]) == expected, name
+    assert gitrepo.uncommitted(repo, [str(elsewhere / "outside.yaml")]) == 1
+    every = ["tenants/acme/committed.yaml", "tenants/acme/ignored.yaml", str(elsewhere / "outside.yaml")]
+    assert gitrepo.uncommitted(repo, every) == 2
 
 
 def test_the_audit_log_says_when_what_was_applied_is_not_committed(cli: Cli) -> None:
