@@ -536,9 +536,19 @@ class Store:
                 f"{meta.get('schema_version')}; run `reconciler store init` "
                 f"to upgrade it to {SCHEMA_VERSION} (back it up first)"
             )
+        if "schema_version" not in meta:
+            raise errors.StoreError(
+                f"store {self.location.describe()} is not initialised (its tables are there, its "
+                "version is not: a `reconciler store init` cut short?); run `reconciler store init`"
+            )
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise errors.StoreError(
                 f"store schema version {meta.get('schema_version')!r}; this reconciler needs {SCHEMA_VERSION}"
+            )
+        if not meta.get("store_id"):
+            raise errors.StoreError(
+                f"store {self.location.describe()} has no store id in {store_meta.name} (changed by "
+                "hand?); restore that table from a backup of the store"
             )
         self.store_id = meta["store_id"]
         check = meta.get("key_check")
@@ -593,11 +603,12 @@ class Store:
             raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
         try:
             with self._open() as conn, conn.begin():
-                existed = sa.inspect(conn).has_table(store_meta.name)
+                existed = sa.inspect(conn).has_table(store_meta.name) and not _cut_short(conn, self.location)
                 if existed:
                     _upgrade(conn)
                 metadata.create_all(conn)
                 if not existed:
+                    conn.execute(store_meta.delete())
                     conn.execute(
                         store_meta.insert(),
                         [
@@ -646,6 +657,27 @@ class Store:
                     yield conn
         except exc.SQLAlchemyError as error:
             raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
+
+
+def _cut_short(conn: Connection, location: Location) -> bool:
+    """A store whose init was cut short: its tables (some or all: MariaDB commits each CREATE
+    TABLE) and no schema version. Its init is finished when its tables hold nothing; a store
+    with rows and no version is not one init made, and is refused (nothing is written)."""
+    if conn.execute(sa.select(store_meta.c.value).where(store_meta.c.key == "schema_version")).first():
+        return False
+    present = set(sa.inspect(conn).get_table_names())
+    held = [
+        t.name
+        for t in metadata.sorted_tables
+        if t.name in present and conn.execute(sa.select(sa.literal(1)).select_from(t).limit(1)).first()
+    ]
+    if held:
+        raise errors.StoreError(
+            f"store {location.describe()} has no schema version in {store_meta.name} but holds "
+            f"rows ({', '.join(held)}): it was not made by `reconciler store init`, or its "
+            "version was removed by hand; restore it from a backup (nothing was changed)"
+        )
+    return True
 
 
 def _upgrade(conn: Connection) -> None:
