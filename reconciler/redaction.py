@@ -69,8 +69,13 @@ def register(secret: str | None) -> None:
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Return text with every known secret, keyed password and URL password masked.
 
-    Longest first, and again while masking changes the text: a mask may complete another."""
-    extra = [s for s in secrets if s]
+    Longest first, and again while masking changes the text: a mask may complete another.
+    A secret given here shorter than _Known.HEAD (a password `a`) is masked where it stands as
+    a word of its own (`PWD=a;`), not inside every word that holds the letter: a source check
+    said `***cme/***cme-norw***y: login root w***s refused`, and a driver's `role … does not
+    exist` read as `rol***`, which the check then took for another problem."""
+    extra = [s for s in secrets if s and len(s) >= _Known.HEAD]
+    short = [s for s in secrets if s and len(s) < _Known.HEAD]
     while True:
         found = _known.within(text).union(s for s in extra if s in text)
         masked = text
@@ -79,5 +84,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if masked == text:
             break
         text = masked
+    for value in short:  # once, and never inside a mask: a password `*` is in every MASK
+        if value in text:
+            text = re.sub(rf"(?<![\w*]){re.escape(value)}(?![\w*])", MASK, text)
     text = _URL_USERINFO.sub(lambda m: m.group(1) + MASK + m.group(3), text)
     return _KEYED.sub(lambda m: m.group(1) + m.group(2) + MASK, text)

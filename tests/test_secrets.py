@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import uuid
 from pathlib import Path
@@ -50,6 +51,25 @@ def test_redact_removes_passwords_from_driver_text(text: str) -> None:
     assert CANARY not in redaction.redact(text)
 
 
+@pytest.mark.parametrize(
+    ("password", "text", "expected"),
+    [
+        # A one-letter password was masked inside every word: the check's line named no
+        # connection, and `role … does not exist` became `rol***` (another diagnosis).
+        (
+            "a",
+            'acme/acme-norway/My Maria: login root was refused: PWD=a; "a"',
+            'acme/acme-norway/My Maria: login root was refused: PWD=***; "***"',
+        ),
+        ("e", 'role "osr" does not exist (e)', 'role "osr" does not exist (***)'),
+        ("*", "PWD=*; masked: ***", "PWD=***; masked: ***"),  # never inside a mask
+        ("ab", "{ab};ab", "{***};***"),
+    ],
+)
+def test_a_short_password_is_masked_where_it_stands_alone(password: str, text: str, expected: str) -> None:
+    assert redaction.redact(text, [password]) == expected
+
+
 def test_redact_removes_registered_values_anywhere() -> None:
     redaction.register("s3cr3t-value")
     assert redaction.redact("boom s3cr3t-value boom") == "boom *** boom"
@@ -63,12 +83,14 @@ def test_redact_removes_registered_values_anywhere() -> None:
 )
 def test_redact_leaves_no_secret_however_they_overlap(known: list[str], given: list[str], text: str) -> None:
     """Secrets that overlap, nest or share their first characters: none is left in the text,
-    registered (at least 3 characters) or given to the call (any length)."""
+    registered (at least 3 characters) or given to the call; one given shorter than that, none
+    left as a word of its own (inside a word, one letter reveals nothing)."""
     redaction._known = redaction._Known()  # hypothesis: no function-scoped fixture per example
     for secret in known:
         redaction.register(secret)
     out = redaction.redact(text, given)
-    left = [s for s in [*known, *given] if (len(s) >= 3 or s in given) and s in out]
+    left = [s for s in [*known, *given] if len(s) >= 3 and s in out]
+    left += [s for s in given if len(s) < 3 and re.search(rf"(?<![\w*]){re.escape(s)}(?![\w*])", out)]
     assert not left, (text, out)
     if not any(s in text for s in [*known, *given]):
         assert out == text  # nothing else is touched
