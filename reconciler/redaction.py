@@ -13,8 +13,9 @@ MASK = "***"
 _KEYED = re.compile(
     r"(?i)\b(pwd|password|passwd|secret|token)(\s*=\s*)('[^']*'|\"[^\"]*\"|\{[^}]*\}|[^;\s,)]+)"
 )
-# scheme://user:password@host in SQLAlchemy URLs.
-_URL_USERINFO = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)([^@\s]+)(@)")
+# scheme://user:password@host in SQLAlchemy URLs, and as a path shows one given where a path
+# goes (`plan URL`, `import URL`): its // made one /.
+_URL_USERINFO = re.compile(r"(\w[\w+.-]*:/+[^:/@\s]*:)([^@\s]+)(@)")
 
 
 class _Known:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import unicodedata
 from pathlib import Path
 
@@ -174,6 +175,22 @@ def test_import_names_an_unknown_tenant_and_writes_nothing(cli: Cli) -> None:
     assert result.code == 1
     assert "tenant acme/acme-finland does not exist in the store" in result.err
     assert not (cli.root / "tenants").exists()
+
+
+def test_a_store_url_given_as_a_path_is_not_shown_with_its_password(cli: Cli) -> None:
+    """`reconciler import URL` (meant: --store URL) writes under a folder of that name, shown
+    with its // made one /, which the URL mask did not know: the password printed in clear
+    (import's "Wrote", store seed's error). Cli asserts that no output holds the canary."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    url = f"postgresql+psycopg://postgres:{CANARY}@127.0.0.1:5432/osr"
+    seed = cli("store", "seed", url)
+    assert seed.code == 1 and "postgresql+psycopg:/postgres:***@127.0.0.1:5432/osr: cannot read" in seed.err
+    written = cli("import", url)
+    assert (
+        written.code == 0 and "Wrote postgresql+psycopg:/postgres:***@127.0.0.1:5432/osr/acme/" in written.out
+    )
+    shutil.rmtree(cli.root / "postgresql+psycopg:")  # the folder's name holds it: the user's typo
 
 
 def test_drift_write_keeps_a_new_entry_named_as_a_connection_renamed_since(cli: Cli) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import differ, errors, lazy, stages
+from reconciler import differ, errors, lazy, redaction, stages
 from reconciler.commands import options
 
 if TYPE_CHECKING:
@@ -61,7 +61,8 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
             f"{existing}: exists, not touched ({key}); to accept the portal's changes "
             "into it, run `reconciler drift --write`"
         )
-    lines = [f"Wrote {w.path} ({w.key})\n" for w in outcome.written]
+    # A store URL given as PATH is a folder of that name: its password not shown (as errors mask it)
+    lines = [f"Wrote {redaction.redact(str(w.path))} ({w.key})\n" for w in outcome.written]
     variables = [v for w in outcome.written for v in w.variables]
     if variables:
         lines.append(
@@ -72,7 +73,7 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
         why = "every tenant has one" if outcome.existing else "the store has no tenants"
         lines.append(f"No tenant files written: {why}.\n")
     if outcome.written:
-        written = f"{len(outcome.written)} tenant file(s) were written under {root}"
+        written = f"{len(outcome.written)} tenant file(s) were written under {redaction.redact(str(root))}"
         options.result_after_writing(out, "".join(lines), written)
     else:
         out.result("".join(lines))
