@@ -391,8 +391,8 @@ def _diff_tenant(
                 unmanaged.append(conn.spec.name)
             elif d.prune:
                 actions.append(_delete(live, conn, p.Reason.DELETE_PRUNED))
-            else:
-                continue
+            # else kept as it is, unnamed by the plan: `Trail ` beside the declared (or
+            # tombstoned) `Trail` reads as the connection the file means all the same
             if declared is None:
                 declared = spec.by_look([*(c.spec.name for c in d.connections), *d.tombstones])
             notes += _looks_declared(conn.spec.name, declared)

@@ -310,14 +310,16 @@ def test_kept_templates_are_in_one_order_whatever_order_the_store_gave() -> None
     assert kept[0] == kept[1] == ["R01", "R1", "r1"]
 
 
-@pytest.mark.parametrize("managed", [False, True], ids=["unmanaged", "pruned"])
-def test_a_live_connection_that_looks_like_a_declared_one_is_noted(managed: bool) -> None:
+@pytest.mark.parametrize(
+    ("managed", "prune"), [(False, True), (True, True), (True, False)], ids=["unmanaged", "pruned", "kept"]
+)
+def test_a_live_connection_that_looks_like_a_declared_one_is_noted(managed: bool, prune: bool) -> None:
     """The file declares Rapport, the portal also holds Rаpport (a Cyrillic а) that no entry
-    matches: the plan listed it as unmanaged (or deleted it, with prune) without a word, which
-    reads as the declared connection."""
+    matches: the plan listed it as unmanaged (or deleted it, with prune; or, managed without
+    prune, said nothing of it) without a word, which reads as the declared connection."""
     look = dataclasses.replace(BASE, name="Visma Оslo")  # a Cyrillic О
     result = differ.diff(
-        [desired(want(), prune=True)], live(live_conn(), live_conn(look, id=2, managed=managed)), FPS
+        [desired(want(), prune=prune)], live(live_conn(), live_conn(look, id=2, managed=managed)), FPS
     )
     (note,) = result.tenants[0].notes
     assert note == (
