@@ -11,8 +11,10 @@ Without scripts the page reads the same (details/summary); printing opens every 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
+import json
 import unicodedata
 from collections.abc import Iterable, Sequence
 
@@ -49,7 +51,8 @@ table{border-collapse:collapse;margin:.3rem 0 .8rem}th,td{border:1px solid var(-
 padding:.25rem .55rem;text-align:left;vertical-align:top}th{background:var(--bg2)}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 code,.v{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
-bdi{unicode-bidi:isolate;white-space:pre-wrap}.ctl{font:.75em ui-monospace,monospace;color:var(--magenta);
+bdi{unicode-bidi:isolate;white-space:pre-wrap;overflow-wrap:anywhere}[id]{scroll-margin-top:4rem}
+.ctl{font:.75em ui-monospace,monospace;color:var(--magenta);
 border:1px solid currentColor;border-radius:3px;padding:0 2px;margin:0 1px}
 .alert{border-left:4px solid var(--amber);background:#fff8c5;padding:.5rem .8rem;margin:.5rem 0}
 .alert.caution{border-color:var(--red);background:#ffebe9}.alert.info{border-color:var(--blue);
@@ -96,14 +99,19 @@ SCRIPT = """\
 var box=document.getElementById('filter-box');if(!box)return;box.hidden=false;
 var input=document.getElementById('filter'),status=document.getElementById('filter-status');
 var sections=[].slice.call(document.querySelectorAll('section.tenant')),index=null;
+var F=JSON.parse(box.getAttribute('data-fold'));
+function fold(s){s=s.normalize('NFC');var o='';for(var c of s)o+=F[c]||c.toLowerCase();
+return o.normalize('NFC')}
 function names(el){var t=[];el.querySelectorAll('bdi').forEach(function(b){t.push(b.textContent)});
-return t.join('\\n').toLowerCase()}
+return fold(t.join('\\n'))}
 function build(){index=sections.map(function(s){var d=s.querySelector('details');
-return{s:s,d:d,open:d.open,key:s.getAttribute('data-key').toLowerCase(),
-units:[].slice.call(s.querySelectorAll('.f')).map(function(u){return{u:u,t:names(u)}})}})}
-function apply(){var q=input.value.trim().toLowerCase();if(!index)build();var shown=0;
+return{s:s,d:d,open:d.open,key:fold(s.getAttribute('data-key')),
+units:[].slice.call(s.querySelectorAll('.f')).map(function(u){return{u:u,t:names(u),
+b:[].slice.call(u.querySelectorAll('details')).map(function(b){return{b:b,open:b.open}})}})}})}
+function apply(){var q=fold(input.value.trim());if(!index)build();var shown=0;
 index.forEach(function(e){var all=!q||e.key.indexOf(q)>=0,any=all;
-e.units.forEach(function(x){var hit=all||x.t.indexOf(q)>=0;x.u.hidden=!hit;any=any||hit});
+e.units.forEach(function(x){var hit=all||x.t.indexOf(q)>=0;x.u.hidden=!hit;any=any||hit;
+x.b.forEach(function(y){y.b.open=y.open||(hit&&!all&&names(y.b).indexOf(q)>=0)})});
 e.s.hidden=!any;if(any)shown++;e.d.open=q?any:e.open});
 document.querySelectorAll('[data-ref]').forEach(function(r){var t=document.getElementById(
 r.getAttribute('data-ref'));r.hidden=!!(t&&t.closest('[hidden]'))});
@@ -178,6 +186,20 @@ def _action_id(ti: int, ai: int) -> str:
 # The page
 
 
+@functools.cache
+def _fold_table() -> str:
+    """What the filter's fold() needs beyond toLowerCase() to compare names as the tool does
+    (spec.identity: casefold of NFC): the characters whose case folding is not their lower
+    case (`ß` is `ss`, `ς` is `σ`, `ﬁ` is `fi`), all in the BMP: JSON (every character beyond
+    ASCII escaped), the filter box's data-fold attribute."""
+    fold = {
+        chr(code): chr(code).casefold()
+        for code in range(0x80, 0x10000)
+        if not 0xD800 <= code < 0xE000 and chr(code).casefold() != chr(code).lower()
+    }
+    return json.dumps(fold, separators=(",", ":"))
+
+
 def _page(title: str, body: Sequence[str]) -> str:
     return "\n".join(
         [
@@ -206,7 +228,7 @@ def _page(title: str, body: Sequence[str]) -> str:
 
 def _filter_box(what: str) -> list[str]:
     return [
-        '<div id="filter-box" role="search" hidden>',
+        f'<div id="filter-box" role="search" data-fold="{esc(_fold_table())}" hidden>',
         f'<label for="filter">Filter by {esc(what)}</label> ',
         '<input id="filter" type="search" autocomplete="off" spellcheck="false">',
         '<span id="filter-status" aria-live="polite"></span>',
@@ -253,6 +275,7 @@ def _tenant_section(t: p.TenantPlan, summary: str, busy: bool, body: Sequence[st
         f"<details{opened}><summary><h3>{name(t.key)}</h3> "
         f'<span class="count">{esc(summary)}</span></summary>',
         "<div>",
+        *_freeze_lines(t),
         *body,
         "</div>",
         "</details>",
@@ -423,11 +446,13 @@ def _destructive(plan: p.Plan) -> list[str]:
                 if any(c.kind is kind for c in a.cascade)
             )
             state = _badge("blocked", "blocked") if a.blocked else ""
+            if a.blocked and by_kind:  # shown, never done: it deletes nothing (the summary's count)
+                by_kind = f"would delete {by_kind}"
             rows.append(
                 f'<tr data-ref="{_action_id(ti, ai)}"><td>{name(t.key)}</td>'
                 f'<td class="{esc(a.action.value)}"><span class="verb">{esc(a.action.value)}'
                 f'</span>{state}</td><td><a href="#{_action_id(ti, ai)}">{name(a.connection)}'
-                f'</a></td><td class="num">{len(a.cascade):,}</td><td>{esc(by_kind)}</td>'
+                f'</a></td><td class="num">{0 if a.blocked else len(a.cascade):,}</td><td>{esc(by_kind)}</td>'
                 f'<td class="num">{len(a.kept):,}</td></tr>'
             )
     if not rows:
@@ -492,26 +517,52 @@ def _plan_summary(plan: p.Plan) -> list[str]:
     return lines
 
 
+MOST_FROZEN_NAMED = 20  # tenants a change window's alert names; each tenant's section says the rest
+
+
 def _freeze_alerts(plan: p.Plan) -> list[str]:
-    """Each tenant's change windows (DESIGN §11): the open one and the next, both when both are
-    there (the page showed only the open one; the drift page showed none)."""
-    lines = []
+    """The change windows open now and next (DESIGN §11), one alert each with the tenants it
+    holds: an alert per tenant put 500 "Frozen" alerts of one month-end window before the
+    destructive actions. Each tenant's own windows are in its section (_freeze_lines)."""
+    held: dict[tuple[bool, freeze.Occurrence], list[str]] = {}
     for t in plan.tenants:
         if t.freeze is not None and t.freeze.active is not None:
-            lines.append(
-                _alert(
-                    "warning",
-                    f"Frozen: {esc(t.key)}",
-                    f"{esc(freeze.until_text(t.freeze.active))}; apply refuses this "
-                    "tenant's changes without --override-freeze REASON.",
-                )
-            )
+            held.setdefault((True, t.freeze.active), []).append(t.key)
         if t.freeze is not None and t.freeze.upcoming is not None:
+            held.setdefault((False, t.freeze.upcoming), []).append(t.key)
+    lines = []
+    for (active, o), keys in held.items():
+        named = ", ".join(name(k) for k in keys[:MOST_FROZEN_NAMED])
+        if len(keys) > MOST_FROZEN_NAMED:
+            named += f" and {len(keys) - MOST_FROZEN_NAMED:,} more"
+        if active:
+            text = (
+                f"{esc(freeze.until_text(o))}; apply refuses their changes without "
+                f"--override-freeze REASON: {named}."
+            )
+            lines.append(_alert("warning", f"Frozen: {_plural(len(keys), 'tenant')}", text))
+        else:
             lines.append(
                 _alert(
-                    "info", f"Change window ahead: {esc(t.key)}", esc(freeze.opens_text(t.freeze.upcoming))
+                    "info",
+                    f"Change window ahead: {_plural(len(keys), 'tenant')}",
+                    f"{esc(freeze.opens_text(o))}: {named}.",
                 )
             )
+    return lines
+
+
+def _freeze_lines(t: p.TenantPlan) -> list[str]:
+    """A tenant's own change windows, in its section."""
+    f = t.freeze
+    lines = []
+    if f is not None and f.active is not None:
+        lines.append(
+            f'<p class="blocked-why">Frozen: {esc(freeze.until_text(f.active))}; apply refuses this '
+            "tenant's changes without --override-freeze REASON.</p>"
+        )
+    if f is not None and f.upcoming is not None:
+        lines.append(f'<p class="muted">Next: {esc(freeze.opens_text(f.upcoming))}.</p>')
     return lines
 
 

@@ -365,5 +365,28 @@ def test_both_pages_show_the_open_window_and_the_next() -> None:
     create = p.Action(p.ActionKind.CREATE, "Oslo", p.Reason.CREATE_DECLARED)
     plan = p.Plan((p.TenantPlan("acme", "no", (create,), (), freeze=windows),), 10)
     for page in (render_html.plan_page(plan), render_html.drift_page(plan)):
-        assert "Frozen: acme/no" in page and "month-end close" in page
-        assert "Change window ahead: acme/no" in page and "year-end audit" in page
+        summary, section = page.split('<section class="tenant"', 1)
+        assert "Frozen: 1 tenant" in summary and "month-end close" in summary and "acme/no" in summary
+        assert "Change window ahead: 1 tenant" in summary and "year-end audit" in summary
+        assert "Frozen: change window &quot;month-end close&quot; until" in section
+        assert "Next: change window &quot;year-end audit&quot; opens" in section
+
+
+def test_one_alert_per_change_window_however_many_tenants_it_holds() -> None:
+    """A month-end window over 500 tenants put 500 "Frozen" alerts before the destructive
+    actions (DESIGN §12: the summary and the destructive actions first)."""
+    from datetime import UTC, datetime, timedelta
+
+    from reconciler import freeze
+
+    start = datetime(2026, 6, 28, tzinfo=UTC)
+    close = freeze.Freeze(freeze.Occurrence("month-end close", start, start + timedelta(days=6)), None)
+    gone = p.Action(p.ActionKind.DELETE, "Old", p.Reason.DELETE_TOMBSTONE)
+    tenants = tuple(
+        p.TenantPlan("acme", f"t{i:03}", (gone,) if i == 499 else (), (), freeze=close) for i in range(500)
+    )
+    page = render_html.plan_page(p.Plan(tenants, 10))
+    summary = page[: page.index('id="h-destructive"')]
+    assert summary.count("Frozen:") == 1 and "Frozen: 500 tenants" in summary
+    assert "and 480 more" in summary
+    assert page.count("Frozen: change window &quot;month-end close&quot;") == 500  # each section says it

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from reconciler import plan as p
-from reconciler import render_html
+from reconciler import render_html, spec
 from tests.conftest import IN_CI
 from tests.test_render_html import demo_plan, hostile_plan
+
+R = spec.DependentKind.REPORT
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -196,4 +198,65 @@ def test_drift_page_in_the_browser(browser: Any, tmp_path: Path, monkeypatch: py
     assert norway.get_by_text("Consultant sandbox").is_visible()
     assert not norway.get_by_text("Old NAV").is_visible()
     opened.screenshot("drift.png")
+    opened.close()
+
+
+def test_the_filter_finds_names_as_the_tool_compares_them_and_shows_the_match(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The filter lower-cased only: `Björn` did not find the portal's decomposed `Bjo\u0308rn Ås`,
+    nor `straße` `STRASSE` (one identity each: casefold of NFC). A dependent found in a branch
+    of more than OPEN_LEAVES stayed in the closed branch: the tenant matched, nothing showed."""
+    many = tuple(p.Cascade(R, f"Report {i:02}", "F0001") for i in range(render_html.OPEN_LEAVES + 10))
+    needle = p.Cascade(R, "Quarterly Needle", "F0001")
+    delete = p.Action(p.ActionKind.DELETE, "Old", p.Reason.DELETE_TOMBSTONE, cascade=(*many, needle))
+    tenants = (
+        p.TenantPlan(
+            "acme", "bjorn", (p.Action(p.ActionKind.CREATE, "Bjo\u0308rn Ås", p.Reason.CREATE_DECLARED),), ()
+        ),
+        p.TenantPlan(
+            "acme", "strasse", (p.Action(p.ActionKind.CREATE, "STRASSE 1", p.Reason.CREATE_DECLARED),), ()
+        ),
+        p.TenantPlan("acme", "reports", (delete,), ()),
+    )
+    opened = Opened(browser, _write(tmp_path, "fold.html", render_html.plan_page(p.Plan(tenants, 10))))
+    page = opened.page
+    box = page.get_by_label("Filter by tenant, connection or dependent name")
+    for query, key, other in (
+        ("BJÖRN", "acme/bjorn", "acme/strasse"),
+        ("straße", "acme/strasse", "acme/bjorn"),
+        ("björn ås", "acme/bjorn", "acme/strasse"),
+    ):
+        box.fill(query)
+        expect(_section(opened, other)).to_be_hidden()
+        expect(page.locator("#filter-status")).to_have_text("1 of 3 tenants match")
+        assert _section(opened, key).is_visible(), query
+    box.fill("quarterly needle")
+    expect(_section(opened, "acme/bjorn")).to_be_hidden()
+    expect(page.locator("#filter-status")).to_have_text("1 of 3 tenants match")
+    assert _section(opened, "acme/reports").get_by_text("Quarterly Needle").is_visible()
+    opened.close()
+
+
+def test_a_long_name_wraps_inside_its_section_and_a_link_lands_below_the_filter_box(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A 161-character portal name without spaces ran past its section (content-visibility clips
+    it: not drawn); a link into the page put its target under the sticky filter box."""
+    long = "X" * 161
+    delete = p.Action(p.ActionKind.DELETE, long, p.Reason.DELETE_TOMBSTONE)
+    tenants = (
+        *(p.TenantPlan("acme", f"t{i:02}", (), ()) for i in range(40)),
+        p.TenantPlan("acme", "zz", (delete,), ()),
+    )
+    opened = Opened(browser, _write(tmp_path, "long.html", render_html.plan_page(p.Plan(tenants, 10))))
+    page = opened.page
+    section = _section(opened, "acme/zz").bounding_box()
+    name = _section(opened, "acme/zz").locator("bdi", has_text="XXXX").first.bounding_box()
+    assert name["x"] + name["width"] <= section["x"] + section["width"]
+    link = page.locator("table.destructive a").first
+    link.click()
+    target = page.locator(f"[id='{link.get_attribute('href')[1:]}']").bounding_box()
+    box = page.locator("#filter-box").bounding_box()
+    assert target["y"] >= box["y"] + box["height"] - 1  # below the sticky box, not under it
     opened.close()
