@@ -205,7 +205,7 @@ class Editor:
                 if sub not in value:
                     self.set_key(value_node, sub, None)
         elif isinstance(value, list) and isinstance(value_node, SequenceNode):
-            self.set_list(value_node, value)
+            self.set_list(value_node, value, key_node)
         elif isinstance(value, dict | list):
             self.replace(value_node, yamlout.flow(value))
         else:
@@ -223,13 +223,24 @@ class Editor:
         content = self._line(self.line_of(start) + 1)
         return f"{header}\n{content[: len(content) - len(content.lstrip(' '))]}{value}"
 
-    def set_list(self, seq: SequenceNode, items: list[Any]) -> None:
+    def set_list(self, seq: SequenceNode, items: list[Any], key: Node | None = None) -> None:
         """A list of names (companies): the ones gone removed, the new ones added at the end;
-        the others and their comments kept. Names are compared by identity."""
+        the others and their comments kept. Names are compared by identity. key: the list's
+        key, where a block list that loses every item becomes `key: []`."""
         wanted = {spec.identity(str(i)) for i in items}
         have = [(n, spec.identity(str(plain(n)))) for n in seq.value]
         added = [i for i in items if spec.identity(str(i)) not in {h for _, h in have}]
         keep = [n for n, h in have if h in wanted]
+        if not seq.flow_style and seq.value and not (keep or added) and key is not None:
+            # A block sequence's end mark lies at the next token: `[]` written over its span
+            # joined what follows (an invalid file, refused as "correct it in the portal").
+            # Its items' lines go, with the comments directly above them; `[]` goes after the
+            # key's colon (a comment after it stays).
+            colon = self.text.index(":", key.end_mark.index)
+            first = self._comments_above(self.line_of(seq.value[0].start_mark.index), self.dash(seq.value[0]))
+            self.edits.append((colon + 1, colon + 1, " []"))
+            self.delete_lines(first, self.last_line(seq))
+            return
         if seq.flow_style and self._one_per_line(seq):
             # A flow list written an item a line: each line goes or comes alone, so that the
             # comments after the others stay (`F0001,  # Oslo head office`).
