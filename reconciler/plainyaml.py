@@ -163,6 +163,8 @@ def _build(lines: list[tuple[str, str, str, str]]) -> dict[str, Any]:
                 if not key:
                     if not value:
                         raise _Outside  # `-` with its item on the lines below
+                    if value[0] in "[{" and len(stack) >= _DEEPEST:
+                        raise _Outside  # the strict reader counts a flow collection's items a level
                     top.append(_value(value))
                     continue
                 item: dict[str, Any] = {}
@@ -177,7 +179,12 @@ def _build(lines: list[tuple[str, str, str, str]]) -> dict[str, Any]:
         if key in top:
             raise _Outside
         if value:
-            top[key] = value if value[0] not in _SPECIAL else _value(value)
+            if value[0] not in _SPECIAL:
+                top[key] = value
+            elif value[0] in "[{" and len(stack) >= _DEEPEST:
+                raise _Outside  # as above: `x: [a]` at the deepest level is one level deeper
+            else:
+                top[key] = _value(value)
         else:
             top[key] = None  # keeps the key's place; set when the next line is read
             waiting = (top, key, at)

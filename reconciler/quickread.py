@@ -177,7 +177,7 @@ class _Reader:
             raise _Unusual
         if spec.first_look_alike([*(c.spec.name for _, c in connections), *tombstones]) is not None:
             raise _Unusual  # two names that look the same: desired._rules says which
-        self.previous_names(connections)
+        self.previous_names(connections, tombstones)
         return DesiredTenant(
             customer,
             tenant,
@@ -282,9 +282,9 @@ class _Reader:
             raise _Unusual
         return ref
 
-    def previous_names(self, connections: list[tuple[int, DesiredConnection]]) -> None:
-        """desired._rules on previous names: each on one connection, none in use as a name, none
-        that looks like another name."""
+    def previous_names(self, connections: list[tuple[int, DesiredConnection]], tombstones: list[str]) -> None:
+        """desired._rules on previous names: each on one connection, none in use as a name (a
+        tombstone's too), none that looks like another name (a tombstone's too)."""
         previous: dict[str, int] = {}
         for i, c in connections:
             for old in c.previous_names:
@@ -292,5 +292,9 @@ class _Reader:
                 if previous.setdefault(key, i) != i or self.names.get(key, i) != i:
                     raise _Unusual
         olds = [old for _, c in connections for old in c.previous_names]
-        if olds and spec.first_look_alike([*(c.spec.name for _, c in connections), *olds]) is not None:
+        if (
+            olds
+            and spec.first_look_alike([*(c.spec.name for _, c in connections), *tombstones, *olds])
+            is not None
+        ):
             raise _Unusual  # a previous name may look like another's: desired._rules says whether

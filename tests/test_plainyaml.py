@@ -827,6 +827,20 @@ EDGES: dict[str, tuple[bytes, bool]] = {
     "nesting deeper than strictyaml.MAX_DEPTH": (DEEP.encode(), False),
     "nesting deeper than libyaml allows (1000 levels)": (_nested(1000), False),
     "nesting of 1000 levels, in sequence items": (_nested_items(500), False),
+    # The strict reader counts the items of a flow collection a level deeper: `x: [a]` under
+    # 39 mappings is 41 levels to it (refused), 40 to plainyaml's stack (it read the file).
+    "a flow list at the strict reader's deepest level": (
+        _nested(strictyaml.MAX_DEPTH - 1) + b" " * (strictyaml.MAX_DEPTH - 1) + b"x: [a]\n",
+        False,
+    ),
+    "a flow mapping item at the strict reader's deepest level": (
+        _nested(strictyaml.MAX_DEPTH - 1) + b" " * (strictyaml.MAX_DEPTH - 1) + b"- {a: b}\n",
+        False,
+    ),
+    "a flow list one level above it": (
+        _nested(strictyaml.MAX_DEPTH - 2) + b" " * (strictyaml.MAX_DEPTH - 2) + b"x: [a]\n",
+        True,
+    ),
 }
 
 

@@ -121,6 +121,13 @@ CASES = {
         False,
     ),
     "a previous name": (_file(_conn(extra="    previous_names: [Old, 'Older 2']\n")), True),
+    # The long way compares previous names with every entry's name, a tombstone's too: the
+    # quick one left tombstones out, and validate took `previous_names: [Оslo]` (a Cyrillic О)
+    # beside `- {name: Oslo, absent: true}` that it refused the long way.
+    "a previous name that looks like a tombstone's name": (
+        _file(_conn(extra="    previous_names: [\u041eslo]\n"), "  - {name: Oslo, absent: true}\n"),
+        False,
+    ),
     "a company twice": (_file(_conn(extra="    companies: [A, a]\n")), False),
     "a voucher": (
         _file(
