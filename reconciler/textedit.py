@@ -92,6 +92,9 @@ def scalar(value: object, like: Node | None = None) -> str:
     return yamlout.flow(value)
 
 
+_LINE_END = re.compile(r"\r\n?|\n")
+
+
 @dataclass
 class Editor:
     """Edits on one text, by character offsets, applied together (they must not overlap)."""
@@ -103,8 +106,11 @@ class Editor:
     _made: dict[int, list[tuple[int, int, str]]] = field(default_factory=dict)  # their edits
 
     def __post_init__(self) -> None:
-        self._starts = [0] + [m.end() for m in re.finditer(r"\n", self.text)]
-        self.newline = "\r\n" if "\r\n" in self.text else "\n"  # what the file's lines end with
+        # Lines end as YAML (and the composer's marks) count them: CRLF, LF or a CR alone (a
+        # file of CR line ends, or one `CR CR LF`, had its edits put on the wrong lines).
+        self._starts = [0] + [m.end() for m in _LINE_END.finditer(self.text)]
+        first = _LINE_END.search(self.text)
+        self.newline = first.group() if first else "\n"  # what the file's lines end with
 
     def line_start(self, line: int) -> int:
         return self._starts[line] if line < len(self._starts) else len(self.text)
@@ -138,7 +144,7 @@ class Editor:
 
     def insert_after_line(self, line: int, lines: str) -> None:
         at = self.line_start(line + 1)
-        if at == len(self.text) and self.text and not self.text.endswith("\n"):
+        if at == len(self.text) and self.text and not self.text.endswith(("\n", "\r")):
             lines = "\n" + lines
         self.edits.append((at, at, lines))
 
@@ -148,7 +154,7 @@ class Editor:
         out = self.text
         ordered = sorted(enumerate(self.edits), key=lambda e: (e[1][0], e[1][1], e[0]), reverse=True)
         for _, (start, end, text) in ordered:
-            if self.newline != "\n":  # new lines end as the file's do (CRLF)
+            if self.newline != "\n":  # new lines end as the file's do (CRLF, CR)
                 text = text.replace("\r\n", "\n").replace("\n", self.newline)
             out = out[:start] + text + out[end:]
         return out
@@ -217,7 +223,7 @@ class Editor:
         if not (isinstance(node, ScalarNode) and node.style in ("|", ">") and isinstance(value, str)):
             return None
         start = node.start_mark.index
-        header = self.text[start : self.text.find("\n", start)].rstrip("\r")
+        header = self.text[start : self.line_start(self.line_of(start) + 1)].rstrip("\r\n")
         if not header.endswith("-") or not value or not value.isprintable() or value != value.strip():
             return None
         content = self._line(self.line_of(start) + 1)
