@@ -109,8 +109,9 @@ def _accept_changes(
             f"{label}: {change.field} changed in the portal: "
             f"{_shown(change.after)} -> {_shown(change.before)}"
         )
-    if entry.flow_style and any((textedit.get(entry, k) is None) != (v is None) for k, v in new.items()):
-        # A key added to or removed from a flow mapping rewrites it: once, with every change.
+    if entry.flow_style and any(v is None and textedit.get(entry, k) is not None for k, v in new.items()):
+        # A key removed from a flow mapping rewrites it: once, with every change. (A key added
+        # goes after its last value, the rest as written: set_key.)
         data = textedit.plain(entry)
         for key, value in new.items():
             if value is None:

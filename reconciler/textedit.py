@@ -178,10 +178,17 @@ class Editor:
         """key: value in a mapping (None removes the key); nested mappings by their own keys.
 
         A value that exists is replaced where it is written (in its quoting style); a key
-        added to or removed from a flow mapping rewrites that mapping in flow style.
+        added to a flow mapping goes after its last value; one removed from it rewrites that
+        mapping in flow style.
         """
         found = get(mapping, key)
         if found is None and value is None:
+            return
+        if mapping.flow_style and found is None and mapping.value:
+            # After its last value, as written: the rest of the mapping (its comments, quotes
+            # and lines) stays (it was written again on one line, without them).
+            end = mapping.value[-1][1].end_mark.index
+            self.edits.append((end, end, ", " + yamlout.flow({key: value})[1:-1]))
             return
         if mapping.flow_style and (found is None or value is None):
             data = plain(mapping)
@@ -224,7 +231,8 @@ class Editor:
             return None
         start = node.start_mark.index
         header = self.text[start : self.line_start(self.line_of(start) + 1)].rstrip("\r\n")
-        if not header.endswith("-") or not value or not value.isprintable() or value != value.strip():
+        indicators = header.partition(" #")[0].rstrip()  # `>- # the login`: its comment stays
+        if not indicators.endswith("-") or not value or not value.isprintable() or value != value.strip():
             return None
         content = self._line(self.line_of(start) + 1)
         return f"{header}\n{content[: len(content) - len(content.lstrip(' '))]}{value}"
