@@ -548,6 +548,16 @@ def test_tenant_files_of_another_work_tree_are_refused_not_applied_past_their_fr
         ), args
     assert dump(cli) == before
     assert cli("validate", "tenants/acme/acme-norway.yaml").code == 0  # from the root: as before
+    # A saved plan names its tenant files: `apply --plan` from elsewhere skipped the freeze too
+    # (the on-merge job of docs/ci.md), and applied (exit 0, no override recorded).
+    saved = cli("plan", tenants, "--out", str(elsewhere / "saved.plan"), env=INSIDE)
+    assert saved.code == 0, saved.err
+    refused = cli(
+        "apply", "--plan", str(elsewhere / "saved.plan"), "--auto-approve", env=INSIDE, cwd=elsewhere
+    )
+    assert refused.code == 1 and "the tenant files are in the git work tree" in refused.err, refused.both
+    assert dump(cli) == before
+    assert json.loads(cli("history", "--format", "json").out) == []
 
 
 def test_apply_outside_a_window_records_no_override(cli: Cli) -> None:

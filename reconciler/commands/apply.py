@@ -221,7 +221,10 @@ def apply(
         assert st.keyring is not None
         if plan_file is not None:
             saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
-            checked = _checked(ctx, st, [t.path for t in saved.tenants.values()])
+            saved_paths = [t.path for t in saved.tenants.values()]
+            if saved_paths:  # from their own work tree only: its change windows, as for PATH
+                ctx.default_paths(saved_paths)
+            checked = _checked(ctx, st, saved_paths)
             verify: Verify | None = Verify(saved, plan_file, checked)
         else:
             checked = _checked(ctx, st, stages.desired_files(ctx, paths, options.parse_tenants(tenants)))
