@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from reconciler import (
@@ -37,7 +37,21 @@ class _Model(BaseModel):
 # Names made in the portal: anyone who can edit there can type anything (line breaks, markup,
 # bidirectional controls), and a fixture stands for the portal. Only the store's limit holds;
 # every output renders them inert.
-PortalName = Annotated[str, Field(min_length=1, max_length=store.NAME)]
+def _storable(value: str) -> str:
+    """What every store can hold: PostgreSQL refuses a NUL character in text (SQLite and MariaDB
+    kept it, so a dump of theirs could not be seeded into PostgreSQL)."""
+    if "\0" in value:
+        raise PydanticCustomError(
+            "nul", "holds a NUL character (U+0000), which a store cannot hold; remove it"
+        )
+    return value
+
+
+PortalName = Annotated[str, Field(min_length=1, max_length=store.NAME), AfterValidator(_storable)]
+# The portal's other text (integration, server, login, voucher provider): its column's limit,
+# checked here with the fixture's line and column (a store said `Data too long for column`,
+# or nothing: SQLite keeps any length).
+PortalText = Annotated[str, Field(max_length=store.NAME), AfterValidator(_storable)]
 
 
 class EnvOnly(_Model):
@@ -61,17 +75,21 @@ class FixtureCompany(_Model):
         return [(kind, name) for kind, names in kinds for name in names]
 
 
+class FixtureVoucher(tenantfile.VoucherModel):
+    provider: PortalText  # any the portal has (a tenant file's is one of the catalog's)
+
+
 class FixtureConnection(_Model):
     name: PortalName
     managed: tenantfile.Flag = False
-    integration: str
-    server: str
+    integration: PortalText
+    server: PortalText
     database: tenantfile.Text
     authentication: Literal["sql", "windows"]
-    login: str | None = None
+    login: PortalText | None = None
     password: str | EnvOnly | None = None
     tenantfile.declare_simple_fields(locals())  # allow_others_to_edit, private, write_back, protected
-    voucher: tenantfile.VoucherModel | None = None
+    voucher: FixtureVoucher | None = None
     companies: list[FixtureCompany] = Field(default_factory=list)
 
     @field_validator("password", mode="before")

@@ -25,6 +25,7 @@ from reconciler import envnames, freeze, render, spec, store
 from reconciler import plan as p
 from tests.conftest import CANARY_ENV, TEST_KEY, Cli, base_env, git
 from tests.inert import HOSTILE, assert_markdown_inert, assert_text_inert
+from tests.test_cli import dump
 
 
 def nfd(text: str) -> str:
@@ -1055,6 +1056,36 @@ def test_seed_holds_dependent_names_to_the_store_s_limits(embedded_cli: Cli) -> 
     assert result.code == 1
     assert "companies[0].reports[0]: is empty; write a name" in result.err
     assert "companies[0].reports[1]: is 5000 characters, over the limit of 200" in result.err
+
+
+def test_seed_holds_every_text_to_what_every_store_holds(cli: Cli) -> None:
+    """A server, integration, login or voucher provider past its column's 200, or a name with a
+    NUL character: SQLite kept them, MariaDB and PostgreSQL refused them with the driver's words
+    and no place in the file (and a SQLite dump could not be seeded into PostgreSQL). Each is
+    now refused with its line and column, on every store, and nothing is written."""
+    conns = [
+        _conn("Long", server="s" * 201, integration="i" * 201),
+        _conn("Login", authentication="sql", login="l" * 201, password="pw"),
+        _conn("Voucher", voucher={"provider": "p" * 201, "document_center_path": "D:\\V"}),
+        _conn("Nul\0name", companies=[{"id": "C1", "reports": ["R\0"]}]),
+    ]
+    cli.write("live.yaml", _fixture(conns, [{"name": "T\0"}]))
+    before = dump(cli)
+    result = cli("store", "seed", "live.yaml")
+    assert result.code == 1
+    for where in (
+        "connections[0].server: is 201 characters, over the limit of 200",
+        "connections[0].integration: is 201 characters, over the limit of 200",
+        "connections[1].login: is 201 characters, over the limit of 200",
+        "connections[2].voucher.provider: is 201 characters, over the limit of 200",
+        "connections[3].name: holds a NUL character (U+0000)",
+        "connections[3].companies[0].reports[0]: holds a NUL character (U+0000)",
+        "report_templates[0].name: holds a NUL character (U+0000)",
+    ):
+        assert re.search(
+            rf"live\.yaml:\d+:\d+: customers\[0\]\.tenants\[0\]\.{re.escape(where)}", result.err
+        ), where
+    assert dump(cli) == before
 
 
 def test_a_folder_named_like_a_tenant_file_is_called_a_folder(embedded_cli: Cli) -> None:
