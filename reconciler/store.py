@@ -887,7 +887,9 @@ def read(
             tenant_id,
             row.customer,
             row.name,
-            tuple(sorted(conns_by_tenant.get(tenant_id, ()), key=lambda c: spec.natural_key(c.spec.name))),
+            # name_order, not natural_key alone: R01 and R1 tie there, and the rows came in the
+            # order each database scanned them (dump and export differed between stores)
+            tuple(sorted(conns_by_tenant.get(tenant_id, ()), key=lambda c: spec.name_order(c.spec.name))),
             tuple(templates_by_tenant.get(tenant_id, ())),
         )
     return state.LiveState(live, known)

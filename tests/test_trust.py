@@ -1088,6 +1088,18 @@ def test_seed_holds_every_text_to_what_every_store_holds(cli: Cli) -> None:
     assert dump(cli) == before
 
 
+def test_connections_whose_names_count_alike_are_read_in_one_order_on_every_store(cli: Cli) -> None:
+    """R1, R01 and R001 are one natural key: a stable sort by it kept the order the database
+    scanned the rows in (insertion order on SQLite, heap order on PostgreSQL once a row moved),
+    so dump and export listed them differently from store to store (spec.name_order)."""
+    cli.write("live.yaml", _fixture([_conn("R1"), _conn("R01"), _conn("R001")]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    names = [c["name"] for c in yaml.safe_load(dump(cli))["customers"][0]["tenants"][0]["connections"]]
+    assert names == ["R001", "R01", "R1"]
+    exported = cli("export", "--tenant", "acme/acme-norway")
+    assert [c["name"] for c in yaml.safe_load(exported.out)["connections"]] == ["R001", "R01", "R1"]
+
+
 def test_a_folder_named_like_a_tenant_file_is_called_a_folder(embedded_cli: Cli) -> None:
     """It was called "not a regular file (a pipe, device or socket?)"."""
     (embedded_cli.root / "tenants" / "acme" / "acme-norway.yaml").mkdir(parents=True)
