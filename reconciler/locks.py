@@ -115,6 +115,15 @@ def holder_is_alive(h: store.Holder) -> bool:
     return started(h.pid) == h.started
 
 
+def _holding(st: store.Store, scopes: Sequence[str]) -> store.LockRow | None:
+    """The lease of one of scopes, read without waiting (a busy store: another apply writes)."""
+    try:
+        wanted = set(scopes)
+        return next((lock for lock in store.list_locks(st) if lock.scope in wanted), None)
+    except errors.StoreError:
+        return None
+
+
 def may_take(row: store.LockRow, now_ms: int) -> bool:
     return row.expires_ms < now_ms or holder_is_dead(row.holder)
 
@@ -270,10 +279,18 @@ def _acquire(
             deferral.obey()  # nothing taken: a signal interrupts the wait
             if time.monotonic() >= deadline:
                 if current is None:
+                    current = _holding(st, wanted)  # busy: whose lease, if a lease is there
+                if current is None:
                     raise errors.RefusedError(
                         f"{', '.join(wanted)}: another apply is taking the "
                         f"locks or writing; waited {timeout_s:g}s "
                         "(--lock-timeout)"
+                    )
+                if current.expires_ms < store.now_ms():
+                    raise errors.RefusedError(
+                        f"{current.scope}: {current.describe()}, lease run out at "
+                        f"{store.utc(current.expires_ms)} but its apply is still writing; waited "
+                        f"{timeout_s:g}s (--lock-timeout). Apply again once it has finished"
                     )
                 raise errors.RefusedError(
                     f"{current.scope}: {current.describe()}, lease until "

@@ -1797,7 +1797,13 @@ class Busy(Exception):
 
 
 # How each database says so: SQLite, PostgreSQL (lock_timeout), SQL Server (error 1222).
-_BUSY = ("database is locked", "lock timeout", "lock_timeout", "lock request time out")
+_BUSY = (
+    "database is locked",
+    "lock timeout",
+    "lock_timeout",
+    "lock request time out",
+    "lock wait timeout exceeded",
+)
 
 
 @contextlib.contextmanager
@@ -1816,11 +1822,21 @@ def _writing(store: Store, busy_ms: int) -> Iterator[Connection]:
                         conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(busy_ms)}")
                     elif conn.dialect.name == "mssql":  # the session's: reset below (pooled)
                         conn.exec_driver_sql(f"SET LOCK_TIMEOUT {int(busy_ms)}")
+                    elif conn.dialect.name in ("mysql", "mariadb"):
+                        # InnoDB waits 50 s for a row lock by default: a takeover of a lease
+                        # whose apply is still in its transaction waited past --lock-timeout
+                        # and Ctrl-C. Whole seconds (its unit; 0: no wait, a busy store that
+                        # the caller asks again); the session's: reset below.
+                        wait_s = int(busy_ms) // 1000
+                        conn.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {wait_s}")
                     yield conn
             finally:
                 if conn.dialect.name == "mssql":
                     with contextlib.suppress(exc.SQLAlchemyError):
                         conn.exec_driver_sql("SET LOCK_TIMEOUT -1")
+                elif conn.dialect.name in ("mysql", "mariadb"):
+                    with contextlib.suppress(exc.SQLAlchemyError):
+                        conn.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = DEFAULT")
     except exc.IntegrityError:
         raise
     except exc.DBAPIError as error:

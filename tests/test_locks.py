@@ -145,6 +145,30 @@ def test_an_apply_in_its_transaction_holds_off_a_rotation(cli: Cli) -> None:
     _rotated_cleanly(cli, new_key, changed)
 
 
+def test_a_wait_for_a_lease_run_out_while_its_apply_writes_ends_at_the_lock_timeout(cli: Cli) -> None:
+    """MariaDB: taking over a lease whose time ran out while its apply was still in its
+    transaction blocked on that apply's row lock for InnoDB's 50 s, past --lock-timeout and
+    Ctrl-C (the waiter ended 27-51 s later, or with `Lock wait timeout exceeded`)."""
+    seeded(cli, SLOW)
+    url = cli.env["RECONCILER_STORE"]
+    slow = {"RECONCILER_DEBUG_ACTION_DELAY_MS": "4000", locks.LEASE_VAR: "1000"}
+    proc = _start(cli, "apply", "--auto-approve", env=slow)
+    wait_until(proc, lambda: _count(url, store.locks) == 1 and asleep(proc), "the apply's transaction")
+    time.sleep(1.5)  # its lease has run out; its transaction goes on
+    started = time.monotonic()
+    waited = cli("apply", "--auto-approve", "--lock-timeout", "1s")
+    took = time.monotonic() - started
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert waited.code == 1 and "(--lock-timeout)" in waited.err, waited.err
+    # It names the holder (DESIGN §6), whose lease ran out while its apply still writes.
+    assert re.search(
+        r"acme/acme-norway: lock \S+ on acme/acme-norway held by tester .*, lease run out at", waited.err
+    )
+    assert "but its apply is still writing" in waited.err
+    assert took < 10, f"waited {took:.1f}s for --lock-timeout 1s"  # the apply writes for 28 s
+
+
 def test_an_apply_that_read_the_key_before_a_rotation_is_refused(cli: Cli) -> None:
     """The apply waited for a lease while the key was rotated: it wrote its password under the
     old key, into a store that no longer had it (passwords under two keys)."""
