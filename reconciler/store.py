@@ -1940,6 +1940,8 @@ def locks_still_held(conn: Connection, lock_ids: Sequence[str]) -> int:
 
 
 def release_locks(store: Store, lock_ids: Sequence[str], *, busy_ms: int = 10_000) -> int:
+    """release_lock_ids, every failure a StoreError (an apply after its commit names the leases
+    it could not release: a constraint of the portal's on osr_locks was an internal error)."""
     try:
         return release_lock_ids(store, lock_ids, busy_ms=busy_ms)
     except Busy as error:
@@ -1947,12 +1949,16 @@ def release_locks(store: Store, lock_ids: Sequence[str], *, busy_ms: int = 10_00
 
 
 def release_lock_ids(store: Store, lock_ids: Sequence[str], *, busy_ms: int = 10_000) -> int:
-    """Release these leases; Busy when another writer holds the store longer than busy_ms."""
-    with _writing(store, busy_ms) as conn:
-        return sum(
-            conn.execute(locks.delete().where(locks.c.id.in_(list(chunk)))).rowcount
-            for chunk in _chunks(lock_ids)
-        )
+    """Release these leases; Busy when another writer holds the store longer than busy_ms,
+    StoreError for any other failure (a constraint of the portal's on osr_locks)."""
+    try:
+        with _writing(store, busy_ms) as conn:
+            return sum(
+                conn.execute(locks.delete().where(locks.c.id.in_(list(chunk)))).rowcount
+                for chunk in _chunks(lock_ids)
+            )
+    except exc.IntegrityError as error:
+        raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
 
 
 def release_where(
@@ -1968,6 +1974,15 @@ def release_where(
     stored), compared here and not by the database, whose collation may fold case, accents and
     trailing spaces (MariaDB's: `--holder CI-BOT` released ci-bot's leases); when no actor is
     exactly that, the actors shown(actor) gives it (the escaped form `locks` prints)."""
+    try:
+        return _release_where(store, holder, shown, expired_before)
+    except exc.IntegrityError as error:
+        raise errors.StoreError(f"store {store.location.describe()}: {_scrub(error)}") from None
+
+
+def _release_where(
+    store: Store, holder: str | None, shown: Callable[[str], str] | None, expired_before: int | None
+) -> list[LockRow]:
     with _writing(store, 10_000) as conn:
         query = sa.select(locks)
         if expired_before is not None:

@@ -306,6 +306,60 @@ def test_lost_connection_after_commit_names_the_lock(cli: Cli) -> None:
     assert cli("plan", "--detailed-exitcode").code == 0
 
 
+def _refuse_lease_deletes(url: str) -> None:
+    """What a portal's own table may do: a row that names each lease (a foreign key onto it),
+    so that deleting a lease is an integrity error; on SQLite a trigger that refuses it."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            name = conn.dialect.name
+            if name == "sqlite":
+                conn.exec_driver_sql(
+                    "CREATE TRIGGER keep_leases BEFORE DELETE ON osr_locks "
+                    "BEGIN SELECT RAISE(ABORT, 'kept'); END"
+                )
+                return
+            charset = " DEFAULT CHARSET=utf8mb4" if name != "postgresql" else ""  # as osr_locks
+            conn.exec_driver_sql(
+                "CREATE TABLE lease_notes (lock_id VARCHAR(36) NOT NULL, "
+                f"FOREIGN KEY (lock_id) REFERENCES osr_locks (id)){charset}"
+            )
+            if name == "postgresql":
+                conn.exec_driver_sql(
+                    "CREATE FUNCTION note_lease() RETURNS trigger AS $$ BEGIN "
+                    "INSERT INTO lease_notes VALUES (NEW.id); RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+                conn.exec_driver_sql(
+                    "CREATE TRIGGER note_lease AFTER INSERT ON osr_locks FOR EACH ROW EXECUTE FUNCTION note_lease()"
+                )
+            else:
+                conn.exec_driver_sql(
+                    "CREATE TRIGGER note_lease AFTER INSERT ON osr_locks FOR EACH ROW "
+                    "INSERT INTO lease_notes VALUES (NEW.id)"
+                )
+    finally:
+        engine.dispose()
+
+
+def test_an_integrity_error_releasing_the_locks_after_the_commit_names_them(cli: Cli) -> None:
+    """A constraint on osr_locks made the release after the commit an internal error, exit 1,
+    with everything applied (DESIGN §6: it prints what it applied, exits 0, names the lock)."""
+    seeded(cli, TENANT.replace("database: vbsys", "database: vbsys2"))
+    url = cli.env["RECONCILER_STORE"]
+    _refuse_lease_deletes(url)
+    done = cli.process("apply", "--auto-approve")
+    assert done.code == 0, done.err
+    assert "Applied 1 action(s); 0 dependent(s) deleted." in done.err
+    assert re.search(
+        r"warning: could not release lock \S+ on acme/acme-norway \(store .*\); it expires at", done.err
+    )
+    unlocked = cli("unlock", "--expired")  # the same error: one line, not an internal error
+    assert unlocked.code in (0, 1) and "internal error" not in unlocked.err, unlocked.err
+    held = [lock["id"] for lock in json.loads(cli("locks", "--format", "json").out)]
+    by_id = cli("unlock", *held)
+    assert by_id.code == 1 and by_id.err.startswith("error: store "), by_id.err
+
+
 def test_waiting_apply_plans_against_what_the_first_left(cli: Cli) -> None:
     seeded(cli, SLOW)
     url = cli.env["RECONCILER_STORE"]
