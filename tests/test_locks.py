@@ -330,7 +330,8 @@ def _refuse_lease_deletes(url: str) -> None:
                     "INSERT INTO lease_notes VALUES (NEW.id); RETURN NEW; END $$ LANGUAGE plpgsql"
                 )
                 conn.exec_driver_sql(
-                    "CREATE TRIGGER note_lease AFTER INSERT ON osr_locks FOR EACH ROW EXECUTE FUNCTION note_lease()"
+                    "CREATE TRIGGER note_lease AFTER INSERT ON osr_locks FOR EACH ROW "
+                    "EXECUTE FUNCTION note_lease()"
                 )
             else:
                 conn.exec_driver_sql(
