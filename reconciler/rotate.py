@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 
 from reconciler import errors, locks, redaction, secrets, spec, stages, store
+
+# How long a rotation whose commit lost its connection asks the store whether it committed
+# (as an apply does: applier.OUTCOME_WAIT_S).
+OUTCOME_WAIT_S = 30.0
 
 
 def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
@@ -41,10 +46,29 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
                 f"changed: set {new_key_env} to a new key"
             )
     redaction.register(raw.decode())
+    new = secrets.Keyring(raw, variable=new_key_env)
+    done: list[int] = []  # the passwords re-encrypted, once the commit begins
+    lost = ""
     try:
-        new = secrets.Keyring(raw, variable=new_key_env)
         with locks.until_commit() as commit_begins:
-            count = _reencrypt(st, old, new, commit_begins)
+
+            def committing(n: int) -> None:
+                done.append(n)
+                commit_begins()
+
+            count = _reencrypt(st, old, new, committing)
+    except errors.StoreError as error:
+        # The connection failed: before the commit nothing was written; during it the store
+        # may have committed before its reply was lost (a server store). Which it was is read,
+        # never guessed: it said "error" and exit 1 with every password under the new key.
+        if not done or not _rotated(st, new, error):
+            if pending_file is not None and _still_under(st, old):
+                pending_file.unlink(missing_ok=True)
+            raise
+        count, lost = (
+            done[0],
+            f" (the connection failed as the commit ended: {error}; the store shows it committed)",
+        )
     except BaseException:
         # Nothing committed, nothing left behind; but a commit whose reply was lost may have
         # happened: then the new key file is the only key to the passwords, and stays.
@@ -61,11 +85,32 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
                 f"not replace {location.key_path} ({error.strerror}): the next command moves it "
                 "into place, or move it yourself"
             )
-        return f"Re-encrypted {count} password(s); the new key is in {location.key_path}."
+        return f"Re-encrypted {count} password(s); the new key is in {location.key_path}{lost}."
     return (
-        f"Re-encrypted {count} password(s) under the key in {new_key_env}; set "
+        f"Re-encrypted {count} password(s) under the key in {new_key_env}{lost}; set "
         f"{secrets.STORE_KEY_VAR} to it now."
     )
+
+
+def _rotated(st: store.Store, new: secrets.Keyring, error: errors.StoreError) -> bool:
+    """After the connection failed during the commit: whether the store's key check is the new
+    key's (so the rotation committed), asked on a new connection again and again for up to
+    applier.OUTCOME_WAIT_S. When the store cannot say by then, a StoreError saying the outcome
+    is unknown and to keep both keys (never that nothing changed)."""
+    deadline, pause = time.monotonic() + OUTCOME_WAIT_S, 0.25
+    while True:
+        check = store.key_check(st)
+        if check is not None:
+            return check == new.check_value()
+        if time.monotonic() + pause > deadline:
+            raise errors.StoreError(
+                f"{error}; the connection failed while the rotation was being committed, and the "
+                f"store could not be read for {OUTCOME_WAIT_S:g}s to tell whether it was. It may "
+                "have been rotated: keep both keys until a command with the new one "
+                f"({secrets.STORE_KEY_VAR}) reads the store"
+            ) from None
+        time.sleep(pause)
+        pause = min(2 * pause, 5.0)
 
 
 def _still_under(st: store.Store, keyring: secrets.Keyring) -> bool:
@@ -74,7 +119,7 @@ def _still_under(st: store.Store, keyring: secrets.Keyring) -> bool:
 
 
 def _reencrypt(
-    st: store.Store, old: secrets.Keyring, new: secrets.Keyring, commit_begins: Callable[[], None]
+    st: store.Store, old: secrets.Keyring, new: secrets.Keyring, commit_begins: Callable[[int], None]
 ) -> int:
     """Every password under the new key, in one transaction; how many there were. The fleet is
     read and written a batch of tenants at a time (plan's batches), one statement per table and
@@ -105,5 +150,5 @@ def _reencrypt(
             count += len(passwords)
             del live, batch, ciphertexts  # not alive while the next batch is read
         store.set_meta(conn, "key_check", new.check_value())
-        commit_begins()
+        commit_begins(count)
     return count

@@ -777,6 +777,54 @@ def test_a_commit_whose_outcome_cannot_be_read_says_so(
     assert code == 0 and "acme-norway" in out  # it had committed
 
 
+def _rotation_commit_fails(monkeypatch: pytest.MonkeyPatch, *, after_committing: bool) -> None:
+    """The connection fails as rotate-key's commit ends (after its last write, the key check):
+    after the database committed (its reply lost) or before."""
+    armed = False
+    set_meta, commit = store.set_meta, sa.engine.Connection._commit_impl
+
+    def arm(conn: Any, key: str, value: str) -> None:
+        nonlocal armed
+        set_meta(conn, key, value)
+        armed = key == "key_check"
+
+    def failing(self: sa.engine.Connection) -> None:
+        nonlocal armed
+        if not armed:
+            return commit(self)
+        armed = False
+        if after_committing:
+            commit(self)
+        raise sa.exc.OperationalError("COMMIT", {}, ConnectionResetError("Lost connection to server"))
+
+    monkeypatch.setattr(store, "set_meta", arm)
+    monkeypatch.setattr(sa.engine.Connection, "_commit_impl", failing)
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "not-committed"])
+def test_a_rotation_whose_commit_reply_is_lost_says_what_the_store_shows(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch, committed: bool
+) -> None:
+    """A server store committed rotate-key and its reply was lost: the run said `error`, exit 1,
+    with every password under the new key (a script that kept the key only on success lost
+    them all). It now reads the store's key check: rotated (exit 0) or nothing changed."""
+    _changed_fleet(run, monkeypatch)
+    new_key = secrets.Keyring.generate().decode()
+    monkeypatch.setenv("RECONCILER_NEW_STORE_KEY", new_key)
+    _rotation_commit_fails(monkeypatch, after_committing=committed)
+    code, out, err = run("store", "rotate-key")
+    assert CANARY not in out + err and new_key not in out + err
+    now = new_key if committed else TEST_KEY
+    monkeypatch.setenv("RECONCILER_STORE_KEY", now)
+    assert run("store", "dump")[0] == 0  # the store reads with the key the run says it has
+    if committed:
+        assert code == 0, err
+        assert "Re-encrypted 1 password(s) under the key in RECONCILER_NEW_STORE_KEY (the connection " in err
+        assert "the store shows it committed); set RECONCILER_STORE_KEY to it now." in err
+    else:
+        assert code == 1 and "Lost connection to server" in err and "Re-encrypted" not in out + err
+
+
 def test_identity_decides_whether_a_holder_is_dead() -> None:
     me = locks.holder()
     assert me.machine and me.started
