@@ -124,6 +124,39 @@ def _holding(st: store.Store, scopes: Sequence[str]) -> store.LockRow | None:
         return None
 
 
+def _left_behind(
+    st: store.Store, me: store.Holder, scopes: Sequence[str], error: errors.StoreError
+) -> errors.StoreError:
+    """error, once the leases this run may have taken are dealt with: a connection lost as the
+    leases' commit ended (its reply lost) committed them, and the run said only the driver's
+    error, exit 1, with its leases held for 15 minutes. They are looked for (by this process's
+    identity) and released; those that cannot be are named."""
+    wanted = set(scopes)
+    try:
+        mine = [
+            lock
+            for lock in store.list_locks(st)
+            if lock.scope in wanted
+            and (lock.holder.host, lock.holder.pid, lock.holder.machine) == (me.host, me.pid, me.machine)
+        ]
+    except errors.StoreError:
+        return errors.StoreError(
+            f"{error}; any lease it took on {', '.join(sorted(wanted))} expires within "
+            f"{lease_ms() // 60_000 or 1} minute(s) (`reconciler locks` lists them)"
+        )
+    if not mine:
+        return error
+    try:
+        store.release_locks(st, [lock.id for lock in mine])
+    except errors.StoreError:
+        return errors.StoreError(
+            f"{error}; it could not release the leases it took: "
+            + ", ".join(f"{lock.id} on {lock.scope} (until {store.utc(lock.expires_ms)})" for lock in mine)
+            + f"; run `reconciler unlock {' '.join(lock.id for lock in mine)}`"
+        )
+    return errors.StoreError(f"{error}; the leases it had taken were released, nothing else was changed")
+
+
 def may_take(row: store.LockRow, now_ms: int) -> bool:
     return row.expires_ms < now_ms or holder_is_dead(row.holder)
 
@@ -273,7 +306,10 @@ def _acquire(
     current: store.LockRow | None = None
     try:
         while wanted:
-            taken, current = store.try_locks(st, wanted, me, length_ms, may_take)
+            try:
+                taken, current = store.try_locks(st, wanted, me, length_ms, may_take)
+            except errors.StoreError as error:
+                raise _left_behind(st, me, wanted, error) from None
             if taken:
                 return dict(zip(wanted, taken, strict=True))
             deferral.obey()  # nothing taken: a signal interrupts the wait

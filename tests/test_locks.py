@@ -825,6 +825,29 @@ def test_a_rotation_whose_commit_reply_is_lost_says_what_the_store_shows(
         assert code == 1 and "Lost connection to server" in err and "Re-encrypted" not in out + err
 
 
+def test_leases_whose_commit_reply_is_lost_are_released_not_left(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leases' transaction committed and its reply was lost: the run said the driver's error
+    and left its leases for 15 minutes, unnamed (another machine's apply waited them out)."""
+    before = _changed_fleet(run, monkeypatch)
+    taking = store.try_locks
+
+    def lost_reply(*args: Any, **kwargs: Any) -> Any:
+        taking(*args, **kwargs)  # committed
+        raise errors.StoreError("store: server closed the connection unexpectedly")
+
+    monkeypatch.setattr(store, "try_locks", lost_reply)
+    code, _, err = run("apply", "--auto-approve")
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        "error: store: server closed the connection unexpectedly; the leases it had taken were "
+        "released, nothing else was changed"
+    )
+    assert run("locks", "--format", "json")[1] == "[]\n"
+    assert run("store", "dump")[1] == before
+
+
 def test_identity_decides_whether_a_holder_is_dead() -> None:
     me = locks.holder()
     assert me.machine and me.started
