@@ -348,6 +348,24 @@ def test_an_integrity_error_releasing_the_locks_after_the_commit_names_them(cli:
     seeded(cli, TENANT.replace("database: vbsys", "database: vbsys2"))
     url = cli.env["RECONCILER_STORE"]
     _refuse_lease_deletes(url)
+    try:
+        _releases_refused(cli)
+    finally:  # the server's database is the next test's: no table of ours left on osr_locks
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("DROP TRIGGER keep_leases")
+            else:
+                conn.exec_driver_sql("DROP TABLE lease_notes")
+                conn.exec_driver_sql(
+                    "DROP TRIGGER note_lease" + (" ON osr_locks" if conn.dialect.name == "postgresql" else "")
+                )
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql("DROP FUNCTION note_lease()")
+        engine.dispose()
+
+
+def _releases_refused(cli: Cli) -> None:
     done = cli.process("apply", "--auto-approve")
     assert done.code == 0, done.err
     assert "Applied 1 action(s); 0 dependent(s) deleted." in done.err
