@@ -169,6 +169,24 @@ def test_a_wait_for_a_lease_run_out_while_its_apply_writes_ends_at_the_lock_time
     assert took < 10, f"waited {took:.1f}s for --lock-timeout 1s"  # the apply writes for 28 s
 
 
+def test_unlock_during_an_apply_s_transaction_says_it_had_applied(cli: Cli) -> None:
+    """unlock waited for the apply's transaction, then said "an apply that loses its lock stops
+    before it commits" of an apply that had committed (it exits 0, its actions applied)."""
+    seeded(cli, SLOW)
+    url = cli.env["RECONCILER_STORE"]
+    proc = _start(cli, "apply", "--auto-approve", env={"RECONCILER_DEBUG_ACTION_DELAY_MS": "800"})
+    wait_until(proc, lambda: _count(url, store.locks) == 1 and asleep(proc), "the apply's transaction")
+    released = cli("unlock", "--holder", "tester")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "Applied 7 action(s)" in err, err
+    assert released.code == 0, released.err
+    if "Released lock" in released.err:  # SQLite: unlock waits out the writer, then finds none
+        assert (
+            "had already applied 7 action(s) to acme/acme-norway when the lock was released" in released.err
+        )
+        assert "stops before it commits" not in released.err
+
+
 def test_an_apply_that_read_the_key_before_a_rotation_is_refused(cli: Cli) -> None:
     """The apply waited for a lease while the key was rotated: it wrote its password under the
     old key, into a store that no longer had it (passwords under two keys)."""

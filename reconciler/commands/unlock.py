@@ -89,8 +89,29 @@ def unlock(
     for lock in released:
         out.info(f"Released {render.inert(lock.describe())}.")
         if locks.holder_is_alive(lock.holder):
-            out.info(
-                f"warning: its holder, pid {lock.holder.pid} on this machine, is still running: an "
-                "apply that loses its lock stops before it commits"
-            )
+            # The release waited for the apply's transaction, if it was in one: it has ended.
+            # Committed, it wrote its audit rows; else it stops when it finds its lock gone.
+            applied = _applied_since(ctx, lock)
+            if applied:
+                out.info(
+                    f"note: its holder, pid {lock.holder.pid} on this machine, had already applied "
+                    f"{applied} action(s) to {lock.scope} when the lock was released (unlock waited "
+                    f"for its transaction): `reconciler history --tenant {lock.scope}` lists them"
+                )
+            else:
+                out.info(
+                    f"warning: its holder, pid {lock.holder.pid} on this machine, is still running: "
+                    "an apply that loses its lock stops before it commits"
+                )
     return options.EXIT_OK
+
+
+def _applied_since(ctx: stages.Context, lock: store.LockRow) -> int:
+    """Actions the lock's holder applied to its tenant since it took the lock (0 when the store
+    cannot say)."""
+    try:
+        with ctx.open_store(readonly=True) as st:
+            entries = st.history([lock.scope], 10_000)
+    except errors.ReconcilerError:
+        return 0
+    return sum(1 for e in entries if e.at_ms >= lock.acquired_ms and e.actor == lock.holder.actor)
