@@ -194,7 +194,11 @@ def apply_planned(
         # before the reply was lost. Which it was is read, never guessed.
         if not held.deferring or wrote is None or not _committed(st, wrote.marker, error):
             held.commit_failed()
-            raise
+            if "nothing was" in str(error):
+                raise
+            # Rolled back (a statement failed, or the commit did not happen): say so, as every
+            # other refusal does (it named the database's error alone).
+            raise errors.StoreError(f"{error}; nothing was applied, plan again") from None
         lost = str(error)
     except BaseException:
         held.commit_failed()
