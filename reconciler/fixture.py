@@ -200,6 +200,17 @@ def load(path: Path) -> Fixture:
     problems = _duplicates(label, doc, fixture)
     for ci, customer in enumerate(fixture.customers):
         for ti, tenant in enumerate(customer.tenants):
+            for i, c in enumerate(tenant.connections):  # said at seed time, without a place
+                if isinstance(c.password, EnvOnly) and not os.environ.get(c.password.env):
+                    problems.append(  # empty counts as not set, as for a tenant file (no password)
+                        validation.at(
+                            label,
+                            doc,
+                            ("customers", ci, "tenants", ti, "connections", i, "password", "env"),
+                            f"environment variable {c.password.env} is not set (or empty); set it "
+                            "to the connection's password",
+                        )
+                    )
             names = {spec.identity(c.name) for c in tenant.connections}
             for ri, template in enumerate(tenant.report_templates):
                 if template.connection is not None and spec.identity(template.connection) not in names:

@@ -1088,6 +1088,27 @@ def test_seed_holds_every_text_to_what_every_store_holds(cli: Cli) -> None:
     assert dump(cli) == before
 
 
+def test_a_fixture_password_from_a_variable_not_set_is_refused_where_it_is_written(
+    embedded_cli: Cli,
+) -> None:
+    """It said `acme/acme-norway/Old: environment variable ... is not set` without a place, and
+    an empty variable seeded the connection without its password."""
+    embedded_cli.write(
+        "live.yaml",
+        _fixture([_conn("Old", authentication="sql", login="x", password={"env": "OSR_SEED_PW"})]),
+    )
+    for env in ({}, {"OSR_SEED_PW": ""}):
+        result = embedded_cli("store", "seed", "live.yaml", env=env)
+        assert result.code == 1
+        assert re.fullmatch(
+            r"error: live\.yaml:\d+:\d+: customers\[0\]\.tenants\[0\]\.connections\[0\]\.password\.env: "
+            r"environment variable OSR_SEED_PW is not set \(or empty\); set it to the connection's "
+            r"password\n",
+            result.err,
+        ), result.err
+    assert embedded_cli("store", "seed", "live.yaml", env={"OSR_SEED_PW": "pw-1"}).code == 0
+
+
 def test_connections_whose_names_count_alike_are_read_in_one_order_on_every_store(cli: Cli) -> None:
     """R1, R01 and R001 are one natural key: a stable sort by it kept the order the database
     scanned the rows in (insertion order on SQLite, heap order on PostgreSQL once a row moved),
