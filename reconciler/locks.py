@@ -252,11 +252,16 @@ class Held:
             return ()
         try:
             store.release_locks(self.st, list(self.ids.values()))
-        except errors.StoreError as error:
-            return tuple(
-                Unreleased(lock_id, scope, self.expires_ms, str(error))
-                for scope, lock_id in sorted(self.ids.items())
-            )
+        except errors.StoreError:
+            # Once more, on a new connection: the pool's may have been cut while it was idle
+            # (the apply's transaction ran on another), with the store there to answer.
+            try:
+                store.release_locks(self.st, list(self.ids.values()))
+            except errors.StoreError as error:
+                return tuple(
+                    Unreleased(lock_id, scope, self.expires_ms, str(error))
+                    for scope, lock_id in sorted(self.ids.items())
+                )
         return ()
 
     def release_after_commit(self) -> tuple[Unreleased, ...]:
