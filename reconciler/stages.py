@@ -90,7 +90,7 @@ class Context:
         """paths, or tenants/ at the root. Tenant files of another git work tree than the one
         the command runs in are refused: their change windows (reconciler.yaml), secrets folder
         and embedded store are found from the root, and an apply run from elsewhere would skip
-        their freezes."""
+        their freezes. A work tree inside the root's (tenants/ as a git submodule) is the root's."""
         if not paths:
             return [shown_path(self.root / "tenants")]
         here = gitrepo.work_tree(self.root)
@@ -100,7 +100,7 @@ class Context:
             if folder not in trees:
                 trees[folder] = gitrepo.work_tree(Path(path))
             tree = trees[folder]
-            if tree is not None and tree != here:
+            if tree is not None and tree != here and not (here is not None and tree.is_relative_to(here)):
                 raise errors.InputError(
                     f"{path}: the tenant files are in the git work tree {tree}, and this command "
                     f"runs in {here or self.root}; run it from {tree} (its change windows, secrets "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -558,6 +559,20 @@ def test_tenant_files_of_another_work_tree_are_refused_not_applied_past_their_fr
     assert refused.code == 1 and "the tenant files are in the git work tree" in refused.err, refused.both
     assert dump(cli) == before
     assert json.loads(cli("history", "--format", "json").out) == []
+
+
+def test_tenant_files_in_a_repository_inside_the_root_s_are_the_root_s(cli: Cli) -> None:
+    """tenants/ as a git submodule (a work tree inside the root's): `plan --out` then
+    `apply --plan` from the root, the on-merge job, was refused ("run it from .../tenants",
+    the wrong root: no reconciler.yaml there). Its files are the root's, windows and all."""
+    frozen_repo(cli)
+    subprocess.run(["git", "init", "-q", str(cli.root / "tenants")], check=True)
+    saved = cli("plan", "--out", "saved.plan", env=INSIDE)
+    assert saved.code == 0 and "frozen" in saved.out, saved.both
+    refused = cli("apply", "--plan", "saved.plan", "--auto-approve", env=INSIDE)  # the root's windows hold
+    assert refused.code == 1 and "is inside change window" in refused.err, refused.both
+    assert cli("apply", "--plan", "saved.plan", "--auto-approve", env=BEFORE).code == 0
+    assert cli("validate", "tenants/acme/acme-norway.yaml").code == 0
 
 
 def test_apply_outside_a_window_records_no_override(cli: Cli) -> None:
