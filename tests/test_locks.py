@@ -704,15 +704,14 @@ def test_lost_lease_stops_the_apply_before_it_writes(
             held.verify(conn)
 
 
-def _commit_fails(monkeypatch: pytest.MonkeyPatch, *, after_committing: bool) -> None:
-    """The connection fails as the apply's commit ends: after the database committed (its reply
-    lost) or before. Only the commit that follows Held.commit_begins fails, once."""
+def _next_commit_fails(monkeypatch: pytest.MonkeyPatch, *, after_committing: bool) -> Callable[[], None]:
+    """The connection fails as the next commit after arm() ends, once: after the database
+    committed (its reply lost) or before. Returns arm."""
     armed = False
-    begins, commit = locks.Held.commit_begins, sa.engine.Connection._commit_impl
+    commit = sa.engine.Connection._commit_impl
 
-    def arm(self: locks.Held) -> None:
+    def arm() -> None:
         nonlocal armed
-        begins(self)
         armed = True
 
     def failing(self: sa.engine.Connection) -> None:
@@ -724,8 +723,19 @@ def _commit_fails(monkeypatch: pytest.MonkeyPatch, *, after_committing: bool) ->
             commit(self)
         raise sa.exc.OperationalError("COMMIT", {}, ConnectionResetError("Lost connection to server"))
 
-    monkeypatch.setattr(locks.Held, "commit_begins", arm)
     monkeypatch.setattr(sa.engine.Connection, "_commit_impl", failing)
+    return arm
+
+
+def _commit_fails(monkeypatch: pytest.MonkeyPatch, *, after_committing: bool) -> None:
+    """The connection fails as the apply's commit ends (the commit after Held.commit_begins)."""
+    arm, begins = _next_commit_fails(monkeypatch, after_committing=after_committing), locks.Held.commit_begins
+
+    def armed(self: locks.Held) -> None:
+        begins(self)
+        arm()
+
+    monkeypatch.setattr(locks.Held, "commit_begins", armed)
 
 
 def _changed_fleet(run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch) -> str:
@@ -823,25 +833,14 @@ def test_a_commit_whose_outcome_cannot_be_read_says_so(
 def _rotation_commit_fails(monkeypatch: pytest.MonkeyPatch, *, after_committing: bool) -> None:
     """The connection fails as rotate-key's commit ends (after its last write, the key check):
     after the database committed (its reply lost) or before."""
-    armed = False
-    set_meta, commit = store.set_meta, sa.engine.Connection._commit_impl
+    arm, set_meta = _next_commit_fails(monkeypatch, after_committing=after_committing), store.set_meta
 
-    def arm(conn: Any, key: str, value: str) -> None:
-        nonlocal armed
+    def armed(conn: Any, key: str, value: str) -> None:
         set_meta(conn, key, value)
-        armed = key == "key_check"
+        if key == "key_check":  # its last write
+            arm()
 
-    def failing(self: sa.engine.Connection) -> None:
-        nonlocal armed
-        if not armed:
-            return commit(self)
-        armed = False
-        if after_committing:
-            commit(self)
-        raise sa.exc.OperationalError("COMMIT", {}, ConnectionResetError("Lost connection to server"))
-
-    monkeypatch.setattr(store, "set_meta", arm)
-    monkeypatch.setattr(sa.engine.Connection, "_commit_impl", failing)
+    monkeypatch.setattr(store, "set_meta", armed)
 
 
 @pytest.mark.parametrize("committed", [True, False], ids=["committed", "not-committed"])
