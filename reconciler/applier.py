@@ -194,8 +194,6 @@ def apply_planned(
         # before the reply was lost. Which it was is read, never guessed.
         if not held.deferring or wrote is None or not _committed(st, wrote.marker, error):
             held.commit_failed()
-            if "nothing was" in str(error):
-                raise
             # Rolled back (a statement failed, or the commit did not happen): say so, as every
             # other refusal does (it named the database's error alone).
             raise errors.StoreError(f"{error}; nothing was applied, plan again") from None
@@ -221,20 +219,15 @@ def _committed(st: store.Store, marker: audit.AuditEntry | None, error: errors.S
     outcome is unknown (never that nothing changed)."""
     if marker is None:  # no row was written
         return False
-    deadline, pause = time.monotonic() + OUTCOME_WAIT_S, 0.25
-    while True:
-        try:
-            return store.audit_has(st, marker)
-        except errors.StoreError as again:
-            if time.monotonic() + pause > deadline:
-                raise errors.StoreError(
-                    f"{error}; the connection failed while the changes were being committed, and "
-                    f"the store could not be read for {OUTCOME_WAIT_S:g}s to tell whether they were "
-                    f"({again}). They may have been applied: `reconciler history` lists them if so; "
-                    "plan again before applying again"
-                ) from None
-        time.sleep(pause)
-        pause = min(2 * pause, 5.0)
+    try:
+        return store.asked_again(lambda: store.audit_has(st, marker), OUTCOME_WAIT_S)
+    except errors.StoreError as again:
+        raise errors.StoreError(
+            f"{error}; the connection failed while the changes were being committed, and "
+            f"the store could not be read for {OUTCOME_WAIT_S:g}s to tell whether they were "
+            f"({again}). They may have been applied: `reconciler history` lists them if so; "
+            "plan again before applying again"
+        ) from None
 
 
 class Written(NamedTuple):

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 
-from reconciler import errors, locks, redaction, secrets, spec, stages, store
-
-# How long a rotation whose commit lost its connection asks the store whether it committed
-# (as an apply does: applier.OUTCOME_WAIT_S).
-OUTCOME_WAIT_S = 30.0
+from reconciler import applier, errors, locks, redaction, secrets, spec, stages, store
 
 
 def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
@@ -94,23 +89,26 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
 
 def _rotated(st: store.Store, new: secrets.Keyring, error: errors.StoreError) -> bool:
     """After the connection failed during the commit: whether the store's key check is the new
-    key's (so the rotation committed), asked on a new connection again and again for up to
-    applier.OUTCOME_WAIT_S. When the store cannot say by then, a StoreError saying the outcome
-    is unknown and to keep both keys (never that nothing changed)."""
-    deadline, pause = time.monotonic() + OUTCOME_WAIT_S, 0.25
-    while True:
-        check = store.key_check(st)
-        if check is not None:
-            return check == new.check_value()
-        if time.monotonic() + pause > deadline:
-            raise errors.StoreError(
-                f"{error}; the connection failed while the rotation was being committed, and the "
-                f"store could not be read for {OUTCOME_WAIT_S:g}s to tell whether it was. It may "
-                "have been rotated: keep both keys until a command with the new one "
-                f"({secrets.STORE_KEY_VAR}) reads the store"
-            ) from None
-        time.sleep(pause)
-        pause = min(2 * pause, 5.0)
+    key's (so the rotation committed), asked as an apply asks for its audit row
+    (store.asked_again, applier.OUTCOME_WAIT_S). When the store cannot say by then, a
+    StoreError saying the outcome is unknown and to keep both keys (never that nothing changed)."""
+
+    def check() -> str:
+        value = store.key_check(st)
+        if value is None:
+            raise errors.StoreError("the store did not answer")
+        return value
+
+    wait_s = applier.OUTCOME_WAIT_S
+    try:
+        return store.asked_again(check, wait_s) == new.check_value()
+    except errors.StoreError:
+        raise errors.StoreError(
+            f"{error}; the connection failed while the rotation was being committed, and the "
+            f"store could not be read for {wait_s:g}s to tell whether it was. It may "
+            "have been rotated: keep both keys until a command with the new one "
+            f"({secrets.STORE_KEY_VAR}) reads the store"
+        ) from None
 
 
 def _still_under(st: store.Store, keyring: secrets.Keyring) -> bool:

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -1714,6 +1714,25 @@ def set_applied_fps(conn: Connection, applied: Sequence[tuple[int, str | None]])
             .values(applied_fp=sa.bindparam("b_fp")),
             [{"b_id": i, "b_fp": fp} for i, fp in applied],
         )
+
+
+T = TypeVar("T")
+
+
+def asked_again(ask: Callable[[], T], wait_s: float) -> T:
+    """ask()'s answer, asked again on new connections while the store does not answer (a
+    StoreError), for up to wait_s: after a connection failed during a commit, whether the
+    commit happened is read, never guessed (an apply's audit row, rotate-key's key check).
+    The last StoreError when the store never answered."""
+    deadline, pause = time.monotonic() + wait_s, 0.25
+    while True:
+        try:
+            return ask()
+        except errors.StoreError:
+            if time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 5.0)
 
 
 def key_check(st: Store) -> str | None:

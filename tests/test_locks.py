@@ -867,6 +867,23 @@ def test_a_rotation_whose_commit_reply_is_lost_says_what_the_store_shows(
         assert code == 1 and "Lost connection to server" in err and "Re-encrypted" not in out + err
 
 
+def test_a_rotation_whose_outcome_cannot_be_read_says_to_keep_both_keys(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reply was lost and the store cannot be read either: neither rotated nor unchanged."""
+    _changed_fleet(run, monkeypatch)
+    monkeypatch.setenv("RECONCILER_NEW_STORE_KEY", secrets.Keyring.generate().decode())
+    _rotation_commit_fails(monkeypatch, after_committing=True)
+    monkeypatch.setattr(store, "key_check", lambda _st: None)
+    monkeypatch.setattr(applier, "OUTCOME_WAIT_S", 0.5)
+    code, out, err = run("store", "rotate-key")
+    assert code == 1 and "Re-encrypted" not in out + err
+    assert (
+        "could not be read for 0.5s to tell whether it was. It may have been rotated: keep both keys" in err
+    )
+    assert "nothing was" not in err
+
+
 def test_leases_whose_commit_reply_is_lost_are_released_not_left(
     run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
