@@ -87,12 +87,17 @@ class Context:
         )
 
     def default_paths(self, paths: Sequence[str]) -> list[str]:
-        """paths, or tenants/ at the root. Tenant files of another git work tree than the one
-        the command runs in are refused: their change windows (reconciler.yaml), secrets folder
-        and embedded store are found from the root, and an apply run from elsewhere would skip
-        their freezes. A work tree inside the root's (tenants/ as a git submodule) is the root's."""
+        """paths (of the root's work tree: own_work_tree), or tenants/ at the root."""
         if not paths:
             return [shown_path(self.root / "tenants")]
+        self.own_work_tree(paths)
+        return list(paths)
+
+    def own_work_tree(self, paths: Sequence[str]) -> None:
+        """Refuse tenant files (PATH, or a saved plan's) of another git work tree than the one
+        the command runs in: their change windows (reconciler.yaml), secrets folder and
+        embedded store are found from the root, and an apply run from elsewhere would skip
+        their freezes. A work tree inside the root's (tenants/ as a git submodule) is the root's."""
         here = gitrepo.work_tree(self.root)
         trees: dict[str, Path | None] = {}  # by folder: a pre-commit hook passes many files
         for path in paths:
@@ -100,13 +105,12 @@ class Context:
             if folder not in trees:
                 trees[folder] = gitrepo.work_tree(Path(path))
             tree = trees[folder]
-            if tree is not None and tree != here and not (here is not None and tree.is_relative_to(here)):
+            if tree is not None and (here is None or not tree.is_relative_to(here)):
                 raise errors.InputError(
                     f"{path}: the tenant files are in the git work tree {tree}, and this command "
                     f"runs in {here or self.root}; run it from {tree} (its change windows, secrets "
                     "folder and store are found from there)"
                 )
-        return list(paths)
 
 
 def shown_path(path: Path) -> str:

@@ -222,8 +222,7 @@ def apply(
         if plan_file is not None:
             saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
             saved_paths = [t.path for t in saved.tenants.values()]
-            if saved_paths:  # from their own work tree only: its change windows, as for PATH
-                ctx.default_paths(saved_paths)
+            ctx.own_work_tree(saved_paths)  # its change windows, as for PATH
             checked = _checked(ctx, st, saved_paths)
             verify: Verify | None = Verify(saved, plan_file, checked)
         else:
