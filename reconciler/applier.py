@@ -339,6 +339,15 @@ def _write(
     return Written(actions, cascade, frozenset(written), marker)
 
 
+def _spelled_as_live(s: spec.ConnectionSpec, live_conn: state.LiveConnection | None) -> spec.ConnectionSpec:
+    """s with the live connection's spelling of its name where the two differ only in Unicode
+    normalisation (`Bjørn Ås` typed on a Mac, NFD, and declared NFC): one name to a person, and
+    no name change in the plan, so none is written. (Companies keep theirs: store._sync_companies.)"""
+    if live_conn is None or live_conn.spec.name == s.name or spec.nfc(live_conn.spec.name) != s.name:
+        return s
+    return replace(s, name=live_conn.spec.name)
+
+
 @dataclass
 class _WriteBatch:
     """The statements of whole tenants' actions, written together (store.write)."""
@@ -378,7 +387,7 @@ class _WriteBatch:
                 store.Update(
                     a.live_id,
                     a.live_version,
-                    a.desired.spec,
+                    _spelled_as_live(a.desired.spec, live_conn),
                     password,
                     True,
                     applied,

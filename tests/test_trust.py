@@ -504,6 +504,26 @@ def test_a_decomposed_name_is_the_live_composed_one(cli: Cli) -> None:
     assert json.loads(result.out)["summary"]["delete"] == 0
 
 
+@pytest.mark.parametrize("managed", [True, False], ids=["update", "adopt"])
+def test_an_update_keeps_the_portals_spelling_of_the_same_name(cli: Cli, managed: bool) -> None:
+    """The portal has `Bjørn Ås` decomposed (typed on a Mac), the file composed: one name, so
+    the plan lists no name change, and apply must not write one either (it wrote the file's
+    bytes over the portal's, a change no reviewer saw)."""
+    decomposed = nfd("Bjørn Ås")
+    cli.write("live.yaml", _fixture([_conn(decomposed, managed=managed)]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Bjørn Ås", database="DYNAMICS2")]))
+    planned = json.loads(cli("plan", "--format", "json").out)
+    (action,) = planned["tenants"][0]["actions"]
+    assert action["action"] == ("update" if managed else "adopt")
+    assert "name" not in {c["field"] for c in action["changes"]}
+    assert cli("apply", "--auto-approve").code == 0
+    (live,) = yaml.safe_load(cli("store", "dump").out)["customers"][0]["tenants"][0]["connections"]
+    assert (live["name"], live["database"], live["managed"]) == (decomposed, "DYNAMICS2", True)
+    assert cli("plan", "--detailed-exitcode").code == 0
+    assert cli("drift").code == 0
+
+
 def test_a_rename_in_the_portal_is_planned_back_not_duplicated(cli: Cli) -> None:
     cli.write("live.yaml", _fixture([_conn("Oslo GP", companies=[{"id": "ACME1", "reports": ["P&L"]}])]))
     assert cli("store", "seed", "live.yaml").code == 0
