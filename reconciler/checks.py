@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from pydantic_core import PydanticCustomError
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
+# The characters of SLUG, as sets: a change window's tenant pattern must be able to match them
+# (reconciler.windows).
+SLUG_FIRST = "abcdefghijklmnopqrstuvwxyz0123456789"
+SLUG_CHARS = SLUG_FIRST + "-"
 
 _SERVER = re.compile(
     r"""^(?:tcp:)?

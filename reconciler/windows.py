@@ -44,7 +44,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from reconciler import clock, errors, freeze, spec, strictyaml, tenantfile, validation
+from reconciler import checks, clock, errors, freeze, spec, strictyaml, tenantfile, validation
 from reconciler.freeze import Freeze, Occurrence
 
 FILE_NAME = "reconciler.yaml"
@@ -202,8 +202,8 @@ def _check_glob(value: str) -> str:
     for part in (customer, tenant):
         units = _GLOB_UNIT.findall(part)
         first = units[0]
-        if any(not _matches(unit, _SLUG_CHARS) for unit in units if unit != "*") or (
-            first != "*" and not _matches(first, _SLUG_CHARS.replace("-", ""))
+        if any(not _matches(unit, checks.SLUG_CHARS) for unit in units if unit != "*") or (
+            first != "*" and not _matches(first, checks.SLUG_FIRST)
         ):
             raise _fail(
                 "tenants",
@@ -213,7 +213,6 @@ def _check_glob(value: str) -> str:
     return value
 
 
-_SLUG_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
 _GLOB_UNIT = re.compile(r"\[!?[^\]]*\]|.")  # one character of a pattern, or a set
 
 

@@ -735,6 +735,16 @@ def test_a_glob_no_tenant_name_can_match_is_an_error(glob: str, refused: bool) -
     assert f"'{glob}' can match no tenant: customer and tenant names are" in caught.value.lines()[0]
 
 
+def test_the_characters_a_glob_is_held_to_are_those_of_a_tenant_name() -> None:
+    """The pattern check asks of checks.SLUG_CHARS and SLUG_FIRST what checks.SLUG_RE asks of a
+    name: if the two ever part, a window could freeze nothing or refuse a real tenant."""
+    from reconciler import checks
+
+    ascii_ = [chr(i) for i in range(32, 127)]
+    assert {c for c in ascii_ if checks.SLUG_RE.fullmatch(c)} == set(checks.SLUG_FIRST)
+    assert {c for c in ascii_ if checks.SLUG_RE.fullmatch("a" + c)} == set(checks.SLUG_CHARS)
+
+
 def test_a_nightly_opening_the_spring_change_empties_is_not_announced() -> None:
     """02:30 for 30m in Oslo on the spring change is 03:00 to 03:00: `windows` announced it as
     the next opening ("opens 03:00 until 03:00"), which freezes nothing; the next is a night later."""
