@@ -359,7 +359,8 @@ def verified(
     """The saved plan, checked against what is there now: the plan to apply, or RefusedError.
 
     make_plan(hidden) plans the wanted tenants now, as if the password references in hidden
-    were not set; info tells the user which password changes apply accepts unseen.
+    were not set; info is given the sentence for each password change apply accepts unseen
+    (apply says them once it has committed: before the guards, a refused run told of a create).
     """
     changed = [
         f"{t.key}: {t.path} changed since the plan was made"

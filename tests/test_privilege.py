@@ -234,6 +234,22 @@ def test_a_connection_a_saved_plan_creates_is_not_said_to_have_changed_its_passw
     )
 
 
+def test_a_refused_saved_plan_tells_of_no_create(cli: Cli, readonly_url: str) -> None:
+    """On merge without --allow-cascade: apply said a connection was "created with the password
+    its reference holds now", then refused the cascade (exit 1) and created nothing."""
+    created = CHANGED + (
+        "  - {name: Visma Bergen, integration: visma-business, server: sql02, database: vbsys, "
+        "authentication: sql, login: osr, password: {env: OSR_BERGEN}, companies: [F0001]}\n"
+    )
+    seeded(cli, created)
+    assert cli("plan", "--out", "plan.json", env=pr_env(cli, plan_key(cli), readonly_url)).code == 0
+    env = {CANARY_ENV: NEW_PASSWORD, "OSR_BERGEN": "bergen-pw"}
+    refused = cli("apply", "--plan", "plan.json", "--auto-approve", env=env)
+    assert refused.code == 1 and "--allow-cascade" in refused.err, refused.err
+    assert "created" not in refused.err and "accepts that change" not in refused.err, refused.err
+    assert "Visma Bergen" not in cli("store", "dump").out
+
+
 def test_saved_plan_without_passwords_refuses_every_other_difference(cli: Cli, readonly_url: str) -> None:
     seeded(cli, CHANGED)
     env = pr_env(cli, plan_key(cli), readonly_url)

@@ -224,7 +224,7 @@ def apply(
             saved_paths = [t.path for t in saved.tenants.values()]
             ctx.own_work_tree(saved_paths)  # its change windows, as for PATH
             checked = _checked(ctx, st, saved_paths)
-            verify: Verify | None = Verify(saved, plan_file, checked)
+            verify: Verify | None = Verify(saved, plan_file, checked, [])
         else:
             checked = _checked(ctx, st, stages.desired_files(ctx, paths, options.parse_tenants(tenants)))
             verify = None
@@ -265,6 +265,8 @@ def apply(
         # Committed: a stderr that cannot be written (a closed pipe, a full disk) cannot make
         # the run say otherwise either. The exit code still tells it.
         with contextlib.suppress(OSError):
+            for note in dict.fromkeys(verify.accepted if verify is not None else ()):  # once, if planned twice
+                out.info(note)
             _say_applied(out, done)
     return options.EXIT_OK
 
@@ -444,6 +446,9 @@ class Verify(NamedTuple):
     saved: planfile.Saved
     plan_file: Path
     checked: Sequence[Checked]
+    # What apply accepts that the saved plan could not compare (planfile.verified): said once
+    # the changes are committed (said before the guards, a refused apply told of a create).
+    accepted: list[str]
 
 
 def _read_batched(
@@ -485,7 +490,7 @@ def _read_batched(
             first.append(read)
         return read.plan
 
-    result = planfile.verified(verify.saved, verify.plan_file, verify.checked, make, out.info)
+    result = planfile.verified(verify.saved, verify.plan_file, verify.checked, make, verify.accepted.append)
     if flags.check_sources:  # verified() attached the saved plan's checks; these are today's
         result = result.with_checks({t.key: t.checks for t in first[0].plan.tenants})
     return first[0]._replace(plan=result)
