@@ -265,7 +265,8 @@ def apply(
         # Committed: a stderr that cannot be written (a closed pipe, a full disk) cannot make
         # the run say otherwise either. The exit code still tells it.
         with contextlib.suppress(OSError):
-            for note in dict.fromkeys(verify.accepted if verify is not None else ()):  # once, if planned twice
+            accepted = verify.accepted if verify is not None else []
+            for note in dict.fromkeys(accepted):  # once, if it was planned twice
                 out.info(note)
             _say_applied(out, done)
     return options.EXIT_OK
