@@ -10,11 +10,14 @@ from reconciler import applier, errors, locks, redaction, secrets, spec, stages,
 
 def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
     """named: --new-key-env was given. A store whose key is in its key file gets a new key file,
-    made here: a new key given to it (the variable named, or set) is refused, not ignored."""
+    made here: a new key given to it (the variable named, or set) is refused, not ignored. With
+    the current key in RECONCILER_STORE_KEY the new key is the variable's, and a key file there
+    is replaced with it too (left holding the old key, it opened nothing once the variable was
+    unset, and the message blamed the variable)."""
     assert st.keyring is not None
     old = st.keyring
     location = st.location
-    pending_file = None
+    key_file = location.key_path if location.key_path is not None and location.key_path.exists() else None
     if location.key_path is not None and not os.environ.get(secrets.STORE_KEY_VAR):
         if named or os.environ.get(new_key_env):
             raise errors.InputError(
@@ -24,10 +27,6 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
                 f"to the key in {new_key_env}"
             )
         raw = secrets.Keyring.generate()
-        pending_file = location.key_path.with_name(location.key_path.name + ".new")
-        fd = os.open(pending_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw + b"\n")
     else:
         value = os.environ.get(new_key_env)
         if not value:
@@ -42,6 +41,12 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
             )
     redaction.register(raw.decode())
     new = secrets.Keyring(raw, variable=new_key_env)
+    pending_file = None
+    if key_file is not None:  # written before the commit: after it, the only copy of the new key
+        pending_file = key_file.with_name(key_file.name + ".new")
+        fd = os.open(pending_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw + b"\n")
     done: list[int] = []  # the passwords re-encrypted, once the commit begins
     lost = ""
     try:
@@ -79,6 +84,11 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
                 f"Re-encrypted {count} password(s); the new key is in {pending_file}, which could "
                 f"not replace {location.key_path} ({error.strerror}): the next command moves it "
                 "into place, or move it yourself"
+            )
+        if os.environ.get(secrets.STORE_KEY_VAR):
+            return (
+                f"Re-encrypted {count} password(s) under the key in {new_key_env}{lost}; set "
+                f"{secrets.STORE_KEY_VAR} to it now ({location.key_path} holds it too)."
             )
         return f"Re-encrypted {count} password(s); the new key is in {location.key_path}{lost}."
     return (

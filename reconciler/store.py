@@ -563,9 +563,12 @@ class Store:
             and check != self.keyring.check_value()
             and not (self.keyring.full and self._finish_rotation(check))
         ):
+            from_file = self.keyring.full and self.location.key_path is not None
+            from_file = from_file and not os.environ.get(secrets.STORE_KEY_VAR)
             raise errors.SecretError(
-                f"{self.keyring.variable} is not the key of this store "
-                f"({self.location.describe()}); use the key it was created with"
+                (f"the key file {self.location.key_path}" if from_file else self.keyring.variable)
+                + f" is not the key of this store ({self.location.describe()}); use the key it was "
+                "created with"
                 + ("" if self.keyring.full else ", or print it again with `reconciler store plan-key`")
                 + _rotated_hint(check)
             )

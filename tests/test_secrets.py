@@ -196,6 +196,35 @@ def test_rotate_key_on_embedded_store_replaces_key_file(embedded_cli: Cli) -> No
     assert embedded_cli("store", "dump").code == 0
 
 
+def test_rotate_key_to_a_variable_replaces_the_key_file_of_an_embedded_store(embedded_cli: Cli) -> None:
+    """With the key file's key also in RECONCILER_STORE_KEY (as the refusal below suggests), the
+    store was rotated to the new key and the key file kept the old one: once the variable was
+    unset, every command failed, blaming a RECONCILER_STORE_KEY that was not set."""
+    assert embedded_cli("store", "init").code == 0
+    embedded_cli.write("live.yaml", (Path(__file__).parent / "cases/normalise/live.yaml").read_text())
+    assert embedded_cli("store", "seed", "live.yaml").code == 0
+    key_file = embedded_cli.root / ".reconciler" / "store.key"
+    current = key_file.read_bytes().strip().decode()
+    env = {"RECONCILER_STORE_KEY": current, "RECONCILER_NEW_STORE_KEY": OTHER_KEY}
+    result = embedded_cli("store", "rotate-key", env=env)
+    assert result.code == 0, result.err
+    assert f"{key_file} holds it too" in result.err
+    assert key_file.read_bytes().strip().decode() == OTHER_KEY
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert OTHER_KEY not in result.both and current not in result.both
+    assert embedded_cli("store", "dump").code == 0  # the key file alone
+    assert embedded_cli("store", "dump", env={"RECONCILER_STORE_KEY": OTHER_KEY}).code == 0
+
+
+def test_a_key_file_that_is_not_the_stores_key_is_named(embedded_cli: Cli) -> None:
+    assert embedded_cli("store", "init").code == 0
+    key_file = embedded_cli.root / ".reconciler" / "store.key"
+    key_file.write_text(OTHER_KEY + "\n")
+    result = embedded_cli("store", "dump")
+    assert result.code == 1
+    assert result.err.startswith(f"error: the key file {key_file} is not the key of this store"), result.err
+
+
 @pytest.mark.parametrize(
     ("args", "env"),
     [
