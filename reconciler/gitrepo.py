@@ -117,50 +117,71 @@ def _revision(root: Path, ref: str) -> str:
     return commit
 
 
-def changed_files(root: Path, ref: str, paths: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Tenant files changed since ref: (files to plan, lines about deleted/renamed ones).
+def changed_files(
+    root: Path, ref: str, files: Sequence[str], paths: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Of files (the tenant files found under paths, as desired.discover gives them), those
+    changed since ref, in the order given; and lines about tenant files deleted since.
 
     Changed since the commit where HEAD's branch left ref (its merge base with HEAD, as a pull
     request's diff), up to the files as they are now: committed, staged and not yet staged
-    changes, and files git does not track yet. The plan reads the files as they are, so a file
-    edited and not committed is planned too (it was left out, and a new file was not)."""
+    changes. Which files are tenant files is discovery's answer, as without --changed-since; git
+    only says which changed, and when it cannot say, the file is planned (safe by default):
+
+    - a rename is a deletion and an addition (it changes which tenant a file declares: it was
+      left out of the plan, and apply on merge did what no reviewed plan showed);
+    - a link counts as changed when it or the file it leads to did (tenants/ a link included);
+    - a file git does not track (new, or ignored) is planned, as the plan reads it;
+    - a file in a submodule is planned: the repository's diff does not see into one.
+    """
     commit = _revision(root, ref)
     base = _git(root, ref, "merge-base", commit, "HEAD").strip()
-    listed = _git(root, ref, "diff", "--name-status", "-z", "-M", base, "--", *paths).split("\0")
-    untracked = _git(root, ref, "ls-files", "-z", "--others", "--exclude-standard", "--", *paths)
-    files: list[Path] = []
-    notes: list[str] = []
-    at = 0
-    while at < len(listed) - 1:  # status NUL path NUL (a rename: status NUL old NUL new NUL)
-        status = listed[at]
-        count = 2 if status[:1] in ("R", "C") else 1
-        names, at = listed[at + 1 : at + 1 + count], at + 1 + count
-        if not names[-1].endswith((".yaml", ".yml")):
-            continue
-        if status.startswith("D"):
-            notes.append(f"{names[0]}: deleted since {ref}; a missing tenant file deletes nothing")
-        elif status.startswith("R"):
-            notes.append(
-                f"{names[0]} renamed to {names[1]} since {ref}; not planned here (a "
-                "rename changes which tenant the file declares): plan it by path"
-            )
-        else:
-            files.append(root / names[-1])
-    files += [root / name for name in untracked.split("\0") if name.endswith((".yaml", ".yml"))]
-    return sorted(set(files)), notes
+    top = os.path.realpath(_git(root, ref, "rev-parse", "--show-toplevel").strip())
+    fields = _git(root, ref, "diff", "--raw", "-z", "--no-renames", "--no-ext-diff", base).split("\0")
+    changed: set[str] = set()
+    deleted: list[str] = []
+    for meta, name in zip(fields[0::2], fields[1::2], strict=False):  # `:mode mode sha sha S` NUL path
+        where = os.path.join(top, name)
+        changed.add(where)
+        if meta.endswith("D") and name.endswith((".yaml", ".yml")):
+            deleted.append(where)
+    # The repository's own files (a submodule's are not among them: planned, as untracked ones)
+    listed = _git(root, ref, "ls-files", "-z", "--cached", "--full-name").split("\0")
+    tracked = {os.path.join(top, name) for name in listed}
+    folders: dict[str, str] = {}  # resolved once each: a fleet's files share a few folders
+
+    def real(file: str) -> str:
+        if os.path.islink(file):
+            return os.path.realpath(file)
+        head, tail = os.path.split(os.path.abspath(file))
+        if head not in folders:
+            folders[head] = os.path.realpath(head)
+        return os.path.join(folders[head], tail)
+
+    planned = []
+    for file in files:
+        at, target = os.path.abspath(file), real(file)
+        if at in changed or target in changed or target not in tracked:
+            planned.append(file)
+    roots = [os.path.join(os.path.realpath(path), "") for path in paths]
+    notes = [
+        f"{os.path.relpath(where)}: deleted since {ref}; a missing tenant file deletes nothing"
+        for where in deleted
+        if any(where.startswith(r) for r in roots)
+    ]
+    return planned, notes
 
 
 def _git(root: Path, ref: str, *args: str) -> str:
     """git's output for --changed-since ref; InputError when git fails."""
     try:
-        out = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=60, check=False
-        )
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=60, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         raise errors.InputError(f"--changed-since {ref}: git failed ({exc})") from None
     if out.returncode != 0:
+        said = out.stderr.decode(errors="replace").strip()
         raise errors.InputError(
-            f"--changed-since {ref}: {out.stderr.strip() or f'git {args[0]} failed'}; "
+            f"--changed-since {ref}: {said or f'git {args[0]} failed'}; "
             "give a commit, branch or tag that shares history with HEAD (fetch it first in CI)"
         )
-    return out.stdout
+    return os.fsdecode(out.stdout)  # file names as the file system gives them (not all are UTF-8)

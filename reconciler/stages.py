@@ -147,15 +147,10 @@ def with_freeze(result: p.Plan, found: Sequence[windows.Window], at: datetime) -
     )
 
 
-def desired_files(
-    ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (), only_files: Sequence[Path] | None = None
-) -> list[str]:
+def desired_files(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = ()) -> list[str]:
     """The tenant files in paths (sorted), or those of the --tenant filter (unknown ones are
-    errors), or only_files."""
-    if only_files is None:
-        files = desired.discover(ctx.default_paths(paths))
-    else:
-        files = [os.fspath(f) for f in only_files]
+    errors)."""
+    files = desired.discover(ctx.default_paths(paths))
     if tenants:
         by_key = {declared.path_key(f): f for f in files}
         missing = [t for t in tenants if t not in by_key]
@@ -173,12 +168,10 @@ def desired_files(
 
 
 def load_desired(
-    ctx: Context, paths: Sequence[str], tenants: Sequence[str] = (), only_files: Sequence[Path] | None = None
+    ctx: Context, paths: Sequence[str], tenants: Sequence[str] = ()
 ) -> list[declared.DesiredTenant]:
     """Validate every file in paths; keep those of the --tenant filter (unknown ones are errors)."""
-    return desired.load(
-        desired_files(ctx, paths, tenants, only_files), cat=catalog.load(), settings=ctx.settings
-    )
+    return desired.load(desired_files(ctx, paths, tenants), cat=catalog.load(), settings=ctx.settings)
 
 
 def each_valid(ctx: Context, files: Sequence[Path | str]) -> Iterator[declared.DesiredTenant]:

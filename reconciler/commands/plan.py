@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import clock, errors, gitrepo, lazy, stages
+from reconciler import clock, declared, errors, gitrepo, lazy, stages
 from reconciler.commands import options
 from reconciler.progress import Progress
 
@@ -38,14 +38,31 @@ def _files_for(
     out: options.Out,
 ) -> list[str]:
     keys = options.parse_tenants(tenants)
-    only = None
-    if changed_since is not None:  # an empty one is no revision, not "everything"
-        only, notes = gitrepo.changed_files(ctx.root, changed_since, ctx.default_paths(paths))
-        for note in notes:
-            out.info(note)
-        if not only:
-            out.info(f"No tenant files changed since {changed_since}.")
-    return stages.desired_files(ctx, paths, keys, only_files=only)
+    if changed_since is None:
+        return stages.desired_files(ctx, paths, keys)
+    # An empty GITREF is no revision, not "everything". The tenant files are found as without
+    # the flag (the same rules, the same paths); git says which of them changed.
+    found = stages.desired_files(ctx, paths, keys)
+    only, notes = gitrepo.changed_files(ctx.root, changed_since, found, ctx.default_paths(paths))
+    for note in notes:
+        out.info(note)
+    if keys and len(only) < len(found):
+        same = sorted(set(found) - set(only))
+        raise errors.InputError.of(
+            [
+                errors.Problem(
+                    "--tenant",
+                    0,
+                    0,
+                    f"{declared.path_key(f)}: {f} did not change since {changed_since}; leave out "
+                    "--changed-since to plan it",
+                )
+                for f in same
+            ]
+        )
+    if not only:
+        out.info(f"No tenant files changed since {changed_since}.")
+    return only
 
 
 @click.command(
