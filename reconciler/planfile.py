@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
+import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -165,7 +168,7 @@ def saving(
     """Save the plan: written beside path, yielding when it expires (epoch seconds), and put
     in place only when the block ends without an exception (the run showed the plan it saved:
     a run that exits 1 leaves no plan for apply --plan, and whatever was at path before)."""
-    why = atomic.not_a_file(path)
+    why = atomic.not_a_file(path) or _not_a_plan(path)
     if why is not None:
         raise errors.InputError(f"--out {str(path)!r} {why}; give the name of a file to save the plan in")
     now = time.time()
@@ -185,9 +188,16 @@ def saving(
         },
     }
     body["signature"] = keyring.sign(_canonical(body))
-    tmp = path.with_name(path.name + ".tmp")
+    try:  # a name of its own (O_EXCL): a link planted at a fixed FILE.tmp was written through
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    tmp = Path(name)
     try:
-        with tmp.open("w", encoding="utf-8") as out:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # as open() makes a file (mkstemp's is 0600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
             _write_json(out, body)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -205,6 +215,26 @@ def saving(
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise _cannot_write(path, exc) from None
+
+
+# A saved plan begins so (_write_json); the start is enough to tell one from any other file.
+_PLAN_START = re.compile(rb'\A\s*\{\s*"kind"\s*:\s*"' + KIND.encode() + rb'"')
+
+
+def _not_a_plan(path: Path) -> str | None:
+    """Why --out must not replace the file at path: one there that is neither empty nor a saved
+    plan (`--out .reconciler/store.key` replaced the store's key, and every password with it;
+    a store, reconciler.yaml, a secret...). None when nothing is there."""
+    try:
+        with path.open("rb") as existing:
+            start = existing.read(256)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror}) to tell whether it is a saved plan"
+    if not start or _PLAN_START.match(start):
+        return None
+    return "exists and is not a saved plan (plan --out replaces only a plan it saved, or an empty file)"
 
 
 def _cannot_write(path: Path, exc: OSError) -> errors.InputError:

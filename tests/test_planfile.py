@@ -144,3 +144,38 @@ def test_schema_problems_are_few_and_short() -> None:
     lines = [str(p) for p in planfile.schema_problems("p.json", huge)]
     assert len(lines) == 11 and lines[-1] == "p.json: ... and 292 more"  # 2 + 50 tenants x 6
     assert max(len(line) for line in lines) < 250
+
+
+@pytest.mark.parametrize(
+    "target", [".reconciler/store.key", ".reconciler/store.db", "reconciler.yaml", "notes.txt"]
+)
+def test_out_replaces_no_file_that_is_not_a_saved_plan(run: InProcess, saved: Path, target: str) -> None:
+    """`plan --out .reconciler/store.key` (a slip of the tab key) replaced the store's key with
+    JSON: every stored password lost; the store, change windows or any other file the same."""
+    path = run.root / target
+    if not path.exists():
+        path.write_text("version: 1\n")  # reconciler.yaml without windows; notes.txt
+    before = path.read_bytes()
+    refused = run("plan", "--out", target)
+    assert refused.code == 1, refused.err
+    assert "exists and is not a saved plan" in refused.err
+    assert path.read_bytes() == before
+    assert run("store", "dump").code == 0  # the store and its key still open
+
+
+def test_out_replaces_a_saved_plan_or_an_empty_file(run: InProcess, saved: Path) -> None:
+    assert run("plan", "--out", "plan.json").code == 0  # the plan saved before
+    (run.root / "empty.json").write_bytes(b"")  # e.g. made by mktemp
+    assert run("plan", "--out", "empty.json").code == 0
+    assert run("apply", "--plan", "empty.json", "--auto-approve", "--allow-cascade").code == 0
+
+
+def test_out_writes_through_no_link_at_a_temporary_name(run: InProcess, saved: Path) -> None:
+    """The plan was written to FILE.tmp, following a link there (planted by a pull request) to
+    wherever it led, a tenant file included, then renamed."""
+    victim = run.root / "tenants" / "acme" / "acme-norway.yaml"
+    before = victim.read_bytes()
+    (run.root / "next.json.tmp").symlink_to(victim)
+    assert run("plan", "--out", "next.json").code == 0
+    assert victim.read_bytes() == before
+    assert json.loads((run.root / "next.json").read_text())["kind"] == planfile.KIND

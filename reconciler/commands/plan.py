@@ -85,7 +85,8 @@ def _files_for(
     "--out",
     "out_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Save the plan (JSON, signed with the store or plan key) for `apply --plan`.",
+    help="Save the plan (JSON, signed with the store or plan key) for `apply --plan`; a FILE "
+    "that exists must be a saved plan or empty.",
 )
 @click.option(
     "--plan-ttl",
