@@ -58,6 +58,14 @@ class Saved:
 
 
 _STR = {"type": "string"}
+# Epoch seconds, finite and before the year 5000; a path holds no NUL (os calls refuse one). A
+# plan file is input, and the plan key that signs it is in the pull-request job's hands.
+_TIME: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": 95_617_584_000}
+_PATH: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": "^[^\\x00]*$"}
+# A saved plan lives at most --plan-ttl's longest, and is not made after it is read.
+_LONGEST_S = 3650 * 86400
+_CLOCK_SKEW_S = 86400
+
 ENVELOPE_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "osr-reconciler saved plan (reconciler plan --out); `plan` is plan.schema.json",
@@ -74,8 +82,8 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
             "required": ["store_id", "created_at", "expires_at", "git_commit", "max_delete", "tenants"],
             "properties": {
                 "store_id": _STR,
-                "created_at": {"type": "number"},
-                "expires_at": {"type": "number"},
+                "created_at": _TIME,
+                "expires_at": _TIME,
                 "git_commit": {"type": ["string", "null"]},
                 "max_delete": {"type": "integer", "minimum": 0},
                 "uncompared_passwords": {"type": "array", "items": _STR},
@@ -85,7 +93,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
                         "type": "object",
                         "additionalProperties": False,
                         "required": ["path", "file_digest", "read_fp"],
-                        "properties": {"path": _STR, "file_digest": _STR, "read_fp": _STR},
+                        "properties": {"path": _PATH, "file_digest": _STR, "read_fp": _STR},
                     },
                 },
             },
@@ -248,7 +256,7 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
     """Read and authenticate a saved plan; refuse anything truncated, altered or foreign."""
     label = str(path)
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
+        body = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except OSError as exc:
         raise errors.InputError(f"{label}: cannot read the plan file ({exc.strerror})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -307,10 +315,23 @@ def _too_deep(label: str) -> errors.InputError:
     )
 
 
+def _no_constant(word: str) -> float:
+    """json.loads takes NaN and Infinity, which no saved plan holds (`expires_at: Infinity`
+    made a plan that never expired)."""
+    raise json.JSONDecodeError(f"{word} is not a JSON number", word, 0)
+
+
 def check_fresh(saved: Saved, label: str) -> None:
     """RefusedError once the saved plan has expired: when it is read, and again when apply holds
-    its locks (an apply that waited for another's locks was past the expiry by then)."""
-    if time.time() > saved.expires_at:
+    its locks (an apply that waited for another's locks was past the expiry by then). A plan
+    said to live longer than --plan-ttl can make it live, or made in the future, is refused."""
+    now = time.time()
+    if saved.expires_at - saved.created_at > _LONGEST_S or saved.created_at > now + _CLOCK_SKEW_S:
+        raise errors.RefusedError(
+            f"{label}: the plan's times are not a saved plan's (made after now, or valid for longer "
+            "than --plan-ttl allows); plan again"
+        )
+    if now > saved.expires_at:
         made = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(saved.created_at))
         raise errors.RefusedError(f"{label}: the plan expired (made {made}; --plan-ttl); plan again")
 

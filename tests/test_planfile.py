@@ -179,3 +179,36 @@ def test_out_writes_through_no_link_at_a_temporary_name(run: InProcess, saved: P
     assert run("plan", "--out", "next.json").code == 0
     assert victim.read_bytes() == before
     assert json.loads((run.root / "next.json").read_text())["kind"] == planfile.KIND
+
+
+def _path_with_nul(body: Body) -> None:
+    (tenant,) = body["saved"]["tenants"].values()
+    tenant["path"] = "tenants/acme/acme-nor\x00way.yaml"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_path_with_nul, "does not match"),
+        (_set("saved/created_at", float("nan")), "NaN is not a JSON number"),
+        (_set("saved/created_at", 1e300), "/saved/created_at: 1e+300 is greater than the maximum"),
+        (_set("saved/expires_at", float("inf")), "Infinity is not a JSON number"),
+        (_set("saved/expires_at", 95_000_000_000), "valid for longer than --plan-ttl allows"),
+        (_set("saved/created_at", 95_000_000_000), "made after now"),
+    ],
+    ids=["nul-in-path", "nan", "huge", "infinity", "forever", "future"],
+)
+def test_a_signed_plan_with_impossible_values_is_refused(
+    run: InProcess, saved: Path, edit: Callable[[Body], None], message: str
+) -> None:
+    """The plan key signs plans in the pull-request job: a file signed with it is still input.
+    A NUL in a path or a NaN time was an internal error; `expires_at: Infinity` never expired."""
+    body = json.loads(saved.read_text(encoding="utf-8"))
+    edit(body)
+    _sign(run, body)
+    saved.write_text(json.dumps(body), encoding="utf-8")
+    before = _history(run)
+    applied = run("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
+    assert applied.code == 1, applied.err
+    assert "internal error" not in applied.err and message in applied.err, applied.err
+    assert _history(run) == before
