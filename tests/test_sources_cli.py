@@ -272,3 +272,33 @@ def test_companies_password_env_that_is_not_utf8_is_an_error(run: InProcess) -> 
         refused.err
         == "error: environment variable OSR_NEW_SQL is not valid UTF-8; set it again as UTF-8 text\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--server", "a" * 40_000, "--server is 40,000 characters; at most 200, as in a tenant file"),
+        ("--database", "d" * 40_000, "--database is 40,000 characters; at most 128, as in a tenant file"),
+        ("--login", "l" * 40_000, "--login is 40,000 characters; at most 128, as in a tenant file"),
+        ("--server", "sql01;Driver=x", "--server: write the server as host"),
+        ("--database", "db\nx", "--database: only printable characters"),
+    ],
+)
+def test_companies_flags_are_held_to_a_tenant_files_rules(
+    run: InProcess, flag: str, value: str, message: str
+) -> None:
+    """A 40,000-character --server, --database or --login crashed the process in psqlODBC
+    (exit 139, no word): the flags take what a tenant file takes, and say what is wrong."""
+    args = {"--server": "127.0.0.1,1", "--database": "test", "--login": "sa", flag: value}
+    refused = run(
+        "companies",
+        "--integration",
+        "visma-business",
+        *(part for pair in args.items() for part in pair),
+        "--password-env",
+        "OSR_NEW_SQL",
+        env={"OSR_NEW_SQL": "pw"},
+    )
+    assert refused.code == 1
+    assert refused.err.startswith(f"error: {message}"), refused.err
+    assert value not in refused.err

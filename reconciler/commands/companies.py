@@ -97,6 +97,7 @@ def companies_spec(
             raise errors.SecretError(f"--password-env {password_env}: the variable is not set")
     if auth == spec.Authentication.SQL and (login is None or password is None):
         raise errors.InputError("--authentication sql needs --login and --password-env")
+    server, database, login = _as_in_a_file(server, database, login)
     return sources.SourceSpec(
         label=f"{server}/{database or entry.default_database}",
         integration=integration,
@@ -107,6 +108,30 @@ def companies_spec(
         password=password,
         encrypt=encrypt,
         trust_server_certificate=trust_server_certificate,
+    )
+
+
+def _as_in_a_file(server: str, database: str | None, login: str | None) -> tuple[str, str | None, str | None]:
+    """The flags held to the rules of a tenant file's server, database and login: a 40,000
+    character one crashed the process in the ODBC driver (psqlODBC), with no word."""
+    from pydantic_core import PydanticCustomError
+
+    from reconciler import checks
+
+    def checked(flag: str, value: str, check: object, longest: int) -> str:
+        if len(value) > longest:
+            raise errors.InputError(
+                f"{flag} is {len(value):,} characters; at most {longest}, as in a tenant file"
+            )
+        try:
+            return check(value)  # type: ignore[operator,no-any-return]
+        except PydanticCustomError as exc:
+            raise errors.InputError(f"{flag}: {exc.message()}") from None
+
+    return (
+        checked("--server", server, checks.check_server, checks.MAX_SERVER),
+        None if database is None else checked("--database", database, checks.check_text, checks.MAX_TEXT),
+        None if login is None else checked("--login", login, checks.check_text, checks.MAX_TEXT),
     )
 
 
