@@ -206,7 +206,9 @@ def _register_url_secrets(url: str, sa_url: sa.URL | None) -> None:
                 elif key.lower() == "odbc_connect":  # a whole ODBC string, percent-encoded
                     found += [m.group(1) for m in _ODBC_PASSWORD.finditer(value)]
     for value in found:
-        for form in {value, value.strip("{}"), urllib.parse.quote(value), urllib.parse.quote_plus(value)}:
+        # A braced ODBC value doubles each `}`: the driver (and a server quoting it back) has it once.
+        said = value[1:-1].replace("}}", "}") if value.startswith("{") and value.endswith("}") else value
+        for form in {value, value.strip("{}"), said, urllib.parse.quote(value), urllib.parse.quote_plus(value)}:
             redaction.register(form)
 
 

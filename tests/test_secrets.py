@@ -646,3 +646,16 @@ def test_a_reference_s_own_words_are_never_masked(cli: Cli, written: str, messag
     result = cli("validate")
     assert result.code == 1
     assert message in result.err, result.err
+
+
+def test_an_odbc_connect_password_is_masked_as_the_driver_receives_it() -> None:
+    """`PWD={pw}}x}` in a store URL's odbc_connect is `pw}x` to the driver, and to a server that
+    quotes it back: only the written forms were masked."""
+    import urllib.parse
+
+    password = f"odbc-{uuid.uuid4().hex[:12]}" + "}x"
+    written = "{" + password.replace("}", "}}") + "}"
+    odbc = urllib.parse.quote_plus(f"Driver={{FreeTDS}};Server=h;UID=u;PWD={written};Port=1")
+    store.Location.resolve(f"mssql+pyodbc:///?odbc_connect={odbc}", Path.cwd())
+    said = redaction.redact(f"server said: got password '{password}'")
+    assert password not in said and "***" in said
