@@ -208,7 +208,13 @@ def _register_url_secrets(url: str, sa_url: sa.URL | None) -> None:
     for value in found:
         # A braced ODBC value doubles each `}`: the driver (and a server quoting it back) has it once.
         said = value[1:-1].replace("}}", "}") if value.startswith("{") and value.endswith("}") else value
-        for form in {value, value.strip("{}"), said, urllib.parse.quote(value), urllib.parse.quote_plus(value)}:
+        for form in {
+            value,
+            value.strip("{}"),
+            said,
+            urllib.parse.quote(value),
+            urllib.parse.quote_plus(value),
+        }:
             redaction.register(form)
 
 
