@@ -200,6 +200,13 @@ class Settings:
                 target = self._inside(ref.file)
                 # A file found regular is remembered; anything else (a FIFO?) is read to its end.
                 value = _read_secret(target, regular=ref.file in self._targets) if target else None
+        if value is not None and "\0" in value:
+            # A C string ends there: the ODBC driver sent what came before it (a wrong password
+            # nothing said was wrong, and not the value masked in output).
+            raise errors.SecretError(
+                f"the password in {ref} holds a NUL character, which no SQL Server password can: "
+                f"check that {ref} holds the password alone, as text"
+            )
         if value is not None and len(value) > MAX_PASSWORD:
             raise errors.SecretError(
                 f"the password in {ref} is {len(value):,} characters; a SQL Server login's password "

@@ -592,6 +592,18 @@ def test_a_large_secret_file_is_read_whole_and_refused_as_no_password(tmp_path: 
     assert settings.resolve(SecretRef(None, "acme/longest.txt")) == "z" * 128
 
 
+def test_a_secret_file_with_a_nul_is_refused_in_plan(cli: Cli) -> None:
+    """The ODBC driver sent the part before the NUL (a wrong password nothing named), and a
+    server quoting it back printed it: the file is refused, its place said, nothing shown."""
+    seeded(cli, TENANT.replace("{env: OSR_CANARY}", "{file: acme/nul.txt}"))
+    (cli.root / ".secrets" / "acme").mkdir(parents=True)
+    (cli.root / ".secrets" / "acme" / "nul.txt").write_bytes(b"{" + CANARY.encode() + b"\0rest\n")
+    planned = cli("plan")
+    assert planned.code == 1
+    assert "the password in file acme/nul.txt holds a NUL character" in planned.err, planned.err
+    assert CANARY not in planned.both and "rest" not in planned.both
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
 def test_a_named_pipe_is_no_secret_and_never_waited_for(cli: Cli) -> None:
     """Opening a FIFO waits for a writer that may never come: a plan in CI hung for good.
