@@ -165,15 +165,16 @@ class _Session:
     def __enter__(self) -> _Session:
         redaction.register(self.spec.password)
         name = self.driver
+        # First: a driver the tool cannot speak to is refused as such, installed or not.
+        text = connection_string(
+            self.spec, driver=name, login_timeout=self.timeout, query_timeout=self.timeout
+        )
         if "/" not in name and name not in self._pyodbc.drivers():
             installed = ", ".join(self._pyodbc.drivers()) or "none"
             raise errors.SourceError(
                 f"{self.spec.label}: ODBC driver {name!r} is not installed (installed: "
                 f"{installed}): install it or set {DRIVER_ENV}"
             )
-        text = connection_string(
-            self.spec, driver=name, login_timeout=self.timeout, query_timeout=self.timeout
-        )
         problem = None
         started = time.monotonic()
         try:

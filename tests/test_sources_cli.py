@@ -302,3 +302,20 @@ def test_companies_flags_are_held_to_a_tenant_files_rules(
     assert refused.code == 1
     assert refused.err.startswith(f"error: {message}"), refused.err
     assert value not in refused.err
+
+
+def test_a_driver_the_tool_cannot_speak_to_is_named_so_installed_or_not(run: InProcess) -> None:
+    """docs/sources.md: any other name is refused naming the supported ones; an uninstalled
+    one was refused as "not installed", as if installing it would help."""
+    pytest.importorskip("pyodbc", exc_type=ImportError)
+    refused = run(
+        "companies",
+        "--integration",
+        "visma-business",
+        "--server",
+        "127.0.0.1,1",
+        env={"RECONCILER_ODBC_DRIVER": "Oracle 19"},
+    )
+    assert refused.code == 1
+    assert "ODBC driver 'Oracle 19' is not one this tool writes connection strings for" in refused.err
+    assert "not installed" not in refused.err
