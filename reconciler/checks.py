@@ -8,6 +8,7 @@ same functions on the common case of a file without building the models.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from reconciler import spec
@@ -46,6 +47,18 @@ def fail(kind: str, message: str, **context: Any) -> PydanticCustomError:
     from pydantic_core import PydanticCustomError
 
     return PydanticCustomError(kind, message, {k: v for k, v in context.items() if v} or None)
+
+
+def refusal(check: Callable[[str], str], value: str) -> str | None:
+    """What check says of value when it refuses it (a command-line flag held to a tenant file's
+    rule), or None when it takes it."""
+    from pydantic_core import PydanticCustomError
+
+    try:
+        check(value)
+    except PydanticCustomError as exc:
+        return exc.message()
+    return None
 
 
 # Values found valid, remembered (a fleet repeats company ids and servers across its files):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -114,19 +115,17 @@ def companies_spec(
 def _as_in_a_file(server: str, database: str | None, login: str | None) -> tuple[str, str | None, str | None]:
     """The flags held to the rules of a tenant file's server, database and login: a 40,000
     character one crashed the process in the ODBC driver (psqlODBC), with no word."""
-    from pydantic_core import PydanticCustomError
-
     from reconciler import checks
 
-    def checked(flag: str, value: str, check: object, longest: int) -> str:
+    def checked(flag: str, value: str, check: Callable[[str], str], longest: int) -> str:
         if len(value) > longest:
             raise errors.InputError(
                 f"{flag} is {len(value):,} characters; at most {longest}, as in a tenant file"
             )
-        try:
-            return check(value)  # type: ignore[operator,no-any-return]
-        except PydanticCustomError as exc:
-            raise errors.InputError(f"{flag}: {exc.message()}") from None
+        problem = checks.refusal(check, value)
+        if problem is not None:
+            raise errors.InputError(f"{flag}: {problem}")
+        return value
 
     return (
         checked("--server", server, checks.check_server, checks.MAX_SERVER),
