@@ -150,17 +150,17 @@ def changed_files(
     tracked = {os.path.join(top, name) for name in listed}
     folders: dict[str, str] = {}  # resolved once each: a fleet's files share a few folders
 
-    def real(file: str) -> str:
-        if os.path.islink(file):
-            return os.path.realpath(file)
+    def place(file: str) -> tuple[str, str]:
+        """Where the file is (its folders' links resolved, as git's top is) and what it is."""
         head, tail = os.path.split(os.path.abspath(file))
         if head not in folders:
             folders[head] = os.path.realpath(head)
-        return os.path.join(folders[head], tail)
+        at = os.path.join(folders[head], tail)
+        return at, os.path.realpath(file) if os.path.islink(file) else at
 
     planned = []
     for file in files:
-        at, target = os.path.abspath(file), real(file)
+        at, target = place(file)
         if at in changed or target in changed or target not in tracked:
             planned.append(file)
     roots = [os.path.join(os.path.realpath(path), "") for path in paths]

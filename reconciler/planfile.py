@@ -197,7 +197,7 @@ def saving(
     }
     body["signature"] = keyring.sign(_canonical(body))
     try:  # a name of its own (O_EXCL): a link planted at a fixed FILE.tmp was written through
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=".osr-plan-", suffix=".tmp", dir=path.parent)  # any FILE's length
     except OSError as exc:
         raise _cannot_write(path, exc) from None
     tmp = Path(name)

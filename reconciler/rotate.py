@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from reconciler import applier, errors, locks, redaction, secrets, spec, stages, store
 
@@ -18,6 +19,8 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
     old = st.keyring
     location = st.location
     key_file = location.key_path if location.key_path is not None and location.key_path.exists() else None
+    if key_file is not None and os.environ.get(secrets.STORE_KEY_VAR) and not _holds(key_file, old):
+        key_file = None  # another store's key (two stores in one folder share the name): not ours
     if location.key_path is not None and not os.environ.get(secrets.STORE_KEY_VAR):
         if named or os.environ.get(new_key_env):
             raise errors.InputError(
@@ -44,7 +47,10 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
     pending_file = None
     if key_file is not None:  # written before the commit: after it, the only copy of the new key
         pending_file = key_file.with_name(key_file.name + ".new")
-        fd = os.open(pending_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Left by a rotation that never committed (one that did was finished when the store
+        # opened); made anew, never written through a link planted there.
+        pending_file.unlink(missing_ok=True)
+        fd = os.open(pending_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw + b"\n")
     done: list[int] = []  # the passwords re-encrypted, once the commit begins
@@ -95,6 +101,14 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
         f"Re-encrypted {count} password(s) under the key in {new_key_env}{lost}; set "
         f"{secrets.STORE_KEY_VAR} to it now."
     )
+
+
+def _holds(key_file: Path, keyring: secrets.Keyring) -> bool:
+    """Whether key_file holds keyring's key (the store's own key file, not another's)."""
+    try:
+        return secrets.Keyring(key_file.read_bytes().strip()).check_value() == keyring.check_value()
+    except (OSError, errors.SecretError):
+        return False
 
 
 def _rotated(st: store.Store, new: secrets.Keyring, error: errors.StoreError) -> bool:

@@ -212,3 +212,10 @@ def test_a_signed_plan_with_impossible_values_is_refused(
     assert applied.code == 1, applied.err
     assert "internal error" not in applied.err and message in applied.err, applied.err
     assert _history(run) == before
+
+
+def test_out_takes_a_name_as_long_as_the_file_system_does(run: InProcess, saved: Path) -> None:
+    """The temporary file was named after FILE, 14 bytes longer: a 250-byte name failed."""
+    name = "p" * 250 + ".json"
+    assert run("plan", "--out", name).code == 0
+    assert json.loads((run.root / name).read_text())["kind"] == planfile.KIND

@@ -76,6 +76,23 @@ def test_changed_since_follows_links_as_the_plan_does(cli: Cli) -> None:
     assert _planned(cli, base) == ["acme/acme-norway"]
 
 
+def test_changed_since_sees_a_link_pointed_elsewhere_from_a_linked_folder(cli: Cli, tmp_path: Path) -> None:
+    """PATH through a link (a CI workspace's): a tenant file that is a link pointed at another
+    (unchanged) file is a change git lists under the link's own path, from the real top."""
+    seeded(cli)
+    norway = cli.root / "tenants/acme/acme-norway.yaml"
+    cli.write("tenants/acme/versions/one.txt", norway.read_text())
+    cli.write("tenants/acme/versions/two.txt", TENANT.replace("[F0001, F0002]", "[F0001]"))
+    norway.unlink()
+    norway.symlink_to("versions/one.txt")
+    base = _committed(cli)
+    norway.unlink()
+    norway.symlink_to("versions/two.txt")
+    alias = tmp_path / "workspace"
+    alias.symlink_to(cli.root)
+    assert _planned(cli, base, str(alias / "tenants")) == ["acme/acme-norway"]
+
+
 def test_changed_since_plans_a_file_git_ignores(cli: Cli) -> None:
     """The plan reads an ignored tenant file, and apply applies it: git lists no change for it."""
     seeded(cli)

@@ -216,6 +216,25 @@ def test_rotate_key_to_a_variable_replaces_the_key_file_of_an_embedded_store(emb
     assert embedded_cli("store", "dump", env={"RECONCILER_STORE_KEY": OTHER_KEY}).code == 0
 
 
+def test_rotate_key_to_a_variable_leaves_another_stores_key_file_alone(embedded_cli: Cli) -> None:
+    """Two SQLite stores in one folder share the name store.key: rotating the second (its key in
+    RECONCILER_STORE_KEY) replaced the first's key file, its only key, with the new one."""
+    assert embedded_cli("store", "init").code == 0
+    key_file = embedded_cli.root / ".reconciler" / "store.key"
+    first = key_file.read_bytes()
+    second = f"sqlite:///{embedded_cli.root}/.reconciler/second.db"
+    env = {"RECONCILER_STORE_KEY": TEST_KEY}
+    assert embedded_cli("store", "init", "--store", second, env=env).code == 0
+    rotated = embedded_cli(
+        "store", "rotate-key", "--store", second, env={**env, "RECONCILER_NEW_STORE_KEY": OTHER_KEY}
+    )
+    assert rotated.code == 0, rotated.err
+    assert "holds it too" not in rotated.err
+    assert key_file.read_bytes() == first
+    assert embedded_cli("store", "dump").code == 0
+    assert embedded_cli("store", "dump", "--store", second, env={"RECONCILER_STORE_KEY": OTHER_KEY}).code == 0
+
+
 def test_a_key_file_that_is_not_the_stores_key_is_named(embedded_cli: Cli) -> None:
     assert embedded_cli("store", "init").code == 0
     key_file = embedded_cli.root / ".reconciler" / "store.key"
