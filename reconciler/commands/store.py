@@ -111,8 +111,8 @@ def store_dump(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...]) 
     show_default=True,
     metavar="NAME",
     help="Environment variable holding the new key (server stores, or an embedded store whose key "
-    "is in RECONCILER_STORE_KEY: its key file, if it holds that key, gets the new key too; with the key in the "
-    "key file alone, rotate-key makes a new key file).",
+    "is in RECONCILER_STORE_KEY: its key file, if it holds that key, gets the new key too; with "
+    "the key in the key file alone, rotate-key makes a new key file).",
 )
 @options.common
 def store_rotate_key(ctx: stages.Context, out: options.Out, new_key_env: str) -> int:
