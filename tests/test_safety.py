@@ -39,7 +39,7 @@ def test_a_plan_that_could_not_be_shown_is_not_saved(cli: Cli) -> None:
     """plan --out whose output cannot be written (`> /dev/full`, a closed pipe) exits 1: no
     plan file is left for apply --plan, and one saved before stays as it was (DESIGN §6)."""
     seeded(cli, CHANGED)
-    for before in (None, '{"an earlier": "plan"}'):
+    for before in (None, '{"kind": "osr-reconciler-saved-plan", "an earlier": "plan"}'):
         if before is not None:
             cli.write("plan.json", before)
         with open("/dev/full", "w") as full:
@@ -58,6 +58,7 @@ def test_a_plan_that_could_not_be_shown_is_not_saved(cli: Cli) -> None:
         assert sorted(p.name for p in cli.root.glob("plan.json*")) == (
             [] if before is None else ["plan.json"]
         )
+        assert not list(cli.root.glob(".osr-plan-*"))  # no temporary file left either
 
 
 def test_saved_plan_refused_when_tenant_file_changed(cli: Cli) -> None:
