@@ -616,7 +616,7 @@ class Store:
             with self._open() as conn, conn.begin():
                 existed = sa.inspect(conn).has_table(store_meta.name) and not _cut_short(conn, self.location)
                 if existed:
-                    _upgrade(conn)
+                    _upgrade(conn, self.location)
                 metadata.create_all(conn)
                 if not existed:
                     conn.execute(store_meta.delete())
@@ -691,15 +691,17 @@ def _cut_short(conn: Connection, location: Location) -> bool:
     return True
 
 
-def _upgrade(conn: Connection) -> None:
+def _upgrade(conn: Connection, location: Location) -> None:
     """Upgrade a v1 or v2 store in place (v1: identity keys for names and company ids, applied
-    names; both: the lock holder's identity columns).
+    names; both: the lock holder's identity columns). A store of this version gets what it
+    lacks too: a column (made by a version between two schema numbers, whose applies then all
+    failed), utf8mb4 tables on MariaDB (made before 2026-11-26 in a latin1 database).
 
     Idempotent, so that a run cut short (MariaDB commits each DDL statement) can be repeated.
     """
     version = conn.execute(sa.select(store_meta.c.value).where(store_meta.c.key == "schema_version")).scalar()
-    if version not in _UPGRADABLE:
-        return
+    if version == "1":
+        _refuse_merged_names(conn, location)  # before anything is changed
     inspector = sa.inspect(conn)
     dialect = conn.dialect
     # Every step adds only what is missing, so one loop serves v1 and v2 stores alike.
@@ -714,10 +716,65 @@ def _upgrade(conn: Connection) -> None:
         if column.name not in {c["name"] for c in inspector.get_columns(table.name)}:
             spec_sql = sa.schema.CreateColumn(column.copy()).compile(dialect=dialect)
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD {str(spec_sql).replace(' NOT NULL', '')}")
+    if dialect.name in ("mysql", "mariadb"):
+        _convert_to_utf8mb4(conn)
+    if version not in _UPGRADABLE:
+        return
     if version == "1":
         _upgrade_names(conn, inspector)
         _upgrade_applied_names(conn)
     conn.execute(store_meta.update().where(store_meta.c.key == "schema_version").values(value=SCHEMA_VERSION))
+
+
+def _convert_to_utf8mb4(conn: Connection) -> None:
+    """MariaDB: the store's tables in utf8mb4 (their rows converted), as this version makes them."""
+    odd = conn.execute(
+        sa.text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+            "AND table_name IN :names AND table_collation NOT LIKE 'utf8mb4%'"
+        ).bindparams(sa.bindparam("names", expanding=True)),
+        {"names": sorted(metadata.tables)},
+    ).scalars()
+    for name in list(odd):
+        conn.exec_driver_sql(f"ALTER TABLE {name} CONVERT TO CHARACTER SET utf8mb4")
+
+
+def _refuse_merged_names(conn: Connection, location: Location) -> None:
+    """v1 compared names by casefold alone: a v1 store may hold two connections of a tenant (or
+    two companies of a connection) that this version takes for one name (`Bjørn` typed on a
+    Mac and on Windows). The unique keys would refuse them with the database's words; this names
+    them, and nothing is changed."""
+    clashes: list[str] = []
+    rows = conn.execute(
+        sa.select(customers.c.name, tenants.c.name, connections.c.name)
+        .join(tenants, connections.c.tenant_id == tenants.c.id)
+        .join(customers, tenants.c.customer_id == customers.c.id)
+        .order_by(connections.c.id)
+    ).all()
+    seen: dict[tuple[str, str, str], str] = {}
+    for customer, tenant, name in rows:
+        first = seen.setdefault((customer, tenant, spec.identity(name)), name)
+        if first != name:
+            clashes.append(f"{customer}/{tenant}: connections {first!r} and {name!r}")
+    codes = conn.execute(
+        sa.select(connections.c.name, companies.c.connection_id, companies.c.code)
+        .join(connections, companies.c.connection_id == connections.c.id)
+        .order_by(companies.c.id)
+    ).all()
+    seen_codes: dict[tuple[int, str], str] = {}
+    for connection, connection_id, code in codes:
+        first = seen_codes.setdefault((connection_id, spec.identity(code)), code)
+        if first != code:
+            clashes.append(f"connection {connection!r}: companies {first!r} and {code!r}")
+    if clashes:
+        raise errors.StoreError(
+            f"store {location.describe()} holds names that this version takes for one (they differ "
+            "only in Unicode form or case): "
+            + "; ".join(clashes[:10])  # each name as repr() writes it: nothing in it acts
+            + (f"; and {len(clashes) - 10} more" if len(clashes) > 10 else "")
+            + ". Rename or delete one of each in the portal, then run `reconciler store init` "
+            "again (nothing was changed)"
+        )
 
 
 def _upgrade_applied_names(conn: Connection) -> None:

@@ -23,7 +23,16 @@ from hypothesis import strategies as st
 
 from reconciler import envnames, freeze, render, spec, store
 from reconciler import plan as p
-from tests.conftest import CANARY_ENV, TEST_KEY, Cli, base_env, git
+from tests.conftest import (
+    CANARY_ENV,
+    TEST_KEY,
+    Cli,
+    base_env,
+    git,
+    private_database,
+    require_server,
+    reset_server,
+)
 from tests.inert import HOSTILE, assert_markdown_inert, assert_text_inert
 from tests.test_cli import dump
 
@@ -719,6 +728,77 @@ def test_store_init_upgrades_a_version_1_store(cli: Cli) -> None:
     (action,) = json.loads(plan.out)["tenants"][0]["actions"]
     assert [c["field"] for c in action["changes"]] == ["name"]
     assert CANARY_ENV in cli.env
+
+
+def test_a_version_1_store_with_names_now_one_is_refused_by_name(cli: Cli) -> None:
+    """v1 compared names by casefold alone, so its apply made `Bjørn Ås` beside the portal's
+    decomposed one: store init failed on the unique key with the database's words."""
+    cli.write("live.yaml", _fixture([_conn("Bjørn Ås", companies=["F0001"])]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:  # what a version 1 store could hold
+        row = dict(conn.execute(sa.select(store.connections)).mappings().one())
+        del row["id"]
+        conn.execute(store.connections.insert().values({**row, "name": nfd("Bjørn Ås"), "name_key": "v1"}))
+        conn.execute(
+            store.store_meta.update().where(store.store_meta.c.key == "schema_version").values(value="1")
+        )
+    refused = cli("store", "init")
+    assert refused.code == 1
+    assert "acme/acme-norway: connections 'Bjørn Ås' and " in refused.err, refused.err
+    assert "then run `reconciler store init` again (nothing was changed)" in refused.err
+    assert "UNIQUE" not in refused.err.upper()
+    with engine.connect() as conn:
+        version = conn.execute(
+            sa.select(store.store_meta.c.value).where(store.store_meta.c.key == "schema_version")
+        ).scalar()
+    engine.dispose()
+    assert version == "1"
+
+
+def test_store_init_adds_a_column_a_store_of_this_version_lacks(cli: Cli) -> None:
+    """A store made between two schema numbers (a branch's) had no freeze_override: init said it
+    was ready, and every apply failed."""
+    cli.write("live.yaml", _fixture([_conn("Oslo")]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE {store.audit_log.name} DROP COLUMN freeze_override")
+    engine.dispose()
+    assert cli("store", "init").code == 0
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Oslo", database="D2")]))
+    applied = cli("apply", "--auto-approve")
+    assert applied.code == 0, applied.err
+    assert cli("history").code == 0
+
+
+def test_store_init_converts_latin1_tables_on_mariadb(workspace: Path) -> None:
+    """Tables made before the utf8mb4 fix in a latin1 database kept latin1: `Łódź` passed plan
+    and failed apply with the server's 1366 error. (MariaDB's character sets only; the test
+    databases are latin1, as many servers' default.)"""
+    require_server("mariadb")
+    url = private_database("mariadb")
+    reset_server(url)
+    cli = Cli(
+        workspace, {**base_env(workspace.parent), "RECONCILER_STORE": url, "RECONCILER_STORE_KEY": TEST_KEY}
+    )
+    assert cli("store", "init").code == 0
+    cli.write("live.yaml", _fixture([_conn("Oslo")]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE {store.connections.name} CONVERT TO CHARACTER SET latin1")
+    assert cli("store", "init").code == 0
+    with engine.connect() as conn:
+        collation = conn.exec_driver_sql(
+            "SELECT table_collation FROM information_schema.tables WHERE table_schema = DATABASE() "
+            f"AND table_name = '{store.connections.name}'"
+        ).scalar()
+    engine.dispose()
+    assert str(collation).startswith("utf8mb4")
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Oslo"), _decl("Łódź")]))
+    applied = cli("apply", "--auto-approve")
+    assert applied.code == 0, applied.err
 
 
 def test_a_portal_rename_after_a_version_1_upgrade_is_planned_back_not_duplicated(cli: Cli) -> None:
