@@ -129,6 +129,22 @@ def _looks_declared(live_name: str, declared: Mapping[str, list[str]]) -> list[s
     return []
 
 
+def _accepted_rename(conn: state.LiveConnection, declared: Mapping[str, DesiredConnection]) -> bool:
+    """Whether the file took the portal's rename of conn: it declares conn's name in the portal
+    with conn's fields, and conn's applied name with others (another connection's, as
+    drift --write writes a swap of two names). Then the applied name's entry is not conn's: a
+    rename back would give conn the other's fields, and cascade their companies' dependents."""
+    assert conn.applied_name is not None
+    here = declared.get(spec.identity(conn.spec.name))
+    there = declared.get(spec.identity(conn.applied_name))
+    return (
+        here is not None
+        and there is not None
+        and not _field_changes(conn.spec, here.spec)
+        and bool(_field_changes(conn.spec, there.spec))
+    )
+
+
 def _refuse_taken_applied_names(
     d: DesiredTenant,
     reserved: Mapping[int, str],
@@ -322,11 +338,14 @@ def _diff_tenant(
         if c.applied_name is not None and c.applied_name != c.spec.name and c.renamed_in_portal
     }
     # A connection renamed in the portal is the entry that declares its applied name, even when
-    # another entry declares its name in the portal (that one is new): by id, never by order.
+    # another entry declares its name in the portal (that one is new): by id, never by order;
+    # unless the file took the rename (_accepted_rename: a swap of two names drift --write wrote).
     reserved: dict[int, str] = {}
     if by_applied:
-        declared_names = {spec.identity(c.spec.name) for c in d.connections}
-        reserved = {c.id: key for key, c in by_applied.items() if key in declared_names}
+        entries = {spec.identity(c.spec.name): c for c in d.connections}
+        reserved = {
+            c.id: key for key, c in by_applied.items() if key in entries and not _accepted_rename(c, entries)
+        }
         _refuse_taken_applied_names(d, reserved, by_applied, by_name)
     used: set[int] = set()
     actions: list[p.Action] = []

@@ -294,6 +294,25 @@ def test_a_portal_rename_to_a_decomposed_name_is_recorded_once_accepted(cli: Cli
     assert cli("drift").code == 0
 
 
+def test_a_swap_of_two_names_in_the_portal_accepted_plans_nothing(cli: Cli) -> None:
+    """The portal swapped two connections' names; drift --write wrote the swap into the file.
+    The plan matched each entry by the name last applied, not by the name it now has, and
+    "renamed back" both, each taking the other's server and companies (their dependents
+    cascading): what the files accepted was undone, dependents lost."""
+    env = _imported_and_applied(cli)
+    _edit_by_hand(cli, "Visma Oslo", name="tmp")
+    _edit_by_hand(cli, "NO", name="Visma Oslo")
+    _edit_by_hand(cli, "tmp", name="NO")
+    assert [a for a in _actions(cli, env) if a[0] == "rename"] == [("rename", "NO"), ("rename", "Visma Oslo")]
+    assert cli("drift", "--write").code == 2
+    assert _actions(cli, env) == []
+    before = cli("store", "dump").out
+    applied = cli("apply", "--auto-approve", "--allow-cascade", env=env)
+    assert applied.code == 0, applied.err
+    assert cli("store", "dump").out == before
+    assert cli("drift").code == 0
+
+
 def test_the_audit_of_a_thousand_tenants_is_read(cli: Cli) -> None:
     """drift --write reads the audit log of every tenant: SQLite refused 1,000 of them in one
     query ("Expression tree is too large"), so the nightly job failed on any fleet that size."""
