@@ -340,12 +340,22 @@ def _write(
 
 
 def _spelled_as_live(s: spec.ConnectionSpec, live_conn: state.LiveConnection | None) -> spec.ConnectionSpec:
-    """s with the live connection's spelling of its name where the two differ only in Unicode
-    normalisation (`Bjørn Ås` typed on a Mac, NFD, and declared NFC): one name to a person, and
-    no name change in the plan, so none is written. (Companies keep theirs: store._sync_companies.)"""
-    if live_conn is None or live_conn.spec.name == s.name or spec.nfc(live_conn.spec.name) != s.name:
+    """s with the live connection's spelling wherever the two say the same to the differ: a name
+    in the other Unicode form (`Bjørn Ås` typed on a Mac, NFD, and declared NFC), a server or
+    database SQL Server compares without case (`SQL01\\visma`, `sql01\\VISMA`). The plan lists
+    no change there, so none is written (an update of another field rewrote them; companies
+    keep theirs: store._sync_companies)."""
+    if live_conn is None or live_conn.spec == s:
         return s
-    return replace(s, name=live_conn.spec.name)
+    live = live_conn.spec
+    name = live.name if live.name != s.name and spec.nfc(live.name) == s.name else s.name
+    mine, theirs, live_values = s.comparable(), live.comparable(), live.values()
+    values = {
+        key: live_values[key] if mine[key] == theirs[key] else value for key, value in s.values().items()
+    }
+    if name == s.name and values == s.values():
+        return s
+    return spec.ConnectionSpec.of(name, s.companies, values)
 
 
 @dataclass

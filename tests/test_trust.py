@@ -730,6 +730,25 @@ def test_store_init_upgrades_a_version_1_store(cli: Cli) -> None:
     assert CANARY_ENV in cli.env
 
 
+def test_an_update_keeps_the_portals_spelling_of_a_server_and_database(cli: Cli) -> None:
+    """SQL Server compares `SQL01\\visma` and `sql01\\VISMA` alike, so the plan lists no change
+    there; an update of another field rewrote both in the file's spelling all the same."""
+    cli.write("live.yaml", _fixture([_conn("Oslo", server="sql01\\VISMA", database="vbsys")]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    declared = _decl("Oslo", server="SQL01\\visma", database="VBSYS")
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([declared]))
+    assert cli("plan", "--detailed-exitcode").code == 0
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([{**declared, "private": True}]))
+    planned = json.loads(cli("plan", "--format", "json").out)
+    (action,) = planned["tenants"][0]["actions"]
+    assert [c["field"] for c in action["changes"]] == ["private"]
+    assert cli("apply", "--auto-approve").code == 0
+    (live,) = yaml.safe_load(cli("store", "dump").out)["customers"][0]["tenants"][0]["connections"]
+    assert (live["server"], live["database"], live["private"]) == ("sql01\\VISMA", "vbsys", True)
+    assert cli("plan", "--detailed-exitcode").code == 0
+    assert cli("drift").code == 0
+
+
 def test_a_version_1_store_with_names_now_one_is_refused_by_name(cli: Cli) -> None:
     """v1 compared names by casefold alone, so its apply made `Bjørn Ås` beside the portal's
     decomposed one: store init failed on the unique key with the database's words."""
