@@ -924,6 +924,9 @@ def drift_text(
             portal = item.get("renamed_in_portal")
             if portal:
                 detail += f"  (renamed in the portal from {name(portal['from'])} to {name(portal['to'])})"
+            blocked = item.get("blocked")
+            if blocked:  # why the nightly report keeps showing it: apply will not carry it out
+                fields += "  BLOCKED: " + (md_code(blocked) if markdown_out else inert(blocked))
             colour = _DRIFT_COLOURS[item["status"]]
             lines.append(
                 ("- " if markdown_out else "  ")

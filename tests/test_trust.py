@@ -749,6 +749,19 @@ def test_an_update_keeps_the_portals_spelling_of_a_server_and_database(cli: Cli)
     assert cli("drift").code == 0
 
 
+def test_drift_says_why_a_pending_action_is_blocked(cli: Cli) -> None:
+    """A tombstone of a connection made by hand: the JSON said "blocked" and why, the text and
+    markdown did not, and the nightly drift exited 2 for good with no hint."""
+    cli.write("live.yaml", _fixture([_conn("alpha", managed=False)]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([{"name": "alpha", "absent": True}]))
+    for fmt in ("text", "markdown"):
+        drift = cli("drift", "--format", fmt)
+        assert drift.code == 2
+        (line,) = [line for line in drift.out.splitlines() if "alpha" in line]
+        assert "delete  BLOCKED: " in line and "unmanaged: the tool deletes only" in line, line
+
+
 def test_a_version_1_store_with_names_now_one_is_refused_by_name(cli: Cli) -> None:
     """v1 compared names by casefold alone, so its apply made `Bjørn Ås` beside the portal's
     decomposed one: store init failed on the unique key with the database's words."""
