@@ -833,6 +833,72 @@ def test_store_init_converts_latin1_tables_on_mariadb(workspace: Path) -> None:
     assert applied.code == 0, applied.err
 
 
+def _v1_fingerprint(row: dict[str, object]) -> str:
+    """Version 1's spec_fingerprint (reconciler/spec.py at 8e02742), written out as it was."""
+    import hashlib
+
+    def normalize_server(server: str) -> str:
+        text = server.strip().casefold()
+        if text.startswith("tcp:"):
+            text = text[4:]
+        host, sep, port = text.partition(",")
+        if sep and port.strip() == "1433":
+            return host.strip()
+        return f"{host.strip()},{port.strip()}" if sep else host
+
+    body = {
+        "name": str(row["name"]).casefold(),
+        "integration": row["integration"],
+        "server": normalize_server(str(row["server"])),
+        "database": str(row["database_name"]).casefold(),
+        "authentication": row["authentication"],
+        "login": row["login"],
+        "allow_others_to_edit": bool(row["allow_others_to_edit"]),
+        "private": bool(row["private"]),
+        "companies": sorted({str(c).casefold() for c in row["companies"]}),  # type: ignore[attr-defined]
+        "voucher.provider": None,
+        "voucher.document_center_path": None,
+        "write_back": bool(row["write_back"]),
+        "protected": bool(row["protected"]),
+        "password": row["password_fp"],
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def test_connections_version_1_applied_are_no_drift_after_the_upgrade(cli: Cli) -> None:
+    """v1 fingerprinted a name by casefold alone and a server without its default port: after
+    the upgrade, a connection no one had touched was drift once its file changed."""
+    names = [nfd("Bjørn Ås"), "İstanbul"]
+    cli.write("live.yaml", _fixture([_conn(n, server="gp01,1433") for n in names]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:  # as version 1 applied them
+        for row in conn.execute(sa.select(store.connections)).mappings().all():
+            codes = conn.execute(
+                sa.select(store.companies.c.code).where(store.companies.c.connection_id == row["id"])
+            ).scalars()
+            fp = _v1_fingerprint({**row, "companies": list(codes)})
+            conn.execute(
+                store.connections.update()
+                .where(store.connections.c.id == row["id"])
+                .values(applied_fp=fp, applied_name=None)
+            )
+        conn.execute(
+            store.store_meta.update().where(store.store_meta.c.key == "schema_version").values(value="1")
+        )
+    engine.dispose()
+    assert cli("store", "init").code == 0
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl(n, server="gp01,1433") for n in names]))
+    drift = cli("drift")
+    assert drift.code == 0, drift.both
+    cli.write(
+        "tenants/acme/acme-norway.yaml",
+        _tenant_file([_decl(n, server="gp01,1433", database="D2") for n in names]),
+    )
+    planned = json.loads(cli("plan", "--format", "json").out)
+    assert [a["status"] for a in planned["tenants"][0]["actions"]] == ["pending", "pending"]
+
+
 def test_a_portal_rename_after_a_version_1_upgrade_is_planned_back_not_duplicated(cli: Cli) -> None:
     """v1 kept no applied names: after the upgrade, a rename in the portal was planned as a
     create beside the renamed connection (DESIGN §5: never a duplicate)."""
