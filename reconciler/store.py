@@ -8,8 +8,6 @@ Read-only commands open the store so that the database itself refuses writes.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import operator
 import os
@@ -725,51 +723,7 @@ def _upgrade(conn: Connection, location: Location) -> None:
     if version == "1":
         _upgrade_names(conn, inspector)
         _upgrade_applied_names(conn)
-        _upgrade_applied_fps(conn)
     conn.execute(store_meta.update().where(store_meta.c.key == "schema_version").values(value=SCHEMA_VERSION))
-
-
-def _upgrade_applied_fps(conn: Connection) -> None:
-    """v1 -> v2: the applied fingerprint of each connection unchanged since v1 applied it, as
-    this version computes it. v1's compared a name by casefold alone and a server without its
-    default port, so a connection named `Bjørn` or on `host\\INST,1433` was drift after the
-    upgrade, though no one had touched it. One changed since keeps v1's: drift, as it was."""
-    for tenant in read(conn, None).tenants.values():
-        for c in tenant.connections:
-            if c.applied_fp is None or c.applied_fp != _v1_fingerprint(c.spec, c.password_fp):
-                continue
-            now = spec.spec_fingerprint(c.spec, c.password_fp)
-            if now != c.applied_fp:
-                conn.execute(connections.update().where(connections.c.id == c.id).values(applied_fp=now))
-
-
-def _v1_fingerprint(s: spec.ConnectionSpec, password_fp: str | None) -> str:
-    """spec_fingerprint as version 1 computed it (reconciler/spec.py at 8e02742)."""
-    text = s.server.strip().casefold()
-    text = text.removeprefix("tcp:")
-    host, comma, port = text.partition(",")
-    server = (
-        host.strip()
-        if comma and port.strip() == "1433"
-        else (f"{host.strip()},{port.strip()}" if comma else host)
-    )
-    body = {
-        "name": s.name.casefold(),
-        "integration": s.integration,
-        "server": server,
-        "database": s.database.casefold(),
-        "authentication": s.authentication.value,
-        "login": s.login,
-        "allow_others_to_edit": s.allow_others_to_edit,
-        "private": s.private,
-        "companies": sorted({c.casefold() for c in s.companies}),
-        "voucher.provider": s.voucher.provider if s.voucher else None,
-        "voucher.document_center_path": s.voucher.document_center_path.casefold() if s.voucher else None,
-        "write_back": s.write_back,
-        "protected": s.protected,
-        "password": password_fp,
-    }
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _convert_to_utf8mb4(conn: Connection) -> None:
