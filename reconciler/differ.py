@@ -129,20 +129,38 @@ def _looks_declared(live_name: str, declared: Mapping[str, list[str]]) -> list[s
     return []
 
 
-def _accepted_rename(conn: state.LiveConnection, declared: Mapping[str, DesiredConnection]) -> bool:
-    """Whether the file took the portal's rename of conn: it declares conn's name in the portal
-    with conn's fields, and conn's applied name with others (another connection's, as
-    drift --write writes a swap of two names). Then the applied name's entry is not conn's: a
-    rename back would give conn the other's fields, and cascade their companies' dependents."""
+def _accepted_rename(
+    conn: state.LiveConnection,
+    declared: Mapping[str, DesiredConnection],
+    by_name: Mapping[str, state.LiveConnection],
+    fps: PasswordFingerprints,
+) -> bool:
+    """Whether the file took the portal's swap of names: conn's applied name is another live
+    connection's name now (a swap, or a chain of renames), and the file declares conn's name in
+    the portal as conn is (fields and password) and its applied name otherwise (as the other
+    is: drift --write wrote the swap). Then the applied name's entry is not conn's: a rename
+    back would give conn the other's fields and password, and cascade their companies'
+    dependents. A plain rename in the portal (no other connection of the applied name) is never
+    taken as accepted here: it is planned back (DESIGN §5), whatever the file's order."""
     assert conn.applied_name is not None
+    applied = spec.identity(conn.applied_name)
+    other = by_name.get(applied)
+    if other is None or other.id == conn.id:
+        return False
     here = declared.get(spec.identity(conn.spec.name))
-    there = declared.get(spec.identity(conn.applied_name))
-    return (
-        here is not None
-        and there is not None
-        and not _field_changes(conn.spec, here.spec)
-        and bool(_field_changes(conn.spec, there.spec))
-    )
+    there = declared.get(applied)
+    return here is not None and there is not None and _as_is(here, conn, fps) and not _as_is(there, conn, fps)
+
+
+def _as_is(d: DesiredConnection, conn: state.LiveConnection, fps: PasswordFingerprints) -> bool:
+    """d declares conn's fields, and its password where both are known (a pull request's plan
+    without passwords compares fields alone; apply, with them, refuses a plan that differs)."""
+    if _field_changes(conn.spec, d.spec):
+        return False
+    if d.password is None:
+        return conn.password_fp is None
+    known = fps.get(d.password)
+    return known is None or conn.password_fp is None or known == conn.password_fp
 
 
 def _refuse_taken_applied_names(
@@ -344,7 +362,9 @@ def _diff_tenant(
     if by_applied:
         entries = {spec.identity(c.spec.name): c for c in d.connections}
         reserved = {
-            c.id: key for key, c in by_applied.items() if key in entries and not _accepted_rename(c, entries)
+            c.id: key
+            for key, c in by_applied.items()
+            if key in entries and not _accepted_rename(c, entries, by_name, fps)
         }
         _refuse_taken_applied_names(d, reserved, by_applied, by_name)
     used: set[int] = set()

@@ -313,6 +313,59 @@ def test_a_swap_of_two_names_in_the_portal_accepted_plans_nothing(cli: Cli) -> N
     assert cli("drift").code == 0
 
 
+@pytest.mark.parametrize("copy_first", [True, False], ids=["copy-first", "copy-last"])
+def test_a_rename_in_the_portal_onto_a_name_the_file_adds_is_planned_back(cli: Cli, copy_first: bool) -> None:
+    """The file adds "Copy" with Visma Oslo's fields (and moves Visma Oslo to another server)
+    while the portal renames Visma Oslo to Copy: no swap, so the rename is planned back
+    (DESIGN §5), whatever the entries' order; it was taken as accepted when Copy came first,
+    and Visma Oslo's dependents stayed with "Copy"."""
+    env = _imported_and_applied(cli)
+    path = cli.root / "tenants/acme/acme-norway.yaml"
+    doc = yaml.safe_load(path.read_text())
+    oslo = next(c for c in doc["connections"] if c["name"] == "Visma Oslo")
+    copy = {**oslo, "name": "Copy"}
+    oslo["server"] = "SQL02\\VISMA"
+    doc["connections"].insert(0 if copy_first else len(doc["connections"]), copy)
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    _edit_by_hand(cli, "Visma Oslo", name="Copy")
+    assert sorted(_actions(cli, env)) == [("create", "Copy"), ("rename", "Visma Oslo")]
+
+
+def test_a_swap_of_two_names_with_equal_fields_accepted_plans_nothing(cli: Cli) -> None:
+    """Two connections alike but for their passwords: the swap drift --write wrote was planned
+    back, each connection taking the other's password."""
+    cli.write(
+        "live.yaml",
+        LIVE.replace(
+            """          - name: "NO"
+            managed: false
+            integration: dynamics-ax
+            server: ax01
+            database: "2026-01-01"
+            authentication: windows
+            companies: [{id: "1e3"}]""",
+            """          - name: Visma Bergen
+            managed: true
+            integration: visma-business
+            server: SQL01\\VISMA
+            database: vbsys
+            authentication: sql
+            login: osr_reader
+            password: {env: OSR_BERGEN}
+            companies: [{id: "0001"}, {id: F0002}]""",
+        ),
+    )
+    env = {OSLO: CANARY, "OSR_BERGEN": "bergen-pw", "OSR_ACME_ACME_NORWAY_VISMA_BERGEN_PASSWORD": "bergen-pw"}
+    assert cli("store", "seed", "live.yaml", env=env).code == 0
+    assert cli("import").code == 0
+    assert cli("apply", "--auto-approve", env=env).code == 0
+    _edit_by_hand(cli, "Visma Oslo", name="tmp")
+    _edit_by_hand(cli, "Visma Bergen", name="Visma Oslo")
+    _edit_by_hand(cli, "tmp", name="Visma Bergen")
+    assert cli("drift", "--write").code == 2
+    assert _actions(cli, env) == []
+
+
 def test_the_audit_of_a_thousand_tenants_is_read(cli: Cli) -> None:
     """drift --write reads the audit log of every tenant: SQLite refused 1,000 of them in one
     query ("Expression tree is too large"), so the nightly job failed on any fleet that size."""
