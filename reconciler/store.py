@@ -716,14 +716,17 @@ def _upgrade(conn: Connection, location: Location) -> None:
         if column.name not in {c["name"] for c in inspector.get_columns(table.name)}:
             spec_sql = sa.schema.CreateColumn(column.copy()).compile(dialect=dialect)
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD {str(spec_sql).replace(' NOT NULL', '')}")
-    if dialect.name in ("mysql", "mariadb"):
-        _convert_to_utf8mb4(conn)
-    if version not in _UPGRADABLE:
-        return
     if version == "1":
         _upgrade_names(conn, inspector)
         _upgrade_applied_names(conn)
-    conn.execute(store_meta.update().where(store_meta.c.key == "schema_version").values(value=SCHEMA_VERSION))
+    if dialect.name in ("mysql", "mariadb"):
+        # After v1's key on company codes by collation is gone (_upgrade_names): utf8mb4's
+        # collation takes `A1` and `Å1` for one, and the conversion failed half-way, for good.
+        _convert_to_utf8mb4(conn)
+    if version in _UPGRADABLE:
+        conn.execute(
+            store_meta.update().where(store_meta.c.key == "schema_version").values(value=SCHEMA_VERSION)
+        )
 
 
 def _convert_to_utf8mb4(conn: Connection) -> None:

@@ -833,6 +833,35 @@ def test_store_init_converts_latin1_tables_on_mariadb(workspace: Path) -> None:
     assert applied.code == 0, applied.err
 
 
+def test_a_latin1_version_1_store_with_companies_utf8mb4_merges_is_upgraded(workspace: Path) -> None:
+    """v1's key on company codes went by the table's collation: `A1` and `Å1` are two in latin1
+    and one in utf8mb4's, so converting the tables before that key was dropped failed half-way
+    (MariaDB commits each table's change), the same on every retry."""
+    require_server("mariadb")
+    url = private_database("mariadb")
+    reset_server(url)
+    env = {**base_env(workspace.parent), "RECONCILER_STORE": url, "RECONCILER_STORE_KEY": TEST_KEY}
+    cli = Cli(workspace, env)
+    assert cli("store", "init").code == 0
+    cli.write("live.yaml", _fixture([_conn("Oslo", companies=[{"id": "A1", "reports": ["R1"]}, "Å1"])]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:  # as version 1 made it, in a latin1 database
+        for table in store.metadata.sorted_tables:
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} CONVERT TO CHARACTER SET latin1")
+        conn.exec_driver_sql(
+            f"CREATE UNIQUE INDEX uq_osr_companies_code ON {store.companies.name} (connection_id, code)"
+        )
+        conn.execute(
+            store.store_meta.update().where(store.store_meta.c.key == "schema_version").values(value="1")
+        )
+    upgraded = cli("store", "init")
+    assert upgraded.code == 0, upgraded.err
+    engine.dispose()
+    (live,) = yaml.safe_load(cli("store", "dump").out)["customers"][0]["tenants"][0]["connections"]
+    assert sorted(c if isinstance(c, str) else c["id"] for c in live["companies"]) == ["A1", "Å1"]
+
+
 def test_a_portal_rename_after_a_version_1_upgrade_is_planned_back_not_duplicated(cli: Cli) -> None:
     """v1 kept no applied names: after the upgrade, a rename in the portal was planned as a
     create beside the renamed connection (DESIGN §5: never a duplicate)."""
