@@ -47,12 +47,18 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
     pending_file = None
     if key_file is not None:  # written before the commit: after it, the only copy of the new key
         pending_file = key_file.with_name(key_file.name + ".new")
-        # Left by a rotation that never committed (one that did was finished when the store
-        # opened); made anew, never written through a link planted there.
-        pending_file.unlink(missing_ok=True)
-        fd = os.open(pending_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw + b"\n")
+        try:
+            # Left by a rotation that never committed (one that did was finished when the store
+            # opened); made anew, never written through a link planted there.
+            pending_file.unlink(missing_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            with os.fdopen(os.open(pending_file, flags, 0o600), "wb") as handle:
+                handle.write(raw + b"\n")
+        except OSError as error:
+            raise errors.StoreError(
+                f"cannot write the new key to {pending_file} ({error.strerror}); nothing was changed: "
+                "make room for it there and run rotate-key again"
+            ) from None
     done: list[int] = []  # the passwords re-encrypted, once the commit begins
     lost = ""
     try:

@@ -181,6 +181,11 @@ def _scrub(error: BaseException) -> str:
 # The password of scheme://user:password@host as written (SQLAlchemy's own pattern), and a
 # password among an ODBC string's keys.
 _URL_PASSWORD = re.compile(r"[\w+]+://[^:/]*:(?P<password>[^@]*)@")
+# An odbc_connect password as the URL writes it, percent-encoded: `PWD%3D...` up to the next
+# `%3B` (or `;`, `&`, the end), a braced one up to its closing `%7D`.
+_ODBC_PASSWORD_WRITTEN = re.compile(
+    r"(?i)(?:pwd|password)\s*(?:%3d|=)\s*(%7b.*?%7d(?=%3b|;|&|$)|\{.*?\}(?=%3b|;|&|$)|.*?(?=%3b|;|&|$))"
+)
 _ODBC_PASSWORD = re.compile(r"(?i)(?:^|;)\s*(?:pwd|password)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)")
 
 
@@ -205,6 +210,9 @@ def _register_url_secrets(url: str, sa_url: sa.URL | None) -> None:
                     found.append(value)
                 elif key.lower() == "odbc_connect":  # a whole ODBC string, percent-encoded
                     found += [m.group(1) for m in _ODBC_PASSWORD.finditer(value)]
+    # As written in the URL, in whatever percent-encoding the writer chose (`%2b`, `%2F`, `%20`):
+    # messages show the URL as written, and quote() spells only one of them.
+    found += [m.group(1) for m in _ODBC_PASSWORD_WRITTEN.finditer(url)]
     for value in found:
         # A braced ODBC value doubles each `}`: the driver (and a server quoting it back) has it once.
         said = value[1:-1].replace("}}", "}") if value.startswith("{") and value.endswith("}") else value
@@ -587,12 +595,19 @@ class Store:
         if key_path is None or os.environ.get(secrets.STORE_KEY_VAR):
             return False
         pending = key_path.with_name(key_path.name + ".new")
-        if not pending.exists():
+        try:
+            keyring = secrets.Keyring(pending.read_bytes().strip(), variable=f"the key file {pending}")
+        except (OSError, errors.SecretError):  # none there, or no key in it: not a rotation's
             return False
-        keyring = secrets.Keyring(pending.read_bytes().strip())
         if keyring.check_value() != check:
             return False
-        os.replace(pending, key_path)
+        try:
+            os.replace(pending, key_path)
+        except OSError as error:
+            raise errors.SecretError(
+                f"the store's key is in {pending} (a key rotation committed), which could not "
+                f"replace {key_path} ({error.strerror}): move it there yourself"
+            ) from None
         self.keyring = keyring
         return True
 

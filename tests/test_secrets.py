@@ -235,6 +235,53 @@ def test_rotate_key_to_a_variable_leaves_another_stores_key_file_alone(embedded_
     assert embedded_cli("store", "dump", "--store", second, env={"RECONCILER_STORE_KEY": OTHER_KEY}).code == 0
 
 
+def test_a_new_key_file_that_cannot_be_made_or_moved_is_said_not_a_crash(
+    embedded_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """store.key.new a folder: rotate-key was an internal error (IsADirectoryError); a rotation
+    whose new key file could not replace store.key: every later command was one (PermissionError)."""
+    assert embedded_cli("store", "init").code == 0
+    folder = embedded_cli.root / ".reconciler"
+    (folder / "store.key.new").mkdir()
+    refused = embedded_cli("store", "rotate-key")
+    assert refused.code == 1, refused.err
+    assert "cannot write the new key to" in refused.err and "nothing was changed" in refused.err
+    (folder / "store.key.new").rmdir()
+    assert embedded_cli("store", "dump").code == 0  # the old key still opens it
+    old = (folder / "store.key").read_bytes()
+    new = secrets.Keyring.generate()
+    (folder / "store.key.new").write_bytes(new + b"\n")
+    engine = sa.create_engine(f"sqlite:///{folder / 'store.db'}", poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:  # a rotation that committed, its key file not yet moved
+        conn.execute(
+            store.store_meta.update()
+            .where(store.store_meta.c.key == "key_check")
+            .values(value=secrets.Keyring(new).check_value())
+        )
+    engine.dispose()
+
+    def refused_replace(src: object, dst: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(store.os, "replace", refused_replace)
+    stuck = embedded_cli("store", "dump")
+    assert stuck.code == 1 and "internal error" not in stuck.err, stuck.err
+    assert "store.key.new (a key rotation committed), which could not replace" in stuck.err
+    assert (folder / "store.key").read_bytes() == old
+    assert new.decode() not in stuck.both and old.strip().decode() not in stuck.both
+
+
+def test_a_new_key_file_that_holds_no_key_is_not_blamed_on_the_variable(embedded_cli: Cli) -> None:
+    assert embedded_cli("store", "init").code == 0
+    folder = embedded_cli.root / ".reconciler"
+    (folder / "store.key").write_text(OTHER_KEY + "\n")
+    (folder / "store.key.new").write_text("garbled\n")
+    result = embedded_cli("store", "dump")
+    assert result.code == 1
+    assert "RECONCILER_STORE_KEY" not in result.err
+    assert result.err.startswith("error: the key file"), result.err
+
+
 def test_a_key_file_that_is_not_the_stores_key_is_named(embedded_cli: Cli) -> None:
     assert embedded_cli("store", "init").code == 0
     key_file = embedded_cli.root / ".reconciler" / "store.key"
@@ -404,6 +451,9 @@ def test_store_url_password_never_printed(embedded_cli: Cli) -> None:
         "mysql+pymysql://root:{pw}'x y@127.0.0.1:1/nothing",
         "mssql+pyodbc:///?odbc_connect=DRIVER%3DFreeTDS%3BSERVER%3D127.0.0.1%3BUID%3Dsa%3BPWD%3D{pw}",
         "mssql+pyodbc:///?odbc_connect=DRIVER%3DFreeTDS%3BPWD%3D%7B{pw}%3B%20x%7D%3BUID%3Dsa",
+        # other writers' percent-encodings: .NET's lower-case hex, encodeURIComponent's %2F and %20
+        "mssql+pyodbc:///?odbc_connect=DRIVER%3DFreeTDS%3BUID%3Dsa%3BPWD%3D{pw}%2bpw%2fz",
+        "mssql+pyodbc:///?odbc_connect=DRIVER%3DFreeTDS%3BUID%3Dsa%3BPWD%3D%7B{pw}%2Fpw%20x%7D",
         # an '@' not percent-encoded: the driver would name 'pw@127.0.0.1' as the host
         "postgresql+psycopg://someone:pa@{pw}@127.0.0.1:1/nothing",
         "mysql+pymysql://root:x@{pw}@127.0.0.1:1/nothing",
