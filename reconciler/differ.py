@@ -133,15 +133,15 @@ def _accepted_rename(
     conn: state.LiveConnection,
     declared: Mapping[str, DesiredConnection],
     by_name: Mapping[str, state.LiveConnection],
-    fps: PasswordFingerprints,
 ) -> bool:
     """Whether the file took the portal's swap of names: conn's applied name is another live
     connection's name now (a swap, or a chain of renames), and the file declares conn's name in
-    the portal as conn is (fields and password) and its applied name otherwise (as the other
-    is: drift --write wrote the swap). Then the applied name's entry is not conn's: a rename
-    back would give conn the other's fields and password, and cascade their companies'
-    dependents. A plain rename in the portal (no other connection of the applied name) is never
-    taken as accepted here: it is planned back (DESIGN §5), whatever the file's order."""
+    the portal with conn's fields and its applied name with others (as the other is:
+    drift --write wrote the swap). Then the applied name's entry is not conn's: a rename back
+    would give conn the other's fields, and cascade their companies' dependents. A plain rename
+    in the portal (no other connection of the applied name) is never taken as accepted here: it
+    is planned back (DESIGN §5), whatever the file's order. Fields only, never passwords: the
+    pull request's plan, made without them, must match as apply's does."""
     assert conn.applied_name is not None
     applied = spec.identity(conn.applied_name)
     other = by_name.get(applied)
@@ -149,18 +149,12 @@ def _accepted_rename(
         return False
     here = declared.get(spec.identity(conn.spec.name))
     there = declared.get(applied)
-    return here is not None and there is not None and _as_is(here, conn, fps) and not _as_is(there, conn, fps)
-
-
-def _as_is(d: DesiredConnection, conn: state.LiveConnection, fps: PasswordFingerprints) -> bool:
-    """d declares conn's fields, and its password where both are known (a pull request's plan
-    without passwords compares fields alone; apply, with them, refuses a plan that differs)."""
-    if _field_changes(conn.spec, d.spec):
-        return False
-    if d.password is None:
-        return conn.password_fp is None
-    known = fps.get(d.password)
-    return known is None or conn.password_fp is None or known == conn.password_fp
+    return (
+        here is not None
+        and there is not None
+        and not _field_changes(conn.spec, here.spec)
+        and bool(_field_changes(conn.spec, there.spec))
+    )
 
 
 def _refuse_taken_applied_names(
@@ -361,10 +355,14 @@ def _diff_tenant(
     reserved: dict[int, str] = {}
     if by_applied:
         entries = {spec.identity(c.spec.name): c for c in d.connections}
+        # by the applied name as an entry's name or one of its previous names (a rename in git
+        # while the portal renamed it too): the entry's own name, which _match asks for
+        entry_of = {spec.identity(old): key for key, c in entries.items() for old in c.previous_names}
+        entry_of.update((key, key) for key in entries)
         reserved = {
-            c.id: key
+            c.id: entry_of[key]
             for key, c in by_applied.items()
-            if key in entries and not _accepted_rename(c, entries, by_name, fps)
+            if key in entry_of and not _accepted_rename(c, entries, by_name)
         }
         _refuse_taken_applied_names(d, reserved, by_applied, by_name)
     used: set[int] = set()

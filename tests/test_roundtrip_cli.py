@@ -331,39 +331,36 @@ def test_a_rename_in_the_portal_onto_a_name_the_file_adds_is_planned_back(cli: C
     assert sorted(_actions(cli, env)) == [("create", "Copy"), ("rename", "Visma Oslo")]
 
 
-def test_a_swap_of_two_names_with_equal_fields_accepted_plans_nothing(cli: Cli) -> None:
-    """Two connections alike but for their passwords: the swap drift --write wrote was planned
-    back, each connection taking the other's password."""
+def test_a_git_rename_of_a_connection_whose_name_the_portal_gave_away_is_refused(cli: Cli) -> None:
+    """The portal renamed Visma Oslo to "Visma Oslo (old)" and someone made another "Visma Oslo"
+    by hand, while git renamed it to "Oslo" with previous_names: [Visma Oslo]. The previous name
+    matched the hand-made one: adopted and rewritten (its dependents removed), and the tool's own
+    connection pruned with its dependents. Without previous_names this was refused already."""
+    env = _imported_and_applied(cli)
+    path = cli.root / "tenants/acme/acme-norway.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["prune"] = True
+    oslo = next(c for c in doc["connections"] if c["name"] == "Visma Oslo")
+    oslo.update(name="Oslo", previous_names=["Visma Oslo"])
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    _edit_by_hand(cli, "Visma Oslo", name="Visma Oslo (old)")
     cli.write(
-        "live.yaml",
-        LIVE.replace(
-            """          - name: "NO"
-            managed: false
-            integration: dynamics-ax
-            server: ax01
-            database: "2026-01-01"
-            authentication: windows
-            companies: [{id: "1e3"}]""",
-            """          - name: Visma Bergen
-            managed: true
-            integration: visma-business
-            server: SQL01\\VISMA
-            database: vbsys
-            authentication: sql
-            login: osr_reader
-            password: {env: OSR_BERGEN}
-            companies: [{id: "0001"}, {id: F0002}]""",
-        ),
+        "hand.yaml",
+        LIVE.split("      - name: acme-sweden")[0]
+        .replace(
+            "          - name: Visma Oslo\n            managed: true",
+            "          - name: Visma Oslo\n            managed: false",
+        )
+        .replace('          - name: "NO"', '          - name: "Hand NO"'),
     )
-    env = {OSLO: CANARY, "OSR_BERGEN": "bergen-pw", "OSR_ACME_ACME_NORWAY_VISMA_BERGEN_PASSWORD": "bergen-pw"}
-    assert cli("store", "seed", "live.yaml", env=env).code == 0
-    assert cli("import").code == 0
-    assert cli("apply", "--auto-approve", env=env).code == 0
-    _edit_by_hand(cli, "Visma Oslo", name="tmp")
-    _edit_by_hand(cli, "Visma Bergen", name="Visma Oslo")
-    _edit_by_hand(cli, "tmp", name="Visma Bergen")
-    assert cli("drift", "--write").code == 2
-    assert _actions(cli, env) == []
+    assert cli("store", "seed", "hand.yaml", env=env).code == 0
+    before = cli("store", "dump").out
+    planned = cli("plan", env=env)
+    assert planned.code == 1, planned.out
+    assert 'connection "Visma Oslo": the portal renamed it to "Visma Oslo (old)"' in planned.err
+    assert "(made by hand)" in planned.err
+    assert cli("apply", "--auto-approve", "--allow-cascade", env=env).code == 1
+    assert cli("store", "dump").out == before
 
 
 def test_the_audit_of_a_thousand_tenants_is_read(cli: Cli) -> None:
