@@ -131,27 +131,29 @@ def _looks_declared(live_name: str, declared: Mapping[str, list[str]]) -> list[s
 
 def _accepted_rename(
     conn: state.LiveConnection,
-    declared: Mapping[str, DesiredConnection],
+    entries: Mapping[str, DesiredConnection],
     by_name: Mapping[str, state.LiveConnection],
 ) -> bool:
     """Whether the file took the portal's swap of names: conn's applied name is another live
     connection's name now (a swap, or a chain of renames), and the file declares conn's name in
-    the portal with conn's fields and its applied name with others (as the other is:
-    drift --write wrote the swap). Then the applied name's entry is not conn's: a rename back
-    would give conn the other's fields, and cascade their companies' dependents. A plain rename
-    in the portal (no other connection of the applied name) is never taken as accepted here: it
-    is planned back (DESIGN §5), whatever the file's order. Fields only, never passwords: the
-    pull request's plan, made without them, must match as apply's does."""
+    the portal with conn's fields and its applied name (as a name, or a previous name) in
+    another entry with other fields (as the other is: drift --write wrote the swap). Then the
+    applied name's entry is not conn's: a rename back would give conn the other's fields, and
+    cascade their companies' dependents. A plain rename in the portal (no other connection of
+    the applied name) is never taken as accepted here: it is planned back (DESIGN §5), whatever
+    the file's order. Fields only, never passwords: the pull request's plan, made without them,
+    must match as apply's does. entries: by every name and previous name they declare."""
     assert conn.applied_name is not None
     applied = spec.identity(conn.applied_name)
     other = by_name.get(applied)
     if other is None or other.id == conn.id:
         return False
-    here = declared.get(spec.identity(conn.spec.name))
-    there = declared.get(applied)
+    here = entries.get(spec.identity(conn.spec.name))
+    there = entries.get(applied)
     return (
         here is not None
         and there is not None
+        and here is not there
         and not _field_changes(conn.spec, here.spec)
         and bool(_field_changes(conn.spec, there.spec))
     )
@@ -354,16 +356,18 @@ def _diff_tenant(
     # unless the file took the rename (_accepted_rename: a swap of two names drift --write wrote).
     reserved: dict[int, str] = {}
     if by_applied:
-        entries = {spec.identity(c.spec.name): c for c in d.connections}
-        # by the applied name as an entry's name or one of its previous names (a rename in git
-        # while the portal renamed it too): the entry's own name, which _match asks for
-        entry_of = {spec.identity(old): key for key, c in entries.items() for old in c.previous_names}
-        entry_of.update((key, key) for key in entries)
-        reserved = {
-            c.id: entry_of[key]
-            for key, c in by_applied.items()
-            if key in entry_of and not _accepted_rename(c, entries, by_name)
-        }
+        # Every name and previous name the file declares, and its entry (names first): a
+        # connection renamed in the portal is the entry's that declares its applied name either
+        # way (a rename in git while the portal renamed it too), unless the same entry names it
+        # by its name in the portal already.
+        entries = {spec.identity(old): c for c in d.connections for old in c.previous_names}
+        entries.update((spec.identity(c.spec.name), c) for c in d.connections)
+        for applied_key, c in by_applied.items():
+            entry = entries.get(applied_key)
+            if entry is None or entries.get(spec.identity(c.spec.name)) is entry:
+                continue
+            if not _accepted_rename(c, entries, by_name):
+                reserved[c.id] = spec.identity(entry.spec.name)
         _refuse_taken_applied_names(d, reserved, by_applied, by_name)
     used: set[int] = set()
     actions: list[p.Action] = []

@@ -331,6 +331,27 @@ def test_a_rename_in_the_portal_onto_a_name_the_file_adds_is_planned_back(cli: C
     assert sorted(_actions(cli, env)) == [("create", "Copy"), ("rename", "Visma Oslo")]
 
 
+def test_a_git_rename_after_an_accepted_swap_renames_only_that_connection(cli: Cli) -> None:
+    """The portal swapped two names, drift --write wrote the swap, and the next pull request
+    renamed one entry with previous_names: the plan renamed both, swapping their fields (their
+    companies' dependents cascading); and git agreeing with a portal rename beside a hand-made
+    connection of the old name was refused."""
+    env = _imported_and_applied(cli)
+    _edit_by_hand(cli, "Visma Oslo", name="tmp")
+    _edit_by_hand(cli, "NO", name="Visma Oslo")
+    _edit_by_hand(cli, "tmp", name="NO")
+    assert cli("drift", "--write").code == 2
+    path = cli.root / "tenants/acme/acme-norway.yaml"
+    doc = yaml.safe_load(path.read_text())
+    moved = next(c for c in doc["connections"] if c["name"] == "Visma Oslo")
+    moved.update(name="Ax", previous_names=["Visma Oslo"])
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    planned = json.loads(cli("plan", "--format", "json", env=env).out)
+    (action,) = planned["tenants"][0]["actions"]
+    assert (action["action"], action["previous_name"], action["connection"]) == ("rename", "Visma Oslo", "Ax")
+    assert [c["field"] for c in action["changes"]] == ["name"] and action["cascade"] == []
+
+
 def test_a_git_rename_of_a_connection_whose_name_the_portal_gave_away_is_refused(cli: Cli) -> None:
     """The portal renamed Visma Oslo to "Visma Oslo (old)" and someone made another "Visma Oslo"
     by hand, while git renamed it to "Oslo" with previous_names: [Visma Oslo]. The previous name
@@ -361,6 +382,12 @@ def test_a_git_rename_of_a_connection_whose_name_the_portal_gave_away_is_refused
     assert "(made by hand)" in planned.err
     assert cli("apply", "--auto-approve", "--allow-cascade", env=env).code == 1
     assert cli("store", "dump").out == before
+    # git agrees with the portal's name (as the refusal suggests): nothing to refuse or change
+    oslo["name"] = "Visma Oslo (old)"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    agreed = cli("plan", "--format", "json", env=env)
+    assert agreed.code == 0, agreed.err
+    assert json.loads(agreed.out)["tenants"][0]["actions"] == []
 
 
 def test_the_audit_of_a_thousand_tenants_is_read(cli: Cli) -> None:
