@@ -169,13 +169,22 @@ def _refuse_taken_applied_names(
     (reserved, by id). Where another live connection now has that name and keeps it (made by
     hand, or renamed there from another name), neither answer is safe: matched by name, the
     other would be adopted and the tool's own connection, with its dependents, pruned or left
-    behind; by id, its rename back would take a name in use. Refused: the portal must settle it."""
+    behind; by id, its rename back would take a name in use. Refused: the portal must settle it.
+    The same where the entry (which declares the applied name as a previous name) gives it a name
+    another live connection has: `Y` with previous_names [A], the portal's A renamed to X, a
+    hand-made Y beside it (adopted and rewritten, and X pruned with its dependents)."""
     problems = []
     for key, renamed in by_applied.items():
-        other = by_name.get(key)
-        if other is None or renamed.id not in reserved:
+        target = reserved.get(renamed.id)
+        if target is None:
             continue
-        if other.id != renamed.id and other.id not in reserved:
+        for name_key in dict.fromkeys((key, target)):
+            other = by_name.get(name_key)
+            if other is not None and other.id != renamed.id and other.id not in reserved:
+                break
+        else:
+            continue
+        if other is not None:
             problems.append(
                 errors.Problem(
                     d.path,

@@ -331,6 +331,30 @@ def test_a_rename_in_the_portal_onto_a_name_the_file_adds_is_planned_back(cli: C
     assert sorted(_actions(cli, env)) == [("create", "Copy"), ("rename", "Visma Oslo")]
 
 
+def test_a_git_rename_onto_a_name_a_hand_made_connection_took_is_refused(cli: Cli) -> None:
+    """git renames Visma Oslo to "Oslo" (previous_names), the portal renamed it to "Visma Oslo X",
+    and someone made an "Oslo" by hand: the hand-made one was adopted and rewritten, and the
+    tool's own connection pruned with its dependents."""
+    env = _imported_and_applied(cli)
+    path = cli.root / "tenants/acme/acme-norway.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["prune"] = True
+    oslo = next(c for c in doc["connections"] if c["name"] == "Visma Oslo")
+    oslo.update(name="Oslo", previous_names=["Visma Oslo"])
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    _edit_by_hand(cli, "Visma Oslo", name="Visma Oslo X")
+    hand = LIVE.split("      - name: acme-sweden")[0].split("          - name: Visma Oslo")[0]
+    hand += "          - {name: Oslo, managed: false, integration: dynamics-ax, server: ax9, database: D, authentication: windows}\n"
+    cli.write("hand.yaml", hand)
+    assert cli("store", "seed", "hand.yaml", env=env).code == 0
+    before = cli("store", "dump").out
+    planned = cli("plan", env=env)
+    assert planned.code == 1, planned.out
+    assert 'the portal renamed it to "Visma Oslo X" and has another connection named "Oslo"' in planned.err
+    assert cli("apply", "--auto-approve", "--allow-cascade", env=env).code == 1
+    assert cli("store", "dump").out == before
+
+
 def test_a_git_rename_after_an_accepted_swap_renames_only_that_connection(cli: Cli) -> None:
     """The portal swapped two names, drift --write wrote the swap, and the next pull request
     renamed one entry with previous_names: the plan renamed both, swapping their fields (their
