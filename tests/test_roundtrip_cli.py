@@ -9,6 +9,7 @@ import re
 import shutil
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -331,20 +332,33 @@ def test_a_rename_in_the_portal_onto_a_name_the_file_adds_is_planned_back(cli: C
     assert sorted(_actions(cli, env)) == [("create", "Copy"), ("rename", "Visma Oslo")]
 
 
+def _renamed_in_git(
+    cli: Cli, old: str, new: str, *, prune: bool = False
+) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """The tenant file with the entry `old` renamed to `new` (previous_names: [old]), and prune
+    set if asked: (its path, the document written, the entry)."""
+    path = cli.root / "tenants/acme/acme-norway.yaml"
+    doc = yaml.safe_load(path.read_text())
+    if prune:
+        doc["prune"] = True
+    entry = next(c for c in doc["connections"] if c["name"] == old)
+    entry.update(name=new, previous_names=[old])
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    return path, doc, entry
+
+
 def test_a_git_rename_onto_a_name_a_hand_made_connection_took_is_refused(cli: Cli) -> None:
     """git renames Visma Oslo to "Oslo" (previous_names), the portal renamed it to "Visma Oslo X",
     and someone made an "Oslo" by hand: the hand-made one was adopted and rewritten, and the
     tool's own connection pruned with its dependents."""
     env = _imported_and_applied(cli)
-    path = cli.root / "tenants/acme/acme-norway.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["prune"] = True
-    oslo = next(c for c in doc["connections"] if c["name"] == "Visma Oslo")
-    oslo.update(name="Oslo", previous_names=["Visma Oslo"])
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    _renamed_in_git(cli, "Visma Oslo", "Oslo", prune=True)
     _edit_by_hand(cli, "Visma Oslo", name="Visma Oslo X")
     hand = LIVE.split("      - name: acme-sweden")[0].split("          - name: Visma Oslo")[0]
-    hand += "          - {name: Oslo, managed: false, integration: dynamics-ax, server: ax9, database: D, authentication: windows}\n"
+    hand += (
+        "          - {name: Oslo, managed: false, integration: dynamics-ax, server: ax9, database: D,"
+        " authentication: windows}\n"
+    )
     cli.write("hand.yaml", hand)
     assert cli("store", "seed", "hand.yaml", env=env).code == 0
     before = cli("store", "dump").out
@@ -365,11 +379,7 @@ def test_a_git_rename_after_an_accepted_swap_renames_only_that_connection(cli: C
     _edit_by_hand(cli, "NO", name="Visma Oslo")
     _edit_by_hand(cli, "tmp", name="NO")
     assert cli("drift", "--write").code == 2
-    path = cli.root / "tenants/acme/acme-norway.yaml"
-    doc = yaml.safe_load(path.read_text())
-    moved = next(c for c in doc["connections"] if c["name"] == "Visma Oslo")
-    moved.update(name="Ax", previous_names=["Visma Oslo"])
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    _renamed_in_git(cli, "Visma Oslo", "Ax")
     planned = json.loads(cli("plan", "--format", "json", env=env).out)
     (action,) = planned["tenants"][0]["actions"]
     assert (action["action"], action["previous_name"], action["connection"]) == ("rename", "Visma Oslo", "Ax")
@@ -382,12 +392,7 @@ def test_a_git_rename_of_a_connection_whose_name_the_portal_gave_away_is_refused
     matched the hand-made one: adopted and rewritten (its dependents removed), and the tool's own
     connection pruned with its dependents. Without previous_names this was refused already."""
     env = _imported_and_applied(cli)
-    path = cli.root / "tenants/acme/acme-norway.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["prune"] = True
-    oslo = next(c for c in doc["connections"] if c["name"] == "Visma Oslo")
-    oslo.update(name="Oslo", previous_names=["Visma Oslo"])
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    path, doc, oslo = _renamed_in_git(cli, "Visma Oslo", "Oslo", prune=True)
     _edit_by_hand(cli, "Visma Oslo", name="Visma Oslo (old)")
     cli.write(
         "hand.yaml",
