@@ -178,12 +178,10 @@ def _refuse_taken_applied_names(
         target = reserved.get(renamed.id)
         if target is None:
             continue
-        for name_key in dict.fromkeys((key, target)):
-            other = by_name.get(name_key)
-            if other is not None and other.id != renamed.id and other.id not in reserved:
-                break
-        else:
-            continue
+        holders = (by_name.get(name_key) for name_key in (key, target))
+        other = next(
+            (o for o in holders if o is not None and o.id != renamed.id and o.id not in reserved), None
+        )
         if other is not None:
             problems.append(
                 errors.Problem(
