@@ -53,9 +53,7 @@ def write(path: Path, text: str, *, exclusive: bool) -> bool:
             with contextlib.suppress(OSError):
                 os.chmod(temp, path.stat().st_mode & 0o777)
         else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temp, 0o666 & ~umask)
+            os.chmod(temp, new_file_mode())
         if exclusive:
             try:
                 os.link(temp, path)
@@ -67,6 +65,13 @@ def write(path: Path, text: str, *, exclusive: bool) -> bool:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+
+
+def new_file_mode() -> int:
+    """The mode open() gives a new file under this process's umask (mkstemp's is 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def writes_begin() -> None:

@@ -202,9 +202,7 @@ def saving(
         raise _cannot_write(path, exc) from None
     tmp = Path(name)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # as open() makes a file (mkstemp's is 0600)
+        os.fchmod(fd, atomic.new_file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             _write_json(out, body)
     except OSError as exc:
