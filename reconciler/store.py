@@ -762,37 +762,40 @@ def _refuse_merged_names(conn: Connection, location: Location) -> None:
     two companies of a connection) that this version takes for one name (`Bjørn` typed on a
     Mac and on Windows). The unique keys would refuse them with the database's words; this names
     them, and nothing is changed."""
-    clashes: list[str] = []
-    rows = conn.execute(
+    connection_names = conn.execute(
         sa.select(customers.c.name, tenants.c.name, connections.c.name)
         .join(tenants, connections.c.tenant_id == tenants.c.id)
         .join(customers, tenants.c.customer_id == customers.c.id)
         .order_by(connections.c.id)
     ).all()
-    seen: dict[tuple[str, str, str], str] = {}
-    for customer, tenant, name in rows:
-        first = seen.setdefault((customer, tenant, spec.identity(name)), name)
-        if first != name:
-            clashes.append(f"{customer}/{tenant}: connections {first!r} and {name!r}")
-    codes = conn.execute(
-        sa.select(connections.c.name, companies.c.connection_id, companies.c.code)
+    company_codes = conn.execute(
+        sa.select(companies.c.connection_id, connections.c.name, companies.c.code)
         .join(connections, companies.c.connection_id == connections.c.id)
         .order_by(companies.c.id)
     ).all()
-    seen_codes: dict[tuple[int, str], str] = {}
-    for connection, connection_id, code in codes:
-        first = seen_codes.setdefault((connection_id, spec.identity(code)), code)
-        if first != code:
-            clashes.append(f"connection {connection!r}: companies {first!r} and {code!r}")
+    clashes = [
+        *(f"{c}/{t}: connections {a!r} and {b!r}" for (c, t), a, b in _merged(connection_names)),
+        *(f"connection {n!r}: companies {a!r} and {b!r}" for (_, n), a, b in _merged(company_codes)),
+    ]
     if clashes:
         raise errors.StoreError(
             f"store {location.describe()} holds names that this version takes for one (they differ "
-            "only in Unicode form or case): "
+            "only in Unicode form): "
             + "; ".join(clashes[:10])  # each name as repr() writes it: nothing in it acts
             + (f"; and {len(clashes) - 10} more" if len(clashes) > 10 else "")
             + ". Rename or delete one of each in the portal, then run `reconciler store init` "
             "again (nothing was changed)"
         )
+
+
+def _merged(rows: Iterable[Any]) -> Iterator[tuple[tuple[Any, Any], str, str]]:
+    """For rows (owner, owner, name): (the owner's two, the first name, another) for each name
+    whose identity an earlier name of its owner has."""
+    seen: dict[tuple[Any, Any, str], str] = {}
+    for first_part, second_part, name in rows:
+        first = seen.setdefault((first_part, second_part, spec.identity(name)), name)
+        if first != name:
+            yield (first_part, second_part), first, name
 
 
 def _upgrade_applied_names(conn: Connection) -> None:
