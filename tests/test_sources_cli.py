@@ -16,7 +16,7 @@ from reconciler import sources, stages
 from reconciler.commands import companies as companies_cmd
 from tests.conftest import IN_CI, Cli
 from tests.inert import assert_text_inert
-from tests.inprocess import InProcess, run_fixture  # noqa: F401  (the `run` fixture)
+from tests.inprocess import InProcess, Run, run_fixture  # noqa: F401  (the `run` fixture)
 from tests.test_cli import LIVE, TENANT, seeded
 
 MS18 = "ODBC Driver 18 for SQL Server"
@@ -252,20 +252,17 @@ def test_companies_flags_for_encryption_reach_the_connection_string(monkeypatch:
     assert "Encrypt=no;TrustServerCertificate=yes" in relaxed
 
 
+def _companies(run: InProcess, *args: str, env: dict[str, str]) -> Run:
+    """`companies` for a server not declared yet (visma-business on 127.0.0.1,1, where nothing
+    answers), with args after --server."""
+    return run("companies", "--integration", "visma-business", "--server", "127.0.0.1,1", *args, env=env)
+
+
 def test_companies_password_env_that_is_not_utf8_is_an_error(run: InProcess) -> None:
     """Bytes that are not UTF-8 in the variable reached pyodbc, which raised UnicodeEncodeError:
     an internal error. Read as a tenant file's {env:} reference is, it is a clear one."""
-    refused = run(
-        "companies",
-        "--integration",
-        "visma-business",
-        "--server",
-        "127.0.0.1,1",
-        "--login",
-        "sa",
-        "--password-env",
-        "OSR_NEW_SQL",
-        env={"OSR_NEW_SQL": "pw\udcff"},
+    refused = _companies(
+        run, "--login", "sa", "--password-env", "OSR_NEW_SQL", env={"OSR_NEW_SQL": "pw\udcff"}
     )
     assert refused.code == 1
     assert (
@@ -308,14 +305,7 @@ def test_a_driver_the_tool_cannot_speak_to_is_named_so_installed_or_not(run: InP
     """docs/sources.md: any other name is refused naming the supported ones; an uninstalled
     one was refused as "not installed", as if installing it would help."""
     pytest.importorskip("pyodbc", exc_type=ImportError)
-    refused = run(
-        "companies",
-        "--integration",
-        "visma-business",
-        "--server",
-        "127.0.0.1,1",
-        env={"RECONCILER_ODBC_DRIVER": "Oracle 19"},
-    )
+    refused = _companies(run, env={"RECONCILER_ODBC_DRIVER": "Oracle 19"})
     assert refused.code == 1
     assert "ODBC driver 'Oracle 19' is not one this tool writes connection strings for" in refused.err
     assert "not installed" not in refused.err
