@@ -159,6 +159,7 @@ def test_out_replaces_no_file_that_is_not_a_saved_plan(run: InProcess, saved: Pa
     refused = run("plan", "--out", target)
     assert refused.code == 1, refused.err
     assert "exists and is not a saved plan" in refused.err
+    assert before.decode(errors="replace").strip() not in refused.err + refused.out  # the key: never shown
     assert path.read_bytes() == before
     assert run("store", "dump").code == 0  # the store and its key still open
 
