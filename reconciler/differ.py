@@ -200,6 +200,43 @@ def _refuse_taken_applied_names(
         raise errors.InputError.of(problems)
 
 
+def _tombstoned(
+    d: DesiredTenant,
+    name: str,
+    by_name: Mapping[str, state.LiveConnection],
+    by_applied: Mapping[str, state.LiveConnection],
+    used: set[int],
+) -> state.LiveConnection | None:
+    """The live connection a tombstone names: by its name, or by the name the tool last applied
+    to a connection renamed in the portal since (DESIGN §5: by id), whichever no entry took.
+    Where both are there and neither is taken (the tool's A renamed C in the portal, and another
+    connection named A there now), either delete could be the wrong one, with its dependents:
+    refused, as an entry of that name is (_refuse_taken_applied_names). It took the one of the
+    name in the portal, the tool's own B."""
+    key = spec.identity(name)
+    named, applied = by_name.get(key), by_applied.get(key)
+    if applied is None:
+        return named
+    if named is None or named.id == applied.id or named.id in used:
+        return applied
+    if applied.id in used:
+        return named
+    raise errors.InputError.of(
+        [
+            errors.Problem(
+                d.path,
+                0,
+                0,
+                f'tombstone "{name}": the portal renamed the connection the tool applied as '
+                f'"{applied.applied_name}" to "{applied.spec.name}" and has another connection named '
+                f'"{named.spec.name}" ({"managed" if named.managed else "made by hand"}); the plan cannot '
+                "tell which one to delete: rename or delete one of the two in the portal (or write "
+                f'the tombstone as "{applied.spec.name}" to delete the one renamed), then plan again',
+            )
+        ]
+    )
+
+
 def _match(
     d: DesiredConnection,
     by_name: Mapping[str, state.LiveConnection],
@@ -422,7 +459,7 @@ def _diff_tenant(
         if note:
             notes.append(f"{desired_conn.spec.name}: {note}")
     for name in d.tombstones:
-        conn = by_name.get(spec.identity(name)) or by_applied.get(spec.identity(name))
+        conn = _tombstoned(d, name, by_name, by_applied, used)
         if conn is not None and conn.id not in used:
             used.add(conn.id)
             actions.append(_delete(live, conn, p.Reason.DELETE_TOMBSTONE))

@@ -399,3 +399,41 @@ def test_a_rename_to_a_name_another_live_connection_looks_like_is_refused(other:
         FPS,
     )
     assert (one(fixed).action, one(fixed).previous_name) == (p.ActionKind.RENAME, "Visma Оslo")
+
+
+def test_a_tombstone_of_a_name_the_portal_moved_deletes_the_connection_the_tool_applied_so() -> None:
+    """The tool applied A (id 1) and B (id 2); the portal renamed A to C and B to A. The file
+    renames B back and tombstones A: the tombstone is the tool's A, now C, by id (DESIGN §5). It
+    was dropped without a word (the name A had been taken by B's rename back)."""
+    c = _renamed_in_portal(dataclasses.replace(BASE, name="C"), applied="A", id=1)
+    b = _renamed_in_portal(dataclasses.replace(BASE, name="A", server="SQL02"), applied="B", id=2)
+    entry_b = want(dataclasses.replace(BASE, name="B", server="SQL02"))
+    plan = differ.diff([desired(entry_b, tombstones=("A",))], live(c, b), FPS)
+    assert {(x.action, x.connection, x.live_id) for x in plan.tenants[0].actions} == {
+        (p.ActionKind.DELETE, "C", 1),
+        (p.ActionKind.RENAME, "B", 2),
+    }
+
+
+@pytest.mark.parametrize("managed", [False, True], ids=["made-by-hand", "managed"])
+def test_a_tombstone_that_could_mean_either_of_two_connections_is_refused(managed: bool) -> None:
+    """The tool applied A (id 1), which the portal renamed C; another connection is named A
+    there now (made by hand, or the tool's B renamed A). `absent: true` for A deleted the one
+    named A, with its dependents: not the tool's A. Refused, saying how to settle it."""
+    c = _renamed_in_portal(dataclasses.replace(BASE, name="C"), applied="A", id=1)
+    other = (
+        _renamed_in_portal(dataclasses.replace(BASE, name="A"), applied="B", id=2)
+        if managed
+        else live_conn(dataclasses.replace(BASE, name="A"), id=2, managed=False)
+    )
+    with pytest.raises(errors.InputError) as refused:
+        differ.diff([desired(tombstones=("A",))], live(c, other), FPS)
+    message = refused.value.problems[0].message
+    assert message.startswith(
+        'tombstone "A": the portal renamed the connection the tool applied as "A" to "C" and has '
+        'another connection named "A"'
+    )
+    assert 'write the tombstone as "C"' in message
+    # Written so, the tool's own connection is the one deleted.
+    plan = differ.diff([desired(tombstones=("C",))], live(c, other), FPS)
+    assert [(x.action, x.live_id) for x in plan.tenants[0].actions] == [(p.ActionKind.DELETE, 1)]
