@@ -352,6 +352,33 @@ def accepted_passwords(plan: p.Plan, saved: Saved) -> list[tuple[str, bool]]:
     ]
 
 
+def beyond_passwords(result: p.Plan, as_saved: p.Plan) -> list[str]:
+    """The tenants whose plan made with the passwords (result) differs from the plan made as the
+    saved plan was, without those it could not compare (as_saved, which must equal the saved
+    plan), in more than those passwords: a password change, an update that changes only the
+    password, a create's note that its password is missing, and the statuses and notes those
+    passwords decide. None should: matching by name, id and previous names never asks a
+    password. A guard, so that what apply carries out is what was reviewed, password aside."""
+    before = {t.key: t.actions for t in as_saved.tenants}
+    return [
+        t.key
+        for t in result.tenants
+        if t.key not in before or _without_passwords(t.actions) != _without_passwords(before[t.key])
+    ]
+
+
+def _without_passwords(actions: Sequence[p.Action]) -> list[tuple[object, ...]]:
+    kept: list[tuple[object, ...]] = []
+    for a in actions:
+        changes = tuple(c for c in a.changes if c.field != "password")
+        if a.action is p.ActionKind.UPDATE and not changes:
+            continue  # only the password changed: the saved plan could not see it
+        kept.append(
+            (a.action, a.connection, a.previous_name, a.live_id, changes, a.cascade, a.kept, a.blocked)
+        )
+    return kept
+
+
 def actions_text(actions: Sequence[Any]) -> str:
     """A tenant's actions as JSON text, keys sorted: what must be equal between the saved plan
     (read from JSON) and the plan made again at apply time (enum members, tuples). Kept as text,
@@ -427,6 +454,11 @@ def verified(
         if t.key in saved.tenants and t.tenant_fp != saved.tenants[t.key].read_fp
     ]
     moved = differences(saved, as_saved)
+    if result is not as_saved:
+        changed += (
+            f"{key}: the plan made with the passwords differs from the saved plan in more than the passwords"
+            for key in beyond_passwords(result, as_saved)
+        )
     if not changed and moved:
         changed.append(
             "the plan made now differs from the saved plan at "

@@ -5,6 +5,7 @@ apply --plan refuses when a tenant file is not as the saved plan read it (planfi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -169,3 +170,54 @@ def test_a_saved_plan_is_written_a_part_at_a_time_as_json_dumps_writes_it() -> N
     assert len(parts) > 1 and b"".join(parts) == whole
     keyring = secrets.Keyring(TEST_KEY.encode())
     assert keyring.sign(iter(parts)) == keyring.sign(whole)
+
+
+def _applied_with_passwords(saved_plan: p.Plan, with_passwords: p.Plan) -> p.Plan:
+    """verified() of a plan saved without the password of OSR_PW, made again now with it."""
+    saved = dataclasses.replace(_as_saved(saved_plan), uncompared=("env:OSR_PW",))
+    saved.tenants.update({"acme/no": planfile.SavedTenant("tenants/acme/no.yaml", "d1", "")})
+    return planfile.verified(
+        saved,
+        Path("plan.json"),
+        [_Read("acme/no", "tenants/acme/no.yaml", "d1")],
+        lambda hidden: saved_plan if hidden else with_passwords,
+        lambda _: None,
+    )
+
+
+def test_a_saved_plan_is_applied_when_the_passwords_it_could_not_see_are_all_that_differ() -> None:
+    password = p.Change("password", sensitive=True)
+    oslo = _update("Oslo", changes=(p.Change("server", "a", "b"),), live_id=1)
+    saved_plan = _now(acme_no=(oslo,))
+    now = _now(
+        acme_no=(
+            dataclasses.replace(oslo, changes=(password, *oslo.changes), status=p.Status.PENDING),
+            _update("Bergen", changes=(password,), live_id=2),
+        )
+    )
+    assert _applied_with_passwords(saved_plan, now) is not None
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        p.Action(p.ActionKind.DELETE, "Bergen", p.Reason.DELETE_TOMBSTONE, live_id=2),
+        _update("Bergen", changes=(p.Change("password", sensitive=True), p.Change("server", "a", "b"))),
+        p.Action(
+            p.ActionKind.RENAME, "Bergen", p.Reason.RENAME_PREVIOUS_NAME, previous_name="Oslo", live_id=1
+        ),
+    ],
+    ids=["delete", "update-beyond-the-password", "rename"],
+)
+def test_a_saved_plan_is_refused_where_the_passwords_change_more_than_the_passwords(extra: p.Action) -> None:
+    """apply --plan checks the plan made as the saved plan was (without the passwords it could
+    not compare) against the saved one; the plan it then carries out, made with them, may
+    differ only in those passwords. Were matching ever to ask a password, the reviewed plan
+    would not be the one applied: refused."""
+    saved_plan = _now(acme_no=())
+    with pytest.raises(errors.RefusedError) as caught:
+        _applied_with_passwords(saved_plan, _now(acme_no=(extra,)))
+    assert [pr.message for pr in caught.value.problems] == [
+        "refused: acme/no: the plan made with the passwords differs from the saved plan in more than "
+        "the passwords; nothing was applied, plan again"
+    ]
