@@ -57,9 +57,18 @@ def quoted(name: str) -> str:
     return '"' + inert(name.replace("\\", "\\\\")).replace('"', '\\"') + '"'
 
 
+# After a value shown escaped: the backslashes in it are escapes, not the value's own.
+ESCAPED = "(escaped: it holds characters that do not show)"
+
+
 def _quoted_value(text: str) -> str:
-    """A field's value in a change line (a server, SQL01\\VISMA): inert, quoted, as written."""
-    return '"' + inert(text).replace('"', '\\"') + '"'
+    """A field's value in a change line (a server, SQL01\\VISMA): inert, quoted, as written.
+    One that holds a character that does not show (the portal's `sql01` + line break + `ew`)
+    is escaped as a name is, its own backslashes doubled, and says so: shown as written, the
+    server `sql01\\new` (instance `new`) looked the same as it."""
+    if spec.visible(text):
+        return '"' + text.replace('"', '\\"') + '"'
+    return '"' + inert(text.replace("\\", "\\\\")).replace('"', '\\"') + '" ' + ESCAPED
 
 
 def value(v: object) -> str:

@@ -159,6 +159,8 @@ def name(text: str) -> str:
 def _value(v: object) -> str:
     if isinstance(v, list | tuple) and v:
         return "[" + ", ".join(name(str(x)) for x in v) + "]"
+    if isinstance(v, str):  # as written, what does not show as U+XXXX (render.value's \\n is two characters)
+        return f'<span class="v"><bdi>&quot;{esc(v)}&quot;</bdi></span>'
     return f'<span class="v">{name(render.value(v))}</span>'
 
 

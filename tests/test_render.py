@@ -298,3 +298,29 @@ def test_a_line_break_and_a_backslash_n_are_two_names_in_text_and_markdown() -> 
     assert render.quoted(typed) == '"Sales\\\\nEU"'
     assert render.md_code(real) != render.md_code(typed)
     assert render.value("SQL01\\VISMA") == '"SQL01\\VISMA"'
+
+
+def test_a_value_with_a_line_break_and_one_with_a_backslash_n_are_two_values_in_every_format() -> None:
+    """The server `sql01\\new` (host sql01, instance new), set in the portal to `sql01` + line
+    break + `ew`: the change's two sides printed the same in text, markdown and HTML. A value
+    that holds what does not show is escaped with its own backslashes doubled, and says so."""
+    from reconciler import render_html
+
+    typed, real = "sql01\\new", "sql01\new"
+    change = p.Change("server", typed, real)
+    assert render.change_line(change) == (
+        'server: "sql01\\new" → "sql01\\new" (escaped: it holds characters that do not show)'
+    )
+    assert render.value("sq\\l01\n") == '"sq\\\\l01\\n" (escaped: it holds characters that do not show)'
+    plan = p.Plan(
+        (
+            tenant(
+                "no", (p.Action(p.ActionKind.UPDATE, "Visma", p.Reason.UPDATE_CHANGED, changes=(change,)),)
+            ),
+        ),
+        10,
+    )
+    assert "(escaped: it holds characters that do not show)" in render.markdown(plan)
+    page = render_html.plan_page(plan)
+    assert "&quot;sql01\\new&quot;" in page
+    assert '&quot;sql01<span class="ctl" title="invisible character">U+000A</span>ew&quot;' in page
