@@ -37,6 +37,12 @@ class Applied:
     lost_at_commit: str | None = None
 
 
+def _quoted(name: str) -> str:
+    """tenant/connection in a refusal, quoted as plan lines quote names: a portal connection
+    named `Old NAV, acme/t1/Visma Oslo` read, unquoted in a list, as two connections."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def check_guards(
     plan: p.Plan, *, allow_cascade: bool, allow_mass_delete: bool, skip_source_checks: bool = False
 ) -> None:
@@ -58,7 +64,7 @@ def check_guards(
         ]
     if plan.summary.cascade and not allow_cascade:
         names = sorted(
-            {f"{t.key}/{a.connection}" for t, a in plan.all_actions() if a.cascade and not a.blocked}
+            {_quoted(f"{t.key}/{a.connection}") for t, a in plan.all_actions() if a.cascade and not a.blocked}
         )
         problems.append(
             errors.Problem(

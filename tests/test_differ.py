@@ -437,3 +437,20 @@ def test_a_tombstone_that_could_mean_either_of_two_connections_is_refused(manage
     # Written so, the tool's own connection is the one deleted.
     plan = differ.diff([desired(tombstones=("C",))], live(c, other), FPS)
     assert [(x.action, x.live_id) for x in plan.tenants[0].actions] == [(p.ActionKind.DELETE, 1)]
+
+
+def test_the_cascade_refusal_quotes_each_connection_so_a_portal_name_cannot_add_one() -> None:
+    """A portal connection named `Old NAV, acme/no/Visma Oslo`, pruned with its dependents: the
+    refusal listed names bare and comma-separated, as if Visma Oslo were deleted too."""
+    from reconciler import applier
+
+    odd = live_conn(
+        dataclasses.replace(BASE, name="Old NAV, acme/no/Visma Oslo"), id=2, deps={"F0001": [(R, "P&L")]}
+    )
+    plan = differ.diff([desired(want(), prune=True)], live(live_conn(), odd), FPS)
+    with pytest.raises(errors.RefusedError) as refused:
+        applier.check_guards(plan, allow_cascade=False, allow_mass_delete=True)
+    assert refused.value.problems[0].message == (
+        'refused: the plan deletes 1 dependents ("acme/no/Old NAV, acme/no/Visma Oslo"); review the '
+        "cascade and pass --allow-cascade"
+    )

@@ -563,6 +563,10 @@ def test_locks_lists_and_unlock_frees_by_id_holder_and_expiry(
     code, out, _ = run("locks")
     assert "b1  acme/three  bob on other-host pid 1  since " in out and " expired " in out
     assert "a1  acme/one  alice on other-host pid 1  CI job https://ci.example/job/7  since" in out
+    _insert(store_url, "d1\rNo locks held.\n", "acme/five", "dave", expires_in_ms=600_000)
+    code, out, _ = run("locks")  # an id written into the store by hand cannot rewrite the line
+    assert code == 0 and "d1\\rNo locks held.\\n  acme/five  dave" in out and "\r" not in out
+    run("unlock", "--holder", "dave")
 
     code, _, err = run("unlock", "--expired")
     assert code == 0 and "Released lock b1 on acme/three held by bob" in err

@@ -55,7 +55,8 @@ def locks(ctx: stages.Context, out: options.Out, fmt: str) -> int:
     else:
         out.result(
             "".join(
-                f"{e['id']}  {render.inert(str(e['tenant']))}  {render.inert(str(e['holder']))} on "
+                f"{render.inert(str(e['id']))}  {render.inert(str(e['tenant']))}  "
+                f"{render.inert(str(e['holder']))} on "
                 f"{render.inert(str(e['host']))} pid {e['pid']}"
                 + (f"  CI job {render.inert(str(e['ci_job']))}" if e["ci_job"] else "")
                 + f"  since {e['since']}  {'expired' if e['expired'] else 'expires'} {e['expires']}\n"
