@@ -384,8 +384,9 @@ def drift_files(ctx: Context, st: store.Store, files: Sequence[str], *, size: in
             unknown.extend(exc.problems)
             continue
         if not unknown:
-            result = _deleted_by_hand(st, result, batch.live)
-            tenants.extend(batch_plan(batch, result, fingerprint=False)[0].tenants)
+            # Marked once the cascades are listed: listing them plans a tenant again, unmarked.
+            result = batch_plan(batch, result, fingerprint=False)[0]
+            tenants.extend(_deleted_by_hand(st, result, batch.live).tenants)
         del batch, result  # freed before the next batch is read
     if unknown:
         raise errors.InputError.of(unknown)

@@ -250,6 +250,39 @@ def test_drift_calls_a_connection_deleted_by_hand_drift_not_pending(cli: Cli) ->
     assert (item["status"], item["action"]) == ("pending", "create")  # never applied: git's change
 
 
+def test_a_connection_deleted_by_hand_stays_drift_beside_a_company_added_by_hand(cli: Cli) -> None:
+    """A company the portal added to another connection of the tenant (a removal to plan, whose
+    cascade is listed by planning the tenant again): the deleted connection became "pending"
+    in drift, as if git had changed."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    cli.write(
+        "tenants/acme/acme-sweden.yaml",
+        "version: 1\ncustomer: acme\ntenant: acme-sweden\nconnections:\n"
+        "  - {name: Made, integration: dynamics-gp, server: gp01, database: D, authentication: windows}\n"
+        "  - {name: Keep, integration: dynamics-gp, server: gp02, database: D, authentication: windows,"
+        " companies: [DAT]}\n",
+    )
+    assert cli("apply", "--auto-approve", "--tenant", "acme/acme-sweden").code == 0
+    _delete_by_hand(cli, "Made")
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            keep = conn.execute(sa.select(store.connections.c.id).where(store.connections.c.name == "Keep"))
+            conn.execute(
+                store.companies.insert().values(
+                    connection_id=keep.scalar_one(), code="NOR", code_key=spec.identity_key("NOR")
+                )
+            )
+    finally:
+        engine.dispose()
+    drifted = cli("drift", "--format", "json", "--tenant", "acme/acme-sweden")
+    assert drifted.code == 2, drifted.err
+    items = {i["connection"]: i for i in json.loads(drifted.out)["tenants"][0]["connections"]}
+    assert (items["Made"]["status"], items["Made"]["action"]) == ("drift", "create")
+    assert (items["Keep"]["status"], items["Keep"]["action"]) == ("drift", "update")
+
+
 def test_a_connection_deleted_by_hand_stays_drift_after_the_portal_makes_another(cli: Cli) -> None:
     """SQLite gave a new row the id of the newest one deleted: the connection the portal made
     next took the deleted one's id, which the audit log names, and the deleted connection
