@@ -228,7 +228,7 @@ def _append_unmanaged(
     for conn in live.connections:
         if spec.identity(conn.spec.name) not in wanted:
             continue
-        unholdable = importer.unholdable(conn.spec)
+        unholdable = importer.unholdable(conn)
         if unholdable:
             what, name, why = unholdable[0]
             if what == "company":

@@ -121,14 +121,19 @@ def unwritable(live: state.LiveState, keys: Sequence[str], *, again: str = "impo
                     f'the portal\'s {what} "{name}" {why}, which a tenant file cannot hold; correct it '
                     f"in the portal, then {again} again",
                 )
-                for what, name, why in unholdable(c.spec)
+                for what, name, why in unholdable(c)
             ]
     return problems
 
 
-def unholdable(c: spec.ConnectionSpec) -> list[tuple[str, str, str]]:
+def unholdable(conn: state.LiveConnection) -> list[tuple[str, str, str]]:
     """(what, the name, why) for each name of a portal-made connection, its own or a company's,
-    that no tenant file can hold (import and drift --write append none of them)."""
+    that no tenant file can hold (import and drift --write append none of them); and for one
+    that signs in with SQL and keeps no password: its file would reference a password that is
+    not there, which apply then sets (or, unset, refuses to apply)."""
+    c = conn.spec
+    if c.authentication is spec.Authentication.SQL and conn.password_fp is None:
+        return [("connection", c.name, "signs in with SQL authentication and has no password")]
     named = [("connection", c.name, checks.MAX_NAME)]
     named += [("company", code, checks.MAX_COMPANY) for code in c.companies]
     found = []

@@ -177,6 +177,24 @@ REFUSED = [
 ]
 
 
+def test_import_refuses_a_sql_connection_without_a_password_and_writes_nothing(cli: Cli) -> None:
+    """Its file referenced a password variable to set to "the current password", which does not
+    exist: set, the plan changed the portal's password; unset, apply refused. Never only adopt."""
+    nopw = {k: v for k, v in _conn("No password").items() if k != "password"}
+    _seed(cli, {"acme/good": [_conn("Good")], "acme/main": [_conn("Fine"), nopw]})
+    imported = cli("import")
+    assert imported.code == 1, imported.out
+    assert imported.err == (
+        'error: acme/main/No password: the portal\'s connection "No password" signs in with SQL '
+        "authentication and has no password, which a tenant file cannot hold; correct it in the "
+        "portal, then import again\n"
+    )
+    assert not (cli.root / "tenants").exists()
+    exported = cli("export", "--tenant", "acme/main")
+    assert exported.code == 1 and exported.out == ""
+    assert exported.err == imported.err.replace("then import again", "then export again")
+
+
 @pytest.mark.parametrize(
     ("values", "said"), REFUSED, ids=[r[1].split(":")[0] + str(i) for i, r in enumerate(REFUSED)]
 )
