@@ -568,9 +568,15 @@ def _destructive_items(plan: p.Plan) -> Iterable[tuple[str, str, Callable[[], st
             )
 
 
+# A hint (RECONCILER_HINT_*) is a sentence: longer, it is cut to this many characters.
+MAX_HINT = 300
+
+
 def _let_through(flag: str, hints: Mapping[str, str]) -> str:
     """What lets a guarded apply through, in the pipeline's words when it gave them (DESIGN §10)."""
     hint = hints.get(flag)
+    if hint and len(hint) > MAX_HINT:  # the pipeline's setting, but the comment's limit holds for it too
+        hint = hint[: MAX_HINT - 1] + "…"
     return f" To let the apply through: {md_text(hint)}." if hint else ""
 
 
@@ -732,7 +738,10 @@ def markdown(
         if not doc.fits(section, reserve=_RESERVE):
             lines_left = doc.limit - doc.size - _RESERVE
             if i == 0 or lines_left > 2_000:
-                doc.add(_section(t, budget=lines_left))
+                cut = _section(t, budget=lines_left)
+                doc.add(cut)
+                if cut != section:
+                    cut_notes.append(f"part of one tenant section, {_left_out(_kinds_of([t]))} in all")
                 i += 1
             rest = len(listed) - i
             if rest:

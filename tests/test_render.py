@@ -324,3 +324,29 @@ def test_a_value_with_a_line_break_and_one_with_a_backslash_n_are_two_values_in_
     page = render_html.plan_page(plan)
     assert "&quot;sql01\\new&quot;" in page
     assert '&quot;sql01<span class="ctl" title="invisible character">U+000A</span>ew&quot;' in page
+
+
+def test_markdown_that_cuts_a_tenant_section_says_so_with_what_the_section_holds() -> None:
+    """One tenant with 400 connections made by hand under long names: its section was cut to
+    `… 143 more lines of this tenant left out` with no note that the comment was cut, no count
+    by kind and no pointer to the full plan."""
+    hand = tuple(f"Made by hand {i:03d} " + "x" * 170 for i in range(400))
+    out = render.markdown(p.Plan((p.TenantPlan("acme", "no", (), hand, ()),), 10))
+    assert len(out) < render.MARKDOWN_LIMIT
+    assert "more lines of this tenant left out" in out
+    assert (
+        "> This comment was cut to stay under 65,000 characters (part of one tenant section, "
+        "`acme/no`: 400 unmanaged in all)" in out
+    )
+    assert "The full plan is in the JSON and HTML artifacts of this job." in out
+
+
+def test_a_hint_of_any_length_keeps_the_comment_under_its_limit() -> None:
+    """RECONCILER_HINT_ALLOW_CASCADE of 76,000 characters made the comment 83,388."""
+    delete = p.Action(
+        p.ActionKind.DELETE, "Old", p.Reason.DELETE_TOMBSTONE, cascade=(p.Cascade(R, "P&L", "F1"),)
+    )
+    hint = "add the label reconciler:allow-cascade " * 2_000
+    out = render.markdown(p.Plan((tenant("no", (delete,)),), 10), hints={"--allow-cascade": hint})
+    assert len(out) < render.MARKDOWN_LIMIT
+    assert f"To let the apply through: {render.md_text(hint[:299])}…." in out
