@@ -227,8 +227,11 @@ def _skeleton(text: str) -> str:
     # Prototypes are of upper and lower case letters (Cyrillic В is B, в is no b), and case is
     # no difference between names: the prototypes, then case folded, then their prototypes (a
     # folded `M` is an `m`, whose prototype is `rn`).
+    # Upper case first: the prototype of `I` is `l` and `i` has none, so `VISMA OSLO ` and `Visma
+    # Oslo`, one name to a person (a space that does not show), had two looks. In upper case, a
+    # lower case letter takes its capital's prototype (Cyrillic і as І, as I: `l`).
     prototypes = _prototypes()
-    seen = unicodedata.normalize("NFD", text).translate(prototypes)
+    seen = unicodedata.normalize("NFD", text.upper()).translate(prototypes)
     return unicodedata.normalize("NFD", unicodedata.normalize("NFD", seen.casefold()).translate(prototypes))
 
 

@@ -454,3 +454,15 @@ def test_the_cascade_refusal_quotes_each_connection_so_a_portal_name_cannot_add_
         'refused: the plan deletes 1 dependents ("acme/no/Old NAV, acme/no/Visma Oslo"); review the '
         "cascade and pass --allow-cascade"
     )
+
+
+@pytest.mark.parametrize("portal", ["VISMA OSLO ", "VISMA OSLO\u200b", "VISMA \u041eSLO"])
+def test_a_create_beside_a_portal_name_that_differs_in_case_and_what_does_not_show_is_refused(
+    portal: str,
+) -> None:
+    """`VISMA OSLO ` in the portal is `Visma Oslo` to a person (case is no difference, the space
+    does not show); the upper-case `I`, whose look is `l`, hid it: a second connection was made."""
+    hand = live_conn(dataclasses.replace(BASE, name=portal), id=2, managed=False)
+    with pytest.raises(errors.InputError) as refused:
+        differ.diff([desired(want())], live(hand), FPS)
+    assert 'connection "Visma Oslo"' in refused.value.problems[0].message

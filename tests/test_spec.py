@@ -178,7 +178,12 @@ def test_spec_fingerprint_is_the_digest_stores_keep(
         ("Abc", "\uff21bc", True),  # fullwidth A
         ("Ivar", "\u0406var", True),  # Cyrillic I, whose prototype is l
         ("Bergen", "\u0412ergen", True),  # Cyrillic VE looks like B
-        ("bergen", "\u0432ergen", False),  # its small letter does not look like b
+        # Its small letter does not look like b, but case is no difference: вergen is the name
+        # ВERGEN, which looks like BERGEN, the name bergen. Refused rather than two connections.
+        ("bergen", "\u0432ergen", True),
+        ("Visma Oslo", "VISMA OSLO ", True),  # case aside, and what does not show: `I` is `l`'s look
+        ("Visma Oslo", "VISMA OSLO\u200b", True),
+        ("visma", "V\u0406SMA", True),  # Cyrillic capital I beside a Latin small i
         ("Trail", "Trail ", True),  # what does not show
         ("OsloGP", "Oslo\u200bGP", True),
         ("R\u00e9sum\u00e9", "Resume", False),  # an accent shows
