@@ -129,6 +129,32 @@ def _looks_declared(live_name: str, declared: Mapping[str, list[str]]) -> list[s
     return []
 
 
+def _shown_alike(actions: Sequence[p.Action], unmanaged: Sequence[str], notes: Sequence[str]) -> list[str]:
+    """A note for two names the plan shows that look the same and are two names, saying where
+    they differ: a rename from `Visma Oslo` to `Visma Оslo` (a Cyrillic О) read as no rename,
+    two unmanaged `Visma Oslo` as one connection listed twice (DESIGN §8). Those a note names
+    already (_looks_declared) are not named again."""
+    shown: dict[str, None] = {}
+    for a in actions:
+        shown[a.connection] = None
+        if a.previous_name is not None:
+            shown[a.previous_name] = None
+        if a.renamed_in_portal is not None:
+            shown.update(dict.fromkeys(a.renamed_in_portal))
+    shown.update(dict.fromkeys(unmanaged))
+    found = []
+    for group in spec.by_look(shown).values():
+        for i, one in enumerate(group):
+            for other in group[i + 1 :]:
+                noted = any(f'"{one}"' in n and f'"{other}"' in n for n in notes)
+                if spec.looks_alike(one, other) and not noted:
+                    found.append(
+                        f'"{one}" and "{other}" look the same and are two names '
+                        f"({spec.look_alike_difference(one, other)})"
+                    )
+    return found
+
+
 def _accepted_rename(
     conn: state.LiveConnection,
     entries: Mapping[str, DesiredConnection],
@@ -485,6 +511,8 @@ def _diff_tenant(
         actions.sort(key=lambda a: (_ACTION_RANK[a.action], spec.natural_key(a.connection), a.connection))
     if len(unmanaged) > 1:
         unmanaged.sort(key=spec.name_order)
+    if len(actions) + len(unmanaged) > 1 or any(a.previous_name or a.renamed_in_portal for a in actions):
+        notes += _shown_alike(actions, unmanaged, notes)
     return p.TenantPlan(
         d.customer,
         d.tenant,

@@ -328,9 +328,14 @@ def _shared(name: str) -> Placed | None:
 
 def look_alike_difference(a: str, b: str) -> str:
     """Where two names that look alike differ, for a message: their first characters that do."""
-    for x, y in zip(unicodedata.normalize("NFC", a), unicodedata.normalize("NFC", b), strict=False):
+    a, b = unicodedata.normalize("NFC", a), unicodedata.normalize("NFC", b)
+    for x, y in zip(a, b, strict=False):
         if x.casefold() != y.casefold():
             return f"{_described(x)} where the other has {_described(y)}"
+    if len(a) > len(b):  # `VISMA OSLO ` and `Visma Oslo`: one ends where the other goes on
+        return f"{_described(a[len(b)])} where the other ends"
+    if len(b) > len(a):
+        return f"the end where the other has {_described(b[len(a)])}"
     return "characters that look alike"
 
 

@@ -466,3 +466,30 @@ def test_a_create_beside_a_portal_name_that_differs_in_case_and_what_does_not_sh
     with pytest.raises(errors.InputError) as refused:
         differ.diff([desired(want())], live(hand), FPS)
     assert 'connection "Visma Oslo"' in refused.value.problems[0].message
+
+
+def test_two_names_a_plan_shows_that_look_the_same_are_told_apart_in_a_note() -> None:
+    """A rename from `Visma Oslo` to `Visma Оslo` (a Cyrillic О), and two connections made by
+    hand under those names, read as no rename and as one connection listed twice."""
+    cyrillic = "Visma \u041eslo"
+    renamed = differ.diff(
+        [desired(want(dataclasses.replace(BASE, name=cyrillic), previous=("Visma Oslo",)))],
+        live(live_conn()),
+        FPS,
+    )
+    assert renamed.tenants[0].notes == (
+        f'"{cyrillic}" and "Visma Oslo" look the same and are two names (U+041E CYRILLIC CAPITAL '
+        "LETTER O where the other has U+004F LATIN CAPITAL LETTER O)",
+    )
+    by_hand = differ.diff(
+        [desired()],
+        live(
+            live_conn(id=1, managed=False),
+            live_conn(dataclasses.replace(BASE, name="VISMA OSLO "), id=2, managed=False),
+        ),
+        FPS,
+    )
+    assert by_hand.tenants[0].notes == (
+        '"Visma Oslo" and "VISMA OSLO " look the same and are two names (the end where the other '
+        "has U+0020 SPACE)",
+    )
