@@ -186,9 +186,11 @@ def apply_planned(
     planned: Planned | None = None
     wrote: Written | None = None
     lost: str | None = None
+    session: int | None = None
     try:
         with st.transaction() as conn:
             held.verify(conn)
+            session = store.session_of(conn)
             store.hold_key(conn, keyring)  # a rotate-key now waits for this commit, or refuses it
             planned = make(conn)
             if planned is None:
@@ -198,7 +200,7 @@ def apply_planned(
     except errors.StoreError as error:
         # The commit itself failed (the connection was lost): the store may have committed
         # before the reply was lost. Which it was is read, never guessed.
-        if not held.deferring or wrote is None or not _committed(st, wrote.marker, error):
+        if not held.deferring or wrote is None or not _committed(st, wrote.marker, error, session):
             held.commit_failed()
             # Rolled back (a statement failed, or the commit did not happen): say so, as every
             # other refusal does (it named the database's error alone).
@@ -218,15 +220,19 @@ def apply_planned(
     )
 
 
-def _committed(st: store.Store, marker: audit.AuditEntry | None, error: errors.StoreError) -> bool:
+def _committed(
+    st: store.Store, marker: audit.AuditEntry | None, error: errors.StoreError, session: int | None
+) -> bool:
     """After the connection failed during the commit: whether the store holds this apply's
-    first audit row (so its transaction committed), read on a new connection, again and again
-    for up to OUTCOME_WAIT_S. When the store cannot be read by then, a StoreError saying the
+    first audit row (so its transaction committed), read on a new connection once the
+    transaction's session (store.session_of) has left the server (read while PostgreSQL still
+    ran the COMMIT, it said "nothing was applied" and the commit landed), again and again for
+    up to OUTCOME_WAIT_S. When the store cannot be read by then, a StoreError saying the
     outcome is unknown (never that nothing changed)."""
     if marker is None:  # no row was written
         return False
     try:
-        return store.asked_again(lambda: store.audit_has(st, marker), OUTCOME_WAIT_S)
+        return store.asked_again(lambda: store.audit_has(st, marker, session), OUTCOME_WAIT_S)
     except errors.StoreError as again:
         raise errors.StoreError(
             f"{error}; the connection failed while the changes were being committed, and "

@@ -683,6 +683,14 @@ class Store:
                     yield conn
         except exc.SQLAlchemyError as error:
             raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
+        except Exception as error:
+            # The driver's own error, which SQLAlchemy passes on unwrapped where it calls the
+            # driver outside a statement: PyMySQL's, setting the isolation level on a connection
+            # MariaDB closed while apply waited for `yes`, and resetting it as the connection
+            # went back to the pool after the commit (the apply then said "internal error").
+            if isinstance(error, self.engine.dialect.loaded_dbapi.Error):
+                raise errors.StoreError(f"store {self.location.describe()}: {_scrub(error)}") from None
+            raise
 
 
 def _cut_short(conn: Connection, location: Location) -> bool:
@@ -1693,8 +1701,46 @@ def _audit_row(e: audit.AuditEntry) -> dict[str, Any]:
     }
 
 
-def audit_has(store: Store, entry: audit.AuditEntry) -> bool:
-    """Whether the audit log holds this entry, as write_audit wrote it (_AUDIT_IDENTITY)."""
+# A connection's session on the server, and whether it is still there: see session_of.
+_SESSION_ID = {
+    "postgresql": "SELECT pg_backend_pid()",
+    "mysql": "SELECT CONNECTION_ID()",
+    "mariadb": "SELECT CONNECTION_ID()",
+    "mssql": "SELECT @@SPID",
+}
+# Whether that session is still running a statement (its COMMIT). One idle in its transaction
+# never got the COMMIT, and its client, gone, sends none. (The pool may give the reader the
+# very session, its commit failed: that one is asking.)
+_SESSION_BUSY = {
+    "postgresql": (
+        "SELECT 1 FROM pg_stat_activity WHERE pid = :session AND pid <> pg_backend_pid() AND state = 'active'"
+    ),
+    "mysql": (
+        "SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = :session AND ID <> CONNECTION_ID() "
+        "AND COMMAND <> 'Sleep'"
+    ),
+    "mariadb": (
+        "SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = :session AND ID <> CONNECTION_ID() "
+        "AND COMMAND <> 'Sleep'"
+    ),
+    "mssql": "SELECT 1 FROM sys.dm_exec_requests WHERE session_id = :session AND session_id <> @@SPID",
+}
+
+
+def session_of(conn: Connection) -> int | None:
+    """This connection's session on the database server (PostgreSQL's backend, MariaDB's
+    connection id), or None (SQLite: in this process, whose commit has ended when it returns).
+    When the connection fails during a commit, the server may still be committing (a slow
+    disk, a synchronous standby): what it committed is read once that session is idle or gone."""
+    query = _SESSION_ID.get(conn.dialect.name)
+    return None if query is None else int(conn.execute(sa.text(query)).scalar_one())
+
+
+def audit_has(store: Store, entry: audit.AuditEntry, session: int | None = None) -> bool:
+    """Whether the audit log holds this entry, as write_audit wrote it (_AUDIT_IDENTITY).
+    session: of the transaction that wrote it (session_of); while the entry is not there and
+    that session is still busy on the server (its COMMIT running), the commit has not ended: a
+    StoreError, so that asked_again asks again."""
     row = _audit_row(entry)
     with store.reading() as conn:
         found = conn.execute(
@@ -1702,6 +1748,12 @@ def audit_has(store: Store, entry: audit.AuditEntry) -> bool:
             .where(*(audit_log.c[name] == row[name] for name in _AUDIT_IDENTITY))
             .limit(1)
         ).first()
+        if found is None and session is not None:
+            busy = conn.execute(sa.text(_SESSION_BUSY[conn.dialect.name]), {"session": session}).first()
+            if busy:
+                raise errors.StoreError(
+                    f"store {store.location.describe()}: the session that was committing is still busy"
+                )
     return found is not None
 
 

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -784,11 +785,11 @@ def test_a_lost_commit_is_read_again_until_the_store_answers(
     _commit_fails(monkeypatch, after_committing=True)
     readable, attempts = store.audit_has, []
 
-    def back_on_the_third(st: store.Store, entry: Any) -> bool:
+    def back_on_the_third(st: store.Store, entry: Any, session: int | None = None) -> bool:
         attempts.append(entry)
         if len(attempts) < 3:
             raise errors.StoreError("store: connection refused")
-        return readable(st, entry)
+        return readable(st, entry, session)
 
     monkeypatch.setattr(store, "audit_has", back_on_the_third)
     code, _, err = run("apply", "--auto-approve")
@@ -1126,3 +1127,65 @@ def test_a_signal_as_the_leases_commit_leaves_no_lease_behind(
     assert result.err.splitlines()[-1] == f"error: {what}; nothing was changed", result.err
     assert _count(cli.env["RECONCILER_STORE"], store.locks) == 0
     assert dump(cli) == before
+
+
+def test_a_commit_the_server_is_still_making_is_read_once_its_session_has_left(
+    opened: store.Store, store_url: str
+) -> None:
+    """The connection failed while PostgreSQL still ran the COMMIT (a slow disk, a synchronous
+    standby): the audit row was looked for at once, not found, and the run said "nothing was
+    applied, plan again"; the commit landed a moment later. It is read once the session that
+    was committing has left the server."""
+    from reconciler import audit
+
+    marker = audit.AuditEntry(1, "t", None, "acme", "no", "update", "Visma Oslo", None, "r")
+    committing = sa.create_engine(store_url, poolclass=sa.pool.NullPool)
+    conn = committing.connect()
+    try:
+        transaction = conn.begin()
+        session = store.session_of(conn)
+        if conn.dialect.name == "sqlite":  # in this process: its commit has ended when it returns
+            assert session is None
+            return
+        store.write_audit(conn, [marker])
+        sleep = "SELECT pg_sleep(1.5)" if conn.dialect.name == "postgresql" else "SELECT SLEEP(1.5)"
+
+        def commit_late() -> None:  # the server busy until the commit ends, as in a slow COMMIT
+            conn.execute(sa.text(sleep))
+            transaction.commit()
+            conn.close()
+
+        late = threading.Thread(target=commit_late)
+        late.start()
+        try:
+            time.sleep(0.5)
+            lost = errors.StoreError("store: server closed the connection unexpectedly")
+            assert applier._committed(opened, marker, lost, session)
+        finally:
+            late.join()
+    finally:
+        conn.close()
+        committing.dispose()
+
+
+def test_a_session_the_server_closed_while_apply_waited_is_a_store_error(
+    opened: store.Store, store_url: str
+) -> None:
+    """MariaDB closed the apply's idle connection (wait_timeout) while it asked for `yes`:
+    setting the transaction's isolation level raised PyMySQL's own error, which SQLAlchemy
+    passes on unwrapped, and the run said "internal error" with a traceback. The same error as
+    the connection went back to the pool after a commit hid the commit."""
+    with opened.reading() as conn:
+        session = store.session_of(conn)
+    if session is None:  # SQLite: no server to close it
+        return
+    killer = sa.create_engine(store_url, poolclass=sa.pool.NullPool)
+    try:
+        with killer.connect() as conn:
+            kill = "SELECT pg_terminate_backend(:s)" if conn.dialect.name == "postgresql" else "KILL :s"
+            conn.execute(sa.text(kill), {"s": session})
+    finally:
+        killer.dispose()
+    time.sleep(0.2)
+    with pytest.raises(errors.StoreError), opened.transaction() as conn:
+        conn.execute(sa.select(store.store_meta.c.key)).all()
