@@ -89,7 +89,13 @@ class Context:
     def default_paths(self, paths: Sequence[str]) -> list[str]:
         """paths (of the root's work tree: own_work_tree), or tenants/ at the root."""
         if not paths:
-            return [shown_path(self.root / "tenants")]
+            default = self.root / "tenants"
+            root = os.path.realpath(self.root)
+            if not os.path.realpath(default).startswith(root.rstrip(os.sep) + os.sep):
+                # tenants/ as a link out of the root (into another work tree: its windows were
+                # skipped); asked of git only then, not on every command's start
+                self.own_work_tree([str(default)])
+            return [shown_path(default)]
         self.own_work_tree(paths)
         return list(paths)
 

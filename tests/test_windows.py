@@ -561,6 +561,25 @@ def test_tenant_files_of_another_work_tree_are_refused_not_applied_past_their_fr
     assert json.loads(cli("history", "--format", "json").out) == []
 
 
+def test_a_tenants_folder_linked_into_another_work_tree_is_refused_without_a_path(
+    cli: Cli, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """tenants/ as a link into another work tree, and no PATH given: apply read the other
+    tree's files with this root's (no) reconciler.yaml and applied inside their freeze, while
+    the same folder given as PATH was refused."""
+    frozen_repo(cli)
+    before = dump(cli)
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    subprocess.run(["git", "init", "-q", str(elsewhere)], check=True)
+    (elsewhere / "tenants").symlink_to(cli.root / "tenants")
+    store_args = ["--store", cli.env["RECONCILER_STORE"]]
+    for args in (["apply", "--auto-approve"], ["plan"]):
+        refused = cli(*args, *store_args, env=INSIDE, cwd=elsewhere)
+        assert refused.code == 1, (args, refused.both)
+        assert "the tenant files are in the git work tree " in refused.err, refused.both
+    assert dump(cli) == before
+
+
 def test_tenant_files_in_a_repository_inside_the_root_s_are_the_root_s(cli: Cli) -> None:
     """tenants/ as a git submodule (a work tree inside the root's): `plan --out` then
     `apply --plan` from the root, the on-merge job, was refused ("run it from .../tenants",
