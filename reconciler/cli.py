@@ -179,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     # A short-lived process over acyclic data: the cycle collector only costs time (about 40%
     # of a large plan, measured by `make bench`). Reference counting still frees everything.
     gc.disable()
+    if sys.stdout is None:  # `>&-`: Python has no standard output to give (click's isatty failed)
+        click.echo(
+            "error: standard output is closed; send it somewhere, e.g. > /dev/null (nothing was done)",
+            err=True,
+        )
+        return EXIT_ERROR
     try:
         result = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
         return int(result or 0)

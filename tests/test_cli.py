@@ -487,6 +487,26 @@ def test_an_output_that_cannot_be_written_is_an_error_not_a_bug(cli: Cli) -> Non
     assert cli("store", "dump").out == before
 
 
+def test_a_closed_standard_output_is_an_error_not_a_bug(cli: Cli) -> None:
+    """`reconciler validate >&-`: Python has no sys.stdout, and every command said "internal
+    error (AttributeError)" with a debug log."""
+    seeded(cli)
+    before = cli("store", "dump").out
+    for args in (["validate"], ["plan"], ["apply", "--auto-approve"], ["--version"]):
+        done = subprocess.run(
+            ["bash", "-c", '"$@" >&-', "closed", RECONCILER, *args],
+            cwd=cli.root,
+            env=cli.env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr == (
+            "error: standard output is closed; send it somewhere, e.g. > /dev/null (nothing was done)\n"
+        ), args
+    assert cli("store", "dump").out == before
+
+
 INTERRUPTED_IMPORT = (
     "class Interrupt:\n"
     "    def find_spec(self, name, path, target=None):\n"
