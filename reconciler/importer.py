@@ -138,7 +138,8 @@ def unholdable(conn: state.LiveConnection) -> list[tuple[str, str, str]]:
     named += [("company", code, checks.MAX_COMPANY) for code in c.companies]
     found = []
     for what, name, longest in named:
-        why = spec.name_problem(name) or (f"is over {longest} characters" if len(name) > longest else None)
+        long = len(spec.nfc(name)) > longest  # composed: a name the portal keeps decomposed is the same
+        why = spec.name_problem(name) or (f"is over {longest} characters" if long else None)
         if why:
             found.append((what, name, why.split(";")[0]))
     alike = spec.first_look_alike(c.companies) if not found else None

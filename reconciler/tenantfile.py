@@ -27,9 +27,25 @@ from pydantic import (
 from reconciler import checks, errors, spec, strictyaml, validation
 
 SLUG = checks.SLUG
-Name = Annotated[str, Field(min_length=1, max_length=checks.MAX_NAME), AfterValidator(checks.check_name)]
+
+
+def _composed(value: Any) -> Any:
+    """A name composed (NFC) before its length is counted: `Région` typed on a Mac (NFD) is the
+    same name, and was refused as longer than the limit the composed one is under."""
+    return spec.nfc(value) if isinstance(value, str) else value
+
+
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=checks.MAX_NAME),
+    BeforeValidator(_composed),  # after Field: it runs first, before the length is counted
+    AfterValidator(checks.check_name),
+]
 CompanyId = Annotated[
-    str, Field(min_length=1, max_length=checks.MAX_COMPANY), AfterValidator(checks.check_name)
+    str,
+    Field(min_length=1, max_length=checks.MAX_COMPANY),
+    BeforeValidator(_composed),  # after Field: it runs first, before the length is counted
+    AfterValidator(checks.check_name),
 ]
 Text = Annotated[str, Field(min_length=1, max_length=checks.MAX_TEXT), AfterValidator(checks.check_text)]
 Flag = Annotated[bool, Strict()]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from reconciler import errors, strictyaml
@@ -170,7 +171,8 @@ def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str], item_want: di
     if kind == "too_long":
         return f"has {ctx.get('actual_length')} items, over the limit of {ctx.get('max_length')}; keep fewer"
     if kind == "string_too_long":
-        size = len(value) if isinstance(value, str) else "too many"
+        # composed, as the name was counted (tenantfile._composed): not its NFD code points
+        size = len(unicodedata.normalize("NFC", value)) if isinstance(value, str) else "too many"
         return f"is {size} characters, over the limit of {ctx.get('max_length')}; shorten it"
     if kind == "string_pattern_mismatch":
         owner = str(loc[-3]).removesuffix("s") if len(loc) >= 3 else None

@@ -217,3 +217,27 @@ def test_a_voucher_of_the_wrong_type_is_told_once() -> None:
         )
     (line,) = caught.value.lines()
     assert "voucher: expected a mapping of provider and document_center_path, not the text 'yes'" in line
+
+
+def test_a_name_typed_decomposed_is_as_long_as_its_composed_form() -> None:
+    """`Région` and 60 × `é` typed on a Mac (NFD, 128 code points) is the name of 67 characters
+    its composed form is, and one name with it (DESIGN §2): it was refused as over 100."""
+    import unicodedata
+
+    composed = "Région " + "é" * 60
+    settings = secrets.Settings("OSR_", Path(".secrets"))
+    for written in (composed, unicodedata.normalize("NFD", composed)):
+        raw = NUMBERS.format(integration="visma-business", second=f'"{written}"', previous="Old").encode()
+        tenant = desired.load_file(
+            Path("tenants/acme/acme-norway.yaml"), cat=catalog.load(), settings=settings, raw=raw
+        )
+        assert tenant.connections[1].spec.name == composed
+    too_long = unicodedata.normalize("NFD", "Région " + "é" * 94)  # 101 composed
+    raw = NUMBERS.format(integration="visma-business", second=f'"{too_long}"', previous="Old").encode()
+    with pytest.raises(errors.InputError) as caught:
+        desired.load_file(
+            Path("tenants/acme/acme-norway.yaml"), cat=catalog.load(), settings=settings, raw=raw
+        )
+    assert any("is 101 characters, over the limit of 100" in line for line in caught.value.lines()), (
+        caught.value.lines()
+    )

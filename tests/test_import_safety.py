@@ -177,6 +177,19 @@ REFUSED = [
 ]
 
 
+def test_import_writes_a_name_the_portal_keeps_decomposed_as_long_as_its_composed_form(cli: Cli) -> None:
+    """`Région` and 60 × `é`, kept decomposed (NFD: 128 code points) by the portal: import
+    refused the tenant, "over 100 characters, which a tenant file cannot hold". Composed, it
+    is 67, and the same name."""
+    import unicodedata
+
+    composed = "Région " + "é" * 60
+    _seed(cli, {"acme/main": [_conn(unicodedata.normalize("NFD", composed))]})
+    imported = cli("import")
+    assert imported.code == 0, imported.err
+    assert cli("validate").code == 0
+
+
 def test_import_refuses_a_sql_connection_without_a_password_and_writes_nothing(cli: Cli) -> None:
     """Its file referenced a password variable to set to "the current password", which does not
     exist: set, the plan changed the portal's password; unset, apply refused. Never only adopt."""
