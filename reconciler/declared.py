@@ -55,8 +55,11 @@ def path_parts(path: str | os.PathLike[str]) -> tuple[str, str]:
     """The customer and tenant a file's path names (tenants/<customer>/<tenant>.yaml): Path's
     parent.name and stem, without making a Path (see desired.discover)."""
     parent, name = os.path.split(path)
+    folder = os.path.basename(parent)
+    if folder in ("", ".", ".."):  # `validate acme-norway.yaml` in tenants/acme: the folder it is in
+        folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
     dot = name.rfind(".")
-    return os.path.basename(parent), name[:dot] if 0 < dot < len(name) - 1 else name
+    return folder, name[:dot] if 0 < dot < len(name) - 1 else name
 
 
 def path_key(path: str | os.PathLike[str]) -> str:

@@ -44,7 +44,29 @@ def discover(paths: Sequence[str]) -> list[str]:
     problems: list[errors.Problem] = []
     for raw in paths:
         path = Path(raw)
+        if not raw:  # Path("") is the current folder: an unset variable in a script, most often
+            problems.append(
+                errors.Problem(
+                    "PATH", 0, 0, "is empty; give a tenant file or folder, or leave PATH out for tenants/"
+                )
+            )
+            continue
+        if path.is_dir() and path.resolve().name != "tenants" and (path / "tenants").is_dir():
+            # the repository's root: every file in it (tests, examples, .venv) was told to move
+            problems.append(
+                errors.Problem(
+                    raw,
+                    0,
+                    0,
+                    f"holds tenants/; give {os.path.join(raw, 'tenants')} as PATH, or leave PATH out",
+                )
+            )
+            continue
         if path.is_dir():
+            # `.` or `./acme`: its files named as a file PATH is (./x.yaml is x.yaml), else a
+            # file given beside it read as a second file declaring the tenant
+            normal = os.path.normpath(raw)
+            renamed = normal == "." or normal != raw.rstrip(os.sep)
             named = list(_named_yaml(path))
             expected = _tenant_depth(path, [depth for _, depth in named])
             for candidate, depth in named:
@@ -73,7 +95,7 @@ def discover(paths: Sequence[str]) -> list[str]:
                 if problem:
                     problems.append(errors.Problem(candidate, 0, 0, problem))
                     continue
-                found.add(candidate)
+                found.add(os.path.normpath(candidate) if renamed else candidate)
         elif path.is_file() or path.exists():
             problem = _not_a_tenant_file(raw, Path.cwd())
             if problem:
@@ -99,7 +121,7 @@ def _tenant_depth(folder: Path, depths: Sequence[int]) -> int:
     folders (tenants/, or a tree import wrote elsewhere: `import imported`, then `plan
     imported`), 1 in a customer's folder. A folder of another name is a tree when its files
     all lie two deep, none directly in it."""
-    if folder.name in ("tenants", "") or folder.resolve().name == "tenants":
+    if folder.name == "tenants" or folder.resolve().name == "tenants":  # `.` in tenants/ too
         return 2
     return 2 if 2 in depths and 1 not in depths else 1
 

@@ -187,7 +187,9 @@ _SEGMENT = st.text(alphabet=st.sampled_from("ab-._øÅ 1"), min_size=1, max_size
 def test_found_paths_name_and_sort_as_paths_did(segments: list[list[str]]) -> None:
     paths = [os.fspath(Path(*parts)) for parts in segments]  # as discover makes them
     for path in paths:
-        assert declared.path_parts(path) == (Path(path).parent.name, Path(path).stem)
+        # a file named alone is in the current folder, which names its customer
+        folder = Path(path).parent.name or Path(os.path.abspath(path)).parent.name
+        assert declared.path_parts(path) == (folder, Path(path).stem)
     assert sorted(paths, key=lambda f: f.split(os.sep)) == [os.fspath(p) for p in sorted(map(Path, paths))]
 
 
@@ -199,6 +201,27 @@ def test_discover_finds_path_strings_in_path_order(tmp_path: Path) -> None:
     found = desired.discover([str(root)])
     assert found == [str(root / rel) for rel in ("a/x.yaml", "a/y.yml", "a-b/x.yaml", "b/z.yaml")]
     assert [declared.path_key(f) for f in found] == ["a/x", "a/y", "a-b/x", "b/z"]
+
+
+def test_paths_as_typed_in_a_customer_folder_name_its_tenants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In tenants/acme, `validate acme-norway.yaml` was told the file is in folder '' and
+    `validate .` to move every file: the customer was read off the PATH as typed."""
+    customer = tmp_path / "repo" / "tenants" / "acme"
+    customer.mkdir(parents=True)
+    (customer / "acme-norway.yaml").write_text("version: 1\n")
+    monkeypatch.chdir(customer)
+    for typed in (["acme-norway.yaml"], ["."], [".", "acme-norway.yaml"], ["./"]):
+        assert [declared.path_key(f) for f in desired.discover(typed)] == ["acme/acme-norway"], typed
+    monkeypatch.chdir(tmp_path / "repo")
+    for typed, said in (
+        ([""], "PATH: is empty; give a tenant file or folder, or leave PATH out for tenants/"),
+        (["."], ".: holds tenants/; give ./tenants as PATH, or leave PATH out"),
+    ):
+        with pytest.raises(errors.InputError) as caught:
+            desired.discover(typed)
+        assert caught.value.lines() == [said], typed
 
 
 def test_a_voucher_of_the_wrong_type_is_told_once() -> None:
