@@ -20,6 +20,7 @@ import getpass
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -425,4 +426,12 @@ def leases(st: store.Store, scopes: Sequence[str], *, timeout_s: float) -> Itera
             yield held
         finally:
             held.deferring = True  # a second Ctrl-C must not leave the leases behind
-            held.release()
+            left = held.release()
+            failed = sys.exc_info()[1]
+            if left and isinstance(failed, errors.ReconcilerError):
+                # The run fails (the store went away before the commit): the leases it could
+                # not release are named, with their expiry and the unlock that frees them, as
+                # after a commit; they were left for 15 minutes unsaid.
+                said = failed.problems or (errors.Problem("", 0, 0, str(failed)),)
+                named = tuple(errors.Problem("", 0, 0, u.describe()) for u in left)
+                raise type(failed)(str(failed), problems=(*said, *named)) from None

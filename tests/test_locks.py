@@ -811,6 +811,28 @@ def test_a_commit_that_did_not_happen_is_reported_as_an_error(
     assert run("locks", "--format", "json")[1] == "[]\n"
 
 
+def test_leases_a_failed_apply_cannot_release_are_named_with_their_expiry(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store went away before the commit: the run said "nothing was applied" and left its
+    leases for 15 minutes unsaid (an apply from another host refused until then)."""
+    _changed_fleet(run, monkeypatch)
+    _commit_fails(monkeypatch, after_committing=False)
+
+    def unreachable(*_: object) -> None:
+        raise errors.StoreError("store: connection refused")
+
+    monkeypatch.setattr(store, "release_locks", unreachable)
+    code, _, err = run("apply", "--auto-approve")
+    assert code == 1 and "Lost connection to server" in err and "nothing was applied" in err, err
+    (left,) = [line for line in err.splitlines() if "could not release lock" in line]
+    assert re.fullmatch(
+        r"error: could not release lock \S+ on acme/acme-norway \(store: connection refused\); it "
+        r"expires at .+ UTC, or run `reconciler unlock \S+`",
+        left,
+    ), left
+
+
 def test_a_commit_whose_outcome_cannot_be_read_says_so(
     run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
