@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     # A short-lived process over acyclic data: the cycle collector only costs time (about 40%
     # of a large plan, measured by `make bench`). Reference counting still frees everything.
     gc.disable()
+    if sys.stderr is None:  # `2>&-`: run as asked, its messages unsaid (the exit code says how it went)
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (the process's own)
     if sys.stdout is None:  # `>&-`: Python has no standard output to give (click's isatty failed)
         click.echo(
             "error: standard output is closed; send it somewhere, e.g. > /dev/null (nothing was done)",

@@ -31,6 +31,9 @@ from reconciler import audit, drivers, errors, redaction, secrets, spec, state
 # statement fails; with no handler, Python's last resort printed it on stderr beside the
 # tool's own one-line message for the same failure.
 logging.getLogger("psycopg").addHandler(logging.NullHandler())
+# The pool logs a connection it could not reset (MariaDB closed it while apply waited for `yes`)
+# with its traceback, on stderr by logging's last resort: the StoreError that follows says it.
+logging.getLogger("sqlalchemy.pool").addHandler(logging.NullHandler())
 
 SCHEMA_VERSION = "3"
 # v1 -> v2: names and company ids keyed by spec.identity_key (was casefold), company keys,
@@ -1708,22 +1711,15 @@ _SESSION_ID = {
     "mariadb": "SELECT CONNECTION_ID()",
     "mssql": "SELECT @@SPID",
 }
-# Whether that session is still running a statement (its COMMIT). One idle in its transaction
-# never got the COMMIT, and its client, gone, sends none. (The pool may give the reader the
-# very session, its commit failed: that one is asking.)
-_SESSION_BUSY = {
-    "postgresql": (
-        "SELECT 1 FROM pg_stat_activity WHERE pid = :session AND pid <> pg_backend_pid() AND state = 'active'"
-    ),
-    "mysql": (
-        "SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = :session AND ID <> CONNECTION_ID() "
-        "AND COMMAND <> 'Sleep'"
-    ),
-    "mariadb": (
-        "SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = :session AND ID <> CONNECTION_ID() "
-        "AND COMMAND <> 'Sleep'"
-    ),
-    "mssql": "SELECT 1 FROM sys.dm_exec_requests WHERE session_id = :session AND session_id <> @@SPID",
+# Whether that session is still on the server, but for the one asking (the pool may give the
+# reader that very session). Still there, it may yet commit: running its COMMIT (a slow disk, a
+# synchronous standby), or idle in its transaction with the COMMIT still on its way (through a
+# proxy that held it after the client's side failed).
+_SESSION_THERE = {
+    "postgresql": "SELECT 1 FROM pg_stat_activity WHERE pid = :session AND pid <> pg_backend_pid()",
+    "mysql": "SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = :session AND ID <> CONNECTION_ID()",
+    "mariadb": "SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = :session AND ID <> CONNECTION_ID()",
+    "mssql": "SELECT 1 FROM sys.dm_exec_sessions WHERE session_id = :session AND session_id <> @@SPID",
 }
 
 
@@ -1731,29 +1727,30 @@ def session_of(conn: Connection) -> int | None:
     """This connection's session on the database server (PostgreSQL's backend, MariaDB's
     connection id), or None (SQLite: in this process, whose commit has ended when it returns).
     When the connection fails during a commit, the server may still be committing (a slow
-    disk, a synchronous standby): what it committed is read once that session is idle or gone."""
+    disk, a synchronous standby): what it committed is read once that session is gone."""
     query = _SESSION_ID.get(conn.dialect.name)
     return None if query is None else int(conn.execute(sa.text(query)).scalar_one())
 
 
 def audit_has(store: Store, entry: audit.AuditEntry, session: int | None = None) -> bool:
     """Whether the audit log holds this entry, as write_audit wrote it (_AUDIT_IDENTITY).
-    session: of the transaction that wrote it (session_of); while the entry is not there and
-    that session is still busy on the server (its COMMIT running), the commit has not ended: a
-    StoreError, so that asked_again asks again."""
+    session: of the transaction that wrote it (session_of); while that session is still on the
+    server, its commit may not have ended: a StoreError, so that asked_again asks again. Asked
+    before the entry is read: read first, a commit that ended between the two reads was
+    "nothing was applied"."""
     row = _audit_row(entry)
     with store.reading() as conn:
+        if session is not None:
+            there = conn.execute(sa.text(_SESSION_THERE[conn.dialect.name]), {"session": session}).first()
+            if there:
+                raise errors.StoreError(
+                    f"store {store.location.describe()}: the session that was committing is still there"
+                )
         found = conn.execute(
             sa.select(audit_log.c.id)
             .where(*(audit_log.c[name] == row[name] for name in _AUDIT_IDENTITY))
             .limit(1)
         ).first()
-        if found is None and session is not None:
-            busy = conn.execute(sa.text(_SESSION_BUSY[conn.dialect.name]), {"session": session}).first()
-            if busy:
-                raise errors.StoreError(
-                    f"store {store.location.describe()}: the session that was committing is still busy"
-                )
     return found is not None
 
 

@@ -507,6 +507,20 @@ def test_a_closed_standard_output_is_an_error_not_a_bug(cli: Cli) -> None:
     assert cli("store", "dump").out == before
 
 
+def test_a_closed_standard_error_runs_the_command_unsaid(cli: Cli) -> None:
+    """`reconciler plan 2>&-`: an internal error (no sys.stderr), nothing printed, exit 1 and a
+    debug log. The command runs; its messages go nowhere, as asked."""
+    seeded(cli)
+    done = subprocess.run(
+        ["bash", "-c", '"$@" 2>&-', "closed", RECONCILER, "plan"],
+        cwd=cli.root,
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert done.returncode == 0 and "Plan: " in done.stdout
+
+
 INTERRUPTED_IMPORT = (
     "class Interrupt:\n"
     "    def find_spec(self, name, path, target=None):\n"

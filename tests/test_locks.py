@@ -726,6 +726,7 @@ def _next_commit_fails(monkeypatch: pytest.MonkeyPatch, *, after_committing: boo
         armed = False
         if after_committing:
             commit(self)
+        self.invalidate()  # as a lost connection is: its session on the server ends
         raise sa.exc.OperationalError("COMMIT", {}, ConnectionResetError("Lost connection to server"))
 
     monkeypatch.setattr(sa.engine.Connection, "_commit_impl", failing)
@@ -1151,13 +1152,14 @@ def test_a_signal_as_the_leases_commit_leaves_no_lease_behind(
     assert dump(cli) == before
 
 
+@pytest.mark.parametrize("busy", [True, False], ids=["running-its-commit", "commit-on-its-way"])
 def test_a_commit_the_server_is_still_making_is_read_once_its_session_has_left(
-    opened: store.Store, store_url: str
+    opened: store.Store, store_url: str, busy: bool
 ) -> None:
     """The connection failed while PostgreSQL still ran the COMMIT (a slow disk, a synchronous
-    standby): the audit row was looked for at once, not found, and the run said "nothing was
-    applied, plan again"; the commit landed a moment later. It is read once the session that
-    was committing has left the server."""
+    standby), or while a proxy still held it: the audit row was looked for at once, not found,
+    and the run said "nothing was applied, plan again"; the commit landed a moment later. It
+    is read once the session that was committing has left the server."""
     from reconciler import audit
 
     marker = audit.AuditEntry(1, "t", None, "acme", "no", "update", "Visma Oslo", None, "r")
@@ -1173,7 +1175,10 @@ def test_a_commit_the_server_is_still_making_is_read_once_its_session_has_left(
         sleep = "SELECT pg_sleep(1.5)" if conn.dialect.name == "postgresql" else "SELECT SLEEP(1.5)"
 
         def commit_late() -> None:  # the server busy until the commit ends, as in a slow COMMIT
-            conn.execute(sa.text(sleep))
+            if busy:
+                conn.execute(sa.text(sleep))
+            else:  # idle in its transaction, the COMMIT yet to arrive
+                time.sleep(1.5)
             transaction.commit()
             conn.close()
 
@@ -1191,7 +1196,7 @@ def test_a_commit_the_server_is_still_making_is_read_once_its_session_has_left(
 
 
 def test_a_session_the_server_closed_while_apply_waited_is_a_store_error(
-    opened: store.Store, store_url: str
+    opened: store.Store, store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """MariaDB closed the apply's idle connection (wait_timeout) while it asked for `yes`:
     setting the transaction's isolation level raised PyMySQL's own error, which SQLAlchemy
@@ -1211,3 +1216,4 @@ def test_a_session_the_server_closed_while_apply_waited_is_a_store_error(
     time.sleep(0.2)
     with pytest.raises(errors.StoreError), opened.transaction() as conn:
         conn.execute(sa.select(store.store_meta.c.key)).all()
+    assert "Traceback" not in capsys.readouterr().err  # the pool's log of it: the error says it
