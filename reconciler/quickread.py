@@ -137,8 +137,13 @@ def _items(value: Any) -> list[Any]:
     return value
 
 
-def _name(value: Any) -> str:
-    return checks.check_name(_text(value, checks.MAX_NAME))
+def _name(value: Any, longest: int = checks.MAX_NAME) -> str:
+    """A name, composed (NFC) as the models count its length: composing can lengthen it too
+    (Devanagari ज़ is two characters composed), which they refuse and this reader left alone."""
+    name = checks.check_name(_text(value, longest))
+    if len(name) > longest:
+        raise _Unusual
+    return name
 
 
 def _optional_text(value: Any) -> str | None:
@@ -206,7 +211,10 @@ class _Reader:
         if key in self.names:
             raise _Unusual
         self.names[key] = i
-        return checks.check_name(written)
+        name = checks.check_name(written)
+        if len(name) > checks.MAX_NAME:  # composed: see _name
+            raise _Unusual
+        return name
 
     def tombstone(self, i: int, fields: dict[str, Any]) -> str:
         if not fields.keys() <= TOMBSTONE_KEYS:
@@ -259,7 +267,7 @@ class _Reader:
 
     @staticmethod
     def companies(values: list[Any]) -> tuple[str, ...]:
-        ids = tuple(checks.check_name(_text(value, checks.MAX_COMPANY)) for value in values)
+        ids = tuple(_name(value, checks.MAX_COMPANY) for value in values)
         if len({spec.identity(i) for i in ids}) != len(ids) or spec.first_look_alike(ids) is not None:
             raise _Unusual  # listed twice, or two that look the same
         return ids

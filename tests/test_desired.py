@@ -264,3 +264,21 @@ def test_a_name_typed_decomposed_is_as_long_as_its_composed_form() -> None:
     assert any("is 101 characters, over the limit of 100" in line for line in caught.value.lines()), (
         caught.value.lines()
     )
+
+
+def test_a_name_that_composing_lengthens_is_counted_composed_however_the_file_is_written() -> None:
+    """Devanagari ज़ (U+095B) composes (NFC) into two characters: a name of 70 typed, 102
+    composed, was valid written plainly (the quick reader counted what was typed) and refused
+    with an anchor on it (the models count it composed); applied, export then refused it."""
+    name = "Dilli " + "\u095b" * 32 + "x" * 32
+    settings = secrets.Settings("OSR_", Path(".secrets"))
+    for written in (f'"{name}"', f'&n "{name}"'):
+        raw = NUMBERS.format(integration="visma-business", second=written, previous="Old").encode()
+        with pytest.raises(errors.InputError) as caught:
+            desired.load_file(
+                Path("tenants/acme/acme-norway.yaml"), cat=catalog.load(), settings=settings, raw=raw
+            )
+        assert any("is 102 characters, over the limit of 100" in line for line in caught.value.lines()), (
+            written,
+            caught.value.lines(),
+        )
