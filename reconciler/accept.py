@@ -238,8 +238,9 @@ def _append_unmanaged(
                 "which a tenant file cannot hold: not appended; correct it in the portal"
             )
             continue
-        look = spec.look_alike(conn.spec.name)
-        alike = next((n for n in looks.get(look, ()) if spec.looks_alike(conn.spec.name, n)), None)
+        alike = next(
+            (n for n in spec.alike_in(looks, conn.spec.name) if spec.looks_alike(conn.spec.name, n)), None
+        )
         if alike is not None:
             done.reports.append(
                 f"{t.key}/{render.quoted(conn.spec.name)[1:-1]}: made in the portal (unmanaged), "
@@ -249,7 +250,8 @@ def _append_unmanaged(
                 "correct it in the portal"
             )
             continue
-        looks.setdefault(look, []).append(conn.spec.name)
+        for look in spec.looks(conn.spec.name):
+            looks.setdefault(look, []).append(conn.spec.name)
         sql = conn.spec.authentication is spec.Authentication.SQL
         ref = declared.SecretRef(names[conn.spec.name], None) if sql else None
         docs.append(conn.spec.document(password={"env": ref.env} if ref else None))

@@ -318,31 +318,34 @@ def _previous_look_alikes(
         kind = loc[2]
         key = spec.identity(text)
         group = ("plain", spec.foreign(key)) if spec.plain_name(text) else ("odd", key)
-        groups = seen.setdefault(spec.look_alike(text), {})
         wanted = ("previous_names",) if kind == "name" else ("name", "previous_names")
-        match = next(
-            (
-                entry
-                for other, kept in groups.items()
-                if other != group
-                for entry_kind in wanted
-                for entry in kept.get(entry_kind, ())
-                if entry[0] != i
-            ),
-            None,
-        )
-        if match is not None:
-            j, first_loc, first = match
-            what = "the name" if first_loc[2] == "name" else "a previous name"
-            add(
-                loc,
-                f"{validation.shown(text)} looks the same as {validation.shown(first)}, {what} of "
-                f"connections[{j}], and is another name ({spec.look_alike_difference(text, first)}); "
-                "write the previous name as the portal has it and rename one so that they look different",
+        told = False
+        for look in spec.looks(text):  # each of its looks: one it shares is enough
+            groups = seen.setdefault(look, {})
+            match = next(
+                (
+                    entry
+                    for other, kept in groups.items()
+                    if other != group
+                    for entry_kind in wanted
+                    for entry in kept.get(entry_kind, ())
+                    if entry[0] != i
+                ),
+                None,
             )
-        kept = groups.setdefault(group, {}).setdefault(kind, [])
-        if len(kept) < 2 and all(j != i for j, *_ in kept):
-            kept.append((i, loc, text))
+            if match is not None and not told:
+                told = True
+                j, first_loc, first = match
+                what = "the name" if first_loc[2] == "name" else "a previous name"
+                add(
+                    loc,
+                    f"{validation.shown(text)} looks the same as {validation.shown(first)}, {what} of "
+                    f"connections[{j}], and is another name ({spec.look_alike_difference(text, first)}); "
+                    "write the previous name as the portal has it and rename one so that they look different",
+                )
+            kept = groups.setdefault(group, {}).setdefault(kind, [])
+            if len(kept) < 2 and all(j != i for j, *_ in kept):
+                kept.append((i, loc, text))
 
 
 def _entry_rules(

@@ -111,7 +111,7 @@ def _look_alike(
     dependents). but: the live name of the connection being renamed, which gives its name up."""
     if odd:
         for name in declared:
-            for live in odd.get(spec.look_alike(name), ()):
+            for live in spec.alike_in(odd, name):
                 if live != but and spec.looks_alike(name, live):
                     raise _LooksLike(what, name, live)
 
@@ -120,7 +120,7 @@ def _looks_declared(live_name: str, declared: Mapping[str, list[str]]) -> list[s
     """A note when a live connection no entry matched (unmanaged, or pruned) looks the same as
     a name the file declares (declared: by spec.by_look): a reviewer would read `unmanaged
     "Rаpport"` (a Cyrillic а) beside a declared Rapport as the declared connection (DESIGN §8)."""
-    for name in declared.get(spec.look_alike(live_name), ()):
+    for name in spec.alike_in(declared, live_name):
         if spec.looks_alike(name, live_name):
             return [
                 f'"{live_name}" in the portal looks the same as "{name}" in the file and is another '
@@ -142,17 +142,17 @@ def _shown_alike(actions: Sequence[p.Action], unmanaged: Sequence[str], notes: S
         if a.renamed_in_portal is not None:
             shown.update(dict.fromkeys(a.renamed_in_portal))
     shown.update(dict.fromkeys(unmanaged))
-    found = []
+    found: dict[str, None] = {}  # a pair of two looks they share is noted once
     for group in spec.by_look(shown).values():
         for i, one in enumerate(group):
             for other in group[i + 1 :]:
                 noted = any(f'"{one}"' in n and f'"{other}"' in n for n in notes)
                 if spec.looks_alike(one, other) and not noted:
-                    found.append(
+                    found[
                         f'"{one}" and "{other}" look the same and are two names '
                         f"({spec.look_alike_difference(one, other)})"
-                    )
-    return found
+                    ] = None
+    return list(found)
 
 
 def _accepted_rename(

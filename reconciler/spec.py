@@ -16,7 +16,7 @@ import json
 import operator
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,15 +227,27 @@ def _skeleton(text: str) -> str:
     # Prototypes are of upper and lower case letters (Cyrillic В is B, в is no b), and case is
     # no difference between names: the prototypes, then case folded, then their prototypes (a
     # folded `M` is an `m`, whose prototype is `rn`).
-    # Upper case first: the prototype of `I` is `l` and `i` has none, so `VISMA OSLO ` and `Visma
-    # Oslo`, one name to a person (a space that does not show), had two looks. In upper case, a
-    # lower case letter takes its capital's prototype (Cyrillic і as І, as I: `l`).
     prototypes = _prototypes()
-    seen = unicodedata.normalize("NFD", text.upper()).translate(prototypes)
+    seen = unicodedata.normalize("NFD", text).translate(prototypes)
     return unicodedata.normalize("NFD", unicodedata.normalize("NFD", seen.casefold()).translate(prototypes))
 
 
 _char_skeleton = functools.lru_cache(maxsize=4096)(_skeleton)  # foreign's, one character at a time
+
+
+@functools.lru_cache(maxsize=4096)
+def looks(text: str) -> tuple[str, ...]:
+    """The keys to find a name's look-alikes by: its look (look_alike), and the look of its
+    lower case, where they differ. Case is no difference between names, but the
+    prototypes are of letters as written: `I`'s is `l` and `i` has none, so `VISMA OSLO ` (a
+    space that does not show) and `Visma Oslo` have two looks and one lower case look; Cyrillic
+    `В` is Latin `B` by its look, while its small `в` looks like no `b`. Two names look alike
+    where they share a key (looks_alike): upper-casing every name instead took capitals' looks
+    for small letters (Greek ν as N, no longer v) and merged small letters that do not look
+    alike (Cyrillic г and у, in Эдгардович and Эдуардович)."""
+    own = look_alike(text)
+    lower = _skeleton((text if plain_name(text) else _seen(text)).casefold())
+    return (own,) if lower == own else (own, lower)
 
 
 def looks_alike(a: str, b: str) -> bool:
@@ -247,7 +259,7 @@ def looks_alike(a: str, b: str) -> bool:
     (`Tromsø 1` and `Tromsø l`, `rn` and `m`: the same characters beyond ASCII, in the same
     places of the look: foreign), that is what was typed."""
     ia, ib = identity(a), identity(b)
-    if ia == ib or look_alike(a) != look_alike(b):
+    if ia == ib or not set(looks(a)).intersection(looks(b)):
         return False
     if not (plain_name(a) and plain_name(b)):
         return True
@@ -282,11 +294,20 @@ def foreign(text: str) -> Placed:
 
 
 def by_look(names: Iterable[str]) -> dict[str, list[str]]:
-    """names by look_alike(): where to find those a name may look the same as (looks_alike)."""
+    """names by each of their looks(): where to find those a name may look the same as
+    (alike_in, then looks_alike)."""
     found: dict[str, list[str]] = {}
     for name in names:
-        found.setdefault(look_alike(name), []).append(name)
+        for look in looks(name):
+            found.setdefault(look, []).append(name)
     return found
+
+
+def alike_in(index: Mapping[str, list[str]], name: str) -> Iterator[str]:
+    """The names of index (by_look) that share a look with name: the candidates looks_alike
+    decides between (a name sharing both looks comes twice)."""
+    for look in looks(name):
+        yield from index.get(look, ())
 
 
 def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
@@ -303,20 +324,20 @@ def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
     seen: dict[str, int] = {}  # a look -> the first name that has it
     groups: dict[str, tuple[Placed | None, set[str]]] = {}  # a look seen twice -> (foreign, identities)
     for i, name in enumerate(names):
-        look = look_alike(name)
-        first = seen.setdefault(look, i)
-        if first == i:  # the common case: nothing more to ask
-            continue
-        group = groups.get(look)
-        if group is None:
-            group = groups[look] = (_shared(names[first]), {identity(names[first])})
-        key = identity(name)
-        if key in group[1]:
-            continue
-        shared = _shared(name)
-        if shared is None or shared != group[0]:
-            return first, i
-        group[1].add(key)
+        for look in looks(name):
+            first = seen.setdefault(look, i)
+            if first == i:  # the common case: nothing more to ask
+                continue
+            group = groups.get(look)
+            if group is None:
+                group = groups[look] = (_shared(names[first]), {identity(names[first])})
+            key = identity(name)
+            if key in group[1]:
+                continue
+            shared = _shared(name)
+            if shared is None or shared != group[0]:
+                return first, i
+            group[1].add(key)
     return None
 
 

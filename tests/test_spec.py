@@ -178,12 +178,23 @@ def test_spec_fingerprint_is_the_digest_stores_keep(
         ("Abc", "\uff21bc", True),  # fullwidth A
         ("Ivar", "\u0406var", True),  # Cyrillic I, whose prototype is l
         ("Bergen", "\u0412ergen", True),  # Cyrillic VE looks like B
-        # Its small letter does not look like b, but case is no difference: вergen is the name
-        # ВERGEN, which looks like BERGEN, the name bergen. Refused rather than two connections.
-        ("bergen", "\u0432ergen", True),
+        ("bergen", "\u0432ergen", False),  # its small letter does not look like b
         ("Visma Oslo", "VISMA OSLO ", True),  # case aside, and what does not show: `I` is `l`'s look
         ("Visma Oslo", "VISMA OSLO\u200b", True),
         ("visma", "V\u0406SMA", True),  # Cyrillic capital I beside a Latin small i
+        # Small letters keep their own looks (upper-casing every name first took their capitals')
+        ("Nordvik", "Nord\u03bdik", True),  # Greek nu, v (not N)
+        ("Lund", "L\u03c5nd", True),  # Greek upsilon, u (not Y)
+        ("Oslo", "Osl\u03c3", True),  # Greek sigma, o
+        ("Bergen", "Be\u0433gen", True),  # Cyrillic ghe, r
+        # ... and do not merge with each other: son of Eduard, son of Edgar (Cyrillic у and г)
+        (
+            "\u042d\u0434\u0443\u0430\u0440\u0434\u043e\u0432\u0438\u0447",
+            "\u042d\u0434\u0433\u0430\u0440\u0434\u043e\u0432\u0438\u0447",
+            False,
+        ),
+        ("\u0421\u043e\u0432\u0430", "\u0421\u043e\u044c\u0430", False),  # Cyrillic в and ь
+        ("Hal\u0131 Saha", "Hall Saha", False),  # Turkish dotless i and l
         ("Trail", "Trail ", True),  # what does not show
         ("OsloGP", "Oslo\u200bGP", True),
         ("R\u00e9sum\u00e9", "Resume", False),  # an accent shows
