@@ -313,37 +313,36 @@ def _previous_look_alikes(
     # connections: enough to find one of another connection. Every earlier entry of the look
     # was asked before (4,000 connections with one previous name: 8 s; 2,000 previous names of
     # one look: 72 s).
-    seen: dict[str, dict[tuple[Any, ...], dict[str, list[tuple[int, tuple[Any, ...], str]]]]] = {}
+    seen: dict[spec.Key, dict[tuple[Any, ...], dict[str, list[tuple[int, tuple[Any, ...], str]]]]] = {}
     for i, loc, text in marked:
         kind = loc[2]
         key = spec.identity(text)
         group = ("plain", spec.foreign(key)) if spec.plain_name(text) else ("odd", key)
         wanted = ("previous_names",) if kind == "name" else ("name", "previous_names")
-        told = False
-        for look in spec.looks(text):  # each of its looks: one it shares is enough
-            groups = seen.setdefault(look, {})
-            match = next(
-                (
-                    entry
-                    for other, kept in groups.items()
-                    if other != group
-                    for entry_kind in wanted
-                    for entry in kept.get(entry_kind, ())
-                    if entry[0] != i
-                ),
-                None,
+        asked, kept_under = spec.look_keys(text)  # a key it asks finds the entries that look like it
+        match = next(
+            (
+                entry
+                for look in asked
+                for other, kept in seen.get(look, {}).items()
+                if other != group
+                for entry_kind in wanted
+                for entry in kept.get(entry_kind, ())
+                if entry[0] != i
+            ),
+            None,
+        )
+        if match is not None:
+            j, first_loc, first = match
+            what = "the name" if first_loc[2] == "name" else "a previous name"
+            add(
+                loc,
+                f"{validation.shown(text)} looks the same as {validation.shown(first)}, {what} of "
+                f"connections[{j}], and is another name ({spec.look_alike_difference(text, first)}); "
+                "write the previous name as the portal has it and rename one so that they look different",
             )
-            if match is not None and not told:
-                told = True
-                j, first_loc, first = match
-                what = "the name" if first_loc[2] == "name" else "a previous name"
-                add(
-                    loc,
-                    f"{validation.shown(text)} looks the same as {validation.shown(first)}, {what} of "
-                    f"connections[{j}], and is another name ({spec.look_alike_difference(text, first)}); "
-                    "write the previous name as the portal has it and rename one so that they look different",
-                )
-            kept = groups.setdefault(group, {}).setdefault(kind, [])
+        for look in kept_under:
+            kept = seen.setdefault(look, {}).setdefault(group, {}).setdefault(kind, [])
             if len(kept) < 2 and all(j != i for j, *_ in kept):
                 kept.append((i, loc, text))
 

@@ -142,17 +142,16 @@ def _shown_alike(actions: Sequence[p.Action], unmanaged: Sequence[str], notes: S
         if a.renamed_in_portal is not None:
             shown.update(dict.fromkeys(a.renamed_in_portal))
     shown.update(dict.fromkeys(unmanaged))
-    found: dict[str, None] = {}  # a pair of two looks they share is noted once
-    for group in spec.by_look(shown).values():
-        for i, one in enumerate(group):
-            for other in group[i + 1 :]:
-                noted = any(f'"{one}"' in n and f'"{other}"' in n for n in notes)
-                if spec.looks_alike(one, other) and not noted:
-                    found[
-                        f'"{one}" and "{other}" look the same and are two names '
-                        f"({spec.look_alike_difference(one, other)})"
-                    ] = None
-    return list(found)
+    names = list(shown)
+    found = []
+    for first, i in spec.alike_after(names):  # each with the first it looks like: one pass
+        one, other = names[first], names[i]
+        if not any(f'"{one}"' in n and f'"{other}"' in n for n in notes):
+            found.append(
+                f'"{one}" and "{other}" look the same and are two names '
+                f"({spec.look_alike_difference(one, other)})"
+            )
+    return found
 
 
 def _accepted_rename(

@@ -235,19 +235,52 @@ def _skeleton(text: str) -> str:
 _char_skeleton = functools.lru_cache(maxsize=4096)(_skeleton)  # foreign's, one character at a time
 
 
+def _shape(text: str) -> str:
+    """Unicode's skeleton (UTS #39) of text as written, case kept: each character's prototype."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", text).translate(_prototypes()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _shapes(text: str) -> tuple[str, ...]:
+    """A name's shape as written (first), and the shapes of its upper and lower case: the
+    names a person may read it as, case aside (looks_alike)."""
+    seen = text if plain_name(text) else _seen(text)
+    return tuple(dict.fromkeys((_shape(seen), _shape(seen.upper()), _shape(seen.lower()))))
+
+
+def _alike(a: str, b: str) -> bool:
+    """One look, case aside: the same look_alike, or one name as written shaped like the other
+    in upper or lower case. `VISMA OSLO ` (a space that does not show) is shaped like `Visma
+    Oslo` in upper case, `ТINE` (a Cyrillic Т) like `Tine`: look_alike takes `I` as `l` and `i`
+    as `i`, and missed both. A small letter keeps its own shape (Greek ν is v), and capitals
+    theirs (Σ is no Ο, in ΣΤΕ and ΟΤΕ)."""
+    if look_alike(a) == look_alike(b):
+        return True
+    sa, sb = _shapes(a), _shapes(b)
+    return sa[0] in sb or sb[0] in sa
+
+
 @functools.lru_cache(maxsize=4096)
 def looks(text: str) -> tuple[str, ...]:
-    """The keys to find a name's look-alikes by: its look (look_alike), and the look of its
-    lower case, where they differ. Case is no difference between names, but the
-    prototypes are of letters as written: `I`'s is `l` and `i` has none, so `VISMA OSLO ` (a
-    space that does not show) and `Visma Oslo` have two looks and one lower case look; Cyrillic
-    `В` is Latin `B` by its look, while its small `в` looks like no `b`. Two names look alike
-    where they share a key (looks_alike): upper-casing every name instead took capitals' looks
-    for small letters (Greek ν as N, no longer v) and merged small letters that do not look
-    alike (Cyrillic г and у, in Эдгардович and Эдуардович)."""
-    own = look_alike(text)
-    lower = _skeleton((text if plain_name(text) else _seen(text)).casefold())
-    return (own,) if lower == own else (own, lower)
+    """The keys to find a name's possible look-alikes by (by_look, alike_in): its look_alike and
+    its shapes (marked apart). Two names that look alike share one; the converse is looks_alike's
+    to say (two names shaped alike only in upper case, or only in lower case, do not)."""
+    return (look_alike(text), *("\1" + shape for shape in _shapes(text)))
+
+
+Key = tuple[str, str]
+
+
+def look_keys(text: str) -> tuple[tuple[Key, ...], tuple[Key, ...]]:
+    """(the keys to ask, the keys to be found by): for one pass over names (first_look_alike),
+    two names look alike (_alike) where one asks a key the other is found by: the same
+    look_alike; a later name's shapes finding an earlier one's shape as written; and a later
+    name's shape as written finding any of an earlier one's shapes."""
+    shapes = _shapes(text)
+    look = ("look", look_alike(text))
+    asked = (look, *(("written", shape) for shape in shapes), ("any", shapes[0]))
+    kept = (look, ("written", shapes[0]), *(("any", shape) for shape in shapes))
+    return asked, kept
 
 
 def looks_alike(a: str, b: str) -> bool:
@@ -259,7 +292,7 @@ def looks_alike(a: str, b: str) -> bool:
     (`Tromsø 1` and `Tromsø l`, `rn` and `m`: the same characters beyond ASCII, in the same
     places of the look: foreign), that is what was typed."""
     ia, ib = identity(a), identity(b)
-    if ia == ib or not set(looks(a)).intersection(looks(b)):
+    if ia == ib or not _alike(a, b):
         return False
     if not (plain_name(a) and plain_name(b)):
         return True
@@ -317,28 +350,28 @@ def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
     (every connection's companies, every plan)."""
     if all(map(str.isascii, names)):
         return None
-    # By look: the first name with it, and, while none looks like another, what they share:
-    # they are one identity, or plain names with the same characters beyond ASCII in the same
-    # places (foreign), so a new name with that look looks like all of them or none. One pass:
-    # it asked every earlier name again at each look seen twice (8,000 company ids: 36 s).
-    seen: dict[str, int] = {}  # a look -> the first name that has it
-    groups: dict[str, tuple[Placed | None, set[str]]] = {}  # a look seen twice -> (foreign, identities)
+    return next(alike_after(names), None)
+
+
+def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
+    """(an earlier name it looks like, i) for each name i of names that looks like an earlier
+    one (looks_alike), in one pass: by key (look_keys), then by what never looks alike within
+    it: plain names with the same characters beyond ASCII in the same places (foreign), or one
+    identity. A name looks like every earlier one of a key it asks but for those (asking every
+    earlier name again took 36 s for 8,000 company ids)."""
+    groups: dict[Key, dict[object, int]] = {}  # key -> what they share -> the first with it
     for i, name in enumerate(names):
-        for look in looks(name):
-            first = seen.setdefault(look, i)
-            if first == i:  # the common case: nothing more to ask
-                continue
-            group = groups.get(look)
-            if group is None:
-                group = groups[look] = (_shared(names[first]), {identity(names[first])})
-            key = identity(name)
-            if key in group[1]:
-                continue
-            shared = _shared(name)
-            if shared is None or shared != group[0]:
-                return first, i
-            group[1].add(key)
-    return None
+        asked, kept = look_keys(name)
+        shared = _shared(name)
+        mine: object = shared if shared is not None else ("odd", identity(name))
+        earlier = next(
+            (first for look in asked for theirs, first in groups.get(look, {}).items() if theirs != mine),
+            None,
+        )
+        if earlier is not None:
+            yield earlier, i
+        for look in kept:
+            groups.setdefault(look, {}).setdefault(mine, i)
 
 
 def _shared(name: str) -> Placed | None:

@@ -195,6 +195,13 @@ def test_spec_fingerprint_is_the_digest_stores_keep(
         ),
         ("\u0421\u043e\u0432\u0430", "\u0421\u043e\u044c\u0430", False),  # Cyrillic в and ь
         ("Hal\u0131 Saha", "Hall Saha", False),  # Turkish dotless i and l
+        # A name as written shaped like the other's upper case: `I` is `l` to the look, `i` is not
+        ("Tine", "\u0422INE", True),  # Cyrillic capital TE
+        ("Visma Oslo", "VIS\u041cA OSLO", True),  # Cyrillic capital EM
+        ("Nike", "\u039dIKE", True),  # Greek capital NU
+        # ... but capitals keep their own shapes: Greek Σ is no Ο, though σ looks like ο
+        ("\u03a3\u03a4\u0395", "\u039f\u03a4\u0395", False),  # ΣΤΕ, ΟΤΕ
+        ("\u03a0\u0391\u03a3 Giannina", "\u03a0\u0391\u039f Giannina", False),  # ΠΑΣ, ΠΑΟ
         ("Trail", "Trail ", True),  # what does not show
         ("OsloGP", "Oslo\u200bGP", True),
         ("R\u00e9sum\u00e9", "Resume", False),  # an accent shows
@@ -284,3 +291,26 @@ def test_plain_names_of_one_look_are_two_only_where_they_differ_beyond_ascii(
         return
     beyond_ascii = any(x.casefold() != y.casefold() and not (x + y).isascii() for x, y in pairs)
     assert spec.looks_alike(a, b) is beyond_ascii, (a, b)
+
+
+_SCRIPTS_AND_CASES = [*"IilL1ОоOo0ΣσςΟοВвBbНнHhМмMmrnΝνvVΙіІӀKkКкΚκγυгуГУТTtтτ ıİß", "rn", "SS", "\u200b"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(_SCRIPTS_AND_CASES), min_size=1, max_size=4).map("".join),
+        min_size=2,
+        max_size=5,
+    )
+)
+def test_the_one_pass_over_names_finds_what_asking_every_pair_finds(parts: list[str]) -> None:
+    """first_look_alike (one pass, by key) and looks_alike (a pair) are one rule: names that
+    differ in case, in letters of other scripts and in what does not show."""
+    names = ["Ø" + part for part in parts]  # not ASCII: no shortcut
+    pairs = [(i, j) for j in range(len(names)) for i in range(j) if spec.looks_alike(names[i], names[j])]
+    found = spec.first_look_alike(names)
+    assert (found is None) == (not pairs)
+    if found is not None:
+        assert spec.looks_alike(names[found[0]], names[found[1]])
+        assert found[1] == min(j for _, j in pairs)
