@@ -338,10 +338,14 @@ def by_look(names: Iterable[str]) -> dict[str, list[str]]:
 
 
 def alike_in(index: Mapping[str, list[str]], name: str) -> Iterator[str]:
-    """The names of index (by_look) that share a look with name: the candidates looks_alike
-    decides between (a name sharing both looks comes twice)."""
+    """The names of index (by_look) that share a look with name, each once: the candidates
+    looks_alike decides between."""
+    met: set[str] = set()  # a name of two keys in common, asked once (looks_alike is not cheap)
     for look in looks(name):
-        yield from index.get(look, ())
+        for other in index.get(look, ()):
+            if other not in met:
+                met.add(other)
+                yield other
 
 
 def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
@@ -378,23 +382,22 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
 
     for i, name in enumerate(names):
         asked, kept = look_keys(name)
-        earlier = next(
-            (
-                first
-                for look in asked
-                if look in groups
-                for theirs, first in shared_in(groups[look]).items()
-                if theirs != signature(i)
-            ),
-            None,
-        )
-        if earlier is not None:
-            yield earlier, i
+        if not groups.keys().isdisjoint(asked):  # the common case: no key met, nothing to ask
+            earlier = next(
+                (
+                    first
+                    for look in asked
+                    if look in groups
+                    for theirs, first in shared_in(groups[look]).items()
+                    if theirs != signature(i)
+                ),
+                None,
+            )
+            if earlier is not None:
+                yield earlier, i
         for look in kept:
-            entry = groups.get(look)
-            if entry is None:
-                groups[look] = [i, None]
-            else:
+            entry = groups.setdefault(look, [i, None])
+            if entry[0] != i:
                 shared_in(entry).setdefault(signature(i), i)
 
 
