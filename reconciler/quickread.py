@@ -204,16 +204,11 @@ class _Reader:
 
     def named(self, i: int, value: Any) -> str:
         """The entry's name; no other entry may have it (rules: names are identities)."""
-        if value is None:
-            raise _Unusual
-        written = _text(value, checks.MAX_NAME)
-        key = spec.identity(written)
+        name = _name(value)  # a missing one (None) is no text: unusual
+        key = spec.identity(name)
         if key in self.names:
             raise _Unusual
         self.names[key] = i
-        name = checks.check_name(written)
-        if len(name) > checks.MAX_NAME:  # composed: see _name
-            raise _Unusual
         return name
 
     def tombstone(self, i: int, fields: dict[str, Any]) -> str:

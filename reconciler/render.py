@@ -68,7 +68,7 @@ def _quoted_value(text: str) -> str:
     server `sql01\\new` (instance `new`) looked the same as it."""
     if spec.visible(text):
         return '"' + text.replace('"', '\\"') + '"'
-    return '"' + inert(text.replace("\\", "\\\\")).replace('"', '\\"') + '" ' + ESCAPED
+    return quoted(text) + " " + ESCAPED
 
 
 def value(v: object) -> str:
