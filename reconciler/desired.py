@@ -313,11 +313,10 @@ def _previous_look_alikes(
     # connections: enough to find one of another connection. Every earlier entry of the look
     # was asked before (4,000 connections with one previous name: 8 s; 2,000 previous names of
     # one look: 72 s).
-    seen: dict[spec.Key, dict[tuple[Any, ...], dict[str, list[tuple[int, tuple[Any, ...], str]]]]] = {}
+    seen: dict[spec.Key, dict[object, dict[str, list[tuple[int, tuple[Any, ...], str]]]]] = {}
     for i, loc, text in marked:
         kind = loc[2]
-        key = spec.identity(text)
-        group = ("plain", spec.foreign(key)) if spec.plain_name(text) else ("odd", key)
+        group = spec.apart(text)
         wanted = ("previous_names",) if kind == "name" else ("name", "previous_names")
         asked, kept_under = spec.look_keys(text)  # a key it asks finds the entries that look like it
         match = next(

@@ -371,8 +371,7 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
     def signature(j: int) -> object:
         found = signatures.get(j)
         if found is None:
-            shared = _shared(names[j])
-            found = signatures[j] = shared if shared is not None else ("odd", identity(names[j]))
+            found = signatures[j] = apart(names[j])
         return found
 
     def shared_in(entry: list[Any]) -> dict[object, int]:
@@ -401,10 +400,12 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
                 shared_in(entry).setdefault(signature(i), i)
 
 
-def _shared(name: str) -> Placed | None:
-    """What plain names that never look alike share (foreign); None for a name that is not
-    plain, which looks like every other name of its look."""
-    return foreign(identity(name)) if plain_name(name) else None
+def apart(name: str) -> object:
+    """What names of one look that never look alike (looks_alike) have in common: plain names
+    with the same characters beyond ASCII in the same places (foreign), or one identity. Two
+    names of one look with different ones look alike."""
+    key = identity(name)
+    return ("plain", foreign(key)) if plain_name(name) else ("odd", key)
 
 
 def look_alike_difference(a: str, b: str) -> str:
