@@ -824,8 +824,9 @@ def test_leases_a_failed_apply_cannot_release_are_named_with_their_expiry(
         raise errors.StoreError("store: connection refused")
 
     monkeypatch.setattr(store, "release_locks", unreachable)
-    code, _, err = run("apply", "--auto-approve")
+    code, out, err = run("apply", "--auto-approve")
     assert code == 1 and "Lost connection to server" in err and "nothing was applied" in err, err
+    assert CANARY not in out + err
     (left,) = [line for line in err.splitlines() if "could not release lock" in line]
     assert re.fullmatch(
         r"error: could not release lock \S+ on acme/acme-norway \(store: connection refused\); it "
