@@ -386,13 +386,52 @@ def _attempt(
     return _Attempt(done, data, _unexpected(d, written, done))
 
 
+def _units(changes: Sequence[p.Action], live: state.LiveTenant) -> list[list[p.Action]]:
+    """changes in units that can only be written together, in the order of their first change.
+
+    A rename in the portal onto a name another connection was renamed away from (a chain, a
+    swap, a rotation) leaves two entries of one name until both renames are written: the two
+    are one unit. Every other change is a unit of its own. (A name that looks the same as a
+    name of the file, and is another, is refused by the plan before: differ.diff_tenant.)"""
+    names = {c.id: c.spec.name for c in live.connections}
+    renamed = {  # index of a change that renames its entry -> the name the portal gave it
+        i: names[a.live_id]
+        for i, a in enumerate(changes)
+        if a.status is p.Status.DRIFT
+        and a.live_id in names
+        and any(change.field == "name" for change in a.changes)
+    }
+    old = {spec.identity(changes[i].connection): i for i in renamed}  # the name it gives up ->
+    parent = list(range(len(changes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, name in renamed.items():
+        j = old.get(spec.identity(name))
+        if j is not None:
+            parent[root(i)] = root(j)
+    units: dict[int, list[p.Action]] = {}
+    for i, a in enumerate(changes):
+        units.setdefault(root(i), []).append(a)
+    return list(units.values())
+
+
 def _without_invalid(
-    t: p.TenantPlan, attempt: Callable[[p.TenantPlan], _Attempt], deleted: set[str]
+    t: p.TenantPlan,
+    attempt: Callable[[p.TenantPlan], _Attempt],
+    deleted: set[str],
+    live: state.LiveTenant,
 ) -> tuple[_Attempt, list[str]]:
     """A file the portal's changes together would make invalid (a switch to sql without a
     password reference, a name no file may hold): each change alone, and appending the
     portal's connections alone, is tried; those that alone make it invalid are reported with
     what validate says, and the rest accepted (the tenant's other changes were lost with them).
+    Renames that can only be written together (a swap of two names: _units) are tried as one
+    change, never one without the other (each alone leaves two entries of one name).
 
     Each attempt reads the whole file again: trying hundreds of changes one by one beside one
     change no file holds took minutes (quadratic). A removal of an entry the portal deleted
@@ -402,23 +441,32 @@ def _without_invalid(
     refused: list[str] = []
     kept: list[p.Action] = [a for a in t.actions if _deleted_in_portal(a, deleted)]
 
-    def search(changes: Sequence[p.Action]) -> None:
+    def search(units: Sequence[Sequence[p.Action]]) -> None:
+        changes = [a for unit in units for a in unit]
         tried = attempt(dataclasses.replace(t, actions=tuple(changes), unmanaged=()))
         if not tried.invalid:
             kept.extend(changes)
-        elif len(changes) > 1:
-            search(changes[: len(changes) // 2])
-            search(changes[len(changes) // 2 :])
+        elif len(units) > 1:
+            search(units[: len(units) // 2])
+            search(units[len(units) // 2 :])
         else:
-            refused.append(
-                f"{t.key}/{changes[0].connection}: the portal's change cannot be written into the "
-                f"file ({'; '.join(tried.invalid)}); not accepted: correct it in the portal, or "
-                "accept it by hand"
-            )
+            for a in changes:
+                names = ", ".join(render.quoted(b.connection) for b in changes if b is not a)
+                together = (
+                    f", even with the portal's changes of {names} (renames that pass names on: "
+                    "written together or not at all)"
+                    if names
+                    else ""
+                )
+                refused.append(
+                    f"{t.key}/{a.connection}: the portal's change cannot be written into the file"
+                    f"{together} ({'; '.join(tried.invalid)}); not accepted: correct it in the portal, "
+                    "or accept it by hand"
+                )
 
     others = [a for a in t.actions if not _deleted_in_portal(a, deleted)]
     if others:
-        search(others)
+        search(_units(others, live))
     order = {id(a): i for i, a in enumerate(t.actions)}
     kept.sort(key=lambda a: order[id(a)])
     unmanaged = t.unmanaged
@@ -476,7 +524,7 @@ def accept(
         try:
             tried = attempt(t)
             if tried.invalid:  # which change makes it invalid: the others are still accepted
-                tried, refused = _without_invalid(t, attempt, deleted.get(t.key, set()))
+                tried, refused = _without_invalid(t, attempt, deleted.get(t.key, set()), live.tenants[t.key])
                 reports += refused
         except textedit.Unreadable as e:
             at = f" at line {e.line}, column {e.column}" if e.line is not None else ""

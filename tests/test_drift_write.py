@@ -168,3 +168,70 @@ def test_changes_beside_one_no_file_can_hold_are_not_tried_one_by_one(
     assert report.count(accepted) in (12, 16)
     assert report.count("reported: acme/acme-norway/Visma Oslo: the portal's change cannot be written") == 1
     assert calls == tries
+
+
+def test_a_swap_of_names_beside_a_change_no_file_can_hold_is_written(tmp_path: Path) -> None:
+    """The portal swapped two names and switched a third connection to sql without a password
+    the file could hold: the changes were tried half by half, the halves splitting the swap,
+    and each rename alone left two entries of one name: the swap was refused with the switch
+    (exit 0, nothing accepted) though the file can hold it."""
+    text, _, outcome, live = _run(CASES / "swap-beside-sql-without-password", tmp_path)
+    assert [line.split(":")[0] for f in outcome.files for line in f.accepted] == [
+        "acme/acme-norway/GP Bergen",
+        "acme/acme-norway/GP Oslo",
+    ]
+    assert [line.split(":")[0] for line in outcome.reports] == ["acme/acme-norway/Visma Oslo"]
+    path = tmp_path / rs.TENANT_FILE
+    path.write_text(text, encoding="utf-8")
+    after = rs.load(path)
+    again = differ.diff([after], live, rs.fingerprints(after))
+    assert [(a.action, a.connection) for _, a in again.all_actions()] == [(p.ActionKind.UPDATE, "Visma Oslo")]
+
+
+def test_swaps_beside_a_change_no_file_can_hold_are_still_tried_half_by_half(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight swaps of names and one switch to sql without a password (planned last): the swaps
+    are tried as eight changes, each swap whole, beside the switch, half by half: all together,
+    then 9, 4 (kept), 5, 2 (kept), 3, 1 (kept), 2, 1 (kept), 1 (refused), then what is kept: 11
+    tries (17 changes one at a time: 19)."""
+    gp = "  - {{name: GP {n}, integration: dynamics-gp, server: gp{s}, database: D, authentication: windows"
+    visma = (
+        "  - {name: Visma Oslo, integration: visma-business, server: sql01, database: vbsys, "
+        "authentication: windows, companies: [F0001]"
+    )
+    before = ["version: 1", "customer: acme", "tenant: acme-norway", "connections:"]
+    live = ["connections:"]
+    for n in range(16):
+        if n == 8:
+            before.append(visma + "}")
+            live.append(
+                visma.replace("windows", "sql, login: osr_reader")
+                + ", managed: true, applied: {authentication: windows, login: null, password: null}}"
+            )
+        before.append(gp.format(n=n, s=n) + "}")
+        swapped = n ^ 1  # 0 and 1 swapped their names, 2 and 3, ...
+        live.append(gp.format(n=swapped, s=n) + f", managed: true, applied: {{name: GP {n}}}}}")
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "before.yaml").write_text("\n".join(before) + "\n", encoding="utf-8")
+    (case / "live.yaml").write_text("\n".join(live) + "\n", encoding="utf-8")
+    calls = 0
+    real = accept._attempt
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(accept, "_attempt", counted)
+    _, report, _, _ = _run(case, tmp_path)
+    lines = report.splitlines()
+    assert [line for line in lines if not line.endswith("renamed in the file")] == [
+        "reported: acme/acme-norway/Visma Oslo: the portal's change cannot be written into the file "
+        "(connections[8]: authentication: sql needs a password; add it (the password as "
+        "{env: OSR_NAME} or {file: PATH}), or write authentication: windows); not accepted: "
+        "correct it in the portal, or accept it by hand"
+    ]
+    assert len(lines) == 17
+    assert calls == 11

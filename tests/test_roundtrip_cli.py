@@ -347,6 +347,42 @@ def test_a_swap_of_two_names_in_the_portal_accepted_plans_nothing(cli: Cli) -> N
     assert cli("drift").code == 0
 
 
+def test_a_swap_of_two_names_beside_a_change_no_file_can_hold_is_accepted(cli: Cli) -> None:
+    """The portal swapped two names and switched a third connection of the tenant to sql
+    without a password reference the file could hold: drift --write tried the changes half by
+    half, splitting the swap, and refused both renames (each alone leaves two entries of one
+    name) with the switch; it exited 0 having accepted nothing it could."""
+    gp = (
+        "{name: %s, managed: false, integration: dynamics-gp, server: %s, database: D, "
+        "authentication: windows}"
+    )
+    cli.write(
+        "live.yaml",
+        "version: 1\ncustomers:\n  - name: acme\n    tenants:\n      - name: acme-norway\n"
+        "        connections:\n"
+        + "".join(
+            f"          - {gp % (name, server)}\n" for name, server in [("A", "a"), ("B", "b"), ("C", "c")]
+        ),
+    )
+    assert cli("store", "seed", "live.yaml").code == 0
+    assert cli("import").code == 0
+    assert cli("apply", "--auto-approve").code == 0
+    _edit_by_hand(cli, "A", name="tmp")
+    _edit_by_hand(cli, "B", name="A")
+    _edit_by_hand(cli, "tmp", name="B")
+    _edit_by_hand(cli, "C", authentication="sql", login="osr_reader")
+    written = cli("drift", "--write")
+    assert written.code == 2, written.err
+    assert written.out.splitlines()[:3] == [
+        "Wrote tenants/acme/acme-norway.yaml:",
+        "  - acme/acme-norway/A: renamed in the portal to 'B': renamed in the file",
+        "  - acme/acme-norway/B: renamed in the portal to 'A': renamed in the file",
+    ]
+    assert "acme/acme-norway/C: the portal's change cannot be written into the file" in written.out
+    assert written.out.count("cannot be written") == 1
+    assert _actions(cli, {}) == [("update", "C")]
+
+
 @pytest.mark.parametrize("copy_first", [True, False], ids=["copy-first", "copy-last"])
 def test_a_rename_in_the_portal_onto_a_name_the_file_adds_is_planned_back(cli: Cli, copy_first: bool) -> None:
     """The file adds "Copy" with Visma Oslo's fields (and moves Visma Oslo to another server)
