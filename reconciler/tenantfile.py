@@ -47,7 +47,12 @@ CompanyId = Annotated[
     BeforeValidator(_composed),  # after Field: it runs first, before the length is counted
     AfterValidator(checks.check_name),
 ]
-Text = Annotated[str, Field(min_length=1, max_length=checks.MAX_TEXT), AfterValidator(checks.check_text)]
+Text = Annotated[
+    str,
+    # the pattern is checks.check_text's (which says what is wrong) shown to editors
+    Field(min_length=1, max_length=checks.MAX_TEXT, json_schema_extra={"pattern": checks.NOT_BLANK}),
+    AfterValidator(checks.check_text),
+]
 Flag = Annotated[bool, Strict()]
 Slug = Annotated[str, AfterValidator(checks.check_slug)]
 

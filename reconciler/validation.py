@@ -166,8 +166,8 @@ def _message(err: Any, loc: tuple[Any, ...], want: dict[str, str], item_want: di
         elif isinstance(value, bool) and kind == "string_type":
             message += f"; quote it ('{str(value).lower()}') to keep the word"
         return message
-    if kind == "string_too_short":
-        return f"is empty; write {wanted}" if wanted else "is empty; write a value"
+    if kind in ("string_too_short", "blank"):
+        return f"{ctx.get('what', 'is empty')}; write {wanted or 'a value'}"
     if kind == "too_long":
         return f"has {ctx.get('actual_length')} items, over the limit of {ctx.get('max_length')}; keep fewer"
     if kind == "string_too_long":

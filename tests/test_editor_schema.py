@@ -50,6 +50,9 @@ def _editor_accepts(text: str) -> bool:
             False,
         ),
         (SQL.replace("    password: {env: OSR_X}\n", ""), False),
+        (SQL.replace("login: osr", "login: '   '"), False),  # spaces only: no login
+        (SQL.replace("database: vbsys", 'database: "  "'), False),
+        (SQL.replace("login: osr", "login: ' osr '"), True),
         (SQL.replace("{env: OSR_X}", "{env: OSR_X, file: x.txt}"), False),
         (SQL.replace("{env: OSR_X}", "{file: x.txt}"), True),
         (SQL.replace("authentication: sql", "authentication: windows"), False),

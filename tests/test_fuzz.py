@@ -115,6 +115,7 @@ AWKWARD = [
     "''",
     '""',
     "' x '",
+    "'   '",  # spaces only: no value
     '"a\\tb"',
     '"\\q"',
     '"\\u2028"',

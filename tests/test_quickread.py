@@ -171,6 +171,17 @@ CASES = {
     "a name too long": (_file(_conn(name="x" * 101)), False),
     "a name of 100 characters": (_file(_conn(name="x" * 100)), True),
     "a name with a line separator": (_file(_conn(name='"a\\u2028b"')), False),
+    # Spaces only are no value: the long way refuses them (checks.check_text), and the quick
+    # way took `login: "   "` and `database: '  '` as a login and a database.
+    "a database of spaces only": (_file(_conn().replace("vbsys", "'  '")), False),
+    "a login of spaces only": (
+        _file(_conn(extra='    login: "   "\n    password: {env: OSR_X}\n').replace("windows", "sql")),
+        False,
+    ),
+    "a login with spaces inside": (
+        _file(_conn(extra="    login: ' x '\n    password: {env: OSR_X}\n").replace("windows", "sql")),
+        True,
+    ),
 }
 
 
