@@ -51,6 +51,16 @@ class DesiredTenant:
         return f"{self.customer}/{self.tenant}"
 
 
+# How a tenant file's name ends, as written: .yaml (DESIGN §2), or .yml.
+SUFFIXES = (".yaml", ".yml")
+
+
+def misnamed(name: str) -> bool:
+    """Named like a tenant file in another case (x.YAML, x.Yml): not a tenant file, and never
+    read as one (reconciler.desired refuses it rather than skip it)."""
+    return name.lower().endswith(SUFFIXES) and not name.endswith(SUFFIXES)
+
+
 def path_parts(path: str | os.PathLike[str]) -> tuple[str, str]:
     """The customer and tenant a file's path names (tenants/<customer>/<tenant>.yaml): Path's
     parent.name and stem, without making a Path (see desired.discover)."""

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler import checks, errors, lazy, quickread, secrets, spec, strictyaml, validation
+from reconciler import checks, declared, errors, lazy, quickread, secrets, spec, strictyaml, validation
 from reconciler.declared import DesiredConnection, DesiredTenant, SecretRef
 
 if TYPE_CHECKING:
@@ -68,8 +68,11 @@ def discover(paths: Sequence[str]) -> list[str]:
             normal = os.path.normpath(raw)
             renamed = normal == "." or normal != raw.rstrip(os.sep)
             named = list(_named_yaml(path))
-            expected = _tenant_depth(path, [depth for _, depth in named])
+            expected = _tenant_depth(path, [depth for _, depth in named if depth != _MISNAMED])
             for candidate, depth in named:
+                if depth == _MISNAMED:
+                    problems.append(errors.Problem(candidate, 0, 0, _misnamed_problem(candidate)))
+                    continue
                 if depth == _LINKED:
                     problems.append(
                         errors.Problem(
@@ -97,7 +100,11 @@ def discover(paths: Sequence[str]) -> list[str]:
                     continue
                 found.add(os.path.normpath(candidate) if renamed else candidate)
         elif path.is_file() or path.exists():
-            problem = _not_a_tenant_file(raw, Path.cwd())
+            problem = (
+                _misnamed_problem(raw)
+                if declared.misnamed(path.name)
+                else _not_a_tenant_file(raw, Path.cwd())
+            )
             if problem:
                 problems.append(errors.Problem(raw, 0, 0, problem))
                 continue
@@ -114,6 +121,16 @@ def discover(paths: Sequence[str]) -> list[str]:
 
 
 _LINKED = -1  # _named_yaml's depth of a linked folder
+_MISNAMED = -2  # _named_yaml's depth of a file named .YAML, .Yml, ...
+
+
+def _misnamed_problem(path: str) -> str:
+    # Refused, not skipped: its tenant would be left drifting, or pruned as if none declared it.
+    stem, _, suffix = os.path.basename(path).rpartition(".")
+    return (
+        f"is named .{suffix}, and tenant files end in .yaml in lowercase: it would never be read; "
+        f"rename it to {stem}.yaml"
+    )
 
 
 def _tenant_depth(folder: Path, depths: Sequence[int]) -> int:
@@ -128,22 +145,27 @@ def _tenant_depth(folder: Path, depths: Sequence[int]) -> int:
 
 def _named_yaml(folder: Path) -> Iterator[tuple[str, int]]:
     """Every entry under folder named *.yaml or *.yml (file, link or folder: the caller says
-    what is wrong with any but a file), with its depth below folder (1: directly in it), and
-    every linked folder, of any name, with the depth _LINKED.
+    what is wrong with any but a file), with its depth below folder (1: directly in it); every
+    linked folder, of any name, with the depth _LINKED; every file named so in another case
+    (x.YAML) with the depth _MISNAMED.
 
     One walk that, like Path.rglob, does not enter linked folders: two rglob calls walked the
     tree twice and made a Path of every entry (a one-tenant plan walks the whole fleet). A
-    linked folder is reported, never skipped in silence (validate said OK without reading it)."""
+    linked folder or a misnamed file is reported, never skipped in silence (validate said OK
+    without reading it)."""
     for parent, folders, files in os.walk(folder):
         depth = None
         for name in (*files, *folders):
-            if name.endswith((".yaml", ".yml")):
+            if name.endswith(declared.SUFFIXES):
                 if depth is None:
                     depth = len(Path(parent).relative_to(folder).parts) + 1
                 yield os.path.join(parent, name), depth
+        for name in files:
+            if declared.misnamed(name):
+                yield os.path.join(parent, name), _MISNAMED
         for name in folders:
             linked = os.path.join(parent, name)
-            if os.path.islink(linked) and not name.endswith((".yaml", ".yml")):
+            if os.path.islink(linked) and not name.endswith(declared.SUFFIXES):
                 yield linked, _LINKED
 
 

@@ -253,6 +253,56 @@ def test_tenant_filter_unknown_is_an_error(cli: Cli) -> None:
     assert cli("export", "--tenant", "acme/nope").code == 1
 
 
+def _tree(root: Path) -> dict[str, bytes]:
+    """The repository's files (but git's and the embedded store's): equal before and after a
+    run means the run wrote none."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not {".git", ".reconciler"} & set(p.relative_to(root).parts)
+    }
+
+
+NEW_AX = "  - {name: New AX, integration: dynamics-ax, server: ax, database: AX, authentication: windows}\n"
+
+
+@pytest.mark.parametrize("suffix", ["YAML", "Yaml", "YML"])
+def test_a_tenant_file_named_in_another_case_is_refused_never_skipped(cli: Cli, suffix: str) -> None:
+    """tenants/acme/acme-sweden.YAML was skipped without a word: validate said OK and apply
+    applied the rest, so a tenant someone added was never managed (and with prune, could be
+    pruned as undeclared). Refused by every command that reads the files, writing nothing."""
+    seeded(cli, TENANT + NEW_AX)  # a change apply would make
+    cli.write(
+        f"tenants/acme/acme-sweden.{suffix}",
+        "version: 1\ncustomer: acme\ntenant: acme-sweden\nconnections: []\n",
+    )
+    before, files = dump(cli), _tree(cli.root)
+    said = (
+        f"error: tenants/acme/acme-sweden.{suffix}: is named .{suffix}, and tenant files end in "
+        ".yaml in lowercase: it would never be read; rename it to acme-sweden.yaml"
+    )
+    for args in (
+        ["validate"],
+        ["validate", "tenants/acme"],
+        ["validate", f"tenants/acme/acme-sweden.{suffix}"],
+        ["plan"],
+        ["plan", "--tenant", "acme/acme-norway"],
+        ["apply", "--auto-approve"],
+        ["drift"],
+    ):
+        result = cli(*args)
+        assert result.code == 1, (args, result.both)
+        assert result.err.splitlines() == [said], (args, result.err)
+    assert dump(cli) == before
+    assert _tree(cli.root) == files
+    (cli.root / f"tenants/acme/acme-sweden.{suffix}").rename(cli.root / "tenants/acme/acme-sweden.yaml")
+    assert cli("validate").code == 0
+    # nor is a plan saved under such a name among them (every later run would refuse it)
+    saved = cli("plan", "--out", f"tenants/acme/saved.{suffix}")
+    assert saved.code == 1 and "is where tenant files are read from" in saved.err, saved.both
+    assert not (cli.root / f"tenants/acme/saved.{suffix}").exists()
+
+
 def test_prune_deletes_only_managed(cli: Cli) -> None:
     live = LIVE.replace(
         "        report_templates:",

@@ -25,7 +25,9 @@ def _among_tenant_files(out_file: Path, places: list[str]) -> bool:
     """Whether a plan saved at out_file would replace a tenant file, or be read as one."""
     target = os.path.realpath(out_file)
     for place in map(os.path.realpath, places):
-        if target == place or (target.endswith((".yaml", ".yml")) and target.startswith(place + os.sep)):
+        if target == place or (
+            target.lower().endswith(declared.SUFFIXES) and target.startswith(place + os.sep)
+        ):
             return True
     return False
 
