@@ -39,8 +39,14 @@ def discover(paths: Sequence[str]) -> list[str]:
 
     Paths as strings: a Path of every file of a fleet costs about 0.4 KB each, and interns its
     parts, which grows the interpreter's table of interned strings for good (0.3 KB a file).
+
+    A file named by two PATHs (`tenants/acme ../repo/tenants/acme`) is read once, named as the
+    first PATH names it: read twice, its tenant was declared by two files. Its folders are
+    resolved, not the file: a link beside its target is another file, as it always was.
     """
-    found: set[str] = set()
+    found: dict[str, str] = {}  # where the file is, its folders resolved -> its name here
+    walked: set[str] = set()  # folders given, resolved
+    places = _Places()
     problems: list[errors.Problem] = []
     for raw in paths:
         path = Path(raw)
@@ -63,6 +69,10 @@ def discover(paths: Sequence[str]) -> list[str]:
             )
             continue
         if path.is_dir():
+            real = os.path.realpath(raw)
+            if real in walked:  # its files are found already
+                continue
+            walked.add(real)
             # `.` or `./acme`: its files named as a file PATH is (./x.yaml is x.yaml), else a
             # file given beside it read as a second file declaring the tenant
             normal = os.path.normpath(raw)
@@ -98,7 +108,8 @@ def discover(paths: Sequence[str]) -> list[str]:
                 if problem:
                     problems.append(errors.Problem(candidate, 0, 0, problem))
                     continue
-                found.add(os.path.normpath(candidate) if renamed else candidate)
+                named_as = os.path.normpath(candidate) if renamed else candidate
+                found.setdefault(places.of(named_as), named_as)
         elif path.is_file() or path.exists():
             problem = (
                 _misnamed_problem(raw)
@@ -108,7 +119,8 @@ def discover(paths: Sequence[str]) -> list[str]:
             if problem:
                 problems.append(errors.Problem(raw, 0, 0, problem))
                 continue
-            found.add(os.path.normpath(raw))  # x.yaml and ./t/../x.yaml: one file, named once
+            named_as = os.path.normpath(raw)  # x.yaml and ./t/../x.yaml: one file, named once
+            found.setdefault(places.of(named_as), named_as)
         else:
             problems.append(
                 errors.Problem(
@@ -117,7 +129,21 @@ def discover(paths: Sequence[str]) -> list[str]:
             )
     if problems:
         raise errors.InputError.of(problems)
-    return sorted(found, key=lambda f: f.split(os.sep))
+    return sorted(found.values(), key=lambda f: f.split(os.sep))
+
+
+class _Places:
+    """Where a file is: its folders resolved, each folder once (a fleet's files share a few)."""
+
+    def __init__(self) -> None:
+        self.folders: dict[str, str] = {}
+
+    def of(self, file: str) -> str:
+        head, tail = os.path.split(file)
+        real = self.folders.get(head)
+        if real is None:
+            real = self.folders[head] = os.path.realpath(head or os.curdir)
+        return os.path.join(real, tail)
 
 
 _LINKED = -1  # _named_yaml's depth of a linked folder

@@ -303,6 +303,30 @@ def test_a_tenant_file_named_in_another_case_is_refused_never_skipped(cli: Cli, 
     assert not (cli.root / f"tenants/acme/saved.{suffix}").exists()
 
 
+def test_a_folder_given_twice_in_two_spellings_is_read_once(cli: Cli) -> None:
+    """`validate tenants/acme ../<root>/tenants/acme` read each file twice and refused every
+    tenant as declared by two files. A file named by two PATHs is read once."""
+    seeded(cli, TENANT + NEW_AX)
+    up = f"../{cli.root.name}/tenants/acme"
+    spellings = [
+        ["tenants/acme", up],
+        ["tenants/acme", "./tenants/acme/"],
+        ["tenants/acme", str(cli.root / "tenants/acme")],
+        ["tenants", up, "tenants/acme/acme-norway.yaml"],
+        ["tenants/acme/acme-norway.yaml", f"{up}/acme-norway.yaml"],
+    ]
+    for paths in spellings:
+        result = cli("validate", *paths)
+        assert result.code == 0, (paths, result.both)
+        assert result.err == "OK: 1 tenant file(s), 2 connection(s) valid.\n", (paths, result.err)
+        obj = plan_json(cli, *paths)
+        assert [t["tenant"] for t in obj["tenants"]] == ["acme-norway"], paths
+        assert obj["summary"]["create"] == 1, paths
+    assert cli("apply", "--auto-approve", "tenants/acme", up).code == 0
+    assert dump(cli).count("New AX") == 1
+    assert plan_json(cli, "tenants/acme", up)["summary"]["create"] == 0
+
+
 def test_prune_deletes_only_managed(cli: Cli) -> None:
     live = LIVE.replace(
         "        report_templates:",
