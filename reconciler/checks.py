@@ -86,7 +86,6 @@ def check_name(value: str) -> str:
 # What a text must hold beyond printable characters: one that is not a space (a login of spaces
 # only is no login); the tenant schema's pattern says the same to editors.
 NOT_BLANK = r"[^ ]"
-_NOT_BLANK = re.compile(NOT_BLANK)
 
 
 def check_text(value: str) -> str:
@@ -96,7 +95,7 @@ def check_text(value: str) -> str:
             "only printable characters: no tabs, line breaks or control "
             "characters (a double-quoted escape such as \\t?)",
         )
-    if not _NOT_BLANK.search(value):  # printable: the plain space is the only white space left
+    if value.isspace() or not value:  # printable: the plain space is the only white space left
         what = "is only spaces" if value else "is empty"
         # `what`: reconciler.validation says it with what to write for the key (a value, here)
         raise fail("blank", f"{what}; write a value", what=what)
