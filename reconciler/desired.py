@@ -362,7 +362,6 @@ def _previous_look_alikes(
     # was asked before (4,000 connections with one previous name: 8 s; 2,000 previous names of
     # one look: 72 s).
     seen: dict[spec.Key, dict[object, dict[str, list[tuple[int, tuple[Any, ...], str]]]]] = {}
-    by_letter: dict[str, dict[object, dict[str, list[tuple[int, tuple[Any, ...], str]]]]] = {}
     for i, loc, text in marked:
         kind = loc[2]
         group = spec.apart(text)
@@ -380,22 +379,6 @@ def _previous_look_alikes(
             ),
             None,
         )
-        # Alike letter by letter (`NORDIC Invest` and `Nordic INVЕST`), which no key says
-        # exactly: asked of the entries of another group that meet its spec.letter_key.
-        letters = by_letter.setdefault(spec.letter_key(text), {})
-        if match is None:
-            match = next(
-                (
-                    entry
-                    for other, kept in letters.items()
-                    if other != group
-                    for entry_kind in wanted
-                    for entry in kept.get(entry_kind, ())
-                    if entry[0] != i and spec.alike_by_letter(entry[2], text)
-                ),
-                None,
-            )
-        letters.setdefault(group, {}).setdefault(kind, []).append((i, loc, text))
         if match is not None:
             j, first_loc, first = match
             what = "the name" if first_loc[2] == "name" else "a previous name"

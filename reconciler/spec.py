@@ -250,107 +250,22 @@ def _shapes(text: str) -> tuple[str, ...]:
 
 def _alike(a: str, b: str) -> bool:
     """One look, case aside: the same look_alike, or one name as written shaped like the other
-    in upper or lower case, or letter by letter like the other's letters in either case
-    (alike_by_letter). `VISMA OSLO ` (a space that does not show) is shaped like `Visma Oslo`
-    in upper case, `ТINE` (a Cyrillic Т) like `Tine`: look_alike takes `I` as `l` and `i` as
-    `i`, and missed both. A small letter keeps its own shape (Greek ν is v), and capitals
+    in upper or lower case. `VISMA OSLO ` (a space that does not show) is shaped like `Visma
+    Oslo` in upper case, `ТINE` (a Cyrillic Т) like `Tine`: look_alike takes `I` as `l` and `i`
+    as `i`, and missed both. A small letter keeps its own shape (Greek ν is v), and capitals
     theirs (Σ is no Ο, in ΣΤΕ and ΟΤΕ)."""
     if look_alike(a) == look_alike(b):
         return True
     sa, sb = _shapes(a), _shapes(b)
-    return sa[0] in sb or sb[0] in sa or alike_by_letter(a, b)
-
-
-def _variants(char: str) -> tuple[str, ...]:
-    """A character and its upper and lower case of one identity, one character each: `I` and
-    `i`, not `ı` and `I` (Turkish dotless i folds to itself: another name)."""
-    folded = char.casefold()
-    return tuple(
-        dict.fromkeys(v for v in (char, char.upper(), char.lower()) if len(v) == 1 and v.casefold() == folded)
-    )
-
-
-def _letter_shape(char: str) -> str:
-    return unicodedata.normalize("NFD", _prototypes().get(ord(char), char))
-
-
-@functools.lru_cache(maxsize=4096)
-def _letter_shapes(char: str) -> frozenset[str]:
-    """The shapes a person may read one character (of a decomposed name) as, case aside."""
-    return frozenset(map(_letter_shape, _variants(char)))
-
-
-def _letters_alike(x: str, y: str) -> bool:
-    """One character as written shaped like the other in some case: `Е` (Cyrillic) like `e`'s
-    capital, `ν` (Greek) like `V`'s small letter; not `Σ` like `Ο`, though `σ` is shaped like `ο`."""
-    return x == y or _letter_shape(x) in _letter_shapes(y) or _letter_shape(y) in _letter_shapes(x)
-
-
-def _letters(text: str) -> str:
-    """What shows of a name, decomposed: one character for each the by-letter rule compares."""
-    return unicodedata.normalize("NFD", text if plain_name(text) else _seen(text))
-
-
-def alike_by_letter(a: str, b: str) -> bool:
-    """Letter by letter, each one letter case aside: `NORDIC Invest` and `Nordic INVЕST` (a
-    Cyrillic Е), where neither is written in one case (_shapes compares whole names in one
-    case). Only where letter_key meets (looks)."""
-    la, lb = _letters(a), _letters(b)
-    return len(la) == len(lb) and all(map(_letters_alike, la, lb))
-
-
-def letter_classes() -> dict[str, str]:
-    """For each character with a prototype, in one, or a case of one, the character that stands
-    for every character it is alike to letter by letter (_letters_alike), and those alike to them
-    in turn (the least of them), where that is not its own case folded: two names alike by
-    letter have one letter_key. reconciler.letterclasses keeps what this returns (a tenth of a
-    second to compute: every plan with a name beyond ASCII would pay it); tests/test_spec.py
-    checks that it still does."""
-    domain: set[str] = set()
-    for code, prototype in _prototypes().items():
-        domain.add(chr(code))
-        domain.update(unicodedata.normalize("NFD", prototype))
-    todo = list(domain)
-    while todo:  # closed under case: a character's cases are alike to it
-        for variant in _variants(todo.pop()):
-            if variant not in domain:
-                domain.add(variant)
-                todo.append(variant)
-    parent: dict[str, str] = {}
-
-    def root(char: str) -> str:
-        while parent.get(char, char) != char:
-            char = parent[char]
-        return char
-
-    by_shape: dict[str, list[str]] = {}
-    for char in sorted(domain):
-        by_shape.setdefault(_letter_shape(char), []).append(char)
-    for char in sorted(domain):
-        for shape in _letter_shapes(char):
-            for other in by_shape.get(shape, ()):
-                a, b = root(char), root(other)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-    return {char: root(char) for char in sorted(domain) if root(char) != char.casefold()}
-
-
-@functools.lru_cache(maxsize=4096)
-def letter_key(text: str) -> str:
-    """A key two names alike by letter (alike_by_letter) share: each character's class, or for
-    a character without a look-alike its case folded (its cases are alike, nothing else)."""
-    from reconciler.letterclasses import CLASSES
-
-    return "".join([CLASSES.get(char) or char.casefold() for char in _letters(text)])
+    return sa[0] in sb or sb[0] in sa
 
 
 @functools.lru_cache(maxsize=4096)
 def looks(text: str) -> tuple[str, ...]:
-    """The keys to find a name's possible look-alikes by (by_look, alike_in): its look_alike, its
-    shapes and its letter_key (marked apart). Two names that look alike share one; the converse
-    is looks_alike's to say (two names shaped alike only in upper case, or only in lower case,
-    do not; nor do most of one letter_key)."""
-    return (look_alike(text), *("\1" + shape for shape in _shapes(text)), "\2" + letter_key(text))
+    """The keys to find a name's possible look-alikes by (by_look, alike_in): its look_alike and
+    its shapes (marked apart). Two names that look alike share one; the converse is looks_alike's
+    to say (two names shaped alike only in upper case, or only in lower case, do not)."""
+    return (look_alike(text), *("\1" + shape for shape in _shapes(text)))
 
 
 Key = tuple[str, str]
@@ -449,9 +364,7 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
     it: plain names with the same characters beyond ASCII in the same places (foreign), or one
     identity. A name looks like every earlier one of a key it asks but for those (asking every
     earlier name again took 36 s for 8,000 company ids). What a name shares is asked only of
-    names whose keys meet (a plan's every name asked it: a quarter more of the plan's work).
-    Names alike only letter by letter share no such key: those of its letter_key that share
-    something else are each asked (alike_by_letter)."""
+    names whose keys meet (a plan's every name asked it: a quarter more of the plan's work)."""
     groups: dict[Key, list[Any]] = {}  # key -> [the first with it, {what they share: the first}]
     signatures: dict[int, object] = {}
 
@@ -466,10 +379,8 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
             entry[1] = {signature(entry[0]): entry[0]}
         return entry[1]  # type: ignore[no-any-return]
 
-    by_letter: dict[str, dict[object, list[int]]] = {}  # letter_key -> {what they share: names}
     for i, name in enumerate(names):
         asked, kept = look_keys(name)
-        earlier = None
         if not groups.keys().isdisjoint(asked):  # the common case: no key met, nothing to ask
             earlier = next(
                 (
@@ -481,27 +392,8 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
                 ),
                 None,
             )
-        letters = by_letter.get(letter_key(name))
-        if letters is None:  # the common case: what it shares is asked only if another meets it
-            by_letter[letter_key(name)] = {None: [i]}
-        else:  # alike letter by letter (alike_by_letter), which no key says exactly
-            if None in letters:
-                (first,) = letters.pop(None)
-                letters[signature(first)] = [first]
-            mine = signature(i)
-            earlier = min(
-                (
-                    j
-                    for theirs, js in letters.items()
-                    if theirs != mine
-                    for j in js
-                    if (earlier is None or j < earlier) and alike_by_letter(names[j], name)
-                ),
-                default=earlier,
-            )
-            letters.setdefault(mine, []).append(i)
-        if earlier is not None:
-            yield earlier, i
+            if earlier is not None:
+                yield earlier, i
         for look in kept:
             entry = groups.setdefault(look, [i, None])
             if entry[0] != i:
