@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler import catalog, declared, desired, errors, secrets, spec, strictyaml, tenantfile
@@ -282,3 +282,34 @@ def test_a_name_that_composing_lengthens_is_counted_composed_however_the_file_is
             written,
             caught.value.lines(),
         )
+
+
+_CASES_AND_SCRIPTS = [*"IilLОоOoΣσΟοВвBbЕеEeНнHhΝνvVгуГУrR ı", "rn", "m", "\u200b"]
+_LOOK_NAME = st.lists(st.sampled_from(_CASES_AND_SCRIPTS), min_size=1, max_size=3).map(
+    lambda parts: "Ø" + "".join(parts)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_LOOK_NAME, st.lists(_LOOK_NAME, max_size=2)), min_size=1, max_size=4))
+def test_previous_names_that_look_alike_are_found_in_one_pass_as_pair_by_pair(
+    entries: list[tuple[str, list[str]]],
+) -> None:
+    """validate's one pass over names and previous names (by key, then by what never looks
+    alike within a key) flags an entry exactly where asking it of every earlier entry of another
+    connection would: one of the two a previous name, the two looking alike (spec.looks_alike)."""
+    written = [(i, name) for i, (name, _) in enumerate(entries)]
+    connections = [(i, {"name": name, "previous_names": olds}) for i, (name, olds) in enumerate(entries)]
+    marked = [(i, "name", name) for i, name in written]
+    marked += [(i, "previous_names", old) for i, (_, olds) in enumerate(entries) for old in olds]
+    flagged: list[tuple[object, ...]] = []
+    desired._previous_look_alikes(written, connections, lambda loc, _message: flagged.append(loc))
+    expected = [
+        (i, kind)
+        for at, (i, kind, text) in enumerate(marked)
+        if any(
+            j != i and "previous_names" in (kind, other_kind) and spec.looks_alike(other, text)
+            for j, other_kind, other in marked[:at]
+        )
+    ]
+    assert [(loc[1], loc[2]) for loc in flagged] == expected
