@@ -458,6 +458,29 @@ def test_saved_plan_cannot_be_narrowed_by_paths(cli: Cli) -> None:
     assert refused.code == 1 and "give either --plan FILE, or PATH and --tenant, not both" in refused.err
 
 
+def test_a_saved_plan_of_files_outside_the_tenant_files_is_refused(cli: Cli) -> None:
+    """A pull request's job signs the plan and runs code its author controls (DESIGN §10): a
+    plan of `fixtures/acme/acme-norway.yaml` (committed beside tenants/, reviewed as a test
+    file) or of any file the apply job can read was applied on merge, under a clean commit."""
+    seeded(cli)  # tenants/ as the store is: nothing to apply
+    cli.write("fixtures/acme/acme-norway.yaml", CHANGED)
+    assert cli("plan", "fixtures/acme/acme-norway.yaml", "--out", "plan.json").code == 0
+    before = dump(cli)
+    for extra in ((), ("tenants",), ("tenants/acme/acme-norway.yaml",)):
+        refused = cli("apply", "--plan", "plan.json", *extra, "--auto-approve", "--allow-cascade")
+        assert refused.code == 1, refused.both
+        where = extra[0] if extra else "tenants"
+        assert (
+            "fixtures/acme/acme-norway.yaml: the saved plan applies this file, which is not a tenant "
+            f"file under {where} (the files an apply may change)"
+        ) in refused.err, refused.err
+        assert dump(cli) == before
+    # Given as PATH, its folder holds the tenant files the plan may apply.
+    done = cli("apply", "--plan", "plan.json", "fixtures", "--auto-approve", "--allow-cascade")
+    assert done.code == 0, done.err
+    assert dump(cli) != before
+
+
 def test_plan_out_to_a_missing_folder_is_a_clear_error(cli: Cli) -> None:
     seeded(cli, CHANGED)
     result = cli("plan", "--out", "no/such/folder/plan.json")

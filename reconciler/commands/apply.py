@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Collection, Mapping, Sequence
@@ -71,6 +72,30 @@ class Checked(NamedTuple):
     key: str
     path: str
     digest: str
+
+
+def _among_tenant_files(ctx: stages.Context, saved: Sequence[str], paths: Sequence[str]) -> None:
+    """Refuse a saved plan of files that are not tenant files of PATH (default tenants/). The
+    plan is signed by a pull request's job, which runs code its author controls (DESIGN §10):
+    a plan of `tests/fixtures/acme/acme-norway.yaml`, or of any file the apply job can read,
+    applied that file's connections under a clean commit, and quoted its values in errors."""
+    found = {os.path.realpath(f) for f in stages.desired_files(ctx, paths)}
+    outside = [path for path in saved if os.path.realpath(path) not in found]
+    if outside:
+        where = " ".join(ctx.default_paths(paths))
+        raise errors.InputError.of(
+            [
+                errors.Problem(
+                    path,
+                    0,
+                    0,
+                    f"the saved plan applies this file, which is not a tenant file under {where} "
+                    "(the files an apply may change): make the plan from the tenant files there, "
+                    "or give their folder as PATH",
+                )
+                for path in outside
+            ]
+        )
 
 
 def _checked(ctx: stages.Context, st: store.Store, files: Sequence[Path | str]) -> list[Checked]:
@@ -150,7 +175,8 @@ def _override_reason(text: str | None) -> str | None:
     "--plan",
     "plan_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Apply this saved plan (from `plan --out`) instead of planning now.",
+    help="Apply this saved plan (from `plan --out`) instead of planning now; its tenant files "
+    "must be among PATH's (default tenants/).",
 )
 @click.option("--auto-approve", is_flag=True, help="Do not ask; required when not on a terminal.")
 @click.option("--allow-cascade", is_flag=True, help="Allow deleting dependents (listed in the plan).")
@@ -201,7 +227,7 @@ def apply(
     timeout = options.duration(lock_timeout, flag="--lock-timeout")
     reason = _override_reason(override_freeze)
     found = stages.load_windows(ctx)
-    if plan_file is not None and (paths or tenants):
+    if plan_file is not None and tenants:
         raise errors.InputError(
             "--plan applies the saved plan's own tenant files; give either "
             "--plan FILE, or PATH and --tenant, not both"
@@ -222,6 +248,7 @@ def apply(
         if plan_file is not None:
             saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
             saved_paths = [t.path for t in saved.tenants.values()]
+            _among_tenant_files(ctx, saved_paths, paths)
             ctx.own_work_tree(saved_paths)  # its change windows, as for PATH
             checked = _checked(ctx, st, saved_paths)
             verify: Verify | None = Verify(saved, plan_file, checked, [])
