@@ -248,8 +248,8 @@ def apply(
         if plan_file is not None:
             saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
             saved_paths = [t.path for t in saved.tenants.values()]
-            _among_tenant_files(ctx, saved_paths, paths)
             ctx.own_work_tree(saved_paths)  # its change windows, as for PATH
+            _among_tenant_files(ctx, saved_paths, paths)
             checked = _checked(ctx, st, saved_paths)
             verify: Verify | None = Verify(saved, plan_file, checked, [])
         else:
