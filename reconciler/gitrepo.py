@@ -46,8 +46,9 @@ def git_commit(root: Path) -> str | None:
 
 def uncommitted(root: Path, files: Iterable[str]) -> int:
     """How many of files (paths as given, from root) differ from HEAD: changed, staged, not in
-    git at all (git ignores it, or it lies outside the work tree of root's commit). 0 when git
-    cannot say (no git, no repository)."""
+    git at all (git ignores it, or it lies outside the work tree of root's commit), or changed
+    where `git status` does not look (skip-worktree, assume-unchanged). 0 when git cannot say
+    (no git, no repository)."""
     try:
         top = subprocess.run(
             ["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True, timeout=10
@@ -67,7 +68,53 @@ def uncommitted(root: Path, files: Iterable[str]) -> int:
     changed = {os.path.normpath(base / os.fsdecode(entry[3:])) for entry in entries if len(entry) > 3}
     paths = [os.path.normpath(Path(root, f).resolve()) for f in files]
     inside = [path for path in paths if path.startswith(os.path.join(base, ""))]
+    changed |= _hidden(base, [path for path in inside if path not in changed])
     return len(paths) - len(inside) + sum(path in changed for path in inside) + _ignored(base, inside)
+
+
+def _hidden(base: Path, paths: Sequence[str]) -> set[str]:
+    """Those of paths (inside base's work tree, not changed) that git was told not to look at
+    (`update-index --skip-worktree` or `--assume-unchanged`; `git status` trusts the index for
+    them) and whose content is not their index entry's: applied under a clean commit that does
+    not hold them. A flagged file left as committed stays clean. One `git ls-files` for the
+    index, one `git hash-object` for the flagged files only; when git cannot hash them, they
+    count as changed (the record says `-dirty` rather than a commit that may not hold them)."""
+    if not paths:
+        return set()
+    try:
+        out = subprocess.run(["git", "ls-files", "-v", "-s", "-z"], cwd=base, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    if out.returncode != 0:
+        return set()
+    wanted = set(paths)
+    blobs: dict[str, str] = {}
+    for entry in out.stdout.split(b"\0"):  # `T mode blob stage\tpath`, T: `S` or lower case when flagged
+        meta, _, name = entry.partition(b"\t")
+        fields = meta.split()
+        if len(fields) == 4 and (fields[0] == b"S" or fields[0].islower()):
+            path = os.path.normpath(base / os.fsdecode(name))
+            if path in wanted:
+                blobs[path] = fields[2].decode()
+    if not blobs:
+        return set()
+    flagged = sorted(blobs)
+    if any("\n" in path for path in flagged):  # --stdin-paths reads one path a line
+        return set(flagged)
+    try:
+        hashed = subprocess.run(
+            ["git", "hash-object", "--stdin-paths"],
+            cwd=base,
+            input=b"".join(os.fsencode(path) + b"\n" for path in flagged),
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return set(flagged)
+    found = hashed.stdout.decode(errors="replace").split()
+    if hashed.returncode != 0 or len(found) != len(flagged):
+        return set(flagged)
+    return {path for path, blob in zip(flagged, found, strict=True) if blob != blobs[path]}
 
 
 def _ignored(base: Path, paths: Sequence[str]) -> int:

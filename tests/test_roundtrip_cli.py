@@ -755,3 +755,63 @@ def test_the_audit_log_says_when_what_was_applied_is_not_committed(cli: Cli) -> 
     assert set(commits) == {head, f"{head}-dirty"}, commits
     shown = cli("history").out  # the text view keeps what the short hash would hide
     assert f"  {head[:12]}-dirty  acme/acme-norway  update" in shown, shown
+
+
+@pytest.mark.parametrize("flag", ["--skip-worktree", "--assume-unchanged"])
+def test_the_audit_log_says_dirty_for_an_edited_file_git_status_is_told_to_skip(cli: Cli, flag: str) -> None:
+    """`git update-index --skip-worktree` (or `--assume-unchanged`) makes `git status` trust the
+    index for a file: edited, it was applied and recorded under the clean commit, which does
+    not hold what was applied. Flagged but as committed, it stays clean."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    assert cli("import").code == 0
+    git(cli.root, "add", "-A")
+    git(cli.root, "commit", "-qm", "imported")
+    head = git(cli.root, "rev-parse", "HEAD").strip()
+    name = "tenants/acme/acme-norway.yaml"
+    git(cli.root, "update-index", flag, name)
+    assert gitrepo.uncommitted(cli.root, [name]) == 0  # flagged, as committed: clean
+    env = {OSLO: CANARY}
+    clean = cli("apply", "--auto-approve", env=env)
+    assert clean.code == 0 and "warning" not in clean.err, clean.err
+    path = cli.root / name
+    path.write_text(path.read_text(encoding="utf-8").replace("server: ax01\n", "server: ax02\n"))
+    assert git(cli.root, "status", "--porcelain") == ""  # what the check relied on
+    edited = cli("apply", "--auto-approve", env=env)
+    assert edited.code == 0, edited.err
+    assert f"the audit log records the commit as {head}-dirty" in edited.err, edited.err
+    commits = [e["commit"] for e in json.loads(cli("history", "--format", "json").out)]
+    assert set(commits) == {head, f"{head}-dirty"}, commits
+    assert f"  {head[:12]}-dirty  acme/acme-norway  update" in cli("history").out
+
+
+def test_uncommitted_counts_flagged_files_by_their_content(tmp_path: Path) -> None:
+    """Files git status is told to skip count when their content is not the index's, whichever
+    flag (both at once too); flagged and as committed, they do not; an edit staged before the
+    flag still counts, as git status shows it."""
+    flags = {
+        "skip": ["--skip-worktree"],
+        "assume": ["--assume-unchanged"],
+        "both": ["--skip-worktree", "--assume-unchanged"],
+        "kept": ["--skip-worktree"],
+        "staged": ["--skip-worktree"],
+        "plain": [],
+    }
+    (tmp_path / "tenants/acme").mkdir(parents=True)
+    git(tmp_path, "init", "-q", ".")
+    for name in flags:
+        (tmp_path / f"tenants/acme/{name}.yaml").write_text("version: 1\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "files")
+    (tmp_path / "tenants/acme/staged.yaml").write_text("version: 1\n# staged\n")
+    git(tmp_path, "add", "tenants/acme/staged.yaml")
+    for name, flag in flags.items():
+        if flag:
+            git(tmp_path, "update-index", *flag, f"tenants/acme/{name}.yaml")
+    files = [f"tenants/acme/{name}.yaml" for name in flags]
+    assert gitrepo.uncommitted(tmp_path, files) == 1  # staged only
+    for name in ("skip", "assume", "both"):
+        (tmp_path / f"tenants/acme/{name}.yaml").write_text("version: 1\n# edited\n")
+    assert git(tmp_path, "status", "--porcelain") == "M  tenants/acme/staged.yaml\n"
+    assert gitrepo.uncommitted(tmp_path, files) == 4
+    assert gitrepo.uncommitted(tmp_path / "tenants", ["acme/kept.yaml", "acme/skip.yaml"]) == 1
