@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -220,3 +223,110 @@ def test_out_takes_a_name_as_long_as_the_file_system_does(run: InProcess, saved:
     name = "p" * 250 + ".json"
     assert run("plan", "--out", name).code == 0
     assert json.loads((run.root / name).read_text())["kind"] == planfile.KIND
+
+
+def _refused(run: InProcess, message: str) -> None:
+    """apply --plan plan.json exits 1 with only this line, and changes nothing."""
+    before = _history(run)
+    applied = run("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade")
+    assert (applied.code, applied.err, applied.out) == (1, f"error: plan.json: {message}\n", ""), applied.err
+    assert _history(run) == before
+
+
+# A plan that does nothing, as plan --out writes one
+FAKE_PLAN = (
+    '"plan": '
+    + json.dumps(
+        {
+            "format_version": 1,
+            "tenants": [],
+            "summary": dict.fromkeys(
+                ["create", "update", "rename", "adopt", "delete", "cascade", "blocked"], 0
+            ),
+        }
+    )
+    + ", "
+)
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda text: text.replace('"plan": {', FAKE_PLAN + '"plan": {', 1), "plan"),
+        (lambda text: text.replace('"action": "', '"action": "adopt", "action": "', 1), "action"),
+        (lambda text: text.replace('"kind": "', '"kind": "x", "kind": "', 1), "kind"),
+    ],
+    ids=["a plan before the plan", "an action before the action", "kind"],
+)
+def test_a_key_twice_in_one_object_is_an_altered_plan(
+    run: InProcess, saved: Path, edit: Callable[[str], str], key: str
+) -> None:
+    """json.loads keeps the last of two keys, and the signature covered only that one: a plan
+    saying it does nothing, put before the real one, was applied (a first-wins reader, a reviewer
+    of the file, saw the fake)."""
+    text = saved.read_text(encoding="utf-8")
+    saved.write_text(edit(text), encoding="utf-8")
+    assert saved.read_text(encoding="utf-8") != text
+    _refused(
+        run,
+        f"the plan file was altered (the key {key!r} appears twice in one object); "
+        "nothing was applied. Plan again",
+    )
+
+
+def test_an_integer_of_many_digits_is_an_altered_plan(run: InProcess, saved: Path) -> None:
+    """int() refuses more than 4,300 digits: a ValueError, told as an internal error."""
+    text = saved.read_text(encoding="utf-8")
+    saved.write_text(re.sub(r'"max_delete": \d+', '"max_delete": ' + "9" * 100_000, text), encoding="utf-8")
+    _refused(run, "the plan file was altered (an integer of 100,000 digits); nothing was applied. Plan again")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.parametrize("kind", ["fifo", "device"])  # a folder: click refuses it
+def test_a_plan_file_that_is_not_a_regular_file_is_refused_unread(
+    run: InProcess, saved: Path, kind: str
+) -> None:
+    """A FIFO was waited on for good (no writer comes); a link to /dev/zero was read until
+    memory ran out (a link to /dev/null here: to a device all the same, and ends)."""
+    saved.unlink()
+    if kind == "fifo":
+        os.mkfifo(saved)
+    else:
+        saved.symlink_to(os.devnull)
+
+    def waited(signum: int, frame: object) -> None:
+        raise TimeoutError("apply --plan waited on the plan file")
+
+    previous = signal.signal(signal.SIGALRM, waited)  # in-process runs have no timeout of their own
+    signal.alarm(60)
+    try:
+        _refused(
+            run,
+            "not a regular file (a folder, pipe, device or socket?); "
+            "give the file `reconciler plan --out` saved",
+        )
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_link_to_a_saved_plan_is_read(run: InProcess, saved: Path) -> None:
+    saved.rename(run.root / "saved.json")
+    saved.symlink_to("saved.json")
+    assert run("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade").code == 0
+
+
+def test_a_plan_file_over_the_size_limit_is_refused_unread(
+    run: InProcess, saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan padded to 300 MB was read and held whole (640 MB of memory), /dev/zero's copy
+    past any memory; the limit (1 GiB) is far above a real plan's size, made small here."""
+    size = saved.stat().st_size
+    monkeypatch.setattr(planfile, "MAX_BYTES", size - 1)
+    _refused(
+        run,
+        f"the plan file is {size:,} bytes, over the limit of {size - 1:,} bytes; is it the right file? "
+        "Make it again with `reconciler plan --out`, for fewer tenants (--tenant)",
+    )
+    monkeypatch.setattr(planfile, "MAX_BYTES", size)  # a plan as big as the limit is read
+    assert run("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade").code == 0

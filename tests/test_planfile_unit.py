@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -221,3 +223,33 @@ def test_a_saved_plan_is_refused_where_the_passwords_change_more_than_the_passwo
         "refused: acme/no: the plan made with the passwords differs from the saved plan in more than "
         "the passwords; nothing was applied, plan again"
     ]
+
+
+def test_a_plan_file_that_grew_past_the_limit_is_read_no_further(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fstat gave the size before the read; a file that grew since is read to the limit and one
+    byte more, then refused, never to its end."""
+    path = tmp_path / "plan.json"
+    path.write_bytes(b" " * 5_000_000)
+    fstat, reads = os.fstat, []
+
+    def small(fd: int) -> os.stat_result:
+        found = list(fstat(fd))
+        found[stat.ST_SIZE] = 10
+        return os.stat_result(found)
+
+    def read(fd: int, n: int) -> bytes:
+        reads.append(n)
+        return os.pread(fd, n, sum(reads) - n)
+
+    monkeypatch.setattr(planfile, "MAX_BYTES", 2_000_000)
+    monkeypatch.setattr(planfile.os, "fstat", small)
+    monkeypatch.setattr(planfile.os, "read", read)
+    with pytest.raises(errors.InputError) as caught:
+        planfile.read(path, keyring=secrets.Keyring(TEST_KEY.encode()), store_id="s")
+    assert str(caught.value) == (
+        f"{path}: the plan file is larger than the limit of 2,000,000 bytes; is it the right file? "
+        "Make it again with `reconciler plan --out`, for fewer tenants (--tenant)"
+    )
+    assert sum(reads) == 2_000_001
