@@ -362,10 +362,15 @@ def _previous_look_alikes(
     # was asked before (4,000 connections with one previous name: 8 s; 2,000 previous names of
     # one look: 72 s).
     seen: dict[spec.Key, dict[object, dict[str, list[tuple[int, tuple[Any, ...], str]]]]] = {}
-    for i, loc, text in marked:
+    letters = spec.LetterIndex()  # and the entries' bits (their numbers in marked) by what they are
+    kind_bits: dict[str, int] = {}
+    apart_bits: dict[object, int] = {}
+    connection_bits: dict[int, int] = {}
+    for number, (i, loc, text) in enumerate(marked):
         kind = loc[2]
         group = spec.apart(text)
         wanted = ("previous_names",) if kind == "name" else ("name", "previous_names")
+        wanted_bits = sum(kind_bits.get(k, 0) for k in wanted)
         asked, kept_under = spec.look_keys(text)  # a key it asks finds the entries that look like it
         match = next(
             (
@@ -379,6 +384,17 @@ def _previous_look_alikes(
             ),
             None,
         )
+        allowed = wanted_bits & ~apart_bits.get(group, 0) & ~connection_bits.get(i, 0)
+        if match is None and allowed:
+            # Alike letter by letter (`NORDIC Invest` and `Nordic INVЕST`), which no key says
+            found = letters.alike(text) & allowed
+            if found:
+                match = marked[spec.lowest(found)]
+        letters.add(text, number)
+        bit = 1 << number
+        kind_bits[kind] = kind_bits.get(kind, 0) | bit
+        apart_bits[group] = apart_bits.get(group, 0) | bit
+        connection_bits[i] = connection_bits.get(i, 0) | bit
         if match is not None:
             j, first_loc, first = match
             what = "the name" if first_loc[2] == "name" else "a previous name"

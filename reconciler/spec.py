@@ -250,22 +250,161 @@ def _shapes(text: str) -> tuple[str, ...]:
 
 def _alike(a: str, b: str) -> bool:
     """One look, case aside: the same look_alike, or one name as written shaped like the other
-    in upper or lower case. `VISMA OSLO ` (a space that does not show) is shaped like `Visma
-    Oslo` in upper case, `ТINE` (a Cyrillic Т) like `Tine`: look_alike takes `I` as `l` and `i`
-    as `i`, and missed both. A small letter keeps its own shape (Greek ν is v), and capitals
+    in upper or lower case, or letter by letter like the other's letters in either case
+    (alike_by_letter). `VISMA OSLO ` (a space that does not show) is shaped like `Visma Oslo`
+    in upper case, `ТINE` (a Cyrillic Т) like `Tine`: look_alike takes `I` as `l` and `i` as
+    `i`, and missed both. A small letter keeps its own shape (Greek ν is v), and capitals
     theirs (Σ is no Ο, in ΣΤΕ and ΟΤΕ)."""
     if look_alike(a) == look_alike(b):
         return True
     sa, sb = _shapes(a), _shapes(b)
-    return sa[0] in sb or sb[0] in sa
+    return sa[0] in sb or sb[0] in sa or alike_by_letter(a, b)
+
+
+def _variants(char: str) -> tuple[str, ...]:
+    """A character and its upper and lower case of one identity, one character each: `I` and
+    `i`, not `ı` and `I` (Turkish dotless i folds to itself: another name)."""
+    folded = char.casefold()
+    return tuple(
+        dict.fromkeys(v for v in (char, char.upper(), char.lower()) if len(v) == 1 and v.casefold() == folded)
+    )
+
+
+def _letter_shape(char: str) -> str:
+    return unicodedata.normalize("NFD", _prototypes().get(ord(char), char))
+
+
+@functools.lru_cache(maxsize=65536)
+def _letters_alike(x: str, y: str) -> bool:
+    """Two characters a person reads as one letter, case aside: one letter in two cases (`I`,
+    `i`), one shape as written (`О` Cyrillic, `O`), or a letter beyond ASCII shaped like an ASCII
+    letter's other case (`Е` Cyrillic, `e`: its capital is `E`). Letters beyond ASCII are not
+    read in another case against each other (Greek `Σ` is no `ο`, though `σ` is shaped like it),
+    nor ASCII letters (`l` is no `i`, though `I` is shaped like `l`): real words of one script
+    differ so (χωρίο, ΧΩΡΊΣ; camii, camlı)."""
+    if x == y or x.casefold() == y.casefold():
+        return True
+    shape = _letter_shape(x)
+    if shape == _letter_shape(y):
+        return True
+    if x.isascii() == y.isascii():
+        return False
+    latin, other = (x, _letter_shape(y)) if x.isascii() else (y, shape)
+    return any(_letter_shape(v) == other for v in _variants(latin))
+
+
+def _letters(text: str) -> str:
+    """What shows of a name, decomposed: one character for each the by-letter rule compares."""
+    return unicodedata.normalize("NFD", text if plain_name(text) else _seen(text))
+
+
+def alike_by_letter(a: str, b: str) -> bool:
+    """Letter by letter, each one letter to a person (_letters_alike): `NORDIC Invest` and
+    `Nordic INVЕST` (a Cyrillic Е), where neither is written in one case (_shapes compares
+    whole names in one case). Asked where letter_key meets (looks, LetterIndex)."""
+    la, lb = _letters(a), _letters(b)
+    return len(la) == len(lb) and all(map(_letters_alike, la, lb))
+
+
+def letter_classes() -> dict[str, str]:
+    """For each character with a prototype, in one, or of one case folded with one of those,
+    the character that stands for every character it is alike to letter by letter
+    (_letters_alike), and those alike to them in turn (the least of them), where that is not
+    its own case folded: two names alike by letter have one letter_key. reconciler.letterclasses
+    keeps what this returns (it reads every code point: seconds); tests/test_spec.py checks
+    that it still does."""
+    prototypes = _prototypes()
+    domain: set[str] = set()
+    for code, prototype in prototypes.items():
+        domain.add(chr(code))
+        domain.update(unicodedata.normalize("NFD", prototype))
+    folds = {char.casefold() for char in domain}
+    for code in range(0x110000):  # and every character one of them is a case of (ẞ for ß)
+        char = chr(code)
+        if char.casefold() in folds and not 0xD800 <= code <= 0xDFFF:
+            domain.add(char)
+    parent: dict[str, str] = {}
+
+    def root(char: str) -> str:
+        while parent.get(char, char) != char:
+            char = parent[char]
+        return char
+
+    def join(a: str, b: str) -> None:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    groups: dict[tuple[str, str], list[str]] = {}
+    for char in sorted(domain):
+        groups.setdefault(("fold", char.casefold()), []).append(char)
+        groups.setdefault(("shape", _letter_shape(char)), []).append(char)
+    for group in groups.values():
+        for other in group[1:]:
+            join(group[0], other)
+    for latin in sorted(c for c in domain if c.isascii()):
+        for variant in _variants(latin):
+            for other in groups.get(("shape", _letter_shape(variant)), ()):
+                if not other.isascii():
+                    join(latin, other)
+    return {char: root(char) for char in sorted(domain) if root(char) != char.casefold()}
+
+
+@functools.lru_cache(maxsize=4096)  # a fleet repeats its names from tenant to tenant
+def letter_key(text: str) -> str:
+    """A key two names alike by letter (alike_by_letter) share: each character's class, or for
+    a character without a look-alike its case folded (its cases are alike, nothing else), one
+    character's apart from the next's (ß folds to two)."""
+    from reconciler.letterclasses import CLASSES
+
+    return "\x1f".join([CLASSES.get(char) or char.casefold() for char in _letters(text)])
+
+
+class LetterIndex:
+    """Names by letter_key and by each character in its place: which earlier names one is alike
+    to letter by letter (alike_by_letter), all at once, as the bits of their numbers. Asking
+    each earlier name of a key was quadratic: 4,000 names of one key that are not alike took
+    validate 22 s."""
+
+    def __init__(self) -> None:
+        self._places: dict[str, list[dict[str, int]]] = {}  # key -> per character: char -> bits
+
+    def alike(self, name: str) -> int:
+        """The bits of the names added before that name is alike to by letter."""
+        places = self._places.get(letter_key(name))
+        if places is None:
+            return 0
+        found = -1
+        for chars, char in zip(places, _letters(name), strict=True):
+            bits = 0
+            for other, theirs in chars.items():
+                if _letters_alike(char, other):
+                    bits |= theirs
+            found &= bits
+            if not found:
+                return 0
+        return found
+
+    def add(self, name: str, number: int) -> None:
+        """Add name as number (its bit: 1 << number)."""
+        letters = _letters(name)
+        places = self._places.setdefault(letter_key(name), [{} for _ in letters])
+        for chars, char in zip(places, letters, strict=True):
+            chars[char] = chars.get(char, 0) | 1 << number
+
+
+def lowest(bits: int) -> int:
+    """The number of the lowest bit set (LetterIndex)."""
+    return (bits & -bits).bit_length() - 1
 
 
 @functools.lru_cache(maxsize=4096)
 def looks(text: str) -> tuple[str, ...]:
-    """The keys to find a name's possible look-alikes by (by_look, alike_in): its look_alike and
-    its shapes (marked apart). Two names that look alike share one; the converse is looks_alike's
-    to say (two names shaped alike only in upper case, or only in lower case, do not)."""
-    return (look_alike(text), *("\1" + shape for shape in _shapes(text)))
+    """The keys to find a name's possible look-alikes by (by_look, alike_in): its look_alike, its
+    shapes and its letter_key (marked apart). Two names that look alike share one; the converse
+    is looks_alike's to say (two names shaped alike only in upper case, or only in lower case,
+    do not; nor do most of one letter_key)."""
+    return (look_alike(text), *("\1" + shape for shape in _shapes(text)), "\2" + letter_key(text))
 
 
 Key = tuple[str, str]
@@ -364,7 +503,9 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
     it: plain names with the same characters beyond ASCII in the same places (foreign), or one
     identity. A name looks like every earlier one of a key it asks but for those (asking every
     earlier name again took 36 s for 8,000 company ids). What a name shares is asked only of
-    names whose keys meet (a plan's every name asked it: a quarter more of the plan's work)."""
+    names whose keys meet (a plan's every name asked it: a quarter more of the plan's work).
+    Names alike only letter by letter share no such key: those of its letter_key that share
+    something else are each asked (alike_by_letter)."""
     groups: dict[Key, list[Any]] = {}  # key -> [the first with it, {what they share: the first}]
     signatures: dict[int, object] = {}
 
@@ -379,10 +520,16 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
             entry[1] = {signature(entry[0]): entry[0]}
         return entry[1]  # type: ignore[no-any-return]
 
+    # Alike letter by letter (alike_by_letter), which no key says exactly: the names of a
+    # letter_key that another name meets are indexed, what they share asked of them alone.
+    letters = LetterIndex()
+    first_of: dict[str, int] = {}  # letter_key -> its first name, until another meets it (-1)
+    shared: dict[object, int] = {}  # what names of a met letter_key share -> their bits
     for i, name in enumerate(names):
         asked, kept = look_keys(name)
+        earlier = None
         if not groups.keys().isdisjoint(asked):  # the common case: no key met, nothing to ask
-            earlier = next(
+            earlier = min(  # the earliest: a message names the first name it looks like
                 (
                     first
                     for look in asked
@@ -390,10 +537,22 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
                     for theirs, first in shared_in(groups[look]).items()
                     if theirs != signature(i)
                 ),
-                None,
+                default=None,
             )
-            if earlier is not None:
-                yield earlier, i
+        first = first_of.setdefault(letter_key(name), i)
+        if first != i:
+            if first >= 0:
+                letters.add(names[first], first)
+                shared[signature(first)] = shared.get(signature(first), 0) | 1 << first
+                first_of[letter_key(name)] = -1
+            mine = signature(i)
+            found = letters.alike(name) & ~shared.get(mine, 0)
+            if found and (earlier is None or lowest(found) < earlier):
+                earlier = lowest(found)
+            letters.add(name, i)
+            shared[mine] = shared.get(mine, 0) | 1 << i
+        if earlier is not None:
+            yield earlier, i
         for look in kept:
             entry = groups.setdefault(look, [i, None])
             if entry[0] != i:

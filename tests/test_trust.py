@@ -991,6 +991,7 @@ def test_a_portal_name_with_letters_that_look_the_same_is_an_error(cli: Cli) -> 
                 _conn("GP Oslo", companies=[{"id": "\u0410CME1", "reports": ["Monthly P&L"]}]),
                 _conn("Resume"),
                 _conn("Oslo 1"),
+                _conn("NORDIC Invest", managed=False),
             ]
         ),
     )
@@ -998,6 +999,7 @@ def test_a_portal_name_with_letters_that_look_the_same_is_an_error(cli: Cli) -> 
     before = cli("store", "dump").out
     cases = {
         "Visma Oslo": ([_decl("Visma Oslo")], "U+004F LATIN CAPITAL LETTER O"),
+        "mixed case": ([_decl("Nordic INV\u0415ST")], "U+0415 CYRILLIC CAPITAL LETTER IE"),
         "Abc": ([_decl("Abc")], "U+0041 LATIN CAPITAL LETTER A"),
         "Вergen": ([_decl("\u0412ergen")], "U+0412 CYRILLIC CAPITAL LETTER VE"),
         "ACME1": ([_decl("GP Oslo", ["ACME1"])], "U+0410 CYRILLIC CAPITAL LETTER A"),
@@ -1051,6 +1053,17 @@ def test_a_file_with_two_names_that_look_the_same_is_refused(embedded_cli: Cli) 
             [_decl("Oslo", ["ACME1", "\u0410CME1"])],
             ":12:3:",
             "company 'АCME1' looks the same as company 'ACME1'",
+        ),
+        # Neither written in one case: alike letter by letter, each letter case aside
+        "mixed case": (
+            [_decl("NORDIC Invest"), _decl("Nordic INV\u0415ST")],
+            ":13:9:",
+            "looks the same as 'NORDIC Invest', the name of connections[0]",
+        ),
+        "mixed case, previous name": (
+            [_decl("NORDIC Invest"), {**_decl("Bergen"), "previous_names": ["Nordic INV\u0415ST"]}],
+            ":21:5:",
+            "looks the same as 'NORDIC Invest', the name of connections[0]",
         ),
     }
     assert embedded_cli("store", "init").code == 0
