@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,20 @@ def test_files_are_all_written_or_none(tmp_path: Path, monkeypatch: pytest.Monke
     assert [path.read_text(encoding="utf-8") for path in files] == [f"new {p.name}\n" for p in files]
 
 
+def _count_attempts(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """accept._attempt counted: how many times the file was edited and read again so far."""
+    calls = 0
+    real = accept._attempt
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(accept, "_attempt", counted)
+    return lambda: calls
+
+
 @pytest.mark.parametrize(
     ("case", "accepted", "tries"),
     [
@@ -155,19 +170,11 @@ def test_changes_beside_one_no_file_can_hold_are_not_tried_one_by_one(
     """Each change was tried alone to find the one that makes the file invalid, each attempt
     reading the whole file again: hundreds of changes beside one such change took minutes
     (400 connections deleted in the portal: 165 s)."""
-    calls = 0
-    real = accept._attempt
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(accept, "_attempt", counted)
+    tried = _count_attempts(monkeypatch)
     _, report, _, _ = _run(CASES / case, tmp_path)
     assert report.count(accepted) in (12, 16)
     assert report.count("reported: acme/acme-norway/Visma Oslo: the portal's change cannot be written") == 1
-    assert calls == tries
+    assert tried() == tries
 
 
 def test_a_swap_of_names_beside_a_change_no_file_can_hold_is_written(tmp_path: Path) -> None:
@@ -216,15 +223,7 @@ def test_swaps_beside_a_change_no_file_can_hold_are_still_tried_half_by_half(
     case.mkdir()
     (case / "before.yaml").write_text("\n".join(before) + "\n", encoding="utf-8")
     (case / "live.yaml").write_text("\n".join(live) + "\n", encoding="utf-8")
-    calls = 0
-    real = accept._attempt
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(accept, "_attempt", counted)
+    tried = _count_attempts(monkeypatch)
     _, report, _, _ = _run(case, tmp_path)
     lines = report.splitlines()
     assert [line for line in lines if not line.endswith("renamed in the file")] == [
@@ -234,4 +233,4 @@ def test_swaps_beside_a_change_no_file_can_hold_are_still_tried_half_by_half(
         "correct it in the portal, or accept it by hand"
     ]
     assert len(lines) == 17
-    assert calls == 11
+    assert tried() == 11
