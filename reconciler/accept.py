@@ -250,8 +250,7 @@ def _append_unmanaged(
                 "correct it in the portal"
             )
             continue
-        for look in spec.looks(conn.spec.name):
-            looks.setdefault(look, []).append(conn.spec.name)
+        looks.add(conn.spec.name)
         sql = conn.spec.authentication is spec.Authentication.SQL
         ref = declared.SecretRef(names[conn.spec.name], None) if sql else None
         docs.append(conn.spec.document(password={"env": ref.env} if ref else None))

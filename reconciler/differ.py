@@ -102,9 +102,7 @@ class _LooksLike(Exception):
         self.what, self.declared, self.live = what, declared, live
 
 
-def _look_alike(
-    what: str, declared: Iterable[str], odd: Mapping[str, list[str]], but: str | None = None
-) -> None:
+def _look_alike(what: str, declared: Iterable[str], odd: spec.Looks, but: str | None = None) -> None:
     """Refuse a declared name that one of the live names (odd, by spec.by_look) looks the same
     as and is not: to a person they are one name, to the store two (matched by identity, it
     would be created beside it, renamed to beside it, or its company removed with its
@@ -116,7 +114,7 @@ def _look_alike(
                     raise _LooksLike(what, name, live)
 
 
-def _looks_declared(live_name: str, declared: Mapping[str, list[str]]) -> list[str]:
+def _looks_declared(live_name: str, declared: spec.Looks) -> list[str]:
     """A note when a live connection no entry matched (unmanaged, or pruned) looks the same as
     a name the file declares (declared: by spec.by_look): a reviewer would read `unmanaged
     "Rаpport"` (a Cyrillic а) beside a declared Rapport as the declared connection (DESIGN §8)."""
@@ -441,7 +439,7 @@ def _diff_tenant(
     used: set[int] = set()
     actions: list[p.Action] = []
     notes: list[str] = []
-    odd: dict[str, list[str]] | None = None  # live names by spec.look_alike: asked only before a create
+    odd: spec.Looks | None = None  # live names by their looks: asked only before a create
     for desired_conn in d.connections:
         # _match's first question, asked here with the identity already known: by name.
         name = desired_conn.spec.name
@@ -493,7 +491,7 @@ def _diff_tenant(
             _look_alike("connection", (name,), odd)
     unmanaged = []
     if len(used) < len(live.connections):  # used holds ids of live connections: all of them when equal
-        declared: dict[str, list[str]] | None = None  # by look: asked only for such a connection
+        declared: spec.Looks | None = None  # by look: asked only for such a connection
         for conn in live.connections:
             if conn.id in used:
                 continue

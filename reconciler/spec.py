@@ -361,25 +361,26 @@ def letter_key(text: str) -> str:
 
 
 class LetterIndex:
-    """Names by letter_key and by each character in its place: which earlier names one is alike
-    to letter by letter (alike_by_letter), all at once, as the bits of their numbers. Asking
-    each earlier name of a key was quadratic: 4,000 names of one key that are not alike took
-    validate 22 s."""
+    """Names by letter_key, and by what each character is read as in its place (_readings):
+    which of them a name is alike to letter by letter (alike_by_letter), all at once, as the
+    bits of their numbers. Asking each name of a key, or each character of a place, was
+    quadratic: 4,000 names of one key that are not alike took validate 22 s, and as long again
+    where one place held 47 characters shaped like `o`."""
 
     def __init__(self) -> None:
-        self._places: dict[str, list[dict[str, int]]] = {}  # key -> per character: char -> bits
+        # letter_key -> per character: (what it is read as, and how) -> bits
+        self._places: dict[str, list[dict[tuple[str, str], int]]] = {}
 
     def alike(self, name: str) -> int:
-        """The bits of the names added before that name is alike to by letter."""
+        """The bits of the names added that name is alike to by letter."""
         places = self._places.get(letter_key(name))
         if places is None:
             return 0
         found = -1
-        for chars, char in zip(places, _letters(name), strict=True):
+        for readings, char in zip(places, _letters(name), strict=True):
             bits = 0
-            for other, theirs in chars.items():
-                if _letters_alike(char, other):
-                    bits |= theirs
+            for reading in _asked(char):
+                bits |= readings.get(reading, 0)
             found &= bits
             if not found:
                 return 0
@@ -389,8 +390,88 @@ class LetterIndex:
         """Add name as number (its bit: 1 << number)."""
         letters = _letters(name)
         places = self._places.setdefault(letter_key(name), [{} for _ in letters])
-        for chars, char in zip(places, letters, strict=True):
-            chars[char] = chars.get(char, 0) | 1 << number
+        bit = 1 << number
+        for readings, char in zip(places, letters, strict=True):
+            for reading in _readings(char):
+                readings[reading] = readings.get(reading, 0) | bit
+
+
+@functools.lru_cache(maxsize=4096)
+def _readings(char: str) -> tuple[tuple[str, str], ...]:
+    """What a character is found by in its place (LetterIndex): its case folded, its shape, and
+    the shapes an ASCII letter's cases have, or the shape of a letter beyond ASCII, each marked
+    so that only the other side asks it (_letters_alike's rule, one way round each)."""
+    shape = _letter_shape(char)
+    if char.isascii():
+        return (
+            ("fold", char.casefold()),
+            ("shape", shape),
+            *(("ascii", _letter_shape(v)) for v in _variants(char)),
+        )
+    return ("fold", char.casefold()), ("shape", shape), ("beyond", shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def _asked(char: str) -> tuple[tuple[str, str], ...]:
+    """What a character asks in its place: those of _readings that find what it is alike to."""
+    shape = _letter_shape(char)
+    if char.isascii():
+        return (
+            ("fold", char.casefold()),
+            ("shape", shape),
+            *(("beyond", _letter_shape(v)) for v in _variants(char)),
+        )
+    return ("fold", char.casefold()), ("shape", shape), ("ascii", shape)
+
+
+class Looks:
+    """Names by their looks (looks()) and by letter (LetterIndex): those a name may look the
+    same as (alike_in, then looks_alike). The letter index is built for a letter_key when a
+    name of it is first asked about: most names meet none."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._by_look: dict[str, list[str]] = {}
+        self._names: list[str] = []
+        self._by_letter: dict[str, list[int]] = {}  # letter_key -> the names' numbers
+        self._indexed: set[str] = set()
+        self._letters = LetterIndex()
+        for name in names:
+            self.add(name)
+
+    def __bool__(self) -> bool:
+        return bool(self._names)
+
+    def add(self, name: str) -> None:
+        for look in looks(name):
+            self._by_look.setdefault(look, []).append(name)
+        number = len(self._names)
+        self._names.append(name)
+        key = letter_key(name)
+        self._by_letter.setdefault(key, []).append(number)
+        if key in self._indexed:
+            self._letters.add(name, number)
+
+    def candidates(self, name: str) -> Iterator[str]:
+        """The names that share a look with name, or are alike to it letter by letter, each once."""
+        met: set[str] = set()  # a name of two keys in common, asked once (looks_alike is not cheap)
+        for look in looks(name):
+            for other in self._by_look.get(look, ()):
+                if other not in met:
+                    met.add(other)
+                    yield other
+        key = letter_key(name)
+        if key in self._by_letter:
+            if key not in self._indexed:
+                self._indexed.add(key)
+                for number in self._by_letter[key]:
+                    self._letters.add(self._names[number], number)
+            bits = self._letters.alike(name)
+            while bits:
+                other = self._names[lowest(bits)]
+                bits &= bits - 1
+                if other not in met:
+                    met.add(other)
+                    yield other
 
 
 def lowest(bits: int) -> int:
@@ -400,11 +481,11 @@ def lowest(bits: int) -> int:
 
 @functools.lru_cache(maxsize=4096)
 def looks(text: str) -> tuple[str, ...]:
-    """The keys to find a name's possible look-alikes by (by_look, alike_in): its look_alike, its
-    shapes and its letter_key (marked apart). Two names that look alike share one; the converse
-    is looks_alike's to say (two names shaped alike only in upper case, or only in lower case,
-    do not; nor do most of one letter_key)."""
-    return (look_alike(text), *("\1" + shape for shape in _shapes(text)), "\2" + letter_key(text))
+    """The keys to find a name's possible look-alikes by (Looks, alike_in): its look_alike and
+    its shapes (marked apart). Two names that look alike share one, or are alike by letter
+    (LetterIndex); the converse is looks_alike's to say (two names shaped alike only in upper
+    case, or only in lower case, do not)."""
+    return (look_alike(text), *("\1" + shape for shape in _shapes(text)))
 
 
 Key = tuple[str, str]
@@ -466,25 +547,16 @@ def foreign(text: str) -> Placed:
     return tuple(placed)
 
 
-def by_look(names: Iterable[str]) -> dict[str, list[str]]:
-    """names by each of their looks(): where to find those a name may look the same as
+def by_look(names: Iterable[str]) -> Looks:
+    """names by their looks and letters: where to find those a name may look the same as
     (alike_in, then looks_alike)."""
-    found: dict[str, list[str]] = {}
-    for name in names:
-        for look in looks(name):
-            found.setdefault(look, []).append(name)
-    return found
+    return Looks(names)
 
 
-def alike_in(index: Mapping[str, list[str]], name: str) -> Iterator[str]:
-    """The names of index (by_look) that share a look with name, each once: the candidates
+def alike_in(index: Looks, name: str) -> Iterator[str]:
+    """The names of index (by_look) that may look the same as name, each once: the candidates
     looks_alike decides between."""
-    met: set[str] = set()  # a name of two keys in common, asked once (looks_alike is not cheap)
-    for look in looks(name):
-        for other in index.get(look, ()):
-            if other not in met:
-                met.add(other)
-                yield other
+    return index.candidates(name)
 
 
 def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
