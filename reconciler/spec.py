@@ -361,67 +361,54 @@ def letter_key(text: str) -> str:
 
 
 class LetterIndex:
-    """Names by letter_key, and by what each character is read as in its place (_readings):
+    """Names by letter_key, and by what each character is read as in its place (_place):
     which of them a name is alike to letter by letter (alike_by_letter), all at once, as the
     bits of their numbers. Asking each name of a key, or each character of a place, was
     quadratic: 4,000 names of one key that are not alike took validate 22 s, and as long again
     where one place held 47 characters shaped like `o`."""
 
     def __init__(self) -> None:
-        # letter_key -> per character: (what it is read as, and how) -> bits
-        self._places: dict[str, list[dict[tuple[str, str], int]]] = {}
+        # letter_key -> (the names' bits, per character: (what it is read as, and how) -> bits)
+        self._places: dict[str, tuple[int, list[dict[tuple[str, str], int]]]] = {}
 
     def alike(self, name: str) -> int:
         """The bits of the names added that name is alike to by letter."""
-        places = self._places.get(letter_key(name))
-        if places is None:
+        known = self._places.get(letter_key(name))
+        if known is None:
             return 0
-        found = -1
+        found, places = known
         for readings, char in zip(places, _letters(name), strict=True):
+            if not found:
+                break
             bits = 0
-            for reading in _asked(char):
+            for reading in _place(char)[1]:
                 bits |= readings.get(reading, 0)
             found &= bits
-            if not found:
-                return 0
-        return found
+        return found  # every name of the key where nothing shows (no character to ask)
 
     def add(self, name: str, number: int) -> None:
         """Add name as number (its bit: 1 << number)."""
         letters = _letters(name)
-        places = self._places.setdefault(letter_key(name), [{} for _ in letters])
+        key = letter_key(name)
+        members, places = self._places.get(key) or (0, [{} for _ in letters])
         bit = 1 << number
+        self._places[key] = (members | bit, places)
         for readings, char in zip(places, letters, strict=True):
-            for reading in _readings(char):
+            for reading in _place(char)[0]:
                 readings[reading] = readings.get(reading, 0) | bit
 
 
 @functools.lru_cache(maxsize=4096)
-def _readings(char: str) -> tuple[tuple[str, str], ...]:
-    """What a character is found by in its place (LetterIndex): its case folded, its shape, and
-    the shapes an ASCII letter's cases have, or the shape of a letter beyond ASCII, each marked
-    so that only the other side asks it (_letters_alike's rule, one way round each)."""
+def _place(char: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """(what a character is found by in its place, what it asks there: LetterIndex): its case
+    folded and its shape; and the shapes of an ASCII letter's cases, asked by a letter beyond
+    ASCII of that shape, and the other way round (_letters_alike's rule, one way round each)."""
     shape = _letter_shape(char)
+    own = (("fold", char.casefold()), ("shape", shape))
     if char.isascii():
-        return (
-            ("fold", char.casefold()),
-            ("shape", shape),
-            *(("ascii", _letter_shape(v)) for v in _variants(char)),
-        )
-    return ("fold", char.casefold()), ("shape", shape), ("beyond", shape)
-
-
-@functools.lru_cache(maxsize=4096)
-def _asked(char: str) -> tuple[tuple[str, str], ...]:
-    """What a character asks in its place: those of _readings that find what it is alike to."""
-    shape = _letter_shape(char)
-    if char.isascii():
-        return (
-            ("fold", char.casefold()),
-            ("shape", shape),
-            *(("beyond", _letter_shape(v)) for v in _variants(char)),
-        )
-    return ("fold", char.casefold()), ("shape", shape), ("ascii", shape)
+        cases = [_letter_shape(v) for v in _variants(char)]
+        return (*own, *(("ascii", c) for c in cases)), (*own, *(("beyond", c) for c in cases))
+    return (*own, ("beyond", shape)), (*own, ("ascii", shape))
 
 
 class Looks:
@@ -435,6 +422,7 @@ class Looks:
         self._by_letter: dict[str, list[int]] = {}  # letter_key -> the names' numbers
         self._indexed: set[str] = set()
         self._letters = LetterIndex()
+        self._apart: dict[object, int] = {}  # apart() of an indexed name -> their bits
         for name in names:
             self.add(name)
 
@@ -449,7 +437,12 @@ class Looks:
         key = letter_key(name)
         self._by_letter.setdefault(key, []).append(number)
         if key in self._indexed:
-            self._letters.add(name, number)
+            self._index(name, number)
+
+    def _index(self, name: str, number: int) -> None:
+        self._letters.add(name, number)
+        group = apart(name)
+        self._apart[group] = self._apart.get(group, 0) | 1 << number
 
     def candidates(self, name: str) -> Iterator[str]:
         """The names that share a look with name, or are alike to it letter by letter, each once."""
@@ -464,8 +457,10 @@ class Looks:
             if key not in self._indexed:
                 self._indexed.add(key)
                 for number in self._by_letter[key]:
-                    self._letters.add(self._names[number], number)
-            bits = self._letters.alike(name)
+                    self._index(self._names[number], number)
+            # Names of what name shares (apart) never look like it: ASCII names alike by
+            # letter only (`Filial Ii…` and `Filial iI…`) were each offered to every other.
+            bits = self._letters.alike(name) & ~self._apart.get(apart(name), 0)
             while bits:
                 other = self._names[lowest(bits)]
                 bits &= bits - 1

@@ -398,3 +398,29 @@ def test_names_of_one_letter_key_that_are_not_alike_are_no_candidates() -> None:
     assert len({spec.letter_key(name) for name in portal + declared}) == 1
     looks = spec.Looks(portal)
     assert sum(1 for name in declared for _ in looks.candidates(name)) == 0
+
+
+def test_names_where_nothing_shows_are_asked_as_every_other_name() -> None:
+    """A name of characters that do not show has no letter to ask: the letter index took it
+    as alike to every bit (-1), so the plan's index ran past its names (IndexError), and the
+    one pass named `Rapport` as looking like U+2060."""
+    assert list(spec.alike_in(spec.by_look(["\u200b"]), "\u2060")) == ["\u200b"]
+    assert spec.LetterIndex().alike("\u2060") == spec.LetterIndex().alike("Rapport") == 0
+    assert list(spec.alike_after(["Rapport", "\u200b", "\u2060"])) == [(1, 2)]
+    assert spec.first_look_alike(["\u200b", "\u200b"]) is None
+
+
+def test_ascii_names_alike_by_letter_only_are_no_candidates() -> None:
+    """`Filial IiIi… IlIl…` and its kin are alike letter by letter (I is i, and I is shaped
+    like l) and never look alike (ASCII is what was typed): each was offered to every other,
+    and a plan beside 1,000 of them asked looks_alike a million times (11 s)."""
+    names = [
+        "Filial "
+        + "".join("Ii"[j >> k & 1] for k in range(12))
+        + " "
+        + "".join("Il"[j >> k & 1] for k in range(12))
+        for j in range(1, 1000)
+    ]
+    assert all(spec.alike_by_letter(names[0], name) for name in names)
+    looks = spec.Looks(names[:500])
+    assert sum(1 for name in names[500:] for _ in looks.candidates(name)) == 0
