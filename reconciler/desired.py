@@ -363,6 +363,7 @@ def _previous_look_alikes(
     # one look: 72 s).
     seen: dict[spec.Key, dict[object, dict[str, list[tuple[int, tuple[Any, ...], str]]]]] = {}
     letters = spec.LetterIndex()  # and the entries' bits (their numbers in marked) by what they are
+    previous_names = len(marked) > len(written)
     kind_bits: dict[str, int] = {}
     apart_bits: dict[object, int] = {}
     connection_bits: dict[int, int] = {}
@@ -387,10 +388,11 @@ def _previous_look_alikes(
         allowed = wanted_bits & ~apart_bits.get(group, 0) & ~connection_bits.get(i, 0)
         if match is None and allowed:
             # Alike letter by letter (`NORDIC Invest` and `Nordic INVЕST`), which no key says
-            found = letters.alike(text) & allowed
+            found = letters.alike(text, allowed)
             if found:
                 match = marked[spec.lowest(found)]
-        letters.add(text, number)
+        if previous_names:  # a match needs one
+            letters.add(text, number)
         bit = 1 << number
         kind_bits[kind] = kind_bits.get(kind, 0) | bit
         apart_bits[group] = apart_bits.get(group, 0) | bit

@@ -371,12 +371,13 @@ class LetterIndex:
         # letter_key -> (the names' bits, per character: (what it is read as, and how) -> bits)
         self._places: dict[str, tuple[int, list[dict[tuple[str, str], int]]]] = {}
 
-    def alike(self, name: str) -> int:
-        """The bits of the names added that name is alike to by letter."""
+    def alike(self, name: str, within: int = -1) -> int:
+        """The bits of the names added (of those within) that name is alike to by letter."""
         known = self._places.get(letter_key(name))
         if known is None:
             return 0
-        found, places = known
+        members, places = known
+        found = members & within
         for readings, char in zip(places, _letters(name), strict=True):
             if not found:
                 break
@@ -413,16 +414,19 @@ def _place(char: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str
 
 class Looks:
     """Names by their looks (looks()) and by letter (LetterIndex): those a name may look the
-    same as (alike_in, then looks_alike). The letter index is built for a letter_key when a
-    name of it is first asked about: most names meet none."""
+    same as (alike_in, then looks_alike). What the names of a letter_key share (apart) is asked
+    when a name of that key is first asked about, and the letter index built only where one
+    shares something else: most names meet no other, and names that share what they are never
+    look alike."""
 
     def __init__(self, names: Iterable[str] = ()) -> None:
         self._by_look: dict[str, list[str]] = {}
         self._names: list[str] = []
         self._by_letter: dict[str, list[int]] = {}  # letter_key -> the names' numbers
-        self._indexed: set[str] = set()
+        # letter_key -> (the bits of its names, {what they share (apart): their bits}), once asked
+        self._apart: dict[str, tuple[int, dict[object, int]]] = {}
+        self._indexed: set[str] = set()  # letter_keys in the letter index
         self._letters = LetterIndex()
-        self._apart: dict[object, int] = {}  # apart() of an indexed name -> their bits
         for name in names:
             self.add(name)
 
@@ -436,13 +440,16 @@ class Looks:
         self._names.append(name)
         key = letter_key(name)
         self._by_letter.setdefault(key, []).append(number)
+        if key in self._apart:
+            self._shares(key, name, number)
         if key in self._indexed:
-            self._index(name, number)
+            self._letters.add(name, number)
 
-    def _index(self, name: str, number: int) -> None:
-        self._letters.add(name, number)
+    def _shares(self, key: str, name: str, number: int) -> None:
+        members, groups = self._apart.get(key) or (0, {})
         group = apart(name)
-        self._apart[group] = self._apart.get(group, 0) | 1 << number
+        groups[group] = groups.get(group, 0) | 1 << number
+        self._apart[key] = (members | 1 << number, groups)
 
     def candidates(self, name: str) -> Iterator[str]:
         """The names that share a look with name, or are alike to it letter by letter, each once."""
@@ -453,20 +460,28 @@ class Looks:
                     met.add(other)
                     yield other
         key = letter_key(name)
-        if key in self._by_letter:
-            if key not in self._indexed:
-                self._indexed.add(key)
-                for number in self._by_letter[key]:
-                    self._index(self._names[number], number)
-            # Names of what name shares (apart) never look like it: ASCII names alike by
-            # letter only (`Filial Ii…` and `Filial iI…`) were each offered to every other.
-            bits = self._letters.alike(name) & ~self._apart.get(apart(name), 0)
-            while bits:
-                other = self._names[lowest(bits)]
-                bits &= bits - 1
-                if other not in met:
-                    met.add(other)
-                    yield other
+        if key not in self._by_letter:
+            return
+        if key not in self._apart:
+            for number in self._by_letter[key]:
+                self._shares(key, self._names[number], number)
+        members, groups = self._apart[key]
+        # Names that share what name is (apart) never look like it: ASCII names alike by letter
+        # only (`Filial Ii…` and `Filial iI…`) were each offered to every other.
+        within = members & ~groups.get(apart(name), 0)
+        if not within:
+            return
+        if key not in self._indexed:
+            self._indexed.add(key)
+            for number in self._by_letter[key]:
+                self._letters.add(self._names[number], number)
+        bits = self._letters.alike(name, within)
+        while bits:
+            other = self._names[lowest(bits)]
+            bits &= bits - 1
+            if other not in met:
+                met.add(other)
+                yield other
 
 
 def lowest(bits: int) -> int:
@@ -588,10 +603,13 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
         return entry[1]  # type: ignore[no-any-return]
 
     # Alike letter by letter (alike_by_letter), which no key says exactly: the names of a
-    # letter_key that another name meets are indexed, what they share asked of them alone.
+    # letter_key that another name meets are asked what they share, and indexed by letter once
+    # one shares something else (names that share what they are are never alike).
     letters = LetterIndex()
-    first_of: dict[str, int] = {}  # letter_key -> its first name, until another meets it (-1)
+    by_letter: dict[str, list[int]] = {}  # letter_key -> its names' numbers
+    members: dict[str, int] = {}  # letter_key -> the bits of its names once two met
     shared: dict[object, int] = {}  # what names of a met letter_key share -> their bits
+    indexed: set[str] = set()
     for i, name in enumerate(names):
         asked, kept = look_keys(name)
         earlier = None
@@ -606,18 +624,28 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
                 ),
                 default=None,
             )
-        first = first_of.setdefault(letter_key(name), i)
-        if first != i:
-            if first >= 0:
-                letters.add(names[first], first)
+        key = letter_key(name)
+        numbers = by_letter.setdefault(key, [])
+        numbers.append(i)
+        if len(numbers) > 1:
+            if len(numbers) == 2:
+                first = numbers[0]
                 shared[signature(first)] = shared.get(signature(first), 0) | 1 << first
-                first_of[letter_key(name)] = -1
+                members[key] = 1 << first
             mine = signature(i)
-            found = letters.alike(name) & ~shared.get(mine, 0)
-            if found and (earlier is None or lowest(found) < earlier):
-                earlier = lowest(found)
-            letters.add(name, i)
+            within = members[key] & ~shared.get(mine, 0)
+            if within:
+                if key not in indexed:
+                    indexed.add(key)
+                    for number in numbers[:-1]:
+                        letters.add(names[number], number)
+                found = letters.alike(name, within)
+                if found and (earlier is None or lowest(found) < earlier):
+                    earlier = lowest(found)
+            if key in indexed:
+                letters.add(name, i)
             shared[mine] = shared.get(mine, 0) | 1 << i
+            members[key] |= 1 << i
         if earlier is not None:
             yield earlier, i
         for look in kept:
@@ -626,6 +654,7 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
                 shared_in(entry).setdefault(signature(i), i)
 
 
+@functools.lru_cache(maxsize=4096)  # asked of a name by each index it is in
 def apart(name: str) -> object:
     """What names of one look that never look alike (looks_alike) have in common: plain names
     with the same characters beyond ASCII in the same places (foreign), or one identity. Two

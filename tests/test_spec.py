@@ -424,3 +424,26 @@ def test_ascii_names_alike_by_letter_only_are_no_candidates() -> None:
     assert all(spec.alike_by_letter(names[0], name) for name in names)
     looks = spec.Looks(names[:500])
     assert sum(1 for name in names[500:] for _ in looks.candidates(name)) == 0
+
+
+def test_names_that_share_what_they_are_are_not_indexed_by_letter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Names alike by letter that share what they are (apart: the same letters beyond ASCII in
+    the same places) never look alike: indexing each by its 100 letters made a plan beside
+    4,000 of them 3.5 times as slow as before the letter rule, and validate of 9,000 previous
+    names 3.7 times."""
+    names = [
+        "Filiål "
+        + "".join("Ii"[j >> k & 1] for k in range(12))
+        + " "
+        + "".join("Il"[j >> k & 1] for k in range(12))
+        for j in range(1, 1000)
+    ]
+    added: list[str] = []
+    real = spec.LetterIndex.add
+    monkeypatch.setattr(
+        spec.LetterIndex, "add", lambda self, name, number: added.append(name) or real(self, name, number)
+    )
+    looks = spec.Looks(names[:500])
+    assert sum(1 for name in names[500:] for _ in looks.candidates(name)) == 0
+    assert spec.first_look_alike(names) is None
+    assert added == []
