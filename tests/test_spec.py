@@ -410,17 +410,22 @@ def test_names_where_nothing_shows_are_asked_as_every_other_name() -> None:
     assert spec.first_look_alike(["\u200b", "\u200b"]) is None
 
 
-def test_ascii_names_alike_by_letter_only_are_no_candidates() -> None:
-    """`Filial IiIi… IlIl…` and its kin are alike letter by letter (I is i, and I is shaped
-    like l) and never look alike (ASCII is what was typed): each was offered to every other,
-    and a plan beside 1,000 of them asked looks_alike a million times (11 s)."""
-    names = [
-        "Filial "
+def _alike_by_letter_only(prefix: str) -> list[str]:
+    """999 names alike letter by letter (I is i, and I is shaped like l) that share no look."""
+    return [
+        prefix
         + "".join("Ii"[j >> k & 1] for k in range(12))
         + " "
         + "".join("Il"[j >> k & 1] for k in range(12))
         for j in range(1, 1000)
     ]
+
+
+def test_ascii_names_alike_by_letter_only_are_no_candidates() -> None:
+    """`Filial IiIi… IlIl…` and its kin are alike letter by letter (I is i, and I is shaped
+    like l) and never look alike (ASCII is what was typed): each was offered to every other,
+    and a plan beside 1,000 of them asked looks_alike a million times (11 s)."""
+    names = _alike_by_letter_only("Filial ")
     assert all(spec.alike_by_letter(names[0], name) for name in names)
     looks = spec.Looks(names[:500])
     assert sum(1 for name in names[500:] for _ in looks.candidates(name)) == 0
@@ -431,13 +436,7 @@ def test_names_that_share_what_they_are_are_not_indexed_by_letter(monkeypatch: p
     the same places) never look alike: indexing each by its 100 letters made a plan beside
     4,000 of them 3.5 times as slow as before the letter rule, and validate of 9,000 previous
     names 3.7 times."""
-    names = [
-        "Filiål "
-        + "".join("Ii"[j >> k & 1] for k in range(12))
-        + " "
-        + "".join("Il"[j >> k & 1] for k in range(12))
-        for j in range(1, 1000)
-    ]
+    names = _alike_by_letter_only("Filiål ")
     added: list[str] = []
     real = spec.LetterIndex.add
     monkeypatch.setattr(
