@@ -261,7 +261,7 @@ def test_a_saved_plan_is_applied_over_batches(
     assert code == 0, err
     with monkeypatch.context() as m:
         m.setattr(stages, "load_desired", lambda *a, **k: pytest.fail("the fleet held at once"))
-        code, applied, err = run("apply", "--plan", str(saved), "--auto-approve", *FLAGS)
+        code, applied, err = run("apply", "--plan", str(saved), str(tenants), "--auto-approve", *FLAGS)
     assert code == 0, err
     assert f"Applied {TENANTS} action(s); {sum(n for *_, n in expected)} dependent(s) deleted" in err
     summary = shown.split("\nPlan: ")[1].splitlines()[0]
@@ -285,7 +285,7 @@ def test_a_saved_plan_stale_in_a_later_batch_writes_nothing(
     _by_hand(store_url, tmp_path, customer, "t010")
     monkeypatch.setattr("reconciler.commands.apply._confirm", lambda *a: None)  # "yes"
     flags = ("--auto-approve",) if auto_approve else ()
-    code, _, err = run("apply", "--plan", str(saved), *flags, *FLAGS)
+    code, _, err = run("apply", "--plan", str(saved), str(tenants), *flags, *FLAGS)
     assert code == 1 and f"{customer}/t010: the live store changed since the plan was made" in err, err
     keys = [f"{customer}/t{i:03d}" for i in range(TENANTS)]
     with store.Store.open(store.Location.resolve(store_url, tmp_path), readonly=True) as st:
@@ -306,7 +306,7 @@ def test_a_saved_plan_whose_file_changed_is_refused_before_the_leases(
     saved = _saved_plan(run, tmp_path, tenants)
     edited = tenants / customer / "t011.yaml"
     edited.write_text(edited.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")
-    code, _, err = run("apply", "--plan", str(saved), "--auto-approve", *FLAGS)
+    code, _, err = run("apply", "--plan", str(saved), str(tenants), "--auto-approve", *FLAGS)
     assert code == 1 and f"{customer}/t011: {edited} changed since the plan was made" in err, err
     assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected
 
@@ -353,12 +353,19 @@ def test_source_checks_run_a_batch_at_a_time(
     tenants_per_call = [{label.rsplit("/", 1)[0] for label in call} for call in calls]
     assert [len(t) for t in tenants_per_call] == [4, 4, 4, 1]  # one call per batch, as it is read
 
-    for args in (["apply", str(tenants)], ["apply", "--plan", str(saved)]):
+    for args in (["apply", str(tenants)], ["apply", "--plan", str(saved), str(tenants)]):
         code, _, err = batched(*args, "--check-sources", "--auto-approve", *FLAGS)
         assert code == 1 and "source check failed" in err and "c/t010/Beta" in err, err
         assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected  # nothing written
     code, _, err = batched(
-        "apply", "--plan", str(saved), "--check-sources", "--skip-source-checks", "--auto-approve", *FLAGS
+        "apply",
+        "--plan",
+        str(saved),
+        str(tenants),
+        "--check-sources",
+        "--skip-source-checks",
+        "--auto-approve",
+        *FLAGS,
     )
     assert code == 0, err
     assert f"Applied {TENANTS} action(s); {sum(n for *_, n in expected)} dependent(s) deleted" in err
