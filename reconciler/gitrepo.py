@@ -179,7 +179,9 @@ def changed_files(
       left out of the plan, and apply on merge did what no reviewed plan showed);
     - a link counts as changed when it or the file it leads to did (tenants/ a link included);
     - a file git does not track (new, or ignored) is planned, as the plan reads it;
-    - a file in a submodule is planned: the repository's diff does not see into one.
+    - a file in a submodule is planned: the repository's diff does not see into one;
+    - a file git is told not to look at (skip-worktree, assume-unchanged) is planned when it is
+      not its index entry (git diff trusts the index for it).
     """
     commit = _revision(root, ref)
     base = _git(root, ref, "merge-base", commit, "HEAD").strip()
@@ -205,9 +207,11 @@ def changed_files(
         at = os.path.join(folders[head], tail)
         return at, os.path.realpath(file) if os.path.islink(file) else at
 
+    placed = [place(file) for file in files]
+    # Edited under skip-worktree or assume-unchanged: git diff trusts the index for them.
+    changed |= _hidden(Path(top), [target for _, target in placed if target in tracked])
     planned = []
-    for file in files:
-        at, target = place(file)
+    for file, (at, target) in zip(files, placed, strict=True):
         if at in changed or target in changed or target not in tracked:
             planned.append(file)
     roots = [os.path.join(os.path.realpath(path), "") for path in paths]

@@ -64,6 +64,22 @@ def test_changed_since_plans_a_file_git_pairs_as_a_rename(cli: Cli) -> None:
     assert plan.code == 2 and "to update" in plan.out, plan.both
 
 
+def test_changed_since_plans_a_file_git_is_told_not_to_look_at(cli: Cli) -> None:
+    """`git update-index --skip-worktree` (or `--assume-unchanged`) makes git diff trust the
+    index for a file: edited, --changed-since said "No tenant files changed" (exit 0), and the
+    pull request showed no plan for what apply on merge of the same tree would do."""
+    seeded(cli)
+    base = _committed(cli)
+    for flag in ("--skip-worktree", "--assume-unchanged"):
+        git(cli.root, "update-index", flag, "tenants/acme/acme-norway.yaml")
+        assert _planned(cli, base) == []  # flagged, as committed: unchanged
+        cli.write("tenants/acme/acme-norway.yaml", TENANT.replace("[F0001, F0002]", "[F0001]"))
+        assert git(cli.root, "diff", "--name-only", base) == ""  # what the check relied on
+        assert _planned(cli, base) == ["acme/acme-norway"]
+        cli.write("tenants/acme/acme-norway.yaml", TENANT)
+        git(cli.root, "update-index", flag.replace("--", "--no-"), "tenants/acme/acme-norway.yaml")
+
+
 def test_changed_since_follows_links_as_the_plan_does(cli: Cli) -> None:
     """tenants/ a link to a folder elsewhere in the repository: git lists the edit under the
     link's target, and --changed-since said "No tenant files changed" (exit 0)."""
