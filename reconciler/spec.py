@@ -301,7 +301,7 @@ def _letters(text: str) -> str:
 def alike_by_letter(a: str, b: str) -> bool:
     """Letter by letter, each one letter to a person (_letters_alike): `NORDIC Invest` and
     `Nordic INVЕST` (a Cyrillic Е), where neither is written in one case (_shapes compares
-    whole names in one case). Asked where letter_key meets (looks, LetterIndex)."""
+    whole names in one case). The indexes ask it of all names at once (LetterIndex, Looks)."""
     la, lb = _letters(a), _letters(b)
     return len(la) == len(lb) and all(map(_letters_alike, la, lb))
 
@@ -311,8 +311,8 @@ def letter_classes() -> dict[str, str]:
     the character that stands for every character it is alike to letter by letter
     (_letters_alike), and those alike to them in turn (the least of them), where that is not
     its own case folded: two names alike by letter have one letter_key. reconciler.letterclasses
-    keeps what this returns (it reads every code point: seconds); tests/test_spec.py checks
-    that it still does."""
+    keeps what this returns (it reads every code point: about a second); tests/test_spec.py
+    checks that it still does."""
     prototypes = _prototypes()
     domain: set[str] = set()
     for code, prototype in prototypes.items():
