@@ -206,9 +206,16 @@ def saving(
         os.fchmod(fd, atomic.new_file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             _write_json(out, body)
+        size = tmp.stat().st_size
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise _cannot_write(path, exc) from None
+    if size > MAX_BYTES:  # saved, it would be refused by the apply on merge that reads it
+        tmp.unlink(missing_ok=True)
+        raise errors.InputError(
+            f"--out {str(path)!r}: the plan is {size:,} bytes, over the {MAX_BYTES:,} that apply --plan "
+            "reads; save the plans of fewer tenants at a time (--tenant, or PATH)"
+        )
     try:
         yield now + ttl_s
     except BaseException:

@@ -316,6 +316,25 @@ def test_a_link_to_a_saved_plan_is_read(run: InProcess, saved: Path) -> None:
     assert run("apply", "--plan", "plan.json", "--auto-approve", "--allow-cascade").code == 0
 
 
+def test_a_plan_over_the_size_limit_is_not_saved(
+    run: InProcess, saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plan --out saved a plan however big, which the apply on merge then refused: the pull
+    request's plan is refused instead, naming the limit, and a plan saved before stays."""
+    before = saved.read_bytes()
+    limit = len(before) // 2  # the plan made again has its own time: its size may differ by a digit
+    monkeypatch.setattr(planfile, "MAX_BYTES", limit)
+    refused = run("plan", "--out", "plan.json")
+    assert refused.code == 1, refused.both
+    assert re.search(
+        rf"error: --out 'plan\.json': the plan is [\d,]+ bytes, over the {limit:,} that apply --plan reads; "
+        r"save the plans of fewer tenants at a time \(--tenant, or PATH\)",
+        refused.err,
+    ), refused.err
+    assert saved.read_bytes() == before
+    assert sorted(p.name for p in run.root.iterdir() if p.name.startswith(".osr-plan-")) == []
+
+
 def test_a_plan_file_over_the_size_limit_is_refused_unread(
     run: InProcess, saved: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
