@@ -316,10 +316,11 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
     return result
 
 
-# The largest saved plan measured (by hand, 2026-11-28): one deleting every connection of the
-# benchmark fleet at 8,000 tenants (200,000 connections, 4.2 million dependents cascading), 707 MB
-# (17.7 MB at 200 tenants; a tenant's share does not grow with the fleet). Adopting all 200,000
-# makes 52 MB, updating every one of them 232 MB. apply --plan holds the file's JSON data, several
+# The largest saved plan, by hand (2026-11-28): one deleting every connection of the benchmark
+# fleet, 17.7 MB measured at 200 tenants, so about 707 MB at 8,000 (200,000 connections, 4.2
+# million dependents cascading; a tenant's share does not grow with the fleet: 40 times, not
+# measured). Adopting all 200,000 makes about 52 MB, updating every one about 232 MB (the same
+# way, from 200 tenants). apply --plan holds the file's JSON data, several
 # times its size: a bigger file is no plan to apply in one go. Unbounded, /dev/zero was read until
 # memory ran out.
 MAX_BYTES = 1 << 30
