@@ -1705,10 +1705,10 @@ def _audit_row(e: audit.AuditEntry) -> dict[str, Any]:
 
 
 # A connection's session on the server, and whether it is still there: see session_of.
+# MariaDB's queries are MySQL's (SQLAlchemy names the dialect either way).
 _SESSION_ID = {
     "postgresql": "SELECT pg_backend_pid()",
     "mysql": "SELECT CONNECTION_ID()",
-    "mariadb": "SELECT CONNECTION_ID()",
     "mssql": "SELECT @@SPID",
 }
 # Whether that session is still on the server, but for the one asking (the pool may give the
@@ -1718,9 +1718,9 @@ _SESSION_ID = {
 _SESSION_THERE = {
     "postgresql": "SELECT 1 FROM pg_stat_activity WHERE pid = :session AND pid <> pg_backend_pid()",
     "mysql": "SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = :session AND ID <> CONNECTION_ID()",
-    "mariadb": "SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = :session AND ID <> CONNECTION_ID()",
     "mssql": "SELECT 1 FROM sys.dm_exec_sessions WHERE session_id = :session AND session_id <> @@SPID",
 }
+_SESSION_ID["mariadb"], _SESSION_THERE["mariadb"] = _SESSION_ID["mysql"], _SESSION_THERE["mysql"]
 
 
 def session_of(conn: Connection) -> int | None:
