@@ -74,7 +74,7 @@ class Checked(NamedTuple):
     digest: str
 
 
-def _among_tenant_files(ctx: stages.Context, saved: Sequence[str], paths: Sequence[str]) -> None:
+def _refuse_files_outside(ctx: stages.Context, saved: Sequence[str], paths: Sequence[str]) -> None:
     """Refuse a saved plan of files that are not tenant files of PATH (default tenants/). The
     plan is signed by a pull request's job, which runs code its author controls (DESIGN §10):
     a plan of `tests/fixtures/acme/acme-norway.yaml`, or of any file the apply job can read,
@@ -249,7 +249,7 @@ def apply(
             saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
             saved_paths = [t.path for t in saved.tenants.values()]
             ctx.own_work_tree(saved_paths)  # its change windows, as for PATH
-            _among_tenant_files(ctx, saved_paths, paths)
+            _refuse_files_outside(ctx, saved_paths, paths)
             checked = _checked(ctx, st, saved_paths)
             verify: Verify | None = Verify(saved, plan_file, checked, [])
         else:
