@@ -61,6 +61,21 @@ def misnamed(name: str) -> bool:
     return name.lower().endswith(SUFFIXES) and not name.endswith(SUFFIXES)
 
 
+class Places:
+    """Where a file is: its folders resolved (not the file: a link beside its target is another
+    file), each folder once (a fleet's files share a few)."""
+
+    def __init__(self) -> None:
+        self.folders: dict[str, str] = {}
+
+    def of(self, file: str) -> str:
+        head, tail = os.path.split(file)
+        real = self.folders.get(head)
+        if real is None:
+            real = self.folders[head] = os.path.realpath(head or os.curdir)
+        return os.path.join(real, tail)
+
+
 def path_parts(path: str | os.PathLike[str]) -> tuple[str, str]:
     """The customer and tenant a file's path names (tenants/<customer>/<tenant>.yaml): Path's
     parent.name and stem, without making a Path (see desired.discover)."""

@@ -46,7 +46,7 @@ def discover(paths: Sequence[str]) -> list[str]:
     """
     found: dict[str, str] = {}  # where the file is, its folders resolved -> its name here
     walked: set[str] = set()  # folders given, resolved
-    places = _Places()
+    places = declared.Places()
     problems: list[errors.Problem] = []
     for raw in paths:
         path = Path(raw)
@@ -130,20 +130,6 @@ def discover(paths: Sequence[str]) -> list[str]:
     if problems:
         raise errors.InputError.of(problems)
     return sorted(found.values(), key=lambda f: f.split(os.sep))
-
-
-class _Places:
-    """Where a file is: its folders resolved, each folder once (a fleet's files share a few)."""
-
-    def __init__(self) -> None:
-        self.folders: dict[str, str] = {}
-
-    def of(self, file: str) -> str:
-        head, tail = os.path.split(file)
-        real = self.folders.get(head)
-        if real is None:
-            real = self.folders[head] = os.path.realpath(head or os.curdir)
-        return os.path.join(real, tail)
 
 
 _LINKED = -1  # _named_yaml's depth of a linked folder

@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from reconciler import errors
+from reconciler import declared, errors
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -197,14 +197,11 @@ def changed_files(
     # The repository's own files (a submodule's are not among them: planned, as untracked ones)
     listed = _git(root, ref, "ls-files", "-z", "--cached", "--full-name").split("\0")
     tracked = {os.path.join(top, name) for name in listed}
-    folders: dict[str, str] = {}  # resolved once each: a fleet's files share a few folders
+    places = declared.Places()
 
     def place(file: str) -> tuple[str, str]:
         """Where the file is (its folders' links resolved, as git's top is) and what it is."""
-        head, tail = os.path.split(os.path.abspath(file))
-        if head not in folders:
-            folders[head] = os.path.realpath(head)
-        at = os.path.join(folders[head], tail)
+        at = places.of(file)
         return at, os.path.realpath(file) if os.path.islink(file) else at
 
     placed = [place(file) for file in files]
