@@ -349,7 +349,6 @@ def _previous_look_alikes(
     # one look: 72 s).
     seen: dict[spec.Key, dict[object, dict[str, list[tuple[int, tuple[Any, ...], str]]]]] = {}
     letters = spec.LetterIndex()  # and the entries' bits (their numbers in marked) by what they are
-    previous_names = len(marked) > len(written)
     kind_bits: dict[str, int] = {}
     apart_bits: dict[object, int] = {}
     connection_bits: dict[int, int] = {}
@@ -377,8 +376,7 @@ def _previous_look_alikes(
             found = letters.alike(text, allowed)
             if found:
                 match = marked[spec.lowest(found)]
-        if previous_names:  # a match needs one
-            letters.add(text, number)
+        letters.add(text, number)  # indexed by letter only once asked about
         bit = 1 << number
         kind_bits[kind] = kind_bits.get(kind, 0) | bit
         apart_bits[group] = apart_bits.get(group, 0) | bit

@@ -365,20 +365,72 @@ class LetterIndex:
     which of them a name is alike to letter by letter (alike_by_letter), all at once, as the
     bits of their numbers. Asking each name of a key, or each character of a place, was
     quadratic: 4,000 names of one key that are not alike took validate 22 s, and as long again
-    where one place held 47 characters shaped like `o`."""
+    where one place held 47 characters shaped like `o`. A key's names are indexed by letter
+    only when a name is asked about within them: most names meet no other."""
 
     def __init__(self) -> None:
-        # letter_key -> (the names' bits, per character: (what it is read as, and how) -> bits)
-        self._places: dict[str, tuple[int, list[dict[tuple[str, str], int]]]] = {}
+        self._keys: dict[str, _Letters] = {}
+
+    def add(self, name: str, number: int) -> None:
+        """Add name as number (its bit: 1 << number)."""
+        key = letter_key(name)
+        group = self._keys.get(key)
+        if group is None:
+            self._keys[key] = _Letters(name, number)
+        else:
+            group.add(name, number)
 
     def alike(self, name: str, within: int = -1) -> int:
         """The bits of the names added (of those within) that name is alike to by letter."""
-        known = self._places.get(letter_key(name))
-        if known is None:
+        group = self._keys.get(letter_key(name))
+        return 0 if group is None else group.alike(name, within)
+
+    def may_look_like(self, name: str) -> int:
+        """Those of alike() that share something else than name (apart): names that share what
+        they are never look alike (ASCII names alike by letter only, `Filial Ii…` and `Filial
+        iI…`, were each offered to every other: a plan beside 1,000 of them took 11 s)."""
+        group = self._keys.get(letter_key(name))
+        return 0 if group is None else group.alike(name, ~group.sharing(apart(name)))
+
+
+class _Letters:
+    """The names of one letter_key: what each shares (apart), asked once one is asked about
+    within them, and each character in its place by what it is read as, then too."""
+
+    __slots__ = ("apart", "members", "names", "places")  # one for nearly every name of a list
+
+    def __init__(self, name: str, number: int) -> None:
+        self.names: list[tuple[str, int]] = [(name, number)]
+        self.members = 1 << number
+        self.apart: dict[object, int] | None = None  # what they share -> their bits
+        self.places: list[dict[tuple[str, str], int]] | None = None  # per character: reading -> bits
+
+    def add(self, name: str, number: int) -> None:
+        self.names.append((name, number))
+        self.members |= 1 << number
+        if self.apart is not None:
+            self._share(name, number)
+        if self.places is not None:
+            self._index(name, number)
+
+    def sharing(self, group: object) -> int:
+        """The bits of the names that share group (apart)."""
+        if self.apart is None:
+            self.apart = {}
+            for name, number in self.names:
+                self._share(name, number)
+        return self.apart.get(group, 0)
+
+    def alike(self, name: str, within: int) -> int:
+        found = self.members & within
+        if not found:
             return 0
-        members, places = known
-        found = members & within
-        for readings, char in zip(places, _letters(name), strict=True):
+        letters = _letters(name)
+        if self.places is None:
+            self.places = [{} for _ in letters]
+            for other, number in self.names:
+                self._index(other, number)
+        for readings, char in zip(self.places, letters, strict=True):
             if not found:
                 break
             bits = 0
@@ -387,16 +439,16 @@ class LetterIndex:
             found &= bits
         return found  # every name of the key where nothing shows (no character to ask)
 
-    def add(self, name: str, number: int) -> None:
-        """Add name as number (its bit: 1 << number)."""
-        letters = _letters(name)
-        key = letter_key(name)
-        members, places = self._places.get(key) or (0, [{} for _ in letters])
-        bit = 1 << number
-        self._places[key] = (members | bit, places)
-        for readings, char in zip(places, letters, strict=True):
+    def _share(self, name: str, number: int) -> None:
+        assert self.apart is not None
+        group = apart(name)
+        self.apart[group] = self.apart.get(group, 0) | 1 << number
+
+    def _index(self, name: str, number: int) -> None:
+        assert self.places is not None
+        for readings, char in zip(self.places, _letters(name), strict=True):
             for reading in _place(char)[0]:
-                readings[reading] = readings.get(reading, 0) | bit
+                readings[reading] = readings.get(reading, 0) | 1 << number
 
 
 @functools.lru_cache(maxsize=4096)
@@ -414,18 +466,11 @@ def _place(char: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str
 
 class Looks:
     """Names by their looks (looks()) and by letter (LetterIndex): those a name may look the
-    same as (alike_in, then looks_alike). What the names of a letter_key share (apart) is asked
-    when a name of that key is first asked about, and the letter index built only where one
-    shares something else: most names meet no other, and names that share what they are never
-    look alike."""
+    same as (alike_in, then looks_alike)."""
 
     def __init__(self, names: Iterable[str] = ()) -> None:
         self._by_look: dict[str, list[str]] = {}
         self._names: list[str] = []
-        self._by_letter: dict[str, list[int]] = {}  # letter_key -> the names' numbers
-        # letter_key -> (the bits of its names, {what they share (apart): their bits}), once asked
-        self._apart: dict[str, tuple[int, dict[object, int]]] = {}
-        self._indexed: set[str] = set()  # letter_keys in the letter index
         self._letters = LetterIndex()
         for name in names:
             self.add(name)
@@ -436,20 +481,8 @@ class Looks:
     def add(self, name: str) -> None:
         for look in looks(name):
             self._by_look.setdefault(look, []).append(name)
-        number = len(self._names)
+        self._letters.add(name, len(self._names))
         self._names.append(name)
-        key = letter_key(name)
-        self._by_letter.setdefault(key, []).append(number)
-        if key in self._apart:
-            self._shares(key, name, number)
-        if key in self._indexed:
-            self._letters.add(name, number)
-
-    def _shares(self, key: str, name: str, number: int) -> None:
-        members, groups = self._apart.get(key) or (0, {})
-        group = apart(name)
-        groups[group] = groups.get(group, 0) | 1 << number
-        self._apart[key] = (members | 1 << number, groups)
 
     def candidates(self, name: str) -> Iterator[str]:
         """The names that share a look with name, or are alike to it letter by letter, each once."""
@@ -459,23 +492,7 @@ class Looks:
                 if other not in met:
                     met.add(other)
                     yield other
-        key = letter_key(name)
-        if key not in self._by_letter:
-            return
-        if key not in self._apart:
-            for number in self._by_letter[key]:
-                self._shares(key, self._names[number], number)
-        members, groups = self._apart[key]
-        # Names that share what name is (apart) never look like it: ASCII names alike by letter
-        # only (`Filial Ii…` and `Filial iI…`) were each offered to every other.
-        within = members & ~groups.get(apart(name), 0)
-        if not within:
-            return
-        if key not in self._indexed:
-            self._indexed.add(key)
-            for number in self._by_letter[key]:
-                self._letters.add(self._names[number], number)
-        bits = self._letters.alike(name, within)
+        bits = self._letters.may_look_like(name)
         while bits:
             other = self._names[lowest(bits)]
             bits &= bits - 1
@@ -586,8 +603,7 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
     identity. A name looks like every earlier one of a key it asks but for those (asking every
     earlier name again took 36 s for 8,000 company ids). What a name shares is asked only of
     names whose keys meet (a plan's every name asked it: a quarter more of the plan's work).
-    Names alike only letter by letter share no such key: those of its letter_key that share
-    something else are each asked (alike_by_letter)."""
+    Names alike only letter by letter share no such key: LetterIndex finds them."""
     groups: dict[Key, list[Any]] = {}  # key -> [the first with it, {what they share: the first}]
     signatures: dict[int, object] = {}
 
@@ -602,14 +618,7 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
             entry[1] = {signature(entry[0]): entry[0]}
         return entry[1]  # type: ignore[no-any-return]
 
-    # Alike letter by letter (alike_by_letter), which no key says exactly: the names of a
-    # letter_key that another name meets are asked what they share, and indexed by letter once
-    # one shares something else (names that share what they are are never alike).
-    letters = LetterIndex()
-    by_letter: dict[str, list[int]] = {}  # letter_key -> its names' numbers
-    members: dict[str, int] = {}  # letter_key -> the bits of its names once two met
-    shared: dict[object, int] = {}  # what names of a met letter_key share -> their bits
-    indexed: set[str] = set()
+    letters = LetterIndex()  # alike letter by letter (alike_by_letter), which no key says exactly
     for i, name in enumerate(names):
         asked, kept = look_keys(name)
         earlier = None
@@ -624,28 +633,10 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
                 ),
                 default=None,
             )
-        key = letter_key(name)
-        numbers = by_letter.setdefault(key, [])
-        numbers.append(i)
-        if len(numbers) > 1:
-            if len(numbers) == 2:
-                first = numbers[0]
-                shared[signature(first)] = shared.get(signature(first), 0) | 1 << first
-                members[key] = 1 << first
-            mine = signature(i)
-            within = members[key] & ~shared.get(mine, 0)
-            if within:
-                if key not in indexed:
-                    indexed.add(key)
-                    for number in numbers[:-1]:
-                        letters.add(names[number], number)
-                found = letters.alike(name, within)
-                if found and (earlier is None or lowest(found) < earlier):
-                    earlier = lowest(found)
-            if key in indexed:
-                letters.add(name, i)
-            shared[mine] = shared.get(mine, 0) | 1 << i
-            members[key] |= 1 << i
+        found = letters.may_look_like(name)
+        if found and (earlier is None or lowest(found) < earlier):
+            earlier = lowest(found)
+        letters.add(name, i)
         if earlier is not None:
             yield earlier, i
         for look in kept:
