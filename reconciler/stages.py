@@ -260,6 +260,7 @@ def make_plan(
         if needed:
             live = live.with_dependents(store.read_dependents(conn, set().union(*needed.values())))
             result = differ.with_cascades(result, tenants, live, fps)
+        result = deleted_by_hand(st, result, live, conn)
     return differ.fingerprinted(result, live, needed) if fingerprint else result
 
 
@@ -367,6 +368,7 @@ def plan_files(
         if unknown:
             continue
         result, live = batch_plan(batch, p.Plan(found, max_delete), fingerprint=fingerprint)
+        result = deleted_by_hand(st, result, live)
         if check_sources:
             result = result.with_checks(source_checks(ctx, batch.desired))
         tenants.extend(result.tenants)
@@ -390,9 +392,8 @@ def drift_files(ctx: Context, st: store.Store, files: Sequence[str], *, size: in
             unknown.extend(exc.problems)
             continue
         if not unknown:
-            # Marked once the cascades are listed: listing them plans a tenant again, unmarked.
             result = batch_plan(batch, result, fingerprint=False)[0]
-            tenants.extend(_deleted_by_hand(st, result, batch.live).tenants)
+            tenants.extend(deleted_by_hand(st, result, batch.live).tenants)
         del batch, result  # freed before the next batch is read
     if unknown:
         raise errors.InputError.of(unknown)
@@ -404,24 +405,31 @@ def drift_files(ctx: Context, st: store.Store, files: Sequence[str], *, size: in
 AUDIT_LIMIT = 1_000_000
 
 
-def deleted_in_portal(st: store.Store, result: p.Plan, live: state.LiveState) -> dict[str, set[str]]:
+def deleted_in_portal(
+    st: store.Store, result: p.Plan, live: state.LiveState, conn: store.Transaction | None = None
+) -> dict[str, set[str]]:
     """The names (identities) of each tenant that the tool applied and the portal deleted since
     (audit.deleted_in_portal), read from the audit log only for the tenants that create
-    something: only a create can be of such a name."""
+    something: only a create can be of such a name. conn: read there (apply's transaction)."""
     keys = [t.key for t in result.tenants if any(a.action is p.ActionKind.CREATE for a in t.actions)]
     if not keys:
         return {}
     from reconciler import audit
 
     live_ids = {c.id for k in keys for c in live.tenants[k].connections}
-    with st.reading() as conn:  # read as it is folded: one name kept per tenant and name
+    # read as it is folded: one name kept per tenant and name
+    with contextlib.nullcontext(conn) if conn is not None else st.reading() as conn:
         return audit.deleted_in_portal(store.audit_names(conn, keys, AUDIT_LIMIT), live_ids)
 
 
-def _deleted_by_hand(st: store.Store, result: p.Plan, live: state.LiveState) -> p.Plan:
+def deleted_by_hand(
+    st: store.Store, result: p.Plan, live: state.LiveState, conn: store.Transaction | None = None
+) -> p.Plan:
     """A create of a connection the tool applied and the portal deleted since is drift, not
-    pending (git did not change; someone deleted it by hand): the audit log tells."""
-    deleted = deleted_in_portal(st, result, live)
+    pending (git did not change; someone deleted it by hand): the audit log tells. Marked by
+    plan, apply and drift alike (a saved plan's statuses are compared with apply's), once the
+    cascades are listed: listing them plans a tenant again, unmarked."""
+    deleted = deleted_in_portal(st, result, live, conn)
     if not deleted:
         return result
     from reconciler import spec

@@ -80,6 +80,19 @@ def _delete_by_hand(cli: Cli, name: str) -> None:
         engine.dispose()
 
 
+def _applied_then_deleted_by_hand(cli: Cli) -> None:
+    """acme/acme-sweden declares `Made`, the tool applied it, and the portal deleted it."""
+    cli.write("live.yaml", LIVE)
+    assert cli("store", "seed", "live.yaml").code == 0
+    cli.write(
+        "tenants/acme/acme-sweden.yaml",
+        "version: 1\ncustomer: acme\ntenant: acme-sweden\nconnections:\n"
+        "  - {name: Made, integration: dynamics-gp, server: gp01, database: D, authentication: windows}\n",
+    )
+    assert cli("apply", "--auto-approve", "--tenant", "acme/acme-sweden").code == 0
+    _delete_by_hand(cli, "Made")
+
+
 def _imported_and_applied(cli: Cli) -> dict[str, str]:
     """The LIVE portal imported into files and applied (every connection adopted); the
     environment that sets its password variable."""
@@ -250,6 +263,25 @@ def test_drift_calls_a_connection_deleted_by_hand_drift_not_pending(cli: Cli) ->
     assert (item["status"], item["action"]) == ("pending", "create")  # never applied: git's change
 
 
+def test_plan_and_apply_call_the_create_of_a_connection_deleted_by_hand_drift(cli: Cli) -> None:
+    """drift called it drift and the plan, which the reviewer reads, a plain create (pending:
+    as if git had declared a new connection). The saved plan says drift too, and apply of it
+    goes through: apply marks its plan the same way."""
+    _applied_then_deleted_by_hand(cli)
+    planned = cli("plan", "--format", "json", "--tenant", "acme/acme-sweden")
+    assert planned.code == 0, planned.err
+    ((action,),) = [t["actions"] for t in json.loads(planned.out)["tenants"]]
+    assert (action["action"], action["connection"], action.get("status")) == ("create", "Made", "drift")
+    text = cli("plan", "--tenant", "acme/acme-sweden")
+    assert '+ create "Made"' in text.out and "(drift)" in text.out, text.out
+    saved = cli("plan", "--out", "plan.json", "--tenant", "acme/acme-sweden")
+    assert saved.code == 0, saved.err
+    applied = cli("apply", "--plan", "plan.json", "--auto-approve")
+    assert applied.code == 0, applied.err
+    assert "Applied 1 action(s)" in applied.out + applied.err
+    assert cli("drift", "--tenant", "acme/acme-sweden").code == 0
+
+
 def test_a_connection_deleted_by_hand_stays_drift_beside_a_company_added_by_hand(cli: Cli) -> None:
     """A company the portal added to another connection of the tenant (a removal to plan, whose
     cascade is listed by planning the tenant again): the deleted connection became "pending"
@@ -287,15 +319,7 @@ def test_a_connection_deleted_by_hand_stays_drift_after_the_portal_makes_another
     """SQLite gave a new row the id of the newest one deleted: the connection the portal made
     next took the deleted one's id, which the audit log names, and the deleted connection
     became "pending" (never applied) instead of drift; drift --write kept it in the file."""
-    cli.write("live.yaml", LIVE)
-    assert cli("store", "seed", "live.yaml").code == 0
-    cli.write(
-        "tenants/acme/acme-sweden.yaml",
-        "version: 1\ncustomer: acme\ntenant: acme-sweden\nconnections:\n"
-        "  - {name: Made, integration: dynamics-gp, server: gp01, database: D, authentication: windows}\n",
-    )
-    assert cli("apply", "--auto-approve", "--tenant", "acme/acme-sweden").code == 0
-    _delete_by_hand(cli, "Made")
+    _applied_then_deleted_by_hand(cli)
     cli.write(
         "newcomer.yaml",
         "version: 1\ncustomers:\n  - name: acme\n    tenants:\n      - name: acme-sweden\n"

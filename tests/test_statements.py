@@ -31,6 +31,9 @@ EVERY_SHAPE = pytest.mark.parametrize(
 MAX_PER_ACTION = 0.5
 # The queries of one batch's read: connections, companies, report templates; dependents.
 READS_PER_BATCH = 4
+# The plan's read of a batch that creates something also reads those tenants' audit log: a create
+# of a connection the tool applied and the portal deleted is drift (stages.deleted_by_hand).
+AUDIT_READS_PER_BATCH = 1
 # The statements of one write batch (store.write, store.write_audit), updates only or of every
 # kind: versions checked, connections updated, their companies read, audit; for every kind also
 # the deletes' companies read, dependents, companies and rows deleted, templates detached, the
@@ -443,7 +446,7 @@ def test_apply_statements_grow_by_one_read_per_batch(
     # Apply reads the fleet in batches (issue 15): each batch beyond the first costs its own read
     # (connections, companies, report templates) and, where it may cascade, its dependents;
     # the writes stay one batch (fewer than applier.WRITE_TENANTS tenants).
-    assert four - one <= 3 * READS_PER_BATCH, (one, four)
+    assert four - one <= 3 * (READS_PER_BATCH + AUDIT_READS_PER_BATCH * ("create" in shapes)), (one, four)
 
 
 @EVERY_SHAPE

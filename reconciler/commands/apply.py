@@ -445,6 +445,7 @@ def _plan_batched(
         result, live = stages.batch_plan(
             batch, p.Plan(found, max_delete), fingerprint=True, changing_only=not every_fingerprint
         )
+        result = stages.deleted_by_hand(st, result, live, conn)
         if check_sources:
             result = result.with_checks(stages.source_checks(ctx, batch.desired))
         tenants.extend(result.tenants)
