@@ -72,7 +72,7 @@ def check_guards(
                 0,
                 0,
                 f"refused: the plan deletes {plan.summary.cascade} "
-                f"dependents ({', '.join(names)}); review the cascade and "
+                f"dependents ({errors.some_of(names, MOST_NAMED)}); review the cascade and "
                 "pass --allow-cascade",
             )
         )
@@ -84,6 +84,10 @@ def check_guards(
     problems += [errors.Problem("", 0, 0, f"refused: {m}") for m in missing]
     if problems:
         raise errors.RefusedError("refused", problems=tuple(problems))
+
+
+# Connections a refusal names; the plan lists them all.
+MOST_NAMED = 20
 
 
 def check_freeze(plan: p.Plan, *, override: str | None) -> dict[str, str]:

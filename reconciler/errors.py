@@ -26,6 +26,13 @@ class Problem:
         return f"{self.where}: {self.message}" if self.where else self.message
 
 
+def some_of(names: list[str], most: int) -> str:
+    """The first `most` names, then how many more: `a, b and 4,598 more` (a message that named
+    every connection of a fleet's deletion ran to thousands of names)."""
+    shown = ", ".join(names[:most])
+    return f"{shown} and {len(names) - most:,} more" if len(names) > most else shown
+
+
 def at(path: str, line: int, column: int, message: str) -> Problem:
     """A problem at a 1-based line and column of a file."""
     return Problem(path, line, column, message)

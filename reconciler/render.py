@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from reconciler import freeze, spec, views
+from reconciler import errors, freeze, spec, views
 from reconciler import plan as p
 
 FORMAT_VERSION = views.FORMAT_VERSION
@@ -627,9 +627,7 @@ def _freeze_warning(plan: p.Plan, *, most: int = 10, windows: int = 5) -> list[s
         return []
     lines = ["> [!WARNING]"]
     for (state, o), keys in itertools.islice(held.items(), windows):
-        names = ", ".join(f"`{k}`" for k in keys[:most]) + (
-            f" and {len(keys) - most} more" if len(keys) > most else ""
-        )
+        names = errors.some_of([f"`{k}`" for k in keys], most)
         what = (
             f"**{_md_until(o)}**: {names}; `apply` refuses their changes without `--override-freeze REASON`"
             if state == "active"

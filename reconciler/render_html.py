@@ -18,7 +18,7 @@ import json
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from reconciler import freeze, render, spec, views
+from reconciler import errors, freeze, render, spec, views
 from reconciler import plan as p
 
 # A branch of a cascade tree with more leaves than this starts collapsed.
@@ -534,9 +534,7 @@ def _freeze_alerts(plan: p.Plan) -> list[str]:
             held.setdefault((False, t.freeze.upcoming), []).append(t.key)
     lines = []
     for (active, o), keys in held.items():
-        named = ", ".join(name(k) for k in keys[:MOST_FROZEN_NAMED])
-        if len(keys) > MOST_FROZEN_NAMED:
-            named += f" and {len(keys) - MOST_FROZEN_NAMED:,} more"
+        named = errors.some_of([name(k) for k in keys], MOST_FROZEN_NAMED)
         if active:
             text = (
                 f"{esc(freeze.until_text(o))}; apply refuses their changes without "

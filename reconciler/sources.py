@@ -308,10 +308,8 @@ def _right(session: _Session, sql: str, database: str, what: str) -> bool | None
     return _truth(rows[0][0]) if rows and len(rows[0]) else None
 
 
-def _preview(ids: Sequence[str]) -> str:
-    shown = ", ".join(ids[:_LISTED_IN_MESSAGES])
-    more = len(ids) - _LISTED_IN_MESSAGES
-    return f"{shown}, and {more} more" if more > 0 else shown or "none"
+def _preview(ids: list[str]) -> str:
+    return errors.some_of(ids, _LISTED_IN_MESSAGES) or "none"
 
 
 def _company_problems(

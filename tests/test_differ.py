@@ -456,6 +456,25 @@ def test_the_cascade_refusal_quotes_each_connection_so_a_portal_name_cannot_add_
     )
 
 
+def test_the_cascade_refusal_names_some_connections_and_counts_the_rest() -> None:
+    """A deletion of 200 tenants named all 4,600 connections in one line of the refusal; the
+    plan lists them all."""
+    from reconciler import applier
+
+    pruned = [
+        live_conn(dataclasses.replace(BASE, name=f"Old {i:02}"), id=i + 2, deps={"F0001": [(R, "P&L")]})
+        for i in range(applier.MOST_NAMED + 5)
+    ]
+    plan = differ.diff([desired(want(), prune=True)], live(live_conn(), *pruned), FPS)
+    with pytest.raises(errors.RefusedError) as refused:
+        applier.check_guards(plan, allow_cascade=False, allow_mass_delete=True)
+    named = [f'"acme/no/Old {i:02}"' for i in range(applier.MOST_NAMED)]
+    assert refused.value.problems[0].message == (
+        f"refused: the plan deletes {applier.MOST_NAMED + 5} dependents ({', '.join(named)} and 5 more); "
+        "review the cascade and pass --allow-cascade"
+    )
+
+
 @pytest.mark.parametrize("portal", ["VISMA OSLO ", "VISMA OSLO\u200b", "VISMA \u041eSLO"])
 def test_a_create_beside_a_portal_name_that_differs_in_case_and_what_does_not_show_is_refused(
     portal: str,
