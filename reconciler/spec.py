@@ -15,10 +15,11 @@ import ipaddress
 import json
 import operator
 import re
+import types
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 
 class Authentication(enum.StrEnum):
@@ -809,6 +810,34 @@ _BOOL_KEYS = tuple(key for key, is_bool in _TOP if is_bool)
 assert {f.key for f in STORED if "." in f.key} == {"voucher.provider", "voucher.document_center_path"}
 
 
+_T = TypeVar("_T")
+
+
+class _Memo(Generic[_T]):
+    """The mapping work(spec) gave, read-only, for the last specs asked about (at most MOST),
+    by identity: the spec is kept with it, so that its id names no other meanwhile. A changed
+    connection's comparable() was worked out by the differ (twice in an apply, which lists
+    cascades by planning again), its fingerprint and the write. Kept beside each spec instead,
+    a plan of 200,000 adoptions held 1.2 KB more for each connection to its end."""
+
+    MOST = 4096
+
+    def __init__(self, work: Callable[[ConnectionSpec], dict[str, _T]]) -> None:
+        self._work = work
+        self._found: dict[int, tuple[ConnectionSpec, Mapping[str, _T]]] = {}
+
+    def __call__(self, spec: ConnectionSpec) -> Mapping[str, _T]:
+        """work(spec), read-only: every caller gets the same mapping."""
+        entry = self._found.get(id(spec))
+        if entry is not None and entry[0] is spec:
+            return entry[1]
+        if len(self._found) >= self.MOST:  # more than a batch's changes: start again
+            self._found.clear()
+        found = types.MappingProxyType(self._work(spec))
+        self._found[id(spec)] = (spec, found)
+        return found
+
+
 @dataclass(frozen=True)
 class ConnectionSpec:
     """Every field the portal stores for a connection, except secrets and identity."""
@@ -826,8 +855,12 @@ class ConnectionSpec:
     write_back: bool
     protected: bool
 
-    def values(self) -> dict[str, Any]:
-        """The STORED fields by key, as plain values (`voucher.provider`: str or None)."""
+    def values(self) -> Mapping[str, Any]:
+        """The STORED fields by key, as plain values (`voucher.provider`: str or None); read-only
+        (the same mapping for the same spec, see _Memo)."""
+        return _values(self)
+
+    def _values(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, head, sub in _LAYOUT:
             value = getattr(self, head)
@@ -936,18 +969,25 @@ class ConnectionSpec:
                 node[f.path[-1]] = values[f.key]
         return out
 
-    def comparable(self) -> dict[str, object]:
-        """The normalised fields the differ compares (name excluded: it is the identity)."""
+    def comparable(self) -> Mapping[str, object]:
+        """The normalised fields the differ compares (name excluded: it is the identity);
+        read-only (the same mapping for the same spec, see _Memo)."""
+        return _comparable(self)
+
+    def _comparable(self) -> dict[str, object]:
         out: dict[str, object] = {
             key: compare(v) if compare else v
             for (key, compare), v in zip(_COMPARE, self.values().values(), strict=True)
         }
-        out["companies"] = sorted({identity(c) for c in self.companies})
+        out["companies"] = tuple(sorted({identity(c) for c in self.companies}))
         return out
 
     def shown(self) -> dict[str, object]:
         """The same fields as written, for before/after in a plan."""
         return {**self.values(), "companies": sorted(self.companies, key=natural_key)}
+
+
+_values, _comparable = _Memo(ConnectionSpec._values), _Memo(ConnectionSpec._comparable)
 
 
 # ConnectionSpec._made() sets these attributes without __init__: every field, and nothing else.

@@ -65,7 +65,7 @@ def _tenant(*connections: state.LiveConnection, templates: tuple[state.ReportTem
 
 
 def _changed_spec(key: str) -> spec.ConnectionSpec:
-    values = SPEC.values()
+    values = dict(SPEC.values())
     if key == "authentication":  # windows: no login
         values.update(authentication="windows", login=None)
     elif key.startswith("voucher."):

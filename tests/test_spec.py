@@ -49,8 +49,16 @@ def made() -> spec.ConnectionSpec:
     )
 
 
+def asked() -> spec.ConnectionSpec:
+    """A made spec whose comparable() and values() were asked (remembered: spec._Memo)."""
+    built = made()
+    assert built.comparable() is built.comparable() and built.values() is built.values()
+    return built
+
+
 @pytest.mark.parametrize(
-    "build", [made, lambda: spec.ConnectionSpec.of(DECLARED.name, DECLARED.companies, DECLARED.values())]
+    "build",
+    [made, lambda: spec.ConnectionSpec.of(DECLARED.name, DECLARED.companies, DECLARED.values()), asked],
 )
 def test_a_made_spec_is_the_declared_dataclass(build: Callable[[], spec.ConnectionSpec]) -> None:
     built = build()
@@ -73,6 +81,19 @@ def test_a_made_spec_is_the_declared_dataclass(build: Callable[[], spec.Connecti
         built.name = "other"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         del built.login
+    built.comparable()
+    changed = dataclasses.replace(built, database="other", companies=("F9",))
+    assert (changed.comparable()["database"], changed.comparable()["companies"]) == ("other", ("f9",))
+
+
+def test_what_is_worked_out_from_a_spec_is_its_own_past_the_memo_s_size() -> None:
+    """comparable() and values() are remembered by identity for the last specs asked about: a
+    spec made after another was dropped (its id free again) gets its own, never the other's."""
+    for i in range(spec._Memo.MOST * 2 + 10):
+        one = dataclasses.replace(DECLARED, database=f"db{i}", companies=(f"F{i}",))
+        assert one.comparable()["database"] == f"db{i}" and one.values()["database"] == f"db{i}"
+        assert one.comparable()["companies"] == (f"f{i}",)
+        del one
 
 
 def test_a_made_spec_without_voucher_and_an_unknown_authentication() -> None:
