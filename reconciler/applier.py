@@ -262,7 +262,8 @@ def _verified_live(conn: store.Transaction, tenants: Sequence[p.TenantPlan]) -> 
     read it (its fingerprint)."""
     live = store.read(conn, [t.key for t in tenants], lock=True)
     live = live.with_dependents(
-        store.read_dependents(conn, [k for t in tenants for k in t.read_companies], lock=True)
+        store.read_dependents(conn, [k for t in tenants for k in t.read_companies], lock=True),
+        {t.key for t in tenants if t.read_companies},
     )
     for t in tenants:
         lt = live.tenants.get(t.key)

@@ -258,7 +258,9 @@ def make_plan(
         result = differ.diff(tenants, live, fps, max_delete=max_delete)
         needed = differ.cascade_companies(result, live)
         if needed:
-            live = live.with_dependents(store.read_dependents(conn, set().union(*needed.values())))
+            live = live.with_dependents(
+                store.read_dependents(conn, set().union(*needed.values())), needed.keys()
+            )
             result = differ.with_cascades(result, tenants, live, fps)
         result = deleted_by_hand(st, result, live, conn)
     return differ.fingerprinted(result, live, needed) if fingerprint else result
@@ -326,7 +328,7 @@ def batch_plan(
     live = batch.live
     needed = differ.cascade_companies(result, live)
     if needed:
-        live = live.with_dependents(batch.dependents(set().union(*needed.values())))
+        live = live.with_dependents(batch.dependents(set().union(*needed.values())), needed.keys())
         result = differ.with_cascades(result, batch.desired, live, batch.fps)
     if not fingerprint:
         return result, live

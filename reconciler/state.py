@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -194,8 +194,13 @@ class LiveState:
     tenants: dict[str, LiveTenant]  # by "customer/tenant"
     known: dict[str, tuple[str, ...]]  # customer -> every tenant name the store knows
 
-    def with_dependents(self, dependents: Mapping[int, tuple[Dependent, ...]]) -> LiveState:
-        """The same state with the dependents of these companies (by row id) filled in."""
+    def with_dependents(
+        self, dependents: Mapping[int, tuple[Dependent, ...]], keys: Collection[str]
+    ) -> LiveState:
+        """The same state with the dependents of these companies (by row id), of the tenants
+        keys, filled in. Only those tenants are looked at: looking at every tenant of a batch for
+        a few cascades made every connection's companies (LiveConnection.read), 5% of a plan
+        with 2% of its tenants changed."""
         if not dependents:
             return self
 
@@ -212,4 +217,4 @@ class LiveState:
                 return t
             return dataclasses.replace(t, connections=tuple(connection(c) for c in t.connections))
 
-        return LiveState({k: tenant(t) for k, t in self.tenants.items()}, self.known)
+        return LiveState({k: tenant(t) if k in keys else t for k, t in self.tenants.items()}, self.known)

@@ -50,9 +50,20 @@ def test_replace_copy_and_with_dependents_see_the_companies() -> None:
     assert dataclasses.replace(lazy, version=4).companies == eager().companies
     assert copy.deepcopy(read()) == eager()
     deps = {11: (state.Dependent(spec.DependentKind.REPORT, "r", 1),)}
-    live = state.LiveState({"a/b": state.LiveTenant(1, "a", "b", (read(),), ())}, {"a": ("b",)})
-    [conn] = live.with_dependents(deps).tenants["a/b"].connections
+    other = read()
+    live = state.LiveState(
+        {
+            "a/b": state.LiveTenant(1, "a", "b", (read(),), ()),
+            "a/c": state.LiveTenant(2, "a", "c", (other,), ()),
+        },
+        {"a": ("b", "c")},
+    )
+    with_them = live.with_dependents(deps, {"a/b"})
+    [conn] = with_them.tenants["a/b"].connections
     assert conn.companies[0].dependents == deps[11] and conn.companies[1].dependents == ()
+    # A tenant it is not given is not looked at: its connections' companies are not made (a plan
+    # with 2% of its tenants changed made every connection's; 5% of its work).
+    assert with_them.tenants["a/c"].connections[0] is other and "companies" not in vars(other)
 
 
 def test_other_missing_attributes_are_attribute_errors() -> None:
