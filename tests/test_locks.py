@@ -586,6 +586,23 @@ def test_locks_lists_and_unlock_frees_by_id_holder_and_expiry(
     assert code == 1 and "give LOCK_ID..., --holder HOLDER or --expired (exactly one)" in err
 
 
+def test_unlock_of_a_mistyped_lock_names_some_locks_and_counts_the_rest(
+    run: Callable[..., tuple[int, str, str]], store_url: str
+) -> None:
+    """An apply of a whole fleet holds a lock per tenant: the refusal of a mistyped LOCK_ID named
+    every one of them in one line."""
+    from reconciler.commands import unlock
+
+    for i in range(unlock.MOST_NAMED + 5):
+        _insert(store_url, f"lock{i:03}", f"acme/t{i:03}", f"ci-{i:03}", expires_in_ms=600_000)
+    code, _, err = run("unlock", "nope")
+    shown = ", ".join(f"lock{i:03}" for i in range(unlock.MOST_NAMED))
+    assert code == 1 and f"no lock 'nope'; current locks: {shown} and 5 more (see" in err, err
+    code, _, err = run("unlock", "--holder", "ci-9999")
+    holders = ", ".join(f"'ci-{i:03}'" for i in range(unlock.MOST_NAMED))
+    assert code == 0 and f"Holders now: {holders} and 5 more (as" in err, err
+
+
 @pytest.fixture
 def opened(run: Callable[..., tuple[int, str, str]]) -> Iterator[store.Store]:
     ctx = stages.Context.make(None)
