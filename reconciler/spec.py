@@ -410,7 +410,7 @@ class _Letters:
     """The names of one letter_key: what each shares (apart), asked once one is asked about
     within them, and each character in its place by what it is read as, then too."""
 
-    __slots__ = ("apart", "members", "names", "places")  # one for nearly every name of a list
+    __slots__ = ("apart", "members", "names", "places")  # one for each letter_key two names meet
 
     def __init__(self, name: str, number: int) -> None:
         self.names: list[tuple[str, int]] = [(name, number)]
