@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, TextIO
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from deepdiff import DeepDiff
 
@@ -143,12 +143,22 @@ def _canonical(body: dict[str, Any]) -> Iterator[bytes]:
         yield text.encode()
 
 
-def _write_json(out: TextIO, body: dict[str, Any]) -> None:
-    """body as indented JSON, written a part at a time: a plan that changes a whole fleet makes
-    a file of tens of MB, which json.dumps held whole (and twice, with its final line break)."""
-    for text in _chunks(json.JSONEncoder(indent=2, ensure_ascii=False), body):
-        out.write(text)
-    out.write("\n")
+class _TooBig(Exception):
+    """The plan's file would pass MAX_BYTES (_write_json)."""
+
+
+def _write_json(out: BinaryIO, body: dict[str, Any], most: int) -> None:
+    """body as indented JSON, UTF-8, written a part at a time: a plan that changes a whole fleet
+    makes a file of tens of MB, which json.dumps held whole (and twice, with its final line
+    break). Raises _TooBig before the file would pass most bytes: a plan over the limit was
+    written whole (a disk's worth for a moment) before it was refused."""
+    written = 0
+    for text in (*_chunks(json.JSONEncoder(indent=2, ensure_ascii=False), body), "\n"):
+        data = text.encode()
+        written += len(data)
+        if written > most:
+            raise _TooBig
+        out.write(data)
 
 
 def _chunks(encoder: json.JSONEncoder, body: dict[str, Any]) -> Iterator[str]:
@@ -204,18 +214,20 @@ def saving(
     tmp = Path(name)
     try:
         os.fchmod(fd, atomic.new_file_mode())
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            _write_json(out, body)
-        size = tmp.stat().st_size
+        with os.fdopen(fd, "wb") as out:
+            _write_json(out, body, MAX_BYTES)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise _cannot_write(path, exc) from None
-    if size > MAX_BYTES:  # saved, it would be refused by the apply on merge that reads it
+    except _TooBig:  # saved, it would be refused by the apply on merge that reads it
         tmp.unlink(missing_ok=True)
         raise errors.InputError(
-            f"--out {str(path)!r}: the plan is {size:,} bytes, over the {MAX_BYTES:,} that apply --plan "
+            f"--out {str(path)!r}: the plan is over the {MAX_BYTES:,} bytes that apply --plan "
             "reads; save the plans of fewer tenants at a time (--tenant, or PATH)"
-        )
+        ) from None
+    except BaseException:  # Ctrl-C while writing: no half-written plan beside path
+        tmp.unlink(missing_ok=True)
+        raise
     try:
         yield now + ttl_s
     except BaseException:

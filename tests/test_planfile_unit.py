@@ -162,9 +162,20 @@ def test_a_saved_plan_is_written_a_part_at_a_time_as_json_dumps_writes_it() -> N
         "saved": {"uncompared_passwords": [], "empty": {}, "float": 1.5, "none": None},
         "signature": "x",
     }
-    written = io.StringIO()
-    planfile._write_json(written, body)
-    assert written.getvalue() == json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    whole_file = (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode()
+    written = io.BytesIO()
+    planfile._write_json(written, body, len(whole_file))  # as big as the limit: written
+    assert written.getvalue() == whole_file
+    # One byte over: refused before the part that would pass the limit is written, never after
+    # the whole plan is on disk.
+    cut = io.BytesIO()
+    with pytest.raises(planfile._TooBig):
+        planfile._write_json(cut, body, len(whole_file) - 1)
+    assert 0 < len(cut.getvalue()) < len(whole_file) and whole_file.startswith(cut.getvalue())
+    small = io.BytesIO()
+    with pytest.raises(planfile._TooBig):
+        planfile._write_json(small, body, 1_000)
+    assert len(small.getvalue()) <= 1_000
     # The signature is made over the same bytes as before, a part at a time: plans saved by an
     # earlier version still verify.
     whole = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
