@@ -335,6 +335,26 @@ def test_a_plan_over_the_size_limit_is_not_saved(
     assert sorted(p.name for p in run.root.iterdir() if p.name.startswith(".osr-plan-")) == []
 
 
+def test_a_plan_interrupted_while_written_leaves_no_file(
+    run: InProcess, saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while plan --out writes: the plan saved before stays, and no half-written
+    temporary file is left beside it (only an OSError or a plan over the limit removed it)."""
+    before = saved.read_bytes()
+    write = planfile._write_json
+
+    def interrupted(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(planfile, "_write_json", interrupted)
+    stopped = run("plan", "--out", "plan.json")
+    assert stopped.code == 1 and "error: interrupted; nothing was changed" in stopped.err, stopped.both
+    assert saved.read_bytes() == before
+    assert sorted(p.name for p in run.root.iterdir() if p.name.startswith(".osr-plan-")) == []
+    monkeypatch.setattr(planfile, "_write_json", write)
+    assert run("plan", "--out", "plan.json").code == 0
+
+
 def test_a_plan_file_over_the_size_limit_is_refused_unread(
     run: InProcess, saved: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
