@@ -617,6 +617,15 @@ def drift(desired: Sequence[DesiredTenant], live: state.LiveState, fps: Password
     return p.Plan(diff_tenants(desired, live, fps), DEFAULT_MAX_DELETE)
 
 
+def _cascading(a: p.Action, conn: state.LiveConnection) -> list[state.LiveCompany]:
+    """The companies of conn whose dependents action a deletes: every one of a delete, and
+    those the desired connection no longer lists (as _matched's cascade)."""
+    if a.action is p.ActionKind.DELETE:
+        return list(conn.companies)
+    kept = {spec.identity(c) for c in a.desired.spec.companies} if a.desired else set()
+    return [c for c in conn.companies if spec.identity(c.id) not in kept]
+
+
 def cascade_companies(plan: p.Plan, live: state.LiveState) -> dict[str, set[int]]:
     """Per tenant, the companies (row ids) whose dependents the plan's actions may delete."""
     needed: dict[str, set[int]] = {}
@@ -626,30 +635,33 @@ def cascade_companies(plan: p.Plan, live: state.LiveState) -> dict[str, set[int]
             conn = by_id.get(a.live_id) if a.live_id is not None else None
             if conn is None:
                 continue
-            if a.action is p.ActionKind.DELETE:
-                keys = {c.row_id for c in conn.companies}
-            else:
-                kept = {spec.identity(c) for c in a.desired.spec.companies} if a.desired else set()
-                keys = {c.row_id for c in conn.companies if spec.identity(c.id) not in kept}
+            keys = {c.row_id for c in _cascading(a, conn)}
             if keys:
                 needed.setdefault(t.key, set()).update(keys)
     return needed
 
 
-def with_cascades(
-    plan: p.Plan, desired: Sequence[DesiredTenant], live: state.LiveState, fps: PasswordFingerprints
-) -> p.Plan:
-    """Plan again the tenants whose cascades can now be listed (live has their dependents)."""
+def with_cascades(plan: p.Plan, live: state.LiveState) -> p.Plan:
+    """The plan with its cascades listed, now that live has the dependents cascade_companies
+    named: each action's cascade made again from live (_cascade is the differ's one reader of
+    dependents, so nothing else the plan says changes). Diffing the tenants again for it was 6%
+    of an apply of 1,000 actions (5,080 -> 4,786 million instructions)."""
     affected = cascade_companies(plan, live)
     if not affected:
         return plan
-    by_key = {d.key: d for d in desired}
+
+    def cascaded(t: p.TenantPlan) -> p.TenantPlan:
+        by_id = {c.id: c for c in live.tenants[t.key].connections}
+        actions = tuple(
+            dataclasses.replace(a, cascade=_cascade(_cascading(a, by_id[a.live_id])))
+            if a.live_id is not None and a.live_id in by_id
+            else a
+            for a in t.actions
+        )
+        return dataclasses.replace(t, actions=actions)
+
     return dataclasses.replace(
-        plan,
-        tenants=tuple(
-            diff_tenant(by_key[t.key], live.tenants[t.key], fps) if t.key in affected else t
-            for t in plan.tenants
-        ),
+        plan, tenants=tuple(cascaded(t) if t.key in affected else t for t in plan.tenants)
     )
 
 

@@ -261,7 +261,7 @@ def make_plan(
             live = live.with_dependents(
                 store.read_dependents(conn, set().union(*needed.values())), needed.keys()
             )
-            result = differ.with_cascades(result, tenants, live, fps)
+            result = differ.with_cascades(result, live)
         result = deleted_by_hand(st, result, live, conn)
     return differ.fingerprinted(result, live, needed) if fingerprint else result
 
@@ -329,7 +329,7 @@ def batch_plan(
     needed = differ.cascade_companies(result, live)
     if needed:
         live = live.with_dependents(batch.dependents(set().union(*needed.values())), needed.keys())
-        result = differ.with_cascades(result, batch.desired, live, batch.fps)
+        result = differ.with_cascades(result, live)
     if not fingerprint:
         return result, live
     only = {t.key for t in result.tenants if t.has_changes} if changing_only else None

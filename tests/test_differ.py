@@ -127,6 +127,64 @@ def test_diff_company_removal_cascades_that_company_only() -> None:
     assert action.cascade == (p.Cascade(B, "Budget", "F0002"), p.Cascade(R, "Bergen", "F0002"))
 
 
+def test_cascades_listed_after_the_diff_are_those_a_diff_with_every_dependent_lists() -> None:
+    """A plan is made before dependents are read (only those it may cascade to are), then its
+    cascades are listed (with_cascades, which no longer diffs the tenant again): the plan must
+    be the one a diff of the live state with every dependent makes, for each kind of action
+    that cascades, and for none that does not."""
+
+    def made(name: str, id: int, *, managed: bool = True, companies: tuple[str, ...] = ("F0001", "F0002")):
+        s = dataclasses.replace(BASE, name=name, companies=companies)
+        deps = {c: [(R, f"{name} {c}"), (B, f"Budget {c}")] for c in companies}
+        conn = live_conn(s, id=id, managed=managed, deps=deps)
+        rows = tuple(dataclasses.replace(c, row_id=id * 10 + i) for i, c in enumerate(conn.companies))
+        return dataclasses.replace(conn, companies=rows)
+
+    full_conns = (
+        made("Visma Oslo", 1),  # F0002 removed: its dependents
+        made("Tombed", 2),  # deleted by a tombstone: all
+        made("Pruned", 3),  # deleted, not declared: all
+        made("Hand", 4, managed=False),  # adopted without F0001
+        made("Old Name", 5, companies=("F0001", "F0002", "F0003")),  # renamed, F0003 removed
+        made("Kept", 6),  # unchanged: nothing
+    )
+    wanted = desired(
+        want(dataclasses.replace(BASE, companies=("F0001",))),
+        want(dataclasses.replace(BASE, name="Hand", companies=("F0002",))),
+        want(
+            dataclasses.replace(BASE, name="New Name", companies=("f0002", "F0001")), previous=("Old Name",)
+        ),
+        want(dataclasses.replace(BASE, name="Kept")),
+        want(dataclasses.replace(BASE, name="Brand New")),
+        prune=True,
+        tombstones=("Tombed",),
+    )
+    full = live(*full_conns, templates=(state.ReportTemplate("Tpl", 2),))
+    bare = live(
+        *(
+            dataclasses.replace(
+                c, companies=tuple(dataclasses.replace(x, dependents=()) for x in c.companies)
+            )
+            for c in full_conns
+        ),
+        templates=(state.ReportTemplate("Tpl", 2),),
+    )
+    planned = differ.diff([wanted], bare, FPS)
+    assert all(a.cascade == () for _, a in planned.all_actions())
+    needed = differ.cascade_companies(planned, bare)
+    assert needed == {"acme/no": {11, 20, 21, 30, 31, 40, 52}}
+    listed = differ.with_cascades(planned, full)
+    assert listed == differ.diff([wanted], full, FPS)
+    assert {a.connection: len(a.cascade) for _, a in listed.all_actions()} == {
+        "Tombed": 4,
+        "Pruned": 4,
+        "New Name": 2,
+        "Visma Oslo": 2,
+        "Hand": 2,
+        "Brand New": 0,
+    }
+
+
 def test_diff_rename_by_previous_name_keeps_id() -> None:
     renamed = dataclasses.replace(BASE, name="Visma Norway")
     action = one(differ.diff([desired(want(renamed, previous=("visma oslo",)))], live(live_conn(id=42)), FPS))
