@@ -518,10 +518,15 @@ class FileReader:
         except errors.InputError as exc:
             self.problems.extend(exc.problems)
             return None
+        return self.add(tenant)
+
+    def add(self, tenant: DesiredTenant) -> DesiredTenant:
+        """A tenant read before (from its file at tenant.path), counted as read here: one file per
+        tenant is checked across it and the files read here."""
         if tenant.key in self._seen:
             self.problems.append(
                 errors.at(
-                    str(path),
+                    tenant.path,
                     1,
                     1,
                     f"{tenant.key} is also declared by {self._seen[tenant.key]}; keep one file per tenant",

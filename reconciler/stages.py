@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import functools
 import os
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -289,6 +289,7 @@ def read_batches(
     size: int | None = None,
     hidden: Collection[str] = (),
     conn: store.Transaction | None = None,
+    read_before: Mapping[str, declared.DesiredTenant] | None = None,
 ) -> Iterator[Batch]:
     """The fleet in batches of `size` tenant files, in the order given: each batch's files
     validated, its live tenants read (one query per table) and its passwords fingerprinted.
@@ -296,14 +297,22 @@ def read_batches(
     Every file is validated: the problems of all batches are raised together at the end, and no
     batch is yielded after the first problem. The seam for any stage that wants the whole fleet
     in bounded memory (plan, drift and apply). conn: read there (apply's transaction).
+    read_before: tenants validated already, by the path they were read from (apply's check
+    keeps its first batch's: its files are not read and validated twice).
     """
     assert st.keyring is not None
     size = BATCH_TENANTS if size is None else size  # read when called: tests make it small
     reader = desired.FileReader(cat=catalog.load(), settings=ctx.settings)
+    before = read_before or {}
+
+    def read(path: Path | str) -> declared.DesiredTenant | None:
+        tenant = before.get(path) if isinstance(path, str) else None
+        return reader.read(path) if tenant is None else reader.add(tenant)
+
     with contextlib.nullcontext(conn) if conn is not None else st.reading() as conn:
         tenants_read: list[Any] | None = None
         for start in range(0, len(files), size):
-            loaded = [t for t in map(reader.read, files[start : start + size]) if t is not None]
+            loaded = [t for t in map(read, files[start : start + size]) if t is not None]
             if reader.problems:  # every file is still validated; no batch is yielded
                 continue
             if tenants_read is None:

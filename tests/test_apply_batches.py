@@ -3,6 +3,7 @@ plan and applies exactly what the whole-fleet plan says, on SQLite, PostgreSQL a
 
 from __future__ import annotations
 
+import collections
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from reconciler import errors, stages, store
+from reconciler import desired, errors, stages, store
 from tests import test_statements
 from tests.test_statements import Run, _assert_store_is_the_plan, _live, _tenant_file
 
@@ -86,6 +87,36 @@ def test_apply_over_batches_applies_the_whole_fleet_plan(
     assert code == 0 and "No changes to apply." in err, err
 
 
+@pytest.mark.parametrize("auto_approve", [True, False], ids=["auto-approve", "prompt"])
+def test_apply_reads_the_files_of_its_first_batch_once(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch, auto_approve: bool
+) -> None:
+    """apply validates every file before the leases, then plans the files in batches under
+    them: the tenants of the first batch are kept from the check, not read and validated again
+    (a fleet of a batch or fewer is read once), the files past it are read again. What it
+    applies is the whole-fleet plan all the same."""
+    tenants = _fleet(run, tmp_path / "fleet", "o")
+    expected = _whole_fleet_actions(store_url, tmp_path, tenants)
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    monkeypatch.setattr("reconciler.commands.apply._confirm", lambda *_: None)  # "yes"
+    reads: collections.Counter[str] = collections.Counter()
+    load_file = desired.load_file
+
+    def counted(path: Path | str, **kwargs: Any) -> Any:
+        reads[Path(path).name] += 1
+        return load_file(path, **kwargs)
+
+    monkeypatch.setattr(desired, "load_file", counted)
+    code, _, err = run("apply", str(tenants), *(("--auto-approve",) if auto_approve else ()), *FLAGS)
+    assert code == 0, err
+    assert reads == {f"t{i:03d}.yaml": 1 if i < 4 else 2 for i in range(TENANTS)}
+    keys = [f"o/t{i:03d}" for i in range(TENANTS)]
+    with store.Store.open(store.Location.resolve(store_url, tmp_path), readonly=True) as st:
+        history = st.history(keys, 10 * TENANTS)
+    assert sorted((e.key, e.action, e.connection, e.cascade_count) for e in history) == expected
+    _assert_store_is_the_plan(store_url, tmp_path / "fleet", "o", TENANTS, SHAPES)
+
+
 def test_interactive_shape_over_batches_rereads_what_changes(
     run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,18 +190,20 @@ def test_a_tenant_not_leased_is_refused_before_anything_is_written(
     run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The files are read twice (checked and leased, then planned in batches, from the paths
-    checked): a file whose tenant was not leased on the first read stops the apply. (The key
-    comes from the path, so this guards against a bug, not an edit: here the lease is skipped.)"""
+    checked; all but the first batch's): a file whose tenant was not leased on the first read
+    stops the apply. (The key comes from the path, so this guards against a bug, not an edit:
+    here the lease is skipped.)"""
     tenants = _fleet(run, tmp_path / "fleet", "m")
     expected = _whole_fleet_actions(store_url, tmp_path, tenants)
     from reconciler.commands import apply as apply_command
 
     checked = apply_command._checked
-    monkeypatch.setattr(
-        apply_command,
-        "_checked",
-        lambda *a: [c._replace(key="m/other") if c.key == "m/t009" else c for c in checked(*a)],
-    )
+
+    def unleased(*args: Any) -> tuple[list[apply_command.Checked], Any]:
+        found, first = checked(*args)
+        return [c._replace(key="m/other") if c.key == "m/t009" else c for c in found], first
+
+    monkeypatch.setattr(apply_command, "_checked", unleased)
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
     code, _, err = run("apply", str(tenants), "--auto-approve", *FLAGS)
     assert code != 0 and "m/t009 is not locked); nothing was applied" in err, err
@@ -188,8 +221,9 @@ def test_a_file_edited_after_it_was_checked_is_refused_before_anything_is_writte
 
     checked = apply_command._checked
 
-    def edited_after(*args: Any) -> list[apply_command.Checked]:
-        return [c._replace(digest="0" * 64) if c.key == "e/t010" else c for c in checked(*args)]
+    def edited_after(*args: Any) -> tuple[list[apply_command.Checked], Any]:
+        found, first = checked(*args)
+        return [c._replace(digest="0" * 64) if c.key == "e/t010" else c for c in found], first
 
     monkeypatch.setattr(apply_command, "_checked", edited_after)
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)

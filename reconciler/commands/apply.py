@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -98,21 +99,29 @@ def _refuse_files_outside(ctx: stages.Context, saved: Sequence[str], paths: Sequ
         )
 
 
-def _checked(ctx: stages.Context, st: store.Store, files: Sequence[Path | str]) -> list[Checked]:
+def _checked(
+    ctx: stages.Context, st: store.Store, files: Sequence[Path | str]
+) -> tuple[list[Checked], dict[str, declared.DesiredTenant]]:
     """Validate every tenant file, one at a time (as desired.load reports them), refuse a
     tenant the store does not know and any password not available here: each tenant's key,
-    file and digest, all that is kept before the leases (or any server is checked)."""
+    file and digest, all that is kept before the leases (or any server is checked), and the
+    tenants of the first batch's files (stages.BATCH_TENANTS), by path, which the batches then
+    plan without reading their files again (a fleet of a batch or fewer is read once; memory
+    holds a batch more, as the plan's batches do)."""
     checked: list[Checked] = []
+    first: dict[str, declared.DesiredTenant] = {}
     missing: list[tuple[str, str, str, declared.SecretRef]] = []
     for tenant in stages.each_valid(ctx, files):
         checked.append(Checked(tenant.key, tenant.path, tenant.digest))
+        if len(first) < stages.BATCH_TENANTS:
+            first[tenant.path] = tenant
         missing += [
             (tenant.path, tenant.key, name, ref)
             for _, name, ref in stages.unavailable_passwords(ctx, [tenant])
         ]
     stages.refuse_unknown(st, [c.key for c in checked], [c.path for c in checked])
     _refuse_missing(missing)
-    return checked
+    return checked, first
 
 
 def _settle(
@@ -250,10 +259,12 @@ def apply(
             saved_paths = [t.path for t in saved.tenants.values()]
             ctx.own_work_tree(saved_paths)  # its change windows, as for PATH
             _refuse_files_outside(ctx, saved_paths, paths)
-            checked = _checked(ctx, st, saved_paths)
+            checked, first = _checked(ctx, st, saved_paths)
             verify: Verify | None = Verify(saved, plan_file, checked, [])
         else:
-            checked = _checked(ctx, st, stages.desired_files(ctx, paths, options.parse_tenants(tenants)))
+            checked, first = _checked(
+                ctx, st, stages.desired_files(ctx, paths, options.parse_tenants(tenants))
+            )
             verify = None
         # The batches read the files by the strings checked keeps: no Path (~0.4 KB) per tenant kept.
         files, keys = [c.path for c in checked], [c.key for c in checked]
@@ -268,7 +279,7 @@ def apply(
             )
         with locks.leases(st, keys, timeout_s=timeout) as held:
             done, pending = _plan_and_apply_batched(
-                ctx, out, st, files, {c.key: c.digest for c in checked}, held, flags, commit, verify
+                ctx, out, st, files, {c.key: c.digest for c in checked}, held, flags, commit, verify, first
             )
         if done is not None:  # the apply released its leases: the record takes its own
             try:
@@ -406,6 +417,7 @@ def _plan_batched(
     hidden: Collection[str] = (),
     every_fingerprint: bool = False,
     check_sources: bool = False,
+    read_before: Mapping[str, declared.DesiredTenant] | None = None,
 ) -> Batched:
     """The plan of the tenant files, read and diffed in batches (stages.read_batches, on conn:
     the apply's transaction, or on a read of its own): memory holds a batch and the plans; each
@@ -418,6 +430,7 @@ def _plan_batched(
     hidden: see stages.password_fingerprints. every_fingerprint: every tenant's live state
     fingerprinted (a saved plan is checked against each), not only the changing tenants'.
     check_sources: each batch's servers checked (stages.source_checks) once it is planned.
+    read_before: tenants _checked validated and kept, by path (stages.read_batches).
     """
     tenants: list[p.TenantPlan] = []
     counts: dict[str, int] = {}
@@ -426,7 +439,7 @@ def _plan_batched(
     stale_desired: list[declared.DesiredTenant] = []
     stale_live: dict[str, state.LiveTenant] = {}
     stale_fps: dict[declared.SecretRef, str | None] = {}
-    for batch in stages.read_batches(ctx, st, files, hidden=hidden, conn=conn):
+    for batch in stages.read_batches(ctx, st, files, hidden=hidden, conn=conn, read_before=read_before):
         moved = [d for d in batch.desired if leased.get(d.key) != d.digest]
         if moved:
             locked = "" if moved[0].key in leased else f" ({moved[0].key} is not locked)"
@@ -489,28 +502,24 @@ def _read_batched(
     keys: Mapping[str, str],
     flags: Flags,
     verify: Verify | None,
+    read_before: Mapping[str, declared.DesiredTenant] | None = None,
 ) -> Batched:
     """The fresh plan of the files (_plan_batched), or the saved plan verified against the files
     and the store as they are now (planfile.verified: each tenant's file digest, live state and
     plan; the plan made as if the passwords it could not compare were not set must be it).
     With --check-sources the servers are checked now, and those checks replace the saved ones."""
+    # apply's own limit, not the one the plan was made with (plan --max-delete 50 let an apply
+    # delete 50 without --allow-mass-delete); mass deletes are not compared
+    plan = functools.partial(
+        _plan_batched, ctx, st, files, conn, leased=keys, max_delete=flags.max_delete, read_before=read_before
+    )
     if verify is None:
-        return _plan_batched(
-            ctx, st, files, conn, leased=keys, max_delete=flags.max_delete, check_sources=flags.check_sources
-        )
+        return plan(check_sources=flags.check_sources)
     planfile.check_fresh(verify.saved, str(verify.plan_file))  # now, under the locks
     first: list[Batched] = []
 
     def make(hidden: Collection[str]) -> p.Plan:
-        read = _plan_batched(
-            ctx,
-            st,
-            files,
-            conn,
-            leased=keys,
-            # apply's own limit, not the one the plan was made with (plan --max-delete 50 let
-            # an apply delete 50 without --allow-mass-delete); mass deletes are not compared
-            max_delete=flags.max_delete,
+        read = plan(
             hidden=hidden,
             every_fingerprint=True,
             check_sources=flags.check_sources and not hidden,  # once: the servers, not the plan
@@ -535,6 +544,7 @@ def _plan_and_apply_batched(
     flags: Flags,
     commit: str | None,
     verify: Verify | None = None,
+    read_before: Mapping[str, declared.DesiredTenant] | None = None,
 ) -> tuple[applier.Applied | None, settle.Pending]:
     """Under the leases: plan (or verify the saved plan), show, guard, confirm, apply, the fleet
     read in batches (docs/architecture.md, "Applying: planned in batches, written in batches").
@@ -545,12 +555,12 @@ def _plan_and_apply_batched(
     first (applier.apply opens the transaction). Either way the write reads the tenants that
     change again, a batch at a time, and compares their fingerprints. verify: a saved plan to
     apply (apply --plan FILE), checked against the batches first. commit: the files' git
-    commit, audited."""
+    commit, audited. read_before: the tenants _checked kept (read_batches)."""
     reads: list[Batched] = []
     if flags.auto_approve and not flags.check_sources:
 
         def planned(conn: store.Transaction) -> applier.Planned | None:
-            read = _read_batched(ctx, out, st, files, conn, keys, flags, verify)
+            read = _read_batched(ctx, out, st, files, conn, keys, flags, verify, read_before)
             reads.append(read)
             ready = _show_and_guard(out, read.plan, flags)
             if not ready.plan.has_changes:
@@ -560,7 +570,7 @@ def _plan_and_apply_batched(
         done = applier.apply_planned(st, planned, settings=ctx.settings, commit=commit, held=held)
         pending = reads[0].pending
     else:
-        read = _read_batched(ctx, out, st, files, None, keys, flags, verify)
+        read = _read_batched(ctx, out, st, files, None, keys, flags, verify, read_before)
         pending = read.pending
         ready = _show_and_guard(out, read.plan, flags)
         if verify is not None and ready.plan.has_changes:  # it may have expired while the prompt waited
