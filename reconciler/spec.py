@@ -816,9 +816,9 @@ _T = TypeVar("_T")
 class _Memo(Generic[_T]):
     """The mapping work(spec) gave, read-only, for the last specs asked about (at most MOST),
     by identity: the spec is kept with it, so that its id names no other meanwhile. A changed
-    connection's comparable() was worked out by the differ (twice in an apply, which lists
-    cascades by planning again), its fingerprint and the write. Kept beside each spec instead,
-    a plan of 200,000 adoptions held 1.2 KB more for each connection to its end."""
+    connection's comparable() is asked for by the differ, its fingerprint and the write (and by
+    the differ twice in an apply, until with_cascades stopped diffing again). Kept beside each
+    spec instead, a plan of 200,000 adoptions held 1.2 KB more for each connection to its end."""
 
     MOST = 4096
 
