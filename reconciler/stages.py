@@ -361,16 +361,22 @@ def plan_files(
     The plan keeps only what rendering needs; the guards that span tenants (--max-delete, a
     tenant emptied) are computed over every batch at the end, as make_plan computes them.
     check_sources: each batch's servers checked (source_checks) once it is planned, after every
-    file was found valid and every tenant known: bad input contacts no server.
+    file was found valid and every tenant known: bad input contacts no server. That check keeps
+    the first batch's tenants, which are planned as checked, not read again (read_batches).
     """
+    first: dict[str, declared.DesiredTenant] = {}
     if check_sources:
-        valid = [(t.key, t.path) for t in each_valid(ctx, files)]
+        valid: list[tuple[str, str]] = []
+        for t in each_valid(ctx, files):
+            valid.append((t.key, t.path))
+            if len(first) < (BATCH_TENANTS if size is None else size):
+                first[t.path] = t
         refuse_unknown(st, [key for key, _ in valid], [path for _, path in valid])
     tenants: list[p.TenantPlan] = []
     counts: dict[str, int] = {}
     unknown: list[errors.Problem] = []
     uncompared: list[str] = []
-    for batch in read_batches(ctx, st, files, size=size):
+    for batch in read_batches(ctx, st, files, size=size, read_before=first):
         try:
             found = differ.diff_tenants(batch.desired, batch.live, batch.fps)
         except errors.InputError as exc:

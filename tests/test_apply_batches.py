@@ -44,6 +44,19 @@ def _whole_fleet_actions(url: str, root: Path, tenants: Path) -> list[tuple[str,
     )
 
 
+def _counted_reads(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
+    """From now on, how many times each tenant file (by name) is read and validated."""
+    reads: collections.Counter[str] = collections.Counter()
+    load_file = desired.load_file
+
+    def counted(path: Path | str, **kwargs: Any) -> Any:
+        reads[Path(path).name] += 1
+        return load_file(path, **kwargs)
+
+    monkeypatch.setattr(desired, "load_file", counted)
+    return reads
+
+
 def _saved_plan(run: Run, tmp_path: Path, tenants: Path) -> Path:
     """The fleet's plan saved as the pull request saves it (plan --out), in batches."""
     saved = tmp_path / "plan.json"
@@ -99,14 +112,7 @@ def test_apply_reads_the_files_of_its_first_batch_once(
     expected = _whole_fleet_actions(store_url, tmp_path, tenants)
     monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
     monkeypatch.setattr("reconciler.commands.apply._confirm", lambda *_: None)  # "yes"
-    reads: collections.Counter[str] = collections.Counter()
-    load_file = desired.load_file
-
-    def counted(path: Path | str, **kwargs: Any) -> Any:
-        reads[Path(path).name] += 1
-        return load_file(path, **kwargs)
-
-    monkeypatch.setattr(desired, "load_file", counted)
+    reads = _counted_reads(monkeypatch)
     code, _, err = run("apply", str(tenants), *(("--auto-approve",) if auto_approve else ()), *FLAGS)
     assert code == 0, err
     assert reads == {f"t{i:03d}.yaml": 1 if i < 4 else 2 for i in range(TENANTS)}
@@ -115,6 +121,34 @@ def test_apply_reads_the_files_of_its_first_batch_once(
         history = st.history(keys, 10 * TENANTS)
     assert sorted((e.key, e.action, e.connection, e.cascade_count) for e in history) == expected
     _assert_store_is_the_plan(store_url, tmp_path / "fleet", "o", TENANTS, SHAPES)
+
+
+def test_plan_check_sources_reads_the_files_of_its_first_batch_once(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plan --check-sources validates every file before any server is contacted, then plans
+    in batches: as in apply, the first batch's tenants are planned as checked, not read again,
+    and the plan is the one plan without source checks shows."""
+    from reconciler import sources
+
+    tenants = _fleet(run, tmp_path / "fleet", "q")
+    monkeypatch.setattr(stages, "BATCH_TENANTS", 4)
+    monkeypatch.setattr(
+        sources,
+        "check_many",
+        lambda requests, **_: [sources.CheckResult(spec.label, ()) for spec, *_ in requests],
+    )
+    code, plain, err = run("plan", str(tenants), "--max-delete", "1", "--format", "json")
+    assert code == 0, err
+    reads = _counted_reads(monkeypatch)
+    code, checked, err = run("plan", str(tenants), "--check-sources", "--max-delete", "1", "--format", "json")
+    assert code == 0, err
+    assert reads == {f"t{i:03d}.yaml": 1 if i < 4 else 2 for i in range(TENANTS)}
+
+    def actions(text: str) -> list[tuple[str, Any]]:
+        return [(t["customer"] + "/" + t["tenant"], t["actions"]) for t in json.loads(text)["tenants"]]
+
+    assert actions(checked) == actions(plain) and len(actions(plain)) == TENANTS
 
 
 def test_interactive_shape_over_batches_rereads_what_changes(
