@@ -180,14 +180,27 @@ def load_desired(
     return desired.load(desired_files(ctx, paths, tenants), cat=catalog.load(), settings=ctx.settings)
 
 
-def each_valid(ctx: Context, files: Sequence[Path | str]) -> Iterator[declared.DesiredTenant]:
-    """The tenant of each valid file, read one at a time and kept by none here; the problems of
-    every file raised together (errors.InputError) after the last tenant: a pass that checks the
-    whole fleet before anything is leased or contacted, in the memory of one file."""
+def each_valid(
+    ctx: Context,
+    files: Sequence[Path | str],
+    *,
+    keep: dict[str, declared.DesiredTenant] | None = None,
+    size: int | None = None,
+) -> Iterator[declared.DesiredTenant]:
+    """The tenant of each valid file, read one at a time; the problems of every file raised
+    together (errors.InputError) after the last tenant: a pass that checks the whole fleet
+    before anything is leased or contacted, in the memory of one file.
+
+    keep: filled with the first batch's tenants (size files, as read_batches), by the path they
+    were read from, which read_batches then plans without reading their files again
+    (read_before): a fleet of a batch or fewer is read once; memory holds a batch more."""
     reader = desired.FileReader(cat=catalog.load(), settings=ctx.settings)
+    room = batch_size(size) if keep is not None else 0
     for path in files:
         tenant = reader.read(path)
         if tenant is not None:
+            if keep is not None and len(keep) < room:
+                keep[tenant.path] = tenant
             yield tenant
     reader.check()
 
@@ -271,6 +284,11 @@ def make_plan(
 BATCH_TENANTS = 250
 
 
+def batch_size(size: int | None) -> int:
+    """size, or BATCH_TENANTS read when called (tests make it small)."""
+    return BATCH_TENANTS if size is None else size
+
+
 @dataclass(frozen=True)
 class Batch:
     """Desired and live state of a batch of tenants, read together (see read_batches)."""
@@ -301,7 +319,7 @@ def read_batches(
     keeps its first batch's: its files are not read and validated twice).
     """
     assert st.keyring is not None
-    size = BATCH_TENANTS if size is None else size  # read when called: tests make it small
+    size = batch_size(size)
     reader = desired.FileReader(cat=catalog.load(), settings=ctx.settings)
     before = read_before or {}
 
@@ -367,10 +385,8 @@ def plan_files(
     first: dict[str, declared.DesiredTenant] = {}
     if check_sources:
         valid: list[tuple[str, str]] = []
-        for t in each_valid(ctx, files):
+        for t in each_valid(ctx, files, keep=first, size=size):
             valid.append((t.key, t.path))
-            if len(first) < (BATCH_TENANTS if size is None else size):
-                first[t.path] = t
         refuse_unknown(st, [key for key, _ in valid], [path for _, path in valid])
     tenants: list[p.TenantPlan] = []
     counts: dict[str, int] = {}

@@ -105,16 +105,13 @@ def _checked(
     """Validate every tenant file, one at a time (as desired.load reports them), refuse a
     tenant the store does not know and any password not available here: each tenant's key,
     file and digest, all that is kept before the leases (or any server is checked), and the
-    tenants of the first batch's files (stages.BATCH_TENANTS), by path, which the batches then
-    plan without reading their files again (a fleet of a batch or fewer is read once; memory
-    holds a batch more, as the plan's batches do)."""
+    tenants of the first batch, by path, which the batches then plan without reading their
+    files again (stages.each_valid's keep)."""
     checked: list[Checked] = []
     first: dict[str, declared.DesiredTenant] = {}
     missing: list[tuple[str, str, str, declared.SecretRef]] = []
-    for tenant in stages.each_valid(ctx, files):
+    for tenant in stages.each_valid(ctx, files, keep=first):
         checked.append(Checked(tenant.key, tenant.path, tenant.digest))
-        if len(first) < stages.BATCH_TENANTS:
-            first[tenant.path] = tenant
         missing += [
             (tenant.path, tenant.key, name, ref)
             for _, name, ref in stages.unavailable_passwords(ctx, [tenant])
