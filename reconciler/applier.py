@@ -345,6 +345,7 @@ def _write(
                         fields=a.changed_fields,
                         cascade_count=len(a.cascade),
                         freeze_override=planned.freeze_overrides.get(t.key),
+                        previous_name=_name_replaced(a, live_conn),
                     )
                 )
         held.check()
@@ -354,6 +355,14 @@ def _write(
         written.update(u.connection_id for u in batch.updates)
         del live, batch  # freed before the next batch is read
     return Written(actions, cascade, frozenset(written), marker)
+
+
+def _name_replaced(a: p.Action, live_conn: state.LiveConnection | None) -> str | None:
+    """The live name an action writes over (a rename, an update or adoption that changes the
+    name's case), as the store held it: the audit log keeps it beside the new name."""
+    if live_conn is None or not any(c.field == "name" for c in a.changes):
+        return None
+    return live_conn.spec.name
 
 
 def _spelled_as_live(s: spec.ConnectionSpec, live_conn: state.LiveConnection | None) -> spec.ConnectionSpec:

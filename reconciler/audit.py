@@ -25,6 +25,7 @@ class AuditEntry:
     fields: tuple[str, ...] = ()  # the changed field names
     cascade_count: int = 0
     freeze_override: str | None = None  # apply --override-freeze: the window and the reason
+    previous_name: str | None = None  # a rename: the live name it replaced (None in entries before v4)
 
     @property
     def key(self) -> str:

@@ -35,12 +35,13 @@ logging.getLogger("psycopg").addHandler(logging.NullHandler())
 # with its traceback, on stderr by logging's last resort: the StoreError that follows says it.
 logging.getLogger("sqlalchemy.pool").addHandler(logging.NullHandler())
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 # v1 -> v2: names and company ids keyed by spec.identity_key (was casefold), company keys,
 # the name last applied (portal renames), the freeze override reason in the audit log.
 # v2 -> v3: a lock holder's machine and process start (see reconciler.locks).
-# `store init` upgrades a v1 or v2 store.
-_UPGRADABLE = ("1", "2")
+# v3 -> v4: a rename's name before it in the audit log.
+# `store init` upgrades a v1, v2 or v3 store.
+_UPGRADABLE = ("1", "2", "3")
 DEFAULT_DIR = Path(".reconciler")
 DEFAULT_DB = DEFAULT_DIR / "store.db"
 DEFAULT_KEY = DEFAULT_DIR / "store.key"
@@ -135,6 +136,7 @@ audit_log = sa.Table(
     sa.Column("fields", sa.Text, nullable=False),  # comma-separated changed field names
     sa.Column("cascade_count", sa.Integer, nullable=False, default=0),
     sa.Column("freeze_override", sa.UnicodeText),  # apply --override-freeze: the window and the reason
+    sa.Column("previous_name", sa.Unicode(NAME)),  # a rename's name before it (v4; null before)
 )
 locks = sa.Table(
     "osr_locks",
@@ -718,8 +720,9 @@ def _cut_short(conn: Connection, location: Location) -> bool:
 
 
 def _upgrade(conn: Connection, location: Location) -> None:
-    """Upgrade a v1 or v2 store in place (v1: identity keys for names and company ids, applied
-    names; both: the lock holder's identity columns). A store of this version gets what it
+    """Upgrade a v1, v2 or v3 store in place (v1: identity keys for names and company ids,
+    applied names; v1 and v2: the lock holder's identity columns; all: the audit log's previous
+    names, null in the entries already there). A store of this version gets what it
     lacks too: a column (made by a version between two schema numbers, whose applies then all
     failed), utf8mb4 tables on MariaDB (made before 2026-11-26 in a latin1 database).
 
@@ -737,6 +740,7 @@ def _upgrade(conn: Connection, location: Location) -> None:
         (connections, connections.c.applied_name),
         (companies, companies.c.code_key),
         (audit_log, audit_log.c.freeze_override),
+        (audit_log, audit_log.c.previous_name),
     ]
     for table, column in added:
         if column.name not in {c["name"] for c in inspector.get_columns(table.name)}:
@@ -1701,6 +1705,7 @@ def _audit_row(e: audit.AuditEntry) -> dict[str, Any]:
         "fields": ",".join(e.fields),
         "cascade_count": e.cascade_count,
         "freeze_override": e.freeze_override,
+        "previous_name": e.previous_name,
     }
 
 
@@ -1787,6 +1792,7 @@ def read_audit(conn: Connection, keys: Sequence[str] | None, limit: int) -> list
             fields=tuple(f for f in r.fields.split(",") if f),
             cascade_count=r.cascade_count,
             freeze_override=r.freeze_override,
+            previous_name=r.previous_name,
         )
         for r in rows
     ]

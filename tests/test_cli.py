@@ -144,6 +144,17 @@ def test_demo_plan_apply_converges(cli: Cli) -> None:
     assert all(e["actor"] == "tester" for e in entries)
     delete = next(e for e in entries if e["action"] == "delete")
     assert delete["connection"] == "Old NAV" and delete["cascade"] == 4
+    # A rename keeps the name it replaced: history told only the new one
+    assert {e["action"]: e["previous_name"] for e in entries} == {
+        "adopt": None,
+        "create": None,
+        "delete": None,
+        "rename": "Oslo GP",
+        "update": None,
+    }
+    text = cli("history", "--tenant", "acme/acme-norway").out
+    assert ' rename "Oslo GP" → "Dynamics GP Oslo"  name\n' in text
+    assert ' delete "Old NAV"  -  (4 cascaded)\n' in text
 
 
 def test_plan_detailed_exitcode_and_json_shape(cli: Cli) -> None:

@@ -1033,6 +1033,37 @@ def test_store_init_upgrades_a_version_2_store(cli: Cli) -> None:
     assert cli("plan", "--detailed-exitcode").code == 0
 
 
+def test_store_init_upgrades_a_version_3_store_keeping_its_history(cli: Cli) -> None:
+    """v4 keeps a rename's previous name in the audit log: a v3 store's entries have none."""
+    seeded(cli, CHANGED)
+    assert cli("apply", "--auto-approve").code == 0
+    before = json.loads(cli("history", "--format", "json").out)
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:  # back to what a version 3 store held
+            conn.execute(sa.text("ALTER TABLE osr_audit_log DROP COLUMN previous_name"))
+            conn.execute(
+                store.store_meta.update().where(store.store_meta.c.key == "schema_version").values(value="3")
+            )
+    finally:
+        engine.dispose()
+    refused = cli("history")
+    assert refused.code == 1 and "has schema version 3; run `reconciler store init`" in refused.err
+    assert cli("store", "init").code == 0
+    assert json.loads(cli("history", "--format", "json").out) == before
+    cli.write(
+        "tenants/acme/acme-norway.yaml",
+        CHANGED.replace("name: Visma Oslo", "name: Visma Oslo 2\n    previous_names: [Visma Oslo]"),
+    )
+    assert cli("apply", "--auto-approve").code == 0
+    newest = json.loads(cli("history", "--format", "json").out)[0]
+    assert (newest["action"], newest["connection"], newest["previous_name"]) == (
+        "rename",
+        "Visma Oslo 2",
+        "Visma Oslo",
+    )
+
+
 def test_a_portal_change_during_an_apply_s_writes_is_not_overwritten(cli: Cli) -> None:
     """PostgreSQL and MariaDB: a connection made protected (and handed back, unmanaged) in the
     portal after the apply read and compared it in its transaction, and before it wrote, was

@@ -32,7 +32,8 @@ from reconciler.commands import options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @options.common
 def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], limit: int, fmt: str) -> int:
-    """The audit log: time, actor, commit, action, connection, changed fields, freeze overrides."""
+    """The audit log: time, actor, commit, action, connection (a rename: from → to), changed
+    fields, freeze overrides."""
     keys = options.parse_tenants(tenants)
     with ctx.open_store(readonly=True) as st:
         if keys:  # "No history yet" for a misspelt tenant would say something untrue
@@ -46,6 +47,7 @@ def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], lim
             "tenant": r.key,
             "action": r.action,
             "connection": r.connection,
+            "previous_name": r.previous_name,
             "reason": r.reason,
             "fields": list(r.fields),
             "cascade": r.cascade_count,
@@ -61,7 +63,7 @@ def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], lim
         out.result(
             "".join(
                 f"{e['time']}  {render.inert(e['actor'])}  {_short_commit(e['commit'])}  {e['tenant']}  "
-                f"{e['action']} {render.quoted(e['connection'])}  {','.join(e['fields']) or '-'}"
+                f"{e['action']} {_named(e)}  {','.join(e['fields']) or '-'}"
                 + (f"  ({e['cascade']} cascaded)" if e["cascade"] else "")
                 + (
                     f"  [override-freeze: {render.inert(e['freeze_override'])}]"
@@ -73,6 +75,13 @@ def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], lim
             )
         )
     return options.EXIT_OK
+
+
+def _named(entry: dict[str, Any]) -> str:
+    """The connection an entry names, and the name it replaced (`"Oslo GP" → "GP Oslo"`)."""
+    name = render.quoted(entry["connection"])
+    before = entry["previous_name"]
+    return name if before is None else f"{render.quoted(before)} → {name}"
 
 
 def _short_commit(commit: str | None) -> str:
