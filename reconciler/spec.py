@@ -271,6 +271,13 @@ def _variants(char: str) -> tuple[str, ...]:
     )
 
 
+# Turkish's dotted capital İ, whose small letter is i (Unicode folds it to i and a combining
+# dot, another name): one letter in two cases to a Turkish reader, as I and ı are (ı is shaped
+# like i, whose capital is I: _letters_alike says so already). İ and I stay two: a dot shows.
+_DOTTED_CAPITAL = "\u0130"
+_DOTTED = {_DOTTED_CAPITAL: "i", "i": _DOTTED_CAPITAL}
+
+
 def _letter_shape(char: str) -> str:
     return unicodedata.normalize("NFD", _prototypes().get(ord(char), char))
 
@@ -282,8 +289,8 @@ def _letters_alike(x: str, y: str) -> bool:
     letter's other case (`Е` Cyrillic, `e`: its capital is `E`). Letters beyond ASCII are not
     read in another case against each other (Greek `Σ` is no `ο`, though `σ` is shaped like it),
     nor ASCII letters (`l` is no `i`, though `I` is shaped like `l`): real words of one script
-    differ so (χωρίο, ΧΩΡΊΣ; camii, camlı)."""
-    if x == y or x.casefold() == y.casefold():
+    differ so (χωρίο, ΧΩΡΊΣ; camii, camlı). Turkish `İ` and `i` are one letter too (_DOTTED)."""
+    if x == y or x.casefold() == y.casefold() or _DOTTED.get(x) == y:
         return True
     shape = _letter_shape(x)
     if shape == _letter_shape(y):
@@ -295,8 +302,10 @@ def _letters_alike(x: str, y: str) -> bool:
 
 
 def _letters(text: str) -> str:
-    """What shows of a name, decomposed: one character for each the by-letter rule compares."""
-    return unicodedata.normalize("NFD", text if plain_name(text) else _seen(text))
+    """What shows of a name, decomposed: one character for each the by-letter rule compares
+    (but `İ`, whose dot is part of the letter: its small letter `i` is one character)."""
+    letters = unicodedata.normalize("NFD", text if plain_name(text) else _seen(text))
+    return letters.replace("I\u0307", _DOTTED_CAPITAL) if "\u0307" in letters else letters
 
 
 def alike_by_letter(a: str, b: str) -> bool:
@@ -355,10 +364,12 @@ def letter_classes() -> dict[str, str]:
 def letter_key(text: str) -> str:
     """A key two names alike by letter (alike_by_letter) share: each character's class, or for
     a character without a look-alike its case folded (its cases are alike, nothing else), one
-    character's apart from the next's (ß folds to two)."""
+    character's apart from the next's (ß folds to two). `İ` is keyed as `i` (_DOTTED), which
+    letter_classes does not know."""
     from reconciler.letterclasses import CLASSES
 
-    return "\x1f".join([CLASSES.get(char) or char.casefold() for char in _letters(text)])
+    letters = _letters(text).replace(_DOTTED_CAPITAL, "i")
+    return "\x1f".join([CLASSES.get(char) or char.casefold() for char in letters])
 
 
 class LetterIndex:
@@ -470,7 +481,9 @@ def _place(char: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str
     folded and its shape; and the shapes of an ASCII letter's cases, asked by a letter beyond
     ASCII of that shape, and the other way round (_letters_alike's rule, one way round each)."""
     shape = _letter_shape(char)
-    own = (("fold", char.casefold()), ("shape", shape))
+    own: tuple[tuple[str, str], ...] = (("fold", char.casefold()), ("shape", shape))
+    if char in _DOTTED:  # Turkish İ and i, found by each other (and I is no İ)
+        own = (*own, ("dotted", "i"))
     if char.isascii():
         cases = [_letter_shape(v) for v in _variants(char)]
         return (*own, *(("ascii", c) for c in cases)), (*own, *(("beyond", c) for c in cases))

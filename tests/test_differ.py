@@ -438,7 +438,11 @@ def test_a_portal_rename_beside_a_new_connection_of_the_applied_name_is_refused(
     }
 
 
-@pytest.mark.parametrize("other", ["Visma Оslo", "Visma Oslo "], ids=["cyrillic", "trailing-space"])
+@pytest.mark.parametrize(
+    "other",
+    ["Visma Оslo", "Visma Oslo ", "V\u0130SMA OSLO"],
+    ids=["cyrillic", "trailing-space", "turkish-dotted-capital"],
+)
 def test_a_rename_to_a_name_another_live_connection_looks_like_is_refused(other: str) -> None:
     """`name: Visma Oslo, previous_names: [Old]` beside the portal's `Visma Оslo` (a Cyrillic
     О): renamed, the tenant held two connections that look the same (a create of it was

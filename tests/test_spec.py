@@ -232,6 +232,13 @@ def test_spec_fingerprint_is_the_digest_stores_keep(
         ("Bergen", "BE\u0433GEN", True),  # Cyrillic ghe, r
         ("Halv\u0131 Saha", "HALVI Saha", True),  # dotless i is i's look, and I is i
         ("Hal\u0131 Saha", "HALL Saha", False),  # ... but no capital of it is I (another name)
+        # Turkish dotted İ, whose small letter is i (Unicode folds it to i and a dot: two names)
+        ("\u0130ZM\u0130R", "\u0130zmir", True),
+        ("\u0130zmir", "izmir", True),
+        ("I\u0307ZMI\u0307R", "\u0130zmir", True),  # İ typed decomposed
+        ("\u0130zmir", "Izmir", False),  # ... and İ is no I: a dot shows, as an accent does
+        ("\u0130ZM\u0130R", "IZMIR", False),
+        ("\u0130ZM\u0130R", "izm\u0131r", False),  # ı is no İ in any case
         ("NORDIC Invest Gro\u00df", "Nordic INV\u0415ST GRO\u1e9e", True),  # ß and ẞ are one
         ("b\u0435rgen", "\u0432ERGEN", False),  # Cyrillic в is no b in any case
         # Letters beyond ASCII are not read in their other case against each other, nor ASCII
@@ -279,8 +286,8 @@ def _first_pair(names: list[str]) -> tuple[int, int] | None:
     return None
 
 
-# Letters with look-alikes (Latin, Cyrillic, fullwidth, digits), an accent, an invisible one.
-_LOOKS = "aаＡoоО0lI1ø\u200bB"
+# Letters with look-alikes (Latin, Cyrillic, fullwidth, digits, Turkish i), an accent, an invisible one.
+_LOOKS = "aаＡoоО0lI1ø\u200bBiİı"
 
 
 @settings(max_examples=300, deadline=None)
