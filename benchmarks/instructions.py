@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.tenants, args.connections, args.scale = 50, 3, 1.0
     shape = fleet.shape_from(args)
+    if args.workdir:  # as make bench's: made when missing (mkdtemp's traceback said it was not)
+        args.workdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="osr-instructions-", dir=args.workdir))
     compile_tool()  # as make bench does: the tool from .pyc, as its libraries
     try:
