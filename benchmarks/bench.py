@@ -51,7 +51,7 @@ from benchmarks.report import (
     table,
     to_json,
 )
-from benchmarks.scenario import OtherStore, run_full, run_larger
+from benchmarks.scenario import ALTERNATING_RUNS, OtherStore, alternate_growth, run_full, run_larger
 from reconciler import redaction
 
 DEFAULT_POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Fleet @1x: {shape.describe()}", file=sys.stderr, flush=True)
         built = fleet.build(work / "x1", shape)
         print(_built_line(built), file=sys.stderr, flush=True)
+        in_sync = fleet.copied(built, work / "x1-in-sync")  # for alternate_growth, after @2x
         stores = []
         grown_db = built.root / "grown.db"
         grown_shape = dataclasses.replace(shape, grown=True)
@@ -212,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             larger = fleet.build(work / f"x{factor}", size)
             print(_built_line(larger), file=sys.stderr, flush=True)
             run_larger(larger, report, suffix=suffix, repeat=args.repeat)
+            if factor == 2:
+                alternate_growth(in_sync, larger, report, runs=max(args.repeat, ALTERNATING_RUNS))
+                if not args.keep:
+                    shutil.rmtree(in_sync.root, ignore_errors=True)
             if not args.keep:
                 shutil.rmtree(larger.root, ignore_errors=True)
     except BenchError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -500,6 +501,14 @@ def init_store(url: str, shape: Shape, env: dict[str, str], cwd: Path) -> float:
         raise RuntimeError(f"reconciler store init failed: {init.stderr.strip()}")
     seed(url, shape, secrets.Keyring(env[secrets.STORE_KEY_VAR].encode()))
     return time.perf_counter() - started
+
+
+def copied(built: Built, root: Path) -> Built:
+    """The fleet as built, copied to root (its files, secrets and store, the same key): one to
+    plan again in sync after the benchmark edited and applied the first."""
+    shutil.copytree(built.root, root, ignore=shutil.ignore_patterns("logs"))
+    db = root / built.db.relative_to(built.root)
+    return replace(built, root=root, url=f"sqlite:///{db}", db=db)
 
 
 def build(root: Path, shape: Shape, *, key: str | None = None) -> Built:

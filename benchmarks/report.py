@@ -29,6 +29,9 @@ APPLY_FLEET = "apply, whole fleet, no changes"  # apply on merge: every file val
 APPLY_SAVED = "apply --plan FILE, whole fleet"  # the same, of the plan saved by `plan --out FILE`
 PG = " [PostgreSQL]"
 X2, X4 = " @2x", " @4x"  # the same tenants, twice and four times as many of them
+# The full plan @1x and @2x measured again, alternating (scenario.alternate_growth): the growth
+# target's figures, side by side in time.
+ALTERNATING = ", alternating"
 
 TARGET_FLOOR_RATIO = 1.25
 TARGET_PG_FLOOR_RATIO = 1.5
@@ -109,6 +112,17 @@ def _ratio(
     )
 
 
+def _growth(report: Report) -> Check | None:
+    """Full plan @2x ÷ @1x, from the rows measured alternating where there are (a VM's speed
+    drifts over the minutes between the @1x and @2x rows of the main table: 2.30x and 2.36x
+    there, by instructions 1.94x), else from the main table's rows."""
+    large, small = report.find(PLAN_CLEAN + X2 + ALTERNATING), report.find(PLAN_CLEAN + ALTERNATING)
+    how = f" (runs alternating, median of {large.runs} each)" if large and small else ""
+    if not how:
+        large, small = report.find(PLAN_CLEAN + X2), report.find(PLAN_CLEAN)
+    return _ratio(f"growth: full plan @2x ÷ @1x ≤ {TARGET_GROWTH:g}{how}", large, small, TARGET_GROWTH)
+
+
 def evaluate(report: Report) -> None:
     full_clean = report.get(PLAN_CLEAN)
     floor = report.get(FLOOR)
@@ -167,12 +181,7 @@ def evaluate(report: Report) -> None:
             " s",
             "" if actions >= TARGET_APPLY_ACTIONS else f"only {actions} actions at this size",
         ),
-        _ratio(
-            f"growth: full plan @2x ÷ @1x ≤ {TARGET_GROWTH:g}",
-            report.find(PLAN_CLEAN + X2),
-            full_clean,
-            TARGET_GROWTH,
-        ),
+        _growth(report),
     ]
     report.checks = [c for c in checks if c is not None]
     if report.find(PLAN_CLEAN + PG) is None:  # a target not measured is said, never dropped

@@ -17,6 +17,7 @@ from typing import Any
 from benchmarks import fleet, floor
 from benchmarks.measure import PYTHON, BenchError, Run, measure
 from benchmarks.report import (
+    ALTERNATING,
     APPLY,
     APPLY_FLEET,
     APPLY_SAVED,
@@ -28,6 +29,7 @@ from benchmarks.report import (
     PLAN_ONE,
     PLAN_SAVED,
     VALIDATE,
+    X2,
     Report,
     Result,
 )
@@ -36,6 +38,7 @@ EDIT_SHARE = 0.02  # of tenant files edited for "plan, ~2% changed"
 DRIFT_SHARE = 0.001  # of live connections changed by hand before drift
 MAX_TOMBSTONES = 5  # deletes in the apply set: stays under the default --max-delete 10
 ONE_TENANT_RUNS = 3  # the one-tenant plans are short: median of at least this many runs
+ALTERNATING_RUNS = 3  # of each fleet's full plan for the growth target (alternate_growth)
 
 
 class Runner:
@@ -76,6 +79,10 @@ class Runner:
             )
         return result
 
+    def record(self, op: str, runs: list[Run]) -> Result:
+        """Runs of the reconciler measured by the caller, as one row (their median)."""
+        return self._record(op, runs, reconciler=True)
+
     def floor(self, repeat: int) -> Result:
         runs = [
             measure(
@@ -104,12 +111,13 @@ class Runner:
     def reconciler(
         self, op: str, *args: str, repeat: int = 1, expect: Sequence[int] = (0,), record: bool = True
     ) -> tuple[Result | None, Run]:
-        argv = [str(fleet.RECONCILER), *args, "--store", self.built.url]
-        runs = [
-            measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(op), expect=expect)
-            for _ in range(repeat)
-        ]
+        runs = [self.measured(op, *args, expect=expect) for _ in range(repeat)]
         return (self._record(op, runs, reconciler=True) if record else None), runs[-1]
+
+    def measured(self, op: str, *args: str, expect: Sequence[int] = (0,)) -> Run:
+        """One run of the reconciler, measured and logged, not recorded (reconciler, record)."""
+        argv = [str(fleet.RECONCILER), *args, "--store", self.built.url]
+        return measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(op), expect=expect)
 
 
 def _plan_json(run: Run) -> dict[str, Any]:
@@ -359,6 +367,26 @@ def run_full(
                 f"apply{extra.suffix} of {planned} planned actions said: {said or run.err[-300:]!r}"
             )
         other.reconciler("plan after apply", "plan", *files, "--detailed-exitcode", record=False)
+
+
+def alternate_growth(small: fleet.Built, large: fleet.Built, report: Report, *, runs: int) -> None:
+    """The full plan of the fleet in sync @1x and @2x again, run alternately (1x, 2x, 1x, ...):
+    the growth target's two figures, each the median of its runs. The main table's @1x and @2x
+    rows lie minutes apart, and a VM's speed drifts over minutes (2026-11-28: 2.30x and 2.36x
+    between them, 1.94x by instructions; hand-timed alternating runs 1.49x-2.79x pair by pair):
+    alternating, both sizes meet the same drift. small: the @1x fleet as built (run_full edits
+    and applies its own)."""
+    runners = (Runner(small, report, suffix=ALTERNATING), Runner(large, report, suffix=X2 + ALTERNATING))
+    timed: tuple[list[Run], list[Run]] = ([], [])
+    for _ in range(runs):
+        for runner, got in zip(runners, timed, strict=True):
+            run = runner.measured(PLAN_CLEAN, "plan", "--format", "json")
+            actions = _changed(_plan_json(run))[1]
+            if actions:
+                raise BenchError(f"the unedited fleet{runner.suffix} planned {actions} actions")
+            got.append(run)
+    for runner, got in zip(runners, timed, strict=True):
+        runner.record(PLAN_CLEAN, got)
 
 
 def run_larger(built: fleet.Built, report: Report, *, suffix: str, repeat: int) -> None:
