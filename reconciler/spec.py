@@ -357,6 +357,8 @@ def letter_classes() -> dict[str, str]:
             for other in groups.get(("shape", _letter_shape(variant)), ()):
                 if not other.isascii():
                     join(latin, other)
+    domain.add(_DOTTED_CAPITAL)  # Turkish İ, one letter with i (_DOTTED)
+    join(_DOTTED_CAPITAL, "i")
     return {char: root(char) for char in sorted(domain) if root(char) != char.casefold()}
 
 
@@ -364,12 +366,10 @@ def letter_classes() -> dict[str, str]:
 def letter_key(text: str) -> str:
     """A key two names alike by letter (alike_by_letter) share: each character's class, or for
     a character without a look-alike its case folded (its cases are alike, nothing else), one
-    character's apart from the next's (ß folds to two). `İ` is keyed as `i` (_DOTTED), which
-    letter_classes does not know."""
+    character's apart from the next's (ß folds to two)."""
     from reconciler.letterclasses import CLASSES
 
-    letters = _letters(text).replace(_DOTTED_CAPITAL, "i")
-    return "\x1f".join([CLASSES.get(char) or char.casefold() for char in letters])
+    return "\x1f".join([CLASSES.get(char) or char.casefold() for char in _letters(text)])
 
 
 class LetterIndex:
