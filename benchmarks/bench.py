@@ -191,13 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         seconds = fleet.init_store(grown_url, grown_shape, built.env, built.root)
         print(f"  grown store (rows out of key order) in {seconds:.1f} s", file=sys.stderr)
         stores.append(
-            OtherStore(dataclasses.replace(built, url=grown_url, db=grown_db), PLAN_GROWN, "", floor=False)
+            OtherStore(dataclasses.replace(built, url=grown_url, db=grown_db), PLAN_GROWN, "", database=False)
         )
         if pg_made:
             pg_url = _private_url(args.postgresql, pg_name)  # made above
             seconds = fleet.init_store(pg_url, grown_shape, built.env, built.root)
             print(f"  PostgreSQL store {pg_name} (grown) in {seconds:.1f} s", file=sys.stderr)
-            stores.append(OtherStore(dataclasses.replace(built, url=pg_url), PLAN_CLEAN, PG, floor=True))
+            stores.append(OtherStore(dataclasses.replace(built, url=pg_url), PLAN_CLEAN, PG, database=True))
         run_full(
             built,
             report,

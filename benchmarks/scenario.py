@@ -38,7 +38,10 @@ EDIT_SHARE = 0.02  # of tenant files edited for "plan, ~2% changed"
 DRIFT_SHARE = 0.001  # of live connections changed by hand before drift
 MAX_TOMBSTONES = 5  # deletes in the apply set: stays under the default --max-delete 10
 ONE_TENANT_RUNS = 3  # the one-tenant plans are short: median of at least this many runs
-ALTERNATING_RUNS = 3  # of each fleet's full plan for the growth target (alternate_growth)
+# Runs of each side where two figures make a ratio, run alternately: each fleet's full plan for
+# the growth target (alternate_growth), each plan and its floor for the floor ratios
+# (Runner.beside_floor).
+ALTERNATING_RUNS = 3
 
 
 class Runner:
@@ -59,21 +62,24 @@ class Runner:
         slug = "".join(ch if ch.isalnum() else "-" for ch in op).strip("-")
         return self.logs / f"{self.count:02d}-{slug}"
 
-    def _record(self, op: str, runs: list[Run], *, reconciler: bool) -> Result:
+    def _record(self, op: str, runs: list[Run], *, reconciler: bool, paired: Result | None = None) -> Result:
         result = Result(
             op + self.suffix,
             statistics.median(r.seconds for r in runs),
             max(r.rss_mib for r in runs),
             statistics.median(r.cpu_s for r in runs),
             len(runs),
-            self.floor_s,
+            paired.seconds if paired else self.floor_s,
             reconciler,
+            paired,
         )
         self.report.results.append(result)
         if self.verbose:
             print(
                 f"  {result.op:<42} {result.seconds:8.2f} s {result.rss_mib:8.0f} MiB "
-                f"{result.cpu_s:8.2f} s CPU" + (f"  ({len(runs)} runs, median)" if len(runs) > 1 else ""),
+                f"{result.cpu_s:8.2f} s CPU"
+                + (f"  ({len(runs)} runs, median)" if len(runs) > 1 else "")
+                + (f"; the floor beside it {paired.seconds:.2f} s" if paired else ""),
                 file=sys.stderr,
                 flush=True,
             )
@@ -83,30 +89,64 @@ class Runner:
         """Runs of the reconciler measured by the caller, as one row (their median)."""
         return self._record(op, runs, reconciler=True)
 
-    def floor(self, repeat: int) -> Result:
-        runs = [
-            measure(
-                floor.argv(self.built.root, self.built.url),
-                cwd=self.built.root,
-                env=self.built.env,
-                log=self._log(FLOOR),
-            )
-            for _ in range(repeat)
-        ]
+    def floor_run(self, *, more_secrets: int = 0) -> Run:
+        """One run of the floor, checked to have fingerprinted one secret per SQL connection of
+        the fleet (more_secrets: connections added by editing files since it was built)."""
+        run = measure(
+            floor.argv(self.built.root, self.built.url),
+            cwd=self.built.root,
+            env=self.built.env,
+            log=self._log(FLOOR),
+        )
         shape = self.built.shape
         sql = sum(c.password is not None for c in fleet.connections(shape, 0))
-        expected = sql * shape.tenants if shape.tenants else 0
-        for run in runs:  # the floor must have done the secrets' work, every one of them
-            got = run.out.split()
-            if len(got) < 4 or got[2] != str(expected):
-                raise BenchError(
-                    f"the floor fingerprinted {got[2] if len(got) > 2 else '?'} "
-                    f"secrets, expected {expected}: {run.out.strip()}"
-                )
+        expected = (sql * shape.tenants if shape.tenants else 0) + more_secrets
+        got = run.out.split()
+        if len(got) < 4 or got[2] != str(expected):  # the floor must have done the secrets' work
+            raise BenchError(
+                f"the floor fingerprinted {got[2] if len(got) > 2 else '?'} "
+                f"secrets, expected {expected}: {run.out.strip()}"
+            )
+        return run
+
+    def floor(self, repeat: int) -> Result:
+        return self._floor_row([self.floor_run() for _ in range(repeat)])
+
+    def _floor_row(self, runs: list[Run]) -> Result:
         result = self._record(FLOOR, runs, reconciler=False)
         self.floor_s = result.seconds
         result.floor_s = result.seconds
         return result
+
+    def beside_floor(
+        self, op: str, *args: str, runs: int, record_floor: bool = False, more_secrets: int = 0
+    ) -> tuple[Result, Run]:
+        """op and the floor of the same fleet and store run alternately, floor, op, floor, op,
+        ..., runs of each: op's row, judged against the median of those floor runs (its
+        `paired`). A VM's speed drifts by tens of percent over the minutes between rows measured
+        one after the other (2026-11-28: the one floor row 1.77 s, the plan 5.54 s, and the same
+        plan 4.15 s a few minutes later), so a ratio's two figures are measured side by side in
+        time, as the growth target's are (alternate_growth). record_floor: the floor runs are
+        also this runner's floor row (and its floor_s for the rows after)."""
+        floors: list[Run] = []
+        done: list[Run] = []
+        for _ in range(runs):
+            floors.append(self.floor_run(more_secrets=more_secrets))
+            done.append(self.measured(op, *args))
+        if record_floor:
+            paired = self._floor_row(floors)
+        else:
+            median = statistics.median
+            paired = Result(
+                FLOOR + self.suffix,
+                median(r.seconds for r in floors),
+                max(r.rss_mib for r in floors),
+                median(r.cpu_s for r in floors),
+                len(floors),
+                reconciler=False,
+            )
+        result = self._record(op, done, reconciler=True, paired=paired)
+        return result, done[-1]
 
     def reconciler(
         self, op: str, *args: str, repeat: int = 1, expect: Sequence[int] = (0,), record: bool = True
@@ -252,7 +292,8 @@ class OtherStore:
     built: fleet.Built
     op: str
     suffix: str
-    floor: bool  # its own floor (another database), or the SQLite fleet's
+    database: bool  # another database (its floor is a row, and the apply runs on it too), or
+    # another SQLite store of the same fleet
 
 
 def run_full(
@@ -267,10 +308,8 @@ def run_full(
     shape = built.shape
     sets = choose(shape, apply_actions)
     r = Runner(built, report)
-    r.floor(repeat)
-    r.reconciler(VALIDATE, "validate", repeat=repeat)
-
-    _, run = r.reconciler(PLAN_CLEAN, "plan", "--format", "json", repeat=repeat)
+    pairs = max(repeat, ALTERNATING_RUNS)  # the floor ratios' runs, each plan beside its floor
+    _, run = r.beside_floor(PLAN_CLEAN, "plan", "--format", "json", runs=pairs, record_floor=True)
     clean = _plan_json(run)
     report.facts["plan_clean_tenants"] = len(clean["tenants"])
     report.facts["plan_clean_changed_tenants"], report.facts["plan_clean_actions"] = _changed(clean)
@@ -280,16 +319,15 @@ def run_full(
             f"{report.facts['plan_clean_actions']} actions over "
             f"{len(clean['tenants'])} tenants (expected 0 over {shape.tenants})"
         )
+    r.reconciler(VALIDATE, "validate", repeat=repeat)
     if profile is not None:
         profile_plan(built, profile)
     apply_fleet(r, report)
-    for extra in stores:
+    for extra in stores:  # each beside the floor read from its own store
         runner = Runner(extra.built, report, suffix=extra.suffix)
-        if extra.floor:
-            runner.floor(repeat)
-        else:
-            runner.floor_s = r.floor_s
-        _, run = runner.reconciler(extra.op, "plan", "--format", "json", repeat=repeat)
+        _, run = runner.beside_floor(
+            extra.op, "plan", "--format", "json", runs=pairs, record_floor=extra.database
+        )
         actions = _changed(_plan_json(run))[1]
         if actions:
             raise BenchError(f"{extra.op + extra.suffix}: the unedited fleet planned {actions} actions")
@@ -299,7 +337,8 @@ def run_full(
         conns, kind = edit_for_plan(shape, t, n)
         fleet.write_tenant(built.root, shape, t, conns)
         kinds[kind] = kinds.get(kind, 0) + 1
-    _, run = r.reconciler(PLAN_EDITED, "plan", "--format", "json", repeat=repeat)
+    added = kinds.get("create", 0)  # each a new connection with a secret, for the floor too
+    _, run = r.beside_floor(PLAN_EDITED, "plan", "--format", "json", runs=pairs, more_secrets=added)
     changed_tenants, actions = _changed(_plan_json(run))
     report.facts.update(
         edited_files=len(sets.edited),
@@ -354,7 +393,7 @@ def run_full(
     # The same files applied to the other databases' stores (untouched since their clean plan,
     # no hand edits: the same actions), each checked the same way (issue 14).
     for extra in stores:
-        if not extra.floor:
+        if not extra.database:
             continue
         other = Runner(extra.built, report, suffix=extra.suffix)
         _, run = other.reconciler(

@@ -170,6 +170,34 @@ def test_growth_is_judged_on_the_plans_run_alternately(run: Run) -> None:
     assert growth["value"] == pytest.approx(large["seconds"] / small["seconds"], rel=0.01)
 
 
+def test_each_floor_ratio_is_judged_against_the_floor_run_beside_it(run: Run) -> None:
+    """A ratio to the floor whose two figures lie minutes apart measures the VM's drift too
+    (2026-11-28: the floor row 1.77 s, the plan 5.54 s, the same plan 4.15 s minutes later).
+    Each plan the floor targets judge runs alternately with the floor of its own fleet and
+    store, and its ratio is to the median of those floor runs."""
+    _, data = run
+    rows = {r["op"]: r for r in data["results"]}
+    judged = {
+        "full plan (no changes)": report.PLAN_CLEAN,
+        "full plan (~2% changed)": report.PLAN_EDITED,
+        "full plan, grown store": report.PLAN_GROWN,
+        **({"full plan on PostgreSQL": report.PLAN_CLEAN + report.PG} if _postgresql() else {}),
+    }
+    for prefix, op in judged.items():
+        row, floor_ = rows[op], rows[op]["floor"]
+        assert row["runs"] == floor_["runs"] == scenario.ALTERNATING_RUNS, row
+        (check,) = [c for c in data["checks"] if c["name"].startswith(prefix)]
+        assert check["value"] == pytest.approx(row["seconds"] / floor_["seconds"], rel=0.01)
+        assert row["ratio_to_floor"] == pytest.approx(check["value"], rel=0.01)
+        assert "run alternately with the floor" in check["name"]
+        assert check["note"].startswith(f"{row['seconds']:.2f} s ÷ {floor_['seconds']:.2f} s;")
+    # The fleet's floor row is the floor run beside its clean plan; so is PostgreSQL's.
+    assert rows[report.FLOOR]["seconds"] == rows[report.PLAN_CLEAN]["floor"]["seconds"]
+    if _postgresql():
+        pg = report.PLAN_CLEAN + report.PG
+        assert rows[report.FLOOR + report.PG]["seconds"] == rows[pg]["floor"]["seconds"]
+
+
 def test_floor_is_honest() -> None:
     """The floor composes (no values built), reads the plan's rows only, collector off."""
     assert "gc.disable()" in floor.FLOOR_CODE and "yaml.compose(" in floor.FLOOR_CODE
