@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import itertools
 import os
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from reconciler import (
+    applier,
     differ,
     errors,
     redaction,
@@ -278,34 +280,72 @@ def _password(value: str | EnvOnly | None, label: str) -> str | None:
     return value
 
 
-def seed(st: store.Store, fixture: Fixture, commit_begins: Callable[[], None] = lambda: None) -> int:
+SEED_MARK = "seed_run"  # the meta key a seed sets to its own mark, committed with what it loads
+
+
+class Seeded(NamedTuple):
+    """What a committed seed loaded; lost: the driver's error when the connection failed as the
+    commit ended and the store, read again, shows it committed."""
+
+    connections: int
+    lost: str = ""
+
+
+def seed(st: store.Store, fixture: Fixture, commit_begins: Callable[[], None] = lambda: None) -> Seeded:
     """Load a fixture in one transaction, replacing what exists under the same names.
     commit_begins: called just before the commit (locks.until_commit: from then on a signal
-    is ignored, not taken for "nothing was changed")."""
+    is ignored, not taken for "nothing was changed"). When the connection fails as the commit
+    ends, whether it committed is read, never guessed, as an apply reads its audit row: the seed
+    sets the store's meta SEED_MARK to a mark of its own in the same transaction."""
     assert st.keyring is not None
     keyring = st.keyring
     count = 0
-    with st.transaction() as conn:
-        store.hold_key(conn, keyring)
-        for customer in fixture.customers:
-            for tenant in customer.tenants:
-                tenant_id = store.ensure_tenant(conn, customer.name, tenant.name)
-                ids = {}
-                for c in tenant.connections:
-                    ids[spec.identity(c.name)] = _seed_connection(
-                        conn, tenant_id, c, keyring, f"{customer.name}/{tenant.name}/{c.name}"
+    mark, committing = uuid.uuid4().hex, []
+    try:
+        with st.transaction() as conn:
+            store.hold_key(conn, keyring)
+            for customer in fixture.customers:
+                for tenant in customer.tenants:
+                    tenant_id = store.ensure_tenant(conn, customer.name, tenant.name)
+                    ids = {}
+                    for c in tenant.connections:
+                        ids[spec.identity(c.name)] = _seed_connection(
+                            conn, tenant_id, c, keyring, f"{customer.name}/{tenant.name}/{c.name}"
+                        )
+                        count += 1
+                    store.replace_templates(
+                        conn,
+                        tenant_id,
+                        [
+                            (t.name, ids[spec.identity(t.connection)] if t.connection else None)
+                            for t in tenant.report_templates
+                        ],
                     )
-                    count += 1
-                store.replace_templates(
-                    conn,
-                    tenant_id,
-                    [
-                        (t.name, ids[spec.identity(t.connection)] if t.connection else None)
-                        for t in tenant.report_templates
-                    ],
-                )
-        commit_begins()
-    return count
+            store.set_meta(conn, SEED_MARK, mark)
+            committing.append(store.session_of(conn))
+            commit_begins()
+    except errors.StoreError as error:
+        if not committing or not _seeded(st, mark, error, committing[0]):
+            raise errors.StoreError(f"{error}; nothing was seeded") from None
+        return Seeded(count, str(error))
+    return Seeded(count)
+
+
+def _seeded(st: store.Store, mark: str, error: errors.StoreError, session: int | None) -> bool:
+    """After the connection failed during the commit: whether the store holds this seed's mark,
+    read once the transaction's session has left the server, again and again for up to
+    applier.OUTCOME_WAIT_S. When the store cannot say by then, a StoreError saying the outcome
+    is unknown (never that nothing was seeded)."""
+    wait_s = applier.OUTCOME_WAIT_S
+    try:
+        return store.asked_again(lambda: store.meta_is(st, SEED_MARK, mark, session), wait_s)
+    except errors.StoreError:
+        raise errors.StoreError(
+            f"{error}; the connection failed while the fixture was being committed, and the store "
+            f"could not be read for {wait_s:g}s to tell whether it was. It may have been loaded: "
+            "`reconciler store dump` shows what the store holds, and seeding again is safe (it "
+            "replaces what exists under the same names)"
+        ) from None
 
 
 def _seed_connection(

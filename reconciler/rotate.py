@@ -59,13 +59,13 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
                 f"cannot write the new key to {pending_file} ({error.strerror}); nothing was changed: "
                 "make room for it there and run rotate-key again"
             ) from None
-    done: list[int] = []  # the passwords re-encrypted, once the commit begins
+    done: list[tuple[int, int | None]] = []  # re-encrypted, its session: once the commit begins
     lost = ""
     try:
         with locks.until_commit() as commit_begins:
 
-            def committing(n: int) -> None:
-                done.append(n)
+            def committing(n: int, session: int | None) -> None:
+                done.append((n, session))
                 commit_begins()
 
             count = _reencrypt(st, old, new, committing)
@@ -73,12 +73,12 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
         # The connection failed: before the commit nothing was written; during it the store
         # may have committed before its reply was lost (a server store). Which it was is read,
         # never guessed: it said "error" and exit 1 with every password under the new key.
-        if not done or not _rotated(st, new, error):
+        if not done or not _rotated(st, new, error, done[0][1]):
             if pending_file is not None and _still_under(st, old):
                 pending_file.unlink(missing_ok=True)
             raise
         count, lost = (
-            done[0],
+            done[0][0],
             f" (the connection failed as the commit ended: {error}; the store shows it committed)",
         )
     except BaseException:
@@ -117,21 +117,17 @@ def _holds(key_file: Path, keyring: secrets.Keyring) -> bool:
         return False
 
 
-def _rotated(st: store.Store, new: secrets.Keyring, error: errors.StoreError) -> bool:
+def _rotated(st: store.Store, new: secrets.Keyring, error: errors.StoreError, session: int | None) -> bool:
     """After the connection failed during the commit: whether the store's key check is the new
     key's (so the rotation committed), asked as an apply asks for its audit row
-    (store.asked_again, applier.OUTCOME_WAIT_S). When the store cannot say by then, a
-    StoreError saying the outcome is unknown and to keep both keys (never that nothing changed)."""
-
-    def check() -> str:
-        value = store.key_check(st)
-        if value is None:
-            raise errors.StoreError("the store did not answer")
-        return value
+    (store.asked_again, applier.OUTCOME_WAIT_S), once the transaction's session has left the
+    server (while a server still runs the COMMIT, the old key check is read, as an apply read
+    "nothing was applied"). When the store cannot say by then, a StoreError saying the outcome
+    is unknown and to keep both keys (never that nothing changed)."""
 
     wait_s = applier.OUTCOME_WAIT_S
     try:
-        return store.asked_again(check, wait_s) == new.check_value()
+        return store.asked_again(lambda: store.meta_is(st, "key_check", new.check_value(), session), wait_s)
     except errors.StoreError:
         raise errors.StoreError(
             f"{error}; the connection failed while the rotation was being committed, and the "
@@ -147,7 +143,10 @@ def _still_under(st: store.Store, keyring: secrets.Keyring) -> bool:
 
 
 def _reencrypt(
-    st: store.Store, old: secrets.Keyring, new: secrets.Keyring, commit_begins: Callable[[int], None]
+    st: store.Store,
+    old: secrets.Keyring,
+    new: secrets.Keyring,
+    commit_begins: Callable[[int, int | None], None],
 ) -> int:
     """Every password under the new key, in one transaction; how many there were. The fleet is
     read and written a batch of tenants at a time (plan's batches), one statement per table and
@@ -178,5 +177,5 @@ def _reencrypt(
             count += len(passwords)
             del live, batch, ciphertexts  # not alive while the next batch is read
         store.set_meta(conn, "key_check", new.check_value())
-        commit_begins(count)
+        commit_begins(count, store.session_of(conn))
     return count

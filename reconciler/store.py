@@ -1745,18 +1745,35 @@ def audit_has(store: Store, entry: audit.AuditEntry, session: int | None = None)
     "nothing was applied"."""
     row = _audit_row(entry)
     with store.reading() as conn:
-        if session is not None:
-            there = conn.execute(sa.text(_SESSION_THERE[conn.dialect.name]), {"session": session}).first()
-            if there:
-                raise errors.StoreError(
-                    f"store {store.location.describe()}: the session that was committing is still there"
-                )
+        _committer_gone(conn, store, session)
         found = conn.execute(
             sa.select(audit_log.c.id)
             .where(*(audit_log.c[name] == row[name] for name in _AUDIT_IDENTITY))
             .limit(1)
         ).first()
     return found is not None
+
+
+def meta_is(store: Store, key: str, value: str, session: int | None = None) -> bool:
+    """Whether the store's meta value for key is value now (rotate-key's key check, a seed's
+    mark), read as audit_has reads an apply's row: a StoreError while the session that was
+    committing (session_of) is still on the server, or when the store does not answer."""
+    with store.reading() as conn:
+        _committer_gone(conn, store, session)
+        now = conn.execute(sa.select(store_meta.c.value).where(store_meta.c.key == key)).scalar()
+    return bool(now == value)
+
+
+def _committer_gone(conn: Connection, store: Store, session: int | None) -> None:
+    """A StoreError while that session is still on the server: its commit may not have ended
+    (asked before what it wrote is read: a commit that ended between the two reads was read
+    as not made)."""
+    if session is None:
+        return
+    if conn.execute(sa.text(_SESSION_THERE[conn.dialect.name]), {"session": session}).first():
+        raise errors.StoreError(
+            f"store {store.location.describe()}: the session that was committing is still there"
+        )
 
 
 def write_audit(conn: Connection, entries: Sequence[audit.AuditEntry]) -> None:
@@ -1907,7 +1924,9 @@ def hold_key(conn: Connection, keyring: secrets.Keyring, *, rotating: bool = Fal
 
 
 def set_meta(conn: Connection, key: str, value: str) -> None:
-    conn.execute(store_meta.update().where(store_meta.c.key == key).values(value=value))
+    """The meta value for key, made when the store has none yet (a seed's mark)."""
+    if not conn.execute(store_meta.update().where(store_meta.c.key == key).values(value=value)).rowcount:
+        conn.execute(store_meta.insert().values(key=key, value=value))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -876,17 +876,104 @@ def test_a_commit_whose_outcome_cannot_be_read_says_so(
     assert code == 0 and "acme-norway" in out  # it had committed
 
 
-def _rotation_commit_fails(monkeypatch: pytest.MonkeyPatch, *, after_committing: bool) -> None:
-    """The connection fails as rotate-key's commit ends (after its last write, the key check):
-    after the database committed (its reply lost) or before."""
+def _commit_after_meta_fails(monkeypatch: pytest.MonkeyPatch, key: str, *, after_committing: bool) -> None:
+    """The connection fails as the commit after the write of the store's meta value for key
+    ends (rotate-key's key check, a seed's mark: their last writes): after the database
+    committed (its reply lost) or before."""
     arm, set_meta = _next_commit_fails(monkeypatch, after_committing=after_committing), store.set_meta
 
-    def armed(conn: Any, key: str, value: str) -> None:
-        set_meta(conn, key, value)
-        if key == "key_check":  # its last write
+    def armed(conn: Any, name: str, value: str) -> None:
+        set_meta(conn, name, value)
+        if name == key:
             arm()
 
     monkeypatch.setattr(store, "set_meta", armed)
+
+
+def _rotation_commit_fails(monkeypatch: pytest.MonkeyPatch, *, after_committing: bool) -> None:
+    _commit_after_meta_fails(monkeypatch, "key_check", after_committing=after_committing)
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "not-committed"])
+def test_a_seed_whose_commit_reply_is_lost_says_what_the_store_shows(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch, committed: bool
+) -> None:
+    """A server store committed `store seed` and its reply was lost: the run said the driver's
+    error, exit 1, and the store held the fixture (after a commit, no exit code may say
+    otherwise). It now reads its mark in the store: seeded (exit 0), or nothing was seeded."""
+    before = _changed_fleet(run, monkeypatch)
+    Path("other.yaml").write_text(LIVE.replace("vbsys", "vbsys_other"), encoding="utf-8")
+    _commit_after_meta_fails(monkeypatch, "seed_run", after_committing=committed)
+    code, out, err = run("store", "seed", "other.yaml")
+    assert CANARY not in out + err
+    after = run("store", "dump")[1]
+    if committed:
+        assert code == 0, err
+        assert re.fullmatch(
+            r"Seeded 1 connection\(s\) from other.yaml \(the connection failed as the commit ended: "
+            r".*Lost connection to server.*; the store shows it committed\)\.\n",
+            err,
+        ), err
+        assert "vbsys_other" in after and after != before
+    else:
+        assert code == 1 and "Lost connection to server" in err, err
+        assert err.rstrip().endswith("; nothing was seeded"), err
+        assert "Seeded" not in err and after == before
+
+
+def test_a_seed_whose_outcome_cannot_be_read_says_so(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reply was lost and the store cannot be read either: neither seeded nor unchanged."""
+    _changed_fleet(run, monkeypatch)
+    Path("other.yaml").write_text(LIVE.replace("vbsys", "vbsys_other"), encoding="utf-8")
+    _commit_after_meta_fails(monkeypatch, "seed_run", after_committing=True)
+
+    def unreadable(*_: object) -> bool:
+        raise errors.StoreError("store: connection refused")
+
+    monkeypatch.setattr(store, "meta_is", unreadable)
+    monkeypatch.setattr(applier, "OUTCOME_WAIT_S", 0.5)
+    code, out, err = run("store", "seed", "other.yaml")
+    assert code == 1 and CANARY not in out + err
+    assert "could not be read for 0.5s to tell whether it was. It may have been loaded" in err
+    assert "seeding again is safe" in err
+    assert "nothing was" not in err and "Seeded" not in err
+
+
+@pytest.mark.parametrize("command", ["seed", "rotate-key"])
+def test_a_commit_is_read_only_once_its_session_has_left_the_server(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """While the session that was committing is still on the server its COMMIT may not have
+    ended: the outcome read then is not yet the truth (an apply read "nothing was applied" and
+    its commit landed). rotate-key read its key check without waiting; it and seed now ask the
+    store again until that session is gone, as apply does."""
+    _changed_fleet(run, monkeypatch)
+    Path("other.yaml").write_text(LIVE.replace("vbsys", "vbsys_other"), encoding="utf-8")
+    monkeypatch.setenv("RECONCILER_NEW_STORE_KEY", secrets.Keyring.generate().decode())
+    key = "seed_run" if command == "seed" else "key_check"
+    _commit_after_meta_fails(monkeypatch, key, after_committing=True)
+    sessions, reads = [], []
+    session_of = store.session_of
+
+    def noted(conn: Any) -> int | None:
+        sessions.append(session_of(conn))
+        return 4242  # a session id, as on a server: "still there" for the first two reads
+
+    monkeypatch.setattr(store, "session_of", noted)
+    committer_gone = store._committer_gone
+
+    def still_there_twice(conn: Any, st: Any, session: int | None) -> None:
+        reads.append(session)
+        if len(reads) < 3:
+            raise errors.StoreError("store: the session that was committing is still there")
+        committer_gone(conn, st, None)
+
+    monkeypatch.setattr(store, "_committer_gone", still_there_twice)
+    code, _, err = run("store", command, *(["other.yaml"] if command == "seed" else []))
+    assert code == 0 and reads == [4242] * 3, err
+    assert "the store shows it committed" in err
 
 
 @pytest.mark.parametrize("committed", [True, False], ids=["committed", "not-committed"])
@@ -921,6 +1008,11 @@ def test_a_rotation_whose_outcome_cannot_be_read_says_to_keep_both_keys(
     monkeypatch.setenv("RECONCILER_NEW_STORE_KEY", secrets.Keyring.generate().decode())
     _rotation_commit_fails(monkeypatch, after_committing=True)
     monkeypatch.setattr(store, "key_check", lambda _st: None)
+
+    def unreadable(*_: object) -> bool:
+        raise errors.StoreError("store: connection refused")
+
+    monkeypatch.setattr(store, "meta_is", unreadable)
     monkeypatch.setattr(applier, "OUTCOME_WAIT_S", 0.5)
     code, out, err = run("store", "rotate-key")
     assert code == 1 and "Re-encrypted" not in out + err

@@ -72,8 +72,9 @@ def store_seed(ctx: stages.Context, out: options.Out, fixture_path: Path) -> int
     """
     data = fixture.load(fixture_path)
     with ctx.open_store(readonly=False, first_use=True) as st, locks.until_commit() as commit_begins:
-        count = fixture.seed(st, data, commit_begins)
-    out.info(f"Seeded {count} connection(s) from {fixture_path}.")
+        seeded = fixture.seed(st, data, commit_begins)
+    lost = f" (the connection failed as the commit ended: {seeded.lost}; the store shows it committed)"
+    out.info(f"Seeded {seeded.connections} connection(s) from {fixture_path}{lost if seeded.lost else ''}.")
     return options.EXIT_OK
 
 
