@@ -384,9 +384,7 @@ def plan_files(
     """
     first: dict[str, declared.DesiredTenant] = {}
     if check_sources:
-        valid: list[tuple[str, str]] = []
-        for t in each_valid(ctx, files, keep=first, size=size):
-            valid.append((t.key, t.path))
+        valid = [(t.key, t.path) for t in each_valid(ctx, files, keep=first, size=size)]
         refuse_unknown(st, [key for key, _ in valid], [path for _, path in valid])
     tenants: list[p.TenantPlan] = []
     counts: dict[str, int] = {}

@@ -937,6 +937,35 @@ def test_an_actor_cannot_forge_a_history_entry(cli: Cli) -> None:
     assert "ci-bot\\n2026-01-01" in entry and 'create "Oslo"' in entry
 
 
+def test_a_hostile_name_a_rename_replaced_stays_text_in_history(cli: Cli) -> None:
+    """Schema 4 keeps the name a rename replaced, and history shows it (`rename "old" → "new"`):
+    a portal-made name, planned back to the file's, is shown there as inert as the new one."""
+    names = [f"Oslo {i}" for i in range(len(HOSTILE))]
+    cli.write("live.yaml", _fixture([_conn(name) for name in names]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:  # renamed in the portal, by anyone who can name a connection
+        for name, hostile in zip(names, HOSTILE, strict=True):
+            conn.execute(
+                store.connections.update()
+                .where(store.connections.c.name == name)
+                .values(name=hostile, name_key=spec.identity_key(hostile))
+            )
+    engine.dispose()
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl(name) for name in names]))
+    applied = cli("apply", "--auto-approve")
+    assert applied.code == 0, applied.err
+    history = cli("history")
+    assert history.code == 0, history.err
+    assert_text_inert(history.out)
+    lines = history.out.splitlines()
+    assert len(lines) == len(HOSTILE)  # one line per entry: no name started a line of its own
+    for line in lines:
+        assert re.search(r'  rename ".*" → "Oslo \d+"  ', line), line
+    entries = json.loads(cli("history", "--format", "json").out)
+    assert sorted((e["previous_name"], e["connection"]) for e in entries) == sorted(zip(HOSTILE, names))
+
+
 def test_a_portal_name_that_differs_only_by_what_does_not_show_is_an_error(cli: Cli) -> None:
     """ "Trail " in the portal is "Trail" to a person: never a second connection beside it, a
     company removed with its reports, or a tombstone that quietly deletes nothing (DESIGN §2)."""
