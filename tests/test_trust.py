@@ -963,7 +963,9 @@ def test_a_hostile_name_a_rename_replaced_stays_text_in_history(cli: Cli) -> Non
     for line in lines:
         assert re.search(r'  rename ".*" → "Oslo \d+"  ', line), line
     entries = json.loads(cli("history", "--format", "json").out)
-    assert sorted((e["previous_name"], e["connection"]) for e in entries) == sorted(zip(HOSTILE, names))
+    assert sorted((e["previous_name"], e["connection"]) for e in entries) == sorted(
+        zip(HOSTILE, names, strict=True)
+    )
 
 
 def test_a_portal_name_that_differs_only_by_what_does_not_show_is_an_error(cli: Cli) -> None:
