@@ -300,7 +300,11 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
     if problems:
         raise errors.InputError("the saved plan does not match its schema", problems=tuple(problems))
     signature = body.pop("signature")
-    if not isinstance(signature, str) or signature != keyring.sign(_canonical(body)):
+    try:
+        authentic = isinstance(signature, str) and signature == keyring.sign(_canonical(body))
+    except UnicodeEncodeError:  # json.loads takes "\ud800", which UTF-8 cannot hold: an internal error
+        raise _altered(label, "a lone surrogate escape, such as \\ud800, that no saved plan holds") from None
+    if not authentic:
         raise _altered(label, None)
     saved = body["saved"]
     if saved["store_id"] != store_id:

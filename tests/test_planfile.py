@@ -281,6 +281,19 @@ def test_an_integer_of_many_digits_is_an_altered_plan(run: InProcess, saved: Pat
     _refused(run, "the plan file was altered (an integer of 100,000 digits); nothing was applied. Plan again")
 
 
+def test_a_lone_surrogate_escape_is_an_altered_plan(run: InProcess, saved: Path) -> None:
+    """JSON may write "\\ud800" alone, which json.loads takes and UTF-8 cannot encode: checking
+    the signature over it was an internal error (found by mutating saved plans)."""
+    text = saved.read_text(encoding="utf-8")
+    saved.write_text(text.replace('"file_digest": "', '"file_digest": "\\ud800', 1), encoding="utf-8")
+    assert saved.read_text(encoding="utf-8") != text
+    _refused(
+        run,
+        "the plan file was altered (a lone surrogate escape, such as \\ud800, that no saved plan "
+        "holds); nothing was applied. Plan again",
+    )
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
 @pytest.mark.parametrize("kind", ["fifo", "device"])  # a folder: click refuses it
 def test_a_plan_file_that_is_not_a_regular_file_is_refused_unread(
