@@ -206,7 +206,7 @@ class TombstoneModel(_Model):
                 raise checks.fail(
                     "tombstone",
                     "a tombstone (absent: true) takes only name; remove "
-                    + ", ".join(map(str, extra))
+                    + ", ".join(validation.shown(str(k)) for k in extra)
                     + " (or remove absent: true to keep "
                     "the connection)",
                     at_key=extra[0],
