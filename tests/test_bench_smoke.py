@@ -190,7 +190,10 @@ def test_each_floor_ratio_is_judged_against_the_floor_run_beside_it(run: Run) ->
         assert check["value"] == pytest.approx(row["seconds"] / floor_["seconds"], rel=0.01)
         assert row["ratio_to_floor"] == pytest.approx(check["value"], rel=0.01)
         assert "run alternately with the floor" in check["name"]
-        assert check["note"].startswith(f"{row['seconds']:.2f} s ÷ {floor_['seconds']:.2f} s;")
+        shown = re.match(r"(\d+\.\d\d) s ÷ (\d+\.\d\d) s;", check["note"])  # the JSON keeps 3 decimals
+        assert shown, check["note"]
+        assert abs(float(shown[1]) - row["seconds"]) <= 0.0051, check["note"]
+        assert abs(float(shown[2]) - floor_["seconds"]) <= 0.0051, check["note"]
     # The fleet's floor row is the floor run beside its clean plan; so is PostgreSQL's.
     assert rows[report.FLOOR]["seconds"] == rows[report.PLAN_CLEAN]["floor"]["seconds"]
     if _postgresql():
