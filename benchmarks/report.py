@@ -57,6 +57,7 @@ class Result:
     # The floor's runs measured alternately with this row's (scenario.Runner.beside_floor): the
     # floor its ratio is judged against. None: the fleet's floor row, measured before it.
     paired: Result | None = None
+    each_s: tuple[float, ...] = ()  # the seconds of each run, in the order they ran
 
     @property
     def ratio(self) -> float | None:
@@ -289,6 +290,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 "cpu_s": round(r.cpu_s, 3),
                 "runs": r.runs,
                 "ratio_to_floor": round(r.ratio, 3) if r.ratio else None,
+                "each_seconds": [round(x, 3) for x in r.each_s],
                 # the floor run alternately with this row, where it was (Runner.beside_floor)
                 "floor": None
                 if r.paired is None
@@ -296,6 +298,7 @@ def to_json(report: Report) -> dict[str, Any]:
                     "seconds": round(r.paired.seconds, 3),
                     "cpu_s": round(r.paired.cpu_s, 3),
                     "runs": r.paired.runs,
+                    "each_seconds": [round(x, 3) for x in r.paired.each_s],
                 },
             }
             for r in report.results

@@ -63,16 +63,8 @@ class Runner:
         return self.logs / f"{self.count:02d}-{slug}"
 
     def _record(self, op: str, runs: list[Run], *, reconciler: bool, paired: Result | None = None) -> Result:
-        result = Result(
-            op + self.suffix,
-            statistics.median(r.seconds for r in runs),
-            max(r.rss_mib for r in runs),
-            statistics.median(r.cpu_s for r in runs),
-            len(runs),
-            paired.seconds if paired else self.floor_s,
-            reconciler,
-            paired,
-        )
+        floor_s = paired.seconds if paired else self.floor_s
+        result = _median_of(op + self.suffix, runs, floor_s=floor_s, reconciler=reconciler, paired=paired)
         self.report.results.append(result)
         if self.verbose:
             print(
@@ -133,18 +125,11 @@ class Runner:
         for _ in range(runs):
             floors.append(self.floor_run(more_secrets=more_secrets))
             done.append(self.measured(op, *args))
-        if record_floor:
-            paired = self._floor_row(floors)
-        else:
-            median = statistics.median
-            paired = Result(
-                FLOOR + self.suffix,
-                median(r.seconds for r in floors),
-                max(r.rss_mib for r in floors),
-                median(r.cpu_s for r in floors),
-                len(floors),
-                reconciler=False,
-            )
+        paired = (
+            self._floor_row(floors)
+            if record_floor
+            else _median_of(FLOOR + self.suffix, floors, reconciler=False)
+        )
         result = self._record(op, done, reconciler=True, paired=paired)
         return result, done[-1]
 
@@ -158,6 +143,20 @@ class Runner:
         """One run of the reconciler, measured and logged, not recorded (reconciler, record)."""
         argv = [str(fleet.RECONCILER), *args, "--store", self.built.url]
         return measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(op), expect=expect)
+
+
+def _median_of(op: str, runs: list[Run], **fields: Any) -> Result:
+    """One row of runs: their median seconds and CPU, the highest peak RSS, and each run's
+    seconds (their spread: how far to trust a median on a VM whose speed drifts)."""
+    return Result(
+        op,
+        statistics.median(r.seconds for r in runs),
+        max(r.rss_mib for r in runs),
+        statistics.median(r.cpu_s for r in runs),
+        len(runs),
+        each_s=tuple(r.seconds for r in runs),
+        **fields,
+    )
 
 
 def _plan_json(run: Run) -> dict[str, Any]:

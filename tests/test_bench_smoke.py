@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -186,6 +187,9 @@ def test_each_floor_ratio_is_judged_against_the_floor_run_beside_it(run: Run) ->
     for prefix, op in judged.items():
         row, floor_ = rows[op], rows[op]["floor"]
         assert row["runs"] == floor_["runs"] == scenario.ALTERNATING_RUNS, row
+        for figures in (row, floor_):  # each run's seconds kept: the spread behind the median
+            assert len(figures["each_seconds"]) == figures["runs"]
+            assert statistics.median(figures["each_seconds"]) == pytest.approx(figures["seconds"], abs=0.001)
         (check,) = [c for c in data["checks"] if c["name"].startswith(prefix)]
         assert check["value"] == pytest.approx(row["seconds"] / floor_["seconds"], rel=0.01)
         assert row["ratio_to_floor"] == pytest.approx(check["value"], rel=0.01)
