@@ -15,9 +15,6 @@ from reconciler import plan as p
 # Testing knob: stretch the transaction so that kill -9 tests can land inside it.
 _DELAY_VAR = "RECONCILER_DEBUG_ACTION_DELAY_MS"
 DEFAULT_LOCK_TIMEOUT_S = 0.0
-# How long the outcome of a commit whose reply was lost is read for (the store may be back in
-# moments) before the run says it cannot tell.
-OUTCOME_WAIT_S = 30.0
 # A write batch: whole tenants, up to WRITE_TENANTS of them or until they hold WRITE_ACTIONS
 # actions (one tenant may hold more).
 WRITE_ACTIONS = 2_000
@@ -231,16 +228,16 @@ def _committed(
     first audit row (so its transaction committed), read on a new connection once the
     transaction's session (store.session_of) has left the server (read while PostgreSQL still
     ran the COMMIT, it said "nothing was applied" and the commit landed), again and again for
-    up to OUTCOME_WAIT_S. When the store cannot be read by then, a StoreError saying the
+    up to store.OUTCOME_WAIT_S. When the store cannot be read by then, a StoreError saying the
     outcome is unknown (never that nothing changed)."""
     if marker is None:  # no row was written
         return False
     try:
-        return store.asked_again(lambda: store.audit_has(st, marker, session), OUTCOME_WAIT_S)
+        return store.asked_again(lambda: store.audit_has(st, marker, session), store.OUTCOME_WAIT_S)
     except errors.StoreError as again:
         raise errors.StoreError(
             f"{error}; the connection failed while the changes were being committed, and "
-            f"the store could not be read for {OUTCOME_WAIT_S:g}s to tell whether they were "
+            f"the store could not be read for {store.OUTCOME_WAIT_S:g}s to tell whether they were "
             f"({again}). They may have been applied: `reconciler history` lists them if so; "
             "plan again before applying again"
         ) from None

@@ -17,7 +17,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from reconciler import (
-    applier,
     differ,
     errors,
     redaction,
@@ -334,9 +333,9 @@ def seed(st: store.Store, fixture: Fixture, commit_begins: Callable[[], None] = 
 def _seeded(st: store.Store, mark: str, error: errors.StoreError, session: int | None) -> bool:
     """After the connection failed during the commit: whether the store holds this seed's mark,
     read once the transaction's session has left the server, again and again for up to
-    applier.OUTCOME_WAIT_S. When the store cannot say by then, a StoreError saying the outcome
+    store.OUTCOME_WAIT_S. When the store cannot say by then, a StoreError saying the outcome
     is unknown (never that nothing was seeded)."""
-    wait_s = applier.OUTCOME_WAIT_S
+    wait_s = store.OUTCOME_WAIT_S
     try:
         return store.asked_again(lambda: store.meta_is(st, SEED_MARK, mark, session), wait_s)
     except errors.StoreError:

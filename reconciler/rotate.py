@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from reconciler import applier, errors, locks, redaction, secrets, spec, stages, store
+from reconciler import errors, locks, redaction, secrets, spec, stages, store
 
 
 def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
@@ -120,12 +120,12 @@ def _holds(key_file: Path, keyring: secrets.Keyring) -> bool:
 def _rotated(st: store.Store, new: secrets.Keyring, error: errors.StoreError, session: int | None) -> bool:
     """After the connection failed during the commit: whether the store's key check is the new
     key's (so the rotation committed), asked as an apply asks for its audit row
-    (store.asked_again, applier.OUTCOME_WAIT_S), once the transaction's session has left the
+    (store.asked_again, store.OUTCOME_WAIT_S), once the transaction's session has left the
     server (while a server still runs the COMMIT, the old key check is read, as an apply read
     "nothing was applied"). When the store cannot say by then, a StoreError saying the outcome
     is unknown and to keep both keys (never that nothing changed)."""
 
-    wait_s = applier.OUTCOME_WAIT_S
+    wait_s = store.OUTCOME_WAIT_S
     try:
         return store.asked_again(lambda: store.meta_is(st, "key_check", new.check_value(), session), wait_s)
     except errors.StoreError:

@@ -1878,6 +1878,9 @@ def set_applied_fps(conn: Connection, applied: Sequence[tuple[int, str | None]])
 
 
 T = TypeVar("T")
+# How long the outcome of a commit whose reply was lost is read for (the store may be back in
+# moments) before the run says it cannot tell: apply, rotate-key and seed (asked_again).
+OUTCOME_WAIT_S = 30.0
 
 
 def asked_again(ask: Callable[[], T], wait_s: float) -> T:

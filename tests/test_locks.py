@@ -865,7 +865,7 @@ def test_a_commit_whose_outcome_cannot_be_read_says_so(
 
     readable = store.audit_has
     monkeypatch.setattr(store, "audit_has", unreadable)
-    monkeypatch.setattr(applier, "OUTCOME_WAIT_S", 0.5)
+    monkeypatch.setattr(store, "OUTCOME_WAIT_S", 0.5)
     code, out, err = run("apply", "--auto-approve")
     assert code == 1 and CANARY not in out + err
     assert "could not be read for 0.5s to tell whether they were (store: connection refused)" in err
@@ -933,7 +933,7 @@ def test_a_seed_whose_outcome_cannot_be_read_says_so(
         raise errors.StoreError("store: connection refused")
 
     monkeypatch.setattr(store, "meta_is", unreadable)
-    monkeypatch.setattr(applier, "OUTCOME_WAIT_S", 0.5)
+    monkeypatch.setattr(store, "OUTCOME_WAIT_S", 0.5)
     code, out, err = run("store", "seed", "other.yaml")
     assert code == 1 and CANARY not in out + err
     assert "could not be read for 0.5s to tell whether it was. It may have been loaded" in err
@@ -1013,7 +1013,7 @@ def test_a_rotation_whose_outcome_cannot_be_read_says_to_keep_both_keys(
         raise errors.StoreError("store: connection refused")
 
     monkeypatch.setattr(store, "meta_is", unreadable)
-    monkeypatch.setattr(applier, "OUTCOME_WAIT_S", 0.5)
+    monkeypatch.setattr(store, "OUTCOME_WAIT_S", 0.5)
     code, out, err = run("store", "rotate-key")
     assert code == 1 and "Re-encrypted" not in out + err
     assert (
