@@ -4,12 +4,13 @@ against one built fleet (Runner), the full run at 1x and the runs of the larger 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,11 +121,9 @@ class Runner:
         plan 4.15 s a few minutes later), so a ratio's two figures are measured side by side in
         time, as the growth target's are (alternate_growth). record_floor: the floor runs are
         also this runner's floor row (and its floor_s for the rows after)."""
-        floors: list[Run] = []
-        done: list[Run] = []
-        for _ in range(runs):
-            floors.append(self.floor_run(more_secrets=more_secrets))
-            done.append(self.measured(op, *args))
+        floors, done = _alternately(
+            runs, lambda: self.floor_run(more_secrets=more_secrets), lambda: self.measured(op, *args)
+        )
         paired = (
             self._floor_row(floors)
             if record_floor
@@ -143,6 +142,16 @@ class Runner:
         """One run of the reconciler, measured and logged, not recorded (reconciler, record)."""
         argv = [str(fleet.RECONCILER), *args, "--store", self.built.url]
         return measure(argv, cwd=self.built.root, env=self.built.env, log=self._log(op), expect=expect)
+
+
+def _alternately(runs: int, *steps: Callable[[], Run]) -> list[list[Run]]:
+    """Each step's runs, the steps taken in turn (a, b, a, b, ...) runs times: the two figures of
+    a ratio side by side in time, so that both meet the VM's drift alike."""
+    done: list[list[Run]] = [[] for _ in steps]
+    for _ in range(runs):
+        for step, got in zip(steps, done, strict=True):
+            got.append(step())
+    return done
 
 
 def _median_of(op: str, runs: list[Run], **fields: Any) -> Result:
@@ -415,14 +424,15 @@ def alternate_growth(small: fleet.Built, large: fleet.Built, report: Report, *, 
     alternating, both sizes meet the same drift. small: the @1x fleet as built (run_full edits
     and applies its own)."""
     runners = (Runner(small, report, suffix=ALTERNATING), Runner(large, report, suffix=X2 + ALTERNATING))
-    timed: tuple[list[Run], list[Run]] = ([], [])
-    for _ in range(runs):
-        for runner, got in zip(runners, timed, strict=True):
-            run = runner.measured(PLAN_CLEAN, "plan", "--format", "json")
-            actions = _changed(_plan_json(run))[1]
-            if actions:
-                raise BenchError(f"the unedited fleet{runner.suffix} planned {actions} actions")
-            got.append(run)
+
+    def clean_plan(runner: Runner) -> Run:
+        run = runner.measured(PLAN_CLEAN, "plan", "--format", "json")
+        actions = _changed(_plan_json(run))[1]
+        if actions:
+            raise BenchError(f"the unedited fleet{runner.suffix} planned {actions} actions")
+        return run
+
+    timed = _alternately(runs, *(functools.partial(clean_plan, runner) for runner in runners))
     for runner, got in zip(runners, timed, strict=True):
         runner.record(PLAN_CLEAN, got)
 
