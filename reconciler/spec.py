@@ -401,15 +401,17 @@ class LetterIndex:
         return 0 if group is None else self._group(key, group).alike(name, within)
 
     def may_look_like(self, name: str) -> int:
-        """Those of alike() that share something else than name (apart): names that share what
-        they are never look alike (ASCII names alike by letter only, `Filial Ii…` and `Filial
-        iI…`, were each offered to every other: a plan beside 1,000 of them took 11 s)."""
+        """Those of alike() that share something else than name (apart) and are another name
+        (identity: `Staſſ` and `Stass`): names that share what they are never look alike
+        (ASCII names alike by letter only, `Filial Ii…` and `Filial iI…`, were each offered to
+        every other: a plan beside 1,000 of them took 11 s)."""
         key = letter_key(name)
         found = self._keys.get(key)
         if found is None:
             return 0
         group = self._group(key, found)
-        return group.alike(name, ~group.sharing(apart(name)))
+        never = group.sharing(apart(name)) | group.sharing(("identity", identity(name)))
+        return group.alike(name, ~never)
 
     def _group(self, key: str, found: _Letters | tuple[str, int]) -> _Letters:
         if isinstance(found, tuple):
@@ -438,7 +440,7 @@ class _Letters:
             self._index(name, number)
 
     def sharing(self, group: object) -> int:
-        """The bits of the names that share group (apart)."""
+        """The bits of the names that share group (apart, or ("identity", identity))."""
         if self.apart is None:
             self.apart = {}
             for name, number in self.names:
@@ -465,8 +467,8 @@ class _Letters:
 
     def _share(self, name: str, number: int) -> None:
         assert self.apart is not None
-        group = apart(name)
-        self.apart[group] = self.apart.get(group, 0) | 1 << number
+        for group in (apart(name), ("identity", identity(name))):  # `Staſſ` and `Stass` are one
+            self.apart[group] = self.apart.get(group, 0) | 1 << number
 
     def _index(self, name: str, number: int) -> None:
         assert self.places is not None
@@ -565,12 +567,27 @@ def looks_alike(a: str, b: str) -> bool:
     `Ａ`) or one that does not show: where two plain names differ only in ASCII characters
     (`Tromsø 1` and `Tromsø l`, `rn` and `m`: the same characters beyond ASCII, in the same
     places of the look: foreign), that is what was typed."""
-    ia, ib = identity(a), identity(b)
-    if ia == ib or not _alike(a, b):
+    if identity(a) == identity(b) or not _alike(a, b):
         return False
     if not (plain_name(a) and plain_name(b)):
         return True
-    return foreign(ia) != foreign(ib)
+    return foreign(folded_as_seen(a)) != foreign(folded_as_seen(b))
+
+
+@functools.lru_cache(maxsize=4096)  # asked of a name by each index it is in (apart)
+def folded_as_seen(name: str) -> str:
+    """identity(name), but a character beyond ASCII that case folds into ASCII of another look
+    is kept: the long s `ſ` folds to `s` and looks like `f`, so `Staſſ` and `Staff` are two
+    names told apart only beyond ASCII (looks_alike), not two typed differently in ASCII, as
+    their identities `stass` and `staff` said. Kelvin's `K` folds to `k`, its own look."""
+    if name.isascii():
+        return name.casefold()
+    folded = []
+    for char in unicodedata.normalize("NFC", name):
+        fold = char.casefold()
+        keep = not char.isascii() and fold.isascii() and _char_skeleton(char) != _char_skeleton(fold)
+        folded.append(char if keep else fold)
+    return unicodedata.normalize("NFC", "".join(folded))
 
 
 Placed = tuple[tuple[int, str], ...]  # foreign's: (where in the look, character)
@@ -676,8 +693,7 @@ def apart(name: str) -> object:
     """What names of one look that never look alike (looks_alike) have in common: plain names
     with the same characters beyond ASCII in the same places (foreign), or one identity. Two
     names of one look with different ones look alike."""
-    key = identity(name)
-    return ("plain", foreign(key)) if plain_name(name) else ("odd", key)
+    return ("plain", foreign(folded_as_seen(name))) if plain_name(name) else ("odd", identity(name))
 
 
 def look_alike_difference(a: str, b: str) -> str:

@@ -387,6 +387,18 @@ def test_a_live_connection_that_looks_like_a_declared_one_is_noted(managed: bool
     )
 
 
+def test_a_portal_name_with_a_long_s_beside_a_declared_f_is_noted() -> None:
+    """`Staſſ Oslo` (the long s, which case folds to s and looks like f) beside the file's
+    `Staff Oslo`: their identities (`stass oslo`, `staff oslo`) differ in ASCII alone, which
+    read as two names typed apart, and the plan listed the portal's as unmanaged without a word."""
+    declared = dataclasses.replace(BASE, name="Staff Oslo")
+    look = dataclasses.replace(BASE, name="Sta\u017f\u017f Oslo")
+    result = differ.diff([desired(want(declared))], live(live_conn(declared), live_conn(look, id=2)), FPS)
+    (note,) = result.tenants[0].notes
+    assert note.startswith('"Sta\u017f\u017f Oslo" in the portal looks the same as "Staff Oslo" in the file')
+    assert "U+017F LATIN SMALL LETTER LONG S" in note
+
+
 def test_the_look_alike_note_is_inert_in_every_output() -> None:
     """The note quotes a portal name: one with what does not show (a line break, a bidi
     override, a zero-width space; it looks like the declared one) cannot start a line or turn

@@ -255,6 +255,10 @@ def test_spec_fingerprint_is_the_digest_stores_keep(
         ("Oslo 1", "Oslo l", False),  # ASCII is what was typed
         ("Troms\u00f8 1", "Troms\u00f8 l", False),  # ... also beside a letter that is not ASCII
         ("Barn", "Bam", False),
+        # The long s folds to s (its identity `stass`) but looks like f: told apart beyond ASCII
+        ("Sta\u017f\u017f", "Staff", True),
+        ("Sta\u017f\u017f", "Stass", False),  # one name, not two
+        ("\u212aILO", "kilo", False),  # Kelvin's K folds to k, its own look: one name
         ("Oslo", "OSLO", False),  # one name, not two
     ],
 )
@@ -286,8 +290,9 @@ def _first_pair(names: list[str]) -> tuple[int, int] | None:
     return None
 
 
-# Letters with look-alikes (Latin, Cyrillic, fullwidth, digits, Turkish i), an accent, an invisible one.
-_LOOKS = "aаＡoоО0lI1ø\u200bBiİı"
+# Letters with look-alikes (Latin, Cyrillic, fullwidth, digits, Turkish i, the long s that folds
+# to s and looks like f), an accent, an invisible one.
+_LOOKS = "aаＡoоО0lI1ø\u200bBiİıſfs"
 
 
 @settings(max_examples=300, deadline=None)
@@ -312,7 +317,7 @@ def test_first_look_alike_asks_each_name_once(monkeypatch: pytest.MonkeyPatch) -
 
 # Characters by what they look like: a name drawn from these, slot by slot, and another drawn
 # from the same slots, look the same (or nearly: a multi-letter prototype may not line up).
-_SLOTS = ["aаＡ", "oоО0", "lI1Ӏ", "rnm", "ø", "Bв", " -", "xх"]
+_SLOTS = ["aаＡ", "oоО0", "lI1Ӏ", "rnm", "ø", "Bв", " -", "xх", "fſ"]
 
 
 @settings(max_examples=1000, deadline=None)
