@@ -202,14 +202,27 @@ def _prototypes() -> dict[int, str]:
     of ASCII (U+FF01-U+FF5E) that its table leaves out: it has `Ａ`, `Ｂ` and `Ｃ` but not `Ｆ`,
     `ｂ` or any of `０`-`９`, so the portal's `Ｆ001` was a company beside `F001` (its
     dependents deleted by the swap). Each maps as its ASCII character does (NFKC's mapping, then
-    that character's own prototype: `Ｉ` as `I`, whose prototype is `l`)."""
+    that character's own prototype: `Ｉ` as `I`, whose prototype is `l`). So do the Latin small
+    capitals the table leaves out (`ᴀ`, `ʙ`, `ᴅ`: it has `ᴄ`, `ᴏ` and `ɪ`, whose small letters
+    are shaped as their capitals), each as its capital: `ᴀcme` is read as `Acme`."""
     from reconciler.confusables import PROTOTYPES
 
     table = dict(PROTOTYPES)
     for code in range(0xFF01, 0xFF5F):
         ascii_code = code - 0xFEE0
         table.setdefault(code, PROTOTYPES.get(ascii_code, chr(ascii_code)))
+    for small in _SMALL_CAPITALS:  # `LATIN LETTER SMALL CAPITAL A`: its last word is its capital
+        capital = unicodedata.name(small)[-1]
+        table.setdefault(ord(small), PROTOTYPES.get(ord(capital), capital))
     return table
+
+
+# Every `LATIN LETTER SMALL CAPITAL` of one ASCII letter (Unicode 15), those with a prototype too
+# (tests/test_spec.py checks the list against unicodedata).
+_SMALL_CAPITALS = (
+    "\u0262\u026a\u0274\u0280\u028f\u0299\u029c\u029f\u1d00\u1d04\u1d05\u1d07\u1d0a"
+    "\u1d0b\u1d0d\u1d0f\u1d18\u1d1b\u1d1c\u1d20\u1d21\u1d22\ua730\ua731\ua7af"
+)
 
 
 @functools.lru_cache(maxsize=4096)  # a fleet repeats its names from tenant to tenant

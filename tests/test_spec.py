@@ -8,6 +8,8 @@ import dataclasses
 import itertools
 import os
 import pickle
+import re
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -259,6 +261,10 @@ def test_spec_fingerprint_is_the_digest_stores_keep(
         ("Sta\u017f\u017f", "Staff", True),
         ("Sta\u017f\u017f", "Stass", False),  # one name, not two
         ("\u212aILO", "kilo", False),  # Kelvin's K folds to k, its own look: one name
+        # Latin small capitals are their capitals' shapes (Unicode lists ᴄ and ᴏ, not ᴀ or ʙ)
+        ("\u1d00cme", "Acme", True),
+        ("\u0299ERGEN", "Bergen", True),
+        ("\u1d1b\u026a\u0274\u1d07", "Tine", True),
         ("Oslo", "OSLO", False),  # one name, not two
     ],
 )
@@ -267,6 +273,20 @@ def test_names_that_look_the_same(a: str, b: str, alike: bool) -> None:
     assert spec.looks_alike(b, a) is alike
     if spec.plain_name(a) and spec.plain_name(b):  # a tenant file's names, which are plain
         assert (spec.first_look_alike([a, "Other", b]) == (0, 2)) is alike
+
+
+def test_every_latin_small_capital_looks_like_its_capital() -> None:
+    """`ᴀcme` is read as `Acme`: Unicode's table has `ᴄ` and `ᴏ` but not `ᴀ`, `ʙ` or `ᴅ`. Its
+    own prototypes stand where it has one (`ᴍ` is `ʍ`, `ᴋ` is `ĸ`)."""
+    named = [
+        chr(c)
+        for c in range(0x110000)
+        if re.fullmatch("LATIN LETTER SMALL CAPITAL [A-Z]", unicodedata.name(chr(c), ""))
+    ]
+    assert "".join(named) == spec._SMALL_CAPITALS
+    for small in set(named) - {"\u1d0b", "\u1d0d"}:
+        capital = unicodedata.name(small)[-1]
+        assert spec.looks_alike(f"Q{small}1", f"Q{capital}1"), small
 
 
 @pytest.mark.parametrize(
