@@ -659,8 +659,12 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
     identity. A name looks like every earlier one of a key it asks but for those (asking every
     earlier name again took 36 s for 8,000 company ids). What a name shares is asked only of
     names whose keys meet (a plan's every name asked it: a quarter more of the plan's work).
-    Names alike only letter by letter share no such key: LetterIndex finds them."""
-    groups: dict[Key, list[Any]] = {}  # key -> [the first with it, {what they share: the first}]
+    Names alike only letter by letter share no such key: LetterIndex finds them. Names of one
+    identity are one name, whatever they share (`ØS` and `Øſ`, whose small letter looks like
+    f): what each key keeps of a signature is its first name and the first of another identity.
+    """
+    # key -> [the first with it, {what they share: (the first, the first of another identity)}]
+    groups: dict[Key, list[Any]] = {}
     signatures: dict[int, object] = {}
 
     def signature(j: int) -> object:
@@ -669,10 +673,17 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
             found = signatures[j] = apart(names[j])
         return found
 
-    def shared_in(entry: list[Any]) -> dict[object, int]:
+    def shared_in(entry: list[Any]) -> dict[object, tuple[int, ...]]:
         if entry[1] is None:
-            entry[1] = {signature(entry[0]): entry[0]}
+            entry[1] = {signature(entry[0]): (entry[0],)}
         return entry[1]  # type: ignore[no-any-return]
+
+    def another(firsts: tuple[int, ...], name: str) -> int | None:
+        """The first of firsts that is another name than name (identity)."""
+        if len(firsts) == 1 and names[firsts[0]] == name:
+            return None
+        key = identity(name)
+        return next((j for j in firsts if identity(names[j]) != key), None)
 
     letters = LetterIndex()  # alike letter by letter (alike_by_letter), which no key says exactly
     for i, name in enumerate(names):
@@ -684,8 +695,8 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
                     first
                     for look in asked
                     if look in groups
-                    for theirs, first in shared_in(groups[look]).items()
-                    if theirs != signature(i)
+                    for theirs, firsts in shared_in(groups[look]).items()
+                    if theirs != signature(i) and (first := another(firsts, name)) is not None
                 ),
                 default=None,
             )
@@ -698,7 +709,10 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
         for look in kept:
             entry = groups.setdefault(look, [i, None])
             if entry[0] != i:
-                shared_in(entry).setdefault(signature(i), i)
+                shared = shared_in(entry)
+                firsts = shared.setdefault(signature(i), (i,))
+                if len(firsts) == 1 and firsts[0] != i and identity(names[firsts[0]]) != identity(name):
+                    shared[signature(i)] = (firsts[0], i)
 
 
 @functools.lru_cache(maxsize=4096)  # asked of a name by each index it is in
