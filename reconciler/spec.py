@@ -718,8 +718,9 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
 @functools.lru_cache(maxsize=4096)  # asked of a name by each index it is in
 def apart(name: str) -> object:
     """What names of one look that never look alike (looks_alike) have in common: plain names
-    with the same characters beyond ASCII in the same places (foreign), or one identity. Two
-    names of one look with different ones look alike."""
+    with the same characters beyond ASCII in the same places (foreign, of each folded as seen),
+    or one identity. Two names of one look with different ones look alike, unless they are one
+    name (one identity: `Øſ` and `ØS`, which the indexes ask apart)."""
     return ("plain", foreign(folded_as_seen(name))) if plain_name(name) else ("odd", identity(name))
 
 
