@@ -1899,18 +1899,6 @@ def asked_again(ask: Callable[[], T], wait_s: float) -> T:
         pause = min(2 * pause, 5.0)
 
 
-def key_check(st: Store) -> str | None:
-    """The store's key check value as it is now (None when the store does not answer)."""
-    try:
-        with st.engine.connect() as conn:
-            value = conn.execute(
-                sa.select(store_meta.c.value).where(store_meta.c.key == "key_check")
-            ).scalar()
-    except Exception:
-        return None
-    return value if isinstance(value, str) else None
-
-
 def hold_key(conn: Connection, keyring: secrets.Keyring, *, rotating: bool = False) -> None:
     """The store's key held for this transaction, and checked to be keyring's: every write of a
     ciphertext or a (keyed) fingerprint holds it shared, `store rotate-key` exclusively, so that

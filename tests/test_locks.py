@@ -1007,7 +1007,6 @@ def test_a_rotation_whose_outcome_cannot_be_read_says_to_keep_both_keys(
     _changed_fleet(run, monkeypatch)
     monkeypatch.setenv("RECONCILER_NEW_STORE_KEY", secrets.Keyring.generate().decode())
     _rotation_commit_fails(monkeypatch, after_committing=True)
-    monkeypatch.setattr(store, "key_check", lambda _st: None)
 
     def unreadable(*_: object) -> bool:
         raise errors.StoreError("store: connection refused")
