@@ -217,8 +217,8 @@ def _prototypes() -> dict[int, str]:
     return table
 
 
-# Every `LATIN LETTER SMALL CAPITAL` of one ASCII letter (Unicode 15), those with a prototype too
-# (tests/test_spec.py checks the list against unicodedata).
+# Every `LATIN LETTER SMALL CAPITAL` of one ASCII letter (Unicode 14, as Python 3.11 has it), those
+# with a prototype too (tests/test_spec.py checks the list against unicodedata).
 _SMALL_CAPITALS = (
     "\u0262\u026a\u0274\u0280\u028f\u0299\u029c\u029f\u1d00\u1d04\u1d05\u1d07\u1d0a"
     "\u1d0b\u1d0d\u1d0f\u1d18\u1d1b\u1d1c\u1d20\u1d21\u1d22\ua730\ua731\ua7af"
@@ -680,8 +680,6 @@ def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
 
     def another(firsts: tuple[int, ...], name: str) -> int | None:
         """The first of firsts that is another name than name (identity)."""
-        if len(firsts) == 1 and names[firsts[0]] == name:
-            return None
         key = identity(name)
         return next((j for j in firsts if identity(names[j]) != key), None)
 

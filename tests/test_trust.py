@@ -1023,6 +1023,8 @@ def test_a_portal_name_with_letters_that_look_the_same_is_an_error(cli: Cli) -> 
                 _conn("Resume"),
                 _conn("Oslo 1"),
                 _conn("NORDIC Invest", managed=False),
+                _conn("Sta\u017f\u017f", managed=False),  # a long s, which folds to s and looks like f
+                _conn("\u1d00cme", managed=False),  # a small capital A
             ]
         ),
     )
@@ -1036,6 +1038,8 @@ def test_a_portal_name_with_letters_that_look_the_same_is_an_error(cli: Cli) -> 
         "ACME1": ([_decl("GP Oslo", ["ACME1"])], "U+0410 CYRILLIC CAPITAL LETTER A"),
         "previous name": ([_decl("Visma", previous_names=["Visma Oslo"])], "LATIN CAPITAL LETTER O"),
         "tombstone": ([{"name": "Visma Oslo", "absent": True}], "CYRILLIC CAPITAL LETTER O"),
+        "Staff": ([_decl("Staff")], "U+017F LATIN SMALL LETTER LONG S"),
+        "Acme": ([_decl("Acme")], "U+1D00 LATIN LETTER SMALL CAPITAL A"),
     }
     for case, (entries, where) in cases.items():
         cli.write("tenants/acme/acme-norway.yaml", _tenant_file(entries))
