@@ -202,19 +202,36 @@ def _prototypes() -> dict[int, str]:
     of ASCII (U+FF01-U+FF5E) that its table leaves out: it has `Ａ`, `Ｂ` and `Ｃ` but not `Ｆ`,
     `ｂ` or any of `０`-`９`, so the portal's `Ｆ001` was a company beside `F001` (its
     dependents deleted by the swap). Each maps as its ASCII character does (NFKC's mapping, then
-    that character's own prototype: `Ｉ` as `I`, whose prototype is `l`). So do the Latin small
-    capitals the table leaves out (`ᴀ`, `ʙ`, `ᴅ`: it has `ᴄ`, `ᴏ` and `ɪ`, whose small letters
-    are shaped as their capitals), each as its capital: `ᴀcme` is read as `Acme`."""
+    that character's own prototype: `Ｉ` as `I`, whose prototype is `l`). The Latin small
+    capitals are read as their capitals (`ᴀcme` as `Acme`), and so is every character the table
+    takes for one (`в` is `ʙ`, `к` is `ĸ`, as `ᴋ` is): the table leaves `ᴀ`, `ʙ` and `ᴅ` out, and
+    has `ᴄ`, `ᴏ` and `ɪ` as the small letters of their shape, which stay."""
     from reconciler.confusables import PROTOTYPES
 
     table = dict(PROTOTYPES)
     for code in range(0xFF01, 0xFF5F):
         ascii_code = code - 0xFEE0
         table.setdefault(code, PROTOTYPES.get(ascii_code, chr(ascii_code)))
-    for small in _SMALL_CAPITALS:  # `LATIN LETTER SMALL CAPITAL A`: its last word is its capital
-        capital = unicodedata.name(small)[-1]
-        table.setdefault(ord(small), PROTOTYPES.get(ord(capital), capital))
+    capitals = _small_capital_shapes(PROTOTYPES)
+    for code, prototype in table.items():  # Cyrillic в is ʙ, Greek τ is ᴛ: so their capitals
+        if not prototype.isascii() and any(char in capitals for char in prototype):
+            table[code] = "".join(capitals.get(char, char) for char in prototype)
+    table.update((ord(shape), capital) for shape, capital in capitals.items())
     return table
+
+
+def _small_capital_shapes(prototypes: Mapping[int, str]) -> dict[str, str]:
+    """The shape of each Latin small capital in Unicode's table -> its capital's prototype: the
+    small capital itself where the table has no prototype for it (`ᴀ`), or the letter the
+    table takes it for (`ᴋ` is `ĸ`, as Cyrillic `к` and Greek `κ` are; `ᴍ` is `ʍ`, as `м`
+    is). Not those the table takes for a small letter of their shape (`ᴄ` is `c`, `ᴏ` is `o`)."""
+    shapes = {}
+    for small in _SMALL_CAPITALS:  # `LATIN LETTER SMALL CAPITAL A`: its last word is its capital
+        shape = prototypes.get(ord(small), small)
+        if not shape.isascii():
+            capital = unicodedata.name(small)[-1]
+            shapes[shape] = prototypes.get(ord(capital), capital)
+    return shapes
 
 
 # Every `LATIN LETTER SMALL CAPITAL` of one ASCII letter (Unicode 14, as Python 3.11 has it), those
