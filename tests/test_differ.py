@@ -399,6 +399,25 @@ def test_a_portal_name_with_a_long_s_beside_a_declared_f_is_noted() -> None:
     assert "U+017F LATIN SMALL LETTER LONG S" in note
 
 
+@pytest.mark.parametrize(
+    ("portal", "character"),
+    [
+        ("AC\u1d0dE OSLO", "U+1D0D LATIN LETTER SMALL CAPITAL M"),  # ᴍ: Unicode's ʍ
+        ("\u0432ISMA OSLO", "U+0432 CYRILLIC SMALL LETTER VE"),  # в: ʙ's shape, read as B
+    ],
+)
+def test_a_portal_name_in_small_capitals_beside_a_declared_one_is_noted(portal: str, character: str) -> None:
+    """Small capitals are read as their capitals, and so is what Unicode takes for one: the
+    portal's `ACᴍE OSLO` (ᴍ, Unicode's ʍ) was another name than the file's `Acme Oslo`, and
+    `вISMA OSLO` than `BISMA Oslo`, listed as unmanaged without a word."""
+    declared = dataclasses.replace(BASE, name="Acme Oslo" if "\u1d0d" in portal else "BISMA Oslo")
+    look = dataclasses.replace(BASE, name=portal)
+    result = differ.diff([desired(want(declared))], live(live_conn(declared), live_conn(look, id=2)), FPS)
+    (note,) = result.tenants[0].notes
+    assert note.startswith(f'"{portal}" in the portal looks the same as "{declared.name}" in the file')
+    assert character in note
+
+
 def test_the_look_alike_note_is_inert_in_every_output() -> None:
     """The note quotes a portal name: one with what does not show (a line break, a bidi
     override, a zero-width space; it looks like the declared one) cannot start a line or turn
