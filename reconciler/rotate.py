@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler import errors, locks, redaction, secrets, spec, stages, store
+from reconciler import errors, locks, redaction, render, secrets, spec, stages, store
+
+# rotate-key's warning names this many drifted connections, and counts the rest.
+MAX_DRIFTED_NAMED = 10
 
 
-def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
-    """named: --new-key-env was given. A store whose key is in its key file gets a new key file,
+def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> list[str]:
+    """What rotate-key says, a line each: what it did, and a warning where it found drift it
+    could not carry over (_drift_warning).
+
+    named: --new-key-env was given. A store whose key is in its key file gets a new key file,
     made here: a new key given to it (the variable named, or set) is refused, not ignored. With
     the current key in RECONCILER_STORE_KEY the new key is the variable's, and a key file there
     is replaced with it too (left holding the old key, it opened nothing once the variable was
@@ -60,6 +67,7 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
                 "make room for it there and run rotate-key again"
             ) from None
     done: list[tuple[int, int | None]] = []  # re-encrypted, its session: once the commit begins
+    drifted = _Drifted()
     lost = ""
     try:
         with locks.until_commit() as commit_begins:
@@ -68,7 +76,7 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
                 done.append((n, session))
                 commit_begins()
 
-            count = _reencrypt(st, old, new, committing)
+            count = _reencrypt(st, old, new, committing, drifted)
     except errors.StoreError as error:
         # The connection failed: before the commit nothing was written; during it the store
         # may have committed before its reply was lost (a server store). Which it was is read,
@@ -87,6 +95,13 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
         if pending_file is not None and _still_under(st, old):
             pending_file.unlink(missing_ok=True)
         raise
+    return [_rotated_message(location, pending_file, count, lost, new_key_env), *_drift_warning(drifted)]
+
+
+def _rotated_message(
+    location: store.Location, pending_file: Path | None, count: int, lost: str, new_key_env: str
+) -> str:
+    """What rotate-key says once it committed: where the new key is, and what to do with it."""
     if pending_file is not None:
         assert location.key_path is not None
         try:
@@ -107,6 +122,32 @@ def rotate(st: store.Store, *, new_key_env: str, named: bool = False) -> str:
         f"Re-encrypted {count} password(s) under the key in {new_key_env}{lost}; set "
         f"{secrets.STORE_KEY_VAR} to it now."
     )
+
+
+@dataclass
+class _Drifted:
+    """The connections whose drift a rotation could not carry over (_reencrypt)."""
+
+    count: int = 0
+    named: list[str] = field(default_factory=list)
+
+
+def _drift_warning(drifted: _Drifted) -> list[str]:
+    """A warning naming the connections whose drift rotate-key could not carry
+    over (_reencrypt): until an apply, drift tells them as drift and pending, and drift --write
+    takes them for conflicts."""
+    if not drifted.count:
+        return []
+    more = drifted.count - len(drifted.named)
+    listed = ", ".join(drifted.named) + (f" and {more} more" if more else "")
+    return [
+        f"warning: {drifted.count} connection(s) had changed in the portal since the tool "
+        f"applied them ({listed}). What was applied is kept as a fingerprint holding the "
+        "password's under the old key, which cannot be made again under the new one: until each "
+        "is applied again, `drift` reports it as drift and pending and `drift --write` does not "
+        "accept it. Write the portal's values into its tenant file, or keep git's, and apply. "
+        "(Accepting drift and applying before a rotation avoids this.)"
+    ]
 
 
 def _holds(key_file: Path, keyring: secrets.Keyring) -> bool:
@@ -150,10 +191,16 @@ def _reencrypt(
     old: secrets.Keyring,
     new: secrets.Keyring,
     commit_begins: Callable[[int, int | None], None],
+    drifted: _Drifted,
 ) -> int:
     """Every password under the new key, in one transaction; how many there were. The fleet is
     read and written a batch of tenants at a time (plan's batches), one statement per table and
-    batch: it read the whole fleet and wrote row by row (209 MiB and 32 s at 2,000 tenants)."""
+    batch: it read the whole fleet and wrote row by row (209 MiB and 32 s at 2,000 tenants).
+
+    drifted: counts each connection changed outside the tool since it applied it, and names
+    the first MAX_DRIFTED_NAMED (`customer/tenant "name"`). What the tool applied
+    is known only by its fingerprint, which holds the password's under the old key: it cannot be
+    made again under the new one, and stays the old key's."""
     with st.transaction() as conn:
         store.hold_key(conn, old, rotating=True)  # applies and seeds wait, or are refused after
         rows = store.tenant_rows(conn)
@@ -162,6 +209,12 @@ def _reencrypt(
         for start in range(0, len(keys), stages.BATCH_TENANTS):
             live = store.read(conn, keys[start : start + stages.BATCH_TENANTS], tenants_read=rows)
             batch = [c for tenant in live.tenants.values() for c in tenant.connections]
+            for tenant in live.tenants.values():
+                for c in tenant.connections:
+                    if c.applied_fp is not None and c.applied_fp != c.live_fp:
+                        drifted.count += 1
+                        if len(drifted.named) < MAX_DRIFTED_NAMED:
+                            drifted.named.append(f"{tenant.key} {render.quoted(c.spec.name)}")
             ciphertexts = dict(store.password_rows(conn, [c.id for c in batch]))
             passwords: list[tuple[int, store.Password]] = []
             applied: list[tuple[int, str | None]] = []

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from reconciler import errors, redaction, secrets, store
 from reconciler.declared import SecretRef
 from tests.conftest import CANARY, CANARY_ENV, TEST_KEY, Cli, run_in_process
-from tests.test_cli import TENANT, dump, seeded
+from tests.test_cli import TENANT, dump, edit_by_hand, seeded
 
 OTHER_KEY = secrets.Keyring.generate().decode()
 
@@ -156,6 +156,72 @@ def test_rotate_key_reencrypts_and_keeps_plans_clean(cli: Cli) -> None:
     drift = cli("drift", env={"RECONCILER_STORE_KEY": OTHER_KEY})
     assert drift.code == 0, drift.out
     assert cli("store", "dump", env={"RECONCILER_STORE_KEY": OTHER_KEY}).out == before
+
+
+def test_rotate_key_names_the_drift_it_cannot_carry_over(cli: Cli) -> None:
+    """A connection changed in the portal since it was applied: what was applied is known only
+    by a fingerprint holding the password's under the old key, which the rotation cannot make
+    again. It said nothing, and from then on drift told that connection as drift and pending
+    (drift --write: a conflict) with no word why. The warning names it and says what settles it;
+    doing that settles it."""
+    seeded(cli)
+    edit_by_hand(cli, "Visma Oslo", database_name="vbsys_copy")
+    assert (
+        json.loads(cli("drift", "--format", "json").out)["tenants"][0]["connections"][0]["status"] == "drift"
+    )
+    result = cli("store", "rotate-key", env={"RECONCILER_NEW_STORE_KEY": OTHER_KEY})
+    assert result.code == 0, result.err
+    (said, warning) = result.err.rstrip("\n").split("\n")
+    assert said.startswith("Re-encrypted 1 password(s)")
+    assert warning.startswith(
+        "warning: 1 connection(s) had changed in the portal since the tool applied them "
+        '(acme/acme-norway "Visma Oslo").'
+    )
+    assert "drift and pending" in warning and "apply" in warning
+    new_key = {"RECONCILER_STORE_KEY": OTHER_KEY}
+    after = json.loads(cli("drift", "--format", "json", env=new_key).out)["tenants"][0]["connections"][0]
+    assert after["status"] == "drift_and_pending"  # what the warning said
+    tenant_file = cli.root / "tenants/acme/acme-norway.yaml"
+    before = tenant_file.read_text()
+    cli("drift", "--write", env=new_key)
+    assert tenant_file.read_text() == before  # not accepted, as it said
+    # What it says to do: the portal's values written into the tenant file, then apply.
+    cli.write("tenants/acme/acme-norway.yaml", TENANT.replace("database: vbsys", "database: vbsys_copy"))
+    applied = cli("apply", "--auto-approve", env=new_key)
+    assert applied.code == 0, applied.both
+    assert cli("drift", env=new_key).code == 0
+    quiet = cli(
+        "store", "rotate-key", env={"RECONCILER_STORE_KEY": OTHER_KEY, "RECONCILER_NEW_STORE_KEY": TEST_KEY}
+    )
+    assert quiet.code == 0 and "warning" not in quiet.err, quiet.err
+
+
+def test_rotate_key_drift_warning_is_bounded() -> None:
+    """A fleet's drift is counted, and only its first connections named."""
+    from reconciler import rotate
+
+    drifted = rotate._Drifted(
+        rotate.MAX_DRIFTED_NAMED + 2, [f'acme/t{i} "Oslo"' for i in range(rotate.MAX_DRIFTED_NAMED)]
+    )
+    (warning,) = rotate._drift_warning(drifted)
+    assert warning.startswith(f"warning: {rotate.MAX_DRIFTED_NAMED + 2} connection(s)")
+    assert '(acme/t0 "Oslo", acme/t1 "Oslo"' in warning and '"Oslo" and 2 more)' in warning
+    assert rotate._drift_warning(rotate._Drifted()) == []
+
+
+def test_rotate_key_drift_warning_shows_a_portal_name_inert(cli: Cli) -> None:
+    """The warning quotes the portal's name: a line break in it cannot start a line of its own."""
+    seeded(cli)
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:  # renamed in the portal
+            conn.execute(store.connections.update().values(name="Visma Oslo\nRe-encrypted 0 password(s)"))
+    finally:
+        engine.dispose()
+    result = cli("store", "rotate-key", env={"RECONCILER_NEW_STORE_KEY": OTHER_KEY})
+    assert result.code == 0, result.err
+    (_said, warning) = result.err.rstrip("\n").split("\n")
+    assert '(acme/acme-norway "Visma Oslo\\nRe-encrypted 0 password(s)")' in warning
 
 
 def test_rotate_key_to_the_key_in_use_is_refused(cli: Cli) -> None:

@@ -122,8 +122,9 @@ def store_rotate_key(ctx: stages.Context, out: options.Out, new_key_env: str) ->
 
     named = click.get_current_context().get_parameter_source("new_key_env") is ParameterSource.COMMANDLINE
     with ctx.open_store(readonly=False) as st:
-        message = rotate.rotate(st, new_key_env=new_key_env, named=named)
-    out.info(message)
+        said = rotate.rotate(st, new_key_env=new_key_env, named=named)
+    for line in said:
+        out.info(line)
     return options.EXIT_OK
 
 
