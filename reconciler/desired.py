@@ -483,7 +483,7 @@ def load_file(
                 )
             ]
         )
-    model, problems = tenantfile.validate(label, doc)
+    model, problems = tenantfile.validate(label, doc, path)
     problems += _rules(label, doc, path, cat, settings)
     if problems or model is None:
         raise errors.InputError.of(validation.scrub(problems, validation.literal_passwords(doc.data)))

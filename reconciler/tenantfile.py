@@ -8,6 +8,7 @@ Built on first use: a plan of a valid fleet reads every file the quick way and n
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from reconciler import checks, errors, spec, strictyaml, validation
+from reconciler import checks, declared, errors, spec, strictyaml, validation
 
 SLUG = checks.SLUG
 
@@ -299,10 +300,24 @@ def json_schema() -> dict[str, Any]:
     }
 
 
-def validate(label: str, doc: strictyaml.Document) -> tuple[TenantFileModel | None, list[errors.Problem]]:
+def validate(
+    label: str, doc: strictyaml.Document, path: str | os.PathLike[str] | None = None
+) -> tuple[TenantFileModel | None, list[errors.Problem]]:
     """The model of a tenant file's values, or the problems pydantic found, located and worded
     with the vocabulary above (the rules that need the path, the catalog or the whole file are
-    desired's)."""
+    desired's). path: the file's, whose folder and name are what a missing `customer` and
+    `tenant` must say (`add customer: nordlys`, not the example's acme, which is an error there)."""
+    example = EXAMPLE
+    if path is not None:
+        customer, tenant = declared.path_parts(path)
+        example = {
+            **EXAMPLE,
+            **{
+                key: value
+                for key, value in (("customer", customer), ("tenant", tenant))
+                if checks.SLUG_RE.fullmatch(value)
+            },
+        }
     try:
         return TenantFileModel.model_validate(doc.data), []
     except ValidationError as exc:
@@ -314,6 +329,6 @@ def validate(label: str, doc: strictyaml.Document) -> tuple[TenantFileModel | No
             models=MODELS,
             want=WANT,
             item_want=ITEM_WANT,
-            example=EXAMPLE,
+            example=example,
             unions=UNIONS,
         )
