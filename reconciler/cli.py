@@ -138,7 +138,8 @@ def cli(store_url: str | None, no_color: bool) -> None:
     \b
     Exit codes: 0 success (no changes with --detailed-exitcode),
                 1 error or refusal (nothing written),
-                2 success with changes (plan --detailed-exitcode, drift).
+                2 success with changes (plan --detailed-exitcode, drift,
+                  drift --write that wrote).
     """
 
 

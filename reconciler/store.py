@@ -387,7 +387,7 @@ def _engine(location: Location, *, readonly: bool) -> Engine:
         # `Sales ?`, and a rename from it was planned as a create beside it (PyMySQL's default,
         # without ?charset=, is utf8mb4).
         raise errors.StoreError(
-            f"--store {location.describe()}: the charset {str(charset)!r} cannot hold every name "
+            f"store {location.describe()}: the charset {str(charset)!r} cannot hold every name "
             "(characters beyond U+FFFF, such as emoji, would be stored as '?'); write ?charset=utf8mb4"
         )
     engine = sa.create_engine(url, **kwargs)
@@ -457,7 +457,7 @@ class Store:
             raise errors.SecretError(f"{command} {secrets.PLAN_ONLY}")
         if location.db_path is not None and location.db_path.is_dir():
             raise errors.StoreError(
-                f"--store {location.describe()}: {location.db_path} is a folder; name the store's file, "
+                f"store {location.describe()}: {location.db_path} is a folder; name the store's file, "
                 "e.g. sqlite:///path/store.db"
             )
         if location.db_path is not None and not location.db_path.exists() and not create:
@@ -483,10 +483,10 @@ class Store:
             engine = _engine(location, readonly=readonly)
         except ImportError as error:
             hint = drivers.missing(error) or f"{_scrub(error)}; install the database driver"
-            raise errors.StoreError(f"--store {location.describe()}: {hint}") from None
+            raise errors.StoreError(f"store {location.describe()}: {hint}") from None
         except (exc.SQLAlchemyError, ValueError) as error:
             raise errors.StoreError(
-                f"--store {location.describe()}: {_scrub(error)}; write a "
+                f"store {location.describe()}: {_scrub(error)}; write a "
                 "SQLAlchemy URL such as postgresql+psycopg://user@host/db"
             ) from None
         store = cls(location, engine, keyring, readonly)

@@ -90,7 +90,7 @@ def test_base_package_validates_and_names_the_extra_a_url_needs(base_venv: Path,
         planned = _reconciler(base_venv, tmp_path, "plan", "--store", url)
         assert planned.returncode == 1
         assert planned.stderr.splitlines() == [
-            f"error: --store {url}: {driver}, the driver for {what} stores, is not installed; "
+            f"error: store {url}: {driver}, the driver for {what} stores, is not installed; "
             f"install it with pip install 'osr-reconciler[{extra}]'"
         ]
 

@@ -309,3 +309,36 @@ def test_a_driver_the_tool_cannot_speak_to_is_named_so_installed_or_not(run: InP
     assert refused.code == 1
     assert "ODBC driver 'Oracle 19' is not one this tool writes connection strings for" in refused.err
     assert "not installed" not in refused.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--tenant", "acme/acme-norway", "--connection", "Books", "--server", "127.0.0.1,1"],
+            "error: --server with --tenant and --connection: the declared connection's own settings "
+            "are used; leave out that flag",
+        ),
+        (
+            ["--tenant", "acme/acme-norway", "--connection", "Books", "--integration", "x", "--login", "sa"],
+            "error: --integration, --login with --tenant and --connection",
+        ),
+        (
+            [
+                *("--integration", "visma-business", "--server", "127.0.0.1,1"),
+                *("--authentication", "windows", "--login", "sa", "--password-env", "OSR_NEW_SQL"),
+            ],
+            "error: --authentication windows takes no --login or --password-env",
+        ),
+    ],
+)
+def test_companies_flags_that_would_be_ignored_are_refused(
+    run: InProcess, args: list[str], message: str
+) -> None:
+    """A --server beside --tenant and --connection was ignored (the declared connection's was
+    asked), and a --login with --authentication windows too (a tenant file refuses it): the
+    user believed another server or account was asked than was."""
+    refused = run("companies", *args, env={"OSR_NEW_SQL": "pw"})
+    assert refused.code == 1
+    assert refused.err.startswith(message), refused.err
+    assert refused.err.endswith("\n") and refused.err.count("\n") == 1

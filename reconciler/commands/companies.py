@@ -45,6 +45,22 @@ def companies_spec(
                 "give both --tenant CUSTOMER/TENANT and --connection NAME, "
                 "or --integration and --server for a connection not declared yet"
             )
+        given = {
+            "--integration": integration,
+            "--server": server,
+            "--database": database,
+            "--authentication": authentication,
+            "--login": login,
+            "--password-env": password_env,
+        }
+        ignored = [flag for flag, value in given.items() if value is not None]
+        if ignored:  # the declared connection's own settings would be used, these not
+            raise errors.InputError(
+                f"{', '.join(ignored)} with --tenant and --connection: the declared connection's own "
+                "settings are used; leave out "
+                + ("that flag" if len(ignored) == 1 else "those flags")
+                + ", or --tenant and --connection for a connection not declared yet"
+            )
         (key,) = options.parse_tenants([tenant])
         (declared,) = stages.load_desired(ctx, (), [key])
         match = [c for c in declared.connections if spec.identity(c.spec.name) == spec.identity(connection)]
@@ -78,6 +94,11 @@ def companies_spec(
         if login
         else spec.Authentication.WINDOWS
     )
+    if auth == spec.Authentication.WINDOWS and (login is not None or password_env is not None):
+        raise errors.InputError(
+            "--authentication windows takes no --login or --password-env (the server checks the "
+            "account the tool runs as); leave them out, or use --authentication sql"
+        )
     password = None
     if password_env:
         from reconciler import checks

@@ -187,10 +187,11 @@ Examples:
 
 
 @click.command(epilog=EXAMPLES)
-@click.argument("shell", type=click.Choice(list(SCRIPTS)))
+@click.argument("shell", type=click.Choice(list(SCRIPTS)), metavar="SHELL")
 def completion(shell: str) -> int:
-    """Print the completion script for SHELL: commands, options, --tenant names from the tenant
-    files, --connection names from that tenant's file, --format values and file paths."""
+    """Print the completion script for SHELL (bash, zsh or fish): commands, options, --tenant
+    names from the tenant files, --connection names from that tenant's file, --format values and
+    file paths."""
     from reconciler.commands import options  # which imports this module
 
     root = click.get_current_context().find_root().command

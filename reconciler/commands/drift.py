@@ -40,7 +40,7 @@ def drift(
     write: bool,
 ) -> int:
     """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only
-    on the store; --write edits the tenant files (DESIGN §9)."""
+    on the store; --write edits the tenant files (docs/roundtrip.md)."""
     if write:
         if fmt != "text":
             raise errors.InputError(
