@@ -112,15 +112,12 @@ def _accept_changes(
     if entry.flow_style and any(v is None and textedit.get(entry, k) is not None for k, v in new.items()):
         # A key removed from a flow mapping rewrites it: once, with every change. (A key added
         # goes after its last value, the rest as written: set_key.)
-        data = textedit.plain(entry)
-        for key, value in new.items():
-            if value is None:
-                data.pop(key, None)
-            else:
-                data[key] = value
-        ed.replace(entry, yamlout.flow(data))
+        ed.rewrite_flow(entry, new)
     else:
-        for key, value in new.items():
+        # The keys there first, then those added after the entry's last line: a company added to
+        # a block list there is inserted after that line too, and after `private: true` it was
+        # read as part of its value
+        for key, value in sorted(new.items(), key=lambda item: textedit.get(entry, item[0]) is None):
             ed.set_key(entry, key, value)
     return accepted
 
@@ -188,6 +185,15 @@ def accept_tenant(
             ed.remove_item(seq, entry)
             done.accepted.append(f"{label}: deleted in the portal: removed from the file")
             done.removed.add(spec.identity(a.connection))
+        elif a.status is p.Status.DRIFT and (
+            a.action is p.ActionKind.UPDATE or a.reason is p.Reason.RENAME_PORTAL
+        ):
+            # Never dropped without a word (it was, for a name written as a folded block scalar)
+            fields = ", ".join(a.changed_fields) or a.action.value
+            done.reports.append(
+                f"{label}: changed in the portal ({fields}), but its entry could not be found in the "
+                "file as written to be edited; not accepted: accept it by hand"
+            )
     if with_unmanaged and t.unmanaged:
         named = [*(c.spec.name for c in d.connections), *d.tombstones]
         _append_unmanaged(

@@ -59,10 +59,18 @@ def compose(text: str) -> Node:
     return node  # type: ignore[no-any-return]
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
 def plain(node: Node) -> Any:
-    """The value of a node as the tool's strict reader takes it (reconciler.strictyaml)."""
+    """The value of a node as the tool's strict reader takes it (reconciler.strictyaml): a
+    folded block scalar's text without the fold marks ruamel keeps in it (`name: >-` over two
+    lines was `Visma\x07 Oslo`, no entry's name), and a plain scalar tagged `!!str` as text
+    (`!!str null`, `!!str 123`: ruamel resolves an untagged one to null, int or bool)."""
     if isinstance(node, ScalarNode):
-        if node.style is not None:
+        if node.style == ">":
+            return node.value.replace("\x07", "")
+        if node.style is not None or node.tag == _STR:
             return node.value
         if node.value in ("true", "false"):
             return node.value == "true"
@@ -191,12 +199,7 @@ class Editor:
             self.edits.append((end, end, ", " + yamlout.flow({key: value})[1:-1]))
             return
         if mapping.flow_style and (found is None or value is None):
-            data = plain(mapping)
-            if value is None:
-                data.pop(key, None)
-            else:
-                data[key] = value
-            self.replace(mapping, yamlout.flow(data))
+            self.rewrite_flow(mapping, {key: value})
             return
         if found is None:
             last = self.last_line(mapping)
@@ -206,7 +209,14 @@ class Editor:
         if plain(value_node) == value:
             return
         if value is None:
-            self.delete_lines(int(key_node.start_mark.line), self.last_line(value_node))
+            following = [k for k, _ in mapping.value[mapping.value.index(found) + 1 :]]
+            start = key_node.start_mark.index
+            if following and self.text[self.line_start(self.line_of(start)) : start].strip().endswith("-"):
+                # The entry's first key, on its `- ` line: the next key moves up onto the dash
+                # (its lines went with the key's, and the entry with them)
+                self.edits.append((start, following[0].start_mark.index, ""))
+            else:
+                self.delete_lines(int(key_node.start_mark.line), self.last_line(value_node))
         elif (
             isinstance(value, dict)
             and isinstance(value_node, MappingNode)
@@ -223,6 +233,22 @@ class Editor:
             self.replace(value_node, yamlout.flow(value))
         else:
             self.replace(value_node, self._block_scalar(value, value_node) or scalar(value, value_node))
+
+    def rewrite_flow(self, mapping: MappingNode, changes: dict[str, object]) -> None:
+        """A flow mapping written again on one line, for keys removed (None) or added to it: the
+        pairs that stay as written (quotes, `!!str`; a comment between pairs goes), the changed
+        values and the added keys (after the others) as yamlout writes them. Written again from
+        its values, `database: !!str 123` became `database: 123`, a number to other readers."""
+        parts = []
+        for k, v in mapping.value:
+            name = plain(k)
+            if name not in changes:
+                parts.append(self.text[k.start_mark.index : v.end_mark.index])
+            elif changes[name] is not None:
+                parts.append(yamlout.flow({name: changes[name]})[1:-1])
+        have = {plain(k) for k, _ in mapping.value}
+        parts += [yamlout.flow({k: v})[1:-1] for k, v in changes.items() if v is not None and k not in have]
+        self.replace(mapping, "{" + ", ".join(parts) + "}")
 
     def _block_scalar(self, value: object, node: Node) -> str | None:
         """value in the block style of the scalar it replaces (`login: >-` and the value on the

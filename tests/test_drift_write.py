@@ -234,3 +234,17 @@ def test_swaps_beside_a_change_no_file_can_hold_are_still_tried_half_by_half(
     ]
     assert len(lines) == 17
     assert tried() == 11
+
+
+def test_drift_whose_entry_is_not_found_is_reported_not_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry drift --write cannot find as written (a name written as a folded block scalar
+    was one: `Visma\\x07 Oslo` to the editor) dropped the portal's change without a word: the
+    run said "Nothing to accept" and exited 0. Whatever else hides an entry, it is reported."""
+    monkeypatch.setattr(accept, "_entries", lambda seq: {})
+    text, report, outcome, _ = _run(CASES / "field-change", tmp_path)
+    assert not outcome.files
+    assert text == (CASES / "field-change" / "before.yaml").read_text(encoding="utf-8")
+    assert report.startswith("reported: acme/acme-norway/"), report
+    assert "but its entry could not be found in the file as written to be edited; not accepted" in report
