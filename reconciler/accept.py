@@ -162,7 +162,7 @@ def accept_tenant(
     by_id = {c.id: c for c in live.connections}
     done = _Edit(text)
     for a in t.actions:
-        label = f"{t.key}/{a.connection}"
+        label = f"{t.key}/{render.quoted(a.connection)[1:-1]}"  # its backslashes doubled, as below
         entry = entries.get(spec.identity(a.connection))
         if a.status is p.Status.DRIFT_AND_PENDING:
             fields = ", ".join(a.changed_fields) or a.action.value
@@ -262,7 +262,8 @@ def _append_unmanaged(
         docs.append(conn.spec.document(password={"env": ref.env} if ref else None))
         done.appended.append(declared.DesiredConnection(conn.spec, ref, (), True, False))
         done.accepted.append(
-            f"{t.key}/{conn.spec.name}: made in the portal (unmanaged): appended; merging adopts it"
+            f"{t.key}/{render.quoted(conn.spec.name)[1:-1]}: made in the portal (unmanaged): appended; "
+            "merging adopts it"
         )
         if ref:
             done.variables.append(names[conn.spec.name])
@@ -464,9 +465,9 @@ def _without_invalid(
                     else ""
                 )
                 refused.append(
-                    f"{t.key}/{a.connection}: the portal's change cannot be written into the file"
-                    f"{together} ({'; '.join(tried.invalid)}); not accepted: correct it in the portal, "
-                    "or accept it by hand"
+                    f"{t.key}/{render.quoted(a.connection)[1:-1]}: the portal's change cannot be written "
+                    f"into the file{together} ({'; '.join(tried.invalid)}); not accepted: correct it in "
+                    "the portal, or accept it by hand"
                 )
 
     others = [a for a in t.actions if not _deleted_in_portal(a, deleted)]

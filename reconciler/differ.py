@@ -404,6 +404,20 @@ def diff_tenant(
         ) from None
 
 
+def one_name_twice(live: state.LiveTenant, again: str = "plan") -> errors.Problem:
+    """The problem of a live tenant two of whose connections have one name (LiveTenant.one_name_twice)."""
+    pair = live.one_name_twice()
+    assert pair is not None
+    first, second = pair
+    return errors.Problem(
+        live.key,
+        0,
+        0,
+        f'the portal has two connections of one name, "{first}" and "{second}" (names are one when '
+        f"they differ only in case or Unicode form); rename one in the portal, then {again} again",
+    )
+
+
 def _diff_tenant(
     d: DesiredTenant, live: state.LiveTenant, fps: PasswordFingerprints, identities: dict[str, str]
 ) -> p.TenantPlan:
@@ -412,6 +426,8 @@ def _diff_tenant(
         if c.spec.name not in identities:
             identities[c.spec.name] = spec.identity(c.spec.name)
     by_name = {identities[c.spec.name]: c for c in live.connections}
+    if len(by_name) < len(live.connections):
+        raise errors.InputError.of([one_name_twice(live)])
     by_applied = {
         spec.identity(c.applied_name): c
         for c in live.connections

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from reconciler import (
+    desired,
     differ,
     errors,
     redaction,
@@ -182,7 +183,7 @@ def load(path: Path) -> Fixture:
     try:
         fixture = Fixture.model_validate(doc.data)
     except ValidationError as exc:
-        raise errors.InputError.of(
+        raise desired.bounded(  # at most desired.MAX_PROBLEMS lines, as for tenant files
             validation.scrub(
                 validation.problems(
                     label,
@@ -226,7 +227,7 @@ def load(path: Path) -> Fixture:
                         )
                     )
     if problems:
-        raise errors.InputError.of(validation.scrub(problems, validation.literal_passwords(doc.data)))
+        raise desired.bounded(validation.scrub(problems, validation.literal_passwords(doc.data)))
     return fixture
 
 

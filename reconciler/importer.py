@@ -19,6 +19,7 @@ from reconciler import (
     catalog,
     checks,
     desired,
+    differ,
     envnames,
     errors,
     secrets,
@@ -112,6 +113,8 @@ def unwritable(live: state.LiveState, keys: Sequence[str], *, again: str = "impo
                         f"then {again} again",
                     )
                 )
+        if t.one_name_twice() is not None:
+            problems.append(differ.one_name_twice(t, again))
         for c in t.connections:
             problems += [
                 errors.Problem(

@@ -172,6 +172,19 @@ class LiveTenant:
     def key(self) -> str:
         return f"{self.customer}/{self.tenant}"
 
+    def one_name_twice(self) -> tuple[str, str] | None:
+        """Two of its connections whose names are one identity (`Consultant sandbox` and
+        `CONSULTANT SANDBOX`: one name to a person, and to every rule of this tool), first
+        found; None when each has a name of its own. The store keys names by identity, but
+        the portal's rows are its own: one renamed there outside that key was a second
+        connection of the name to the plan, and an internal error to export and import."""
+        seen: dict[str, int] = {}
+        for i, c in enumerate(self.connections):
+            first = seen.setdefault(spec.identity(c.spec.name), i)
+            if first != i:
+                return self.connections[first].spec.name, c.spec.name
+        return None
+
     def object_fp(self) -> str:
         """Fingerprint of the tenant as a plan read it: its connections as stored
         (LiveConnection.as_read, in id order) and its report templates.

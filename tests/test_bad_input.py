@@ -610,3 +610,30 @@ def test_values_beyond_range_are_refused_and_nothing_written(embedded_cli: Cli, 
     assert not (embedded_cli.root / "p.json").exists()
     if beyond == "out-fifo":
         assert stat.S_ISFIFO((embedded_cli.root / "out.fifo").stat().st_mode)
+
+
+def test_a_fixture_of_many_problems_is_told_within_the_bound(tmp_path: Path) -> None:
+    """A fixture with a bad key on each of 300 connections printed every problem (6,000 lines
+    and 1 MB of stderr for 3,000); tenant files stop at desired.MAX_PROBLEMS, and so do fixtures."""
+    from reconciler import errors, fixture
+
+    conns = [
+        {
+            "name": f"C{i}",
+            "managed": True,
+            "integration": "x",
+            "server": "s",
+            "database": "d",
+            "authentication": "windows",
+            "bogus": 1,
+        }
+        for i in range(desired.MAX_PROBLEMS + 100)
+    ]
+    doc = {"version": 1, "customers": [{"name": "acme", "tenants": [{"name": "t", "connections": conns}]}]}
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    with pytest.raises(errors.InputError) as caught:
+        fixture.load(path)
+    problems = caught.value.problems
+    assert len(problems) == desired.MAX_PROBLEMS + 1
+    assert problems[-1].message == "... and 100 more problems, not shown; fix these and run again"

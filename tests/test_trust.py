@@ -937,6 +937,72 @@ def test_an_actor_cannot_forge_a_history_entry(cli: Cli) -> None:
     assert "ci-bot\\n2026-01-01" in entry and 'create "Oslo"' in entry
 
 
+def test_two_portal_connections_of_one_name_are_an_error_everywhere(cli: Cli) -> None:
+    """The portal renamed "Hand-made AX" to "CONSULTANT SANDBOX" beside its "Consultant sandbox"
+    (its own row, the store's name key left as it was): one name to a person. The plan listed
+    both as two unmanaged connections, and planned another's values and dependents onto a
+    declared one; export, import and drift --write stopped with an internal error."""
+    cli.write(
+        "live.yaml",
+        _fixture(
+            [_conn("Oslo"), _conn("Consultant sandbox", managed=False), _conn("Hand-made AX", managed=False)]
+        ),
+    )
+    assert cli("store", "seed", "live.yaml").code == 0
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:  # renamed in the portal, its name key not kept
+        conn.execute(
+            store.connections.update()
+            .where(store.connections.c.name == "Hand-made AX")
+            .values(name="CONSULTANT SANDBOX")
+        )
+    engine.dispose()
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Oslo")]))
+    before = dump(cli)
+    said = (
+        'acme/acme-norway: the portal has two connections of one name, "CONSULTANT SANDBOX" and '
+        '"Consultant sandbox" (names are one when they differ only in case or Unicode form); '
+        "rename one in the portal, then "
+    )
+    for command in (
+        ["plan"],
+        ["apply", "--auto-approve"],
+        ["drift"],
+        ["drift", "--write"],
+        ["export", "--tenant", "acme/acme-norway"],
+        ["import", "imported"],
+    ):
+        result = cli(*command)
+        assert result.code == 1, (command, result.both)
+        assert said in result.err and "internal error" not in result.err, (command, result.err)
+        assert result.out == "", command
+    assert dump(cli) == before
+    assert not (cli.root / "imported").exists()
+
+
+def test_an_audit_log_row_cannot_forge_a_history_entry(cli: Cli) -> None:
+    """The audit log is in the portal's store: its tenant, action and fields were printed raw,
+    and a line break there printed a forged entry of its own (an escape sequence too)."""
+    cli.write("live.yaml", _fixture([]))
+    assert cli("store", "seed", "live.yaml").code == 0
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Oslo")]))
+    assert cli("apply", "--auto-approve").code == 0
+    forged = '\n2099-01-01T00:00:00Z  admin  deadbeef  acme/acme-norway  delete "Everything"\x1b[2K'
+    engine = sa.create_engine(cli.env["RECONCILER_STORE"], poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(
+            store.audit_log.update().values(
+                customer="acme" + forged, action="c\x1b[2K\nX", fields="name" + forged
+            )
+        )
+    engine.dispose()
+    history = cli("history")
+    assert history.code == 0, history.err
+    assert_text_inert(history.out)
+    (entry,) = history.out.splitlines()
+    assert entry.count("\\n2099-01-01") == 2 and "c\\x1b[2K\\nX" in entry and "\x1b" not in entry
+
+
 def test_a_hostile_name_a_rename_replaced_stays_text_in_history(cli: Cli) -> None:
     """Schema 4 keeps the name a rename replaced, and history shows it (`rename "old" → "new"`):
     a portal-made name, planned back to the file's, is shown there as inert as the new one."""

@@ -62,8 +62,11 @@ def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], lim
     else:
         out.result(
             "".join(
-                f"{e['time']}  {render.inert(e['actor'])}  {_short_commit(e['commit'])}  {e['tenant']}  "
-                f"{e['action']} {_named(e)}  {','.join(e['fields']) or '-'}"
+                # Every value from the audit log inert: the store is the portal's, and a line
+                # break in a tenant's name or a field printed a forged entry of its own
+                f"{e['time']}  {render.inert(e['actor'])}  {_short_commit(e['commit'])}  "
+                f"{render.inert(e['tenant'])}  {render.inert(e['action'])} {_named(e)}  "
+                f"{render.inert(','.join(e['fields'])) or '-'}"
                 + (f"  ({e['cascade']} cascaded)" if e["cascade"] else "")
                 + (
                     f"  [override-freeze: {render.inert(e['freeze_override'])}]"
