@@ -127,6 +127,22 @@ def _looks_declared(live_name: str, declared: spec.Looks) -> list[str]:
     return []
 
 
+def _renamed_alike(a: p.Action, declared: spec.Looks) -> list[str]:
+    """A note when the portal renamed a connection onto a name that looks the same as another
+    the file declares: `rename "Visma Оslo" → "Visma Bergen"` (a Cyrillic О) read as a rename of
+    the file's Visma Oslo, which the plan does not touch."""
+    assert a.renamed_in_portal is not None
+    portal = a.renamed_in_portal[1]
+    for name in spec.alike_in(declared, portal):
+        if spec.identity(name) != spec.identity(a.connection) and spec.looks_alike(name, portal):
+            return [
+                f'"{portal}" in the portal looks the same as "{name}" in the file and is another '
+                f"connection ({spec.look_alike_difference(portal, name)}): the portal renamed "
+                f'"{a.connection}" so; the plan renames it back, and leaves "{name}" as it is'
+            ]
+    return []
+
+
 def _shown_alike(actions: Sequence[p.Action], unmanaged: Sequence[str], notes: Sequence[str]) -> list[str]:
     """A note for two names the plan shows that look the same and are two names, saying where
     they differ: a rename from `Visma Oslo` to `Visma Оslo` (a Cyrillic О) read as no rename,
@@ -506,8 +522,8 @@ def _diff_tenant(
             odd = spec.by_look(c.spec.name for c in live.connections) if odd is None else odd
             _look_alike("connection", (name,), odd)
     unmanaged = []
+    declared: spec.Looks | None = None  # the file's names by look: asked only where needed
     if len(used) < len(live.connections):  # used holds ids of live connections: all of them when equal
-        declared: spec.Looks | None = None  # by look: asked only for such a connection
         for conn in live.connections:
             if conn.id in used:
                 continue
@@ -520,6 +536,11 @@ def _diff_tenant(
             if declared is None:
                 declared = spec.by_look([*(c.spec.name for c in d.connections), *d.tombstones])
             notes += _looks_declared(conn.spec.name, declared)
+    for a in actions:  # a portal rename onto a look-alike of another declared name
+        if a.renamed_in_portal is not None:
+            if declared is None:
+                declared = spec.by_look([*(c.spec.name for c in d.connections), *d.tombstones])
+            notes += _renamed_alike(a, declared)
     if len(actions) > 1:
         actions.sort(key=lambda a: (_ACTION_RANK[a.action], spec.natural_key(a.connection), a.connection))
     if len(unmanaged) > 1:

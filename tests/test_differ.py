@@ -605,3 +605,22 @@ def test_two_names_a_plan_shows_that_look_the_same_are_told_apart_in_a_note() ->
         '"Visma Oslo" and "VISMA OSLO " look the same and are two names (the end where the other '
         "has U+0020 SPACE)",
     )
+
+
+def test_a_portal_rename_onto_a_look_alike_of_another_declared_name_is_noted() -> None:
+    """The portal renamed Visma Bergen to `Visma Оslo` (a Cyrillic О) beside the file's Visma
+    Oslo: the plan's `rename "Visma Оslo" → "Visma Bergen"` is right, and read as a rename of
+    Visma Oslo, which the plan leaves as it is. A note says which is which."""
+    oslo = dataclasses.replace(BASE, name="Visma Oslo")
+    bergen = dataclasses.replace(BASE, name="Visma Bergen", database="bergen")
+    renamed = _renamed_in_portal(
+        dataclasses.replace(bergen, name="Visma \u041eslo"), applied="Visma Bergen", id=2
+    )
+    result = differ.diff([desired(want(oslo), want(bergen))], live(live_conn(oslo, id=1), renamed), FPS)
+    tenant = result.tenants[0]
+    (action,) = tenant.actions
+    assert (action.previous_name, action.connection) == ("Visma \u041eslo", "Visma Bergen")
+    (note,) = tenant.notes
+    assert note.startswith('"Visma \u041eslo" in the portal looks the same as "Visma Oslo" in the file')
+    assert "U+041E CYRILLIC CAPITAL LETTER O" in note
+    assert note.endswith('the plan renames it back, and leaves "Visma Oslo" as it is')
