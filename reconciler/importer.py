@@ -37,6 +37,7 @@ class Written:
     key: str
     path: Path
     variables: tuple[str, ...]  # password variables the file references
+    owners: tuple[str, ...] = ()  # the connection each of them is the password of, in order
 
 
 @dataclass(frozen=True)
@@ -291,7 +292,12 @@ def run(
             text, variables = tenant_text(live.tenants[key], settings.env_prefix, taken=taken)
             taken.update(variables)
             problems += refused(live.tenants[key], path, text, cat=cat, settings=settings)
-            planned.append((Written(key, path, variables), text))
+            sql = [
+                c.spec.name
+                for c in live.tenants[key].connections
+                if c.spec.authentication is spec.Authentication.SQL
+            ]
+            planned.append((Written(key, path, variables, tuple(sql)), text))
         del live  # not alive while the next batch is read
     if problems:
         raise errors.InputError.of(problems)

@@ -110,7 +110,9 @@ def test_import_reads_only_tenants_without_a_file_a_batch_at_a_time(
     for name in ("x", "x-y"):
         written = (tmp_path / "batched" / "di" / f"{name}.yaml").read_text(encoding="utf-8")
         assert written == (tmp_path / "whole" / "di" / f"{name}.yaml").read_text(encoding="utf-8")
-    assert "OSR_DI_X_Y_Z_PASSWORD\n" in whole and whole.count("OSR_DI_X_Y_Z_") == 2  # one has a suffix
+    assert (
+        'OSR_DI_X_Y_Z_PASSWORD  # di/x "Y Z"\n' in whole and whole.count("OSR_DI_X_Y_Z_") == 2
+    )  # one has a suffix
 
 
 def test_rotate_key_over_batches_reencrypts_every_tenant_and_keeps_it_in_sync(

@@ -136,7 +136,7 @@ def test_import_plan_adopts_then_drift_write_round_trip(cli: Cli) -> None:
     imported = cli("import")
     assert imported.code == 0, imported.err
     assert "Wrote tenants/acme/acme-norway.yaml (acme/acme-norway)" in imported.out
-    assert f"  {OSLO}\n" in imported.out
+    assert f'  {OSLO}  # acme/acme-norway "Visma Oslo"\n' in imported.out
     assert (
         "tenants/acme/acme-sweden.yaml: exists, not touched (acme/acme-sweden); to accept "
         "the portal's changes into it, run `reconciler drift --write`"

@@ -68,7 +68,14 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
         lines.append(
             "\nSet these password variables (the connections' current passwords) before `reconciler plan`:\n"
         )
-        lines += [f"  {v}\n" for v in variables]
+        from reconciler import render
+
+        # Each with its tenant and connection: a name's digest (`_EE965F_`) tells a person nothing
+        lines += [
+            f"  {v}  # {w.key} {render.quoted(name)}\n"
+            for w in outcome.written
+            for v, name in zip(w.variables, w.owners, strict=True)
+        ]
     if not outcome.written:
         why = "every tenant has one" if outcome.existing else "the store has no tenants"
         lines.append(f"No tenant files written: {why}.\n")
