@@ -420,10 +420,12 @@ def diff_tenant(
         ) from None
 
 
-def one_name_twice(live: state.LiveTenant, again: str = "plan") -> errors.Problem:
-    """The problem of a live tenant two of whose connections have one name (LiveTenant.one_name_twice)."""
+def one_name_twice(live: state.LiveTenant, again: str = "plan") -> errors.Problem | None:
+    """The problem of a live tenant two of whose connections have one name
+    (LiveTenant.one_name_twice), or None."""
     pair = live.one_name_twice()
-    assert pair is not None
+    if pair is None:
+        return None
     first, second = pair
     return errors.Problem(
         live.key,
@@ -442,8 +444,8 @@ def _diff_tenant(
         if c.spec.name not in identities:
             identities[c.spec.name] = spec.identity(c.spec.name)
     by_name = {identities[c.spec.name]: c for c in live.connections}
-    if len(by_name) < len(live.connections):
-        raise errors.InputError.of([one_name_twice(live)])
+    if len(by_name) < len(live.connections) and (twice := one_name_twice(live)) is not None:
+        raise errors.InputError.of([twice])
     by_applied = {
         spec.identity(c.applied_name): c
         for c in live.connections

@@ -114,8 +114,9 @@ def unwritable(live: state.LiveState, keys: Sequence[str], *, again: str = "impo
                         f"then {again} again",
                     )
                 )
-        if t.one_name_twice() is not None:
-            problems.append(differ.one_name_twice(t, again))
+        twice = differ.one_name_twice(t, again)
+        if twice is not None:
+            problems.append(twice)
         for c in t.connections:
             problems += [
                 errors.Problem(

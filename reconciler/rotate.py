@@ -208,17 +208,11 @@ def _reencrypt(
         count = 0
         for start in range(0, len(keys), stages.BATCH_TENANTS):
             live = store.read(conn, keys[start : start + stages.BATCH_TENANTS], tenants_read=rows)
-            batch = [c for tenant in live.tenants.values() for c in tenant.connections]
-            for tenant in live.tenants.values():
-                for c in tenant.connections:
-                    if c.applied_fp is not None and c.applied_fp != c.live_fp:
-                        drifted.count += 1
-                        if len(drifted.named) < MAX_DRIFTED_NAMED:
-                            drifted.named.append(f"{tenant.key} {render.quoted(c.spec.name)}")
-            ciphertexts = dict(store.password_rows(conn, [c.id for c in batch]))
+            batch = [(tenant, c) for tenant in live.tenants.values() for c in tenant.connections]
+            ciphertexts = dict(store.password_rows(conn, [c.id for _, c in batch]))
             passwords: list[tuple[int, store.Password]] = []
             applied: list[tuple[int, str | None]] = []
-            for c in batch:
+            for tenant, c in batch:
                 token = ciphertexts.get(c.id)
                 new_fp = None
                 if token is not None:
@@ -228,6 +222,10 @@ def _reencrypt(
                     passwords.append((c.id, store.Password(new.encrypt(value), new_fp)))
                 if c.applied_fp is not None and c.applied_fp == c.live_fp:
                     applied.append((c.id, spec.spec_fingerprint(c.spec, new_fp)))
+                elif c.applied_fp is not None:  # drifted: its applied fingerprint stays the old key's
+                    drifted.count += 1
+                    if len(drifted.named) < MAX_DRIFTED_NAMED:
+                        drifted.named.append(f"{tenant.key} {render.quoted(c.spec.name)}")
             store.set_passwords(conn, passwords)
             store.set_applied_fps(conn, applied)
             count += len(passwords)

@@ -978,6 +978,9 @@ def test_two_portal_connections_of_one_name_are_an_error_everywhere(cli: Cli) ->
         assert result.out == "", command
     assert dump(cli) == before
     assert not (cli.root / "imported").exists()
+    assert (cli.root / "tenants/acme/acme-norway.yaml").read_text(encoding="utf-8") == _tenant_file(
+        [_decl("Oslo")]
+    )
 
 
 def test_an_audit_log_row_cannot_forge_a_history_entry(cli: Cli) -> None:
