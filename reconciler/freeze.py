@@ -28,10 +28,12 @@ class Occurrence:
 
 @dataclass(frozen=True)
 class Freeze:
-    """What a tenant's windows say at one time: the open one, and the next within the horizon."""
+    """What a tenant's windows say at one time: the open one, and the next to open (soon: within
+    a week, a warning in plans; further ahead, a note)."""
 
     active: Occurrence | None
     upcoming: Occurrence | None
+    soon: bool = False
 
 
 # ---------------------------------------------------------------------------------------------

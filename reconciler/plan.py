@@ -173,7 +173,7 @@ class TenantPlan:
     tenant_fp: str = ""  # fingerprint of the whole live tenant as read (not a connection's live_fp)
     checks: tuple[SourceCheck, ...] = ()  # empty unless sources were checked
     read_companies: tuple[int, ...] = ()  # companies whose dependents were read (for tenant_fp)
-    freeze: freeze.Freeze | None = None  # change window open now or opening soon (DESIGN §11)
+    freeze: freeze.Freeze | None = None  # change window open now and the next to open (DESIGN §11)
 
     @property
     def key(self) -> str:

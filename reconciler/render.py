@@ -226,7 +226,18 @@ def freeze_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
 
 
 def tenant_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
-    lines = freeze_lines(t, style)
+    """A tenant's section: its windows, actions, unmanaged connections, notes and checks. A
+    tenant with nothing else to show and a window that opens more than a week ahead is quiet
+    (_QUIET): its next window is told once for all such tenants (quiet_windows)."""
+    lines = _body_lines(t, style)
+    f = t.freeze
+    if lines == _QUIET and (f is None or (f.active is None and not f.soon)):
+        return lines
+    return freeze_lines(t, style) + lines
+
+
+def _body_lines(t: p.TenantPlan, style: Style) -> list[str]:
+    lines: list[str] = []
     for a in t.actions:
         lines += ["  " + line for line in action_lines(a, style)]
     if not t.actions:
@@ -263,7 +274,9 @@ def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWE
     # changes, not 2,000 sections saying there are none (as drift leaves out tenants in sync).
     if quiet:
         named = len(quiet) <= MAX_QUIET_NAMED
-        out += [f"No changes: {', '.join(quiet)}." if named else f"No changes in {len(quiet):,} tenants.", ""]
+        out += [f"No changes: {', '.join(quiet)}." if named else f"No changes in {len(quiet):,} tenants."]
+        out += [f"  note: {line}" for line in quiet_windows(plan)]
+        out.append("")
     out.append(style(summary_line(plan), "bold"))
     out += [line if ok else style(line, "red") for line, ok in guard_lines(plan, allowed)]
     if plan.frozen:
@@ -282,6 +295,22 @@ def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWE
     if used:
         out.append(used)
     return "\n".join(out) + "\n"
+
+
+def quiet_windows(plan: p.Plan, *, windows: int = 5, most: int = MAX_QUIET_NAMED) -> list[str]:
+    """The next change window of the tenants without changes (a week or more ahead), one line
+    per opening with the tenants it covers (named up to `most`), the first `windows` openings."""
+    held: dict[freeze.Occurrence, list[str]] = {}
+    for t in plan.tenants:
+        if t.freeze is not None and t.freeze.upcoming is not None and _quiet(t):
+            held.setdefault(t.freeze.upcoming, []).append(t.key)
+    lines = []
+    for o, keys in itertools.islice(held.items(), windows):
+        whom = ", ".join(keys) if len(keys) <= most else f"{len(keys):,} tenants"
+        lines.append(f"{freeze.opens_text(o)} for {whom}")
+    if len(held) > windows:
+        lines.append(f"… and {len(held) - windows:,} more change windows: `reconciler windows` lists them")
+    return lines
 
 
 def legend(plan: p.Plan) -> str:
@@ -614,33 +643,37 @@ def _alerts(plan: p.Plan, allowed: Allowed, hints: Mapping[str, str]) -> list[st
     return out
 
 
+_REFUSES = "`apply` refuses their changes without `--override-freeze REASON`"
+
+
 def _freeze_warning(plan: p.Plan, *, most: int = 10, windows: int = 5) -> list[str]:
-    """A GitHub alert naming the open or upcoming change windows (the first `windows` of them)
-    and the tenants each holds (the first `most`): bounded whatever reconciler.yaml holds."""
-    held: dict[tuple[str, freeze.Occurrence], list[str]] = {}
+    """GitHub alerts naming the change windows (the first `windows` of each alert) and the
+    tenants each holds (the first `most`): a warning for the open ones and those opening within
+    a week, a note for those further ahead. Bounded whatever reconciler.yaml holds."""
+    warn: dict[tuple[bool, freeze.Occurrence], list[str]] = {}
+    later: dict[tuple[bool, freeze.Occurrence], list[str]] = {}
     for t in plan.tenants:
         if t.freeze is not None and t.freeze.active is not None:
-            held.setdefault(("active", t.freeze.active), []).append(t.key)
+            warn.setdefault((True, t.freeze.active), []).append(t.key)
         if t.freeze is not None and t.freeze.upcoming is not None:
-            held.setdefault(("upcoming", t.freeze.upcoming), []).append(t.key)
-    if not held:
-        return []
-    lines = ["> [!WARNING]"]
-    for (state, o), keys in itertools.islice(held.items(), windows):
-        names = errors.some_of([f"`{k}`" for k in keys], most)
-        what = (
-            f"**{_md_until(o)}**: {names}; `apply` refuses their changes without `--override-freeze REASON`"
-            if state == "active"
-            else f"{_md_opens(o)}: {names}"
-        )
-        lines.append(f"> - {what}")
-    if len(held) > windows:
-        rest = list(held.values())[windows:]
-        lines.append(
-            f"> - … and {len(rest):,} more windows holding {sum(map(len, rest)):,} tenants' "
-            "changes: `reconciler windows` lists them all"
-        )
-    return [*lines, ""]
+            (warn if t.freeze.soon else later).setdefault((False, t.freeze.upcoming), []).append(t.key)
+    lines: list[str] = []
+    for alert, held in (("WARNING", warn), ("NOTE", later)):
+        if not held:
+            continue
+        lines.append(f"> [!{alert}]")
+        for (active, o), keys in itertools.islice(held.items(), windows):
+            names = errors.some_of([f"`{k}`" for k in keys], most)
+            what = f"**{_md_until(o)}**: {names}; {_REFUSES}" if active else f"{_md_opens(o)}: {names}"
+            lines.append(f"> - {what}")
+        if len(held) > windows:
+            rest = list(held.values())[windows:]
+            lines.append(
+                f"> - … and {len(rest):,} more windows covering {sum(map(len, rest)):,} tenants: "
+                "`reconciler windows` lists them all"
+            )
+        lines.append("")
+    return lines
 
 
 def markdown(
@@ -767,7 +800,7 @@ def _kinds_of(tenants: Sequence[p.TenantPlan]) -> dict[str, dict[str, int]]:
         for a in t.actions:
             kind = "blocked" if a.blocked else a.action.value
             kinds[kind] = kinds.get(kind, 0) + 1
-        windows = t.freeze is not None and (t.freeze.active or t.freeze.upcoming) is not None
+        windows = bool(freeze_lines(t)) and not _quiet(t)
         more = (("unmanaged", len(t.unmanaged)), ("notes", len(t.notes)), ("source checks", len(t.checks)))
         for kind, n in (*more, ("change windows", int(windows))):
             if n:

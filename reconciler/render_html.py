@@ -527,11 +527,14 @@ def _freeze_alerts(plan: p.Plan) -> list[str]:
     holds: an alert per tenant put 500 "Frozen" alerts of one month-end window before the
     destructive actions. Each tenant's own windows are in its section (_freeze_lines)."""
     held: dict[tuple[bool, freeze.Occurrence], list[str]] = {}
+    soon: set[freeze.Occurrence] = set()
     for t in plan.tenants:
         if t.freeze is not None and t.freeze.active is not None:
             held.setdefault((True, t.freeze.active), []).append(t.key)
         if t.freeze is not None and t.freeze.upcoming is not None:
             held.setdefault((False, t.freeze.upcoming), []).append(t.key)
+            if t.freeze.soon:
+                soon.add(t.freeze.upcoming)
     lines = []
     for (active, o), keys in held.items():
         named = errors.some_of([name(k) for k in keys], MOST_FROZEN_NAMED)
@@ -544,8 +547,9 @@ def _freeze_alerts(plan: p.Plan) -> list[str]:
         else:
             lines.append(
                 _alert(
-                    "info",
-                    f"Change window ahead: {_plural(len(keys), 'tenant')}",
+                    "warning" if o in soon else "info",
+                    f"Change window {'within a week' if o in soon else 'ahead'}: "
+                    + _plural(len(keys), "tenant"),
                     f"{esc(freeze.opens_text(o))}: {named}.",
                 )
             )

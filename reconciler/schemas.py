@@ -18,7 +18,7 @@ from typing import Any
 from reconciler import editorschema, views, windows
 
 # Filled into views.Doc texts: what views (stdlib only) cannot import.
-DOC_FIELDS = {"upcoming_days": windows.UPCOMING_DAYS}
+DOC_FIELDS = {"lookahead_days": windows.LOOKAHEAD.days}
 _SIMPLE: dict[object, dict[str, Any]] = {
     str: {"type": "string"},
     int: {"type": "integer"},

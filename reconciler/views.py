@@ -69,7 +69,7 @@ FreezeField = Annotated[
     FreezeJSON,
     Doc(
         "active: the open window (apply refuses without --override-freeze); "
-        "next: the next to open within {upcoming_days} days"
+        "next: the next to open (a schedule's within {lookahead_days} days, a one-off's however far)"
     ),
 ]
 

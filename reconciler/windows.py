@@ -48,7 +48,12 @@ from reconciler import checks, clock, errors, freeze, spec, strictyaml, tenantfi
 from reconciler.freeze import Freeze, Occurrence
 
 FILE_NAME = "reconciler.yaml"
-UPCOMING_DAYS = 7
+# How far ahead a schedule's next opening is looked for (plan, drift, `reconciler windows`); a
+# one-off window's is known however far ahead it lies.
+LOOKAHEAD = timedelta(days=400)
+# A next opening this close is a warning in a plan, not only a note: the apply after the merge,
+# or a saved plan's, may meet it.
+SOON = timedelta(days=7)
 # The longest window accepted: a longer one is surely a typo (and bounds every search below).
 MAX_DURATION = timedelta(days=366)
 # How far merging the overlapping openings of one window goes (each way) before it stops: a
@@ -493,19 +498,26 @@ class Window:
                     break
         return found if found is not None and found.start <= at + within else None
 
+    def next_opening(self, at: datetime) -> Occurrence | None:
+        """The next opening after at: a schedule's within LOOKAHEAD, a one-off's however far."""
+        if self.schedule is None:
+            return self.upcoming(at, datetime.max.replace(tzinfo=UTC) - at)
+        return self.upcoming(at, LOOKAHEAD)
+
 
 @dataclass(frozen=True)
 class Status:
-    """One window at one time: open now (with its end), and its next opening within the horizon."""
+    """One window at one time: open now (with its end), and its next opening (next_opening)."""
 
     window: Window
     active: Occurrence | None
     upcoming: Occurrence | None
+    at: datetime
 
 
-def status(windows: Sequence[Window], at: datetime, *, days: int = UPCOMING_DAYS) -> list[Status]:
+def status(windows: Sequence[Window], at: datetime) -> list[Status]:
     """Each window's state at `at`: decided once, then looked up per tenant by freeze_of."""
-    return [Status(w, w.active(at), w.upcoming(at, timedelta(days=days))) for w in windows]
+    return [Status(w, w.active(at), w.next_opening(at), at) for w in windows]
 
 
 def freeze_of(statuses: Sequence[Status], tenant: str) -> Freeze | None:
@@ -516,9 +528,11 @@ def freeze_of(statuses: Sequence[Status], tenant: str) -> Freeze | None:
     upcoming = [s.upcoming for s in covering if s.upcoming is not None]
     if not active and not upcoming:
         return None
+    first = min(upcoming, key=lambda o: (o.start, -o.end.timestamp())) if upcoming else None
     return Freeze(
         max(active, key=lambda o: o.end) if active else None,
-        min(upcoming, key=lambda o: (o.start, -o.end.timestamp())) if upcoming else None,
+        first,
+        soon=first is not None and first.start - covering[0].at <= SOON,
     )
 
 

@@ -8,6 +8,7 @@ review the diff before committing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from html.parser import HTMLParser
@@ -370,6 +371,12 @@ def test_both_pages_show_the_open_window_and_the_next() -> None:
         assert "Change window ahead: 1 tenant" in summary and "year-end audit" in summary
         assert "Frozen: change window &quot;month-end close&quot; until" in section
         assert "Next: change window &quot;year-end audit&quot; opens" in section
+        assert '<div class="alert info"><strong>Change window ahead' in summary
+    soon = dataclasses.replace(plan.tenants[0], freeze=dataclasses.replace(windows, soon=True))
+    summary = render_html.plan_page(dataclasses.replace(plan, tenants=(soon,))).split(
+        '<section class="tenant"'
+    )[0]
+    assert '<div class="alert warning"><strong>Change window within a week: 1 tenant</strong>' in summary
 
 
 def test_one_alert_per_change_window_however_many_tenants_it_holds() -> None:

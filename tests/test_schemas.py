@@ -124,7 +124,7 @@ class Small(TypedDict):
     kind: p.ActionKind | None
     count: views.Count
     word: Literal["a"]
-    maybe: NotRequired[Annotated[list[str], views.Doc("{upcoming_days} days")]]
+    maybe: NotRequired[Annotated[list[str], views.Doc("{lookahead_days} days")]]
 
 
 def test_schema_of_the_view_types() -> None:
@@ -136,7 +136,7 @@ def test_schema_of_the_view_types() -> None:
             "kind": {"enum": [*(k.value for k in p.ActionKind), None]},
             "count": {"type": "integer", "minimum": 0},
             "word": {"const": "a"},
-            "maybe": {"type": "array", "items": {"type": "string"}, "description": "7 days"},
+            "maybe": {"type": "array", "items": {"type": "string"}, "description": "400 days"},
         },
     }
     with pytest.raises(TypeError):

@@ -7,6 +7,7 @@ process boundary runs through the console script on SQLite, PostgreSQL and Maria
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -405,7 +406,23 @@ def test_four_hundred_change_windows_fit() -> None:
     )
     out = render.markdown(p.Plan(tenants, 10))
     assert len(out) < render.MARKDOWN_LIMIT
-    assert "… and 395 more windows holding 395 tenants' changes: `reconciler windows` lists them all" in out
+    assert "… and 395 more windows covering 395 tenants: `reconciler windows` lists them all" in out
+    # 400 more opening weeks ahead, and 400 within a week: each alert lists five, counts the rest.
+    ahead = tuple(
+        dataclasses.replace(
+            t,
+            freeze=freeze.Freeze(
+                None, dataclasses.replace(t.freeze.active, window=f"ahead {i}"), soon=i % 2 == 0
+            ),
+        )
+        for i, t in enumerate(tenants)
+        if t.freeze is not None and t.freeze.active is not None
+    )
+    out = render.markdown(p.Plan(tenants + ahead, 10))
+    assert len(out) < render.MARKDOWN_LIMIT
+    warning, note = out.split("> [!WARNING]\n", 1)[1].split("> [!NOTE]\n", 1)
+    assert "… and 595 more windows covering 595 tenants" in warning
+    assert "… and 195 more windows covering 195 tenants" in note.split("\n\n", 1)[0]
 
 
 def test_a_cut_section_counts_its_fences() -> None:

@@ -218,10 +218,27 @@ def test_freeze_of_per_tenant() -> None:
     assert acme is not None and acme.active is None and acme.upcoming is not None
     # Both open on 28 December at midnight: the one that ends last is named.
     assert acme.upcoming.window == "year-end audit"
-    assert nordlys == windows.Freeze(None, YEAR_END.active(utc("2026-12-28T12:00Z")))
+    assert nordlys == windows.Freeze(None, YEAR_END.active(utc("2026-12-28T12:00Z")), soon=True)
     assert (
         windows.freeze_of(windows.status((MONTH_END,), utc("2026-12-22T12:00Z")), "nordlys/nordlys-main")
         is None
+    )
+
+
+def test_the_next_window_is_told_however_far_ahead() -> None:
+    """DESIGN §11: a plan shows the next window to open, not only one within a week; within a
+    week it is `soon` (a warning in plans), further ahead a note."""
+    far = windows.freeze_of(windows.status((MONTH_END, YEAR_END), utc("2026-05-01T12:00Z")), "nordlys/x")
+    assert far == windows.Freeze(None, YEAR_END.next_opening(utc("2026-05-01T12:00Z")), soon=False)
+    assert far.upcoming is not None and far.upcoming.start == datetime(2026, 12, 28, tzinfo=OSLO)
+    # A schedule's next opening is looked for LOOKAHEAD ahead: 29 February is years away.
+    (leap,) = parse(
+        'version: 1\nfreeze:\n  - name: leap\n    schedule: "0 0 29 2 *"\n    duration: 1d\n'
+        "    timezone: UTC\n"
+    )
+    assert leap.next_opening(utc("2028-03-01T00:00Z")) is None
+    assert leap.next_opening(utc("2027-03-01T00:00Z")) == windows.Occurrence(
+        "leap", datetime(2028, 2, 29, tzinfo=UTC), datetime(2028, 3, 1, tzinfo=UTC)
     )
 
 
@@ -662,10 +679,52 @@ def test_plan_shows_the_window_in_every_format(cli: Cli) -> None:
             "end": "2026-04-06T00:00+02:00",
             "timezone": "Europe/Oslo",
         },
-        "next": None,
+        "next": {  # the next opening, weeks ahead (DESIGN §11: not only one within a week)
+            "window": "month-end close",
+            "start": "2026-04-28T00:00+02:00",
+            "end": "2026-05-06T00:00+02:00",
+            "timezone": "Europe/Oslo",
+        },
     }
-    outside = json.loads(cli("plan", "--format", "json", env={"RECONCILER_NOW": "2026-06-15T00:00Z"}).out)
-    assert "freeze" not in outside["tenants"][0]
+    outside = json.loads(cli("plan", "--format", "json", env=OUTSIDE).out)
+    assert outside["tenants"][0]["freeze"] == {
+        "active": None,
+        "next": {
+            "window": "month-end close",
+            "start": "2026-06-28T00:00+02:00",
+            "end": "2026-07-06T00:00+02:00",
+            "timezone": "Europe/Oslo",
+        },
+    }
+
+
+OUTSIDE = {"RECONCILER_NOW": "2026-06-15T00:00Z"}  # 13 days before the June close opens
+
+
+def test_a_window_weeks_ahead_is_a_note_and_a_quiet_tenant_stays_quiet(cli: Cli) -> None:
+    """Every tenant is told its next window, however far ahead: a tenant with changes under its
+    name, the tenants without changes in one line (a fleet's plan does not grow a section per
+    tenant for a close weeks away); in markdown a note, within a week a warning."""
+    frozen_repo(cli)
+    opens = (
+        'change window "month-end close" opens 2026-06-28 00:00 Europe/Oslo '
+        "(until 2026-07-06 00:00 Europe/Oslo)"
+    )
+    text = cli("plan", env=OUTSIDE)
+    assert text.code == 0, text.err
+    assert f"acme/acme-norway\n  note: {opens}\n  ~ update" in text.out
+    markdown = cli("plan", "--format", "markdown", env=OUTSIDE).out
+    assert markdown.startswith(
+        "## osr-reconciler plan\n\n> [!NOTE]\n> - change window `month-end close` opens"
+    )
+    soon = cli("plan", "--format", "markdown", env={"RECONCILER_NOW": "2026-06-25T00:00Z"}).out
+    assert soon.startswith(
+        "## osr-reconciler plan\n\n> [!WARNING]\n> - change window `month-end close` opens"
+    )
+
+    cli.write("tenants/acme/acme-norway.yaml", TENANT)
+    quiet = cli("plan", env=OUTSIDE)
+    assert quiet.out.startswith(f"No changes: acme/acme-norway.\n  note: {opens} for acme/acme-norway\n\n")
 
 
 def test_drift_mentions_the_open_window(cli: Cli) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -14,9 +14,6 @@ if TYPE_CHECKING:
     from reconciler import desired, windows
 else:  # pydantic's models when the command runs, not for its --help or a TAB
     desired, windows = lazy.module("reconciler.desired"), lazy.module("reconciler.windows")
-
-# How far ahead `reconciler windows` looks for a window's next opening.
-_LOOKAHEAD = timedelta(days=400)
 
 
 def _declared(ctx: stages.Context) -> list[str]:
@@ -31,9 +28,7 @@ def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str, a
     for w in found:
         out.append(f'"{w.name}": {w.describe()}')
         active = w.active(at)
-        upcoming = w.upcoming(at, _LOOKAHEAD)
-        if upcoming is None and w.schedule is None:  # a one-off is known however far ahead
-            upcoming = w.upcoming(at, datetime.max.replace(tzinfo=UTC) - at)
+        upcoming = w.next_opening(at)
         covered = windows.covered(w, tenants)
         if active is not None:
             out.append(
@@ -48,7 +43,7 @@ def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str, a
             out.append(
                 "  does not open again"
                 if w.schedule is None
-                else f"  does not open within {_LOOKAHEAD.days} days"
+                else f"  does not open within {windows.LOOKAHEAD.days} days"
             )
         label = "frozen now" if active is not None else "covers"
         out.append(f"  {label}: {', '.join(covered) if covered else 'no declared tenant'}")
