@@ -285,9 +285,8 @@ def _rules(
             )
         names.setdefault(key, i)
         written.append((i, name))
-    alike = spec.first_look_alike([name for _, name in written])
-    if alike is not None:
-        (j, first), (i, name) = written[alike[0]], written[alike[1]]
+    for earlier, later in spec.look_alikes([name for _, name in written]):
+        (j, first), (i, name) = written[earlier], written[later]
         add(
             ("connections", i, "name"),
             f"{validation.shown(name)} looks the same as {validation.shown(first)}, the name of "

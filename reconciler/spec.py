@@ -669,6 +669,12 @@ def first_look_alike(names: Sequence[str]) -> tuple[int, int] | None:
     return next(alike_after(names), None)
 
 
+def look_alikes(names: Sequence[str]) -> Iterator[tuple[int, int]]:
+    """(an earlier name it looks like, i) for each name i that looks like an earlier one and is
+    another name: every such name, where first_look_alike stops at the first."""
+    return iter(()) if all(map(str.isascii, names)) else alike_after(names)
+
+
 def alike_after(names: Sequence[str]) -> Iterator[tuple[int, int]]:
     """(an earlier name it looks like, i) for each name i of names that looks like an earlier
     one (looks_alike), in one pass: by key (look_keys), then by what never looks alike within

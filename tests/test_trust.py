@@ -1196,6 +1196,15 @@ def test_a_file_with_two_names_that_look_the_same_is_refused(embedded_cli: Cli) 
             assert "tenants/acme/acme-norway.yaml" + line in result.err, (case, result.err)
             assert message in result.err, (case, result.err)
             assert_text_inert(result.err)
+    # Every such name is reported at once, not the first of them (a fix, then the next error).
+    embedded_cli.write(
+        "tenants/acme/acme-norway.yaml",
+        _tenant_file([_decl("Visma Oslo"), _decl("Visma \u041eslo"), _decl("Bergen"), _decl("\u0412ergen")]),
+    )
+    result = embedded_cli("validate")
+    assert result.code == 1
+    assert "connections[1].name: 'Visma Оslo' looks the same as 'Visma Oslo'" in result.err, result.err
+    assert "connections[3].name: 'Вergen' looks the same as 'Bergen'" in result.err, result.err
     embedded_cli.write(
         "tenants/acme/acme-norway.yaml",
         _tenant_file(
