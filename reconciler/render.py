@@ -499,9 +499,6 @@ def _code_span(body: str) -> str:
     return f"{fence}{pad}{body}{pad}{fence}"
 
 
-_BACKTICKS = re.compile("`+")
-
-
 def _longest_backtick_run(text: str) -> int:
     """The longest run of backticks in text, scanned by the regex engine: a portal's names can
     make a tenant's section hundreds of megabytes (a loop over its characters took 45 s)."""

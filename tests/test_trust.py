@@ -1515,3 +1515,10 @@ def test_a_fence_is_longer_than_every_backtick_run_of_its_body(body: str) -> Non
     span = render._code_span(body)
     opening = re.match("`+", span)
     assert opening is not None and len(opening.group()) == longest + 1 and span.endswith(opening.group())
+
+
+def test_a_name_with_a_run_of_eighty_backticks_keeps_every_one() -> None:
+    """A run GitHub cannot fence is written as escaped backticks between code spans: two window
+    names that differ in that run stay two names on the page (a regression dropped the run)."""
+    assert render.md_code("close" + "`" * 80 + "2026") == "`close`" + "\\`" * 80 + "`2026`"
+    assert render.md_code("close" + "`" * 81 + "2026") != render.md_code("close" + "`" * 80 + "2026")
