@@ -108,7 +108,10 @@ def check_freeze(plan: p.Plan, *, override: str | None) -> dict[str, str]:
                 for key, o in frozen
             ),
         )
-    return {key: f'window "{o.window}" until {freeze.local_text(o.end)}: {override}' for key, o in frozen}
+    return {
+        key: f"window {freeze.quoted(o.window)} until {freeze.local_text(o.end)}: {override}"
+        for key, o in frozen
+    }
 
 
 def _password(

@@ -54,9 +54,15 @@ def local_text(when: datetime) -> str:
     return f"{clock_text(when)} {when.tzinfo}"
 
 
+def quoted(name: str) -> str:
+    """A window's name in double quotes it cannot close (as render.quoted: its backslashes
+    doubled, its quotes escaped); the name itself is printable (windows: tenantfile.Name)."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def until_text(o: Occurrence) -> str:
-    return f'change window "{o.window}" until {local_text(o.end)}'
+    return f"change window {quoted(o.window)} until {local_text(o.end)}"
 
 
 def opens_text(o: Occurrence) -> str:
-    return f'change window "{o.window}" opens {local_text(o.start)} (until {local_text(o.end)})'
+    return f"change window {quoted(o.window)} opens {local_text(o.start)} (until {local_text(o.end)})"

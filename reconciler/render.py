@@ -227,13 +227,11 @@ def freeze_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
 
 def tenant_lines(t: p.TenantPlan, style: Style = plain) -> list[str]:
     """A tenant's section: its windows, actions, unmanaged connections, notes and checks. A
-    tenant with nothing else to show and a window that opens more than a week ahead is quiet
-    (_QUIET): its next window is told once for all such tenants (quiet_windows)."""
+    tenant with nothing but its windows to show is quiet (_QUIET): apply refuses no tenant
+    without changes, and a month-end close over 2,000 tenants gave each a section that crowded
+    the one with changes out of the comment; their windows are told once (quiet_windows)."""
     lines = _body_lines(t, style)
-    f = t.freeze
-    if lines == _QUIET and (f is None or (f.active is None and not f.soon)):
-        return lines
-    return freeze_lines(t, style) + lines
+    return lines if lines == _QUIET else freeze_lines(t, style) + lines
 
 
 def _body_lines(t: p.TenantPlan, style: Style) -> list[str]:
@@ -298,19 +296,36 @@ def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWE
 
 
 def quiet_windows(plan: p.Plan, *, windows: int = 5, most: int = MAX_QUIET_NAMED) -> list[str]:
-    """The next change window of the tenants without changes (a week or more ahead), one line
-    per opening with the tenants it covers (named up to `most`), the first `windows` openings."""
-    held: dict[freeze.Occurrence, list[str]] = {}
+    """The change windows of the tenants without changes, one line per opening (the open ones
+    first, then by when they open) with the tenants it covers (named up to `most`), the first
+    `windows` of them."""
+    held: dict[tuple[bool, freeze.Occurrence], list[str]] = {}
     for t in plan.tenants:
-        if t.freeze is not None and t.freeze.upcoming is not None and _quiet(t):
-            held.setdefault(t.freeze.upcoming, []).append(t.key)
+        if t.freeze is not None and (t.freeze.active or t.freeze.upcoming) is not None and _quiet(t):
+            for active, o in ((True, t.freeze.active), (False, t.freeze.upcoming)):
+                if o is not None:
+                    held.setdefault((active, o), []).append(t.key)
     lines = []
-    for o, keys in itertools.islice(held.items(), windows):
+    ordered = _by_urgency(held)
+    for (active, o), keys in ordered[:windows]:
         whom = ", ".join(keys) if len(keys) <= most else f"{len(keys):,} tenants"
-        lines.append(f"{freeze.opens_text(o)} for {whom}")
-    if len(held) > windows:
-        lines.append(f"… and {len(held) - windows:,} more change windows: `reconciler windows` lists them")
+        lines.append(f"{(freeze.until_text if active else freeze.opens_text)(o)} for {whom}")
+    if len(ordered) > windows:
+        lines.append(f"… and {len(ordered) - windows:,} more change windows: `reconciler windows` lists them")
     return lines
+
+
+def _by_urgency(
+    held: Mapping[tuple[bool, freeze.Occurrence], list[str]],
+) -> list[tuple[tuple[bool, freeze.Occurrence], list[str]]]:
+    """Change windows with their tenants: the open ones first (ending last first), then by when
+    they open, so that a cut list never leaves out an open window for one weeks ahead."""
+    return sorted(
+        held.items(),
+        key=lambda item: (
+            (0, -item[0][1].end.timestamp()) if item[0][0] else (1, item[0][1].start.timestamp())
+        ),
+    )
 
 
 def legend(plan: p.Plan) -> str:
@@ -650,7 +665,9 @@ def _freeze_warning(plan: p.Plan, *, most: int = 10, windows: int = 5) -> list[s
     a week, a note for those further ahead. Bounded whatever reconciler.yaml holds."""
     warn: dict[tuple[bool, freeze.Occurrence], list[str]] = {}
     later: dict[tuple[bool, freeze.Occurrence], list[str]] = {}
-    for t in plan.tenants:
+    # The tenants with changes first: theirs are what apply refuses, and a list cut at `most`
+    # names them before those without changes.
+    for t in sorted(plan.tenants, key=lambda t: not t.has_changes):
         if t.freeze is not None and t.freeze.active is not None:
             warn.setdefault((True, t.freeze.active), []).append(t.key)
         if t.freeze is not None and t.freeze.upcoming is not None:
@@ -660,14 +677,15 @@ def _freeze_warning(plan: p.Plan, *, most: int = 10, windows: int = 5) -> list[s
         if not held:
             continue
         lines.append(f"> [!{alert}]")
-        for (active, o), keys in itertools.islice(held.items(), windows):
+        ordered = _by_urgency(held)
+        for (active, o), keys in ordered[:windows]:
             names = errors.some_of([f"`{k}`" for k in keys], most)
             what = f"**{_md_until(o)}**: {names}; {_REFUSES}" if active else f"{_md_opens(o)}: {names}"
             lines.append(f"> - {what}")
-        if len(held) > windows:
-            rest = list(held.values())[windows:]
+        if len(ordered) > windows:
+            rest = {key for _, keys in ordered[windows:] for key in keys}
             lines.append(
-                f"> - … and {len(rest):,} more windows covering {sum(map(len, rest)):,} tenants: "
+                f"> - … and {len(ordered) - windows:,} more windows covering {len(rest):,} tenants: "
                 "`reconciler windows` lists them all"
             )
         lines.append("")

@@ -48,9 +48,11 @@ from reconciler import checks, clock, errors, freeze, spec, strictyaml, tenantfi
 from reconciler.freeze import Freeze, Occurrence
 
 FILE_NAME = "reconciler.yaml"
-# How far ahead a schedule's next opening is looked for (plan, drift, `reconciler windows`); a
-# one-off window's is known however far ahead it lies.
-LOOKAHEAD = timedelta(days=400)
+# How far ahead a schedule's next opening is looked for (plan, drift, `reconciler windows`): every
+# schedule cron accepts opens within 8 years (29 February's: 2096, then 2104), so that the next
+# window is the next to open whatever the windows are (400 days named a one-off window of 2029
+# as next, before a 29 February schedule's 2028). A one-off window's is known however far ahead.
+LOOKAHEAD = timedelta(days=3000)
 # A next opening this close is a warning in a plan, not only a note: the apply after the merge,
 # or a saved plan's, may meet it.
 SOON = timedelta(days=7)
@@ -583,6 +585,23 @@ def _unique_names(label: str, doc: strictyaml.Document) -> list[errors.Problem]:
                 )
             )
         seen.setdefault(key, i)
+    named = [
+        (i, item["name"])
+        for i, item in enumerate(raw if isinstance(raw, list) else [])
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    ]
+    for earlier, later in spec.look_alikes([name for _, name in named]):
+        (j, first), (i, name) = named[earlier], named[later]
+        problems.append(
+            validation.at(
+                label,
+                doc,
+                ("freeze", i, "name"),
+                f"{validation.shown(name)} looks the same as {validation.shown(first)}, the name of "
+                f"freeze[{j}], and is another name ({spec.look_alike_difference(name, first)}); "
+                "rename one so that they look different",
+            )
+        )
     return problems
 
 

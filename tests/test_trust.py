@@ -411,6 +411,7 @@ def test_four_hundred_change_windows_fit() -> None:
     ahead = tuple(
         dataclasses.replace(
             t,
+            tenant=f"a{i:04}",
             freeze=freeze.Freeze(
                 None, dataclasses.replace(t.freeze.active, window=f"ahead {i}"), soon=i % 2 == 0
             ),
@@ -423,6 +424,43 @@ def test_four_hundred_change_windows_fit() -> None:
     warning, note = out.split("> [!WARNING]\n", 1)[1].split("> [!NOTE]\n", 1)
     assert "… and 595 more windows covering 595 tenants" in warning
     assert "… and 195 more windows covering 195 tenants" in note.split("\n\n", 1)[0]
+
+
+def test_a_month_end_close_over_a_fleet_does_not_crowd_out_the_tenant_with_changes() -> None:
+    """Inside a window (and in the week before one) every tenant without changes had a section
+    of its own saying so: 3,000 of them cut the one tenant with a change out of the comment, and
+    the alert named ten tenants without changes. Now they are quiet: one line in text, named
+    after the tenants with changes in the alert, the open window before those further ahead."""
+    start = datetime(2026, 3, 28, tzinfo=UTC)
+    close = freeze.Occurrence("month-end close", start, start + timedelta(days=9))
+    later = freeze.Occurrence("year-end audit", start + timedelta(days=270), start + timedelta(days=281))
+    quiet = tuple(
+        p.TenantPlan("fleet", f"t{i:05}", (), (), freeze=freeze.Freeze(close, later)) for i in range(3000)
+    )
+    create = p.Action(p.ActionKind.CREATE, "New GP", p.Reason.CREATE_DECLARED)
+    changed = p.TenantPlan("fleet", "zzz-changed", (create,), (), freeze=freeze.Freeze(close, later))
+    plan = p.Plan((*quiet, changed), 10)
+    out = render.markdown(plan)
+    assert len(out) < render.MARKDOWN_LIMIT
+    assert '+ create "New GP"' in out and "3,000 of 3,001 tenants have no changes" in out
+    assert out.index("[!WARNING]") < out.index("[!NOTE]")
+    assert "until 2026\\-04\\-06 00\\:00 UTC**: `fleet/zzz-changed`, `fleet/t00000`" in out
+    text = render.text(plan)
+    assert text.count("\n") < 20, text
+    assert (
+        'No changes in 3,000 tenants.\n  note: change window "month-end close" until 2026-04-06 00:00 UTC '
+        'for 3,000 tenants\n  note: change window "year-end audit" opens 2026-12-23 00:00 UTC'
+    ) in text
+
+
+def test_a_window_name_cannot_close_its_quotes() -> None:
+    """reconciler.yaml is text from a pull request: a name with a double quote read as the end of
+    the name and the start of the plan's own words."""
+    at = datetime(2026, 3, 28, tzinfo=UTC)
+    o = freeze.Occurrence('x" until 2099-01-01 00:00 UTC; apply is allowed. "y', at, at + timedelta(days=1))
+    assert freeze.opens_text(o).startswith(
+        'change window "x\\" until 2099-01-01 00:00 UTC; apply is allowed. \\"y" opens 2026-03-28'
+    )
 
 
 def test_a_cut_section_counts_its_fences() -> None:

@@ -231,15 +231,19 @@ def test_the_next_window_is_told_however_far_ahead() -> None:
     far = windows.freeze_of(windows.status((MONTH_END, YEAR_END), utc("2026-05-01T12:00Z")), "nordlys/x")
     assert far == windows.Freeze(None, YEAR_END.next_opening(utc("2026-05-01T12:00Z")), soon=False)
     assert far.upcoming is not None and far.upcoming.start == datetime(2026, 12, 28, tzinfo=OSLO)
-    # A schedule's next opening is looked for LOOKAHEAD ahead: 29 February is years away.
-    (leap,) = parse(
+    # A schedule's next opening however far ahead: 29 February's is four years away (it was
+    # looked for 400 days ahead, and a one-off window of 2029 was named as next before it).
+    (leap, migration) = parse(
         'version: 1\nfreeze:\n  - name: leap\n    schedule: "0 0 29 2 *"\n    duration: 1d\n'
-        "    timezone: UTC\n"
+        "    timezone: UTC\n  - name: migration\n    start: 2029-06-01T00:00\n"
+        "    end: 2029-06-08T00:00\n    timezone: UTC\n"
     )
-    assert leap.next_opening(utc("2028-03-01T00:00Z")) is None
-    assert leap.next_opening(utc("2027-03-01T00:00Z")) == windows.Occurrence(
-        "leap", datetime(2028, 2, 29, tzinfo=UTC), datetime(2028, 3, 1, tzinfo=UTC)
+    assert leap.next_opening(utc("2028-03-01T00:00Z")) == windows.Occurrence(
+        "leap", datetime(2032, 2, 29, tzinfo=UTC), datetime(2032, 3, 1, tzinfo=UTC)
     )
+    found = windows.freeze_of(windows.status((migration, leap), utc("2026-03-30T12:00Z")), "a/b")
+    assert found is not None and found.upcoming is not None
+    assert (found.upcoming.window, found.upcoming.start) == ("leap", datetime(2028, 2, 29, tzinfo=UTC))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,6 +283,11 @@ MALFORMED = [
     ("machine-zone", "6:15", "'localtime' is no place's zone (the machine's own, or a placeholder)"),
     ("schedule-and-start", "6:5", "not both; remove start"),
     ("duplicate-name", "7:11", "freeze[1].name: 'close' is already the name of freeze[0]"),
+    (  # a Cyrillic С: plans, refusals and the audit log showed two windows as one
+        "look-alike-name",
+        "7:11",
+        "freeze[1].name: 'Сlose' looks the same as 'Close', the name of freeze[0], and is another name",
+    ),
     ("unquoted-star", "4:16", "quote a value that starts with * or &"),
     ("version-2", "1:10", "version 2 is not a format this reconciler reads; write `version: 1`"),
 ]
@@ -474,7 +483,8 @@ def test_a_reconciler_yaml_linked_to_nothing_is_an_error_not_no_windows(
 def test_windows_says_how_far_it_looked(
     repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Both windows open again; `does not open again` said otherwise (a 400-day look-ahead)."""
+    """Both windows open again, however far ahead: `does not open again` was said of the 29
+    February schedule (a 400-day look-ahead), whose next opening is 15 months away."""
     (repo / "reconciler.yaml").write_text(
         "version: 1\nfreeze:\n"
         "  - {name: far, start: 2028-12-28T00:00, end: 2029-01-08T00:00, timezone: UTC}\n"
@@ -484,7 +494,8 @@ def test_windows_says_how_far_it_looked(
     code, out, _ = run(repo, monkeypatch, capsys, "windows", "--at", "2026-11-26T12:00Z")
     assert code == 0
     assert "next opens 2028-12-28 00:00 UTC until 2029-01-08 00:00 UTC" in out
-    assert "does not open within 400 days" in out and "does not open again" not in out
+    assert "next opens 2028-02-29 00:00 UTC until 2028-03-01 00:00 UTC" in out
+    assert "does not open" not in out
 
 
 def test_windows_without_file(

@@ -26,7 +26,7 @@ def _declared(ctx: stages.Context) -> list[str]:
 def lines(found: tuple[windows.Window, ...], tenants: list[str], at_text: str, at: datetime) -> list[str]:
     out = [f"Change windows at {at_text}:"]
     for w in found:
-        out.append(f'"{w.name}": {w.describe()}')
+        out.append(f"{freeze.quoted(w.name)}: {w.describe()}")
         active = w.active(at)
         upcoming = w.next_opening(at)
         covered = windows.covered(w, tenants)
