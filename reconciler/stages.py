@@ -88,6 +88,7 @@ class Context:
 
     def default_paths(self, paths: Sequence[str]) -> list[str]:
         """paths (of the root's work tree: own_work_tree), or tenants/ at the root."""
+        refuse_urls(paths)
         if not paths:
             default = self.root / "tenants"
             root = os.path.realpath(self.root)
@@ -151,6 +152,18 @@ def with_freeze(result: p.Plan, found: Sequence[windows.Window], at: datetime) -
             dataclasses.replace(t, freeze=windows.freeze_of(statuses, t.key)) for t in result.tenants
         ),
     )
+
+
+def refuse_urls(paths: Sequence[str]) -> None:
+    """A store URL given as PATH (`reconciler import postgresql://user:secret@host/db`) is not
+    echoed in a message naming the path, nor made a folder with its password in the name."""
+    for path in paths:
+        if "://" in path and not os.path.lexists(path):
+            raise errors.InputError(
+                "a PATH holds '://' and names no file (not shown: it may be a store URL with its "
+                "password); give the store with --store URL (or RECONCILER_STORE), and as PATH a "
+                "folder or tenant file"
+            )
 
 
 def desired_files(ctx: Context, paths: Sequence[str], tenants: Sequence[str] = ()) -> list[str]:

@@ -176,7 +176,16 @@ def now_ms() -> int:
 
 
 def _scrub(error: BaseException) -> str:
-    return redaction.redact(str(getattr(error, "orig", None) or error).splitlines()[0])
+    cause = getattr(error, "orig", None) or error
+    if isinstance(cause, UnicodeError):
+        # Its text quotes the character and its position: of the URL's password, when the driver
+        # sends it in an encoding that lacks a letter of it (PyMySQL: Latin-1), the secret itself.
+        return (
+            f"the driver could not encode what it sends the server ({type(cause).__name__}; not "
+            "shown: it may be the password): write the URL's user name and password in characters "
+            "its encoding has"
+        )
+    return redaction.redact(str(cause).splitlines()[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,9 +258,14 @@ class Location:
                 sa_url = None
             _register_url_secrets(url, sa_url)
             if sa_url is None:
+                # Its scheme alone: without a parse, nothing tells a password from the rest
+                # (`postgresql+psycopg://user:secret` has no '@' to mask up to).
+                scheme, sep, _ = url.partition("://")
+                shown = f" ({scheme}{sep}…)" if sep and re.fullmatch(r"[\w+.-]{1,40}", scheme) else ""
                 raise errors.StoreError(
-                    f"the store URL (--store or RECONCILER_STORE) {_without_userinfo(url)!r} is not a "
-                    "SQLAlchemy URL; write e.g. postgresql+psycopg://user@host/db or sqlite:///path/store.db"
+                    f"the store URL (--store or RECONCILER_STORE){shown} is not a SQLAlchemy URL "
+                    "(not shown: it may hold a password); write e.g. postgresql+psycopg://user@host/db "
+                    "or sqlite:///path/store.db"
                 )
             if sa_url.host is not None and "@" in sa_url.host:
                 raise errors.StoreError(
@@ -514,9 +528,11 @@ class Store:
         not take (PyMySQL: TypeError for an unknown one, OSError for an ssl_ca file it cannot
         read; a charset other than utf8mb4 is refused before, by _engine): each is a
         StoreError here, as the driver's own errors are, never an internal error."""
+        import configparser
+
         try:
             return self.engine.connect()
-        except (TypeError, ValueError, AttributeError, LookupError, OSError) as error:
+        except (TypeError, ValueError, AttributeError, LookupError, OSError, configparser.Error) as error:
             raise self._refused(error) from None
 
     def _refused(self, error: Exception) -> errors.StoreError:
@@ -525,6 +541,15 @@ class Store:
         if isinstance(error, TypeError) and unknown:
             return errors.StoreError(
                 f"{where}: the driver takes no option {unknown.group(1)!r}; remove it from the URL"
+            )
+        if type(error).__module__ == "configparser":
+            # PyMySQL's read_default_file: the error quotes the file's lines, which may hold the
+            # password (an option file's `password=`); its kind and line number say enough.
+            line = getattr(error, "lineno", None)
+            return errors.StoreError(
+                f"{where}: the option file the URL names (read_default_file) is not one PyMySQL "
+                f"reads ({type(error).__name__}{f' at line {line}' if line else ''}; its text not "
+                "shown: it may hold the password); correct the file or remove the option"
             )
         files = [f"{k}={v}" for k, v in self.engine.url.query.items() if k.startswith("ssl")]
         if isinstance(error, OSError) and error.filename is None and files:

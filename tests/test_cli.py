@@ -17,6 +17,7 @@ from tests.conftest import (
     CANARY,
     CANARY_ENV,
     RECONCILER,
+    SERVER_URLS,
     TEST_KEY,
     Cli,
     base_env,
@@ -521,6 +522,24 @@ def test_bad_store_urls_are_clear_errors(embedded_cli: Cli) -> None:
             assert "internal error" not in result.err and ":pw@" not in result.err
 
 
+def test_a_store_url_a_driver_cannot_parse_or_encode_does_not_show_its_password(embedded_cli: Cli) -> None:
+    """A URL with no '@' was echoed whole (nothing to mask up to); PyMySQL's error for a password
+    letter Latin-1 lacks quoted that letter and its position: each gave the password away."""
+    env = {"RECONCILER_STORE_KEY": "kGdQmJ0sJ3V0fTq1aO3iUzlzGkB4p7Vh2m3xq9l3W8E="}
+    result = embedded_cli("--store", f"postgresql+psycopg://u:{CANARY}", "store", "dump", env=env)
+    assert result.code == 1 and CANARY not in result.both
+    assert (
+        "(postgresql+psycopg://…) is not a SQLAlchemy URL (not shown: it may hold a password)" in result.err
+    )
+    require_server("mariadb")
+    base = sa.make_url(SERVER_URLS["mariadb"])
+    url = base.set(password=f"{CANARY}\u65e5").render_as_string(hide_password=False)
+    result = embedded_cli("--store", url, "store", "dump", env=env)
+    assert result.code == 1, result.err
+    assert CANARY not in result.both and "\\u65e5" not in result.both and "\u65e5" not in result.both
+    assert "the driver could not encode what it sends the server (UnicodeEncodeError" in result.err
+
+
 def test_no_command_shows_help(embedded_cli: Cli) -> None:
     result = embedded_cli()
     assert result.code == 0 and result.out.startswith("Usage: reconciler [OPTIONS] COMMAND")
@@ -711,3 +730,31 @@ def test_a_store_init_cut_short_is_finished_by_the_next_and_a_damaged_store_is_n
 def dump_rows(engine: sa.Engine) -> dict[str, list[tuple[object, ...]]]:
     with engine.connect() as conn:
         return {t.name: sorted(map(tuple, conn.execute(sa.select(t)))) for t in store.metadata.sorted_tables}
+
+
+def test_a_store_url_given_as_path_is_refused_unshown(embedded_cli: Cli) -> None:
+    """`reconciler import URL` (the store given where PATH goes) made a folder named after the
+    URL, password and all, and its second run printed the URL whole ("exists, not touched")."""
+    assert embedded_cli("store", "init").code == 0
+    url = f"mysql+pymysql://u:{CANARY}@h/db"
+    for command in (["import"], ["validate"], ["plan"], ["drift"], ["drift", "--write"], ["apply"]):
+        for _ in range(2):
+            result = embedded_cli(*command, url)
+            assert result.code == 1, (command, result.both)
+            assert "a PATH holds '://' and names no file (not shown: it may be a store URL" in result.err
+    assert not (embedded_cli.root / "mysql+pymysql:").exists()
+
+
+def test_an_option_file_pymysql_cannot_read_is_a_store_error_without_its_text(
+    embedded_cli: Cli, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """?read_default_file= naming a file that is not an option file was an internal error, and
+    the debug log it wrote held the file's first line (where a password may be)."""
+    option_file = tmp_path_factory.mktemp("elsewhere") / "client.cnf"  # the repo is searched for it
+    option_file.write_text(f'"{CANARY}\n[client]\n', encoding="utf-8")
+    env = {"RECONCILER_STORE_KEY": "kGdQmJ0sJ3V0fTq1aO3iUzlzGkB4p7Vh2m3xq9l3W8E="}
+    url = f"mysql+pymysql://root@127.0.0.1:1/test?read_default_file={option_file}"
+    result = embedded_cli("--store", url, "store", "dump", env=env)
+    assert result.code == 1 and "internal error" not in result.err, result.err
+    assert "the option file the URL names (read_default_file) is not one PyMySQL reads" in result.err
+    assert "MissingSectionHeaderError at line 1" in result.err

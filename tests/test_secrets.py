@@ -238,6 +238,22 @@ def test_rotate_key_to_the_key_in_use_is_refused(cli: Cli) -> None:
     assert dump(cli) == before
 
 
+@pytest.mark.parametrize("embedded", [False, True])
+def test_a_key_given_as_new_key_env_is_not_printed(cli: Cli, embedded_cli: Cli, embedded: bool) -> None:
+    """`--new-key-env $NEW_KEY` (the key, not the variable's name) printed the key in the error,
+    twice for an embedded store: into the job's log."""
+    run = embedded_cli if embedded else cli
+    if embedded:
+        assert run("store", "init").code == 0
+    else:
+        seeded(run)
+    result = run("store", "rotate-key", "--new-key-env", OTHER_KEY)
+    assert result.code == 1
+    assert OTHER_KEY not in result.both and OTHER_KEY[:12] not in result.both
+    assert "--new-key-env takes the name of an environment variable" in result.err
+    assert "(not shown: it may be the key)" in result.err
+
+
 def test_a_key_file_others_can_read_is_warned_about(embedded_cli: Cli) -> None:
     """The embedded store's key file decrypts every stored password and is made 0600; one made
     readable by others (a copy, a restore from backup) was used without a word."""
@@ -536,7 +552,7 @@ def test_every_password_a_store_url_holds_is_masked(embedded_cli: Cli, url: str)
     embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)
     result = embedded_cli("plan", "--store", url.format(pw=password), env={"RECONCILER_STORE_KEY": TEST_KEY})
     assert result.code == 1
-    assert "***" in result.err
+    assert "***" in result.err or "(not shown: it may hold a password)" in result.err
     assert password not in result.both
     assert password.split("-")[1] not in result.both
 

@@ -36,6 +36,7 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
     printed. Read-only on the store.
     """
     keys = options.parse_tenants(tenants)
+    stages.refuse_urls([path] if path else [])
     root = Path(path) if path else Path(ctx.default_paths(())[0])
     if root.exists() and not root.is_dir():
         raise errors.InputError(
@@ -61,7 +62,8 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
             f"{existing}: exists, not touched ({key}); to accept the portal's changes "
             "into it, run `reconciler drift --write`"
         )
-    # A store URL given as PATH is a folder of that name: its password not shown (as errors mask it)
+    # Redacted too, though a PATH with '://' is refused (stages.refuse_urls): a password in a
+    # folder's name is not shown
     lines = [f"Wrote {redaction.redact(str(w.path))} ({w.key})\n" for w in outcome.written]
     variables = [v for w in outcome.written for v in w.variables]
     if variables:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 from click.core import ParameterSource
 
-from reconciler import lazy, stages
+from reconciler import errors, lazy, stages
 from reconciler.commands import options
 
 if TYPE_CHECKING:
@@ -118,8 +118,15 @@ def store_dump(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...]) 
 @options.common
 def store_rotate_key(ctx: stages.Context, out: options.Out, new_key_env: str) -> int:
     """Re-encrypt every password under a new key, in one transaction."""
-    from reconciler import rotate
+    from reconciler import checks, rotate
 
+    if not checks.ENV_NAME.fullmatch(new_key_env):
+        # Not repeated: what was given may be the key itself (`--new-key-env $NEW_KEY`), and
+        # every message below names the variable: the key would be in the job's log.
+        raise errors.SecretError(
+            "--new-key-env takes the name of an environment variable (e.g. RECONCILER_NEW_STORE_KEY), "
+            "never the key itself; what was given is not one (not shown: it may be the key)"
+        )
     named = click.get_current_context().get_parameter_source("new_key_env") is ParameterSource.COMMANDLINE
     with ctx.open_store(readonly=False) as st:
         said = rotate.rotate(st, new_key_env=new_key_env, named=named)
