@@ -77,8 +77,20 @@ def discover(paths: Sequence[str]) -> list[str]:
             # file given beside it read as a second file declaring the tenant
             normal = os.path.normpath(raw)
             renamed = normal == "." or normal != raw.rstrip(os.sep)
-            named = list(_named_yaml(path))
-            expected = _tenant_depth(path, [depth for _, depth in named if depth != _MISNAMED])
+            unreadable: list[OSError] = []
+            named = list(_named_yaml(path, unreadable))
+            problems += [
+                errors.Problem(
+                    str(error.filename),
+                    0,
+                    0,
+                    f"is a folder that cannot be read ({error.strerror or type(error).__name__}): its "
+                    "tenant files would not be read; give the user this runs read and search "
+                    "permission on it",
+                )
+                for error in unreadable
+            ]
+            expected = _tenant_depth(path, [depth for _, depth in named if depth > 0])
             for candidate, depth in named:
                 if depth == _MISNAMED:
                     problems.append(errors.Problem(candidate, 0, 0, _misnamed_problem(candidate)))
@@ -122,10 +134,11 @@ def discover(paths: Sequence[str]) -> list[str]:
             named_as = os.path.normpath(raw)  # x.yaml and ./t/../x.yaml: one file, named once
             found.setdefault(places.of(named_as), named_as)
         else:
+            missing = (
+                "is a broken link or a link loop" if os.path.lexists(raw) else "no such file or directory"
+            )
             problems.append(
-                errors.Problem(
-                    raw, 0, 0, "no such file or directory; give a tenant file or a folder such as tenants/"
-                )
+                errors.Problem(raw, 0, 0, f"{missing}; give a tenant file or a folder such as tenants/")
             )
     if problems:
         raise errors.InputError.of(problems)
@@ -148,14 +161,16 @@ def _misnamed_problem(path: str) -> str:
 def _tenant_depth(folder: Path, depths: Sequence[int]) -> int:
     """How deep tenant files lie under a folder given as PATH: 2 under a tree of customer
     folders (tenants/, or a tree import wrote elsewhere: `import imported`, then `plan
-    imported`), 1 in a customer's folder. A folder of another name is a tree when its files
-    all lie two deep, none directly in it."""
+    imported`), 1 in a customer's folder. A folder of another name is a tree when more of its
+    files lie two deep than directly in it."""
     if folder.name == "tenants" or folder.resolve().name == "tenants":  # `.` in tenants/ too
         return 2
-    return 2 if 2 in depths and 1 not in depths else 1
+    # Files at both depths: the stray ones are the fewer (a notes.yaml beside an imported
+    # tree's customer folders blamed every tenant file, and not itself)
+    return 2 if depths.count(2) > depths.count(1) else 1
 
 
-def _named_yaml(folder: Path) -> Iterator[tuple[str, int]]:
+def _named_yaml(folder: Path, unreadable: list[OSError]) -> Iterator[tuple[str, int]]:
     """Every entry under folder named *.yaml or *.yml (file, link or folder: the caller says
     what is wrong with any but a file), with its depth below folder (1: directly in it); every
     linked folder, of any name, with the depth _LINKED; every file named so in another case
@@ -164,8 +179,8 @@ def _named_yaml(folder: Path) -> Iterator[tuple[str, int]]:
     One walk that, like Path.rglob, does not enter linked folders: two rglob calls walked the
     tree twice and made a Path of every entry (a one-tenant plan walks the whole fleet). A
     linked folder or a misnamed file is reported, never skipped in silence (validate said OK
-    without reading it)."""
-    for parent, folders, files in os.walk(folder):
+    without reading it); each folder it could not list is added to unreadable."""
+    for parent, folders, files in os.walk(folder, onerror=unreadable.append):
         depth = None
         for name in (*files, *folders):
             if name.endswith(declared.SUFFIXES):
@@ -179,6 +194,8 @@ def _named_yaml(folder: Path) -> Iterator[tuple[str, int]]:
             linked = os.path.join(parent, name)
             if os.path.islink(linked) and not name.endswith(declared.SUFFIXES):
                 yield linked, _LINKED
+    # A folder it could not list (no read or search permission), in unreadable: its tenants
+    # were skipped in silence, and validate, plan and drift said all was well without them.
 
 
 def _not_a_tenant_file(found: str, within: Path) -> str | None:

@@ -22,7 +22,7 @@ def repo_root(start: Path | None = None) -> Path:
 
 def work_tree(start: Path) -> Path | None:
     """The git work tree containing start (a folder or a file), or None."""
-    here = start.resolve()
+    here = Path(os.path.realpath(start))  # Path.resolve raises for a link loop (RuntimeError)
     for candidate in (here, *here.parents):
         if (candidate / ".git").exists():
             return candidate
@@ -66,7 +66,7 @@ def uncommitted(root: Path, files: Iterable[str]) -> int:
     base = Path(top.stdout.strip()).resolve()
     entries = status.stdout.split(b"\0")  # `XY path`: the path from the top of the work tree
     changed = {os.path.normpath(base / os.fsdecode(entry[3:])) for entry in entries if len(entry) > 3}
-    paths = [os.path.normpath(Path(root, f).resolve()) for f in files]
+    paths = [os.path.normpath(os.path.realpath(Path(root, f))) for f in files]  # a loop: no raise
     inside = [path for path in paths if path.startswith(os.path.join(base, ""))]
     changed |= _hidden(base, [path for path in inside if path not in changed])
     return len(paths) - len(inside) + sum(path in changed for path in inside) + _ignored(base, inside)

@@ -213,9 +213,9 @@ def variables_in_use(
     """
     used: set[str] = set()
     problems: list[errors.Problem] = []
-    skipped = besides.resolve() if besides is not None else None
+    skipped = os.path.realpath(besides) if besides is not None else None
     for path in _yaml_files(folders):
-        if skipped is not None and Path(path).resolve() == skipped:
+        if skipped is not None and os.path.realpath(path) == skipped:  # a link loop: no raise
             continue
         try:
             raw = strictyaml.read_bytes(path)
@@ -245,11 +245,12 @@ def variables_in_use(
 def _yaml_files(folders: Sequence[Path]) -> Iterator[str]:
     """Every file named *.yaml or *.yml under the folders, at any depth, each folder once;
     linked folders are not entered (as desired.discover). A file among them is itself."""
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for folder in folders:
-        if folder.resolve() in seen:
+        real = os.path.realpath(folder)  # Path.resolve raises for a link loop
+        if real in seen:
             continue
-        seen.add(folder.resolve())
+        seen.add(real)
         if folder.is_file():
             yield os.fspath(folder)
             continue

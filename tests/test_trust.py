@@ -13,6 +13,7 @@ import os
 import re
 import string
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -1272,6 +1273,48 @@ def test_a_linked_customer_folder_is_reported_not_skipped(embedded_cli: Cli, tmp
     assert result.err.startswith("error: tenants/nordlys: is a link to a folder, which is not followed")
 
 
+def test_a_customer_folder_that_cannot_be_read_is_an_error_not_skipped(
+    embedded_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder the job's user cannot list (chmod 000 on a customer's folder) was skipped in
+    silence: validate said OK, plan "No changes" and drift reported nothing for its tenants.
+    (The tests run as root, whom no mode stops: the folder's listing fails as it would.)"""
+    assert embedded_cli("store", "init").code == 0
+    embedded_cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Oslo")]))
+    embedded_cli.write(
+        "tenants/nordlys/nordlys-main.yaml", "version: 1\ncustomer: nordlys\ntenant: nordlys-main\n"
+    )
+    blocked = str(embedded_cli.root / "tenants" / "acme")
+    listing = os.scandir
+
+    def scandir(path: str = ".") -> Iterator[os.DirEntry[str]]:
+        if os.path.abspath(path) == blocked:
+            raise PermissionError(13, "Permission denied", path)
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    for command in (["validate"], ["plan"], ["drift"]):
+        result = embedded_cli(*command)
+        assert result.code == 1, (command, result.both)
+        assert result.err.startswith(
+            "error: tenants/acme: is a folder that cannot be read (Permission denied)"
+        )
+
+
+def test_a_stray_file_beside_an_imported_tree_is_the_one_blamed(embedded_cli: Cli) -> None:
+    """A notes.yaml at the top of a tree import wrote elsewhere blamed every tenant file for
+    its place, and not itself."""
+    for tenant in ("acme-norway", "acme-sweden"):
+        embedded_cli.write(f"imported/acme/{tenant}.yaml", f"version: 1\ncustomer: acme\ntenant: {tenant}\n")
+    embedded_cli.write("imported/notes.yaml", "x: 1\n")
+    result = embedded_cli("validate", "imported")
+    assert result.code == 1
+    assert result.err == (
+        "error: imported/notes.yaml:1:1: tenant files live at tenants/<customer>/<tenant>.yaml; "
+        "move this file\n"
+    )
+
+
 def test_store_init_that_cannot_create_says_why_and_leaves_nothing(embedded_cli: Cli) -> None:
     """Without a key, in a folder that cannot hold it, or on a file that is not a database:
     one line, exit 1, no internal error, and no empty store file left behind."""
@@ -1560,3 +1603,26 @@ def test_a_name_with_a_run_of_eighty_backticks_keeps_every_one() -> None:
     names that differ in that run stay two names on the page (a regression dropped the run)."""
     assert render.md_code("close" + "`" * 80 + "2026") == "`close`" + "\\`" * 80 + "`2026`"
     assert render.md_code("close" + "`" * 81 + "2026") != render.md_code("close" + "`" * 80 + "2026")
+
+
+def test_a_link_loop_given_as_path_is_an_input_error(embedded_cli: Cli) -> None:
+    """Path.resolve raises for a loop: every command given one as PATH stopped with an
+    internal error (validate, plan, drift, apply, import, plan --changed-since)."""
+    assert embedded_cli("store", "init").code == 0
+    root = embedded_cli.root
+    (root / "tenants" / "acme").mkdir(parents=True)
+    (root / "tenants" / "acme" / "l2.yaml").symlink_to("l1")
+    (root / "tenants" / "acme" / "l1").symlink_to("l2.yaml")
+    (root / "la").symlink_to("lb")
+    (root / "lb").symlink_to("la")
+    for args in (
+        ["validate", "tenants/acme/l2.yaml"],
+        ["plan", "tenants/acme/l2.yaml"],
+        ["drift", "la"],
+        ["apply", "la"],
+        ["plan", "--changed-since", "HEAD", "la"],
+        ["import", "la"],
+    ):
+        result = embedded_cli(*args)
+        assert result.code == 1 and "internal error" not in result.err, (args, result.err)
+        assert "a broken link or a link loop" in result.err, (args, result.err)

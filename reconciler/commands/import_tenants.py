@@ -38,6 +38,10 @@ def import_tenants(ctx: stages.Context, out: options.Out, path: str | None, tena
     keys = options.parse_tenants(tenants)
     stages.refuse_urls([path] if path else [])
     root = Path(path) if path else Path(ctx.default_paths(())[0])
+    if root.is_symlink() and not root.exists():
+        raise errors.InputError(
+            f"{root}: a broken link or a link loop; give the directory of tenant files (default tenants/)"
+        )
     if root.exists() and not root.is_dir():
         raise errors.InputError(
             f"{root}: not a directory; give the directory of tenant files (default tenants/)"
