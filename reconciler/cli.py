@@ -11,6 +11,7 @@ import contextlib
 import gc
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -169,6 +170,9 @@ def _debug_log(exc: BaseException) -> Path:
 _NO_ARGS: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", type("_Never", (Exception,), {}))
 
 
+_CHOICE_BREAK = re.compile(r"(?<=[:,])\n\t")
+
+
 def _inert(line: str) -> str:
     """An error line as render.inert shows text from outside (loaded only to say an error)."""
     from reconciler import render
@@ -204,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except click.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        click.echo(redaction.redact(f"error: {_inert(exc.format_message())}{hint}"), err=True)
+        # Click lays a choice list out over lines ("Choose from:\n\tbash,\n\tzsh"): one line here
+        message = _CHOICE_BREAK.sub(" ", exc.format_message())
+        click.echo(redaction.redact(f"error: {_inert(message)}{hint}"), err=True)
         return EXIT_ERROR
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

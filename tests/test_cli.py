@@ -758,3 +758,25 @@ def test_an_option_file_pymysql_cannot_read_is_a_store_error_without_its_text(
     assert result.code == 1 and "internal error" not in result.err, result.err
     assert "the option file the URL names (read_default_file) is not one PyMySQL reads" in result.err
     assert "MissingSectionHeaderError at line 1" in result.err
+
+
+def test_one_valued_options_and_tenant_arguments_are_checked_whole(embedded_cli: Cli) -> None:
+    """`export --tenant a --tenant b` exported b alone (every other --tenant repeats); a
+    --tenant ending in a line break (a YAML block in a CI variable) passed the check and was
+    looked up as a tenant; click's choice list printed its layout as \\n\\t."""
+    assert embedded_cli("store", "init").code == 0
+    twice = embedded_cli("export", "--tenant", "acme/acme-norway", "--tenant", "acme/acme-sweden")
+    assert twice.code == 1 and twice.out == ""
+    assert "--tenant is given 2 times and takes one value; give it once" in twice.err
+    connection = embedded_cli(
+        "companies", "--tenant", "acme/acme-norway", "--connection", "A", "--connection", "B"
+    )
+    assert connection.code == 1 and "--connection is given 2 times and takes one value" in connection.err
+    for command in (["export"], ["plan"], ["drift"], ["store", "dump"]):
+        result = embedded_cli(*command, "--tenant", "acme/acme-norway\n")
+        assert result.code == 1, (command, result.both)
+        assert "--tenant: 'acme/acme-norway\\n' is not CUSTOMER/TENANT" in result.err, (command, result.err)
+    missing = embedded_cli("completion")
+    assert missing.err == (
+        "error: Missing argument 'SHELL'. Choose from: bash, zsh, fish (see `reconciler completion --help`)\n"
+    )

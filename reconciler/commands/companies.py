@@ -176,6 +176,8 @@ def _as_in_a_file(server: str, database: str | None, login: str | None) -> tuple
 @click.option(
     "--tenant",
     "tenant",
+    multiple=True,
+    callback=options.once,
     metavar="CUSTOMER/TENANT",
     shell_complete=completion.tenants,
     help="The tenant whose file declares --connection.",
@@ -183,6 +185,8 @@ def _as_in_a_file(server: str, database: str | None, login: str | None) -> tuple
 @click.option(
     "--connection",
     "connection",
+    multiple=True,
+    callback=options.once,
     metavar="NAME",
     shell_complete=completion.connections,
     help="A declared connection.",

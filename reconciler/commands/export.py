@@ -26,7 +26,13 @@ else:  # PyYAML when a tenant is exported, not for --help or a TAB
     )
 )
 @click.option(
-    "--tenant", "tenant", required=True, metavar="CUSTOMER/TENANT", shell_complete=completion.tenants
+    "--tenant",
+    "tenant",
+    required=True,
+    multiple=True,
+    callback=options.once,
+    metavar="CUSTOMER/TENANT",
+    shell_complete=completion.tenants,
 )
 @options.common
 def export(ctx: stages.Context, out: options.Out, tenant: str) -> int:

@@ -203,11 +203,20 @@ def duration(text: str, *, flag: str) -> float:
     return seconds
 
 
+def once(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> str | None:
+    """The callback of an option given at most once (declared multiple=True so that a repeat is
+    seen): `export --tenant a --tenant b` exported b alone, where every other --tenant repeats."""
+    if len(values) > 1:
+        flag = param.opts[0] if param.opts else str(param.name)
+        raise click.UsageError(f"{flag} is given {len(values)} times and takes one value; give it once", ctx)
+    return values[0] if values else None
+
+
 def parse_tenants(values: Sequence[str]) -> list[str]:
     problems = [
         errors.Problem("--tenant", 0, 0, f"{v!r} is not CUSTOMER/TENANT (e.g. acme/acme-norway)")
         for v in values
-        if not re.match(TENANT_ARG, v)
+        if not re.fullmatch(TENANT_ARG, v)
     ]
     if problems:
         raise errors.InputError.of(problems)
