@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import io
 import os
 import re
 import sys
@@ -170,6 +171,16 @@ def _debug_log(exc: BaseException) -> Path:
 _NO_ARGS: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", type("_Never", (Exception,), {}))
 
 
+def _escape_what_the_encoding_lacks() -> None:
+    """Output in an encoding other than UTF-8 (PYTHONIOENCODING=cp1252, Windows redirected to a
+    file): a character it lacks (→, a portal's Cyrillic) is written escaped (\u2192), not an
+    internal error halfway through a plan."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding != "utf8" and isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
 _CHOICE_BREAK = re.compile(r"(?<=[:,])\n\t")
 
 
@@ -192,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return EXIT_ERROR
+    _escape_what_the_encoding_lacks()
     try:
         result = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
         return int(result or 0)

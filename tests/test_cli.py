@@ -780,3 +780,17 @@ def test_one_valued_options_and_tenant_arguments_are_checked_whole(embedded_cli:
     assert missing.err == (
         "error: Missing argument 'SHELL'. Choose from: bash, zsh, fish (see `reconciler completion --help`)\n"
     )
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])  # ascii: click writes UTF-8
+def test_output_in_another_encoding_escapes_what_it_lacks(cli: Cli, encoding: str) -> None:
+    """PYTHONIOENCODING=cp1252 (as Windows writes to a file): the plan's → was an internal error
+    (UnicodeEncodeError) halfway through the output."""
+    copy_demo(cli.root, REPO)
+    assert cli("store", "seed", str(REPO / "examples" / "demo-store.yaml")).code == 0
+    env = {**cli.env, **DEMO_ENV, "PYTHONIOENCODING": encoding, "PYTHONUTF8": "0"}
+    done = subprocess.run([RECONCILER, "plan"], cwd=cli.root, env=env, capture_output=True, timeout=300)
+    out, err = done.stdout.decode(encoding), done.stderr.decode(encoding)
+    assert done.returncode == 0, err
+    assert '> rename "Oslo GP" \\u2192 "Dynamics GP Oslo"' in out
+    assert out.rstrip().endswith("= kept (detached, not deleted).")
