@@ -183,6 +183,7 @@ def saving(
     git_commit: str | None,
     ttl_s: float,
     uncompared: Collection[str] = (),
+    root: Path | None = None,
 ) -> Iterator[float]:
     """Save the plan: written beside path, yielding when it expires (epoch seconds), and put
     in place only when the block ends without an exception (the run showed the plan it saved:
@@ -202,7 +203,8 @@ def saving(
             "max_delete": plan.max_delete,
             "uncompared_passwords": sorted(set(uncompared)),
             "tenants": {
-                t.key: {"path": t.path, "file_digest": t.digest, "read_fp": t.tenant_fp} for t in plan.tenants
+                t.key: {"path": _from_root(t.path, root), "file_digest": t.digest, "read_fp": t.tenant_fp}
+                for t in plan.tenants
             },
         },
     }
@@ -270,7 +272,27 @@ def _cannot_write(path: Path, exc: OSError) -> errors.InputError:
     )
 
 
-def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
+def _from_root(path: str, root: Path | None) -> str:
+    """A tenant file's path as a saved plan keeps it: from the repository's root, in '/' form,
+    so that apply finds it from any folder and any checkout (tenants/acme/x.yaml, made in the
+    root; ../../tenants/acme/x.yaml, or /builds/x/tenants/acme/x.yaml, made elsewhere, were
+    refused where the apply job ran)."""
+    if root is None:
+        return path
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root))).as_posix()
+
+
+def _to_here(path: str, root: Path | None) -> str:
+    """A saved plan's path (from the root) as this run names files: from the current folder
+    where the file is inside it (as messages name files), else in full."""
+    if root is None:
+        return path
+    full = os.path.normpath(os.path.join(os.path.abspath(root), path))
+    here = os.path.relpath(full)
+    return full if here.startswith(os.pardir) else here
+
+
+def read(path: Path, *, keyring: secrets.Keyring, store_id: str, root: Path | None = None) -> Saved:
     """Read and authenticate a saved plan; refuse anything truncated, altered or foreign."""
     label = str(path)
     try:
@@ -320,7 +342,10 @@ def read(path: Path, *, keyring: secrets.Keyring, store_id: str) -> Saved:
     result = Saved(
         actions,
         checks,
-        {key: SavedTenant(t["path"], t["file_digest"], t["read_fp"]) for key, t in saved["tenants"].items()},
+        {
+            key: SavedTenant(_to_here(t["path"], root), t["file_digest"], t["read_fp"])
+            for key, t in saved["tenants"].items()
+        },
         saved["created_at"],
         saved["expires_at"],
         saved.get("git_commit"),

@@ -794,3 +794,25 @@ def test_output_in_another_encoding_escapes_what_it_lacks(cli: Cli, encoding: st
     assert done.returncode == 0, err
     assert '> rename "Oslo GP" \\u2192 "Dynamics GP Oslo"' in out
     assert out.rstrip().endswith("= kept (detached, not deleted).")
+
+
+def test_a_saved_plan_applies_from_any_folder_of_the_repository(cli: Cli) -> None:
+    """The plan kept each tenant file's path as the plan's folder named it: made in tenants/acme
+    (or applied there), apply refused "tenants/acme/acme-norway.yaml ... is not a tenant file
+    under .../tenants"; made elsewhere, the path was absolute: another checkout refused it."""
+    seeded(cli, TENANT.replace("[F0001, F0002]", "[F0001]"))
+    (cli.root / "docs").mkdir()
+    made = cli("plan", "--out", "../plan.json", cwd=cli.root / "docs")
+    assert made.code == 0, made.err
+    saved = json.loads((cli.root / "plan.json").read_text(encoding="utf-8"))
+    assert [t["path"] for t in saved["saved"]["tenants"].values()] == ["tenants/acme/acme-norway.yaml"]
+    applied = cli(
+        "apply",
+        "--plan",
+        "../../plan.json",
+        "--auto-approve",
+        "--allow-cascade",
+        cwd=cli.root / "tenants" / "acme",
+    )
+    assert applied.code == 0, applied.err
+    assert "Applied 1 action(s)" in applied.err

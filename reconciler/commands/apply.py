@@ -252,7 +252,7 @@ def apply(
     with ctx.open_store(readonly=False) as st:  # a fresh store has no tenant to apply to: never made here
         assert st.keyring is not None
         if plan_file is not None:
-            saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id)
+            saved = planfile.read(plan_file, keyring=st.keyring, store_id=st.store_id, root=ctx.root)
             saved_paths = [t.path for t in saved.tenants.values()]
             ctx.own_work_tree(saved_paths)  # its change windows, as for PATH
             _refuse_files_outside(ctx, saved_paths, paths)

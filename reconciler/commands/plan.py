@@ -161,6 +161,7 @@ def plan(
             git_commit=gitrepo.git_commit(ctx.root),
             ttl_s=ttl,
             uncompared=uncompared,
+            root=ctx.root,
         )
         with saving as expires_at:  # in place once the plan it saves was shown
             expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires_at))
