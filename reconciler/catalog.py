@@ -6,7 +6,6 @@ import functools
 import os
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -19,8 +18,12 @@ if TYPE_CHECKING:
 CATALOG_ENV = "RECONCILER_CATALOG"
 
 
-@functools.cache
 def _model() -> type[BaseModel]:
+    return _models()[""]
+
+
+@functools.cache
+def _models() -> dict[str, type[BaseModel]]:
     """The pydantic model of a catalog file, built on first use: a catalog a user gives
     (RECONCILER_CATALOG) is checked with it as it is read; the built-in one is checked by
     tests/test_catalog.py, so that reading tenant files (validate, plan) needs no pydantic."""
@@ -54,7 +57,14 @@ def _model() -> type[BaseModel]:
         version: int
         integrations: dict[str, _Entry]
 
-    return _Catalog
+    # The model of the mapping under each key ("": the file's), for unknown keys' did-you-mean
+    return {
+        "": _Catalog,
+        "integrations": _Entry,
+        "vouchers": _Vouchers,
+        "companies": _Companies,
+        "permissions": _Permissions,
+    }
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,11 @@ def _parse(text: str, origin: str, *, check: bool = True) -> dict[str, Integrati
             data = _model().model_validate(data).model_dump()
     except (yaml.YAMLError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         raise errors.CatalogError(f"{origin}: the integration catalog is invalid: {_why(exc)}") from None
+    return _integrations(data)
+
+
+def _integrations(data: Any) -> dict[str, Integration]:
+    """The integrations of a catalog file's checked data."""
     integrations: dict[str, Integration] = {}
     for key, e in data["integrations"].items():
         vouchers, companies, permissions = e.get("vouchers"), e["companies"], e["permissions"]
@@ -146,15 +161,40 @@ def _load(extra: str | None) -> Catalog:
     text = resources.files("reconciler").joinpath("catalog.yaml").read_text(encoding="utf-8")
     integrations = _parse(text, "reconciler/catalog.yaml", check=False)
     if extra:
-        path = Path(extra)
-        try:
-            extra_text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise errors.CatalogError(
-                f"{CATALOG_ENV}={extra}: cannot read the extra catalog ({exc.strerror})"
-            ) from None
-        integrations.update(_parse(extra_text, str(path)))
+        integrations.update(_extra(extra))
     return Catalog(integrations)
+
+
+def _extra(extra: str) -> dict[str, Integration]:
+    """The integrations of the file RECONCILER_CATALOG names, read as strictly as tenant files
+    (reconciler.strictyaml: values as written, so `default_database: NO` is the text NO; a key
+    written twice, a file over 1 MiB, a pipe: errors), each problem at its line and column, its
+    values never quoted (the variable may name a key file by mistake)."""
+    from reconciler import strictyaml
+
+    try:
+        raw = strictyaml.read_bytes(extra)
+        doc = strictyaml.parse(extra, raw)
+    except errors.InputError as exc:
+        raise errors.CatalogError(
+            f"{CATALOG_ENV}={extra}: the extra integration catalog cannot be read",
+            problems=exc.problems,
+        ) from None
+    from pydantic import ValidationError
+
+    from reconciler import validation
+
+    models = _models()
+    try:
+        data = models[""].model_validate(doc.data).model_dump()
+    except ValidationError as exc:
+        problems = validation.problems(
+            extra, doc, exc, root=models[""], models=models, want={}, item_want={}, example={}
+        )
+        raise errors.CatalogError(
+            f"{extra}: the integration catalog is invalid", problems=tuple(sorted(problems))
+        ) from None
+    return _integrations(data)
 
 
 def load() -> Catalog:

@@ -96,3 +96,47 @@ def test_a_user_catalog_is_checked(tmp_path: Path) -> None:
     extra.write_text("version: 1\nintegrations:\n  x:\n    display_name: X\n", encoding="utf-8")
     with pytest.raises(errors.CatalogError, match=r"extra\.yaml: the integration catalog is invalid"):
         catalog._parse(extra.read_text(encoding="utf-8"), str(extra))
+
+
+def test_a_user_catalog_is_read_as_strictly_as_tenant_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RECONCILER_CATALOG was read by YAML 1.1 (`default_database: NO` a boolean, a key written
+    twice kept silently), its problems one line joined by ';' without a line or column, and a
+    file of any size read whole. Now: strictyaml's rules, one problem per line at its place."""
+    entry = (
+        "version: 1\nintegrations:\n  x-a:\n    display_nam: A\n    default_database: NO\n"
+        '    companies: {query: "SELECT 1", id_column: a}\n'
+        '    permissions: {read: "SELECT 1", write: "SELECT 1"}\n'
+    )
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(entry, encoding="utf-8")
+    monkeypatch.setenv(catalog.CATALOG_ENV, str(extra))
+    catalog._load.cache_clear()
+    with pytest.raises(errors.CatalogError) as raised:
+        catalog.load()
+    assert raised.value.lines() == [
+        f"{extra}:4:5: integrations.x-a: unknown key 'display_nam'; did you mean 'display_name'?",
+        f"{extra}:6:16: integrations.x-a.companies: missing key 'name_column'; add name_column: ...",
+    ]
+    extra.write_text(
+        entry.replace("display_nam:", "display_name:").replace(
+            "id_column: a}", "id_column: a, name_column: b}"
+        )
+    )
+    catalog._load.cache_clear()
+    assert catalog.load().integrations["x-a"].default_database == "NO"
+    extra.write_text(entry.replace("    display_nam: A\n", "    display_name: A\n    display_name: B\n"))
+    catalog._load.cache_clear()
+    with pytest.raises(errors.CatalogError) as raised:
+        catalog.load()
+    assert (
+        f"{extra}:5:5: duplicate key 'display_name' (first at line 4, column 5); keep one"
+        in raised.value.lines()
+    )
+    extra.write_bytes(b"version: 1\n" + b"#" * (2 * 1024 * 1024))
+    catalog._load.cache_clear()
+    with pytest.raises(errors.CatalogError) as raised:
+        catalog.load()
+    assert "1 MiB" in " ".join(raised.value.lines()) or "too big" in " ".join(raised.value.lines())
+    catalog._load.cache_clear()
