@@ -816,3 +816,14 @@ def test_a_saved_plan_applies_from_any_folder_of_the_repository(cli: Cli) -> Non
     )
     assert applied.code == 0, applied.err
     assert "Applied 1 action(s)" in applied.err
+
+
+def test_a_library_warning_is_one_line_of_ours(embedded_cli: Cli) -> None:
+    """SQLAlchemy's warning about a store URL's option printed Python's two lines, the second
+    a line of the tool's source (`engine = sa.create_engine(url, **kwargs)`)."""
+    assert embedded_cli("store", "init").code == 0
+    result = embedded_cli("locks", "--store", "sqlite:///.reconciler/store.db?mode=rw")
+    assert result.code == 0, result.err
+    first = result.err.splitlines()[0]
+    assert first.startswith("warning: Query string argument(s) 'mode' are not accepted by the pysqlite")
+    assert "create_engine" not in result.err and "SAWarning" not in result.err
