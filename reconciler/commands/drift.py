@@ -40,7 +40,11 @@ def drift(
     write: bool,
 ) -> int:
     """Tell drift (live changed by hand) from pending (git not applied); exit 2 if any. Read-only
-    on the store; --write edits the tenant files (docs/roundtrip.md)."""
+    on the store; --write edits the tenant files (docs/roundtrip.md).
+
+    A tenant inside an open change window (reconciler.yaml at the repository root, judged now
+    or at RECONCILER_NOW) is said to be: changes made during it may be intended.
+    """
     if write:
         if fmt != "text":
             raise errors.InputError(

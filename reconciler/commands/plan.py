@@ -124,7 +124,11 @@ def plan(
     changed_since: str | None,
     max_delete: int,
 ) -> int:
-    """Show what apply would change, every cascading deletion by name. Writes nothing."""
+    """Show what apply would change, every cascading deletion by name. Writes nothing.
+
+    Each tenant's open change window and the next to open (reconciler.yaml at the repository
+    root) are shown too, judged now or at RECONCILER_NOW (e.g. 2026-03-30T12:00Z).
+    """
     ttl = options.duration(plan_ttl, flag="--plan-ttl")
     if ttl <= 0:  # a plan saved already expired: apply --plan could only refuse it
         raise errors.InputError(f"--plan-ttl {plan_ttl!r}: write a duration longer than 0, such as 2d")
