@@ -32,6 +32,11 @@ def parse(text: str, *, source: str) -> datetime:
     except ValueError as e:
         if "out of range" in str(e) or "must be in" in str(e):  # 2026-02-29, T24:00
             raise errors.InputError(f"{source} {text!r}: no such time ({e})") from None
+        if str(e).startswith("offset must be"):  # +25:00: an offset, but none a clock has
+            raise errors.InputError(
+                f"{source} {text!r}: no such UTC offset; write one between -12:00 and +14:00, "
+                "such as 2026-03-30T12:00+02:00 or 2026-03-30T10:00Z"
+            ) from None
         when = None
     if when is not None and not in_range(when):
         raise errors.InputError(

@@ -460,6 +460,8 @@ def test_windows_at_needs_an_offset(
         ("2026-03-30t12:00z", "Change windows at 2026-03-30 12:00 UTC:"),  # RFC 3339 allows lowercase
         ("2026-02-29T12:00Z", "error: --at '2026-02-29T12:00Z': no such time (day is out of range"),
         ("2026-03-30T24:00Z", "error: --at '2026-03-30T24:00Z': no such time (hour must be in 0..23)"),
+        # an offset no clock has: it was told to write an offset, which it had
+        ("2026-03-30T12:00+25:00", "error: --at '2026-03-30T12:00+25:00': no such UTC offset; write one"),
     ],
 )
 def test_windows_at_reads_rfc_3339_and_names_an_impossible_time(
