@@ -68,8 +68,8 @@ def history(ctx: stages.Context, out: options.Out, tenants: tuple[str, ...], lim
                 f"{render.inert(e['tenant'])}  {render.inert(e['action'])} {_named(e)}  "
                 f"{render.inert(','.join(e['fields'])) or '-'}"
                 + (f"  ({e['cascade']} cascaded)" if e["cascade"] else "")
-                + (
-                    f"  [override-freeze: {render.inert(e['freeze_override'])}]"
+                + (  # in quotes it cannot close: a reason's `]` ended a bracket here
+                    f"  override-freeze: {render.quoted(e['freeze_override'])}"
                     if e["freeze_override"]
                     else ""
                 )
