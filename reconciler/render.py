@@ -659,7 +659,9 @@ def _alerts(plan: p.Plan, allowed: Allowed, hints: Mapping[str, str]) -> list[st
 _REFUSES = "`apply` refuses their changes without `--override-freeze REASON`"
 
 
-def _freeze_warning(plan: p.Plan, *, most: int = 10, windows: int = 5) -> list[str]:
+def _freeze_warning(
+    plan: p.Plan, hints: Mapping[str, str] | None = None, *, most: int = 10, windows: int = 5
+) -> list[str]:
     """GitHub alerts naming the change windows (the first `windows` of each alert) and the
     tenants each holds (the first `most`): a warning for the open ones and those opening within
     a week, a note for those further ahead. Bounded whatever reconciler.yaml holds."""
@@ -688,6 +690,9 @@ def _freeze_warning(plan: p.Plan, *, most: int = 10, windows: int = 5) -> list[s
                 f"> - … and {len(ordered) - windows:,} more windows covering {len(rest):,} tenants: "
                 "`reconciler windows` lists them all"
             )
+        let_through = _let_through("--override-freeze", hints or {})
+        if let_through and alert == "WARNING" and plan.frozen:  # changes apply would refuse
+            lines.append(">" + let_through)
         lines.append("")
     return lines
 
@@ -716,7 +721,7 @@ def markdown(
             [
                 "## osr-reconciler plan",
                 "",
-                *_freeze_warning(plan),
+                *_freeze_warning(plan, hints),
                 "| create | update | rename | adopt | delete | cascading deletions | blocked |",
                 "|---:|---:|---:|---:|---:|---:|---:|",
                 f"| {s.create} | {s.update} | {s.rename} | {s.adopt} | {s.delete} | {s.cascade} | "

@@ -743,6 +743,24 @@ def test_a_window_weeks_ahead_is_a_note_and_a_quiet_tenant_stays_quiet(cli: Cli)
     assert quiet.out.startswith(f"No changes: acme/acme-norway.\n  note: {opens} for acme/acme-norway\n\n")
 
 
+def test_the_comment_says_in_the_pipeline_s_words_what_lets_a_frozen_apply_through(cli: Cli) -> None:
+    """DESIGN §10: the comment tells the reviewer, in the pipeline's terms, what lets a guarded
+    apply through; a window's refusal was the one guard without a hint (and no example had a
+    way to pass --override-freeze)."""
+    frozen_repo(cli)
+    hint = {
+        **INSIDE,
+        "RECONCILER_HINT_OVERRIDE_FREEZE": "add the label reconciler:override-freeze before merging",
+    }
+    markdown = cli("plan", "--format", "markdown", env=hint).out
+    warning = markdown.split("> [!WARNING]\n", 1)[1].split("\n\n", 1)[0]
+    assert warning.endswith(
+        "> To let the apply through: add the label reconciler\\:override\\-freeze before merging."
+    ), warning
+    # Only where a tenant with changes is frozen: a window weeks ahead refuses nothing yet.
+    assert "To let the apply through" not in cli("plan", "--format", "markdown", env={**hint, **OUTSIDE}).out
+
+
 def test_drift_mentions_the_open_window(cli: Cli) -> None:
     frozen_repo(cli)
     drift = cli("drift", env=INSIDE)

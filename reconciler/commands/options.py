@@ -153,7 +153,7 @@ def max_delete_option(func: F) -> F:
 
 # What lets a guarded apply through, in the pipeline's own words (e.g. "add the label
 # reconciler:allow-cascade"): RECONCILER_HINT_ALLOW_CASCADE and so on, one per flag.
-GUARD_FLAGS = ("--allow-cascade", "--allow-mass-delete", "--skip-source-checks")
+GUARD_FLAGS = ("--allow-cascade", "--allow-mass-delete", "--skip-source-checks", "--override-freeze")
 
 
 def hint_variable(flag: str) -> str:
