@@ -53,3 +53,12 @@ def test_plan_to_a_pipe_is_coloured_only_when_forced(
     assert planned.code == 0, planned.err
     assert ("\033[33m~ update" in planned.out) is colour
     assert ("\033[" in planned.out) is colour
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [("10", "10s"), (" 5 m ", "5m"), ("36h", "1d 12h"), ("7d", "7d"), ("90m", "1h 30m"), ("0.5", "0.5s")],
+)
+def test_a_saved_plan_s_lifetime_is_said_back_in_one_form(written: str, said: str) -> None:
+    """`--plan-ttl 10` said "valid for 10" (seconds, not said) and ' 5 m ' was echoed as written."""
+    assert options.spoken(options.duration(written, flag="--plan-ttl")) == said

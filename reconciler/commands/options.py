@@ -203,6 +203,19 @@ def duration(text: str, *, flag: str) -> float:
     return seconds
 
 
+def spoken(seconds: float) -> str:
+    """A duration as --plan-ttl's words say it back: 7d, 1d 12h, 90m → 1h 30m, 10 → 10s (the
+    value as written was echoed: `valid for 10`, `valid for  5 m `)."""
+    if seconds < 1:
+        return f"{seconds:g}s"
+    whole, parts = int(seconds), []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if whole >= size:
+            parts.append(f"{whole // size}{unit}")
+            whole %= size
+    return " ".join(parts)
+
+
 def once(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> str | None:
     """The callback of an option given at most once (declared multiple=True so that a repeat is
     seen): `export --tenant a --tenant b` exported b alone, where every other --tenant repeats."""

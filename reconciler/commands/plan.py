@@ -170,5 +170,5 @@ def plan(
         with saving as expires_at:  # in place once the plan it saves was shown
             expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires_at))
             out.result(options.render_plan(result, fmt, out, expires=expires))
-        out.info(f"Saved the plan to {out_file} (valid for {plan_ttl}, until {expires}).")
+        out.info(f"Saved the plan to {out_file} (valid for {options.spoken(ttl)}, until {expires}).")
     return options.EXIT_CHANGES if detailed_exitcode and result.has_changes else options.EXIT_OK
