@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import itertools
 import os
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -108,6 +109,12 @@ class Settings:
     @classmethod
     def from_env(cls, root: Path) -> Settings:
         prefix = os.environ.get(ENV_PREFIX_VAR) or DEFAULT_PREFIX
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", prefix):
+            # 'a b' was taken, and every reference refused with "name it a b..."
+            raise errors.SecretError(
+                f"{ENV_PREFIX_VAR}={prefix!r} is not the start of a variable name; write letters, "
+                f"digits and _ (not first a digit), such as {DEFAULT_PREFIX}"
+            )
         if TOOL_PREFIX.startswith(prefix) or prefix.startswith(TOOL_PREFIX):
             raise errors.SecretError(
                 f"{ENV_PREFIX_VAR}={prefix!r} would let tenant files read the tool's own settings "

@@ -827,3 +827,22 @@ def test_a_library_warning_is_one_line_of_ours(embedded_cli: Cli) -> None:
     first = result.err.splitlines()[0]
     assert first.startswith("warning: Query string argument(s) 'mode' are not accepted by the pysqlite")
     assert "create_engine" not in result.err and "SAWarning" not in result.err
+
+
+def test_an_empty_holder_or_a_prefix_no_variable_starts_with_is_an_error(embedded_cli: Cli) -> None:
+    """`unlock --holder "$JOB"` with JOB unset said "No lock is held by ''" and exited 0; a
+    RECONCILER_SECRET_ENV_PREFIX of 'a b' was taken, and every password reference refused with
+    "name it a b... (e.g. a bOSR_...)"."""
+    assert embedded_cli("store", "init").code == 0
+    empty = embedded_cli("unlock", "--holder", "")
+    assert (empty.code, empty.err) == (
+        1,
+        "error: --holder is empty; give the holder as `reconciler locks` shows it\n",
+    )
+    embedded_cli.write("tenants/acme/acme-norway.yaml", TENANT)
+    prefix = embedded_cli("validate", env={"RECONCILER_SECRET_ENV_PREFIX": "a b"})
+    assert prefix.code == 1
+    assert prefix.err == (
+        "error: RECONCILER_SECRET_ENV_PREFIX='a b' is not the start of a variable name; write "
+        "letters, digits and _ (not first a digit), such as OSR_\n"
+    )

@@ -46,6 +46,8 @@ def unlock(
     """
     if sum((bool(lock_ids), holder is not None, expired)) != 1:
         raise errors.InputError("give LOCK_ID..., --holder HOLDER or --expired (exactly one)")
+    if holder is not None and not holder.strip():  # an unset variable: `--holder "$JOB"`
+        raise errors.InputError("--holder is empty; give the holder as `reconciler locks` shows it")
     with ctx.open_store(readonly=False) as st:
         if lock_ids:
             held = {lock.id: lock for lock in store.list_locks(st)}
