@@ -235,8 +235,8 @@ def apply(
     found = stages.load_windows(ctx)
     if plan_file is not None and tenants:
         raise errors.InputError(
-            "--plan applies the saved plan's own tenant files; give either "
-            "--plan FILE, or PATH and --tenant, not both"
+            "--plan applies the saved plan's own tenants, which --tenant cannot narrow; leave "
+            "out --tenant, or plan again with it (PATH with --plan says where its files may be)"
         )
     flags = Flags(
         auto_approve,
