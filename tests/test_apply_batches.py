@@ -375,7 +375,9 @@ def test_a_saved_plan_whose_file_changed_is_refused_before_the_leases(
     edited = tenants / customer / "t011.yaml"
     edited.write_text(edited.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")
     code, _, err = run("apply", "--plan", str(saved), str(tenants), "--auto-approve", *FLAGS)
-    assert code == 1 and f"{customer}/t011: {edited} changed since the plan was made" in err, err
+    # named as messages name files: from the current folder where it is inside it
+    shown = stages.shown_path(edited)
+    assert code == 1 and f"{customer}/t011: {shown} changed since the plan was made" in err, err
     assert _whole_fleet_actions(store_url, tmp_path, tenants) == expected
 
 
