@@ -84,9 +84,14 @@ def value(v: object) -> str:
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]+")
 
 
+def plain_id(company_id: str) -> bool:
+    """A company id shown without quotes (F0001): none of it can read as a list's punctuation."""
+    return _PLAIN_ID.fullmatch(company_id) is not None
+
+
 def _company(company_id: str) -> str:
     """A company id as is when it is plain (F0001), else quoted like a name."""
-    return company_id if _PLAIN_ID.fullmatch(company_id) else quoted(company_id)
+    return company_id if plain_id(company_id) else quoted(company_id)
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:

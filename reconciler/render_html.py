@@ -157,11 +157,22 @@ def name(text: str) -> str:
 
 
 def _value(v: object) -> str:
-    if isinstance(v, list | tuple) and v:
-        return "[" + ", ".join(name(str(x)) for x in v) + "]"
+    if isinstance(v, list | tuple) and v:  # company ids: one id with ", " or "] → [" must not read as two
+        return "[" + ", ".join(_company(str(x)) for x in v) + "]"
     if isinstance(v, str):  # as written, what does not show as U+XXXX (render.value's \\n is two characters)
-        return f'<span class="v"><bdi>&quot;{esc(v)}&quot;</bdi></span>'
+        return f'<span class="v">{_in_quotes(v)}</span>'
     return f'<span class="v">{name(render.value(v))}</span>'
+
+
+def _in_quotes(text: str) -> str:
+    """text in double quotes it cannot close, as the text plan quotes a value: a portal's server
+    `gp02" → "gp03` read as a change of its own ("gp01" → "gp02" → "gp03")."""
+    return f"<bdi>&quot;{esc(text.replace(chr(34), chr(92) + chr(34)))}&quot;</bdi>"
+
+
+def _company(company_id: str) -> str:
+    """A company id as is when it is plain (F0001), else in quotes (render._company)."""
+    return name(company_id) if render.plain_id(company_id) else _in_quotes(company_id)
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:

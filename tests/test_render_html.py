@@ -397,3 +397,37 @@ def test_one_alert_per_change_window_however_many_tenants_it_holds() -> None:
     assert summary.count("Frozen:") == 1 and "Frozen: 500 tenants" in summary
     assert "and 480 more" in summary
     assert page.count("Frozen: change window &quot;month-end close&quot;") == 500  # each section says it
+
+
+def test_a_portal_value_cannot_read_as_more_values_or_another_change() -> None:
+    """The pages joined company ids without quotes ("F0002, F0003" read as two companies, and
+    "X] → [Y" as a change of its own) and put a value's own quotes in theirs unescaped: the
+    portal's server `gp02" → "gp03` read as "gp01" → "gp02" → "gp03". As the text plan shows
+    them: plain ids as they are, any other in quotes it cannot close."""
+
+    class _Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.parts.append(data)
+
+    update = p.Action(
+        p.ActionKind.UPDATE,
+        "Conn",
+        p.Reason.UPDATE_CHANGED,
+        changes=(
+            p.Change("server", 'gp02" → "gp03', "gp01"),
+            p.Change("companies", ["F0001", "F0002, F0003", "X] → [Y"], ["F0001", "X] → [Y"]),
+        ),
+        status=p.Status.DRIFT,
+    )
+    plan = p.Plan((p.TenantPlan("acme", "no", (update,), ()),), 10)
+    for page in (render_html.plan_page(plan), render_html.drift_page(plan)):
+        reader = _Text()
+        reader.feed(page)
+        shown = " ".join("".join(reader.parts).split())
+        assert '"gp02\\" → \\"gp03"' in shown
+        assert '[F0001, "F0002, F0003", "X] → [Y"]' in shown
+        assert '"gp01" → "gp02" → "gp03"' not in shown and "F0002, F0003, X]" not in shown
