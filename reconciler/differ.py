@@ -473,6 +473,7 @@ def _diff_tenant(
     used: set[int] = set()
     actions: list[p.Action] = []
     notes: list[str] = []
+    named: list[str] = []  # the notes about names (TenantPlan.name_notes), after the others
     odd: spec.Looks | None = None  # live names by their looks: asked only before a create
     for desired_conn in d.connections:
         # _match's first question, asked here with the identity already known: by name.
@@ -507,7 +508,7 @@ def _diff_tenant(
                 odd = spec.by_look(c.spec.name for c in live.connections) if odd is None else odd
                 _look_alike("connection", (name,), odd, but=conn.spec.name)
             if desired_conn.previous_names and renamed_from is None:
-                notes += _previous_still_live(desired_conn, conn, by_name)
+                named += _previous_still_live(desired_conn, conn, by_name)
             if _unchanged(desired_conn, conn, fps):
                 continue  # no action, no note: _matched's first answer, without building its tuple
             action, note = _matched(desired_conn, conn, renamed_from, fps)
@@ -537,26 +538,27 @@ def _diff_tenant(
             # tombstoned) `Trail` reads as the connection the file means all the same
             if declared is None:
                 declared = spec.by_look([*(c.spec.name for c in d.connections), *d.tombstones])
-            notes += _looks_declared(conn.spec.name, declared)
+            named += _looks_declared(conn.spec.name, declared)
     for a in actions:  # a portal rename onto a look-alike of another declared name
         if a.renamed_in_portal is not None:
             if declared is None:
                 declared = spec.by_look([*(c.spec.name for c in d.connections), *d.tombstones])
-            notes += _renamed_alike(a, declared)
+            named += _renamed_alike(a, declared)
     if len(actions) > 1:
         actions.sort(key=lambda a: (_ACTION_RANK[a.action], spec.natural_key(a.connection), a.connection))
     if len(unmanaged) > 1:
         unmanaged.sort(key=spec.name_order)
     if len(actions) + len(unmanaged) > 1 or any(a.previous_name or a.renamed_in_portal for a in actions):
-        notes += _shown_alike(actions, unmanaged, notes)
+        named += _shown_alike(actions, unmanaged, [*notes, *named])
     return p.TenantPlan(
         d.customer,
         d.tenant,
         tuple(actions),
         tuple(unmanaged),
-        tuple(notes),
+        tuple(notes) + tuple(named) if named else tuple(notes),
         d.path,
         d.digest,
+        name_notes=tuple(named),
     )
 
 

@@ -174,6 +174,9 @@ class TenantPlan:
     checks: tuple[SourceCheck, ...] = ()  # empty unless sources were checked
     read_companies: tuple[int, ...] = ()  # companies whose dependents were read (for tenant_fp)
     freeze: freeze.Freeze | None = None  # change window open now and the next to open (DESIGN §11)
+    # Those of notes about names (two that look the same, a rename onto a look-alike, a previous
+    # name still live): what drift says too, where "password not compared" would be noise
+    name_notes: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

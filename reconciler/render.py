@@ -922,6 +922,8 @@ def drift_items(plan: p.Plan) -> list[views.DriftTenantJSON]:
         tenant: views.DriftTenantJSON = {"customer": t.customer, "tenant": t.tenant, "connections": items}
         if t.freeze:
             tenant["freeze"] = freeze_obj(t.freeze)
+        if t.name_notes:  # the plan's notes about names: two that look the same (DESIGN §8)
+            tenant["notes"] = list(t.name_notes)
         tenants.append(tenant)
     return tenants
 
@@ -972,7 +974,7 @@ def drift_text(
     # count what a cut comment leaves out.
     items: list[tuple[str, str] | None] = [None] * len(lines)
     for tp, t in zip(plan.tenants, obj["tenants"], strict=True):
-        if not t["connections"]:
+        if not t["connections"] and not tp.name_notes:
             continue
         key = f"{t['customer']}/{t['tenant']}"
         lines.append(
@@ -1009,6 +1011,9 @@ def drift_text(
                 + f"{name(item['connection'])}{detail}{fields}"
             )
             items.append((key, what))
+        # What the plan notes (two names that look the same, a portal rename onto a look-alike of
+        # another declared name): the nightly report is where they are read (DESIGN §8)
+        lines += [(f"- note: {md_code(n)}" if markdown_out else f"  note: {inert(n)}") for n in tp.name_notes]
         lines.append("")
         items.append(None)
     if not markdown_out:

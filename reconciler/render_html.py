@@ -759,4 +759,6 @@ def _drift_tenant(t: p.TenantPlan, items: Iterable[views.DriftItemJSON]) -> list
     for key, title in _DRIFT_GROUPS:
         if groups[key]:
             lines += [f"<h4>{esc(title)}</h4>", *groups[key]]
+    if t.name_notes:  # two names that look the same, a rename onto a look-alike (DESIGN §8)
+        lines += ["<h4>Notes</h4>", "<ul>", *[f"<li>{esc(note)}</li>" for note in t.name_notes], "</ul>"]
     return lines or ["<p>No differences.</p>"]

@@ -175,6 +175,15 @@ class DriftTenantJSON(TypedDict):
     tenant: str
     connections: list[DriftItemJSON]
     freeze: NotRequired[FreezeField]
+    notes: NotRequired[
+        Annotated[
+            list[str],
+            Doc(
+                "what the plan notes of this tenant's names: two that look the same and are two, "
+                "a portal rename onto a look-alike of another declared name, a previous name still live"
+            ),
+        ]
+    ]
 
 
 class DriftSummaryJSON(TypedDict):

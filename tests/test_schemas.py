@@ -136,7 +136,7 @@ def test_schema_of_the_view_types() -> None:
             "kind": {"enum": [*(k.value for k in p.ActionKind), None]},
             "count": {"type": "integer", "minimum": 0},
             "word": {"const": "a"},
-            "maybe": {"type": "array", "items": {"type": "string"}, "description": "400 days"},
+            "maybe": {"type": "array", "items": {"type": "string"}, "description": "3000 days"},
         },
     }
     with pytest.raises(TypeError):

@@ -993,6 +993,28 @@ def test_an_actor_cannot_forge_a_history_entry(cli: Cli) -> None:
     assert "ci-bot\\n2026-01-01" in entry and 'create "Oslo"' in entry
 
 
+def test_drift_says_what_the_plan_notes_of_look_alike_portal_names(cli: Cli) -> None:
+    """Two portal connections whose names look the same and are two: the plan noted it, the
+    nightly drift report (every format) listed two unmanaged connections and said nothing."""
+    cli.write(
+        "live.yaml",
+        _fixture(
+            [_conn("Oslo"), _conn("Visma Oslo", managed=False), _conn("Visma \u041eslo", managed=False)]
+        ),
+    )
+    assert cli("store", "seed", "live.yaml").code == 0
+    cli.write("tenants/acme/acme-norway.yaml", _tenant_file([_decl("Oslo")]))
+    note = '"Visma Oslo" and "Visma \u041eslo" look the same and are two names (U+004F'
+    text = cli("drift")
+    assert text.code == 2 and f"  note: {note}" in text.out, text.out
+    (tenant,) = json.loads(cli("drift", "--format", "json").out)["tenants"]  # schema-checked by Cli
+    assert tenant["notes"][0].startswith(note)
+    markdown = cli("drift", "--format", "markdown").out
+    assert "- note: `" + note in markdown
+    assert_markdown_inert(markdown, headings={"osr-reconciler drift", "`acme/acme-norway`"}, sections=0)
+    assert "look the same and are two names" in cli("drift", "--format", "html").out
+
+
 def test_two_portal_connections_of_one_name_are_an_error_everywhere(cli: Cli) -> None:
     """The portal renamed "Hand-made AX" to "CONSULTANT SANDBOX" beside its "Consultant sandbox"
     (its own row, the store's name key left as it was): one name to a person. The plan listed
