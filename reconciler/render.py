@@ -726,7 +726,6 @@ def markdown(
             [
                 "## osr-reconciler plan",
                 "",
-                *_freeze_warning(plan, hints),
                 "| create | update | rename | adopt | delete | cascading deletions | blocked |",
                 "|---:|---:|---:|---:|---:|---:|---:|",
                 f"| {s.create} | {s.update} | {s.rename} | {s.adopt} | {s.delete} | {s.cascade} | "
@@ -742,6 +741,11 @@ def markdown(
         doc.add(f"The saved plan is valid until {md_text(expires)}; after that, plan again.\n\n")
     for alert in _alerts(plan, allowed, hints):
         doc.add(alert + "\n")
+    # After the summary and the destructive alerts (DESIGN §7: summary first): five windows of
+    # ten tenants each, with 200-character names, put 44 KB of them above the counts.
+    windows = "\n".join(_freeze_warning(plan, hints))
+    if windows:
+        doc.add(windows + "\n")
     cut_notes: list[str] = []
     failed = [(t.key, problem) for t, c in plan.failed_checks for problem in c.problems]
     if failed:

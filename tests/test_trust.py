@@ -444,7 +444,7 @@ def test_a_month_end_close_over_a_fleet_does_not_crowd_out_the_tenant_with_chang
     out = render.markdown(plan)
     assert len(out) < render.MARKDOWN_LIMIT
     assert '+ create "New GP"' in out and "3,000 of 3,001 tenants have no changes" in out
-    assert out.index("[!WARNING]") < out.index("[!NOTE]")
+    assert out.index("| create |") < out.index("[!WARNING]") < out.index("[!NOTE]")  # summary first
     assert "until 2026\\-04\\-06 00\\:00 UTC**: `fleet/zzz-changed`, `fleet/t00000`" in out
     text = render.text(plan)
     assert text.count("\n") < 20, text

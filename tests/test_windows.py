@@ -685,9 +685,10 @@ def test_plan_shows_the_window_in_every_format(cli: Cli) -> None:
 
     markdown = cli("plan", "--format", "markdown", env=INSIDE).out
     window = "change window `month-end close` until " + render.md_text("2026-04-06 00:00 Europe/Oslo")
-    assert markdown.startswith(
-        f"## osr-reconciler plan\n\n> [!WARNING]\n> - **{window}**: `acme/acme-norway`;"
-    )
+    # after the summary (DESIGN §7: summary first), before the tenants' sections
+    summary, rest = markdown.split("**\n\n", 1)
+    assert summary.startswith("## osr-reconciler plan\n\n| create |")
+    assert rest.startswith(f"> [!WARNING]\n> - **{window}**: `acme/acme-norway`;"), rest
 
     obj = json.loads(cli("plan", "--format", "json", env=INSIDE).out)  # schema-checked by Cli
     assert obj["tenants"][0]["freeze"] == {
@@ -732,13 +733,9 @@ def test_a_window_weeks_ahead_is_a_note_and_a_quiet_tenant_stays_quiet(cli: Cli)
     assert text.code == 0, text.err
     assert f"acme/acme-norway\n  note: {opens}\n  ~ update" in text.out
     markdown = cli("plan", "--format", "markdown", env=OUTSIDE).out
-    assert markdown.startswith(
-        "## osr-reconciler plan\n\n> [!NOTE]\n> - change window `month-end close` opens"
-    )
+    assert markdown.split("**\n\n", 1)[1].startswith("> [!NOTE]\n> - change window `month-end close` opens")
     soon = cli("plan", "--format", "markdown", env={"RECONCILER_NOW": "2026-06-25T00:00Z"}).out
-    assert soon.startswith(
-        "## osr-reconciler plan\n\n> [!WARNING]\n> - change window `month-end close` opens"
-    )
+    assert soon.split("**\n\n", 1)[1].startswith("> [!WARNING]\n> - change window `month-end close` opens")
 
     cli.write("tenants/acme/acme-norway.yaml", TENANT)
     quiet = cli("plan", env=OUTSIDE)
