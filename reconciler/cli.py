@@ -13,6 +13,7 @@ import importlib
 import io
 import os
 import re
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -256,7 +257,9 @@ def _main(argv: list[str] | None) -> int:
             return EXIT_ERROR
         if type(exc).__name__ != "Terminated":  # locks.Terminated, without importing locks here
             raise
-        click.echo("error: terminated (SIGTERM); nothing was changed", err=True)
+        what = "SIGHUP" if exc.code == 128 + signal.SIGHUP else "SIGTERM"
+        with contextlib.suppress(OSError):  # a hang-up: its terminal may be gone
+            click.echo(f"error: terminated ({what}); nothing was changed", err=True)
         return EXIT_ERROR
     except BrokenPipeError:
         _closed_output()

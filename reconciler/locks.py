@@ -377,7 +377,11 @@ def _interruptible(deferred: Callable[[int], bool], committed: Callable[[], bool
         raise Terminated(128 + signum)
 
     main = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM) if main}
+    # SIGHUP too: a terminal closed at apply's `yes` prompt (an ssh session dropped) killed the
+    # process by default and left its leases for 15 minutes
+    previous = {
+        sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if main
+    }
     try:
         yield
     finally:
@@ -435,3 +439,11 @@ def leases(st: store.Store, scopes: Sequence[str], *, timeout_s: float) -> Itera
                 said = failed.problems or (errors.Problem("", 0, 0, str(failed)),)
                 named = tuple(errors.Problem("", 0, 0, u.describe()) for u in left)
                 raise type(failed)(str(failed), problems=(*said, *named)) from None
+            if left:
+                # An apply with nothing to do, or one interrupted (Ctrl-C, SIGTERM) before its
+                # commit: the leases it could not release were left for 15 minutes unsaid.
+                from reconciler import redaction
+
+                with contextlib.suppress(OSError):  # a closed terminal (SIGHUP): said to none
+                    for u in left:
+                        sys.stderr.write(redaction.redact(f"warning: {u.describe()}") + "\n")

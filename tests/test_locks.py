@@ -852,6 +852,43 @@ def test_leases_a_failed_apply_cannot_release_are_named_with_their_expiry(
     ), left
 
 
+@pytest.mark.parametrize("how", ["nothing to apply", "interrupted"])
+def test_leases_a_run_without_a_commit_cannot_release_are_named(
+    run: Callable[..., tuple[int, str, str]],
+    opened: store.Store,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    how: str,
+) -> None:
+    """An apply with nothing to apply, or one interrupted (Ctrl-C, SIGTERM) before its commit,
+    whose leases could not be released: they were left for 15 minutes unsaid (DESIGN §6: a lock
+    it could not release is named, with its expiry), where a failed run named them."""
+
+    def unreachable(*_: object) -> None:
+        raise errors.StoreError("store: connection refused")
+
+    if how == "nothing to apply":
+        monkeypatch.setenv(CANARY_ENV, CANARY)
+        Path("live.yaml").write_text(LIVE, encoding="utf-8")
+        assert run("store", "seed", "live.yaml")[0] == 0
+        Path("tenants/acme").mkdir(parents=True)
+        Path("tenants/acme/acme-norway.yaml").write_text(TENANT, encoding="utf-8")
+        monkeypatch.setattr(store, "release_locks", unreachable)
+        code, _, err = run("apply", "--auto-approve")
+        assert code == 0 and "No changes to apply." in err, err
+    else:
+        monkeypatch.setattr(store, "release_locks", unreachable)
+        with pytest.raises(KeyboardInterrupt), locks.leases(opened, ["acme/acme-norway"], timeout_s=1):
+            raise KeyboardInterrupt
+        err = capsys.readouterr().err
+    (left,) = [line for line in err.splitlines() if "could not release lock" in line]
+    assert re.fullmatch(
+        r"warning: could not release lock \S+ on acme/acme-norway \(store: connection refused\); "
+        r"it expires at .+ UTC, or run `reconciler unlock \S+`",
+        left,
+    ), left
+
+
 def test_a_commit_whose_outcome_cannot_be_read_says_so(
     run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1266,7 +1303,9 @@ def test_a_portal_connection_that_takes_a_planned_name_fails_the_apply_in_the_to
     assert [tuple(r) for r in rows] == ([("AX Bergen", "AX")] if live is TWO_LIVE else []) + expected
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"]
+)
 def test_a_signal_as_the_leases_commit_leaves_no_lease_behind(
     cli: Cli, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals
 ) -> None:
@@ -1286,7 +1325,8 @@ def test_a_signal_as_the_leases_commit_leaves_no_lease_behind(
     monkeypatch.setattr(store, "try_locks", signalled)
     result = run_in_process(("apply", "--auto-approve"), env=cli.env, cwd=cli.root)
     assert result.code == 1
-    what = "interrupted" if sig == signal.SIGINT else "terminated (SIGTERM)"
+    # SIGHUP: a terminal closed at the prompt killed the run, its leases left for 15 minutes
+    what = "interrupted" if sig == signal.SIGINT else f"terminated ({signal.Signals(sig).name})"
     assert result.err.splitlines()[-1] == f"error: {what}; nothing was changed", result.err
     assert _count(cli.env["RECONCILER_STORE"], store.locks) == 0
     assert dump(cli) == before
