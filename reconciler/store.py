@@ -380,6 +380,9 @@ def _file_key(location: Location, *, create: bool) -> bytes | None:
     return key
 
 
+CONNECT_TIMEOUT_S = 10  # a PostgreSQL store's, unless its URL sets ?connect_timeout=
+
+
 def _engine(location: Location, *, readonly: bool) -> Engine:
     url = sa.make_url(location.url)
     backend = url.get_backend_name()
@@ -395,6 +398,10 @@ def _engine(location: Location, *, readonly: bool) -> Engine:
         given = url.query.get("options")
         own = " ".join(given) if isinstance(given, tuple) else (given or "")
         kwargs["connect_args"] = {"options": f"{own} -c default_transaction_read_only=on".strip()}
+    if backend == "postgresql" and "connect_timeout" not in url.query:
+        # libpq waits on a server that does not answer as long as TCP does (minutes): the check
+        # of a commit whose reply was lost, "up to 30 seconds", took 181 s (PyMySQL's default 10)
+        kwargs.setdefault("connect_args", {})["connect_timeout"] = CONNECT_TIMEOUT_S
     charset = url.query.get("charset")
     if backend in ("mysql", "mariadb") and charset is not None and str(charset).lower() != "utf8mb4":
         # utf8 (utf8mb3) and latin1 store what they cannot hold as '?': `Sales 📊` came back as
