@@ -125,6 +125,21 @@ def _holding(st: store.Store, scopes: Sequence[str]) -> store.LockRow | None:
         return None
 
 
+def _writers(st: store.Store, me: store.Holder, most: int = 3) -> str:
+    """Who holds leases now, when no lease of the tenants waited for is held: on SQLite the
+    whole store waits for one writer, another tenant's apply (DESIGN §6: giving up names the
+    holder on every backend). "" when none can be read."""
+    try:
+        others = [lock for lock in store.list_locks(st) if lock.holder != me]
+    except errors.StoreError:
+        return ""
+    if not others:
+        return ""
+    named = "; ".join(lock.describe() for lock in others[:most])
+    more = f"; and {len(others) - most:,} more (reconciler locks)" if len(others) > most else ""
+    return f" (leases held now: {named}{more})"
+
+
 def _left_behind(
     st: store.Store, me: store.Holder, scopes: Sequence[str], error: errors.StoreError
 ) -> errors.StoreError:
@@ -323,9 +338,10 @@ def _acquire(
                 if current is None:
                     current = _holding(st, wanted)  # busy: whose lease, if a lease is there
                 if current is None:
+                    writing = _writers(st, me)
                     raise errors.RefusedError(
                         f"{', '.join(wanted)}: another apply is taking the "
-                        f"locks or writing; waited {timeout_s:g}s "
+                        f"locks or writing{writing}; waited {timeout_s:g}s "
                         "(--lock-timeout)"
                     )
                 if current.expires_ms < store.now_ms():
@@ -347,7 +363,7 @@ def _acquire(
         waited = (
             current.describe()
             if current is not None
-            else (f"{', '.join(wanted)} (another apply was taking the locks or writing)")
+            else (f"{', '.join(wanted)} (another apply was taking the locks or writing{_writers(st, me)})")
         )
         raise errors.RefusedError(
             f"aborted; nothing was changed: interrupted while waiting for {waited}"

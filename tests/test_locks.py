@@ -1397,3 +1397,31 @@ def test_a_session_the_server_closed_while_apply_waited_is_a_store_error(
     with pytest.raises(errors.StoreError), opened.transaction() as conn:
         conn.execute(sa.select(store.store_meta.c.key)).all()
     assert "Traceback" not in capsys.readouterr().err  # the pool's log of it: the error says it
+
+
+def test_giving_up_on_a_busy_sqlite_store_names_the_leases_held(embedded_cli: Cli) -> None:
+    """On SQLite an apply waits for the whole store while another tenant's apply writes: giving
+    up said only "another apply is taking the locks or writing", where DESIGN §6 has waiting
+    name the holder when it gives up, on every backend (SQLite included)."""
+    import sqlite3
+
+    seeded(embedded_cli, CHANGED)
+    path = embedded_cli.root / ".reconciler" / "store.db"
+    now = store.now_ms()
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute(
+            "INSERT INTO osr_locks (id, scope, actor, host, pid, ci_job, acquired_ms, expires_ms) "
+            "VALUES ('l-1', 'acme/acme-sweden', 'bob', 'ci-runner-7', 4242, NULL, ?, ?)",
+            (now, now + 600_000),
+        )
+        writer.execute("BEGIN IMMEDIATE")  # bob's apply, writing
+        refused = embedded_cli("apply", "--auto-approve", "--lock-timeout", "1s")
+    finally:
+        writer.rollback()
+        writer.close()
+    assert refused.code == 1
+    assert (
+        "acme/acme-norway: another apply is taking the locks or writing (leases held now: lock "
+        "l-1 on acme/acme-sweden held by bob on ci-runner-7 (pid 4242) since "
+    ) in refused.err, refused.err
