@@ -759,8 +759,13 @@ def markdown(
         for i, (key, problem) in enumerate(failed):
             line = f"- `{key}`: {md_code(problem)}\n"
             if not doc.fits(line, reserve=limit // 2):
+                # counted by tenant, as the destructive list's cut is (a total named none of them)
+                by_tenant: dict[str, dict[str, int]] = {}
+                for left_key, _ in failed[i:]:
+                    kinds = by_tenant.setdefault(left_key, {"source-check problems": 0})
+                    kinds["source-check problems"] += 1
                 cut_notes.append(f"{len(failed) - i:,} more source-check problems")
-                doc.add(f"- … and {len(failed) - i:,} more source-check problems\n")
+                doc.add(f"- … and {len(failed) - i:,} more source-check problems: {_left_out(by_tenant)}\n")
                 break
             doc.add(line)
         doc.add("\n")

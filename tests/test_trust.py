@@ -1648,3 +1648,18 @@ def test_a_link_loop_given_as_path_is_an_input_error(embedded_cli: Cli) -> None:
         result = embedded_cli(*args)
         assert result.code == 1 and "internal error" not in result.err, (args, result.err)
         assert "a broken link or a link loop" in result.err, (args, result.err)
+
+
+def test_cut_source_check_problems_are_counted_by_tenant() -> None:
+    """Thousands of failing source checks: the comment listed some and said only a total of the
+    rest ("… and 5,668 more source-check problems"), where the destructive list's cut names
+    its tenants and kinds."""
+    check = p.SourceCheck("Oslo", ("login failed for osr_reader on sql01: " + "x" * 60,))
+    create = p.Action(p.ActionKind.CREATE, "Oslo", p.Reason.CREATE_DECLARED)
+    tenants = tuple(p.TenantPlan("c", f"t{i:04}", (create,), (), checks=(check,) * 3) for i in range(2000))
+    out = render.markdown(p.Plan(tenants, 10))
+    assert len(out) < render.MARKDOWN_LIMIT
+    cut = re.search(r"- … and ([\d,]+) more source-check problems: (.*)\n", out)
+    assert cut is not None, out[:2000]
+    assert re.match(r"`c/t\d{4}`: 3 source-check problems; ", cut.group(2)), cut.group(2)[:300]
+    assert cut.group(2).endswith(" source-check problems")
