@@ -846,3 +846,11 @@ def test_an_empty_holder_or_a_prefix_no_variable_starts_with_is_an_error(embedde
         "error: RECONCILER_SECRET_ENV_PREFIX='a b' is not the start of a variable name; write "
         "letters, digits and _ (not first a digit), such as OSR_\n"
     )
+
+
+def test_out_dash_is_not_a_file_named_dash(cli: Cli) -> None:
+    """`plan --out -` (standard output, as many tools read it) wrote a file named `-`."""
+    seeded(cli)
+    result = cli("plan", "--out", "-")
+    assert result.code == 1 and "--out '-': give the name of a file to save the plan in" in result.err
+    assert not (cli.root / "-").exists()

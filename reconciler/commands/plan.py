@@ -129,6 +129,13 @@ def plan(
     Each tenant's open change window and the next to open (reconciler.yaml at the repository
     root) are shown too, judged now or at RECONCILER_NOW (e.g. 2026-03-30T12:00Z).
     """
+    if out_file is not None and str(out_file) == "-":
+        # `--out -` wrote a file named `-` (the plan is shown on standard output in any case:
+        # --out saves the signed plan for apply --plan)
+        raise errors.InputError(
+            f"--out {str(out_file)!r}: give the name of a file to save the plan in (the plan is "
+            "printed on standard output as well)"
+        )
     ttl = options.duration(plan_ttl, flag="--plan-ttl")
     if ttl <= 0:  # a plan saved already expired: apply --plan could only refuse it
         raise errors.InputError(f"--plan-ttl {plan_ttl!r}: write a duration longer than 0, such as 2d")
