@@ -179,7 +179,8 @@ def _named_yaml(folder: Path, unreadable: list[OSError]) -> Iterator[tuple[str, 
     One walk that, like Path.rglob, does not enter linked folders: two rglob calls walked the
     tree twice and made a Path of every entry (a one-tenant plan walks the whole fleet). A
     linked folder or a misnamed file is reported, never skipped in silence (validate said OK
-    without reading it); each folder it could not list is added to unreadable."""
+    without reading it); each folder it could not list (no read or search permission) is added
+    to unreadable: its tenants were skipped in silence, validate said all was well without them."""
     for parent, folders, files in os.walk(folder, onerror=unreadable.append):
         depth = None
         for name in (*files, *folders):
@@ -194,8 +195,6 @@ def _named_yaml(folder: Path, unreadable: list[OSError]) -> Iterator[tuple[str, 
             linked = os.path.join(parent, name)
             if os.path.islink(linked) and not name.endswith(declared.SUFFIXES):
                 yield linked, _LINKED
-    # A folder it could not list (no read or search permission), in unreadable: its tenants
-    # were skipped in silence, and validate, plan and drift said all was well without them.
 
 
 def _not_a_tenant_file(found: str, within: Path) -> str | None:
@@ -304,12 +303,7 @@ def _rules(
         written.append((i, name))
     for earlier, later in spec.look_alikes([name for _, name in written]):
         (j, first), (i, name) = written[earlier], written[later]
-        add(
-            ("connections", i, "name"),
-            f"{validation.shown(name)} looks the same as {validation.shown(first)}, the name of "
-            f"connections[{j}], and is another name ({spec.look_alike_difference(name, first)}); "
-            "rename one so that they look different",
-        )
+        add(("connections", i, "name"), validation.looks_like(name, first, f"connections[{j}]"))
     connections = [(i, item) for i, item in entries if checks.connection_kind(item) == "connection"]
     previous: dict[str, int] = {}
     for i, item in connections:

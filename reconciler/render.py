@@ -264,11 +264,11 @@ MAX_QUIET_NAMED = 5  # more tenants without changes than this are counted, not n
 def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWED) -> str:
     style: Style = ansi if color else plain
     out: list[str] = []
-    quiet: list[str] = []
+    quiet: list[p.TenantPlan] = []
     for t in plan.tenants:
         lines = tenant_lines(t, style)
         if lines == _QUIET:
-            quiet.append(t.key)
+            quiet.append(t)
             continue
         out.append(style(t.key, "bold"))
         out += lines
@@ -277,8 +277,9 @@ def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWE
     # changes, not 2,000 sections saying there are none (as drift leaves out tenants in sync).
     if quiet:
         named = len(quiet) <= MAX_QUIET_NAMED
-        out += [f"No changes: {', '.join(quiet)}." if named else f"No changes in {len(quiet):,} tenants."]
-        out += [f"  note: {line}" for line in quiet_windows(plan)]
+        said = ", ".join(t.key for t in quiet)
+        out += [f"No changes: {said}." if named else f"No changes in {len(quiet):,} tenants."]
+        out += [f"  note: {line}" for line in quiet_windows(quiet)]
         out.append("")
     out.append(style(summary_line(plan), "bold"))
     out += [line if ok else style(line, "red") for line, ok in guard_lines(plan, allowed)]
@@ -300,13 +301,15 @@ def text(plan: p.Plan, *, color: bool = False, allowed: Allowed = NOTHING_ALLOWE
     return "\n".join(out) + "\n"
 
 
-def quiet_windows(plan: p.Plan, *, windows: int = 5, most: int = MAX_QUIET_NAMED) -> list[str]:
-    """The change windows of the tenants without changes, one line per opening (the open ones
-    first, then by when they open) with the tenants it covers (named up to `most`), the first
-    `windows` of them."""
+def quiet_windows(
+    quiet: Sequence[p.TenantPlan], *, windows: int = 5, most: int = MAX_QUIET_NAMED
+) -> list[str]:
+    """The change windows of the tenants without changes (quiet: the text plan found them so),
+    one line per opening (the open ones first, then by when they open) with the tenants it
+    covers (named up to `most`), the first `windows` of them."""
     held: dict[tuple[bool, freeze.Occurrence], list[str]] = {}
-    for t in plan.tenants:
-        if t.freeze is not None and (t.freeze.active or t.freeze.upcoming) is not None and _quiet(t):
+    for t in quiet:
+        if t.freeze is not None:
             for active, o in ((True, t.freeze.active), (False, t.freeze.upcoming)):
                 if o is not None:
                     held.setdefault((active, o), []).append(t.key)

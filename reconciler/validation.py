@@ -18,7 +18,7 @@ import difflib
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
-from reconciler import errors, strictyaml
+from reconciler import errors, spec, strictyaml
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -94,6 +94,15 @@ def _describe(value: Any, *, secret: bool) -> str:
     if isinstance(value, str) and not secret:
         return f"the text {shown(value)}"
     return "a number" if isinstance(value, int) else "text"
+
+
+def looks_like(name: str, first: str, owner: str) -> str:
+    """What validate says of a name that looks the same as owner's (`connections[0]`,
+    `freeze[1]`), first, and is another name (DESIGN §8)."""
+    return (
+        f"{shown(name)} looks the same as {shown(first)}, the name of {owner}, and is another name "
+        f"({spec.look_alike_difference(name, first)}); rename one so that they look different"
+    )
 
 
 def shown(value: str, limit: int = 60) -> str:

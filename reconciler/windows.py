@@ -568,11 +568,13 @@ def _freeze(model: SettingsFileModel) -> tuple[Window, ...]:
 def _unique_names(label: str, doc: strictyaml.Document) -> list[errors.Problem]:
     problems = []
     seen: dict[str, int] = {}
+    named: list[tuple[int, str]] = []  # (index, name) of every window with a name
     raw = doc.data.get("freeze") if isinstance(doc.data, dict) else None
     for i, item in enumerate(raw if isinstance(raw, list) else []):
         name = item.get("name") if isinstance(item, dict) else None
         if not isinstance(name, str):
             continue
+        named.append((i, name))
         key = spec.identity(name)  # one name whatever its case or Unicode form, as everywhere
         if key in seen:
             problems.append(
@@ -585,21 +587,11 @@ def _unique_names(label: str, doc: strictyaml.Document) -> list[errors.Problem]:
                 )
             )
         seen.setdefault(key, i)
-    named = [
-        (i, item["name"])
-        for i, item in enumerate(raw if isinstance(raw, list) else [])
-        if isinstance(item, dict) and isinstance(item.get("name"), str)
-    ]
     for earlier, later in spec.look_alikes([name for _, name in named]):
         (j, first), (i, name) = named[earlier], named[later]
         problems.append(
             validation.at(
-                label,
-                doc,
-                ("freeze", i, "name"),
-                f"{validation.shown(name)} looks the same as {validation.shown(first)}, the name of "
-                f"freeze[{j}], and is another name ({spec.look_alike_difference(name, first)}); "
-                "rename one so that they look different",
+                label, doc, ("freeze", i, "name"), validation.looks_like(name, first, f"freeze[{j}]")
             )
         )
     return problems

@@ -761,12 +761,14 @@ def _commit_fails(monkeypatch: pytest.MonkeyPatch, *, after_committing: bool) ->
     monkeypatch.setattr(locks.Held, "commit_begins", armed)
 
 
-def _changed_fleet(run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch) -> str:
+def _changed_fleet(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch, tenant: str = CHANGED
+) -> str:
     monkeypatch.setenv(CANARY_ENV, CANARY)
     Path("live.yaml").write_text(LIVE, encoding="utf-8")
     assert run("store", "seed", "live.yaml")[0] == 0
     Path("tenants/acme").mkdir(parents=True)
-    Path("tenants/acme/acme-norway.yaml").write_text(CHANGED, encoding="utf-8")
+    Path("tenants/acme/acme-norway.yaml").write_text(tenant, encoding="utf-8")
     code, out, _ = run("store", "dump")
     assert code == 0
     return out
@@ -829,6 +831,10 @@ def test_a_commit_that_did_not_happen_is_reported_as_an_error(
     assert run("locks", "--format", "json")[1] == "[]\n"
 
 
+def _unreachable(*_: object) -> None:
+    raise errors.StoreError("store: connection refused")
+
+
 def test_leases_a_failed_apply_cannot_release_are_named_with_their_expiry(
     run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -836,11 +842,7 @@ def test_leases_a_failed_apply_cannot_release_are_named_with_their_expiry(
     leases for 15 minutes unsaid (an apply from another host refused until then)."""
     _changed_fleet(run, monkeypatch)
     _commit_fails(monkeypatch, after_committing=False)
-
-    def unreachable(*_: object) -> None:
-        raise errors.StoreError("store: connection refused")
-
-    monkeypatch.setattr(store, "release_locks", unreachable)
+    monkeypatch.setattr(store, "release_locks", _unreachable)
     code, out, err = run("apply", "--auto-approve")
     assert code == 1 and "Lost connection to server" in err and "nothing was applied" in err, err
     assert CANARY not in out + err
@@ -864,20 +866,13 @@ def test_leases_a_run_without_a_commit_cannot_release_are_named(
     whose leases could not be released: they were left for 15 minutes unsaid (DESIGN §6: a lock
     it could not release is named, with its expiry), where a failed run named them."""
 
-    def unreachable(*_: object) -> None:
-        raise errors.StoreError("store: connection refused")
-
     if how == "nothing to apply":
-        monkeypatch.setenv(CANARY_ENV, CANARY)
-        Path("live.yaml").write_text(LIVE, encoding="utf-8")
-        assert run("store", "seed", "live.yaml")[0] == 0
-        Path("tenants/acme").mkdir(parents=True)
-        Path("tenants/acme/acme-norway.yaml").write_text(TENANT, encoding="utf-8")
-        monkeypatch.setattr(store, "release_locks", unreachable)
+        _changed_fleet(run, monkeypatch, TENANT)  # the file as the store has it
+        monkeypatch.setattr(store, "release_locks", _unreachable)
         code, _, err = run("apply", "--auto-approve")
         assert code == 0 and "No changes to apply." in err, err
     else:
-        monkeypatch.setattr(store, "release_locks", unreachable)
+        monkeypatch.setattr(store, "release_locks", _unreachable)
         with pytest.raises(KeyboardInterrupt), locks.leases(opened, ["acme/acme-norway"], timeout_s=1):
             raise KeyboardInterrupt
         err = capsys.readouterr().err
