@@ -257,7 +257,7 @@ def _main(argv: list[str] | None) -> int:
             return EXIT_ERROR
         if type(exc).__name__ != "Terminated":  # locks.Terminated, without importing locks here
             raise
-        what = "SIGHUP" if exc.code == 128 + signal.SIGHUP else "SIGTERM"
+        what = signal.Signals(int(exc.code or 0) - 128).name  # SIGTERM, SIGHUP (locks: 128 + signum)
         with contextlib.suppress(OSError):  # a hang-up: its terminal may be gone
             click.echo(f"error: terminated ({what}); nothing was changed", err=True)
         return EXIT_ERROR

@@ -456,7 +456,7 @@ def leases(st: store.Store, scopes: Sequence[str], *, timeout_s: float) -> Itera
                 named = tuple(errors.Problem("", 0, 0, u.describe()) for u in left)
                 raise type(failed)(str(failed), problems=(*said, *named)) from None
             if left:
-                # An apply with nothing to do, or one interrupted (Ctrl-C, SIGTERM) before its
+                # An apply with nothing to do, or one interrupted (Ctrl-C, SIGTERM, SIGHUP) before its
                 # commit: the leases it could not release were left for 15 minutes unsaid.
                 from reconciler import redaction
 

@@ -110,7 +110,8 @@ class Settings:
     def from_env(cls, root: Path) -> Settings:
         prefix = os.environ.get(ENV_PREFIX_VAR) or DEFAULT_PREFIX
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", prefix):
-            # 'a b' was taken, and every reference refused with "name it a b..."
+            # 'a b' was taken, and every reference refused with "name it a b..." (checks.ENV_NAME,
+            # bounded, written here: checks imports spec, which no command needs to start)
             raise errors.SecretError(
                 f"{ENV_PREFIX_VAR}={prefix!r} is not the start of a variable name; write letters, "
                 f"digits and _ (not first a digit), such as {DEFAULT_PREFIX}"

@@ -549,7 +549,9 @@ class Store:
             return errors.StoreError(
                 f"{where}: the driver takes no option {unknown.group(1)!r}; remove it from the URL"
             )
-        if type(error).__module__ == "configparser":
+        import configparser
+
+        if isinstance(error, configparser.Error):
             # PyMySQL's read_default_file: the error quotes the file's lines, which may hold the
             # password (an option file's `password=`); its kind and line number say enough.
             line = getattr(error, "lineno", None)
